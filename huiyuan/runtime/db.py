@@ -1,0 +1,145 @@
+"""Storage plumbing: engines for SQLite (the embedded default) and PostgreSQL.
+
+On PostgreSQL every service keeps its tables in a schema named after it (member,
+wallet, ...), so one database can hold them all while no service reads another's
+tables. On SQLite each service has its own file under var/.
+"""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+# Named constraints so migrations and error mapping agree on every backend.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING)
+
+
+def is_postgres(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def _driver_url(url: str, asynchronous: bool) -> URL:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
+    raise SystemExit(f"unsupported database URL {parsed.render_as_string(hide_password=True)}")
+
+
+def _sqlite_setup(engine_for_events) -> None:
+    # Writers queue on SQLite's lock (BEGIN IMMEDIATE, busy timeout) instead of failing
+    # when a read transaction later tries to write; WAL lets readers go on meanwhile.
+    @event.listens_for(engine_for_events, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine_for_events, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _connect_args(url: URL, schema: str) -> dict:
+    if url.get_backend_name() == "postgresql":
+        return {"options": f"-c search_path={schema}"}
+    return {}
+
+
+def make_async_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
+    driver_url = _driver_url(url, asynchronous=True)
+    if driver_url.get_backend_name() == "sqlite":
+        _ensure_sqlite_dir(driver_url)
+        engine = create_async_engine(driver_url)
+        _sqlite_setup(engine.sync_engine)
+        return engine
+    return create_async_engine(
+        driver_url,
+        connect_args=_connect_args(driver_url, schema),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def make_sync_engine(url: str, schema: str) -> Engine:
+    """For migrations and bulk tools."""
+    driver_url = _driver_url(url, asynchronous=False)
+    if driver_url.get_backend_name() == "sqlite":
+        _ensure_sqlite_dir(driver_url)
+        engine = create_engine(driver_url)
+        _sqlite_setup(engine)
+        return engine
+    return create_engine(driver_url, connect_args=_connect_args(driver_url, schema))
+
+
+def _ensure_sqlite_dir(url: URL) -> None:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def ensure_schema(url: str, schema: str) -> None:
+    """Create the service's schema on PostgreSQL (a no-op on SQLite)."""
+    if not is_postgres(url):
+        return
+    engine = create_engine(_driver_url(url, asynchronous=False))
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engine.dispose()
+
+
+def violated_unique(error: IntegrityError, table: str, *columns: str) -> bool:
+    """Did this IntegrityError come from the unique constraint on table(columns)?"""
+    constraint = NAMING["uq"] % {"table_name": table, "column_0_N_name": "_".join(columns)}
+    diag = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    if diag is not None:  # PostgreSQL names the constraint
+        return diag in (constraint, f"pk_{table}")
+    message = str(error.orig)  # SQLite: "UNIQUE constraint failed: table.col, table.col2"
+    wanted = ", ".join(f"{table}.{c}" for c in columns)
+    return f"UNIQUE constraint failed: {wanted}" in message
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware, on every backend
+    (SQLite would otherwise hand back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: huiyuan stores UTC, pass an aware datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,96 @@
+"""Domain errors: what a rule says when it refuses. Plain Python, no gRPC.
+
+Each error carries a stable UPPER_SNAKE reason (clients switch on it), a message in
+English and Chinese, and the gRPC code it maps to. The server interceptor turns them
+into a status with google.rpc details (see huiyuan.runtime.status).
+"""
+
+from dataclasses import dataclass, field
+
+import grpc
+
+
+class DomainError(Exception):
+    """A refusal that the caller can act on. Subclasses fix the gRPC code."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, reason: str, en: str, zh: str, **metadata: str):
+        super().__init__(en)
+        self.reason = reason
+        self.en = en
+        self.zh = zh
+        self.metadata = {k: str(v) for k, v in metadata.items()}
+
+
+class NotFound(DomainError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(DomainError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(DomainError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Unauthenticated(DomainError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(DomainError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+@dataclass(frozen=True)
+class Violation:
+    field: str  # path of the field in the request, e.g. "member.phone"
+    reason: str  # stable, e.g. "PHONE_INVALID"
+    description: str  # for a person, English
+
+
+class InvalidArgument(DomainError):
+    """Bad input: one violation per bad field. Raised before anything is written."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, violations: list[Violation]):
+        fields = ", ".join(v.field for v in violations)
+        super().__init__(
+            "INVALID_ARGUMENT",
+            f"The request has invalid fields: {fields}.",
+            f"请求中以下字段无效: {fields}。",
+        )
+        self.violations = list(violations)
+
+
+@dataclass
+class Violations:
+    """Collects every bad field of a request, so the caller hears of all at once.
+
+    usage:  v = Violations(); v.check(cond, "member.name", "NAME_REQUIRED", "...");
+            v.raise_if_any()
+    """
+
+    items: list[Violation] = field(default_factory=list)
+
+    def add(self, field_path: str, reason: str, description: str) -> None:
+        self.items.append(Violation(field_path, reason, description))
+
+    def check(self, ok: bool, field_path: str, reason: str, description: str) -> bool:
+        if not ok:
+            self.add(field_path, reason, description)
+        return ok
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def invalid(field_path: str, reason: str, description: str) -> InvalidArgument:
+    """One bad field."""
+    return InvalidArgument([Violation(field_path, reason, description)])

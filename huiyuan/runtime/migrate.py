@@ -1,0 +1,62 @@
+"""Alembic migrations, one chain per service, applied by `huiyuan migrate` and at start.
+
+Each service keeps its scripts in services/<name>/migrations/ with an env.py that calls
+run_env() below; no alembic.ini is needed.
+"""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, text
+
+from huiyuan.runtime import db
+
+
+def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.attributes["huiyuan_url"] = url
+    config.attributes["huiyuan_schema"] = schema
+    return config
+
+
+def upgrade(migrations_dir: Path, url: str, schema: str) -> None:
+    db.ensure_schema(url, schema)
+    command.upgrade(alembic_config(migrations_dir, url, schema), "head")
+
+
+def head_revision(migrations_dir: Path) -> str | None:
+    config = alembic_config(migrations_dir, "", "")
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+async def current_revision(engine) -> str | None:
+    """The revision the database is at (None when never migrated)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """Body of every service's migrations/env.py."""
+    from alembic import context
+
+    config = context.config
+    url = config.attributes["huiyuan_url"]
+    schema = config.attributes["huiyuan_schema"]
+    engine = db.make_sync_engine(url, schema)
+    with engine.connect() as connection:
+        if db.is_postgres(url):
+            connection.execute(text(f'SET search_path TO "{schema}"'))
+            connection.commit()
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=not db.is_postgres(url),  # SQLite alters tables by copy
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()

@@ -1,0 +1,53 @@
+"""Checks every service makes of its requests: org paths, the Actor, field masks.
+
+An org path is the materialised path of a node in the org tree, HQ -> region -> store
+-> terminal, such as "hq/east/sh-001/pos-01": up to four lower-case codes.
+"""
+
+import re
+
+from huiyuan.runtime.errors import Violations
+
+ORG_PATH = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}(/[a-z0-9][a-z0-9-]{0,31}){0,3}$")
+MAX_OPERATOR = 64
+
+
+def is_under(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith(ancestor + "/")
+
+
+def store_of(org_path: str) -> str:
+    """The store an org path lies in ('' above store level): hq/r/s/t -> hq/r/s."""
+    parts = org_path.split("/")
+    return "/".join(parts[:3]) if len(parts) >= 3 else ""
+
+
+def check_org_path(violations: Violations, path: str, field: str, required: bool = True) -> str:
+    if not path and not required:
+        return ""
+    violations.check(bool(ORG_PATH.match(path or "")), field, "ORG_PATH_INVALID",
+                     f"{field} must be an org path such as hq/east/sh-001")
+    return path
+
+
+def check_actor(violations: Violations, request, required: bool = True) -> tuple[str, str]:
+    """(operator_id, org_path) of request.actor."""
+    if not request.HasField("actor"):
+        violations.check(not required, "actor", "ACTOR_REQUIRED", "actor (operator_id and org_path) is required")
+        return "", ""
+    actor = request.actor
+    operator = actor.operator_id.strip()
+    violations.check(0 < len(operator) <= MAX_OPERATOR, "actor.operator_id", "OPERATOR_INVALID",
+                     f"actor.operator_id is required, at most {MAX_OPERATOR} characters")
+    check_org_path(violations, actor.org_path, "actor.org_path")
+    return operator, actor.org_path
+
+
+def check_mask(violations: Violations, request, allowed: set[str], prefixes: tuple[str, ...] = ()) -> list[str]:
+    """The paths of request.update_mask, each one allowed."""
+    paths = list(request.update_mask.paths)
+    violations.check(bool(paths), "update_mask", "UPDATE_MASK_EMPTY", "update_mask must name the fields to change")
+    for path in paths:
+        ok = path in allowed or bool(prefixes) and path.startswith(prefixes)
+        violations.check(ok, "update_mask", "UPDATE_MASK_INVALID", f"'{path}' cannot be updated; allowed: {', '.join(sorted(allowed))}")
+    return paths

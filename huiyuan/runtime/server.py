@@ -1,0 +1,145 @@
+"""The gRPC server every service runs (grpc.aio), following grpc/grpc examples/python:
+
+- standard health (grpc.health.v1): SERVING only while the database answers and is
+  migrated to the head revision; re-checked every few seconds;
+- server reflection, so grpcurl and friends can discover the API;
+- interceptors: OpenTelemetry tracing, then domain errors -> rich statuses;
+- graceful shutdown on SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused,
+  in-flight calls get HUIYUAN_SHUTDOWN_GRACE_S to finish.
+"""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from huiyuan.runtime import db, logs, migrate, tracing
+from huiyuan.runtime.config import Settings
+from huiyuan.runtime.interceptors import ErrorInterceptor
+
+log = logging.getLogger("huiyuan.server")
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # bulk imports travel in one message
+HEALTH_INTERVAL_S = 5.0
+
+
+@dataclass
+class ServiceContext:
+    """What a service's servicers are built from."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service: its name, the full gRPC service names it serves, its
+    migrations, and a function that adds its servicers to the server."""
+
+    name: str
+    service_names: list[str]
+    migrations_dir: Path
+    register: Callable[[grpc.aio.Server, ServiceContext], None]
+    on_start: list[Callable[[ServiceContext], object]] = field(default_factory=list)
+
+
+def server_options() -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),  # a second server on a taken port must fail, not share it
+    ]
+
+
+class App:
+    """A running service: server, health, engine. Built by start(), ended by stop()."""
+
+    def __init__(self, spec: ServiceSpec, settings: Settings):
+        self.spec = spec
+        self.settings = settings
+        self.engine = db.make_async_engine(settings.database_url, spec.name, settings.db_pool_size)
+        tracing.instrument_engine(self.engine)
+        self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine))
+        self.server = grpc.aio.server(
+            interceptors=[tracing.server_interceptor(), ErrorInterceptor(spec.name, settings.access_log)],
+            options=server_options(),
+        )
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self._watch: asyncio.Task | None = None
+        self._head = migrate.head_revision(spec.migrations_dir)
+
+    async def start(self) -> "App":
+        self.spec.register(self.server, self.context)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [*self.spec.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self.server)
+        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if self.port == 0:
+            raise SystemExit(f"{self.spec.name}: cannot listen on {self.settings.host}:{self.settings.port}")
+        await self.server.start()
+        await self.check_health()
+        self._watch = asyncio.create_task(self._watch_health())
+        log.info("serving", extra={"port": self.port, "database": db.make_url(self.settings.database_url).render_as_string(hide_password=True)})
+        return self
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.port}"
+
+    async def database_ready(self) -> bool:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            return await migrate.current_revision(self.engine) == self._head
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            log.warning("database not ready", extra={"error": str(error)[:200]})
+            return False
+
+    async def check_health(self) -> bool:
+        ready = await self.database_ready()
+        status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ["", *self.spec.service_names]:
+            await self.health.set(name, status)
+        return ready
+
+    async def _watch_health(self):
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            await self.check_health()
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self._watch:
+            self._watch.cancel()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.shutdown_grace_s if grace is None else grace)
+        await self.engine.dispose()
+        log.info("stopped")
+
+
+async def _serve_until_signalled(spec: ServiceSpec, settings: Settings) -> None:
+    app = await App(spec, settings).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
+    await app.stop()
+
+
+def main(spec: ServiceSpec) -> None:
+    """Entry point of `python -m services.<name>` (and the gateway)."""
+    settings = Settings.from_env(spec.name)
+    logs.configure(spec.name, settings.log_level)
+    tracing.configure(spec.name, settings.traces_exporter)
+    asyncio.run(_serve_until_signalled(spec, settings))

@@ -1,0 +1,1 @@
+"""The huiyuan services, one package each; each runs as its own process."""

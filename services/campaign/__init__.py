@@ -1,0 +1,2 @@
+"""Campaign service: contract huiyuan.campaign.v1. Implementation comes in its own issue;
+for now it serves health and answers UNIMPLEMENTED."""

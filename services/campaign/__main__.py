@@ -1,0 +1,4 @@
+from huiyuan.runtime.server import main
+from services.campaign.app import SPEC
+
+main(SPEC)

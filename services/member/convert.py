@@ -1,0 +1,135 @@
+"""Proto <-> domain conversion for the member service. No rules here: only shapes."""
+
+from datetime import datetime, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import date_pb2
+
+from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2, tier_pb2
+from services.member import domain
+
+
+def enum_value(enum_type, prefix: str, name: str) -> int:
+    return enum_type.Value(f"{prefix}_{name}")
+
+
+def enum_name(enum_type, prefix: str, number: int) -> str | None:
+    """The domain name of a proto enum number; None for UNSPECIFIED or an unknown number."""
+    try:
+        name = enum_type.Name(number)
+    except ValueError:
+        return None
+    name = name.removeprefix(prefix + "_")
+    return None if name == "UNSPECIFIED" else name
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=timezone.utc)
+
+
+def date_parts(value: date_pb2.Date) -> tuple[int, int, int]:
+    return value.year, value.month, value.day
+
+
+def to_date(text: str | None) -> date_pb2.Date | None:
+    if not text:
+        return None
+    year, month, day = (int(p) for p in text.split("-"))
+    return date_pb2.Date(year=year, month=month, day=day)
+
+
+def org_node(node: domain.OrgNode) -> org_pb2.OrgNode:
+    return org_pb2.OrgNode(
+        path=node.path, code=node.code, name=node.name,
+        kind=enum_value(org_pb2.OrgNodeKind, "ORG_NODE_KIND", node.kind), time_zone=node.time_zone,
+        parent_path=node.parent_path, create_time=timestamp(node.create_time),
+    )
+
+
+def attribute_value(value, definition: domain.AttributeDefinition | None) -> member_pb2.AttributeValue:
+    kind = definition.type if definition else domain.AttributeType.TEXT
+    if kind == domain.AttributeType.NUMBER:
+        return member_pb2.AttributeValue(number_value=str(value))
+    if kind == domain.AttributeType.DATE:
+        return member_pb2.AttributeValue(date_value=to_date(value))
+    if kind == domain.AttributeType.CHOICE:
+        return member_pb2.AttributeValue(choice_value=str(value))
+    return member_pb2.AttributeValue(text_value=str(value))
+
+
+def member(m: domain.Member, definitions: dict[str, domain.AttributeDefinition]) -> member_pb2.Member:
+    return member_pb2.Member(
+        member_id=m.member_id, name=m.name, gender=enum_value(member_pb2.Gender, "GENDER", m.gender),
+        phone=m.phone, birthday=to_date(m.birthday), anniversary=to_date(m.anniversary),
+        home_store_path=m.home_store_path, marketing_consent=m.marketing_consent,
+        attributes={k: attribute_value(v, definitions.get(k)) for k, v in m.attributes.items()},
+        channel=enum_value(member_pb2.RegistrationChannel, "REGISTRATION_CHANNEL", m.channel),
+        registered_org_path=m.registered_org_path, tier_id=m.tier_id,
+        create_time=timestamp(m.create_time), update_time=timestamp(m.update_time),
+    )
+
+
+def profile_input(m: member_pb2.Member) -> domain.ProfileInput:
+    attributes = {}
+    for key, value in m.attributes.items():
+        kind = value.WhichOneof("value") or "text_value"
+        raw = getattr(value, kind)
+        attributes[key] = (kind.removesuffix("_value"), date_parts(raw) if kind == "date_value" else raw)
+    gender = enum_name(member_pb2.Gender, "GENDER", m.gender)
+    return domain.ProfileInput(
+        name=m.name, phone=m.phone, gender=domain.Gender(gender) if gender else domain.Gender.UNSPECIFIED,
+        birthday=date_parts(m.birthday), anniversary=date_parts(m.anniversary),
+        home_store_path=m.home_store_path, marketing_consent=m.marketing_consent, attributes=attributes,
+    )
+
+
+def card(c: domain.Card) -> card_pb2.Card:
+    return card_pb2.Card(
+        card_number=c.card_number, member_id=c.member_id, card_type_id=c.card_type_id,
+        state=enum_value(card_pb2.CardState, "CARD_STATE", c.state), issued_org_path=c.issued_org_path,
+        issue_time=timestamp(c.issue_time), expire_time=timestamp(c.expire_time),
+        replaces_card_number=c.replaces_card_number, replaced_by_card_number=c.replaced_by_card_number,
+    )
+
+
+def card_type(values: dict) -> card_pb2.CardType:
+    return card_pb2.CardType(
+        card_type_id=values["card_type_id"], name=values["name"], org_path=values["org_path"],
+        capabilities=[enum_value(card_pb2.CardCapability, "CARD_CAPABILITY", c) for c in values["capabilities"]],
+        form=enum_value(card_pb2.CardForm, "CARD_FORM", values["form"]),
+        default_tier_id=values["default_tier_id"] or "", validity_days=values["validity_days"],
+        create_time=timestamp(values["create_time"]),
+    )
+
+
+def card_event(row) -> card_pb2.CardEvent:
+    return card_pb2.CardEvent(
+        card_number=row.card_number, action=enum_value(card_pb2.CardAction, "CARD_ACTION", row.action),
+        from_state=enum_value(card_pb2.CardState, "CARD_STATE", row.from_state) if row.from_state else 0,
+        to_state=enum_value(card_pb2.CardState, "CARD_STATE", row.to_state), reason=row.reason,
+        operator_id=row.operator_id, org_path=row.org_path, event_time=timestamp(row.event_time),
+    )
+
+
+def tier(t: domain.Tier) -> tier_pb2.Tier:
+    return tier_pb2.Tier(tier_id=t.tier_id, name=t.name, rank=t.rank, price_rate_bp=t.price_rate_bp,
+                         points_multiplier_bp=t.points_multiplier_bp, benefits=t.benefits)
+
+
+def tier_change(c) -> tier_pb2.TierChange:
+    return tier_pb2.TierChange(member_id=c.member_id, from_tier_id=c.from_tier_id, to_tier_id=c.to_tier_id,
+                               reason=c.reason, operator_id=c.operator_id, change_time=timestamp(c.change_time))
+
+
+def attribute_definition(d: domain.AttributeDefinition) -> member_pb2.AttributeDefinition:
+    return member_pb2.AttributeDefinition(
+        key=d.key, display_name=d.display_name, type=enum_value(member_pb2.AttributeType, "ATTRIBUTE_TYPE", d.type),
+        choices=d.choices, required=d.required)

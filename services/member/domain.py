@@ -1,0 +1,430 @@
+"""Member domain rules: plain Python, no gRPC and no SQL, so they can be read and tested
+alone. Enum values are the names the contracts use without their prefix."""
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from huiyuan.runtime.errors import FailedPrecondition, Unauthenticated, Violations
+from huiyuan.runtime.requests import ORG_PATH, is_under, store_of  # noqa: F401 - part of the domain's vocabulary
+
+# ---------------------------------------------------------------- org tree
+
+
+class OrgKind(StrEnum):
+    HQ = "HQ"
+    REGION = "REGION"
+    STORE = "STORE"
+    TERMINAL = "TERMINAL"
+
+
+ORG_LEVELS = [OrgKind.HQ, OrgKind.REGION, OrgKind.STORE, OrgKind.TERMINAL]
+ORG_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+def child_kind(parent: OrgKind | None) -> OrgKind | None:
+    """The only kind a child of `parent` may have (HQ when there is no parent)."""
+    if parent is None:
+        return OrgKind.HQ
+    level = ORG_LEVELS.index(parent) + 1
+    return ORG_LEVELS[level] if level < len(ORG_LEVELS) else None
+
+
+def valid_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@dataclass
+class OrgNode:
+    path: str
+    code: str
+    name: str
+    kind: OrgKind
+    time_zone: str
+    parent_path: str
+    create_time: datetime | None = None
+
+
+# ---------------------------------------------------------------- members
+
+
+class Gender(StrEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+    UNDISCLOSED = "UNDISCLOSED"
+
+
+class Channel(StrEnum):
+    STORE = "STORE"
+    CALL_CENTRE = "CALL_CENTRE"
+    WEB = "WEB"
+    QR_SELF_SERVICE = "QR_SELF_SERVICE"
+    BULK_IMPORT = "BULK_IMPORT"
+
+
+MAX_NAME = 64
+MAX_TEXT = 256
+_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def normalise_phone(raw: str) -> str | None:
+    """A mainland China mobile number as its 11 digits, or None when it is not one.
+    Accepts spaces, dashes, brackets and a +86 / 0086 / 86 country prefix."""
+    digits = _PHONE_SEPARATORS.sub("", raw or "")
+    for prefix in ("+86", "0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            digits = digits[len(prefix):]
+            break
+    return digits if _MOBILE.match(digits) else None
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) == 11 else "****"
+
+
+def check_name(violations: Violations, name: str, field_path: str) -> str:
+    name = (name or "").strip()
+    if violations.check(bool(name), field_path, "NAME_REQUIRED", "name is required"):
+        violations.check(len(name) <= MAX_NAME, field_path, "NAME_TOO_LONG", f"name has at most {MAX_NAME} characters")
+        violations.check(not _CONTROL.search(name), field_path, "NAME_INVALID", "name has control characters")
+    return name
+
+
+def check_text(violations: Violations, value: str, field_path: str, limit: int = MAX_TEXT, required=False) -> str:
+    value = (value or "").strip()
+    if required:
+        violations.check(bool(value), field_path, "REQUIRED", f"{field_path} is required")
+    violations.check(len(value) <= limit, field_path, "TOO_LONG", f"{field_path} has at most {limit} characters")
+    return value
+
+
+def check_date(violations: Violations, year: int, month: int, day: int, field_path: str, today: date) -> str | None:
+    """A partial date as 'YYYY-MM-DD' ('0000-MM-DD' when the year is unknown), or None."""
+    if (year, month, day) == (0, 0, 0):
+        return None
+    try:
+        date(year or 2000, month, day)  # 2000 is a leap year, so 29 February is allowed
+    except ValueError:
+        violations.add(field_path, "DATE_INVALID", f"{field_path} is not a calendar date")
+        return None
+    if year and not violations.check(
+        1900 <= year and date(year, month, day) <= today, field_path, "DATE_OUT_OF_RANGE",
+        f"{field_path} must be between 1900 and today",
+    ):
+        return None
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+@dataclass
+class Member:
+    member_id: str
+    name: str
+    gender: Gender
+    phone: str
+    birthday: str | None
+    anniversary: str | None
+    home_store_path: str
+    marketing_consent: bool
+    attributes: dict[str, object]
+    channel: Channel
+    registered_org_path: str
+    tier_id: str
+    create_time: datetime
+    update_time: datetime
+
+
+UPDATABLE_MEMBER_FIELDS = {
+    "name", "gender", "phone", "birthday", "anniversary", "home_store_path", "marketing_consent", "attributes",
+}
+
+# ---------------------------------------------------------------- custom attributes
+
+
+class AttributeType(StrEnum):
+    TEXT = "TEXT"
+    NUMBER = "NUMBER"
+    DATE = "DATE"
+    CHOICE = "CHOICE"
+
+
+ATTRIBUTE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+@dataclass
+class AttributeDefinition:
+    key: str
+    display_name: str
+    type: AttributeType
+    choices: list[str] = field(default_factory=list)
+    required: bool = False
+
+
+def check_attribute(violations: Violations, definition: AttributeDefinition | None, key: str, kind: str, value, field_path: str):
+    """Validate one attribute value of the given kind ('text', 'number', 'date',
+    'choice'); returns the value to store (JSON-safe) or None."""
+    if definition is None:
+        violations.add(field_path, "ATTRIBUTE_UNKNOWN", f"no attribute '{key}' is defined")
+        return None
+    if kind != definition.type.lower():
+        violations.add(field_path, "ATTRIBUTE_TYPE_MISMATCH", f"'{key}' takes a {definition.type.lower()} value")
+        return None
+    if definition.type == AttributeType.TEXT:
+        return check_text(violations, value, field_path)
+    if definition.type == AttributeType.NUMBER:
+        try:
+            number = Decimal(value)
+            if not number.is_finite():
+                raise InvalidOperation
+        except (InvalidOperation, TypeError):
+            violations.add(field_path, "ATTRIBUTE_NUMBER_INVALID", f"'{key}' must be a decimal number")
+            return None
+        return str(number)
+    if definition.type == AttributeType.CHOICE:
+        violations.check(value in definition.choices, field_path, "ATTRIBUTE_CHOICE_INVALID",
+                         f"'{key}' must be one of: {', '.join(definition.choices)}")
+        return value
+    return value  # DATE: already checked as a date by the caller
+
+
+# ---------------------------------------------------------------- cards
+
+
+class CardState(StrEnum):
+    ACTIVE = "ACTIVE"
+    LOST = "LOST"
+    FROZEN = "FROZEN"
+    REPLACED = "REPLACED"
+    CANCELLED = "CANCELLED"
+
+
+class CardAction(StrEnum):
+    ISSUE = "ISSUE"
+    REPORT_LOST = "REPORT_LOST"
+    CANCEL_LOSS = "CANCEL_LOSS"
+    FREEZE = "FREEZE"
+    UNFREEZE = "UNFREEZE"
+    REPLACE = "REPLACE"
+    CANCEL = "CANCEL"
+
+
+class CardCapability(StrEnum):
+    STORED_VALUE = "STORED_VALUE"
+    POINTS = "POINTS"
+    DISCOUNT = "DISCOUNT"
+    TIMES = "TIMES"
+
+
+class CardForm(StrEnum):
+    INDIVIDUAL = "INDIVIDUAL"
+    ASSOCIATED = "ASSOCIATED"
+    GROUP = "GROUP"
+
+
+# action -> (states it may start from, state it leads to)
+CARD_TRANSITIONS: dict[CardAction, tuple[frozenset[CardState], CardState]] = {
+    CardAction.REPORT_LOST: (frozenset({CardState.ACTIVE, CardState.FROZEN}), CardState.LOST),
+    CardAction.CANCEL_LOSS: (frozenset({CardState.LOST}), CardState.ACTIVE),
+    CardAction.FREEZE: (frozenset({CardState.ACTIVE}), CardState.FROZEN),
+    CardAction.UNFREEZE: (frozenset({CardState.FROZEN}), CardState.ACTIVE),
+    CardAction.REPLACE: (frozenset({CardState.ACTIVE, CardState.LOST, CardState.FROZEN}), CardState.REPLACED),
+    CardAction.CANCEL: (frozenset({CardState.ACTIVE, CardState.LOST, CardState.FROZEN}), CardState.CANCELLED),
+}
+
+CARD_NUMBER = re.compile(r"^\d{8,20}$")
+
+_PAYMENT_REFUSALS = {
+    CardState.LOST: ("CARD_LOST", "The card was reported lost.", "该卡已挂失。"),
+    CardState.FROZEN: ("CARD_FROZEN", "The card is frozen.", "该卡已冻结。"),
+    CardState.REPLACED: ("CARD_REPLACED", "The card was replaced by a new card.", "该卡已补换新卡。"),
+    CardState.CANCELLED: ("CARD_CANCELLED", "The card was cancelled.", "该卡已注销。"),
+}
+
+
+@dataclass
+class Card:
+    card_number: str
+    member_id: str
+    card_type_id: str
+    state: CardState
+    issued_org_path: str
+    issue_time: datetime
+    expire_time: datetime | None
+    replaces_card_number: str = ""
+    replaced_by_card_number: str = ""
+
+
+def next_card_state(card: Card, action: CardAction) -> CardState:
+    """The state `action` takes the card to, or a CARD_STATE_CONFLICT refusal."""
+    allowed_from, to_state = CARD_TRANSITIONS[action]
+    if card.state not in allowed_from:
+        raise FailedPrecondition(
+            "CARD_STATE_CONFLICT",
+            f"Cannot {action.lower().replace('_', ' ')} a card that is {card.state.lower()}.",
+            f"当前卡状态({card.state})不允许此操作({action})。",
+            card_state=card.state, action=action,
+        )
+    return to_state
+
+
+def ensure_payable(card: Card, now: datetime) -> None:
+    """Refuse a card that cannot pay, with the reason the till shows."""
+    if card.state in _PAYMENT_REFUSALS:
+        reason, en, zh = _PAYMENT_REFUSALS[card.state]
+        raise FailedPrecondition(reason, en, zh, card_number=card.card_number)
+    if card.expire_time is not None and card.expire_time <= now:
+        raise FailedPrecondition("CARD_EXPIRED", "The card has expired.", "该卡已过期。", card_number=card.card_number)
+
+
+def luhn_digit(digits: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            d -= 9 if d > 9 else 0
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def new_card_number() -> str:
+    """16 digits: '8', 14 random digits and a Luhn check digit (catches mistyped numbers)."""
+    body = "8" + "".join(secrets.choice("0123456789") for _ in range(14))
+    return body + luhn_digit(body)
+
+
+# ---------------------------------------------------------------- tiers
+
+
+@dataclass
+class Tier:
+    tier_id: str
+    name: str
+    rank: int
+    price_rate_bp: int
+    points_multiplier_bp: int
+    benefits: str
+
+
+def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int, points_multiplier_bp: int, benefits: str) -> None:
+    check_name(violations, name, "tier.name")
+    violations.check(0 <= rank <= 1000, "tier.rank", "RANK_OUT_OF_RANGE", "rank must be 0 to 1000")
+    violations.check(1 <= price_rate_bp <= 10000, "tier.price_rate_bp", "RATE_OUT_OF_RANGE",
+                     "price_rate_bp must be 1 to 10000 (10000 = full price)")
+    violations.check(0 <= points_multiplier_bp <= 100000, "tier.points_multiplier_bp", "MULTIPLIER_OUT_OF_RANGE",
+                     "points_multiplier_bp must be 0 to 100000 (10000 = 1x)")
+    check_text(violations, benefits, "tier.benefits", limit=2000)
+
+
+# ---------------------------------------------------------------- QR tokens
+
+QR_TTL_DEFAULT = timedelta(seconds=60)
+QR_TTL_MIN = timedelta(seconds=10)
+QR_TTL_MAX = timedelta(minutes=10)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def sign_qr_token(member_id: str, expire_time: datetime, secret: str) -> str:
+    """'<member_id>.<expiry unix s>.<signature>': short enough for a dense QR code, and
+    useless once expired or altered."""
+    payload = f"{member_id}.{int(expire_time.timestamp())}"
+    signature = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:16]
+    return f"{payload}.{_b64(signature)}"
+
+
+def verify_qr_token(token: str, secret: str, now: datetime) -> str:
+    """The member id a token names; refuses altered and expired tokens."""
+    invalid = Unauthenticated("QR_TOKEN_INVALID", "The QR code is not valid.", "二维码无效。")
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1].isdigit():
+        raise invalid
+    payload = f"{parts[0]}.{parts[1]}"
+    expected = _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:16])
+    if not hmac.compare_digest(expected, parts[2]):
+        raise invalid
+    if int(parts[1]) <= now.timestamp():
+        raise FailedPrecondition("QR_TOKEN_EXPIRED", "The QR code has expired; refresh it.", "二维码已过期,请刷新。")
+    return parts[0]
+
+
+# ---------------------------------------------------------------- a member's profile
+
+
+@dataclass
+class ProfileInput:
+    """A profile as a caller gave it, before validation: from a request or a file row.
+    Dates are (year, month, day) with 0 for unknown parts; attributes map a key to
+    (kind, value) where kind is 'text', 'number', 'date' or 'choice'."""
+
+    name: str
+    phone: str
+    gender: Gender = Gender.UNSPECIFIED
+    birthday: tuple[int, int, int] = (0, 0, 0)
+    anniversary: tuple[int, int, int] = (0, 0, 0)
+    home_store_path: str = ""
+    marketing_consent: bool = False
+    attributes: dict[str, tuple[str, object]] = field(default_factory=dict)
+
+
+def check_profile(violations: Violations, profile: ProfileInput, prefix: str,
+                  definitions: dict[str, AttributeDefinition], today: date, *, partial: set[str] | None = None) -> dict:
+    """Validate a profile and return the values to store, keyed by column.
+    With `partial`, only those fields are checked (an update with a field mask)."""
+    wanted = partial if partial is not None else UPDATABLE_MEMBER_FIELDS
+    values: dict = {}
+    if "name" in wanted:
+        values["name"] = check_name(violations, profile.name, f"{prefix}name")
+    if "phone" in wanted:
+        phone = normalise_phone(profile.phone)
+        if violations.check(phone is not None, f"{prefix}phone", "PHONE_INVALID",
+                            "phone must be a mainland China mobile number (11 digits starting 13-19)"):
+            values["phone"] = phone
+    if "gender" in wanted:
+        values["gender"] = profile.gender.value
+    if "birthday" in wanted:
+        values["birthday"] = check_date(violations, *profile.birthday, f"{prefix}birthday", today)
+    if "anniversary" in wanted:
+        values["anniversary"] = check_date(violations, *profile.anniversary, f"{prefix}anniversary", today)
+    if "home_store_path" in wanted:
+        path = profile.home_store_path
+        violations.check(not path or bool(ORG_PATH.match(path)), f"{prefix}home_store_path", "ORG_PATH_INVALID",
+                         "home_store_path must be an org path such as hq/east/sh-001")
+        values["home_store_path"] = path
+    if "marketing_consent" in wanted:
+        values["marketing_consent"] = profile.marketing_consent
+    if "attributes" in wanted or any(f.startswith("attributes.") for f in wanted):
+        values["attributes"] = _check_attributes(violations, profile.attributes, prefix, definitions, today,
+                                                 whole="attributes" in wanted and partial is None)
+    return values
+
+
+def _check_attributes(violations, attributes, prefix, definitions, today, whole: bool) -> dict:
+    stored = {}
+    for key, (kind, value) in attributes.items():
+        path = f"{prefix}attributes[{key}]"
+        if kind == "date":
+            value = check_date(violations, *value, path, today)
+        checked = check_attribute(violations, definitions.get(key), key, kind, value, path)
+        if checked is not None:
+            stored[key] = checked
+    if whole:
+        for key, definition in definitions.items():
+            violations.check(not definition.required or key in attributes, f"{prefix}attributes[{key}]",
+                             "ATTRIBUTE_REQUIRED", f"'{key}' is required")
+    return stored

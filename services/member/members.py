@@ -1,0 +1,203 @@
+"""Member use cases: register, update, look up, list, custom attributes, visits."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from huiyuan.runtime.db import utcnow, violated_unique
+from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
+from huiyuan.runtime.upsert import insert_for
+from services.member import domain, storage
+from services.member.storage import attribute_definitions, members, visit_stats, visits
+
+
+def member_not_found(member_id: str) -> NotFound:
+    return NotFound("MEMBER_NOT_FOUND", "No such member.", "会员不存在。", member_id=member_id)
+
+
+def phone_taken(phone: str) -> AlreadyExists:
+    return AlreadyExists("PHONE_ALREADY_REGISTERED", "This phone number is already registered.",
+                         "该手机号已注册会员。", phone=domain.mask_phone(phone))
+
+
+async def require_member(db, member_id: str, *, for_update: bool = False) -> domain.Member:
+    member = await storage.get_member(db, member_id, for_update=for_update)
+    if member is None:
+        raise member_not_found(member_id)
+    return member
+
+
+async def register(session: AsyncSession, member: domain.Member) -> domain.Member:
+    """Insert a validated member. The phone's unique constraint settles races: of two
+    concurrent registrations with one phone, exactly one succeeds."""
+    if await storage.get_member_by_phone(session, member.phone):
+        raise phone_taken(member.phone)
+    try:
+        await session.execute(insert(members).values(**storage.member_values(member)))
+    except IntegrityError as error:
+        if violated_unique(error, "members", "phone"):
+            raise phone_taken(member.phone)
+        raise
+    return member
+
+
+async def update_member(session: AsyncSession, member_id: str, changes: dict) -> domain.Member:
+    await require_member(session, member_id, for_update=True)
+    changes = {**changes, "update_time": utcnow()}
+    if "phone" in changes:
+        owner = await storage.get_member_by_phone(session, changes["phone"])
+        if owner and owner.member_id != member_id:
+            raise phone_taken(changes["phone"])
+    try:
+        await session.execute(update(members).where(members.c.member_id == member_id).values(**changes))
+    except IntegrityError as error:
+        if violated_unique(error, "members", "phone"):
+            raise phone_taken(changes["phone"])
+        raise
+    return await storage.get_member(session, member_id)
+
+
+@dataclass
+class Lookup:
+    member: domain.Member
+    presented_card: domain.Card | None
+    cards: list[domain.Card]
+    tier: domain.Tier | None
+
+
+async def lookup(db, *, member_id="", phone="", card_number="", qr_member_id="", for_payment=False, now: datetime) -> Lookup:
+    presented = None
+    if card_number:
+        presented = await storage.get_card(db, card_number)
+        if presented is None:
+            raise NotFound("CARD_NOT_FOUND", "No such card.", "卡号不存在。", card_number=card_number)
+        if for_payment:
+            domain.ensure_payable(presented, now)
+        member_id = presented.member_id
+    if phone:
+        member = await storage.get_member_by_phone(db, phone)
+        if member is None:
+            raise NotFound("MEMBER_NOT_FOUND", "No member has this phone number.", "该手机号未注册会员。")
+    else:
+        member = await require_member(db, member_id or qr_member_id)
+    cards = await storage.cards_of(db, member.member_id)
+    tier = await storage.get_tier(db, member.tier_id) if member.tier_id else None
+    return Lookup(member, presented, cards, tier)
+
+
+@dataclass
+class MemberQuery:
+    org_path: str = ""
+    tier_id: str = ""
+    channel: domain.Channel | None = None
+    name_contains: str = ""
+    phone_suffix: str = ""
+    registered_after: datetime | None = None
+    registered_before: datetime | None = None
+    fields: list = field(default_factory=list)
+
+    def where(self):
+        """The SQL condition this filter means."""
+        c = members.c
+        conditions = []
+        if self.org_path:
+            under = self.org_path + "/"
+            conditions.append(or_(c.registered_org_path == self.org_path, c.registered_org_path.startswith(under),
+                                  c.home_store_path == self.org_path, c.home_store_path.startswith(under)))
+        if self.tier_id:
+            conditions.append(c.tier_id == self.tier_id)
+        if self.channel:
+            conditions.append(c.channel == self.channel.value)
+        if self.name_contains:
+            conditions.append(c.name.contains(self.name_contains, autoescape=True))
+        if self.phone_suffix:
+            conditions.append(c.phone.endswith(self.phone_suffix, autoescape=True))
+        if self.registered_after:
+            conditions.append(c.create_time >= self.registered_after)
+        if self.registered_before:
+            conditions.append(c.create_time < self.registered_before)
+        return and_(True, *conditions)
+
+
+async def list_members(db, query: MemberQuery, before_member_id: str | None, limit: int) -> list[domain.Member]:
+    """Newest first; ids sort by creation time, so the keyset is the id alone."""
+    statement = select(members).where(query.where())
+    if before_member_id is not None:
+        statement = statement.where(members.c.member_id < before_member_id)
+    rows = await db.execute(statement.order_by(members.c.member_id.desc()).limit(limit))
+    return [storage.to_member(r) for r in rows]
+
+
+async def create_attribute_definition(session: AsyncSession, definition: domain.AttributeDefinition):
+    try:
+        await session.execute(insert(attribute_definitions).values(
+            key=definition.key, display_name=definition.display_name, type=definition.type.value,
+            choices=definition.choices, required=definition.required))
+    except IntegrityError as error:
+        if violated_unique(error, "attribute_definitions", "key"):
+            raise AlreadyExists("ATTRIBUTE_EXISTS", f"Attribute '{definition.key}' exists already.",
+                                f"属性 '{definition.key}' 已存在。", key=definition.key)
+        raise
+    return definition
+
+
+@dataclass
+class StoreVisits:
+    store_path: str
+    visit_count: int
+    total_spend_fen: int
+    last_visit_time: datetime
+
+
+@dataclass
+class VisitStats:
+    member_id: str
+    stores: list[StoreVisits]
+
+    @property
+    def visit_count(self) -> int:
+        return sum(s.visit_count for s in self.stores)
+
+    @property
+    def total_spend_fen(self) -> int:
+        return sum(s.total_spend_fen for s in self.stores)
+
+    @property
+    def last_visit_time(self) -> datetime | None:
+        return max((s.last_visit_time for s in self.stores), default=None)
+
+
+async def visit_stats_of(db, member_id: str) -> VisitStats:
+    await require_member(db, member_id)
+    rows = await db.execute(select(visit_stats).where(visit_stats.c.member_id == member_id)
+                            .order_by(visit_stats.c.visit_count.desc(), visit_stats.c.store_path))
+    return VisitStats(member_id, [StoreVisits(r.store_path, r.visit_count, r.total_spend_fen, r.last_visit_time) for r in rows])
+
+
+async def record_visit(session: AsyncSession, member_id: str, store_path: str, order_id: str,
+                       amount_fen: int, visit_time: datetime) -> VisitStats:
+    await require_member(session, member_id)
+    existing = (await session.execute(select(visits).where(visits.c.order_id == order_id))).one_or_none()
+    if existing is not None:
+        if existing.member_id != member_id:
+            raise FailedPrecondition("ORDER_ALREADY_RECORDED", "This order is recorded for another member.",
+                                     "该订单已记录在其他会员名下。", order_id=order_id)
+        return await visit_stats_of(session, member_id)  # the same order again changes nothing
+    await session.execute(insert(visits).values(order_id=order_id, member_id=member_id, store_path=store_path,
+                                                amount_fen=amount_fen, visit_time=visit_time))
+    upsert = insert_for(session)(visit_stats).values(
+        member_id=member_id, store_path=store_path, visit_count=1, total_spend_fen=amount_fen, last_visit_time=visit_time)
+    await session.execute(upsert.on_conflict_do_update(
+        index_elements=["member_id", "store_path"],
+        set_={
+            "visit_count": visit_stats.c.visit_count + 1,
+            "total_spend_fen": visit_stats.c.total_spend_fen + amount_fen,
+            "last_visit_time": func.max(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time)
+            if session.bind.dialect.name == "sqlite"
+            else func.greatest(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time),
+        },
+    ))
+    return await visit_stats_of(session, member_id)

@@ -1,0 +1,262 @@
+from datetime import date, timedelta
+
+from huiyuan.common.v1 import file_pb2
+from huiyuan.member.v1 import member_pb2, member_pb2_grpc
+from huiyuan.runtime import files, pagination
+from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
+from huiyuan.runtime.server import ServiceContext
+from services.member import convert, domain, imports, members, storage
+from services.member.org import require_org_node
+
+EXPORT_CHUNK = 256 * 1024
+
+
+def _member_query(v: Violations, f: member_pb2.MemberFilter) -> members.MemberQuery:
+    check_org_path(v, f.org_path, "filter.org_path", required=False)
+    channel = convert.enum_name(member_pb2.RegistrationChannel, "REGISTRATION_CHANNEL", f.channel)
+    v.check(f.channel == 0 or channel is not None, "filter.channel", "CHANNEL_INVALID", "unknown channel")
+    v.check(len(f.name_contains) <= domain.MAX_NAME, "filter.name_contains", "TOO_LONG", "name_contains is too long")
+    v.check(f.phone_suffix == "" or (f.phone_suffix.isdigit() and len(f.phone_suffix) <= 11), "filter.phone_suffix",
+            "PHONE_SUFFIX_INVALID", "phone_suffix must be 1 to 11 digits")
+    return members.MemberQuery(
+        org_path=f.org_path, tier_id=f.tier_id, channel=domain.Channel(channel) if channel else None,
+        name_contains=f.name_contains.strip(), phone_suffix=f.phone_suffix,
+        registered_after=convert.from_timestamp(f.registered_after) if f.HasField("registered_after") else None,
+        registered_before=convert.from_timestamp(f.registered_before) if f.HasField("registered_before") else None,
+    )
+
+
+def _file_format(v: Violations, value: int) -> bool:
+    """True for XLSX, False for CSV."""
+    v.check(value in (file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX), "format", "FORMAT_INVALID",
+            "format must be FILE_FORMAT_CSV or FILE_FORMAT_XLSX")
+    return value == file_pb2.FILE_FORMAT_XLSX
+
+
+class MemberServicer(member_pb2_grpc.MemberServiceServicer):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
+        self.sessions = ctx.sessions
+        self.engine = ctx.engine
+        self.idempotency = idempotency
+        self.qr_secret = ctx.settings.qr_secret
+
+    async def _definitions(self):
+        async with self.sessions() as session:
+            return await storage.attribute_definitions_by_key(session)
+
+    async def RegisterMember(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        operator, org_path = check_actor(v, request)
+        channel = convert.enum_name(member_pb2.RegistrationChannel, "REGISTRATION_CHANNEL", request.channel)
+        v.check(channel is not None, "channel", "CHANNEL_REQUIRED",
+                "channel must be STORE, CALL_CENTRE, WEB, QR_SELF_SERVICE or BULK_IMPORT")
+        definitions = await self._definitions()
+        values = domain.check_profile(v, convert.profile_input(request.member), "member.", definitions, date.today())
+        v.raise_if_any()
+        now = utcnow()
+        new = domain.Member(
+            member_id=new_id("m"), channel=domain.Channel(channel), registered_org_path=org_path, tier_id="",
+            create_time=now, update_time=now,
+            **{**values, "gender": domain.Gender(values["gender"]),
+               "home_store_path": values["home_store_path"] or domain.store_of(org_path)},
+        )
+
+        async def work(session):
+            await require_org_node(session, org_path, "actor.org_path")
+            if new.home_store_path:
+                await require_org_node(session, new.home_store_path, "member.home_store_path")
+            await members.register(session, new)
+            return member_pb2.RegisterMemberResponse(member=convert.member(new, definitions))
+
+        return await self.idempotency.run("RegisterMember", request, member_pb2.RegisterMemberResponse, work)
+
+    async def GetMember(self, request, context):
+        async with self.sessions() as session:
+            member = await members.require_member(session, request.member_id)
+            definitions = await storage.attribute_definitions_by_key(session)
+        return member_pb2.GetMemberResponse(member=convert.member(member, definitions))
+
+    async def UpdateMember(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        v.check(bool(request.member.member_id), "member.member_id", "MEMBER_ID_REQUIRED", "member.member_id is required")
+        paths = check_mask(v, request, domain.UPDATABLE_MEMBER_FIELDS, prefixes=("attributes.",))
+        definitions = await self._definitions()
+        profile = convert.profile_input(request.member)
+        one_keys = {p.split(".", 1)[1] for p in paths if p.startswith("attributes.")}
+        if one_keys:  # attributes.<key>: only those keys (a key absent from the request is removed)
+            profile.attributes = {k: val for k, val in profile.attributes.items() if k in one_keys}
+        values = domain.check_profile(v, profile, "member.", definitions, date.today(), partial=set(paths))
+        v.raise_if_any()
+        member_id = request.member.member_id
+
+        async def work(session):
+            changes = dict(values)
+            if one_keys:
+                current = await members.require_member(session, member_id)
+                merged = {k: val for k, val in current.attributes.items() if k not in one_keys}
+                changes["attributes"] = {**merged, **values["attributes"]}
+            if changes.get("home_store_path"):
+                await require_org_node(session, changes["home_store_path"], "member.home_store_path")
+            updated = await members.update_member(session, member_id, changes)
+            return member_pb2.UpdateMemberResponse(member=convert.member(updated, definitions))
+
+        return await self.idempotency.run("UpdateMember", request, member_pb2.UpdateMemberResponse, work)
+
+    async def LookupMember(self, request, context):
+        v = Violations()
+        key = request.WhichOneof("key")
+        v.check(key is not None, "key", "LOOKUP_KEY_REQUIRED", "give member_id, phone, card_number or qr_token")
+        phone = ""
+        if key == "phone":
+            phone = domain.normalise_phone(request.phone) or ""
+            v.check(bool(phone), "phone", "PHONE_INVALID", "phone must be a mainland China mobile number")
+        if key == "card_number":
+            v.check(bool(domain.CARD_NUMBER.match(request.card_number)), "card_number", "CARD_NUMBER_INVALID",
+                    "card_number must be 8 to 20 digits")
+        purpose = request.purpose
+        v.check(purpose in member_pb2.LookupPurpose.values(), "purpose", "PURPOSE_INVALID", "unknown purpose")
+        v.raise_if_any()
+        now = utcnow()
+        qr_member = domain.verify_qr_token(request.qr_token, self.qr_secret, now) if key == "qr_token" else ""
+        async with self.sessions() as session:
+            found = await members.lookup(
+                session, member_id=request.member_id if key == "member_id" else "", phone=phone,
+                card_number=request.card_number if key == "card_number" else "", qr_member_id=qr_member,
+                for_payment=purpose == member_pb2.LOOKUP_PURPOSE_PAYMENT, now=now)
+            definitions = await storage.attribute_definitions_by_key(session)
+        return member_pb2.LookupMemberResponse(
+            member=convert.member(found.member, definitions),
+            presented_card=convert.card(found.presented_card) if found.presented_card else None,
+            cards=[convert.card(c) for c in found.cards],
+            tier=convert.tier(found.tier) if found.tier else None,
+        )
+
+    async def ListMembers(self, request, context):
+        v = Violations()
+        query = _member_query(v, request.filter)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.filter.SerializeToString(deterministic=True).hex())
+        before = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with self.sessions() as session:
+            found = await members.list_members(session, query, before[0] if before else None, size + 1)
+            definitions = await storage.attribute_definitions_by_key(session)
+        token = pagination.encode([found[size - 1].member_id], fingerprint) if len(found) > size else ""
+        return member_pb2.ListMembersResponse(members=[convert.member(m, definitions) for m in found[:size]],
+                                              next_page_token=token)
+
+    async def IssueQrToken(self, request, context):
+        v = Violations()
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else domain.QR_TTL_DEFAULT
+        v.check(domain.QR_TTL_MIN <= ttl <= domain.QR_TTL_MAX, "ttl", "TTL_OUT_OF_RANGE", "ttl must be 10 s to 10 min")
+        v.raise_if_any()
+        async with self.sessions() as session:
+            await members.require_member(session, request.member_id)
+        expire = utcnow() + ttl
+        return member_pb2.IssueQrTokenResponse(
+            qr_token=domain.sign_qr_token(request.member_id, expire, self.qr_secret), expire_time=convert.timestamp(expire))
+
+    async def CreateAttributeDefinition(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        d = request.attribute_definition
+        v.check(bool(domain.ATTRIBUTE_KEY.match(d.key)), "attribute_definition.key", "ATTRIBUTE_KEY_INVALID",
+                "key must be 1 to 32 lower-case letters, digits or '_', starting with a letter")
+        display = domain.check_name(v, d.display_name, "attribute_definition.display_name")
+        kind = convert.enum_name(member_pb2.AttributeType, "ATTRIBUTE_TYPE", d.type)
+        v.check(kind is not None, "attribute_definition.type", "ATTRIBUTE_TYPE_REQUIRED", "type is required")
+        choices = [c.strip() for c in d.choices]
+        v.check((kind == "CHOICE") == bool(choices) and all(choices) and len(set(choices)) == len(choices),
+                "attribute_definition.choices", "CHOICES_INVALID", "a CHOICE attribute lists distinct choices; others none")
+        v.raise_if_any()
+        definition = domain.AttributeDefinition(d.key, display, domain.AttributeType(kind), choices, d.required)
+
+        async def work(session):
+            await members.create_attribute_definition(session, definition)
+            return member_pb2.CreateAttributeDefinitionResponse(attribute_definition=convert.attribute_definition(definition))
+
+        return await self.idempotency.run("CreateAttributeDefinition", request,
+                                          member_pb2.CreateAttributeDefinitionResponse, work)
+
+    async def ListAttributeDefinitions(self, request, context):
+        definitions = await self._definitions()
+        return member_pb2.ListAttributeDefinitionsResponse(
+            attribute_definitions=[convert.attribute_definition(d) for d in definitions.values()])
+
+    async def ImportMembers(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _, org_path = check_actor(v, request)
+        xlsx = _file_format(v, request.format)
+        v.check(bool(request.content), "content", "CONTENT_REQUIRED", "content is empty")
+        v.raise_if_any()
+
+        async def work(session):
+            await require_org_node(session, org_path, "actor.org_path")
+            result = await imports.import_members(session, request.content, xlsx, org_path)
+            return member_pb2.ImportMembersResponse(
+                total_rows=result.total_rows, imported_rows=result.imported_rows, existing_rows=result.existing_rows,
+                rejected_rows=result.rejected_rows,
+                rejects=[member_pb2.ImportReject(row_number=r.row_number, field=r.field, reason=r.reason, message=r.message)
+                         for r in result.rejects])
+
+        return await self.idempotency.run("ImportMembers", request, member_pb2.ImportMembersResponse, work)
+
+    async def ExportMembers(self, request, context):
+        v = Violations()
+        query = _member_query(v, request.filter)
+        xlsx = _file_format(v, request.format)
+        v.raise_if_any()
+        name = f"members-{utcnow():%Y%m%d-%H%M%S}.{'xlsx' if xlsx else 'csv'}"
+        async with self.engine.connect() as connection:
+            rows = [row async for row in imports.export_rows(connection, query)]
+        if xlsx:
+            content = files.write_xlsx(imports.EXPORT_HEADER, rows, "members")
+            chunks = (content[i:i + EXPORT_CHUNK] for i in range(0, len(content), EXPORT_CHUNK))
+        else:
+            chunks = files.write_csv(imports.EXPORT_HEADER, rows, EXPORT_CHUNK)
+        for i, chunk in enumerate(chunks):
+            yield member_pb2.ExportMembersResponse(file_name=name if i == 0 else "", chunk=chunk)
+
+    async def RecordVisit(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
+        check_org_path(v, request.store_path, "store_path")
+        v.check(0 < len(request.order_id) <= 64, "order_id", "ORDER_ID_INVALID", "order_id is required, at most 64 characters")
+        v.check(0 <= request.amount_fen <= 10**12, "amount_fen", "AMOUNT_OUT_OF_RANGE", "amount_fen must be 0 to 10^12")
+        now = utcnow()
+        when = convert.from_timestamp(request.visit_time) if request.HasField("visit_time") else now
+        v.check(when <= now + timedelta(minutes=5), "visit_time", "VISIT_IN_FUTURE", "visit_time is in the future")
+        v.raise_if_any()
+
+        async def work(session):
+            await require_org_node(session, request.store_path, "store_path")
+            stats = await members.record_visit(session, request.member_id, request.store_path, request.order_id,
+                                               request.amount_fen, when)
+            return member_pb2.RecordVisitResponse(stats=_visit_stats(stats))
+
+        return await self.idempotency.run("RecordVisit", request, member_pb2.RecordVisitResponse, work)
+
+    async def GetVisitStats(self, request, context):
+        async with self.sessions() as session:
+            stats = await members.visit_stats_of(session, request.member_id)
+        return member_pb2.GetVisitStatsResponse(stats=_visit_stats(stats))
+
+
+def _visit_stats(stats: members.VisitStats) -> member_pb2.VisitStats:
+    return member_pb2.VisitStats(
+        member_id=stats.member_id, visit_count=stats.visit_count, total_spend_fen=stats.total_spend_fen,
+        last_visit_time=convert.timestamp(stats.last_visit_time),
+        stores=[member_pb2.StoreVisitStats(store_path=s.store_path, visit_count=s.visit_count,
+                                           total_spend_fen=s.total_spend_fen, last_visit_time=convert.timestamp(s.last_visit_time))
+                for s in stats.stores])

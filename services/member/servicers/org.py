@@ -1,0 +1,75 @@
+from huiyuan.member.v1 import org_pb2, org_pb2_grpc
+from huiyuan.runtime import pagination
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
+from huiyuan.runtime.server import ServiceContext
+from services.member import convert, domain, org
+
+
+class OrgServicer(org_pb2_grpc.OrgServiceServicer):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
+        self.sessions = ctx.sessions
+        self.idempotency = idempotency
+
+    async def CreateOrgNode(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        check_org_path(v, request.parent_path, "parent_path", required=False)
+        node = request.org_node
+        v.check(bool(domain.ORG_CODE.match(node.code)), "org_node.code", "ORG_CODE_INVALID",
+                "code must be 1 to 32 lower-case letters, digits or '-'")
+        name = domain.check_name(v, node.name, "org_node.name")
+        kind = convert.enum_name(org_pb2.OrgNodeKind, "ORG_NODE_KIND", node.kind)
+        v.check(kind is not None, "org_node.kind", "ORG_KIND_REQUIRED", "kind must be HQ, REGION, STORE or TERMINAL")
+        v.check(not node.time_zone or domain.valid_time_zone(node.time_zone), "org_node.time_zone",
+                "TIME_ZONE_INVALID", "time_zone must be an IANA name such as Asia/Shanghai")
+        v.raise_if_any()
+
+        async def work(session):
+            created = await org.create_org_node(session, request.parent_path, node.code, name,
+                                                domain.OrgKind(kind), node.time_zone)
+            return org_pb2.CreateOrgNodeResponse(org_node=convert.org_node(created))
+
+        return await self.idempotency.run("CreateOrgNode", request, org_pb2.CreateOrgNodeResponse, work)
+
+    async def GetOrgNode(self, request, context):
+        v = Violations()
+        check_org_path(v, request.path, "path")
+        v.raise_if_any()
+        async with self.sessions() as session:
+            return org_pb2.GetOrgNodeResponse(org_node=convert.org_node(await org.require_org_node(session, request.path, "path")))
+
+    async def ListOrgNodes(self, request, context):
+        v = Violations()
+        check_org_path(v, request.under_path, "under_path", required=False)
+        size = pagination.page_size(request.page_size, 100, 1000, v)
+        fingerprint = pagination.fingerprint(request.under_path)
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with self.sessions() as session:
+            nodes = await org.list_org_nodes(session, request.under_path, after[0] if after else None, size + 1)
+        token = pagination.encode([nodes[size - 1].path], fingerprint) if len(nodes) > size else ""
+        return org_pb2.ListOrgNodesResponse(org_nodes=[convert.org_node(n) for n in nodes[:size]], next_page_token=token)
+
+    async def UpdateOrgNode(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        check_org_path(v, request.org_node.path, "org_node.path")
+        paths = check_mask(v, request, {"name", "time_zone"})
+        changes = {}
+        if "name" in paths:
+            changes["name"] = domain.check_name(v, request.org_node.name, "org_node.name")
+        if "time_zone" in paths:
+            v.check(domain.valid_time_zone(request.org_node.time_zone), "org_node.time_zone", "TIME_ZONE_INVALID",
+                    "time_zone must be an IANA name such as Asia/Shanghai")
+            changes["time_zone"] = request.org_node.time_zone
+        v.raise_if_any()
+
+        async def work(session):
+            node = await org.update_org_node(session, request.org_node.path, changes)
+            return org_pb2.UpdateOrgNodeResponse(org_node=convert.org_node(node))
+
+        return await self.idempotency.run("UpdateOrgNode", request, org_pb2.UpdateOrgNodeResponse, work)

@@ -1,0 +1,79 @@
+from huiyuan.member.v1 import tier_pb2, tier_pb2_grpc
+from huiyuan.runtime import pagination
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.requests import check_actor, check_mask
+from huiyuan.runtime.server import ServiceContext
+from services.member import convert, domain, tiers
+
+TIER_FIELDS = {"name", "rank", "price_rate_bp", "points_multiplier_bp", "benefits"}
+
+
+class TierServicer(tier_pb2_grpc.TierServiceServicer):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
+        self.sessions = ctx.sessions
+        self.idempotency = idempotency
+
+    async def CreateTier(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        t = request.tier
+        domain.check_tier(v, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits)
+        v.raise_if_any()
+        tier = domain.Tier("", t.name.strip(), t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits.strip())
+
+        async def work(session):
+            return tier_pb2.CreateTierResponse(tier=convert.tier(await tiers.create_tier(session, tier)))
+
+        return await self.idempotency.run("CreateTier", request, tier_pb2.CreateTierResponse, work)
+
+    async def ListTiers(self, request, context):
+        async with self.sessions() as session:
+            return tier_pb2.ListTiersResponse(tiers=[convert.tier(t) for t in await tiers.list_tiers(session)])
+
+    async def UpdateTier(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        v.check(bool(request.tier.tier_id), "tier.tier_id", "TIER_ID_REQUIRED", "tier.tier_id is required")
+        paths = check_mask(v, request, TIER_FIELDS)
+        t = request.tier
+        probe = Violations()  # check the whole tier, keep only the violations of masked fields
+        domain.check_tier(probe, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits)
+        v.items += [x for x in probe.items if x.field.removeprefix("tier.") in paths]
+        v.raise_if_any()
+        changes = {p: (getattr(t, p).strip() if isinstance(getattr(t, p), str) else getattr(t, p)) for p in paths}
+
+        async def work(session):
+            return tier_pb2.UpdateTierResponse(tier=convert.tier(await tiers.update_tier(session, t.tier_id, changes)))
+
+        return await self.idempotency.run("UpdateTier", request, tier_pb2.UpdateTierResponse, work)
+
+    async def AssignTier(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        operator, _ = check_actor(v, request)
+        v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
+        v.check(bool(request.tier_id), "tier_id", "TIER_ID_REQUIRED", "tier_id is required")
+        reason = domain.check_text(v, request.reason, "reason", required=True)
+        v.raise_if_any()
+
+        async def work(session):
+            change = await tiers.assign_tier(session, request.member_id, request.tier_id, reason, operator)
+            return tier_pb2.AssignTierResponse(tier_change=convert.tier_change(change))
+
+        return await self.idempotency.run("AssignTier", request, tier_pb2.AssignTierResponse, work)
+
+    async def ListTierHistory(self, request, context):
+        v = Violations()
+        v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.member_id)
+        before = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with self.sessions() as session:
+            rows = await tiers.tier_history(session, request.member_id, before[0] if before else None, size + 1)
+        token = pagination.encode([rows[size - 1][0]], fingerprint) if len(rows) > size else ""
+        return tier_pb2.ListTierHistoryResponse(tier_changes=[convert.tier_change(c) for _, c in rows[:size]],
+                                                next_page_token=token)

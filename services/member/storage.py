@@ -1,0 +1,235 @@
+"""Member service tables and the queries on them (SQLAlchemy Core).
+
+The rules live in domain.py; this module only maps rows to domain objects and back.
+"""
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from huiyuan.runtime import idempotency
+from huiyuan.runtime.db import UtcDateTime, new_metadata
+from services.member import domain
+
+metadata = new_metadata()
+idempotency_keys = idempotency.define_table(metadata)
+
+org_nodes = Table(
+    "org_nodes", metadata,
+    Column("path", String(140), primary_key=True),
+    Column("code", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("parent_path", String(140), ForeignKey("org_nodes.path"), nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+tiers = Table(
+    "tiers", metadata,
+    Column("tier_id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("price_rate_bp", Integer, nullable=False),
+    Column("points_multiplier_bp", Integer, nullable=False),
+    Column("benefits", String(2000), nullable=False),
+    UniqueConstraint("rank"),
+)
+
+members = Table(
+    "members", metadata,
+    Column("member_id", String(40), primary_key=True),  # time-sortable: newest = largest
+    Column("name", String(64), nullable=False),
+    Column("gender", String(16), nullable=False),
+    Column("phone", String(11), nullable=False),
+    Column("birthday", String(10), nullable=True),  # 'YYYY-MM-DD', '0000-MM-DD' without a year
+    Column("anniversary", String(10), nullable=True),
+    Column("home_store_path", String(140), nullable=False),
+    Column("marketing_consent", Boolean, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("channel", String(24), nullable=False),
+    Column("registered_org_path", String(140), nullable=False),
+    Column("tier_id", String(40), ForeignKey("tiers.tier_id"), nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    UniqueConstraint("phone"),
+    Index("ix_members_registered_org_path", "registered_org_path"),
+    Index("ix_members_home_store_path", "home_store_path"),
+    Index("ix_members_tier_id", "tier_id"),
+)
+
+attribute_definitions = Table(
+    "attribute_definitions", metadata,
+    Column("key", String(32), primary_key=True),
+    Column("display_name", String(64), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("choices", JSON, nullable=False),
+    Column("required", Boolean, nullable=False),
+)
+
+card_types = Table(
+    "card_types", metadata,
+    Column("card_type_id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("org_path", String(140), ForeignKey("org_nodes.path"), nullable=False),
+    Column("capabilities", JSON, nullable=False),
+    Column("form", String(16), nullable=False),
+    Column("default_tier_id", String(40), ForeignKey("tiers.tier_id"), nullable=True),
+    Column("validity_days", Integer, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+cards = Table(
+    "cards", metadata,
+    Column("card_number", String(20), primary_key=True),
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("card_type_id", String(40), ForeignKey("card_types.card_type_id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("issued_org_path", String(140), nullable=False),
+    Column("issue_time", UtcDateTime, nullable=False),
+    Column("expire_time", UtcDateTime, nullable=True),
+    Column("replaces_card_number", String(20), nullable=False),
+    Column("replaced_by_card_number", String(20), nullable=False),
+)
+
+card_events = Table(
+    "card_events", metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("card_number", String(20), ForeignKey("cards.card_number"), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=False),
+    Column("reason", String(256), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("event_time", UtcDateTime, nullable=False),
+)
+
+tier_changes = Table(
+    "tier_changes", metadata,
+    Column("change_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("from_tier_id", String(40), nullable=True),
+    Column("to_tier_id", String(40), nullable=False),
+    Column("reason", String(256), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("change_time", UtcDateTime, nullable=False),
+)
+
+visits = Table(  # one row per order: what makes RecordVisit idempotent by order_id
+    "visits", metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("visit_time", UtcDateTime, nullable=False),
+)
+
+visit_stats = Table(
+    "visit_stats", metadata,
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("store_path", String(140), primary_key=True),
+    Column("visit_count", BigInteger, nullable=False),
+    Column("total_spend_fen", BigInteger, nullable=False),
+    Column("last_visit_time", UtcDateTime, nullable=False),
+)
+
+Db = AsyncSession | AsyncConnection
+
+# ---------------------------------------------------------------- row -> domain
+
+
+def to_org_node(row) -> domain.OrgNode:
+    return domain.OrgNode(row.path, row.code, row.name, domain.OrgKind(row.kind), row.time_zone,
+                          row.parent_path or "", row.create_time)
+
+
+def to_member(row) -> domain.Member:
+    return domain.Member(
+        member_id=row.member_id, name=row.name, gender=domain.Gender(row.gender), phone=row.phone,
+        birthday=row.birthday, anniversary=row.anniversary, home_store_path=row.home_store_path,
+        marketing_consent=row.marketing_consent, attributes=dict(row.attributes or {}),
+        channel=domain.Channel(row.channel), registered_org_path=row.registered_org_path,
+        tier_id=row.tier_id or "", create_time=row.create_time, update_time=row.update_time,
+    )
+
+
+def member_values(member: domain.Member) -> dict:
+    return {
+        "member_id": member.member_id, "name": member.name, "gender": member.gender.value, "phone": member.phone,
+        "birthday": member.birthday, "anniversary": member.anniversary, "home_store_path": member.home_store_path,
+        "marketing_consent": member.marketing_consent, "attributes": member.attributes,
+        "channel": member.channel.value, "registered_org_path": member.registered_org_path,
+        "tier_id": member.tier_id or None, "create_time": member.create_time, "update_time": member.update_time,
+    }
+
+
+def to_card(row) -> domain.Card:
+    return domain.Card(row.card_number, row.member_id, row.card_type_id, domain.CardState(row.state),
+                       row.issued_org_path, row.issue_time, row.expire_time,
+                       row.replaces_card_number, row.replaced_by_card_number)
+
+
+def to_tier(row) -> domain.Tier:
+    return domain.Tier(row.tier_id, row.name, row.rank, row.price_rate_bp, row.points_multiplier_bp, row.benefits)
+
+
+def to_attribute_definition(row) -> domain.AttributeDefinition:
+    return domain.AttributeDefinition(row.key, row.display_name, domain.AttributeType(row.type),
+                                      list(row.choices or []), row.required)
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def get_org_node(db: Db, path: str) -> domain.OrgNode | None:
+    row = (await db.execute(select(org_nodes).where(org_nodes.c.path == path))).one_or_none()
+    return to_org_node(row) if row else None
+
+
+async def org_paths_existing(db: Db, paths: set[str]) -> set[str]:
+    found: set[str] = set()
+    paths = list(paths)
+    for i in range(0, len(paths), 1000):
+        chunk = paths[i:i + 1000]
+        found |= set((await db.execute(select(org_nodes.c.path).where(org_nodes.c.path.in_(chunk)))).scalars())
+    return found
+
+
+async def get_member(db: Db, member_id: str, *, for_update: bool = False) -> domain.Member | None:
+    query = select(members).where(members.c.member_id == member_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await db.execute(query)).one_or_none()
+    return to_member(row) if row else None
+
+
+async def get_member_by_phone(db: Db, phone: str) -> domain.Member | None:
+    row = (await db.execute(select(members).where(members.c.phone == phone))).one_or_none()
+    return to_member(row) if row else None
+
+
+async def get_card(db: Db, card_number: str, *, for_update: bool = False) -> domain.Card | None:
+    query = select(cards).where(cards.c.card_number == card_number)
+    if for_update:
+        query = query.with_for_update()
+    row = (await db.execute(query)).one_or_none()
+    return to_card(row) if row else None
+
+
+async def cards_of(db: Db, member_id: str) -> list[domain.Card]:
+    rows = await db.execute(
+        select(cards).where(cards.c.member_id == member_id).order_by(cards.c.issue_time.desc(), cards.c.card_number)
+    )
+    return [to_card(r) for r in rows]
+
+
+async def get_tier(db: Db, tier_id: str) -> domain.Tier | None:
+    row = (await db.execute(select(tiers).where(tiers.c.tier_id == tier_id))).one_or_none()
+    return to_tier(row) if row else None
+
+
+async def attribute_definitions_by_key(db: Db) -> dict[str, domain.AttributeDefinition]:
+    rows = await db.execute(select(attribute_definitions).order_by(attribute_definitions.c.key))
+    return {r.key: to_attribute_definition(r) for r in rows}

@@ -1,0 +1,4 @@
+from huiyuan.runtime.server import main
+from services.points.app import SPEC
+
+main(SPEC)

@@ -1,0 +1,2 @@
+"""Wallet service: contract huiyuan.wallet.v1. Implementation comes in its own issue;
+for now it serves health and answers UNIMPLEMENTED."""
