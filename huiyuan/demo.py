@@ -1,0 +1,77 @@
+"""Demo data for `huiyuan up`: an HQ, two regions, four stores with a terminal each,
+three tiers, a card type and a few members with cards. Every call has a fixed
+request_id, so seeding twice changes nothing."""
+
+import grpc
+
+from huiyuan.common.v1 import actor_pb2
+from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
+from huiyuan.runtime.status import parse_rpc_error
+
+HQ_ACTOR = actor_pb2.Actor(operator_id="system:demo", org_path="hq")
+ORG = [  # (parent, code, name, kind)
+    ("", "hq", "汇元连锁总部", org_pb2.ORG_NODE_KIND_HQ),
+    ("hq", "east", "华东区", org_pb2.ORG_NODE_KIND_REGION),
+    ("hq", "south", "华南区", org_pb2.ORG_NODE_KIND_REGION),
+    ("hq/east", "sh-001", "上海南京西路店", org_pb2.ORG_NODE_KIND_STORE),
+    ("hq/east", "hz-001", "杭州西湖店", org_pb2.ORG_NODE_KIND_STORE),
+    ("hq/south", "gz-001", "广州天河店", org_pb2.ORG_NODE_KIND_STORE),
+    ("hq/south", "sz-001", "深圳南山店", org_pb2.ORG_NODE_KIND_STORE),
+]
+TIERS = [("普通会员", 0, 10000, 10000, "消费1元积1分"), ("银卡会员", 10, 9800, 12000, "九八折,1.2倍积分"),
+         ("金卡会员", 20, 9500, 15000, "九五折,1.5倍积分,生日礼")]
+MEMBERS = [  # (name, phone, store)
+    ("张伟", "13800000001", "hq/east/sh-001"), ("王芳", "13800000002", "hq/east/sh-001"),
+    ("李娜", "13800000003", "hq/east/hz-001"), ("刘洋", "13800000004", "hq/south/gz-001"),
+    ("陈静", "13800000005", "hq/south/sz-001"), ("杨磊", "13800000006", "hq/south/sz-001"),
+]
+
+
+def _ignore_exists(call, request):
+    try:
+        return call(request, timeout=5)
+    except grpc.RpcError as error:
+        code, _, _ = parse_rpc_error(error)
+        if code != grpc.StatusCode.ALREADY_EXISTS:
+            raise
+        return None
+
+
+def seed(address: str) -> None:
+    with grpc.insecure_channel(address) as channel:
+        org = org_pb2_grpc.OrgServiceStub(channel)
+        for parent, code, name, kind in ORG:
+            _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
+                request_id=f"demo-org-{code}", parent_path=parent, actor=HQ_ACTOR,
+                org_node=org_pb2.OrgNode(code=code, name=name, kind=kind, time_zone="Asia/Shanghai")))
+            if kind == org_pb2.ORG_NODE_KIND_STORE:
+                _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
+                    request_id=f"demo-org-{code}-pos1", parent_path=f"{parent}/{code}", actor=HQ_ACTOR,
+                    org_node=org_pb2.OrgNode(code="pos-1", name="收银台1", kind=org_pb2.ORG_NODE_KIND_TERMINAL)))
+        tiers = tier_pb2_grpc.TierServiceStub(channel)
+        tier_ids = []
+        for name, rank, rate, multiplier, benefits in TIERS:
+            response = tiers.CreateTier(tier_pb2.CreateTierRequest(
+                request_id=f"demo-tier-{rank}", actor=HQ_ACTOR, tier=tier_pb2.Tier(
+                    name=name, rank=rank, price_rate_bp=rate, points_multiplier_bp=multiplier, benefits=benefits)), timeout=5)
+            tier_ids.append(response.tier.tier_id)
+        cards = card_pb2_grpc.CardServiceStub(channel)
+        card_type = cards.CreateCardType(card_pb2.CreateCardTypeRequest(
+            request_id="demo-card-type", actor=HQ_ACTOR, card_type=card_pb2.CardType(
+                name="会员储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, default_tier_id=tier_ids[0],
+                capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE, card_pb2.CARD_CAPABILITY_POINTS,
+                              card_pb2.CARD_CAPABILITY_DISCOUNT])), timeout=5).card_type
+        members = member_pb2_grpc.MemberServiceStub(channel)
+        for i, (name, phone, store) in enumerate(MEMBERS, start=1):
+            actor = actor_pb2.Actor(operator_id="cashier-01", org_path=f"{store}/pos-1")
+            member = members.RegisterMember(member_pb2.RegisterMemberRequest(
+                request_id=f"demo-member-{i}", channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=actor,
+                member=member_pb2.Member(name=name, phone=phone, marketing_consent=True)), timeout=5).member
+            cards.IssueCard(card_pb2.IssueCardRequest(
+                request_id=f"demo-card-{i}", member_id=member.member_id, card_type_id=card_type.card_type_id,
+                card_number=f"80000000000000{i:02d}", actor=actor), timeout=5)
+            if i == 1:
+                tiers.AssignTier(tier_pb2.AssignTierRequest(
+                    request_id="demo-gold-1", member_id=member.member_id, tier_id=tier_ids[2],
+                    reason="demo: top customer", actor=HQ_ACTOR), timeout=5)
+    print(f"  seeded demo chain: {len(ORG)} org nodes, {len(TIERS)} tiers, {len(MEMBERS)} members with cards")
