@@ -1,0 +1,100 @@
+"""Test fixtures: real services on ephemeral ports over SQLite and PostgreSQL.
+
+PostgreSQL is at 127.0.0.1:5432 (user postgres, trust auth). Where it is not reachable
+its tests are skipped, except under CI (CI set), where that is a failure.
+"""
+
+import asyncio
+import dataclasses
+import os
+import tempfile
+import threading
+import uuid
+
+import grpc
+import psycopg
+import pytest
+
+from huiyuan.runtime import migrate
+from huiyuan.runtime.config import Settings
+from huiyuan.runtime.server import App
+
+PG_ADMIN = os.environ.get("HUIYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_reachable() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return None
+    except psycopg.Error as error:
+        return str(error)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    problem = _pg_reachable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL must be reachable under CI: {problem}")
+        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    return PG_ADMIN
+
+
+def new_pg_database(admin_url: str) -> str:
+    name = f"huiyuan_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(admin_url: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class ServiceThread:
+    """A service's App on its own event loop in a background thread."""
+
+    def __init__(self, spec, database_url: str):
+        self.spec = spec
+        settings = Settings.from_env(spec.name)
+        self.settings = dataclasses.replace(settings, port=0, database_url=database_url, shutdown_grace_s=1)
+        migrate.upgrade(spec.migrations_dir, database_url, spec.name)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.app = self.run(self._start())
+        self.channel = grpc.insecure_channel(self.app.address)
+
+    async def _start(self) -> App:
+        return await App(self.spec, self.settings).start()  # grpc.aio binds to the loop it is made on
+
+    def run(self, coroutine, timeout=30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self):
+        self.channel.close()
+        self.run(self.app.stop(0))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture(params=["sqlite", "postgres"], scope="module")
+def database_url(request):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tempfile.mkdtemp()}/member.db"
+        return
+    admin = request.getfixturevalue("pg_server")
+    url = new_pg_database(admin)
+    yield url
+    drop_pg_database(admin, url)
+
+
+@pytest.fixture(scope="module")
+def member_service(database_url):
+    from services.member.app import SPEC
+
+    service = ServiceThread(SPEC, database_url)
+    yield service
+    service.stop()

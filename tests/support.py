@@ -1,0 +1,80 @@
+"""Helpers for calling the member service in tests."""
+
+import itertools
+import uuid
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from huiyuan.common.v1 import actor_pb2
+from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2_grpc
+
+_phones = itertools.count(1)
+STORE = "hq/east/sh-001"
+ACTOR = actor_pb2.Actor(operator_id="cashier-07", org_path=f"{STORE}/pos-1")
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+def new_phone() -> str:
+    """A phone no other test in this run uses."""
+    return f"139{uuid.uuid4().int % 10**8:08d}"
+
+
+class Stubs:
+    def __init__(self, channel):
+        self.org = org_pb2_grpc.OrgServiceStub(channel)
+        self.member = member_pb2_grpc.MemberServiceStub(channel)
+        self.card = card_pb2_grpc.CardServiceStub(channel)
+        self.tier = tier_pb2_grpc.TierServiceStub(channel)
+
+    def register(self, name="测试会员", phone=None, request_id=None, **fields):
+        return self.member.RegisterMember(member_pb2.RegisterMemberRequest(
+            request_id=request_id or rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR,
+            member=member_pb2.Member(name=name, phone=phone or new_phone(), **fields))).member
+
+
+def ensure_org(stubs: Stubs) -> None:
+    """HQ, a region, a store and a terminal (fixed request ids: safe to call again)."""
+    for parent, code, kind in [("", "hq", org_pb2.ORG_NODE_KIND_HQ), ("hq", "east", org_pb2.ORG_NODE_KIND_REGION),
+                               ("hq/east", "sh-001", org_pb2.ORG_NODE_KIND_STORE),
+                               (STORE, "pos-1", org_pb2.ORG_NODE_KIND_TERMINAL)]:
+        stubs.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
+            request_id=f"org-{code}", parent_path=parent,
+            org_node=org_pb2.OrgNode(code=code, name=code.upper(), kind=kind, time_zone="Asia/Shanghai")))
+
+
+def refusal(call, *args, **kwargs):
+    """Call an RPC that must fail; returns (code, reason, violations by field)."""
+    with pytest.raises(grpc.RpcError) as caught:
+        call(*args, **kwargs)
+    status = rpc_status.from_call(caught.value)
+    assert status is not None, f"no rich status on {caught.value.code()}"
+    reason, violations, locales = "", {}, set()
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+            assert info.domain == "member.huiyuan"
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations = {v.field: v.reason for v in bad.field_violations}
+        elif detail.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR):
+            message = error_details_pb2.LocalizedMessage()
+            detail.Unpack(message)
+            locales.add(message.locale)
+    assert locales == {"en", "zh-CN"}, locales
+    return caught.value.code(), reason, violations
+
+
+def card_type(stubs: Stubs, validity_days=0) -> str:
+    return stubs.card.CreateCardType(card_pb2.CreateCardTypeRequest(
+        request_id=rid(), card_type=card_pb2.CardType(
+            name="储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, validity_days=validity_days,
+            capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id

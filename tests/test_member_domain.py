@@ -1,0 +1,138 @@
+"""Unit tests of the member domain rules and shared runtime pieces (no server, no SQL)."""
+
+import json
+import logging
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from huiyuan.runtime import logs, pagination
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unauthenticated, Violations
+from services.member import domain
+
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("13812345678", "13812345678"),
+    ("+86 138 1234 5678", "13812345678"),
+    ("0086-138-1234-5678", "13812345678"),
+    ("(138) 1234-5678", "13812345678"),
+    ("8613812345678", "13812345678"),
+    ("12812345678", None),  # 12x is not a mobile range
+    ("1381234567", None),
+    ("138123456789", None),
+    ("", None),
+    ("abc", None),
+])
+def test_phone_normalisation(raw, expected):
+    assert domain.normalise_phone(raw) == expected
+
+
+def test_org_kinds_go_one_level_down():
+    assert domain.child_kind(None) == domain.OrgKind.HQ
+    assert domain.child_kind(domain.OrgKind.HQ) == domain.OrgKind.REGION
+    assert domain.child_kind(domain.OrgKind.STORE) == domain.OrgKind.TERMINAL
+    assert domain.child_kind(domain.OrgKind.TERMINAL) is None
+    assert domain.store_of("hq/east/sh-001/pos-1") == "hq/east/sh-001"
+    assert domain.store_of("hq/east") == ""
+
+
+def _card(state=domain.CardState.ACTIVE, expire=None):
+    return domain.Card("8000000000000001", "m_1", "ct_1", state, "hq/east/sh-001", NOW, expire)
+
+
+@pytest.mark.parametrize("state, action, expected", [
+    ("ACTIVE", "REPORT_LOST", "LOST"), ("FROZEN", "REPORT_LOST", "LOST"), ("LOST", "CANCEL_LOSS", "ACTIVE"),
+    ("ACTIVE", "FREEZE", "FROZEN"), ("FROZEN", "UNFREEZE", "ACTIVE"), ("LOST", "REPLACE", "REPLACED"),
+    ("ACTIVE", "CANCEL", "CANCELLED"),
+    ("ACTIVE", "CANCEL_LOSS", None), ("LOST", "FREEZE", None), ("CANCELLED", "REPORT_LOST", None),
+    ("REPLACED", "UNFREEZE", None), ("CANCELLED", "CANCEL", None),
+])
+def test_card_state_machine(state, action, expected):
+    card = _card(domain.CardState(state))
+    if expected is None:
+        with pytest.raises(FailedPrecondition) as refused:
+            domain.next_card_state(card, domain.CardAction(action))
+        assert refused.value.reason == "CARD_STATE_CONFLICT"
+    else:
+        assert domain.next_card_state(card, domain.CardAction(action)) == expected
+
+
+@pytest.mark.parametrize("state, reason", [
+    ("LOST", "CARD_LOST"), ("FROZEN", "CARD_FROZEN"), ("CANCELLED", "CARD_CANCELLED"), ("REPLACED", "CARD_REPLACED"),
+])
+def test_payment_refuses_unusable_cards_with_their_reason(state, reason):
+    with pytest.raises(DomainError) as refused:
+        domain.ensure_payable(_card(domain.CardState(state)), NOW)
+    assert refused.value.reason == reason
+
+
+def test_payment_refuses_an_expired_card_and_accepts_a_valid_one():
+    with pytest.raises(DomainError) as refused:
+        domain.ensure_payable(_card(expire=NOW), NOW)
+    assert refused.value.reason == "CARD_EXPIRED"
+    domain.ensure_payable(_card(expire=NOW + timedelta(seconds=1)), NOW)
+
+
+def test_generated_card_numbers_carry_a_luhn_digit():
+    number = domain.new_card_number()
+    assert len(number) == 16 and number[0] == "8"
+    assert domain.luhn_digit(number[:-1]) == number[-1]
+    assert domain.luhn_digit("7992739871") == "3"  # the textbook example
+
+
+def test_qr_token_roundtrip_expiry_and_tampering():
+    token = domain.sign_qr_token("m_ABC", NOW + timedelta(seconds=60), "secret")
+    assert domain.verify_qr_token(token, "secret", NOW) == "m_ABC"
+    with pytest.raises(FailedPrecondition) as expired:
+        domain.verify_qr_token(token, "secret", NOW + timedelta(seconds=60))
+    assert expired.value.reason == "QR_TOKEN_EXPIRED"
+    for bad in [token.replace("m_ABC", "m_ABD"), token + "x", "garbage", "a.b.c"]:
+        with pytest.raises(Unauthenticated):
+            domain.verify_qr_token(bad, "secret", NOW)
+    with pytest.raises(Unauthenticated):
+        domain.verify_qr_token(token, "another-secret", NOW)
+
+
+@pytest.mark.parametrize("parts, expected, reason", [
+    ((1990, 5, 17), "1990-05-17", None), ((0, 2, 29), "0000-02-29", None), ((0, 0, 0), None, None),
+    ((1990, 2, 30), None, "DATE_INVALID"), ((2999, 1, 1), None, "DATE_OUT_OF_RANGE"), ((1850, 1, 1), None, "DATE_OUT_OF_RANGE"),
+])
+def test_partial_dates(parts, expected, reason):
+    v = Violations()
+    assert domain.check_date(v, *parts, "member.birthday", date(2026, 11, 22)) == expected
+    assert [x.reason for x in v.items] == ([reason] if reason else [])
+
+
+def test_profile_reports_every_bad_field_at_once():
+    v = Violations()
+    domain.check_profile(v, domain.ProfileInput(name=" ", phone="123", birthday=(1990, 13, 1),
+                                                attributes={"nope": ("text", "x")}), "member.", {}, date(2026, 1, 1))
+    assert {x.field: x.reason for x in v.items} == {
+        "member.name": "NAME_REQUIRED", "member.phone": "PHONE_INVALID", "member.birthday": "DATE_INVALID",
+        "member.attributes[nope]": "ATTRIBUTE_UNKNOWN"}
+
+
+def test_logs_mask_phones_and_id_numbers_and_are_json(capsys):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure("member")
+    try:
+        logging.getLogger("t").info("registered 13812345678", extra={"phone": "13912345678", "id_card": "110101199003071234"})
+    finally:
+        root.handlers[:], root.level = saved
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["msg"] == "registered 138****5678"
+    assert line["phone"] == "139****5678"
+    assert line["id_card"] == "110101********1234"
+    assert line["service"] == "member" and line["level"] == "INFO"
+
+
+def test_page_tokens_are_bound_to_their_filter():
+    token = pagination.encode(["m_9"], pagination.fingerprint("a"))
+    v = Violations()
+    assert pagination.decode(token, pagination.fingerprint("a"), v) == ["m_9"]
+    assert pagination.decode(token, pagination.fingerprint("b"), v) is None
+    assert pagination.decode("%%%", pagination.fingerprint("a"), v) is None
+    assert [x.reason for x in v.items] == ["PAGE_TOKEN_MISMATCH", "PAGE_TOKEN_INVALID"]

@@ -1,0 +1,263 @@
+"""The member service through its generated stubs, on SQLite and on PostgreSQL."""
+
+import csv
+import io
+import threading
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from openpyxl import Workbook
+
+from huiyuan.common.v1 import file_pb2
+from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2, tier_pb2
+from tests.support import ACTOR, STORE, Stubs, card_type, ensure_org, new_phone, refusal, rid
+
+OK = grpc.StatusCode
+
+
+@pytest.fixture(scope="module")
+def stubs(member_service):
+    s = Stubs(member_service.channel)
+    ensure_org(s)
+    return s
+
+
+def count_members(stubs) -> int:
+    return len(stubs.member.ListMembers(member_pb2.ListMembersRequest(page_size=500)).members)
+
+
+def test_health_is_serving_when_migrated(member_service):
+    stub = health_pb2_grpc.HealthStub(member_service.channel)
+    for name in ["", "huiyuan.member.v1.MemberService"]:
+        assert stub.Check(health_pb2.HealthCheckRequest(service=name)).status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_register_then_lookup_by_phone_card_id_and_qr(stubs):
+    phone = new_phone()
+    member = stubs.register("王小明", f"+86 {phone[:3]} {phone[3:7]} {phone[7:]}", birthday={"year": 1990, "month": 5, "day": 17})
+    assert member.phone == phone and member.home_store_path == STORE
+    assert member.registered_org_path == ACTOR.org_path
+    card = stubs.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member.member_id, card_type_id=card_type(stubs), actor=ACTOR)).card
+    by_phone = stubs.member.LookupMember(member_pb2.LookupMemberRequest(phone=phone))
+    by_card = stubs.member.LookupMember(member_pb2.LookupMemberRequest(card_number=card.card_number))
+    by_id = stubs.member.LookupMember(member_pb2.LookupMemberRequest(member_id=member.member_id))
+    token = stubs.member.IssueQrToken(member_pb2.IssueQrTokenRequest(member_id=member.member_id)).qr_token
+    by_qr = stubs.member.LookupMember(member_pb2.LookupMemberRequest(qr_token=token))
+    for found in (by_phone, by_card, by_id, by_qr):
+        assert found.member.member_id == member.member_id
+        assert [c.card_number for c in found.cards] == [card.card_number]
+    assert by_card.presented_card.card_number == card.card_number
+    assert by_phone.member.birthday.month == 5
+    code, reason, _ = refusal(stubs.member.LookupMember, member_pb2.LookupMemberRequest(qr_token=token[:-2] + "zz"))
+    assert (code, reason) == (OK.UNAUTHENTICATED, "QR_TOKEN_INVALID")
+
+
+def test_bad_input_lists_every_bad_field_and_writes_nothing(stubs):
+    before = count_members(stubs)
+    code, reason, violations = refusal(stubs.member.RegisterMember, member_pb2.RegisterMemberRequest(
+        request_id="", channel=99, member=member_pb2.Member(name="x" * 65, phone="12345", gender=42)))
+    assert code == OK.INVALID_ARGUMENT and reason == "INVALID_ARGUMENT"
+    assert violations == {"request_id": "REQUEST_ID_INVALID", "actor": "ACTOR_REQUIRED", "channel": "CHANNEL_REQUIRED",
+                          "member.name": "NAME_TOO_LONG", "member.phone": "PHONE_INVALID"}
+    code, _, violations = refusal(stubs.member.RegisterMember, member_pb2.RegisterMemberRequest(
+        request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_WEB, actor=ACTOR, member=member_pb2.Member(phone=new_phone())))
+    assert violations == {"member.name": "NAME_REQUIRED"}
+    assert count_members(stubs) == before
+
+
+def test_unknown_org_node_is_not_found_and_writes_nothing(stubs):
+    before = count_members(stubs)
+    request = member_pb2.RegisterMemberRequest(
+        request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+        actor={"operator_id": "c", "org_path": "hq/nowhere/x-1"}, member=member_pb2.Member(name="甲", phone=new_phone()))
+    assert refusal(stubs.member.RegisterMember, request)[:2] == (OK.NOT_FOUND, "ORG_NODE_NOT_FOUND")
+    assert count_members(stubs) == before
+
+
+def test_two_concurrent_registrations_with_one_phone_give_one_member(stubs):
+    phone = new_phone()
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def register():
+        barrier.wait()
+        try:
+            outcomes.append(stubs.register("并发", phone).member_id)
+        except grpc.RpcError as error:
+            outcomes.append(error.code())
+
+    threads = [threading.Thread(target=register) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sum(isinstance(o, str) for o in outcomes) == 1
+    assert OK.ALREADY_EXISTS in outcomes
+    assert stubs.member.ListMembers(member_pb2.ListMembersRequest(filter={"phone_suffix": phone})).members[0].phone == phone
+
+
+def test_replay_returns_first_response_and_other_payload_is_refused(stubs):
+    request_id, phone = rid(), new_phone()
+    first = stubs.register("重放", phone, request_id=request_id)
+    again = stubs.register("重放", phone, request_id=request_id)
+    assert again == first
+    code, reason, _ = refusal(stubs.register, "别人", new_phone(), request_id=request_id)
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "REQUEST_ID_REUSED")
+
+
+def test_a_refused_request_id_stays_refused(stubs):
+    phone = new_phone()
+    stubs.register("先来", phone)
+    request_id = rid()
+    assert refusal(stubs.register, "后到", phone, request_id=request_id)[:2] == (OK.ALREADY_EXISTS, "PHONE_ALREADY_REGISTERED")
+    assert refusal(stubs.register, "后到", phone, request_id=request_id)[:2] == (OK.ALREADY_EXISTS, "PHONE_ALREADY_REGISTERED")
+
+
+def test_update_with_field_mask_changes_only_masked_fields(stubs):
+    member = stubs.register("原名")
+    updated = stubs.member.UpdateMember(member_pb2.UpdateMemberRequest(
+        request_id=rid(), member=member_pb2.Member(member_id=member.member_id, name="新名", phone="bad"),
+        update_mask=field_mask_pb2.FieldMask(paths=["name"]))).member
+    assert (updated.name, updated.phone) == ("新名", member.phone)
+    _, _, violations = refusal(stubs.member.UpdateMember, member_pb2.UpdateMemberRequest(
+        request_id=rid(), member=member_pb2.Member(member_id=member.member_id),
+        update_mask=field_mask_pb2.FieldMask(paths=["channel"])))
+    assert violations == {"update_mask": "UPDATE_MASK_INVALID"}
+
+
+def test_custom_attributes_are_typed(stubs):
+    key = f"skin_{rid()[:6]}".replace("-", "")
+    stubs.member.CreateAttributeDefinition(member_pb2.CreateAttributeDefinitionRequest(
+        request_id=rid(), attribute_definition={"key": key, "display_name": "肤质", "type": member_pb2.ATTRIBUTE_TYPE_CHOICE,
+                                                "choices": ["干性", "油性"]}))
+    member = stubs.register("属性", attributes={key: member_pb2.AttributeValue(choice_value="油性")})
+    assert member.attributes[key].choice_value == "油性"
+    _, _, violations = refusal(stubs.register, "属性", attributes={key: member_pb2.AttributeValue(choice_value="中性")})
+    assert violations == {f"member.attributes[{key}]": "ATTRIBUTE_CHOICE_INVALID"}
+
+
+def test_card_lifecycle_is_audited_and_payment_lookup_refuses_with_reason(stubs):
+    member = stubs.register("卡主")
+    card = stubs.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member.member_id, card_type_id=card_type(stubs), actor=ACTOR)).card
+    pay = member_pb2.LookupMemberRequest(card_number=card.card_number, purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT)
+    stubs.member.LookupMember(pay)
+    change = dict(card_number=card.card_number, reason="顾客报失", actor=ACTOR)
+    stubs.card.ReportCardLost(card_pb2.ReportCardLostRequest(request_id=rid(), **change))
+    assert refusal(stubs.member.LookupMember, pay)[:2] == (OK.FAILED_PRECONDITION, "CARD_LOST")
+    view = stubs.member.LookupMember(member_pb2.LookupMemberRequest(card_number=card.card_number))
+    assert view.presented_card.state == card_pb2.CARD_STATE_LOST  # the back office still sees it
+    assert refusal(stubs.card.FreezeCard, card_pb2.FreezeCardRequest(request_id=rid(), **change))[1] == "CARD_STATE_CONFLICT"
+    replaced = stubs.card.ReplaceCard(card_pb2.ReplaceCardRequest(request_id=rid(), **change))
+    assert replaced.old_card.replaced_by_card_number == replaced.new_card.card_number
+    assert refusal(stubs.member.LookupMember, pay)[1] == "CARD_REPLACED"
+    new_pay = member_pb2.LookupMemberRequest(card_number=replaced.new_card.card_number, purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT)
+    assert stubs.member.LookupMember(new_pay).member.member_id == member.member_id
+    events = stubs.card.ListCardEvents(card_pb2.ListCardEventsRequest(card_number=card.card_number)).card_events
+    assert [e.action for e in events] == [card_pb2.CARD_ACTION_ISSUE, card_pb2.CARD_ACTION_REPORT_LOST, card_pb2.CARD_ACTION_REPLACE]
+    assert all(e.operator_id == "cashier-07" and e.org_path == ACTOR.org_path for e in events)
+
+
+def test_tiers_and_history(stubs):
+    rank = 100 + int(rid()[:3], 16) % 900
+    tier = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name="金卡", rank=rank, price_rate_bp=9500, points_multiplier_bp=15000))).tier
+    assert refusal(stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name="重复", rank=rank, price_rate_bp=9500, points_multiplier_bp=10000)))[1] == "TIER_RANK_TAKEN"
+    _, _, violations = refusal(stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name="坏", rank=1, price_rate_bp=0, points_multiplier_bp=-1)))
+    assert set(violations) == {"tier.price_rate_bp", "tier.points_multiplier_bp"}
+    member = stubs.register("升级")
+    stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=member.member_id, tier_id=tier.tier_id,
+                                                      reason="HQ 调整", actor=ACTOR))
+    history = stubs.tier.ListTierHistory(tier_pb2.ListTierHistoryRequest(member_id=member.member_id)).tier_changes
+    assert [(h.from_tier_id, h.to_tier_id) for h in history] == [("", tier.tier_id)]
+    assert stubs.member.LookupMember(member_pb2.LookupMemberRequest(member_id=member.member_id)).tier.name == "金卡"
+
+
+def test_list_pages_through_everything_and_rejects_bad_tokens(stubs):
+    suffix_members = {stubs.register("分页").member_id for _ in range(5)}
+    seen, token = [], ""
+    while True:
+        page = stubs.member.ListMembers(member_pb2.ListMembersRequest(filter={"name_contains": "分页"}, page_size=2, page_token=token))
+        seen += [m.member_id for m in page.members]
+        token = page.next_page_token
+        if not token:
+            break
+    assert suffix_members <= set(seen) and seen == sorted(seen, reverse=True) and len(seen) == len(set(seen))
+    assert refusal(stubs.member.ListMembers, member_pb2.ListMembersRequest(page_token="nonsense"))[2] == {"page_token": "PAGE_TOKEN_INVALID"}
+    first = stubs.member.ListMembers(member_pb2.ListMembersRequest(filter={"name_contains": "分页"}, page_size=1))
+    other_filter = member_pb2.ListMembersRequest(filter={"name_contains": "别的"}, page_token=first.next_page_token)
+    assert refusal(stubs.member.ListMembers, other_filter)[2] == {"page_token": "PAGE_TOKEN_MISMATCH"}
+
+
+def _csv(rows) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def test_import_csv_validates_rows_and_a_rerun_imports_nothing_twice(stubs):
+    good = [new_phone() for _ in range(3)]
+    content = _csv([["姓名", "手机", "性别", "生日", "门店"],
+                    ["甲", good[0], "女", "1990-05-17", STORE],
+                    ["乙", good[1], "男", "", ""],
+                    ["", "123", "?", "1990-13-01", ""],
+                    ["丙", good[0], "", "", ""],
+                    ["丁", good[2], "", "", "hq/east/none-1"]])
+    request = member_pb2.ImportMembersRequest(request_id=rid(), content=content, format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR)
+    result = stubs.member.ImportMembers(request)
+    assert (result.total_rows, result.imported_rows, result.existing_rows, result.rejected_rows) == (5, 2, 0, 3)
+    assert {(r.row_number, r.reason) for r in result.rejects} == {
+        (4, "NAME_REQUIRED"), (4, "PHONE_INVALID"), (4, "GENDER_INVALID"), (4, "DATE_INVALID"),
+        (5, "PHONE_DUPLICATE_IN_FILE"), (6, "ORG_NODE_NOT_FOUND")}
+    assert stubs.member.ImportMembers(request) == result  # replay of the same call
+    rerun = stubs.member.ImportMembers(member_pb2.ImportMembersRequest(
+        request_id=rid(), content=content, format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR))
+    assert (rerun.imported_rows, rerun.existing_rows) == (0, 2)
+    found = stubs.member.LookupMember(member_pb2.LookupMemberRequest(phone=good[0])).member
+    assert found.channel == member_pb2.REGISTRATION_CHANNEL_BULK_IMPORT and found.birthday.year == 1990
+
+
+def test_import_xlsx_and_export_both_formats(stubs):
+    phone = new_phone()
+    book = Workbook()
+    book.active.append(["name", "phone", "birthday"])
+    book.active.append(["Excel 会员", int(phone), "05-17"])
+    out = io.BytesIO()
+    book.save(out)
+    result = stubs.member.ImportMembers(member_pb2.ImportMembersRequest(
+        request_id=rid(), content=out.getvalue(), format=file_pb2.FILE_FORMAT_XLSX, actor=ACTOR))
+    assert (result.imported_rows, result.rejected_rows) == (1, 0)
+    exported = b"".join(c.chunk for c in stubs.member.ExportMembers(member_pb2.ExportMembersRequest(
+        filter={"phone_suffix": phone}, format=file_pb2.FILE_FORMAT_CSV)))
+    rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["member_id", "name", "phone"] and rows[1][1:3] == ["Excel 会员", phone] and len(rows) == 2
+    xlsx = b"".join(c.chunk for c in stubs.member.ExportMembers(member_pb2.ExportMembersRequest(
+        filter={"phone_suffix": phone}, format=file_pb2.FILE_FORMAT_XLSX)))
+    assert xlsx[:2] == b"PK"
+    bad = member_pb2.ImportMembersRequest(request_id=rid(), content=b"not,a\nheader,file\n", format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR)
+    assert refusal(stubs.member.ImportMembers, bad)[2] == {"content": "HEADER_INVALID"}
+
+
+def test_record_visit_is_idempotent_by_order(stubs):
+    member = stubs.register("常客")
+    visit = dict(member_id=member.member_id, store_path=STORE, amount_fen=12_345)
+    stubs.member.RecordVisit(member_pb2.RecordVisitRequest(request_id=rid(), order_id="o-1-" + member.member_id, **visit))
+    stats = stubs.member.RecordVisit(member_pb2.RecordVisitRequest(request_id=rid(), order_id="o-1-" + member.member_id, **visit)).stats
+    assert (stats.visit_count, stats.total_spend_fen) == (1, 12_345)
+    stats = stubs.member.RecordVisit(member_pb2.RecordVisitRequest(request_id=rid(), order_id="o-2-" + member.member_id, **visit)).stats
+    assert (stats.visit_count, stats.total_spend_fen, stats.stores[0].store_path) == (2, 24_690, STORE)
+    bad = member_pb2.RecordVisitRequest(request_id=rid(), order_id="", member_id=member.member_id, store_path="Bad Path", amount_fen=-1)
+    assert set(refusal(stubs.member.RecordVisit, bad)[2]) == {"order_id", "store_path", "amount_fen"}
+
+
+def test_org_tree_rules(stubs):
+    misplaced = org_pb2.CreateOrgNodeRequest(request_id=rid(), parent_path="hq", org_node=org_pb2.OrgNode(
+        code="pos-x", name="x", kind=org_pb2.ORG_NODE_KIND_TERMINAL))
+    assert refusal(stubs.org.CreateOrgNode, misplaced)[1] == "ORG_KIND_MISPLACED"
+    bad = org_pb2.CreateOrgNodeRequest(request_id=rid(), parent_path="hq", org_node=org_pb2.OrgNode(
+        code="Bad Code", name="x", kind=7, time_zone="Mars/Base"))
+    assert set(refusal(stubs.org.CreateOrgNode, bad)[2]) == {"org_node.code", "org_node.kind", "org_node.time_zone"}
+    nodes = stubs.org.ListOrgNodes(org_pb2.ListOrgNodesRequest(under_path="hq/east")).org_nodes
+    assert [n.path for n in nodes][:2] == ["hq/east", "hq/east/sh-001"]
