@@ -1,0 +1,167 @@
+"""Member lookups by phone and by card number through gRPC, on PostgreSQL.
+
+Seeds members with COPY (1,000,000 in the full run, 50,000 with --quick), starts the
+member service as its own process, then measures:
+- throughput closed-loop: 32 clients, each sending its next lookup when the last returns;
+- latency open-loop at half that rate: calls on a fixed schedule, latency counted from
+  the scheduled time (so queueing shows), p50 and p99;
+- importing 100,000 CSV rows (20,000 with --quick) through ImportMembers.
+Targets on this machine: >= 1,500 lookups/s, p99 <= 5 ms, 100,000-row import <= 20 s.
+
+usage: python bench/member_lookup.py [--quick] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+"""
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from huiyuan.common.v1 import actor_pb2, file_pb2  # noqa: E402
+from huiyuan.member.v1 import member_pb2, member_pb2_grpc  # noqa: E402
+from huiyuan.runtime import migrate  # noqa: E402
+from services.member.app import SPEC  # noqa: E402
+
+PORT = 7491
+STORE = "hq/east/sh-001"
+
+
+def phone_of(i: int) -> str:
+    return f"13{i:09d}"
+
+
+def card_of(i: int) -> str:
+    return f"6{i:015d}"
+
+
+def seed(url: str, members: int) -> None:
+    migrate.upgrade(SPEC.migrations_dir, url, "member")
+    started = time.perf_counter()
+    with psycopg.connect(url.replace("postgresql://", "postgresql://", 1), options="-c search_path=member") as db:
+        db.execute("INSERT INTO org_nodes VALUES ('hq','hq','HQ','HQ','Asia/Shanghai',NULL,now()),"
+                   "('hq/east','east','East','REGION','Asia/Shanghai','hq',now()),"
+                   "('hq/east/sh-001','sh-001','SH','STORE','Asia/Shanghai','hq/east',now())")
+        db.execute("INSERT INTO card_types VALUES ('ct_bench','bench','hq','[\"STORED_VALUE\"]','INDIVIDUAL',NULL,0,now())")
+        with db.cursor().copy("COPY members (member_id,name,gender,phone,home_store_path,marketing_consent,attributes,"
+                              "channel,registered_org_path,create_time,update_time) FROM STDIN") as copy:
+            for i in range(members):
+                copy.write_row((f"m_{i:026d}", f"会员{i}", "UNSPECIFIED", phone_of(i), STORE, False, "{}",
+                                "BULK_IMPORT", STORE, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"))
+        with db.cursor().copy("COPY cards (card_number,member_id,card_type_id,state,issued_org_path,issue_time,"
+                              "replaces_card_number,replaced_by_card_number) FROM STDIN") as copy:
+            for i in range(members):
+                copy.write_row((card_of(i), f"m_{i:026d}", "ct_bench", "ACTIVE", STORE, "2026-01-01T00:00:00Z", "", ""))
+        db.execute("ANALYZE")
+    print(f"seeded {members:,} members and cards in {time.perf_counter() - started:.1f} s")
+
+
+def request_for(i: int, members: int):
+    k = random.randrange(members)
+    return member_pb2.LookupMemberRequest(phone=phone_of(k)) if i % 2 else member_pb2.LookupMemberRequest(card_number=card_of(k))
+
+
+async def closed_loop(stub, members: int, clients: int, seconds: float) -> float:
+    done = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def client():
+        nonlocal done
+        i = 0
+        while time.perf_counter() < stop_at:
+            await stub.LookupMember(request_for(i, members), timeout=5)
+            done += 1
+            i += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return done / (time.perf_counter() - started)
+
+
+async def open_loop(stub, members: int, rate: float, seconds: float) -> list[float]:
+    latencies: list[float] = []
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    count = int(rate * seconds)
+
+    async def one(i: int, scheduled: float):
+        await stub.LookupMember(request_for(i, members), timeout=5)
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+
+    tasks = []
+    for i in range(count):
+        scheduled = start + i * interval
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+    return sorted(latencies)
+
+
+def percentile(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+async def measure(members: int, seconds: float, import_rows: int) -> dict:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}", options=[("grpc.max_send_message_length", 64 << 20)])
+    stub = member_pb2_grpc.MemberServiceStub(channel)
+    await closed_loop(stub, members, 32, 2)  # warm-up: connections, caches
+    rate = await closed_loop(stub, members, 32, seconds)
+    print(f"closed-loop, 32 clients: {rate:,.0f} lookups/s")
+    latencies = await open_loop(stub, members, rate / 2, seconds)
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    print(f"open-loop at {rate / 2:,.0f}/s: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(latencies):,} calls)")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["name", "phone", "gender", "birthday"])
+    for i in range(import_rows):
+        writer.writerow([f"导入{i}", f"19{i:09d}", "女" if i % 2 else "男", "1990-05-17"])
+    started = time.perf_counter()
+    result = await stub.ImportMembers(member_pb2.ImportMembersRequest(
+        request_id=f"bench-import-{time.time_ns()}", content=out.getvalue().encode(), format=file_pb2.FILE_FORMAT_CSV,
+        actor=actor_pb2.Actor(operator_id="bench", org_path=STORE)), timeout=300)
+    import_s = time.perf_counter() - started
+    assert result.imported_rows == import_rows, result
+    print(f"import of {import_rows:,} CSV rows: {import_s:.1f} s")
+    await channel.close()
+    return {"lookups_per_s": round(rate), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
+            "import_rows": import_rows, "import_s": round(import_s, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    members, seconds, import_rows = (50_000, 5, 20_000) if args.quick else (1_000_000, 20, 100_000)
+    url = args.pg.rsplit("/", 1)[0] + "/huiyuan_bench"
+    with psycopg.connect(args.pg, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS huiyuan_bench WITH (FORCE)")
+        admin.execute("CREATE DATABASE huiyuan_bench")
+    seed(url, members)
+    env = {**os.environ, "HUIYUAN_DATABASE_URL": url, "HUIYUAN_MEMBER_PORT": str(PORT), "HUIYUAN_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "services.member"], cwd=ROOT, env=env)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{PORT}") as probe:
+            grpc.channel_ready_future(probe).result(timeout=30)
+        figures = asyncio.run(measure(members, seconds, import_rows))
+    finally:
+        server.terminate()
+        server.wait(15)
+    print(json.dumps({"bench": "member_lookup", "members": members, **figures}))
+
+
+if __name__ == "__main__":
+    main()
