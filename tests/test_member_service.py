@@ -221,14 +221,19 @@ def test_import_csv_validates_rows_and_a_rerun_imports_nothing_twice(stubs):
 
 def test_import_xlsx_and_export_both_formats(stubs):
     phone = new_phone()
+    key = f"note_{rid()[:6]}".replace("-", "")
+    stubs.member.CreateAttributeDefinition(member_pb2.CreateAttributeDefinitionRequest(
+        request_id=rid(), attribute_definition={"key": key, "display_name": "备注", "type": member_pb2.ATTRIBUTE_TYPE_TEXT}))
     book = Workbook()
-    book.active.append(["name", "phone", "birthday"])
-    book.active.append(["Excel 会员", int(phone), "05-17"])
+    book.active.append(["name", "phone", "birthday", f"attr:{key}"])
+    book.active.append(["Excel 会员", int(phone), "05-17", "喜欢绿茶"])
     out = io.BytesIO()
     book.save(out)
     result = stubs.member.ImportMembers(member_pb2.ImportMembersRequest(
         request_id=rid(), content=out.getvalue(), format=file_pb2.FILE_FORMAT_XLSX, actor=ACTOR))
     assert (result.imported_rows, result.rejected_rows) == (1, 0)
+    found = stubs.member.LookupMember(member_pb2.LookupMemberRequest(phone=phone)).member
+    assert found.attributes[key].text_value == "喜欢绿茶"
     exported = b"".join(c.chunk for c in stubs.member.ExportMembers(member_pb2.ExportMembersRequest(
         filter={"phone_suffix": phone}, format=file_pb2.FILE_FORMAT_CSV)))
     rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))

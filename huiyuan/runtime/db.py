@@ -5,6 +5,7 @@ wallet, ...), so one database can hold them all while no service reads another's
 tables. On SQLite each service has its own file under var/.
 """
 
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def _sqlite_setup(engine_for_events) -> None:
 
     @event.listens_for(engine_for_events, "begin")
     def _begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _connect_args(url: URL, schema: str) -> dict:
@@ -75,7 +77,6 @@ def make_async_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine
         connect_args=_connect_args(driver_url, schema),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
     )
 
 
@@ -93,6 +94,26 @@ def make_sync_engine(url: str, schema: str) -> Engine:
 def _ensure_sqlite_dir(url: URL) -> None:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+READ_ONLY = "huiyuan_read_only"
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine):
+    """A connection for a read that needs no unit of work (lookups, lists).
+
+    On PostgreSQL it runs in autocommit: no BEGIN/ROLLBACK round trips, which were a
+    third of a lookup's cost; each statement then sees its own snapshot, so a read
+    must not depend on two statements agreeing. On SQLite a deferred BEGIN, so readers
+    never take the write lock.
+    """
+    async with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            await connection.execution_options(**{READ_ONLY: True})
+        yield connection
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

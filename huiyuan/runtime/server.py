@@ -3,7 +3,7 @@
 - standard health (grpc.health.v1): SERVING only while the database answers and is
   migrated to the head revision; re-checked every few seconds;
 - server reflection, so grpcurl and friends can discover the API;
-- interceptors: OpenTelemetry tracing, then domain errors -> rich statuses;
+- one interceptor: an OpenTelemetry span per call, domain errors -> rich statuses;
 - graceful shutdown on SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused,
   in-flight calls get HUIYUAN_SHUTDOWN_GRACE_S to finish.
 """
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from huiyuan.runtime import db, logs, migrate, tracing
 from huiyuan.runtime.config import Settings
-from huiyuan.runtime.interceptors import ErrorInterceptor
+from huiyuan.runtime.interceptors import ServerInterceptor
 
 log = logging.getLogger("huiyuan.server")
 
@@ -70,7 +70,7 @@ class App:
         tracing.instrument_engine(self.engine)
         self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine))
         self.server = grpc.aio.server(
-            interceptors=[tracing.server_interceptor(), ErrorInterceptor(spec.name, settings.access_log)],
+            interceptors=[ServerInterceptor(spec.name, settings.access_log)],
             options=server_options(),
         )
         self.health = health.aio.HealthServicer()

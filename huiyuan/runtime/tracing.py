@@ -41,12 +41,6 @@ def instrument_engine(engine) -> None:
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
 
 
-def server_interceptor():
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-    return aio_server_interceptor()
-
-
 def client_interceptors():
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 

@@ -1,5 +1,10 @@
-"""INSERT ... ON CONFLICT for the backend in use (PostgreSQL and SQLite share the API)."""
+"""INSERT ... ON CONFLICT for the backend in use (PostgreSQL and SQLite share the API),
+and a bulk insert of new rows for imports.
+"""
 
+import json
+
+from sqlalchemy import JSON, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -8,3 +13,38 @@ def insert_for(session: AsyncSession):
     """The dialect's insert(), which has on_conflict_do_nothing/do_update."""
     name = session.bind.dialect.name
     return postgresql.insert if name == "postgresql" else sqlite.insert
+
+
+async def insert_new(session: AsyncSession, table: Table, rows: list[dict], conflict: str) -> list:
+    """Insert rows whose `conflict` column is not taken yet; return the primary keys of
+    the rows inserted (a row that conflicts is skipped, not updated).
+
+    On PostgreSQL the batch travels as one array per column through unnest(): a short
+    statement however many rows, where a VALUES list of 1,000 rows spent half an import
+    in the driver splitting a megabyte of SQL text.
+    """
+    if not rows:
+        return []
+    key = table.primary_key.columns.values()[0].name
+    if session.bind.dialect.name != "postgresql":
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=[conflict])
+        return list((await session.execute(statement.returning(table.c[key]), rows)).scalars())
+    columns = [c for c in table.columns if c.name in rows[0]]
+    dialect = postgresql.dialect()
+    arrays, selected = {}, []
+    for c in columns:
+        values = [row[c.name] for row in rows]
+        if isinstance(c.type, JSON):  # arrays of json do not adapt; send text, cast back
+            arrays[c.name] = [json.dumps(v, ensure_ascii=False) for v in values]
+            selected.append(f'CAST(t."{c.name}" AS JSON)')
+        else:
+            arrays[c.name] = values
+            selected.append(f't."{c.name}"')
+    sql_types = {c.name: "TEXT" if isinstance(c.type, JSON) else c.type.compile(dialect=dialect) for c in columns}
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    unnest = ", ".join(f'CAST(:{c.name} AS {sql_types[c.name]}[])' for c in columns)
+    statement = text(
+        f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} FROM unnest({unnest}) AS t({names}) '
+        f'ON CONFLICT ("{conflict}") DO NOTHING RETURNING "{key}"'
+    )
+    return list((await session.execute(statement, arrays)).scalars())

@@ -1,9 +1,9 @@
 """Bulk import of members from CSV/XLSX, and export of a filtered member list.
 
 Import validates every row with the same rules as RegisterMember (domain.check_profile),
-then writes in batches of 1,000 rows with INSERT ... ON CONFLICT (phone) DO NOTHING:
+then writes in batches of 5,000 rows with INSERT ... ON CONFLICT (phone) DO NOTHING:
 rows whose phone is already registered are counted as existing and left alone, so a
-re-run imports nothing twice, and 100,000 rows take about 100 round trips, not 100,000.
+re-run imports nothing twice, and 100,000 rows take about 20 round trips, not 100,000.
 """
 
 from dataclasses import dataclass, field
@@ -15,13 +15,13 @@ from huiyuan.runtime import files
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations, invalid
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.runtime.upsert import insert_new
 from services.member import domain, storage
 from services.member.members import MemberQuery
 from services.member.storage import members
 
 MAX_ROWS = 200_000
-BATCH = 1_000
+BATCH = 5_000
 
 # column name in the file (English or Chinese) -> profile field
 COLUMNS = {
@@ -139,7 +139,8 @@ async def import_members(session, content: bytes, xlsx: bool, actor_org_path: st
         seen_phones[phone] = row_number
         valid.append((row_number, values))
     await _check_home_stores(session, valid, result)
-    valid = [(n, v) for n, v in valid if n not in {r.row_number for r in result.rejects}]
+    rejected = {r.row_number for r in result.rejects}
+    valid = [(n, v) for n, v in valid if n not in rejected]
     default_home = domain.store_of(actor_org_path)
     now = utcnow()
     for start in range(0, len(valid), BATCH):
@@ -149,8 +150,7 @@ async def import_members(session, content: bytes, xlsx: bool, actor_org_path: st
              "create_time": now, "update_time": now}
             for _, values in valid[start:start + BATCH]
         ]
-        statement = insert_for(session)(members).on_conflict_do_nothing(index_elements=["phone"])
-        inserted = (await session.execute(statement.returning(members.c.member_id), batch)).all()
+        inserted = await insert_new(session, members, batch, conflict="phone")
         result.imported_rows += len(inserted)
         result.existing_rows += len(batch) - len(inserted)
     result.rejects.sort(key=lambda r: r.row_number)

@@ -70,21 +70,26 @@ class Lookup:
 
 async def lookup(db, *, member_id="", phone="", card_number="", qr_member_id="", for_payment=False, now: datetime) -> Lookup:
     presented = None
+    cards = None
     if card_number:
-        presented = await storage.get_card(db, card_number)
+        cards = await storage.cards_sharing_owner(db, card_number)
+        presented = next((c for c in cards if c.card_number == card_number), None)
         if presented is None:
             raise NotFound("CARD_NOT_FOUND", "No such card.", "卡号不存在。", card_number=card_number)
         if for_payment:
             domain.ensure_payable(presented, now)
         member_id = presented.member_id
     if phone:
-        member = await storage.get_member_by_phone(db, phone)
-        if member is None:
+        found = await storage.member_with_tier(db, phone=phone)
+        if found is None:
             raise NotFound("MEMBER_NOT_FOUND", "No member has this phone number.", "该手机号未注册会员。")
     else:
-        member = await require_member(db, member_id or qr_member_id)
-    cards = await storage.cards_of(db, member.member_id)
-    tier = await storage.get_tier(db, member.tier_id) if member.tier_id else None
+        found = await storage.member_with_tier(db, member_id=member_id or qr_member_id)
+        if found is None:
+            raise member_not_found(member_id or qr_member_id)
+    member, tier = found
+    if cards is None:
+        cards = await storage.cards_of(db, member.member_id)
     return Lookup(member, presented, cards, tier)
 
 

@@ -4,7 +4,7 @@ The rules live in domain.py; this module only maps rows to domain objects and ba
 """
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, select,
+    JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, bindparam, select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -230,6 +230,39 @@ async def get_tier(db: Db, tier_id: str) -> domain.Tier | None:
     return to_tier(row) if row else None
 
 
-async def attribute_definitions_by_key(db: Db) -> dict[str, domain.AttributeDefinition]:
-    rows = await db.execute(select(attribute_definitions).order_by(attribute_definitions.c.key))
-    return {r.key: to_attribute_definition(r) for r in rows}
+async def attribute_definitions_by_key(db: Db, keys=None) -> dict[str, domain.AttributeDefinition]:
+    """All definitions, or only those of the given keys (none read when keys is empty)."""
+    query = select(attribute_definitions).order_by(attribute_definitions.c.key)
+    if keys is not None:
+        if not keys:
+            return {}
+        query = query.where(attribute_definitions.c.key.in_(sorted(keys)))
+    return {r.key: to_attribute_definition(r) for r in await db.execute(query)}
+
+
+# The checkout looks members up more than anything else: each lookup is two statements,
+# built once here (SQLAlchemy then reuses their compiled form and cache key).
+_TIER_AS = [c.label(f"tier_{c.name}") for c in tiers.c]
+_MEMBER_WITH_TIER = select(members, *_TIER_AS).outerjoin(tiers, tiers.c.tier_id == members.c.tier_id)
+_MEMBER_WITH_TIER_BY_ID = _MEMBER_WITH_TIER.where(members.c.member_id == bindparam("key"))
+_MEMBER_WITH_TIER_BY_PHONE = _MEMBER_WITH_TIER.where(members.c.phone == bindparam("key"))
+_CARDS_SHARING_OWNER = select(cards).where(
+    cards.c.member_id == select(cards.c.member_id).where(cards.c.card_number == bindparam("card_number")).scalar_subquery()
+).order_by(cards.c.issue_time.desc(), cards.c.card_number)
+
+
+async def member_with_tier(db: Db, *, member_id: str = "", phone: str = "") -> tuple[domain.Member, domain.Tier | None] | None:
+    query = _MEMBER_WITH_TIER_BY_PHONE if phone else _MEMBER_WITH_TIER_BY_ID
+    row = (await db.execute(query, {"key": phone or member_id})).one_or_none()
+    if row is None:
+        return None
+    tier = None
+    if row.tier_tier_id is not None:
+        tier = domain.Tier(row.tier_tier_id, row.tier_name, row.tier_rank, row.tier_price_rate_bp,
+                           row.tier_points_multiplier_bp, row.tier_benefits)
+    return to_member(row), tier
+
+
+async def cards_sharing_owner(db: Db, card_number: str) -> list[domain.Card]:
+    """Every card of the member who holds card_number (empty if no such card)."""
+    return [to_card(r) for r in await db.execute(_CARDS_SHARING_OWNER, {"card_number": card_number})]

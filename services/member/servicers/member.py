@@ -3,7 +3,7 @@ from datetime import date, timedelta
 from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 from huiyuan.runtime import files, pagination
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
@@ -76,9 +76,9 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         return await self.idempotency.run("RegisterMember", request, member_pb2.RegisterMemberResponse, work)
 
     async def GetMember(self, request, context):
-        async with self.sessions() as session:
-            member = await members.require_member(session, request.member_id)
-            definitions = await storage.attribute_definitions_by_key(session)
+        async with reading(self.engine) as db:
+            member = await members.require_member(db, request.member_id)
+            definitions = await storage.attribute_definitions_by_key(db, member.attributes.keys())
         return member_pb2.GetMemberResponse(member=convert.member(member, definitions))
 
     async def UpdateMember(self, request, context):
@@ -125,12 +125,12 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         v.raise_if_any()
         now = utcnow()
         qr_member = domain.verify_qr_token(request.qr_token, self.qr_secret, now) if key == "qr_token" else ""
-        async with self.sessions() as session:
+        async with reading(self.engine) as db:
             found = await members.lookup(
-                session, member_id=request.member_id if key == "member_id" else "", phone=phone,
+                db, member_id=request.member_id if key == "member_id" else "", phone=phone,
                 card_number=request.card_number if key == "card_number" else "", qr_member_id=qr_member,
                 for_payment=purpose == member_pb2.LOOKUP_PURPOSE_PAYMENT, now=now)
-            definitions = await storage.attribute_definitions_by_key(session)
+            definitions = await storage.attribute_definitions_by_key(db, found.member.attributes.keys())
         return member_pb2.LookupMemberResponse(
             member=convert.member(found.member, definitions),
             presented_card=convert.card(found.presented_card) if found.presented_card else None,
@@ -145,9 +145,9 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         fingerprint = pagination.fingerprint(request.filter.SerializeToString(deterministic=True).hex())
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.sessions() as session:
-            found = await members.list_members(session, query, before[0] if before else None, size + 1)
-            definitions = await storage.attribute_definitions_by_key(session)
+        async with reading(self.engine) as db:
+            found = await members.list_members(db, query, before[0] if before else None, size + 1)
+            definitions = await storage.attribute_definitions_by_key(db, {k for m in found for k in m.attributes})
         token = pagination.encode([found[size - 1].member_id], fingerprint) if len(found) > size else ""
         return member_pb2.ListMembersResponse(members=[convert.member(m, definitions) for m in found[:size]],
                                               next_page_token=token)
