@@ -15,9 +15,15 @@ import grpc
 import psycopg
 import pytest
 
-from huiyuan.runtime import migrate
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from huiyuan.runtime import migrate, tracing
 from huiyuan.runtime.config import Settings
 from huiyuan.runtime.server import App
+
+# Every span the in-process services make, for the tests that check trace trees.
+SPANS = InMemorySpanExporter()
+tracing.configure("tests", "none", SPANS)
 
 PG_ADMIN = os.environ.get("HUIYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -98,3 +104,9 @@ def member_service(database_url):
     service = ServiceThread(SPEC, database_url)
     yield service
     service.stop()
+
+
+@pytest.fixture
+def spans():
+    SPANS.clear()
+    return SPANS

@@ -61,6 +61,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             record_exception=False, set_status_on_exception=False,
         )
 
+    # The status goes out after the span has ended: grpc.aio's abort() sends it at once,
+    # and whoever reads the trace after the reply must find the whole span.
     def _wrap_unary(self, behavior, details):
         async def wrapped(request, context):
             started = time.perf_counter()
@@ -70,9 +72,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 except (AbortError, grpc.RpcError):
                     raise
                 except Exception as error:  # noqa: BLE001 - this is the one place that catches all
-                    await self._abort(context, span, error, details.method, started)
-                self._log_ok(details.method, started)
-                return response
+                    refusal = self._refusal(span, error, details.method, started)
+                else:
+                    self._log_ok(details.method, started)
+                    return response
+            await context.abort(*refusal)
 
         return wrapped
 
@@ -86,8 +90,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 except (AbortError, grpc.RpcError):
                     raise
                 except Exception as error:  # noqa: BLE001
-                    await self._abort(context, span, error, details.method, started)
-                self._log_ok(details.method, started)
+                    refusal = self._refusal(span, error, details.method, started)
+                else:
+                    self._log_ok(details.method, started)
+                    return
+            await context.abort(*refusal)
 
         return wrapped
 
@@ -95,22 +102,22 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if self.access_log:
             log.info("rpc ok", extra={"rpc": method, "code": "OK", "ms": round((time.perf_counter() - started) * 1000, 2)})
 
-    async def _abort(self, context, span, error: Exception, method: str, started: float):
+    def _refusal(self, span, error: Exception, method: str, started: float) -> tuple:
+        """The (code, message, trailing metadata) to abort with; notes it on the span and in the log."""
         elapsed = round((time.perf_counter() - started) * 1000, 2)
+        if isinstance(error, NotImplementedError):
+            span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.UNIMPLEMENTED.value[0])
+            return grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet"
         if isinstance(error, DomainError):
             status = to_status(error, self.service)
             code = error.code
-            span.set_attributes({"rpc.grpc.status_code": code.value[0], "huiyuan.reason": error.reason})
+            span.set_attribute("huiyuan.reason", error.reason)
             log.info("rpc refused", extra={"rpc": method, "code": code.name, "reason": error.reason, "ms": elapsed})
-        elif isinstance(error, NotImplementedError):
-            span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.UNIMPLEMENTED.value[0])
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
         else:
-            trace_id = current_trace_id()
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             log.error("rpc failed", exc_info=error, extra={"rpc": method, "code": "INTERNAL", "ms": elapsed})
-            status = internal_status(self.service, trace_id)
+            status = internal_status(self.service, current_trace_id())
             code = grpc.StatusCode.INTERNAL
-            span.set_attribute("rpc.grpc.status_code", code.value[0])
-        await context.abort(code, status.message, trailing_metadata=((DETAILS_KEY, status.SerializeToString()),))
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        return code, status.message, ((DETAILS_KEY, status.SerializeToString()),)

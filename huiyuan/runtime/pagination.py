@@ -44,3 +44,11 @@ def page_size(requested: int, default: int, maximum: int, violations: Violations
     if requested <= 0:
         return default
     return min(requested, maximum)
+
+
+def next_page(items: list, size: int, position, filter_fingerprint: str) -> tuple[list, str]:
+    """Split the size + 1 items a list query fetched into this page and the token of the
+    next one ("" on the last page). position(item) is the keyset position of an item."""
+    if len(items) <= size:
+        return items, ""
+    return items[:size], encode(position(items[size - 1]), filter_fingerprint)

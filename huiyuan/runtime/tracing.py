@@ -35,10 +35,20 @@ def configure(service: str, exporter: str, extra_exporter: SpanExporter | None =
 
 
 def instrument_engine(engine) -> None:
-    """Trace every SQL statement of an (async) SQLAlchemy engine."""
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    """Trace every SQL statement of an (async) SQLAlchemy engine.
 
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
+    SQLAlchemyInstrumentor().instrument(engine=...) acts once per process and ignores
+    later engines (a test process holds several), so each engine gets its EngineTracer,
+    which is what instrument() attaches. The contrib package is pinned for this reason.
+    """
+    from opentelemetry.instrumentation.sqlalchemy import __version__
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
+
+    name = "opentelemetry.instrumentation.sqlalchemy"
+    usage = get_meter(name, __version__).create_up_down_counter(
+        "db.client.connections.usage", unit="connections", description="connections in each state")
+    EngineTracer(trace.get_tracer(name, __version__), engine.sync_engine, usage)
 
 
 def client_interceptors():

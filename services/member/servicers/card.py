@@ -90,8 +90,8 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         v.raise_if_any()
         async with self.sessions() as session:
             rows = await cards.card_events_of(session, request.card_number, after[0] if after else None, size + 1)
-        token = pagination.encode([rows[size - 1][0]], fingerprint) if len(rows) > size else ""
-        return card_pb2.ListCardEventsResponse(card_events=[convert.card_event(r) for _, r in rows[:size]],
+        page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
+        return card_pb2.ListCardEventsResponse(card_events=[convert.card_event(r) for _, r in page],
                                                next_page_token=token)
 
     async def _change(self, method, request, action: domain.CardAction, response_type):

@@ -148,8 +148,8 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         async with reading(self.engine) as db:
             found = await members.list_members(db, query, before[0] if before else None, size + 1)
             definitions = await storage.attribute_definitions_by_key(db, {k for m in found for k in m.attributes})
-        token = pagination.encode([found[size - 1].member_id], fingerprint) if len(found) > size else ""
-        return member_pb2.ListMembersResponse(members=[convert.member(m, definitions) for m in found[:size]],
+        page, token = pagination.next_page(found, size, lambda m: [m.member_id], fingerprint)
+        return member_pb2.ListMembersResponse(members=[convert.member(m, definitions) for m in page],
                                               next_page_token=token)
 
     async def IssueQrToken(self, request, context):

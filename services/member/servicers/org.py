@@ -50,8 +50,8 @@ class OrgServicer(org_pb2_grpc.OrgServiceServicer):
         v.raise_if_any()
         async with self.sessions() as session:
             nodes = await org.list_org_nodes(session, request.under_path, after[0] if after else None, size + 1)
-        token = pagination.encode([nodes[size - 1].path], fingerprint) if len(nodes) > size else ""
-        return org_pb2.ListOrgNodesResponse(org_nodes=[convert.org_node(n) for n in nodes[:size]], next_page_token=token)
+        page, token = pagination.next_page(nodes, size, lambda node: [node.path], fingerprint)
+        return org_pb2.ListOrgNodesResponse(org_nodes=[convert.org_node(n) for n in page], next_page_token=token)
 
     async def UpdateOrgNode(self, request, context):
         v = Violations()

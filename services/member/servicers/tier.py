@@ -74,6 +74,6 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         v.raise_if_any()
         async with self.sessions() as session:
             rows = await tiers.tier_history(session, request.member_id, before[0] if before else None, size + 1)
-        token = pagination.encode([rows[size - 1][0]], fingerprint) if len(rows) > size else ""
-        return tier_pb2.ListTierHistoryResponse(tier_changes=[convert.tier_change(c) for _, c in rows[:size]],
+        page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
+        return tier_pb2.ListTierHistoryResponse(tier_changes=[convert.tier_change(c) for _, c in page],
                                                 next_page_token=token)

@@ -1,0 +1,127 @@
+"""The shared runtime seen from outside: traces, and graceful shutdown of a real process."""
+
+import csv
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+
+from huiyuan.common.v1 import file_pb2
+from huiyuan.member.v1 import member_pb2
+from tests.support import ACTOR, Stubs, ensure_org, new_phone, refusal, rid
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOKUP = "huiyuan.member.v1.MemberService/LookupMember"
+
+
+@pytest.fixture(scope="module")
+def stubs(member_service):
+    stubs = Stubs(member_service.channel)
+    ensure_org(stubs)
+    return stubs
+
+
+def _traced_call(call, request):
+    """Call as a client inside a span of its own, sending the W3C traceparent."""
+    with trace.get_tracer("tests").start_as_current_span("terminal") as parent:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        try:
+            call(request, metadata=tuple(carrier.items()))
+        except grpc.RpcError:
+            pass
+    return parent.get_span_context()
+
+
+def test_one_trace_covers_the_caller_the_server_call_and_its_sql(stubs, spans):
+    phone = stubs.register(phone=new_phone()).phone
+    spans.clear()
+    parent = _traced_call(stubs.member.LookupMember, member_pb2.LookupMemberRequest(phone=phone))
+    finished = spans.get_finished_spans()
+    server = [s for s in finished if s.name == LOOKUP]
+    assert len(server) == 1 and server[0].kind == SpanKind.SERVER
+    assert server[0].context.trace_id == parent.trace_id and server[0].parent.span_id == parent.span_id
+    assert server[0].attributes["rpc.method"] == "LookupMember"
+    sql = [s for s in finished if s.parent is not None and s.parent.span_id == server[0].context.span_id]
+    selects = [s for s in sql if s.attributes.get("db.statement", "").startswith("SELECT")]
+    assert len(selects) == 2  # a lookup is two statements (SQLite adds its BEGIN)
+    assert all(s.context.trace_id == parent.trace_id for s in sql)
+
+
+def test_a_refused_call_has_its_reason_on_the_span(stubs, spans):
+    _traced_call(stubs.member.LookupMember, member_pb2.LookupMemberRequest(card_number="99999999999"))
+    server = [s for s in spans.get_finished_spans() if s.name == LOOKUP]
+    assert server[0].attributes["huiyuan.reason"] == "CARD_NOT_FOUND"
+    assert server[0].attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _import_file(rows: int) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["name", "phone"])
+    for i in range(rows):
+        writer.writerow([f"会员{i}", f"16{i:09d}"])
+    return out.getvalue().encode()
+
+
+ROWS = 50_000
+
+
+def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db", "HUIYUAN_MEMBER_PORT": str(port),
+           "HUIYUAN_SHUTDOWN_GRACE_S": "30", "HUIYUAN_LOG_LEVEL": "WARNING"}
+    from huiyuan.runtime import migrate
+    from services.member.app import SPEC
+
+    migrate.upgrade(SPEC.migrations_dir, env["HUIYUAN_DATABASE_URL"], "member")
+    process = subprocess.Popen([sys.executable, "-m", "services.member"], cwd=ROOT, env=env)
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+            except grpc.RpcError:
+                pass
+            assert time.monotonic() < deadline, "the service never became SERVING"
+            time.sleep(0.2)
+        stubs = Stubs(channel)
+        ensure_org(stubs)
+        in_flight = stubs.member.ImportMembers.future(member_pb2.ImportMembersRequest(
+            request_id=rid(), content=_import_file(ROWS), format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR), timeout=120)
+        time.sleep(0.5)  # the import is running now: it takes seconds
+        process.send_signal(signal.SIGTERM)
+        refused = None
+        while refused is None and time.monotonic() < deadline + 30:
+            try:  # a new client: its call must be refused once shutdown has begun
+                with grpc.insecure_channel(f"127.0.0.1:{port}") as fresh:
+                    Stubs(fresh).member.GetMember(member_pb2.GetMemberRequest(member_id="m_x"), timeout=2)
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.UNAVAILABLE:  # NOT_FOUND: served, not stopping yet
+                    refused = error.code()
+            time.sleep(0.1)
+        assert refused == grpc.StatusCode.UNAVAILABLE and not in_flight.done()
+        assert in_flight.result().imported_rows == ROWS
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        process.wait()
