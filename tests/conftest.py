@@ -97,6 +97,22 @@ def database_url(request):
     drop_pg_database(admin, url)
 
 
+def per_service(database_url: str, service: str) -> str:
+    """On SQLite each service has its own file; on PostgreSQL its own schema."""
+    if database_url.startswith("sqlite"):
+        return database_url.rsplit("/", 1)[0] + f"/{service}.db"
+    return database_url
+
+
+@pytest.fixture(scope="module")
+def wallet_service(database_url):
+    from services.wallet.app import SPEC
+
+    service = ServiceThread(SPEC, per_service(database_url, "wallet"))
+    yield service
+    service.stop()
+
+
 @pytest.fixture(scope="module")
 def member_service(database_url):
     from services.member.app import SPEC

@@ -52,15 +52,21 @@ def refusal(call, *args, **kwargs):
     """Call an RPC that must fail; returns (code, reason, violations by field)."""
     with pytest.raises(grpc.RpcError) as caught:
         call(*args, **kwargs)
-    status = rpc_status.from_call(caught.value)
-    assert status is not None, f"no rich status on {caught.value.code()}"
+    return refusal_of(caught.value)
+
+
+def refusal_of(error: grpc.RpcError, domain: str | None = None):
+    """(code, reason, violations by field) of a failed call, checking its rich status:
+    ErrorInfo in the service's domain, LocalizedMessage in en and zh-CN."""
+    status = rpc_status.from_call(error)
+    assert status is not None, f"no rich status on {error.code()}"
     reason, violations, locales = "", {}, set()
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
             reason = info.reason
-            assert info.domain == "member.huiyuan"
+            assert info.domain.endswith(".huiyuan") and (domain is None or info.domain == domain), info.domain
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
@@ -70,7 +76,7 @@ def refusal(call, *args, **kwargs):
             detail.Unpack(message)
             locales.add(message.locale)
     assert locales == {"en", "zh-CN"}, locales
-    return caught.value.code(), reason, violations
+    return error.code(), reason, violations
 
 
 def card_type(stubs: Stubs, validity_days=0) -> str:

@@ -7,12 +7,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from tests.conftest import ServiceThread
 
 
 @pytest.mark.parametrize("module, stub, call, request_message", [
-    ("services.wallet.app", wallet_pb2_grpc.WalletServiceStub, "GetBalance", wallet_pb2.GetBalanceRequest(member_id="m")),
+    ("services.points.app", points_pb2_grpc.PointsServiceStub, "GetBalance", points_pb2.GetBalanceRequest(member_id="m")),
     ("gateway.app", gateway_pb2_grpc.GatewayServiceStub, "GetOrder", gateway_pb2.GetOrderRequest(order_id="o")),
 ])
 def test_placeholder_serves_health_and_unimplemented(module, stub, call, request_message):

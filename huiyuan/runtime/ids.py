@@ -2,6 +2,7 @@
 random bits (ULID layout), so ids sort by creation time and keyset pages are cheap."""
 
 import os
+import re
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -14,3 +15,11 @@ def new_id(prefix: str) -> str:
         value, digit = divmod(value, 32)
         chars.append(_ALPHABET[digit])
     return f"{prefix}_{''.join(reversed(chars))}"
+
+
+ID = re.compile(r"^[a-z]{1,4}_[0-9A-Z]{26}$")
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """Is value an id that new_id(prefix) could have made?"""
+    return bool(ID.match(value)) and value.startswith(prefix + "_")

@@ -51,3 +51,18 @@ def check_mask(violations: Violations, request, allowed: set[str], prefixes: tup
         ok = path in allowed or bool(prefixes) and path.startswith(prefixes)
         violations.check(ok, "update_mask", "UPDATE_MASK_INVALID", f"'{path}' cannot be updated; allowed: {', '.join(sorted(allowed))}")
     return paths
+
+
+def check_store_path(violations: Violations, path: str, field: str) -> str:
+    """A store's org path (hq/region/store): where money is taken or spent."""
+    ok = bool(ORG_PATH.match(path or "")) and path.count("/") == 2
+    violations.check(ok, field, "STORE_PATH_INVALID", f"{field} must be a store's org path such as hq/east/sh-001")
+    return path
+
+
+def check_text(violations: Violations, value: str, field: str, maximum: int, required: bool = False) -> str:
+    value = value.strip()
+    if required:
+        violations.check(bool(value), field, f"{field.split('.')[-1].upper()}_REQUIRED", f"{field} is required")
+    violations.check(len(value) <= maximum, field, "TOO_LONG", f"{field} is at most {maximum} characters")
+    return value

@@ -11,7 +11,7 @@
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +49,9 @@ class ServiceSpec:
     service_names: list[str]
     migrations_dir: Path
     register: Callable[[grpc.aio.Server, ServiceContext], None]
-    on_start: list[Callable[[ServiceContext], object]] = field(default_factory=list)
+    # Background loops (a sweeper, say): each is called with the context once the
+    # server is up and runs as a task until the server stops.
+    background: list[Callable[[ServiceContext], Awaitable[None]]] = field(default_factory=list)
 
 
 def server_options() -> list[tuple[str, int]]:
@@ -76,6 +78,7 @@ class App:
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._watch: asyncio.Task | None = None
+        self._background: list[asyncio.Task] = []
         self._head = migrate.head_revision(spec.migrations_dir)
 
     async def start(self) -> "App":
@@ -89,6 +92,7 @@ class App:
         await self.server.start()
         await self.check_health()
         self._watch = asyncio.create_task(self._watch_health())
+        self._background = [asyncio.create_task(loop(self.context)) for loop in self.spec.background]
         log.info("serving", extra={"port": self.port, "database": db.make_url(self.settings.database_url).render_as_string(hide_password=True)})
         return self
 
@@ -118,8 +122,9 @@ class App:
             await self.check_health()
 
     async def stop(self, grace: float | None = None) -> None:
-        if self._watch:
-            self._watch.cancel()
+        for task in [self._watch, *self._background]:
+            if task:
+                task.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.shutdown_grace_s if grace is None else grace)
         await self.engine.dispose()

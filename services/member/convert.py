@@ -1,38 +1,10 @@
 """Proto <-> domain conversion for the member service. No rules here: only shapes."""
 
-from datetime import datetime, timezone
-
-from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
 from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2, tier_pb2
+from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp  # noqa: F401 - used by servicers too
 from services.member import domain
-
-
-def enum_value(enum_type, prefix: str, name: str) -> int:
-    return enum_type.Value(f"{prefix}_{name}")
-
-
-def enum_name(enum_type, prefix: str, number: int) -> str | None:
-    """The domain name of a proto enum number; None for UNSPECIFIED or an unknown number."""
-    try:
-        name = enum_type.Name(number)
-    except ValueError:
-        return None
-    name = name.removeprefix(prefix + "_")
-    return None if name == "UNSPECIFIED" else name
-
-
-def timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=timezone.utc)
 
 
 def date_parts(value: date_pb2.Date) -> tuple[int, int, int]:

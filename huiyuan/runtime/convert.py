@@ -1,0 +1,44 @@
+"""Proto <-> Python shapes every service needs: enums by name, timestamps, dates."""
+
+from datetime import date, datetime, timedelta, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import date_pb2
+
+
+def enum_value(enum_type, prefix: str, name: str) -> int:
+    return enum_type.Value(f"{prefix}_{name}")
+
+
+def enum_name(enum_type, prefix: str, number: int) -> str | None:
+    """The domain name of a proto enum number; None for UNSPECIFIED or an unknown number."""
+    try:
+        name = enum_type.Name(number)
+    except ValueError:
+        return None
+    name = name.removeprefix(prefix + "_")
+    return None if name == "UNSPECIFIED" else name
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def from_timestamp(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=timezone.utc)
+
+
+def duration(value) -> timedelta:
+    return value.ToTimedelta()
+
+
+def calendar_date(value: date_pb2.Date) -> date | None:
+    """A full google.type.Date as a date; None when unset or not a real day."""
+    try:
+        return date(value.year, value.month, value.day)
+    except ValueError:
+        return None

@@ -1,0 +1,153 @@
+"""Value coming in and going back out: top-ups with packages, enterprise batches,
+top-up refunds, HQ adjustments; and the packages themselves."""
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select, update
+
+from huiyuan.runtime.errors import FailedPrecondition, NotFound
+from services.wallet import domain, storage
+from services.wallet.domain import EntryKind, Posting
+from services.wallet.storage import batch_rows, top_up_packages, top_ups
+
+NO_POLICY = "-"  # entries that spend nothing record no spend policy
+
+
+@dataclass
+class TopUp:
+    top_up_id: str
+    member_id: str
+    principal: int
+    bonus: int
+    tender: domain.Tender
+    tender_reference: str
+    store_path: str
+    packages: list[dict] = field(default_factory=list)  # [{"package_id", "name", "bonus_fen"}]
+
+
+def _to_package(row) -> domain.TopUpPackage:
+    return domain.TopUpPackage(row.package_id, row.name, row.org_path,
+                               [domain.PackageStep(t, b) for t, b in row.steps], row.start_time, row.end_time)
+
+
+async def packages_at(db, store_path: str, at) -> list[domain.TopUpPackage]:
+    rows = await db.execute(select(top_up_packages).order_by(top_up_packages.c.package_id))
+    return [p for p in map(_to_package, rows) if not store_path or p.applies(store_path, at)]
+
+
+async def create_package(session, package: domain.TopUpPackage, now) -> domain.TopUpPackage:
+    await session.execute(insert(top_up_packages).values(
+        package_id=package.package_id, name=package.name.strip(), org_path=package.org_path,
+        steps=[[s.threshold_fen, s.bonus_fen] for s in package.steps], start_time=package.start_time,
+        end_time=package.end_time, create_time=now))
+    return package
+
+
+async def top_up(session, *, top_up_id: str, member_id: str, amount: int, tender: domain.Tender, tender_reference: str,
+                 store_path: str, operator_id: str, now) -> tuple[TopUp, domain.MemberAccounts]:
+    """Load amount as principal, plus the bonus of the best package; usable at once."""
+    offer = domain.best_package(await packages_at(session, store_path, now), store_path, amount, now)
+    bonus = offer[1] if offer else 0
+    applied = [{"package_id": offer[0].package_id, "name": offer[0].name, "bonus_fen": bonus}] if offer else []
+    accounts = await storage.lock_accounts(session, member_id, now)
+    await storage.add_lot(session, top_up_id, member_id, store_path, amount, bonus)
+    postings = [Posting(EntryKind.TOP_UP, amount, 0, domain.tender_account(store_path), store_path, store_path,
+                        f"{tender.value} {tender_reference}".strip())]
+    if bonus:
+        postings.append(Posting(EntryKind.TOP_UP_BONUS, 0, bonus, domain.bonus_expense_account(store_path), store_path,
+                                store_path, applied[0]["name"]))
+    await storage.post(session, accounts, top_up_id, postings, operator_id=operator_id, policy=NO_POLICY, now=now)
+    await session.execute(insert(top_ups).values(
+        top_up_id=top_up_id, member_id=member_id, principal_fen=amount, bonus_fen=bonus, tender=tender.value,
+        tender_reference=tender_reference, store_path=store_path, packages=applied, operator_id=operator_id,
+        refund_time=None, create_time=now))
+    return TopUp(top_up_id, member_id, amount, bonus, tender, tender_reference, store_path, applied), accounts
+
+
+async def refund_top_up(session, *, top_up_id: str, refund_id: str, reason: str, operator_id: str,
+                        now) -> tuple[TopUp, domain.MemberAccounts]:
+    """Return the principal to the original tender and take the bonus back. Refused
+    when what is left cannot cover both: that value was spent."""
+    row = (await session.execute(select(top_ups).where(top_ups.c.top_up_id == top_up_id))).one_or_none()
+    if row is None:
+        raise NotFound("TOP_UP_NOT_FOUND", "No such top-up.", "充值记录不存在。", top_up_id=top_up_id)
+    accounts = await storage.lock_accounts(session, row.member_id, now)
+    row = (await session.execute(select(top_ups).where(top_ups.c.top_up_id == top_up_id).with_for_update())).one()
+    if row.refund_time is not None:
+        raise FailedPrecondition("TOP_UP_ALREADY_REFUNDED", "This top-up was already refunded.", "该笔充值已退款。",
+                                 top_up_id=top_up_id)
+    if accounts.available_principal < row.principal_fen or accounts.available_bonus < row.bonus_fen:
+        raise FailedPrecondition(
+            "INSUFFICIENT_BALANCE",
+            f"The balance left cannot cover the refund: {row.principal_fen} fen principal and {row.bonus_fen} fen bonus "
+            f"needed, {accounts.available_principal} and {accounts.available_bonus} available.",
+            f"剩余余额不足以退款：需本金 {row.principal_fen} 分、赠送 {row.bonus_fen} 分，"
+            f"可用本金 {accounts.available_principal} 分、赠送 {accounts.available_bonus} 分。",
+            top_up_id=top_up_id)
+    lots = await storage.open_lots(session, row.member_id)
+    lots.sort(key=lambda lot: lot.lot_id != top_up_id)  # its own lot first, then the oldest
+    draws = domain.draw_from_lots(lots, row.principal_fen, row.bonus_fen)
+    await storage.move_lots(session, draws, -1)
+    postings = []
+    for d in draws:
+        if d.principal:
+            postings.append(Posting(EntryKind.TOP_UP_REFUND, -d.principal, 0, domain.tender_account(row.store_path),
+                                    d.loaded_store_path, row.store_path, reason))
+        if d.bonus:
+            postings.append(Posting(EntryKind.TOP_UP_REFUND, 0, -d.bonus, domain.bonus_expense_account(row.store_path),
+                                    d.loaded_store_path, row.store_path, reason))
+    await storage.post(session, accounts, refund_id, postings, operator_id=operator_id, policy=NO_POLICY, now=now)
+    await session.execute(update(top_ups).where(top_ups.c.top_up_id == top_up_id).values(refund_time=now))
+    refunded = TopUp(row.top_up_id, row.member_id, row.principal_fen, row.bonus_fen, domain.Tender(row.tender),
+                     row.tender_reference, row.store_path, row.packages)
+    return refunded, accounts
+
+
+async def adjust(session, *, adjustment_id: str, member_id: str, principal_delta: int, bonus_delta: int, reason: str,
+                 operator_id: str, now) -> domain.MemberAccounts:
+    """HQ's correction: a new entry against the adjustment account, never an edit.
+    Value added is a lot loaded at HQ; value taken comes from the oldest lots."""
+    accounts = await storage.lock_accounts(session, member_id, now)
+    take_p, take_b = max(0, -principal_delta), max(0, -bonus_delta)
+    if accounts.available_principal < take_p or accounts.available_bonus < take_b:
+        raise domain.insufficient(accounts, take_p + take_b)
+    postings = []
+    if take_p or take_b:
+        draws = domain.draw_from_lots(await storage.open_lots(session, member_id), take_p, take_b)
+        await storage.move_lots(session, draws, -1)
+        postings += [Posting(EntryKind.ADJUSTMENT, -d.principal, -d.bonus, domain.ADJUSTMENT_ACCOUNT,
+                             d.loaded_store_path, "hq", reason) for d in draws]
+    add_p, add_b = max(0, principal_delta), max(0, bonus_delta)
+    if add_p or add_b:
+        await storage.add_lot(session, adjustment_id, member_id, "hq", add_p, add_b)
+        postings.append(Posting(EntryKind.ADJUSTMENT, add_p, add_b, domain.ADJUSTMENT_ACCOUNT, "hq", "hq", reason))
+    await storage.post(session, accounts, adjustment_id, postings, operator_id=operator_id, policy=NO_POLICY, now=now)
+    return accounts
+
+
+@dataclass
+class BatchRow:
+    row_number: int
+    member_id: str
+    amount: int
+    reject_reason: str = ""
+
+
+async def batch_top_up(session, *, batch_id: str, rows: list[BatchRow], store_path: str, operator_id: str,
+                       new_id, now) -> list[BatchRow]:
+    """Apply each valid row not applied before under this batch_id; a re-run of the
+    batch reports those rows ALREADY_APPLIED and moves nothing."""
+    done = set((await session.execute(select(batch_rows.c.row_number).where(batch_rows.c.batch_id == batch_id))).scalars())
+    for row in rows:
+        if row.reject_reason:
+            continue
+        if row.row_number in done:
+            row.reject_reason = "ALREADY_APPLIED"
+            continue
+        top_up_id = new_id("t")
+        await top_up(session, top_up_id=top_up_id, member_id=row.member_id, amount=row.amount,
+                     tender=domain.Tender.ENTERPRISE, tender_reference=batch_id, store_path=store_path,
+                     operator_id=operator_id, now=now)
+        await session.execute(insert(batch_rows).values(batch_id=batch_id, row_number=row.row_number,
+                                                        member_id=row.member_id, amount_fen=row.amount, top_up_id=top_up_id))
+    return rows

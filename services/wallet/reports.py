@@ -1,0 +1,88 @@
+"""Reads: the statement and cross-store settlement.
+
+Business days are days in the chain's time zone (Asia/Shanghai): the wallet does not
+hold the stores' own zones, and every store of a mainland chain shares this one.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+
+from services.wallet.domain import EntryKind
+from services.wallet.storage import entries
+
+BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
+SPENDS = [EntryKind.CONSUMPTION.value, EntryKind.CONSUMPTION_REFUND.value]
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), BUSINESS_ZONE)
+
+
+@dataclass
+class StatementQuery:
+    member_id: str
+    start_date: date | None = None
+    end_date: date | None = None
+    store_path: str = ""
+    kind: EntryKind | None = None
+
+    def where(self):
+        c = entries.c
+        conditions = [c.member_id == self.member_id]
+        if self.start_date:
+            conditions.append(c.post_time >= day_start(self.start_date))
+        if self.end_date:
+            conditions.append(c.post_time < day_start(self.end_date + timedelta(days=1)))
+        if self.store_path:
+            conditions.append(or_(c.store_path == self.store_path, c.store_path.startswith(self.store_path + "/")))
+        if self.kind:
+            conditions.append(c.kind == self.kind.value)
+        return conditions
+
+
+async def statement(db, query: StatementQuery, before_entry_id: str | None, limit: int) -> list:
+    """Entries newest first (ids sort by time, then by their place in the operation)."""
+    q = select(entries).where(*query.where())
+    if before_entry_id is not None:
+        q = q.where(entries.c.entry_id < before_entry_id)
+    return (await db.execute(q.order_by(entries.c.entry_id.desc()).limit(limit))).all()
+
+
+@dataclass
+class StorePosition:
+    store_path: str
+    loaded_here_spent_elsewhere: int = 0
+    loaded_elsewhere_spent_here: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.loaded_elsewhere_spent_here - self.loaded_here_spent_elsewhere
+
+
+async def settlement(db, org_path: str, start: date, end: date) -> list[StorePosition]:
+    """Each store's cross-store position over the period: value loaded at one store and
+    spent (net of refunds) at another is owed by the loading store to the spending one."""
+    c = entries.c
+    spent = -(func.sum(c.principal_delta_fen + c.bonus_delta_fen))
+    rows = await db.execute(
+        select(c.loaded_store_path, c.store_path, spent.label("spent"))
+        .where(c.kind.in_(SPENDS), c.loaded_store_path != c.store_path,
+               c.post_time >= day_start(start), c.post_time < day_start(end + timedelta(days=1)))
+        .group_by(c.loaded_store_path, c.store_path))
+    positions: dict[str, StorePosition] = {}
+
+    def position(store: str) -> StorePosition | None:
+        if store == org_path or store.startswith(org_path + "/"):
+            return positions.setdefault(store, StorePosition(store))
+        return None
+
+    for loaded, spent_at, amount in rows:
+        amount = int(amount)  # PostgreSQL sums bigints as numeric
+        if (p := position(loaded)) is not None:
+            p.loaded_here_spent_elsewhere += amount
+        if (p := position(spent_at)) is not None:
+            p.loaded_elsewhere_spent_here += amount
+    return sorted(positions.values(), key=lambda p: p.store_path)

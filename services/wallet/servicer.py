@@ -1,0 +1,311 @@
+"""WalletService: checks the request, runs the use case in one transaction, translates.
+No rule lives here: the rules are in domain.py, spending.py and loading.py."""
+
+from huiyuan.common.v1 import file_pb2
+from huiyuan.runtime import files, pagination
+from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
+from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.errors import PermissionDenied, Violations, invalid
+from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
+from huiyuan.runtime.ids import is_id, new_id
+from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
+from huiyuan.runtime.server import ServiceContext
+from huiyuan.wallet.v1 import wallet_pb2 as pb
+from huiyuan.wallet.v1 import wallet_pb2_grpc
+from services.wallet import domain, loading, reports, spending, storage
+
+MAX_BATCH_ROWS = 50_000
+
+
+def balance(a: domain.MemberAccounts) -> pb.Balance:
+    return pb.Balance(member_id=a.member_id, principal_fen=a.principal, bonus_fen=a.bonus, held_fen=a.held,
+                      available_fen=a.available)
+
+
+def hold_message(h: spending.Hold) -> pb.Hold:
+    return pb.Hold(hold_id=h.hold_id, member_id=h.member_id, amount_fen=h.amount, captured_fen=h.captured,
+                   state=enum_value(pb.HoldState, "HOLD_STATE", h.state.value), expire_time=timestamp(h.expire_time),
+                   store_path=h.store_path, order_id=h.order_id)
+
+
+def _member_id(v: Violations, value: str, field: str = "member_id") -> str:
+    v.check(is_id(value, "m"), field, "MEMBER_ID_INVALID", f"{field} must be a member id such as m_01J...")
+    return value
+
+
+def _amount(v: Violations, value: int, field: str = "amount_fen", maximum: int = domain.MAX_TOP_UP_FEN) -> int:
+    v.check(0 < value <= maximum, field, "AMOUNT_INVALID", f"{field} must be 1 to {maximum} fen")
+    return value
+
+
+class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency, policy: domain.SpendPolicy):
+        self.engine = ctx.engine
+        self.idempotency = idempotency
+        self.policy = policy
+
+    async def GetBalance(self, request, context):
+        v = Violations()
+        _member_id(v, request.member_id)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            return pb.GetBalanceResponse(balance=balance(await storage.read_accounts(db, request.member_id)))
+
+    async def TopUp(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        _amount(v, request.amount_fen)
+        tender = enum_name(pb.Tender, "TENDER", request.tender)
+        v.check(tender is not None, "tender", "TENDER_INVALID", "tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ...")
+        reference = check_text(v, request.tender_reference, "tender_reference", 64)
+        check_store_path(v, request.store_path, "store_path")
+        operator, _ = check_actor(v, request)
+        v.raise_if_any()
+
+        async def work(session):
+            top_up, accounts = await loading.top_up(
+                session, top_up_id=new_id("t"), member_id=request.member_id, amount=request.amount_fen,
+                tender=domain.Tender(tender), tender_reference=reference, store_path=request.store_path,
+                operator_id=operator, now=utcnow())
+            return pb.TopUpResponse(
+                top_up_id=top_up.top_up_id, principal_fen=top_up.principal, bonus_fen=top_up.bonus,
+                applied_packages=[pb.AppliedPackage(**p) for p in top_up.packages], balance=balance(accounts))
+
+        return await self.idempotency.run("TopUp", request, pb.TopUpResponse, work)
+
+    async def BatchTopUp(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(REQUEST_ID.match(request.batch_id)), "batch_id", "BATCH_ID_INVALID", "batch_id: 1 to 64 letters, digits or . _ : -")
+        v.check(request.format in (file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX), "format", "FORMAT_INVALID",
+                "format must be FILE_FORMAT_CSV or FILE_FORMAT_XLSX")
+        check_store_path(v, request.store_path, "store_path")
+        operator, _ = check_actor(v, request)
+        v.raise_if_any()
+        rows = _batch_rows(request.content, request.format == file_pb2.FILE_FORMAT_XLSX)
+
+        async def work(session):
+            report = await loading.batch_top_up(session, batch_id=request.batch_id, rows=rows, store_path=request.store_path,
+                                                operator_id=operator, new_id=new_id, now=utcnow())
+            applied = [r for r in report if not r.reject_reason]
+            return pb.BatchTopUpResponse(
+                applied_rows=len(applied), rejected_rows=len(report) - len(applied),
+                total_fen=sum(r.amount for r in applied),
+                rows=[pb.BatchTopUpRow(row_number=r.row_number, member_id=r.member_id, amount_fen=r.amount,
+                                       reject_reason=r.reject_reason) for r in report])
+
+        return await self.idempotency.run("BatchTopUp", request, pb.BatchTopUpResponse, work)
+
+    async def Hold(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        _amount(v, request.amount_fen)
+        ttl = request.ttl.ToTimedelta()
+        v.check(domain.HOLD_TTL_MIN <= ttl <= domain.HOLD_TTL_MAX, "ttl", "TTL_OUT_OF_RANGE", "ttl must be 1 s to 1 h")
+        check_store_path(v, request.store_path, "store_path")
+        order_id = check_text(v, request.order_id, "order_id", 64)
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(session):
+            hold = await spending.place_hold(
+                session, hold_id=new_id("h"), member_id=request.member_id, amount=request.amount_fen, ttl=ttl,
+                store_path=request.store_path, order_id=order_id, policy=self.policy, now=utcnow())
+            return pb.HoldResponse(hold=hold_message(hold))
+
+        return await self.idempotency.run("Hold", request, pb.HoldResponse, work)
+
+    async def Capture(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
+        _amount(v, request.amount_fen)
+        operator, _ = check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(session):
+            hold, accounts, principal, bonus = await spending.capture(
+                session, hold_id=request.hold_id, amount=request.amount_fen, operator_id=operator, now=utcnow())
+            return pb.CaptureResponse(hold=hold_message(hold), principal_fen=principal, bonus_fen=bonus,
+                                      balance=balance(accounts))
+
+        return await self.idempotency.run("Capture", request, pb.CaptureResponse, work)
+
+    async def Release(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(session):
+            return pb.ReleaseResponse(hold=hold_message(await spending.release(session, hold_id=request.hold_id, now=utcnow())))
+
+        return await self.idempotency.run("Release", request, pb.ReleaseResponse, work)
+
+    async def RefundConsumption(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
+        _amount(v, request.amount_fen)
+        check_store_path(v, request.store_path, "store_path")
+        operator, _ = check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(session):
+            accounts, principal, bonus = await spending.refund_consumption(
+                session, hold_id=request.hold_id, amount=request.amount_fen, store_path=request.store_path,
+                operator_id=operator, refund_id=new_id("r"), now=utcnow())
+            return pb.RefundConsumptionResponse(principal_fen=principal, bonus_fen=bonus, balance=balance(accounts))
+
+        return await self.idempotency.run("RefundConsumption", request, pb.RefundConsumptionResponse, work)
+
+    async def RefundTopUp(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.top_up_id), "top_up_id", "TOP_UP_ID_REQUIRED", "top_up_id is required")
+        reason = check_text(v, request.reason, "reason", domain.MAX_MEMO, required=True)
+        operator, _ = check_actor(v, request)
+        v.raise_if_any()
+
+        async def work(session):
+            top_up, accounts = await loading.refund_top_up(session, top_up_id=request.top_up_id, refund_id=new_id("r"),
+                                                           reason=reason, operator_id=operator, now=utcnow())
+            return pb.RefundTopUpResponse(
+                principal_fen=top_up.principal, bonus_fen=top_up.bonus,
+                tender=enum_value(pb.Tender, "TENDER", top_up.tender.value), tender_reference=top_up.tender_reference,
+                balance=balance(accounts))
+
+        return await self.idempotency.run("RefundTopUp", request, pb.RefundTopUpResponse, work)
+
+    async def Adjust(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        v.check(request.principal_delta_fen != 0 or request.bonus_delta_fen != 0, "principal_delta_fen",
+                "ADJUSTMENT_ZERO", "an adjustment must change principal or bonus")
+        for field in ("principal_delta_fen", "bonus_delta_fen"):
+            v.check(abs(getattr(request, field)) <= domain.MAX_TOP_UP_FEN, field, "AMOUNT_INVALID", f"{field} is too large")
+        reason = check_text(v, request.reason, "reason", domain.MAX_MEMO, required=True)
+        operator, org_path = check_actor(v, request)
+        v.raise_if_any()
+        if org_path != "hq":
+            raise PermissionDenied("ADJUSTMENT_HQ_ONLY", "Only HQ may adjust stored value.", "只有总部可以调整储值。")
+
+        async def work(session):
+            accounts = await loading.adjust(
+                session, adjustment_id=new_id("a"), member_id=request.member_id, principal_delta=request.principal_delta_fen,
+                bonus_delta=request.bonus_delta_fen, reason=reason, operator_id=operator, now=utcnow())
+            return pb.AdjustResponse(balance=balance(accounts))
+
+        return await self.idempotency.run("Adjust", request, pb.AdjustResponse, work)
+
+    async def ListEntries(self, request, context):
+        v = Violations()
+        _member_id(v, request.member_id)
+        query = reports.StatementQuery(request.member_id, store_path=check_org_path(v, request.store_path, "store_path", False))
+        for field in ("start_date", "end_date"):
+            if request.HasField(field):
+                day = calendar_date(getattr(request, field))
+                v.check(day is not None, field, "DATE_INVALID", f"{field} must be a full calendar date")
+                setattr(query, field, day)
+        kind = enum_name(pb.EntryKind, "ENTRY_KIND", request.kind)
+        v.check(request.kind == 0 or kind is not None, "kind", "KIND_INVALID", "unknown entry kind")
+        query.kind = domain.EntryKind(kind) if kind else None
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.member_id, request.store_path, request.kind,
+                                             str(query.start_date), str(query.end_date))
+        before = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            rows = await reports.statement(db, query, before[0] if before else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda row: [row.entry_id], fingerprint)
+        return pb.ListEntriesResponse(entries=[_entry(r) for r in page], next_page_token=token)
+
+    async def CreateTopUpPackage(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        given = request.package
+        check_org_path(v, given.org_path, "package.org_path")
+        package = domain.TopUpPackage(
+            "", given.name, given.org_path, [domain.PackageStep(s.threshold_fen, s.bonus_fen) for s in given.steps],
+            from_timestamp(given.start_time) if given.HasField("start_time") else None,
+            from_timestamp(given.end_time) if given.HasField("end_time") else None)
+        domain.check_package(v, package)
+        _, actor_path = check_actor(v, request, required=False)
+        v.raise_if_any()
+        if actor_path and not is_under(given.org_path, actor_path):
+            raise PermissionDenied("OUT_OF_SCOPE", "The package's scope lies outside yours.", "套餐范围超出您的管辖范围。")
+
+        async def work(session):
+            package.package_id = new_id("pk")
+            created = await loading.create_package(session, package, utcnow())
+            return pb.CreateTopUpPackageResponse(package=_package(created))
+
+        return await self.idempotency.run("CreateTopUpPackage", request, pb.CreateTopUpPackageResponse, work)
+
+    async def ListTopUpPackages(self, request, context):
+        v = Violations()
+        if request.store_path:
+            check_store_path(v, request.store_path, "store_path")
+        v.raise_if_any()
+        at = from_timestamp(request.at_time) if request.HasField("at_time") else utcnow()
+        async with reading(self.engine) as db:
+            packages = await loading.packages_at(db, request.store_path, at)
+        return pb.ListTopUpPackagesResponse(packages=[_package(p) for p in packages])
+
+    async def GetSettlement(self, request, context):
+        v = Violations()
+        check_org_path(v, request.org_path, "org_path")
+        start, end = calendar_date(request.start_date), calendar_date(request.end_date)
+        v.check(start is not None, "start_date", "DATE_INVALID", "start_date must be a full calendar date")
+        v.check(end is not None, "end_date", "DATE_INVALID", "end_date must be a full calendar date")
+        if start and end:
+            v.check(start <= end, "end_date", "DATES_REVERSED", "end_date must not be before start_date")
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            positions = await reports.settlement(db, request.org_path, start, end)
+        return pb.GetSettlementResponse(positions=[pb.StorePosition(
+            store_path=p.store_path, loaded_here_spent_elsewhere_fen=p.loaded_here_spent_elsewhere,
+            loaded_elsewhere_spent_here_fen=p.loaded_elsewhere_spent_here, net_fen=p.net) for p in positions])
+
+
+def _entry(row) -> pb.Entry:
+    return pb.Entry(
+        entry_id=row.entry_id, kind=enum_value(pb.EntryKind, "ENTRY_KIND", row.kind),
+        principal_delta_fen=row.principal_delta_fen, bonus_delta_fen=row.bonus_delta_fen,
+        balance_after_fen=row.balance_after_fen, loaded_store_path=row.loaded_store_path, store_path=row.store_path,
+        operator_id=row.operator_id, post_time=timestamp(row.post_time), memo=row.memo)
+
+
+def _package(p: domain.TopUpPackage) -> pb.TopUpPackage:
+    return pb.TopUpPackage(
+        package_id=p.package_id, name=p.name, org_path=p.org_path,
+        steps=[pb.PackageStep(threshold_fen=s.threshold_fen, bonus_fen=s.bonus_fen) for s in p.steps],
+        start_time=timestamp(p.start_time), end_time=timestamp(p.end_time))
+
+
+BATCH_COLUMNS = {"member_id": "member_id", "会员号": "member_id", "amount_fen": "amount_fen", "金额(分)": "amount_fen"}
+
+
+def _batch_rows(content: bytes, xlsx: bool) -> list[loading.BatchRow]:
+    """The file's rows, each checked; a row that fails carries its reject reason."""
+    rows = files.read_rows(content, xlsx)
+    header = [BATCH_COLUMNS.get(cell.strip().lower(), BATCH_COLUMNS.get(cell.strip(), "")) for cell in next(rows, [])]
+    if "member_id" not in header or "amount_fen" not in header:
+        raise invalid("content", "HEADER_INVALID", "the first row must name the columns member_id and amount_fen")
+    report = []
+    for row_number, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(report) >= MAX_BATCH_ROWS:
+            raise invalid("content", "TOO_MANY_ROWS", f"a batch holds at most {MAX_BATCH_ROWS} rows; split it")
+        cells = {name: cell.strip() for name, cell in zip(header, row) if name}
+        member_id, amount_text = cells.get("member_id", ""), cells.get("amount_fen", "")
+        amount = int(amount_text) if amount_text.isdigit() else 0
+        reason = ("MEMBER_ID_INVALID" if not is_id(member_id, "m")
+                  else "AMOUNT_INVALID" if not 0 < amount <= domain.MAX_TOP_UP_FEN else "")
+        report.append(loading.BatchRow(row_number, member_id, amount, reason))
+    return report

@@ -1,0 +1,182 @@
+"""Spending in two phases: hold -> capture | release, lapsing holds, consumption refunds.
+
+Every use case locks the member's accounts row first and the hold second, always in
+that order, so two calls on one member queue instead of deadlocking; the row lock (and
+on SQLite the single writer) is what makes "available >= amount" true at commit.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+
+from huiyuan.runtime.errors import FailedPrecondition, NotFound, invalid
+from services.wallet import domain, storage
+from services.wallet.domain import EntryKind, HoldState, Posting
+from services.wallet.storage import hold_draws, holds
+
+
+@dataclass
+class Hold:
+    hold_id: str
+    member_id: str
+    amount: int
+    principal: int
+    bonus: int
+    captured_principal: int
+    captured_bonus: int
+    refunded: int
+    state: HoldState
+    store_path: str
+    order_id: str
+    policy: str
+    expire_time: datetime
+
+    @property
+    def captured(self) -> int:
+        return self.captured_principal + self.captured_bonus
+
+
+def _to_hold(row) -> Hold:
+    return Hold(row.hold_id, row.member_id, row.amount_fen, row.principal_fen, row.bonus_fen,
+                row.captured_principal_fen, row.captured_bonus_fen, row.refunded_fen, HoldState(row.state),
+                row.store_path, row.order_id, row.policy, row.expire_time)
+
+
+def hold_not_found(hold_id: str) -> NotFound:
+    return NotFound("HOLD_NOT_FOUND", "No such hold.", "冻结记录不存在。", hold_id=hold_id)
+
+
+async def _lock_hold(session, hold_id: str, now) -> tuple[Hold, domain.MemberAccounts]:
+    """The hold and its member's accounts, both locked (accounts first)."""
+    member_id = (await session.execute(select(holds.c.member_id).where(holds.c.hold_id == hold_id))).scalar()
+    if member_id is None:
+        raise hold_not_found(hold_id)
+    accounts = await storage.lock_accounts(session, member_id, now)
+    row = (await session.execute(select(holds).where(holds.c.hold_id == hold_id).with_for_update())).one()
+    return _to_hold(row), accounts
+
+
+async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state: HoldState) -> None:
+    """Give the pending amounts back to available and mark the hold final."""
+    accounts.held_principal -= hold.principal
+    accounts.held_bonus -= hold.bonus
+    hold.state = state
+    await session.execute(update(holds).where(holds.c.hold_id == hold.hold_id).values(state=state.value))
+
+
+async def _expire_lapsed_of(session, accounts: domain.MemberAccounts, now) -> None:
+    rows = await session.execute(select(holds).where(
+        holds.c.member_id == accounts.member_id, holds.c.state == HoldState.PENDING.value, holds.c.expire_time <= now))
+    for row in rows.all():
+        await _end_hold(session, _to_hold(row), accounts, HoldState.EXPIRED)
+
+
+async def place_hold(session, *, hold_id: str, member_id: str, amount: int, ttl: timedelta, store_path: str,
+                     order_id: str, policy: domain.SpendPolicy, now) -> Hold:
+    accounts = await storage.lock_accounts(session, member_id, now)
+    await _expire_lapsed_of(session, accounts, now)  # a lapsed hold never blocks a new one
+    if accounts.available < amount:
+        raise domain.insufficient(accounts, amount)
+    principal, bonus = domain.split_spend(amount, accounts, policy)
+    accounts.held_principal += principal
+    accounts.held_bonus += bonus
+    hold = Hold(hold_id, member_id, amount, principal, bonus, 0, 0, 0, HoldState.PENDING, store_path, order_id,
+                policy.value, now + ttl)
+    await session.execute(insert(holds).values(
+        hold_id=hold_id, member_id=member_id, amount_fen=amount, principal_fen=principal, bonus_fen=bonus,
+        captured_principal_fen=0, captured_bonus_fen=0, refunded_fen=0, state=hold.state.value,
+        store_path=store_path, order_id=order_id, policy=policy.value, expire_time=hold.expire_time, create_time=now))
+    await storage.save_accounts(session, accounts, now)
+    return hold
+
+
+def _refuse_final(hold: Hold, now) -> None:
+    if hold.state == HoldState.CAPTURED:
+        raise FailedPrecondition("HOLD_ALREADY_CAPTURED", "The hold was already captured.", "该冻结已扣款。",
+                                 hold_id=hold.hold_id)
+    if hold.state == HoldState.RELEASED:
+        raise FailedPrecondition("HOLD_RELEASED", "The hold was released.", "该冻结已释放。", hold_id=hold.hold_id)
+    if hold.state == HoldState.EXPIRED or hold.expire_time <= now:
+        raise FailedPrecondition("HOLD_EXPIRED", "The hold lapsed at its deadline.", "该冻结已超时失效。",
+                                 hold_id=hold.hold_id)
+
+
+async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) -> tuple[Hold, domain.MemberAccounts, int, int]:
+    """Post up to the held amount, oldest lots first; release the rest.
+    Returns the hold, the accounts after, and the principal and bonus taken."""
+    hold, accounts = await _lock_hold(session, hold_id, now)
+    _refuse_final(hold, now)
+    if amount > hold.amount:
+        raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {amount} is more than the {hold.amount} held")
+    principal, bonus = domain.split_capture(amount, hold.principal, hold.bonus)
+    await _end_hold(session, hold, accounts, HoldState.CAPTURED)
+    draws = domain.draw_from_lots(await storage.open_lots(session, hold.member_id), principal, bonus)
+    await storage.move_lots(session, draws, -1)
+    await session.execute(insert(hold_draws), [
+        {"hold_id": hold_id, "lot_id": d.lot_id, "loaded_store_path": d.loaded_store_path, "principal_fen": d.principal,
+         "bonus_fen": d.bonus, "refunded_principal_fen": 0, "refunded_bonus_fen": 0} for d in draws])
+    postings = [Posting(EntryKind.CONSUMPTION, -d.principal, -d.bonus, domain.spend_account(hold.store_path),
+                        d.loaded_store_path, hold.store_path, hold.order_id) for d in draws]
+    await storage.post(session, accounts, hold_id, postings, operator_id=operator_id, policy=hold.policy, now=now)
+    hold.captured_principal, hold.captured_bonus = principal, bonus
+    await session.execute(update(holds).where(holds.c.hold_id == hold_id).values(
+        captured_principal_fen=principal, captured_bonus_fen=bonus))
+    return hold, accounts, principal, bonus
+
+
+async def release(session, *, hold_id: str, now) -> Hold:
+    """Void a pending hold. A released or lapsed hold is already what the caller wants."""
+    hold, accounts = await _lock_hold(session, hold_id, now)
+    if hold.state == HoldState.CAPTURED:
+        _refuse_final(hold, now)
+    if hold.state == HoldState.PENDING:
+        await _end_hold(session, hold, accounts, HoldState.EXPIRED if hold.expire_time <= now else HoldState.RELEASED)
+        await storage.save_accounts(session, accounts, now)
+    return hold
+
+
+async def lapsed_holds(session, now, limit: int = 500) -> list[str]:
+    rows = await session.execute(select(holds.c.hold_id).where(
+        holds.c.state == HoldState.PENDING.value, holds.c.expire_time <= now).order_by(holds.c.expire_time).limit(limit))
+    return list(rows.scalars())
+
+
+async def expire(session, hold_id: str, now) -> bool:
+    """Lapse one hold past its deadline (the sweeper's step); False if it was not."""
+    hold, accounts = await _lock_hold(session, hold_id, now)
+    if hold.state != HoldState.PENDING or hold.expire_time > now:
+        return False
+    await _end_hold(session, hold, accounts, HoldState.EXPIRED)
+    await storage.save_accounts(session, accounts, now)
+    return True
+
+
+async def refund_consumption(session, *, hold_id: str, amount: int, store_path: str, operator_id: str,
+                             refund_id: str, now) -> tuple[domain.MemberAccounts, int, int]:
+    """Return part or all of a capture, principal and bonus in the proportions taken,
+    to the lots it came from."""
+    hold, accounts = await _lock_hold(session, hold_id, now)
+    if hold.state != HoldState.CAPTURED:
+        raise FailedPrecondition("HOLD_NOT_CAPTURED", "Only a captured hold can be refunded.", "只有已扣款的冻结可以退款。",
+                                 hold_id=hold_id)
+    if hold.refunded + amount > hold.captured:
+        raise FailedPrecondition(
+            "REFUND_EXCEEDS_CAPTURE", f"Only {hold.captured - hold.refunded} fen of this spend is left to refund.",
+            f"该笔消费可退金额仅剩 {hold.captured - hold.refunded} 分。", refundable_fen=hold.captured - hold.refunded)
+    principal, bonus = domain.split_refund(hold.refunded, amount, hold.captured_principal, hold.captured_bonus)
+    rows = (await session.execute(select(hold_draws).where(hold_draws.c.hold_id == hold_id)
+                                  .order_by(hold_draws.c.lot_id))).all()
+    left = [domain.Draw(r.lot_id, r.loaded_store_path, r.principal_fen - r.refunded_principal_fen,
+                        r.bonus_fen - r.refunded_bonus_fen) for r in rows]
+    back = domain.undraw(left, principal, bonus)
+    await storage.move_lots(session, back, +1)
+    for d in back:
+        await session.execute(update(hold_draws).where(hold_draws.c.hold_id == hold_id, hold_draws.c.lot_id == d.lot_id)
+                              .values(refunded_principal_fen=hold_draws.c.refunded_principal_fen + d.principal,
+                                      refunded_bonus_fen=hold_draws.c.refunded_bonus_fen + d.bonus))
+    postings = [Posting(EntryKind.CONSUMPTION_REFUND, d.principal, d.bonus, domain.spend_account(store_path),
+                        d.loaded_store_path, store_path, hold.order_id) for d in back]
+    await storage.post(session, accounts, refund_id, postings, operator_id=operator_id, policy=hold.policy, now=now)
+    await session.execute(update(holds).where(holds.c.hold_id == hold_id).values(refunded_fen=hold.refunded + amount))
+    return accounts, principal, bonus

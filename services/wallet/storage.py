@@ -1,0 +1,216 @@
+"""Wallet tables (SQLAlchemy Core) and the reads and writes the use cases share.
+
+- member_accounts: the posted and pending totals of a member's principal and bonus
+  accounts, one row per member so that one row lock covers a spend. CHECK constraints
+  repeat the ledger invariant: no account below zero, pending included.
+- entries: the ledger, append-only. Each entry moves principal and/or bonus between
+  the member's accounts and one system account (counter_account), so the sum over all
+  accounts is zero by construction. System accounts keep no row of their own: their
+  totals are sums over entries, so a busy store's till never becomes a lock that
+  every checkout waits on.
+- lots: what each top-up loaded and where, and how much of it is left.
+- holds and hold_draws: pending spends, and the lots each capture drew from.
+- top_ups, top_up_packages, batch_rows, idempotency_keys.
+"""
+
+from sqlalchemy import (
+    JSON, BigInteger, CheckConstraint, Column, Index, Integer, String, Table, bindparam, insert, select, update,
+)
+
+from huiyuan.runtime import idempotency
+from huiyuan.runtime.db import UtcDateTime, new_metadata
+from services.wallet import domain
+
+metadata = new_metadata()
+Money = BigInteger
+
+member_accounts = Table(
+    "member_accounts", metadata,
+    Column("member_id", String(40), primary_key=True),
+    Column("principal_fen", Money, nullable=False),
+    Column("bonus_fen", Money, nullable=False),
+    Column("held_principal_fen", Money, nullable=False),
+    Column("held_bonus_fen", Money, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    CheckConstraint("held_principal_fen >= 0 AND principal_fen - held_principal_fen >= 0", name="principal_covers_holds"),
+    CheckConstraint("held_bonus_fen >= 0 AND bonus_fen - held_bonus_fen >= 0", name="bonus_covers_holds"),
+)
+
+entries = Table(
+    "entries", metadata,
+    Column("entry_id", String(80), primary_key=True),  # <operation id>:<n>, chosen before writing
+    Column("operation_id", String(40), nullable=False, index=True),
+    Column("member_id", String(40), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("principal_delta_fen", Money, nullable=False),
+    Column("bonus_delta_fen", Money, nullable=False),
+    Column("balance_after_fen", Money, nullable=False),
+    Column("counter_account", String(160), nullable=False),
+    Column("loaded_store_path", String(140), nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("policy", String(24), nullable=False),
+    Column("memo", String(200), nullable=False),
+    Column("post_time", UtcDateTime, nullable=False),
+    Index("ix_entries_member_id_entry_id", "member_id", "entry_id"),
+    Index("ix_entries_post_time", "post_time"),
+)
+
+lots = Table(
+    "lots", metadata,
+    Column("lot_id", String(40), primary_key=True),  # time-sortable: oldest = smallest
+    Column("member_id", String(40), nullable=False),
+    Column("loaded_store_path", String(140), nullable=False),
+    Column("principal_left_fen", Money, nullable=False),
+    Column("bonus_left_fen", Money, nullable=False),
+    CheckConstraint("principal_left_fen >= 0 AND bonus_left_fen >= 0", name="not_negative"),
+    Index("ix_lots_member_id_lot_id", "member_id", "lot_id"),
+)
+
+holds = Table(
+    "holds", metadata,
+    Column("hold_id", String(40), primary_key=True),
+    Column("member_id", String(40), nullable=False),
+    Column("amount_fen", Money, nullable=False),
+    Column("principal_fen", Money, nullable=False),  # the split placed as pending
+    Column("bonus_fen", Money, nullable=False),
+    Column("captured_principal_fen", Money, nullable=False),
+    Column("captured_bonus_fen", Money, nullable=False),
+    Column("refunded_fen", Money, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("policy", String(24), nullable=False),
+    Column("expire_time", UtcDateTime, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Index("ix_holds_state_expire_time", "state", "expire_time"),
+    Index("ix_holds_member_id_state", "member_id", "state"),
+)
+
+hold_draws = Table(
+    "hold_draws", metadata,
+    Column("hold_id", String(40), primary_key=True),
+    Column("lot_id", String(40), primary_key=True),
+    Column("loaded_store_path", String(140), nullable=False),
+    Column("principal_fen", Money, nullable=False),
+    Column("bonus_fen", Money, nullable=False),
+    Column("refunded_principal_fen", Money, nullable=False),
+    Column("refunded_bonus_fen", Money, nullable=False),
+)
+
+top_ups = Table(
+    "top_ups", metadata,
+    Column("top_up_id", String(40), primary_key=True),
+    Column("member_id", String(40), nullable=False, index=True),
+    Column("principal_fen", Money, nullable=False),
+    Column("bonus_fen", Money, nullable=False),
+    Column("tender", String(16), nullable=False),
+    Column("tender_reference", String(64), nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("packages", JSON, nullable=False),  # [{"package_id", "name", "bonus_fen"}]
+    Column("operator_id", String(64), nullable=False),
+    Column("refund_time", UtcDateTime, nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+top_up_packages = Table(
+    "top_up_packages", metadata,
+    Column("package_id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("steps", JSON, nullable=False),  # [[threshold_fen, bonus_fen], ...]
+    Column("start_time", UtcDateTime, nullable=True),
+    Column("end_time", UtcDateTime, nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+batch_rows = Table(
+    "batch_rows", metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("row_number", Integer, primary_key=True),
+    Column("member_id", String(40), nullable=False),
+    Column("amount_fen", Money, nullable=False),
+    Column("top_up_id", String(40), nullable=False),
+)
+
+idempotency_keys = idempotency.define_table(metadata)
+
+
+# ---------------------------------------------------------------- member accounts
+
+_ACCOUNTS = select(member_accounts).where(member_accounts.c.member_id == bindparam("member_id"))
+
+
+def _to_accounts(row) -> domain.MemberAccounts:
+    return domain.MemberAccounts(row.member_id, row.principal_fen, row.bonus_fen, row.held_principal_fen,
+                                 row.held_bonus_fen)
+
+
+async def read_accounts(db, member_id: str) -> domain.MemberAccounts:
+    row = (await db.execute(_ACCOUNTS, {"member_id": member_id})).one_or_none()
+    return _to_accounts(row) if row else domain.MemberAccounts(member_id)
+
+
+async def lock_accounts(session, member_id: str, now) -> domain.MemberAccounts:
+    """The member's accounts, locked until the transaction ends (made on first use)."""
+    row = (await session.execute(_ACCOUNTS.with_for_update(), {"member_id": member_id})).one_or_none()
+    if row is None:
+        await session.execute(insert(member_accounts).values(
+            member_id=member_id, principal_fen=0, bonus_fen=0, held_principal_fen=0, held_bonus_fen=0, update_time=now))
+        return domain.MemberAccounts(member_id)
+    return _to_accounts(row)
+
+
+async def save_accounts(session, accounts: domain.MemberAccounts, now) -> None:
+    accounts.check()
+    await session.execute(update(member_accounts).where(member_accounts.c.member_id == accounts.member_id).values(
+        principal_fen=accounts.principal, bonus_fen=accounts.bonus, held_principal_fen=accounts.held_principal,
+        held_bonus_fen=accounts.held_bonus, update_time=now))
+
+
+# ---------------------------------------------------------------- lots
+
+_LOTS = select(lots).where(lots.c.member_id == bindparam("member_id"),
+                           (lots.c.principal_left_fen > 0) | (lots.c.bonus_left_fen > 0)).order_by(lots.c.lot_id)
+
+
+async def open_lots(session, member_id: str) -> list[domain.Lot]:
+    """The member's lots with value left, oldest first (the member row is locked)."""
+    rows = await session.execute(_LOTS, {"member_id": member_id})
+    return [domain.Lot(r.lot_id, r.loaded_store_path, r.principal_left_fen, r.bonus_left_fen) for r in rows]
+
+
+async def add_lot(session, lot_id: str, member_id: str, store_path: str, principal: int, bonus: int) -> None:
+    await session.execute(insert(lots).values(lot_id=lot_id, member_id=member_id, loaded_store_path=store_path,
+                                              principal_left_fen=principal, bonus_left_fen=bonus))
+
+
+async def move_lots(session, draws: list[domain.Draw], sign: int) -> None:
+    """Take (sign -1) or give back (sign +1) what the draws say, lot by lot."""
+    for d in draws:
+        await session.execute(update(lots).where(lots.c.lot_id == d.lot_id).values(
+            principal_left_fen=lots.c.principal_left_fen + sign * d.principal,
+            bonus_left_fen=lots.c.bonus_left_fen + sign * d.bonus))
+
+
+# ---------------------------------------------------------------- entries
+
+
+async def post(session, accounts: domain.MemberAccounts, operation_id: str, postings: list[domain.Posting], *,
+               operator_id: str, policy: str, now, first: int = 0) -> None:
+    """Append the entries and save the member's totals, each entry with the balance
+    after it. Entry ids are <operation_id>:<n>, so posting one operation twice fails
+    on the primary key instead of moving money twice."""
+    rows = []
+    for n, p in enumerate(postings, start=first):
+        domain.apply(accounts, p)
+        rows.append({
+            "entry_id": f"{operation_id}:{n}", "operation_id": operation_id, "member_id": accounts.member_id,
+            "kind": p.kind.value, "principal_delta_fen": p.principal, "bonus_delta_fen": p.bonus,
+            "balance_after_fen": accounts.principal + accounts.bonus, "counter_account": p.counter_account,
+            "loaded_store_path": p.loaded_store_path, "store_path": p.store_path, "operator_id": operator_id,
+            "policy": policy, "memo": p.memo[:domain.MAX_MEMO], "post_time": now,
+        })
+    if rows:
+        await session.execute(insert(entries), rows)
+    await save_accounts(session, accounts, now)

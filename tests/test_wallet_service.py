@@ -1,0 +1,242 @@
+"""The wallet service through its generated stub, on SQLite and on PostgreSQL."""
+
+import csv
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.type import date_pb2
+from sqlalchemy import func, select
+
+from huiyuan.common.v1 import actor_pb2, file_pb2
+from huiyuan.runtime.db import make_sync_engine
+from huiyuan.runtime.ids import new_id
+from huiyuan.wallet.v1 import wallet_pb2 as pb
+from huiyuan.wallet.v1 import wallet_pb2_grpc
+from services.wallet.storage import entries, lots, member_accounts
+from tests.support import refusal, refusal_of, rid
+
+SH, GZ = "hq/east/sh-001", "hq/south/gz-001"  # the package tests give these stores packages
+BJ = "hq/north/bj-001"  # no package applies here
+CASHIER = actor_pb2.Actor(operator_id="cashier-07", org_path=f"{SH}/pos-1")
+HQ = actor_pb2.Actor(operator_id="hq-finance", org_path="hq")
+
+
+@pytest.fixture(scope="module")
+def wallet(wallet_service):
+    stub = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+    stub.url = wallet_service.settings.database_url
+    return stub
+
+
+def top_up(wallet, member_id, amount, store=BJ, **kw):
+    return wallet.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=amount,
+                                        tender=pb.TENDER_WECHAT_PAY, store_path=store, actor=CASHIER, **kw))
+
+
+def hold(wallet, member_id, amount, ttl_s=60, store=BJ, request_id=None):
+    request_id = request_id or rid()
+    return wallet.Hold(pb.HoldRequest(request_id=request_id, member_id=member_id, amount_fen=amount,
+                                      ttl=Duration(seconds=ttl_s), store_path=store, order_id=f"o-{request_id[:8]}")).hold
+
+
+def capture(wallet, hold_id, amount):
+    return wallet.Capture(pb.CaptureRequest(request_id=rid(), hold_id=hold_id, amount_fen=amount))
+
+
+def balance(wallet, member_id):
+    return wallet.GetBalance(pb.GetBalanceRequest(member_id=member_id)).balance
+
+
+def assert_books_balance(wallet):
+    """Every member row is the sum of its entries and of its lots; the system accounts
+    hold minus the members' total, so the sum over all accounts is zero."""
+    engine = make_sync_engine(wallet.url, "wallet")
+    with engine.connect() as db:
+        by_entries = dict(db.execute(select(entries.c.member_id, func.sum(
+            entries.c.principal_delta_fen + entries.c.bonus_delta_fen)).group_by(entries.c.member_id)).all())
+        by_lots = dict(db.execute(select(lots.c.member_id, func.sum(
+            lots.c.principal_left_fen + lots.c.bonus_left_fen)).group_by(lots.c.member_id)).all())
+        rows = db.execute(select(member_accounts)).all()
+        system = db.execute(select(func.sum(-(entries.c.principal_delta_fen + entries.c.bonus_delta_fen)))).scalar() or 0
+    engine.dispose()
+    for row in rows:
+        total = row.principal_fen + row.bonus_fen
+        assert by_entries.get(row.member_id, 0) == total == by_lots.get(row.member_id, 0), row
+        assert 0 <= row.held_principal_fen <= row.principal_fen and 0 <= row.held_bonus_fen <= row.bonus_fen
+    assert system + sum(r.principal_fen + r.bonus_fen for r in rows) == 0
+
+
+def test_top_up_applies_the_best_package_and_funds_are_usable_at_once(wallet):
+    wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=HQ, package=pb.TopUpPackage(
+        name="充100送20", org_path="hq/east", steps=[pb.PackageStep(threshold_fen=100_00, bonus_fen=20_00),
+                                                     pb.PackageStep(threshold_fen=500_00, bonus_fen=150_00)])))
+    member = new_id("m")
+    done = top_up(wallet, member, 300_00, store=SH)
+    assert (done.principal_fen, done.bonus_fen) == (300_00, 20_00)
+    assert [(p.name, p.bonus_fen) for p in done.applied_packages] == [("充100送20", 20_00)]
+    assert done.balance.available_fen == 320_00
+    elsewhere = top_up(wallet, member, 300_00, store=GZ)  # the east package does not apply in the south
+    assert elsewhere.bonus_fen == 0 and elsewhere.balance.available_fen == 620_00
+    statement = wallet.ListEntries(pb.ListEntriesRequest(member_id=member)).entries
+    assert [(e.kind, e.balance_after_fen) for e in statement] == [
+        (pb.ENTRY_KIND_TOP_UP, 620_00), (pb.ENTRY_KIND_TOP_UP_BONUS, 320_00), (pb.ENTRY_KIND_TOP_UP, 300_00)]
+    assert_books_balance(wallet)
+
+
+def test_hold_capture_release(wallet):
+    member = new_id("m")
+    top_up(wallet, member, 100_00)
+    first = hold(wallet, member, 60_00)
+    assert balance(wallet, member).available_fen == 40_00
+    refused = refusal(hold, wallet, member, 50_00)
+    assert refused[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_BALANCE")
+    captured = capture(wallet, first.hold_id, 45_00)  # the other 15.00 goes back
+    assert captured.hold.state == pb.HOLD_STATE_CAPTURED and captured.balance.available_fen == 55_00
+    assert refusal(capture, wallet, first.hold_id, 1)[1] == "HOLD_ALREADY_CAPTURED"
+    second = hold(wallet, member, 55_00)
+    assert refusal(capture, wallet, second.hold_id, 55_01)[2] == {"amount_fen": "CAPTURE_EXCEEDS_HOLD"}
+    released = wallet.Release(pb.ReleaseRequest(request_id=rid(), hold_id=second.hold_id)).hold
+    assert released.state == pb.HOLD_STATE_RELEASED and balance(wallet, member).available_fen == 55_00
+    assert refusal(capture, wallet, second.hold_id, 1)[1] == "HOLD_RELEASED"
+    assert refusal(capture, wallet, "h_nope", 1)[:2] == (grpc.StatusCode.NOT_FOUND, "HOLD_NOT_FOUND")
+    assert_books_balance(wallet)
+
+
+def test_a_hold_lapses_at_its_deadline(wallet):
+    member = new_id("m")
+    top_up(wallet, member, 10_00)
+    lapsing = hold(wallet, member, 10_00, ttl_s=1)
+    time.sleep(1.2)
+    assert refusal(capture, wallet, lapsing.hold_id, 10_00)[1] == "HOLD_EXPIRED"
+    deadline = time.monotonic() + 5  # the sweeper gives the amount back within about a second
+    while balance(wallet, member).held_fen and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert balance(wallet, member).available_fen == 10_00
+    assert_books_balance(wallet)
+
+
+def test_a_failed_request_id_stays_failed_and_a_replay_moves_nothing(wallet):
+    member = new_id("m")
+    request_id = rid()
+    assert refusal(hold, wallet, member, 5_00, request_id=request_id)[1] == "INSUFFICIENT_BALANCE"
+    top_up(wallet, member, 10_00)
+    assert refusal(hold, wallet, member, 5_00, request_id=request_id)[1] == "INSUFFICIENT_BALANCE"  # sticky
+    request = pb.TopUpRequest(request_id=rid(), member_id=member, amount_fen=1_00, tender=pb.TENDER_CASH,
+                              store_path=BJ, actor=CASHIER)
+    first, again = wallet.TopUp(request), wallet.TopUp(request)
+    assert first == again and balance(wallet, member).principal_fen == 11_00
+    request.amount_fen = 2_00
+    assert refusal(wallet.TopUp, request)[1] == "REQUEST_ID_REUSED"
+
+
+def test_consumption_refunds_return_principal_and_bonus_in_the_proportions_taken(wallet):
+    wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=HQ, package=pb.TopUpPackage(
+        name="充50送10 华南", org_path="hq/south", steps=[pb.PackageStep(threshold_fen=50_00, bonus_fen=10_00)])))
+    member = new_id("m")
+    top_up(wallet, member, 50_00, store=GZ)  # 50.00 principal + 10.00 bonus
+    spent = capture(wallet, hold(wallet, member, 10_00, store=GZ).hold_id, 10_00)
+    assert (spent.principal_fen, spent.bonus_fen) == (8_33, 1_67)
+    back = [wallet.RefundConsumption(pb.RefundConsumptionRequest(
+        request_id=rid(), hold_id=spent.hold.hold_id, amount_fen=amount, store_path=GZ)) for amount in (3_33, 3_33, 3_34)]
+    assert sum(r.principal_fen for r in back) == 8_33 and sum(r.bonus_fen for r in back) == 1_67
+    after = balance(wallet, member)
+    assert (after.principal_fen, after.bonus_fen) == (50_00, 10_00)
+    more = pb.RefundConsumptionRequest(request_id=rid(), hold_id=spent.hold.hold_id, amount_fen=1, store_path=GZ)
+    assert refusal(wallet.RefundConsumption, more)[1] == "REFUND_EXCEEDS_CAPTURE"
+    assert_books_balance(wallet)
+
+
+def test_a_top_up_refund_needs_the_value_to_still_be_there(wallet):
+    member = new_id("m")
+    first = top_up(wallet, member, 100_00, tender_reference="WX-889")
+    refund = pb.RefundTopUpRequest(request_id=rid(), top_up_id=first.top_up_id, reason="顾客退卡", actor=CASHIER)
+    done = wallet.RefundTopUp(refund)
+    assert (done.principal_fen, done.tender, done.tender_reference) == (100_00, pb.TENDER_WECHAT_PAY, "WX-889")
+    assert done.balance.available_fen == 0
+    again = pb.RefundTopUpRequest(request_id=rid(), top_up_id=first.top_up_id, reason="again", actor=CASHIER)
+    assert refusal(wallet.RefundTopUp, again)[1] == "TOP_UP_ALREADY_REFUNDED"
+    second = top_up(wallet, member, 100_00)
+    capture(wallet, hold(wallet, member, 30_00).hold_id, 30_00)
+    spent = pb.RefundTopUpRequest(request_id=rid(), top_up_id=second.top_up_id, reason="退卡", actor=CASHIER)
+    assert refusal(wallet.RefundTopUp, spent)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_BALANCE")
+    assert_books_balance(wallet)
+
+
+def test_adjustments_are_hq_only_and_need_a_reason(wallet):
+    member = new_id("m")
+    request = pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=5_00, reason="补偿", actor=CASHIER)
+    assert refusal(wallet.Adjust, request)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "ADJUSTMENT_HQ_ONLY")
+    no_reason = pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=5_00, actor=HQ)
+    assert refusal(wallet.Adjust, no_reason)[2] == {"reason": "REASON_REQUIRED"}
+    done = wallet.Adjust(pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=5_00, reason="投诉补偿", actor=HQ))
+    assert done.balance.bonus_fen == 5_00
+    take = pb.AdjustRequest(request_id=rid(), member_id=member, principal_delta_fen=-1, reason="x", actor=HQ)
+    assert refusal(wallet.Adjust, take)[1] == "INSUFFICIENT_BALANCE"
+    entry = wallet.ListEntries(pb.ListEntriesRequest(member_id=member)).entries[0]
+    assert (entry.kind, entry.memo, entry.operator_id) == (pb.ENTRY_KIND_ADJUSTMENT, "投诉补偿", "hq-finance")
+
+
+def test_bad_input_names_every_bad_field_and_writes_nothing(wallet):
+    member = new_id("m")
+    bad = pb.HoldRequest(request_id="", member_id="someone", amount_fen=-5, ttl=Duration(seconds=7200), store_path="hq")
+    assert refusal(wallet.Hold, bad)[2] == {"request_id": "REQUEST_ID_INVALID", "member_id": "MEMBER_ID_INVALID",
+                                            "amount_fen": "AMOUNT_INVALID", "ttl": "TTL_OUT_OF_RANGE",
+                                            "store_path": "STORE_PATH_INVALID"}
+    bad_top_up = pb.TopUpRequest(request_id=rid(), member_id=member, amount_fen=1_00, tender=99, store_path=SH)
+    assert refusal(wallet.TopUp, bad_top_up)[2] == {"tender": "TENDER_INVALID", "actor": "ACTOR_REQUIRED"}
+    assert balance(wallet, member).available_fen == 0
+    assert not wallet.ListEntries(pb.ListEntriesRequest(member_id=member)).entries
+    assert refusal(wallet.ListEntries, pb.ListEntriesRequest(member_id=member, page_token="zz"))[2] == {
+        "page_token": "PAGE_TOKEN_INVALID"}
+
+
+def test_fifty_concurrent_holds_against_a_balance_for_ten(wallet):
+    member = new_id("m")
+    top_up(wallet, member, 10 * 7_00)
+    with ThreadPoolExecutor(50) as pool:
+        outcomes = list(pool.map(lambda _: _try_hold(wallet, member, 7_00), range(50)))
+    assert outcomes.count("ok") == 10 and outcomes.count("INSUFFICIENT_BALANCE") == 40
+    after = balance(wallet, member)
+    assert (after.held_fen, after.available_fen) == (70_00, 0)
+    assert_books_balance(wallet)
+
+
+def _try_hold(wallet, member, amount):
+    try:
+        hold(wallet, member, amount)
+        return "ok"
+    except grpc.RpcError as error:
+        return refusal_of(error, "wallet.huiyuan")[1]
+
+
+def test_batch_top_up_reports_each_row_and_a_rerun_applies_nothing_twice(wallet):
+    members = [new_id("m") for _ in range(3)]
+    out = io.StringIO()
+    csv.writer(out).writerows([["member_id", "amount_fen"], [members[0], "500"], [members[1], "abc"],
+                               ["nobody", "100"], [members[2], "700"]])
+    request = pb.BatchTopUpRequest(request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=out.getvalue().encode(),
+                                   format=file_pb2.FILE_FORMAT_CSV, store_path=BJ, actor=CASHIER)
+    report = wallet.BatchTopUp(request)
+    assert (report.applied_rows, report.rejected_rows, report.total_fen) == (2, 2, 1200)
+    assert [r.reject_reason for r in report.rows] == ["", "AMOUNT_INVALID", "MEMBER_ID_INVALID", ""]
+    request.request_id = rid()  # the same batch again, as a new call
+    rerun = wallet.BatchTopUp(request)
+    assert rerun.applied_rows == 0 and [r.reject_reason for r in rerun.rows][::3] == ["ALREADY_APPLIED"] * 2
+    assert balance(wallet, members[0]).principal_fen == 500 and balance(wallet, members[2]).principal_fen == 700
+
+
+def test_settlement_shows_who_owes_whom(wallet):
+    member = new_id("m")
+    top_up(wallet, member, 40_00, store="hq/west/cd-001")  # loaded in the west
+    capture(wallet, hold(wallet, member, 30_00, store="hq/west/xa-001").hold_id, 30_00)  # spent at another western store
+    today = date_pb2.Date(year=time.gmtime().tm_year, month=1, day=1)
+    end = date_pb2.Date(year=time.gmtime().tm_year + 1, month=12, day=31)
+    report = wallet.GetSettlement(pb.GetSettlementRequest(org_path="hq/west", start_date=today, end_date=end))
+    assert [(p.store_path, p.loaded_here_spent_elsewhere_fen, p.loaded_elsewhere_spent_here_fen, p.net_fen)
+            for p in report.positions] == [("hq/west/cd-001", 30_00, 0, -30_00), ("hq/west/xa-001", 0, 30_00, 30_00)]
+    reversed_dates = pb.GetSettlementRequest(org_path="hq/west", start_date=end, end_date=today)
+    assert refusal(wallet.GetSettlement, reversed_dates)[2] == {"end_date": "DATES_REVERSED"}
