@@ -99,6 +99,12 @@ def _ensure_sqlite_dir(url: URL) -> None:
 READ_ONLY = "huiyuan_read_only"
 
 
+def dialect_name(db) -> str:
+    """"postgresql" or "sqlite", for a connection or a session."""
+    dialect = getattr(db, "dialect", None) or db.bind.dialect
+    return dialect.name
+
+
 @asynccontextmanager
 async def reading(engine: AsyncEngine):
     """A connection for a read that needs no unit of work (lookups, lists).

@@ -1,15 +1,17 @@
 """Idempotent mutations (AIP-155), as ARCHITECTURE.md requires of every service.
 
-A mutating call runs inside one transaction that first claims its request_id, then
-runs the effect inside a savepoint, then stores the outcome on the claim:
+A mutating call runs in one transaction: look for a stored outcome, run the effect,
+store the response under the request_id, commit.
 - success: the response is stored beside the effect, committed together;
-- a refusal (DomainError): the effect's savepoint is rolled back and the refusal is
+- a refusal (DomainError): the whole transaction rolls back, then the refusal is
   stored, so the same request_id stays refused for ever (as TigerBeetle does);
 - a replay returns the stored response, or raises the stored refusal, and changes
   nothing; the same request_id with another payload or method is refused with
   FAILED_PRECONDITION REQUEST_ID_REUSED.
-Two concurrent calls with one request_id meet on the claim's primary key: the second
-waits for the first to commit and then replays its outcome.
+Two concurrent calls with one request_id meet on the primary key of the stored
+outcome: the later one's whole transaction, effect included, rolls back, and it
+replays the outcome of the first. So money never moves twice, without a savepoint
+or a claim row written up front (each cost a round trip on every call).
 Bad input is refused before this runs, so it is never stored.
 """
 
@@ -20,9 +22,9 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 from google.rpc import status_pb2
-from sqlalchemy import Column, LargeBinary, MetaData, String, Table, insert, select, update
+from sqlalchemy import Column, LargeBinary, MetaData, String, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from huiyuan.runtime.db import UtcDateTime, utcnow, violated_unique
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
@@ -69,19 +71,26 @@ class _TwinCommitted(Exception):
     """A concurrent call with the same request_id committed first."""
 
 
+class _Refused(Exception):
+    """The effect was refused: leave the transaction so that it rolls back."""
+
+
 class Idempotency:
-    def __init__(self, sessions: async_sessionmaker, table: Table, service: str):
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine, table: Table, service: str):
+        self.engine = engine
         self.table = table
         self.service = service
+        self._stored = select(table).where(table.c.request_id == bindparam("request_id"))
 
     async def run(
         self,
         method: str,
         request: Message,
         response_type: type[R],
-        work: Callable[[AsyncSession], Awaitable[R]],
+        work: Callable[[AsyncConnection], Awaitable[R]],
     ) -> R:
+        """Run work(connection) once for this request_id; its effect and the stored
+        response commit in one transaction."""
         digest = request_digest(request)
         try:
             return await self._run_once(method, request.request_id, digest, response_type, work)
@@ -89,33 +98,42 @@ class Idempotency:
             return await self._run_once(method, request.request_id, digest, response_type, work)
 
     async def _run_once(self, method, request_id, digest, response_type, work):
-        table = self.table
         refusal: DomainError | None = None
         try:
-            async with self.sessions() as session, session.begin():
-                stored = (await session.execute(select(table).where(table.c.request_id == request_id))).one_or_none()
+            async with self.engine.begin() as db:
+                stored = (await db.execute(self._stored, {"request_id": request_id})).one_or_none()
                 if stored is not None:
                     return self._replay(stored, method, digest, response_type)
-                await session.execute(
-                    insert(table).values(
-                        request_id=request_id, method=method, request_hash=digest, create_time=utcnow()
-                    )
-                )
                 try:
-                    async with session.begin_nested():
-                        response = await work(session)
-                    outcome = {"response": response.SerializeToString()}
+                    response = await work(db)
                 except DomainError as error:
                     refusal = error
-                    outcome = {"error": to_status(error, self.service).SerializeToString()}
-                await session.execute(update(table).where(table.c.request_id == request_id).values(**outcome))
+                    raise _Refused from error
+                await self._store(db, request_id, method, digest, response=response.SerializeToString())
+            return response
+        except _Refused:
+            pass
         except IntegrityError as error:
-            if violated_unique(error, TABLE, "request_id"):
-                raise _TwinCommitted from error
+            self._raise_if_twin(error)
             raise
-        if refusal is not None:
-            raise refusal
-        return response
+        # The refused effect rolled back; remember the refusal so this id stays refused.
+        try:
+            async with self.engine.begin() as db:
+                await self._store(db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString())
+        except IntegrityError as error:
+            self._raise_if_twin(error)
+            raise
+        raise refusal
+
+    async def _store(self, db, request_id, method, digest, **outcome) -> None:
+        await db.execute(insert(self.table).values(
+            request_id=request_id, method=method, request_hash=digest, create_time=utcnow(), **outcome))
+
+    @staticmethod
+    def _raise_if_twin(error: IntegrityError) -> None:
+        """A twin call stored its outcome first: ours rolls back, and we replay its."""
+        if violated_unique(error, TABLE, "request_id"):
+            raise _TwinCommitted from error
 
     def _replay(self, stored, method: str, digest: str, response_type: type[R]) -> R:
         if stored.method != method or stored.request_hash != digest:

@@ -6,16 +6,15 @@ import json
 
 from sqlalchemy import JSON, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from huiyuan.runtime.db import dialect_name
 
 
-def insert_for(session: AsyncSession):
+def insert_for(db):
     """The dialect's insert(), which has on_conflict_do_nothing/do_update."""
-    name = session.bind.dialect.name
-    return postgresql.insert if name == "postgresql" else sqlite.insert
+    return postgresql.insert if dialect_name(db) == "postgresql" else sqlite.insert
 
 
-async def insert_new(session: AsyncSession, table: Table, rows: list[dict], conflict: str) -> list:
+async def insert_new(db, table: Table, rows: list[dict], conflict: str) -> list:
     """Insert rows whose `conflict` column is not taken yet; return the primary keys of
     the rows inserted (a row that conflicts is skipped, not updated).
 
@@ -26,9 +25,9 @@ async def insert_new(session: AsyncSession, table: Table, rows: list[dict], conf
     if not rows:
         return []
     key = table.primary_key.columns.values()[0].name
-    if session.bind.dialect.name != "postgresql":
+    if dialect_name(db) != "postgresql":
         statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=[conflict])
-        return list((await session.execute(statement.returning(table.c[key]), rows)).scalars())
+        return list((await db.execute(statement.returning(table.c[key]), rows)).scalars())
     columns = [c for c in table.columns if c.name in rows[0]]
     dialect = postgresql.dialect()
     arrays, selected = {}, []
@@ -47,4 +46,4 @@ async def insert_new(session: AsyncSession, table: Table, rows: list[dict], conf
         f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} FROM unnest({unnest}) AS t({names}) '
         f'ON CONFLICT ("{conflict}") DO NOTHING RETURNING "{key}"'
     )
-    return list((await session.execute(statement, arrays)).scalars())
+    return list((await db.execute(statement, arrays)).scalars())

@@ -7,7 +7,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import utcnow, violated_unique
+from huiyuan.runtime.db import dialect_name, utcnow, violated_unique
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from huiyuan.runtime.upsert import insert_for
 from services.member import domain, storage
@@ -201,7 +201,7 @@ async def record_visit(session: AsyncSession, member_id: str, store_path: str, o
             "visit_count": visit_stats.c.visit_count + 1,
             "total_spend_fen": visit_stats.c.total_spend_fen + amount_fen,
             "last_visit_time": func.max(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time)
-            if session.bind.dialect.name == "sqlite"
+            if dialect_name(session) == "sqlite"
             else func.greatest(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time),
         },
     ))

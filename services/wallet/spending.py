@@ -8,7 +8,7 @@ on SQLite the single writer) is what makes "available >= amount" true at commit.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, invalid
 from services.wallet import domain, storage
@@ -43,26 +43,30 @@ def _to_hold(row) -> Hold:
                 row.store_path, row.order_id, row.policy, row.expire_time)
 
 
+_HOLD_MEMBER = select(holds.c.member_id).where(holds.c.hold_id == bindparam("hold_id"))
+_LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
+
+
 def hold_not_found(hold_id: str) -> NotFound:
     return NotFound("HOLD_NOT_FOUND", "No such hold.", "冻结记录不存在。", hold_id=hold_id)
 
 
 async def _lock_hold(session, hold_id: str, now) -> tuple[Hold, domain.MemberAccounts]:
     """The hold and its member's accounts, both locked (accounts first)."""
-    member_id = (await session.execute(select(holds.c.member_id).where(holds.c.hold_id == hold_id))).scalar()
+    member_id = (await session.execute(_HOLD_MEMBER, {"hold_id": hold_id})).scalar()
     if member_id is None:
         raise hold_not_found(hold_id)
     accounts = await storage.lock_accounts(session, member_id, now)
-    row = (await session.execute(select(holds).where(holds.c.hold_id == hold_id).with_for_update())).one()
+    row = (await session.execute(_LOCK_HOLD, {"hold_id": hold_id})).one()
     return _to_hold(row), accounts
 
 
-async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state: HoldState) -> None:
+async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state: HoldState, **values) -> None:
     """Give the pending amounts back to available and mark the hold final."""
     accounts.held_principal -= hold.principal
     accounts.held_bonus -= hold.bonus
     hold.state = state
-    await session.execute(update(holds).where(holds.c.hold_id == hold.hold_id).values(state=state.value))
+    await session.execute(update(holds).where(holds.c.hold_id == hold.hold_id).values(state=state.value, **values))
 
 
 async def _expire_lapsed_of(session, accounts: domain.MemberAccounts, now) -> None:
@@ -75,7 +79,8 @@ async def _expire_lapsed_of(session, accounts: domain.MemberAccounts, now) -> No
 async def place_hold(session, *, hold_id: str, member_id: str, amount: int, ttl: timedelta, store_path: str,
                      order_id: str, policy: domain.SpendPolicy, now) -> Hold:
     accounts = await storage.lock_accounts(session, member_id, now)
-    await _expire_lapsed_of(session, accounts, now)  # a lapsed hold never blocks a new one
+    if accounts.available < amount and accounts.held:
+        await _expire_lapsed_of(session, accounts, now)  # a lapsed hold never blocks a new one
     if accounts.available < amount:
         raise domain.insufficient(accounts, amount)
     principal, bonus = domain.split_spend(amount, accounts, policy)
@@ -83,10 +88,11 @@ async def place_hold(session, *, hold_id: str, member_id: str, amount: int, ttl:
     accounts.held_bonus += bonus
     hold = Hold(hold_id, member_id, amount, principal, bonus, 0, 0, 0, HoldState.PENDING, store_path, order_id,
                 policy.value, now + ttl)
-    await session.execute(insert(holds).values(
-        hold_id=hold_id, member_id=member_id, amount_fen=amount, principal_fen=principal, bonus_fen=bonus,
-        captured_principal_fen=0, captured_bonus_fen=0, refunded_fen=0, state=hold.state.value,
-        store_path=store_path, order_id=order_id, policy=policy.value, expire_time=hold.expire_time, create_time=now))
+    await session.execute(insert(holds), {
+        "hold_id": hold_id, "member_id": member_id, "amount_fen": amount, "principal_fen": principal, "bonus_fen": bonus,
+        "captured_principal_fen": 0, "captured_bonus_fen": 0, "refunded_fen": 0, "state": hold.state.value,
+        "store_path": store_path, "order_id": order_id, "policy": policy.value, "expire_time": hold.expire_time,
+        "create_time": now})
     await storage.save_accounts(session, accounts, now)
     return hold
 
@@ -110,7 +116,9 @@ async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) 
     if amount > hold.amount:
         raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {amount} is more than the {hold.amount} held")
     principal, bonus = domain.split_capture(amount, hold.principal, hold.bonus)
-    await _end_hold(session, hold, accounts, HoldState.CAPTURED)
+    await _end_hold(session, hold, accounts, HoldState.CAPTURED,
+                    captured_principal_fen=principal, captured_bonus_fen=bonus)
+    hold.captured_principal, hold.captured_bonus = principal, bonus
     draws = domain.draw_from_lots(await storage.open_lots(session, hold.member_id), principal, bonus)
     await storage.move_lots(session, draws, -1)
     await session.execute(insert(hold_draws), [
@@ -119,9 +127,6 @@ async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) 
     postings = [Posting(EntryKind.CONSUMPTION, -d.principal, -d.bonus, domain.spend_account(hold.store_path),
                         d.loaded_store_path, hold.store_path, hold.order_id) for d in draws]
     await storage.post(session, accounts, hold_id, postings, operator_id=operator_id, policy=hold.policy, now=now)
-    hold.captured_principal, hold.captured_bonus = principal, bonus
-    await session.execute(update(holds).where(holds.c.hold_id == hold_id).values(
-        captured_principal_fen=principal, captured_bonus_fen=bonus))
     return hold, accounts, principal, bonus
 
 

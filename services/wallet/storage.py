@@ -138,7 +138,15 @@ idempotency_keys = idempotency.define_table(metadata)
 
 # ---------------------------------------------------------------- member accounts
 
+# The statements every spend runs, built once (SQLAlchemy reuses their compiled form).
 _ACCOUNTS = select(member_accounts).where(member_accounts.c.member_id == bindparam("member_id"))
+_LOCK_ACCOUNTS = _ACCOUNTS.with_for_update()
+_SAVE_ACCOUNTS = update(member_accounts).where(member_accounts.c.member_id == bindparam("key")).values(
+    principal_fen=bindparam("principal"), bonus_fen=bindparam("bonus"), held_principal_fen=bindparam("held_principal"),
+    held_bonus_fen=bindparam("held_bonus"), update_time=bindparam("now"))
+_MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(
+    principal_left_fen=lots.c.principal_left_fen + bindparam("principal"),
+    bonus_left_fen=lots.c.bonus_left_fen + bindparam("bonus"))
 
 
 def _to_accounts(row) -> domain.MemberAccounts:
@@ -153,19 +161,20 @@ async def read_accounts(db, member_id: str) -> domain.MemberAccounts:
 
 async def lock_accounts(session, member_id: str, now) -> domain.MemberAccounts:
     """The member's accounts, locked until the transaction ends (made on first use)."""
-    row = (await session.execute(_ACCOUNTS.with_for_update(), {"member_id": member_id})).one_or_none()
+    row = (await session.execute(_LOCK_ACCOUNTS, {"member_id": member_id})).one_or_none()
     if row is None:
-        await session.execute(insert(member_accounts).values(
-            member_id=member_id, principal_fen=0, bonus_fen=0, held_principal_fen=0, held_bonus_fen=0, update_time=now))
+        await session.execute(insert(member_accounts), {
+            "member_id": member_id, "principal_fen": 0, "bonus_fen": 0, "held_principal_fen": 0, "held_bonus_fen": 0,
+            "update_time": now})
         return domain.MemberAccounts(member_id)
     return _to_accounts(row)
 
 
 async def save_accounts(session, accounts: domain.MemberAccounts, now) -> None:
     accounts.check()
-    await session.execute(update(member_accounts).where(member_accounts.c.member_id == accounts.member_id).values(
-        principal_fen=accounts.principal, bonus_fen=accounts.bonus, held_principal_fen=accounts.held_principal,
-        held_bonus_fen=accounts.held_bonus, update_time=now))
+    await session.execute(_SAVE_ACCOUNTS, {
+        "key": accounts.member_id, "principal": accounts.principal, "bonus": accounts.bonus,
+        "held_principal": accounts.held_principal, "held_bonus": accounts.held_bonus, "now": now})
 
 
 # ---------------------------------------------------------------- lots
@@ -181,16 +190,14 @@ async def open_lots(session, member_id: str) -> list[domain.Lot]:
 
 
 async def add_lot(session, lot_id: str, member_id: str, store_path: str, principal: int, bonus: int) -> None:
-    await session.execute(insert(lots).values(lot_id=lot_id, member_id=member_id, loaded_store_path=store_path,
-                                              principal_left_fen=principal, bonus_left_fen=bonus))
+    await session.execute(insert(lots), {"lot_id": lot_id, "member_id": member_id, "loaded_store_path": store_path,
+                                         "principal_left_fen": principal, "bonus_left_fen": bonus})
 
 
 async def move_lots(session, draws: list[domain.Draw], sign: int) -> None:
     """Take (sign -1) or give back (sign +1) what the draws say, lot by lot."""
     for d in draws:
-        await session.execute(update(lots).where(lots.c.lot_id == d.lot_id).values(
-            principal_left_fen=lots.c.principal_left_fen + sign * d.principal,
-            bonus_left_fen=lots.c.bonus_left_fen + sign * d.bonus))
+        await session.execute(_MOVE_LOT, {"key": d.lot_id, "principal": sign * d.principal, "bonus": sign * d.bonus})
 
 
 # ---------------------------------------------------------------- entries
