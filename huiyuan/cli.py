@@ -4,10 +4,12 @@
   huiyuan migrate [SERVICE ...]   apply each service's Alembic migrations
   huiyuan member find --phone P | --card N | --id M
   huiyuan member list [--org PATH] [--limit N]
+  huiyuan wallet balance|statement --phone P | --card N | --id M
 """
 
 import argparse
 import sys
+from zoneinfo import ZoneInfo
 
 import grpc
 
@@ -47,6 +49,33 @@ def _member(args) -> int:
     return 0
 
 
+CHAIN_ZONE = ZoneInfo("Asia/Shanghai")  # what a cashier's clock says
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:,.2f}"
+
+
+def _wallet(args) -> int:
+    from huiyuan.member.v1 import member_pb2
+    from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+
+    request = member_pb2.LookupMemberRequest(phone=args.phone) if args.phone else (
+        member_pb2.LookupMemberRequest(card_number=args.card) if args.card else member_pb2.LookupMemberRequest(member_id=args.id or ""))
+    member = _member_stub().LookupMember(request, timeout=5).member
+    wallet = wallet_pb2_grpc.WalletServiceStub(grpc.insecure_channel(service_address("wallet")))
+    b = wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member.member_id), timeout=5).balance
+    print(f"{member.name}  stored value ¥{_yuan(b.principal_fen + b.bonus_fen)} (principal {_yuan(b.principal_fen)}, "
+          f"bonus {_yuan(b.bonus_fen)}), held {_yuan(b.held_fen)}, available ¥{_yuan(b.available_fen)}")
+    if args.action == "statement":
+        entries = wallet.ListEntries(wallet_pb2.ListEntriesRequest(member_id=member.member_id, page_size=args.limit), timeout=5)
+        for e in entries.entries:
+            kind = wallet_pb2.EntryKind.Name(e.kind).removeprefix("ENTRY_KIND_")
+            print(f"  {e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {kind:<18} {_yuan(e.principal_delta_fen + e.bonus_delta_fen):>10}"
+                  f"  balance {_yuan(e.balance_after_fen):>10}  {e.store_path}  {e.memo}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="huiyuan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +90,12 @@ def main(argv=None) -> int:
     member.add_argument("--id")
     member.add_argument("--org")
     member.add_argument("--limit", type=int, default=20)
+    wallet = sub.add_parser("wallet", help="a member's stored value (talks to the member and wallet services)")
+    wallet.add_argument("action", choices=["balance", "statement"])
+    wallet.add_argument("--phone")
+    wallet.add_argument("--card")
+    wallet.add_argument("--id")
+    wallet.add_argument("--limit", type=int, default=20)
     args = parser.parse_args(argv)
     from huiyuan import launcher
 
@@ -73,6 +108,8 @@ def main(argv=None) -> int:
                 parser.error(f"unknown services: {', '.join(sorted(unknown))}")
             launcher.migrate_all(args.services or list(launcher.SERVICES))
             return 0
+        if args.command == "wallet":
+            return _wallet(args)
         return _member(args)
     except grpc.RpcError as error:
         code, reason, status = parse_rpc_error(error)

@@ -1,12 +1,13 @@
 """Demo data for `huiyuan up`: an HQ, two regions, four stores with a terminal each,
-three tiers, a card type and a few members with cards. Every call has a fixed
-request_id, so seeding twice changes nothing."""
+three tiers, a card type, a few members with cards, a top-up package (充100送20) and
+some stored value. Every call has a fixed request_id, so seeding twice changes nothing."""
 
 import grpc
 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
 from huiyuan.runtime.status import parse_rpc_error
+from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 
 HQ_ACTOR = actor_pb2.Actor(operator_id="system:demo", org_path="hq")
 ORG = [  # (parent, code, name, kind)
@@ -37,7 +38,13 @@ def _ignore_exists(call, request):
         return None
 
 
-def seed(address: str) -> None:
+def seed(address: str, wallet_address: str) -> None:
+    member_ids = _seed_members(address)
+    _seed_wallet(wallet_address, member_ids)
+
+
+def _seed_members(address: str) -> list[str]:
+    member_ids = []
     with grpc.insecure_channel(address) as channel:
         org = org_pb2_grpc.OrgServiceStub(channel)
         for parent, code, name, kind in ORG:
@@ -67,6 +74,7 @@ def seed(address: str) -> None:
             member = members.RegisterMember(member_pb2.RegisterMemberRequest(
                 request_id=f"demo-member-{i}", channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=actor,
                 member=member_pb2.Member(name=name, phone=phone, marketing_consent=True)), timeout=5).member
+            member_ids.append(member.member_id)
             cards.IssueCard(card_pb2.IssueCardRequest(
                 request_id=f"demo-card-{i}", member_id=member.member_id, card_type_id=card_type.card_type_id,
                 card_number=f"80000000000000{i:02d}", actor=actor), timeout=5)
@@ -75,3 +83,19 @@ def seed(address: str) -> None:
                     request_id="demo-gold-1", member_id=member.member_id, tier_id=tier_ids[2],
                     reason="demo: top customer", actor=HQ_ACTOR), timeout=5)
     print(f"  seeded demo chain: {len(ORG)} org nodes, {len(TIERS)} tiers, {len(MEMBERS)} members with cards")
+    return member_ids
+
+
+def _seed_wallet(address: str, member_ids: list[str]) -> None:
+    with grpc.insecure_channel(address) as channel:
+        wallet = wallet_pb2_grpc.WalletServiceStub(channel)
+        wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(
+            request_id="demo-package-100-20", actor=HQ_ACTOR, package=wallet_pb2.TopUpPackage(
+                name="充100送20", org_path="hq", steps=[wallet_pb2.PackageStep(threshold_fen=100_00, bonus_fen=20_00),
+                                                        wallet_pb2.PackageStep(threshold_fen=500_00, bonus_fen=150_00)])),
+            timeout=5)
+        for i, (member_id, (_, _, store)) in enumerate(zip(member_ids, MEMBERS), start=1):
+            wallet.TopUp(wallet_pb2.TopUpRequest(
+                request_id=f"demo-top-up-{i}", member_id=member_id, amount_fen=i * 100_00, tender=wallet_pb2.TENDER_WECHAT_PAY,
+                store_path=store, actor=actor_pb2.Actor(operator_id="cashier-01", org_path=f"{store}/pos-1")), timeout=5)
+    print(f"  seeded stored value: package 充100送20, {len(member_ids)} top-ups")

@@ -73,7 +73,7 @@ def up(seed: bool = True) -> int:
         if seed:
             from huiyuan import demo
 
-            demo.seed(service_address("member"))
+            demo.seed(service_address("member"), service_address("wallet"))
         print(_banner())
         while not stopping:
             for name, child in children.items():
@@ -104,4 +104,5 @@ Try, in another shell:
   huiyuan member find --phone 13800000001
   huiyuan member find --card 8000000000000001
   huiyuan member list --org hq/east
+  huiyuan wallet statement --phone 13800000005
 Ctrl-C stops everything."""

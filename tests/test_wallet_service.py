@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from google.protobuf.duration_pb2 import Duration
 from google.type import date_pb2
 from sqlalchemy import func, select
@@ -240,3 +242,48 @@ def test_settlement_shows_who_owes_whom(wallet):
             for p in report.positions] == [("hq/west/cd-001", 30_00, 0, -30_00), ("hq/west/xa-001", 0, 30_00, 30_00)]
     reversed_dates = pb.GetSettlementRequest(org_path="hq/west", start_date=end, end_date=today)
     assert refusal(wallet.GetSettlement, reversed_dates)[2] == {"end_date": "DATES_REVERSED"}
+
+
+OPERATIONS = st.lists(st.tuples(st.sampled_from(["top_up", "hold", "capture", "release", "refund", "refund_top_up",
+                                                 "adjust"]), st.integers(1, 300_00)), min_size=1, max_size=12)
+ALLOWED_REFUSALS = {"INSUFFICIENT_BALANCE", "HOLD_ALREADY_CAPTURED", "HOLD_RELEASED", "REFUND_EXCEEDS_CAPTURE",
+                    "TOP_UP_ALREADY_REFUNDED", "HOLD_NOT_CAPTURED", "INVALID_ARGUMENT"}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=OPERATIONS)
+def test_any_sequence_of_operations_keeps_the_books_balanced(wallet, operations):
+    """Random sequences through the real service: a refusal is one of the expected
+    reasons (never INTERNAL), the balance matches a model, and the books balance."""
+    member = new_id("m")
+    holds, captured, top_ups, expected = [], [], [], 0
+    for op, amount in operations:
+        try:
+            if op == "top_up":
+                top_ups.append(top_up(wallet, member, amount).top_up_id)
+                expected += amount
+            elif op == "hold":
+                holds.append(hold(wallet, member, amount))
+            elif op == "capture" and holds:
+                done = capture(wallet, holds[-1].hold_id, min(amount, holds[-1].amount_fen))
+                captured.append(done.hold.hold_id)
+                expected -= done.principal_fen + done.bonus_fen
+            elif op == "release" and holds:
+                wallet.Release(pb.ReleaseRequest(request_id=rid(), hold_id=holds.pop().hold_id))
+            elif op == "refund" and captured:
+                back = wallet.RefundConsumption(pb.RefundConsumptionRequest(
+                    request_id=rid(), hold_id=captured[-1], amount_fen=amount, store_path=BJ))
+                expected += back.principal_fen + back.bonus_fen
+            elif op == "refund_top_up" and top_ups:
+                back = wallet.RefundTopUp(pb.RefundTopUpRequest(request_id=rid(), top_up_id=top_ups[-1], reason="r", actor=CASHIER))
+                expected -= back.principal_fen + back.bonus_fen
+            elif op == "adjust":
+                sign = -1 if amount % 2 else 1
+                wallet.Adjust(pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=sign * amount,
+                                               reason="盘点调整", actor=HQ))
+                expected += sign * amount
+        except grpc.RpcError as error:
+            assert refusal_of(error, "wallet.huiyuan")[1] in ALLOWED_REFUSALS
+        now = balance(wallet, member)
+        assert now.principal_fen + now.bonus_fen == expected and now.available_fen >= 0
+    assert_books_balance(wallet)
