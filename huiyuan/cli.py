@@ -9,10 +9,10 @@
 
 import argparse
 import sys
-from zoneinfo import ZoneInfo
 
 import grpc
 
+from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import service_address
 from huiyuan.runtime.status import parse_rpc_error
 
@@ -47,9 +47,6 @@ def _member(args) -> int:
         for m in response.members:
             _print_member(m)
     return 0
-
-
-CHAIN_ZONE = ZoneInfo("Asia/Shanghai")  # what a cashier's clock says
 
 
 def _yuan(fen: int) -> str:

@@ -114,6 +114,15 @@ def wallet_service(database_url):
 
 
 @pytest.fixture(scope="module")
+def points_service(database_url):
+    from services.points.app import SPEC
+
+    service = ServiceThread(SPEC, per_service(database_url, "points"))
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
 def member_service(database_url):
     from services.member.app import SPEC
 

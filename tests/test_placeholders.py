@@ -7,12 +7,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from tests.conftest import ServiceThread
 
 
 @pytest.mark.parametrize("module, stub, call, request_message", [
-    ("services.points.app", points_pb2_grpc.PointsServiceStub, "GetBalance", points_pb2.GetBalanceRequest(member_id="m")),
+    ("services.campaign.app", campaign_pb2_grpc.CampaignServiceStub, "Quote", campaign_pb2.QuoteRequest(store_path="hq/e/s")),
     ("gateway.app", gateway_pb2_grpc.GatewayServiceStub, "GetOrder", gateway_pb2.GetOrderRequest(order_id="o")),
 ])
 def test_placeholder_serves_health_and_unimplemented(module, stub, call, request_message):

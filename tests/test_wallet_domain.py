@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.money import split_proportionally
 from services.wallet import domain
 from services.wallet.domain import Lot, MemberAccounts, PackageStep, SpendPolicy, TopUpPackage
 
@@ -15,7 +16,7 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 
 @given(st.integers(0, 10**9), st.lists(st.integers(0, 10**6), min_size=1, max_size=6))
 def test_a_proportional_split_adds_up_and_each_part_is_within_a_fen(amount, weights):
-    parts = domain.split_proportionally(amount, weights)
+    parts = split_proportionally(amount, weights)
     assert sum(parts) == amount and all(p >= 0 for p in parts)
     if sum(weights):
         for part, weight in zip(parts, weights):

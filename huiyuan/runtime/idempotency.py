@@ -125,6 +125,26 @@ class Idempotency:
             raise
         raise refusal
 
+    async def stored(self, method: str, request: Message, response_type: type[R]) -> R | None:
+        """The stored outcome of this request (raising a stored refusal), or None. For
+        long jobs that commit in batches of their own and cannot run inside run()."""
+        async with self.engine.connect() as db:
+            row = (await db.execute(self._stored, {"request_id": request.request_id})).one_or_none()
+        return None if row is None else self._replay(row, method, request_digest(request), response_type)
+
+    async def remember(self, method: str, request: Message, response: R) -> R:
+        """Store a job's outcome under its request_id; if a twin stored one first, that
+        one is the answer."""
+        try:
+            async with self.engine.begin() as db:
+                await self._store(db, request.request_id, method, request_digest(request),
+                                  response=response.SerializeToString())
+        except IntegrityError as error:
+            if violated_unique(error, TABLE, "request_id"):
+                return await self.stored(method, request, type(response))
+            raise
+        return response
+
     async def _store(self, db, request_id, method, digest, **outcome) -> None:
         await db.execute(insert(self.table).values(
             request_id=request_id, method=method, request_hash=digest, create_time=utcnow(), **outcome))

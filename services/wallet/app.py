@@ -1,12 +1,10 @@
 """The wallet service process: its servicer, migrations, and the sweeper that lapses
 holds past their deadline."""
 
-import asyncio
-import logging
 import os
 from pathlib import Path
 
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime import holds
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
@@ -14,8 +12,6 @@ from services.wallet import domain, spending, storage
 from services.wallet.servicer import WalletServicer
 
 metadata = storage.metadata
-log = logging.getLogger("huiyuan.wallet")
-SWEEP_INTERVAL_S = 1.0
 
 
 def spend_policy() -> domain.SpendPolicy:
@@ -32,25 +28,10 @@ def register(server, ctx: ServiceContext) -> None:
     wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletServicer(ctx, idempotency, spend_policy()), server)
 
 
-async def sweep_lapsed_holds(ctx: ServiceContext) -> None:
-    """Lapse holds past their deadline, one transaction each, so that an abandoned
-    checkout gives its amount back within about a second."""
-    while True:
-        try:
-            async with ctx.sessions() as session:
-                lapsed = await spending.lapsed_holds(session, utcnow())
-            for hold_id in lapsed:
-                async with ctx.sessions() as session, session.begin():
-                    await spending.expire(session, hold_id, utcnow())
-        except Exception:  # noqa: BLE001 - a failed sweep is retried at the next tick
-            log.exception("sweeping lapsed holds failed")
-        await asyncio.sleep(SWEEP_INTERVAL_S)
-
-
 SPEC = ServiceSpec(
     name="wallet",
     service_names=[wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    background=[sweep_lapsed_holds],
+    background=[holds.sweeper(spending.lapsed_holds, spending.expire)],
 )

@@ -19,14 +19,12 @@ settle with each other (cross-store settlement).
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 
 from huiyuan.runtime.errors import FailedPrecondition, Violations
+from huiyuan.runtime.money import split_proportionally
 
 MAX_TOP_UP_FEN = 5_000_000_00  # 5 million yuan: above this a top-up is a typing mistake
-HOLD_TTL_MIN = timedelta(seconds=1)
-HOLD_TTL_MAX = timedelta(hours=1)
 MAX_MEMO = 200
 
 
@@ -46,13 +44,6 @@ class EntryKind(StrEnum):
     CONSUMPTION_REFUND = "CONSUMPTION_REFUND"
     TOP_UP_REFUND = "TOP_UP_REFUND"
     ADJUSTMENT = "ADJUSTMENT"
-
-
-class HoldState(StrEnum):
-    PENDING = "PENDING"
-    CAPTURED = "CAPTURED"
-    RELEASED = "RELEASED"
-    EXPIRED = "EXPIRED"
 
 
 class SpendPolicy(StrEnum):
@@ -129,20 +120,6 @@ def insufficient(accounts: MemberAccounts, wanted: int, what: str = "available")
 
 
 # ---------------------------------------------------------------- splitting money
-
-
-def split_proportionally(amount: int, weights: list[int]) -> list[int]:
-    """Split amount into parts proportional to weights, to the fen, the parts adding
-    up to amount exactly (largest remainder; ties go to the earlier part)."""
-    assert amount >= 0 and all(w >= 0 for w in weights)
-    total = sum(weights)
-    if total == 0:
-        return [amount] + [0] * (len(weights) - 1) if weights else []
-    floors = [amount * w // total for w in weights]
-    remainders = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i] % total), i))
-    for i in remainders[: amount - sum(floors)]:
-        floors[i] += 1
-    return floors
 
 
 def split_spend(amount: int, accounts: MemberAccounts, policy: SpendPolicy) -> tuple[int, int]:

@@ -1,24 +1,15 @@
-"""Reads: the statement and cross-store settlement.
-
-Business days are days in the chain's time zone (Asia/Shanghai): the wallet does not
-hold the stores' own zones, and every store of a mainland chain shares this one.
-"""
+"""Reads: the statement and cross-store settlement, by business day (huiyuan.runtime.clock)."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from sqlalchemy import func, or_, select
 
+from huiyuan.runtime.clock import day_start
 from services.wallet.domain import EntryKind
 from services.wallet.storage import entries
 
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
 SPENDS = [EntryKind.CONSUMPTION.value, EntryKind.CONSUMPTION_REFUND.value]
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), BUSINESS_ZONE)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations, invalid
+from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
@@ -102,8 +103,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         check_request_id(v, request.request_id)
         _member_id(v, request.member_id)
         _amount(v, request.amount_fen)
-        ttl = request.ttl.ToTimedelta()
-        v.check(domain.HOLD_TTL_MIN <= ttl <= domain.HOLD_TTL_MAX, "ttl", "TTL_OUT_OF_RANGE", "ttl must be 1 s to 1 h")
+        ttl = check_ttl(v, request.ttl.ToTimedelta())
         check_store_path(v, request.store_path, "store_path")
         order_id = check_text(v, request.order_id, "order_id", 64)
         check_actor(v, request, required=False)

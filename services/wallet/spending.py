@@ -12,7 +12,8 @@ from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, invalid
 from services.wallet import domain, storage
-from services.wallet.domain import EntryKind, HoldState, Posting
+from huiyuan.runtime.holds import HoldState, require_pending
+from services.wallet.domain import EntryKind, Posting
 from services.wallet.storage import hold_draws, holds
 
 
@@ -97,22 +98,11 @@ async def place_hold(session, *, hold_id: str, member_id: str, amount: int, ttl:
     return hold
 
 
-def _refuse_final(hold: Hold, now) -> None:
-    if hold.state == HoldState.CAPTURED:
-        raise FailedPrecondition("HOLD_ALREADY_CAPTURED", "The hold was already captured.", "该冻结已扣款。",
-                                 hold_id=hold.hold_id)
-    if hold.state == HoldState.RELEASED:
-        raise FailedPrecondition("HOLD_RELEASED", "The hold was released.", "该冻结已释放。", hold_id=hold.hold_id)
-    if hold.state == HoldState.EXPIRED or hold.expire_time <= now:
-        raise FailedPrecondition("HOLD_EXPIRED", "The hold lapsed at its deadline.", "该冻结已超时失效。",
-                                 hold_id=hold.hold_id)
-
-
 async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) -> tuple[Hold, domain.MemberAccounts, int, int]:
     """Post up to the held amount, oldest lots first; release the rest.
     Returns the hold, the accounts after, and the principal and bonus taken."""
     hold, accounts = await _lock_hold(session, hold_id, now)
-    _refuse_final(hold, now)
+    require_pending(hold_id, hold.state, hold.expire_time, now)
     if amount > hold.amount:
         raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {amount} is more than the {hold.amount} held")
     principal, bonus = domain.split_capture(amount, hold.principal, hold.bonus)
@@ -134,15 +124,15 @@ async def release(session, *, hold_id: str, now) -> Hold:
     """Void a pending hold. A released or lapsed hold is already what the caller wants."""
     hold, accounts = await _lock_hold(session, hold_id, now)
     if hold.state == HoldState.CAPTURED:
-        _refuse_final(hold, now)
+        require_pending(hold_id, hold.state, hold.expire_time, now)
     if hold.state == HoldState.PENDING:
         await _end_hold(session, hold, accounts, HoldState.EXPIRED if hold.expire_time <= now else HoldState.RELEASED)
         await storage.save_accounts(session, accounts, now)
     return hold
 
 
-async def lapsed_holds(session, now, limit: int = 500) -> list[str]:
-    rows = await session.execute(select(holds.c.hold_id).where(
+async def lapsed_holds(db, now, limit: int = 500) -> list[str]:
+    rows = await db.execute(select(holds.c.hold_id).where(
         holds.c.state == HoldState.PENDING.value, holds.c.expire_time <= now).order_by(holds.c.expire_time).limit(limit))
     return list(rows.scalars())
 

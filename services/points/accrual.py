@@ -1,0 +1,93 @@
+"""Rules and what orders earn under them."""
+
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from huiyuan.runtime.clock import local
+from huiyuan.runtime.db import violated_unique
+from huiyuan.runtime.errors import AlreadyExists
+from huiyuan.runtime.requests import is_under
+from services.points import domain, ledger
+from services.points.storage import order_accruals, rules
+
+
+def _body(rule: domain.Rule) -> dict:
+    body = asdict(rule)
+    body["expiry"] = [rule.expiry.policy.value, rule.expiry.param]
+    for key in ("start_time", "end_time"):
+        body[key] = body[key].isoformat() if body[key] else None
+    return body
+
+
+def _rule(body: dict) -> domain.Rule:
+    body = dict(body)
+    policy, param = body.pop("expiry")
+    for key in ("start_time", "end_time"):
+        body[key] = datetime.fromisoformat(body[key]) if body[key] else None
+    return domain.Rule(**body, expiry=domain.Expiry(domain.ExpiryPolicy(policy), param))
+
+
+async def create_rule(db, rule: domain.Rule, now) -> domain.Rule:
+    try:
+        await db.execute(insert(rules), {"rule_id": rule.rule_id, "kind": "BASE" if rule.is_base else "MULTIPLIER",
+                                         "priority": rule.priority, "org_path": rule.org_path, "body": _body(rule),
+                                         "create_time": now})
+    except IntegrityError as error:
+        if violated_unique(error, "rules", "kind", "priority"):
+            raise AlreadyExists("RULE_PRIORITY_TAKEN", f"Another rule of this kind has priority {rule.priority}.",
+                                f"已有同类规则使用优先级 {rule.priority}。", priority=rule.priority)
+        raise
+    return rule
+
+
+async def rules_under(db, org_path: str = "") -> list[domain.Rule]:
+    """Rules by priority, highest first; with org_path, those that apply to stores under
+    it (its own, and those of the nodes above it)."""
+    found = [_rule(body) for body in (await db.execute(select(rules.c.body))).scalars()]
+    if org_path:
+        found = [r for r in found if is_under(org_path, r.org_path) or is_under(r.org_path, org_path)]
+    return sorted(found, key=lambda r: (-r.priority, r.rule_id))
+
+
+async def preview(db, member_id: str, order: domain.Order) -> list[domain.LineAccrual]:
+    all_rules = await rules_under(db)
+    capped_daily = [r.rule_id for r in all_rules if r.cap_per_day]
+    earned = {}
+    if member_id and capped_daily:
+        c = order_accruals.c
+        rows = await db.execute(select(c.rule_id, func.sum(c.points)).where(
+            c.member_id == member_id, c.business_day == local(order.paid_time).date(), c.rule_id.in_(capped_daily))
+            .group_by(c.rule_id))
+        earned = {rule_id: int(points) for rule_id, points in rows}
+    return domain.accrue(all_rules, order, earned)
+
+
+async def accrue(db, *, member_id: str, order_id: str, order: domain.Order, now) -> tuple[list[domain.LineAccrual], int]:
+    """Grant what a paid order earns: one lot per base rule (each rule has its own
+    expiry), debt paid first. An order earns once: a second Accrue of it is refused."""
+    member = await ledger.lock_member(db, member_id, now)  # serialises day caps per member
+    done = (await db.execute(select(func.count()).select_from(order_accruals)
+                             .where(order_accruals.c.order_id == order_id))).scalar()
+    if done:
+        raise AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
+                            order_id=order_id)
+    accruals = await preview(db, member_id, order)
+    by_rule = {r.rule_id: r for r in await rules_under(db)}
+    day = local(order.paid_time).date()
+    paid = {line.line_id: line.paid_fen for line in order.lines}
+    await db.execute(insert(order_accruals), [
+        {"order_id": order_id, "line_id": a.line_id, "member_id": member_id, "rule_id": a.rule_id, "points": a.points,
+         "paid_fen": paid[a.line_id], "business_day": day} for a in accruals])
+    debt_paid = 0
+    for rule_id in sorted({a.rule_id for a in accruals if a.rule_id and a.points}):
+        rule = by_rule[rule_id]
+        points = sum(a.points for a in accruals if a.rule_id == rule_id)
+        _, _, paid_debt = await ledger.grant(
+            db, member_id=member_id, points=points, source=domain.LotSource.PURCHASE, expiry=rule.expiry,
+            pending_days=rule.pending_days, store_path=order.store_path, now=now, rule_id=rule_id, order_id=order_id,
+            memo=rule.name, member=member)
+        debt_paid += paid_debt
+    return accruals, debt_paid

@@ -1,0 +1,286 @@
+"""Points domain rules: plain Python, no gRPC and no SQL.
+
+Accrual. A rule applies to an order line when the store lies under the rule's scope,
+the member's tier, the line's category, the time window (dates, weekdays, days of the
+month, in business time) and the order's minimum spend all match. Two kinds of rule:
+- a base rule (points_per_yuan_bp > 0) says how many points a yuan earns;
+- a multiplier rule (multiplier_bp > 0, no base) multiplies what the base earned
+  (member day x2, a holiday x3).
+For each line the matching base rule with the highest priority applies, then the
+matching multiplier with the highest priority: one of each, never a pile-up, and never
+"the last edited rule wins" (two rules of one kind cannot share a priority). Points
+are rounded down per line. A rule's caps (per order, per member per day) scale its
+lines down, largest remainder first, so a capped order never earns a point too many.
+
+Lots. Every grant is a lot with a source and an expiry; it may be pending (not yet
+spendable) for some days. Spending takes the soonest-expiring lots first and records
+which, so a reversal puts points back where they came from.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from huiyuan.runtime.clock import day_start, local
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.money import split_proportionally
+from huiyuan.runtime.requests import is_under
+
+BP = 10_000  # basis points: 10000 = 1x
+
+
+class LotSource(StrEnum):
+    PURCHASE = "PURCHASE"
+    SIGN_UP = "SIGN_UP"
+    CAMPAIGN = "CAMPAIGN"
+    ADJUSTMENT = "ADJUSTMENT"
+    REFUND = "REFUND"
+
+
+class MovementKind(StrEnum):
+    GRANT = "GRANT"
+    SPEND = "SPEND"
+    EXPIRE = "EXPIRE"
+    REVERSAL = "REVERSAL"
+    ADJUSTMENT = "ADJUSTMENT"
+
+
+class ExpiryPolicy(StrEnum):
+    NEVER = "NEVER"
+    DAYS = "DAYS"  # param N: usable through the Nth business day after the grant
+    END_OF_MONTH = "END_OF_MONTH"  # param k: the end of the month k months on (0: this month)
+    END_OF_YEAR = "END_OF_YEAR"  # param k: the end of year N+k (1: points of 2026 expire end of 2027)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    policy: ExpiryPolicy = ExpiryPolicy.END_OF_YEAR
+    param: int = 1
+
+    def expire_time(self, granted: datetime) -> datetime | None:
+        """The first moment the lot is no longer spendable (None: never)."""
+        day = local(granted).date()
+        if self.policy == ExpiryPolicy.NEVER:
+            return None
+        if self.policy == ExpiryPolicy.DAYS:
+            return day_start(day + timedelta(days=self.param + 1))
+        if self.policy == ExpiryPolicy.END_OF_MONTH:
+            months = day.year * 12 + day.month - 1 + self.param + 1
+            return day_start(date(months // 12, months % 12 + 1, 1))
+        return day_start(date(day.year + self.param + 1, 1, 1))
+
+
+def check_expiry(v: Violations, expiry: Expiry, prefix: str) -> None:
+    limits = {ExpiryPolicy.NEVER: (0, 0), ExpiryPolicy.DAYS: (1, 3650), ExpiryPolicy.END_OF_MONTH: (0, 120),
+              ExpiryPolicy.END_OF_YEAR: (0, 10)}
+    low, high = limits[expiry.policy]
+    v.check(low <= expiry.param <= high, f"{prefix}expiry_param", "EXPIRY_PARAM_INVALID",
+            f"expiry_param must be {low} to {high} for {expiry.policy.value}")
+
+
+# ---------------------------------------------------------------- rules
+
+
+@dataclass
+class Rule:
+    rule_id: str
+    name: str
+    org_path: str
+    priority: int
+    points_per_yuan_bp: int = 0  # 10000 = 1 point per yuan
+    multiplier_bp: int = 0  # 20000 = double
+    tier_ids: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    weekdays: list[int] = field(default_factory=list)  # 1 = Monday .. 7 = Sunday
+    month_days: list[int] = field(default_factory=list)
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    min_spend_fen: int = 0
+    cap_per_order: int = 0  # 0: no cap
+    cap_per_day: int = 0
+    expiry: Expiry = field(default_factory=Expiry)
+    pending_days: int = 0
+
+    @property
+    def is_base(self) -> bool:
+        return self.points_per_yuan_bp > 0
+
+    def in_window(self, at: datetime) -> bool:
+        if self.start_time and at < self.start_time or self.end_time and at >= self.end_time:
+            return False
+        day = local(at)
+        return (not self.weekdays or day.isoweekday() in self.weekdays) and (not self.month_days or day.day in self.month_days)
+
+    def matches(self, order: "Order", line: "Line") -> bool:
+        return (is_under(order.store_path, self.org_path)
+                and (not self.tier_ids or order.tier_id in self.tier_ids)
+                and (not self.categories or line.category in self.categories)
+                and order.paid_fen >= self.min_spend_fen
+                and self.in_window(order.paid_time))
+
+
+def check_rule(v: Violations, rule: Rule, prefix: str = "rule.") -> None:
+    v.check(0 < len(rule.name.strip()) <= 64, f"{prefix}name", "NAME_REQUIRED", "name is required, at most 64 characters")
+    v.check(0 <= rule.priority <= 1_000_000, f"{prefix}priority", "PRIORITY_INVALID", "priority must be 0 to 1000000")
+    v.check((rule.points_per_yuan_bp > 0) != (rule.multiplier_bp > 0), f"{prefix}points_per_yuan_bp", "RULE_KIND_INVALID",
+            "a rule gives either points_per_yuan_bp (a base rule) or multiplier_bp (a multiplier), exactly one")
+    v.check(0 <= rule.points_per_yuan_bp <= 100 * BP, f"{prefix}points_per_yuan_bp", "RATE_INVALID",
+            "points_per_yuan_bp must be 0 to 1000000 (100 points a yuan)")
+    v.check(rule.multiplier_bp == 0 or BP < rule.multiplier_bp <= 10 * BP, f"{prefix}multiplier_bp", "MULTIPLIER_INVALID",
+            "multiplier_bp must be above 10000 (1x) and at most 100000 (10x)")
+    v.check(all(1 <= d <= 7 for d in rule.weekdays), f"{prefix}weekdays", "WEEKDAY_INVALID", "weekdays are 1 (Mon) to 7 (Sun)")
+    v.check(all(1 <= d <= 31 for d in rule.month_days), f"{prefix}month_days", "MONTH_DAY_INVALID", "month_days are 1 to 31")
+    v.check(not (rule.weekdays and rule.month_days), f"{prefix}month_days", "WINDOW_AMBIGUOUS",
+            "give weekdays or month_days, not both (a member day is one or the other)")
+    if rule.start_time and rule.end_time:
+        v.check(rule.start_time < rule.end_time, f"{prefix}end_time", "WINDOW_REVERSED", "end_time must be after start_time")
+    for name in ("min_spend_fen", "cap_per_order", "cap_per_day", "pending_days"):
+        v.check(getattr(rule, name) >= 0, f"{prefix}{name}", "NEGATIVE", f"{name} must not be negative")
+    v.check(rule.pending_days <= 90, f"{prefix}pending_days", "PENDING_DAYS_INVALID", "pending_days is at most 90")
+    if rule.cap_per_order and rule.cap_per_day:
+        v.check(rule.cap_per_order <= rule.cap_per_day, f"{prefix}cap_per_order", "CAPS_INCONSISTENT",
+                "cap_per_order cannot exceed cap_per_day")
+    check_expiry(v, rule.expiry, prefix)
+
+
+@dataclass(frozen=True)
+class Line:
+    line_id: str
+    category: str
+    paid_fen: int
+
+
+@dataclass
+class Order:
+    store_path: str
+    tier_id: str
+    paid_time: datetime
+    lines: list[Line]
+
+    @property
+    def paid_fen(self) -> int:
+        return sum(line.paid_fen for line in self.lines)
+
+
+@dataclass
+class LineAccrual:
+    line_id: str
+    points: int
+    rule_id: str  # the base rule ("" when none applied)
+    multiplier_rule_id: str
+    explanation: str
+
+
+def _highest(rules: list[Rule]) -> Rule | None:
+    return max(rules, key=lambda r: (r.priority, r.rule_id), default=None)
+
+
+def accrue(rules: list[Rule], order: Order, earned_today: dict[str, int] | None = None) -> list[LineAccrual]:
+    """Points per line for a paid order, with the rules that gave them.
+    earned_today: points the member already earned today under each rule (day caps)."""
+    earned_today = earned_today or {}
+    result = []
+    for line in order.lines:
+        matching = [r for r in rules if r.matches(order, line)]
+        base = _highest([r for r in matching if r.is_base])
+        if base is None or line.paid_fen <= 0:
+            result.append(LineAccrual(line.line_id, 0, "", "", "no rule applies"))
+            continue
+        multiplier = _highest([r for r in matching if not r.is_base])
+        factor = base.points_per_yuan_bp * (multiplier.multiplier_bp if multiplier else BP)
+        points = line.paid_fen * factor // (100 * BP * BP)  # fen -> yuan, and two basis points; rounded down
+        why = f"{base.name}: {line.paid_fen / 100:.2f} yuan x {base.points_per_yuan_bp / BP:g}"
+        if multiplier:
+            why += f" x {multiplier.multiplier_bp / BP:g} ({multiplier.name})"
+        result.append(LineAccrual(line.line_id, points, base.rule_id, multiplier.rule_id if multiplier else "", why))
+    by_id = {r.rule_id: r for r in rules}
+    for rule_id in {a.rule_id for a in result if a.rule_id}:
+        rule = by_id[rule_id]
+        room = [c for c in (rule.cap_per_order, rule.cap_per_day and max(0, rule.cap_per_day - earned_today.get(rule_id, 0))) if c]
+        if room:
+            _cap([a for a in result if a.rule_id == rule_id], min(room), rule.name)
+    return result
+
+
+def _cap(accruals: list[LineAccrual], cap: int, rule_name: str) -> None:
+    total = sum(a.points for a in accruals)
+    if total <= cap:
+        return
+    for accrual, capped in zip(accruals, split_proportionally(cap, [a.points for a in accruals])):
+        accrual.points = capped
+        accrual.explanation += f"; capped at {cap} by {rule_name}"
+
+
+# ---------------------------------------------------------------- lots
+
+
+@dataclass
+class Lot:
+    lot_id: str
+    points_left: int
+    expire_time: datetime | None
+
+
+@dataclass(frozen=True)
+class Draw:
+    lot_id: str
+    points: int
+
+
+def spend_order(lots: list[Lot]) -> list[Lot]:
+    """Soonest-expiring first; lots that never expire last; then the oldest."""
+    far = datetime.max.replace(tzinfo=local(datetime(2000, 1, 1)).tzinfo)
+    return sorted(lots, key=lambda lot: (lot.expire_time or far, lot.lot_id))
+
+
+def draw(lots: list[Lot], points: int) -> list[Draw]:
+    """Take points from spendable lots, soonest-expiring first."""
+    draws = []
+    for lot in spend_order(lots):
+        take = min(points, lot.points_left)
+        if take:
+            lot.points_left -= take
+            points -= take
+            draws.append(Draw(lot.lot_id, take))
+        if not points:
+            break
+    assert points == 0, "not enough points in the lots"
+    return draws
+
+
+def keep(draws: list[Draw], points: int) -> tuple[list[Draw], list[Draw]]:
+    """Split a hold's draws into the points a capture keeps (the soonest-expiring,
+    as drawn) and those it gives back to their lots."""
+    kept, back = [], []
+    for d in draws:
+        k = min(points, d.points)
+        points -= k
+        if k:
+            kept.append(Draw(d.lot_id, k))
+        if d.points - k:
+            back.append(Draw(d.lot_id, d.points - k))
+    return kept, back
+
+
+# ---------------------------------------------------------------- offset at checkout
+
+
+@dataclass(frozen=True)
+class OffsetPolicy:
+    org_path: str = "hq"
+    points_per_yuan: int = 100  # 100 points = 1 yuan
+    max_share_bp: int = 5_000  # points pay at most half of the payable amount
+
+    def quote(self, available: int, payable_fen: int) -> tuple[int, int]:
+        """(points, fen): the most the member may offset. Points needed for a fen amount
+        are rounded up, so an offset never pays a fraction of a fen the points lack."""
+        cap_fen = payable_fen * self.max_share_bp // BP
+        fen = min(cap_fen, available * 100 // self.points_per_yuan)
+        return -(-fen * self.points_per_yuan // 100), fen
+
+
+def check_offset_policy(v: Violations, policy: OffsetPolicy, prefix: str = "policy.") -> None:
+    v.check(1 <= policy.points_per_yuan <= 10_000, f"{prefix}points_per_yuan", "RATE_INVALID",
+            "points_per_yuan must be 1 to 10000")
+    v.check(0 <= policy.max_share_bp <= BP, f"{prefix}max_share_bp", "SHARE_INVALID",
+            "max_share_bp must be 0 to 10000 (100%)")

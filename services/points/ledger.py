@@ -1,0 +1,123 @@
+"""Lots in and out: grants, balances, history, expiry. Every change of a member's
+points takes the member's row lock first, so concurrent spends queue on it."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, insert, select, update
+
+from huiyuan.runtime.ids import new_id
+from services.points import domain
+from services.points.storage import LOCK_MEMBER, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements
+
+EXPIRING_SOON = timedelta(days=30)
+EXPIRY_BATCH = 2_000
+
+
+@dataclass
+class MemberPoints:
+    member_id: str
+    held: int = 0
+    debt: int = 0
+
+
+@dataclass
+class Balance:
+    member_id: str
+    available: int
+    pending: int
+    held: int
+    expiring_soon: int
+    debt: int
+
+
+async def lock_member(db, member_id: str, now) -> MemberPoints:
+    row = (await db.execute(LOCK_MEMBER, {"member_id": member_id})).one_or_none()
+    if row is None:
+        await db.execute(insert(member_points), {"member_id": member_id, "held_points": 0, "debt_points": 0,
+                                                  "update_time": now})
+        return MemberPoints(member_id)
+    return MemberPoints(member_id, row.held_points, row.debt_points)
+
+
+async def save_member(db, member: MemberPoints, now) -> None:
+    assert member.held >= 0 and member.debt >= 0, member
+    await db.execute(SAVE_MEMBER, {"key": member.member_id, "held": member.held, "debt": member.debt, "now": now})
+
+
+async def record(db, member_id: str, kind: domain.MovementKind, delta: int, now, *, order_id="", store_path="", memo="") -> None:
+    await db.execute(insert(movements), {
+        "movement_id": new_id("mv"), "member_id": member_id, "kind": kind.value, "delta_points": delta,
+        "order_id": order_id, "store_path": store_path, "memo": memo[:200], "create_time": now})
+
+
+async def spendable_lots(db, member_id: str, now) -> list[domain.Lot]:
+    c = lots.c
+    rows = await db.execute(select(c.lot_id, c.points_left, c.expire_time).where(
+        c.member_id == member_id, c.points_left > 0, c.available_time <= now,
+        (c.expire_time.is_(None)) | (c.expire_time > now)))
+    return [domain.Lot(r.lot_id, r.points_left, r.expire_time) for r in rows]
+
+
+async def move_lots(db, draws: list[domain.Draw], sign: int) -> None:
+    for d in draws:
+        await db.execute(MOVE_LOT, {"key": d.lot_id, "delta": sign * d.points})
+
+
+async def grant(db, *, member_id: str, points: int, source: domain.LotSource, expiry: domain.Expiry, pending_days: int,
+                store_path: str, now, rule_id: str = "", order_id: str = "", memo: str = "",
+                member: MemberPoints | None = None) -> tuple[str, datetime | None, int]:
+    """A new lot, after paying the member's points debt first.
+    Returns (lot id, expire time, points that paid debt)."""
+    member = member or await lock_member(db, member_id, now)
+    debt_paid = min(member.debt, points)
+    member.debt -= debt_paid
+    lot_id, expire_time = new_id("pl"), expiry.expire_time(now)
+    if points - debt_paid:
+        await db.execute(insert(lots), {
+            "lot_id": lot_id, "member_id": member_id, "source": source.value, "rule_id": rule_id, "order_id": order_id,
+            "store_path": store_path, "granted_points": points - debt_paid, "points_left": points - debt_paid,
+            "available_time": now + timedelta(days=pending_days), "expire_time": expire_time, "create_time": now})
+    await record(db, member_id, domain.MovementKind.GRANT, points, now, order_id=order_id, store_path=store_path,
+                 memo=memo + (f" ({debt_paid} paid debt)" if debt_paid else ""))
+    await save_member(db, member, now)
+    return lot_id, expire_time, debt_paid
+
+
+async def balance(db, member_id: str, now) -> Balance:
+    c = lots.c
+    spendable = (c.available_time <= now) & ((c.expire_time.is_(None)) | (c.expire_time > now))
+    row = (await db.execute(select(
+        func.coalesce(func.sum(case((spendable, c.points_left), else_=0)), 0),
+        func.coalesce(func.sum(case((c.available_time > now, c.points_left), else_=0)), 0),
+        func.coalesce(func.sum(case((spendable & (c.expire_time <= now + EXPIRING_SOON), c.points_left), else_=0)), 0),
+    ).where(c.member_id == member_id, c.points_left > 0))).one()
+    member = (await db.execute(select(member_points).where(member_points.c.member_id == member_id))).one_or_none()
+    return Balance(member_id, int(row[0]), int(row[1]), member.held_points if member else 0, int(row[2]),
+                   member.debt_points if member else 0)
+
+
+async def history(db, member_id: str, before: str | None, limit: int) -> list:
+    q = select(movements).where(movements.c.member_id == member_id)
+    if before is not None:
+        q = q.where(movements.c.movement_id < before)
+    return (await db.execute(q.order_by(movements.c.movement_id.desc()).limit(limit))).all()
+
+
+async def expire_batch(engine, as_of: datetime, now) -> tuple[int, int]:
+    """Expire up to one batch of lots past their date, in one transaction. Lots are
+    taken in lot order and locked, so two runs at once expire each lot once.
+    Returns (lots, points) expired; (0, 0) when nothing is left to do."""
+    c = lots.c
+    async with engine.begin() as db:
+        rows = (await db.execute(select(c.lot_id, c.member_id, c.points_left, c.store_path)
+                                 .where(c.expire_time <= as_of, c.points_left > 0)
+                                 .order_by(c.lot_id).limit(EXPIRY_BATCH).with_for_update(skip_locked=True))).all()
+        if not rows:
+            return 0, 0
+        await db.execute(update(lots).where(c.lot_id.in_([r.lot_id for r in rows])).values(points_left=0))
+        await db.execute(insert(movements), [
+            {"movement_id": new_id("mv"), "member_id": r.member_id, "kind": domain.MovementKind.EXPIRE.value,
+             "delta_points": -r.points_left, "order_id": "", "store_path": r.store_path, "memo": f"lot {r.lot_id}",
+             "create_time": now} for r in rows])
+        return len(rows), sum(r.points_left for r in rows)

@@ -1,0 +1,296 @@
+"""PointsService: checks the request, runs the use case in one transaction, translates.
+Reverse, Adjust, the points mall and ListExpiringMembers are not built yet: the
+generated base class answers them UNIMPLEMENTED."""
+
+from sqlalchemy import select
+
+from huiyuan.points.v1 import points_pb2 as pb
+from huiyuan.points.v1 import points_pb2_grpc
+from huiyuan.runtime import pagination
+from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
+from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.errors import PermissionDenied, Violations
+from huiyuan.runtime.holds import check_ttl
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.ids import is_id, new_id
+from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
+from huiyuan.runtime.server import ServiceContext
+from huiyuan.runtime.upsert import insert_for
+from services.points import accrual, domain, ledger, spending
+from services.points.storage import offset_policies
+
+MAX_POINTS = 100_000_000
+MAX_LINES = 500
+
+
+def balance(b: ledger.Balance) -> pb.Balance:
+    return pb.Balance(member_id=b.member_id, available_points=b.available, pending_points=b.pending, held_points=b.held,
+                      expiring_soon_points=b.expiring_soon, debt_points=b.debt)
+
+
+def hold_message(h: spending.Hold) -> pb.Hold:
+    return pb.Hold(hold_id=h.hold_id, member_id=h.member_id, points=h.points, captured_points=h.captured,
+                   state=enum_value(pb.HoldState, "HOLD_STATE", h.state.value), expire_time=timestamp(h.expire_time),
+                   order_id=h.order_id)
+
+
+def _member_id(v: Violations, value: str) -> str:
+    v.check(is_id(value, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id such as m_01J...")
+    return value
+
+
+def _points(v: Violations, value: int, field: str = "points") -> int:
+    v.check(0 < value <= MAX_POINTS, field, "POINTS_INVALID", f"{field} must be 1 to {MAX_POINTS}")
+    return value
+
+
+def _order(v: Violations, store_path: str, tier_id: str, lines, paid_time) -> domain.Order:
+    check_store_path(v, store_path, "store_path")
+    v.check(0 < len(lines) <= MAX_LINES, "lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
+    seen = set()
+    for i, line in enumerate(lines):
+        v.check(bool(line.line_id) and line.line_id not in seen, f"lines[{i}].line_id", "LINE_ID_INVALID",
+                "every line needs its own line_id")
+        seen.add(line.line_id)
+        v.check(0 <= line.paid_fen <= 10**10, f"lines[{i}].paid_fen", "AMOUNT_INVALID", "paid_fen must be 0 or more")
+    return domain.Order(store_path, tier_id, paid_time, [domain.Line(x.line_id, x.category, x.paid_fen) for x in lines])
+
+
+def _line_accruals(accruals: list[domain.LineAccrual]) -> list[pb.LineAccrual]:
+    return [pb.LineAccrual(line_id=a.line_id, points=a.points, rule_id=a.rule_id, explanation=a.explanation)
+            for a in accruals]
+
+
+class PointsServicer(points_pb2_grpc.PointsServiceServicer):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
+        self.engine = ctx.engine
+        self.idempotency = idempotency
+
+    async def GetBalance(self, request, context):
+        v = Violations()
+        _member_id(v, request.member_id)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            return pb.GetBalanceResponse(balance=balance(await ledger.balance(db, request.member_id, utcnow())))
+
+    async def Grant(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        _points(v, request.points)
+        source = enum_name(pb.LotSource, "LOT_SOURCE", request.source)
+        v.check(source in ("SIGN_UP", "CAMPAIGN"), "source", "SOURCE_INVALID",
+                "source must be SIGN_UP or CAMPAIGN (purchases go through Accrue)")
+        if request.store_path:
+            check_org_path(v, request.store_path, "store_path")
+        memo = check_text(v, request.memo, "memo", 200)
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            lot_id, expire_time, _ = await ledger.grant(
+                db, member_id=request.member_id, points=request.points, source=domain.LotSource(source),
+                expiry=domain.Expiry(), pending_days=0, store_path=request.store_path, now=now, memo=memo)
+            return pb.GrantResponse(lot_id=lot_id, expire_time=timestamp(expire_time),
+                                    balance=balance(await ledger.balance(db, request.member_id, now)))
+
+        return await self.idempotency.run("Grant", request, pb.GrantResponse, work)
+
+    async def CreateRule(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        r = request.rule
+        check_org_path(v, r.org_path, "rule.org_path")
+        policy = enum_name(pb.ExpiryPolicy, "EXPIRY_POLICY", r.expiry_policy) or "END_OF_YEAR"
+        rule = domain.Rule(
+            "", r.name.strip(), r.org_path, r.priority, r.points_per_yuan_bp, r.multiplier_bp, list(r.tier_ids),
+            list(r.categories), list(r.weekdays), list(r.month_days),
+            from_timestamp(r.start_time) if r.HasField("start_time") else None,
+            from_timestamp(r.end_time) if r.HasField("end_time") else None,
+            r.min_spend_fen, r.cap_per_order, r.cap_per_day,
+            domain.Expiry(domain.ExpiryPolicy(policy), r.expiry_param if r.expiry_policy else 1), r.pending_days)
+        v.check(r.expiry_policy == 0 or enum_name(pb.ExpiryPolicy, "EXPIRY_POLICY", r.expiry_policy) is not None,
+                "rule.expiry_policy", "EXPIRY_POLICY_INVALID", "unknown expiry_policy")
+        domain.check_rule(v, rule)
+        _, actor_path = check_actor(v, request, required=False)
+        v.raise_if_any()
+        if actor_path and not is_under(r.org_path, actor_path):
+            raise PermissionDenied("OUT_OF_SCOPE", "The rule's scope lies outside yours.", "规则范围超出您的管辖范围。")
+
+        async def work(db):
+            rule.rule_id = new_id("pr")
+            return pb.CreateRuleResponse(rule=_rule_message(await accrual.create_rule(db, rule, utcnow())))
+
+        return await self.idempotency.run("CreateRule", request, pb.CreateRuleResponse, work)
+
+    async def ListRules(self, request, context):
+        v = Violations()
+        check_org_path(v, request.org_path, "org_path", required=False)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            return pb.ListRulesResponse(rules=[_rule_message(r) for r in await accrual.rules_under(db, request.org_path)])
+
+    async def PreviewAccrual(self, request, context):
+        v = Violations()
+        if request.member_id:
+            _member_id(v, request.member_id)
+        order = _order(v, request.store_path, request.tier_id, request.lines,
+                       from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow())
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            accruals = await accrual.preview(db, request.member_id, order)
+        return pb.PreviewAccrualResponse(points=sum(a.points for a in accruals), lines=_line_accruals(accruals))
+
+    async def Accrue(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        check_text(v, request.order_id, "order_id", 64, required=True)
+        order = _order(v, request.store_path, request.tier_id, request.lines,
+                       from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow())
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            accruals, debt_paid = await accrual.accrue(db, member_id=request.member_id, order_id=request.order_id,
+                                                       order=order, now=now)
+            return pb.AccrueResponse(points=sum(a.points for a in accruals), lines=_line_accruals(accruals),
+                                     debt_paid_points=debt_paid,
+                                     balance=balance(await ledger.balance(db, request.member_id, now)))
+
+        return await self.idempotency.run("Accrue", request, pb.AccrueResponse, work)
+
+    async def SetOffsetPolicy(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        p = request.policy
+        check_org_path(v, p.org_path, "policy.org_path")
+        policy = domain.OffsetPolicy(p.org_path, p.points_per_yuan, p.max_share_bp)
+        domain.check_offset_policy(v, policy)
+        _, actor_path = check_actor(v, request, required=False)
+        v.raise_if_any()
+        if actor_path and not is_under(p.org_path, actor_path):
+            raise PermissionDenied("OUT_OF_SCOPE", "The policy's scope lies outside yours.", "策略范围超出您的管辖范围。")
+
+        async def work(db):
+            values = {"org_path": p.org_path, "points_per_yuan": p.points_per_yuan, "max_share_bp": p.max_share_bp,
+                      "update_time": utcnow()}
+            upsert = insert_for(db)(offset_policies).values(**values)
+            await db.execute(upsert.on_conflict_do_update(index_elements=["org_path"], set_=values))
+            return pb.SetOffsetPolicyResponse(policy=p)
+
+        return await self.idempotency.run("SetOffsetPolicy", request, pb.SetOffsetPolicyResponse, work)
+
+    async def QuoteOffset(self, request, context):
+        v = Violations()
+        _member_id(v, request.member_id)
+        check_store_path(v, request.store_path, "store_path")
+        v.check(0 <= request.payable_fen <= 10**10, "payable_fen", "AMOUNT_INVALID", "payable_fen must be 0 or more")
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            policy = await _offset_policy(db, request.store_path)
+            available = (await ledger.balance(db, request.member_id, utcnow())).available
+        points, fen = policy.quote(available, request.payable_fen)
+        return pb.QuoteOffsetResponse(max_points=points, max_offset_fen=fen, points_per_yuan=policy.points_per_yuan)
+
+    async def Hold(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        _points(v, request.points)
+        ttl = check_ttl(v, request.ttl.ToTimedelta())
+        check_store_path(v, request.store_path, "store_path")
+        order_id = check_text(v, request.order_id, "order_id", 64)
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            hold = await spending.place_hold(db, hold_id=new_id("ph"), member_id=request.member_id, points=request.points,
+                                             ttl=ttl, order_id=order_id, store_path=request.store_path, now=utcnow())
+            return pb.HoldResponse(hold=hold_message(hold))
+
+        return await self.idempotency.run("Hold", request, pb.HoldResponse, work)
+
+    async def Capture(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
+        _points(v, request.points)
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            hold = await spending.capture(db, hold_id=request.hold_id, points=request.points, now=now)
+            return pb.CaptureResponse(hold=hold_message(hold), balance=balance(await ledger.balance(db, hold.member_id, now)))
+
+        return await self.idempotency.run("Capture", request, pb.CaptureResponse, work)
+
+    async def Release(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            return pb.ReleaseResponse(hold=hold_message(await spending.release(db, hold_id=request.hold_id, now=utcnow())))
+
+        return await self.idempotency.run("Release", request, pb.ReleaseResponse, work)
+
+    async def ListHistory(self, request, context):
+        v = Violations()
+        _member_id(v, request.member_id)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.member_id)
+        before = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            rows = await ledger.history(db, request.member_id, before[0] if before else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda row: [row.movement_id], fingerprint)
+        return pb.ListHistoryResponse(next_page_token=token, movements=[pb.Movement(
+            movement_id=r.movement_id, kind=enum_value(pb.MovementKind, "MOVEMENT_KIND", r.kind),
+            delta_points=r.delta_points, order_id=r.order_id, store_path=r.store_path, memo=r.memo,
+            create_time=timestamp(r.create_time)) for r in page])
+
+    async def RunExpiry(self, request, context):
+        """Batches of their own transactions (a million lots is no one transaction);
+        the outcome is stored under the request_id so a replay reports the same run."""
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.raise_if_any()
+        stored = await self.idempotency.stored("RunExpiry", request, pb.RunExpiryResponse)
+        if stored is not None:
+            return stored
+        now = utcnow()
+        as_of = from_timestamp(request.as_of_time) if request.HasField("as_of_time") else now
+        total_lots = total_points = 0
+        while True:
+            count, points = await ledger.expire_batch(self.engine, min(as_of, now), now)
+            if not count:
+                break
+            total_lots, total_points = total_lots + count, total_points + points
+        response = pb.RunExpiryResponse(expired_lots=total_lots, expired_points=total_points)
+        return await self.idempotency.remember("RunExpiry", request, response)
+
+
+async def _offset_policy(db, store_path: str) -> domain.OffsetPolicy:
+    """The policy of the nearest node at or above the store; the default without one."""
+    rows = (await db.execute(select(offset_policies))).all()
+    mine = [r for r in rows if is_under(store_path, r.org_path)]
+    if not mine:
+        return domain.OffsetPolicy()
+    r = max(mine, key=lambda r: r.org_path.count("/"))
+    return domain.OffsetPolicy(r.org_path, r.points_per_yuan, r.max_share_bp)
+
+
+def _rule_message(r: domain.Rule) -> pb.Rule:
+    return pb.Rule(
+        rule_id=r.rule_id, name=r.name, org_path=r.org_path, priority=r.priority, points_per_yuan_bp=r.points_per_yuan_bp,
+        multiplier_bp=r.multiplier_bp, tier_ids=r.tier_ids, categories=r.categories, weekdays=r.weekdays,
+        month_days=r.month_days, start_time=timestamp(r.start_time), end_time=timestamp(r.end_time),
+        min_spend_fen=r.min_spend_fen, cap_per_order=r.cap_per_order, cap_per_day=r.cap_per_day,
+        expiry_policy=enum_value(pb.ExpiryPolicy, "EXPIRY_POLICY", r.expiry.policy.value), expiry_param=r.expiry.param,
+        pending_days=r.pending_days)

@@ -1,0 +1,121 @@
+"""Points tables (SQLAlchemy Core).
+
+- lots: every grant, with what is left of it, when it becomes spendable and when it
+  expires. A lot never goes below zero (CHECK); held points are out of their lots.
+- member_points: one row per member, locked by every spend (held and debt totals).
+- holds and hold_draws: pending offsets and the lots they drew from.
+- movements: the member's history, append-only.
+- order_accruals: what each line of each order earned, by which rule (day caps,
+  reversals).
+- rules, offset_policies, idempotency_keys.
+"""
+
+from sqlalchemy import (
+    JSON, BigInteger, CheckConstraint, Column, Date, Index, Integer, String, Table, UniqueConstraint, bindparam, select,
+    update,
+)
+
+from huiyuan.runtime import idempotency
+from huiyuan.runtime.db import UtcDateTime, new_metadata
+
+metadata = new_metadata()
+Points = BigInteger
+
+lots = Table(
+    "lots", metadata,
+    Column("lot_id", String(40), primary_key=True),
+    Column("member_id", String(40), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("rule_id", String(40), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("granted_points", Points, nullable=False),
+    Column("points_left", Points, nullable=False),
+    Column("available_time", UtcDateTime, nullable=False),
+    Column("expire_time", UtcDateTime, nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    CheckConstraint("points_left >= 0 AND points_left <= granted_points", name="left_within_granted"),
+    Index("ix_lots_member_id_expire_time", "member_id", "expire_time"),
+    Index("ix_lots_expire_time", "expire_time"),
+)
+
+member_points = Table(
+    "member_points", metadata,
+    Column("member_id", String(40), primary_key=True),
+    Column("held_points", Points, nullable=False),
+    Column("debt_points", Points, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    CheckConstraint("held_points >= 0 AND debt_points >= 0", name="not_negative"),
+)
+
+holds = Table(
+    "holds", metadata,
+    Column("hold_id", String(40), primary_key=True),
+    Column("member_id", String(40), nullable=False),
+    Column("points", Points, nullable=False),
+    Column("captured_points", Points, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("expire_time", UtcDateTime, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Index("ix_holds_state_expire_time", "state", "expire_time"),
+)
+
+hold_draws = Table(
+    "hold_draws", metadata,
+    Column("hold_id", String(40), primary_key=True),
+    Column("lot_id", String(40), primary_key=True),
+    Column("points", Points, nullable=False),
+)
+
+movements = Table(
+    "movements", metadata,
+    Column("movement_id", String(80), primary_key=True),  # time-sortable
+    Column("member_id", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("delta_points", Points, nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("memo", String(200), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Index("ix_movements_member_id_movement_id", "member_id", "movement_id"),
+)
+
+order_accruals = Table(
+    "order_accruals", metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("line_id", String(64), primary_key=True),
+    Column("member_id", String(40), nullable=False),
+    Column("rule_id", String(40), nullable=False),
+    Column("points", Points, nullable=False),
+    Column("paid_fen", BigInteger, nullable=False),
+    Column("business_day", Date, nullable=False),
+    Index("ix_order_accruals_member_id_business_day", "member_id", "business_day"),
+)
+
+rules = Table(
+    "rules", metadata,
+    Column("rule_id", String(40), primary_key=True),
+    Column("kind", String(16), nullable=False),  # BASE or MULTIPLIER
+    Column("priority", Integer, nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("body", JSON, nullable=False),  # every field of the rule, as the contract names them
+    Column("create_time", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "priority"),
+)
+
+offset_policies = Table(
+    "offset_policies", metadata,
+    Column("org_path", String(140), primary_key=True),
+    Column("points_per_yuan", Integer, nullable=False),
+    Column("max_share_bp", Integer, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
+idempotency_keys = idempotency.define_table(metadata)
+
+LOCK_MEMBER = select(member_points).where(member_points.c.member_id == bindparam("member_id")).with_for_update()
+SAVE_MEMBER = update(member_points).where(member_points.c.member_id == bindparam("key")).values(
+    held_points=bindparam("held"), debt_points=bindparam("debt"), update_time=bindparam("now"))
+MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(points_left=lots.c.points_left + bindparam("delta"))
