@@ -168,3 +168,111 @@ def test_bad_input_names_every_bad_field(points):
     assert refusal(points.Accrue, no_lines)[2] == {"lines": "LINES_REQUIRED"}
     purchase = pb.GrantRequest(request_id=rid(), member_id=new_id("m"), points=5, source=pb.LOT_SOURCE_PURCHASE)
     assert refusal(points.Grant, purchase)[2] == {"source": "SOURCE_INVALID"}
+
+
+def _accrue(points, member, order_id, fen):
+    return points.Accrue(pb.AccrueRequest(request_id=rid(), member_id=member, order_id=order_id, store_path=STORE,
+                                          tier_id="silver", paid_time=ts(THURSDAY),
+                                          lines=[pb.OrderLine(line_id="1", category="food", paid_fen=fen)]))
+
+
+def test_a_refund_takes_back_earned_points_in_proportion_and_a_shortfall_becomes_debt(points):
+    member = new_id("m")
+    _accrue(points, member, f"o1-{member}", 100_00)  # 100 points
+    back = [points.Reverse(pb.ReverseRequest(request_id=rid(), member_id=member, order_id=f"o1-{member}",
+                                             refunded_paid_fen=fen)) for fen in (33_33, 33_33, 33_34)]
+    assert [r.clawed_back_points for r in back] == [33, 33, 34] and back[-1].balance.available_points == 0
+    more = pb.ReverseRequest(request_id=rid(), member_id=member, order_id=f"o1-{member}", refunded_paid_fen=1)
+    assert refusal(points.Reverse, more)[1] == "REFUND_EXCEEDS_ORDER"
+    _accrue(points, member, f"o2-{member}", 50_00)  # 50 points, then spent
+    spend = hold(points, member, 50)
+    points.Capture(pb.CaptureRequest(request_id=rid(), hold_id=spend.hold_id, points=50))
+    owed = points.Reverse(pb.ReverseRequest(request_id=rid(), member_id=member, order_id=f"o2-{member}",
+                                            refunded_paid_fen=50_00))
+    assert (owed.clawed_back_points, owed.new_debt_points, owed.balance.debt_points) == (50, 50, 50)
+    paid_back = _accrue(points, member, f"o3-{member}", 80_00)
+    assert paid_back.debt_paid_points == 50 and paid_back.balance.available_points == 30
+    assert paid_back.balance.debt_points == 0
+
+
+def test_points_spent_on_a_refunded_order_return_to_their_lots(points):
+    member = new_id("m")
+    grant(points, member, 100)
+    spend = points.Hold(pb.HoldRequest(request_id=rid(), member_id=member, points=60, ttl=Duration(seconds=60),
+                                       store_path=STORE, order_id=f"paid-{member}")).hold
+    points.Capture(pb.CaptureRequest(request_id=rid(), hold_id=spend.hold_id, points=60))
+    back = points.Reverse(pb.ReverseRequest(request_id=rid(), member_id=member, order_id=f"paid-{member}",
+                                            returned_points=60))
+    assert (back.returned_points, back.balance.available_points) == (60, 100)
+    unknown = pb.ReverseRequest(request_id=rid(), member_id=member, order_id="never", refunded_paid_fen=1)
+    assert refusal(points.Reverse, unknown)[:2] == (grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND")
+
+
+def test_adjustments_need_a_reason_and_a_back_office(points):
+    member = new_id("m")
+    store_actor = {"operator_id": "c-1", "org_path": f"{STORE}/pos-1"}
+    denied = pb.AdjustRequest(request_id=rid(), member_id=member, delta_points=10, reason="x", actor=store_actor)
+    assert refusal(points.Adjust, denied)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "ADJUSTMENT_NOT_ALLOWED")
+    region = {"operator_id": "east-ops", "org_path": "hq/east"}
+    done = points.Adjust(pb.AdjustRequest(request_id=rid(), member_id=member, delta_points=40, reason="投诉补偿", actor=region))
+    assert done.balance.available_points == 40
+    too_much = pb.AdjustRequest(request_id=rid(), member_id=member, delta_points=-41, reason="纠错", actor=region)
+    assert refusal(points.Adjust, too_much)[1] == "INSUFFICIENT_POINTS"
+    assert refusal(points.Adjust, pb.AdjustRequest(request_id=rid(), member_id=member, delta_points=5, actor=region))[2] == {
+        "reason": "REASON_REQUIRED"}
+
+
+def test_the_last_ten_gifts_are_never_oversold(points):
+    gift = points.CreateGift(pb.CreateGiftRequest(request_id=rid(), gift=pb.Gift(
+        name="保温杯", points=100, stock=10, per_member_limit=1, org_path="hq"))).gift
+    members = [new_id("m") for _ in range(50)]
+    for member in members:
+        grant(points, member, 100)
+
+    def attempt(member):
+        try:
+            points.RedeemGift(pb.RedeemGiftRequest(request_id=rid(), member_id=member, gift_id=gift.gift_id, store_path=STORE))
+            return "ok"
+        except grpc.RpcError as error:
+            return refusal_of(error, "points.huiyuan")[1]
+
+    with ThreadPoolExecutor(50) as pool:
+        outcomes = list(pool.map(attempt, members))
+    assert outcomes.count("ok") == 10 and outcomes.count("OUT_OF_STOCK") == 40
+    assert [g.stock for g in points.ListGifts(pb.ListGiftsRequest()).gifts if g.gift_id == gift.gift_id] == [0]
+    winners = [m for m, outcome in zip(members, outcomes) if outcome == "ok"]
+    assert all(balance(points, m).available_points == 0 for m in winners)
+    losers = [m for m, outcome in zip(members, outcomes) if outcome != "ok"]
+    assert all(balance(points, m).available_points == 100 for m in losers)  # a refusal spends nothing
+
+
+def test_per_member_limits_and_scope(points):
+    member = new_id("m")
+    grant(points, member, 1000)
+    south_only = points.CreateGift(pb.CreateGiftRequest(request_id=rid(), gift=pb.Gift(
+        name="华南限定", points=10, stock=100, per_member_limit=2, org_path="hq/south"))).gift
+    elsewhere = pb.RedeemGiftRequest(request_id=rid(), member_id=member, gift_id=south_only.gift_id, store_path=STORE)
+    assert refusal(points.RedeemGift, elsewhere)[1] == "GIFT_NOT_IN_SCOPE"
+    gz = "hq/south/gz-001"
+    points.RedeemGift(pb.RedeemGiftRequest(request_id=rid(), member_id=member, gift_id=south_only.gift_id, store_path=gz,
+                                           quantity=2))
+    third = pb.RedeemGiftRequest(request_id=rid(), member_id=member, gift_id=south_only.gift_id, store_path=gz)
+    assert refusal(points.RedeemGift, third)[1] == "REDEMPTION_LIMIT_REACHED"
+
+
+def test_members_with_points_about_to_expire_are_listed_for_reminders(points):
+    member = new_id("m")
+    grant(points, member, 25)
+    engine = make_sync_engine(points.url, "points")
+    with engine.begin() as db:
+        db.execute(update(lots).where(lots.c.member_id == member).values(
+            expire_time=datetime.now(timezone.utc) + timedelta(days=3)))
+    engine.dispose()
+    found, token = {}, ""
+    while True:
+        page = points.ListExpiringMembers(pb.ListExpiringMembersRequest(within=Duration(seconds=7 * 86400), page_size=2,
+                                                                        page_token=token))
+        found.update({m.member_id: m.points for m in page.members})
+        if not (token := page.next_page_token):
+            break
+    assert found[member] == 25

@@ -235,8 +235,13 @@ def spend_order(lots: list[Lot]) -> list[Lot]:
 
 def draw(lots: list[Lot], points: int) -> list[Draw]:
     """Take points from spendable lots, soonest-expiring first."""
+    return draw_in_order(spend_order(lots), points)
+
+
+def draw_in_order(lots: list[Lot], points: int) -> list[Draw]:
+    """Take points from the lots in the order given."""
     draws = []
-    for lot in spend_order(lots):
+    for lot in lots:
         take = min(points, lot.points_left)
         if take:
             lot.points_left -= take

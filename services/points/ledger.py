@@ -121,3 +121,15 @@ async def expire_batch(engine, as_of: datetime, now) -> tuple[int, int]:
              "delta_points": -r.points_left, "order_id": "", "store_path": r.store_path, "memo": f"lot {r.lot_id}",
              "create_time": now} for r in rows])
         return len(rows), sum(r.points_left for r in rows)
+
+
+async def expiring_members(db, now, within: timedelta, after_member_id: str | None, limit: int) -> list:
+    """Members with spendable points expiring within the window: (member_id, points,
+    first expire time), by member id, for reminders."""
+    c = lots.c
+    q = (select(c.member_id, func.sum(c.points_left).label("points"), func.min(c.expire_time).label("first"))
+         .where(c.points_left > 0, c.available_time <= now, c.expire_time > now, c.expire_time <= now + within)
+         .group_by(c.member_id))
+    if after_member_id is not None:
+        q = q.where(c.member_id > after_member_id)
+    return (await db.execute(q.order_by(c.member_id).limit(limit))).all()

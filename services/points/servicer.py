@@ -1,6 +1,7 @@
 """PointsService: checks the request, runs the use case in one transaction, translates.
-Reverse, Adjust, the points mall and ListExpiringMembers are not built yet: the
-generated base class answers them UNIMPLEMENTED."""
+No rule lives here: the rules are in domain.py and the use-case modules."""
+
+from datetime import timedelta, timezone
 
 from sqlalchemy import select
 
@@ -16,7 +17,7 @@ from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.upsert import insert_for
-from services.points import accrual, domain, ledger, spending
+from services.points import accrual, corrections, domain, ledger, mall, spending
 from services.points.storage import offset_policies
 
 MAX_POINTS = 100_000_000
@@ -274,6 +275,122 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             total_lots, total_points = total_lots + count, total_points + points
         response = pb.RunExpiryResponse(expired_lots=total_lots, expired_points=total_points)
         return await self.idempotency.remember("RunExpiry", request, response)
+
+
+    async def Reverse(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        check_text(v, request.order_id, "order_id", 64, required=True)
+        v.check(request.refunded_paid_fen >= 0, "refunded_paid_fen", "AMOUNT_INVALID", "refunded_paid_fen must not be negative")
+        v.check(request.returned_points >= 0, "returned_points", "POINTS_INVALID", "returned_points must not be negative")
+        v.check(request.refunded_paid_fen > 0 or request.returned_points > 0, "refunded_paid_fen", "NOTHING_TO_REVERSE",
+                "give refunded_paid_fen or returned_points")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            claw, returned, debt = await corrections.reverse(
+                db, member_id=request.member_id, order_id=request.order_id, refunded_paid_fen=request.refunded_paid_fen,
+                returned_points=request.returned_points, now=now)
+            return pb.ReverseResponse(clawed_back_points=claw, returned_points=returned, new_debt_points=debt,
+                                      balance=balance(await ledger.balance(db, request.member_id, now)))
+
+        return await self.idempotency.run("Reverse", request, pb.ReverseResponse, work)
+
+    async def Adjust(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        v.check(request.delta_points != 0 and abs(request.delta_points) <= MAX_POINTS, "delta_points", "POINTS_INVALID",
+                f"delta_points must be non-zero, at most {MAX_POINTS} either way")
+        reason = check_text(v, request.reason, "reason", 200, required=True)
+        _, org_path = check_actor(v, request)
+        v.raise_if_any()
+        if org_path.count("/") > 1:
+            raise PermissionDenied("ADJUSTMENT_NOT_ALLOWED", "Only HQ and regional offices adjust points.",
+                                   "只有总部和区域可以调整积分。")
+
+        async def work(db):
+            now = utcnow()
+            await corrections.adjust(db, member_id=request.member_id, delta=request.delta_points,
+                                     reason=f"{reason} ({request.actor.operator_id})", store_path=org_path, now=now)
+            return pb.AdjustResponse(balance=balance(await ledger.balance(db, request.member_id, now)))
+
+        return await self.idempotency.run("Adjust", request, pb.AdjustResponse, work)
+
+    async def CreateGift(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        g = request.gift
+        name = check_text(v, g.name, "gift.name", 64, required=True)
+        _points(v, g.points, "gift.points")
+        v.check(g.stock >= 0, "gift.stock", "STOCK_INVALID", "stock must not be negative")
+        v.check(g.per_member_limit >= 0, "gift.per_member_limit", "LIMIT_INVALID", "per_member_limit must not be negative")
+        check_org_path(v, g.org_path, "gift.org_path")
+        _, actor_path = check_actor(v, request, required=False)
+        v.raise_if_any()
+        if actor_path and not is_under(g.org_path, actor_path):
+            raise PermissionDenied("OUT_OF_SCOPE", "The gift's scope lies outside yours.", "礼品范围超出您的管辖范围。")
+
+        async def work(db):
+            gift = await mall.create_gift(db, mall.Gift(new_id("g"), name, g.points, g.stock, g.per_member_limit,
+                                                        g.org_path), utcnow())
+            return pb.CreateGiftResponse(gift=_gift_message(gift))
+
+        return await self.idempotency.run("CreateGift", request, pb.CreateGiftResponse, work)
+
+    async def ListGifts(self, request, context):
+        v = Violations()
+        check_org_path(v, request.org_path, "org_path", required=False)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            return pb.ListGiftsResponse(gifts=[_gift_message(g) for g in await mall.gifts_at(db, request.org_path)])
+
+    async def RedeemGift(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _member_id(v, request.member_id)
+        v.check(bool(request.gift_id), "gift_id", "GIFT_ID_REQUIRED", "gift_id is required")
+        quantity = request.quantity or 1
+        v.check(0 < quantity <= 100, "quantity", "QUANTITY_INVALID", "quantity must be 1 to 100")
+        check_store_path(v, request.store_path, "store_path")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            cost, left = await mall.redeem(db, member_id=request.member_id, gift_id=request.gift_id, quantity=quantity,
+                                           store_path=request.store_path, now=now)
+            return pb.RedeemGiftResponse(points=cost, stock_left=left,
+                                         balance=balance(await ledger.balance(db, request.member_id, now)))
+
+        return await self.idempotency.run("RedeemGift", request, pb.RedeemGiftResponse, work)
+
+    async def ListExpiringMembers(self, request, context):
+        v = Violations()
+        within = request.within.ToTimedelta()
+        v.check(timedelta(hours=1) <= within <= timedelta(days=366), "within", "WINDOW_INVALID", "within must be 1 h to 366 days")
+        size = pagination.page_size(request.page_size, 100, 1000, v)
+        fingerprint = pagination.fingerprint(request.within.ToSeconds())
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            rows = await ledger.expiring_members(db, utcnow(), within, after[0] if after else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda row: [row.member_id], fingerprint)
+        return pb.ListExpiringMembersResponse(next_page_token=token, members=[pb.ExpiringMember(
+            member_id=r.member_id, points=int(r.points), first_expire_time=timestamp(_aware(r.first))) for r in page])
+
+
+def _aware(moment):
+    """SQLite hands an aggregate's timestamp back naive (UTC)."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def _gift_message(g: mall.Gift) -> pb.Gift:
+    return pb.Gift(gift_id=g.gift_id, name=g.name, points=g.points, stock=g.stock, per_member_limit=g.per_member_limit,
+                   org_path=g.org_path)
 
 
 async def _offset_policy(db, store_path: str) -> domain.OffsetPolicy:

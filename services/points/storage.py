@@ -119,3 +119,39 @@ LOCK_MEMBER = select(member_points).where(member_points.c.member_id == bindparam
 SAVE_MEMBER = update(member_points).where(member_points.c.member_id == bindparam("key")).values(
     held_points=bindparam("held"), debt_points=bindparam("debt"), update_time=bindparam("now"))
 MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(points_left=lots.c.points_left + bindparam("delta"))
+
+order_reversals = Table(
+    "order_reversals", metadata,
+    Column("reversal_id", String(40), primary_key=True),
+    Column("order_id", String(64), nullable=False, index=True),
+    Column("member_id", String(40), nullable=False),
+    Column("refunded_paid_fen", BigInteger, nullable=False),
+    Column("clawed_back_points", Points, nullable=False),
+    Column("returned_points", Points, nullable=False),
+    Column("new_debt_points", Points, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+gifts = Table(
+    "gifts", metadata,
+    Column("gift_id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("points", Points, nullable=False),
+    Column("stock", BigInteger, nullable=False),
+    Column("per_member_limit", Integer, nullable=False),  # 0: no limit
+    Column("org_path", String(140), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    CheckConstraint("stock >= 0", name="stock_not_negative"),
+)
+
+redemptions = Table(
+    "redemptions", metadata,
+    Column("redemption_id", String(40), primary_key=True),
+    Column("gift_id", String(40), nullable=False),
+    Column("member_id", String(40), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("points", Points, nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Index("ix_redemptions_member_id_gift_id", "member_id", "gift_id"),
+)
