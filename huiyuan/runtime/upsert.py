@@ -14,9 +14,10 @@ def insert_for(db):
     return postgresql.insert if dialect_name(db) == "postgresql" else sqlite.insert
 
 
-async def insert_new(db, table: Table, rows: list[dict], conflict: str) -> list:
-    """Insert rows whose `conflict` column is not taken yet; return the primary keys of
-    the rows inserted (a row that conflicts is skipped, not updated).
+async def insert_new(db, table: Table, rows: list[dict], conflict: str | None = None) -> list:
+    """Insert many rows; with `conflict`, only those whose conflict column is not taken
+    yet (a row that conflicts is skipped, not updated). Returns the primary keys of the
+    rows inserted.
 
     On PostgreSQL the batch travels as one array per column through unnest(): a short
     statement however many rows, where a VALUES list of 1,000 rows spent half an import
@@ -26,7 +27,9 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str) -> list:
         return []
     key = table.primary_key.columns.values()[0].name
     if dialect_name(db) != "postgresql":
-        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=[conflict])
+        statement = sqlite.insert(table)
+        if conflict:
+            statement = statement.on_conflict_do_nothing(index_elements=[conflict])
         return list((await db.execute(statement.returning(table.c[key]), rows)).scalars())
     columns = [c for c in table.columns if c.name in rows[0]]
     dialect = postgresql.dialect()
@@ -43,7 +46,7 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str) -> list:
     names = ", ".join(f'"{c.name}"' for c in columns)
     unnest = ", ".join(f'CAST(:{c.name} AS {sql_types[c.name]}[])' for c in columns)
     statement = text(
-        f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} FROM unnest({unnest}) AS t({names}) '
-        f'ON CONFLICT ("{conflict}") DO NOTHING RETURNING "{key}"'
+        f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} FROM unnest({unnest}) AS t({names})'
+        + (f' ON CONFLICT ("{conflict}") DO NOTHING' if conflict else "") + f' RETURNING "{key}"'
     )
     return list((await db.execute(statement, arrays)).scalars())

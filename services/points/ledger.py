@@ -4,14 +4,16 @@ points takes the member's row lock first, so concurrent spends queue on it."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, func, insert, select, text, update
 
+from huiyuan.runtime.db import dialect_name
 from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.upsert import insert_new
 from services.points import domain
 from services.points.storage import LOCK_MEMBER, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements
 
 EXPIRING_SOON = timedelta(days=30)
-EXPIRY_BATCH = 2_000
+EXPIRY_BATCH = 10_000
 
 
 @dataclass
@@ -104,22 +106,48 @@ async def history(db, member_id: str, before: str | None, limit: int) -> list:
     return (await db.execute(q.order_by(movements.c.movement_id.desc()).limit(limit))).all()
 
 
+# On PostgreSQL a batch is one statement: the lots never travel to Python and back,
+# which made the job seven times slower. SQLite (the embedded default) takes the
+# portable path below.
+_EXPIRE_BATCH_PG = text("""
+WITH expired AS (
+    SELECT lot_id, member_id, store_path, points_left FROM lots
+    WHERE expire_time <= :as_of AND points_left > 0
+    LIMIT :batch FOR UPDATE SKIP LOCKED
+), zeroed AS (
+    UPDATE lots SET points_left = 0 FROM expired WHERE lots.lot_id = expired.lot_id
+), moved AS (
+    INSERT INTO movements (movement_id, member_id, kind, delta_points, order_id, store_path, memo, create_time)
+    SELECT :prefix || right(lot_id, 16), member_id, 'EXPIRE', -points_left, '', store_path, 'lot ' || lot_id, :now
+    FROM expired
+)
+SELECT count(*), coalesce(sum(points_left), 0) FROM expired
+""")
+
+
 async def expire_batch(engine, as_of: datetime, now) -> tuple[int, int]:
     """Expire up to one batch of lots past their date, in one transaction. Lots are
-    taken in lot order and locked, so two runs at once expire each lot once.
-    Returns (lots, points) expired; (0, 0) when nothing is left to do."""
-    c = lots.c
+    locked (skipping those another run holds), so two runs at once expire each lot
+    once. Returns (lots, points) expired; (0, 0) when nothing is left to do.
+
+    Movement ids: one time prefix for the batch, each movement told apart by its
+    lot's random tail (a lot expires once); new_id() per row cost more than the SQL."""
+    prefix = new_id("mv")[:13]
     async with engine.begin() as db:
+        if dialect_name(db) == "postgresql":
+            count, points = (await db.execute(_EXPIRE_BATCH_PG, {
+                "as_of": as_of, "batch": EXPIRY_BATCH, "prefix": prefix, "now": now})).one()
+            return int(count), int(points)
+        c = lots.c
         rows = (await db.execute(select(c.lot_id, c.member_id, c.points_left, c.store_path)
-                                 .where(c.expire_time <= as_of, c.points_left > 0)
-                                 .order_by(c.lot_id).limit(EXPIRY_BATCH).with_for_update(skip_locked=True))).all()
+                                 .where(c.expire_time <= as_of, c.points_left > 0).limit(EXPIRY_BATCH))).all()
         if not rows:
             return 0, 0
         await db.execute(update(lots).where(c.lot_id.in_([r.lot_id for r in rows])).values(points_left=0))
-        await db.execute(insert(movements), [
-            {"movement_id": new_id("mv"), "member_id": r.member_id, "kind": domain.MovementKind.EXPIRE.value,
-             "delta_points": -r.points_left, "order_id": "", "store_path": r.store_path, "memo": f"lot {r.lot_id}",
-             "create_time": now} for r in rows])
+        await insert_new(db, movements, [
+            {"movement_id": f"{prefix}{r.lot_id[-16:]}", "member_id": r.member_id,
+             "kind": domain.MovementKind.EXPIRE.value, "delta_points": -r.points_left, "order_id": "",
+             "store_path": r.store_path, "memo": f"lot {r.lot_id}", "create_time": now} for r in rows])
         return len(rows), sum(r.points_left for r in rows)
 
 
