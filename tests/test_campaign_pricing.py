@@ -1,0 +1,114 @@
+"""The pricing engine alone: the calculation order, stacking, coupons, apportionment."""
+
+from datetime import date, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from huiyuan.runtime.clock import CHAIN_ZONE
+from services.campaign.pricing import Campaign, Coupon, CouponKind, Kind, Line, Member, Step, quote
+
+WEDNESDAY = datetime(2026, 11, 25, 15, tzinfo=CHAIN_ZONE)
+THURSDAY = WEDNESDAY + timedelta(days=1)
+STORE = "hq/east/sh-001"
+SILVER = Member("m_1", "silver", 9_500)
+
+
+def lines():
+    return [Line("1", "sku-tea", "tea", 2, 50_00), Line("2", "sku-cup", "ware", 1, 33_33)]
+
+
+def priced(*, member=SILVER, at=THURSDAY, campaigns=(), coupons=(), the_lines=None, **kw):
+    return quote(the_lines or lines(), member, STORE, at, list(campaigns), list(coupons), **kw)
+
+
+def test_tier_price_rounds_each_line_half_up_to_the_fen():
+    q = priced()
+    assert [(line.line_id, line.discount_fen) for line in q.lines] == [("1", 5_00), ("2", 1_67)]
+    assert (q.list_total_fen, q.discount_total_fen, q.payable_fen) == (133_33, 6_67, 126_66)
+    assert [a.explanation for a in q.adjustments] == ["会员价"]
+
+
+def test_a_better_tier_campaign_replaces_the_tier_rate_and_they_never_stack():
+    gold_week = Campaign("c-tier", "银卡周 九折", Kind.TIER_DISCOUNT, tier_ids=["silver"], rate_bp=9_000)
+    q = priced(campaigns=[gold_week])
+    assert [(a.campaign_id, a.amount_fen) for a in q.adjustments] == [("c-tier", 13_33)]  # 10.00 + 3.33 (29.997 rounds to 30.00)
+
+
+def test_member_day_applies_after_the_tier_price_unless_on_the_original():
+    member_day = Campaign("c-wed", "会员日 八八折", Kind.MEMBER_DAY, weekdays=[3], rate_bp=8_800)
+    assert len(priced(campaigns=[member_day]).adjustments) == 1  # not on Thursday
+    on_discounted = priced(campaigns=[member_day], at=WEDNESDAY)
+    assert [a.amount_fen for a in on_discounted.adjustments] == [6_67, 15_20]  # 88% of 126.66, per line
+    member_day.on_original_price = True
+    on_original = priced(campaigns=[member_day], at=WEDNESDAY)
+    assert on_original.adjustments[1].amount_fen == 16_00  # 12% of 100.00 + 12% of 33.33 (rounded per line)
+
+
+def test_limited_price_and_category_discount():
+    deal = Campaign("c-deal", "限时价 茶 45元", Kind.LIMITED_PRICE, sku_prices_fen={"sku-tea": 45_00})
+    ware = Campaign("c-ware", "器具 八折", Kind.CATEGORY_DISCOUNT, categories=["ware"], rate_bp=8_000)
+    q = priced(member=Member(), campaigns=[deal, ware])
+    assert [(line.line_id, line.payable_fen) for line in q.lines] == [("1", 90_00), ("2", 26_66)]  # 26.664
+
+
+def test_stepped_threshold_reduction_is_spread_over_its_lines_to_the_fen():
+    offer = Campaign("c-mj", "满100减20 满200减50", Kind.THRESHOLD_REDUCTION,
+                     steps=[Step(100_00, 20_00), Step(200_00, 50_00)])
+    q = priced(member=Member(), campaigns=[offer])
+    reduction = q.adjustments[0]
+    assert reduction.amount_fen == 20_00 and reduction.line_shares == {"1": 15_00, "2": 5_00}
+    big = priced(member=Member(), campaigns=[offer], the_lines=[Line("1", "a", "x", 3, 70_00), Line("2", "b", "x", 1, 1)])
+    assert big.adjustments[0].amount_fen == 50_00 and sum(big.adjustments[0].line_shares.values()) == 50_00
+
+
+def test_threshold_discount_and_an_exclusive_group_keeps_only_the_best():
+    nine = Campaign("c-9", "满200打9折", Kind.THRESHOLD_DISCOUNT, steps=[Step(100_00, rate_bp=9_000)], exclusive_group="order")
+    twenty = Campaign("c-20", "满100减20", Kind.THRESHOLD_REDUCTION, steps=[Step(100_00, 20_00)], exclusive_group="order")
+    q = priced(member=Member(), campaigns=[nine, twenty])
+    assert [a.campaign_id for a in q.adjustments] == ["c-20"]  # 20.00 beats 13.33
+
+
+def test_coupons_apply_in_order_and_unusable_ones_are_named_with_their_reason():
+    coupons = [Coupon("EXPIRED1", reject_reason="COUPON_EXPIRED"),
+               Coupon("TEN", CouponKind.FIXED, amount_fen=10_00),
+               Coupon("TEA15", CouponKind.PERCENT, rate_bp=8_500, cap_fen=10_00, categories=["tea"]),
+               Coupon("BIG", CouponKind.THRESHOLD, amount_fen=50_00, threshold_fen=500_00),
+               Coupon("SOUTH", CouponKind.FIXED, amount_fen=5_00, store_paths=["hq/south"])]
+    q = priced(member=Member(), coupons=coupons)
+    assert [(a.coupon_code, a.amount_fen) for a in q.adjustments] == [("TEN", 10_00), ("TEA15", 10_00)]
+    assert q.rejected_coupons == [("EXPIRED1", "COUPON_EXPIRED"), ("BIG", "COUPON_THRESHOLD_NOT_MET"),
+                                  ("SOUTH", "COUPON_NOT_VALID_AT_STORE")]
+    assert q.payable_fen == 133_33 - 20_00
+
+
+def test_at_most_max_discounts_and_never_below_zero():
+    coupons = [Coupon(f"C{i}", CouponKind.FIXED, amount_fen=100_00) for i in range(3)]
+    q = priced(member=Member(), coupons=coupons, max_discounts=2)
+    assert q.payable_fen == 0 and all(line.payable_fen == 0 for line in q.lines)
+    assert [reason for _, reason in q.rejected_coupons] == ["COUPON_NO_ELIGIBLE_LINES"]
+
+
+def test_birthday_new_members_and_the_points_hint():
+    birthday = Campaign("c-bd", "生日 八折", Kind.BIRTHDAY, rate_bp=8_000)
+    newcomer = Campaign("c-new", "新会员 九五折", Kind.CATEGORY_DISCOUNT, categories=["tea"], rate_bp=9_500,
+                        new_member_within=timedelta(days=30))
+    double = Campaign("c-x2", "双倍积分", Kind.POINTS_MULTIPLIER, rate_bp=20_000)
+    fresh = Member("m_2", register_time=THURSDAY - timedelta(days=3), birthday=date(1990, 11, 26))
+    q = priced(member=fresh, campaigns=[birthday, newcomer, double])
+    assert {a.campaign_id for a in q.adjustments} == {"c-bd", "c-new"} and q.points_multiplier_bp == 20_000
+    old = Member("m_3", register_time=THURSDAY - timedelta(days=300), birthday=date(1990, 1, 1))
+    assert priced(member=old, campaigns=[birthday, newcomer, double]).adjustments == []
+
+
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 100_00)), min_size=1, max_size=6),
+       st.integers(5_000, 10_000), st.integers(0, 300_00), st.integers(0, 100_00))
+def test_every_fen_is_accounted_for(raw_lines, tier_rate, threshold, reduction):
+    the_lines = [Line(str(i), f"s{i}", "x", qty, price) for i, (qty, price) in enumerate(raw_lines)]
+    offer = Campaign("c", "满减", Kind.THRESHOLD_REDUCTION, steps=[Step(threshold, min(reduction, threshold))])
+    q = quote(the_lines, Member(tier_price_rate_bp=tier_rate), STORE, THURSDAY, [offer],
+              [Coupon("X", CouponKind.FIXED, amount_fen=reduction)])
+    for a in q.adjustments:
+        assert sum(a.line_shares.values()) == a.amount_fen > 0
+    assert all(line.payable_fen >= 0 for line in q.lines)
+    assert q.payable_fen == q.list_total_fen - sum(a.amount_fen for a in q.adjustments)
