@@ -123,6 +123,15 @@ def points_service(database_url):
 
 
 @pytest.fixture(scope="module")
+def campaign_service(database_url):
+    from services.campaign.app import SPEC
+
+    service = ServiceThread(SPEC, per_service(database_url, "campaign"))
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
 def member_service(database_url):
     from services.member.app import SPEC
 

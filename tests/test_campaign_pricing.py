@@ -72,8 +72,8 @@ def test_threshold_discount_and_an_exclusive_group_keeps_only_the_best():
 def test_coupons_apply_in_order_and_unusable_ones_are_named_with_their_reason():
     coupons = [Coupon("EXPIRED1", reject_reason="COUPON_EXPIRED"),
                Coupon("TEN", CouponKind.FIXED, amount_fen=10_00),
-               Coupon("TEA15", CouponKind.PERCENT, rate_bp=8_500, cap_fen=10_00, categories=["tea"]),
-               Coupon("BIG", CouponKind.THRESHOLD, amount_fen=50_00, threshold_fen=500_00),
+               Coupon("TEA15", CouponKind.PERCENTAGE, rate_bp=8_500, cap_fen=10_00, categories=["tea"]),
+               Coupon("BIG", CouponKind.FIXED, amount_fen=50_00, threshold_fen=500_00),
                Coupon("SOUTH", CouponKind.FIXED, amount_fen=5_00, store_paths=["hq/south"])]
     q = priced(member=Member(), coupons=coupons)
     assert [(a.coupon_code, a.amount_fen) for a in q.adjustments] == [("TEN", 10_00), ("TEA15", 10_00)]

@@ -12,7 +12,8 @@ from tests.conftest import ServiceThread
 
 
 @pytest.mark.parametrize("module, stub, call, request_message", [
-    ("services.campaign.app", campaign_pb2_grpc.CampaignServiceStub, "Quote", campaign_pb2.QuoteRequest(store_path="hq/e/s")),
+    ("services.campaign.app", campaign_pb2_grpc.CampaignServiceStub, "ListMemberCoupons",
+     campaign_pb2.ListMemberCouponsRequest(member_id="m")),
     ("gateway.app", gateway_pb2_grpc.GatewayServiceStub, "GetOrder", gateway_pb2.GetOrderRequest(order_id="o")),
 ])
 def test_placeholder_serves_health_and_unimplemented(module, stub, call, request_message):

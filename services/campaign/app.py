@@ -1,6 +1,24 @@
+"""The campaign service process: its servicer and migrations."""
+
 from pathlib import Path
 
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
-from huiyuan.runtime.placeholder import placeholder_spec
+from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.runtime.server import ServiceContext, ServiceSpec
+from services.campaign import storage
+from services.campaign.servicer import CampaignServicer
 
-SPEC, metadata = placeholder_spec("campaign", campaign_pb2, campaign_pb2_grpc, "CampaignService", Path(__file__).parent)
+metadata = storage.metadata
+
+
+def register(server, ctx: ServiceContext) -> None:
+    idempotency = Idempotency(ctx.engine, storage.idempotency_keys, "campaign")
+    campaign_pb2_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(ctx, idempotency), server)
+
+
+SPEC = ServiceSpec(
+    name="campaign",
+    service_names=[campaign_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name],
+    migrations_dir=Path(__file__).parent / "migrations",
+    register=register,
+)

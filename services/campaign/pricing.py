@@ -72,6 +72,11 @@ class Campaign:
     month_days: list[int] = field(default_factory=list)
     exclusive_group: str = ""
     on_original_price: bool = False
+    # Limits kept with the campaign and enforced when a discount is redeemed (not by a quote).
+    budget_fen: int = 0
+    per_member_limit: int = 0
+    per_store_daily_limit: int = 0
+    coupon_template_id: str = ""
 
 
 @dataclass
@@ -103,9 +108,8 @@ class Line:
 
 
 class CouponKind(StrEnum):
-    FIXED = "FIXED"  # amount_fen off
-    PERCENT = "PERCENT"  # pay rate_bp, at most cap_fen off
-    THRESHOLD = "THRESHOLD"  # amount_fen off a spend of threshold_fen
+    FIXED = "FIXED"  # amount_fen off (of a spend of threshold_fen, if set)
+    PERCENTAGE = "PERCENTAGE"  # pay rate_bp, at most cap_fen off
 
 
 @dataclass
@@ -284,7 +288,7 @@ def quote(lines: list[Line], member: Member, store_path: str, at: datetime, camp
             rejected.append((coupon.code, reason))
             continue
         subtotal = sum(line.payable_fen for line in covered)
-        if coupon.kind == CouponKind.PERCENT:
+        if coupon.kind == CouponKind.PERCENTAGE:
             off = subtotal - pay_rate(subtotal, coupon.rate_bp)
             off = min(off, coupon.cap_fen) if coupon.cap_fen else off
         else:

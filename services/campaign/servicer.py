@@ -1,0 +1,174 @@
+"""CampaignService: checks the request, runs the use case, translates.
+Coupons (templates, issue, reserve/redeem/release) and live stats are not built yet:
+the generated base class answers them UNIMPLEMENTED, and Quote refuses every coupon
+code with COUPON_NOT_FOUND, pricing the order without it."""
+
+from huiyuan.campaign.v1 import campaign_pb2 as pb
+from huiyuan.campaign.v1 import campaign_pb2_grpc
+from huiyuan.runtime import pagination
+from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
+from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.errors import PermissionDenied, Violations
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, is_under
+from huiyuan.runtime.server import ServiceContext
+from services.campaign import campaigns, domain, pricing
+from services.campaign.domain import Status
+from services.campaign.pricing import BP, Kind
+
+MAX_LINES = 500
+
+
+def _campaign(m: pb.Campaign) -> pricing.Campaign:
+    kind = Kind(enum_name(pb.CampaignKind, "CAMPAIGN_KIND", m.kind) or "TIER_DISCOUNT")
+    return pricing.Campaign(
+        "", m.name.strip(), kind, m.org_path,
+        from_timestamp(m.start_time) if m.HasField("start_time") else None,
+        from_timestamp(m.end_time) if m.HasField("end_time") else None,
+        list(m.tier_ids), list(m.tags), m.new_member_within.ToTimedelta() if m.HasField("new_member_within") else None,
+        m.points_multiplier_bp if kind == Kind.POINTS_MULTIPLIER else m.rate_bp, list(m.categories),
+        dict(m.sku_prices_fen), [pricing.Step(s.threshold_fen, s.reduction_fen, s.rate_bp) for s in m.steps],
+        list(m.weekdays), list(m.month_days), m.exclusive_group, m.on_original_price,
+        m.budget_fen, m.per_member_limit, m.per_store_daily_limit, m.coupon_template_id)
+
+
+def _message(c: pricing.Campaign, status: Status, campaign_id: str = "") -> pb.Campaign:
+    message = pb.Campaign(
+        campaign_id=campaign_id or c.campaign_id, name=c.name, kind=enum_value(pb.CampaignKind, "CAMPAIGN_KIND", c.kind.value),
+        org_path=c.org_path, status=enum_value(pb.CampaignStatus, "CAMPAIGN_STATUS", status.value),
+        start_time=timestamp(c.start_time), end_time=timestamp(c.end_time), tier_ids=c.tier_ids, tags=c.tags,
+        categories=c.categories, sku_prices_fen=c.sku_prices_fen, weekdays=c.weekdays, month_days=c.month_days,
+        steps=[pb.ThresholdStep(threshold_fen=s.threshold_fen, reduction_fen=s.reduction_fen, rate_bp=s.rate_bp) for s in c.steps],
+        exclusive_group=c.exclusive_group, on_original_price=c.on_original_price, budget_fen=c.budget_fen,
+        per_member_limit=c.per_member_limit, per_store_daily_limit=c.per_store_daily_limit,
+        coupon_template_id=c.coupon_template_id)
+    if c.kind == Kind.POINTS_MULTIPLIER:
+        message.points_multiplier_bp = c.rate_bp
+    else:
+        message.rate_bp = c.rate_bp
+    if c.new_member_within is not None:
+        message.new_member_within.FromTimedelta(c.new_member_within)
+    return message
+
+
+def _order(v: Violations, request: pb.QuoteRequest, p: str = ""):
+    check_store_path(v, request.store_path, f"{p}store_path")
+    v.check(0 < len(request.lines) <= MAX_LINES, f"{p}lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
+    seen = set()
+    for i, line in enumerate(request.lines):
+        v.check(bool(line.line_id) and line.line_id not in seen, f"{p}lines[{i}].line_id", "LINE_ID_INVALID",
+                "every line needs its own line_id")
+        seen.add(line.line_id)
+        v.check(0 < line.quantity <= 100_000, f"{p}lines[{i}].quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
+        v.check(0 <= line.unit_price_fen <= 10**9, f"{p}lines[{i}].unit_price_fen", "PRICE_INVALID",
+                "unit_price_fen must be 0 or more")
+    m = request.member
+    v.check(0 <= m.tier_price_rate_bp <= BP, f"{p}member.tier_price_rate_bp", "RATE_INVALID", "tier_price_rate_bp is 0 to 10000")
+    birthday = None
+    if m.HasField("birthday"):  # a birthday without a year (0000-MM-DD) still has its day
+        birthday = calendar_date(m.birthday) or (calendar_date(type(m.birthday)(year=2000, month=m.birthday.month,
+                                                                                 day=m.birthday.day)))
+        v.check(birthday is not None, f"{p}member.birthday", "DATE_INVALID", "birthday must be a calendar day")
+    member = pricing.Member(m.member_id, m.tier_id, m.tier_price_rate_bp or BP, list(m.tags),
+                            from_timestamp(m.register_time) if m.HasField("register_time") else None, birthday)
+    lines = [pricing.Line(x.line_id, x.sku, x.category, x.quantity, x.unit_price_fen) for x in request.lines]
+    at = from_timestamp(request.at_time) if request.HasField("at_time") else utcnow()
+    return member, lines, at
+
+
+def _quote_message(q: pricing.Quote) -> pb.QuoteResponse:
+    return pb.QuoteResponse(
+        lines=[pb.PricedLine(line_id=x.line_id, list_fen=x.list_fen, discount_fen=x.discount_fen, payable_fen=x.payable_fen)
+               for x in q.lines],
+        adjustments=[pb.Adjustment(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=a.amount_fen,
+                                   explanation=a.explanation,
+                                   line_shares=[pb.LineShare(line_id=k, amount_fen=v) for k, v in a.line_shares.items()])
+                     for a in q.adjustments],
+        rejected_coupons=[pb.RejectedCoupon(coupon_code=code, reason=reason) for code, reason in q.rejected_coupons],
+        list_total_fen=q.list_total_fen, discount_total_fen=q.discount_total_fen, payable_fen=q.payable_fen,
+        points_multiplier_bp=q.points_multiplier_bp)
+
+
+class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
+        self.engine = ctx.engine
+        self.idempotency = idempotency
+
+    async def _quote(self, request: pb.QuoteRequest, member, lines, at, extra=()) -> pb.QuoteResponse:
+        async with reading(self.engine) as db:
+            live = await campaigns.active(db)
+        coupons = [pricing.Coupon(code, reject_reason="COUPON_NOT_FOUND") for code in request.coupon_codes]
+        return _quote_message(pricing.quote(lines, member, request.store_path, at, live + list(extra), coupons))
+
+    async def Quote(self, request, context):
+        v = Violations()
+        member, lines, at = _order(v, request)
+        v.raise_if_any()
+        return await self._quote(request, member, lines, at)
+
+    async def Simulate(self, request, context):
+        v = Violations()
+        v.check(bool(request.campaign_id), "campaign_id", "CAMPAIGN_ID_REQUIRED", "campaign_id is required")
+        member, lines, at = _order(v, request.order, "order.")
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            campaign, status = await campaigns.get(db, request.campaign_id)
+        extra = [] if status == Status.ACTIVE else [campaign]  # an active one is already in the quote
+        return pb.SimulateResponse(quote=await self._quote(request.order, member, lines, at, extra))
+
+    async def CreateCampaign(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        m = request.campaign
+        v.check(enum_name(pb.CampaignKind, "CAMPAIGN_KIND", m.kind) is not None, "campaign.kind", "KIND_INVALID",
+                "kind is required")
+        check_org_path(v, m.org_path, "campaign.org_path")
+        campaign = _campaign(m)
+        domain.check_campaign(v, campaign)
+        _, actor_path = check_actor(v, request, required=False)
+        v.raise_if_any()
+        if actor_path and not is_under(m.org_path, actor_path):
+            raise PermissionDenied("OUT_OF_SCOPE", "The campaign's scope lies outside yours.", "活动范围超出您的管辖范围。")
+
+        async def work(db):
+            campaign.campaign_id = new_id("c")
+            created, status = await campaigns.create(db, campaign, utcnow())
+            return pb.CreateCampaignResponse(campaign=_message(created, status))
+
+        return await self.idempotency.run("CreateCampaign", request, pb.CreateCampaignResponse, work)
+
+    async def GetCampaign(self, request, context):
+        async with reading(self.engine) as db:
+            campaign, status = await campaigns.get(db, request.campaign_id)
+        return pb.GetCampaignResponse(campaign=_message(campaign, status))
+
+    async def ListCampaigns(self, request, context):
+        v = Violations()
+        check_org_path(v, request.org_path, "org_path", required=False)
+        status = enum_name(pb.CampaignStatus, "CAMPAIGN_STATUS", request.status)
+        v.check(request.status == 0 or status is not None, "status", "STATUS_INVALID", "unknown status")
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.org_path, request.status)
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            rows = await campaigns.list_under(db, request.org_path, Status(status) if status else None,
+                                              after[0] if after else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
+        return pb.ListCampaignsResponse(campaigns=[_message(c, s, cid) for cid, c, s in page], next_page_token=token)
+
+    async def SetCampaignStatus(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.campaign_id), "campaign_id", "CAMPAIGN_ID_REQUIRED", "campaign_id is required")
+        wanted = enum_name(pb.CampaignStatus, "CAMPAIGN_STATUS", request.status)
+        v.check(wanted is not None, "status", "STATUS_INVALID", "status must be DRAFT, ACTIVE, PAUSED or ENDED")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            campaign, status = await campaigns.set_status(db, request.campaign_id, Status(wanted), utcnow())
+            return pb.SetCampaignStatusResponse(campaign=_message(campaign, status))
+
+        return await self.idempotency.run("SetCampaignStatus", request, pb.SetCampaignStatusResponse, work)
