@@ -1,5 +1,7 @@
 """The campaign service through its generated stub, on SQLite and on PostgreSQL."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import grpc
@@ -8,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
-from tests.support import refusal, rid
+from tests.support import refusal, refusal_of, rid
 
 STORE = "hq/east/sh-001"
 WEDNESDAY = datetime(2026, 11, 25, 7, tzinfo=timezone.utc)  # 15:00 in Shanghai
@@ -88,3 +90,96 @@ def test_campaigns_that_make_no_sense_are_refused(campaign):
     no_lines = pb.QuoteRequest(store_path=STORE)
     assert refusal(campaign.Quote, no_lines)[2] == {"lines": "LINES_REQUIRED"}
     assert refusal(campaign.GetCampaign, pb.GetCampaignRequest(campaign_id="c_nope"))[1] == "CAMPAIGN_NOT_FOUND"
+
+
+def template(campaign, **fields):
+    fields.setdefault("valid_days", 30)
+    return campaign.CreateCouponTemplate(pb.CreateCouponTemplateRequest(
+        request_id=rid(), template=pb.CouponTemplate(org_path="hq", **fields))).template
+
+
+def issue(campaign, template_id, *members):
+    return campaign.IssueCoupons(pb.IssueCouponsRequest(request_id=rid(), template_id=template_id,
+                                                        member_ids=list(members))).coupons
+
+
+def test_coupons_from_quote_to_redemption_with_stats(campaign):
+    backing = create(campaign, name="券活动", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=100_00)
+    ten_off = template(campaign, name="满50减10", kind=pb.COUPON_KIND_FIXED, amount_fen=10_00, threshold_fen=50_00,
+                       campaign_id=backing.campaign_id)
+    mine, = issue(campaign, ten_off.template_id, "m_" + "1" * 26)
+    other, = issue(campaign, ten_off.template_id, "m_" + "2" * 26)
+    request = order(codes=[mine.coupon_code, other.coupon_code])
+    request.member.member_id = "m_" + "1" * 26
+    quoted = campaign.Quote(request)
+    assert [(a.coupon_code, a.amount_fen) for a in quoted.adjustments if a.coupon_code] == [(mine.coupon_code, 10_00)]
+    assert [(r.coupon_code, r.reason) for r in quoted.rejected_coupons] == [(other.coupon_code, "COUPON_NOT_OWNED")]
+    reserve = pb.ReserveCouponsRequest(
+        request_id=rid(), member_id=request.member.member_id, coupon_codes=[mine.coupon_code], order_id="o-1",
+        store_path=STORE, ttl={"seconds": 60}, adjustments=[a for a in quoted.adjustments if a.coupon_code])
+    reservation = campaign.ReserveCoupons(reserve)
+    assert campaign.Quote(request).rejected_coupons[0].reason == "COUPON_RESERVED"
+    campaign.RedeemCoupons(pb.RedeemCouponsRequest(request_id=rid(), reservation_id=reservation.reservation_id))
+    listed = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=request.member.member_id))
+    assert [c.state for c in listed.coupons] == [pb.COUPON_STATE_REDEEMED]
+    stats = campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id))
+    assert (stats.orders, stats.discount_fen, stats.budget_left_fen, stats.coupons_issued, stats.coupons_redeemed) == (
+        1, 10_00, 90_00, 2, 1)
+    again = pb.ReserveCouponsRequest(request_id=rid(), member_id=request.member.member_id, coupon_codes=[mine.coupon_code],
+                                     order_id="o-2", store_path=STORE, ttl={"seconds": 60})
+    assert refusal(campaign.ReserveCoupons, again)[1] == "COUPON_ALREADY_USED"
+    release = pb.ReleaseCouponsRequest(request_id=rid(), reservation_id=reservation.reservation_id)
+    assert refusal(campaign.ReleaseCoupons, release)[1] == "RESERVATION_REDEEMED"
+
+
+def test_a_released_or_lapsed_reservation_gives_coupons_and_budget_back(campaign):
+    backing = create(campaign, name="预算", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=50_00)
+    five = template(campaign, name="5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id)
+    member = "m_" + "3" * 26
+    coupon, = issue(campaign, five.template_id, member)
+    held = campaign.ReserveCoupons(pb.ReserveCouponsRequest(
+        request_id=rid(), member_id=member, coupon_codes=[coupon.coupon_code], order_id="o-3", store_path=STORE,
+        ttl={"seconds": 1}, adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_00)]))
+    assert campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id)).budget_left_fen == 45_00
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline and campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(
+            member_id=member)).coupons[0].state != pb.COUPON_STATE_AVAILABLE:
+        time.sleep(0.2)
+    assert campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id)).budget_left_fen == 50_00
+    late = pb.RedeemCouponsRequest(request_id=rid(), reservation_id=held.reservation_id)
+    assert refusal(campaign.RedeemCoupons, late)[1] == "RESERVATION_EXPIRED"
+
+
+def test_a_budget_is_never_overspent_under_concurrency(campaign):
+    day = create(campaign, name="会员日 预算100元", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_000,
+                 weekdays=[1, 2, 3, 4, 5, 6, 7], budget_fen=100_00, per_member_limit=1)
+    activate(campaign, day.campaign_id)
+
+    def attempt(i):
+        try:
+            campaign.ReserveCoupons(pb.ReserveCouponsRequest(
+                request_id=rid(), member_id=f"m_{i:026d}", order_id=f"o-{i}", store_path=STORE, ttl={"seconds": 60},
+                adjustments=[pb.Adjustment(campaign_id=day.campaign_id, amount_fen=10_00)]))
+            return "ok"
+        except grpc.RpcError as error:
+            return refusal_of(error, "campaign.huiyuan")[1]
+
+    with ThreadPoolExecutor(30) as pool:
+        outcomes = list(pool.map(attempt, range(30)))
+    assert outcomes.count("ok") == 10 and outcomes.count("BUDGET_EXHAUSTED") == 20
+    assert campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=day.campaign_id)).budget_left_fen == 0
+    twice = pb.ReserveCouponsRequest(request_id=rid(), member_id=f"m_{0:026d}", order_id="o-again", store_path=STORE,
+                                     ttl={"seconds": 60}, adjustments=[pb.Adjustment(campaign_id=day.campaign_id, amount_fen=1)])
+    assert refusal(campaign.ReserveCoupons, twice)[1] in ("MEMBER_LIMIT_REACHED", "BUDGET_EXHAUSTED")
+    campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=day.campaign_id,
+                                                           status=pb.CAMPAIGN_STATUS_ENDED))
+
+
+def test_bad_templates_are_refused(campaign):
+    bad = pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
+        name="坏券", kind=pb.COUPON_KIND_FIXED, amount_fen=30_00, threshold_fen=20_00, org_path="hq"))
+    assert refusal(campaign.CreateCouponTemplate, bad)[2] == {"template.threshold_fen": "THRESHOLD_BELOW_REDUCTION",
+                                                              "template.valid_days": "VALIDITY_INVALID"}
+    percent = pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
+        name="110%", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=11_000, valid_days=7, org_path="hq"))
+    assert refusal(campaign.CreateCouponTemplate, percent)[2] == {"template.rate_bp": "RATE_INVALID"}

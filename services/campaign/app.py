@@ -1,11 +1,12 @@
-"""The campaign service process: its servicer and migrations."""
+"""The campaign service process: its servicer, migrations, and the sweeper of lapsed reservations."""
 
 from pathlib import Path
 
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from huiyuan.runtime import holds
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from services.campaign import storage
+from services.campaign import coupons, storage
 from services.campaign.servicer import CampaignServicer
 
 metadata = storage.metadata
@@ -21,4 +22,5 @@ SPEC = ServiceSpec(
     service_names=[campaign_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    background=[holds.sweeper(coupons.lapsed, coupons.expire)],  # lapsed reservations give coupons and budget back
 )

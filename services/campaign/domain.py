@@ -72,3 +72,24 @@ def check_group(c: Campaign, group_kinds: list[Kind]) -> None:
         raise FailedPrecondition(
             "EXCLUSIVE_GROUP_CONFLICT", f"Exclusive group '{c.exclusive_group}' holds campaigns priced at another stage.",
             f"互斥组 '{c.exclusive_group}' 中已有不同计算阶段的活动。", exclusive_group=c.exclusive_group)
+
+
+def check_template(v: Violations, t, p: str = "template.") -> None:
+    """t: a coupons.Template."""
+    from services.campaign.pricing import CouponKind
+
+    v.check(0 < len(t.name.strip()) <= 64, f"{p}name", "NAME_REQUIRED", "name is required, at most 64 characters")
+    if t.kind == CouponKind.FIXED:
+        v.check(t.amount_fen > 0, f"{p}amount_fen", "AMOUNT_INVALID", "a fixed coupon takes amount_fen > 0 off")
+        v.check(t.threshold_fen == 0 or t.threshold_fen >= t.amount_fen, f"{p}threshold_fen", "THRESHOLD_BELOW_REDUCTION",
+                "a threshold below the amount off would pay the member to buy")
+    else:
+        v.check(0 < t.rate_bp < BP, f"{p}rate_bp", "RATE_INVALID", "rate_bp is what the member pays, 1 to 9999")
+        v.check(t.cap_fen >= 0, f"{p}cap_fen", "CAP_INVALID", "cap_fen must not be negative")
+    v.check(t.threshold_fen >= 0, f"{p}threshold_fen", "THRESHOLD_INVALID", "threshold_fen must not be negative")
+    v.check((t.valid_days > 0) != (t.valid_until is not None), f"{p}valid_days", "VALIDITY_INVALID",
+            "give valid_days (from issue) or valid_until_time (fixed), one of the two")
+    v.check(0 <= t.valid_days <= 3660, f"{p}valid_days", "VALIDITY_INVALID", "valid_days is at most 3660")
+    if t.valid_from and t.valid_until:
+        v.check(t.valid_from < t.valid_until, f"{p}valid_until_time", "VALIDITY_REVERSED",
+                "valid_until_time must be after valid_from_time")

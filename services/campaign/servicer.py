@@ -1,7 +1,6 @@
 """CampaignService: checks the request, runs the use case, translates.
-Coupons (templates, issue, reserve/redeem/release) and live stats are not built yet:
-the generated base class answers them UNIMPLEMENTED, and Quote refuses every coupon
-code with COUPON_NOT_FOUND, pricing the order without it."""
+No rule lives here: pricing.py prices, domain.py checks configuration, campaigns.py
+and coupons.py keep the state."""
 
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
@@ -9,11 +8,12 @@ from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations
+from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
-from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, is_under
 from huiyuan.runtime.server import ServiceContext
-from services.campaign import campaigns, domain, pricing
+from services.campaign import campaigns, coupons, domain, pricing
 from services.campaign.domain import Status
 from services.campaign.pricing import BP, Kind
 
@@ -98,8 +98,8 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     async def _quote(self, request: pb.QuoteRequest, member, lines, at, extra=()) -> pb.QuoteResponse:
         async with reading(self.engine) as db:
             live = await campaigns.active(db)
-        coupons = [pricing.Coupon(code, reject_reason="COUPON_NOT_FOUND") for code in request.coupon_codes]
-        return _quote_message(pricing.quote(lines, member, request.store_path, at, live + list(extra), coupons))
+            presented = await coupons.for_quote(db, list(request.coupon_codes), member.member_id, at)
+        return _quote_message(pricing.quote(lines, member, request.store_path, at, live + list(extra), presented))
 
     async def Quote(self, request, context):
         v = Violations()
@@ -172,3 +172,134 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             return pb.SetCampaignStatusResponse(campaign=_message(campaign, status))
 
         return await self.idempotency.run("SetCampaignStatus", request, pb.SetCampaignStatusResponse, work)
+
+    async def CreateCouponTemplate(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        m = request.template
+        kind = enum_name(pb.CouponKind, "COUPON_KIND", m.kind)
+        v.check(kind is not None, "template.kind", "KIND_INVALID", "kind must be FIXED or PERCENTAGE")
+        check_org_path(v, m.org_path, "template.org_path")
+        template = coupons.Template(
+            "", m.name.strip(), pricing.CouponKind(kind or "FIXED"), m.amount_fen, m.rate_bp, m.cap_fen, m.threshold_fen,
+            list(m.categories), m.org_path, from_timestamp(m.valid_from_time) if m.HasField("valid_from_time") else None,
+            from_timestamp(m.valid_until_time) if m.HasField("valid_until_time") else None, m.valid_days, m.campaign_id)
+        domain.check_template(v, template)
+        _, actor_path = check_actor(v, request, required=False)
+        v.raise_if_any()
+        if actor_path and not is_under(m.org_path, actor_path):
+            raise PermissionDenied("OUT_OF_SCOPE", "The template's scope lies outside yours.", "模板范围超出您的管辖范围。")
+
+        async def work(db):
+            template.template_id = new_id("ct")
+            await coupons.create_template(db, template, utcnow())
+            created = pb.CouponTemplate()
+            created.CopyFrom(m)
+            created.template_id = template.template_id
+            return pb.CreateCouponTemplateResponse(template=created)
+
+        return await self.idempotency.run("CreateCouponTemplate", request, pb.CreateCouponTemplateResponse, work)
+
+    async def IssueCoupons(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.template_id), "template_id", "TEMPLATE_ID_REQUIRED", "template_id is required")
+        v.check(0 < len(request.member_ids) <= 10_000, "member_ids", "MEMBERS_REQUIRED", "1 to 10000 member_ids")
+        v.check(all(is_id(m, "m") for m in request.member_ids), "member_ids", "MEMBER_ID_INVALID",
+                "every member_id must be a member id such as m_01J...")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            issued = await coupons.issue(db, template_id=request.template_id, member_ids=list(request.member_ids),
+                                         now=utcnow())
+            return pb.IssueCouponsResponse(coupons=[_coupon(c) for c in issued])
+
+        return await self.idempotency.run("IssueCoupons", request, pb.IssueCouponsResponse, work)
+
+    async def ListMemberCoupons(self, request, context):
+        v = Violations()
+        v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
+        state = enum_name(pb.CouponState, "COUPON_STATE", request.state)
+        v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown state")
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.member_id, request.state)
+        before = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            rows = await coupons.of_member(db, request.member_id, state, before[0] if before else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda row: [row.coupon_id], fingerprint)
+        return pb.ListMemberCouponsResponse(coupons=[_coupon(r._mapping) for r in page], next_page_token=token)
+
+    async def ReserveCoupons(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
+        v.check(len(set(request.coupon_codes)) == len(request.coupon_codes) <= 20, "coupon_codes", "COUPON_CODES_INVALID",
+                "at most 20 coupon codes, each once")
+        v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
+        check_store_path(v, request.store_path, "store_path")
+        ttl = check_ttl(v, request.ttl.ToTimedelta())
+        discounts: dict[str, int] = {}
+        for i, a in enumerate(request.adjustments):
+            v.check(a.amount_fen > 0, f"adjustments[{i}].amount_fen", "AMOUNT_INVALID", "amount_fen must be > 0")
+            if a.campaign_id:
+                discounts[a.campaign_id] = discounts.get(a.campaign_id, 0) + a.amount_fen
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            by_coupon = await coupons.campaigns_of_codes(db, [a.coupon_code for a in request.adjustments if a.coupon_code])
+            booked = dict(discounts)
+            for a in request.adjustments:
+                if a.coupon_code and by_coupon.get(a.coupon_code):
+                    booked[by_coupon[a.coupon_code]] = booked.get(by_coupon[a.coupon_code], 0) + a.amount_fen
+            reservation_id = new_id("rs")
+            expire_time = await coupons.reserve(
+                db, reservation_id=reservation_id, member_id=request.member_id, codes=list(request.coupon_codes),
+                order_id=request.order_id, store_path=request.store_path, ttl=ttl, discounts=booked, now=now)
+            return pb.ReserveCouponsResponse(reservation_id=reservation_id, expire_time=timestamp(expire_time))
+
+        return await self.idempotency.run("ReserveCoupons", request, pb.ReserveCouponsResponse, work)
+
+    async def RedeemCoupons(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.reservation_id), "reservation_id", "RESERVATION_ID_REQUIRED", "reservation_id is required")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            codes = await coupons.redeem(db, request.reservation_id, utcnow())
+            return pb.RedeemCouponsResponse(coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_REDEEMED) for c in codes])
+
+        return await self.idempotency.run("RedeemCoupons", request, pb.RedeemCouponsResponse, work)
+
+    async def ReleaseCoupons(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.reservation_id), "reservation_id", "RESERVATION_ID_REQUIRED", "reservation_id is required")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            codes = await coupons.release(db, request.reservation_id, utcnow())
+            return pb.ReleaseCouponsResponse(coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_AVAILABLE) for c in codes])
+
+        return await self.idempotency.run("ReleaseCoupons", request, pb.ReleaseCouponsResponse, work)
+
+    async def GetCampaignStats(self, request, context):
+        async with reading(self.engine) as db:
+            row, budget = await coupons.stats(db, request.campaign_id)
+        given = row.discount_fen if row else 0
+        reserved = row.reserved_fen if row else 0
+        return pb.GetCampaignStatsResponse(
+            orders=row.orders if row else 0, discount_fen=given, budget_left_fen=budget - given - reserved if budget else -1,
+            coupons_issued=row.coupons_issued if row else 0, coupons_redeemed=row.coupons_redeemed if row else 0)
+
+
+def _coupon(c) -> pb.Coupon:
+    return pb.Coupon(coupon_code=c["coupon_code"], template_id=c["template_id"], member_id=c["member_id"],
+                     state=enum_value(pb.CouponState, "COUPON_STATE", c["state"]),
+                     valid_from_time=timestamp(c["valid_from_time"]), valid_until_time=timestamp(c["valid_until_time"]))

@@ -1,0 +1,301 @@
+"""Coupons and the budgets behind discounts.
+
+A coupon is issued from a template to a member and is AVAILABLE, then RESERVED for an
+order, then REDEEMED (or back to AVAILABLE when the reservation is released or lapses).
+A reservation also holds the order's campaign discounts against each campaign's budget
+and limits. Every campaign involved is locked through its stats row (in id order, so
+two reservations never deadlock): the budget, the per-member limit and the per-store
+daily limit are checked and taken in that one transaction, so concurrent checkouts can
+never overspend. Stats change in the redemption's own transaction.
+"""
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+
+from huiyuan.runtime.clock import local
+from huiyuan.runtime.errors import FailedPrecondition, NotFound
+from huiyuan.runtime.holds import HoldState
+from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.upsert import insert_for
+from services.campaign import pricing
+from services.campaign.storage import campaign_stats, campaign_uses, campaigns, coupon_templates, coupons, reservations
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L: read aloud at a till
+AVAILABLE, RESERVED, REDEEMED, EXPIRED = "AVAILABLE", "RESERVED", "REDEEMED", "EXPIRED"
+
+
+@dataclass
+class Template:
+    template_id: str
+    name: str
+    kind: pricing.CouponKind
+    amount_fen: int = 0
+    rate_bp: int = 0
+    cap_fen: int = 0
+    threshold_fen: int = 0
+    categories: list[str] = field(default_factory=list)
+    org_path: str = "hq"
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    valid_days: int = 0
+    campaign_id: str = ""
+
+    def validity(self, issued: datetime) -> tuple[datetime, datetime]:
+        if self.valid_days:
+            return issued, issued + timedelta(days=self.valid_days)
+        return self.valid_from or issued, self.valid_until
+
+
+def _body(t: Template) -> dict:
+    return {**t.__dict__, "kind": t.kind.value, "valid_from": t.valid_from.isoformat() if t.valid_from else None,
+            "valid_until": t.valid_until.isoformat() if t.valid_until else None}
+
+
+def _template(body: dict) -> Template:
+    body = dict(body)
+    for key in ("valid_from", "valid_until"):
+        body[key] = datetime.fromisoformat(body[key]) if body[key] else None
+    return Template(**{**body, "kind": pricing.CouponKind(body["kind"])})
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+
+
+def not_found(code: str) -> NotFound:
+    return NotFound("COUPON_NOT_FOUND", "No such coupon.", "优惠券不存在。", coupon_code=code)
+
+
+async def create_template(db, t: Template, now) -> Template:
+    if t.campaign_id and (await db.execute(select(campaigns.c.campaign_id)
+                                           .where(campaigns.c.campaign_id == t.campaign_id))).first() is None:
+        raise NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=t.campaign_id)
+    await db.execute(insert(coupon_templates), {"template_id": t.template_id, "campaign_id": t.campaign_id,
+                                                "body": _body(t), "create_time": now})
+    return t
+
+
+async def _ensure_stats(db, campaign_ids: set[str]) -> None:
+    for campaign_id in sorted(campaign_ids):
+        statement = insert_for(db)(campaign_stats).values(campaign_id=campaign_id, orders=0, discount_fen=0,
+                                                          reserved_fen=0, coupons_issued=0, coupons_redeemed=0)
+        await db.execute(statement.on_conflict_do_nothing(index_elements=["campaign_id"]))
+
+
+async def _lock_stats(db, campaign_ids: set[str]) -> dict[str, object]:
+    await _ensure_stats(db, campaign_ids)
+    rows = {}
+    for campaign_id in sorted(campaign_ids):  # id order: no deadlock between two reservations
+        rows[campaign_id] = (await db.execute(select(campaign_stats).where(campaign_stats.c.campaign_id == campaign_id)
+                                              .with_for_update())).one()
+    return rows
+
+
+async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dict]:
+    row = (await db.execute(select(coupon_templates).where(coupon_templates.c.template_id == template_id))).one_or_none()
+    if row is None:
+        raise NotFound("TEMPLATE_NOT_FOUND", "No such coupon template.", "优惠券模板不存在。", template_id=template_id)
+    t = _template(row.body)
+    if t.campaign_id:
+        stats = (await _lock_stats(db, {t.campaign_id}))[t.campaign_id]
+        budget = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
+        if budget["budget_fen"] and stats.discount_fen + stats.reserved_fen >= budget["budget_fen"]:
+            raise budget_exhausted(t.campaign_id)
+        await db.execute(update(campaign_stats).where(campaign_stats.c.campaign_id == t.campaign_id)
+                         .values(coupons_issued=campaign_stats.c.coupons_issued + len(member_ids)))
+    valid_from, valid_until = t.validity(now)
+    issued = [{"coupon_id": new_id("cp"), "coupon_code": new_code(), "template_id": template_id, "member_id": m,
+               "state": AVAILABLE, "reservation_id": None, "valid_from_time": valid_from, "valid_until_time": valid_until,
+               "issue_time": now} for m in member_ids]
+    await db.execute(insert(coupons), issued)
+    return issued
+
+
+async def of_member(db, member_id: str, state: str | None, before: str | None, limit: int) -> list:
+    q = select(coupons).where(coupons.c.member_id == member_id)
+    if state:
+        q = q.where(coupons.c.state == state)
+    if before is not None:
+        q = q.where(coupons.c.coupon_id < before)
+    return (await db.execute(q.order_by(coupons.c.coupon_id.desc()).limit(limit))).all()
+
+
+def refusal(row, member_id: str, at: datetime) -> str:
+    """Why a coupon cannot be used by this member now ("" when it can)."""
+    if row is None:
+        return "COUPON_NOT_FOUND"
+    if row.member_id != member_id:
+        return "COUPON_NOT_OWNED"
+    if row.state == REDEEMED:
+        return "COUPON_ALREADY_USED"
+    if row.state == RESERVED:
+        return "COUPON_RESERVED"
+    if row.state == EXPIRED or at >= row.valid_until_time:
+        return "COUPON_EXPIRED"
+    if at < row.valid_from_time:
+        return "COUPON_NOT_YET_VALID"
+    return ""
+
+
+async def for_quote(db, codes: list[str], member_id: str, at: datetime) -> list[pricing.Coupon]:
+    """The pricing engine's view of the presented coupons, unusable ones with their reason."""
+    rows = {r.coupon_code: r for r in (await db.execute(
+        select(coupons, coupon_templates.c.body).join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
+        .where(coupons.c.coupon_code.in_(codes)))).all()} if codes else {}
+    found = []
+    for code in codes:
+        row = rows.get(code)
+        reason = refusal(row, member_id, at)
+        if reason:
+            found.append(pricing.Coupon(code, reject_reason=reason))
+            continue
+        t = _template(row.body)
+        found.append(pricing.Coupon(code, t.kind, t.amount_fen, t.rate_bp, t.cap_fen, t.threshold_fen, t.categories,
+                                    [t.org_path]))
+    return found
+
+
+def budget_exhausted(campaign_id: str) -> FailedPrecondition:
+    return FailedPrecondition("BUDGET_EXHAUSTED", "The campaign's budget is used up.", "活动预算已用完。",
+                              campaign_id=campaign_id)
+
+
+async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], order_id: str, store_path: str,
+                  ttl: timedelta, discounts: dict[str, int], now) -> datetime:
+    """discounts: fen by campaign id, from the quote (coupon discounts already credited
+    to the campaign behind their template)."""
+    rows = {r.coupon_code: r for r in (await db.execute(
+        select(coupons).where(coupons.c.coupon_code.in_(codes)).order_by(coupons.c.coupon_code).with_for_update())).all()} if codes else {}
+    for code in codes:
+        reason = refusal(rows.get(code), member_id, now)
+        if reason == "COUPON_NOT_FOUND":
+            raise not_found(code)
+        if reason:
+            raise FailedPrecondition(reason, f"Coupon {code} cannot be used: {reason}.", f"优惠券 {code} 不可用：{reason}。",
+                                     coupon_code=code)
+    if discounts:
+        await _take_budgets(db, reservation_id, member_id, store_path, discounts, now)
+    expire_time = now + ttl
+    await db.execute(insert(reservations), {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
+                                            "store_path": store_path, "state": HoldState.PENDING.value,
+                                            "expire_time": expire_time, "create_time": now})
+    if codes:
+        await db.execute(update(coupons).where(coupons.c.coupon_code.in_(codes))
+                         .values(state=RESERVED, reservation_id=reservation_id))
+    return expire_time
+
+
+async def _take_budgets(db, reservation_id, member_id, store_path, discounts: dict[str, int], now) -> None:
+    stats = await _lock_stats(db, set(discounts))
+    bodies = dict((await db.execute(select(campaigns.c.campaign_id, campaigns.c.body)
+                                    .where(campaigns.c.campaign_id.in_(list(discounts))))).all())
+    day = local(now).date()
+    live = [HoldState.PENDING.value, HoldState.CAPTURED.value]
+    u = campaign_uses.c
+    for campaign_id, amount in sorted(discounts.items()):
+        body = bodies.get(campaign_id)
+        if body is None:
+            raise NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)
+        s = stats[campaign_id]
+        if body["budget_fen"] and s.discount_fen + s.reserved_fen + amount > body["budget_fen"]:
+            raise budget_exhausted(campaign_id)
+        if body["per_member_limit"]:
+            used = (await db.execute(select(func.count()).where(u.campaign_id == campaign_id, u.member_id == member_id,
+                                                                u.state.in_(live)))).scalar()
+            if used >= body["per_member_limit"]:
+                raise FailedPrecondition("MEMBER_LIMIT_REACHED", "The member has used this offer as often as allowed.",
+                                         "该会员已达本活动的使用次数上限。", campaign_id=campaign_id)
+        if body["per_store_daily_limit"]:
+            used = (await db.execute(select(func.count()).where(u.campaign_id == campaign_id, u.store_path == store_path,
+                                                                u.business_day == day, u.state.in_(live)))).scalar()
+            if used >= body["per_store_daily_limit"]:
+                raise FailedPrecondition("STORE_DAILY_LIMIT_REACHED", "This store has used this offer as often as allowed today.",
+                                         "本门店今日已达本活动的使用次数上限。", campaign_id=campaign_id)
+        await db.execute(insert(campaign_uses), {"reservation_id": reservation_id, "campaign_id": campaign_id,
+                                                 "member_id": member_id, "store_path": store_path, "business_day": day,
+                                                 "amount_fen": amount, "state": HoldState.PENDING.value})
+        await db.execute(update(campaign_stats).where(campaign_stats.c.campaign_id == campaign_id)
+                         .values(reserved_fen=campaign_stats.c.reserved_fen + amount))
+
+
+async def _lock_reservation(db, reservation_id: str):
+    row = (await db.execute(select(reservations).where(reservations.c.reservation_id == reservation_id)
+                            .with_for_update())).one_or_none()
+    if row is None:
+        raise NotFound("RESERVATION_NOT_FOUND", "No such reservation.", "预占记录不存在。", reservation_id=reservation_id)
+    return row
+
+
+async def _finish(db, reservation_id: str, state: HoldState) -> list:
+    """Settle the campaign uses of a reservation: booked (CAPTURED) or given back."""
+    uses = (await db.execute(select(campaign_uses).where(campaign_uses.c.reservation_id == reservation_id))).all()
+    await _lock_stats(db, {x.campaign_id for x in uses})
+    redeemed = state == HoldState.CAPTURED
+    codes = (await db.execute(select(coupons.c.coupon_code, coupon_templates.c.campaign_id)
+                              .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
+                              .where(coupons.c.reservation_id == reservation_id))).all()
+    for x in uses:
+        coupons_here = sum(1 for _, campaign_id in codes if campaign_id == x.campaign_id)
+        await db.execute(update(campaign_stats).where(campaign_stats.c.campaign_id == x.campaign_id).values(
+            reserved_fen=campaign_stats.c.reserved_fen - x.amount_fen,
+            discount_fen=campaign_stats.c.discount_fen + (x.amount_fen if redeemed else 0),
+            orders=campaign_stats.c.orders + (1 if redeemed else 0),
+            coupons_redeemed=campaign_stats.c.coupons_redeemed + (coupons_here if redeemed else 0)))
+    await db.execute(update(campaign_uses).where(campaign_uses.c.reservation_id == reservation_id).values(state=state.value))
+    await db.execute(update(reservations).where(reservations.c.reservation_id == reservation_id).values(state=state.value))
+    values = {"state": REDEEMED} if redeemed else {"state": AVAILABLE, "reservation_id": None}
+    await db.execute(update(coupons).where(coupons.c.reservation_id == reservation_id).values(**values))
+    return [code for code, _ in codes]
+
+
+async def redeem(db, reservation_id: str, now) -> list[str]:
+    row = await _lock_reservation(db, reservation_id)
+    if row.state == HoldState.CAPTURED.value:
+        return []  # already redeemed (a retry with a new request_id): nothing moves twice
+    if row.state != HoldState.PENDING.value or row.expire_time <= now:
+        raise FailedPrecondition("RESERVATION_EXPIRED", "The reservation lapsed or was released.", "预占已失效或已释放。",
+                                 reservation_id=reservation_id)
+    return await _finish(db, reservation_id, HoldState.CAPTURED)
+
+
+async def release(db, reservation_id: str, now) -> list[str]:
+    row = await _lock_reservation(db, reservation_id)
+    if row.state == HoldState.CAPTURED.value:
+        raise FailedPrecondition("RESERVATION_REDEEMED", "The reservation was already redeemed.", "该预占已核销。",
+                                 reservation_id=reservation_id)
+    if row.state != HoldState.PENDING.value:
+        return []
+    return await _finish(db, reservation_id, HoldState.EXPIRED if row.expire_time <= now else HoldState.RELEASED)
+
+
+async def lapsed(db, now, limit: int = 500) -> list[str]:
+    rows = await db.execute(select(reservations.c.reservation_id).where(
+        reservations.c.state == HoldState.PENDING.value, reservations.c.expire_time <= now).limit(limit))
+    return list(rows.scalars())
+
+
+async def expire(db, reservation_id: str, now) -> None:
+    row = await _lock_reservation(db, reservation_id)
+    if row.state == HoldState.PENDING.value and row.expire_time <= now:
+        await _finish(db, reservation_id, HoldState.EXPIRED)
+
+
+async def stats(db, campaign_id: str) -> tuple[object, int]:
+    body = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == campaign_id))).scalar()
+    if body is None:
+        raise NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)
+    row = (await db.execute(select(campaign_stats).where(campaign_stats.c.campaign_id == campaign_id))).one_or_none()
+    return row, body["budget_fen"]
+
+
+async def campaigns_of_codes(db, codes: list[str]) -> dict[str, str]:
+    """The campaign whose budget backs each coupon ("" when none)."""
+    if not codes:
+        return {}
+    rows = await db.execute(select(coupons.c.coupon_code, coupon_templates.c.campaign_id)
+                            .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
+                            .where(coupons.c.coupon_code.in_(codes)))
+    return dict(rows.all())
