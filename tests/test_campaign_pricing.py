@@ -77,7 +77,7 @@ def test_coupons_apply_in_order_and_unusable_ones_are_named_with_their_reason():
                Coupon("SOUTH", CouponKind.FIXED, amount_fen=5_00, store_paths=["hq/south"])]
     q = priced(member=Member(), coupons=coupons)
     assert [(a.coupon_code, a.amount_fen) for a in q.adjustments] == [("TEN", 10_00), ("TEA15", 10_00)]
-    assert q.rejected_coupons == [("EXPIRED1", "COUPON_EXPIRED"), ("BIG", "COUPON_THRESHOLD_NOT_MET"),
+    assert q.rejected_coupons == [("BIG", "COUPON_THRESHOLD_NOT_MET"), ("EXPIRED1", "COUPON_EXPIRED"),
                                   ("SOUTH", "COUPON_NOT_VALID_AT_STORE")]
     assert q.payable_fen == 133_33 - 20_00
 
@@ -112,3 +112,26 @@ def test_every_fen_is_accounted_for(raw_lines, tier_rate, threshold, reduction):
         assert sum(a.line_shares.values()) == a.amount_fen > 0
     assert all(line.payable_fen >= 0 for line in q.lines)
     assert q.payable_fen == q.list_total_fen - sum(a.amount_fen for a in q.adjustments)
+
+
+COUPONS = [Coupon("A5", CouponKind.FIXED, amount_fen=5_00), Coupon("B15", CouponKind.PERCENTAGE, rate_bp=8_500, cap_fen=12_00),
+           Coupon("C30", CouponKind.FIXED, amount_fen=30_00, threshold_fen=100_00),
+           Coupon("D9", CouponKind.PERCENTAGE, rate_bp=9_000, categories=["tea"])]
+
+
+@given(st.permutations(COUPONS), st.integers(1, 4))
+def test_the_order_coupons_are_given_in_does_not_change_the_price(coupons, max_discounts):
+    reference = priced(member=Member(), coupons=COUPONS, max_discounts=max_discounts)
+    shuffled = priced(member=Member(), coupons=coupons, max_discounts=max_discounts)
+    assert [(a.coupon_code, a.amount_fen, a.line_shares) for a in shuffled.adjustments] == [
+        (a.coupon_code, a.amount_fen, a.line_shares) for a in reference.adjustments]
+    assert shuffled.payable_fen == reference.payable_fen and shuffled.rejected_coupons == reference.rejected_coupons
+
+
+def test_the_domain_texts_member_day_and_a_tier_discount_with_a_coupon():
+    # 会员日全场8.8折 on a 10.00 x 3 order for a silver member (9.5折), then a 满20减5 coupon:
+    # tier 30.00 -> 28.50; member day on that 28.50 x 0.88 = 25.08; coupon 5.00 -> 20.08
+    member_day = Campaign("c-88", "会员日 8.8折", Kind.MEMBER_DAY, weekdays=[3], rate_bp=8_800)
+    q = priced(at=WEDNESDAY, campaigns=[member_day], the_lines=[Line("1", "s", "x", 3, 10_00)],
+               coupons=[Coupon("M20-5", CouponKind.FIXED, amount_fen=5_00, threshold_fen=20_00)])
+    assert [a.amount_fen for a in q.adjustments] == [1_50, 3_42, 5_00] and q.payable_fen == 20_08

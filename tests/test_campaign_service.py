@@ -118,7 +118,8 @@ def test_coupons_from_quote_to_redemption_with_stats(campaign):
         request_id=rid(), member_id=request.member.member_id, coupon_codes=[mine.coupon_code], order_id="o-1",
         store_path=STORE, ttl={"seconds": 60}, adjustments=[a for a in quoted.adjustments if a.coupon_code])
     reservation = campaign.ReserveCoupons(reserve)
-    assert campaign.Quote(request).rejected_coupons[0].reason == "COUPON_RESERVED"
+    assert dict((r.coupon_code, r.reason) for r in campaign.Quote(request).rejected_coupons) == {
+        mine.coupon_code: "COUPON_RESERVED", other.coupon_code: "COUPON_NOT_OWNED"}
     campaign.RedeemCoupons(pb.RedeemCouponsRequest(request_id=rid(), reservation_id=reservation.reservation_id))
     listed = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=request.member.member_id))
     assert [c.state for c in listed.coupons] == [pb.COUPON_STATE_REDEEMED]

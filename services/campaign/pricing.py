@@ -7,8 +7,9 @@ before it left them:
   2. timed campaigns: category discount, member day, limited-time price, birthday;
   3. threshold offers: 满减 (stepped: the highest step reached) and 满折, on the
      subtotal of the lines they cover;
-  4. coupons, in the order given; an unusable one is rejected with its reason and the
-     order is priced without it;
+  4. coupons, fixed-amount ones first, then percentages on what is left, each kind by
+     code: the order a cashier scans them in never changes the price; an unusable one
+     is rejected with its reason and the order is priced without it;
 then what is left is the room for a points offset.
 Stacking: of the campaigns that share an exclusive group only the one giving the most
 applies; an order takes at most max_discounts adjustments; a campaign marked
@@ -27,7 +28,7 @@ from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import is_under
 
 BP = 10_000
-MAX_DISCOUNTS = 5
+MAX_DISCOUNTS = 8  # the default; HUIYUAN_CAMPAIGN_MAX_DISCOUNTS sets a chain's own
 
 
 class Kind(StrEnum):
@@ -280,9 +281,9 @@ def quote(lines: list[Line], member: Member, store_path: str, at: datetime, camp
     for stage in (TIMED, THRESHOLD):
         for c in _best_of_groups(o, [c for c in live if c.kind in stage]):
             o.apply(c.campaign_id, "", c.name, _campaign_shares(o, c))
-    # 4. coupons, in the order presented
+    # 4. coupons, in a canonical order (see the module's docstring)
     rejected = []
-    for coupon in coupons:
+    for coupon in sorted(coupons, key=lambda c: (c.kind != CouponKind.FIXED, c.code)):
         reason, covered = _coupon_refusal(coupon, o, store_path)
         if reason:
             rejected.append((coupon.code, reason))

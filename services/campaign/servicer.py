@@ -2,6 +2,8 @@
 No rule lives here: pricing.py prices, domain.py checks configuration, campaigns.py
 and coupons.py keep the state."""
 
+import time
+
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.runtime import pagination
@@ -18,6 +20,7 @@ from services.campaign.domain import Status
 from services.campaign.pricing import BP, Kind
 
 MAX_LINES = 500
+ACTIVE_SET_TTL_S = 1.0
 
 
 def _campaign(m: pb.Campaign) -> pricing.Campaign:
@@ -91,15 +94,28 @@ def _quote_message(q: pricing.Quote) -> pb.QuoteResponse:
 
 
 class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
-    def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency, max_discounts: int = pricing.MAX_DISCOUNTS):
         self.engine = ctx.engine
         self.idempotency = idempotency
+        self.max_discounts = max_discounts
+        self._active: tuple[float, list[pricing.Campaign]] = (0.0, [])
+
+    async def _active_campaigns(self, db) -> list[pricing.Campaign]:
+        """The active set, read at most once a second: every quote needs it, it changes
+        rarely, and a quote is only a price (budgets are taken at reservation, so a
+        second-old set can never overspend). A change made here is seen at once."""
+        expires, found = self._active
+        if time.monotonic() >= expires:
+            found = await campaigns.active(db)
+            self._active = (time.monotonic() + ACTIVE_SET_TTL_S, found)
+        return found
 
     async def _quote(self, request: pb.QuoteRequest, member, lines, at, extra=()) -> pb.QuoteResponse:
         async with reading(self.engine) as db:
-            live = await campaigns.active(db)
+            live = await self._active_campaigns(db)
             presented = await coupons.for_quote(db, list(request.coupon_codes), member.member_id, at)
-        return _quote_message(pricing.quote(lines, member, request.store_path, at, live + list(extra), presented))
+        return _quote_message(pricing.quote(lines, member, request.store_path, at, live + list(extra), presented,
+                                            self.max_discounts))
 
     async def Quote(self, request, context):
         v = Violations()
@@ -169,6 +185,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         async def work(db):
             campaign, status = await campaigns.set_status(db, request.campaign_id, Status(wanted), utcnow())
+            self._active = (0.0, [])
             return pb.SetCampaignStatusResponse(campaign=_message(campaign, status))
 
         return await self.idempotency.run("SetCampaignStatus", request, pb.SetCampaignStatusResponse, work)
