@@ -208,6 +208,21 @@ def test_points_spent_on_a_refunded_order_return_to_their_lots(points):
     assert refusal(points.Reverse, unknown)[:2] == (grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND")
 
 
+def test_partial_returns_from_two_lots_never_overfill_one(points):
+    member, order_id = new_id("m"), f"two-lots-{rid()[:8]}"
+    grant(points, member, 40)
+    grant(points, member, 20)
+    spend = points.Hold(pb.HoldRequest(request_id=rid(), member_id=member, points=60, ttl=Duration(seconds=60),
+                                       store_path=STORE, order_id=order_id)).hold
+    points.Capture(pb.CaptureRequest(request_id=rid(), hold_id=spend.hold_id, points=60))
+    for returned in (30, 30):
+        back = points.Reverse(pb.ReverseRequest(request_id=rid(), member_id=member, order_id=order_id,
+                                                returned_points=returned))
+    assert back.balance.available_points == 60
+    more = pb.ReverseRequest(request_id=rid(), member_id=member, order_id=order_id, returned_points=1)
+    assert refusal(points.Reverse, more)[1] == "REFUND_EXCEEDS_ORDER"
+
+
 def test_adjustments_need_a_reason_and_a_back_office(points):
     member = new_id("m")
     store_actor = {"operator_id": "c-1", "org_path": f"{STORE}/pos-1"}

@@ -7,7 +7,9 @@ the balance never goes silently negative. Points the order spent come back to th
 lots they were drawn from; a lot that expired meanwhile stays expired.
 """
 
-from sqlalchemy import func, insert, select
+from datetime import datetime, timezone
+
+from sqlalchemy import func, insert, select, update
 
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.holds import HoldState
@@ -72,19 +74,21 @@ async def _lots_of_order(db, order_id: str) -> set[str]:
 
 async def _return_spent(db, hold_ids: list[str], points: int) -> None:
     """Give spent points back to the lots they came from, the latest-expiring first
-    (the reverse of how they were taken)."""
+    (the reverse of how they were taken). What is given back leaves hold_draws, which
+    keeps what is still spent, so a second partial return never over-fills a lot."""
     rows = (await db.execute(select(hold_draws.c.hold_id, hold_draws.c.lot_id, hold_draws.c.points, lots.c.expire_time)
                              .join(lots, lots.c.lot_id == hold_draws.c.lot_id)
-                             .where(hold_draws.c.hold_id.in_(hold_ids)))).all()
-    spent = domain.spend_order([domain.Lot(r.lot_id, r.points, r.expire_time) for r in rows])
-    back = []
-    for lot in reversed(spent):
-        give = min(points, lot.points_left)
-        if give:
-            back.append(domain.Draw(lot.lot_id, give))
-            points -= give
-    assert points == 0
-    await ledger.move_lots(db, back, +1)
+                             .where(hold_draws.c.hold_id.in_(hold_ids), hold_draws.c.points > 0))).all()
+    far = datetime.max.replace(tzinfo=timezone.utc)
+    for row in sorted(rows, key=lambda r: (r.expire_time or far, r.lot_id, r.hold_id), reverse=True):
+        give = min(points, row.points)
+        if not give:
+            continue
+        points -= give
+        await ledger.move_lots(db, [domain.Draw(row.lot_id, give)], +1)
+        await db.execute(update(hold_draws).where(hold_draws.c.hold_id == row.hold_id, hold_draws.c.lot_id == row.lot_id)
+                         .values(points=hold_draws.c.points - give))
+    assert points == 0, "returning more than was spent"
 
 
 async def adjust(db, *, member_id: str, delta: int, reason: str, store_path: str, now) -> None:
