@@ -5,6 +5,8 @@
   huiyuan member find --phone P | --card N | --id M
   huiyuan member list [--org PATH] [--limit N]
   huiyuan wallet balance|statement --phone P | --card N | --id M
+  huiyuan key issue --org PATH --role ROLE [--label L]   a gateway credential, written
+                                  straight to the gateway's database (the first HQ key)
 """
 
 import argparse
@@ -73,6 +75,15 @@ def _wallet(args) -> int:
     return 0
 
 
+def _issue_key(args) -> int:
+    from gateway import auth, bootstrap
+    from huiyuan.runtime.config import Settings
+
+    key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, auth.Role(args.role), args.label)
+    print(f"key id {key_id}\napi key {key}   (shown once: keep it safe)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="huiyuan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +104,11 @@ def main(argv=None) -> int:
     wallet.add_argument("--card")
     wallet.add_argument("--id")
     wallet.add_argument("--limit", type=int, default=20)
+    key = sub.add_parser("key", help="issue a gateway credential directly (bootstrap)")
+    key.add_argument("action", choices=["issue"])
+    key.add_argument("--org", required=True)
+    key.add_argument("--role", required=True, choices=["TERMINAL", "STORE_MANAGER", "REGIONAL_MANAGER", "HQ_ADMIN"])
+    key.add_argument("--label", default="")
     args = parser.parse_args(argv)
     from huiyuan import launcher
 
@@ -105,6 +121,8 @@ def main(argv=None) -> int:
                 parser.error(f"unknown services: {', '.join(sorted(unknown))}")
             launcher.migrate_all(args.services or list(launcher.SERVICES))
             return 0
+        if args.command == "key":
+            return _issue_key(args)
         if args.command == "wallet":
             return _wallet(args)
         return _member(args)

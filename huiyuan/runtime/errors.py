@@ -94,3 +94,9 @@ class Violations:
 def invalid(field_path: str, reason: str, description: str) -> InvalidArgument:
     """One bad field."""
     return InvalidArgument([Violation(field_path, reason, description)])
+
+
+class Unavailable(DomainError):
+    """A service this call needs did not answer in time; the call may be retried."""
+
+    code = grpc.StatusCode.UNAVAILABLE

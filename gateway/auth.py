@@ -1,0 +1,110 @@
+"""Credentials and scope. A key is bound to an org node and a role; it is shown once
+and kept as a SHA-256 hash (a key is 32 random bytes: no salt or slow hash is needed
+against guessing, and a leaked table reveals no key). Every call names its credential in
+the "authorization" metadata: "ApiKey <key>" (terminals) or "Bearer <key>" (back-office
+users; the same kind of credential, a manager's or HQ's role)."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, String, Table, bindparam, insert, select, update
+
+from huiyuan.runtime.db import UtcDateTime
+from huiyuan.runtime.errors import NotFound, PermissionDenied, Unauthenticated
+from huiyuan.runtime.requests import is_under, store_of
+
+
+class Role(StrEnum):
+    TERMINAL = "TERMINAL"
+    STORE_MANAGER = "STORE_MANAGER"
+    REGIONAL_MANAGER = "REGIONAL_MANAGER"
+    HQ_ADMIN = "HQ_ADMIN"
+
+
+STORE_ROLES = {Role.TERMINAL, Role.STORE_MANAGER}
+ALL_ROLES = set(Role)
+
+
+def define_table(metadata) -> Table:
+    return Table(
+        "api_keys", metadata,
+        Column("key_id", String(40), primary_key=True),
+        Column("key_hash", String(64), nullable=False, unique=True),
+        Column("org_path", String(140), nullable=False),
+        Column("role", String(24), nullable=False),
+        Column("label", String(64), nullable=False),
+        Column("create_time", UtcDateTime, nullable=False),
+        Column("revoke_time", UtcDateTime, nullable=True),
+        Index("ix_api_keys_org_path", "org_path"),
+    )
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    org_path: str
+    role: Role
+
+    @property
+    def store_path(self) -> str:
+        """The store a terminal or store manager works in ("" above store level)."""
+        return store_of(self.org_path)
+
+    def covers(self, path: str) -> bool:
+        return is_under(path, self.org_path)
+
+
+def new_key() -> str:
+    return "hy_" + secrets.token_urlsafe(32)
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def denied() -> PermissionDenied:
+    # One answer for "not yours" and "not there": scope never leaks existence.
+    return PermissionDenied("OUT_OF_SCOPE", "This call is outside your credential's scope or role.",
+                            "此操作超出您的权限范围。")
+
+
+class Authenticator:
+    def __init__(self, engine, table: Table):
+        self.engine = engine
+        self.table = table
+        self._by_hash = select(table).where(table.c.key_hash == bindparam("key_hash"))
+
+    async def caller(self, context, roles: set[Role] = ALL_ROLES) -> Caller:
+        """The caller of this call, or UNAUTHENTICATED; PERMISSION_DENIED for a role
+        the call does not admit."""
+        header = dict(context.invocation_metadata() or ()).get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme not in ("ApiKey", "Bearer") or not key.strip():
+            raise Unauthenticated("CREDENTIAL_REQUIRED", "Send 'authorization: ApiKey <key>'.", "请提供有效的凭证。")
+        async with self.engine.connect() as db:
+            row = (await db.execute(self._by_hash, {"key_hash": digest(key.strip())})).one_or_none()
+        if row is None or row.revoke_time is not None:
+            raise Unauthenticated("CREDENTIAL_INVALID", "The credential is unknown or revoked.", "凭证无效或已吊销。")
+        caller = Caller(row.key_id, row.org_path, Role(row.role))
+        if caller.role not in roles:
+            raise denied()
+        return caller
+
+
+async def issue(db, table: Table, *, key_id: str, org_path: str, role: Role, label: str, now) -> str:
+    key = new_key()
+    await db.execute(insert(table), {"key_id": key_id, "key_hash": digest(key), "org_path": org_path, "role": role.value,
+                                     "label": label, "create_time": now, "revoke_time": None})
+    return key
+
+
+async def revoke(db, table: Table, key_id: str, now):
+    row = (await db.execute(select(table.c.revoke_time).where(table.c.key_id == key_id))).one_or_none()
+    if row is None:
+        raise NotFound("KEY_NOT_FOUND", "No such key.", "凭证不存在。", key_id=key_id)
+    if row.revoke_time is not None:
+        return row.revoke_time
+    await db.execute(update(table).where(table.c.key_id == key_id).values(revoke_time=now))
+    return now

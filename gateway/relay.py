@@ -1,0 +1,33 @@
+"""Calls to the services, and their refusals passed on to the gateway's caller.
+
+A service's refusal keeps its code and reason (CARD_LOST stays CARD_LOST); a service
+that does not answer becomes UNAVAILABLE SERVICE_UNAVAILABLE, never INTERNAL. Ids the
+services see for idempotency are derived from the caller's credential and request_id,
+so a terminal's retry reaches every service as the same request.
+"""
+
+import hashlib
+from contextlib import asynccontextmanager
+
+import grpc
+from google.rpc import status_pb2
+
+from huiyuan.runtime.errors import Unavailable
+from huiyuan.runtime.status import DETAILS_KEY, from_status
+
+
+def derived_id(key_id: str, request_id: str, step: str) -> str:
+    return "gw-" + hashlib.sha256(f"{key_id}\0{request_id}\0{step}".encode()).hexdigest()[:40]
+
+
+@asynccontextmanager
+async def relayed(service: str):
+    try:
+        yield
+    except grpc.aio.AioRpcError as error:
+        details = dict(error.trailing_metadata() or ()).get(DETAILS_KEY)
+        if details and error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                            grpc.StatusCode.INTERNAL):
+            raise from_status(status_pb2.Status.FromString(details)) from error
+        raise Unavailable("SERVICE_UNAVAILABLE", f"The {service} service did not answer; try again.",
+                          f"{service} 服务暂时无响应，请重试。", service=service) from error
