@@ -5,15 +5,19 @@ from pathlib import Path
 from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from gateway import storage
-from gateway.servicer import GatewayServicer
+from gateway import orders, storage
+from gateway.servicer import GatewayServicer, Services
 
 metadata = storage.metadata
 
 
+def services_of(ctx: ServiceContext) -> Services:
+    return Services(ctx.settings.call_timeout_s)
+
+
 def register(server, ctx: ServiceContext) -> None:
     idempotency = Idempotency(ctx.engine, storage.idempotency_keys, "gateway")
-    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency), server)
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services_of(ctx)), server)
 
 
 SPEC = ServiceSpec(
@@ -21,4 +25,5 @@ SPEC = ServiceSpec(
     service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    background=[orders.recovery(services_of)],  # finishes sagas a crash or an outage left PENDING
 )

@@ -53,7 +53,9 @@ class Caller:
         return store_of(self.org_path)
 
     def covers(self, path: str) -> bool:
-        return is_under(path, self.org_path)
+        """Does the caller's scope include path? A terminal's scope is its store."""
+        scope = self.store_path if self.role == Role.TERMINAL else self.org_path
+        return is_under(path, scope)
 
 
 def new_key() -> str:

@@ -1,9 +1,38 @@
-"""Gateway tables: credentials (and, with the checkout saga, its log)."""
+"""Gateway tables: credentials, orders and the checkout saga's log."""
+
+from sqlalchemy import Column, Index, LargeBinary, String, Table, UniqueConstraint
 
 from huiyuan.runtime import idempotency
-from huiyuan.runtime.db import new_metadata
+from huiyuan.runtime.db import UtcDateTime, new_metadata
 from gateway import auth
 
 metadata = new_metadata()
 api_keys = auth.define_table(metadata)
 idempotency_keys = idempotency.define_table(metadata)
+
+# An order and its checkout saga: the row is written before any service is called.
+orders = Table(
+    "orders", metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("key_id", String(40), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("request", LargeBinary, nullable=False),  # the terminal's CheckoutRequest
+    Column("member_id", String(40), nullable=False),
+    Column("org_path", String(140), nullable=False),  # the caller's node; the store is its store
+    Column("state", String(16), nullable=False),
+    Column("response", LargeBinary, nullable=True),  # the CheckoutResponse, once PAID or REFUSED
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    UniqueConstraint("key_id", "request_id"),
+    Index("ix_orders_state_update_time", "state", "update_time"),
+)
+
+# What a re-run of a saga must not recompute (the member, the quote, the offset).
+saga_log = Table(
+    "saga_log", metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("step", String(32), primary_key=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("log_time", UtcDateTime, nullable=False),
+)

@@ -115,3 +115,92 @@ def test_keys_are_bound_to_the_level_their_role_works_at(chain):
     with pytest.raises(grpc.RpcError) as caught:
         stub.IssueApiKey(bad, metadata=as_(hq_key))
     assert refusal_of(caught.value)[2] == {"org_path": "ORG_LEVEL_INVALID"}
+
+
+@pytest.fixture(scope="module")
+def shop(chain, member_service, points_service, campaign_service):
+    """A terminal, a member with a card, ¥200 stored value, 1,000 points, a coupon,
+    a 满100减20 campaign and a 1-point-a-yuan rule."""
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+    from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+    from tests.support import card_type
+
+    stub, hq_key = chain
+    terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
+    registered = stub.RegisterMember(pb.RegisterMemberRequest(
+        request_id=rid(), member=member_pb2.Member(name="结账会员", phone=new_phone()),
+        card_type_id=card_type(Stubs(member_service.channel))), metadata=as_(terminal))
+    member_id = registered.member.member_id
+    stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=200_00, tender=pb.TENDER_KIND_CASH),
+               metadata=as_(terminal))
+    points = points_pb2_grpc.PointsServiceStub(points_service.channel)
+    points.Grant(points_pb2.GrantRequest(request_id=rid(), member_id=member_id, points=1_000,
+                                         source=points_pb2.LOT_SOURCE_SIGN_UP))
+    points.CreateRule(points_pb2.CreateRuleRequest(request_id="gw-rule", rule=points_pb2.Rule(
+        name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
+    campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    offer = campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(request_id=rid(), campaign=campaign_pb2.Campaign(
+        name="满100减20", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq/east",
+        steps=[campaign_pb2.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)]))).campaign
+    campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
+        request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE))
+    template = campaign.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
+        request_id=rid(), template=campaign_pb2.CouponTemplate(name="5元券", kind=campaign_pb2.COUPON_KIND_FIXED,
+                                                               amount_fen=5_00, valid_days=30, org_path="hq"))).template
+    coupons = campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
+        request_id=rid(), template_id=template.template_id, member_ids=[member_id, member_id])).coupons
+    yield stub, terminal, member_id, registered.card.card_number, [c.coupon_code for c in coupons], hq_key
+    campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
+        request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ENDED))
+
+
+def checkout_request(member_id, card, coupon, stored_value, points=500):
+    return pb.CheckoutRequest(
+        request_id=rid(), member_id=member_id, card_number=card, coupon_codes=[coupon], points_to_use=points,
+        lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=stored_value)])
+
+
+def test_one_checkout_takes_discount_coupon_points_and_stored_value_once(shop):
+    stub, terminal, member_id, card, codes, hq_key = shop
+    # 120.00 - 20.00 (满100减20) - 5.00 (coupon) - 5.00 (500 points) = 90.00 from stored value
+    request = checkout_request(member_id, card, codes[0], 90_00)
+    paid = stub.Checkout(request, metadata=as_(terminal))
+    r = paid.receipt
+    assert paid.state == pb.ORDER_STATE_PAID
+    assert (r.list_total_fen, r.discount_total_fen, r.points_offset_fen, r.stored_value_paid_fen) == (120_00, 25_00, 5_00, 90_00)
+    assert (r.stored_value_left_fen, r.points_earned, r.points_left) == (110_00, 90, 1_000 - 500 + 90)
+    assert stub.Checkout(request, metadata=as_(terminal)) == paid  # the retry: the same receipt, nothing twice
+    after = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    assert (after.stored_value_available_fen, after.points_available) == (110_00, 590)
+    assert codes[0] not in after.usable_coupon_codes
+    order = stub.GetOrder(pb.GetOrderRequest(order_id=paid.order_id), metadata=as_(terminal))
+    assert order.state == pb.ORDER_STATE_PAID and order.receipt == paid.receipt
+    elsewhere = issue(stub, hq_key, "hq/south/gz-001", pb.ROLE_STORE_MANAGER).api_key
+    assert code_and_reason(stub.GetOrder, pb.GetOrderRequest(order_id=paid.order_id), elsewhere) == (
+        grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND") == code_and_reason(
+        stub.GetOrder, pb.GetOrderRequest(order_id="o_nothing"), elsewhere)  # the same answer: nothing leaks
+
+
+def test_a_refused_checkout_releases_everything_it_reserved(shop):
+    stub, terminal, member_id, card, codes, _ = shop
+    before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    too_much = checkout_request(member_id, card, codes[1], 400_00, points=0)
+    too_much.lines[0].quantity = 9  # 540.00 - 20.00 - 5.00 = 515.00 ... paid 400.00 + cash 115.00
+    too_much.tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=115_00))
+    assert code_and_reason(stub.Checkout, too_much, terminal) == (grpc.StatusCode.FAILED_PRECONDITION,
+                                                                  "INSUFFICIENT_BALANCE")
+    after = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    assert (after.stored_value_available_fen, after.points_available) == (
+        before.stored_value_available_fen, before.points_available)
+    assert codes[1] in after.usable_coupon_codes  # the coupon was released
+    assert code_and_reason(stub.Checkout, too_much, terminal) == (grpc.StatusCode.FAILED_PRECONDITION,
+                                                                  "INSUFFICIENT_BALANCE")  # the same answer again
+    short = checkout_request(member_id, card, codes[1], 10_00)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Checkout(short, metadata=as_(terminal))
+    assert refusal_of(caught.value)[2] == {"tenders": "TENDERS_DO_NOT_ADD_UP"}
+    empty = pb.CheckoutRequest(request_id=rid(), member_id=member_id)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Checkout(empty, metadata=as_(terminal))
+    assert refusal_of(caught.value)[2] == {"lines": "LINES_REQUIRED"}

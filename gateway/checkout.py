@@ -1,0 +1,257 @@
+"""The checkout saga, as ARCHITECTURE.md describes it.
+
+    look the card up (a lost or frozen card is refused before anything is reserved)
+    -> quote -> reserve in parallel (coupons and budgets, points, stored value)
+    -> pivot: the wallet captures -> settle (points capture, coupon redemption,
+       points accrual, the member's visit) -> receipt.
+
+Durability: the order row (with the terminal's request) is committed before any
+service is called, and the answers a re-run must not recompute (the member, the quote,
+the offset) are logged beside it. Every call a step makes carries a request id derived
+from the order id and the step, and every service is idempotent, so running the saga
+again - after a retry, or by the recovery loop after a crash - replays each step's
+first outcome: a refusal before the pivot is refused again and compensated again (the
+releases are idempotent too), a pivot that happened stays happened and the saga moves
+forward. Holds live ten minutes: longer than a saga and its recovery.
+"""
+
+import asyncio
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from sqlalchemy import insert, select, update
+
+from huiyuan.campaign.v1 import campaign_pb2
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2
+from huiyuan.points.v1 import points_pb2
+from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.errors import DomainError, Unavailable
+from huiyuan.runtime.money import split_proportionally
+from huiyuan.wallet.v1 import wallet_pb2
+from gateway.relay import relayed
+from gateway.storage import orders, saga_log
+
+HOLD_TTL = Duration(seconds=600)
+PENDING, PAID, REFUSED = "PENDING", "PAID", "REFUSED"
+RETRY_DELAYS_S = (0.1, 0.3, 1.0, 3.0)
+
+
+@dataclass
+class Refused(Exception):
+    reason: str
+
+
+def _step_id(order_id: str, step: str) -> str:
+    return f"{order_id}:{step}"[:64]
+
+
+class Saga:
+    """One order's saga. run() is safe to call again at any time; it ends PAID or REFUSED."""
+
+    def __init__(self, services, engine, order_id: str, request: pb.CheckoutRequest, store_path: str, actor):
+        self.s = services
+        self.engine = engine
+        self.order_id = order_id
+        self.request = request
+        self.store_path = store_path
+        self.actor = actor
+
+    # ------------------------------------------------------------ the log
+
+    async def _logged(self, step: str, message_type, compute):
+        """The logged answer of a step, or compute it once and log it."""
+        async with self.engine.connect() as db:
+            row = (await db.execute(select(saga_log.c.payload).where(
+                saga_log.c.order_id == self.order_id, saga_log.c.step == step))).scalar()
+        if row is not None:
+            return message_type.FromString(row)
+        message = await compute()
+        async with self.engine.begin() as db:
+            existing = (await db.execute(select(saga_log.c.payload).where(
+                saga_log.c.order_id == self.order_id, saga_log.c.step == step).with_for_update())).scalar()
+            if existing is not None:  # a concurrent run logged first: its answer is the answer
+                return message_type.FromString(existing)
+            await db.execute(insert(saga_log), {"order_id": self.order_id, "step": step,
+                                                "payload": message.SerializeToString(), "log_time": utcnow()})
+        return message
+
+    # ------------------------------------------------------------ steps
+
+    async def run(self) -> pb.CheckoutResponse:
+        try:
+            receipt = await self._run()
+        except Refused as refusal:
+            return await self._finish(REFUSED, refusal_reason=refusal.reason)
+        return await self._finish(PAID, receipt=receipt)
+
+    async def _run(self) -> pb.Receipt:
+        r = self.request
+        found = await self._logged("lookup", member_pb2.LookupMemberResponse, self._lookup)
+        quote = await self._logged("quote", campaign_pb2.QuoteResponse, lambda: self._quote(found))
+        if quote.rejected_coupons:
+            bad = quote.rejected_coupons[0]
+            raise Refused(bad.reason)
+        offset = await self._logged("offset", points_pb2.QuoteOffsetResponse, lambda: self._offset(quote))
+        offset_fen = r.points_to_use * 100 // offset.points_per_yuan if r.points_to_use else 0
+        if r.points_to_use > offset.max_points:
+            raise Refused("POINTS_OVER_CAP")
+        to_pay = quote.payable_fen - offset_fen
+        if sum(t.amount_fen for t in r.tenders) != to_pay:
+            raise Refused("TENDERS_DO_NOT_ADD_UP")
+        stored_value = sum(t.amount_fen for t in r.tenders if t.kind == pb.TENDER_KIND_STORED_VALUE)
+        holds = await self._reserve(quote, stored_value)
+        wallet_capture = None
+        if stored_value:
+            try:
+                wallet_capture = await self._call("wallet", self.s.wallet.Capture(wallet_pb2.CaptureRequest(
+                    request_id=_step_id(self.order_id, "wallet-capture"), hold_id=holds["wallet"].hold.hold_id,
+                    amount_fen=stored_value, actor=self.actor)))
+            except Refused:
+                await self._compensate(holds)
+                raise
+        # After the pivot: forward only, each step retried until it is done.
+        if "points" in holds:
+            await self._forward(lambda: self.s.points.Capture(points_pb2.CaptureRequest(
+                request_id=_step_id(self.order_id, "points-capture"), hold_id=holds["points"].hold.hold_id,
+                points=r.points_to_use, actor=self.actor)))
+        await self._forward(lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
+            request_id=_step_id(self.order_id, "redeem"), reservation_id=holds["campaign"].reservation_id, actor=self.actor)))
+        earned = await self._forward(lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen)))
+        await self._forward(lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
+            request_id=_step_id(self.order_id, "visit"), member_id=r.member_id, store_path=self.store_path,
+            order_id=self.order_id, amount_fen=to_pay + offset_fen, actor=self.actor)))
+        if wallet_capture is not None:
+            stored_left = wallet_capture.balance.available_fen
+        else:
+            stored_left = (await self._forward(lambda: self.s.wallet.GetBalance(
+                wallet_pb2.GetBalanceRequest(member_id=r.member_id)))).balance.available_fen
+        return self._receipt(quote, offset_fen, stored_value, stored_left, earned)
+
+    async def _lookup(self):
+        r = self.request
+        key = {"card_number": r.card_number} if r.card_number else {"member_id": r.member_id}
+        found = await self._call("member", self.s.member.LookupMember(member_pb2.LookupMemberRequest(
+            purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **key)))
+        if found.member.member_id != r.member_id:
+            raise Refused("CARD_NOT_OF_MEMBER")
+        return found
+
+    async def _quote(self, found):
+        m = found.member
+        context = campaign_pb2.MemberContext(
+            member_id=m.member_id, tier_id=found.tier.tier_id, tier_price_rate_bp=found.tier.price_rate_bp or 10_000,
+            register_time=m.create_time, birthday=m.birthday if m.HasField("birthday") else None)
+        return await self._call("campaign", self.s.campaign.Quote(campaign_pb2.QuoteRequest(
+            member=context, store_path=self.store_path, coupon_codes=list(self.request.coupon_codes),
+            lines=[campaign_pb2.OrderLine(line_id=x.line_id, sku=x.sku, category=x.category, quantity=x.quantity,
+                                          unit_price_fen=x.unit_price_fen) for x in self.request.lines])))
+
+    async def _offset(self, quote):
+        return await self._call("points", self.s.points.QuoteOffset(points_pb2.QuoteOffsetRequest(
+            member_id=self.request.member_id, store_path=self.store_path, payable_fen=quote.payable_fen)))
+
+    async def _reserve(self, quote, stored_value: int) -> dict:
+        """Coupons and budgets, points and stored value, in parallel. If any is refused,
+        every one that was made is released and the order is refused."""
+        r = self.request
+        calls = {"campaign": self.s.campaign.ReserveCoupons(campaign_pb2.ReserveCouponsRequest(
+            request_id=_step_id(self.order_id, "reserve-coupons"), member_id=r.member_id,
+            coupon_codes=list(r.coupon_codes), order_id=self.order_id, store_path=self.store_path, ttl=HOLD_TTL,
+            adjustments=quote.adjustments, actor=self.actor))}
+        if r.points_to_use:
+            calls["points"] = self.s.points.Hold(points_pb2.HoldRequest(
+                request_id=_step_id(self.order_id, "points-hold"), member_id=r.member_id, points=r.points_to_use,
+                ttl=HOLD_TTL, order_id=self.order_id, store_path=self.store_path, actor=self.actor))
+        if stored_value:
+            calls["wallet"] = self.s.wallet.Hold(wallet_pb2.HoldRequest(
+                request_id=_step_id(self.order_id, "wallet-hold"), member_id=r.member_id, amount_fen=stored_value,
+                ttl=HOLD_TTL, store_path=self.store_path, order_id=self.order_id, actor=self.actor))
+        names = list(calls)
+        results = await asyncio.gather(*(self._call(n, c) for n, c in calls.items()), return_exceptions=True)
+        made = {n: res for n, res in zip(names, results) if not isinstance(res, BaseException)}
+        failures = [res for res in results if isinstance(res, BaseException)]
+        refusals = [f for f in failures if isinstance(f, Refused)]
+        if refusals:
+            await self._compensate(made)
+            raise refusals[0]
+        if failures:  # a service did not answer: keep what was made, the next run goes on
+            raise failures[0]
+        return made
+
+    async def _compensate(self, made: dict) -> None:
+        """Release what was reserved; each release is idempotent and retried until done."""
+        steps = []
+        if "campaign" in made:
+            steps.append(lambda: self.s.campaign.ReleaseCoupons(campaign_pb2.ReleaseCouponsRequest(
+                request_id=_step_id(self.order_id, "release-coupons"), reservation_id=made["campaign"].reservation_id)))
+        if "points" in made:
+            steps.append(lambda: self.s.points.Release(points_pb2.ReleaseRequest(
+                request_id=_step_id(self.order_id, "points-release"), hold_id=made["points"].hold.hold_id)))
+        if "wallet" in made:
+            steps.append(lambda: self.s.wallet.Release(wallet_pb2.ReleaseRequest(
+                request_id=_step_id(self.order_id, "wallet-release"), hold_id=made["wallet"].hold.hold_id)))
+        await asyncio.gather(*(self._forward(step) for step in steps))
+
+    def _accrual(self, found, quote, offset_fen: int) -> points_pb2.AccrueRequest:
+        """Points are earned on what money paid: the offset is spread over the lines first."""
+        payable = [line.payable_fen for line in quote.lines]
+        offset_shares = split_proportionally(min(offset_fen, sum(payable)), payable)
+        categories = {x.line_id: x.category for x in self.request.lines}
+        return points_pb2.AccrueRequest(
+            request_id=_step_id(self.order_id, "accrue"), member_id=self.request.member_id, order_id=self.order_id,
+            store_path=self.store_path, tier_id=found.tier.tier_id, actor=self.actor,
+            lines=[points_pb2.OrderLine(line_id=line.line_id, category=categories.get(line.line_id, ""),
+                                        paid_fen=line.payable_fen - share)
+                   for line, share in zip(quote.lines, offset_shares)])
+
+    def _receipt(self, quote, offset_fen, stored_value, stored_left, earned) -> pb.Receipt:
+        lines = [f"{a.explanation}  -¥{a.amount_fen / 100:,.2f}" for a in quote.adjustments]
+        if self.request.points_to_use:
+            lines.append(f"积分抵扣 {self.request.points_to_use} 分  -¥{offset_fen / 100:,.2f}")
+        lines.append(f"本单积分 +{earned.points}")
+        return pb.Receipt(
+            order_id=self.order_id, store_path=self.store_path, list_total_fen=quote.list_total_fen,
+            discount_total_fen=quote.discount_total_fen, points_used=self.request.points_to_use,
+            points_offset_fen=offset_fen, stored_value_paid_fen=stored_value, tenders=self.request.tenders,
+            points_earned=earned.points,
+            stored_value_left_fen=stored_left, points_left=earned.balance.available_points, lines=lines)
+
+    # ------------------------------------------------------------ calls
+
+    async def _call(self, service: str, call):
+        """A step's call: a service's refusal refuses the order; no answer is retried
+        by whoever runs the saga next (the terminal's retry or the recovery loop)."""
+        try:
+            async with relayed(service):
+                return await call
+        except Unavailable:
+            raise
+        except DomainError as error:
+            raise Refused(error.reason) from error
+
+    async def _forward(self, make_call):
+        """After the pivot (and for compensation) a step must happen: retry with backoff."""
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                return await make_call()
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or delay is None:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal_reason: str = "") -> pb.CheckoutResponse:
+        response = pb.CheckoutResponse(order_id=self.order_id, refusal_reason=refusal_reason,
+                                       state=pb.ORDER_STATE_PAID if state == PAID else pb.ORDER_STATE_REFUSED)
+        if receipt is not None:
+            receipt.paid_time.FromDatetime(utcnow())
+            response.receipt.CopyFrom(receipt)
+        async with self.engine.begin() as db:
+            done = await db.execute(update(orders).where(orders.c.order_id == self.order_id, orders.c.state == PENDING)
+                                    .values(state=state, response=response.SerializeToString(), update_time=utcnow()))
+            if done.rowcount == 0:  # another run finished first: its answer stands
+                stored = (await db.execute(select(orders.c.response).where(orders.c.order_id == self.order_id))).scalar()
+                return pb.CheckoutResponse.FromString(stored)
+        return response
+

@@ -1,0 +1,124 @@
+"""Checkout requests in: checked, recorded as an order, then run as a saga; and the
+recovery loop that finishes every saga a crash or a timeout left PENDING."""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+
+from huiyuan.common.v1 import actor_pb2
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
+from huiyuan.runtime.idempotency import check_request_id, request_digest
+from huiyuan.runtime.ids import is_id, new_id
+from huiyuan.runtime.requests import store_of
+from gateway.auth import Caller
+from gateway.checkout import PENDING, Saga
+from gateway.storage import orders
+
+MAX_LINES = 200
+RECOVERY_INTERVAL_S = 5.0
+RECOVER_AFTER = timedelta(seconds=15)  # a saga untouched this long is taken over
+
+log = logging.getLogger("huiyuan.gateway.recovery")
+
+
+def check(v: Violations, r: pb.CheckoutRequest) -> None:
+    check_request_id(v, r.request_id)
+    v.check(is_id(r.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id such as m_01J...")
+    v.check(0 < len(r.lines) <= MAX_LINES, "lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
+    seen = set()
+    for i, line in enumerate(r.lines):
+        v.check(bool(line.line_id) and line.line_id not in seen, f"lines[{i}].line_id", "LINE_ID_INVALID",
+                "every line needs its own line_id")
+        seen.add(line.line_id)
+        v.check(bool(line.sku), f"lines[{i}].sku", "SKU_REQUIRED", "sku is required")
+        v.check(0 < line.quantity <= 100_000, f"lines[{i}].quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
+        v.check(0 <= line.unit_price_fen <= 10**9, f"lines[{i}].unit_price_fen", "PRICE_INVALID",
+                "unit_price_fen must be 0 or more")
+    v.check(len(set(r.coupon_codes)) == len(r.coupon_codes) <= 20, "coupon_codes", "COUPON_CODES_INVALID",
+            "at most 20 coupon codes, each once")
+    v.check(0 <= r.points_to_use <= 100_000_000, "points_to_use", "POINTS_INVALID", "points_to_use must be 0 or more")
+    for i, t in enumerate(r.tenders):
+        v.check(t.kind in pb.TenderKind.values() and t.kind != 0, f"tenders[{i}].kind", "TENDER_INVALID", "unknown tender")
+        v.check(t.amount_fen > 0, f"tenders[{i}].amount_fen", "AMOUNT_INVALID", "a tender pays more than 0 fen")
+    v.check(sum(t.kind == pb.TENDER_KIND_STORED_VALUE for t in r.tenders) <= 1, "tenders", "TENDERS_INVALID",
+            "stored value is one tender at most")
+
+
+# Refusals that are the request's own fault, and the field at fault.
+BAD_INPUT = {"TENDERS_DO_NOT_ADD_UP": "tenders", "POINTS_OVER_CAP": "points_to_use"}
+
+
+def refusal(response: pb.CheckoutResponse):
+    """A refused order as the error the terminal gets, the same on every retry; the
+    order itself stays readable with GetOrder (state REFUSED)."""
+    reason = response.refusal_reason
+    if reason in BAD_INPUT:
+        return invalid(BAD_INPUT[reason], reason, f"{reason.lower().replace('_', ' ')} (order {response.order_id})")
+    return FailedPrecondition(reason, f"The checkout was refused: {reason}; nothing was charged.",
+                              f"结账被拒绝：{reason}，未扣任何款项。", order_id=response.order_id)
+
+
+def saga_of(services, engine, row) -> Saga:
+    actor = actor_pb2.Actor(operator_id=f"key:{row.key_id}", org_path=row.org_path)
+    return Saga(services, engine, row.order_id, pb.CheckoutRequest.FromString(row.request), store_of(row.org_path), actor)
+
+
+async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest) -> pb.CheckoutResponse:
+    """The terminal's request_id (with its credential) names the order: a retry during
+    the saga resumes it, a retry after it returns the same answer."""
+    digest = request_digest(request)
+    now = utcnow()
+    async with engine.begin() as db:
+        row = (await db.execute(select(orders).where(orders.c.key_id == caller.key_id,
+                                                     orders.c.request_id == request.request_id))).one_or_none()
+        if row is None:
+            order_id = new_id("o")
+            await db.execute(insert(orders), {
+                "order_id": order_id, "key_id": caller.key_id, "request_id": request.request_id, "request_hash": digest,
+                "request": request.SerializeToString(), "member_id": request.member_id, "org_path": caller.org_path,
+                "state": PENDING, "response": None, "create_time": now, "update_time": now})
+            row = (await db.execute(select(orders).where(orders.c.order_id == order_id))).one()
+    if row.request_hash != digest:
+        raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
+                                 "该 request_id 已用于另一笔不同的结账。", request_id=request.request_id)
+    if row.state != PENDING:
+        return pb.CheckoutResponse.FromString(row.response)
+    return await saga_of(services, engine, row).run()
+
+
+async def get_order(engine, caller: Caller, order_id: str) -> pb.CheckoutResponse:
+    async with engine.connect() as db:
+        row = (await db.execute(select(orders).where(orders.c.order_id == order_id))).one_or_none()
+    if row is None or not caller.covers(store_of(row.org_path)):
+        # An order of another store is "not found" too: scope never tells what exists elsewhere.
+        raise NotFound("ORDER_NOT_FOUND", "No such order in your scope.", "您的范围内没有此订单。", order_id=order_id)
+    if row.response is None:
+        return pb.CheckoutResponse(order_id=order_id, state=pb.ORDER_STATE_PENDING)
+    return pb.CheckoutResponse.FromString(row.response)
+
+
+def recovery(services_of):
+    """A background loop (ServiceSpec.background): every saga left PENDING for a while
+    - its gateway crashed, or a service was down - is run again until it ends."""
+
+    async def loop(ctx) -> None:
+        services = services_of(ctx)
+        while True:
+            try:
+                async with ctx.engine.connect() as db:
+                    stuck = (await db.execute(select(orders).where(
+                        orders.c.state == PENDING, orders.c.update_time <= utcnow() - RECOVER_AFTER).limit(100))).all()
+                for row in stuck:
+                    try:
+                        await saga_of(services, ctx.engine, row).run()
+                    except Exception:  # noqa: BLE001 - a service is still down: the next round tries again
+                        log.warning("saga not finished yet", extra={"order_id": row.order_id})
+            except Exception:  # noqa: BLE001
+                log.exception("recovery round failed")
+            await asyncio.sleep(RECOVERY_INTERVAL_S)
+
+    return loop
