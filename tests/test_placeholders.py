@@ -1,4 +1,4 @@
-"""Services whose implementation comes later still run: SERVING, and UNIMPLEMENTED."""
+"""An RPC whose implementation comes later answers UNIMPLEMENTED, and its service is SERVING."""
 
 import tempfile
 
@@ -11,7 +11,7 @@ from tests.conftest import ServiceThread
 
 
 @pytest.mark.parametrize("module, stub, call, request_message", [
-    ("gateway.app", gateway_pb2_grpc.GatewayServiceStub, "GetOrder", gateway_pb2.GetOrderRequest(order_id="o")),
+    ("gateway.app", gateway_pb2_grpc.GatewayServiceStub, "Refund", gateway_pb2.RefundRequest(order_id="o")),
 ])
 def test_placeholder_serves_health_and_unimplemented(module, stub, call, request_message):
     import importlib
