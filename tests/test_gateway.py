@@ -204,3 +204,30 @@ def test_a_refused_checkout_releases_everything_it_reserved(shop):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Checkout(empty, metadata=as_(terminal))
     assert refusal_of(caught.value)[2] == {"lines": "LINES_REQUIRED"}
+
+
+def test_one_trace_covers_a_checkout_the_services_and_their_sql(shop, spans):
+    stub, terminal, member_id, card, codes, _ = shop
+    from opentelemetry import propagate, trace
+
+    with trace.get_tracer("tests").start_as_current_span("terminal") as root:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        request = checkout_request(member_id, card, codes[1], 95_00, points=0)
+        stub.Checkout(request, metadata=as_(terminal) + tuple(carrier.items()))
+    mine = [s for s in spans.get_finished_spans() if s.context.trace_id == root.get_span_context().trace_id]
+    names = {s.name for s in mine}
+    for rpc in ("huiyuan.gateway.v1.GatewayService/Checkout", "huiyuan.member.v1.MemberService/LookupMember",
+                "huiyuan.campaign.v1.CampaignService/Quote", "huiyuan.wallet.v1.WalletService/Capture",
+                "huiyuan.points.v1.PointsService/Accrue"):
+        assert rpc in names, rpc
+    by_id = {s.context.span_id: s for s in mine}
+    capture = next(s for s in mine if s.name == "huiyuan.wallet.v1.WalletService/Capture")
+    chain = []
+    node = capture
+    while node.parent is not None and node.parent.span_id in by_id:
+        node = by_id[node.parent.span_id]
+        chain.append(node.name)
+    assert "huiyuan.gateway.v1.GatewayService/Checkout" in chain and chain[-1] == "terminal"
+    assert any(s.parent is not None and s.parent.span_id == capture.context.span_id
+               and s.attributes.get("db.statement") for s in mine)  # the wallet's SQL under its server span
