@@ -41,6 +41,7 @@ RETRY_DELAYS_S = (0.1, 0.3, 1.0, 3.0)
 @dataclass
 class Refused(Exception):
     reason: str
+    amount_due_fen: int = 0
 
 
 def _step_id(order_id: str, step: str) -> str:
@@ -83,7 +84,7 @@ class Saga:
         try:
             receipt = await self._run()
         except Refused as refusal:
-            return await self._finish(REFUSED, refusal_reason=refusal.reason)
+            return await self._finish(REFUSED, refusal_reason=refusal.reason, amount_due_fen=refusal.amount_due_fen)
         return await self._finish(PAID, receipt=receipt)
 
     async def _run(self) -> pb.Receipt:
@@ -99,7 +100,7 @@ class Saga:
             raise Refused("POINTS_OVER_CAP")
         to_pay = quote.payable_fen - offset_fen
         if sum(t.amount_fen for t in r.tenders) != to_pay:
-            raise Refused("TENDERS_DO_NOT_ADD_UP")
+            raise Refused("TENDERS_DO_NOT_ADD_UP", amount_due_fen=to_pay)
         stored_value = sum(t.amount_fen for t in r.tenders if t.kind == pb.TENDER_KIND_STORED_VALUE)
         holds = await self._reserve(quote, stored_value)
         wallet_capture = None
@@ -241,8 +242,9 @@ class Saga:
                     raise
                 await asyncio.sleep(delay)
 
-    async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal_reason: str = "") -> pb.CheckoutResponse:
-        response = pb.CheckoutResponse(order_id=self.order_id, refusal_reason=refusal_reason,
+    async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal_reason: str = "",
+                      amount_due_fen: int = 0) -> pb.CheckoutResponse:
+        response = pb.CheckoutResponse(order_id=self.order_id, refusal_reason=refusal_reason, amount_due_fen=amount_due_fen,
                                        state=pb.ORDER_STATE_PAID if state == PAID else pb.ORDER_STATE_REFUSED)
         if receipt is not None:
             receipt.paid_time.FromDatetime(utcnow())

@@ -56,6 +56,9 @@ def refusal(response: pb.CheckoutResponse):
     """A refused order as the error the terminal gets, the same on every retry; the
     order itself stays readable with GetOrder (state REFUSED)."""
     reason = response.refusal_reason
+    if reason == "TENDERS_DO_NOT_ADD_UP":
+        return invalid("tenders", reason, f"the tenders must add up to ¥{response.amount_due_fen / 100:,.2f}, what the order "
+                                          f"is due after discounts and points")
     if reason in BAD_INPUT:
         return invalid(BAD_INPUT[reason], reason, f"{reason.lower().replace('_', ' ')} (order {response.order_id})")
     return FailedPrecondition(reason, f"The checkout was refused: {reason}; nothing was charged.",

@@ -5,6 +5,7 @@
   huiyuan member find --phone P | --card N | --id M
   huiyuan member list [--org PATH] [--limit N]
   huiyuan wallet balance|statement --phone P | --card N | --id M
+  huiyuan pos lookup|register|top-up|checkout|receipt ...   a cashier's terminal (see huiyuan.pos)
   huiyuan key issue --org PATH --role ROLE [--label L]   a gateway credential, written
                                   straight to the gateway's database (the first HQ key)
 """
@@ -16,7 +17,7 @@ import grpc
 
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import service_address
-from huiyuan.runtime.status import parse_rpc_error
+from huiyuan.runtime.status import from_status, parse_rpc_error
 
 
 def _member_stub():
@@ -104,6 +105,9 @@ def main(argv=None) -> int:
     wallet.add_argument("--card")
     wallet.add_argument("--id")
     wallet.add_argument("--limit", type=int, default=20)
+    from huiyuan import pos
+
+    pos.add_parser(sub)
     key = sub.add_parser("key", help="issue a gateway credential directly (bootstrap)")
     key.add_argument("action", choices=["issue"])
     key.add_argument("--org", required=True)
@@ -121,6 +125,8 @@ def main(argv=None) -> int:
                 parser.error(f"unknown services: {', '.join(sorted(unknown))}")
             launcher.migrate_all(args.services or list(launcher.SERVICES))
             return 0
+        if args.command == "pos":
+            return pos.run(args)
         if args.command == "key":
             return _issue_key(args)
         if args.command == "wallet":
@@ -129,6 +135,9 @@ def main(argv=None) -> int:
     except grpc.RpcError as error:
         code, reason, status = parse_rpc_error(error)
         print(f"refused: {code.name} {reason} {status.message if status else error.details()}", file=sys.stderr)
+        if status is not None:
+            for violation in getattr(from_status(status), "violations", []):
+                print(f"  {violation.field}: {violation.reason} - {violation.description}", file=sys.stderr)
         return 1
 
 

@@ -1,6 +1,8 @@
 """Demo data for `huiyuan up`: an HQ, two regions, four stores with a terminal each,
-three tiers, a card type, a few members with cards, a top-up package (充100送20) and
-some stored value. Every call has a fixed request_id, so seeding twice changes nothing."""
+three tiers, a card type, a few members with cards, a top-up package (充100送20), some
+stored value, points rules and points, an active 满100减20 and a coupon each, and a
+terminal key for `huiyuan pos`. Every call has a fixed request_id, so seeding twice
+changes nothing."""
 
 import grpc
 
@@ -8,6 +10,8 @@ from huiyuan.common.v1 import actor_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
 from huiyuan.runtime.status import parse_rpc_error
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 
 HQ_ACTOR = actor_pb2.Actor(operator_id="system:demo", org_path="hq")
 ORG = [  # (parent, code, name, kind)
@@ -38,9 +42,68 @@ def _ignore_exists(call, request):
         return None
 
 
-def seed(address: str, wallet_address: str) -> None:
+def seed(address: str, wallet_address: str, points_address: str, campaign_address: str) -> None:
     member_ids = _seed_members(address)
     _seed_wallet(wallet_address, member_ids)
+    _seed_points(points_address, member_ids)
+    _seed_campaign(campaign_address, member_ids)
+    _seed_terminal_key()
+
+
+def _seed_points(address: str, member_ids: list[str]) -> None:
+    with grpc.insecure_channel(address) as channel:
+        points = points_pb2_grpc.PointsServiceStub(channel)
+        _ignore_exists(points.CreateRule, points_pb2.CreateRuleRequest(request_id="demo-rule-base", rule=points_pb2.Rule(
+            name="消费1元积1分", org_path="hq", priority=10, points_per_yuan_bp=10_000)))
+        _ignore_exists(points.CreateRule, points_pb2.CreateRuleRequest(request_id="demo-rule-wed", rule=points_pb2.Rule(
+            name="周三会员日 双倍积分", org_path="hq", priority=20, multiplier_bp=20_000, weekdays=[3])))
+        for i, member_id in enumerate(member_ids, start=1):
+            points.Grant(points_pb2.GrantRequest(request_id=f"demo-points-{i}", member_id=member_id, points=500 * i,
+                                                 source=points_pb2.LOT_SOURCE_SIGN_UP, memo="开卡礼"), timeout=5)
+    print("  seeded points: two rules, a sign-up gift for each member")
+
+
+def _seed_campaign(address: str, member_ids: list[str]) -> None:
+    with grpc.insecure_channel(address) as channel:
+        campaign = campaign_pb2_grpc.CampaignServiceStub(channel)
+        offer = campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(
+            request_id="demo-campaign-100-20", actor=HQ_ACTOR, campaign=campaign_pb2.Campaign(
+                name="满100减20", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq",
+                steps=[campaign_pb2.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)])), timeout=5).campaign
+        _ignore_precondition(campaign.SetCampaignStatus, campaign_pb2.SetCampaignStatusRequest(
+            request_id="demo-campaign-100-20-on", campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE))
+        template = campaign.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
+            request_id="demo-coupon-5", actor=HQ_ACTOR, template=campaign_pb2.CouponTemplate(
+                name="5元无门槛券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=5_00, valid_days=365, org_path="hq")),
+            timeout=5).template
+        campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
+            request_id="demo-coupons", template_id=template.template_id, member_ids=member_ids), timeout=5)
+    print("  seeded campaigns: 满100减20 (active), a 5-yuan coupon for each member")
+
+
+def _seed_terminal_key() -> None:
+    """A terminal key for the first till of hq/east/sh-001, for `huiyuan pos`."""
+    from gateway import auth, bootstrap
+    from huiyuan.pos import demo_key_path
+    from huiyuan.runtime.config import Settings
+
+    path = demo_key_path()
+    if not path.exists():
+        _, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, "hq/east/sh-001/pos-1",
+                                     auth.Role.TERMINAL, "demo till")
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+    print(f"  terminal key for hq/east/sh-001/pos-1 in {path}")
+
+
+def _ignore_precondition(call, request):
+    """Setting a status again after a restart: the campaign is already where we want it."""
+    try:
+        return call(request, timeout=5)
+    except grpc.RpcError as error:
+        if parse_rpc_error(error)[0] != grpc.StatusCode.FAILED_PRECONDITION:
+            raise
+        return None
 
 
 def _seed_members(address: str) -> list[str]:

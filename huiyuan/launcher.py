@@ -73,7 +73,7 @@ def up(seed: bool = True) -> int:
         if seed:
             from huiyuan import demo
 
-            demo.seed(service_address("member"), service_address("wallet"))
+            demo.seed(*(service_address(name) for name in ("member", "wallet", "points", "campaign")))
         print(_banner())
         while not stopping:
             for name, child in children.items():
@@ -105,4 +105,6 @@ Try, in another shell:
   huiyuan member find --card 8000000000000001
   huiyuan member list --org hq/east
   huiyuan wallet statement --phone 13800000005
+  huiyuan pos lookup --card 8000000000000001
+  huiyuan pos checkout --card 8000000000000001 --line tea-1:tea:2:60 --points 500 --stored-value 89
 Ctrl-C stops everything."""

@@ -1,0 +1,125 @@
+"""`huiyuan pos ...`: what a cashier's terminal does, through the gateway.
+
+  huiyuan pos lookup --phone P | --card N | --qr T
+  huiyuan pos register --name N --phone P [--card-type ID]
+  huiyuan pos top-up --card N --amount 100.00 [--tender cash|bank-card|wechat-pay|alipay]
+  huiyuan pos checkout --card N --line SKU:CATEGORY:QTY:PRICE ... [--coupon C] [--points P]
+                       [--stored-value 90.00] [--cash 10.00]
+  huiyuan pos receipt ORDER_ID
+
+The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
+`huiyuan up` writes for the demo store's first till). Amounts are yuan, as printed.
+"""
+
+import os
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import grpc
+
+from huiyuan.runtime.config import Settings, service_address
+
+TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY", "alipay": "ALIPAY"}
+
+
+def add_parser(sub) -> None:
+    pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
+    pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt"])
+    pos.add_argument("order_id", nargs="?")
+    pos.add_argument("--key")
+    pos.add_argument("--phone")
+    pos.add_argument("--card")
+    pos.add_argument("--qr")
+    pos.add_argument("--name")
+    pos.add_argument("--card-type", default="")
+    pos.add_argument("--amount")
+    pos.add_argument("--tender", default="cash", choices=sorted(TENDERS))
+    pos.add_argument("--line", action="append", default=[], help="SKU:CATEGORY:QTY:UNIT_PRICE_YUAN")
+    pos.add_argument("--coupon", action="append", default=[])
+    pos.add_argument("--points", type=int, default=0)
+    pos.add_argument("--stored-value", default="0")
+    pos.add_argument("--cash", default="0")
+
+
+def fen(yuan: str) -> int:
+    return int(Decimal(yuan) * 100)
+
+
+def yuan(fen_amount: int) -> str:
+    return f"¥{fen_amount / 100:,.2f}"
+
+
+def demo_key_path() -> Path:
+    return Settings.from_env("gateway").var_dir / "demo-terminal.key"
+
+
+def _key(args) -> str:
+    key = args.key or os.environ.get("HUIYUAN_POS_KEY", "")
+    if not key and demo_key_path().exists():
+        key = demo_key_path().read_text().strip()
+    if not key:
+        raise SystemExit("no terminal key: pass --key, set HUIYUAN_POS_KEY, or run `huiyuan up` for the demo key")
+    return key
+
+
+def run(args) -> int:
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+    from huiyuan.gateway.v1 import gateway_pb2_grpc
+    from huiyuan.member.v1 import member_pb2
+
+    stub = gateway_pb2_grpc.GatewayServiceStub(grpc.insecure_channel(service_address("gateway")))
+    auth = (("authorization", f"ApiKey {_key(args)}"),)
+
+    def lookup():
+        key = {"phone": args.phone} if args.phone else {"card_number": args.card} if args.card else {"qr_token": args.qr}
+        return stub.LookupMember(pb.LookupMemberRequest(**key), metadata=auth, timeout=10)
+
+    if args.action == "lookup":
+        found = lookup()
+        m = found.member
+        print(f"{m.name}  {m.phone[:3]}****{m.phone[-4:]}  {found.tier.name or '-'}")
+        print(f"  stored value {yuan(found.stored_value_available_fen)}   points {found.points_available}")
+        print(f"  coupons {', '.join(found.usable_coupon_codes) or '-'}")
+    elif args.action == "register":
+        done = stub.RegisterMember(pb.RegisterMemberRequest(
+            request_id=str(uuid.uuid4()), member=member_pb2.Member(name=args.name or "", phone=args.phone or ""),
+            card_type_id=args.card_type), metadata=auth, timeout=10)
+        print(f"registered {done.member.name}  member {done.member.member_id}  card {done.card.card_number or '-'}")
+    elif args.action == "top-up":
+        member_id = lookup().member.member_id
+        done = stub.TopUp(pb.TopUpRequest(
+            request_id=str(uuid.uuid4()), member_id=member_id, amount_fen=fen(args.amount),
+            tender=pb.TenderKind.Value(f"TENDER_KIND_{TENDERS[args.tender]}")), metadata=auth, timeout=10)
+        print("\n".join(done.receipt_lines))
+    elif args.action == "checkout":
+        member_id = lookup().member.member_id
+        lines = []
+        for i, text in enumerate(args.line, 1):
+            sku, category, quantity, price = text.split(":")
+            lines.append(pb.CheckoutLine(line_id=str(i), sku=sku, category=category, quantity=int(quantity),
+                                         unit_price_fen=fen(price)))
+        tenders = [pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=fen(args.stored_value))] if fen(args.stored_value) else []
+        if fen(args.cash):
+            tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=fen(args.cash)))
+        done = stub.Checkout(pb.CheckoutRequest(
+            request_id=str(uuid.uuid4()), member_id=member_id, card_number=args.card or "", lines=lines,
+            coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth, timeout=30)
+        print_receipt(done.receipt)
+    else:
+        print_receipt(stub.GetOrder(pb.GetOrderRequest(order_id=args.order_id or ""), metadata=auth, timeout=10).receipt)
+    return 0
+
+
+def print_receipt(r) -> None:
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+
+    print(f"order {r.order_id}  {r.store_path}")
+    print(f"  total {yuan(r.list_total_fen)}")
+    for line in r.lines:
+        print(f"  {line}")
+    print(f"  stored value paid {yuan(r.stored_value_paid_fen)}, left {yuan(r.stored_value_left_fen)}")
+    for t in r.tenders:
+        if t.kind != pb.TENDER_KIND_STORED_VALUE:  # printed above
+            print(f"  paid {yuan(t.amount_fen)} ({pb.TenderKind.Name(t.kind).removeprefix('TENDER_KIND_').lower()})")
+    print(f"  points used {r.points_used}, earned {r.points_earned}, left {r.points_left}")
