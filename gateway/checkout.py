@@ -44,6 +44,10 @@ class Refused(Exception):
     amount_due_fen: int = 0
 
 
+async def _ready(message):
+    return message
+
+
 def _step_id(order_id: str, step: str) -> str:
     return f"{order_id}:{step}"[:64]
 
@@ -179,6 +183,8 @@ class Saga:
             raise refusals[0]
         if failures:  # a service did not answer: keep what was made, the next run goes on
             raise failures[0]
+        if "wallet" in made:  # a refund later needs the hold its spend was captured from
+            await self._logged("wallet-hold", wallet_pb2.HoldResponse, lambda: _ready(made["wallet"]))
         return made
 
     async def _compensate(self, made: dict) -> None:

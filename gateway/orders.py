@@ -101,7 +101,9 @@ async def get_order(engine, caller: Caller, order_id: str) -> pb.CheckoutRespons
         raise NotFound("ORDER_NOT_FOUND", "No such order in your scope.", "您的范围内没有此订单。", order_id=order_id)
     if row.response is None:
         return pb.CheckoutResponse(order_id=order_id, state=pb.ORDER_STATE_PENDING)
-    return pb.CheckoutResponse.FromString(row.response)
+    found = pb.CheckoutResponse.FromString(row.response)
+    found.state = pb.OrderState.Value(f"ORDER_STATE_{row.state}")  # refunds move it on
+    return found
 
 
 def recovery(services_of):

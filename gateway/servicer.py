@@ -2,8 +2,8 @@
 
 Built so far: credentials, LookupMember (member, stored value, points and coupons in
 one answer), RegisterMember, TopUp, Checkout (the saga, gateway/checkout.py) and
-GetOrder. Refund and the daily summary are not built yet: the generated base class
-answers them UNIMPLEMENTED."""
+GetOrder, Refund (gateway/refunds.py). The daily summary is not built yet: the generated
+base class answers it UNIMPLEMENTED."""
 
 import asyncio
 
@@ -22,7 +22,7 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from gateway import auth, orders
+from gateway import auth, orders, refunds
 from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
 from gateway.relay import derived_id, relayed
 from gateway.storage import api_keys
@@ -70,6 +70,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if response.state == pb.ORDER_STATE_REFUSED:
             raise orders.refusal(response)
         return response
+
+    async def Refund(self, request, context):
+        caller = await self.auth.caller(context, STORE_ROLES)
+        v = Violations()
+        refunds.check(v, request)
+        v.raise_if_any()
+        return await refunds.refund(self.services, self.engine, caller, request)
 
     async def GetOrder(self, request, context):
         caller = await self.auth.caller(context)

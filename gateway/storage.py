@@ -1,6 +1,6 @@
 """Gateway tables: credentials, orders and the checkout saga's log."""
 
-from sqlalchemy import Column, Index, LargeBinary, String, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Table, UniqueConstraint
 
 from huiyuan.runtime import idempotency
 from huiyuan.runtime.db import UtcDateTime, new_metadata
@@ -35,4 +35,21 @@ saga_log = Table(
     Column("step", String(32), primary_key=True),
     Column("payload", LargeBinary, nullable=False),
     Column("log_time", UtcDateTime, nullable=False),
+)
+
+# A refund of some lines of an order: its plan (what goes back where) is written, under
+# the order's lock, before any service is called; its answer once done.
+refunds = Table(
+    "refunds", metadata,
+    Column("refund_id", String(40), primary_key=True),
+    Column("order_id", String(40), nullable=False, index=True),
+    Column("key_id", String(40), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("lines", JSON, nullable=False),  # {line_id: quantity returned}
+    Column("plan", LargeBinary, nullable=False),  # a RefundResponse with the amounts to move
+    Column("state", String(16), nullable=False),  # PENDING or DONE
+    Column("response", LargeBinary, nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    UniqueConstraint("key_id", "request_id"),
 )

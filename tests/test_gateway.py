@@ -148,7 +148,7 @@ def shop(chain, member_service, points_service, campaign_service):
         request_id=rid(), template=campaign_pb2.CouponTemplate(name="5元券", kind=campaign_pb2.COUPON_KIND_FIXED,
                                                                amount_fen=5_00, valid_days=30, org_path="hq"))).template
     coupons = campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-        request_id=rid(), template_id=template.template_id, member_ids=[member_id, member_id])).coupons
+        request_id=rid(), template_id=template.template_id, member_ids=[member_id] * 4)).coupons
     yield stub, terminal, member_id, registered.card.card_number, [c.coupon_code for c in coupons], hq_key
     campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
         request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ENDED))
@@ -231,3 +231,29 @@ def test_one_trace_covers_a_checkout_the_services_and_their_sql(shop, spans):
     assert "huiyuan.gateway.v1.GatewayService/Checkout" in chain and chain[-1] == "terminal"
     assert any(s.parent is not None and s.parent.span_id == capture.context.span_id
                and s.attributes.get("db.statement") for s in mine)  # the wallet's SQL under its server span
+
+
+def test_refunds_by_line_return_the_apportioned_amounts_and_points(shop):
+    stub, terminal, member_id, card, codes, _ = shop
+    # tea 2 x 60.00 + cup 1 x 30.00 = 150.00; 满100减20 and the 5.00 coupon spread 4:1, then
+    # 500 points (5.00) spread 4:1: the tea line costs 96.00 of money, the cup 24.00
+    stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=200_00, tender=pb.TENDER_KIND_CASH),
+               metadata=as_(terminal))
+    request = checkout_request(member_id, card, codes[2], 120_00)
+    request.lines.append(pb.CheckoutLine(line_id="2", sku="cup-1", category="ware", quantity=1, unit_price_fen=30_00))
+    paid = stub.Checkout(request, metadata=as_(terminal))
+    before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    cup = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="2", quantity=1)])
+    back = stub.Refund(cup, metadata=as_(terminal))
+    assert (back.stored_value_fen, back.points_returned, back.points_clawed_back, back.state) == (
+        24_00, 100, 24, pb.ORDER_STATE_PARTLY_REFUNDED)
+    assert stub.Refund(cup, metadata=as_(terminal)) == back  # a retry moves nothing again
+    rest = stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id), metadata=as_(terminal))
+    assert (rest.stored_value_fen, rest.points_returned, rest.points_clawed_back, rest.state) == (
+        96_00, 400, 96, pb.ORDER_STATE_REFUNDED)
+    after = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    assert after.stored_value_available_fen == before.stored_value_available_fen + 120_00
+    assert after.points_available == before.points_available + 500 - 120
+    assert stub.GetOrder(pb.GetOrderRequest(order_id=paid.order_id), metadata=as_(terminal)).state == pb.ORDER_STATE_REFUNDED
+    again = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="1", quantity=1)])
+    assert code_and_reason(stub.Refund, again, terminal) == (grpc.StatusCode.FAILED_PRECONDITION, "ORDER_NOT_REFUNDABLE")

@@ -11,7 +11,7 @@ from tests.conftest import ServiceThread
 
 
 @pytest.mark.parametrize("module, stub, call, request_message", [
-    ("gateway.app", gateway_pb2_grpc.GatewayServiceStub, "Refund", gateway_pb2.RefundRequest(order_id="o")),
+    ("gateway.app", gateway_pb2_grpc.GatewayServiceStub, "GetStoreDailySummary", gateway_pb2.GetStoreDailySummaryRequest(store_path="hq/e/s")),
 ])
 def test_placeholder_serves_health_and_unimplemented(module, stub, call, request_message):
     import importlib

@@ -1,0 +1,155 @@
+"""Refunds: the inverse saga, by lines, using the discounts the checkout apportioned.
+
+A returned line gives back its share of what was paid for it - the list price less its
+apportioned discounts - unit by unit with cumulative rounding, so returning a line in
+parts never returns a fen too many. Of that, the part the points offset paid goes back
+as points; the rest goes back to stored value first (up to what stored value paid),
+then to the external tenders. Points the refunded money earned are taken back (a
+shortfall becomes the member's points debt). Coupons are not given back: a used coupon
+stays used, as at the till.
+
+The plan is computed and written under the order's lock before any service is called;
+every call's id is derived from the refund, so a retry or a re-run replays it.
+"""
+
+from sqlalchemy import insert, select, update
+
+from huiyuan.campaign.v1 import campaign_pb2
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.points.v1 import points_pb2
+from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
+from huiyuan.runtime.idempotency import check_request_id, request_digest
+from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.money import split_proportionally
+from huiyuan.runtime.requests import store_of
+from huiyuan.wallet.v1 import wallet_pb2
+from gateway.auth import Caller
+from gateway.checkout import _step_id
+from gateway.relay import relayed
+from gateway.storage import orders, refunds, saga_log
+
+PAID, PARTLY_REFUNDED, REFUNDED = "PAID", "PARTLY_REFUNDED", "REFUNDED"
+
+
+def check(v: Violations, request: pb.RefundRequest) -> None:
+    check_request_id(v, request.request_id)
+    v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
+    seen = set()
+    for i, line in enumerate(request.lines):
+        v.check(line.line_id not in seen, f"lines[{i}].line_id", "LINE_ID_INVALID", "each line once")
+        seen.add(line.line_id)
+        v.check(line.quantity > 0, f"lines[{i}].quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
+    v.check(len(request.reason) <= 200, "reason", "TOO_LONG", "reason is at most 200 characters")
+
+
+def _unit_share(amount: int, quantity: int, before: int, now: int) -> int:
+    """The share of amount that units before+1 .. before+now of quantity carry."""
+    return amount * (before + now) // quantity - amount * before // quantity
+
+
+async def _log(db, order_id: str, step: str, message_type):
+    payload = (await db.execute(select(saga_log.c.payload).where(
+        saga_log.c.order_id == order_id, saga_log.c.step == step))).scalar()
+    return message_type.FromString(payload) if payload is not None else None
+
+
+async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int]) -> pb.RefundResponse:
+    request = pb.CheckoutRequest.FromString(order.request)
+    paid = pb.CheckoutResponse.FromString(order.response).receipt
+    quote = await _log(db, order.order_id, "quote", campaign_pb2.QuoteResponse)
+    payable = {line.line_id: line.payable_fen for line in quote.lines}
+    bought = {line.line_id: line.quantity for line in request.lines}
+    ids = [line.line_id for line in quote.lines]
+    offset_fen = split_proportionally(min(paid.points_offset_fen, sum(payable.values())), [payable[i] for i in ids])
+    offset_points = split_proportionally(paid.points_used, offset_fen)
+    money = points = 0
+    for i, fen_share, points_share in zip(ids, offset_fen, offset_points):
+        if i in lines:
+            before = refunded.get(i, 0)
+            money += _unit_share(payable[i] - fen_share, bought[i], before, lines[i])
+            points += _unit_share(points_share, bought[i], before, lines[i])
+    stored_back = min(money, paid.stored_value_paid_fen - refunded.get("__stored_value__", 0))
+    tenders = []
+    rest = money - stored_back
+    for tender in paid.tenders:  # the rest back to the external tenders, in the order they paid
+        if rest and tender.kind != pb.TENDER_KIND_STORED_VALUE:
+            back = min(rest, tender.amount_fen)
+            tenders.append(pb.Tender(kind=tender.kind, amount_fen=back, reference=tender.reference))
+            rest -= back
+    return pb.RefundResponse(stored_value_fen=stored_back, points_returned=points, tenders=tenders)
+
+
+async def refund(services, engine, caller: Caller, request: pb.RefundRequest) -> pb.RefundResponse:
+    digest = request_digest(request)
+    async with engine.begin() as db:
+        order = (await db.execute(select(orders).where(orders.c.order_id == request.order_id)
+                                  .with_for_update())).one_or_none()
+        if order is None or not caller.covers(store_of(order.org_path)):
+            raise NotFound("ORDER_NOT_FOUND", "No such order in your scope.", "您的范围内没有此订单。",
+                           order_id=request.order_id)
+        row = (await db.execute(select(refunds).where(refunds.c.key_id == caller.key_id,
+                                                      refunds.c.request_id == request.request_id))).one_or_none()
+        if row is None:
+            if order.state not in (PAID, PARTLY_REFUNDED):
+                raise FailedPrecondition("ORDER_NOT_REFUNDABLE", f"The order is {order.state}.", "该订单不可退款。",
+                                         order_id=order.order_id)
+            bought = {x.line_id: x.quantity for x in pb.CheckoutRequest.FromString(order.request).lines}
+            refunded: dict[str, int] = {}
+            earlier = (await db.execute(select(refunds.c.lines, refunds.c.plan)
+                                        .where(refunds.c.order_id == order.order_id))).all()
+            for done_lines, plan in earlier:
+                for line_id, quantity in done_lines.items():
+                    refunded[line_id] = refunded.get(line_id, 0) + quantity
+                refunded["__stored_value__"] = (refunded.get("__stored_value__", 0)
+                                                + pb.RefundResponse.FromString(plan).stored_value_fen)
+            lines = {x.line_id: x.quantity for x in request.lines} or {
+                i: q - refunded.get(i, 0) for i, q in bought.items() if q - refunded.get(i, 0) > 0}
+            for i, (line_id, quantity) in enumerate(lines.items()):
+                if line_id not in bought or refunded.get(line_id, 0) + quantity > bought[line_id]:
+                    raise invalid(f"lines[{i}].quantity", "REFUND_EXCEEDS_ORDER",
+                                  f"line {line_id} has {bought.get(line_id, 0) - refunded.get(line_id, 0)} left to return")
+            if not lines:
+                raise invalid("lines", "REFUND_EXCEEDS_ORDER", "everything on this order was returned already")
+            plan = await _plan(db, order, lines, refunded)
+            refund_id = new_id("rf")
+            await db.execute(insert(refunds), {
+                "refund_id": refund_id, "order_id": order.order_id, "key_id": caller.key_id,
+                "request_id": request.request_id, "request_hash": digest, "lines": lines,
+                "plan": plan.SerializeToString(), "state": "PENDING", "response": None, "create_time": utcnow()})
+            all_back = all(refunded.get(i, 0) + lines.get(i, 0) >= q for i, q in bought.items())
+            await db.execute(update(orders).where(orders.c.order_id == order.order_id).values(
+                state=REFUNDED if all_back else PARTLY_REFUNDED, update_time=utcnow()))
+            row = (await db.execute(select(refunds).where(refunds.c.refund_id == refund_id))).one()
+    if row.request_hash != digest:
+        raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different refund.",
+                                 "该 request_id 已用于另一笔不同的退款。", request_id=request.request_id)
+    if row.state == "DONE":
+        return pb.RefundResponse.FromString(row.response)
+    return await _run(services, engine, order, row)
+
+
+async def _run(services, engine, order, row) -> pb.RefundResponse:
+    """Move what the plan says; each call is idempotent by its derived id."""
+    plan = pb.RefundResponse.FromString(row.plan)
+    member_id = order.member_id
+    if plan.stored_value_fen:
+        async with engine.connect() as db:
+            hold = await _log(db, order.order_id, "wallet-hold", wallet_pb2.HoldResponse)
+        async with relayed("wallet"):
+            await services.wallet.RefundConsumption(wallet_pb2.RefundConsumptionRequest(
+                request_id=_step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
+                store_path=store_of(order.org_path)))
+    money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders)
+    if money or plan.points_returned:
+        async with relayed("points"):
+            reversed_ = await services.points.Reverse(points_pb2.ReverseRequest(
+                request_id=_step_id(row.refund_id, "points"), member_id=member_id, order_id=order.order_id,
+                refunded_paid_fen=money, returned_points=plan.points_returned))
+        plan.points_clawed_back = reversed_.clawed_back_points
+    async with engine.begin() as db:
+        state = (await db.execute(select(orders.c.state).where(orders.c.order_id == order.order_id))).scalar()
+        plan.state = pb.ORDER_STATE_REFUNDED if state == REFUNDED else pb.ORDER_STATE_PARTLY_REFUNDED
+        await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
+                         .values(state="DONE", response=plan.SerializeToString()))
+    return plan
