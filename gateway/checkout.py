@@ -28,6 +28,7 @@ from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import DomainError, Unavailable
+from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.relay import relayed
@@ -107,6 +108,7 @@ class Saga:
             raise Refused("TENDERS_DO_NOT_ADD_UP", amount_due_fen=to_pay)
         stored_value = sum(t.amount_fen for t in r.tenders if t.kind == pb.TENDER_KIND_STORED_VALUE)
         holds = await self._reserve(quote, stored_value)
+        crash_point("checkout-reserved")
         wallet_capture = None
         if stored_value:
             try:
@@ -116,6 +118,7 @@ class Saga:
             except Refused:
                 await self._compensate(holds)
                 raise
+        crash_point("checkout-captured")
         # After the pivot: forward only, each step retried until it is done.
         if "points" in holds:
             await self._forward(lambda: self.s.points.Capture(points_pb2.CaptureRequest(

@@ -3,6 +3,7 @@ recovery loop that finishes every saga a crash or a timeout left PENDING."""
 
 import asyncio
 import logging
+import os
 from datetime import timedelta
 
 from sqlalchemy import insert, select
@@ -19,8 +20,9 @@ from gateway.checkout import PENDING, Saga
 from gateway.storage import orders
 
 MAX_LINES = 200
-RECOVERY_INTERVAL_S = 5.0
-RECOVER_AFTER = timedelta(seconds=15)  # a saga untouched this long is taken over
+# A saga untouched this long is taken over by the recovery loop (HUIYUAN_SAGA_RECOVER_AFTER_S).
+RECOVER_AFTER = timedelta(seconds=float(os.environ.get("HUIYUAN_SAGA_RECOVER_AFTER_S", "15")))
+RECOVERY_INTERVAL_S = min(5.0, RECOVER_AFTER.total_seconds())
 
 log = logging.getLogger("huiyuan.gateway.recovery")
 
