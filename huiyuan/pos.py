@@ -6,6 +6,7 @@
   huiyuan pos checkout --card N --line SKU:CATEGORY:QTY:PRICE ... [--coupon C] [--points P]
                        [--stored-value 90.00] [--cash 10.00]
   huiyuan pos receipt ORDER_ID
+  huiyuan pos refund ORDER_ID [--line LINE_ID:QTY ...]   (no --line: the whole order)
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till). Amounts are yuan, as printed.
@@ -25,7 +26,7 @@ TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY",
 
 def add_parser(sub) -> None:
     pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
-    pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt"])
+    pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund"])
     pos.add_argument("order_id", nargs="?")
     pos.add_argument("--key")
     pos.add_argument("--phone")
@@ -35,7 +36,8 @@ def add_parser(sub) -> None:
     pos.add_argument("--card-type", default="")
     pos.add_argument("--amount")
     pos.add_argument("--tender", default="cash", choices=sorted(TENDERS))
-    pos.add_argument("--line", action="append", default=[], help="SKU:CATEGORY:QTY:UNIT_PRICE_YUAN")
+    pos.add_argument("--line", action="append", default=[],
+                     help="checkout: SKU:CATEGORY:QTY:UNIT_PRICE_YUAN; refund: LINE_ID:QTY")
     pos.add_argument("--coupon", action="append", default=[])
     pos.add_argument("--points", type=int, default=0)
     pos.add_argument("--stored-value", default="0")
@@ -106,6 +108,15 @@ def run(args) -> int:
             request_id=str(uuid.uuid4()), member_id=member_id, card_number=args.card or "", lines=lines,
             coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth, timeout=30)
         print_receipt(done.receipt)
+    elif args.action == "refund":
+        lines = [pb.RefundLine(line_id=text.split(":")[0], quantity=int(text.split(":")[1])) for text in args.line]
+        done = stub.Refund(pb.RefundRequest(request_id=str(uuid.uuid4()), order_id=args.order_id or "", lines=lines),
+                           metadata=auth, timeout=30)
+        print(f"refunded to stored value {yuan(done.stored_value_fen)}")
+        for t in done.tenders:
+            print(f"refund {yuan(t.amount_fen)} to {pb.TenderKind.Name(t.kind).removeprefix('TENDER_KIND_').lower()}")
+        print(f"points returned {done.points_returned}, taken back {done.points_clawed_back}")
+        print(f"order now {pb.OrderState.Name(done.state).removeprefix('ORDER_STATE_').lower()}")
     else:
         print_receipt(stub.GetOrder(pb.GetOrderRequest(order_id=args.order_id or ""), metadata=auth, timeout=10).receipt)
     return 0
