@@ -129,3 +129,16 @@ def recovery(services_of):
             await asyncio.sleep(RECOVERY_INTERVAL_S)
 
     return loop
+
+
+async def store_day(engine, store_path: str, start, end) -> tuple[int, int, int]:
+    """(orders paid, sales after discounts, discounts) of one store's orders created in
+    [start, end); refunded orders count as sold (their refunds are the wallet's and
+    points' business)."""
+    async with engine.connect() as db:
+        rows = (await db.execute(select(orders.c.org_path, orders.c.response).where(
+            orders.c.state.in_(["PAID", "PARTLY_REFUNDED", "REFUNDED"]),
+            orders.c.create_time >= start, orders.c.create_time < end))).all()
+    receipts = [pb.CheckoutResponse.FromString(r.response).receipt for r in rows if store_of(r.org_path) == store_path]
+    return (len(receipts), sum(r.list_total_fen - r.discount_total_fen for r in receipts),
+            sum(r.discount_total_fen for r in receipts))

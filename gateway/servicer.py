@@ -1,11 +1,11 @@
 """GatewayService: who is calling, may they, then the services' calls.
 
-Built so far: credentials, LookupMember (member, stored value, points and coupons in
-one answer), RegisterMember, TopUp, Checkout (the saga, gateway/checkout.py) and
-GetOrder, Refund (gateway/refunds.py). The daily summary is not built yet: the generated
-base class answers it UNIMPLEMENTED."""
+Credentials, LookupMember (member, stored value, points and coupons in one answer),
+RegisterMember, TopUp, Checkout (the saga, gateway/checkout.py), GetOrder, Refund
+(gateway/refunds.py) and the store's daily summary."""
 
 import asyncio
+from datetime import timedelta
 
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2
@@ -14,12 +14,13 @@ from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import clients
-from huiyuan.runtime.convert import enum_name, timestamp
+from huiyuan.runtime.clock import day_start
+from huiyuan.runtime.convert import calendar_date, enum_name, timestamp
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.requests import check_org_path
+from huiyuan.runtime.requests import check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from gateway import auth, orders, refunds
@@ -77,6 +78,41 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         refunds.check(v, request)
         v.raise_if_any()
         return await refunds.refund(self.services, self.engine, caller, request)
+
+    async def GetStoreDailySummary(self, request, context):
+        """The store's day, fanned out: orders from the gateway's own book, stored value
+        and points from their services, new members from the member service."""
+        caller = await self.auth.caller(context, {Role.STORE_MANAGER, Role.REGIONAL_MANAGER, Role.HQ_ADMIN})
+        v = Violations()
+        check_store_path(v, request.store_path, "store_path")
+        day = calendar_date(request.date)
+        v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
+        v.raise_if_any()
+        if not caller.covers(request.store_path):
+            raise auth.denied()
+        start, end = day_start(day), day_start(day + timedelta(days=1))
+        day_request = {"store_path": request.store_path, "date": request.date}
+        async with relayed("wallet, points or member"):
+            stored, points, new_members, paid = await asyncio.gather(
+                self.wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(**day_request)),
+                self.points.GetStoreActivity(points_pb2.GetStoreActivityRequest(**day_request)),
+                self._count_new_members(request.store_path, start, end),
+                orders.store_day(self.engine, request.store_path, start, end))
+        count, sales, discount = paid
+        return pb.GetStoreDailySummaryResponse(
+            orders=count, sales_fen=sales, discount_fen=discount, top_up_fen=stored.top_up_fen,
+            stored_value_spent_fen=stored.spent_fen, points_earned=points.earned_points, points_spent=points.spent_points,
+            new_members=new_members)
+
+    async def _count_new_members(self, store_path: str, start, end) -> int:
+        count, token = 0, ""
+        while True:
+            page = await self.member.ListMembers(member_pb2.ListMembersRequest(
+                filter=member_pb2.MemberFilter(org_path=store_path, registered_after=timestamp(start),
+                                               registered_before=timestamp(end)), page_size=500, page_token=token))
+            count += len(page.members)
+            if not (token := page.next_page_token):
+                return count
 
     async def GetOrder(self, request, context):
         caller = await self.auth.caller(context)

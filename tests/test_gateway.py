@@ -257,3 +257,24 @@ def test_refunds_by_line_return_the_apportioned_amounts_and_points(shop):
     assert stub.GetOrder(pb.GetOrderRequest(order_id=paid.order_id), metadata=as_(terminal)).state == pb.ORDER_STATE_REFUNDED
     again = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="1", quantity=1)])
     assert code_and_reason(stub.Refund, again, terminal) == (grpc.StatusCode.FAILED_PRECONDITION, "ORDER_NOT_REFUNDABLE")
+
+
+def test_a_store_s_day_fans_out_across_the_services_within_scope(shop):
+    from huiyuan.runtime.clock import CHAIN_ZONE
+    from datetime import datetime
+    from google.type import date_pb2
+
+    stub, terminal, _, _, _, hq_key = shop
+    today = datetime.now(CHAIN_ZONE)
+    request = pb.GetStoreDailySummaryRequest(store_path=STORE, date=date_pb2.Date(year=today.year, month=today.month,
+                                                                                   day=today.day))
+    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    day = stub.GetStoreDailySummary(request, metadata=as_(manager))
+    assert day.orders >= 3 and day.sales_fen > 0 and day.discount_fen > 0
+    assert day.top_up_fen >= 400_00 and day.stored_value_spent_fen > 0 and day.points_earned > 0
+    assert day.points_spent >= 500 and day.new_members >= 1
+    south = issue(stub, hq_key, "hq/south", pb.ROLE_REGIONAL_MANAGER).api_key
+    for key in (south, terminal):
+        assert code_and_reason(stub.GetStoreDailySummary, request, key) == (grpc.StatusCode.PERMISSION_DENIED,
+                                                                            "OUT_OF_SCOPE")
+    assert stub.GetStoreDailySummary(request, metadata=as_(hq_key)) == day

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, insert, select, text, update
 
+from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.db import dialect_name
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.upsert import insert_new
@@ -161,3 +162,13 @@ async def expiring_members(db, now, within: timedelta, after_member_id: str | No
     if after_member_id is not None:
         q = q.where(c.member_id > after_member_id)
     return (await db.execute(q.order_by(c.member_id).limit(limit))).all()
+
+
+async def store_day(db, store_path: str, day) -> tuple[int, int]:
+    """(points granted, points spent) at one store on one business day."""
+    c = movements.c
+    rows = await db.execute(select(c.kind, func.sum(c.delta_points)).where(
+        c.store_path == store_path, c.create_time >= day_start(day), c.create_time < day_start(day + timedelta(days=1)),
+        c.kind.in_([domain.MovementKind.GRANT.value, domain.MovementKind.SPEND.value])).group_by(c.kind))
+    sums = {kind: int(points) for kind, points in rows}
+    return sums.get(domain.MovementKind.GRANT.value, 0), -sums.get(domain.MovementKind.SPEND.value, 0)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import pagination
-from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
+from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations
 from huiyuan.runtime.holds import check_ttl
@@ -381,6 +381,17 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         page, token = pagination.next_page(rows, size, lambda row: [row.member_id], fingerprint)
         return pb.ListExpiringMembersResponse(next_page_token=token, members=[pb.ExpiringMember(
             member_id=r.member_id, points=int(r.points), first_expire_time=timestamp(_aware(r.first))) for r in page])
+
+
+    async def GetStoreActivity(self, request, context):
+        v = Violations()
+        check_store_path(v, request.store_path, "store_path")
+        day = calendar_date(request.date)
+        v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            earned, spent = await ledger.store_day(db, request.store_path, day)
+        return pb.GetStoreActivityResponse(earned_points=earned, spent_points=spent)
 
 
 def _aware(moment):

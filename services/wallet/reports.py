@@ -77,3 +77,21 @@ async def settlement(db, org_path: str, start: date, end: date) -> list[StorePos
         if (p := position(spent_at)) is not None:
             p.loaded_elsewhere_spent_here += amount
     return sorted(positions.values(), key=lambda p: p.store_path)
+
+
+async def store_day(db, store_path: str, day: date) -> tuple[int, int, int]:
+    """(principal loaded, bonus given, stored value spent) at one store on one business day."""
+    c = entries.c
+    rows = (await db.execute(
+        select(c.kind, func.sum(c.principal_delta_fen), func.sum(c.bonus_delta_fen))
+        .where(c.store_path == store_path, c.post_time >= day_start(day), c.post_time < day_start(day + timedelta(days=1)))
+        .group_by(c.kind))).all()
+    principal = {kind: int(p) for kind, p, _ in rows}
+    bonus = {kind: int(b) for kind, _, b in rows}
+
+    def both(kind: EntryKind) -> int:
+        return principal.get(kind.value, 0) + bonus.get(kind.value, 0)
+
+    loaded = principal.get(EntryKind.TOP_UP.value, 0) + principal.get(EntryKind.TOP_UP_REFUND.value, 0)
+    spent = -(both(EntryKind.CONSUMPTION) + both(EntryKind.CONSUMPTION_REFUND))
+    return loaded, bonus.get(EntryKind.TOP_UP_BONUS.value, 0), spent

@@ -272,6 +272,17 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
             loaded_elsewhere_spent_here_fen=p.loaded_elsewhere_spent_here, net_fen=p.net) for p in positions])
 
 
+    async def GetStoreActivity(self, request, context):
+        v = Violations()
+        check_store_path(v, request.store_path, "store_path")
+        day = calendar_date(request.date)
+        v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
+        v.raise_if_any()
+        async with reading(self.engine) as db:
+            loaded, bonus, spent = await reports.store_day(db, request.store_path, day)
+        return pb.GetStoreActivityResponse(top_up_fen=loaded, bonus_fen=bonus, spent_fen=spent)
+
+
 def _entry(row) -> pb.Entry:
     return pb.Entry(
         entry_id=row.entry_id, kind=enum_value(pb.EntryKind, "ENTRY_KIND", row.kind),
