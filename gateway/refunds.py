@@ -54,7 +54,9 @@ async def _log(db, order_id: str, step: str, message_type):
     return message_type.FromString(payload) if payload is not None else None
 
 
-async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int]) -> pb.RefundResponse:
+async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stored_refunded: int) -> pb.RefundResponse:
+    """What goes back where for these lines, given the units and stored value earlier
+    refunds of the order returned."""
     request = pb.CheckoutRequest.FromString(order.request)
     paid = pb.CheckoutResponse.FromString(order.response).receipt
     quote = await _log(db, order.order_id, "quote", campaign_pb2.QuoteResponse)
@@ -69,7 +71,7 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int]) -> p
             before = refunded.get(i, 0)
             money += _unit_share(payable[i] - fen_share, bought[i], before, lines[i])
             points += _unit_share(points_share, bought[i], before, lines[i])
-    stored_back = min(money, paid.stored_value_paid_fen - refunded.get("__stored_value__", 0))
+    stored_back = min(money, paid.stored_value_paid_fen - stored_refunded)
     tenders = []
     rest = money - stored_back
     for tender in paid.tenders:  # the rest back to the external tenders, in the order they paid
@@ -95,14 +97,14 @@ async def refund(services, engine, caller: Caller, request: pb.RefundRequest) ->
                 raise FailedPrecondition("ORDER_NOT_REFUNDABLE", f"The order is {order.state}.", "该订单不可退款。",
                                          order_id=order.order_id)
             bought = {x.line_id: x.quantity for x in pb.CheckoutRequest.FromString(order.request).lines}
-            refunded: dict[str, int] = {}
+            refunded: dict[str, int] = {}  # units returned before, by line
+            stored_refunded = 0
             earlier = (await db.execute(select(refunds.c.lines, refunds.c.plan)
                                         .where(refunds.c.order_id == order.order_id))).all()
             for done_lines, plan in earlier:
                 for line_id, quantity in done_lines.items():
                     refunded[line_id] = refunded.get(line_id, 0) + quantity
-                refunded["__stored_value__"] = (refunded.get("__stored_value__", 0)
-                                                + pb.RefundResponse.FromString(plan).stored_value_fen)
+                stored_refunded += pb.RefundResponse.FromString(plan).stored_value_fen
             lines = {x.line_id: x.quantity for x in request.lines} or {
                 i: q - refunded.get(i, 0) for i, q in bought.items() if q - refunded.get(i, 0) > 0}
             for i, (line_id, quantity) in enumerate(lines.items()):
@@ -111,7 +113,7 @@ async def refund(services, engine, caller: Caller, request: pb.RefundRequest) ->
                                   f"line {line_id} has {bought.get(line_id, 0) - refunded.get(line_id, 0)} left to return")
             if not lines:
                 raise invalid("lines", "REFUND_EXCEEDS_ORDER", "everything on this order was returned already")
-            plan = await _plan(db, order, lines, refunded)
+            plan = await _plan(db, order, lines, refunded, stored_refunded)
             refund_id = new_id("rf")
             await db.execute(insert(refunds), {
                 "refund_id": refund_id, "order_id": order.order_id, "key_id": caller.key_id,
