@@ -49,7 +49,8 @@ async def _ready(message):
     return message
 
 
-def _step_id(order_id: str, step: str) -> str:
+def step_id(order_id: str, step: str) -> str:
+    """The id a saga step's call carries: the same on every run of the saga."""
     return f"{order_id}:{step}"[:64]
 
 
@@ -113,7 +114,7 @@ class Saga:
         if stored_value:
             try:
                 wallet_capture = await self._call("wallet", self.s.wallet.Capture(wallet_pb2.CaptureRequest(
-                    request_id=_step_id(self.order_id, "wallet-capture"), hold_id=holds["wallet"].hold.hold_id,
+                    request_id=step_id(self.order_id, "wallet-capture"), hold_id=holds["wallet"].hold.hold_id,
                     amount_fen=stored_value, actor=self.actor)))
             except Refused:
                 await self._compensate(holds)
@@ -122,13 +123,13 @@ class Saga:
         # After the pivot: forward only, each step retried until it is done.
         if "points" in holds:
             await self._forward(lambda: self.s.points.Capture(points_pb2.CaptureRequest(
-                request_id=_step_id(self.order_id, "points-capture"), hold_id=holds["points"].hold.hold_id,
+                request_id=step_id(self.order_id, "points-capture"), hold_id=holds["points"].hold.hold_id,
                 points=r.points_to_use, actor=self.actor)))
         await self._forward(lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
-            request_id=_step_id(self.order_id, "redeem"), reservation_id=holds["campaign"].reservation_id, actor=self.actor)))
+            request_id=step_id(self.order_id, "redeem"), reservation_id=holds["campaign"].reservation_id, actor=self.actor)))
         earned = await self._forward(lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen)))
         await self._forward(lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
-            request_id=_step_id(self.order_id, "visit"), member_id=r.member_id, store_path=self.store_path,
+            request_id=step_id(self.order_id, "visit"), member_id=r.member_id, store_path=self.store_path,
             order_id=self.order_id, amount_fen=to_pay + offset_fen, actor=self.actor)))
         if wallet_capture is not None:
             stored_left = wallet_capture.balance.available_fen
@@ -165,16 +166,16 @@ class Saga:
         every one that was made is released and the order is refused."""
         r = self.request
         calls = {"campaign": self.s.campaign.ReserveCoupons(campaign_pb2.ReserveCouponsRequest(
-            request_id=_step_id(self.order_id, "reserve-coupons"), member_id=r.member_id,
+            request_id=step_id(self.order_id, "reserve-coupons"), member_id=r.member_id,
             coupon_codes=list(r.coupon_codes), order_id=self.order_id, store_path=self.store_path, ttl=HOLD_TTL,
             adjustments=quote.adjustments, actor=self.actor))}
         if r.points_to_use:
             calls["points"] = self.s.points.Hold(points_pb2.HoldRequest(
-                request_id=_step_id(self.order_id, "points-hold"), member_id=r.member_id, points=r.points_to_use,
+                request_id=step_id(self.order_id, "points-hold"), member_id=r.member_id, points=r.points_to_use,
                 ttl=HOLD_TTL, order_id=self.order_id, store_path=self.store_path, actor=self.actor))
         if stored_value:
             calls["wallet"] = self.s.wallet.Hold(wallet_pb2.HoldRequest(
-                request_id=_step_id(self.order_id, "wallet-hold"), member_id=r.member_id, amount_fen=stored_value,
+                request_id=step_id(self.order_id, "wallet-hold"), member_id=r.member_id, amount_fen=stored_value,
                 ttl=HOLD_TTL, store_path=self.store_path, order_id=self.order_id, actor=self.actor))
         names = list(calls)
         results = await asyncio.gather(*(self._call(n, c) for n, c in calls.items()), return_exceptions=True)
@@ -195,13 +196,13 @@ class Saga:
         steps = []
         if "campaign" in made:
             steps.append(lambda: self.s.campaign.ReleaseCoupons(campaign_pb2.ReleaseCouponsRequest(
-                request_id=_step_id(self.order_id, "release-coupons"), reservation_id=made["campaign"].reservation_id)))
+                request_id=step_id(self.order_id, "release-coupons"), reservation_id=made["campaign"].reservation_id)))
         if "points" in made:
             steps.append(lambda: self.s.points.Release(points_pb2.ReleaseRequest(
-                request_id=_step_id(self.order_id, "points-release"), hold_id=made["points"].hold.hold_id)))
+                request_id=step_id(self.order_id, "points-release"), hold_id=made["points"].hold.hold_id)))
         if "wallet" in made:
             steps.append(lambda: self.s.wallet.Release(wallet_pb2.ReleaseRequest(
-                request_id=_step_id(self.order_id, "wallet-release"), hold_id=made["wallet"].hold.hold_id)))
+                request_id=step_id(self.order_id, "wallet-release"), hold_id=made["wallet"].hold.hold_id)))
         await asyncio.gather(*(self._forward(step) for step in steps))
 
     def _accrual(self, found, quote, offset_fen: int) -> points_pb2.AccrueRequest:
@@ -210,7 +211,7 @@ class Saga:
         offset_shares = split_proportionally(min(offset_fen, sum(payable)), payable)
         categories = {x.line_id: x.category for x in self.request.lines}
         return points_pb2.AccrueRequest(
-            request_id=_step_id(self.order_id, "accrue"), member_id=self.request.member_id, order_id=self.order_id,
+            request_id=step_id(self.order_id, "accrue"), member_id=self.request.member_id, order_id=self.order_id,
             store_path=self.store_path, tier_id=found.tier.tier_id, actor=self.actor,
             lines=[points_pb2.OrderLine(line_id=line.line_id, category=categories.get(line.line_id, ""),
                                         paid_fen=line.payable_fen - share)

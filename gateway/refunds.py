@@ -25,7 +25,7 @@ from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import store_of
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
-from gateway.checkout import _step_id
+from gateway.checkout import step_id
 from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
@@ -140,13 +140,13 @@ async def _run(services, engine, order, row) -> pb.RefundResponse:
             hold = await _log(db, order.order_id, "wallet-hold", wallet_pb2.HoldResponse)
         async with relayed("wallet"):
             await services.wallet.RefundConsumption(wallet_pb2.RefundConsumptionRequest(
-                request_id=_step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
+                request_id=step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
                 store_path=store_of(order.org_path)))
     money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders)
     if money or plan.points_returned:
         async with relayed("points"):
             reversed_ = await services.points.Reverse(points_pb2.ReverseRequest(
-                request_id=_step_id(row.refund_id, "points"), member_id=member_id, order_id=order.order_id,
+                request_id=step_id(row.refund_id, "points"), member_id=member_id, order_id=order.order_id,
                 refunded_paid_fen=money, returned_points=plan.points_returned))
         plan.points_clawed_back = reversed_.clawed_back_points
     async with engine.begin() as db:

@@ -1,6 +1,6 @@
 """Proto <-> Python shapes every service needs: enums by name, timestamps, dates."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
@@ -30,10 +30,6 @@ def timestamp(value: datetime | None) -> Timestamp | None:
 
 def from_timestamp(stamp: Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=timezone.utc)
-
-
-def duration(value) -> timedelta:
-    return value.ToTimedelta()
 
 
 def calendar_date(value: date_pb2.Date) -> date | None:

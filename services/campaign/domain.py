@@ -4,7 +4,7 @@ status moves. Pricing itself is pricing.py."""
 from enum import StrEnum
 
 from huiyuan.runtime.errors import FailedPrecondition, Violations
-from services.campaign.pricing import BP, THRESHOLD, TIMED, Campaign, Kind
+from services.campaign.pricing import BP, THRESHOLD, TIMED, Campaign, CouponKind, Kind
 
 DISCOUNT_KINDS = (Kind.TIER_DISCOUNT, Kind.CATEGORY_DISCOUNT, Kind.MEMBER_DAY, Kind.BIRTHDAY)
 
@@ -76,8 +76,6 @@ def check_group(c: Campaign, group_kinds: list[Kind]) -> None:
 
 def check_template(v: Violations, t, p: str = "template.") -> None:
     """t: a coupons.Template."""
-    from services.campaign.pricing import CouponKind
-
     v.check(0 < len(t.name.strip()) <= 64, f"{p}name", "NAME_REQUIRED", "name is required, at most 64 characters")
     if t.kind == CouponKind.FIXED:
         v.check(t.amount_fen > 0, f"{p}amount_fen", "AMOUNT_INVALID", "a fixed coupon takes amount_fen > 0 off")

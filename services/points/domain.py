@@ -18,7 +18,7 @@ which, so a reversal puts points back where they came from.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
 from huiyuan.runtime.clock import day_start, local
@@ -229,7 +229,7 @@ class Draw:
 
 def spend_order(lots: list[Lot]) -> list[Lot]:
     """Soonest-expiring first; lots that never expire last; then the oldest."""
-    far = datetime.max.replace(tzinfo=local(datetime(2000, 1, 1)).tzinfo)
+    far = datetime.max.replace(tzinfo=timezone.utc)
     return sorted(lots, key=lambda lot: (lot.expire_time or far, lot.lot_id))
 
 
