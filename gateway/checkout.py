@@ -7,7 +7,7 @@
 
 Durability: the order row (with the terminal's request) is committed before any
 service is called, and the answers a re-run must not recompute (the member, the quote,
-the offset) are logged beside it. Every call a step makes carries a request id derived
+the offset) are logged beside it, together, before anything is reserved. Every call a step makes carries a request id derived
 from the order id and the step, and every service is idempotent, so running the saga
 again - after a retry, or by the recovery loop after a crash - replays each step's
 first outcome: a refusal before the pivot is refused again and compensated again (the
@@ -30,6 +30,7 @@ from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import DomainError, Unavailable
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally
+from huiyuan.runtime.upsert import insert_for
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.relay import relayed
 from gateway.storage import orders, saga_log
@@ -45,10 +46,6 @@ class Refused(Exception):
     amount_due_fen: int = 0
 
 
-async def _ready(message):
-    return message
-
-
 def step_id(order_id: str, step: str) -> str:
     """The id a saga step's call carries: the same on every run of the saga."""
     return f"{order_id}:{step}"[:64]
@@ -57,50 +54,67 @@ def step_id(order_id: str, step: str) -> str:
 class Saga:
     """One order's saga. run() is safe to call again at any time; it ends PAID or REFUSED."""
 
-    def __init__(self, services, engine, order_id: str, request: pb.CheckoutRequest, store_path: str, actor):
+    def __init__(self, services, engine, order_id: str, request: pb.CheckoutRequest, store_path: str, actor,
+                 fresh: bool = False):
         self.s = services
         self.engine = engine
         self.order_id = order_id
         self.request = request
         self.store_path = store_path
         self.actor = actor
+        self.fresh = fresh  # the order row was just written: nothing is logged yet
 
     # ------------------------------------------------------------ the log
 
-    async def _logged(self, step: str, message_type, compute):
-        """The logged answer of a step, or compute it once and log it."""
+    async def _logged(self) -> dict[str, bytes]:
+        """What earlier runs of this saga logged, by step."""
+        return {} if self.fresh else await self._read_log()
+
+    async def _read_log(self) -> dict[str, bytes]:
         async with self.engine.connect() as db:
-            row = (await db.execute(select(saga_log.c.payload).where(
-                saga_log.c.order_id == self.order_id, saga_log.c.step == step))).scalar()
-        if row is not None:
-            return message_type.FromString(row)
-        message = await compute()
+            return dict((await db.execute(select(saga_log.c.step, saga_log.c.payload).where(
+                saga_log.c.order_id == self.order_id))).all())
+
+    async def _log(self, answers: dict[str, object]) -> dict[str, bytes]:
+        """Log these steps' answers in one transaction, unless a concurrent run (the
+        terminal's retry, the recovery loop) logged them first: then its answers stand."""
+        now = utcnow()
         async with self.engine.begin() as db:
-            existing = (await db.execute(select(saga_log.c.payload).where(
-                saga_log.c.order_id == self.order_id, saga_log.c.step == step).with_for_update())).scalar()
-            if existing is not None:  # a concurrent run logged first: its answer is the answer
-                return message_type.FromString(existing)
-            await db.execute(insert(saga_log), {"order_id": self.order_id, "step": step,
-                                                "payload": message.SerializeToString(), "log_time": utcnow()})
-        return message
+            written = await db.execute(insert_for(db)(saga_log).values([
+                {"order_id": self.order_id, "step": step, "payload": message.SerializeToString(), "log_time": now}
+                for step, message in answers.items()]).on_conflict_do_nothing(index_elements=["order_id", "step"])
+                .returning(saga_log.c.step))
+            if len(written.all()) == len(answers):
+                return {step: message.SerializeToString() for step, message in answers.items()}
+        return await self._read_log()
 
     # ------------------------------------------------------------ steps
 
     async def run(self) -> pb.CheckoutResponse:
         try:
-            receipt = await self._run()
+            receipt, wallet_hold = await self._run()
         except Refused as refusal:
             return await self._finish(REFUSED, refusal_reason=refusal.reason, amount_due_fen=refusal.amount_due_fen)
-        return await self._finish(PAID, receipt=receipt)
+        return await self._finish(PAID, receipt=receipt, wallet_hold=wallet_hold)
 
-    async def _run(self) -> pb.Receipt:
+    async def _prepare(self):
+        """The member, the quote and the offset: computed once, logged before anything is
+        reserved (a crash before that has nothing to undo, so a re-run may recompute)."""
+        logged = await self._logged()
+        if not {"lookup", "quote", "offset"} <= logged.keys():
+            found = await self._lookup()
+            quote = await self._quote(found)
+            if quote.rejected_coupons:
+                raise Refused(quote.rejected_coupons[0].reason)
+            offset = await self._offset(quote)
+            logged = await self._log({"lookup": found, "quote": quote, "offset": offset})
+        return (member_pb2.LookupMemberResponse.FromString(logged["lookup"]),
+                campaign_pb2.QuoteResponse.FromString(logged["quote"]),
+                points_pb2.QuoteOffsetResponse.FromString(logged["offset"]))
+
+    async def _run(self) -> tuple[pb.Receipt, wallet_pb2.HoldResponse | None]:
         r = self.request
-        found = await self._logged("lookup", member_pb2.LookupMemberResponse, self._lookup)
-        quote = await self._logged("quote", campaign_pb2.QuoteResponse, lambda: self._quote(found))
-        if quote.rejected_coupons:
-            bad = quote.rejected_coupons[0]
-            raise Refused(bad.reason)
-        offset = await self._logged("offset", points_pb2.QuoteOffsetResponse, lambda: self._offset(quote))
+        found, quote, offset = await self._prepare()
         offset_fen = r.points_to_use * 100 // offset.points_per_yuan if r.points_to_use else 0
         if r.points_to_use > offset.max_points:
             raise Refused("POINTS_OVER_CAP")
@@ -120,23 +134,28 @@ class Saga:
                 await self._compensate(holds)
                 raise
         crash_point("checkout-captured")
-        # After the pivot: forward only, each step retried until it is done.
+        # After the pivot: forward only, each step retried until it is done. The steps
+        # are independent of each other, so they run together.
+        settle = [
+            lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
+                request_id=step_id(self.order_id, "redeem"), reservation_id=holds["campaign"].reservation_id,
+                actor=self.actor)),
+            lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen)),
+            lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
+                request_id=step_id(self.order_id, "visit"), member_id=r.member_id, store_path=self.store_path,
+                order_id=self.order_id, amount_fen=to_pay + offset_fen, actor=self.actor)),
+        ]
         if "points" in holds:
-            await self._forward(lambda: self.s.points.Capture(points_pb2.CaptureRequest(
+            settle.append(lambda: self.s.points.Capture(points_pb2.CaptureRequest(
                 request_id=step_id(self.order_id, "points-capture"), hold_id=holds["points"].hold.hold_id,
                 points=r.points_to_use, actor=self.actor)))
-        await self._forward(lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
-            request_id=step_id(self.order_id, "redeem"), reservation_id=holds["campaign"].reservation_id, actor=self.actor)))
-        earned = await self._forward(lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen)))
-        await self._forward(lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
-            request_id=step_id(self.order_id, "visit"), member_id=r.member_id, store_path=self.store_path,
-            order_id=self.order_id, amount_fen=to_pay + offset_fen, actor=self.actor)))
-        if wallet_capture is not None:
-            stored_left = wallet_capture.balance.available_fen
-        else:
-            stored_left = (await self._forward(lambda: self.s.wallet.GetBalance(
-                wallet_pb2.GetBalanceRequest(member_id=r.member_id)))).balance.available_fen
-        return self._receipt(quote, offset_fen, stored_value, stored_left, earned)
+        if wallet_capture is None:
+            settle.append(lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=r.member_id)))
+        done = await asyncio.gather(*(self._forward(step) for step in settle))
+        earned = done[1]
+        stored_left = (wallet_capture or done[-1]).balance.available_fen
+        receipt = self._receipt(quote, offset_fen, stored_value, stored_left, earned)
+        return receipt, holds.get("wallet")
 
     async def _lookup(self):
         r = self.request
@@ -187,8 +206,6 @@ class Saga:
             raise refusals[0]
         if failures:  # a service did not answer: keep what was made, the next run goes on
             raise failures[0]
-        if "wallet" in made:  # a refund later needs the hold its spend was captured from
-            await self._logged("wallet-hold", wallet_pb2.HoldResponse, lambda: _ready(made["wallet"]))
         return made
 
     async def _compensate(self, made: dict) -> None:
@@ -253,7 +270,7 @@ class Saga:
                 await asyncio.sleep(delay)
 
     async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal_reason: str = "",
-                      amount_due_fen: int = 0) -> pb.CheckoutResponse:
+                      amount_due_fen: int = 0, wallet_hold: wallet_pb2.HoldResponse | None = None) -> pb.CheckoutResponse:
         response = pb.CheckoutResponse(order_id=self.order_id, refusal_reason=refusal_reason, amount_due_fen=amount_due_fen,
                                        state=pb.ORDER_STATE_PAID if state == PAID else pb.ORDER_STATE_REFUSED)
         if receipt is not None:
@@ -265,5 +282,8 @@ class Saga:
             if done.rowcount == 0:  # another run finished first: its answer stands
                 stored = (await db.execute(select(orders.c.response).where(orders.c.order_id == self.order_id))).scalar()
                 return pb.CheckoutResponse.FromString(stored)
+            if wallet_hold is not None:  # a refund later needs the hold its spend was captured from
+                await db.execute(insert(saga_log), {"order_id": self.order_id, "step": "wallet-hold",
+                                                    "payload": wallet_hold.SerializeToString(), "log_time": utcnow()})
         return response
 

@@ -5,8 +5,9 @@ import asyncio
 import logging
 import os
 from datetime import timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
@@ -15,6 +16,7 @@ from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, inv
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import store_of
+from huiyuan.runtime.upsert import insert_for
 from gateway.auth import Caller
 from gateway.checkout import PENDING, Saga
 from gateway.storage import orders
@@ -67,9 +69,10 @@ def refusal(response: pb.CheckoutResponse):
                               f"结账被拒绝：{reason}，未扣任何款项。", order_id=response.order_id)
 
 
-def saga_of(services, engine, row) -> Saga:
+def saga_of(services, engine, row, fresh: bool = False) -> Saga:
     actor = actor_pb2.Actor(operator_id=f"key:{row.key_id}", org_path=row.org_path)
-    return Saga(services, engine, row.order_id, pb.CheckoutRequest.FromString(row.request), store_of(row.org_path), actor)
+    return Saga(services, engine, row.order_id, pb.CheckoutRequest.FromString(row.request), store_of(row.org_path), actor,
+                fresh)
 
 
 async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest) -> pb.CheckoutResponse:
@@ -77,16 +80,16 @@ async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest
     the saga resumes it, a retry after it returns the same answer."""
     digest = request_digest(request)
     now = utcnow()
+    order = {"order_id": new_id("o"), "key_id": caller.key_id, "request_id": request.request_id, "request_hash": digest,
+             "request": request.SerializeToString(), "member_id": request.member_id, "org_path": caller.org_path,
+             "state": PENDING, "response": None, "create_time": now, "update_time": now}
     async with engine.begin() as db:
-        row = (await db.execute(select(orders).where(orders.c.key_id == caller.key_id,
-                                                     orders.c.request_id == request.request_id))).one_or_none()
-        if row is None:
-            order_id = new_id("o")
-            await db.execute(insert(orders), {
-                "order_id": order_id, "key_id": caller.key_id, "request_id": request.request_id, "request_hash": digest,
-                "request": request.SerializeToString(), "member_id": request.member_id, "org_path": caller.org_path,
-                "state": PENDING, "response": None, "create_time": now, "update_time": now})
-            row = (await db.execute(select(orders).where(orders.c.order_id == order_id))).one()
+        written = await db.execute(insert_for(db)(orders).values(order).on_conflict_do_nothing(
+            index_elements=["key_id", "request_id"]).returning(orders.c.order_id))
+        row = None if written.first() else (await db.execute(select(orders).where(
+            orders.c.key_id == caller.key_id, orders.c.request_id == request.request_id))).one()
+    if row is None:  # a new order, committed before any call: its saga starts with an empty log
+        return await saga_of(services, engine, SimpleNamespace(**order), fresh=True).run()
     if row.request_hash != digest:
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
                                  "该 request_id 已用于另一笔不同的结账。", request_id=request.request_id)

@@ -176,6 +176,35 @@ def test_a_budget_is_never_overspent_under_concurrency(campaign):
                                                            status=pb.CAMPAIGN_STATUS_ENDED))
 
 
+def test_member_and_store_limits_hold_under_concurrency(campaign):
+    """The limits are counted under the stats row's lock, taken last in the transaction:
+    twenty concurrent reservations of one member, and of one store, never pass a limit."""
+    offer = create(campaign, name="限次 会员日", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_500,
+                   weekdays=[1, 2, 3, 4, 5, 6, 7], per_member_limit=2, per_store_daily_limit=5,
+                   budget_fen=100_00)
+    activate(campaign, offer.campaign_id)
+
+    def attempt(member_id, store):
+        try:
+            campaign.ReserveCoupons(pb.ReserveCouponsRequest(
+                request_id=rid(), member_id=member_id, order_id=rid(), store_path=store, ttl={"seconds": 60},
+                adjustments=[pb.Adjustment(campaign_id=offer.campaign_id, amount_fen=1_00)]))
+            return "ok"
+        except grpc.RpcError as error:
+            return refusal_of(error, "campaign.huiyuan")[1]
+
+    one_member = "m_" + "7" * 26
+    with ThreadPoolExecutor(20) as pool:
+        same_member = list(pool.map(lambda i: attempt(one_member, f"hq/east/sh-{i:03d}"), range(20)))
+        same_store = list(pool.map(lambda i: attempt(f"m_{900 + i:026d}", "hq/south/gz-009"), range(20)))
+    assert same_member.count("ok") == 2 and same_member.count("MEMBER_LIMIT_REACHED") == 18
+    assert same_store.count("ok") == 5 and same_store.count("STORE_DAILY_LIMIT_REACHED") == 15
+    stats = campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=offer.campaign_id))
+    assert stats.budget_left_fen == 93_00  # seven reservations of 1.00 hold the budget
+    campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=offer.campaign_id,
+                                                           status=pb.CAMPAIGN_STATUS_ENDED))
+
+
 def test_bad_templates_are_refused(campaign):
     bad = pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
         name="坏券", kind=pb.COUPON_KIND_FIXED, amount_fen=30_00, threshold_fen=20_00, org_path="hq"))

@@ -75,8 +75,12 @@ def make_async_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine
     return create_async_engine(
         driver_url,
         connect_args=_connect_args(driver_url, schema),
+        # A fixed pool: an overflow connection is opened and closed per burst, and each
+        # open forks a PostgreSQL backend, which under load cost more CPU than the
+        # statements it ran (bench/checkout.py). A call waits for a pooled one instead.
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
+        pool_timeout=10,
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from huiyuan.runtime import db, logs, migrate, tracing
 from huiyuan.runtime.config import Settings
+from huiyuan.runtime.direct import Direct
 from huiyuan.runtime.interceptors import ServerInterceptor
 
 log = logging.getLogger("huiyuan.server")
@@ -38,6 +39,7 @@ class ServiceContext:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker
+    direct: Direct  # hot statements straight on the driver (huiyuan/runtime/direct.py)
 
 
 @dataclass
@@ -70,7 +72,8 @@ class App:
         self.settings = settings
         self.engine = db.make_async_engine(settings.database_url, spec.name, settings.db_pool_size)
         tracing.instrument_engine(self.engine)
-        self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine))
+        self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine),
+                                      Direct(self.engine, spec.name, settings.db_pool_size))
         self.server = grpc.aio.server(
             interceptors=[ServerInterceptor(spec.name, settings.access_log)],
             options=server_options(),
@@ -89,6 +92,7 @@ class App:
         self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
         if self.port == 0:
             raise SystemExit(f"{self.spec.name}: cannot listen on {self.settings.host}:{self.settings.port}")
+        await self.context.direct.open()
         await self.server.start()
         await self.check_health()
         self._watch = asyncio.create_task(self._watch_health())
@@ -127,6 +131,7 @@ class App:
                 task.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.shutdown_grace_s if grace is None else grace)
+        await self.context.direct.close()
         await self.engine.dispose()
         log.info("stopped")
 

@@ -3,10 +3,15 @@
 A coupon is issued from a template to a member and is AVAILABLE, then RESERVED for an
 order, then REDEEMED (or back to AVAILABLE when the reservation is released or lapses).
 A reservation also holds the order's campaign discounts against each campaign's budget
-and limits. Every campaign involved is locked through its stats row (in id order, so
-two reservations never deadlock): the budget, the per-member limit and the per-store
-daily limit are checked and taken in that one transaction, so concurrent checkouts can
-never overspend. Stats change in the redemption's own transaction.
+and limits. Every checkout of a campaign updates the same stats row, so that row is
+locked as late as possible: the last statements of the transaction take it (in id
+order, so two reservations never deadlock), add the amount, and only then check the
+budget, the per-member limit and the per-store daily limit. Under that lock every
+earlier reservation has committed and is seen (READ COMMITTED takes a new snapshot
+per statement), so concurrent checkouts can never overspend; a check that fails rolls
+the whole reservation back. Locked early, the row was held for the whole transaction
+and serialised every checkout of the chain (bench/campaign.py). Stats change in the
+redemption's own transaction.
 """
 
 import secrets
@@ -78,20 +83,19 @@ async def create_template(db, t: Template, now) -> Template:
     return t
 
 
-async def _ensure_stats(db, campaign_ids: set[str]) -> None:
-    for campaign_id in sorted(campaign_ids):
-        statement = insert_for(db)(campaign_stats).values(campaign_id=campaign_id, orders=0, discount_fen=0,
-                                                          reserved_fen=0, coupons_issued=0, coupons_redeemed=0)
-        await db.execute(statement.on_conflict_do_nothing(index_elements=["campaign_id"]))
-
-
-async def _lock_stats(db, campaign_ids: set[str]) -> dict[str, object]:
-    await _ensure_stats(db, campaign_ids)
-    rows = {}
-    for campaign_id in sorted(campaign_ids):  # id order: no deadlock between two reservations
-        rows[campaign_id] = (await db.execute(select(campaign_stats).where(campaign_stats.c.campaign_id == campaign_id)
-                                              .with_for_update())).one()
-    return rows
+async def _add_to_stats(db, campaign_id: str, **deltas: int):
+    """Add to a campaign's stats row, locking it until commit; the row after the change.
+    The row is made on first use (campaigns made before stats existed have none)."""
+    c = campaign_stats.c
+    statement = (update(campaign_stats).where(c.campaign_id == campaign_id)
+                 .values(**{name: c[name] + delta for name, delta in deltas.items()}).returning(campaign_stats))
+    row = (await db.execute(statement)).one_or_none()
+    if row is None:
+        await db.execute(insert_for(db)(campaign_stats).values(
+            campaign_id=campaign_id, orders=0, discount_fen=0, reserved_fen=0, coupons_issued=0, coupons_redeemed=0,
+        ).on_conflict_do_nothing(index_elements=["campaign_id"]))
+        row = (await db.execute(statement)).one()
+    return row
 
 
 async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dict]:
@@ -100,12 +104,10 @@ async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dic
         raise NotFound("TEMPLATE_NOT_FOUND", "No such coupon template.", "优惠券模板不存在。", template_id=template_id)
     t = _template(row.body)
     if t.campaign_id:
-        stats = (await _lock_stats(db, {t.campaign_id}))[t.campaign_id]
-        budget = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
-        if budget["budget_fen"] and stats.discount_fen + stats.reserved_fen >= budget["budget_fen"]:
+        body = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
+        stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(member_ids))
+        if body["budget_fen"] and stats.discount_fen + stats.reserved_fen >= body["budget_fen"]:
             raise budget_exhausted(t.campaign_id)
-        await db.execute(update(campaign_stats).where(campaign_stats.c.campaign_id == t.campaign_id)
-                         .values(coupons_issued=campaign_stats.c.coupons_issued + len(member_ids)))
     valid_from, valid_until = t.validity(now)
     issued = [{"coupon_id": new_id("cp"), "coupon_code": new_code(), "template_id": template_id, "member_id": m,
                "state": AVAILABLE, "reservation_id": None, "valid_from_time": valid_from, "valid_until_time": valid_until,
@@ -176,8 +178,6 @@ async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], 
         if reason:
             raise FailedPrecondition(reason, f"Coupon {code} cannot be used: {reason}.", f"优惠券 {code} 不可用：{reason}。",
                                      coupon_code=code)
-    if discounts:
-        await _take_budgets(db, reservation_id, member_id, store_path, discounts, now)
     expire_time = now + ttl
     await db.execute(insert(reservations), {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
                                             "store_path": store_path, "state": HoldState.PENDING.value,
@@ -185,40 +185,42 @@ async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], 
     if codes:
         await db.execute(update(coupons).where(coupons.c.coupon_code.in_(codes))
                          .values(state=RESERVED, reservation_id=reservation_id))
+    if discounts:
+        await _take_budgets(db, reservation_id, member_id, store_path, discounts, now)  # last: see the module's note
     return expire_time
 
 
 async def _take_budgets(db, reservation_id, member_id, store_path, discounts: dict[str, int], now) -> None:
-    stats = await _lock_stats(db, set(discounts))
     bodies = dict((await db.execute(select(campaigns.c.campaign_id, campaigns.c.body)
                                     .where(campaigns.c.campaign_id.in_(list(discounts))))).all())
     day = local(now).date()
+    for campaign_id in sorted(discounts):
+        if campaign_id not in bodies:
+            raise NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)
+    await db.execute(insert(campaign_uses), [
+        {"reservation_id": reservation_id, "campaign_id": campaign_id, "member_id": member_id, "store_path": store_path,
+         "business_day": day, "amount_fen": amount, "state": HoldState.PENDING.value}
+        for campaign_id, amount in sorted(discounts.items())])
     live = [HoldState.PENDING.value, HoldState.CAPTURED.value]
     u = campaign_uses.c
-    for campaign_id, amount in sorted(discounts.items()):
-        body = bodies.get(campaign_id)
-        if body is None:
-            raise NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)
-        s = stats[campaign_id]
-        if body["budget_fen"] and s.discount_fen + s.reserved_fen + amount > body["budget_fen"]:
+    for campaign_id, amount in sorted(discounts.items()):  # id order: no deadlock between two reservations
+        body = bodies[campaign_id]
+        s = await _add_to_stats(db, campaign_id, reserved_fen=amount)
+        if body["budget_fen"] and s.discount_fen + s.reserved_fen > body["budget_fen"]:
             raise budget_exhausted(campaign_id)
+        # The counts include this reservation's own use, hence "more than the limit".
         if body["per_member_limit"]:
             used = (await db.execute(select(func.count()).where(u.campaign_id == campaign_id, u.member_id == member_id,
                                                                 u.state.in_(live)))).scalar()
-            if used >= body["per_member_limit"]:
+            if used > body["per_member_limit"]:
                 raise FailedPrecondition("MEMBER_LIMIT_REACHED", "The member has used this offer as often as allowed.",
                                          "该会员已达本活动的使用次数上限。", campaign_id=campaign_id)
         if body["per_store_daily_limit"]:
             used = (await db.execute(select(func.count()).where(u.campaign_id == campaign_id, u.store_path == store_path,
                                                                 u.business_day == day, u.state.in_(live)))).scalar()
-            if used >= body["per_store_daily_limit"]:
+            if used > body["per_store_daily_limit"]:
                 raise FailedPrecondition("STORE_DAILY_LIMIT_REACHED", "This store has used this offer as often as allowed today.",
                                          "本门店今日已达本活动的使用次数上限。", campaign_id=campaign_id)
-        await db.execute(insert(campaign_uses), {"reservation_id": reservation_id, "campaign_id": campaign_id,
-                                                 "member_id": member_id, "store_path": store_path, "business_day": day,
-                                                 "amount_fen": amount, "state": HoldState.PENDING.value})
-        await db.execute(update(campaign_stats).where(campaign_stats.c.campaign_id == campaign_id)
-                         .values(reserved_fen=campaign_stats.c.reserved_fen + amount))
 
 
 async def _lock_reservation(db, reservation_id: str):
@@ -231,23 +233,23 @@ async def _lock_reservation(db, reservation_id: str):
 
 async def _finish(db, reservation_id: str, state: HoldState) -> list:
     """Settle the campaign uses of a reservation: booked (CAPTURED) or given back."""
-    uses = (await db.execute(select(campaign_uses).where(campaign_uses.c.reservation_id == reservation_id))).all()
-    await _lock_stats(db, {x.campaign_id for x in uses})
+    uses = (await db.execute(select(campaign_uses).where(campaign_uses.c.reservation_id == reservation_id)
+                             .order_by(campaign_uses.c.campaign_id))).all()
     redeemed = state == HoldState.CAPTURED
     codes = (await db.execute(select(coupons.c.coupon_code, coupon_templates.c.campaign_id)
                               .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
                               .where(coupons.c.reservation_id == reservation_id))).all()
-    for x in uses:
-        coupons_here = sum(1 for _, campaign_id in codes if campaign_id == x.campaign_id)
-        await db.execute(update(campaign_stats).where(campaign_stats.c.campaign_id == x.campaign_id).values(
-            reserved_fen=campaign_stats.c.reserved_fen - x.amount_fen,
-            discount_fen=campaign_stats.c.discount_fen + (x.amount_fen if redeemed else 0),
-            orders=campaign_stats.c.orders + (1 if redeemed else 0),
-            coupons_redeemed=campaign_stats.c.coupons_redeemed + (coupons_here if redeemed else 0)))
     await db.execute(update(campaign_uses).where(campaign_uses.c.reservation_id == reservation_id).values(state=state.value))
     await db.execute(update(reservations).where(reservations.c.reservation_id == reservation_id).values(state=state.value))
     values = {"state": REDEEMED} if redeemed else {"state": AVAILABLE, "reservation_id": None}
     await db.execute(update(coupons).where(coupons.c.reservation_id == reservation_id).values(**values))
+    for x in uses:  # last, in id order: the stats rows are the hot ones (see the module's note)
+        coupons_here = sum(1 for _, campaign_id in codes if campaign_id == x.campaign_id)
+        if redeemed:
+            await _add_to_stats(db, x.campaign_id, reserved_fen=-x.amount_fen, discount_fen=x.amount_fen, orders=1,
+                                coupons_redeemed=coupons_here)
+        else:
+            await _add_to_stats(db, x.campaign_id, reserved_fen=-x.amount_fen)
     return [code for code, _ in codes]
 
 

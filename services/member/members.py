@@ -68,29 +68,26 @@ class Lookup:
     tier: domain.Tier | None
 
 
-async def lookup(db, *, member_id="", phone="", card_number="", qr_member_id="", for_payment=False, now: datetime) -> Lookup:
-    presented = None
-    cards = None
+async def lookup(direct, *, member_id="", phone="", card_number="", qr_member_id="", for_payment=False,
+                 now: datetime) -> Lookup:
+    """Find a member by exactly one key; a card presented for payment must be payable."""
     if card_number:
-        cards = await storage.cards_sharing_owner(db, card_number)
-        presented = next((c for c in cards if c.card_number == card_number), None)
+        found = await storage.member_with_cards(direct, "card_number", card_number)
+        presented = next((c for c in found.cards if c.card_number == card_number), None) if found else None
         if presented is None:
             raise NotFound("CARD_NOT_FOUND", "No such card.", "卡号不存在。", card_number=card_number)
         if for_payment:
             domain.ensure_payable(presented, now)
-        member_id = presented.member_id
+        return Lookup(found.member, presented, found.cards, found.tier)
     if phone:
-        found = await storage.member_with_tier(db, phone=phone)
+        found = await storage.member_with_cards(direct, "phone", phone)
         if found is None:
             raise NotFound("MEMBER_NOT_FOUND", "No member has this phone number.", "该手机号未注册会员。")
     else:
-        found = await storage.member_with_tier(db, member_id=member_id or qr_member_id)
+        found = await storage.member_with_cards(direct, "member_id", member_id or qr_member_id)
         if found is None:
             raise member_not_found(member_id or qr_member_id)
-    member, tier = found
-    if cards is None:
-        cards = await storage.cards_of(db, member.member_id)
-    return Lookup(member, presented, cards, tier)
+    return Lookup(found.member, None, found.cards, found.tier)
 
 
 @dataclass

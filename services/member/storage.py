@@ -3,6 +3,8 @@
 The rules live in domain.py; this module only maps rows to domain objects and back.
 """
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
     JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, bindparam, select,
 )
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from huiyuan.runtime import idempotency
 from huiyuan.runtime.db import UtcDateTime, new_metadata
+from huiyuan.runtime.direct import Direct
 from services.member import domain
 
 metadata = new_metadata()
@@ -240,29 +243,48 @@ async def attribute_definitions_by_key(db: Db, keys=None) -> dict[str, domain.At
     return {r.key: to_attribute_definition(r) for r in await db.execute(query)}
 
 
-# The checkout looks members up more than anything else: each lookup is two statements,
-# built once here (SQLAlchemy then reuses their compiled form and cache key).
+# The checkout looks members up more than anything else: a lookup is one statement,
+# the member with its tier and one row per card, built once here and run through
+# Direct (straight on psycopg on PostgreSQL).
 _TIER_AS = [c.label(f"tier_{c.name}") for c in tiers.c]
-_MEMBER_WITH_TIER = select(members, *_TIER_AS).outerjoin(tiers, tiers.c.tier_id == members.c.tier_id)
-_MEMBER_WITH_TIER_BY_ID = _MEMBER_WITH_TIER.where(members.c.member_id == bindparam("key"))
-_MEMBER_WITH_TIER_BY_PHONE = _MEMBER_WITH_TIER.where(members.c.phone == bindparam("key"))
-_CARDS_SHARING_OWNER = select(cards).where(
-    cards.c.member_id == select(cards.c.member_id).where(cards.c.card_number == bindparam("card_number")).scalar_subquery()
-).order_by(cards.c.issue_time.desc(), cards.c.card_number)
+_CARD_AS = [c.label(f"card_{c.name}") for c in cards.c]
+_PRESENTED = cards.alias("presented")
+_MEMBER_CARDS = (
+    select(members, *_TIER_AS, *_CARD_AS)
+    .outerjoin(tiers, tiers.c.tier_id == members.c.tier_id)
+    .outerjoin(cards, cards.c.member_id == members.c.member_id)
+    .order_by(cards.c.issue_time.desc(), cards.c.card_number)
+)
+_LOOKUP_BY = {
+    "member_id": _MEMBER_CARDS.where(members.c.member_id == bindparam("key")),
+    "phone": _MEMBER_CARDS.where(members.c.phone == bindparam("key")),
+    "card_number": _MEMBER_CARDS.where(members.c.member_id == select(_PRESENTED.c.member_id).where(
+        _PRESENTED.c.card_number == bindparam("key")).scalar_subquery()),
+}
 
 
-async def member_with_tier(db: Db, *, member_id: str = "", phone: str = "") -> tuple[domain.Member, domain.Tier | None] | None:
-    query = _MEMBER_WITH_TIER_BY_PHONE if phone else _MEMBER_WITH_TIER_BY_ID
-    row = (await db.execute(query, {"key": phone or member_id})).one_or_none()
-    if row is None:
+@dataclass
+class MemberCards:
+    member: domain.Member
+    tier: domain.Tier | None
+    cards: list[domain.Card]
+
+
+async def member_with_cards(direct: Direct, by: str, key: str) -> MemberCards | None:
+    """The member found by member_id, phone or card_number (any card of theirs), with
+    their tier and every card, newest first; None if there is no such member."""
+    rows = await direct.rows(_LOOKUP_BY[by], {"key": key})
+    if not rows:
         return None
+    first = rows[0]
     tier = None
-    if row.tier_tier_id is not None:
-        tier = domain.Tier(row.tier_tier_id, row.tier_name, row.tier_rank, row.tier_price_rate_bp,
-                           row.tier_points_multiplier_bp, row.tier_benefits)
-    return to_member(row), tier
-
-
-async def cards_sharing_owner(db: Db, card_number: str) -> list[domain.Card]:
-    """Every card of the member who holds card_number (empty if no such card)."""
-    return [to_card(r) for r in await db.execute(_CARDS_SHARING_OWNER, {"card_number": card_number})]
+    if first.tier_tier_id is not None:
+        tier = domain.Tier(first.tier_tier_id, first.tier_name, first.tier_rank, first.tier_price_rate_bp,
+                           first.tier_points_multiplier_bp, first.tier_benefits)
+    member_cards = [
+        domain.Card(r.card_card_number, r.card_member_id, r.card_card_type_id, domain.CardState(r.card_state),
+                    r.card_issued_org_path, r.card_issue_time, r.card_expire_time,
+                    r.card_replaces_card_number, r.card_replaced_by_card_number)
+        for r in rows if r.card_card_number is not None
+    ]
+    return MemberCards(to_member(first), tier, member_cards)

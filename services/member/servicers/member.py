@@ -41,6 +41,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
         self.sessions = ctx.sessions
         self.engine = ctx.engine
+        self.direct = ctx.direct
         self.idempotency = idempotency
         self.qr_secret = ctx.settings.qr_secret
 
@@ -125,12 +126,14 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         v.raise_if_any()
         now = utcnow()
         qr_member = domain.verify_qr_token(request.qr_token, self.qr_secret, now) if key == "qr_token" else ""
-        async with reading(self.engine) as db:
-            found = await members.lookup(
-                db, member_id=request.member_id if key == "member_id" else "", phone=phone,
-                card_number=request.card_number if key == "card_number" else "", qr_member_id=qr_member,
-                for_payment=purpose == member_pb2.LOOKUP_PURPOSE_PAYMENT, now=now)
-            definitions = await storage.attribute_definitions_by_key(db, found.member.attributes.keys())
+        found = await members.lookup(
+            self.direct, member_id=request.member_id if key == "member_id" else "", phone=phone,
+            card_number=request.card_number if key == "card_number" else "", qr_member_id=qr_member,
+            for_payment=purpose == member_pb2.LOOKUP_PURPOSE_PAYMENT, now=now)
+        definitions = {}
+        if found.member.attributes:
+            async with reading(self.engine) as db:
+                definitions = await storage.attribute_definitions_by_key(db, found.member.attributes.keys())
         return member_pb2.LookupMemberResponse(
             member=convert.member(found.member, definitions),
             presented_card=convert.card(found.presented_card) if found.presented_card else None,
