@@ -52,8 +52,10 @@ async def rules_under(db, org_path: str = "") -> list[domain.Rule]:
     return sorted(found, key=lambda r: (-r.priority, r.rule_id))
 
 
-async def preview(db, member_id: str, order: domain.Order) -> list[domain.LineAccrual]:
-    all_rules = await rules_under(db)
+async def preview(db, member_id: str, order: domain.Order, all_rules: list[domain.Rule] | None = None,
+                  ) -> list[domain.LineAccrual]:
+    """What the order would earn (all_rules: the rules, when the caller read them already)."""
+    all_rules = await rules_under(db) if all_rules is None else all_rules
     capped_daily = [r.rule_id for r in all_rules if r.cap_per_day]
     earned = {}
     if member_id and capped_daily:
@@ -74,8 +76,9 @@ async def accrue(db, *, member_id: str, order_id: str, order: domain.Order, now)
     if done:
         raise AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
                             order_id=order_id)
-    accruals = await preview(db, member_id, order)
-    by_rule = {r.rule_id: r for r in await rules_under(db)}
+    all_rules = await rules_under(db)
+    accruals = await preview(db, member_id, order, all_rules)
+    by_rule = {r.rule_id: r for r in all_rules}
     day = local(order.paid_time).date()
     paid = {line.line_id: line.paid_fen for line in order.lines}
     await db.execute(insert(order_accruals), [
