@@ -9,24 +9,21 @@ else keeps the unit of work.
 The statement is still written once, as a SQLAlchemy Core construct with named
 bindparams. On PostgreSQL it is compiled once to psycopg's SQL and its rows come back
 as named tuples with the same column names, so one row mapper serves both databases.
-Each statement on PostgreSQL gets a client span, as SQLAlchemy's instrumentation
-gives the others, so a trace still shows the SQL.
+Each statement on PostgreSQL gets the same client span as every other statement
+(runtime/tracing.py), so a trace still shows the SQL.
 """
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 
 from huiyuan.runtime import db
-
-tracer = trace.get_tracer("huiyuan.direct")
+from huiyuan.runtime.tracing import start_sql_span
 
 
 class Direct:
     def __init__(self, engine: AsyncEngine, schema: str, size: int):
         self.engine = engine
         self.pool = None
-        self._compiled: dict[int, tuple[object, str, str]] = {}
+        self._compiled: dict[int, tuple[object, str]] = {}
         if engine.dialect.name == "postgresql":
             from psycopg.rows import namedtuple_row
             from psycopg_pool import AsyncConnectionPool
@@ -53,18 +50,19 @@ class Direct:
         if self.pool is None:
             async with db.reading(self.engine) as connection:
                 return list(await connection.execute(statement, params))
-        sql, verb = self._sql(statement)
-        with tracer.start_as_current_span(f"{verb} {self.database}", kind=SpanKind.CLIENT, attributes={
-                "db.system": "postgresql", "db.name": self.database, "db.statement": sql}):
+        sql = self._sql(statement)
+        span = start_sql_span("postgresql", self.database, sql)
+        try:
             async with self.pool.connection() as connection:
                 cursor = await connection.execute(sql, params)
                 return await cursor.fetchall()
+        finally:
+            span.end()
 
-    def _sql(self, statement) -> tuple[str, str]:
+    def _sql(self, statement) -> str:
         # Keyed by identity: hot statements are module-level constants, built once
         # (the entry keeps the statement, so its id cannot be reused meanwhile).
         found = self._compiled.get(id(statement))
         if found is None:
-            sql = str(statement.compile(dialect=self.engine.dialect))
-            found = self._compiled[id(statement)] = (statement, sql, sql.split(None, 1)[0].upper())
-        return found[1], found[2]
+            found = self._compiled[id(statement)] = (statement, str(statement.compile(dialect=self.engine.dialect)))
+        return found[1]

@@ -5,6 +5,8 @@ trace ids reach the logs), console, or otlp (OTEL_EXPORTER_OTLP_ENDPOINT).
 """
 
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import event
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -35,20 +37,42 @@ def configure(service: str, exporter: str, extra_exporter: SpanExporter | None =
 
 
 def instrument_engine(engine) -> None:
-    """Trace every SQL statement of an (async) SQLAlchemy engine.
+    """A CLIENT span for every SQL statement of an (async) SQLAlchemy engine, child of
+    the span of the call that runs it.
 
-    SQLAlchemyInstrumentor().instrument(engine=...) acts once per process and ignores
-    later engines (a test process holds several), so each engine gets its EngineTracer,
-    which is what instrument() attaches. The contrib package is pinned for this reason.
+    Our own few lines rather than opentelemetry-instrumentation-sqlalchemy: that one
+    added 0.17 ms of CPU to a 0.3 ms statement (comment parsing, connection-usage
+    metrics on every checkout), and acted only on the first engine of a process.
     """
-    from opentelemetry.instrumentation.sqlalchemy import __version__
-    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-    from opentelemetry.metrics import get_meter
+    sync_engine = engine.sync_engine
+    database = sync_engine.url.database or ""
 
-    name = "opentelemetry.instrumentation.sqlalchemy"
-    usage = get_meter(name, __version__).create_up_down_counter(
-        "db.client.connections.usage", unit="connections", description="connections in each state")
-    EngineTracer(trace.get_tracer(name, __version__), engine.sync_engine, usage)
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _start(connection, cursor, statement, parameters, context, executemany):
+        context._huiyuan_span = start_sql_span(sync_engine.dialect.name, database, statement)
+
+    @event.listens_for(sync_engine, "after_cursor_execute")
+    def _end(connection, cursor, statement, parameters, context, executemany):
+        span = getattr(context, "_huiyuan_span", None)
+        if span is not None:
+            span.end()
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _failed(exception_context):
+        span = getattr(exception_context.execution_context, "_huiyuan_span", None)
+        if span is not None and span.is_recording():
+            span.set_status(Status(StatusCode.ERROR, type(exception_context.original_exception).__name__))
+            span.end()
+
+
+_sql_tracer = trace.get_tracer("huiyuan.sql")
+
+
+def start_sql_span(system: str, database: str, statement: str):
+    """The span of one SQL statement (ended by the caller), named "<VERB> <database>"."""
+    verb = statement.lstrip()[:16].split(None, 1)[0].upper() if statement.strip() else "SQL"
+    return _sql_tracer.start_span(f"{verb} {database}", kind=SpanKind.CLIENT, attributes={
+        "db.system": system, "db.name": database, "db.statement": statement})
 
 
 def client_interceptors():
