@@ -90,14 +90,15 @@ async def grant(db, *, member_id: str, points: int, source: domain.LotSource, ex
 async def balance(db, member_id: str, now) -> Balance:
     c = lots.c
     spendable = (c.available_time <= now) & ((c.expire_time.is_(None)) | (c.expire_time > now))
-    row = (await db.execute(select(
+    m = member_points.c
+    row = (await db.execute(select(  # one statement: every call that moves points answers with this
         func.coalesce(func.sum(case((spendable, c.points_left), else_=0)), 0),
         func.coalesce(func.sum(case((c.available_time > now, c.points_left), else_=0)), 0),
         func.coalesce(func.sum(case((spendable & (c.expire_time <= now + EXPIRING_SOON), c.points_left), else_=0)), 0),
+        select(m.held_points).where(m.member_id == member_id).scalar_subquery(),
+        select(m.debt_points).where(m.member_id == member_id).scalar_subquery(),
     ).where(c.member_id == member_id, c.points_left > 0))).one()
-    member = (await db.execute(select(member_points).where(member_points.c.member_id == member_id))).one_or_none()
-    return Balance(member_id, int(row[0]), int(row[1]), member.held_points if member else 0, int(row[2]),
-                   member.debt_points if member else 0)
+    return Balance(member_id, int(row[0]), int(row[1]), row[3] or 0, int(row[2]), row[4] or 0)
 
 
 async def history(db, member_id: str, before: str | None, limit: int) -> list:
