@@ -2,17 +2,18 @@
 
     look the card up (a lost or frozen card is refused before anything is reserved)
     -> quote -> reserve in parallel (coupons and budgets, points, stored value)
-    -> pivot: the wallet captures -> settle (points capture, coupon redemption,
-       points accrual, the member's visit) -> receipt.
+    -> pivot: the wallet captures -> settle in parallel (points capture, coupon
+       redemption, points accrual, the member's visit) -> receipt.
 
 Durability: the order row (with the terminal's request) is committed before any
 service is called, and the answers a re-run must not recompute (the member, the quote,
-the offset) are logged beside it, together, before anything is reserved. Every call a step makes carries a request id derived
-from the order id and the step, and every service is idempotent, so running the saga
-again - after a retry, or by the recovery loop after a crash - replays each step's
-first outcome: a refusal before the pivot is refused again and compensated again (the
-releases are idempotent too), a pivot that happened stays happened and the saga moves
-forward. Holds live ten minutes: longer than a saga and its recovery.
+the offset) are logged beside it, together, before anything is reserved. Every call a
+step makes carries a request id derived from the order id and the step, and every
+service is idempotent, so running the saga again - after a retry, or by the recovery
+loop after a crash - replays each step's first outcome: a refusal before the pivot is
+refused again and compensated again (the releases are idempotent too), a pivot that
+happened stays happened and the saga moves forward; the settle steps run in parallel.
+Holds live ten minutes: longer than a saga and its recovery.
 """
 
 import asyncio
@@ -153,7 +154,7 @@ class Saga:
             settle.append(lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=r.member_id)))
         done = await asyncio.gather(*(self._forward(step) for step in settle))
         earned = done[1]
-        stored_left = (wallet_capture or done[-1]).balance.available_fen
+        stored_left = (done[-1] if wallet_capture is None else wallet_capture).balance.available_fen
         receipt = self._receipt(quote, offset_fen, stored_value, stored_left, earned)
         return receipt, holds.get("wallet")
 

@@ -85,7 +85,7 @@ async def create_template(db, t: Template, now) -> Template:
 
 async def _add_to_stats(db, campaign_id: str, **deltas: int):
     """Add to a campaign's stats row, locking it until commit; the row after the change.
-    The row is made on first use (campaigns made before stats existed have none)."""
+    The row is made on the campaign's first use."""
     c = campaign_stats.c
     statement = (update(campaign_stats).where(c.campaign_id == campaign_id)
                  .values(**{name: c[name] + delta for name, delta in deltas.items()}).returning(campaign_stats))
@@ -103,16 +103,16 @@ async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dic
     if row is None:
         raise NotFound("TEMPLATE_NOT_FOUND", "No such coupon template.", "优惠券模板不存在。", template_id=template_id)
     t = _template(row.body)
-    if t.campaign_id:
-        body = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
-        stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(member_ids))
-        if body["budget_fen"] and stats.discount_fen + stats.reserved_fen >= body["budget_fen"]:
-            raise budget_exhausted(t.campaign_id)
     valid_from, valid_until = t.validity(now)
     issued = [{"coupon_id": new_id("cp"), "coupon_code": new_code(), "template_id": template_id, "member_id": m,
                "state": AVAILABLE, "reservation_id": None, "valid_from_time": valid_from, "valid_until_time": valid_until,
                "issue_time": now} for m in member_ids]
     await db.execute(insert(coupons), issued)
+    if t.campaign_id:  # last, as a reservation does: the stats row is the hot one
+        body = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
+        stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(member_ids))
+        if body["budget_fen"] and stats.discount_fen + stats.reserved_fen >= body["budget_fen"]:
+            raise budget_exhausted(t.campaign_id)
     return issued
 
 
