@@ -168,14 +168,20 @@ def member_values(member: domain.Member) -> dict:
     }
 
 
-def to_card(row) -> domain.Card:
-    return domain.Card(row.card_number, row.member_id, row.card_type_id, domain.CardState(row.state),
-                       row.issued_org_path, row.issue_time, row.expire_time,
-                       row.replaces_card_number, row.replaced_by_card_number)
+# prefix: how a join labelled the columns (the lookup's "card_" and "tier_").
+def to_card(row, prefix: str = "") -> domain.Card:
+    def col(name):
+        return getattr(row, prefix + name)
+    return domain.Card(col("card_number"), col("member_id"), col("card_type_id"), domain.CardState(col("state")),
+                       col("issued_org_path"), col("issue_time"), col("expire_time"),
+                       col("replaces_card_number"), col("replaced_by_card_number"))
 
 
-def to_tier(row) -> domain.Tier:
-    return domain.Tier(row.tier_id, row.name, row.rank, row.price_rate_bp, row.points_multiplier_bp, row.benefits)
+def to_tier(row, prefix: str = "") -> domain.Tier:
+    def col(name):
+        return getattr(row, prefix + name)
+    return domain.Tier(col("tier_id"), col("name"), col("rank"), col("price_rate_bp"), col("points_multiplier_bp"),
+                       col("benefits"))
 
 
 def to_attribute_definition(row) -> domain.AttributeDefinition:
@@ -277,14 +283,6 @@ async def member_with_cards(direct: Direct, by: str, key: str) -> MemberCards | 
     if not rows:
         return None
     first = rows[0]
-    tier = None
-    if first.tier_tier_id is not None:
-        tier = domain.Tier(first.tier_tier_id, first.tier_name, first.tier_rank, first.tier_price_rate_bp,
-                           first.tier_points_multiplier_bp, first.tier_benefits)
-    member_cards = [
-        domain.Card(r.card_card_number, r.card_member_id, r.card_card_type_id, domain.CardState(r.card_state),
-                    r.card_issued_org_path, r.card_issue_time, r.card_expire_time,
-                    r.card_replaces_card_number, r.card_replaced_by_card_number)
-        for r in rows if r.card_card_number is not None
-    ]
+    tier = to_tier(first, "tier_") if first.tier_tier_id is not None else None
+    member_cards = [to_card(r, "card_") for r in rows if r.card_card_number is not None]
     return MemberCards(to_member(first), tier, member_cards)
