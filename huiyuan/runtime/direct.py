@@ -1,8 +1,8 @@
 """Hot statements run straight on psycopg on PostgreSQL; through SQLAlchemy on SQLite.
 
 Why: on a 2-core machine SQLAlchemy's pool checkout, events and result machinery cost
-about 0.6 ms of CPU per statement; the same statement on psycopg's own pool, prepared
-on the server, about 0.25 ms (bench/member_lookup.py). That difference is most of a
+about 0.65 ms of CPU per statement; the same statement on psycopg's own pool, prepared
+on the server, about 0.3 ms (bench/member_lookup.py). That difference is most of a
 member lookup, which every checkout makes. Only such hot paths use this; everything
 else keeps the unit of work.
 

@@ -40,9 +40,10 @@ def instrument_engine(engine) -> None:
     """A CLIENT span for every SQL statement of an (async) SQLAlchemy engine, child of
     the span of the call that runs it.
 
-    Our own few lines rather than opentelemetry-instrumentation-sqlalchemy: that one
-    added 0.17 ms of CPU to a 0.3 ms statement (comment parsing, connection-usage
-    metrics on every checkout), and acted only on the first engine of a process.
+    Our own few lines rather than opentelemetry-instrumentation-sqlalchemy: measured
+    side by side, that one added 0.26 ms of CPU to an untraced 0.5 ms statement and
+    these add 0.14 ms (it also counts connection usage on every checkout); and it
+    acted only on the first engine of a process.
     """
     sync_engine = engine.sync_engine
     database = sync_engine.url.database or ""
