@@ -31,7 +31,8 @@ class Direct:
             self.database = engine.url.database or ""
             self.pool = AsyncConnectionPool(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-                min_size=1, max_size=max(2, size // 2), open=False, name=f"direct-{schema}",
+                # min_size=0: a service that runs no hot statement holds no connection for them.
+                min_size=0, max_size=max(2, size // 2), open=False, name=f"direct-{schema}",
                 # prepare_threshold=0: every statement is prepared on first use, per connection.
                 kwargs={"autocommit": True, "options": f"-c search_path={schema}", "prepare_threshold": 0,
                         "row_factory": namedtuple_row},
