@@ -1,10 +1,18 @@
 """Fault points for crash tests: HUIYUAN_FAULTS=point[,point...] makes a process die at
 those points as SIGKILL would (no cleanup, no flush), so a test can check that what it
-left behind is finished or compensated after a restart. Unset in production: a no-op."""
+left behind is finished or compensated after a restart. Unset in production: a no-op.
+
+Points every service has, at each of its RPCs (the server interceptor calls them):
+  <service>.<Method>:before   the call arrived; nothing is done yet
+  <service>.<Method>:after    the call's work is committed; the answer is not sent
+e.g. wallet.Capture:after. The gateway's saga adds checkout-reserved (every hold made,
+nothing captured) and checkout-captured (the pivot done, nothing settled).
+"""
 
 import os
 
-_POINTS = {p.strip() for p in os.environ.get("HUIYUAN_FAULTS", "").split(",") if p.strip()}
+_POINTS = frozenset(p.strip() for p in os.environ.get("HUIYUAN_FAULTS", "").split(",") if p.strip())
+ARMED = bool(_POINTS)
 
 
 def crash_point(name: str) -> None:

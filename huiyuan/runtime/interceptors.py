@@ -19,6 +19,7 @@ from grpc.aio import AbortError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from huiyuan.runtime import faults
 from huiyuan.runtime.errors import DomainError
 from huiyuan.runtime.logs import current_trace_id
 from huiyuan.runtime.status import DETAILS_KEY, internal_status, to_status
@@ -64,6 +65,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     # The status goes out after the span has ended: grpc.aio's abort() sends it at once,
     # and whoever reads the trace after the reply must find the whole span.
     def _wrap_unary(self, behavior, details):
+        if faults.ARMED:
+            behavior = self._with_crash_points(behavior, details.method)
+
         async def wrapped(request, context):
             started = time.perf_counter()
             with self._span(details) as span:
@@ -79,6 +83,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             await context.abort(*refusal)
 
         return wrapped
+
+    def _with_crash_points(self, behavior, method: str):
+        """The fault points <service>.<Method>:before and :after (huiyuan/runtime/faults.py)."""
+        point = f"{self.service}.{method.rpartition('/')[2]}"
+
+        async def with_points(request, context):
+            faults.crash_point(f"{point}:before")
+            response = await behavior(request, context)
+            faults.crash_point(f"{point}:after")
+            return response
+
+        return with_points
 
     def _wrap_stream(self, behavior, details):
         async def wrapped(request, context):
