@@ -9,7 +9,9 @@ from huiyuan.runtime.server import MAX_MESSAGE_BYTES
 
 
 class _DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """Gives every call a deadline unless the caller chose one."""
+    """Gives every call a deadline unless the caller chose one, and lets it wait within
+    that deadline for a service that is reconnecting (wait_for_ready): a service that
+    restarts is a pause for its callers, not a burst of UNAVAILABLE."""
 
     def __init__(self, timeout_s: float):
         self.timeout_s = timeout_s
@@ -17,6 +19,8 @@ class _DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStrea
     def _with_deadline(self, details):
         if details.timeout is None:
             details = details._replace(timeout=self.timeout_s)
+        if details.wait_for_ready is None:
+            details = details._replace(wait_for_ready=True)
         return details
 
     async def intercept_unary_unary(self, continuation, details, request):
@@ -34,5 +38,10 @@ def channel(service: str, timeout_s: float, address: str | None = None) -> grpc.
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # A restarted service is called again within a second: gRPC's default
+            # reconnect backoff grows to 120 s, and a saga's settle steps wait on it.
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.min_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 1000),
         ],
     )
