@@ -17,6 +17,7 @@ Holds live ten minutes: longer than a saga and its recovery.
 """
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import grpc
@@ -39,6 +40,8 @@ from gateway.storage import orders, saga_log
 HOLD_TTL = Duration(seconds=600)
 PENDING, PAID, REFUSED = "PENDING", "PAID", "REFUSED"
 RETRY_DELAYS_S = (0.1, 0.3, 1.0, 3.0)
+
+log = logging.getLogger("huiyuan.gateway.saga")
 
 
 @dataclass
@@ -138,21 +141,21 @@ class Saga:
         # After the pivot: forward only, each step retried until it is done. The steps
         # are independent of each other, so they run together.
         settle = [
-            lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
+            ("campaign", lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
                 request_id=step_id(self.order_id, "redeem"), reservation_id=holds["campaign"].reservation_id,
-                actor=self.actor)),
-            lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen)),
-            lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
+                actor=self.actor))),
+            ("points", lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen))),
+            ("member", lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
                 request_id=step_id(self.order_id, "visit"), member_id=r.member_id, store_path=self.store_path,
-                order_id=self.order_id, amount_fen=to_pay + offset_fen, actor=self.actor)),
+                order_id=self.order_id, amount_fen=to_pay + offset_fen, actor=self.actor))),
         ]
         if "points" in holds:
-            settle.append(lambda: self.s.points.Capture(points_pb2.CaptureRequest(
+            settle.append(("points", lambda: self.s.points.Capture(points_pb2.CaptureRequest(
                 request_id=step_id(self.order_id, "points-capture"), hold_id=holds["points"].hold.hold_id,
-                points=r.points_to_use, actor=self.actor)))
+                points=r.points_to_use, actor=self.actor))))
         if wallet_capture is None:
-            settle.append(lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=r.member_id)))
-        done = await asyncio.gather(*(self._forward(step) for step in settle))
+            settle.append(("wallet", lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=r.member_id))))
+        done = await asyncio.gather(*(self._forward(service, step) for service, step in settle))
         earned = done[1]
         stored_left = (done[-1] if wallet_capture is None else wallet_capture).balance.available_fen
         receipt = self._receipt(quote, offset_fen, stored_value, stored_left, earned)
@@ -213,15 +216,15 @@ class Saga:
         """Release what was reserved; each release is idempotent and retried until done."""
         steps = []
         if "campaign" in made:
-            steps.append(lambda: self.s.campaign.ReleaseCoupons(campaign_pb2.ReleaseCouponsRequest(
-                request_id=step_id(self.order_id, "release-coupons"), reservation_id=made["campaign"].reservation_id)))
+            steps.append(("campaign", lambda: self.s.campaign.ReleaseCoupons(campaign_pb2.ReleaseCouponsRequest(
+                request_id=step_id(self.order_id, "release-coupons"), reservation_id=made["campaign"].reservation_id))))
         if "points" in made:
-            steps.append(lambda: self.s.points.Release(points_pb2.ReleaseRequest(
-                request_id=step_id(self.order_id, "points-release"), hold_id=made["points"].hold.hold_id)))
+            steps.append(("points", lambda: self.s.points.Release(points_pb2.ReleaseRequest(
+                request_id=step_id(self.order_id, "points-release"), hold_id=made["points"].hold.hold_id))))
         if "wallet" in made:
-            steps.append(lambda: self.s.wallet.Release(wallet_pb2.ReleaseRequest(
-                request_id=step_id(self.order_id, "wallet-release"), hold_id=made["wallet"].hold.hold_id)))
-        await asyncio.gather(*(self._forward(step) for step in steps))
+            steps.append(("wallet", lambda: self.s.wallet.Release(wallet_pb2.ReleaseRequest(
+                request_id=step_id(self.order_id, "wallet-release"), hold_id=made["wallet"].hold.hold_id))))
+        await asyncio.gather(*(self._forward(service, step) for service, step in steps))
 
     def _accrual(self, found, quote, offset_fen: int) -> points_pb2.AccrueRequest:
         """Points are earned on what money paid: the offset is spread over the lines first."""
@@ -260,15 +263,29 @@ class Saga:
         except DomainError as error:
             raise Refused(error.reason) from error
 
-    async def _forward(self, make_call):
-        """After the pivot (and for compensation) a step must happen: retry with backoff."""
-        for delay in (*RETRY_DELAYS_S, None):
-            try:
-                return await make_call()
-            except grpc.aio.AioRpcError as error:
-                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or delay is None:
-                    raise
-                await asyncio.sleep(delay)
+    async def _forward(self, service: str, make_call):
+        """After the pivot (and for compensation) a step must happen: retry with backoff.
+        If the service is still down, the order stays PENDING and the terminal hears
+        UNAVAILABLE: its retry, or the recovery loop, takes the saga on from the log."""
+        try:
+            async with relayed(service):
+                for delay in (*RETRY_DELAYS_S, None):
+                    try:
+                        return await make_call()
+                    except grpc.aio.AioRpcError as error:
+                        if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or delay is None:
+                            raise
+                        await asyncio.sleep(delay)
+        except Unavailable:
+            raise
+        except DomainError as error:
+            # A step that must happen was refused: an operator must look. The terminal must
+            # not read this as a refused order (money may have moved): the order stays PENDING.
+            log.error("saga step refused", extra={"order_id": self.order_id, "called": service, "reason": error.reason})
+            raise Unavailable("ORDER_NOT_FINISHED", f"Order {self.order_id} is not finished yet ({error.reason}); "
+                              "do not take another payment: retry with the same request_id.",
+                              f"订单 {self.order_id} 尚未完成（{error.reason}）；请勿重复收款，请用同一 request_id 重试。",
+                              order_id=self.order_id) from error
 
     async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal_reason: str = "",
                       amount_due_fen: int = 0, wallet_hold: wallet_pb2.HoldResponse | None = None) -> pb.CheckoutResponse:
