@@ -1,6 +1,7 @@
-"""Crash tests: the gateway dies (as SIGKILL would) at a step of the checkout saga.
-After a restart every saga ends paid or compensated, nothing moves twice, no hold is
-left behind, and the terminal's retry gets the final answer."""
+"""Crash tests: each service and the gateway, each in its own process, dies (as SIGKILL
+would) at a step of the checkout saga. After a restart every saga ends paid once,
+nothing moves twice, no hold is left behind, the wallet's books balance, no points lot
+goes below zero, and the terminal's retry gets the final answer within 30 s."""
 
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import auth, bootstrap
+from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import member_pb2
@@ -20,115 +22,213 @@ from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import migrate
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import per_service
+from tests.invariants import assert_books_balance, points_spent
 from tests.support import ACTOR, STORE, Stubs, ensure_org, new_phone, rid
 from tests.test_runtime import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("member", "wallet", "points", "campaign")
+FINAL_ANSWER_WITHIN_S = 30
 
 
-class GatewayProcess:
-    def __init__(self, url: str, addresses: dict[str, str], faults: str = ""):
-        self.port = _free_port()
-        env = {**os.environ, "HUIYUAN_DATABASE_URL": url, "HUIYUAN_GATEWAY_PORT": str(self.port),
-               "HUIYUAN_LOG_LEVEL": "ERROR", "HUIYUAN_FAULTS": faults, "HUIYUAN_SAGA_RECOVER_AFTER_S": "1",
-               **{f"HUIYUAN_{name.upper()}_ADDR": address for name, address in addresses.items()}}
-        self.process = subprocess.Popen([sys.executable, "-m", "gateway"], cwd=ROOT, env=env)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+class Process:
+    """A service or the gateway as its own OS process, on a port that stays its own
+    across restarts (the others keep calling it there)."""
+
+    def __init__(self, name: str, database_url: str, env: dict[str, str]):
+        self.name, self.port = name, _free_port()
+        self.database_url = per_service(database_url, name)
+        self.env = {**env, f"HUIYUAN_{name.upper()}_DATABASE_URL": self.database_url,
+                    f"HUIYUAN_{name.upper()}_PORT": str(self.port)}
+        self.process: subprocess.Popen | None = None
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=[  # find a restarted process at once
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)])
+
+    def start(self, faults: str = "") -> "Process":
+        module = "gateway" if self.name == "gateway" else f"services.{self.name}"
+        self.process = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT,
+                                        env={**self.env, "HUIYUAN_FAULTS": faults})
+        return self
+
+    def wait_serving(self) -> "Process":
         deadline = time.monotonic() + 30
         while True:
             try:
                 if health_pb2_grpc.HealthStub(self.channel).Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    break
+                    return self
             except grpc.RpcError:
                 pass
-            assert time.monotonic() < deadline and self.process.poll() is None, "the gateway never became SERVING"
-            time.sleep(0.2)
-        self.stub = gateway_pb2_grpc.GatewayServiceStub(self.channel)
+            assert time.monotonic() < deadline and self.process.poll() is None, f"{self.name} never became SERVING"
+            time.sleep(0.1)
 
-    def stop(self):
-        self.channel.close()
+    def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
         self.process.wait(20)
 
 
+class Chain:
+    """The four services and the gateway, each a process, on one database."""
+
+    def __init__(self, database_url: str):
+        from gateway.app import SPEC as gateway
+        from services.campaign.app import SPEC as campaign
+        from services.member.app import SPEC as member
+        from services.points.app import SPEC as points
+        from services.wallet.app import SPEC as wallet
+
+        env = {**os.environ, "HUIYUAN_LOG_LEVEL": "ERROR", "HUIYUAN_SAGA_RECOVER_AFTER_S": "1"}
+        self.processes = {name: Process(name, database_url, env) for name in (*SERVICES, "gateway")}
+        addresses = {f"HUIYUAN_{p.name.upper()}_ADDR": f"127.0.0.1:{p.port}" for p in self.processes.values()}
+        for process in self.processes.values():
+            process.env.update(addresses)
+        for spec in (member, wallet, points, campaign, gateway):
+            migrate.upgrade(spec.migrations_dir, self.processes[spec.name].database_url, spec.name)
+        for process in self.processes.values():
+            process.start()
+        for process in self.processes.values():
+            process.wait_serving()
+        self.member = Stubs(self.processes["member"].channel)
+        self.wallet = wallet_pb2_grpc.WalletServiceStub(self.processes["wallet"].channel)
+        self.points = points_pb2_grpc.PointsServiceStub(self.processes["points"].channel)
+        self.campaign = campaign_pb2_grpc.CampaignServiceStub(self.processes["campaign"].channel)
+        self.gateway = gateway_pb2_grpc.GatewayServiceStub(self.processes["gateway"].channel)
+
+    def restart(self, name: str, faults: str = "") -> None:
+        self.processes[name].stop()
+        self.processes[name].start(faults).wait_serving()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+            process.channel.close()
+
+
 @pytest.fixture(scope="module")
-def world(database_url, member_service, wallet_service, points_service, campaign_service):
-    from gateway.app import SPEC
+def chain(database_url):
+    chain = Chain(database_url)
+    try:
+        ensure_org(chain.member)
+        _, chain.key = bootstrap.issue_key(chain.processes["gateway"].database_url, f"{STORE}/pos-1",
+                                           auth.Role.TERMINAL, "fault test")
+        chain.points.CreateRule(points_pb2.CreateRuleRequest(request_id="fault-rule", rule=points_pb2.Rule(
+            name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
+        offer = chain.campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(
+            request_id=rid(), campaign=campaign_pb2.Campaign(
+                name="满30减3", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq", budget_fen=1_000_00,
+                steps=[campaign_pb2.ThresholdStep(threshold_fen=30_00, reduction_fen=3_00)]))).campaign
+        chain.campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
+            request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE))
+        chain.campaign_id = offer.campaign_id
+        chain.template_id = chain.campaign.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
+            request_id=rid(), template=campaign_pb2.CouponTemplate(
+                name="5元券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=5_00, valid_days=30, org_path="hq"))
+        ).template.template_id
+        yield chain
+    finally:
+        chain.stop()
 
-    url = per_service(database_url, "gateway")
-    migrate.upgrade(SPEC.migrations_dir, url, "gateway")
-    ensure_org(Stubs(member_service.channel))
-    _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", auth.Role.TERMINAL, "fault test")
-    points_pb2_grpc.PointsServiceStub(points_service.channel).CreateRule(points_pb2.CreateRuleRequest(
-        request_id="fault-rule", rule=points_pb2.Rule(name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
-    addresses = {name: s.app.address for name, s in [("member", member_service), ("wallet", wallet_service),
-                                                     ("points", points_service), ("campaign", campaign_service)]}
-    return url, addresses, key, member_service, wallet_service, points_service
 
-
-def _member_with_money(world) -> str:
-    _, _, _, member_service, wallet_service, points_service = world
-    member = Stubs(member_service.channel).member.RegisterMember(member_pb2.RegisterMemberRequest(
-        request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR,
-        member=member_pb2.Member(name="故障测试", phone=new_phone()))).member
-    wallet_pb2_grpc.WalletServiceStub(wallet_service.channel).TopUp(wallet_pb2.TopUpRequest(
+def _member_with_money(chain: Chain) -> tuple[str, str]:
+    """A member with ¥100.00 stored value, 300 points and a ¥5 coupon."""
+    member = chain.member.register(name="故障测试")
+    chain.wallet.TopUp(wallet_pb2.TopUpRequest(
         request_id=rid(), member_id=member.member_id, amount_fen=100_00, tender=wallet_pb2.TENDER_CASH,
         store_path=STORE, actor=ACTOR))
-    points_pb2_grpc.PointsServiceStub(points_service.channel).Grant(points_pb2.GrantRequest(
+    chain.points.Grant(points_pb2.GrantRequest(
         request_id=rid(), member_id=member.member_id, points=300, source=points_pb2.LOT_SOURCE_SIGN_UP))
-    return member.member_id
+    coupon = chain.campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
+        request_id=rid(), template_id=chain.template_id, member_ids=[member.member_id])).coupons[0]
+    return member.member_id, coupon.coupon_code
 
 
-def _balances(world, member_id):
-    _, _, _, _, wallet_service, points_service = world
-    stored = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel).GetBalance(
-        wallet_pb2.GetBalanceRequest(member_id=member_id)).balance
-    points = points_pb2_grpc.PointsServiceStub(points_service.channel).GetBalance(
-        points_pb2.GetBalanceRequest(member_id=member_id)).balance
-    return stored.available_fen, stored.held_fen, points.available_points, points.held_points
-
-
-def _order(member_id):  # 30.00 - 200 points (2.00) = 28.00 from stored value
+def _order(member_id: str, coupon_code: str) -> pb.CheckoutRequest:
+    """30.00 - 3.00 (满30减3) - 5.00 (coupon) - 2.00 (200 points) = 20.00 from stored value."""
     return pb.CheckoutRequest(
-        request_id=rid(), member_id=member_id, points_to_use=200,
+        request_id=rid(), member_id=member_id, points_to_use=200, coupon_codes=[coupon_code],
         lines=[pb.CheckoutLine(line_id="1", sku="tea", category="tea", quantity=1, unit_price_fen=30_00)],
-        tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=28_00)])
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=20_00)])
 
 
-@pytest.mark.parametrize("point", ["checkout-reserved", "checkout-captured"])
-def test_a_retry_after_the_gateway_died_gets_the_one_final_answer(world, point):
-    url, addresses, key, *_ = world
-    member_id = _member_with_money(world)
-    request = _order(member_id)
-    dying = GatewayProcess(url, addresses, faults=point)
-    with pytest.raises(grpc.RpcError) as caught:
-        dying.stub.Checkout(request, metadata=(("authorization", f"ApiKey {key}"),), timeout=30)
-    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE and dying.process.wait(10) == 137
-    dying.stop()
-    restarted = GatewayProcess(url, addresses)
-    try:
-        paid = restarted.stub.Checkout(request, metadata=(("authorization", f"ApiKey {key}"),), timeout=30)
-        assert paid.state == pb.ORDER_STATE_PAID and paid.receipt.stored_value_paid_fen == 28_00
-        assert restarted.stub.Checkout(request, metadata=(("authorization", f"ApiKey {key}"),), timeout=30) == paid
-    finally:
-        restarted.stop()
-    assert _balances(world, member_id) == (72_00, 0, 100 + 28, 0)  # charged once, nothing left held
+def _checkout(chain: Chain, request, timeout=FINAL_ANSWER_WITHIN_S):
+    return chain.gateway.Checkout(request, metadata=(("authorization", f"ApiKey {chain.key}"),), timeout=timeout)
 
 
-def test_the_recovery_loop_finishes_a_saga_nobody_retries(world):
-    url, addresses, key, *_ = world
-    member_id = _member_with_money(world)
-    dying = GatewayProcess(url, addresses, faults="checkout-reserved")
-    with pytest.raises(grpc.RpcError):
-        dying.stub.Checkout(_order(member_id), metadata=(("authorization", f"ApiKey {key}"),), timeout=30)
-    dying.stop()
-    assert _balances(world, member_id)[1] == 28_00  # the hold the dead saga left
-    restarted = GatewayProcess(url, addresses)
-    try:
-        deadline = time.monotonic() + 30
-        while _balances(world, member_id) != (72_00, 0, 128, 0) and time.monotonic() < deadline:
+def _final_answer(chain: Chain, request) -> pb.CheckoutResponse:
+    """The terminal retries while it hears UNAVAILABLE, as a cashier's app would."""
+    deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
+    while True:
+        try:
+            return _checkout(chain, request)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, error
             time.sleep(0.5)
-    finally:
-        restarted.stop()
-    assert _balances(world, member_id) == (72_00, 0, 128, 0)
+
+
+def _assert_paid_once(chain: Chain, member_id: str, coupon_code: str, stats_before) -> None:
+    stored = chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)).balance
+    points = chain.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)).balance
+    assert (stored.available_fen, stored.held_fen) == (80_00, 0)  # 20.00 taken once, no hold left
+    assert (points.available_points, points.held_points) == (300 - 200 + 20, 0)  # 200 spent, 20 earned, once
+    assert points_spent(chain.processes["points"].database_url, member_id) == 200
+    assert_books_balance(chain.processes["wallet"].database_url)
+    coupons = chain.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(member_id=member_id)).coupons
+    assert [(c.coupon_code, c.state) for c in coupons] == [(coupon_code, campaign_pb2.COUPON_STATE_REDEEMED)]
+    stats = chain.campaign.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(campaign_id=chain.campaign_id))
+    assert (stats.orders - stats_before.orders, stats.discount_fen - stats_before.discount_fen) == (1, 3_00)
+    visits = chain.member.member.GetVisitStats(member_pb2.GetVisitStatsRequest(member_id=member_id)).stats
+    assert (visits.visit_count, visits.total_spend_fen) == (1, 22_00)
+
+
+# Every call of the saga, in its order, with the process that dies there. ":after" is
+# the hard case: the work is committed and the caller never hears of it.
+SAGA_STEPS = [
+    "member.LookupMember:after", "campaign.Quote:after", "points.QuoteOffset:after",
+    "campaign.ReserveCoupons:after", "points.Hold:after", "wallet.Hold:after",
+    "checkout-reserved",  # the gateway: every hold made, nothing captured
+    "wallet.Capture:before", "wallet.Capture:after",
+    "checkout-captured",  # the gateway: the pivot done, nothing settled
+    "campaign.RedeemCoupons:after", "points.Capture:after", "points.Accrue:after", "member.RecordVisit:after",
+]
+
+
+@pytest.mark.parametrize("point", SAGA_STEPS)
+def test_a_process_killed_at_a_saga_step_leaves_one_payment_and_the_retry_gets_it(chain, point):
+    dying = point.split(".")[0] if "." in point else "gateway"
+    member_id, coupon_code = _member_with_money(chain)
+    stats_before = chain.campaign.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(campaign_id=chain.campaign_id))
+    request = _order(member_id, coupon_code)
+    chain.restart(dying, faults=point)
+    first = chain.gateway.Checkout.future(request, metadata=(("authorization", f"ApiKey {chain.key}"),), timeout=30)
+    assert chain.processes[dying].process.wait(20) == 137, f"{dying} did not die at {point}"
+    chain.restart(dying)
+    try:  # the first call may end either way: the saga's own retries can finish it
+        answer = first.result()
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+        answer = _final_answer(chain, request)
+    assert answer.state == pb.ORDER_STATE_PAID and answer.receipt.stored_value_paid_fen == 20_00
+    assert (answer.receipt.points_used, answer.receipt.points_earned) == (200, 20)
+    assert _checkout(chain, request) == answer  # and every later retry: the same receipt
+    _assert_paid_once(chain, member_id, coupon_code, stats_before)
+
+
+def test_the_recovery_loop_finishes_a_saga_nobody_retries(chain):
+    member_id, coupon_code = _member_with_money(chain)
+    chain.restart("gateway", faults="checkout-reserved")
+    with pytest.raises(grpc.RpcError):
+        _checkout(chain, _order(member_id, coupon_code))
+    assert chain.processes["gateway"].process.wait(20) == 137
+    held = chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)).balance.held_fen
+    assert held == 20_00  # the hold the dead saga left
+    chain.restart("gateway")
+    deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
+    while chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)).balance.available_fen != 80_00:
+        assert time.monotonic() < deadline, "the recovery loop did not finish the saga"
+        time.sleep(0.5)
+    points = chain.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)).balance
+    deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
+    while points.held_points or points.available_points != 120:  # the settle steps run after the capture
+        assert time.monotonic() < deadline, points
+        time.sleep(0.2)
+        points = chain.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)).balance

@@ -11,14 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from google.protobuf.duration_pb2 import Duration
 from google.type import date_pb2
-from sqlalchemy import func, select
 
 from huiyuan.common.v1 import actor_pb2, file_pb2
-from huiyuan.runtime.db import make_sync_engine
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2 as pb
 from huiyuan.wallet.v1 import wallet_pb2_grpc
-from services.wallet.storage import entries, lots, member_accounts
+from tests.invariants import assert_books_balance
 from tests.support import refusal, refusal_of, rid
 
 SH, GZ = "hq/east/sh-001", "hq/south/gz-001"  # the package tests give these stores packages
@@ -53,25 +51,6 @@ def balance(wallet, member_id):
     return wallet.GetBalance(pb.GetBalanceRequest(member_id=member_id)).balance
 
 
-def assert_books_balance(wallet):
-    """Every member row is the sum of its entries and of its lots; the system accounts
-    hold minus the members' total, so the sum over all accounts is zero."""
-    engine = make_sync_engine(wallet.url, "wallet")
-    with engine.connect() as db:
-        by_entries = dict(db.execute(select(entries.c.member_id, func.sum(
-            entries.c.principal_delta_fen + entries.c.bonus_delta_fen)).group_by(entries.c.member_id)).all())
-        by_lots = dict(db.execute(select(lots.c.member_id, func.sum(
-            lots.c.principal_left_fen + lots.c.bonus_left_fen)).group_by(lots.c.member_id)).all())
-        rows = db.execute(select(member_accounts)).all()
-        system = db.execute(select(func.sum(-(entries.c.principal_delta_fen + entries.c.bonus_delta_fen)))).scalar() or 0
-    engine.dispose()
-    for row in rows:
-        total = row.principal_fen + row.bonus_fen
-        assert by_entries.get(row.member_id, 0) == total == by_lots.get(row.member_id, 0), row
-        assert 0 <= row.held_principal_fen <= row.principal_fen and 0 <= row.held_bonus_fen <= row.bonus_fen
-    assert system + sum(r.principal_fen + r.bonus_fen for r in rows) == 0
-
-
 def test_top_up_applies_the_best_package_and_funds_are_usable_at_once(wallet):
     wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=HQ, package=pb.TopUpPackage(
         name="充100送20", org_path="hq/east", steps=[pb.PackageStep(threshold_fen=100_00, bonus_fen=20_00),
@@ -86,7 +65,7 @@ def test_top_up_applies_the_best_package_and_funds_are_usable_at_once(wallet):
     statement = wallet.ListEntries(pb.ListEntriesRequest(member_id=member)).entries
     assert [(e.kind, e.balance_after_fen) for e in statement] == [
         (pb.ENTRY_KIND_TOP_UP, 620_00), (pb.ENTRY_KIND_TOP_UP_BONUS, 320_00), (pb.ENTRY_KIND_TOP_UP, 300_00)]
-    assert_books_balance(wallet)
+    assert_books_balance(wallet.url)
 
 
 def test_hold_capture_release(wallet):
@@ -105,7 +84,7 @@ def test_hold_capture_release(wallet):
     assert released.state == pb.HOLD_STATE_RELEASED and balance(wallet, member).available_fen == 55_00
     assert refusal(capture, wallet, second.hold_id, 1)[1] == "HOLD_RELEASED"
     assert refusal(capture, wallet, "h_nope", 1)[:2] == (grpc.StatusCode.NOT_FOUND, "HOLD_NOT_FOUND")
-    assert_books_balance(wallet)
+    assert_books_balance(wallet.url)
 
 
 def test_a_hold_lapses_at_its_deadline(wallet):
@@ -118,7 +97,7 @@ def test_a_hold_lapses_at_its_deadline(wallet):
     while balance(wallet, member).held_fen and time.monotonic() < deadline:
         time.sleep(0.2)
     assert balance(wallet, member).available_fen == 10_00
-    assert_books_balance(wallet)
+    assert_books_balance(wallet.url)
 
 
 def test_a_failed_request_id_stays_failed_and_a_replay_moves_nothing(wallet):
@@ -149,7 +128,7 @@ def test_consumption_refunds_return_principal_and_bonus_in_the_proportions_taken
     assert (after.principal_fen, after.bonus_fen) == (50_00, 10_00)
     more = pb.RefundConsumptionRequest(request_id=rid(), hold_id=spent.hold.hold_id, amount_fen=1, store_path=GZ)
     assert refusal(wallet.RefundConsumption, more)[1] == "REFUND_EXCEEDS_CAPTURE"
-    assert_books_balance(wallet)
+    assert_books_balance(wallet.url)
 
 
 def test_a_top_up_refund_needs_the_value_to_still_be_there(wallet):
@@ -165,7 +144,7 @@ def test_a_top_up_refund_needs_the_value_to_still_be_there(wallet):
     capture(wallet, hold(wallet, member, 30_00).hold_id, 30_00)
     spent = pb.RefundTopUpRequest(request_id=rid(), top_up_id=second.top_up_id, reason="退卡", actor=CASHIER)
     assert refusal(wallet.RefundTopUp, spent)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_BALANCE")
-    assert_books_balance(wallet)
+    assert_books_balance(wallet.url)
 
 
 def test_adjustments_are_hq_only_and_need_a_reason(wallet):
@@ -204,7 +183,7 @@ def test_fifty_concurrent_holds_against_a_balance_for_ten(wallet):
     assert outcomes.count("ok") == 10 and outcomes.count("INSUFFICIENT_BALANCE") == 40
     after = balance(wallet, member)
     assert (after.held_fen, after.available_fen) == (70_00, 0)
-    assert_books_balance(wallet)
+    assert_books_balance(wallet.url)
 
 
 def _try_hold(wallet, member, amount):
@@ -286,4 +265,4 @@ def test_any_sequence_of_operations_keeps_the_books_balanced(wallet, operations)
             assert refusal_of(error, "wallet.huiyuan")[1] in ALLOWED_REFUSALS
         now = balance(wallet, member)
         assert now.principal_fen + now.bonus_fen == expected and now.available_fen >= 0
-    assert_books_balance(wallet)
+    assert_books_balance(wallet.url)

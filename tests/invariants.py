@@ -1,0 +1,39 @@
+"""The ledgers' invariants, read straight from a service's tables: what every test
+that moves money or points may end with."""
+
+from sqlalchemy import func, select
+
+from huiyuan.runtime.db import make_sync_engine
+from services.points import storage as points_tables
+from services.wallet.storage import entries, lots, member_accounts
+
+
+def assert_books_balance(wallet_url: str) -> None:
+    """Every member row is the sum of its entries and of its lots; the system accounts
+    hold minus the members' total, so the sum over all accounts is zero."""
+    engine = make_sync_engine(wallet_url, "wallet")
+    with engine.connect() as db:
+        by_entries = dict(db.execute(select(entries.c.member_id, func.sum(
+            entries.c.principal_delta_fen + entries.c.bonus_delta_fen)).group_by(entries.c.member_id)).all())
+        by_lots = dict(db.execute(select(lots.c.member_id, func.sum(
+            lots.c.principal_left_fen + lots.c.bonus_left_fen)).group_by(lots.c.member_id)).all())
+        rows = db.execute(select(member_accounts)).all()
+        system = db.execute(select(func.sum(-(entries.c.principal_delta_fen + entries.c.bonus_delta_fen)))).scalar() or 0
+    engine.dispose()
+    for row in rows:
+        total = row.principal_fen + row.bonus_fen
+        assert by_entries.get(row.member_id, 0) == total == by_lots.get(row.member_id, 0), row
+        assert 0 <= row.held_principal_fen <= row.principal_fen and 0 <= row.held_bonus_fen <= row.bonus_fen
+    assert system + sum(r.principal_fen + r.bonus_fen for r in rows) == 0
+
+
+def points_spent(points_url: str, member_id: str) -> int:
+    """Points taken out of the member's lots (granted minus left), after checking that
+    no lot is below zero or above what it was granted."""
+    engine = make_sync_engine(points_url, "points")
+    c = points_tables.lots.c
+    with engine.connect() as db:
+        rows = db.execute(select(c.granted_points, c.points_left).where(c.member_id == member_id)).all()
+    engine.dispose()
+    assert all(0 <= r.points_left <= r.granted_points for r in rows), rows
+    return sum(r.granted_points - r.points_left for r in rows)
