@@ -17,6 +17,7 @@ from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import store_of
 from huiyuan.runtime.upsert import insert_for
+from gateway import refunds
 from gateway.auth import Caller
 from gateway.checkout import PENDING, Saga
 from gateway.storage import orders
@@ -113,7 +114,8 @@ async def get_order(engine, caller: Caller, order_id: str) -> pb.CheckoutRespons
 
 def recovery(services_of):
     """A background loop (ServiceSpec.background): every saga left PENDING for a while
-    - its gateway crashed, or a service was down - is run again until it ends."""
+    - its gateway crashed, or a service was down - is run again until it ends; so is
+    every refund."""
 
     async def loop(ctx) -> None:
         services = services_of(ctx)
@@ -122,11 +124,14 @@ def recovery(services_of):
                 async with ctx.engine.connect() as db:
                     stuck = (await db.execute(select(orders).where(
                         orders.c.state == PENDING, orders.c.update_time <= utcnow() - RECOVER_AFTER).limit(100))).all()
-                for row in stuck:
+                runs = [(row.order_id, lambda row=row: saga_of(services, ctx.engine, row).run()) for row in stuck]
+                runs += [(order.order_id, lambda order=order, row=row: refunds.run_plan(services, ctx.engine, order, row))
+                         for order, row in await refunds.unfinished(ctx.engine, utcnow() - RECOVER_AFTER)]
+                for order_id, run in runs:
                     try:
-                        await saga_of(services, ctx.engine, row).run()
+                        await run()
                     except Exception:  # noqa: BLE001 - a service is still down: the next round tries again
-                        log.warning("saga not finished yet", extra={"order_id": row.order_id})
+                        log.warning("saga not finished yet", extra={"order_id": order_id})
             except Exception:  # noqa: BLE001
                 log.exception("recovery round failed")
             await asyncio.sleep(RECOVERY_INTERVAL_S)

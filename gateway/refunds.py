@@ -9,7 +9,8 @@ shortfall becomes the member's points debt). Coupons are not given back: a used 
 stays used, as at the till.
 
 The plan is computed and written under the order's lock before any service is called;
-every call's id is derived from the refund, so a retry or a re-run replays it.
+every call's id is derived from the refund, so a retry or a re-run replays it. A refund
+a crash left PENDING is run again by the terminal's retry or by the recovery loop.
 """
 
 from sqlalchemy import insert, select, update
@@ -19,6 +20,7 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
+from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import split_proportionally
@@ -128,10 +130,10 @@ async def refund(services, engine, caller: Caller, request: pb.RefundRequest) ->
                                  "该 request_id 已用于另一笔不同的退款。", request_id=request.request_id)
     if row.state == "DONE":
         return pb.RefundResponse.FromString(row.response)
-    return await _run(services, engine, order, row)
+    return await run_plan(services, engine, order, row)
 
 
-async def _run(services, engine, order, row) -> pb.RefundResponse:
+async def run_plan(services, engine, order, row) -> pb.RefundResponse:
     """Move what the plan says; each call is idempotent by its derived id."""
     plan = pb.RefundResponse.FromString(row.plan)
     member_id = order.member_id
@@ -142,6 +144,7 @@ async def _run(services, engine, order, row) -> pb.RefundResponse:
             await services.wallet.RefundConsumption(wallet_pb2.RefundConsumptionRequest(
                 request_id=step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
                 store_path=store_of(order.org_path)))
+    crash_point("refund-stored-value-returned")
     money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders)
     if money or plan.points_returned:
         async with relayed("points"):
@@ -155,3 +158,15 @@ async def _run(services, engine, order, row) -> pb.RefundResponse:
         await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
                          .values(state="DONE", response=plan.SerializeToString()))
     return plan
+
+
+async def unfinished(engine, started_before) -> list[tuple]:
+    """(order, refund) of refunds a crash or an outage left PENDING since before then."""
+    async with engine.connect() as db:
+        rows = (await db.execute(select(refunds).where(refunds.c.state == "PENDING",
+                                                       refunds.c.create_time <= started_before).limit(100))).all()
+        found = []
+        for row in rows:
+            order = (await db.execute(select(orders).where(orders.c.order_id == row.order_id))).one()
+            found.append((order, row))
+    return found
