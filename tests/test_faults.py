@@ -150,26 +150,46 @@ def _order(member_id: str, coupon_code: str) -> pb.CheckoutRequest:
         tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=20_00)])
 
 
-def _checkout(chain: Chain, request, timeout=FINAL_ANSWER_WITHIN_S):
-    return chain.gateway.Checkout(request, metadata=(("authorization", f"ApiKey {chain.key}"),), timeout=timeout)
+def _as_terminal(chain: Chain):
+    return (("authorization", f"ApiKey {chain.key}"),)
 
 
-def _final_answer(chain: Chain, request) -> pb.CheckoutResponse:
-    """The terminal retries while it hears UNAVAILABLE, as a cashier's app would."""
+def _checkout(chain: Chain, request):
+    return chain.gateway.Checkout(request, metadata=_as_terminal(chain), timeout=FINAL_ANSWER_WITHIN_S)
+
+
+def _killed_during(chain: Chain, point: str, call, request):
+    """Makes the call while the process the point belongs to dies there, restarts that
+    process, and returns the final answer: the first call's if it got one (the saga's
+    own retries may finish it), else the one the terminal's retries get, as a cashier's
+    app would retry while it hears UNAVAILABLE."""
+    dying = point.split(".")[0] if "." in point else "gateway"
+    chain.restart(dying, faults=point)
+    first = call.future(request, metadata=_as_terminal(chain), timeout=FINAL_ANSWER_WITHIN_S)
+    assert chain.processes[dying].process.wait(20) == 137, f"{dying} did not die at {point}"
+    chain.restart(dying)
+    try:
+        return first.result()
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
     deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
     while True:
         try:
-            return _checkout(chain, request)
+            return call(request, metadata=_as_terminal(chain), timeout=FINAL_ANSWER_WITHIN_S)
         except grpc.RpcError as error:
             assert error.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, error
             time.sleep(0.5)
 
 
-def _assert_paid_once(chain: Chain, member_id: str, coupon_code: str, stats_before) -> None:
+def _balances(chain: Chain, member_id: str) -> tuple[int, int, int, int]:
     stored = chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)).balance
     points = chain.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)).balance
-    assert (stored.available_fen, stored.held_fen) == (80_00, 0)  # 20.00 taken once, no hold left
-    assert (points.available_points, points.held_points) == (300 - 200 + 20, 0)  # 200 spent, 20 earned, once
+    return stored.available_fen, stored.held_fen, points.available_points, points.held_points
+
+
+def _assert_paid_once(chain: Chain, member_id: str, coupon_code: str, stats_before) -> None:
+    # 20.00 taken once, 200 points spent and 20 earned once, no hold left
+    assert _balances(chain, member_id) == (80_00, 0, 300 - 200 + 20, 0)
     assert points_spent(chain.processes["points"].database_url, member_id) == 200
     assert_books_balance(chain.processes["wallet"].database_url)
     coupons = chain.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(member_id=member_id)).coupons
@@ -193,42 +213,56 @@ SAGA_STEPS = [
 
 
 @pytest.mark.parametrize("point", SAGA_STEPS)
-def test_a_process_killed_at_a_saga_step_leaves_one_payment_and_the_retry_gets_it(chain, point):
-    dying = point.split(".")[0] if "." in point else "gateway"
+def test_a_process_killed_at_a_checkout_step_leaves_one_payment_and_the_retry_gets_it(chain, point):
     member_id, coupon_code = _member_with_money(chain)
     stats_before = chain.campaign.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(campaign_id=chain.campaign_id))
     request = _order(member_id, coupon_code)
-    chain.restart(dying, faults=point)
-    first = chain.gateway.Checkout.future(request, metadata=(("authorization", f"ApiKey {chain.key}"),), timeout=30)
-    assert chain.processes[dying].process.wait(20) == 137, f"{dying} did not die at {point}"
-    chain.restart(dying)
-    try:  # the first call may end either way: the saga's own retries can finish it
-        answer = first.result()
-    except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
-        answer = _final_answer(chain, request)
+    answer = _killed_during(chain, point, chain.gateway.Checkout, request)
     assert answer.state == pb.ORDER_STATE_PAID and answer.receipt.stored_value_paid_fen == 20_00
     assert (answer.receipt.points_used, answer.receipt.points_earned) == (200, 20)
     assert _checkout(chain, request) == answer  # and every later retry: the same receipt
     _assert_paid_once(chain, member_id, coupon_code, stats_before)
 
 
-def test_the_recovery_loop_finishes_a_saga_nobody_retries(chain):
+REFUND_STEPS = ["wallet.RefundConsumption:after", "refund-stored-value-returned", "points.Reverse:after"]
+
+
+@pytest.mark.parametrize("point", REFUND_STEPS)
+def test_a_process_killed_during_a_refund_returns_the_money_once(chain, point):
+    member_id, coupon_code = _member_with_money(chain)
+    paid = _checkout(chain, _order(member_id, coupon_code))
+    request = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, reason="整单退货")
+    answer = _killed_during(chain, point, chain.gateway.Refund, request)
+    assert (answer.state, answer.stored_value_fen, answer.points_returned, answer.points_clawed_back) == (
+        pb.ORDER_STATE_REFUNDED, 20_00, 200, 20)
+    assert chain.gateway.Refund(request, metadata=_as_terminal(chain), timeout=FINAL_ANSWER_WITHIN_S) == answer
+    assert _balances(chain, member_id) == (100_00, 0, 300, 0)  # all back, the 20 earned taken back, once
+    assert points_spent(chain.processes["points"].database_url, member_id) == 20
+    assert_books_balance(chain.processes["wallet"].database_url)
+
+
+def _eventually(chain: Chain, member_id: str, balances: tuple) -> None:
+    deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
+    while (now := _balances(chain, member_id)) != balances:
+        assert time.monotonic() < deadline, f"the recovery loop left {now}, not {balances}"
+        time.sleep(0.3)
+
+
+def test_the_recovery_loop_finishes_a_checkout_and_a_refund_nobody_retries(chain):
     member_id, coupon_code = _member_with_money(chain)
     chain.restart("gateway", faults="checkout-reserved")
+    request = _order(member_id, coupon_code)
     with pytest.raises(grpc.RpcError):
-        _checkout(chain, _order(member_id, coupon_code))
+        _checkout(chain, request)
     assert chain.processes["gateway"].process.wait(20) == 137
-    held = chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)).balance.held_fen
-    assert held == 20_00  # the hold the dead saga left
+    assert _balances(chain, member_id) == (80_00, 20_00, 100, 200)  # the holds the dead saga left
     chain.restart("gateway")
-    deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
-    while chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)).balance.available_fen != 80_00:
-        assert time.monotonic() < deadline, "the recovery loop did not finish the saga"
-        time.sleep(0.5)
-    points = chain.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)).balance
-    deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
-    while points.held_points or points.available_points != 120:  # the settle steps run after the capture
-        assert time.monotonic() < deadline, points
-        time.sleep(0.2)
-        points = chain.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)).balance
+    _eventually(chain, member_id, (80_00, 0, 120, 0))
+    order_id = _checkout(chain, request).order_id  # a late retry: the receipt, nothing moves
+    chain.restart("gateway", faults="refund-stored-value-returned")
+    with pytest.raises(grpc.RpcError):
+        chain.gateway.Refund(pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain))
+    assert chain.processes["gateway"].process.wait(20) == 137
+    assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # money back, points not yet
+    chain.restart("gateway")
+    _eventually(chain, member_id, (100_00, 0, 300, 0))
