@@ -133,6 +133,47 @@ def test_coupons_from_quote_to_redemption_with_stats(campaign):
     assert refusal(campaign.ReleaseCoupons, release)[1] == "RESERVATION_REDEEMED"
 
 
+def test_returned_goods_give_their_discount_back_to_the_budget_never_more(campaign):
+    backing = create(campaign, name="退货预算", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=100_00)
+    eight = template(campaign, name="8元券", kind=pb.COUPON_KIND_FIXED, amount_fen=8_00, campaign_id=backing.campaign_id)
+    member = "m_" + "4" * 26
+    coupon, = issue(campaign, eight.template_id, member)
+    used = pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=8_00)
+    before_redeem = pb.ReturnDiscountsRequest(request_id=rid(), order_id="o-ret", adjustments=[used])
+    assert refusal(campaign.ReturnDiscounts, before_redeem)[:2] == (grpc.StatusCode.NOT_FOUND, "RESERVATION_NOT_FOUND")
+    held = campaign.ReserveCoupons(pb.ReserveCouponsRequest(
+        request_id=rid(), member_id=member, coupon_codes=[coupon.coupon_code], order_id="o-ret", store_path=STORE,
+        ttl={"seconds": 60}, adjustments=[used]))
+    before_redeem.request_id = rid()
+    assert refusal(campaign.ReturnDiscounts, before_redeem)[1] == "RESERVATION_NOT_REDEEMED"
+    campaign.RedeemCoupons(pb.RedeemCouponsRequest(request_id=rid(), reservation_id=held.reservation_id))
+
+    def stats():
+        s = campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id))
+        return s.orders, s.discount_fen, s.budget_left_fen, s.coupons_redeemed
+
+    assert stats() == (1, 8_00, 92_00, 1)
+    part = pb.ReturnDiscountsRequest(request_id=rid(), order_id="o-ret",
+                                     adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=3_00)])
+    back = campaign.ReturnDiscounts(part)
+    assert [(r.campaign_id, r.amount_fen) for r in back.returns] == [(backing.campaign_id, 3_00)]
+    assert campaign.ReturnDiscounts(part) == back and stats() == (1, 5_00, 95_00, 1)  # a replay moves nothing
+    too_much = pb.ReturnDiscountsRequest(request_id=rid(), order_id="o-ret",
+                                         adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_01)])
+    assert refusal(campaign.ReturnDiscounts, too_much)[1] == "RETURN_EXCEEDS_DISCOUNT"
+    assert stats() == (1, 5_00, 95_00, 1)  # the refusal wrote nothing
+    rest = pb.ReturnDiscountsRequest(request_id=rid(), order_id="o-ret",
+                                     adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_00)])
+    campaign.ReturnDiscounts(rest)
+    assert stats() == (0, 0, 100_00, 1)  # all given back: no longer an order; the coupon stays used
+    listed = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member)).coupons
+    assert [c.state for c in listed] == [pb.COUPON_STATE_REDEEMED]
+    bad = pb.ReturnDiscountsRequest(request_id="", adjustments=[pb.Adjustment(campaign_id="c", coupon_code="X", amount_fen=0)])
+    assert refusal(campaign.ReturnDiscounts, bad)[2] == {
+        "request_id": "REQUEST_ID_INVALID", "order_id": "ORDER_ID_REQUIRED", "adjustments[0].amount_fen": "AMOUNT_INVALID",
+        "adjustments[0]": "ADJUSTMENT_INVALID"}
+
+
 def test_a_released_or_lapsed_reservation_gives_coupons_and_budget_back(campaign):
     backing = create(campaign, name="预算", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=50_00)
     five = template(campaign, name="5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id)

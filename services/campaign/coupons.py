@@ -293,11 +293,50 @@ async def stats(db, campaign_id: str) -> tuple[object, int]:
     return row, body["budget_fen"]
 
 
-async def campaigns_of_codes(db, codes: list[str]) -> dict[str, str]:
-    """The campaign whose budget backs each coupon ("" when none)."""
-    if not codes:
-        return {}
-    rows = await db.execute(select(coupons.c.coupon_code, coupon_templates.c.campaign_id)
-                            .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
-                            .where(coupons.c.coupon_code.in_(codes)))
-    return dict(rows.all())
+async def by_campaign(db, adjustments) -> dict[str, int]:
+    """Fen by the campaign whose budget pays each adjustment: a campaign's own, or a
+    coupon's under the campaign behind its template (none: nobody's budget)."""
+    booked: dict[str, int] = {}
+    codes = [a.coupon_code for a in adjustments if a.coupon_code]
+    behind = {}
+    if codes:
+        behind = dict((await db.execute(select(coupons.c.coupon_code, coupon_templates.c.campaign_id)
+                                        .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
+                                        .where(coupons.c.coupon_code.in_(codes)))).all())
+    for a in adjustments:
+        campaign_id = a.campaign_id or behind.get(a.coupon_code)
+        if campaign_id:
+            booked[campaign_id] = booked.get(campaign_id, 0) + a.amount_fen
+    return booked
+
+
+async def return_discounts(db, order_id: str, amounts: dict[str, int]) -> dict[str, int]:
+    """Give the discounts of returned goods back to the campaigns that paid them: never
+    more than a campaign gave the order. A use given back whole no longer counts as an
+    order. Coupons stay used, as at the till."""
+    rows = (await db.execute(select(reservations).where(reservations.c.order_id == order_id)
+                             .with_for_update())).all()
+    redeemed = [r for r in rows if r.state == HoldState.CAPTURED.value]
+    if not redeemed:
+        if rows:
+            raise FailedPrecondition("RESERVATION_NOT_REDEEMED", "The order's discounts were never booked.",
+                                     "该订单的优惠未曾核销。", order_id=order_id)
+        raise NotFound("RESERVATION_NOT_FOUND", "No reservation for this order.", "该订单没有预占记录。", order_id=order_id)
+    reservation_id = redeemed[0].reservation_id
+    u = campaign_uses.c
+    uses = {x.campaign_id: x for x in (await db.execute(select(campaign_uses).where(u.reservation_id == reservation_id))).all()}
+    for campaign_id, amount in sorted(amounts.items()):
+        use = uses.get(campaign_id)
+        if use is None or use.returned_fen + amount > use.amount_fen:
+            given = 0 if use is None else use.amount_fen - use.returned_fen
+            raise FailedPrecondition("RETURN_EXCEEDS_DISCOUNT", f"Campaign {campaign_id} has {given} fen of this order's "
+                                     f"discount left to give back, not {amount}.",
+                                     f"活动 {campaign_id} 在本订单上可退回的优惠为 {given} 分，不足 {amount} 分。",
+                                     campaign_id=campaign_id, order_id=order_id)
+    for campaign_id, amount in sorted(amounts.items()):
+        await db.execute(update(campaign_uses).where(u.reservation_id == reservation_id, u.campaign_id == campaign_id)
+                         .values(returned_fen=u.returned_fen + amount))
+    for campaign_id, amount in sorted(amounts.items()):  # last, in id order: the hot rows (see the module's note)
+        whole = uses[campaign_id].returned_fen + amount == uses[campaign_id].amount_fen
+        await _add_to_stats(db, campaign_id, discount_fen=-amount, orders=-1 if whole else 0)
+    return amounts

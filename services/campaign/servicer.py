@@ -257,21 +257,13 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
         check_store_path(v, request.store_path, "store_path")
         ttl = check_ttl(v, request.ttl.ToTimedelta())
-        discounts: dict[str, int] = {}
-        for i, a in enumerate(request.adjustments):
-            v.check(a.amount_fen > 0, f"adjustments[{i}].amount_fen", "AMOUNT_INVALID", "amount_fen must be > 0")
-            if a.campaign_id:
-                discounts[a.campaign_id] = discounts.get(a.campaign_id, 0) + a.amount_fen
+        _check_adjustments(v, request.adjustments)
         check_actor(v, request, required=False)
         v.raise_if_any()
 
         async def work(db):
             now = utcnow()
-            by_coupon = await coupons.campaigns_of_codes(db, [a.coupon_code for a in request.adjustments if a.coupon_code])
-            booked = dict(discounts)
-            for a in request.adjustments:
-                if a.coupon_code and by_coupon.get(a.coupon_code):
-                    booked[by_coupon[a.coupon_code]] = booked.get(by_coupon[a.coupon_code], 0) + a.amount_fen
+            booked = await coupons.by_campaign(db, request.adjustments)
             reservation_id = new_id("rs")
             expire_time = await coupons.reserve(
                 db, reservation_id=reservation_id, member_id=request.member_id, codes=list(request.coupon_codes),
@@ -306,6 +298,22 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         return await self.idempotency.run("ReleaseCoupons", request, pb.ReleaseCouponsResponse, work)
 
+    async def ReturnDiscounts(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
+        v.check(bool(request.adjustments), "adjustments", "ADJUSTMENTS_REQUIRED", "name what is given back")
+        _check_adjustments(v, request.adjustments)
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            returned = await coupons.return_discounts(db, request.order_id, await coupons.by_campaign(db, request.adjustments))
+            return pb.ReturnDiscountsResponse(returns=[pb.CampaignReturn(campaign_id=c, amount_fen=a)
+                                                       for c, a in sorted(returned.items())])
+
+        return await self.idempotency.run("ReturnDiscounts", request, pb.ReturnDiscountsResponse, work)
+
     async def GetCampaignStats(self, request, context):
         async with reading(self.engine) as db:
             row, budget = await coupons.stats(db, request.campaign_id)
@@ -320,3 +328,10 @@ def _coupon(c) -> pb.Coupon:
     return pb.Coupon(coupon_code=c["coupon_code"], template_id=c["template_id"], member_id=c["member_id"],
                      state=enum_value(pb.CouponState, "COUPON_STATE", c["state"]),
                      valid_from_time=timestamp(c["valid_from_time"]), valid_until_time=timestamp(c["valid_until_time"]))
+
+
+def _check_adjustments(v: Violations, adjustments) -> None:
+    for i, a in enumerate(adjustments):
+        v.check(a.amount_fen > 0, f"adjustments[{i}].amount_fen", "AMOUNT_INVALID", "amount_fen must be > 0")
+        v.check(not (a.campaign_id and a.coupon_code), f"adjustments[{i}]", "ADJUSTMENT_INVALID",
+                "an adjustment is a campaign's or a coupon's, not both (the tier price is neither)")

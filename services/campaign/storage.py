@@ -56,6 +56,7 @@ reservations = Table(
     Column("expire_time", UtcDateTime, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
     Index("ix_reservations_state_expire_time", "state", "expire_time"),
+    Index("ix_reservations_order_id", "order_id"),
 )
 
 # One row per campaign discount an order reserved: what budgets and limits count.
@@ -67,6 +68,7 @@ campaign_uses = Table(
     Column("store_path", String(140), nullable=False),
     Column("business_day", Date, nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
+    Column("returned_fen", BigInteger, nullable=False, server_default="0"),  # given back by refunds
     Column("state", String(16), nullable=False),  # the reservation's
     Index("ix_campaign_uses_campaign_id_member_id", "campaign_id", "member_id"),
     Index("ix_campaign_uses_campaign_id_store_path_business_day", "campaign_id", "store_path", "business_day"),
