@@ -5,8 +5,9 @@ apportioned discounts - unit by unit with cumulative rounding, so returning a li
 parts never returns a fen too many. Of that, the part the points offset paid goes back
 as points; the rest goes back to stored value first (up to what stored value paid),
 then to the external tenders. Points the refunded money earned are taken back (a
-shortfall becomes the member's points debt). Coupons are not given back: a used coupon
-stays used, as at the till.
+shortfall becomes the member's points debt). The returned units' share of each
+campaign's and coupon's discount goes back to the campaign's budget and stats. Coupons
+are not given back: a used coupon stays used, as at the till.
 
 The plan is computed and written under the order's lock before any service is called;
 every call's id is derived from the refund, so a retry or a re-run replays it. A refund
@@ -56,9 +57,9 @@ async def _log(db, order_id: str, step: str, message_type):
     return message_type.FromString(payload) if payload is not None else None
 
 
-async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stored_refunded: int) -> pb.RefundResponse:
+async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stored_refunded: int):
     """What goes back where for these lines, given the units and stored value earlier
-    refunds of the order returned."""
+    refunds of the order returned: (the RefundResponse, the discounts to give back)."""
     request = pb.CheckoutRequest.FromString(order.request)
     paid = pb.CheckoutResponse.FromString(order.response).receipt
     quote = await _log(db, order.order_id, "quote", campaign_pb2.QuoteResponse)
@@ -81,7 +82,15 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stor
             back = min(rest, tender.amount_fen)
             tenders.append(pb.Tender(kind=tender.kind, amount_fen=back, reference=tender.reference))
             rest -= back
-    return pb.RefundResponse(stored_value_fen=stored_back, points_returned=points, tenders=tenders)
+    discounts = []
+    for a in quote.adjustments:
+        if a.campaign_id or a.coupon_code:  # the tier price is nobody's budget
+            fen = sum(_unit_share(x.amount_fen, bought[x.line_id], refunded.get(x.line_id, 0), lines[x.line_id])
+                      for x in a.line_shares if x.line_id in lines)
+            if fen:
+                discounts.append(campaign_pb2.Adjustment(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=fen))
+    return (pb.RefundResponse(stored_value_fen=stored_back, points_returned=points, tenders=tenders),
+            campaign_pb2.ReturnDiscountsRequest(adjustments=discounts))
 
 
 async def refund(services, engine, caller: Caller, request: pb.RefundRequest) -> pb.RefundResponse:
@@ -115,12 +124,13 @@ async def refund(services, engine, caller: Caller, request: pb.RefundRequest) ->
                                   f"line {line_id} has {bought.get(line_id, 0) - refunded.get(line_id, 0)} left to return")
             if not lines:
                 raise invalid("lines", "REFUND_EXCEEDS_ORDER", "everything on this order was returned already")
-            plan = await _plan(db, order, lines, refunded, stored_refunded)
+            plan, discounts = await _plan(db, order, lines, refunded, stored_refunded)
             refund_id = new_id("rf")
             await db.execute(insert(refunds), {
                 "refund_id": refund_id, "order_id": order.order_id, "key_id": caller.key_id,
                 "request_id": request.request_id, "request_hash": digest, "lines": lines,
-                "plan": plan.SerializeToString(), "state": "PENDING", "response": None, "create_time": utcnow()})
+                "plan": plan.SerializeToString(), "state": "PENDING", "response": None, "create_time": utcnow(),
+                "discounts": discounts.SerializeToString() if discounts.adjustments else None})
             all_back = all(refunded.get(i, 0) + lines.get(i, 0) >= q for i, q in bought.items())
             await db.execute(update(orders).where(orders.c.order_id == order.order_id).values(
                 state=REFUNDED if all_back else PARTLY_REFUNDED, update_time=utcnow()))
@@ -152,6 +162,12 @@ async def run_plan(services, engine, order, row) -> pb.RefundResponse:
                 request_id=step_id(row.refund_id, "points"), member_id=member_id, order_id=order.order_id,
                 refunded_paid_fen=money, returned_points=plan.points_returned))
         plan.points_clawed_back = reversed_.clawed_back_points
+    if row.discounts:
+        discounts = campaign_pb2.ReturnDiscountsRequest.FromString(row.discounts)
+        async with relayed("campaign"):
+            await services.campaign.ReturnDiscounts(campaign_pb2.ReturnDiscountsRequest(
+                request_id=step_id(row.refund_id, "campaign"), order_id=order.order_id,
+                adjustments=discounts.adjustments))
     async with engine.begin() as db:
         state = (await db.execute(select(orders.c.state).where(orders.c.order_id == order.order_id))).scalar()
         plan.state = pb.ORDER_STATE_REFUNDED if state == REFUNDED else pb.ORDER_STATE_PARTLY_REFUNDED

@@ -48,6 +48,9 @@ refunds = Table(
     Column("request_hash", String(64), nullable=False),
     Column("lines", JSON, nullable=False),  # {line_id: quantity returned}
     Column("plan", LargeBinary, nullable=False),  # a RefundResponse with the amounts to move
+    # A campaign ReturnDiscountsRequest: each adjustment's share of the returned units
+    # (empty when the order had no campaign or coupon discount).
+    Column("discounts", LargeBinary, nullable=True),
     Column("state", String(16), nullable=False),  # PENDING or DONE
     Column("response", LargeBinary, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),

@@ -233,24 +233,38 @@ def test_one_trace_covers_a_checkout_the_services_and_their_sql(shop, spans):
                and s.attributes.get("db.statement") for s in mine)  # the wallet's SQL under its server span
 
 
-def test_refunds_by_line_return_the_apportioned_amounts_and_points(shop):
+def test_refunds_by_line_return_the_apportioned_amounts_and_points(shop, campaign_service):
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+
     stub, terminal, member_id, card, codes, _ = shop
+    campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    offer, = [c for c in campaigns.ListCampaigns(campaign_pb2.ListCampaignsRequest(org_path=STORE)).campaigns
+              if c.name == "满100减20"]
+
+    def given():  # what the 满100减20 campaign counts as given: orders, fen
+        stats = campaigns.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(campaign_id=offer.campaign_id))
+        return stats.orders, stats.discount_fen
+
     # tea 2 x 60.00 + cup 1 x 30.00 = 150.00; 满100减20 and the 5.00 coupon spread 4:1, then
     # 500 points (5.00) spread 4:1: the tea line costs 96.00 of money, the cup 24.00
     stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=200_00, tender=pb.TENDER_KIND_CASH),
                metadata=as_(terminal))
     request = checkout_request(member_id, card, codes[2], 120_00)
     request.lines.append(pb.CheckoutLine(line_id="2", sku="cup-1", category="ware", quantity=1, unit_price_fen=30_00))
+    before_order = given()
     paid = stub.Checkout(request, metadata=as_(terminal))
     before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    assert given() == (before_order[0] + 1, before_order[1] + 20_00)
     cup = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="2", quantity=1)])
     back = stub.Refund(cup, metadata=as_(terminal))
     assert (back.stored_value_fen, back.points_returned, back.points_clawed_back, back.state) == (
         24_00, 100, 24, pb.ORDER_STATE_PARTLY_REFUNDED)
     assert stub.Refund(cup, metadata=as_(terminal)) == back  # a retry moves nothing again
+    assert given() == (before_order[0] + 1, before_order[1] + 16_00)  # the cup's 4.00 of 满100减20 is back
     rest = stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id), metadata=as_(terminal))
     assert (rest.stored_value_fen, rest.points_returned, rest.points_clawed_back, rest.state) == (
         96_00, 400, 96, pb.ORDER_STATE_REFUNDED)
+    assert given() == before_order  # all returned: no longer an order of the campaign
     after = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
     assert after.stored_value_available_fen == before.stored_value_available_fen + 120_00
     assert after.points_available == before.points_available + 500 - 120
