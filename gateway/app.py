@@ -6,6 +6,8 @@ from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from gateway import orders, storage
+from gateway.auth import Authenticator
+from gateway.passthrough import PassThrough
 from gateway.servicer import GatewayServicer, Services
 
 metadata = storage.metadata
@@ -17,7 +19,10 @@ def services_of(ctx: ServiceContext) -> Services:
 
 def register(server, ctx: ServiceContext) -> None:
     idempotency = Idempotency(ctx.engine, storage.idempotency_keys, "gateway")
-    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services_of(ctx)), server)
+    services = services_of(ctx)
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services), server)
+    # The services' configuration calls, within the caller's scope (gateway/passthrough.py).
+    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.engine, storage.api_keys), services),))
 
 
 SPEC = ServiceSpec(

@@ -11,7 +11,7 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc
+from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2_grpc, tier_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import clients
 from huiyuan.runtime.clock import day_start
@@ -48,6 +48,8 @@ class Services:
         member_channel = clients.channel("member", timeout_s)
         self.member = member_pb2_grpc.MemberServiceStub(member_channel)
         self.cards = card_pb2_grpc.CardServiceStub(member_channel)
+        self.org = org_pb2_grpc.OrgServiceStub(member_channel)
+        self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(clients.channel("wallet", timeout_s))
         self.points = points_pb2_grpc.PointsServiceStub(clients.channel("points", timeout_s))
         self.campaign = campaign_pb2_grpc.CampaignServiceStub(clients.channel("campaign", timeout_s))

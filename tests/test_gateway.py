@@ -30,7 +30,9 @@ def chain(database_url, member_service, wallet_service, points_service, campaign
     gateway = ServiceThread(SPEC, url)
     ensure_org(Stubs(member_service.channel))
     _, hq_key = bootstrap.issue_key(url, "hq", auth.Role.HQ_ADMIN, "first admin")
-    yield gateway_pb2_grpc.GatewayServiceStub(gateway.channel), hq_key
+    stub = gateway_pb2_grpc.GatewayServiceStub(gateway.channel)
+    stub.channel = gateway.channel  # for the services' own stubs, passed through (tests/test_gateway_config.py)
+    yield stub, hq_key
     gateway.stop()
     patch.undo()
 

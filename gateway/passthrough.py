@@ -1,0 +1,174 @@
+"""The services' configuration calls, passed through the gateway within the caller's scope.
+
+A back-office client calls a service's own method - for example
+/huiyuan.campaign.v1.CampaignService/CreateCampaign - on the gateway's address, with its
+credential, using that service's generated stub. The gateway checks the role and the
+scope, stamps the actor with the credential, derives the request_id from the credential
+(two keys' ids never meet), and forwards the request otherwise unchanged. The answer,
+or the service's refusal with its code and reason, comes back as the service gave it.
+Only the methods in ROUTES pass; any other is UNIMPLEMENTED here.
+
+Scope, by the kind of call:
+- WRITE: the node the request acts on lies under the caller's node;
+- READ: the object lies on the caller's line, under its node or above it (an HQ
+  campaign applies in every region, so a regional manager may read it);
+- LIST: the filter node lies under the caller's node; left empty, it is the caller's.
+An object named by id is fetched first for its node; off the caller's line it is
+NOT_FOUND as a missing one is, so scope never tells what exists elsewhere.
+"""
+
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import descriptor_pool
+from google.protobuf.message_factory import GetMessageClass
+
+from huiyuan.common.v1 import actor_pb2
+from huiyuan.runtime.errors import DomainError, NotFound
+from huiyuan.runtime.requests import is_under
+from gateway import auth
+from gateway.auth import Authenticator, Caller, Role
+from gateway.relay import derived_id, relayed
+
+WRITE, READ, LIST = "WRITE", "READ", "LIST"
+BACK_OFFICE = frozenset({Role.HQ_ADMIN, Role.REGIONAL_MANAGER, Role.STORE_MANAGER})
+CONFIGURERS = frozenset({Role.HQ_ADMIN, Role.REGIONAL_MANAGER})
+HQ_ONLY = frozenset({Role.HQ_ADMIN})
+CHAIN = "hq"  # the node of what belongs to the whole chain (tiers)
+
+
+@dataclass(frozen=True)
+class ById:
+    """How to find the node of an object a request names by id."""
+
+    method: str  # the service's Get method, taking id_field
+    id_field: str
+    path: str  # the node in the Get response
+    not_found: str  # the service's reason for a missing one
+
+
+@dataclass(frozen=True)
+class Route:
+    service: str  # the attribute of gateway.servicer.Services holding the stub
+    kind: str
+    roles: frozenset
+    path: str = ""  # the request field (dotted) holding the node; "" = the whole chain
+    by_id: ById | None = None
+
+
+CAMPAIGN_BY_ID = ById("GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
+
+# Full method name -> route: org tree, card types, tiers, points rules and offset
+# policies, top-up packages, campaigns and coupon templates.
+ROUTES: dict[str, Route] = {
+    "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
+    "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),
+    "/huiyuan.member.v1.OrgService/GetOrgNode": Route("org", READ, BACK_OFFICE, "path"),
+    "/huiyuan.member.v1.OrgService/ListOrgNodes": Route("org", LIST, BACK_OFFICE, "under_path"),
+    "/huiyuan.member.v1.CardService/CreateCardType": Route("cards", WRITE, CONFIGURERS, "card_type.org_path"),
+    "/huiyuan.member.v1.CardService/GetCardType": Route("cards", READ, BACK_OFFICE, by_id=ById(
+        "GetCardType", "card_type_id", "card_type.org_path", "CARD_TYPE_NOT_FOUND")),
+    "/huiyuan.member.v1.CardService/ListCardTypes": Route("cards", LIST, BACK_OFFICE, "usable_at_path"),
+    "/huiyuan.member.v1.TierService/CreateTier": Route("tiers", WRITE, HQ_ONLY),
+    "/huiyuan.member.v1.TierService/UpdateTier": Route("tiers", WRITE, HQ_ONLY),
+    "/huiyuan.member.v1.TierService/ListTiers": Route("tiers", READ, BACK_OFFICE),
+    "/huiyuan.points.v1.PointsService/CreateRule": Route("points", WRITE, CONFIGURERS, "rule.org_path"),
+    "/huiyuan.points.v1.PointsService/ListRules": Route("points", LIST, BACK_OFFICE, "org_path"),
+    "/huiyuan.points.v1.PointsService/SetOffsetPolicy": Route("points", WRITE, CONFIGURERS, "policy.org_path"),
+    "/huiyuan.points.v1.PointsService/CreateGift": Route("points", WRITE, CONFIGURERS, "gift.org_path"),
+    "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, BACK_OFFICE, "org_path"),
+    "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": Route("wallet", WRITE, CONFIGURERS, "package.org_path"),
+    "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": Route("wallet", LIST, BACK_OFFICE, "store_path"),
+    "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
+    "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
+    "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
+    "/huiyuan.campaign.v1.CampaignService/GetCampaignStats": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
+    "/huiyuan.campaign.v1.CampaignService/Simulate": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
+    "/huiyuan.campaign.v1.CampaignService/ListCampaigns": Route("campaign", LIST, BACK_OFFICE, "org_path"),
+    "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": Route(
+        "campaign", WRITE, CONFIGURERS, "template.org_path"),
+}
+SERVICE_NAMES = sorted({method[1:].partition("/")[0] for method in ROUTES})
+
+
+def _get(message, dotted: str):
+    for name in dotted.split("."):
+        message = getattr(message, name)
+    return message
+
+
+def _set(message, dotted: str, value) -> None:
+    *parents, name = dotted.split(".")
+    for parent in parents:
+        message = getattr(message, parent)
+    setattr(message, name, value)
+
+
+def _on_line(caller: Caller, path: str) -> bool:
+    """Under the caller's node, or above it."""
+    return caller.covers(path) or is_under(caller.org_path, path)
+
+
+@dataclass
+class PassThrough(grpc.GenericRpcHandler):
+    auth: Authenticator
+    services: object  # gateway.servicer.Services
+    _types: dict = field(default_factory=dict)
+
+    def service(self, handler_call_details):
+        route = ROUTES.get(handler_call_details.method)
+        if route is None:
+            return None
+        request_type, response_type = self._message_types(handler_call_details.method)
+
+        async def forward(request, context):
+            return await self._forward(handler_call_details.method, route, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(forward, request_deserializer=request_type.FromString,
+                                                   response_serializer=response_type.SerializeToString)
+
+    def _message_types(self, method: str):
+        if method not in self._types:
+            service, _, name = method[1:].partition("/")
+            found = descriptor_pool.Default().FindServiceByName(service).methods_by_name[name]
+            self._types[method] = GetMessageClass(found.input_type), GetMessageClass(found.output_type)
+        return self._types[method]
+
+    async def _forward(self, method: str, route: Route, request, context):
+        caller = await self.auth.caller(context, route.roles)
+        name = method.rpartition("/")[2]
+        stub = getattr(self.services, route.service)
+        await self._check_scope(caller, method, route, stub, request)
+        fields = request.DESCRIPTOR.fields_by_name
+        if "request_id" in fields and request.request_id:
+            request.request_id = derived_id(caller.key_id, request.request_id, name)
+        if "actor" in fields:  # the audit trail names the credential, not what the client claims
+            request.actor.CopyFrom(actor_pb2.Actor(operator_id=f"key:{caller.key_id}", org_path=caller.org_path))
+        async with relayed(route.service):
+            return await getattr(stub, name)(request)
+
+    async def _check_scope(self, caller: Caller, method: str, route: Route, stub, request) -> None:
+        if route.by_id is not None:
+            b = route.by_id
+            get_request_type, _ = self._message_types(f"{method.rpartition('/')[0]}/{b.method}")
+            # Missing, or off the caller's line: one answer, word for word.
+            not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
+            try:
+                async with relayed(route.service):
+                    found = await getattr(stub, b.method)(get_request_type(**{b.id_field: getattr(request, b.id_field)}))
+            except DomainError as error:
+                if error.code == grpc.StatusCode.NOT_FOUND:
+                    raise not_found from None
+                raise
+            path = _get(found, b.path)
+            if not _on_line(caller, path):
+                raise not_found
+            if route.kind == WRITE and not caller.covers(path):
+                raise auth.denied()  # seen from below (an HQ campaign), changed only from above
+            return
+        if route.kind == LIST and not _get(request, route.path):
+            _set(request, route.path, caller.org_path)
+        path = _get(request, route.path) if route.path else CHAIN
+        allowed = _on_line(caller, path) if route.kind == READ else caller.covers(path)
+        if not allowed:
+            raise auth.denied()

@@ -1,0 +1,177 @@
+"""The services' configuration calls through the gateway: each service's own generated
+stub, pointed at the gateway, with a back-office credential; every passed-through
+method × every role × a target in and out of the caller's scope."""
+
+import grpc
+import pytest
+
+from gateway import passthrough
+from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import card_pb2, org_pb2
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from tests.support import STORE, Stubs, card_type, refusal_of, rid
+from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
+
+EAST, SOUTH = "hq/east", "hq/south"
+HQ, REGION, STORE_MANAGER, TERMINAL = pb.ROLE_HQ_ADMIN, pb.ROLE_REGIONAL_MANAGER, pb.ROLE_STORE_MANAGER, pb.ROLE_TERMINAL
+BACK_OFFICE, CONFIGURERS, HQ_ONLY = {HQ, REGION, STORE_MANAGER}, {HQ, REGION}, {HQ}
+
+# Who may call each method, written out here (not read from gateway/passthrough.py).
+ADMITTED = {
+    "/huiyuan.member.v1.OrgService/CreateOrgNode": HQ_ONLY,
+    "/huiyuan.member.v1.OrgService/UpdateOrgNode": HQ_ONLY,
+    "/huiyuan.member.v1.OrgService/GetOrgNode": BACK_OFFICE,
+    "/huiyuan.member.v1.OrgService/ListOrgNodes": BACK_OFFICE,
+    "/huiyuan.member.v1.CardService/CreateCardType": CONFIGURERS,
+    "/huiyuan.member.v1.CardService/GetCardType": BACK_OFFICE,
+    "/huiyuan.member.v1.CardService/ListCardTypes": BACK_OFFICE,
+    "/huiyuan.member.v1.TierService/CreateTier": HQ_ONLY,
+    "/huiyuan.member.v1.TierService/UpdateTier": HQ_ONLY,
+    "/huiyuan.member.v1.TierService/ListTiers": BACK_OFFICE,
+    "/huiyuan.points.v1.PointsService/CreateRule": CONFIGURERS,
+    "/huiyuan.points.v1.PointsService/ListRules": BACK_OFFICE,
+    "/huiyuan.points.v1.PointsService/SetOffsetPolicy": CONFIGURERS,
+    "/huiyuan.points.v1.PointsService/CreateGift": CONFIGURERS,
+    "/huiyuan.points.v1.PointsService/ListGifts": BACK_OFFICE,
+    "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": CONFIGURERS,
+    "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": BACK_OFFICE,
+    "/huiyuan.campaign.v1.CampaignService/CreateCampaign": CONFIGURERS,
+    "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": CONFIGURERS,
+    "/huiyuan.campaign.v1.CampaignService/GetCampaign": BACK_OFFICE,
+    "/huiyuan.campaign.v1.CampaignService/GetCampaignStats": BACK_OFFICE,
+    "/huiyuan.campaign.v1.CampaignService/Simulate": BACK_OFFICE,
+    "/huiyuan.campaign.v1.CampaignService/ListCampaigns": BACK_OFFICE,
+    "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": CONFIGURERS,
+}
+NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
+
+
+@pytest.fixture(scope="module")
+def office(chain, member_service, campaign_service):  # noqa: F811
+    """A key per role in the east; a campaign and a card type in the east and in the south."""
+    stub, hq_key = chain
+    keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
+    Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
+        request_id="org-south", parent_path="hq", org_node=org_pb2.OrgNode(
+            code="south", name="华南", kind=org_pb2.ORG_NODE_KIND_REGION, time_zone="Asia/Shanghai")))
+    campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    campaign_ids, card_type_ids = {}, {}
+    for region in (EAST, SOUTH):
+        campaign_ids[region] = campaigns.CreateCampaign(campaign_pb2.CreateCampaignRequest(
+            request_id=rid(), campaign=campaign_pb2.Campaign(
+                name=f"{region} 满50减5", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path=region,
+                steps=[campaign_pb2.ThresholdStep(threshold_fen=50_00, reduction_fen=5_00)]))).campaign.campaign_id
+        card_type_ids[region] = Stubs(member_service.channel).card.CreateCardType(card_pb2.CreateCardTypeRequest(
+            request_id=rid(), card_type=card_pb2.CardType(
+                name=f"{region} 卡", org_path=region, form=card_pb2.CARD_FORM_INDIVIDUAL,
+                capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
+    return stub, keys, campaign_ids, card_type_ids
+
+
+def _request(method: str, target: str, campaign_ids, card_type_ids):
+    """The method's request aimed at target: its node field set, or the id of the object there."""
+    route = passthrough.ROUTES[method]
+    request_type, _ = passthrough.PassThrough(None, None)._message_types(method)
+    request = request_type()
+    if "request_id" in request.DESCRIPTOR.fields_by_name:
+        request.request_id = rid()
+    if route.by_id is not None:
+        ids = campaign_ids if route.by_id.id_field == "campaign_id" else card_type_ids
+        setattr(request, route.by_id.id_field, ids[target])
+    elif route.path:
+        passthrough._set(request, route.path, target)
+    return request
+
+
+def _call(stub, method, request, key):
+    call = stub.channel.unary_unary(method, request_serializer=type(request).SerializeToString,
+                                    response_deserializer=lambda raw: raw)
+    try:
+        call(request, metadata=as_(key) if key else ())
+        return None
+    except grpc.RpcError as error:
+        return error.code(), refusal_of(error)[1] if error.code() != grpc.StatusCode.UNIMPLEMENTED else ""
+
+
+def test_every_passed_through_method_is_in_the_matrix():
+    assert set(ADMITTED) == set(passthrough.ROUTES)
+
+
+@pytest.mark.parametrize("role", [HQ, REGION, STORE_MANAGER, TERMINAL])
+@pytest.mark.parametrize("method", sorted(ADMITTED))
+def test_config_matrix(office, method, role):
+    """Each method × role, aimed in scope (the east) and out of it (the south): admitted
+    and in scope, the service answers (perhaps refusing the request itself); otherwise
+    PERMISSION_DENIED OUT_OF_SCOPE - or, for an object named by id that the caller may
+    not see, the same NOT_FOUND a missing one gets."""
+    stub, keys, campaign_ids, card_type_ids = office
+    route = passthrough.ROUTES[method]
+    # In scope: the caller's own node, or an object in the east (on the line of every
+    # east key). Out of scope: the south. Tiers belong to the whole chain: no target.
+    mine = EAST if route.by_id is not None else NODE_OF[role]
+    targets = [(mine, True), (SOUTH, role == HQ)] if route.path or route.by_id else [("", True)]
+    for target, in_scope in targets:
+        outcome = _call(stub, method, _request(method, target, campaign_ids, card_type_ids), keys[role])
+        if role not in ADMITTED[method]:
+            assert outcome == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE"), (target, outcome)
+        elif in_scope:  # the service answers, or refuses the request on its merits
+            assert outcome is None or outcome[1] not in ("OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND"), (
+                target, outcome)
+        elif route.by_id is not None:
+            assert outcome == (grpc.StatusCode.NOT_FOUND, route.by_id.not_found), (target, outcome)
+        else:
+            assert outcome == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE"), (target, outcome)
+
+
+def test_a_region_configures_its_campaigns_with_the_campaign_service_s_own_stub(office):
+    stub, keys, campaign_ids, _ = office
+    campaigns = campaign_pb2_grpc.CampaignServiceStub(stub.channel)  # the service's stub, aimed at the gateway
+    region, hq = as_(keys[REGION]), as_(keys[HQ])
+
+    def offer(org_path):
+        return campaign_pb2.CreateCampaignRequest(request_id=rid(), campaign=campaign_pb2.Campaign(
+            name="满80减8", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path=org_path,
+            steps=[campaign_pb2.ThresholdStep(threshold_fen=80_00, reduction_fen=8_00)]))
+
+    request = offer(EAST)
+    made = campaigns.CreateCampaign(request, metadata=region).campaign
+    assert made.org_path == EAST and campaigns.CreateCampaign(request, metadata=region).campaign == made  # one, on retry
+    chain_wide = campaigns.CreateCampaign(offer("hq"), metadata=hq).campaign
+    listed = {c.campaign_id for c in campaigns.ListCampaigns(campaign_pb2.ListCampaignsRequest(), metadata=region).campaigns}
+    assert {made.campaign_id, campaign_ids[EAST], chain_wide.campaign_id} <= listed  # its own and what applies to it
+    assert campaign_ids[SOUTH] not in listed
+    assert campaigns.GetCampaign(campaign_pb2.GetCampaignRequest(campaign_id=chain_wide.campaign_id),
+                                 metadata=region).campaign == chain_wide  # HQ's, read from below
+    pause = campaign_pb2.SetCampaignStatusRequest(request_id=rid(), campaign_id=chain_wide.campaign_id,
+                                                  status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE)
+    with pytest.raises(grpc.RpcError) as caught:
+        campaigns.SetCampaignStatus(pause, metadata=region)  # ... but changed only from above
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    bad = offer(EAST)
+    bad.campaign.steps[0].reduction_fen = 90_00  # a reduction above its threshold: the service's own refusal
+    with pytest.raises(grpc.RpcError) as caught:
+        campaigns.CreateCampaign(bad, metadata=region)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "campaign.steps[0].reduction_fen" in refusal_of(caught.value)[2]
+    with pytest.raises(grpc.RpcError) as caught:
+        campaigns.CreateCampaign(offer(EAST))
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.UNAUTHENTICATED, "CREDENTIAL_REQUIRED")
+    with pytest.raises(grpc.RpcError) as caught:  # only configuration passes: the checkout's calls do not
+        campaigns.ReserveCoupons(campaign_pb2.ReserveCouponsRequest(request_id=rid()), metadata=hq)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_points_rules_of_a_region_through_the_points_service_s_own_stub(office):
+    stub, keys, _, _ = office
+    points = points_pb2_grpc.PointsServiceStub(stub.channel)
+    region = as_(keys[REGION])
+    rule = points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
+        name="华东双倍", org_path=EAST, priority=50, points_per_yuan_bp=20_000))
+    made = points.CreateRule(rule, metadata=region).rule
+    assert made.org_path == EAST
+    assert made in points.ListRules(points_pb2.ListRulesRequest(), metadata=region).rules
+    rule.request_id, rule.rule.org_path = rid(), SOUTH
+    with pytest.raises(grpc.RpcError) as caught:
+        points.CreateRule(rule, metadata=region)
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
