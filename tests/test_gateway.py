@@ -3,6 +3,7 @@ roles and scope, and the terminal's calls passed through with their refusals."""
 
 import grpc
 import pytest
+from google.type import date_pb2
 
 from gateway import auth, bootstrap
 from huiyuan.gateway.v1 import gateway_pb2 as pb
@@ -86,29 +87,49 @@ def test_no_credential_a_bad_one_or_a_revoked_one_is_unauthenticated(chain):
 @pytest.mark.parametrize("role, org_path", [(pb.ROLE_TERMINAL, f"{STORE}/pos-1"), (pb.ROLE_STORE_MANAGER, STORE),
                                             (pb.ROLE_REGIONAL_MANAGER, "hq/east"), (pb.ROLE_HQ_ADMIN, "hq")])
 def test_role_matrix(chain, role, org_path):
-    """Each built call × each role: admitted, or PERMISSION_DENIED OUT_OF_SCOPE."""
+    """Each gateway call × each role, aimed in scope and out of it: admitted and in scope,
+    the call runs (perhaps refused on its merits); a role the call does not admit, or a
+    target outside the credential's node, gets PERMISSION_DENIED OUT_OF_SCOPE - or, for
+    an order, the NOT_FOUND a missing one gets. The services' configuration calls have
+    their own matrix (tests/test_gateway_config.py)."""
     stub, hq_key = chain
     key = hq_key if role == pb.ROLE_HQ_ADMIN else issue(stub, hq_key, org_path, role).api_key
     at_store = role in (pb.ROLE_TERMINAL, pb.ROLE_STORE_MANAGER)
-    calls = [
+    back_office = role != pb.ROLE_TERMINAL
+    today = date_pb2.Date(year=2026, month=11, day=23)
+    ghost = "m_" + "7" * 26
+    line = pb.CheckoutLine(line_id="1", sku="tea", quantity=1, unit_price_fen=1_00)
+    calls = [  # (call, request in scope, admitted, request out of scope or None: the credential is the scope)
+        (stub.LookupMember, pb.LookupMemberRequest(phone=new_phone()), True, None),
         (stub.RegisterMember, pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
-            name="矩阵", phone=new_phone())), at_store),
-        (stub.TopUp, pb.TopUpRequest(request_id=rid(), member_id="m_" + "7" * 26, amount_fen=1_00,
-                                     tender=pb.TENDER_KIND_CASH), at_store),
+            name="矩阵", phone=new_phone())), at_store, None),
+        (stub.TopUp, pb.TopUpRequest(request_id=rid(), member_id=ghost, amount_fen=1_00,
+                                     tender=pb.TENDER_KIND_CASH), at_store, None),
+        (stub.Checkout, pb.CheckoutRequest(request_id=rid(), member_id=ghost, lines=[line], tenders=[
+            pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=1_00)]), at_store, None),
+        (stub.Refund, pb.RefundRequest(request_id=rid(), order_id="o_none"), at_store, None),
+        (stub.GetOrder, pb.GetOrderRequest(order_id="o_none"), True, None),
+        (stub.GetStoreDailySummary, pb.GetStoreDailySummaryRequest(store_path=STORE, date=today), back_office,
+         pb.GetStoreDailySummaryRequest(store_path="hq/south/gz-001", date=today) if role != pb.ROLE_HQ_ADMIN else None),
         (stub.IssueApiKey, pb.IssueApiKeyRequest(request_id=rid(), org_path=STORE, role=pb.ROLE_TERMINAL),
-         role == pb.ROLE_HQ_ADMIN),
-        (stub.RevokeApiKey, pb.RevokeApiKeyRequest(request_id=rid(), key_id="k_none"), role == pb.ROLE_HQ_ADMIN),
+         role == pb.ROLE_HQ_ADMIN, None),
+        (stub.RevokeApiKey, pb.RevokeApiKeyRequest(request_id=rid(), key_id="k_none"), role == pb.ROLE_HQ_ADMIN, None),
     ]
-    for call, request, admitted in calls:
-        try:
-            call(request, metadata=as_(key))
-            outcome = None
-        except grpc.RpcError as error:
-            outcome = refusal_of(error)[:2]
-        if admitted:
-            assert outcome is None or outcome[1] != "OUT_OF_SCOPE", (call, outcome)
-        else:
-            assert outcome == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE"), (call, outcome)
+    assert {c._method for c, *_ in calls} == {f"/huiyuan.gateway.v1.GatewayService/{m.name}".encode()
+                                              for m in pb.DESCRIPTOR.services_by_name["GatewayService"].methods}
+    for call, request, admitted, elsewhere in calls:
+        for target, in_scope in ((request, True), (elsewhere, False)):
+            if target is None:
+                continue
+            try:
+                call(target, metadata=as_(key))
+                outcome = None
+            except grpc.RpcError as error:
+                outcome = refusal_of(error)[:2]
+            if admitted and in_scope:
+                assert outcome is None or outcome[1] != "OUT_OF_SCOPE", (call, outcome)
+            else:
+                assert outcome == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE"), (call, outcome)
 
 
 def test_keys_are_bound_to_the_level_their_role_works_at(chain):
