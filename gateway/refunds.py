@@ -14,13 +14,15 @@ every call's id is derived from the refund, so a retry or a re-run replays it. A
 a crash left PENDING is run again by the terminal's retry or by the recovery loop.
 """
 
+import logging
+
 from sqlalchemy import insert, select, update
 
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import utcnow
-from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, Unavailable, Violations, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import new_id
@@ -33,6 +35,8 @@ from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
 PAID, PARTLY_REFUNDED, REFUNDED = "PAID", "PARTLY_REFUNDED", "REFUNDED"
+
+log = logging.getLogger("huiyuan.gateway.refunds")
 
 
 def check(v: Violations, request: pb.RefundRequest) -> None:
@@ -164,10 +168,18 @@ async def run_plan(services, engine, order, row) -> pb.RefundResponse:
         plan.points_clawed_back = reversed_.clawed_back_points
     if row.discounts:
         discounts = campaign_pb2.ReturnDiscountsRequest.FromString(row.discounts)
-        async with relayed("campaign"):
-            await services.campaign.ReturnDiscounts(campaign_pb2.ReturnDiscountsRequest(
-                request_id=step_id(row.refund_id, "campaign"), order_id=order.order_id,
-                adjustments=discounts.adjustments))
+        try:
+            async with relayed("campaign"):
+                await services.campaign.ReturnDiscounts(campaign_pb2.ReturnDiscountsRequest(
+                    request_id=step_id(row.refund_id, "campaign"), order_id=order.order_id,
+                    adjustments=discounts.adjustments))
+        except Unavailable:
+            raise  # the refund stays PENDING: a retry or the recovery loop gives the discounts back
+        except DomainError as error:
+            # The money and points went back; a campaign's books that disagree must not
+            # hold the customer's refund up (and a refused id stays refused): log it for
+            # the back office.
+            log.error("discounts not given back", extra={"refund_id": row.refund_id, "reason": error.reason})
     async with engine.begin() as db:
         state = (await db.execute(select(orders.c.state).where(orders.c.order_id == order.order_id))).scalar()
         plan.state = pb.ORDER_STATE_REFUNDED if state == REFUNDED else pb.ORDER_STATE_PARTLY_REFUNDED

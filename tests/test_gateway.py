@@ -315,3 +315,22 @@ def test_a_store_s_day_fans_out_across_the_services_within_scope(shop):
         assert code_and_reason(stub.GetStoreDailySummary, request, key) == (grpc.StatusCode.PERMISSION_DENIED,
                                                                             "OUT_OF_SCOPE")
     assert stub.GetStoreDailySummary(request, metadata=as_(hq_key)) == day
+
+
+def test_a_campaign_whose_books_disagree_does_not_hold_up_a_refund(shop, campaign_service):
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+
+    stub, terminal, member_id, card, codes, _ = shop
+    campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    offer, = [c for c in campaigns.ListCampaigns(campaign_pb2.ListCampaignsRequest(org_path=STORE)).campaigns
+              if c.name == "满100减20"]
+    stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=100_00, tender=pb.TENDER_KIND_CASH),
+               metadata=as_(terminal))
+    paid = stub.Checkout(checkout_request(member_id, card, codes[3], 90_00), metadata=as_(terminal))
+    campaigns.ReturnDiscounts(campaign_pb2.ReturnDiscountsRequest(  # someone gave the discount back already
+        request_id=rid(), order_id=paid.order_id, adjustments=[campaign_pb2.Adjustment(campaign_id=offer.campaign_id, amount_fen=20_00)]))
+    given = campaigns.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(campaign_id=offer.campaign_id))
+    back = stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id), metadata=as_(terminal))
+    assert (back.state, back.stored_value_fen) == (pb.ORDER_STATE_REFUNDED, 90_00)  # the money went back all the same
+    assert campaigns.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(campaign_id=offer.campaign_id)) == given
+
