@@ -17,7 +17,8 @@ An object named by id is fetched first for its node; off the caller's line it is
 NOT_FOUND as a missing one is, so scope never tells what exists elsewhere.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 
 import grpc
 from google.protobuf import descriptor_pool
@@ -91,13 +92,13 @@ ROUTES: dict[str, Route] = {
 SERVICE_NAMES = sorted({method[1:].partition("/")[0] for method in ROUTES})
 
 
-def _get(message, dotted: str):
+def get_field(message, dotted: str):
     for name in dotted.split("."):
         message = getattr(message, name)
     return message
 
 
-def _set(message, dotted: str, value) -> None:
+def set_field(message, dotted: str, value) -> None:
     *parents, name = dotted.split(".")
     for parent in parents:
         message = getattr(message, parent)
@@ -109,30 +110,30 @@ def _on_line(caller: Caller, path: str) -> bool:
     return caller.covers(path) or is_under(caller.org_path, path)
 
 
+@cache
+def message_types(method: str):
+    """(request class, response class) of a full method name, from the descriptor pool."""
+    service, _, name = method[1:].partition("/")
+    found = descriptor_pool.Default().FindServiceByName(service).methods_by_name[name]
+    return GetMessageClass(found.input_type), GetMessageClass(found.output_type)
+
+
 @dataclass
 class PassThrough(grpc.GenericRpcHandler):
     auth: Authenticator
     services: object  # gateway.servicer.Services
-    _types: dict = field(default_factory=dict)
 
     def service(self, handler_call_details):
         route = ROUTES.get(handler_call_details.method)
         if route is None:
             return None
-        request_type, response_type = self._message_types(handler_call_details.method)
+        request_type, response_type = message_types(handler_call_details.method)
 
         async def forward(request, context):
             return await self._forward(handler_call_details.method, route, request, context)
 
         return grpc.unary_unary_rpc_method_handler(forward, request_deserializer=request_type.FromString,
                                                    response_serializer=response_type.SerializeToString)
-
-    def _message_types(self, method: str):
-        if method not in self._types:
-            service, _, name = method[1:].partition("/")
-            found = descriptor_pool.Default().FindServiceByName(service).methods_by_name[name]
-            self._types[method] = GetMessageClass(found.input_type), GetMessageClass(found.output_type)
-        return self._types[method]
 
     async def _forward(self, method: str, route: Route, request, context):
         caller = await self.auth.caller(context, route.roles)
@@ -150,7 +151,7 @@ class PassThrough(grpc.GenericRpcHandler):
     async def _check_scope(self, caller: Caller, method: str, route: Route, stub, request) -> None:
         if route.by_id is not None:
             b = route.by_id
-            get_request_type, _ = self._message_types(f"{method.rpartition('/')[0]}/{b.method}")
+            get_request_type, _ = message_types(f"{method.rpartition('/')[0]}/{b.method}")
             # Missing, or off the caller's line: one answer, word for word.
             not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
             try:
@@ -160,15 +161,15 @@ class PassThrough(grpc.GenericRpcHandler):
                 if error.code == grpc.StatusCode.NOT_FOUND:
                     raise not_found from None
                 raise
-            path = _get(found, b.path)
+            path = get_field(found, b.path)
             if not _on_line(caller, path):
                 raise not_found
             if route.kind == WRITE and not caller.covers(path):
                 raise auth.denied()  # seen from below (an HQ campaign), changed only from above
             return
-        if route.kind == LIST and not _get(request, route.path):
-            _set(request, route.path, caller.org_path)
-        path = _get(request, route.path) if route.path else CHAIN
+        if route.kind == LIST and not get_field(request, route.path):
+            set_field(request, route.path, caller.org_path)
+        path = get_field(request, route.path) if route.path else CHAIN
         allowed = _on_line(caller, path) if route.kind == READ else caller.covers(path)
         if not allowed:
             raise auth.denied()

@@ -72,7 +72,7 @@ def office(chain, member_service, campaign_service):  # noqa: F811
 def _request(method: str, target: str, campaign_ids, card_type_ids):
     """The method's request aimed at target: its node field set, or the id of the object there."""
     route = passthrough.ROUTES[method]
-    request_type, _ = passthrough.PassThrough(None, None)._message_types(method)
+    request_type, _ = passthrough.message_types(method)
     request = request_type()
     if "request_id" in request.DESCRIPTOR.fields_by_name:
         request.request_id = rid()
@@ -80,7 +80,7 @@ def _request(method: str, target: str, campaign_ids, card_type_ids):
         ids = campaign_ids if route.by_id.id_field == "campaign_id" else card_type_ids
         setattr(request, route.by_id.id_field, ids[target])
     elif route.path:
-        passthrough._set(request, route.path, target)
+        passthrough.set_field(request, route.path, target)
     return request
 
 
