@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from sqlalchemy import Column, Index, String, Table, bindparam, insert, select, update
 
+from huiyuan.common.v1 import actor_pb2
 from huiyuan.runtime.db import UtcDateTime
 from huiyuan.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 from huiyuan.runtime.requests import is_under, store_of
@@ -41,11 +42,21 @@ def define_table(metadata) -> Table:
     )
 
 
+def actor(key_id: str, org_path: str) -> actor_pb2.Actor:
+    """Who the services' audit trails name for a credential's calls: the key, never
+    what a client claims."""
+    return actor_pb2.Actor(operator_id=f"key:{key_id}", org_path=org_path)
+
+
 @dataclass(frozen=True)
 class Caller:
     key_id: str
     org_path: str
     role: Role
+
+    @property
+    def actor(self) -> actor_pb2.Actor:
+        return actor(self.key_id, self.org_path)
 
     @property
     def store_path(self) -> str:

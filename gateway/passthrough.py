@@ -24,7 +24,6 @@ import grpc
 from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
-from huiyuan.common.v1 import actor_pb2
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import is_under
 from gateway import auth
@@ -144,7 +143,7 @@ class PassThrough(grpc.GenericRpcHandler):
         if "request_id" in fields and request.request_id:
             request.request_id = derived_id(caller.key_id, request.request_id, name)
         if "actor" in fields:  # the audit trail names the credential, not what the client claims
-            request.actor.CopyFrom(actor_pb2.Actor(operator_id=f"key:{caller.key_id}", org_path=caller.org_path))
+            request.actor.CopyFrom(caller.actor)
         async with relayed(route.service):
             return await getattr(stub, name)(request)
 

@@ -8,7 +8,6 @@ import asyncio
 from datetime import timedelta
 
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
-from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2_grpc, tier_pb2_grpc
@@ -24,17 +23,13 @@ from huiyuan.runtime.requests import check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from gateway import auth, orders, refunds
-from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
+from gateway.auth import STORE_ROLES, Authenticator, Role
 from gateway.relay import derived_id, relayed
 from gateway.storage import api_keys
 
 # The org level a credential of each role is bound to: hq, region, store, terminal.
 ROLE_LEVELS = {Role.HQ_ADMIN: {0}, Role.REGIONAL_MANAGER: {1}, Role.STORE_MANAGER: {2}, Role.TERMINAL: {2, 3}}
 TOP_UP_TENDERS = {"CASH", "BANK_CARD", "WECHAT_PAY", "ALIPAY"}
-
-
-def _actor(caller: Caller) -> actor_pb2.Actor:
-    return actor_pb2.Actor(operator_id=f"key:{caller.key_id}", org_path=caller.org_path)
 
 
 def _yuan(fen: int) -> str:
@@ -151,13 +146,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         async with relayed("member"):
             registered = await self.member.RegisterMember(member_pb2.RegisterMemberRequest(
                 request_id=derived_id(caller.key_id, request.request_id, "register"), member=request.member,
-                channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=_actor(caller)))
+                channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=caller.actor))
             card = None
             if request.card_type_id:
                 card = (await self.cards.IssueCard(card_pb2.IssueCardRequest(
                     request_id=derived_id(caller.key_id, request.request_id, "card"),
                     member_id=registered.member.member_id, card_type_id=request.card_type_id,
-                    card_number=request.card_number, actor=_actor(caller)))).card
+                    card_number=request.card_number, actor=caller.actor))).card
         return pb.RegisterMemberResponse(member=registered.member, card=card)
 
     async def TopUp(self, request, context):
@@ -173,7 +168,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             done = await self.wallet.TopUp(wallet_pb2.TopUpRequest(
                 request_id=derived_id(caller.key_id, request.request_id, "top-up"), member_id=request.member_id,
                 amount_fen=request.amount_fen, tender=wallet_pb2.Tender.Value(f"TENDER_{tender}"),
-                tender_reference=request.tender_reference, store_path=caller.store_path, actor=_actor(caller)))
+                tender_reference=request.tender_reference, store_path=caller.store_path, actor=caller.actor))
         lines = [f"充值 {_yuan(done.principal_fen)} ({tender})"]
         lines += [f"赠送 {_yuan(p.bonus_fen)} · {p.name}" for p in done.applied_packages]
         lines.append(f"储值余额 {_yuan(done.balance.available_fen)}")
