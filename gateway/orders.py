@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
-from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
@@ -17,7 +16,7 @@ from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import store_of
 from huiyuan.runtime.upsert import insert_for
-from gateway import refunds
+from gateway import auth, refunds
 from gateway.auth import Caller
 from gateway.checkout import PENDING, Saga
 from gateway.storage import orders
@@ -71,9 +70,8 @@ def refusal(response: pb.CheckoutResponse):
 
 
 def saga_of(services, engine, row, fresh: bool = False) -> Saga:
-    actor = actor_pb2.Actor(operator_id=f"key:{row.key_id}", org_path=row.org_path)
-    return Saga(services, engine, row.order_id, pb.CheckoutRequest.FromString(row.request), store_of(row.org_path), actor,
-                fresh)
+    return Saga(services, engine, row.order_id, pb.CheckoutRequest.FromString(row.request), store_of(row.org_path),
+                auth.actor(row.key_id, row.org_path), fresh)
 
 
 async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest) -> pb.CheckoutResponse:
@@ -112,6 +110,13 @@ async def get_order(engine, caller: Caller, order_id: str) -> pb.CheckoutRespons
     return found
 
 
+async def _attempt(order_id: str, saga) -> None:
+    try:
+        await saga
+    except Exception:  # noqa: BLE001 - a service is still down: the next round tries again
+        log.warning("saga not finished yet", extra={"order_id": order_id})
+
+
 def recovery(services_of):
     """A background loop (ServiceSpec.background): every saga left PENDING for a while
     - its gateway crashed, or a service was down - is run again until it ends; so is
@@ -121,17 +126,14 @@ def recovery(services_of):
         services = services_of(ctx)
         while True:
             try:
+                before = utcnow() - RECOVER_AFTER
                 async with ctx.engine.connect() as db:
                     stuck = (await db.execute(select(orders).where(
-                        orders.c.state == PENDING, orders.c.update_time <= utcnow() - RECOVER_AFTER).limit(100))).all()
-                runs = [(row.order_id, lambda row=row: saga_of(services, ctx.engine, row).run()) for row in stuck]
-                runs += [(order.order_id, lambda order=order, row=row: refunds.run_plan(services, ctx.engine, order, row))
-                         for order, row in await refunds.unfinished(ctx.engine, utcnow() - RECOVER_AFTER)]
-                for order_id, run in runs:
-                    try:
-                        await run()
-                    except Exception:  # noqa: BLE001 - a service is still down: the next round tries again
-                        log.warning("saga not finished yet", extra={"order_id": order_id})
+                        orders.c.state == PENDING, orders.c.update_time <= before).limit(100))).all()
+                for row in stuck:
+                    await _attempt(row.order_id, saga_of(services, ctx.engine, row).run())
+                for order, row in await refunds.unfinished(ctx.engine, before):
+                    await _attempt(order.order_id, refunds.run_plan(services, ctx.engine, order, row))
             except Exception:  # noqa: BLE001
                 log.exception("recovery round failed")
             await asyncio.sleep(RECOVERY_INTERVAL_S)

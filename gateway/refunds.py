@@ -193,8 +193,8 @@ async def unfinished(engine, started_before) -> list[tuple]:
     async with engine.connect() as db:
         rows = (await db.execute(select(refunds).where(refunds.c.state == "PENDING",
                                                        refunds.c.create_time <= started_before).limit(100))).all()
-        found = []
-        for row in rows:
-            order = (await db.execute(select(orders).where(orders.c.order_id == row.order_id))).one()
-            found.append((order, row))
-    return found
+        if not rows:
+            return []
+        of = {o.order_id: o for o in await db.execute(select(orders).where(
+            orders.c.order_id.in_({row.order_id for row in rows})))}
+    return [(of[row.order_id], row) for row in rows]
