@@ -140,24 +140,25 @@ class Saga:
         crash_point("checkout-captured")
         # After the pivot: forward only, each step retried until it is done. The steps
         # are independent of each other, so they run together.
-        settle = [
-            ("campaign", lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
+        settle = {
+            "redeem": ("campaign", lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
                 request_id=step_id(self.order_id, "redeem"), reservation_id=holds["campaign"].reservation_id,
                 actor=self.actor))),
-            ("points", lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen))),
-            ("member", lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
+            "accrue": ("points", lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen))),
+            "visit": ("member", lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
                 request_id=step_id(self.order_id, "visit"), member_id=r.member_id, store_path=self.store_path,
                 order_id=self.order_id, amount_fen=to_pay + offset_fen, actor=self.actor))),
-        ]
+        }
         if "points" in holds:
-            settle.append(("points", lambda: self.s.points.Capture(points_pb2.CaptureRequest(
+            settle["points-capture"] = ("points", lambda: self.s.points.Capture(points_pb2.CaptureRequest(
                 request_id=step_id(self.order_id, "points-capture"), hold_id=holds["points"].hold.hold_id,
-                points=r.points_to_use, actor=self.actor))))
-        if wallet_capture is None:
-            settle.append(("wallet", lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=r.member_id))))
-        done = await asyncio.gather(*(self._forward(service, step) for service, step in settle))
-        earned = done[1]
-        stored_left = (done[-1] if wallet_capture is None else wallet_capture).balance.available_fen
+                points=r.points_to_use, actor=self.actor)))
+        if wallet_capture is None:  # no stored value spent: the receipt still shows what is left
+            settle["balance"] = ("wallet", lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(
+                member_id=r.member_id)))
+        done = dict(zip(settle, await asyncio.gather(*(self._forward(service, call) for service, call in settle.values()))))
+        earned = done["accrue"]
+        stored_left = (done["balance"] if wallet_capture is None else wallet_capture).balance.available_fen
         receipt = self._receipt(quote, offset_fen, stored_value, stored_left, earned)
         return receipt, holds.get("wallet")
 
