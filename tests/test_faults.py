@@ -11,6 +11,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import auth, bootstrap
@@ -23,7 +25,7 @@ from huiyuan.runtime import migrate
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import per_service
 from tests.invariants import assert_books_balance, points_spent
-from tests.support import ACTOR, STORE, Stubs, ensure_org, new_phone, rid
+from tests.support import ACTOR, STORE, Stubs, ensure_org, new_phone, refusal_of, rid
 from tests.test_runtime import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -273,3 +275,48 @@ def test_the_recovery_loop_finishes_a_checkout_and_a_refund_nobody_retries(chain
     assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # money back, points not yet
     chain.restart("gateway")
     _eventually(chain, member_id, (100_00, 0, 300, 0))
+
+
+def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    info = error_details_pb2.ErrorInfo()
+    next(d for d in rpc_status.from_call(error).details if d.Unpack(info))
+    return info
+
+
+def _lapse_points_holds(chain: Chain, member_id: str) -> None:
+    """Move the member's pending points holds past their deadline, as ten minutes with
+    the gateway down would."""
+    from sqlalchemy import update
+
+    from huiyuan.runtime.db import make_sync_engine
+    from services.points.storage import holds
+
+    engine = make_sync_engine(chain.processes["points"].database_url, "points")
+    with engine.begin() as db:
+        db.execute(update(holds).where(holds.c.member_id == member_id, holds.c.state == "PENDING")
+                   .values(expire_time=holds.c.create_time))
+    engine.dispose()
+
+
+def test_a_step_refused_after_the_pivot_keeps_the_order_pending_and_the_terminal_told_not_to_charge_again(chain):
+    member_id, coupon_code = _member_with_money(chain)
+    chain.restart("gateway", faults="checkout-captured")
+    request = _order(member_id, coupon_code)
+    with pytest.raises(grpc.RpcError):
+        _checkout(chain, request)
+    assert chain.processes["gateway"].process.wait(20) == 137
+    _lapse_points_holds(chain, member_id)  # the gateway stayed down past the points hold's deadline
+    chain.restart("gateway")
+    for _ in range(2):  # every retry gets the same answer: never "refused" once the money moved
+        with pytest.raises(grpc.RpcError) as raised:
+            _checkout(chain, request)
+        code, reason, _ = refusal_of(raised.value)
+        assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "ORDER_NOT_FINISHED")
+    order_id = _error_info(raised.value).metadata["order_id"]  # what the cashier quotes to an operator
+    order = chain.gateway.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=_as_terminal(chain))
+    assert order.state == pb.ORDER_STATE_PENDING
+    # 20.00 taken once; the other settle steps done (20 points earned); the lapsed hold
+    # gave its 200 points back: what an operator settles with the member
+    assert _balances(chain, member_id) == (80_00, 0, 320, 0)
+    assert points_spent(chain.processes["points"].database_url, member_id) == 0
+    assert_books_balance(chain.processes["wallet"].database_url)
