@@ -15,15 +15,11 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import grpc
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,6 +28,7 @@ from huiyuan.campaign.v1 import campaign_pb2 as pb  # noqa: E402
 from huiyuan.campaign.v1 import campaign_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.campaign.app import SPEC  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving  # noqa: E402
 
 PORT = 7494
 STORE = "hq/east/sh-001"
@@ -93,38 +90,8 @@ async def reserve_redeem(stub, member: str, code: str, campaign_id: str) -> None
     await stub.RedeemCoupons(pb.RedeemCouponsRequest(request_id=rid(), reservation_id=held.reservation_id), timeout=10)
 
 
-async def closed_loop(call, clients: int, seconds: float) -> float:
-    done = 0
-    stop_at = time.perf_counter() + seconds
-
-    async def client():
-        nonlocal done
-        while time.perf_counter() < stop_at:
-            await call()
-            done += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return done / (time.perf_counter() - started)
-
-
-async def open_loop(call, rate: float, seconds: float) -> tuple[float, float]:
-    latencies: list[float] = []
-    start = time.perf_counter()
-
-    async def one(scheduled: float):
-        await call()
-        latencies.append((time.perf_counter() - scheduled) * 1000)
-
-    tasks = []
-    for i in range(int(rate * seconds)):
-        scheduled = start + i / rate
-        if (delay := scheduled - time.perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
-    await asyncio.gather(*tasks)
-    latencies.sort()
-    return tuple(latencies[min(len(latencies) - 1, int(len(latencies) * p))] for p in (0.5, 0.99))
+def p50_p99(latencies: list[float]) -> tuple[float, float]:
+    return percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
 async def measure(seconds: float) -> dict:
@@ -141,7 +108,7 @@ async def measure(seconds: float) -> dict:
     await closed_loop(quote, 32, 2)
     quotes = await closed_loop(quote, 32, seconds)
     print(f"Quote (10 lines, 30 campaigns, 3 coupons), closed-loop: {quotes:,.0f} quotes/s")
-    q50, q99 = await open_loop(quote, quotes / 2, seconds)
+    q50, q99 = p50_p99(await open_loop(quote, quotes / 2, seconds))
     print(f"  open-loop at {quotes / 2:,.0f}/s: p50 {q50:.1f} ms, p99 {q99:.1f} ms")
     pool = itertools.cycle(codes)
 
@@ -151,7 +118,7 @@ async def measure(seconds: float) -> dict:
 
     redeems = await closed_loop(redemption, 32, seconds / 2)
     print(f"Reserve + Redeem, closed-loop: {redeems:,.0f}/s")
-    r50, r99 = await open_loop(redemption, redeems / 2, seconds / 2)
+    r50, r99 = p50_p99(await open_loop(redemption, redeems / 2, seconds / 2))
     print(f"  open-loop at {redeems / 2:,.0f}/s: p50 {r50:.1f} ms, p99 {r99:.1f} ms")
     await channel.close()
     return {"quotes_per_s": round(quotes), "quote_p50_ms": round(q50, 1), "quote_p99_ms": round(q99, 1),
@@ -161,24 +128,13 @@ async def measure(seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=ADMIN_URL)
     args = parser.parse_args()
     seconds = 5 if args.quick else 20
-    url = args.pg.rsplit("/", 1)[0] + "/huiyuan_bench_campaign"
-    with psycopg.connect(args.pg, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS huiyuan_bench_campaign WITH (FORCE)")
-        admin.execute("CREATE DATABASE huiyuan_bench_campaign")
+    url = fresh_database(args.pg, "huiyuan_bench_campaign")
     migrate.upgrade(SPEC.migrations_dir, url, "campaign")
-    env = {**os.environ, "HUIYUAN_DATABASE_URL": url, "HUIYUAN_CAMPAIGN_PORT": str(PORT), "HUIYUAN_LOG_LEVEL": "WARNING",
-           "HUIYUAN_DB_POOL_SIZE": "16"}
-    server = subprocess.Popen([sys.executable, "-m", "services.campaign"], cwd=ROOT, env=env)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{PORT}") as probe:
-            grpc.channel_ready_future(probe).result(timeout=30)
+    with serving(["services.campaign"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_CAMPAIGN_PORT": str(PORT)}):
         figures = asyncio.run(measure(seconds))
-    finally:
-        server.terminate()
-        server.wait(15)
     print(json.dumps({"bench": "campaign", **figures}))
 
 

@@ -16,11 +16,7 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import re
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -37,6 +33,7 @@ from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from huiyuan.launcher import SERVICES, spec_of  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving  # noqa: E402
 
 PORTS = {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}
 STORE = "hq/east/sh-001"
@@ -127,78 +124,29 @@ async def measure(seconds: float, key: str) -> dict:
         member_id = next(members)
         await checkout(stub, key, member_id, codes[member_id])
 
-    done = 0
-    stop_at = time.perf_counter() + seconds
-
-    async def terminal():
-        nonlocal done
-        while time.perf_counter() < stop_at:
-            await one()
-            done += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(terminal() for _ in range(32)))
-    rate = done / (time.perf_counter() - started)
+    rate = await closed_loop(one, 32, seconds)
     print(f"closed-loop, 32 terminals: {rate:,.1f} checkouts/s")
-    latencies: list[float] = []
-    start = time.perf_counter()
-
-    async def scheduled(at: float):
-        await one()
-        latencies.append((time.perf_counter() - at) * 1000)
-
-    tasks = []
-    for i in range(max(1, int(rate / 2 * seconds))):
-        at = start + i / (rate / 2)
-        if (delay := at - time.perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(scheduled(at)))
-    await asyncio.gather(*tasks)
-    latencies.sort()
-    p50, p99 = (latencies[min(len(latencies) - 1, int(len(latencies) * p))] for p in (0.5, 0.99))
+    latencies = await open_loop(one, rate / 2, seconds)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"open-loop at {rate / 2:,.1f}/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(latencies)} checkouts)")
     for channel in channels.values():
         await channel.close()
     return {"checkouts_per_s": round(rate, 1), "p50_ms": round(p50), "p99_ms": round(p99)}
 
 
-def pgbench_tps(admin_url: str, seconds: int) -> float:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS huiyuan_pgbench WITH (FORCE)")
-        admin.execute("CREATE DATABASE huiyuan_pgbench")
-    target = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "huiyuan_pgbench"]
-    subprocess.run(["pgbench", "-i", "-q", "-s", "10", *target], check=True, capture_output=True)
-    out = subprocess.run(["pgbench", "-c", "8", "-j", "2", "-T", str(seconds), *target],
-                         check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=ADMIN_URL)
     args = parser.parse_args()
     seconds = 8 if args.quick else 30
-    url = args.pg.rsplit("/", 1)[0] + "/huiyuan_bench_checkout"
-    with psycopg.connect(args.pg, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS huiyuan_bench_checkout WITH (FORCE)")
-        admin.execute("CREATE DATABASE huiyuan_bench_checkout")
+    url = fresh_database(args.pg, "huiyuan_bench_checkout")
     seed(url)
     _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", auth.Role.TERMINAL, "bench")
-    env = {**os.environ, "HUIYUAN_DATABASE_URL": url, "HUIYUAN_LOG_LEVEL": "WARNING", "HUIYUAN_DB_POOL_SIZE": "16",
-           "HUIYUAN_CALL_TIMEOUT_S": "10",
+    env = {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_CALL_TIMEOUT_S": "10",
            **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in PORTS.items()}}
-    processes = [subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env) for module in SERVICES.values()]
-    try:
-        for port in PORTS.values():
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as probe:
-                grpc.channel_ready_future(probe).result(timeout=60)
+    with serving(list(SERVICES.values()), list(PORTS.values()), env):
         figures = asyncio.run(measure(seconds, key))
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(20)
     tps = pgbench_tps(args.pg, 10 if args.quick else 20)
     print(f"pgbench (TPC-B), 8 clients: {tps:,.0f} tps; checkouts/s over pgbench tps: {figures['checkouts_per_s'] / tps:.4f}")
     print(json.dumps({"bench": "checkout", **figures, "pgbench_tps": round(tps),

@@ -16,9 +16,7 @@ import asyncio
 import csv
 import io
 import json
-import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ from huiyuan.common.v1 import actor_pb2, file_pb2  # noqa: E402
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.member.app import SPEC  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving  # noqa: E402
 
 PORT = 7491
 STORE = "hq/east/sh-001"
@@ -67,60 +66,21 @@ def seed(url: str, members: int) -> None:
     print(f"seeded {members:,} members and cards in {time.perf_counter() - started:.1f} s")
 
 
-def request_for(i: int, members: int):
+def lookup(stub, members: int):
+    """By card or by phone, half each, of a random member."""
     k = random.randrange(members)
-    return member_pb2.LookupMemberRequest(phone=phone_of(k)) if i % 2 else member_pb2.LookupMemberRequest(card_number=card_of(k))
-
-
-async def closed_loop(stub, members: int, clients: int, seconds: float) -> float:
-    done = 0
-    stop_at = time.perf_counter() + seconds
-
-    async def client():
-        nonlocal done
-        i = 0
-        while time.perf_counter() < stop_at:
-            await stub.LookupMember(request_for(i, members), timeout=5)
-            done += 1
-            i += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return done / (time.perf_counter() - started)
-
-
-async def open_loop(stub, members: int, rate: float, seconds: float) -> list[float]:
-    latencies: list[float] = []
-    interval = 1.0 / rate
-    start = time.perf_counter()
-    count = int(rate * seconds)
-
-    async def one(i: int, scheduled: float):
-        await stub.LookupMember(request_for(i, members), timeout=5)
-        latencies.append((time.perf_counter() - scheduled) * 1000)
-
-    tasks = []
-    for i in range(count):
-        scheduled = start + i * interval
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-    await asyncio.gather(*tasks)
-    return sorted(latencies)
-
-
-def percentile(values: list[float], p: float) -> float:
-    return values[min(len(values) - 1, int(len(values) * p))]
+    request = (member_pb2.LookupMemberRequest(phone=phone_of(k)) if random.randrange(2)
+               else member_pb2.LookupMemberRequest(card_number=card_of(k)))
+    return stub.LookupMember(request, timeout=5)
 
 
 async def measure(members: int, seconds: float, import_rows: int) -> dict:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}", options=[("grpc.max_send_message_length", 64 << 20)])
     stub = member_pb2_grpc.MemberServiceStub(channel)
-    await closed_loop(stub, members, 32, 2)  # warm-up: connections, caches
-    rate = await closed_loop(stub, members, 32, seconds)
+    await closed_loop(lambda: lookup(stub, members), 32, 2)  # warm-up: connections, caches
+    rate = await closed_loop(lambda: lookup(stub, members), 32, seconds)
     print(f"closed-loop, 32 clients: {rate:,.0f} lookups/s")
-    latencies = await open_loop(stub, members, rate / 2, seconds)
+    latencies = await open_loop(lambda: lookup(stub, members), rate / 2, seconds)
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
     print(f"open-loop at {rate / 2:,.0f}/s: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(latencies):,} calls)")
     out = io.StringIO()
@@ -143,23 +103,13 @@ async def measure(members: int, seconds: float, import_rows: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=ADMIN_URL)
     args = parser.parse_args()
     members, seconds, import_rows = (50_000, 5, 20_000) if args.quick else (1_000_000, 20, 100_000)
-    url = args.pg.rsplit("/", 1)[0] + "/huiyuan_bench"
-    with psycopg.connect(args.pg, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS huiyuan_bench WITH (FORCE)")
-        admin.execute("CREATE DATABASE huiyuan_bench")
+    url = fresh_database(args.pg, "huiyuan_bench")
     seed(url, members)
-    env = {**os.environ, "HUIYUAN_DATABASE_URL": url, "HUIYUAN_MEMBER_PORT": str(PORT), "HUIYUAN_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "services.member"], cwd=ROOT, env=env)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{PORT}") as probe:
-            grpc.channel_ready_future(probe).result(timeout=30)
+    with serving(["services.member"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_MEMBER_PORT": str(PORT)}):
         figures = asyncio.run(measure(members, seconds, import_rows))
-    finally:
-        server.terminate()
-        server.wait(15)
     print(json.dumps({"bench": "member_lookup", "members": members, **figures}))
 
 

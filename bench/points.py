@@ -13,9 +13,7 @@ usage: python bench/points.py [--quick] [--pg postgresql://postgres@127.0.0.1:54
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
 import sys
 import time
 import uuid
@@ -32,6 +30,7 @@ from huiyuan.points.v1 import points_pb2 as pb  # noqa: E402
 from huiyuan.points.v1 import points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.points.app import SPEC  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving  # noqa: E402
 
 PORT = 7493
 STORE = "hq/east/sh-001"
@@ -70,37 +69,8 @@ async def cycle(stub, member: str) -> None:
                                          points=hold.hold.points), timeout=10)
 
 
-async def closed_loop(stub, clients: int, seconds: float) -> float:
-    done = 0
-    stop_at = time.perf_counter() + seconds
-
-    async def client():
-        nonlocal done
-        while time.perf_counter() < stop_at:
-            await cycle(stub, member_of(random.randrange(MEMBERS)))
-            done += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return done / (time.perf_counter() - started)
-
-
-async def open_loop(stub, rate: float, seconds: float) -> list[float]:
-    latencies: list[float] = []
-    start = time.perf_counter()
-
-    async def one(scheduled: float):
-        await cycle(stub, member_of(random.randrange(MEMBERS)))
-        latencies.append((time.perf_counter() - scheduled) * 1000)
-
-    tasks = []
-    for i in range(int(rate * seconds)):
-        scheduled = start + i / rate
-        if (delay := scheduled - time.perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
-    await asyncio.gather(*tasks)
-    return sorted(latencies)
+def random_cycle(stub):
+    return cycle(stub, member_of(random.randrange(MEMBERS)))
 
 
 async def measure(seconds: float, expired_lots: int) -> dict:
@@ -108,11 +78,11 @@ async def measure(seconds: float, expired_lots: int) -> dict:
     stub = points_pb2_grpc.PointsServiceStub(channel)
     await stub.CreateRule(pb.CreateRuleRequest(request_id="bench-rule", rule=pb.Rule(
         name="消费1元积1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)), timeout=10)
-    await closed_loop(stub, 32, 2)  # warm-up
-    rate = await closed_loop(stub, 32, seconds)
+    await closed_loop(lambda: random_cycle(stub), 32, 2)  # warm-up
+    rate = await closed_loop(lambda: random_cycle(stub), 32, seconds)
     print(f"closed-loop, 32 clients: {rate:,.0f} accrue + offset cycles/s")
-    latencies = await open_loop(stub, rate / 2, seconds)
-    p50, p99 = (latencies[min(len(latencies) - 1, int(len(latencies) * p))] for p in (0.5, 0.99))
+    latencies = await open_loop(lambda: random_cycle(stub), rate / 2, seconds)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"open-loop at {rate / 2:,.0f} cycles/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} cycles)")
     started = time.perf_counter()
     expired = await stub.RunExpiry(pb.RunExpiryRequest(request_id=str(uuid.uuid4())), timeout=600)
@@ -127,26 +97,15 @@ async def measure(seconds: float, expired_lots: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=ADMIN_URL)
     args = parser.parse_args()
     seconds, expired_lots = (5, 100_000) if args.quick else (20, 1_000_000)
-    url = args.pg.rsplit("/", 1)[0] + "/huiyuan_bench_points"
-    with psycopg.connect(args.pg, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS huiyuan_bench_points WITH (FORCE)")
-        admin.execute("CREATE DATABASE huiyuan_bench_points")
+    url = fresh_database(args.pg, "huiyuan_bench_points")
     started = time.perf_counter()
     seed(url, expired_lots)
     print(f"seeded {MEMBERS:,} members and {expired_lots:,} lots past their date in {time.perf_counter() - started:.1f} s")
-    env = {**os.environ, "HUIYUAN_DATABASE_URL": url, "HUIYUAN_POINTS_PORT": str(PORT), "HUIYUAN_LOG_LEVEL": "WARNING",
-           "HUIYUAN_DB_POOL_SIZE": "16"}
-    server = subprocess.Popen([sys.executable, "-m", "services.points"], cwd=ROOT, env=env)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{PORT}") as probe:
-            grpc.channel_ready_future(probe).result(timeout=30)
+    with serving(["services.points"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_POINTS_PORT": str(PORT)}):
         figures = asyncio.run(measure(seconds, expired_lots))
-    finally:
-        server.terminate()
-        server.wait(15)
     print(json.dumps({"bench": "points", **figures}))
 
 

@@ -1,0 +1,97 @@
+"""What every benchmark does the same way: a fresh database, the services as their own
+processes, closed- and open-loop load, percentiles and the pgbench baseline."""
+
+import asyncio
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    """Drop and create database `name` on the admin URL's server; its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextlib.contextmanager
+def serving(modules: list[str], ports: list[int], env: dict[str, str]):
+    """Runs `python -m <module>` for each module, as the services run in production
+    (log level WARNING, a pool for 32 clients), until every port answers; stops them
+    gracefully at the end."""
+    env = {**os.environ, "HUIYUAN_LOG_LEVEL": "WARNING", "HUIYUAN_DB_POOL_SIZE": "16", **env}
+    processes = [subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env) for module in modules]
+    try:
+        for port in ports:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as probe:
+                grpc.channel_ready_future(probe).result(timeout=60)
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(20)
+
+
+async def closed_loop(call: Callable[[], Awaitable[object]], clients: int, seconds: float) -> float:
+    """Calls per second with `clients` callers, each calling again as soon as answered."""
+    done = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def client():
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            await call()
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return done / (time.perf_counter() - started)
+
+
+async def open_loop(call: Callable[[], Awaitable[object]], rate: float, seconds: float) -> list[float]:
+    """Latencies in ms, sorted, of calls started at a fixed rate, each measured from the
+    time it was due (so a stall counts against every call it delays)."""
+    latencies: list[float] = []
+    start = time.perf_counter()
+
+    async def one(scheduled: float):
+        await call()
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+
+    tasks = []
+    for i in range(int(rate * seconds)):
+        scheduled = start + i / rate
+        if (delay := scheduled - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    return sorted(latencies)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0..1) of sorted values."""
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def pgbench_tps(admin_url: str, seconds: int, *options: str) -> float:
+    """pgbench with 8 clients on a scratch database of the same server (option -N: TPC-B
+    without the branch and teller rows every transaction updates)."""
+    target = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "huiyuan_pgbench"]
+    fresh_database(admin_url, "huiyuan_pgbench")
+    subprocess.run(["pgbench", "-i", "-q", "-s", "10", *target], check=True, capture_output=True)
+    out = subprocess.run(["pgbench", *options, "-c", "8", "-j", "2", "-T", str(seconds), *target],
+                         check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
