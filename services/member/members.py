@@ -174,6 +174,10 @@ class VisitStats:
 
 async def visit_stats_of(db, member_id: str) -> VisitStats:
     await require_member(db, member_id)
+    return await _visit_stats(db, member_id)
+
+
+async def _visit_stats(db, member_id: str) -> VisitStats:
     rows = await db.execute(select(visit_stats).where(visit_stats.c.member_id == member_id)
                             .order_by(visit_stats.c.visit_count.desc(), visit_stats.c.store_path))
     return VisitStats(member_id, [StoreVisits(r.store_path, r.visit_count, r.total_spend_fen, r.last_visit_time) for r in rows])
@@ -187,7 +191,7 @@ async def record_visit(session: AsyncSession, member_id: str, store_path: str, o
         if existing.member_id != member_id:
             raise FailedPrecondition("ORDER_ALREADY_RECORDED", "This order is recorded for another member.",
                                      "该订单已记录在其他会员名下。", order_id=order_id)
-        return await visit_stats_of(session, member_id)  # the same order again changes nothing
+        return await _visit_stats(session, member_id)  # the same order again changes nothing
     await session.execute(insert(visits).values(order_id=order_id, member_id=member_id, store_path=store_path,
                                                 amount_fen=amount_fen, visit_time=visit_time))
     upsert = insert_for(session)(visit_stats).values(
@@ -202,4 +206,4 @@ async def record_visit(session: AsyncSession, member_id: str, store_path: str, o
             else func.greatest(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time),
         },
     ))
-    return await visit_stats_of(session, member_id)
+    return await _visit_stats(session, member_id)

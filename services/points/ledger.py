@@ -4,7 +4,7 @@ points takes the member's row lock first, so concurrent spends queue on it."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, insert, select, text, update
+from sqlalchemy import bindparam, case, func, insert, select, text, update
 
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.db import dialect_name
@@ -87,17 +87,25 @@ async def grant(db, *, member_id: str, points: int, source: domain.LotSource, ex
     return lot_id, expire_time, debt_paid
 
 
-async def balance(db, member_id: str, now) -> Balance:
-    c = lots.c
+def _balance_statement():
+    c, m = lots.c, member_points.c
+    member, now = bindparam("member_id"), bindparam("now")
     spendable = (c.available_time <= now) & ((c.expire_time.is_(None)) | (c.expire_time > now))
-    m = member_points.c
-    row = (await db.execute(select(  # one statement: every call that moves points answers with this
+    return select(
         func.coalesce(func.sum(case((spendable, c.points_left), else_=0)), 0),
         func.coalesce(func.sum(case((c.available_time > now, c.points_left), else_=0)), 0),
-        func.coalesce(func.sum(case((spendable & (c.expire_time <= now + EXPIRING_SOON), c.points_left), else_=0)), 0),
-        select(m.held_points).where(m.member_id == member_id).scalar_subquery(),
-        select(m.debt_points).where(m.member_id == member_id).scalar_subquery(),
-    ).where(c.member_id == member_id, c.points_left > 0))).one()
+        func.coalesce(func.sum(case((spendable & (c.expire_time <= bindparam("soon")), c.points_left), else_=0)), 0),
+        select(m.held_points).where(m.member_id == member).scalar_subquery(),
+        select(m.debt_points).where(m.member_id == member).scalar_subquery(),
+    ).where(c.member_id == member, c.points_left > 0)
+
+
+# One statement, built once: every call that moves points answers with it.
+_BALANCE = _balance_statement()
+
+
+async def balance(db, member_id: str, now) -> Balance:
+    row = (await db.execute(_BALANCE, {"member_id": member_id, "now": now, "soon": now + EXPIRING_SOON})).one()
     return Balance(member_id, int(row[0]), int(row[1]), row[3] or 0, int(row[2]), row[4] or 0)
 
 
