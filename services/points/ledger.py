@@ -11,7 +11,7 @@ from huiyuan.runtime.db import dialect_name
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.upsert import insert_new
 from services.points import domain
-from services.points.storage import LOCK_MEMBER, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements
+from services.points.storage import LOCK_MEMBER, LOCK_MEMBER_OF_HOLD, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements
 
 EXPIRING_SOON = timedelta(days=30)
 EXPIRY_BATCH = 10_000
@@ -41,6 +41,12 @@ async def lock_member(db, member_id: str, now) -> MemberPoints:
                                                   "update_time": now})
         return MemberPoints(member_id)
     return MemberPoints(member_id, row.held_points, row.debt_points)
+
+
+async def lock_member_of_hold(db, hold_id: str) -> MemberPoints | None:
+    """The member row of the hold's member, locked; None if there is no such hold."""
+    row = (await db.execute(LOCK_MEMBER_OF_HOLD, {"hold_id": hold_id})).one_or_none()
+    return None if row is None else MemberPoints(row.member_id, row.held_points, row.debt_points)
 
 
 async def save_member(db, member: MemberPoints, now) -> None:

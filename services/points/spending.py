@@ -13,7 +13,6 @@ from huiyuan.runtime.holds import HoldState, require_pending
 from services.points import domain, ledger
 from services.points.storage import hold_draws, holds
 
-_HOLD_MEMBER = select(holds.c.member_id).where(holds.c.hold_id == bindparam("hold_id"))
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
 _DRAWS = select(hold_draws.c.lot_id, hold_draws.c.points).where(hold_draws.c.hold_id == bindparam("hold_id"))
 
@@ -54,11 +53,10 @@ async def place_hold(db, *, hold_id: str, member_id: str, points: int, ttl: time
     return hold
 
 
-async def _lock(db, hold_id: str, now) -> tuple[Hold, ledger.MemberPoints, list[domain.Draw]]:
-    member_id = (await db.execute(_HOLD_MEMBER, {"hold_id": hold_id})).scalar()
-    if member_id is None:
+async def _lock(db, hold_id: str) -> tuple[Hold, ledger.MemberPoints, list[domain.Draw]]:
+    member = await ledger.lock_member_of_hold(db, hold_id)  # the member first, then the hold, as everywhere
+    if member is None:
         raise NotFound("HOLD_NOT_FOUND", "No such hold.", "冻结记录不存在。", hold_id=hold_id)
-    member = await ledger.lock_member(db, member_id, now)
     r = (await db.execute(_LOCK_HOLD, {"hold_id": hold_id})).one()
     draws = [domain.Draw(d.lot_id, d.points) for d in await db.execute(_DRAWS, {"hold_id": hold_id})]
     return Hold(r.hold_id, r.member_id, r.points, r.captured_points, HoldState(r.state), r.order_id, r.store_path,
@@ -79,7 +77,7 @@ async def _end(db, hold: Hold, member: ledger.MemberPoints, back: list[domain.Dr
 
 
 async def capture(db, *, hold_id: str, points: int, now) -> Hold:
-    hold, member, draws = await _lock(db, hold_id, now)
+    hold, member, draws = await _lock(db, hold_id)
     require_pending(hold_id, hold.state, hold.expire_time, now)
     if points > hold.points:
         raise invalid("points", "CAPTURE_EXCEEDS_HOLD", f"points {points} is more than the {hold.points} held")
@@ -92,7 +90,7 @@ async def capture(db, *, hold_id: str, points: int, now) -> Hold:
 
 async def release(db, *, hold_id: str, now) -> Hold:
     """Give a pending hold's points back. A released or lapsed hold stays as it is."""
-    hold, member, draws = await _lock(db, hold_id, now)
+    hold, member, draws = await _lock(db, hold_id)
     if hold.state == HoldState.CAPTURED:
         require_pending(hold_id, hold.state, hold.expire_time, now)
     if hold.state == HoldState.PENDING:
@@ -108,6 +106,6 @@ async def lapsed_holds(db, now, limit: int = 500) -> list[str]:
 
 
 async def expire(db, hold_id: str, now) -> None:
-    hold, member, draws = await _lock(db, hold_id, now)
+    hold, member, draws = await _lock(db, hold_id)
     if hold.state == HoldState.PENDING and hold.expire_time <= now:
         await _end(db, hold, member, draws, HoldState.EXPIRED, now)

@@ -44,7 +44,6 @@ def _to_hold(row) -> Hold:
                 row.store_path, row.order_id, row.policy, row.expire_time)
 
 
-_HOLD_MEMBER = select(holds.c.member_id).where(holds.c.hold_id == bindparam("hold_id"))
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
 
 
@@ -52,12 +51,11 @@ def hold_not_found(hold_id: str) -> NotFound:
     return NotFound("HOLD_NOT_FOUND", "No such hold.", "冻结记录不存在。", hold_id=hold_id)
 
 
-async def _lock_hold(session, hold_id: str, now) -> tuple[Hold, domain.MemberAccounts]:
+async def _lock_hold(session, hold_id: str) -> tuple[Hold, domain.MemberAccounts]:
     """The hold and its member's accounts, both locked (accounts first)."""
-    member_id = (await session.execute(_HOLD_MEMBER, {"hold_id": hold_id})).scalar()
-    if member_id is None:
+    accounts = await storage.lock_accounts_of_hold(session, hold_id)
+    if accounts is None:
         raise hold_not_found(hold_id)
-    accounts = await storage.lock_accounts(session, member_id, now)
     row = (await session.execute(_LOCK_HOLD, {"hold_id": hold_id})).one()
     return _to_hold(row), accounts
 
@@ -101,7 +99,7 @@ async def place_hold(session, *, hold_id: str, member_id: str, amount: int, ttl:
 async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) -> tuple[Hold, domain.MemberAccounts, int, int]:
     """Post up to the held amount, oldest lots first; release the rest.
     Returns the hold, the accounts after, and the principal and bonus taken."""
-    hold, accounts = await _lock_hold(session, hold_id, now)
+    hold, accounts = await _lock_hold(session, hold_id)
     require_pending(hold_id, hold.state, hold.expire_time, now)
     if amount > hold.amount:
         raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {amount} is more than the {hold.amount} held")
@@ -122,7 +120,7 @@ async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) 
 
 async def release(session, *, hold_id: str, now) -> Hold:
     """Void a pending hold. A released or lapsed hold is already what the caller wants."""
-    hold, accounts = await _lock_hold(session, hold_id, now)
+    hold, accounts = await _lock_hold(session, hold_id)
     if hold.state == HoldState.CAPTURED:
         require_pending(hold_id, hold.state, hold.expire_time, now)
     if hold.state == HoldState.PENDING:
@@ -139,7 +137,7 @@ async def lapsed_holds(db, now, limit: int = 500) -> list[str]:
 
 async def expire(session, hold_id: str, now) -> bool:
     """Lapse one hold past its deadline (the sweeper's step); False if it was not."""
-    hold, accounts = await _lock_hold(session, hold_id, now)
+    hold, accounts = await _lock_hold(session, hold_id)
     if hold.state != HoldState.PENDING or hold.expire_time > now:
         return False
     await _end_hold(session, hold, accounts, HoldState.EXPIRED)
@@ -151,7 +149,7 @@ async def refund_consumption(session, *, hold_id: str, amount: int, store_path: 
                              refund_id: str, now) -> tuple[domain.MemberAccounts, int, int]:
     """Return part or all of a capture, principal and bonus in the proportions taken,
     to the lots it came from."""
-    hold, accounts = await _lock_hold(session, hold_id, now)
+    hold, accounts = await _lock_hold(session, hold_id)
     if hold.state != HoldState.CAPTURED:
         raise FailedPrecondition("HOLD_NOT_CAPTURED", "Only a captured hold can be refunded.", "只有已扣款的冻结可以退款。",
                                  hold_id=hold_id)
