@@ -25,7 +25,7 @@ from huiyuan.runtime import migrate
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import per_service
 from tests.invariants import assert_books_balance, points_spent
-from tests.support import ACTOR, STORE, Stubs, ensure_org, new_phone, refusal_of, rid
+from tests.support import ACTOR, STORE, Stubs, ensure_org, refusal_of, rid
 from tests.test_runtime import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -257,21 +257,24 @@ def _eventually(chain: Chain, member_id: str, balances: tuple) -> None:
         time.sleep(0.3)
 
 
+def _gateway_dies_at(chain: Chain, point: str, call) -> None:
+    """call() fails because the gateway dies at point, and stays dead."""
+    chain.restart("gateway", faults=point)
+    with pytest.raises(grpc.RpcError):
+        call()
+    assert chain.processes["gateway"].process.wait(20) == 137
+
+
 def test_the_recovery_loop_finishes_a_checkout_and_a_refund_nobody_retries(chain):
     member_id, coupon_code = _member_with_money(chain)
-    chain.restart("gateway", faults="checkout-reserved")
     request = _order(member_id, coupon_code)
-    with pytest.raises(grpc.RpcError):
-        _checkout(chain, request)
-    assert chain.processes["gateway"].process.wait(20) == 137
+    _gateway_dies_at(chain, "checkout-reserved", lambda: _checkout(chain, request))
     assert _balances(chain, member_id) == (80_00, 20_00, 100, 200)  # the holds the dead saga left
     chain.restart("gateway")
     _eventually(chain, member_id, (80_00, 0, 120, 0))
     order_id = _checkout(chain, request).order_id  # a late retry: the receipt, nothing moves
-    chain.restart("gateway", faults="refund-stored-value-returned")
-    with pytest.raises(grpc.RpcError):
-        chain.gateway.Refund(pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain))
-    assert chain.processes["gateway"].process.wait(20) == 137
+    _gateway_dies_at(chain, "refund-stored-value-returned", lambda: chain.gateway.Refund(
+        pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain)))
     assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # money back, points not yet
     chain.restart("gateway")
     _eventually(chain, member_id, (100_00, 0, 300, 0))
@@ -300,11 +303,8 @@ def _lapse_points_holds(chain: Chain, member_id: str) -> None:
 
 def test_a_step_refused_after_the_pivot_keeps_the_order_pending_and_the_terminal_told_not_to_charge_again(chain):
     member_id, coupon_code = _member_with_money(chain)
-    chain.restart("gateway", faults="checkout-captured")
     request = _order(member_id, coupon_code)
-    with pytest.raises(grpc.RpcError):
-        _checkout(chain, request)
-    assert chain.processes["gateway"].process.wait(20) == 137
+    _gateway_dies_at(chain, "checkout-captured", lambda: _checkout(chain, request))
     _lapse_points_holds(chain, member_id)  # the gateway stayed down past the points hold's deadline
     chain.restart("gateway")
     for _ in range(2):  # every retry gets the same answer: never "refused" once the money moved
