@@ -292,11 +292,12 @@ def _lapse_points_holds(chain: Chain, member_id: str) -> None:
     from sqlalchemy import update
 
     from huiyuan.runtime.db import make_sync_engine
+    from huiyuan.runtime.holds import HoldState
     from services.points.storage import holds
 
     engine = make_sync_engine(chain.processes["points"].database_url, "points")
     with engine.begin() as db:
-        db.execute(update(holds).where(holds.c.member_id == member_id, holds.c.state == "PENDING")
+        db.execute(update(holds).where(holds.c.member_id == member_id, holds.c.state == HoldState.PENDING.value)
                    .values(expire_time=holds.c.create_time))
     engine.dispose()
 
