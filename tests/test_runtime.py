@@ -66,6 +66,27 @@ def test_a_refused_call_has_its_reason_on_the_span(stubs, spans):
     assert server[0].attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
 
 
+_UNEXPORTED = """
+from opentelemetry import propagate, trace
+from huiyuan.runtime import logs, tracing
+tracing.configure("probe", "none")
+tracer = trace.get_tracer("probe")
+with tracer.start_as_current_span("call") as span:
+    print(span.is_recording(), logs.current_trace_id())
+sampled = {"traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"}
+with tracer.start_as_current_span("call", context=propagate.extract(sampled)) as span:
+    print(span.is_recording(), logs.current_trace_id())
+"""
+
+
+def test_with_no_exporter_spans_are_not_recorded_but_trace_ids_still_reach_the_logs():
+    # Its own process: the tests' tracer provider records every span for the assertions above.
+    out = subprocess.run([sys.executable, "-c", _UNEXPORTED], cwd=ROOT, capture_output=True, text=True, check=True)
+    own, followed = [line.split() for line in out.stdout.splitlines()]
+    assert own[0] == "False" and len(own[1]) == 32 and own[1] != "0" * 32
+    assert followed == ["True", "ab" * 16]  # a caller whose trace is exported is still followed
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

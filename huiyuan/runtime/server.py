@@ -9,6 +9,7 @@
 """
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -138,6 +139,11 @@ class App:
 
 async def _serve_until_signalled(spec: ServiceSpec, settings: Settings) -> None:
     app = await App(spec, settings).start()
+    # What start-up made (modules, descriptors, compiled SQL) lives as long as the
+    # process: freezing it keeps the collector's full passes from walking it again.
+    # Those passes paused a member service for 50-60 ms, every call waiting behind.
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
