@@ -114,6 +114,22 @@ def test_a_failed_request_id_stays_failed_and_a_replay_moves_nothing(wallet):
     assert refusal(wallet.TopUp, request)[1] == "REQUEST_ID_REUSED"
 
 
+def test_a_replayed_hold_or_capture_answers_as_the_first_did_and_moves_nothing(wallet):
+    # A replay runs its effect again in a transaction that cannot commit: the hold's
+    # replay could place a second hold, the capture's is refused (already captured).
+    member, request_id = new_id("m"), rid()
+    top_up(wallet, member, 10_00)
+    first = hold(wallet, member, 4_00, request_id=request_id)
+    assert hold(wallet, member, 4_00, request_id=request_id) == first
+    assert balance(wallet, member).held_fen == 4_00
+    request = pb.CaptureRequest(request_id=rid(), hold_id=first.hold_id, amount_fen=3_00)
+    captured = wallet.Capture(request)
+    assert wallet.Capture(request) == captured
+    after = balance(wallet, member)
+    assert (after.principal_fen, after.held_fen, after.available_fen) == (7_00, 0, 7_00)
+    assert_books_balance(wallet.url)
+
+
 def test_consumption_refunds_return_principal_and_bonus_in_the_proportions_taken(wallet):
     wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=HQ, package=pb.TopUpPackage(
         name="充50送10 华南", org_path="hq/south", steps=[pb.PackageStep(threshold_fen=50_00, bonus_fen=10_00)])))

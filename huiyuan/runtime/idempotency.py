@@ -1,17 +1,21 @@
 """Idempotent mutations (AIP-155), as ARCHITECTURE.md requires of every service.
 
-A mutating call runs in one transaction: look for a stored outcome, run the effect,
-store the response under the request_id, commit.
+A mutating call runs in one transaction: run the effect, store the response under the
+request_id, commit.
 - success: the response is stored beside the effect, committed together;
 - a refusal (DomainError): the whole transaction rolls back, then the refusal is
   stored, so the same request_id stays refused for ever (as TigerBeetle does);
 - a replay returns the stored response, or raises the stored refusal, and changes
   nothing; the same request_id with another payload or method is refused with
   FAILED_PRECONDITION REQUEST_ID_REUSED.
-Two concurrent calls with one request_id meet on the primary key of the stored
-outcome: the later one's whole transaction, effect included, rolls back, and it
-replays the outcome of the first. So money never moves twice, without a savepoint
-or a claim row written up front (each cost a round trip on every call).
+The stored outcome is not looked up first: that read cost a round trip on every call
+and almost never finds one. A replay runs the effect again, in a transaction that
+cannot commit: storing its outcome meets the primary key of the first one, the
+whole transaction (effect included) rolls back, and the first outcome is the answer.
+A replay whose effect is refused (the hold is already captured, say), or collides
+with a row the first call wrote, looks for the stored outcome before it reports
+anything. Two concurrent calls with one request_id meet the same way. So money never
+moves twice, without a savepoint or a claim row written up front.
 Bad input is refused before this runs, so it is never stored.
 """
 
@@ -67,20 +71,14 @@ def request_digest(request: Message) -> str:
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
-class _TwinCommitted(Exception):
-    """A concurrent call with the same request_id committed first."""
-
-
-class _Refused(Exception):
-    """The effect was refused: leave the transaction so that it rolls back."""
-
-
 class Idempotency:
     def __init__(self, engine: AsyncEngine, table: Table, service: str):
         self.engine = engine
         self.table = table
         self.service = service
+        # Built once: both run on every mutating call of the service.
         self._stored = select(table).where(table.c.request_id == bindparam("request_id"))
+        self._insert = insert(table)
 
     async def run(
         self,
@@ -92,45 +90,45 @@ class Idempotency:
         """Run work(connection) once for this request_id; its effect and the stored
         response commit in one transaction."""
         digest = request_digest(request)
-        try:
-            return await self._run_once(method, request.request_id, digest, response_type, work)
-        except _TwinCommitted:
-            return await self._run_once(method, request.request_id, digest, response_type, work)
-
-    async def _run_once(self, method, request_id, digest, response_type, work):
-        refusal: DomainError | None = None
+        request_id = request.request_id
         try:
             async with self.engine.begin() as db:
-                stored = (await db.execute(self._stored, {"request_id": request_id})).one_or_none()
-                if stored is not None:
-                    return self._replay(stored, method, digest, response_type)
-                try:
-                    response = await work(db)
-                except DomainError as error:
-                    refusal = error
-                    raise _Refused from error
+                response = await work(db)
                 await self._store(db, request_id, method, digest, response=response.SerializeToString())
             return response
-        except _Refused:
-            pass
-        except IntegrityError as error:
-            self._raise_if_twin(error)
-            raise
-        # The refused effect rolled back; remember the refusal so this id stays refused.
+        except DomainError as refusal:  # the effect rolled back
+            return await self._replay_or_remember(method, request_id, digest, response_type, refusal)
+        except IntegrityError:  # on our key: a first call committed; on another: perhaps it did
+            replayed = await self._replay_stored(method, request_id, digest, response_type)
+            if replayed is None:
+                raise
+            return replayed
+
+    async def _replay_or_remember(self, method, request_id, digest, response_type, refusal: DomainError):
+        """A refused effect: the stored outcome if this request ran before, else the
+        refusal, stored so that this request_id stays refused."""
+        replayed = await self._replay_stored(method, request_id, digest, response_type)
+        if replayed is not None:
+            return replayed
         try:
             async with self.engine.begin() as db:
                 await self._store(db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString())
-        except IntegrityError as error:
-            self._raise_if_twin(error)
-            raise
+        except IntegrityError as error:  # a twin stored its outcome meanwhile
+            if not violated_unique(error, TABLE, "request_id"):
+                raise
+            return await self._replay_stored(method, request_id, digest, response_type)
         raise refusal
+
+    async def _replay_stored(self, method, request_id, digest, response_type):
+        """The stored outcome (raising a stored refusal), or None if there is none."""
+        async with self.engine.connect() as db:
+            row = (await db.execute(self._stored, {"request_id": request_id})).one_or_none()
+        return None if row is None else self._replay(row, method, digest, response_type)
 
     async def stored(self, method: str, request: Message, response_type: type[R]) -> R | None:
         """The stored outcome of this request (raising a stored refusal), or None. For
         long jobs that commit in batches of their own and cannot run inside run()."""
-        async with self.engine.connect() as db:
-            row = (await db.execute(self._stored, {"request_id": request.request_id})).one_or_none()
-        return None if row is None else self._replay(row, method, request_digest(request), response_type)
+        return await self._replay_stored(method, request.request_id, request_digest(request), response_type)
 
     async def remember(self, method: str, request: Message, response: R) -> R:
         """Store a job's outcome under its request_id; if a twin stored one first, that
@@ -146,14 +144,8 @@ class Idempotency:
         return response
 
     async def _store(self, db, request_id, method, digest, **outcome) -> None:
-        await db.execute(insert(self.table).values(
-            request_id=request_id, method=method, request_hash=digest, create_time=utcnow(), **outcome))
-
-    @staticmethod
-    def _raise_if_twin(error: IntegrityError) -> None:
-        """A twin call stored its outcome first: ours rolls back, and we replay its."""
-        if violated_unique(error, TABLE, "request_id"):
-            raise _TwinCommitted from error
+        await db.execute(self._insert, {"request_id": request_id, "method": method, "request_hash": digest,
+                                        "response": None, "error": None, "create_time": utcnow(), **outcome})
 
     def _replay(self, stored, method: str, digest: str, response_type: type[R]) -> R:
         if stored.method != method or stored.request_hash != digest:
