@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
@@ -40,6 +40,9 @@ from gateway.storage import orders, saga_log
 HOLD_TTL = Duration(seconds=600)
 PENDING, PAID, REFUSED = "PENDING", "PAID", "REFUSED"
 RETRY_DELAYS_S = (0.1, 0.3, 1.0, 3.0)
+# Only a PENDING order is finished: of two runs of one saga, the first to finish answers.
+_FINISH_ORDER = update(orders).where(orders.c.order_id == bindparam("key"), orders.c.state == PENDING).values(
+    state=bindparam("new_state"), response=bindparam("answer"), update_time=bindparam("now"))
 
 log = logging.getLogger("huiyuan.gateway.saga")
 
@@ -296,8 +299,8 @@ class Saga:
             receipt.paid_time.FromDatetime(utcnow())
             response.receipt.CopyFrom(receipt)
         async with self.engine.begin() as db:
-            done = await db.execute(update(orders).where(orders.c.order_id == self.order_id, orders.c.state == PENDING)
-                                    .values(state=state, response=response.SerializeToString(), update_time=utcnow()))
+            done = await db.execute(_FINISH_ORDER, {"key": self.order_id, "new_state": state,
+                                                    "answer": response.SerializeToString(), "now": utcnow()})
             if done.rowcount == 0:  # another run finished first: its answer stands
                 stored = (await db.execute(select(orders.c.response).where(orders.c.order_id == self.order_id))).scalar()
                 return pb.CheckoutResponse.FromString(stored)

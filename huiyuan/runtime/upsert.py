@@ -10,8 +10,10 @@ from huiyuan.runtime.db import dialect_name
 
 
 def insert_for(db):
-    """The dialect's insert(), which has on_conflict_do_nothing/do_update."""
-    return postgresql.insert if dialect_name(db) == "postgresql" else sqlite.insert
+    """The dialect's insert(), which has on_conflict_do_nothing/do_update; db is a
+    connection or session, or the dialect's name."""
+    name = db if isinstance(db, str) else dialect_name(db)
+    return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
 async def insert_new(db, table: Table, rows: list[dict], conflict: str | None = None) -> list:

@@ -14,11 +14,12 @@ and serialised every checkout of the chain (bench/campaign.py). Stats change in 
 redemption's own transaction.
 """
 
+import functools
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
@@ -30,6 +31,22 @@ from services.campaign.storage import campaign_stats, campaign_uses, campaigns, 
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L: read aloud at a till
 AVAILABLE, RESERVED, REDEEMED, EXPIRED = "AVAILABLE", "RESERVED", "REDEEMED", "EXPIRED"
+
+# The statements every checkout runs, built once (SQLAlchemy reuses their compiled form).
+_LOCK_COUPONS = select(coupons).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True))
+                                      ).order_by(coupons.c.coupon_code).with_for_update()
+_RESERVE_COUPONS = update(coupons).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True))).values(
+    state=RESERVED, reservation_id=bindparam("reservation"))
+_LOCK_RESERVATION = select(reservations).where(reservations.c.reservation_id == bindparam("key")).with_for_update()
+_USES_OF = select(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).order_by(campaign_uses.c.campaign_id)
+_CODES_OF = select(coupons.c.coupon_code, coupon_templates.c.campaign_id).join(
+    coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(coupons.c.reservation_id == bindparam("key"))
+_SET_USES = update(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).values(state=bindparam("new_state"))
+_SET_RESERVATION = update(reservations).where(reservations.c.reservation_id == bindparam("key")).values(
+    state=bindparam("new_state"))
+_REDEEM_COUPONS = update(coupons).where(coupons.c.reservation_id == bindparam("key")).values(state=REDEEMED)
+_RETURN_COUPONS = update(coupons).where(coupons.c.reservation_id == bindparam("key")).values(
+    state=AVAILABLE, reservation_id=None)
 
 
 @dataclass
@@ -83,18 +100,25 @@ async def create_template(db, t: Template, now) -> Template:
     return t
 
 
+@functools.cache
+def _stats_update(names: tuple[str, ...]):
+    """UPDATE campaign_stats adding to these counters, built once per set of names."""
+    c = campaign_stats.c
+    return (update(campaign_stats).where(c.campaign_id == bindparam("key"))
+            .values(**{name: c[name] + bindparam(f"add_{name}") for name in names}).returning(campaign_stats))
+
+
 async def _add_to_stats(db, campaign_id: str, **deltas: int):
     """Add to a campaign's stats row, locking it until commit; the row after the change.
     The row is made on the campaign's first use."""
-    c = campaign_stats.c
-    statement = (update(campaign_stats).where(c.campaign_id == campaign_id)
-                 .values(**{name: c[name] + delta for name, delta in deltas.items()}).returning(campaign_stats))
-    row = (await db.execute(statement)).one_or_none()
+    statement = _stats_update(tuple(sorted(deltas)))
+    params = {"key": campaign_id, **{f"add_{name}": delta for name, delta in deltas.items()}}
+    row = (await db.execute(statement, params)).one_or_none()
     if row is None:
         await db.execute(insert_for(db)(campaign_stats).values(
             campaign_id=campaign_id, orders=0, discount_fen=0, reserved_fen=0, coupons_issued=0, coupons_redeemed=0,
         ).on_conflict_do_nothing(index_elements=["campaign_id"]))
-        row = (await db.execute(statement)).one()
+        row = (await db.execute(statement, params)).one()
     return row
 
 
@@ -169,8 +193,7 @@ async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], 
                   ttl: timedelta, discounts: dict[str, int], now) -> datetime:
     """discounts: fen by campaign id, from the quote (coupon discounts already credited
     to the campaign behind their template)."""
-    rows = {r.coupon_code: r for r in (await db.execute(
-        select(coupons).where(coupons.c.coupon_code.in_(codes)).order_by(coupons.c.coupon_code).with_for_update())).all()} if codes else {}
+    rows = {r.coupon_code: r for r in (await db.execute(_LOCK_COUPONS, {"codes": codes})).all()} if codes else {}
     for code in codes:
         reason = refusal(rows.get(code), member_id, now)
         if reason == "COUPON_NOT_FOUND":
@@ -183,8 +206,7 @@ async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], 
                                             "store_path": store_path, "state": HoldState.PENDING.value,
                                             "expire_time": expire_time, "create_time": now})
     if codes:
-        await db.execute(update(coupons).where(coupons.c.coupon_code.in_(codes))
-                         .values(state=RESERVED, reservation_id=reservation_id))
+        await db.execute(_RESERVE_COUPONS, {"codes": codes, "reservation": reservation_id})
     if discounts:
         await _take_budgets(db, reservation_id, member_id, store_path, discounts, now)  # last: see the module's note
     return expire_time
@@ -224,8 +246,7 @@ async def _take_budgets(db, reservation_id, member_id, store_path, discounts: di
 
 
 async def _lock_reservation(db, reservation_id: str):
-    row = (await db.execute(select(reservations).where(reservations.c.reservation_id == reservation_id)
-                            .with_for_update())).one_or_none()
+    row = (await db.execute(_LOCK_RESERVATION, {"key": reservation_id})).one_or_none()
     if row is None:
         raise NotFound("RESERVATION_NOT_FOUND", "No such reservation.", "预占记录不存在。", reservation_id=reservation_id)
     return row
@@ -233,16 +254,15 @@ async def _lock_reservation(db, reservation_id: str):
 
 async def _finish(db, reservation_id: str, state: HoldState) -> list:
     """Settle the campaign uses of a reservation: booked (CAPTURED) or given back."""
-    uses = (await db.execute(select(campaign_uses).where(campaign_uses.c.reservation_id == reservation_id)
-                             .order_by(campaign_uses.c.campaign_id))).all()
+    key = {"key": reservation_id}
+    uses = (await db.execute(_USES_OF, key)).all()
     redeemed = state == HoldState.CAPTURED
-    codes = (await db.execute(select(coupons.c.coupon_code, coupon_templates.c.campaign_id)
-                              .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
-                              .where(coupons.c.reservation_id == reservation_id))).all()
-    await db.execute(update(campaign_uses).where(campaign_uses.c.reservation_id == reservation_id).values(state=state.value))
-    await db.execute(update(reservations).where(reservations.c.reservation_id == reservation_id).values(state=state.value))
-    values = {"state": REDEEMED} if redeemed else {"state": AVAILABLE, "reservation_id": None}
-    await db.execute(update(coupons).where(coupons.c.reservation_id == reservation_id).values(**values))
+    codes = (await db.execute(_CODES_OF, key)).all()
+    if uses:
+        await db.execute(_SET_USES, {**key, "new_state": state.value})
+    await db.execute(_SET_RESERVATION, {**key, "new_state": state.value})
+    if codes:
+        await db.execute(_REDEEM_COUPONS if redeemed else _RETURN_COUPONS, key)
     for x in uses:  # last, in id order: the stats rows are the hot ones (see the module's note)
         coupons_here = sum(1 for _, campaign_id in codes if campaign_id == x.campaign_id)
         if redeemed:

@@ -206,11 +206,12 @@ async def org_paths_existing(db: Db, paths: set[str]) -> set[str]:
     return found
 
 
+_MEMBER = select(members).where(members.c.member_id == bindparam("member_id"))
+_LOCK_MEMBER = _MEMBER.with_for_update()
+
+
 async def get_member(db: Db, member_id: str, *, for_update: bool = False) -> domain.Member | None:
-    query = select(members).where(members.c.member_id == member_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await db.execute(query)).one_or_none()
+    row = (await db.execute(_LOCK_MEMBER if for_update else _MEMBER, {"member_id": member_id})).one_or_none()
     return to_member(row) if row else None
 
 

@@ -15,6 +15,11 @@ from services.points.storage import hold_draws, holds
 
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
 _DRAWS = select(hold_draws.c.lot_id, hold_draws.c.points).where(hold_draws.c.hold_id == bindparam("hold_id"))
+_GIVE_BACK_DRAW = update(hold_draws).where(hold_draws.c.hold_id == bindparam("key"), hold_draws.c.lot_id == bindparam("lot")
+                                           ).values(points=hold_draws.c.points - bindparam("back"))
+_DROP_EMPTY_DRAWS = delete(hold_draws).where(hold_draws.c.hold_id == bindparam("key"), hold_draws.c.points == 0)
+_END_HOLD = update(holds).where(holds.c.hold_id == bindparam("key")).values(
+    state=bindparam("new_state"), captured_points=bindparam("captured"))
 
 
 @dataclass
@@ -65,12 +70,12 @@ async def _lock(db, hold_id: str) -> tuple[Hold, ledger.MemberPoints, list[domai
 
 async def _end(db, hold: Hold, member: ledger.MemberPoints, back: list[domain.Draw], state: HoldState, now,
                captured: int = 0) -> None:
-    await ledger.move_lots(db, back, +1)
-    for d in back:  # what stays in hold_draws is what the capture spent
-        await db.execute(update(hold_draws).where(hold_draws.c.hold_id == hold.hold_id, hold_draws.c.lot_id == d.lot_id)
-                         .values(points=hold_draws.c.points - d.points))
-    await db.execute(delete(hold_draws).where(hold_draws.c.hold_id == hold.hold_id, hold_draws.c.points == 0))
-    await db.execute(update(holds).where(holds.c.hold_id == hold.hold_id).values(state=state.value, captured_points=captured))
+    if back:  # what stays in hold_draws is what the capture spent
+        await ledger.move_lots(db, back, +1)
+        for d in back:
+            await db.execute(_GIVE_BACK_DRAW, {"key": hold.hold_id, "lot": d.lot_id, "back": d.points})
+        await db.execute(_DROP_EMPTY_DRAWS, {"key": hold.hold_id})
+    await db.execute(_END_HOLD, {"key": hold.hold_id, "new_state": state.value, "captured": captured})
     member.held -= hold.points
     await ledger.save_member(db, member, now)
     hold.state, hold.captured = state, captured

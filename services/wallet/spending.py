@@ -45,6 +45,9 @@ def _to_hold(row) -> Hold:
 
 
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
+_END_HOLD = update(holds).where(holds.c.hold_id == bindparam("key")).values(
+    state=bindparam("new_state"), captured_principal_fen=bindparam("principal"), captured_bonus_fen=bindparam("bonus"))
+_INSERT_HOLD = insert(holds)
 
 
 def hold_not_found(hold_id: str) -> NotFound:
@@ -60,12 +63,14 @@ async def _lock_hold(session, hold_id: str) -> tuple[Hold, domain.MemberAccounts
     return _to_hold(row), accounts
 
 
-async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state: HoldState, **values) -> None:
+async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state: HoldState,
+                    captured_principal: int = 0, captured_bonus: int = 0) -> None:
     """Give the pending amounts back to available and mark the hold final."""
     accounts.held_principal -= hold.principal
     accounts.held_bonus -= hold.bonus
-    hold.state = state
-    await session.execute(update(holds).where(holds.c.hold_id == hold.hold_id).values(state=state.value, **values))
+    hold.state, hold.captured_principal, hold.captured_bonus = state, captured_principal, captured_bonus
+    await session.execute(_END_HOLD, {"key": hold.hold_id, "new_state": state.value, "principal": captured_principal,
+                                      "bonus": captured_bonus})
 
 
 async def _expire_lapsed_of(session, accounts: domain.MemberAccounts, now) -> None:
@@ -87,7 +92,7 @@ async def place_hold(session, *, hold_id: str, member_id: str, amount: int, ttl:
     accounts.held_bonus += bonus
     hold = Hold(hold_id, member_id, amount, principal, bonus, 0, 0, 0, HoldState.PENDING, store_path, order_id,
                 policy.value, now + ttl)
-    await session.execute(insert(holds), {
+    await session.execute(_INSERT_HOLD, {
         "hold_id": hold_id, "member_id": member_id, "amount_fen": amount, "principal_fen": principal, "bonus_fen": bonus,
         "captured_principal_fen": 0, "captured_bonus_fen": 0, "refunded_fen": 0, "state": hold.state.value,
         "store_path": store_path, "order_id": order_id, "policy": policy.value, "expire_time": hold.expire_time,
@@ -104,9 +109,7 @@ async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) 
     if amount > hold.amount:
         raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {amount} is more than the {hold.amount} held")
     principal, bonus = domain.split_capture(amount, hold.principal, hold.bonus)
-    await _end_hold(session, hold, accounts, HoldState.CAPTURED,
-                    captured_principal_fen=principal, captured_bonus_fen=bonus)
-    hold.captured_principal, hold.captured_bonus = principal, bonus
+    await _end_hold(session, hold, accounts, HoldState.CAPTURED, principal, bonus)
     draws = domain.draw_from_lots(await storage.open_lots(session, hold.member_id), principal, bonus)
     await storage.move_lots(session, draws, -1)
     await session.execute(insert(hold_draws), [
