@@ -38,10 +38,13 @@ _LOCK_COUPONS = select(coupons).where(coupons.c.coupon_code.in_(bindparam("codes
 _RESERVE_COUPONS = update(coupons).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True))).values(
     state=RESERVED, reservation_id=bindparam("reservation"))
 _LOCK_RESERVATION = select(reservations).where(reservations.c.reservation_id == bindparam("key")).with_for_update()
-_USES_OF = select(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).order_by(campaign_uses.c.campaign_id)
+_USES_OF = select(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).order_by(
+    campaign_uses.c.campaign_id)
 _CODES_OF = select(coupons.c.coupon_code, coupon_templates.c.campaign_id).join(
-    coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(coupons.c.reservation_id == bindparam("key"))
-_SET_USES = update(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).values(state=bindparam("new_state"))
+    coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(
+    coupons.c.reservation_id == bindparam("key"))
+_SET_USES = update(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).values(
+    state=bindparam("new_state"))
 _SET_RESERVATION = update(reservations).where(reservations.c.reservation_id == bindparam("key")).values(
     state=bindparam("new_state"))
 _REDEEM_COUPONS = update(coupons).where(coupons.c.reservation_id == bindparam("key")).values(state=REDEEMED)

@@ -189,7 +189,8 @@ def _count_visit(dialect: str):
     """INSERT ... ON CONFLICT that counts a visit into its store's row, built once per backend."""
     upsert = insert_for(dialect)(visit_stats).values(
         member_id=bindparam("member_id"), store_path=bindparam("store_path"), visit_count=1,
-        total_spend_fen=bindparam("amount_fen"), last_visit_time=bindparam("visit_time", type_=visit_stats.c.last_visit_time.type))
+        total_spend_fen=bindparam("amount_fen"),
+        last_visit_time=bindparam("visit_time", type_=visit_stats.c.last_visit_time.type))
     latest = func.max if dialect == "sqlite" else func.greatest
     return upsert.on_conflict_do_update(index_elements=["member_id", "store_path"], set_={
         "visit_count": visit_stats.c.visit_count + 1,

@@ -15,8 +15,9 @@ from services.points.storage import hold_draws, holds
 
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
 _DRAWS = select(hold_draws.c.lot_id, hold_draws.c.points).where(hold_draws.c.hold_id == bindparam("hold_id"))
-_GIVE_BACK_DRAW = update(hold_draws).where(hold_draws.c.hold_id == bindparam("key"), hold_draws.c.lot_id == bindparam("lot")
-                                           ).values(points=hold_draws.c.points - bindparam("back"))
+_GIVE_BACK_DRAW = update(hold_draws).where(
+    hold_draws.c.hold_id == bindparam("key"), hold_draws.c.lot_id == bindparam("lot")).values(
+    points=hold_draws.c.points - bindparam("back"))
 _DROP_EMPTY_DRAWS = delete(hold_draws).where(hold_draws.c.hold_id == bindparam("key"), hold_draws.c.points == 0)
 _END_HOLD = update(holds).where(holds.c.hold_id == bindparam("key")).values(
     state=bindparam("new_state"), captured_points=bindparam("captured"))
