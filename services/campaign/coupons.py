@@ -33,6 +33,9 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L: read aloud at
 AVAILABLE, RESERVED, REDEEMED, EXPIRED = "AVAILABLE", "RESERVED", "REDEEMED", "EXPIRED"
 
 # The statements every checkout runs, built once (SQLAlchemy reuses their compiled form).
+_PRESENTED = select(coupons, coupon_templates.c.body).join(
+    coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(
+    coupons.c.coupon_code.in_(bindparam("codes", expanding=True)))
 _LOCK_COUPONS = select(coupons).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True))
                                       ).order_by(coupons.c.coupon_code).with_for_update()
 _RESERVE_COUPONS = update(coupons).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True))).values(
@@ -171,9 +174,7 @@ def refusal(row, member_id: str, at: datetime) -> str:
 
 async def for_quote(db, codes: list[str], member_id: str, at: datetime) -> list[pricing.Coupon]:
     """The pricing engine's view of the presented coupons, unusable ones with their reason."""
-    rows = {r.coupon_code: r for r in (await db.execute(
-        select(coupons, coupon_templates.c.body).join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
-        .where(coupons.c.coupon_code.in_(codes)))).all()} if codes else {}
+    rows = {r.coupon_code: r for r in (await db.execute(_PRESENTED, {"codes": codes})).all()} if codes else {}
     found = []
     for code in codes:
         row = rows.get(code)
