@@ -25,6 +25,7 @@ class Role(StrEnum):
 
 
 STORE_ROLES = {Role.TERMINAL, Role.STORE_MANAGER}
+BACK_OFFICE_ROLES = frozenset({Role.STORE_MANAGER, Role.REGIONAL_MANAGER, Role.HQ_ADMIN})
 ALL_ROLES = set(Role)
 
 

@@ -14,6 +14,11 @@ loop after a crash - replays each step's first outcome: a refusal before the piv
 refused again and compensated again (the releases are idempotent too), a pivot that
 happened stays happened and the saga moves forward; the settle steps run in parallel.
 Holds live ten minutes: longer than a saga and its recovery.
+
+A settle step a service refuses (a points hold that lapsed while the gateway was down
+longer than that, say) stays refused: its id is sticky. Retrying cannot finish such an
+order, so it is logged as refused and the order NEEDS_ATTENTION until an operator
+settles it (gateway/settlement.py); the saga then finishes without that step.
 """
 
 import asyncio
@@ -38,7 +43,7 @@ from gateway.relay import relayed
 from gateway.storage import orders, saga_log
 
 HOLD_TTL = Duration(seconds=600)
-PENDING, PAID, REFUSED = "PENDING", "PAID", "REFUSED"
+PENDING, PAID, REFUSED, NEEDS_ATTENTION = "PENDING", "PAID", "REFUSED", "NEEDS_ATTENTION"
 RETRY_DELAYS_S = (0.1, 0.3, 1.0, 3.0)
 # Only a PENDING order is finished: of two runs of one saga, the first to finish answers.
 _FINISH_ORDER = update(orders).where(orders.c.order_id == bindparam("key"), orders.c.state == PENDING).values(
@@ -58,8 +63,32 @@ def step_id(order_id: str, step: str) -> str:
     return f"{order_id}:{step}"[:64]
 
 
+# Saga log steps of a settle step that a service refused, and of an operator's settling.
+def refused_step(step: str) -> str:
+    return f"refused:{step}"
+
+
+def settled_step(step: str) -> str:
+    return f"settled:{step}"
+
+
+def is_refusal(outcome) -> bool:
+    """A service's answer "no", as opposed to no answer (UNAVAILABLE)."""
+    return isinstance(outcome, DomainError) and not isinstance(outcome, Unavailable)
+
+
+def not_finished(order_id: str, reason: str) -> Unavailable:
+    """What the terminal hears while money may have moved and the order is not done:
+    never a refusal, so the cashier does not take another payment."""
+    return Unavailable("ORDER_NOT_FINISHED", f"Order {order_id} is not finished yet ({reason}); "
+                       "do not take another payment: retry with the same request_id.",
+                       f"订单 {order_id} 尚未完成（{reason}）；请勿重复收款，请用同一 request_id 重试。",
+                       order_id=order_id)
+
+
 class Saga:
-    """One order's saga. run() is safe to call again at any time; it ends PAID or REFUSED."""
+    """One order's saga. run() is safe to call again at any time; it ends PAID or REFUSED, or
+    NEEDS_ATTENTION when a service refused a step after the pivot."""
 
     def __init__(self, services, engine, order_id: str, request: pb.CheckoutRequest, store_path: str, actor,
                  fresh: bool = False):
@@ -115,13 +144,13 @@ class Saga:
                 raise Refused(quote.rejected_coupons[0].reason)
             offset = await self._offset(quote)
             logged = await self._log({"lookup": found, "quote": quote, "offset": offset})
-        return (member_pb2.LookupMemberResponse.FromString(logged["lookup"]),
+        return (logged, member_pb2.LookupMemberResponse.FromString(logged["lookup"]),
                 campaign_pb2.QuoteResponse.FromString(logged["quote"]),
                 points_pb2.QuoteOffsetResponse.FromString(logged["offset"]))
 
     async def _run(self) -> tuple[pb.Receipt, wallet_pb2.HoldResponse | None]:
         r = self.request
-        found, quote, offset = await self._prepare()
+        logged, found, quote, offset = await self._prepare()
         offset_fen = r.points_to_use * 100 // offset.points_per_yuan if r.points_to_use else 0
         if r.points_to_use > offset.max_points:
             raise Refused("POINTS_OVER_CAP")
@@ -156,14 +185,42 @@ class Saga:
             settle["points-capture"] = ("points", lambda: self.s.points.Capture(points_pb2.CaptureRequest(
                 request_id=step_id(self.order_id, "points-capture"), hold_id=holds["points"].hold.hold_id,
                 points=r.points_to_use, actor=self.actor)))
+        for step in [step for step in settle if settled_step(step) in logged]:  # an operator settled without it
+            del settle[step]
+        if "accrue" not in settle:  # the receipt still shows the points left
+            settle["points-balance"] = ("points", lambda: self.s.points.GetBalance(points_pb2.GetBalanceRequest(
+                member_id=r.member_id)))
         if wallet_capture is None:  # no stored value spent: the receipt still shows what is left
             settle["balance"] = ("wallet", lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(
                 member_id=r.member_id)))
-        done = dict(zip(settle, await asyncio.gather(*(self._forward(service, call) for service, call in settle.values()))))
-        earned = done["accrue"]
+        done = await self._settle(settle)
+        earned = done.get("accrue") or points_pb2.AccrueResponse(balance=done["points-balance"].balance)
         stored_left = (done["balance"] if wallet_capture is None else wallet_capture).balance.available_fen
         receipt = self._receipt(quote, offset_fen, stored_value, stored_left, earned)
         return receipt, holds.get("wallet")
+
+    async def _settle(self, settle: dict) -> dict:
+        """Every settle step, together; each retried until its service answers. Steps a
+        service refused are logged and the order NEEDS_ATTENTION: retrying cannot help."""
+        results = dict(zip(settle, await asyncio.gather(
+            *(self._forward(service, call) for service, call in settle.values()), return_exceptions=True)))
+        refused = {step: error for step, error in results.items() if is_refusal(error)}
+        if refused:
+            for step, error in refused.items():
+                log.error("saga step refused", extra={"order_id": self.order_id, "step": step, "reason": error.reason})
+            await self._needs_attention(refused)
+            raise not_finished(self.order_id, next(iter(refused.values())).reason)
+        for outcome in results.values():
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return results
+
+    async def _needs_attention(self, refused: dict[str, DomainError]) -> None:
+        await self._log({refused_step(step): pb.RefusedStep(step=step, reason=error.reason)
+                         for step, error in refused.items()})
+        async with self.engine.begin() as db:
+            await db.execute(update(orders).where(orders.c.order_id == self.order_id, orders.c.state == PENDING)
+                             .values(state=NEEDS_ATTENTION, update_time=utcnow()))
 
     async def _lookup(self):
         r = self.request
@@ -228,7 +285,13 @@ class Saga:
         if "wallet" in made:
             steps.append(("wallet", lambda: self.s.wallet.Release(wallet_pb2.ReleaseRequest(
                 request_id=step_id(self.order_id, "wallet-release"), hold_id=made["wallet"].hold.hold_id))))
-        await asyncio.gather(*(self._forward(service, step) for service, step in steps))
+        for outcome in await asyncio.gather(*(self._forward(service, step) for service, step in steps),
+                                            return_exceptions=True):
+            if is_refusal(outcome):  # a release is never refused (it is idempotent): an operator must look
+                log.error("saga compensation refused", extra={"order_id": self.order_id, "reason": outcome.reason})
+                raise not_finished(self.order_id, outcome.reason) from outcome
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def _accrual(self, found, quote, offset_fen: int) -> points_pb2.AccrueRequest:
         """Points are earned on what money paid: the offset is spread over the lines first."""
@@ -270,26 +333,16 @@ class Saga:
     async def _forward(self, service: str, make_call):
         """After the pivot (and for compensation) a step must happen: retry with backoff.
         If the service is still down, the order stays PENDING and the terminal hears
-        UNAVAILABLE: its retry, or the recovery loop, takes the saga on from the log."""
-        try:
-            async with relayed(service):
-                for delay in (*RETRY_DELAYS_S, None):
-                    try:
-                        return await make_call()
-                    except grpc.aio.AioRpcError as error:
-                        if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or delay is None:
-                            raise
-                        await asyncio.sleep(delay)
-        except Unavailable:
-            raise
-        except DomainError as error:
-            # A step that must happen was refused: an operator must look. The terminal must
-            # not read this as a refused order (money may have moved): the order stays PENDING.
-            log.error("saga step refused", extra={"order_id": self.order_id, "called": service, "reason": error.reason})
-            raise Unavailable("ORDER_NOT_FINISHED", f"Order {self.order_id} is not finished yet ({error.reason}); "
-                              "do not take another payment: retry with the same request_id.",
-                              f"订单 {self.order_id} 尚未完成（{error.reason}）；请勿重复收款，请用同一 request_id 重试。",
-                              order_id=self.order_id) from error
+        UNAVAILABLE: its retry, or the recovery loop, takes the saga on from the log. A
+        refusal (a DomainError) is for the caller to deal with: it will not change."""
+        async with relayed(service):
+            for delay in (*RETRY_DELAYS_S, None):
+                try:
+                    return await make_call()
+                except grpc.aio.AioRpcError as error:
+                    if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or delay is None:
+                        raise
+                    await asyncio.sleep(delay)
 
     async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal_reason: str = "",
                       amount_due_fen: int = 0, wallet_hold: wallet_pb2.HoldResponse | None = None) -> pb.CheckoutResponse:

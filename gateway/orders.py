@@ -1,5 +1,6 @@
-"""Checkout requests in: checked, recorded as an order, then run as a saga; and the
-recovery loop that finishes every saga a crash or a timeout left PENDING."""
+"""Checkout requests in: checked, recorded as an order, then run as a saga; orders as
+the back office reads and lists them; and the recovery loop that finishes every saga a
+crash or a timeout left PENDING."""
 
 import asyncio
 import logging
@@ -7,19 +8,21 @@ import os
 from datetime import timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.runtime import pagination
+from huiyuan.runtime.convert import enum_name, timestamp
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import store_of
+from huiyuan.runtime.requests import check_org_path, store_of
 from huiyuan.runtime.upsert import insert_for
 from gateway import auth, refunds
 from gateway.auth import Caller
-from gateway.checkout import PENDING, Saga
-from gateway.storage import orders
+from gateway.checkout import NEEDS_ATTENTION, PENDING, Saga, not_finished, settled_step
+from gateway.storage import orders, saga_log
 
 MAX_LINES = 200
 # A saga untouched this long is taken over by the recovery loop (HUIYUAN_SAGA_RECOVER_AFTER_S).
@@ -92,22 +95,87 @@ async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest
     if row.request_hash != digest:
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
                                  "该 request_id 已用于另一笔不同的结账。", request_id=request.request_id)
+    if row.state == NEEDS_ATTENTION:  # only an operator can finish it (gateway/settlement.py)
+        async with engine.connect() as db:
+            refused = (await order_view(db, row)).refused_steps
+        raise not_finished(row.order_id, refused[0].reason if refused else NEEDS_ATTENTION)
     if row.state != PENDING:
         return pb.CheckoutResponse.FromString(row.response)
     return await saga_of(services, engine, row).run()
 
 
-async def get_order(engine, caller: Caller, order_id: str) -> pb.CheckoutResponse:
-    async with engine.connect() as db:
-        row = (await db.execute(select(orders).where(orders.c.order_id == order_id))).one_or_none()
+def not_in_scope(order_id: str) -> NotFound:
+    # An order of another store is "not found" too: scope never tells what exists elsewhere.
+    return NotFound("ORDER_NOT_FOUND", "No such order in your scope.", "您的范围内没有此订单。", order_id=order_id)
+
+
+async def order_in_scope(db, caller: Caller, order_id: str, for_update: bool = False):
+    """The order's row, or NOT_FOUND if there is none in the caller's scope."""
+    query = select(orders).where(orders.c.order_id == order_id)
+    row = (await db.execute(query.with_for_update() if for_update else query)).one_or_none()
     if row is None or not caller.covers(store_of(row.org_path)):
-        # An order of another store is "not found" too: scope never tells what exists elsewhere.
-        raise NotFound("ORDER_NOT_FOUND", "No such order in your scope.", "您的范围内没有此订单。", order_id=order_id)
-    if row.response is None:
-        return pb.CheckoutResponse(order_id=order_id, state=pb.ORDER_STATE_PENDING)
-    found = pb.CheckoutResponse.FromString(row.response)
-    found.state = pb.OrderState.Value(f"ORDER_STATE_{row.state}")  # refunds move it on
-    return found
+        raise not_in_scope(order_id)
+    return row
+
+
+async def order_view(db, row) -> pb.Order:
+    return (await _views(db, [row]))[0]
+
+
+async def _views(db, rows) -> list[pb.Order]:
+    """Orders as the back office reads them: state, receipt, refusal, and the steps a
+    service refused with how each was settled (from the saga log, in one query)."""
+    steps: dict[str, dict[str, bytes]] = {row.order_id: {} for row in rows}
+    if rows:
+        logged = await db.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload).where(
+            saga_log.c.order_id.in_(list(steps)),
+            or_(saga_log.c.step.startswith("refused:"), saga_log.c.step.startswith("settled:"))))
+        for order_id, step, payload in logged:
+            steps[order_id][step] = payload
+    views = []
+    for row in rows:
+        view = pb.Order(order_id=row.order_id, store_path=store_of(row.org_path), member_id=row.member_id,
+                        state=pb.OrderState.Value(f"ORDER_STATE_{row.state}"), create_time=timestamp(row.create_time))
+        if row.response is not None:
+            answer = pb.CheckoutResponse.FromString(row.response)
+            view.refusal_reason = answer.refusal_reason
+            if answer.HasField("receipt"):
+                view.receipt.CopyFrom(answer.receipt)
+        logged = steps[row.order_id]
+        for key in sorted(k for k in logged if k.startswith("refused:")):
+            settled = logged.get(settled_step(key.removeprefix("refused:")))
+            view.refused_steps.append(pb.RefusedStep.FromString(settled or logged[key]))
+        views.append(view)
+    return views
+
+
+async def get_order(engine, caller: Caller, order_id: str) -> pb.Order:
+    async with engine.connect() as db:
+        return await order_view(db, await order_in_scope(db, caller, order_id))
+
+
+async def list_orders(engine, caller: Caller, request: pb.ListOrdersRequest) -> pb.ListOrdersResponse:
+    """Newest first: order ids sort by creation time, so the id is the page position."""
+    v = Violations()
+    node = check_org_path(v, request.org_path, "org_path", required=False) or caller.org_path
+    state = enum_name(pb.OrderState, "ORDER_STATE", request.state)
+    v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown order state")
+    size = pagination.page_size(request.page_size, 50, 500, v)
+    fingerprint = pagination.fingerprint(node, state)
+    before = pagination.decode(request.page_token, fingerprint, v)
+    v.raise_if_any()
+    if not caller.covers(node):
+        raise auth.denied()
+    query = select(orders).where(or_(orders.c.org_path == node,
+                                     orders.c.org_path.startswith(node + "/", autoescape=True)))
+    if state:
+        query = query.where(orders.c.state == state)
+    if before:
+        query = query.where(orders.c.order_id < before[0])
+    async with engine.connect() as db:
+        rows = (await db.execute(query.order_by(orders.c.order_id.desc()).limit(size + 1))).all()
+        page, token = pagination.next_page(rows, size, lambda row: [row.order_id], fingerprint)
+        return pb.ListOrdersResponse(orders=await _views(db, page), next_page_token=token)
 
 
 async def _attempt(order_id: str, saga) -> None:

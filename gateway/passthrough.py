@@ -27,11 +27,11 @@ from google.protobuf.message_factory import GetMessageClass
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import is_under
 from gateway import auth
+from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import Authenticator, Caller, Role
 from gateway.relay import derived_id, relayed
 
 WRITE, READ, LIST = "WRITE", "READ", "LIST"
-BACK_OFFICE = frozenset({Role.HQ_ADMIN, Role.REGIONAL_MANAGER, Role.STORE_MANAGER})
 CONFIGURERS = frozenset({Role.HQ_ADMIN, Role.REGIONAL_MANAGER})
 HQ_ONLY = frozenset({Role.HQ_ADMIN})
 CHAIN = "hq"  # the node of what belongs to the whole chain (tiers)

@@ -1,8 +1,9 @@
 """GatewayService: who is calling, may they, then the services' calls.
 
 Credentials, LookupMember (member, stored value, points and coupons in one answer),
-RegisterMember, TopUp, Checkout (the saga, gateway/checkout.py), GetOrder, Refund
-(gateway/refunds.py) and the store's daily summary."""
+RegisterMember, TopUp, Checkout (the saga, gateway/checkout.py), GetOrder and
+ListOrders, SettleOrder (gateway/settlement.py), Refund (gateway/refunds.py) and the
+store's daily summary."""
 
 import asyncio
 from datetime import timedelta
@@ -22,8 +23,8 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from gateway import auth, orders, refunds
-from gateway.auth import STORE_ROLES, Authenticator, Role
+from gateway import auth, orders, refunds, settlement
+from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.relay import derived_id, relayed
 from gateway.storage import api_keys
 
@@ -79,7 +80,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetStoreDailySummary(self, request, context):
         """The store's day, fanned out: orders from the gateway's own book, stored value
         and points from their services, new members from the member service."""
-        caller = await self.auth.caller(context, {Role.STORE_MANAGER, Role.REGIONAL_MANAGER, Role.HQ_ADMIN})
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
         v = Violations()
         check_store_path(v, request.store_path, "store_path")
         day = calendar_date(request.date)
@@ -114,7 +115,19 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetOrder(self, request, context):
         caller = await self.auth.caller(context)
         found = await orders.get_order(self.engine, caller, request.order_id)
-        return pb.GetOrderResponse(state=found.state, receipt=found.receipt if found.HasField("receipt") else None)
+        return pb.GetOrderResponse(state=found.state, receipt=found.receipt if found.HasField("receipt") else None,
+                                   refused_steps=found.refused_steps)
+
+    async def ListOrders(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        return await orders.list_orders(self.engine, caller, request)
+
+    async def SettleOrder(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        v = Violations()
+        settlement.check(v, request)
+        v.raise_if_any()
+        return pb.SettleOrderResponse(order=await settlement.settle(self.services, self.engine, caller, request))
 
     async def LookupMember(self, request, context):
         await self.auth.caller(context)

@@ -7,9 +7,12 @@
                        [--stored-value 90.00] [--cash 10.00]
   huiyuan pos receipt ORDER_ID
   huiyuan pos refund ORDER_ID [--line LINE_ID:QTY ...]   (no --line: the whole order)
+  huiyuan pos orders [--state needs-attention|paid|...] [--org PATH] [--limit N]   (a manager's key)
+  huiyuan pos settle ORDER_ID --reason R   finish an order a refused step holds up (a manager's key)
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
-`huiyuan up` writes for the demo store's first till). Amounts are yuan, as printed.
+`huiyuan up` writes for the demo store's first till); `orders` and `settle` need a store
+manager's key or above (`huiyuan key issue`). Amounts are yuan, as printed.
 """
 
 import os
@@ -26,7 +29,8 @@ TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY",
 
 def add_parser(sub) -> None:
     pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
-    pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund"])
+    pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
+                                        "settle"])
     pos.add_argument("order_id", nargs="?")
     pos.add_argument("--key")
     pos.add_argument("--phone")
@@ -42,6 +46,10 @@ def add_parser(sub) -> None:
     pos.add_argument("--points", type=int, default=0)
     pos.add_argument("--stored-value", default="0")
     pos.add_argument("--cash", default="0")
+    pos.add_argument("--state", default="", help="orders: only this state, e.g. needs-attention")
+    pos.add_argument("--org", default="", help="orders: under this org node (default: the key's)")
+    pos.add_argument("--limit", type=int, default=20)
+    pos.add_argument("--reason", default="", help="settle: why the order may finish without its refused steps")
 
 
 def fen(yuan: str) -> int:
@@ -117,9 +125,39 @@ def run(args) -> int:
             print(f"refund {yuan(t.amount_fen)} to {pb.TenderKind.Name(t.kind).removeprefix('TENDER_KIND_').lower()}")
         print(f"points returned {done.points_returned}, taken back {done.points_clawed_back}")
         print(f"order now {pb.OrderState.Name(done.state).removeprefix('ORDER_STATE_').lower()}")
+    elif args.action == "orders":
+        state = pb.OrderState.Value("ORDER_STATE_" + args.state.upper().replace("-", "_")) if args.state else 0
+        found = stub.ListOrders(pb.ListOrdersRequest(org_path=args.org, state=state, page_size=args.limit),
+                                metadata=auth, timeout=10)
+        for order in found.orders:
+            print_order(order)
+    elif args.action == "settle":
+        order = stub.SettleOrder(pb.SettleOrderRequest(request_id=str(uuid.uuid4()), order_id=args.order_id or "",
+                                                       reason=args.reason), metadata=auth, timeout=30).order
+        print_order(order)
+        if order.HasField("receipt"):
+            print_receipt(order.receipt)
     else:
-        print_receipt(stub.GetOrder(pb.GetOrderRequest(order_id=args.order_id or ""), metadata=auth, timeout=10).receipt)
+        found = stub.GetOrder(pb.GetOrderRequest(order_id=args.order_id or ""), metadata=auth, timeout=10)
+        if found.HasField("receipt"):
+            print_receipt(found.receipt)
+        if found.refused_steps or not found.HasField("receipt"):
+            print_order(pb.Order(order_id=args.order_id, state=found.state, refused_steps=found.refused_steps))
     return 0
+
+
+def print_order(o) -> None:
+    """One line an order, and a line for each step a service refused."""
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+    from huiyuan.runtime.clock import CHAIN_ZONE
+
+    state = pb.OrderState.Name(o.state).removeprefix("ORDER_STATE_").lower().replace("_", "-")
+    when = f"{o.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}" if o.HasField("create_time") else ""
+    paid = f"paid {yuan(o.receipt.list_total_fen - o.receipt.discount_total_fen)}" if o.HasField("receipt") else ""
+    print("  ".join(x for x in (f"order {o.order_id}", when, state, o.store_path, paid, o.refusal_reason) if x))
+    for step in o.refused_steps:
+        settled = f"; settled by {step.settled_by}: {step.settle_reason}" if step.settled_by else "; needs settling"
+        print(f"  {step.step} refused: {step.reason}{settled}")
 
 
 def print_receipt(r) -> None:

@@ -302,7 +302,7 @@ def _lapse_points_holds(chain: Chain, member_id: str) -> None:
     engine.dispose()
 
 
-def test_a_step_refused_after_the_pivot_keeps_the_order_pending_and_the_terminal_told_not_to_charge_again(chain):
+def test_a_step_refused_after_the_pivot_waits_for_an_operator_and_the_terminal_is_told_not_to_charge_again(chain):
     member_id, coupon_code = _member_with_money(chain)
     request = _order(member_id, coupon_code)
     _gateway_dies_at(chain, "checkout-captured", lambda: _checkout(chain, request))
@@ -313,11 +313,43 @@ def test_a_step_refused_after_the_pivot_keeps_the_order_pending_and_the_terminal
             _checkout(chain, request)
         code, reason, _ = refusal_of(raised.value)
         assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "ORDER_NOT_FINISHED")
+        assert "HOLD_EXPIRED" in raised.value.details()
     order_id = _error_info(raised.value).metadata["order_id"]  # what the cashier quotes to an operator
     order = chain.gateway.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=_as_terminal(chain))
-    assert order.state == pb.ORDER_STATE_PENDING
+    assert order.state == pb.ORDER_STATE_NEEDS_ATTENTION
+    assert [(s.step, s.reason, s.settled_by) for s in order.refused_steps] == [("points-capture", "HOLD_EXPIRED", "")]
     # 20.00 taken once; the other settle steps done (20 points earned); the lapsed hold
     # gave its 200 points back: what an operator settles with the member
     assert _balances(chain, member_id) == (80_00, 0, 320, 0)
     assert points_spent(chain.processes["points"].database_url, member_id) == 0
     assert_books_balance(chain.processes["wallet"].database_url)
+
+    # The store manager finds the order and settles it: it finishes without the step.
+    _, manager_key = bootstrap.issue_key(chain.processes["gateway"].database_url, STORE, auth.Role.STORE_MANAGER, "店长")
+    as_manager = (("authorization", f"Bearer {manager_key}"),)
+    waiting = chain.gateway.ListOrders(pb.ListOrdersRequest(state=pb.ORDER_STATE_NEEDS_ATTENTION), metadata=as_manager)
+    assert order_id in [o.order_id for o in waiting.orders]
+    settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="网关故障超时，积分由门店承担")
+    assert refusal_of(_raises(chain.gateway.SettleOrder, settle, _as_terminal(chain)))[:2] == (
+        grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")  # a terminal cannot waive anything
+    no_reason = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason=" ")
+    assert refusal_of(_raises(chain.gateway.SettleOrder, no_reason, as_manager))[2] == {"reason": "REASON_REQUIRED"}
+    settled = chain.gateway.SettleOrder(settle, metadata=as_manager).order
+    assert settled.state == pb.ORDER_STATE_PAID
+    assert (settled.receipt.stored_value_paid_fen, settled.receipt.points_used, settled.receipt.points_earned) == (
+        20_00, 200, 20)
+    [step] = settled.refused_steps
+    assert (step.step, step.reason, step.settle_reason) == ("points-capture", "HOLD_EXPIRED", settle.reason)
+    assert step.settled_by.startswith("key:") and step.HasField("settle_time")
+    assert chain.gateway.SettleOrder(settle, metadata=as_manager).order == settled  # settling again changes nothing
+    answer = _checkout(chain, request)  # the terminal's retry now gets the receipt
+    assert (answer.state, answer.receipt) == (pb.ORDER_STATE_PAID, settled.receipt)
+    assert _balances(chain, member_id) == (80_00, 0, 320, 0)  # nothing more moved: the store bore the points
+    assert points_spent(chain.processes["points"].database_url, member_id) == 0
+    assert_books_balance(chain.processes["wallet"].database_url)
+
+
+def _raises(call, request, metadata) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request, metadata=metadata)
+    return raised.value

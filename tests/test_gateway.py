@@ -33,6 +33,7 @@ def chain(database_url, member_service, wallet_service, points_service, campaign
     _, hq_key = bootstrap.issue_key(url, "hq", auth.Role.HQ_ADMIN, "first admin")
     stub = gateway_pb2_grpc.GatewayServiceStub(gateway.channel)
     stub.channel = gateway.channel  # for the services' own stubs, passed through (tests/test_gateway_config.py)
+    stub.address = gateway.app.address  # for `huiyuan pos`
     yield stub, hq_key
     gateway.stop()
     patch.undo()
@@ -109,6 +110,9 @@ def test_role_matrix(chain, role, org_path):
             pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=1_00)]), at_store, None),
         (stub.Refund, pb.RefundRequest(request_id=rid(), order_id="o_none"), at_store, None),
         (stub.GetOrder, pb.GetOrderRequest(order_id="o_none"), True, None),
+        (stub.ListOrders, pb.ListOrdersRequest(org_path=STORE), back_office,
+         pb.ListOrdersRequest(org_path="hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None),
+        (stub.SettleOrder, pb.SettleOrderRequest(request_id=rid(), order_id="o_none", reason="矩阵"), back_office, None),
         (stub.GetStoreDailySummary, pb.GetStoreDailySummaryRequest(store_path=STORE, date=today), back_office,
          pb.GetStoreDailySummaryRequest(store_path="hq/south/gz-001", date=today) if role != pb.ROLE_HQ_ADMIN else None),
         (stub.IssueApiKey, pb.IssueApiKeyRequest(request_id=rid(), org_path=STORE, role=pb.ROLE_TERMINAL),
@@ -203,6 +207,66 @@ def test_one_checkout_takes_discount_coupon_points_and_stored_value_once(shop):
     assert code_and_reason(stub.GetOrder, pb.GetOrderRequest(order_id=paid.order_id), elsewhere) == (
         grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND") == code_and_reason(
         stub.GetOrder, pb.GetOrderRequest(order_id="o_nothing"), elsewhere)  # the same answer: nothing leaks
+
+
+def test_the_back_office_lists_its_orders_newest_first_and_settles_only_what_needs_it(shop):
+    stub, terminal, member_id, card, _, hq_key = shop
+
+    def cash_order(cash_fen):  # 120.00 - 20.00 (满100减20) = 100.00, in cash
+        return pb.CheckoutRequest(request_id=rid(), member_id=member_id, card_number=card, lines=[pb.CheckoutLine(
+            line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
+            tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=cash_fen)])
+
+    paid = [stub.Checkout(cash_order(100_00), metadata=as_(terminal)) for _ in range(3)]
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Checkout(cash_order(99_00), metadata=as_(terminal))
+    assert refusal_of(caught.value)[2] == {"tenders": "TENDERS_DO_NOT_ADD_UP"}
+    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    first = stub.ListOrders(pb.ListOrdersRequest(state=pb.ORDER_STATE_PAID, page_size=2), metadata=as_(manager))
+    assert [o.order_id for o in first.orders] == [paid[2].order_id, paid[1].order_id]
+    assert (first.orders[0].store_path, first.orders[0].member_id, first.orders[0].receipt) == (
+        STORE, member_id, paid[2].receipt)
+    second = stub.ListOrders(pb.ListOrdersRequest(state=pb.ORDER_STATE_PAID, page_size=2, page_token=first.next_page_token),
+                             metadata=as_(manager))
+    assert second.orders[0].order_id == paid[0].order_id
+    refused = stub.ListOrders(pb.ListOrdersRequest(org_path="hq/east", state=pb.ORDER_STATE_REFUSED, page_size=1),
+                              metadata=as_(issue(stub, hq_key, "hq/east", pb.ROLE_REGIONAL_MANAGER).api_key))
+    assert refused.orders[0].refusal_reason == "TENDERS_DO_NOT_ADD_UP" and not refused.orders[0].HasField("receipt")
+    with pytest.raises(grpc.RpcError) as caught:  # a token is only good for the filter it was issued for
+        stub.ListOrders(pb.ListOrdersRequest(page_size=2, page_token=first.next_page_token), metadata=as_(manager))
+    assert refusal_of(caught.value)[2] == {"page_token": "PAGE_TOKEN_MISMATCH"}
+    south = issue(stub, hq_key, "hq/south", pb.ROLE_REGIONAL_MANAGER).api_key
+    assert code_and_reason(stub.ListOrders, pb.ListOrdersRequest(org_path=STORE), south) == (
+        grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert stub.ListOrders(pb.ListOrdersRequest(), metadata=as_(south)).orders == []  # its own node: none there
+    settle = pb.SettleOrderRequest(request_id=rid(), order_id=paid[0].order_id, reason="核对")
+    assert code_and_reason(stub.SettleOrder, settle, manager) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "ORDER_NEEDS_NO_SETTLEMENT")  # nothing of it was refused
+    assert code_and_reason(stub.SettleOrder, settle, south) == (grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND")
+
+
+def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monkeypatch, capsys):
+    import argparse
+
+    from huiyuan import pos
+
+    stub, terminal, member_id, card, _, hq_key = shop
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    parser = argparse.ArgumentParser()
+    pos.add_parser(parser.add_subparsers())
+    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    paid = stub.Checkout(pb.CheckoutRequest(request_id=rid(), member_id=member_id, card_number=card, lines=[
+        pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=100_00)]), metadata=as_(terminal))
+    assert pos.run(parser.parse_args(["pos", "orders", "--key", manager, "--state", "paid", "--limit", "1"])) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith(f"order {paid.order_id}  ") and f"paid  {STORE}  paid ¥100.00" in listed
+    assert pos.run(parser.parse_args(["pos", "receipt", paid.order_id, "--key", terminal])) == 0
+    receipt = capsys.readouterr().out
+    assert receipt.startswith(f"order {paid.order_id}  {STORE}\n  total ¥120.00\n") and "paid ¥100.00 (cash)" in receipt
+    with pytest.raises(grpc.RpcError) as caught:  # settling takes a manager, and a reason
+        pos.run(parser.parse_args(["pos", "settle", paid.order_id, "--key", manager]))
+    assert refusal_of(caught.value)[2] == {"reason": "REASON_REQUIRED"}
 
 
 def test_a_refused_checkout_releases_everything_it_reserved(shop):

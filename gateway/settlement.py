@@ -1,0 +1,62 @@
+"""An operator settles an order that needs attention.
+
+Such an order was paid at the till (the wallet captured: the pivot), but a step after
+the payment was refused by its service - a points hold that lapsed while the gateway
+was down past its deadline, say - and a refused step id stays refused, so the saga
+cannot finish it. Settling records, against each refused step, who decided the order
+may finish without it and why; then the saga runs again, skips those steps, does any
+other step still owed, and the order ends PAID with its receipt. What a skipped step
+would have moved is left to the chain (or to a manual adjustment): nothing is guessed.
+If a service is down meanwhile, the order stays PENDING and the recovery loop finishes
+it; if another step is refused, it needs attention again, for that step.
+"""
+
+from sqlalchemy import update
+
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.runtime.convert import timestamp
+from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.errors import FailedPrecondition, Unavailable, Violations
+from huiyuan.runtime.idempotency import check_request_id
+from huiyuan.runtime.upsert import insert_for
+from gateway.auth import Caller
+from gateway.checkout import NEEDS_ATTENTION, PENDING, settled_step
+from gateway.orders import order_in_scope, order_view, saga_of
+from gateway.storage import orders, saga_log
+
+MAX_REASON = 200
+
+
+def check(v: Violations, request: pb.SettleOrderRequest) -> None:
+    check_request_id(v, request.request_id)
+    v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
+    v.check(0 < len(request.reason.strip()) <= MAX_REASON, "reason", "REASON_REQUIRED",
+            f"say why the order may finish without its refused steps (1 to {MAX_REASON} characters)")
+
+
+async def settle(services, engine, caller: Caller, request: pb.SettleOrderRequest) -> pb.Order:
+    async with engine.begin() as db:
+        row = await order_in_scope(db, caller, request.order_id, for_update=True)
+        view = await order_view(db, row)
+        unsettled = [step for step in view.refused_steps if not step.settled_by]
+        if row.state != NEEDS_ATTENTION or not unsettled:
+            if view.refused_steps and not unsettled:  # settled before: a retry gets the order as it is
+                return view
+            raise FailedPrecondition("ORDER_NEEDS_NO_SETTLEMENT",
+                                     f"The order is {row.state}: no step of it was refused.",
+                                     "该订单没有被拒绝的步骤，无需人工结算。", order_id=row.order_id)
+        now = utcnow()
+        await db.execute(insert_for(db)(saga_log).values([{
+            "order_id": row.order_id, "step": settled_step(step.step), "log_time": now,
+            "payload": pb.RefusedStep(step=step.step, reason=step.reason, settle_reason=request.reason.strip(),
+                                      settled_by=caller.actor.operator_id, settle_time=timestamp(now)).SerializeToString(),
+        } for step in unsettled]).on_conflict_do_nothing(index_elements=["order_id", "step"]))
+        # Back to PENDING: the saga (or, if a service is down now, the recovery loop) finishes it.
+        await db.execute(update(orders).where(orders.c.order_id == row.order_id)
+                         .values(state=PENDING, update_time=now))
+    try:
+        await saga_of(services, engine, row).run()
+    except Unavailable:  # a service is down (the recovery loop finishes it), or another step was refused
+        pass
+    async with engine.connect() as db:
+        return await order_view(db, await order_in_scope(db, caller, request.order_id))
