@@ -174,6 +174,37 @@ def test_returned_goods_give_their_discount_back_to_the_budget_never_more(campai
         "adjustments[0]": "ADJUSTMENT_INVALID"}
 
 
+def test_an_order_returned_in_full_no_longer_counts_against_the_member_s_limit(campaign):
+    once = create(campaign, name="每人限一次 会员日", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_000,
+                  weekdays=[1, 2, 3, 4, 5, 6, 7], per_member_limit=1, per_store_daily_limit=1, budget_fen=100_00)
+    activate(campaign, once.campaign_id)
+    member, order_id = "m_" + "5" * 26, rid()
+    discount = [pb.Adjustment(campaign_id=once.campaign_id, amount_fen=10_00)]
+
+    def reserve():
+        return campaign.ReserveCoupons(pb.ReserveCouponsRequest(
+            request_id=rid(), member_id=member, order_id=order_id, store_path=STORE, ttl={"seconds": 60},
+            adjustments=discount))
+
+    campaign.RedeemCoupons(pb.RedeemCouponsRequest(request_id=rid(), reservation_id=reserve().reservation_id))
+    with pytest.raises(grpc.RpcError) as caught:
+        reserve()
+    assert refusal_of(caught.value, "campaign.huiyuan")[1] == "MEMBER_LIMIT_REACHED"
+
+    def give_back(fen):
+        campaign.ReturnDiscounts(pb.ReturnDiscountsRequest(request_id=rid(), order_id=order_id, adjustments=[
+            pb.Adjustment(campaign_id=once.campaign_id, amount_fen=fen)]))
+
+    give_back(4_00)  # some goods back: the offer was still enjoyed
+    with pytest.raises(grpc.RpcError) as caught:
+        reserve()
+    assert refusal_of(caught.value, "campaign.huiyuan")[1] == "MEMBER_LIMIT_REACHED"
+    give_back(6_00)  # the rest back: as if the order had never been
+    assert reserve().reservation_id
+    campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=once.campaign_id,
+                                                           status=pb.CAMPAIGN_STATUS_ENDED))
+
+
 def test_a_released_or_lapsed_reservation_gives_coupons_and_budget_back(campaign):
     backing = create(campaign, name="预算", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=50_00)
     five = template(campaign, name="5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id)

@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
@@ -227,8 +227,10 @@ async def _take_budgets(db, reservation_id, member_id, store_path, discounts: di
         {"reservation_id": reservation_id, "campaign_id": campaign_id, "member_id": member_id, "store_path": store_path,
          "business_day": day, "amount_fen": amount, "state": HoldState.PENDING.value}
         for campaign_id, amount in sorted(discounts.items())])
-    live = [HoldState.PENDING.value, HoldState.CAPTURED.value]
     u = campaign_uses.c
+    # A use counts against the limits while it is held or booked, until its whole
+    # discount has come back with returned goods (then, as in the stats, it is no order).
+    counted = and_(u.state.in_([HoldState.PENDING.value, HoldState.CAPTURED.value]), u.returned_fen < u.amount_fen)
     for campaign_id, amount in sorted(discounts.items()):  # id order: no deadlock between two reservations
         body = bodies[campaign_id]
         s = await _add_to_stats(db, campaign_id, reserved_fen=amount)
@@ -237,13 +239,13 @@ async def _take_budgets(db, reservation_id, member_id, store_path, discounts: di
         # The counts include this reservation's own use, hence "more than the limit".
         if body["per_member_limit"]:
             used = (await db.execute(select(func.count()).where(u.campaign_id == campaign_id, u.member_id == member_id,
-                                                                u.state.in_(live)))).scalar()
+                                                                counted))).scalar()
             if used > body["per_member_limit"]:
                 raise FailedPrecondition("MEMBER_LIMIT_REACHED", "The member has used this offer as often as allowed.",
                                          "该会员已达本活动的使用次数上限。", campaign_id=campaign_id)
         if body["per_store_daily_limit"]:
             used = (await db.execute(select(func.count()).where(u.campaign_id == campaign_id, u.store_path == store_path,
-                                                                u.business_day == day, u.state.in_(live)))).scalar()
+                                                                u.business_day == day, counted))).scalar()
             if used > body["per_store_daily_limit"]:
                 raise FailedPrecondition("STORE_DAILY_LIMIT_REACHED", "This store has used this offer as often as allowed today.",
                                          "本门店今日已达本活动的使用次数上限。", campaign_id=campaign_id)
