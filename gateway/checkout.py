@@ -72,6 +72,13 @@ def settled_step(step: str) -> str:
     return f"settled:{step}"
 
 
+async def settled_steps(db, order_id: str) -> set[str]:
+    """The steps an operator let the order finish without (gateway/settlement.py)."""
+    logged = await db.execute(select(saga_log.c.step).where(saga_log.c.order_id == order_id,
+                                                            saga_log.c.step.startswith(settled_step(""))))
+    return {step.removeprefix(settled_step("")) for step in logged.scalars()}
+
+
 def is_refusal(outcome) -> bool:
     """A service's answer "no", as opposed to no answer (UNAVAILABLE)."""
     return isinstance(outcome, DomainError) and not isinstance(outcome, Unavailable)

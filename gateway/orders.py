@@ -21,7 +21,7 @@ from huiyuan.runtime.requests import check_org_path, store_of
 from huiyuan.runtime.upsert import insert_for
 from gateway import auth, refunds
 from gateway.auth import Caller
-from gateway.checkout import NEEDS_ATTENTION, PENDING, Saga, not_finished, settled_step
+from gateway.checkout import NEEDS_ATTENTION, PENDING, Saga, not_finished, refused_step, settled_step
 from gateway.storage import orders, saga_log
 
 MAX_LINES = 200
@@ -129,7 +129,7 @@ async def _views(db, rows) -> list[pb.Order]:
     if rows:
         logged = await db.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload).where(
             saga_log.c.order_id.in_(list(steps)),
-            or_(saga_log.c.step.startswith("refused:"), saga_log.c.step.startswith("settled:"))))
+            or_(saga_log.c.step.startswith(refused_step("")), saga_log.c.step.startswith(settled_step("")))))
         for order_id, step, payload in logged:
             steps[order_id][step] = payload
     views = []
@@ -142,8 +142,8 @@ async def _views(db, rows) -> list[pb.Order]:
             if answer.HasField("receipt"):
                 view.receipt.CopyFrom(answer.receipt)
         logged = steps[row.order_id]
-        for key in sorted(k for k in logged if k.startswith("refused:")):
-            settled = logged.get(settled_step(key.removeprefix("refused:")))
+        for key in sorted(k for k in logged if k.startswith(refused_step(""))):
+            settled = logged.get(settled_step(key.removeprefix(refused_step(""))))
             view.refused_steps.append(pb.RefusedStep.FromString(settled or logged[key]))
         views.append(view)
     return views

@@ -7,7 +7,10 @@ as points; the rest goes back to stored value first (up to what stored value pai
 then to the external tenders. Points the refunded money earned are taken back (a
 shortfall becomes the member's points debt). The returned units' share of each
 campaign's and coupon's discount goes back to the campaign's budget and stats. Coupons
-are not given back: a used coupon stays used, as at the till.
+are not given back: a used coupon stays used, as at the till. Of an order an operator
+settled without some steps, what those steps never moved is not moved back: no spent
+points return if they were never taken, no earned points are taken back if none were
+earned, no discount goes back to a campaign that never booked it.
 
 The plan is computed and written under the order's lock before any service is called;
 every call's id is derived from the refund, so a retry or a re-run replays it. A refund
@@ -30,7 +33,7 @@ from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import store_of
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
-from gateway.checkout import step_id
+from gateway.checkout import settled_steps, step_id
 from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
@@ -78,6 +81,9 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stor
             before = refunded.get(i, 0)
             money += _unit_share(payable[i] - fen_share, bought[i], before, lines[i])
             points += _unit_share(points_share, bought[i], before, lines[i])
+    settled = await settled_steps(db, order.order_id)
+    if "points-capture" in settled:  # the points were never taken
+        points = 0
     stored_back = min(money, paid.stored_value_paid_fen - stored_refunded)
     tenders = []
     rest = money - stored_back
@@ -87,7 +93,7 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stor
             tenders.append(pb.Tender(kind=tender.kind, amount_fen=back, reference=tender.reference))
             rest -= back
     discounts = []
-    for a in quote.adjustments:
+    for a in [] if "redeem" in settled else quote.adjustments:  # else no campaign booked it
         if a.campaign_id or a.coupon_code:  # the tier price is nobody's budget
             fen = sum(_unit_share(x.amount_fen, bought[x.line_id], refunded.get(x.line_id, 0), lines[x.line_id])
                       for x in a.line_shares if x.line_id in lines)
@@ -159,7 +165,9 @@ async def run_plan(services, engine, order, row) -> pb.RefundResponse:
                 request_id=step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
                 store_path=store_of(order.org_path)))
     crash_point("refund-stored-value-returned")
-    money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders)
+    async with engine.connect() as db:
+        earned = "accrue" not in await settled_steps(db, order.order_id)  # else nothing to take back
+    money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders) if earned else 0
     if money or plan.points_returned:
         async with relayed("points"):
             reversed_ = await services.points.Reverse(points_pb2.ReverseRequest(

@@ -347,6 +347,14 @@ def test_a_step_refused_after_the_pivot_waits_for_an_operator_and_the_terminal_i
     assert _balances(chain, member_id) == (80_00, 0, 320, 0)  # nothing more moved: the store bore the points
     assert points_spent(chain.processes["points"].database_url, member_id) == 0
     assert_books_balance(chain.processes["wallet"].database_url)
+    # Returned later: the money and the 20 points it earned go back; the 200 points,
+    # never taken, are not given back a second time.
+    back = chain.gateway.Refund(pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain),
+                                timeout=FINAL_ANSWER_WITHIN_S)
+    assert (back.state, back.stored_value_fen, back.points_returned, back.points_clawed_back) == (
+        pb.ORDER_STATE_REFUNDED, 20_00, 0, 20)
+    assert _balances(chain, member_id) == (100_00, 0, 300, 0)
+    assert_books_balance(chain.processes["wallet"].database_url)
 
 
 def _raises(call, request, metadata) -> grpc.RpcError:
