@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import os
 import signal
 import socket
@@ -85,6 +86,25 @@ def test_with_no_exporter_spans_are_not_recorded_but_trace_ids_still_reach_the_l
     own, followed = [line.split() for line in out.stdout.splitlines()]
     assert own[0] == "False" and len(own[1]) == 32 and own[1] != "0" * 32
     assert followed == ["True", "ab" * 16]  # a caller whose trace is exported is still followed
+
+
+_HEALTH_READS_REVISION = """
+import asyncio, logging, sys
+from sqlalchemy.ext.asyncio import create_async_engine
+from huiyuan.runtime import logs, migrate
+logs.configure("probe", "INFO")
+engine = create_async_engine("sqlite+aiosqlite:///" + sys.argv[1])
+print(asyncio.run(migrate.current_revision(engine)))
+logging.getLogger("huiyuan.probe").info("checked")
+"""
+
+
+def test_the_health_check_s_revision_read_leaves_nothing_in_the_logs(tmp_path):
+    """It runs every few seconds in every service; alembic would log two lines each time."""
+    out = subprocess.run([sys.executable, "-c", _HEALTH_READS_REVISION, str(tmp_path / "probe.db")], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"
+    assert [json.loads(line)["msg"] for line in out.stderr.splitlines()] == ["checked"]
 
 
 def _free_port() -> int:

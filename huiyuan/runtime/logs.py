@@ -57,6 +57,9 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The health check reads the schema's revision every few seconds, and alembic says
+    # so at INFO each time: two lines per service per check, telling nobody anything.
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
 
 
 def current_trace_id() -> str:
