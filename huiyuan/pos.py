@@ -131,6 +131,8 @@ def run(args) -> int:
                                 metadata=auth, timeout=10)
         for order in found.orders:
             print_order(order)
+        if not found.orders:
+            print("no orders")
     elif args.action == "settle":
         order = stub.SettleOrder(pb.SettleOrderRequest(request_id=str(uuid.uuid4()), order_id=args.order_id or "",
                                                        reason=args.reason), metadata=auth, timeout=30).order
@@ -153,8 +155,8 @@ def print_order(o) -> None:
 
     state = pb.OrderState.Name(o.state).removeprefix("ORDER_STATE_").lower().replace("_", "-")
     when = f"{o.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}" if o.HasField("create_time") else ""
-    paid = f"paid {yuan(o.receipt.list_total_fen - o.receipt.discount_total_fen)}" if o.HasField("receipt") else ""
-    print("  ".join(x for x in (f"order {o.order_id}", when, state, o.store_path, paid, o.refusal_reason) if x))
+    sale = f"sale {yuan(o.receipt.list_total_fen - o.receipt.discount_total_fen)}" if o.HasField("receipt") else ""
+    print("  ".join(x for x in (f"order {o.order_id}", when, state, o.store_path, sale, o.refusal_reason) if x))
     for step in o.refused_steps:
         settled = f"; settled by {step.settled_by}: {step.settle_reason}" if step.settled_by else "; needs settling"
         print(f"  {step.step} refused: {step.reason}{settled}")

@@ -260,7 +260,7 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
         tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=100_00)]), metadata=as_(terminal))
     assert pos.run(parser.parse_args(["pos", "orders", "--key", manager, "--state", "paid", "--limit", "1"])) == 0
     listed = capsys.readouterr().out
-    assert listed.startswith(f"order {paid.order_id}  ") and f"paid  {STORE}  paid ¥100.00" in listed
+    assert listed.startswith(f"order {paid.order_id}  ") and f"paid  {STORE}  sale ¥100.00" in listed
     assert pos.run(parser.parse_args(["pos", "receipt", paid.order_id, "--key", terminal])) == 0
     receipt = capsys.readouterr().out
     assert receipt.startswith(f"order {paid.order_id}  {STORE}\n  total ¥120.00\n") and "paid ¥100.00 (cash)" in receipt
