@@ -14,7 +14,11 @@ earned, no discount goes back to a campaign that never booked it.
 
 The plan is computed and written under the order's lock before any service is called;
 every call's id is derived from the refund, so a retry or a re-run replays it. A refund
-a crash left PENDING is run again by the terminal's retry or by the recovery loop.
+a crash left PENDING is run again by the terminal's retry or by the recovery loop. If the
+wallet or the points service refuses its step - the books disagree with the plan, which
+only a bug or a hand-edited database can make - the refund NEEDS_ATTENTION: it is logged
+for an operator, the loop leaves it, and the terminal hears UNAVAILABLE
+REFUND_NOT_FINISHED, never a refusal, as money may already have gone back.
 """
 
 import logging
@@ -33,7 +37,7 @@ from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import store_of
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
-from gateway.checkout import settled_steps, step_id
+from gateway.checkout import NEEDS_ATTENTION, is_refusal, settled_steps, step_id
 from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
@@ -150,11 +154,33 @@ async def refund(services, engine, caller: Caller, request: pb.RefundRequest) ->
                                  "该 request_id 已用于另一笔不同的退款。", request_id=request.request_id)
     if row.state == "DONE":
         return pb.RefundResponse.FromString(row.response)
+    if row.state == NEEDS_ATTENTION:
+        raise not_finished(order.order_id, NEEDS_ATTENTION)
     return await run_plan(services, engine, order, row)
+
+
+def not_finished(order_id: str, reason: str) -> Unavailable:
+    return Unavailable("REFUND_NOT_FINISHED", f"The refund of order {order_id} is not finished ({reason}); money may "
+                       "already have gone back: do not refund by other means. An operator has been told.",
+                       f"订单 {order_id} 的退款尚未完成（{reason}），款项可能已退回：请勿以其他方式退款，已通知运维。",
+                       order_id=order_id)
 
 
 async def run_plan(services, engine, order, row) -> pb.RefundResponse:
     """Move what the plan says; each call is idempotent by its derived id."""
+    try:
+        return await _run_plan(services, engine, order, row)
+    except DomainError as error:
+        if not is_refusal(error):
+            raise
+        log.error("refund step refused", extra={"refund_id": row.refund_id, "reason": error.reason})
+        async with engine.begin() as db:
+            await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
+                             .values(state=NEEDS_ATTENTION))
+        raise not_finished(order.order_id, error.reason) from error
+
+
+async def _run_plan(services, engine, order, row) -> pb.RefundResponse:
     plan = pb.RefundResponse.FromString(row.plan)
     member_id = order.member_id
     if plan.stored_value_fen:

@@ -51,7 +51,7 @@ refunds = Table(
     # A campaign ReturnDiscountsRequest: each adjustment's share of the returned units
     # (empty when the order had no campaign or coupon discount).
     Column("discounts", LargeBinary, nullable=True),
-    Column("state", String(16), nullable=False),  # PENDING or DONE
+    Column("state", String(16), nullable=False),  # PENDING, DONE or NEEDS_ATTENTION
     Column("response", LargeBinary, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
     UniqueConstraint("key_id", "request_id"),

@@ -361,3 +361,27 @@ def _raises(call, request, metadata) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as raised:
         call(request, metadata=metadata)
     return raised.value
+
+
+def test_a_refund_step_refused_after_the_money_went_back_is_never_reported_as_refused(chain):
+    """The points service's books disagree with the refund's plan (its record of what the
+    order earned is gone, as only a bug or a hand-edited database could make it): the
+    stored value has gone back, so the cashier must not hear "refused" and pay out again."""
+    from sqlalchemy import delete
+
+    from huiyuan.runtime.db import make_sync_engine
+    from services.points.storage import order_accruals
+
+    member_id, coupon_code = _member_with_money(chain)
+    order_id = _checkout(chain, _order(member_id, coupon_code)).order_id
+    engine = make_sync_engine(chain.processes["points"].database_url, "points")
+    with engine.begin() as db:
+        db.execute(delete(order_accruals).where(order_accruals.c.order_id == order_id))
+    engine.dispose()
+    request = pb.RefundRequest(request_id=rid(), order_id=order_id)
+    for _ in range(2):  # the retry too: the refund waits for an operator, nothing moves twice
+        error = _raises(chain.gateway.Refund, request, _as_terminal(chain))
+        assert refusal_of(error)[:2] == (grpc.StatusCode.UNAVAILABLE, "REFUND_NOT_FINISHED")
+        assert _error_info(error).metadata["order_id"] == order_id
+        assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # the 20.00 back once; points untouched
+    assert_books_balance(chain.processes["wallet"].database_url)
