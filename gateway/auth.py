@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, String, Table, bindparam, insert, select, update
 
 from huiyuan.common.v1 import actor_pb2
-from huiyuan.runtime.db import UtcDateTime
+from huiyuan.runtime.db import UtcDateTime, reading
 from huiyuan.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 from huiyuan.runtime.requests import is_under, store_of
 
@@ -97,7 +97,7 @@ class Authenticator:
         scheme, _, key = header.partition(" ")
         if scheme not in ("ApiKey", "Bearer") or not key.strip():
             raise Unauthenticated("CREDENTIAL_REQUIRED", "Send 'authorization: ApiKey <key>'.", "请提供有效的凭证。")
-        async with self.engine.connect() as db:
+        async with reading(self.engine) as db:
             row = (await db.execute(self._by_hash, {"key_hash": digest(key.strip())})).one_or_none()
         if row is None or row.revoke_time is not None:
             raise Unauthenticated("CREDENTIAL_INVALID", "The credential is unknown or revoked.", "凭证无效或已吊销。")

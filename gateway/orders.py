@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import enum_name, timestamp
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
@@ -96,7 +96,7 @@ async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
                                  "该 request_id 已用于另一笔不同的结账。", request_id=request.request_id)
     if row.state == NEEDS_ATTENTION:  # only an operator can finish it (gateway/settlement.py)
-        async with engine.connect() as db:
+        async with reading(engine) as db:
             refused = (await order_view(db, row)).refused_steps
         raise not_finished(row.order_id, refused[0].reason if refused else NEEDS_ATTENTION)
     if row.state != PENDING:
@@ -150,7 +150,7 @@ async def _views(db, rows) -> list[pb.Order]:
 
 
 async def get_order(engine, caller: Caller, order_id: str) -> pb.Order:
-    async with engine.connect() as db:
+    async with reading(engine) as db:
         return await order_view(db, await order_in_scope(db, caller, order_id))
 
 
@@ -172,7 +172,7 @@ async def list_orders(engine, caller: Caller, request: pb.ListOrdersRequest) -> 
         query = query.where(orders.c.state == state)
     if before:
         query = query.where(orders.c.order_id < before[0])
-    async with engine.connect() as db:
+    async with reading(engine) as db:
         rows = (await db.execute(query.order_by(orders.c.order_id.desc()).limit(size + 1))).all()
         page, token = pagination.next_page(rows, size, lambda row: [row.order_id], fingerprint)
         return pb.ListOrdersResponse(orders=await _views(db, page), next_page_token=token)
@@ -195,7 +195,7 @@ def recovery(services_of):
         while True:
             try:
                 before = utcnow() - RECOVER_AFTER
-                async with ctx.engine.connect() as db:
+                async with reading(ctx.engine) as db:
                     stuck = (await db.execute(select(orders).where(
                         orders.c.state == PENDING, orders.c.update_time <= before).limit(100))).all()
                 for row in stuck:
@@ -213,7 +213,7 @@ async def store_day(engine, store_path: str, start, end) -> tuple[int, int, int]
     """(orders paid, sales after discounts, discounts) of one store's orders created in
     [start, end); refunded orders count as sold (their refunds are the wallet's and
     points' business)."""
-    async with engine.connect() as db:
+    async with reading(engine) as db:
         rows = (await db.execute(select(orders.c.org_path, orders.c.response).where(
             orders.c.state.in_(["PAID", "PARTLY_REFUNDED", "REFUNDED"]),
             orders.c.create_time >= start, orders.c.create_time < end))).all()

@@ -28,7 +28,7 @@ from sqlalchemy import insert, select, update
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.points.v1 import points_pb2
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, Unavailable, Violations, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.idempotency import check_request_id, request_digest
@@ -184,14 +184,14 @@ async def _run_plan(services, engine, order, row) -> pb.RefundResponse:
     plan = pb.RefundResponse.FromString(row.plan)
     member_id = order.member_id
     if plan.stored_value_fen:
-        async with engine.connect() as db:
+        async with reading(engine) as db:
             hold = await _log(db, order.order_id, "wallet-hold", wallet_pb2.HoldResponse)
         async with relayed("wallet"):
             await services.wallet.RefundConsumption(wallet_pb2.RefundConsumptionRequest(
                 request_id=step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
                 store_path=store_of(order.org_path)))
     crash_point("refund-stored-value-returned")
-    async with engine.connect() as db:
+    async with reading(engine) as db:
         earned = "accrue" not in await settled_steps(db, order.order_id)  # else nothing to take back
     money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders) if earned else 0
     if money or plan.points_returned:
@@ -224,7 +224,7 @@ async def _run_plan(services, engine, order, row) -> pb.RefundResponse:
 
 async def unfinished(engine, started_before) -> list[tuple]:
     """(order, refund) of refunds a crash or an outage left PENDING since before then."""
-    async with engine.connect() as db:
+    async with reading(engine) as db:
         rows = (await db.execute(select(refunds).where(refunds.c.state == "PENDING",
                                                        refunds.c.create_time <= started_before).limit(100))).all()
         if not rows:

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime.convert import timestamp
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Unavailable, Violations
 from huiyuan.runtime.idempotency import check_request_id
 from huiyuan.runtime.upsert import insert_for
@@ -58,5 +58,5 @@ async def settle(services, engine, caller: Caller, request: pb.SettleOrderReques
         await saga_of(services, engine, row).run()
     except Unavailable:  # a service is down (the recovery loop finishes it), or another step was refused
         pass
-    async with engine.connect() as db:
+    async with reading(engine) as db:
         return await order_view(db, await order_in_scope(db, caller, request.order_id))

@@ -50,12 +50,12 @@ def sweeper(find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
     deadline, one transaction each, so an abandoned checkout gives back what it held
     within about a second. find_lapsed(db, now) lists hold ids; expire_one(db, hold_id,
     now) lapses one (and must do nothing if it is no longer pending)."""
-    from huiyuan.runtime.db import utcnow
+    from huiyuan.runtime.db import reading, utcnow
 
     async def loop(ctx) -> None:
         while True:
             try:
-                async with ctx.engine.connect() as db:
+                async with reading(ctx.engine) as db:
                     lapsed_ids = await find_lapsed(db, utcnow())
                 for hold_id in lapsed_ids:
                     async with ctx.engine.begin() as db:

@@ -30,7 +30,7 @@ from sqlalchemy import Column, LargeBinary, MetaData, String, Table, bindparam, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from huiyuan.runtime.db import UtcDateTime, utcnow, violated_unique
+from huiyuan.runtime.db import UtcDateTime, reading, utcnow, violated_unique
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
 from huiyuan.runtime.status import from_status, to_status
 
@@ -121,7 +121,7 @@ class Idempotency:
 
     async def _replay_stored(self, method, request_id, digest, response_type):
         """The stored outcome (raising a stored refusal), or None if there is none."""
-        async with self.engine.connect() as db:
+        async with reading(self.engine) as db:
             row = (await db.execute(self._stored, {"request_id": request_id})).one_or_none()
         return None if row is None else self._replay(row, method, digest, response_type)
 
