@@ -1,5 +1,6 @@
 """The shared runtime seen from outside: traces, and graceful shutdown of a real process."""
 
+import asyncio
 import csv
 import io
 import json
@@ -105,6 +106,61 @@ def test_the_health_check_s_revision_read_leaves_nothing_in_the_logs(tmp_path):
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"
     assert [json.loads(line)["msg"] for line in out.stderr.splitlines()] == ["checked"]
+
+
+def test_a_service_s_sqlite_writers_take_turns_however_long_each_holds_the_lock(tmp_path, monkeypatch):
+    """SQLite's busy handler would let a waiting writer fail with "database is locked"
+    once its busy timeout ran out; a service's writers queue instead."""
+    from sqlalchemy import text
+
+    from huiyuan.runtime import db
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    engine = db.make_async_engine(f"sqlite:///{tmp_path}/turns.db", "turns")
+
+    async def writer(n: int) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+            await asyncio.sleep(0.3)  # the write lock is held three times the busy timeout
+
+    async def main() -> int:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (n INTEGER)"))
+        await asyncio.gather(*(writer(n) for n in range(5)))
+        async with db.reading(engine) as connection:
+            written = (await connection.execute(text("SELECT count(*) FROM t"))).scalar()
+        await engine.dispose()
+        return written
+
+    assert asyncio.run(main()) == 5
+
+
+def test_a_call_that_cannot_get_at_its_database_is_unavailable_and_its_retry_succeeds(tmp_path, monkeypatch):
+    """Not INTERNAL: nothing was written, and the same request_id may be tried again."""
+    from huiyuan.runtime import db
+    from services.member.app import SPEC
+    from tests.conftest import ServiceThread
+
+    monkeypatch.setattr(db, "WRITER_TURN_WAIT_S", 0.2)
+    service = ServiceThread(SPEC, f"sqlite:///{tmp_path}/member.db")
+    try:
+        stubs = Stubs(service.channel)
+        ensure_org(stubs)
+
+        async def a_long_write():  # a bulk job, say, holding SQLite's one write lock
+            async with service.app.engine.begin():
+                await asyncio.sleep(1)
+
+        holding = asyncio.run_coroutine_threadsafe(a_long_write(), service.loop)
+        time.sleep(0.2)
+        request = member_pb2.RegisterMemberRequest(
+            request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR,
+            member=member_pb2.Member(name="等待", phone=new_phone()))
+        assert refusal(stubs.member.RegisterMember, request)[:2] == (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")
+        holding.result(5)
+        assert stubs.member.RegisterMember(request).member.name == "等待"
+    finally:
+        service.stop()
 
 
 def _free_port() -> int:

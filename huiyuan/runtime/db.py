@@ -5,14 +5,16 @@ wallet, ...), so one database can hold them all while no service reads another's
 tables. On SQLite each service has its own file under var/.
 """
 
+import asyncio
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 # Named constraints so migrations and error mapping agree on every backend.
 NAMING = {
@@ -41,7 +43,7 @@ def _driver_url(url: str, asynchronous: bool) -> URL:
     raise SystemExit(f"unsupported database URL {parsed.render_as_string(hide_password=True)}")
 
 
-def _sqlite_setup(engine_for_events) -> None:
+def _sqlite_setup(engine_for_events, writers_take_turns: bool = False) -> None:
     # Writers queue on SQLite's lock (BEGIN IMMEDIATE, busy timeout) instead of failing
     # when a read transaction later tries to write; WAL lets readers go on meanwhile.
     @event.listens_for(engine_for_events, "connect")
@@ -49,14 +51,40 @@ def _sqlite_setup(engine_for_events) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    # SQLite's busy handler is no queue: in a burst of writers one can lose the race for
+    # the lock again and again until its busy timeout runs out ("database is locked").
+    # A service's own writers therefore take turns on an asyncio lock, first come first
+    # served; the busy timeout is left for other processes (migrations, bulk tools).
+    turn = asyncio.Lock()
 
     @event.listens_for(engine_for_events, "begin")
     def _begin(connection):
         read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if writers_take_turns and not read_only:
+            try:
+                await_only(asyncio.wait_for(turn.acquire(), WRITER_TURN_WAIT_S))
+            except asyncio.TimeoutError:
+                raise PoolTimeoutError(f"waited {WRITER_TURN_WAIT_S} s for SQLite's write lock") from None
+            connection.info[_HAS_TURN] = True
+        try:
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        except BaseException:
+            _end_turn(connection.info)
+            raise
+
+    def _end_turn(info) -> None:
+        if info.pop(_HAS_TURN, False):
+            turn.release()
+
+    if writers_take_turns:
+        event.listen(engine_for_events, "commit", lambda connection: _end_turn(connection.info))
+        event.listen(engine_for_events, "rollback", lambda connection: _end_turn(connection.info))
+        # A connection that goes back to the pool never keeps the turn, however it ended.
+        event.listen(engine_for_events.pool, "checkin", lambda _dbapi, record: _end_turn(record.info))
 
 
 def _connect_args(url: URL, schema: str) -> dict:
@@ -70,7 +98,7 @@ def make_async_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine
     if driver_url.get_backend_name() == "sqlite":
         _ensure_sqlite_dir(driver_url)
         engine = create_async_engine(driver_url)
-        _sqlite_setup(engine.sync_engine)
+        _sqlite_setup(engine.sync_engine, writers_take_turns=True)
         return engine
     return create_async_engine(
         driver_url,
@@ -101,6 +129,9 @@ def _ensure_sqlite_dir(url: URL) -> None:
 
 
 READ_ONLY = "huiyuan_read_only"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_HAS_TURN = "huiyuan_has_writer_turn"
+WRITER_TURN_WAIT_S = 60  # past this, a writer gives up (only a stuck transaction takes so long)
 
 
 def dialect_name(db) -> str:

@@ -4,6 +4,8 @@
   (W3C traceparent in the metadata), named like the contrib instrumentation names it;
 - DomainError -> its code with ErrorInfo, LocalizedMessage (en, zh-CN), BadRequest;
 - NotImplementedError (the generated base servicer's default) -> UNIMPLEMENTED;
+- the database down, busy or picking this call as a deadlock's victim -> logged, and
+  UNAVAILABLE DATABASE_UNAVAILABLE (nothing was committed: retrying is safe);
 - anything else -> logged with its trace id, returned as INTERNAL with no internals.
 
 Why one interceptor and not the contrib aio_server_interceptor plus ours: every layer
@@ -20,7 +22,9 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from huiyuan.runtime import faults
-from huiyuan.runtime.errors import DomainError
+from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeoutError
+
+from huiyuan.runtime.errors import DomainError, Unavailable
 from huiyuan.runtime.logs import current_trace_id
 from huiyuan.runtime.status import DETAILS_KEY, internal_status, to_status
 
@@ -124,6 +128,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if isinstance(error, NotImplementedError):
             span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.UNIMPLEMENTED.value[0])
             return grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet"
+        if isinstance(error, (OperationalError, PoolTimeoutError)):
+            # Transient: the database is down, busy, or chose this transaction as a deadlock's
+            # victim. Nothing was committed; the caller may retry with the same request_id.
+            log.error("database unavailable", exc_info=error, extra={"rpc": method})
+            error = Unavailable("DATABASE_UNAVAILABLE", "The database is busy or unreachable; try again.",
+                                "数据库繁忙或暂不可用，请稍后重试。")
         if isinstance(error, DomainError):
             status = to_status(error, self.service)
             code = error.code
