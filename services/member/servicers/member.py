@@ -3,7 +3,7 @@ from datetime import date, timedelta
 from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 from huiyuan.runtime import files, pagination
-from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.db import READ_ONLY, reading, utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
@@ -219,7 +219,8 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         xlsx = _file_format(v, request.format)
         v.raise_if_any()
         name = f"members-{utcnow():%Y%m%d-%H%M%S}.{'xlsx' if xlsx else 'csv'}"
-        async with self.engine.connect() as connection:
+        async with self.engine.connect() as connection:  # one snapshot (a stream needs a transaction)
+            await connection.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
             rows = [row async for row in imports.export_rows(connection, query)]
         if xlsx:
             content = files.write_xlsx(imports.EXPORT_HEADER, rows, "members")
