@@ -126,7 +126,11 @@ def run(args) -> int:
         print(f"points returned {done.points_returned}, taken back {done.points_clawed_back}")
         print(f"order now {pb.OrderState.Name(done.state).removeprefix('ORDER_STATE_').lower()}")
     elif args.action == "orders":
-        state = pb.OrderState.Value("ORDER_STATE_" + args.state.upper().replace("-", "_")) if args.state else 0
+        try:
+            state = pb.OrderState.Value("ORDER_STATE_" + args.state.upper().replace("-", "_")) if args.state else 0
+        except ValueError:
+            names = [n.removeprefix("ORDER_STATE_").lower().replace("_", "-") for n in pb.OrderState.keys()[1:]]
+            raise SystemExit(f"--state is one of {', '.join(names)}") from None
         found = stub.ListOrders(pb.ListOrdersRequest(org_path=args.org, state=state, page_size=args.limit),
                                 metadata=auth, timeout=10)
         for order in found.orders:

@@ -264,6 +264,8 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
     assert pos.run(parser.parse_args(["pos", "receipt", paid.order_id, "--key", terminal])) == 0
     receipt = capsys.readouterr().out
     assert receipt.startswith(f"order {paid.order_id}  {STORE}\n  total ¥120.00\n") and "paid ¥100.00 (cash)" in receipt
+    with pytest.raises(SystemExit, match="needs-attention"):  # an unknown state is named, not a traceback
+        pos.run(parser.parse_args(["pos", "orders", "--key", manager, "--state", "open"]))
     with pytest.raises(grpc.RpcError) as caught:  # settling takes a manager, and a reason
         pos.run(parser.parse_args(["pos", "settle", paid.order_id, "--key", manager]))
     assert refusal_of(caught.value)[2] == {"reason": "REASON_REQUIRED"}
