@@ -33,7 +33,7 @@ from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from huiyuan.launcher import SERVICES, spec_of  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum  # noqa: E402
 
 PORTS = {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}
 STORE = "hq/east/sh-001"
@@ -78,7 +78,7 @@ def seed(url: str) -> None:
             for i in range(MEMBERS):
                 copy.write_row((f"pl_{i:026d}", member_of(i), "SIGN_UP", "", "", STORE, 10**6, 10**6, T0,
                                 "2030-01-01T00:00:00Z", T0))
-        db.execute("ANALYZE")
+    vacuum(url)
 
 
 async def configure(channels) -> dict[str, str]:

@@ -31,7 +31,7 @@ from huiyuan.common.v1 import actor_pb2, file_pb2  # noqa: E402
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.member.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving, vacuum  # noqa: E402
 
 PORT = 7491
 STORE = "hq/east/sh-001"
@@ -62,8 +62,8 @@ def seed(url: str, members: int) -> None:
                               "replaces_card_number,replaced_by_card_number) FROM STDIN") as copy:
             for i in range(members):
                 copy.write_row((card_of(i), f"m_{i:026d}", "ct_bench", "ACTIVE", STORE, "2026-01-01T00:00:00Z", "", ""))
-        db.execute("ANALYZE")
     print(f"seeded {members:,} members and cards in {time.perf_counter() - started:.1f} s")
+    vacuum(url)
 
 
 def lookup(stub, members: int):

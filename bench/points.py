@@ -30,7 +30,7 @@ from huiyuan.points.v1 import points_pb2 as pb  # noqa: E402
 from huiyuan.points.v1 import points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.points.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving, vacuum  # noqa: E402
 
 PORT = 7493
 STORE = "hq/east/sh-001"
@@ -55,7 +55,7 @@ def seed(url: str, expired_lots: int) -> None:
             for i in range(expired_lots):  # past their date: the expiry job's work
                 copy.write_row((f"pl_old{i:022d}", member_of(i % MEMBERS), "PURCHASE", "", "", STORE, 10, 10,
                                 "2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z", "2024-01-01T00:00:00Z"))
-        db.execute("ANALYZE")
+    vacuum(url)
 
 
 async def cycle(stub, member: str) -> None:

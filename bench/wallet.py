@@ -31,7 +31,7 @@ from huiyuan.runtime import migrate  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2 as pb  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2_grpc  # noqa: E402
 from services.wallet.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum  # noqa: E402
 
 PORT = 7492
 STORE = "hq/east/sh-001"
@@ -56,7 +56,7 @@ def seed(url: str) -> None:
             for i in range(ACCOUNTS):
                 copy.write_row((f"t_{i:026d}:0", f"t_{i:026d}", member_of(i), "TOP_UP", FUNDS, 0, FUNDS,
                                 f"TENDER:{STORE}", STORE, STORE, "bench", "-", "seed", "2026-01-01T00:00:00Z"))
-        db.execute("ANALYZE")
+    vacuum(url)
 
 
 async def pair(stub, member: str) -> None:
