@@ -153,6 +153,7 @@ def test_a_call_that_cannot_get_at_its_database_is_unavailable_and_its_retry_suc
 
         holding = asyncio.run_coroutine_threadsafe(a_long_write(), service.loop)
         time.sleep(0.2)
+        assert service.run(service.app.database_ready())  # the health check does not wait for the writer
         request = member_pb2.RegisterMemberRequest(
             request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR,
             member=member_pb2.Member(name="等待", phone=new_phone()))

@@ -35,7 +35,7 @@ def head_revision(migrations_dir: Path) -> str | None:
 
 async def current_revision(engine) -> str | None:
     """The revision the database is at (None when never migrated)."""
-    async with engine.connect() as connection:
+    async with db.reading(engine) as connection:  # on SQLite no write lock: health checks run during bulk jobs
         return await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
 
