@@ -23,6 +23,7 @@ from gateway import auth, refunds
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, PENDING, Saga, not_finished, refused_step, settled_step
 from gateway.storage import orders, saga_log
+from gateway.storage import refunds as refund_rows
 
 MAX_LINES = 200
 # A saga untouched this long is taken over by the recovery loop (HUIYUAN_SAGA_RECOVER_AFTER_S).
@@ -95,7 +96,7 @@ async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest
     if row.request_hash != digest:
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
                                  "该 request_id 已用于另一笔不同的结账。", request_id=request.request_id)
-    if row.state == NEEDS_ATTENTION:  # only an operator can finish it (gateway/settlement.py)
+    if row.state == NEEDS_ATTENTION and row.response is None:  # only an operator can finish it (gateway/settlement.py)
         async with reading(engine) as db:
             refused = (await order_view(db, row)).refused_steps
         raise not_finished(row.order_id, refused[0].reason if refused else NEEDS_ATTENTION)
@@ -124,14 +125,19 @@ async def order_view(db, row) -> pb.Order:
 
 async def _views(db, rows) -> list[pb.Order]:
     """Orders as the back office reads them: state, receipt, refusal, and the steps a
-    service refused with how each was settled (from the saga log, in one query)."""
-    steps: dict[str, dict[str, bytes]] = {row.order_id: {} for row in rows}
+    service refused - of the checkout and of its refunds - with how each was settled."""
+    # Each saga logs under its own id: an order's checkout under the order id, a refund under the refund id.
+    owner = {row.order_id: row.order_id for row in rows}
     if rows:
-        logged = await db.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload).where(
-            saga_log.c.order_id.in_(list(steps)),
-            or_(saga_log.c.step.startswith(refused_step("")), saga_log.c.step.startswith(settled_step("")))))
-        for order_id, step, payload in logged:
-            steps[order_id][step] = payload
+        owner |= dict((await db.execute(select(refund_rows.c.refund_id, refund_rows.c.order_id).where(
+            refund_rows.c.order_id.in_(list(owner))))).all())
+    logged: dict[str, dict[tuple[str, str], bytes]] = {row.order_id: {} for row in rows}
+    if rows:
+        for saga_id, step, payload in await db.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload)
+                                                       .where(saga_log.c.order_id.in_(list(owner)), or_(
+                                                           saga_log.c.step.startswith(refused_step("")),
+                                                           saga_log.c.step.startswith(settled_step(""))))):
+            logged[owner[saga_id]][saga_id, step] = payload
     views = []
     for row in rows:
         view = pb.Order(order_id=row.order_id, store_path=store_of(row.org_path), member_id=row.member_id,
@@ -141,10 +147,10 @@ async def _views(db, rows) -> list[pb.Order]:
             view.refusal_reason = answer.refusal_reason
             if answer.HasField("receipt"):
                 view.receipt.CopyFrom(answer.receipt)
-        logged = steps[row.order_id]
-        for key in sorted(k for k in logged if k.startswith(refused_step(""))):
-            settled = logged.get(settled_step(key.removeprefix(refused_step(""))))
-            view.refused_steps.append(pb.RefusedStep.FromString(settled or logged[key]))
+        steps = logged[row.order_id]
+        for saga_id, key in sorted(k for k in steps if k[1].startswith(refused_step(""))):
+            settled = steps.get((saga_id, settled_step(key.removeprefix(refused_step("")))))
+            view.refused_steps.append(pb.RefusedStep.FromString(settled or steps[saga_id, key]))
         views.append(view)
     return views
 

@@ -16,12 +16,14 @@ The plan is computed and written under the order's lock before any service is ca
 every call's id is derived from the refund, so a retry or a re-run replays it. A refund
 a crash left PENDING is run again by the terminal's retry or by the recovery loop. If the
 wallet or the points service refuses its step - the books disagree with the plan, which
-only a bug or a hand-edited database can make - the refund NEEDS_ATTENTION: it is logged
-for an operator, the loop leaves it, and the terminal hears UNAVAILABLE
-REFUND_NOT_FINISHED, never a refusal, as money may already have gone back.
+only a bug or a hand-edited database can make - the refund and its order NEEDS_ATTENTION:
+the refusal is logged for an operator, the loop leaves it, the terminal hears UNAVAILABLE
+REFUND_NOT_FINISHED, never a refusal, as money may already have gone back, and a manager
+settles it (gateway/settlement.py).
 """
 
 import logging
+from contextlib import asynccontextmanager
 
 from sqlalchemy import insert, select, update
 
@@ -35,13 +37,16 @@ from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import store_of
+from huiyuan.runtime.upsert import insert_for
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
-from gateway.checkout import NEEDS_ATTENTION, is_refusal, settled_steps, step_id
+from gateway.checkout import NEEDS_ATTENTION, is_refusal, refused_step, settled_steps, step_id
 from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
 PAID, PARTLY_REFUNDED, REFUNDED = "PAID", "PARTLY_REFUNDED", "REFUNDED"
+# The steps of a refund an operator may settle (gateway/settlement.py), as its saga log names them.
+REFUND_WALLET, REFUND_POINTS = "refund-wallet", "refund-points"
 
 log = logging.getLogger("huiyuan.gateway.refunds")
 
@@ -55,6 +60,17 @@ def check(v: Violations, request: pb.RefundRequest) -> None:
         seen.add(line.line_id)
         v.check(line.quantity > 0, f"lines[{i}].quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
     v.check(len(request.reason) <= 200, "reason", "TOO_LONG", "reason is at most 200 characters")
+
+
+def state_after(bought: dict[str, int], *returned: dict[str, int]) -> str:
+    """REFUNDED once every unit bought came back, else PARTLY_REFUNDED."""
+    return REFUNDED if all(sum(r.get(i, 0) for r in returned) >= q for i, q in bought.items()) else PARTLY_REFUNDED
+
+
+async def order_state_after_refunds(db, order) -> str:
+    bought = {x.line_id: x.quantity for x in pb.CheckoutRequest.FromString(order.request).lines}
+    return state_after(bought, *(await db.execute(select(refunds.c.lines).where(
+        refunds.c.order_id == order.order_id))).scalars())
 
 
 def _unit_share(amount: int, quantity: int, before: int, now: int) -> int:
@@ -145,9 +161,8 @@ async def refund(services, engine, caller: Caller, request: pb.RefundRequest) ->
                 "request_id": request.request_id, "request_hash": digest, "lines": lines,
                 "plan": plan.SerializeToString(), "state": "PENDING", "response": None, "create_time": utcnow(),
                 "discounts": discounts.SerializeToString() if discounts.adjustments else None})
-            all_back = all(refunded.get(i, 0) + lines.get(i, 0) >= q for i, q in bought.items())
             await db.execute(update(orders).where(orders.c.order_id == order.order_id).values(
-                state=REFUNDED if all_back else PARTLY_REFUNDED, update_time=utcnow()))
+                state=state_after(bought, refunded, lines), update_time=utcnow()))
             row = (await db.execute(select(refunds).where(refunds.c.refund_id == refund_id))).one()
     if row.request_hash != digest:
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different refund.",
@@ -170,32 +185,60 @@ async def run_plan(services, engine, order, row) -> pb.RefundResponse:
     """Move what the plan says; each call is idempotent by its derived id."""
     try:
         return await _run_plan(services, engine, order, row)
+    except StepRefused as refused:
+        error = refused.error
+        log.error("refund step refused", extra={"refund_id": row.refund_id, "step": refused.step, "reason": error.reason})
+        async with engine.begin() as db:  # logged under the refund's id; the order waits for an operator
+            await db.execute(insert_for(db)(saga_log).values(
+                order_id=row.refund_id, step=refused_step(refused.step), log_time=utcnow(),
+                payload=pb.RefusedStep(step=refused.step, reason=error.reason, refund_id=row.refund_id)
+                .SerializeToString()).on_conflict_do_nothing(index_elements=["order_id", "step"]))
+            await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
+                             .values(state=NEEDS_ATTENTION))
+            await db.execute(update(orders).where(orders.c.order_id == order.order_id)
+                             .values(state=NEEDS_ATTENTION, update_time=utcnow()))
+        raise not_finished(order.order_id, error.reason) from error
+
+
+class StepRefused(Exception):
+    def __init__(self, step: str, error: DomainError):
+        super().__init__(step)
+        self.step, self.error = step, error
+
+
+@asynccontextmanager
+async def _step(step: str, service: str):
+    """A refund step's call: a service's refusal is StepRefused (no answer stays UNAVAILABLE)."""
+    try:
+        async with relayed(service):
+            yield
     except DomainError as error:
         if not is_refusal(error):
             raise
-        log.error("refund step refused", extra={"refund_id": row.refund_id, "reason": error.reason})
-        async with engine.begin() as db:
-            await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
-                             .values(state=NEEDS_ATTENTION))
-        raise not_finished(order.order_id, error.reason) from error
+        raise StepRefused(step, error) from error
 
 
 async def _run_plan(services, engine, order, row) -> pb.RefundResponse:
     plan = pb.RefundResponse.FromString(row.plan)
     member_id = order.member_id
+    async with reading(engine) as db:
+        settled = await settled_steps(db, row.refund_id)  # an operator let the refund finish without them
+        earned = "accrue" not in await settled_steps(db, order.order_id)  # else nothing to take back
+        hold = await _log(db, order.order_id, "wallet-hold", wallet_pb2.HoldResponse) if plan.stored_value_fen else None
+    # The money the returned goods were paid with: what their earned points are taken back on.
+    money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders) if earned else 0
+    if REFUND_WALLET in settled:  # the answer says what this refund moved
+        plan.stored_value_fen = 0
+    if REFUND_POINTS in settled:
+        plan.points_returned = money = 0
     if plan.stored_value_fen:
-        async with reading(engine) as db:
-            hold = await _log(db, order.order_id, "wallet-hold", wallet_pb2.HoldResponse)
-        async with relayed("wallet"):
+        async with _step(REFUND_WALLET, "wallet"):
             await services.wallet.RefundConsumption(wallet_pb2.RefundConsumptionRequest(
                 request_id=step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
                 store_path=store_of(order.org_path)))
     crash_point("refund-stored-value-returned")
-    async with reading(engine) as db:
-        earned = "accrue" not in await settled_steps(db, order.order_id)  # else nothing to take back
-    money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders) if earned else 0
     if money or plan.points_returned:
-        async with relayed("points"):
+        async with _step(REFUND_POINTS, "points"):
             reversed_ = await services.points.Reverse(points_pb2.ReverseRequest(
                 request_id=step_id(row.refund_id, "points"), member_id=member_id, order_id=order.order_id,
                 refunded_paid_fen=money, returned_points=plan.points_returned))

@@ -9,9 +9,14 @@ other step still owed, and the order ends PAID with its receipt. What a skipped 
 would have moved is left to the chain (or to a manual adjustment): nothing is guessed.
 If a service is down meanwhile, the order stays PENDING and the recovery loop finishes
 it; if another step is refused, it needs attention again, for that step.
+
+A refund whose wallet or points step was refused is settled the same way: the refund
+finishes without that step (the money or points it would have moved are for the
+operator to hand over by other means, as the reason records), and the order takes the
+state its refunds leave it in.
 """
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime.convert import timestamp
@@ -22,7 +27,8 @@ from huiyuan.runtime.upsert import insert_for
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, PENDING, settled_step
 from gateway.orders import order_in_scope, order_view, saga_of
-from gateway.storage import orders, saga_log
+from gateway.refunds import order_state_after_refunds, run_plan
+from gateway.storage import orders, refunds, saga_log
 
 MAX_REASON = 200
 
@@ -47,15 +53,25 @@ async def settle(services, engine, caller: Caller, request: pb.SettleOrderReques
                                      "该订单没有被拒绝的步骤，无需人工结算。", order_id=row.order_id)
         now = utcnow()
         await db.execute(insert_for(db)(saga_log).values([{
-            "order_id": row.order_id, "step": settled_step(step.step), "log_time": now,
+            "order_id": step.refund_id or row.order_id, "step": settled_step(step.step), "log_time": now,
             "payload": pb.RefusedStep(step=step.step, reason=step.reason, settle_reason=request.reason.strip(),
-                                      settled_by=caller.actor.operator_id, settle_time=timestamp(now)).SerializeToString(),
+                                      settled_by=caller.actor.operator_id, settle_time=timestamp(now),
+                                      refund_id=step.refund_id).SerializeToString(),
         } for step in unsettled]).on_conflict_do_nothing(index_elements=["order_id", "step"]))
-        # Back to PENDING: the saga (or, if a service is down now, the recovery loop) finishes it.
-        await db.execute(update(orders).where(orders.c.order_id == row.order_id)
-                         .values(state=PENDING, update_time=now))
+        stuck = (await db.execute(select(refunds).where(refunds.c.order_id == row.order_id,
+                                                        refunds.c.state == NEEDS_ATTENTION))).all()
+        # Back to where the saga can finish it (or, if a service is down now, the recovery
+        # loop): the checkout PENDING; after a refund, the state its refunds leave.
+        state = await order_state_after_refunds(db, row) if stuck else PENDING
+        await db.execute(update(orders).where(orders.c.order_id == row.order_id).values(state=state, update_time=now))
+        await db.execute(update(refunds).where(refunds.c.refund_id.in_([r.refund_id for r in stuck]))
+                         .values(state="PENDING"))
     try:
-        await saga_of(services, engine, row).run()
+        if stuck:
+            for refund in stuck:
+                await run_plan(services, engine, row, refund)
+        else:
+            await saga_of(services, engine, row).run()
     except Unavailable:  # a service is down (the recovery loop finishes it), or another step was refused
         pass
     async with reading(engine) as db:

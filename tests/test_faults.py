@@ -363,17 +363,20 @@ def _raises(call, request, metadata) -> grpc.RpcError:
     return raised.value
 
 
-def test_a_refund_step_refused_after_the_money_went_back_is_never_reported_as_refused(chain):
+def test_a_refund_step_refused_after_the_money_went_back_waits_for_an_operator_never_reported_as_refused(chain):
     """The points service's books disagree with the refund's plan (its record of what the
     order earned is gone, as only a bug or a hand-edited database could make it): the
-    stored value has gone back, so the cashier must not hear "refused" and pay out again."""
+    stored value has gone back, so the cashier must not hear "refused" and pay out again;
+    the order waits for a manager, who settles the refund without the refused step."""
     from sqlalchemy import delete
 
     from huiyuan.runtime.db import make_sync_engine
     from services.points.storage import order_accruals
 
     member_id, coupon_code = _member_with_money(chain)
-    order_id = _checkout(chain, _order(member_id, coupon_code)).order_id
+    checkout = _order(member_id, coupon_code)
+    paid = _checkout(chain, checkout)
+    order_id = paid.order_id
     engine = make_sync_engine(chain.processes["points"].database_url, "points")
     with engine.begin() as db:
         db.execute(delete(order_accruals).where(order_accruals.c.order_id == order_id))
@@ -384,4 +387,25 @@ def test_a_refund_step_refused_after_the_money_went_back_is_never_reported_as_re
         assert refusal_of(error)[:2] == (grpc.StatusCode.UNAVAILABLE, "REFUND_NOT_FINISHED")
         assert _error_info(error).metadata["order_id"] == order_id
         assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # the 20.00 back once; points untouched
+    assert_books_balance(chain.processes["wallet"].database_url)
+    order = chain.gateway.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=_as_terminal(chain))
+    assert order.state == pb.ORDER_STATE_NEEDS_ATTENTION
+    [step] = order.refused_steps
+    assert (step.step, step.reason, step.settled_by) == ("refund-points", "REFUND_EXCEEDS_ORDER", "")
+    again = pb.RefundRequest(request_id=rid(), order_id=order_id)  # no other refund meanwhile
+    assert refusal_of(_raises(chain.gateway.Refund, again, _as_terminal(chain)))[1] == "ORDER_NOT_REFUNDABLE"
+    assert _checkout(chain, checkout) == paid  # the checkout's own retry still gets its receipt
+
+    # The store manager settles: the refund finishes without its points step.
+    _, manager_key = bootstrap.issue_key(chain.processes["gateway"].database_url, STORE, auth.Role.STORE_MANAGER, "店长")
+    settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="积分账不符，积分不退不扣，已告知会员")
+    settled = chain.gateway.SettleOrder(settle, metadata=(("authorization", f"Bearer {manager_key}"),)).order
+    assert settled.state == pb.ORDER_STATE_REFUNDED
+    assert [(s.step, s.refund_id, s.settle_reason) for s in settled.refused_steps] == [
+        ("refund-points", step.refund_id, settle.reason)]
+    back = chain.gateway.Refund(request, metadata=_as_terminal(chain))  # the terminal's retry: what moved
+    assert (back.state, back.stored_value_fen, back.points_returned, back.points_clawed_back) == (
+        pb.ORDER_STATE_REFUNDED, 20_00, 0, 0)
+    assert chain.gateway.Refund(request, metadata=_as_terminal(chain)) == back
+    assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # nothing moved twice, no points moved
     assert_books_balance(chain.processes["wallet"].database_url)
