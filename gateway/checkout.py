@@ -63,6 +63,14 @@ def step_id(order_id: str, step: str) -> str:
     return f"{order_id}:{step}"[:64]
 
 
+def log_insert(db, saga_id: str, entries: dict[str, object], now):
+    """The insert of a saga's log entries (step: message) under the saga's id - an
+    order's, or a refund's; an entry logged before stays as it was."""
+    return insert_for(db)(saga_log).values([
+        {"order_id": saga_id, "step": step, "payload": message.SerializeToString(), "log_time": now}
+        for step, message in entries.items()]).on_conflict_do_nothing(index_elements=["order_id", "step"])
+
+
 # Saga log steps of a settle step that a service refused, and of an operator's settling.
 def refused_step(step: str) -> str:
     return f"refused:{step}"
@@ -123,10 +131,7 @@ class Saga:
         terminal's retry, the recovery loop) logged them first: then its answers stand."""
         now = utcnow()
         async with self.engine.begin() as db:
-            written = await db.execute(insert_for(db)(saga_log).values([
-                {"order_id": self.order_id, "step": step, "payload": message.SerializeToString(), "log_time": now}
-                for step, message in answers.items()]).on_conflict_do_nothing(index_elements=["order_id", "step"])
-                .returning(saga_log.c.step))
+            written = await db.execute(log_insert(db, self.order_id, answers, now).returning(saga_log.c.step))
             if len(written.all()) == len(answers):
                 return {step: message.SerializeToString() for step, message in answers.items()}
         return await self._read_log()

@@ -19,11 +19,10 @@ from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_org_path, store_of
 from huiyuan.runtime.upsert import insert_for
-from gateway import auth, refunds
+from gateway import auth
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, PENDING, Saga, not_finished, refused_step, settled_step
-from gateway.storage import orders, saga_log
-from gateway.storage import refunds as refund_rows
+from gateway.storage import orders, refunds, saga_log
 
 MAX_LINES = 200
 # A saga untouched this long is taken over by the recovery loop (HUIYUAN_SAGA_RECOVER_AFTER_S).
@@ -126,18 +125,17 @@ async def order_view(db, row) -> pb.Order:
 async def _views(db, rows) -> list[pb.Order]:
     """Orders as the back office reads them: state, receipt, refusal, and the steps a
     service refused - of the checkout and of its refunds - with how each was settled."""
+    if not rows:
+        return []
     # Each saga logs under its own id: an order's checkout under the order id, a refund under the refund id.
     owner = {row.order_id: row.order_id for row in rows}
-    if rows:
-        owner |= dict((await db.execute(select(refund_rows.c.refund_id, refund_rows.c.order_id).where(
-            refund_rows.c.order_id.in_(list(owner))))).all())
+    owner |= dict((await db.execute(select(refunds.c.refund_id, refunds.c.order_id).where(
+        refunds.c.order_id.in_(list(owner))))).all())
     logged: dict[str, dict[tuple[str, str], bytes]] = {row.order_id: {} for row in rows}
-    if rows:
-        for saga_id, step, payload in await db.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload)
-                                                       .where(saga_log.c.order_id.in_(list(owner)), or_(
-                                                           saga_log.c.step.startswith(refused_step("")),
-                                                           saga_log.c.step.startswith(settled_step(""))))):
-            logged[owner[saga_id]][saga_id, step] = payload
+    for saga_id, step, payload in await db.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload).where(
+            saga_log.c.order_id.in_(list(owner)),
+            or_(saga_log.c.step.startswith(refused_step("")), saga_log.c.step.startswith(settled_step(""))))):
+        logged[owner[saga_id]][saga_id, step] = payload
     views = []
     for row in rows:
         view = pb.Order(order_id=row.order_id, store_path=store_of(row.org_path), member_id=row.member_id,
@@ -195,6 +193,7 @@ def recovery(services_of):
     """A background loop (ServiceSpec.background): every saga left PENDING for a while
     - its gateway crashed, or a service was down - is run again until it ends; so is
     every refund."""
+    from gateway.refunds import run_plan, unfinished  # here: refunds read orders through this module
 
     async def loop(ctx) -> None:
         services = services_of(ctx)
@@ -206,8 +205,8 @@ def recovery(services_of):
                         orders.c.state == PENDING, orders.c.update_time <= before).limit(100))).all()
                 for row in stuck:
                     await _attempt(row.order_id, saga_of(services, ctx.engine, row).run())
-                for order, row in await refunds.unfinished(ctx.engine, before):
-                    await _attempt(order.order_id, refunds.run_plan(services, ctx.engine, order, row))
+                for order, row in await unfinished(ctx.engine, before):
+                    await _attempt(order.order_id, run_plan(services, ctx.engine, order, row))
             except Exception:  # noqa: BLE001
                 log.exception("recovery round failed")
             await asyncio.sleep(RECOVERY_INTERVAL_S)

@@ -31,16 +31,16 @@ from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import reading, utcnow
-from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, Unavailable, Violations, invalid
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unavailable, Violations, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import store_of
-from huiyuan.runtime.upsert import insert_for
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
-from gateway.checkout import NEEDS_ATTENTION, is_refusal, refused_step, settled_steps, step_id
+from gateway.checkout import NEEDS_ATTENTION, is_refusal, log_insert, refused_step, settled_steps, step_id
+from gateway.orders import order_in_scope
 from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
@@ -126,11 +126,7 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stor
 async def refund(services, engine, caller: Caller, request: pb.RefundRequest) -> pb.RefundResponse:
     digest = request_digest(request)
     async with engine.begin() as db:
-        order = (await db.execute(select(orders).where(orders.c.order_id == request.order_id)
-                                  .with_for_update())).one_or_none()
-        if order is None or not caller.covers(store_of(order.org_path)):
-            raise NotFound("ORDER_NOT_FOUND", "No such order in your scope.", "您的范围内没有此订单。",
-                           order_id=request.order_id)
+        order = await order_in_scope(db, caller, request.order_id, for_update=True)
         row = (await db.execute(select(refunds).where(refunds.c.key_id == caller.key_id,
                                                       refunds.c.request_id == request.request_id))).one_or_none()
         if row is None:
@@ -189,10 +185,8 @@ async def run_plan(services, engine, order, row) -> pb.RefundResponse:
         error = refused.error
         log.error("refund step refused", extra={"refund_id": row.refund_id, "step": refused.step, "reason": error.reason})
         async with engine.begin() as db:  # logged under the refund's id; the order waits for an operator
-            await db.execute(insert_for(db)(saga_log).values(
-                order_id=row.refund_id, step=refused_step(refused.step), log_time=utcnow(),
-                payload=pb.RefusedStep(step=refused.step, reason=error.reason, refund_id=row.refund_id)
-                .SerializeToString()).on_conflict_do_nothing(index_elements=["order_id", "step"]))
+            await db.execute(log_insert(db, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
+                step=refused.step, reason=error.reason, refund_id=row.refund_id)}, utcnow()))
             await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
                              .values(state=NEEDS_ATTENTION))
             await db.execute(update(orders).where(orders.c.order_id == order.order_id)

@@ -23,12 +23,11 @@ from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Unavailable, Violations
 from huiyuan.runtime.idempotency import check_request_id
-from huiyuan.runtime.upsert import insert_for
 from gateway.auth import Caller
-from gateway.checkout import NEEDS_ATTENTION, PENDING, settled_step
+from gateway.checkout import NEEDS_ATTENTION, PENDING, log_insert, settled_step
 from gateway.orders import order_in_scope, order_view, saga_of
 from gateway.refunds import order_state_after_refunds, run_plan
-from gateway.storage import orders, refunds, saga_log
+from gateway.storage import orders, refunds
 
 MAX_REASON = 200
 
@@ -52,12 +51,10 @@ async def settle(services, engine, caller: Caller, request: pb.SettleOrderReques
                                      f"The order is {row.state}: no step of it was refused.",
                                      "该订单没有被拒绝的步骤，无需人工结算。", order_id=row.order_id)
         now = utcnow()
-        await db.execute(insert_for(db)(saga_log).values([{
-            "order_id": step.refund_id or row.order_id, "step": settled_step(step.step), "log_time": now,
-            "payload": pb.RefusedStep(step=step.step, reason=step.reason, settle_reason=request.reason.strip(),
-                                      settled_by=caller.actor.operator_id, settle_time=timestamp(now),
-                                      refund_id=step.refund_id).SerializeToString(),
-        } for step in unsettled]).on_conflict_do_nothing(index_elements=["order_id", "step"]))
+        for step in unsettled:  # under the id of the saga it belongs to: the order's, or a refund's
+            await db.execute(log_insert(db, step.refund_id or row.order_id, {settled_step(step.step): pb.RefusedStep(
+                step=step.step, reason=step.reason, settle_reason=request.reason.strip(),
+                settled_by=caller.actor.operator_id, settle_time=timestamp(now), refund_id=step.refund_id)}, now))
         stuck = (await db.execute(select(refunds).where(refunds.c.order_id == row.order_id,
                                                         refunds.c.state == NEEDS_ATTENTION))).all()
         # Back to where the saga can finish it (or, if a service is down now, the recovery
