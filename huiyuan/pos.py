@@ -129,7 +129,7 @@ def run(args) -> int:
         try:
             state = pb.OrderState.Value("ORDER_STATE_" + args.state.upper().replace("-", "_")) if args.state else 0
         except ValueError:
-            names = [n.removeprefix("ORDER_STATE_").lower().replace("_", "-") for n in pb.OrderState.keys()[1:]]
+            names = [state_name(number) for number in pb.OrderState.values()[1:]]
             raise SystemExit(f"--state is one of {', '.join(names)}") from None
         found = stub.ListOrders(pb.ListOrdersRequest(org_path=args.org, state=state, page_size=args.limit),
                                 metadata=auth, timeout=10)
@@ -152,12 +152,18 @@ def run(args) -> int:
     return 0
 
 
+def state_name(number: int) -> str:
+    """An order state as --state takes it: needs-attention."""
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+
+    return pb.OrderState.Name(number).removeprefix("ORDER_STATE_").lower().replace("_", "-")
+
+
 def print_order(o) -> None:
     """One line an order, and a line for each step a service refused."""
-    from huiyuan.gateway.v1 import gateway_pb2 as pb
     from huiyuan.runtime.clock import CHAIN_ZONE
 
-    state = pb.OrderState.Name(o.state).removeprefix("ORDER_STATE_").lower().replace("_", "-")
+    state = state_name(o.state)
     when = f"{o.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}" if o.HasField("create_time") else ""
     sale = f"sale {yuan(o.receipt.list_total_fen - o.receipt.discount_total_fen)}" if o.HasField("receipt") else ""
     print("  ".join(x for x in (f"order {o.order_id}", when, state, o.store_path, sale, o.refusal_reason) if x))

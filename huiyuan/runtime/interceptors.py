@@ -20,10 +20,9 @@ import grpc
 from grpc.aio import AbortError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-
-from huiyuan.runtime import faults
 from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeoutError
 
+from huiyuan.runtime import faults
 from huiyuan.runtime.errors import DomainError, Unavailable
 from huiyuan.runtime.logs import current_trace_id
 from huiyuan.runtime.status import DETAILS_KEY, internal_status, to_status
