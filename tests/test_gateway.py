@@ -239,6 +239,15 @@ def test_the_back_office_lists_its_orders_newest_first_and_settles_only_what_nee
     assert code_and_reason(stub.ListOrders, pb.ListOrdersRequest(org_path=STORE), south) == (
         grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     assert stub.ListOrders(pb.ListOrdersRequest(), metadata=as_(south)).orders == []  # its own node: none there
+    bad_list = pb.ListOrdersRequest(org_path="HQ//east", state=99, page_size=-1, page_token="not-a-token")
+    with pytest.raises(grpc.RpcError) as caught:  # every bad field at once, nothing read
+        stub.ListOrders(bad_list, metadata=as_(manager))
+    assert refusal_of(caught.value)[2] == {"org_path": "ORG_PATH_INVALID", "state": "STATE_INVALID",
+                                           "page_size": "PAGE_SIZE_NEGATIVE", "page_token": "PAGE_TOKEN_INVALID"}
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.SettleOrder(pb.SettleOrderRequest(), metadata=as_(manager))
+    assert refusal_of(caught.value)[2] == {"request_id": "REQUEST_ID_INVALID", "order_id": "ORDER_ID_REQUIRED",
+                                           "reason": "REASON_REQUIRED"}
     settle = pb.SettleOrderRequest(request_id=rid(), order_id=paid[0].order_id, reason="核对")
     assert code_and_reason(stub.SettleOrder, settle, manager) == (
         grpc.StatusCode.FAILED_PRECONDITION, "ORDER_NEEDS_NO_SETTLEMENT")  # nothing of it was refused
