@@ -9,14 +9,21 @@ else keeps the unit of work.
 The statement is still written once, as a SQLAlchemy Core construct with named
 bindparams. On PostgreSQL it is compiled once to psycopg's SQL and its rows come back
 as named tuples with the same column names, so one row mapper serves both databases.
+An expanding IN parameter (`column.in_(bindparam("codes", expanding=True))`) becomes
+`column = ANY(%(codes)s)` there: one prepared statement for any number of values,
+where SQLAlchemy would render a new statement for each length of the list.
 Each statement on PostgreSQL gets the same client span as every other statement
 (runtime/tracing.py), so a trace still shows the SQL.
 """
+
+import re
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from huiyuan.runtime import db
 from huiyuan.runtime.tracing import start_sql_span
+
+_EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
 
 
 class Direct:
@@ -65,5 +72,8 @@ class Direct:
         # (the entry keeps the statement, so its id cannot be reused meanwhile).
         found = self._compiled.get(id(statement))
         if found is None:
-            found = self._compiled[id(statement)] = (statement, str(statement.compile(dialect=self.engine.dialect)))
+            sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", str(statement.compile(dialect=self.engine.dialect)))
+            if "POSTCOMPILE" in sql:  # NOT IN, or another form the line above does not know
+                raise ValueError(f"no direct form for: {sql}")
+            found = self._compiled[id(statement)] = (statement, sql)
         return found[1]

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from huiyuan.runtime.clock import local
+from huiyuan.runtime.direct import Direct
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.holds import HoldState
 from huiyuan.runtime.ids import new_id
@@ -172,9 +173,9 @@ def refusal(row, member_id: str, at: datetime) -> str:
     return ""
 
 
-async def for_quote(db, codes: list[str], member_id: str, at: datetime) -> list[pricing.Coupon]:
+async def for_quote(direct: Direct, codes: list[str], member_id: str, at: datetime) -> list[pricing.Coupon]:
     """The pricing engine's view of the presented coupons, unusable ones with their reason."""
-    rows = {r.coupon_code: r for r in (await db.execute(_PRESENTED, {"codes": codes})).all()} if codes else {}
+    rows = {r.coupon_code: r for r in await direct.rows(_PRESENTED, {"codes": codes})} if codes else {}
     found = []
     for code in codes:
         row = rows.get(code)

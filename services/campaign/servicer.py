@@ -81,39 +81,45 @@ def _order(v: Violations, request: pb.QuoteRequest, p: str = ""):
 
 
 def _quote_message(q: pricing.Quote) -> pb.QuoteResponse:
-    return pb.QuoteResponse(
-        lines=[pb.PricedLine(line_id=x.line_id, list_fen=x.list_fen, discount_fen=x.discount_fen, payable_fen=x.payable_fen)
-               for x in q.lines],
-        adjustments=[pb.Adjustment(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=a.amount_fen,
-                                   explanation=a.explanation,
-                                   line_shares=[pb.LineShare(line_id=k, amount_fen=v) for k, v in a.line_shares.items()])
-                     for a in q.adjustments],
-        rejected_coupons=[pb.RejectedCoupon(coupon_code=code, reason=reason) for code, reason in q.rejected_coupons],
-        list_total_fen=q.list_total_fen, discount_total_fen=q.discount_total_fen, payable_fen=q.payable_fen,
-        points_multiplier_bp=q.points_multiplier_bp)
+    # Filled in place with add(): half the CPU of building each message and copying
+    # it into its parent, on the path of every quote.
+    message = pb.QuoteResponse(list_total_fen=q.list_total_fen, discount_total_fen=q.discount_total_fen,
+                               payable_fen=q.payable_fen, points_multiplier_bp=q.points_multiplier_bp)
+    add_line = message.lines.add
+    for x in q.lines:
+        add_line(line_id=x.line_id, list_fen=x.list_fen, discount_fen=x.discount_fen, payable_fen=x.payable_fen)
+    for a in q.adjustments:
+        add_share = message.adjustments.add(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=a.amount_fen,
+                                            explanation=a.explanation).line_shares.add
+        for line_id, amount in a.line_shares.items():
+            add_share(line_id=line_id, amount_fen=amount)
+    for code, reason in q.rejected_coupons:
+        message.rejected_coupons.add(coupon_code=code, reason=reason)
+    return message
 
 
 class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, max_discounts: int = pricing.MAX_DISCOUNTS):
         self.engine = ctx.engine
+        self.direct = ctx.direct  # a quote's coupon read: straight on the driver
         self.idempotency = idempotency
         self.max_discounts = max_discounts
         self._active: tuple[float, list[pricing.Campaign]] = (0.0, [])
 
-    async def _active_campaigns(self, db) -> list[pricing.Campaign]:
+    async def _active_campaigns(self) -> list[pricing.Campaign]:
         """The active set, read at most once a second: every quote needs it, it changes
         rarely, and a quote is only a price (budgets are taken at reservation, so a
         second-old set can never overspend). A change made here is seen at once."""
         expires, found = self._active
         if time.monotonic() >= expires:
-            found = await campaigns.active(db)
+            async with reading(self.engine) as db:
+                found = await campaigns.active(db)
             self._active = (time.monotonic() + ACTIVE_SET_TTL_S, found)
         return found
 
     async def _quote(self, request: pb.QuoteRequest, member, lines, at, extra=()) -> pb.QuoteResponse:
-        async with reading(self.engine) as db:
-            live = await self._active_campaigns(db)
-            presented = await coupons.for_quote(db, list(request.coupon_codes), member.member_id, at)
+        live = await self._active_campaigns()
+        presented = await coupons.for_quote(self.direct, list(request.coupon_codes), member.member_id, at)
         return _quote_message(pricing.quote(lines, member, request.store_path, at, live + list(extra), presented,
                                             self.max_discounts))
 
