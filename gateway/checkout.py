@@ -322,7 +322,11 @@ class Saga:
         if self.request.points_to_use:
             lines.append(f"积分抵扣 {self.request.points_to_use} 分  -¥{offset_fen / 100:,.2f}")
         lines.append(f"本单积分 +{earned.points}")
-        return pb.Receipt(
+        sold = {x.line_id: x for x in self.request.lines}
+        items = [pb.ReceiptItem(line_id=x.line_id, sku=sold[x.line_id].sku, quantity=sold[x.line_id].quantity,
+                                unit_price_fen=sold[x.line_id].unit_price_fen, discount_fen=x.discount_fen,
+                                payable_fen=x.payable_fen) for x in quote.lines]
+        return pb.Receipt(items=items,
             order_id=self.order_id, store_path=self.store_path, list_total_fen=quote.list_total_fen,
             discount_total_fen=quote.discount_total_fen, points_used=self.request.points_to_use,
             points_offset_fen=offset_fen, stored_value_paid_fen=stored_value, tenders=self.request.tenders,

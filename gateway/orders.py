@@ -129,8 +129,12 @@ async def _views(db, rows) -> list[pb.Order]:
         return []
     # Each saga logs under its own id: an order's checkout under the order id, a refund under the refund id.
     owner = {row.order_id: row.order_id for row in rows}
-    owner |= dict((await db.execute(select(refunds.c.refund_id, refunds.c.order_id).where(
-        refunds.c.order_id.in_(list(owner))))).all())
+    returned: dict[str, dict[str, int]] = {row.order_id: {} for row in rows}  # units, by order and line
+    for refund_id, order_id, lines in await db.execute(select(refunds.c.refund_id, refunds.c.order_id, refunds.c.lines)
+                                                       .where(refunds.c.order_id.in_(list(owner)))):
+        owner[refund_id] = order_id
+        for line_id, quantity in lines.items():
+            returned[order_id][line_id] = returned[order_id].get(line_id, 0) + quantity
     logged: dict[str, dict[tuple[str, str], bytes]] = {row.order_id: {} for row in rows}
     for saga_id, step, payload in await db.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload).where(
             saga_log.c.order_id.in_(list(owner)),
@@ -145,6 +149,8 @@ async def _views(db, rows) -> list[pb.Order]:
             view.refusal_reason = answer.refusal_reason
             if answer.HasField("receipt"):
                 view.receipt.CopyFrom(answer.receipt)
+                for item in view.receipt.items:
+                    item.returned_quantity = returned[row.order_id].get(item.line_id, 0)
         steps = logged[row.order_id]
         for saga_id, key in sorted(k for k in steps if k[1].startswith(refused_step(""))):
             settled = steps.get((saga_id, settled_step(key.removeprefix(refused_step("")))))

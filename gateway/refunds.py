@@ -62,6 +62,18 @@ def check(v: Violations, request: pb.RefundRequest) -> None:
     v.check(len(request.reason) <= 200, "reason", "TOO_LONG", "reason is at most 200 characters")
 
 
+def _check_returnable(lines: dict[str, int], bought: dict[str, int], refunded: dict[str, int]) -> None:
+    """Every returned line is on the order, with that many units not yet returned."""
+    v = Violations()
+    for i, (line_id, quantity) in enumerate(lines.items()):
+        if v.check(line_id in bought, f"lines[{i}].line_id", "LINE_NOT_IN_ORDER",
+                   f"the order has no line {line_id}; its lines are {', '.join(bought)}"):
+            left = bought[line_id] - refunded.get(line_id, 0)
+            v.check(quantity <= left, f"lines[{i}].quantity", "REFUND_EXCEEDS_ORDER",
+                    f"line {line_id} has {left} left to return")
+    v.raise_if_any()
+
+
 def state_after(bought: dict[str, int], *returned: dict[str, int]) -> str:
     """REFUNDED once every unit bought came back, else PARTLY_REFUNDED."""
     return REFUNDED if all(sum(r.get(i, 0) for r in returned) >= q for i, q in bought.items()) else PARTLY_REFUNDED
@@ -144,10 +156,7 @@ async def refund(services, engine, caller: Caller, request: pb.RefundRequest) ->
                 stored_refunded += pb.RefundResponse.FromString(plan).stored_value_fen
             lines = {x.line_id: x.quantity for x in request.lines} or {
                 i: q - refunded.get(i, 0) for i, q in bought.items() if q - refunded.get(i, 0) > 0}
-            for i, (line_id, quantity) in enumerate(lines.items()):
-                if line_id not in bought or refunded.get(line_id, 0) + quantity > bought[line_id]:
-                    raise invalid(f"lines[{i}].quantity", "REFUND_EXCEEDS_ORDER",
-                                  f"line {line_id} has {bought.get(line_id, 0) - refunded.get(line_id, 0)} left to return")
+            _check_returnable(lines, bought, refunded)
             if not lines:
                 raise invalid("lines", "REFUND_EXCEEDS_ORDER", "everything on this order was returned already")
             plan, discounts = await _plan(db, order, lines, refunded, stored_refunded)

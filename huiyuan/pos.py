@@ -176,6 +176,10 @@ def print_receipt(r) -> None:
     from huiyuan.gateway.v1 import gateway_pb2 as pb
 
     print(f"order {r.order_id}  {r.store_path}")
+    for item in r.items:  # the line id first: a refund names it (--line LINE_ID:QTY)
+        returned = f"  (returned {item.returned_quantity})" if item.returned_quantity else ""
+        print(f"  {item.line_id}  {item.sku}  {item.quantity} x {yuan(item.unit_price_fen)}  "
+              f"-{yuan(item.discount_fen)}  {yuan(item.payable_fen)}{returned}")
     print(f"  total {yuan(r.list_total_fen)}")
     for line in r.lines:
         print(f"  {line}")

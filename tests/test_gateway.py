@@ -351,6 +351,11 @@ def test_refunds_by_line_return_the_apportioned_amounts_and_points(shop, campaig
     request.lines.append(pb.CheckoutLine(line_id="2", sku="cup-1", category="ware", quantity=1, unit_price_fen=30_00))
     before_order = given()
     paid = stub.Checkout(request, metadata=as_(terminal))
+    items = [(x.line_id, x.sku, x.quantity, x.unit_price_fen, x.discount_fen, x.payable_fen, x.returned_quantity)
+             for x in paid.receipt.items]
+    assert items[1] == ("2", "cup-1", 1, 30_00, 5_00, 25_00, 0) and items[0][:4] == ("1", "tea-1", 2, 60_00)
+    assert sum(x.discount_fen for x in paid.receipt.items) == paid.receipt.discount_total_fen
+    assert sum(x.payable_fen for x in paid.receipt.items) == paid.receipt.list_total_fen - paid.receipt.discount_total_fen
     before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
     assert given() == (before_order[0] + 1, before_order[1] + 20_00)
     cup = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="2", quantity=1)])
@@ -358,6 +363,17 @@ def test_refunds_by_line_return_the_apportioned_amounts_and_points(shop, campaig
     assert (back.stored_value_fen, back.points_returned, back.points_clawed_back, back.state) == (
         24_00, 100, 24, pb.ORDER_STATE_PARTLY_REFUNDED)
     assert stub.Refund(cup, metadata=as_(terminal)) == back  # a retry moves nothing again
+    wrong = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[
+        pb.RefundLine(line_id="tea-1", quantity=1), pb.RefundLine(line_id="2", quantity=1),  # a sku; a returned line
+        pb.RefundLine(line_id="1", quantity=3)])  # 2 bought
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Refund(wrong, metadata=as_(terminal))
+    assert refusal_of(caught.value) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", {
+        "lines[0].line_id": "LINE_NOT_IN_ORDER", "lines[1].quantity": "REFUND_EXCEEDS_ORDER",
+        "lines[2].quantity": "REFUND_EXCEEDS_ORDER"})
+    now = stub.GetOrder(pb.GetOrderRequest(order_id=paid.order_id), metadata=as_(terminal))
+    assert now.state == pb.ORDER_STATE_PARTLY_REFUNDED  # nothing of the wrong refund was written
+    assert [(x.line_id, x.returned_quantity) for x in now.receipt.items] == [("1", 0), ("2", 1)]
     assert given() == (before_order[0] + 1, before_order[1] + 16_00)  # the cup's 4.00 of 满100减20 is back
     rest = stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id), metadata=as_(terminal))
     assert (rest.stored_value_fen, rest.points_returned, rest.points_clawed_back, rest.state) == (
