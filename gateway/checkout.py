@@ -36,7 +36,7 @@ from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import DomainError, Unavailable
 from huiyuan.runtime.faults import crash_point
-from huiyuan.runtime.money import split_proportionally
+from huiyuan.runtime.money import split_proportionally, yuan
 from huiyuan.runtime.upsert import insert_for
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.relay import relayed
@@ -318,9 +318,9 @@ class Saga:
                    for line, share in zip(quote.lines, offset_shares)])
 
     def _receipt(self, quote, offset_fen, stored_value, stored_left, earned) -> pb.Receipt:
-        lines = [f"{a.explanation}  -¥{a.amount_fen / 100:,.2f}" for a in quote.adjustments]
+        lines = [f"{a.explanation}  {yuan(-a.amount_fen)}" for a in quote.adjustments]
         if self.request.points_to_use:
-            lines.append(f"积分抵扣 {self.request.points_to_use} 分  -¥{offset_fen / 100:,.2f}")
+            lines.append(f"积分抵扣 {self.request.points_to_use} 分  {yuan(-offset_fen)}")
         lines.append(f"本单积分 +{earned.points}")
         sold = {x.line_id: x for x in self.request.lines}
         items = [pb.ReceiptItem(line_id=x.line_id, sku=sold[x.line_id].sku, quantity=sold[x.line_id].quantity,

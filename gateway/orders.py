@@ -17,6 +17,7 @@ from huiyuan.runtime.db import reading, utcnow
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
+from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import check_org_path, store_of
 from huiyuan.runtime.upsert import insert_for
 from gateway import auth
@@ -64,7 +65,7 @@ def refusal(response: pb.CheckoutResponse):
     order itself stays readable with GetOrder (state REFUSED)."""
     reason = response.refusal_reason
     if reason == "TENDERS_DO_NOT_ADD_UP":
-        return invalid("tenders", reason, f"the tenders must add up to ¥{response.amount_due_fen / 100:,.2f}, what the order "
+        return invalid("tenders", reason, f"the tenders must add up to {yuan(response.amount_due_fen)}, what the order "
                                           f"is due after discounts and points")
     if reason in BAD_INPUT:
         return invalid(BAD_INPUT[reason], reason, f"{reason.lower().replace('_', ' ')} (order {response.order_id})")

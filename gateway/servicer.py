@@ -20,6 +20,7 @@ from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
@@ -31,10 +32,6 @@ from gateway.storage import api_keys
 # The org level a credential of each role is bound to: hq, region, store, terminal.
 ROLE_LEVELS = {Role.HQ_ADMIN: {0}, Role.REGIONAL_MANAGER: {1}, Role.STORE_MANAGER: {2}, Role.TERMINAL: {2, 3}}
 TOP_UP_TENDERS = {"CASH", "BANK_CARD", "WECHAT_PAY", "ALIPAY"}
-
-
-def _yuan(fen: int) -> str:
-    return f"¥{fen / 100:,.2f}"
 
 
 class Services:
@@ -130,7 +127,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         return pb.SettleOrderResponse(order=await settlement.settle(self.services, self.engine, caller, request))
 
     async def LookupMember(self, request, context):
-        await self.auth.caller(context)
+        caller = await self.auth.caller(context)
         key = request.WhichOneof("key")
         v = Violations()
         v.check(key is not None, "key", "LOOKUP_KEY_REQUIRED", "give card_number, phone or qr_token")
@@ -143,13 +140,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             stored, points, coupons = await asyncio.gather(
                 self.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)),
                 self.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)),
-                self.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(
-                    member_id=member_id, state=campaign_pb2.COUPON_STATE_AVAILABLE)))
+                self.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(  # a till's screen: one page
+                    member_id=member_id, state=campaign_pb2.COUPON_STATE_AVAILABLE,
+                    usable_at_store_path=caller.store_path)))  # above store level: every available one
         return pb.LookupMemberResponse(
             member=found.member, card=found.presented_card if found.HasField("presented_card") else None,
             tier=found.tier if found.HasField("tier") else None,
             stored_value_available_fen=stored.balance.available_fen, points_available=points.balance.available_points,
-            usable_coupon_codes=[c.coupon_code for c in coupons.coupons])
+            usable_coupon_codes=[c.coupon_code for c in coupons.coupons], usable_coupons=coupons.coupons)
 
     async def RegisterMember(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)
@@ -182,9 +180,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 request_id=derived_id(caller.key_id, request.request_id, "top-up"), member_id=request.member_id,
                 amount_fen=request.amount_fen, tender=wallet_pb2.Tender.Value(f"TENDER_{tender}"),
                 tender_reference=request.tender_reference, store_path=caller.store_path, actor=caller.actor))
-        lines = [f"充值 {_yuan(done.principal_fen)} ({tender})"]
-        lines += [f"赠送 {_yuan(p.bonus_fen)} · {p.name}" for p in done.applied_packages]
-        lines.append(f"储值余额 {_yuan(done.balance.available_fen)}")
+        lines = [f"充值 {yuan(done.principal_fen)} ({tender})"]
+        lines += [f"赠送 {yuan(p.bonus_fen)} · {p.name}" for p in done.applied_packages]
+        lines.append(f"储值余额 {yuan(done.balance.available_fen)}")
         return pb.TopUpResponse(top_up_id=done.top_up_id, principal_fen=done.principal_fen, bonus_fen=done.bonus_fen,
                                 receipt_lines=lines, stored_value_available_fen=done.balance.available_fen)
 

@@ -17,6 +17,7 @@ import grpc
 
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import service_address
+from huiyuan.runtime.money import yuan
 from huiyuan.runtime.status import from_status, parse_rpc_error
 
 
@@ -52,10 +53,6 @@ def _member(args) -> int:
     return 0
 
 
-def _yuan(fen: int) -> str:
-    return f"{fen / 100:,.2f}"
-
-
 def _wallet(args) -> int:
     from huiyuan.member.v1 import member_pb2
     from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
@@ -65,14 +62,14 @@ def _wallet(args) -> int:
     member = _member_stub().LookupMember(request, timeout=5).member
     wallet = wallet_pb2_grpc.WalletServiceStub(grpc.insecure_channel(service_address("wallet")))
     b = wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member.member_id), timeout=5).balance
-    print(f"{member.name}  stored value ¥{_yuan(b.principal_fen + b.bonus_fen)} (principal {_yuan(b.principal_fen)}, "
-          f"bonus {_yuan(b.bonus_fen)}), held {_yuan(b.held_fen)}, available ¥{_yuan(b.available_fen)}")
+    print(f"{member.name}  stored value {yuan(b.principal_fen + b.bonus_fen)} (principal {yuan(b.principal_fen)}, "
+          f"bonus {yuan(b.bonus_fen)}), held {yuan(b.held_fen)}, available {yuan(b.available_fen)}")
     if args.action == "statement":
         entries = wallet.ListEntries(wallet_pb2.ListEntriesRequest(member_id=member.member_id, page_size=args.limit), timeout=5)
         for e in entries.entries:
             kind = wallet_pb2.EntryKind.Name(e.kind).removeprefix("ENTRY_KIND_")
-            print(f"  {e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {kind:<18} {_yuan(e.principal_delta_fen + e.bonus_delta_fen):>10}"
-                  f"  balance {_yuan(e.balance_after_fen):>10}  {e.store_path}  {e.memo}")
+            print(f"  {e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {kind:<18} {yuan(e.principal_delta_fen + e.bonus_delta_fen):>10}"
+                  f"  balance {yuan(e.balance_after_fen):>10}  {e.store_path}  {e.memo}")
     return 0
 
 

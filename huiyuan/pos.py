@@ -22,7 +22,9 @@ from pathlib import Path
 
 import grpc
 
+from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import Settings, service_address
+from huiyuan.runtime.money import yuan
 
 TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY", "alipay": "ALIPAY"}
 
@@ -56,10 +58,6 @@ def fen(yuan: str) -> int:
     return int(Decimal(yuan) * 100)
 
 
-def yuan(fen_amount: int) -> str:
-    return f"¥{fen_amount / 100:,.2f}"
-
-
 def demo_key_path() -> Path:
     return Settings.from_env("gateway").var_dir / "demo-terminal.key"
 
@@ -90,7 +88,11 @@ def run(args) -> int:
         m = found.member
         print(f"{m.name}  {m.phone[:3]}****{m.phone[-4:]}  {found.tier.name or '-'}")
         print(f"  stored value {yuan(found.stored_value_available_fen)}   points {found.points_available}")
-        print(f"  coupons {', '.join(found.usable_coupon_codes) or '-'}")
+        for c in found.usable_coupons:
+            until = c.valid_until_time.ToDatetime(tzinfo=CHAIN_ZONE)
+            print(f"  coupon {c.coupon_code}  {c.name}  {c.terms}  until {until:%Y-%m-%d %H:%M}")
+        if not found.usable_coupons:
+            print("  no coupons")
     elif args.action == "register":
         done = stub.RegisterMember(pb.RegisterMemberRequest(
             request_id=str(uuid.uuid4()), member=member_pb2.Member(name=args.name or "", phone=args.phone or ""),
@@ -161,8 +163,6 @@ def state_name(number: int) -> str:
 
 def print_order(o) -> None:
     """One line an order, and a line for each step a service refused."""
-    from huiyuan.runtime.clock import CHAIN_ZONE
-
     state = state_name(o.state)
     when = f"{o.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}" if o.HasField("create_time") else ""
     sale = f"sale {yuan(o.receipt.list_total_fen - o.receipt.discount_total_fen)}" if o.HasField("receipt") else ""
@@ -179,7 +179,7 @@ def print_receipt(r) -> None:
     for item in r.items:  # the line id first: a refund names it (--line LINE_ID:QTY)
         returned = f"  (returned {item.returned_quantity})" if item.returned_quantity else ""
         print(f"  {item.line_id}  {item.sku}  {item.quantity} x {yuan(item.unit_price_fen)}  "
-              f"-{yuan(item.discount_fen)}  {yuan(item.payable_fen)}{returned}")
+              f"{yuan(-item.discount_fen)}  {yuan(item.payable_fen)}{returned}")
     print(f"  total {yuan(r.list_total_fen)}")
     for line in r.lines:
         print(f"  {line}")

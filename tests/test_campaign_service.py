@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
+from huiyuan.runtime.ids import new_id
 from tests.support import refusal, refusal_of, rid
 
 STORE = "hq/east/sh-001"
@@ -285,3 +286,46 @@ def test_bad_templates_are_refused(campaign):
     percent = pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
         name="110%", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=11_000, valid_days=7, org_path="hq"))
     assert refusal(campaign.CreateCouponTemplate, percent)[2] == {"template.rate_bp": "RATE_INVALID"}
+
+
+def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_terms(campaign):
+    member = new_id("m")
+    now = datetime.now(timezone.utc)
+
+    def made(name, org_path="hq", valid_from=None, valid_until=None, **fields):
+        fixed = {"valid_from_time": ts(valid_from), "valid_until_time": ts(valid_until)} if valid_until else {"valid_days": 30}
+        made = campaign.CreateCouponTemplate(pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
+            name=name, org_path=org_path, **fixed, **fields))).template
+        return issue(campaign, made.template_id, member)[0]
+
+    five = made("5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00)
+    tea = made("茶饮券", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=8_850, cap_fen=20_00, threshold_fen=100_00,
+               categories=["tea", "juice"])
+    assert (five.name, five.terms, tea.terms) == ("5元券", "减¥5.00", "满¥100.00打8.85折 最多减¥20.00 限tea、juice")
+    made("南区券", org_path="hq/south", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00)
+    made("下周券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00, valid_from=now + timedelta(days=1),
+         valid_until=now + timedelta(days=8))
+    made("过期券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00, valid_from=now - timedelta(days=8),
+         valid_until=now - timedelta(days=1))  # lapsed; the sweeper has not marked it yet
+    held = made("已占券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00)
+    campaign.ReserveCoupons(pb.ReserveCouponsRequest(request_id=rid(), member_id=member, coupon_codes=[held.coupon_code],
+                                                     order_id="o-held", store_path=STORE, ttl={"seconds": 60}))
+    assert len(campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member)).coupons) == 6
+
+    here = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path=STORE)
+    listed = campaign.ListMemberCoupons(here).coupons
+    assert [(c.coupon_code, c.name, c.terms) for c in listed] == [
+        (tea.coupon_code, "茶饮券", tea.terms), (five.coupon_code, "5元券", "减¥5.00")]
+    paged, token = [], ""
+    while True:  # one coupon a page: the filter never skips one across pages
+        page = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(
+            member_id=member, usable_at_store_path=STORE, page_size=1, page_token=token))
+        paged += [c.coupon_code for c in page.coupons]
+        if not (token := page.next_page_token):
+            break
+    assert paged == [c.coupon_code for c in listed]
+    south = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path="hq/south/gz-001"))
+    assert {c.name for c in south.coupons} == {"5元券", "茶饮券", "南区券"}
+    bad = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path="hq", state=pb.COUPON_STATE_REDEEMED)
+    assert refusal(campaign.ListMemberCoupons, bad)[2] == {"usable_at_store_path": "STORE_PATH_INVALID",
+                                                           "state": "STATE_INVALID"}

@@ -201,6 +201,8 @@ def test_one_checkout_takes_discount_coupon_points_and_stored_value_once(shop):
     after = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
     assert (after.stored_value_available_fen, after.points_available) == (110_00, 590)
     assert codes[0] not in after.usable_coupon_codes
+    assert [(c.coupon_code, c.name, c.terms) for c in after.usable_coupons] == [
+        (code, "5元券", "减¥5.00") for code in after.usable_coupon_codes] and len(after.usable_coupons) >= 3
     order = stub.GetOrder(pb.GetOrderRequest(order_id=paid.order_id), metadata=as_(terminal))
     assert order.state == pb.ORDER_STATE_PAID and order.receipt == paid.receipt
     elsewhere = issue(stub, hq_key, "hq/south/gz-001", pb.ROLE_STORE_MANAGER).api_key
@@ -272,7 +274,8 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
     assert listed.startswith(f"order {paid.order_id}  ") and f"paid  {STORE}  sale ¥100.00" in listed
     assert pos.run(parser.parse_args(["pos", "receipt", paid.order_id, "--key", terminal])) == 0
     receipt = capsys.readouterr().out
-    assert receipt.startswith(f"order {paid.order_id}  {STORE}\n  total ¥120.00\n") and "paid ¥100.00 (cash)" in receipt
+    assert receipt.startswith(f"order {paid.order_id}  {STORE}\n  1  tea-1  2 x ¥60.00  -¥20.00  ¥100.00\n"
+                              "  total ¥120.00\n") and "paid ¥100.00 (cash)" in receipt
     with pytest.raises(SystemExit, match="needs-attention"):  # an unknown state is named, not a traceback
         pos.run(parser.parse_args(["pos", "orders", "--key", manager, "--state", "open"]))
     with pytest.raises(grpc.RpcError) as caught:  # settling takes a manager, and a reason

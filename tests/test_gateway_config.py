@@ -10,7 +10,7 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import card_pb2, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from tests.support import STORE, Stubs, card_type, refusal_of, rid
+from tests.support import STORE, Stubs, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 
 EAST, SOUTH = "hq/east", "hq/south"

@@ -7,11 +7,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.money import split_proportionally
+from huiyuan.runtime.money import split_proportionally, yuan
 from services.wallet import domain
 from services.wallet.domain import Lot, MemberAccounts, PackageStep, SpendPolicy, TopUpPackage
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("fen, printed", [(0, "¥0.00"), (5, "¥0.05"), (120_00, "¥120.00"), (123_456_78, "¥123,456.78"),
+                                          (-5_00, "-¥5.00"), (-1, "-¥0.01")])
+def test_an_amount_prints_as_a_till_prints_it(fen, printed):
+    assert yuan(fen) == printed
+
+
+@given(st.integers(-10**15, 10**15))
+def test_a_printed_amount_is_exact_to_the_fen_however_large(fen):  # a float would round the fen of 10**15
+    assert int(yuan(fen).replace("¥", "").replace(",", "").replace(".", "")) == fen
 
 
 @given(st.integers(0, 10**9), st.lists(st.integers(0, 10**6), min_size=1, max_size=6))

@@ -1,5 +1,5 @@
-"""Apportioning integer amounts (fen, points) without losing or making a unit.
-Wallet refunds, points caps and campaign discounts all split this one way."""
+"""Apportioning integer amounts (fen, points) without losing or making a unit, and
+printing them. Wallet refunds, points caps and campaign discounts all split this one way."""
 
 
 def split_proportionally(amount: int, weights: list[int]) -> list[int]:
@@ -15,3 +15,10 @@ def split_proportionally(amount: int, weights: list[int]) -> list[int]:
     for i in remainders[: amount - sum(floors)]:
         floors[i] += 1
     return floors
+
+
+def yuan(fen: int) -> str:
+    """An amount of fen as a till prints it: ¥1,234.50, or -¥5.00. Integer arithmetic,
+    as everywhere near money: no float rounds a fen away."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}¥{abs(fen) // 100:,}.{abs(fen) % 100:02d}"

@@ -18,6 +18,7 @@ import functools
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
@@ -26,6 +27,8 @@ from huiyuan.runtime.direct import Direct
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.holds import HoldState
 from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.money import yuan
+from huiyuan.runtime.requests import is_under
 from huiyuan.runtime.upsert import insert_for
 from services.campaign import pricing
 from services.campaign.storage import campaign_stats, campaign_uses, campaigns, coupon_templates, coupons, reservations
@@ -144,13 +147,38 @@ async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dic
         stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(member_ids))
         if body["budget_fen"] and stats.discount_fen + stats.reserved_fen >= body["budget_fen"]:
             raise budget_exhausted(t.campaign_id)
-    return issued
+    return [{**c, "body": row.body} for c in issued]  # with the template, as listings have it
 
 
-async def of_member(db, member_id: str, state: str | None, before: str | None, limit: int) -> list:
-    q = select(coupons).where(coupons.c.member_id == member_id)
+def terms(body: dict) -> str:
+    """What a coupon takes off and when, as a till prints it: 满¥50.00减¥5.00,
+    打9折 最多减¥20.00, 减¥5.00 限tea."""
+    t = _template(body)
+    if t.kind == pricing.CouponKind.FIXED:
+        off = f"减{yuan(t.amount_fen)}"
+    else:  # rate_bp is the share paid: 9000 is 打9折, 8850 is 打8.85折
+        off = f"打{Decimal(t.rate_bp) / 1000:f}折" + (f" 最多减{yuan(t.cap_fen)}" if t.cap_fen else "")
+    when = f"满{yuan(t.threshold_fen)}" if t.threshold_fen else ""
+    where = f" 限{'、'.join(t.categories)}" if t.categories else ""
+    return when + off + where
+
+
+def usable_at(row, store_path: str) -> bool:
+    """A listed coupon (row with its template's body) can be used at this store: its
+    template's scope covers it. State and validity the listing query has checked."""
+    return is_under(store_path, row.body["org_path"])
+
+
+async def of_member(db, member_id: str, state: str | None, before: str | None, limit: int,
+                    valid_at: datetime | None = None) -> list:
+    """A member's coupons, newest first, each with its template's body; with valid_at,
+    only those valid then."""
+    q = select(coupons, coupon_templates.c.body).join(
+        coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(coupons.c.member_id == member_id)
     if state:
         q = q.where(coupons.c.state == state)
+    if valid_at is not None:
+        q = q.where(coupons.c.valid_from_time <= valid_at, coupons.c.valid_until_time > valid_at)
     if before is not None:
         q = q.where(coupons.c.coupon_id < before)
     return (await db.execute(q.order_by(coupons.c.coupon_id.desc()).limit(limit))).all()

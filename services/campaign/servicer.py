@@ -245,13 +245,19 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
         state = enum_name(pb.CouponState, "COUPON_STATE", request.state)
         v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown state")
+        store = check_store_path(v, request.usable_at_store_path, "usable_at_store_path") if request.usable_at_store_path else ""
+        v.check(not store or state in (None, coupons.AVAILABLE), "state", "STATE_INVALID",
+                "with usable_at_store_path, state is unset or AVAILABLE")
         size = pagination.page_size(request.page_size, 50, 500, v)
-        fingerprint = pagination.fingerprint(request.member_id, request.state)
+        fingerprint = pagination.fingerprint(request.member_id, request.state, store)
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         async with reading(self.engine) as db:
-            rows = await coupons.of_member(db, request.member_id, state, before[0] if before else None, size + 1)
+            rows = await coupons.of_member(db, request.member_id, coupons.AVAILABLE if store else state,
+                                           before[0] if before else None, size + 1, valid_at=utcnow() if store else None)
         page, token = pagination.next_page(rows, size, lambda row: [row.coupon_id], fingerprint)
+        if store:  # after the token is taken: a page may hold fewer, never skip one
+            page = [row for row in page if coupons.usable_at(row, store)]
         return pb.ListMemberCouponsResponse(coupons=[_coupon(r._mapping) for r in page], next_page_token=token)
 
     async def ReserveCoupons(self, request, context):
@@ -331,9 +337,12 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
 
 def _coupon(c) -> pb.Coupon:
+    """A coupon; with its template's name and terms where the row carries the template's body."""
+    body = c.get("body")
     return pb.Coupon(coupon_code=c["coupon_code"], template_id=c["template_id"], member_id=c["member_id"],
                      state=enum_value(pb.CouponState, "COUPON_STATE", c["state"]),
-                     valid_from_time=timestamp(c["valid_from_time"]), valid_until_time=timestamp(c["valid_until_time"]))
+                     valid_from_time=timestamp(c["valid_from_time"]), valid_until_time=timestamp(c["valid_until_time"]),
+                     name=body["name"] if body else "", terms=coupons.terms(body) if body else "")
 
 
 def _check_adjustments(v: Violations, adjustments) -> None:
