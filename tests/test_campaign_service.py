@@ -113,7 +113,8 @@ def test_coupons_from_quote_to_redemption_with_stats(campaign):
     request = order(codes=[mine.coupon_code, other.coupon_code])
     request.member.member_id = "m_" + "1" * 26
     quoted = campaign.Quote(request)
-    assert [(a.coupon_code, a.amount_fen) for a in quoted.adjustments if a.coupon_code] == [(mine.coupon_code, 10_00)]
+    assert [(a.coupon_code, a.amount_fen, a.explanation) for a in quoted.adjustments if a.coupon_code] == [
+        (mine.coupon_code, 10_00, f"满50减10 {mine.coupon_code}")]  # the receipt names the coupon
     assert [(r.coupon_code, r.reason) for r in quoted.rejected_coupons] == [(other.coupon_code, "COUPON_NOT_OWNED")]
     reserve = pb.ReserveCouponsRequest(
         request_id=rid(), member_id=request.member.member_id, coupon_codes=[mine.coupon_code], order_id="o-1",

@@ -213,7 +213,7 @@ async def for_quote(direct: Direct, codes: list[str], member_id: str, at: dateti
             continue
         t = _template(row.body)
         found.append(pricing.Coupon(code, t.kind, t.amount_fen, t.rate_bp, t.cap_fen, t.threshold_fen, t.categories,
-                                    [t.org_path]))
+                                    [t.org_path], name=t.name))
     return found
 
 

@@ -128,6 +128,7 @@ class Coupon:
     categories: list[str] = field(default_factory=list)
     store_paths: list[str] = field(default_factory=list)
     reject_reason: str = ""
+    name: str = ""  # its template's, for the receipt
 
 
 @dataclass
@@ -294,6 +295,6 @@ def quote(lines: list[Line], member: Member, store_path: str, at: datetime, camp
             off = min(off, coupon.cap_fen) if coupon.cap_fen else off
         else:
             off = coupon.amount_fen
-        o.apply("", coupon.code, f"券 {coupon.code}", o.spread(off, covered))
+        o.apply("", coupon.code, f"{coupon.name or '券'} {coupon.code}", o.spread(off, covered))
     multiplier = max([c.rate_bp for c in live if c.kind == Kind.POINTS_MULTIPLIER], default=BP)
     return Quote(lines, o.adjustments, rejected, multiplier)
