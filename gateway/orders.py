@@ -85,6 +85,7 @@ async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest
     now = utcnow()
     order = {"order_id": new_id("o"), "key_id": caller.key_id, "request_id": request.request_id, "request_hash": digest,
              "request": request.SerializeToString(), "member_id": request.member_id, "org_path": caller.org_path,
+             "store_path": caller.store_path,
              "state": PENDING, "response": None, "create_time": now, "update_time": now}
     async with engine.begin() as db:
         written = await db.execute(insert_for(db)(orders).values(order).on_conflict_do_nothing(
@@ -177,8 +178,13 @@ async def list_orders(engine, caller: Caller, request: pb.ListOrdersRequest) -> 
     v.raise_if_any()
     if not caller.covers(node):
         raise auth.denied()
-    query = select(orders).where(or_(orders.c.org_path == node,
-                                     orders.c.org_path.startswith(node + "/", autoescape=True)))
+    if store_of(node):  # a store's, or a terminal's: on the store's index, newest first
+        query = select(orders).where(orders.c.store_path == store_of(node))
+        if node != store_of(node):
+            query = query.where(orders.c.org_path == node)
+    else:  # a region's or the chain's: newest first along the primary key
+        query = select(orders).where(or_(orders.c.org_path == node,
+                                         orders.c.org_path.startswith(node + "/", autoescape=True)))
     if state:
         query = query.where(orders.c.state == state)
     if before:
@@ -226,9 +232,9 @@ async def store_day(engine, store_path: str, start, end) -> tuple[int, int, int]
     [start, end); refunded orders count as sold (their refunds are the wallet's and
     points' business)."""
     async with reading(engine) as db:
-        rows = (await db.execute(select(orders.c.org_path, orders.c.response).where(
-            orders.c.state.in_(["PAID", "PARTLY_REFUNDED", "REFUNDED"]),
-            orders.c.create_time >= start, orders.c.create_time < end))).all()
-    receipts = [pb.CheckoutResponse.FromString(r.response).receipt for r in rows if store_of(r.org_path) == store_path]
+        rows = (await db.execute(select(orders.c.response).where(
+            orders.c.store_path == store_path, orders.c.create_time >= start, orders.c.create_time < end,
+            orders.c.state.in_(["PAID", "PARTLY_REFUNDED", "REFUNDED"])))).all()
+    receipts = [pb.CheckoutResponse.FromString(r.response).receipt for r in rows]
     return (len(receipts), sum(r.list_total_fen - r.discount_total_fen for r in receipts),
             sum(r.discount_total_fen for r in receipts))

@@ -19,13 +19,16 @@ orders = Table(
     Column("request_hash", String(64), nullable=False),
     Column("request", LargeBinary, nullable=False),  # the terminal's CheckoutRequest
     Column("member_id", String(40), nullable=False),
-    Column("org_path", String(140), nullable=False),  # the caller's node; the store is its store
+    Column("org_path", String(140), nullable=False),  # the caller's node
+    Column("store_path", String(140), nullable=False, server_default=""),  # its store, for the store's lists and days
     Column("state", String(16), nullable=False),
     Column("response", LargeBinary, nullable=True),  # the CheckoutResponse, once PAID or REFUSED
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
     UniqueConstraint("key_id", "request_id"),
     Index("ix_orders_state_update_time", "state", "update_time"),
+    Index("ix_orders_store_path_order_id", "store_path", "order_id"),
+    Index("ix_orders_store_path_create_time", "store_path", "create_time"),
 )
 
 # What a re-run of a saga must not recompute (the member, the quote, the offset).

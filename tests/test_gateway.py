@@ -231,6 +231,10 @@ def test_the_back_office_lists_its_orders_newest_first_and_settles_only_what_nee
     second = stub.ListOrders(pb.ListOrdersRequest(state=pb.ORDER_STATE_PAID, page_size=2, page_token=first.next_page_token),
                              metadata=as_(manager))
     assert second.orders[0].order_id == paid[0].order_id
+    till = stub.ListOrders(pb.ListOrdersRequest(org_path=f"{STORE}/pos-1", state=pb.ORDER_STATE_PAID, page_size=3),
+                           metadata=as_(manager))  # one till's orders
+    assert [o.order_id for o in till.orders] == [p.order_id for p in reversed(paid)]
+    assert stub.ListOrders(pb.ListOrdersRequest(org_path=f"{STORE}/pos-9"), metadata=as_(manager)).orders == []
     refused = stub.ListOrders(pb.ListOrdersRequest(org_path="hq/east", state=pb.ORDER_STATE_REFUSED, page_size=1),
                               metadata=as_(issue(stub, hq_key, "hq/east", pb.ROLE_REGIONAL_MANAGER).api_key))
     assert refused.orders[0].refusal_reason == "TENDERS_DO_NOT_ADD_UP" and not refused.orders[0].HasField("receipt")

@@ -23,9 +23,29 @@ def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
     return config
 
 
-def upgrade(migrations_dir: Path, url: str, schema: str) -> None:
+def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head") -> None:
     db.ensure_schema(url, schema)
-    command.upgrade(alembic_config(migrations_dir, url, schema), "head")
+    command.upgrade(alembic_config(migrations_dir, url, schema), revision)
+
+
+def drift(url: str, schema: str, metadata: MetaData) -> list:
+    """What the migrated database lacks or has beyond the tables the code declares
+    (alembic's autogenerate comparison); [] when the migrations made what the code uses."""
+    from alembic.autogenerate import compare_metadata
+
+    engine = db.make_sync_engine(url, schema)
+    try:
+        with engine.connect() as connection:
+            if db.is_postgres(url):
+                connection.execute(text(f'SET search_path TO "{schema}"'))
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return [d for d in compare_metadata(context, metadata) if not _is_alembic_own(d)]
+    finally:
+        engine.dispose()
+
+
+def _is_alembic_own(difference) -> bool:
+    return difference[0] == "remove_table" and difference[1].name == "alembic_version"
 
 
 def head_revision(migrations_dir: Path) -> str | None:

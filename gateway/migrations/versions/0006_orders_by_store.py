@@ -1,0 +1,44 @@
+"""orders carry their store, indexed: a store's orders and its day without a scan
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-23 08:30:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = '0006'
+down_revision: Union[str, Sequence[str], None] = '0005'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+BATCH = 5_000
+
+
+def upgrade() -> None:
+    op.add_column('orders', sa.Column('store_path', sa.String(length=140), nullable=False, server_default=''))
+    # Orders written before: their store is the first three parts of the caller's node
+    # (huiyuan.runtime.requests.store_of, written out here as a migration must not change).
+    orders = sa.table('orders', sa.column('order_id', sa.String), sa.column('org_path', sa.String),
+                      sa.column('store_path', sa.String))
+    db = op.get_bind()
+    after = ''
+    while rows := db.execute(sa.select(orders.c.order_id, orders.c.org_path).where(orders.c.order_id > after)
+                             .order_by(orders.c.order_id).limit(BATCH)).all():
+        db.execute(orders.update().where(orders.c.order_id == sa.bindparam('key')).values(store_path=sa.bindparam('store')),
+                   [{'key': order_id, 'store': '/'.join(org_path.split('/')[:3])} for order_id, org_path in rows])
+        after = rows[-1].order_id
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index('ix_orders_store_path_order_id', ['store_path', 'order_id'], unique=False)
+        batch_op.create_index('ix_orders_store_path_create_time', ['store_path', 'create_time'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_store_path_create_time')
+        batch_op.drop_index('ix_orders_store_path_order_id')
+        batch_op.drop_column('store_path')
