@@ -182,6 +182,50 @@ def _import_file(rows: int) -> bytes:
 ROWS = 50_000
 
 
+def _serving(port: int) -> grpc.Channel:
+    """A channel to the service on port, once it reports SERVING."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                return channel
+        except grpc.RpcError:
+            pass
+        assert time.monotonic() < deadline, "the service never became SERVING"
+        time.sleep(0.2)
+
+
+def test_a_service_whose_stop_is_stuck_exits_after_its_grace_period(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db", "HUIYUAN_MEMBER_PORT": str(port),
+           "HUIYUAN_SHUTDOWN_GRACE_S": "1", "HUIYUAN_LOG_LEVEL": "WARNING"}
+    from huiyuan.runtime import migrate
+    from services.member.app import SPEC
+
+    migrate.upgrade(SPEC.migrations_dir, env["HUIYUAN_DATABASE_URL"], "member")
+    stuck = ("import asyncio\n"
+             "from huiyuan.runtime import server\n"
+             "from services.member.app import SPEC\n"
+             "async def never_stops(self, grace=None):\n"
+             "    await asyncio.sleep(3600)\n"
+             "server.App.stop = never_stops\n"
+             "server.SHUTDOWN_SLACK_S = 0.5\n"
+             "server.main(SPEC)\n")
+    process = subprocess.Popen([sys.executable, "-c", stuck], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        _serving(port).close()
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 1
+        assert 1.5 <= time.monotonic() - signalled < 10  # the grace period, the slack, then out
+        assert "shutdown did not finish in time" in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(tmp_path):
     port = _free_port()
     env = {**os.environ, "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db", "HUIYUAN_MEMBER_PORT": str(port),
@@ -192,17 +236,8 @@ def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(tmp_path):
     migrate.upgrade(SPEC.migrations_dir, env["HUIYUAN_DATABASE_URL"], "member")
     process = subprocess.Popen([sys.executable, "-m", "services.member"], cwd=ROOT, env=env)
     try:
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        health = health_pb2_grpc.HealthStub(channel)
+        channel = _serving(port)
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    break
-            except grpc.RpcError:
-                pass
-            assert time.monotonic() < deadline, "the service never became SERVING"
-            time.sleep(0.2)
         stubs = Stubs(channel)
         ensure_org(stubs)
         in_flight = stubs.member.ImportMembers.future(member_pb2.ImportMembersRequest(

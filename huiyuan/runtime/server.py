@@ -11,7 +11,9 @@
 import asyncio
 import gc
 import logging
+import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ log = logging.getLogger("huiyuan.server")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # bulk imports travel in one message
 HEALTH_INTERVAL_S = 5.0
+SHUTDOWN_SLACK_S = 5.0  # past the grace period, for closing the database and the rest
 
 
 @dataclass
@@ -147,7 +150,23 @@ async def _serve_until_signalled(spec: ServiceSpec, settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
+    _exit_if_stuck(settings.shutdown_grace_s + SHUTDOWN_SLACK_S)
     await app.stop()
+
+
+def _exit_if_stuck(deadline_s: float) -> None:
+    """End the process if stopping takes longer than its deadline, as an orchestrator
+    would. Seen under load on SQLite: a call cancelled at the end of the grace period
+    left a database connection unclosed, and its driver thread (aiosqlite's, not a
+    daemon) kept the process alive after the server had stopped."""
+    def give_up():
+        log.error("shutdown did not finish in time: exiting", extra={"deadline_s": deadline_s})
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(deadline_s, give_up)
+    timer.daemon = True  # a clean stop exits without waiting for it
+    timer.start()
 
 
 def main(spec: ServiceSpec) -> None:
