@@ -339,3 +339,31 @@ def test_orders_written_before_the_store_column_get_their_store(database_url):
         stores = dict(connection.execute(text("SELECT order_id, store_path FROM orders ORDER BY order_id")).all())
     engine.dispose()
     assert stores == {"o_1": "hq/east/sh-001", "o_2": "hq/east/sh-002"}
+
+
+def test_a_writer_cancelled_as_its_turn_comes_stops_and_leaves_the_turn_free():
+    """The race that kept a stopping service alive: the SQLite writers' lock granted to a
+    waiting task in the same loop turn as the task is cancelled (huiyuan/runtime/db.py)."""
+    from huiyuan.runtime.db import take_turn
+
+    async def race():
+        turn = asyncio.Lock()
+        await turn.acquire()
+        went_on = []
+
+        async def writer():
+            await take_turn(turn, 60)
+            went_on.append(True)
+
+        task = asyncio.create_task(writer())
+        await asyncio.sleep(0.01)  # the writer waits for its turn
+        turn.release()  # its turn comes...
+        task.cancel()  # ...as the service stops
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert went_on == [] and not turn.locked()
+        await turn.acquire()  # held, never released: the next writer's wait runs out
+        with pytest.raises(TimeoutError):
+            await take_turn(turn, 0.05)
+
+    asyncio.run(race())

@@ -66,7 +66,7 @@ def _sqlite_setup(engine_for_events, writers_take_turns: bool = False) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         if writers_take_turns and not read_only:
             try:
-                await_only(asyncio.wait_for(turn.acquire(), WRITER_TURN_WAIT_S))
+                await_only(take_turn(turn, WRITER_TURN_WAIT_S))
             except asyncio.TimeoutError:
                 raise PoolTimeoutError(f"waited {WRITER_TURN_WAIT_S} s for SQLite's write lock") from None
             connection.info[_HAS_TURN] = True
@@ -85,6 +85,15 @@ def _sqlite_setup(engine_for_events, writers_take_turns: bool = False) -> None:
         event.listen(engine_for_events, "rollback", lambda connection: _end_turn(connection.info))
         # A connection that goes back to the pool never keeps the turn, however it ended.
         event.listen(engine_for_events.pool, "checkin", lambda _dbapi, record: _end_turn(record.info))
+
+
+async def take_turn(lock: asyncio.Lock, wait_s: float) -> None:
+    """Acquire lock within wait_s (TimeoutError past it). Not asyncio.wait_for: on
+    Python 3.11 a task cancelled just as the lock was granted to it went on running,
+    its cancellation lost; a service's cancelled sweeper then swept on for ever and the
+    service never finished stopping."""
+    async with asyncio.timeout(wait_s):
+        await lock.acquire()
 
 
 def _connect_args(url: URL, schema: str) -> dict:

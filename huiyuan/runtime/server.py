@@ -156,9 +156,9 @@ async def _serve_until_signalled(spec: ServiceSpec, settings: Settings) -> None:
 
 def _exit_if_stuck(deadline_s: float) -> None:
     """End the process if stopping takes longer than its deadline, as an orchestrator
-    would. Seen under load on SQLite: a call cancelled at the end of the grace period
-    left a database connection unclosed, and its driver thread (aiosqlite's, not a
-    daemon) kept the process alive after the server had stopped."""
+    would. Seen once: a sweeper whose cancellation was lost (huiyuan/runtime/db.py,
+    take_turn) swept on, and the process never finished stopping. That cause is gone;
+    this makes sure any other like it cannot keep a service from being restarted."""
     def give_up():
         log.error("shutdown did not finish in time: exiting", extra={"deadline_s": deadline_s})
         logging.shutdown()
