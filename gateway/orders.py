@@ -8,7 +8,7 @@ import os
 from datetime import timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import pagination
@@ -166,6 +166,15 @@ async def get_order(engine, caller: Caller, order_id: str) -> pb.Order:
         return await order_view(db, await order_in_scope(db, caller, order_id))
 
 
+def of_node(node: str):
+    """The orders taken under an org node: a till's or a store's (on the store's
+    index), a region's or the chain's."""
+    if store_of(node):
+        till = [orders.c.org_path == node] if node != store_of(node) else []
+        return and_(orders.c.store_path == store_of(node), *till)
+    return or_(orders.c.org_path == node, orders.c.org_path.startswith(node + "/", autoescape=True))
+
+
 async def list_orders(engine, caller: Caller, request: pb.ListOrdersRequest) -> pb.ListOrdersResponse:
     """Newest first: order ids sort by creation time, so the id is the page position."""
     v = Violations()
@@ -178,13 +187,7 @@ async def list_orders(engine, caller: Caller, request: pb.ListOrdersRequest) -> 
     v.raise_if_any()
     if not caller.covers(node):
         raise auth.denied()
-    if store_of(node):  # a store's, or a terminal's: on the store's index, newest first
-        query = select(orders).where(orders.c.store_path == store_of(node))
-        if node != store_of(node):
-            query = query.where(orders.c.org_path == node)
-    else:  # a region's or the chain's: newest first along the primary key
-        query = select(orders).where(or_(orders.c.org_path == node,
-                                         orders.c.org_path.startswith(node + "/", autoescape=True)))
+    query = select(orders).where(of_node(node))
     if state:
         query = query.where(orders.c.state == state)
     if before:
@@ -225,16 +228,3 @@ def recovery(services_of):
             await asyncio.sleep(RECOVERY_INTERVAL_S)
 
     return loop
-
-
-async def store_day(engine, store_path: str, start, end) -> tuple[int, int, int]:
-    """(orders paid, sales after discounts, discounts) of one store's orders created in
-    [start, end); refunded orders count as sold (their refunds are the wallet's and
-    points' business)."""
-    async with reading(engine) as db:
-        rows = (await db.execute(select(orders.c.response).where(
-            orders.c.store_path == store_path, orders.c.create_time >= start, orders.c.create_time < end,
-            orders.c.state.in_(["PAID", "PARTLY_REFUNDED", "REFUNDED"])))).all()
-    receipts = [pb.CheckoutResponse.FromString(r.response).receipt for r in rows]
-    return (len(receipts), sum(r.list_total_fen - r.discount_total_fen for r in receipts),
-            sum(r.discount_total_fen for r in receipts))

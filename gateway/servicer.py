@@ -24,7 +24,7 @@ from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from gateway import auth, orders, refunds, settlement
+from gateway import auth, orders, refunds, reports, settlement
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.relay import derived_id, relayed
 from gateway.storage import api_keys
@@ -92,12 +92,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 self.wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(**day_request)),
                 self.points.GetStoreActivity(points_pb2.GetStoreActivityRequest(**day_request)),
                 self._count_new_members(request.store_path, start, end),
-                orders.store_day(self.engine, request.store_path, start, end))
+                reports.store_day(self.engine, request.store_path, start, end))
         count, sales, discount = paid
         return pb.GetStoreDailySummaryResponse(
             orders=count, sales_fen=sales, discount_fen=discount, top_up_fen=stored.top_up_fen,
             stored_value_spent_fen=stored.spent_fen, points_earned=points.earned_points, points_spent=points.spent_points,
             new_members=new_members)
+
+    async def ExportOrders(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        async for chunk in reports.export_orders(self.engine, caller, request):
+            yield chunk
 
     async def _count_new_members(self, store_path: str, start, end) -> int:
         count, token = 0, ""

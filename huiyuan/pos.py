@@ -9,6 +9,8 @@
   huiyuan pos refund ORDER_ID [--line LINE_ID:QTY ...]   (no --line: the whole order)
   huiyuan pos orders [--state needs-attention|paid|...] [--org PATH] [--limit N]   (a manager's key)
   huiyuan pos settle ORDER_ID --reason R   finish an order a refused step holds up (a manager's key)
+  huiyuan pos export --from 2026-11-01 --to 2026-11-30 [--org PATH] [--format xlsx|csv] [--out FILE]
+                       the orders of those days (chain time) as a file for Excel (a manager's key)
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders` and `settle` need a store
@@ -17,12 +19,13 @@ manager's key or above (`huiyuan key issue`). Amounts are yuan, as printed.
 
 import os
 import uuid
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import grpc
 
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.clock import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
 from huiyuan.runtime.money import yuan
 
@@ -32,7 +35,7 @@ TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY",
 def add_parser(sub) -> None:
     pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
     pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
-                                        "settle"])
+                                        "settle", "export"])
     pos.add_argument("order_id", nargs="?")
     pos.add_argument("--key")
     pos.add_argument("--phone")
@@ -52,6 +55,10 @@ def add_parser(sub) -> None:
     pos.add_argument("--org", default="", help="orders: under this org node (default: the key's)")
     pos.add_argument("--limit", type=int, default=20)
     pos.add_argument("--reason", default="", help="settle: why the order may finish without its refused steps")
+    pos.add_argument("--from", dest="first_day", type=date.fromisoformat, help="export: the first day, YYYY-MM-DD")
+    pos.add_argument("--to", dest="last_day", type=date.fromisoformat, help="export: the last day (included)")
+    pos.add_argument("--format", default="xlsx", choices=["xlsx", "csv"], help="export: the file's format")
+    pos.add_argument("--out", default="", help="export: where to write it (default: the name the gateway suggests)")
 
 
 def fen(yuan: str) -> int:
@@ -145,6 +152,8 @@ def run(args) -> int:
         print_order(order)
         if order.HasField("receipt"):
             print_receipt(order.receipt)
+    elif args.action == "export":
+        export(stub, auth, args)
     else:
         found = stub.GetOrder(pb.GetOrderRequest(order_id=args.order_id or ""), metadata=auth, timeout=10)
         if found.HasField("receipt"):
@@ -152,6 +161,27 @@ def run(args) -> int:
         if found.refused_steps or not found.HasField("receipt"):
             print_order(pb.Order(order_id=args.order_id, state=found.state, refused_steps=found.refused_steps))
     return 0
+
+
+def export(stub, auth, args) -> None:
+    """The orders of --from to --to (whole days, chain time) into a file."""
+    from huiyuan.common.v1 import file_pb2
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+
+    if not (args.first_day and args.last_day):
+        raise SystemExit("export needs --from and --to, e.g. --from 2026-11-01 --to 2026-11-30")
+    request = pb.ExportOrdersRequest(org_path=args.org, format=file_pb2.FILE_FORMAT_XLSX if args.format == "xlsx"
+                                     else file_pb2.FILE_FORMAT_CSV)
+    request.start_time.FromDatetime(day_start(args.first_day))
+    request.end_time.FromDatetime(day_start(args.last_day + timedelta(days=1)))
+    chunks = stub.ExportOrders(request, metadata=auth, timeout=300)
+    first = next(chunks)
+    path = Path(args.out or first.file_name)
+    with path.open("wb") as out:
+        out.write(first.chunk)
+        for chunk in chunks:
+            out.write(chunk.chunk)
+    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
 def state_name(number: int) -> str:

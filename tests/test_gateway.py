@@ -1,11 +1,14 @@
 """The gateway in front of the real services, each on an ephemeral port: credentials,
 roles and scope, and the terminal's calls passed through with their refusals."""
 
+from datetime import datetime, timedelta, timezone
+
 import grpc
 import pytest
 from google.type import date_pb2
 
 from gateway import auth, bootstrap
+from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import member_pb2
@@ -85,6 +88,15 @@ def test_no_credential_a_bad_one_or_a_revoked_one_is_unauthenticated(chain):
         grpc.StatusCode.UNAUTHENTICATED, "CREDENTIAL_INVALID")
 
 
+def export_request(org_path: str, file_format=file_pb2.FILE_FORMAT_CSV, days: int = 1) -> pb.ExportOrdersRequest:
+    """The orders of org_path from a day ago until `days` later."""
+    request = pb.ExportOrdersRequest(org_path=org_path, format=file_format)
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    request.start_time.FromDatetime(start)
+    request.end_time.FromDatetime(start + timedelta(days=days))
+    return request
+
+
 @pytest.mark.parametrize("role, org_path", [(pb.ROLE_TERMINAL, f"{STORE}/pos-1"), (pb.ROLE_STORE_MANAGER, STORE),
                                             (pb.ROLE_REGIONAL_MANAGER, "hq/east"), (pb.ROLE_HQ_ADMIN, "hq")])
 def test_role_matrix(chain, role, org_path):
@@ -115,6 +127,8 @@ def test_role_matrix(chain, role, org_path):
         (stub.SettleOrder, pb.SettleOrderRequest(request_id=rid(), order_id="o_none", reason="矩阵"), back_office, None),
         (stub.GetStoreDailySummary, pb.GetStoreDailySummaryRequest(store_path=STORE, date=today), back_office,
          pb.GetStoreDailySummaryRequest(store_path="hq/south/gz-001", date=today) if role != pb.ROLE_HQ_ADMIN else None),
+        (stub.ExportOrders, export_request(STORE), back_office,
+         export_request("hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None),
         (stub.IssueApiKey, pb.IssueApiKeyRequest(request_id=rid(), org_path=STORE, role=pb.ROLE_TERMINAL),
          role == pb.ROLE_HQ_ADMIN, None),
         (stub.RevokeApiKey, pb.RevokeApiKeyRequest(request_id=rid(), key_id="k_none"), role == pb.ROLE_HQ_ADMIN, None),
@@ -126,7 +140,9 @@ def test_role_matrix(chain, role, org_path):
             if target is None:
                 continue
             try:
-                call(target, metadata=as_(key))
+                answer = call(target, metadata=as_(key))
+                if hasattr(answer, "__next__"):  # a streamed answer fails as it is read
+                    list(answer)
                 outcome = None
             except grpc.RpcError as error:
                 outcome = refusal_of(error)[:2]
@@ -260,7 +276,56 @@ def test_the_back_office_lists_its_orders_newest_first_and_settles_only_what_nee
     assert code_and_reason(stub.SettleOrder, settle, south) == (grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND")
 
 
-def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monkeypatch, capsys):
+def test_a_back_office_exports_the_orders_of_its_node_for_excel(shop):
+    from decimal import Decimal
+
+    from gateway import reports
+    from huiyuan.runtime import files
+
+    stub, terminal, member_id, card, _, hq_key = shop
+    order = pb.CheckoutRequest(request_id=rid(), member_id=member_id, card_number=card, lines=[pb.CheckoutLine(
+        line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],  # 满100减20: 100.00 in cash
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=100_00)])
+    paid = stub.Checkout(order, metadata=as_(terminal))
+    stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="1", quantity=1)]),
+                metadata=as_(terminal))
+
+    def exported(request, key):
+        chunks = list(stub.ExportOrders(request, metadata=as_(key)))
+        rows = list(files.read_rows(b"".join(c.chunk for c in chunks), request.format == file_pb2.FILE_FORMAT_XLSX))
+        assert rows[0] == reports.HEADER
+        return chunks[0].file_name, {row[0]: row for row in rows[1:]}
+
+    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    name, orders = exported(export_request(STORE), manager)
+    row = orders[paid.order_id]
+    assert name.startswith("orders-hq_east_sh-001-") and name.endswith(".csv")
+    assert row[1:4] == [STORE, f"{STORE}/pos-1", member_id] and row[5] == "PARTLY_REFUNDED"
+    assert row[6:15] == ["120.00", "20.00", "100.00", "0.00", "0.00", "cash 100.00", "0", "100", "1"]
+    assert all(r[1] == STORE for r in orders.values())
+    name, in_excel = exported(export_request(STORE, file_pb2.FILE_FORMAT_XLSX), manager)
+    assert name.endswith(".xlsx") and in_excel.keys() == orders.keys()
+    assert [Decimal(x) for x in in_excel[paid.order_id][6:11]] == [Decimal(x) for x in row[6:11]]  # numbers Excel adds up
+    east = issue(stub, hq_key, "hq/east", pb.ROLE_REGIONAL_MANAGER).api_key
+    assert paid.order_id in exported(export_request("", days=2), east)[1]  # its own node by default
+    south = issue(stub, hq_key, "hq/south", pb.ROLE_REGIONAL_MANAGER).api_key
+    assert exported(export_request(""), south)[1] == {}
+    earlier = export_request(STORE)
+    earlier.end_time.FromDatetime(earlier.start_time.ToDatetime() + timedelta(minutes=1))
+    assert exported(earlier, manager)[1] == {}
+    bad = pb.ExportOrdersRequest(org_path="HQ//x", state=99, format=9)
+    bad.end_time.FromDatetime(datetime.now(timezone.utc))
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.ExportOrders(bad, metadata=as_(manager)))
+    assert refusal_of(caught.value)[2] == {"org_path": "ORG_PATH_INVALID", "start_time": "PERIOD_REQUIRED",
+                                           "state": "STATE_INVALID", "format": "FORMAT_INVALID"}
+    quarter_and_more = export_request(STORE, days=94)
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.ExportOrders(quarter_and_more, metadata=as_(manager)))
+    assert refusal_of(caught.value)[2] == {"end_time": "PERIOD_INVALID"}
+
+
+def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monkeypatch, capsys, tmp_path):
     import argparse
 
     from huiyuan import pos
@@ -285,6 +350,18 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
     with pytest.raises(grpc.RpcError) as caught:  # settling takes a manager, and a reason
         pos.run(parser.parse_args(["pos", "settle", paid.order_id, "--key", manager]))
     assert refusal_of(caught.value)[2] == {"reason": "REASON_REQUIRED"}
+    from huiyuan.runtime.clock import local
+
+    today = f"{local(datetime.now(timezone.utc)):%Y-%m-%d}"
+    out = tmp_path / "today.xlsx"
+    assert pos.run(parser.parse_args(["pos", "export", "--key", manager, "--from", today, "--to", today,
+                                      "--out", str(out)])) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {out} (")
+    from huiyuan.runtime import files
+
+    assert paid.order_id in {row[0] for row in files.read_rows(out.read_bytes(), xlsx=True)}
+    with pytest.raises(SystemExit, match="--from and --to"):
+        pos.run(parser.parse_args(["pos", "export", "--key", manager, "--from", today]))
 
 
 def test_a_refused_checkout_releases_everything_it_reserved(shop):

@@ -10,11 +10,19 @@ from collections.abc import Iterable, Iterator
 
 from openpyxl import Workbook, load_workbook
 
-from huiyuan.runtime.errors import invalid
+from huiyuan.common.v1 import file_pb2
+from huiyuan.runtime.errors import Violations, invalid
 
 
 class FileUnreadable(Exception):
     pass
+
+
+def check_format(v: Violations, value: int, field: str = "format") -> bool:
+    """A request's file format: True for XLSX, False for CSV; anything else is a violation."""
+    v.check(value in (file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX), field, "FORMAT_INVALID",
+            f"{field} must be FILE_FORMAT_CSV or FILE_FORMAT_XLSX")
+    return value == file_pb2.FILE_FORMAT_XLSX
 
 
 def read_rows(content: bytes, xlsx: bool) -> Iterator[list[str]]:

@@ -1,7 +1,6 @@
 """WalletService: checks the request, runs the use case in one transaction, translates.
 No rule lives here: the rules are in domain.py, spending.py and loading.py."""
 
-from huiyuan.common.v1 import file_pb2
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import reading, utcnow
@@ -79,12 +78,11 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         v.check(bool(REQUEST_ID.match(request.batch_id)), "batch_id", "BATCH_ID_INVALID", "batch_id: 1 to 64 letters, digits or . _ : -")
-        v.check(request.format in (file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX), "format", "FORMAT_INVALID",
-                "format must be FILE_FORMAT_CSV or FILE_FORMAT_XLSX")
+        xlsx = files.check_format(v, request.format)
         check_store_path(v, request.store_path, "store_path")
         operator, _ = check_actor(v, request)
         v.raise_if_any()
-        rows = _batch_rows(request.content, request.format == file_pb2.FILE_FORMAT_XLSX)
+        rows = _batch_rows(request.content, xlsx)
 
         async def work(session):
             report = await loading.batch_top_up(session, batch_id=request.batch_id, rows=rows, store_path=request.store_path,

@@ -1,6 +1,5 @@
 from datetime import date, timedelta
 
-from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.db import READ_ONLY, reading, utcnow
@@ -28,13 +27,6 @@ def _member_query(v: Violations, f: member_pb2.MemberFilter) -> members.MemberQu
         registered_after=convert.from_timestamp(f.registered_after) if f.HasField("registered_after") else None,
         registered_before=convert.from_timestamp(f.registered_before) if f.HasField("registered_before") else None,
     )
-
-
-def _file_format(v: Violations, value: int) -> bool:
-    """True for XLSX, False for CSV."""
-    v.check(value in (file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX), "format", "FORMAT_INVALID",
-            "format must be FILE_FORMAT_CSV or FILE_FORMAT_XLSX")
-    return value == file_pb2.FILE_FORMAT_XLSX
 
 
 class MemberServicer(member_pb2_grpc.MemberServiceServicer):
@@ -198,7 +190,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         _, org_path = check_actor(v, request)
-        xlsx = _file_format(v, request.format)
+        xlsx = files.check_format(v, request.format)
         v.check(bool(request.content), "content", "CONTENT_REQUIRED", "content is empty")
         v.raise_if_any()
 
@@ -216,7 +208,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
     async def ExportMembers(self, request, context):
         v = Violations()
         query = _member_query(v, request.filter)
-        xlsx = _file_format(v, request.format)
+        xlsx = files.check_format(v, request.format)
         v.raise_if_any()
         name = f"members-{utcnow():%Y%m%d-%H%M%S}.{'xlsx' if xlsx else 'csv'}"
         async with self.engine.connect() as connection:  # one snapshot (a stream needs a transaction)

@@ -1,0 +1,110 @@
+"""What the back office reads of the gateway's own book of orders: a store's day (for
+the daily summary) and the orders of a node and period as a CSV or XLSX file (the
+consumption report a region opens in Excel)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.runtime import files
+from huiyuan.runtime.clock import local
+from huiyuan.runtime.convert import enum_name, from_timestamp
+from huiyuan.runtime.db import READ_ONLY, reading
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.requests import check_org_path, store_of
+from gateway import auth
+from gateway.auth import Caller
+from gateway.orders import of_node
+from gateway.storage import orders, refunds
+
+SOLD = ["PAID", "PARTLY_REFUNDED", "REFUNDED"]
+MAX_PERIOD = timedelta(days=93)  # a quarter: longer reports are the data warehouse's
+CHUNK_BYTES = 256 * 1024
+HEADER = ["order_id", "store", "till", "member_id", "time", "state", "list_total", "discount", "sale", "points_offset",
+          "stored_value", "other_tenders", "points_used", "points_earned", "units_returned", "refusal_reason"]
+
+
+async def store_day(engine, store_path: str, start, end) -> tuple[int, int, int]:
+    """(orders paid, sales after discounts, discounts) of one store's orders created in
+    [start, end); refunded orders count as sold (their refunds are the wallet's and
+    points' business)."""
+    async with reading(engine) as db:
+        rows = (await db.execute(select(orders.c.response).where(
+            orders.c.store_path == store_path, orders.c.create_time >= start, orders.c.create_time < end,
+            orders.c.state.in_(SOLD)))).all()
+    receipts = [pb.CheckoutResponse.FromString(r.response).receipt for r in rows]
+    return (len(receipts), sum(r.list_total_fen - r.discount_total_fen for r in receipts),
+            sum(r.discount_total_fen for r in receipts))
+
+
+def check_export(v: Violations, request: pb.ExportOrdersRequest):
+    """(node or "", start, end, state or None, xlsx) of a well-formed request."""
+    node = check_org_path(v, request.org_path, "org_path", required=False)
+    start = from_timestamp(request.start_time) if request.HasField("start_time") else None
+    end = from_timestamp(request.end_time) if request.HasField("end_time") else None
+    v.check(start is not None, "start_time", "PERIOD_REQUIRED", "start_time is required")
+    v.check(end is not None, "end_time", "PERIOD_REQUIRED", "end_time is required")
+    if start and end:
+        v.check(start < end <= start + MAX_PERIOD, "end_time", "PERIOD_INVALID",
+                "end_time must be after start_time, by at most 93 days")
+    state = enum_name(pb.OrderState, "ORDER_STATE", request.state)
+    v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown order state")
+    return node, start, end, state, files.check_format(v, request.format)
+
+
+async def export_orders(engine, caller: Caller, request: pb.ExportOrdersRequest):
+    """The file's chunks (ExportOrdersResponse), from one read of the orders."""
+    v = Violations()
+    node, start, end, state, xlsx = check_export(v, request)
+    v.raise_if_any()
+    node = node or caller.org_path
+    if not caller.covers(node):
+        raise auth.denied()
+    chosen = [of_node(node), orders.c.create_time >= start, orders.c.create_time < end]
+    if state:
+        chosen.append(orders.c.state == state)
+    async with engine.connect() as db:  # one connection: the refunds, then the orders streamed
+        await db.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
+        returned = await _units_returned(db, select(orders.c.order_id).where(*chosen))
+        result = await db.stream(select(orders).where(*chosen).order_by(orders.c.create_time, orders.c.order_id))
+        rows = [_row(order, returned.get(order.order_id, 0)) async for order in result]
+    last_day = local(end - timedelta(microseconds=1))  # the period's end is not in it
+    name = f"orders-{node.replace('/', '_')}-{local(start):%Y%m%d}-{last_day:%Y%m%d}.{'xlsx' if xlsx else 'csv'}"
+    if xlsx:
+        content = files.write_xlsx(HEADER, rows, "orders")
+        chunks = (content[i:i + CHUNK_BYTES] for i in range(0, len(content), CHUNK_BYTES))
+    else:
+        chunks = files.write_csv(HEADER, rows, CHUNK_BYTES)
+    for i, chunk in enumerate(chunks):
+        yield pb.ExportOrdersResponse(file_name=name if i == 0 else "", chunk=chunk)
+
+
+async def _units_returned(db, chosen_ids) -> dict[str, int]:
+    returned: dict[str, int] = {}
+    for order_id, lines in await db.execute(select(refunds.c.order_id, refunds.c.lines)
+                                            .where(refunds.c.order_id.in_(chosen_ids))):
+        returned[order_id] = returned.get(order_id, 0) + sum(lines.values())
+    return returned
+
+
+def _row(order, units_returned: int) -> list:
+    """One order as a line of the report; amounts in yuan, as numbers Excel can add up."""
+    answer = pb.CheckoutResponse.FromString(order.response) if order.response is not None else None
+    r = answer.receipt if answer is not None and answer.HasField("receipt") else None
+    amounts = [""] * 9  # an order never paid has no receipt
+    if r is not None:
+        others = "; ".join(f"{pb.TenderKind.Name(t.kind).removeprefix('TENDER_KIND_').lower()} {_number(t.amount_fen)}"
+                           for t in r.tenders if t.kind != pb.TENDER_KIND_STORED_VALUE)
+        amounts = [_number(r.list_total_fen), _number(r.discount_total_fen), _number(r.list_total_fen - r.discount_total_fen),
+                   _number(r.points_offset_fen), _number(r.stored_value_paid_fen), others, r.points_used, r.points_earned,
+                   units_returned]
+    till = order.org_path if order.org_path != store_of(order.org_path) else ""
+    return [order.order_id, order.store_path, till, order.member_id, f"{local(order.create_time):%Y-%m-%d %H:%M:%S}",
+            order.state, *amounts, answer.refusal_reason if answer is not None else ""]
+
+
+def _number(fen: int) -> Decimal:
+    """Fen as yuan, exactly: 12345 is 123.45, never a float's 123.4499..."""
+    return Decimal(fen).scaleb(-2)
