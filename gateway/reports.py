@@ -21,7 +21,6 @@ from gateway.storage import orders, refunds
 
 SOLD = ["PAID", "PARTLY_REFUNDED", "REFUNDED"]
 MAX_PERIOD = timedelta(days=93)  # a quarter: longer reports are the data warehouse's
-CHUNK_BYTES = 256 * 1024
 HEADER = ["order_id", "store", "till", "member_id", "time", "state", "list_total", "discount", "sale", "points_offset",
           "stored_value", "other_tenders", "points_used", "points_earned", "units_returned", "refusal_reason"]
 
@@ -65,20 +64,18 @@ async def export_orders(engine, caller: Caller, request: pb.ExportOrdersRequest)
     chosen = [of_node(node), orders.c.create_time >= start, orders.c.create_time < end]
     if state:
         chosen.append(orders.c.state == state)
+    last_day = local(end - timedelta(microseconds=1))  # the period's end is not in it
+    name = f"orders-{node.replace('/', '_')}-{local(start):%Y%m%d}-{last_day:%Y%m%d}.{'xlsx' if xlsx else 'csv'}"
+    writer = files.FileWriter(name, HEADER, xlsx, "orders")
     async with engine.connect() as db:  # one connection: the refunds, then the orders streamed
         await db.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
         returned = await _units_returned(db, select(orders.c.order_id).where(*chosen))
         result = await db.stream(select(orders).where(*chosen).order_by(orders.c.create_time, orders.c.order_id))
-        rows = [_row(order, returned.get(order.order_id, 0)) async for order in result]
-    last_day = local(end - timedelta(microseconds=1))  # the period's end is not in it
-    name = f"orders-{node.replace('/', '_')}-{local(start):%Y%m%d}-{last_day:%Y%m%d}.{'xlsx' if xlsx else 'csv'}"
-    if xlsx:
-        content = files.write_xlsx(HEADER, rows, "orders")
-        chunks = (content[i:i + CHUNK_BYTES] for i in range(0, len(content), CHUNK_BYTES))
-    else:
-        chunks = files.write_csv(HEADER, rows, CHUNK_BYTES)
-    for i, chunk in enumerate(chunks):
-        yield pb.ExportOrdersResponse(file_name=name if i == 0 else "", chunk=chunk)
+        async for order in result:
+            for file_name, chunk in writer.add(_row(order, returned.get(order.order_id, 0))):
+                yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
+    for file_name, chunk in writer.finish():
+        yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
 
 
 async def _units_returned(db, chosen_ids) -> dict[str, int]:

@@ -367,3 +367,25 @@ def test_a_writer_cancelled_as_its_turn_comes_stops_and_leaves_the_turn_free():
             await take_turn(turn, 0.05)
 
     asyncio.run(race())
+
+
+def test_an_export_streams_in_chunks_named_once_and_xlsx_stops_at_excel_s_limit(monkeypatch):
+    from huiyuan.runtime import files
+    from huiyuan.runtime.errors import FailedPrecondition
+
+    writer = files.FileWriter("会员.csv", ["name", "phone"], xlsx=False, sheet_title="members", chunk_bytes=64)
+    chunks = [chunk for i in range(20) for chunk in writer.add([f"会员{i}", f"1380000{i:04d}"])] + writer.finish()
+    assert len(chunks) > 3 and [name for name, _ in chunks] == ["会员.csv"] + [""] * (len(chunks) - 1)
+    rows = list(files.read_rows(b"".join(chunk for _, chunk in chunks), xlsx=False))
+    assert rows == [["name", "phone"]] + [[f"会员{i}", f"1380000{i:04d}"] for i in range(20)]
+    assert files.FileWriter("empty.csv", ["name"], xlsx=False, sheet_title="x").finish() == [("empty.csv", "\ufeffname\r\n".encode())]
+
+    monkeypatch.setattr(files, "XLSX_MAX_ROWS", 3)
+    book = files.FileWriter("m.xlsx", ["name"], xlsx=True, sheet_title="members")
+    assert [book.add([f"m{i}"]) for i in range(3)] == [[], [], []]  # nothing out before the end
+    with pytest.raises(FailedPrecondition) as refused:
+        book.add(["one too many"])
+    assert refused.value.reason == "TOO_MANY_ROWS"
+    book = files.FileWriter("m.xlsx", ["name"], xlsx=True, sheet_title="members")
+    book.add(["张三"])
+    assert list(files.read_rows(b"".join(chunk for _, chunk in book.finish()), xlsx=True)) == [["name"], ["张三"]]

@@ -6,12 +6,15 @@ XLSX goes through openpyxl in read-only / write-only mode so large files stream.
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from openpyxl import Workbook, load_workbook
 
 from huiyuan.common.v1 import file_pb2
-from huiyuan.runtime.errors import Violations, invalid
+from huiyuan.runtime.errors import FailedPrecondition, Violations, invalid
+
+CHUNK_BYTES = 256 * 1024
+XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, less the header
 
 
 class FileUnreadable(Exception):
@@ -63,26 +66,60 @@ def _read_xlsx(content: bytes) -> Iterator[list[str]]:
         workbook.close()
 
 
-def write_csv(header: list[str], rows: Iterable[list], chunk_bytes: int = 256 * 1024) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(row)
-        if buffer.tell() >= chunk_bytes:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
+class FileWriter:
+    """Rows in, the file's bytes out in chunks, without holding the rows: an export of
+    a million rows streams. CSV is encoded as the rows come; XLSX (openpyxl's write-only
+    workbook keeps its rows in a temporary file) comes out whole when finished, and is
+    refused past the rows Excel can open.
 
+    Each chunk comes as (file_name, bytes), the name on the first chunk only, as the
+    export responses carry it.
 
-def write_xlsx(header: list[str], rows: Iterable[list], sheet_title: str) -> bytes:
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(sheet_title)
-    sheet.append(header)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    usage:  writer = FileWriter("members.csv", header, xlsx=False, sheet_title="members")
+            for row in rows: yield from writer.add(row)
+            yield from writer.finish()
+    """
+
+    def __init__(self, file_name: str, header: list[str], xlsx: bool, sheet_title: str, chunk_bytes: int = CHUNK_BYTES):
+        self.name, self.xlsx, self.chunk_bytes, self.rows = file_name, xlsx, chunk_bytes, 0
+        if xlsx:
+            self.workbook = Workbook(write_only=True)
+            self.sheet = self.workbook.create_sheet(sheet_title)
+            self.sheet.append(header)
+        else:
+            self.buffer = io.StringIO()
+            self.csv = csv.writer(self.buffer)
+            self.buffer.write("\ufeff")  # so Excel reads the Chinese as UTF-8
+            self.csv.writerow(header)
+
+    def add(self, row: list) -> list[tuple[str, bytes]]:
+        """The chunks ready after this row (none, mostly)."""
+        self.rows += 1
+        if self.xlsx:
+            if self.rows > XLSX_MAX_ROWS:
+                raise FailedPrecondition("TOO_MANY_ROWS", f"More than {XLSX_MAX_ROWS:,} rows: Excel cannot open them. "
+                                         "Ask for CSV, or a narrower filter.",
+                                         f"超过 {XLSX_MAX_ROWS:,} 行，Excel 无法打开：请改用 CSV 或缩小范围。")
+            self.sheet.append(row)
+            return []
+        self.csv.writerow(row)
+        return [self._named(self._take())] if self.buffer.tell() >= self.chunk_bytes else []
+
+    def finish(self) -> list[tuple[str, bytes]]:
+        """The rest of the file (at least one chunk, so even an empty file has its header)."""
+        if not self.xlsx:
+            return [self._named(self._take())]
+        out = io.BytesIO()
+        self.workbook.save(out)
+        content = out.getvalue()
+        return [self._named(content[i:i + self.chunk_bytes]) for i in range(0, len(content), self.chunk_bytes)]
+
+    def _take(self) -> bytes:
+        chunk = self.buffer.getvalue().encode("utf-8")
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return chunk
+
+    def _named(self, chunk: bytes) -> tuple[str, bytes]:
+        name, self.name = self.name, ""
+        return name, chunk

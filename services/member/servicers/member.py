@@ -11,7 +11,6 @@ from huiyuan.runtime.server import ServiceContext
 from services.member import convert, domain, imports, members, storage
 from services.member.org import require_org_node
 
-EXPORT_CHUNK = 256 * 1024
 
 
 def _member_query(v: Violations, f: member_pb2.MemberFilter) -> members.MemberQuery:
@@ -211,16 +210,14 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         xlsx = files.check_format(v, request.format)
         v.raise_if_any()
         name = f"members-{utcnow():%Y%m%d-%H%M%S}.{'xlsx' if xlsx else 'csv'}"
+        writer = files.FileWriter(name, imports.EXPORT_HEADER, xlsx, "members")
         async with self.engine.connect() as connection:  # one snapshot (a stream needs a transaction)
             await connection.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
-            rows = [row async for row in imports.export_rows(connection, query)]
-        if xlsx:
-            content = files.write_xlsx(imports.EXPORT_HEADER, rows, "members")
-            chunks = (content[i:i + EXPORT_CHUNK] for i in range(0, len(content), EXPORT_CHUNK))
-        else:
-            chunks = files.write_csv(imports.EXPORT_HEADER, rows, EXPORT_CHUNK)
-        for i, chunk in enumerate(chunks):
-            yield member_pb2.ExportMembersResponse(file_name=name if i == 0 else "", chunk=chunk)
+            async for row in imports.export_rows(connection, query):
+                for file_name, chunk in writer.add(row):
+                    yield member_pb2.ExportMembersResponse(file_name=file_name, chunk=chunk)
+        for file_name, chunk in writer.finish():
+            yield member_pb2.ExportMembersResponse(file_name=file_name, chunk=chunk)
 
     async def RecordVisit(self, request, context):
         v = Violations()
