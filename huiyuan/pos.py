@@ -17,6 +17,7 @@ The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (
 manager's key or above (`huiyuan key issue`). Amounts are yuan, as printed.
 """
 
+import argparse
 import os
 import uuid
 from datetime import date, timedelta
@@ -43,14 +44,14 @@ def add_parser(sub) -> None:
     pos.add_argument("--qr")
     pos.add_argument("--name")
     pos.add_argument("--card-type", default="")
-    pos.add_argument("--amount")
+    pos.add_argument("--amount", type=fen, help="top-up: yuan, such as 100 or 99.50")
     pos.add_argument("--tender", default="cash", choices=sorted(TENDERS))
     pos.add_argument("--line", action="append", default=[],
                      help="checkout: SKU:CATEGORY:QTY:UNIT_PRICE_YUAN; refund: LINE_ID:QTY")
     pos.add_argument("--coupon", action="append", default=[])
     pos.add_argument("--points", type=int, default=0)
-    pos.add_argument("--stored-value", default="0")
-    pos.add_argument("--cash", default="0")
+    pos.add_argument("--stored-value", type=fen, default=0, help="checkout: yuan paid with stored value")
+    pos.add_argument("--cash", type=fen, default=0, help="checkout: yuan paid in cash")
     pos.add_argument("--state", default="", help="orders: only this state, e.g. needs-attention")
     pos.add_argument("--org", default="", help="orders: under this org node (default: the key's)")
     pos.add_argument("--limit", type=int, default=20)
@@ -61,8 +62,40 @@ def add_parser(sub) -> None:
     pos.add_argument("--out", default="", help="export: where to write it (default: the name the gateway suggests)")
 
 
-def fen(yuan: str) -> int:
-    return int(Decimal(yuan) * 100)
+def fen(text: str) -> int:
+    """An amount typed in yuan (12.50) as fen; argparse's type for the amount options."""
+    try:
+        amount = Decimal(text)
+    except ArithmeticError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in yuan, such as 12.50") from None
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        raise argparse.ArgumentTypeError(f"{text!r}: an amount is yuan with at most two decimals, such as 12.50")
+    return int(amount * 100)
+
+
+def sale_line(line_id: str, text: str):
+    """--line SKU:CATEGORY:QTY:PRICE of a checkout."""
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+
+    parts = text.split(":")
+    if len(parts) != 4 or not parts[2].isdigit():
+        raise SystemExit(f"--line {text!r}: a checkout's line is SKU:CATEGORY:QTY:PRICE, such as tea-1:tea:2:60")
+    sku, category, quantity, price = parts
+    try:
+        unit_price = fen(price)
+    except argparse.ArgumentTypeError as error:
+        raise SystemExit(f"--line {text!r}: {error}") from None
+    return pb.CheckoutLine(line_id=line_id, sku=sku, category=category, quantity=int(quantity), unit_price_fen=unit_price)
+
+
+def returned_line(text: str):
+    """--line LINE_ID:QTY of a refund."""
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+
+    line_id, _, quantity = text.partition(":")
+    if not line_id or not quantity.isdigit():
+        raise SystemExit(f"--line {text!r}: a refund's line is LINE_ID:QTY, such as 1:1 (the receipt's line ids)")
+    return pb.RefundLine(line_id=line_id, quantity=int(quantity))
 
 
 def demo_key_path() -> Path:
@@ -106,27 +139,25 @@ def run(args) -> int:
             card_type_id=args.card_type), metadata=auth, timeout=10)
         print(f"registered {done.member.name}  member {done.member.member_id}  card {done.card.card_number or '-'}")
     elif args.action == "top-up":
+        if args.amount is None:
+            raise SystemExit("top-up needs --amount, in yuan")
         member_id = lookup().member.member_id
         done = stub.TopUp(pb.TopUpRequest(
-            request_id=str(uuid.uuid4()), member_id=member_id, amount_fen=fen(args.amount),
+            request_id=str(uuid.uuid4()), member_id=member_id, amount_fen=args.amount,
             tender=pb.TenderKind.Value(f"TENDER_KIND_{TENDERS[args.tender]}")), metadata=auth, timeout=10)
         print("\n".join(done.receipt_lines))
     elif args.action == "checkout":
+        lines = [sale_line(str(i), text) for i, text in enumerate(args.line, 1)]  # before any call
         member_id = lookup().member.member_id
-        lines = []
-        for i, text in enumerate(args.line, 1):
-            sku, category, quantity, price = text.split(":")
-            lines.append(pb.CheckoutLine(line_id=str(i), sku=sku, category=category, quantity=int(quantity),
-                                         unit_price_fen=fen(price)))
-        tenders = [pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=fen(args.stored_value))] if fen(args.stored_value) else []
-        if fen(args.cash):
-            tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=fen(args.cash)))
+        tenders = [pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=args.stored_value)] if args.stored_value else []
+        if args.cash:
+            tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=args.cash))
         done = stub.Checkout(pb.CheckoutRequest(
             request_id=str(uuid.uuid4()), member_id=member_id, card_number=args.card or "", lines=lines,
             coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth, timeout=30)
         print_receipt(done.receipt)
     elif args.action == "refund":
-        lines = [pb.RefundLine(line_id=text.split(":")[0], quantity=int(text.split(":")[1])) for text in args.line]
+        lines = [returned_line(text) for text in args.line]
         done = stub.Refund(pb.RefundRequest(request_id=str(uuid.uuid4()), order_id=args.order_id or "", lines=lines),
                            metadata=auth, timeout=30)
         print(f"refunded to stored value {yuan(done.stored_value_fen)}")

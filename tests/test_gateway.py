@@ -364,6 +364,27 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
         pos.run(parser.parse_args(["pos", "export", "--key", manager, "--from", today]))
 
 
+def test_the_pos_command_refuses_a_mistyped_amount_or_line_before_calling_anyone(capsys):
+    import argparse
+
+    from huiyuan import pos
+
+    parser = argparse.ArgumentParser()
+    pos.add_parser(parser.add_subparsers())
+    assert parser.parse_args(["pos", "top-up", "--amount", "99.5"]).amount == 99_50
+    for amount in ("12.345", "-5", "abc", "NaN"):  # a fen is never rounded away, nor a sign dropped
+        with pytest.raises(SystemExit):
+            parser.parse_args(["pos", "top-up", "--amount", amount])
+        assert "argument --amount" in capsys.readouterr().err
+    args = parser.parse_args(["pos", "checkout", "--card", "8000000000000001", "--line", "tea-1:tea:2", "--key", "k"])
+    with pytest.raises(SystemExit, match="SKU:CATEGORY:QTY:PRICE"):
+        pos.run(args)  # refused before the lookup: no gateway is listening here
+    assert pos.sale_line("1", "tea-1:tea:2:60.5") == pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2,
+                                                                     unit_price_fen=60_50)
+    with pytest.raises(SystemExit, match="LINE_ID:QTY"):
+        pos.returned_line("1:one")
+
+
 def test_a_refused_checkout_releases_everything_it_reserved(shop):
     stub, terminal, member_id, card, codes, _ = shop
     before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
