@@ -44,6 +44,7 @@ coupons = Table(
     Column("valid_until_time", UtcDateTime, nullable=False),
     Column("issue_time", UtcDateTime, nullable=False),
     Index("ix_coupons_member_id_coupon_id", "member_id", "coupon_id"),
+    Index("ix_coupons_reservation_id", "reservation_id"),  # a redemption's or release's coupons
 )
 
 reservations = Table(

@@ -1,0 +1,24 @@
+"""coupons found by their reservation through an index, not a scan of every coupon
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-23 09:00:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+
+revision: str = '0005'
+down_revision: Union[str, Sequence[str], None] = '0004'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_coupons_reservation_id', 'coupons', ['reservation_id'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_coupons_reservation_id', table_name='coupons')
