@@ -58,4 +58,5 @@ refunds = Table(
     Column("response", LargeBinary, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
     UniqueConstraint("key_id", "request_id"),
+    Index("ix_refunds_state_create_time", "state", "create_time"),  # the recovery loop's unfinished refunds
 )

@@ -47,7 +47,7 @@ async def reverse(db, *, member_id: str, order_id: str, refunded_paid_fen: int, 
         return points_earned * refunded // paid if paid else 0
 
     claw = share(refunded_before + refunded_paid_fen) - share(refunded_before)
-    own = await _lots_of_order(db, order_id)
+    own = await _lots_of_order(db, member_id, order_id)
     lots_now = domain.spend_order(await ledger.spendable_lots(db, member_id, now))
     lots_now.sort(key=lambda lot: lot.lot_id not in own)  # the order's own lots first (a stable sort)
     takeable = min(claw, sum(lot.points_left for lot in lots_now))
@@ -68,8 +68,10 @@ async def reverse(db, *, member_id: str, order_id: str, refunded_paid_fen: int, 
     return claw, returned_points, new_debt
 
 
-async def _lots_of_order(db, order_id: str) -> set[str]:
-    return set((await db.execute(select(lots.c.lot_id).where(lots.c.order_id == order_id))).scalars())
+async def _lots_of_order(db, member_id: str, order_id: str) -> set[str]:
+    # By member first: the member's lots are indexed, and few; all lots with an order are not.
+    return set((await db.execute(select(lots.c.lot_id).where(lots.c.member_id == member_id,
+                                                             lots.c.order_id == order_id))).scalars())
 
 
 async def _return_spent(db, hold_ids: list[str], points: int) -> None:

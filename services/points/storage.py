@@ -60,6 +60,7 @@ holds = Table(
     Column("expire_time", UtcDateTime, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
     Index("ix_holds_state_expire_time", "state", "expire_time"),
+    Index("ix_holds_order_id", "order_id"),  # a refund's spent points, found by its order
 )
 
 hold_draws = Table(

@@ -1,0 +1,24 @@
+"""refunds found by their state through an index: the recovery loop no longer scans every refund
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-23 09:10:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+
+revision: str = '0007'
+down_revision: Union[str, Sequence[str], None] = '0006'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_refunds_state_create_time', 'refunds', ['state', 'create_time'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_refunds_state_create_time', table_name='refunds')

@@ -1,0 +1,24 @@
+"""points holds found by their order through an index: a refund no longer scans every hold
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-23 09:05:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+
+
+revision: str = '0004'
+down_revision: Union[str, Sequence[str], None] = '0003'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_holds_order_id', 'holds', ['order_id'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_holds_order_id', table_name='holds')
