@@ -13,8 +13,8 @@
                        the orders of those days (chain time) as a file for Excel (a manager's key)
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
-`huiyuan up` writes for the demo store's first till); `orders` and `settle` need a store
-manager's key or above (`huiyuan key issue`). Amounts are yuan, as printed.
+`huiyuan up` writes for the demo store's first till); `orders`, `settle` and `export` need a
+store manager's key or above (`huiyuan key issue`). Amounts are yuan, as printed.
 """
 
 import argparse
