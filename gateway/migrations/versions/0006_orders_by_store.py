@@ -25,16 +25,21 @@ def upgrade() -> None:
     # (huiyuan.runtime.requests.store_of, written out here as a migration must not change).
     orders = sa.table('orders', sa.column('order_id', sa.String), sa.column('org_path', sa.String),
                       sa.column('store_path', sa.String))
-    db = op.get_bind()
-    after = ''
-    while rows := db.execute(sa.select(orders.c.order_id, orders.c.org_path).where(orders.c.order_id > after)
-                             .order_by(orders.c.order_id).limit(BATCH)).all():
-        db.execute(orders.update().where(orders.c.order_id == sa.bindparam('key')).values(store_path=sa.bindparam('store')),
-                   [{'key': order_id, 'store': '/'.join(org_path.split('/')[:3])} for order_id, org_path in rows])
-        after = rows[-1].order_id
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.create_index('ix_orders_store_path_order_id', ['store_path', 'order_id'], unique=False)
-        batch_op.create_index('ix_orders_store_path_create_time', ['store_path', 'create_time'], unique=False)
+    # Outside the migration's transaction: each batch commits by itself and the indexes
+    # are built CONCURRENTLY, so a chain's orders table keeps taking checkouts meanwhile.
+    with op.get_context().autocommit_block():
+        db = op.get_bind()
+        after = ''
+        while rows := db.execute(sa.select(orders.c.order_id, orders.c.org_path).where(orders.c.order_id > after)
+                                 .order_by(orders.c.order_id).limit(BATCH)).all():
+            db.execute(orders.update().where(orders.c.order_id == sa.bindparam('key'))
+                       .values(store_path=sa.bindparam('store')),
+                       [{'key': order_id, 'store': '/'.join(org_path.split('/')[:3])} for order_id, org_path in rows])
+            after = rows[-1].order_id
+        op.create_index('ix_orders_store_path_order_id', 'orders', ['store_path', 'order_id'], unique=False,
+                        postgresql_concurrently=True)
+        op.create_index('ix_orders_store_path_create_time', 'orders', ['store_path', 'create_time'], unique=False,
+                        postgresql_concurrently=True)
 
 
 def downgrade() -> None:

@@ -17,7 +17,10 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_refunds_state_create_time', 'refunds', ['state', 'create_time'], unique=False)
+    # CONCURRENTLY, outside the migration's transaction: the table keeps taking writes
+    # (checkouts) while a chain's large table is indexed. SQLite ignores it.
+    with op.get_context().autocommit_block():
+        op.create_index('ix_refunds_state_create_time', 'refunds', ['state', 'create_time'], unique=False, postgresql_concurrently=True)
 
 
 def downgrade() -> None:
