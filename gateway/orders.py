@@ -74,7 +74,7 @@ def refusal(response: pb.CheckoutResponse):
 
 
 def saga_of(services, engine, row, fresh: bool = False) -> Saga:
-    return Saga(services, engine, row.order_id, pb.CheckoutRequest.FromString(row.request), store_of(row.org_path),
+    return Saga(services, engine, row.order_id, pb.CheckoutRequest.FromString(row.request), row.store_path,
                 auth.actor(row.key_id, row.org_path), fresh)
 
 
@@ -115,7 +115,7 @@ async def order_in_scope(db, caller: Caller, order_id: str, for_update: bool = F
     """The order's row, or NOT_FOUND if there is none in the caller's scope."""
     query = select(orders).where(orders.c.order_id == order_id)
     row = (await db.execute(query.with_for_update() if for_update else query)).one_or_none()
-    if row is None or not caller.covers(store_of(row.org_path)):
+    if row is None or not caller.covers(row.store_path):
         raise not_in_scope(order_id)
     return row
 
@@ -144,7 +144,7 @@ async def _views(db, rows) -> list[pb.Order]:
         logged[owner[saga_id]][saga_id, step] = payload
     views = []
     for row in rows:
-        view = pb.Order(order_id=row.order_id, store_path=store_of(row.org_path), member_id=row.member_id,
+        view = pb.Order(order_id=row.order_id, store_path=row.store_path, member_id=row.member_id,
                         state=pb.OrderState.Value(f"ORDER_STATE_{row.state}"), create_time=timestamp(row.create_time))
         if row.response is not None:
             answer = pb.CheckoutResponse.FromString(row.response)

@@ -36,7 +36,6 @@ from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import split_proportionally
-from huiyuan.runtime.requests import store_of
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, is_refusal, log_insert, refused_step, settled_steps, step_id
@@ -238,7 +237,7 @@ async def _run_plan(services, engine, order, row) -> pb.RefundResponse:
         async with _step(REFUND_WALLET, "wallet"):
             await services.wallet.RefundConsumption(wallet_pb2.RefundConsumptionRequest(
                 request_id=step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
-                store_path=store_of(order.org_path)))
+                store_path=order.store_path))
     crash_point("refund-stored-value-returned")
     if money or plan.points_returned:
         async with _step(REFUND_POINTS, "points"):

@@ -13,7 +13,7 @@ from huiyuan.runtime.clock import local
 from huiyuan.runtime.convert import enum_name, from_timestamp
 from huiyuan.runtime.db import READ_ONLY, reading
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.requests import check_org_path, store_of
+from huiyuan.runtime.requests import check_org_path
 from gateway import auth
 from gateway.auth import Caller
 from gateway.orders import of_node
@@ -97,7 +97,7 @@ def _row(order, units_returned: int) -> list:
         amounts = [_number(r.list_total_fen), _number(r.discount_total_fen), _number(r.list_total_fen - r.discount_total_fen),
                    _number(r.points_offset_fen), _number(r.stored_value_paid_fen), others, r.points_used, r.points_earned,
                    units_returned]
-    till = order.org_path if order.org_path != store_of(order.org_path) else ""
+    till = order.org_path if order.org_path != order.store_path else ""
     return [order.order_id, order.store_path, till, order.member_id, f"{local(order.create_time):%Y-%m-%d %H:%M:%S}",
             order.state, *amounts, answer.refusal_reason if answer is not None else ""]
 
