@@ -324,9 +324,7 @@ def test_orders_written_before_the_store_column_get_their_store(database_url):
     schema = "gateway_0005"  # on PostgreSQL a schema of its own, at the old revision
     migrate.upgrade(SPEC.migrations_dir, url, schema, "0005")
     engine = db.make_sync_engine(url, schema)
-    with engine.begin() as connection:
-        if db.is_postgres(url):
-            connection.execute(text(f"SET search_path TO {schema}"))
+    with engine.begin() as connection:  # the engine's connections are in the schema
         for order_id, org_path in (("o_1", "hq/east/sh-001/pos-1"), ("o_2", "hq/east/sh-002")):
             connection.execute(text(
                 "INSERT INTO orders (order_id, key_id, request_id, request_hash, request, member_id, org_path, state,"
@@ -334,8 +332,6 @@ def test_orders_written_before_the_store_column_get_their_store(database_url):
                 {"o": order_id, "r": b"", "p": org_path, "t": "2026-11-23 00:00:00"})
     migrate.upgrade(SPEC.migrations_dir, url, schema)
     with engine.begin() as connection:
-        if db.is_postgres(url):
-            connection.execute(text(f"SET search_path TO {schema}"))
         stores = dict(connection.execute(text("SELECT order_id, store_path FROM orders ORDER BY order_id")).all())
     engine.dispose()
     assert stores == {"o_1": "hq/east/sh-001", "o_2": "hq/east/sh-002"}

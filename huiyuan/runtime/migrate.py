@@ -35,9 +35,7 @@ def drift(url: str, schema: str, metadata: MetaData) -> list:
 
     engine = db.make_sync_engine(url, schema)
     try:
-        with engine.connect() as connection:
-            if db.is_postgres(url):
-                connection.execute(text(f'SET search_path TO "{schema}"'))
+        with engine.connect() as connection:  # on PostgreSQL the engine's connections are in the schema
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             return [d for d in compare_metadata(context, metadata) if not _is_alembic_own(d)]
     finally:
