@@ -71,11 +71,9 @@ async def export_orders(engine, caller: Caller, request: pb.ExportOrdersRequest)
         await db.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
         returned = await _units_returned(db, select(orders.c.order_id).where(*chosen))
         result = await db.stream(select(orders).where(*chosen).order_by(orders.c.create_time, orders.c.order_id))
-        async for order in result:
-            for file_name, chunk in writer.add(_row(order, returned.get(order.order_id, 0))):
-                yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
-    for file_name, chunk in writer.finish():
-        yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
+        rows = (_row(order, returned.get(order.order_id, 0)) async for order in result)
+        async for file_name, chunk in writer.stream(rows):
+            yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
 
 
 async def _units_returned(db, chosen_ids) -> dict[str, int]:

@@ -6,7 +6,7 @@ XLSX goes through openpyxl in read-only / write-only mode so large files stream.
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from openpyxl import Workbook, load_workbook
 
@@ -76,8 +76,8 @@ class FileWriter:
     export responses carry it.
 
     usage:  writer = FileWriter("members.csv", header, xlsx=False, sheet_title="members")
-            for row in rows: yield from writer.add(row)
-            yield from writer.finish()
+            async for file_name, chunk in writer.stream(rows): ...
+    or, row by row: writer.add(row) for each, then writer.finish().
     """
 
     def __init__(self, file_name: str, header: list[str], xlsx: bool, sheet_title: str, chunk_bytes: int = CHUNK_BYTES):
@@ -113,6 +113,14 @@ class FileWriter:
         self.workbook.save(out)
         content = out.getvalue()
         return [self._named(content[i:i + self.chunk_bytes]) for i in range(0, len(content), self.chunk_bytes)]
+
+    async def stream(self, rows: AsyncIterator[list]) -> AsyncIterator[tuple[str, bytes]]:
+        """The whole file, chunk by chunk, from rows as they come."""
+        async for row in rows:
+            for chunk in self.add(row):
+                yield chunk
+        for chunk in self.finish():
+            yield chunk
 
     def _take(self) -> bytes:
         chunk = self.buffer.getvalue().encode("utf-8")

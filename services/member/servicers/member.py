@@ -213,11 +213,8 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         writer = files.FileWriter(name, imports.EXPORT_HEADER, xlsx, "members")
         async with self.engine.connect() as connection:  # one snapshot (a stream needs a transaction)
             await connection.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
-            async for row in imports.export_rows(connection, query):
-                for file_name, chunk in writer.add(row):
-                    yield member_pb2.ExportMembersResponse(file_name=file_name, chunk=chunk)
-        for file_name, chunk in writer.finish():
-            yield member_pb2.ExportMembersResponse(file_name=file_name, chunk=chunk)
+            async for file_name, chunk in writer.stream(imports.export_rows(connection, query)):
+                yield member_pb2.ExportMembersResponse(file_name=file_name, chunk=chunk)
 
     async def RecordVisit(self, request, context):
         v = Violations()
