@@ -18,7 +18,7 @@ def services_of(ctx: ServiceContext) -> Services:
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.engine, storage.idempotency_keys, "gateway")
+    idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "gateway")
     services = services_of(ctx)
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services), server)
     # The services' configuration calls, within the caller's scope (gateway/passthrough.py).

@@ -105,10 +105,10 @@ class Saga:
     """One order's saga. run() is safe to call again at any time; it ends PAID or REFUSED, or
     NEEDS_ATTENTION when a service refused a step after the pivot."""
 
-    def __init__(self, services, engine, order_id: str, request: pb.CheckoutRequest, store_path: str, actor,
+    def __init__(self, services, direct, order_id: str, request: pb.CheckoutRequest, store_path: str, actor,
                  fresh: bool = False):
         self.s = services
-        self.engine = engine
+        self.direct = direct  # the gateway's database: the order and its saga log
         self.order_id = order_id
         self.request = request
         self.store_path = store_path
@@ -122,7 +122,7 @@ class Saga:
         return {} if self.fresh else await self._read_log()
 
     async def _read_log(self) -> dict[str, bytes]:
-        async with reading(self.engine) as db:
+        async with reading(self.direct.engine) as db:
             return dict((await db.execute(select(saga_log.c.step, saga_log.c.payload).where(
                 saga_log.c.order_id == self.order_id))).all())
 
@@ -130,7 +130,7 @@ class Saga:
         """Log these steps' answers in one transaction, unless a concurrent run (the
         terminal's retry, the recovery loop) logged them first: then its answers stand."""
         now = utcnow()
-        async with self.engine.begin() as db:
+        async with self.direct.begin() as db:
             written = await db.execute(log_insert(db, self.order_id, answers, now).returning(saga_log.c.step))
             if len(written.all()) == len(answers):
                 return {step: message.SerializeToString() for step, message in answers.items()}
@@ -230,7 +230,7 @@ class Saga:
     async def _needs_attention(self, refused: dict[str, DomainError]) -> None:
         await self._log({refused_step(step): pb.RefusedStep(step=step, reason=error.reason)
                          for step, error in refused.items()})
-        async with self.engine.begin() as db:
+        async with self.direct.begin() as db:
             await db.execute(update(orders).where(orders.c.order_id == self.order_id, orders.c.state == PENDING)
                              .values(state=NEEDS_ATTENTION, update_time=utcnow()))
 
@@ -367,7 +367,7 @@ class Saga:
         if receipt is not None:
             receipt.paid_time.FromDatetime(utcnow())
             response.receipt.CopyFrom(receipt)
-        async with self.engine.begin() as db:
+        async with self.direct.begin() as db:
             done = await db.execute(_FINISH_ORDER, {"key": self.order_id, "new_state": state,
                                                     "answer": response.SerializeToString(), "now": utcnow()})
             if done.rowcount == 0:  # another run finished first: its answer stands

@@ -73,12 +73,12 @@ def refusal(response: pb.CheckoutResponse):
                               f"结账被拒绝：{reason}，未扣任何款项。", order_id=response.order_id)
 
 
-def saga_of(services, engine, row, fresh: bool = False) -> Saga:
-    return Saga(services, engine, row.order_id, pb.CheckoutRequest.FromString(row.request), row.store_path,
+def saga_of(services, direct, row, fresh: bool = False) -> Saga:
+    return Saga(services, direct, row.order_id, pb.CheckoutRequest.FromString(row.request), row.store_path,
                 auth.actor(row.key_id, row.org_path), fresh)
 
 
-async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest) -> pb.CheckoutResponse:
+async def checkout(services, direct, caller: Caller, request: pb.CheckoutRequest) -> pb.CheckoutResponse:
     """The terminal's request_id (with its credential) names the order: a retry during
     the saga resumes it, a retry after it returns the same answer."""
     digest = request_digest(request)
@@ -87,23 +87,23 @@ async def checkout(services, engine, caller: Caller, request: pb.CheckoutRequest
              "request": request.SerializeToString(), "member_id": request.member_id, "org_path": caller.org_path,
              "store_path": caller.store_path,
              "state": PENDING, "response": None, "create_time": now, "update_time": now}
-    async with engine.begin() as db:
+    async with direct.begin() as db:
         written = await db.execute(insert_for(db)(orders).values(order).on_conflict_do_nothing(
             index_elements=["key_id", "request_id"]).returning(orders.c.order_id))
         row = None if written.first() else (await db.execute(select(orders).where(
             orders.c.key_id == caller.key_id, orders.c.request_id == request.request_id))).one()
     if row is None:  # a new order, committed before any call: its saga starts with an empty log
-        return await saga_of(services, engine, SimpleNamespace(**order), fresh=True).run()
+        return await saga_of(services, direct, SimpleNamespace(**order), fresh=True).run()
     if row.request_hash != digest:
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
                                  "该 request_id 已用于另一笔不同的结账。", request_id=request.request_id)
     if row.state == NEEDS_ATTENTION and row.response is None:  # only an operator can finish it (gateway/settlement.py)
-        async with reading(engine) as db:
+        async with reading(direct.engine) as db:
             refused = (await order_view(db, row)).refused_steps
         raise not_finished(row.order_id, refused[0].reason if refused else NEEDS_ATTENTION)
     if row.state != PENDING:
         return pb.CheckoutResponse.FromString(row.response)
-    return await saga_of(services, engine, row).run()
+    return await saga_of(services, direct, row).run()
 
 
 def not_in_scope(order_id: str) -> NotFound:
@@ -220,9 +220,9 @@ def recovery(services_of):
                     stuck = (await db.execute(select(orders).where(
                         orders.c.state == PENDING, orders.c.update_time <= before).limit(100))).all()
                 for row in stuck:
-                    await _attempt(row.order_id, saga_of(services, ctx.engine, row).run())
+                    await _attempt(row.order_id, saga_of(services, ctx.direct, row).run())
                 for order, row in await unfinished(ctx.engine, before):
-                    await _attempt(order.order_id, run_plan(services, ctx.engine, order, row))
+                    await _attempt(order.order_id, run_plan(services, ctx.direct, order, row))
             except Exception:  # noqa: BLE001
                 log.exception("recovery round failed")
             await asyncio.sleep(RECOVERY_INTERVAL_S)

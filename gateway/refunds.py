@@ -134,9 +134,9 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stor
             campaign_pb2.ReturnDiscountsRequest(adjustments=discounts))
 
 
-async def refund(services, engine, caller: Caller, request: pb.RefundRequest) -> pb.RefundResponse:
+async def refund(services, direct, caller: Caller, request: pb.RefundRequest) -> pb.RefundResponse:
     digest = request_digest(request)
-    async with engine.begin() as db:
+    async with direct.begin() as db:
         order = await order_in_scope(db, caller, request.order_id, for_update=True)
         row = (await db.execute(select(refunds).where(refunds.c.key_id == caller.key_id,
                                                       refunds.c.request_id == request.request_id))).one_or_none()
@@ -175,7 +175,7 @@ async def refund(services, engine, caller: Caller, request: pb.RefundRequest) ->
         return pb.RefundResponse.FromString(row.response)
     if row.state == NEEDS_ATTENTION:
         raise not_finished(order.order_id, NEEDS_ATTENTION)
-    return await run_plan(services, engine, order, row)
+    return await run_plan(services, direct, order, row)
 
 
 def not_finished(order_id: str, reason: str) -> Unavailable:
@@ -185,14 +185,14 @@ def not_finished(order_id: str, reason: str) -> Unavailable:
                        order_id=order_id)
 
 
-async def run_plan(services, engine, order, row) -> pb.RefundResponse:
+async def run_plan(services, direct, order, row) -> pb.RefundResponse:
     """Move what the plan says; each call is idempotent by its derived id."""
     try:
-        return await _run_plan(services, engine, order, row)
+        return await _run_plan(services, direct, order, row)
     except StepRefused as refused:
         error = refused.error
         log.error("refund step refused", extra={"refund_id": row.refund_id, "step": refused.step, "reason": error.reason})
-        async with engine.begin() as db:  # logged under the refund's id; the order waits for an operator
+        async with direct.begin() as db:  # logged under the refund's id; the order waits for an operator
             await db.execute(log_insert(db, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
                 step=refused.step, reason=error.reason, refund_id=row.refund_id)}, utcnow()))
             await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
@@ -220,10 +220,10 @@ async def _step(step: str, service: str):
         raise StepRefused(step, error) from error
 
 
-async def _run_plan(services, engine, order, row) -> pb.RefundResponse:
+async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
     plan = pb.RefundResponse.FromString(row.plan)
     member_id = order.member_id
-    async with reading(engine) as db:
+    async with reading(direct.engine) as db:
         settled = await settled_steps(db, row.refund_id)  # an operator let the refund finish without them
         earned = "accrue" not in await settled_steps(db, order.order_id)  # else nothing to take back
         hold = await _log(db, order.order_id, "wallet-hold", wallet_pb2.HoldResponse) if plan.stored_value_fen else None
@@ -259,7 +259,7 @@ async def _run_plan(services, engine, order, row) -> pb.RefundResponse:
             # hold the customer's refund up (and a refused id stays refused): log it for
             # the back office.
             log.error("discounts not given back", extra={"refund_id": row.refund_id, "reason": error.reason})
-    async with engine.begin() as db:
+    async with direct.begin() as db:
         state = (await db.execute(select(orders.c.state).where(orders.c.order_id == order.order_id))).scalar()
         plan.state = pb.ORDER_STATE_REFUNDED if state == REFUNDED else pb.ORDER_STATE_PARTLY_REFUNDED
         await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")

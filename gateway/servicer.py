@@ -51,6 +51,7 @@ class Services:
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services):
         self.engine = ctx.engine
+        self.direct = ctx.direct  # the order and its saga log are written through it
         self.idempotency = idempotency
         self.auth = Authenticator(ctx.engine, api_keys)
         self.services = services
@@ -62,7 +63,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         orders.check(v, request)
         v.raise_if_any()
-        response = await orders.checkout(self.services, self.engine, caller, request)
+        response = await orders.checkout(self.services, self.direct, caller, request)
         if response.state == pb.ORDER_STATE_REFUSED:
             raise orders.refusal(response)
         return response
@@ -72,7 +73,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         refunds.check(v, request)
         v.raise_if_any()
-        return await refunds.refund(self.services, self.engine, caller, request)
+        return await refunds.refund(self.services, self.direct, caller, request)
 
     async def GetStoreDailySummary(self, request, context):
         """The store's day, fanned out: orders from the gateway's own book, stored value
@@ -129,7 +130,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         settlement.check(v, request)
         v.raise_if_any()
-        return pb.SettleOrderResponse(order=await settlement.settle(self.services, self.engine, caller, request))
+        return pb.SettleOrderResponse(order=await settlement.settle(self.services, self.direct, caller, request))
 
     async def LookupMember(self, request, context):
         caller = await self.auth.caller(context)

@@ -39,8 +39,8 @@ def check(v: Violations, request: pb.SettleOrderRequest) -> None:
             f"say why the order may finish without its refused steps (1 to {MAX_REASON} characters)")
 
 
-async def settle(services, engine, caller: Caller, request: pb.SettleOrderRequest) -> pb.Order:
-    async with engine.begin() as db:
+async def settle(services, direct, caller: Caller, request: pb.SettleOrderRequest) -> pb.Order:
+    async with direct.begin() as db:
         row = await order_in_scope(db, caller, request.order_id, for_update=True)
         view = await order_view(db, row)
         unsettled = [step for step in view.refused_steps if not step.settled_by]
@@ -66,10 +66,10 @@ async def settle(services, engine, caller: Caller, request: pb.SettleOrderReques
     try:
         if stuck:
             for refund in stuck:
-                await run_plan(services, engine, row, refund)
+                await run_plan(services, direct, row, refund)
         else:
-            await saga_of(services, engine, row).run()
+            await saga_of(services, direct, row).run()
     except Unavailable:  # a service is down (the recovery loop finishes it), or another step was refused
         pass
-    async with reading(engine) as db:
+    async with reading(direct.engine) as db:
         return await order_view(db, await order_in_scope(db, caller, request.order_id))

@@ -1,48 +1,80 @@
-"""Hot statements run straight on psycopg on PostgreSQL; through SQLAlchemy on SQLite.
+"""Statements run straight on psycopg on PostgreSQL; through SQLAlchemy on SQLite.
 
-Why: on a 2-core machine SQLAlchemy's pool checkout, events and result machinery cost
-about 0.65 ms of CPU per statement; the same statement on psycopg's own pool, prepared
-on the server, about 0.3 ms (bench/member_lookup.py). That difference is most of a
-member lookup, which every checkout makes. Only such hot paths use this; everything
-else keeps the unit of work.
+Why: on this 2-core machine SQLAlchemy's async engine (pool checkout, greenlet hops,
+events, execution context, result machinery) cost more CPU than the work it carried.
+A three-statement transaction of the wallet's hold took 1.27 ms of CPU through it and
+0.56 ms on psycopg's own pool with prepared statements (the scratch measurement is in
+the README's notes on speed). Every mutating call of every service is such a
+transaction, and the checkout bench is bound by the CPU of the services.
 
-The statement is still written once, as a SQLAlchemy Core construct with named
-bindparams. On PostgreSQL it is compiled once to psycopg's SQL and its rows come back
-as named tuples with the same column names, so one row mapper serves both databases.
-An expanding IN parameter (`column.in_(bindparam("codes", expanding=True))`) becomes
-`column = ANY(%(codes)s)` there: one prepared statement for any number of values,
-where SQLAlchemy would render a new statement for each length of the list.
-Each statement on PostgreSQL gets the same client span as every other statement
-(runtime/tracing.py), so a trace still shows the SQL.
+So `Direct.begin()` is where every idempotent mutation runs (runtime/idempotency.py)
+and `Direct.rows()` is where hot reads run. Statements are still SQLAlchemy Core,
+written once: they are compiled by SQLAlchemy to psycopg's SQL, cached under
+SQLAlchemy's own cache key, their parameters built and processed by SQLAlchemy's
+compiled form, and sent by psycopg, prepared on the server. What comes back answers
+the part of SQLAlchemy's Result the services use (Rows, below), and a failure comes
+back as SQLAlchemy's exception for it (IntegrityError, OperationalError, ...), so the
+domain code and its error handling are the same on both databases. On SQLite
+`begin()` is `engine.begin()` itself: the embedded default keeps SQLAlchemy's writer
+turns (runtime/db.py).
+
+Differences from SQLAlchemy, each on purpose:
+- an expanding IN (`column.in_(bindparam("codes", expanding=True))`) becomes
+  `column = ANY(%(codes)s)`: one prepared statement for any number of values, where
+  SQLAlchemy renders a statement per length of the list; NOT IN is refused;
+- result values are psycopg's own (the session's time zone is UTC, so timestamps come
+  back as aware UTC datetimes, as UtcDateTime gives them on SQLite); no result
+  processors run, and no column default computed in Python exists in our tables;
+- an executemany is psycopg's (pipelined), without RETURNING.
+Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
 """
 
 import re
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 
+import psycopg
+from psycopg import pq
+from psycopg.rows import namedtuple_row
+from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opentelemetry.trace import Status, StatusCode
 
 from huiyuan.runtime import db
 from huiyuan.runtime.tracing import start_sql_span
 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
+_CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    sql: str
+    compiled: object  # SQLAlchemy's SQLCompiler: builds and processes the parameters
+    processors: dict
+    returning: bool
 
 
 class Direct:
     def __init__(self, engine: AsyncEngine, schema: str, size: int):
         self.engine = engine
+        self.dialect = engine.dialect
         self.pool = None
-        self._compiled: dict[int, tuple[object, str]] = {}
+        self._prepared: dict[tuple, _Prepared] = {}
         if engine.dialect.name == "postgresql":
-            from psycopg.rows import namedtuple_row
             from psycopg_pool import AsyncConnectionPool
 
             self.database = engine.url.database or ""
             self.pool = AsyncConnectionPool(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-                # min_size=0: a service that runs no hot statement holds no connection for them.
-                min_size=0, max_size=max(2, size // 2), open=False, name=f"direct-{schema}",
+                # min_size=0: a service holds only the connections its load asked for.
+                min_size=0, max_size=size, open=False, name=f"direct-{schema}",
+                # autocommit: a read is one round trip; a transaction says BEGIN itself.
                 # prepare_threshold=0: every statement is prepared on first use, per connection.
-                kwargs={"autocommit": True, "options": f"-c search_path={schema}", "prepare_threshold": 0,
-                        "row_factory": namedtuple_row},
+                kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
+                        "prepare_threshold": 0},
+                configure=_keep_prepared,
             )
 
     async def open(self) -> None:
@@ -53,27 +85,164 @@ class Direct:
         if self.pool is not None:
             await self.pool.close()
 
-    async def rows(self, statement, params: dict) -> list:
+    async def rows(self, statement, params: dict | None = None) -> list:
         """The rows of one read statement, in autocommit (its own snapshot)."""
         if self.pool is None:
             async with db.reading(self.engine) as connection:
-                return list(await connection.execute(statement, params))
-        sql = self._sql(statement)
-        span = start_sql_span("postgresql", self.database, sql)
+                return list(await connection.execute(statement, params or {}))
         try:
             async with self.pool.connection() as connection:
-                cursor = await connection.execute(sql, params)
-                return await cursor.fetchall()
-        finally:
-            span.end()
+                return (await Connection(self, connection).execute(statement, params)).all()
+        except psycopg.Error as error:
+            raise _translated(error, None, None) from error
+        except _pool_timeout() as error:
+            raise exc.TimeoutError(str(error)) from error
 
-    def _sql(self, statement) -> str:
-        # Keyed by identity: hot statements are module-level constants, built once
-        # (the entry keeps the statement, so its id cannot be reused meanwhile).
-        found = self._compiled.get(id(statement))
-        if found is None:
-            sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", str(statement.compile(dialect=self.engine.dialect)))
-            if "POSTCOMPILE" in sql:  # NOT IN, or another form the line above does not know
+    @asynccontextmanager
+    async def begin(self):
+        """One transaction: committed if the block ends normally, rolled back if it
+        raises. Yields what answers execute(statement, params) like a SQLAlchemy
+        connection; on SQLite it is one."""
+        if self.pool is None:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        try:
+            async with self.pool.connection() as connection, connection.transaction():
+                yield Connection(self, connection)
+        except psycopg.Error as error:  # at BEGIN or COMMIT; a statement's own is translated already
+            raise _translated(error, None, None) from error
+        except _pool_timeout() as error:
+            raise exc.TimeoutError(str(error)) from error
+
+    def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
+        cache_key = statement._generate_cache_key()  # None: SQLAlchemy cannot cache this kind
+        key = None if cache_key is None else (cache_key.key, keys)
+        prepared = self._prepared.get(key) if key is not None else None
+        if prepared is None:
+            # Compiled with its cache key, as SQLAlchemy's engine does, so that the same
+            # form built anew per call finds its values (parameters(), below).
+            compiled = statement.compile(dialect=self.dialect, column_keys=list(keys), cache_key=cache_key)
+            sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", compiled.string)
+            if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
                 raise ValueError(f"no direct form for: {sql}")
-            found = self._compiled[id(statement)] = (statement, sql)
-        return found[1]
+            prepared = _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning))
+            if key is not None:
+                if len(self._prepared) >= _CACHE_SIZE:
+                    self._prepared.clear()
+                self._prepared[key] = prepared
+        return prepared
+
+    def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
+        """The driver's parameters: SQLAlchemy's values for the compiled binds (those of
+        a statement built per call included), through each type's bind processor."""
+        cache_key = statement._generate_cache_key()
+        values = prepared.compiled.construct_params(
+            params, extracted_parameters=None if cache_key is None else cache_key.bindparams, escape_names=False)
+        for name, process in prepared.processors.items():
+            if name in values:
+                values[name] = process(values[name])
+        return values
+
+
+async def _keep_prepared(connection) -> None:
+    # A service runs a few hundred statements; psycopg keeps 100 prepared by default
+    # and would deallocate and prepare again past that.
+    connection.prepared_max = 1000
+
+
+def _pool_timeout():
+    from psycopg_pool import PoolTimeout
+
+    return PoolTimeout
+
+
+def _translated(error: psycopg.Error, sql, params) -> exc.DBAPIError:
+    """SQLAlchemy's exception for a driver error, as its engine would raise it."""
+    return exc.DBAPIError.instance(sql, params, error, psycopg.Error)
+
+
+class Connection:
+    """A psycopg connection (in a transaction, or in autocommit for rows()), seen as
+    SQLAlchemy's connection."""
+
+    def __init__(self, direct: Direct, connection):
+        self.direct = direct
+        self.dialect = direct.dialect  # for db.dialect_name()
+        self.connection = connection
+
+    async def execute(self, statement, params: dict | list[dict] | None = None) -> "Rows":
+        if isinstance(params, list):
+            if len(params) != 1:
+                return await self._execute_many(statement, params)
+            params = params[0]  # psycopg's executemany costs a pipeline even for one row
+        prepared = self.direct.prepare(statement, tuple(sorted(params or ())))
+        cursor = self.connection.cursor(row_factory=namedtuple_row)
+        with _statement_span(self.direct, prepared, params):
+            await cursor.execute(prepared.sql, self.direct.parameters(prepared, statement, params), prepare=True)
+        result = cursor.pgresult
+        has_rows = result is not None and result.status == pq.ExecStatus.TUPLES_OK
+        return Rows(await cursor.fetchall() if has_rows else [], cursor.rowcount)
+
+    async def _execute_many(self, statement, params: list[dict]) -> "Rows":
+        if not params:
+            return Rows([], 0)
+        prepared = self.direct.prepare(statement, tuple(sorted(params[0])))
+        if prepared.returning:
+            raise ValueError(f"executemany with RETURNING has no direct form: {prepared.sql}")
+        cursor = self.connection.cursor()
+        with _statement_span(self.direct, prepared, params):
+            await cursor.executemany(prepared.sql, [self.direct.parameters(prepared, statement, p) for p in params])
+        return Rows([], cursor.rowcount)
+
+
+@contextmanager
+def _statement_span(direct: Direct, prepared: _Prepared, params):
+    """The statement's client span; a driver error leaves as SQLAlchemy's."""
+    span = start_sql_span("postgresql", direct.database, prepared.sql)
+    try:
+        yield
+    except psycopg.Error as error:
+        if span.is_recording():
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        raise _translated(error, prepared.sql, params) from error
+    finally:
+        span.end()
+
+
+class Rows:
+    """The rows a statement gave back, with the parts of SQLAlchemy's Result the
+    services call: iteration, all, first, one, one_or_none, scalar, scalar_one,
+    scalars, rowcount."""
+
+    def __init__(self, rows: list, rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def all(self) -> list:
+        return list(self._rows)
+
+    def first(self):
+        return self._rows[0] if self._rows else None
+
+    def one_or_none(self):
+        if len(self._rows) > 1:
+            raise exc.MultipleResultsFound("Multiple rows were found when one or none was required")
+        return self.first()
+
+    def one(self):
+        if not self._rows:
+            raise exc.NoResultFound("No row was found when one was required")
+        return self.one_or_none()
+
+    def scalar(self):
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self):
+        return self.one()[0]
+
+    def scalars(self) -> "Rows":
+        return Rows([r[0] for r in self._rows], self.rowcount)

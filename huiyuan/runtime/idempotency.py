@@ -28,9 +28,9 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from huiyuan.runtime.db import UtcDateTime, reading, utcnow, violated_unique
+from huiyuan.runtime.db import UtcDateTime, utcnow, violated_unique
+from huiyuan.runtime.direct import Direct
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
 from huiyuan.runtime.status import from_status, to_status
 
@@ -72,8 +72,8 @@ def request_digest(request: Message) -> str:
 
 
 class Idempotency:
-    def __init__(self, engine: AsyncEngine, table: Table, service: str):
-        self.engine = engine
+    def __init__(self, direct: Direct, table: Table, service: str):
+        self.direct = direct
         self.table = table
         self.service = service
         # Built once: both run on every mutating call of the service.
@@ -85,14 +85,14 @@ class Idempotency:
         method: str,
         request: Message,
         response_type: type[R],
-        work: Callable[[AsyncConnection], Awaitable[R]],
+        work: Callable[[object], Awaitable[R]],
     ) -> R:
-        """Run work(connection) once for this request_id; its effect and the stored
-        response commit in one transaction."""
+        """Run work(db) once for this request_id; its effect and the stored response
+        commit in one transaction (db: what Direct.begin() yields)."""
         digest = request_digest(request)
         request_id = request.request_id
         try:
-            async with self.engine.begin() as db:
+            async with self.direct.begin() as db:
                 response = await work(db)
                 await self._store(db, request_id, method, digest, response=response.SerializeToString())
             return response
@@ -111,7 +111,7 @@ class Idempotency:
         if replayed is not None:
             return replayed
         try:
-            async with self.engine.begin() as db:
+            async with self.direct.begin() as db:
                 await self._store(db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString())
         except IntegrityError as error:  # a twin stored its outcome meanwhile
             if not violated_unique(error, TABLE, "request_id"):
@@ -121,9 +121,8 @@ class Idempotency:
 
     async def _replay_stored(self, method, request_id, digest, response_type):
         """The stored outcome (raising a stored refusal), or None if there is none."""
-        async with reading(self.engine) as db:
-            row = (await db.execute(self._stored, {"request_id": request_id})).one_or_none()
-        return None if row is None else self._replay(row, method, digest, response_type)
+        rows = await self.direct.rows(self._stored, {"request_id": request_id})
+        return self._replay(rows[0], method, digest, response_type) if rows else None
 
     async def stored(self, method: str, request: Message, response_type: type[R]) -> R | None:
         """The stored outcome of this request (raising a stored refusal), or None. For
@@ -134,7 +133,7 @@ class Idempotency:
         """Store a job's outcome under its request_id; if a twin stored one first, that
         one is the answer."""
         try:
-            async with self.engine.begin() as db:
+            async with self.direct.begin() as db:
                 await self._store(db, request.request_id, method, request_digest(request),
                                   response=response.SerializeToString())
         except IntegrityError as error:

@@ -258,7 +258,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         page, token = pagination.next_page(rows, size, lambda row: [row.coupon_id], fingerprint)
         if store:  # after the token is taken: a page may hold fewer, never skip one
             page = [row for row in page if coupons.usable_at(row, store)]
-        return pb.ListMemberCouponsResponse(coupons=[_coupon(r._mapping) for r in page], next_page_token=token)
+        return pb.ListMemberCouponsResponse(coupons=[_coupon(r._asdict()) for r in page], next_page_token=token)
 
     async def ReserveCoupons(self, request, context):
         v = Violations()

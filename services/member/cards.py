@@ -18,7 +18,7 @@ from services.member.tiers import assign_tier, require_tier
 
 
 def _card_type_row_to_dict(row) -> dict:
-    return dict(row._mapping)
+    return row._asdict()
 
 
 async def require_card_type(db, card_type_id: str) -> dict:
