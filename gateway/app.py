@@ -22,7 +22,7 @@ def register(server, ctx: ServiceContext) -> None:
     services = services_of(ctx)
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services), server)
     # The services' configuration calls, within the caller's scope (gateway/passthrough.py).
-    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.engine, storage.api_keys), services),))
+    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.direct, storage.api_keys), services),))
 
 
 SPEC = ServiceSpec(

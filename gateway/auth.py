@@ -12,7 +12,8 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, String, Table, bindparam, insert, select, update
 
 from huiyuan.common.v1 import actor_pb2
-from huiyuan.runtime.db import UtcDateTime, reading
+from huiyuan.runtime.db import UtcDateTime
+from huiyuan.runtime.direct import Direct
 from huiyuan.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 from huiyuan.runtime.requests import is_under, store_of
 
@@ -85,8 +86,8 @@ def denied() -> PermissionDenied:
 
 
 class Authenticator:
-    def __init__(self, engine, table: Table):
-        self.engine = engine
+    def __init__(self, direct: Direct, table: Table):
+        self.direct = direct  # every call reads its key: a revoked key stops at once
         self.table = table
         self._by_hash = select(table).where(table.c.key_hash == bindparam("key_hash"))
 
@@ -97,8 +98,8 @@ class Authenticator:
         scheme, _, key = header.partition(" ")
         if scheme not in ("ApiKey", "Bearer") or not key.strip():
             raise Unauthenticated("CREDENTIAL_REQUIRED", "Send 'authorization: ApiKey <key>'.", "请提供有效的凭证。")
-        async with reading(self.engine) as db:
-            row = (await db.execute(self._by_hash, {"key_hash": digest(key.strip())})).one_or_none()
+        rows = await self.direct.rows(self._by_hash, {"key_hash": digest(key.strip())})
+        row = rows[0] if rows else None
         if row is None or row.revoke_time is not None:
             raise Unauthenticated("CREDENTIAL_INVALID", "The credential is unknown or revoked.", "凭证无效或已吊销。")
         caller = Caller(row.key_id, row.org_path, Role(row.role))

@@ -33,7 +33,7 @@ from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
-from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import DomainError, Unavailable
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally, yuan
@@ -122,7 +122,7 @@ class Saga:
         return {} if self.fresh else await self._read_log()
 
     async def _read_log(self) -> dict[str, bytes]:
-        async with reading(self.direct.engine) as db:
+        async with self.direct.reading() as db:
             return dict((await db.execute(select(saga_log.c.step, saga_log.c.payload).where(
                 saga_log.c.order_id == self.order_id))).all())
 

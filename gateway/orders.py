@@ -13,7 +13,7 @@ from sqlalchemy import and_, or_, select
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import enum_name, timestamp
-from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
@@ -98,7 +98,7 @@ async def checkout(services, direct, caller: Caller, request: pb.CheckoutRequest
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
                                  "该 request_id 已用于另一笔不同的结账。", request_id=request.request_id)
     if row.state == NEEDS_ATTENTION and row.response is None:  # only an operator can finish it (gateway/settlement.py)
-        async with reading(direct.engine) as db:
+        async with direct.reading() as db:
             refused = (await order_view(db, row)).refused_steps
         raise not_finished(row.order_id, refused[0].reason if refused else NEEDS_ATTENTION)
     if row.state != PENDING:
@@ -161,8 +161,8 @@ async def _views(db, rows) -> list[pb.Order]:
     return views
 
 
-async def get_order(engine, caller: Caller, order_id: str) -> pb.Order:
-    async with reading(engine) as db:
+async def get_order(direct, caller: Caller, order_id: str) -> pb.Order:
+    async with direct.reading() as db:
         return await order_view(db, await order_in_scope(db, caller, order_id))
 
 
@@ -175,7 +175,7 @@ def of_node(node: str):
     return or_(orders.c.org_path == node, orders.c.org_path.startswith(node + "/", autoescape=True))
 
 
-async def list_orders(engine, caller: Caller, request: pb.ListOrdersRequest) -> pb.ListOrdersResponse:
+async def list_orders(direct, caller: Caller, request: pb.ListOrdersRequest) -> pb.ListOrdersResponse:
     """Newest first: order ids sort by creation time, so the id is the page position."""
     v = Violations()
     node = check_org_path(v, request.org_path, "org_path", required=False) or caller.org_path
@@ -192,7 +192,7 @@ async def list_orders(engine, caller: Caller, request: pb.ListOrdersRequest) -> 
         query = query.where(orders.c.state == state)
     if before:
         query = query.where(orders.c.order_id < before[0])
-    async with reading(engine) as db:
+    async with direct.reading() as db:
         rows = (await db.execute(query.order_by(orders.c.order_id.desc()).limit(size + 1))).all()
         page, token = pagination.next_page(rows, size, lambda row: [row.order_id], fingerprint)
         return pb.ListOrdersResponse(orders=await _views(db, page), next_page_token=token)
@@ -216,12 +216,12 @@ def recovery(services_of):
         while True:
             try:
                 before = utcnow() - RECOVER_AFTER
-                async with reading(ctx.engine) as db:
+                async with ctx.direct.reading() as db:
                     stuck = (await db.execute(select(orders).where(
                         orders.c.state == PENDING, orders.c.update_time <= before).limit(100))).all()
                 for row in stuck:
                     await _attempt(row.order_id, saga_of(services, ctx.direct, row).run())
-                for order, row in await unfinished(ctx.engine, before):
+                for order, row in await unfinished(ctx.direct, before):
                     await _attempt(order.order_id, run_plan(services, ctx.direct, order, row))
             except Exception:  # noqa: BLE001
                 log.exception("recovery round failed")

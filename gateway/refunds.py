@@ -30,7 +30,7 @@ from sqlalchemy import insert, select, update
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.points.v1 import points_pb2
-from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unavailable, Violations, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.idempotency import check_request_id, request_digest
@@ -223,7 +223,7 @@ async def _step(step: str, service: str):
 async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
     plan = pb.RefundResponse.FromString(row.plan)
     member_id = order.member_id
-    async with reading(direct.engine) as db:
+    async with direct.reading() as db:
         settled = await settled_steps(db, row.refund_id)  # an operator let the refund finish without them
         earned = "accrue" not in await settled_steps(db, order.order_id)  # else nothing to take back
         hold = await _log(db, order.order_id, "wallet-hold", wallet_pb2.HoldResponse) if plan.stored_value_fen else None
@@ -267,9 +267,9 @@ async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
     return plan
 
 
-async def unfinished(engine, started_before) -> list[tuple]:
+async def unfinished(direct, started_before) -> list[tuple]:
     """(order, refund) of refunds a crash or an outage left PENDING since before then."""
-    async with reading(engine) as db:
+    async with direct.reading() as db:
         rows = (await db.execute(select(refunds).where(refunds.c.state == "PENDING",
                                                        refunds.c.create_time <= started_before).limit(100))).all()
         if not rows:

@@ -53,7 +53,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.engine = ctx.engine
         self.direct = ctx.direct  # the order and its saga log are written through it
         self.idempotency = idempotency
-        self.auth = Authenticator(ctx.engine, api_keys)
+        self.auth = Authenticator(ctx.direct, api_keys)
         self.services = services
         self.member, self.cards, self.wallet = services.member, services.cards, services.wallet
         self.points, self.campaign = services.points, services.campaign
@@ -117,13 +117,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def GetOrder(self, request, context):
         caller = await self.auth.caller(context)
-        found = await orders.get_order(self.engine, caller, request.order_id)
+        found = await orders.get_order(self.direct, caller, request.order_id)
         return pb.GetOrderResponse(state=found.state, receipt=found.receipt if found.HasField("receipt") else None,
                                    refused_steps=found.refused_steps)
 
     async def ListOrders(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
-        return await orders.list_orders(self.engine, caller, request)
+        return await orders.list_orders(self.direct, caller, request)
 
     async def SettleOrder(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)

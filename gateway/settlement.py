@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime.convert import timestamp
-from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Unavailable, Violations
 from huiyuan.runtime.idempotency import check_request_id
 from gateway.auth import Caller
@@ -71,5 +71,5 @@ async def settle(services, direct, caller: Caller, request: pb.SettleOrderReques
             await saga_of(services, direct, row).run()
     except Unavailable:  # a service is down (the recovery loop finishes it), or another step was refused
         pass
-    async with reading(direct.engine) as db:
+    async with direct.reading() as db:
         return await order_view(db, await order_in_scope(db, caller, request.order_id))

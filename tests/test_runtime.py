@@ -261,42 +261,6 @@ def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(tmp_path):
         process.wait()
 
 
-def test_a_direct_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url):
-    """Direct (huiyuan/runtime/direct.py) runs hot reads on psycopg on PostgreSQL: an
-    expanding IN becomes = ANY(...), one prepared statement for every length."""
-    from sqlalchemy import Column, String, Table, bindparam, insert, select
-
-    from huiyuan.runtime import db
-    from huiyuan.runtime.direct import Direct
-
-    metadata = db.new_metadata()
-    codes = Table("direct_codes", metadata, Column("code", String(8), primary_key=True))
-    wanted = select(codes.c.code).where(codes.c.code.in_(bindparam("codes", expanding=True))).order_by(codes.c.code)
-    unwanted = select(codes.c.code).where(codes.c.code.not_in(bindparam("codes", expanding=True)))
-
-    async def run():
-        engine = db.make_async_engine(database_url, "public")
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
-            await connection.execute(insert(codes), [{"code": c} for c in ("a", "b", "c", "d")])
-        direct = Direct(engine, "public", 4)
-        await direct.open()
-        try:
-            assert [r.code for r in await direct.rows(wanted, {"codes": ["c", "a", "zz"]})] == ["a", "c"]
-            assert [r.code for r in await direct.rows(wanted, {"codes": ["d"]})] == ["d"]
-            assert await direct.rows(wanted, {"codes": ["zz", "yy", "xx", "ww", "vv"]}) == []
-            if direct.pool is not None:  # on SQLite the statement runs through SQLAlchemy as it is
-                with pytest.raises(ValueError, match="no direct form"):
-                    await direct.rows(unwanted, {"codes": ["a"]})
-        finally:
-            await direct.close()
-            async with engine.begin() as connection:
-                await connection.run_sync(metadata.drop_all)
-            await engine.dispose()
-
-    asyncio.run(run())
-
-
 def test_every_service_s_migrations_make_the_tables_its_code_declares(database_url):
     """Alembic's autogenerate comparison of each service's declared tables with what its
     migrations built: a column, index or type added to the code without a migration

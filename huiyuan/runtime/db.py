@@ -97,8 +97,8 @@ async def take_turn(lock: asyncio.Lock, wait_s: float) -> None:
 
 
 def _connect_args(url: URL, schema: str) -> dict:
-    if url.get_backend_name() == "postgresql":
-        return {"options": f"-c search_path={schema}"}
+    if url.get_backend_name() == "postgresql":  # named, so pg_stat_activity tells whose connections they are
+        return {"options": f"-c search_path={schema}", "application_name": f"huiyuan-{schema}"}
     return {}
 
 

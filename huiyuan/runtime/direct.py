@@ -73,6 +73,7 @@ class Direct:
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
                 # prepare_threshold=0: every statement is prepared on first use, per connection.
                 kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
+                        "application_name": f"huiyuan-{schema}-direct",
                         "prepare_threshold": 0},
                 configure=_keep_prepared,
             )
@@ -87,12 +88,20 @@ class Direct:
 
     async def rows(self, statement, params: dict | None = None) -> list:
         """The rows of one read statement, in autocommit (its own snapshot)."""
+        async with self.reading() as connection:
+            return (await connection.execute(statement, params)).all()
+
+    @asynccontextmanager
+    async def reading(self):
+        """A connection for reads that need no transaction, as db.reading() gives: on
+        PostgreSQL each statement runs in autocommit, its own snapshot."""
         if self.pool is None:
             async with db.reading(self.engine) as connection:
-                return list(await connection.execute(statement, params or {}))
+                yield connection
+            return
         try:
             async with self.pool.connection() as connection:
-                return (await Connection(self, connection).execute(statement, params)).all()
+                yield Connection(self, connection)
         except psycopg.Error as error:
             raise _translated(error, None, None) from error
         except _pool_timeout() as error:

@@ -73,7 +73,10 @@ class App:
     def __init__(self, spec: ServiceSpec, settings: Settings):
         self.spec = spec
         self.settings = settings
-        self.engine = db.make_async_engine(settings.database_url, spec.name, settings.db_pool_size)
+        # On PostgreSQL the service's calls run on Direct's pool (runtime/direct.py), which
+        # may open db_pool_size connections; SQLAlchemy's carries the rest (exports,
+        # background jobs, the member registry's sessions), a quarter as many.
+        self.engine = db.make_async_engine(settings.database_url, spec.name, max(2, settings.db_pool_size // 4))
         tracing.instrument_engine(self.engine)
         self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine),
                                       Direct(self.engine, spec.name, settings.db_pool_size))

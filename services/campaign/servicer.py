@@ -8,7 +8,7 @@ from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
-from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
@@ -100,7 +100,6 @@ def _quote_message(q: pricing.Quote) -> pb.QuoteResponse:
 
 class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, max_discounts: int = pricing.MAX_DISCOUNTS):
-        self.engine = ctx.engine
         self.direct = ctx.direct  # a quote's coupon read: straight on the driver
         self.idempotency = idempotency
         self.max_discounts = max_discounts
@@ -112,7 +111,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         second-old set can never overspend). A change made here is seen at once."""
         expires, found = self._active
         if time.monotonic() >= expires:
-            async with reading(self.engine) as db:
+            async with self.direct.reading() as db:
                 found = await campaigns.active(db)
             self._active = (time.monotonic() + ACTIVE_SET_TTL_S, found)
         return found
@@ -134,7 +133,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.check(bool(request.campaign_id), "campaign_id", "CAMPAIGN_ID_REQUIRED", "campaign_id is required")
         member, lines, at = _order(v, request.order, "order.")
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             campaign, status = await campaigns.get(db, request.campaign_id)
         extra = [] if status == Status.ACTIVE else [campaign]  # an active one is already in the quote
         return pb.SimulateResponse(quote=await self._quote(request.order, member, lines, at, extra))
@@ -161,7 +160,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         return await self.idempotency.run("CreateCampaign", request, pb.CreateCampaignResponse, work)
 
     async def GetCampaign(self, request, context):
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             campaign, status = await campaigns.get(db, request.campaign_id)
         return pb.GetCampaignResponse(campaign=_message(campaign, status))
 
@@ -174,7 +173,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         fingerprint = pagination.fingerprint(request.org_path, request.status)
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             rows = await campaigns.list_under(db, request.org_path, Status(status) if status else None,
                                               after[0] if after else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
@@ -252,7 +251,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         fingerprint = pagination.fingerprint(request.member_id, request.state, store)
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             rows = await coupons.of_member(db, request.member_id, coupons.AVAILABLE if store else state,
                                            before[0] if before else None, size + 1, valid_at=utcnow() if store else None)
         page, token = pagination.next_page(rows, size, lambda row: [row.coupon_id], fingerprint)
@@ -327,7 +326,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         return await self.idempotency.run("ReturnDiscounts", request, pb.ReturnDiscountsResponse, work)
 
     async def GetCampaignStats(self, request, context):
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             row, budget = await coupons.stats(db, request.campaign_id)
         given = row.discount_fen if row else 0
         reserved = row.reserved_fen if row else 0

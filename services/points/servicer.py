@@ -9,7 +9,7 @@ from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
-from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
@@ -65,13 +65,14 @@ def _line_accruals(accruals: list[domain.LineAccrual]) -> list[pb.LineAccrual]:
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
         self.engine = ctx.engine
+        self.direct = ctx.direct
         self.idempotency = idempotency
 
     async def GetBalance(self, request, context):
         v = Violations()
         _member_id(v, request.member_id)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             return pb.GetBalanceResponse(balance=balance(await ledger.balance(db, request.member_id, utcnow())))
 
     async def Grant(self, request, context):
@@ -129,7 +130,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         check_org_path(v, request.org_path, "org_path", required=False)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             return pb.ListRulesResponse(rules=[_rule_message(r) for r in await accrual.rules_under(db, request.org_path)])
 
     async def PreviewAccrual(self, request, context):
@@ -139,7 +140,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         order = _order(v, request.store_path, request.tier_id, request.lines,
                        from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow())
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             accruals = await accrual.preview(db, request.member_id, order)
         return pb.PreviewAccrualResponse(points=sum(a.points for a in accruals), lines=_line_accruals(accruals))
 
@@ -190,7 +191,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_store_path(v, request.store_path, "store_path")
         v.check(0 <= request.payable_fen <= 10**10, "payable_fen", "AMOUNT_INVALID", "payable_fen must be 0 or more")
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             policy = await _offset_policy(db, request.store_path)
             available = (await ledger.balance(db, request.member_id, utcnow())).available
         points, fen = policy.quote(available, request.payable_fen)
@@ -248,7 +249,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.member_id)
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             rows = await ledger.history(db, request.member_id, before[0] if before else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.movement_id], fingerprint)
         return pb.ListHistoryResponse(next_page_token=token, movements=[pb.Movement(
@@ -345,7 +346,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         check_org_path(v, request.org_path, "org_path", required=False)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             return pb.ListGiftsResponse(gifts=[_gift_message(g) for g in await mall.gifts_at(db, request.org_path)])
 
     async def RedeemGift(self, request, context):
@@ -376,7 +377,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.within.ToSeconds())
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             rows = await ledger.expiring_members(db, utcnow(), within, after[0] if after else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.member_id], fingerprint)
         return pb.ListExpiringMembersResponse(next_page_token=token, members=[pb.ExpiringMember(
@@ -389,7 +390,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         day = calendar_date(request.date)
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             earned, spent = await ledger.store_day(db, request.store_path, day)
         return pb.GetStoreActivityResponse(earned_points=earned, spent_points=spent)
 

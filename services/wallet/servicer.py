@@ -3,7 +3,7 @@ No rule lives here: the rules are in domain.py, spending.py and loading.py."""
 
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
-from huiyuan.runtime.db import reading, utcnow
+from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations, invalid
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
@@ -40,7 +40,7 @@ def _amount(v: Violations, value: int, field: str = "amount_fen", maximum: int =
 
 class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, policy: domain.SpendPolicy):
-        self.engine = ctx.engine
+        self.direct = ctx.direct
         self.idempotency = idempotency
         self.policy = policy
 
@@ -48,7 +48,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         _member_id(v, request.member_id)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             return pb.GetBalanceResponse(balance=balance(await storage.read_accounts(db, request.member_id)))
 
     async def TopUp(self, request, context):
@@ -217,7 +217,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                                              str(query.start_date), str(query.end_date))
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             rows = await reports.statement(db, query, before[0] if before else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.entry_id], fingerprint)
         return pb.ListEntriesResponse(entries=[_entry(r) for r in page], next_page_token=token)
@@ -250,7 +250,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
             check_store_path(v, request.store_path, "store_path")
         v.raise_if_any()
         at = from_timestamp(request.at_time) if request.HasField("at_time") else utcnow()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             packages = await loading.packages_at(db, request.store_path, at)
         return pb.ListTopUpPackagesResponse(packages=[_package(p) for p in packages])
 
@@ -263,7 +263,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         if start and end:
             v.check(start <= end, "end_date", "DATES_REVERSED", "end_date must not be before start_date")
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             positions = await reports.settlement(db, request.org_path, start, end)
         return pb.GetSettlementResponse(positions=[pb.StorePosition(
             store_path=p.store_path, loaded_here_spent_elsewhere_fen=p.loaded_here_spent_elsewhere,
@@ -276,7 +276,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         day = calendar_date(request.date)
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             loaded, bonus, spent = await reports.store_day(db, request.store_path, day)
         return pb.GetStoreActivityResponse(top_up_fen=loaded, bonus_fen=bonus, spent_fen=spent)
 

@@ -2,7 +2,7 @@ from datetime import date, timedelta
 
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 from huiyuan.runtime import files, pagination
-from huiyuan.runtime.db import READ_ONLY, reading, utcnow
+from huiyuan.runtime.db import READ_ONLY, utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
@@ -68,7 +68,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         return await self.idempotency.run("RegisterMember", request, member_pb2.RegisterMemberResponse, work)
 
     async def GetMember(self, request, context):
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             member = await members.require_member(db, request.member_id)
             definitions = await storage.attribute_definitions_by_key(db, member.attributes.keys())
         return member_pb2.GetMemberResponse(member=convert.member(member, definitions))
@@ -123,7 +123,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
             for_payment=purpose == member_pb2.LOOKUP_PURPOSE_PAYMENT, now=now)
         definitions = {}
         if found.member.attributes:
-            async with reading(self.engine) as db:
+            async with self.direct.reading() as db:
                 definitions = await storage.attribute_definitions_by_key(db, found.member.attributes.keys())
         return member_pb2.LookupMemberResponse(
             member=convert.member(found.member, definitions),
@@ -139,7 +139,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         fingerprint = pagination.fingerprint(request.filter.SerializeToString(deterministic=True).hex())
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with reading(self.engine) as db:
+        async with self.direct.reading() as db:
             found = await members.list_members(db, query, before[0] if before else None, size + 1)
             definitions = await storage.attribute_definitions_by_key(db, {k for m in found for k in m.attributes})
         page, token = pagination.next_page(found, size, lambda m: [m.member_id], fingerprint)

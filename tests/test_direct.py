@@ -1,0 +1,128 @@
+"""Direct (huiyuan/runtime/direct.py): on PostgreSQL statements run straight on psycopg,
+and must behave as SQLAlchemy's engine does on both databases: a transaction commits
+all of its statements or none, a statement built anew per call runs with its own
+values, a driver error comes back as SQLAlchemy's, rows answer like a Result."""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import JSON, Column, Integer, String, Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError, NoResultFound
+
+from huiyuan.runtime import db
+from huiyuan.runtime.db import UtcDateTime, violated_unique
+from huiyuan.runtime.direct import Direct
+from huiyuan.runtime.errors import FailedPrecondition
+
+metadata = db.new_metadata()
+codes = Table("direct_codes", metadata, Column("code", String(8), primary_key=True),
+              Column("uses", Integer, nullable=False), Column("terms", JSON, nullable=True),
+              Column("expire_time", UtcDateTime, nullable=True))
+WANTED = select(codes.c.code).where(codes.c.code.in_(bindparam("codes", expanding=True))).order_by(codes.c.code)
+UNWANTED = select(codes.c.code).where(codes.c.code.not_in(bindparam("codes", expanding=True)))
+ONE = select(codes).where(codes.c.code == bindparam("code"))
+
+
+def with_direct(database_url, test):
+    """Run test(direct) against a fresh direct_codes table holding a, b, c, d."""
+    async def run():
+        engine = db.make_async_engine(database_url, "public")
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+            await connection.execute(insert(codes), [{"code": c, "uses": 0} for c in ("a", "b", "c", "d")])
+        direct = Direct(engine, "public", 4)
+        await direct.open()
+        try:
+            await test(direct)
+        finally:
+            await direct.close()
+            async with engine.begin() as connection:
+                await connection.run_sync(metadata.drop_all)
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url):
+    """An expanding IN becomes = ANY(...) on PostgreSQL: one prepared statement for every length."""
+    async def test(direct):
+        assert [r.code for r in await direct.rows(WANTED, {"codes": ["c", "a", "zz"]})] == ["a", "c"]
+        assert [r.code for r in await direct.rows(WANTED, {"codes": ["d"]})] == ["d"]
+        assert await direct.rows(WANTED, {"codes": ["zz", "yy", "xx", "ww", "vv"]}) == []
+        if direct.pool is not None:  # on SQLite the statement runs through SQLAlchemy as it is
+            with pytest.raises(ValueError, match="no direct form"):
+                await direct.rows(UNWANTED, {"codes": ["a"]})
+
+    with_direct(database_url, test)
+
+
+def test_a_transaction_commits_all_of_its_statements_or_none(database_url):
+    async def test(direct):
+        async with direct.begin() as tx:
+            await tx.execute(update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1))
+            await tx.execute(insert(codes), {"code": "e", "uses": 5})
+        with pytest.raises(FailedPrecondition):
+            async with direct.begin() as tx:
+                await tx.execute(update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1))
+                await tx.execute(insert(codes), {"code": "f", "uses": 5})
+                raise FailedPrecondition("REFUSED", "refused after writing", "写入后拒绝")
+        rows = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
+        assert rows == {"a": 1, "b": 0, "c": 0, "d": 0, "e": 5}
+
+    with_direct(database_url, test)
+
+
+def test_a_statement_built_per_call_runs_with_its_own_values(database_url):
+    """The compiled form is cached under SQLAlchemy's cache key, which leaves the
+    literal values out: each call must still bind its own."""
+    async def test(direct):
+        async with direct.begin() as tx:
+            for code, uses in [("a", 1), ("b", 2), ("c", 3)]:
+                await tx.execute(update(codes).where(codes.c.code == code).values(uses=uses))
+            seen = [(await tx.execute(select(codes.c.uses).where(codes.c.code == code))).scalar_one()
+                    for code in ("c", "a", "b")]
+            # The same insert with other columns given is another statement.
+            await tx.execute(insert(codes), {"code": "e", "uses": 1})
+            await tx.execute(insert(codes), {"code": "f", "uses": 2, "terms": {"min_fen": 100}})
+        assert seen == [3, 1, 2]
+        assert [(r.code, r.terms) for r in await direct.rows(select(codes).where(codes.c.code.in_(["e", "f"]))
+                                                             .order_by(codes.c.code))] == [("e", None), ("f", {"min_fen": 100})]
+
+    with_direct(database_url, test)
+
+
+def test_a_unique_violation_is_sqlalchemy_s_integrity_error_and_rolls_the_transaction_back(database_url):
+    async def test(direct):
+        with pytest.raises(IntegrityError) as raised:
+            async with direct.begin() as tx:
+                await tx.execute(update(codes).where(codes.c.code == "b").values(uses=9))
+                await tx.execute(insert(codes), {"code": "a", "uses": 1})
+        assert violated_unique(raised.value, "direct_codes", "code")
+        assert (await direct.rows(ONE, {"code": "b"}))[0].uses == 0
+
+    with_direct(database_url, test)
+
+
+def test_rows_answer_as_sqlalchemy_s_result_does(database_url):
+    expire = datetime(2026, 11, 23, 15, 30, tzinfo=timezone(timedelta(hours=8)))
+
+    async def test(direct):
+        async with direct.begin() as tx:
+            many = await tx.execute(update(codes).where(codes.c.code.in_(["a", "b", "zz"])).values(uses=2))
+            assert many.rowcount == 2
+            await tx.execute(update(codes).where(codes.c.code == bindparam("key")).values(expire_time=bindparam("at")),
+                             [{"key": "c", "at": expire}, {"key": "d", "at": expire}])  # executemany
+            await tx.execute(insert(codes), [{"code": "e", "uses": 7, "terms": ["tea"]}])  # a list of one
+            row = (await tx.execute(ONE, {"code": "e"})).one()
+            assert (row.code, row.uses, row.terms) == ("e", 7, ["tea"]) and row._asdict()["uses"] == 7
+            assert (await tx.execute(ONE, {"code": "zz"})).one_or_none() is None
+            with pytest.raises(NoResultFound):
+                (await tx.execute(ONE, {"code": "zz"})).one()
+            assert (await tx.execute(ONE, {"code": "zz"})).scalar() is None
+            assert (await tx.execute(WANTED, {"codes": ["b", "a"]})).scalars().all() == ["a", "b"]
+            assert (await tx.execute(WANTED, {"codes": ["b", "a"]})).first().code == "a"
+        at = (await direct.rows(select(codes.c.expire_time).where(codes.c.code == "d")))[0].expire_time
+        assert at == expire and at.utcoffset() == timedelta(0)  # the same instant, told in UTC
+
+    with_direct(database_url, test)
