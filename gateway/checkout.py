@@ -22,6 +22,7 @@ settles it (gateway/settlement.py); the saga then finishes without that step.
 """
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -33,7 +34,8 @@ from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.db import dialect_name, utcnow
+from huiyuan.runtime.direct import BUILT_ONCE
 from huiyuan.runtime.errors import DomainError, Unavailable
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally, yuan
@@ -63,12 +65,25 @@ def step_id(order_id: str, step: str) -> str:
     return f"{order_id}:{step}"[:64]
 
 
-def log_insert(db, saga_id: str, entries: dict[str, object], now):
+def log_insert(db, saga_id: str, entries: dict[str, object], now) -> tuple[object, dict]:
     """The insert of a saga's log entries (step: message) under the saga's id - an
-    order's, or a refund's; an entry logged before stays as it was."""
-    return insert_for(db)(saga_log).values([
-        {"order_id": saga_id, "step": step, "payload": message.SerializeToString(), "log_time": now}
-        for step, message in entries.items()]).on_conflict_do_nothing(index_elements=["order_id", "step"])
+    order's, or a refund's - and its parameters; an entry logged before stays as it
+    was. It returns the steps it wrote."""
+    params = {"order_id": saga_id, "now": now}
+    for n, (step, message) in enumerate(entries.items()):
+        params[f"step_{n}"], params[f"payload_{n}"] = step, message.SerializeToString()
+    return _log_insert(dialect_name(db), len(entries)), params
+
+
+@functools.cache
+def _log_insert(dialect: str, entries: int):
+    """Built once per backend and number of entries, and compiled once
+    (runtime/direct.py: BUILT_ONCE)."""
+    return insert_for(dialect)(saga_log).values([
+        {"order_id": bindparam("order_id"), "step": bindparam(f"step_{n}"), "payload": bindparam(f"payload_{n}"),
+         "log_time": bindparam("now", type_=saga_log.c.log_time.type)} for n in range(entries)
+    ]).on_conflict_do_nothing(index_elements=["order_id", "step"]).returning(saga_log.c.step).execution_options(
+        **{BUILT_ONCE: True})
 
 
 # Saga log steps of a settle step that a service refused, and of an operator's settling.
@@ -131,7 +146,7 @@ class Saga:
         terminal's retry, the recovery loop) logged them first: then its answers stand."""
         now = utcnow()
         async with self.direct.begin() as db:
-            written = await db.execute(log_insert(db, self.order_id, answers, now).returning(saga_log.c.step))
+            written = await db.execute(*log_insert(db, self.order_id, answers, now))
             if len(written.all()) == len(answers):
                 return {step: message.SerializeToString() for step, message in answers.items()}
         return await self._read_log()

@@ -193,7 +193,7 @@ async def run_plan(services, direct, order, row) -> pb.RefundResponse:
         error = refused.error
         log.error("refund step refused", extra={"refund_id": row.refund_id, "step": refused.step, "reason": error.reason})
         async with direct.begin() as db:  # logged under the refund's id; the order waits for an operator
-            await db.execute(log_insert(db, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
+            await db.execute(*log_insert(db, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
                 step=refused.step, reason=error.reason, refund_id=row.refund_id)}, utcnow()))
             await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
                              .values(state=NEEDS_ATTENTION))

@@ -52,7 +52,7 @@ async def settle(services, direct, caller: Caller, request: pb.SettleOrderReques
                                      "该订单没有被拒绝的步骤，无需人工结算。", order_id=row.order_id)
         now = utcnow()
         for step in unsettled:  # under the id of the saga it belongs to: the order's, or a refund's
-            await db.execute(log_insert(db, step.refund_id or row.order_id, {settled_step(step.step): pb.RefusedStep(
+            await db.execute(*log_insert(db, step.refund_id or row.order_id, {settled_step(step.step): pb.RefusedStep(
                 step=step.step, reason=step.reason, settle_reason=request.reason.strip(),
                 settled_by=caller.actor.operator_id, settle_time=timestamp(now), refund_id=step.refund_id)}, now))
         stuck = (await db.execute(select(refunds).where(refunds.c.order_id == row.order_id,

@@ -126,3 +126,26 @@ def test_rows_answer_as_sqlalchemy_s_result_does(database_url):
         assert at == expire and at.utcoffset() == timedelta(0)  # the same instant, told in UTC
 
     with_direct(database_url, test)
+
+
+def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_call(database_url):
+    """SQLAlchemy 2.0 cannot cache INSERT ... ON CONFLICT: Direct compiles one marked
+    BUILT_ONCE once and keeps it, and one built per call every time, keeping none."""
+    from huiyuan.runtime.direct import BUILT_ONCE
+    from huiyuan.runtime.upsert import insert_for
+
+    async def test(direct):
+        built_once = insert_for(direct.dialect.name)(codes).on_conflict_do_nothing(
+            index_elements=["code"]).returning(codes.c.code).execution_options(**{BUILT_ONCE: True})
+        async with direct.begin() as tx:
+            written = [(await tx.execute(built_once, {"code": c, "uses": 1})).scalars().all() for c in ("a", "e", "f")]
+            for n in range(50):
+                await tx.execute(insert_for(tx)(codes).values(code=f"n{n}", uses=n).on_conflict_do_nothing(
+                    index_elements=["code"]))
+        assert written == [[], ["e"], ["f"]]
+        uses = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
+        assert uses["a"] == 0 and uses["e"] == 1 and all(uses[f"n{n}"] == n for n in range(50))
+        if direct.pool is not None:
+            assert [kept for kept, _ in direct._built_once.values()] == [built_once]
+
+    with_direct(database_url, test)

@@ -47,6 +47,13 @@ from huiyuan.runtime.tracing import start_sql_span
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
 _CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
 
+# SQLAlchemy 2.0 cannot cache an INSERT ... ON CONFLICT, and compiles it on every call
+# (a twentieth of the gateway's CPU in bench/checkout.py). One built once, as a module
+# constant or by a functools.cache builder, says so with
+# `.execution_options(**{BUILT_ONCE: True})` and is compiled once. Never on a statement
+# built per call: each would be kept for good.
+BUILT_ONCE = "huiyuan_built_once"
+
 
 @dataclass(frozen=True)
 class _Prepared:
@@ -61,7 +68,8 @@ class Direct:
         self.engine = engine
         self.dialect = engine.dialect
         self.pool = None
-        self._prepared: dict[tuple, _Prepared] = {}
+        self._prepared: dict[tuple, _Prepared] = {}  # by SQLAlchemy's cache key and the keys given
+        self._built_once: dict[tuple, tuple] = {}  # (id, keys) -> (statement, _Prepared), see BUILT_ONCE
         if engine.dialect.name == "postgresql":
             from psycopg_pool import AsyncConnectionPool
 
@@ -125,22 +133,36 @@ class Direct:
             raise exc.TimeoutError(str(error)) from error
 
     def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
-        cache_key = statement._generate_cache_key()  # None: SQLAlchemy cannot cache this kind
-        key = None if cache_key is None else (cache_key.key, keys)
-        prepared = self._prepared.get(key) if key is not None else None
+        cache_key = statement._generate_cache_key()
+        if cache_key is None:  # a kind SQLAlchemy 2.0 cannot cache (INSERT ... ON CONFLICT)
+            return self._prepare_uncacheable(statement, keys)
+        key = (cache_key.key, keys)
+        prepared = self._prepared.get(key)
         if prepared is None:
-            # Compiled with its cache key, as SQLAlchemy's engine does, so that the same
-            # form built anew per call finds its values (parameters(), below).
-            compiled = statement.compile(dialect=self.dialect, column_keys=list(keys), cache_key=cache_key)
-            sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", compiled.string)
-            if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
-                raise ValueError(f"no direct form for: {sql}")
-            prepared = _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning))
-            if key is not None:
-                if len(self._prepared) >= _CACHE_SIZE:
-                    self._prepared.clear()
-                self._prepared[key] = prepared
+            prepared = self._compile(statement, keys, cache_key)
+            if len(self._prepared) >= _CACHE_SIZE:
+                self._prepared.clear()
+            self._prepared[key] = prepared
         return prepared
+
+    def _prepare_uncacheable(self, statement, keys: tuple[str, ...]) -> _Prepared:
+        """Compiled on every call, as SQLAlchemy does, unless the statement says it is
+        built once (BUILT_ONCE): then once, kept with the statement for good."""
+        if not statement.get_execution_options().get(BUILT_ONCE):
+            return self._compile(statement, keys, None)
+        found = self._built_once.get((id(statement), keys))
+        if found is None:  # kept with its statement, so no other statement can take its id
+            found = self._built_once[(id(statement), keys)] = (statement, self._compile(statement, keys, None))
+        return found[1]
+
+    def _compile(self, statement, keys: tuple[str, ...], cache_key) -> _Prepared:
+        # Compiled with its cache key, as SQLAlchemy's engine does, so that the same
+        # form built anew per call finds its own values (parameters(), below).
+        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys), cache_key=cache_key)
+        sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", compiled.string)
+        if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
+            raise ValueError(f"no direct form for: {sql}")
+        return _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning))
 
     def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
         """The driver's parameters: SQLAlchemy's values for the compiled binds (those of

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huiyuan.runtime.db import dialect_name, utcnow, violated_unique
+from huiyuan.runtime.direct import BUILT_ONCE
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from huiyuan.runtime.upsert import insert_for
 from services.member import domain, storage
@@ -186,7 +187,8 @@ _INSERT_VISIT = insert(visits)
 
 @functools.cache
 def _count_visit(dialect: str):
-    """INSERT ... ON CONFLICT that counts a visit into its store's row, built once per backend."""
+    """INSERT ... ON CONFLICT that counts a visit into its store's row, built once per
+    backend and compiled once (runtime/direct.py: BUILT_ONCE)."""
     upsert = insert_for(dialect)(visit_stats).values(
         member_id=bindparam("member_id"), store_path=bindparam("store_path"), visit_count=1,
         total_spend_fen=bindparam("amount_fen"),
@@ -196,7 +198,7 @@ def _count_visit(dialect: str):
         "visit_count": visit_stats.c.visit_count + 1,
         "total_spend_fen": visit_stats.c.total_spend_fen + upsert.excluded.total_spend_fen,
         "last_visit_time": latest(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time),
-    })
+    }).execution_options(**{BUILT_ONCE: True})
 
 
 async def _visit_stats(db, member_id: str) -> VisitStats:
