@@ -2,21 +2,23 @@
 
 Why: on this 2-core machine SQLAlchemy's async engine (pool checkout, greenlet hops,
 events, execution context, result machinery) cost more CPU than the work it carried.
-A three-statement transaction of the wallet's hold took 1.27 ms of CPU through it and
-0.56 ms on psycopg's own pool with prepared statements (the scratch measurement is in
-the README's notes on speed). Every mutating call of every service is such a
-transaction, and the checkout bench is bound by the CPU of the services.
+A three-statement transaction like the wallet's hold took 1.27 ms of CPU through it
+and 0.56 ms on psycopg's own pool with prepared statements. Every call of every
+service is such work, and the checkout bench is bound by the services' CPU; switching
+doubled the points and campaign benches (README, "Where the time goes").
 
-So `Direct.begin()` is where every idempotent mutation runs (runtime/idempotency.py)
-and `Direct.rows()` is where hot reads run. Statements are still SQLAlchemy Core,
-written once: they are compiled by SQLAlchemy to psycopg's SQL, cached under
-SQLAlchemy's own cache key, their parameters built and processed by SQLAlchemy's
-compiled form, and sent by psycopg, prepared on the server. What comes back answers
-the part of SQLAlchemy's Result the services use (Rows, below), and a failure comes
-back as SQLAlchemy's exception for it (IntegrityError, OperationalError, ...), so the
-domain code and its error handling are the same on both databases. On SQLite
-`begin()` is `engine.begin()` itself: the embedded default keeps SQLAlchemy's writer
-turns (runtime/db.py).
+So on PostgreSQL every idempotent mutation runs in `Direct.begin()`
+(runtime/idempotency.py), as does the checkout saga's log, and the services' reads
+run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
+once: SQLAlchemy compiles them to psycopg's SQL, cached under its own cache key, and
+builds and processes their parameters from that compiled form; psycopg sends them,
+prepared on the server. What comes back answers the part of SQLAlchemy's Result the
+services use (Rows, below), and a failure comes back as SQLAlchemy's exception for it
+(IntegrityError, OperationalError, ...), so the domain code and its error handling are
+the same on both databases. On SQLite `begin()` is `engine.begin()` itself and
+`reading()` is db.reading(): the embedded default keeps SQLAlchemy's writer turns
+(runtime/db.py). Exports (streamed results) and background jobs keep SQLAlchemy's
+engine on both.
 
 Differences from SQLAlchemy, each on purpose:
 - an expanding IN (`column.in_(bindparam("codes", expanding=True))`) becomes
@@ -53,6 +55,7 @@ _CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
 # `.execution_options(**{BUILT_ONCE: True})` and is compiled once. Never on a statement
 # built per call: each would be kept for good.
 BUILT_ONCE = "huiyuan_built_once"
+POOL_WAIT_S = 10  # as SQLAlchemy's pool waits (runtime/db.py)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Direct:
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                 # min_size=0: a service holds only the connections its load asked for.
                 min_size=0, max_size=size, open=False, name=f"direct-{schema}",
+                timeout=POOL_WAIT_S,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
                 # prepare_threshold=0: every statement is prepared on first use, per connection.
                 kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
