@@ -149,3 +149,25 @@ def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_ca
             assert [kept for kept, _ in direct._built_once.values()] == [built_once]
 
     with_direct(database_url, test)
+
+
+def test_a_call_that_waits_too_long_for_a_connection_gets_sqlalchemy_s_timeout(database_url):
+    """Which the services answer with UNAVAILABLE (runtime/interceptors.py)."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    async def run():
+        engine = db.make_async_engine(database_url, "public")
+        direct = Direct(engine, "public", 2, wait_s=0.2)
+        await direct.open()
+        try:
+            if direct.pool is None:
+                return  # SQLite: SQLAlchemy's own pool and writer turns
+            async with direct.begin(), direct.begin():  # the pool's two connections, taken
+                with pytest.raises(PoolTimeoutError):
+                    await direct.rows(select(1))
+            assert (await direct.rows(select(1)))[0][0] == 1  # given back: served again
+        finally:
+            await direct.close()
+            await engine.dispose()
+
+    asyncio.run(run())

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import pq
 from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -67,21 +68,19 @@ class _Prepared:
 
 
 class Direct:
-    def __init__(self, engine: AsyncEngine, schema: str, size: int):
+    def __init__(self, engine: AsyncEngine, schema: str, size: int, wait_s: float = POOL_WAIT_S):
         self.engine = engine
         self.dialect = engine.dialect
         self.pool = None
         self._prepared: dict[tuple, _Prepared] = {}  # by SQLAlchemy's cache key and the keys given
         self._built_once: dict[tuple, tuple] = {}  # (id, keys) -> (statement, _Prepared), see BUILT_ONCE
         if engine.dialect.name == "postgresql":
-            from psycopg_pool import AsyncConnectionPool
-
             self.database = engine.url.database or ""
             self.pool = AsyncConnectionPool(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                 # min_size=0: a service holds only the connections its load asked for.
                 min_size=0, max_size=size, open=False, name=f"direct-{schema}",
-                timeout=POOL_WAIT_S,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
+                timeout=wait_s,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
                 # prepare_threshold=0: every statement is prepared on first use, per connection.
                 kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
@@ -111,13 +110,8 @@ class Direct:
             async with db.reading(self.engine) as connection:
                 yield connection
             return
-        try:
-            async with self.pool.connection() as connection:
-                yield Connection(self, connection)
-        except psycopg.Error as error:
-            raise _translated(error, None, None) from error
-        except _pool_timeout() as error:
-            raise exc.TimeoutError(str(error)) from error
+        async with self._pooled() as connection:
+            yield Connection(self, connection)
 
     @asynccontextmanager
     async def begin(self):
@@ -128,13 +122,20 @@ class Direct:
             async with self.engine.begin() as connection:
                 yield connection
             return
+        async with self._pooled() as connection, connection.transaction():
+            yield Connection(self, connection)
+
+    @asynccontextmanager
+    async def _pooled(self):
+        """A connection of the pool; a failure to get one, or at BEGIN or COMMIT, leaves
+        as SQLAlchemy's exception (a statement's own is translated where it ran)."""
         try:
-            async with self.pool.connection() as connection, connection.transaction():
-                yield Connection(self, connection)
-        except psycopg.Error as error:  # at BEGIN or COMMIT; a statement's own is translated already
-            raise _translated(error, None, None) from error
-        except _pool_timeout() as error:
+            async with self.pool.connection() as connection:
+                yield connection
+        except PoolTimeout as error:  # a psycopg.Error too: first
             raise exc.TimeoutError(str(error)) from error
+        except psycopg.Error as error:
+            raise _translated(error, None, None) from error
 
     def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
         cache_key = statement._generate_cache_key()
@@ -184,12 +185,6 @@ async def _keep_prepared(connection) -> None:
     # A service runs a few hundred statements; psycopg keeps 100 prepared by default
     # and would deallocate and prepare again past that.
     connection.prepared_max = 1000
-
-
-def _pool_timeout():
-    from psycopg_pool import PoolTimeout
-
-    return PoolTimeout
 
 
 def _translated(error: psycopg.Error, sql, params) -> exc.DBAPIError:
