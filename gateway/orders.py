@@ -133,6 +133,15 @@ async def order_view(db, row) -> pb.Order:
     return (await _views(db, [row]))[0]
 
 
+def units_returned(refunds_lines) -> dict[str, int]:
+    """Units returned by line id, over refunds whose lines each map line id -> units."""
+    total: dict[str, int] = {}
+    for lines in refunds_lines:
+        for line_id, quantity in lines.items():
+            total[line_id] = total.get(line_id, 0) + quantity
+    return total
+
+
 async def _views(db, rows) -> list[pb.Order]:
     """Orders as the back office reads them: state, receipt, refusal, and the steps a
     service refused - of the checkout and of its refunds - with how each was settled."""
@@ -140,12 +149,12 @@ async def _views(db, rows) -> list[pb.Order]:
         return []
     # Each saga logs under its own id: an order's checkout under the order id, a refund under the refund id.
     owner = {row.order_id: row.order_id for row in rows}
-    returned: dict[str, dict[str, int]] = {row.order_id: {} for row in rows}  # units, by order and line
+    refunded: dict[str, list[dict[str, int]]] = {row.order_id: [] for row in rows}  # each refund's lines, by order
     for refund_id, order_id, lines in await db.execute(select(refunds.c.refund_id, refunds.c.order_id, refunds.c.lines)
                                                        .where(refunds.c.order_id.in_(list(owner)))):
         owner[refund_id] = order_id
-        for line_id, quantity in lines.items():
-            returned[order_id][line_id] = returned[order_id].get(line_id, 0) + quantity
+        refunded[order_id].append(lines)
+    returned = {order_id: units_returned(lines) for order_id, lines in refunded.items()}
     logged: dict[str, dict[tuple[str, str], bytes]] = {row.order_id: {} for row in rows}
     for saga_id, step, payload in await db.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload).where(
             saga_log.c.order_id.in_(list(owner)),

@@ -39,7 +39,7 @@ from huiyuan.runtime.money import split_proportionally
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, is_refusal, log_insert, refused_step, settled_steps, step_id
-from gateway.orders import order_in_scope
+from gateway.orders import order_in_scope, units_returned
 from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
@@ -73,9 +73,10 @@ def _check_returnable(lines: dict[str, int], bought: dict[str, int], refunded: d
     v.raise_if_any()
 
 
-def state_after(bought: dict[str, int], *returned: dict[str, int]) -> str:
+def state_after(bought: dict[str, int], *refunds_lines: dict[str, int]) -> str:
     """REFUNDED once every unit bought came back, else PARTLY_REFUNDED."""
-    return REFUNDED if all(sum(r.get(i, 0) for r in returned) >= q for i, q in bought.items()) else PARTLY_REFUNDED
+    returned = units_returned(refunds_lines)
+    return REFUNDED if all(returned.get(i, 0) >= q for i, q in bought.items()) else PARTLY_REFUNDED
 
 
 async def order_state_after_refunds(db, order) -> str:
@@ -145,14 +146,10 @@ async def refund(services, direct, caller: Caller, request: pb.RefundRequest) ->
                 raise FailedPrecondition("ORDER_NOT_REFUNDABLE", f"The order is {order.state}.", "该订单不可退款。",
                                          order_id=order.order_id)
             bought = {x.line_id: x.quantity for x in pb.CheckoutRequest.FromString(order.request).lines}
-            refunded: dict[str, int] = {}  # units returned before, by line
-            stored_refunded = 0
             earlier = (await db.execute(select(refunds.c.lines, refunds.c.plan)
                                         .where(refunds.c.order_id == order.order_id))).all()
-            for done_lines, plan in earlier:
-                for line_id, quantity in done_lines.items():
-                    refunded[line_id] = refunded.get(line_id, 0) + quantity
-                stored_refunded += pb.RefundResponse.FromString(plan).stored_value_fen
+            refunded = units_returned(done_lines for done_lines, _ in earlier)  # before this refund
+            stored_refunded = sum(pb.RefundResponse.FromString(plan).stored_value_fen for _, plan in earlier)
             lines = {x.line_id: x.quantity for x in request.lines} or {
                 i: q - refunded.get(i, 0) for i, q in bought.items() if q - refunded.get(i, 0) > 0}
             _check_returnable(lines, bought, refunded)
