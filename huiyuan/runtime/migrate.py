@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData
 
 from huiyuan.runtime import db
 
@@ -64,11 +64,8 @@ def run_env(target_metadata: MetaData) -> None:
     config = context.config
     url = config.attributes["huiyuan_url"]
     schema = config.attributes["huiyuan_schema"]
-    engine = db.make_sync_engine(url, schema)
+    engine = db.make_sync_engine(url, schema)  # its connections open in the service's schema
     with engine.connect() as connection:
-        if db.is_postgres(url):
-            connection.execute(text(f'SET search_path TO "{schema}"'))
-            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
