@@ -193,7 +193,7 @@ def _translated(error: psycopg.Error, sql, params) -> exc.DBAPIError:
 
 
 class Connection:
-    """A psycopg connection (in a transaction, or in autocommit for rows()), seen as
+    """A psycopg connection (in a transaction, or in autocommit for reading()), seen as
     SQLAlchemy's connection."""
 
     def __init__(self, direct: Direct, connection):
