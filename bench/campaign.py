@@ -28,7 +28,7 @@ from huiyuan.campaign.v1 import campaign_pb2 as pb  # noqa: E402
 from huiyuan.campaign.v1 import campaign_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.campaign.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving  # noqa: E402
 
 PORT = 7494
 STORE = "hq/east/sh-001"
@@ -135,6 +135,8 @@ def main() -> None:
     migrate.upgrade(SPEC.migrations_dir, url, "campaign")
     with serving(["services.campaign"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_CAMPAIGN_PORT": str(PORT)}):
         figures = asyncio.run(measure(seconds))
+    figures["pgbench_tps"] = round(pgbench_tps(args.pg, seconds, "-N"))
+    print(f"pgbench -N, 8 clients: {figures['pgbench_tps']:,} tps (how fast this machine is today)")
     print(json.dumps({"bench": "campaign", **figures}))
 
 

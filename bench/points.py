@@ -30,7 +30,7 @@ from huiyuan.points.v1 import points_pb2 as pb  # noqa: E402
 from huiyuan.points.v1 import points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.points.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving, vacuum  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum  # noqa: E402
 
 PORT = 7493
 STORE = "hq/east/sh-001"
@@ -106,6 +106,8 @@ def main() -> None:
     print(f"seeded {MEMBERS:,} members and {expired_lots:,} lots past their date in {time.perf_counter() - started:.1f} s")
     with serving(["services.points"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_POINTS_PORT": str(PORT)}):
         figures = asyncio.run(measure(seconds, expired_lots))
+    figures["pgbench_tps"] = round(pgbench_tps(args.pg, seconds, "-N"))
+    print(f"pgbench -N, 8 clients: {figures['pgbench_tps']:,} tps (how fast this machine is today)")
     print(json.dumps({"bench": "points", **figures}))
 
 
