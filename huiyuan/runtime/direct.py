@@ -138,6 +138,10 @@ class Direct:
             raise _translated(error, None, None) from error
 
     def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
+        """The statement compiled for psycopg, for these parameter keys. This uses two
+        internals of SQLAlchemy 2.0 that its own engine uses, `_generate_cache_key()`
+        and `_bind_processors`: pyproject pins it below 2.1, and tests/test_direct.py
+        fails if they change meaning."""
         cache_key = statement._generate_cache_key()
         if cache_key is None:  # a kind SQLAlchemy 2.0 cannot cache (INSERT ... ON CONFLICT)
             return self._prepare_uncacheable(statement, keys)
