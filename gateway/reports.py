@@ -11,7 +11,7 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import files
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.convert import enum_name, from_timestamp
-from huiyuan.runtime.db import READ_ONLY, reading
+from huiyuan.runtime.db import READ_ONLY
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_org_path
 from gateway import auth
@@ -25,11 +25,11 @@ HEADER = ["order_id", "store", "till", "member_id", "time", "state", "list_total
           "stored_value", "other_tenders", "points_used", "points_earned", "units_returned", "refusal_reason"]
 
 
-async def store_day(engine, store_path: str, start, end) -> tuple[int, int, int]:
+async def store_day(direct, store_path: str, start, end) -> tuple[int, int, int]:
     """(orders paid, sales after discounts, discounts) of one store's orders created in
     [start, end); refunded orders count as sold (their refunds are the wallet's and
     points' business)."""
-    async with reading(engine) as db:
+    async with direct.reading() as db:
         rows = (await db.execute(select(orders.c.response).where(
             orders.c.store_path == store_path, orders.c.create_time >= start, orders.c.create_time < end,
             orders.c.state.in_(SOLD)))).all()

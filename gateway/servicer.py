@@ -51,7 +51,7 @@ class Services:
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services):
         self.engine = ctx.engine
-        self.direct = ctx.direct  # the order and its saga log are written through it
+        self.direct = ctx.direct  # orders, their saga logs and their reads (exports stream through engine)
         self.idempotency = idempotency
         self.auth = Authenticator(ctx.direct, api_keys)
         self.services = services
@@ -93,7 +93,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 self.wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(**day_request)),
                 self.points.GetStoreActivity(points_pb2.GetStoreActivityRequest(**day_request)),
                 self._count_new_members(request.store_path, start, end),
-                reports.store_day(self.engine, request.store_path, start, end))
+                reports.store_day(self.direct, request.store_path, start, end))
         count, sales, discount = paid
         return pb.GetStoreDailySummaryResponse(
             orders=count, sales_fen=sales, discount_fen=discount, top_up_fen=stored.top_up_fen,

@@ -12,7 +12,6 @@ from services.member import convert, domain, imports, members, storage
 from services.member.org import require_org_node
 
 
-
 def _member_query(v: Violations, f: member_pb2.MemberFilter) -> members.MemberQuery:
     check_org_path(v, f.org_path, "filter.org_path", required=False)
     channel = convert.enum_name(member_pb2.RegistrationChannel, "REGISTRATION_CHANNEL", f.channel)
