@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from huiyuan.runtime import db
 from huiyuan.runtime.db import UtcDateTime, violated_unique
-from huiyuan.runtime.direct import Direct
+from huiyuan.runtime.direct import Direct, send
 from huiyuan.runtime.errors import FailedPrecondition
 
 metadata = db.new_metadata()
@@ -102,6 +102,36 @@ def test_a_unique_violation_is_sqlalchemy_s_integrity_error_and_rolls_the_transa
         assert (await direct.rows(ONE, {"code": "b"}))[0].uses == 0
 
     with_direct(database_url, test)
+
+
+def test_a_sent_write_lands_in_order_and_its_failure_fails_the_whole_transaction(database_url, caplog):
+    """send(): on PostgreSQL the write goes out with the next statement that waits, or
+    with COMMIT; its error surfaces there, and nothing of the transaction commits."""
+    async def test(direct):
+        async with direct.begin() as tx:
+            await send(tx, update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1))
+            await send(tx, insert(codes), [{"code": "e", "uses": 1}, {"code": "f", "uses": 2}])
+            await send(tx, insert(codes), [])  # nothing to write
+            assert (await tx.execute(ONE, {"code": "a"})).one().uses == 1  # a read sees what was sent before it
+            await send(tx, update(codes).where(codes.c.code == "b").values(uses=7))  # goes out with COMMIT
+        with pytest.raises(IntegrityError) as at_commit:
+            async with direct.begin() as tx:
+                await send(tx, update(codes).where(codes.c.code == "c").values(uses=9))
+                await send(tx, insert(codes), {"code": "a", "uses": 1})
+        assert violated_unique(at_commit.value, "direct_codes", "code")
+        with pytest.raises(IntegrityError):
+            async with direct.begin() as tx:
+                await send(tx, update(codes).where(codes.c.code == "d").values(uses=9))
+                await send(tx, insert(codes), {"code": "a", "uses": 1})
+                await tx.execute(ONE, {"code": "d"})  # on PostgreSQL the error surfaces here
+                pytest.fail("a read after a failed write went on")
+        rows = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
+        assert rows == {"a": 1, "b": 7, "c": 0, "d": 0, "e": 1, "f": 2}
+
+    with_direct(database_url, test)
+    # Every connection went back to the pool out of its transaction: else the pool warns
+    # ("rolling back returned connection") and rolls it back itself.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
 
 
 def test_rows_answer_as_sqlalchemy_s_result_does(database_url):

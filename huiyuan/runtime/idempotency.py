@@ -30,7 +30,7 @@ from sqlalchemy import Column, LargeBinary, MetaData, String, Table, bindparam, 
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.runtime.db import UtcDateTime, utcnow, violated_unique
-from huiyuan.runtime.direct import Direct
+from huiyuan.runtime.direct import Direct, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
 from huiyuan.runtime.status import from_status, to_status
 
@@ -143,7 +143,8 @@ class Idempotency:
         return response
 
     async def _store(self, db, request_id, method, digest, **outcome) -> None:
-        await db.execute(self._insert, {"request_id": request_id, "method": method, "request_hash": digest,
+        # Sent, not awaited: a twin's key fails COMMIT, and run() answers with its outcome.
+        await send(db, self._insert, {"request_id": request_id, "method": method, "request_hash": digest,
                                         "response": None, "error": None, "create_time": utcnow(), **outcome})
 
     def _replay(self, stored, method: str, digest: str, response_type: type[R]) -> R:
