@@ -35,7 +35,7 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import dialect_name, utcnow
-from huiyuan.runtime.direct import BUILT_ONCE
+from huiyuan.runtime.direct import BUILT_ONCE, send
 from huiyuan.runtime.errors import DomainError, Unavailable
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally, yuan
@@ -389,7 +389,7 @@ class Saga:
                 stored = (await db.execute(select(orders.c.response).where(orders.c.order_id == self.order_id))).scalar()
                 return pb.CheckoutResponse.FromString(stored)
             if wallet_hold is not None:  # a refund later needs the hold its spend was captured from
-                await db.execute(insert(saga_log), {"order_id": self.order_id, "step": "wallet-hold",
+                await send(db, insert(saga_log), {"order_id": self.order_id, "step": "wallet-hold",
                                                     "payload": wallet_hold.SerializeToString(), "log_time": utcnow()})
         return response
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.direct import Direct
+from huiyuan.runtime.direct import Direct, send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.holds import HoldState
 from huiyuan.runtime.ids import new_id
@@ -235,11 +235,11 @@ async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], 
             raise FailedPrecondition(reason, f"Coupon {code} cannot be used: {reason}.", f"优惠券 {code} 不可用：{reason}。",
                                      coupon_code=code)
     expire_time = now + ttl
-    await db.execute(insert(reservations), {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
+    await send(db, insert(reservations), {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
                                             "store_path": store_path, "state": HoldState.PENDING.value,
                                             "expire_time": expire_time, "create_time": now})
     if codes:
-        await db.execute(_RESERVE_COUPONS, {"codes": codes, "reservation": reservation_id})
+        await send(db, _RESERVE_COUPONS, {"codes": codes, "reservation": reservation_id})
     if discounts:
         await _take_budgets(db, reservation_id, member_id, store_path, discounts, now)  # last: see the module's note
     return expire_time
@@ -252,7 +252,7 @@ async def _take_budgets(db, reservation_id, member_id, store_path, discounts: di
     for campaign_id in sorted(discounts):
         if campaign_id not in bodies:
             raise NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)
-    await db.execute(insert(campaign_uses), [
+    await send(db, insert(campaign_uses), [
         {"reservation_id": reservation_id, "campaign_id": campaign_id, "member_id": member_id, "store_path": store_path,
          "business_day": day, "amount_fen": amount, "state": HoldState.PENDING.value}
         for campaign_id, amount in sorted(discounts.items())])
@@ -294,10 +294,10 @@ async def _finish(db, reservation_id: str, state: HoldState) -> list:
     redeemed = state == HoldState.CAPTURED
     codes = (await db.execute(_CODES_OF, key)).all()
     if uses:
-        await db.execute(_SET_USES, {**key, "new_state": state.value})
-    await db.execute(_SET_RESERVATION, {**key, "new_state": state.value})
+        await send(db, _SET_USES, {**key, "new_state": state.value})
+    await send(db, _SET_RESERVATION, {**key, "new_state": state.value})
     if codes:
-        await db.execute(_REDEEM_COUPONS if redeemed else _RETURN_COUPONS, key)
+        await send(db, _REDEEM_COUPONS if redeemed else _RETURN_COUPONS, key)
     for x in uses:  # last, in id order: the stats rows are the hot ones (see the module's note)
         coupons_here = sum(1 for _, campaign_id in codes if campaign_id == x.campaign_id)
         if redeemed:
@@ -389,7 +389,7 @@ async def return_discounts(db, order_id: str, amounts: dict[str, int]) -> dict[s
                                      f"活动 {campaign_id} 在本订单上可退回的优惠为 {given} 分，不足 {amount} 分。",
                                      campaign_id=campaign_id, order_id=order_id)
     for campaign_id, amount in sorted(amounts.items()):
-        await db.execute(update(campaign_uses).where(u.reservation_id == reservation_id, u.campaign_id == campaign_id)
+        await send(db, update(campaign_uses).where(u.reservation_id == reservation_id, u.campaign_id == campaign_id)
                          .values(returned_fen=u.returned_fen + amount))
     for campaign_id, amount in sorted(amounts.items()):  # last, in id order: the hot rows (see the module's note)
         whole = uses[campaign_id].returned_fen + amount == uses[campaign_id].amount_fen

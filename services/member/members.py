@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huiyuan.runtime.db import dialect_name, utcnow, violated_unique
-from huiyuan.runtime.direct import BUILT_ONCE
+from huiyuan.runtime.direct import BUILT_ONCE, send
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from huiyuan.runtime.upsert import insert_for
 from services.member import domain, storage
@@ -217,6 +217,6 @@ async def record_visit(session: AsyncSession, member_id: str, store_path: str, o
         return await _visit_stats(session, member_id)  # the same order again changes nothing
     visit = {"order_id": order_id, "member_id": member_id, "store_path": store_path, "amount_fen": amount_fen,
              "visit_time": visit_time}
-    await session.execute(_INSERT_VISIT, visit)
-    await session.execute(_count_visit(dialect_name(session)), visit)
+    await send(session, _INSERT_VISIT, visit)
+    await send(session, _count_visit(dialect_name(session)), visit)
     return await _visit_stats(session, member_id)

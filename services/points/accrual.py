@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.db import violated_unique
+from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import AlreadyExists
 from huiyuan.runtime.requests import is_under
 from services.points import domain, ledger
@@ -81,7 +82,7 @@ async def accrue(db, *, member_id: str, order_id: str, order: domain.Order, now)
     by_rule = {r.rule_id: r for r in all_rules}
     day = local(order.paid_time).date()
     paid = {line.line_id: line.paid_fen for line in order.lines}
-    await db.execute(insert(order_accruals), [
+    await send(db, insert(order_accruals), [
         {"order_id": order_id, "line_id": a.line_id, "member_id": member_id, "rule_id": a.rule_id, "points": a.points,
          "paid_fen": paid[a.line_id], "business_day": day} for a in accruals])
     debt_paid = 0

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, case, func, insert, select, text, update
 
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.db import dialect_name
+from huiyuan.runtime.direct import send
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.upsert import insert_new
 from services.points import domain
@@ -51,11 +52,11 @@ async def lock_member_of_hold(db, hold_id: str) -> MemberPoints | None:
 
 async def save_member(db, member: MemberPoints, now) -> None:
     assert member.held >= 0 and member.debt >= 0, member
-    await db.execute(SAVE_MEMBER, {"key": member.member_id, "held": member.held, "debt": member.debt, "now": now})
+    await send(db, SAVE_MEMBER, {"key": member.member_id, "held": member.held, "debt": member.debt, "now": now})
 
 
 async def record(db, member_id: str, kind: domain.MovementKind, delta: int, now, *, order_id="", store_path="", memo="") -> None:
-    await db.execute(insert(movements), {
+    await send(db, insert(movements), {
         "movement_id": new_id("mv"), "member_id": member_id, "kind": kind.value, "delta_points": delta,
         "order_id": order_id, "store_path": store_path, "memo": memo[:200], "create_time": now})
 
@@ -70,7 +71,7 @@ async def spendable_lots(db, member_id: str, now) -> list[domain.Lot]:
 
 async def move_lots(db, draws: list[domain.Draw], sign: int) -> None:
     for d in draws:
-        await db.execute(MOVE_LOT, {"key": d.lot_id, "delta": sign * d.points})
+        await send(db, MOVE_LOT, {"key": d.lot_id, "delta": sign * d.points})
 
 
 async def grant(db, *, member_id: str, points: int, source: domain.LotSource, expiry: domain.Expiry, pending_days: int,
@@ -83,7 +84,7 @@ async def grant(db, *, member_id: str, points: int, source: domain.LotSource, ex
     member.debt -= debt_paid
     lot_id, expire_time = new_id("pl"), expiry.expire_time(now)
     if points - debt_paid:
-        await db.execute(insert(lots), {
+        await send(db, insert(lots), {
             "lot_id": lot_id, "member_id": member_id, "source": source.value, "rule_id": rule_id, "order_id": order_id,
             "store_path": store_path, "granted_points": points - debt_paid, "points_left": points - debt_paid,
             "available_time": now + timedelta(days=pending_days), "expire_time": expire_time, "create_time": now})

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
+from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, invalid
 from huiyuan.runtime.holds import HoldState, require_pending
 from services.points import domain, ledger
@@ -49,9 +50,9 @@ async def place_hold(db, *, hold_id: str, member_id: str, points: int, ttl: time
         raise insufficient(available, points)
     draws = domain.draw(lots, points)
     await ledger.move_lots(db, draws, -1)
-    await db.execute(insert(hold_draws), [{"hold_id": hold_id, "lot_id": d.lot_id, "points": d.points} for d in draws])
+    await send(db, insert(hold_draws), [{"hold_id": hold_id, "lot_id": d.lot_id, "points": d.points} for d in draws])
     hold = Hold(hold_id, member_id, points, 0, HoldState.PENDING, order_id, store_path, now + ttl)
-    await db.execute(insert(holds), {
+    await send(db, insert(holds), {
         "hold_id": hold_id, "member_id": member_id, "points": points, "captured_points": 0, "state": hold.state.value,
         "order_id": order_id, "store_path": store_path, "expire_time": hold.expire_time, "create_time": now})
     member.held += points
@@ -74,9 +75,9 @@ async def _end(db, hold: Hold, member: ledger.MemberPoints, back: list[domain.Dr
     if back:  # what stays in hold_draws is what the capture spent
         await ledger.move_lots(db, back, +1)
         for d in back:
-            await db.execute(_GIVE_BACK_DRAW, {"key": hold.hold_id, "lot": d.lot_id, "back": d.points})
-        await db.execute(_DROP_EMPTY_DRAWS, {"key": hold.hold_id})
-    await db.execute(_END_HOLD, {"key": hold.hold_id, "new_state": state.value, "captured": captured})
+            await send(db, _GIVE_BACK_DRAW, {"key": hold.hold_id, "lot": d.lot_id, "back": d.points})
+        await send(db, _DROP_EMPTY_DRAWS, {"key": hold.hold_id})
+    await send(db, _END_HOLD, {"key": hold.hold_id, "new_state": state.value, "captured": captured})
     member.held -= hold.points
     await ledger.save_member(db, member, now)
     hold.state, hold.captured = state, captured

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
 
+from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from services.wallet import domain, storage
 from services.wallet.domain import EntryKind, Posting
@@ -57,7 +58,7 @@ async def top_up(session, *, top_up_id: str, member_id: str, amount: int, tender
         postings.append(Posting(EntryKind.TOP_UP_BONUS, 0, bonus, domain.bonus_expense_account(store_path), store_path,
                                 store_path, applied[0]["name"]))
     await storage.post(session, accounts, top_up_id, postings, operator_id=operator_id, policy=NO_POLICY, now=now)
-    await session.execute(insert(top_ups).values(
+    await send(session, insert(top_ups).values(
         top_up_id=top_up_id, member_id=member_id, principal_fen=amount, bonus_fen=bonus, tender=tender.value,
         tender_reference=tender_reference, store_path=store_path, packages=applied, operator_id=operator_id,
         refund_time=None, create_time=now))
@@ -97,7 +98,7 @@ async def refund_top_up(session, *, top_up_id: str, refund_id: str, reason: str,
             postings.append(Posting(EntryKind.TOP_UP_REFUND, 0, -d.bonus, domain.bonus_expense_account(row.store_path),
                                     d.loaded_store_path, row.store_path, reason))
     await storage.post(session, accounts, refund_id, postings, operator_id=operator_id, policy=NO_POLICY, now=now)
-    await session.execute(update(top_ups).where(top_ups.c.top_up_id == top_up_id).values(refund_time=now))
+    await send(session, update(top_ups).where(top_ups.c.top_up_id == top_up_id).values(refund_time=now))
     refunded = TopUp(row.top_up_id, row.member_id, row.principal_fen, row.bonus_fen, domain.Tender(row.tender),
                      row.tender_reference, row.store_path, row.packages)
     return refunded, accounts

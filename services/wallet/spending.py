@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
 
+from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, invalid
 from services.wallet import domain, storage
 from huiyuan.runtime.holds import HoldState, require_pending
@@ -69,7 +70,7 @@ async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state:
     accounts.held_principal -= hold.principal
     accounts.held_bonus -= hold.bonus
     hold.state, hold.captured_principal, hold.captured_bonus = state, captured_principal, captured_bonus
-    await session.execute(_END_HOLD, {"key": hold.hold_id, "new_state": state.value, "principal": captured_principal,
+    await send(session, _END_HOLD, {"key": hold.hold_id, "new_state": state.value, "principal": captured_principal,
                                       "bonus": captured_bonus})
 
 
@@ -92,7 +93,7 @@ async def place_hold(session, *, hold_id: str, member_id: str, amount: int, ttl:
     accounts.held_bonus += bonus
     hold = Hold(hold_id, member_id, amount, principal, bonus, 0, 0, 0, HoldState.PENDING, store_path, order_id,
                 policy.value, now + ttl)
-    await session.execute(_INSERT_HOLD, {
+    await send(session, _INSERT_HOLD, {
         "hold_id": hold_id, "member_id": member_id, "amount_fen": amount, "principal_fen": principal, "bonus_fen": bonus,
         "captured_principal_fen": 0, "captured_bonus_fen": 0, "refunded_fen": 0, "state": hold.state.value,
         "store_path": store_path, "order_id": order_id, "policy": policy.value, "expire_time": hold.expire_time,
@@ -112,7 +113,7 @@ async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) 
     await _end_hold(session, hold, accounts, HoldState.CAPTURED, principal, bonus)
     draws = domain.draw_from_lots(await storage.open_lots(session, hold.member_id), principal, bonus)
     await storage.move_lots(session, draws, -1)
-    await session.execute(insert(hold_draws), [
+    await send(session, insert(hold_draws), [
         {"hold_id": hold_id, "lot_id": d.lot_id, "loaded_store_path": d.loaded_store_path, "principal_fen": d.principal,
          "bonus_fen": d.bonus, "refunded_principal_fen": 0, "refunded_bonus_fen": 0} for d in draws])
     postings = [Posting(EntryKind.CONSUMPTION, -d.principal, -d.bonus, domain.spend_account(hold.store_path),
@@ -168,11 +169,11 @@ async def refund_consumption(session, *, hold_id: str, amount: int, store_path: 
     back = domain.undraw(left, principal, bonus)
     await storage.move_lots(session, back, +1)
     for d in back:
-        await session.execute(update(hold_draws).where(hold_draws.c.hold_id == hold_id, hold_draws.c.lot_id == d.lot_id)
+        await send(session, update(hold_draws).where(hold_draws.c.hold_id == hold_id, hold_draws.c.lot_id == d.lot_id)
                               .values(refunded_principal_fen=hold_draws.c.refunded_principal_fen + d.principal,
                                       refunded_bonus_fen=hold_draws.c.refunded_bonus_fen + d.bonus))
     postings = [Posting(EntryKind.CONSUMPTION_REFUND, d.principal, d.bonus, domain.spend_account(store_path),
                         d.loaded_store_path, store_path, hold.order_id) for d in back]
     await storage.post(session, accounts, refund_id, postings, operator_id=operator_id, policy=hold.policy, now=now)
-    await session.execute(update(holds).where(holds.c.hold_id == hold_id).values(refunded_fen=hold.refunded + amount))
+    await send(session, update(holds).where(holds.c.hold_id == hold_id).values(refunded_fen=hold.refunded + amount))
     return accounts, principal, bonus

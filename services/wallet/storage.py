@@ -19,6 +19,7 @@ from sqlalchemy import (
 
 from huiyuan.runtime import idempotency
 from huiyuan.runtime.db import UtcDateTime, new_metadata
+from huiyuan.runtime.direct import send
 from services.wallet import domain
 
 metadata = new_metadata()
@@ -181,7 +182,7 @@ async def lock_accounts_of_hold(session, hold_id: str) -> domain.MemberAccounts 
 
 async def save_accounts(session, accounts: domain.MemberAccounts, now) -> None:
     accounts.check()
-    await session.execute(_SAVE_ACCOUNTS, {
+    await send(session, _SAVE_ACCOUNTS, {
         "key": accounts.member_id, "principal": accounts.principal, "bonus": accounts.bonus,
         "held_principal": accounts.held_principal, "held_bonus": accounts.held_bonus, "now": now})
 
@@ -199,14 +200,14 @@ async def open_lots(session, member_id: str) -> list[domain.Lot]:
 
 
 async def add_lot(session, lot_id: str, member_id: str, store_path: str, principal: int, bonus: int) -> None:
-    await session.execute(insert(lots), {"lot_id": lot_id, "member_id": member_id, "loaded_store_path": store_path,
+    await send(session, insert(lots), {"lot_id": lot_id, "member_id": member_id, "loaded_store_path": store_path,
                                          "principal_left_fen": principal, "bonus_left_fen": bonus})
 
 
 async def move_lots(session, draws: list[domain.Draw], sign: int) -> None:
     """Take (sign -1) or give back (sign +1) what the draws say, lot by lot."""
     for d in draws:
-        await session.execute(_MOVE_LOT, {"key": d.lot_id, "principal": sign * d.principal, "bonus": sign * d.bonus})
+        await send(session, _MOVE_LOT, {"key": d.lot_id, "principal": sign * d.principal, "bonus": sign * d.bonus})
 
 
 # ---------------------------------------------------------------- entries
@@ -228,5 +229,5 @@ async def post(session, accounts: domain.MemberAccounts, operation_id: str, post
             "policy": policy, "memo": p.memo[:domain.MAX_MEMO], "post_time": now,
         })
     if rows:
-        await session.execute(insert(entries), rows)
+        await send(session, insert(entries), rows)
     await save_accounts(session, accounts, now)
