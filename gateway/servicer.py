@@ -148,7 +148,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 self.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)),
                 self.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(  # a till's screen: one page
                     member_id=member_id, state=campaign_pb2.COUPON_STATE_AVAILABLE,
-                    usable_at_store_path=caller.store_path)))  # above store level: every available one
+                    # at a store, those usable there; above it, those usable somewhere in its scope
+                    **({"usable_at_store_path": caller.store_path} if caller.store_path
+                       else {"usable_under_org_path": caller.org_path}))))
         return pb.LookupMemberResponse(
             member=found.member, card=found.presented_card if found.HasField("presented_card") else None,
             tier=found.tier if found.HasField("tier") else None,

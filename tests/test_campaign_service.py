@@ -304,6 +304,7 @@ def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_ter
                categories=["tea", "juice"])
     assert (five.name, five.terms, tea.terms) == ("5元券", "减¥5.00", "满¥100.00打8.85折 最多减¥20.00 限tea、juice")
     made("南区券", org_path="hq/south", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00)
+    made("杭州店券", org_path="hq/east/hz-002", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00)  # another east store
     made("下周券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00, valid_from=now + timedelta(days=1),
          valid_until=now + timedelta(days=8))
     made("过期券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00, valid_from=now - timedelta(days=8),
@@ -311,7 +312,7 @@ def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_ter
     held = made("已占券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00)
     campaign.ReserveCoupons(pb.ReserveCouponsRequest(request_id=rid(), member_id=member, coupon_codes=[held.coupon_code],
                                                      order_id="o-held", store_path=STORE, ttl={"seconds": 60}))
-    assert len(campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member)).coupons) == 6
+    assert len(campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member)).coupons) == 7
 
     here = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path=STORE)
     listed = campaign.ListMemberCoupons(here).coupons
@@ -327,6 +328,16 @@ def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_ter
     assert paged == [c.coupon_code for c in listed]
     south = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path="hq/south/gz-001"))
     assert {c.name for c in south.coupons} == {"5元券", "茶饮券", "南区券"}
+
+    def under(node):  # a back office's view: usable now at some store under its node
+        listed = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member, usable_under_org_path=node))
+        return {c.name for c in listed.coupons}
+
+    assert under("hq/east") == {"5元券", "茶饮券", "杭州店券"}
+    assert under("hq/south") == {"5元券", "茶饮券", "南区券"}
+    assert under("hq") == {"5元券", "茶饮券", "南区券", "杭州店券"}
     bad = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path="hq", state=pb.COUPON_STATE_REDEEMED)
     assert refusal(campaign.ListMemberCoupons, bad)[2] == {"usable_at_store_path": "STORE_PATH_INVALID",
                                                            "state": "STATE_INVALID"}
+    both = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path=STORE, usable_under_org_path="hq/east")
+    assert refusal(campaign.ListMemberCoupons, both)[2] == {"usable_under_org_path": "USABLE_FILTERS_EXCLUSIVE"}

@@ -8,9 +8,9 @@ import pytest
 from gateway import passthrough
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import card_pb2, org_pb2
+from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from tests.support import STORE, Stubs, refusal_of, rid
+from tests.support import STORE, Stubs, new_phone, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 
 EAST, SOUTH = "hq/east", "hq/south"
@@ -175,3 +175,24 @@ def test_points_rules_of_a_region_through_the_points_service_s_own_stub(office):
     with pytest.raises(grpc.RpcError) as caught:
         points.CreateRule(rule, metadata=region)
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+
+
+def test_a_back_office_looking_a_member_up_sees_only_the_coupons_usable_in_its_scope(office, campaign_service):
+    stub, keys, _, _ = office
+    member = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
+        name="券会员", phone=new_phone())), metadata=as_(keys[TERMINAL])).member
+    campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    for name, scope in (("全国券", "hq"), ("华东券", EAST), ("华南券", SOUTH), ("本店券", STORE)):
+        template = campaigns.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
+            request_id=rid(), template=campaign_pb2.CouponTemplate(
+                name=name, kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=3_00, valid_days=30, org_path=scope))).template
+        campaigns.IssueCoupons(campaign_pb2.IssueCouponsRequest(
+            request_id=rid(), template_id=template.template_id, member_ids=[member.member_id]))
+
+    def seen_by(role):
+        found = stub.LookupMember(pb.LookupMemberRequest(phone=member.phone), metadata=as_(keys[role]))
+        return {c.name for c in found.usable_coupons}
+
+    assert seen_by(TERMINAL) == seen_by(STORE_MANAGER) == {"全国券", "华东券", "本店券"}
+    assert seen_by(REGION) == {"全国券", "华东券", "本店券"}  # nothing of the south's offers
+    assert seen_by(HQ) == {"全国券", "华东券", "华南券", "本店券"}

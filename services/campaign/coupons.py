@@ -169,6 +169,13 @@ def usable_at(row, store_path: str) -> bool:
     return is_under(store_path, row.body["org_path"])
 
 
+def usable_under(row, org_path: str) -> bool:
+    """A listed coupon can be used at some store under this node: its template's scope
+    covers the node, or lies within it."""
+    scope = row.body["org_path"]
+    return is_under(org_path, scope) or is_under(scope, org_path)
+
+
 async def of_member(db, member_id: str, state: str | None, before: str | None, limit: int,
                     valid_at: datetime | None = None) -> list:
     """A member's coupons, newest first, each with its template's body; with valid_at,

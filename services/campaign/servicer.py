@@ -245,18 +245,26 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         state = enum_name(pb.CouponState, "COUPON_STATE", request.state)
         v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown state")
         store = check_store_path(v, request.usable_at_store_path, "usable_at_store_path") if request.usable_at_store_path else ""
-        v.check(not store or state in (None, coupons.AVAILABLE), "state", "STATE_INVALID",
-                "with usable_at_store_path, state is unset or AVAILABLE")
+        node = check_org_path(v, request.usable_under_org_path, "usable_under_org_path", required=False)
+        v.check(not (store and node), "usable_under_org_path", "USABLE_FILTERS_EXCLUSIVE",
+                "give usable_at_store_path or usable_under_org_path, not both")
+        usable = store or node
+        v.check(not usable or state in (None, coupons.AVAILABLE), "state", "STATE_INVALID",
+                "with usable_at_store_path or usable_under_org_path, state is unset or AVAILABLE")
         size = pagination.page_size(request.page_size, 50, 500, v)
-        fingerprint = pagination.fingerprint(request.member_id, request.state, store)
+        # Without a node, the fingerprint of before the field: page tokens in flight stay good.
+        fingerprint = pagination.fingerprint(request.member_id, request.state, store, *([node] if node else []))
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         async with self.direct.reading() as db:
-            rows = await coupons.of_member(db, request.member_id, coupons.AVAILABLE if store else state,
-                                           before[0] if before else None, size + 1, valid_at=utcnow() if store else None)
+            rows = await coupons.of_member(db, request.member_id, coupons.AVAILABLE if usable else state,
+                                           before[0] if before else None, size + 1, valid_at=utcnow() if usable else None)
         page, token = pagination.next_page(rows, size, lambda row: [row.coupon_id], fingerprint)
-        if store:  # after the token is taken: a page may hold fewer, never skip one
+        # After the token is taken: a page may hold fewer, never skip one.
+        if store:
             page = [row for row in page if coupons.usable_at(row, store)]
+        elif node:
+            page = [row for row in page if coupons.usable_under(row, node)]
         return pb.ListMemberCouponsResponse(coupons=[_coupon(r._asdict()) for r in page], next_page_token=token)
 
     async def ReserveCoupons(self, request, context):
