@@ -357,6 +357,53 @@ def test_a_step_refused_after_the_pivot_waits_for_an_operator_and_the_terminal_i
     assert_books_balance(chain.processes["wallet"].database_url)
 
 
+def test_an_order_settled_without_its_coupon_redemption_gives_no_discount_back_to_the_campaign(chain):
+    """The campaign's reservation lapsed while the gateway was down after the pivot: the
+    redemption is refused and the campaign books nothing. Settled by a manager and later
+    returned, the order gives the money and the points back, and asks nothing back of a
+    campaign that never booked the discount."""
+    from sqlalchemy import select, update
+
+    from gateway.storage import refunds
+    from huiyuan.runtime.db import make_sync_engine
+    from huiyuan.runtime.holds import HoldState
+    from services.campaign.storage import reservations
+
+    member_id, coupon_code = _member_with_money(chain)
+    stats_before = _campaign_given(chain)
+    request = _order(member_id, coupon_code)
+    _gateway_dies_at(chain, "checkout-captured", lambda: _checkout(chain, request))
+    engine = make_sync_engine(chain.processes["campaign"].database_url, "campaign")
+    with engine.begin() as db:  # the gateway stayed down past the reservation's deadline
+        db.execute(update(reservations).where(reservations.c.member_id == member_id,
+                                              reservations.c.state == HoldState.PENDING.value)
+                   .values(expire_time=reservations.c.create_time))
+    engine.dispose()
+    chain.restart("gateway")
+    error = _raises(chain.gateway.Checkout, request, _as_terminal(chain))
+    assert refusal_of(error)[:2] == (grpc.StatusCode.UNAVAILABLE, "ORDER_NOT_FINISHED")
+    order_id = _error_info(error).metadata["order_id"]
+    order = chain.gateway.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=_as_terminal(chain))
+    assert [(s.step, s.settled_by) for s in order.refused_steps] == [("redeem", "")]
+    _, manager_key = bootstrap.issue_key(chain.processes["gateway"].database_url, STORE, auth.Role.STORE_MANAGER, "店长")
+    settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="券预占超时，优惠由门店承担")
+    assert chain.gateway.SettleOrder(settle, metadata=(("authorization", f"Bearer {manager_key}"),)).order.state == (
+        pb.ORDER_STATE_PAID)
+    assert _campaign_given(chain) == stats_before  # the campaign never booked this order
+    back = chain.gateway.Refund(pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain),
+                                timeout=FINAL_ANSWER_WITHIN_S)
+    assert (back.state, back.stored_value_fen, back.points_returned, back.points_clawed_back) == (
+        pb.ORDER_STATE_REFUNDED, 20_00, 200, 20)
+    assert _balances(chain, member_id) == (100_00, 0, 300, 0)
+    assert _campaign_given(chain) == stats_before  # and gets nothing back: none was even asked of it
+    engine = make_sync_engine(chain.processes["gateway"].database_url, "gateway")
+    with engine.begin() as db:
+        [planned] = db.execute(select(refunds.c.discounts).where(refunds.c.order_id == order_id)).scalars()
+    engine.dispose()
+    assert not campaign_pb2.ReturnDiscountsRequest.FromString(planned or b"").adjustments
+    assert_books_balance(chain.processes["wallet"].database_url)
+
+
 def _raises(call, request, metadata) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as raised:
         call(request, metadata=metadata)
