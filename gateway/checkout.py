@@ -390,6 +390,6 @@ class Saga:
                 return pb.CheckoutResponse.FromString(stored)
             if wallet_hold is not None:  # a refund later needs the hold its spend was captured from
                 await send(db, insert(saga_log), {"order_id": self.order_id, "step": "wallet-hold",
-                                                    "payload": wallet_hold.SerializeToString(), "log_time": utcnow()})
+                                                  "payload": wallet_hold.SerializeToString(), "log_time": utcnow()})
         return response
 

@@ -145,7 +145,7 @@ class Idempotency:
     async def _store(self, db, request_id, method, digest, **outcome) -> None:
         # Sent, not awaited: a twin's key fails COMMIT, and run() answers with its outcome.
         await send(db, self._insert, {"request_id": request_id, "method": method, "request_hash": digest,
-                                        "response": None, "error": None, "create_time": utcnow(), **outcome})
+                                      "response": None, "error": None, "create_time": utcnow(), **outcome})
 
     def _replay(self, stored, method: str, digest: str, response_type: type[R]) -> R:
         if stored.method != method or stored.request_hash != digest:

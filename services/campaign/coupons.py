@@ -243,8 +243,8 @@ async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], 
                                      coupon_code=code)
     expire_time = now + ttl
     await send(db, insert(reservations), {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
-                                            "store_path": store_path, "state": HoldState.PENDING.value,
-                                            "expire_time": expire_time, "create_time": now})
+                                          "store_path": store_path, "state": HoldState.PENDING.value,
+                                          "expire_time": expire_time, "create_time": now})
     if codes:
         await send(db, _RESERVE_COUPONS, {"codes": codes, "reservation": reservation_id})
     if discounts:
@@ -397,7 +397,7 @@ async def return_discounts(db, order_id: str, amounts: dict[str, int]) -> dict[s
                                      campaign_id=campaign_id, order_id=order_id)
     for campaign_id, amount in sorted(amounts.items()):
         await send(db, update(campaign_uses).where(u.reservation_id == reservation_id, u.campaign_id == campaign_id)
-                         .values(returned_fen=u.returned_fen + amount))
+                       .values(returned_fen=u.returned_fen + amount))
     for campaign_id, amount in sorted(amounts.items()):  # last, in id order: the hot rows (see the module's note)
         whole = uses[campaign_id].returned_fen + amount == uses[campaign_id].amount_fen
         await _add_to_stats(db, campaign_id, discount_fen=-amount, orders=-1 if whole else 0)

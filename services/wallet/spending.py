@@ -71,7 +71,7 @@ async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state:
     accounts.held_bonus -= hold.bonus
     hold.state, hold.captured_principal, hold.captured_bonus = state, captured_principal, captured_bonus
     await send(session, _END_HOLD, {"key": hold.hold_id, "new_state": state.value, "principal": captured_principal,
-                                      "bonus": captured_bonus})
+                                    "bonus": captured_bonus})
 
 
 async def _expire_lapsed_of(session, accounts: domain.MemberAccounts, now) -> None:
@@ -170,8 +170,8 @@ async def refund_consumption(session, *, hold_id: str, amount: int, store_path: 
     await storage.move_lots(session, back, +1)
     for d in back:
         await send(session, update(hold_draws).where(hold_draws.c.hold_id == hold_id, hold_draws.c.lot_id == d.lot_id)
-                              .values(refunded_principal_fen=hold_draws.c.refunded_principal_fen + d.principal,
-                                      refunded_bonus_fen=hold_draws.c.refunded_bonus_fen + d.bonus))
+                            .values(refunded_principal_fen=hold_draws.c.refunded_principal_fen + d.principal,
+                                    refunded_bonus_fen=hold_draws.c.refunded_bonus_fen + d.bonus))
     postings = [Posting(EntryKind.CONSUMPTION_REFUND, d.principal, d.bonus, domain.spend_account(store_path),
                         d.loaded_store_path, store_path, hold.order_id) for d in back]
     await storage.post(session, accounts, refund_id, postings, operator_id=operator_id, policy=hold.policy, now=now)

@@ -201,7 +201,7 @@ async def open_lots(session, member_id: str) -> list[domain.Lot]:
 
 async def add_lot(session, lot_id: str, member_id: str, store_path: str, principal: int, bonus: int) -> None:
     await send(session, insert(lots), {"lot_id": lot_id, "member_id": member_id, "loaded_store_path": store_path,
-                                         "principal_left_fen": principal, "bonus_left_fen": bonus})
+                                       "principal_left_fen": principal, "bonus_left_fen": bonus})
 
 
 async def move_lots(session, draws: list[domain.Draw], sign: int) -> None:
