@@ -341,3 +341,6 @@ def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_ter
                                                            "state": "STATE_INVALID"}
     both = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path=STORE, usable_under_org_path="hq/east")
     assert refusal(campaign.ListMemberCoupons, both)[2] == {"usable_under_org_path": "USABLE_FILTERS_EXCLUSIVE"}
+    bad = pb.ListMemberCouponsRequest(member_id=member, usable_under_org_path="east/", state=pb.COUPON_STATE_REDEEMED)
+    assert refusal(campaign.ListMemberCoupons, bad)[2] == {"usable_under_org_path": "ORG_PATH_INVALID",
+                                                           "state": "STATE_INVALID"}
