@@ -85,6 +85,56 @@ def test_rules_with_a_taken_priority_or_no_sense_are_refused(points):
     assert [r.priority for r in points.ListRules(pb.ListRulesRequest(org_path="hq/east")).rules] == [30, 20, 10]
 
 
+def test_a_rule_ended_early_earns_nothing_from_its_end_and_what_it_gave_stands(points):
+    north = {"operator_id": "north-ops", "org_path": "hq/north"}
+    made = points.CreateRule(pb.CreateRuleRequest(request_id=rid(), rule=pb.Rule(
+        name="华北三倍", org_path="hq/north", priority=40, points_per_yuan_bp=30_000))).rule
+    store, order = "hq/north/bj-001", [pb.OrderLine(line_id="1", category="food", paid_fen=100_00)]
+    member = new_id("m")
+    earned = points.Accrue(pb.AccrueRequest(request_id=rid(), member_id=member, order_id=f"o-{rid()[:8]}",
+                                            store_path=store, lines=order))
+    assert earned.lines[0].rule_id == made.rule_id
+
+    # Ended at noon the day after tomorrow, Shanghai time: before it, the rule earns; after, the chain's 1 a yuan.
+    noon = datetime.now(timezone.utc).replace(hour=4, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    end = pb.EndRuleRequest(request_id=rid(), rule_id=made.rule_id, end_time=ts(noon), actor=north)
+    ended = points.EndRule(end).rule
+    assert ended.end_time == ts(noon) and ended.ended_by == "north-ops" and ended.points_per_yuan_bp == 30_000
+    assert points.EndRule(end).rule == ended  # a replay
+    assert points.GetRule(pb.GetRuleRequest(rule_id=made.rule_id)).rule == ended
+
+    def earns(at):
+        return points.PreviewAccrual(pb.PreviewAccrualRequest(store_path=store, paid_time=ts(at), lines=order)).points
+
+    assert earns(noon - timedelta(hours=1)) == 3 * earns(noon + timedelta(hours=1))
+    later = pb.EndRuleRequest(request_id=rid(), rule_id=made.rule_id, end_time=ts(noon + timedelta(days=1)), actor=north)
+    assert refusal(points.EndRule, later)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "END_TIME_NOT_EARLIER")
+    elsewhere = pb.EndRuleRequest(request_id=rid(), rule_id=made.rule_id, actor={"operator_id": "s", "org_path": "hq/south"})
+    assert refusal(points.EndRule, elsewhere)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+
+    now = points.EndRule(pb.EndRuleRequest(request_id=rid(), rule_id=made.rule_id, actor=north)).rule  # and now at once
+    assert now.end_time.ToDatetime(timezone.utc) <= datetime.now(timezone.utc)
+    assert refusal(points.EndRule, pb.EndRuleRequest(request_id=rid(), rule_id=made.rule_id, actor=north))[:2] == (
+        grpc.StatusCode.FAILED_PRECONDITION, "RULE_ENDED")
+    listed = [r.rule_id for r in points.ListRules(pb.ListRulesRequest(org_path=store)).rules]
+    assert made.rule_id not in listed and 10 in [r.priority for r in points.ListRules(pb.ListRulesRequest()).rules]
+    assert made.rule_id in [r.rule_id for r in points.ListRules(pb.ListRulesRequest(org_path=store, show_ended=True)).rules]
+    assert balance(points, member).available_points == earned.points  # what it gave stands
+
+    past = pb.EndRuleRequest(request_id=rid(), rule_id=made.rule_id, end_time=ts(datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    assert refusal(points.EndRule, past)[2] == {"end_time": "END_TIME_PAST", "actor": "ACTOR_REQUIRED"}
+    unknown = pb.EndRuleRequest(request_id=rid(), rule_id=new_id("pr"), actor=north)
+    assert refusal(points.EndRule, unknown)[:2] == (grpc.StatusCode.NOT_FOUND, "RULE_NOT_FOUND")
+    assert refusal(points.GetRule, pb.GetRuleRequest(rule_id="x"))[2] == {"rule_id": "RULE_ID_INVALID"}
+
+    starts = noon + timedelta(days=7)  # a rule ended before it starts never applies: its window is empty
+    future = points.CreateRule(pb.CreateRuleRequest(request_id=rid(), rule=pb.Rule(
+        name="下周活动", org_path="hq/north", priority=41, points_per_yuan_bp=20_000, start_time=ts(starts)))).rule
+    cancelled = points.EndRule(pb.EndRuleRequest(request_id=rid(), rule_id=future.rule_id, actor=north)).rule
+    assert cancelled.end_time == cancelled.start_time == ts(starts)
+    assert earns(starts + timedelta(hours=1)) == earns(noon + timedelta(hours=1))
+
+
 def test_offset_hold_capture_release_and_quote(points):
     member = new_id("m")
     grant(points, member, 500)

@@ -100,6 +100,7 @@ class Rule:
     cap_per_day: int = 0
     expiry: Expiry = field(default_factory=Expiry)
     pending_days: int = 0
+    ended_by: str = ""  # who ended it early (EndRule); its terms never change
 
     @property
     def is_base(self) -> bool:

@@ -35,6 +35,10 @@ def hold_message(h: spending.Hold) -> pb.Hold:
                    order_id=h.order_id)
 
 
+def _rule_id(v: Violations, value: str) -> None:
+    v.check(is_id(value, "pr"), "rule_id", "RULE_ID_INVALID", "rule_id must be a rule id such as pr_01J...")
+
+
 def _member_id(v: Violations, value: str) -> str:
     v.check(is_id(value, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id such as m_01J...")
     return value
@@ -126,12 +130,40 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
         return await self.idempotency.run("CreateRule", request, pb.CreateRuleResponse, work)
 
+    async def GetRule(self, request, context):
+        v = Violations()
+        _rule_id(v, request.rule_id)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            return pb.GetRuleResponse(rule=_rule_message(await accrual.rule_by_id(db, request.rule_id)))
+
     async def ListRules(self, request, context):
         v = Violations()
         check_org_path(v, request.org_path, "org_path", required=False)
         v.raise_if_any()
         async with self.direct.reading() as db:
-            return pb.ListRulesResponse(rules=[_rule_message(r) for r in await accrual.rules_under(db, request.org_path)])
+            found = await accrual.rules_under(db, request.org_path)
+        now = utcnow()
+        return pb.ListRulesResponse(rules=[_rule_message(r) for r in found
+                                           if request.show_ended or r.end_time is None or r.end_time > now])
+
+    async def EndRule(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _rule_id(v, request.rule_id)
+        operator, actor_path = check_actor(v, request)
+        requested = from_timestamp(request.end_time) if request.HasField("end_time") else None
+        v.check(requested is None or requested >= utcnow(), "end_time", "END_TIME_PAST",
+                "end_time must be now or later: what the rule granted stands")
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            ended = await accrual.end_rule(db, request.rule_id, end_time=requested or now, operator=operator,
+                                           actor_path=actor_path, now=now)
+            return pb.EndRuleResponse(rule=_rule_message(ended))
+
+        return await self.idempotency.run("EndRule", request, pb.EndRuleResponse, work)
 
     async def PreviewAccrual(self, request, context):
         v = Violations()
@@ -422,4 +454,4 @@ def _rule_message(r: domain.Rule) -> pb.Rule:
         month_days=r.month_days, start_time=timestamp(r.start_time), end_time=timestamp(r.end_time),
         min_spend_fen=r.min_spend_fen, cap_per_order=r.cap_per_order, cap_per_day=r.cap_per_day,
         expiry_policy=enum_value(pb.ExpiryPolicy, "EXPIRY_POLICY", r.expiry.policy.value), expiry_param=r.expiry.param,
-        pending_days=r.pending_days)
+        pending_days=r.pending_days, ended_by=r.ended_by)
