@@ -57,6 +57,7 @@ class Route:
 
 
 CAMPAIGN_BY_ID = ById("GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
+RULE_BY_ID = ById("GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
 
 # Full method name -> route: org tree, card types, tiers, points rules and offset
 # policies, top-up packages, campaigns and coupon templates.
@@ -73,7 +74,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.TierService/UpdateTier": Route("tiers", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.TierService/ListTiers": Route("tiers", READ, BACK_OFFICE),
     "/huiyuan.points.v1.PointsService/CreateRule": Route("points", WRITE, CONFIGURERS, "rule.org_path"),
+    "/huiyuan.points.v1.PointsService/GetRule": Route("points", READ, BACK_OFFICE, by_id=RULE_BY_ID),
     "/huiyuan.points.v1.PointsService/ListRules": Route("points", LIST, BACK_OFFICE, "org_path"),
+    "/huiyuan.points.v1.PointsService/EndRule": Route("points", WRITE, CONFIGURERS, by_id=RULE_BY_ID),
     "/huiyuan.points.v1.PointsService/SetOffsetPolicy": Route("points", WRITE, CONFIGURERS, "policy.org_path"),
     "/huiyuan.points.v1.PointsService/CreateGift": Route("points", WRITE, CONFIGURERS, "gift.org_path"),
     "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, BACK_OFFICE, "org_path"),

@@ -30,7 +30,9 @@ ADMITTED = {
     "/huiyuan.member.v1.TierService/UpdateTier": HQ_ONLY,
     "/huiyuan.member.v1.TierService/ListTiers": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/CreateRule": CONFIGURERS,
+    "/huiyuan.points.v1.PointsService/GetRule": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/ListRules": BACK_OFFICE,
+    "/huiyuan.points.v1.PointsService/EndRule": CONFIGURERS,
     "/huiyuan.points.v1.PointsService/SetOffsetPolicy": CONFIGURERS,
     "/huiyuan.points.v1.PointsService/CreateGift": CONFIGURERS,
     "/huiyuan.points.v1.PointsService/ListGifts": BACK_OFFICE,
@@ -44,20 +46,24 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/ListCampaigns": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": CONFIGURERS,
 }
+# What a caller gets for what it may not see.
+UNSEEN = {"OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND"}
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 
 
 @pytest.fixture(scope="module")
-def office(chain, member_service, campaign_service):  # noqa: F811
-    """A key per role in the east; a campaign and a card type in the east and in the south."""
+def office(chain, member_service, campaign_service, points_service):  # noqa: F811
+    """A key per role in the east; a campaign, a card type and a points rule in the east
+    and in the south, by their id field."""
     stub, hq_key = chain
     keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
     Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
         request_id="org-south", parent_path="hq", org_node=org_pb2.OrgNode(
             code="south", name="华南", kind=org_pb2.ORG_NODE_KIND_REGION, time_zone="Asia/Shanghai")))
     campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
-    campaign_ids, card_type_ids = {}, {}
-    for region in (EAST, SOUTH):
+    points = points_pb2_grpc.PointsServiceStub(points_service.channel)
+    campaign_ids, card_type_ids, rule_ids = {}, {}, {}
+    for priority, region in enumerate((EAST, SOUTH), start=9_100):
         campaign_ids[region] = campaigns.CreateCampaign(campaign_pb2.CreateCampaignRequest(
             request_id=rid(), campaign=campaign_pb2.Campaign(
                 name=f"{region} 满50减5", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path=region,
@@ -66,10 +72,12 @@ def office(chain, member_service, campaign_service):  # noqa: F811
             request_id=rid(), card_type=card_pb2.CardType(
                 name=f"{region} 卡", org_path=region, form=card_pb2.CARD_FORM_INDIVIDUAL,
                 capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
-    return stub, keys, campaign_ids, card_type_ids
+        rule_ids[region] = points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
+            name=f"{region} 双倍", org_path=region, priority=priority, points_per_yuan_bp=20_000))).rule.rule_id
+    return stub, keys, {"campaign_id": campaign_ids, "card_type_id": card_type_ids, "rule_id": rule_ids}
 
 
-def _request(method: str, target: str, campaign_ids, card_type_ids):
+def _request(method: str, target: str, ids_by_field):
     """The method's request aimed at target: its node field set, or the id of the object there."""
     route = passthrough.ROUTES[method]
     request_type, _ = passthrough.message_types(method)
@@ -77,8 +85,7 @@ def _request(method: str, target: str, campaign_ids, card_type_ids):
     if "request_id" in request.DESCRIPTOR.fields_by_name:
         request.request_id = rid()
     if route.by_id is not None:
-        ids = campaign_ids if route.by_id.id_field == "campaign_id" else card_type_ids
-        setattr(request, route.by_id.id_field, ids[target])
+        setattr(request, route.by_id.id_field, ids_by_field[route.by_id.id_field][target])
     elif route.path:
         passthrough.set_field(request, route.path, target)
     return request
@@ -105,19 +112,18 @@ def test_config_matrix(office, method, role):
     and in scope, the service answers (perhaps refusing the request itself); otherwise
     PERMISSION_DENIED OUT_OF_SCOPE - or, for an object named by id that the caller may
     not see, the same NOT_FOUND a missing one gets."""
-    stub, keys, campaign_ids, card_type_ids = office
+    stub, keys, ids_by_field = office
     route = passthrough.ROUTES[method]
     # In scope: the caller's own node, or an object in the east (on the line of every
     # east key). Out of scope: the south. Tiers belong to the whole chain: no target.
     mine = EAST if route.by_id is not None else NODE_OF[role]
     targets = [(mine, True), (SOUTH, role == HQ)] if route.path or route.by_id else [("", True)]
     for target, in_scope in targets:
-        outcome = _call(stub, method, _request(method, target, campaign_ids, card_type_ids), keys[role])
+        outcome = _call(stub, method, _request(method, target, ids_by_field), keys[role])
         if role not in ADMITTED[method]:
             assert outcome == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE"), (target, outcome)
         elif in_scope:  # the service answers, or refuses the request on its merits
-            assert outcome is None or outcome[1] not in ("OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND"), (
-                target, outcome)
+            assert outcome is None or outcome[1] not in UNSEEN, (target, outcome)
         elif route.by_id is not None:
             assert outcome == (grpc.StatusCode.NOT_FOUND, route.by_id.not_found), (target, outcome)
         else:
@@ -125,7 +131,8 @@ def test_config_matrix(office, method, role):
 
 
 def test_a_region_configures_its_campaigns_with_the_campaign_service_s_own_stub(office):
-    stub, keys, campaign_ids, _ = office
+    stub, keys, ids_by_field = office
+    campaign_ids = ids_by_field["campaign_id"]
     campaigns = campaign_pb2_grpc.CampaignServiceStub(stub.channel)  # the service's stub, aimed at the gateway
     region, hq = as_(keys[REGION]), as_(keys[HQ])
 
@@ -163,7 +170,7 @@ def test_a_region_configures_its_campaigns_with_the_campaign_service_s_own_stub(
 
 
 def test_points_rules_of_a_region_through_the_points_service_s_own_stub(office):
-    stub, keys, _, _ = office
+    stub, keys, ids_by_field = office
     points = points_pb2_grpc.PointsServiceStub(stub.channel)
     region = as_(keys[REGION])
     rule = points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
@@ -175,10 +182,18 @@ def test_points_rules_of_a_region_through_the_points_service_s_own_stub(office):
     with pytest.raises(grpc.RpcError) as caught:
         points.CreateRule(rule, metadata=region)
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    claimed = {"operator_id": "someone-else", "org_path": "hq"}
+    ended = points.EndRule(points_pb2.EndRuleRequest(request_id=rid(), rule_id=made.rule_id, actor=claimed),
+                           metadata=region).rule
+    assert ended.ended_by.startswith("key:") and ended.end_time.seconds > 0  # the credential, not the claim
+    assert made.rule_id not in [r.rule_id for r in points.ListRules(points_pb2.ListRulesRequest(), metadata=region).rules]
+    with pytest.raises(grpc.RpcError) as caught:  # the south's rule, from the east: as if there were none
+        points.EndRule(points_pb2.EndRuleRequest(request_id=rid(), rule_id=ids_by_field["rule_id"][SOUTH]), metadata=region)
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "RULE_NOT_FOUND")
 
 
 def test_a_back_office_looking_a_member_up_sees_only_the_coupons_usable_in_its_scope(office, campaign_service):
-    stub, keys, _, _ = office
+    stub, keys, _ = office
     member = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
         name="券会员", phone=new_phone())), metadata=as_(keys[TERMINAL])).member
     campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
