@@ -16,6 +16,12 @@ def is_under(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + "/")
 
 
+def on_line(scope: str, node: str) -> bool:
+    """Does something set for scope concern the node's stores or a back office's view of
+    it: the node's own, a node's above it (HQ's applies everywhere) or below it?"""
+    return is_under(node, scope) or is_under(scope, node)
+
+
 def store_of(org_path: str) -> str:
     """The store an org path lies in ('' above store level): hq/r/s/t -> hq/r/s."""
     parts = org_path.split("/")

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 
 from huiyuan.runtime.errors import NotFound
-from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.requests import on_line
 from services.campaign import domain
 from services.campaign.domain import Status
 from services.campaign.pricing import Campaign, Kind, Step
@@ -74,7 +74,7 @@ async def list_under(db, org_path: str, status: Status | None, after: str | None
         q = q.where(campaigns.c.campaign_id > after)
     rows = (await db.execute(q.order_by(campaigns.c.campaign_id))).all()
     found = [(r.campaign_id, _campaign(r.body), Status(r.status)) for r in rows
-             if not org_path or is_under(org_path, r.body["org_path"]) or is_under(r.body["org_path"], org_path)]
+             if not org_path or on_line(r.body["org_path"], org_path)]
     return found[:limit]
 
 

@@ -28,7 +28,7 @@ from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.holds import HoldState
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import yuan
-from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.requests import is_under, on_line
 from huiyuan.runtime.upsert import insert_for
 from services.campaign import pricing
 from services.campaign.storage import campaign_stats, campaign_uses, campaigns, coupon_templates, coupons, reservations
@@ -173,7 +173,7 @@ def usable_under(row, org_path: str) -> bool:
     """A listed coupon can be used at some store under this node: its template's scope
     covers the node, or lies within it."""
     scope = row.body["org_path"]
-    return is_under(org_path, scope) or is_under(scope, org_path)
+    return on_line(scope, org_path)
 
 
 async def of_member(db, member_id: str, state: str | None, before: str | None, limit: int,

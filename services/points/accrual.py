@@ -10,7 +10,7 @@ from huiyuan.runtime.clock import local
 from huiyuan.runtime.db import violated_unique
 from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
-from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.requests import is_under, on_line
 from services.points import domain, ledger
 from services.points.storage import order_accruals, rules
 
@@ -76,7 +76,7 @@ async def rules_under(db, org_path: str = "") -> list[domain.Rule]:
     it (its own, and those of the nodes above it)."""
     found = [_rule(body) for body in (await db.execute(select(rules.c.body))).scalars()]
     if org_path:
-        found = [r for r in found if is_under(org_path, r.org_path) or is_under(r.org_path, org_path)]
+        found = [r for r in found if on_line(r.org_path, org_path)]
     return sorted(found, key=lambda r: (-r.priority, r.rule_id))
 
 
