@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.db import violated_unique
 from huiyuan.runtime.direct import send
-from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
+from huiyuan.runtime.errors import AlreadyExists, NotFound, PermissionDenied
 from huiyuan.runtime.requests import is_under, on_line
+from huiyuan.runtime.validity import shortened_end
 from services.points import domain, ledger
 from services.points.storage import order_accruals, rules
 
@@ -53,20 +54,13 @@ async def rule_by_id(db, rule_id: str, lock: bool = False) -> domain.Rule:
 
 
 async def end_rule(db, rule_id: str, *, end_time: datetime, operator: str, actor_path: str, now) -> domain.Rule:
-    """Shorten a rule so that orders paid from end_time earn nothing under it.
-
-    Only its end moves, and only earlier: the accruals it gave name it, and must stay
-    explained by the terms they were given under. A rule ended before it starts ends
-    at its start, an empty window: it never applied."""
+    """Shorten a rule so that orders paid from end_time earn nothing under it
+    (huiyuan/runtime/validity.py: its terms never change)."""
     rule = await rule_by_id(db, rule_id, lock=True)  # two ends of one rule: one after the other
     if actor_path and not is_under(rule.org_path, actor_path):
         raise PermissionDenied("OUT_OF_SCOPE", "The rule's scope lies outside yours.", "规则范围超出您的管辖范围。")
-    if rule.end_time and rule.end_time <= now:
-        raise FailedPrecondition("RULE_ENDED", "The rule has already ended.", "该规则已结束。", rule_id=rule_id)
-    if rule.end_time and end_time >= rule.end_time:
-        raise FailedPrecondition("END_TIME_NOT_EARLIER", "The rule ends by then anyway; a rule is never lengthened.",
-                                 "该规则届时已结束；规则只能提前结束，不能延长。", rule_id=rule_id)
-    ended = replace(rule, end_time=max(end_time, rule.start_time) if rule.start_time else end_time, ended_by=operator)
+    end = shortened_end(rule.start_time, rule.end_time, end_time, now, kind="rule", kind_zh="规则")
+    ended = replace(rule, end_time=end, ended_by=operator)
     await db.execute(update(rules).where(rules.c.rule_id == rule_id).values(body=_body(ended)))
     return ended
 

@@ -16,6 +16,7 @@ from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
 from huiyuan.runtime.server import ServiceContext
+from huiyuan.runtime.validity import requested_end
 from huiyuan.runtime.upsert import insert_for
 from services.points import accrual, corrections, domain, ledger, mall, spending
 from services.points.storage import offset_policies
@@ -152,9 +153,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_request_id(v, request.request_id)
         _rule_id(v, request.rule_id)
         operator, actor_path = check_actor(v, request)
-        requested = from_timestamp(request.end_time) if request.HasField("end_time") else None
-        v.check(requested is None or requested >= utcnow(), "end_time", "END_TIME_PAST",
-                "end_time must be now or later: what the rule granted stands")
+        requested = requested_end(v, request, utcnow())
         v.raise_if_any()
 
         async def work(db):

@@ -1,0 +1,35 @@
+"""Ending early what a window of validity governs: a points rule, a top-up package.
+
+Their terms never change once created: the accruals and bonuses they gave name them,
+and must stay explained by the terms they were given under. What a back office may
+change is the end, and only earlier: to change the terms, end one and create another.
+"""
+
+from datetime import datetime
+
+from huiyuan.runtime.convert import from_timestamp
+from huiyuan.runtime.errors import FailedPrecondition, Violations
+
+
+def requested_end(v: Violations, request, now: datetime) -> datetime | None:
+    """request.end_time (None: unset, meaning now); never in the past, where what was
+    given under the old end stands."""
+    if not request.HasField("end_time"):
+        return None
+    end = from_timestamp(request.end_time)
+    v.check(end >= now, "end_time", "END_TIME_PAST", "end_time must be now or later: what was given before stands")
+    return end
+
+
+def shortened_end(start: datetime | None, end: datetime | None, requested: datetime, now: datetime, *,
+                  kind: str, kind_zh: str) -> datetime:
+    """The new end of a window [start, end) asked to end at requested (>= now).
+
+    Refused when it has ended already or would end later than it does anyway. Asked
+    to end before it starts, it ends at its start: an empty window, it never applied."""
+    if end is not None and end <= now:
+        raise FailedPrecondition(f"{kind.upper()}_ENDED", f"The {kind} has already ended.", f"该{kind_zh}已结束。")
+    if end is not None and requested >= end:
+        raise FailedPrecondition("END_TIME_NOT_EARLIER", f"The {kind} ends by then anyway: it can end earlier, never later.",
+                                 f"该{kind_zh}届时已结束：只能提前结束，不能延长。")
+    return max(requested, start) if start is not None else requested
