@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
 from huiyuan.common.v1 import actor_pb2, file_pb2
@@ -66,6 +67,55 @@ def test_top_up_applies_the_best_package_and_funds_are_usable_at_once(wallet):
     assert [(e.kind, e.balance_after_fen) for e in statement] == [
         (pb.ENTRY_KIND_TOP_UP, 620_00), (pb.ENTRY_KIND_TOP_UP_BONUS, 320_00), (pb.ENTRY_KIND_TOP_UP, 300_00)]
     assert_books_balance(wallet.url)
+
+
+def test_a_package_ended_early_gives_no_bonus_from_then_and_each_office_lists_its_line(wallet):
+    west, store = "hq/west", "hq/west/cd-001"
+    region = actor_pb2.Actor(operator_id="west-ops", org_path=west)
+
+    def create(name, org_path, threshold, bonus, **window):
+        return wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=region, package=pb.TopUpPackage(
+            name=name, org_path=org_path, steps=[pb.PackageStep(threshold_fen=threshold, bonus_fen=bonus)], **window))).package
+
+    def listed(**where):
+        return [p.package_id for p in wallet.ListTopUpPackages(pb.ListTopUpPackagesRequest(**where)).packages]
+
+    tomorrow = Timestamp(seconds=int(time.time()) + 86_400)
+    regional = create("充200送50", west, 200_00, 50_00)
+    scheduled = create("本店充100送5", store, 100_00, 5_00, start_time=tomorrow)
+    assert listed(org_path=west) == listed(org_path=store) == sorted([regional.package_id, scheduled.package_id])
+    assert listed(store_path=store) == [regional.package_id]  # the till's view: what applies now
+    assert not {regional.package_id, scheduled.package_id} & set(listed(org_path="hq/south"))
+
+    member = new_id("m")
+    first = top_up(wallet, member, 200_00, store=store)
+    assert first.bonus_fen == 50_00 and first.applied_packages[0].package_id == regional.package_id
+    end = pb.EndTopUpPackageRequest(request_id=rid(), package_id=regional.package_id, actor=region)
+    ended = wallet.EndTopUpPackage(end).package
+    assert ended.ended_by == "west-ops" and ended.end_time.seconds <= time.time() and ended.steps == regional.steps
+    assert wallet.EndTopUpPackage(end).package == ended  # a replay
+    assert wallet.GetTopUpPackage(pb.GetTopUpPackageRequest(package_id=regional.package_id)).package == ended
+    assert top_up(wallet, member, 200_00, store=store).bonus_fen == 0
+    assert regional.package_id not in listed(org_path=west) and regional.package_id in listed(org_path=west, show_ended=True)
+    assert balance(wallet, member).bonus_fen == 50_00  # what it gave stands
+
+    assert refusal(wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(
+        request_id=rid(), package_id=regional.package_id, actor=region))[:2] == (
+        grpc.StatusCode.FAILED_PRECONDITION, "PACKAGE_ENDED")
+    elsewhere = actor_pb2.Actor(operator_id="s", org_path="hq/south")
+    assert refusal(wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(
+        request_id=rid(), package_id=scheduled.package_id, actor=elsewhere))[:2] == (
+        grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert refusal(wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(
+        request_id=rid(), package_id=scheduled.package_id, end_time=Timestamp(seconds=int(time.time()) - 60)))[2] == {
+        "end_time": "END_TIME_PAST", "actor": "ACTOR_REQUIRED"}
+    assert refusal(wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(
+        request_id=rid(), package_id=new_id("pk"), actor=region))[:2] == (grpc.StatusCode.NOT_FOUND, "PACKAGE_NOT_FOUND")
+    assert refusal(wallet.ListTopUpPackages, pb.ListTopUpPackagesRequest(store_path=store, org_path=west))[2] == {
+        "org_path": "FILTERS_EXCLUSIVE"}
+    cancelled = wallet.EndTopUpPackage(pb.EndTopUpPackageRequest(
+        request_id=rid(), package_id=scheduled.package_id, actor=region)).package
+    assert cancelled.end_time == cancelled.start_time == tomorrow  # ended before it began: it never applied
 
 
 def test_hold_capture_release(wallet):

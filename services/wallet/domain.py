@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from huiyuan.runtime.errors import FailedPrecondition, Violations
 from huiyuan.runtime.money import split_proportionally
+from huiyuan.runtime.requests import is_under
 
 MAX_TOP_UP_FEN = 5_000_000_00  # 5 million yuan: above this a top-up is a typing mistake
 MAX_MEMO = 200
@@ -231,12 +232,14 @@ class TopUpPackage:
     steps: list[PackageStep]
     start_time: object = None  # datetime | None
     end_time: object = None
+    ended_by: str = ""  # who ended it early; its steps never change
 
     def applies(self, store_path: str, at) -> bool:
-        in_scope = store_path == self.org_path or store_path.startswith(self.org_path + "/")
         started = self.start_time is None or self.start_time <= at
-        not_ended = self.end_time is None or at < self.end_time
-        return in_scope and started and not_ended
+        return is_under(store_path, self.org_path) and started and not self.ended(at)
+
+    def ended(self, at) -> bool:
+        return self.end_time is not None and self.end_time <= at
 
     def bonus_for(self, amount: int) -> int:
         """The bonus of the highest step the amount reaches (0 below the first)."""

@@ -1,12 +1,14 @@
 """Value coming in and going back out: top-ups with packages, enterprise batches,
 top-up refunds, HQ adjustments; and the packages themselves."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import insert, select, update
 
 from huiyuan.runtime.direct import send
-from huiyuan.runtime.errors import FailedPrecondition, NotFound
+from huiyuan.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
+from huiyuan.runtime.requests import is_under, on_line
+from huiyuan.runtime.validity import shortened_end
 from services.wallet import domain, storage
 from services.wallet.domain import EntryKind, Posting
 from services.wallet.storage import batch_rows, top_up_packages, top_ups
@@ -27,13 +29,42 @@ class TopUp:
 
 
 def _to_package(row) -> domain.TopUpPackage:
-    return domain.TopUpPackage(row.package_id, row.name, row.org_path,
-                               [domain.PackageStep(t, b) for t, b in row.steps], row.start_time, row.end_time)
+    return domain.TopUpPackage(row.package_id, row.name, row.org_path, [domain.PackageStep(t, b) for t, b in row.steps],
+                               row.start_time, row.end_time, row.ended_by or "")
 
 
 async def packages_at(db, store_path: str, at) -> list[domain.TopUpPackage]:
+    """The packages a top-up at this store gets at this moment."""
     rows = await db.execute(select(top_up_packages).order_by(top_up_packages.c.package_id))
-    return [p for p in map(_to_package, rows) if not store_path or p.applies(store_path, at)]
+    return [p for p in map(_to_package, rows) if p.applies(store_path, at)]
+
+
+async def packages_on_line(db, org_path: str, at, show_ended: bool) -> list[domain.TopUpPackage]:
+    """A back office's view: the packages of the node's line (every one without org_path),
+    scheduled ones included, ended ones only with show_ended."""
+    rows = await db.execute(select(top_up_packages).order_by(top_up_packages.c.package_id))
+    return [p for p in map(_to_package, rows)
+            if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not p.ended(at))]
+
+
+async def package_by_id(db, package_id: str, lock: bool = False) -> domain.TopUpPackage:
+    query = select(top_up_packages).where(top_up_packages.c.package_id == package_id)
+    row = (await db.execute(query.with_for_update() if lock else query)).first()
+    if row is None:
+        raise NotFound("PACKAGE_NOT_FOUND", "No such top-up package.", "充值套餐不存在。", package_id=package_id)
+    return _to_package(row)
+
+
+async def end_package(db, package_id: str, *, end_time, operator: str, actor_path: str, now) -> domain.TopUpPackage:
+    """Shorten a package so that top-ups from end_time get no bonus from it
+    (huiyuan/runtime/validity.py: its steps never change)."""
+    package = await package_by_id(db, package_id, lock=True)
+    if actor_path and not is_under(package.org_path, actor_path):
+        raise PermissionDenied("OUT_OF_SCOPE", "The package's scope lies outside yours.", "套餐范围超出您的管辖范围。")
+    end = shortened_end(package.start_time, package.end_time, end_time, now, kind="package", kind_zh="充值套餐")
+    await db.execute(update(top_up_packages).where(top_up_packages.c.package_id == package_id)
+                     .values(end_time=end, ended_by=operator))
+    return replace(package, end_time=end, ended_by=operator)
 
 
 async def create_package(session, package: domain.TopUpPackage, now) -> domain.TopUpPackage:

@@ -10,6 +10,7 @@ from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_i
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
 from huiyuan.runtime.server import ServiceContext
+from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import wallet_pb2 as pb
 from huiyuan.wallet.v1 import wallet_pb2_grpc
 from services.wallet import domain, loading, reports, spending, storage
@@ -244,15 +245,44 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
         return await self.idempotency.run("CreateTopUpPackage", request, pb.CreateTopUpPackageResponse, work)
 
+    async def GetTopUpPackage(self, request, context):
+        v = Violations()
+        _package_id(v, request.package_id)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            return pb.GetTopUpPackageResponse(package=_package(await loading.package_by_id(db, request.package_id)))
+
     async def ListTopUpPackages(self, request, context):
         v = Violations()
         if request.store_path:
             check_store_path(v, request.store_path, "store_path")
+            v.check(not request.org_path, "org_path", "FILTERS_EXCLUSIVE",
+                    "give store_path (the till's view) or org_path (the back office's), not both")
+        check_org_path(v, request.org_path, "org_path", required=False)
         v.raise_if_any()
         at = from_timestamp(request.at_time) if request.HasField("at_time") else utcnow()
         async with self.direct.reading() as db:
-            packages = await loading.packages_at(db, request.store_path, at)
+            if request.store_path:
+                packages = await loading.packages_at(db, request.store_path, at)
+            else:
+                packages = await loading.packages_on_line(db, request.org_path, at, request.show_ended)
         return pb.ListTopUpPackagesResponse(packages=[_package(p) for p in packages])
+
+    async def EndTopUpPackage(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _package_id(v, request.package_id)
+        operator, actor_path = check_actor(v, request)
+        requested = requested_end(v, request, utcnow())
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            ended = await loading.end_package(db, request.package_id, end_time=requested or now, operator=operator,
+                                              actor_path=actor_path, now=now)
+            return pb.EndTopUpPackageResponse(package=_package(ended))
+
+        return await self.idempotency.run("EndTopUpPackage", request, pb.EndTopUpPackageResponse, work)
 
     async def GetSettlement(self, request, context):
         v = Violations()
@@ -293,7 +323,11 @@ def _package(p: domain.TopUpPackage) -> pb.TopUpPackage:
     return pb.TopUpPackage(
         package_id=p.package_id, name=p.name, org_path=p.org_path,
         steps=[pb.PackageStep(threshold_fen=s.threshold_fen, bonus_fen=s.bonus_fen) for s in p.steps],
-        start_time=timestamp(p.start_time), end_time=timestamp(p.end_time))
+        start_time=timestamp(p.start_time), end_time=timestamp(p.end_time), ended_by=p.ended_by)
+
+
+def _package_id(v: Violations, value: str) -> None:
+    v.check(is_id(value, "pk"), "package_id", "PACKAGE_ID_INVALID", "package_id must be a package id such as pk_01J...")
 
 
 BATCH_COLUMNS = {"member_id": "member_id", "会员号": "member_id", "amount_fen": "amount_fen", "金额(分)": "amount_fen"}

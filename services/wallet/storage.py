@@ -123,6 +123,7 @@ top_up_packages = Table(
     Column("start_time", UtcDateTime, nullable=True),
     Column("end_time", UtcDateTime, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
+    Column("ended_by", String(64), nullable=True),  # who ended it early (EndTopUpPackage)
 )
 
 batch_rows = Table(
