@@ -58,6 +58,7 @@ class Route:
 
 CAMPAIGN_BY_ID = ById("GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
 RULE_BY_ID = ById("GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
+PACKAGE_BY_ID = ById("GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
 
 # Full method name -> route: org tree, card types, tiers, points rules and offset
 # policies, top-up packages, campaigns and coupon templates.
@@ -81,7 +82,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.points.v1.PointsService/CreateGift": Route("points", WRITE, CONFIGURERS, "gift.org_path"),
     "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, BACK_OFFICE, "org_path"),
     "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": Route("wallet", WRITE, CONFIGURERS, "package.org_path"),
-    "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": Route("wallet", LIST, BACK_OFFICE, "store_path"),
+    "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": Route("wallet", READ, BACK_OFFICE, by_id=PACKAGE_BY_ID),
+    "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": Route("wallet", LIST, BACK_OFFICE, "org_path"),
+    "/huiyuan.wallet.v1.WalletService/EndTopUpPackage": Route("wallet", WRITE, CONFIGURERS, by_id=PACKAGE_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),

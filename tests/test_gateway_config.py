@@ -10,6 +10,7 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, new_phone, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 
@@ -37,7 +38,9 @@ ADMITTED = {
     "/huiyuan.points.v1.PointsService/CreateGift": CONFIGURERS,
     "/huiyuan.points.v1.PointsService/ListGifts": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": CONFIGURERS,
+    "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": BACK_OFFICE,
+    "/huiyuan.wallet.v1.WalletService/EndTopUpPackage": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": BACK_OFFICE,
@@ -47,14 +50,14 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": CONFIGURERS,
 }
 # What a caller gets for what it may not see.
-UNSEEN = {"OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND"}
+UNSEEN = {"OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "PACKAGE_NOT_FOUND"}
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 
 
 @pytest.fixture(scope="module")
-def office(chain, member_service, campaign_service, points_service):  # noqa: F811
-    """A key per role in the east; a campaign, a card type and a points rule in the east
-    and in the south, by their id field."""
+def office(chain, member_service, campaign_service, points_service, wallet_service):  # noqa: F811
+    """A key per role in the east; a campaign, a card type, a points rule and a top-up
+    package in the east and in the south, by their id field."""
     stub, hq_key = chain
     keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
     Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
@@ -62,7 +65,8 @@ def office(chain, member_service, campaign_service, points_service):  # noqa: F8
             code="south", name="华南", kind=org_pb2.ORG_NODE_KIND_REGION, time_zone="Asia/Shanghai")))
     campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
-    campaign_ids, card_type_ids, rule_ids = {}, {}, {}
+    wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+    campaign_ids, card_type_ids, rule_ids, package_ids = {}, {}, {}, {}
     for priority, region in enumerate((EAST, SOUTH), start=9_100):
         campaign_ids[region] = campaigns.CreateCampaign(campaign_pb2.CreateCampaignRequest(
             request_id=rid(), campaign=campaign_pb2.Campaign(
@@ -74,7 +78,11 @@ def office(chain, member_service, campaign_service, points_service):  # noqa: F8
                 capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
         rule_ids[region] = points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
             name=f"{region} 双倍", org_path=region, priority=priority, points_per_yuan_bp=20_000))).rule.rule_id
-    return stub, keys, {"campaign_id": campaign_ids, "card_type_id": card_type_ids, "rule_id": rule_ids}
+        package_ids[region] = wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(
+            request_id=rid(), package=wallet_pb2.TopUpPackage(name=f"{region} 充500送1", org_path=region, steps=[
+                wallet_pb2.PackageStep(threshold_fen=500_00, bonus_fen=1)]))).package.package_id
+    return stub, keys, {"campaign_id": campaign_ids, "card_type_id": card_type_ids, "rule_id": rule_ids,
+                        "package_id": package_ids}
 
 
 def _request(method: str, target: str, ids_by_field):
@@ -211,3 +219,27 @@ def test_a_back_office_looking_a_member_up_sees_only_the_coupons_usable_in_its_s
     assert seen_by(TERMINAL) == seen_by(STORE_MANAGER) == {"全国券", "华东券", "本店券"}
     assert seen_by(REGION) == {"全国券", "华东券", "本店券"}  # nothing of the south's offers
     assert seen_by(HQ) == {"全国券", "华东券", "华南券", "本店券"}
+
+
+def test_each_back_office_lists_the_top_up_packages_of_its_line_and_ends_its_own(office, wallet_service):
+    stub, keys, _ = office
+    wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
+    east, south = (wallet_pb2_grpc.WalletServiceStub(wallet_service.channel).CreateTopUpPackage(
+        wallet_pb2.CreateTopUpPackageRequest(request_id=rid(), package=wallet_pb2.TopUpPackage(
+            name="充1000送100", org_path=region, steps=[wallet_pb2.PackageStep(threshold_fen=1000_00, bonus_fen=100_00)])))
+        .package.package_id for region in (EAST, SOUTH))
+
+    def listed(role):
+        return {p.package_id for p in wallet.ListTopUpPackages(wallet_pb2.ListTopUpPackagesRequest(),
+                                                                metadata=as_(keys[role])).packages}
+
+    assert east in listed(REGION) and south not in listed(REGION)  # its region's, and none of the south's
+    assert east in listed(STORE_MANAGER) and south not in listed(STORE_MANAGER)  # the region's apply in its store
+    assert {east, south} <= listed(HQ)
+    request = wallet_pb2.EndTopUpPackageRequest(request_id=rid(), package_id=east)
+    ended = wallet.EndTopUpPackage(request, metadata=as_(keys[REGION])).package
+    assert ended.ended_by.startswith("key:") and east not in listed(REGION)
+    with pytest.raises(grpc.RpcError) as caught:  # the south's, from the east: as if there were none
+        wallet.EndTopUpPackage(wallet_pb2.EndTopUpPackageRequest(request_id=rid(), package_id=south),
+                               metadata=as_(keys[REGION]))
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "PACKAGE_NOT_FOUND")
