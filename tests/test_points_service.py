@@ -8,13 +8,13 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime.db import make_sync_engine
 from huiyuan.runtime.ids import new_id
-from services.points.storage import lots
+from services.points.storage import gift_stock_changes, lots
 from tests.support import refusal, refusal_of, rid
 
 STORE = "hq/east/sh-001"
@@ -323,6 +323,38 @@ def test_per_member_limits_and_scope(points):
                                            quantity=2))
     third = pb.RedeemGiftRequest(request_id=rid(), member_id=member, gift_id=south_only.gift_id, store_path=gz)
     assert refusal(points.RedeemGift, third)[1] == "REDEMPTION_LIMIT_REACHED"
+
+
+def test_a_back_office_restocks_and_writes_off_gifts_of_its_scope_with_a_reason_on_record(points):
+    west = {"operator_id": "west-ops", "org_path": "hq/west"}
+    cup = points.CreateGift(pb.CreateGiftRequest(request_id=rid(), gift=pb.Gift(
+        name="西区马克杯", points=50, stock=2, org_path="hq/west/cd-001"))).gift
+    restock = pb.AdjustGiftStockRequest(request_id=rid(), gift_id=cup.gift_id, delta=10, reason="到货 10 件", actor=west)
+    assert points.AdjustGiftStock(restock).gift.stock == 12
+    assert points.AdjustGiftStock(restock).gift.stock == 12  # a replay adds nothing
+    broken = pb.AdjustGiftStockRequest(request_id=rid(), gift_id=cup.gift_id, delta=-3, reason="破损 3 件", actor=west)
+    assert points.AdjustGiftStock(broken).gift.stock == 9
+    too_many = pb.AdjustGiftStockRequest(request_id=rid(), gift_id=cup.gift_id, delta=-10, reason="盘亏", actor=west)
+    assert refusal(points.AdjustGiftStock, too_many)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "STOCK_SHORT")
+    assert points.GetGift(pb.GetGiftRequest(gift_id=cup.gift_id)).gift.stock == 9  # the refusal changed nothing
+    elsewhere = pb.AdjustGiftStockRequest(request_id=rid(), gift_id=cup.gift_id, delta=1, reason="x",
+                                          actor={"operator_id": "s", "org_path": "hq/south"})
+    assert refusal(points.AdjustGiftStock, elsewhere)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert refusal(points.AdjustGiftStock, pb.AdjustGiftStockRequest(request_id=rid(), gift_id="cup"))[2] == {
+        "gift_id": "GIFT_ID_INVALID", "delta": "DELTA_INVALID", "reason": "REASON_REQUIRED", "actor": "ACTOR_REQUIRED"}
+    assert refusal(points.GetGift, pb.GetGiftRequest(gift_id=new_id("g")))[:2] == (
+        grpc.StatusCode.NOT_FOUND, "GIFT_NOT_FOUND")
+    engine = make_sync_engine(points.url, "points")
+    with engine.connect() as db:
+        recorded = db.execute(select(gift_stock_changes.c.delta, gift_stock_changes.c.stock_after,
+                                     gift_stock_changes.c.reason, gift_stock_changes.c.operator_id)
+                              .where(gift_stock_changes.c.gift_id == cup.gift_id)
+                              .order_by(gift_stock_changes.c.create_time)).all()
+    engine.dispose()
+    assert [tuple(r) for r in recorded] == [(10, 12, "到货 10 件", "west-ops"), (-3, 9, "破损 3 件", "west-ops")]
+    region_view = [g.gift_id for g in points.ListGifts(pb.ListGiftsRequest(org_path="hq/west")).gifts]
+    assert cup.gift_id in region_view  # a store's gift, seen from its region
+    assert cup.gift_id not in [g.gift_id for g in points.ListGifts(pb.ListGiftsRequest(org_path="hq/west/cd-002")).gifts]
 
 
 def test_members_with_points_about_to_expire_are_listed_for_reminders(points):

@@ -2,19 +2,22 @@
 
 Stock is taken with one conditional UPDATE (stock >= quantity), so fifty redemptions
 of the last ten never sell eleven; the member's row lock makes the per-member limit
-and the points check hold together; a refusal rolls the whole redemption back.
+and the points check hold together; a refusal rolls the whole redemption back. A
+back office adds stock or writes it off the same way (stock + delta >= 0), and each
+such change is recorded with who, why and what was left.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, insert, select, update
 
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.direct import send
+from huiyuan.runtime.requests import is_under, on_line
 from services.points import domain, ledger
 from services.points.spending import insufficient
-from services.points.storage import gifts, redemptions
+from services.points.storage import gift_stock_changes, gifts, redemptions
 
 
 @dataclass
@@ -36,18 +39,40 @@ async def create_gift(db, gift: Gift, now) -> Gift:
     return gift
 
 
-async def gifts_at(db, store_path: str = "") -> list[Gift]:
+async def gifts_on_line(db, org_path: str = "") -> list[Gift]:
+    """At a store, the gifts redeemable there; above it, also those of the stores below."""
     found = [_gift(r) for r in await db.execute(select(gifts).order_by(gifts.c.points, gifts.c.gift_id))]
-    return [g for g in found if not store_path or is_under(store_path, g.org_path)]
+    return [g for g in found if not org_path or on_line(g.org_path, org_path)]
+
+
+async def gift_by_id(db, gift_id: str) -> Gift:
+    row = (await db.execute(select(gifts).where(gifts.c.gift_id == gift_id))).one_or_none()
+    if row is None:
+        raise NotFound("GIFT_NOT_FOUND", "No such gift.", "礼品不存在。", gift_id=gift_id)
+    return _gift(row)
+
+
+async def adjust_stock(db, *, gift_id: str, delta: int, reason: str, operator_id: str, actor_path: str, now) -> Gift:
+    """Add delivered items (delta > 0) or write off lost ones (delta < 0), never below
+    zero, however redemptions interleave."""
+    gift = await gift_by_id(db, gift_id)
+    if not is_under(gift.org_path, actor_path):
+        raise PermissionDenied("OUT_OF_SCOPE", "The gift's scope lies outside yours.", "礼品范围超出您的管辖范围。")
+    left = (await db.execute(update(gifts).where(gifts.c.gift_id == gift_id, gifts.c.stock + delta >= 0)
+                             .values(stock=gifts.c.stock + delta).returning(gifts.c.stock))).scalar()
+    if left is None:
+        raise FailedPrecondition("STOCK_SHORT", f"Fewer than {-delta} items are left to write off.",
+                                 f"库存不足 {-delta} 件，无法报损。", gift_id=gift_id)
+    await send(db, insert(gift_stock_changes), {
+        "change_id": new_id("gs"), "gift_id": gift_id, "delta": delta, "stock_after": left, "reason": reason,
+        "operator_id": operator_id, "org_path": actor_path, "create_time": now})
+    return replace(gift, stock=left)
 
 
 async def redeem(db, *, member_id: str, gift_id: str, quantity: int, store_path: str, now) -> tuple[int, int]:
     """Returns (points spent, stock left)."""
     member = await ledger.lock_member(db, member_id, now)
-    row = (await db.execute(select(gifts).where(gifts.c.gift_id == gift_id))).one_or_none()
-    if row is None:
-        raise NotFound("GIFT_NOT_FOUND", "No such gift.", "礼品不存在。", gift_id=gift_id)
-    gift = _gift(row)
+    gift = await gift_by_id(db, gift_id)
     if not is_under(store_path, gift.org_path):
         raise PermissionDenied("GIFT_NOT_IN_SCOPE", "This gift is not offered at this store.", "该门店不提供此礼品。")
     if gift.per_member_limit:

@@ -23,6 +23,7 @@ from services.points.storage import offset_policies
 
 MAX_POINTS = 100_000_000
 MAX_LINES = 500
+MAX_STOCK = 1_000_000  # items of one gift moved by one adjustment
 
 
 def balance(b: ledger.Balance) -> pb.Balance:
@@ -38,6 +39,10 @@ def hold_message(h: spending.Hold) -> pb.Hold:
 
 def _rule_id(v: Violations, value: str) -> None:
     v.check(is_id(value, "pr"), "rule_id", "RULE_ID_INVALID", "rule_id must be a rule id such as pr_01J...")
+
+
+def _gift_id(v: Violations, value: str) -> None:
+    v.check(is_id(value, "g"), "gift_id", "GIFT_ID_INVALID", "gift_id must be a gift id such as g_01J...")
 
 
 def _member_id(v: Violations, value: str) -> str:
@@ -373,12 +378,36 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
         return await self.idempotency.run("CreateGift", request, pb.CreateGiftResponse, work)
 
+    async def GetGift(self, request, context):
+        v = Violations()
+        _gift_id(v, request.gift_id)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            return pb.GetGiftResponse(gift=_gift_message(await mall.gift_by_id(db, request.gift_id)))
+
     async def ListGifts(self, request, context):
         v = Violations()
         check_org_path(v, request.org_path, "org_path", required=False)
         v.raise_if_any()
         async with self.direct.reading() as db:
-            return pb.ListGiftsResponse(gifts=[_gift_message(g) for g in await mall.gifts_at(db, request.org_path)])
+            return pb.ListGiftsResponse(gifts=[_gift_message(g) for g in await mall.gifts_on_line(db, request.org_path)])
+
+    async def AdjustGiftStock(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _gift_id(v, request.gift_id)
+        v.check(request.delta != 0 and abs(request.delta) <= MAX_STOCK, "delta", "DELTA_INVALID",
+                f"delta must be non-zero, at most {MAX_STOCK:,} either way")
+        reason = check_text(v, request.reason, "reason", 200, required=True)
+        operator, actor_path = check_actor(v, request)
+        v.raise_if_any()
+
+        async def work(db):
+            gift = await mall.adjust_stock(db, gift_id=request.gift_id, delta=request.delta, reason=reason,
+                                           operator_id=operator, actor_path=actor_path, now=utcnow())
+            return pb.AdjustGiftStockResponse(gift=_gift_message(gift))
+
+        return await self.idempotency.run("AdjustGiftStock", request, pb.AdjustGiftStockResponse, work)
 
     async def RedeemGift(self, request, context):
         v = Violations()

@@ -7,6 +7,7 @@
 - movements: the member's history, append-only.
 - order_accruals: what each line of each order earned, by which rule (day caps,
   reversals).
+- gifts, redemptions, gift_stock_changes: the points mall.
 - rules, offset_policies, idempotency_keys.
 """
 
@@ -146,6 +147,20 @@ gifts = Table(
     Column("org_path", String(140), nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
     CheckConstraint("stock >= 0", name="stock_not_negative"),
+)
+
+# Every change of a gift's stock by hand (补货, 报损): who, why, and what was left.
+gift_stock_changes = Table(
+    "gift_stock_changes", metadata,
+    Column("change_id", String(40), primary_key=True),
+    Column("gift_id", String(40), nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("stock_after", BigInteger, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("org_path", String(140), nullable=False),  # where the operator acted from
+    Column("create_time", UtcDateTime, nullable=False),
+    Index("ix_gift_stock_changes_gift_id", "gift_id"),
 )
 
 redemptions = Table(
