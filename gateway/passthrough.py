@@ -58,6 +58,7 @@ class Route:
 
 CAMPAIGN_BY_ID = ById("GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
 RULE_BY_ID = ById("GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
+GIFT_BY_ID = ById("GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
 PACKAGE_BY_ID = ById("GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
 
 # Full method name -> route: org tree, card types, tiers, points rules and offset
@@ -80,7 +81,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.points.v1.PointsService/EndRule": Route("points", WRITE, CONFIGURERS, by_id=RULE_BY_ID),
     "/huiyuan.points.v1.PointsService/SetOffsetPolicy": Route("points", WRITE, CONFIGURERS, "policy.org_path"),
     "/huiyuan.points.v1.PointsService/CreateGift": Route("points", WRITE, CONFIGURERS, "gift.org_path"),
+    "/huiyuan.points.v1.PointsService/GetGift": Route("points", READ, BACK_OFFICE, by_id=GIFT_BY_ID),
     "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, BACK_OFFICE, "org_path"),
+    "/huiyuan.points.v1.PointsService/AdjustGiftStock": Route("points", WRITE, CONFIGURERS, by_id=GIFT_BY_ID),
     "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": Route("wallet", WRITE, CONFIGURERS, "package.org_path"),
     "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": Route("wallet", READ, BACK_OFFICE, by_id=PACKAGE_BY_ID),
     "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": Route("wallet", LIST, BACK_OFFICE, "org_path"),

@@ -36,7 +36,9 @@ ADMITTED = {
     "/huiyuan.points.v1.PointsService/EndRule": CONFIGURERS,
     "/huiyuan.points.v1.PointsService/SetOffsetPolicy": CONFIGURERS,
     "/huiyuan.points.v1.PointsService/CreateGift": CONFIGURERS,
+    "/huiyuan.points.v1.PointsService/GetGift": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/ListGifts": BACK_OFFICE,
+    "/huiyuan.points.v1.PointsService/AdjustGiftStock": CONFIGURERS,
     "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": CONFIGURERS,
     "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": BACK_OFFICE,
@@ -50,14 +52,15 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": CONFIGURERS,
 }
 # What a caller gets for what it may not see.
-UNSEEN = {"OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "PACKAGE_NOT_FOUND"}
+UNSEEN = {"OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
+          "PACKAGE_NOT_FOUND"}
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 
 
 @pytest.fixture(scope="module")
 def office(chain, member_service, campaign_service, points_service, wallet_service):  # noqa: F811
-    """A key per role in the east; a campaign, a card type, a points rule and a top-up
-    package in the east and in the south, by their id field."""
+    """A key per role in the east; a campaign, a card type, a points rule, a gift and a
+    top-up package in the east and in the south, by their id field."""
     stub, hq_key = chain
     keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
     Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
@@ -66,7 +69,7 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
     campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
-    campaign_ids, card_type_ids, rule_ids, package_ids = {}, {}, {}, {}
+    campaign_ids, card_type_ids, rule_ids, gift_ids, package_ids = {}, {}, {}, {}, {}
     for priority, region in enumerate((EAST, SOUTH), start=9_100):
         campaign_ids[region] = campaigns.CreateCampaign(campaign_pb2.CreateCampaignRequest(
             request_id=rid(), campaign=campaign_pb2.Campaign(
@@ -78,11 +81,13 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
                 capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
         rule_ids[region] = points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
             name=f"{region} 双倍", org_path=region, priority=priority, points_per_yuan_bp=20_000))).rule.rule_id
+        gift_ids[region] = points.CreateGift(points_pb2.CreateGiftRequest(request_id=rid(), gift=points_pb2.Gift(
+            name=f"{region} 杯", points=100, stock=5, org_path=region))).gift.gift_id
         package_ids[region] = wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(
             request_id=rid(), package=wallet_pb2.TopUpPackage(name=f"{region} 充500送1", org_path=region, steps=[
                 wallet_pb2.PackageStep(threshold_fen=500_00, bonus_fen=1)]))).package.package_id
     return stub, keys, {"campaign_id": campaign_ids, "card_type_id": card_type_ids, "rule_id": rule_ids,
-                        "package_id": package_ids}
+                        "gift_id": gift_ids, "package_id": package_ids}
 
 
 def _request(method: str, target: str, ids_by_field):
