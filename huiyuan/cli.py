@@ -11,6 +11,7 @@
 """
 
 import argparse
+import signal
 import sys
 
 import grpc
@@ -112,6 +113,11 @@ def main(argv=None) -> int:
     key.add_argument("--label", default="")
     args = parser.parse_args(argv)
     from huiyuan import launcher
+
+    if args.command != "up" and hasattr(signal, "SIGPIPE"):
+        # `huiyuan pos receipt ID | head` ends quietly, as a shell tool does, when head has
+        # read enough (Python would raise BrokenPipeError at the next print).
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
     try:
         if args.command == "up":
