@@ -61,8 +61,8 @@ RULE_BY_ID = ById("GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
 GIFT_BY_ID = ById("GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
 PACKAGE_BY_ID = ById("GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
 
-# Full method name -> route: org tree, card types, tiers, points rules and offset
-# policies, top-up packages, campaigns and coupon templates.
+# Full method name -> route: org tree, card types, tiers, points rules, offset policies
+# and gifts, top-up packages, campaigns and coupon templates.
 ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),

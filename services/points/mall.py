@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import func, insert, select, update
 
+from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.direct import send
 from huiyuan.runtime.requests import is_under, on_line
 from services.points import domain, ledger
 from services.points.spending import insufficient

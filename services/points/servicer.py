@@ -16,8 +16,8 @@ from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
 from huiyuan.runtime.server import ServiceContext
-from huiyuan.runtime.validity import requested_end
 from huiyuan.runtime.upsert import insert_for
+from huiyuan.runtime.validity import requested_end
 from services.points import accrual, corrections, domain, ledger, mall, spending
 from services.points.storage import offset_policies
 
