@@ -279,6 +279,19 @@ def test_member_and_store_limits_hold_under_concurrency(campaign):
                                                            status=pb.CAMPAIGN_STATUS_ENDED))
 
 
+def test_a_template_reads_back_as_it_was_made(campaign):
+    made = template(campaign, name="满50减5", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, threshold_fen=50_00,
+                    categories=["tea"])
+    capped = template(campaign, name="9折券", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=9_000, cap_fen=20_00, valid_days=0,
+                      valid_from_time={"seconds": 1_800_000_000}, valid_until_time={"seconds": 1_900_000_000})
+    for t in (made, capped):
+        assert campaign.GetCouponTemplate(pb.GetCouponTemplateRequest(template_id=t.template_id)).template == t
+    assert refusal(campaign.GetCouponTemplate, pb.GetCouponTemplateRequest(template_id="ct_" + "0" * 26))[:2] == (
+        grpc.StatusCode.NOT_FOUND, "TEMPLATE_NOT_FOUND")
+    assert refusal(campaign.GetCouponTemplate, pb.GetCouponTemplateRequest(template_id="x"))[2] == {
+        "template_id": "TEMPLATE_ID_INVALID"}
+
+
 def test_bad_templates_are_refused(campaign):
     bad = pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
         name="坏券", kind=pb.COUPON_KIND_FIXED, amount_fen=30_00, threshold_fen=20_00, org_path="hq"))

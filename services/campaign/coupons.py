@@ -132,11 +132,21 @@ async def _add_to_stats(db, campaign_id: str, **deltas: int):
     return row
 
 
-async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dict]:
-    row = (await db.execute(select(coupon_templates).where(coupon_templates.c.template_id == template_id))).one_or_none()
-    if row is None:
+async def template_body(db, template_id: str) -> dict:
+    body = (await db.execute(select(coupon_templates.c.body).where(coupon_templates.c.template_id == template_id))
+            ).scalar()
+    if body is None:
         raise NotFound("TEMPLATE_NOT_FOUND", "No such coupon template.", "优惠券模板不存在。", template_id=template_id)
-    t = _template(row.body)
+    return body
+
+
+async def template_by_id(db, template_id: str) -> Template:
+    return _template(await template_body(db, template_id))
+
+
+async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dict]:
+    body = await template_body(db, template_id)
+    t = _template(body)
     valid_from, valid_until = t.validity(now)
     issued = [{"coupon_id": new_id("cp"), "coupon_code": new_code(), "template_id": template_id, "member_id": m,
                "state": AVAILABLE, "reservation_id": None, "valid_from_time": valid_from, "valid_until_time": valid_until,
@@ -147,7 +157,7 @@ async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dic
         stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(member_ids))
         if body["budget_fen"] and stats.discount_fen + stats.reserved_fen >= body["budget_fen"]:
             raise budget_exhausted(t.campaign_id)
-    return [{**c, "body": row.body} for c in issued]  # with the template, as listings have it
+    return [{**c, "body": body} for c in issued]  # with the template, as listings have it
 
 
 def terms(body: dict) -> str:

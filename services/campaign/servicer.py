@@ -222,6 +222,19 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         return await self.idempotency.run("CreateCouponTemplate", request, pb.CreateCouponTemplateResponse, work)
 
+    async def GetCouponTemplate(self, request, context):
+        v = Violations()
+        v.check(is_id(request.template_id, "ct"), "template_id", "TEMPLATE_ID_INVALID",
+                "template_id must be a template id such as ct_01J...")
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            t = await coupons.template_by_id(db, request.template_id)
+        return pb.GetCouponTemplateResponse(template=pb.CouponTemplate(
+            template_id=t.template_id, name=t.name, kind=enum_value(pb.CouponKind, "COUPON_KIND", t.kind.value),
+            amount_fen=t.amount_fen, rate_bp=t.rate_bp, cap_fen=t.cap_fen, threshold_fen=t.threshold_fen,
+            categories=t.categories, org_path=t.org_path, valid_from_time=timestamp(t.valid_from),
+            valid_until_time=timestamp(t.valid_until), valid_days=t.valid_days, campaign_id=t.campaign_id))
+
     async def IssueCoupons(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
