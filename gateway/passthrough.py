@@ -60,9 +60,10 @@ CAMPAIGN_BY_ID = ById("GetCampaign", "campaign_id", "campaign.org_path", "CAMPAI
 RULE_BY_ID = ById("GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
 GIFT_BY_ID = ById("GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
 PACKAGE_BY_ID = ById("GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
+TEMPLATE_BY_ID = ById("GetCouponTemplate", "template_id", "template.org_path", "TEMPLATE_NOT_FOUND")
 
 # Full method name -> route: org tree, card types, tiers, points rules, offset policies
-# and gifts, top-up packages, campaigns and coupon templates.
+# and gifts, top-up packages, campaigns, coupon templates and issuing their coupons.
 ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),
@@ -96,6 +97,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.campaign.v1.CampaignService/ListCampaigns": Route("campaign", LIST, BACK_OFFICE, "org_path"),
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": Route(
         "campaign", WRITE, CONFIGURERS, "template.org_path"),
+    "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": Route("campaign", READ, BACK_OFFICE, by_id=TEMPLATE_BY_ID),
+    # A region issues its own templates' coupons (to members it names); HQ's only HQ.
+    "/huiyuan.campaign.v1.CampaignService/IssueCoupons": Route("campaign", WRITE, CONFIGURERS, by_id=TEMPLATE_BY_ID),
 }
 SERVICE_NAMES = sorted({method[1:].partition("/")[0] for method in ROUTES})
 

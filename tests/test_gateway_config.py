@@ -50,17 +50,19 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/Simulate": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/ListCampaigns": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": CONFIGURERS,
+    "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": BACK_OFFICE,
+    "/huiyuan.campaign.v1.CampaignService/IssueCoupons": CONFIGURERS,
 }
 # What a caller gets for what it may not see.
 UNSEEN = {"OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
-          "PACKAGE_NOT_FOUND"}
+          "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND"}
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 
 
 @pytest.fixture(scope="module")
 def office(chain, member_service, campaign_service, points_service, wallet_service):  # noqa: F811
-    """A key per role in the east; a campaign, a card type, a points rule, a gift and a
-    top-up package in the east and in the south, by their id field."""
+    """A key per role in the east; a campaign, a coupon template, a card type, a points
+    rule, a gift and a top-up package in the east and in the south, by their id field."""
     stub, hq_key = chain
     keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
     Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
@@ -69,7 +71,7 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
     campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
-    campaign_ids, card_type_ids, rule_ids, gift_ids, package_ids = {}, {}, {}, {}, {}
+    campaign_ids, template_ids, card_type_ids, rule_ids, gift_ids, package_ids = {}, {}, {}, {}, {}, {}
     for priority, region in enumerate((EAST, SOUTH), start=9_100):
         campaign_ids[region] = campaigns.CreateCampaign(campaign_pb2.CreateCampaignRequest(
             request_id=rid(), campaign=campaign_pb2.Campaign(
@@ -81,13 +83,17 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
                 capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
         rule_ids[region] = points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
             name=f"{region} 双倍", org_path=region, priority=priority, points_per_yuan_bp=20_000))).rule.rule_id
+        template_ids[region] = campaigns.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
+            request_id=rid(), template=campaign_pb2.CouponTemplate(
+                name=f"{region} 3元券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=3_00, valid_days=7,
+                org_path=region))).template.template_id
         gift_ids[region] = points.CreateGift(points_pb2.CreateGiftRequest(request_id=rid(), gift=points_pb2.Gift(
             name=f"{region} 杯", points=100, stock=5, org_path=region))).gift.gift_id
         package_ids[region] = wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(
             request_id=rid(), package=wallet_pb2.TopUpPackage(name=f"{region} 充500送1", org_path=region, steps=[
                 wallet_pb2.PackageStep(threshold_fen=500_00, bonus_fen=1)]))).package.package_id
-    return stub, keys, {"campaign_id": campaign_ids, "card_type_id": card_type_ids, "rule_id": rule_ids,
-                        "gift_id": gift_ids, "package_id": package_ids}
+    return stub, keys, {"campaign_id": campaign_ids, "template_id": template_ids, "card_type_id": card_type_ids,
+                        "rule_id": rule_ids, "gift_id": gift_ids, "package_id": package_ids}
 
 
 def _request(method: str, target: str, ids_by_field):
@@ -250,3 +256,27 @@ def test_each_back_office_lists_the_top_up_packages_of_its_line_and_ends_its_own
         wallet.EndTopUpPackage(wallet_pb2.EndTopUpPackageRequest(request_id=rid(), package_id=south),
                                metadata=as_(keys[REGION]))
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "PACKAGE_NOT_FOUND")
+
+
+def test_a_region_issues_coupons_of_its_own_templates_only(office, campaign_service):
+    stub, keys, ids_by_field = office
+    campaigns = campaign_pb2_grpc.CampaignServiceStub(stub.channel)
+    region = as_(keys[REGION])
+    member = "m_" + "7" * 26
+
+    def issue(template_id):
+        return campaigns.IssueCoupons(campaign_pb2.IssueCouponsRequest(
+            request_id=rid(), template_id=template_id, member_ids=[member]), metadata=region)
+
+    issued = issue(ids_by_field["template_id"][EAST]).coupons
+    assert [c.member_id for c in issued] == [member] and issued[0].name == f"{EAST} 3元券"
+    chain_wide = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel).CreateCouponTemplate(
+        campaign_pb2.CreateCouponTemplateRequest(request_id=rid(), template=campaign_pb2.CouponTemplate(
+            name="全国券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=2_00, valid_days=7, org_path="hq"))).template
+    assert campaigns.GetCouponTemplate(campaign_pb2.GetCouponTemplateRequest(template_id=chain_wide.template_id),
+                                       metadata=region).template == chain_wide  # read from below...
+    for template_id, refused in ((chain_wide.template_id, (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")),
+                                 (ids_by_field["template_id"][SOUTH], (grpc.StatusCode.NOT_FOUND, "TEMPLATE_NOT_FOUND"))):
+        with pytest.raises(grpc.RpcError) as caught:  # ... but issued only from above; the south's is not there
+            issue(template_id)
+        assert refusal_of(caught.value)[:2] == refused
