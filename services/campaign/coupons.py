@@ -145,19 +145,19 @@ async def template_by_id(db, template_id: str) -> Template:
 
 
 async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dict]:
-    body = await template_body(db, template_id)
-    t = _template(body)
+    terms_body = await template_body(db, template_id)
+    t = _template(terms_body)
     valid_from, valid_until = t.validity(now)
     issued = [{"coupon_id": new_id("cp"), "coupon_code": new_code(), "template_id": template_id, "member_id": m,
                "state": AVAILABLE, "reservation_id": None, "valid_from_time": valid_from, "valid_until_time": valid_until,
                "issue_time": now} for m in member_ids]
     await db.execute(insert(coupons), issued)
     if t.campaign_id:  # last, as a reservation does: the stats row is the hot one
-        body = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
+        campaign = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
         stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(member_ids))
-        if body["budget_fen"] and stats.discount_fen + stats.reserved_fen >= body["budget_fen"]:
+        if campaign["budget_fen"] and stats.discount_fen + stats.reserved_fen >= campaign["budget_fen"]:
             raise budget_exhausted(t.campaign_id)
-    return [{**c, "body": body} for c in issued]  # with the template, as listings have it
+    return [{**c, "body": terms_body} for c in issued]  # with the template, as listings have it
 
 
 def terms(body: dict) -> str:
