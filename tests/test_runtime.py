@@ -330,6 +330,8 @@ def test_a_writer_cancelled_as_its_turn_comes_stops_and_leaves_the_turn_free():
 
 
 def test_an_export_streams_in_chunks_named_once_and_xlsx_stops_at_excel_s_limit(monkeypatch):
+    from openpyxl.worksheet._writer import ALL_TEMP_FILES as openpyxl_temp_files
+
     from huiyuan.runtime import files
     from huiyuan.runtime.errors import FailedPrecondition
 
@@ -343,9 +345,23 @@ def test_an_export_streams_in_chunks_named_once_and_xlsx_stops_at_excel_s_limit(
     monkeypatch.setattr(files, "XLSX_MAX_ROWS", 3)
     book = files.FileWriter("m.xlsx", ["name"], xlsx=True, sheet_title="members")
     assert [book.add([f"m{i}"]) for i in range(3)] == [[], [], []]  # nothing out before the end
+    rows_on_disk = list(openpyxl_temp_files)  # openpyxl's own list of the temporary files it holds
+    assert rows_on_disk and all(os.path.exists(path) for path in rows_on_disk)
     with pytest.raises(FailedPrecondition) as refused:
         book.add(["one too many"])
     assert refused.value.reason == "TOO_MANY_ROWS"
+    assert not any(os.path.exists(path) for path in rows_on_disk) and not openpyxl_temp_files  # let go at once
+
+    async def rows_then_failure():
+        yield ["张三"]
+        raise RuntimeError("the database went away")
+
+    async def drain(chunks):
+        return [chunk async for chunk in chunks]
+
+    with pytest.raises(RuntimeError):  # an export that fails (or is cancelled) midway lets go of its file too
+        asyncio.run(drain(files.FileWriter("m.xlsx", ["name"], xlsx=True, sheet_title="m").stream(rows_then_failure())))
+    assert not openpyxl_temp_files
     book = files.FileWriter("m.xlsx", ["name"], xlsx=True, sheet_title="members")
     book.add(["张三"])
     assert list(files.read_rows(b"".join(chunk for _, chunk in book.finish()), xlsx=True)) == [["name"], ["张三"]]

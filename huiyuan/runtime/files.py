@@ -97,6 +97,7 @@ class FileWriter:
         self.rows += 1
         if self.xlsx:
             if self.rows > XLSX_MAX_ROWS:
+                self.close()
                 raise FailedPrecondition("TOO_MANY_ROWS", f"More than {XLSX_MAX_ROWS:,} rows: Excel cannot open them. "
                                          "Ask for CSV, or a narrower filter.",
                                          f"超过 {XLSX_MAX_ROWS:,} 行，Excel 无法打开：请改用 CSV 或缩小范围。")
@@ -110,17 +111,30 @@ class FileWriter:
         if not self.xlsx:
             return [self._named(self._take())]
         out = io.BytesIO()
-        self.workbook.save(out)
+        self.workbook.save(out)  # closes the sheet and removes its temporary file
+        self.sheet = None
         content = out.getvalue()
         return [self._named(content[i:i + self.chunk_bytes]) for i in range(0, len(content), self.chunk_bytes)]
 
+    def close(self) -> None:
+        """Let go of an XLSX that will not be finished (refused, or its export cancelled):
+        openpyxl keeps the rows in a temporary file until the sheet is closed, which a
+        long-running service would otherwise pile up until it restarts."""
+        if self.xlsx and self.sheet is not None:
+            sheet, self.sheet = self.sheet, None
+            sheet.close()
+            sheet._writer.cleanup()  # removes the temporary file, as save() does
+
     async def stream(self, rows: AsyncIterator[list]) -> AsyncIterator[tuple[str, bytes]]:
         """The whole file, chunk by chunk, from rows as they come."""
-        async for row in rows:
-            for chunk in self.add(row):
+        try:
+            async for row in rows:
+                for chunk in self.add(row):
+                    yield chunk
+            for chunk in self.finish():
                 yield chunk
-        for chunk in self.finish():
-            yield chunk
+        finally:
+            self.close()
 
     def _take(self) -> bytes:
         chunk = self.buffer.getvalue().encode("utf-8")
