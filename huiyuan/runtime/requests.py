@@ -6,7 +6,7 @@ An org path is the materialised path of a node in the org tree, HQ -> region -> 
 
 import re
 
-from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.errors import PermissionDenied, Violations
 
 ORG_PATH = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}(/[a-z0-9][a-z0-9-]{0,31}){0,3}$")
 MAX_OPERATOR = 64
@@ -20,6 +20,13 @@ def on_line(scope: str, node: str) -> bool:
     """Does something set for scope concern the node's stores or a back office's view of
     it: the node's own, a node's above it (HQ's applies everywhere) or below it?"""
     return is_under(node, scope) or is_under(scope, node)
+
+
+def check_in_scope(path: str, actor_path: str, what: str, what_zh: str) -> None:
+    """A back office sets up and changes only what lies under its own node; without an
+    actor the caller is another service, trusted. PERMISSION_DENIED OUT_OF_SCOPE."""
+    if actor_path and not is_under(path, actor_path):
+        raise PermissionDenied("OUT_OF_SCOPE", f"The {what}'s scope lies outside yours.", f"{what_zh}范围超出您的管辖范围。")
 
 
 def store_of(org_path: str) -> str:

@@ -9,11 +9,11 @@ from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import utcnow
-from huiyuan.runtime.errors import PermissionDenied, Violations
+from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, is_under
+from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from services.campaign import campaigns, coupons, domain, pricing
 from services.campaign.domain import Status
@@ -149,8 +149,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         domain.check_campaign(v, campaign)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
-        if actor_path and not is_under(m.org_path, actor_path):
-            raise PermissionDenied("OUT_OF_SCOPE", "The campaign's scope lies outside yours.", "活动范围超出您的管辖范围。")
+        check_in_scope(m.org_path, actor_path, "campaign", "活动")
 
         async def work(db):
             campaign.campaign_id = new_id("c")
@@ -209,8 +208,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         domain.check_template(v, template)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
-        if actor_path and not is_under(m.org_path, actor_path):
-            raise PermissionDenied("OUT_OF_SCOPE", "The template's scope lies outside yours.", "模板范围超出您的管辖范围。")
+        check_in_scope(m.org_path, actor_path, "template", "模板")
 
         async def work(db):
             template.template_id = new_id("ct")

@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.db import violated_unique
 from huiyuan.runtime.direct import send
-from huiyuan.runtime.errors import AlreadyExists, NotFound, PermissionDenied
-from huiyuan.runtime.requests import is_under, on_line
+from huiyuan.runtime.errors import AlreadyExists, NotFound
+from huiyuan.runtime.requests import check_in_scope, on_line
 from huiyuan.runtime.validity import shortened_end
 from services.points import domain, ledger
 from services.points.storage import order_accruals, rules
@@ -57,8 +57,7 @@ async def end_rule(db, rule_id: str, *, end_time: datetime, operator: str, actor
     """Shorten a rule so that orders paid from end_time earn nothing under it
     (huiyuan/runtime/validity.py: its terms never change)."""
     rule = await rule_by_id(db, rule_id, lock=True)  # two ends of one rule: one after the other
-    if actor_path and not is_under(rule.org_path, actor_path):
-        raise PermissionDenied("OUT_OF_SCOPE", "The rule's scope lies outside yours.", "规则范围超出您的管辖范围。")
+    check_in_scope(rule.org_path, actor_path, "rule", "规则")
     end = shortened_end(rule.start_time, rule.end_time, end_time, now, kind="rule", kind_zh="规则")
     ended = replace(rule, end_time=end, ended_by=operator)
     await db.execute(update(rules).where(rules.c.rule_id == rule_id).values(body=_body(ended)))

@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select, update
 from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.requests import is_under, on_line
+from huiyuan.runtime.requests import check_in_scope, is_under, on_line
 from services.points import domain, ledger
 from services.points.spending import insufficient
 from services.points.storage import gift_stock_changes, gifts, redemptions
@@ -56,8 +56,7 @@ async def adjust_stock(db, *, gift_id: str, delta: int, reason: str, operator_id
     """Add delivered items (delta > 0) or write off lost ones (delta < 0), never below
     zero, however redemptions interleave."""
     gift = await gift_by_id(db, gift_id)
-    if not is_under(gift.org_path, actor_path):
-        raise PermissionDenied("OUT_OF_SCOPE", "The gift's scope lies outside yours.", "礼品范围超出您的管辖范围。")
+    check_in_scope(gift.org_path, actor_path, "gift", "礼品")
     left = (await db.execute(update(gifts).where(gifts.c.gift_id == gift_id, gifts.c.stock + delta >= 0)
                              .values(stock=gifts.c.stock + delta).returning(gifts.c.stock))).scalar()
     if left is None:

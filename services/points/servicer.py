@@ -14,7 +14,7 @@ from huiyuan.runtime.errors import PermissionDenied, Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
+from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text, is_under
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.upsert import insert_for
 from huiyuan.runtime.validity import requested_end
@@ -127,8 +127,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         domain.check_rule(v, rule)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
-        if actor_path and not is_under(r.org_path, actor_path):
-            raise PermissionDenied("OUT_OF_SCOPE", "The rule's scope lies outside yours.", "规则范围超出您的管辖范围。")
+        check_in_scope(r.org_path, actor_path, "rule", "规则")
 
         async def work(db):
             rule.rule_id = new_id("pr")
@@ -209,8 +208,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         domain.check_offset_policy(v, policy)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
-        if actor_path and not is_under(p.org_path, actor_path):
-            raise PermissionDenied("OUT_OF_SCOPE", "The policy's scope lies outside yours.", "策略范围超出您的管辖范围。")
+        check_in_scope(p.org_path, actor_path, "policy", "策略")
 
         async def work(db):
             values = {"org_path": p.org_path, "points_per_yuan": p.points_per_yuan, "max_share_bp": p.max_share_bp,
@@ -368,8 +366,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_org_path(v, g.org_path, "gift.org_path")
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
-        if actor_path and not is_under(g.org_path, actor_path):
-            raise PermissionDenied("OUT_OF_SCOPE", "The gift's scope lies outside yours.", "礼品范围超出您的管辖范围。")
+        check_in_scope(g.org_path, actor_path, "gift", "礼品")
 
         async def work(db):
             gift = await mall.create_gift(db, mall.Gift(new_id("g"), name, g.points, g.stock, g.per_member_limit,

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import insert, select, update
 
 from huiyuan.runtime.direct import send
-from huiyuan.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
-from huiyuan.runtime.requests import is_under, on_line
+from huiyuan.runtime.errors import FailedPrecondition, NotFound
+from huiyuan.runtime.requests import check_in_scope, on_line
 from huiyuan.runtime.validity import shortened_end
 from services.wallet import domain, storage
 from services.wallet.domain import EntryKind, Posting
@@ -59,8 +59,7 @@ async def end_package(db, package_id: str, *, end_time, operator: str, actor_pat
     """Shorten a package so that top-ups from end_time get no bonus from it
     (huiyuan/runtime/validity.py: its steps never change)."""
     package = await package_by_id(db, package_id, lock=True)
-    if actor_path and not is_under(package.org_path, actor_path):
-        raise PermissionDenied("OUT_OF_SCOPE", "The package's scope lies outside yours.", "套餐范围超出您的管辖范围。")
+    check_in_scope(package.org_path, actor_path, "package", "套餐")
     end = shortened_end(package.start_time, package.end_time, end_time, now, kind="package", kind_zh="充值套餐")
     await db.execute(update(top_up_packages).where(top_up_packages.c.package_id == package_id)
                      .values(end_time=end, ended_by=operator))

@@ -8,7 +8,7 @@ from huiyuan.runtime.errors import PermissionDenied, Violations, invalid
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text, is_under
+from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import wallet_pb2 as pb
@@ -235,8 +235,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         domain.check_package(v, package)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
-        if actor_path and not is_under(given.org_path, actor_path):
-            raise PermissionDenied("OUT_OF_SCOPE", "The package's scope lies outside yours.", "套餐范围超出您的管辖范围。")
+        check_in_scope(given.org_path, actor_path, "package", "套餐")
 
         async def work(session):
             package.package_id = new_id("pk")
