@@ -11,6 +11,12 @@ from huiyuan.runtime.convert import from_timestamp
 from huiyuan.runtime.errors import FailedPrecondition, Violations
 
 
+def has_ended(end: datetime | None, at: datetime) -> bool:
+    """Has a window ending at end (None: open) ended by at? Its end is the first moment
+    it no longer applies."""
+    return end is not None and end <= at
+
+
 def requested_end(v: Violations, request, now: datetime) -> datetime | None:
     """request.end_time (None: unset, meaning now); never in the past, where what was
     given under the old end stands."""
@@ -27,7 +33,7 @@ def shortened_end(start: datetime | None, end: datetime | None, requested: datet
 
     Refused when it has ended already or would end later than it does anyway. Asked
     to end before it starts, it ends at its start: an empty window, it never applied."""
-    if end is not None and end <= now:
+    if has_ended(end, now):
         raise FailedPrecondition(f"{kind.upper()}_ENDED", f"The {kind} has already ended.", f"该{kind_zh}已结束。")
     if end is not None and requested >= end:
         raise FailedPrecondition("END_TIME_NOT_EARLIER", f"The {kind} ends by then anyway: it can end earlier, never later.",

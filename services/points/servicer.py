@@ -17,7 +17,7 @@ from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text, is_under
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.upsert import insert_for
-from huiyuan.runtime.validity import requested_end
+from huiyuan.runtime.validity import has_ended, requested_end
 from services.points import accrual, corrections, domain, ledger, mall, spending
 from services.points.storage import offset_policies
 
@@ -150,7 +150,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             found = await accrual.rules_under(db, request.org_path)
         now = utcnow()
         return pb.ListRulesResponse(rules=[_rule_message(r) for r in found
-                                           if request.show_ended or r.end_time is None or r.end_time > now])
+                                           if request.show_ended or not has_ended(r.end_time, now)])
 
     async def EndRule(self, request, context):
         v = Violations()

@@ -24,6 +24,7 @@ from enum import StrEnum
 from huiyuan.runtime.errors import FailedPrecondition, Violations
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.validity import has_ended
 
 MAX_TOP_UP_FEN = 5_000_000_00  # 5 million yuan: above this a top-up is a typing mistake
 MAX_MEMO = 200
@@ -236,10 +237,7 @@ class TopUpPackage:
 
     def applies(self, store_path: str, at) -> bool:
         started = self.start_time is None or self.start_time <= at
-        return is_under(store_path, self.org_path) and started and not self.ended(at)
-
-    def ended(self, at) -> bool:
-        return self.end_time is not None and self.end_time <= at
+        return is_under(store_path, self.org_path) and started and not has_ended(self.end_time, at)
 
     def bonus_for(self, amount: int) -> int:
         """The bonus of the highest step the amount reaches (0 below the first)."""

@@ -8,7 +8,7 @@ from sqlalchemy import insert, select, update
 from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.requests import check_in_scope, on_line
-from huiyuan.runtime.validity import shortened_end
+from huiyuan.runtime.validity import has_ended, shortened_end
 from services.wallet import domain, storage
 from services.wallet.domain import EntryKind, Posting
 from services.wallet.storage import batch_rows, top_up_packages, top_ups
@@ -33,18 +33,21 @@ def _to_package(row) -> domain.TopUpPackage:
                                row.start_time, row.end_time, row.ended_by or "")
 
 
+async def _packages(db) -> list[domain.TopUpPackage]:
+    rows = await db.execute(select(top_up_packages).order_by(top_up_packages.c.package_id))
+    return [_to_package(row) for row in rows]
+
+
 async def packages_at(db, store_path: str, at) -> list[domain.TopUpPackage]:
     """The packages a top-up at this store gets at this moment."""
-    rows = await db.execute(select(top_up_packages).order_by(top_up_packages.c.package_id))
-    return [p for p in map(_to_package, rows) if p.applies(store_path, at)]
+    return [p for p in await _packages(db) if p.applies(store_path, at)]
 
 
 async def packages_on_line(db, org_path: str, at, show_ended: bool) -> list[domain.TopUpPackage]:
     """A back office's view: the packages of the node's line (every one without org_path),
     scheduled ones included, ended ones only with show_ended."""
-    rows = await db.execute(select(top_up_packages).order_by(top_up_packages.c.package_id))
-    return [p for p in map(_to_package, rows)
-            if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not p.ended(at))]
+    return [p for p in await _packages(db)
+            if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not has_ended(p.end_time, at))]
 
 
 async def package_by_id(db, package_id: str, lock: bool = False) -> domain.TopUpPackage:
