@@ -279,6 +279,36 @@ def test_member_and_store_limits_hold_under_concurrency(campaign):
                                                            status=pb.CAMPAIGN_STATUS_ENDED))
 
 
+def test_a_batch_gives_each_member_one_coupon_however_its_pages_fall(campaign):
+    """A bulk issue sent in pages under one batch_id: a page sent again with a new
+    request_id, pages that overlap, and pages racing each other give each member one
+    coupon of the batch, counted once in the campaign's stats; another batch gives more."""
+    backing = create(campaign, name="群发券活动", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq")
+    gift = template(campaign, name="群发5元", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id)
+    members = [f"m_{5_000 + i:026d}" for i in range(40)]
+
+    def page(batch, member_ids):
+        return campaign.IssueCoupons(pb.IssueCouponsRequest(request_id=rid(), template_id=gift.template_id,
+                                                            member_ids=member_ids, batch_id=batch))
+
+    first = page("batch-1", members[:10])
+    assert sorted(c.member_id for c in first.coupons) == members[:10] and not first.already_issued_member_ids
+    overlapping = page("batch-1", members[5:15])
+    assert sorted(c.member_id for c in overlapping.coupons) == members[10:15]
+    assert list(overlapping.already_issued_member_ids) == members[5:10]
+    with ThreadPoolExecutor(8) as pool:  # eight pages of the rest, each overlapping its neighbours
+        raced = list(pool.map(lambda i: page("batch-1", members[15 + 3 * i:15 + 3 * i + 6]), range(8)))
+    assert sorted(c.member_id for r in raced for c in r.coupons) == members[15:]
+    again = page("batch-2", members[:3])  # another batch is another issue
+    assert len(again.coupons) == 3
+    held = {m: len(campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=m)).coupons) for m in members}
+    assert held == {m: 2 if m in members[:3] else 1 for m in members}
+    stats = campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id))
+    assert stats.coupons_issued == 43
+    bad = pb.IssueCouponsRequest(request_id=rid(), template_id=gift.template_id, member_ids=members[:1], batch_id="a b")
+    assert refusal(campaign.IssueCoupons, bad)[2] == {"batch_id": "BATCH_ID_INVALID"}
+
+
 def test_a_template_reads_back_as_it_was_made(campaign):
     made = template(campaign, name="满50减5", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, threshold_fen=50_00,
                     categories=["tea"])

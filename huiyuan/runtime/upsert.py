@@ -16,10 +16,10 @@ def insert_for(db):
     return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
-async def insert_new(db, table: Table, rows: list[dict], conflict: str | None = None) -> list:
-    """Insert many rows; with `conflict`, only those whose conflict column is not taken
-    yet (a row that conflicts is skipped, not updated). Returns the primary keys of the
-    rows inserted.
+async def insert_new(db, table: Table, rows: list[dict], conflict: str | tuple[str, ...] | None = None) -> list:
+    """Insert many rows; with `conflict` (a unique column, or the columns of a unique
+    index), only those whose value there is not taken yet (a row that conflicts is
+    skipped, not updated). Returns the primary keys of the rows inserted.
 
     On PostgreSQL the batch travels as one array per column through unnest(): a short
     statement however many rows, where a VALUES list of 1,000 rows spent half an import
@@ -28,10 +28,11 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str | None = 
     if not rows:
         return []
     key = table.primary_key.columns.values()[0].name
+    conflict = (conflict,) if isinstance(conflict, str) else conflict
     if dialect_name(db) != "postgresql":
         statement = sqlite.insert(table)
         if conflict:
-            statement = statement.on_conflict_do_nothing(index_elements=[conflict])
+            statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
         return list((await db.execute(statement.returning(table.c[key]), rows)).scalars())
     columns = [c for c in table.columns if c.name in rows[0]]
     dialect = postgresql.dialect()
@@ -47,8 +48,9 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str | None = 
     sql_types = {c.name: "TEXT" if isinstance(c.type, JSON) else c.type.compile(dialect=dialect) for c in columns}
     names = ", ".join(f'"{c.name}"' for c in columns)
     unnest = ", ".join(f'CAST(:{c.name} AS {sql_types[c.name]}[])' for c in columns)
+    skip = " ON CONFLICT (" + ", ".join(f'"{c}"' for c in conflict) + ") DO NOTHING" if conflict else ""
     statement = text(
         f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} FROM unnest({unnest}) AS t({names})'
-        + (f' ON CONFLICT ("{conflict}") DO NOTHING' if conflict else "") + f' RETURNING "{key}"'
+        + skip + f' RETURNING "{key}"'
     )
     return list((await db.execute(statement, arrays)).scalars())

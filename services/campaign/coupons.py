@@ -29,7 +29,7 @@ from huiyuan.runtime.holds import HoldState
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import is_under, on_line
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.runtime.upsert import insert_for, insert_new
 from services.campaign import pricing
 from services.campaign.storage import campaign_stats, campaign_uses, campaigns, coupon_templates, coupons, reservations
 
@@ -144,20 +144,31 @@ async def template_by_id(db, template_id: str) -> Template:
     return _template(await template_body(db, template_id))
 
 
-async def issue(db, *, template_id: str, member_ids: list[str], now) -> list[dict]:
+async def issue(db, *, template_id: str, member_ids: list[str], now, batch_id: str = "") -> tuple[list[dict], list[str]]:
+    """Coupons of the template for these members: (the coupons issued, the members
+    skipped). With a batch_id, a member who already holds a coupon of that batch is
+    skipped; the unique (batch_id, member_id) index settles it, even between two calls
+    of one batch that run at once."""
     terms_body = await template_body(db, template_id)
     t = _template(terms_body)
     valid_from, valid_until = t.validity(now)
-    issued = [{"coupon_id": new_id("cp"), "coupon_code": new_code(), "template_id": template_id, "member_id": m,
-               "state": AVAILABLE, "reservation_id": None, "valid_from_time": valid_from, "valid_until_time": valid_until,
-               "issue_time": now} for m in member_ids]
-    await db.execute(insert(coupons), issued)
-    if t.campaign_id:  # last, as a reservation does: the stats row is the hot one
+    wanted = [{"coupon_id": new_id("cp"), "coupon_code": new_code(), "template_id": template_id, "member_id": m,
+               "state": AVAILABLE, "reservation_id": None, "valid_from_time": valid_from,
+               "valid_until_time": valid_until, "issue_time": now, "batch_id": batch_id or None} for m in member_ids]
+    if batch_id:
+        inserted = set(await insert_new(db, coupons, wanted, conflict=("batch_id", "member_id")))
+        issued = [c for c in wanted if c["coupon_id"] in inserted]
+    else:
+        await db.execute(insert(coupons), wanted)
+        issued = wanted
+    if t.campaign_id and issued:  # last, as a reservation does: the stats row is the hot one
         campaign = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
-        stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(member_ids))
+        stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(issued))
         if campaign["budget_fen"] and stats.discount_fen + stats.reserved_fen >= campaign["budget_fen"]:
             raise budget_exhausted(t.campaign_id)
-    return [{**c, "body": terms_body} for c in issued]  # with the template, as listings have it
+    given = {c["member_id"] for c in issued}
+    skipped = list(dict.fromkeys(m for m in member_ids if m not in given))
+    return [{**c, "body": terms_body} for c in issued], skipped  # with the template, as listings have it
 
 
 def terms(body: dict) -> str:

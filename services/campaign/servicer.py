@@ -11,7 +11,7 @@ from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_t
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.holds import check_ttl
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
@@ -240,13 +240,16 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.check(0 < len(request.member_ids) <= 10_000, "member_ids", "MEMBERS_REQUIRED", "1 to 10000 member_ids")
         v.check(all(is_id(m, "m") for m in request.member_ids), "member_ids", "MEMBER_ID_INVALID",
                 "every member_id must be a member id such as m_01J...")
+        v.check(not request.batch_id or bool(REQUEST_ID.match(request.batch_id)), "batch_id", "BATCH_ID_INVALID",
+                "batch_id is 1 to 64 letters, digits or . _ : -, as a request_id")
         check_actor(v, request, required=False)
         v.raise_if_any()
 
         async def work(db):
-            issued = await coupons.issue(db, template_id=request.template_id, member_ids=list(request.member_ids),
-                                         now=utcnow())
-            return pb.IssueCouponsResponse(coupons=[_coupon(c) for c in issued])
+            issued, skipped = await coupons.issue(db, template_id=request.template_id,
+                                                  member_ids=list(request.member_ids), now=utcnow(),
+                                                  batch_id=request.batch_id)
+            return pb.IssueCouponsResponse(coupons=[_coupon(c) for c in issued], already_issued_member_ids=skipped)
 
         return await self.idempotency.run("IssueCoupons", request, pb.IssueCouponsResponse, work)
 

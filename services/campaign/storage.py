@@ -43,7 +43,9 @@ coupons = Table(
     Column("valid_from_time", UtcDateTime, nullable=False),
     Column("valid_until_time", UtcDateTime, nullable=False),
     Column("issue_time", UtcDateTime, nullable=False),
+    Column("batch_id", String(64), nullable=True),  # a bulk issue's: one coupon per member and batch
     Index("ix_coupons_member_id_coupon_id", "member_id", "coupon_id"),
+    Index("ux_coupons_batch_id_member_id", "batch_id", "member_id", unique=True),
     Index("ix_coupons_reservation_id", "reservation_id"),  # a redemption's or release's coupons
 )
 
