@@ -162,22 +162,7 @@ class PassThrough(grpc.GenericRpcHandler):
 
     async def _check_scope(self, caller: Caller, method: str, route: Route, stub, request) -> None:
         if route.by_id is not None:
-            b = route.by_id
-            get_request_type, _ = message_types(f"{method.rpartition('/')[0]}/{b.method}")
-            # Missing, or off the caller's line: one answer, word for word.
-            not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
-            try:
-                async with relayed(route.service):
-                    found = await getattr(stub, b.method)(get_request_type(**{b.id_field: getattr(request, b.id_field)}))
-            except DomainError as error:
-                if error.code == grpc.StatusCode.NOT_FOUND:
-                    raise not_found from None
-                raise
-            path = get_field(found, b.path)
-            if not _on_line(caller, path):
-                raise not_found
-            if route.kind == WRITE and not caller.covers(path):
-                raise auth.denied()  # seen from below (an HQ campaign), changed only from above
+            await check_named(caller, route, stub, method.rpartition("/")[0], getattr(request, route.by_id.id_field))
             return
         if route.kind == LIST and not get_field(request, route.path):
             set_field(request, route.path, caller.org_path)
@@ -185,3 +170,25 @@ class PassThrough(grpc.GenericRpcHandler):
         allowed = _on_line(caller, path) if route.kind == READ else caller.covers(path)
         if not allowed:
             raise auth.denied()
+
+
+async def check_named(caller: Caller, route: Route, stub, service: str, object_id: str) -> None:
+    """The scope check of an object named by id (route.by_id), fetched from its service
+    (service: "/huiyuan.campaign.v1.CampaignService") for its node. Missing, or off the
+    caller's line: one NOT_FOUND, word for word. On the line but above the caller's
+    node (an HQ campaign, seen from a region): readable, and for a WRITE, denied."""
+    b = route.by_id
+    get_request_type, _ = message_types(f"{service}/{b.method}")
+    not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
+    try:
+        async with relayed(route.service):
+            found = await getattr(stub, b.method)(get_request_type(**{b.id_field: object_id}))
+    except DomainError as error:
+        if error.code == grpc.StatusCode.NOT_FOUND:
+            raise not_found from None
+        raise
+    path = get_field(found, b.path)
+    if not _on_line(caller, path):
+        raise not_found
+    if route.kind == WRITE and not caller.covers(path):
+        raise auth.denied()  # seen from below (an HQ campaign), changed only from above

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -456,3 +457,37 @@ def test_a_refund_step_refused_after_the_money_went_back_waits_for_an_operator_n
     assert chain.gateway.Refund(request, metadata=_as_terminal(chain)) == back
     assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # nothing moved twice, no points moved
     assert_books_balance(chain.processes["wallet"].database_url)
+
+
+def test_a_segment_issue_cut_short_by_a_crash_is_finished_by_the_retry_one_coupon_each(chain):
+    """The campaign service dies after committing the first page of a segment's coupons,
+    before it answers. The retry, after a member joined the segment (so the page falls
+    differently and is a new request to the campaign), gives that member a coupon and
+    nobody a second one."""
+    _, hq_key = bootstrap.issue_key(chain.processes["gateway"].database_url, "hq", auth.Role.HQ_ADMIN, "segment")
+    as_hq = (("authorization", f"ApiKey {hq_key}"),)
+    since = Timestamp()
+    since.GetCurrentTime()
+    first = [chain.member.register(name="群发").member_id for _ in range(3)]
+    request = pb.IssueSegmentCouponsRequest(request_id=rid(), template_id=chain.template_id,
+                                            segment=member_pb2.MemberFilter(registered_after=since))
+    chain.restart("campaign", faults="campaign.IssueCoupons:after")
+    with pytest.raises(grpc.RpcError) as cut:
+        chain.gateway.IssueSegmentCoupons(request, metadata=as_hq, timeout=FINAL_ANSWER_WITHIN_S)
+    assert cut.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert chain.processes["campaign"].process.wait(20) == 137
+    chain.restart("campaign")
+    late = chain.member.register(name="后来").member_id
+    deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
+    while True:
+        try:
+            answer = chain.gateway.IssueSegmentCoupons(request, metadata=as_hq, timeout=FINAL_ANSWER_WITHIN_S)
+            break
+        except grpc.RpcError as error:  # the gateway has not yet reconnected to the restarted campaign
+            assert error.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, error
+            time.sleep(0.3)
+    assert (answer.member_count, answer.issued_count) == (4, 4)
+    held = {m: [c.template_id for c in chain.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(
+        member_id=m)).coupons] for m in [*first, late]}
+    assert held == {m: [chain.template_id] for m in [*first, late]}
+    assert chain.gateway.IssueSegmentCoupons(request, metadata=as_hq) == answer  # remembered: nothing more

@@ -97,6 +97,11 @@ def export_request(org_path: str, file_format=file_pb2.FILE_FORMAT_CSV, days: in
     return request
 
 
+def segment_request(org_path: str) -> pb.IssueSegmentCouponsRequest:
+    return pb.IssueSegmentCouponsRequest(request_id=rid(), template_id="ct_" + "7" * 26, validate_only=True,
+                                         segment=member_pb2.MemberFilter(org_path=org_path))
+
+
 @pytest.mark.parametrize("role, org_path", [(pb.ROLE_TERMINAL, f"{STORE}/pos-1"), (pb.ROLE_STORE_MANAGER, STORE),
                                             (pb.ROLE_REGIONAL_MANAGER, "hq/east"), (pb.ROLE_HQ_ADMIN, "hq")])
 def test_role_matrix(chain, role, org_path):
@@ -129,6 +134,8 @@ def test_role_matrix(chain, role, org_path):
          pb.GetStoreDailySummaryRequest(store_path="hq/south/gz-001", date=today) if role != pb.ROLE_HQ_ADMIN else None),
         (stub.ExportOrders, export_request(STORE), back_office,
          export_request("hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None),
+        (stub.IssueSegmentCoupons, segment_request(STORE), role in (pb.ROLE_REGIONAL_MANAGER, pb.ROLE_HQ_ADMIN),
+         segment_request("hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None),
         (stub.IssueApiKey, pb.IssueApiKeyRequest(request_id=rid(), org_path=STORE, role=pb.ROLE_TERMINAL),
          role == pb.ROLE_HQ_ADMIN, None),
         (stub.RevokeApiKey, pb.RevokeApiKeyRequest(request_id=rid(), key_id="k_none"), role == pb.ROLE_HQ_ADMIN, None),

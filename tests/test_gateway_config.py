@@ -4,15 +4,17 @@ method × every role × a target in and out of the caller's scope."""
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import passthrough
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, new_phone, refusal_of, rid
-from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
+from tests.test_gateway import as_, chain, code_and_reason, issue  # noqa: F401 - chain is the fixture these tests share
 
 EAST, SOUTH = "hq/east", "hq/south"
 HQ, REGION, STORE_MANAGER, TERMINAL = pb.ROLE_HQ_ADMIN, pb.ROLE_REGIONAL_MANAGER, pb.ROLE_STORE_MANAGER, pb.ROLE_TERMINAL
@@ -280,3 +282,63 @@ def test_a_region_issues_coupons_of_its_own_templates_only(office, campaign_serv
         with pytest.raises(grpc.RpcError) as caught:  # ... but issued only from above; the south's is not there
             issue(template_id)
         assert refusal_of(caught.value)[:2] == refused
+
+
+def test_a_region_gives_its_segment_one_coupon_each_and_a_retry_gives_nothing_more(office, member_service,
+                                                                                     campaign_service):
+    """IssueSegmentCoupons: the members a filter selects under the caller's node each get
+    one coupon of a template the caller owns; counted first with validate_only; the same
+    request_id again answers the same and issues nothing; the south's members and
+    template stay out of the east's reach."""
+    stub, keys, ids_by_field = office
+    region = as_(keys[REGION])
+    members = Stubs(member_service.channel)
+    members.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(request_id="org-gz-001", parent_path=SOUTH, org_node=(
+        org_pb2.OrgNode(code="gz-001", name="广州一店", kind=org_pb2.ORG_NODE_KIND_STORE, time_zone="Asia/Shanghai"))))
+    since = Timestamp()
+    since.GetCurrentTime()
+    east = {members.register(name=f"东{i}").member_id for i in range(5)}
+    south = members.member.RegisterMember(member_pb2.RegisterMemberRequest(
+        request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, member=member_pb2.Member(
+            name="南", phone=new_phone()), actor=actor_pb2.Actor(operator_id="c", org_path="hq/south/gz-001"))
+    ).member.member_id
+    east_template, south_template = ids_by_field["template_id"][EAST], ids_by_field["template_id"][SOUTH]
+    coupons = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+
+    def held(member_id):
+        return [c.template_id for c in coupons.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(
+            member_id=member_id)).coupons]
+
+    def request(**fields):  # the segment: members registered since the test began (the caller's node when unset)
+        fields.setdefault("template_id", east_template)
+        segment = member_pb2.MemberFilter(registered_after=since, org_path=fields.pop("org_path", ""))
+        return pb.IssueSegmentCouponsRequest(request_id=fields.pop("request_id", rid()), segment=segment, **fields)
+
+    counted = stub.IssueSegmentCoupons(request(validate_only=True), metadata=region)
+    assert (counted.member_count, counted.issued_count) == (5, 0) and not any(held(m) for m in east)
+    issue = request()
+    answer = stub.IssueSegmentCoupons(issue, metadata=region)
+    assert (answer.member_count, answer.issued_count) == (5, 5)
+    assert stub.IssueSegmentCoupons(issue, metadata=region) == answer
+    assert {m: held(m) for m in east | {south}} == {**{m: [east_template] for m in east}, south: []}
+    for refused, expected in [
+        (request(org_path=SOUTH), (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")),
+        (request(template_id=south_template), (grpc.StatusCode.NOT_FOUND, "TEMPLATE_NOT_FOUND")),
+        (request(request_id=issue.request_id, validate_only=True, org_path="hq/east/sh-001"), None),
+        (request(request_id=issue.request_id, org_path="hq/east/sh-001"),
+         (grpc.StatusCode.FAILED_PRECONDITION, "REQUEST_ID_REUSED")),
+    ]:
+        if expected is None:  # counting is never remembered: it may reuse the id
+            assert stub.IssueSegmentCoupons(refused, metadata=region).member_count == 5
+            continue
+        assert code_and_reason(stub.IssueSegmentCoupons, refused, keys[REGION]) == expected
+    assert code_and_reason(stub.IssueSegmentCoupons, request(), keys[STORE_MANAGER]) == (
+        grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    bad = pb.IssueSegmentCouponsRequest(segment=member_pb2.MemberFilter(org_path="hq//east"))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.IssueSegmentCoupons(bad, metadata=region)
+    assert refusal_of(caught.value)[2] == {"request_id": "REQUEST_ID_INVALID", "template_id": "TEMPLATE_ID_REQUIRED",
+                                           "segment.org_path": "ORG_PATH_INVALID"}
+    everyone = stub.IssueSegmentCoupons(request(  # HQ's, over the chain; another key's request_id is its own
+        request_id=issue.request_id, template_id=south_template), metadata=as_(keys[HQ]))
+    assert (everyone.member_count, everyone.issued_count) == (6, 6) and held(south) == [south_template]

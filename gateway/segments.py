@@ -1,0 +1,75 @@
+"""Coupons for a segment: one coupon of a template to every member a filter selects.
+
+The gateway reads the segment page by page from the member service (ListMembers) and
+hands each page to the campaign service's IssueCoupons under one batch_id. The campaign
+gives a member at most one coupon per batch, so a run cut short (a service down, the
+caller's deadline, a gateway restart) is finished by calling again with the same
+request_id: members already served are skipped however the pages fall the second time,
+and members who registered meanwhile are served too. The answer of the run that
+completes is stored under the request_id; later retries get it without reading the
+segment again.
+"""
+
+from huiyuan.campaign.v1 import campaign_pb2
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.requests import check_org_path
+from gateway import auth, passthrough
+from gateway.auth import Caller
+from gateway.relay import derived_id, relayed
+
+METHOD = "IssueSegmentCoupons"
+CAMPAIGN = "/huiyuan.campaign.v1.CampaignService"
+# The roles and the template's scope of issuing to named members, passed through.
+ISSUE = passthrough.ROUTES[f"{CAMPAIGN}/IssueCoupons"]
+PAGE_SIZE = 500  # ListMembers' largest page
+
+
+def check(v: Violations, request: pb.IssueSegmentCouponsRequest) -> None:
+    check_request_id(v, request.request_id)
+    v.check(bool(request.template_id), "template_id", "TEMPLATE_ID_REQUIRED", "template_id is required")
+    check_org_path(v, request.segment.org_path, "segment.org_path", required=False)
+
+
+async def issue(services, idempotency: Idempotency, caller: Caller,
+                request: pb.IssueSegmentCouponsRequest) -> pb.IssueSegmentCouponsResponse:
+    job = pb.IssueSegmentCouponsRequest()
+    job.CopyFrom(request)
+    job.request_id = derived_id(caller.key_id, request.request_id, METHOD)  # two keys' ids never meet
+    if not job.segment.org_path:
+        job.segment.org_path = caller.org_path
+    if not caller.covers(job.segment.org_path):
+        raise auth.denied()
+    await passthrough.check_named(caller, ISSUE, services.campaign, CAMPAIGN, job.template_id)
+    if request.validate_only:
+        return pb.IssueSegmentCouponsResponse(member_count=sum([len(page) async for page in _pages(services, job)]))
+    done = await idempotency.stored(METHOD, job, pb.IssueSegmentCouponsResponse)
+    if done is not None:
+        return done
+    members = issued = 0
+    async for page in _pages(services, job):
+        async with relayed("campaign"):
+            answer = await services.campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
+                # the same page sent again is the same request; a page that falls
+                # differently is another one, and the batch skips whom it has served
+                request_id=derived_id(caller.key_id, job.request_id, ",".join(page)),
+                template_id=job.template_id, member_ids=page, batch_id=job.request_id, actor=caller.actor))
+        members += len(page)
+        issued += len(answer.coupons) + len(answer.already_issued_member_ids)
+    return await idempotency.remember(METHOD, job, pb.IssueSegmentCouponsResponse(
+        member_count=members, issued_count=issued))
+
+
+async def _pages(services, job: pb.IssueSegmentCouponsRequest):
+    """The segment's member ids, a page at a time."""
+    token = ""
+    while True:
+        async with relayed("member"):
+            found = await services.member.ListMembers(member_pb2.ListMembersRequest(
+                filter=job.segment, page_size=PAGE_SIZE, page_token=token))
+        if found.members:
+            yield [m.member_id for m in found.members]
+        if not (token := found.next_page_token):
+            return
