@@ -262,7 +262,7 @@ class Saga:
         m = found.member
         context = campaign_pb2.MemberContext(
             member_id=m.member_id, tier_id=found.tier.tier_id, tier_price_rate_bp=found.tier.price_rate_bp or 10_000,
-            register_time=m.create_time, birthday=m.birthday if m.HasField("birthday") else None)
+            tags=m.tags, register_time=m.create_time, birthday=m.birthday if m.HasField("birthday") else None)
         return await self._call("campaign", self.s.campaign.Quote(campaign_pb2.QuoteRequest(
             member=context, store_path=self.store_path, coupon_codes=list(self.request.coupon_codes),
             lines=[campaign_pb2.OrderLine(line_id=x.line_id, sku=x.sku, category=x.category, quantity=x.quantity,

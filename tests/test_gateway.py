@@ -234,6 +234,35 @@ def test_one_checkout_takes_discount_coupon_points_and_stored_value_once(shop):
         stub.GetOrder, pb.GetOrderRequest(order_id="o_nothing"), elsewhere)  # the same answer: nothing leaks
 
 
+def test_a_campaign_for_a_tag_prices_the_checkout_of_a_member_who_carries_it(shop, campaign_service):
+    """The member's tags reach the pricing engine: a tea 9折 for one tag's members."""
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+
+    stub, terminal, *_ = shop
+    tag = f"企业{rid()[:6]}"
+    campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    offer = campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(request_id=rid(), campaign=campaign_pb2.Campaign(
+        name="企业客户 茶9折", kind=campaign_pb2.CAMPAIGN_KIND_CATEGORY_DISCOUNT, org_path="hq/east", rate_bp=9_000,
+        categories=["tea"], tags=[tag]))).campaign
+    campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
+        request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE))
+
+    def paid_by(tags, cash_fen):
+        member = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
+            name="标签结账", phone=new_phone(), tags=tags)), metadata=as_(terminal)).member
+        return stub.Checkout(pb.CheckoutRequest(request_id=rid(), member_id=member.member_id, lines=[pb.CheckoutLine(
+            line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
+            tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=cash_fen)]), metadata=as_(terminal)).receipt
+
+    try:
+        # 120.00 - 12.00 (9折) - 20.00 (满100减20 on the 108.00 left) = 88.00; without the tag, 100.00
+        assert paid_by([tag], 88_00).discount_total_fen == 32_00
+        assert paid_by(["别的"], 100_00).discount_total_fen == 20_00
+    finally:
+        campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
+            request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ENDED))
+
+
 def test_the_back_office_lists_its_orders_newest_first_and_settles_only_what_needs_it(shop):
     stub, terminal, member_id, card, _, hq_key = shop
 

@@ -125,6 +125,33 @@ def test_update_with_field_mask_changes_only_masked_fields(stubs):
     assert violations == {"update_mask": "UPDATE_MASK_INVALID"}
 
 
+def test_tags_are_kept_tidy_replaced_by_update_and_select_members(stubs):
+    tag = f"企业{rid()[:6]}"  # a tag of this test's own: other tests' members never carry it
+    tagged = stubs.register("标签会员", tags=[f" {tag} ", "高频", tag])
+    assert list(tagged.tags) == [tag, "高频"]  # trimmed, each once, in the order given
+    other = stubs.register("另一位", tags=[tag])
+
+    def listed(**filter_fields):
+        return [m.member_id for m in stubs.member.ListMembers(member_pb2.ListMembersRequest(
+            filter=member_pb2.MemberFilter(**filter_fields))).members]
+
+    assert listed(tag=tag) == [other.member_id, tagged.member_id]
+    updated = stubs.member.UpdateMember(member_pb2.UpdateMemberRequest(
+        request_id=rid(), member=member_pb2.Member(member_id=tagged.member_id, tags=["沉睡"]),
+        update_mask=field_mask_pb2.FieldMask(paths=["tags"]))).member
+    assert list(updated.tags) == ["沉睡"] and listed(tag=tag) == [other.member_id]
+    assert list(stubs.member.GetMember(member_pb2.GetMemberRequest(member_id=tagged.member_id)).member.tags) == ["沉睡"]
+    assert listed(tag="沉睡", phone_suffix=tagged.phone) == [tagged.member_id]
+    bad = member_pb2.RegisterMemberRequest(
+        request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR, member=member_pb2.Member(
+            name="坏标签", phone=new_phone(), tags=["", "a,b", "x" * 17, *[f"t{i}" for i in range(20)]]))
+    assert refusal(stubs.member.RegisterMember, bad)[2] == {
+        "member.tags[0]": "TAG_INVALID", "member.tags[1]": "TAG_INVALID", "member.tags[2]": "TAG_INVALID",
+        "member.tags": "TOO_MANY_TAGS"}
+    assert refusal(stubs.member.ListMembers, member_pb2.ListMembersRequest(
+        filter=member_pb2.MemberFilter(tag="x" * 17)))[2] == {"filter.tag": "TAG_INVALID"}
+
+
 def test_custom_attributes_are_typed(stubs):
     key = f"skin_{rid()[:6]}".replace("-", "")
     stubs.member.CreateAttributeDefinition(member_pb2.CreateAttributeDefinitionRequest(
@@ -225,19 +252,22 @@ def test_import_xlsx_and_export_both_formats(stubs):
     stubs.member.CreateAttributeDefinition(member_pb2.CreateAttributeDefinitionRequest(
         request_id=rid(), attribute_definition={"key": key, "display_name": "备注", "type": member_pb2.ATTRIBUTE_TYPE_TEXT}))
     book = Workbook()
-    book.active.append(["name", "phone", "birthday", f"attr:{key}"])
-    book.active.append(["Excel 会员", int(phone), "05-17", "喜欢绿茶"])
+    book.active.append(["name", "phone", "birthday", f"attr:{key}", "标签"])
+    book.active.append(["Excel 会员", int(phone), "05-17", "喜欢绿茶", f"{key}、高频"])
     out = io.BytesIO()
     book.save(out)
     result = stubs.member.ImportMembers(member_pb2.ImportMembersRequest(
         request_id=rid(), content=out.getvalue(), format=file_pb2.FILE_FORMAT_XLSX, actor=ACTOR))
     assert (result.imported_rows, result.rejected_rows) == (1, 0)
     found = stubs.member.LookupMember(member_pb2.LookupMemberRequest(phone=phone)).member
-    assert found.attributes[key].text_value == "喜欢绿茶"
+    assert found.attributes[key].text_value == "喜欢绿茶" and list(found.tags) == [key, "高频"]
+    assert [m.phone for m in stubs.member.ListMembers(member_pb2.ListMembersRequest(
+        filter=member_pb2.MemberFilter(tag=key))).members] == [phone]  # an imported member's tags select it too
     exported = b"".join(c.chunk for c in stubs.member.ExportMembers(member_pb2.ExportMembersRequest(
         filter={"phone_suffix": phone}, format=file_pb2.FILE_FORMAT_CSV)))
     rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))
     assert rows[0][:3] == ["member_id", "name", "phone"] and rows[1][1:3] == ["Excel 会员", phone] and len(rows) == 2
+    assert rows[0][-1] == "tags" and rows[1][-1] == f"{key},高频"
     xlsx = b"".join(c.chunk for c in stubs.member.ExportMembers(member_pb2.ExportMembersRequest(
         filter={"phone_suffix": phone}, format=file_pb2.FILE_FORMAT_XLSX)))
     assert xlsx[:2] == b"PK"

@@ -45,7 +45,7 @@ def member(m: domain.Member, definitions: dict[str, domain.AttributeDefinition])
         attributes={k: attribute_value(v, definitions.get(k)) for k, v in m.attributes.items()},
         channel=enum_value(member_pb2.RegistrationChannel, "REGISTRATION_CHANNEL", m.channel),
         registered_org_path=m.registered_org_path, tier_id=m.tier_id,
-        create_time=timestamp(m.create_time), update_time=timestamp(m.update_time),
+        create_time=timestamp(m.create_time), update_time=timestamp(m.update_time), tags=m.tags,
     )
 
 
@@ -60,6 +60,7 @@ def profile_input(m: member_pb2.Member) -> domain.ProfileInput:
         name=m.name, phone=m.phone, gender=domain.Gender(gender) if gender else domain.Gender.UNSPECIFIED,
         birthday=date_parts(m.birthday), anniversary=date_parts(m.anniversary),
         home_store_path=m.home_store_path, marketing_consent=m.marketing_consent, attributes=attributes,
+        tags=list(m.tags),
     )
 
 

@@ -145,11 +145,27 @@ class Member:
     tier_id: str
     create_time: datetime
     update_time: datetime
+    tags: list[str] = field(default_factory=list)
 
 
 UPDATABLE_MEMBER_FIELDS = {
-    "name", "gender", "phone", "birthday", "anniversary", "home_store_path", "marketing_consent", "attributes",
+    "name", "gender", "phone", "birthday", "anniversary", "home_store_path", "marketing_consent", "attributes", "tags",
 }
+MAX_TAG, MAX_TAGS = 16, 20
+
+
+def check_tag(violations: Violations, tag: str, field_path: str) -> str:
+    tag = tag.strip()
+    violations.check(0 < len(tag) <= MAX_TAG and "," not in tag, field_path, "TAG_INVALID",
+                     f"a tag is 1 to {MAX_TAG} characters without commas")
+    return tag
+
+
+def check_tags(violations: Violations, tags: list[str], field_path: str) -> list[str]:
+    """The tags to keep: trimmed, each once, in the order given."""
+    kept = list(dict.fromkeys(check_tag(violations, t, f"{field_path}[{i}]") for i, t in enumerate(tags)))
+    violations.check(len(kept) <= MAX_TAGS, field_path, "TOO_MANY_TAGS", f"a member has at most {MAX_TAGS} tags")
+    return kept
 
 # ---------------------------------------------------------------- custom attributes
 
@@ -380,6 +396,7 @@ class ProfileInput:
     home_store_path: str = ""
     marketing_consent: bool = False
     attributes: dict[str, tuple[str, object]] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
 
 
 def check_profile(violations: Violations, profile: ProfileInput, prefix: str,
@@ -408,6 +425,8 @@ def check_profile(violations: Violations, profile: ProfileInput, prefix: str,
         values["home_store_path"] = path
     if "marketing_consent" in wanted:
         values["marketing_consent"] = profile.marketing_consent
+    if "tags" in wanted:
+        values["tags"] = check_tags(violations, profile.tags, f"{prefix}tags")
     if "attributes" in wanted or any(f.startswith("attributes.") for f in wanted):
         values["attributes"] = _check_attributes(violations, profile.attributes, prefix, definitions, today,
                                                  whole="attributes" in wanted and partial is None)

@@ -13,7 +13,7 @@ from huiyuan.runtime.direct import BUILT_ONCE, send
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from huiyuan.runtime.upsert import insert_for
 from services.member import domain, storage
-from services.member.storage import attribute_definitions, members, visit_stats, visits
+from services.member.storage import attribute_definitions, member_tags, members, visit_stats, visits
 
 
 def member_not_found(member_id: str) -> NotFound:
@@ -43,12 +43,15 @@ async def register(session: AsyncSession, member: domain.Member) -> domain.Membe
         if violated_unique(error, "members", "phone"):
             raise phone_taken(member.phone)
         raise
+    await storage.index_tags(session, {member.member_id: member.tags})
     return member
 
 
 async def update_member(session: AsyncSession, member_id: str, changes: dict) -> domain.Member:
     await require_member(session, member_id, for_update=True)
     changes = {**changes, "update_time": utcnow()}
+    if "tags" in changes:
+        await storage.set_tags(session, member_id, changes.pop("tags"))
     if "phone" in changes:
         owner = await storage.get_member_by_phone(session, changes["phone"])
         if owner and owner.member_id != member_id:
@@ -101,6 +104,7 @@ class MemberQuery:
     phone_suffix: str = ""
     registered_after: datetime | None = None
     registered_before: datetime | None = None
+    tag: str = ""
     fields: list = field(default_factory=list)
 
     def where(self):
@@ -113,6 +117,8 @@ class MemberQuery:
                                   c.home_store_path == self.org_path, c.home_store_path.startswith(under)))
         if self.tier_id:
             conditions.append(c.tier_id == self.tier_id)
+        if self.tag:
+            conditions.append(c.member_id.in_(select(member_tags.c.member_id).where(member_tags.c.tag == self.tag)))
         if self.channel:
             conditions.append(c.channel == self.channel.value)
         if self.name_contains:

@@ -56,10 +56,20 @@ members = Table(
     Column("tier_id", String(40), ForeignKey("tiers.tier_id"), nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    Column("tags", JSON, nullable=False, server_default="[]"),  # read with the member; member_tags finds them
     UniqueConstraint("phone"),
     Index("ix_members_registered_org_path", "registered_org_path"),
     Index("ix_members_home_store_path", "home_store_path"),
     Index("ix_members_tier_id", "tier_id"),
+)
+
+# A member's tags once more, a row each, so that a segment selects by tag through an
+# index; written only by set_tags(), with the members.tags it mirrors.
+member_tags = Table(
+    "member_tags", metadata,
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("tag", String(16), primary_key=True),
+    Index("ix_member_tags_tag_member_id", "tag", "member_id"),
 )
 
 attribute_definitions = Table(
@@ -154,7 +164,7 @@ def to_member(row) -> domain.Member:
         birthday=row.birthday, anniversary=row.anniversary, home_store_path=row.home_store_path,
         marketing_consent=row.marketing_consent, attributes=dict(row.attributes or {}),
         channel=domain.Channel(row.channel), registered_org_path=row.registered_org_path,
-        tier_id=row.tier_id or "", create_time=row.create_time, update_time=row.update_time,
+        tier_id=row.tier_id or "", create_time=row.create_time, update_time=row.update_time, tags=list(row.tags or []),
     )
 
 
@@ -165,6 +175,7 @@ def member_values(member: domain.Member) -> dict:
         "marketing_consent": member.marketing_consent, "attributes": member.attributes,
         "channel": member.channel.value, "registered_org_path": member.registered_org_path,
         "tier_id": member.tier_id or None, "create_time": member.create_time, "update_time": member.update_time,
+        "tags": member.tags,
     }
 
 
@@ -213,6 +224,20 @@ _LOCK_MEMBER = _MEMBER.with_for_update()
 async def get_member(db: Db, member_id: str, *, for_update: bool = False) -> domain.Member | None:
     row = (await db.execute(_LOCK_MEMBER if for_update else _MEMBER, {"member_id": member_id})).one_or_none()
     return to_member(row) if row else None
+
+
+async def set_tags(db: Db, member_id: str, tags: list[str]) -> None:
+    """Replace a member's tags, in both places they are kept (same transaction)."""
+    await db.execute(members.update().where(members.c.member_id == member_id).values(tags=tags))
+    await db.execute(member_tags.delete().where(member_tags.c.member_id == member_id))
+    await index_tags(db, {member_id: tags})
+
+
+async def index_tags(db: Db, tags_by_member: dict[str, list[str]]) -> None:
+    """The member_tags rows of members whose members.tags were just written."""
+    rows = [{"member_id": m, "tag": t} for m, tags in tags_by_member.items() for t in tags]
+    if rows:
+        await db.execute(member_tags.insert(), rows)
 
 
 async def get_member_by_phone(db: Db, phone: str) -> domain.Member | None:

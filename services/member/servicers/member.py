@@ -19,11 +19,13 @@ def _member_query(v: Violations, f: member_pb2.MemberFilter) -> members.MemberQu
     v.check(len(f.name_contains) <= domain.MAX_NAME, "filter.name_contains", "TOO_LONG", "name_contains is too long")
     v.check(f.phone_suffix == "" or (f.phone_suffix.isdigit() and len(f.phone_suffix) <= 11), "filter.phone_suffix",
             "PHONE_SUFFIX_INVALID", "phone_suffix must be 1 to 11 digits")
+    tag = domain.check_tag(v, f.tag, "filter.tag") if f.tag else ""
     return members.MemberQuery(
         org_path=f.org_path, tier_id=f.tier_id, channel=domain.Channel(channel) if channel else None,
         name_contains=f.name_contains.strip(), phone_suffix=f.phone_suffix,
         registered_after=convert.from_timestamp(f.registered_after) if f.HasField("registered_after") else None,
         registered_before=convert.from_timestamp(f.registered_before) if f.HasField("registered_before") else None,
+        tag=tag,
     )
 
 
