@@ -43,8 +43,9 @@ class ById:
 
     method: str  # the service's Get method, taking id_field
     id_field: str
-    path: str  # the node in the Get response
+    path: str  # the node in the Get response ("" there: the whole chain's)
     not_found: str  # the service's reason for a missing one
+    in_request: str = ""  # where the request names it (dotted), when not at id_field
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,14 @@ RULE_BY_ID = ById("GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
 GIFT_BY_ID = ById("GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
 PACKAGE_BY_ID = ById("GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
 TEMPLATE_BY_ID = ById("GetCouponTemplate", "template_id", "template.org_path", "TEMPLATE_NOT_FOUND")
+# A member is its home store's: that store and the nodes above it may correct or tag them.
+MEMBER_BY_ID = ById("GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND", "member.member_id")
 
-# Full method name -> route: org tree, card types, tiers, points rules, offset policies
-# and gifts, top-up packages, campaigns, coupon templates and issuing their coupons.
+# Full method name -> route: members' profiles, org tree, card types, tiers, points
+# rules, offset policies and gifts, top-up packages, campaigns, coupon templates and
+# issuing their coupons.
 ROUTES: dict[str, Route] = {
+    "/huiyuan.member.v1.MemberService/UpdateMember": Route("member", WRITE, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),
     "/huiyuan.member.v1.OrgService/GetOrgNode": Route("org", READ, BACK_OFFICE, "path"),
@@ -162,7 +167,8 @@ class PassThrough(grpc.GenericRpcHandler):
 
     async def _check_scope(self, caller: Caller, method: str, route: Route, stub, request) -> None:
         if route.by_id is not None:
-            await check_named(caller, route, stub, method.rpartition("/")[0], getattr(request, route.by_id.id_field))
+            b = route.by_id
+            await check_named(caller, route, stub, method.rpartition("/")[0], get_field(request, b.in_request or b.id_field))
             return
         if route.kind == LIST and not get_field(request, route.path):
             set_field(request, route.path, caller.org_path)
@@ -187,7 +193,7 @@ async def check_named(caller: Caller, route: Route, stub, service: str, object_i
         if error.code == grpc.StatusCode.NOT_FOUND:
             raise not_found from None
         raise
-    path = get_field(found, b.path)
+    path = get_field(found, b.path) or CHAIN
     if not _on_line(caller, path):
         raise not_found
     if route.kind == WRITE and not caller.covers(path):

@@ -4,24 +4,26 @@ method × every role × a target in and out of the caller's scope."""
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import passthrough
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2
+from huiyuan.member.v1 import card_pb2, member_pb2, member_pb2_grpc, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, new_phone, refusal_of, rid
 from tests.test_gateway import as_, chain, code_and_reason, issue  # noqa: F401 - chain is the fixture these tests share
 
-EAST, SOUTH = "hq/east", "hq/south"
+EAST, SOUTH, GZ = "hq/east", "hq/south", "hq/south/gz-001"
 HQ, REGION, STORE_MANAGER, TERMINAL = pb.ROLE_HQ_ADMIN, pb.ROLE_REGIONAL_MANAGER, pb.ROLE_STORE_MANAGER, pb.ROLE_TERMINAL
 BACK_OFFICE, CONFIGURERS, HQ_ONLY = {HQ, REGION, STORE_MANAGER}, {HQ, REGION}, {HQ}
 
 # Who may call each method, written out here (not read from gateway/passthrough.py).
 ADMITTED = {
+    "/huiyuan.member.v1.MemberService/UpdateMember": BACK_OFFICE,
     "/huiyuan.member.v1.OrgService/CreateOrgNode": HQ_ONLY,
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": HQ_ONLY,
     "/huiyuan.member.v1.OrgService/GetOrgNode": BACK_OFFICE,
@@ -56,20 +58,26 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": CONFIGURERS,
 }
 # What a caller gets for what it may not see.
-UNSEEN = {"OUT_OF_SCOPE", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
+UNSEEN = {"OUT_OF_SCOPE", "MEMBER_NOT_FOUND", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
           "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND"}
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 
 
 @pytest.fixture(scope="module")
 def office(chain, member_service, campaign_service, points_service, wallet_service):  # noqa: F811
-    """A key per role in the east; a campaign, a coupon template, a card type, a points
-    rule, a gift and a top-up package in the east and in the south, by their id field."""
+    """A key per role in the east; a member, a campaign, a coupon template, a card type,
+    a points rule, a gift and a top-up package in the east and in the south (a store
+    there, hq/south/gz-001), by their id field."""
     stub, hq_key = chain
     keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
     Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
         request_id="org-south", parent_path="hq", org_node=org_pb2.OrgNode(
             code="south", name="华南", kind=org_pb2.ORG_NODE_KIND_REGION, time_zone="Asia/Shanghai")))
+    Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
+        request_id="org-gz-001", parent_path=SOUTH, org_node=org_pb2.OrgNode(
+            code="gz-001", name="广州一店", kind=org_pb2.ORG_NODE_KIND_STORE, time_zone="Asia/Shanghai")))
+    member_ids = {region: Stubs(member_service.channel).register(name="矩阵会员", home_store_path=store).member_id
+                  for region, store in ((EAST, STORE), (SOUTH, GZ))}
     campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
@@ -94,7 +102,7 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
         package_ids[region] = wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(
             request_id=rid(), package=wallet_pb2.TopUpPackage(name=f"{region} 充500送1", org_path=region, steps=[
                 wallet_pb2.PackageStep(threshold_fen=500_00, bonus_fen=1)]))).package.package_id
-    return stub, keys, {"campaign_id": campaign_ids, "template_id": template_ids, "card_type_id": card_type_ids,
+    return stub, keys, {"member_id": member_ids, "campaign_id": campaign_ids, "template_id": template_ids, "card_type_id": card_type_ids,
                         "rule_id": rule_ids, "gift_id": gift_ids, "package_id": package_ids}
 
 
@@ -106,7 +114,8 @@ def _request(method: str, target: str, ids_by_field):
     if "request_id" in request.DESCRIPTOR.fields_by_name:
         request.request_id = rid()
     if route.by_id is not None:
-        setattr(request, route.by_id.id_field, ids_by_field[route.by_id.id_field][target])
+        b = route.by_id
+        passthrough.set_field(request, b.in_request or b.id_field, ids_by_field[b.id_field][target])
     elif route.path:
         passthrough.set_field(request, route.path, target)
     return request
@@ -293,14 +302,12 @@ def test_a_region_gives_its_segment_one_coupon_each_and_a_retry_gives_nothing_mo
     stub, keys, ids_by_field = office
     region = as_(keys[REGION])
     members = Stubs(member_service.channel)
-    members.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(request_id="org-gz-001", parent_path=SOUTH, org_node=(
-        org_pb2.OrgNode(code="gz-001", name="广州一店", kind=org_pb2.ORG_NODE_KIND_STORE, time_zone="Asia/Shanghai"))))
     since = Timestamp()
     since.GetCurrentTime()
     east = {members.register(name=f"东{i}").member_id for i in range(5)}
     south = members.member.RegisterMember(member_pb2.RegisterMemberRequest(
         request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, member=member_pb2.Member(
-            name="南", phone=new_phone()), actor=actor_pb2.Actor(operator_id="c", org_path="hq/south/gz-001"))
+            name="南", phone=new_phone()), actor=actor_pb2.Actor(operator_id="c", org_path=GZ))
     ).member.member_id
     east_template, south_template = ids_by_field["template_id"][EAST], ids_by_field["template_id"][SOUTH]
     coupons = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
@@ -342,3 +349,26 @@ def test_a_region_gives_its_segment_one_coupon_each_and_a_retry_gives_nothing_mo
     everyone = stub.IssueSegmentCoupons(request(  # HQ's, over the chain; another key's request_id is its own
         request_id=issue.request_id, template_id=south_template), metadata=as_(keys[HQ]))
     assert (everyone.member_count, everyone.issued_count) == (6, 6) and held(south) == [south_template]
+
+
+def test_a_back_office_tags_the_members_of_its_stores_with_the_member_service_s_own_stub(office):
+    """UpdateMember passed through: the east's manager tags an east member, who then
+    falls in a segment by that tag; the south's member is not there for the east."""
+    stub, keys, ids_by_field = office
+    members = member_pb2_grpc.MemberServiceStub(stub.channel)  # the service's stub, aimed at the gateway
+    tag = f"沉睡{rid()[:6]}"
+
+    def tag_member(member_id, role):
+        return members.UpdateMember(member_pb2.UpdateMemberRequest(
+            request_id=rid(), member=member_pb2.Member(member_id=member_id, tags=[tag]),
+            update_mask=field_mask_pb2.FieldMask(paths=["tags"])), metadata=as_(keys[role])).member
+
+    assert list(tag_member(ids_by_field["member_id"][EAST], REGION).tags) == [tag]
+    counted = stub.IssueSegmentCoupons(pb.IssueSegmentCouponsRequest(
+        request_id=rid(), template_id=ids_by_field["template_id"][EAST], validate_only=True,
+        segment=member_pb2.MemberFilter(tag=tag)), metadata=as_(keys[REGION]))
+    assert counted.member_count == 1
+    with pytest.raises(grpc.RpcError) as caught:
+        tag_member(ids_by_field["member_id"][SOUTH], STORE_MANAGER)
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")
+    assert list(tag_member(ids_by_field["member_id"][SOUTH], HQ).tags) == [tag]
