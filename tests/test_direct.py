@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from huiyuan.runtime import db
 from huiyuan.runtime.db import UtcDateTime, violated_unique
-from huiyuan.runtime.direct import Direct, send
+from huiyuan.runtime.direct import Direct, execute_together, send
 from huiyuan.runtime.errors import FailedPrecondition
 
 metadata = db.new_metadata()
@@ -131,6 +131,28 @@ def test_a_sent_write_lands_in_order_and_its_failure_fails_the_whole_transaction
     with_direct(database_url, test)
     # Every connection went back to the pool out of its transaction: else the pool warns
     # ("rolling back returned connection") and rolls it back itself.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
+
+
+def test_statements_run_together_answer_in_order_and_one_failing_fails_the_transaction(database_url, caplog):
+    """execute_together(): on PostgreSQL one round trip; each statement sees those before
+    it, a failing one raises SQLAlchemy's error, and nothing of the transaction commits."""
+    async def test(direct):
+        async with direct.begin() as tx:
+            bumped, read, wanted = await execute_together(
+                tx, (update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1), None),
+                (ONE, {"code": "a"}), (WANTED, {"codes": ["b", "a"]}))
+            assert (bumped.rowcount, read.one().uses, [r.code for r in wanted]) == (1, 1, ["a", "b"])
+        with pytest.raises(IntegrityError) as failed:
+            async with direct.begin() as tx:
+                await execute_together(tx, (update(codes).where(codes.c.code == "b").values(uses=9), None),
+                                       (insert(codes), {"code": "a", "uses": 1}), (ONE, {"code": "b"}))
+                pytest.fail("the statements after a failed one went on")
+        assert violated_unique(failed.value, "direct_codes", "code")
+        rows = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
+        assert rows == {"a": 1, "b": 0, "c": 0, "d": 0}
+
+    with_direct(database_url, test)
     assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
 
 

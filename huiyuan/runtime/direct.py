@@ -233,10 +233,17 @@ class Connection:
         """Run the statement and wait for its answer (and for every write sent before)."""
         if params == []:
             return Rows([], 0)
-        cursor = await self._run(statement, params, wait=True)
-        result = cursor.pgresult
-        has_rows = result is not None and result.status == pq.ExecStatus.TUPLES_OK
-        return Rows(await cursor.fetchall() if has_rows else [], cursor.rowcount)
+        return await _rows(await self._run(statement, params, wait=True))
+
+    async def execute_together(self, statements: list[tuple]) -> list["Rows"]:
+        """Run (statement, params) pairs and wait once for all their answers."""
+        cursors = [await self._run(statement, params, wait=False) for statement, params in statements]
+        if self.pipeline is not None:
+            try:
+                await self.pipeline.sync()
+            except psycopg.Error as error:
+                raise _translated(error, None, None) from error
+        return [await _rows(cursor) for cursor in cursors]
 
     async def send(self, statement, params: dict | list[dict] | None = None) -> None:
         """Send a write without waiting for its answer (see send(), below)."""
@@ -258,6 +265,24 @@ class Connection:
             if wait and self.pipeline is not None:
                 await self.pipeline.sync()
         return cursor
+
+
+async def _rows(cursor) -> "Rows":
+    result = cursor.pgresult
+    has_rows = result is not None and result.status == pq.ExecStatus.TUPLES_OK
+    return Rows(await cursor.fetchall() if has_rows else [], cursor.rowcount)
+
+
+async def execute_together(db, *statements: tuple) -> list:
+    """Run (statement, params) pairs in order, and their answers: in Direct.begin() on
+    PostgreSQL all are sent at once and answered in one round trip, where one
+    execute() after another waits for each. For statements that need no answer from
+    the one before (reads of one reservation under the lock the first one takes, say).
+    If one fails, the transaction fails with its error, as execute() would raise it.
+    Elsewhere, and on SQLite, one db.execute() after another."""
+    if isinstance(db, Connection):
+        return await db.execute_together(list(statements))
+    return [await db.execute(statement, params) for statement, params in statements]
 
 
 async def send(db, statement, params: dict | list[dict] | None = None) -> None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.direct import Direct, send
+from huiyuan.runtime.direct import Direct, execute_together, send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.holds import HoldState
 from huiyuan.runtime.ids import new_id
@@ -44,6 +44,19 @@ _LOCK_COUPONS = select(coupons).where(coupons.c.coupon_code.in_(bindparam("codes
                                       ).order_by(coupons.c.coupon_code).with_for_update()
 _RESERVE_COUPONS = update(coupons).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True))).values(
     state=RESERVED, reservation_id=bindparam("reservation"))
+# The campaign behind each adjusted coupon's template ("" when no budget backs it), and
+# the bodies of the campaigns that pay a reservation's adjustments: their own, or
+# those behind their coupons.
+_BEHIND = select(coupons.c.coupon_code, coupon_templates.c.campaign_id).join(
+    coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(
+    coupons.c.coupon_code.in_(bindparam("adjusted_codes", expanding=True)))
+_PAYING = select(campaigns.c.campaign_id, campaigns.c.body).where(or_(
+    campaigns.c.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
+    campaigns.c.campaign_id.in_(select(coupon_templates.c.campaign_id).join(
+        coupons, coupons.c.template_id == coupon_templates.c.template_id).where(
+        coupons.c.coupon_code.in_(bindparam("adjusted_codes", expanding=True))).scalar_subquery())))
+_INSERT_RESERVATION = insert(reservations)
+_INSERT_USES = insert(campaign_uses)
 _LOCK_RESERVATION = select(reservations).where(reservations.c.reservation_id == bindparam("key")).with_for_update()
 _USES_OF = select(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).order_by(
     campaign_uses.c.campaign_id)
@@ -251,10 +264,15 @@ def budget_exhausted(campaign_id: str) -> FailedPrecondition:
 
 
 async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], order_id: str, store_path: str,
-                  ttl: timedelta, discounts: dict[str, int], now) -> datetime:
-    """discounts: fen by campaign id, from the quote (coupon discounts already credited
-    to the campaign behind their template)."""
-    rows = {r.coupon_code: r for r in (await db.execute(_LOCK_COUPONS, {"codes": codes})).all()} if codes else {}
+                  ttl: timedelta, adjustments, now) -> datetime:
+    """adjustments: the quote's, each paid by a campaign's budget: its own campaign's, or
+    for a coupon the campaign behind its template (or nobody's)."""
+    adjusted = {"adjusted_codes": [a.coupon_code for a in adjustments if a.coupon_code]}
+    # One round trip: the coupons locked, and what the budgets and limits need.
+    locked, behind, paying = await execute_together(
+        db, (_LOCK_COUPONS, {"codes": codes}), (_BEHIND, adjusted),
+        (_PAYING, {**adjusted, "campaign_ids": [a.campaign_id for a in adjustments if a.campaign_id]}))
+    rows = {r.coupon_code: r for r in locked.all()}
     for code in codes:
         reason = refusal(rows.get(code), member_id, now)
         if reason == "COUPON_NOT_FOUND":
@@ -263,24 +281,24 @@ async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], 
             raise FailedPrecondition(reason, f"Coupon {code} cannot be used: {reason}.", f"优惠券 {code} 不可用：{reason}。",
                                      coupon_code=code)
     expire_time = now + ttl
-    await send(db, insert(reservations), {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
+    await send(db, _INSERT_RESERVATION, {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
                                           "store_path": store_path, "state": HoldState.PENDING.value,
                                           "expire_time": expire_time, "create_time": now})
     if codes:
         await send(db, _RESERVE_COUPONS, {"codes": codes, "reservation": reservation_id})
-    if discounts:
-        await _take_budgets(db, reservation_id, member_id, store_path, discounts, now)  # last: see the module's note
+    discounts = _booked(adjustments, dict(behind.all()))
+    if discounts:  # last: see the module's note
+        await _take_budgets(db, reservation_id, member_id, store_path, discounts, dict(paying.all()), now)
     return expire_time
 
 
-async def _take_budgets(db, reservation_id, member_id, store_path, discounts: dict[str, int], now) -> None:
-    bodies = dict((await db.execute(select(campaigns.c.campaign_id, campaigns.c.body)
-                                    .where(campaigns.c.campaign_id.in_(list(discounts))))).all())
+async def _take_budgets(db, reservation_id, member_id, store_path, discounts: dict[str, int], bodies: dict,
+                        now) -> None:
     day = local(now).date()
     for campaign_id in sorted(discounts):
         if campaign_id not in bodies:
             raise NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)
-    await send(db, insert(campaign_uses), [
+    await send(db, _INSERT_USES, [
         {"reservation_id": reservation_id, "campaign_id": campaign_id, "member_id": member_id, "store_path": store_path,
          "business_day": day, "amount_fen": amount, "state": HoldState.PENDING.value}
         for campaign_id, amount in sorted(discounts.items())])
@@ -308,19 +326,31 @@ async def _take_budgets(db, reservation_id, member_id, store_path, discounts: di
                                          "本门店今日已达本活动的使用次数上限。", campaign_id=campaign_id)
 
 
-async def _lock_reservation(db, reservation_id: str):
-    row = (await db.execute(_LOCK_RESERVATION, {"key": reservation_id})).one_or_none()
+@dataclass
+class _Locked:
+    """A reservation, locked, with its campaign uses and its coupons' codes (each with
+    the campaign behind its template)."""
+
+    row: object
+    uses: list
+    codes: list
+
+
+async def _lock_reservation(db, reservation_id: str) -> _Locked:
+    # One round trip: the reads after the lock run behind it, under it.
+    key = {"key": reservation_id}
+    locked, uses, codes = await execute_together(db, (_LOCK_RESERVATION, key), (_USES_OF, key), (_CODES_OF, key))
+    row = locked.one_or_none()
     if row is None:
         raise NotFound("RESERVATION_NOT_FOUND", "No such reservation.", "预占记录不存在。", reservation_id=reservation_id)
-    return row
+    return _Locked(row, uses.all(), codes.all())
 
 
-async def _finish(db, reservation_id: str, state: HoldState) -> list:
+async def _finish(db, locked: _Locked, state: HoldState) -> list:
     """Settle the campaign uses of a reservation: booked (CAPTURED) or given back."""
-    key = {"key": reservation_id}
-    uses = (await db.execute(_USES_OF, key)).all()
+    key = {"key": locked.row.reservation_id}
+    uses, codes = locked.uses, locked.codes
     redeemed = state == HoldState.CAPTURED
-    codes = (await db.execute(_CODES_OF, key)).all()
     if uses:
         await send(db, _SET_USES, {**key, "new_state": state.value})
     await send(db, _SET_RESERVATION, {**key, "new_state": state.value})
@@ -337,23 +367,25 @@ async def _finish(db, reservation_id: str, state: HoldState) -> list:
 
 
 async def redeem(db, reservation_id: str, now) -> list[str]:
-    row = await _lock_reservation(db, reservation_id)
+    locked = await _lock_reservation(db, reservation_id)
+    row = locked.row
     if row.state == HoldState.CAPTURED.value:
         return []  # already redeemed (a retry with a new request_id): nothing moves twice
     if row.state != HoldState.PENDING.value or row.expire_time <= now:
         raise FailedPrecondition("RESERVATION_EXPIRED", "The reservation lapsed or was released.", "预占已失效或已释放。",
                                  reservation_id=reservation_id)
-    return await _finish(db, reservation_id, HoldState.CAPTURED)
+    return await _finish(db, locked, HoldState.CAPTURED)
 
 
 async def release(db, reservation_id: str, now) -> list[str]:
-    row = await _lock_reservation(db, reservation_id)
+    locked = await _lock_reservation(db, reservation_id)
+    row = locked.row
     if row.state == HoldState.CAPTURED.value:
         raise FailedPrecondition("RESERVATION_REDEEMED", "The reservation was already redeemed.", "该预占已核销。",
                                  reservation_id=reservation_id)
     if row.state != HoldState.PENDING.value:
         return []
-    return await _finish(db, reservation_id, HoldState.EXPIRED if row.expire_time <= now else HoldState.RELEASED)
+    return await _finish(db, locked, HoldState.EXPIRED if row.expire_time <= now else HoldState.RELEASED)
 
 
 async def lapsed(db, now, limit: int = 500) -> list[str]:
@@ -363,9 +395,9 @@ async def lapsed(db, now, limit: int = 500) -> list[str]:
 
 
 async def expire(db, reservation_id: str, now) -> None:
-    row = await _lock_reservation(db, reservation_id)
-    if row.state == HoldState.PENDING.value and row.expire_time <= now:
-        await _finish(db, reservation_id, HoldState.EXPIRED)
+    locked = await _lock_reservation(db, reservation_id)
+    if locked.row.state == HoldState.PENDING.value and locked.row.expire_time <= now:
+        await _finish(db, locked, HoldState.EXPIRED)
 
 
 async def stats(db, campaign_id: str) -> tuple[object, int]:
@@ -377,15 +409,16 @@ async def stats(db, campaign_id: str) -> tuple[object, int]:
 
 
 async def by_campaign(db, adjustments) -> dict[str, int]:
-    """Fen by the campaign whose budget pays each adjustment: a campaign's own, or a
-    coupon's under the campaign behind its template (none: nobody's budget)."""
-    booked: dict[str, int] = {}
+    """Fen by the campaign whose budget pays each adjustment (see _booked)."""
     codes = [a.coupon_code for a in adjustments if a.coupon_code]
-    behind = {}
-    if codes:
-        behind = dict((await db.execute(select(coupons.c.coupon_code, coupon_templates.c.campaign_id)
-                                        .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
-                                        .where(coupons.c.coupon_code.in_(codes)))).all())
+    behind = dict((await db.execute(_BEHIND, {"adjusted_codes": codes})).all()) if codes else {}
+    return _booked(adjustments, behind)
+
+
+def _booked(adjustments, behind: dict[str, str]) -> dict[str, int]:
+    """Fen by the campaign whose budget pays each adjustment: a campaign's own, or a
+    coupon's under the campaign behind its template (behind; none: nobody's budget)."""
+    booked: dict[str, int] = {}
     for a in adjustments:
         campaign_id = a.campaign_id or behind.get(a.coupon_code)
         if campaign_id:

@@ -296,11 +296,11 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         async def work(db):
             now = utcnow()
-            booked = await coupons.by_campaign(db, request.adjustments)
             reservation_id = new_id("rs")
             expire_time = await coupons.reserve(
                 db, reservation_id=reservation_id, member_id=request.member_id, codes=list(request.coupon_codes),
-                order_id=request.order_id, store_path=request.store_path, ttl=ttl, discounts=booked, now=now)
+                order_id=request.order_id, store_path=request.store_path, ttl=ttl, adjustments=request.adjustments,
+                now=now)
             return pb.ReserveCouponsResponse(reservation_id=reservation_id, expire_time=timestamp(expire_time))
 
         return await self.idempotency.run("ReserveCoupons", request, pb.ReserveCouponsResponse, work)
