@@ -126,7 +126,8 @@ def run(args) -> int:
     if args.action == "lookup":
         found = lookup()
         m = found.member
-        print(f"{m.name}  {m.phone[:3]}****{m.phone[-4:]}  {found.tier.name or '-'}")
+        print(f"{m.name}  {m.phone[:3]}****{m.phone[-4:]}  {found.tier.name or '-'}"
+              + (f"  {'、'.join(m.tags)}" if m.tags else ""))  # tags tell the cashier who this is (企业客户)
         print(f"  stored value {yuan(found.stored_value_available_fen)}   points {found.points_available}")
         for c in found.usable_coupons:
             until = c.valid_until_time.ToDatetime(tzinfo=CHAIN_ZONE)

@@ -282,8 +282,8 @@ async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], 
                                      coupon_code=code)
     expire_time = now + ttl
     await send(db, _INSERT_RESERVATION, {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
-                                          "store_path": store_path, "state": HoldState.PENDING.value,
-                                          "expire_time": expire_time, "create_time": now})
+                                         "store_path": store_path, "state": HoldState.PENDING.value,
+                                         "expire_time": expire_time, "create_time": now})
     if codes:
         await send(db, _RESERVE_COUPONS, {"codes": codes, "reservation": reservation_id})
     discounts = _booked(adjustments, dict(behind.all()))
