@@ -53,7 +53,7 @@ class Route:
     service: str  # the attribute of gateway.servicer.Services holding the stub
     kind: str
     roles: frozenset
-    path: str = ""  # the request field (dotted) holding the node; "" = the whole chain
+    path: str = ""  # the request field (dotted) holding the node; "" = the whole chain; with by_id, a node it sets
     by_id: ById | None = None
 
 
@@ -69,7 +69,9 @@ MEMBER_BY_ID = ById("GetMember", "member_id", "member.home_store_path", "MEMBER_
 # rules, offset policies and gifts, top-up packages, campaigns, coupon templates and
 # issuing their coupons.
 ROUTES: dict[str, Route] = {
-    "/huiyuan.member.v1.MemberService/UpdateMember": Route("member", WRITE, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    # A member moved to another home store stays in the caller's scope.
+    "/huiyuan.member.v1.MemberService/UpdateMember": Route(
+        "member", WRITE, BACK_OFFICE, "member.home_store_path", by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),
     "/huiyuan.member.v1.OrgService/GetOrgNode": Route("org", READ, BACK_OFFICE, "path"),
@@ -169,6 +171,8 @@ class PassThrough(grpc.GenericRpcHandler):
         if route.by_id is not None:
             b = route.by_id
             await check_named(caller, route, stub, method.rpartition("/")[0], get_field(request, b.in_request or b.id_field))
+            if route.path and get_field(request, route.path) and not caller.covers(get_field(request, route.path)):
+                raise auth.denied()  # a node the change would set, beside the object's own
             return
         if route.kind == LIST and not get_field(request, route.path):
             set_field(request, route.path, caller.org_path)

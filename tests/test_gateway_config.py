@@ -372,3 +372,8 @@ def test_a_back_office_tags_the_members_of_its_stores_with_the_member_service_s_
         tag_member(ids_by_field["member_id"][SOUTH], STORE_MANAGER)
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")
     assert list(tag_member(ids_by_field["member_id"][SOUTH], HQ).tags) == [tag]
+    with pytest.raises(grpc.RpcError) as caught:  # the east's member, moved out of the east by the east
+        members.UpdateMember(member_pb2.UpdateMemberRequest(
+            request_id=rid(), member=member_pb2.Member(member_id=ids_by_field["member_id"][EAST], home_store_path=GZ),
+            update_mask=field_mask_pb2.FieldMask(paths=["home_store_path"])), metadata=as_(keys[REGION]))
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")

@@ -167,6 +167,7 @@ def check_tags(violations: Violations, tags: list[str], field_path: str) -> list
     violations.check(len(kept) <= MAX_TAGS, field_path, "TOO_MANY_TAGS", f"a member has at most {MAX_TAGS} tags")
     return kept
 
+
 # ---------------------------------------------------------------- custom attributes
 
 
