@@ -25,7 +25,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
 from huiyuan.runtime.errors import DomainError, NotFound
-from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.requests import on_line
 from gateway import auth
 from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import Authenticator, Caller, Role
@@ -124,11 +124,6 @@ def set_field(message, dotted: str, value) -> None:
     setattr(message, name, value)
 
 
-def _on_line(caller: Caller, path: str) -> bool:
-    """Under the caller's node, or above it."""
-    return caller.covers(path) or is_under(caller.org_path, path)
-
-
 @cache
 def message_types(method: str):
     """(request class, response class) of a full method name, from the descriptor pool."""
@@ -177,7 +172,7 @@ class PassThrough(grpc.GenericRpcHandler):
         if route.kind == LIST and not get_field(request, route.path):
             set_field(request, route.path, caller.org_path)
         path = get_field(request, route.path) if route.path else CHAIN
-        allowed = _on_line(caller, path) if route.kind == READ else caller.covers(path)
+        allowed = on_line(path, caller.org_path) if route.kind == READ else caller.covers(path)
         if not allowed:
             raise auth.denied()
 
@@ -198,7 +193,7 @@ async def check_named(caller: Caller, route: Route, stub, service: str, object_i
             raise not_found from None
         raise
     path = get_field(found, b.path) or CHAIN
-    if not _on_line(caller, path):
+    if not on_line(path, caller.org_path):
         raise not_found
     if route.kind == WRITE and not caller.covers(path):
         raise auth.denied()  # seen from below (an HQ campaign), changed only from above

@@ -44,12 +44,12 @@ async def issue(services, idempotency: Idempotency, caller: Caller,
         raise auth.denied()
     await passthrough.check_named(caller, ISSUE, services.campaign, CAMPAIGN, job.template_id)
     if request.validate_only:
-        return pb.IssueSegmentCouponsResponse(member_count=sum([len(page) async for page in _pages(services, job)]))
+        return pb.IssueSegmentCouponsResponse(member_count=await count_members(services.member, job.segment))
     done = await idempotency.stored(METHOD, job, pb.IssueSegmentCouponsResponse)
     if done is not None:
         return done
     members = issued = 0
-    async for page in _pages(services, job):
+    async for page in member_pages(services.member, job.segment):
         async with relayed("campaign"):
             answer = await services.campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
                 # the same page sent again is the same request; a page that falls
@@ -62,14 +62,19 @@ async def issue(services, idempotency: Idempotency, caller: Caller,
         member_count=members, issued_count=issued))
 
 
-async def _pages(services, job: pb.IssueSegmentCouponsRequest):
-    """The segment's member ids, a page at a time."""
+async def member_pages(member, segment: member_pb2.MemberFilter):
+    """The ids of the members a filter selects, a page at a time (member: the member
+    service's stub)."""
     token = ""
     while True:
         async with relayed("member"):
-            found = await services.member.ListMembers(member_pb2.ListMembersRequest(
-                filter=job.segment, page_size=PAGE_SIZE, page_token=token))
+            found = await member.ListMembers(member_pb2.ListMembersRequest(
+                filter=segment, page_size=PAGE_SIZE, page_token=token))
         if found.members:
             yield [m.member_id for m in found.members]
         if not (token := found.next_page_token):
             return
+
+
+async def count_members(member, segment: member_pb2.MemberFilter) -> int:
+    return sum([len(page) async for page in member_pages(member, segment)])

@@ -106,14 +106,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             yield chunk
 
     async def _count_new_members(self, store_path: str, start, end) -> int:
-        count, token = 0, ""
-        while True:
-            page = await self.member.ListMembers(member_pb2.ListMembersRequest(
-                filter=member_pb2.MemberFilter(org_path=store_path, registered_after=timestamp(start),
-                                               registered_before=timestamp(end)), page_size=500, page_token=token))
-            count += len(page.members)
-            if not (token := page.next_page_token):
-                return count
+        return await segments.count_members(self.member, member_pb2.MemberFilter(
+            org_path=store_path, registered_after=timestamp(start), registered_before=timestamp(end)))
 
     async def GetOrder(self, request, context):
         caller = await self.auth.caller(context)
