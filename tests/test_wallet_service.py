@@ -60,6 +60,8 @@ def test_top_up_applies_the_best_package_and_funds_are_usable_at_once(wallet):
     done = top_up(wallet, member, 300_00, store=SH)
     assert (done.principal_fen, done.bonus_fen) == (300_00, 20_00)
     assert [(p.name, p.bonus_fen) for p in done.applied_packages] == [("充100送20", 20_00)]
+    recorded = wallet.GetTopUp(pb.GetTopUpRequest(top_up_id=done.top_up_id)).top_up
+    assert (recorded.bonus_fen, list(recorded.applied_packages)) == (20_00, list(done.applied_packages))
     assert done.balance.available_fen == 320_00
     elsewhere = top_up(wallet, member, 300_00, store=GZ)  # the east package does not apply in the south
     assert elsewhere.bonus_fen == 0 and elsewhere.balance.available_fen == 620_00
@@ -200,10 +202,19 @@ def test_consumption_refunds_return_principal_and_bonus_in_the_proportions_taken
 def test_a_top_up_refund_needs_the_value_to_still_be_there(wallet):
     member = new_id("m")
     first = top_up(wallet, member, 100_00, tender_reference="WX-889")
+    record = wallet.GetTopUp(pb.GetTopUpRequest(top_up_id=first.top_up_id)).top_up
+    assert (record.member_id, record.principal_fen, record.tender, record.tender_reference, record.store_path,
+            record.operator_id) == (member, 100_00, pb.TENDER_WECHAT_PAY, "WX-889", BJ, "cashier-07")
+    assert record.create_time.seconds > 0 and not record.HasField("refund_time")
     refund = pb.RefundTopUpRequest(request_id=rid(), top_up_id=first.top_up_id, reason="顾客退卡", actor=CASHIER)
     done = wallet.RefundTopUp(refund)
     assert (done.principal_fen, done.tender, done.tender_reference) == (100_00, pb.TENDER_WECHAT_PAY, "WX-889")
     assert done.balance.available_fen == 0
+    refunded = wallet.GetTopUp(pb.GetTopUpRequest(top_up_id=first.top_up_id)).top_up
+    assert refunded.refund_time.seconds >= record.create_time.seconds
+    assert refusal(wallet.GetTopUp, pb.GetTopUpRequest(top_up_id="t_nope"))[:2] == (grpc.StatusCode.NOT_FOUND,
+                                                                                    "TOP_UP_NOT_FOUND")
+    assert refusal(wallet.GetTopUp, pb.GetTopUpRequest())[2] == {"top_up_id": "TOP_UP_ID_REQUIRED"}
     again = pb.RefundTopUpRequest(request_id=rid(), top_up_id=first.top_up_id, reason="again", actor=CASHIER)
     assert refusal(wallet.RefundTopUp, again)[1] == "TOP_UP_ALREADY_REFUNDED"
     second = top_up(wallet, member, 100_00)

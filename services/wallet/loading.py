@@ -26,6 +26,22 @@ class TopUp:
     tender_reference: str
     store_path: str
     packages: list[dict] = field(default_factory=list)  # [{"package_id", "name", "bonus_fen"}]
+    operator_id: str = ""
+    create_time: object = None
+    refund_time: object = None  # None: not refunded
+
+
+def _to_top_up(row) -> TopUp:
+    return TopUp(row.top_up_id, row.member_id, row.principal_fen, row.bonus_fen, domain.Tender(row.tender),
+                 row.tender_reference, row.store_path, row.packages, row.operator_id, row.create_time, row.refund_time)
+
+
+async def top_up_by_id(db, top_up_id: str, lock: bool = False) -> TopUp:
+    query = select(top_ups).where(top_ups.c.top_up_id == top_up_id)
+    row = (await db.execute(query.with_for_update() if lock else query)).one_or_none()
+    if row is None:
+        raise NotFound("TOP_UP_NOT_FOUND", "No such top-up.", "充值记录不存在。", top_up_id=top_up_id)
+    return _to_top_up(row)
 
 
 def _to_package(row) -> domain.TopUpPackage:
@@ -95,32 +111,31 @@ async def top_up(session, *, top_up_id: str, member_id: str, amount: int, tender
         top_up_id=top_up_id, member_id=member_id, principal_fen=amount, bonus_fen=bonus, tender=tender.value,
         tender_reference=tender_reference, store_path=store_path, packages=applied, operator_id=operator_id,
         refund_time=None, create_time=now))
-    return TopUp(top_up_id, member_id, amount, bonus, tender, tender_reference, store_path, applied), accounts
+    return TopUp(top_up_id, member_id, amount, bonus, tender, tender_reference, store_path, applied, operator_id,
+                 now), accounts
 
 
 async def refund_top_up(session, *, top_up_id: str, refund_id: str, reason: str, operator_id: str,
                         now) -> tuple[TopUp, domain.MemberAccounts]:
     """Return the principal to the original tender and take the bonus back. Refused
     when what is left cannot cover both: that value was spent."""
-    row = (await session.execute(select(top_ups).where(top_ups.c.top_up_id == top_up_id))).one_or_none()
-    if row is None:
-        raise NotFound("TOP_UP_NOT_FOUND", "No such top-up.", "充值记录不存在。", top_up_id=top_up_id)
-    accounts = await storage.lock_accounts(session, row.member_id, now)
-    row = (await session.execute(select(top_ups).where(top_ups.c.top_up_id == top_up_id).with_for_update())).one()
+    found = await top_up_by_id(session, top_up_id)
+    accounts = await storage.lock_accounts(session, found.member_id, now)
+    row = await top_up_by_id(session, top_up_id, lock=True)  # after the accounts' lock, as every writer takes them
     if row.refund_time is not None:
         raise FailedPrecondition("TOP_UP_ALREADY_REFUNDED", "This top-up was already refunded.", "该笔充值已退款。",
                                  top_up_id=top_up_id)
-    if accounts.available_principal < row.principal_fen or accounts.available_bonus < row.bonus_fen:
+    if accounts.available_principal < row.principal or accounts.available_bonus < row.bonus:
         raise FailedPrecondition(
             "INSUFFICIENT_BALANCE",
-            f"The balance left cannot cover the refund: {row.principal_fen} fen principal and {row.bonus_fen} fen bonus "
+            f"The balance left cannot cover the refund: {row.principal} fen principal and {row.bonus} fen bonus "
             f"needed, {accounts.available_principal} and {accounts.available_bonus} available.",
-            f"剩余余额不足以退款：需本金 {row.principal_fen} 分、赠送 {row.bonus_fen} 分，"
+            f"剩余余额不足以退款：需本金 {row.principal} 分、赠送 {row.bonus} 分，"
             f"可用本金 {accounts.available_principal} 分、赠送 {accounts.available_bonus} 分。",
             top_up_id=top_up_id)
     lots = await storage.open_lots(session, row.member_id)
     lots.sort(key=lambda lot: lot.lot_id != top_up_id)  # its own lot first, then the oldest
-    draws = domain.draw_from_lots(lots, row.principal_fen, row.bonus_fen)
+    draws = domain.draw_from_lots(lots, row.principal, row.bonus)
     await storage.move_lots(session, draws, -1)
     postings = []
     for d in draws:
@@ -132,9 +147,7 @@ async def refund_top_up(session, *, top_up_id: str, refund_id: str, reason: str,
                                     d.loaded_store_path, row.store_path, reason))
     await storage.post(session, accounts, refund_id, postings, operator_id=operator_id, policy=NO_POLICY, now=now)
     await send(session, update(top_ups).where(top_ups.c.top_up_id == top_up_id).values(refund_time=now))
-    refunded = TopUp(row.top_up_id, row.member_id, row.principal_fen, row.bonus_fen, domain.Tender(row.tender),
-                     row.tender_reference, row.store_path, row.packages)
-    return refunded, accounts
+    return replace(row, refund_time=now), accounts
 
 
 async def adjust(session, *, adjustment_id: str, member_id: str, principal_delta: int, bonus_delta: int, reason: str,

@@ -164,7 +164,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     async def RefundTopUp(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        v.check(bool(request.top_up_id), "top_up_id", "TOP_UP_ID_REQUIRED", "top_up_id is required")
+        _top_up_id(v, request.top_up_id)
         reason = check_text(v, request.reason, "reason", domain.MAX_MEMO, required=True)
         operator, _ = check_actor(v, request)
         v.raise_if_any()
@@ -178,6 +178,13 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 balance=balance(accounts))
 
         return await self.idempotency.run("RefundTopUp", request, pb.RefundTopUpResponse, work)
+
+    async def GetTopUp(self, request, context):
+        v = Violations()
+        _top_up_id(v, request.top_up_id)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            return pb.GetTopUpResponse(top_up=_top_up(await loading.top_up_by_id(db, request.top_up_id)))
 
     async def Adjust(self, request, context):
         v = Violations()
@@ -323,6 +330,18 @@ def _package(p: domain.TopUpPackage) -> pb.TopUpPackage:
         package_id=p.package_id, name=p.name, org_path=p.org_path,
         steps=[pb.PackageStep(threshold_fen=s.threshold_fen, bonus_fen=s.bonus_fen) for s in p.steps],
         start_time=timestamp(p.start_time), end_time=timestamp(p.end_time), ended_by=p.ended_by)
+
+
+def _top_up(t: loading.TopUp) -> pb.TopUpRecord:
+    return pb.TopUpRecord(
+        top_up_id=t.top_up_id, member_id=t.member_id, principal_fen=t.principal, bonus_fen=t.bonus,
+        applied_packages=[pb.AppliedPackage(**p) for p in t.packages], tender=enum_value(pb.Tender, "TENDER", t.tender.value),
+        tender_reference=t.tender_reference, store_path=t.store_path, operator_id=t.operator_id,
+        create_time=timestamp(t.create_time), refund_time=timestamp(t.refund_time))
+
+
+def _top_up_id(v: Violations, value: str) -> None:
+    v.check(bool(value), "top_up_id", "TOP_UP_ID_REQUIRED", "top_up_id is required")
 
 
 def _package_id(v: Violations, value: str) -> None:
