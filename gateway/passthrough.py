@@ -12,7 +12,9 @@ Scope, by the kind of call:
 - WRITE: the node the request acts on lies under the caller's node;
 - READ: the object lies on the caller's line, under its node or above it (an HQ
   campaign applies in every region, so a regional manager may read it);
-- LIST: the filter node lies under the caller's node; left empty, it is the caller's.
+- LIST: the filter node lies under the caller's node; left empty, it is the caller's;
+- SERVE: a member's card, at any till of the chain. A member belongs to the chain,
+  not a store: the card reported lost or replaced at any store is theirs to ask for.
 An object named by id is fetched first for its node; off the caller's line it is
 NOT_FOUND as a missing one is, so scope never tells what exists elsewhere.
 """
@@ -31,7 +33,8 @@ from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import Authenticator, Caller, Role
 from gateway.relay import derived_id, relayed
 
-WRITE, READ, LIST = "WRITE", "READ", "LIST"
+WRITE, READ, LIST, SERVE = "WRITE", "READ", "LIST", "SERVE"
+EVERY_ROLE = frozenset(Role)
 CONFIGURERS = frozenset({Role.HQ_ADMIN, Role.REGIONAL_MANAGER})
 HQ_ONLY = frozenset({Role.HQ_ADMIN})
 CHAIN = "hq"  # the node of what belongs to the whole chain (tiers)
@@ -62,12 +65,14 @@ RULE_BY_ID = ById("GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
 GIFT_BY_ID = ById("GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
 PACKAGE_BY_ID = ById("GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
 TEMPLATE_BY_ID = ById("GetCouponTemplate", "template_id", "template.org_path", "TEMPLATE_NOT_FOUND")
+# A top-up is its store's: the money goes back from that store's till.
+TOP_UP_BY_ID = ById("GetTopUp", "top_up_id", "top_up.store_path", "TOP_UP_NOT_FOUND")
 # A member is its home store's: that store and the nodes above it may correct or tag them.
 MEMBER_BY_ID = ById("GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND", "member.member_id")
 
-# Full method name -> route: members' profiles, org tree, card types, tiers, points
-# rules, offset policies and gifts, top-up packages, campaigns, coupon templates and
-# issuing their coupons.
+# Full method name -> route: members' profiles and cards, org tree, card types, tiers,
+# points rules, offset policies and gifts, top-up packages, top-ups and their refunds,
+# the stores' settlement, campaigns, coupon templates and issuing their coupons.
 ROUTES: dict[str, Route] = {
     # A member moved to another home store stays in the caller's scope.
     "/huiyuan.member.v1.MemberService/UpdateMember": Route(
@@ -76,6 +81,12 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),
     "/huiyuan.member.v1.OrgService/GetOrgNode": Route("org", READ, BACK_OFFICE, "path"),
     "/huiyuan.member.v1.OrgService/ListOrgNodes": Route("org", LIST, BACK_OFFICE, "under_path"),
+    # 挂失, 解挂 and 补卡 at any till; freezing a card (suspected fraud) is HQ's.
+    "/huiyuan.member.v1.CardService/ReportCardLost": Route("cards", SERVE, EVERY_ROLE),
+    "/huiyuan.member.v1.CardService/CancelCardLoss": Route("cards", SERVE, EVERY_ROLE),
+    "/huiyuan.member.v1.CardService/ReplaceCard": Route("cards", SERVE, EVERY_ROLE),
+    "/huiyuan.member.v1.CardService/FreezeCard": Route("cards", WRITE, HQ_ONLY),
+    "/huiyuan.member.v1.CardService/UnfreezeCard": Route("cards", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.CardService/CreateCardType": Route("cards", WRITE, CONFIGURERS, "card_type.org_path"),
     "/huiyuan.member.v1.CardService/GetCardType": Route("cards", READ, BACK_OFFICE, by_id=ById(
         "GetCardType", "card_type_id", "card_type.org_path", "CARD_TYPE_NOT_FOUND")),
@@ -96,6 +107,10 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": Route("wallet", READ, BACK_OFFICE, by_id=PACKAGE_BY_ID),
     "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": Route("wallet", LIST, BACK_OFFICE, "org_path"),
     "/huiyuan.wallet.v1.WalletService/EndTopUpPackage": Route("wallet", WRITE, CONFIGURERS, by_id=PACKAGE_BY_ID),
+    # Prepaid money goes back only on a manager's key, at the store that took it, or above.
+    "/huiyuan.wallet.v1.WalletService/GetTopUp": Route("wallet", READ, BACK_OFFICE, by_id=TOP_UP_BY_ID),
+    "/huiyuan.wallet.v1.WalletService/RefundTopUp": Route("wallet", WRITE, BACK_OFFICE, by_id=TOP_UP_BY_ID),
+    "/huiyuan.wallet.v1.WalletService/GetSettlement": Route("wallet", LIST, BACK_OFFICE, "org_path"),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
@@ -163,6 +178,8 @@ class PassThrough(grpc.GenericRpcHandler):
             return await getattr(stub, name)(request)
 
     async def _check_scope(self, caller: Caller, method: str, route: Route, stub, request) -> None:
+        if route.kind == SERVE:
+            return
         if route.by_id is not None:
             b = route.by_id
             await check_named(caller, route, stub, method.rpartition("/")[0], get_field(request, b.in_request or b.id_field))

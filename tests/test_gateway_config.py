@@ -6,6 +6,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import date_pb2
 
 from gateway import passthrough
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
@@ -20,6 +21,7 @@ from tests.test_gateway import as_, chain, code_and_reason, issue  # noqa: F401 
 EAST, SOUTH, GZ = "hq/east", "hq/south", "hq/south/gz-001"
 HQ, REGION, STORE_MANAGER, TERMINAL = pb.ROLE_HQ_ADMIN, pb.ROLE_REGIONAL_MANAGER, pb.ROLE_STORE_MANAGER, pb.ROLE_TERMINAL
 BACK_OFFICE, CONFIGURERS, HQ_ONLY = {HQ, REGION, STORE_MANAGER}, {HQ, REGION}, {HQ}
+EVERYONE = {HQ, REGION, STORE_MANAGER, TERMINAL}
 
 # Who may call each method, written out here (not read from gateway/passthrough.py).
 ADMITTED = {
@@ -28,6 +30,11 @@ ADMITTED = {
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": HQ_ONLY,
     "/huiyuan.member.v1.OrgService/GetOrgNode": BACK_OFFICE,
     "/huiyuan.member.v1.OrgService/ListOrgNodes": BACK_OFFICE,
+    "/huiyuan.member.v1.CardService/ReportCardLost": EVERYONE,
+    "/huiyuan.member.v1.CardService/CancelCardLoss": EVERYONE,
+    "/huiyuan.member.v1.CardService/ReplaceCard": EVERYONE,
+    "/huiyuan.member.v1.CardService/FreezeCard": HQ_ONLY,
+    "/huiyuan.member.v1.CardService/UnfreezeCard": HQ_ONLY,
     "/huiyuan.member.v1.CardService/CreateCardType": CONFIGURERS,
     "/huiyuan.member.v1.CardService/GetCardType": BACK_OFFICE,
     "/huiyuan.member.v1.CardService/ListCardTypes": BACK_OFFICE,
@@ -47,6 +54,9 @@ ADMITTED = {
     "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/EndTopUpPackage": CONFIGURERS,
+    "/huiyuan.wallet.v1.WalletService/GetTopUp": BACK_OFFICE,
+    "/huiyuan.wallet.v1.WalletService/RefundTopUp": BACK_OFFICE,
+    "/huiyuan.wallet.v1.WalletService/GetSettlement": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": BACK_OFFICE,
@@ -59,15 +69,18 @@ ADMITTED = {
 }
 # What a caller gets for what it may not see.
 UNSEEN = {"OUT_OF_SCOPE", "MEMBER_NOT_FOUND", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
-          "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND"}
+          "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND", "TOP_UP_NOT_FOUND"}
+# What a request needs beside its target for the service to answer it.
+FILLED = {"/huiyuan.wallet.v1.WalletService/GetSettlement": {
+    "start_date": date_pb2.Date(year=2026, month=1, day=1), "end_date": date_pb2.Date(year=2026, month=1, day=31)}}
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 
 
 @pytest.fixture(scope="module")
 def office(chain, member_service, campaign_service, points_service, wallet_service):  # noqa: F811
     """A key per role in the east; a member, a campaign, a coupon template, a card type,
-    a points rule, a gift and a top-up package in the east and in the south (a store
-    there, hq/south/gz-001), by their id field."""
+    a points rule, a gift, a top-up package and a top-up in the east and in the south (a
+    store there, hq/south/gz-001), by their id field."""
     stub, hq_key = chain
     keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
     Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
@@ -81,7 +94,7 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
     campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
-    campaign_ids, template_ids, card_type_ids, rule_ids, gift_ids, package_ids = {}, {}, {}, {}, {}, {}
+    campaign_ids, template_ids, card_type_ids, rule_ids, gift_ids, package_ids, top_up_ids = {}, {}, {}, {}, {}, {}, {}
     for priority, region in enumerate((EAST, SOUTH), start=9_100):
         campaign_ids[region] = campaigns.CreateCampaign(campaign_pb2.CreateCampaignRequest(
             request_id=rid(), campaign=campaign_pb2.Campaign(
@@ -102,15 +115,18 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
         package_ids[region] = wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(
             request_id=rid(), package=wallet_pb2.TopUpPackage(name=f"{region} 充500送1", org_path=region, steps=[
                 wallet_pb2.PackageStep(threshold_fen=500_00, bonus_fen=1)]))).package.package_id
+        top_up_ids[region] = wallet.TopUp(wallet_pb2.TopUpRequest(
+            request_id=rid(), member_id=member_ids[region], amount_fen=50_00, tender=wallet_pb2.TENDER_CASH,
+            store_path=STORE if region == EAST else GZ, actor=actor_pb2.Actor(operator_id="t", org_path="hq"))).top_up_id
     return stub, keys, {"member_id": member_ids, "campaign_id": campaign_ids, "template_id": template_ids, "card_type_id": card_type_ids,
-                        "rule_id": rule_ids, "gift_id": gift_ids, "package_id": package_ids}
+                        "rule_id": rule_ids, "gift_id": gift_ids, "package_id": package_ids, "top_up_id": top_up_ids}
 
 
 def _request(method: str, target: str, ids_by_field):
     """The method's request aimed at target: its node field set, or the id of the object there."""
     route = passthrough.ROUTES[method]
     request_type, _ = passthrough.message_types(method)
-    request = request_type()
+    request = request_type(**FILLED.get(method, {}))
     if "request_id" in request.DESCRIPTOR.fields_by_name:
         request.request_id = rid()
     if route.by_id is not None:

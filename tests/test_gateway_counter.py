@@ -1,0 +1,147 @@
+"""What a store's counter and a back office do beside a sale, through the gateway with
+the services' own stubs: a card reported lost and replaced at any till, a card frozen
+by HQ, a top-up refunded on a manager's key at the store that took it, and the stores'
+settlement seen by each office."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.type import date_pb2
+
+from huiyuan.common.v1 import actor_pb2
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import card_pb2, card_pb2_grpc
+from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from tests.support import STORE, Stubs, card_type, refusal_of, rid
+from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
+from tests.test_gateway_config import EAST, GZ, HQ, REGION, SOUTH, STORE_MANAGER, TERMINAL, office  # noqa: F401
+
+
+def refused(call, request, key=None):
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, metadata=as_(key) if key else ())
+    return refusal_of(caught.value)[:2]
+
+
+@pytest.fixture(scope="module")
+def tills(office):
+    """A terminal key in the east (the office's) and one in the south."""
+    stub, keys, ids_by_field = office
+    hq_key = keys[HQ]
+    return {EAST: keys[TERMINAL], SOUTH: issue(stub, hq_key, f"{GZ}/pos-1", pb.ROLE_TERMINAL).api_key}
+
+
+def test_a_card_lost_is_reported_at_any_till_refused_there_and_replaced(office, tills, member_service):
+    stub, keys, ids_by_field = office
+    member_id = ids_by_field["member_id"][EAST]
+    stubs = Stubs(member_service.channel)
+    number = stubs.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member_id, card_type_id=card_type(stubs),
+        actor=actor_pb2.Actor(operator_id="t", org_path=STORE))).card.card_number
+    cards = card_pb2_grpc.CardServiceStub(stub.channel)  # the member service's stub, aimed at the gateway
+    lookup = pb.LookupMemberRequest(card_number=number)
+
+    lost = card_pb2.ReportCardLostRequest(request_id=rid(), card_number=number, reason="顾客来电挂失")
+    assert cards.ReportCardLost(lost, metadata=as_(tills[SOUTH])).card.state == card_pb2.CARD_STATE_LOST  # another region's till
+    assert cards.ReportCardLost(lost, metadata=as_(tills[SOUTH])).card.state == card_pb2.CARD_STATE_LOST  # a retry
+    assert refused(stub.LookupMember, lookup, tills[EAST]) == (grpc.StatusCode.FAILED_PRECONDITION, "CARD_LOST")
+    event = stubs.card.ListCardEvents(card_pb2.ListCardEventsRequest(card_number=number)).card_events[-1]
+    assert event.operator_id.startswith("key:") and event.org_path == f"{GZ}/pos-1"  # the credential, not a claim
+    found = card_pb2.CancelCardLossRequest(request_id=rid(), card_number=number, reason="卡已找到")
+    assert cards.CancelCardLoss(found, metadata=as_(tills[EAST])).card.state == card_pb2.CARD_STATE_ACTIVE
+    assert stub.LookupMember(lookup, metadata=as_(tills[EAST])).member.member_id == member_id
+
+    cards.ReportCardLost(card_pb2.ReportCardLostRequest(request_id=rid(), card_number=number, reason="再次丢失"),
+                         metadata=as_(tills[EAST]))
+    replaced = cards.ReplaceCard(card_pb2.ReplaceCardRequest(request_id=rid(), card_number=number, reason="补卡"),
+                                 metadata=as_(tills[EAST]))
+    assert replaced.old_card.state == card_pb2.CARD_STATE_REPLACED and replaced.new_card.card_number != number
+    again = stub.LookupMember(pb.LookupMemberRequest(card_number=replaced.new_card.card_number), metadata=as_(tills[SOUTH]))
+    assert again.member.member_id == member_id and again.stored_value_available_fen >= 50_00  # the balance is the member's
+    assert refused(stub.LookupMember, lookup, tills[EAST]) == (grpc.StatusCode.FAILED_PRECONDITION, "CARD_REPLACED")
+    assert refused(cards.ReportCardLost, card_pb2.ReportCardLostRequest(request_id=rid(), card_number=number,
+                                                                        reason="x")) == (
+        grpc.StatusCode.UNAUTHENTICATED, "CREDENTIAL_REQUIRED")
+
+
+def test_only_hq_freezes_a_card(office, tills, member_service):
+    stub, keys, ids_by_field = office
+    stubs = Stubs(member_service.channel)
+    number = stubs.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=ids_by_field["member_id"][SOUTH], card_type_id=card_type(stubs),
+        actor=actor_pb2.Actor(operator_id="t", org_path=GZ))).card.card_number
+    cards = card_pb2_grpc.CardServiceStub(stub.channel)
+    freeze = card_pb2.FreezeCardRequest(request_id=rid(), card_number=number, reason="疑似盗刷")
+    for role in (REGION, STORE_MANAGER, TERMINAL):
+        assert refused(cards.FreezeCard, freeze, keys[role]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert cards.FreezeCard(freeze, metadata=as_(keys[HQ])).card.state == card_pb2.CARD_STATE_FROZEN
+    assert refused(stub.LookupMember, pb.LookupMemberRequest(card_number=number), tills[SOUTH]) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "CARD_FROZEN")
+    cards.UnfreezeCard(card_pb2.UnfreezeCardRequest(request_id=rid(), card_number=number, reason="核实无误"),
+                       metadata=as_(keys[HQ]))
+    assert stub.LookupMember(pb.LookupMemberRequest(card_number=number), metadata=as_(tills[SOUTH])).member.member_id
+
+
+def test_a_top_up_is_refunded_on_a_manager_s_key_at_its_store_and_nowhere_else(office, tills):
+    stub, keys, ids_by_field = office
+    member_id = ids_by_field["member_id"][EAST]
+    wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)  # the wallet's stub, aimed at the gateway
+    loaded = stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=200_00,
+                                        tender=pb.TENDER_KIND_WECHAT_PAY, tender_reference="WX-4242"),
+                        metadata=as_(tills[EAST]))
+    get = wallet_pb2.GetTopUpRequest(top_up_id=loaded.top_up_id)
+    refund = wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=loaded.top_up_id, reason="顾客退款")
+    assert refused(wallet.GetTopUp, get, tills[EAST]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert refused(wallet.RefundTopUp, refund, tills[EAST]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+
+    record = wallet.GetTopUp(get, metadata=as_(keys[STORE_MANAGER])).top_up
+    assert (record.principal_fen, record.store_path, record.tender_reference) == (200_00, STORE, "WX-4242")
+    assert record.operator_id.startswith("key:") and not record.HasField("refund_time")
+    done = wallet.RefundTopUp(refund, metadata=as_(keys[STORE_MANAGER]))
+    assert (done.principal_fen, done.tender, done.tender_reference) == (200_00, wallet_pb2.TENDER_WECHAT_PAY, "WX-4242")
+    assert wallet.RefundTopUp(refund, metadata=as_(keys[STORE_MANAGER])) == done  # a retry: paid back once
+    assert done.balance.available_fen == loaded.stored_value_available_fen - 200_00
+    assert wallet.GetTopUp(get, metadata=as_(keys[REGION])).top_up.HasField("refund_time")
+
+    south = ids_by_field["top_up_id"][SOUTH]
+    for call, request in ((wallet.GetTopUp, wallet_pb2.GetTopUpRequest(top_up_id=south)),
+                          (wallet.RefundTopUp, wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=south, reason="x"))):
+        for role in (STORE_MANAGER, REGION):  # the south's top-up is not there for the east, as a missing one
+            assert refused(call, request, keys[role]) == (grpc.StatusCode.NOT_FOUND, "TOP_UP_NOT_FOUND")
+    missing = wallet_pb2.GetTopUpRequest(top_up_id="t_" + "9" * 26)
+    assert refused(wallet.GetTopUp, missing, keys[HQ]) == (grpc.StatusCode.NOT_FOUND, "TOP_UP_NOT_FOUND")
+
+
+def test_each_office_reads_the_settlement_of_the_stores_under_it(office, wallet_service):
+    stub, keys, ids_by_field = office
+    service = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+    member_id = ids_by_field["member_id"][EAST]  # loaded in the east (the office's top-up), spends 10.00 in the south
+    held = service.Hold(wallet_pb2.HoldRequest(
+        request_id=rid(), member_id=member_id, amount_fen=10_00, ttl=Duration(seconds=60), store_path=GZ,
+        order_id=f"o-{rid()[:8]}")).hold
+    service.Capture(wallet_pb2.CaptureRequest(request_id=rid(), hold_id=held.hold_id, amount_fen=10_00))
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    period = {"start_date": _date(today - timedelta(days=1)), "end_date": _date(today + timedelta(days=1))}
+    wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
+
+    def settlement(role, org_path=""):
+        return {p.store_path: p for p in wallet.GetSettlement(wallet_pb2.GetSettlementRequest(
+            org_path=org_path, **period), metadata=as_(keys[role])).positions}
+
+    chain_wide = settlement(HQ, "hq")
+    assert chain_wide[STORE].loaded_here_spent_elsewhere_fen >= 10_00
+    assert chain_wide[GZ].loaded_elsewhere_spent_here_fen >= 10_00
+    assert sum(p.net_fen for p in chain_wide.values()) == 0  # what one store owes, another is owed
+    east = settlement(REGION)  # the region's own node when none is given
+    assert STORE in east and not any(path.startswith(SOUTH) for path in east)
+    assert east[STORE] == chain_wide[STORE]
+    for role, org_path in ((REGION, "hq"), (REGION, SOUTH), (STORE_MANAGER, EAST)):
+        assert refused(wallet.GetSettlement, wallet_pb2.GetSettlementRequest(org_path=org_path, **period), keys[role]) == (
+            grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+
+
+def _date(day) -> date_pb2.Date:
+    return date_pb2.Date(year=day.year, month=day.month, day=day.day)
