@@ -11,10 +11,16 @@
   huiyuan pos settle ORDER_ID --reason R   finish an order a refused step holds up (a manager's key)
   huiyuan pos export --from 2026-11-01 --to 2026-11-30 [--org PATH] [--format xlsx|csv] [--out FILE]
                        the orders of those days (chain time) as a file for Excel (a manager's key)
+  huiyuan pos report-lost | cancel-loss --card N --reason R     挂失 / 解挂, at any till
+  huiyuan pos replace-card --card N [--new-card M] --reason R   补卡: balances stay with the member
+  huiyuan pos refund-top-up TOP_UP_ID --reason R   the money back to its tender (a manager's key)
+  huiyuan pos settlement --from 2026-11-01 --to 2026-11-30 [--org PATH]   what each store owes
+                       or is owed for stored value loaded in one store and spent in another
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
-`huiyuan up` writes for the demo store's first till); `orders`, `settle` and `export` need a
-store manager's key or above (`huiyuan key issue`). Amounts are yuan, as printed.
+`huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
+`refund-top-up` and `settlement` need a store manager's key or above (`huiyuan key issue`).
+Amounts are yuan, as printed.
 """
 
 import argparse
@@ -36,14 +42,16 @@ TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY",
 def add_parser(sub) -> None:
     pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
     pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
-                                        "settle", "export"])
-    pos.add_argument("order_id", nargs="?")
+                                        "settle", "export", "report-lost", "cancel-loss", "replace-card",
+                                        "refund-top-up", "settlement"])
+    pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
     pos.add_argument("--phone")
     pos.add_argument("--card")
     pos.add_argument("--qr")
     pos.add_argument("--name")
     pos.add_argument("--card-type", default="")
+    pos.add_argument("--new-card", default="", help="replace-card: a pre-printed number (default: one assigned)")
     pos.add_argument("--amount", type=fen, help="top-up: yuan, such as 100 or 99.50")
     pos.add_argument("--tender", default="cash", choices=sorted(TENDERS))
     pos.add_argument("--line", action="append", default=[],
@@ -55,9 +63,12 @@ def add_parser(sub) -> None:
     pos.add_argument("--state", default="", help="orders: only this state, e.g. needs-attention")
     pos.add_argument("--org", default="", help="orders: under this org node (default: the key's)")
     pos.add_argument("--limit", type=int, default=20)
-    pos.add_argument("--reason", default="", help="settle: why the order may finish without its refused steps")
-    pos.add_argument("--from", dest="first_day", type=date.fromisoformat, help="export: the first day, YYYY-MM-DD")
-    pos.add_argument("--to", dest="last_day", type=date.fromisoformat, help="export: the last day (included)")
+    pos.add_argument("--reason", default="", help="settle: why the order may finish without its refused steps; "
+                                                  "cards and refund-top-up: why")
+    pos.add_argument("--from", dest="first_day", type=date.fromisoformat,
+                     help="export, settlement: the first day, YYYY-MM-DD")
+    pos.add_argument("--to", dest="last_day", type=date.fromisoformat,
+                     help="export, settlement: the last day (included)")
     pos.add_argument("--format", default="xlsx", choices=["xlsx", "csv"], help="export: the file's format")
     pos.add_argument("--out", default="", help="export: where to write it (default: the name the gateway suggests)")
 
@@ -116,7 +127,9 @@ def run(args) -> int:
     from huiyuan.gateway.v1 import gateway_pb2_grpc
     from huiyuan.member.v1 import member_pb2
 
-    stub = gateway_pb2_grpc.GatewayServiceStub(grpc.insecure_channel(service_address("gateway")))
+    channel = grpc.insecure_channel(service_address("gateway"))
+    stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+    stub.channel = channel  # the services' own stubs, for the calls the gateway passes through
     auth = (("authorization", f"ApiKey {_key(args)}"),)
 
     def lookup():
@@ -146,6 +159,7 @@ def run(args) -> int:
         done = stub.TopUp(pb.TopUpRequest(
             request_id=str(uuid.uuid4()), member_id=member_id, amount_fen=args.amount,
             tender=pb.TenderKind.Value(f"TENDER_KIND_{TENDERS[args.tender]}")), metadata=auth, timeout=10)
+        print(f"top-up {done.top_up_id}")  # what refund-top-up names
         print("\n".join(done.receipt_lines))
     elif args.action == "checkout":
         lines = [sale_line(str(i), text) for i, text in enumerate(args.line, 1)]  # before any call
@@ -159,7 +173,7 @@ def run(args) -> int:
         print_receipt(done.receipt)
     elif args.action == "refund":
         lines = [returned_line(text) for text in args.line]
-        done = stub.Refund(pb.RefundRequest(request_id=str(uuid.uuid4()), order_id=args.order_id or "", lines=lines),
+        done = stub.Refund(pb.RefundRequest(request_id=str(uuid.uuid4()), order_id=args.id or "", lines=lines),
                            metadata=auth, timeout=30)
         print(f"refunded to stored value {yuan(done.stored_value_fen)}")
         for t in done.tenders:
@@ -179,19 +193,25 @@ def run(args) -> int:
         if not found.orders:
             print("no orders")
     elif args.action == "settle":
-        order = stub.SettleOrder(pb.SettleOrderRequest(request_id=str(uuid.uuid4()), order_id=args.order_id or "",
+        order = stub.SettleOrder(pb.SettleOrderRequest(request_id=str(uuid.uuid4()), order_id=args.id or "",
                                                        reason=args.reason), metadata=auth, timeout=30).order
         print_order(order)
         if order.HasField("receipt"):
             print_receipt(order.receipt)
     elif args.action == "export":
         export(stub, auth, args)
+    elif args.action in ("report-lost", "cancel-loss", "replace-card"):
+        card(stub.channel, auth, args)
+    elif args.action == "refund-top-up":
+        refund_top_up(stub.channel, auth, args)
+    elif args.action == "settlement":
+        settlement(stub.channel, auth, args)
     else:
-        found = stub.GetOrder(pb.GetOrderRequest(order_id=args.order_id or ""), metadata=auth, timeout=10)
+        found = stub.GetOrder(pb.GetOrderRequest(order_id=args.id or ""), metadata=auth, timeout=10)
         if found.HasField("receipt"):
             print_receipt(found.receipt)
         if found.refused_steps or not found.HasField("receipt"):
-            print_order(pb.Order(order_id=args.order_id, state=found.state, refused_steps=found.refused_steps))
+            print_order(pb.Order(order_id=args.id, state=found.state, refused_steps=found.refused_steps))
     return 0
 
 
@@ -214,6 +234,62 @@ def export(stub, auth, args) -> None:
         for chunk in chunks:
             out.write(chunk.chunk)
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+
+
+def card(channel, auth, args) -> None:
+    """挂失, 解挂 or 补卡, through the member service's calls the gateway passes through."""
+    from huiyuan.member.v1 import card_pb2, card_pb2_grpc
+
+    if not args.card:
+        raise SystemExit(f"{args.action} needs --card")
+    cards = card_pb2_grpc.CardServiceStub(channel)
+    common = {"request_id": str(uuid.uuid4()), "card_number": args.card, "reason": args.reason}
+    if args.action == "replace-card":
+        done = cards.ReplaceCard(card_pb2.ReplaceCardRequest(new_card_number=args.new_card, **common),
+                                 metadata=auth, timeout=10)
+        print(f"card {args.card} replaced by {done.new_card.card_number}; stored value and points stay with the member")
+        return
+    change = cards.ReportCardLost if args.action == "report-lost" else cards.CancelCardLoss
+    request = (card_pb2.ReportCardLostRequest if args.action == "report-lost" else card_pb2.CancelCardLossRequest)(**common)
+    state = change(request, metadata=auth, timeout=10).card.state
+    print(f"card {args.card} {card_pb2.CardState.Name(state).removeprefix('CARD_STATE_').lower()}"
+          + ("; it can no longer pay" if args.action == "report-lost" else ""))
+
+
+def refund_top_up(channel, auth, args) -> None:
+    """A top-up's money back to its tender, its bonus taken back; what it was, first."""
+    from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+
+    wallet = wallet_pb2_grpc.WalletServiceStub(channel)
+    t = wallet.GetTopUp(wallet_pb2.GetTopUpRequest(top_up_id=args.id or ""), metadata=auth, timeout=10).top_up
+    tender = " ".join(x for x in (wallet_pb2.Tender.Name(t.tender).removeprefix("TENDER_").lower().replace("_", "-"),
+                                  t.tender_reference) if x)  # "wechat-pay WX-4242"
+    print(f"top-up {t.top_up_id}  {t.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {t.store_path}  "
+          f"{yuan(t.principal_fen)} ({tender})  bonus {yuan(t.bonus_fen)}")
+    done = wallet.RefundTopUp(wallet_pb2.RefundTopUpRequest(request_id=str(uuid.uuid4()), top_up_id=t.top_up_id,
+                                                            reason=args.reason), metadata=auth, timeout=10)
+    print(f"refund {yuan(done.principal_fen)} to {tender}")
+    print(f"bonus taken back {yuan(done.bonus_fen)}; stored value left {yuan(done.balance.available_fen)}")
+
+
+def settlement(channel, auth, args) -> None:
+    """Each store's position for stored value loaded in one store and spent in another."""
+    from google.type import date_pb2
+
+    from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+
+    if not (args.first_day and args.last_day):
+        raise SystemExit("settlement needs --from and --to, e.g. --from 2026-11-01 --to 2026-11-30")
+    period = {name: date_pb2.Date(year=d.year, month=d.month, day=d.day)
+              for name, d in (("start_date", args.first_day), ("end_date", args.last_day))}
+    found = wallet_pb2_grpc.WalletServiceStub(channel).GetSettlement(
+        wallet_pb2.GetSettlementRequest(org_path=args.org, **period), metadata=auth, timeout=30)
+    print(f"{'store':<24}{'owes others':>14}{'owed by others':>16}{'net':>14}")
+    for p in found.positions:
+        print(f"{p.store_path:<24}{yuan(p.loaded_here_spent_elsewhere_fen):>14}"
+              f"{yuan(p.loaded_elsewhere_spent_here_fen):>16}{yuan(p.net_fen):>14}")
+    if not found.positions:
+        print("no stored value crossed stores in those days")
 
 
 def state_name(number: int) -> str:

@@ -115,14 +115,17 @@ def test_a_top_up_is_refunded_on_a_manager_s_key_at_its_store_and_nowhere_else(o
     assert refused(wallet.GetTopUp, missing, keys[HQ]) == (grpc.StatusCode.NOT_FOUND, "TOP_UP_NOT_FOUND")
 
 
+def spend_in_the_south(wallet_service, member_id: str, amount: int) -> None:
+    service = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+    held = service.Hold(wallet_pb2.HoldRequest(
+        request_id=rid(), member_id=member_id, amount_fen=amount, ttl=Duration(seconds=60), store_path=GZ,
+        order_id=f"o-{rid()[:8]}")).hold
+    service.Capture(wallet_pb2.CaptureRequest(request_id=rid(), hold_id=held.hold_id, amount_fen=amount))
+
+
 def test_each_office_reads_the_settlement_of_the_stores_under_it(office, wallet_service):
     stub, keys, ids_by_field = office
-    service = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
-    member_id = ids_by_field["member_id"][EAST]  # loaded in the east (the office's top-up), spends 10.00 in the south
-    held = service.Hold(wallet_pb2.HoldRequest(
-        request_id=rid(), member_id=member_id, amount_fen=10_00, ttl=Duration(seconds=60), store_path=GZ,
-        order_id=f"o-{rid()[:8]}")).hold
-    service.Capture(wallet_pb2.CaptureRequest(request_id=rid(), hold_id=held.hold_id, amount_fen=10_00))
+    spend_in_the_south(wallet_service, ids_by_field["member_id"][EAST], 10_00)  # loaded in the east (the office's top-up)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     period = {"start_date": _date(today - timedelta(days=1)), "end_date": _date(today + timedelta(days=1))}
     wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
@@ -145,3 +148,48 @@ def test_each_office_reads_the_settlement_of_the_stores_under_it(office, wallet_
 
 def _date(day) -> date_pb2.Date:
     return date_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def test_the_pos_command_reports_a_card_lost_replaces_it_refunds_a_top_up_and_prints_the_settlement(
+        office, tills, member_service, wallet_service, monkeypatch, capsys):
+    import argparse
+
+    from huiyuan import pos
+
+    stub, keys, ids_by_field = office
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    parser = argparse.ArgumentParser()
+    pos.add_parser(parser.add_subparsers())
+    stubs = Stubs(member_service.channel)
+    member_id = ids_by_field["member_id"][EAST]
+    number = stubs.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member_id, card_type_id=card_type(stubs),
+        actor=actor_pb2.Actor(operator_id="t", org_path=STORE))).card.card_number
+
+    def run(*words, key=tills[EAST]):
+        assert pos.run(parser.parse_args(["pos", *words, "--key", key])) == 0
+        return capsys.readouterr().out
+
+    assert run("report-lost", "--card", number, "--reason", "丢失") == f"card {number} lost; it can no longer pay\n"
+    assert run("cancel-loss", "--card", number, "--reason", "找到了") == f"card {number} active\n"
+    replaced = run("replace-card", "--card", number, "--new-card", "6200000000000042", "--reason", "卡片磨损")
+    assert replaced == f"card {number} replaced by 6200000000000042; stored value and points stay with the member\n"
+    with pytest.raises(SystemExit, match="needs --card"):
+        run("report-lost", "--reason", "x")
+
+    loaded = run("top-up", "--card", "6200000000000042", "--amount", "30", "--tender", "alipay")
+    top_up_id = loaded.splitlines()[0].removeprefix("top-up ")
+    refunded = run("refund-top-up", top_up_id, "--reason", "顾客退款", key=keys[STORE_MANAGER]).splitlines()
+    assert refunded[0].startswith(f"top-up {top_up_id}  ") and f"{STORE}  ¥30.00 (alipay)  bonus ¥0.00" in refunded[0]
+    assert refunded[1:] == ["refund ¥30.00 to alipay", refunded[2]] and refunded[2].startswith("bonus taken back ¥0.00")
+    with pytest.raises(grpc.RpcError) as caught:  # a till's key does not pay prepaid money back
+        run("refund-top-up", top_up_id, "--reason", "x")
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+
+    spend_in_the_south(wallet_service, member_id, 1_00)
+    today = f"{datetime.now(ZoneInfo('Asia/Shanghai')).date():%Y-%m-%d}"
+    table = run("settlement", "--from", today, "--to", today, key=keys[REGION]).splitlines()
+    assert table[0].split() == ["store", "owes", "others", "owed", "by", "others", "net"]
+    assert [line.split()[0] for line in table[1:]] == [STORE]  # the east's own store; the south's is not the east's
+    with pytest.raises(SystemExit, match="--from and --to"):
+        run("settlement", "--from", today, key=keys[REGION])
