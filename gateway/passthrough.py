@@ -14,7 +14,10 @@ Scope, by the kind of call:
   campaign applies in every region, so a regional manager may read it);
 - LIST: the filter node lies under the caller's node; left empty, it is the caller's;
 - SERVE: a member's card, at any till of the chain. A member belongs to the chain,
-  not a store: the card reported lost or replaced at any store is theirs to ask for.
+  not a store: the card reported lost or replaced at any store is theirs to ask for;
+- AT_STORE: done at a store (a gift handed over): the store lies under the caller's
+  node, left empty it is the caller's own, and what the request names by id is on the
+  caller's line (an HQ gift is offered in every store).
 An object named by id is fetched first for its node; off the caller's line it is
 NOT_FOUND as a missing one is, so scope never tells what exists elsewhere.
 """
@@ -30,10 +33,10 @@ from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
 from gateway import auth
 from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
-from gateway.auth import Authenticator, Caller, Role
+from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
 from gateway.relay import derived_id, relayed
 
-WRITE, READ, LIST, SERVE = "WRITE", "READ", "LIST", "SERVE"
+WRITE, READ, LIST, SERVE, AT_STORE = "WRITE", "READ", "LIST", "SERVE", "AT_STORE"
 EVERY_ROLE = frozenset(Role)
 CONFIGURERS = frozenset({Role.HQ_ADMIN, Role.REGIONAL_MANAGER})
 HQ_ONLY = frozenset({Role.HQ_ADMIN})
@@ -101,7 +104,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.points.v1.PointsService/SetOffsetPolicy": Route("points", WRITE, CONFIGURERS, "policy.org_path"),
     "/huiyuan.points.v1.PointsService/CreateGift": Route("points", WRITE, CONFIGURERS, "gift.org_path"),
     "/huiyuan.points.v1.PointsService/GetGift": Route("points", READ, BACK_OFFICE, by_id=GIFT_BY_ID),
-    "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, BACK_OFFICE, "org_path"),
+    # The points mall at the till: the gifts its store offers, handed over for points.
+    "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, EVERY_ROLE, "org_path"),
+    "/huiyuan.points.v1.PointsService/RedeemGift": Route("points", AT_STORE, STORE_ROLES, "store_path", GIFT_BY_ID),
     "/huiyuan.points.v1.PointsService/AdjustGiftStock": Route("points", WRITE, CONFIGURERS, by_id=GIFT_BY_ID),
     "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": Route("wallet", WRITE, CONFIGURERS, "package.org_path"),
     "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": Route("wallet", READ, BACK_OFFICE, by_id=PACKAGE_BY_ID),
@@ -179,6 +184,14 @@ class PassThrough(grpc.GenericRpcHandler):
 
     async def _check_scope(self, caller: Caller, method: str, route: Route, stub, request) -> None:
         if route.kind == SERVE:
+            return
+        if route.kind == AT_STORE:
+            if not get_field(request, route.path):
+                set_field(request, route.path, caller.store_path)
+            if not caller.covers(get_field(request, route.path) or CHAIN):
+                raise auth.denied()
+            if route.by_id is not None:
+                await check_named(caller, route, stub, method.rpartition("/")[0], get_field(request, route.by_id.id_field))
             return
         if route.by_id is not None:
             b = route.by_id

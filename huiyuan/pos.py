@@ -13,6 +13,8 @@
                        the orders of those days (chain time) as a file for Excel (a manager's key)
   huiyuan pos report-lost | cancel-loss --card N --reason R     挂失 / 解挂, at any till
   huiyuan pos replace-card --card N [--new-card M] --reason R   补卡: balances stay with the member
+  huiyuan pos gifts                                the points mall: the gifts this store offers
+  huiyuan pos redeem-gift --card N --gift GIFT_ID [--quantity Q]   a gift handed over for points
   huiyuan pos refund-top-up TOP_UP_ID --reason R   the money back to its tender (a manager's key)
   huiyuan pos settlement --from 2026-11-01 --to 2026-11-30 [--org PATH]   what each store owes
                        or is owed for stored value loaded in one store and spent in another
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import grpc
 
+from huiyuan import pos_counter
 from huiyuan.runtime.clock import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
 from huiyuan.runtime.money import yuan
@@ -43,7 +46,7 @@ def add_parser(sub) -> None:
     pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
     pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
-                                        "refund-top-up", "settlement"])
+                                        "refund-top-up", "settlement", "gifts", "redeem-gift"])
     pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
     pos.add_argument("--phone")
@@ -57,6 +60,8 @@ def add_parser(sub) -> None:
     pos.add_argument("--line", action="append", default=[],
                      help="checkout: SKU:CATEGORY:QTY:UNIT_PRICE_YUAN; refund: LINE_ID:QTY")
     pos.add_argument("--coupon", action="append", default=[])
+    pos.add_argument("--gift", default="", help="redeem-gift: the gift's id (pos gifts lists them)")
+    pos.add_argument("--quantity", type=int, default=1, help="redeem-gift: how many")
     pos.add_argument("--points", type=int, default=0)
     pos.add_argument("--stored-value", type=fen, default=0, help="checkout: yuan paid with stored value")
     pos.add_argument("--cash", type=fen, default=0, help="checkout: yuan paid in cash")
@@ -201,11 +206,13 @@ def run(args) -> int:
     elif args.action == "export":
         export(stub, auth, args)
     elif args.action in ("report-lost", "cancel-loss", "replace-card"):
-        card(stub.channel, auth, args)
+        pos_counter.card(stub.channel, auth, args)
     elif args.action == "refund-top-up":
-        refund_top_up(stub.channel, auth, args)
+        pos_counter.refund_top_up(stub.channel, auth, args)
     elif args.action == "settlement":
-        settlement(stub.channel, auth, args)
+        pos_counter.settlement(stub.channel, auth, args)
+    elif args.action in ("gifts", "redeem-gift"):
+        pos_counter.points_mall(stub.channel, auth, args, lookup if args.action == "redeem-gift" else None)
     else:
         found = stub.GetOrder(pb.GetOrderRequest(order_id=args.id or ""), metadata=auth, timeout=10)
         if found.HasField("receipt"):
@@ -234,62 +241,6 @@ def export(stub, auth, args) -> None:
         for chunk in chunks:
             out.write(chunk.chunk)
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
-
-
-def card(channel, auth, args) -> None:
-    """挂失, 解挂 or 补卡, through the member service's calls the gateway passes through."""
-    from huiyuan.member.v1 import card_pb2, card_pb2_grpc
-
-    if not args.card:
-        raise SystemExit(f"{args.action} needs --card")
-    cards = card_pb2_grpc.CardServiceStub(channel)
-    common = {"request_id": str(uuid.uuid4()), "card_number": args.card, "reason": args.reason}
-    if args.action == "replace-card":
-        done = cards.ReplaceCard(card_pb2.ReplaceCardRequest(new_card_number=args.new_card, **common),
-                                 metadata=auth, timeout=10)
-        print(f"card {args.card} replaced by {done.new_card.card_number}; stored value and points stay with the member")
-        return
-    change = cards.ReportCardLost if args.action == "report-lost" else cards.CancelCardLoss
-    request = (card_pb2.ReportCardLostRequest if args.action == "report-lost" else card_pb2.CancelCardLossRequest)(**common)
-    state = change(request, metadata=auth, timeout=10).card.state
-    print(f"card {args.card} {card_pb2.CardState.Name(state).removeprefix('CARD_STATE_').lower()}"
-          + ("; it can no longer pay" if args.action == "report-lost" else ""))
-
-
-def refund_top_up(channel, auth, args) -> None:
-    """A top-up's money back to its tender, its bonus taken back; what it was, first."""
-    from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-
-    wallet = wallet_pb2_grpc.WalletServiceStub(channel)
-    t = wallet.GetTopUp(wallet_pb2.GetTopUpRequest(top_up_id=args.id or ""), metadata=auth, timeout=10).top_up
-    tender = " ".join(x for x in (wallet_pb2.Tender.Name(t.tender).removeprefix("TENDER_").lower().replace("_", "-"),
-                                  t.tender_reference) if x)  # "wechat-pay WX-4242"
-    print(f"top-up {t.top_up_id}  {t.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {t.store_path}  "
-          f"{yuan(t.principal_fen)} ({tender})  bonus {yuan(t.bonus_fen)}")
-    done = wallet.RefundTopUp(wallet_pb2.RefundTopUpRequest(request_id=str(uuid.uuid4()), top_up_id=t.top_up_id,
-                                                            reason=args.reason), metadata=auth, timeout=10)
-    print(f"refund {yuan(done.principal_fen)} to {tender}")
-    print(f"bonus taken back {yuan(done.bonus_fen)}; stored value left {yuan(done.balance.available_fen)}")
-
-
-def settlement(channel, auth, args) -> None:
-    """Each store's position for stored value loaded in one store and spent in another."""
-    from google.type import date_pb2
-
-    from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-
-    if not (args.first_day and args.last_day):
-        raise SystemExit("settlement needs --from and --to, e.g. --from 2026-11-01 --to 2026-11-30")
-    period = {name: date_pb2.Date(year=d.year, month=d.month, day=d.day)
-              for name, d in (("start_date", args.first_day), ("end_date", args.last_day))}
-    found = wallet_pb2_grpc.WalletServiceStub(channel).GetSettlement(
-        wallet_pb2.GetSettlementRequest(org_path=args.org, **period), metadata=auth, timeout=30)
-    print(f"{'store':<24}{'owes others':>14}{'owed by others':>16}{'net':>14}")
-    for p in found.positions:
-        print(f"{p.store_path:<24}{yuan(p.loaded_here_spent_elsewhere_fen):>14}"
-              f"{yuan(p.loaded_elsewhere_spent_here_fen):>16}{yuan(p.net_fen):>14}")
-    if not found.positions:
-        print("no stored value crossed stores in those days")
 
 
 def state_name(number: int) -> str:

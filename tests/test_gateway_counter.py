@@ -14,6 +14,7 @@ from google.type import date_pb2
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, card_type, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
@@ -115,6 +116,28 @@ def test_a_top_up_is_refunded_on_a_manager_s_key_at_its_store_and_nowhere_else(o
     assert refused(wallet.GetTopUp, missing, keys[HQ]) == (grpc.StatusCode.NOT_FOUND, "TOP_UP_NOT_FOUND")
 
 
+def test_a_till_lists_the_gifts_its_store_offers_and_hands_one_over_for_points(office, tills, points_service):
+    stub, keys, ids_by_field = office
+    member_id, gifts = ids_by_field["member_id"][EAST], ids_by_field["gift_id"]  # 100 points each, 5 in stock
+    points_pb2_grpc.PointsServiceStub(points_service.channel).Grant(points_pb2.GrantRequest(
+        request_id=rid(), member_id=member_id, points=250, source=points_pb2.LOT_SOURCE_CAMPAIGN, store_path=STORE))
+    points = points_pb2_grpc.PointsServiceStub(stub.channel)  # the points service's stub, aimed at the gateway
+    offered = {g.gift_id for g in points.ListGifts(points_pb2.ListGiftsRequest(), metadata=as_(tills[EAST])).gifts}
+    assert gifts[EAST] in offered and gifts[SOUTH] not in offered
+
+    redeem = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST], quantity=2)
+    done = points.RedeemGift(redeem, metadata=as_(tills[EAST]))  # no store given: the till's own
+    assert (done.points, done.stock_left, done.balance.available_points) == (200, 3, 50)
+    assert points.RedeemGift(redeem, metadata=as_(tills[EAST])) == done  # a retry: handed over once
+    more = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST])
+    assert refused(points.RedeemGift, more, tills[EAST]) == (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_POINTS")
+    south = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[SOUTH])
+    assert refused(points.RedeemGift, south, tills[EAST]) == (grpc.StatusCode.NOT_FOUND, "GIFT_NOT_FOUND")
+    elsewhere = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST], store_path=GZ)
+    assert refused(points.RedeemGift, elsewhere, tills[EAST]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert refused(points.RedeemGift, more, keys[REGION]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+
+
 def spend_in_the_south(wallet_service, member_id: str, amount: int) -> None:
     service = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
     held = service.Hold(wallet_pb2.HoldRequest(
@@ -150,8 +173,8 @@ def _date(day) -> date_pb2.Date:
     return date_pb2.Date(year=day.year, month=day.month, day=day.day)
 
 
-def test_the_pos_command_reports_a_card_lost_replaces_it_refunds_a_top_up_and_prints_the_settlement(
-        office, tills, member_service, wallet_service, monkeypatch, capsys):
+def test_the_pos_command_at_the_counter_and_in_the_back_office(
+        office, tills, member_service, wallet_service, points_service, monkeypatch, capsys):
     import argparse
 
     from huiyuan import pos
@@ -185,6 +208,15 @@ def test_the_pos_command_reports_a_card_lost_replaces_it_refunds_a_top_up_and_pr
     with pytest.raises(grpc.RpcError) as caught:  # a till's key does not pay prepaid money back
         run("refund-top-up", top_up_id, "--reason", "x")
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+
+    gift = ids_by_field["gift_id"][EAST]
+    points_pb2_grpc.PointsServiceStub(points_service.channel).Grant(points_pb2.GrantRequest(
+        request_id=rid(), member_id=member_id, points=100, source=points_pb2.LOT_SOURCE_CAMPAIGN, store_path=STORE))
+    assert f"gift {gift}  {EAST} 杯  100 points  " in run("gifts")
+    handed = run("redeem-gift", "--card", "6200000000000042", "--gift", gift).splitlines()
+    assert handed[0].startswith(f"矩阵会员: 1 x gift {gift} for 100 points; ") and handed[1].startswith("points left ")
+    with pytest.raises(SystemExit, match="needs --gift"):
+        run("redeem-gift", "--card", "6200000000000042")
 
     spend_in_the_south(wallet_service, member_id, 1_00)
     today = f"{datetime.now(ZoneInfo('Asia/Shanghai')).date():%Y-%m-%d}"

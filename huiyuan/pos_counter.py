@@ -1,0 +1,88 @@
+"""`huiyuan pos` beside a sale: a card lost, found or replaced; the points mall; a
+top-up refunded; the stores' settlement. Each goes through the gateway with the
+service's own stub: the gateway passes these calls through within the key's scope
+(gateway/passthrough.py)."""
+
+import uuid
+
+from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.money import yuan
+
+
+def card(channel, auth, args) -> None:
+    """挂失, 解挂 or 补卡, through the member service's calls the gateway passes through."""
+    from huiyuan.member.v1 import card_pb2, card_pb2_grpc
+
+    if not args.card:
+        raise SystemExit(f"{args.action} needs --card")
+    cards = card_pb2_grpc.CardServiceStub(channel)
+    common = {"request_id": str(uuid.uuid4()), "card_number": args.card, "reason": args.reason}
+    if args.action == "replace-card":
+        done = cards.ReplaceCard(card_pb2.ReplaceCardRequest(new_card_number=args.new_card, **common),
+                                 metadata=auth, timeout=10)
+        print(f"card {args.card} replaced by {done.new_card.card_number}; stored value and points stay with the member")
+        return
+    change = cards.ReportCardLost if args.action == "report-lost" else cards.CancelCardLoss
+    request = (card_pb2.ReportCardLostRequest if args.action == "report-lost" else card_pb2.CancelCardLossRequest)(**common)
+    state = change(request, metadata=auth, timeout=10).card.state
+    print(f"card {args.card} {card_pb2.CardState.Name(state).removeprefix('CARD_STATE_').lower()}"
+          + ("; it can no longer pay" if args.action == "report-lost" else ""))
+
+
+def points_mall(channel, auth, args, lookup) -> None:
+    """The gifts on offer here, or one handed over for points (to the member lookup finds)."""
+    from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    if lookup is None:
+        gifts = points.ListGifts(points_pb2.ListGiftsRequest(), metadata=auth, timeout=10).gifts
+        for g in gifts:
+            limit = f"  at most {g.per_member_limit} a member" if g.per_member_limit else ""
+            print(f"gift {g.gift_id}  {g.name}  {g.points} points  {g.stock} in stock{limit}")
+        if not gifts:
+            print("no gifts on offer here")
+        return
+    if not args.gift:
+        raise SystemExit("redeem-gift needs --gift (pos gifts lists them) and --card or --phone")
+    member = lookup().member
+    done = points.RedeemGift(points_pb2.RedeemGiftRequest(
+        request_id=str(uuid.uuid4()), member_id=member.member_id, gift_id=args.gift, quantity=args.quantity),
+        metadata=auth, timeout=10)
+    print(f"{member.name}: {args.quantity} x gift {args.gift} for {done.points} points; {done.stock_left} left in stock")
+    print(f"points left {done.balance.available_points}")
+
+
+def refund_top_up(channel, auth, args) -> None:
+    """A top-up's money back to its tender, its bonus taken back; what it was, first."""
+    from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+
+    wallet = wallet_pb2_grpc.WalletServiceStub(channel)
+    t = wallet.GetTopUp(wallet_pb2.GetTopUpRequest(top_up_id=args.id or ""), metadata=auth, timeout=10).top_up
+    tender = " ".join(x for x in (wallet_pb2.Tender.Name(t.tender).removeprefix("TENDER_").lower().replace("_", "-"),
+                                  t.tender_reference) if x)  # "wechat-pay WX-4242"
+    print(f"top-up {t.top_up_id}  {t.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {t.store_path}  "
+          f"{yuan(t.principal_fen)} ({tender})  bonus {yuan(t.bonus_fen)}")
+    done = wallet.RefundTopUp(wallet_pb2.RefundTopUpRequest(request_id=str(uuid.uuid4()), top_up_id=t.top_up_id,
+                                                            reason=args.reason), metadata=auth, timeout=10)
+    print(f"refund {yuan(done.principal_fen)} to {tender}")
+    print(f"bonus taken back {yuan(done.bonus_fen)}; stored value left {yuan(done.balance.available_fen)}")
+
+
+def settlement(channel, auth, args) -> None:
+    """Each store's position for stored value loaded in one store and spent in another."""
+    from google.type import date_pb2
+
+    from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+
+    if not (args.first_day and args.last_day):
+        raise SystemExit("settlement needs --from and --to, e.g. --from 2026-11-01 --to 2026-11-30")
+    period = {name: date_pb2.Date(year=d.year, month=d.month, day=d.day)
+              for name, d in (("start_date", args.first_day), ("end_date", args.last_day))}
+    found = wallet_pb2_grpc.WalletServiceStub(channel).GetSettlement(
+        wallet_pb2.GetSettlementRequest(org_path=args.org, **period), metadata=auth, timeout=30)
+    print(f"{'store':<24}{'owes others':>14}{'owed by others':>16}{'net':>14}")
+    for p in found.positions:
+        print(f"{p.store_path:<24}{yuan(p.loaded_here_spent_elsewhere_fen):>14}"
+              f"{yuan(p.loaded_elsewhere_spent_here_fen):>16}{yuan(p.net_fen):>14}")
+    if not found.positions:
+        print("no stored value crossed stores in those days")
