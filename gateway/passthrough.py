@@ -22,7 +22,7 @@ An object named by id is fetched first for its node; off the caller's line it is
 NOT_FOUND as a missing one is, so scope never tells what exists elsewhere.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import grpc
@@ -47,7 +47,8 @@ CHAIN = "hq"  # the node of what belongs to the whole chain (tiers)
 class ById:
     """How to find the node of an object a request names by id."""
 
-    method: str  # the service's Get method, taking id_field
+    stub: str  # the attribute of gateway.servicer.Services holding the Get method
+    method: str  # the Get method's full name, taking id_field
     id_field: str
     path: str  # the node in the Get response ("" there: the whole chain's)
     not_found: str  # the service's reason for a missing one
@@ -63,15 +64,18 @@ class Route:
     by_id: ById | None = None
 
 
-CAMPAIGN_BY_ID = ById("GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
-RULE_BY_ID = ById("GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
-GIFT_BY_ID = ById("GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
-PACKAGE_BY_ID = ById("GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
-TEMPLATE_BY_ID = ById("GetCouponTemplate", "template_id", "template.org_path", "TEMPLATE_NOT_FOUND")
+CAMPAIGN_BY_ID = ById("campaign", "/huiyuan.campaign.v1.CampaignService/GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
+RULE_BY_ID = ById("points", "/huiyuan.points.v1.PointsService/GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
+GIFT_BY_ID = ById("points", "/huiyuan.points.v1.PointsService/GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
+PACKAGE_BY_ID = ById("wallet", "/huiyuan.wallet.v1.WalletService/GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
+TEMPLATE_BY_ID = ById("campaign", "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate", "template_id", "template.org_path", "TEMPLATE_NOT_FOUND")
 # A top-up is its store's: the money goes back from that store's till.
-TOP_UP_BY_ID = ById("GetTopUp", "top_up_id", "top_up.store_path", "TOP_UP_NOT_FOUND")
-# A member is its home store's: that store and the nodes above it may correct or tag them.
-MEMBER_BY_ID = ById("GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND", "member.member_id")
+TOP_UP_BY_ID = ById("wallet", "/huiyuan.wallet.v1.WalletService/GetTopUp", "top_up_id", "top_up.store_path", "TOP_UP_NOT_FOUND")
+# A member is its home store's: that store and the nodes above it may correct or tag them,
+# and adjust their points; a request may name them inside the member it carries.
+MEMBER_BY_ID = ById("member", "/huiyuan.member.v1.MemberService/GetMember", "member_id", "member.home_store_path",
+                    "MEMBER_NOT_FOUND")
+MEMBER_IN_REQUEST = replace(MEMBER_BY_ID, in_request="member.member_id")
 
 # Full method name -> route: members' profiles and cards, org tree, card types, tiers,
 # points rules, offset policies and gifts, top-up packages, top-ups and their refunds,
@@ -79,7 +83,7 @@ MEMBER_BY_ID = ById("GetMember", "member_id", "member.home_store_path", "MEMBER_
 ROUTES: dict[str, Route] = {
     # A member moved to another home store stays in the caller's scope.
     "/huiyuan.member.v1.MemberService/UpdateMember": Route(
-        "member", WRITE, BACK_OFFICE, "member.home_store_path", by_id=MEMBER_BY_ID),
+        "member", WRITE, BACK_OFFICE, "member.home_store_path", by_id=MEMBER_IN_REQUEST),
     "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),
     "/huiyuan.member.v1.OrgService/GetOrgNode": Route("org", READ, BACK_OFFICE, "path"),
@@ -92,7 +96,7 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.CardService/UnfreezeCard": Route("cards", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.CardService/CreateCardType": Route("cards", WRITE, CONFIGURERS, "card_type.org_path"),
     "/huiyuan.member.v1.CardService/GetCardType": Route("cards", READ, BACK_OFFICE, by_id=ById(
-        "GetCardType", "card_type_id", "card_type.org_path", "CARD_TYPE_NOT_FOUND")),
+        "cards", "/huiyuan.member.v1.CardService/GetCardType", "card_type_id", "card_type.org_path", "CARD_TYPE_NOT_FOUND")),
     "/huiyuan.member.v1.CardService/ListCardTypes": Route("cards", LIST, BACK_OFFICE, "usable_at_path"),
     "/huiyuan.member.v1.TierService/CreateTier": Route("tiers", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.TierService/UpdateTier": Route("tiers", WRITE, HQ_ONLY),
@@ -116,6 +120,10 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.wallet.v1.WalletService/GetTopUp": Route("wallet", READ, BACK_OFFICE, by_id=TOP_UP_BY_ID),
     "/huiyuan.wallet.v1.WalletService/RefundTopUp": Route("wallet", WRITE, BACK_OFFICE, by_id=TOP_UP_BY_ID),
     "/huiyuan.wallet.v1.WalletService/GetSettlement": Route("wallet", LIST, BACK_OFFICE, "org_path"),
+    # Corrections, audited by the services: stored value by HQ alone, points by HQ and
+    # the regions; the member must exist and, for a region, be one of its stores'.
+    "/huiyuan.wallet.v1.WalletService/Adjust": Route("wallet", WRITE, HQ_ONLY, by_id=MEMBER_BY_ID),
+    "/huiyuan.points.v1.PointsService/Adjust": Route("points", WRITE, CONFIGURERS, by_id=MEMBER_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
@@ -172,17 +180,16 @@ class PassThrough(grpc.GenericRpcHandler):
     async def _forward(self, method: str, route: Route, request, context):
         caller = await self.auth.caller(context, route.roles)
         name = method.rpartition("/")[2]
-        stub = getattr(self.services, route.service)
-        await self._check_scope(caller, method, route, stub, request)
+        await self._check_scope(caller, route, request)
         fields = request.DESCRIPTOR.fields_by_name
         if "request_id" in fields and request.request_id:
             request.request_id = derived_id(caller.key_id, request.request_id, name)
         if "actor" in fields:  # the audit trail names the credential, not what the client claims
             request.actor.CopyFrom(caller.actor)
         async with relayed(route.service):
-            return await getattr(stub, name)(request)
+            return await getattr(getattr(self.services, route.service), name)(request)
 
-    async def _check_scope(self, caller: Caller, method: str, route: Route, stub, request) -> None:
+    async def _check_scope(self, caller: Caller, route: Route, request) -> None:
         if route.kind == SERVE:
             return
         if route.kind == AT_STORE:
@@ -191,11 +198,10 @@ class PassThrough(grpc.GenericRpcHandler):
             if not caller.covers(get_field(request, route.path) or CHAIN):
                 raise auth.denied()
             if route.by_id is not None:
-                await check_named(caller, route, stub, method.rpartition("/")[0], get_field(request, route.by_id.id_field))
+                await check_named(caller, route, self.services, named(request, route.by_id))
             return
         if route.by_id is not None:
-            b = route.by_id
-            await check_named(caller, route, stub, method.rpartition("/")[0], get_field(request, b.in_request or b.id_field))
+            await check_named(caller, route, self.services, named(request, route.by_id))
             if route.path and get_field(request, route.path) and not caller.covers(get_field(request, route.path)):
                 raise auth.denied()  # a node the change would set, beside the object's own
             return
@@ -207,17 +213,23 @@ class PassThrough(grpc.GenericRpcHandler):
             raise auth.denied()
 
 
-async def check_named(caller: Caller, route: Route, stub, service: str, object_id: str) -> None:
+def named(request, b: ById) -> str:
+    """The id of the object the request names."""
+    return get_field(request, b.in_request or b.id_field)
+
+
+async def check_named(caller: Caller, route: Route, services, object_id: str) -> None:
     """The scope check of an object named by id (route.by_id), fetched from its service
-    (service: "/huiyuan.campaign.v1.CampaignService") for its node. Missing, or off the
-    caller's line: one NOT_FOUND, word for word. On the line but above the caller's
-    node (an HQ campaign, seen from a region): readable, and for a WRITE, denied."""
+    for its node. Missing, or off the caller's line: one NOT_FOUND, word for word. On
+    the line but above the caller's node (an HQ campaign, seen from a region): readable,
+    and for a WRITE, denied."""
     b = route.by_id
-    get_request_type, _ = message_types(f"{service}/{b.method}")
+    get_request_type, _ = message_types(b.method)
     not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
     try:
-        async with relayed(route.service):
-            found = await getattr(stub, b.method)(get_request_type(**{b.id_field: object_id}))
+        async with relayed(b.stub):
+            found = await getattr(getattr(services, b.stub), b.method.rpartition("/")[2])(
+                get_request_type(**{b.id_field: object_id}))
     except DomainError as error:
         if error.code == grpc.StatusCode.NOT_FOUND:
             raise not_found from None

@@ -42,7 +42,7 @@ async def issue(services, idempotency: Idempotency, caller: Caller,
         job.segment.org_path = caller.org_path
     if not caller.covers(job.segment.org_path):
         raise auth.denied()
-    await passthrough.check_named(caller, ISSUE, services.campaign, CAMPAIGN, job.template_id)
+    await passthrough.check_named(caller, ISSUE, services, job.template_id)
     if request.validate_only:
         return pb.IssueSegmentCouponsResponse(member_count=await count_members(services.member, job.segment))
     done = await idempotency.stored(METHOD, job, pb.IssueSegmentCouponsResponse)

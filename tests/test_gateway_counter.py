@@ -13,6 +13,7 @@ from google.type import date_pb2
 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.runtime.ids import new_id
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
@@ -138,8 +139,34 @@ def test_a_till_lists_the_gifts_its_store_offers_and_hands_one_over_for_points(o
     assert refused(points.RedeemGift, more, keys[REGION]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
 
 
-def spend_in_the_south(wallet_service, member_id: str, amount: int) -> None:
+def test_corrections_stored_value_by_hq_points_by_the_member_s_region(office):
+    stub, keys, ids_by_field = office
+    east, south = ids_by_field["member_id"][EAST], ids_by_field["member_id"][SOUTH]
+    wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
+    points = points_pb2_grpc.PointsServiceStub(stub.channel)
+    bonus = wallet_pb2.AdjustRequest(request_id=rid(), member_id=east, bonus_delta_fen=5_00, reason="投诉补偿")
+    for role in (REGION, STORE_MANAGER):
+        assert refused(wallet.Adjust, bonus, keys[role]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    done = wallet.Adjust(bonus, metadata=as_(keys[HQ]))
+    assert wallet.Adjust(bonus, metadata=as_(keys[HQ])) == done  # a retry: corrected once
+    ghost = wallet_pb2.AdjustRequest(request_id=rid(), member_id="m_" + "9" * 26, bonus_delta_fen=1, reason="x")
+    assert refused(wallet.Adjust, ghost, keys[HQ]) == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")  # no value for nobody
+
+    grant = points_pb2.AdjustRequest(request_id=rid(), member_id=east, delta_points=300, reason="活动补发")
+    assert points.Adjust(grant, metadata=as_(keys[REGION])).balance.available_points >= 300
+    theirs = points_pb2.AdjustRequest(request_id=rid(), member_id=south, delta_points=300, reason="活动补发")
+    assert refused(points.Adjust, theirs, keys[REGION]) == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")
+    assert refused(points.Adjust, grant, keys[STORE_MANAGER]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert points.Adjust(theirs, metadata=as_(keys[HQ])).balance.available_points >= 300
+
+
+def load_in_the_east_spend_in_the_south(wallet_service, amount: int) -> None:
+    """A member of their own loads amount at the east's store and spends it all in the south."""
     service = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+    member_id = new_id("m")
+    service.TopUp(wallet_pb2.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=amount,
+                                          tender=wallet_pb2.TENDER_CASH, store_path=STORE,
+                                          actor=actor_pb2.Actor(operator_id="t", org_path=STORE)))
     held = service.Hold(wallet_pb2.HoldRequest(
         request_id=rid(), member_id=member_id, amount_fen=amount, ttl=Duration(seconds=60), store_path=GZ,
         order_id=f"o-{rid()[:8]}")).hold
@@ -148,7 +175,7 @@ def spend_in_the_south(wallet_service, member_id: str, amount: int) -> None:
 
 def test_each_office_reads_the_settlement_of_the_stores_under_it(office, wallet_service):
     stub, keys, ids_by_field = office
-    spend_in_the_south(wallet_service, ids_by_field["member_id"][EAST], 10_00)  # loaded in the east (the office's top-up)
+    load_in_the_east_spend_in_the_south(wallet_service, 10_00)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     period = {"start_date": _date(today - timedelta(days=1)), "end_date": _date(today + timedelta(days=1))}
     wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
@@ -218,7 +245,7 @@ def test_the_pos_command_at_the_counter_and_in_the_back_office(
     with pytest.raises(SystemExit, match="needs --gift"):
         run("redeem-gift", "--card", "6200000000000042")
 
-    spend_in_the_south(wallet_service, member_id, 1_00)
+    load_in_the_east_spend_in_the_south(wallet_service, 1_00)
     today = f"{datetime.now(ZoneInfo('Asia/Shanghai')).date():%Y-%m-%d}"
     table = run("settlement", "--from", today, "--to", today, key=keys[REGION]).splitlines()
     assert table[0].split() == ["store", "owes", "others", "owed", "by", "others", "net"]
