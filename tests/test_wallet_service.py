@@ -238,6 +238,30 @@ def test_adjustments_are_hq_only_and_need_a_reason(wallet):
     assert (entry.kind, entry.memo, entry.operator_id) == (pb.ENTRY_KIND_ADJUSTMENT, "投诉补偿", "hq-finance")
 
 
+def test_a_statement_is_newest_first_across_kinds_and_pages_the_same_way(wallet):
+    """Each kind of operation has its own id prefix (a_ adjustment, r_ refund, t_ top-up,
+    ...): the statement follows time, not the ids, and its pages follow the same order."""
+    member = new_id("m")
+    top_up(wallet, member, 100_00)
+    spent = capture(wallet, hold(wallet, member, 30_00).hold_id, 30_00)
+    wallet.Adjust(pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=5_00, reason="补偿", actor=HQ))
+    wallet.RefundConsumption(pb.RefundConsumptionRequest(request_id=rid(), hold_id=spent.hold.hold_id, amount_fen=10_00,
+                                                         store_path=BJ))
+    top_up(wallet, member, 1_00)
+    newest_first = [pb.ENTRY_KIND_TOP_UP, pb.ENTRY_KIND_CONSUMPTION_REFUND, pb.ENTRY_KIND_ADJUSTMENT,
+                    pb.ENTRY_KIND_CONSUMPTION, pb.ENTRY_KIND_TOP_UP]
+    statement = wallet.ListEntries(pb.ListEntriesRequest(member_id=member)).entries
+    assert [e.kind for e in statement] == newest_first
+    assert [e.balance_after_fen for e in statement] == [86_00, 85_00, 75_00, 70_00, 100_00]
+    paged, token = [], ""
+    while True:
+        page = wallet.ListEntries(pb.ListEntriesRequest(member_id=member, page_size=2, page_token=token))
+        paged += page.entries
+        if not (token := page.next_page_token):
+            break
+    assert paged == list(statement)
+
+
 def test_bad_input_names_every_bad_field_and_writes_nothing(wallet):
     member = new_id("m")
     bad = pb.HoldRequest(request_id="", member_id="someone", amount_fen=-5, ttl=Duration(seconds=7200), store_path="hq")

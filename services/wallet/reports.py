@@ -1,9 +1,9 @@
 """Reads: the statement and cross-store settlement, by business day (huiyuan.runtime.clock)."""
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from huiyuan.runtime.clock import day_start
 from services.wallet.domain import EntryKind
@@ -34,12 +34,16 @@ class StatementQuery:
         return conditions
 
 
-async def statement(db, query: StatementQuery, before_entry_id: str | None, limit: int) -> list:
-    """Entries newest first (ids sort by time, then by their place in the operation)."""
+async def statement(db, query: StatementQuery, before: tuple[datetime, str] | None, limit: int) -> list:
+    """Entries newest first, after the (post_time, entry_id) position `before`. By time
+    first: an entry id starts with its operation's, whose prefix says its kind (t_ a
+    top-up, a_ an adjustment, ...), so ids sort by time only within one kind. Entries of
+    one operation share their time and follow their place in it."""
+    c = entries.c
     q = select(entries).where(*query.where())
-    if before_entry_id is not None:
-        q = q.where(entries.c.entry_id < before_entry_id)
-    return (await db.execute(q.order_by(entries.c.entry_id.desc()).limit(limit))).all()
+    if before is not None:
+        q = q.where(or_(c.post_time < before[0], and_(c.post_time == before[0], c.entry_id < before[1])))
+    return (await db.execute(q.order_by(c.post_time.desc(), c.entry_id.desc()).limit(limit))).all()
 
 
 @dataclass

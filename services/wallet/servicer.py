@@ -1,6 +1,8 @@
 """WalletService: checks the request, runs the use case in one transaction, translates.
 No rule lives here: the rules are in domain.py, spending.py and loading.py."""
 
+from datetime import datetime
+
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import utcnow
@@ -222,12 +224,13 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         query.kind = domain.EntryKind(kind) if kind else None
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.member_id, request.store_path, request.kind,
-                                             str(query.start_date), str(query.end_date))
-        before = pagination.decode(request.page_token, fingerprint, v)
+                                             str(query.start_date), str(query.end_date), "by-time")
+        before = _statement_position(pagination.decode(request.page_token, fingerprint, v), v)
         v.raise_if_any()
         async with self.direct.reading() as db:
-            rows = await reports.statement(db, query, before[0] if before else None, size + 1)
-        page, token = pagination.next_page(rows, size, lambda row: [row.entry_id], fingerprint)
+            rows = await reports.statement(db, query, before, size + 1)
+        page, token = pagination.next_page(rows, size, lambda row: [row.post_time.isoformat(), row.entry_id],
+                                           fingerprint)
         return pb.ListEntriesResponse(entries=[_entry(r) for r in page], next_page_token=token)
 
     async def CreateTopUpPackage(self, request, context):
@@ -330,6 +333,17 @@ def _package(p: domain.TopUpPackage) -> pb.TopUpPackage:
         package_id=p.package_id, name=p.name, org_path=p.org_path,
         steps=[pb.PackageStep(threshold_fen=s.threshold_fen, bonus_fen=s.bonus_fen) for s in p.steps],
         start_time=timestamp(p.start_time), end_time=timestamp(p.end_time), ended_by=p.ended_by)
+
+
+def _statement_position(position: list | None, v: Violations) -> tuple[datetime, str] | None:
+    """A statement token's (post_time, entry_id), as ListEntries wrote it."""
+    if position is None:
+        return None
+    try:
+        return datetime.fromisoformat(position[0]), str(position[1])
+    except (IndexError, TypeError, ValueError):
+        v.add("page_token", "PAGE_TOKEN_INVALID", "page_token is not one this API issued")
+        return None
 
 
 def _top_up(t: loading.TopUp) -> pb.TopUpRecord:
