@@ -123,6 +123,9 @@ ROUTES: dict[str, Route] = {
     # Corrections, audited by the services: stored value by HQ alone, points by HQ and
     # the regions; the member must exist and, for a region, be one of its stores'.
     "/huiyuan.wallet.v1.WalletService/Adjust": Route("wallet", WRITE, HQ_ONLY, by_id=MEMBER_BY_ID),
+    # A member's statement and points history, for the offices over their home store.
+    "/huiyuan.wallet.v1.WalletService/ListEntries": Route("wallet", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    "/huiyuan.points.v1.PointsService/ListHistory": Route("points", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.points.v1.PointsService/Adjust": Route("points", WRITE, CONFIGURERS, by_id=MEMBER_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),

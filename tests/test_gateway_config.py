@@ -56,6 +56,8 @@ ADMITTED = {
     "/huiyuan.wallet.v1.WalletService/ListTopUpPackages": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/EndTopUpPackage": CONFIGURERS,
     "/huiyuan.wallet.v1.WalletService/Adjust": HQ_ONLY,
+    "/huiyuan.wallet.v1.WalletService/ListEntries": BACK_OFFICE,
+    "/huiyuan.points.v1.PointsService/ListHistory": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/Adjust": CONFIGURERS,
     "/huiyuan.wallet.v1.WalletService/GetTopUp": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/RefundTopUp": BACK_OFFICE,

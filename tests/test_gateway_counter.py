@@ -139,7 +139,7 @@ def test_a_till_lists_the_gifts_its_store_offers_and_hands_one_over_for_points(o
     assert refused(points.RedeemGift, more, keys[REGION]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
 
 
-def test_corrections_stored_value_by_hq_points_by_the_member_s_region(office):
+def test_corrections_stored_value_by_hq_points_by_the_member_s_region_and_each_on_the_statement(office):
     stub, keys, ids_by_field = office
     east, south = ids_by_field["member_id"][EAST], ids_by_field["member_id"][SOUTH]
     wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
@@ -158,6 +158,16 @@ def test_corrections_stored_value_by_hq_points_by_the_member_s_region(office):
     assert refused(points.Adjust, theirs, keys[REGION]) == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")
     assert refused(points.Adjust, grant, keys[STORE_MANAGER]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     assert points.Adjust(theirs, metadata=as_(keys[HQ])).balance.available_points >= 300
+
+    # each correction shows on the member's statement, for the offices over their home store
+    statement = wallet.ListEntries(wallet_pb2.ListEntriesRequest(member_id=east), metadata=as_(keys[STORE_MANAGER]))
+    assert [(e.kind, e.bonus_delta_fen, e.memo) for e in statement.entries[:1]] == [(wallet_pb2.ENTRY_KIND_ADJUSTMENT, 5_00, "投诉补偿")]
+    history = points.ListHistory(points_pb2.ListHistoryRequest(member_id=east), metadata=as_(keys[REGION]))
+    assert history.movements[0].delta_points == 300
+    for call, request in ((wallet.ListEntries, wallet_pb2.ListEntriesRequest(member_id=south)),
+                          (points.ListHistory, points_pb2.ListHistoryRequest(member_id=south))):
+        assert refused(call, request, keys[STORE_MANAGER]) == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")
+        assert refused(call, request, keys[TERMINAL]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
 
 
 def load_in_the_east_spend_in_the_south(wallet_service, amount: int) -> None:
