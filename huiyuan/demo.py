@@ -1,7 +1,7 @@
 """Demo data for `huiyuan up`: an HQ, two regions, four stores with a terminal each,
 three tiers, a card type, a few members with cards, a top-up package (充100送20), some
-stored value, points rules and points, an active 满100减20 and a coupon each, and a
-terminal key for `huiyuan pos`. Every call has a fixed request_id, so seeding twice
+stored value, points rules and points, a gift in the points mall, an active 满100减20
+and a coupon each, and a terminal key for `huiyuan pos`. Every call has a fixed request_id, so seeding twice
 changes nothing."""
 
 import grpc
@@ -60,7 +60,9 @@ def _seed_points(address: str, member_ids: list[str]) -> None:
         for i, member_id in enumerate(member_ids, start=1):
             points.Grant(points_pb2.GrantRequest(request_id=f"demo-points-{i}", member_id=member_id, points=500 * i,
                                                  source=points_pb2.LOT_SOURCE_SIGN_UP, memo="开卡礼"), timeout=5)
-    print("  seeded points: two rules, a sign-up gift for each member")
+        points.CreateGift(points_pb2.CreateGiftRequest(request_id="demo-gift-bag", gift=points_pb2.Gift(
+            name="品牌帆布袋", points=300, stock=100, per_member_limit=1, org_path="hq")), timeout=5)
+    print("  seeded points: two rules, sign-up points for each member, a gift in the points mall")
 
 
 def _seed_campaign(address: str, member_ids: list[str]) -> None:
