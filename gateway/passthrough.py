@@ -64,22 +64,26 @@ class Route:
     by_id: ById | None = None
 
 
-CAMPAIGN_BY_ID = ById("campaign", "/huiyuan.campaign.v1.CampaignService/GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
-RULE_BY_ID = ById("points", "/huiyuan.points.v1.PointsService/GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
-GIFT_BY_ID = ById("points", "/huiyuan.points.v1.PointsService/GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
-PACKAGE_BY_ID = ById("wallet", "/huiyuan.wallet.v1.WalletService/GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
-TEMPLATE_BY_ID = ById("campaign", "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate", "template_id", "template.org_path", "TEMPLATE_NOT_FOUND")
+_MEMBER, _CARDS = "/huiyuan.member.v1.MemberService/", "/huiyuan.member.v1.CardService/"
+_WALLET, _POINTS = "/huiyuan.wallet.v1.WalletService/", "/huiyuan.points.v1.PointsService/"
+_CAMPAIGN = "/huiyuan.campaign.v1.CampaignService/"
+CAMPAIGN_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
+TEMPLATE_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCouponTemplate", "template_id", "template.org_path",
+                      "TEMPLATE_NOT_FOUND")
+RULE_BY_ID = ById("points", f"{_POINTS}GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
+GIFT_BY_ID = ById("points", f"{_POINTS}GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
+PACKAGE_BY_ID = ById("wallet", f"{_WALLET}GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
+CARD_TYPE_BY_ID = ById("cards", f"{_CARDS}GetCardType", "card_type_id", "card_type.org_path", "CARD_TYPE_NOT_FOUND")
 # A top-up is its store's: the money goes back from that store's till.
-TOP_UP_BY_ID = ById("wallet", "/huiyuan.wallet.v1.WalletService/GetTopUp", "top_up_id", "top_up.store_path", "TOP_UP_NOT_FOUND")
+TOP_UP_BY_ID = ById("wallet", f"{_WALLET}GetTopUp", "top_up_id", "top_up.store_path", "TOP_UP_NOT_FOUND")
 # A member is its home store's: that store and the nodes above it may correct or tag them,
 # and adjust their points; a request may name them inside the member it carries.
-MEMBER_BY_ID = ById("member", "/huiyuan.member.v1.MemberService/GetMember", "member_id", "member.home_store_path",
-                    "MEMBER_NOT_FOUND")
+MEMBER_BY_ID = ById("member", f"{_MEMBER}GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND")
 MEMBER_IN_REQUEST = replace(MEMBER_BY_ID, in_request="member.member_id")
 
-# Full method name -> route: members' profiles and cards, org tree, card types, tiers,
-# points rules, offset policies and gifts, top-up packages, top-ups and their refunds,
-# the stores' settlement, campaigns, coupon templates and issuing their coupons.
+# Full method name -> route: the configuration calls of every service; at the counter,
+# cards and the points mall; top-ups and their refunds, corrections, a member's
+# statement and points history, and the stores' settlement.
 ROUTES: dict[str, Route] = {
     # A member moved to another home store stays in the caller's scope.
     "/huiyuan.member.v1.MemberService/UpdateMember": Route(
@@ -95,8 +99,7 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.CardService/FreezeCard": Route("cards", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.CardService/UnfreezeCard": Route("cards", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.CardService/CreateCardType": Route("cards", WRITE, CONFIGURERS, "card_type.org_path"),
-    "/huiyuan.member.v1.CardService/GetCardType": Route("cards", READ, BACK_OFFICE, by_id=ById(
-        "cards", "/huiyuan.member.v1.CardService/GetCardType", "card_type_id", "card_type.org_path", "CARD_TYPE_NOT_FOUND")),
+    "/huiyuan.member.v1.CardService/GetCardType": Route("cards", READ, BACK_OFFICE, by_id=CARD_TYPE_BY_ID),
     "/huiyuan.member.v1.CardService/ListCardTypes": Route("cards", LIST, BACK_OFFICE, "usable_at_path"),
     "/huiyuan.member.v1.TierService/CreateTier": Route("tiers", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.TierService/UpdateTier": Route("tiers", WRITE, HQ_ONLY),

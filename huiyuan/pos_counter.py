@@ -22,11 +22,12 @@ def card(channel, auth, args) -> None:
                                  metadata=auth, timeout=10)
         print(f"card {args.card} replaced by {done.new_card.card_number}; stored value and points stay with the member")
         return
-    change = cards.ReportCardLost if args.action == "report-lost" else cards.CancelCardLoss
-    request = (card_pb2.ReportCardLostRequest if args.action == "report-lost" else card_pb2.CancelCardLossRequest)(**common)
-    state = change(request, metadata=auth, timeout=10).card.state
+    lost = args.action == "report-lost"
+    request_type, change = ((card_pb2.ReportCardLostRequest, cards.ReportCardLost) if lost
+                            else (card_pb2.CancelCardLossRequest, cards.CancelCardLoss))
+    state = change(request_type(**common), metadata=auth, timeout=10).card.state
     print(f"card {args.card} {card_pb2.CardState.Name(state).removeprefix('CARD_STATE_').lower()}"
-          + ("; it can no longer pay" if args.action == "report-lost" else ""))
+          + ("; it can no longer pay" if lost else ""))
 
 
 def points_mall(channel, auth, args, lookup) -> None:
