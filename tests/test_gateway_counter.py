@@ -1,7 +1,8 @@
 """What a store's counter and a back office do beside a sale, through the gateway with
 the services' own stubs: a card reported lost and replaced at any till, a card frozen
-by HQ, a top-up refunded on a manager's key at the store that took it, and the stores'
-settlement seen by each office."""
+by HQ, the points mall at the till, a top-up refunded on a manager's key at the store
+that took it, corrections and a member's statement, and the stores' settlement seen by
+each office; and the `huiyuan pos` commands for them."""
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,19 +14,14 @@ from google.type import date_pb2
 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.runtime.ids import new_id
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, card_type, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
+from tests.test_gateway import code_and_reason as refused
 from tests.test_gateway_config import EAST, GZ, HQ, REGION, SOUTH, STORE_MANAGER, TERMINAL, office  # noqa: F401
-
-
-def refused(call, request, key=None):
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request, metadata=as_(key) if key else ())
-    return refusal_of(caught.value)[:2]
 
 
 @pytest.fixture(scope="module")
