@@ -50,8 +50,8 @@ async def register(session: AsyncSession, member: domain.Member) -> domain.Membe
 async def update_member(session: AsyncSession, member_id: str, changes: dict) -> domain.Member:
     await require_member(session, member_id, for_update=True)
     changes = {**changes, "update_time": utcnow()}
-    if "tags" in changes:
-        await storage.set_tags(session, member_id, changes.pop("tags"))
+    if "tags" in changes:  # the column is written with the other changes, below
+        await storage.reindex_tags(session, member_id, changes["tags"])
     if "phone" in changes:
         owner = await storage.get_member_by_phone(session, changes["phone"])
         if owner and owner.member_id != member_id:

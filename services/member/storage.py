@@ -64,7 +64,8 @@ members = Table(
 )
 
 # A member's tags once more, a row each, so that a segment selects by tag through an
-# index; written only by set_tags(), with the members.tags it mirrors.
+# index; written only by index_tags() and reindex_tags(), in the transaction that
+# writes the members.tags they mirror.
 member_tags = Table(
     "member_tags", metadata,
     Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
@@ -226,9 +227,8 @@ async def get_member(db: Db, member_id: str, *, for_update: bool = False) -> dom
     return to_member(row) if row else None
 
 
-async def set_tags(db: Db, member_id: str, tags: list[str]) -> None:
-    """Replace a member's tags, in both places they are kept (same transaction)."""
-    await db.execute(members.update().where(members.c.member_id == member_id).values(tags=tags))
+async def reindex_tags(db: Db, member_id: str, tags: list[str]) -> None:
+    """The member_tags rows of a member whose members.tags is being replaced by tags."""
     await db.execute(member_tags.delete().where(member_tags.c.member_id == member_id))
     await index_tags(db, {member_id: tags})
 
