@@ -42,6 +42,12 @@ def test_a_card_lost_is_reported_at_any_till_refused_there_and_replaced(office, 
     cards = card_pb2_grpc.CardServiceStub(stub.channel)  # the member service's stub, aimed at the gateway
     lookup = pb.LookupMemberRequest(card_number=number)
 
+    no_reason = card_pb2.ReportCardLostRequest(request_id=rid(), card_number=number)
+    with pytest.raises(grpc.RpcError) as caught:
+        cards.ReportCardLost(no_reason, metadata=as_(tills[SOUTH]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and refusal_of(caught.value)[2] == {
+        "reason": "REQUIRED"}  # the member service's own reason for a missing field
+    assert stub.LookupMember(lookup, metadata=as_(tills[EAST])).member.member_id == member_id  # still a card that pays
     lost = card_pb2.ReportCardLostRequest(request_id=rid(), card_number=number, reason="顾客来电挂失")
     assert cards.ReportCardLost(lost, metadata=as_(tills[SOUTH])).card.state == card_pb2.CARD_STATE_LOST  # another region's till
     assert cards.ReportCardLost(lost, metadata=as_(tills[SOUTH])).card.state == card_pb2.CARD_STATE_LOST  # a retry
@@ -95,6 +101,10 @@ def test_a_top_up_is_refunded_on_a_manager_s_key_at_its_store_and_nowhere_else(o
     assert refused(wallet.GetTopUp, get, tills[EAST]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     assert refused(wallet.RefundTopUp, refund, tills[EAST]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
 
+    why_not = wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=loaded.top_up_id)
+    with pytest.raises(grpc.RpcError) as caught:  # a refund says why, or nothing moves
+        wallet.RefundTopUp(why_not, metadata=as_(keys[STORE_MANAGER]))
+    assert refusal_of(caught.value)[2] == {"reason": "REASON_REQUIRED"}
     record = wallet.GetTopUp(get, metadata=as_(keys[STORE_MANAGER])).top_up
     assert (record.principal_fen, record.store_path, record.tender_reference) == (200_00, STORE, "WX-4242")
     assert record.operator_id.startswith("key:") and not record.HasField("refund_time")
@@ -128,6 +138,8 @@ def test_a_till_lists_the_gifts_its_store_offers_and_hands_one_over_for_points(o
     assert points.RedeemGift(redeem, metadata=as_(tills[EAST])) == done  # a retry: handed over once
     more = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST])
     assert refused(points.RedeemGift, more, tills[EAST]) == (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_POINTS")
+    stock = {g.gift_id: g.stock for g in points.ListGifts(points_pb2.ListGiftsRequest(), metadata=as_(tills[EAST])).gifts}
+    assert stock[gifts[EAST]] == 3  # the refused redemption took no item
     south = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[SOUTH])
     assert refused(points.RedeemGift, south, tills[EAST]) == (grpc.StatusCode.NOT_FOUND, "GIFT_NOT_FOUND")
     elsewhere = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST], store_path=GZ)
@@ -197,6 +209,10 @@ def test_each_office_reads_the_settlement_of_the_stores_under_it(office, wallet_
     east = settlement(REGION)  # the region's own node when none is given
     assert STORE in east and not any(path.startswith(SOUTH) for path in east)
     assert east[STORE] == chain_wide[STORE]
+    with pytest.raises(grpc.RpcError) as caught:
+        wallet.GetSettlement(wallet_pb2.GetSettlementRequest(start_date=period["end_date"], end_date=period["start_date"]),
+                             metadata=as_(keys[REGION]))
+    assert refusal_of(caught.value)[2] == {"end_date": "DATES_REVERSED"}
     for role, org_path in ((REGION, "hq"), (REGION, SOUTH), (STORE_MANAGER, EAST)):
         assert refused(wallet.GetSettlement, wallet_pb2.GetSettlementRequest(org_path=org_path, **period), keys[role]) == (
             grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
