@@ -17,9 +17,14 @@ Scope, by the kind of call:
   not a store: the card reported lost or replaced at any store is theirs to ask for;
 - AT_STORE: done at a store (a gift handed over): the store lies under the caller's
   node, left empty it is the caller's own, and what the request names by id is on the
-  caller's line (an HQ gift is offered in every store).
+  caller's line (an HQ gift is offered in every store);
+- OWN_NODE: done at the caller's own node, which the gateway stamps as the actor (a
+  file of members imported there); the request names no other node.
 An object named by id is fetched first for its node; off the caller's line it is
-NOT_FOUND as a missing one is, so scope never tells what exists elsewhere.
+NOT_FOUND as a missing one is, so scope never tells what exists elsewhere. A member
+is read from the offices over their home store or over the node that registered them,
+as ListMembers' org filter selects them; changed only from over their home store.
+A server-streaming method (an export) passes through chunk by chunk.
 """
 
 from dataclasses import dataclass, replace
@@ -36,11 +41,13 @@ from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
 from gateway.relay import derived_id, relayed
 
-WRITE, READ, LIST, SERVE, AT_STORE = "WRITE", "READ", "LIST", "SERVE", "AT_STORE"
+WRITE, READ, LIST, SERVE, AT_STORE, OWN_NODE = "WRITE", "READ", "LIST", "SERVE", "AT_STORE", "OWN_NODE"
 EVERY_ROLE = frozenset(Role)
 CONFIGURERS = frozenset({Role.HQ_ADMIN, Role.REGIONAL_MANAGER})
 HQ_ONLY = frozenset({Role.HQ_ADMIN})
 CHAIN = "hq"  # the node of what belongs to the whole chain (tiers)
+# An export's deadline when its caller set none: a region's member file takes a while.
+STREAM_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class ById:
     path: str  # the node in the Get response ("" there: the whole chain's)
     not_found: str  # the service's reason for a missing one
     in_request: str = ""  # where the request names it (dotted), when not at id_field
+    read_from: str = ""  # a second node in the Get response: the offices over it may read it too
 
 
 @dataclass(frozen=True)
@@ -77,17 +85,28 @@ CARD_TYPE_BY_ID = ById("cards", f"{_CARDS}GetCardType", "card_type_id", "card_ty
 # A top-up is its store's: the money goes back from that store's till.
 TOP_UP_BY_ID = ById("wallet", f"{_WALLET}GetTopUp", "top_up_id", "top_up.store_path", "TOP_UP_NOT_FOUND")
 # A member is its home store's: that store and the nodes above it may correct or tag them,
-# and adjust their points; a request may name them inside the member it carries.
-MEMBER_BY_ID = ById("member", f"{_MEMBER}GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND")
+# and adjust their points. The node that registered them (开卡门店) reads them too. A
+# request may name them inside the member it carries.
+MEMBER_BY_ID = ById("member", f"{_MEMBER}GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND",
+                    read_from="member.registered_org_path")
 MEMBER_IN_REQUEST = replace(MEMBER_BY_ID, in_request="member.member_id")
 
-# Full method name -> route: the configuration calls of every service; at the counter,
-# cards and the points mall; top-ups and their refunds, corrections, a member's
-# statement and points history, and the stores' settlement.
+# Full method name -> route: the configuration calls of every service; a back office's
+# member file; at the counter, cards and the points mall; top-ups and their refunds,
+# corrections, a member's statement and points history, and the stores' settlement.
 ROUTES: dict[str, Route] = {
+    # The member file of a back office: find, open, export to Excel, import, correct.
+    "/huiyuan.member.v1.MemberService/ListMembers": Route("member", LIST, BACK_OFFICE, "filter.org_path"),
+    "/huiyuan.member.v1.MemberService/ExportMembers": Route("member", LIST, BACK_OFFICE, "filter.org_path"),
+    "/huiyuan.member.v1.MemberService/GetMember": Route("member", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    "/huiyuan.member.v1.MemberService/GetVisitStats": Route("member", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    "/huiyuan.member.v1.MemberService/ImportMembers": Route("member", OWN_NODE, CONFIGURERS),
     # A member moved to another home store stays in the caller's scope.
     "/huiyuan.member.v1.MemberService/UpdateMember": Route(
         "member", WRITE, BACK_OFFICE, "member.home_store_path", by_id=MEMBER_IN_REQUEST),
+    "/huiyuan.member.v1.CardService/ListCards": Route("cards", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    "/huiyuan.member.v1.TierService/ListTierHistory": Route("tiers", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    "/huiyuan.member.v1.TierService/AssignTier": Route("tiers", WRITE, CONFIGURERS, by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),
     "/huiyuan.member.v1.OrgService/GetOrgNode": Route("org", READ, BACK_OFFICE, "path"),
@@ -126,7 +145,7 @@ ROUTES: dict[str, Route] = {
     # Corrections, audited by the services: stored value by HQ alone, points by HQ and
     # the regions; the member must exist and, for a region, be one of its stores'.
     "/huiyuan.wallet.v1.WalletService/Adjust": Route("wallet", WRITE, HQ_ONLY, by_id=MEMBER_BY_ID),
-    # A member's statement and points history, for the offices over their home store.
+    # A member's statement and points history, for the offices that see the member.
     "/huiyuan.wallet.v1.WalletService/ListEntries": Route("wallet", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.points.v1.PointsService/ListHistory": Route("points", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.points.v1.PointsService/Adjust": Route("points", WRITE, CONFIGURERS, by_id=MEMBER_BY_ID),
@@ -158,12 +177,22 @@ def set_field(message, dotted: str, value) -> None:
     setattr(message, name, value)
 
 
+def _method(method: str):
+    service, _, name = method[1:].partition("/")
+    return descriptor_pool.Default().FindServiceByName(service).methods_by_name[name]
+
+
 @cache
 def message_types(method: str):
     """(request class, response class) of a full method name, from the descriptor pool."""
-    service, _, name = method[1:].partition("/")
-    found = descriptor_pool.Default().FindServiceByName(service).methods_by_name[name]
+    found = _method(method)
     return GetMessageClass(found.input_type), GetMessageClass(found.output_type)
+
+
+@cache
+def is_streamed(method: str) -> bool:
+    """Does the method answer with a stream (an export)?"""
+    return _method(method).server_streaming
 
 
 @dataclass
@@ -172,18 +201,31 @@ class PassThrough(grpc.GenericRpcHandler):
     services: object  # gateway.servicer.Services
 
     def service(self, handler_call_details):
-        route = ROUTES.get(handler_call_details.method)
+        method = handler_call_details.method
+        route = ROUTES.get(method)
         if route is None:
             return None
-        request_type, response_type = message_types(handler_call_details.method)
+        request_type, response_type = message_types(method)
+        codec = dict(request_deserializer=request_type.FromString, response_serializer=response_type.SerializeToString)
+        if is_streamed(method):
+            async def stream(request, context):
+                call = await self._admit(method, route, request, context)
+                async with relayed(route.service):
+                    async for chunk in call(request, timeout=context.time_remaining() or STREAM_TIMEOUT_S):
+                        yield chunk
+
+            return grpc.unary_stream_rpc_method_handler(stream, **codec)
 
         async def forward(request, context):
-            return await self._forward(handler_call_details.method, route, request, context)
+            call = await self._admit(method, route, request, context)
+            async with relayed(route.service):
+                return await call(request)
 
-        return grpc.unary_unary_rpc_method_handler(forward, request_deserializer=request_type.FromString,
-                                                   response_serializer=response_type.SerializeToString)
+        return grpc.unary_unary_rpc_method_handler(forward, **codec)
 
-    async def _forward(self, method: str, route: Route, request, context):
+    async def _admit(self, method: str, route: Route, request, context):
+        """Checks the caller and scope and rewrites the request for the service; returns
+        the service's method to call with it."""
         caller = await self.auth.caller(context, route.roles)
         name = method.rpartition("/")[2]
         await self._check_scope(caller, route, request)
@@ -192,11 +234,10 @@ class PassThrough(grpc.GenericRpcHandler):
             request.request_id = derived_id(caller.key_id, request.request_id, name)
         if "actor" in fields:  # the audit trail names the credential, not what the client claims
             request.actor.CopyFrom(caller.actor)
-        async with relayed(route.service):
-            return await getattr(getattr(self.services, route.service), name)(request)
+        return getattr(getattr(self.services, route.service), name)
 
     async def _check_scope(self, caller: Caller, route: Route, request) -> None:
-        if route.kind == SERVE:
+        if route.kind in (SERVE, OWN_NODE):
             return
         if route.kind == AT_STORE:
             if not get_field(request, route.path):
@@ -227,8 +268,9 @@ def named(request, b: ById) -> str:
 async def check_named(caller: Caller, route: Route, services, object_id: str) -> None:
     """The scope check of an object named by id (route.by_id), fetched from its service
     for its node. Missing, or off the caller's line: one NOT_FOUND, word for word. On
-    the line but above the caller's node (an HQ campaign, seen from a region): readable,
-    and for a WRITE, denied."""
+    the line but above the caller's node (an HQ campaign, seen from a region), or seen
+    only from its read_from node (a member registered by the caller's store, homed in
+    another): readable, and for a WRITE, denied."""
     b = route.by_id
     get_request_type, _ = message_types(b.method)
     not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
@@ -241,7 +283,8 @@ async def check_named(caller: Caller, route: Route, services, object_id: str) ->
             raise not_found from None
         raise
     path = get_field(found, b.path) or CHAIN
-    if not on_line(path, caller.org_path):
+    seen = on_line(path, caller.org_path) or (b.read_from and caller.covers(get_field(found, b.read_from)))
+    if not seen:
         raise not_found
     if route.kind == WRITE and not caller.covers(path):
         raise auth.denied()  # seen from below (an HQ campaign), changed only from above

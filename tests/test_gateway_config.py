@@ -10,7 +10,7 @@ from google.type import date_pb2
 
 from gateway import passthrough
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
-from huiyuan.common.v1 import actor_pb2
+from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import card_pb2, member_pb2, member_pb2_grpc, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
@@ -25,7 +25,15 @@ EVERYONE = {HQ, REGION, STORE_MANAGER, TERMINAL}
 
 # Who may call each method, written out here (not read from gateway/passthrough.py).
 ADMITTED = {
+    "/huiyuan.member.v1.MemberService/ListMembers": BACK_OFFICE,
+    "/huiyuan.member.v1.MemberService/ExportMembers": BACK_OFFICE,
+    "/huiyuan.member.v1.MemberService/GetMember": BACK_OFFICE,
+    "/huiyuan.member.v1.MemberService/GetVisitStats": BACK_OFFICE,
+    "/huiyuan.member.v1.MemberService/ImportMembers": CONFIGURERS,
     "/huiyuan.member.v1.MemberService/UpdateMember": BACK_OFFICE,
+    "/huiyuan.member.v1.CardService/ListCards": BACK_OFFICE,
+    "/huiyuan.member.v1.TierService/ListTierHistory": BACK_OFFICE,
+    "/huiyuan.member.v1.TierService/AssignTier": CONFIGURERS,
     "/huiyuan.member.v1.OrgService/CreateOrgNode": HQ_ONLY,
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": HQ_ONLY,
     "/huiyuan.member.v1.OrgService/GetOrgNode": BACK_OFFICE,
@@ -76,8 +84,13 @@ ADMITTED = {
 UNSEEN = {"OUT_OF_SCOPE", "MEMBER_NOT_FOUND", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
           "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND", "TOP_UP_NOT_FOUND"}
 # What a request needs beside its target for the service to answer it.
-FILLED = {"/huiyuan.wallet.v1.WalletService/GetSettlement": {
-    "start_date": date_pb2.Date(year=2026, month=1, day=1), "end_date": date_pb2.Date(year=2026, month=1, day=31)}}
+CSV = file_pb2.FILE_FORMAT_CSV
+FILLED = {
+    "/huiyuan.wallet.v1.WalletService/GetSettlement": {
+        "start_date": date_pb2.Date(year=2026, month=1, day=1), "end_date": date_pb2.Date(year=2026, month=1, day=31)},
+    "/huiyuan.member.v1.MemberService/ExportMembers": {"format": CSV},
+    "/huiyuan.member.v1.MemberService/ImportMembers": {"format": CSV, "content": "name,phone\n".encode()},
+}
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 
 
@@ -94,8 +107,10 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
     Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
         request_id="org-gz-001", parent_path=SOUTH, org_node=org_pb2.OrgNode(
             code="gz-001", name="广州一店", kind=org_pb2.ORG_NODE_KIND_STORE, time_zone="Asia/Shanghai")))
-    member_ids = {region: Stubs(member_service.channel).register(name="矩阵会员", home_store_path=store).member_id
-                  for region, store in ((EAST, STORE), (SOUTH, GZ))}
+    member_ids = {region: Stubs(member_service.channel).member.RegisterMember(member_pb2.RegisterMemberRequest(
+        request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=actor_pb2.Actor(operator_id="t", org_path=store),
+        member=member_pb2.Member(name="矩阵会员", phone=new_phone(), home_store_path=store))).member.member_id
+        for region, store in ((EAST, STORE), (SOUTH, GZ))}  # each registered at its home store
     campaigns = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
@@ -143,10 +158,13 @@ def _request(method: str, target: str, ids_by_field):
 
 
 def _call(stub, method, request, key):
-    call = stub.channel.unary_unary(method, request_serializer=type(request).SerializeToString,
-                                    response_deserializer=lambda raw: raw)
+    streamed = passthrough.is_streamed(method)
+    call = (stub.channel.unary_stream if streamed else stub.channel.unary_unary)(
+        method, request_serializer=type(request).SerializeToString, response_deserializer=lambda raw: raw)
     try:
-        call(request, metadata=as_(key) if key else ())
+        answer = call(request, metadata=as_(key) if key else ())
+        if streamed:
+            list(answer)  # a stream's refusal comes as it is read
         return None
     except grpc.RpcError as error:
         return error.code(), refusal_of(error)[1] if error.code() != grpc.StatusCode.UNIMPLEMENTED else ""

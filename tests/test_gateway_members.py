@@ -1,0 +1,159 @@
+"""A back office's member file through the gateway, with the member service's own stubs:
+a region finds, opens and exports its members (to CSV and to an XLSX Excel opens) and
+nobody else's; a member registered by one region and homed in another is read by both
+and changed only by the home region; a file of members imported by a region is
+registered at the region's node, once; a tier assigned by the member's region."""
+
+import csv
+import io
+
+import grpc
+import pytest
+from openpyxl import load_workbook
+
+from huiyuan.common.v1 import actor_pb2, file_pb2
+from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, tier_pb2, tier_pb2_grpc
+from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from tests.support import STORE, Stubs, card_type, new_phone, rid
+from tests.test_gateway import as_, chain  # noqa: F401 - chain is the fixture these tests share
+from tests.test_gateway import code_and_reason as refused
+from tests.test_gateway_config import EAST, GZ, HQ, REGION, SOUTH, STORE_MANAGER, office  # noqa: F401
+
+CSV, XLSX = file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX
+DENIED = (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+UNSEEN = (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")
+
+
+@pytest.fixture(scope="module")
+def marked(office, member_service):
+    """A tag carried by one member of each region and by a member registered at the east's
+    store but homed in the south, so that a list by the tag is exactly these three."""
+    tag = f"t{rid()[:8]}"
+    stubs = Stubs(member_service.channel)
+
+    def register(name, at, home):
+        return stubs.member.RegisterMember(member_pb2.RegisterMemberRequest(
+            request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+            actor=actor_pb2.Actor(operator_id="t", org_path=at),
+            member=member_pb2.Member(name=name, phone=new_phone(), home_store_path=home, tags=[tag]))).member
+
+    return tag, {"east": register("东区会员", STORE, STORE), "south": register("华南会员", GZ, GZ),
+                 "moved": register("东区开卡华南常住", STORE, GZ)}
+
+
+def _export(members, tag, key, file_format=CSV, org_path=""):
+    return b"".join(chunk.chunk for chunk in members.ExportMembers(member_pb2.ExportMembersRequest(
+        filter=member_pb2.MemberFilter(tag=tag, org_path=org_path), format=file_format), metadata=as_(key)))
+
+
+def test_a_region_finds_opens_and_exports_its_members_and_nobody_else_s(office, marked):
+    stub, keys, _ = office
+    tag, people = marked
+    members = member_pb2_grpc.MemberServiceStub(stub.channel)  # the member service's stub, aimed at the gateway
+    by_tag = member_pb2.ListMembersRequest(filter=member_pb2.MemberFilter(tag=tag))
+
+    ids = {who: m.member_id for who, m in people.items()}
+
+    def listed(key, org_path=""):
+        request = member_pb2.ListMembersRequest(filter=member_pb2.MemberFilter(tag=tag, org_path=org_path))
+        return {m.member_id for m in members.ListMembers(request, metadata=as_(key)).members}
+
+    assert listed(keys[REGION]) == {ids["east"], ids["moved"]}  # an empty filter is the caller's node
+    assert listed(keys[STORE_MANAGER]) == {ids["east"], ids["moved"]}
+    assert listed(keys[HQ]) == set(ids.values())
+    assert listed(keys[HQ], SOUTH) == {ids["south"], ids["moved"]}
+    assert refused(members.ListMembers, member_pb2.ListMembersRequest(
+        filter=member_pb2.MemberFilter(tag=tag, org_path=SOUTH)), keys[REGION]) == DENIED
+    assert refused(members.ListMembers, by_tag) == (grpc.StatusCode.UNAUTHENTICATED, "CREDENTIAL_REQUIRED")
+
+    opened = members.GetMember(member_pb2.GetMemberRequest(member_id=people["east"].member_id), metadata=as_(keys[REGION]))
+    assert opened.member.phone == people["east"].phone
+    assert refused(members.GetMember, member_pb2.GetMemberRequest(member_id=people["south"].member_id),
+                   keys[REGION]) == UNSEEN  # as a member who does not exist
+    assert refused(members.GetMember, member_pb2.GetMemberRequest(member_id="m_nobody"), keys[REGION]) == UNSEEN
+
+    rows = list(csv.reader(io.StringIO(_export(members, tag, keys[REGION]).decode("utf-8-sig"))))
+    assert rows[0][:3] == ["member_id", "name", "phone"]
+    assert {row[0] for row in rows[1:]} == {ids["east"], ids["moved"]}
+    book = load_workbook(io.BytesIO(_export(members, tag, keys[HQ], XLSX)), read_only=True)
+    sheet = [list(row) for row in book.active.iter_rows(values_only=True)]
+    assert sheet[0][:3] == ["member_id", "name", "phone"] and len(sheet) == 4  # the header and all three
+    assert refused(lambda request, **kw: list(members.ExportMembers(request, **kw)), member_pb2.ExportMembersRequest(
+        filter=member_pb2.MemberFilter(tag=tag, org_path=SOUTH), format=CSV), keys[REGION]) == DENIED
+
+
+def test_a_member_registered_in_one_region_and_homed_in_another_is_read_by_both_changed_by_home(
+        office, marked, member_service, wallet_service):
+    stub, keys, _ = office
+    _, people = marked
+    moved = people["moved"].member_id
+    stubs = Stubs(member_service.channel)
+    stubs.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=moved, card_type_id=card_type(stubs),
+        actor=actor_pb2.Actor(operator_id="t", org_path=STORE)))
+    wallet_pb2_grpc.WalletServiceStub(wallet_service.channel).TopUp(wallet_pb2.TopUpRequest(
+        request_id=rid(), member_id=moved, amount_fen=30_00, tender=wallet_pb2.TENDER_CASH, store_path=STORE,
+        actor=actor_pb2.Actor(operator_id="t", org_path=STORE)))
+    members = member_pb2_grpc.MemberServiceStub(stub.channel)
+    east, hq = as_(keys[REGION]), as_(keys[HQ])
+
+    assert members.GetMember(member_pb2.GetMemberRequest(member_id=moved), metadata=east).member.home_store_path == GZ
+    cards = card_pb2_grpc.CardServiceStub(stub.channel).ListCards(
+        card_pb2.ListCardsRequest(member_id=moved), metadata=east).cards
+    assert len(cards) == 1 and cards[0].member_id == moved
+    statement = wallet_pb2_grpc.WalletServiceStub(stub.channel).ListEntries(
+        wallet_pb2.ListEntriesRequest(member_id=moved), metadata=east).entries
+    assert [(e.principal_delta_fen, e.balance_after_fen) for e in statement] == [(30_00, 30_00)]
+    assert members.GetVisitStats(member_pb2.GetVisitStatsRequest(member_id=moved), metadata=east).stats.member_id == moved
+
+    rename = member_pb2.UpdateMemberRequest(
+        request_id=rid(), member=member_pb2.Member(member_id=moved, name="改名"), update_mask={"paths": ["name"]},
+        actor=actor_pb2.Actor(operator_id="t", org_path=EAST))
+    assert refused(members.UpdateMember, rename, keys[REGION]) == DENIED  # seen from the east, changed from the south
+    assert members.UpdateMember(rename, metadata=hq).member.name == "改名"
+    assert members.GetMember(member_pb2.GetMemberRequest(member_id=moved), metadata=east).member.name == "改名"
+
+
+def test_a_region_imports_a_file_of_members_registered_at_its_node_once(office, member_service):
+    stub, keys, _ = office
+    members = member_pb2_grpc.MemberServiceStub(stub.channel)
+    phones = [new_phone(), new_phone()]
+    content = "姓名,手机,门店\n导入甲,{},{}\n导入乙,{},\n,123,\n".format(phones[0], STORE, phones[1]).encode("utf-8-sig")
+    request = member_pb2.ImportMembersRequest(
+        request_id=rid(), content=content, format=CSV,
+        actor=actor_pb2.Actor(operator_id="claimed", org_path="hq"))  # the gateway stamps the key's node
+    assert refused(members.ImportMembers, request, keys[STORE_MANAGER]) == DENIED  # HQ's and the regions'
+    result = members.ImportMembers(request, metadata=as_(keys[REGION]))
+    assert (result.total_rows, result.imported_rows, result.rejected_rows) == (3, 2, 1)
+    assert members.ImportMembers(request, metadata=as_(keys[REGION])) == result  # a retry imports nothing twice
+    found = [Stubs(member_service.channel).member.LookupMember(member_pb2.LookupMemberRequest(phone=p)).member
+             for p in phones]
+    assert [(m.channel, m.registered_org_path) for m in found] == [(member_pb2.REGISTRATION_CHANNEL_BULK_IMPORT, EAST)] * 2
+    assert [m.home_store_path for m in found] == [STORE, ""]  # a region is no store: the second has none yet
+    again = members.ImportMembers(member_pb2.ImportMembersRequest(request_id=rid(), content=content, format=CSV),
+                                  metadata=as_(keys[REGION]))
+    assert (again.imported_rows, again.existing_rows) == (0, 2)  # the same file as a new call: phones known
+
+
+def test_a_tier_is_assigned_by_the_member_s_region_and_its_history_read(office, marked, member_service):
+    stub, keys, _ = office
+    _, people = marked
+    stubs = Stubs(member_service.channel)
+    taken = {t.rank for t in stubs.tier.ListTiers(tier_pb2.ListTiersRequest()).tiers}
+    tier = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name="区域金卡", rank=max(set(range(1_001)) - taken), price_rate_bp=9_500, points_multiplier_bp=12_000))).tier
+    tiers = tier_pb2_grpc.TierServiceStub(stub.channel)
+
+    def assign(member):
+        return tier_pb2.AssignTierRequest(request_id=rid(), member_id=member.member_id, tier_id=tier.tier_id,
+                                          reason="区域活动升级")
+
+    assert refused(tiers.AssignTier, assign(people["south"]), keys[REGION]) == UNSEEN
+    assert refused(tiers.AssignTier, assign(people["moved"]), keys[REGION]) == DENIED
+    assert refused(tiers.AssignTier, assign(people["east"]), keys[STORE_MANAGER]) == DENIED  # HQ's and the regions'
+    change = tiers.AssignTier(assign(people["east"]), metadata=as_(keys[REGION])).tier_change
+    assert change.to_tier_id == tier.tier_id and change.operator_id.startswith("key:")  # the credential, not a claim
+    history = tiers.ListTierHistory(tier_pb2.ListTierHistoryRequest(member_id=people["east"].member_id),
+                                    metadata=as_(keys[STORE_MANAGER])).tier_changes
+    assert [h.to_tier_id for h in history] == [tier.tier_id]
+
