@@ -18,10 +18,14 @@
   huiyuan pos refund-top-up TOP_UP_ID --reason R   the money back to its tender (a manager's key)
   huiyuan pos settlement --from 2026-11-01 --to 2026-11-30 [--org PATH]   what each store owes
                        or is owed for stored value loaded in one store and spent in another
+  huiyuan pos export-members [--org PATH] [--tag T] [--format xlsx|csv] [--out FILE]
+                       the members registered or homed there, for Excel (a manager's key)
+  huiyuan pos import-members --file members.csv|.xlsx   registered at the key's node (a region's key)
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
-`refund-top-up` and `settlement` need a store manager's key or above (`huiyuan key issue`).
+`refund-top-up`, `settlement` and `export-members` need a store manager's key or above,
+`import-members` a regional manager's or HQ's (`huiyuan key issue`).
 Amounts are yuan, as printed.
 """
 
@@ -34,7 +38,7 @@ from pathlib import Path
 
 import grpc
 
-from huiyuan import pos_counter
+from huiyuan import pos_counter, pos_office
 from huiyuan.runtime.clock import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
 from huiyuan.runtime.money import yuan
@@ -46,7 +50,8 @@ def add_parser(sub) -> None:
     pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
     pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
-                                        "refund-top-up", "settlement", "gifts", "redeem-gift"])
+                                        "refund-top-up", "settlement", "gifts", "redeem-gift", "export-members",
+                                        "import-members"])
     pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
     pos.add_argument("--phone")
@@ -66,7 +71,9 @@ def add_parser(sub) -> None:
     pos.add_argument("--stored-value", type=fen, default=0, help="checkout: yuan paid with stored value")
     pos.add_argument("--cash", type=fen, default=0, help="checkout: yuan paid in cash")
     pos.add_argument("--state", default="", help="orders: only this state, e.g. needs-attention")
-    pos.add_argument("--org", default="", help="orders: under this org node (default: the key's)")
+    pos.add_argument("--org", default="", help="orders, exports, settlement: under this org node (default: the key's)")
+    pos.add_argument("--tag", default="", help="export-members: only the members with this tag")
+    pos.add_argument("--file", default="", help="import-members: a .csv or .xlsx of members")
     pos.add_argument("--limit", type=int, default=20)
     pos.add_argument("--reason", default="", help="settle: why the order may finish without its refused steps; "
                                                   "cards and refund-top-up: why")
@@ -211,6 +218,10 @@ def run(args) -> int:
         pos_counter.refund_top_up(stub.channel, auth, args)
     elif args.action == "settlement":
         pos_counter.settlement(stub.channel, auth, args)
+    elif args.action == "export-members":
+        pos_office.export_members(stub.channel, auth, args)
+    elif args.action == "import-members":
+        pos_office.import_members(stub.channel, auth, args)
     elif args.action in ("gifts", "redeem-gift"):
         pos_counter.points_mall(stub.channel, auth, args, lookup if args.action == "redeem-gift" else None)
     else:
@@ -233,14 +244,7 @@ def export(stub, auth, args) -> None:
                                      else file_pb2.FILE_FORMAT_CSV)
     request.start_time.FromDatetime(day_start(args.first_day))
     request.end_time.FromDatetime(day_start(args.last_day + timedelta(days=1)))
-    chunks = stub.ExportOrders(request, metadata=auth, timeout=300)
-    first = next(chunks)
-    path = Path(args.out or first.file_name)
-    with path.open("wb") as out:
-        out.write(first.chunk)
-        for chunk in chunks:
-            out.write(chunk.chunk)
-    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    pos_office.save_file(stub.ExportOrders(request, metadata=auth, timeout=300), args.out)
 
 
 def state_name(number: int) -> str:

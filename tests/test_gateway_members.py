@@ -157,3 +157,36 @@ def test_a_tier_is_assigned_by_the_member_s_region_and_its_history_read(office, 
                                     metadata=as_(keys[STORE_MANAGER])).tier_changes
     assert [h.to_tier_id for h in history] == [tier.tier_id]
 
+
+def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch, capsys, tmp_path):
+    import argparse
+
+    from huiyuan import pos
+
+    stub, keys, _ = office
+    tag, people = marked
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    parser = argparse.ArgumentParser()
+    pos.add_parser(parser.add_subparsers())
+
+    def run(*words, key):
+        assert pos.run(parser.parse_args(["pos", *words, "--key", key])) == 0
+        return capsys.readouterr().out
+
+    out = tmp_path / "members.xlsx"
+    assert run("export-members", "--tag", tag, "--out", str(out), key=keys[STORE_MANAGER]).startswith(f"wrote {out} (")
+    sheet = list(load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    assert {row[0] for row in sheet[1:]} == {people["east"].member_id, people["moved"].member_id}  # not the south's
+    with pytest.raises(grpc.RpcError) as caught:
+        run("export-members", "--org", SOUTH, "--out", str(out), key=keys[STORE_MANAGER])
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    phone = new_phone()
+    (tmp_path / "new.csv").write_text(f"姓名,手机\n新会员,{phone}\n坏行,12\n", encoding="utf-8")
+    report = run("import-members", "--file", str(tmp_path / "new.csv"), key=keys[REGION]).splitlines()
+    assert report[0] == "2 rows: 1 imported, 0 already members, 1 rejected"
+    assert report[1].startswith("  row 3  phone  PHONE_INVALID  ")
+    assert run("import-members", "--file", str(tmp_path / "new.csv"), key=keys[REGION]).splitlines()[0] == (
+        "2 rows: 0 imported, 1 already members, 1 rejected")
+    with pytest.raises(SystemExit, match="needs --file"):
+        run("import-members", key=keys[REGION])
