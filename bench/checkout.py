@@ -67,7 +67,7 @@ def seed(url: str) -> None:
                 copy.write_row((f"t_{i:026d}", member_of(i), STORE, 10**9, 0))
         with db.cursor().copy("COPY entries FROM STDIN") as copy:
             for i in range(MEMBERS):
-                copy.write_row((f"t_{i:026d}:0", f"t_{i:026d}", member_of(i), "TOP_UP", 10**9, 0, 10**9, f"TENDER:{STORE}",
+                copy.write_row((f"t_{i:026d}:0000", f"t_{i:026d}", member_of(i), "TOP_UP", 10**9, 0, 10**9, f"TENDER:{STORE}",
                                 STORE, STORE, "bench", "-", "seed", T0))
         db.execute("SET search_path = points")
         with db.cursor().copy("COPY member_points FROM STDIN") as copy:

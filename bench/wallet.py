@@ -54,7 +54,7 @@ def seed(url: str) -> None:
                 copy.write_row((f"t_{i:026d}", member_of(i), STORE, FUNDS, 0))
         with db.cursor().copy("COPY entries FROM STDIN") as copy:
             for i in range(ACCOUNTS):
-                copy.write_row((f"t_{i:026d}:0", f"t_{i:026d}", member_of(i), "TOP_UP", FUNDS, 0, FUNDS,
+                copy.write_row((f"t_{i:026d}:0000", f"t_{i:026d}", member_of(i), "TOP_UP", FUNDS, 0, FUNDS,
                                 f"TENDER:{STORE}", STORE, STORE, "bench", "-", "seed", "2026-01-01T00:00:00Z"))
     vacuum(url)
 

@@ -262,6 +262,16 @@ def test_a_statement_is_newest_first_across_kinds_and_pages_the_same_way(wallet)
     assert paged == list(statement)
 
 
+def test_a_spend_across_twelve_lots_lists_its_entries_in_their_order(wallet):
+    """A spend posts an entry per lot it draws on; with ten or more, the statement still
+    follows them one by one (9 before 10), each with the balance after it."""
+    member = new_id("m")
+    for _ in range(12):
+        top_up(wallet, member, 10_00)
+    capture(wallet, hold(wallet, member, 120_00).hold_id, 120_00)
+    statement = wallet.ListEntries(pb.ListEntriesRequest(member_id=member, kind=pb.ENTRY_KIND_CONSUMPTION)).entries
+    assert [e.balance_after_fen for e in statement] == [n * 10_00 for n in range(12)]
+
 def test_bad_input_names_every_bad_field_and_writes_nothing(wallet):
     member = new_id("m")
     bad = pb.HoldRequest(request_id="", member_id="someone", amount_fen=-5, ttl=Duration(seconds=7200), store_path="hq")

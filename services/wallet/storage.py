@@ -39,7 +39,7 @@ member_accounts = Table(
 
 entries = Table(
     "entries", metadata,
-    Column("entry_id", String(80), primary_key=True),  # <operation id>:<n>, chosen before writing
+    Column("entry_id", String(80), primary_key=True),  # <operation id>:<nnnn>, chosen before writing
     Column("operation_id", String(40), nullable=False, index=True),
     Column("member_id", String(40), nullable=False),
     Column("kind", String(24), nullable=False),
@@ -218,12 +218,14 @@ async def post(session, accounts: domain.MemberAccounts, operation_id: str, post
                operator_id: str, policy: str, now, first: int = 0) -> None:
     """Append the entries and save the member's totals, each entry with the balance
     after it. Entry ids are <operation_id>:<n>, so posting one operation twice fails
-    on the primary key instead of moving money twice."""
+    on the primary key instead of moving money twice; n has four digits, so that ids
+    sort in posting order (a spend posts an entry per lot it draws on: :0009 before
+    :0010). Ids posted before n was padded sort as text within their operation."""
     rows = []
     for n, p in enumerate(postings, start=first):
         domain.apply(accounts, p)
         rows.append({
-            "entry_id": f"{operation_id}:{n}", "operation_id": operation_id, "member_id": accounts.member_id,
+            "entry_id": f"{operation_id}:{n:04d}", "operation_id": operation_id, "member_id": accounts.member_id,
             "kind": p.kind.value, "principal_delta_fen": p.principal, "bonus_delta_fen": p.bonus,
             "balance_after_fen": accounts.principal + accounts.bonus, "counter_account": p.counter_account,
             "loaded_store_path": p.loaded_store_path, "store_path": p.store_path, "operator_id": operator_id,
