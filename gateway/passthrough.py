@@ -149,6 +149,8 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.wallet.v1.WalletService/ListEntries": Route("wallet", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.points.v1.PointsService/ListHistory": Route("points", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.points.v1.PointsService/Adjust": Route("points", WRITE, CONFIGURERS, by_id=MEMBER_BY_ID),
+    # Reminders: the members whose points, earned under the caller's node, expire soon.
+    "/huiyuan.points.v1.PointsService/ListExpiringMembers": Route("points", LIST, BACK_OFFICE, "org_path"),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),

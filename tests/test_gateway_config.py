@@ -5,6 +5,7 @@ method × every role × a target in and out of the caller's scope."""
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
@@ -67,6 +68,7 @@ ADMITTED = {
     "/huiyuan.wallet.v1.WalletService/ListEntries": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/ListHistory": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/Adjust": CONFIGURERS,
+    "/huiyuan.points.v1.PointsService/ListExpiringMembers": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/GetTopUp": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/RefundTopUp": BACK_OFFICE,
     "/huiyuan.wallet.v1.WalletService/GetSettlement": BACK_OFFICE,
@@ -89,6 +91,7 @@ FILLED = {
     "/huiyuan.wallet.v1.WalletService/GetSettlement": {
         "start_date": date_pb2.Date(year=2026, month=1, day=1), "end_date": date_pb2.Date(year=2026, month=1, day=31)},
     "/huiyuan.member.v1.MemberService/ExportMembers": {"format": CSV},
+    "/huiyuan.points.v1.PointsService/ListExpiringMembers": {"within": Duration(seconds=30 * 86400)},
     "/huiyuan.member.v1.MemberService/ImportMembers": {"format": CSV, "content": "name,phone\n".encode()},
 }
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}

@@ -2,18 +2,25 @@
 a region finds, opens and exports its members (to CSV and to an XLSX Excel opens) and
 nobody else's; a member registered by one region and homed in another is read by both
 and changed only by the home region; a file of members imported by a region is
-registered at the region's node, once; a tier assigned by the member's region."""
+registered at the region's node, once; a tier assigned by the member's region; the
+members to remind of expiring points their region's stores gave."""
 
 import csv
 import io
+from datetime import datetime, timedelta, timezone
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from openpyxl import load_workbook
+from sqlalchemy import update
 
 from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, tier_pb2, tier_pb2_grpc
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from huiyuan.runtime.db import make_sync_engine
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from services.points.storage import lots
 from tests.support import STORE, Stubs, card_type, new_phone, rid
 from tests.test_gateway import as_, chain  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway import code_and_reason as refused
@@ -156,6 +163,32 @@ def test_a_tier_is_assigned_by_the_member_s_region_and_its_history_read(office, 
     history = tiers.ListTierHistory(tier_pb2.ListTierHistoryRequest(member_id=people["east"].member_id),
                                     metadata=as_(keys[STORE_MANAGER])).tier_changes
     assert [h.to_tier_id for h in history] == [tier.tier_id]
+
+
+def test_a_region_lists_the_members_to_remind_of_points_its_stores_gave(office, marked, points_service):
+    stub, keys, _ = office
+    _, people = marked
+    points = points_pb2_grpc.PointsServiceStub(points_service.channel)
+    for who, store in (("east", STORE), ("south", GZ)):
+        points.Grant(points_pb2.GrantRequest(request_id=rid(), member_id=people[who].member_id, points=50,
+                                             source=points_pb2.LOT_SOURCE_SIGN_UP, store_path=store))
+    engine = make_sync_engine(points_service.settings.database_url, "points")
+    with engine.begin() as db:  # granted long ago: they expire in a week
+        db.execute(update(lots).where(lots.c.member_id.in_([people["east"].member_id, people["south"].member_id]))
+                   .values(expire_time=datetime.now(timezone.utc) + timedelta(days=7)))
+    engine.dispose()
+    reminders = points_pb2_grpc.PointsServiceStub(stub.channel)
+    within = Duration(seconds=10 * 86400)
+
+    def listed(key, org_path=""):
+        request = points_pb2.ListExpiringMembersRequest(within=within, org_path=org_path, page_size=1000)
+        return {m.member_id: m.points for m in reminders.ListExpiringMembers(request, metadata=as_(key)).members}
+
+    east = listed(keys[REGION])
+    assert east.get(people["east"].member_id) == 50 and people["south"].member_id not in east
+    assert listed(keys[HQ], SOUTH).get(people["south"].member_id) == 50
+    assert refused(reminders.ListExpiringMembers, points_pb2.ListExpiringMembersRequest(
+        within=within, org_path=SOUTH), keys[REGION]) == DENIED
 
 
 def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch, capsys, tmp_path):

@@ -358,18 +358,36 @@ def test_a_back_office_restocks_and_writes_off_gifts_of_its_scope_with_a_reason_
 
 
 def test_members_with_points_about_to_expire_are_listed_for_reminders(points):
-    member = new_id("m")
+    member, westerner = new_id("m"), new_id("m")
+    region = f"hq/r{rid()[:8]}"  # no other test's points were earned there
     grant(points, member, 25)
+    points.Grant(pb.GrantRequest(request_id=rid(), member_id=member, points=7, source=pb.LOT_SOURCE_CAMPAIGN,
+                                 store_path=f"{region}/s-1"))
+    points.Grant(pb.GrantRequest(request_id=rid(), member_id=westerner, points=9, source=pb.LOT_SOURCE_CAMPAIGN,
+                                 store_path=f"{region}/s-2"))
     engine = make_sync_engine(points.url, "points")
     with engine.begin() as db:
-        db.execute(update(lots).where(lots.c.member_id == member).values(
+        db.execute(update(lots).where(lots.c.member_id.in_([member, westerner])).values(
             expire_time=datetime.now(timezone.utc) + timedelta(days=3)))
     engine.dispose()
-    found, token = {}, ""
-    while True:
-        page = points.ListExpiringMembers(pb.ListExpiringMembersRequest(within=Duration(seconds=7 * 86400), page_size=2,
-                                                                        page_token=token))
-        found.update({m.member_id: m.points for m in page.members})
-        if not (token := page.next_page_token):
-            break
-    assert found[member] == 25
+
+    def expiring(org_path=""):
+        found, token = {}, ""
+        while True:
+            page = points.ListExpiringMembers(pb.ListExpiringMembersRequest(
+                within=Duration(seconds=7 * 86400), page_size=2, page_token=token, org_path=org_path))
+            found.update({m.member_id: m.points for m in page.members})
+            if not (token := page.next_page_token):
+                break
+        return found
+
+    everyone = expiring()
+    assert (everyone[member], everyone[westerner]) == (32, 9)
+    assert expiring(region) == {member: 7, westerner: 9}  # the points the region's stores gave
+    assert expiring(f"{region}/s-2") == {westerner: 9}
+    first = points.ListExpiringMembers(pb.ListExpiringMembersRequest(within=Duration(seconds=7 * 86400), page_size=1,
+                                                                     org_path=region))
+    assert refusal(points.ListExpiringMembers, pb.ListExpiringMembersRequest(
+        within=Duration(seconds=7 * 86400), page_token=first.next_page_token))[2] == {"page_token": "PAGE_TOKEN_MISMATCH"}
+    assert refusal(points.ListExpiringMembers, pb.ListExpiringMembersRequest(
+        within=Duration(seconds=60), org_path="HQ/West"))[2] == {"within": "WINDOW_INVALID", "org_path": "ORG_PATH_INVALID"}

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, case, func, insert, select, text, update
 
 from huiyuan.runtime.clock import day_start
-from huiyuan.runtime.db import dialect_name
+from huiyuan.runtime.db import dialect_name, under
 from huiyuan.runtime.direct import send
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.upsert import insert_new
@@ -168,13 +168,16 @@ async def expire_batch(engine, as_of: datetime, now) -> tuple[int, int]:
         return len(rows), sum(r.points_left for r in rows)
 
 
-async def expiring_members(db, now, within: timedelta, after_member_id: str | None, limit: int) -> list:
-    """Members with spendable points expiring within the window: (member_id, points,
-    first expire time), by member id, for reminders."""
+async def expiring_members(db, now, within: timedelta, org_path: str, after_member_id: str | None,
+                           limit: int) -> list:
+    """Members with spendable points expiring within the window, earned under org_path
+    ("": anywhere): (member_id, points, first expire time), by member id, for reminders."""
     c = lots.c
     q = (select(c.member_id, func.sum(c.points_left).label("points"), func.min(c.expire_time).label("first"))
          .where(c.points_left > 0, c.available_time <= now, c.expire_time > now, c.expire_time <= now + within)
          .group_by(c.member_id))
+    if org_path:
+        q = q.where(under(c.store_path, org_path))
     if after_member_id is not None:
         q = q.where(c.member_id > after_member_id)
     return (await db.execute(q.order_by(c.member_id).limit(limit))).all()

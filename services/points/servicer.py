@@ -430,12 +430,14 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         within = request.within.ToTimedelta()
         v.check(timedelta(hours=1) <= within <= timedelta(days=366), "within", "WINDOW_INVALID", "within must be 1 h to 366 days")
+        check_org_path(v, request.org_path, "org_path", required=False)
         size = pagination.page_size(request.page_size, 100, 1000, v)
-        fingerprint = pagination.fingerprint(request.within.ToSeconds())
+        fingerprint = pagination.fingerprint(request.within.ToSeconds(), request.org_path)
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         async with self.direct.reading() as db:
-            rows = await ledger.expiring_members(db, utcnow(), within, after[0] if after else None, size + 1)
+            rows = await ledger.expiring_members(db, utcnow(), within, request.org_path, after[0] if after else None,
+                                                 size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.member_id], fingerprint)
         return pb.ListExpiringMembersResponse(next_page_token=token, members=[pb.ExpiringMember(
             member_id=r.member_id, points=int(r.points), first_expire_time=timestamp(_aware(r.first))) for r in page])
