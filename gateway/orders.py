@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_, select
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import enum_name, timestamp
-from huiyuan.runtime.db import dialect_name, utcnow
+from huiyuan.runtime.db import dialect_name, under, utcnow
 from huiyuan.runtime.direct import BUILT_ONCE
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
 from huiyuan.runtime.idempotency import check_request_id, request_digest
@@ -190,7 +190,7 @@ def of_node(node: str):
     if store_of(node):
         till = [orders.c.org_path == node] if node != store_of(node) else []
         return and_(orders.c.store_path == store_of(node), *till)
-    return or_(orders.c.org_path == node, orders.c.org_path.startswith(node + "/", autoescape=True))
+    return under(orders.c.org_path, node)
 
 
 async def list_orders(direct, caller: Caller, request: pb.ListOrdersRequest) -> pb.ListOrdersResponse:

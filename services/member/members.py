@@ -8,7 +8,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import dialect_name, utcnow, violated_unique
+from huiyuan.runtime.db import dialect_name, under, utcnow, violated_unique
 from huiyuan.runtime.direct import BUILT_ONCE, send
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from huiyuan.runtime.upsert import insert_for
@@ -112,9 +112,7 @@ class MemberQuery:
         c = members.c
         conditions = []
         if self.org_path:
-            under = self.org_path + "/"
-            conditions.append(or_(c.registered_org_path == self.org_path, c.registered_org_path.startswith(under),
-                                  c.home_store_path == self.org_path, c.home_store_path.startswith(under)))
+            conditions.append(or_(under(c.registered_org_path, self.org_path), under(c.home_store_path, self.org_path)))
         if self.tier_id:
             conditions.append(c.tier_id == self.tier_id)
         if self.tag:

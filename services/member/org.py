@@ -4,7 +4,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import utcnow, violated_unique
+from huiyuan.runtime.db import under, utcnow, violated_unique
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.member import domain, storage
 from services.member.storage import org_nodes
@@ -61,7 +61,7 @@ async def update_org_node(session: AsyncSession, path: str, changes: dict) -> do
 async def list_org_nodes(db, under_path: str, after: str | None, limit: int) -> list[domain.OrgNode]:
     query = select(org_nodes).order_by(org_nodes.c.path).limit(limit)
     if under_path:
-        query = query.where((org_nodes.c.path == under_path) | org_nodes.c.path.startswith(under_path + "/"))
+        query = query.where(under(org_nodes.c.path, under_path))
     if after is not None:
         query = query.where(org_nodes.c.path > after)
     return [storage.to_org_node(r) for r in await db.execute(query)]

@@ -6,6 +6,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 
 from huiyuan.runtime.clock import day_start
+from huiyuan.runtime.db import under
+from huiyuan.runtime.requests import is_under
 from services.wallet.domain import EntryKind
 from services.wallet.storage import entries
 
@@ -28,7 +30,7 @@ class StatementQuery:
         if self.end_date:
             conditions.append(c.post_time < day_start(self.end_date + timedelta(days=1)))
         if self.store_path:
-            conditions.append(or_(c.store_path == self.store_path, c.store_path.startswith(self.store_path + "/")))
+            conditions.append(under(c.store_path, self.store_path))
         if self.kind:
             conditions.append(c.kind == self.kind.value)
         return conditions
@@ -70,7 +72,7 @@ async def settlement(db, org_path: str, start: date, end: date) -> list[StorePos
     positions: dict[str, StorePosition] = {}
 
     def position(store: str) -> StorePosition | None:
-        if store == org_path or store.startswith(org_path + "/"):
+        if is_under(store, org_path):
             return positions.setdefault(store, StorePosition(store))
         return None
 
