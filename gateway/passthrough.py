@@ -115,6 +115,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.CardService/ReportCardLost": Route("cards", SERVE, EVERY_ROLE),
     "/huiyuan.member.v1.CardService/CancelCardLoss": Route("cards", SERVE, EVERY_ROLE),
     "/huiyuan.member.v1.CardService/ReplaceCard": Route("cards", SERVE, EVERY_ROLE),
+    # 销卡 on a manager's key, at any store: the stored value and points are the member's,
+    # not the card's, and stay with them (found by phone or another card).
+    "/huiyuan.member.v1.CardService/CancelCard": Route("cards", SERVE, BACK_OFFICE),
     "/huiyuan.member.v1.CardService/FreezeCard": Route("cards", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.CardService/UnfreezeCard": Route("cards", WRITE, HQ_ONLY),
     "/huiyuan.member.v1.CardService/CreateCardType": Route("cards", WRITE, CONFIGURERS, "card_type.org_path"),

@@ -10,7 +10,7 @@ from huiyuan.runtime.money import yuan
 
 
 def card(channel, auth, args) -> None:
-    """挂失, 解挂 or 补卡, through the member service's calls the gateway passes through."""
+    """挂失, 解挂, 补卡 or 销卡, through the member service's calls the gateway passes through."""
     from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 
     if not args.card:
@@ -22,12 +22,14 @@ def card(channel, auth, args) -> None:
                                  metadata=auth, timeout=10)
         print(f"card {args.card} replaced by {done.new_card.card_number}; stored value and points stay with the member")
         return
-    lost = args.action == "report-lost"
-    request_type, change = ((card_pb2.ReportCardLostRequest, cards.ReportCardLost) if lost
-                            else (card_pb2.CancelCardLossRequest, cards.CancelCardLoss))
+    request_type, change, after = {
+        "report-lost": (card_pb2.ReportCardLostRequest, cards.ReportCardLost, "; it can no longer pay"),
+        "cancel-loss": (card_pb2.CancelCardLossRequest, cards.CancelCardLoss, ""),
+        "cancel-card": (card_pb2.CancelCardRequest, cards.CancelCard,
+                        "; stored value and points stay with the member"),
+    }[args.action]
     state = change(request_type(**common), metadata=auth, timeout=10).card.state
-    print(f"card {args.card} {card_pb2.CardState.Name(state).removeprefix('CARD_STATE_').lower()}"
-          + ("; it can no longer pay" if lost else ""))
+    print(f"card {args.card} {card_pb2.CardState.Name(state).removeprefix('CARD_STATE_').lower()}{after}")
 
 
 def points_mall(channel, auth, args, lookup) -> None:

@@ -42,6 +42,7 @@ ADMITTED = {
     "/huiyuan.member.v1.CardService/ReportCardLost": EVERYONE,
     "/huiyuan.member.v1.CardService/CancelCardLoss": EVERYONE,
     "/huiyuan.member.v1.CardService/ReplaceCard": EVERYONE,
+    "/huiyuan.member.v1.CardService/CancelCard": BACK_OFFICE,
     "/huiyuan.member.v1.CardService/FreezeCard": HQ_ONLY,
     "/huiyuan.member.v1.CardService/UnfreezeCard": HQ_ONLY,
     "/huiyuan.member.v1.CardService/CreateCardType": CONFIGURERS,

@@ -1,6 +1,6 @@
 """What a store's counter and a back office do beside a sale, through the gateway with
-the services' own stubs: a card reported lost and replaced at any till, a card frozen
-by HQ, the points mall at the till, a top-up refunded on a manager's key at the store
+the services' own stubs: a card reported lost and replaced at any till, cancelled on a
+manager's key, frozen by HQ, the points mall at the till, a top-up refunded on a manager's key at the store
 that took it, corrections and a member's statement, and the stores' settlement seen by
 each office; and the `huiyuan pos` commands for them."""
 
@@ -88,6 +88,29 @@ def test_only_hq_freezes_a_card(office, tills, member_service):
                        metadata=as_(keys[HQ]))
     assert stub.LookupMember(pb.LookupMemberRequest(card_number=number), metadata=as_(tills[SOUTH])).member.member_id
 
+
+def test_a_card_is_cancelled_on_a_manager_s_key_and_the_balances_stay_with_the_member(office, tills, member_service):
+    stub, keys, ids_by_field = office
+    member_id = ids_by_field["member_id"][SOUTH]
+    stubs = Stubs(member_service.channel)
+    number = stubs.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member_id, card_type_id=card_type(stubs),
+        actor=actor_pb2.Actor(operator_id="t", org_path=GZ))).card.card_number
+    cards = card_pb2_grpc.CardServiceStub(stub.channel)
+    before = stub.LookupMember(pb.LookupMemberRequest(card_number=number), metadata=as_(tills[EAST]))
+    cancel = card_pb2.CancelCardRequest(request_id=rid(), card_number=number, reason="顾客要求销卡")
+    assert refused(cards.CancelCard, cancel, tills[EAST]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert refused(cards.CancelCard, card_pb2.CancelCardRequest(request_id=rid(), card_number=number),
+                   keys[STORE_MANAGER])[0] == grpc.StatusCode.INVALID_ARGUMENT  # a reason, or nothing changes
+    assert stub.LookupMember(pb.LookupMemberRequest(card_number=number), metadata=as_(tills[EAST])).member.member_id
+    done = cards.CancelCard(cancel, metadata=as_(keys[STORE_MANAGER]))  # an east store, a south member's card
+    assert done.card.state == card_pb2.CARD_STATE_CANCELLED
+    assert cards.CancelCard(cancel, metadata=as_(keys[STORE_MANAGER])) == done  # a retry
+    assert refused(stub.LookupMember, pb.LookupMemberRequest(card_number=number), tills[EAST]) == (
+        grpc.StatusCode.FAILED_PRECONDITION, "CARD_CANCELLED")
+    by_phone = stub.LookupMember(pb.LookupMemberRequest(phone=before.member.phone), metadata=as_(tills[EAST]))
+    assert (by_phone.stored_value_available_fen, by_phone.points_available) == (
+        before.stored_value_available_fen, before.points_available) and by_phone.stored_value_available_fen > 0
 
 def test_a_top_up_is_refunded_on_a_manager_s_key_at_its_store_and_nowhere_else(office, tills):
     stub, keys, ids_by_field = office
@@ -248,6 +271,9 @@ def test_the_pos_command_at_the_counter_and_in_the_back_office(
     assert replaced == f"card {number} replaced by 6200000000000042; stored value and points stay with the member\n"
     with pytest.raises(SystemExit, match="needs --card"):
         run("report-lost", "--reason", "x")
+    with pytest.raises(grpc.RpcError) as caught:  # 销卡 is a manager's
+        run("cancel-card", "--card", "6200000000000042", "--reason", "销卡")
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
 
     loaded = run("top-up", "--card", "6200000000000042", "--amount", "30", "--tender", "alipay")
     top_up_id = loaded.splitlines()[0].removeprefix("top-up ")
@@ -274,3 +300,6 @@ def test_the_pos_command_at_the_counter_and_in_the_back_office(
     assert [line.split()[0] for line in table[1:]] == [STORE]  # the east's own store; the south's is not the east's
     with pytest.raises(SystemExit, match="--from and --to"):
         run("settlement", "--from", today, key=keys[REGION])
+
+    assert run("cancel-card", "--card", "6200000000000042", "--reason", "销卡", key=keys[STORE_MANAGER]) == (
+        "card 6200000000000042 cancelled; stored value and points stay with the member\n")
