@@ -32,13 +32,19 @@ def tills(office):
     return {EAST: keys[TERMINAL], SOUTH: issue(stub, hq_key, f"{GZ}/pos-1", pb.ROLE_TERMINAL).api_key}
 
 
+def new_card(member_service, member_id: str, at: str) -> str:
+    """A card issued to the member at a store, straight from the member service; its number."""
+    stubs = Stubs(member_service.channel)
+    return stubs.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member_id, card_type_id=card_type(stubs),
+        actor=actor_pb2.Actor(operator_id="t", org_path=at))).card.card_number
+
+
 def test_a_card_lost_is_reported_at_any_till_refused_there_and_replaced(office, tills, member_service):
     stub, keys, ids_by_field = office
     member_id = ids_by_field["member_id"][EAST]
     stubs = Stubs(member_service.channel)
-    number = stubs.card.IssueCard(card_pb2.IssueCardRequest(
-        request_id=rid(), member_id=member_id, card_type_id=card_type(stubs),
-        actor=actor_pb2.Actor(operator_id="t", org_path=STORE))).card.card_number
+    number = new_card(member_service, member_id, STORE)
     cards = card_pb2_grpc.CardServiceStub(stub.channel)  # the member service's stub, aimed at the gateway
     lookup = pb.LookupMemberRequest(card_number=number)
 
@@ -73,10 +79,7 @@ def test_a_card_lost_is_reported_at_any_till_refused_there_and_replaced(office, 
 
 def test_only_hq_freezes_a_card(office, tills, member_service):
     stub, keys, ids_by_field = office
-    stubs = Stubs(member_service.channel)
-    number = stubs.card.IssueCard(card_pb2.IssueCardRequest(
-        request_id=rid(), member_id=ids_by_field["member_id"][SOUTH], card_type_id=card_type(stubs),
-        actor=actor_pb2.Actor(operator_id="t", org_path=GZ))).card.card_number
+    number = new_card(member_service, ids_by_field["member_id"][SOUTH], GZ)
     cards = card_pb2_grpc.CardServiceStub(stub.channel)
     freeze = card_pb2.FreezeCardRequest(request_id=rid(), card_number=number, reason="疑似盗刷")
     for role in (REGION, STORE_MANAGER, TERMINAL):
@@ -91,11 +94,7 @@ def test_only_hq_freezes_a_card(office, tills, member_service):
 
 def test_a_card_is_cancelled_on_a_manager_s_key_and_the_balances_stay_with_the_member(office, tills, member_service):
     stub, keys, ids_by_field = office
-    member_id = ids_by_field["member_id"][SOUTH]
-    stubs = Stubs(member_service.channel)
-    number = stubs.card.IssueCard(card_pb2.IssueCardRequest(
-        request_id=rid(), member_id=member_id, card_type_id=card_type(stubs),
-        actor=actor_pb2.Actor(operator_id="t", org_path=GZ))).card.card_number
+    number = new_card(member_service, ids_by_field["member_id"][SOUTH], GZ)
     cards = card_pb2_grpc.CardServiceStub(stub.channel)
     before = stub.LookupMember(pb.LookupMemberRequest(card_number=number), metadata=as_(tills[EAST]))
     cancel = card_pb2.CancelCardRequest(request_id=rid(), card_number=number, reason="顾客要求销卡")
@@ -255,11 +254,8 @@ def test_the_pos_command_at_the_counter_and_in_the_back_office(
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
     parser = argparse.ArgumentParser()
     pos.add_parser(parser.add_subparsers())
-    stubs = Stubs(member_service.channel)
     member_id = ids_by_field["member_id"][EAST]
-    number = stubs.card.IssueCard(card_pb2.IssueCardRequest(
-        request_id=rid(), member_id=member_id, card_type_id=card_type(stubs),
-        actor=actor_pb2.Actor(operator_id="t", org_path=STORE))).card.card_number
+    number = new_card(member_service, member_id, STORE)
 
     def run(*words, key=tills[EAST]):
         assert pos.run(parser.parse_args(["pos", *words, "--key", key])) == 0

@@ -21,9 +21,10 @@ from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime.db import make_sync_engine
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from services.points.storage import lots
-from tests.support import STORE, Stubs, card_type, new_phone, rid
+from tests.support import STORE, Stubs, new_phone, rid
 from tests.test_gateway import as_, chain  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway import code_and_reason as refused
+from tests.test_gateway_counter import new_card
 from tests.test_gateway_config import EAST, GZ, HQ, REGION, SOUTH, STORE_MANAGER, office  # noqa: F401
 
 CSV, XLSX = file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX
@@ -94,10 +95,7 @@ def test_a_member_registered_in_one_region_and_homed_in_another_is_read_by_both_
     stub, keys, _ = office
     _, people = marked
     moved = people["moved"].member_id
-    stubs = Stubs(member_service.channel)
-    stubs.card.IssueCard(card_pb2.IssueCardRequest(
-        request_id=rid(), member_id=moved, card_type_id=card_type(stubs),
-        actor=actor_pb2.Actor(operator_id="t", org_path=STORE)))
+    new_card(member_service, moved, STORE)
     wallet_pb2_grpc.WalletServiceStub(wallet_service.channel).TopUp(wallet_pb2.TopUpRequest(
         request_id=rid(), member_id=moved, amount_fen=30_00, tender=wallet_pb2.TENDER_CASH, store_path=STORE,
         actor=actor_pb2.Actor(operator_id="t", org_path=STORE)))
