@@ -215,8 +215,9 @@ class PassThrough(grpc.GenericRpcHandler):
         if is_streamed(method):
             async def stream(request, context):
                 call = await self._admit(method, route, request, context)
+                remaining = context.time_remaining()  # the caller's deadline, passed on
                 async with relayed(route.service):
-                    async for chunk in call(request, timeout=context.time_remaining() or STREAM_TIMEOUT_S):
+                    async for chunk in call(request, timeout=STREAM_TIMEOUT_S if remaining is None else remaining):
                         yield chunk
 
             return grpc.unary_stream_rpc_method_handler(stream, **codec)
