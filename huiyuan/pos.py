@@ -236,13 +236,11 @@ def run(args) -> int:
 
 def export(stub, auth, args) -> None:
     """The orders of --from to --to (whole days, chain time) into a file."""
-    from huiyuan.common.v1 import file_pb2
     from huiyuan.gateway.v1 import gateway_pb2 as pb
 
     if not (args.first_day and args.last_day):
         raise SystemExit("export needs --from and --to, e.g. --from 2026-11-01 --to 2026-11-30")
-    request = pb.ExportOrdersRequest(org_path=args.org, format=file_pb2.FILE_FORMAT_XLSX if args.format == "xlsx"
-                                     else file_pb2.FILE_FORMAT_CSV)
+    request = pb.ExportOrdersRequest(org_path=args.org, format=pos_office.file_format(args.format == "xlsx"))
     request.start_time.FromDatetime(day_start(args.first_day))
     request.end_time.FromDatetime(day_start(args.last_day + timedelta(days=1)))
     pos_office.save_file(stub.ExportOrders(request, metadata=auth, timeout=300), args.out)

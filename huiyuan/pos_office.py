@@ -6,6 +6,13 @@ import uuid
 from pathlib import Path
 
 
+def file_format(xlsx: bool):
+    """The contracts' FileFormat: XLSX, or CSV."""
+    from huiyuan.common.v1 import file_pb2
+
+    return file_pb2.FILE_FORMAT_XLSX if xlsx else file_pb2.FILE_FORMAT_CSV
+
+
 def save_file(chunks, out: str) -> None:
     """An export streamed in chunks, written to out (default: the name the gateway suggests)."""
     first = next(chunks)
@@ -20,29 +27,25 @@ def save_file(chunks, out: str) -> None:
 def export_members(channel, auth, args) -> None:
     """The members registered or homed under --org (default: the key's node), perhaps
     only those with --tag."""
-    from huiyuan.common.v1 import file_pb2
     from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 
     members = member_pb2_grpc.MemberServiceStub(channel)
-    request = member_pb2.ExportMembersRequest(
-        filter=member_pb2.MemberFilter(org_path=args.org, tag=args.tag),
-        format=file_pb2.FILE_FORMAT_XLSX if args.format == "xlsx" else file_pb2.FILE_FORMAT_CSV)
+    request = member_pb2.ExportMembersRequest(filter=member_pb2.MemberFilter(org_path=args.org, tag=args.tag),
+                                              format=file_format(args.format == "xlsx"))
     save_file(members.ExportMembers(request, metadata=auth, timeout=600), args.out)
 
 
 def import_members(channel, auth, args) -> None:
     """A CSV or XLSX file of members (姓名, 手机, ... as the member service reads them),
     registered at the key's node; rows already registered are left alone."""
-    from huiyuan.common.v1 import file_pb2
     from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 
     if not args.file:
         raise SystemExit("import-members needs --file, a .csv or .xlsx with a header row (姓名,手机,...)")
     path = Path(args.file)
-    xlsx = path.suffix.lower() == ".xlsx"
     done = member_pb2_grpc.MemberServiceStub(channel).ImportMembers(member_pb2.ImportMembersRequest(
-        request_id=str(uuid.uuid4()), content=path.read_bytes(),
-        format=file_pb2.FILE_FORMAT_XLSX if xlsx else file_pb2.FILE_FORMAT_CSV), metadata=auth, timeout=600)
+        request_id=str(uuid.uuid4()), content=path.read_bytes(), format=file_format(path.suffix.lower() == ".xlsx")),
+        metadata=auth, timeout=600)
     print(f"{done.total_rows} rows: {done.imported_rows} imported, {done.existing_rows} already members, "
           f"{done.rejected_rows} rejected")
     for reject in done.rejects:
