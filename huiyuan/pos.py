@@ -28,10 +28,15 @@ The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (
 `refund-top-up`, `settlement`, `cancel-card` and `export-members` need a store manager's
 key or above, `import-members` a regional manager's or HQ's (`huiyuan key issue`).
 Amounts are yuan, as printed.
+
+A command that changes something and hears no answer says so, prints its request id
+and exits with 75: run the same command again with `--request-id ID` to finish it or
+read its answer, never without it (pos_retry.py).
 """
 
 import argparse
 import os
+import sys
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -40,6 +45,7 @@ from pathlib import Path
 import grpc
 
 from huiyuan import pos_counter, pos_office
+from huiyuan.pos_retry import CHANNEL_OPTIONS, OUTCOME_UNKNOWN, OutcomeUnknown, change
 from huiyuan.runtime.clock import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
 from huiyuan.runtime.money import yuan
@@ -55,6 +61,8 @@ def add_parser(sub) -> None:
                                         "export-members", "import-members"])
     pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
+    pos.add_argument("--request-id", default="",
+                     help="a command that changes something: the id it printed when its answer was lost")
     pos.add_argument("--phone")
     pos.add_argument("--card")
     pos.add_argument("--qr")
@@ -136,14 +144,24 @@ def _key(args) -> str:
 
 
 def run(args) -> int:
-    from huiyuan.gateway.v1 import gateway_pb2 as pb
     from huiyuan.gateway.v1 import gateway_pb2_grpc
-    from huiyuan.member.v1 import member_pb2
 
-    channel = grpc.insecure_channel(service_address("gateway"))
-    stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-    stub.channel = channel  # the services' own stubs, for the calls the gateway passes through
+    if not args.request_id:
+        args.request_id = str(uuid.uuid4())  # one per command: every retry of it sends the same
     auth = (("authorization", f"ApiKey {_key(args)}"),)
+    with grpc.insecure_channel(service_address("gateway"), options=CHANNEL_OPTIONS) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        stub.channel = channel  # the services' own stubs, for the calls the gateway passes through
+        try:
+            return _act(args, stub, auth)
+        except OutcomeUnknown as unknown:
+            print(unknown.explain(args.action), file=sys.stderr)
+            return OUTCOME_UNKNOWN
+
+
+def _act(args, stub, auth) -> int:
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+    from huiyuan.member.v1 import member_pb2
 
     def lookup():
         key = {"phone": args.phone} if args.phone else {"card_number": args.card} if args.card else {"qr_token": args.qr}
@@ -161,16 +179,16 @@ def run(args) -> int:
         if not found.usable_coupons:
             print("  no coupons")
     elif args.action == "register":
-        done = stub.RegisterMember(pb.RegisterMemberRequest(
-            request_id=str(uuid.uuid4()), member=member_pb2.Member(name=args.name or "", phone=args.phone or ""),
+        done = change(stub.RegisterMember, pb.RegisterMemberRequest(
+            request_id=args.request_id, member=member_pb2.Member(name=args.name or "", phone=args.phone or ""),
             card_type_id=args.card_type), metadata=auth, timeout=10)
         print(f"registered {done.member.name}  member {done.member.member_id}  card {done.card.card_number or '-'}")
     elif args.action == "top-up":
         if args.amount is None:
             raise SystemExit("top-up needs --amount, in yuan")
         member_id = lookup().member.member_id
-        done = stub.TopUp(pb.TopUpRequest(
-            request_id=str(uuid.uuid4()), member_id=member_id, amount_fen=args.amount,
+        done = change(stub.TopUp, pb.TopUpRequest(
+            request_id=args.request_id, member_id=member_id, amount_fen=args.amount,
             tender=pb.TenderKind.Value(f"TENDER_KIND_{TENDERS[args.tender]}")), metadata=auth, timeout=10)
         print(f"top-up {done.top_up_id}")  # what refund-top-up names
         print("\n".join(done.receipt_lines))
@@ -180,14 +198,14 @@ def run(args) -> int:
         tenders = [pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=args.stored_value)] if args.stored_value else []
         if args.cash:
             tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=args.cash))
-        done = stub.Checkout(pb.CheckoutRequest(
-            request_id=str(uuid.uuid4()), member_id=member_id, card_number=args.card or "", lines=lines,
+        done = change(stub.Checkout, pb.CheckoutRequest(
+            request_id=args.request_id, member_id=member_id, card_number=args.card or "", lines=lines,
             coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth, timeout=30)
         print_receipt(done.receipt)
     elif args.action == "refund":
         lines = [returned_line(text) for text in args.line]
-        done = stub.Refund(pb.RefundRequest(request_id=str(uuid.uuid4()), order_id=args.id or "", lines=lines),
-                           metadata=auth, timeout=30)
+        done = change(stub.Refund, pb.RefundRequest(request_id=args.request_id, order_id=args.id or "", lines=lines),
+                      metadata=auth, timeout=30)
         print(f"refunded to stored value {yuan(done.stored_value_fen)}")
         for t in done.tenders:
             print(f"refund {yuan(t.amount_fen)} to {pb.TenderKind.Name(t.kind).removeprefix('TENDER_KIND_').lower()}")
@@ -206,8 +224,8 @@ def run(args) -> int:
         if not found.orders:
             print("no orders")
     elif args.action == "settle":
-        order = stub.SettleOrder(pb.SettleOrderRequest(request_id=str(uuid.uuid4()), order_id=args.id or "",
-                                                       reason=args.reason), metadata=auth, timeout=30).order
+        order = change(stub.SettleOrder, pb.SettleOrderRequest(
+            request_id=args.request_id, order_id=args.id or "", reason=args.reason), metadata=auth, timeout=30).order
         print_order(order)
         if order.HasField("receipt"):
             print_receipt(order.receipt)

@@ -3,8 +3,8 @@ top-up refunded; the stores' settlement. Each goes through the gateway with the
 service's own stub: the gateway passes these calls through within the key's scope
 (gateway/passthrough.py)."""
 
-import uuid
 
+from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
 
@@ -16,19 +16,19 @@ def card(channel, auth, args) -> None:
     if not args.card:
         raise SystemExit(f"{args.action} needs --card")
     cards = card_pb2_grpc.CardServiceStub(channel)
-    common = {"request_id": str(uuid.uuid4()), "card_number": args.card, "reason": args.reason}
+    common = {"request_id": args.request_id, "card_number": args.card, "reason": args.reason}
     if args.action == "replace-card":
-        done = cards.ReplaceCard(card_pb2.ReplaceCardRequest(new_card_number=args.new_card, **common),
-                                 metadata=auth, timeout=10)
+        done = change(cards.ReplaceCard, card_pb2.ReplaceCardRequest(new_card_number=args.new_card, **common),
+                      metadata=auth, timeout=10)
         print(f"card {args.card} replaced by {done.new_card.card_number}; stored value and points stay with the member")
         return
-    request_type, change, after = {
+    request_type, method, after = {
         "report-lost": (card_pb2.ReportCardLostRequest, cards.ReportCardLost, "; it can no longer pay"),
         "cancel-loss": (card_pb2.CancelCardLossRequest, cards.CancelCardLoss, ""),
         "cancel-card": (card_pb2.CancelCardRequest, cards.CancelCard,
                         "; stored value and points stay with the member"),
     }[args.action]
-    state = change(request_type(**common), metadata=auth, timeout=10).card.state
+    state = change(method, request_type(**common), metadata=auth, timeout=10).card.state
     print(f"card {args.card} {card_pb2.CardState.Name(state).removeprefix('CARD_STATE_').lower()}{after}")
 
 
@@ -48,8 +48,8 @@ def points_mall(channel, auth, args, lookup) -> None:
     if not args.gift:
         raise SystemExit("redeem-gift needs --gift (pos gifts lists them) and --card or --phone")
     member = lookup().member
-    done = points.RedeemGift(points_pb2.RedeemGiftRequest(
-        request_id=str(uuid.uuid4()), member_id=member.member_id, gift_id=args.gift, quantity=args.quantity),
+    done = change(points.RedeemGift, points_pb2.RedeemGiftRequest(
+        request_id=args.request_id, member_id=member.member_id, gift_id=args.gift, quantity=args.quantity),
         metadata=auth, timeout=10)
     print(f"{member.name}: {args.quantity} x gift {args.gift} for {done.points} points; {done.stock_left} left in stock")
     print(f"points left {done.balance.available_points}")
@@ -65,8 +65,8 @@ def refund_top_up(channel, auth, args) -> None:
                                   t.tender_reference) if x)  # "wechat-pay WX-4242"
     print(f"top-up {t.top_up_id}  {t.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {t.store_path}  "
           f"{yuan(t.principal_fen)} ({tender})  bonus {yuan(t.bonus_fen)}")
-    done = wallet.RefundTopUp(wallet_pb2.RefundTopUpRequest(request_id=str(uuid.uuid4()), top_up_id=t.top_up_id,
-                                                            reason=args.reason), metadata=auth, timeout=10)
+    done = change(wallet.RefundTopUp, wallet_pb2.RefundTopUpRequest(
+        request_id=args.request_id, top_up_id=t.top_up_id, reason=args.reason), metadata=auth, timeout=10)
     print(f"refund {yuan(done.principal_fen)} to {tender}")
     print(f"bonus taken back {yuan(done.bonus_fen)}; stored value left {yuan(done.balance.available_fen)}")
 

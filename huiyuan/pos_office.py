@@ -2,8 +2,9 @@
 Excel, and a file of members imported. Both go through the gateway with the member
 service's own stub, within the key's scope (gateway/passthrough.py)."""
 
-import uuid
 from pathlib import Path
+
+from huiyuan.pos_retry import change
 
 
 def file_format(xlsx: bool):
@@ -43,8 +44,9 @@ def import_members(channel, auth, args) -> None:
     if not args.file:
         raise SystemExit("import-members needs --file, a .csv or .xlsx with a header row (姓名,手机,...)")
     path = Path(args.file)
-    done = member_pb2_grpc.MemberServiceStub(channel).ImportMembers(member_pb2.ImportMembersRequest(
-        request_id=str(uuid.uuid4()), content=path.read_bytes(), format=file_format(path.suffix.lower() == ".xlsx")),
+    members = member_pb2_grpc.MemberServiceStub(channel)
+    done = change(members.ImportMembers, member_pb2.ImportMembersRequest(
+        request_id=args.request_id, content=path.read_bytes(), format=file_format(path.suffix.lower() == ".xlsx")),
         metadata=auth, timeout=600)
     print(f"{done.total_rows} rows: {done.imported_rows} imported, {done.existing_rows} already members, "
           f"{done.rejected_rows} rejected")
