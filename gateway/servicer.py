@@ -3,7 +3,8 @@
 Credentials, LookupMember (member, stored value, points and coupons in one answer),
 RegisterMember, TopUp, Checkout (the saga, gateway/checkout.py), GetOrder and
 ListOrders, SettleOrder (gateway/settlement.py), Refund (gateway/refunds.py), the
-store's daily summary and coupons for a segment (gateway/segments.py)."""
+store's daily summary, coupons for a segment (gateway/segments.py) and enterprise
+batch top-ups (gateway/batches.py)."""
 
 import asyncio
 from datetime import timedelta
@@ -24,7 +25,7 @@ from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from gateway import auth, orders, refunds, reports, segments, settlement
+from gateway import auth, batches, orders, refunds, reports, segments, settlement
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.relay import derived_id, relayed
 from gateway.storage import api_keys
@@ -187,6 +188,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         lines.append(f"储值余额 {yuan(done.balance.available_fen)}")
         return pb.TopUpResponse(top_up_id=done.top_up_id, principal_fen=done.principal_fen, bonus_fen=done.bonus_fen,
                                 receipt_lines=lines, stored_value_available_fen=done.balance.available_fen)
+
+    async def BatchTopUp(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        v = Violations()
+        store, xlsx = batches.check(v, request, caller)
+        v.raise_if_any()
+        return await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx)
 
     async def IssueSegmentCoupons(self, request, context):
         caller = await self.auth.caller(context, segments.ISSUE.roles)

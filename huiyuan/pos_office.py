@@ -1,10 +1,12 @@
-"""`huiyuan pos` for a back office's member file: the members under a node exported for
-Excel, and a file of members imported. Both go through the gateway with the member
-service's own stub, within the key's scope (gateway/passthrough.py)."""
+"""`huiyuan pos` for a back office's files: the members under a node exported for Excel
+and a file of members imported, through the gateway with the member service's own stub
+within the key's scope (gateway/passthrough.py); a company's file of top-ups loaded
+(gateway/batches.py)."""
 
 from pathlib import Path
 
 from huiyuan.pos_retry import change
+from huiyuan.runtime.money import yuan
 
 
 def file_format(xlsx: bool):
@@ -52,3 +54,21 @@ def import_members(channel, auth, args) -> None:
           f"{done.rejected_rows} rejected")
     for reject in done.rejects:
         print(f"  row {reject.row_number}  {reject.field}  {reject.reason}  {reject.message}")
+
+
+def batch_top_up(gateway, auth, args) -> None:
+    """A company's CSV or XLSX of members (手机 or 会员号) and amounts (金额(分)), loaded at
+    the key's store, or --store for a region's or HQ's key; the report's rejected rows."""
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+
+    if not (args.file and args.batch):
+        raise SystemExit("batch-top-up needs --file and --batch (the company's id for this batch)")
+    path = Path(args.file)
+    done = change(gateway.BatchTopUp, pb.BatchTopUpRequest(
+        request_id=args.request_id, batch_id=args.batch, content=path.read_bytes(), store_path=args.store,
+        format=file_format(path.suffix.lower() == ".xlsx")), metadata=auth, timeout=600)
+    print(f"{done.applied_rows + done.rejected_rows} rows: {done.applied_rows} applied ({yuan(done.total_fen)}), "
+          f"{done.rejected_rows} rejected")
+    for row in done.rows:
+        if row.reject_reason:
+            print(f"  row {row.row_number}  {row.reject_reason}  {yuan(row.amount_fen)}")

@@ -102,6 +102,11 @@ def segment_request(org_path: str) -> pb.IssueSegmentCouponsRequest:
                                          segment=member_pb2.MemberFilter(org_path=org_path))
 
 
+def batch_request(store_path: str) -> pb.BatchTopUpRequest:
+    return pb.BatchTopUpRequest(request_id=rid(), batch_id="matrix", store_path=store_path,
+                                content="手机,金额(分)\n13900000000,100\n".encode(), format=file_pb2.FILE_FORMAT_CSV)
+
+
 @pytest.mark.parametrize("role, org_path", [(pb.ROLE_TERMINAL, f"{STORE}/pos-1"), (pb.ROLE_STORE_MANAGER, STORE),
                                             (pb.ROLE_REGIONAL_MANAGER, "hq/east"), (pb.ROLE_HQ_ADMIN, "hq")])
 def test_role_matrix(chain, role, org_path):
@@ -136,6 +141,8 @@ def test_role_matrix(chain, role, org_path):
          export_request("hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None),
         (stub.IssueSegmentCoupons, segment_request(STORE), role in (pb.ROLE_REGIONAL_MANAGER, pb.ROLE_HQ_ADMIN),
          segment_request("hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None),
+        (stub.BatchTopUp, batch_request(STORE), back_office,
+         batch_request("hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None),
         (stub.IssueApiKey, pb.IssueApiKeyRequest(request_id=rid(), org_path=STORE, role=pb.ROLE_TERMINAL),
          role == pb.ROLE_HQ_ADMIN, None),
         (stub.RevokeApiKey, pb.RevokeApiKeyRequest(request_id=rid(), key_id="k_none"), role == pb.ROLE_HQ_ADMIN, None),

@@ -1,0 +1,147 @@
+"""Enterprise batch top-ups (企业批量充值) from a back office.
+
+A company pays a store for stored value on many members' accounts and sends a file of
+who gets how much. The wallet loads such a file (wallet.v1 BatchTopUp) but does not
+know members: a mistyped member id would get value nobody can spend. So the gateway
+first finds each row's member, by member id or phone, among the members the caller
+may read (gateway/passthrough.py's MEMBER_BY_ID: home store or registering node under
+the caller's). The store must exist. It hands the wallet the same rows, in the same places, with the member
+column replaced by the member id found, or left empty; the wallet rejects an empty
+one, and the gateway reports it MEMBER_NOT_FOUND, as it would a member who does not
+exist.
+
+The wallet applies a batch id's rows once. The gateway prefixes the company's batch id
+with a digest of the store, so two stores' batches named alike never meet, and derives
+the wallet's request id from the rows it sends: a retry that finds the same members
+replays the wallet's answer, and one that finds more (a member registered meanwhile)
+applies only the rows not applied before. The complete answer is stored under the
+caller's request_id.
+"""
+
+import asyncio
+import csv
+import hashlib
+import io
+import re
+
+import grpc
+
+from huiyuan.common.v1 import file_pb2
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2, org_pb2
+from huiyuan.runtime import files
+from huiyuan.runtime.errors import DomainError, Violations, invalid
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.requests import check_store_path
+from huiyuan.wallet.v1 import wallet_pb2
+from gateway import auth
+from gateway.auth import Caller
+from gateway.relay import derived_id, relayed
+
+METHOD = "BatchTopUp"
+BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,47}$")  # 48: the wallet's 64 less the store's prefix
+MEMBER_COLUMNS = {"member_id": "member_id", "会员号": "member_id", "phone": "phone", "手机": "phone", "手机号": "phone"}
+LOOKUPS_AT_ONCE = 16  # member lookups in flight for one file
+NOT_FOUND = "MEMBER_NOT_FOUND"
+UNKNOWN_MEMBER = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT})
+
+
+def check(v: Violations, request: pb.BatchTopUpRequest, caller: Caller) -> tuple[str, bool]:
+    """The store that took the money, and whether the file is XLSX."""
+    check_request_id(v, request.request_id)
+    v.check(bool(BATCH_ID.match(request.batch_id)), "batch_id", "BATCH_ID_INVALID",
+            "batch_id: 1 to 48 letters, digits or . _ : -")
+    xlsx = files.check_format(v, request.format)
+    v.check(bool(request.content), "content", "CONTENT_REQUIRED", "content: the file's bytes are required")
+    store = request.store_path or caller.store_path
+    if store:
+        check_store_path(v, store, "store_path")
+    else:
+        v.check(False, "store_path", "STORE_PATH_REQUIRED", "store_path: the store that took the money is required")
+    return store, xlsx
+
+
+async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb.BatchTopUpRequest,
+                 store: str, xlsx: bool) -> pb.BatchTopUpResponse:
+    if not caller.covers(store):
+        raise auth.denied()
+    async with relayed("member"):  # money is never booked at a store that does not exist
+        await services.org.GetOrgNode(org_pb2.GetOrgNodeRequest(path=store))
+    job = pb.BatchTopUpRequest()
+    job.CopyFrom(request)
+    job.request_id = derived_id(caller.key_id, request.request_id, METHOD)  # two keys' ids never meet
+    done = await idempotency.stored(METHOD, job, pb.BatchTopUpResponse)
+    if done is not None:
+        return done
+    header, rows = _read(request.content, xlsx)
+    column, kind = _member_column(header)
+    cells = [row[column].strip() if column < len(row) else "" for row in rows]
+    found = await _members(services.member, caller, kind, {c for c in cells if c})
+    content = _with_member_ids(header, rows, column, [found.get(c, "") for c in cells])
+    async with relayed("wallet"):
+        loaded = await services.wallet.BatchTopUp(wallet_pb2.BatchTopUpRequest(
+            request_id=derived_id(caller.key_id, job.request_id, hashlib.sha256(content).hexdigest()),
+            batch_id=f"b{hashlib.sha256(store.encode()).hexdigest()[:10]}:{request.batch_id}", content=content,
+            format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=caller.actor))
+    for row in loaded.rows:
+        if not row.member_id and cells[row.row_number - 2]:  # named, not found: as if there were none
+            row.reject_reason = NOT_FOUND
+    return await idempotency.remember(METHOD, job, pb.BatchTopUpResponse(
+        applied_rows=loaded.applied_rows, rejected_rows=loaded.rejected_rows, total_fen=loaded.total_fen,
+        rows=loaded.rows))
+
+
+def _read(content: bytes, xlsx: bool) -> tuple[list[str], list[list[str]]]:
+    rows = files.read_rows(content, xlsx)
+    return next(rows, []), list(rows)
+
+
+def _member_column(header: list[str]) -> tuple[int, str]:
+    """Where the file names its members, and by what: member_id or phone."""
+    for i, cell in enumerate(header):
+        if kind := _kind(cell):
+            return i, kind
+    raise invalid("content", "HEADER_INVALID", "the first row must name a member column: member_id (会员号) or "
+                                               "phone (手机), and the amount column")
+
+
+def _kind(header_cell: str) -> str | None:
+    return MEMBER_COLUMNS.get(header_cell.strip().lower(), MEMBER_COLUMNS.get(header_cell.strip()))
+
+
+async def _members(member, caller: Caller, kind: str, keys: set[str]) -> dict[str, str]:
+    """key -> member id, for the keys naming a member the caller may read."""
+    gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+    async def find(key: str) -> tuple[str, str]:
+        async with gate:
+            try:
+                async with relayed("member"):
+                    if kind == "phone":
+                        m = (await member.LookupMember(member_pb2.LookupMemberRequest(phone=key))).member
+                    else:
+                        m = (await member.GetMember(member_pb2.GetMemberRequest(member_id=key))).member
+            except DomainError as error:
+                if error.code in UNKNOWN_MEMBER:
+                    return key, ""
+                raise
+        seen = caller.covers(m.home_store_path) or caller.covers(m.registered_org_path)
+        return key, m.member_id if seen else ""
+
+    return dict(await asyncio.gather(*(find(key) for key in sorted(keys))))
+
+
+def _with_member_ids(header: list[str], rows: list[list[str]], column: int, member_ids: list[str]) -> bytes:
+    """The file as CSV, every row in its place, the member column holding the ids found."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    # Any other member column loses its name: the wallet reads only the ids found.
+    writer.writerow(["member_id" if i == column else "" if _kind(cell) else cell for i, cell in enumerate(header)])
+    for row, member_id in zip(rows, member_ids):
+        if any(cell.strip() for cell in row):
+            row = row + [""] * (column + 1 - len(row))
+            row[column] = member_id
+            writer.writerow(row)
+        else:
+            writer.writerow([])  # a blank row stays blank: the rows keep their numbers
+    return out.getvalue().encode()

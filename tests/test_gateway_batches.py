@@ -1,0 +1,160 @@
+"""Enterprise batch top-ups (企业批量充值) through the gateway: a back office loads a
+company's file of members and amounts at a store under it. Only members it may read
+get money; a row naming anyone else is MEMBER_NOT_FOUND, as one naming nobody; a
+batch run again applies no row twice; two stores' batches named alike never meet."""
+
+import argparse
+import csv
+import io
+
+import grpc
+import pytest
+from openpyxl import Workbook
+
+from huiyuan.common.v1 import file_pb2
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from tests.support import STORE, new_phone, refusal_of, rid
+from tests.test_gateway import as_, chain  # noqa: F401 - chain is the fixture these tests share
+from tests.test_gateway_config import GZ, HQ, REGION, STORE_MANAGER, office  # noqa: F401
+from tests.test_gateway_members import marked  # noqa: F401
+
+CSV, XLSX = file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX
+
+
+def _csv(*rows) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode()
+
+
+def _principal(wallet_service, member_id: str) -> int:
+    wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+    return wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)).balance.principal_fen
+
+
+def _report(answer) -> list[tuple]:
+    return [(r.row_number, r.member_id, r.amount_fen, r.reject_reason) for r in answer.rows]
+
+
+def test_a_region_loads_a_company_s_file_for_the_members_it_reads_and_nobody_else(office, marked, wallet_service):
+    stub, keys, _ = office
+    _, people = marked
+    east, south, moved = people["east"], people["south"], people["moved"]
+    before = {who: _principal(wallet_service, m.member_id) for who, m in people.items()}
+    content = _csv(["姓名", "手机", "金额(分)"],
+                   ["张三", east.phone, "100000"],
+                   ["李四", south.phone, "50000"],  # homed and registered in the south: not the east's
+                   ["王五", moved.phone, "20000"],  # registered in the east, homed in the south: read there
+                   [],  # a blank line is no row
+                   ["赵六", new_phone(), "30000"],  # nobody's phone
+                   ["钱七", east.phone, "0"],
+                   ["孙八", "", "10000"])
+    request = pb.BatchTopUpRequest(request_id=rid(), batch_id=f"ACME-{rid()[:8]}", content=content, format=CSV,
+                                   store_path=STORE)
+    answer = stub.BatchTopUp(request, metadata=as_(keys[REGION]))
+    assert _report(answer) == [(2, east.member_id, 100000, ""), (3, "", 50000, "MEMBER_NOT_FOUND"),
+                               (4, moved.member_id, 20000, ""), (6, "", 30000, "MEMBER_NOT_FOUND"),
+                               (7, east.member_id, 0, "AMOUNT_INVALID"), (8, "", 10000, "MEMBER_ID_INVALID")]
+    assert (answer.applied_rows, answer.rejected_rows, answer.total_fen) == (2, 4, 120000)
+    after = {who: _principal(wallet_service, m.member_id) for who, m in people.items()}
+    assert {who: after[who] - before[who] for who in people} == {"east": 100000, "south": 0, "moved": 20000}
+
+    assert stub.BatchTopUp(request, metadata=as_(keys[REGION])) == answer  # a retry: the same answer
+    again = pb.BatchTopUpRequest()
+    again.CopyFrom(request)
+    again.request_id = rid()  # the same batch sent again: no row twice
+    rerun = stub.BatchTopUp(again, metadata=as_(keys[REGION]))
+    assert (rerun.applied_rows, rerun.total_fen) == (0, 0)
+    assert [r.reject_reason for r in rerun.rows if r.row_number in (2, 4)] == ["ALREADY_APPLIED"] * 2
+    assert {who: _principal(wallet_service, m.member_id) for who, m in people.items()} == after
+    reused = pb.BatchTopUpRequest()
+    reused.CopyFrom(request)
+    reused.content = _csv(["手机", "金额(分)"], [east.phone, "1"])
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.BatchTopUp(reused, metadata=as_(keys[REGION]))
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "REQUEST_ID_REUSED")
+
+
+def test_a_store_manager_books_at_its_own_store_and_another_store_s_batch_of_the_same_id_is_its_own(
+        office, marked, wallet_service):
+    stub, keys, _ = office
+    _, people = marked
+    east = people["east"]
+    batch_id = f"2026-11-{rid()[:6]}"
+    workbook = Workbook()
+    workbook.active.append(["会员号", "金额(分)"])
+    workbook.active.append([east.member_id, 5000])
+    xlsx = io.BytesIO()
+    workbook.save(xlsx)
+    before = _principal(wallet_service, east.member_id)
+    own = stub.BatchTopUp(pb.BatchTopUpRequest(request_id=rid(), batch_id=batch_id, content=xlsx.getvalue(),
+                                               format=XLSX), metadata=as_(keys[STORE_MANAGER]))
+    assert _report(own) == [(2, east.member_id, 5000, "")]
+    statement = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel).ListEntries(
+        wallet_pb2.ListEntriesRequest(member_id=east.member_id, page_size=1)).entries
+    assert statement[0].store_path == STORE  # booked at the manager's store
+    elsewhere = stub.BatchTopUp(pb.BatchTopUpRequest(  # HQ, at another store, a batch named alike
+        request_id=rid(), batch_id=batch_id, content=_csv(["手机", "金额(分)"], [east.phone, "7000"]), format=CSV,
+        store_path=GZ), metadata=as_(keys[HQ]))
+    assert _report(elsewhere) == [(2, east.member_id, 7000, "")]
+    assert _principal(wallet_service, east.member_id) == before + 12000
+
+
+def test_only_the_member_column_it_checked_reaches_the_wallet(office, marked, wallet_service):
+    """A file naming members twice (手机 and 会员号): the gateway finds them by the first
+    column; an id in the second, of a member the caller cannot read, is not used."""
+    stub, keys, _ = office
+    _, people = marked
+    east, south = people["east"], people["south"]
+    before = (_principal(wallet_service, east.member_id), _principal(wallet_service, south.member_id))
+    answer = stub.BatchTopUp(pb.BatchTopUpRequest(
+        request_id=rid(), batch_id=f"two-{rid()[:8]}", format=CSV, store_path=STORE,
+        content=_csv(["手机", "会员号", "金额(分)"], [east.phone, south.member_id, "100"], ["", south.member_id, "100"])),
+        metadata=as_(keys[REGION]))
+    assert _report(answer) == [(2, east.member_id, 100, ""), (3, "", 100, "MEMBER_ID_INVALID")]
+    assert (_principal(wallet_service, east.member_id), _principal(wallet_service, south.member_id)) == (
+        before[0] + 100, before[1])
+
+
+def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_nothing(office, marked):
+    stub, keys, _ = office
+    _, people = marked
+    content = _csv(["手机", "金额(分)"], [people["east"].phone, "100"])
+
+    def refusal(key, **fields):
+        request = pb.BatchTopUpRequest(**{"request_id": rid(), "batch_id": "B-1", "content": content, "format": CSV,
+                                          **fields})
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.BatchTopUp(request, metadata=as_(key))
+        return refusal_of(caught.value)
+
+    assert refusal(keys[REGION], store_path=GZ)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert refusal(keys[REGION])[2] == {"store_path": "STORE_PATH_REQUIRED"}  # a region names the store
+    assert refusal(keys[REGION], store_path="hq/east/sh-404")[:2] == (grpc.StatusCode.NOT_FOUND, "ORG_NODE_NOT_FOUND")
+    assert refusal(keys[HQ], store_path="hq/east", batch_id="no spaces", format=0, content=b"")[2] == {
+        "store_path": "STORE_PATH_INVALID", "batch_id": "BATCH_ID_INVALID", "format": "FORMAT_INVALID",
+        "content": "CONTENT_REQUIRED"}
+    assert refusal(keys[HQ], store_path=STORE, content=_csv(["姓名", "金额(分)"], ["张三", "100"]))[2] == {
+        "content": "HEADER_INVALID"}
+    assert refusal(keys[HQ], store_path=STORE, content=b"PK\x03\x04 not a workbook", format=XLSX)[2] == {
+        "content": "FILE_UNREADABLE"}
+
+
+def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, monkeypatch, capsys, tmp_path):
+    from huiyuan import pos
+
+    stub, keys, _ = office
+    _, people = marked
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    parser = argparse.ArgumentParser()
+    pos.add_parser(parser.add_subparsers())
+    path = tmp_path / "acme.csv"
+    path.write_bytes(_csv(["手机", "金额(分)"], [people["east"].phone, "8800"], [new_phone(), "100"]))
+    args = ["pos", "batch-top-up", "--file", str(path), "--batch", f"ACME-{rid()[:8]}", "--key", keys[STORE_MANAGER]]
+    assert pos.run(parser.parse_args(args)) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "2 rows: 1 applied (¥88.00), 1 rejected"
+    assert printed[1] == "  row 3  MEMBER_NOT_FOUND  ¥1.00"
+    with pytest.raises(SystemExit, match="--file and --batch"):
+        pos.run(parser.parse_args(["pos", "batch-top-up", "--file", str(path), "--key", keys[STORE_MANAGER]]))
