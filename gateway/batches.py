@@ -62,7 +62,8 @@ def check(v: Violations, request: pb.BatchTopUpRequest, caller: Caller) -> tuple
 
 
 async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb.BatchTopUpRequest,
-                 store: str, xlsx: bool) -> pb.BatchTopUpResponse:
+                 store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
+    """deadline_s: what the wallet's call may take (None: the channel's default)."""
     if not caller.covers(store):
         raise auth.denied()
     async with relayed("member"):  # money is never booked at a store that does not exist
@@ -82,7 +83,7 @@ async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb
         loaded = await services.wallet.BatchTopUp(wallet_pb2.BatchTopUpRequest(
             request_id=derived_id(caller.key_id, job.request_id, hashlib.sha256(content).hexdigest()),
             batch_id=f"b{hashlib.sha256(store.encode()).hexdigest()[:10]}:{request.batch_id}", content=content,
-            format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=caller.actor))
+            format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=caller.actor), timeout=deadline_s)
     for row in loaded.rows:
         if not row.member_id and cells[row.row_number - 2]:  # named, not found: as if there were none
             row.reject_reason = NOT_FOUND

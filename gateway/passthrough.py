@@ -39,15 +39,13 @@ from huiyuan.runtime.requests import on_line
 from gateway import auth
 from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
-from gateway.relay import derived_id, relayed
+from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 
 WRITE, READ, LIST, SERVE, AT_STORE, OWN_NODE = "WRITE", "READ", "LIST", "SERVE", "AT_STORE", "OWN_NODE"
 EVERY_ROLE = frozenset(Role)
 CONFIGURERS = frozenset({Role.HQ_ADMIN, Role.REGIONAL_MANAGER})
 HQ_ONLY = frozenset({Role.HQ_ADMIN})
 CHAIN = "hq"  # the node of what belongs to the whole chain (tiers)
-# An export's deadline when its caller set none: a region's member file takes a while.
-STREAM_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -215,17 +213,16 @@ class PassThrough(grpc.GenericRpcHandler):
         if is_streamed(method):
             async def stream(request, context):
                 call = await self._admit(method, route, request, context)
-                remaining = context.time_remaining()  # the caller's deadline, passed on
                 async with relayed(route.service):
-                    async for chunk in call(request, timeout=STREAM_TIMEOUT_S if remaining is None else remaining):
+                    async for chunk in call(request, timeout=passed_on_deadline(context, LONG_CALL_S)):
                         yield chunk
 
             return grpc.unary_stream_rpc_method_handler(stream, **codec)
 
         async def forward(request, context):
             call = await self._admit(method, route, request, context)
-            async with relayed(route.service):
-                return await call(request)
+            async with relayed(route.service):  # a file imported with a long deadline keeps it
+                return await call(request, timeout=passed_on_deadline(context))
 
         return grpc.unary_unary_rpc_method_handler(forward, **codec)
 

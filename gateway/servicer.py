@@ -27,7 +27,7 @@ from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from gateway import auth, batches, orders, refunds, reports, segments, settlement
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
-from gateway.relay import derived_id, relayed
+from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 from gateway.storage import api_keys
 
 # The org level a credential of each role is bound to: hq, region, store, terminal.
@@ -194,7 +194,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         store, xlsx = batches.check(v, request, caller)
         v.raise_if_any()
-        return await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx)
+        return await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx,
+                                    passed_on_deadline(context, LONG_CALL_S))
 
     async def IssueSegmentCoupons(self, request, context):
         caller = await self.auth.caller(context, segments.ISSUE.roles)
