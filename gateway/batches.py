@@ -3,12 +3,12 @@
 A company pays a store for stored value on many members' accounts and sends a file of
 who gets how much. The wallet loads such a file (wallet.v1 BatchTopUp) but does not
 know members: a mistyped member id would get value nobody can spend. So the gateway
-first finds each row's member, by member id or phone, among the members the caller
-may read (gateway/passthrough.py's MEMBER_BY_ID: home store or registering node under
-the caller's). The store must exist. It hands the wallet the same rows, in the same places, with the member
-column replaced by the member id found, or left empty; the wallet rejects an empty
-one, and the gateway reports it MEMBER_NOT_FOUND, as it would a member who does not
-exist.
+first checks that the store exists, then finds each row's member, by member id or
+phone, among the members the caller may read (gateway/passthrough.py's MEMBER_BY_ID:
+home store or registering node under the caller's). It hands the wallet the same rows,
+in the same places, with the member column replaced by the member id found, or left
+empty; the wallet rejects an empty one, and the gateway reports it MEMBER_NOT_FOUND,
+as it would a member who does not exist.
 
 The wallet applies a batch id's rows once. The gateway prefixes the company's batch id
 with a digest of the store, so two stores' batches named alike never meet, and derives
