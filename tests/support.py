@@ -84,3 +84,15 @@ def card_type(stubs: Stubs, validity_days=0) -> str:
         request_id=rid(), card_type=card_pb2.CardType(
             name="储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, validity_days=validity_days,
             capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
+
+
+def pos_args(*argv: str):
+    """`huiyuan pos ARGV...` parsed as the command line parses it (argparse's SystemExit
+    for a mistyped one)."""
+    import argparse
+
+    from huiyuan import pos
+
+    parser = argparse.ArgumentParser()
+    pos.add_parser(parser.add_subparsers())
+    return parser.parse_args(["pos", *argv])

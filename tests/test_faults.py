@@ -26,7 +26,7 @@ from huiyuan.runtime import migrate
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import per_service
 from tests.invariants import assert_books_balance, points_spent
-from tests.support import ACTOR, STORE, Stubs, ensure_org, refusal_of, rid
+from tests.support import ACTOR, STORE, Stubs, ensure_org, pos_args, refusal_of, rid
 from tests.test_runtime import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -499,29 +499,25 @@ def test_a_pos_top_up_whose_answer_was_lost_is_finished_by_its_request_id_and_ne
     own retries find no gateway, so it says the outcome is unknown and prints the request
     id; run again with it, after the restart, it prints the same top-up and the member was
     charged once. Run with that id and another amount, it is refused, not a second top-up."""
-    import argparse
-
     from huiyuan import pos
 
     member = chain.member.register(name="掉线充值")
-    parser = argparse.ArgumentParser()
-    pos.add_parser(parser.add_subparsers())
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{chain.processes['gateway'].port}")
-    top_up = ["pos", "top-up", "--phone", member.phone, "--amount", "100", "--key", chain.key]
+    top_up = ["top-up", "--phone", member.phone, "--amount", "100", "--key", chain.key]
     chain.restart("gateway", faults="gateway.TopUp:after")
-    assert pos.run(parser.parse_args(top_up)) == pos.OUTCOME_UNKNOWN
+    assert pos.run(pos_args(*top_up)) == pos.OUTCOME_UNKNOWN
     assert chain.processes["gateway"].process.wait(20) == 137
     told = capsys.readouterr().err
     request_id = told.split("--request-id ")[1].split()[0]
     assert "not known" in told and len(request_id) == 36
     chain.restart("gateway")
-    assert pos.run(parser.parse_args([*top_up, "--request-id", request_id])) == 0
+    assert pos.run(pos_args(*top_up, "--request-id", request_id)) == 0
     first_line = capsys.readouterr().out.splitlines()[0]
     assert first_line.startswith("top-up ")
-    assert pos.run(parser.parse_args([*top_up, "--request-id", request_id])) == 0  # and again: the same answer
+    assert pos.run(pos_args(*top_up, "--request-id", request_id)) == 0  # and again: the same answer
     assert capsys.readouterr().out.splitlines()[0] == first_line
     assert _balances(chain, member.member_id)[:2] == (100_00, 0)  # charged once
     with pytest.raises(grpc.RpcError) as reused:
-        pos.run(parser.parse_args([*top_up, "--amount", "200", "--request-id", request_id]))
+        pos.run(pos_args(*top_up, "--amount", "200", "--request-id", request_id))
     assert _error_info(reused.value).reason == "REQUEST_ID_REUSED"
     assert _balances(chain, member.member_id)[:2] == (100_00, 0)

@@ -14,7 +14,7 @@ from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import member_pb2
 from huiyuan.runtime import migrate
 from tests.conftest import ServiceThread, per_service
-from tests.support import STORE, Stubs, ensure_org, new_phone, refusal_of, rid
+from tests.support import STORE, Stubs, ensure_org, new_phone, pos_args, refusal_of, rid
 
 ADDRESS_VARS = {name: f"HUIYUAN_{name.upper()}_ADDR" for name in ("member", "wallet", "points", "campaign")}
 
@@ -369,57 +369,49 @@ def test_a_back_office_exports_the_orders_of_its_node_for_excel(shop):
 
 
 def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monkeypatch, capsys, tmp_path):
-    import argparse
-
     from huiyuan import pos
 
     stub, terminal, member_id, card, _, hq_key = shop
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
-    parser = argparse.ArgumentParser()
-    pos.add_parser(parser.add_subparsers())
     manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
     paid = stub.Checkout(pb.CheckoutRequest(request_id=rid(), member_id=member_id, card_number=card, lines=[
         pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=100_00)]), metadata=as_(terminal))
-    assert pos.run(parser.parse_args(["pos", "orders", "--key", manager, "--state", "paid", "--limit", "1"])) == 0
+    assert pos.run(pos_args("orders", "--key", manager, "--state", "paid", "--limit", "1")) == 0
     listed = capsys.readouterr().out
     assert listed.startswith(f"order {paid.order_id}  ") and f"paid  {STORE}  sale ¥100.00" in listed
-    assert pos.run(parser.parse_args(["pos", "receipt", paid.order_id, "--key", terminal])) == 0
+    assert pos.run(pos_args("receipt", paid.order_id, "--key", terminal)) == 0
     receipt = capsys.readouterr().out
     assert receipt.startswith(f"order {paid.order_id}  {STORE}\n  1  tea-1  2 x ¥60.00  -¥20.00  ¥100.00\n"
                               "  total ¥120.00\n") and "paid ¥100.00 (cash)" in receipt
     with pytest.raises(SystemExit, match="needs-attention"):  # an unknown state is named, not a traceback
-        pos.run(parser.parse_args(["pos", "orders", "--key", manager, "--state", "open"]))
+        pos.run(pos_args("orders", "--key", manager, "--state", "open"))
     with pytest.raises(grpc.RpcError) as caught:  # settling takes a manager, and a reason
-        pos.run(parser.parse_args(["pos", "settle", paid.order_id, "--key", manager]))
+        pos.run(pos_args("settle", paid.order_id, "--key", manager))
     assert refusal_of(caught.value)[2] == {"reason": "REASON_REQUIRED"}
     from huiyuan.runtime.clock import local
 
     today = f"{local(datetime.now(timezone.utc)):%Y-%m-%d}"
     out = tmp_path / "today.xlsx"
-    assert pos.run(parser.parse_args(["pos", "export", "--key", manager, "--from", today, "--to", today,
-                                      "--out", str(out)])) == 0
+    assert pos.run(pos_args("export", "--key", manager, "--from", today, "--to", today,
+                                      "--out", str(out))) == 0
     assert capsys.readouterr().out.startswith(f"wrote {out} (")
     from huiyuan.runtime import files
 
     assert paid.order_id in {row[0] for row in files.read_rows(out.read_bytes(), xlsx=True)}
     with pytest.raises(SystemExit, match="--from and --to"):
-        pos.run(parser.parse_args(["pos", "export", "--key", manager, "--from", today]))
+        pos.run(pos_args("export", "--key", manager, "--from", today))
 
 
 def test_the_pos_command_refuses_a_mistyped_amount_or_line_before_calling_anyone(capsys):
-    import argparse
-
     from huiyuan import pos
 
-    parser = argparse.ArgumentParser()
-    pos.add_parser(parser.add_subparsers())
-    assert parser.parse_args(["pos", "top-up", "--amount", "99.5"]).amount == 99_50
+    assert pos_args("top-up", "--amount", "99.5").amount == 99_50
     for amount in ("12.345", "-5", "abc", "NaN"):  # a fen is never rounded away, nor a sign dropped
         with pytest.raises(SystemExit):
-            parser.parse_args(["pos", "top-up", "--amount", amount])
+            pos_args("top-up", "--amount", amount)
         assert "argument --amount" in capsys.readouterr().err
-    args = parser.parse_args(["pos", "checkout", "--card", "8000000000000001", "--line", "tea-1:tea:2", "--key", "k"])
+    args = pos_args("checkout", "--card", "8000000000000001", "--line", "tea-1:tea:2", "--key", "k")
     with pytest.raises(SystemExit, match="SKU:CATEGORY:QTY:PRICE"):
         pos.run(args)  # refused before the lookup: no gateway is listening here
     assert pos.sale_line("1", "tea-1:tea:2:60.5") == pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2,

@@ -3,7 +3,6 @@ company's file of members and amounts at a store under it. Only members it may r
 get money; a row naming anyone else is MEMBER_NOT_FOUND, as one naming nobody; a
 batch run again applies no row twice; two stores' batches named alike never meet."""
 
-import argparse
 import csv
 import io
 
@@ -14,7 +13,7 @@ from openpyxl import Workbook
 from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from tests.support import STORE, new_phone, refusal_of, rid
+from tests.support import STORE, new_phone, pos_args, refusal_of, rid
 from tests.test_gateway import as_, chain  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway_config import GZ, HQ, REGION, STORE_MANAGER, office  # noqa: F401
 from tests.test_gateway_members import marked  # noqa: F401
@@ -147,14 +146,12 @@ def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, mon
     stub, keys, _ = office
     _, people = marked
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
-    parser = argparse.ArgumentParser()
-    pos.add_parser(parser.add_subparsers())
     path = tmp_path / "acme.csv"
     path.write_bytes(_csv(["手机", "金额(分)"], [people["east"].phone, "8800"], [new_phone(), "100"]))
-    args = ["pos", "batch-top-up", "--file", str(path), "--batch", f"ACME-{rid()[:8]}", "--key", keys[STORE_MANAGER]]
-    assert pos.run(parser.parse_args(args)) == 0
+    args = ["batch-top-up", "--file", str(path), "--batch", f"ACME-{rid()[:8]}", "--key", keys[STORE_MANAGER]]
+    assert pos.run(pos_args(*args)) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "2 rows: 1 applied (¥88.00), 1 rejected"
     assert printed[1] == "  row 3  MEMBER_NOT_FOUND  ¥1.00"
     with pytest.raises(SystemExit, match="--file and --batch"):
-        pos.run(parser.parse_args(["pos", "batch-top-up", "--file", str(path), "--key", keys[STORE_MANAGER]]))
+        pos.run(pos_args("batch-top-up", "--file", str(path), "--key", keys[STORE_MANAGER]))

@@ -18,7 +18,7 @@ from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from tests.support import STORE, Stubs, card_type, refusal_of, rid
+from tests.support import STORE, Stubs, card_type, pos_args, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway import code_and_reason as refused
 from tests.test_gateway_config import EAST, GZ, HQ, REGION, SOUTH, STORE_MANAGER, TERMINAL, office  # noqa: F401
@@ -246,19 +246,15 @@ def _date(day) -> date_pb2.Date:
 
 def test_the_pos_command_at_the_counter_and_in_the_back_office(
         office, tills, member_service, wallet_service, points_service, monkeypatch, capsys):
-    import argparse
-
     from huiyuan import pos
 
     stub, keys, ids_by_field = office
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
-    parser = argparse.ArgumentParser()
-    pos.add_parser(parser.add_subparsers())
     member_id = ids_by_field["member_id"][EAST]
     number = new_card(member_service, member_id, STORE)
 
     def run(*words, key=tills[EAST]):
-        assert pos.run(parser.parse_args(["pos", *words, "--key", key])) == 0
+        assert pos.run(pos_args(*words, "--key", key)) == 0
         return capsys.readouterr().out
 
     assert run("report-lost", "--card", number, "--reason", "丢失") == f"card {number} lost; it can no longer pay\n"

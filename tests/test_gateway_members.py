@@ -21,7 +21,7 @@ from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime.db import make_sync_engine
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from services.points.storage import lots
-from tests.support import STORE, Stubs, new_phone, rid
+from tests.support import STORE, Stubs, new_phone, pos_args, rid
 from tests.test_gateway import as_, chain  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway import code_and_reason as refused
 from tests.test_gateway_counter import new_card
@@ -190,18 +190,14 @@ def test_a_region_lists_the_members_to_remind_of_points_its_stores_gave(office, 
 
 
 def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch, capsys, tmp_path):
-    import argparse
-
     from huiyuan import pos
 
     stub, keys, _ = office
     tag, people = marked
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
-    parser = argparse.ArgumentParser()
-    pos.add_parser(parser.add_subparsers())
 
     def run(*words, key):
-        assert pos.run(parser.parse_args(["pos", *words, "--key", key])) == 0
+        assert pos.run(pos_args(*words, "--key", key)) == 0
         return capsys.readouterr().out
 
     out = tmp_path / "members.xlsx"
