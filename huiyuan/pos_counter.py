@@ -3,7 +3,6 @@ top-up refunded; the stores' settlement. Each goes through the gateway with the
 service's own stub: the gateway passes these calls through within the key's scope
 (gateway/passthrough.py)."""
 
-
 from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
