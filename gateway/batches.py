@@ -106,8 +106,8 @@ def _member_column(header: list[str]) -> tuple[int, str]:
                                                "phone (手机), and the amount column")
 
 
-def _kind(header_cell: str) -> str | None:
-    return MEMBER_COLUMNS.get(header_cell.strip().lower(), MEMBER_COLUMNS.get(header_cell.strip()))
+def _kind(header_cell: str) -> str:
+    return files.column_of(MEMBER_COLUMNS, header_cell)
 
 
 async def _members(member, caller: Caller, kind: str, keys: set[str]) -> dict[str, str]:

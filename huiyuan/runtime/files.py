@@ -28,6 +28,13 @@ def check_format(v: Violations, value: int, field: str = "format") -> bool:
     return value == file_pb2.FILE_FORMAT_XLSX
 
 
+def column_of(names: dict[str, str], header_cell: str) -> str:
+    """The column a header cell names, by names (header text -> column): English in
+    any case, Chinese as written; "" for a column nobody reads."""
+    cell = header_cell.strip()
+    return names.get(cell.lower(), names.get(cell, ""))
+
+
 def read_rows(content: bytes, xlsx: bool) -> Iterator[list[str]]:
     """Every row of the file as a list of cell texts (the header included)."""
     return _read_xlsx(content) if xlsx else _read_csv(content)

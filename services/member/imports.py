@@ -111,7 +111,7 @@ def _header(row: list[str]) -> list[str]:
     names = []
     for cell in row:
         cell = cell.strip()
-        names.append(cell if cell.lower().startswith("attr:") else COLUMNS.get(cell.lower(), COLUMNS.get(cell, "")))
+        names.append(cell if cell.lower().startswith("attr:") else files.column_of(COLUMNS, cell))
     if "name" not in names or "phone" not in names:
         raise invalid("content", "HEADER_INVALID", "the first row must name the columns, with at least name and phone")
     return names

@@ -368,7 +368,7 @@ BATCH_COLUMNS = {"member_id": "member_id", "会员号": "member_id", "amount_fen
 def _batch_rows(content: bytes, xlsx: bool) -> list[loading.BatchRow]:
     """The file's rows, each checked; a row that fails carries its reject reason."""
     rows = files.read_rows(content, xlsx)
-    header = [BATCH_COLUMNS.get(cell.strip().lower(), BATCH_COLUMNS.get(cell.strip(), "")) for cell in next(rows, [])]
+    header = [files.column_of(BATCH_COLUMNS, cell) for cell in next(rows, [])]
     if "member_id" not in header or "amount_fen" not in header:
         raise invalid("content", "HEADER_INVALID", "the first row must name the columns member_id and amount_fen")
     report = []
