@@ -39,6 +39,7 @@ from huiyuan.runtime.direct import BUILT_ONCE, send
 from huiyuan.runtime.errors import DomainError, Unavailable
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally, yuan
+from huiyuan.runtime.status import NO_ANSWER
 from huiyuan.runtime.upsert import insert_for
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.relay import relayed
@@ -371,7 +372,7 @@ class Saga:
                 try:
                     return await make_call()
                 except grpc.aio.AioRpcError as error:
-                    if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or delay is None:
+                    if error.code() not in NO_ANSWER or delay is None:
                         raise
                     await asyncio.sleep(delay)
 

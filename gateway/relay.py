@@ -13,7 +13,7 @@ import grpc
 from google.rpc import status_pb2
 
 from huiyuan.runtime.errors import Unavailable
-from huiyuan.runtime.status import DETAILS_KEY, from_status
+from huiyuan.runtime.status import DETAILS_KEY, NO_ANSWER, from_status
 
 
 # What a call passed on may take when its caller set no deadline: the channel's default
@@ -39,8 +39,7 @@ async def relayed(service: str):
         yield
     except grpc.aio.AioRpcError as error:
         details = dict(error.trailing_metadata() or ()).get(DETAILS_KEY)
-        if details and error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                                            grpc.StatusCode.INTERNAL):
+        if details and error.code() not in NO_ANSWER and error.code() != grpc.StatusCode.INTERNAL:
             raise from_status(status_pb2.Status.FromString(details)) from error
         raise Unavailable("SERVICE_UNAVAILABLE", f"The {service} service did not answer; try again.",
                           f"{service} 服务暂时无响应，请重试。", service=service) from error

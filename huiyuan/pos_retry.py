@@ -13,8 +13,9 @@ import json
 
 import grpc
 
+from huiyuan.runtime.status import NO_ANSWER
+
 OUTCOME_UNKNOWN = 75  # EX_TEMPFAIL
-LOST_ANSWER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 # For every method: a jittered pause of up to 0.2, 0.4, 0.8, 1.6 s between five tries.
 RETRY_POLICY = json.dumps({"methodConfig": [{"name": [{}], "retryPolicy": {
     "maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "2s", "backoffMultiplier": 2,
@@ -40,6 +41,6 @@ def change(call, request, **kwargs):
     try:
         return call(request, **kwargs)
     except grpc.RpcError as error:
-        if error.code() in LOST_ANSWER:
+        if error.code() in NO_ANSWER:
             raise OutcomeUnknown(request.request_id, error) from error
         raise

@@ -14,6 +14,9 @@ from grpc_status import rpc_status
 from huiyuan.runtime.errors import DomainError, InvalidArgument, Violation
 
 DETAILS_KEY = "grpc-status-details-bin"
+# The codes of a call that got no answer: it may or may not have happened, and only a
+# retry with the same request_id can tell. Any other code is the callee's answer.
+NO_ANSWER = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 def _pack(message) -> any_pb2.Any:
