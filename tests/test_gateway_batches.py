@@ -116,10 +116,11 @@ def test_only_the_member_column_it_checked_reaches_the_wallet(office, marked, wa
         before[0] + 100, before[1])
 
 
-def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_nothing(office, marked):
+def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_nothing(office, marked, wallet_service):
     stub, keys, _ = office
     _, people = marked
     content = _csv(["手机", "金额(分)"], [people["east"].phone, "100"])
+    before = _principal(wallet_service, people["east"].member_id)
 
     def refusal(key, **fields):
         request = pb.BatchTopUpRequest(**{"request_id": rid(), "batch_id": "B-1", "content": content, "format": CSV,
@@ -138,6 +139,7 @@ def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_
         "content": "HEADER_INVALID"}
     assert refusal(keys[HQ], store_path=STORE, content=b"PK\x03\x04 not a workbook", format=XLSX)[2] == {
         "content": "FILE_UNREADABLE"}
+    assert _principal(wallet_service, people["east"].member_id) == before
 
 
 def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, monkeypatch, capsys, tmp_path):
