@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.money import split_proportionally, yuan
 from services.wallet import domain
-from services.wallet.domain import Lot, MemberAccounts, PackageStep, SpendPolicy, TopUpPackage
+from services.wallet.domain import Lot, MemberAccounts, PackageStep, SpendPolicy, Tender, TopUpPackage
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 
@@ -90,9 +90,21 @@ def test_the_highest_step_reached_applies_and_packages_do_not_stack():
     stepped = _package("p1", "hq", [(100_00, 20_00), (500_00, 150_00)])
     region = _package("p2", "hq/east", [(100_00, 25_00)])
     assert stepped.bonus_for(99_99) == 0 and stepped.bonus_for(300_00) == 20_00 and stepped.bonus_for(500_00) == 150_00
-    assert domain.best_package([stepped, region], "hq/east/sh-001", 300_00, NOW) == (region, 25_00)
-    assert domain.best_package([stepped, region], "hq/south/gz-001", 300_00, NOW) == (stepped, 20_00)
-    assert domain.best_package([stepped, region], "hq/east/sh-001", 600_00, NOW) == (stepped, 150_00)
+    cash = Tender.CASH
+    assert domain.best_package([stepped, region], "hq/east/sh-001", 300_00, NOW, cash) == (region, 25_00)
+    assert domain.best_package([stepped, region], "hq/south/gz-001", 300_00, NOW, cash) == (stepped, 20_00)
+    assert domain.best_package([stepped, region], "hq/east/sh-001", 600_00, NOW, cash) == (stepped, 150_00)
+
+
+def test_a_company_batch_gets_only_a_package_that_names_it():
+    shelf = _package("p1", "hq", [(100_00, 20_00)])  # no tenders named: the till's and online
+    corporate = _package("p2", "hq", [(100_00, 5_00)], tenders=(Tender.ENTERPRISE,))
+    online_only = _package("p3", "hq", [(100_00, 30_00)], tenders=(Tender.ONLINE,))
+    offer = lambda tender, *packages: domain.best_package(list(packages), "hq/east/sh-001", 100_00, NOW, tender)  # noqa: E731
+    assert offer(Tender.ENTERPRISE, shelf) is None
+    assert offer(Tender.ENTERPRISE, shelf, corporate, online_only) == (corporate, 5_00)
+    assert offer(Tender.ALIPAY, shelf, corporate, online_only) == (shelf, 20_00)
+    assert offer(Tender.ONLINE, shelf, corporate, online_only) == (online_only, 30_00)
 
 
 def test_a_package_applies_only_in_its_dates_and_stores():
@@ -105,10 +117,12 @@ def test_a_package_applies_only_in_its_dates_and_stores():
 
 def test_bad_packages_list_every_problem():
     v = Violations()
-    domain.check_package(v, _package("p", "hq", [(100, 200), (50, 10)], start_time=NOW, end_time=NOW))
+    domain.check_package(v, _package("p", "hq", [(100, 200), (50, 10)], start_time=NOW, end_time=NOW,
+                                     tenders=(Tender.CASH, Tender.CASH)))
     assert {(x.field, x.reason) for x in v.items} == {
         ("package.steps[0].bonus_fen", "BONUS_INVALID"), ("package.steps", "STEPS_NOT_ASCENDING"),
-        ("package.steps", "BONUS_NOT_ASCENDING"), ("package.end_time", "DATES_REVERSED")}
+        ("package.steps", "BONUS_NOT_ASCENDING"), ("package.end_time", "DATES_REVERSED"),
+        ("package.tenders", "TENDERS_REPEATED")}
 
 
 @given(st.lists(st.tuples(st.sampled_from(["top_up", "hold", "capture", "release"]), st.integers(1, 50_00)), max_size=40))

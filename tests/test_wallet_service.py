@@ -321,6 +321,41 @@ def test_batch_top_up_reports_each_row_and_a_rerun_applies_nothing_twice(wallet)
     assert balance(wallet, members[0]).principal_fen == 500 and balance(wallet, members[2]).principal_fen == 700
 
 
+def test_a_company_batch_gets_only_the_package_made_for_companies(wallet):
+    store, region = "hq/central/wh-001", actor_pb2.Actor(operator_id="central-ops", org_path="hq/central")
+
+    def create(name, bonus, tenders=()):
+        return wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=region, package=pb.TopUpPackage(
+            name=name, org_path=store, steps=[pb.PackageStep(threshold_fen=100_00, bonus_fen=bonus)], tenders=tenders))).package
+
+    shelf = create("充100送20", 20_00)
+    assert list(shelf.tenders) == []
+    member = new_id("m")
+
+    def batch():
+        content = f"member_id,amount_fen\n{member},10000\n".encode()
+        return wallet.BatchTopUp(pb.BatchTopUpRequest(request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=content,
+                                                      format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=region))
+
+    assert batch().applied_rows == 1 and balance(wallet, member).bonus_fen == 0  # the shelf offer is not the company's
+    assert top_up(wallet, member, 100_00, store=store).bonus_fen == 20_00  # while a member at the till gets it
+    corporate = create("企业充100送3", 3_00, [pb.TENDER_ENTERPRISE])
+    assert list(corporate.tenders) == [pb.TENDER_ENTERPRISE]
+    assert wallet.GetTopUpPackage(pb.GetTopUpPackageRequest(package_id=corporate.package_id)).package == corporate
+    assert batch().applied_rows == 1 and balance(wallet, member).bonus_fen == 23_00
+    entries = wallet.ListEntries(pb.ListEntriesRequest(member_id=member, kind=pb.ENTRY_KIND_TOP_UP_BONUS)).entries
+    assert [(e.bonus_delta_fen, e.memo) for e in entries] == [(3_00, "企业充100送3"), (20_00, "充100送20")]
+
+    bad = pb.CreateTopUpPackageRequest(request_id=rid(), actor=region, package=pb.TopUpPackage(
+        name="x", org_path=store, steps=[pb.PackageStep(threshold_fen=1, bonus_fen=1)],
+        tenders=[pb.TENDER_CASH, pb.TENDER_UNSPECIFIED]))
+    assert refusal(wallet.CreateTopUpPackage, bad)[2] == {"package.tenders": "TENDER_INVALID"}
+    bad.package.tenders[:] = [pb.TENDER_CASH, pb.TENDER_CASH]
+    assert refusal(wallet.CreateTopUpPackage, bad)[2] == {"package.tenders": "TENDERS_REPEATED"}
+    assert [p.package_id for p in wallet.ListTopUpPackages(pb.ListTopUpPackagesRequest(org_path=store)).packages] == sorted(
+        [shelf.package_id, corporate.package_id])  # the refused ones wrote nothing
+
+
 def test_settlement_shows_who_owes_whom(wallet):
     member = new_id("m")
     top_up(wallet, member, 40_00, store="hq/west/cd-001")  # loaded in the west

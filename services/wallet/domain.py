@@ -219,6 +219,11 @@ def undraw(draws: list[Draw], principal: int, bonus: int) -> list[Draw]:
 # ---------------------------------------------------------------- top-up packages
 
 
+# What a package with no tenders named applies to: money a member pays at a till or
+# online. A company's batch is left out: its terms are negotiated, not the shelf offer.
+COUNTER_TENDERS = frozenset(Tender) - {Tender.ENTERPRISE}
+
+
 @dataclass(frozen=True)
 class PackageStep:
     threshold_fen: int
@@ -234,10 +239,14 @@ class TopUpPackage:
     start_time: object = None  # datetime | None
     end_time: object = None
     ended_by: str = ""  # who ended it early; its steps never change
+    tenders: tuple[Tender, ...] = ()  # none named: COUNTER_TENDERS
 
     def applies(self, store_path: str, at) -> bool:
         started = self.start_time is None or self.start_time <= at
         return is_under(store_path, self.org_path) and started and not has_ended(self.end_time, at)
+
+    def takes(self, tender: Tender) -> bool:
+        return tender in (self.tenders or COUNTER_TENDERS)
 
     def bonus_for(self, amount: int) -> int:
         """The bonus of the highest step the amount reaches (0 below the first)."""
@@ -262,12 +271,16 @@ def check_package(v: Violations, package: TopUpPackage, prefix: str = "package."
     if package.start_time and package.end_time:
         v.check(package.start_time < package.end_time, f"{prefix}end_time", "DATES_REVERSED",
                 "end_time must be after start_time")
+    v.check(len(set(package.tenders)) == len(package.tenders), f"{prefix}tenders", "TENDERS_REPEATED",
+            "name each tender at most once")
 
 
-def best_package(packages: list[TopUpPackage], store_path: str, amount: int, at) -> tuple[TopUpPackage, int] | None:
+def best_package(packages: list[TopUpPackage], store_path: str, amount: int, at,
+                 tender: Tender) -> tuple[TopUpPackage, int] | None:
     """Packages do not stack: the one that gives the most bonus applies (the nearest
     scope, then the oldest id, on a tie, so the choice never depends on edit order)."""
-    offers = [(p.bonus_for(amount), p.org_path.count("/"), p) for p in packages if p.applies(store_path, at)]
+    offers = [(p.bonus_for(amount), p.org_path.count("/"), p) for p in packages
+              if p.applies(store_path, at) and p.takes(tender)]
     offers = [o for o in offers if o[0] > 0]
     if not offers:
         return None

@@ -46,7 +46,8 @@ async def top_up_by_id(db, top_up_id: str, lock: bool = False) -> TopUp:
 
 def _to_package(row) -> domain.TopUpPackage:
     return domain.TopUpPackage(row.package_id, row.name, row.org_path, [domain.PackageStep(t, b) for t, b in row.steps],
-                               row.start_time, row.end_time, row.ended_by or "")
+                               row.start_time, row.end_time, row.ended_by or "",
+                               tuple(domain.Tender(t) for t in row.tenders or ()))
 
 
 async def _packages(db) -> list[domain.TopUpPackage]:
@@ -89,14 +90,14 @@ async def create_package(session, package: domain.TopUpPackage, now) -> domain.T
     await session.execute(insert(top_up_packages).values(
         package_id=package.package_id, name=package.name.strip(), org_path=package.org_path,
         steps=[[s.threshold_fen, s.bonus_fen] for s in package.steps], start_time=package.start_time,
-        end_time=package.end_time, create_time=now))
+        end_time=package.end_time, tenders=[t.value for t in package.tenders], create_time=now))
     return package
 
 
 async def top_up(session, *, top_up_id: str, member_id: str, amount: int, tender: domain.Tender, tender_reference: str,
                  store_path: str, operator_id: str, now) -> tuple[TopUp, domain.MemberAccounts]:
     """Load amount as principal, plus the bonus of the best package; usable at once."""
-    offer = domain.best_package(await packages_at(session, store_path, now), store_path, amount, now)
+    offer = domain.best_package(await packages_at(session, store_path, now), store_path, amount, now, tender)
     bonus = offer[1] if offer else 0
     applied = [{"package_id": offer[0].package_id, "name": offer[0].name, "bonus_fen": bonus}] if offer else []
     accounts = await storage.lock_accounts(session, member_id, now)

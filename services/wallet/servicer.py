@@ -241,7 +241,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         package = domain.TopUpPackage(
             "", given.name, given.org_path, [domain.PackageStep(s.threshold_fen, s.bonus_fen) for s in given.steps],
             from_timestamp(given.start_time) if given.HasField("start_time") else None,
-            from_timestamp(given.end_time) if given.HasField("end_time") else None)
+            from_timestamp(given.end_time) if given.HasField("end_time") else None,
+            tenders=tuple(_tenders(v, given.tenders)))
         domain.check_package(v, package)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
@@ -332,7 +333,8 @@ def _package(p: domain.TopUpPackage) -> pb.TopUpPackage:
     return pb.TopUpPackage(
         package_id=p.package_id, name=p.name, org_path=p.org_path,
         steps=[pb.PackageStep(threshold_fen=s.threshold_fen, bonus_fen=s.bonus_fen) for s in p.steps],
-        start_time=timestamp(p.start_time), end_time=timestamp(p.end_time), ended_by=p.ended_by)
+        start_time=timestamp(p.start_time), end_time=timestamp(p.end_time), ended_by=p.ended_by,
+        tenders=[enum_value(pb.Tender, "TENDER", t.value) for t in p.tenders])
 
 
 def _statement_position(position: list | None, v: Violations) -> tuple[datetime, str] | None:
@@ -352,6 +354,14 @@ def _top_up(t: loading.TopUp) -> pb.TopUpRecord:
         applied_packages=[pb.AppliedPackage(**p) for p in t.packages], tender=enum_value(pb.Tender, "TENDER", t.tender.value),
         tender_reference=t.tender_reference, store_path=t.store_path, operator_id=t.operator_id,
         create_time=timestamp(t.create_time), refund_time=timestamp(t.refund_time))
+
+
+def _tenders(v: Violations, given) -> list[domain.Tender]:
+    """A package's tenders; one that names no tender is refused."""
+    names = [enum_name(pb.Tender, "TENDER", t) for t in given]
+    v.check(None not in names, "package.tenders", "TENDER_INVALID",
+            "each tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ONLINE or ENTERPRISE")
+    return [domain.Tender(name) for name in names if name]
 
 
 def _top_up_id(v: Violations, value: str) -> None:

@@ -124,6 +124,7 @@ top_up_packages = Table(
     Column("end_time", UtcDateTime, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
     Column("ended_by", String(64), nullable=True),  # who ended it early (EndTopUpPackage)
+    Column("tenders", JSON, nullable=True),  # ["CASH", ...]; NULL or []: domain.COUNTER_TENDERS
 )
 
 batch_rows = Table(
