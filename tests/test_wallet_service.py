@@ -321,6 +321,26 @@ def test_batch_top_up_reports_each_row_and_a_rerun_applies_nothing_twice(wallet)
     assert balance(wallet, members[0]).principal_fen == 500 and balance(wallet, members[2]).principal_fen == 700
 
 
+def test_runs_of_one_batch_at_the_same_time_apply_each_row_once(wallet):
+    """A back office that sends its file twice at once: one run applies the rows, the
+    others wait for it and report them ALREADY_APPLIED (no error, nothing twice)."""
+    members = [new_id("m") for _ in range(100)]
+    content = "member_id,amount_fen\n" + "".join(f"{m},100\n" for m in members)
+    batch_id = f"corp-{rid()[:8]}"
+
+    def run(_):
+        return wallet.BatchTopUp(pb.BatchTopUpRequest(
+            request_id=rid(), batch_id=batch_id, content=content.encode(), format=file_pb2.FILE_FORMAT_CSV,
+            store_path=BJ, actor=CASHIER))
+
+    with ThreadPoolExecutor(4) as pool:
+        reports = list(pool.map(run, range(4)))
+    assert sorted(r.applied_rows for r in reports) == [0, 0, 0, 100]
+    assert all({row.reject_reason for row in r.rows} == {"ALREADY_APPLIED"} for r in reports if not r.applied_rows)
+    assert {balance(wallet, m).principal_fen for m in members} == {100}
+    assert_books_balance(wallet.url)
+
+
 def test_a_company_batch_gets_only_the_package_made_for_companies(wallet):
     store, region = "hq/central/wh-001", actor_pb2.Actor(operator_id="central-ops", org_path="hq/central")
 

@@ -180,6 +180,19 @@ def ensure_schema(url: str, schema: str) -> None:
     engine.dispose()
 
 
+_TAKE_TURN = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+
+
+async def take_turn_on(db, name: str) -> None:
+    """Transactions that name the same thing run one after another from here: on
+    PostgreSQL a transaction-scoped advisory lock on the name's hash (another name of
+    the same hash only waits too); SQLite's writers take turns already (BEGIN IMMEDIATE).
+    For work that reads what it has done before and then does the rest, such as a
+    batch run twice at once: the second reads after the first has committed."""
+    if dialect_name(db) == "postgresql":
+        await db.execute(_TAKE_TURN, {"name": name})
+
+
 def violated_unique(error: IntegrityError, table: str, *columns: str) -> bool:
     """Did this IntegrityError come from the unique constraint on table(columns)?"""
     constraint = NAMING["uq"] % {"table_name": table, "column_0_N_name": "_".join(columns)}

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import insert, select, update
 
+from huiyuan.runtime.db import take_turn_on
 from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.requests import check_in_scope, on_line
@@ -95,9 +96,12 @@ async def create_package(session, package: domain.TopUpPackage, now) -> domain.T
 
 
 async def top_up(session, *, top_up_id: str, member_id: str, amount: int, tender: domain.Tender, tender_reference: str,
-                 store_path: str, operator_id: str, now) -> tuple[TopUp, domain.MemberAccounts]:
-    """Load amount as principal, plus the bonus of the best package; usable at once."""
-    offer = domain.best_package(await packages_at(session, store_path, now), store_path, amount, now, tender)
+                 store_path: str, operator_id: str, now, packages: list | None = None) -> tuple[TopUp, domain.MemberAccounts]:
+    """Load amount as principal, plus the bonus of the best package; usable at once.
+    packages: those at this store now, when the caller read them already (a batch)."""
+    if packages is None:
+        packages = await packages_at(session, store_path, now)
+    offer = domain.best_package(packages, store_path, amount, now, tender)
     bonus = offer[1] if offer else 0
     applied = [{"package_id": offer[0].package_id, "name": offer[0].name, "bonus_fen": bonus}] if offer else []
     accounts = await storage.lock_accounts(session, member_id, now)
@@ -108,7 +112,7 @@ async def top_up(session, *, top_up_id: str, member_id: str, amount: int, tender
         postings.append(Posting(EntryKind.TOP_UP_BONUS, 0, bonus, domain.bonus_expense_account(store_path), store_path,
                                 store_path, applied[0]["name"]))
     await storage.post(session, accounts, top_up_id, postings, operator_id=operator_id, policy=NO_POLICY, now=now)
-    await send(session, insert(top_ups).values(
+    await send(session, insert(top_ups), dict(
         top_up_id=top_up_id, member_id=member_id, principal_fen=amount, bonus_fen=bonus, tender=tender.value,
         tender_reference=tender_reference, store_path=store_path, packages=applied, operator_id=operator_id,
         refund_time=None, create_time=now))
@@ -185,7 +189,10 @@ async def batch_top_up(session, *, batch_id: str, rows: list[BatchRow], store_pa
                        new_id, now) -> list[BatchRow]:
     """Apply each valid row not applied before under this batch_id; a re-run of the
     batch reports those rows ALREADY_APPLIED and moves nothing."""
+    await take_turn_on(session, f"wallet.batch:{batch_id}")  # a twin run reads what this one applied
     done = set((await session.execute(select(batch_rows.c.row_number).where(batch_rows.c.batch_id == batch_id))).scalars())
+    packages = await packages_at(session, store_path, now)
+    applied = []
     for row in rows:
         if row.reject_reason:
             continue
@@ -195,7 +202,8 @@ async def batch_top_up(session, *, batch_id: str, rows: list[BatchRow], store_pa
         top_up_id = new_id("t")
         await top_up(session, top_up_id=top_up_id, member_id=row.member_id, amount=row.amount,
                      tender=domain.Tender.ENTERPRISE, tender_reference=batch_id, store_path=store_path,
-                     operator_id=operator_id, now=now)
-        await session.execute(insert(batch_rows).values(batch_id=batch_id, row_number=row.row_number,
-                                                        member_id=row.member_id, amount_fen=row.amount, top_up_id=top_up_id))
+                     operator_id=operator_id, now=now, packages=packages)
+        applied.append({"batch_id": batch_id, "row_number": row.row_number, "member_id": row.member_id,
+                        "amount_fen": row.amount, "top_up_id": top_up_id})
+    await send(session, insert(batch_rows), applied)
     return rows
