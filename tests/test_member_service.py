@@ -55,6 +55,23 @@ def test_register_then_lookup_by_phone_card_id_and_qr(stubs):
     assert (code, reason) == (OK.UNAUTHENTICATED, "QR_TOKEN_INVALID")
 
 
+def test_find_members_answers_a_file_of_keys_in_one_call(stubs):
+    first, second = new_phone(), new_phone()
+    a = stubs.register("甲", first)
+    b = stubs.register("乙", second)
+    nobody = new_phone()
+    dashed = f"{second[:3]}-{second[3:7]}-{second[7:]}"
+    found = stubs.member.FindMembers(member_pb2.FindMembersRequest(
+        member_ids=[a.member_id, "m_00000000000000000000000000", "not-an-id"], phones=[first, dashed, nobody, "12"])).members
+    assert {key: m.member_id for key, m in found.items()} == {
+        a.member_id: a.member_id, first: a.member_id, dashed: b.member_id}  # under each key as given
+    assert found[dashed].name == "乙" and found[dashed].phone == second
+    code, _, violations = refusal(stubs.member.FindMembers, member_pb2.FindMembersRequest())
+    assert (code, violations) == (OK.INVALID_ARGUMENT, {"member_ids": "KEYS_REQUIRED"})
+    too_many = member_pb2.FindMembersRequest(member_ids=[a.member_id] * 600, phones=[first] * 401)
+    assert refusal(stubs.member.FindMembers, too_many)[2] == {"member_ids": "TOO_MANY_KEYS"}
+
+
 def test_bad_input_lists_every_bad_field_and_writes_nothing(stubs):
     before = count_members(stubs)
     code, reason, violations = refusal(stubs.member.RegisterMember, member_pb2.RegisterMemberRequest(

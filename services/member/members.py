@@ -95,6 +95,22 @@ async def lookup(direct, *, member_id="", phone="", card_number="", qr_member_id
     return Lookup(found.member, None, found.cards, found.tier)
 
 
+async def find(db, member_ids, phones) -> dict[str, domain.Member]:
+    """The members named, each under the key as given; keys naming nobody are left out."""
+    by_phone = {}
+    for key in phones:
+        if phone := domain.normalise_phone(key):
+            by_phone.setdefault(phone, []).append(key)
+    found = {}
+    if member_ids:
+        for row in await db.execute(select(members).where(members.c.member_id.in_(set(member_ids)))):
+            found[row.member_id] = storage.to_member(row)
+    if by_phone:
+        for row in await db.execute(select(members).where(members.c.phone.in_(by_phone))):
+            found.update((key, storage.to_member(row)) for key in by_phone[row.phone])
+    return found
+
+
 @dataclass
 class MemberQuery:
     org_path: str = ""

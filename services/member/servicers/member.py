@@ -12,6 +12,9 @@ from services.member import convert, domain, imports, members, storage
 from services.member.org import require_org_node
 
 
+MAX_FIND_KEYS = 1_000  # FindMembers: a file's rows are asked for in pages of this many
+
+
 def _member_query(v: Violations, f: member_pb2.MemberFilter) -> members.MemberQuery:
     check_org_path(v, f.org_path, "filter.org_path", required=False)
     channel = convert.enum_name(member_pb2.RegistrationChannel, "REGISTRATION_CHANNEL", f.channel)
@@ -73,6 +76,19 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
             member = await members.require_member(db, request.member_id)
             definitions = await storage.attribute_definitions_by_key(db, member.attributes.keys())
         return member_pb2.GetMemberResponse(member=convert.member(member, definitions))
+
+    async def FindMembers(self, request, context):
+        v = Violations()
+        keys = len(request.member_ids) + len(request.phones)
+        v.check(keys > 0, "member_ids", "KEYS_REQUIRED", "give member_ids or phones")
+        v.check(keys <= MAX_FIND_KEYS, "member_ids", "TOO_MANY_KEYS",
+                f"at most {MAX_FIND_KEYS} member_ids and phones in all per call")
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            found = await members.find(db, request.member_ids, request.phones)
+            definitions = await storage.attribute_definitions_by_key(
+                db, {key for m in found.values() for key in m.attributes})
+        return member_pb2.FindMembersResponse(members={key: convert.member(m, definitions) for key, m in found.items()})
 
     async def UpdateMember(self, request, context):
         v = Violations()
