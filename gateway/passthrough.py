@@ -23,7 +23,8 @@ Scope, by the kind of call:
 An object named by id is fetched first for its node; off the caller's line it is
 NOT_FOUND as a missing one is, so scope never tells what exists elsewhere. A member
 is read from the offices over their home store or over the node that registered them,
-as ListMembers' org filter selects them; changed only from over their home store.
+as ListMembers' org filter selects them; changed only from over their home store. A
+card is read where its member is (ById.via).
 A server-streaming method (an export) passes through chunk by chunk.
 """
 
@@ -59,6 +60,9 @@ class ById:
     not_found: str  # the service's reason for a missing one
     in_request: str = ""  # where the request names it (dotted), when not at id_field
     read_from: str = ""  # a second node in the Get response: the offices over it may read it too
+    # An object with no node of its own: (the field in the Get response naming its
+    # owner, how to find the owner's node). A card is its member's.
+    via: "tuple[str, ById] | None" = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ TOP_UP_BY_ID = ById("wallet", f"{_WALLET}GetTopUp", "top_up_id", "top_up.store_p
 MEMBER_BY_ID = ById("member", f"{_MEMBER}GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND",
                     read_from="member.registered_org_path")
 MEMBER_IN_REQUEST = replace(MEMBER_BY_ID, in_request="member.member_id")
+CARD_BY_NUMBER = ById("cards", f"{_CARDS}GetCard", "card_number", "", "CARD_NOT_FOUND",
+                      via=("card.member_id", MEMBER_BY_ID))
 
 # Full method name -> route: the configuration calls of every service; a back office's
 # member file; at the counter, cards and the points mall; top-ups and their refunds,
@@ -103,6 +109,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.MemberService/UpdateMember": Route(
         "member", WRITE, BACK_OFFICE, "member.home_store_path", by_id=MEMBER_IN_REQUEST),
     "/huiyuan.member.v1.CardService/ListCards": Route("cards", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    # A card and its history (挂失, 冻结, 补卡: who, when, why), for the offices that see its member.
+    "/huiyuan.member.v1.CardService/GetCard": Route("cards", READ, BACK_OFFICE, by_id=CARD_BY_NUMBER),
+    "/huiyuan.member.v1.CardService/ListCardEvents": Route("cards", READ, BACK_OFFICE, by_id=CARD_BY_NUMBER),
     "/huiyuan.member.v1.TierService/ListTierHistory": Route("tiers", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.TierService/AssignTier": Route("tiers", WRITE, CONFIGURERS, by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
@@ -285,6 +294,12 @@ async def check_named(caller: Caller, route: Route, services, object_id: str) ->
         if error.code == grpc.StatusCode.NOT_FOUND:
             raise not_found from None
         raise
+    if b.via is not None:  # its owner's scope is its scope; off it, the object itself is not found
+        owner_field, owner = b.via
+        try:
+            return await check_named(caller, replace(route, by_id=owner), services, get_field(found, owner_field))
+        except NotFound:
+            raise not_found from None
     path = get_field(found, b.path) or CHAIN
     seen = on_line(path, caller.org_path) or (b.read_from and caller.covers(get_field(found, b.read_from)))
     if not seen:

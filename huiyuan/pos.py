@@ -14,6 +14,8 @@
   huiyuan pos report-lost | cancel-loss --card N --reason R     挂失 / 解挂, at any till
   huiyuan pos replace-card --card N [--new-card M] --reason R   补卡: balances stay with the member
   huiyuan pos cancel-card --card N --reason R      销卡 (a manager's key): balances stay with the member
+  huiyuan pos card-history --card N                a card's state and who did what to it, where, why
+                       (a manager's key)
   huiyuan pos gifts                                the points mall: the gifts this store offers
   huiyuan pos redeem-gift --card N --gift GIFT_ID [--quantity Q]   a gift handed over for points
   huiyuan pos refund-top-up TOP_UP_ID --reason R   the money back to its tender (a manager's key)
@@ -27,7 +29,7 @@
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
-`refund-top-up`, `settlement`, `cancel-card`, `export-members` and `batch-top-up` need a store manager's
+`refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members` and `batch-top-up` need a store manager's
 key or above, `import-members` a regional manager's or HQ's (`huiyuan key issue`).
 Amounts are yuan, as printed.
 
@@ -59,7 +61,7 @@ def add_parser(sub) -> None:
     pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
     pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
-                                        "cancel-card", "refund-top-up", "settlement", "gifts", "redeem-gift",
+                                        "cancel-card", "card-history", "refund-top-up", "settlement", "gifts", "redeem-gift",
                                         "export-members", "import-members", "batch-top-up"])
     pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
@@ -237,6 +239,8 @@ def _act(args, stub, auth) -> int:
         export(stub, auth, args)
     elif args.action in ("report-lost", "cancel-loss", "replace-card", "cancel-card"):
         pos_counter.card(stub.channel, auth, args)
+    elif args.action == "card-history":
+        pos_counter.card_history(stub.channel, auth, args)
     elif args.action == "refund-top-up":
         pos_counter.refund_top_up(stub.channel, auth, args)
     elif args.action == "settlement":

@@ -1,4 +1,4 @@
-"""`huiyuan pos` beside a sale: a card lost, found or replaced; the points mall; a
+"""`huiyuan pos` beside a sale: a card lost, found or replaced, and its history; the points mall; a
 top-up refunded; the stores' settlement. Each goes through the gateway with the
 service's own stub: the gateway passes these calls through within the key's scope
 (gateway/passthrough.py)."""
@@ -28,7 +28,35 @@ def card(channel, auth, args) -> None:
                         "; stored value and points stay with the member"),
     }[args.action]
     state = change(method, request_type(**common), metadata=auth, timeout=10).card.state
-    print(f"card {args.card} {card_pb2.CardState.Name(state).removeprefix('CARD_STATE_').lower()}{after}")
+    print(f"card {args.card} {_name(card_pb2.CardState, state)}{after}")
+
+
+def card_history(channel, auth, args) -> None:
+    """A card's state and what happened to it: who, where, when and why (a manager's key)."""
+    from huiyuan.member.v1 import card_pb2, card_pb2_grpc
+
+    if not args.card:
+        raise SystemExit("card-history needs --card")
+    cards = card_pb2_grpc.CardServiceStub(channel)
+    card = cards.GetCard(card_pb2.GetCardRequest(card_number=args.card), metadata=auth, timeout=10).card
+    print(f"card {card.card_number}  {_name(card_pb2.CardState, card.state)}  member {card.member_id}  "
+          f"issued at {card.issued_org_path}")
+    request = card_pb2.ListCardEventsRequest(card_number=args.card, page_size=500)
+    while True:
+        page = cards.ListCardEvents(request, metadata=auth, timeout=10)
+        for e in page.card_events:
+            print(f"  {e.event_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
+                  f"{_name(card_pb2.CardAction, e.action):<12} {_name(card_pb2.CardState, e.to_state):<10} "
+                  f"{e.org_path}  {e.operator_id}  {e.reason}".rstrip())
+        if not page.next_page_token:
+            return
+        request.page_token = page.next_page_token
+
+
+def _name(enum_type, number: int) -> str:
+    """CARD_STATE_LOST -> lost; CARD_ACTION_REPORT_LOST -> report-lost."""
+    prefix = {"CardState": "CARD_STATE_", "CardAction": "CARD_ACTION_"}[enum_type.DESCRIPTOR.name]
+    return enum_type.Name(number).removeprefix(prefix).lower().replace("_", "-")
 
 
 def points_mall(channel, auth, args, lookup) -> None:

@@ -48,6 +48,8 @@ ADMITTED = {
     "/huiyuan.member.v1.CardService/CreateCardType": CONFIGURERS,
     "/huiyuan.member.v1.CardService/GetCardType": BACK_OFFICE,
     "/huiyuan.member.v1.CardService/ListCardTypes": BACK_OFFICE,
+    "/huiyuan.member.v1.CardService/GetCard": BACK_OFFICE,
+    "/huiyuan.member.v1.CardService/ListCardEvents": BACK_OFFICE,
     "/huiyuan.member.v1.TierService/CreateTier": HQ_ONLY,
     "/huiyuan.member.v1.TierService/UpdateTier": HQ_ONLY,
     "/huiyuan.member.v1.TierService/ListTiers": BACK_OFFICE,
@@ -85,7 +87,7 @@ ADMITTED = {
 }
 # What a caller gets for what it may not see.
 UNSEEN = {"OUT_OF_SCOPE", "MEMBER_NOT_FOUND", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
-          "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND", "TOP_UP_NOT_FOUND"}
+          "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND", "TOP_UP_NOT_FOUND", "CARD_NOT_FOUND"}
 # What a request needs beside its target for the service to answer it.
 CSV = file_pb2.FILE_FORMAT_CSV
 FILLED = {
@@ -100,8 +102,8 @@ NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos
 
 @pytest.fixture(scope="module")
 def office(chain, member_service, campaign_service, points_service, wallet_service):  # noqa: F811
-    """A key per role in the east; a member, a campaign, a coupon template, a card type,
-    a points rule, a gift, a top-up package and a top-up in the east and in the south (a
+    """A key per role in the east; a member with a card, a campaign, a coupon template, a
+    card type, a points rule, a gift, a top-up package and a top-up in the east and in the south (a
     store there, hq/south/gz-001), by their id field."""
     stub, hq_key = chain
     keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
@@ -119,6 +121,7 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
     campaign_ids, template_ids, card_type_ids, rule_ids, gift_ids, package_ids, top_up_ids = {}, {}, {}, {}, {}, {}, {}
+    card_numbers = {}
     for priority, region in enumerate((EAST, SOUTH), start=9_100):
         campaign_ids[region] = campaigns.CreateCampaign(campaign_pb2.CreateCampaignRequest(
             request_id=rid(), campaign=campaign_pb2.Campaign(
@@ -128,6 +131,9 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
             request_id=rid(), card_type=card_pb2.CardType(
                 name=f"{region} 卡", org_path=region, form=card_pb2.CARD_FORM_INDIVIDUAL,
                 capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
+        card_numbers[region] = Stubs(member_service.channel).card.IssueCard(card_pb2.IssueCardRequest(
+            request_id=rid(), member_id=member_ids[region], card_type_id=card_type_ids[region],
+            actor=actor_pb2.Actor(operator_id="t", org_path=region))).card.card_number
         rule_ids[region] = points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
             name=f"{region} 双倍", org_path=region, priority=priority, points_per_yuan_bp=20_000))).rule.rule_id
         template_ids[region] = campaigns.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
@@ -143,7 +149,8 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
             request_id=rid(), member_id=member_ids[region], amount_fen=50_00, tender=wallet_pb2.TENDER_CASH,
             store_path=STORE if region == EAST else GZ, actor=actor_pb2.Actor(operator_id="t", org_path="hq"))).top_up_id
     return stub, keys, {"member_id": member_ids, "campaign_id": campaign_ids, "template_id": template_ids, "card_type_id": card_type_ids,
-                        "rule_id": rule_ids, "gift_id": gift_ids, "package_id": package_ids, "top_up_id": top_up_ids}
+                        "rule_id": rule_ids, "gift_id": gift_ids, "package_id": package_ids, "top_up_id": top_up_ids,
+                        "card_number": card_numbers}
 
 
 def _request(method: str, target: str, ids_by_field):

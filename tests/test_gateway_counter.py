@@ -295,3 +295,13 @@ def test_the_pos_command_at_the_counter_and_in_the_back_office(
 
     assert run("cancel-card", "--card", "6200000000000042", "--reason", "销卡", key=keys[STORE_MANAGER]) == (
         "card 6200000000000042 cancelled; stored value and points stay with the member\n")
+
+    history = run("card-history", "--card", number, key=keys[STORE_MANAGER]).splitlines()
+    assert history[0] == f"card {number}  replaced  member {member_id}  issued at {STORE}"
+    assert [line.split()[2:4] for line in history[1:]] == [
+        ["issue", "active"], ["report-lost", "lost"], ["cancel-loss", "active"], ["replace", "replaced"]]
+    where, who = history[2].split()[4:6]  # reported lost at the till, on its key, with the reason given
+    assert (where, who.startswith("key:k_"), history[2].endswith("  丢失")) == (f"{STORE}/pos-1", True, True)
+    with pytest.raises(grpc.RpcError) as caught:  # a till's key does not read a card's history
+        run("card-history", "--card", number)
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")

@@ -95,7 +95,9 @@ def test_a_member_registered_in_one_region_and_homed_in_another_is_read_by_both_
     stub, keys, _ = office
     _, people = marked
     moved = people["moved"].member_id
-    new_card(member_service, moved, STORE)
+    number = new_card(member_service, moved, STORE)
+    Stubs(member_service.channel).card.ReportCardLost(card_pb2.ReportCardLostRequest(
+        request_id=rid(), card_number=number, reason="钱包丢失", actor=actor_pb2.Actor(operator_id="c-9", org_path=GZ)))
     wallet_pb2_grpc.WalletServiceStub(wallet_service.channel).TopUp(wallet_pb2.TopUpRequest(
         request_id=rid(), member_id=moved, amount_fen=30_00, tender=wallet_pb2.TENDER_CASH, store_path=STORE,
         actor=actor_pb2.Actor(operator_id="t", org_path=STORE)))
@@ -106,6 +108,16 @@ def test_a_member_registered_in_one_region_and_homed_in_another_is_read_by_both_
     cards = card_pb2_grpc.CardServiceStub(stub.channel).ListCards(
         card_pb2.ListCardsRequest(member_id=moved), metadata=east).cards
     assert len(cards) == 1 and cards[0].member_id == moved
+    card_service = card_pb2_grpc.CardServiceStub(stub.channel)
+    assert card_service.GetCard(card_pb2.GetCardRequest(card_number=number), metadata=east).card.state == (
+        card_pb2.CARD_STATE_LOST)
+    events = card_service.ListCardEvents(card_pb2.ListCardEventsRequest(card_number=number), metadata=east).card_events
+    assert [(e.action, e.reason, e.operator_id, e.org_path) for e in events][1:] == [
+        (card_pb2.CARD_ACTION_REPORT_LOST, "钱包丢失", "c-9", GZ)]  # who reported it, where, why
+    south_card = new_card(member_service, people["south"].member_id, GZ)
+    assert refused(card_service.ListCardEvents, card_pb2.ListCardEventsRequest(card_number=south_card),
+                   keys[REGION]) == refused(card_service.GetCard, card_pb2.GetCardRequest(card_number="88000000000001"),
+                                            keys[REGION]) == (grpc.StatusCode.NOT_FOUND, "CARD_NOT_FOUND")
     statement = wallet_pb2_grpc.WalletServiceStub(stub.channel).ListEntries(
         wallet_pb2.ListEntriesRequest(member_id=moved), metadata=east).entries
     assert [(e.principal_delta_fen, e.balance_after_fen) for e in statement] == [(30_00, 30_00)]
