@@ -19,7 +19,7 @@ import grpc
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import service_address
 from huiyuan.runtime.money import yuan
-from huiyuan.runtime.status import from_status, parse_rpc_error
+from huiyuan.runtime.status import NO_ANSWER, from_status, parse_rpc_error
 
 
 def _member_stub():
@@ -137,6 +137,9 @@ def main(argv=None) -> int:
         return _member(args)
     except grpc.RpcError as error:
         code, reason, status = parse_rpc_error(error)
+        if code in NO_ANSWER and status is None:  # nobody answered: nothing was refused (a change says so itself)
+            print(f"no answer: {code.name} {error.details()}; is `huiyuan up` running? try again", file=sys.stderr)
+            return 1
         print(f"refused: {code.name} {reason} {status.message if status else error.details()}", file=sys.stderr)
         if status is not None:
             for violation in getattr(from_status(status), "violations", []):

@@ -1,6 +1,7 @@
 """The gateway in front of the real services, each on an ephemeral port: credentials,
 roles and scope, and the terminal's calls passed through with their refusals."""
 
+import socket
 from datetime import datetime, timedelta, timezone
 
 import grpc
@@ -418,6 +419,17 @@ def test_the_pos_command_refuses_a_mistyped_amount_or_line_before_calling_anyone
                                                                      unit_price_fen=60_50)
     with pytest.raises(SystemExit, match="LINE_ID:QTY"):
         pos.returned_line("1:one")
+
+
+def test_a_lookup_with_no_gateway_says_nobody_answered_not_that_it_was_refused(monkeypatch, capsys):
+    from huiyuan import cli
+
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{unused.getsockname()[1]}")
+    assert cli.main(["pos", "lookup", "--phone", "13800138000", "--key", "hy_x"]) == 1
+    told = capsys.readouterr().err
+    assert told.startswith("no answer: UNAVAILABLE") and "refused:" not in told
 
 
 def test_a_refused_checkout_releases_everything_it_reserved(shop):
