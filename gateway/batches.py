@@ -85,7 +85,7 @@ async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb
             row.reject_reason = NOT_FOUND
     return await idempotency.remember(METHOD, job, pb.BatchTopUpResponse(
         applied_rows=loaded.applied_rows, rejected_rows=loaded.rejected_rows, total_fen=loaded.total_fen,
-        rows=loaded.rows))
+        bonus_fen=loaded.bonus_fen, rows=loaded.rows))
 
 
 def _read(content: bytes, xlsx: bool) -> tuple[list[str], list[list[str]]]:

@@ -67,7 +67,8 @@ def batch_top_up(gateway, auth, args) -> None:
     done = change(gateway.BatchTopUp, pb.BatchTopUpRequest(
         request_id=args.request_id, batch_id=args.batch, content=path.read_bytes(), store_path=args.store,
         format=file_format(path.suffix.lower() == ".xlsx")), metadata=auth, timeout=600)
-    print(f"{done.applied_rows + done.rejected_rows} rows: {done.applied_rows} applied ({yuan(done.total_fen)}), "
+    bonus = f" + bonus {yuan(done.bonus_fen)}" if done.bonus_fen else ""
+    print(f"{done.applied_rows + done.rejected_rows} rows: {done.applied_rows} applied ({yuan(done.total_fen)}{bonus}), "
           f"{done.rejected_rows} rejected")
     for row in done.rows:
         if row.reject_reason:

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from openpyxl import Workbook
 
-from huiyuan.common.v1 import file_pb2
+from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, new_phone, pos_args, refusal_of, rid
@@ -142,18 +142,26 @@ def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_
     assert _principal(wallet_service, people["east"].member_id) == before
 
 
-def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, monkeypatch, capsys, tmp_path):
+def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, wallet_service, monkeypatch, capsys,
+                                                             tmp_path):
     from huiyuan import pos
 
     stub, keys, _ = office
     _, people = marked
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+    corporate = wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(  # for companies, at this store
+        request_id=rid(), package=wallet_pb2.TopUpPackage(
+            name="企业充88送2", org_path=STORE, tenders=[wallet_pb2.TENDER_ENTERPRISE],
+            steps=[wallet_pb2.PackageStep(threshold_fen=8800, bonus_fen=200)]))).package
     path = tmp_path / "acme.csv"
     path.write_bytes(_csv(["手机", "金额(分)"], [people["east"].phone, "8800"], [new_phone(), "100"]))
     args = ["batch-top-up", "--file", str(path), "--batch", f"ACME-{rid()[:8]}", "--key", keys[STORE_MANAGER]]
     assert pos.run(pos_args(*args)) == 0
+    wallet.EndTopUpPackage(wallet_pb2.EndTopUpPackageRequest(
+        request_id=rid(), package_id=corporate.package_id, actor=actor_pb2.Actor(operator_id="t", org_path=STORE)))
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "2 rows: 1 applied (¥88.00), 1 rejected"
+    assert printed[0] == "2 rows: 1 applied (¥88.00 + bonus ¥2.00), 1 rejected"
     assert printed[1] == "  row 3  MEMBER_NOT_FOUND  ¥1.00"
     with pytest.raises(SystemExit, match="--file and --batch"):
         pos.run(pos_args("batch-top-up", "--file", str(path), "--key", keys[STORE_MANAGER]))

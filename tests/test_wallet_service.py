@@ -357,12 +357,15 @@ def test_a_company_batch_gets_only_the_package_made_for_companies(wallet):
         return wallet.BatchTopUp(pb.BatchTopUpRequest(request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=content,
                                                       format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=region))
 
-    assert batch().applied_rows == 1 and balance(wallet, member).bonus_fen == 0  # the shelf offer is not the company's
+    first = batch()
+    assert (first.applied_rows, first.bonus_fen) == (1, 0) and balance(wallet, member).bonus_fen == 0  # not the company's
     assert top_up(wallet, member, 100_00, store=store).bonus_fen == 20_00  # while a member at the till gets it
     corporate = create("企业充100送3", 3_00, [pb.TENDER_ENTERPRISE])
     assert list(corporate.tenders) == [pb.TENDER_ENTERPRISE]
     assert wallet.GetTopUpPackage(pb.GetTopUpPackageRequest(package_id=corporate.package_id)).package == corporate
-    assert batch().applied_rows == 1 and balance(wallet, member).bonus_fen == 23_00
+    report = batch()
+    assert (report.applied_rows, report.bonus_fen, report.rows[0].bonus_fen) == (1, 3_00, 3_00)
+    assert balance(wallet, member).bonus_fen == 23_00
     entries = wallet.ListEntries(pb.ListEntriesRequest(member_id=member, kind=pb.ENTRY_KIND_TOP_UP_BONUS)).entries
     assert [(e.bonus_delta_fen, e.memo) for e in entries] == [(3_00, "企业充100送3"), (20_00, "充100送20")]
 

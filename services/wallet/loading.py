@@ -183,6 +183,7 @@ class BatchRow:
     member_id: str
     amount: int
     reject_reason: str = ""
+    bonus: int = 0  # given with it, once applied
 
 
 async def batch_top_up(session, *, batch_id: str, rows: list[BatchRow], store_path: str, operator_id: str,
@@ -200,9 +201,10 @@ async def batch_top_up(session, *, batch_id: str, rows: list[BatchRow], store_pa
             row.reject_reason = "ALREADY_APPLIED"
             continue
         top_up_id = new_id("t")
-        await top_up(session, top_up_id=top_up_id, member_id=row.member_id, amount=row.amount,
-                     tender=domain.Tender.ENTERPRISE, tender_reference=batch_id, store_path=store_path,
-                     operator_id=operator_id, now=now, packages=packages)
+        loaded, _ = await top_up(session, top_up_id=top_up_id, member_id=row.member_id, amount=row.amount,
+                                 tender=domain.Tender.ENTERPRISE, tender_reference=batch_id, store_path=store_path,
+                                 operator_id=operator_id, now=now, packages=packages)
+        row.bonus = loaded.bonus
         applied.append({"batch_id": batch_id, "row_number": row.row_number, "member_id": row.member_id,
                         "amount_fen": row.amount, "top_up_id": top_up_id})
     await send(session, insert(batch_rows), applied)

@@ -93,9 +93,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
             applied = [r for r in report if not r.reject_reason]
             return pb.BatchTopUpResponse(
                 applied_rows=len(applied), rejected_rows=len(report) - len(applied),
-                total_fen=sum(r.amount for r in applied),
+                total_fen=sum(r.amount for r in applied), bonus_fen=sum(r.bonus for r in applied),
                 rows=[pb.BatchTopUpRow(row_number=r.row_number, member_id=r.member_id, amount_fen=r.amount,
-                                       reject_reason=r.reject_reason) for r in report])
+                                       reject_reason=r.reject_reason, bonus_fen=r.bonus) for r in report])
 
         return await self.idempotency.run("BatchTopUp", request, pb.BatchTopUpResponse, work)
 
