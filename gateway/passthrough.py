@@ -59,7 +59,10 @@ class ById:
     path: str  # the node in the Get response ("" there: the whole chain's)
     not_found: str  # the service's reason for a missing one
     in_request: str = ""  # where the request names it (dotted), when not at id_field
-    read_from: str = ""  # a second node in the Get response: the offices over it may read it too
+    # A second node in the Get response: the offices over it may read it too; where the
+    # first is empty, the object is this node's (a member imported by a region, no home
+    # store yet, is that region's to read and to give one).
+    read_from: str = ""
     # An object with no node of its own: (the field in the Get response naming its
     # owner, how to find the owner's node). A card is its member's.
     via: "tuple[str, ById] | None" = None
@@ -300,7 +303,7 @@ async def check_named(caller: Caller, route: Route, services, object_id: str) ->
             return await check_named(caller, replace(route, by_id=owner), services, get_field(found, owner_field))
         except NotFound:
             raise not_found from None
-    path = get_field(found, b.path) or CHAIN
+    path = get_field(found, b.path) or (b.read_from and get_field(found, b.read_from)) or CHAIN
     seen = on_line(path, caller.org_path) or (b.read_from and caller.covers(get_field(found, b.read_from)))
     if not seen:
         raise not_found

@@ -22,7 +22,7 @@ from huiyuan.runtime.db import make_sync_engine
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from services.points.storage import lots
 from tests.support import STORE, Stubs, new_phone, pos_args, rid
-from tests.test_gateway import as_, chain  # noqa: F401 - chain is the fixture these tests share
+from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway import code_and_reason as refused
 from tests.test_gateway_counter import new_card
 from tests.test_gateway_config import EAST, GZ, HQ, REGION, SOUTH, STORE_MANAGER, office  # noqa: F401
@@ -150,6 +150,16 @@ def test_a_region_imports_a_file_of_members_registered_at_its_node_once(office, 
     again = members.ImportMembers(member_pb2.ImportMembersRequest(request_id=rid(), content=content, format=CSV),
                                   metadata=as_(keys[REGION]))
     assert (again.imported_rows, again.existing_rows) == (0, 2)  # the same file as a new call: phones known
+
+    # The one with no home store is the importing region's: it gives them one, another region may not.
+    homeless = found[1].member_id
+    home = member_pb2.UpdateMemberRequest(
+        request_id=rid(), member=member_pb2.Member(member_id=homeless, home_store_path=STORE),
+        update_mask={"paths": ["home_store_path"]})
+    south = issue(stub, keys[HQ], SOUTH, REGION).api_key
+    assert refused(members.UpdateMember, home, south) == UNSEEN
+    assert refused(members.UpdateMember, home, keys[STORE_MANAGER]) == DENIED  # a store reads them, changes its own
+    assert members.UpdateMember(home, metadata=as_(keys[REGION])).member.home_store_path == STORE
 
 
 def test_a_tier_is_assigned_by_the_member_s_region_and_its_history_read(office, marked, member_service):
