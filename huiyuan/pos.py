@@ -29,8 +29,9 @@
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
-`refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members` and `batch-top-up` need a store manager's
-key or above, `import-members` a regional manager's or HQ's (`huiyuan key issue`).
+`refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members` and
+`batch-top-up` need a store manager's key or above, `import-members` a regional
+manager's or HQ's (`huiyuan key issue`).
 Amounts are yuan, as printed.
 
 A command that changes something and hears no answer says so, prints its request id
@@ -61,8 +62,8 @@ def add_parser(sub) -> None:
     pos = sub.add_parser("pos", help="a cashier's terminal, through the gateway")
     pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
-                                        "cancel-card", "card-history", "refund-top-up", "settlement", "gifts", "redeem-gift",
-                                        "export-members", "import-members", "batch-top-up"])
+                                        "cancel-card", "card-history", "refund-top-up", "settlement", "gifts",
+                                        "redeem-gift", "export-members", "import-members", "batch-top-up"])
     pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
     pos.add_argument("--request-id", default="",

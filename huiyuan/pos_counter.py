@@ -1,7 +1,7 @@
-"""`huiyuan pos` beside a sale: a card lost, found or replaced, and its history; the points mall; a
-top-up refunded; the stores' settlement. Each goes through the gateway with the
-service's own stub: the gateway passes these calls through within the key's scope
-(gateway/passthrough.py)."""
+"""`huiyuan pos` beside a sale: a card lost, found or replaced, and its history; the
+points mall; a top-up refunded; the stores' settlement. Each goes through the gateway
+with the service's own stub: the gateway passes these calls through within the key's
+scope (gateway/passthrough.py)."""
 
 from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
@@ -55,7 +55,7 @@ def card_history(channel, auth, args) -> None:
 
 def _name(enum_type, number: int) -> str:
     """CARD_STATE_LOST -> lost; CARD_ACTION_REPORT_LOST -> report-lost."""
-    prefix = {"CardState": "CARD_STATE_", "CardAction": "CARD_ACTION_"}[enum_type.DESCRIPTOR.name]
+    prefix = enum_type.Name(0).removesuffix("UNSPECIFIED")  # CARD_STATE_UNSPECIFIED -> CARD_STATE_
     return enum_type.Name(number).removeprefix(prefix).lower().replace("_", "-")
 
 

@@ -100,7 +100,10 @@ def test_a_company_batch_gets_only_a_package_that_names_it():
     shelf = _package("p1", "hq", [(100_00, 20_00)])  # no tenders named: the till's and online
     corporate = _package("p2", "hq", [(100_00, 5_00)], tenders=(Tender.ENTERPRISE,))
     online_only = _package("p3", "hq", [(100_00, 30_00)], tenders=(Tender.ONLINE,))
-    offer = lambda tender, *packages: domain.best_package(list(packages), "hq/east/sh-001", 100_00, NOW, tender)  # noqa: E731
+
+    def offer(tender, *packages):
+        return domain.best_package(list(packages), "hq/east/sh-001", 100_00, NOW, tender)
+
     assert offer(Tender.ENTERPRISE, shelf) is None
     assert offer(Tender.ENTERPRISE, shelf, corporate, online_only) == (corporate, 5_00)
     assert offer(Tender.ALIPAY, shelf, corporate, online_only) == (shelf, 20_00)

@@ -96,7 +96,8 @@ async def create_package(session, package: domain.TopUpPackage, now) -> domain.T
 
 
 async def top_up(session, *, top_up_id: str, member_id: str, amount: int, tender: domain.Tender, tender_reference: str,
-                 store_path: str, operator_id: str, now, packages: list | None = None) -> tuple[TopUp, domain.MemberAccounts]:
+                 store_path: str, operator_id: str, now,
+                 packages: list | None = None) -> tuple[TopUp, domain.MemberAccounts]:
     """Load amount as principal, plus the bonus of the best package; usable at once.
     packages: those at this store now, when the caller read them already (a batch)."""
     if packages is None:
