@@ -53,6 +53,7 @@ from huiyuan import pos_counter, pos_office
 from huiyuan.pos_retry import CHANNEL_OPTIONS, OUTCOME_UNKNOWN, OutcomeUnknown, change
 from huiyuan.runtime.clock import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
+from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
 
 TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY", "alipay": "ALIPAY"}
@@ -279,7 +280,7 @@ def state_name(number: int) -> str:
     """An order state as --state takes it: needs-attention."""
     from huiyuan.gateway.v1 import gateway_pb2 as pb
 
-    return pb.OrderState.Name(number).removeprefix("ORDER_STATE_").lower().replace("_", "-")
+    return enum_word(pb.OrderState, number)
 
 
 def print_order(o) -> None:

@@ -5,6 +5,7 @@ scope (gateway/passthrough.py)."""
 
 from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
 
 
@@ -28,7 +29,7 @@ def card(channel, auth, args) -> None:
                         "; stored value and points stay with the member"),
     }[args.action]
     state = change(method, request_type(**common), metadata=auth, timeout=10).card.state
-    print(f"card {args.card} {_name(card_pb2.CardState, state)}{after}")
+    print(f"card {args.card} {enum_word(card_pb2.CardState, state)}{after}")
 
 
 def card_history(channel, auth, args) -> None:
@@ -39,24 +40,18 @@ def card_history(channel, auth, args) -> None:
         raise SystemExit("card-history needs --card")
     cards = card_pb2_grpc.CardServiceStub(channel)
     card = cards.GetCard(card_pb2.GetCardRequest(card_number=args.card), metadata=auth, timeout=10).card
-    print(f"card {card.card_number}  {_name(card_pb2.CardState, card.state)}  member {card.member_id}  "
+    print(f"card {card.card_number}  {enum_word(card_pb2.CardState, card.state)}  member {card.member_id}  "
           f"issued at {card.issued_org_path}")
     request = card_pb2.ListCardEventsRequest(card_number=args.card, page_size=500)
     while True:
         page = cards.ListCardEvents(request, metadata=auth, timeout=10)
         for e in page.card_events:
             print(f"  {e.event_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
-                  f"{_name(card_pb2.CardAction, e.action):<12} {_name(card_pb2.CardState, e.to_state):<10} "
+                  f"{enum_word(card_pb2.CardAction, e.action):<12} {enum_word(card_pb2.CardState, e.to_state):<10} "
                   f"{e.org_path}  {e.operator_id}  {e.reason}".rstrip())
         if not page.next_page_token:
             return
         request.page_token = page.next_page_token
-
-
-def _name(enum_type, number: int) -> str:
-    """CARD_STATE_LOST -> lost; CARD_ACTION_REPORT_LOST -> report-lost."""
-    prefix = enum_type.Name(0).removesuffix("UNSPECIFIED")  # CARD_STATE_UNSPECIFIED -> CARD_STATE_
-    return enum_type.Name(number).removeprefix(prefix).lower().replace("_", "-")
 
 
 def points_mall(channel, auth, args, lookup) -> None:
@@ -88,7 +83,7 @@ def refund_top_up(channel, auth, args) -> None:
 
     wallet = wallet_pb2_grpc.WalletServiceStub(channel)
     t = wallet.GetTopUp(wallet_pb2.GetTopUpRequest(top_up_id=args.id or ""), metadata=auth, timeout=10).top_up
-    tender = " ".join(x for x in (wallet_pb2.Tender.Name(t.tender).removeprefix("TENDER_").lower().replace("_", "-"),
+    tender = " ".join(x for x in (enum_word(wallet_pb2.Tender, t.tender),
                                   t.tender_reference) if x)  # "wechat-pay WX-4242"
     print(f"top-up {t.top_up_id}  {t.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {t.store_path}  "
           f"{yuan(t.principal_fen)} ({tender})  bonus {yuan(t.bonus_fen)}")

@@ -20,6 +20,13 @@ def enum_name(enum_type, prefix: str, number: int) -> str | None:
     return None if name == "UNSPECIFIED" else name
 
 
+def enum_word(enum_type, number: int) -> str:
+    """A proto enum number as a command line takes and prints it, its type's prefix
+    (that of its UNSPECIFIED value) left out: CARD_ACTION_REPORT_LOST -> report-lost."""
+    prefix = enum_type.Name(0).removesuffix("UNSPECIFIED")
+    return enum_type.Name(number).removeprefix(prefix).lower().replace("_", "-")
+
+
 def timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
