@@ -302,6 +302,8 @@ def test_the_pos_command_at_the_counter_and_in_the_back_office(
         ["issue", "active"], ["report-lost", "lost"], ["cancel-loss", "active"], ["replace", "replaced"]]
     where, who = history[2].split()[4:6]  # reported lost at the till, on its key, with the reason given
     assert (where, who.startswith("key:k_"), history[2].endswith("  丢失")) == (f"{STORE}/pos-1", True, True)
+    with pytest.raises(SystemExit, match="card-history needs --card"):
+        run("card-history", key=keys[STORE_MANAGER])
     with pytest.raises(grpc.RpcError) as caught:  # a till's key does not read a card's history
         run("card-history", "--card", number)
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
