@@ -209,6 +209,17 @@ def test_fifty_concurrent_holds_never_spend_a_point_twice(points):
     assert (after.available_points, after.held_points) == (0, 300)
 
 
+def test_a_new_members_first_grants_at_once_all_land(points):
+    """Sign-up points and a campaign's gift arriving together for a member the service
+    has never seen: each makes the member's row if it is missing. Before, the second
+    failed on the row's key (INTERNAL on PostgreSQL)."""
+    for _ in range(3):
+        member = new_id("m")
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: grant(points, member, 5), range(8)))
+        assert balance(points, member).available_points == 40
+
+
 def test_bad_input_names_every_bad_field(points):
     bad = pb.HoldRequest(request_id="", member_id="x", points=-1, ttl=Duration(seconds=0), store_path="hq")
     assert refusal(points.Hold, bad)[2] == {"request_id": "REQUEST_ID_INVALID", "member_id": "MEMBER_ID_INVALID",

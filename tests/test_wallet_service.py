@@ -341,6 +341,18 @@ def test_runs_of_one_batch_at_the_same_time_apply_each_row_once(wallet):
     assert_books_balance(wallet.url)
 
 
+def test_a_new_members_first_top_ups_at_once_all_land(wallet):
+    """A member the wallet has never seen, topped up at the till and online at the same
+    moment: each makes the member's accounts if they are missing. Before, the second
+    failed on the accounts' key (INTERNAL on PostgreSQL)."""
+    for _ in range(3):
+        member = new_id("m")
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: top_up(wallet, member, 100), range(8)))
+        assert balance(wallet, member).principal_fen == 800
+    assert_books_balance(wallet.url)
+
+
 def test_a_company_batch_gets_only_the_package_made_for_companies(wallet):
     store, region = "hq/central/wh-001", actor_pb2.Actor(operator_id="central-ops", org_path="hq/central")
 

@@ -1,12 +1,14 @@
 """INSERT ... ON CONFLICT for the backend in use (PostgreSQL and SQLite share the API),
-and a bulk insert of new rows for imports.
+a bulk insert of new rows for imports, and a row locked or made on first use.
 """
 
+import functools
 import json
 
 from sqlalchemy import JSON, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from huiyuan.runtime.db import dialect_name
+from huiyuan.runtime.direct import BUILT_ONCE
 
 
 def insert_for(db):
@@ -54,3 +56,27 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str | tuple[s
         + skip + f' RETURNING "{key}"'
     )
     return list((await db.execute(statement, arrays)).scalars())
+
+
+async def lock_or_make(db, lock, params: dict, table: Table, new_row: dict):
+    """The row that `lock` (a SELECT ... FOR UPDATE) finds, made from new_row first if
+    there is none yet; locked until the transaction ends either way.
+
+    Why not a plain INSERT when the row is missing: two transactions that both find no
+    row (a new member's first two top-ups at once) would both insert it, and the second
+    would fail on the key: INTERNAL, though nothing was wrong. Here the second waits for
+    the first to commit, inserts nothing, and locks the row the first made."""
+    row = (await db.execute(lock, params)).one_or_none()
+    if row is not None:
+        return row
+    row = (await db.execute(_make_if_missing(table, dialect_name(db)), new_row)).one_or_none()
+    return row if row is not None else (await db.execute(lock, params)).one()
+
+
+@functools.cache
+def _make_if_missing(table: Table, dialect: str):
+    """INSERT ... ON CONFLICT (primary key) DO NOTHING RETURNING the row, built once per
+    table and backend and compiled once (runtime/direct.py: BUILT_ONCE)."""
+    key = [c.name for c in table.primary_key.columns]
+    return (insert_for(dialect)(table).on_conflict_do_nothing(index_elements=key).returning(*table.c)
+            .execution_options(**{BUILT_ONCE: True}))

@@ -10,7 +10,7 @@ from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.db import dialect_name, under
 from huiyuan.runtime.direct import send
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.upsert import insert_new
+from huiyuan.runtime.upsert import insert_new, lock_or_make
 from services.points import domain
 from services.points.storage import LOCK_MEMBER, LOCK_MEMBER_OF_HOLD, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements
 
@@ -36,11 +36,8 @@ class Balance:
 
 
 async def lock_member(db, member_id: str, now) -> MemberPoints:
-    row = (await db.execute(LOCK_MEMBER, {"member_id": member_id})).one_or_none()
-    if row is None:
-        await db.execute(insert(member_points), {"member_id": member_id, "held_points": 0, "debt_points": 0,
-                                                  "update_time": now})
-        return MemberPoints(member_id)
+    row = await lock_or_make(db, LOCK_MEMBER, {"member_id": member_id}, member_points,
+                             {"member_id": member_id, "held_points": 0, "debt_points": 0, "update_time": now})
     return MemberPoints(member_id, row.held_points, row.debt_points)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from huiyuan.runtime import idempotency
 from huiyuan.runtime.db import UtcDateTime, new_metadata
 from huiyuan.runtime.direct import send
+from huiyuan.runtime.upsert import insert_new, lock_or_make
 from services.wallet import domain
 
 metadata = new_metadata()
@@ -144,6 +145,9 @@ idempotency_keys = idempotency.define_table(metadata)
 # The statements every spend runs, built once (SQLAlchemy reuses their compiled form).
 _ACCOUNTS = select(member_accounts).where(member_accounts.c.member_id == bindparam("member_id"))
 _LOCK_ACCOUNTS = _ACCOUNTS.with_for_update()
+_LOCK_MANY_ACCOUNTS = select(member_accounts).where(
+    member_accounts.c.member_id.in_(bindparam("member_ids", expanding=True))
+).order_by(member_accounts.c.member_id).with_for_update()
 # The accounts of a hold's member, locked: one statement where a lookup and a lock were two.
 _LOCK_ACCOUNTS_OF_HOLD = select(member_accounts).where(member_accounts.c.member_id == select(holds.c.member_id).where(
     holds.c.hold_id == bindparam("hold_id")).scalar_subquery()).with_for_update()
@@ -165,15 +169,25 @@ async def read_accounts(db, member_id: str) -> domain.MemberAccounts:
     return _to_accounts(row) if row else domain.MemberAccounts(member_id)
 
 
+def _empty(member_id: str, now) -> dict:
+    return {"member_id": member_id, "principal_fen": 0, "bonus_fen": 0, "held_principal_fen": 0, "held_bonus_fen": 0,
+            "update_time": now}
+
+
 async def lock_accounts(session, member_id: str, now) -> domain.MemberAccounts:
     """The member's accounts, locked until the transaction ends (made on first use)."""
-    row = (await session.execute(_LOCK_ACCOUNTS, {"member_id": member_id})).one_or_none()
-    if row is None:
-        await session.execute(insert(member_accounts), {
-            "member_id": member_id, "principal_fen": 0, "bonus_fen": 0, "held_principal_fen": 0, "held_bonus_fen": 0,
-            "update_time": now})
-        return domain.MemberAccounts(member_id)
-    return _to_accounts(row)
+    return _to_accounts(await lock_or_make(session, _LOCK_ACCOUNTS, {"member_id": member_id}, member_accounts,
+                                           _empty(member_id, now)))
+
+
+async def lock_accounts_of(session, member_ids, now) -> dict[str, domain.MemberAccounts]:
+    """Many members' accounts, made where missing, then locked in one statement in
+    member_id order: two batches that share members lock them in the same order, so
+    neither waits for the other while holding what the other needs (a deadlock)."""
+    ids = sorted(set(member_ids))
+    await insert_new(session, member_accounts, [_empty(m, now) for m in ids], conflict="member_id")
+    rows = await session.execute(_LOCK_MANY_ACCOUNTS, {"member_ids": ids})
+    return {row.member_id: _to_accounts(row) for row in rows}
 
 
 async def lock_accounts_of_hold(session, hold_id: str) -> domain.MemberAccounts | None:
