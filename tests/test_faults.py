@@ -18,11 +18,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import auth, bootstrap
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import migrate
+from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import per_service
 from tests.invariants import assert_books_balance, points_spent
@@ -521,3 +523,21 @@ def test_a_pos_top_up_whose_answer_was_lost_is_finished_by_its_request_id_and_ne
         pos.run(pos_args(*top_up, "--amount", "200", "--request-id", request_id))
     assert _error_info(reused.value).reason == "REQUEST_ID_REUSED"
     assert _balances(chain, member.member_id)[:2] == (100_00, 0)
+
+
+def test_a_company_batch_cut_short_by_a_crash_is_finished_by_its_retry_each_row_once(chain):
+    """The wallet dies after committing the first part of a 600-row file (500 rows),
+    before it answers. Those rows stay applied and recorded; the retry with the same
+    request_id applies the other 100, reports the first 500 ALREADY_APPLIED, and is
+    remembered: asked again, it answers the same and moves nothing."""
+    members = [new_id("m") for _ in range(600)]
+    request = wallet_pb2.BatchTopUpRequest(
+        request_id=rid(), batch_id=f"corp-{rid()[:8]}", format=file_pb2.FILE_FORMAT_CSV, store_path=STORE, actor=ACTOR,
+        content=("member_id,amount_fen\n" + "".join(f"{m},100\n" for m in members)).encode())
+    report = _killed_during(chain, "wallet.batch-part-applied", chain.wallet.BatchTopUp, request)
+    assert (report.applied_rows, report.rejected_rows, report.total_fen) == (100, 500, 100_00)
+    assert [r.reject_reason for r in report.rows] == ["ALREADY_APPLIED"] * 500 + [""] * 100
+    assert {chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=m)).balance.principal_fen
+            for m in members} == {100}
+    assert chain.wallet.BatchTopUp(request) == report
+    assert_books_balance(chain.processes["wallet"].database_url)

@@ -341,6 +341,29 @@ def test_runs_of_one_batch_at_the_same_time_apply_each_row_once(wallet):
     assert_books_balance(wallet.url)
 
 
+def test_two_companies_batches_sharing_staff_run_at_once_without_a_deadlock(wallet):
+    """Two batches at the same moment naming the same members in opposite orders (half
+    of them new to the wallet). Each locks its members in member_id order, so neither
+    waits for the other while holding what the other needs. Before, each locked them
+    in file order and PostgreSQL broke the deadlock by failing one (UNAVAILABLE)."""
+    members = [new_id("m") for _ in range(200)]
+    for m in members[::2]:
+        top_up(wallet, m, 1)
+
+    def run(order):
+        content = "member_id,amount_fen\n" + "".join(f"{m},100\n" for m in order)
+        return wallet.BatchTopUp(pb.BatchTopUpRequest(
+            request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=content.encode(), format=file_pb2.FILE_FORMAT_CSV,
+            store_path=BJ, actor=CASHIER))
+
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            reports = list(pool.map(run, [members, members[::-1]]))
+        assert [r.applied_rows for r in reports] == [200, 200]
+    assert [balance(wallet, m).principal_fen for m in members] == [601 if i % 2 == 0 else 600 for i in range(200)]
+    assert_books_balance(wallet.url)
+
+
 def test_a_new_members_first_top_ups_at_once_all_land(wallet):
     """A member the wallet has never seen, topped up at the till and online at the same
     moment: each makes the member's accounts if they are missing. Before, the second

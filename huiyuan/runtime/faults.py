@@ -7,7 +7,8 @@ Points every service has, at each of its RPCs (the server interceptor calls them
   <service>.<Method>:after    the call's work is committed; the answer is not sent
 e.g. wallet.Capture:after. The gateway's saga adds checkout-reserved (every hold made,
 nothing captured) and checkout-captured (the pivot done, nothing settled); its refunds
-add refund-stored-value-returned (the money back, points and discounts not yet).
+add refund-stored-value-returned (the money back, points and discounts not yet). The
+wallet's enterprise batch adds wallet.batch-part-applied (a part of the file committed).
 """
 
 import os

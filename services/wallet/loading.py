@@ -3,7 +3,7 @@ top-up refunds, HQ adjustments; and the packages themselves."""
 
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.runtime.db import take_turn_on
 from huiyuan.runtime.direct import send
@@ -96,16 +96,18 @@ async def create_package(session, package: domain.TopUpPackage, now) -> domain.T
 
 
 async def top_up(session, *, top_up_id: str, member_id: str, amount: int, tender: domain.Tender, tender_reference: str,
-                 store_path: str, operator_id: str, now,
-                 packages: list | None = None) -> tuple[TopUp, domain.MemberAccounts]:
+                 store_path: str, operator_id: str, now, packages: list | None = None,
+                 accounts: domain.MemberAccounts | None = None) -> tuple[TopUp, domain.MemberAccounts]:
     """Load amount as principal, plus the bonus of the best package; usable at once.
-    packages: those at this store now, when the caller read them already (a batch)."""
+    A batch passes what it has already read: the packages at this store now, and the
+    member's accounts, locked."""
     if packages is None:
         packages = await packages_at(session, store_path, now)
     offer = domain.best_package(packages, store_path, amount, now, tender)
     bonus = offer[1] if offer else 0
     applied = [{"package_id": offer[0].package_id, "name": offer[0].name, "bonus_fen": bonus}] if offer else []
-    accounts = await storage.lock_accounts(session, member_id, now)
+    if accounts is None:
+        accounts = await storage.lock_accounts(session, member_id, now)
     await storage.add_lot(session, top_up_id, member_id, store_path, amount, bonus)
     postings = [Posting(EntryKind.TOP_UP, amount, 0, domain.tender_account(store_path), store_path, store_path,
                         f"{tender.value} {tender_reference}".strip())]
@@ -190,23 +192,33 @@ class BatchRow:
 async def batch_top_up(session, *, batch_id: str, rows: list[BatchRow], store_path: str, operator_id: str,
                        new_id, now) -> list[BatchRow]:
     """Apply each valid row not applied before under this batch_id; a re-run of the
-    batch reports those rows ALREADY_APPLIED and moves nothing."""
+    batch reports those rows ALREADY_APPLIED and moves nothing. One transaction: the
+    caller gives it a part of the file (ROWS_AT_ONCE), so that a company's 10,000 staff
+    are not all locked, for their cashiers too, until the whole file is loaded."""
     await take_turn_on(session, f"wallet.batch:{batch_id}")  # a twin run reads what this one applied
-    done = set((await session.execute(select(batch_rows.c.row_number).where(batch_rows.c.batch_id == batch_id))).scalars())
-    packages = await packages_at(session, store_path, now)
-    applied = []
+    numbers = [row.row_number for row in rows if not row.reject_reason]
+    done = set((await session.execute(_APPLIED_ROWS, {"batch_id": batch_id, "row_numbers": numbers})).scalars())
+    to_apply = [row for row in rows if not row.reject_reason and row.row_number not in done]
     for row in rows:
-        if row.reject_reason:
-            continue
         if row.row_number in done:
             row.reject_reason = "ALREADY_APPLIED"
-            continue
+    if not to_apply:
+        return rows
+    packages = await packages_at(session, store_path, now)
+    accounts = await storage.lock_accounts_of(session, [row.member_id for row in to_apply], now)
+    applied = []
+    for row in to_apply:
         top_up_id = new_id("t")
         loaded, _ = await top_up(session, top_up_id=top_up_id, member_id=row.member_id, amount=row.amount,
                                  tender=domain.Tender.ENTERPRISE, tender_reference=batch_id, store_path=store_path,
-                                 operator_id=operator_id, now=now, packages=packages)
+                                 operator_id=operator_id, now=now, packages=packages, accounts=accounts[row.member_id])
         row.bonus = loaded.bonus
         applied.append({"batch_id": batch_id, "row_number": row.row_number, "member_id": row.member_id,
                         "amount_fen": row.amount, "top_up_id": top_up_id})
     await send(session, insert(batch_rows), applied)
     return rows
+
+
+ROWS_AT_ONCE = 500  # rows of a batch per transaction: members stay locked about a third of a second
+_APPLIED_ROWS = select(batch_rows.c.row_number).where(
+    batch_rows.c.batch_id == bindparam("batch_id"), batch_rows.c.row_number.in_(bindparam("row_numbers", expanding=True)))

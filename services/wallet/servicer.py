@@ -7,6 +7,7 @@ from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations, invalid
+from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
@@ -85,19 +86,24 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         check_store_path(v, request.store_path, "store_path")
         operator, _ = check_actor(v, request)
         v.raise_if_any()
-        rows = _batch_rows(request.content, xlsx)
-
-        async def work(session):
-            report = await loading.batch_top_up(session, batch_id=request.batch_id, rows=rows, store_path=request.store_path,
-                                                operator_id=operator, new_id=new_id, now=utcnow())
-            applied = [r for r in report if not r.reject_reason]
-            return pb.BatchTopUpResponse(
-                applied_rows=len(applied), rejected_rows=len(report) - len(applied),
-                total_fen=sum(r.amount for r in applied), bonus_fen=sum(r.bonus for r in applied),
-                rows=[pb.BatchTopUpRow(row_number=r.row_number, member_id=r.member_id, amount_fen=r.amount,
-                                       reject_reason=r.reject_reason, bonus_fen=r.bonus) for r in report])
-
-        return await self.idempotency.run("BatchTopUp", request, pb.BatchTopUpResponse, work)
+        stored = await self.idempotency.stored("BatchTopUp", request, pb.BatchTopUpResponse)
+        if stored is not None:
+            return stored
+        report = _batch_rows(request.content, xlsx)
+        # A part at a time, each its own transaction: a run cut short (a crash, a lost
+        # connection) leaves whole parts applied and recorded, and the retry applies the
+        # rest, reporting the parts before it ALREADY_APPLIED.
+        for start in range(0, len(report), loading.ROWS_AT_ONCE):
+            async with self.direct.begin() as session:
+                await loading.batch_top_up(session, batch_id=request.batch_id, rows=report[start:start + loading.ROWS_AT_ONCE],
+                                           store_path=request.store_path, operator_id=operator, new_id=new_id, now=utcnow())
+            crash_point("wallet.batch-part-applied")
+        applied = [r for r in report if not r.reject_reason]
+        return await self.idempotency.remember("BatchTopUp", request, pb.BatchTopUpResponse(
+            applied_rows=len(applied), rejected_rows=len(report) - len(applied),
+            total_fen=sum(r.amount for r in applied), bonus_fen=sum(r.bonus for r in applied),
+            rows=[pb.BatchTopUpRow(row_number=r.row_number, member_id=r.member_id, amount_fen=r.amount,
+                                   reject_reason=r.reject_reason, bonus_fen=r.bonus) for r in report]))
 
     async def Hold(self, request, context):
         v = Violations()
