@@ -219,6 +219,6 @@ async def batch_top_up(session, *, batch_id: str, rows: list[BatchRow], store_pa
     return rows
 
 
-ROWS_AT_ONCE = 500  # rows of a batch per transaction: a part takes about a quarter of a second (bench)
+ROWS_AT_ONCE = 500  # rows of a batch per transaction (bench/batch_top_up.py: 20 parts of 10,000 rows in 7.2 s)
 _APPLIED_ROWS = select(batch_rows.c.row_number).where(
     batch_rows.c.batch_id == bindparam("batch_id"), batch_rows.c.row_number.in_(bindparam("row_numbers", expanding=True)))
