@@ -4,9 +4,9 @@ A company pays a store for stored value on many members' accounts and sends a fi
 who gets how much. The wallet loads such a file (wallet.v1 BatchTopUp) but does not
 know members: a mistyped member id would get value nobody can spend. So the gateway
 first checks that the store exists, then finds each row's member, by member id or
-phone, among the members the caller may read (gateway/passthrough.py's MEMBER_BY_ID:
-home store or registering node under the caller's). It hands the wallet the same rows,
-in the same places, with the member column replaced by the member id found, or left
+phone, among the members the caller may read (the rule of GetMember through the
+gateway: passthrough.sees with MEMBER_BY_ID). It hands the wallet the same rows, in
+the same places, with the member column replaced by the member id found, or left
 empty; the wallet rejects an empty one, and the gateway reports it MEMBER_NOT_FOUND,
 as it would a member who does not exist.
 
@@ -31,7 +31,7 @@ from huiyuan.runtime.errors import Violations, invalid
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_store_path
 from huiyuan.wallet.v1 import wallet_pb2
-from gateway import auth
+from gateway import auth, passthrough
 from gateway.auth import Caller
 from gateway.relay import derived_id, relayed
 
@@ -115,7 +115,7 @@ async def _members(member, caller: Caller, kind: str, keys: set[str]) -> dict[st
             page = await member.FindMembers(member_pb2.FindMembersRequest(
                 **{f"{kind}s": keys[start:start + FIND_AT_ONCE]}))
         found.update((key, m.member_id) for key, m in page.members.items()
-                     if caller.covers(m.home_store_path) or caller.covers(m.registered_org_path))
+                     if passthrough.sees(caller, passthrough.MEMBER_BY_ID, member_pb2.GetMemberResponse(member=m)))
     return found
 
 

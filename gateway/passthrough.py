@@ -303,9 +303,20 @@ async def check_named(caller: Caller, route: Route, services, object_id: str) ->
             return await check_named(caller, replace(route, by_id=owner), services, get_field(found, owner_field))
         except NotFound:
             raise not_found from None
-    path = get_field(found, b.path) or (b.read_from and get_field(found, b.read_from)) or CHAIN
-    seen = on_line(path, caller.org_path) or (b.read_from and caller.covers(get_field(found, b.read_from)))
-    if not seen:
+    path = node_of(b, found)
+    if not sees(caller, b, found):
         raise not_found
     if route.kind == WRITE and not caller.covers(path):
         raise auth.denied()  # seen from below (an HQ campaign), changed only from above
+
+
+def node_of(b: ById, found) -> str:
+    """The node an object belongs to; found: what b.method answers for it."""
+    return get_field(found, b.path) or (b.read_from and get_field(found, b.read_from)) or CHAIN
+
+
+def sees(caller: Caller, b: ById, found) -> bool:
+    """May the caller read this object: it lies on the caller's line (at, above or below
+    the caller's node), or its read_from node is under the caller's."""
+    return on_line(node_of(b, found), caller.org_path) or bool(
+        b.read_from and caller.covers(get_field(found, b.read_from)))

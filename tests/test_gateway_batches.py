@@ -12,10 +12,11 @@ from openpyxl import Workbook
 
 from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from tests.support import STORE, new_phone, pos_args, refusal_of, rid
-from tests.test_gateway import as_, chain  # noqa: F401 - chain is the fixture these tests share
-from tests.test_gateway_config import GZ, HQ, REGION, STORE_MANAGER, office  # noqa: F401
+from tests.support import STORE, Stubs, new_phone, pos_args, refusal_of, rid
+from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
+from tests.test_gateway_config import EAST, GZ, HQ, REGION, STORE_MANAGER, office  # noqa: F401
 from tests.test_gateway_members import marked  # noqa: F401
 
 CSV, XLSX = file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX
@@ -114,6 +115,33 @@ def test_only_the_member_column_it_checked_reaches_the_wallet(office, marked, wa
     assert _report(answer) == [(2, east.member_id, 100, ""), (3, "", 100, "MEMBER_ID_INVALID")]
     assert (_principal(wallet_service, east.member_id), _principal(wallet_service, south.member_id)) == (
         before[0] + 100, before[1])
+
+
+def test_a_member_the_region_imported_without_a_home_store_is_named_by_its_stores_as_getmember_reads_them(
+        office, member_service, wallet_service):
+    """One rule says who may read a member, GetMember's: a member a region imported with
+    no home store yet is the region's, read by its stores. Before, a batch asked the
+    home store, and a store of that region got MEMBER_NOT_FOUND for a member GetMember
+    showed it; a store of another region still does."""
+    stub, keys, _ = office
+    members = member_pb2_grpc.MemberServiceStub(stub.channel)
+    phone = new_phone()
+    members.ImportMembers(member_pb2.ImportMembersRequest(
+        request_id=rid(), content=f"姓名,手机\n导入丙,{phone}\n".encode(), format=CSV), metadata=as_(keys[REGION]))
+    homeless = Stubs(member_service.channel).member.LookupMember(member_pb2.LookupMemberRequest(phone=phone)).member
+    assert (homeless.home_store_path, homeless.registered_org_path) == ("", EAST)
+    read = members.GetMember(member_pb2.GetMemberRequest(member_id=homeless.member_id), metadata=as_(keys[STORE_MANAGER]))
+    assert read.member.member_id == homeless.member_id
+
+    def batch(key, store):
+        return stub.BatchTopUp(pb.BatchTopUpRequest(
+            request_id=rid(), batch_id=f"B-{rid()[:8]}", content=_csv(["手机", "金额(分)"], [phone, "500"]), format=CSV,
+            store_path=store), metadata=as_(key))
+
+    assert _report(batch(keys[STORE_MANAGER], STORE)) == [(2, homeless.member_id, 500, "")]
+    gz_manager = issue(stub, keys[HQ], GZ, STORE_MANAGER).api_key
+    assert _report(batch(gz_manager, GZ)) == [(2, "", 500, "MEMBER_NOT_FOUND")]
+    assert _principal(wallet_service, homeless.member_id) == 500
 
 
 def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_nothing(office, marked, wallet_service):
