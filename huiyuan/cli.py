@@ -18,6 +18,7 @@ import grpc
 
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import service_address
+from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.status import NO_ANSWER, from_status, parse_rpc_error
 
@@ -34,7 +35,7 @@ def _print_member(m, tier=None, cards=()):
     print(f"{m.name}  {m.phone[:3]}****{m.phone[-4:]}  id {m.member_id}")
     print(f"  home store {m.home_store_path or '-'}   tier {tier.name if tier else '-'}   registered {m.create_time.ToDatetime():%Y-%m-%d}")
     for c in cards:
-        print(f"  card {c.card_number}  {card_pb2.CardState.Name(c.state).removeprefix('CARD_STATE_')}")
+        print(f"  card {c.card_number}  {enum_word(card_pb2.CardState, c.state)}")
 
 
 def _member(args) -> int:
@@ -68,7 +69,7 @@ def _wallet(args) -> int:
     if args.action == "statement":
         entries = wallet.ListEntries(wallet_pb2.ListEntriesRequest(member_id=member.member_id, page_size=args.limit), timeout=5)
         for e in entries.entries:
-            kind = wallet_pb2.EntryKind.Name(e.kind).removeprefix("ENTRY_KIND_")
+            kind = enum_word(wallet_pb2.EntryKind, e.kind)
             print(f"  {e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {kind:<18} {yuan(e.principal_delta_fen + e.bonus_delta_fen):>10}"
                   f"  balance {yuan(e.balance_after_fen):>10}  {e.store_path}  {e.memo}")
     return 0

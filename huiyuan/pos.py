@@ -216,9 +216,9 @@ def _act(args, stub, auth) -> int:
                       metadata=auth, timeout=30)
         print(f"refunded to stored value {yuan(done.stored_value_fen)}")
         for t in done.tenders:
-            print(f"refund {yuan(t.amount_fen)} to {pb.TenderKind.Name(t.kind).removeprefix('TENDER_KIND_').lower()}")
+            print(f"refund {yuan(t.amount_fen)} to {enum_word(pb.TenderKind, t.kind)}")
         print(f"points returned {done.points_returned}, taken back {done.points_clawed_back}")
-        print(f"order now {pb.OrderState.Name(done.state).removeprefix('ORDER_STATE_').lower()}")
+        print(f"order now {enum_word(pb.OrderState, done.state)}")
     elif args.action == "orders":
         try:
             state = pb.OrderState.Value("ORDER_STATE_" + args.state.upper().replace("-", "_")) if args.state else 0
@@ -308,5 +308,5 @@ def print_receipt(r) -> None:
     print(f"  stored value paid {yuan(r.stored_value_paid_fen)}, left {yuan(r.stored_value_left_fen)}")
     for t in r.tenders:
         if t.kind != pb.TENDER_KIND_STORED_VALUE:  # printed above
-            print(f"  paid {yuan(t.amount_fen)} ({pb.TenderKind.Name(t.kind).removeprefix('TENDER_KIND_').lower()})")
+            print(f"  paid {yuan(t.amount_fen)} ({enum_word(pb.TenderKind, t.kind)})")
     print(f"  points used {r.points_used}, earned {r.points_earned}, left {r.points_left}")

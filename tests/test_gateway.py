@@ -377,19 +377,22 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
     manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
     paid = stub.Checkout(pb.CheckoutRequest(request_id=rid(), member_id=member_id, card_number=card, lines=[
         pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
-        tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=100_00)]), metadata=as_(terminal))
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_WECHAT_PAY, amount_fen=100_00)]), metadata=as_(terminal))
     assert pos.run(pos_args("orders", "--key", manager, "--state", "paid", "--limit", "1")) == 0
     listed = capsys.readouterr().out
     assert listed.startswith(f"order {paid.order_id}  ") and f"paid  {STORE}  sale ¥100.00" in listed
     assert pos.run(pos_args("receipt", paid.order_id, "--key", terminal)) == 0
     receipt = capsys.readouterr().out
     assert receipt.startswith(f"order {paid.order_id}  {STORE}\n  1  tea-1  2 x ¥60.00  -¥20.00  ¥100.00\n"
-                              "  total ¥120.00\n") and "paid ¥100.00 (cash)" in receipt
+                              "  total ¥120.00\n") and "paid ¥100.00 (wechat-pay)" in receipt  # as --tender names it
     with pytest.raises(SystemExit, match="needs-attention"):  # an unknown state is named, not a traceback
         pos.run(pos_args("orders", "--key", manager, "--state", "open"))
     with pytest.raises(grpc.RpcError) as caught:  # settling takes a manager, and a reason
         pos.run(pos_args("settle", paid.order_id, "--key", manager))
     assert refusal_of(caught.value)[2] == {"reason": "REASON_REQUIRED"}
+    assert pos.run(pos_args("refund", paid.order_id, "--line", "1:1", "--key", terminal)) == 0
+    refunded = capsys.readouterr().out.splitlines()
+    assert (refunded[1], refunded[-1]) == ("refund ¥50.00 to wechat-pay", "order now partly-refunded")
     from huiyuan.runtime.clock import local
 
     today = f"{local(datetime.now(timezone.utc)):%Y-%m-%d}"
