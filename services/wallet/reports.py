@@ -8,8 +8,8 @@ from sqlalchemy import and_, func, or_, select
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.db import under
 from huiyuan.runtime.requests import is_under
-from services.wallet.domain import EntryKind
-from services.wallet.storage import entries
+from services.wallet.domain import EntryKind, Tender
+from services.wallet.storage import entries, top_ups
 
 SPENDS = [EntryKind.CONSUMPTION.value, EntryKind.CONSUMPTION_REFUND.value]
 
@@ -101,3 +101,28 @@ async def store_day(db, store_path: str, day: date) -> tuple[int, int, int]:
     loaded = principal.get(EntryKind.TOP_UP.value, 0) + principal.get(EntryKind.TOP_UP_REFUND.value, 0)
     spent = -(both(EntryKind.CONSUMPTION) + both(EntryKind.CONSUMPTION_REFUND))
     return loaded, bonus.get(EntryKind.TOP_UP_BONUS.value, 0), spent
+
+
+@dataclass
+class TopUpTakings:
+    tender: Tender
+    top_up: int = 0  # principal paid with it that day
+    refunded: int = 0  # principal given back to it that day
+
+
+async def store_day_takings(db, store_path: str, day: date) -> list[TopUpTakings]:
+    """What each tender took for top-ups at one store on one business day, and gave
+    back for top-up refunds made that day (a refund goes back to its top-up's tender,
+    from its top-up's store), in the enum's order: what a till's drawer or a payment
+    provider's statement shows at closing."""
+    c = top_ups.c
+    start, end = day_start(day), day_start(day + timedelta(days=1))
+    by_tender: dict[str, TopUpTakings] = {}
+    for time_column, field in ((c.create_time, "top_up"), (c.refund_time, "refunded")):
+        rows = await db.execute(select(c.tender, func.sum(c.principal_fen)).where(
+            c.store_path == store_path, time_column >= start, time_column < end).group_by(c.tender))
+        for tender, fen in rows:
+            takings = by_tender.setdefault(tender, TopUpTakings(Tender(tender)))
+            setattr(takings, field, int(fen))  # PostgreSQL sums bigints as numeric
+    order = list(Tender)
+    return sorted(by_tender.values(), key=lambda t: order.index(t.tender))

@@ -324,7 +324,10 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v.raise_if_any()
         async with self.direct.reading() as db:
             loaded, bonus, spent = await reports.store_day(db, request.store_path, day)
-        return pb.GetStoreActivityResponse(top_up_fen=loaded, bonus_fen=bonus, spent_fen=spent)
+            takings = await reports.store_day_takings(db, request.store_path, day)
+        return pb.GetStoreActivityResponse(top_up_fen=loaded, bonus_fen=bonus, spent_fen=spent, top_up_takings=[
+            pb.TopUpTakings(tender=enum_value(pb.Tender, "TENDER", t.tender.value), top_up_fen=t.top_up,
+                            refunded_fen=t.refunded) for t in takings])
 
 
 def _entry(row) -> pb.Entry:

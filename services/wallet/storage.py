@@ -113,6 +113,8 @@ top_ups = Table(
     Column("operator_id", String(64), nullable=False),
     Column("refund_time", UtcDateTime, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
+    Index("ix_top_ups_store_path_create_time", "store_path", "create_time"),  # a store's day
+    Index("ix_top_ups_store_path_refund_time", "store_path", "refund_time"),
 )
 
 top_up_packages = Table(
