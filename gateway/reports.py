@@ -2,6 +2,7 @@
 the daily summary) and the orders of a node and period as a CSV or XLSX file (the
 consumption report a region opens in Excel)."""
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,11 +11,12 @@ from sqlalchemy import select
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import files
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.convert import enum_name, from_timestamp
+from huiyuan.runtime.convert import enum_name, enum_word, from_timestamp
 from huiyuan.runtime.db import READ_ONLY
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_org_path
-from gateway import auth
+from huiyuan.wallet.v1 import wallet_pb2
+from gateway import auth, tenders
 from gateway.auth import Caller
 from gateway.orders import of_node
 from gateway.storage import orders, refunds
@@ -25,17 +27,70 @@ HEADER = ["order_id", "store", "till", "member_id", "time", "state", "list_total
           "stored_value", "other_tenders", "points_used", "points_earned", "units_returned", "refusal_reason"]
 
 
-async def store_day(direct, store_path: str, start, end) -> tuple[int, int, int]:
-    """(orders paid, sales after discounts, discounts) of one store's orders created in
-    [start, end); refunded orders count as sold (their refunds are the wallet's and
-    points' business)."""
+@dataclass
+class StoreDay:
+    """A store's day in the gateway's book of orders."""
+    orders: int = 0
+    sales: int = 0  # after discounts
+    discount: int = 0
+    tender_sales: dict[int, int] = field(default_factory=dict)  # TenderKind -> paid with it, stored value aside
+    tender_refunds: dict[int, int] = field(default_factory=dict)  # TenderKind -> given back to it
+
+
+async def store_day(direct, store_path: str, start, end) -> StoreDay:
+    """One store's orders created in [start, end), refunded ones counted as sold (their
+    refunds are the day's they were made on), and the refunds finished in it."""
+    day = StoreDay()
     async with direct.reading() as db:
-        rows = (await db.execute(select(orders.c.response).where(
+        sold = (await db.execute(select(orders.c.response).where(
             orders.c.store_path == store_path, orders.c.create_time >= start, orders.c.create_time < end,
             orders.c.state.in_(SOLD)))).all()
-    receipts = [pb.CheckoutResponse.FromString(r.response).receipt for r in rows]
-    return (len(receipts), sum(r.list_total_fen - r.discount_total_fen for r in receipts),
-            sum(r.discount_total_fen for r in receipts))
+        returned = (await db.execute(select(refunds.c.response).join(orders, orders.c.order_id == refunds.c.order_id)
+                                     .where(orders.c.store_path == store_path, refunds.c.create_time >= start,
+                                            refunds.c.create_time < end, refunds.c.state == "DONE"))).all()
+    for row in sold:
+        receipt = pb.CheckoutResponse.FromString(row.response).receipt
+        day.orders += 1
+        day.sales += receipt.list_total_fen - receipt.discount_total_fen
+        day.discount += receipt.discount_total_fen
+        _add_tenders(day.tender_sales, receipt.tenders)
+    for row in returned:
+        _add_tenders(day.tender_refunds, pb.RefundResponse.FromString(row.response).tenders)
+    return day
+
+
+def _add_tenders(into: dict[int, int], tenders) -> None:
+    for t in tenders:
+        if t.kind != pb.TENDER_KIND_STORED_VALUE:
+            into[t.kind] = into.get(t.kind, 0) + t.amount_fen
+
+
+def takings(paid: StoreDay, top_ups) -> dict:
+    """The summary's takings, by till tender, from the day's orders and the wallet's
+    top-ups by tender (wallet TopUpTakings); a company's or an online top-up was not
+    paid at a till, and is reported apart."""
+    by_kind: dict[int, pb.TenderTakings] = {}
+
+    def of(kind: int) -> pb.TenderTakings:
+        return by_kind.setdefault(kind, pb.TenderTakings(kind=kind))
+
+    for kind, fen in paid.tender_sales.items():
+        of(kind).sales_fen += fen
+    for kind, fen in paid.tender_refunds.items():
+        of(kind).refunded_fen += fen
+    apart = {wallet_pb2.TENDER_ENTERPRISE: 0, wallet_pb2.TENDER_ONLINE: 0}
+    for t in top_ups:
+        if t.tender in apart:
+            apart[t.tender] += t.top_up_fen - t.refunded_fen
+            continue
+        taking = of(tenders.WALLET_TO_TILL[t.tender])
+        taking.top_up_fen += t.top_up_fen
+        taking.refunded_fen += t.refunded_fen
+    for taking in by_kind.values():
+        taking.net_fen = taking.sales_fen + taking.top_up_fen - taking.refunded_fen
+    return {"takings": [by_kind[k] for k in sorted(by_kind)],
+            "enterprise_top_up_fen": apart[wallet_pb2.TENDER_ENTERPRISE],
+            "online_top_up_fen": apart[wallet_pb2.TENDER_ONLINE]}
 
 
 def check_export(v: Violations, request: pb.ExportOrdersRequest):
@@ -90,7 +145,7 @@ def _row(order, units_returned: int) -> list:
     r = answer.receipt if answer is not None and answer.HasField("receipt") else None
     amounts = [""] * 9  # an order never paid has no receipt
     if r is not None:
-        others = "; ".join(f"{pb.TenderKind.Name(t.kind).removeprefix('TENDER_KIND_').lower()} {_number(t.amount_fen)}"
+        others = "; ".join(f"{enum_word(pb.TenderKind, t.kind)} {_number(t.amount_fen)}"
                            for t in r.tenders if t.kind != pb.TENDER_KIND_STORED_VALUE)
         amounts = [_number(r.list_total_fen), _number(r.discount_total_fen), _number(r.list_total_fen - r.discount_total_fen),
                    _number(r.points_offset_fen), _number(r.stored_value_paid_fen), others, r.points_used, r.points_earned,

@@ -25,14 +25,13 @@ from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import check_org_path, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from gateway import auth, batches, orders, refunds, reports, segments, settlement
+from gateway import auth, batches, orders, refunds, reports, segments, settlement, tenders
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 from gateway.storage import api_keys
 
 # The org level a credential of each role is bound to: hq, region, store, terminal.
 ROLE_LEVELS = {Role.HQ_ADMIN: {0}, Role.REGIONAL_MANAGER: {1}, Role.STORE_MANAGER: {2}, Role.TERMINAL: {2, 3}}
-TOP_UP_TENDERS = {"CASH", "BANK_CARD", "WECHAT_PAY", "ALIPAY"}
 
 
 class Services:
@@ -81,25 +80,29 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         and points from their services, new members from the member service."""
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
         v = Violations()
-        check_store_path(v, request.store_path, "store_path")
+        store = request.store_path or caller.store_path
+        if store:
+            check_store_path(v, store, "store_path")
+        else:
+            v.check(False, "store_path", "STORE_PATH_REQUIRED", "store_path: which store's day is required")
         day = calendar_date(request.date)
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
-        if not caller.covers(request.store_path):
+        if not caller.covers(store):
             raise auth.denied()
         start, end = day_start(day), day_start(day + timedelta(days=1))
-        day_request = {"store_path": request.store_path, "date": request.date}
+        day_request = {"store_path": store, "date": request.date}
         async with relayed("wallet, points or member"):
             stored, points, new_members, paid = await asyncio.gather(
                 self.wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(**day_request)),
                 self.points.GetStoreActivity(points_pb2.GetStoreActivityRequest(**day_request)),
-                self._count_new_members(request.store_path, start, end),
-                reports.store_day(self.direct, request.store_path, start, end))
-        count, sales, discount = paid
+                self._count_new_members(store, start, end),
+                reports.store_day(self.direct, store, start, end))
         return pb.GetStoreDailySummaryResponse(
-            orders=count, sales_fen=sales, discount_fen=discount, top_up_fen=stored.top_up_fen,
+            orders=paid.orders, sales_fen=paid.sales, discount_fen=paid.discount, top_up_fen=stored.top_up_fen,
             stored_value_spent_fen=stored.spent_fen, points_earned=points.earned_points, points_spent=points.spent_points,
-            new_members=new_members)
+            new_members=new_members, top_up_bonus_fen=stored.bonus_fen, store_path=store,
+            **reports.takings(paid, stored.top_up_takings))
 
     async def ExportOrders(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
@@ -173,17 +176,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         caller = await self.auth.caller(context, STORE_ROLES)
         v = Violations()
         check_request_id(v, request.request_id)
-        tender = enum_name(pb.TenderKind, "TENDER_KIND", request.tender)
-        v.check(tender in TOP_UP_TENDERS, "tender", "TENDER_INVALID", "tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY")
+        v.check(request.tender in tenders.TILL_TO_WALLET, "tender", "TENDER_INVALID",
+                "tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY")
         v.raise_if_any()
         async with relayed("member"):  # money is never loaded for a member who does not exist
             await self.member.GetMember(member_pb2.GetMemberRequest(member_id=request.member_id))
         async with relayed("wallet"):
             done = await self.wallet.TopUp(wallet_pb2.TopUpRequest(
                 request_id=derived_id(caller.key_id, request.request_id, "top-up"), member_id=request.member_id,
-                amount_fen=request.amount_fen, tender=wallet_pb2.Tender.Value(f"TENDER_{tender}"),
+                amount_fen=request.amount_fen, tender=tenders.TILL_TO_WALLET[request.tender],
                 tender_reference=request.tender_reference, store_path=caller.store_path, actor=caller.actor))
-        lines = [f"充值 {yuan(done.principal_fen)} ({tender})"]
+        lines = [f"充值 {yuan(done.principal_fen)} ({tenders.ON_RECEIPT[request.tender]})"]
         lines += [f"赠送 {yuan(p.bonus_fen)} · {p.name}" for p in done.applied_packages]
         lines.append(f"储值余额 {yuan(done.balance.available_fen)}")
         return pb.TopUpResponse(top_up_id=done.top_up_id, principal_fen=done.principal_fen, bonus_fen=done.bonus_fen,

@@ -26,6 +26,8 @@
   huiyuan pos import-members --file members.csv|.xlsx   registered at the key's node (a region's key)
   huiyuan pos batch-top-up --file acme.csv|.xlsx --batch ID [--store PATH]   企业批量充值: a company's
                        members (手机 or 会员号) and amounts (金额(分)), loaded at the key's store (a manager's key)
+  huiyuan pos day [--date 2026-11-23] [--store PATH]   日结: the store's day, and what each tender
+                       (cash, bank card, WeChat Pay, Alipay) took and gave back (a manager's key)
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
@@ -64,7 +66,7 @@ def add_parser(sub) -> None:
     pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
                                         "cancel-card", "card-history", "refund-top-up", "settlement", "gifts",
-                                        "redeem-gift", "export-members", "import-members", "batch-top-up"])
+                                        "redeem-gift", "export-members", "import-members", "batch-top-up", "day"])
     pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
     pos.add_argument("--request-id", default="",
@@ -90,7 +92,9 @@ def add_parser(sub) -> None:
     pos.add_argument("--tag", default="", help="export-members: only the members with this tag")
     pos.add_argument("--file", default="", help="import-members, batch-top-up: a .csv or .xlsx file")
     pos.add_argument("--batch", default="", help="batch-top-up: the company's id for the batch")
-    pos.add_argument("--store", default="", help="batch-top-up: the store that took the money (a region's key)")
+    pos.add_argument("--store", default="", help="batch-top-up: the store that took the money; day: whose day "
+                                                 "(a region's or HQ's key)")
+    pos.add_argument("--date", dest="day", type=date.fromisoformat, help="day: which, YYYY-MM-DD (default: today)")
     pos.add_argument("--limit", type=int, default=20)
     pos.add_argument("--reason", default="", help="settle: why the order may finish without its refused steps; "
                                                   "cards and refund-top-up: why")
@@ -253,6 +257,8 @@ def _act(args, stub, auth) -> int:
         pos_office.import_members(stub.channel, auth, args)
     elif args.action == "batch-top-up":
         pos_office.batch_top_up(stub, auth, args)
+    elif args.action == "day":
+        pos_office.day_summary(stub, auth, args)
     elif args.action in ("gifts", "redeem-gift"):
         pos_counter.points_mall(stub.channel, auth, args, lookup if args.action == "redeem-gift" else None)
     else:

@@ -3,9 +3,12 @@ and a file of members imported, through the gateway with the member service's ow
 within the key's scope (gateway/passthrough.py); a company's file of top-ups loaded
 (gateway/batches.py)."""
 
+from datetime import datetime
 from pathlib import Path
 
 from huiyuan.pos_retry import change
+from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
 
 
@@ -73,3 +76,28 @@ def batch_top_up(gateway, auth, args) -> None:
     for row in done.rows:
         if row.reject_reason:
             print(f"  row {row.row_number}  {row.reject_reason}  {yuan(row.amount_fen)}")
+
+
+def day_summary(gateway, auth, args) -> None:
+    """A store's day (日结): the key's store, or --store for a region's or HQ's key; today
+    unless --date. The takings are what each tender's drawer or statement should show."""
+    from google.type import date_pb2
+
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+
+    day = args.day or datetime.now(CHAIN_ZONE).date()
+    d = gateway.GetStoreDailySummary(pb.GetStoreDailySummaryRequest(
+        store_path=args.store, date=date_pb2.Date(year=day.year, month=day.month, day=day.day)),
+        metadata=auth, timeout=30)
+    print(f"{d.store_path}  {day:%Y-%m-%d}")
+    print(f"  orders {d.orders}  sales {yuan(d.sales_fen)}  discounts {yuan(d.discount_fen)}")
+    print(f"  stored value loaded {yuan(d.top_up_fen)} (+ bonus {yuan(d.top_up_bonus_fen)}), "
+          f"spent {yuan(d.stored_value_spent_fen)}")
+    print(f"  points earned {d.points_earned}, spent {d.points_spent}  new members {d.new_members}")
+    if d.takings:
+        print(f"  {'takings':<12}{'sales':>12}{'top-ups':>12}{'refunded':>12}{'net':>12}")
+    for t in d.takings:
+        print(f"  {enum_word(pb.TenderKind, t.kind):<12}{yuan(t.sales_fen):>12}{yuan(t.top_up_fen):>12}"
+              f"{yuan(t.refunded_fen):>12}{yuan(t.net_fen):>12}")
+    if d.enterprise_top_up_fen or d.online_top_up_fen:
+        print(f"  not at a till: companies' batches {yuan(d.enterprise_top_up_fen)}, online {yuan(d.online_top_up_fen)}")
