@@ -31,8 +31,8 @@
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
-`refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members` and
-`batch-top-up` need a store manager's key or above, `import-members` a regional
+`refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members`,
+`batch-top-up` and `day` need a store manager's key or above, `import-members` a regional
 manager's or HQ's (`huiyuan key issue`).
 Amounts are yuan, as printed.
 

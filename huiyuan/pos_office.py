@@ -1,7 +1,7 @@
 """`huiyuan pos` for a back office's files: the members under a node exported for Excel
 and a file of members imported, through the gateway with the member service's own stub
 within the key's scope (gateway/passthrough.py); a company's file of top-ups loaded
-(gateway/batches.py)."""
+(gateway/batches.py); a store's day (日结) and what each tender took."""
 
 from datetime import datetime
 from pathlib import Path

@@ -195,8 +195,10 @@ async def batch_top_up(session, *, batch_id: str, rows: list[BatchRow], store_pa
     batch reports those rows ALREADY_APPLIED and moves nothing. One transaction: the
     caller gives it a part of the file (ROWS_AT_ONCE), so that a company's 10,000 staff
     are not all locked, for their cashiers too, until the whole file is loaded."""
-    await take_turn_on(session, f"wallet.batch:{batch_id}")  # a twin run reads what this one applied
     numbers = [row.row_number for row in rows if not row.reject_reason]
+    if not numbers:
+        return rows
+    await take_turn_on(session, f"wallet.batch:{batch_id}")  # a twin run reads what this one applied
     done = set((await session.execute(_APPLIED_ROWS, {"batch_id": batch_id, "row_numbers": numbers})).scalars())
     to_apply = [row for row in rows if not row.reject_reason and row.row_number not in done]
     for row in rows:
