@@ -14,8 +14,8 @@ from sqlalchemy import Column, Index, String, Table, bindparam, insert, select, 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.runtime.db import UtcDateTime
 from huiyuan.runtime.direct import Direct
-from huiyuan.runtime.errors import NotFound, PermissionDenied, Unauthenticated
-from huiyuan.runtime.requests import is_under, store_of
+from huiyuan.runtime.errors import NotFound, PermissionDenied, Unauthenticated, Violations
+from huiyuan.runtime.requests import check_store_path, is_under, store_of
 
 
 class Role(StrEnum):
@@ -69,6 +69,16 @@ class Caller:
         """Does the caller's scope include path? A terminal's scope is its store."""
         scope = self.store_path if self.role == Role.TERMINAL else self.org_path
         return is_under(path, scope)
+
+    def store_asked(self, v: Violations, requested: str, what: str) -> str:
+        """The store a request names, or else the caller's own (a store-level key); a key
+        above store level must name one (STORE_PATH_REQUIRED, saying it is `what`)."""
+        store = requested or self.store_path
+        if store:
+            check_store_path(v, store, "store_path")
+        else:
+            v.check(False, "store_path", "STORE_PATH_REQUIRED", f"store_path: {what} is required")
+        return store
 
 
 def new_key() -> str:

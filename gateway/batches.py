@@ -29,7 +29,6 @@ from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.runtime import files
 from huiyuan.runtime.errors import Violations, invalid
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
-from huiyuan.runtime.requests import check_store_path
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway import auth, passthrough
 from gateway.auth import Caller
@@ -49,12 +48,7 @@ def check(v: Violations, request: pb.BatchTopUpRequest, caller: Caller) -> tuple
             "batch_id: 1 to 48 letters, digits or . _ : -")
     xlsx = files.check_format(v, request.format)
     v.check(bool(request.content), "content", "CONTENT_REQUIRED", "content: the file's bytes are required")
-    store = request.store_path or caller.store_path
-    if store:
-        check_store_path(v, store, "store_path")
-    else:
-        v.check(False, "store_path", "STORE_PATH_REQUIRED", "store_path: the store that took the money is required")
-    return store, xlsx
+    return caller.store_asked(v, request.store_path, "the store that took the money"), xlsx
 
 
 async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb.BatchTopUpRequest,

@@ -22,7 +22,7 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import yuan
-from huiyuan.runtime.requests import check_org_path, check_store_path
+from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from gateway import auth, batches, orders, refunds, reports, segments, settlement, tenders
@@ -80,11 +80,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         and points from their services, new members from the member service."""
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
         v = Violations()
-        store = request.store_path or caller.store_path
-        if store:
-            check_store_path(v, store, "store_path")
-        else:
-            v.check(False, "store_path", "STORE_PATH_REQUIRED", "store_path: which store's day is required")
+        store = caller.store_asked(v, request.store_path, "which store's day")
         day = calendar_date(request.date)
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
