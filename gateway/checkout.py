@@ -224,7 +224,9 @@ class Saga:
         done = await self._settle(settle)
         earned = done.get("accrue") or points_pb2.AccrueResponse(balance=done["points-balance"].balance)
         stored_left = (done["balance"] if wallet_capture is None else wallet_capture).balance.available_fen
-        receipt = self._receipt(quote, offset_fen, stored_value, stored_left, earned)
+        visit = done.get("visit")  # none if an operator settled the order without it
+        tier_reached = visit.tier_reached.name if visit is not None and visit.HasField("tier_reached") else ""
+        receipt = self._receipt(quote, offset_fen, stored_value, stored_left, earned, tier_reached)
         return receipt, holds.get("wallet")
 
     async def _settle(self, settle: dict) -> dict:
@@ -333,11 +335,13 @@ class Saga:
                                         paid_fen=line.payable_fen - share)
                    for line, share in zip(quote.lines, offset_shares)])
 
-    def _receipt(self, quote, offset_fen, stored_value, stored_left, earned) -> pb.Receipt:
+    def _receipt(self, quote, offset_fen, stored_value, stored_left, earned, tier_reached: str) -> pb.Receipt:
         lines = [f"{a.explanation}  {yuan(-a.amount_fen)}" for a in quote.adjustments]
         if self.request.points_to_use:
             lines.append(f"积分抵扣 {self.request.points_to_use} 分  {yuan(-offset_fen)}")
         lines.append(f"本单积分 +{earned.points}")
+        if tier_reached:
+            lines.append(f"恭喜升级为 {tier_reached}")
         sold = {x.line_id: x for x in self.request.lines}
         items = [pb.ReceiptItem(line_id=x.line_id, sku=sold[x.line_id].sku, quantity=sold[x.line_id].quantity,
                                 unit_price_fen=sold[x.line_id].unit_price_fen, discount_fen=x.discount_fen,
@@ -347,7 +351,8 @@ class Saga:
             discount_total_fen=quote.discount_total_fen, points_used=self.request.points_to_use,
             points_offset_fen=offset_fen, stored_value_paid_fen=stored_value, tenders=self.request.tenders,
             points_earned=earned.points,
-            stored_value_left_fen=stored_left, points_left=earned.balance.available_points, lines=lines)
+            stored_value_left_fen=stored_left, points_left=earned.balance.available_points, lines=lines,
+            tier_reached=tier_reached)
 
     # ------------------------------------------------------------ calls
 

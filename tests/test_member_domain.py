@@ -136,3 +136,40 @@ def test_page_tokens_are_bound_to_their_filter():
     assert pagination.decode(token, pagination.fingerprint("b"), v) is None
     assert pagination.decode("%%%", pagination.fingerprint("a"), v) is None
     assert [x.reason for x in v.items] == ["PAGE_TOKEN_MISMATCH", "PAGE_TOKEN_INVALID"]
+
+
+# Tiers climbed by spend: 普通 (entry, by assignment), 银卡 at ¥1,000, 金卡 at ¥5,000, staff by hand.
+ENTRY = domain.Tier("t0", "普通会员", 1, 10000, 10000, "", 0)
+SILVER = domain.Tier("t1", "银卡", 2, 9800, 12000, "", 100_000)
+GOLD = domain.Tier("t2", "金卡", 3, 9500, 15000, "", 500_000)
+STAFF = domain.Tier("t9", "员工", 9, 8000, 10000, "", 0)
+LADDER = [ENTRY, SILVER, GOLD, STAFF]
+
+
+@pytest.mark.parametrize("current, spend, expected", [
+    (ENTRY, 99_999, None),  # a fen short of 银卡
+    (ENTRY, 100_000, SILVER),  # exactly the spend reaches it
+    (None, 100_000, SILVER),  # a member with no tier yet climbs too
+    (ENTRY, 800_000, GOLD),  # past two thresholds at once: the best, not the next
+    (SILVER, 499_999, None),  # already there
+    (GOLD, 100_000, None),  # spend never moves a member down
+    (STAFF, 10**9, None),  # a better tier given by hand stays
+])
+def test_spend_lifts_a_member_to_the_best_tier_it_reaches(current, spend, expected):
+    assert domain.tier_reached(LADDER, current, spend) == expected
+
+
+def test_a_better_tier_must_need_more_spend_than_every_worse_one():
+    domain.check_ladder(LADDER)  # tiers reached only by hand (0) are not on the ladder
+    for bad in (500_000, 400_000):  # equal to 金卡's, or below it, for a better tier
+        with pytest.raises(FailedPrecondition) as refused:
+            domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", bad)])
+        assert refused.value.reason == "UPGRADE_SPEND_OUT_OF_ORDER" and refused.value.metadata["tier"] == "钻石"
+    domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", 2_000_000)])
+
+
+def test_tier_spend_out_of_range_is_bad_input():
+    v = Violations()
+    domain.check_tier(v, "钻石", 4, 9000, 20000, "", -1)
+    domain.check_tier(v, "钻石", 4, 9000, 20000, "", 10**12 + 1)
+    assert [x.field for x in v.items] == ["tier.upgrade_spend_fen"] * 2

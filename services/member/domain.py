@@ -334,9 +334,14 @@ class Tier:
     price_rate_bp: int
     points_multiplier_bp: int
     benefits: str
+    upgrade_spend_fen: int = 0  # spend in all stores that reaches it; 0: only by assignment
 
 
-def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int, points_multiplier_bp: int, benefits: str) -> None:
+MAX_UPGRADE_SPEND_FEN = 10**12  # as a visit's own amount
+
+
+def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int, points_multiplier_bp: int, benefits: str,
+               upgrade_spend_fen: int) -> None:
     check_name(violations, name, "tier.name")
     violations.check(0 <= rank <= 1000, "tier.rank", "RANK_OUT_OF_RANGE", "rank must be 0 to 1000")
     violations.check(1 <= price_rate_bp <= 10000, "tier.price_rate_bp", "RATE_OUT_OF_RANGE",
@@ -344,6 +349,32 @@ def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int,
     violations.check(0 <= points_multiplier_bp <= 100000, "tier.points_multiplier_bp", "MULTIPLIER_OUT_OF_RANGE",
                      "points_multiplier_bp must be 0 to 100000 (10000 = 1x)")
     check_text(violations, benefits, "tier.benefits", limit=2000)
+    violations.check(0 <= upgrade_spend_fen <= MAX_UPGRADE_SPEND_FEN, "tier.upgrade_spend_fen", "AMOUNT_OUT_OF_RANGE",
+                     "upgrade_spend_fen must be 0 to 10^12 (0: reached only by assignment)")
+
+
+def check_ladder(tiers: list[Tier]) -> None:
+    """The tiers that name a spend must need more of it the better they are: else a
+    member would climb past a tier, or never reach one. Checked on the whole set, as
+    it will be after a tier is created or changed."""
+    climbing = sorted((t for t in tiers if t.upgrade_spend_fen), key=lambda t: t.rank)
+    for lower, higher in zip(climbing, climbing[1:]):
+        if higher.upgrade_spend_fen <= lower.upgrade_spend_fen:
+            raise FailedPrecondition(
+                "UPGRADE_SPEND_OUT_OF_ORDER",
+                f"Tier '{higher.name}' (rank {higher.rank}) must need more spend than '{lower.name}' (rank {lower.rank}), "
+                f"which needs {lower.upgrade_spend_fen} fen.",
+                f"等级「{higher.name}」的升级消费额须高于「{lower.name}」({lower.upgrade_spend_fen} 分)。",
+                tier=higher.name, below=lower.name)
+
+
+def tier_reached(tiers: list[Tier], current: Tier | None, spend_fen: int) -> Tier | None:
+    """The best tier this spend reaches, if it is better than the member's own; else
+    None. Spend only lifts: a tier assigned by hand above it stays."""
+    reached = max((t for t in tiers if 0 < t.upgrade_spend_fen <= spend_fen), key=lambda t: t.rank, default=None)
+    if reached is None or (current is not None and reached.rank <= current.rank):
+        return None
+    return reached
 
 
 # ---------------------------------------------------------------- QR tokens

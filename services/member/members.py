@@ -1,19 +1,16 @@
-"""Member use cases: register, update, look up, list, custom attributes, visits."""
+"""Member use cases: register, update, look up, list, custom attributes."""
 
-import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import dialect_name, under, utcnow, violated_unique
-from huiyuan.runtime.direct import BUILT_ONCE, send
-from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.runtime.db import under, utcnow, violated_unique
+from huiyuan.runtime.errors import AlreadyExists, NotFound
 from services.member import domain, storage
-from services.member.storage import attribute_definitions, member_tags, members, visit_stats, visits
+from services.member.storage import attribute_definitions, member_tags, members
 
 
 def member_not_found(member_id: str) -> NotFound:
@@ -166,77 +163,3 @@ async def create_attribute_definition(session: AsyncSession, definition: domain.
                                 f"属性 '{definition.key}' 已存在。", key=definition.key)
         raise
     return definition
-
-
-@dataclass
-class StoreVisits:
-    store_path: str
-    visit_count: int
-    total_spend_fen: int
-    last_visit_time: datetime
-
-
-@dataclass
-class VisitStats:
-    member_id: str
-    stores: list[StoreVisits]
-
-    @property
-    def visit_count(self) -> int:
-        return sum(s.visit_count for s in self.stores)
-
-    @property
-    def total_spend_fen(self) -> int:
-        return sum(s.total_spend_fen for s in self.stores)
-
-    @property
-    def last_visit_time(self) -> datetime | None:
-        return max((s.last_visit_time for s in self.stores), default=None)
-
-
-async def visit_stats_of(db, member_id: str) -> VisitStats:
-    await require_member(db, member_id)
-    return await _visit_stats(db, member_id)
-
-
-_VISIT_STATS = select(visit_stats).where(visit_stats.c.member_id == bindparam("member_id")).order_by(
-    visit_stats.c.visit_count.desc(), visit_stats.c.store_path)
-_VISIT = select(visits).where(visits.c.order_id == bindparam("order_id"))
-_INSERT_VISIT = insert(visits)
-
-
-@functools.cache
-def _count_visit(dialect: str):
-    """INSERT ... ON CONFLICT that counts a visit into its store's row, built once per
-    backend and compiled once (runtime/direct.py: BUILT_ONCE)."""
-    upsert = insert_for(dialect)(visit_stats).values(
-        member_id=bindparam("member_id"), store_path=bindparam("store_path"), visit_count=1,
-        total_spend_fen=bindparam("amount_fen"),
-        last_visit_time=bindparam("visit_time", type_=visit_stats.c.last_visit_time.type))
-    latest = func.max if dialect == "sqlite" else func.greatest
-    return upsert.on_conflict_do_update(index_elements=["member_id", "store_path"], set_={
-        "visit_count": visit_stats.c.visit_count + 1,
-        "total_spend_fen": visit_stats.c.total_spend_fen + upsert.excluded.total_spend_fen,
-        "last_visit_time": latest(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time),
-    }).execution_options(**{BUILT_ONCE: True})
-
-
-async def _visit_stats(db, member_id: str) -> VisitStats:
-    rows = await db.execute(_VISIT_STATS, {"member_id": member_id})
-    return VisitStats(member_id, [StoreVisits(r.store_path, r.visit_count, r.total_spend_fen, r.last_visit_time) for r in rows])
-
-
-async def record_visit(session: AsyncSession, member_id: str, store_path: str, order_id: str,
-                       amount_fen: int, visit_time: datetime) -> VisitStats:
-    await require_member(session, member_id)
-    existing = (await session.execute(_VISIT, {"order_id": order_id})).one_or_none()
-    if existing is not None:
-        if existing.member_id != member_id:
-            raise FailedPrecondition("ORDER_ALREADY_RECORDED", "This order is recorded for another member.",
-                                     "该订单已记录在其他会员名下。", order_id=order_id)
-        return await _visit_stats(session, member_id)  # the same order again changes nothing
-    visit = {"order_id": order_id, "member_id": member_id, "store_path": store_path, "amount_fen": amount_fen,
-             "visit_time": visit_time}
-    await send(session, _INSERT_VISIT, visit)
-    await send(session, _count_visit(dialect_name(session)), visit)
-    return await _visit_stats(session, member_id)

@@ -37,6 +37,7 @@ tiers = Table(
     Column("price_rate_bp", Integer, nullable=False),
     Column("points_multiplier_bp", Integer, nullable=False),
     Column("benefits", String(2000), nullable=False),
+    Column("upgrade_spend_fen", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("rank"),
 )
 
@@ -193,7 +194,7 @@ def to_tier(row, prefix: str = "") -> domain.Tier:
     def col(name):
         return getattr(row, prefix + name)
     return domain.Tier(col("tier_id"), col("name"), col("rank"), col("price_rate_bp"), col("points_multiplier_bp"),
-                       col("benefits"))
+                       col("benefits"), col("upgrade_spend_fen"))
 
 
 def to_attribute_definition(row) -> domain.AttributeDefinition:

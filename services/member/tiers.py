@@ -1,4 +1,5 @@
-"""Tier use cases: HQ defines tiers and assigns them; every change is kept."""
+"""Tier use cases: HQ defines tiers and assigns them, members climb them by spend
+(visits.py); every change is kept."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -7,9 +8,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import utcnow, violated_unique
+from huiyuan.runtime.db import take_turn_on, utcnow, violated_unique
 from huiyuan.runtime.errors import AlreadyExists, NotFound
 from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.money import yuan
 from services.member import domain, storage
 from services.member.members import require_member
 from services.member.storage import tier_changes, tiers
@@ -40,14 +42,20 @@ def _rank_taken(rank: int) -> AlreadyExists:
     return AlreadyExists("TIER_RANK_TAKEN", f"Another tier has rank {rank}.", f"等级序号 {rank} 已被占用。", rank=str(rank))
 
 
+CLIMB_OPERATOR = "system:tier-climb"  # who moved a member up by spend: nobody did by hand
+LADDER = "tiers"  # changes of the tiers take turns on it, so that each checks the ladder as it ends up
+
+
 async def create_tier(session: AsyncSession, tier: domain.Tier) -> domain.Tier:
     tier.tier_id = new_id("tier")
+    await take_turn_on(session, LADDER)
     try:
         await session.execute(insert(tiers).values(**vars(tier)))
     except IntegrityError as error:
         if violated_unique(error, "tiers", "rank"):
             raise _rank_taken(tier.rank)
         raise
+    domain.check_ladder(await list_tiers(session))  # raising rolls the insert back
     return tier
 
 
@@ -56,6 +64,7 @@ async def list_tiers(db) -> list[domain.Tier]:
 
 
 async def update_tier(session: AsyncSession, tier_id: str, changes: dict) -> domain.Tier:
+    await take_turn_on(session, LADDER)
     await require_tier(session, tier_id)
     try:
         await session.execute(update(tiers).where(tiers.c.tier_id == tier_id).values(**changes))
@@ -63,17 +72,34 @@ async def update_tier(session: AsyncSession, tier_id: str, changes: dict) -> dom
         if violated_unique(error, "tiers", "rank"):
             raise _rank_taken(changes["rank"])
         raise
+    domain.check_ladder(await list_tiers(session))
     return await storage.get_tier(session, tier_id)
 
 
 async def assign_tier(session: AsyncSession, member_id: str, tier_id: str, reason: str, operator_id: str) -> TierChange:
     member = await require_member(session, member_id, for_update=True)
     await require_tier(session, tier_id)
-    change = TierChange(member_id, member.tier_id, tier_id, reason, operator_id, utcnow())
-    await session.execute(update(storage.members).where(storage.members.c.member_id == member_id)
+    return await _move(session, member, tier_id, reason, operator_id)
+
+
+async def climb(session, member: domain.Member, spend_fen: int) -> tuple[TierChange, domain.Tier] | None:
+    """Move a member (locked) up to the best tier their spend in all stores reaches, if
+    it is better than theirs: the change and the tier, else None."""
+    ladder = await list_tiers(session)
+    current = next((t for t in ladder if t.tier_id == member.tier_id), None)
+    reached = domain.tier_reached(ladder, current, spend_fen)
+    if reached is None:
+        return None
+    reason = f"累计消费 {yuan(spend_fen)},达到{reached.name}(满 {yuan(reached.upgrade_spend_fen)})"
+    return await _move(session, member, reached.tier_id, reason, CLIMB_OPERATOR), reached
+
+
+async def _move(session, member: domain.Member, tier_id: str, reason: str, operator_id: str) -> TierChange:
+    change = TierChange(member.member_id, member.tier_id, tier_id, reason, operator_id, utcnow())
+    await session.execute(update(storage.members).where(storage.members.c.member_id == member.member_id)
                           .values(tier_id=tier_id, update_time=change.change_time))
     await session.execute(insert(tier_changes).values(
-        member_id=member_id, from_tier_id=change.from_tier_id or None, to_tier_id=tier_id,
+        member_id=member.member_id, from_tier_id=change.from_tier_id or None, to_tier_id=tier_id,
         reason=reason, operator_id=operator_id, change_time=change.change_time))
     return change
 

@@ -8,7 +8,7 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
 from huiyuan.runtime.server import ServiceContext
-from services.member import convert, domain, imports, members, storage
+from services.member import convert, domain, imports, members, storage, visits
 from services.member.org import require_org_node
 
 
@@ -248,19 +248,22 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
 
         async def work(session):
             await require_org_node(session, request.store_path, "store_path")
-            stats = await members.record_visit(session, request.member_id, request.store_path, request.order_id,
-                                               request.amount_fen, when)
-            return member_pb2.RecordVisitResponse(stats=_visit_stats(stats))
+            visit = await visits.record_visit(session, request.member_id, request.store_path, request.order_id,
+                                              request.amount_fen, when)
+            return member_pb2.RecordVisitResponse(
+                stats=_visit_stats(visit.stats),
+                tier_change=convert.tier_change(visit.climbed) if visit.climbed else None,
+                tier_reached=convert.tier(visit.tier_reached) if visit.tier_reached else None)
 
         return await self.idempotency.run("RecordVisit", request, member_pb2.RecordVisitResponse, work)
 
     async def GetVisitStats(self, request, context):
         async with self.sessions() as session:
-            stats = await members.visit_stats_of(session, request.member_id)
+            stats = await visits.visit_stats_of(session, request.member_id)
         return member_pb2.GetVisitStatsResponse(stats=_visit_stats(stats))
 
 
-def _visit_stats(stats: members.VisitStats) -> member_pb2.VisitStats:
+def _visit_stats(stats: visits.VisitStats) -> member_pb2.VisitStats:
     return member_pb2.VisitStats(
         member_id=stats.member_id, visit_count=stats.visit_count, total_spend_fen=stats.total_spend_fen,
         last_visit_time=convert.timestamp(stats.last_visit_time),

@@ -6,7 +6,7 @@ from huiyuan.runtime.requests import check_actor, check_mask
 from huiyuan.runtime.server import ServiceContext
 from services.member import convert, domain, tiers
 
-TIER_FIELDS = {"name", "rank", "price_rate_bp", "points_multiplier_bp", "benefits"}
+TIER_FIELDS = {"name", "rank", "price_rate_bp", "points_multiplier_bp", "benefits", "upgrade_spend_fen"}
 
 
 class TierServicer(tier_pb2_grpc.TierServiceServicer):
@@ -19,9 +19,10 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         check_request_id(v, request.request_id)
         check_actor(v, request, required=False)
         t = request.tier
-        domain.check_tier(v, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits)
+        domain.check_tier(v, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits, t.upgrade_spend_fen)
         v.raise_if_any()
-        tier = domain.Tier("", t.name.strip(), t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits.strip())
+        tier = domain.Tier("", t.name.strip(), t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits.strip(),
+                           t.upgrade_spend_fen)
 
         async def work(session):
             return tier_pb2.CreateTierResponse(tier=convert.tier(await tiers.create_tier(session, tier)))
@@ -40,7 +41,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         paths = check_mask(v, request, TIER_FIELDS)
         t = request.tier
         probe = Violations()  # check the whole tier, keep only the violations of masked fields
-        domain.check_tier(probe, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits)
+        domain.check_tier(probe, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits, t.upgrade_spend_fen)
         v.items += [x for x in probe.items if x.field.removeprefix("tier.") in paths]
         v.raise_if_any()
         changes = {p: (getattr(t, p).strip() if isinstance(getattr(t, p), str) else getattr(t, p)) for p in paths}

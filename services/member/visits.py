@@ -1,0 +1,105 @@
+"""Visits: what a member bought where, counted per store, and the tier their spend reaches.
+
+The checkout records one visit per paid order (RecordVisit); the order_id makes a second
+call for the same order change nothing. The member's row is locked first, so two tills
+recording visits of one member take turns: the second sees the first's spend, and of
+two visits that reach a tier exactly one moves the member up.
+"""
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from huiyuan.runtime.db import dialect_name
+from huiyuan.runtime.direct import BUILT_ONCE, send
+from huiyuan.runtime.errors import FailedPrecondition
+from huiyuan.runtime.upsert import insert_for
+from services.member import domain, tiers
+from services.member.members import require_member
+from services.member.storage import visit_stats, visits
+
+
+@dataclass
+class StoreVisits:
+    store_path: str
+    visit_count: int
+    total_spend_fen: int
+    last_visit_time: datetime
+
+
+@dataclass
+class VisitStats:
+    member_id: str
+    stores: list[StoreVisits]
+
+    @property
+    def visit_count(self) -> int:
+        return sum(s.visit_count for s in self.stores)
+
+    @property
+    def total_spend_fen(self) -> int:
+        return sum(s.total_spend_fen for s in self.stores)
+
+    @property
+    def last_visit_time(self) -> datetime | None:
+        return max((s.last_visit_time for s in self.stores), default=None)
+
+
+@dataclass
+class Visit:
+    stats: VisitStats
+    climbed: tiers.TierChange | None = None  # set when this visit took the member up a tier
+    tier_reached: domain.Tier | None = None
+
+
+async def visit_stats_of(db, member_id: str) -> VisitStats:
+    await require_member(db, member_id)
+    return await _visit_stats(db, member_id)
+
+
+_VISIT_STATS = select(visit_stats).where(visit_stats.c.member_id == bindparam("member_id")).order_by(
+    visit_stats.c.visit_count.desc(), visit_stats.c.store_path)
+_VISIT = select(visits).where(visits.c.order_id == bindparam("order_id"))
+_INSERT_VISIT = insert(visits)
+
+
+@functools.cache
+def _count_visit(dialect: str):
+    """INSERT ... ON CONFLICT that counts a visit into its store's row, built once per
+    backend and compiled once (runtime/direct.py: BUILT_ONCE)."""
+    upsert = insert_for(dialect)(visit_stats).values(
+        member_id=bindparam("member_id"), store_path=bindparam("store_path"), visit_count=1,
+        total_spend_fen=bindparam("amount_fen"),
+        last_visit_time=bindparam("visit_time", type_=visit_stats.c.last_visit_time.type))
+    latest = func.max if dialect == "sqlite" else func.greatest
+    return upsert.on_conflict_do_update(index_elements=["member_id", "store_path"], set_={
+        "visit_count": visit_stats.c.visit_count + 1,
+        "total_spend_fen": visit_stats.c.total_spend_fen + upsert.excluded.total_spend_fen,
+        "last_visit_time": latest(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time),
+    }).execution_options(**{BUILT_ONCE: True})
+
+
+async def _visit_stats(db, member_id: str) -> VisitStats:
+    rows = await db.execute(_VISIT_STATS, {"member_id": member_id})
+    return VisitStats(member_id, [StoreVisits(r.store_path, r.visit_count, r.total_spend_fen, r.last_visit_time) for r in rows])
+
+
+async def record_visit(session: AsyncSession, member_id: str, store_path: str, order_id: str,
+                       amount_fen: int, visit_time: datetime) -> Visit:
+    member = await require_member(session, member_id, for_update=True)
+    existing = (await session.execute(_VISIT, {"order_id": order_id})).one_or_none()
+    if existing is not None:
+        if existing.member_id != member_id:
+            raise FailedPrecondition("ORDER_ALREADY_RECORDED", "This order is recorded for another member.",
+                                     "该订单已记录在其他会员名下。", order_id=order_id)
+        return Visit(await _visit_stats(session, member_id))  # the same order again changes nothing
+    visit = {"order_id": order_id, "member_id": member_id, "store_path": store_path, "amount_fen": amount_fen,
+             "visit_time": visit_time}
+    await send(session, _INSERT_VISIT, visit)
+    await send(session, _count_visit(dialect_name(session)), visit)
+    stats = await _visit_stats(session, member_id)
+    climbed = await tiers.climb(session, member, stats.total_spend_fen)
+    return Visit(stats, *climbed) if climbed else Visit(stats)

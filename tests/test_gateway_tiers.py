@@ -1,0 +1,43 @@
+"""A member climbs a tier at the till: the checkout that reaches the tier's spend says so
+on the receipt, and the next checkout is priced at the new tier. A chain of its own:
+the ladder is the whole chain's."""
+
+import pytest
+
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2, tier_pb2
+from tests.support import ACTOR, STORE, Stubs, card_type, new_phone, rid
+from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
+
+
+@pytest.fixture(scope="module")
+def till(chain, member_service):  # noqa: F811
+    """银卡 (九五折) at ¥100 of spend; a terminal's key; a member with a card and no tier."""
+    stub, hq_key = chain
+    stubs = Stubs(member_service.channel)
+    stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(
+        name="银卡", rank=2, price_rate_bp=9500, points_multiplier_bp=10000, upgrade_spend_fen=100_00)))
+    terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
+    registered = stub.RegisterMember(pb.RegisterMemberRequest(
+        request_id=rid(), member=member_pb2.Member(name="升级会员", phone=new_phone()),
+        card_type_id=card_type(stubs)), metadata=as_(terminal))
+    return stub, terminal, registered.member.member_id, registered.card.card_number
+
+
+def pay_cash(stub, terminal, member_id, card, amount_fen):
+    return stub.Checkout(pb.CheckoutRequest(
+        request_id=rid(), member_id=member_id, card_number=card,
+        lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=1, unit_price_fen=120_00)],
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=amount_fen)]), metadata=as_(terminal))
+
+
+def test_the_checkout_that_reaches_a_tier_says_so_and_the_next_is_priced_at_it(till):
+    stub, terminal, member_id, card = till
+    first = pay_cash(stub, terminal, member_id, card, 120_00)
+    assert first.receipt.tier_reached == "银卡" and "恭喜升级为 银卡" in first.receipt.lines
+    found = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    assert found.tier.name == "银卡"
+    second = pay_cash(stub, terminal, member_id, card, 114_00)  # 九五折 of ¥120.00
+    assert second.receipt.discount_total_fen == 6_00 and second.receipt.tier_reached == ""
+    order = stub.GetOrder(pb.GetOrderRequest(order_id=first.order_id), metadata=as_(terminal))
+    assert order.receipt.tier_reached == "银卡"  # the stored receipt, as printed

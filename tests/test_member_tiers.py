@@ -1,0 +1,127 @@
+"""Members climb tiers by spend: the member service through its stubs, on SQLite and on
+PostgreSQL. A module of its own: the tiers are the whole chain's, and these tests set
+the ladder."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+
+from huiyuan.member.v1 import member_pb2, tier_pb2
+from tests.support import ACTOR, STORE, Stubs, ensure_org, refusal, rid
+
+OK = grpc.StatusCode
+YUAN = 100
+
+
+@pytest.fixture(scope="module")
+def stubs(member_service):
+    s = Stubs(member_service.channel)
+    ensure_org(s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def ladder(stubs):
+    """普通 (by assignment), 银卡 at ¥1,000, 金卡 at ¥5,000, and 员工 by hand only."""
+    made = {}
+    for name, rank, spend in [("普通会员", 1, 0), ("银卡", 2, 1_000 * YUAN), ("金卡", 3, 5_000 * YUAN), ("员工", 9, 0)]:
+        made[name] = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(
+            name=name, rank=rank, price_rate_bp=10000, points_multiplier_bp=10000, upgrade_spend_fen=spend))).tier
+    return made
+
+
+def visit(stubs, member, amount_fen, order_id=None, request_id=None):
+    return stubs.member.RecordVisit(member_pb2.RecordVisitRequest(
+        request_id=request_id or rid(), member_id=member.member_id, store_path=STORE,
+        order_id=order_id or rid(), amount_fen=amount_fen, actor=ACTOR))
+
+
+def tier_of(stubs, member) -> str:
+    return stubs.member.LookupMember(member_pb2.LookupMemberRequest(member_id=member.member_id)).tier.name
+
+
+def history(stubs, member):
+    return stubs.tier.ListTierHistory(tier_pb2.ListTierHistoryRequest(member_id=member.member_id)).tier_changes
+
+
+def test_the_visit_that_reaches_a_tiers_spend_moves_the_member_up(stubs, ladder):
+    member = stubs.register("爬升")
+    first = visit(stubs, member, 600 * YUAN)
+    assert not first.HasField("tier_change") and tier_of(stubs, member) == ""
+    order = rid()
+    second = visit(stubs, member, 400 * YUAN, order_id=order)  # ¥1,000 in all: 银卡
+    assert second.tier_reached.name == "银卡" and second.tier_change.to_tier_id == ladder["银卡"].tier_id
+    assert second.tier_change.operator_id == "system:tier-climb" and "¥1,000.00" in second.tier_change.reason
+    assert tier_of(stubs, member) == "银卡"
+    again = visit(stubs, member, 400 * YUAN, order_id=order)  # the same order, another request: nothing new
+    assert not again.HasField("tier_change") and again.stats.total_spend_fen == 1_000 * YUAN
+    big = visit(stubs, member, 9_000 * YUAN)  # straight past nothing to 金卡
+    assert big.tier_reached.name == "金卡"
+    assert [(h.from_tier_id, h.to_tier_id) for h in history(stubs, member)] == [
+        (ladder["银卡"].tier_id, ladder["金卡"].tier_id), ("", ladder["银卡"].tier_id)]
+
+
+def test_past_two_tiers_in_one_visit_the_member_lands_on_the_best(stubs, ladder):
+    member = stubs.register("一步到位")
+    assert visit(stubs, member, 6_000 * YUAN).tier_reached.name == "金卡"
+    assert len(history(stubs, member)) == 1
+
+
+def test_a_replay_answers_the_same_climb_and_moves_nothing_again(stubs, ladder):
+    member = stubs.register("重放")
+    request_id, order = rid(), rid()
+    first = visit(stubs, member, 1_000 * YUAN, order_id=order, request_id=request_id)
+    assert visit(stubs, member, 1_000 * YUAN, order_id=order, request_id=request_id) == first
+    assert len(history(stubs, member)) == 1
+
+
+def test_a_tier_given_by_hand_stays_whatever_the_spend(stubs, ladder):
+    member = stubs.register("员工")
+    stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=member.member_id,
+                                                      tier_id=ladder["员工"].tier_id, reason="入职", actor=ACTOR))
+    assert not visit(stubs, member, 10_000 * YUAN).HasField("tier_change")
+    assert tier_of(stubs, member) == "员工"
+
+
+def test_a_ladder_out_of_order_is_refused_and_writes_nothing(stubs, ladder):
+    before = stubs.tier.ListTiers(tier_pb2.ListTiersRequest()).tiers
+    code, reason, _ = refusal(stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_spend_fen=3_000 * YUAN)))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "UPGRADE_SPEND_OUT_OF_ORDER")
+    code, reason, _ = refusal(stubs.tier.UpdateTier, tier_pb2.UpdateTierRequest(
+        request_id=rid(), tier=tier_pb2.Tier(tier_id=ladder["银卡"].tier_id, upgrade_spend_fen=5_000 * YUAN),
+        update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"])))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "UPGRADE_SPEND_OUT_OF_ORDER")
+    code, _, violations = refusal(stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_spend_fen=-1)))
+    assert (code, violations) == (OK.INVALID_ARGUMENT, {"tier.upgrade_spend_fen": "AMOUNT_OUT_OF_RANGE"})
+    assert stubs.tier.ListTiers(tier_pb2.ListTiersRequest()).tiers == before
+
+
+def test_a_lower_spend_set_later_lifts_a_member_at_their_next_visit(stubs, ladder):
+    member = stubs.register("门槛下调")
+    visit(stubs, member, 3_000 * YUAN)  # 银卡
+    stubs.tier.UpdateTier(tier_pb2.UpdateTierRequest(
+        request_id=rid(), tier=tier_pb2.Tier(tier_id=ladder["金卡"].tier_id, upgrade_spend_fen=3_000 * YUAN),
+        update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"])))
+    try:
+        assert tier_of(stubs, member) == "银卡"  # nothing moves until they come back
+        assert visit(stubs, member, 1).tier_reached.name == "金卡"
+    finally:
+        stubs.tier.UpdateTier(tier_pb2.UpdateTierRequest(
+            request_id=rid(), tier=tier_pb2.Tier(tier_id=ladder["金卡"].tier_id, upgrade_spend_fen=5_000 * YUAN),
+            update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"])))
+
+
+def test_visits_at_many_tills_at_once_move_the_member_up_once(stubs, ladder):
+    """Eight orders of ¥200 at once: the one that reaches ¥1,000 moves the member up,
+    whichever it is, and only it; every fen of spend is counted."""
+    for _ in range(3):
+        member = stubs.register("同时")
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: visit(stubs, member, 200 * YUAN), range(8)))
+        assert sum(a.HasField("tier_change") for a in answers) == 1
+        assert sorted(a.stats.total_spend_fen for a in answers) == [200 * YUAN * n for n in range(1, 9)]
+        assert len(history(stubs, member)) == 1 and tier_of(stubs, member) == "银卡"
