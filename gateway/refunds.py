@@ -10,7 +10,9 @@ campaign's and coupon's discount goes back to the campaign's budget and stats. C
 are not given back: a used coupon stays used, as at the till. Of an order an operator
 settled without some steps, what those steps never moved is not moved back: no spent
 points return if they were never taken, no earned points are taken back if none were
-earned, no discount goes back to a campaign that never booked it.
+earned, no discount goes back to a campaign that never booked it, no spend comes off a
+visit never counted. The returned goods' share of the order's payable amount comes off
+the member's spend, which may undo a tier it had reached.
 
 The plan is computed and written under the order's lock before any service is called;
 every call's id is derived from the refund, so a retry or a re-run replays it. A refund
@@ -29,6 +31,7 @@ from sqlalchemy import insert, select, update
 
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unavailable, Violations, invalid
@@ -107,15 +110,18 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stor
     ids = [line.line_id for line in quote.lines]
     offset_fen = split_proportionally(min(paid.points_offset_fen, sum(payable.values())), [payable[i] for i in ids])
     offset_points = split_proportionally(paid.points_used, offset_fen)
-    money = points = 0
+    money = points = spend = 0
     for i, fen_share, points_share in zip(ids, offset_fen, offset_points):
         if i in lines:
             before = refunded.get(i, 0)
             money += _unit_share(payable[i] - fen_share, bought[i], before, lines[i])
             points += _unit_share(points_share, bought[i], before, lines[i])
+            spend += _unit_share(payable[i], bought[i], before, lines[i])  # as the visit counted it: points too
     settled = await settled_steps(db, order.order_id)
     if "points-capture" in settled:  # the points were never taken
         points = 0
+    if "visit" in settled:  # the visit was never counted
+        spend = 0
     stored_back = min(money, paid.stored_value_paid_fen - stored_refunded)
     tenders = []
     rest = money - stored_back
@@ -131,7 +137,8 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stor
                       for x in a.line_shares if x.line_id in lines)
             if fen:
                 discounts.append(campaign_pb2.Adjustment(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=fen))
-    return (pb.RefundResponse(stored_value_fen=stored_back, points_returned=points, tenders=tenders),
+    return (pb.RefundResponse(stored_value_fen=stored_back, points_returned=points, tenders=tenders,
+                              spend_returned_fen=spend),
             campaign_pb2.ReturnDiscountsRequest(adjustments=discounts))
 
 
@@ -244,24 +251,34 @@ async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
         plan.points_clawed_back = reversed_.clawed_back_points
     if row.discounts:
         discounts = campaign_pb2.ReturnDiscountsRequest.FromString(row.discounts)
-        try:
-            async with relayed("campaign"):
-                await services.campaign.ReturnDiscounts(campaign_pb2.ReturnDiscountsRequest(
-                    request_id=step_id(row.refund_id, "campaign"), order_id=order.order_id,
-                    adjustments=discounts.adjustments))
-        except Unavailable:
-            raise  # the refund stays PENDING: a retry or the recovery loop gives the discounts back
-        except DomainError as error:
-            # The money and points went back; a campaign's books that disagree must not
-            # hold the customer's refund up (and a refused id stays refused): log it for
-            # the back office.
-            log.error("discounts not given back", extra={"refund_id": row.refund_id, "reason": error.reason})
+        await _book_back("discounts", row.refund_id, "campaign", lambda: services.campaign.ReturnDiscounts(
+            campaign_pb2.ReturnDiscountsRequest(request_id=step_id(row.refund_id, "campaign"), order_id=order.order_id,
+                                                adjustments=discounts.adjustments)))
+    if plan.spend_returned_fen:
+        await _book_back("spend", row.refund_id, "member", lambda: services.member.RecordReturn(
+            member_pb2.RecordReturnRequest(request_id=step_id(row.refund_id, "visit"), member_id=member_id,
+                                           order_id=order.order_id, return_id=row.refund_id,
+                                           amount_fen=plan.spend_returned_fen)))
     async with direct.begin() as db:
         state = (await db.execute(select(orders.c.state).where(orders.c.order_id == order.order_id))).scalar()
         plan.state = pb.ORDER_STATE_REFUNDED if state == REFUNDED else pb.ORDER_STATE_PARTLY_REFUNDED
         await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
                          .values(state="DONE", response=plan.SerializeToString()))
     return plan
+
+
+async def _book_back(what: str, refund_id: str, service: str, call) -> None:
+    """Give back what books rather than money: the discounts to their campaigns' budgets,
+    the spend to the member's tier progress. No answer leaves the refund PENDING, for a
+    retry or the recovery loop; a refusal - books that disagree - is logged for the back
+    office and must not hold the customer's refund up (a refused id stays refused)."""
+    try:
+        async with relayed(service):
+            await call()
+    except Unavailable:
+        raise
+    except DomainError as error:
+        log.error(f"{what} not given back", extra={"refund_id": refund_id, "reason": error.reason})
 
 
 async def unfinished(direct, started_before) -> list[tuple]:

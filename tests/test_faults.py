@@ -192,6 +192,10 @@ def _balances(chain: Chain, member_id: str) -> tuple[int, int, int, int]:
     return stored.available_fen, stored.held_fen, points.available_points, points.held_points
 
 
+def _spend(chain: Chain, member_id: str) -> int:
+    return chain.member.member.GetVisitStats(member_pb2.GetVisitStatsRequest(member_id=member_id)).stats.total_spend_fen
+
+
 def _campaign_given(chain: Chain) -> tuple[int, int]:
     stats = chain.campaign.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(campaign_id=chain.campaign_id))
     return stats.orders, stats.discount_fen
@@ -234,7 +238,7 @@ def test_a_process_killed_at_a_checkout_step_leaves_one_payment_and_the_retry_ge
 
 
 REFUND_STEPS = ["wallet.RefundConsumption:after", "refund-stored-value-returned", "points.Reverse:after",
-                "campaign.ReturnDiscounts:after"]
+                "campaign.ReturnDiscounts:after", "member.RecordReturn:after"]
 
 
 @pytest.mark.parametrize("point", REFUND_STEPS)
@@ -251,6 +255,7 @@ def test_a_process_killed_during_a_refund_returns_the_money_once(chain, point):
     assert points_spent(chain.processes["points"].database_url, member_id) == 20
     assert_books_balance(chain.processes["wallet"].database_url)
     assert _campaign_given(chain) == stats_before  # 满30减3's 3.00 given back once
+    assert _spend(chain, member_id) == 0  # the order's spend taken back off the member's, once
 
 
 def _eventually(chain: Chain, member_id: str, balances: tuple) -> None:

@@ -41,3 +41,22 @@ def test_the_checkout_that_reaches_a_tier_says_so_and_the_next_is_priced_at_it(t
     assert second.receipt.discount_total_fen == 6_00 and second.receipt.tier_reached == ""
     order = stub.GetOrder(pb.GetOrderRequest(order_id=first.order_id), metadata=as_(terminal))
     assert order.receipt.tier_reached == "银卡"  # the stored receipt, as printed
+
+
+def test_a_refund_takes_the_spend_back_and_the_tier_it_no_longer_pays_for(till):
+    stub, terminal = till[:2]
+    phone = new_phone()
+    registered = stub.RegisterMember(pb.RegisterMemberRequest(
+        request_id=rid(), member=member_pb2.Member(name="退货会员", phone=phone)), metadata=as_(terminal))
+    member_id = registered.member.member_id
+    paid = stub.Checkout(pb.CheckoutRequest(
+        request_id=rid(), member_id=member_id,
+        lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=120_00)]), metadata=as_(terminal))
+    assert paid.receipt.tier_reached == "银卡"
+    refund = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="1", quantity=1)])
+    back = stub.Refund(refund, metadata=as_(terminal))
+    assert back.spend_returned_fen == 60_00 and back.tenders[0].amount_fen == 60_00  # ¥60.00 left: below ¥100
+    assert stub.Refund(refund, metadata=as_(terminal)) == back  # the retry: nothing comes off twice
+    found = stub.LookupMember(pb.LookupMemberRequest(phone=phone), metadata=as_(terminal))
+    assert not found.HasField("tier")

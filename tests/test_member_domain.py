@@ -173,3 +173,20 @@ def test_tier_spend_out_of_range_is_bad_input():
     domain.check_tier(v, "钻石", 4, 9000, 20000, "", -1)
     domain.check_tier(v, "钻石", 4, 9000, 20000, "", 10**12 + 1)
     assert [x.field for x in v.items] == ["tier.upgrade_spend_fen"] * 2
+
+
+BY_ID = {t.tier_id: t for t in LADDER}
+
+
+@pytest.mark.parametrize("current, climbs, spend, expected", [
+    ("t1", [("t0", "t1")], 100_000, "t1"),  # still paid for
+    ("t1", [("t0", "t1")], 99_999, "t0"),  # a fen short: back to the tier before the climb
+    ("t1", [("", "t1")], 0, ""),  # climbed from no tier: back to none
+    ("t2", [("t1", "t2"), ("t0", "t1")], 300_000, "t1"),  # undoes 金卡 only
+    ("t2", [("t1", "t2"), ("t0", "t1")], 0, "t0"),  # undoes both climbs
+    ("t2", [("t0", "t2")], 300_000, "t1"),  # jumped past 银卡: lands where the spend still reaches
+    ("t2", [("t1", "t2")], 0, "t1"),  # 银卡 given by hand, then the climb to 金卡: never below 银卡
+    ("t2", [], 0, "t2"),  # assigned by hand: a return does not touch it
+])
+def test_a_return_undoes_the_climbs_the_spend_no_longer_pays_for(current, climbs, spend, expected):
+    assert domain.tier_after_return(BY_ID, current, climbs, spend) == expected

@@ -125,3 +125,51 @@ def test_visits_at_many_tills_at_once_move_the_member_up_once(stubs, ladder):
         assert sum(a.HasField("tier_change") for a in answers) == 1
         assert sorted(a.stats.total_spend_fen for a in answers) == [200 * YUAN * n for n in range(1, 9)]
         assert len(history(stubs, member)) == 1 and tier_of(stubs, member) == "银卡"
+
+
+def give_back(stubs, member, order_id, amount_fen, return_id=None):
+    return stubs.member.RecordReturn(member_pb2.RecordReturnRequest(
+        request_id=rid(), member_id=member.member_id, order_id=order_id, return_id=return_id or rid(),
+        amount_fen=amount_fen, actor=ACTOR))
+
+
+def test_a_return_takes_its_spend_back_and_undoes_a_climb_it_no_longer_pays_for(stubs, ladder):
+    member = stubs.register("退货")
+    order = rid()
+    assert visit(stubs, member, 1_200 * YUAN, order_id=order).tier_reached.name == "银卡"
+    kept = give_back(stubs, member, order, 200 * YUAN)  # ¥1,000 left: still 银卡
+    assert kept.stats.total_spend_fen == 1_000 * YUAN and not kept.HasField("tier_change")
+    return_id = rid()
+    fell = give_back(stubs, member, order, 1, return_id=return_id)  # a fen short
+    assert fell.tier_change.from_tier_id == ladder["银卡"].tier_id and fell.tier_change.to_tier_id == ""
+    assert fell.tier_change.operator_id == "system:tier-return" and tier_of(stubs, member) == ""
+    again = give_back(stubs, member, order, 1, return_id=return_id)  # the same return, another request
+    assert again.stats.total_spend_fen == 1_000 * YUAN - 1 and not again.HasField("tier_change")
+    assert visit(stubs, member, 1).tier_reached.name == "银卡"  # paid for again: climbs again
+    assert len(history(stubs, member)) == 3
+
+
+def test_a_return_leaves_a_tier_given_by_hand(stubs, ladder):
+    member = stubs.register("员工退货")
+    stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=member.member_id,
+                                                      tier_id=ladder["银卡"].tier_id, reason="补偿", actor=ACTOR))
+    order = rid()
+    assert visit(stubs, member, 6_000 * YUAN, order_id=order).tier_reached.name == "金卡"
+    fell = give_back(stubs, member, order, 6_000 * YUAN)  # undoes the climb to 金卡, not the 银卡 HQ gave
+    assert fell.tier_change.to_tier_id == ladder["银卡"].tier_id and tier_of(stubs, member) == "银卡"
+
+
+def test_a_return_of_more_than_the_visit_or_of_no_visit_is_refused_and_writes_nothing(stubs, ladder):
+    member, other = stubs.register("多退"), stubs.register("别人")
+    order = rid()
+    visit(stubs, member, 500 * YUAN, order_id=order)
+    give_back(stubs, member, order, 300 * YUAN)
+    code, reason, _ = refusal(give_back, stubs, member, order, 200 * YUAN + 1)
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "RETURN_EXCEEDS_VISIT")
+    for who, of in ((member, rid()), (other, order)):  # no such order; another member's order
+        assert refusal(give_back, stubs, who, of, 1)[:2] == (OK.NOT_FOUND, "VISIT_NOT_FOUND")
+    code, _, violations = refusal(stubs.member.RecordReturn, member_pb2.RecordReturnRequest(
+        request_id=rid(), member_id=member.member_id, order_id=order, return_id="", amount_fen=0))
+    assert (code, set(violations)) == (OK.INVALID_ARGUMENT, {"return_id", "amount_fen"})
+    stats = stubs.member.GetVisitStats(member_pb2.GetVisitStatsRequest(member_id=member.member_id)).stats
+    assert (stats.visit_count, stats.total_spend_fen) == (1, 200 * YUAN)

@@ -370,11 +370,28 @@ def check_ladder(tiers: list[Tier]) -> None:
 
 def tier_reached(tiers: list[Tier], current: Tier | None, spend_fen: int) -> Tier | None:
     """The best tier this spend reaches, if it is better than the member's own; else
-    None. Spend only lifts: a tier assigned by hand above it stays."""
+    None. It only lifts: a tier assigned by hand above it stays."""
     reached = max((t for t in tiers if 0 < t.upgrade_spend_fen <= spend_fen), key=lambda t: t.rank, default=None)
     if reached is None or (current is not None and reached.rank <= current.rank):
         return None
     return reached
+
+
+def tier_after_return(tiers: dict[str, Tier], current_id: str, climbs: list[tuple[str, str]], spend_fen: int) -> str:
+    """The tier (its id; "" for none) a member on current_id holds after a return
+    lowered their spend to spend_fen. climbs are the (from, to) tier ids of the climbs
+    by spend that brought them there, newest first. Each climb the spend no longer pays
+    for is undone, down to the tier they had before climbing at most (assigned by hand,
+    or none); from there the spend lifts them to the best tier it still reaches."""
+    tier_id = current_id
+    for from_id, to_id in climbs:
+        if to_id != tier_id or tiers[to_id].upgrade_spend_fen <= spend_fen:
+            break
+        tier_id = from_id
+    if tier_id == current_id:
+        return current_id
+    lifted = tier_reached(list(tiers.values()), tiers.get(tier_id), spend_fen)
+    return lifted.tier_id if lifted else tier_id
 
 
 # ---------------------------------------------------------------- QR tokens

@@ -141,6 +141,14 @@ visits = Table(  # one row per order: what makes RecordVisit idempotent by order
     Column("visit_time", UtcDateTime, nullable=False),
 )
 
+visit_returns = Table(  # one row per return: what makes RecordReturn idempotent by return_id
+    "visit_returns", metadata,
+    Column("return_id", String(64), primary_key=True),
+    Column("order_id", String(64), ForeignKey("visits.order_id"), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("return_time", UtcDateTime, nullable=False),
+)
+
 visit_stats = Table(
     "visit_stats", metadata,
     Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),

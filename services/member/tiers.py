@@ -4,7 +4,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +43,7 @@ def _rank_taken(rank: int) -> AlreadyExists:
 
 
 CLIMB_OPERATOR = "system:tier-climb"  # who moved a member up by spend: nobody did by hand
+RETURN_OPERATOR = "system:tier-return"  # who undid a climb a return no longer paid for
 LADDER = "tiers"  # changes of the tiers take turns on it, so that each checks the ladder as it ends up
 
 
@@ -94,10 +95,34 @@ async def climb(session, member: domain.Member, spend_fen: int) -> tuple[TierCha
     return await _move(session, member, reached.tier_id, reason, CLIMB_OPERATOR), reached
 
 
+async def after_return(session, member: domain.Member, spend_fen: int) -> TierChange | None:
+    """Undo the climbs by spend of a member (locked) that a return took their spend
+    below (domain.tier_after_return): the change, else None."""
+    climbs = []  # the climbs that brought them to their tier, newest first
+    for row in await session.execute(_CHANGES, {"member_id": member.member_id}):
+        if row.operator_id != CLIMB_OPERATOR:
+            break
+        climbs.append((row.from_tier_id or "", row.to_tier_id))
+    if not climbs:
+        return None
+    ladder = {t.tier_id: t for t in await list_tiers(session)}
+    tier_id = domain.tier_after_return(ladder, member.tier_id, climbs, spend_fen)
+    if tier_id == member.tier_id:
+        return None
+    left = ladder[member.tier_id]
+    reason = f"退货后累计消费 {yuan(spend_fen)},不足{left.name}(满 {yuan(left.upgrade_spend_fen)})"
+    return await _move(session, member, tier_id, reason, RETURN_OPERATOR)
+
+
+_CHANGES = (select(tier_changes).where(tier_changes.c.member_id == bindparam("member_id"))
+            .order_by(tier_changes.c.change_id.desc()).limit(20))
+
+
 async def _move(session, member: domain.Member, tier_id: str, reason: str, operator_id: str) -> TierChange:
+    """Move a member to a tier ("": none) and keep the change."""
     change = TierChange(member.member_id, member.tier_id, tier_id, reason, operator_id, utcnow())
     await session.execute(update(storage.members).where(storage.members.c.member_id == member.member_id)
-                          .values(tier_id=tier_id, update_time=change.change_time))
+                          .values(tier_id=tier_id or None, update_time=change.change_time))
     await session.execute(insert(tier_changes).values(
         member_id=member.member_id, from_tier_id=change.from_tier_id or None, to_tier_id=tier_id,
         reason=reason, operator_id=operator_id, change_time=change.change_time))

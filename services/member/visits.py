@@ -1,25 +1,27 @@
 """Visits: what a member bought where, counted per store, and the tier their spend reaches.
 
 The checkout records one visit per paid order (RecordVisit); the order_id makes a second
-call for the same order change nothing. The member's row is locked first, so two tills
-recording visits of one member take turns: the second sees the first's spend, and of
-two visits that reach a tier exactly one moves the member up.
+call for the same order change nothing. A refund takes the returned goods back off the
+spend (RecordReturn), once per return_id, never more than the visit added. The member's
+row is locked first, so two tills recording visits or returns of one member take turns:
+the second sees the first's spend, and of two visits that reach a tier exactly one moves
+the member up.
 """
 
 import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huiyuan.runtime.db import dialect_name
 from huiyuan.runtime.direct import BUILT_ONCE, send
-from huiyuan.runtime.errors import FailedPrecondition
+from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.upsert import insert_for
 from services.member import domain, tiers
 from services.member.members import require_member
-from services.member.storage import visit_stats, visits
+from services.member.storage import visit_returns, visit_stats, visits
 
 
 @dataclass
@@ -53,6 +55,12 @@ class Visit:
     stats: VisitStats
     climbed: tiers.TierChange | None = None  # set when this visit took the member up a tier
     tier_reached: domain.Tier | None = None
+
+
+@dataclass
+class Return:
+    stats: VisitStats
+    fell: tiers.TierChange | None = None  # set when the return undid a climb
 
 
 async def visit_stats_of(db, member_id: str) -> VisitStats:
@@ -103,3 +111,38 @@ async def record_visit(session: AsyncSession, member_id: str, store_path: str, o
     stats = await _visit_stats(session, member_id)
     climbed = await tiers.climb(session, member, stats.total_spend_fen)
     return Visit(stats, *climbed) if climbed else Visit(stats)
+
+
+_RETURN = select(visit_returns).where(visit_returns.c.return_id == bindparam("return_id"))
+_RETURNED = select(func.coalesce(func.sum(visit_returns.c.amount_fen), 0)).where(
+    visit_returns.c.order_id == bindparam("order_id"))
+_INSERT_RETURN = insert(visit_returns)
+_TAKE_BACK = update(visit_stats).where(  # bind names other than the columns': SQLAlchemy keeps those for SET
+    visit_stats.c.member_id == bindparam("of_member"), visit_stats.c.store_path == bindparam("at_store")).values(
+    total_spend_fen=visit_stats.c.total_spend_fen - bindparam("amount_fen"))
+
+
+async def record_return(session: AsyncSession, member_id: str, order_id: str, return_id: str,
+                        amount_fen: int, return_time: datetime) -> Return:
+    member = await require_member(session, member_id, for_update=True)
+    visit = (await session.execute(_VISIT, {"order_id": order_id})).one_or_none()
+    if visit is None or visit.member_id != member_id:  # another member's order is none of this one's
+        raise NotFound("VISIT_NOT_FOUND", "This member has no visit for this order.", "该会员没有这笔订单的消费记录。",
+                       order_id=order_id)
+    done = (await session.execute(_RETURN, {"return_id": return_id})).one_or_none()
+    if done is not None:
+        if done.order_id != order_id:
+            raise FailedPrecondition("RETURN_ALREADY_RECORDED", "This return is recorded for another order.",
+                                     "该退货已记录在其他订单名下。", return_id=return_id)
+        return Return(await _visit_stats(session, member_id))  # the same return again changes nothing
+    returned = (await session.execute(_RETURNED, {"order_id": order_id})).scalar_one()
+    if returned + amount_fen > visit.amount_fen:
+        raise FailedPrecondition(
+            "RETURN_EXCEEDS_VISIT", f"The visit added {visit.amount_fen} fen and {returned} went back already.",
+            f"该订单消费 {visit.amount_fen} 分，已退回 {returned} 分，不能再退 {amount_fen} 分。",
+            order_id=order_id, left_fen=visit.amount_fen - returned)
+    await send(session, _INSERT_RETURN, {"return_id": return_id, "order_id": order_id, "amount_fen": amount_fen,
+                                         "return_time": return_time})
+    await send(session, _TAKE_BACK, {"of_member": member_id, "at_store": visit.store_path, "amount_fen": amount_fen})
+    stats = await _visit_stats(session, member_id)
+    return Return(stats, await tiers.after_return(session, member, stats.total_spend_fen))

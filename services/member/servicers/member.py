@@ -257,6 +257,26 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
 
         return await self.idempotency.run("RecordVisit", request, member_pb2.RecordVisitResponse, work)
 
+    async def RecordReturn(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
+        v.check(0 < len(request.order_id) <= 64, "order_id", "ORDER_ID_INVALID", "order_id is required, at most 64 characters")
+        v.check(0 < len(request.return_id) <= 64, "return_id", "RETURN_ID_INVALID",
+                "return_id is required, at most 64 characters")
+        v.check(0 < request.amount_fen <= 10**12, "amount_fen", "AMOUNT_OUT_OF_RANGE", "amount_fen must be 1 to 10^12")
+        v.raise_if_any()
+
+        async def work(session):
+            returned = await visits.record_return(session, request.member_id, request.order_id, request.return_id,
+                                                  request.amount_fen, utcnow())
+            return member_pb2.RecordReturnResponse(
+                stats=_visit_stats(returned.stats),
+                tier_change=convert.tier_change(returned.fell) if returned.fell else None)
+
+        return await self.idempotency.run("RecordReturn", request, member_pb2.RecordReturnResponse, work)
+
     async def GetVisitStats(self, request, context):
         async with self.sessions() as session:
             stats = await visits.visit_stats_of(session, request.member_id)
