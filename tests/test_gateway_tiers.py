@@ -1,22 +1,26 @@
 """A member climbs a tier at the till: the checkout that reaches the tier's spend says so
-on the receipt, and the next checkout is priced at the new tier. A chain of its own:
+on the receipt, and the next checkout is priced and earns points at the new tier. A chain of its own:
 the ladder is the whole chain's."""
 
 import pytest
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, tier_pb2
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from tests.support import ACTOR, STORE, Stubs, card_type, new_phone, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 
 
 @pytest.fixture(scope="module")
-def till(chain, member_service):  # noqa: F811
-    """银卡 (九五折) at ¥100 of spend; a terminal's key; a member with a card and no tier."""
+def till(chain, member_service, points_service):  # noqa: F811
+    """银卡 (九五折, 1.5倍积分) at ¥100 of spend; 1 point a yuan; a terminal's key; a member
+    with a card and no tier."""
     stub, hq_key = chain
     stubs = Stubs(member_service.channel)
     stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(
-        name="银卡", rank=2, price_rate_bp=9500, points_multiplier_bp=10000, upgrade_spend_fen=100_00)))
+        name="银卡", rank=2, price_rate_bp=9500, points_multiplier_bp=15000, upgrade_spend_fen=100_00)))
+    points_pb2_grpc.PointsServiceStub(points_service.channel).CreateRule(points_pb2.CreateRuleRequest(
+        request_id=rid(), rule=points_pb2.Rule(name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
     terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
     registered = stub.RegisterMember(pb.RegisterMemberRequest(
         request_id=rid(), member=member_pb2.Member(name="升级会员", phone=new_phone()),
@@ -35,10 +39,12 @@ def test_the_checkout_that_reaches_a_tier_says_so_and_the_next_is_priced_at_it(t
     stub, terminal, member_id, card = till
     first = pay_cash(stub, terminal, member_id, card, 120_00)
     assert first.receipt.tier_reached == "银卡" and "恭喜升级为 银卡" in first.receipt.lines
+    assert first.receipt.points_earned == 120  # earned before the climb: 1x
     found = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
     assert found.tier.name == "银卡"
     second = pay_cash(stub, terminal, member_id, card, 114_00)  # 九五折 of ¥120.00
     assert second.receipt.discount_total_fen == 6_00 and second.receipt.tier_reached == ""
+    assert second.receipt.points_earned == 171  # ¥114.00 at 银卡's 1.5倍积分
     order = stub.GetOrder(pb.GetOrderRequest(order_id=first.order_id), metadata=as_(terminal))
     assert order.receipt.tier_reached == "银卡"  # the stored receipt, as printed
 

@@ -21,8 +21,9 @@ TEA = Rule("r-tea", "茶叶2倍", "hq/east", priority=30, points_per_yuan_bp=20_
 RULES = [EVERY_YUAN, GOLD, MEMBER_DAY, TEA]
 
 
-def order(*lines, tier="silver", at=THURSDAY, store="hq/east/sh-001"):
-    return Order(store, tier, at, [Line(f"l{i}", category, fen) for i, (category, fen) in enumerate(lines, 1)])
+def order(*lines, tier="silver", at=THURSDAY, store="hq/east/sh-001", tier_multiplier_bp=10_000):
+    return Order(store, tier, at, [Line(f"l{i}", category, fen) for i, (category, fen) in enumerate(lines, 1)],
+                 tier_multiplier_bp)
 
 
 @pytest.mark.parametrize("case, the_order, expected", [
@@ -35,6 +36,9 @@ def order(*lines, tier="silver", at=THURSDAY, store="hq/east/sh-001"):
     ("the tea cap of 100 a order, lines scaled", order(("tea", 60_00), ("tea", 40_00), ("food", 10_00)),
      [(60, "r-tea"), (40, "r-tea"), (10, "r-base")]),
     ("nothing under one yuan", order(("food", 99)), [(0, "r-base")]),
+    ("a tier's own 1.2x scales the base", order(("food", 100_00), tier_multiplier_bp=12_000), [(120, "r-base")]),
+    ("and member day's x2 as well", order(("food", 100_00), at=WEDNESDAY, tier_multiplier_bp=12_000), [(240, "r-base")]),
+    ("rounded down once, at the end", order(("food", 1_05), tier_multiplier_bp=15_000), [(1, "r-base")]),
 ])
 def test_accrual_table(case, the_order, expected):
     got = [(a.points, a.rule_id) for a in domain.accrue(RULES, the_order)]
@@ -61,7 +65,9 @@ def test_minimum_spend_and_month_days():
 
 def test_explanations_name_the_rules():
     why = domain.accrue(RULES, order(("food", 100_00), at=WEDNESDAY))[0].explanation
-    assert "消费1元积1分" in why and "会员日双倍积分" in why
+    assert "消费1元积1分" in why and "会员日双倍积分" in why and "会员等级" not in why
+    assert domain.accrue(RULES, order(("food", 100_00), tier_multiplier_bp=12_000))[0].explanation.endswith(
+        "x 1.2 (会员等级)")
 
 
 def test_rules_that_make_no_sense_are_refused_field_by_field():

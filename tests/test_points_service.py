@@ -72,6 +72,21 @@ def test_accrue_explains_every_line_and_an_order_earns_once(points):
     assert preview.points == 1000  # 1500 capped at 1000 per order by the gold rule
 
 
+def test_a_members_tier_multiplier_scales_what_the_rules_give(points):
+    member = new_id("m")
+    done = points.Accrue(pb.AccrueRequest(request_id=rid(), member_id=member, order_id=f"o-{rid()[:8]}",
+                                          store_path=STORE, tier_id="silver", paid_time=ts(THURSDAY),
+                                          tier_multiplier_bp=12_000,
+                                          lines=[pb.OrderLine(line_id="1", category="food", paid_fen=100_00)]))
+    assert done.points == 120 and done.lines[0].explanation.endswith("x 1.2 (会员等级)")
+    preview = points.PreviewAccrual(pb.PreviewAccrualRequest(store_path=STORE, tier_id="silver", paid_time=ts(WEDNESDAY),
+                                                             tier_multiplier_bp=12_000,
+                                                             lines=[pb.OrderLine(line_id="1", paid_fen=100_00)]))
+    assert preview.points == 240  # member day's x2 as well
+    bad = pb.PreviewAccrualRequest(store_path=STORE, tier_multiplier_bp=100_001, lines=[pb.OrderLine(line_id="1")])
+    assert refusal(points.PreviewAccrual, bad)[2] == {"tier_multiplier_bp": "MULTIPLIER_INVALID"}
+
+
 def test_rules_with_a_taken_priority_or_no_sense_are_refused(points):
     taken = pb.CreateRuleRequest(request_id=rid(), rule=pb.Rule(name="又一个", org_path="hq", priority=10,
                                                                  points_per_yuan_bp=5_000))

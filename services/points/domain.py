@@ -8,7 +8,9 @@ month, in business time) and the order's minimum spend all match. Two kinds of r
   (member day x2, a holiday x3).
 For each line the matching base rule with the highest priority applies, then the
 matching multiplier with the highest priority: one of each, never a pile-up, and never
-"the last edited rule wins" (two rules of one kind cannot share a priority). Points
+"the last edited rule wins" (two rules of one kind cannot share a priority). The
+member's tier's own multiplier (member.v1.Tier: 金卡 1.5倍积分) scales what the rules
+give, as a rule for that tier (tier_ids) can: a chain uses one way or the other. Points
 are rounded down per line. A rule's caps (per order, per member per day) scale its
 lines down, largest remainder first, so a capped order never earns a point too many.
 
@@ -157,6 +159,7 @@ class Order:
     tier_id: str
     paid_time: datetime
     lines: list[Line]
+    tier_multiplier_bp: int = BP  # the member's tier's own multiplier
 
     @property
     def paid_fen(self) -> int:
@@ -188,11 +191,13 @@ def accrue(rules: list[Rule], order: Order, earned_today: dict[str, int] | None 
             result.append(LineAccrual(line.line_id, 0, "", "", "no rule applies"))
             continue
         multiplier = _highest([r for r in matching if not r.is_base])
-        factor = base.points_per_yuan_bp * (multiplier.multiplier_bp if multiplier else BP)
-        points = line.paid_fen * factor // (100 * BP * BP)  # fen -> yuan, and two basis points; rounded down
+        factor = base.points_per_yuan_bp * (multiplier.multiplier_bp if multiplier else BP) * order.tier_multiplier_bp
+        points = line.paid_fen * factor // (100 * BP * BP * BP)  # fen -> yuan, and three basis points; rounded down
         why = f"{base.name}: {line.paid_fen / 100:.2f} yuan x {base.points_per_yuan_bp / BP:g}"
         if multiplier:
             why += f" x {multiplier.multiplier_bp / BP:g} ({multiplier.name})"
+        if order.tier_multiplier_bp != BP:
+            why += f" x {order.tier_multiplier_bp / BP:g} (会员等级)"
         result.append(LineAccrual(line.line_id, points, base.rule_id, multiplier.rule_id if multiplier else "", why))
     by_id = {r.rule_id: r for r in rules}
     for rule_id in {a.rule_id for a in result if a.rule_id}:

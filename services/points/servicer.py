@@ -55,8 +55,10 @@ def _points(v: Violations, value: int, field: str = "points") -> int:
     return value
 
 
-def _order(v: Violations, store_path: str, tier_id: str, lines, paid_time) -> domain.Order:
-    check_store_path(v, store_path, "store_path")
+def _order(v: Violations, request) -> domain.Order:
+    """The order of an AccrueRequest or a PreviewAccrualRequest."""
+    check_store_path(v, request.store_path, "store_path")
+    lines = request.lines
     v.check(0 < len(lines) <= MAX_LINES, "lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
     seen = set()
     for i, line in enumerate(lines):
@@ -64,7 +66,12 @@ def _order(v: Violations, store_path: str, tier_id: str, lines, paid_time) -> do
                 "every line needs its own line_id")
         seen.add(line.line_id)
         v.check(0 <= line.paid_fen <= 10**10, f"lines[{i}].paid_fen", "AMOUNT_INVALID", "paid_fen must be 0 or more")
-    return domain.Order(store_path, tier_id, paid_time, [domain.Line(x.line_id, x.category, x.paid_fen) for x in lines])
+    v.check(0 <= request.tier_multiplier_bp <= 10 * domain.BP, "tier_multiplier_bp", "MULTIPLIER_INVALID",
+            "tier_multiplier_bp must be 0 to 100000 (0 or 10000: 1x)")
+    paid_time = from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow()
+    return domain.Order(request.store_path, request.tier_id, paid_time,
+                        [domain.Line(x.line_id, x.category, x.paid_fen) for x in lines],
+                        request.tier_multiplier_bp or domain.BP)
 
 
 def _line_accruals(accruals: list[domain.LineAccrual]) -> list[pb.LineAccrual]:
@@ -172,8 +179,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         if request.member_id:
             _member_id(v, request.member_id)
-        order = _order(v, request.store_path, request.tier_id, request.lines,
-                       from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow())
+        order = _order(v, request)
         v.raise_if_any()
         async with self.direct.reading() as db:
             accruals = await accrual.preview(db, request.member_id, order)
@@ -184,8 +190,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_request_id(v, request.request_id)
         _member_id(v, request.member_id)
         check_text(v, request.order_id, "order_id", 64, required=True)
-        order = _order(v, request.store_path, request.tier_id, request.lines,
-                       from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow())
+        order = _order(v, request)
         check_actor(v, request, required=False)
         v.raise_if_any()
 
