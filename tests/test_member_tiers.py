@@ -163,13 +163,18 @@ def test_a_return_of_more_than_the_visit_or_of_no_visit_is_refused_and_writes_no
     member, other = stubs.register("多退"), stubs.register("别人")
     order = rid()
     visit(stubs, member, 500 * YUAN, order_id=order)
-    give_back(stubs, member, order, 300 * YUAN)
+    return_id = rid()
+    give_back(stubs, member, order, 300 * YUAN, return_id=return_id)
     code, reason, _ = refusal(give_back, stubs, member, order, 200 * YUAN + 1)
     assert (code, reason) == (OK.FAILED_PRECONDITION, "RETURN_EXCEEDS_VISIT")
     for who, of in ((member, rid()), (other, order)):  # no such order; another member's order
         assert refusal(give_back, stubs, who, of, 1)[:2] == (OK.NOT_FOUND, "VISIT_NOT_FOUND")
+    elsewhere = rid()
+    visit(stubs, member, 100 * YUAN, order_id=elsewhere)
+    assert refusal(give_back, stubs, member, elsewhere, 1, return_id=return_id)[:2] == (
+        OK.FAILED_PRECONDITION, "RETURN_ALREADY_RECORDED")  # that return was of the first order
     code, _, violations = refusal(stubs.member.RecordReturn, member_pb2.RecordReturnRequest(
         request_id=rid(), member_id=member.member_id, order_id=order, return_id="", amount_fen=0))
     assert (code, set(violations)) == (OK.INVALID_ARGUMENT, {"return_id", "amount_fen"})
     stats = stubs.member.GetVisitStats(member_pb2.GetVisitStatsRequest(member_id=member.member_id)).stats
-    assert (stats.visit_count, stats.total_spend_fen) == (1, 200 * YUAN)
+    assert (stats.visit_count, stats.total_spend_fen) == (2, 300 * YUAN)
