@@ -337,7 +337,7 @@ class Tier:
     upgrade_spend_fen: int = 0  # spend in all stores that reaches it; 0: only by assignment
 
 
-MAX_UPGRADE_SPEND_FEN = 10**12  # as a visit's own amount
+MAX_SPEND_FEN = 10**12  # the most a visit, a return or a tier's upgrade spend may name
 
 
 def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int, points_multiplier_bp: int, benefits: str,
@@ -349,7 +349,7 @@ def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int,
     violations.check(0 <= points_multiplier_bp <= 100000, "tier.points_multiplier_bp", "MULTIPLIER_OUT_OF_RANGE",
                      "points_multiplier_bp must be 0 to 100000 (10000 = 1x)")
     check_text(violations, benefits, "tier.benefits", limit=2000)
-    violations.check(0 <= upgrade_spend_fen <= MAX_UPGRADE_SPEND_FEN, "tier.upgrade_spend_fen", "AMOUNT_OUT_OF_RANGE",
+    violations.check(0 <= upgrade_spend_fen <= MAX_SPEND_FEN, "tier.upgrade_spend_fen", "AMOUNT_OUT_OF_RANGE",
                      "upgrade_spend_fen must be 0 to 10^12 (0: reached only by assignment)")
 
 

@@ -239,8 +239,9 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         check_actor(v, request, required=False)
         v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
         check_org_path(v, request.store_path, "store_path")
-        v.check(0 < len(request.order_id) <= 64, "order_id", "ORDER_ID_INVALID", "order_id is required, at most 64 characters")
-        v.check(0 <= request.amount_fen <= 10**12, "amount_fen", "AMOUNT_OUT_OF_RANGE", "amount_fen must be 0 to 10^12")
+        _check_order_id(v, request.order_id)
+        v.check(0 <= request.amount_fen <= domain.MAX_SPEND_FEN, "amount_fen", "AMOUNT_OUT_OF_RANGE",
+                "amount_fen must be 0 to 10^12")
         now = utcnow()
         when = convert.from_timestamp(request.visit_time) if request.HasField("visit_time") else now
         v.check(when <= now + timedelta(minutes=5), "visit_time", "VISIT_IN_FUTURE", "visit_time is in the future")
@@ -262,10 +263,11 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         check_request_id(v, request.request_id)
         check_actor(v, request, required=False)
         v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
-        v.check(0 < len(request.order_id) <= 64, "order_id", "ORDER_ID_INVALID", "order_id is required, at most 64 characters")
+        _check_order_id(v, request.order_id)
         v.check(0 < len(request.return_id) <= 64, "return_id", "RETURN_ID_INVALID",
                 "return_id is required, at most 64 characters")
-        v.check(0 < request.amount_fen <= 10**12, "amount_fen", "AMOUNT_OUT_OF_RANGE", "amount_fen must be 1 to 10^12")
+        v.check(0 < request.amount_fen <= domain.MAX_SPEND_FEN, "amount_fen", "AMOUNT_OUT_OF_RANGE",
+                "amount_fen must be 1 to 10^12")
         v.raise_if_any()
 
         async def work(session):
@@ -281,6 +283,10 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         async with self.sessions() as session:
             stats = await visits.visit_stats_of(session, request.member_id)
         return member_pb2.GetVisitStatsResponse(stats=_visit_stats(stats))
+
+
+def _check_order_id(v: Violations, order_id: str) -> None:
+    v.check(0 < len(order_id) <= 64, "order_id", "ORDER_ID_INVALID", "order_id is required, at most 64 characters")
 
 
 def _visit_stats(stats: visits.VisitStats) -> member_pb2.VisitStats:
