@@ -4,10 +4,15 @@ stored value, points rules and points, a gift in the points mall, an active 满1
 and a coupon each, and a terminal key for `huiyuan pos`. Every call has a fixed
 request_id, so seeding twice changes nothing."""
 
+from datetime import datetime, timedelta
+
 import grpc
+from google.protobuf import field_mask_pb2
+from google.type import date_pb2
 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
+from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.status import parse_rpc_error
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
@@ -27,6 +32,7 @@ TIERS = [  # (name, rank, price rate, points multiplier, benefits, spend that re
     ("普通会员", 0, 10000, 10000, "消费1元积1分", 0),
     ("银卡会员", 10, 9800, 12000, "累计消费满500元升级;九八折,1.2倍积分", 500_00),
     ("金卡会员", 20, 9500, 15000, "累计消费满3000元升级;九五折,1.5倍积分,生日礼", 3_000_00)]
+BIRTHDAY_SOON = {2: 2, 3: 5}  # 王芳's birthday two days after the first seeding, 李娜's five
 MEMBERS = [  # (name, phone, store)
     ("张伟", "13800000001", "hq/east/sh-001"), ("王芳", "13800000002", "hq/east/sh-001"),
     ("李娜", "13800000003", "hq/east/hz-001"), ("刘洋", "13800000004", "hq/south/gz-001"),
@@ -146,12 +152,26 @@ def _seed_members(address: str) -> list[str]:
             cards.IssueCard(card_pb2.IssueCardRequest(
                 request_id=f"demo-card-{i}", member_id=member.member_id, card_type_id=card_type.card_type_id,
                 card_number=f"80000000000000{i:02d}", actor=actor), timeout=5)
+            if i in BIRTHDAY_SOON:
+                _birthday_soon(members, member, BIRTHDAY_SOON[i])
             if i == 1:
                 tiers.AssignTier(tier_pb2.AssignTierRequest(
                     request_id="demo-gold-1", member_id=member.member_id, tier_id=tier_ids[2],
                     reason="demo: top customer", actor=HQ_ACTOR), timeout=5)
     print(f"  seeded demo chain: {len(ORG)} org nodes, {len(TIERS)} tiers, {len(MEMBERS)} members with cards")
     return member_ids
+
+
+def _birthday_soon(members, member, days: int) -> None:
+    """A birthday some days after the first seeding, so that `huiyuan pos care` has one
+    to show; left alone once given."""
+    if members.GetMember(member_pb2.GetMemberRequest(member_id=member.member_id), timeout=5).member.HasField("birthday"):
+        return  # (RegisterMember's replay answers the member as first registered)
+    day = datetime.now(CHAIN_ZONE).date() + timedelta(days=days)
+    members.UpdateMember(member_pb2.UpdateMemberRequest(
+        request_id=f"demo-birthday-{member.member_id}", member=member_pb2.Member(
+            member_id=member.member_id, birthday=date_pb2.Date(year=1990, month=day.month, day=day.day)),
+        update_mask=field_mask_pb2.FieldMask(paths=["birthday"])), timeout=5)
 
 
 def _seed_wallet(address: str, member_ids: list[str]) -> None:

@@ -21,8 +21,11 @@
   huiyuan pos refund-top-up TOP_UP_ID --reason R   the money back to its tender (a manager's key)
   huiyuan pos settlement --from 2026-11-01 --to 2026-11-30 [--org PATH]   what each store owes
                        or is owed for stored value loaded in one store and spent in another
-  huiyuan pos export-members [--org PATH] [--tag T] [--format xlsx|csv] [--out FILE]
+  huiyuan pos export-members [--org PATH] [--tag T] [--birthday-days N] [--anniversary-days N]
+                       [--dormant-days N] [--format xlsx|csv] [--out FILE]
                        the members registered or homed there, for Excel (a manager's key)
+  huiyuan pos care [--days 7] [--dormant-days 90] [--org PATH]   会员关怀: the birthdays and
+                       anniversaries of the coming days, and who stopped coming (a manager's key)
   huiyuan pos import-members --file members.csv|.xlsx   registered at the key's node (a region's key)
   huiyuan pos batch-top-up --file acme.csv|.xlsx --batch ID [--store PATH]   企业批量充值: a company's
                        members (手机 or 会员号) and amounts (金额(分)), loaded at the key's store (a manager's key)
@@ -31,7 +34,7 @@
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
-`refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members`,
+`refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members`, `care`,
 `batch-top-up` and `day` need a store manager's key or above, `import-members` a regional
 manager's or HQ's (`huiyuan key issue`).
 Amounts are yuan, as printed.
@@ -66,7 +69,8 @@ def add_parser(sub) -> None:
     pos.add_argument("action", choices=["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders",
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
                                         "cancel-card", "card-history", "refund-top-up", "settlement", "gifts",
-                                        "redeem-gift", "export-members", "import-members", "batch-top-up", "day"])
+                                        "redeem-gift", "export-members", "import-members", "batch-top-up", "day",
+                                        "care"])
     pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
     pos.add_argument("--request-id", default="",
@@ -96,6 +100,13 @@ def add_parser(sub) -> None:
                                                  "(a region's or HQ's key)")
     pos.add_argument("--date", dest="day", type=date.fromisoformat, help="day: which, YYYY-MM-DD (default: today)")
     pos.add_argument("--limit", type=int, default=20)
+    pos.add_argument("--days", type=int, default=7, help="care: the coming days, today included")
+    pos.add_argument("--birthday-days", type=int, default=0,
+                     help="export-members: only birthdays of the coming N days, today included")
+    pos.add_argument("--anniversary-days", type=int, default=0,
+                     help="export-members: only anniversaries of the coming N days")
+    pos.add_argument("--dormant-days", type=int, default=None,
+                     help="care (default 90), export-members: who has not come for N days")
     pos.add_argument("--reason", default="", help="settle: why the order may finish without its refused steps; "
                                                   "cards and refund-top-up: why")
     pos.add_argument("--from", dest="first_day", type=date.fromisoformat,
@@ -259,6 +270,8 @@ def _act(args, stub, auth) -> int:
         pos_office.batch_top_up(stub, auth, args)
     elif args.action == "day":
         pos_office.day_summary(stub, auth, args)
+    elif args.action == "care":
+        pos_office.care(stub.channel, auth, args)
     elif args.action in ("gifts", "redeem-gift"):
         pos_counter.points_mall(stub.channel, auth, args, lookup if args.action == "redeem-gift" else None)
     else:

@@ -1,9 +1,10 @@
 """`huiyuan pos` for a back office's files: the members under a node exported for Excel
 and a file of members imported, through the gateway with the member service's own stub
 within the key's scope (gateway/passthrough.py); a company's file of top-ups loaded
-(gateway/batches.py); a store's day (日结) and what each tender took."""
+(gateway/batches.py); a store's day (日结) and what each tender took; the members to
+remember (会员关怀): birthdays, anniversaries, and those who stopped coming."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from huiyuan.pos_retry import change
@@ -36,9 +37,82 @@ def export_members(channel, auth, args) -> None:
     from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 
     members = member_pb2_grpc.MemberServiceStub(channel)
-    request = member_pb2.ExportMembersRequest(filter=member_pb2.MemberFilter(org_path=args.org, tag=args.tag),
-                                              format=file_format(args.format == "xlsx"))
+    chosen = member_pb2.MemberFilter(org_path=args.org, tag=args.tag)
+    today = datetime.now(CHAIN_ZONE)
+    if args.birthday_days:
+        chosen.birthday_in.CopyFrom(coming_days(today, args.birthday_days))
+    if args.anniversary_days:
+        chosen.anniversary_in.CopyFrom(coming_days(today, args.anniversary_days))
+    if args.dormant_days:
+        chosen.no_visit_since.FromDatetime(today - timedelta(days=_at_least_0(args.dormant_days)))
+    request = member_pb2.ExportMembersRequest(filter=chosen, format=file_format(args.format == "xlsx"))
     save_file(members.ExportMembers(request, metadata=auth, timeout=600), args.out)
+
+
+def coming_days(today: datetime, days: int):
+    """The DaySpan of today and the days - 1 after it (a year at most)."""
+    from google.type import date_pb2
+
+    from huiyuan.member.v1 import member_pb2
+
+    if not 1 <= days <= 366:
+        raise SystemExit(f"{days} days: say 1 (today) to 366 (a year)")
+    last = today + timedelta(days=min(days, 365) - 1)
+    return member_pb2.DaySpan(first_day=date_pb2.Date(month=today.month, day=today.day),
+                              last_day=date_pb2.Date(month=last.month, day=last.day))
+
+
+def _at_least_0(days: int) -> int:
+    if days < 0:
+        raise SystemExit(f"--dormant-days {days}: say how many days back, 0 or more")
+    return days
+
+
+def care(channel, auth, args) -> None:
+    """会员关怀 under --org (default: the key's node): the birthdays and anniversaries of
+    the coming --days (today included), and the members who have not come for
+    --dormant-days, --limit of each. Members who declined marketing are marked 勿营销:
+    greet them at the till, do not call them."""
+    from huiyuan.member.v1 import member_pb2, member_pb2_grpc
+
+    members = member_pb2_grpc.MemberServiceStub(channel)
+    today = datetime.now(CHAIN_ZONE)
+    span = coming_days(today, args.days)
+    dormant_days = 90 if args.dormant_days is None else _at_least_0(args.dormant_days)
+    asleep = today - timedelta(days=dormant_days)
+    sections = [(f"生日 (birthdays), {args.days} days from {today:%m-%d}", "birthday",
+                 member_pb2.MemberFilter(org_path=args.org, birthday_in=span)),
+                (f"纪念日 (anniversaries), {args.days} days from {today:%m-%d}", "anniversary",
+                 member_pb2.MemberFilter(org_path=args.org, anniversary_in=span)),
+                (f"沉睡 (no visit for {dormant_days} days, since {asleep:%Y-%m-%d})", "",
+                 member_pb2.MemberFilter(org_path=args.org, no_visit_since=_timestamp(asleep)))]
+    for title, day_field, chosen in sections:
+        found = members.ListMembers(member_pb2.ListMembersRequest(filter=chosen, page_size=args.limit),
+                                    metadata=auth, timeout=30)
+        print(title)
+        for m in sorted(found.members, key=lambda m: _day_of(m, day_field)):
+            day = f"{_day_of(m, day_field)}  " if day_field else ""
+            print(f"  {day}{m.name}  {m.phone}  {m.home_store_path}" + ("" if m.marketing_consent else "  勿营销"))
+        if not found.members:
+            print("  none")
+        elif found.next_page_token:
+            print(f"  ... more than {args.limit}: export-members with --birthday-days, --anniversary-days or "
+                  "--dormant-days lists them all")
+
+
+def _day_of(member, day_field: str) -> str:
+    if not day_field:
+        return ""
+    kept = getattr(member, day_field)
+    return f"{kept.month:02d}-{kept.day:02d}"
+
+
+def _timestamp(moment: datetime):
+    from google.protobuf import timestamp_pb2
+
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
 
 
 def import_members(channel, auth, args) -> None:

@@ -3,7 +3,8 @@ a region finds, opens and exports its members (to CSV and to an XLSX Excel opens
 nobody else's; a member registered by one region and homed in another is read by both
 and changed only by the home region; a file of members imported by a region is
 registered at the region's node, once; a tier assigned by the member's region; the
-members to remind of expiring points their region's stores gave."""
+members to remind of expiring points their region's stores gave; a store's members to
+remember (会员关怀: birthdays, anniversaries, who stopped coming)."""
 
 import csv
 import io
@@ -16,6 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import update
 
 from huiyuan.common.v1 import actor_pb2, file_pb2
+from huiyuan.gateway.v1 import gateway_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, tier_pb2, tier_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime.db import make_sync_engine
@@ -239,3 +241,54 @@ def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch
         "2 rows: 0 imported, 1 already members, 1 rejected")
     with pytest.raises(SystemExit, match="needs --file"):
         run("import-members", key=keys[REGION])
+
+
+def test_a_store_remembers_its_members_days_and_who_stopped_coming_not_another_region_s(
+        office, member_service, monkeypatch, capsys, tmp_path):
+    from huiyuan import pos
+    from huiyuan.runtime.clock import CHAIN_ZONE
+
+    stub, keys, ids_by_field = office
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    stubs = Stubs(member_service.channel)
+    today = datetime.now(CHAIN_ZONE).date()
+    tomorrow = today + timedelta(days=1)
+
+    def register(name, at, consent, **days):
+        return stubs.member.RegisterMember(member_pb2.RegisterMemberRequest(
+            request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+            actor=actor_pb2.Actor(operator_id="t", org_path=at), member=member_pb2.Member(
+                name=name, phone=new_phone(), marketing_consent=consent,
+                **{k: {"year": 0, "month": d.month, "day": d.day} for k, d in days.items()}))).member
+
+    born = register(f"寿星{rid()[:4]}", STORE, True, birthday=today)
+    wed = register(f"纪念{rid()[:4]}", STORE, False, anniversary=tomorrow)
+    south = register(f"华南寿星{rid()[:4]}", GZ, True, birthday=today)
+
+    def run(*words, key):
+        assert pos.run(pos_args(*words, "--key", key)) == 0
+        return capsys.readouterr().out
+
+    lines = run("care", "--days", "2", "--limit", "500", key=keys[STORE_MANAGER]).splitlines()
+    births = lines[1:lines.index(next(line for line in lines if line.startswith("纪念日")))]
+    assert f"  {today:%m-%d}  {born.name}  {born.phone}  {STORE}" in births
+    assert not any(south.name in line for line in lines)  # the south's members are not the east store's
+    assert f"  {tomorrow:%m-%d}  {wed.name}  {wed.phone}  {STORE}  勿营销" in lines  # declined marketing
+    assert lines[0] == f"生日 (birthdays), 2 days from {today:%m-%d}" and any(line.startswith("沉睡 (no visit for 90 days")
+                                                                              for line in lines)
+    out = tmp_path / "birthdays.csv"
+    run("export-members", "--birthday-days", "1", "--format", "csv", "--out", str(out), key=keys[STORE_MANAGER])
+    exported = {row[0] for row in csv.reader(io.StringIO(out.read_text("utf-8-sig")))}
+    assert born.member_id in exported and wed.member_id not in exported and south.member_id not in exported
+    with pytest.raises(SystemExit, match="366"):
+        run("care", "--days", "0", key=keys[STORE_MANAGER])
+
+    def segment(first, last):  # birthday coupons go to the members the same filter selects
+        return stub.IssueSegmentCoupons(gateway_pb2.IssueSegmentCouponsRequest(
+            request_id=rid(), template_id=ids_by_field["template_id"][EAST], validate_only=True,
+            segment=member_pb2.MemberFilter(name_contains=born.name, birthday_in=member_pb2.DaySpan(
+                first_day={"month": first.month, "day": first.day}, last_day={"month": last.month, "day": last.day}))),
+            metadata=as_(keys[REGION])).member_count
+    assert (segment(today, today), segment(tomorrow, tomorrow)) == (1, 0)
+    with pytest.raises(SystemExit, match="0 or more"):
+        run("care", "--dormant-days", "-1", key=keys[STORE_MANAGER])

@@ -3,14 +3,15 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huiyuan.runtime.db import under, utcnow, violated_unique
 from huiyuan.runtime.errors import AlreadyExists, NotFound
 from services.member import domain, storage
-from services.member.storage import attribute_definitions, member_tags, members
+from services.member.care import DaySpan
+from services.member.storage import attribute_definitions, member_tags, members, visit_stats
 
 
 def member_not_found(member_id: str) -> NotFound:
@@ -118,6 +119,9 @@ class MemberQuery:
     registered_after: datetime | None = None
     registered_before: datetime | None = None
     tag: str = ""
+    birthday_in: DaySpan | None = None
+    anniversary_in: DaySpan | None = None
+    no_visit_since: datetime | None = None
     fields: list = field(default_factory=list)
 
     def where(self):
@@ -140,7 +144,22 @@ class MemberQuery:
             conditions.append(c.create_time >= self.registered_after)
         if self.registered_before:
             conditions.append(c.create_time < self.registered_before)
+        if self.birthday_in:
+            conditions.append(_day_in(c.birthday, self.birthday_in))
+        if self.anniversary_in:
+            conditions.append(_day_in(c.anniversary, self.anniversary_in))
+        if self.no_visit_since:
+            conditions.append(and_(c.create_time < self.no_visit_since, ~exists().where(
+                visit_stats.c.member_id == c.member_id, visit_stats.c.last_visit_time >= self.no_visit_since)))
         return and_(True, *conditions)
+
+
+def _day_in(column, span: DaySpan):
+    """SQL for DaySpan.takes_in: the kept 'YYYY-MM-DD' from its sixth character on."""
+    day = func.substr(column, 6, 5)
+    if span.wraps:
+        return or_(day >= span.first, day <= span.last_taken_in)
+    return and_(day >= span.first, day <= span.last_taken_in)
 
 
 async def list_members(db, query: MemberQuery, before_member_id: str | None, limit: int) -> list[domain.Member]:

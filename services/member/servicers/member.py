@@ -8,7 +8,7 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
 from huiyuan.runtime.server import ServiceContext
-from services.member import convert, domain, imports, members, storage, visits
+from services.member import care, convert, domain, imports, members, storage, visits
 from services.member.org import require_org_node
 
 
@@ -23,13 +23,21 @@ def _member_query(v: Violations, f: member_pb2.MemberFilter) -> members.MemberQu
     v.check(f.phone_suffix == "" or (f.phone_suffix.isdigit() and len(f.phone_suffix) <= 11), "filter.phone_suffix",
             "PHONE_SUFFIX_INVALID", "phone_suffix must be 1 to 11 digits")
     tag = domain.check_tag(v, f.tag, "filter.tag") if f.tag else ""
+    birthday_in = _day_span(v, f.birthday_in, "filter.birthday_in") if f.HasField("birthday_in") else None
+    anniversary_in = _day_span(v, f.anniversary_in, "filter.anniversary_in") if f.HasField("anniversary_in") else None
     return members.MemberQuery(
         org_path=f.org_path, tier_id=f.tier_id, channel=domain.Channel(channel) if channel else None,
         name_contains=f.name_contains.strip(), phone_suffix=f.phone_suffix,
         registered_after=convert.from_timestamp(f.registered_after) if f.HasField("registered_after") else None,
         registered_before=convert.from_timestamp(f.registered_before) if f.HasField("registered_before") else None,
-        tag=tag,
+        tag=tag, birthday_in=birthday_in, anniversary_in=anniversary_in,
+        no_visit_since=convert.from_timestamp(f.no_visit_since) if f.HasField("no_visit_since") else None,
     )
+
+
+def _day_span(v: Violations, span: member_pb2.DaySpan, field_path: str) -> care.DaySpan | None:
+    return care.check_span(v, (span.first_day.month, span.first_day.day), (span.last_day.month, span.last_day.day),
+                           field_path)
 
 
 class MemberServicer(member_pb2_grpc.MemberServiceServicer):
