@@ -5,8 +5,10 @@ A back-office client calls a service's own method - for example
 credential, using that service's generated stub. The gateway checks the role and the
 scope, stamps the actor with the credential, derives the request_id from the credential
 (two keys' ids never meet), and forwards the request otherwise unchanged. The answer,
-or the service's refusal with its code and reason, comes back as the service gave it.
-Only the methods in ROUTES pass; any other is UNIMPLEMENTED here.
+or the service's refusal with its code and reason, comes back as the service gave it;
+where another service must learn of it first (a refunded top-up no longer counts toward
+the tiers), the route says so (Route.then). Only the methods in ROUTES pass; any other
+is UNIMPLEMENTED here.
 
 Scope, by the kind of call:
 - WRITE: the node the request acts on lies under the caller's node;
@@ -28,6 +30,7 @@ card is read where its member is (ById.via).
 A server-streaming method (an export) passes through chunk by chunk.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -37,7 +40,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
-from gateway import auth
+from gateway import auth, top_ups
 from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
@@ -75,6 +78,10 @@ class Route:
     roles: frozenset
     path: str = ""  # the request field (dotted) holding the node; "" = the whole chain; with by_id, a node it sets
     by_id: ById | None = None
+    # What another service must learn of the answer: then(services, caller, request,
+    # answer), awaited before the answer goes back, so that a failure there leaves the
+    # caller to retry the same request (a replay, then this again).
+    then: "Callable[..., Awaitable[None]] | None" = None
 
 
 _MEMBER, _CARDS = "/huiyuan.member.v1.MemberService/", "/huiyuan.member.v1.CardService/"
@@ -153,7 +160,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.wallet.v1.WalletService/EndTopUpPackage": Route("wallet", WRITE, CONFIGURERS, by_id=PACKAGE_BY_ID),
     # Prepaid money goes back only on a manager's key, at the store that took it, or above.
     "/huiyuan.wallet.v1.WalletService/GetTopUp": Route("wallet", READ, BACK_OFFICE, by_id=TOP_UP_BY_ID),
-    "/huiyuan.wallet.v1.WalletService/RefundTopUp": Route("wallet", WRITE, BACK_OFFICE, by_id=TOP_UP_BY_ID),
+    # A refunded top-up counts toward the tiers no more (gateway/top_ups.py).
+    "/huiyuan.wallet.v1.WalletService/RefundTopUp": Route("wallet", WRITE, BACK_OFFICE, by_id=TOP_UP_BY_ID,
+                                                          then=top_ups.refunded),
     "/huiyuan.wallet.v1.WalletService/GetSettlement": Route("wallet", LIST, BACK_OFFICE, "org_path"),
     # Corrections, audited by the services: stored value by HQ alone, points by HQ and
     # the regions; the member must exist and, for a region, be one of its stores'.
@@ -224,7 +233,7 @@ class PassThrough(grpc.GenericRpcHandler):
         codec = dict(request_deserializer=request_type.FromString, response_serializer=response_type.SerializeToString)
         if is_streamed(method):
             async def stream(request, context):
-                call = await self._admit(method, route, request, context)
+                _, call = await self._admit(method, route, request, context)
                 async with relayed(route.service):
                     async for chunk in call(request, timeout=passed_on_deadline(context, LONG_CALL_S)):
                         yield chunk
@@ -232,15 +241,18 @@ class PassThrough(grpc.GenericRpcHandler):
             return grpc.unary_stream_rpc_method_handler(stream, **codec)
 
         async def forward(request, context):
-            call = await self._admit(method, route, request, context)
+            caller, call = await self._admit(method, route, request, context)
             async with relayed(route.service):  # a file imported with a long deadline keeps it
-                return await call(request, timeout=passed_on_deadline(context))
+                answer = await call(request, timeout=passed_on_deadline(context))
+            if route.then is not None:
+                await route.then(self.services, caller, request, answer)
+            return answer
 
         return grpc.unary_unary_rpc_method_handler(forward, **codec)
 
     async def _admit(self, method: str, route: Route, request, context):
         """Checks the caller and scope and rewrites the request for the service; returns
-        the service's method to call with it."""
+        the caller and the service's method to call with it."""
         caller = await self.auth.caller(context, route.roles)
         name = method.rpartition("/")[2]
         await self._check_scope(caller, route, request)
@@ -249,7 +261,7 @@ class PassThrough(grpc.GenericRpcHandler):
             request.request_id = derived_id(caller.key_id, request.request_id, name)
         if "actor" in fields:  # the audit trail names the credential, not what the client claims
             request.actor.CopyFrom(caller.actor)
-        return getattr(getattr(self.services, route.service), name)
+        return caller, getattr(getattr(self.services, route.service), name)
 
     async def _check_scope(self, caller: Caller, route: Route, request) -> None:
         if route.kind in (SERVE, OWN_NODE):

@@ -1,7 +1,7 @@
 """GatewayService: who is calling, may they, then the services' calls.
 
 Credentials, LookupMember (member, stored value, points and coupons in one answer),
-RegisterMember, TopUp, Checkout (the saga, gateway/checkout.py), GetOrder and
+RegisterMember, TopUp (gateway/top_ups.py), Checkout (the saga, gateway/checkout.py), GetOrder and
 ListOrders, SettleOrder (gateway/settlement.py), Refund (gateway/refunds.py), the
 store's daily summary, coupons for a segment (gateway/segments.py) and enterprise
 batch top-ups (gateway/batches.py)."""
@@ -21,11 +21,10 @@ from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from gateway import auth, batches, orders, refunds, reports, segments, settlement, tenders
+from gateway import auth, batches, orders, refunds, reports, segments, settlement, top_ups
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 from gateway.storage import api_keys
@@ -171,22 +170,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def TopUp(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)
         v = Violations()
-        check_request_id(v, request.request_id)
-        v.check(request.tender in tenders.TILL_TO_WALLET, "tender", "TENDER_INVALID",
-                "tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY")
+        top_ups.check(v, request)
         v.raise_if_any()
-        async with relayed("member"):  # money is never loaded for a member who does not exist
-            await self.member.GetMember(member_pb2.GetMemberRequest(member_id=request.member_id))
-        async with relayed("wallet"):
-            done = await self.wallet.TopUp(wallet_pb2.TopUpRequest(
-                request_id=derived_id(caller.key_id, request.request_id, "top-up"), member_id=request.member_id,
-                amount_fen=request.amount_fen, tender=tenders.TILL_TO_WALLET[request.tender],
-                tender_reference=request.tender_reference, store_path=caller.store_path, actor=caller.actor))
-        lines = [f"充值 {yuan(done.principal_fen)} ({tenders.ON_RECEIPT[request.tender]})"]
-        lines += [f"赠送 {yuan(p.bonus_fen)} · {p.name}" for p in done.applied_packages]
-        lines.append(f"储值余额 {yuan(done.balance.available_fen)}")
-        return pb.TopUpResponse(top_up_id=done.top_up_id, principal_fen=done.principal_fen, bonus_fen=done.bonus_fen,
-                                receipt_lines=lines, stored_value_available_fen=done.balance.available_fen)
+        return await top_ups.top_up(self.services, caller, request)
 
     async def BatchTopUp(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)

@@ -28,10 +28,10 @@ ORG = [  # (parent, code, name, kind)
     ("hq/south", "gz-001", "广州天河店", org_pb2.ORG_NODE_KIND_STORE),
     ("hq/south", "sz-001", "深圳南山店", org_pb2.ORG_NODE_KIND_STORE),
 ]
-TIERS = [  # (name, rank, price rate, points multiplier, benefits, spend that reaches it in fen)
-    ("普通会员", 0, 10000, 10000, "消费1元积1分", 0),
-    ("银卡会员", 10, 9800, 12000, "累计消费满500元升级;九八折,1.2倍积分", 500_00),
-    ("金卡会员", 20, 9500, 15000, "累计消费满3000元升级;九五折,1.5倍积分,生日礼", 3_000_00)]
+TIERS = [  # (name, rank, price rate, points multiplier, benefits, spend and top-ups that reach it in fen)
+    ("普通会员", 0, 10000, 10000, "消费1元积1分", 0, 0),
+    ("银卡会员", 10, 9800, 12000, "累计消费满500元升级;九八折,1.2倍积分", 500_00, 0),
+    ("金卡会员", 20, 9500, 15000, "累计消费满3000元或累计充值满2000元升级;九五折,1.5倍积分,生日礼", 3_000_00, 2_000_00)]
 BIRTHDAY_SOON = {2: 2, 3: 5}  # 王芳's birthday two days after the first seeding, 李娜's five
 MEMBERS = [  # (name, phone, store)
     ("张伟", "13800000001", "hq/east/sh-001"), ("王芳", "13800000002", "hq/east/sh-001"),
@@ -130,11 +130,11 @@ def _seed_members(address: str) -> list[str]:
                     org_node=org_pb2.OrgNode(code="pos-1", name="收银台1", kind=org_pb2.ORG_NODE_KIND_TERMINAL)))
         tiers = tier_pb2_grpc.TierServiceStub(channel)
         tier_ids = []
-        for name, rank, rate, multiplier, benefits, spend in TIERS:
+        for name, rank, rate, multiplier, benefits, spend, top_ups in TIERS:
             response = tiers.CreateTier(tier_pb2.CreateTierRequest(
                 request_id=f"demo-tier-{rank}", actor=HQ_ACTOR, tier=tier_pb2.Tier(
                     name=name, rank=rank, price_rate_bp=rate, points_multiplier_bp=multiplier, benefits=benefits,
-                    upgrade_spend_fen=spend)), timeout=5)
+                    upgrade_spend_fen=spend, upgrade_top_up_fen=top_ups)), timeout=5)
             tier_ids.append(response.tier.tier_id)
         cards = card_pb2_grpc.CardServiceStub(channel)
         card_type = cards.CreateCardType(card_pb2.CreateCardTypeRequest(

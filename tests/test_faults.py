@@ -21,7 +21,7 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import member_pb2
+from huiyuan.member.v1 import member_pb2, tier_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import migrate
 from huiyuan.runtime.ids import new_id
@@ -163,14 +163,15 @@ def _checkout(chain: Chain, request):
     return chain.gateway.Checkout(request, metadata=_as_terminal(chain), timeout=FINAL_ANSWER_WITHIN_S)
 
 
-def _killed_during(chain: Chain, point: str, call, request):
+def _killed_during(chain: Chain, point: str, call, request, metadata=None):
     """Makes the call while the process the point belongs to dies there, restarts that
     process, and returns the final answer: the first call's if it got one (the saga's
     own retries may finish it), else the one the terminal's retries get, as a cashier's
     app would retry while it hears UNAVAILABLE."""
     dying = point.split(".")[0] if "." in point else "gateway"
+    metadata = metadata or _as_terminal(chain)
     chain.restart(dying, faults=point)
-    first = call.future(request, metadata=_as_terminal(chain), timeout=FINAL_ANSWER_WITHIN_S)
+    first = call.future(request, metadata=metadata, timeout=FINAL_ANSWER_WITHIN_S)
     assert chain.processes[dying].process.wait(20) == 137, f"{dying} did not die at {point}"
     chain.restart(dying)
     try:
@@ -180,7 +181,7 @@ def _killed_during(chain: Chain, point: str, call, request):
     deadline = time.monotonic() + FINAL_ANSWER_WITHIN_S
     while True:
         try:
-            return call(request, metadata=_as_terminal(chain), timeout=FINAL_ANSWER_WITHIN_S)
+            return call(request, metadata=metadata, timeout=FINAL_ANSWER_WITHIN_S)
         except grpc.RpcError as error:
             assert error.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, error
             time.sleep(0.5)
@@ -528,6 +529,43 @@ def test_a_pos_top_up_whose_answer_was_lost_is_finished_by_its_request_id_and_ne
         pos.run(pos_args(*top_up, "--amount", "200", "--request-id", request_id))
     assert _error_info(reused.value).reason == "REQUEST_ID_REUSED"
     assert _balances(chain, member.member_id)[:2] == (100_00, 0)
+
+
+def _counted_top_ups(chain: Chain, member_id: str) -> int:
+    """The member's top-ups that count toward the tiers, read by counting one fen more."""
+    return chain.member.tier.RecordTopUp(tier_pb2.RecordTopUpRequest(
+        request_id=rid(), member_id=member_id, top_up_id=rid(), store_path=STORE, amount_fen=1)).top_up_total_fen - 1
+
+
+@pytest.mark.parametrize("point", ["member.RecordTopUp:before", "member.RecordTopUp:after"])
+def test_a_top_up_whose_count_toward_the_tiers_was_cut_short_is_finished_by_the_retry_once(chain, point):
+    """The money is loaded, then the member service dies counting it: the till hears
+    UNAVAILABLE, and its retry gets the receipt, the member charged and counted once."""
+    member = chain.member.register(name="充值计数")
+    request = pb.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=300_00,
+                              tender=pb.TENDER_KIND_CASH)
+    answer = _killed_during(chain, point, chain.gateway.TopUp, request)
+    assert answer.principal_fen == 300_00
+    assert chain.gateway.TopUp(request, metadata=_as_terminal(chain)) == answer
+    assert _balances(chain, member.member_id)[:2] == (300_00, 0)
+    assert _counted_top_ups(chain, member.member_id) == 300_00
+
+
+def test_a_top_up_refund_whose_uncount_was_cut_short_is_finished_by_the_retry_once(chain):
+    """The money goes back, then the member service dies before it stops counting the
+    top-up: the manager's retry gets the wallet's answer, and the top-up counts no more."""
+    _, manager = bootstrap.issue_key(chain.processes["gateway"].database_url, STORE, auth.Role.STORE_MANAGER, "faults")
+    member = chain.member.register(name="充值退款计数")
+    loaded = chain.gateway.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=300_00,
+                                                 tender=pb.TENDER_KIND_CASH), metadata=_as_terminal(chain))
+    wallet = wallet_pb2_grpc.WalletServiceStub(chain.processes["gateway"].channel)
+    request = wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=loaded.top_up_id, reason="顾客退款")
+    as_manager = (("authorization", f"ApiKey {manager}"),)
+    answer = _killed_during(chain, "member.RecordTopUpRefund:after", wallet.RefundTopUp, request, as_manager)
+    assert answer.principal_fen == 300_00 and wallet.RefundTopUp(request, metadata=as_manager) == answer
+    assert _balances(chain, member.member_id)[:2] == (0, 0)
+    assert _counted_top_ups(chain, member.member_id) == 0
+    assert_books_balance(chain.processes["wallet"].database_url)
 
 
 def test_a_company_batch_cut_short_by_a_crash_is_finished_by_its_retry_each_row_once(chain):

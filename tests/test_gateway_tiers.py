@@ -1,6 +1,7 @@
 """A member climbs a tier at the till: the checkout that reaches the tier's spend says so
-on the receipt, and the next checkout is priced and earns points at the new tier. A chain of its own:
-the ladder is the whole chain's."""
+on the receipt, and the next checkout is priced and earns points at the new tier; a
+top-up that reaches a tier's top-ups (充值会员) says so too, and its refund takes the
+tier back. A chain of its own: the ladder is the whole chain's."""
 
 import pytest
 
@@ -13,12 +14,14 @@ from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fi
 
 @pytest.fixture(scope="module")
 def till(chain, member_service, points_service):  # noqa: F811
-    """银卡 (九五折, 1.5倍积分) at ¥100 of spend; 1 point a yuan; a terminal's key; a member
-    with a card and no tier."""
+    """银卡 (九五折, 1.5倍积分) at ¥100 of spend; 储值金卡 at ¥500 of top-ups; 1 point a
+    yuan; a terminal's key; a member with a card and no tier."""
     stub, hq_key = chain
     stubs = Stubs(member_service.channel)
     stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(
         name="银卡", rank=2, price_rate_bp=9500, points_multiplier_bp=15000, upgrade_spend_fen=100_00)))
+    stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(
+        name="储值金卡", rank=3, price_rate_bp=9000, points_multiplier_bp=10000, upgrade_top_up_fen=500_00)))
     points_pb2_grpc.PointsServiceStub(points_service.channel).CreateRule(points_pb2.CreateRuleRequest(
         request_id=rid(), rule=points_pb2.Rule(name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
     terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
@@ -66,3 +69,37 @@ def test_a_refund_takes_the_spend_back_and_the_tier_it_no_longer_pays_for(till):
     assert stub.Refund(refund, metadata=as_(terminal)) == back  # the retry: nothing comes off twice
     found = stub.LookupMember(pb.LookupMemberRequest(phone=phone), metadata=as_(terminal))
     assert not found.HasField("tier")
+
+
+def test_the_top_up_that_reaches_a_tier_says_so_and_its_refund_takes_the_tier_back(till, chain):  # noqa: F811
+    from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+
+    stub, terminal = till[:2]
+    manager = issue(stub, chain[1], STORE, pb.ROLE_STORE_MANAGER).api_key
+    registered = stub.RegisterMember(pb.RegisterMemberRequest(
+        request_id=rid(), member=member_pb2.Member(name="储值会员", phone=new_phone())), metadata=as_(terminal))
+    member_id, phone = registered.member.member_id, registered.member.phone
+
+    def top_up(amount_fen, request_id=None):
+        return stub.TopUp(pb.TopUpRequest(request_id=request_id or rid(), member_id=member_id, amount_fen=amount_fen,
+                                          tender=pb.TENDER_KIND_CASH), metadata=as_(terminal))
+
+    def tier_name():
+        found = stub.LookupMember(pb.LookupMemberRequest(phone=phone), metadata=as_(terminal))
+        return found.tier.name if found.HasField("tier") else ""
+
+    assert top_up(300_00).tier_reached == "" and tier_name() == ""
+    request_id = rid()
+    loaded = top_up(200_00, request_id)  # ¥500 paid in: 储值金卡
+    assert loaded.tier_reached == "储值金卡" and loaded.receipt_lines[-1] == "恭喜升级为 储值金卡"
+    assert top_up(200_00, request_id) == loaded and tier_name() == "储值金卡"  # the till's retry: once
+    wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)  # the wallet's stub, aimed at the gateway
+    refund = wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=loaded.top_up_id, reason="顾客退款")
+    done = wallet.RefundTopUp(refund, metadata=as_(manager))
+    assert done.principal_fen == 200_00 and tier_name() == ""  # ¥300 still counts: below ¥500
+    assert wallet.RefundTopUp(refund, metadata=as_(manager)) == done
+    history = Stubs(stub.channel)  # the member service's own stubs, through the gateway
+    changes = history.tier.ListTierHistory(tier_pb2.ListTierHistoryRequest(member_id=member_id),
+                                           metadata=as_(manager)).tier_changes
+    assert [c.operator_id for c in changes] == ["system:tier-return", "system:tier-climb"]
+    assert changes[0].reason.startswith("充值退款后")

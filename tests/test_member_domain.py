@@ -138,10 +138,12 @@ def test_page_tokens_are_bound_to_their_filter():
     assert [x.reason for x in v.items] == ["PAGE_TOKEN_MISMATCH", "PAGE_TOKEN_INVALID"]
 
 
-# Tiers climbed by spend: 普通 (entry, by assignment), 银卡 at ¥1,000, 金卡 at ¥5,000, staff by hand.
+# Tiers climbed by spend: 普通 (entry, by assignment), 银卡 at ¥1,000, 金卡 at ¥5,000 of
+# spend or ¥2,000 of top-ups (充值会员), staff by hand.
 ENTRY = domain.Tier("t0", "普通会员", 1, 10000, 10000, "", 0)
 SILVER = domain.Tier("t1", "银卡", 2, 9800, 12000, "", 100_000)
-GOLD = domain.Tier("t2", "金卡", 3, 9500, 15000, "", 500_000)
+GOLD = domain.Tier("t2", "金卡", 3, 9500, 15000, "", 500_000, 200_000)
+Standing = domain.Standing
 STAFF = domain.Tier("t9", "员工", 9, 8000, 10000, "", 0)
 LADDER = [ENTRY, SILVER, GOLD, STAFF]
 
@@ -156,7 +158,18 @@ LADDER = [ENTRY, SILVER, GOLD, STAFF]
     (STAFF, 10**9, None),  # a better tier given by hand stays
 ])
 def test_spend_lifts_a_member_to_the_best_tier_it_reaches(current, spend, expected):
-    assert domain.tier_reached(LADDER, current, spend) == expected
+    assert domain.tier_reached(LADDER, current, Standing(spend_fen=spend)) == expected
+
+
+@pytest.mark.parametrize("current, standing, expected", [
+    (ENTRY, Standing(top_up_fen=199_999), None),  # a fen short of 金卡's top-ups; 银卡 names none
+    (ENTRY, Standing(top_up_fen=200_000), GOLD),  # 充值满 2000 元: straight to 金卡, past 银卡
+    (ENTRY, Standing(spend_fen=100_000, top_up_fen=150_000), SILVER),  # neither measure is added to the other
+    (SILVER, Standing(spend_fen=100_000, top_up_fen=200_000), GOLD),
+    (STAFF, Standing(top_up_fen=10**9), None),  # a better tier given by hand stays
+])
+def test_top_ups_lift_a_member_to_a_tier_that_names_them(current, standing, expected):
+    assert domain.tier_reached(LADDER, current, standing) == expected
 
 
 def test_a_better_tier_must_need_more_spend_than_every_worse_one():
@@ -168,11 +181,20 @@ def test_a_better_tier_must_need_more_spend_than_every_worse_one():
     domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", 2_000_000)])
 
 
-def test_tier_spend_out_of_range_is_bad_input():
+def test_a_better_tier_must_need_more_top_ups_than_every_worse_one_that_names_them():
+    for bad in (200_000, 100_000):  # 金卡 needs ¥2,000 of top-ups; 银卡 names none and does not count
+        with pytest.raises(FailedPrecondition) as refused:
+            domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", 2_000_000, bad)])
+        assert refused.value.reason == "UPGRADE_TOP_UP_OUT_OF_ORDER" and refused.value.metadata["below"] == "金卡"
+    domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", 0, 1_000_000)])  # by top-ups alone
+
+
+def test_tier_spend_or_top_ups_out_of_range_is_bad_input():
     v = Violations()
     domain.check_tier(v, "钻石", 4, 9000, 20000, "", -1)
     domain.check_tier(v, "钻石", 4, 9000, 20000, "", 10**12 + 1)
-    assert [x.field for x in v.items] == ["tier.upgrade_spend_fen"] * 2
+    domain.check_tier(v, "钻石", 4, 9000, 20000, "", 0, -1)
+    assert [x.field for x in v.items] == ["tier.upgrade_spend_fen"] * 2 + ["tier.upgrade_top_up_fen"]
 
 
 BY_ID = {t.tier_id: t for t in LADDER}
@@ -189,4 +211,14 @@ BY_ID = {t.tier_id: t for t in LADDER}
     ("t2", [], 0, "t2"),  # assigned by hand: a return does not touch it
 ])
 def test_a_return_undoes_the_climbs_the_spend_no_longer_pays_for(current, climbs, spend, expected):
-    assert domain.tier_after_return(BY_ID, current, climbs, spend) == expected
+    assert domain.tier_after_return(BY_ID, current, climbs, Standing(spend_fen=spend)) == expected
+
+
+@pytest.mark.parametrize("current, climbs, standing, expected", [
+    ("t2", [("t0", "t2")], Standing(top_up_fen=200_000), "t2"),  # the top-ups still pay for 金卡
+    ("t2", [("t0", "t2")], Standing(top_up_fen=0), "t0"),  # the top-up refunded: back down
+    ("t2", [("t0", "t2")], Standing(spend_fen=100_000), "t1"),  # the spend still reaches 银卡
+    ("t2", [("t0", "t2")], Standing(spend_fen=600_000), "t2"),  # climbed by top-ups, kept by spend since
+])
+def test_a_refunded_top_up_undoes_the_climbs_nothing_pays_for_any_more(current, climbs, standing, expected):
+    assert domain.tier_after_return(BY_ID, current, climbs, standing) == expected

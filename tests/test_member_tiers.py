@@ -24,11 +24,14 @@ def stubs(member_service):
 
 @pytest.fixture(scope="module")
 def ladder(stubs):
-    """普通 (by assignment), 银卡 at ¥1,000, 金卡 at ¥5,000, and 员工 by hand only."""
+    """普通 (by assignment), 银卡 at ¥1,000 of spend, 金卡 at ¥5,000 of spend or ¥2,000 of
+    top-ups, and 员工 by hand only."""
     made = {}
-    for name, rank, spend in [("普通会员", 1, 0), ("银卡", 2, 1_000 * YUAN), ("金卡", 3, 5_000 * YUAN), ("员工", 9, 0)]:
+    for name, rank, spend, top_ups in [("普通会员", 1, 0, 0), ("银卡", 2, 1_000 * YUAN, 0),
+                                       ("金卡", 3, 5_000 * YUAN, 2_000 * YUAN), ("员工", 9, 0, 0)]:
         made[name] = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(
-            name=name, rank=rank, price_rate_bp=10000, points_multiplier_bp=10000, upgrade_spend_fen=spend))).tier
+            name=name, rank=rank, price_rate_bp=10000, points_multiplier_bp=10000, upgrade_spend_fen=spend,
+            upgrade_top_up_fen=top_ups))).tier
     return made
 
 
@@ -178,3 +181,66 @@ def test_a_return_of_more_than_the_visit_or_of_no_visit_is_refused_and_writes_no
     assert (code, set(violations)) == (OK.INVALID_ARGUMENT, {"return_id", "amount_fen"})
     stats = stubs.member.GetVisitStats(member_pb2.GetVisitStatsRequest(member_id=member.member_id)).stats
     assert (stats.visit_count, stats.total_spend_fen) == (2, 300 * YUAN)
+
+
+def top_up(stubs, member, amount_fen, top_up_id=None, request_id=None):
+    return stubs.tier.RecordTopUp(tier_pb2.RecordTopUpRequest(
+        request_id=request_id or rid(), member_id=member.member_id, top_up_id=top_up_id or rid(), store_path=STORE,
+        amount_fen=amount_fen, actor=ACTOR))
+
+
+def refunded(stubs, top_up_id):
+    return stubs.tier.RecordTopUpRefund(tier_pb2.RecordTopUpRefundRequest(
+        request_id=rid(), top_up_id=top_up_id, actor=ACTOR))
+
+
+def test_top_ups_that_reach_a_tier_move_the_member_up_and_a_refund_takes_it_back(stubs, ladder):
+    member = stubs.register("充值会员")
+    first, second = rid(), rid()
+    assert top_up(stubs, member, 1_500 * YUAN, first).top_up_total_fen == 1_500 * YUAN
+    assert tier_of(stubs, member) == ""
+    climbed = top_up(stubs, member, 500 * YUAN, second)  # 充值满 2000 元: 金卡, past 银卡 (which names no top-ups)
+    assert climbed.tier_reached.name == "金卡" and climbed.tier_change.operator_id == "system:tier-climb"
+    assert climbed.tier_change.reason == "累计充值 ¥2,000.00,达到金卡(充值满 ¥2,000.00)"
+    again = top_up(stubs, member, 500 * YUAN, second)  # the same top-up, another request: nothing new
+    assert again.top_up_total_fen == 2_000 * YUAN and not again.HasField("tier_change")
+    fell = refunded(stubs, first)
+    assert (fell.member_id, fell.top_up_total_fen) == (member.member_id, 500 * YUAN)
+    assert fell.tier_change.to_tier_id == "" and fell.tier_change.operator_id == "system:tier-return"
+    assert fell.tier_change.reason == "充值退款后累计消费 ¥0.00,累计充值 ¥500.00,不足金卡(消费满 ¥5,000.00或充值满 ¥2,000.00)"
+    assert tier_of(stubs, member) == ""
+    twice = refunded(stubs, first)  # refunded already: nothing new
+    assert twice.top_up_total_fen == 500 * YUAN and not twice.HasField("tier_change")
+    assert len(history(stubs, member)) == 2
+
+
+def test_a_tier_the_spend_pays_for_stays_when_the_top_up_that_reached_it_is_refunded(stubs, ladder):
+    member = stubs.register("既充又买")
+    loaded = rid()
+    assert top_up(stubs, member, 2_000 * YUAN, loaded).tier_reached.name == "金卡"
+    visit(stubs, member, 5_000 * YUAN)  # the spend reaches 金卡 too
+    assert not refunded(stubs, loaded).HasField("tier_change") and tier_of(stubs, member) == "金卡"
+
+
+def test_top_ups_at_many_tills_at_once_move_the_member_up_once(stubs, ladder):
+    member = stubs.register("同时充值")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: top_up(stubs, member, 250 * YUAN), range(8)))
+    assert sum(a.HasField("tier_change") for a in answers) == 1 and tier_of(stubs, member) == "金卡"
+    assert sorted(a.top_up_total_fen for a in answers) == [250 * YUAN * n for n in range(1, 9)]
+
+
+def test_bad_or_foreign_top_ups_are_refused_and_write_nothing(stubs, ladder):
+    member, other = stubs.register("充值出错"), stubs.register("别人的充值")
+    loaded = rid()
+    top_up(stubs, member, 100 * YUAN, loaded)
+    assert refusal(top_up, stubs, other, 100 * YUAN, loaded)[:2] == (OK.FAILED_PRECONDITION, "TOP_UP_ALREADY_RECORDED")
+    assert refusal(refunded, stubs, rid())[:2] == (OK.NOT_FOUND, "TOP_UP_NOT_RECORDED")  # a company's batch, say
+    code, _, violations = refusal(stubs.tier.RecordTopUp, tier_pb2.RecordTopUpRequest(
+        request_id=rid(), member_id=other.member_id, top_up_id="", store_path="", amount_fen=0))
+    assert (code, set(violations)) == (OK.INVALID_ARGUMENT, {"top_up_id", "store_path", "amount_fen"})
+    assert refusal(top_up, stubs, member_pb2.Member(member_id="m_nobody"), 1)[:2] == (OK.NOT_FOUND, "MEMBER_NOT_FOUND")
+    assert top_up(stubs, other, 1).top_up_total_fen == 1  # nothing of the refusals counts
+    code, reason, _ = refusal(stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_top_up_fen=1_000 * YUAN)))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "UPGRADE_TOP_UP_OUT_OF_ORDER")

@@ -95,7 +95,7 @@ def card_event(row) -> card_pb2.CardEvent:
 def tier(t: domain.Tier) -> tier_pb2.Tier:
     return tier_pb2.Tier(tier_id=t.tier_id, name=t.name, rank=t.rank, price_rate_bp=t.price_rate_bp,
                          points_multiplier_bp=t.points_multiplier_bp, benefits=t.benefits,
-                         upgrade_spend_fen=t.upgrade_spend_fen)
+                         upgrade_spend_fen=t.upgrade_spend_fen, upgrade_top_up_fen=t.upgrade_top_up_fen)
 
 
 def tier_change(c) -> tier_pb2.TierChange:

@@ -334,14 +334,32 @@ class Tier:
     price_rate_bp: int
     points_multiplier_bp: int
     benefits: str
-    upgrade_spend_fen: int = 0  # spend in all stores that reaches it; 0: only by assignment
+    upgrade_spend_fen: int = 0  # spend in all stores that reaches it; 0: not by spend
+    upgrade_top_up_fen: int = 0  # top-ups (principal) that reach it; 0: not by top-ups
+
+    def reached_by(self, standing: "Standing") -> bool:
+        """Does what the member has paid reach this tier, by either measure it names?"""
+        return (0 < self.upgrade_spend_fen <= standing.spend_fen) or (0 < self.upgrade_top_up_fen <= standing.top_up_fen)
 
 
-MAX_SPEND_FEN = 10**12  # the most a visit, a return or a tier's upgrade spend may name
+@dataclass(frozen=True)
+class Standing:
+    """What a member has paid the chain, as the tiers count it: their spend in all
+    stores (returns taken off) and the principal of their top-ups at the tills
+    (refunded ones taken off; the bonus is the chain's gift, not theirs)."""
+
+    spend_fen: int = 0
+    top_up_fen: int = 0
+
+
+MAX_SPEND_FEN = 10**12  # the most a visit, a return, a top-up or a tier's upgrade amount may name
+# The measures a tier may be climbed by: (Tier's field, refusal reason, words for it).
+LADDER_MEASURES = [("upgrade_spend_fen", "UPGRADE_SPEND_OUT_OF_ORDER", "spend", "升级消费额"),
+                   ("upgrade_top_up_fen", "UPGRADE_TOP_UP_OUT_OF_ORDER", "top-ups", "升级充值额")]
 
 
 def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int, points_multiplier_bp: int, benefits: str,
-               upgrade_spend_fen: int) -> None:
+               upgrade_spend_fen: int, upgrade_top_up_fen: int = 0) -> None:
     check_name(violations, name, "tier.name")
     violations.check(0 <= rank <= 1000, "tier.rank", "RANK_OUT_OF_RANGE", "rank must be 0 to 1000")
     violations.check(1 <= price_rate_bp <= 10000, "tier.price_rate_bp", "RATE_OUT_OF_RANGE",
@@ -349,48 +367,51 @@ def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int,
     violations.check(0 <= points_multiplier_bp <= 100000, "tier.points_multiplier_bp", "MULTIPLIER_OUT_OF_RANGE",
                      "points_multiplier_bp must be 0 to 100000 (10000 = 1x)")
     check_text(violations, benefits, "tier.benefits", limit=2000)
-    violations.check(0 <= upgrade_spend_fen <= MAX_SPEND_FEN, "tier.upgrade_spend_fen", "AMOUNT_OUT_OF_RANGE",
-                     "upgrade_spend_fen must be 0 to 10^12 (0: reached only by assignment)")
+    for field_name, amount in [("upgrade_spend_fen", upgrade_spend_fen), ("upgrade_top_up_fen", upgrade_top_up_fen)]:
+        violations.check(0 <= amount <= MAX_SPEND_FEN, f"tier.{field_name}", "AMOUNT_OUT_OF_RANGE",
+                         f"{field_name} must be 0 to 10^12 (0: not reached this way)")
 
 
 def check_ladder(tiers: list[Tier]) -> None:
-    """The tiers that name a spend must need more of it the better they are: else a
-    member would climb past a tier, or never reach one. Checked on the whole set, as
-    it will be after a tier is created or changed."""
-    climbing = sorted((t for t in tiers if t.upgrade_spend_fen), key=lambda t: t.rank)
-    for lower, higher in zip(climbing, climbing[1:]):
-        if higher.upgrade_spend_fen <= lower.upgrade_spend_fen:
-            raise FailedPrecondition(
-                "UPGRADE_SPEND_OUT_OF_ORDER",
-                f"Tier '{higher.name}' (rank {higher.rank}) must need more spend than '{lower.name}' (rank {lower.rank}), "
-                f"which needs {lower.upgrade_spend_fen} fen.",
-                f"等级「{higher.name}」的升级消费额须高于「{lower.name}」({lower.upgrade_spend_fen} 分)。",
-                tier=higher.name, below=lower.name)
+    """The tiers that name a spend must need more of it the better they are, and so
+    must the tiers that name top-ups: else a member would climb past a tier, or never
+    reach one. Checked on the whole set, as it will be after a tier is created or changed."""
+    for field_name, reason, words, zh in LADDER_MEASURES:
+        climbing = sorted((t for t in tiers if getattr(t, field_name)), key=lambda t: t.rank)
+        for lower, higher in zip(climbing, climbing[1:]):
+            if getattr(higher, field_name) <= getattr(lower, field_name):
+                raise FailedPrecondition(
+                    reason,
+                    f"Tier '{higher.name}' (rank {higher.rank}) must need more {words} than '{lower.name}' "
+                    f"(rank {lower.rank}), which needs {getattr(lower, field_name)} fen.",
+                    f"等级「{higher.name}」的{zh}须高于「{lower.name}」({getattr(lower, field_name)} 分)。",
+                    tier=higher.name, below=lower.name)
 
 
-def tier_reached(tiers: list[Tier], current: Tier | None, spend_fen: int) -> Tier | None:
-    """The best tier this spend reaches, if it is better than the member's own; else
-    None. It only lifts: a tier assigned by hand above it stays."""
-    reached = max((t for t in tiers if 0 < t.upgrade_spend_fen <= spend_fen), key=lambda t: t.rank, default=None)
+def tier_reached(tiers: list[Tier], current: Tier | None, standing: Standing) -> Tier | None:
+    """The best tier what the member paid reaches, if it is better than their own;
+    else None. It only lifts: a tier assigned by hand above it stays."""
+    reached = max((t for t in tiers if t.reached_by(standing)), key=lambda t: t.rank, default=None)
     if reached is None or (current is not None and reached.rank <= current.rank):
         return None
     return reached
 
 
-def tier_after_return(tiers: dict[str, Tier], current_id: str, climbs: list[tuple[str, str]], spend_fen: int) -> str:
-    """The tier (its id; "" for none) a member on current_id holds after a return
-    lowered their spend to spend_fen. climbs are the (from, to) tier ids of the climbs
-    by spend that brought them there, newest first. Each climb the spend no longer pays
-    for is undone, down to the tier they had before climbing at most (assigned by hand,
-    or none); from there the spend lifts them to the best tier it still reaches."""
+def tier_after_return(tiers: dict[str, Tier], current_id: str, climbs: list[tuple[str, str]], standing: Standing) -> str:
+    """The tier (its id; "" for none) a member on current_id holds after a return or a
+    refunded top-up lowered what they paid to standing. climbs are the (from, to) tier
+    ids of the climbs that brought them there, newest first. Each climb that is no
+    longer paid for is undone, down to the tier they had before climbing at most
+    (assigned by hand, or none); from there they are lifted to the best tier they still
+    reach."""
     tier_id = current_id
     for from_id, to_id in climbs:
-        if to_id != tier_id or tiers[to_id].upgrade_spend_fen <= spend_fen:
+        if to_id != tier_id or tiers[to_id].reached_by(standing):
             break
         tier_id = from_id
     if tier_id == current_id:
         return current_id
-    lifted = tier_reached(list(tiers.values()), tiers.get(tier_id), spend_fen)
+    lifted = tier_reached(list(tiers.values()), tiers.get(tier_id), standing)
     return lifted.tier_id if lifted else tier_id
 
 

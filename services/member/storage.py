@@ -38,6 +38,7 @@ tiers = Table(
     Column("points_multiplier_bp", Integer, nullable=False),
     Column("benefits", String(2000), nullable=False),
     Column("upgrade_spend_fen", BigInteger, nullable=False, server_default="0"),
+    Column("upgrade_top_up_fen", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("rank"),
 )
 
@@ -149,6 +150,16 @@ visit_returns = Table(  # one row per return: what makes RecordReturn idempotent
     Column("return_time", UtcDateTime, nullable=False),
 )
 
+top_ups = Table(  # one row per top-up at a till: what its principal counts toward the tiers
+    "top_ups", metadata,
+    Column("top_up_id", String(64), primary_key=True),  # the wallet's id: a second call changes nothing
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("store_path", String(140), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("top_up_time", UtcDateTime, nullable=False),
+    Column("refund_time", UtcDateTime, nullable=True),  # set when refunded: it counts no more
+)
+
 visit_stats = Table(
     "visit_stats", metadata,
     Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
@@ -202,7 +213,7 @@ def to_tier(row, prefix: str = "") -> domain.Tier:
     def col(name):
         return getattr(row, prefix + name)
     return domain.Tier(col("tier_id"), col("name"), col("rank"), col("price_rate_bp"), col("points_multiplier_bp"),
-                       col("benefits"), col("upgrade_spend_fen"))
+                       col("benefits"), col("upgrade_spend_fen"), col("upgrade_top_up_fen"))
 
 
 def to_attribute_definition(row) -> domain.AttributeDefinition:

@@ -1,10 +1,10 @@
 """Tier use cases: HQ defines tiers and assigns them, members climb them by spend
-(visits.py); every change is kept."""
+(visits.py) and by top-ups (top_ups.py); every change is kept."""
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +14,7 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import yuan
 from services.member import domain, storage
 from services.member.members import require_member
-from services.member.storage import tier_changes, tiers
+from services.member.storage import tier_changes, tiers, top_ups, visit_stats
 
 
 @dataclass
@@ -42,8 +42,8 @@ def _rank_taken(rank: int) -> AlreadyExists:
     return AlreadyExists("TIER_RANK_TAKEN", f"Another tier has rank {rank}.", f"等级序号 {rank} 已被占用。", rank=str(rank))
 
 
-CLIMB_OPERATOR = "system:tier-climb"  # who moved a member up by spend: nobody did by hand
-RETURN_OPERATOR = "system:tier-return"  # who undid a climb a return no longer paid for
+CLIMB_OPERATOR = "system:tier-climb"  # who moved a member up by spend or top-ups: nobody did by hand
+RETURN_OPERATOR = "system:tier-return"  # who undid a climb a return or a refunded top-up no longer paid for
 LADDER = "tiers"  # changes of the tiers take turns on it, so that each checks the ladder as it ends up
 
 
@@ -83,21 +83,29 @@ async def assign_tier(session: AsyncSession, member_id: str, tier_id: str, reaso
     return await _move(session, member, tier_id, reason, operator_id)
 
 
-async def climb(session, member: domain.Member, spend_fen: int) -> tuple[TierChange, domain.Tier] | None:
-    """Move a member (locked) up to the best tier their spend in all stores reaches, if
-    it is better than theirs: the change and the tier, else None."""
+async def climb(session, member: domain.Member, *, spend_fen: int | None = None,
+                top_up_fen: int | None = None) -> tuple[TierChange, domain.Tier] | None:
+    """Move a member (locked) up to the best tier what they paid reaches, if it is
+    better than theirs: the change and the tier, else None. A measure the caller knows
+    is not read again."""
     ladder = await list_tiers(session)
+    standing = await _standing(session, member.member_id, ladder, spend_fen, top_up_fen)
     current = next((t for t in ladder if t.tier_id == member.tier_id), None)
-    reached = domain.tier_reached(ladder, current, spend_fen)
+    reached = domain.tier_reached(ladder, current, standing)
     if reached is None:
         return None
-    reason = f"累计消费 {yuan(spend_fen)},达到{reached.name}(满 {yuan(reached.upgrade_spend_fen)})"
+    if 0 < reached.upgrade_spend_fen <= standing.spend_fen:
+        reason = f"累计消费 {yuan(standing.spend_fen)},达到{reached.name}(满 {yuan(reached.upgrade_spend_fen)})"
+    else:
+        reason = f"累计充值 {yuan(standing.top_up_fen)},达到{reached.name}(充值满 {yuan(reached.upgrade_top_up_fen)})"
     return await _move(session, member, reached.tier_id, reason, CLIMB_OPERATOR), reached
 
 
-async def after_return(session, member: domain.Member, spend_fen: int) -> TierChange | None:
-    """Undo the climbs by spend of a member (locked) that a return took their spend
-    below (domain.tier_after_return): the change, else None."""
+async def after_return(session, member: domain.Member, cause: str, *, spend_fen: int | None = None,
+                       top_up_fen: int | None = None) -> TierChange | None:
+    """Undo the climbs of a member (locked) that a return or a refunded top-up (the
+    cause, as the history says it: 退货后) took them below (domain.tier_after_return):
+    the change, else None."""
     climbs = []  # the climbs that brought them to their tier, newest first
     for row in await session.execute(_CHANGES, {"member_id": member.member_id}):
         if row.operator_id != CLIMB_OPERATOR:
@@ -106,12 +114,40 @@ async def after_return(session, member: domain.Member, spend_fen: int) -> TierCh
     if not climbs:
         return None
     ladder = {t.tier_id: t for t in await list_tiers(session)}
-    tier_id = domain.tier_after_return(ladder, member.tier_id, climbs, spend_fen)
+    standing = await _standing(session, member.member_id, list(ladder.values()), spend_fen, top_up_fen)
+    tier_id = domain.tier_after_return(ladder, member.tier_id, climbs, standing)
     if tier_id == member.tier_id:
         return None
     left = ladder[member.tier_id]
-    reason = f"退货后累计消费 {yuan(spend_fen)},不足{left.name}(满 {yuan(left.upgrade_spend_fen)})"
+    needs = [f"消费满 {yuan(left.upgrade_spend_fen)}"] * bool(left.upgrade_spend_fen) + [
+        f"充值满 {yuan(left.upgrade_top_up_fen)}"] * bool(left.upgrade_top_up_fen)
+    paid = [f"累计消费 {yuan(standing.spend_fen)}"] * bool(left.upgrade_spend_fen) + [
+        f"累计充值 {yuan(standing.top_up_fen)}"] * bool(left.upgrade_top_up_fen)
+    reason = f"{cause}{','.join(paid)},不足{left.name}({'或'.join(needs)})"
     return await _move(session, member, tier_id, reason, RETURN_OPERATOR)
+
+
+_SPEND = select(func.coalesce(func.sum(visit_stats.c.total_spend_fen), 0)).where(
+    visit_stats.c.member_id == bindparam("member_id"))
+TOPPED_UP = select(func.coalesce(func.sum(top_ups.c.amount_fen), 0)).where(
+    top_ups.c.member_id == bindparam("member_id"), top_ups.c.refund_time.is_(None))
+
+
+async def _standing(session, member_id: str, ladder: list[domain.Tier], spend_fen: int | None,
+                    top_up_fen: int | None) -> domain.Standing:
+    """What the member paid, by the measures the ladder names (the others stay 0:
+    nothing is read that no tier asks for, so a chain that climbs by spend alone reads
+    no top-ups at its checkouts)."""
+    if spend_fen is None:
+        spend_fen = await total(session, _SPEND, member_id) if any(t.upgrade_spend_fen for t in ladder) else 0
+    if top_up_fen is None:
+        top_up_fen = await total(session, TOPPED_UP, member_id) if any(t.upgrade_top_up_fen for t in ladder) else 0
+    return domain.Standing(spend_fen, top_up_fen)
+
+
+async def total(session, statement, member_id: str) -> int:
+    """A member's sum (_SPEND, TOPPED_UP) as an int: PostgreSQL's sum of a bigint is a numeric."""
+    return int((await session.execute(statement, {"member_id": member_id})).scalar_one())
 
 
 _CHANGES = (select(tier_changes).where(tier_changes.c.member_id == bindparam("member_id"))

@@ -109,7 +109,7 @@ async def record_visit(session: AsyncSession, member_id: str, store_path: str, o
     await send(session, _INSERT_VISIT, visit)
     await send(session, _count_visit(dialect_name(session)), visit)
     stats = await _visit_stats(session, member_id)
-    climbed = await tiers.climb(session, member, stats.total_spend_fen)
+    climbed = await tiers.climb(session, member, spend_fen=stats.total_spend_fen)
     return Visit(stats, *climbed) if climbed else Visit(stats)
 
 
@@ -145,4 +145,4 @@ async def record_return(session: AsyncSession, member_id: str, order_id: str, re
                                          "return_time": return_time})
     await send(session, _TAKE_BACK, {"of_member": member_id, "at_store": visit.store_path, "amount_fen": amount_fen})
     stats = await _visit_stats(session, member_id)
-    return Return(stats, await tiers.after_return(session, member, stats.total_spend_fen))
+    return Return(stats, await tiers.after_return(session, member, "退货后", spend_fen=stats.total_spend_fen))

@@ -2,11 +2,19 @@ from huiyuan.member.v1 import tier_pb2, tier_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
-from huiyuan.runtime.requests import check_actor, check_mask
+from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
 from huiyuan.runtime.server import ServiceContext
-from services.member import convert, domain, tiers
+from services.member import convert, domain, tiers, top_ups
+from services.member.org import require_org_node
 
-TIER_FIELDS = {"name", "rank", "price_rate_bp", "points_multiplier_bp", "benefits", "upgrade_spend_fen"}
+TIER_FIELDS = {"name", "rank", "price_rate_bp", "points_multiplier_bp", "benefits", "upgrade_spend_fen",
+               "upgrade_top_up_fen"}
+
+
+def _check(v: Violations, t: tier_pb2.Tier) -> None:
+    domain.check_tier(v, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits, t.upgrade_spend_fen,
+                      t.upgrade_top_up_fen)
 
 
 class TierServicer(tier_pb2_grpc.TierServiceServicer):
@@ -19,10 +27,10 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         check_request_id(v, request.request_id)
         check_actor(v, request, required=False)
         t = request.tier
-        domain.check_tier(v, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits, t.upgrade_spend_fen)
+        _check(v, t)
         v.raise_if_any()
         tier = domain.Tier("", t.name.strip(), t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits.strip(),
-                           t.upgrade_spend_fen)
+                           t.upgrade_spend_fen, t.upgrade_top_up_fen)
 
         async def work(session):
             return tier_pb2.CreateTierResponse(tier=convert.tier(await tiers.create_tier(session, tier)))
@@ -41,7 +49,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         paths = check_mask(v, request, TIER_FIELDS)
         t = request.tier
         probe = Violations()  # check the whole tier, keep only the violations of masked fields
-        domain.check_tier(probe, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits, t.upgrade_spend_fen)
+        _check(probe, t)
         v.items += [x for x in probe.items if x.field.removeprefix("tier.") in paths]
         v.raise_if_any()
         changes = {p: (getattr(t, p).strip() if isinstance(getattr(t, p), str) else getattr(t, p)) for p in paths}
@@ -78,3 +86,44 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
         return tier_pb2.ListTierHistoryResponse(tier_changes=[convert.tier_change(c) for _, c in page],
                                                 next_page_token=token)
+
+    async def RecordTopUp(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
+        _check_top_up_id(v, request.top_up_id)
+        check_org_path(v, request.store_path, "store_path")
+        v.check(0 < request.amount_fen <= domain.MAX_SPEND_FEN, "amount_fen", "AMOUNT_OUT_OF_RANGE",
+                "amount_fen must be 1 to 10^12")
+        v.raise_if_any()
+
+        async def work(session):
+            await require_org_node(session, request.store_path, "store_path")
+            counted = await top_ups.record_top_up(session, request.member_id, request.top_up_id, request.store_path,
+                                                  request.amount_fen, utcnow())
+            return tier_pb2.RecordTopUpResponse(
+                top_up_total_fen=counted.top_up_fen,
+                tier_change=convert.tier_change(counted.climbed) if counted.climbed else None,
+                tier_reached=convert.tier(counted.tier_reached) if counted.tier_reached else None)
+
+        return await self.idempotency.run("RecordTopUp", request, tier_pb2.RecordTopUpResponse, work)
+
+    async def RecordTopUpRefund(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        check_actor(v, request, required=False)
+        _check_top_up_id(v, request.top_up_id)
+        v.raise_if_any()
+
+        async def work(session):
+            counted = await top_ups.record_refund(session, request.top_up_id, utcnow())
+            return tier_pb2.RecordTopUpRefundResponse(
+                member_id=counted.member_id, top_up_total_fen=counted.top_up_fen,
+                tier_change=convert.tier_change(counted.fell) if counted.fell else None)
+
+        return await self.idempotency.run("RecordTopUpRefund", request, tier_pb2.RecordTopUpRefundResponse, work)
+
+
+def _check_top_up_id(v: Violations, top_up_id: str) -> None:
+    v.check(0 < len(top_up_id) <= 64, "top_up_id", "TOP_UP_ID_INVALID", "top_up_id is required, at most 64 characters")
