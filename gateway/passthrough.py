@@ -102,6 +102,7 @@ TOP_UP_BY_ID = ById("wallet", f"{_WALLET}GetTopUp", "top_up_id", "top_up.store_p
 MEMBER_BY_ID = ById("member", f"{_MEMBER}GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND",
                     read_from="member.registered_org_path")
 MEMBER_IN_REQUEST = replace(MEMBER_BY_ID, in_request="member.member_id")
+MEMBER_CONTACTED = replace(MEMBER_BY_ID, in_request="contact.member_id")
 CARD_BY_NUMBER = ById("cards", f"{_CARDS}GetCard", "card_number", "", "CARD_NOT_FOUND",
                       via=("card.member_id", MEMBER_BY_ID))
 
@@ -123,6 +124,10 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.CardService/GetCard": Route("cards", READ, BACK_OFFICE, by_id=CARD_BY_NUMBER),
     "/huiyuan.member.v1.CardService/ListCardEvents": Route("cards", READ, BACK_OFFICE, by_id=CARD_BY_NUMBER),
     "/huiyuan.member.v1.TierService/ListTierHistory": Route("tiers", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    # 回访记录: kept and read by every office that sees the member (a call changes no
+    # profile, so the registering store may make one too), with the key as the actor.
+    "/huiyuan.member.v1.CareService/RecordCareContact": Route("care", READ, BACK_OFFICE, by_id=MEMBER_CONTACTED),
+    "/huiyuan.member.v1.CareService/ListCareContacts": Route("care", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.TierService/AssignTier": Route("tiers", WRITE, CONFIGURERS, by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.OrgService/CreateOrgNode": Route("org", WRITE, HQ_ONLY, "parent_path"),
     "/huiyuan.member.v1.OrgService/UpdateOrgNode": Route("org", WRITE, HQ_ONLY, "org_node.path"),

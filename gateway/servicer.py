@@ -12,6 +12,7 @@ from datetime import timedelta
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
+from huiyuan.member.v1 import care_pb2_grpc
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2_grpc, tier_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import clients
@@ -42,6 +43,7 @@ class Services:
         self.cards = card_pb2_grpc.CardServiceStub(member_channel)
         self.org = org_pb2_grpc.OrgServiceStub(member_channel)
         self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
+        self.care = care_pb2_grpc.CareServiceStub(member_channel)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(clients.channel("wallet", timeout_s))
         self.points = points_pb2_grpc.PointsServiceStub(clients.channel("points", timeout_s))
         self.campaign = campaign_pb2_grpc.CampaignServiceStub(clients.channel("campaign", timeout_s))

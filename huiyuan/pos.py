@@ -26,6 +26,11 @@
                        the members registered or homed there, for Excel (a manager's key)
   huiyuan pos care [--days 7] [--dormant-days 90] [--org PATH]   会员关怀: the birthdays and
                        anniversaries of the coming days, and who stopped coming (a manager's key)
+  huiyuan pos contact --phone P --via phone|sms|wechat|in-store
+                      --topic birthday|anniversary|win-back|follow-up [--note TEXT]
+                       回访记录: a contact made with a member, kept (a manager's key); a marketing
+                       call or message needs the member's consent
+  huiyuan pos contacts --phone P   a member's contacts, newest first (a manager's key)
   huiyuan pos import-members --file members.csv|.xlsx   registered at the key's node (a region's key)
   huiyuan pos batch-top-up --file acme.csv|.xlsx --batch ID [--store PATH]   企业批量充值: a company's
                        members (手机 or 会员号) and amounts (金额(分)), loaded at the key's store (a manager's key)
@@ -35,7 +40,7 @@
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
 `refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members`, `care`,
-`batch-top-up` and `day` need a store manager's key or above, `import-members` a regional
+`contact`, `contacts`, `batch-top-up` and `day` need a store manager's key or above, `import-members` a regional
 manager's or HQ's (`huiyuan key issue`).
 Amounts are yuan, as printed.
 
@@ -70,7 +75,7 @@ def add_parser(sub) -> None:
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
                                         "cancel-card", "card-history", "refund-top-up", "settlement", "gifts",
                                         "redeem-gift", "export-members", "import-members", "batch-top-up", "day",
-                                        "care"])
+                                        "care", "contact", "contacts"])
     pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
     pos.add_argument("--key")
     pos.add_argument("--request-id", default="",
@@ -101,6 +106,9 @@ def add_parser(sub) -> None:
     pos.add_argument("--date", dest="day", type=date.fromisoformat, help="day: which, YYYY-MM-DD (default: today)")
     pos.add_argument("--limit", type=int, default=20)
     pos.add_argument("--days", type=int, default=7, help="care: the coming days, today included")
+    pos.add_argument("--via", default="phone", choices=sorted(pos_office.CARE_CHANNELS), help="contact: how")
+    pos.add_argument("--topic", default="follow-up", choices=sorted(pos_office.CARE_TOPICS), help="contact: why")
+    pos.add_argument("--note", default="", help="contact: what came of it")
     pos.add_argument("--birthday-days", type=int, default=0,
                      help="export-members: only birthdays of the coming N days, today included")
     pos.add_argument("--anniversary-days", type=int, default=0,
@@ -272,6 +280,10 @@ def _act(args, stub, auth) -> int:
         pos_office.day_summary(stub, auth, args)
     elif args.action == "care":
         pos_office.care(stub.channel, auth, args)
+    elif args.action == "contact":
+        pos_office.contact(stub.channel, auth, args)
+    elif args.action == "contacts":
+        pos_office.contacts(stub.channel, auth, args)
     elif args.action in ("gifts", "redeem-gift"):
         pos_counter.points_mall(stub.channel, auth, args, lookup if args.action == "redeem-gift" else None)
     else:

@@ -2,7 +2,8 @@
 and a file of members imported, through the gateway with the member service's own stub
 within the key's scope (gateway/passthrough.py); a company's file of top-ups loaded
 (gateway/batches.py); a store's day (日结) and what each tender took; the members to
-remember (会员关怀): birthdays, anniversaries, and those who stopped coming."""
+remember (会员关怀): birthdays, anniversaries, and those who stopped coming, and the
+contacts made with them (回访记录)."""
 
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -175,3 +176,49 @@ def day_summary(gateway, auth, args) -> None:
               f"{yuan(t.refunded_fen):>12}{yuan(t.net_fen):>12}")
     if d.enterprise_top_up_fen or d.online_top_up_fen:
         print(f"  not at a till: companies' batches {yuan(d.enterprise_top_up_fen)}, online {yuan(d.online_top_up_fen)}")
+
+
+CARE_CHANNELS = {"phone": "PHONE", "sms": "SMS", "wechat": "WECHAT", "in-store": "IN_STORE"}
+CARE_TOPICS = {"birthday": "BIRTHDAY", "anniversary": "ANNIVERSARY", "win-back": "WIN_BACK", "follow-up": "FOLLOW_UP"}
+
+
+def _member_by_phone(channel, auth, phone: str):
+    """The member with this phone, among those the key's offices see."""
+    from huiyuan.member.v1 import member_pb2, member_pb2_grpc
+
+    if not (phone and phone.isdigit() and len(phone) == 11):
+        raise SystemExit("say whom with --phone and the member's 11 digits")
+    found = member_pb2_grpc.MemberServiceStub(channel).ListMembers(member_pb2.ListMembersRequest(
+        filter=member_pb2.MemberFilter(phone_suffix=phone), page_size=1), metadata=auth, timeout=10).members
+    if not found:
+        raise SystemExit(f"no member with phone {phone} under this key's node")
+    return found[0]
+
+
+def contact(channel, auth, args) -> None:
+    """回访: a contact made with a member, kept for the next person who calls them."""
+    from huiyuan.member.v1 import care_pb2, care_pb2_grpc
+
+    member = _member_by_phone(channel, auth, args.phone)
+    done = change(care_pb2_grpc.CareServiceStub(channel).RecordCareContact, care_pb2.RecordCareContactRequest(
+        request_id=args.request_id, contact=care_pb2.CareContact(
+            member_id=member.member_id, channel=care_pb2.CareChannel.Value(f"CARE_CHANNEL_{CARE_CHANNELS[args.via]}"),
+            topic=care_pb2.CareTopic.Value(f"CARE_TOPIC_{CARE_TOPICS[args.topic]}"), note=args.note)),
+        metadata=auth, timeout=10).contact
+    print(f"recorded {done.contact_id}  {member.name}  {args.via} {args.topic}")
+
+
+def contacts(channel, auth, args) -> None:
+    """A member's contacts, newest first: when, how, why, from where, by whom, and what came of it."""
+    from huiyuan.member.v1 import care_pb2, care_pb2_grpc
+
+    member = _member_by_phone(channel, auth, args.phone)
+    found = care_pb2_grpc.CareServiceStub(channel).ListCareContacts(care_pb2.ListCareContactsRequest(
+        member_id=member.member_id, page_size=args.limit), metadata=auth, timeout=10).contacts
+    print(f"{member.name}  {member.phone}" + ("" if member.marketing_consent else "  勿营销"))
+    for c in found:
+        print(f"  {c.contact_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
+              f"{enum_word(care_pb2.CareChannel, c.channel):<9}{enum_word(care_pb2.CareTopic, c.topic):<12}"
+              f"{c.org_path}  {c.operator_id}  {c.note}".rstrip())
+    if not found:
+        print("  no contacts yet")

@@ -13,6 +13,7 @@ from gateway import passthrough
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import care_pb2
 from huiyuan.member.v1 import card_pb2, member_pb2, member_pb2_grpc, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
@@ -84,6 +85,8 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": CONFIGURERS,
+    "/huiyuan.member.v1.CareService/RecordCareContact": BACK_OFFICE,
+    "/huiyuan.member.v1.CareService/ListCareContacts": BACK_OFFICE,
 }
 # What a caller gets for what it may not see.
 UNSEEN = {"OUT_OF_SCOPE", "MEMBER_NOT_FOUND", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
@@ -96,6 +99,8 @@ FILLED = {
     "/huiyuan.member.v1.MemberService/ExportMembers": {"format": CSV},
     "/huiyuan.points.v1.PointsService/ListExpiringMembers": {"within": Duration(seconds=30 * 86400)},
     "/huiyuan.member.v1.MemberService/ImportMembers": {"format": CSV, "content": "name,phone\n".encode()},
+    "/huiyuan.member.v1.CareService/RecordCareContact": {"contact": care_pb2.CareContact(
+        channel=care_pb2.CARE_CHANNEL_IN_STORE, topic=care_pb2.CARE_TOPIC_FOLLOW_UP, note="矩阵")},
 }
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 

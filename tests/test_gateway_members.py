@@ -23,7 +23,7 @@ from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime.db import make_sync_engine
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from services.points.storage import lots
-from tests.support import STORE, Stubs, new_phone, pos_args, rid
+from tests.support import STORE, Stubs, new_phone, pos_args, refusal_of as refused_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway import code_and_reason as refused
 from tests.test_gateway_counter import new_card
@@ -292,3 +292,19 @@ def test_a_store_remembers_its_members_days_and_who_stopped_coming_not_another_r
     assert (segment(today, today), segment(tomorrow, tomorrow)) == (1, 0)
     with pytest.raises(SystemExit, match="0 or more"):
         run("care", "--dormant-days", "-1", key=keys[STORE_MANAGER])
+
+    # 回访: the call made is kept, for the next one who calls; a marketing call needs consent
+    called = run("contact", "--phone", born.phone, "--via", "phone", "--topic", "birthday", "--note", "已致电祝福",
+                 key=keys[STORE_MANAGER])
+    assert called.startswith("recorded cc_") and called.rstrip().endswith(f"{born.name}  phone birthday")
+    read = run("contacts", "--phone", born.phone, key=keys[REGION]).splitlines()  # the region reads it too
+    assert read[0] == f"{born.name}  {born.phone}" and len(read) == 2
+    when, channel, topic, where, who, note = read[1].split(None, 1)[1].split()  # after the date
+    assert (channel, topic, where, note) == ("phone", "birthday", STORE, "已致电祝福") and who.startswith("key:")
+    with pytest.raises(grpc.RpcError) as declined:
+        run("contact", "--phone", wed.phone, "--via", "sms", "--topic", "anniversary", key=keys[STORE_MANAGER])
+    assert refused_of(declined.value)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "MARKETING_DECLINED")
+    assert run("contacts", "--phone", wed.phone, key=keys[STORE_MANAGER]).splitlines() == [
+        f"{wed.name}  {wed.phone}  勿营销", "  no contacts yet"]
+    with pytest.raises(SystemExit, match="no member"):  # the south's member is not the east store's to call
+        run("contact", "--phone", south.phone, key=keys[STORE_MANAGER])

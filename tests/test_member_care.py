@@ -1,7 +1,8 @@
 """Member care (会员关怀): the birthdays and anniversaries of a span of the year, and
 the members who stopped coming (沉睡). The rule in Python (services/member/care.py),
 then the member service through its stubs on SQLite and PostgreSQL, where the same
-rule is SQL: the two must agree."""
+rule is SQL: the two must agree. Then the contacts made with them (回访记录), and the
+consent a marketing call needs."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -11,7 +12,7 @@ from google.protobuf import timestamp_pb2
 from google.type import date_pb2
 
 from huiyuan.common.v1 import file_pb2
-from huiyuan.member.v1 import member_pb2
+from huiyuan.member.v1 import care_pb2, care_pb2_grpc, member_pb2
 from services.member.care import DaySpan
 from tests.support import ACTOR, STORE, Stubs, ensure_org, refusal, rid
 
@@ -140,3 +141,71 @@ def test_a_day_no_year_has_is_refused(stubs, first, last, field):
     code, _, violations = refusal(lambda r: list(stubs.member.ExportMembers(r)), member_pb2.ExportMembersRequest(
         filter=member_pb2.MemberFilter(anniversary_in=span(first, last)), format=file_pb2.FILE_FORMAT_CSV))
     assert code == OK.INVALID_ARGUMENT and violations == {field.replace("birthday", "anniversary"): "DAY_INVALID"}
+
+
+def contact_of(member, channel=care_pb2.CARE_CHANNEL_PHONE, topic=care_pb2.CARE_TOPIC_BIRTHDAY, note="生日祝福"):
+    return care_pb2.CareContact(member_id=member.member_id, channel=channel, topic=topic, note=note)
+
+
+def record(stubs, contact, request_id=None):
+    return stubs.care.RecordCareContact(care_pb2.RecordCareContactRequest(
+        request_id=request_id or rid(), contact=contact, actor=ACTOR)).contact
+
+
+def kept(stubs, member, page_size=50) -> list:
+    found, token = [], ""
+    while True:
+        page = stubs.care.ListCareContacts(care_pb2.ListCareContactsRequest(
+            member_id=member.member_id, page_size=page_size, page_token=token))
+        found += page.contacts
+        if not (token := page.next_page_token):
+            return found
+
+
+def test_contacts_are_kept_newest_first_with_who_made_them(care_stubs):
+    stubs = care_stubs
+    member = stubs.register("回访", marketing_consent=True)
+    request_id = rid()
+    first = record(stubs, contact_of(member), request_id)
+    assert (first.operator_id, first.org_path, first.note) == (ACTOR.operator_id, ACTOR.org_path, "生日祝福")
+    assert record(stubs, contact_of(member), request_id) == first  # a retry keeps it once
+    second = record(stubs, contact_of(member, care_pb2.CARE_CHANNEL_WECHAT, care_pb2.CARE_TOPIC_FOLLOW_UP, "  满意  "))
+    third = record(stubs, contact_of(member, care_pb2.CARE_CHANNEL_SMS, care_pb2.CARE_TOPIC_WIN_BACK, ""))
+    assert [c.contact_id for c in kept(stubs, member, page_size=2)] == [third.contact_id, second.contact_id,
+                                                                          first.contact_id]
+    assert second.note == "满意"
+
+
+def test_marketing_that_reaches_out_needs_the_members_consent(care_stubs):
+    stubs = care_stubs
+    member = stubs.register("勿扰", marketing_consent=False)
+    for channel in (care_pb2.CARE_CHANNEL_PHONE, care_pb2.CARE_CHANNEL_SMS, care_pb2.CARE_CHANNEL_WECHAT):
+        for topic in (care_pb2.CARE_TOPIC_BIRTHDAY, care_pb2.CARE_TOPIC_ANNIVERSARY, care_pb2.CARE_TOPIC_WIN_BACK):
+            assert refusal(record, stubs, contact_of(member, channel, topic))[:2] == (
+                OK.FAILED_PRECONDITION, "MARKETING_DECLINED")
+    assert kept(stubs, member) == []  # nothing of the refusals
+    record(stubs, contact_of(member, care_pb2.CARE_CHANNEL_IN_STORE, care_pb2.CARE_TOPIC_BIRTHDAY))  # at the counter
+    record(stubs, contact_of(member, care_pb2.CARE_CHANNEL_PHONE, care_pb2.CARE_TOPIC_FOLLOW_UP))  # their complaint
+    assert len(kept(stubs, member)) == 2
+
+
+def test_a_bad_contact_is_refused_and_writes_nothing(care_stubs):
+    stubs = care_stubs
+    member = stubs.register("坏回访", marketing_consent=True)
+    code, _, violations = refusal(record, stubs, care_pb2.CareContact(note="x" * 501))
+    assert code == OK.INVALID_ARGUMENT and violations == {
+        "contact.member_id": "MEMBER_ID_REQUIRED", "contact.channel": "CHANNEL_REQUIRED",
+        "contact.topic": "TOPIC_REQUIRED", "contact.note": "TOO_LONG"}
+    nobody = member_pb2.Member(member_id="m_nobody")
+    assert refusal(record, stubs, contact_of(nobody))[:2] == (OK.NOT_FOUND, "MEMBER_NOT_FOUND")
+    assert refusal(kept, stubs, nobody)[:2] == (OK.NOT_FOUND, "MEMBER_NOT_FOUND")
+    code, _, violations = refusal(stubs.care.RecordCareContact, care_pb2.RecordCareContactRequest(
+        request_id=rid(), contact=contact_of(member)))
+    assert code == OK.INVALID_ARGUMENT and violations == {"actor": "ACTOR_REQUIRED"}
+    assert kept(stubs, member) == []
+
+
+@pytest.fixture(scope="module")
+def care_stubs(stubs, member_service):
+    stubs.care = care_pb2_grpc.CareServiceStub(member_service.channel)
+    return stubs

@@ -1,5 +1,6 @@
 """Member care (会员关怀): which members a store remembers on their birthday or
-anniversary, and which have stopped coming (沉睡).
+anniversary, and which have stopped coming (沉睡); and which contacts with them
+(回访记录) need their consent to marketing.
 
 Birthdays and anniversaries are kept as 'YYYY-MM-DD' ('0000-MM-DD' when the year is
 unknown), so the day of the year is the text from the sixth character on, and days
@@ -7,9 +8,10 @@ of the year compare as text ('01-03' < '12-28').
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from enum import StrEnum
 
-from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.errors import FailedPrecondition, Violations
 
 LEAP_DAY = "02-29"
 DAY_BEFORE_LEAP_DAY = "02-28"
@@ -60,3 +62,43 @@ def check_span(v: Violations, first: tuple[int, int], last: tuple[int, int], fie
     first_day = check_day(v, *first, f"{field_path}.first_day")
     last_day = check_day(v, *last, f"{field_path}.last_day")
     return DaySpan(first_day, last_day) if first_day and last_day else None
+
+
+class CareChannel(StrEnum):
+    PHONE = "PHONE"
+    SMS = "SMS"
+    WECHAT = "WECHAT"
+    IN_STORE = "IN_STORE"
+
+
+class CareTopic(StrEnum):
+    BIRTHDAY = "BIRTHDAY"
+    ANNIVERSARY = "ANNIVERSARY"
+    WIN_BACK = "WIN_BACK"
+    FOLLOW_UP = "FOLLOW_UP"
+
+
+MARKETING = {CareTopic.BIRTHDAY, CareTopic.ANNIVERSARY, CareTopic.WIN_BACK}
+REACHING_OUT = {CareChannel.PHONE, CareChannel.SMS, CareChannel.WECHAT}  # the member did not come to us
+MAX_NOTE = 500
+
+
+@dataclass
+class CareContact:
+    contact_id: str
+    member_id: str
+    channel: CareChannel
+    topic: CareTopic
+    note: str
+    operator_id: str
+    org_path: str
+    contact_time: datetime
+
+
+def check_consent(contact: CareContact, marketing_consent: bool) -> None:
+    """Marketing that reaches out to a member (a call, a message) needs their consent;
+    a word at the counter, or a follow-up of their own purchase or complaint, does not."""
+    if contact.topic in MARKETING and contact.channel in REACHING_OUT and not marketing_consent:
+        raise FailedPrecondition(
+            "MARKETING_DECLINED", "The member declined marketing: greet them at the counter instead.",
+            "该会员不接受营销联系，请在到店时当面问候。", member_id=contact.member_id)

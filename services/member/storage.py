@@ -160,6 +160,18 @@ top_ups = Table(  # one row per top-up at a till: what its principal counts towa
     Column("refund_time", UtcDateTime, nullable=True),  # set when refunded: it counts no more
 )
 
+care_contacts = Table(  # 回访记录: one row per contact, never changed
+    "care_contacts", metadata,
+    Column("contact_id", String(40), primary_key=True),  # time-sortable: newest = largest
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("topic", String(16), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("contact_time", UtcDateTime, nullable=False),
+)
+
 visit_stats = Table(
     "visit_stats", metadata,
     Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),

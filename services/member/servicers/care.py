@@ -1,0 +1,58 @@
+"""CareService: the gRPC face of member care's contacts (services/member/contacts.py)."""
+
+from huiyuan.member.v1 import care_pb2, care_pb2_grpc
+from huiyuan.runtime import pagination
+from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.requests import check_actor
+from huiyuan.runtime.server import ServiceContext
+from services.member import care, contacts, convert, domain
+
+
+def _contact(c: care.CareContact) -> care_pb2.CareContact:
+    return care_pb2.CareContact(
+        contact_id=c.contact_id, member_id=c.member_id,
+        channel=convert.enum_value(care_pb2.CareChannel, "CARE_CHANNEL", c.channel),
+        topic=convert.enum_value(care_pb2.CareTopic, "CARE_TOPIC", c.topic), note=c.note, operator_id=c.operator_id,
+        org_path=c.org_path, contact_time=convert.timestamp(c.contact_time))
+
+
+class CareServicer(care_pb2_grpc.CareServiceServicer):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
+        self.sessions = ctx.sessions
+        self.idempotency = idempotency
+
+    async def RecordCareContact(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        operator, org_path = check_actor(v, request)
+        c = request.contact
+        v.check(bool(c.member_id), "contact.member_id", "MEMBER_ID_REQUIRED", "contact.member_id is required")
+        channel = convert.enum_name(care_pb2.CareChannel, "CARE_CHANNEL", c.channel)
+        v.check(channel is not None, "contact.channel", "CHANNEL_REQUIRED", "channel: PHONE, SMS, WECHAT or IN_STORE")
+        topic = convert.enum_name(care_pb2.CareTopic, "CARE_TOPIC", c.topic)
+        v.check(topic is not None, "contact.topic", "TOPIC_REQUIRED",
+                "topic: BIRTHDAY, ANNIVERSARY, WIN_BACK or FOLLOW_UP")
+        note = domain.check_text(v, c.note, "contact.note", limit=care.MAX_NOTE)
+        v.raise_if_any()
+        contact = care.CareContact(new_id("cc"), c.member_id, care.CareChannel(channel), care.CareTopic(topic), note,
+                                   operator, org_path, utcnow())
+
+        async def work(session):
+            return care_pb2.RecordCareContactResponse(contact=_contact(await contacts.record_contact(session, contact)))
+
+        return await self.idempotency.run("RecordCareContact", request, care_pb2.RecordCareContactResponse, work)
+
+    async def ListCareContacts(self, request, context):
+        v = Violations()
+        v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.member_id)
+        before = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with self.sessions() as session:
+            found = await contacts.contacts_of(session, request.member_id, before[0] if before else None, size + 1)
+        page, token = pagination.next_page(found, size, lambda c: [c.contact_id], fingerprint)
+        return care_pb2.ListCareContactsResponse(contacts=[_contact(c) for c in page], next_page_token=token)
