@@ -103,6 +103,12 @@ def tier_change(c) -> tier_pb2.TierChange:
                                reason=c.reason, operator_id=c.operator_id, change_time=timestamp(c.change_time))
 
 
+def climb(change, reached: domain.Tier | None) -> dict:
+    """The tier_change and tier_reached fields of an answer that may report a climb
+    (RecordVisit, RecordTopUp): set when the member moved up, else left unset."""
+    return {"tier_change": tier_change(change) if change else None, "tier_reached": tier(reached) if reached else None}
+
+
 def attribute_definition(d: domain.AttributeDefinition) -> member_pb2.AttributeDefinition:
     return member_pb2.AttributeDefinition(
         key=d.key, display_name=d.display_name, type=enum_value(member_pb2.AttributeType, "ATTRIBUTE_TYPE", d.type),

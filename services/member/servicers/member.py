@@ -259,10 +259,8 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
             await require_org_node(session, request.store_path, "store_path")
             visit = await visits.record_visit(session, request.member_id, request.store_path, request.order_id,
                                               request.amount_fen, when)
-            return member_pb2.RecordVisitResponse(
-                stats=_visit_stats(visit.stats),
-                tier_change=convert.tier_change(visit.climbed) if visit.climbed else None,
-                tier_reached=convert.tier(visit.tier_reached) if visit.tier_reached else None)
+            return member_pb2.RecordVisitResponse(stats=_visit_stats(visit.stats),
+                                                  **convert.climb(visit.climbed, visit.tier_reached))
 
         return await self.idempotency.run("RecordVisit", request, member_pb2.RecordVisitResponse, work)
 

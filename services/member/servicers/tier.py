@@ -102,10 +102,8 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
             await require_org_node(session, request.store_path, "store_path")
             counted = await top_ups.record_top_up(session, request.member_id, request.top_up_id, request.store_path,
                                                   request.amount_fen, utcnow())
-            return tier_pb2.RecordTopUpResponse(
-                top_up_total_fen=counted.top_up_fen,
-                tier_change=convert.tier_change(counted.climbed) if counted.climbed else None,
-                tier_reached=convert.tier(counted.tier_reached) if counted.tier_reached else None)
+            return tier_pb2.RecordTopUpResponse(top_up_total_fen=counted.top_up_fen,
+                                                **convert.climb(counted.climbed, counted.tier_reached))
 
         return await self.idempotency.run("RecordTopUp", request, tier_pb2.RecordTopUpResponse, work)
 
