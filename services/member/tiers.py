@@ -119,10 +119,13 @@ async def after_return(session, member: domain.Member, cause: str, *, spend_fen:
     if tier_id == member.tier_id:
         return None
     left = ladder[member.tier_id]
-    needs = [f"消费满 {yuan(left.upgrade_spend_fen)}"] * bool(left.upgrade_spend_fen) + [
-        f"充值满 {yuan(left.upgrade_top_up_fen)}"] * bool(left.upgrade_top_up_fen)
-    paid = [f"累计消费 {yuan(standing.spend_fen)}"] * bool(left.upgrade_spend_fen) + [
-        f"累计充值 {yuan(standing.top_up_fen)}"] * bool(left.upgrade_top_up_fen)
+    paid, needs = [], []  # by the measures the tier left behind names
+    if left.upgrade_spend_fen:
+        paid.append(f"累计消费 {yuan(standing.spend_fen)}")
+        needs.append(f"消费满 {yuan(left.upgrade_spend_fen)}")
+    if left.upgrade_top_up_fen:
+        paid.append(f"累计充值 {yuan(standing.top_up_fen)}")
+        needs.append(f"充值满 {yuan(left.upgrade_top_up_fen)}")
     reason = f"{cause}{','.join(paid)},不足{left.name}({'或'.join(needs)})"
     return await _move(session, member, tier_id, reason, RETURN_OPERATOR)
 
