@@ -3,7 +3,7 @@
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.member import care
+from services.member import care, storage
 from services.member.members import require_member
 from services.member.storage import care_contacts
 
@@ -24,5 +24,4 @@ async def contacts_of(db, member_id: str, before_id: str | None, limit: int) -> 
     if before_id is not None:
         query = query.where(care_contacts.c.contact_id < before_id)
     rows = await db.execute(query.order_by(care_contacts.c.contact_id.desc()).limit(limit))
-    return [care.CareContact(r.contact_id, r.member_id, care.CareChannel(r.channel), care.CareTopic(r.topic), r.note,
-                             r.operator_id, r.org_path, r.contact_time) for r in rows]
+    return [storage.to_care_contact(r) for r in rows]

@@ -2,9 +2,9 @@
 
 from google.type import date_pb2
 
-from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2, tier_pb2
+from huiyuan.member.v1 import card_pb2, care_pb2, member_pb2, org_pb2, tier_pb2
 from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp  # noqa: F401 - used by servicers too
-from services.member import domain
+from services.member import care, domain
 
 
 def date_parts(value: date_pb2.Date) -> tuple[int, int, int]:
@@ -101,6 +101,13 @@ def tier(t: domain.Tier) -> tier_pb2.Tier:
 def tier_change(c) -> tier_pb2.TierChange:
     return tier_pb2.TierChange(member_id=c.member_id, from_tier_id=c.from_tier_id, to_tier_id=c.to_tier_id,
                                reason=c.reason, operator_id=c.operator_id, change_time=timestamp(c.change_time))
+
+
+def care_contact(c: care.CareContact) -> care_pb2.CareContact:
+    return care_pb2.CareContact(
+        contact_id=c.contact_id, member_id=c.member_id, channel=enum_value(care_pb2.CareChannel, "CARE_CHANNEL", c.channel),
+        topic=enum_value(care_pb2.CareTopic, "CARE_TOPIC", c.topic), note=c.note, operator_id=c.operator_id,
+        org_path=c.org_path, contact_time=timestamp(c.contact_time))
 
 
 def climb(change, reached: domain.Tier | None) -> dict:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from huiyuan.runtime import idempotency
 from huiyuan.runtime.db import UtcDateTime, new_metadata
 from huiyuan.runtime.direct import Direct
-from services.member import domain
+from services.member import care, domain
 
 metadata = new_metadata()
 idempotency_keys = idempotency.define_table(metadata)
@@ -219,6 +219,11 @@ def to_card(row, prefix: str = "") -> domain.Card:
     return domain.Card(col("card_number"), col("member_id"), col("card_type_id"), domain.CardState(col("state")),
                        col("issued_org_path"), col("issue_time"), col("expire_time"),
                        col("replaces_card_number"), col("replaced_by_card_number"))
+
+
+def to_care_contact(row) -> care.CareContact:
+    return care.CareContact(row.contact_id, row.member_id, care.CareChannel(row.channel), care.CareTopic(row.topic),
+                            row.note, row.operator_id, row.org_path, row.contact_time)
 
 
 def to_tier(row, prefix: str = "") -> domain.Tier:

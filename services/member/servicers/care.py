@@ -11,14 +11,6 @@ from huiyuan.runtime.server import ServiceContext
 from services.member import care, contacts, convert, domain
 
 
-def _contact(c: care.CareContact) -> care_pb2.CareContact:
-    return care_pb2.CareContact(
-        contact_id=c.contact_id, member_id=c.member_id,
-        channel=convert.enum_value(care_pb2.CareChannel, "CARE_CHANNEL", c.channel),
-        topic=convert.enum_value(care_pb2.CareTopic, "CARE_TOPIC", c.topic), note=c.note, operator_id=c.operator_id,
-        org_path=c.org_path, contact_time=convert.timestamp(c.contact_time))
-
-
 class CareServicer(care_pb2_grpc.CareServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
         self.sessions = ctx.sessions
@@ -41,7 +33,7 @@ class CareServicer(care_pb2_grpc.CareServiceServicer):
                                    operator, org_path, utcnow())
 
         async def work(session):
-            return care_pb2.RecordCareContactResponse(contact=_contact(await contacts.record_contact(session, contact)))
+            return care_pb2.RecordCareContactResponse(contact=convert.care_contact(await contacts.record_contact(session, contact)))
 
         return await self.idempotency.run("RecordCareContact", request, care_pb2.RecordCareContactResponse, work)
 
@@ -55,4 +47,4 @@ class CareServicer(care_pb2_grpc.CareServiceServicer):
         async with self.sessions() as session:
             found = await contacts.contacts_of(session, request.member_id, before[0] if before else None, size + 1)
         page, token = pagination.next_page(found, size, lambda c: [c.contact_id], fingerprint)
-        return care_pb2.ListCareContactsResponse(contacts=[_contact(c) for c in page], next_page_token=token)
+        return care_pb2.ListCareContactsResponse(contacts=[convert.care_contact(c) for c in page], next_page_token=token)
