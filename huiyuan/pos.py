@@ -66,6 +66,15 @@ from huiyuan.runtime.config import Settings, service_address
 from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
 
+# The commands that call a service's own methods through the gateway (passed through
+# within the key's scope): each takes the gateway's channel, the key and the arguments.
+ON_SERVICE_STUBS = {
+    **dict.fromkeys(("report-lost", "cancel-loss", "replace-card", "cancel-card"), pos_counter.card),
+    "card-history": pos_counter.card_history, "refund-top-up": pos_counter.refund_top_up,
+    "settlement": pos_counter.settlement, "export-members": pos_office.export_members,
+    "import-members": pos_office.import_members, "care": pos_office.care, "contact": pos_office.contact,
+    "contacts": pos_office.contacts,
+}
 TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY", "alipay": "ALIPAY"}
 
 
@@ -262,28 +271,12 @@ def _act(args, stub, auth) -> int:
             print_receipt(order.receipt)
     elif args.action == "export":
         export(stub, auth, args)
-    elif args.action in ("report-lost", "cancel-loss", "replace-card", "cancel-card"):
-        pos_counter.card(stub.channel, auth, args)
-    elif args.action == "card-history":
-        pos_counter.card_history(stub.channel, auth, args)
-    elif args.action == "refund-top-up":
-        pos_counter.refund_top_up(stub.channel, auth, args)
-    elif args.action == "settlement":
-        pos_counter.settlement(stub.channel, auth, args)
-    elif args.action == "export-members":
-        pos_office.export_members(stub.channel, auth, args)
-    elif args.action == "import-members":
-        pos_office.import_members(stub.channel, auth, args)
+    elif args.action in ON_SERVICE_STUBS:
+        ON_SERVICE_STUBS[args.action](stub.channel, auth, args)
     elif args.action == "batch-top-up":
         pos_office.batch_top_up(stub, auth, args)
     elif args.action == "day":
         pos_office.day_summary(stub, auth, args)
-    elif args.action == "care":
-        pos_office.care(stub.channel, auth, args)
-    elif args.action == "contact":
-        pos_office.contact(stub.channel, auth, args)
-    elif args.action == "contacts":
-        pos_office.contacts(stub.channel, auth, args)
     elif args.action in ("gifts", "redeem-gift"):
         pos_counter.points_mall(stub.channel, auth, args, lookup if args.action == "redeem-gift" else None)
     else:
