@@ -1,5 +1,5 @@
-"""The wallet service process: its servicer, migrations, and the sweeper that lapses
-holds past their deadline."""
+"""The wallet service process: its servicers (stored value, count cards), migrations,
+and the sweeper that lapses holds past their deadline."""
 
 import os
 from pathlib import Path
@@ -7,8 +7,9 @@ from pathlib import Path
 from huiyuan.runtime import holds
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from services.wallet import domain, spending, storage
+from services.wallet.count_card_servicer import CountCardServicer
 from services.wallet.servicer import WalletServicer
 
 metadata = storage.metadata
@@ -26,11 +27,13 @@ def spend_policy() -> domain.SpendPolicy:
 def register(server, ctx: ServiceContext) -> None:
     idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "wallet")
     wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletServicer(ctx, idempotency, spend_policy()), server)
+    count_card_pb2_grpc.add_CountCardServiceServicer_to_server(CountCardServicer(ctx, idempotency), server)
 
 
 SPEC = ServiceSpec(
     name="wallet",
-    service_names=[wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name],
+    service_names=[wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
+                   count_card_pb2.DESCRIPTOR.services_by_name["CountCardService"].full_name],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     background=[holds.sweeper(spending.lapsed_holds, spending.expire)],

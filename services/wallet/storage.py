@@ -11,6 +11,7 @@
 - lots: what each top-up loaded and where, and how much of it is left.
 - holds and hold_draws: pending spends, and the lots each capture drew from.
 - top_ups, top_up_packages, batch_rows, idempotency_keys.
+- count_card_plans, count_cards, count_card_entries: count cards (计次卡).
 """
 
 from sqlalchemy import (
@@ -137,6 +138,67 @@ batch_rows = Table(
     Column("member_id", String(40), nullable=False),
     Column("amount_fen", Money, nullable=False),
     Column("top_up_id", String(40), nullable=False),
+)
+
+# Count cards (计次卡, services/wallet/count_card_rules.py): the plans on sale, the
+# cards sold (one row each, locked by every change to it), and each card's immutable
+# history. An undo names the use it gives back, once (a unique column).
+count_card_plans = Table(
+    "count_card_plans", metadata,
+    Column("plan_id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("uses", Integer, nullable=False),
+    Column("price_fen", Money, nullable=False),
+    Column("valid_days", Integer, nullable=False),
+    Column("skus", JSON, nullable=False),
+    Column("start_time", UtcDateTime, nullable=True),
+    Column("end_time", UtcDateTime, nullable=True),
+    Column("ended_by", String(64), nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+count_cards = Table(
+    "count_cards", metadata,
+    Column("card_id", String(40), primary_key=True),
+    Column("member_id", String(40), nullable=False),
+    Column("plan_id", String(40), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("skus", JSON, nullable=False),
+    Column("uses_total", Integer, nullable=False),
+    Column("uses_left", Integer, nullable=False),
+    Column("price_fen", Money, nullable=False),
+    Column("sold_store_path", String(140), nullable=False),
+    Column("tender", String(16), nullable=False),
+    Column("tender_reference", String(64), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("expire_time", UtcDateTime, nullable=True),
+    Column("refund_time", UtcDateTime, nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    CheckConstraint("uses_left >= 0 AND uses_left <= uses_total", name="uses_left_in_range"),
+    Index("ix_count_cards_member_id_card_id", "member_id", "card_id"),
+)
+
+count_card_entries = Table(
+    "count_card_entries", metadata,
+    Column("entry_id", String(40), primary_key=True),
+    Column("card_id", String(40), nullable=False),
+    Column("member_id", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("uses_delta", Integer, nullable=False),
+    Column("value_delta_fen", Money, nullable=False),
+    Column("uses_left_after", Integer, nullable=False),
+    Column("value_left_after_fen", Money, nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("sold_store_path", String(140), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("memo", String(200), nullable=False),
+    Column("undoes_entry_id", String(40), nullable=True, unique=True),
+    Column("post_time", UtcDateTime, nullable=False),
+    Index("ix_count_card_entries_card_id_entry_id", "card_id", "entry_id"),
+    Index("ix_count_card_entries_store_path_post_time", "store_path", "post_time"),
 )
 
 idempotency_keys = idempotency.define_table(metadata)

@@ -1,0 +1,225 @@
+"""CountCardService: checks the request, runs the use case (count_cards.py) in one
+transaction, translates. The rules are in count_card_rules.py."""
+
+from huiyuan.runtime import pagination
+from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
+from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.ids import is_id, new_id
+from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text
+from huiyuan.runtime.server import ServiceContext
+from huiyuan.runtime.validity import requested_end
+from huiyuan.wallet.v1 import count_card_pb2 as pb
+from huiyuan.wallet.v1 import count_card_pb2_grpc
+from huiyuan.wallet.v1 import wallet_pb2
+from services.wallet import count_card_rules as rules
+from services.wallet import count_cards
+from services.wallet.domain import MAX_MEMO, Tender
+
+PLAN, CARD, ENTRY = "ccp", "cc", "cce"  # id prefixes
+
+
+class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
+        self.direct = ctx.direct
+        self.idempotency = idempotency
+
+    async def CreateCountCardPlan(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        given = request.plan
+        plan = rules.Plan(
+            "", given.name, given.org_path, given.uses, given.price_fen, given.valid_days, tuple(given.skus),
+            from_timestamp(given.start_time) if given.HasField("start_time") else None,
+            from_timestamp(given.end_time) if given.HasField("end_time") else None)
+        rules.check_plan(v, plan)
+        _, actor_path = check_actor(v, request)
+        v.raise_if_any()
+        check_in_scope(plan.org_path, actor_path, "plan", "次卡方案")
+
+        async def work(db):
+            plan.plan_id = new_id(PLAN)
+            return pb.CreateCountCardPlanResponse(plan=_plan(await count_cards.create_plan(db, plan, utcnow())))
+
+        return await self.idempotency.run("CreateCountCardPlan", request, pb.CreateCountCardPlanResponse, work)
+
+    async def GetCountCardPlan(self, request, context):
+        v = Violations()
+        _id(v, request.plan_id, "plan_id", PLAN)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            return pb.GetCountCardPlanResponse(plan=_plan(await count_cards.plan_by_id(db, request.plan_id)))
+
+    async def ListCountCardPlans(self, request, context):
+        v = Violations()
+        if request.store_path:
+            check_store_path(v, request.store_path, "store_path")
+            v.check(not request.org_path, "org_path", "FILTERS_EXCLUSIVE",
+                    "give store_path (the till's view) or org_path (the back office's), not both")
+        check_org_path(v, request.org_path, "org_path", required=False)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            found = await count_cards.plans(db, store_path=request.store_path, org_path=request.org_path,
+                                            show_ended=request.show_ended, at=utcnow())
+        return pb.ListCountCardPlansResponse(plans=[_plan(p) for p in found])
+
+    async def EndCountCardPlan(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _id(v, request.plan_id, "plan_id", PLAN)
+        operator, actor_path = check_actor(v, request)
+        requested = requested_end(v, request, utcnow())
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            ended = await count_cards.end_plan(db, request.plan_id, end_time=requested or now, operator=operator,
+                                               actor_path=actor_path, now=now)
+            return pb.EndCountCardPlanResponse(plan=_plan(ended))
+
+        return await self.idempotency.run("EndCountCardPlan", request, pb.EndCountCardPlanResponse, work)
+
+    async def SellCountCard(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _id(v, request.member_id, "member_id", "m")
+        _id(v, request.plan_id, "plan_id", PLAN)
+        check_store_path(v, request.store_path, "store_path")
+        tender = enum_name(wallet_pb2.Tender, "TENDER", request.tender)
+        v.check(tender is not None, "tender", "TENDER_INVALID", "tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ...")
+        reference = check_text(v, request.tender_reference, "tender_reference", 64)
+        operator, _ = check_actor(v, request)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            card = await count_cards.sell(
+                db, plan_id=request.plan_id, card_id=new_id(CARD), entry_id=new_id(ENTRY), member_id=request.member_id,
+                store_path=request.store_path, tender=Tender(tender), tender_reference=reference,
+                operator_id=operator, now=now)
+            return pb.SellCountCardResponse(card=_card(card, now))
+
+        return await self.idempotency.run("SellCountCard", request, pb.SellCountCardResponse, work)
+
+    async def GetCountCard(self, request, context):
+        v = Violations()
+        _id(v, request.card_id, "card_id", CARD)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            return pb.GetCountCardResponse(card=_card(await count_cards.card_by_id(db, request.card_id), utcnow()))
+
+    async def ListCountCards(self, request, context):
+        v = Violations()
+        _id(v, request.member_id, "member_id", "m")
+        if request.usable_at_store_path:
+            check_store_path(v, request.usable_at_store_path, "usable_at_store_path")
+        v.raise_if_any()
+        now = utcnow()
+        async with self.direct.reading() as db:
+            found = await count_cards.cards_of(db, request.member_id, request.usable_at_store_path, now)
+        return pb.ListCountCardsResponse(cards=[_card(c, now) for c in found])
+
+    async def UseCountCard(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _id(v, request.card_id, "card_id", CARD)
+        uses = request.uses or 1
+        v.check(0 < uses <= rules.MAX_USES, "uses", "USES_INVALID", f"uses must be 1 to {rules.MAX_USES}")
+        sku = check_text(v, request.sku, "sku", rules.MAX_SKU)
+        check_store_path(v, request.store_path, "store_path")
+        operator, _ = check_actor(v, request)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            entry, card = await count_cards.use(db, card_id=request.card_id, entry_id=new_id(ENTRY), uses=uses, sku=sku,
+                                                store_path=request.store_path, operator_id=operator, now=now)
+            return pb.UseCountCardResponse(use=_entry(entry), card=_card(card, now))
+
+        return await self.idempotency.run("UseCountCard", request, pb.UseCountCardResponse, work)
+
+    async def GetCountCardUse(self, request, context):
+        v = Violations()
+        _id(v, request.use_id, "use_id", ENTRY)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            return pb.GetCountCardUseResponse(use=_entry(await count_cards.use_by_id(db, request.use_id)))
+
+    async def UndoCountCardUse(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _id(v, request.use_id, "use_id", ENTRY)
+        reason = check_text(v, request.reason, "reason", MAX_MEMO, required=True)
+        operator, _ = check_actor(v, request)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            entry, card = await count_cards.undo_use(db, use_id=request.use_id, entry_id=new_id(ENTRY), reason=reason,
+                                                     operator_id=operator, now=now)
+            return pb.UndoCountCardUseResponse(undo=_entry(entry), card=_card(card, now))
+
+        return await self.idempotency.run("UndoCountCardUse", request, pb.UndoCountCardUseResponse, work)
+
+    async def RefundCountCard(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        _id(v, request.card_id, "card_id", CARD)
+        reason = check_text(v, request.reason, "reason", MAX_MEMO, required=True)
+        operator, _ = check_actor(v, request)
+        v.raise_if_any()
+
+        async def work(db):
+            now = utcnow()
+            refund_fen, card = await count_cards.refund(db, card_id=request.card_id, entry_id=new_id(ENTRY),
+                                                        reason=reason, operator_id=operator, now=now)
+            return pb.RefundCountCardResponse(
+                refund_fen=refund_fen, tender=_tender(card.tender), tender_reference=card.tender_reference,
+                card=_card(card, now))
+
+        return await self.idempotency.run("RefundCountCard", request, pb.RefundCountCardResponse, work)
+
+    async def ListCountCardEntries(self, request, context):
+        v = Violations()
+        _id(v, request.card_id, "card_id", CARD)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.card_id)
+        before = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with self.direct.reading() as db:
+            found = await count_cards.entries_of(db, request.card_id, before[0] if before else None, size + 1)
+        page, token = pagination.next_page(found, size, lambda e: [e.entry_id], fingerprint)
+        return pb.ListCountCardEntriesResponse(entries=[_entry(e) for e in page], next_page_token=token)
+
+
+def _id(v: Violations, value: str, field: str, prefix: str) -> None:
+    v.check(is_id(value, prefix), field, f"{field.upper()}_INVALID", f"{field} must be an id such as {prefix}_01J...")
+
+
+def _tender(tender: Tender) -> int:
+    return enum_value(wallet_pb2.Tender, "TENDER", tender.value)
+
+
+def _plan(p: rules.Plan) -> pb.CountCardPlan:
+    return pb.CountCardPlan(
+        plan_id=p.plan_id, name=p.name, org_path=p.org_path, uses=p.uses, price_fen=p.price, valid_days=p.valid_days,
+        skus=p.skus, start_time=timestamp(p.start_time), end_time=timestamp(p.end_time), ended_by=p.ended_by)
+
+
+def _card(c: rules.Card, now) -> pb.CountCard:
+    return pb.CountCard(
+        card_id=c.card_id, member_id=c.member_id, plan_id=c.plan_id, name=c.name, org_path=c.org_path, skus=c.skus,
+        uses_total=c.uses_total, uses_left=c.uses_left, price_fen=c.price, value_left_fen=c.value_left,
+        sold_store_path=c.sold_store_path, tender=_tender(c.tender), tender_reference=c.tender_reference,
+        expire_time=timestamp(c.expire_time), state=enum_value(pb.CountCardState, "COUNT_CARD_STATE", c.state(now).value),
+        create_time=timestamp(c.create_time), refund_time=timestamp(c.refund_time))
+
+
+def _entry(e: count_cards.Entry) -> pb.CountCardEntry:
+    return pb.CountCardEntry(
+        entry_id=e.entry_id, card_id=e.card_id, member_id=e.member_id,
+        kind=enum_value(pb.CountCardEntryKind, "COUNT_CARD_ENTRY_KIND", e.kind.value), uses_delta=e.uses_delta,
+        value_delta_fen=e.value_delta, uses_left_after=e.uses_left_after, value_left_after_fen=e.value_left_after,
+        store_path=e.store_path, sold_store_path=e.sold_store_path, sku=e.sku, operator_id=e.operator_id, memo=e.memo,
+        undoes_entry_id=e.undoes_entry_id, undone_by_entry_id=e.undone_by_entry_id, post_time=timestamp(e.post_time))
