@@ -292,3 +292,39 @@ def test_concurrent_uses_of_one_card_take_exactly_the_uses_it_has(cards, databas
     assert len(taken) == 5 and sum(taken) == -1000_00
     assert cards.GetCountCard(pb.GetCountCardRequest(card_id=card.card_id)).card.state == pb.COUNT_CARD_STATE_USED_UP
     assert_cards_balance(cards.url)
+
+
+def test_a_card_used_at_another_store_settles_between_them_and_its_money_is_in_the_tills_day(cards, wallet_service):
+    from google.type import date_pb2
+
+    from huiyuan.runtime.clock import local
+    from huiyuan.wallet.v1 import wallet_pb2_grpc
+
+    wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+    cd, cq = "hq/west/cd-001", "hq/west/cq-001"  # stores no other test here sells or serves at
+    hq = actor_pb2.Actor(operator_id="hq-ops", org_path="hq")
+    plan = create_plan(cards, name="推拿3次卡", uses=3, price=300_00, org="hq/west", actor=hq)
+    kept = sell(cards, plan.plan_id, store=cd, tender=wallet_pb2.TENDER_CASH)
+    refunded = sell(cards, plan.plan_id, store=cd, tender=wallet_pb2.TENDER_ALIPAY)
+    first = use(cards, kept.card_id, uses=2, store=cq).use
+    cards.UndoCountCardUse(pb.UndoCountCardUseRequest(request_id=rid(), use_id=first.entry_id, reason="多扣", actor=hq))
+    use(cards, kept.card_id, store=cq)
+    use(cards, refunded.card_id, store=cd)  # at the store that sold it: nothing to settle
+    cards.RefundCountCard(pb.RefundCountCardRequest(request_id=rid(), card_id=refunded.card_id, reason="r", actor=hq))
+    code, _, fields = refusal(sell, cards, plan.plan_id, store=cd, tender=wallet_pb2.TENDER_ONLINE)
+    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, {"tender": "TENDER_INVALID"})
+
+    today = local(datetime.now(timezone.utc)).date()
+    day = date_pb2.Date(year=today.year, month=today.month, day=today.day)
+    positions = {p.store_path: p for p in wallet.GetSettlement(wallet_pb2.GetSettlementRequest(
+        org_path="hq/west", start_date=day, end_date=day)).positions}
+    assert (positions[cd].count_card_sold_here_used_elsewhere_fen, positions[cd].net_fen) == (100_00, -100_00)
+    assert (positions[cq].count_card_sold_elsewhere_used_here_fen, positions[cq].net_fen) == (100_00, 100_00)
+
+    selling = wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(store_path=cd, date=day))
+    assert (selling.count_card_sold_fen, selling.count_card_used_fen) == (600_00 - 200_00, 100_00)
+    assert [(t.tender, t.count_card_fen, t.count_card_refunded_fen) for t in selling.top_up_takings] == [
+        (wallet_pb2.TENDER_CASH, 300_00, 0), (wallet_pb2.TENDER_ALIPAY, 300_00, 200_00)]
+    serving = wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(store_path=cq, date=day))
+    assert (serving.count_card_sold_fen, serving.count_card_used_fen, list(serving.top_up_takings)) == (0, 100_00, [])
+    assert_cards_balance(cards.url)

@@ -26,6 +26,9 @@ MAX_VALID_DAYS = 3660
 MAX_SKUS = 20
 MAX_SKU = 64
 MAX_NAME = 64
+# A card is sold at a till, so its money is in the till's takings at closing (the
+# daily summary): a company's transfer or an online payment is not a till's.
+SOLD_WITH = (Tender.CASH, Tender.BANK_CARD, Tender.WECHAT_PAY, Tender.ALIPAY)
 
 
 class CardState(StrEnum):

@@ -87,7 +87,8 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         _id(v, request.plan_id, "plan_id", PLAN)
         check_store_path(v, request.store_path, "store_path")
         tender = enum_name(wallet_pb2.Tender, "TENDER", request.tender)
-        v.check(tender is not None, "tender", "TENDER_INVALID", "tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ...")
+        v.check(tender in rules.SOLD_WITH, "tender", "TENDER_INVALID",
+                "a count card is paid at the till: tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY")
         reference = check_text(v, request.tender_reference, "tender_reference", 64)
         operator, _ = check_actor(v, request)
         v.raise_if_any()

@@ -313,7 +313,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
             positions = await reports.settlement(db, request.org_path, start, end)
         return pb.GetSettlementResponse(positions=[pb.StorePosition(
             store_path=p.store_path, loaded_here_spent_elsewhere_fen=p.loaded_here_spent_elsewhere,
-            loaded_elsewhere_spent_here_fen=p.loaded_elsewhere_spent_here, net_fen=p.net) for p in positions])
+            loaded_elsewhere_spent_here_fen=p.loaded_elsewhere_spent_here, net_fen=p.net,
+            count_card_sold_here_used_elsewhere_fen=p.card_sold_here_used_elsewhere,
+            count_card_sold_elsewhere_used_here_fen=p.card_sold_elsewhere_used_here) for p in positions])
 
 
     async def GetStoreActivity(self, request, context):
@@ -324,10 +326,13 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v.raise_if_any()
         async with self.direct.reading() as db:
             loaded, bonus, spent = await reports.store_day(db, request.store_path, day)
+            cards_sold, cards_used = await reports.count_card_day(db, request.store_path, day)
             takings = await reports.store_day_takings(db, request.store_path, day)
-        return pb.GetStoreActivityResponse(top_up_fen=loaded, bonus_fen=bonus, spent_fen=spent, top_up_takings=[
-            pb.TopUpTakings(tender=enum_value(pb.Tender, "TENDER", t.tender.value), top_up_fen=t.top_up,
-                            refunded_fen=t.refunded) for t in takings])
+        return pb.GetStoreActivityResponse(
+            top_up_fen=loaded, bonus_fen=bonus, spent_fen=spent, count_card_sold_fen=cards_sold,
+            count_card_used_fen=cards_used, top_up_takings=[pb.TopUpTakings(
+                tender=enum_value(pb.Tender, "TENDER", t.tender.value), top_up_fen=t.top_up, refunded_fen=t.refunded,
+                count_card_fen=t.count_card, count_card_refunded_fen=t.count_card_refunded) for t in takings])
 
 
 def _entry(row) -> pb.Entry:
