@@ -17,9 +17,9 @@ Scope, by the kind of call:
 - LIST: the filter node lies under the caller's node; left empty, it is the caller's;
 - SERVE: a member's card, at any till of the chain. A member belongs to the chain,
   not a store: the card reported lost or replaced at any store is theirs to ask for;
-- AT_STORE: done at a store (a gift handed over): the store lies under the caller's
-  node, left empty it is the caller's own, and what the request names by id is on the
-  caller's line (an HQ gift is offered in every store);
+- AT_STORE: done at a store (a gift handed over, a count card sold or punched): the
+  store lies under the caller's node, left empty it is the caller's own, and what the
+  request names by id is on the caller's line (an HQ gift is offered in every store);
 - OWN_NODE: done at the caller's own node, which the gateway stamps as the actor (a
   file of members imported there); the request names no other node.
 An object named by id is fetched first for its node; off the caller's line it is
@@ -38,6 +38,7 @@ import grpc
 from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
+from huiyuan.member.v1 import member_pb2
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
 from gateway import auth, top_ups
@@ -82,11 +83,15 @@ class Route:
     # answer), awaited before the answer goes back, so that a failure there leaves the
     # caller to retry the same request (a replay, then this again).
     then: "Callable[..., Awaitable[None]] | None" = None
+    # The request field naming a member it serves, who must exist; at any store, as a
+    # member belongs to the chain (a count card sold to them). Missing: MEMBER_NOT_FOUND.
+    member: str = ""
 
 
 _MEMBER, _CARDS = "/huiyuan.member.v1.MemberService/", "/huiyuan.member.v1.CardService/"
 _WALLET, _POINTS = "/huiyuan.wallet.v1.WalletService/", "/huiyuan.points.v1.PointsService/"
 _CAMPAIGN = "/huiyuan.campaign.v1.CampaignService/"
+_COUNT_CARDS = "/huiyuan.wallet.v1.CountCardService/"
 CAMPAIGN_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
 TEMPLATE_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCouponTemplate", "template_id", "template.org_path",
                       "TEMPLATE_NOT_FOUND")
@@ -105,10 +110,19 @@ MEMBER_IN_REQUEST = replace(MEMBER_BY_ID, in_request="member.member_id")
 MEMBER_CONTACTED = replace(MEMBER_BY_ID, in_request="contact.member_id")
 CARD_BY_NUMBER = ById("cards", f"{_CARDS}GetCard", "card_number", "", "CARD_NOT_FOUND",
                       via=("card.member_id", MEMBER_BY_ID))
+# A count card plan is its node's; a count card is usable (and read) under its plan's
+# node, and refunded by the store that sold it, or above; a use is its store's.
+PLAN_BY_ID = ById("count_cards", f"{_COUNT_CARDS}GetCountCardPlan", "plan_id", "plan.org_path",
+                  "COUNT_CARD_PLAN_NOT_FOUND")
+COUNT_CARD_BY_ID = ById("count_cards", f"{_COUNT_CARDS}GetCountCard", "card_id", "card.org_path", "COUNT_CARD_NOT_FOUND")
+COUNT_CARD_SOLD_BY_ID = replace(COUNT_CARD_BY_ID, path="card.sold_store_path")
+COUNT_CARD_USE_BY_ID = ById("count_cards", f"{_COUNT_CARDS}GetCountCardUse", "use_id", "use.store_path",
+                            "COUNT_CARD_USE_NOT_FOUND")
 
 # Full method name -> route: the configuration calls of every service; a back office's
-# member file; at the counter, cards and the points mall; top-ups and their refunds,
-# corrections, a member's statement and points history, and the stores' settlement.
+# member file; at the counter, cards, count cards and the points mall; top-ups and their
+# refunds, corrections, a member's statement and points history, and the stores'
+# settlement.
 ROUTES: dict[str, Route] = {
     # The member file of a back office: find, open, export to Excel, import, correct.
     "/huiyuan.member.v1.MemberService/ListMembers": Route("member", LIST, BACK_OFFICE, "filter.org_path"),
@@ -178,6 +192,22 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.points.v1.PointsService/Adjust": Route("points", WRITE, CONFIGURERS, by_id=MEMBER_BY_ID),
     # Reminders: the members whose points, earned under the caller's node, expire soon.
     "/huiyuan.points.v1.PointsService/ListExpiringMembers": Route("points", LIST, BACK_OFFICE, "org_path"),
+    # 次卡: plans set up by HQ and the regions, listed at every till; sold and punched at
+    # a till; a use undone and a card refunded on a manager's key (the money goes back
+    # from the store that took it); a card and its history read by the offices over it.
+    f"{_COUNT_CARDS}CreateCountCardPlan": Route("count_cards", WRITE, CONFIGURERS, "plan.org_path"),
+    f"{_COUNT_CARDS}GetCountCardPlan": Route("count_cards", READ, BACK_OFFICE, by_id=PLAN_BY_ID),
+    f"{_COUNT_CARDS}ListCountCardPlans": Route("count_cards", LIST, EVERY_ROLE, "org_path"),
+    f"{_COUNT_CARDS}EndCountCardPlan": Route("count_cards", WRITE, CONFIGURERS, by_id=PLAN_BY_ID),
+    f"{_COUNT_CARDS}SellCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", PLAN_BY_ID,
+                                          member="member_id"),
+    f"{_COUNT_CARDS}UseCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", COUNT_CARD_BY_ID),
+    f"{_COUNT_CARDS}GetCountCard": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_BY_ID),
+    f"{_COUNT_CARDS}ListCountCards": Route("count_cards", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    f"{_COUNT_CARDS}ListCountCardEntries": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_BY_ID),
+    f"{_COUNT_CARDS}GetCountCardUse": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_USE_BY_ID),
+    f"{_COUNT_CARDS}UndoCountCardUse": Route("count_cards", WRITE, BACK_OFFICE, by_id=COUNT_CARD_USE_BY_ID),
+    f"{_COUNT_CARDS}RefundCountCard": Route("count_cards", WRITE, BACK_OFFICE, by_id=COUNT_CARD_SOLD_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
@@ -278,6 +308,8 @@ class PassThrough(grpc.GenericRpcHandler):
                 raise auth.denied()
             if route.by_id is not None:
                 await check_named(caller, route, self.services, named(request, route.by_id))
+            if route.member:
+                await check_member(self.services, get_field(request, route.member))
             return
         if route.by_id is not None:
             await check_named(caller, route, self.services, named(request, route.by_id))
@@ -290,6 +322,17 @@ class PassThrough(grpc.GenericRpcHandler):
         allowed = on_line(path, caller.org_path) if route.kind == READ else caller.covers(path)
         if not allowed:
             raise auth.denied()
+
+
+async def check_member(services, member_id: str) -> None:
+    """The member a request serves exists (no scope: any store serves any member)."""
+    try:
+        async with relayed("member"):
+            await services.member.GetMember(member_pb2.GetMemberRequest(member_id=member_id))
+    except DomainError as error:
+        if error.code == grpc.StatusCode.NOT_FOUND:
+            raise NotFound("MEMBER_NOT_FOUND", "No such member.", "会员不存在。") from None
+        raise
 
 
 def named(request, b: ById) -> str:

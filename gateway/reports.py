@@ -67,8 +67,9 @@ def _add_tenders(into: dict[int, int], tenders) -> None:
 
 def takings(paid: StoreDay, top_ups) -> dict:
     """The summary's takings, by till tender, from the day's orders and the wallet's
-    top-ups by tender (wallet TopUpTakings); a company's or an online top-up was not
-    paid at a till, and is reported apart."""
+    top-ups and count cards by tender (wallet TopUpTakings); a company's or an online
+    top-up was not paid at a till, and is reported apart (a count card is always paid
+    at a till)."""
     by_kind: dict[int, pb.TenderTakings] = {}
 
     def of(kind: int) -> pb.TenderTakings:
@@ -85,9 +86,10 @@ def takings(paid: StoreDay, top_ups) -> dict:
             continue
         taking = of(tenders.WALLET_TO_TILL[t.tender])
         taking.top_up_fen += t.top_up_fen
-        taking.refunded_fen += t.refunded_fen
+        taking.count_card_fen += t.count_card_fen
+        taking.refunded_fen += t.refunded_fen + t.count_card_refunded_fen
     for taking in by_kind.values():
-        taking.net_fen = taking.sales_fen + taking.top_up_fen - taking.refunded_fen
+        taking.net_fen = taking.sales_fen + taking.top_up_fen + taking.count_card_fen - taking.refunded_fen
     return {"takings": [by_kind[k] for k in sorted(by_kind)],
             "enterprise_top_up_fen": apart[wallet_pb2.TENDER_ENTERPRISE],
             "online_top_up_fen": apart[wallet_pb2.TENDER_ONLINE]}

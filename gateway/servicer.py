@@ -1,6 +1,7 @@
 """GatewayService: who is calling, may they, then the services' calls.
 
-Credentials, LookupMember (member, stored value, points and coupons in one answer),
+Credentials, LookupMember (member, stored value, points, coupons and count cards in one
+answer),
 RegisterMember, TopUp (gateway/top_ups.py), Checkout (the saga, gateway/checkout.py), GetOrder and
 ListOrders, SettleOrder (gateway/settlement.py), Refund (gateway/refunds.py), the
 store's daily summary, coupons for a segment (gateway/segments.py) and enterprise
@@ -24,7 +25,7 @@ from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext
-from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from gateway import auth, batches, orders, refunds, reports, segments, settlement, top_ups
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
@@ -44,7 +45,9 @@ class Services:
         self.org = org_pb2_grpc.OrgServiceStub(member_channel)
         self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
         self.care = care_pb2_grpc.CareServiceStub(member_channel)
-        self.wallet = wallet_pb2_grpc.WalletServiceStub(clients.channel("wallet", timeout_s))
+        wallet_channel = clients.channel("wallet", timeout_s)
+        self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
+        self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)
         self.points = points_pb2_grpc.PointsServiceStub(clients.channel("points", timeout_s))
         self.campaign = campaign_pb2_grpc.CampaignServiceStub(clients.channel("campaign", timeout_s))
 
@@ -99,6 +102,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             orders=paid.orders, sales_fen=paid.sales, discount_fen=paid.discount, top_up_fen=stored.top_up_fen,
             stored_value_spent_fen=stored.spent_fen, points_earned=points.earned_points, points_spent=points.spent_points,
             new_members=new_members, top_up_bonus_fen=stored.bonus_fen, store_path=store,
+            count_card_sold_fen=stored.count_card_sold_fen, count_card_used_fen=stored.count_card_used_fen,
             **reports.takings(paid, stored.top_up_takings))
 
     async def ExportOrders(self, request, context):
@@ -138,19 +142,29 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **{key: getattr(request, key)}))
         member_id = found.member.member_id
         async with relayed("wallet, points or campaign"):
-            stored, points, coupons = await asyncio.gather(
+            stored, points, coupons, count_cards = await asyncio.gather(
                 self.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)),
                 self.points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id)),
                 self.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(  # a till's screen: one page
                     member_id=member_id, state=campaign_pb2.COUPON_STATE_AVAILABLE,
                     # at a store, those usable there; above it, those usable somewhere in its scope
                     **({"usable_at_store_path": caller.store_path} if caller.store_path
-                       else {"usable_under_org_path": caller.org_path}))))
+                       else {"usable_under_org_path": caller.org_path}))),
+                self._usable_count_cards(member_id, caller.store_path))
         return pb.LookupMemberResponse(
             member=found.member, card=found.presented_card if found.HasField("presented_card") else None,
             tier=found.tier if found.HasField("tier") else None,
             stored_value_available_fen=stored.balance.available_fen, points_available=points.balance.available_points,
-            usable_coupon_codes=[c.coupon_code for c in coupons.coupons], usable_coupons=coupons.coupons)
+            usable_coupon_codes=[c.coupon_code for c in coupons.coupons], usable_coupons=coupons.coupons,
+            usable_count_cards=count_cards)
+
+    async def _usable_count_cards(self, member_id: str, store_path: str) -> list:
+        """A member's count cards usable at the store now; above a store, none is (a back
+        office reads a member's cards with CountCardService.ListCountCards)."""
+        if not store_path:
+            return []
+        return list((await self.services.count_cards.ListCountCards(count_card_pb2.ListCountCardsRequest(
+            member_id=member_id, usable_at_store_path=store_path))).cards)
 
     async def RegisterMember(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)

@@ -16,7 +16,7 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import care_pb2
 from huiyuan.member.v1 import card_pb2, member_pb2, member_pb2_grpc, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, new_phone, refusal_of, rid
 from tests.test_gateway import as_, chain, code_and_reason, issue  # noqa: F401 - chain is the fixture these tests share
 
@@ -87,10 +87,23 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": CONFIGURERS,
     "/huiyuan.member.v1.CareService/RecordCareContact": BACK_OFFICE,
     "/huiyuan.member.v1.CareService/ListCareContacts": BACK_OFFICE,
+    "/huiyuan.wallet.v1.CountCardService/CreateCountCardPlan": CONFIGURERS,
+    "/huiyuan.wallet.v1.CountCardService/GetCountCardPlan": BACK_OFFICE,
+    "/huiyuan.wallet.v1.CountCardService/ListCountCardPlans": EVERYONE,
+    "/huiyuan.wallet.v1.CountCardService/EndCountCardPlan": CONFIGURERS,
+    "/huiyuan.wallet.v1.CountCardService/SellCountCard": {STORE_MANAGER, TERMINAL},
+    "/huiyuan.wallet.v1.CountCardService/UseCountCard": {STORE_MANAGER, TERMINAL},
+    "/huiyuan.wallet.v1.CountCardService/GetCountCard": BACK_OFFICE,
+    "/huiyuan.wallet.v1.CountCardService/ListCountCards": BACK_OFFICE,
+    "/huiyuan.wallet.v1.CountCardService/ListCountCardEntries": BACK_OFFICE,
+    "/huiyuan.wallet.v1.CountCardService/GetCountCardUse": BACK_OFFICE,
+    "/huiyuan.wallet.v1.CountCardService/UndoCountCardUse": BACK_OFFICE,
+    "/huiyuan.wallet.v1.CountCardService/RefundCountCard": BACK_OFFICE,
 }
 # What a caller gets for what it may not see.
 UNSEEN = {"OUT_OF_SCOPE", "MEMBER_NOT_FOUND", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
-          "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND", "TOP_UP_NOT_FOUND", "CARD_NOT_FOUND"}
+          "PACKAGE_NOT_FOUND", "TEMPLATE_NOT_FOUND", "TOP_UP_NOT_FOUND", "CARD_NOT_FOUND", "COUNT_CARD_PLAN_NOT_FOUND",
+          "COUNT_CARD_NOT_FOUND", "COUNT_CARD_USE_NOT_FOUND"}
 # What a request needs beside its target for the service to answer it.
 CSV = file_pb2.FILE_FORMAT_CSV
 FILLED = {
@@ -101,6 +114,11 @@ FILLED = {
     "/huiyuan.member.v1.MemberService/ImportMembers": {"format": CSV, "content": "name,phone\n".encode()},
     "/huiyuan.member.v1.CareService/RecordCareContact": {"contact": care_pb2.CareContact(
         channel=care_pb2.CARE_CHANNEL_IN_STORE, topic=care_pb2.CARE_TOPIC_FOLLOW_UP, note="矩阵")},
+    "/huiyuan.wallet.v1.CountCardService/CreateCountCardPlan": {"plan": count_card_pb2.CountCardPlan(
+        name="矩阵5次卡", uses=5, price_fen=50_00)},
+    "/huiyuan.wallet.v1.CountCardService/UndoCountCardUse": {"reason": "矩阵"},
+    "/huiyuan.wallet.v1.CountCardService/RefundCountCard": {"reason": "矩阵"},
+    "/huiyuan.wallet.v1.CountCardService/SellCountCard": {"tender": wallet_pb2.TENDER_CASH},
 }
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 
@@ -126,7 +144,8 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
     campaign_ids, template_ids, card_type_ids, rule_ids, gift_ids, package_ids, top_up_ids = {}, {}, {}, {}, {}, {}, {}
-    card_numbers = {}
+    card_numbers, plan_ids, count_card_ids, use_ids = {}, {}, {}, {}
+    count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_service.channel)
     for priority, region in enumerate((EAST, SOUTH), start=9_100):
         campaign_ids[region] = campaigns.CreateCampaign(campaign_pb2.CreateCampaignRequest(
             request_id=rid(), campaign=campaign_pb2.Campaign(
@@ -153,9 +172,18 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
         top_up_ids[region] = wallet.TopUp(wallet_pb2.TopUpRequest(
             request_id=rid(), member_id=member_ids[region], amount_fen=50_00, tender=wallet_pb2.TENDER_CASH,
             store_path=STORE if region == EAST else GZ, actor=actor_pb2.Actor(operator_id="t", org_path="hq"))).top_up_id
+        plan_ids[region] = count_cards.CreateCountCardPlan(count_card_pb2.CreateCountCardPlanRequest(
+            request_id=rid(), actor=actor_pb2.Actor(operator_id="t", org_path="hq"), plan=count_card_pb2.CountCardPlan(
+                name=f"{region} 10次卡", org_path=region, uses=10, price_fen=100_00))).plan.plan_id
+        count_card_ids[region] = count_cards.SellCountCard(count_card_pb2.SellCountCardRequest(
+            request_id=rid(), member_id=member_ids[region], plan_id=plan_ids[region], store_path=STORE if region == EAST else GZ,
+            tender=wallet_pb2.TENDER_CASH, actor=actor_pb2.Actor(operator_id="t", org_path="hq"))).card.card_id
+        use_ids[region] = count_cards.UseCountCard(count_card_pb2.UseCountCardRequest(
+            request_id=rid(), card_id=count_card_ids[region], store_path=STORE if region == EAST else GZ,
+            actor=actor_pb2.Actor(operator_id="t", org_path="hq"))).use.entry_id
     return stub, keys, {"member_id": member_ids, "campaign_id": campaign_ids, "template_id": template_ids, "card_type_id": card_type_ids,
                         "rule_id": rule_ids, "gift_id": gift_ids, "package_id": package_ids, "top_up_id": top_up_ids,
-                        "card_number": card_numbers}
+                        "card_number": card_numbers, "plan_id": plan_ids, "card_id": count_card_ids, "use_id": use_ids}
 
 
 def _request(method: str, target: str, ids_by_field):
@@ -170,6 +198,8 @@ def _request(method: str, target: str, ids_by_field):
         passthrough.set_field(request, b.in_request or b.id_field, ids_by_field[b.id_field][target])
     elif route.path:
         passthrough.set_field(request, route.path, target)
+    if route.member:  # a member served at any store: the east one, wherever the target
+        passthrough.set_field(request, route.member, ids_by_field["member_id"][EAST])
     return request
 
 
