@@ -1,6 +1,6 @@
 """Demo data for `huiyuan up`: an HQ, two regions, four stores with a terminal each,
 three tiers, a card type, a few members with cards, a top-up package (充100送20), some
-stored value, points rules and points, a gift in the points mall, an active 满100减20
+stored value, a count card on sale (茶饮10次卡), points rules and points, a gift in the points mall, an active 满100减20
 and a coupon each, and a terminal key for `huiyuan pos`. Every call has a fixed
 request_id, so seeding twice changes nothing."""
 
@@ -14,7 +14,7 @@ from huiyuan.common.v1 import actor_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.status import parse_rpc_error
-from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 
@@ -186,4 +186,7 @@ def _seed_wallet(address: str, member_ids: list[str]) -> None:
             wallet.TopUp(wallet_pb2.TopUpRequest(
                 request_id=f"demo-top-up-{i}", member_id=member_id, amount_fen=i * 100_00, tender=wallet_pb2.TENDER_WECHAT_PAY,
                 store_path=store, actor=actor_pb2.Actor(operator_id="cashier-01", org_path=f"{store}/pos-1")), timeout=5)
-    print(f"  seeded stored value: package 充100送20, {len(member_ids)} top-ups")
+        count_card_pb2_grpc.CountCardServiceStub(channel).CreateCountCardPlan(count_card_pb2.CreateCountCardPlanRequest(
+            request_id="demo-count-card-tea-10", actor=HQ_ACTOR, plan=count_card_pb2.CountCardPlan(
+                name="茶饮10次卡", org_path="hq", uses=10, price_fen=150_00, valid_days=365, skus=["tea-1"])), timeout=5)
+    print(f"  seeded stored value: package 充100送20, {len(member_ids)} top-ups, a count card 茶饮10次卡")

@@ -36,11 +36,20 @@
                        members (手机 or 会员号) and amounts (金额(分)), loaded at the key's store (a manager's key)
   huiyuan pos day [--date 2026-11-23] [--store PATH]   日结: the store's day, and what each tender
                        (cash, bank card, WeChat Pay, Alipay) took and gave back (a manager's key)
+  huiyuan pos count-card-plans                     计次卡: the count cards on sale here
+  huiyuan pos sell-count-card --card N --plan PLAN_ID [--tender cash|...]   a count card sold
+  huiyuan pos punch COUNT_CARD_ID [--sku S] [--quantity Q]   核销: uses of it punched (lookup lists them)
+  huiyuan pos undo-punch USE_ID --reason R         a use punched by mistake given back (a manager's key)
+  huiyuan pos refund-count-card COUNT_CARD_ID --reason R   what is not used back to its tender
+                       (a manager's key)
+  huiyuan pos count-card-history COUNT_CARD_ID     the card and every sale, use, undo and refund of it
+                       (a manager's key)
 
 The terminal's key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which
 `huiyuan up` writes for the demo store's first till); `orders`, `settle`, `export`,
 `refund-top-up`, `settlement`, `cancel-card`, `card-history`, `export-members`, `care`,
-`contact`, `contacts`, `batch-top-up` and `day` need a store manager's key or above, `import-members` a regional
+`contact`, `contacts`, `batch-top-up`, `day`, `undo-punch`, `refund-count-card` and
+`count-card-history` need a store manager's key or above, `import-members` a regional
 manager's or HQ's (`huiyuan key issue`).
 Amounts are yuan, as printed.
 
@@ -59,7 +68,7 @@ from pathlib import Path
 
 import grpc
 
-from huiyuan import pos_counter, pos_office
+from huiyuan import pos_count_cards, pos_counter, pos_office
 from huiyuan.pos_retry import CHANNEL_OPTIONS, OUTCOME_UNKNOWN, OutcomeUnknown, change
 from huiyuan.runtime.clock import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
@@ -75,6 +84,9 @@ ON_SERVICE_STUBS = {
     "import-members": pos_office.import_members, "care": pos_office.care, "contact": pos_office.contact,
     "contacts": pos_office.contacts,
 }
+# 计次卡: each takes the gateway's channel, the key, the arguments and the member lookup.
+COUNT_CARD_COMMANDS = ("count-card-plans", "sell-count-card", "punch", "undo-punch", "refund-count-card",
+                       "count-card-history")
 TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY", "alipay": "ALIPAY"}
 
 
@@ -84,8 +96,9 @@ def add_parser(sub) -> None:
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
                                         "cancel-card", "card-history", "refund-top-up", "settlement", "gifts",
                                         "redeem-gift", "export-members", "import-members", "batch-top-up", "day",
-                                        "care", "contact", "contacts"])
-    pos.add_argument("id", nargs="?", metavar="ID", help="an order id, or refund-top-up's top-up id")
+                                        "care", "contact", "contacts", *COUNT_CARD_COMMANDS])
+    pos.add_argument("id", nargs="?", metavar="ID",
+                     help="an order id, refund-top-up's top-up id, a count card's id or undo-punch's use id")
     pos.add_argument("--key")
     pos.add_argument("--request-id", default="",
                      help="a command that changes something: the id it printed when its answer was lost")
@@ -101,7 +114,9 @@ def add_parser(sub) -> None:
                      help="checkout: SKU:CATEGORY:QTY:UNIT_PRICE_YUAN; refund: LINE_ID:QTY")
     pos.add_argument("--coupon", action="append", default=[])
     pos.add_argument("--gift", default="", help="redeem-gift: the gift's id (pos gifts lists them)")
-    pos.add_argument("--quantity", type=int, default=1, help="redeem-gift: how many")
+    pos.add_argument("--quantity", type=int, default=1, help="redeem-gift: how many; punch: how many uses")
+    pos.add_argument("--plan", default="", help="sell-count-card: the plan's id (pos count-card-plans lists them)")
+    pos.add_argument("--sku", default="", help="punch: the service given, where the card names its services")
     pos.add_argument("--points", type=int, default=0)
     pos.add_argument("--stored-value", type=fen, default=0, help="checkout: yuan paid with stored value")
     pos.add_argument("--cash", type=fen, default=0, help="checkout: yuan paid in cash")
@@ -218,6 +233,8 @@ def _act(args, stub, auth) -> int:
             print(f"  coupon {c.coupon_code}  {c.name}  {c.terms}  until {until:%Y-%m-%d %H:%M}")
         if not found.usable_coupons:
             print("  no coupons")
+        for c in found.usable_count_cards:
+            print(f"  {pos_count_cards.card_line(c)}")
     elif args.action == "register":
         done = change(stub.RegisterMember, pb.RegisterMemberRequest(
             request_id=args.request_id, member=member_pb2.Member(name=args.name or "", phone=args.phone or ""),
@@ -277,6 +294,8 @@ def _act(args, stub, auth) -> int:
         pos_office.batch_top_up(stub, auth, args)
     elif args.action == "day":
         pos_office.day_summary(stub, auth, args)
+    elif args.action in COUNT_CARD_COMMANDS:
+        pos_count_cards.count_cards(stub.channel, auth, args, lookup)
     elif args.action in ("gifts", "redeem-gift"):
         pos_counter.points_mall(stub.channel, auth, args, lookup if args.action == "redeem-gift" else None)
     else:

@@ -169,11 +169,16 @@ def day_summary(gateway, auth, args) -> None:
     print(f"  stored value loaded {yuan(d.top_up_fen)} (+ bonus {yuan(d.top_up_bonus_fen)}), "
           f"spent {yuan(d.stored_value_spent_fen)}")
     print(f"  points earned {d.points_earned}, spent {d.points_spent}  new members {d.new_members}")
+    if d.count_card_sold_fen or d.count_card_used_fen:
+        print(f"  count cards sold {yuan(d.count_card_sold_fen)} (net of refunds), uses punched {yuan(d.count_card_used_fen)}")
+    # A count card column only on a day that sold one: most stores sell none.
+    cards = any(t.count_card_fen for t in d.takings)
     if d.takings:
-        print(f"  {'takings':<12}{'sales':>12}{'top-ups':>12}{'refunded':>12}{'net':>12}")
+        print(f"  {'takings':<12}{'sales':>12}{'top-ups':>12}" + (f"{'count cards':>13}" if cards else "")
+              + f"{'refunded':>12}{'net':>12}")
     for t in d.takings:
         print(f"  {enum_word(pb.TenderKind, t.kind):<12}{yuan(t.sales_fen):>12}{yuan(t.top_up_fen):>12}"
-              f"{yuan(t.refunded_fen):>12}{yuan(t.net_fen):>12}")
+              + (f"{yuan(t.count_card_fen):>13}" if cards else "") + f"{yuan(t.refunded_fen):>12}{yuan(t.net_fen):>12}")
     if d.enterprise_top_up_fen or d.online_top_up_fen:
         print(f"  not at a till: companies' batches {yuan(d.enterprise_top_up_fen)}, online {yuan(d.online_top_up_fen)}")
 
