@@ -110,7 +110,8 @@ def test_coupons_from_quote_to_redemption_with_stats(campaign):
                        campaign_id=backing.campaign_id)
     mine, = issue(campaign, ten_off.template_id, "m_" + "1" * 26)
     other, = issue(campaign, ten_off.template_id, "m_" + "2" * 26)
-    request = order(codes=[mine.coupon_code, other.coupon_code])
+    # priced now: a coupon is valid from its issue (a fixed day in the past would find it not yet valid)
+    request = order(at=datetime.now(timezone.utc), codes=[mine.coupon_code, other.coupon_code])
     request.member.member_id = "m_" + "1" * 26
     quoted = campaign.Quote(request)
     assert [(a.coupon_code, a.amount_fen, a.explanation) for a in quoted.adjustments if a.coupon_code] == [
