@@ -4,10 +4,11 @@ all of its statements or none, a statement built anew per call runs with its own
 values, a driver error comes back as SQLAlchemy's, rows answer like a Result."""
 
 import asyncio
+import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, String, Table, bindparam, insert, select, update
+from sqlalchemy import JSON, Column, Integer, String, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from huiyuan.runtime import db
@@ -19,6 +20,8 @@ metadata = db.new_metadata()
 codes = Table("direct_codes", metadata, Column("code", String(8), primary_key=True),
               Column("uses", Integer, nullable=False), Column("terms", JSON, nullable=True),
               Column("expire_time", UtcDateTime, nullable=True))
+notes = Table("direct_notes", metadata, Column("note_id", Integer, primary_key=True),
+              Column("code", String(8), nullable=False))
 WANTED = select(codes.c.code).where(codes.c.code.in_(bindparam("codes", expanding=True))).order_by(codes.c.code)
 UNWANTED = select(codes.c.code).where(codes.c.code.not_in(bindparam("codes", expanding=True)))
 ONE = select(codes).where(codes.c.code == bindparam("code"))
@@ -223,3 +226,83 @@ def test_a_call_that_waits_too_long_for_a_connection_gets_sqlalchemy_s_timeout(d
             await engine.dispose()
 
     asyncio.run(run())
+
+
+# A few writes of each kind the merging rules tell apart (runtime/merged_writes.py).
+BUMP = update(codes).where(codes.c.code == bindparam("key")).values(uses=codes.c.uses + bindparam("by"))
+SET = update(codes).where(codes.c.code == bindparam("key")).values(uses=bindparam("to"))
+DROP = delete(codes).where(codes.c.code == bindparam("key"))
+COUNT_NOTES = update(codes).where(codes.c.code == bindparam("key")).values(  # reads direct_notes
+    uses=select(func.count()).where(notes.c.code == codes.c.code).scalar_subquery())
+
+
+def test_writes_sent_between_reads_merge_only_where_they_cannot_tell(database_url):
+    """Each sequence of sent writes, then a read: the group boundaries the rules draw,
+    and the rows as one write after another would leave them."""
+    async def test(direct):
+        async with direct.begin() as tx:
+            await send(tx, BUMP, {"key": "a", "by": 1})
+            await send(tx, insert(notes), {"note_id": 1, "code": "b"})  # another table: joins
+            await send(tx, insert(notes), {"note_id": 2, "code": "b"})  # inserts into one table join
+            if direct.pool is not None:
+                assert len(tx.sent.members) == 3
+            await send(tx, BUMP, {"key": "a", "by": 1})  # reads what the first changed: a group of its own
+            if direct.pool is not None:
+                assert len(tx.sent.members) == 1
+            await send(tx, COUNT_NOTES, {"key": "b"})  # reads the notes inserted: after them
+            await send(tx, DROP, {"key": "c"})
+            await send(tx, insert(codes), {"code": "c", "uses": 5})  # into a table changed: after it
+            rows = {r.code: r.uses for r in await tx.execute(select(codes.c.code, codes.c.uses))}
+        assert rows == {"a": 2, "b": 2, "c": 5, "d": 0}
+
+    with_direct(database_url, test)
+
+
+def test_merged_writes_leave_what_one_write_after_another_leaves(database_url):
+    """300 random sequences of writes and reads on two tables, sent (merged where the
+    rules allow) and executed one by one: the same rows, the same reads, the same
+    failures (a key inserted twice)."""
+    pick = random.Random(20261203)
+
+    def sequence():
+        steps = []
+        for _ in range(pick.randint(1, 9)):
+            code = pick.choice("abcxy")
+            steps.append(pick.choice([
+                ("write", BUMP, {"key": code, "by": pick.randint(1, 3)}),
+                ("write", SET, {"key": code, "to": pick.randint(0, 9)}),
+                ("write", insert(codes), {"code": code, "uses": pick.randint(0, 9)}),
+                ("write", DROP, {"key": code}),
+                ("write", insert(notes), {"note_id": pick.randint(1, 6), "code": code}),
+                ("write", COUNT_NOTES, {"key": code}),
+                ("read", ONE, {"code": code}),
+            ]))
+        return steps
+
+    async def outcome(direct, steps, merging: bool):
+        async with direct.begin() as tx:
+            await tx.execute(delete(notes))
+            await tx.execute(delete(codes))
+            await tx.execute(insert(codes), [{"code": c, "uses": 0} for c in "abcd"])
+        seen = []
+        try:
+            async with direct.begin() as tx:
+                for kind, statement, params in steps:
+                    if kind == "read":
+                        seen.append((await tx.execute(statement, params)).all())
+                    elif merging:
+                        await send(tx, statement, params)
+                    else:
+                        await tx.execute(statement, params)
+        except IntegrityError:
+            seen.append("failed")
+        rows = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
+        return seen, rows, sorted((r.note_id, r.code) for r in await direct.rows(select(notes)))
+
+    async def test(direct):
+        for _ in range(300):
+            steps = sequence()
+            merged, alone = await outcome(direct, steps, True), await outcome(direct, steps, False)
+            assert merged == alone, [(str(s).split()[0], p) for _, s, p in steps]
+
+    with_direct(database_url, test)

@@ -30,7 +30,9 @@ Differences from SQLAlchemy, each on purpose:
 - an executemany is psycopg's (pipelined), without RETURNING;
 - begin() runs in psycopg's pipeline mode, so that a write whose answer nobody reads
   can be sent without waiting for it: send(), below. A hold and its capture took 17
-  round trips to the database, and take 6.
+  round trips to the database, and take 6;
+- the writes sent between two reads go out merged into one statement where they can
+  (runtime/merged_writes.py): a capture's six writes cost one statement's overhead.
 Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
 """
 
@@ -48,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opentelemetry.trace import Status, StatusCode
 
 from huiyuan.runtime import db
+from huiyuan.runtime.merged_writes import MAX_ROWS, Footprint, Group, footprint_of, merged
 from huiyuan.runtime.tracing import start_sql_span
 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
@@ -68,6 +71,7 @@ class _Prepared:
     compiled: object  # SQLAlchemy's SQLCompiler: builds and processes the parameters
     processors: dict
     returning: bool
+    footprint: Footprint | None  # None: a write that is never merged with others
 
 
 class Direct:
@@ -132,7 +136,9 @@ class Direct:
         async with self._pooled() as connection, connection.pipeline() as pipeline:
             try:
                 await connection.execute(b"BEGIN")
-                yield Connection(self, connection, pipeline)
+                transaction = Connection(self, connection, pipeline)
+                yield transaction
+                await transaction.flush()
                 await connection.execute(b"COMMIT")
             except BaseException:
                 await _drain(pipeline)
@@ -184,7 +190,8 @@ class Direct:
         sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", compiled.string)
         if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
             raise ValueError(f"no direct form for: {sql}")
-        return _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning))
+        return _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning),
+                         footprint_of(statement))
 
     def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
         """The driver's parameters: SQLAlchemy's values for the compiled binds (those of
@@ -228,15 +235,18 @@ class Connection:
         self.dialect = direct.dialect  # for db.dialect_name()
         self.connection = connection
         self.pipeline = pipeline  # in begin(): statements queue until a sync
+        self.sent = Group()  # writes sent and not yet gone out: they go out merged
 
     async def execute(self, statement, params: dict | list[dict] | None = None) -> "Rows":
         """Run the statement and wait for its answer (and for every write sent before)."""
         if params == []:
             return Rows([], 0)
+        await self.flush()
         return await _rows(await self._run(statement, params, wait=True))
 
     async def execute_together(self, statements: list[tuple]) -> list["Rows"]:
         """Run (statement, params) pairs and wait once for all their answers."""
+        await self.flush()
         cursors = [await self._run(statement, params, wait=False) for statement, params in statements]
         if self.pipeline is not None:
             try:
@@ -246,8 +256,30 @@ class Connection:
         return [await _rows(cursor) for cursor in cursors]
 
     async def send(self, statement, params: dict | list[dict] | None = None) -> None:
-        """Send a write without waiting for its answer (see send(), below)."""
-        await self._run(statement, params, wait=self.pipeline is None)
+        """Send a write without waiting for its answer (see send(), below). In a
+        transaction it waits in self.sent for the writes after it, to go out with them."""
+        if self.pipeline is None:
+            await self._run(statement, params, wait=True)
+            return
+        rows = params if isinstance(params, list) else [params]
+        prepared = self.direct.prepare(statement, tuple(sorted(rows[0] or ())))
+        if prepared.footprint is None or len(rows) > MAX_ROWS or (len(rows) > 1 and not prepared.footprint.inserts):
+            await self.flush()
+            await self._run(statement, params, wait=False)
+            return
+        for row in rows:
+            if not self.sent.admits(prepared.footprint):
+                await self.flush()
+            self.sent.add(prepared.footprint, prepared.sql, self.direct.parameters(prepared, statement, row))
+
+    async def flush(self) -> None:
+        """Send the writes waiting in self.sent, as one statement if there are several."""
+        members, self.sent = self.sent.members, Group()
+        if not members:
+            return
+        sql, values = members[0] if len(members) == 1 else merged(members)
+        with _statement_span(self.direct, sql, values):
+            await self.connection.cursor().execute(sql, values, prepare=True)
 
     async def _run(self, statement, params, wait: bool):
         many = isinstance(params, list) and len(params) != 1  # psycopg's executemany costs more for one row
@@ -257,7 +289,7 @@ class Connection:
         if many and prepared.returning:
             raise ValueError(f"executemany with RETURNING has no direct form: {prepared.sql}")
         cursor = self.connection.cursor(row_factory=namedtuple_row)
-        with _statement_span(self.direct, prepared, params):
+        with _statement_span(self.direct, prepared.sql, params):
             if many:
                 await cursor.executemany(prepared.sql, [self.direct.parameters(prepared, statement, p) for p in params])
             else:
@@ -304,15 +336,15 @@ async def send(db, statement, params: dict | list[dict] | None = None) -> None:
 
 
 @contextmanager
-def _statement_span(direct: Direct, prepared: _Prepared, params):
+def _statement_span(direct: Direct, sql: str, params):
     """The statement's client span; a driver error leaves as SQLAlchemy's."""
-    span = start_sql_span("postgresql", direct.database, prepared.sql)
+    span = start_sql_span("postgresql", direct.database, sql)
     try:
         yield
     except psycopg.Error as error:
         if span.is_recording():
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        raise _translated(error, prepared.sql, params) from error
+        raise _translated(error, sql, params) from error
     finally:
         span.end()
 

@@ -110,8 +110,9 @@ async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) 
     if amount > hold.amount:
         raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {amount} is more than the {hold.amount} held")
     principal, bonus = domain.split_capture(amount, hold.principal, hold.bonus)
+    lots = await storage.open_lots(session, hold.member_id)  # read first: the writes then go out as one
     await _end_hold(session, hold, accounts, HoldState.CAPTURED, principal, bonus)
-    draws = domain.draw_from_lots(await storage.open_lots(session, hold.member_id), principal, bonus)
+    draws = domain.draw_from_lots(lots, principal, bonus)
     await storage.move_lots(session, draws, -1)
     await send(session, insert(hold_draws), [
         {"hold_id": hold_id, "lot_id": d.lot_id, "loaded_store_path": d.loaded_store_path, "principal_fen": d.principal,
