@@ -3,7 +3,7 @@
 from dataclasses import asdict, replace
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.runtime.clock import local
@@ -64,10 +64,19 @@ async def end_rule(db, rule_id: str, *, end_time: datetime, operator: str, actor
     return ended
 
 
+# The statements of an accrual, built once.
+_RULE_BODIES = select(rules.c.body)
+_ACCRUED = select(func.count()).select_from(order_accruals).where(order_accruals.c.order_id == bindparam("order_id"))
+_EARNED_TODAY = select(order_accruals.c.rule_id, func.sum(order_accruals.c.points)).where(
+    order_accruals.c.member_id == bindparam("member_id"), order_accruals.c.business_day == bindparam("day"),
+    order_accruals.c.rule_id.in_(bindparam("rule_ids", expanding=True))).group_by(order_accruals.c.rule_id)
+_INSERT_ACCRUALS = insert(order_accruals)
+
+
 async def rules_under(db, org_path: str = "") -> list[domain.Rule]:
     """Rules by priority, highest first; with org_path, those that apply to stores under
     it (its own, and those of the nodes above it)."""
-    found = [_rule(body) for body in (await db.execute(select(rules.c.body))).scalars()]
+    found = [_rule(body) for body in (await db.execute(_RULE_BODIES)).scalars()]
     if org_path:
         found = [r for r in found if on_line(r.org_path, org_path)]
     return sorted(found, key=lambda r: (-r.priority, r.rule_id))
@@ -80,10 +89,8 @@ async def preview(db, member_id: str, order: domain.Order, all_rules: list[domai
     capped_daily = [r.rule_id for r in all_rules if r.cap_per_day]
     earned = {}
     if member_id and capped_daily:
-        c = order_accruals.c
-        rows = await db.execute(select(c.rule_id, func.sum(c.points)).where(
-            c.member_id == member_id, c.business_day == local(order.paid_time).date(), c.rule_id.in_(capped_daily))
-            .group_by(c.rule_id))
+        rows = await db.execute(_EARNED_TODAY, {"member_id": member_id, "day": local(order.paid_time).date(),
+                                                "rule_ids": capped_daily})
         earned = {rule_id: int(points) for rule_id, points in rows}
     return domain.accrue(all_rules, order, earned)
 
@@ -92,8 +99,7 @@ async def accrue(db, *, member_id: str, order_id: str, order: domain.Order, now)
     """Grant what a paid order earns: one lot per base rule (each rule has its own
     expiry), debt paid first. An order earns once: a second Accrue of it is refused."""
     member = await ledger.lock_member(db, member_id, now)  # serialises day caps per member
-    done = (await db.execute(select(func.count()).select_from(order_accruals)
-                             .where(order_accruals.c.order_id == order_id))).scalar()
+    done = (await db.execute(_ACCRUED, {"order_id": order_id})).scalar()
     if done:
         raise AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
                             order_id=order_id)
@@ -102,7 +108,7 @@ async def accrue(db, *, member_id: str, order_id: str, order: domain.Order, now)
     by_rule = {r.rule_id: r for r in all_rules}
     day = local(order.paid_time).date()
     paid = {line.line_id: line.paid_fen for line in order.lines}
-    await send(db, insert(order_accruals), [
+    await send(db, _INSERT_ACCRUALS, [
         {"order_id": order_id, "line_id": a.line_id, "member_id": member_id, "rule_id": a.rule_id, "points": a.points,
          "paid_fen": paid[a.line_id], "business_day": day} for a in accruals])
     debt_paid = 0

@@ -20,6 +20,7 @@ _GIVE_BACK_DRAW = update(hold_draws).where(
     hold_draws.c.hold_id == bindparam("key"), hold_draws.c.lot_id == bindparam("lot")).values(
     points=hold_draws.c.points - bindparam("back"))
 _DROP_EMPTY_DRAWS = delete(hold_draws).where(hold_draws.c.hold_id == bindparam("key"), hold_draws.c.points == 0)
+_INSERT_DRAWS, _INSERT_HOLD = insert(hold_draws), insert(holds)
 _END_HOLD = update(holds).where(holds.c.hold_id == bindparam("key")).values(
     state=bindparam("new_state"), captured_points=bindparam("captured"))
 
@@ -50,9 +51,9 @@ async def place_hold(db, *, hold_id: str, member_id: str, points: int, ttl: time
         raise insufficient(available, points)
     draws = domain.draw(lots, points)
     await ledger.move_lots(db, draws, -1)
-    await send(db, insert(hold_draws), [{"hold_id": hold_id, "lot_id": d.lot_id, "points": d.points} for d in draws])
+    await send(db, _INSERT_DRAWS, [{"hold_id": hold_id, "lot_id": d.lot_id, "points": d.points} for d in draws])
     hold = Hold(hold_id, member_id, points, 0, HoldState.PENDING, order_id, store_path, now + ttl)
-    await send(db, insert(holds), {
+    await send(db, _INSERT_HOLD, {
         "hold_id": hold_id, "member_id": member_id, "points": points, "captured_points": 0, "state": hold.state.value,
         "order_id": order_id, "store_path": store_path, "expire_time": hold.expire_time, "create_time": now})
     member.held += points
