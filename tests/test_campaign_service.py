@@ -280,6 +280,60 @@ def test_member_and_store_limits_hold_under_concurrency(campaign):
                                                            status=pb.CAMPAIGN_STATUS_ENDED))
 
 
+def test_the_stats_of_a_campaign_with_no_budget_stay_exact_under_concurrency(campaign):
+    """With no budget or limit to check, a reservation, a redemption and a release add
+    to the stats row without waiting for it (it goes out with COMMIT): thirty at once
+    lose nothing and count nothing twice."""
+    offer = create(campaign, name="不限量 会员日", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_500,
+                   weekdays=[1, 2, 3, 4, 5, 6, 7])
+    activate(campaign, offer.campaign_id)
+    assert campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=offer.campaign_id)).orders == 0
+
+    def checkout(i):
+        held = campaign.ReserveCoupons(pb.ReserveCouponsRequest(
+            request_id=rid(), member_id=f"m_{7_000 + i:026d}", order_id=rid(), store_path=STORE, ttl={"seconds": 60},
+            adjustments=[pb.Adjustment(campaign_id=offer.campaign_id, amount_fen=100 + i)]))
+        end = campaign.RedeemCoupons if i % 3 else campaign.ReleaseCoupons  # a third given back
+        request_type = pb.RedeemCouponsRequest if i % 3 else pb.ReleaseCouponsRequest
+        end(request_type(request_id=rid(), reservation_id=held.reservation_id))
+
+    with ThreadPoolExecutor(30) as pool:
+        list(pool.map(checkout, range(30)))
+    stats = campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=offer.campaign_id))
+    redeemed = [100 + i for i in range(30) if i % 3]
+    assert (stats.orders, stats.discount_fen) == (len(redeemed), sum(redeemed))
+
+
+def test_a_campaign_made_before_stats_rows_came_with_campaigns_gets_its_row(database_url, tmp_path, request):
+    """Migration 0007: a campaign whose stats row was still to be made on its first use."""
+    import sqlalchemy as sa
+
+    from huiyuan.runtime import db, migrate
+    from services.campaign.app import SPEC
+    from tests.conftest import drop_pg_database, new_pg_database
+
+    if database_url.startswith("sqlite"):  # a database of its own, at revision 0006
+        url = f"sqlite:///{tmp_path}/campaign.db"
+    else:
+        admin = request.getfixturevalue("pg_server")
+        url = new_pg_database(admin)
+        request.addfinalizer(lambda: drop_pg_database(admin, url))
+    migrate.upgrade(SPEC.migrations_dir, url, "campaign", "0006")
+    engine = db.make_sync_engine(url, "campaign")
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO campaigns (campaign_id, kind, status, org_path, exclusive_group, body, create_time, "
+                "update_time) VALUES ('c_old', 'MEMBER_DAY', 'ACTIVE', 'hq', '', '{}', :now, :now)"),
+                {"now": datetime.now(timezone.utc)})
+        migrate.upgrade(SPEC.migrations_dir, url, "campaign")
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(
+                "SELECT orders, discount_fen FROM campaign_stats WHERE campaign_id = 'c_old'")).all() == [(0, 0)]
+    finally:
+        engine.dispose()
+
+
 def test_a_batch_gives_each_member_one_coupon_however_its_pages_fall(campaign):
     """A bulk issue sent in pages under one batch_id: a page sent again with a new
     request_id, pages that overlap, and pages racing each other give each member one

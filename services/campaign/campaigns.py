@@ -10,7 +10,7 @@ from huiyuan.runtime.requests import on_line
 from services.campaign import domain
 from services.campaign.domain import Status
 from services.campaign.pricing import Campaign, Kind, Step
-from services.campaign.storage import campaigns
+from services.campaign.storage import campaign_stats, campaigns
 
 
 def _body(c: Campaign) -> dict:
@@ -43,6 +43,9 @@ async def create(db, c: Campaign, now) -> tuple[Campaign, Status]:
     await db.execute(insert(campaigns), {
         "campaign_id": c.campaign_id, "kind": c.kind.value, "status": Status.DRAFT.value, "org_path": c.org_path,
         "exclusive_group": c.exclusive_group, "body": _body(c), "create_time": now, "update_time": now})
+    # Its stats row from the start: a redemption adds to it without waiting for it (coupons.py).
+    await db.execute(insert(campaign_stats), {"campaign_id": c.campaign_id, "orders": 0, "discount_fen": 0,
+                                              "reserved_fen": 0, "coupons_issued": 0, "coupons_redeemed": 0})
     return c, Status.DRAFT
 
 

@@ -10,8 +10,12 @@ budget, the per-member limit and the per-store daily limit. Under that lock ever
 earlier reservation has committed and is seen (READ COMMITTED takes a new snapshot
 per statement), so concurrent checkouts can never overspend; a check that fails rolls
 the whole reservation back. Locked early, the row was held for the whole transaction
-and serialised every checkout of the chain (bench/campaign.py). Stats change in the
-redemption's own transaction.
+and serialised every checkout of the chain (bench/campaign.py). Where nothing is
+checked under it (a campaign with no budget or limit, a redemption, a release, a
+return), the addition is sent without waiting (runtime/direct.send): it goes out with
+COMMIT, so the row is locked only while PostgreSQL runs the two, never while the
+service gets round to committing. Every campaign has its row from its creation on.
+Stats change in the redemption's own transaction.
 """
 
 import functools
@@ -29,7 +33,7 @@ from huiyuan.runtime.holds import HoldState
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import is_under, on_line
-from huiyuan.runtime.upsert import insert_for, insert_new
+from huiyuan.runtime.upsert import insert_new
 from services.campaign import pricing
 from services.campaign.storage import campaign_stats, campaign_uses, campaigns, coupon_templates, coupons, reservations
 
@@ -55,6 +59,14 @@ _PAYING = select(campaigns.c.campaign_id, campaigns.c.body).where(or_(
     campaigns.c.campaign_id.in_(select(coupon_templates.c.campaign_id).join(
         coupons, coupons.c.template_id == coupon_templates.c.template_id).where(
         coupons.c.coupon_code.in_(bindparam("adjusted_codes", expanding=True))).scalar_subquery())))
+# A use counts against the limits while it is held or booked, until its whole discount
+# has come back with returned goods (then, as in the stats, it is no order).
+_COUNTED = and_(campaign_uses.c.campaign_id == bindparam("campaign_id"),
+                campaign_uses.c.state.in_([HoldState.PENDING.value, HoldState.CAPTURED.value]),
+                campaign_uses.c.returned_fen < campaign_uses.c.amount_fen)
+_MEMBER_USES = select(func.count()).where(_COUNTED, campaign_uses.c.member_id == bindparam("member_id"))
+_STORE_USES = select(func.count()).where(_COUNTED, campaign_uses.c.store_path == bindparam("store_path"),
+                                         campaign_uses.c.business_day == bindparam("day"))
 _INSERT_RESERVATION = insert(reservations)
 _INSERT_USES = insert(campaign_uses)
 _LOCK_RESERVATION = select(reservations).where(reservations.c.reservation_id == bindparam("key")).with_for_update()
@@ -124,25 +136,28 @@ async def create_template(db, t: Template, now) -> Template:
 
 
 @functools.cache
-def _stats_update(names: tuple[str, ...]):
+def _stats_update(names: tuple[str, ...], returning: bool):
     """UPDATE campaign_stats adding to these counters, built once per set of names."""
     c = campaign_stats.c
-    return (update(campaign_stats).where(c.campaign_id == bindparam("key"))
-            .values(**{name: c[name] + bindparam(f"add_{name}") for name in names}).returning(campaign_stats))
+    statement = (update(campaign_stats).where(c.campaign_id == bindparam("key"))
+                 .values(**{name: c[name] + bindparam(f"add_{name}") for name in names}))
+    return statement.returning(campaign_stats) if returning else statement
+
+
+def _stats_params(campaign_id: str, deltas: dict[str, int]) -> dict:
+    return {"key": campaign_id, **{f"add_{name}": delta for name, delta in deltas.items()}}
 
 
 async def _add_to_stats(db, campaign_id: str, **deltas: int):
-    """Add to a campaign's stats row, locking it until commit; the row after the change.
-    The row is made on the campaign's first use."""
-    statement = _stats_update(tuple(sorted(deltas)))
-    params = {"key": campaign_id, **{f"add_{name}": delta for name, delta in deltas.items()}}
-    row = (await db.execute(statement, params)).one_or_none()
-    if row is None:
-        await db.execute(insert_for(db)(campaign_stats).values(
-            campaign_id=campaign_id, orders=0, discount_fen=0, reserved_fen=0, coupons_issued=0, coupons_redeemed=0,
-        ).on_conflict_do_nothing(index_elements=["campaign_id"]))
-        row = (await db.execute(statement, params)).one()
-    return row
+    """Add to a campaign's stats row, locking it until commit; the row after the change,
+    for the checks that run under its lock."""
+    return (await db.execute(_stats_update(tuple(sorted(deltas)), True), _stats_params(campaign_id, deltas))).one()
+
+
+async def _book_stats(db, campaign_id: str, **deltas: int) -> None:
+    """Add to a campaign's stats row where nothing is checked under its lock: sent, to
+    go out with COMMIT (see the module's note)."""
+    await send(db, _stats_update(tuple(sorted(deltas)), False), _stats_params(campaign_id, deltas))
 
 
 async def template_body(db, template_id: str) -> dict:
@@ -302,25 +317,23 @@ async def _take_budgets(db, reservation_id, member_id, store_path, discounts: di
         {"reservation_id": reservation_id, "campaign_id": campaign_id, "member_id": member_id, "store_path": store_path,
          "business_day": day, "amount_fen": amount, "state": HoldState.PENDING.value}
         for campaign_id, amount in sorted(discounts.items())])
-    u = campaign_uses.c
-    # A use counts against the limits while it is held or booked, until its whole
-    # discount has come back with returned goods (then, as in the stats, it is no order).
-    counted = and_(u.state.in_([HoldState.PENDING.value, HoldState.CAPTURED.value]), u.returned_fen < u.amount_fen)
     for campaign_id, amount in sorted(discounts.items()):  # id order: no deadlock between two reservations
         body = bodies[campaign_id]
+        if not (body["budget_fen"] or body["per_member_limit"] or body["per_store_daily_limit"]):
+            await _book_stats(db, campaign_id, reserved_fen=amount)  # nothing to check under its lock
+            continue
         s = await _add_to_stats(db, campaign_id, reserved_fen=amount)
         if body["budget_fen"] and s.discount_fen + s.reserved_fen > body["budget_fen"]:
             raise budget_exhausted(campaign_id)
         # The counts include this reservation's own use, hence "more than the limit".
         if body["per_member_limit"]:
-            used = (await db.execute(select(func.count()).where(u.campaign_id == campaign_id, u.member_id == member_id,
-                                                                counted))).scalar()
+            used = (await db.execute(_MEMBER_USES, {"campaign_id": campaign_id, "member_id": member_id})).scalar()
             if used > body["per_member_limit"]:
                 raise FailedPrecondition("MEMBER_LIMIT_REACHED", "The member has used this offer as often as allowed.",
                                          "该会员已达本活动的使用次数上限。", campaign_id=campaign_id)
         if body["per_store_daily_limit"]:
-            used = (await db.execute(select(func.count()).where(u.campaign_id == campaign_id, u.store_path == store_path,
-                                                                u.business_day == day, counted))).scalar()
+            used = (await db.execute(_STORE_USES, {"campaign_id": campaign_id, "store_path": store_path,
+                                                   "day": day})).scalar()
             if used > body["per_store_daily_limit"]:
                 raise FailedPrecondition("STORE_DAILY_LIMIT_REACHED", "This store has used this offer as often as allowed today.",
                                          "本门店今日已达本活动的使用次数上限。", campaign_id=campaign_id)
@@ -359,10 +372,10 @@ async def _finish(db, locked: _Locked, state: HoldState) -> list:
     for x in uses:  # last, in id order: the stats rows are the hot ones (see the module's note)
         coupons_here = sum(1 for _, campaign_id in codes if campaign_id == x.campaign_id)
         if redeemed:
-            await _add_to_stats(db, x.campaign_id, reserved_fen=-x.amount_fen, discount_fen=x.amount_fen, orders=1,
-                                coupons_redeemed=coupons_here)
+            await _book_stats(db, x.campaign_id, reserved_fen=-x.amount_fen, discount_fen=x.amount_fen, orders=1,
+                              coupons_redeemed=coupons_here)
         else:
-            await _add_to_stats(db, x.campaign_id, reserved_fen=-x.amount_fen)
+            await _book_stats(db, x.campaign_id, reserved_fen=-x.amount_fen)
     return [code for code, _ in codes]
 
 
@@ -454,5 +467,5 @@ async def return_discounts(db, order_id: str, amounts: dict[str, int]) -> dict[s
                        .values(returned_fen=u.returned_fen + amount))
     for campaign_id, amount in sorted(amounts.items()):  # last, in id order: the hot rows (see the module's note)
         whole = uses[campaign_id].returned_fen + amount == uses[campaign_id].amount_fen
-        await _add_to_stats(db, campaign_id, discount_fen=-amount, orders=-1 if whole else 0)
+        await _book_stats(db, campaign_id, discount_fen=-amount, orders=-1 if whole else 0)
     return amounts
