@@ -3,6 +3,7 @@ a member, a use punched (核销) and undone, a card refunded, and a card's histo
 goes through the gateway with the wallet's own CountCardService stub, which the gateway
 passes through within the key's scope (gateway/passthrough.py)."""
 
+from huiyuan.pos_counter import every
 from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.convert import enum_word
@@ -76,15 +77,10 @@ def history(cards, auth, card_id: str) -> None:
     card = cards.GetCountCard(cc.GetCountCardRequest(card_id=card_id), metadata=auth, timeout=10).card
     print(card_line(card))
     request = cc.ListCountCardEntriesRequest(card_id=card_id, page_size=500)
-    while True:
-        page = cards.ListCountCardEntries(request, metadata=auth, timeout=10)
-        for e in page.entries:
-            # a sale's memo is its tender, printed as the commands take it (wechat-pay)
-            memo = enum_word(wallet_pb2.Tender, card.tender) if e.kind == cc.COUNT_CARD_ENTRY_KIND_SALE else e.memo
-            why = "  ".join(x for x in (e.sku, memo, "(undone)" if e.undone_by_entry_id else "") if x)
-            print(f"  {e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
-                  f"{enum_word(cc.CountCardEntryKind, e.kind):<11} {e.uses_delta:+d}  {yuan(e.value_delta_fen):>10}  "
-                  f"left {e.uses_left_after}  {e.store_path}  {e.operator_id}  {why}".rstrip())
-        if not page.next_page_token:
-            return
-        request.page_token = page.next_page_token
+    for e in every(cards.ListCountCardEntries, request, "entries", auth):
+        # a sale's memo is its tender, printed as the commands take it (wechat-pay)
+        memo = enum_word(wallet_pb2.Tender, card.tender) if e.kind == cc.COUNT_CARD_ENTRY_KIND_SALE else e.memo
+        why = "  ".join(x for x in (e.sku, memo, "(undone)" if e.undone_by_entry_id else "") if x)
+        print(f"  {e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
+              f"{enum_word(cc.CountCardEntryKind, e.kind):<11} {e.uses_delta:+d}  {yuan(e.value_delta_fen):>10}  "
+              f"left {e.uses_left_after}  {e.store_path}  {e.operator_id}  {why}".rstrip())

@@ -43,12 +43,17 @@ def card_history(channel, auth, args) -> None:
     print(f"card {card.card_number}  {enum_word(card_pb2.CardState, card.state)}  member {card.member_id}  "
           f"issued at {card.issued_org_path}")
     request = card_pb2.ListCardEventsRequest(card_number=args.card, page_size=500)
+    for e in every(cards.ListCardEvents, request, "card_events", auth):
+        print(f"  {e.event_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
+              f"{enum_word(card_pb2.CardAction, e.action):<12} {enum_word(card_pb2.CardState, e.to_state):<10} "
+              f"{e.org_path}  {e.operator_id}  {e.reason}".rstrip())
+
+
+def every(method, request, field: str, auth):
+    """Every item of a list read page after page (AIP-158), in the list's order."""
     while True:
-        page = cards.ListCardEvents(request, metadata=auth, timeout=10)
-        for e in page.card_events:
-            print(f"  {e.event_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
-                  f"{enum_word(card_pb2.CardAction, e.action):<12} {enum_word(card_pb2.CardState, e.to_state):<10} "
-                  f"{e.org_path}  {e.operator_id}  {e.reason}".rstrip())
+        page = method(request, metadata=auth, timeout=10)
+        yield from getattr(page, field)
         if not page.next_page_token:
             return
         request.page_token = page.next_page_token
