@@ -1,8 +1,8 @@
 """Demo data for `huiyuan up`: an HQ, two regions, four stores with a terminal each,
 three tiers, a card type, a few members with cards, a top-up package (充100送20), some
-stored value, a count card on sale (茶饮10次卡), points rules and points, a gift in the points mall, an active 满100减20
-and a coupon each, and a terminal key for `huiyuan pos`. Every call has a fixed
-request_id, so seeding twice changes nothing."""
+stored value, a count card on sale (茶饮10次卡), points rules and points, a gift in the
+points mall, an active 满100减20 and a coupon each, and a terminal key for `huiyuan pos`.
+Every call has a fixed request_id, so seeding twice changes nothing."""
 
 from datetime import datetime, timedelta
 

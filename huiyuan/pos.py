@@ -84,7 +84,7 @@ ON_SERVICE_STUBS = {
     "import-members": pos_office.import_members, "care": pos_office.care, "contact": pos_office.contact,
     "contacts": pos_office.contacts,
 }
-# 计次卡: each takes the gateway's channel, the key, the arguments and the member lookup.
+# 计次卡: the commands pos_count_cards.count_cards runs (a sale with the member lookup).
 COUNT_CARD_COMMANDS = ("count-card-plans", "sell-count-card", "punch", "undo-punch", "refund-count-card",
                        "count-card-history")
 TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY", "alipay": "ALIPAY"}
