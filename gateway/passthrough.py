@@ -38,7 +38,6 @@ import grpc
 from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
-from huiyuan.member.v1 import member_pb2
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
 from gateway import auth, top_ups
@@ -326,12 +325,19 @@ class PassThrough(grpc.GenericRpcHandler):
 
 async def check_member(services, member_id: str) -> None:
     """The member a request serves exists (no scope: any store serves any member)."""
+    await fetched(services, MEMBER_BY_ID, member_id, NotFound("MEMBER_NOT_FOUND", "No such member.", "会员不存在。"))
+
+
+async def fetched(services, b: ById, object_id: str, not_found: NotFound):
+    """What b.method answers for the object; its service's NOT_FOUND raised as not_found."""
+    get_request_type, _ = message_types(b.method)
     try:
-        async with relayed("member"):
-            await services.member.GetMember(member_pb2.GetMemberRequest(member_id=member_id))
+        async with relayed(b.stub):
+            return await getattr(getattr(services, b.stub), b.method.rpartition("/")[2])(
+                get_request_type(**{b.id_field: object_id}))
     except DomainError as error:
         if error.code == grpc.StatusCode.NOT_FOUND:
-            raise NotFound("MEMBER_NOT_FOUND", "No such member.", "会员不存在。") from None
+            raise not_found from None
         raise
 
 
@@ -347,16 +353,8 @@ async def check_named(caller: Caller, route: Route, services, object_id: str) ->
     only from its read_from node (a member registered by the caller's store, homed in
     another): readable, and for a WRITE, denied."""
     b = route.by_id
-    get_request_type, _ = message_types(b.method)
     not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
-    try:
-        async with relayed(b.stub):
-            found = await getattr(getattr(services, b.stub), b.method.rpartition("/")[2])(
-                get_request_type(**{b.id_field: object_id}))
-    except DomainError as error:
-        if error.code == grpc.StatusCode.NOT_FOUND:
-            raise not_found from None
-        raise
+    found = await fetched(services, b, object_id, not_found)
     if b.via is not None:  # its owner's scope is its scope; off it, the object itself is not found
         owner_field, owner = b.via
         try:
