@@ -265,7 +265,7 @@ class Connection:
         prepared = self.direct.prepare(statement, tuple(sorted(rows[0] or ())))
         if prepared.footprint is None or len(rows) > MAX_ROWS or (len(rows) > 1 and not prepared.footprint.inserts):
             await self.flush()
-            await self._run(statement, params, wait=False)
+            await self._run(statement, params, wait=False, prepared=prepared)
             return
         for row in rows:
             if not self.sent.admits(prepared.footprint):
@@ -281,11 +281,12 @@ class Connection:
         with _statement_span(self.direct, sql, values):
             await self.connection.cursor().execute(sql, values, prepare=True)
 
-    async def _run(self, statement, params, wait: bool):
+    async def _run(self, statement, params, wait: bool, prepared: _Prepared | None = None):
         many = isinstance(params, list) and len(params) != 1  # psycopg's executemany costs more for one row
         if isinstance(params, list) and not many:
             params = params[0]
-        prepared = self.direct.prepare(statement, tuple(sorted((params[0] if many else params) or ())))
+        # prepared: send() has it already, for the same keys (those of the first row)
+        prepared = prepared or self.direct.prepare(statement, tuple(sorted((params[0] if many else params) or ())))
         if many and prepared.returning:
             raise ValueError(f"executemany with RETURNING has no direct form: {prepared.sql}")
         cursor = self.connection.cursor(row_factory=namedtuple_row)
