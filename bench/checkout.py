@@ -6,6 +6,9 @@ the gateway as their own processes, then measures checkouts that use a discount,
 coupon, points and stored value:
 - closed-loop with 32 terminals: checkouts/s;
 - open-loop at half that rate: p50 and p99;
+- during the closed loop, where the CPU goes: each process's CPU per checkout, and the
+  commits per checkout (pg_stat_database; the services' health checks and sweepers
+  add a few);
 - pgbench (TPC-B) on the same server for the baseline and the ratio.
 Targets on this machine: >= 150 checkouts/s; p99 <= 100 ms at half load.
 
@@ -17,6 +20,7 @@ import asyncio
 import itertools
 import json
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -33,7 +37,9 @@ from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from huiyuan.launcher import SERVICES, spec_of  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum  # noqa: E402
+from bench.common import (  # noqa: E402
+    ADMIN_URL, closed_loop, cpu_seconds, fresh_database, open_loop, percentile, pgbench_tps, postgres_cpu_seconds, serving,
+    vacuum)
 
 PORTS = {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}
 STORE = "hq/east/sh-001"
@@ -114,7 +120,18 @@ async def checkout(stub, key: str, member_id: str, code: str) -> None:
     assert done.state == pb.ORDER_STATE_PAID, done
 
 
-async def measure(seconds: float, key: str) -> dict:
+def commits(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as db:
+        return db.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def usage(url: str, pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each process, of PostgreSQL and of this load generator; commits."""
+    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "postgresql": postgres_cpu_seconds(),
+            "client": time.process_time(), "commits": commits(url)}
+
+
+async def measure(seconds: float, key: str, url: str, pids: dict[str, int]) -> dict:
     channels = {name: grpc.aio.insecure_channel(f"127.0.0.1:{port}") for name, port in PORTS.items()}
     codes = await configure(channels)
     stub = gateway_pb2_grpc.GatewayServiceStub(channels["gateway"])
@@ -124,14 +141,21 @@ async def measure(seconds: float, key: str) -> dict:
         member_id = next(members)
         await checkout(stub, key, member_id, codes[member_id])
 
+    before, started = usage(url, pids), time.perf_counter()
     rate = await closed_loop(one, 32, seconds)
+    after, elapsed = usage(url, pids), time.perf_counter() - started
     print(f"closed-loop, 32 terminals: {rate:,.1f} checkouts/s")
+    done = rate * elapsed
+    cpu_ms = {name: round((after[name] - before[name]) / done * 1000, 1) for name in after if name != "commits"}
+    print("  CPU per checkout: " + ", ".join(f"{name} {ms} ms" for name, ms in cpu_ms.items())
+          + f"; {sum(cpu_ms.values()) * rate / 1000:.2f} cores busy;"
+          + f" {(after['commits'] - before['commits']) / done:.1f} commits per checkout")
     latencies = await open_loop(one, rate / 2, seconds)
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"open-loop at {rate / 2:,.1f}/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(latencies)} checkouts)")
     for channel in channels.values():
         await channel.close()
-    return {"checkouts_per_s": round(rate, 1), "p50_ms": round(p50), "p99_ms": round(p99)}
+    return {"checkouts_per_s": round(rate, 1), "p50_ms": round(p50), "p99_ms": round(p99), "cpu_ms": cpu_ms}
 
 
 def main() -> None:
@@ -145,8 +169,8 @@ def main() -> None:
     _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", auth.Role.TERMINAL, "bench")
     env = {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_CALL_TIMEOUT_S": "10",
            **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in PORTS.items()}}
-    with serving(list(SERVICES.values()), list(PORTS.values()), env):
-        figures = asyncio.run(measure(seconds, key))
+    with serving(list(SERVICES.values()), list(PORTS.values()), env) as processes:
+        figures = asyncio.run(measure(seconds, key, url, {name: p.pid for name, p in zip(SERVICES, processes)}))
     tps = pgbench_tps(args.pg, 10 if args.quick else 20)
     print(f"pgbench (TPC-B), 8 clients: {tps:,.0f} tps; checkouts/s over pgbench tps: {figures['checkouts_per_s'] / tps:.4f}")
     print(json.dumps({"bench": "checkout", **figures, "pgbench_tps": round(tps),

@@ -43,14 +43,14 @@ def vacuum(url: str) -> None:
 def serving(modules: list[str], ports: list[int], env: dict[str, str]):
     """Runs `python -m <module>` for each module, as the services run in production
     (log level WARNING, a pool for 32 clients), until every port answers; stops them
-    gracefully at the end."""
+    gracefully at the end. Yields the processes, in the order of modules."""
     env = {**os.environ, "HUIYUAN_LOG_LEVEL": "WARNING", "HUIYUAN_DB_POOL_SIZE": "16", **env}
     processes = [subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env) for module in modules]
     try:
         for port in ports:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as probe:
                 grpc.channel_ready_future(probe).result(timeout=60)
-        yield
+        yield processes
     finally:
         for process in processes:
             process.terminate()
@@ -122,3 +122,24 @@ def pgbench_tps(admin_url: str, seconds: int, *options: str) -> float:
     out = subprocess.run(["pgbench", *options, "-c", "8", "-j", "2", "-T", str(seconds), *target],
                          check=True, capture_output=True, text=True).stdout
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """The CPU time every PostgreSQL process on this machine has used (its server and
+    backends, as /proc names them)."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() in ("postgres", "postmaster"):
+                    total += cpu_seconds(int(pid))
+        except OSError:  # gone meanwhile
+            pass
+    return total
