@@ -17,12 +17,17 @@ with a row the first call wrote, looks for the stored outcome before it reports
 anything. Two concurrent calls with one request_id meet the same way. So money never
 moves twice, without a savepoint or a claim row written up front.
 Bad input is refused before this runs, so it is never stored.
+
+Calls that arrive together may run as one batch (run_batch, runtime/batching.py): one
+transaction for all, which does look the stored outcomes up first, in one statement,
+since a replay there must not fail its neighbours. If the batch cannot commit (a twin
+stored its key meanwhile, say), it rolls back whole and each call runs alone, as above.
 """
 
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from google.rpc import status_pb2
@@ -78,6 +83,7 @@ class Idempotency:
         self.service = service
         # Built once: both run on every mutating call of the service.
         self._stored = select(table).where(table.c.request_id == bindparam("request_id"))
+        self._stored_many = select(table).where(table.c.request_id.in_(bindparam("request_ids", expanding=True)))
         self._insert = insert(table)
 
     async def run(
@@ -103,6 +109,68 @@ class Idempotency:
             if replayed is None:
                 raise
             return replayed
+
+    async def run_batch(
+        self,
+        method: str,
+        items: list[tuple[Message, Any]],
+        response_type: type[R],
+        work: Callable[[object, list[Any]], Awaitable[list[R | DomainError]]],
+    ) -> list[R | Exception]:
+        """Run work(db, asks) once for the (request, ask) items that are new, in one
+        transaction with their stored outcomes; answer each item's outcome in order: its
+        response, or the refusal (its own, stored, or REQUEST_ID_REUSED) its caller raises.
+        work answers a response or a DomainError per ask, and writes nothing for a
+        refused one. An item whose request_id came earlier in the batch runs alone after
+        it, and so does every item if the batch fails to commit on a key or constraint."""
+        outcomes: list = [None] * len(items)
+        alone: list[int] = []
+        if len(items) > 1:
+            try:
+                async with self.direct.begin() as db:
+                    alone = await self._run_together(db, method, items, response_type, work, outcomes)
+            except IntegrityError:  # rolled back whole: a twin's key, or a row one of them collides with
+                alone = list(range(len(items)))
+        else:
+            alone = [0]
+        for i in alone:
+            outcomes[i] = await self._run_alone(method, items[i], response_type, work)
+        return outcomes
+
+    async def _run_together(self, db, method, items, response_type, work, outcomes: list) -> list[int]:
+        """Fill in the outcomes of the batch's items; the indexes left to run alone."""
+        digests = [request_digest(request) for request, _ in items]
+        ids = [request.request_id for request, _ in items]
+        stored = {row.request_id: row for row in await db.execute(self._stored_many, {"request_ids": ids})}
+        new, alone, seen = [], [], set()
+        for i, request_id in enumerate(ids):
+            if request_id in seen:
+                alone.append(i)
+            elif request_id in stored:
+                outcomes[i] = _refusal_or(lambda i=i: self._replay(stored[ids[i]], method, digests[i], response_type))
+            else:
+                new.append(i)
+            seen.add(request_id)
+        results = await work(db, [items[i][1] for i in new]) if new else []
+        for i, result in zip(new, results, strict=True):
+            outcomes[i] = result
+            if isinstance(result, DomainError):
+                await self._store(db, ids[i], method, digests[i], error=to_status(result, self.service).SerializeToString())
+            else:
+                await self._store(db, ids[i], method, digests[i], response=result.SerializeToString())
+        return alone
+
+    async def _run_alone(self, method, item, response_type, work) -> R | Exception:
+        async def one(db):
+            (result,) = await work(db, [item[1]])
+            if isinstance(result, DomainError):
+                raise result
+            return result
+
+        try:
+            return await self.run(method, item[0], response_type, one)
+        except Exception as error:  # noqa: BLE001 - this item's caller raises it, not its neighbours
+            return error
 
     async def _replay_or_remember(self, method, request_id, digest, response_type, refusal: DomainError):
         """A refused effect: the stored outcome if this request ran before, else the
@@ -158,3 +226,11 @@ class Idempotency:
         if stored.error is not None:
             raise from_status(status_pb2.Status.FromString(stored.error))
         return response_type.FromString(stored.response)
+
+
+def _refusal_or(replay: Callable[[], R]) -> R | DomainError:
+    """What replay() answers, or the refusal it raises, as a value."""
+    try:
+        return replay()
+    except DomainError as refusal:
+        return refusal

@@ -5,8 +5,9 @@ from datetime import datetime
 
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
+from huiyuan.runtime.batching import Batcher
 from huiyuan.runtime.db import utcnow
-from huiyuan.runtime.errors import PermissionDenied, Violations, invalid
+from huiyuan.runtime.errors import DomainError, PermissionDenied, Violations, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
@@ -47,6 +48,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         self.direct = ctx.direct
         self.idempotency = idempotency
         self.policy = policy
+        # Holds and captures that arrive together run in one transaction (group commit).
+        self.holds = Batcher(self._place_holds)
+        self.captures = Batcher(self._capture_holds)
 
     async def GetBalance(self, request, context):
         v = Violations()
@@ -115,14 +119,15 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         order_id = check_text(v, request.order_id, "order_id", 64)
         check_actor(v, request, required=False)
         v.raise_if_any()
+        return await self.holds.submit((request, spending.HoldAsk(
+            new_id("h"), request.member_id, request.amount_fen, ttl, request.store_path, order_id)))
 
-        async def work(session):
-            hold = await spending.place_hold(
-                session, hold_id=new_id("h"), member_id=request.member_id, amount=request.amount_fen, ttl=ttl,
-                store_path=request.store_path, order_id=order_id, policy=self.policy, now=utcnow())
-            return pb.HoldResponse(hold=hold_message(hold))
+    async def _place_holds(self, items):
+        async def work(session, asks):
+            placed = await spending.place_holds(session, asks, self.policy, utcnow())
+            return [h if isinstance(h, DomainError) else pb.HoldResponse(hold=hold_message(h)) for h in placed]
 
-        return await self.idempotency.run("Hold", request, pb.HoldResponse, work)
+        return await self.idempotency.run_batch("Hold", items, pb.HoldResponse, work)
 
     async def Capture(self, request, context):
         v = Violations()
@@ -131,14 +136,15 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         _amount(v, request.amount_fen)
         operator, _ = check_actor(v, request, required=False)
         v.raise_if_any()
+        return await self.captures.submit((request, spending.CaptureAsk(request.hold_id, request.amount_fen, operator)))
 
-        async def work(session):
-            hold, accounts, principal, bonus = await spending.capture(
-                session, hold_id=request.hold_id, amount=request.amount_fen, operator_id=operator, now=utcnow())
-            return pb.CaptureResponse(hold=hold_message(hold), principal_fen=principal, bonus_fen=bonus,
-                                      balance=balance(accounts))
+    async def _capture_holds(self, items):
+        async def work(session, asks):
+            return [c if isinstance(c, DomainError) else pb.CaptureResponse(
+                hold=hold_message(c.hold), principal_fen=c.principal, bonus_fen=c.bonus, balance=balance(c.accounts))
+                for c in await spending.capture_holds(session, asks, utcnow())]
 
-        return await self.idempotency.run("Capture", request, pb.CaptureResponse, work)
+        return await self.idempotency.run_batch("Capture", items, pb.CaptureResponse, work)
 
     async def Release(self, request, context):
         v = Violations()

@@ -3,15 +3,18 @@
 Every use case locks the member's accounts row first and the hold second, always in
 that order, so two calls on one member queue instead of deadlocking; the row lock (and
 on SQLite the single writer) is what makes "available >= amount" true at commit.
+Holds and captures are placed in batches (the calls that arrived together, one
+transaction: runtime/batching.py); a batch locks its members' rows in member_id order,
+then its holds in hold_id order, and runs its asks one after another in memory.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.runtime.direct import send
-from huiyuan.runtime.errors import FailedPrecondition, NotFound, invalid
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, invalid
 from services.wallet import domain, storage
 from huiyuan.runtime.holds import HoldState, require_pending
 from services.wallet.domain import EntryKind, Posting
@@ -46,6 +49,8 @@ def _to_hold(row) -> Hold:
 
 
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
+_LOCK_HOLDS = select(holds).where(holds.c.hold_id.in_(bindparam("hold_ids", expanding=True))
+                                  ).order_by(holds.c.hold_id).with_for_update()
 _END_HOLD = update(holds).where(holds.c.hold_id == bindparam("key")).values(
     state=bindparam("new_state"), captured_principal_fen=bindparam("principal"), captured_bonus_fen=bindparam("bonus"))
 _INSERT_HOLD = insert(holds)
@@ -64,14 +69,23 @@ async def _lock_hold(session, hold_id: str) -> tuple[Hold, domain.MemberAccounts
     return _to_hold(row), accounts
 
 
-async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state: HoldState,
-                    captured_principal: int = 0, captured_bonus: int = 0) -> None:
-    """Give the pending amounts back to available and mark the hold final."""
+def _end(hold: Hold, accounts: domain.MemberAccounts, state: HoldState, captured_principal: int = 0,
+         captured_bonus: int = 0) -> None:
+    """Give the pending amounts back to available and mark the hold final (in memory)."""
     accounts.held_principal -= hold.principal
     accounts.held_bonus -= hold.bonus
     hold.state, hold.captured_principal, hold.captured_bonus = state, captured_principal, captured_bonus
-    await send(session, _END_HOLD, {"key": hold.hold_id, "new_state": state.value, "principal": captured_principal,
-                                    "bonus": captured_bonus})
+
+
+def _ended_row(hold: Hold) -> dict:
+    return {"key": hold.hold_id, "new_state": hold.state.value, "principal": hold.captured_principal,
+            "bonus": hold.captured_bonus}
+
+
+async def _end_hold(session, hold: Hold, accounts: domain.MemberAccounts, state: HoldState) -> None:
+    """_end, written."""
+    _end(hold, accounts, state)
+    await send(session, _END_HOLD, _ended_row(hold))
 
 
 async def _expire_lapsed_of(session, accounts: domain.MemberAccounts, now) -> None:
@@ -81,46 +95,105 @@ async def _expire_lapsed_of(session, accounts: domain.MemberAccounts, now) -> No
         await _end_hold(session, _to_hold(row), accounts, HoldState.EXPIRED)
 
 
-async def place_hold(session, *, hold_id: str, member_id: str, amount: int, ttl: timedelta, store_path: str,
-                     order_id: str, policy: domain.SpendPolicy, now) -> Hold:
-    accounts = await storage.lock_accounts(session, member_id, now)
-    if accounts.available < amount and accounts.held:
-        await _expire_lapsed_of(session, accounts, now)  # a lapsed hold never blocks a new one
-    if accounts.available < amount:
-        raise domain.insufficient(accounts, amount)
-    principal, bonus = domain.split_spend(amount, accounts, policy)
-    accounts.held_principal += principal
-    accounts.held_bonus += bonus
-    hold = Hold(hold_id, member_id, amount, principal, bonus, 0, 0, 0, HoldState.PENDING, store_path, order_id,
-                policy.value, now + ttl)
-    await send(session, _INSERT_HOLD, {
-        "hold_id": hold_id, "member_id": member_id, "amount_fen": amount, "principal_fen": principal, "bonus_fen": bonus,
-        "captured_principal_fen": 0, "captured_bonus_fen": 0, "refunded_fen": 0, "state": hold.state.value,
-        "store_path": store_path, "order_id": order_id, "policy": policy.value, "expire_time": hold.expire_time,
-        "create_time": now})
-    await storage.save_accounts(session, accounts, now)
-    return hold
+@dataclass(frozen=True)
+class HoldAsk:
+    """One hold to place: what the caller asked, checked."""
+    hold_id: str
+    member_id: str
+    amount: int
+    ttl: timedelta
+    store_path: str
+    order_id: str
 
 
-async def capture(session, *, hold_id: str, amount: int, operator_id: str, now) -> tuple[Hold, domain.MemberAccounts, int, int]:
-    """Post up to the held amount, oldest lots first; release the rest.
-    Returns the hold, the accounts after, and the principal and bonus taken."""
-    hold, accounts = await _lock_hold(session, hold_id)
-    require_pending(hold_id, hold.state, hold.expire_time, now)
-    if amount > hold.amount:
-        raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {amount} is more than the {hold.amount} held")
-    principal, bonus = domain.split_capture(amount, hold.principal, hold.bonus)
-    lots = await storage.open_lots(session, hold.member_id)  # read first: the writes then go out as one
-    await _end_hold(session, hold, accounts, HoldState.CAPTURED, principal, bonus)
-    draws = domain.draw_from_lots(lots, principal, bonus)
-    await storage.move_lots(session, draws, -1)
+@dataclass(frozen=True)
+class CaptureAsk:
+    hold_id: str
+    amount: int
+    operator_id: str
+
+
+@dataclass(frozen=True)
+class Captured:
+    hold: Hold
+    accounts: domain.MemberAccounts  # as this capture left them
+    principal: int
+    bonus: int
+
+
+async def place_holds(session, asks: list[HoldAsk], policy: domain.SpendPolicy, now) -> list[Hold | DomainError]:
+    """Place the holds in the order asked (a batch, runtime/batching.py), each against
+    what the ones before it left available: the hold, or the refusal, of each. A
+    refused one writes nothing."""
+    accounts = await storage.lock_existing_accounts(session, [a.member_id for a in asks])
+    placed: list[Hold | DomainError] = []
+    for ask in asks:
+        member = accounts[ask.member_id]
+        if member.available < ask.amount and member.held:
+            await _expire_lapsed_of(session, member, now)  # a lapsed hold never blocks a new one
+        if member.available < ask.amount:
+            placed.append(domain.insufficient(member, ask.amount))
+            continue
+        principal, bonus = domain.split_spend(ask.amount, member, policy)
+        member.held_principal += principal
+        member.held_bonus += bonus
+        placed.append(Hold(ask.hold_id, ask.member_id, ask.amount, principal, bonus, 0, 0, 0, HoldState.PENDING,
+                           ask.store_path, ask.order_id, policy.value, now + ask.ttl))
+    holds_placed = [h for h in placed if isinstance(h, Hold)]
+    await send(session, _INSERT_HOLD, [{
+        "hold_id": h.hold_id, "member_id": h.member_id, "amount_fen": h.amount, "principal_fen": h.principal,
+        "bonus_fen": h.bonus, "captured_principal_fen": 0, "captured_bonus_fen": 0, "refunded_fen": 0,
+        "state": h.state.value, "store_path": h.store_path, "order_id": h.order_id, "policy": h.policy,
+        "expire_time": h.expire_time, "create_time": now} for h in holds_placed])
+    await storage.save_all_accounts(session, [accounts[m] for m in {h.member_id: 0 for h in holds_placed}], now)
+    return placed
+
+
+async def capture_holds(session, asks: list[CaptureAsk], now) -> list[Captured | DomainError]:
+    """Capture the holds in the order asked (a batch): each posts up to its held amount,
+    oldest lots first, and releases the rest. The capture, or the refusal, of each; a
+    refused one writes nothing."""
+    hold_ids = sorted({a.hold_id for a in asks})
+    accounts = await storage.lock_accounts_of_holds(session, hold_ids)  # accounts first, then holds: as every spend
+    found = {row.hold_id: _to_hold(row) for row in await session.execute(_LOCK_HOLDS, {"hold_ids": hold_ids})}
+    lots = await storage.open_lots_of(session, list(accounts))  # read first: the writes then go out together
+    outcomes: list[Captured | DomainError] = []
+    ended, draws_made, posted = [], [], []
+    for ask in asks:
+        hold = found.get(ask.hold_id)
+        try:
+            principal, bonus = _capturable(ask, hold, now)
+        except DomainError as refusal:
+            outcomes.append(refusal)
+            continue
+        member = accounts[hold.member_id]
+        _end(hold, member, HoldState.CAPTURED, principal, bonus)
+        ended.append(hold)
+        draws = domain.draw_from_lots(lots[hold.member_id], principal, bonus)
+        draws_made += [(hold.hold_id, d) for d in draws]
+        postings = [Posting(EntryKind.CONSUMPTION, -d.principal, -d.bonus, domain.spend_account(hold.store_path),
+                            d.loaded_store_path, hold.store_path, hold.order_id) for d in draws]
+        posted += storage.entry_rows(member, hold.hold_id, postings, operator_id=ask.operator_id, policy=hold.policy,
+                                      now=now)
+        outcomes.append(Captured(replace(hold), replace(member), principal, bonus))
+    await send(session, _END_HOLD, [_ended_row(h) for h in ended])
+    await storage.move_lots(session, [d for _, d in draws_made], -1)
     await send(session, insert(hold_draws), [
         {"hold_id": hold_id, "lot_id": d.lot_id, "loaded_store_path": d.loaded_store_path, "principal_fen": d.principal,
-         "bonus_fen": d.bonus, "refunded_principal_fen": 0, "refunded_bonus_fen": 0} for d in draws])
-    postings = [Posting(EntryKind.CONSUMPTION, -d.principal, -d.bonus, domain.spend_account(hold.store_path),
-                        d.loaded_store_path, hold.store_path, hold.order_id) for d in draws]
-    await storage.post(session, accounts, hold_id, postings, operator_id=operator_id, policy=hold.policy, now=now)
-    return hold, accounts, principal, bonus
+         "bonus_fen": d.bonus, "refunded_principal_fen": 0, "refunded_bonus_fen": 0} for hold_id, d in draws_made])
+    await send(session, insert(storage.entries), posted)
+    await storage.save_all_accounts(session, [accounts[m] for m in {h.member_id: 0 for h in ended}], now)
+    return outcomes
+
+
+def _capturable(ask: CaptureAsk, hold: Hold | None, now) -> tuple[int, int]:
+    """The principal and bonus this capture takes; raises why it cannot."""
+    if hold is None:
+        raise hold_not_found(ask.hold_id)
+    require_pending(ask.hold_id, hold.state, hold.expire_time, now)
+    if ask.amount > hold.amount:
+        raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {ask.amount} is more than the {hold.amount} held")
+    return domain.split_capture(ask.amount, hold.principal, hold.bonus)
 
 
 async def release(session, *, hold_id: str, now) -> Hold:

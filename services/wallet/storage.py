@@ -215,6 +215,10 @@ _LOCK_MANY_ACCOUNTS = select(member_accounts).where(
 # The accounts of a hold's member, locked: one statement where a lookup and a lock were two.
 _LOCK_ACCOUNTS_OF_HOLD = select(member_accounts).where(member_accounts.c.member_id == select(holds.c.member_id).where(
     holds.c.hold_id == bindparam("hold_id")).scalar_subquery()).with_for_update()
+# The accounts of many holds' members, locked in member_id order (as _LOCK_MANY_ACCOUNTS).
+_LOCK_ACCOUNTS_OF_HOLDS = select(member_accounts).where(member_accounts.c.member_id.in_(
+    select(holds.c.member_id).where(holds.c.hold_id.in_(bindparam("hold_ids", expanding=True))))
+).order_by(member_accounts.c.member_id).with_for_update()
 _SAVE_ACCOUNTS = update(member_accounts).where(member_accounts.c.member_id == bindparam("key")).values(
     principal_fen=bindparam("principal"), bonus_fen=bindparam("bonus"), held_principal_fen=bindparam("held_principal"),
     held_bonus_fen=bindparam("held_bonus"), update_time=bindparam("now"))
@@ -260,23 +264,54 @@ async def lock_accounts_of_hold(session, hold_id: str) -> domain.MemberAccounts 
     return None if row is None else _to_accounts(row)
 
 
+async def lock_existing_accounts(session, member_ids) -> dict[str, domain.MemberAccounts]:
+    """Many members' accounts, locked in one statement in member_id order; a member with
+    none yet is empty and gets no row (a spend has nothing to take from it)."""
+    rows = await session.execute(_LOCK_MANY_ACCOUNTS, {"member_ids": sorted(set(member_ids))})
+    found = {row.member_id: _to_accounts(row) for row in rows}
+    return {m: found.get(m) or domain.MemberAccounts(m) for m in member_ids}
+
+
+async def lock_accounts_of_holds(session, hold_ids) -> dict[str, domain.MemberAccounts]:
+    """The accounts of the holds' members, by member, locked in member_id order."""
+    rows = await session.execute(_LOCK_ACCOUNTS_OF_HOLDS, {"hold_ids": sorted(set(hold_ids))})
+    return {row.member_id: _to_accounts(row) for row in rows}
+
+
 async def save_accounts(session, accounts: domain.MemberAccounts, now) -> None:
-    accounts.check()
-    await send(session, _SAVE_ACCOUNTS, {
-        "key": accounts.member_id, "principal": accounts.principal, "bonus": accounts.bonus,
-        "held_principal": accounts.held_principal, "held_bonus": accounts.held_bonus, "now": now})
+    await save_all_accounts(session, [accounts], now)
+
+
+async def save_all_accounts(session, accounts: list[domain.MemberAccounts], now) -> None:
+    """Each member's totals, checked against the ledger invariant first."""
+    for a in accounts:
+        a.check()
+    await send(session, _SAVE_ACCOUNTS, [{
+        "key": a.member_id, "principal": a.principal, "bonus": a.bonus, "held_principal": a.held_principal,
+        "held_bonus": a.held_bonus, "now": now} for a in accounts])
 
 
 # ---------------------------------------------------------------- lots
 
 _LOTS = select(lots).where(lots.c.member_id == bindparam("member_id"),
                            (lots.c.principal_left_fen > 0) | (lots.c.bonus_left_fen > 0)).order_by(lots.c.lot_id)
+_LOTS_OF_MANY = select(lots).where(lots.c.member_id.in_(bindparam("member_ids", expanding=True)),
+                                   (lots.c.principal_left_fen > 0) | (lots.c.bonus_left_fen > 0)
+                                   ).order_by(lots.c.member_id, lots.c.lot_id)
 
 
 async def open_lots(session, member_id: str) -> list[domain.Lot]:
     """The member's lots with value left, oldest first (the member row is locked)."""
     rows = await session.execute(_LOTS, {"member_id": member_id})
     return [domain.Lot(r.lot_id, r.loaded_store_path, r.principal_left_fen, r.bonus_left_fen) for r in rows]
+
+
+async def open_lots_of(session, member_ids) -> dict[str, list[domain.Lot]]:
+    """open_lots of many members (their rows locked), by member."""
+    by_member: dict[str, list[domain.Lot]] = {m: [] for m in member_ids}
+    for r in await session.execute(_LOTS_OF_MANY, {"member_ids": sorted(set(member_ids))}):
+        by_member[r.member_id].append(domain.Lot(r.lot_id, r.loaded_store_path, r.principal_left_fen, r.bonus_left_fen))
+    return by_member
 
 
 async def add_lot(session, lot_id: str, member_id: str, store_path: str, principal: int, bonus: int) -> None:
@@ -286,8 +321,8 @@ async def add_lot(session, lot_id: str, member_id: str, store_path: str, princip
 
 async def move_lots(session, draws: list[domain.Draw], sign: int) -> None:
     """Take (sign -1) or give back (sign +1) what the draws say, lot by lot."""
-    for d in draws:
-        await send(session, _MOVE_LOT, {"key": d.lot_id, "principal": sign * d.principal, "bonus": sign * d.bonus})
+    await send(session, _MOVE_LOT, [{"key": d.lot_id, "principal": sign * d.principal, "bonus": sign * d.bonus}
+                                    for d in draws])
 
 
 # ---------------------------------------------------------------- entries
@@ -300,6 +335,14 @@ async def post(session, accounts: domain.MemberAccounts, operation_id: str, post
     on the primary key instead of moving money twice; n has four digits, so that ids
     sort in posting order (a spend posts an entry per lot it draws on: :0009 before
     :0010). Ids posted before n was padded sort as text within their operation."""
+    await send(session, insert(entries), entry_rows(accounts, operation_id, postings, operator_id=operator_id,
+                                                    policy=policy, now=now, first=first))
+    await save_accounts(session, accounts, now)
+
+
+def entry_rows(accounts: domain.MemberAccounts, operation_id: str, postings: list[domain.Posting], *,
+               operator_id: str, policy: str, now, first: int = 0) -> list[dict]:
+    """The entries' rows of post(), each posting applied to the accounts in turn."""
     rows = []
     for n, p in enumerate(postings, start=first):
         domain.apply(accounts, p)
@@ -310,6 +353,4 @@ async def post(session, accounts: domain.MemberAccounts, operation_id: str, post
             "loaded_store_path": p.loaded_store_path, "store_path": p.store_path, "operator_id": operator_id,
             "policy": policy, "memo": p.memo[:domain.MAX_MEMO], "post_time": now,
         })
-    if rows:
-        await send(session, insert(entries), rows)
-    await save_accounts(session, accounts, now)
+    return rows
