@@ -1,7 +1,9 @@
 """Hold + capture pairs through gRPC on PostgreSQL, against pgbench -N on the same server.
 
-Seeds 10,000 funded members with COPY (the ledger rows a top-up would write), starts
-the wallet service as its own process, then measures:
+Seeds 10,000 funded members with COPY (the ledger rows a top-up would write) and a
+past hold each, released, with its request id (a running chain's holds and keys are
+many: on empty tables PostgreSQL's statistics would plan a batch's lookups as scans),
+starts the wallet service as its own process, then measures:
 - throughput closed-loop, 32 clients, each a hold then a capture, over 10,000 accounts;
 - the same on one hot account (every pair queues on one row lock);
 - latency of a pair open-loop at half the many-accounts rate (from the scheduled time);
@@ -56,6 +58,13 @@ def seed(url: str) -> None:
             for i in range(ACCOUNTS):
                 copy.write_row((f"t_{i:026d}:0000", f"t_{i:026d}", member_of(i), "TOP_UP", FUNDS, 0, FUNDS,
                                 f"TENDER:{STORE}", STORE, STORE, "bench", "-", "seed", "2026-01-01T00:00:00Z"))
+        with db.cursor().copy("COPY holds FROM STDIN") as copy:
+            for i in range(ACCOUNTS):
+                copy.write_row((f"h_{i:026d}", member_of(i), 100, 100, 0, 0, 0, 0, "RELEASED", STORE, "seed",
+                                "PROPORTIONAL", "2026-01-01T00:10:00Z", "2026-01-01T00:00:00Z"))
+        with db.cursor().copy("COPY idempotency_keys FROM STDIN") as copy:
+            for i in range(ACCOUNTS):
+                copy.write_row((f"seed-{i}", "Hold", "-", b"", None, "2026-01-01T00:00:00Z"))
     vacuum(url)
 
 

@@ -8,7 +8,9 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, String, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON, Column, Integer, String, Table, bindparam, column, delete, func, insert, select, table, update,
+)
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from huiyuan.runtime import db
@@ -48,7 +50,8 @@ def with_direct(database_url, test):
 
 
 def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url):
-    """An expanding IN becomes = ANY(...) on PostgreSQL: one prepared statement for every length."""
+    """An expanding IN becomes = ANY(...) on PostgreSQL: one statement for every length,
+    planned at each execution (never prepared), where an equality is prepared."""
     async def test(direct):
         assert [r.code for r in await direct.rows(WANTED, {"codes": ["c", "a", "zz"]})] == ["a", "c"]
         assert [r.code for r in await direct.rows(WANTED, {"codes": ["d"]})] == ["d"]
@@ -56,6 +59,13 @@ def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url
         if direct.pool is not None:  # on SQLite the statement runs through SQLAlchemy as it is
             with pytest.raises(ValueError, match="no direct form"):
                 await direct.rows(UNWANTED, {"codes": ["a"]})
+            async with direct.reading() as connection:
+                await connection.execute(ONE, {"code": "a"})
+                await connection.execute(WANTED, {"codes": ["a"]})
+                prepared = [row.statement for row in await connection.execute(
+                    select(column("statement")).select_from(table("pg_prepared_statements")))]
+            assert any("direct_codes.code = $1" in s for s in prepared)
+            assert not any("ANY" in s for s in prepared)
 
     with_direct(database_url, test)
 

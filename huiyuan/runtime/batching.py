@@ -27,21 +27,22 @@ class Batcher(Generic[T, R]):
         self._run = run
         self._max_size = max_size
         self._waiting: list[tuple[T, asyncio.Future]] = []
-        self._draining = False
-        self._drain_task: asyncio.Task | None = None  # kept: the loop holds only a weak reference
+        # One batch at a time: two at once made smaller batches and fewer calls a second
+        # (bench/wallet.py closed loop, one run each: 531 -> 287 pairs/s).
+        self._drain: asyncio.Task | None = None  # kept: the loop holds only a weak reference
 
     async def submit(self, item: T) -> R:
         """The item's outcome, once the batch it went in has run."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if not self._draining:
+        if self._drain is None:
             # The drain runs as its own task, started in this call's context (its trace):
             # a caller cancelled meanwhile leaves the batch to finish for the others.
-            self._draining = True
-            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+            self._drain = asyncio.get_running_loop().create_task(self._run_batches())
         return await future
 
-    async def _drain(self) -> None:
+    async def _run_batches(self) -> None:
+        batch = []
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:self._max_size], self._waiting[self._max_size:]
@@ -57,9 +58,10 @@ class Batcher(Generic[T, R]):
                         future.set_exception(outcome)
                     else:
                         future.set_result(outcome)
-        finally:
-            self._draining = False
-            for _, future in self._waiting:  # only if the drain itself was cancelled
-                if not future.done():
-                    future.cancel()
+        except asyncio.CancelledError:  # the service is stopping: no one will run what waits
+            for _, future in batch + self._waiting:
+                future.cancel()
             self._waiting = []
+            raise
+        finally:
+            self._drain = None  # at once, with the queue empty: the next call starts a drain

@@ -22,8 +22,12 @@ engine on both.
 
 Differences from SQLAlchemy, each on purpose:
 - an expanding IN (`column.in_(bindparam("codes", expanding=True))`) becomes
-  `column = ANY(%(codes)s)`: one prepared statement for any number of values, where
-  SQLAlchemy renders a statement per length of the list; NOT IN is refused;
+  `column = ANY(%(codes)s)`: one statement for any number of values, where SQLAlchemy
+  renders a statement per length of the list; NOT IN is refused. Such a statement is
+  planned at every execution, not prepared: PostgreSQL's plan for a prepared statement
+  is made once per connection, for a list of unknown length and the table as it was
+  then, and one made while the holds table was new went on scanning it whole as it
+  grew (bench/wallet.py: 200 million rows read in a full run, p99 354 ms);
 - result values are psycopg's own (the session's time zone is UTC, so timestamps come
   back as aware UTC datetimes, as UtcDateTime gives them on SQLite); no result
   processors run, and no column default computed in Python exists in our tables;
@@ -72,6 +76,7 @@ class _Prepared:
     processors: dict
     returning: bool
     footprint: Footprint | None  # None: a write that is never merged with others
+    planned_each_time: bool  # an expanding IN: never prepared (above)
 
 
 class Direct:
@@ -187,11 +192,11 @@ class Direct:
         # Compiled with its cache key, as SQLAlchemy's engine does, so that the same
         # form built anew per call finds its own values (parameters(), below).
         compiled = statement.compile(dialect=self.dialect, column_keys=list(keys), cache_key=cache_key)
-        sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", compiled.string)
+        sql, lists = _EXPANDING_IN.subn(r" = ANY(%(\1)s)", compiled.string)
         if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
             raise ValueError(f"no direct form for: {sql}")
         return _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning),
-                         footprint_of(statement))
+                         None if lists else footprint_of(statement), planned_each_time=bool(lists))
 
     def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
         """The driver's parameters: SQLAlchemy's values for the compiled binds (those of
@@ -294,7 +299,8 @@ class Connection:
             if many:
                 await cursor.executemany(prepared.sql, [self.direct.parameters(prepared, statement, p) for p in params])
             else:
-                await cursor.execute(prepared.sql, self.direct.parameters(prepared, statement, params), prepare=True)
+                await cursor.execute(prepared.sql, self.direct.parameters(prepared, statement, params),
+                                     prepare=not prepared.planned_each_time)
             if wait and self.pipeline is not None:
                 await self.pipeline.sync()
         return cursor

@@ -19,9 +19,9 @@ moves twice, without a savepoint or a claim row written up front.
 Bad input is refused before this runs, so it is never stored.
 
 Calls that arrive together may run as one batch (run_batch, runtime/batching.py): one
-transaction for all, which does look the stored outcomes up first, in one statement,
-since a replay there must not fail its neighbours. If the batch cannot commit (a twin
-stored its key meanwhile, say), it rolls back whole and each call runs alone, as above.
+transaction for all, each outcome stored in it, again without looking first. If the
+batch cannot commit (a replay in it meets its stored key, say), it rolls back whole and
+each call runs alone, as above: a replay costs its neighbours a second go, and is rare.
 """
 
 import hashlib
@@ -83,7 +83,6 @@ class Idempotency:
         self.service = service
         # Built once: both run on every mutating call of the service.
         self._stored = select(table).where(table.c.request_id == bindparam("request_id"))
-        self._stored_many = select(table).where(table.c.request_id.in_(bindparam("request_ids", expanding=True)))
         self._insert = insert(table)
 
     async def run(
@@ -117,18 +116,18 @@ class Idempotency:
         response_type: type[R],
         work: Callable[[object, list[Any]], Awaitable[list[R | DomainError]]],
     ) -> list[R | Exception]:
-        """Run work(db, asks) once for the (request, ask) items that are new, in one
-        transaction with their stored outcomes; answer each item's outcome in order: its
-        response, or the refusal (its own, stored, or REQUEST_ID_REUSED) its caller raises.
-        work answers a response or a DomainError per ask, and writes nothing for a
-        refused one. An item whose request_id came earlier in the batch runs alone after
-        it, and so does every item if the batch fails to commit on a key or constraint."""
+        """Run work(db, asks) for the (request, ask) items in one transaction with their
+        outcomes; answer each item's outcome in order: its response, or the refusal (its
+        own, stored, or REQUEST_ID_REUSED) its caller raises. work answers a response or
+        a DomainError per ask, and writes nothing for a refused one. An item whose
+        request_id came earlier in the batch runs alone after it, and so does every item
+        if the batch fails to commit on a key or constraint (a replay's stored key)."""
         outcomes: list = [None] * len(items)
         alone: list[int] = []
         if len(items) > 1:
             try:
                 async with self.direct.begin() as db:
-                    alone = await self._run_together(db, method, items, response_type, work, outcomes)
+                    alone = await self._run_together(db, method, items, work, outcomes)
             except IntegrityError:  # rolled back whole: a twin's key, or a row one of them collides with
                 alone = list(range(len(items)))
         else:
@@ -137,27 +136,22 @@ class Idempotency:
             outcomes[i] = await self._run_alone(method, items[i], response_type, work)
         return outcomes
 
-    async def _run_together(self, db, method, items, response_type, work, outcomes: list) -> list[int]:
+    async def _run_together(self, db, method, items, work, outcomes: list) -> list[int]:
         """Fill in the outcomes of the batch's items; the indexes left to run alone."""
-        digests = [request_digest(request) for request, _ in items]
-        ids = [request.request_id for request, _ in items]
-        stored = {row.request_id: row for row in await db.execute(self._stored_many, {"request_ids": ids})}
-        new, alone, seen = [], [], set()
-        for i, request_id in enumerate(ids):
-            if request_id in seen:
-                alone.append(i)
-            elif request_id in stored:
-                outcomes[i] = _refusal_or(lambda i=i: self._replay(stored[ids[i]], method, digests[i], response_type))
-            else:
-                new.append(i)
-            seen.add(request_id)
-        results = await work(db, [items[i][1] for i in new]) if new else []
-        for i, result in zip(new, results, strict=True):
+        together, alone, seen = [], [], set()
+        for i, (request, _) in enumerate(items):
+            (alone if request.request_id in seen else together).append(i)
+            seen.add(request.request_id)
+        results = await work(db, [items[i][1] for i in together])
+        for i, result in zip(together, results, strict=True):
             outcomes[i] = result
+            request = items[i][0]
             if isinstance(result, DomainError):
-                await self._store(db, ids[i], method, digests[i], error=to_status(result, self.service).SerializeToString())
+                await self._store(db, request.request_id, method, request_digest(request),
+                                  error=to_status(result, self.service).SerializeToString())
             else:
-                await self._store(db, ids[i], method, digests[i], response=result.SerializeToString())
+                await self._store(db, request.request_id, method, request_digest(request),
+                                  response=result.SerializeToString())
         return alone
 
     async def _run_alone(self, method, item, response_type, work) -> R | Exception:
@@ -227,10 +221,3 @@ class Idempotency:
             raise from_status(status_pb2.Status.FromString(stored.error))
         return response_type.FromString(stored.response)
 
-
-def _refusal_or(replay: Callable[[], R]) -> R | DomainError:
-    """What replay() answers, or the refusal it raises, as a value."""
-    try:
-        return replay()
-    except DomainError as refusal:
-        return refusal

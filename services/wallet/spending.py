@@ -49,8 +49,6 @@ def _to_hold(row) -> Hold:
 
 
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
-_LOCK_HOLDS = select(holds).where(holds.c.hold_id.in_(bindparam("hold_ids", expanding=True))
-                                  ).order_by(holds.c.hold_id).with_for_update()
 _END_HOLD = update(holds).where(holds.c.hold_id == bindparam("key")).values(
     state=bindparam("new_state"), captured_principal_fen=bindparam("principal"), captured_bonus_fen=bindparam("bonus"))
 _INSERT_HOLD = insert(holds)
@@ -153,10 +151,8 @@ async def capture_holds(session, asks: list[CaptureAsk], now) -> list[Captured |
     """Capture the holds in the order asked (a batch): each posts up to its held amount,
     oldest lots first, and releases the rest. The capture, or the refusal, of each; a
     refused one writes nothing."""
-    hold_ids = sorted({a.hold_id for a in asks})
-    accounts = await storage.lock_accounts_of_holds(session, hold_ids)  # accounts first, then holds: as every spend
-    found = {row.hold_id: _to_hold(row) for row in await session.execute(_LOCK_HOLDS, {"hold_ids": hold_ids})}
-    lots = await storage.open_lots_of(session, list(accounts))  # read first: the writes then go out together
+    accounts, hold_rows, lots = await storage.lock_holds_to_capture(session, [a.hold_id for a in asks])
+    found = {row.hold_id: _to_hold(row) for row in hold_rows}
     outcomes: list[Captured | DomainError] = []
     ended, draws_made, posted = [], [], []
     for ask in asks:

@@ -20,7 +20,7 @@ from sqlalchemy import (
 
 from huiyuan.runtime import idempotency
 from huiyuan.runtime.db import UtcDateTime, new_metadata
-from huiyuan.runtime.direct import send
+from huiyuan.runtime.direct import execute_together, send
 from huiyuan.runtime.upsert import insert_new, lock_or_make
 from services.wallet import domain
 
@@ -215,10 +215,13 @@ _LOCK_MANY_ACCOUNTS = select(member_accounts).where(
 # The accounts of a hold's member, locked: one statement where a lookup and a lock were two.
 _LOCK_ACCOUNTS_OF_HOLD = select(member_accounts).where(member_accounts.c.member_id == select(holds.c.member_id).where(
     holds.c.hold_id == bindparam("hold_id")).scalar_subquery()).with_for_update()
-# The accounts of many holds' members, locked in member_id order (as _LOCK_MANY_ACCOUNTS).
-_LOCK_ACCOUNTS_OF_HOLDS = select(member_accounts).where(member_accounts.c.member_id.in_(
-    select(holds.c.member_id).where(holds.c.hold_id.in_(bindparam("hold_ids", expanding=True))))
-).order_by(member_accounts.c.member_id).with_for_update()
+# A batch of captures: its holds' members' accounts, locked in member_id order (as
+# _LOCK_MANY_ACCOUNTS), then the holds, in hold_id order, then those members' lots.
+_MEMBERS_OF_HOLDS = select(holds.c.member_id).where(holds.c.hold_id.in_(bindparam("hold_ids", expanding=True)))
+_LOCK_ACCOUNTS_OF_HOLDS = select(member_accounts).where(member_accounts.c.member_id.in_(_MEMBERS_OF_HOLDS)
+                                                        ).order_by(member_accounts.c.member_id).with_for_update()
+_LOCK_HOLDS = select(holds).where(holds.c.hold_id.in_(bindparam("hold_ids", expanding=True))
+                                  ).order_by(holds.c.hold_id).with_for_update()
 _SAVE_ACCOUNTS = update(member_accounts).where(member_accounts.c.member_id == bindparam("key")).values(
     principal_fen=bindparam("principal"), bonus_fen=bindparam("bonus"), held_principal_fen=bindparam("held_principal"),
     held_bonus_fen=bindparam("held_bonus"), update_time=bindparam("now"))
@@ -272,10 +275,18 @@ async def lock_existing_accounts(session, member_ids) -> dict[str, domain.Member
     return {m: found.get(m) or domain.MemberAccounts(m) for m in member_ids}
 
 
-async def lock_accounts_of_holds(session, hold_ids) -> dict[str, domain.MemberAccounts]:
-    """The accounts of the holds' members, by member, locked in member_id order."""
-    rows = await session.execute(_LOCK_ACCOUNTS_OF_HOLDS, {"hold_ids": sorted(set(hold_ids))})
-    return {row.member_id: _to_accounts(row) for row in rows}
+async def lock_holds_to_capture(session, hold_ids) -> tuple[dict, list, dict[str, list[domain.Lot]]]:
+    """The holds' members' accounts (by member), the holds' rows and the members' lots
+    with value left (by member, oldest first): the accounts locked in member_id order,
+    then the holds in hold_id order, as every spend locks; sent together, answered in
+    one round trip."""
+    ids = {"hold_ids": sorted(set(hold_ids))}
+    accounts, held, open_lots = (rows.all() for rows in await execute_together(
+        session, (_LOCK_ACCOUNTS_OF_HOLDS, ids), (_LOCK_HOLDS, ids), (_LOTS_OF_HOLDS, ids)))
+    by_member: dict[str, list[domain.Lot]] = {row.member_id: [] for row in accounts}
+    for r in open_lots:
+        by_member[r.member_id].append(domain.Lot(r.lot_id, r.loaded_store_path, r.principal_left_fen, r.bonus_left_fen))
+    return {row.member_id: _to_accounts(row) for row in accounts}, held, by_member
 
 
 async def save_accounts(session, accounts: domain.MemberAccounts, now) -> None:
@@ -295,23 +306,15 @@ async def save_all_accounts(session, accounts: list[domain.MemberAccounts], now)
 
 _LOTS = select(lots).where(lots.c.member_id == bindparam("member_id"),
                            (lots.c.principal_left_fen > 0) | (lots.c.bonus_left_fen > 0)).order_by(lots.c.lot_id)
-_LOTS_OF_MANY = select(lots).where(lots.c.member_id.in_(bindparam("member_ids", expanding=True)),
-                                   (lots.c.principal_left_fen > 0) | (lots.c.bonus_left_fen > 0)
-                                   ).order_by(lots.c.member_id, lots.c.lot_id)
+_LOTS_OF_HOLDS = select(lots).where(lots.c.member_id.in_(_MEMBERS_OF_HOLDS),
+                                    (lots.c.principal_left_fen > 0) | (lots.c.bonus_left_fen > 0)
+                                    ).order_by(lots.c.member_id, lots.c.lot_id)
 
 
 async def open_lots(session, member_id: str) -> list[domain.Lot]:
     """The member's lots with value left, oldest first (the member row is locked)."""
     rows = await session.execute(_LOTS, {"member_id": member_id})
     return [domain.Lot(r.lot_id, r.loaded_store_path, r.principal_left_fen, r.bonus_left_fen) for r in rows]
-
-
-async def open_lots_of(session, member_ids) -> dict[str, list[domain.Lot]]:
-    """open_lots of many members (their rows locked), by member."""
-    by_member: dict[str, list[domain.Lot]] = {m: [] for m in member_ids}
-    for r in await session.execute(_LOTS_OF_MANY, {"member_ids": sorted(set(member_ids))}):
-        by_member[r.member_id].append(domain.Lot(r.lot_id, r.loaded_store_path, r.principal_left_fen, r.bonus_left_fen))
-    return by_member
 
 
 async def add_lot(session, lot_id: str, member_id: str, store_path: str, principal: int, bonus: int) -> None:
