@@ -38,7 +38,7 @@ from huiyuan.points.v1 import points_pb2, points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from huiyuan.launcher import SERVICES, spec_of  # noqa: E402
 from bench.common import (  # noqa: E402
-    ADMIN_URL, closed_loop, cpu_seconds, fresh_database, open_loop, percentile, pgbench_tps, postgres_cpu_seconds, serving,
+    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
     vacuum)
 
 PORTS = {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}
@@ -127,8 +127,7 @@ def commits(url: str) -> int:
 
 def usage(url: str, pids: dict[str, int]) -> dict[str, float]:
     """CPU seconds of each process, of PostgreSQL and of this load generator; commits."""
-    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "postgresql": postgres_cpu_seconds(),
-            "client": time.process_time(), "commits": commits(url)}
+    return {**cpu_usage(pids), "commits": commits(url)}
 
 
 async def measure(seconds: float, key: str, url: str, pids: dict[str, int]) -> dict:
@@ -146,7 +145,7 @@ async def measure(seconds: float, key: str, url: str, pids: dict[str, int]) -> d
     after, elapsed = usage(url, pids), time.perf_counter() - started
     print(f"closed-loop, 32 terminals: {rate:,.1f} checkouts/s")
     done = rate * elapsed
-    cpu_ms = {name: round((after[name] - before[name]) / done * 1000, 1) for name in after if name != "commits"}
+    cpu_ms = {name: round(ms, 1) for name, ms in cpu_ms_per(before, after, done).items() if name != "commits"}
     print("  CPU per checkout: " + ", ".join(f"{name} {ms} ms" for name, ms in cpu_ms.items())
           + f"; {sum(cpu_ms.values()) * rate / 1000:.2f} cores busy;"
           + f" {(after['commits'] - before['commits']) / done:.1f} commits per checkout")

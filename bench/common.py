@@ -131,6 +131,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_usage(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named process, of PostgreSQL and of this load generator:
+    taken before and after a closed loop, what each spent per call (cpu_ms_per). The
+    load generator's share, which does the same work in every run, also says how fast
+    the machine was meanwhile: it varies by half within an hour here."""
+    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "postgresql": postgres_cpu_seconds(),
+            "client": time.process_time()}
+
+
+def cpu_ms_per(before: dict[str, float], after: dict[str, float], calls: float) -> dict[str, float]:
+    return {name: round((after[name] - before[name]) / calls * 1000, 2) for name in before}
+
+
 def postgres_cpu_seconds() -> float:
     """The CPU time every PostgreSQL process on this machine has used (its server and
     backends, as /proc names them)."""

@@ -5,6 +5,7 @@ past hold each, released, with its request id (a running chain's holds and keys 
 many: on empty tables PostgreSQL's statistics would plan a batch's lookups as scans),
 starts the wallet service as its own process, then measures:
 - throughput closed-loop, 32 clients, each a hold then a capture, over 10,000 accounts;
+  with the CPU each process spent per pair (the wallet, PostgreSQL, this load generator);
 - the same on one hot account (every pair queues on one row lock);
 - latency of a pair open-loop at half the many-accounts rate (from the scheduled time);
 - pgbench -N (TPC-B without the branch/teller hot rows) for the baseline and the ratio.
@@ -19,6 +20,7 @@ import asyncio
 import json
 import random
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -33,7 +35,9 @@ from huiyuan.runtime import migrate  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2 as pb  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2_grpc  # noqa: E402
 from services.wallet.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum  # noqa: E402
+from bench.common import (  # noqa: E402
+    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum,
+)
 
 PORT = 7492
 STORE = "hq/east/sh-001"
@@ -76,21 +80,25 @@ async def pair(stub, member: str) -> None:
                                          amount_fen=hold.hold.amount_fen), timeout=10)
 
 
-async def measure(seconds: float) -> dict:
+async def measure(seconds: float, service_pid: int) -> dict:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}")
     stub = wallet_pb2_grpc.WalletServiceStub(channel)
     many = lambda: member_of(random.randrange(ACCOUNTS))  # noqa: E731
     hot = lambda: member_of(0)  # noqa: E731
     await closed_loop(lambda: pair(stub, many()), 32, 2)  # warm-up
+    before, started = cpu_usage({"wallet": service_pid}), time.perf_counter()
     rate = await closed_loop(lambda: pair(stub, many()), 32, seconds)
+    cpu_ms = cpu_ms_per(before, cpu_usage({"wallet": service_pid}), rate * (time.perf_counter() - started))
     print(f"closed-loop, 32 clients, {ACCOUNTS:,} accounts: {rate:,.0f} hold+capture pairs/s")
+    print("  CPU per pair: " + ", ".join(f"{name} {ms} ms" for name, ms in cpu_ms.items()))
     hot_rate = await closed_loop(lambda: pair(stub, hot()), 32, seconds)
     print(f"closed-loop, 32 clients, one hot account: {hot_rate:,.0f} pairs/s")
     latencies = await open_loop(lambda: pair(stub, many()), rate / 2, seconds)
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"open-loop at {rate / 2:,.0f} pairs/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} pairs)")
     await channel.close()
-    return {"pairs_per_s": round(rate), "hot_pairs_per_s": round(hot_rate), "p50_ms": round(p50, 1), "p99_ms": round(p99, 1)}
+    return {"pairs_per_s": round(rate), "hot_pairs_per_s": round(hot_rate), "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
+            "cpu_ms": cpu_ms}
 
 
 def main() -> None:
@@ -101,8 +109,8 @@ def main() -> None:
     seconds = 5 if args.quick else 20
     url = fresh_database(args.pg, "huiyuan_bench_wallet")
     seed(url)
-    with serving(["services.wallet"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_WALLET_PORT": str(PORT)}):
-        figures = asyncio.run(measure(seconds))
+    with serving(["services.wallet"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_WALLET_PORT": str(PORT)}) as (service,):
+        figures = asyncio.run(measure(seconds, service.pid))
     tps = pgbench_tps(args.pg, seconds, "-N")
     print(f"pgbench -N, 8 clients: {tps:,.0f} tps; pairs/s over pgbench tps: {figures['pairs_per_s'] / tps:.3f}")
     print(json.dumps({"bench": "wallet_hold_capture", **figures, "pgbench_tps": round(tps),

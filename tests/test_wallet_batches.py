@@ -94,3 +94,18 @@ def test_a_batch_that_cannot_commit_runs_each_call_alone(wallet, wallet_service,
     assert isinstance(outcomes[1], IntegrityError)
     assert balance(wallet, member).held_fen == 2_00
     assert_books_balance(wallet.url)
+
+
+def test_a_lapsed_hold_ended_for_a_refused_ask_stays_ended_and_released(wallet, wallet_service, servicer):
+    # The refused ask's neighbour commits, and with it the lapsed hold that the refused
+    # ask ended: the member's held amount must no longer count it.
+    member, other = new_id("m"), new_id("m")
+    top_up(wallet, member, 10_00)
+    top_up(wallet, other, 10_00)
+    request, ask = _hold_item(member, 8_00)
+    lapsed = (request, spending.HoldAsk(ask.hold_id, member, 8_00, -ask.ttl, BJ, "o-1"))  # due a minute ago
+    wallet_service.run(servicer._place_holds([lapsed]))
+    outcomes = wallet_service.run(servicer._place_holds([_hold_item(member, 11_00), _hold_item(other, 1_00)]))
+    assert _reason(outcomes[0]) == "INSUFFICIENT_BALANCE" and outcomes[1].hold.amount_fen == 1_00
+    assert balance(wallet, member).held_fen == 0
+    assert_books_balance(wallet.url)

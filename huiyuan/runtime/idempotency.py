@@ -220,4 +220,3 @@ class Idempotency:
         if stored.error is not None:
             raise from_status(status_pb2.Status.FromString(stored.error))
         return response_type.FromString(stored.response)
-

@@ -125,16 +125,19 @@ async def place_holds(session, asks: list[HoldAsk], policy: domain.SpendPolicy, 
     refused one writes nothing."""
     accounts = await storage.lock_existing_accounts(session, [a.member_id for a in asks])
     placed: list[Hold | DomainError] = []
+    changed: dict[str, domain.MemberAccounts] = {}
     for ask in asks:
         member = accounts[ask.member_id]
         if member.available < ask.amount and member.held:
             await _expire_lapsed_of(session, member, now)  # a lapsed hold never blocks a new one
+            changed[member.member_id] = member  # written even if this ask is refused: its neighbours commit
         if member.available < ask.amount:
             placed.append(domain.insufficient(member, ask.amount))
             continue
         principal, bonus = domain.split_spend(ask.amount, member, policy)
         member.held_principal += principal
         member.held_bonus += bonus
+        changed[member.member_id] = member
         placed.append(Hold(ask.hold_id, ask.member_id, ask.amount, principal, bonus, 0, 0, 0, HoldState.PENDING,
                            ask.store_path, ask.order_id, policy.value, now + ask.ttl))
     holds_placed = [h for h in placed if isinstance(h, Hold)]
@@ -143,7 +146,7 @@ async def place_holds(session, asks: list[HoldAsk], policy: domain.SpendPolicy, 
         "bonus_fen": h.bonus, "captured_principal_fen": 0, "captured_bonus_fen": 0, "refunded_fen": 0,
         "state": h.state.value, "store_path": h.store_path, "order_id": h.order_id, "policy": h.policy,
         "expire_time": h.expire_time, "create_time": now} for h in holds_placed])
-    await storage.save_all_accounts(session, [accounts[m] for m in {h.member_id: 0 for h in holds_placed}], now)
+    await storage.save_all_accounts(session, [changed[m] for m in sorted(changed)], now)
     return placed
 
 
@@ -178,7 +181,7 @@ async def capture_holds(session, asks: list[CaptureAsk], now) -> list[Captured |
         {"hold_id": hold_id, "lot_id": d.lot_id, "loaded_store_path": d.loaded_store_path, "principal_fen": d.principal,
          "bonus_fen": d.bonus, "refunded_principal_fen": 0, "refunded_bonus_fen": 0} for hold_id, d in draws_made])
     await send(session, insert(storage.entries), posted)
-    await storage.save_all_accounts(session, [accounts[m] for m in {h.member_id: 0 for h in ended}], now)
+    await storage.save_all_accounts(session, [accounts[m] for m in sorted({h.member_id for h in ended})], now)
     return outcomes
 
 
