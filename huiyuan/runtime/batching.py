@@ -1,8 +1,8 @@
 """Calls that arrive together are run together: group commit, as TigerBeetle batches
 transfers.
 
-Why: a service is bound by its CPU, and most of a hold's or a capture's CPU is the
-transaction's, not the rule's: BEGIN, COMMIT and a statement cost about the same
+Why: a service is bound by its CPU, and most of a hold's or a capture's (or a coupon
+reservation's) CPU is the transaction's, not the rule's: BEGIN, COMMIT and a statement cost about the same
 whether they carry one member's rows or thirty. While one batch is in the database,
 the calls that arrive wait, and go as the next batch: one transaction, a statement a
 kind of write (README, "Where the time goes"). Alone, a call waits for no one: it is a

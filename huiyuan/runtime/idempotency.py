@@ -39,6 +39,7 @@ from huiyuan.runtime.direct import Direct, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
 from huiyuan.runtime.status import from_status, to_status
 
+RUN_ALONE = object()  # what run_batch's work answers for an ask that must run in a transaction of its own
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
 TABLE = "idempotency_keys"
 
@@ -118,21 +119,22 @@ class Idempotency:
     ) -> list[R | Exception]:
         """Run work(db, asks) for the (request, ask) items in one transaction with their
         outcomes; answer each item's outcome in order: its response, or the refusal (its
-        own, stored, or REQUEST_ID_REUSED) its caller raises. work answers a response or
-        a DomainError per ask, and writes nothing for a refused one. An item whose
-        request_id came earlier in the batch runs alone after it, and so does every item
-        if the batch fails to commit on a key or constraint (a replay's stored key)."""
+        own, stored, or REQUEST_ID_REUSED) its caller raises. work answers a response, a
+        DomainError or RUN_ALONE per ask, and writes nothing for a refused one. An item
+        whose request_id came earlier in the batch runs alone after it, as does one that
+        work answers RUN_ALONE, and so does every item if the batch fails to commit on a
+        key or constraint (a replay's stored key) or work refuses the batch whole."""
         outcomes: list = [None] * len(items)
         alone: list[int] = []
         if len(items) > 1:
             try:
                 async with self.direct.begin() as db:
                     alone = await self._run_together(db, method, items, work, outcomes)
-            except IntegrityError:  # rolled back whole: a twin's key, or a row one of them collides with
+            except (IntegrityError, DomainError):  # rolled back whole: a twin's key, a row one collides with
                 alone = list(range(len(items)))
         else:
             alone = [0]
-        for i in alone:
+        for i in sorted(alone):
             outcomes[i] = await self._run_alone(method, items[i], response_type, work)
         return outcomes
 
@@ -144,8 +146,11 @@ class Idempotency:
             seen.add(request.request_id)
         results = await work(db, [items[i][1] for i in together])
         for i, result in zip(together, results, strict=True):
-            outcomes[i] = result
             request = items[i][0]
+            if result is RUN_ALONE:
+                alone.append(i)
+                continue
+            outcomes[i] = result
             if isinstance(result, DomainError):
                 await self._store(db, request.request_id, method, request_digest(request),
                                   error=to_status(result, self.service).SerializeToString())

@@ -28,8 +28,9 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.direct import Direct, execute_together, send
-from huiyuan.runtime.errors import FailedPrecondition, NotFound
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound
 from huiyuan.runtime.holds import HoldState
+from huiyuan.runtime.idempotency import RUN_ALONE
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import is_under, on_line
@@ -69,12 +70,14 @@ _STORE_USES = select(func.count()).where(_COUNTED, campaign_uses.c.store_path ==
                                          campaign_uses.c.business_day == bindparam("day"))
 _INSERT_RESERVATION = insert(reservations)
 _INSERT_USES = insert(campaign_uses)
-_LOCK_RESERVATION = select(reservations).where(reservations.c.reservation_id == bindparam("key")).with_for_update()
-_USES_OF = select(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).order_by(
-    campaign_uses.c.campaign_id)
-_CODES_OF = select(coupons.c.coupon_code, coupon_templates.c.campaign_id).join(
+# Reservations (one, or a batch's) locked in id order, and their uses and codes.
+_LOCK_RESERVATIONS = select(reservations).where(reservations.c.reservation_id.in_(bindparam("keys", expanding=True))
+                                                ).order_by(reservations.c.reservation_id).with_for_update()
+_USES_OF_MANY = select(campaign_uses).where(campaign_uses.c.reservation_id.in_(bindparam("keys", expanding=True))
+                                            ).order_by(campaign_uses.c.reservation_id, campaign_uses.c.campaign_id)
+_CODES_OF_MANY = select(coupons.c.reservation_id, coupons.c.coupon_code, coupon_templates.c.campaign_id).join(
     coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(
-    coupons.c.reservation_id == bindparam("key"))
+    coupons.c.reservation_id.in_(bindparam("keys", expanding=True)))
 _SET_USES = update(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).values(
     state=bindparam("new_state"))
 _SET_RESERVATION = update(reservations).where(reservations.c.reservation_id == bindparam("key")).values(
@@ -152,6 +155,17 @@ async def _add_to_stats(db, campaign_id: str, **deltas: int):
     """Add to a campaign's stats row, locking it until commit; the row after the change,
     for the checks that run under its lock."""
     return (await db.execute(_stats_update(tuple(sorted(deltas)), True), _stats_params(campaign_id, deltas))).one()
+
+
+async def _book_all(db, additions: list[tuple[str, dict[str, int]]]) -> None:
+    """_book_stats for many additions: each campaign's row added to once, in id order."""
+    by_campaign: dict[str, dict[str, int]] = {}
+    for campaign_id, deltas in additions:
+        total = by_campaign.setdefault(campaign_id, {})
+        for name, delta in deltas.items():
+            total[name] = total.get(name, 0) + delta
+    for campaign_id in sorted(by_campaign):
+        await _book_stats(db, campaign_id, **by_campaign[campaign_id])
 
 
 async def _book_stats(db, campaign_id: str, **deltas: int) -> None:
@@ -278,48 +292,102 @@ def budget_exhausted(campaign_id: str) -> FailedPrecondition:
                               campaign_id=campaign_id)
 
 
-async def reserve(db, *, reservation_id: str, member_id: str, codes: list[str], order_id: str, store_path: str,
-                  ttl: timedelta, adjustments, now) -> datetime:
-    """adjustments: the quote's, each paid by a campaign's budget: its own campaign's, or
-    for a coupon the campaign behind its template (or nobody's)."""
-    adjusted = {"adjusted_codes": [a.coupon_code for a in adjustments if a.coupon_code]}
+@dataclass(frozen=True)
+class ReserveAsk:
+    """One order's coupons and discounts to reserve, as the caller asked (checked)."""
+    reservation_id: str
+    member_id: str
+    codes: list[str]
+    order_id: str
+    store_path: str
+    ttl: timedelta
+    adjustments: list  # the quote's, each paid by a campaign's budget (see _booked)
+
+
+def _limited(body: dict) -> bool:
+    """Whether a campaign checks a budget or a limit under its stats row's lock."""
+    return bool(body["budget_fen"] or body["per_member_limit"] or body["per_store_daily_limit"])
+
+
+async def reserve(db, ask: ReserveAsk, now) -> datetime:
+    """Reserve one order's coupons and hold its discounts against each campaign's budget
+    and limits: the reservation's expire time; raises why it cannot."""
+    (outcome,) = await reserve_many(db, [ask], now)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+async def reserve_many(db, asks: list[ReserveAsk], now) -> list:
+    """Reserve the asks in the order given (a batch, runtime/batching.py), each after
+    the ones before it: each one's expire time, or its refusal (it writes nothing). In
+    a batch of more than one, an ask whose campaigns check a budget or a limit answers
+    RUN_ALONE: those are checked under the stats rows' locks one reservation at a time."""
+    codes = sorted({c for a in asks for c in a.codes})
+    adjusted = {"adjusted_codes": sorted({x.coupon_code for a in asks for x in a.adjustments if x.coupon_code})}
+    campaign_ids = sorted({x.campaign_id for a in asks for x in a.adjustments if x.campaign_id})
     # One round trip: the coupons locked, and what the budgets and limits need.
     locked, behind, paying = await execute_together(
-        db, (_LOCK_COUPONS, {"codes": codes}), (_BEHIND, adjusted),
-        (_PAYING, {**adjusted, "campaign_ids": [a.campaign_id for a in adjustments if a.campaign_id]}))
-    rows = {r.coupon_code: r for r in locked.all()}
-    for code in codes:
-        reason = refusal(rows.get(code), member_id, now)
+        db, (_LOCK_COUPONS, {"codes": codes}), (_BEHIND, adjusted), (_PAYING, {**adjusted, "campaign_ids": campaign_ids}))
+    rows, behind, bodies = {r.coupon_code: r for r in locked.all()}, dict(behind.all()), dict(paying.all())
+    taken: set[str] = set()  # reserved by an ask before this one in the batch
+    outcomes, reserved = [], []
+    for ask in asks:
+        discounts = _booked(ask.adjustments, behind)
+        try:
+            _check_coupons(ask, rows, taken, now)
+            _check_campaigns(discounts, bodies)
+        except DomainError as refusal:
+            outcomes.append(refusal)
+            continue
+        if len(asks) > 1 and any(_limited(bodies[c]) for c in discounts):
+            outcomes.append(RUN_ALONE)
+            continue
+        taken.update(ask.codes)
+        reserved.append((ask, discounts))
+        outcomes.append(now + ask.ttl)
+    await send(db, _INSERT_RESERVATION, [
+        {"reservation_id": a.reservation_id, "member_id": a.member_id, "order_id": a.order_id,
+         "store_path": a.store_path, "state": HoldState.PENDING.value, "expire_time": now + a.ttl, "create_time": now}
+        for a, _ in reserved])
+    for a, _ in reserved:  # one statement each: a list of codes takes no executemany
+        if a.codes:
+            await send(db, _RESERVE_COUPONS, {"codes": a.codes, "reservation": a.reservation_id})
+    day = local(now).date()
+    await send(db, _INSERT_USES, [
+        {"reservation_id": a.reservation_id, "campaign_id": campaign_id, "member_id": a.member_id,
+         "store_path": a.store_path, "business_day": day, "amount_fen": amount, "state": HoldState.PENDING.value}
+        for a, discounts in reserved for campaign_id, amount in sorted(discounts.items())])
+    # Last: see the module's note. Alone, a reservation checks its campaigns' budgets and
+    # limits under their rows' locks; in a batch none has any, and each row is added to once.
+    if len(asks) == 1 and reserved:
+        (ask, discounts), = reserved
+        await _take_budgets(db, ask.member_id, ask.store_path, discounts, bodies, day)
+    else:
+        await _book_all(db, [(c, {"reserved_fen": amount}) for _, discounts in reserved for c, amount in discounts.items()])
+    return outcomes
+
+
+def _check_coupons(ask: ReserveAsk, rows: dict, taken: set[str], now) -> None:
+    for code in ask.codes:
+        reason = "COUPON_RESERVED" if code in taken else refusal(rows.get(code), ask.member_id, now)
         if reason == "COUPON_NOT_FOUND":
             raise not_found(code)
         if reason:
             raise FailedPrecondition(reason, f"Coupon {code} cannot be used: {reason}.", f"优惠券 {code} 不可用：{reason}。",
                                      coupon_code=code)
-    expire_time = now + ttl
-    await send(db, _INSERT_RESERVATION, {"reservation_id": reservation_id, "member_id": member_id, "order_id": order_id,
-                                         "store_path": store_path, "state": HoldState.PENDING.value,
-                                         "expire_time": expire_time, "create_time": now})
-    if codes:
-        await send(db, _RESERVE_COUPONS, {"codes": codes, "reservation": reservation_id})
-    discounts = _booked(adjustments, dict(behind.all()))
-    if discounts:  # last: see the module's note
-        await _take_budgets(db, reservation_id, member_id, store_path, discounts, dict(paying.all()), now)
-    return expire_time
 
 
-async def _take_budgets(db, reservation_id, member_id, store_path, discounts: dict[str, int], bodies: dict,
-                        now) -> None:
-    day = local(now).date()
+def _check_campaigns(discounts: dict[str, int], bodies: dict) -> None:
     for campaign_id in sorted(discounts):
         if campaign_id not in bodies:
             raise NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)
-    await send(db, _INSERT_USES, [
-        {"reservation_id": reservation_id, "campaign_id": campaign_id, "member_id": member_id, "store_path": store_path,
-         "business_day": day, "amount_fen": amount, "state": HoldState.PENDING.value}
-        for campaign_id, amount in sorted(discounts.items())])
+
+
+async def _take_budgets(db, member_id, store_path, discounts: dict[str, int], bodies: dict, day) -> None:
     for campaign_id, amount in sorted(discounts.items()):  # id order: no deadlock between two reservations
         body = bodies[campaign_id]
-        if not (body["budget_fen"] or body["per_member_limit"] or body["per_store_daily_limit"]):
+        if not _limited(body):
             await _book_stats(db, campaign_id, reserved_fen=amount)  # nothing to check under its lock
             continue
         s = await _add_to_stats(db, campaign_id, reserved_fen=amount)
@@ -349,45 +417,81 @@ class _Locked:
     codes: list
 
 
+async def _lock_reservations(db, reservation_ids: list[str]) -> dict[str, _Locked]:
+    """The reservations locked (in id order), with their uses and codes, by id; one
+    round trip: the reads after the lock run behind it, under it."""
+    keys = {"keys": sorted(set(reservation_ids))}
+    locked, uses, codes = await execute_together(db, (_LOCK_RESERVATIONS, keys), (_USES_OF_MANY, keys),
+                                                 (_CODES_OF_MANY, keys))
+    found = {row.reservation_id: _Locked(row, [], []) for row in locked.all()}
+    for use in uses.all():
+        found[use.reservation_id].uses.append(use)
+    for reservation_id, code, campaign_id in codes.all():
+        found[reservation_id].codes.append((code, campaign_id))
+    return found
+
+
 async def _lock_reservation(db, reservation_id: str) -> _Locked:
-    # One round trip: the reads after the lock run behind it, under it.
-    key = {"key": reservation_id}
-    locked, uses, codes = await execute_together(db, (_LOCK_RESERVATION, key), (_USES_OF, key), (_CODES_OF, key))
-    row = locked.one_or_none()
-    if row is None:
-        raise NotFound("RESERVATION_NOT_FOUND", "No such reservation.", "预占记录不存在。", reservation_id=reservation_id)
-    return _Locked(row, uses.all(), codes.all())
+    found = (await _lock_reservations(db, [reservation_id])).get(reservation_id)
+    if found is None:
+        raise reservation_not_found(reservation_id)
+    return found
 
 
-async def _finish(db, locked: _Locked, state: HoldState) -> list:
-    """Settle the campaign uses of a reservation: booked (CAPTURED) or given back."""
-    key = {"key": locked.row.reservation_id}
-    uses, codes = locked.uses, locked.codes
-    redeemed = state == HoldState.CAPTURED
-    if uses:
-        await send(db, _SET_USES, {**key, "new_state": state.value})
-    await send(db, _SET_RESERVATION, {**key, "new_state": state.value})
-    if codes:
-        await send(db, _REDEEM_COUPONS if redeemed else _RETURN_COUPONS, key)
-    for x in uses:  # last, in id order: the stats rows are the hot ones (see the module's note)
-        coupons_here = sum(1 for _, campaign_id in codes if campaign_id == x.campaign_id)
-        if redeemed:
-            await _book_stats(db, x.campaign_id, reserved_fen=-x.amount_fen, discount_fen=x.amount_fen, orders=1,
-                              coupons_redeemed=coupons_here)
-        else:
-            await _book_stats(db, x.campaign_id, reserved_fen=-x.amount_fen)
-    return [code for code, _ in codes]
+def reservation_not_found(reservation_id: str) -> NotFound:
+    return NotFound("RESERVATION_NOT_FOUND", "No such reservation.", "预占记录不存在。", reservation_id=reservation_id)
+
+
+async def _finish(db, settled: list[tuple[_Locked, HoldState]]) -> None:
+    """Settle the campaign uses of reservations: booked (CAPTURED) or given back."""
+    for state in sorted({state for _, state in settled}):
+        ended = [locked for locked, s in settled if s == state]
+        await send(db, _SET_USES, [{"key": x.row.reservation_id, "new_state": state.value} for x in ended if x.uses])
+        await send(db, _SET_RESERVATION, [{"key": x.row.reservation_id, "new_state": state.value} for x in ended])
+    await send(db, _REDEEM_COUPONS, [{"key": locked.row.reservation_id} for locked, state in settled
+                                     if state == HoldState.CAPTURED and locked.codes])
+    await send(db, _RETURN_COUPONS, [{"key": locked.row.reservation_id} for locked, state in settled
+                                     if state != HoldState.CAPTURED and locked.codes])
+    additions = []
+    for locked, state in settled:  # last, each row once, in id order: the stats rows are the hot ones (the module's note)
+        for x in locked.uses:
+            if state == HoldState.CAPTURED:
+                coupons_here = sum(1 for _, campaign_id in locked.codes if campaign_id == x.campaign_id)
+                additions.append((x.campaign_id, {"reserved_fen": -x.amount_fen, "discount_fen": x.amount_fen,
+                                                  "orders": 1, "coupons_redeemed": coupons_here}))
+            else:
+                additions.append((x.campaign_id, {"reserved_fen": -x.amount_fen}))
+    await _book_all(db, additions)
 
 
 async def redeem(db, reservation_id: str, now) -> list[str]:
-    locked = await _lock_reservation(db, reservation_id)
-    row = locked.row
-    if row.state == HoldState.CAPTURED.value:
-        return []  # already redeemed (a retry with a new request_id): nothing moves twice
-    if row.state != HoldState.PENDING.value or row.expire_time <= now:
-        raise FailedPrecondition("RESERVATION_EXPIRED", "The reservation lapsed or was released.", "预占已失效或已释放。",
-                                 reservation_id=reservation_id)
-    return await _finish(db, locked, HoldState.CAPTURED)
+    (outcome,) = await redeem_many(db, [reservation_id], now)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+async def redeem_many(db, reservation_ids: list[str], now) -> list:
+    """Redeem the reservations in the order given (a batch, runtime/batching.py): the
+    codes each redeemed, or its refusal. One already redeemed (a retry with a new
+    request_id) redeems nothing: nothing moves twice."""
+    found = await _lock_reservations(db, reservation_ids)
+    outcomes, settled, here = [], [], set()  # here: redeemed by an ask before this one in the batch
+    for reservation_id in reservation_ids:
+        locked = found.get(reservation_id)
+        if locked is None:
+            outcomes.append(reservation_not_found(reservation_id))
+        elif locked.row.state == HoldState.CAPTURED.value or reservation_id in here:
+            outcomes.append([])
+        elif locked.row.state != HoldState.PENDING.value or locked.row.expire_time <= now:
+            outcomes.append(FailedPrecondition("RESERVATION_EXPIRED", "The reservation lapsed or was released.",
+                                               "预占已失效或已释放。", reservation_id=reservation_id))
+        else:
+            settled.append((locked, HoldState.CAPTURED))
+            here.add(reservation_id)
+            outcomes.append([code for code, _ in locked.codes])
+    await _finish(db, settled)
+    return outcomes
 
 
 async def release(db, reservation_id: str, now) -> list[str]:
@@ -398,7 +502,8 @@ async def release(db, reservation_id: str, now) -> list[str]:
                                  reservation_id=reservation_id)
     if row.state != HoldState.PENDING.value:
         return []
-    return await _finish(db, locked, HoldState.EXPIRED if row.expire_time <= now else HoldState.RELEASED)
+    await _finish(db, [(locked, HoldState.EXPIRED if row.expire_time <= now else HoldState.RELEASED)])
+    return [code for code, _ in locked.codes]
 
 
 async def lapsed(db, now, limit: int = 500) -> list[str]:
@@ -410,7 +515,7 @@ async def lapsed(db, now, limit: int = 500) -> list[str]:
 async def expire(db, reservation_id: str, now) -> None:
     locked = await _lock_reservation(db, reservation_id)
     if locked.row.state == HoldState.PENDING.value and locked.row.expire_time <= now:
-        await _finish(db, locked, HoldState.EXPIRED)
+        await _finish(db, [(locked, HoldState.EXPIRED)])
 
 
 async def stats(db, campaign_id: str) -> tuple[object, int]:

@@ -3,10 +3,12 @@ No rule lives here: pricing.py prices, domain.py checks configuration, campaigns
 and coupons.py keep the state."""
 
 import time
+from datetime import datetime
 
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.runtime import pagination
+from huiyuan.runtime.batching import Batcher
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations
@@ -104,6 +106,10 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         self.idempotency = idempotency
         self.max_discounts = max_discounts
         self._active: tuple[float, list[pricing.Campaign]] = (0.0, [])
+        # Reservations and redemptions that arrive together run in one transaction (group
+        # commit): a campaign's stats row, which every checkout adds to, is added to once.
+        self.reservations = Batcher(self._reserve)
+        self.redemptions = Batcher(self._redeem)
 
     async def _active_campaigns(self) -> list[pricing.Campaign]:
         """The active set, read at most once a second: every quote needs it, it changes
@@ -294,16 +300,17 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(db):
-            now = utcnow()
-            reservation_id = new_id("rs")
-            expire_time = await coupons.reserve(
-                db, reservation_id=reservation_id, member_id=request.member_id, codes=list(request.coupon_codes),
-                order_id=request.order_id, store_path=request.store_path, ttl=ttl, adjustments=request.adjustments,
-                now=now)
-            return pb.ReserveCouponsResponse(reservation_id=reservation_id, expire_time=timestamp(expire_time))
+        return await self.reservations.submit((request, coupons.ReserveAsk(
+            new_id("rs"), request.member_id, list(request.coupon_codes), request.order_id, request.store_path, ttl,
+            list(request.adjustments))))
 
-        return await self.idempotency.run("ReserveCoupons", request, pb.ReserveCouponsResponse, work)
+    async def _reserve(self, items):
+        async def work(db, asks):
+            outcomes = await coupons.reserve_many(db, asks, utcnow())
+            return [pb.ReserveCouponsResponse(reservation_id=ask.reservation_id, expire_time=timestamp(outcome))
+                    if isinstance(outcome, datetime) else outcome for ask, outcome in zip(asks, outcomes)]
+
+        return await self.idempotency.run_batch("ReserveCoupons", items, pb.ReserveCouponsResponse, work)
 
     async def RedeemCoupons(self, request, context):
         v = Violations()
@@ -312,11 +319,14 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(db):
-            codes = await coupons.redeem(db, request.reservation_id, utcnow())
-            return pb.RedeemCouponsResponse(coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_REDEEMED) for c in codes])
+        return await self.redemptions.submit((request, request.reservation_id))
 
-        return await self.idempotency.run("RedeemCoupons", request, pb.RedeemCouponsResponse, work)
+    async def _redeem(self, items):
+        async def work(db, reservation_ids):
+            return [pb.RedeemCouponsResponse(coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_REDEEMED) for c in codes])
+                    if isinstance(codes, list) else codes for codes in await coupons.redeem_many(db, reservation_ids, utcnow())]
+
+        return await self.idempotency.run_batch("RedeemCoupons", items, pb.RedeemCouponsResponse, work)
 
     async def ReleaseCoupons(self, request, context):
         v = Violations()
