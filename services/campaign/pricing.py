@@ -160,9 +160,8 @@ class Quote:
         return self.list_total_fen - self.discount_total_fen
 
 
-def targets(c: Campaign, member: Member, store_path: str, at: datetime) -> bool:
-    """Is the campaign for this member, at this store, now (business time)?"""
-    day = local(at)
+def targets(c: Campaign, member: Member, store_path: str, at: datetime, day: datetime) -> bool:
+    """Is the campaign for this member, at this store, now (day: at in business time)?"""
     return (is_under(store_path, c.org_path)
             and (c.start_time is None or c.start_time <= at) and (c.end_time is None or at < c.end_time)
             and (not c.tier_ids or member.tier_id in c.tier_ids)
@@ -271,7 +270,8 @@ def _coupon_refusal(coupon: Coupon, o: _Order, store_path: str) -> tuple[str, li
 def quote(lines: list[Line], member: Member, store_path: str, at: datetime, campaigns: list[Campaign],
           coupons: list[Coupon], max_discounts: int = MAX_DISCOUNTS) -> Quote:
     o = _Order(lines, max_discounts)
-    live = [c for c in campaigns if targets(c, member, store_path, at)]
+    day = local(at)  # once, not once a campaign
+    live = [c for c in campaigns if targets(c, member, store_path, at, day)]
     # 1. tier price: the member's tier rate, or a tier campaign, whichever gives more
     tier = Campaign("", "会员价", Kind.TIER_DISCOUNT, rate_bp=member.tier_price_rate_bp) if member.tier_price_rate_bp < BP else None
     options = [c for c in live if c.kind == Kind.TIER_DISCOUNT] + ([tier] if tier else [])
