@@ -122,15 +122,16 @@ class Idempotency:
         own, stored, or REQUEST_ID_REUSED) its caller raises. work answers a response, a
         DomainError or RUN_ALONE per ask, and writes nothing for a refused one. An item
         whose request_id came earlier in the batch runs alone after it, as does one that
-        work answers RUN_ALONE, and so does every item if the batch fails to commit on a
-        key or constraint (a replay's stored key) or work refuses the batch whole."""
+        work answers RUN_ALONE (never for an ask alone), and so does every item if the
+        batch fails to commit on a key or constraint (a replay's stored key) or work
+        refuses the batch whole."""
         outcomes: list = [None] * len(items)
         alone: list[int] = []
         if len(items) > 1:
             try:
                 async with self.direct.begin() as db:
                     alone = await self._run_together(db, method, items, work, outcomes)
-            except (IntegrityError, DomainError):  # rolled back whole: a twin's key, a row one collides with
+            except (IntegrityError, DomainError):  # rolled back whole: a twin's key, a collision, a refusal
                 alone = list(range(len(items)))
         else:
             alone = [0]

@@ -15,7 +15,9 @@ checked under it (a campaign with no budget or limit, a redemption, a release, a
 return), the addition is sent without waiting (runtime/direct.send): it goes out with
 COMMIT, so the row is locked only while PostgreSQL runs the two, never while the
 service gets round to committing. Every campaign has its row from its creation on.
-Stats change in the redemption's own transaction.
+Stats change in the redemption's own transaction. Reservations and redemptions that
+arrive together run as one batch (runtime/batching.py), which adds to each row once; a
+reservation whose campaign checks a budget or a limit runs in a transaction of its own.
 """
 
 import functools
@@ -318,15 +320,6 @@ def _limited(body: dict) -> bool:
     return bool(body["budget_fen"] or body["per_member_limit"] or body["per_store_daily_limit"])
 
 
-async def reserve(db, ask: ReserveAsk, now) -> datetime:
-    """Reserve one order's coupons and hold its discounts against each campaign's budget
-    and limits: the reservation's expire time; raises why it cannot."""
-    (outcome,) = await reserve_many(db, [ask], now)
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome
-
-
 async def reserve_many(db, asks: list[ReserveAsk], now) -> list:
     """Reserve the asks in the order given (a batch, runtime/batching.py), each after
     the ones before it: each one's expire time, or its refusal (it writes nothing). In
@@ -471,13 +464,6 @@ async def _finish(db, settled: list[tuple[_Locked, HoldState]]) -> None:
             else:
                 additions.append((x.campaign_id, {"reserved_fen": -x.amount_fen}))
     await _book_all(db, additions)
-
-
-async def redeem(db, reservation_id: str, now) -> list[str]:
-    (outcome,) = await redeem_many(db, [reservation_id], now)
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome
 
 
 async def redeem_many(db, reservation_ids: list[str], now) -> list:
