@@ -4,7 +4,7 @@ campaign's stats row added to once per batch. Driven through the service's own b
 functions, on its database, so that what goes together is certain; concurrency through
 gRPC is test_campaign_service's."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -101,15 +101,3 @@ def test_redemptions_together_book_each_reservation_once(campaign, campaign_serv
     assert outcomes[4] == outcomes[0]  # a replay answers as the first did
     assert _stats(campaign, offer.campaign_id) == (2, 8_00, 92_00, 2)
 
-
-def test_quotes_together_read_their_coupons_in_one_statement_each_seeing_its_own(campaign, campaign_service):
-    five = template(campaign, name="5元券(报价)", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00)
-    one, other = "m_" + "9" * 26, "m_" + "6" * 26
-    mine, shared = (c.coupon_code for c in issue(campaign, five.template_id, one, one))
-    theirs, = (c.coupon_code for c in issue(campaign, five.template_id, other))
-    direct = campaign_service.app.context.direct
-    rows = campaign_service.run(coupons.presented(direct, [[mine, shared], [theirs, shared, "NOPE"], []]))
-    assert [sorted(r) for r in rows] == [sorted([mine, shared]), sorted([theirs, shared]), []]
-    found = coupons.for_quote(rows[1], [theirs, shared, "NOPE"], other, datetime.now(timezone.utc))
-    assert [(c.code, c.reject_reason) for c in found] == [
-        (theirs, ""), (shared, "COUPON_NOT_OWNED"), ("NOPE", "COUPON_NOT_FOUND")]

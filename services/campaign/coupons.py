@@ -273,18 +273,9 @@ def refusal(row, member_id: str, at: datetime) -> str:
     return ""
 
 
-async def presented(direct: Direct, code_lists: list[list[str]]) -> list[dict]:
-    """The rows (with their templates' bodies) of the codes presented to quotes, by code,
-    for each list: the lists of the quotes that arrive together read in one statement
-    (runtime/batching.py); a quote is a price, and one snapshot serves them all."""
-    codes = sorted({code for codes in code_lists for code in codes})
+async def for_quote(direct: Direct, codes: list[str], member_id: str, at: datetime) -> list[pricing.Coupon]:
+    """The pricing engine's view of the presented coupons, unusable ones with their reason."""
     rows = {r.coupon_code: r for r in await direct.rows(_PRESENTED, {"codes": codes})} if codes else {}
-    return [{code: rows[code] for code in codes if code in rows} for codes in code_lists]
-
-
-def for_quote(rows: dict, codes: list[str], member_id: str, at: datetime) -> list[pricing.Coupon]:
-    """The pricing engine's view of the presented coupons (rows: presented()), unusable
-    ones with their reason."""
     found = []
     for code in codes:
         row = rows.get(code)

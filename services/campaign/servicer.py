@@ -2,7 +2,6 @@
 No rule lives here: pricing.py prices, domain.py checks configuration, campaigns.py
 and coupons.py keep the state."""
 
-import functools
 import time
 from datetime import datetime
 
@@ -111,7 +110,6 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         # commit): a campaign's stats row, which every checkout adds to, is added to once.
         self.reservations = Batcher(self._reserve)
         self.redemptions = Batcher(self._redeem)
-        self.coupon_reads = Batcher(functools.partial(coupons.presented, self.direct))  # the quotes' coupons
 
     async def _active_campaigns(self) -> list[pricing.Campaign]:
         """The active set, read at most once a second: every quote needs it, it changes
@@ -126,9 +124,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
     async def _quote(self, request: pb.QuoteRequest, member, lines, at, extra=()) -> pb.QuoteResponse:
         live = await self._active_campaigns()
-        codes = list(request.coupon_codes)
-        rows = await self.coupon_reads.submit(codes) if codes else {}
-        presented = coupons.for_quote(rows, codes, member.member_id, at)
+        presented = await coupons.for_quote(self.direct, list(request.coupon_codes), member.member_id, at)
         return _quote_message(pricing.quote(lines, member, request.store_path, at, live + list(extra), presented,
                                             self.max_discounts))
 
