@@ -28,7 +28,7 @@ class Batcher(Generic[T, R]):
         self._max_size = max_size
         self._waiting: list[tuple[T, asyncio.Future]] = []
         # One batch at a time: two at once made smaller batches and fewer calls a second
-        # (bench/wallet.py's closed loop over many accounts, one run each: 531 -> 287 pairs/s).
+        # (the wallet bench's closed loop over many accounts, one run each: 531 -> 287 pairs/s).
         self._drain: asyncio.Task | None = None  # kept: the loop holds only a weak reference
 
     async def submit(self, item: T) -> R:
