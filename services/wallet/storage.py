@@ -257,8 +257,7 @@ async def lock_accounts_of(session, member_ids, now) -> dict[str, domain.MemberA
     neither waits for the other while holding what the other needs (a deadlock)."""
     ids = sorted(set(member_ids))
     await insert_new(session, member_accounts, [_empty(m, now) for m in ids], conflict="member_id")
-    rows = await session.execute(_LOCK_MANY_ACCOUNTS, {"member_ids": ids})
-    return {row.member_id: _to_accounts(row) for row in rows}
+    return await lock_existing_accounts(session, ids)
 
 
 async def lock_accounts_of_hold(session, hold_id: str) -> domain.MemberAccounts | None:
