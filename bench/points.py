@@ -30,7 +30,9 @@ from huiyuan.points.v1 import points_pb2 as pb  # noqa: E402
 from huiyuan.points.v1 import points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.points.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum  # noqa: E402
+from bench.common import (  # noqa: E402
+    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum,
+)
 
 PORT = 7493
 STORE = "hq/east/sh-001"
@@ -73,14 +75,17 @@ def random_cycle(stub):
     return cycle(stub, member_of(random.randrange(MEMBERS)))
 
 
-async def measure(seconds: float, expired_lots: int) -> dict:
+async def measure(seconds: float, expired_lots: int, service_pid: int) -> dict:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}")
     stub = points_pb2_grpc.PointsServiceStub(channel)
     await stub.CreateRule(pb.CreateRuleRequest(request_id="bench-rule", rule=pb.Rule(
         name="消费1元积1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)), timeout=10)
     await closed_loop(lambda: random_cycle(stub), 32, 2)  # warm-up
+    before, started = cpu_usage({"points": service_pid}), time.perf_counter()
     rate = await closed_loop(lambda: random_cycle(stub), 32, seconds)
+    cpu_ms = cpu_ms_per(before, cpu_usage({"points": service_pid}), rate * (time.perf_counter() - started))
     print(f"closed-loop, 32 clients: {rate:,.0f} accrue + offset cycles/s")
+    print("  CPU per cycle: " + ", ".join(f"{name} {ms} ms" for name, ms in cpu_ms.items()))
     latencies = await open_loop(lambda: random_cycle(stub), rate / 2, seconds)
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"open-loop at {rate / 2:,.0f} cycles/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} cycles)")
@@ -91,7 +96,7 @@ async def measure(seconds: float, expired_lots: int) -> dict:
     print(f"expiry of {expired_lots:,} lots: {expiry_s:.1f} s")
     await channel.close()
     return {"cycles_per_s": round(rate), "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
-            "expired_lots": expired_lots, "expiry_s": round(expiry_s, 1)}
+            "expired_lots": expired_lots, "expiry_s": round(expiry_s, 1), "cpu_ms": cpu_ms}
 
 
 def main() -> None:
@@ -104,8 +109,8 @@ def main() -> None:
     started = time.perf_counter()
     seed(url, expired_lots)
     print(f"seeded {MEMBERS:,} members and {expired_lots:,} lots past their date in {time.perf_counter() - started:.1f} s")
-    with serving(["services.points"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_POINTS_PORT": str(PORT)}):
-        figures = asyncio.run(measure(seconds, expired_lots))
+    with serving(["services.points"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_POINTS_PORT": str(PORT)}) as (service,):
+        figures = asyncio.run(measure(seconds, expired_lots, service.pid))
     figures["pgbench_tps"] = round(pgbench_tps(args.pg, seconds, "-N"))
     print(f"pgbench -N, 8 clients: {figures['pgbench_tps']:,} tps (how fast this machine is today)")
     print(json.dumps({"bench": "points", **figures}))

@@ -42,3 +42,21 @@ def points_spent(points_url: str, member_id: str) -> int:
     engine.dispose()
     assert all(0 <= r.points_left <= r.granted_points for r in rows), rows
     return sum(r.granted_points - r.points_left for r in rows)
+
+
+def assert_points_held(points_url: str) -> None:
+    """Every member's held points are what its pending holds hold, and each pending
+    hold's draws from lots add up to it."""
+    engine = make_sync_engine(points_url, "points")
+    holds, draws, members = points_tables.holds.c, points_tables.hold_draws.c, points_tables.member_points.c
+    with engine.connect() as db:
+        pending = dict(db.execute(select(holds.member_id, func.sum(holds.points)).where(
+            holds.state == "PENDING").group_by(holds.member_id)).all())
+        held = dict(db.execute(select(members.member_id, members.held_points)).all())
+        drawn = db.execute(select(holds.hold_id, holds.points, func.sum(draws.points)).join(
+            points_tables.hold_draws, draws.hold_id == holds.hold_id).where(holds.state == "PENDING").group_by(
+            holds.hold_id, holds.points)).all()
+        pending_holds = db.execute(select(func.count()).where(holds.state == "PENDING")).scalar()
+    engine.dispose()
+    assert {m: n for m, n in held.items() if n} == {m: int(n) for m, n in pending.items()}
+    assert len(drawn) == pending_holds and all(points == int(total) for _, points, total in drawn), drawn

@@ -15,6 +15,7 @@ from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime.db import make_sync_engine
 from huiyuan.runtime.ids import new_id
 from services.points.storage import gift_stock_changes, lots
+from tests.invariants import assert_points_held
 from tests.support import refusal, refusal_of, rid
 
 STORE = "hq/east/sh-001"
@@ -173,6 +174,7 @@ def test_offset_hold_capture_release_and_quote(points):
     assert (after.available_points, after.held_points) == (250, 0)
     kinds = [m.kind for m in points.ListHistory(pb.ListHistoryRequest(member_id=member)).movements]
     assert kinds == [pb.MOVEMENT_KIND_SPEND, pb.MOVEMENT_KIND_GRANT]
+    assert_points_held(points.url)
 
 
 def test_a_lapsed_hold_gives_its_points_back(points):
@@ -222,6 +224,7 @@ def test_fifty_concurrent_holds_never_spend_a_point_twice(points):
     assert outcomes.count("ok") == 10 and outcomes.count("INSUFFICIENT_POINTS") == 40
     after = balance(points, member)
     assert (after.available_points, after.held_points) == (0, 300)
+    assert_points_held(points.url)
 
 
 def test_a_new_members_first_grants_at_once_all_land(points):

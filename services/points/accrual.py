@@ -1,6 +1,6 @@
 """Rules and what orders earn under them."""
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -10,6 +10,7 @@ from huiyuan.runtime.clock import local
 from huiyuan.runtime.db import violated_unique
 from huiyuan.runtime.direct import send
 from huiyuan.runtime.errors import AlreadyExists, NotFound
+from huiyuan.runtime.idempotency import RUN_ALONE
 from huiyuan.runtime.requests import check_in_scope, on_line
 from huiyuan.runtime.validity import shortened_end
 from services.points import domain, ledger
@@ -66,7 +67,8 @@ async def end_rule(db, rule_id: str, *, end_time: datetime, operator: str, actor
 
 # The statements of an accrual, built once.
 _RULE_BODIES = select(rules.c.body)
-_ACCRUED = select(func.count()).select_from(order_accruals).where(order_accruals.c.order_id == bindparam("order_id"))
+_ACCRUED_ORDERS = select(order_accruals.c.order_id.distinct()).where(
+    order_accruals.c.order_id.in_(bindparam("order_ids", expanding=True)))
 _EARNED_TODAY = select(order_accruals.c.rule_id, func.sum(order_accruals.c.points)).where(
     order_accruals.c.member_id == bindparam("member_id"), order_accruals.c.business_day == bindparam("day"),
     order_accruals.c.rule_id.in_(bindparam("rule_ids", expanding=True))).group_by(order_accruals.c.rule_id)
@@ -95,29 +97,69 @@ async def preview(db, member_id: str, order: domain.Order, all_rules: list[domai
     return domain.accrue(all_rules, order, earned)
 
 
-async def accrue(db, *, member_id: str, order_id: str, order: domain.Order, now) -> tuple[list[domain.LineAccrual], int]:
-    """Grant what a paid order earns: one lot per base rule (each rule has its own
-    expiry), debt paid first. An order earns once: a second Accrue of it is refused."""
-    member = await ledger.lock_member(db, member_id, now)  # serialises day caps per member
-    done = (await db.execute(_ACCRUED, {"order_id": order_id})).scalar()
-    if done:
-        raise AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
-                            order_id=order_id)
+@dataclass(frozen=True)
+class AccrueAsk:
+    member_id: str
+    order_id: str
+    order: domain.Order
+
+
+@dataclass
+class Accrued:
+    lines: list[domain.LineAccrual]
+    debt_paid: int
+    balance: ledger.Balance | None = None  # as this accrual left it
+
+
+def already_accrued(order_id: str) -> AlreadyExists:
+    return AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
+                         order_id=order_id)
+
+
+async def accrue_many(db, asks: list[AccrueAsk], now) -> list:
+    """Grant what each paid order earns (a batch, runtime/batching.py; or one): one lot
+    per base rule (each rule has its own expiry), the member's debt paid first. An
+    order earns once: a second Accrue of it is refused. The outcome of each: Accrued,
+    or the refusal. A member's or an order's second ask in a batch answers RUN_ALONE:
+    day caps and debt count one order after another, and the batch answers one balance
+    a member."""
+    members = await ledger.lock_members(db, [a.member_id for a in asks], now)  # serialises day caps per member
+    done = set((await db.execute(_ACCRUED_ORDERS, {"order_ids": sorted({a.order_id for a in asks})})).scalars())
     all_rules = await rules_under(db)
-    accruals = await preview(db, member_id, order, all_rules)
     by_rule = {r.rule_id: r for r in all_rules}
-    day = local(order.paid_time).date()
-    paid = {line.line_id: line.paid_fen for line in order.lines}
-    await send(db, _INSERT_ACCRUALS, [
-        {"order_id": order_id, "line_id": a.line_id, "member_id": member_id, "rule_id": a.rule_id, "points": a.points,
-         "paid_fen": paid[a.line_id], "business_day": day} for a in accruals])
-    debt_paid = 0
-    for rule_id in sorted({a.rule_id for a in accruals if a.rule_id and a.points}):
-        rule = by_rule[rule_id]
-        points = sum(a.points for a in accruals if a.rule_id == rule_id)
-        _, _, paid_debt = await ledger.grant(
-            db, member_id=member_id, points=points, source=domain.LotSource.PURCHASE, expiry=rule.expiry,
-            pending_days=rule.pending_days, store_path=order.store_path, now=now, rule_id=rule_id, order_id=order_id,
-            memo=rule.name, member=member)
-        debt_paid += paid_debt
-    return accruals, debt_paid
+    outcomes: list = []
+    seen: set[str] = set()
+    accrual_rows: list[dict] = []
+    grants: list[ledger.GrantRows] = []
+    for ask in asks:
+        if ask.member_id in seen or ask.order_id in seen:
+            outcomes.append(RUN_ALONE)
+            continue
+        seen |= {ask.member_id, ask.order_id}
+        if ask.order_id in done:
+            outcomes.append(already_accrued(ask.order_id))
+            continue
+        member, order = members[ask.member_id], ask.order
+        accruals = await preview(db, ask.member_id, order, all_rules)
+        day, paid = local(order.paid_time).date(), {line.line_id: line.paid_fen for line in order.lines}
+        accrual_rows += [
+            {"order_id": ask.order_id, "line_id": a.line_id, "member_id": ask.member_id, "rule_id": a.rule_id,
+             "points": a.points, "paid_fen": paid[a.line_id], "business_day": day} for a in accruals]
+        debt_paid = 0
+        for rule_id in sorted({a.rule_id for a in accruals if a.rule_id and a.points}):
+            rule = by_rule[rule_id]
+            grants.append(ledger.grant_rows(
+                member, sum(a.points for a in accruals if a.rule_id == rule_id), source=domain.LotSource.PURCHASE,
+                expiry=rule.expiry, pending_days=rule.pending_days, store_path=order.store_path, now=now,
+                rule_id=rule_id, order_id=ask.order_id, memo=rule.name))
+            debt_paid += grants[-1].debt_paid
+        outcomes.append(Accrued(accruals, debt_paid))
+    await send(db, _INSERT_ACCRUALS, accrual_rows)
+    await ledger.write_grants(db, grants)
+    accrued = [(ask, o) for ask, o in zip(asks, outcomes) if isinstance(o, Accrued)]
+    touched = [members[m] for m in sorted({ask.member_id for ask, _ in accrued})]
+    await ledger.save_members(db, touched, now)
+    balances = await ledger.balances_of(db, touched, now) if touched else {}
+    for ask, o in accrued:
+        o.balance = balances[ask.member_id]
+    return outcomes

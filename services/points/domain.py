@@ -233,10 +233,16 @@ class Draw:
     points: int
 
 
-def spend_order(lots: list[Lot]) -> list[Lot]:
+_NEVER = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def spend_key(expire_time: datetime | None, lot_id: str) -> tuple:
     """Soonest-expiring first; lots that never expire last; then the oldest."""
-    far = datetime.max.replace(tzinfo=timezone.utc)
-    return sorted(lots, key=lambda lot: (lot.expire_time or far, lot.lot_id))
+    return expire_time or _NEVER, lot_id
+
+
+def spend_order(lots: list[Lot]) -> list[Lot]:
+    return sorted(lots, key=lambda lot: spend_key(lot.expire_time, lot.lot_id))
 
 
 def draw(lots: list[Lot], points: int) -> list[Draw]:

@@ -12,7 +12,9 @@ from huiyuan.runtime.direct import send
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.upsert import insert_new, lock_or_make
 from services.points import domain
-from services.points.storage import LOCK_MEMBER, LOCK_MEMBER_OF_HOLD, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements
+from services.points.storage import (
+    LOCK_MEMBER, LOCK_MEMBER_OF_HOLD, LOCK_MEMBERS, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements,
+)
 
 EXPIRING_SOON = timedelta(days=30)
 EXPIRY_BATCH = 10_000
@@ -41,6 +43,25 @@ async def lock_member(db, member_id: str, now) -> MemberPoints:
     return MemberPoints(member_id, row.held_points, row.debt_points)
 
 
+async def lock_members(db, member_ids, now, make: bool = True) -> dict[str, MemberPoints]:
+    """Many members' rows (a batch's), locked in member_id order, as every batch locks
+    them: two batches that share members never hold what the other waits for. With
+    make, a member with no row yet gets one first (as lock_member does); without, an
+    empty one that is not written (a member with no row has no lots: grant makes it)."""
+    ids = sorted(set(member_ids))
+    found = _members(await db.execute(LOCK_MEMBERS, {"member_ids": ids}))
+    missing = [m for m in ids if m not in found]
+    if missing and make:
+        await insert_new(db, member_points, [{"member_id": m, "held_points": 0, "debt_points": 0, "update_time": now}
+                                             for m in missing], conflict="member_id")
+        found.update(_members(await db.execute(LOCK_MEMBERS, {"member_ids": missing})))
+    return {m: found.get(m) or MemberPoints(m) for m in ids}
+
+
+def _members(rows) -> dict[str, MemberPoints]:
+    return {r.member_id: MemberPoints(r.member_id, r.held_points, r.debt_points) for r in rows}
+
+
 async def lock_member_of_hold(db, hold_id: str) -> MemberPoints | None:
     """The member row of the hold's member, locked; None if there is no such hold."""
     row = (await db.execute(LOCK_MEMBER_OF_HOLD, {"hold_id": hold_id})).one_or_none()
@@ -48,32 +69,59 @@ async def lock_member_of_hold(db, hold_id: str) -> MemberPoints | None:
 
 
 async def save_member(db, member: MemberPoints, now) -> None:
-    assert member.held >= 0 and member.debt >= 0, member
-    await send(db, SAVE_MEMBER, {"key": member.member_id, "held": member.held, "debt": member.debt, "now": now})
+    await save_members(db, [member], now)
+
+
+async def save_members(db, members: list[MemberPoints], now) -> None:
+    for m in members:
+        assert m.held >= 0 and m.debt >= 0, m
+    await send(db, SAVE_MEMBER, [{"key": m.member_id, "held": m.held, "debt": m.debt, "now": now}
+                                 for m in sorted(members, key=lambda m: m.member_id)])
 
 
 # Built once, as every statement of a call's path: building one per call cost SQLAlchemy
 # more CPU than sending it (bench/points.py).
 _INSERT_MOVEMENT, _INSERT_LOT = insert(movements), insert(lots)
-_SPENDABLE = select(lots.c.lot_id, lots.c.points_left, lots.c.expire_time).where(
-    lots.c.member_id == bindparam("member_id"), lots.c.points_left > 0, lots.c.available_time <= bindparam("now"),
+_SPENDABLE = select(lots.c.member_id, lots.c.lot_id, lots.c.points_left, lots.c.expire_time).where(
+    lots.c.member_id.in_(bindparam("member_ids", expanding=True)), lots.c.points_left > 0, lots.c.available_time <= bindparam("now"),
     (lots.c.expire_time.is_(None)) | (lots.c.expire_time > bindparam("now")))
 
 
 async def record(db, member_id: str, kind: domain.MovementKind, delta: int, now, *, order_id="", store_path="", memo="") -> None:
-    await send(db, _INSERT_MOVEMENT, {
-        "movement_id": new_id("mv"), "member_id": member_id, "kind": kind.value, "delta_points": delta,
-        "order_id": order_id, "store_path": store_path, "memo": memo[:200], "create_time": now})
+    await send(db, _INSERT_MOVEMENT, movement_row(member_id, kind, delta, now, order_id=order_id, store_path=store_path,
+                                                  memo=memo))
+
+
+async def record_all(db, rows: list[dict]) -> None:
+    """Movements made by movement_row(), in one statement."""
+    await send(db, _INSERT_MOVEMENT, rows)
+
+
+def movement_row(member_id: str, kind: domain.MovementKind, delta: int, now, *, order_id="", store_path="",
+                 memo="") -> dict:
+    return {"movement_id": new_id("mv"), "member_id": member_id, "kind": kind.value, "delta_points": delta,
+            "order_id": order_id, "store_path": store_path, "memo": memo[:200], "create_time": now}
 
 
 async def spendable_lots(db, member_id: str, now) -> list[domain.Lot]:
-    rows = await db.execute(_SPENDABLE, {"member_id": member_id, "now": now})
-    return [domain.Lot(r.lot_id, r.points_left, r.expire_time) for r in rows]
+    return (await spendable_lots_of(db, [member_id], now))[member_id]
+
+
+async def spendable_lots_of(db, member_ids: list[str], now) -> dict[str, list[domain.Lot]]:
+    """Each member's spendable lots (the members' rows are locked)."""
+    found: dict[str, list[domain.Lot]] = {m: [] for m in member_ids}
+    for r in await db.execute(_SPENDABLE, {"member_ids": sorted(set(member_ids)), "now": now}):
+        found[r.member_id].append(domain.Lot(r.lot_id, r.points_left, r.expire_time))
+    return found
 
 
 async def move_lots(db, draws: list[domain.Draw], sign: int) -> None:
+    """Take the draws out of their lots (sign -1) or give them back (+1): a statement
+    a lot, in lot_id order, however many draws of a batch it had."""
+    delta: dict[str, int] = {}
     for d in draws:
-        await send(db, MOVE_LOT, {"key": d.lot_id, "delta": sign * d.points})
+        delta[d.lot_id] = delta.get(d.lot_id, 0) + sign * d.points
+    await send(db, MOVE_LOT, [{"key": lot_id, "delta": delta[lot_id]} for lot_id in sorted(delta) if delta[lot_id]])
 
 
 async def grant(db, *, member_id: str, points: int, source: domain.LotSource, expiry: domain.Expiry, pending_days: int,
@@ -82,40 +130,87 @@ async def grant(db, *, member_id: str, points: int, source: domain.LotSource, ex
     """A new lot, after paying the member's points debt first.
     Returns (lot id, expire time, points that paid debt)."""
     member = member or await lock_member(db, member_id, now)
+    rows = grant_rows(member, points, source=source, expiry=expiry, pending_days=pending_days, store_path=store_path,
+                      now=now, rule_id=rule_id, order_id=order_id, memo=memo)
+    await write_grants(db, [rows])
+    await save_member(db, member, now)
+    return rows.lot_id, rows.expire_time, rows.debt_paid
+
+
+async def write_grants(db, grants: list["GrantRows"]) -> None:
+    """The lots and movements of grant_rows(), a statement each for however many."""
+    await send(db, _INSERT_LOT, [lot for g in grants for lot in g.lots])
+    await record_all(db, [g.movement for g in grants])
+
+
+@dataclass
+class GrantRows:
+    """What a grant writes: its lot (none if debt took every point) and its movement."""
+    lot_id: str
+    expire_time: datetime | None
+    debt_paid: int
+    lots: list[dict]
+    movement: dict
+
+
+def grant_rows(member: MemberPoints, points: int, *, source: domain.LotSource, expiry: domain.Expiry,
+               pending_days: int, store_path: str, now, rule_id: str = "", order_id: str = "",
+               memo: str = "") -> GrantRows:
+    """The rows of a grant to a locked member, whose debt it pays first (member.debt
+    goes down; the caller saves the member). For one grant and for a batch's many."""
     debt_paid = min(member.debt, points)
     member.debt -= debt_paid
     lot_id, expire_time = new_id("pl"), expiry.expire_time(now)
-    if points - debt_paid:
-        await send(db, _INSERT_LOT, {
-            "lot_id": lot_id, "member_id": member_id, "source": source.value, "rule_id": rule_id, "order_id": order_id,
-            "store_path": store_path, "granted_points": points - debt_paid, "points_left": points - debt_paid,
-            "available_time": now + timedelta(days=pending_days), "expire_time": expire_time, "create_time": now})
-    await record(db, member_id, domain.MovementKind.GRANT, points, now, order_id=order_id, store_path=store_path,
-                 memo=memo + (f" ({debt_paid} paid debt)" if debt_paid else ""))
-    await save_member(db, member, now)
-    return lot_id, expire_time, debt_paid
+    lot_rows = [{
+        "lot_id": lot_id, "member_id": member.member_id, "source": source.value, "rule_id": rule_id,
+        "order_id": order_id, "store_path": store_path, "granted_points": points - debt_paid,
+        "points_left": points - debt_paid, "available_time": now + timedelta(days=pending_days),
+        "expire_time": expire_time, "create_time": now}] if points - debt_paid else []
+    movement = movement_row(member.member_id, domain.MovementKind.GRANT, points, now, order_id=order_id,
+                            store_path=store_path, memo=memo + (f" ({debt_paid} paid debt)" if debt_paid else ""))
+    return GrantRows(lot_id, expire_time, debt_paid, lot_rows, movement)
+
+
+def _lot_sums():
+    """Sums of the lots a statement selects: spendable, pending, expiring soon."""
+    c, now = lots.c, bindparam("now")
+    spendable = (c.available_time <= now) & ((c.expire_time.is_(None)) | (c.expire_time > now))
+    return (func.coalesce(func.sum(case((spendable, c.points_left), else_=0)), 0),
+            func.coalesce(func.sum(case((c.available_time > now, c.points_left), else_=0)), 0),
+            func.coalesce(func.sum(case((spendable & (c.expire_time <= bindparam("soon")), c.points_left), else_=0)), 0))
 
 
 def _balance_statement():
-    c, m = lots.c, member_points.c
-    member, now = bindparam("member_id"), bindparam("now")
-    spendable = (c.available_time <= now) & ((c.expire_time.is_(None)) | (c.expire_time > now))
+    m, member = member_points.c, bindparam("member_id")
     return select(
-        func.coalesce(func.sum(case((spendable, c.points_left), else_=0)), 0),
-        func.coalesce(func.sum(case((c.available_time > now, c.points_left), else_=0)), 0),
-        func.coalesce(func.sum(case((spendable & (c.expire_time <= bindparam("soon")), c.points_left), else_=0)), 0),
+        *_lot_sums(),
         select(m.held_points).where(m.member_id == member).scalar_subquery(),
         select(m.debt_points).where(m.member_id == member).scalar_subquery(),
-    ).where(c.member_id == member, c.points_left > 0)
+    ).where(lots.c.member_id == member, lots.c.points_left > 0)
 
 
-# One statement, built once: every call that moves points answers with it.
+# Built once: every call that moves points answers with a balance.
 _BALANCE = _balance_statement()
+_BALANCES = select(lots.c.member_id, *_lot_sums()).where(
+    lots.c.member_id.in_(bindparam("member_ids", expanding=True)), lots.c.points_left > 0).group_by(lots.c.member_id)
 
 
 async def balance(db, member_id: str, now) -> Balance:
     row = (await db.execute(_BALANCE, {"member_id": member_id, "now": now, "soon": now + EXPIRING_SOON})).one()
     return Balance(member_id, int(row[0]), int(row[1]), row[3] or 0, int(row[2]), row[4] or 0)
+
+
+async def balances_of(db, members: list[MemberPoints], now) -> dict[str, Balance]:
+    """The balances of a batch's members, locked, as they stand in memory (held, debt)
+    and their lots add up: one statement for the batch."""
+    rows = await db.execute(_BALANCES, {"member_ids": sorted({m.member_id for m in members}), "now": now,
+                                        "soon": now + EXPIRING_SOON})
+    sums = {r.member_id: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    found = {}
+    for m in members:
+        available, pending, expiring = sums.get(m.member_id, (0, 0, 0))
+        found[m.member_id] = Balance(m.member_id, available, pending, m.held, expiring, m.debt)
+    return found
 
 
 async def history(db, member_id: str, before: str | None, limit: int) -> list:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import pagination
+from huiyuan.runtime.batching import Batcher
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations
@@ -84,6 +85,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         self.engine = ctx.engine
         self.direct = ctx.direct
         self.idempotency = idempotency
+        # Accruals, holds and captures that arrive together run in one transaction (group commit).
+        self.accruals = Batcher(self._accrue_batch)
+        self.holds = Batcher(self._place_holds)
+        self.captures = Batcher(self._capture_holds)
 
     async def GetBalance(self, request, context):
         v = Violations()
@@ -194,15 +199,15 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(db):
-            now = utcnow()
-            accruals, debt_paid = await accrual.accrue(db, member_id=request.member_id, order_id=request.order_id,
-                                                       order=order, now=now)
-            return pb.AccrueResponse(points=sum(a.points for a in accruals), lines=_line_accruals(accruals),
-                                     debt_paid_points=debt_paid,
-                                     balance=balance(await ledger.balance(db, request.member_id, now)))
+        return await self.accruals.submit((request, accrual.AccrueAsk(request.member_id, request.order_id, order)))
 
-        return await self.idempotency.run("Accrue", request, pb.AccrueResponse, work)
+    async def _accrue_batch(self, items):
+        async def work(db, asks):
+            return [o if not isinstance(o, accrual.Accrued) else pb.AccrueResponse(
+                points=sum(a.points for a in o.lines), lines=_line_accruals(o.lines), debt_paid_points=o.debt_paid,
+                balance=balance(o.balance)) for o in await accrual.accrue_many(db, asks, utcnow())]
+
+        return await self.idempotency.run_batch("Accrue", items, pb.AccrueResponse, work)
 
     async def SetOffsetPolicy(self, request, context):
         v = Violations()
@@ -247,12 +252,15 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(db):
-            hold = await spending.place_hold(db, hold_id=new_id("ph"), member_id=request.member_id, points=request.points,
-                                             ttl=ttl, order_id=order_id, store_path=request.store_path, now=utcnow())
-            return pb.HoldResponse(hold=hold_message(hold))
+        return await self.holds.submit((request, spending.HoldAsk(
+            new_id("ph"), request.member_id, request.points, ttl, order_id, request.store_path)))
 
-        return await self.idempotency.run("Hold", request, pb.HoldResponse, work)
+    async def _place_holds(self, items):
+        async def work(db, asks):
+            return [o if not isinstance(o, spending.Hold) else pb.HoldResponse(hold=hold_message(o))
+                    for o in await spending.place_holds(db, asks, utcnow())]
+
+        return await self.idempotency.run_batch("Hold", items, pb.HoldResponse, work)
 
     async def Capture(self, request, context):
         v = Violations()
@@ -261,13 +269,14 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         _points(v, request.points)
         check_actor(v, request, required=False)
         v.raise_if_any()
+        return await self.captures.submit((request, spending.CaptureAsk(request.hold_id, request.points)))
 
-        async def work(db):
-            now = utcnow()
-            hold = await spending.capture(db, hold_id=request.hold_id, points=request.points, now=now)
-            return pb.CaptureResponse(hold=hold_message(hold), balance=balance(await ledger.balance(db, hold.member_id, now)))
+    async def _capture_holds(self, items):
+        async def work(db, asks):
+            return [o if not isinstance(o, spending.Captured) else pb.CaptureResponse(
+                hold=hold_message(o.hold), balance=balance(o.balance)) for o in await spending.capture_holds(db, asks, utcnow())]
 
-        return await self.idempotency.run("Capture", request, pb.CaptureResponse, work)
+        return await self.idempotency.run_batch("Capture", items, pb.CaptureResponse, work)
 
     async def Release(self, request, context):
         v = Violations()

@@ -8,14 +8,23 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from huiyuan.runtime.direct import send
-from huiyuan.runtime.errors import FailedPrecondition, NotFound, invalid
+from huiyuan.runtime.direct import execute_together, send
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, invalid
 from huiyuan.runtime.holds import HoldState, require_pending
+from huiyuan.runtime.idempotency import RUN_ALONE
 from services.points import domain, ledger
-from services.points.storage import hold_draws, holds
+from services.points.storage import hold_draws, holds, lots, member_points
 
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
 _DRAWS = select(hold_draws.c.lot_id, hold_draws.c.points).where(hold_draws.c.hold_id == bindparam("hold_id"))
+# A batch of captures: its holds' members, locked in member_id order (as
+# ledger.lock_members), then the holds, in hold_id order, then their draws.
+_HOLD_IDS = bindparam("hold_ids", expanding=True)
+_LOCK_MEMBERS_OF_HOLDS = select(member_points).where(member_points.c.member_id.in_(
+    select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS)))).order_by(member_points.c.member_id).with_for_update()
+_LOCK_HOLDS = select(holds).where(holds.c.hold_id.in_(_HOLD_IDS)).order_by(holds.c.hold_id).with_for_update()
+_DRAWS_OF_HOLDS = select(hold_draws, lots.c.expire_time).join(lots, lots.c.lot_id == hold_draws.c.lot_id).where(
+    hold_draws.c.hold_id.in_(_HOLD_IDS))
 _GIVE_BACK_DRAW = update(hold_draws).where(
     hold_draws.c.hold_id == bindparam("key"), hold_draws.c.lot_id == bindparam("lot")).values(
     points=hold_draws.c.points - bindparam("back"))
@@ -42,58 +51,147 @@ def insufficient(available: int, wanted: int) -> FailedPrecondition:
                               f"可用积分仅 {available}，需要 {wanted}。", available_points=available, wanted_points=wanted)
 
 
-async def place_hold(db, *, hold_id: str, member_id: str, points: int, ttl: timedelta, order_id: str, store_path: str,
-                     now) -> Hold:
-    member = await ledger.lock_member(db, member_id, now)
-    lots = await ledger.spendable_lots(db, member_id, now)
-    available = sum(lot.points_left for lot in lots)
-    if available < points:
-        raise insufficient(available, points)
-    draws = domain.draw(lots, points)
-    await ledger.move_lots(db, draws, -1)
-    await send(db, _INSERT_DRAWS, [{"hold_id": hold_id, "lot_id": d.lot_id, "points": d.points} for d in draws])
-    hold = Hold(hold_id, member_id, points, 0, HoldState.PENDING, order_id, store_path, now + ttl)
-    await send(db, _INSERT_HOLD, {
-        "hold_id": hold_id, "member_id": member_id, "points": points, "captured_points": 0, "state": hold.state.value,
-        "order_id": order_id, "store_path": store_path, "expire_time": hold.expire_time, "create_time": now})
-    member.held += points
-    await ledger.save_member(db, member, now)
-    return hold
+@dataclass(frozen=True)
+class HoldAsk:
+    hold_id: str
+    member_id: str
+    points: int
+    ttl: timedelta
+    order_id: str
+    store_path: str
+
+
+@dataclass(frozen=True)
+class CaptureAsk:
+    hold_id: str
+    points: int
+
+
+@dataclass
+class Captured:
+    hold: Hold
+    balance: ledger.Balance  # as this capture left it
+
+
+async def place_holds(db, asks: list[HoldAsk], now) -> list[Hold | DomainError]:
+    """Place the holds in the order asked (a batch, runtime/batching.py; or one), each
+    against what the ones before it left in the member's lots: the hold, or the
+    refusal, of each. A refused one writes nothing."""
+    members = await ledger.lock_members(db, [a.member_id for a in asks], now, make=False)
+    lots_now = await ledger.spendable_lots_of(db, list(members), now)
+    placed: list[Hold | DomainError] = []
+    draws: list[tuple[str, domain.Draw]] = []
+    for ask in asks:
+        available = sum(lot.points_left for lot in lots_now[ask.member_id])
+        if available < ask.points:
+            placed.append(insufficient(available, ask.points))
+            continue
+        # draw() takes the points out of the lots in memory: the next ask sees what is left
+        draws += [(ask.hold_id, d) for d in domain.draw(lots_now[ask.member_id], ask.points)]
+        members[ask.member_id].held += ask.points
+        placed.append(Hold(ask.hold_id, ask.member_id, ask.points, 0, HoldState.PENDING, ask.order_id, ask.store_path,
+                           now + ask.ttl))
+    held = [h for h in placed if isinstance(h, Hold)]
+    await ledger.move_lots(db, [d for _, d in draws], -1)
+    await send(db, _INSERT_DRAWS, [{"hold_id": hold_id, "lot_id": d.lot_id, "points": d.points} for hold_id, d in draws])
+    await send(db, _INSERT_HOLD, [{
+        "hold_id": h.hold_id, "member_id": h.member_id, "points": h.points, "captured_points": 0, "state": h.state.value,
+        "order_id": h.order_id, "store_path": h.store_path, "expire_time": h.expire_time, "create_time": now}
+        for h in held])
+    await ledger.save_members(db, [members[m] for m in {h.member_id for h in held}], now)
+    return placed
 
 
 async def _lock(db, hold_id: str) -> tuple[Hold, ledger.MemberPoints, list[domain.Draw]]:
     member = await ledger.lock_member_of_hold(db, hold_id)  # the member first, then the hold, as everywhere
     if member is None:
-        raise NotFound("HOLD_NOT_FOUND", "No such hold.", "冻结记录不存在。", hold_id=hold_id)
+        raise hold_not_found(hold_id)
     r = (await db.execute(_LOCK_HOLD, {"hold_id": hold_id})).one()
     draws = [domain.Draw(d.lot_id, d.points) for d in await db.execute(_DRAWS, {"hold_id": hold_id})]
+    return _to_hold(r), member, draws
+
+
+def hold_not_found(hold_id: str) -> NotFound:
+    return NotFound("HOLD_NOT_FOUND", "No such hold.", "冻结记录不存在。", hold_id=hold_id)
+
+
+def _to_hold(r) -> Hold:
     return Hold(r.hold_id, r.member_id, r.points, r.captured_points, HoldState(r.state), r.order_id, r.store_path,
-                r.expire_time), member, draws
+                r.expire_time)
 
 
-async def _end(db, hold: Hold, member: ledger.MemberPoints, back: list[domain.Draw], state: HoldState, now,
-               captured: int = 0) -> None:
-    if back:  # what stays in hold_draws is what the capture spent
-        await ledger.move_lots(db, back, +1)
-        for d in back:
-            await send(db, _GIVE_BACK_DRAW, {"key": hold.hold_id, "lot": d.lot_id, "back": d.points})
-        await send(db, _DROP_EMPTY_DRAWS, {"key": hold.hold_id})
-    await send(db, _END_HOLD, {"key": hold.hold_id, "new_state": state.value, "captured": captured})
+async def _lock_holds(db, hold_ids: list[str]) -> tuple[dict[str, ledger.MemberPoints], dict[str, Hold],
+                                                        dict[str, list[domain.Draw]]]:
+    """A batch's holds' members (locked in member_id order, as every batch locks them),
+    the holds (locked in hold_id order) and their draws, by id: one round trip."""
+    ids = {"hold_ids": sorted(set(hold_ids))}
+    members, held, drawn = (rows.all() for rows in await execute_together(
+        db, (_LOCK_MEMBERS_OF_HOLDS, ids), (_LOCK_HOLDS, ids), (_DRAWS_OF_HOLDS, ids)))
+    draws: dict[str, list[domain.Draw]] = {r.hold_id: [] for r in held}
+    for d in sorted(drawn, key=lambda d: domain.spend_key(d.expire_time, d.lot_id)):  # as drawn: keep() keeps the first
+        draws[d.hold_id].append(domain.Draw(d.lot_id, d.points))
+    return ({r.member_id: ledger.MemberPoints(r.member_id, r.held_points, r.debt_points) for r in members},
+            {r.hold_id: _to_hold(r) for r in held}, draws)
+
+
+async def _end_holds(db, ended: list[Hold], back: list[tuple[str, domain.Draw]]) -> None:
+    """Write the holds' new states, and give back to their lots what they do not keep
+    (what stays in hold_draws is what a capture spent)."""
+    await ledger.move_lots(db, [d for _, d in back], +1)
+    await send(db, _GIVE_BACK_DRAW, [{"key": hold_id, "lot": d.lot_id, "back": d.points} for hold_id, d in back])
+    await send(db, _DROP_EMPTY_DRAWS, [{"key": hold_id} for hold_id in sorted({hold_id for hold_id, _ in back})])
+    await send(db, _END_HOLD, [{"key": h.hold_id, "new_state": h.state.value, "captured": h.captured}
+                               for h in sorted(ended, key=lambda h: h.hold_id)])
+
+
+async def _end(db, hold: Hold, member: ledger.MemberPoints, back: list[domain.Draw], state: HoldState, now) -> None:
+    hold.state = state
+    await _end_holds(db, [hold], [(hold.hold_id, d) for d in back])
     member.held -= hold.points
     await ledger.save_member(db, member, now)
-    hold.state, hold.captured = state, captured
 
 
-async def capture(db, *, hold_id: str, points: int, now) -> Hold:
-    hold, member, draws = await _lock(db, hold_id)
-    require_pending(hold_id, hold.state, hold.expire_time, now)
-    if points > hold.points:
-        raise invalid("points", "CAPTURE_EXCEEDS_HOLD", f"points {points} is more than the {hold.points} held")
-    _, back = domain.keep(draws, points)
-    await _end(db, hold, member, back, HoldState.CAPTURED, now, captured=points)
-    await ledger.record(db, hold.member_id, domain.MovementKind.SPEND, -points, now, order_id=hold.order_id,
-                        store_path=hold.store_path, memo="offset at checkout")
-    return hold
+async def capture_holds(db, asks: list[CaptureAsk], now) -> list:
+    """Capture the holds in the order asked (a batch; or one): each keeps the points it
+    spends and gives the rest back. The capture, with its member's balance as it left
+    it, or the refusal, of each; a refused one writes nothing. A second capture of one
+    member in a batch answers RUN_ALONE: the batch answers one balance a member."""
+    members, found, draws = await _lock_holds(db, [a.hold_id for a in asks])
+    outcomes: list = []
+    ended: list[Hold] = []
+    back: list[tuple[str, domain.Draw]] = []
+    spent: list[dict] = []
+    for ask in asks:
+        hold = found.get(ask.hold_id)
+        if hold is not None and any(h.member_id == hold.member_id for h in ended):
+            outcomes.append(RUN_ALONE)
+            continue
+        try:
+            _check_capturable(ask, hold, now)
+        except DomainError as refusal:
+            outcomes.append(refusal)
+            continue
+        back += [(hold.hold_id, d) for d in domain.keep(draws[hold.hold_id], ask.points)[1]]
+        hold.state, hold.captured = HoldState.CAPTURED, ask.points
+        members[hold.member_id].held -= hold.points
+        ended.append(hold)
+        spent.append(ledger.movement_row(hold.member_id, domain.MovementKind.SPEND, -ask.points, now,
+                                         order_id=hold.order_id, store_path=hold.store_path, memo="offset at checkout"))
+        outcomes.append(hold)
+    await _end_holds(db, ended, back)
+    await ledger.record_all(db, spent)
+    touched = [members[m] for m in sorted({h.member_id for h in ended})]
+    await ledger.save_members(db, touched, now)
+    balances = await ledger.balances_of(db, touched, now) if touched else {}
+    return [Captured(o, balances[o.member_id]) if isinstance(o, Hold) else o for o in outcomes]
+
+
+def _check_capturable(ask: CaptureAsk, hold: Hold | None, now) -> None:
+    if hold is None:
+        raise hold_not_found(ask.hold_id)
+    require_pending(ask.hold_id, hold.state, hold.expire_time, now)
+    if ask.points > hold.points:
+        raise invalid("points", "CAPTURE_EXCEEDS_HOLD", f"points {ask.points} is more than the {hold.points} held")
 
 
 async def release(db, *, hold_id: str, now) -> Hold:
