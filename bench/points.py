@@ -51,13 +51,32 @@ def seed(url: str, expired_lots: int) -> None:
             for i in range(MEMBERS):
                 copy.write_row((member_of(i), 0, 0, "2026-01-01T00:00:00Z"))
         with db.cursor().copy(f"COPY lots ({columns}) FROM STDIN") as copy:
-            for i in range(MEMBERS):  # plenty to spend, expiring in 2030
-                copy.write_row((f"pl_live{i:021d}", member_of(i), "CAMPAIGN", "", "", STORE, 10**9, 10**9,
+            for i in range(MEMBERS):  # plenty to spend, expiring in 2030 (100 spent on a past order, below)
+                copy.write_row((f"pl_live{i:021d}", member_of(i), "CAMPAIGN", "", "", STORE, 10**9, 10**9 - 100,
                                 "2026-01-01T00:00:00Z", "2030-01-01T00:00:00Z", "2026-01-01T00:00:00Z"))
             for i in range(expired_lots):  # past their date: the expiry job's work
                 copy.write_row((f"pl_old{i:022d}", member_of(i % MEMBERS), "PURCHASE", "", "", STORE, 10, 10,
                                 "2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z", "2024-01-01T00:00:00Z"))
+        past_checkouts(db)
     vacuum(url)
+
+
+def past_checkouts(db) -> None:
+    """A past order per member: what it earned, the offset it spent and their request
+    ids, as a running chain's tables hold. So the statistics PostgreSQL plans with are
+    not those of empty tables: with none, a statement prepared early went on scanning
+    the holds table whole as it grew (pg_stat_user_tables: seq_scan)."""
+    def rows(table: str, make):
+        with db.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+            for i in range(MEMBERS):
+                copy.write_row(make(i, member_of(i), f"seed-{i}"))
+
+    day = "2026-01-01T00:00:00Z"
+    rows("order_accruals", lambda i, m, order: (order, "1", m, "", 0, 100, "2026-01-01"))
+    rows("holds", lambda i, m, order: (f"ph_seed{i:021d}", m, 100, 100, "CAPTURED", order, STORE, day, day))
+    rows("hold_draws", lambda i, m, order: (f"ph_seed{i:021d}", f"pl_live{i:021d}", 100))
+    rows("movements", lambda i, m, order: (f"mv_seed{i:021d}", m, "SPEND", -100, order, STORE, "seed", day))
+    rows("idempotency_keys", lambda i, m, order: (order, "Capture", "-", b"", None, day))
 
 
 async def cycle(stub, member: str) -> None:

@@ -208,6 +208,27 @@ def test_expiry_takes_lots_past_their_date_once(points):
     assert points.ListHistory(pb.ListHistoryRequest(member_id=member)).movements[0].delta_points == -70
 
 
+def test_points_that_expire_before_they_can_be_spent_count_nowhere(points):
+    """A lot still in its return window (pending) whose date comes first will never be
+    spent: once its date has passed it is neither pending nor available, though the
+    expiry job has not reached it yet."""
+    member = new_id("m")
+    grant(points, member, 40)
+    grant(points, member, 60)
+    now = datetime.now(timezone.utc)
+    engine = make_sync_engine(points.url, "points")
+    with engine.begin() as db:
+        first = db.execute(lots.select().where(lots.c.member_id == member).order_by(lots.c.lot_id)).first()
+        db.execute(update(lots).where(lots.c.lot_id == first.lot_id).values(
+            available_time=now + timedelta(days=10), expire_time=now + timedelta(days=5)))
+    assert (balance(points, member).available_points, balance(points, member).pending_points) == (60, 40)
+    with engine.begin() as db:
+        db.execute(update(lots).where(lots.c.lot_id == first.lot_id).values(expire_time=now - timedelta(seconds=1)))
+    engine.dispose()
+    after = balance(points, member)
+    assert (after.available_points, after.pending_points, after.expiring_soon_points) == (60, 0, 0)
+
+
 def test_fifty_concurrent_holds_never_spend_a_point_twice(points):
     member = new_id("m")
     grant(points, member, 10 * 30)

@@ -82,9 +82,13 @@ async def save_members(db, members: list[MemberPoints], now) -> None:
 # Built once, as every statement of a call's path: building one per call cost SQLAlchemy
 # more CPU than sending it (bench/points.py).
 _INSERT_MOVEMENT, _INSERT_LOT = insert(movements), insert(lots)
+# Lots with points left that have not expired: the only ones a balance or a spend
+# looks at. One past its date that the expiry job has not reached yet counts nowhere
+# (not even as pending: it will never be spent), and is not read: with the job a day
+# behind, a member's expired lots were most of what each balance read.
+_LIVE = (lots.c.points_left > 0) & ((lots.c.expire_time.is_(None)) | (lots.c.expire_time > bindparam("now")))
 _SPENDABLE = select(lots.c.member_id, lots.c.lot_id, lots.c.points_left, lots.c.expire_time).where(
-    lots.c.member_id.in_(bindparam("member_ids", expanding=True)), lots.c.points_left > 0, lots.c.available_time <= bindparam("now"),
-    (lots.c.expire_time.is_(None)) | (lots.c.expire_time > bindparam("now")))
+    lots.c.member_id.in_(bindparam("member_ids", expanding=True)), _LIVE, lots.c.available_time <= bindparam("now"))
 
 
 async def record(db, member_id: str, kind: domain.MovementKind, delta: int, now, *, order_id="", store_path="", memo="") -> None:
@@ -172,9 +176,9 @@ def grant_rows(member: MemberPoints, points: int, *, source: domain.LotSource, e
 
 
 def _lot_sums():
-    """Sums of the lots a statement selects: spendable, pending, expiring soon."""
+    """Sums of the live lots a statement selects: spendable, pending, expiring soon."""
     c, now = lots.c, bindparam("now")
-    spendable = (c.available_time <= now) & ((c.expire_time.is_(None)) | (c.expire_time > now))
+    spendable = c.available_time <= now
     return (func.coalesce(func.sum(case((spendable, c.points_left), else_=0)), 0),
             func.coalesce(func.sum(case((c.available_time > now, c.points_left), else_=0)), 0),
             func.coalesce(func.sum(case((spendable & (c.expire_time <= bindparam("soon")), c.points_left), else_=0)), 0))
@@ -186,13 +190,13 @@ def _balance_statement():
         *_lot_sums(),
         select(m.held_points).where(m.member_id == member).scalar_subquery(),
         select(m.debt_points).where(m.member_id == member).scalar_subquery(),
-    ).where(lots.c.member_id == member, lots.c.points_left > 0)
+    ).where(lots.c.member_id == member, _LIVE)
 
 
 # Built once: every call that moves points answers with a balance.
 _BALANCE = _balance_statement()
 _BALANCES = select(lots.c.member_id, *_lot_sums()).where(
-    lots.c.member_id.in_(bindparam("member_ids", expanding=True)), lots.c.points_left > 0).group_by(lots.c.member_id)
+    lots.c.member_id.in_(bindparam("member_ids", expanding=True)), _LIVE).group_by(lots.c.member_id)
 
 
 async def balance(db, member_id: str, now) -> Balance:
