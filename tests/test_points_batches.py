@@ -83,9 +83,10 @@ def test_captures_together_keep_what_they_spend_and_answer_each_balance(points, 
              _capture_item("ph_nope", 1), _capture_item(c.hold_id, 11), twice]
     outcomes = points_service.run(servicer._capture_holds(items))
     assert (outcomes[0].balance.available_points, outcomes[0].balance.held_points) == (40, 30)
-    assert (outcomes[1].hold.captured_points, outcomes[1].balance.available_points) == (20, 30)  # 30 given back
+    # 30 given back to the lot the hold had emptied
+    assert (outcomes[1].hold.captured_points, outcomes[1].balance.available_points) == (20, 30)
     assert _reason(outcomes[2]) == "HOLD_ALREADY_CAPTURED"
-    # the member's second capture in the batch ran after it, alone: its own balance
+    # the member's second capture in the batch: its balance as it left it (5 given back)
     assert (outcomes[3].balance.available_points, outcomes[3].balance.held_points) == (45, 10)
     assert _reason(outcomes[4]) == "HOLD_NOT_FOUND"
     assert [v.reason for v in outcomes[5].violations] == ["CAPTURE_EXCEEDS_HOLD"]

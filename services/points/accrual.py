@@ -67,7 +67,7 @@ async def end_rule(db, rule_id: str, *, end_time: datetime, operator: str, actor
 
 # The statements of an accrual, built once.
 _RULE_BODIES = select(rules.c.body)
-_ACCRUED_ORDERS = select(order_accruals.c.order_id.distinct()).where(
+_ACCRUED_ORDERS = select(order_accruals.c.order_id.distinct().label("order_id")).where(
     order_accruals.c.order_id.in_(bindparam("order_ids", expanding=True)))
 _EARNED_TODAY = select(order_accruals.c.rule_id, func.sum(order_accruals.c.points)).where(
     order_accruals.c.member_id == bindparam("member_id"), order_accruals.c.business_day == bindparam("day"),
@@ -78,7 +78,11 @@ _INSERT_ACCRUALS = insert(order_accruals)
 async def rules_under(db, org_path: str = "") -> list[domain.Rule]:
     """Rules by priority, highest first; with org_path, those that apply to stores under
     it (its own, and those of the nodes above it)."""
-    found = [_rule(body) for body in (await db.execute(_RULE_BODIES)).scalars()]
+    return _rules_of((await db.execute(_RULE_BODIES)).all(), org_path)
+
+
+def _rules_of(rows, org_path: str = "") -> list[domain.Rule]:
+    found = [_rule(row.body) for row in rows]
     if org_path:
         found = [r for r in found if on_line(r.org_path, org_path)]
     return sorted(found, key=lambda r: (-r.priority, r.rule_id))
@@ -108,7 +112,7 @@ class AccrueAsk:
 class Accrued:
     lines: list[domain.LineAccrual]
     debt_paid: int
-    balance: ledger.Balance | None = None  # as this accrual left it
+    balance: ledger.Balance  # as this accrual left it
 
 
 def already_accrued(order_id: str) -> AlreadyExists:
@@ -123,9 +127,11 @@ async def accrue_many(db, asks: list[AccrueAsk], now) -> list:
     or the refusal. A member's or an order's second ask in a batch answers RUN_ALONE:
     day caps and debt count one order after another, and the batch answers one balance
     a member."""
-    members = await ledger.lock_members(db, [a.member_id for a in asks], now)  # serialises day caps per member
-    done = set((await db.execute(_ACCRUED_ORDERS, {"order_ids": sorted({a.order_id for a in asks})})).scalars())
-    all_rules = await rules_under(db)
+    members, live, (accrued, rule_rows) = await ledger.lock_with_lots(  # the lock serialises day caps per member
+        db, [a.member_id for a in asks], now,
+        (_ACCRUED_ORDERS, {"order_ids": sorted({a.order_id for a in asks})}), (_RULE_BODIES, None))
+    done = {row.order_id for row in accrued}
+    all_rules = _rules_of(rule_rows)
     by_rule = {r.rule_id: r for r in all_rules}
     outcomes: list = []
     seen: set[str] = set()
@@ -153,13 +159,10 @@ async def accrue_many(db, asks: list[AccrueAsk], now) -> list:
                 expiry=rule.expiry, pending_days=rule.pending_days, store_path=order.store_path, now=now,
                 rule_id=rule_id, order_id=ask.order_id, memo=rule.name))
             debt_paid += grants[-1].debt_paid
-        outcomes.append(Accrued(accruals, debt_paid))
+            live[ask.member_id] += [domain.Lot(lot["lot_id"], lot["points_left"], lot["expire_time"],
+                                               lot["available_time"]) for lot in grants[-1].lots]
+        outcomes.append(Accrued(accruals, debt_paid, ledger.balance_of(member, live[ask.member_id], now)))
     await send(db, _INSERT_ACCRUALS, accrual_rows)
     await ledger.write_grants(db, grants)
-    accrued = [(ask, o) for ask, o in zip(asks, outcomes) if isinstance(o, Accrued)]
-    touched = [members[m] for m in sorted({ask.member_id for ask, _ in accrued})]
-    await ledger.save_members(db, touched, now)
-    balances = await ledger.balances_of(db, touched, now) if touched else {}
-    for ask, o in accrued:
-        o.balance = balances[ask.member_id]
+    await ledger.save_members(db, [members[a.member_id] for a, o in zip(asks, outcomes) if isinstance(o, Accrued)], now)
     return outcomes

@@ -220,11 +220,43 @@ def _cap(accruals: list[LineAccrual], cap: int, rule_name: str) -> None:
 # ---------------------------------------------------------------- lots
 
 
+EXPIRING_SOON = timedelta(days=30)
+
+
 @dataclass
 class Lot:
     lot_id: str
     points_left: int
     expire_time: datetime | None
+    available_time: datetime | None = None  # None: spendable from the start
+
+
+def is_live(lot: Lot, now: datetime) -> bool:
+    """Points left and not past its date. A lot past its date counts nowhere, even
+    before the expiry job reaches it (not even as pending: it will never be spent)."""
+    return lot.points_left > 0 and (lot.expire_time is None or lot.expire_time > now)
+
+
+def is_spendable(lot: Lot, now: datetime) -> bool:
+    return is_live(lot, now) and (lot.available_time is None or lot.available_time <= now)
+
+
+def lot_sums(lots: list[Lot], now: datetime) -> tuple[int, int, int]:
+    """What a member's lots add up to: (available: spendable now; pending: spendable
+    once the return window closes; expiring soon: spendable now, due within
+    EXPIRING_SOON). Held points are out of their lots already."""
+    available = pending = expiring = 0
+    soon = now + EXPIRING_SOON
+    for lot in lots:
+        if not is_live(lot, now):
+            continue
+        if not is_spendable(lot, now):
+            pending += lot.points_left
+            continue
+        available += lot.points_left
+        if lot.expire_time is not None and lot.expire_time <= soon:
+            expiring += lot.points_left
+    return available, pending, expiring
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ points takes the member's row lock first, so concurrent spends queue on it."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.db import dialect_name, under
-from huiyuan.runtime.direct import send
+from huiyuan.runtime.direct import execute_together, send
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.upsert import insert_new, lock_or_make
 from services.points import domain
@@ -16,7 +16,6 @@ from services.points.storage import (
     LOCK_MEMBER, LOCK_MEMBER_OF_HOLD, LOCK_MEMBERS, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements,
 )
 
-EXPIRING_SOON = timedelta(days=30)
 EXPIRY_BATCH = 10_000
 
 
@@ -43,19 +42,24 @@ async def lock_member(db, member_id: str, now) -> MemberPoints:
     return MemberPoints(member_id, row.held_points, row.debt_points)
 
 
-async def lock_members(db, member_ids, now, make: bool = True) -> dict[str, MemberPoints]:
+async def lock_with_lots(db, member_ids, now, *also: tuple, make: bool = True) -> tuple[
+        dict[str, MemberPoints], dict[str, list[domain.Lot]], list[list]]:
     """Many members' rows (a batch's), locked in member_id order, as every batch locks
-    them: two batches that share members never hold what the other waits for. With
-    make, a member with no row yet gets one first (as lock_member does); without, an
-    empty one that is not written (a member with no row has no lots: grant makes it)."""
+    them: two batches that share members never hold what the other waits for; their
+    live lots; and the rows of `also`, further (statement, params) reads: all in one
+    round trip. With make, a member with no row yet gets one first (as lock_member
+    does); without, an empty one that is not written (a member with no row has no
+    lots: grant makes it)."""
     ids = sorted(set(member_ids))
-    found = _members(await db.execute(LOCK_MEMBERS, {"member_ids": ids}))
+    locked, live, *more = (rows.all() for rows in await execute_together(
+        db, (LOCK_MEMBERS, {"member_ids": ids}), (LIVE_LOTS, {"member_ids": ids, "now": now}), *also))
+    found = _members(locked)
     missing = [m for m in ids if m not in found]
     if missing and make:
         await insert_new(db, member_points, [{"member_id": m, "held_points": 0, "debt_points": 0, "update_time": now}
                                              for m in missing], conflict="member_id")
         found.update(_members(await db.execute(LOCK_MEMBERS, {"member_ids": missing})))
-    return {m: found.get(m) or MemberPoints(m) for m in ids}
+    return {m: found.get(m) or MemberPoints(m) for m in ids}, lots_by_member(live, ids), more
 
 
 def _members(rows) -> dict[str, MemberPoints]:
@@ -83,12 +87,25 @@ async def save_members(db, members: list[MemberPoints], now) -> None:
 # more CPU than sending it (bench/points.py).
 _INSERT_MOVEMENT, _INSERT_LOT = insert(movements), insert(lots)
 # Lots with points left that have not expired: the only ones a balance or a spend
-# looks at. One past its date that the expiry job has not reached yet counts nowhere
-# (not even as pending: it will never be spent), and is not read: with the job a day
-# behind, a member's expired lots were most of what each balance read.
+# looks at (domain.is_live). One past its date that the expiry job has not reached
+# yet is not read: with the job a day behind, a member's expired lots were most of
+# what each balance read (bench/points.py).
 _LIVE = (lots.c.points_left > 0) & ((lots.c.expire_time.is_(None)) | (lots.c.expire_time > bindparam("now")))
-_SPENDABLE = select(lots.c.member_id, lots.c.lot_id, lots.c.points_left, lots.c.expire_time).where(
-    lots.c.member_id.in_(bindparam("member_ids", expanding=True)), _LIVE, lots.c.available_time <= bindparam("now"))
+_LOT_COLUMNS = (lots.c.lot_id, lots.c.points_left, lots.c.expire_time, lots.c.available_time)
+LIVE_LOTS = select(lots.c.member_id, *_LOT_COLUMNS).where(lots.c.member_id.in_(bindparam("member_ids", expanding=True)),
+                                                         _LIVE)
+
+
+def live_lots_where(member_ids_clause):
+    """LIVE_LOTS of the members a clause names (a subquery, say)."""
+    return select(lots.c.member_id, *_LOT_COLUMNS).where(lots.c.member_id.in_(member_ids_clause), _LIVE)
+
+
+def lots_by_member(rows, member_ids) -> dict[str, list[domain.Lot]]:
+    found: dict[str, list[domain.Lot]] = {m: [] for m in member_ids}
+    for r in rows:
+        found.setdefault(r.member_id, []).append(domain.Lot(r.lot_id, r.points_left, r.expire_time, r.available_time))
+    return found
 
 
 async def record(db, member_id: str, kind: domain.MovementKind, delta: int, now, *, order_id="", store_path="", memo="") -> None:
@@ -108,15 +125,9 @@ def movement_row(member_id: str, kind: domain.MovementKind, delta: int, now, *, 
 
 
 async def spendable_lots(db, member_id: str, now) -> list[domain.Lot]:
-    return (await spendable_lots_of(db, [member_id], now))[member_id]
-
-
-async def spendable_lots_of(db, member_ids: list[str], now) -> dict[str, list[domain.Lot]]:
-    """Each member's spendable lots (the members' rows are locked)."""
-    found: dict[str, list[domain.Lot]] = {m: [] for m in member_ids}
-    for r in await db.execute(_SPENDABLE, {"member_ids": sorted(set(member_ids)), "now": now}):
-        found[r.member_id].append(domain.Lot(r.lot_id, r.points_left, r.expire_time))
-    return found
+    """The member's spendable lots (the member's row is locked)."""
+    rows = await db.execute(LIVE_LOTS, {"member_ids": [member_id], "now": now})
+    return [lot for lot in lots_by_member(rows, [member_id])[member_id] if domain.is_spendable(lot, now)]
 
 
 async def move_lots(db, draws: list[domain.Draw], sign: int) -> None:
@@ -175,46 +186,25 @@ def grant_rows(member: MemberPoints, points: int, *, source: domain.LotSource, e
     return GrantRows(lot_id, expire_time, debt_paid, lot_rows, movement)
 
 
-def _lot_sums():
-    """Sums of the live lots a statement selects: spendable, pending, expiring soon."""
-    c, now = lots.c, bindparam("now")
-    spendable = c.available_time <= now
-    return (func.coalesce(func.sum(case((spendable, c.points_left), else_=0)), 0),
-            func.coalesce(func.sum(case((c.available_time > now, c.points_left), else_=0)), 0),
-            func.coalesce(func.sum(case((spendable & (c.expire_time <= bindparam("soon")), c.points_left), else_=0)), 0))
-
-
-def _balance_statement():
-    m, member = member_points.c, bindparam("member_id")
-    return select(
-        *_lot_sums(),
-        select(m.held_points).where(m.member_id == member).scalar_subquery(),
-        select(m.debt_points).where(m.member_id == member).scalar_subquery(),
-    ).where(lots.c.member_id == member, _LIVE)
-
-
-# Built once: every call that moves points answers with a balance.
-_BALANCE = _balance_statement()
-_BALANCES = select(lots.c.member_id, *_lot_sums()).where(
-    lots.c.member_id.in_(bindparam("member_ids", expanding=True)), _LIVE).group_by(lots.c.member_id)
+# A member's row and live lots, in one statement (a member may have neither yet).
+_BALANCE = select(member_points.c.held_points, member_points.c.debt_points, *_LOT_COLUMNS).select_from(
+    member_points.outerjoin(lots, (lots.c.member_id == member_points.c.member_id) & _LIVE)).where(
+    member_points.c.member_id == bindparam("member_id"))
 
 
 async def balance(db, member_id: str, now) -> Balance:
-    row = (await db.execute(_BALANCE, {"member_id": member_id, "now": now, "soon": now + EXPIRING_SOON})).one()
-    return Balance(member_id, int(row[0]), int(row[1]), row[3] or 0, int(row[2]), row[4] or 0)
+    rows = (await db.execute(_BALANCE, {"member_id": member_id, "now": now})).all()
+    if not rows:
+        return balance_of(MemberPoints(member_id), [], now)
+    live = [domain.Lot(r.lot_id, r.points_left, r.expire_time, r.available_time) for r in rows if r.lot_id is not None]
+    return balance_of(MemberPoints(member_id, rows[0].held_points, rows[0].debt_points), live, now)
 
 
-async def balances_of(db, members: list[MemberPoints], now) -> dict[str, Balance]:
-    """The balances of a batch's members, locked, as they stand in memory (held, debt)
-    and their lots add up: one statement for the batch."""
-    rows = await db.execute(_BALANCES, {"member_ids": sorted({m.member_id for m in members}), "now": now,
-                                        "soon": now + EXPIRING_SOON})
-    sums = {r.member_id: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
-    found = {}
-    for m in members:
-        available, pending, expiring = sums.get(m.member_id, (0, 0, 0))
-        found[m.member_id] = Balance(m.member_id, available, pending, m.held, expiring, m.debt)
-    return found
+def balance_of(member: MemberPoints, live: list[domain.Lot], now) -> Balance:
+    """The balance of a member as its row and lots stand (in memory: a batch answers
+    each call's balance as that call left them, with no read after its writes)."""
+    available, pending, expiring_soon = domain.lot_sums(live, now)
+    return Balance(member.member_id, available, pending, member.held, expiring_soon, member.debt)
 
 
 async def history(db, member_id: str, before: str | None, limit: int) -> list:

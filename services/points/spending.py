@@ -11,19 +11,20 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from huiyuan.runtime.direct import execute_together, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, invalid
 from huiyuan.runtime.holds import HoldState, require_pending
-from huiyuan.runtime.idempotency import RUN_ALONE
 from services.points import domain, ledger
 from services.points.storage import hold_draws, holds, lots, member_points
 
 _LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
 _DRAWS = select(hold_draws.c.lot_id, hold_draws.c.points).where(hold_draws.c.hold_id == bindparam("hold_id"))
 # A batch of captures: its holds' members, locked in member_id order (as
-# ledger.lock_members), then the holds, in hold_id order, then their draws.
+# ledger.lock_with_lots), then the holds, in hold_id order, then their draws, and
+# the members' live lots.
 _HOLD_IDS = bindparam("hold_ids", expanding=True)
 _LOCK_MEMBERS_OF_HOLDS = select(member_points).where(member_points.c.member_id.in_(
     select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS)))).order_by(member_points.c.member_id).with_for_update()
 _LOCK_HOLDS = select(holds).where(holds.c.hold_id.in_(_HOLD_IDS)).order_by(holds.c.hold_id).with_for_update()
-_DRAWS_OF_HOLDS = select(hold_draws, lots.c.expire_time).join(lots, lots.c.lot_id == hold_draws.c.lot_id).where(
+_LIVE_LOTS_OF_HOLDS = ledger.live_lots_where(select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS)))
+_DRAWS_OF_HOLDS = select(hold_draws, lots.c.member_id, lots.c.points_left, lots.c.expire_time, lots.c.available_time).join(lots, lots.c.lot_id == hold_draws.c.lot_id).where(
     hold_draws.c.hold_id.in_(_HOLD_IDS))
 _GIVE_BACK_DRAW = update(hold_draws).where(
     hold_draws.c.hold_id == bindparam("key"), hold_draws.c.lot_id == bindparam("lot")).values(
@@ -77,17 +78,17 @@ async def place_holds(db, asks: list[HoldAsk], now) -> list[Hold | DomainError]:
     """Place the holds in the order asked (a batch, runtime/batching.py; or one), each
     against what the ones before it left in the member's lots: the hold, or the
     refusal, of each. A refused one writes nothing."""
-    members = await ledger.lock_members(db, [a.member_id for a in asks], now, make=False)
-    lots_now = await ledger.spendable_lots_of(db, list(members), now)
+    members, live, _ = await ledger.lock_with_lots(db, [a.member_id for a in asks], now, make=False)
     placed: list[Hold | DomainError] = []
     draws: list[tuple[str, domain.Draw]] = []
     for ask in asks:
-        available = sum(lot.points_left for lot in lots_now[ask.member_id])
+        spendable = [lot for lot in live[ask.member_id] if domain.is_spendable(lot, now)]
+        available = sum(lot.points_left for lot in spendable)
         if available < ask.points:
             placed.append(insufficient(available, ask.points))
             continue
         # draw() takes the points out of the lots in memory: the next ask sees what is left
-        draws += [(ask.hold_id, d) for d in domain.draw(lots_now[ask.member_id], ask.points)]
+        draws += [(ask.hold_id, d) for d in domain.draw(spendable, ask.points)]
         members[ask.member_id].held += ask.points
         placed.append(Hold(ask.hold_id, ask.member_id, ask.points, 0, HoldState.PENDING, ask.order_id, ask.store_path,
                            now + ask.ttl))
@@ -120,18 +121,25 @@ def _to_hold(r) -> Hold:
                 r.expire_time)
 
 
-async def _lock_holds(db, hold_ids: list[str]) -> tuple[dict[str, ledger.MemberPoints], dict[str, Hold],
-                                                        dict[str, list[domain.Draw]]]:
+async def _lock_holds(db, hold_ids: list[str], now) -> tuple[dict[str, ledger.MemberPoints], dict[str, Hold],
+                                                             dict[str, list[domain.Draw]], dict[str, list[domain.Lot]]]:
     """A batch's holds' members (locked in member_id order, as every batch locks them),
-    the holds (locked in hold_id order) and their draws, by id: one round trip."""
+    the holds (locked in hold_id order), their draws and the members' live lots: one
+    round trip."""
     ids = {"hold_ids": sorted(set(hold_ids))}
-    members, held, drawn = (rows.all() for rows in await execute_together(
-        db, (_LOCK_MEMBERS_OF_HOLDS, ids), (_LOCK_HOLDS, ids), (_DRAWS_OF_HOLDS, ids)))
+    members, held, drawn, live = (rows.all() for rows in await execute_together(
+        db, (_LOCK_MEMBERS_OF_HOLDS, ids), (_LOCK_HOLDS, ids), (_DRAWS_OF_HOLDS, ids),
+        (_LIVE_LOTS_OF_HOLDS, {**ids, "now": now})))
     draws: dict[str, list[domain.Draw]] = {r.hold_id: [] for r in held}
+    lots_now = ledger.lots_by_member(live, [r.member_id for r in members])
+    known = {lot.lot_id for member_lots in lots_now.values() for lot in member_lots}
     for d in sorted(drawn, key=lambda d: domain.spend_key(d.expire_time, d.lot_id)):  # as drawn: keep() keeps the first
         draws[d.hold_id].append(domain.Draw(d.lot_id, d.points))
+        if d.lot_id not in known:  # a lot its holds emptied is not live, until a capture gives points back
+            lots_now[d.member_id].append(domain.Lot(d.lot_id, d.points_left, d.expire_time, d.available_time))
+            known.add(d.lot_id)
     return ({r.member_id: ledger.MemberPoints(r.member_id, r.held_points, r.debt_points) for r in members},
-            {r.hold_id: _to_hold(r) for r in held}, draws)
+            {r.hold_id: _to_hold(r) for r in held}, draws, lots_now)
 
 
 async def _end_holds(db, ended: list[Hold], back: list[tuple[str, domain.Draw]]) -> None:
@@ -151,39 +159,36 @@ async def _end(db, hold: Hold, member: ledger.MemberPoints, back: list[domain.Dr
     await ledger.save_member(db, member, now)
 
 
-async def capture_holds(db, asks: list[CaptureAsk], now) -> list:
+async def capture_holds(db, asks: list[CaptureAsk], now) -> list[Captured | DomainError]:
     """Capture the holds in the order asked (a batch; or one): each keeps the points it
     spends and gives the rest back. The capture, with its member's balance as it left
-    it, or the refusal, of each; a refused one writes nothing. A second capture of one
-    member in a batch answers RUN_ALONE: the batch answers one balance a member."""
-    members, found, draws = await _lock_holds(db, [a.hold_id for a in asks])
-    outcomes: list = []
+    it, or the refusal, of each; a refused one writes nothing."""
+    members, found, draws, live = await _lock_holds(db, [a.hold_id for a in asks], now)
+    outcomes: list[Captured | DomainError] = []
     ended: list[Hold] = []
     back: list[tuple[str, domain.Draw]] = []
     spent: list[dict] = []
     for ask in asks:
         hold = found.get(ask.hold_id)
-        if hold is not None and any(h.member_id == hold.member_id for h in ended):
-            outcomes.append(RUN_ALONE)
-            continue
         try:
             _check_capturable(ask, hold, now)
         except DomainError as refusal:
             outcomes.append(refusal)
             continue
-        back += [(hold.hold_id, d) for d in domain.keep(draws[hold.hold_id], ask.points)[1]]
+        member, member_lots = members[hold.member_id], {lot.lot_id: lot for lot in live[hold.member_id]}
+        for d in domain.keep(draws[hold.hold_id], ask.points)[1]:
+            back.append((hold.hold_id, d))
+            member_lots[d.lot_id].points_left += d.points  # one past its date meanwhile counts nowhere (is_live)
         hold.state, hold.captured = HoldState.CAPTURED, ask.points
-        members[hold.member_id].held -= hold.points
+        member.held -= hold.points
         ended.append(hold)
         spent.append(ledger.movement_row(hold.member_id, domain.MovementKind.SPEND, -ask.points, now,
                                          order_id=hold.order_id, store_path=hold.store_path, memo="offset at checkout"))
-        outcomes.append(hold)
+        outcomes.append(Captured(hold, ledger.balance_of(member, live[hold.member_id], now)))
     await _end_holds(db, ended, back)
     await ledger.record_all(db, spent)
-    touched = [members[m] for m in sorted({h.member_id for h in ended})]
-    await ledger.save_members(db, touched, now)
-    balances = await ledger.balances_of(db, touched, now) if touched else {}
-    return [Captured(o, balances[o.member_id]) if isinstance(o, Hold) else o for o in outcomes]
+    await ledger.save_members(db, [members[m] for m in {h.member_id for h in ended}], now)
+    return outcomes
 
 
 def _check_capturable(ask: CaptureAsk, hold: Hold | None, now) -> None:
