@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.runtime.ids import new_id
+from services.campaign import coupons
 from tests.support import refusal, refusal_of, rid
 
 STORE = "hq/east/sh-001"
@@ -206,6 +207,22 @@ def test_an_order_returned_in_full_no_longer_counts_against_the_member_s_limit(c
     assert reserve().reservation_id
     campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=once.campaign_id,
                                                            status=pb.CAMPAIGN_STATUS_ENDED))
+
+
+def test_quotes_price_coupons_of_many_templates_whatever_the_templates_kept(campaign, monkeypatch):
+    """A quote reads a coupon's terms from its template once per service (they never
+    change); past the templates it keeps, it starts again and still prices each."""
+    member = "m_" + "7" * 26
+    five = template(campaign, name="5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00)
+    tenth = template(campaign, name="9折券", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=9_000, cap_fen=3_00)
+    codes = [issue(campaign, t.template_id, member)[0].coupon_code for t in (five, tenth)]
+    request = order(at=datetime.now(timezone.utc), codes=codes)
+    request.member.member_id = member
+    first = campaign.Quote(request)
+    assert sorted(a.amount_fen for a in first.adjustments if a.coupon_code) == [3_00, 5_00] and not first.rejected_coupons
+    monkeypatch.setattr(coupons, "_QUOTED_TEMPLATES_MAX", 1)  # the service runs in this process
+    assert campaign.Quote(request) == first
+    assert campaign.Quote(request) == first
 
 
 def test_a_released_or_lapsed_reservation_gives_coupons_and_budget_back(campaign):
