@@ -1,6 +1,7 @@
 """Points through gRPC on PostgreSQL: accrue + offset cycles, and the expiry job.
 
-Seeds 10,000 members with points (COPY), starts the points service as its own process:
+Seeds 10,000 members with points and a past checkout each (COPY), starts the points
+service as its own process:
 - throughput closed-loop, 32 clients, each cycle an Accrue of a paid order then a Hold
   and a Capture of an offset (what a checkout does to points);
 - latency of a cycle open-loop at half that rate (from the scheduled time);
