@@ -247,9 +247,16 @@ def _best_of_groups(o: _Order, campaigns: list[Campaign]) -> list[Campaign]:
             groups.setdefault(c.exclusive_group, []).append(c)
         else:
             keep.append(c)
-    for members in groups.values():
-        keep.append(max(members, key=lambda c: (sum(_campaign_shares(o, c).values()), c.campaign_id)))
+    for members in groups.values():  # a group of one has no mate to beat: not priced twice
+        keep.append(members[0] if len(members) == 1 else _best(o, members)[0])
     return sorted(keep, key=lambda c: c.campaign_id)
+
+
+def _best(o: _Order, campaigns: list[Campaign]) -> tuple[Campaign, dict[str, int]]:
+    """The campaign that gives the most on the order as it stands (ties: the greater
+    id), with its line shares."""
+    scored = [(c, _campaign_shares(o, c)) for c in campaigns]
+    return max(scored, key=lambda cs: (sum(cs[1].values()), cs[0].campaign_id))
 
 
 def _coupon_refusal(coupon: Coupon, o: _Order, store_path: str) -> tuple[str, list[Line]]:
@@ -276,8 +283,8 @@ def quote(lines: list[Line], member: Member, store_path: str, at: datetime, camp
     tier = Campaign("", "会员价", Kind.TIER_DISCOUNT, rate_bp=member.tier_price_rate_bp) if member.tier_price_rate_bp < BP else None
     options = [c for c in live if c.kind == Kind.TIER_DISCOUNT] + ([tier] if tier else [])
     if options:
-        best = max(options, key=lambda c: (sum(_campaign_shares(o, c).values()), c.campaign_id))
-        o.apply(best.campaign_id, "", best.name, _campaign_shares(o, best))
+        best, shares = _best(o, options)
+        o.apply(best.campaign_id, "", best.name, shares)
     # 2. and 3. timed campaigns, then threshold offers
     for stage in (TIMED, THRESHOLD):
         for c in _best_of_groups(o, [c for c in live if c.kind in stage]):
