@@ -125,8 +125,7 @@ async def accrue_many(db, asks: list[AccrueAsk], now) -> list:
     per base rule (each rule has its own expiry), the member's debt paid first. An
     order earns once: a second Accrue of it is refused. The outcome of each: Accrued,
     or the refusal. A member's or an order's second ask in a batch answers RUN_ALONE:
-    day caps and debt count one order after another, and the batch answers one balance
-    a member."""
+    a day cap counts what the member earned before, as the database has it."""
     members, live, (accrued, rule_rows) = await ledger.lock_with_lots(  # the lock serialises day caps per member
         db, [a.member_id for a in asks], now,
         (_ACCRUED_ORDERS, {"order_ids": sorted({a.order_id for a in asks})}), (_RULE_BODIES, None))

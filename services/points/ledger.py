@@ -59,6 +59,9 @@ async def lock_with_lots(db, member_ids, now, *also: tuple, make: bool = True) -
         await insert_new(db, member_points, [{"member_id": m, "held_points": 0, "debt_points": 0, "update_time": now}
                                              for m in missing], conflict="member_id")
         found.update(_members(await db.execute(LOCK_MEMBERS, {"member_ids": missing})))
+        # read again under the lock: another call may have made the row, and granted, meanwhile
+        live = [r for r in live if r.member_id not in missing] + (await db.execute(
+            LIVE_LOTS, {"member_ids": missing, "now": now})).all()
     return {m: found.get(m) or MemberPoints(m) for m in ids}, lots_by_member(live, ids), more
 
 

@@ -24,8 +24,8 @@ _LOCK_MEMBERS_OF_HOLDS = select(member_points).where(member_points.c.member_id.i
     select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS)))).order_by(member_points.c.member_id).with_for_update()
 _LOCK_HOLDS = select(holds).where(holds.c.hold_id.in_(_HOLD_IDS)).order_by(holds.c.hold_id).with_for_update()
 _LIVE_LOTS_OF_HOLDS = ledger.live_lots_where(select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS)))
-_DRAWS_OF_HOLDS = select(hold_draws, lots.c.member_id, lots.c.points_left, lots.c.expire_time, lots.c.available_time).join(lots, lots.c.lot_id == hold_draws.c.lot_id).where(
-    hold_draws.c.hold_id.in_(_HOLD_IDS))
+_DRAWS_OF_HOLDS = select(hold_draws, lots.c.member_id, lots.c.points_left, lots.c.expire_time, lots.c.available_time
+                         ).join(lots, lots.c.lot_id == hold_draws.c.lot_id).where(hold_draws.c.hold_id.in_(_HOLD_IDS))
 _GIVE_BACK_DRAW = update(hold_draws).where(
     hold_draws.c.hold_id == bindparam("key"), hold_draws.c.lot_id == bindparam("lot")).values(
     points=hold_draws.c.points - bindparam("back"))
