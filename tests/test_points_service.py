@@ -169,6 +169,8 @@ def test_offset_hold_capture_release_and_quote(points):
     second = hold(points, member, 100)
     too_much = pb.CaptureRequest(request_id=rid(), hold_id=second.hold_id, points=101)
     assert refusal(points.Capture, too_much)[2] == {"points": "CAPTURE_EXCEEDS_HOLD"}
+    unknown = pb.ReleaseRequest(request_id=rid(), hold_id="ph_" + "0" * 26)
+    assert refusal(points.Release, unknown)[:2] == (grpc.StatusCode.NOT_FOUND, "HOLD_NOT_FOUND")
     points.Release(pb.ReleaseRequest(request_id=rid(), hold_id=second.hold_id))
     after = balance(points, member)
     assert (after.available_points, after.held_points) == (250, 0)

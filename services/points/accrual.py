@@ -158,8 +158,7 @@ async def accrue_many(db, asks: list[AccrueAsk], now) -> list:
                 expiry=rule.expiry, pending_days=rule.pending_days, store_path=order.store_path, now=now,
                 rule_id=rule_id, order_id=ask.order_id, memo=rule.name))
             debt_paid += grants[-1].debt_paid
-            live[ask.member_id] += [domain.Lot(lot["lot_id"], lot["points_left"], lot["expire_time"],
-                                               lot["available_time"]) for lot in grants[-1].lots]
+            live[ask.member_id] += grants[-1].new_lots()
         outcomes.append(Accrued(accruals, debt_paid, ledger.balance_of(member, live[ask.member_id], now)))
     await send(db, _INSERT_ACCRUALS, accrual_rows)
     await ledger.write_grants(db, grants)

@@ -13,7 +13,7 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.upsert import insert_new, lock_or_make
 from services.points import domain
 from services.points.storage import (
-    LOCK_MEMBER, LOCK_MEMBER_OF_HOLD, LOCK_MEMBERS, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements,
+    LOCK_MEMBER, LOCK_MEMBERS, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements,
 )
 
 EXPIRY_BATCH = 10_000
@@ -69,12 +69,6 @@ def _members(rows) -> dict[str, MemberPoints]:
     return {r.member_id: MemberPoints(r.member_id, r.held_points, r.debt_points) for r in rows}
 
 
-async def lock_member_of_hold(db, hold_id: str) -> MemberPoints | None:
-    """The member row of the hold's member, locked; None if there is no such hold."""
-    row = (await db.execute(LOCK_MEMBER_OF_HOLD, {"hold_id": hold_id})).one_or_none()
-    return None if row is None else MemberPoints(row.member_id, row.held_points, row.debt_points)
-
-
 async def save_member(db, member: MemberPoints, now) -> None:
     await save_members(db, [member], now)
 
@@ -104,10 +98,15 @@ def live_lots_where(member_ids_clause):
     return select(lots.c.member_id, *_LOT_COLUMNS).where(lots.c.member_id.in_(member_ids_clause), _LIVE)
 
 
+def lot_of(row) -> domain.Lot:
+    """A lot from a row with its _LOT_COLUMNS."""
+    return domain.Lot(row.lot_id, row.points_left, row.expire_time, row.available_time)
+
+
 def lots_by_member(rows, member_ids) -> dict[str, list[domain.Lot]]:
     found: dict[str, list[domain.Lot]] = {m: [] for m in member_ids}
     for r in rows:
-        found.setdefault(r.member_id, []).append(domain.Lot(r.lot_id, r.points_left, r.expire_time, r.available_time))
+        found.setdefault(r.member_id, []).append(lot_of(r))
     return found
 
 
@@ -170,6 +169,10 @@ class GrantRows:
     lots: list[dict]
     movement: dict
 
+    def new_lots(self) -> list[domain.Lot]:
+        """The lot written, as a member's lots are held in memory."""
+        return [domain.Lot(r["lot_id"], r["points_left"], r["expire_time"], r["available_time"]) for r in self.lots]
+
 
 def grant_rows(member: MemberPoints, points: int, *, source: domain.LotSource, expiry: domain.Expiry,
                pending_days: int, store_path: str, now, rule_id: str = "", order_id: str = "",
@@ -199,7 +202,7 @@ async def balance(db, member_id: str, now) -> Balance:
     rows = (await db.execute(_BALANCE, {"member_id": member_id, "now": now})).all()
     if not rows:
         return balance_of(MemberPoints(member_id), [], now)
-    live = [domain.Lot(r.lot_id, r.points_left, r.expire_time, r.available_time) for r in rows if r.lot_id is not None]
+    live = [lot_of(r) for r in rows if r.lot_id is not None]
     return balance_of(MemberPoints(member_id, rows[0].held_points, rows[0].debt_points), live, now)
 
 

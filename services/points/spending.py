@@ -14,11 +14,9 @@ from huiyuan.runtime.holds import HoldState, require_pending
 from services.points import domain, ledger
 from services.points.storage import hold_draws, holds, lots, member_points
 
-_LOCK_HOLD = select(holds).where(holds.c.hold_id == bindparam("hold_id")).with_for_update()
-_DRAWS = select(hold_draws.c.lot_id, hold_draws.c.points).where(hold_draws.c.hold_id == bindparam("hold_id"))
-# A batch of captures: its holds' members, locked in member_id order (as
-# ledger.lock_with_lots), then the holds, in hold_id order, then their draws, and
-# the members' live lots.
+# Holds to end (a batch of captures, or one release or lapse): their members, locked
+# in member_id order (as ledger.lock_with_lots), then the holds, in hold_id order,
+# then their draws, and the members' live lots: one round trip.
 _HOLD_IDS = bindparam("hold_ids", expanding=True)
 _LOCK_MEMBERS_OF_HOLDS = select(member_points).where(member_points.c.member_id.in_(
     select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS)))).order_by(member_points.c.member_id).with_for_update()
@@ -103,13 +101,13 @@ async def place_holds(db, asks: list[HoldAsk], now) -> list[Hold | DomainError]:
     return placed
 
 
-async def _lock(db, hold_id: str) -> tuple[Hold, ledger.MemberPoints, list[domain.Draw]]:
-    member = await ledger.lock_member_of_hold(db, hold_id)  # the member first, then the hold, as everywhere
-    if member is None:
+async def _lock(db, hold_id: str, now) -> tuple[Hold, ledger.MemberPoints, list[domain.Draw]]:
+    """One hold to end, its member and its draws, locked as a batch locks them."""
+    members, found, draws, _ = await _lock_holds(db, [hold_id], now)
+    if hold_id not in found:
         raise hold_not_found(hold_id)
-    r = (await db.execute(_LOCK_HOLD, {"hold_id": hold_id})).one()
-    draws = [domain.Draw(d.lot_id, d.points) for d in await db.execute(_DRAWS, {"hold_id": hold_id})]
-    return _to_hold(r), member, draws
+    hold = found[hold_id]
+    return hold, members[hold.member_id], draws[hold_id]
 
 
 def hold_not_found(hold_id: str) -> NotFound:
@@ -136,7 +134,7 @@ async def _lock_holds(db, hold_ids: list[str], now) -> tuple[dict[str, ledger.Me
     for d in sorted(drawn, key=lambda d: domain.spend_key(d.expire_time, d.lot_id)):  # as drawn: keep() keeps the first
         draws[d.hold_id].append(domain.Draw(d.lot_id, d.points))
         if d.lot_id not in known:  # a lot its holds emptied is not live, until a capture gives points back
-            lots_now[d.member_id].append(domain.Lot(d.lot_id, d.points_left, d.expire_time, d.available_time))
+            lots_now[d.member_id].append(ledger.lot_of(d))
             known.add(d.lot_id)
     return ({r.member_id: ledger.MemberPoints(r.member_id, r.held_points, r.debt_points) for r in members},
             {r.hold_id: _to_hold(r) for r in held}, draws, lots_now)
@@ -201,7 +199,7 @@ def _check_capturable(ask: CaptureAsk, hold: Hold | None, now) -> None:
 
 async def release(db, *, hold_id: str, now) -> Hold:
     """Give a pending hold's points back. A released or lapsed hold stays as it is."""
-    hold, member, draws = await _lock(db, hold_id)
+    hold, member, draws = await _lock(db, hold_id, now)
     if hold.state == HoldState.CAPTURED:
         require_pending(hold_id, hold.state, hold.expire_time, now)
     if hold.state == HoldState.PENDING:
@@ -217,6 +215,6 @@ async def lapsed_holds(db, now, limit: int = 500) -> list[str]:
 
 
 async def expire(db, hold_id: str, now) -> None:
-    hold, member, draws = await _lock(db, hold_id)
+    hold, member, draws = await _lock(db, hold_id, now)
     if hold.state == HoldState.PENDING and hold.expire_time <= now:
         await _end(db, hold, member, draws, HoldState.EXPIRED, now)

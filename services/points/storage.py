@@ -120,9 +120,6 @@ idempotency_keys = idempotency.define_table(metadata)
 LOCK_MEMBER = select(member_points).where(member_points.c.member_id == bindparam("member_id")).with_for_update()
 LOCK_MEMBERS = select(member_points).where(member_points.c.member_id.in_(bindparam("member_ids", expanding=True))
                                           ).order_by(member_points.c.member_id).with_for_update()
-# The row of a hold's member, locked: one statement where a lookup and a lock were two.
-LOCK_MEMBER_OF_HOLD = select(member_points).where(member_points.c.member_id == select(holds.c.member_id).where(
-    holds.c.hold_id == bindparam("hold_id")).scalar_subquery()).with_for_update()
 SAVE_MEMBER = update(member_points).where(member_points.c.member_id == bindparam("key")).values(
     held_points=bindparam("held"), debt_points=bindparam("debt"), update_time=bindparam("now"))
 MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(points_left=lots.c.points_left + bindparam("delta"))
