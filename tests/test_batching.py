@@ -1,11 +1,12 @@
 """Group commit (runtime/batching.py): calls that arrive while a batch runs go together
-in the next one, each caller gets its own outcome."""
+in the next one, each caller gets its own outcome; while other calls are in flight a
+batch lets the calls on their way join it, for a bounded number of turns of the loop."""
 
 import asyncio
 
 import pytest
 
-from huiyuan.runtime.batching import Batcher
+from huiyuan.runtime.batching import GATHER_TURNS, Batcher
 
 
 class Recorder:
@@ -72,3 +73,67 @@ def test_a_caller_that_goes_away_leaves_the_batch_to_finish_for_the_others():
         return await first, await staying, recorder.batches
 
     assert asyncio.run(scenario()) == (2, 6, [[1], [2, 3]])
+
+
+
+async def _turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def _arriving_two_turns_apart(batcher: Batcher, items) -> list:
+    """The items' answers, submitted a call every two turns of the loop, as gRPC lets
+    calls in on a busy service."""
+    calls = []
+    for item in items:
+        calls.append(asyncio.ensure_future(batcher.submit(item)))
+        await _turns(2)
+    return await asyncio.gather(*calls)
+
+
+def test_while_other_calls_are_in_flight_a_batch_waits_for_the_calls_on_their_way():
+    async def scenario():
+        elsewhere, here = Recorder(), Recorder()
+        here.gate.set()
+        other = asyncio.ensure_future(Batcher(elsewhere.run).submit(0))  # in flight until its gate opens
+        await _turns(2)
+        answers = await _arriving_two_turns_apart(Batcher(here.run), (1, 2, 3))
+        other_still_in_flight = not other.done()  # the batch went once no more calls came
+        elsewhere.gate.set()
+        await other
+        return here.batches, answers, other_still_in_flight
+
+    batches, answers, other_still_in_flight = asyncio.run(scenario())
+    assert batches == [[1, 2, 3]]
+    assert answers == [2, 4, 6] and other_still_in_flight
+
+
+def test_with_no_other_call_in_flight_a_call_goes_at_once():
+    async def scenario():
+        here = Recorder()
+        here.gate.set()
+        answers = await _arriving_two_turns_apart(Batcher(here.run), (1, 2, 3))
+        return here.batches, answers
+
+    assert asyncio.run(scenario()) == ([[1], [2], [3]], [2, 4, 6])
+
+
+def test_a_batch_waits_no_longer_than_its_turns_allow():
+    async def scenario():
+        elsewhere, here = Recorder(), Recorder()
+        here.gate.set()
+        other = asyncio.ensure_future(Batcher(elsewhere.run).submit(0))
+        await _turns(2)
+        batcher = Batcher(here.run, max_size=10 * GATHER_TURNS)  # the turns, not the size, end it
+        calls = [asyncio.ensure_future(batcher.submit(1))]
+        for item in range(2, 2 * GATHER_TURNS + 1):  # a new call every turn: never quiet
+            await _turns(1)
+            calls.append(asyncio.ensure_future(batcher.submit(item)))
+        await asyncio.gather(*calls)
+        elsewhere.gate.set()
+        await other
+        return here.batches
+
+    batches = asyncio.run(scenario())
+    assert GATHER_TURNS <= len(batches[0]) <= GATHER_TURNS + 2  # it went after GATHER_TURNS turns
+    assert [x for b in batches for x in b] == list(range(1, 2 * GATHER_TURNS + 1))
