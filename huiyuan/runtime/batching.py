@@ -31,7 +31,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 GATHER_TURNS = 64  # at most this many turns of the event loop before a batch goes
-QUIET_TURNS = 8  # a batch goes after this many turns that brought it no new call
+QUIET_TURNS = 16  # a batch goes after this many turns that brought it no new call
 _in_flight = 0  # calls submitted to any Batcher of this process and not yet answered
 
 
