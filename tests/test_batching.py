@@ -75,7 +75,6 @@ def test_a_caller_that_goes_away_leaves_the_batch_to_finish_for_the_others():
     assert asyncio.run(scenario()) == (2, 6, [[1], [2, 3]])
 
 
-
 async def _turns(n: int) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
