@@ -50,8 +50,8 @@ def with_direct(database_url, test):
 
 
 def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url):
-    """An expanding IN becomes = ANY(...) on PostgreSQL: one statement for every length,
-    planned at each execution (never prepared), where an equality is prepared."""
+    """An expanding IN becomes = ANY(...) on PostgreSQL: one prepared statement for
+    every length."""
     async def test(direct):
         assert [r.code for r in await direct.rows(WANTED, {"codes": ["c", "a", "zz"]})] == ["a", "c"]
         assert [r.code for r in await direct.rows(WANTED, {"codes": ["d"]})] == ["d"]
@@ -65,7 +65,45 @@ def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url
                 prepared = [row.statement for row in await connection.execute(
                     select(column("statement")).select_from(table("pg_prepared_statements")))]
             assert any("direct_codes.code = $1" in s for s in prepared)
-            assert not any("ANY" in s for s in prepared)
+            assert any("direct_codes.code = ANY($1)" in s for s in prepared)
+
+    with_direct(database_url, test)
+
+
+async def _plan_for(raw, codes_wanted: list[str]) -> str:
+    """The plan the connection's prepared WANTED would run, as EXPLAIN prints it."""
+    name = (await (await raw.execute(
+        "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%%= ANY($1)%%'", prepare=False)).fetchone())[0]
+    literal = "{" + ",".join(codes_wanted) + "}"  # plain letters: nothing to quote
+    plan = await (await raw.execute(f"EXPLAIN EXECUTE {name}('{literal}')", prepare=False)).fetchall()
+    return "\n".join(line for line, in plan)
+
+
+def test_a_plan_made_on_a_small_table_is_dropped_after_plans_kept_s(database_url):
+    """PostgreSQL keeps a prepared statement's plan for the connection's life. One made
+    on a table of four rows reads the table whole; once the table has grown, the plan
+    must be made again within plans_kept_s, or every lookup reads every row."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("plans are PostgreSQL's")
+
+    async def test(direct):
+        direct.plans_kept_s = 3600
+        async with direct.engine.begin() as connection:  # no analyze may make the plan again meanwhile
+            await connection.exec_driver_sql("ALTER TABLE direct_codes SET (autovacuum_enabled = false)")
+        async with direct.reading() as connection:
+            raw = connection.connection
+            await raw.execute("VACUUM ANALYZE direct_codes", prepare=False)  # as autovacuum does a new table's
+            for _ in range(8):  # past the five custom plans PostgreSQL makes before a generic one
+                await connection.execute(WANTED, {"codes": ["a", "b"]})
+            assert "Seq Scan on direct_codes" in await _plan_for(raw, ["a"])
+            await raw.execute("INSERT INTO direct_codes (code, uses) "
+                              "SELECT 'x' || g, 0 FROM generate_series(1, 50000) g", prepare=False)
+            assert "Seq Scan on direct_codes" in await _plan_for(raw, ["a"])  # still the plan for four rows
+        direct.plans_kept_s = 0
+        async with direct.reading() as connection:
+            assert connection.connection is raw
+            assert [r.code for r in await connection.execute(WANTED, {"codes": ["x7", "a"]})] == ["a", "x7"]
+            assert "Scan using pk_direct_codes" in await _plan_for(raw, ["a"])
 
     with_direct(database_url, test)
 

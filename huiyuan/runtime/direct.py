@@ -23,11 +23,13 @@ engine on both.
 Differences from SQLAlchemy, each on purpose:
 - an expanding IN (`column.in_(bindparam("codes", expanding=True))`) becomes
   `column = ANY(%(codes)s)`: one statement for any number of values, where SQLAlchemy
-  renders a statement per length of the list; NOT IN is refused. Such a statement is
-  planned at every execution, not prepared: PostgreSQL's plan for a prepared statement
-  is made once per connection, for a list of unknown length and the table as it was
-  then, and one made while the holds table was new went on scanning it whole as it
-  grew (bench/wallet.py: 200 million rows read in a full run, p99 354 ms);
+  renders a statement per length of the list; NOT IN is refused;
+- every statement is prepared, and every connection drops its plans when they are
+  older than PLANS_KEPT_S (DISCARD PLANS). PostgreSQL plans a prepared statement for
+  the table as it is then, and may keep that plan for the connection's life: one made
+  while the holds table was new went on scanning it whole as it grew (bench/wallet.py:
+  200 million rows read in a full run, p99 354 ms). Planning each execution instead
+  cost more than running it (0.05 ms against 0.015 for a batch's live lots);
 - result values are psycopg's own (the session's time zone is UTC, so timestamps come
   back as aware UTC datetimes, as UtcDateTime gives them on SQLite); no result
   processors run, and no column default computed in Python exists in our tables;
@@ -41,6 +43,8 @@ Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
 """
 
 import re
+import time
+import weakref
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
@@ -67,6 +71,10 @@ _CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
 # built per call: each would be kept for good.
 BUILT_ONCE = "huiyuan_built_once"
 POOL_WAIT_S = 10  # as SQLAlchemy's pool waits (runtime/db.py)
+# How long a connection keeps its statements' plans: at most this long can a plan made
+# on a small table go on reading the table whole as it grows. Planning again costs a
+# few milliseconds a connection, at most once per period.
+PLANS_KEPT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,6 @@ class _Prepared:
     processors: dict
     returning: bool
     footprint: Footprint | None  # None: a write that is never merged with others
-    planned_each_time: bool  # an expanding IN: never prepared (above)
 
 
 class Direct:
@@ -86,6 +93,8 @@ class Direct:
         self.pool = None
         self._prepared: dict[tuple, _Prepared] = {}  # by SQLAlchemy's cache key and the keys given
         self._built_once: dict[tuple, tuple] = {}  # (id, keys) -> (statement, _Prepared), see BUILT_ONCE
+        self.plans_kept_s = PLANS_KEPT_S
+        self._plans_since = weakref.WeakKeyDictionary()  # connection -> monotonic time its plans date from
         if engine.dialect.name == "postgresql":
             self.database = engine.url.database or ""
             self.pool = AsyncConnectionPool(
@@ -155,11 +164,22 @@ class Direct:
         as SQLAlchemy's exception (a statement's own is translated where it ran)."""
         try:
             async with self.pool.connection() as connection:
+                await self._drop_old_plans(connection)
                 yield connection
         except PoolTimeout as error:  # a psycopg.Error too: first
             raise exc.TimeoutError(str(error)) from error
         except psycopg.Error as error:
             raise _translated(error, None, None) from error
+
+    async def _drop_old_plans(self, connection) -> None:
+        """DISCARD PLANS once the connection's plans are older than plans_kept_s. The
+        statements stay prepared; each is planned again at its next execution, for
+        the tables as they are then."""
+        now = time.monotonic()
+        since = self._plans_since.setdefault(connection, now)
+        if now - since >= self.plans_kept_s:
+            await connection.execute(b"DISCARD PLANS", prepare=False)
+            self._plans_since[connection] = now
 
     def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
         """The statement compiled for psycopg, for these parameter keys. This uses two
@@ -196,7 +216,7 @@ class Direct:
         if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
             raise ValueError(f"no direct form for: {sql}")
         return _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning),
-                         None if lists else footprint_of(statement), planned_each_time=bool(lists))
+                         None if lists else footprint_of(statement))
 
     def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
         """The driver's parameters: SQLAlchemy's values for the compiled binds (those of
@@ -299,8 +319,7 @@ class Connection:
             if many:
                 await cursor.executemany(prepared.sql, [self.direct.parameters(prepared, statement, p) for p in params])
             else:
-                await cursor.execute(prepared.sql, self.direct.parameters(prepared, statement, params),
-                                     prepare=not prepared.planned_each_time)
+                await cursor.execute(prepared.sql, self.direct.parameters(prepared, statement, params))
             if wait and self.pipeline is not None:
                 await self.pipeline.sync()
         return cursor
