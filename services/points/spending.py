@@ -21,7 +21,8 @@ _HOLD_IDS = bindparam("hold_ids", expanding=True)
 _LOCK_MEMBERS_OF_HOLDS = select(member_points).where(member_points.c.member_id.in_(
     select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS)))).order_by(member_points.c.member_id).with_for_update()
 _LOCK_HOLDS = select(holds).where(holds.c.hold_id.in_(_HOLD_IDS)).order_by(holds.c.hold_id).with_for_update()
-_LIVE_LOTS_OF_HOLDS = ledger.live_lots_where(select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS)))
+_LIVE_LOTS_OF_HOLDS = ledger.live_lots_where(lots.c.member_id.in_(
+    select(holds.c.member_id).where(holds.c.hold_id.in_(_HOLD_IDS))))
 _DRAWS_OF_HOLDS = select(hold_draws, lots.c.member_id, lots.c.points_left, lots.c.expire_time, lots.c.available_time
                          ).join(lots, lots.c.lot_id == hold_draws.c.lot_id).where(hold_draws.c.hold_id.in_(_HOLD_IDS))
 _GIVE_BACK_DRAW = update(hold_draws).where(

@@ -13,7 +13,7 @@
 
 from sqlalchemy import (
     JSON, BigInteger, CheckConstraint, Column, Date, Index, Integer, String, Table, UniqueConstraint, bindparam, select,
-    update,
+    text, update,
 )
 
 from huiyuan.runtime import idempotency
@@ -37,7 +37,11 @@ lots = Table(
     Column("create_time", UtcDateTime, nullable=False),
     CheckConstraint("points_left >= 0 AND points_left <= granted_points", name="left_within_granted"),
     Index("ix_lots_member_id_expire_time", "member_id", "expire_time"),
-    Index("ix_lots_expire_time", "expire_time"),
+    # Only the lots that expire: the expiry job and the reminders look for those by
+    # date. Lots that never expire are found by member (ledger.live_lots_where): with
+    # them in this index, PostgreSQL read all of the chain's to find one member's.
+    Index("ix_lots_expire_time", "expire_time", postgresql_where=text("expire_time IS NOT NULL"),
+          sqlite_where=text("expire_time IS NOT NULL")),
 )
 
 member_points = Table(

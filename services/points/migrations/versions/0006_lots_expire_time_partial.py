@@ -1,0 +1,35 @@
+"""the index of lots by expire_time holds only the lots that expire
+
+Lots that never expire (expire_time NULL) are found by member, through
+ix_lots_member_id_expire_time. With them in this index, PostgreSQL planned a member's
+lots that never expire as a read of all the chain's (services/points/ledger.py,
+live_lots_where).
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-06 09:40:00
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = '0006'
+down_revision: Union[str, Sequence[str], None] = '0005'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+_EXPIRES = sa.text("expire_time IS NOT NULL")
+
+
+def upgrade() -> None:
+    op.drop_index('ix_lots_expire_time', table_name='lots')
+    op.create_index('ix_lots_expire_time', 'lots', ['expire_time'], unique=False,
+                    postgresql_where=_EXPIRES, sqlite_where=_EXPIRES)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_lots_expire_time', table_name='lots')
+    op.create_index('ix_lots_expire_time', 'lots', ['expire_time'], unique=False)
