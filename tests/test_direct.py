@@ -73,7 +73,7 @@ def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url
 async def _plan_for(raw, codes_wanted: list[str]) -> str:
     """The plan the connection's prepared WANTED would run, as EXPLAIN prints it."""
     name = (await (await raw.execute(
-        "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%%= ANY($1)%%'", prepare=False)).fetchone())[0]
+        "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%= ANY($1)%'", prepare=False)).fetchone())[0]
     literal = "{" + ",".join(codes_wanted) + "}"  # plain letters: nothing to quote
     plan = await (await raw.execute(f"EXPLAIN EXECUTE {name}('{literal}')", prepare=False)).fetchall()
     return "\n".join(line for line, in plan)
