@@ -4,11 +4,12 @@ Seeds 10,000 members with points and a past checkout each (COPY), starts the poi
 service as its own process:
 - throughput closed-loop, 32 clients, each cycle an Accrue of a paid order then a Hold
   and a Capture of an offset (what a checkout does to points);
-- latency of a cycle open-loop at half that rate (from the scheduled time);
+- latency of a cycle open-loop at half that rate (from the scheduled time), or at the
+  rate --rate gives (to compare two versions of the code at one rate);
 - RunExpiry over 1,000,000 lots past their date (100,000 with --quick).
 Targets on this machine: >= 500 cycles/s, p99 <= 50 ms, expiry of 1,000,000 lots <= 60 s.
 
-usage: python bench/points.py [--quick] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+usage: python bench/points.py [--quick] [--rate CYCLES_PER_S] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 import argparse
@@ -95,7 +96,7 @@ def random_cycle(stub):
     return cycle(stub, member_of(random.randrange(MEMBERS)))
 
 
-async def measure(seconds: float, expired_lots: int, service_pid: int) -> dict:
+async def measure(seconds: float, expired_lots: int, service_pid: int, open_rate: float | None) -> dict:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}")
     stub = points_pb2_grpc.PointsServiceStub(channel)
     await stub.CreateRule(pb.CreateRuleRequest(request_id="bench-rule", rule=pb.Rule(
@@ -106,31 +107,35 @@ async def measure(seconds: float, expired_lots: int, service_pid: int) -> dict:
     cpu_ms = cpu_ms_per(before, cpu_usage({"points": service_pid}), rate * (time.perf_counter() - started))
     print(f"closed-loop, 32 clients: {rate:,.0f} accrue + offset cycles/s")
     print("  CPU per cycle: " + ", ".join(f"{name} {ms} ms" for name, ms in cpu_ms.items()))
-    latencies = await open_loop(lambda: random_cycle(stub), rate / 2, seconds)
+    open_rate = open_rate or rate / 2
+    latencies = await open_loop(lambda: random_cycle(stub), open_rate, seconds)
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    print(f"open-loop at {rate / 2:,.0f} cycles/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} cycles)")
+    print(f"open-loop at {open_rate:,.0f} cycles/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} cycles)")
     started = time.perf_counter()
     expired = await stub.RunExpiry(pb.RunExpiryRequest(request_id=str(uuid.uuid4())), timeout=600)
     expiry_s = time.perf_counter() - started
     assert expired.expired_lots == expired_lots, expired
     print(f"expiry of {expired_lots:,} lots: {expiry_s:.1f} s")
     await channel.close()
-    return {"cycles_per_s": round(rate), "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
+    return {"cycles_per_s": round(rate), "open_rate": round(open_rate), "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
             "expired_lots": expired_lots, "expiry_s": round(expiry_s, 1), "cpu_ms": cpu_ms}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rate", type=float, help="cycles/s of the open loop (default: half the closed loop's)")
     parser.add_argument("--pg", default=ADMIN_URL)
     args = parser.parse_args()
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be a number of cycles a second above 0")
     seconds, expired_lots = (5, 100_000) if args.quick else (20, 1_000_000)
     url = fresh_database(args.pg, "huiyuan_bench_points")
     started = time.perf_counter()
     seed(url, expired_lots)
     print(f"seeded {MEMBERS:,} members and {expired_lots:,} lots past their date in {time.perf_counter() - started:.1f} s")
     with serving(["services.points"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_POINTS_PORT": str(PORT)}) as (service,):
-        figures = asyncio.run(measure(seconds, expired_lots, service.pid))
+        figures = asyncio.run(measure(seconds, expired_lots, service.pid, args.rate))
     figures["pgbench_tps"] = round(pgbench_tps(args.pg, seconds, "-N"))
     print(f"pgbench -N, 8 clients: {figures['pgbench_tps']:,} tps (how fast this machine is today)")
     print(json.dumps({"bench": "points", **figures}))
