@@ -11,8 +11,9 @@ So on PostgreSQL every idempotent mutation runs in `Direct.begin()`
 (runtime/idempotency.py), as does the checkout saga's log, and the services' reads
 run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
 once: SQLAlchemy compiles them to psycopg's SQL, cached under its own cache key, and
-builds and processes their parameters from that compiled form; psycopg sends them,
-prepared on the server. What comes back answers the part of SQLAlchemy's Result the
+builds and processes their parameters from that compiled form; they go out on
+libpq's pipeline mode, prepared on the server (runtime/pipeline.py), with psycopg's
+connections, its pool, its adaptation of values and its errors. What comes back answers the part of SQLAlchemy's Result the
 services use (Rows, below), and a failure comes back as SQLAlchemy's exception for it
 (IntegrityError, OperationalError, ...), so the domain code and its error handling are
 the same on both databases. On SQLite `begin()` is `engine.begin()` itself and
@@ -33,10 +34,12 @@ Differences from SQLAlchemy, each on purpose:
 - result values are psycopg's own (the session's time zone is UTC, so timestamps come
   back as aware UTC datetimes, as UtcDateTime gives them on SQLite); no result
   processors run, and no column default computed in Python exists in our tables;
-- an executemany is psycopg's (pipelined), without RETURNING;
-- begin() runs in psycopg's pipeline mode, so that a write whose answer nobody reads
-  can be sent without waiting for it: send(), below. A hold and its capture took 17
-  round trips to the database, and take 6;
+- a list of parameter rows runs the statement once per row, in one round trip,
+  without RETURNING;
+- statements go out in pipeline mode, so that a write whose answer nobody reads can
+  be sent without waiting for it: send(), below. A hold and its capture took 17
+  round trips to the database, and take 6. The reads of reading() go out the same
+  way, each round trip in a transaction of its own (autocommit);
 - the writes sent between two reads go out merged into one statement where they can
   (runtime/merged_writes.py): a capture's six writes cost one statement's overhead.
 Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
@@ -46,11 +49,10 @@ import re
 import time
 import weakref
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import pq
-from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,6 +61,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from huiyuan.runtime import db
 from huiyuan.runtime.merged_writes import MAX_ROWS, Footprint, Group, footprint_of, merged
+from huiyuan.runtime.pipeline import Answer, Pipeline
 from huiyuan.runtime.tracing import start_sql_span
 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
@@ -86,6 +89,13 @@ class _Prepared:
     footprint: Footprint | None  # None: a write that is never merged with others
 
 
+@dataclass
+class _Session:
+    """What a pooled connection keeps between its uses."""
+    plans_since: float  # monotonic time its plans date from
+    prepared: dict = field(default_factory=dict)  # its prepared statements (runtime/pipeline.py)
+
+
 class Direct:
     def __init__(self, engine: AsyncEngine, schema: str, size: int, wait_s: float = POOL_WAIT_S):
         self.engine = engine
@@ -94,7 +104,7 @@ class Direct:
         self._prepared: dict[tuple, _Prepared] = {}  # by SQLAlchemy's cache key and the keys given
         self._built_once: dict[tuple, tuple] = {}  # (id, keys) -> (statement, _Prepared), see BUILT_ONCE
         self.plans_kept_s = PLANS_KEPT_S
-        self._plans_since = weakref.WeakKeyDictionary()  # connection -> monotonic time its plans date from
+        self._sessions = weakref.WeakKeyDictionary()  # connection -> _Session
         if engine.dialect.name == "postgresql":
             self.database = engine.url.database or ""
             self.pool = AsyncConnectionPool(
@@ -103,11 +113,10 @@ class Direct:
                 min_size=0, max_size=size, open=False, name=f"direct-{schema}",
                 timeout=wait_s,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
-                # prepare_threshold=0: every statement is prepared on first use, per connection.
+                # prepare_threshold=None: psycopg prepares nothing; runtime/pipeline.py does.
                 kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
                         "application_name": f"huiyuan-{schema}-direct",
-                        "prepare_threshold": 0},
-                configure=_keep_prepared,
+                        "prepare_threshold": None},
             )
 
     async def open(self) -> None:
@@ -131,8 +140,8 @@ class Direct:
             async with db.reading(self.engine) as connection:
                 yield connection
             return
-        async with self._pooled() as connection:
-            yield Connection(self, connection)
+        async with self._session(transaction=False) as connection:
+            yield connection
 
     @asynccontextmanager
     async def begin(self):
@@ -143,19 +152,28 @@ class Direct:
             async with self.engine.begin() as connection:
                 yield connection
             return
-        # In pipeline mode BEGIN goes out with the first statement, and every write
-        # sent with send() goes out with the next statement that waits, or with COMMIT.
-        # If anything raises, the pool rolls the transaction back as it takes the
-        # connection back.
-        async with self._pooled() as connection, connection.pipeline() as pipeline:
+        # BEGIN goes out with the first statement that waits, and every write sent with
+        # send() with the next statement that waits, or with COMMIT.
+        async with self._session(transaction=True) as transaction:
+            yield transaction
+
+    @asynccontextmanager
+    async def _session(self, transaction: bool):
+        """A Connection on a pooled connection; in a transaction, committed at the end of
+        the block. If the block raises, the transaction is rolled back (or the
+        connection closed, if a round trip was cut off) before the pool takes it back."""
+        async with self._pooled() as connection:
+            session = Connection(self, connection, self._sessions[connection].prepared, transaction)
+            if transaction:
+                session.pipeline.queue_command(b"BEGIN")
             try:
-                await connection.execute(b"BEGIN")
-                transaction = Connection(self, connection, pipeline)
-                yield transaction
-                await transaction.flush()
-                await connection.execute(b"COMMIT")
+                yield session
+                if transaction:
+                    session.flush()
+                    session.pipeline.queue_command(b"COMMIT")
+                    await session.sync()
             except BaseException:
-                await _drain(pipeline)
+                await session.abandon()
                 raise
 
     @asynccontextmanager
@@ -176,10 +194,12 @@ class Direct:
         statements stay prepared; each is planned again at its next execution, for
         the tables as they are then."""
         now = time.monotonic()
-        since = self._plans_since.setdefault(connection, now)
-        if now - since >= self.plans_kept_s:
+        session = self._sessions.get(connection)
+        if session is None:
+            session = self._sessions[connection] = _Session(now)
+        if now - session.plans_since >= self.plans_kept_s:
             await connection.execute(b"DISCARD PLANS", prepare=False)
-            self._plans_since[connection] = now
+            session.plans_since = now
 
     def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
         """The statement compiled for psycopg, for these parameter keys. This uses two
@@ -230,22 +250,6 @@ class Direct:
         return values
 
 
-async def _drain(pipeline) -> None:
-    """Collect what a failed transaction still has in the pipeline: the answers to the
-    statements skipped after the error being raised. Else leaving the pipeline raises
-    again, and psycopg logs it as a warning."""
-    try:
-        await pipeline.sync()
-    except psycopg.Error:
-        pass
-
-
-async def _keep_prepared(connection) -> None:
-    # A service runs a few hundred statements; psycopg keeps 100 prepared by default
-    # and would deallocate and prepare again past that.
-    connection.prepared_max = 1000
-
-
 def _translated(error: psycopg.Error, sql, params) -> exc.DBAPIError:
     """SQLAlchemy's exception for a driver error, as its engine would raise it."""
     return exc.DBAPIError.instance(sql, params, error, psycopg.Error)
@@ -253,82 +257,107 @@ def _translated(error: psycopg.Error, sql, params) -> exc.DBAPIError:
 
 class Connection:
     """A psycopg connection (in a transaction, or in autocommit for reading()), seen as
-    SQLAlchemy's connection."""
+    SQLAlchemy's connection. Statements queue in its pipeline until one waits."""
 
-    def __init__(self, direct: Direct, connection, pipeline=None):
+    def __init__(self, direct: Direct, connection, prepared: dict, transaction: bool):
         self.direct = direct
         self.dialect = direct.dialect  # for db.dialect_name()
-        self.connection = connection
-        self.pipeline = pipeline  # in begin(): statements queue until a sync
-        self.sent = Group()  # writes sent and not yet gone out: they go out merged
+        self.connection = connection  # psycopg's
+        self.pipeline = Pipeline(connection, prepared)
+        self.transaction = transaction
+        self.sent = Group()  # writes sent and not yet queued: they go out merged
 
     async def execute(self, statement, params: dict | list[dict] | None = None) -> "Rows":
         """Run the statement and wait for its answer (and for every write sent before)."""
         if params == []:
             return Rows([], 0)
-        await self.flush()
-        return await _rows(await self._run(statement, params, wait=True))
+        self.flush()
+        with self._queued(statement, params) as answers:
+            await self.sync()
+        return _rows(answers)
 
     async def execute_together(self, statements: list[tuple]) -> list["Rows"]:
         """Run (statement, params) pairs and wait once for all their answers."""
-        await self.flush()
-        cursors = [await self._run(statement, params, wait=False) for statement, params in statements]
-        if self.pipeline is not None:
-            try:
-                await self.pipeline.sync()
-            except psycopg.Error as error:
-                raise _translated(error, None, None) from error
-        return [await _rows(cursor) for cursor in cursors]
+        self.flush()
+        queued = []
+        for statement, params in statements:
+            with self._queued(statement, params) as answers:
+                queued.append(answers)
+        await self.sync()
+        return [_rows(answers) for answers in queued]
 
     async def send(self, statement, params: dict | list[dict] | None = None) -> None:
         """Send a write without waiting for its answer (see send(), below). In a
         transaction it waits in self.sent for the writes after it, to go out with them."""
-        if self.pipeline is None:
-            await self._run(statement, params, wait=True)
+        if not self.transaction:
+            await self.execute(statement, params)
             return
         rows = params if isinstance(params, list) else [params]
         prepared = self.direct.prepare(statement, tuple(sorted(rows[0] or ())))
         if prepared.footprint is None or len(rows) > MAX_ROWS or (len(rows) > 1 and not prepared.footprint.inserts):
-            await self.flush()
-            await self._run(statement, params, wait=False, prepared=prepared)
-            return
+            self.flush()
+            with self._queued(statement, params, prepared):
+                return
         for row in rows:
             if not self.sent.admits(prepared.footprint):
-                await self.flush()
+                self.flush()
             self.sent.add(prepared.footprint, prepared.sql, self.direct.parameters(prepared, statement, row))
 
-    async def flush(self) -> None:
-        """Send the writes waiting in self.sent, as one statement if there are several."""
+    def flush(self) -> None:
+        """Queue the writes waiting in self.sent, as one statement if there are several."""
         members, self.sent = self.sent.members, Group()
         if not members:
             return
         sql, values = members[0] if len(members) == 1 else merged(members)
         with _statement_span(self.direct, sql, values):
-            await self.connection.cursor().execute(sql, values, prepare=True)
+            self.pipeline.queue(sql, values)
 
-    async def _run(self, statement, params, wait: bool, prepared: _Prepared | None = None):
-        many = isinstance(params, list) and len(params) != 1  # psycopg's executemany costs more for one row
-        if isinstance(params, list) and not many:
-            params = params[0]
+    async def sync(self) -> None:
+        """One round trip: what is queued goes out, and every answer comes back. A
+        failure leaves as SQLAlchemy's exception for it."""
+        try:
+            await self.pipeline.sync()
+        except psycopg.Error as error:
+            raise _translated(error, self.pipeline.failed_sql, None) from error
+
+    async def abandon(self) -> None:
+        """After a failure: what is queued answered and the transaction rolled back, so
+        the pool takes the connection back as it gave it; else (a round trip cut off,
+        the connection lost) the connection is closed, and the pool drops it."""
+        connection = self.connection
+        try:
+            if not self.pipeline.cut_off:
+                try:
+                    await self.pipeline.sync()
+                except psycopg.Error:
+                    pass  # the error being raised, or one that follows from it
+                if connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                    self.pipeline.queue_command(b"ROLLBACK")
+                    await self.pipeline.sync()
+        except psycopg.Error:
+            pass
+        finally:
+            if self.pipeline.cut_off or connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                await connection.close()
+
+    @contextmanager
+    def _queued(self, statement, params, prepared: _Prepared | None = None):
+        """Queue the statement, once per row of params (a list), in its span; yields the
+        answers to come."""
+        rows = params if isinstance(params, list) else [params]
         # prepared: send() has it already, for the same keys (those of the first row)
-        prepared = prepared or self.direct.prepare(statement, tuple(sorted((params[0] if many else params) or ())))
-        if many and prepared.returning:
-            raise ValueError(f"executemany with RETURNING has no direct form: {prepared.sql}")
-        cursor = self.connection.cursor(row_factory=namedtuple_row)
+        prepared = prepared or self.direct.prepare(statement, tuple(sorted(rows[0] or ())))
+        if len(rows) > 1 and prepared.returning:
+            raise ValueError(f"a list of rows with RETURNING has no direct form: {prepared.sql}")
         with _statement_span(self.direct, prepared.sql, params):
-            if many:
-                await cursor.executemany(prepared.sql, [self.direct.parameters(prepared, statement, p) for p in params])
-            else:
-                await cursor.execute(prepared.sql, self.direct.parameters(prepared, statement, params))
-            if wait and self.pipeline is not None:
-                await self.pipeline.sync()
-        return cursor
+            yield [self.pipeline.queue(prepared.sql, self.direct.parameters(prepared, statement, row)) for row in rows]
 
 
-async def _rows(cursor) -> "Rows":
-    result = cursor.pgresult
-    has_rows = result is not None and result.status == pq.ExecStatus.TUPLES_OK
-    return Rows(await cursor.fetchall() if has_rows else [], cursor.rowcount)
+def _rows(answers: list[Answer]) -> "Rows":
+    """A statement's Rows: its rows, or for a list of parameter rows the rows written."""
+    if len(answers) == 1:
+        return Rows(answers[0].rows(), answers[0].rowcount)
+    return Rows([], sum(answer.rowcount for answer in answers))
 
 
 async def execute_together(db, *statements: tuple) -> list:
@@ -371,6 +400,10 @@ def _statement_span(direct: Direct, sql: str, params):
         if span.is_recording():
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         raise _translated(error, sql, params) from error
+    except exc.DBAPIError as error:  # the round trip's, translated there
+        if span.is_recording():
+            span.set_status(Status(StatusCode.ERROR, type(error.orig).__name__))
+        raise
     finally:
         span.end()
 
