@@ -130,27 +130,23 @@ class Pipeline:
         self._send(self._pgconn.send_query_params, command, None)
         self._queued.append((None, command))
 
-    @property
-    def pending(self) -> bool:
-        return bool(self._queued)
-
     async def sync(self) -> None:
         """Send what is queued and read every answer; then raise the first error, if
         any, as psycopg's exception (its statement's SQL in failed_sql)."""
         if not self._queued:
             return
         pgconn = self._pgconn
-        pgconn.pipeline_sync()
         failure = None
         try:
+            pgconn.pipeline_sync()
             while pgconn.flush():  # the socket is full: wait until the server took some
                 if await self._ready(_READ | _WRITE) & _READ:
                     pgconn.consume_input()
             while self._queued:
                 entry, sql = self._queued[0]
                 result = await self._next_result()
-                if await self._next_result() is not None:
-                    raise errors.InternalError("a pipeline statement answered more than one result")
+                if result is None or await self._next_result() is not None:
+                    raise errors.InternalError("a pipeline statement answered no result, or more than one")
                 self._queued.popleft()
                 if result.status == _FATAL:
                     if failure is None:
