@@ -122,3 +122,30 @@ def test_a_failed_statement_rolls_the_transaction_back_and_the_connection_serves
             assert (await tx.execute(ONE, {"name": "a"})).scalar() == 0
 
     loop.run_until_complete(test())
+
+
+def test_a_connection_the_server_dropped_fails_its_call_as_unavailable_and_is_replaced(pg_direct):
+    """PostgreSQL restarted, or killed the backend: the call on that connection gets
+    SQLAlchemy's OperationalError (UNAVAILABLE to the caller, runtime/interceptors.py),
+    and the next call gets a new connection."""
+    from sqlalchemy.exc import OperationalError
+
+    direct, loop = pg_direct
+
+    async def test():
+        async with direct.reading() as connection:
+            doomed = connection.connection
+            pid = doomed.info.backend_pid
+        async with direct.engine.begin() as admin:
+            await admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        with pytest.raises(OperationalError):
+            async with direct.begin() as tx:
+                assert tx.connection is doomed
+                await tx.execute(update(counters).values(value=counters.c.value + 1))
+        assert doomed.closed
+        async with direct.begin() as tx:
+            assert tx.connection is not doomed
+            await tx.execute(update(counters).values(value=counters.c.value + 1))
+        assert (await direct.rows(ONE, {"name": "a"}))[0].value == 1
+
+    loop.run_until_complete(test())
