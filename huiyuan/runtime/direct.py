@@ -13,8 +13,9 @@ run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, wri
 once: SQLAlchemy compiles them to psycopg's SQL, cached under its own cache key, and
 builds and processes their parameters from that compiled form; they go out on
 libpq's pipeline mode, prepared on the server (runtime/pipeline.py), with psycopg's
-connections, its pool, its adaptation of values and its errors. What comes back answers the part of SQLAlchemy's Result the
-services use (Rows, below), and a failure comes back as SQLAlchemy's exception for it
+connections, its pool, its adaptation of values and its errors. What comes back
+answers the part of SQLAlchemy's Result the services use (Rows, below), and a
+failure comes back as SQLAlchemy's exception for it
 (IntegrityError, OperationalError, ...), so the domain code and its error handling are
 the same on both databases. On SQLite `begin()` is `engine.begin()` itself and
 `reading()` is db.reading(): the embedded default keeps SQLAlchemy's writer turns
@@ -164,9 +165,9 @@ class Direct:
         connection closed, if a round trip was cut off) before the pool takes it back."""
         async with self._pooled() as connection:
             session = Connection(self, connection, self._sessions[connection].prepared, transaction)
-            if transaction:
-                session.pipeline.queue_command(b"BEGIN")
             try:
+                if transaction:
+                    session.pipeline.queue_command(b"BEGIN")
                 yield session
                 if transaction:
                     session.flush()
@@ -297,7 +298,8 @@ class Connection:
         if prepared.footprint is None or len(rows) > MAX_ROWS or (len(rows) > 1 and not prepared.footprint.inserts):
             self.flush()
             with self._queued(statement, params, prepared):
-                return
+                pass  # it goes out with the next statement that waits
+            return
         for row in rows:
             if not self.sent.admits(prepared.footprint):
                 self.flush()

@@ -5,10 +5,11 @@ Why not psycopg's cursors, as Direct used them until 2026-12-06: in pipeline mod
 cursor.execute() took a turn of the event loop of its own to send (a reader and a
 writer added and removed, an Event), and built a cursor, an adapters map and a query
 converter. A transaction of five statements cost 0.38 ms of CPU through them and 0.18
-here (README, "Where the time goes"); the services are bound by their CPU, and a call
-alone runs such a transaction for itself. psycopg still does the parts that are its
-job: the connection and its pool, parameters dumped and values loaded by its
-Transformer (as its cursors do, in C), its exception for each error of the server.
+here (README, Benchmarks, "Statements go out on libpq's pipeline mode itself"); the
+services are bound by their CPU, and a call alone runs such a transaction for itself.
+psycopg still does the parts that are its job: the connection and its pool,
+parameters dumped and values loaded by its Transformer (as its cursors do, in C), its
+exception for each error of the server.
 
 The protocol is libpq's: each statement queued answers one result, and the sync
 answers PIPELINE_SYNC. After an error the statements up to the sync are skipped
@@ -30,11 +31,13 @@ from collections import deque
 
 from psycopg import errors, pq
 from psycopg.adapt import PyFormat, Transformer
-from psycopg.rows import _make_nt  # psycopg's namedtuple rows, as its namedtuple_row makes them
+# psycopg's namedtuple rows, as its namedtuple_row makes them: an internal, so
+# pyproject pins psycopg below 3.4 and tests/test_direct.py reads rows by their names.
+from psycopg.rows import _make_nt
 
 _PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%")
 _names = itertools.count()  # of prepared statements: unique in the process
-MAX_PREPARED = 1000  # per connection; past it the server's are deallocated and counting starts again
+MAX_PREPARED = 1000  # per connection; past it they are all deallocated, and prepared again as they come
 
 _FATAL = pq.ExecStatus.FATAL_ERROR
 _SKIPPED = pq.ExecStatus.PIPELINE_ABORTED
