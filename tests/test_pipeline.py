@@ -149,3 +149,17 @@ def test_a_connection_the_server_dropped_fails_its_call_as_unavailable_and_is_re
         assert (await direct.rows(ONE, {"name": "a"}))[0].value == 1
 
     loop.run_until_complete(test())
+
+
+def test_two_tasks_on_one_transaction_are_refused_not_interleaved(pg_direct):
+    """A transaction's connection serves one task at a time: a statement sent while
+    another task's round trip is under way would have its answers read as that one's."""
+    direct, loop = pg_direct
+
+    async def test():
+        with pytest.raises(RuntimeError, match="one task at a time"):
+            async with direct.begin() as tx:
+                await asyncio.gather(tx.execute(select(func.pg_sleep(0.2))), tx.execute(ONE, {"name": "a"}))
+        assert (await direct.rows(ONE, {"name": "a"}))[0].value == 0
+
+    loop.run_until_complete(test())

@@ -105,6 +105,7 @@ class Pipeline:
         self._queued: deque = deque()  # (entry, SQL) per result to come: Answer, _Prepare or None
         self.failed_sql: str | None = None  # the statement whose error sync() raised
         self.cut_off = False  # a round trip was cut off (cancelled, the connection lost): out of step for good
+        self._in_round_trip = False  # psycopg's connection lock is not taken: one task at a time is asserted
 
     def queue(self, sql: str, params: dict | None) -> Answer:
         """Queue a statement (SQL with %(name)s placeholders) to run at the next sync."""
@@ -138,8 +139,10 @@ class Pipeline:
         any, as psycopg's exception (its statement's SQL in failed_sql)."""
         if not self._queued:
             return
+        self._one_at_a_time()
         pgconn = self._pgconn
         failure = None
+        self._in_round_trip = True
         try:
             pgconn.pipeline_sync()
             while pgconn.flush():  # the socket is full: wait until the server took some
@@ -168,11 +171,18 @@ class Pipeline:
         except BaseException:
             self.cut_off = True
             raise
+        finally:
+            self._in_round_trip = False
         if failure is not None:
             raise failure
 
+    def _one_at_a_time(self) -> None:
+        if self._in_round_trip:  # its answers would be read as this one's
+            raise RuntimeError("a statement on a connection whose round trip is under way: one task at a time")
+
     def _send(self, send, *args, **kwargs) -> None:
         """Queue on libpq (in pipeline mode from the first statement on)."""
+        self._one_at_a_time()
         try:
             if not self._queued:
                 self._pgconn.enter_pipeline_mode()
