@@ -1,7 +1,8 @@
 """runtime/pipeline.py: Direct's round trips on libpq's pipeline mode. What
 tests/test_direct.py does not already hold it to: placeholders numbered as psycopg
-numbers them, a round trip cut off leaves no connection out of step in the pool, the
-prepared statements of a connection stay bounded."""
+numbers them; no connection goes back to the pool out of step (a round trip cut off,
+a failed statement, a connection the server dropped); the prepared statements of a
+connection stay bounded; one task at a time on a connection."""
 
 import asyncio
 
