@@ -91,7 +91,7 @@ class _Prepared:
 
 
 @dataclass
-class _Session:
+class _Kept:
     """What a pooled connection keeps between its uses."""
     plans_since: float  # monotonic time its plans date from
     prepared: dict = field(default_factory=dict)  # its prepared statements (runtime/pipeline.py)
@@ -105,7 +105,7 @@ class Direct:
         self._prepared: dict[tuple, _Prepared] = {}  # by SQLAlchemy's cache key and the keys given
         self._built_once: dict[tuple, tuple] = {}  # (id, keys) -> (statement, _Prepared), see BUILT_ONCE
         self.plans_kept_s = PLANS_KEPT_S
-        self._sessions = weakref.WeakKeyDictionary()  # connection -> _Session
+        self._kept = weakref.WeakKeyDictionary()  # connection -> _Kept
         if engine.dialect.name == "postgresql":
             self.database = engine.url.database or ""
             self.pool = AsyncConnectionPool(
@@ -164,7 +164,7 @@ class Direct:
         the block. If the block raises, the transaction is rolled back (or the
         connection closed, if a round trip was cut off) before the pool takes it back."""
         async with self._pooled() as connection:
-            session = Connection(self, connection, self._sessions[connection].prepared, transaction)
+            session = Connection(self, connection, self._kept_by(connection).prepared, transaction)
             try:
                 if transaction:
                     session.pipeline.queue_command(b"BEGIN")
@@ -194,13 +194,17 @@ class Direct:
         """DISCARD PLANS once the connection's plans are older than plans_kept_s. The
         statements stay prepared; each is planned again at its next execution, for
         the tables as they are then."""
-        now = time.monotonic()
-        session = self._sessions.get(connection)
-        if session is None:
-            session = self._sessions[connection] = _Session(now)
-        if now - session.plans_since >= self.plans_kept_s:
+        kept, now = self._kept_by(connection), time.monotonic()
+        if now - kept.plans_since >= self.plans_kept_s:
             await connection.execute(b"DISCARD PLANS", prepare=False)
-            session.plans_since = now
+            kept.plans_since = now
+
+    def _kept_by(self, connection) -> _Kept:
+        """What the connection keeps between its uses, begun at its first use."""
+        kept = self._kept.get(connection)
+        if kept is None:
+            kept = self._kept[connection] = _Kept(time.monotonic())
+        return kept
 
     def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
         """The statement compiled for psycopg, for these parameter keys. This uses two

@@ -64,7 +64,7 @@ class Answer:
 
     __slots__ = ("_transformer", "_result", "encoding")
 
-    def __init__(self, transformer: Transformer | None, encoding: str):
+    def __init__(self, transformer: Transformer, encoding: str):
         self._transformer = transformer
         self._result: pq.abc.PGresult | None = None
         self.encoding = encoding

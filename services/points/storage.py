@@ -22,6 +22,8 @@ from huiyuan.runtime.db import UtcDateTime, new_metadata
 metadata = new_metadata()
 Points = BigInteger
 
+_EXPIRES = text("expire_time IS NOT NULL")  # the lots ix_lots_expire_time holds (below)
+
 lots = Table(
     "lots", metadata,
     Column("lot_id", String(40), primary_key=True),
@@ -40,8 +42,7 @@ lots = Table(
     # Only the lots that expire: the expiry job and the reminders look for those by
     # date. Lots that never expire are found by member (ledger.live_lots_where): with
     # them in this index, PostgreSQL read all of the chain's to find one member's.
-    Index("ix_lots_expire_time", "expire_time", postgresql_where=text("expire_time IS NOT NULL"),
-          sqlite_where=text("expire_time IS NOT NULL")),
+    Index("ix_lots_expire_time", "expire_time", postgresql_where=_EXPIRES, sqlite_where=_EXPIRES),
 )
 
 member_points = Table(
