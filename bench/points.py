@@ -115,7 +115,7 @@ async def measure(seconds: float, expired_lots: int, service_pid: int, open_rate
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"open-loop at {open_rate:,.0f} cycles/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} cycles)")
     # A cycle costs more here than in the closed loop, whose batches are larger: how
-    # busy the points process is at this rate (README, "Why the p99 ...").
+    # busy the points process is at this rate (README, "Why the p99 at half the closed loop's rate was missed").
     print("  CPU per cycle: " + ", ".join(f"{name} {ms} ms" for name, ms in open_cpu_ms.items())
           + f"; the points process {open_cpu_ms['points'] * open_rate / 1000:.2f} of a core busy")
     started = time.perf_counter()
