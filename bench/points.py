@@ -114,8 +114,8 @@ async def measure(seconds: float, expired_lots: int, service_pid: int, open_rate
     open_cpu_ms = cpu_ms_per(before, cpu_usage({"points": service_pid}), len(latencies))
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"open-loop at {open_rate:,.0f} cycles/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} cycles)")
-    # A cycle costs more here than in the closed loop, whose batches are larger: how
-    # busy the points process is at this rate (README, "Why the p99 at half the closed loop's rate was missed").
+    # A cycle costs more here than in the closed loop, whose batches are larger: how busy
+    # the points process is at this rate is what the p99 depends on (README, Benchmarks).
     print("  CPU per cycle: " + ", ".join(f"{name} {ms} ms" for name, ms in open_cpu_ms.items())
           + f"; the points process {open_cpu_ms['points'] * open_rate / 1000:.2f} of a core busy")
     started = time.perf_counter()
