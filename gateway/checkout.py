@@ -1,19 +1,25 @@
-"""The checkout saga, as ARCHITECTURE.md describes it.
+"""The checkout saga, as docs/checkout.md describes it.
 
     look the card up (a lost or frozen card is refused before anything is reserved)
     -> quote -> reserve in parallel (coupons and budgets, points, stored value)
     -> pivot: the wallet captures -> settle in parallel (points capture, coupon
        redemption, points accrual, the member's visit) -> receipt.
 
-Durability: the order row (with the terminal's request) is committed before any
-service is called, and the answers a re-run must not recompute (the member, the quote,
-the offset) are logged beside it, together, before anything is reserved. Every call a
-step makes carries a request id derived from the order id and the step, and every
-service is idempotent, so running the saga again - after a retry, or by the recovery
-loop after a crash - replays each step's first outcome: a refusal before the pivot is
+One run decides an order. The order row (with the terminal's request) is committed
+before any service is called, with the lease of the run that wrote it
+(gateway/leases.py): a second run of the same order - the terminal's retry during the
+first, the recovery loop - waits for the first's answer. What the saga decides before
+it reserves anything (the member, the quote, the offset, or the refusal of the order
+against them) is its decision, logged once: the first run to log it wins, and every
+run goes on from the logged decision, never from answers it computed itself, so even
+runs that overlap (a run that stalled past its lease) decide alike. Everything after
+follows from the decision and from the services' answers, and every call a step makes
+carries a request id derived from the order id and the step, and every service is
+idempotent, so a run replays each step's first outcome: a refusal before the pivot is
 refused again and compensated again (the releases are idempotent too), a pivot that
 happened stays happened and the saga moves forward; the settle steps run in parallel.
-Holds live ten minutes: longer than a saga and its recovery.
+Of two runs the first to finish the order answers both. Holds live ten minutes:
+longer than a saga and its recovery.
 
 A settle step a service refuses (a points hold that lapsed while the gateway was down
 longer than that, say) stays refused: its id is sticky. Retrying cannot finish such an
@@ -28,37 +34,118 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.gateway.v1 import saga_log_pb2
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import dialect_name, utcnow
 from huiyuan.runtime.direct import BUILT_ONCE, send
-from huiyuan.runtime.errors import DomainError, Unavailable
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unavailable, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally, yuan
-from huiyuan.runtime.status import NO_ANSWER
+from huiyuan.runtime.status import NO_ANSWER, from_status, to_status
 from huiyuan.runtime.upsert import insert_for
 from huiyuan.wallet.v1 import wallet_pb2
+from gateway.leases import Lease
 from gateway.relay import relayed
 from gateway.storage import orders, saga_log
 
 HOLD_TTL = Duration(seconds=600)
 PENDING, PAID, REFUSED, NEEDS_ATTENTION = "PENDING", "PAID", "REFUSED", "NEEDS_ATTENTION"
 RETRY_DELAYS_S = (0.1, 0.3, 1.0, 3.0)
+DECISION = "decision"  # the log step of what the order's first run decided
 # Only a PENDING order is finished: of two runs of one saga, the first to finish answers.
 _FINISH_ORDER = update(orders).where(orders.c.order_id == bindparam("key"), orders.c.state == PENDING).values(
-    state=bindparam("new_state"), response=bindparam("answer"), update_time=bindparam("now"))
+    state=bindparam("new_state"), response=bindparam("answer"), refusal=bindparam("refusal"),
+    update_time=bindparam("now"), lease_until=None)
 
 log = logging.getLogger("huiyuan.gateway.saga")
 
+# A coupon the quote could not use, said to the cashier (the campaign service's reasons).
+COUPON_REFUSALS = {
+    "COUPON_NOT_FOUND": ("there is no such coupon", "没有这张优惠券"),
+    "COUPON_NOT_OWNED": ("the coupon belongs to another member", "这张优惠券属于其他会员"),
+    "COUPON_ALREADY_USED": ("the coupon was used already", "这张优惠券已经用过"),
+    "COUPON_RESERVED": ("the coupon is held by another order being paid", "这张优惠券正被另一笔结账占用"),
+    "COUPON_EXPIRED": ("the coupon has expired", "这张优惠券已过期"),
+    "COUPON_NOT_YET_VALID": ("the coupon is not valid yet", "这张优惠券尚未生效"),
+    "COUPON_NOT_VALID_AT_STORE": ("the coupon is not valid at this store", "这张优惠券不能在本店使用"),
+    "COUPON_NO_ELIGIBLE_LINES": ("nothing on the order is covered by the coupon", "本单没有适用这张优惠券的商品"),
+    "COUPON_THRESHOLD_NOT_MET": ("the order does not reach the coupon's threshold", "本单未达到这张优惠券的使用门槛"),
+    "TOO_MANY_DISCOUNTS": ("the order takes no more discounts", "本单可叠加的优惠已达上限"),
+}
 
-@dataclass
+
 class Refused(Exception):
-    reason: str
-    amount_due_fen: int = 0
+    """The order is refused, nothing reserved is kept: status is the refusal as the
+    terminal hears it, in the domain of the service whose rule refused."""
+
+    def __init__(self, status: status_pb2.Status):
+        super().__init__(status.message)
+        self.status = status
+
+    @property
+    def reason(self) -> str:
+        return reason_of(self.status)
+
+    @property
+    def amount_due_fen(self) -> int:
+        return int(_error_info(self.status).metadata.get("amount_due_fen", 0))
+
+
+def _error_info(status: status_pb2.Status) -> error_details_pb2.ErrorInfo:
+    info = error_details_pb2.ErrorInfo()
+    for detail in status.details:
+        if detail.Unpack(info):
+            break
+    return info
+
+
+def reason_of(status: status_pb2.Status) -> str:
+    return _error_info(status).reason
+
+
+def refused_by(service: str, error: DomainError, order_id: str) -> Refused:
+    """A service's refusal of the order, said as the checkout's: its code, reason and
+    domain, and that nothing was charged."""
+    error.metadata["order_id"] = order_id
+    error.en = f"The checkout was refused and nothing was charged: {error.en}"
+    error.zh = f"结账未成功，本单未扣任何款项：{error.zh}"
+    return Refused(to_status(error, service))
+
+
+def _refused_here(error: DomainError, order_id: str) -> Refused:
+    """The gateway's own refusal of a request that does not stand against its quote."""
+    error.metadata["order_id"] = order_id
+    return Refused(to_status(error, "gateway"))
+
+
+def tenders_do_not_add_up(due_fen: int, order_id: str) -> Refused:
+    error = invalid("tenders", "TENDERS_DO_NOT_ADD_UP", f"the tenders must add up to {yuan(due_fen)}, what the "
+                                                        "order is due after discounts and points")
+    error.reason = "TENDERS_DO_NOT_ADD_UP"
+    error.zh = f"各支付方式合计须为 {yuan(due_fen)}（本单扣除优惠和积分抵扣后应付的金额）。"
+    error.metadata["amount_due_fen"] = str(due_fen)
+    return _refused_here(error, order_id)
+
+
+def points_refused(asked: int, offset: points_pb2.QuoteOffsetResponse, order_id: str) -> Refused:
+    """More points than the member has (INSUFFICIENT_POINTS), or than the order lets
+    points pay (POINTS_OVER_CAP)."""
+    if asked > offset.available_points:
+        error = FailedPrecondition("INSUFFICIENT_POINTS", f"The member has {offset.available_points} points; "
+                                   f"{asked} were asked for.", f"会员只有 {offset.available_points} 积分，"
+                                   f"不足本次使用的 {asked} 积分。", available_points=offset.available_points)
+    else:
+        error = invalid("points_to_use", "POINTS_OVER_CAP", f"at most {offset.max_points} points may pay this order")
+        error.reason = "POINTS_OVER_CAP"
+        error.zh = f"本单最多可用 {offset.max_points} 积分抵扣。"
+    error.metadata["max_points"] = str(offset.max_points)
+    return _refused_here(error, order_id)
 
 
 def step_id(order_id: str, step: str) -> str:
@@ -108,13 +195,92 @@ def is_refusal(outcome) -> bool:
     return isinstance(outcome, DomainError) and not isinstance(outcome, Unavailable)
 
 
-def not_finished(order_id: str, reason: str) -> Unavailable:
+def not_finished(order_id: str, cause: str) -> Unavailable:
     """What the terminal hears while money may have moved and the order is not done:
     never a refusal, so the cashier does not take another payment."""
-    return Unavailable("ORDER_NOT_FINISHED", f"Order {order_id} is not finished yet ({reason}); "
-                       "do not take another payment: retry with the same request_id.",
-                       f"订单 {order_id} 尚未完成（{reason}）；请勿重复收款，请用同一 request_id 重试。",
-                       order_id=order_id)
+    return Unavailable("ORDER_NOT_FINISHED", f"Order {order_id} is not finished yet ({cause}): do not take another "
+                       "payment; retry with the same request_id.",
+                       f"订单 {order_id} 尚未完成：请勿重复收款，请稍后用同一请求重试。", order_id=order_id, cause=cause)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished order's answer: its response, and its refusal where it was refused."""
+    response: pb.CheckoutResponse
+    refusal: status_pb2.Status | None = None
+
+    @classmethod
+    def of_row(cls, row) -> "Finished":
+        return cls(pb.CheckoutResponse.FromString(row.response),
+                   status_pb2.Status.FromString(row.refusal) if row.refusal is not None else None)
+
+    def answer(self) -> pb.CheckoutResponse:
+        """The receipt, or the refusal raised, as the terminal hears either."""
+        if self.refusal is not None:
+            raise from_status(self.refusal)
+        return self.response
+
+
+async def _ask(service: str, call, order_id: str):
+    """A call that decides the order: a service's refusal refuses it; no answer is for
+    whoever runs the saga next (the terminal's retry or the recovery loop)."""
+    try:
+        async with relayed(service):
+            return await call
+    except Unavailable:
+        raise
+    except DomainError as error:
+        raise refused_by(service, error, order_id) from error
+
+
+def offset_fen_of(points: int, offset: points_pb2.QuoteOffsetResponse) -> int:
+    """What this many points pay, in fen (rounded down)."""
+    return points * 100 // offset.points_per_yuan if points else 0
+
+
+async def decide(services, request, store_path: str, order_id: str = "",
+                 tenders: list | None = None) -> saga_log_pb2.CheckoutDecision:
+    """What a checkout decides before it reserves anything: the member (by the card
+    presented, else by id), the order priced for them at this store and time, what
+    their points may pay, and whether the request stands against those - its coupons,
+    its points and, given them, its tenders. Reads only: PriceOrder answers from it
+    too (request: a CheckoutRequest or a PriceOrderRequest)."""
+    try:
+        key = {"card_number": request.card_number} if request.card_number else {"member_id": request.member_id}
+        found = await _ask("member", services.member.LookupMember(member_pb2.LookupMemberRequest(
+            purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **key)), order_id)
+        if found.member.member_id != request.member_id:
+            raise _refused_here(FailedPrecondition("CARD_NOT_OF_MEMBER", "The card presented is another member's.",
+                                                   "出示的卡不是该会员的卡。"), order_id)
+        quote = await _ask("campaign", services.campaign.Quote(_quote_request(found, request, store_path)), order_id)
+        if quote.rejected_coupons:
+            rejected = quote.rejected_coupons[0]
+            en, zh = COUPON_REFUSALS.get(rejected.reason, ("the coupon cannot be used on this order",
+                                                           "这张优惠券不能用于本单"))
+            raise refused_by("campaign", FailedPrecondition(
+                rejected.reason, f"coupon {rejected.coupon_code}: {en}.", f"优惠券 {rejected.coupon_code}：{zh}。",
+                coupon_code=rejected.coupon_code), order_id)
+        offset = await _ask("points", services.points.QuoteOffset(points_pb2.QuoteOffsetRequest(
+            member_id=request.member_id, store_path=store_path, payable_fen=quote.payable_fen)), order_id)
+        if request.points_to_use > offset.max_points:
+            raise points_refused(request.points_to_use, offset, order_id)
+        due = quote.payable_fen - offset_fen_of(request.points_to_use, offset)
+        if tenders is not None and sum(t.amount_fen for t in tenders) != due:
+            raise tenders_do_not_add_up(due, order_id)
+    except Refused as refused:
+        return saga_log_pb2.CheckoutDecision(refusal=refused.status)
+    return saga_log_pb2.CheckoutDecision(lookup=found, quote=quote, offset=offset)
+
+
+def _quote_request(found, request, store_path: str) -> campaign_pb2.QuoteRequest:
+    m = found.member
+    context = campaign_pb2.MemberContext(
+        member_id=m.member_id, tier_id=found.tier.tier_id, tier_price_rate_bp=found.tier.price_rate_bp or 10_000,
+        tags=m.tags, register_time=m.create_time, birthday=m.birthday if m.HasField("birthday") else None)
+    return campaign_pb2.QuoteRequest(
+        member=context, store_path=store_path, coupon_codes=list(request.coupon_codes),
+        lines=[campaign_pb2.OrderLine(line_id=x.line_id, sku=x.sku, category=x.category, quantity=x.quantity,
+                                      unit_price_fen=x.unit_price_fen) for x in request.lines])
 
 
 class Saga:
@@ -122,20 +288,19 @@ class Saga:
     NEEDS_ATTENTION when a service refused a step after the pivot."""
 
     def __init__(self, services, direct, order_id: str, request: pb.CheckoutRequest, store_path: str, actor,
-                 fresh: bool = False):
+                 run_id: str | None = None):
         self.s = services
         self.direct = direct  # the gateway's database: the order and its saga log
         self.order_id = order_id
         self.request = request
         self.store_path = store_path
         self.actor = actor
-        self.fresh = fresh  # the order row was just written: nothing is logged yet
+        # Given the run id the order row was written with, this run holds its lease and
+        # nothing is logged yet; else the lease is to be taken (gateway/orders.py).
+        self.lease = Lease(direct, orders, order_id, run_id)
+        self.fresh = run_id is not None
 
     # ------------------------------------------------------------ the log
-
-    async def _logged(self) -> dict[str, bytes]:
-        """What earlier runs of this saga logged, by step."""
-        return {} if self.fresh else await self._read_log()
 
     async def _read_log(self) -> dict[str, bytes]:
         async with self.direct.reading() as db:
@@ -154,37 +319,44 @@ class Saga:
 
     # ------------------------------------------------------------ steps
 
-    async def run(self) -> pb.CheckoutResponse:
-        try:
-            receipt, wallet_hold = await self._run()
-        except Refused as refusal:
-            return await self._finish(REFUSED, refusal_reason=refusal.reason, amount_due_fen=refusal.amount_due_fen)
-        return await self._finish(PAID, receipt=receipt, wallet_hold=wallet_hold)
+    async def run(self) -> Finished:
+        """Run the saga to its end under the order's lease. Not finished (a service did
+        not answer, or refused a step after the payment): UNAVAILABLE ORDER_NOT_FINISHED."""
+        async with self.lease.kept():
+            try:
+                receipt, wallet_hold = await self._run()
+            except Refused as refusal:
+                return await self._finish(REFUSED, refusal=refusal)
+            except Unavailable as error:
+                if error.reason == "ORDER_NOT_FINISHED":
+                    raise
+                raise not_finished(self.order_id, error.reason) from error
+            return await self._finish(PAID, receipt=receipt, wallet_hold=wallet_hold)
 
-    async def _prepare(self):
-        """The member, the quote and the offset: computed once, logged before anything is
-        reserved (a crash before that has nothing to undo, so a re-run may recompute)."""
-        logged = await self._logged()
-        if not {"lookup", "quote", "offset"} <= logged.keys():
-            found = await self._lookup()
-            quote = await self._quote(found)
-            if quote.rejected_coupons:
-                raise Refused(quote.rejected_coupons[0].reason)
-            offset = await self._offset(quote)
-            logged = await self._log({"lookup": found, "quote": quote, "offset": offset})
-        return (logged, member_pb2.LookupMemberResponse.FromString(logged["lookup"]),
-                campaign_pb2.QuoteResponse.FromString(logged["quote"]),
-                points_pb2.QuoteOffsetResponse.FromString(logged["offset"]))
+    async def resume(self) -> None:
+        """Run the saga again unless another run holds its lease (that run finishes it):
+        for the recovery loop and an operator's settling."""
+        if await self.lease.take():
+            await self.run()
+
+    async def _decision(self) -> tuple[dict[str, bytes], saga_log_pb2.CheckoutDecision]:
+        """The log, and the order's decision in it: logged by an earlier run, else made
+        now and logged - unless a run overlapping this one logged its own first, which
+        then stands (a crash before the log has nothing to undo: a re-run decides anew)."""
+        logged = {} if self.fresh else await self._read_log()
+        if DECISION not in logged:
+            decision = await decide(self.s, self.request, self.store_path, self.order_id, list(self.request.tenders))
+            logged = await self._log({DECISION: decision})
+        return logged, saga_log_pb2.CheckoutDecision.FromString(logged[DECISION])
 
     async def _run(self) -> tuple[pb.Receipt, wallet_pb2.HoldResponse | None]:
         r = self.request
-        logged, found, quote, offset = await self._prepare()
-        offset_fen = r.points_to_use * 100 // offset.points_per_yuan if r.points_to_use else 0
-        if r.points_to_use > offset.max_points:
-            raise Refused("POINTS_OVER_CAP")
+        logged, decision = await self._decision()
+        if decision.HasField("refusal"):
+            raise Refused(decision.refusal)
+        found, quote = decision.lookup, decision.quote
+        offset_fen = offset_fen_of(r.points_to_use, decision.offset)
         to_pay = quote.payable_fen - offset_fen
-        if sum(t.amount_fen for t in r.tenders) != to_pay:
-            raise Refused("TENDERS_DO_NOT_ADD_UP", amount_due_fen=to_pay)
         stored_value = sum(t.amount_fen for t in r.tenders if t.kind == pb.TENDER_KIND_STORED_VALUE)
         holds = await self._reserve(quote, stored_value)
         crash_point("checkout-reserved")
@@ -251,29 +423,6 @@ class Saga:
         async with self.direct.begin() as db:
             await db.execute(update(orders).where(orders.c.order_id == self.order_id, orders.c.state == PENDING)
                              .values(state=NEEDS_ATTENTION, update_time=utcnow()))
-
-    async def _lookup(self):
-        r = self.request
-        key = {"card_number": r.card_number} if r.card_number else {"member_id": r.member_id}
-        found = await self._call("member", self.s.member.LookupMember(member_pb2.LookupMemberRequest(
-            purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **key)))
-        if found.member.member_id != r.member_id:
-            raise Refused("CARD_NOT_OF_MEMBER")
-        return found
-
-    async def _quote(self, found):
-        m = found.member
-        context = campaign_pb2.MemberContext(
-            member_id=m.member_id, tier_id=found.tier.tier_id, tier_price_rate_bp=found.tier.price_rate_bp or 10_000,
-            tags=m.tags, register_time=m.create_time, birthday=m.birthday if m.HasField("birthday") else None)
-        return await self._call("campaign", self.s.campaign.Quote(campaign_pb2.QuoteRequest(
-            member=context, store_path=self.store_path, coupon_codes=list(self.request.coupon_codes),
-            lines=[campaign_pb2.OrderLine(line_id=x.line_id, sku=x.sku, category=x.category, quantity=x.quantity,
-                                          unit_price_fen=x.unit_price_fen) for x in self.request.lines])))
-
-    async def _offset(self, quote):
-        return await self._call("points", self.s.points.QuoteOffset(points_pb2.QuoteOffsetRequest(
-            member_id=self.request.member_id, store_path=self.store_path, payable_fen=quote.payable_fen)))
 
     async def _reserve(self, quote, stored_value: int) -> dict:
         """Coupons and budgets, points and stored value, in parallel. If any is refused,
@@ -358,15 +507,8 @@ class Saga:
     # ------------------------------------------------------------ calls
 
     async def _call(self, service: str, call):
-        """A step's call: a service's refusal refuses the order; no answer is retried
-        by whoever runs the saga next (the terminal's retry or the recovery loop)."""
-        try:
-            async with relayed(service):
-                return await call
-        except Unavailable:
-            raise
-        except DomainError as error:
-            raise Refused(error.reason) from error
+        """A reservation or the pivot: a service's refusal refuses the order."""
+        return await _ask(service, call, self.order_id)
 
     async def _forward(self, service: str, make_call):
         """After the pivot (and for compensation) a step must happen: retry with backoff.
@@ -382,21 +524,26 @@ class Saga:
                         raise
                     await asyncio.sleep(delay)
 
-    async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal_reason: str = "",
-                      amount_due_fen: int = 0, wallet_hold: wallet_pb2.HoldResponse | None = None) -> pb.CheckoutResponse:
-        response = pb.CheckoutResponse(order_id=self.order_id, refusal_reason=refusal_reason, amount_due_fen=amount_due_fen,
+    async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal: Refused | None = None,
+                      wallet_hold: wallet_pb2.HoldResponse | None = None) -> Finished:
+        response = pb.CheckoutResponse(order_id=self.order_id,
                                        state=pb.ORDER_STATE_PAID if state == PAID else pb.ORDER_STATE_REFUSED)
+        if refusal is not None:
+            response.refusal_reason, response.amount_due_fen = refusal.reason, refusal.amount_due_fen
         if receipt is not None:
             receipt.paid_time.FromDatetime(utcnow())
             response.receipt.CopyFrom(receipt)
+        finished = Finished(response, refusal.status if refusal is not None else None)
         async with self.direct.begin() as db:
-            done = await db.execute(_FINISH_ORDER, {"key": self.order_id, "new_state": state,
-                                                    "answer": response.SerializeToString(), "now": utcnow()})
+            done = await db.execute(_FINISH_ORDER, {
+                "key": self.order_id, "new_state": state, "answer": response.SerializeToString(), "now": utcnow(),
+                "refusal": finished.refusal.SerializeToString() if finished.refusal is not None else None})
             if done.rowcount == 0:  # another run finished first: its answer stands
-                stored = (await db.execute(select(orders.c.response).where(orders.c.order_id == self.order_id))).scalar()
-                return pb.CheckoutResponse.FromString(stored)
+                row = (await db.execute(select(orders).where(orders.c.order_id == self.order_id))).one()
+                if row.response is None:  # it found a step refused: an operator must look
+                    raise not_finished(self.order_id, row.state)
+                return Finished.of_row(row)
             if wallet_hold is not None:  # a refund later needs the hold its spend was captured from
                 await send(db, insert(saga_log), {"order_id": self.order_id, "step": "wallet-hold",
                                                   "payload": wallet_hold.SerializeToString(), "log_time": utcnow()})
-        return response
-
+        return finished

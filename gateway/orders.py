@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import os
+import time
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -16,15 +17,15 @@ from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import enum_name, timestamp
 from huiyuan.runtime.db import dialect_name, under, utcnow
 from huiyuan.runtime.direct import BUILT_ONCE
-from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
+from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import check_org_path, store_of
 from huiyuan.runtime.upsert import insert_for
 from gateway import auth
 from gateway.auth import Caller
-from gateway.checkout import NEEDS_ATTENTION, PENDING, Saga, not_finished, refused_step, settled_step
+from gateway.checkout import NEEDS_ATTENTION, PENDING, Finished, Saga, not_finished, refused_step, settled_step
+from gateway.leases import LEASE_S, lease_until, new_run_id
 from gateway.storage import orders, refunds, saga_log
 
 MAX_LINES = 200
@@ -58,23 +59,6 @@ def check(v: Violations, r: pb.CheckoutRequest) -> None:
             "stored value is one tender at most")
 
 
-# Refusals that are the request's own fault, and the field at fault.
-BAD_INPUT = {"TENDERS_DO_NOT_ADD_UP": "tenders", "POINTS_OVER_CAP": "points_to_use"}
-
-
-def refusal(response: pb.CheckoutResponse):
-    """A refused order as the error the terminal gets, the same on every retry; the
-    order itself stays readable with GetOrder (state REFUSED)."""
-    reason = response.refusal_reason
-    if reason == "TENDERS_DO_NOT_ADD_UP":
-        return invalid("tenders", reason, f"the tenders must add up to {yuan(response.amount_due_fen)}, what the order "
-                                          f"is due after discounts and points")
-    if reason in BAD_INPUT:
-        return invalid(BAD_INPUT[reason], reason, f"{reason.lower().replace('_', ' ')} (order {response.order_id})")
-    return FailedPrecondition(reason, f"The checkout was refused: {reason}; nothing was charged.",
-                              f"结账被拒绝：{reason}，未扣任何款项。", order_id=response.order_id)
-
-
 @functools.cache
 def _new_order(dialect: str):
     """The order's insert, unless its terminal's request_id has one already; built
@@ -83,36 +67,52 @@ def _new_order(dialect: str):
         index_elements=["key_id", "request_id"]).returning(orders.c.order_id).execution_options(**{BUILT_ONCE: True})
 
 
-def saga_of(services, direct, row, fresh: bool = False) -> Saga:
+def saga_of(services, direct, row, run_id: str | None = None) -> Saga:
     return Saga(services, direct, row.order_id, pb.CheckoutRequest.FromString(row.request), row.store_path,
-                auth.actor(row.key_id, row.org_path), fresh)
+                auth.actor(row.key_id, row.org_path), run_id)
 
 
-async def checkout(services, direct, caller: Caller, request: pb.CheckoutRequest) -> pb.CheckoutResponse:
+async def checkout(services, direct, caller: Caller, request: pb.CheckoutRequest,
+                   wait_s: float = LEASE_S) -> pb.CheckoutResponse:
     """The terminal's request_id (with its credential) names the order: a retry during
-    the saga resumes it, a retry after it returns the same answer."""
+    the saga waits for it (up to wait_s) or resumes it, a retry after it gets the same
+    answer: the receipt, or the refusal raised."""
     digest = request_digest(request)
     now = utcnow()
+    run_id = new_run_id()
     order = {"order_id": new_id("o"), "key_id": caller.key_id, "request_id": request.request_id, "request_hash": digest,
              "request": request.SerializeToString(), "member_id": request.member_id, "org_path": caller.org_path,
-             "store_path": caller.store_path,
-             "state": PENDING, "response": None, "create_time": now, "update_time": now}
+             "store_path": caller.store_path, "state": PENDING, "response": None, "refusal": None,
+             "create_time": now, "update_time": now, "run_id": run_id, "lease_until": lease_until(now)}
     async with direct.begin() as db:
         written = await db.execute(_new_order(dialect_name(db)), order)
         row = None if written.first() else (await db.execute(select(orders).where(
             orders.c.key_id == caller.key_id, orders.c.request_id == request.request_id))).one()
-    if row is None:  # a new order, committed before any call: its saga starts with an empty log
-        return await saga_of(services, direct, SimpleNamespace(**order), fresh=True).run()
+    if row is None:  # a new order, committed before any call, under this run's lease
+        return (await saga_of(services, direct, SimpleNamespace(**order), run_id).run()).answer()
     if row.request_hash != digest:
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
-                                 "该 request_id 已用于另一笔不同的结账。", request_id=request.request_id)
+                                 "该请求号已用于另一笔不同的结账。", request_id=request.request_id)
+    saga = saga_of(services, direct, row)
+    deadline = time.monotonic() + wait_s
+    while row.state == PENDING and not await saga.lease.take():  # another run works on it: its answer is ours
+        try:
+            row = await saga.lease.wait(deadline - time.monotonic()) or row
+        except TimeoutError:
+            raise not_finished(row.order_id, "ANOTHER_RUN_WORKING") from None
+    if row.state == PENDING:
+        return (await saga.run()).answer()
+    return await answer_of(direct, row)
+
+
+async def answer_of(direct, row) -> pb.CheckoutResponse:
+    """A finished order's answer: the receipt or the refusal raised; while an operator
+    must settle it, ORDER_NOT_FINISHED with the refused step's reason."""
     if row.state == NEEDS_ATTENTION and row.response is None:  # only an operator can finish it (gateway/settlement.py)
         async with direct.reading() as db:
             refused = (await order_view(db, row)).refused_steps
         raise not_finished(row.order_id, refused[0].reason if refused else NEEDS_ATTENTION)
-    if row.state != PENDING:
-        return pb.CheckoutResponse.FromString(row.response)
-    return await saga_of(services, direct, row).run()
+    return Finished.of_row(row).answer()
 
 
 def not_in_scope(order_id: str) -> NotFound:
@@ -227,20 +227,21 @@ def recovery(services_of):
     """A background loop (ServiceSpec.background): every saga left PENDING for a while
     - its gateway crashed, or a service was down - is run again until it ends; so is
     every refund."""
-    from gateway.refunds import run_plan, unfinished  # here: refunds read orders through this module
+    from gateway.refunds import resume, unfinished  # here: refunds read orders through this module
 
     async def loop(ctx) -> None:
         services = services_of(ctx)
         while True:
             try:
-                before = utcnow() - RECOVER_AFTER
-                async with ctx.direct.reading() as db:
+                now = utcnow()
+                async with ctx.direct.reading() as db:  # left this long, and no run holds them
                     stuck = (await db.execute(select(orders).where(
-                        orders.c.state == PENDING, orders.c.update_time <= before).limit(100))).all()
+                        orders.c.state == PENDING, orders.c.update_time <= now - RECOVER_AFTER,
+                        or_(orders.c.lease_until.is_(None), orders.c.lease_until < now)).limit(100))).all()
                 for row in stuck:
-                    await _attempt(row.order_id, saga_of(services, ctx.direct, row).run())
-                for order, row in await unfinished(ctx.direct, before):
-                    await _attempt(order.order_id, run_plan(services, ctx.direct, order, row))
+                    await _attempt(row.order_id, saga_of(services, ctx.direct, row).resume())
+                for order, row in await unfinished(ctx.direct, now - RECOVER_AFTER):
+                    await _attempt(order.order_id, resume(services, ctx.direct, order, row))
             except Exception:  # noqa: BLE001
                 log.exception("recovery round failed")
             await asyncio.sleep(RECOVERY_INTERVAL_S)

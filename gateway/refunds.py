@@ -1,10 +1,13 @@
 """Refunds: the inverse saga, by lines, using the discounts the checkout apportioned.
 
 A returned line gives back its share of what was paid for it - the list price less its
-apportioned discounts - unit by unit with cumulative rounding, so returning a line in
-parts never returns a fen too many. Of that, the part the points offset paid goes back
-as points; the rest goes back to stored value first (up to what stored value paid),
-then to the external tenders. Points the refunded money earned are taken back (a
+apportioned discounts - unit by unit, each unit to the nearest fen of the units returned
+so far (runtime/money.py: share), so returning a line in parts never returns a fen too
+many or too few: ¥89.99 for 3 units gives back ¥30.00, then ¥59.99 for the other two.
+Of that, the part the points offset paid goes back as points; the money goes back to
+the tenders that paid it, each its share of the money the order's refunds have returned
+so far (runtime/money.py: cumulative_split): cash comes back as cash, stored value as
+stored value, and the last refund takes exactly what each tender has left. Points the refunded money earned are taken back (a
 shortfall becomes the member's points debt). The returned units' share of each
 campaign's and coupon's discount goes back to the campaign's budget and stats. Coupons
 are not given back: a used coupon stays used, as at the till. Of an order an operator
@@ -25,12 +28,15 @@ settles it (gateway/settlement.py).
 """
 
 import logging
+import time
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.gateway.v1 import saga_log_pb2
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import utcnow
@@ -38,15 +44,17 @@ from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unavailable,
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.money import split_proportionally
+from huiyuan.runtime.money import cumulative_split, share, split_proportionally
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
-from gateway.checkout import NEEDS_ATTENTION, is_refusal, log_insert, refused_step, settled_steps, step_id
+from gateway.checkout import DECISION, NEEDS_ATTENTION, is_refusal, log_insert, refused_step, settled_steps, step_id
+from gateway.leases import LEASE_S, Lease, lease_until, new_run_id
 from gateway.orders import order_in_scope, units_returned
 from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
 PAID, PARTLY_REFUNDED, REFUNDED = "PAID", "PARTLY_REFUNDED", "REFUNDED"
+PENDING, DONE = "PENDING", "DONE"  # a refund's own states (and NEEDS_ATTENTION)
 # The steps of a refund an operator may settle (gateway/settlement.py), as its saga log names them.
 REFUND_WALLET, REFUND_POINTS = "refund-wallet", "refund-points"
 
@@ -88,98 +96,120 @@ async def order_state_after_refunds(db, order) -> str:
         refunds.c.order_id == order.order_id))).scalars())
 
 
-def _unit_share(amount: int, quantity: int, before: int, now: int) -> int:
-    """The share of amount that units before+1 .. before+now of quantity carry."""
-    return amount * (before + now) // quantity - amount * before // quantity
-
-
 async def _log(db, order_id: str, step: str, message_type):
     payload = (await db.execute(select(saga_log.c.payload).where(
         saga_log.c.order_id == order_id, saga_log.c.step == step))).scalar()
     return message_type.FromString(payload) if payload is not None else None
 
 
-async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], stored_refunded: int):
-    """What goes back where for these lines, given the units and stored value earlier
+def money_of(plan: pb.RefundResponse) -> int:
+    """The money a refund's plan gives back: to stored value and to the other tenders."""
+    return plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders)
+
+
+def tenders_back(paid: list[pb.Tender], before: int, money: int) -> tuple[int, list[pb.Tender]]:
+    """(stored value, the other tenders) that give back money after `before` fen of the
+    order went back: each tender the share of the money returned so far that it paid,
+    so cash comes back as cash, and the last refund takes exactly what each has left."""
+    weights = [t.amount_fen for t in paid]
+    back = [after - earlier for after, earlier in zip(cumulative_split(before + money, weights),
+                                                       cumulative_split(before, weights))]
+    stored = sum(fen for t, fen in zip(paid, back) if t.kind == pb.TENDER_KIND_STORED_VALUE)
+    return stored, [pb.Tender(kind=t.kind, amount_fen=fen, reference=t.reference)
+                    for t, fen in zip(paid, back) if t.kind != pb.TENDER_KIND_STORED_VALUE and fen]
+
+
+async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], money_before: int):
+    """What goes back where for these lines, given the units and the money earlier
     refunds of the order returned: (the RefundResponse, the discounts to give back)."""
     request = pb.CheckoutRequest.FromString(order.request)
     paid = pb.CheckoutResponse.FromString(order.response).receipt
-    quote = await _log(db, order.order_id, "quote", campaign_pb2.QuoteResponse)
+    quote = (await _log(db, order.order_id, DECISION, saga_log_pb2.CheckoutDecision)).quote
     payable = {line.line_id: line.payable_fen for line in quote.lines}
     bought = {line.line_id: line.quantity for line in request.lines}
     ids = [line.line_id for line in quote.lines]
     offset_fen = split_proportionally(min(paid.points_offset_fen, sum(payable.values())), [payable[i] for i in ids])
     offset_points = split_proportionally(paid.points_used, offset_fen)
+
+    def units(amount: int, line_id: str) -> int:  # what this refund's units of the line carry of amount
+        before = refunded.get(line_id, 0)
+        return share(amount, before + lines[line_id], bought[line_id]) - share(amount, before, bought[line_id])
+
     money = points = spend = 0
     for i, fen_share, points_share in zip(ids, offset_fen, offset_points):
         if i in lines:
-            before = refunded.get(i, 0)
-            money += _unit_share(payable[i] - fen_share, bought[i], before, lines[i])
-            points += _unit_share(points_share, bought[i], before, lines[i])
-            spend += _unit_share(payable[i], bought[i], before, lines[i])  # as the visit counted it: points too
+            money += units(payable[i] - fen_share, i)
+            points += units(points_share, i)
+            spend += units(payable[i], i)  # as the visit counted it: points too
     settled = await settled_steps(db, order.order_id)
     if "points-capture" in settled:  # the points were never taken
         points = 0
     if "visit" in settled:  # the visit was never counted
         spend = 0
-    stored_back = min(money, paid.stored_value_paid_fen - stored_refunded)
-    tenders = []
-    rest = money - stored_back
-    for tender in paid.tenders:  # the rest back to the external tenders, in the order they paid
-        if rest and tender.kind != pb.TENDER_KIND_STORED_VALUE:
-            back = min(rest, tender.amount_fen)
-            tenders.append(pb.Tender(kind=tender.kind, amount_fen=back, reference=tender.reference))
-            rest -= back
+    stored_back, tenders = tenders_back(list(paid.tenders), money_before, money)
     discounts = []
     for a in [] if "redeem" in settled else quote.adjustments:  # else no campaign booked it
         if a.campaign_id or a.coupon_code:  # the tier price is nobody's budget
-            fen = sum(_unit_share(x.amount_fen, bought[x.line_id], refunded.get(x.line_id, 0), lines[x.line_id])
-                      for x in a.line_shares if x.line_id in lines)
+            fen = sum(units(x.amount_fen, x.line_id) for x in a.line_shares if x.line_id in lines)
             if fen:
                 discounts.append(campaign_pb2.Adjustment(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=fen))
+    state = state_after(bought, refunded, lines)
     return (pb.RefundResponse(stored_value_fen=stored_back, points_returned=points, tenders=tenders,
-                              spend_returned_fen=spend),
+                              spend_returned_fen=spend, state=pb.OrderState.Value(f"ORDER_STATE_{state}")),
             campaign_pb2.ReturnDiscountsRequest(adjustments=discounts))
 
 
-async def refund(services, direct, caller: Caller, request: pb.RefundRequest) -> pb.RefundResponse:
+async def refund(services, direct, caller: Caller, request: pb.RefundRequest, wait_s: float = LEASE_S) -> pb.RefundResponse:
+    """A refund's plan is written, under the order's lock, before anything moves; its
+    request_id names it: a retry while it runs waits for its answer (up to wait_s),
+    a retry after it gets the same answer."""
     digest = request_digest(request)
+    run_id = new_run_id()
     async with direct.begin() as db:
         order = await order_in_scope(db, caller, request.order_id, for_update=True)
         row = (await db.execute(select(refunds).where(refunds.c.key_id == caller.key_id,
                                                       refunds.c.request_id == request.request_id))).one_or_none()
         if row is None:
             if order.state not in (PAID, PARTLY_REFUNDED):
-                raise FailedPrecondition("ORDER_NOT_REFUNDABLE", f"The order is {order.state}.", "该订单不可退款。",
-                                         order_id=order.order_id)
+                raise FailedPrecondition("ORDER_NOT_REFUNDABLE", f"The order is {order.state}.",
+                                         "该订单当前状态不可退款。", order_id=order.order_id, state=order.state)
             bought = {x.line_id: x.quantity for x in pb.CheckoutRequest.FromString(order.request).lines}
             earlier = (await db.execute(select(refunds.c.lines, refunds.c.plan)
                                         .where(refunds.c.order_id == order.order_id))).all()
             refunded = units_returned(done_lines for done_lines, _ in earlier)  # before this refund
-            stored_refunded = sum(pb.RefundResponse.FromString(plan).stored_value_fen for _, plan in earlier)
+            money_before = sum(money_of(pb.RefundResponse.FromString(plan)) for _, plan in earlier)
             lines = {x.line_id: x.quantity for x in request.lines} or {
                 i: q - refunded.get(i, 0) for i, q in bought.items() if q - refunded.get(i, 0) > 0}
             _check_returnable(lines, bought, refunded)
             if not lines:
                 raise invalid("lines", "REFUND_EXCEEDS_ORDER", "everything on this order was returned already")
-            plan, discounts = await _plan(db, order, lines, refunded, stored_refunded)
-            refund_id = new_id("rf")
-            await db.execute(insert(refunds), {
-                "refund_id": refund_id, "order_id": order.order_id, "key_id": caller.key_id,
-                "request_id": request.request_id, "request_hash": digest, "lines": lines,
-                "plan": plan.SerializeToString(), "state": "PENDING", "response": None, "create_time": utcnow(),
-                "discounts": discounts.SerializeToString() if discounts.adjustments else None})
+            plan, discounts = await _plan(db, order, lines, refunded, money_before)
+            now = utcnow()
+            fresh = {"refund_id": new_id("rf"), "order_id": order.order_id, "key_id": caller.key_id,
+                     "request_id": request.request_id, "request_hash": digest, "lines": lines,
+                     "plan": plan.SerializeToString(), "state": PENDING, "response": None, "create_time": now,
+                     "discounts": discounts.SerializeToString() if discounts.adjustments else None,
+                     "run_id": run_id, "lease_until": lease_until(now)}
+            await db.execute(insert(refunds), fresh)
             await db.execute(update(orders).where(orders.c.order_id == order.order_id).values(
-                state=state_after(bought, refunded, lines), update_time=utcnow()))
-            row = (await db.execute(select(refunds).where(refunds.c.refund_id == refund_id))).one()
+                state=state_after(bought, refunded, lines), update_time=now))
+    if row is None:  # committed, under this run's lease: now the money moves
+        return await run_plan(services, direct, order, SimpleNamespace(**fresh), run_id)
     if row.request_hash != digest:
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different refund.",
-                                 "该 request_id 已用于另一笔不同的退款。", request_id=request.request_id)
-    if row.state == "DONE":
-        return pb.RefundResponse.FromString(row.response)
+                                 "该请求号已用于另一笔不同的退款。", request_id=request.request_id)
+    lease = Lease(direct, refunds, row.refund_id)
+    deadline = time.monotonic() + wait_s
+    while row.state == PENDING and not await lease.take():  # another run works on it: its answer is ours
+        try:
+            row = await lease.wait(deadline - time.monotonic()) or row
+        except TimeoutError:
+            raise not_finished(order.order_id, "ANOTHER_RUN_WORKING") from None
+    if row.state == PENDING:
+        return await run_plan(services, direct, order, row, lease.run_id)
     if row.state == NEEDS_ATTENTION:
         raise not_finished(order.order_id, NEEDS_ATTENTION)
-    return await run_plan(services, direct, order, row)
+    return pb.RefundResponse.FromString(row.response)
 
 
 def not_finished(order_id: str, reason: str) -> Unavailable:
@@ -189,21 +219,32 @@ def not_finished(order_id: str, reason: str) -> Unavailable:
                        order_id=order_id)
 
 
-async def run_plan(services, direct, order, row) -> pb.RefundResponse:
-    """Move what the plan says; each call is idempotent by its derived id."""
-    try:
-        return await _run_plan(services, direct, order, row)
-    except StepRefused as refused:
-        error = refused.error
-        log.error("refund step refused", extra={"refund_id": row.refund_id, "step": refused.step, "reason": error.reason})
-        async with direct.begin() as db:  # logged under the refund's id; the order waits for an operator
-            await db.execute(*log_insert(db, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
-                step=refused.step, reason=error.reason, refund_id=row.refund_id)}, utcnow()))
-            await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
-                             .values(state=NEEDS_ATTENTION))
-            await db.execute(update(orders).where(orders.c.order_id == order.order_id)
-                             .values(state=NEEDS_ATTENTION, update_time=utcnow()))
-        raise not_finished(order.order_id, error.reason) from error
+async def run_plan(services, direct, order, row, run_id: str) -> pb.RefundResponse:
+    """Move what the plan says, under the refund's lease (held by run_id); each call is
+    idempotent by its derived id."""
+    async with Lease(direct, refunds, row.refund_id, run_id).kept():
+        try:
+            return await _run_plan(services, direct, order, row)
+        except StepRefused as refused:
+            error = refused.error
+            log.error("refund step refused", extra={"refund_id": row.refund_id, "step": refused.step,
+                                                    "reason": error.reason})
+            async with direct.begin() as db:  # logged under the refund's id; the order waits for an operator
+                await db.execute(*log_insert(db, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
+                    step=refused.step, reason=error.reason, refund_id=row.refund_id)}, utcnow()))
+                await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == PENDING)
+                                 .values(state=NEEDS_ATTENTION))
+                await db.execute(update(orders).where(orders.c.order_id == order.order_id)
+                                 .values(state=NEEDS_ATTENTION, update_time=utcnow()))
+            raise not_finished(order.order_id, error.reason) from error
+
+
+async def resume(services, direct, order, row) -> None:
+    """Run a refund left PENDING again, unless another run holds its lease (that run
+    finishes it): for the recovery loop and an operator's settling."""
+    lease = Lease(direct, refunds, row.refund_id)
+    if await lease.take():
+        await run_plan(services, direct, order, row, lease.run_id)
 
 
 class StepRefused(Exception):
@@ -232,7 +273,7 @@ async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
         earned = "accrue" not in await settled_steps(db, order.order_id)  # else nothing to take back
         hold = await _log(db, order.order_id, "wallet-hold", wallet_pb2.HoldResponse) if plan.stored_value_fen else None
     # The money the returned goods were paid with: what their earned points are taken back on.
-    money = plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders) if earned else 0
+    money = money_of(plan) if earned else 0
     if REFUND_WALLET in settled:  # the answer says what this refund moved
         plan.stored_value_fen = 0
     if REFUND_POINTS in settled:
@@ -259,11 +300,14 @@ async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
             member_pb2.RecordReturnRequest(request_id=step_id(row.refund_id, "visit"), member_id=member_id,
                                            order_id=order.order_id, return_id=row.refund_id,
                                            amount_fen=plan.spend_returned_fen)))
-    async with direct.begin() as db:
-        state = (await db.execute(select(orders.c.state).where(orders.c.order_id == order.order_id))).scalar()
-        plan.state = pb.ORDER_STATE_REFUNDED if state == REFUNDED else pb.ORDER_STATE_PARTLY_REFUNDED
-        await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == "PENDING")
-                         .values(state="DONE", response=plan.SerializeToString()))
+    async with direct.begin() as db:  # of two runs, the first to finish answers both
+        done = await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == PENDING)
+                                .values(state=DONE, response=plan.SerializeToString(), lease_until=None))
+        if done.rowcount == 0:
+            finished = (await db.execute(select(refunds).where(refunds.c.refund_id == row.refund_id))).one()
+            if finished.response is None:  # it found a step refused: an operator must look
+                raise not_finished(order.order_id, finished.state)
+            return pb.RefundResponse.FromString(finished.response)
     return plan
 
 
@@ -282,10 +326,13 @@ async def _book_back(what: str, refund_id: str, service: str, call) -> None:
 
 
 async def unfinished(direct, started_before) -> list[tuple]:
-    """(order, refund) of refunds a crash or an outage left PENDING since before then."""
+    """(order, refund) of refunds a crash or an outage left PENDING since before then,
+    that no run holds now."""
     async with direct.reading() as db:
-        rows = (await db.execute(select(refunds).where(refunds.c.state == "PENDING",
-                                                       refunds.c.create_time <= started_before).limit(100))).all()
+        now = utcnow()
+        rows = (await db.execute(select(refunds).where(
+            refunds.c.state == PENDING, refunds.c.create_time <= started_before,
+            or_(refunds.c.lease_until.is_(None), refunds.c.lease_until < now)).limit(100))).all()
         if not rows:
             return []
         of = {o.order_id: o for o in await db.execute(select(orders).where(

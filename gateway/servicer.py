@@ -28,6 +28,7 @@ from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from gateway import auth, batches, orders, refunds, reports, segments, settlement, top_ups
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
+from gateway.leases import LEASE_S
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 from gateway.storage import api_keys
 
@@ -67,17 +68,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         orders.check(v, request)
         v.raise_if_any()
-        response = await orders.checkout(self.services, self.direct, caller, request)
-        if response.state == pb.ORDER_STATE_REFUSED:
-            raise orders.refusal(response)
-        return response
+        # A retry while another run works on the order waits for its answer, within its own deadline.
+        return await orders.checkout(self.services, self.direct, caller, request,
+                                     max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
 
     async def Refund(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)
         v = Violations()
         refunds.check(v, request)
         v.raise_if_any()
-        return await refunds.refund(self.services, self.direct, caller, request)
+        return await refunds.refund(self.services, self.direct, caller, request,
+                                    max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
 
     async def GetStoreDailySummary(self, request, context):
         """The store's day, fanned out: orders from the gateway's own book, stored value

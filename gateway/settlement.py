@@ -26,7 +26,7 @@ from huiyuan.runtime.idempotency import check_request_id
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, PENDING, log_insert, settled_step
 from gateway.orders import order_in_scope, order_view, saga_of
-from gateway.refunds import order_state_after_refunds, run_plan
+from gateway.refunds import order_state_after_refunds, resume
 from gateway.storage import orders, refunds
 
 MAX_REASON = 200
@@ -66,9 +66,9 @@ async def settle(services, direct, caller: Caller, request: pb.SettleOrderReques
     try:
         if stuck:
             for refund in stuck:
-                await run_plan(services, direct, row, refund)
+                await resume(services, direct, row, refund)
         else:
-            await saga_of(services, direct, row).run()
+            await saga_of(services, direct, row).resume()
     except Unavailable:  # a service is down (the recovery loop finishes it), or another step was refused
         pass
     async with direct.reading() as db:

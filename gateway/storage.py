@@ -23,15 +23,20 @@ orders = Table(
     Column("store_path", String(140), nullable=False, server_default=""),  # its store, for the store's lists and days
     Column("state", String(16), nullable=False),
     Column("response", LargeBinary, nullable=True),  # the CheckoutResponse, once PAID or REFUSED
+    Column("refusal", LargeBinary, nullable=True),  # once REFUSED: the refusal's google.rpc.Status, as it was heard
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    # The run of the saga that works on it now, and until when (gateway/leases.py).
+    Column("run_id", String(40), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
     UniqueConstraint("key_id", "request_id"),
     Index("ix_orders_state_update_time", "state", "update_time"),
     Index("ix_orders_store_path_order_id", "store_path", "order_id"),
     Index("ix_orders_store_path_create_time", "store_path", "create_time"),
 )
 
-# What a re-run of a saga must not recompute (the member, the quote, the offset).
+# A saga's log, by the saga's id (an order's, or a refund's) and step: what its first
+# run decided, which every later run goes on from (gateway/checkout.py).
 saga_log = Table(
     "saga_log", metadata,
     Column("order_id", String(40), primary_key=True),
@@ -57,6 +62,8 @@ refunds = Table(
     Column("state", String(16), nullable=False),  # PENDING, DONE or NEEDS_ATTENTION
     Column("response", LargeBinary, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
+    Column("run_id", String(40), nullable=True),  # as the order's (gateway/leases.py)
+    Column("lease_until", UtcDateTime, nullable=True),
     UniqueConstraint("key_id", "request_id"),
     Index("ix_refunds_state_create_time", "state", "create_time"),  # the recovery loop's unfinished refunds
 )

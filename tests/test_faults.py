@@ -322,7 +322,7 @@ def test_a_step_refused_after_the_pivot_waits_for_an_operator_and_the_terminal_i
             _checkout(chain, request)
         code, reason, _ = refusal_of(raised.value)
         assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "ORDER_NOT_FINISHED")
-        assert "HOLD_EXPIRED" in raised.value.details()
+        assert _error_info(raised.value).metadata["cause"] == "HOLD_EXPIRED"
     order_id = _error_info(raised.value).metadata["order_id"]  # what the cashier quotes to an operator
     order = chain.gateway.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=_as_terminal(chain))
     assert order.state == pb.ORDER_STATE_NEEDS_ATTENTION

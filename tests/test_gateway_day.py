@@ -64,7 +64,7 @@ def test_a_store_s_day_says_what_each_tender_took_and_gave_back(day_store, monke
     back = stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.receipt.order_id,
                                         lines=[pb.RefundLine(line_id="1", quantity=1)]), metadata=as_(terminal))
     assert (back.stored_value_fen, [(t.kind, t.amount_fen) for t in back.tenders]) == (
-        10_00, [(pb.TENDER_KIND_CASH, 5_00)])  # stored value first, then the cash
+        5_00, [(pb.TENDER_KIND_CASH, 10_00)])  # each tender its share: cash paid two thirds
     batch = stub.BatchTopUp(pb.BatchTopUpRequest(
         request_id=rid(), batch_id=f"ACME-{rid()[:6]}", format=file_pb2.FILE_FORMAT_CSV,
         content=f"手机,金额(分)\n{phone},8800\n".encode()), metadata=as_(manager))
@@ -74,7 +74,7 @@ def test_a_store_s_day_says_what_each_tender_took_and_gave_back(day_store, monke
     day = stub.GetStoreDailySummary(request, metadata=as_(manager))
     assert (day.store_path, day.orders, day.sales_fen) == (DAY_STORE, 1, 30_00)
     assert [(t.kind, t.sales_fen, t.top_up_fen, t.refunded_fen, t.net_fen) for t in day.takings] == [
-        (pb.TENDER_KIND_CASH, 20_00, 50_00, 50_00 + 5_00, 15_00),
+        (pb.TENDER_KIND_CASH, 20_00, 50_00, 50_00 + 10_00, 10_00),
         (pb.TENDER_KIND_WECHAT_PAY, 0, 100_00, 0, 100_00)]
     assert (day.enterprise_top_up_fen, day.online_top_up_fen) == (88_00, 0)
     assert day.top_up_fen == 100_00 + 88_00  # loaded, net of the refunded top-up
@@ -89,9 +89,9 @@ def test_a_store_s_day_says_what_each_tender_took_and_gave_back(day_store, monke
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith(f"{DAY_STORE}  ")
     assert printed[1:3] == ["  orders 1  sales ¥30.00  discounts ¥0.00",
-                            f"  stored value loaded ¥188.00 (+ bonus {yuan(day.top_up_bonus_fen)}), spent ¥0.00"]
+                            f"  stored value loaded ¥188.00 (+ bonus {yuan(day.top_up_bonus_fen)}), spent ¥5.00"]
     assert printed[4:] == ["  takings            sales     top-ups    refunded         net",
-                           "  cash              ¥20.00      ¥50.00      ¥55.00      ¥15.00",
+                           "  cash              ¥20.00      ¥50.00      ¥60.00      ¥10.00",
                            "  wechat-pay         ¥0.00     ¥100.00       ¥0.00     ¥100.00",
                            "  not at a till: companies' batches ¥88.00, online ¥0.00"]
 

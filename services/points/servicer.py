@@ -239,7 +239,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             policy = await _offset_policy(db, request.store_path)
             available = (await ledger.balance(db, request.member_id, utcnow())).available
         points, fen = policy.quote(available, request.payable_fen)
-        return pb.QuoteOffsetResponse(max_points=points, max_offset_fen=fen, points_per_yuan=policy.points_per_yuan)
+        return pb.QuoteOffsetResponse(max_points=points, max_offset_fen=fen, points_per_yuan=policy.points_per_yuan,
+                                      available_points=available)
 
     async def Hold(self, request, context):
         v = Violations()
