@@ -283,6 +283,35 @@ def _quote_request(found, request, store_path: str) -> campaign_pb2.QuoteRequest
                                       unit_price_fen=x.unit_price_fen) for x in request.lines])
 
 
+def discount_lines(quote: campaign_pb2.QuoteResponse, points_used: int, offset_fen: int) -> list[str]:
+    """What a receipt prints of the discounts and the points offset."""
+    lines = [f"{a.explanation}  {yuan(-a.amount_fen)}" for a in quote.adjustments]
+    if points_used:
+        lines.append(f"积分抵扣 {points_used} 分  {yuan(-offset_fen)}")
+    return lines
+
+
+def priced_items(request, quote: campaign_pb2.QuoteResponse) -> list[pb.ReceiptItem]:
+    """The order's lines, each with its share of the discounts."""
+    sold = {x.line_id: x for x in request.lines}
+    return [pb.ReceiptItem(line_id=x.line_id, sku=sold[x.line_id].sku, quantity=sold[x.line_id].quantity,
+                           unit_price_fen=sold[x.line_id].unit_price_fen, discount_fen=x.discount_fen,
+                           payable_fen=x.payable_fen) for x in quote.lines]
+
+
+async def price(services, request: pb.PriceOrderRequest, store_path: str) -> pb.PriceOrderResponse:
+    """What a checkout of this order would charge now, or the refusal it would get."""
+    decision = await decide(services, request, store_path)
+    if decision.HasField("refusal"):
+        raise from_status(decision.refusal)
+    quote, offset = decision.quote, decision.offset
+    offset_fen = offset_fen_of(request.points_to_use, offset)
+    return pb.PriceOrderResponse(
+        list_total_fen=quote.list_total_fen, discount_total_fen=quote.discount_total_fen,
+        items=priced_items(request, quote), lines=discount_lines(quote, request.points_to_use, offset_fen),
+        points_offset_fen=offset_fen, max_points=offset.max_points, amount_due_fen=quote.payable_fen - offset_fen)
+
+
 class Saga:
     """One order's saga. run() is safe to call again at any time; it ends PAID or REFUSED, or
     NEEDS_ATTENTION when a service refused a step after the pivot."""
@@ -486,17 +515,11 @@ class Saga:
                    for line, share in zip(quote.lines, offset_shares)])
 
     def _receipt(self, quote, offset_fen, stored_value, stored_left, earned, tier_reached: str) -> pb.Receipt:
-        lines = [f"{a.explanation}  {yuan(-a.amount_fen)}" for a in quote.adjustments]
-        if self.request.points_to_use:
-            lines.append(f"积分抵扣 {self.request.points_to_use} 分  {yuan(-offset_fen)}")
+        lines = discount_lines(quote, self.request.points_to_use, offset_fen)
         lines.append(f"本单积分 +{earned.points}")
         if tier_reached:
             lines.append(f"恭喜升级为 {tier_reached}")
-        sold = {x.line_id: x for x in self.request.lines}
-        items = [pb.ReceiptItem(line_id=x.line_id, sku=sold[x.line_id].sku, quantity=sold[x.line_id].quantity,
-                                unit_price_fen=sold[x.line_id].unit_price_fen, discount_fen=x.discount_fen,
-                                payable_fen=x.payable_fen) for x in quote.lines]
-        return pb.Receipt(items=items,
+        return pb.Receipt(items=priced_items(self.request, quote),
             order_id=self.order_id, store_path=self.store_path, list_total_fen=quote.list_total_fen,
             discount_total_fen=quote.discount_total_fen, points_used=self.request.points_to_use,
             points_offset_fen=offset_fen, stored_value_paid_fen=stored_value, tenders=self.request.tenders,

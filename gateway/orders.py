@@ -38,6 +38,16 @@ log = logging.getLogger("huiyuan.gateway.recovery")
 
 def check(v: Violations, r: pb.CheckoutRequest) -> None:
     check_request_id(v, r.request_id)
+    check_order(v, r)
+    for i, t in enumerate(r.tenders):
+        v.check(t.kind in pb.TenderKind.values() and t.kind != 0, f"tenders[{i}].kind", "TENDER_INVALID", "unknown tender")
+        v.check(t.amount_fen > 0, f"tenders[{i}].amount_fen", "AMOUNT_INVALID", "a tender pays more than 0 fen")
+    v.check(sum(t.kind == pb.TENDER_KIND_STORED_VALUE for t in r.tenders) <= 1, "tenders", "TENDERS_INVALID",
+            "stored value is one tender at most")
+
+
+def check_order(v: Violations, r: pb.CheckoutRequest | pb.PriceOrderRequest) -> None:
+    """The order a checkout or a price check names: member, lines, coupons, points."""
     v.check(is_id(r.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id such as m_01J...")
     v.check(0 < len(r.lines) <= MAX_LINES, "lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
     seen = set()
@@ -52,11 +62,6 @@ def check(v: Violations, r: pb.CheckoutRequest) -> None:
     v.check(len(set(r.coupon_codes)) == len(r.coupon_codes) <= 20, "coupon_codes", "COUPON_CODES_INVALID",
             "at most 20 coupon codes, each once")
     v.check(0 <= r.points_to_use <= 100_000_000, "points_to_use", "POINTS_INVALID", "points_to_use must be 0 or more")
-    for i, t in enumerate(r.tenders):
-        v.check(t.kind in pb.TenderKind.values() and t.kind != 0, f"tenders[{i}].kind", "TENDER_INVALID", "unknown tender")
-        v.check(t.amount_fen > 0, f"tenders[{i}].amount_fen", "AMOUNT_INVALID", "a tender pays more than 0 fen")
-    v.check(sum(t.kind == pb.TENDER_KIND_STORED_VALUE for t in r.tenders) <= 1, "tenders", "TENDERS_INVALID",
-            "stored value is one tender at most")
 
 
 @functools.cache

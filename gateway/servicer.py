@@ -26,7 +26,7 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from gateway import auth, batches, orders, refunds, reports, segments, settlement, top_ups
+from gateway import auth, batches, checkout, orders, refunds, reports, segments, settlement, top_ups
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.leases import LEASE_S
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
@@ -71,6 +71,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         # A retry while another run works on the order waits for its answer, within its own deadline.
         return await orders.checkout(self.services, self.direct, caller, request,
                                      max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
+
+    async def PriceOrder(self, request, context):
+        caller = await self.auth.caller(context, STORE_ROLES)
+        v = Violations()
+        orders.check_order(v, request)
+        v.raise_if_any()
+        return await checkout.price(self.services, request, caller.store_path)
 
     async def Refund(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)

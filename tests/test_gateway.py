@@ -131,6 +131,7 @@ def test_role_matrix(chain, role, org_path):
                                      tender=pb.TENDER_KIND_CASH), at_store, None),
         (stub.Checkout, pb.CheckoutRequest(request_id=rid(), member_id=ghost, lines=[line], tenders=[
             pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=1_00)]), at_store, None),
+        (stub.PriceOrder, pb.PriceOrderRequest(member_id=ghost, lines=[line]), at_store, None),
         (stub.Refund, pb.RefundRequest(request_id=rid(), order_id="o_none"), at_store, None),
         (stub.GetOrder, pb.GetOrderRequest(order_id="o_none"), True, None),
         (stub.ListOrders, pb.ListOrdersRequest(org_path=STORE), back_office,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from huiyuan.runtime.errors import FailedPrecondition, Violations
-from huiyuan.runtime.money import split_proportionally
+from huiyuan.runtime.money import share, split_proportionally
 from huiyuan.runtime.requests import is_under
 from huiyuan.runtime.validity import has_ended
 
@@ -153,11 +153,8 @@ def split_refund(refunded_before: int, amount: int, captured_principal: int, cap
     and a full refund returns exactly what was taken."""
     captured = captured_principal + captured_bonus
     assert 0 < amount and refunded_before + amount <= captured
-
-    def principal_share(total_refunded: int) -> int:
-        return split_proportionally(total_refunded, [captured_principal, captured_bonus])[0]
-
-    principal = principal_share(refunded_before + amount) - principal_share(refunded_before)
+    principal = (share(refunded_before + amount, captured_principal, captured)
+                 - share(refunded_before, captured_principal, captured))
     return principal, amount - principal
 
 
