@@ -289,6 +289,27 @@ def test_the_recovery_loop_finishes_a_checkout_and_a_refund_nobody_retries(chain
     _eventually(chain, member_id, (100_00, 0, 300, 0))
 
 
+@pytest.mark.parametrize("down", ["points", "wallet"])
+def test_a_checkout_with_a_service_down_is_not_finished_and_its_retry_pays_once(chain, down):
+    """What the contract promises while a service does not answer: never a refusal, but
+    ORDER_NOT_FINISHED with the order id (money may have moved: take no other payment);
+    once the service is back, the same request pays, once."""
+    member_id, coupon_code = _member_with_money(chain)
+    stats_before = _campaign_given(chain)
+    request = _order(member_id, coupon_code)
+    chain.processes[down].stop()
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            _checkout(chain, request)
+        assert refusal_of(raised.value)[:2] == (grpc.StatusCode.UNAVAILABLE, "ORDER_NOT_FINISHED")
+        assert _error_info(raised.value).metadata["order_id"].startswith("o_")
+    finally:
+        chain.processes[down].start().wait_serving()
+    answer = _checkout(chain, request)
+    assert answer.state == pb.ORDER_STATE_PAID and answer.order_id == _error_info(raised.value).metadata["order_id"]
+    _assert_paid_once(chain, member_id, coupon_code, stats_before)
+
+
 def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
     info = error_details_pb2.ErrorInfo()
     next(d for d in rpc_status.from_call(error).details if d.Unpack(info))
