@@ -12,7 +12,12 @@ coupon, points and stored value:
 - pgbench (TPC-B) on the same server for the baseline and the ratio.
 Targets on this machine: >= 150 checkouts/s; p99 <= 100 ms at half load.
 
+With --against REV it runs this bench of commit REV and of this tree in turns
+(--rounds times each) and prints both, with the CPU a checkout costs on each side: a
+change's cost, measured beside the code before it in one run of the machine.
+
 usage: python bench/checkout.py [--quick] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+                                [--against REV [--rounds N]]
 """
 
 import argparse
@@ -39,7 +44,7 @@ from huiyuan.runtime import migrate  # noqa: E402
 from huiyuan.launcher import SERVICES, spec_of  # noqa: E402
 from bench.common import (  # noqa: E402
     ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
-    vacuum)
+    side_by_side, vacuum)
 
 PORTS = {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}
 STORE = "hq/east/sh-001"
@@ -157,11 +162,33 @@ async def measure(seconds: float, key: str, url: str, pids: dict[str, int]) -> d
     return {"checkouts_per_s": round(rate, 1), "p50_ms": round(p50), "p99_ms": round(p99), "cpu_ms": cpu_ms}
 
 
+def compare(args) -> None:
+    """This bench of args.against and of this tree, in turns: CPU per checkout of each."""
+    options = [*(["--quick"] if args.quick else []), "--pg", args.pg]
+    runs = side_by_side("checkout", args.against, options, args.rounds)
+    totals = {}
+    for label, figures in runs:
+        totals.setdefault(label, []).append(sum(ms for name, ms in figures["cpu_ms"].items() if name != "client"))
+    print("CPU per checkout (every process and PostgreSQL, not the load generator):")
+    for label, values in totals.items():
+        print(f"  {label}: " + ", ".join(f"{v:.1f} ms" for v in values) + f"; mean {sum(values) / len(values):.2f} ms")
+    before, after = (sum(v) / len(v) for v in totals.values())
+    print(f"after / before: {after / before:.3f}")
+    print(json.dumps({"bench": "checkout", "against": args.against, "cpu_ms_before": round(before, 2),
+                      "cpu_ms_after": round(after, 2), "cpu_ratio": round(after / before, 3),
+                      "runs": [{"side": label, **figures} for label, figures in runs]}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pg", default=ADMIN_URL)
+    parser.add_argument("--against", help="a commit to measure beside this tree, in turns")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.against:
+        compare(args)
+        return
     seconds = 8 if args.quick else 30
     url = fresh_database(args.pg, "huiyuan_bench_checkout")
     seed(url)

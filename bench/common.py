@@ -156,3 +156,32 @@ def postgres_cpu_seconds() -> float:
         except OSError:  # gone meanwhile
             pass
     return total
+
+
+def side_by_side(bench: str, rev: str, options: list[str], rounds: int) -> list[tuple[str, dict]]:
+    """Runs bench/<bench>.py of commit `rev` and of this tree in turns, `rounds` times
+    each, on this machine now: the figures of a change and of the code before it, as
+    alike as one machine's speed allows (it varies by half within an hour here). Each
+    side runs its own bench, seed and services (from a git worktree of rev, its gRPC
+    code generated there), so what the two measure is each version's own code. Returns
+    (label, the bench's JSON figures) for every run, in the order run."""
+    import json
+    import shutil
+    import tempfile
+
+    before = Path(tempfile.mkdtemp(prefix="huiyuan-bench-")) / "before"
+    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(before), rev], cwd=ROOT, check=True)
+    try:
+        subprocess.run([sys.executable, "scripts/gen_protos.py"], cwd=before, check=True, capture_output=True)
+        runs = []
+        for _ in range(rounds):
+            for label, root in ((f"before ({rev})", before), ("after (this tree)", ROOT)):
+                print(f"--- {label}", flush=True)
+                out = subprocess.run([sys.executable, f"bench/{bench}.py", *options], cwd=root, check=True,
+                                     capture_output=True, text=True).stdout
+                print("\n".join("  " + line for line in out.splitlines()[:-1]), flush=True)
+                runs.append((label, json.loads(out.splitlines()[-1])))
+        return runs
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, check=False)
+        shutil.rmtree(before.parent, ignore_errors=True)
