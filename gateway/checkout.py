@@ -110,17 +110,20 @@ def reason_of(status: status_pb2.Status) -> str:
 
 
 def refused_by(service: str, error: DomainError, order_id: str) -> Refused:
-    """A service's refusal of the order, said as the checkout's: its code, reason and
-    domain, and that nothing was charged."""
-    error.metadata["order_id"] = order_id
-    error.en = f"The checkout was refused and nothing was charged: {error.en}"
-    error.zh = f"结账未成功，本单未扣任何款项：{error.zh}"
+    """A service's refusal of the order, in its code, reason and domain; of an order
+    (not a price check), said as the checkout's: with the order, and that nothing was
+    charged."""
+    if order_id:
+        error.metadata["order_id"] = order_id
+        error.en = f"The checkout was refused and nothing was charged: {error.en}"
+        error.zh = f"结账未成功，本单未扣任何款项：{error.zh}"
     return Refused(to_status(error, service))
 
 
 def _refused_here(error: DomainError, order_id: str) -> Refused:
     """The gateway's own refusal of a request that does not stand against its quote."""
-    error.metadata["order_id"] = order_id
+    if order_id:
+        error.metadata["order_id"] = order_id
     return Refused(to_status(error, "gateway"))
 
 
