@@ -67,14 +67,14 @@ def seed(url: str) -> None:
         db.execute("SET search_path = wallet")
         with db.cursor().copy("COPY member_accounts FROM STDIN") as copy:
             for i in range(MEMBERS):
-                copy.write_row((member_of(i), 10**9, 0, 0, 0, T0))
+                copy.write_row((member_of(i), 10**9, 0, 0, 0, T0, 1))  # last_sequence: the one entry below
         with db.cursor().copy("COPY lots (lot_id,member_id,loaded_store_path,principal_left_fen,bonus_left_fen) FROM STDIN") as copy:
             for i in range(MEMBERS):
                 copy.write_row((f"t_{i:026d}", member_of(i), STORE, 10**9, 0))
         with db.cursor().copy("COPY entries FROM STDIN") as copy:
             for i in range(MEMBERS):
                 copy.write_row((f"t_{i:026d}:0000", f"t_{i:026d}", member_of(i), "TOP_UP", 10**9, 0, 10**9, f"TENDER:{STORE}",
-                                STORE, STORE, "bench", "-", "seed", T0))
+                                STORE, STORE, "bench", "-", "seed", T0, 1))
         db.execute("SET search_path = points")
         with db.cursor().copy("COPY member_points FROM STDIN") as copy:
             for i in range(MEMBERS):
