@@ -116,7 +116,7 @@ async def checkout(stub, key: str, member_id: str, code: str) -> None:
         request_id=str(uuid.uuid4()), member_id=member_id, coupon_codes=[code], points_to_use=500,
         lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=90_00)]),
-        metadata=(("authorization", f"ApiKey {key}"),), timeout=30)
+        metadata=(("authorization", f"Bearer {key}"),), timeout=30)
     assert done.state == pb.ORDER_STATE_PAID, done
 
 

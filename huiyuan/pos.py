@@ -203,7 +203,7 @@ def run(args) -> int:
 
     if not args.request_id:
         args.request_id = str(uuid.uuid4())  # one per command: every retry of it sends the same
-    auth = (("authorization", f"ApiKey {_key(args)}"),)
+    auth = (("authorization", f"Bearer {_key(args)}"),)
     with grpc.insecure_channel(service_address("gateway"), options=CHANNEL_OPTIONS) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         stub.channel = channel  # the services' own stubs, for the calls the gateway passes through

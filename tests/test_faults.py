@@ -156,7 +156,7 @@ def _order(member_id: str, coupon_code: str) -> pb.CheckoutRequest:
 
 
 def _as_terminal(chain: Chain):
-    return (("authorization", f"ApiKey {chain.key}"),)
+    return (("authorization", f"Bearer {chain.key}"),)
 
 
 def _checkout(chain: Chain, request):
@@ -473,7 +473,7 @@ def test_a_segment_issue_cut_short_by_a_crash_is_finished_by_the_retry_one_coupo
     differently and is a new request to the campaign), gives that member a coupon and
     nobody a second one."""
     _, hq_key = bootstrap.issue_key(chain.processes["gateway"].database_url, "hq", auth.Role.HQ_ADMIN, "segment")
-    as_hq = (("authorization", f"ApiKey {hq_key}"),)
+    as_hq = (("authorization", f"Bearer {hq_key}"),)
     since = Timestamp()
     since.GetCurrentTime()
     first = [chain.member.register(name="群发").member_id for _ in range(3)]
@@ -560,7 +560,7 @@ def test_a_top_up_refund_whose_uncount_was_cut_short_is_finished_by_the_retry_on
                                                  tender=pb.TENDER_KIND_CASH), metadata=_as_terminal(chain))
     wallet = wallet_pb2_grpc.WalletServiceStub(chain.processes["gateway"].channel)
     request = wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=loaded.top_up_id, reason="顾客退款")
-    as_manager = (("authorization", f"ApiKey {manager}"),)
+    as_manager = (("authorization", f"Bearer {manager}"),)
     answer = _killed_during(chain, "member.RecordTopUpRefund:after", wallet.RefundTopUp, request, as_manager)
     assert answer.principal_fen == 300_00 and wallet.RefundTopUp(request, metadata=as_manager) == answer
     assert _balances(chain, member.member_id)[:2] == (0, 0)

@@ -44,7 +44,7 @@ def chain(database_url, member_service, wallet_service, points_service, campaign
 
 
 def as_(key):
-    return (("authorization", f"ApiKey {key}"),)
+    return (("authorization", f"Bearer {key}"),)
 
 
 def issue(stub, hq_key, org_path, role):
@@ -87,6 +87,29 @@ def test_no_credential_a_bad_one_or_a_revoked_one_is_unauthenticated(chain):
     stub.RevokeApiKey(pb.RevokeApiKeyRequest(request_id=rid(), key_id=issued.key_id), metadata=as_(hq_key))
     assert code_and_reason(stub.LookupMember, lookup, issued.api_key) == (
         grpc.StatusCode.UNAUTHENTICATED, "CREDENTIAL_INVALID")
+
+
+def test_a_key_goes_as_bearer_and_the_deprecated_apikey_form_still_works(chain):
+    """The documented form is `authorization: Bearer <key>` (as_ above sends it, the
+    refusal says it, in both languages); `ApiKey <key>` is accepted for one version."""
+    from grpc_status import rpc_status
+
+    from huiyuan.runtime.status import from_status
+
+    stub, hq_key = chain
+    terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
+    phone = new_phone()
+    stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(name="旧终端", phone=phone)),
+                        metadata=as_(terminal))
+    lookup = pb.LookupMemberRequest(phone=phone)
+    for header in (f"ApiKey {terminal}", f"bearer {terminal}"):
+        assert stub.LookupMember(lookup, metadata=(("authorization", header),)).member.phone == phone
+    for header in (terminal, f"Basic {terminal}", "Bearer "):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.LookupMember(lookup, metadata=(("authorization", header),))
+        refused = from_status(rpc_status.from_call(caught.value))
+        assert refused.reason == "CREDENTIAL_REQUIRED", header
+        assert "authorization: Bearer <key>" in refused.en and "authorization: Bearer <key>" in refused.zh
 
 
 def export_request(org_path: str, file_format=file_pb2.FILE_FORMAT_CSV, days: int = 1) -> pb.ExportOrdersRequest:
