@@ -532,14 +532,9 @@ def test_entries_posted_before_the_sequence_are_numbered_in_the_statement_s_old_
 
     from huiyuan.runtime import db, migrate
     from services.wallet.app import SPEC
-    from tests.conftest import drop_pg_database, new_pg_database
+    from tests.conftest import database_of_its_own
 
-    if database_url.startswith("sqlite"):  # a database of its own, at revision 0006
-        url = f"sqlite:///{tmp_path}/wallet.db"
-    else:
-        admin = request.getfixturevalue("pg_server")
-        url = new_pg_database(admin)
-        request.addfinalizer(lambda: drop_pg_database(admin, url))
+    url = database_of_its_own(database_url, tmp_path, request, "wallet")
     migrate.upgrade(SPEC.migrations_dir, url, "wallet", "0006")
     engine = db.make_sync_engine(url, "wallet")
     t0, t1 = "2026-11-01 10:00:00", "2026-11-01 10:00:05"
