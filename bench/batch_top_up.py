@@ -47,7 +47,7 @@ def load(stub, key: str, content: bytes, batch_id: str) -> tuple[float, pb.Batch
     started = time.perf_counter()
     answer = stub.BatchTopUp(pb.BatchTopUpRequest(request_id=str(uuid.uuid4()), batch_id=batch_id, content=content,
                                                   format=file_pb2.FILE_FORMAT_CSV),
-                             metadata=(("authorization", f"ApiKey {key}"),), timeout=600)
+                             metadata=(("authorization", f"Bearer {key}"),), timeout=600)
     return time.perf_counter() - started, answer
 
 

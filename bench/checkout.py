@@ -72,14 +72,14 @@ def seed(url: str) -> None:
         db.execute("SET search_path = wallet")
         with db.cursor().copy("COPY member_accounts FROM STDIN") as copy:
             for i in range(MEMBERS):
-                copy.write_row((member_of(i), 10**9, 0, 0, 0, T0))
+                copy.write_row((member_of(i), 10**9, 0, 0, 0, T0, 1))  # last_sequence: the one entry below
         with db.cursor().copy("COPY lots (lot_id,member_id,loaded_store_path,principal_left_fen,bonus_left_fen) FROM STDIN") as copy:
             for i in range(MEMBERS):
                 copy.write_row((f"t_{i:026d}", member_of(i), STORE, 10**9, 0))
         with db.cursor().copy("COPY entries FROM STDIN") as copy:
             for i in range(MEMBERS):
                 copy.write_row((f"t_{i:026d}:0000", f"t_{i:026d}", member_of(i), "TOP_UP", 10**9, 0, 10**9, f"TENDER:{STORE}",
-                                STORE, STORE, "bench", "-", "seed", T0))
+                                STORE, STORE, "bench", "-", "seed", T0, 1))
         db.execute("SET search_path = points")
         with db.cursor().copy("COPY member_points FROM STDIN") as copy:
             for i in range(MEMBERS):
@@ -121,7 +121,7 @@ async def checkout(stub, key: str, member_id: str, code: str) -> None:
         request_id=str(uuid.uuid4()), member_id=member_id, coupon_codes=[code], points_to_use=500,
         lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=90_00)]),
-        metadata=(("authorization", f"ApiKey {key}"),), timeout=30)
+        metadata=(("authorization", f"Bearer {key}"),), timeout=30)
     assert done.state == pb.ORDER_STATE_PAID, done
 
 

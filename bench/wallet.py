@@ -52,16 +52,19 @@ def member_of(i: int) -> str:
 def seed(url: str) -> None:
     migrate.upgrade(SPEC.migrations_dir, url, "wallet")
     with psycopg.connect(url, options="-c search_path=wallet") as db:
-        with db.cursor().copy("COPY member_accounts FROM STDIN") as copy:
+        with db.cursor().copy("COPY member_accounts (member_id,principal_fen,bonus_fen,held_principal_fen,held_bonus_fen,"
+                              "update_time,last_sequence) FROM STDIN") as copy:
             for i in range(ACCOUNTS):
-                copy.write_row((member_of(i), FUNDS, 0, 0, 0, "2026-01-01T00:00:00Z"))
+                copy.write_row((member_of(i), FUNDS, 0, 0, 0, "2026-01-01T00:00:00Z", 1))
         with db.cursor().copy("COPY lots (lot_id,member_id,loaded_store_path,principal_left_fen,bonus_left_fen) FROM STDIN") as copy:
             for i in range(ACCOUNTS):
                 copy.write_row((f"t_{i:026d}", member_of(i), STORE, FUNDS, 0))
-        with db.cursor().copy("COPY entries FROM STDIN") as copy:
+        with db.cursor().copy("COPY entries (entry_id,operation_id,member_id,kind,principal_delta_fen,bonus_delta_fen,"
+                              "balance_after_fen,counter_account,loaded_store_path,store_path,operator_id,policy,memo,"
+                              "post_time,sequence) FROM STDIN") as copy:
             for i in range(ACCOUNTS):
                 copy.write_row((f"t_{i:026d}:0000", f"t_{i:026d}", member_of(i), "TOP_UP", FUNDS, 0, FUNDS,
-                                f"TENDER:{STORE}", STORE, STORE, "bench", "-", "seed", "2026-01-01T00:00:00Z"))
+                                f"TENDER:{STORE}", STORE, STORE, "bench", "-", "seed", "2026-01-01T00:00:00Z", 1))
         with db.cursor().copy("COPY holds FROM STDIN") as copy:
             for i in range(ACCOUNTS):
                 copy.write_row((f"h_{i:026d}", member_of(i), 100, 100, 0, 0, 0, 0, "RELEASED", STORE, "seed",

@@ -1,8 +1,9 @@
 """Credentials and scope. A key is bound to an org node and a role; it is shown once
 and kept as a SHA-256 hash (a key is 32 random bytes: no salt or slow hash is needed
 against guessing, and a leaked table reveals no key). Every call names its credential in
-the "authorization" metadata: "ApiKey <key>" (terminals) or "Bearer <key>" (back-office
-users; the same kind of credential, a manager's or HQ's role)."""
+the "authorization" metadata as "Bearer <key>", terminals and back offices alike.
+"ApiKey <key>", the terminals' form before, is deprecated: still accepted for one
+version, then refused."""
 
 import hashlib
 import secrets
@@ -95,6 +96,11 @@ def denied() -> PermissionDenied:
                             "此操作超出您的权限范围。")
 
 
+# The schemes accepted, compared as HTTP does, case aside (RFC 7235). "apikey" is
+# deprecated: accepted for one version (README).
+SCHEMES = ("bearer", "apikey")
+
+
 class Authenticator:
     def __init__(self, direct: Direct, table: Table):
         self.direct = direct  # every call reads its key: a revoked key stops at once
@@ -106,8 +112,9 @@ class Authenticator:
         the call does not admit."""
         header = dict(context.invocation_metadata() or ()).get("authorization", "")
         scheme, _, key = header.partition(" ")
-        if scheme not in ("ApiKey", "Bearer") or not key.strip():
-            raise Unauthenticated("CREDENTIAL_REQUIRED", "Send 'authorization: ApiKey <key>'.", "请提供有效的凭证。")
+        if scheme.lower() not in SCHEMES or not key.strip():
+            raise Unauthenticated("CREDENTIAL_REQUIRED", "Send your key as 'authorization: Bearer <key>'.",
+                                  "请在请求中提供凭证：authorization: Bearer <key>。")
         rows = await self.direct.rows(self._by_hash, {"key_hash": digest(key.strip())})
         row = rows[0] if rows else None
         if row is None or row.revoke_time is not None:

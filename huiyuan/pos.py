@@ -55,7 +55,9 @@ Amounts are yuan, as printed.
 
 A command that changes something and hears no answer says so, prints its request id
 and exits with 75: run the same command again with `--request-id ID` to finish it or
-read its answer, never without it (pos_retry.py).
+read its answer, never without it (pos_retry.py). With the gateway down or frozen, a
+lookup, top-up, checkout or refund ends within about 3 s: a lookup with "no answer"
+and exit 1 (nothing to finish), a change (and the lookup it starts with) with 75.
 """
 
 import argparse
@@ -69,7 +71,7 @@ from pathlib import Path
 import grpc
 
 from huiyuan import pos_count_cards, pos_counter, pos_office
-from huiyuan.pos_retry import CHANNEL_OPTIONS, OUTCOME_UNKNOWN, OutcomeUnknown, change
+from huiyuan.pos_retry import ANSWER_WITHIN_S, CHANNEL_OPTIONS, OUTCOME_UNKNOWN, OutcomeUnknown, before_change, change
 from huiyuan.runtime.clock import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
 from huiyuan.runtime.convert import enum_word
@@ -203,7 +205,7 @@ def run(args) -> int:
 
     if not args.request_id:
         args.request_id = str(uuid.uuid4())  # one per command: every retry of it sends the same
-    auth = (("authorization", f"ApiKey {_key(args)}"),)
+    auth = (("authorization", f"Bearer {_key(args)}"),)
     with grpc.insecure_channel(service_address("gateway"), options=CHANNEL_OPTIONS) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         stub.channel = channel  # the services' own stubs, for the calls the gateway passes through
@@ -220,7 +222,11 @@ def _act(args, stub, auth) -> int:
 
     def lookup():
         key = {"phone": args.phone} if args.phone else {"card_number": args.card} if args.card else {"qr_token": args.qr}
-        return stub.LookupMember(pb.LookupMemberRequest(**key), metadata=auth, timeout=10)
+        return stub.LookupMember(pb.LookupMemberRequest(**key), metadata=auth, timeout=ANSWER_WITHIN_S)
+
+    def lookup_to_change():
+        """The lookup a change starts with: no answer ends the command as the change's would."""
+        return before_change(args.request_id, lookup)
 
     if args.action == "lookup":
         found = lookup()
@@ -243,26 +249,27 @@ def _act(args, stub, auth) -> int:
     elif args.action == "top-up":
         if args.amount is None:
             raise SystemExit("top-up needs --amount, in yuan")
-        member_id = lookup().member.member_id
+        member_id = lookup_to_change().member.member_id
         done = change(stub.TopUp, pb.TopUpRequest(
             request_id=args.request_id, member_id=member_id, amount_fen=args.amount,
-            tender=pb.TenderKind.Value(f"TENDER_KIND_{TENDERS[args.tender]}")), metadata=auth, timeout=10)
+            tender=pb.TenderKind.Value(f"TENDER_KIND_{TENDERS[args.tender]}")), metadata=auth, timeout=ANSWER_WITHIN_S)
         print(f"top-up {done.top_up_id}")  # what refund-top-up names
         print("\n".join(done.receipt_lines))
     elif args.action == "checkout":
         lines = [sale_line(str(i), text) for i, text in enumerate(args.line, 1)]  # before any call
-        member_id = lookup().member.member_id
+        member_id = lookup_to_change().member.member_id
         tenders = [pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=args.stored_value)] if args.stored_value else []
         if args.cash:
             tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=args.cash))
         done = change(stub.Checkout, pb.CheckoutRequest(
             request_id=args.request_id, member_id=member_id, card_number=args.card or "", lines=lines,
-            coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth, timeout=30)
+            coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth,
+            timeout=ANSWER_WITHIN_S)
         print_receipt(done.receipt)
     elif args.action == "refund":
         lines = [returned_line(text) for text in args.line]
         done = change(stub.Refund, pb.RefundRequest(request_id=args.request_id, order_id=args.id or "", lines=lines),
-                      metadata=auth, timeout=30)
+                      metadata=auth, timeout=ANSWER_WITHIN_S)
         print(f"refunded to stored value {yuan(done.stored_value_fen)}")
         for t in done.tenders:
             print(f"refund {yuan(t.amount_fen)} to {enum_word(pb.TenderKind, t.kind)}")
@@ -295,9 +302,9 @@ def _act(args, stub, auth) -> int:
     elif args.action == "day":
         pos_office.day_summary(stub, auth, args)
     elif args.action in COUNT_CARD_COMMANDS:
-        pos_count_cards.count_cards(stub.channel, auth, args, lookup)
+        pos_count_cards.count_cards(stub.channel, auth, args, lookup_to_change)
     elif args.action in ("gifts", "redeem-gift"):
-        pos_counter.points_mall(stub.channel, auth, args, lookup if args.action == "redeem-gift" else None)
+        pos_counter.points_mall(stub.channel, auth, args, lookup_to_change if args.action == "redeem-gift" else None)
     else:
         found = stub.GetOrder(pb.GetOrderRequest(order_id=args.id or ""), metadata=auth, timeout=10)
         if found.HasField("receipt"):

@@ -3,10 +3,17 @@
 A command that changes something sends one request_id, and every retry of it sends the
 same one, so the gateway answers a retry from what it did (AIP-155) and nothing moves
 twice. gRPC itself retries a call that hears UNAVAILABLE (the gateway restarting, a
-connection reset), a few times over about 3 s. If no answer comes, the command cannot
-know whether the change happened: it says so, prints the request id and exits with
-OUTCOME_UNKNOWN. Run again with `--request-id ID`, it finishes the change or reads
-its answer; run without it, it would be a second change.
+connection reset), a few times over about 3 s, and the till's calls (the member lookup,
+a top-up, a checkout, a refund) wait ANSWER_WITHIN_S for their answer, retries
+included: a gateway that is down, or frozen (it takes the connection and never
+answers), ends the command within about 3 s, not at a far deadline. If no answer comes,
+the command cannot know whether the change happened: it says so, prints the request id
+and exits with OUTCOME_UNKNOWN. Run again with `--request-id ID`, it finishes the
+change or reads its answer; run without it, it would be a second change.
+
+A change that starts with a lookup (a top-up or checkout by card or phone) and gets no
+answer to it ends the same way, saying that the change was not sent: a till treats
+every exit 75 alike, by running the command again with the id it printed.
 """
 
 import json
@@ -16,6 +23,7 @@ import grpc
 from huiyuan.runtime.status import NO_ANSWER
 
 OUTCOME_UNKNOWN = 75  # EX_TEMPFAIL
+ANSWER_WITHIN_S = 3.0  # a till's call: its answer, gRPC's retries included, or no answer
 # For every method: a jittered pause of up to 0.2, 0.4, 0.8, 1.6 s between five tries.
 RETRY_POLICY = json.dumps({"methodConfig": [{"name": [{}], "retryPolicy": {
     "maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "2s", "backoffMultiplier": 2,
@@ -24,23 +32,38 @@ CHANNEL_OPTIONS = [("grpc.service_config", RETRY_POLICY)]
 
 
 class OutcomeUnknown(Exception):
-    def __init__(self, request_id: str, error: grpc.RpcError):
+    def __init__(self, request_id: str, error: grpc.RpcError, sent: bool = True):
         super().__init__(request_id)
-        self.request_id, self.error = request_id, error
+        self.request_id, self.error, self.sent = request_id, error, sent
 
     def explain(self, action: str) -> str:
-        return (f"no answer from the gateway ({self.error.code().name}: {self.error.details()}).\n"
-                f"Whether the {action} went through is not known yet. Run the same command again with\n"
-                f"  --request-id {self.request_id}\n"
-                "to finish it or read its answer: it cannot be done twice. Without it, it could be.")
+        heard = f"no answer from the gateway ({self.error.code().name}: {self.error.details()}).\n"
+        if not self.sent:
+            return heard + (f"The {action} was not sent (the lookup before it got no answer): nothing was done.\n"
+                            f"When the gateway answers, run the same command again with\n"
+                            f"  --request-id {self.request_id}\n"
+                            "and it is done once.")
+        return heard + (f"Whether the {action} went through is not known yet. Run the same command again with\n"
+                        f"  --request-id {self.request_id}\n"
+                        "to finish it or read its answer: it cannot be done twice. Without it, it could be.")
 
 
 def change(call, request, **kwargs):
     """call(request, **kwargs) for a request that changes something; a lost answer
     raises OutcomeUnknown, a refusal stays the RpcError it is (nothing was done)."""
+    return _answered(request.request_id, True, lambda: call(request, **kwargs))
+
+
+def before_change(request_id: str, read):
+    """read(), the lookup a change with this request id starts with; no answer raises
+    OutcomeUnknown (the change not sent), a refusal stays the RpcError it is."""
+    return _answered(request_id, False, read)
+
+
+def _answered(request_id: str, sent: bool, act):
     try:
-        return call(request, **kwargs)
+        return act()
     except grpc.RpcError as error:
         if error.code() in NO_ANSWER:
-            raise OutcomeUnknown(request.request_id, error) from error
+            raise OutcomeUnknown(request_id, error, sent) from error
         raise

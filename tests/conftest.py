@@ -59,6 +59,17 @@ def drop_pg_database(admin_url: str, url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def database_of_its_own(database_url: str, tmp_path, request, service: str) -> str:
+    """An empty database for one test (a migration's, from an old revision): a file on
+    SQLite, a database on PostgreSQL that is dropped when the test ends."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path}/{service}.db"
+    admin = request.getfixturevalue("pg_server")
+    url = new_pg_database(admin)
+    request.addfinalizer(lambda: drop_pg_database(admin, url))
+    return url
+
+
 class ServiceThread:
     """A service's App on its own event loop in a background thread."""
 

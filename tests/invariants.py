@@ -11,7 +11,7 @@ from services.wallet.storage import entries, holds, lots, member_accounts
 def assert_books_balance(wallet_url: str) -> None:
     """Every member row is the sum of its entries and of its lots, and holds what its
     pending holds hold; the system accounts hold minus the members' total, so the sum
-    over all accounts is zero."""
+    over all accounts is zero. A member's entries are numbered 1 to its last_sequence."""
     engine = make_sync_engine(wallet_url, "wallet")
     with engine.connect() as db:
         by_entries = dict(db.execute(select(entries.c.member_id, func.sum(
@@ -21,6 +21,9 @@ def assert_books_balance(wallet_url: str) -> None:
         pending = {r.member_id: (r.principal, r.bonus) for r in db.execute(select(
             holds.c.member_id, func.sum(holds.c.principal_fen).label("principal"), func.sum(holds.c.bonus_fen).label("bonus")
         ).where(holds.c.state == "PENDING").group_by(holds.c.member_id))}
+        numbered = {r.member_id: (r.first, r.last, r.count) for r in db.execute(select(
+            entries.c.member_id, func.min(entries.c.sequence).label("first"), func.max(entries.c.sequence).label("last"),
+            func.count().label("count")).group_by(entries.c.member_id))}
         rows = db.execute(select(member_accounts)).all()
         system = db.execute(select(func.sum(-(entries.c.principal_delta_fen + entries.c.bonus_delta_fen)))).scalar() or 0
     engine.dispose()
@@ -29,6 +32,7 @@ def assert_books_balance(wallet_url: str) -> None:
         assert by_entries.get(row.member_id, 0) == total == by_lots.get(row.member_id, 0), row
         assert 0 <= row.held_principal_fen <= row.principal_fen and 0 <= row.held_bonus_fen <= row.bonus_fen
         assert (row.held_principal_fen, row.held_bonus_fen) == pending.get(row.member_id, (0, 0)), row
+        assert numbered.get(row.member_id, (1, 0, 0)) == (1, row.last_sequence, row.last_sequence), row
     assert system + sum(r.principal_fen + r.bonus_fen for r in rows) == 0
 
 

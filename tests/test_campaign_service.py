@@ -327,14 +327,9 @@ def test_a_campaign_made_before_stats_rows_came_with_campaigns_gets_its_row(data
 
     from huiyuan.runtime import db, migrate
     from services.campaign.app import SPEC
-    from tests.conftest import drop_pg_database, new_pg_database
+    from tests.conftest import database_of_its_own
 
-    if database_url.startswith("sqlite"):  # a database of its own, at revision 0006
-        url = f"sqlite:///{tmp_path}/campaign.db"
-    else:
-        admin = request.getfixturevalue("pg_server")
-        url = new_pg_database(admin)
-        request.addfinalizer(lambda: drop_pg_database(admin, url))
+    url = database_of_its_own(database_url, tmp_path, request, "campaign")
     migrate.upgrade(SPEC.migrations_dir, url, "campaign", "0006")
     engine = db.make_sync_engine(url, "campaign")
     try:

@@ -156,7 +156,7 @@ def _order(member_id: str, coupon_code: str) -> pb.CheckoutRequest:
 
 
 def _as_terminal(chain: Chain):
-    return (("authorization", f"ApiKey {chain.key}"),)
+    return (("authorization", f"Bearer {chain.key}"),)
 
 
 def _checkout(chain: Chain, request):
@@ -494,7 +494,7 @@ def test_a_segment_issue_cut_short_by_a_crash_is_finished_by_the_retry_one_coupo
     differently and is a new request to the campaign), gives that member a coupon and
     nobody a second one."""
     _, hq_key = bootstrap.issue_key(chain.processes["gateway"].database_url, "hq", auth.Role.HQ_ADMIN, "segment")
-    as_hq = (("authorization", f"ApiKey {hq_key}"),)
+    as_hq = (("authorization", f"Bearer {hq_key}"),)
     since = Timestamp()
     since.GetCurrentTime()
     first = [chain.member.register(name="群发").member_id for _ in range(3)]
@@ -552,6 +552,42 @@ def test_a_pos_top_up_whose_answer_was_lost_is_finished_by_its_request_id_and_ne
     assert _balances(chain, member.member_id)[:2] == (100_00, 0)
 
 
+@pytest.mark.parametrize("command", ["top-up", "checkout"])
+def test_a_pos_change_while_the_gateway_is_frozen_ends_in_seconds_and_its_request_id_does_it_once(
+        chain, command, monkeypatch, capsys):
+    """The gateway's process stopped (SIGSTOP): it keeps its port and answers nothing.
+    `pos top-up` and `pos checkout` (their member lookup first) end within about 3 s
+    with exit 75 and the request id. Once the gateway runs again, the command run with
+    that id does the change once; run again, it prints the same."""
+    import signal
+
+    from huiyuan import pos
+
+    member = chain.member.register(name="冻结网关")
+    chain.wallet.TopUp(wallet_pb2.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=100_00,
+                                               tender=wallet_pb2.TENDER_CASH, store_path=STORE, actor=ACTOR))
+    words = {"top-up": ["top-up", "--amount", "50"],  # 30.00 - 3.00 (满30减3) from stored value:
+             "checkout": ["checkout", "--line", "tea:tea:1:30", "--stored-value", "27"]}[command]
+    words += ["--phone", member.phone, "--key", chain.key]
+    gateway = chain.processes["gateway"]
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{gateway.port}")
+    os.kill(gateway.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        outcome = pos.run(pos_args(*words))
+        took = time.monotonic() - started
+    finally:
+        os.kill(gateway.process.pid, signal.SIGCONT)
+    assert (outcome, took < 4) == (pos.OUTCOME_UNKNOWN, True), took
+    request_id = capsys.readouterr().err.split("--request-id ")[1].split()[0]
+    assert pos.run(pos_args(*words, "--request-id", request_id)) == 0
+    done = capsys.readouterr().out
+    assert pos.run(pos_args(*words, "--request-id", request_id)) == 0
+    assert capsys.readouterr().out == done
+    assert _balances(chain, member.member_id)[:2] == ({"top-up": 150_00, "checkout": 73_00}[command], 0)
+    assert_books_balance(chain.processes["wallet"].database_url)
+
+
 def _counted_top_ups(chain: Chain, member_id: str) -> int:
     """The member's top-ups that count toward the tiers, read by counting one fen more."""
     return chain.member.tier.RecordTopUp(tier_pb2.RecordTopUpRequest(
@@ -581,7 +617,7 @@ def test_a_top_up_refund_whose_uncount_was_cut_short_is_finished_by_the_retry_on
                                                  tender=pb.TENDER_KIND_CASH), metadata=_as_terminal(chain))
     wallet = wallet_pb2_grpc.WalletServiceStub(chain.processes["gateway"].channel)
     request = wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=loaded.top_up_id, reason="顾客退款")
-    as_manager = (("authorization", f"ApiKey {manager}"),)
+    as_manager = (("authorization", f"Bearer {manager}"),)
     answer = _killed_during(chain, "member.RecordTopUpRefund:after", wallet.RefundTopUp, request, as_manager)
     assert answer.principal_fen == 300_00 and wallet.RefundTopUp(request, metadata=as_manager) == answer
     assert _balances(chain, member.member_id)[:2] == (0, 0)

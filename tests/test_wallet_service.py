@@ -272,6 +272,59 @@ def test_a_spend_across_twelve_lots_lists_its_entries_in_their_order(wallet):
     statement = wallet.ListEntries(pb.ListEntriesRequest(member_id=member, kind=pb.ENTRY_KIND_CONSUMPTION)).entries
     assert [e.balance_after_fen for e in statement] == [n * 10_00 for n in range(12)]
 
+def read_statement_in_posting_order(wallet, member, page_size=7) -> list:
+    """The member's statement read page by page, after checking that it is newest first
+    in posting order: numbered down to 1, each balance the one before it plus its
+    change, from zero up to the member's balance now."""
+    paged, token = [], ""
+    while True:
+        page = wallet.ListEntries(pb.ListEntriesRequest(member_id=member, page_size=page_size, page_token=token))
+        paged += page.entries
+        if not (token := page.next_page_token):
+            break
+    oldest_first = paged[::-1]
+    balances = [0] + [e.balance_after_fen for e in oldest_first]
+    assert [b + e.principal_delta_fen + e.bonus_delta_fen for b, e in zip(balances, oldest_first)] == balances[1:]
+    now = balance(wallet, member)
+    assert balances[-1] == now.principal_fen + now.bonus_fen
+    assert [e.sequence for e in oldest_first] == list(range(1, len(paged) + 1))
+    return paged
+
+
+def test_concurrent_top_ups_and_spends_list_in_posting_order_page_by_page(wallet):
+    """Top-ups and spends of one member at once, the spends captured in batches: the
+    statement, read page by page, lists the entries newest first in the order they were
+    posted, each balance the one before it plus its change."""
+    member = new_id("m")
+    top_up(wallet, member, 1_000_00)
+
+    def spend(n):
+        held = hold(wallet, member, 1_00 + n)
+        capture(wallet, held.hold_id, 1_00 + n)
+
+    work = [lambda n=n: top_up(wallet, member, 10_00 + n) for n in range(60)] + [
+        lambda n=n: spend(n) for n in range(60)]
+    with ThreadPoolExecutor(24) as pool:
+        for done in [pool.submit(w) for w in work]:
+            done.result()
+    statement = read_statement_in_posting_order(wallet, member)
+    assert statement[0].balance_after_fen == 1_000_00 + sum(range(10_00, 10_60)) - sum(range(1_00, 1_60))
+    assert sum(e.kind == pb.ENTRY_KIND_TOP_UP for e in statement) == 61
+    assert len({e.entry_id for e in statement}) == len(statement)
+    assert_books_balance(wallet.url)
+
+
+def test_a_member_s_rows_of_one_batch_top_up_list_in_the_file_s_order(wallet):
+    """Rows of a company's file that name one member are posted in one transaction, at
+    one time: the statement still lists them in the file's order."""
+    member = new_id("m")
+    content = "member_id,amount_fen\n" + "".join(f"{member},{n * 100}\n" for n in range(1, 13))
+    wallet.BatchTopUp(pb.BatchTopUpRequest(request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=content.encode(),
+                                           format=file_pb2.FILE_FORMAT_CSV, store_path=BJ, actor=CASHIER))
+    statement = read_statement_in_posting_order(wallet, member, page_size=5)
+    assert [e.principal_delta_fen for e in statement] == [n * 100 for n in range(12, 0, -1)]
+
+
 def test_bad_input_names_every_bad_field_and_writes_nothing(wallet):
     member = new_id("m")
     bad = pb.HoldRequest(request_id="", member_id="someone", amount_fen=-5, ttl=Duration(seconds=7200), store_path="hq")
@@ -470,3 +523,39 @@ def test_any_sequence_of_operations_keeps_the_books_balanced(wallet, operations)
         now = balance(wallet, member)
         assert now.principal_fen + now.bonus_fen == expected and now.available_fen >= 0
     assert_books_balance(wallet.url)
+
+
+def test_entries_posted_before_the_sequence_are_numbered_in_the_statement_s_old_order(database_url, tmp_path, request):
+    """Migration 0007: each member's entries numbered 1, 2, ... by (post time, entry id),
+    the order the statement listed them in before, and the member's last_sequence set."""
+    import sqlalchemy as sa
+
+    from huiyuan.runtime import db, migrate
+    from services.wallet.app import SPEC
+    from tests.conftest import database_of_its_own
+
+    url = database_of_its_own(database_url, tmp_path, request, "wallet")
+    migrate.upgrade(SPEC.migrations_dir, url, "wallet", "0006")
+    engine = db.make_sync_engine(url, "wallet")
+    t0, t1 = "2026-11-01 10:00:00", "2026-11-01 10:00:05"
+    posted = [("t_2:0000", "m_a", t1), ("t_1:0001", "m_a", t0), ("t_1:0000", "m_a", t0), ("t_3:0000", "m_b", t0)]
+    try:
+        with engine.begin() as connection:
+            for entry_id, member, at in posted:
+                connection.execute(sa.text(
+                    "INSERT INTO entries (entry_id, operation_id, member_id, kind, principal_delta_fen, bonus_delta_fen,"
+                    " balance_after_fen, counter_account, loaded_store_path, store_path, operator_id, policy, memo,"
+                    " post_time) VALUES (:e, :o, :m, 'TOP_UP', 1, 0, 1, 'TENDER:x', 'x', 'x', 'op', '-', '', :t)"),
+                    {"e": entry_id, "o": entry_id[:3], "m": member, "t": at})
+            for member in ("m_a", "m_b", "m_c"):
+                connection.execute(sa.text(
+                    "INSERT INTO member_accounts (member_id, principal_fen, bonus_fen, held_principal_fen, held_bonus_fen,"
+                    " update_time) VALUES (:m, 0, 0, 0, 0, :t)"), {"m": member, "t": t0})
+        migrate.upgrade(SPEC.migrations_dir, url, "wallet")
+        with engine.connect() as connection:
+            numbered = connection.execute(sa.text("SELECT entry_id, sequence FROM entries ORDER BY entry_id")).all()
+            last = connection.execute(sa.text("SELECT member_id, last_sequence FROM member_accounts ORDER BY member_id")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in numbered] == [("t_1:0000", 1), ("t_1:0001", 2), ("t_2:0000", 3), ("t_3:0000", 1)]
+    assert [tuple(r) for r in last] == [("m_a", 3), ("m_b", 1), ("m_c", 0)]

@@ -91,6 +91,10 @@ class MemberAccounts:
     bonus: int = 0
     held_principal: int = 0  # pending debits of holds
     held_bonus: int = 0
+    # The sequence of the member's last entry (0: none yet). Each entry takes the next,
+    # under the lock on these totals, so the sequence is the order entries were posted
+    # in: a statement follows it, not their time stamps (several are taken in one batch).
+    last_sequence: int = 0
 
     @property
     def held(self) -> int:
@@ -302,6 +306,9 @@ class Posting:
     memo: str = ""
 
 
-def apply(accounts: MemberAccounts, posting: Posting) -> None:
+def apply(accounts: MemberAccounts, posting: Posting) -> int:
+    """Post the entry to the totals; its sequence in the member's ledger."""
     accounts.principal += posting.principal
     accounts.bonus += posting.bonus
+    accounts.last_sequence += 1
+    return accounts.last_sequence

@@ -4,9 +4,9 @@ store and used at another settles as stored value does, and their sales are in t
 till's takings."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.db import under
@@ -42,16 +42,16 @@ class StatementQuery:
         return conditions
 
 
-async def statement(db, query: StatementQuery, before: tuple[datetime, str] | None, limit: int) -> list:
-    """Entries newest first, after the (post_time, entry_id) position `before`. By time
-    first: an entry id starts with its operation's, whose prefix says its kind (t_ a
-    top-up, a_ an adjustment, ...), so ids sort by time only within one kind. Entries of
-    one operation share their time and follow their place in it."""
+async def statement(db, query: StatementQuery, before: int | None, limit: int) -> list:
+    """The member's entries newest first, those posted before the entry with sequence
+    `before` (the last one of the page before). By sequence, not by time: two calls on
+    one member take a time stamp each before they queue for its lock, so the later stamp
+    can be posted first; and the entries of a batch share one."""
     c = entries.c
     q = select(entries).where(*query.where())
     if before is not None:
-        q = q.where(or_(c.post_time < before[0], and_(c.post_time == before[0], c.entry_id < before[1])))
-    return (await db.execute(q.order_by(c.post_time.desc(), c.entry_id.desc()).limit(limit))).all()
+        q = q.where(c.sequence < before)
+    return (await db.execute(q.order_by(c.sequence.desc()).limit(limit))).all()
 
 
 @dataclass

@@ -1,8 +1,6 @@
 """WalletService: checks the request, runs the use case in one transaction, translates.
 No rule lives here: the rules are in domain.py, spending.py and loading.py."""
 
-from datetime import datetime
-
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.batching import Batcher
@@ -236,13 +234,12 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         query.kind = domain.EntryKind(kind) if kind else None
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.member_id, request.store_path, request.kind,
-                                             str(query.start_date), str(query.end_date), "by-time")
+                                             str(query.start_date), str(query.end_date), "by-sequence")
         before = _statement_position(pagination.decode(request.page_token, fingerprint, v), v)
         v.raise_if_any()
         async with self.direct.reading() as db:
             rows = await reports.statement(db, query, before, size + 1)
-        page, token = pagination.next_page(rows, size, lambda row: [row.post_time.isoformat(), row.entry_id],
-                                           fingerprint)
+        page, token = pagination.next_page(rows, size, lambda row: [row.sequence], fingerprint)
         return pb.ListEntriesResponse(entries=[_entry(r) for r in page], next_page_token=token)
 
     async def CreateTopUpPackage(self, request, context):
@@ -346,7 +343,7 @@ def _entry(row) -> pb.Entry:
         entry_id=row.entry_id, kind=enum_value(pb.EntryKind, "ENTRY_KIND", row.kind),
         principal_delta_fen=row.principal_delta_fen, bonus_delta_fen=row.bonus_delta_fen,
         balance_after_fen=row.balance_after_fen, loaded_store_path=row.loaded_store_path, store_path=row.store_path,
-        operator_id=row.operator_id, post_time=timestamp(row.post_time), memo=row.memo)
+        operator_id=row.operator_id, post_time=timestamp(row.post_time), memo=row.memo, sequence=row.sequence)
 
 
 def _package(p: domain.TopUpPackage) -> pb.TopUpPackage:
@@ -357,15 +354,14 @@ def _package(p: domain.TopUpPackage) -> pb.TopUpPackage:
         tenders=[enum_value(pb.Tender, "TENDER", t.value) for t in p.tenders])
 
 
-def _statement_position(position: list | None, v: Violations) -> tuple[datetime, str] | None:
-    """A statement token's (post_time, entry_id), as ListEntries wrote it."""
+def _statement_position(position: list | None, v: Violations) -> int | None:
+    """A statement token's sequence of the last entry listed, as ListEntries wrote it."""
     if position is None:
         return None
-    try:
-        return datetime.fromisoformat(position[0]), str(position[1])
-    except (IndexError, TypeError, ValueError):
+    if len(position) != 1 or type(position[0]) is not int:
         v.add("page_token", "PAGE_TOKEN_INVALID", "page_token is not one this API issued")
         return None
+    return position[0]
 
 
 def _top_up(t: loading.TopUp) -> pb.TopUpRecord:

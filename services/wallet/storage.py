@@ -5,7 +5,11 @@
   repeat the ledger invariant: no account below zero, pending included.
 - entries: the ledger, append-only. Each entry moves principal and/or bonus between
   the member's accounts and one system account (counter_account), so the sum over all
-  accounts is zero by construction. System accounts keep no row of their own: their
+  accounts is zero by construction. A member's entries are numbered 1, 2, ... in the
+  order they were posted (`sequence`, the next after member_accounts.last_sequence,
+  under its row lock): the entries of one batch go out in one statement, whose writes
+  PostgreSQL runs in an order of its own (runtime/merged_writes.py), so neither a
+  database sequence nor the post time says which came first. System accounts keep no row of their own: their
   totals are sums over entries, so a busy store's till never becomes a lock that
   every checkout waits on.
 - lots: what each top-up loaded and where, and how much of it is left.
@@ -35,6 +39,7 @@ member_accounts = Table(
     Column("held_principal_fen", Money, nullable=False),
     Column("held_bonus_fen", Money, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    Column("last_sequence", BigInteger, nullable=False),  # of the member's last entry (domain.MemberAccounts)
     CheckConstraint("held_principal_fen >= 0 AND principal_fen - held_principal_fen >= 0", name="principal_covers_holds"),
     CheckConstraint("held_bonus_fen >= 0 AND bonus_fen - held_bonus_fen >= 0", name="bonus_covers_holds"),
 )
@@ -55,7 +60,8 @@ entries = Table(
     Column("policy", String(24), nullable=False),
     Column("memo", String(200), nullable=False),
     Column("post_time", UtcDateTime, nullable=False),
-    Index("ix_entries_member_id_entry_id", "member_id", "entry_id"),
+    Column("sequence", BigInteger, nullable=False),  # 1, 2, ... in the order the member's entries were posted
+    Index("ix_entries_member_id_sequence", "member_id", "sequence", unique=True),
     Index("ix_entries_post_time", "post_time"),
 )
 
@@ -224,7 +230,7 @@ _LOCK_HOLDS = select(holds).where(holds.c.hold_id.in_(bindparam("hold_ids", expa
                                   ).order_by(holds.c.hold_id).with_for_update()
 _SAVE_ACCOUNTS = update(member_accounts).where(member_accounts.c.member_id == bindparam("key")).values(
     principal_fen=bindparam("principal"), bonus_fen=bindparam("bonus"), held_principal_fen=bindparam("held_principal"),
-    held_bonus_fen=bindparam("held_bonus"), update_time=bindparam("now"))
+    held_bonus_fen=bindparam("held_bonus"), update_time=bindparam("now"), last_sequence=bindparam("last_sequence"))
 _MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(
     principal_left_fen=lots.c.principal_left_fen + bindparam("principal"),
     bonus_left_fen=lots.c.bonus_left_fen + bindparam("bonus"))
@@ -232,7 +238,7 @@ _MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(
 
 def _to_accounts(row) -> domain.MemberAccounts:
     return domain.MemberAccounts(row.member_id, row.principal_fen, row.bonus_fen, row.held_principal_fen,
-                                 row.held_bonus_fen)
+                                 row.held_bonus_fen, row.last_sequence)
 
 
 async def read_accounts(db, member_id: str) -> domain.MemberAccounts:
@@ -242,7 +248,7 @@ async def read_accounts(db, member_id: str) -> domain.MemberAccounts:
 
 def _empty(member_id: str, now) -> dict:
     return {"member_id": member_id, "principal_fen": 0, "bonus_fen": 0, "held_principal_fen": 0, "held_bonus_fen": 0,
-            "update_time": now}
+            "update_time": now, "last_sequence": 0}
 
 
 async def lock_accounts(session, member_id: str, now) -> domain.MemberAccounts:
@@ -298,7 +304,7 @@ async def save_all_accounts(session, accounts: list[domain.MemberAccounts], now)
         a.check()
     await send(session, _SAVE_ACCOUNTS, [{
         "key": a.member_id, "principal": a.principal, "bonus": a.bonus, "held_principal": a.held_principal,
-        "held_bonus": a.held_bonus, "now": now} for a in accounts])
+        "held_bonus": a.held_bonus, "now": now, "last_sequence": a.last_sequence} for a in accounts])
 
 
 # ---------------------------------------------------------------- lots
@@ -333,7 +339,7 @@ async def move_lots(session, draws: list[domain.Draw], sign: int) -> None:
 async def post(session, accounts: domain.MemberAccounts, operation_id: str, postings: list[domain.Posting], *,
                operator_id: str, policy: str, now, first: int = 0) -> None:
     """Append the entries and save the member's totals, each entry with the balance
-    after it. Entry ids are <operation_id>:<n>, so posting one operation twice fails
+    after it and its sequence (the member's accounts are locked). Entry ids are <operation_id>:<n>, so posting one operation twice fails
     on the primary key instead of moving money twice; n has four digits, so that ids
     sort in posting order (a spend posts an entry per lot it draws on: :0009 before
     :0010). Ids posted before n was padded sort as text within their operation."""
@@ -347,12 +353,12 @@ def entry_rows(accounts: domain.MemberAccounts, operation_id: str, postings: lis
     """The entries' rows of post(), each posting applied to the accounts in turn."""
     rows = []
     for n, p in enumerate(postings, start=first):
-        domain.apply(accounts, p)
+        sequence = domain.apply(accounts, p)
         rows.append({
             "entry_id": f"{operation_id}:{n:04d}", "operation_id": operation_id, "member_id": accounts.member_id,
             "kind": p.kind.value, "principal_delta_fen": p.principal, "bonus_delta_fen": p.bonus,
             "balance_after_fen": accounts.principal + accounts.bonus, "counter_account": p.counter_account,
             "loaded_store_path": p.loaded_store_path, "store_path": p.store_path, "operator_id": operator_id,
-            "policy": policy, "memo": p.memo[:domain.MAX_MEMO], "post_time": now,
+            "policy": policy, "memo": p.memo[:domain.MAX_MEMO], "post_time": now, "sequence": sequence,
         })
     return rows
