@@ -87,6 +87,9 @@ def _quote_message(q: pricing.Quote) -> pb.QuoteResponse:
     # it into its parent, on the path of every quote.
     message = pb.QuoteResponse(list_total_fen=q.list_total_fen, discount_total_fen=q.discount_total_fen,
                                payable_fen=q.payable_fen, points_multiplier_bp=q.points_multiplier_bp)
+    if q.points_multiplier:
+        message.points_multiplier_campaign_id = q.points_multiplier.campaign_id
+        message.points_multiplier_name = q.points_multiplier.name
     add_line = message.lines.add
     for x in q.lines:
         add_line(line_id=x.line_id, list_fen=x.list_fen, discount_fen=x.discount_fen, payable_fen=x.payable_fen)

@@ -69,10 +69,19 @@ def _order(v: Violations, request) -> domain.Order:
         v.check(0 <= line.paid_fen <= 10**10, f"lines[{i}].paid_fen", "AMOUNT_INVALID", "paid_fen must be 0 or more")
     v.check(0 <= request.tier_multiplier_bp <= 10 * domain.BP, "tier_multiplier_bp", "MULTIPLIER_INVALID",
             "tier_multiplier_bp must be 0 to 100000 (0 or 10000: 1x)")
+    v.check(request.campaign_multiplier_bp == 0 or domain.BP <= request.campaign_multiplier_bp <= 10 * domain.BP,
+            "campaign_multiplier_bp", "MULTIPLIER_INVALID", "campaign_multiplier_bp must be 0 or 10000 (none) to 100000")
+    name = check_text(v, request.campaign_multiplier_name, "campaign_multiplier_name", 64)
+    if request.terminal_path:
+        check_org_path(v, request.terminal_path, "terminal_path")
+        v.check(is_under(request.terminal_path, request.store_path), "terminal_path", "TERMINAL_NOT_IN_STORE",
+                "terminal_path must lie under store_path (the till the order was paid at)")
     paid_time = from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow()
     return domain.Order(request.store_path, request.tier_id, paid_time,
                         [domain.Line(x.line_id, x.category, x.paid_fen) for x in lines],
-                        request.tier_multiplier_bp or domain.BP)
+                        request.tier_multiplier_bp or domain.BP,
+                        domain.CampaignMultiplier(request.campaign_multiplier_bp or domain.BP, name),
+                        request.terminal_path)
 
 
 def _line_accruals(accruals: list[domain.LineAccrual]) -> list[pb.LineAccrual]:

@@ -1,0 +1,109 @@
+"""No configuration is accepted and then ignored: what HQ sets up through the gateway,
+with the services' own stubs, shows at the till - a points multiplier campaign in what a
+checkout earns, a points rule scoped to a terminal at that terminal. A chain of its own:
+its campaigns and rules price only its own checkouts."""
+
+import grpc
+import pytest
+
+from huiyuan.campaign.v1 import campaign_pb2 as cpb
+from huiyuan.campaign.v1 import campaign_pb2_grpc
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2, org_pb2
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from tests.support import STORE, Stubs, new_phone, refusal_of, rid
+from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
+
+TILL, SELF_SERVICE = f"{STORE}/pos-1", f"{STORE}/pos-2"
+SOUTH_STORE = "hq/south/gz-002"
+
+
+@pytest.fixture(scope="module")
+def office(chain, member_service):  # noqa: F811
+    """HQ's key and the services' stubs aimed at the gateway; a terminal key for two tills
+    of the store; a store in the south; 1 point a yuan everywhere."""
+    stub, hq_key = chain
+    org = Stubs(member_service.channel).org
+    for request_id, parent, code, kind in (("org-south", "hq", "south", org_pb2.ORG_NODE_KIND_REGION),
+                                           ("org-gz-002", "hq/south", "gz-002", org_pb2.ORG_NODE_KIND_STORE),
+                                           ("org-pos-2", STORE, "pos-2", org_pb2.ORG_NODE_KIND_TERMINAL)):
+        org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(request_id=request_id, parent_path=parent, org_node=org_pb2.OrgNode(
+            code=code, name=code, kind=kind)))
+    hq = as_(hq_key)
+    points = points_pb2_grpc.PointsServiceStub(stub.channel)
+    points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
+        name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)), metadata=hq)
+    tills = {till: issue(stub, hq_key, till, pb.ROLE_TERMINAL).api_key for till in (TILL, SELF_SERVICE)}
+    return stub, hq, tills, campaign_pb2_grpc.CampaignServiceStub(stub.channel), points
+
+
+def register(stub, terminal, **fields):
+    return stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
+        name="配置会员", phone=new_phone(), **fields)), metadata=as_(terminal))
+
+
+def pay_cash(stub, terminal, member_id, yuan):
+    return stub.Checkout(pb.CheckoutRequest(
+        request_id=rid(), member_id=member_id,
+        lines=[pb.CheckoutLine(line_id="1", sku="rice-1", category="food", quantity=1, unit_price_fen=yuan * 100)],
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=yuan * 100)]), metadata=as_(terminal)).receipt
+
+
+def refused(call, request, metadata):
+    """(code, {field: reason}) of a refused call."""
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, metadata=metadata)
+    code, _, violations = refusal_of(caught.value)
+    return code, violations
+
+
+def set_status(campaigns, hq, campaign_id, status):
+    campaigns.SetCampaignStatus(cpb.SetCampaignStatusRequest(request_id=rid(), campaign_id=campaign_id, status=status),
+                                metadata=hq)
+
+
+def test_a_points_multiplier_campaign_reaches_what_the_checkout_earns(office):
+    """Issue 35: Quote said 2x, the accrual gave 1x. Now a ¥100 order earns 200 points."""
+    stub, hq, tills, campaigns, _ = office
+    tag = f"双倍{rid()[:6]}"
+    double = campaigns.CreateCampaign(cpb.CreateCampaignRequest(request_id=rid(), campaign=cpb.Campaign(
+        name="双倍积分周", kind=cpb.CAMPAIGN_KIND_POINTS_MULTIPLIER, org_path="hq/east", tags=[tag],
+        points_multiplier_bp=20_000)), metadata=hq).campaign
+    set_status(campaigns, hq, double.campaign_id, cpb.CAMPAIGN_STATUS_ACTIVE)
+    try:
+        assert pay_cash(stub, tills[TILL], register(stub, tills[TILL], tags=[tag]).member.member_id, 100).points_earned == 200
+        assert pay_cash(stub, tills[TILL], register(stub, tills[TILL]).member.member_id, 100).points_earned == 100
+    finally:
+        set_status(campaigns, hq, double.campaign_id, cpb.CAMPAIGN_STATUS_ENDED)
+
+
+def test_the_accrual_explains_the_campaign_multiplier_and_takes_the_greater_of_it_and_the_rules(office, points_service):
+    points = points_pb2_grpc.PointsServiceStub(points_service.channel)
+    member = "m_" + "5" * 26
+
+    def preview(**fields):
+        return points.PreviewAccrual(points_pb2.PreviewAccrualRequest(
+            member_id=member, store_path=STORE, lines=[points_pb2.OrderLine(line_id="1", category="food", paid_fen=100_00)],
+            **fields)).lines[0]
+
+    line = preview(campaign_multiplier_bp=20_000, campaign_multiplier_name="双倍积分周")
+    assert (line.points, line.explanation) == (200, "1元1分: 100.00 yuan x 1 x 2 (双倍积分周)")
+    assert preview(campaign_multiplier_bp=20_000, tier_multiplier_bp=15_000).points == 300  # the tier's on top
+    bad = points_pb2.AccrueRequest(request_id=rid(), member_id=member, order_id="o-bad", store_path=STORE,
+                                   lines=[points_pb2.OrderLine(line_id="1", paid_fen=1_00)], campaign_multiplier_bp=9_000,
+                                   terminal_path="hq/south/gz-002/pos-1")
+    assert refused(points.Accrue, bad, ())[1] == {"campaign_multiplier_bp": "MULTIPLIER_INVALID",
+                                                  "terminal_path": "TERMINAL_NOT_IN_STORE"}
+
+
+def test_a_points_rule_scoped_to_a_terminal_gives_points_at_that_terminal_only(office):
+    """Issue 35: a rule for …/sh-001/pos-2 was accepted, and a checkout there earned nothing by it."""
+    stub, hq, tills, _, points = office
+    kiosk = points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
+        name="自助机3倍", org_path=SELF_SERVICE, priority=50, points_per_yuan_bp=30_000)), metadata=hq).rule
+    member_id = register(stub, tills[TILL]).member.member_id
+    assert pay_cash(stub, tills[SELF_SERVICE], member_id, 10).points_earned == 30
+    assert pay_cash(stub, tills[TILL], member_id, 10).points_earned == 10  # the store's other till: the chain's rule
+    assert kiosk in points.ListRules(points_pb2.ListRulesRequest(org_path=SELF_SERVICE), metadata=hq).rules
+
+
