@@ -1,7 +1,9 @@
 """No configuration is accepted and then ignored: what HQ sets up through the gateway,
-with the services' own stubs, shows at the till - a points multiplier campaign in what a
-checkout earns, a points rule scoped to a terminal at that terminal. A chain of its own:
-its campaigns and rules price only its own checkouts."""
+with the services' own stubs, either shows at the till -
+a points multiplier campaign in what a checkout earns, a new-member gift at
+registration, a points rule scoped to a terminal at that terminal - or is refused at
+creation, field by field, with its reason. A chain of its own: its campaigns and rules
+price only its own checkouts."""
 
 import grpc
 import pytest
@@ -107,3 +109,96 @@ def test_a_points_rule_scoped_to_a_terminal_gives_points_at_that_terminal_only(o
     assert kiosk in points.ListRules(points_pb2.ListRulesRequest(org_path=SELF_SERVICE), metadata=hq).rules
 
 
+def test_a_new_member_gift_gives_its_coupon_at_registration_once(office):
+    """Issue 35: a NEW_MEMBER_GIFT campaign gave new members nothing."""
+    stub, hq, tills, campaigns, _ = office
+    template = campaigns.CreateCouponTemplate(cpb.CreateCouponTemplateRequest(request_id=rid(), template=cpb.CouponTemplate(
+        name="新人10元券", kind=cpb.COUPON_KIND_FIXED, amount_fen=10_00, threshold_fen=50_00, valid_days=30,
+        org_path="hq/east")), metadata=hq).template
+    gift = campaigns.CreateCampaign(cpb.CreateCampaignRequest(request_id=rid(), campaign=cpb.Campaign(
+        name="新人礼", kind=cpb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq/east",
+        coupon_template_id=template.template_id)), metadata=hq).campaign
+    assert gift.coupon_template_id == template.template_id
+    request = pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(name="新会员", phone=new_phone()))
+    assert register(stub, tills[TILL]).gift_coupons == []  # a draft gives nothing
+    set_status(campaigns, hq, gift.campaign_id, cpb.CAMPAIGN_STATUS_ACTIVE)
+    try:
+        registered = stub.RegisterMember(request, metadata=as_(tills[TILL]))
+        assert [(c.name, c.terms, c.template_id) for c in registered.gift_coupons] == [
+            ("新人10元券", "满¥50.00减¥10.00", template.template_id)]
+        assert stub.RegisterMember(request, metadata=as_(tills[TILL])) == registered  # the retry: one member, one coupon
+        found = stub.LookupMember(pb.LookupMemberRequest(phone=registered.member.phone), metadata=as_(tills[TILL]))
+        assert [c.coupon_code for c in found.usable_coupons] == [registered.gift_coupons[0].coupon_code]
+        homed_south = register(stub, tills[TILL], home_store_path=SOUTH_STORE)
+        assert homed_south.gift_coupons == []  # the gift is the east's: a member of the south's store gets none
+    finally:
+        set_status(campaigns, hq, gift.campaign_id, cpb.CAMPAIGN_STATUS_ENDED)
+    assert register(stub, tills[TILL]).gift_coupons == []
+
+
+def test_a_new_member_gift_is_refused_unless_it_can_be_given(office):
+    _, hq, _, campaigns, _ = office
+    store_only = campaigns.CreateCouponTemplate(cpb.CreateCouponTemplateRequest(request_id=rid(), template=cpb.CouponTemplate(
+        name="本店券", kind=cpb.COUPON_KIND_FIXED, amount_fen=3_00, valid_days=7, org_path=STORE)), metadata=hq).template
+
+    def gift(**fields):
+        return cpb.CreateCampaignRequest(request_id=rid(), campaign=cpb.Campaign(
+            name="新人礼", kind=cpb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq/east", **fields))
+
+    assert refused(campaigns.CreateCampaign, gift(), hq) == (
+        grpc.StatusCode.INVALID_ARGUMENT, {"campaign.coupon_template_id": "COUPON_TEMPLATE_REQUIRED"})
+    assert refused(campaigns.CreateCampaign, gift(coupon_template_id=store_only.template_id), hq) == (
+        grpc.StatusCode.INVALID_ARGUMENT, {"campaign.coupon_template_id": "TEMPLATE_OUT_OF_SCOPE"})
+    with pytest.raises(grpc.RpcError) as caught:
+        campaigns.CreateCampaign(gift(coupon_template_id="ct_" + "0" * 26), metadata=hq)
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.NOT_FOUND, "TEMPLATE_NOT_FOUND")
+    assert refused(campaigns.CreateCampaign, gift(tier_ids=["gold"], budget_fen=100_00, rate_bp=9_000), hq)[1] == {
+        "campaign.coupon_template_id": "COUPON_TEMPLATE_REQUIRED", "campaign.tier_ids": "FIELD_NOT_FOR_KIND",
+        "campaign.budget_fen": "FIELD_NOT_FOR_KIND", "campaign.rate_bp": "FIELD_NOT_FOR_KIND"}
+
+
+@pytest.mark.parametrize("kind, fields, violations", [
+    (cpb.CAMPAIGN_KIND_POINTS_MULTIPLIER, {"points_multiplier_bp": 20_000, "budget_fen": 100_00, "rate_bp": 9_000,
+                                           "categories": ["tea"], "on_original_price": True},
+     {"campaign.budget_fen", "campaign.rate_bp", "campaign.categories", "campaign.on_original_price"}),
+    (cpb.CAMPAIGN_KIND_LIMITED_PRICE, {"sku_prices_fen": {"tea-1": 50_00}, "categories": ["tea"],
+                                       "points_multiplier_bp": 20_000},
+     {"campaign.categories", "campaign.points_multiplier_bp"}),
+    (cpb.CAMPAIGN_KIND_MEMBER_DAY, {"rate_bp": 9_000, "weekdays": [3], "steps": [cpb.ThresholdStep(threshold_fen=1)],
+                                    "coupon_template_id": "ct_x", "sku_prices_fen": {"a": 1}},
+     {"campaign.steps", "campaign.coupon_template_id", "campaign.sku_prices_fen"}),
+    (cpb.CAMPAIGN_KIND_COUPONS, {"budget_fen": 100_00, "tags": ["企业"], "weekdays": [1], "exclusive_group": "g"},
+     {"campaign.tags", "campaign.weekdays", "campaign.exclusive_group"}),
+])
+def test_a_campaign_field_its_kind_does_not_read_is_refused(office, kind, fields, violations):
+    _, hq, _, campaigns, _ = office
+    request = cpb.CreateCampaignRequest(request_id=rid(), campaign=cpb.Campaign(name="多余字段", kind=kind, org_path="hq",
+                                                                               **fields))
+    code, found = refused(campaigns.CreateCampaign, request, hq)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and found == {field: "FIELD_NOT_FOR_KIND" for field in violations}
+
+
+def test_a_threshold_step_takes_its_own_kind_s_amount_only(office):
+    _, hq, _, campaigns, _ = office
+    both = [cpb.ThresholdStep(threshold_fen=100_00, reduction_fen=10_00, rate_bp=9_000)]
+    for kind, extra in ((cpb.CAMPAIGN_KIND_THRESHOLD_REDUCTION, "rate_bp"),
+                        (cpb.CAMPAIGN_KIND_THRESHOLD_DISCOUNT, "reduction_fen")):
+        request = cpb.CreateCampaignRequest(request_id=rid(), campaign=cpb.Campaign(
+            name="满减满折", kind=kind, org_path="hq", steps=both))
+        assert refused(campaigns.CreateCampaign, request, hq)[1] == {f"campaign.steps[0].{extra}": "FIELD_NOT_FOR_KIND"}
+
+
+def test_a_coupon_template_field_its_kind_does_not_read_is_refused(office):
+    _, hq, _, campaigns, _ = office
+    when = {"valid_days": 30}
+    fixed = cpb.CouponTemplate(name="5元券", kind=cpb.COUPON_KIND_FIXED, amount_fen=5_00, rate_bp=9_000, cap_fen=1_00,
+                               org_path="hq", **when)
+    share = cpb.CouponTemplate(name="9折券", kind=cpb.COUPON_KIND_PERCENTAGE, rate_bp=9_000, amount_fen=5_00,
+                               org_path="hq", **when)
+    dated = cpb.CouponTemplate(name="5元券", kind=cpb.COUPON_KIND_FIXED, amount_fen=5_00, org_path="hq", **when)
+    dated.valid_from_time.GetCurrentTime()
+    for template, violations in ((fixed, {"template.rate_bp", "template.cap_fen"}), (share, {"template.amount_fen"})):
+        assert refused(campaigns.CreateCouponTemplate, cpb.CreateCouponTemplateRequest(request_id=rid(), template=template),
+                       hq) == (grpc.StatusCode.INVALID_ARGUMENT, {f: "FIELD_NOT_FOR_KIND" for f in violations})
+    assert refused(campaigns.CreateCouponTemplate, cpb.CreateCouponTemplateRequest(request_id=rid(), template=dated),
+                   hq)[1] == {"template.valid_from_time": "FIELD_NOT_FOR_VALIDITY"}

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     BIRTHDAY = "BIRTHDAY"
     NEW_MEMBER_GIFT = "NEW_MEMBER_GIFT"
     POINTS_MULTIPLIER = "POINTS_MULTIPLIER"
+    COUPONS = "COUPONS"  # the budget behind coupon templates: prices nothing itself
 
 
 TIMED = (Kind.CATEGORY_DISCOUNT, Kind.MEMBER_DAY, Kind.LIMITED_PRICE, Kind.BIRTHDAY)
