@@ -13,6 +13,7 @@ from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, new_phone, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 
@@ -202,3 +203,31 @@ def test_a_coupon_template_field_its_kind_does_not_read_is_refused(office):
                        hq) == (grpc.StatusCode.INVALID_ARGUMENT, {f: "FIELD_NOT_FOR_KIND" for f in violations})
     assert refused(campaigns.CreateCouponTemplate, cpb.CreateCouponTemplateRequest(request_id=rid(), template=dated),
                    hq)[1] == {"template.valid_from_time": "FIELD_NOT_FOR_VALIDITY"}
+
+
+def test_what_applies_by_the_store_is_refused_at_a_terminal(office):
+    """A campaign, coupon template, top-up package, count card plan, gift or offset policy
+    is found by the store it is used at: scoped to one till it would never
+    apply. (A points rule can: the checkout says its till.)"""
+    stub, hq, _, campaigns, points = office
+    wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
+    count_cards = count_card_pb2_grpc.CountCardServiceStub(stub.channel)
+    calls = [
+        (campaigns.CreateCampaign, cpb.CreateCampaignRequest(request_id=rid(), campaign=cpb.Campaign(
+            name="收银台9折", kind=cpb.CAMPAIGN_KIND_CATEGORY_DISCOUNT, org_path=TILL, rate_bp=9_000, categories=["tea"])),
+         "campaign.org_path"),
+        (campaigns.CreateCouponTemplate, cpb.CreateCouponTemplateRequest(request_id=rid(), template=cpb.CouponTemplate(
+            name="收银台券", kind=cpb.COUPON_KIND_FIXED, amount_fen=1_00, valid_days=1, org_path=TILL)), "template.org_path"),
+        (wallet.CreateTopUpPackage, wallet_pb2.CreateTopUpPackageRequest(request_id=rid(), package=wallet_pb2.TopUpPackage(
+            name="充100送1", org_path=TILL, steps=[wallet_pb2.PackageStep(threshold_fen=100_00, bonus_fen=1_00)])),
+         "package.org_path"),
+        (count_cards.CreateCountCardPlan, count_card_pb2.CreateCountCardPlanRequest(
+            request_id=rid(), plan=count_card_pb2.CountCardPlan(name="5次卡", org_path=TILL, uses=5, price_fen=50_00)),
+         "plan.org_path"),
+        (points.CreateGift, points_pb2.CreateGiftRequest(request_id=rid(), gift=points_pb2.Gift(
+            name="杯子", points=100, stock=1, org_path=TILL)), "gift.org_path"),
+        (points.SetOffsetPolicy, points_pb2.SetOffsetPolicyRequest(request_id=rid(), policy=points_pb2.OffsetPolicy(
+            org_path=TILL, points_per_yuan=100, max_share_bp=5_000)), "policy.org_path"),
+    ]
+    for call, request, field in calls:
+        assert refused(call, request, hq) == (grpc.StatusCode.INVALID_ARGUMENT, {field: "TERMINAL_SCOPE_NOT_SUPPORTED"})

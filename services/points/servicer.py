@@ -15,7 +15,8 @@ from huiyuan.runtime.errors import PermissionDenied, Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text, is_under
+from huiyuan.runtime.requests import (check_actor, check_in_scope, check_org_path, check_scope, check_store_path,
+                                      check_text, is_under)
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.upsert import insert_for
 from huiyuan.runtime.validity import has_ended, requested_end
@@ -222,7 +223,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         p = request.policy
-        check_org_path(v, p.org_path, "policy.org_path")
+        check_scope(v, p.org_path, "policy.org_path")
         policy = domain.OffsetPolicy(p.org_path, p.points_per_yuan, p.max_share_bp)
         domain.check_offset_policy(v, policy)
         _, actor_path = check_actor(v, request, required=False)
@@ -386,7 +387,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         _points(v, g.points, "gift.points")
         v.check(g.stock >= 0, "gift.stock", "STOCK_INVALID", "stock must not be negative")
         v.check(g.per_member_limit >= 0, "gift.per_member_limit", "LIMIT_INVALID", "per_member_limit must not be negative")
-        check_org_path(v, g.org_path, "gift.org_path")
+        check_scope(v, g.org_path, "gift.org_path")
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
         check_in_scope(g.org_path, actor_path, "gift", "礼品")
