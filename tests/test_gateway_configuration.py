@@ -11,7 +11,7 @@ import pytest
 from huiyuan.campaign.v1 import campaign_pb2 as cpb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import member_pb2, org_pb2
+from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, org_pb2, org_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, new_phone, refusal_of, rid
@@ -206,12 +206,13 @@ def test_a_coupon_template_field_its_kind_does_not_read_is_refused(office):
 
 
 def test_what_applies_by_the_store_is_refused_at_a_terminal(office):
-    """A campaign, coupon template, top-up package, count card plan, gift or offset policy
-    is found by the store it is used at: scoped to one till it would never
+    """A campaign, coupon template, top-up package, count card plan, gift, offset policy
+    or card type is found by the store it is used at: scoped to one till it would never
     apply. (A points rule can: the checkout says its till.)"""
     stub, hq, _, campaigns, points = office
     wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
     count_cards = count_card_pb2_grpc.CountCardServiceStub(stub.channel)
+    cards = card_pb2_grpc.CardServiceStub(stub.channel)
     calls = [
         (campaigns.CreateCampaign, cpb.CreateCampaignRequest(request_id=rid(), campaign=cpb.Campaign(
             name="收银台9折", kind=cpb.CAMPAIGN_KIND_CATEGORY_DISCOUNT, org_path=TILL, rate_bp=9_000, categories=["tea"])),
@@ -228,6 +229,49 @@ def test_what_applies_by_the_store_is_refused_at_a_terminal(office):
             name="杯子", points=100, stock=1, org_path=TILL)), "gift.org_path"),
         (points.SetOffsetPolicy, points_pb2.SetOffsetPolicyRequest(request_id=rid(), policy=points_pb2.OffsetPolicy(
             org_path=TILL, points_per_yuan=100, max_share_bp=5_000)), "policy.org_path"),
+        (cards.CreateCardType, card_pb2.CreateCardTypeRequest(request_id=rid(), card_type=card_pb2.CardType(
+            name="收银台卡", org_path=TILL, form=card_pb2.CARD_FORM_INDIVIDUAL)), "card_type.org_path"),
     ]
     for call, request, field in calls:
         assert refused(call, request, hq) == (grpc.StatusCode.INVALID_ARGUMENT, {field: "TERMINAL_SCOPE_NOT_SUPPORTED"})
+
+
+def test_a_card_type_carries_every_balance_and_is_an_individual_s(office):
+    """Balances are the member's, reached with any card: a type that carries only some,
+    or is a family's or a company's, would be a promise no till keeps."""
+    stub, hq, tills, _, _ = office
+    cards = card_pb2_grpc.CardServiceStub(stub.channel)
+
+    def card_type(**fields):
+        return card_pb2.CreateCardTypeRequest(request_id=rid(), card_type=card_pb2.CardType(
+            name="储值卡", org_path="hq", **{"form": card_pb2.CARD_FORM_INDIVIDUAL, **fields}))
+
+    assert refused(cards.CreateCardType, card_type(capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]), hq) == (
+        grpc.StatusCode.INVALID_ARGUMENT, {"card_type.capabilities": "CAPABILITIES_NOT_SUPPORTED"})
+    for form in (card_pb2.CARD_FORM_ASSOCIATED, card_pb2.CARD_FORM_GROUP):
+        assert refused(cards.CreateCardType, card_type(form=form), hq)[1] == {"card_type.form": "CARD_FORM_NOT_SUPPORTED"}
+    every = [card_pb2.CARD_CAPABILITY_DISCOUNT, card_pb2.CARD_CAPABILITY_POINTS, card_pb2.CARD_CAPABILITY_STORED_VALUE,
+             card_pb2.CARD_CAPABILITY_TIMES]
+    assert list(cards.CreateCardType(card_type(), metadata=hq).card_type.capabilities) == every  # none given: all
+    made = cards.CreateCardType(card_type(capabilities=list(reversed(every))), metadata=hq).card_type
+    registered = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), card_type_id=made.card_type_id,
+                                                              member=member_pb2.Member(name="持卡", phone=new_phone())),
+                                     metadata=as_(tills[TILL]))
+    assert pay_cash(stub, tills[TILL], registered.member.member_id, 10).points_earned == 10
+
+
+def test_an_org_node_keeps_the_chain_s_business_time(office):
+    """Business days are the chain's (HUIYUAN_CHAIN_TIME_ZONE) in every store: a store's own
+    zone would be kept and never used."""
+    stub, hq, _, _, _ = office
+    org = org_pb2_grpc.OrgServiceStub(stub.channel)
+    create = org_pb2.CreateOrgNodeRequest(request_id=rid(), parent_path="hq/south", org_node=org_pb2.OrgNode(
+        code="urumqi-1", name="乌鲁木齐店", kind=org_pb2.ORG_NODE_KIND_STORE, time_zone="Asia/Urumqi"))
+    assert refused(org.CreateOrgNode, create, hq) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                       {"org_node.time_zone": "TIME_ZONE_NOT_SUPPORTED"})
+    update = org_pb2.UpdateOrgNodeRequest(request_id=rid(), org_node=org_pb2.OrgNode(path=SOUTH_STORE, time_zone="UTC"),
+                                          update_mask={"paths": ["time_zone"]})
+    assert refused(org.UpdateOrgNode, update, hq)[1] == {"org_node.time_zone": "TIME_ZONE_NOT_SUPPORTED"}
+    create.org_node.ClearField("time_zone")
+    assert org.CreateOrgNode(create, metadata=hq).org_node.time_zone == "Asia/Shanghai"  # the chain's, inherited
+
