@@ -1,5 +1,5 @@
-"""No configuration is accepted and then ignored: what HQ sets up through the gateway,
-with the services' own stubs, either shows at the till -
+"""No configuration is accepted and then ignored (docs/configuration-audit.md): what HQ
+sets up through the gateway, with the services' own stubs, either shows at the till -
 a points multiplier campaign in what a checkout earns, a new-member gift at
 registration, a points rule scoped to a terminal at that terminal - or is refused at
 creation, field by field, with its reason. A chain of its own: its campaigns and rules
@@ -205,6 +205,18 @@ def test_a_coupon_template_field_its_kind_does_not_read_is_refused(office):
                    hq)[1] == {"template.valid_from_time": "FIELD_NOT_FOR_VALIDITY"}
 
 
+def test_a_multiplier_rule_takes_the_base_rule_s_caps_and_expiry_and_a_param_needs_its_policy(office):
+    _, hq, _, _, points = office
+    multiplier = points_pb2.Rule(name="双倍", org_path="hq", priority=77, multiplier_bp=20_000, cap_per_order=10,
+                                 cap_per_day=10, pending_days=3, expiry_policy=points_pb2.EXPIRY_POLICY_NEVER)
+    assert refused(points.CreateRule, points_pb2.CreateRuleRequest(request_id=rid(), rule=multiplier), hq) == (
+        grpc.StatusCode.INVALID_ARGUMENT, {f"rule.{f}": "NOT_FOR_MULTIPLIER" for f in (
+            "cap_per_order", "cap_per_day", "pending_days", "expiry_policy")})
+    base = points_pb2.Rule(name="1元1分", org_path="hq", priority=78, points_per_yuan_bp=10_000, expiry_param=90)
+    assert refused(points.CreateRule, points_pb2.CreateRuleRequest(request_id=rid(), rule=base), hq)[1] == {
+        "rule.expiry_param": "EXPIRY_POLICY_REQUIRED"}
+
+
 def test_what_applies_by_the_store_is_refused_at_a_terminal(office):
     """A campaign, coupon template, top-up package, count card plan, gift, offset policy
     or card type is found by the store it is used at: scoped to one till it would never
@@ -274,4 +286,3 @@ def test_an_org_node_keeps_the_chain_s_business_time(office):
     assert refused(org.UpdateOrgNode, update, hq)[1] == {"org_node.time_zone": "TIME_ZONE_NOT_SUPPORTED"}
     create.org_node.ClearField("time_zone")
     assert org.CreateOrgNode(create, metadata=hq).org_node.time_zone == "Asia/Shanghai"  # the chain's, inherited
-

@@ -78,7 +78,17 @@ def test_rules_that_make_no_sense_are_refused_field_by_field():
     domain.check_rule(v, bad)
     assert {x.reason for x in v.items} == {
         "NAME_REQUIRED", "PRIORITY_INVALID", "RULE_KIND_INVALID", "WEEKDAY_INVALID", "MONTH_DAY_INVALID",
-        "WINDOW_AMBIGUOUS", "WINDOW_REVERSED", "CAPS_INCONSISTENT", "EXPIRY_PARAM_INVALID"}
+        "WINDOW_AMBIGUOUS", "WINDOW_REVERSED", "CAPS_INCONSISTENT", "EXPIRY_PARAM_INVALID", "NOT_FOR_MULTIPLIER"}
+
+
+def test_a_multiplier_rule_takes_no_caps_or_pending_days_of_its_own():
+    """Its points are granted in the base rule's lot, under the base rule's caps: its own would be ignored."""
+    v = Violations()
+    domain.check_rule(v, Rule("", "双倍", "hq", priority=1, multiplier_bp=20_000, cap_per_order=10, cap_per_day=10,
+                              pending_days=7))
+    assert {(x.field, x.reason) for x in v.items} == {("rule.cap_per_order", "NOT_FOR_MULTIPLIER"),
+                                                      ("rule.cap_per_day", "NOT_FOR_MULTIPLIER"),
+                                                      ("rule.pending_days", "NOT_FOR_MULTIPLIER")}
 
 
 def test_a_campaign_multiplier_stands_beside_the_rules_the_greater_applies():

@@ -143,6 +143,11 @@ def check_rule(v: Violations, rule: Rule, prefix: str = "rule.") -> None:
     for name in ("min_spend_fen", "cap_per_order", "cap_per_day", "pending_days"):
         v.check(getattr(rule, name) >= 0, f"{prefix}{name}", "NEGATIVE", f"{name} must not be negative")
     v.check(rule.pending_days <= 90, f"{prefix}pending_days", "PENDING_DAYS_INVALID", "pending_days is at most 90")
+    if rule.multiplier_bp:  # it scales what the base rule gave, granted in the base rule's lot, under its caps
+        for name in ("cap_per_order", "cap_per_day", "pending_days"):
+            v.check(not getattr(rule, name), f"{prefix}{name}", "NOT_FOR_MULTIPLIER",
+                    f"{name} is the base rule's: a multiplier's points are granted under the base rule's caps, "
+                    "expiry and pending days")
     if rule.cap_per_order and rule.cap_per_day:
         v.check(rule.cap_per_order <= rule.cap_per_day, f"{prefix}cap_per_order", "CAPS_INCONSISTENT",
                 "cap_per_order cannot exceed cap_per_day")

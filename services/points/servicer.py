@@ -146,6 +146,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             domain.Expiry(domain.ExpiryPolicy(policy), r.expiry_param if r.expiry_policy else 1), r.pending_days)
         v.check(r.expiry_policy == 0 or enum_name(pb.ExpiryPolicy, "EXPIRY_POLICY", r.expiry_policy) is not None,
                 "rule.expiry_policy", "EXPIRY_POLICY_INVALID", "unknown expiry_policy")
+        v.check(r.expiry_policy or not r.expiry_param, "rule.expiry_param", "EXPIRY_POLICY_REQUIRED",
+                "expiry_param says how many days or years of an expiry_policy: give the policy too")
+        v.check(not (r.multiplier_bp and r.expiry_policy), "rule.expiry_policy", "NOT_FOR_MULTIPLIER",
+                "a multiplier's points are granted in the base rule's lot, which expires as the base rule says")
         domain.check_rule(v, rule)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
