@@ -286,3 +286,44 @@ def test_an_org_node_keeps_the_chain_s_business_time(office):
     assert refused(org.UpdateOrgNode, update, hq)[1] == {"org_node.time_zone": "TIME_ZONE_NOT_SUPPORTED"}
     create.org_node.ClearField("time_zone")
     assert org.CreateOrgNode(create, metadata=hq).org_node.time_zone == "Asia/Shanghai"  # the chain's, inherited
+
+
+def test_a_card_type_s_default_tier_and_validity_and_the_tier_s_benefits_show_at_the_till(office):
+    """Fields that took effect before issue 35 but had no test through the gateway."""
+    from huiyuan.member.v1 import tier_pb2, tier_pb2_grpc
+
+    stub, hq, tills, _, _ = office
+    tier = tier_pb2_grpc.TierServiceStub(stub.channel).CreateTier(tier_pb2.CreateTierRequest(
+        request_id=rid(), tier=tier_pb2.Tier(name="联名卡会员", rank=40, price_rate_bp=9_000, points_multiplier_bp=10_000,
+                                             benefits="茶饮九折")), metadata=hq).tier
+    yearly = card_pb2_grpc.CardServiceStub(stub.channel).CreateCardType(card_pb2.CreateCardTypeRequest(
+        request_id=rid(), card_type=card_pb2.CardType(name="联名年卡", org_path="hq/east", form=card_pb2.CARD_FORM_INDIVIDUAL,
+                                                      default_tier_id=tier.tier_id, validity_days=365)), metadata=hq).card_type
+    registered = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), card_type_id=yearly.card_type_id,
+                                                              member=member_pb2.Member(name="联名", phone=new_phone())),
+                                     metadata=as_(tills[TILL]))
+    card = registered.card
+    assert card.expire_time.seconds - card.issue_time.seconds == 365 * 86400
+    found = stub.LookupMember(pb.LookupMemberRequest(card_number=card.card_number), metadata=as_(tills[TILL]))
+    assert (found.tier.tier_id, found.tier.benefits) == (tier.tier_id, "茶饮九折")
+    paid = stub.Checkout(pb.CheckoutRequest(  # ¥100.00 at the tier's 九折
+        request_id=rid(), member_id=registered.member.member_id, card_number=card.card_number,
+        lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=1, unit_price_fen=100_00)],
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=90_00)]), metadata=as_(tills[TILL])).receipt
+    assert (paid.discount_total_fen, paid.points_earned) == (10_00, 90)
+
+
+def test_a_base_rule_s_pending_days_keep_its_points_from_the_till_until_then(office, points_service):
+    stub, hq, tills, _, points = office
+    points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
+        name="礼盒7天后可用", org_path="hq", priority=60, points_per_yuan_bp=10_000, categories=["gift-box"],
+        pending_days=7, expiry_policy=points_pb2.EXPIRY_POLICY_DAYS, expiry_param=30)), metadata=hq)
+    member_id = register(stub, tills[TILL]).member.member_id
+    paid = stub.Checkout(pb.CheckoutRequest(
+        request_id=rid(), member_id=member_id,
+        lines=[pb.CheckoutLine(line_id="1", sku="box-1", category="gift-box", quantity=1, unit_price_fen=50_00)],
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=50_00)]), metadata=as_(tills[TILL])).receipt
+    assert (paid.points_earned, paid.points_left) == (50, 0)  # earned, not spendable for a week
+    balance = points_pb2_grpc.PointsServiceStub(points_service.channel).GetBalance(
+        points_pb2.GetBalanceRequest(member_id=member_id)).balance
+    assert (balance.available_points, balance.pending_points) == (0, 50)
