@@ -85,9 +85,12 @@ async def list_under(db, org_path: str, status: Status | None, after: str | None
     return found[:limit]
 
 
-async def active(db) -> list[Campaign]:
-    rows = await db.execute(select(campaigns.c.body).where(campaigns.c.status == Status.ACTIVE.value))
-    return [_campaign(body) for body in rows.scalars()]
+async def active(db, kind: Kind | None = None) -> list[Campaign]:
+    """The active campaigns (of one kind), by id."""
+    q = select(campaigns.c.body).where(campaigns.c.status == Status.ACTIVE.value)
+    if kind is not None:
+        q = q.where(campaigns.c.kind == kind.value)
+    return [_campaign(body) for body in (await db.execute(q.order_by(campaigns.c.campaign_id))).scalars()]
 
 
 def gift_batch(campaign_id: str) -> str:
@@ -103,8 +106,8 @@ async def give_new_member_gifts(db, member_id: str, tags: list[str], home_path: 
     member = Member(member_id, tags=tags, register_time=now)
     day = local(now)
     given = []
-    for c in sorted(await active(db), key=lambda c: c.campaign_id):
-        if c.kind != Kind.NEW_MEMBER_GIFT or not targets(c, member, home_path, now, day):
+    for c in await active(db, Kind.NEW_MEMBER_GIFT):
+        if not targets(c, member, home_path, now, day):
             continue
         template = await coupons.template_by_id(db, c.coupon_template_id)
         if template.campaign_id and await coupons.budget_spent(db, template.campaign_id):

@@ -14,8 +14,9 @@ multiplier rules: a line takes the greater of the two, never both. The member's 
 own multiplier (member.v1.Tier: 金卡 1.5倍积分) scales what the rules give, as a rule for
 that tier (tier_ids) can: a chain uses one way or the other. Points are rounded down
 per line. A rule scoped to a terminal (hq/east/sh-001/pos-1) applies to the orders paid
-at that till; a store's, a region's or HQ's to every till under it. A rule's caps (per order, per member per day) scale its
-lines down, largest remainder first, so a capped order never earns a point too many.
+at that till; a store's, a region's or HQ's to every till under it. A rule's caps (per
+order, per member per day) scale its lines down, largest remainder first, so a capped
+order never earns a point too many.
 
 Lots. Every grant is a lot with a source and an expiry; it may be pending (not yet
 spendable) for some days. Spending takes the soonest-expiring lots first and records
