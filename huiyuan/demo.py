@@ -123,7 +123,7 @@ def _seed_members(address: str) -> list[str]:
         for parent, code, name, kind in ORG:
             _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
                 request_id=f"demo-org-{code}", parent_path=parent, actor=HQ_ACTOR,
-                org_node=org_pb2.OrgNode(code=code, name=name, kind=kind, time_zone="Asia/Shanghai")))
+                org_node=org_pb2.OrgNode(code=code, name=name, kind=kind)))  # the chain's zone, inherited
             if kind == org_pb2.ORG_NODE_KIND_STORE:
                 _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
                     request_id=f"demo-org-{code}-pos1", parent_path=f"{parent}/{code}", actor=HQ_ACTOR,
