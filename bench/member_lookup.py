@@ -52,7 +52,8 @@ def seed(url: str, members: int) -> None:
         db.execute("INSERT INTO org_nodes VALUES ('hq','hq','HQ','HQ','Asia/Shanghai',NULL,now()),"
                    "('hq/east','east','East','REGION','Asia/Shanghai','hq',now()),"
                    "('hq/east/sh-001','sh-001','SH','STORE','Asia/Shanghai','hq/east',now())")
-        db.execute("INSERT INTO card_types VALUES ('ct_bench','bench','hq','[\"STORED_VALUE\"]','INDIVIDUAL',NULL,0,now())")
+        db.execute("INSERT INTO card_types VALUES ('ct_bench','bench','hq',"
+                   "'[\"DISCOUNT\",\"POINTS\",\"STORED_VALUE\",\"TIMES\"]','INDIVIDUAL',NULL,0,now())")
         with db.cursor().copy("COPY members (member_id,name,gender,phone,home_store_path,marketing_consent,attributes,"
                               "channel,registered_org_path,create_time,update_time) FROM STDIN") as copy:
             for i in range(members):

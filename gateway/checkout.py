@@ -512,7 +512,8 @@ class Saga:
         return points_pb2.AccrueRequest(
             request_id=step_id(self.order_id, "accrue"), member_id=self.request.member_id, order_id=self.order_id,
             store_path=self.store_path, tier_id=found.tier.tier_id, actor=self.actor,
-            tier_multiplier_bp=found.tier.points_multiplier_bp,
+            tier_multiplier_bp=found.tier.points_multiplier_bp, campaign_multiplier_bp=quote.points_multiplier_bp,
+            campaign_multiplier_name=quote.points_multiplier_name, terminal_path=self.actor.org_path,
             lines=[points_pb2.OrderLine(line_id=line.line_id, category=categories.get(line.line_id, ""),
                                         paid_fen=line.payable_fen - share)
                    for line, share in zip(quote.lines, offset_shares)])

@@ -8,6 +8,7 @@ store's daily summary, coupons for a segment (gateway/segments.py) and enterpris
 batch top-ups (gateway/batches.py)."""
 
 import asyncio
+import logging
 from datetime import timedelta
 
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
@@ -20,7 +21,7 @@ from huiyuan.runtime import clients
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.convert import calendar_date, enum_name, timestamp
 from huiyuan.runtime.db import utcnow
-from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.errors import DomainError, Unavailable, Violations
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
@@ -31,6 +32,8 @@ from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.leases import LEASE_S
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 from gateway.storage import api_keys
+
+log = logging.getLogger("huiyuan.gateway")
 
 # The org level a credential of each role is bound to: hq, region, store, terminal.
 ROLE_LEVELS = {Role.HQ_ADMIN: {0}, Role.REGIONAL_MANAGER: {1}, Role.STORE_MANAGER: {2}, Role.TERMINAL: {2, 3}}
@@ -189,7 +192,18 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                     request_id=derived_id(caller.key_id, request.request_id, "card"),
                     member_id=registered.member.member_id, card_type_id=request.card_type_id,
                     card_number=request.card_number, actor=caller.actor))).card
-        return pb.RegisterMemberResponse(member=registered.member, card=card)
+        member = registered.member
+        try:
+            async with relayed("campaign"):  # after the registration: a retry registers nobody twice, then gives
+                gifts = (await self.campaign.IssueNewMemberGifts(campaign_pb2.IssueNewMemberGiftsRequest(
+                    request_id=derived_id(caller.key_id, request.request_id, "gifts"), member_id=member.member_id,
+                    home_store_path=member.home_store_path, tags=member.tags, actor=caller.actor))).coupons
+        except Unavailable:
+            raise
+        except DomainError as refusal:  # a budget spent meanwhile: the member is registered, without that gift
+            log.warning("new-member gifts refused", extra={"member_id": member.member_id, "reason": refusal.reason})
+            gifts = []
+        return pb.RegisterMemberResponse(member=member, card=card, gift_coupons=gifts)
 
     async def TopUp(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)

@@ -123,7 +123,7 @@ def _seed_members(address: str) -> list[str]:
         for parent, code, name, kind in ORG:
             _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
                 request_id=f"demo-org-{code}", parent_path=parent, actor=HQ_ACTOR,
-                org_node=org_pb2.OrgNode(code=code, name=name, kind=kind, time_zone="Asia/Shanghai")))
+                org_node=org_pb2.OrgNode(code=code, name=name, kind=kind)))  # the chain's zone, inherited
             if kind == org_pb2.ORG_NODE_KIND_STORE:
                 _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
                     request_id=f"demo-org-{code}-pos1", parent_path=f"{parent}/{code}", actor=HQ_ACTOR,
@@ -139,9 +139,8 @@ def _seed_members(address: str) -> list[str]:
         cards = card_pb2_grpc.CardServiceStub(channel)
         card_type = cards.CreateCardType(card_pb2.CreateCardTypeRequest(
             request_id="demo-card-type", actor=HQ_ACTOR, card_type=card_pb2.CardType(
-                name="会员储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, default_tier_id=tier_ids[0],
-                capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE, card_pb2.CARD_CAPABILITY_POINTS,
-                              card_pb2.CARD_CAPABILITY_DISCOUNT])), timeout=5).card_type
+                name="会员储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, default_tier_id=tier_ids[0])),
+            timeout=5).card_type  # it carries all: stored value, points, the tier's price, count cards
         members = member_pb2_grpc.MemberServiceStub(channel)
         for i, (name, phone, store) in enumerate(MEMBERS, start=1):
             actor = actor_pb2.Actor(operator_id="cashier-01", org_path=f"{store}/pos-1")

@@ -82,8 +82,8 @@ def refusal_of(error: grpc.RpcError, domain: str | None = None):
 def card_type(stubs: Stubs, validity_days=0) -> str:
     return stubs.card.CreateCardType(card_pb2.CreateCardTypeRequest(
         request_id=rid(), card_type=card_pb2.CardType(
-            name="储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, validity_days=validity_days,
-            capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
+            name="储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, validity_days=validity_days))
+    ).card_type.card_type_id
 
 
 def pos_args(*argv: str):

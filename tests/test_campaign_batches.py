@@ -58,8 +58,8 @@ def _stats(campaign, campaign_id):
 
 
 def test_reservations_together_take_coupons_in_order_and_check_budgets_alone(campaign, campaign_service, servicer):
-    open_offer = create(campaign, name="不限预算", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq")
-    budgeted = create(campaign, name="预算10元", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=10_00)
+    open_offer = create(campaign, name="不限预算", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq")
+    budgeted = create(campaign, name="预算10元", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq", budget_fen=10_00)
     five = template(campaign, name="5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=open_offer.campaign_id)
     member = "m_" + "7" * 26
     coupon, = issue(campaign, five.template_id, member)
@@ -84,7 +84,7 @@ def test_reservations_together_take_coupons_in_order_and_check_budgets_alone(cam
 
 
 def test_redemptions_together_book_each_reservation_once(campaign, campaign_service, servicer):
-    offer = create(campaign, name="兑现统计", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=100_00)
+    offer = create(campaign, name="兑现统计", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq", budget_fen=100_00)
     four = template(campaign, name="4元券", kind=pb.COUPON_KIND_FIXED, amount_fen=4_00, campaign_id=offer.campaign_id)
     member = "m_" + "8" * 26
     first, second = issue(campaign, four.template_id, member, member)

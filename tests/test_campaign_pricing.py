@@ -101,6 +101,22 @@ def test_birthday_new_members_and_the_points_hint():
     assert priced(member=old, campaigns=[birthday, newcomer, double]).adjustments == []
 
 
+def test_the_greatest_points_multiplier_is_the_one_the_order_earns_under():
+    double = Campaign("c-x2", "双倍积分", Kind.POINTS_MULTIPLIER, rate_bp=20_000)
+    triple = Campaign("c-x3", "三倍积分日", Kind.POINTS_MULTIPLIER, rate_bp=30_000)
+    q = priced(campaigns=[triple, double])
+    assert (q.points_multiplier_bp, q.points_multiplier.campaign_id, q.points_multiplier.name) == (30_000, "c-x3", "三倍积分日")
+    assert priced(campaigns=[]).points_multiplier is None and priced(campaigns=[]).points_multiplier_bp == 10_000
+
+
+def test_any_kind_may_keep_to_some_days_of_the_month():
+    eighth = Campaign("c-8", "每月8日 茶9折", Kind.CATEGORY_DISCOUNT, categories=["tea"], rate_bp=9_000, month_days=[8])
+    guest = Member("m_9")
+    assert priced(member=guest, campaigns=[eighth]).adjustments == []  # THURSDAY is the 26th
+    on_the_8th = THURSDAY.replace(day=8)
+    assert [a.campaign_id for a in priced(member=guest, campaigns=[eighth], at=on_the_8th).adjustments] == ["c-8"]
+
+
 @given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 100_00)), min_size=1, max_size=6),
        st.integers(5_000, 10_000), st.integers(0, 300_00), st.integers(0, 100_00))
 def test_every_fen_is_accounted_for(raw_lines, tier_rate, threshold, reduction):

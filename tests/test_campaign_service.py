@@ -106,7 +106,7 @@ def issue(campaign, template_id, *members):
 
 
 def test_coupons_from_quote_to_redemption_with_stats(campaign):
-    backing = create(campaign, name="券活动", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=100_00)
+    backing = create(campaign, name="券活动", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq", budget_fen=100_00)
     ten_off = template(campaign, name="满50减10", kind=pb.COUPON_KIND_FIXED, amount_fen=10_00, threshold_fen=50_00,
                        campaign_id=backing.campaign_id)
     mine, = issue(campaign, ten_off.template_id, "m_" + "1" * 26)
@@ -138,7 +138,7 @@ def test_coupons_from_quote_to_redemption_with_stats(campaign):
 
 
 def test_returned_goods_give_their_discount_back_to_the_budget_never_more(campaign):
-    backing = create(campaign, name="退货预算", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=100_00)
+    backing = create(campaign, name="退货预算", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq", budget_fen=100_00)
     eight = template(campaign, name="8元券", kind=pb.COUPON_KIND_FIXED, amount_fen=8_00, campaign_id=backing.campaign_id)
     member = "m_" + "4" * 26
     coupon, = issue(campaign, eight.template_id, member)
@@ -226,7 +226,7 @@ def test_quotes_price_coupons_of_many_templates_whatever_the_templates_kept(camp
 
 
 def test_a_released_or_lapsed_reservation_gives_coupons_and_budget_back(campaign):
-    backing = create(campaign, name="预算", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq", budget_fen=50_00)
+    backing = create(campaign, name="预算", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq", budget_fen=50_00)
     five = template(campaign, name="5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id)
     member = "m_" + "3" * 26
     coupon, = issue(campaign, five.template_id, member)
@@ -350,7 +350,7 @@ def test_a_batch_gives_each_member_one_coupon_however_its_pages_fall(campaign):
     """A bulk issue sent in pages under one batch_id: a page sent again with a new
     request_id, pages that overlap, and pages racing each other give each member one
     coupon of the batch, counted once in the campaign's stats; another batch gives more."""
-    backing = create(campaign, name="群发券活动", kind=pb.CAMPAIGN_KIND_NEW_MEMBER_GIFT, org_path="hq")
+    backing = create(campaign, name="群发券活动", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq")
     gift = template(campaign, name="群发5元", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id)
     members = [f"m_{5_000 + i:026d}" for i in range(40)]
 

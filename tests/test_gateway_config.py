@@ -153,8 +153,7 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
                 steps=[campaign_pb2.ThresholdStep(threshold_fen=50_00, reduction_fen=5_00)]))).campaign.campaign_id
         card_type_ids[region] = Stubs(member_service.channel).card.CreateCardType(card_pb2.CreateCardTypeRequest(
             request_id=rid(), card_type=card_pb2.CardType(
-                name=f"{region} 卡", org_path=region, form=card_pb2.CARD_FORM_INDIVIDUAL,
-                capabilities=[card_pb2.CARD_CAPABILITY_STORED_VALUE]))).card_type.card_type_id
+                name=f"{region} 卡", org_path=region, form=card_pb2.CARD_FORM_INDIVIDUAL))).card_type.card_type_id
         card_numbers[region] = Stubs(member_service.channel).card.IssueCard(card_pb2.IssueCardRequest(
             request_id=rid(), member_id=member_ids[region], card_type_id=card_type_ids[region],
             actor=actor_pb2.Actor(operator_id="t", org_path=region))).card.card_number

@@ -114,6 +114,17 @@ def test_profile_reports_every_bad_field_at_once():
         "member.attributes[nope]": "ATTRIBUTE_UNKNOWN"}
 
 
+def test_a_required_attribute_must_be_given_at_registration_but_not_by_an_update_of_another_field():
+    plate = {"car_plate": domain.AttributeDefinition("car_plate", "车牌", domain.AttributeType.TEXT, required=True)}
+    v = Violations()
+    domain.check_profile(v, domain.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1))
+    assert {x.field: x.reason for x in v.items} == {"member.attributes[car_plate]": "ATTRIBUTE_REQUIRED"}
+    v = Violations()
+    domain.check_profile(v, domain.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1),
+                         partial={"name"})
+    assert not v
+
+
 def test_logs_mask_phones_and_id_numbers_and_are_json(capsys):
     root = logging.getLogger()
     saved = root.handlers[:], root.level

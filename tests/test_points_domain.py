@@ -78,7 +78,44 @@ def test_rules_that_make_no_sense_are_refused_field_by_field():
     domain.check_rule(v, bad)
     assert {x.reason for x in v.items} == {
         "NAME_REQUIRED", "PRIORITY_INVALID", "RULE_KIND_INVALID", "WEEKDAY_INVALID", "MONTH_DAY_INVALID",
-        "WINDOW_AMBIGUOUS", "WINDOW_REVERSED", "CAPS_INCONSISTENT", "EXPIRY_PARAM_INVALID"}
+        "WINDOW_AMBIGUOUS", "WINDOW_REVERSED", "CAPS_INCONSISTENT", "EXPIRY_PARAM_INVALID", "NOT_FOR_MULTIPLIER"}
+
+
+def test_a_multiplier_rule_takes_no_caps_or_pending_days_of_its_own():
+    """Its points are granted in the base rule's lot, under the base rule's caps: its own would be ignored."""
+    v = Violations()
+    domain.check_rule(v, Rule("", "双倍", "hq", priority=1, multiplier_bp=20_000, cap_per_order=10, cap_per_day=10,
+                              pending_days=7))
+    assert {(x.field, x.reason) for x in v.items} == {("rule.cap_per_order", "NOT_FOR_MULTIPLIER"),
+                                                      ("rule.cap_per_day", "NOT_FOR_MULTIPLIER"),
+                                                      ("rule.pending_days", "NOT_FOR_MULTIPLIER")}
+
+
+def test_a_campaign_multiplier_stands_beside_the_rules_the_greater_applies():
+    double = domain.CampaignMultiplier(20_000, "双倍积分周")
+    triple = domain.CampaignMultiplier(30_000, "三倍积分日")
+
+    def earned(campaign, at=THURSDAY, tier_multiplier_bp=10_000):
+        placed = order(("food", 100_00), at=at, tier_multiplier_bp=tier_multiplier_bp)
+        placed.campaign = campaign
+        return domain.accrue(RULES, placed)[0]
+
+    assert (earned(double).points, earned(double).explanation) == (200, "消费1元积1分: 100.00 yuan x 1 x 2 (双倍积分周)")
+    assert earned(double, at=WEDNESDAY).points == 200  # member day's x2 and the campaign's x2: one of them
+    assert "会员日双倍积分" in earned(double, at=WEDNESDAY).explanation  # a tie: the rule's stands
+    assert earned(triple, at=WEDNESDAY).points == 300 and "三倍积分日" in earned(triple, at=WEDNESDAY).explanation
+    assert earned(double, tier_multiplier_bp=15_000).points == 300  # the tier's scales the result
+
+
+def test_a_rule_scoped_to_a_terminal_applies_to_orders_paid_there():
+    till = Rule("r-till", "自助机3倍", "hq/east/sh-001/pos-2", priority=90, points_per_yuan_bp=30_000)
+    at_till = order(("food", 10_00))
+    at_till.terminal_path = "hq/east/sh-001/pos-2"
+    elsewhere = order(("food", 10_00))
+    elsewhere.terminal_path = "hq/east/sh-001/pos-1"
+    assert [(a.points, a.rule_id) for a in domain.accrue([EVERY_YUAN, till], at_till)] == [(30, "r-till")]
+    assert [(a.points, a.rule_id) for a in domain.accrue([EVERY_YUAN, till], elsewhere)] == [(10, "r-base")]
+    assert [(a.points, a.rule_id) for a in domain.accrue([EVERY_YUAN, till], order(("food", 10_00)))] == [(10, "r-base")]
 
 
 @pytest.mark.parametrize("policy, param, granted, expires", [

@@ -43,6 +43,18 @@ def check_org_path(violations: Violations, path: str, field: str, required: bool
     return path
 
 
+def check_scope(violations: Violations, path: str, field: str) -> str:
+    """The org path a setting (a campaign, a package, a gift...) applies under: HQ, a
+    region or a store; a store's applies at each of its terminals. What it applies to is
+    found by the store (a checkout's, a top-up's), so a terminal's own setting would never
+    apply: it is refused rather than kept unused."""
+    check_org_path(violations, path, field)
+    if ORG_PATH.match(path or ""):
+        violations.check(path.count("/") <= 2, field, "TERMINAL_SCOPE_NOT_SUPPORTED",
+                         f"{field} must be HQ, a region or a store: this applies at every terminal of a store")
+    return path
+
+
 def check_actor(violations: Violations, request, required: bool = True) -> tuple[str, str]:
     """(operator_id, org_path) of request.actor."""
     if not request.HasField("actor"):

@@ -1,15 +1,17 @@
-"""Campaign use cases: create, read, list, move status, and the active set a quote uses."""
+"""Campaign use cases: create, read, list, move status, the active set a quote uses, and
+the gifts a new member gets."""
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 
+from huiyuan.runtime.clock import local
 from huiyuan.runtime.errors import NotFound
 from huiyuan.runtime.requests import on_line
-from services.campaign import domain
+from services.campaign import coupons, domain
 from services.campaign.domain import Status
-from services.campaign.pricing import Campaign, Kind, Step
+from services.campaign.pricing import Campaign, Kind, Member, Step, targets
 from services.campaign.storage import campaign_stats, campaigns
 
 
@@ -36,6 +38,8 @@ def not_found(campaign_id: str) -> NotFound:
 
 
 async def create(db, c: Campaign, now) -> tuple[Campaign, Status]:
+    if c.kind == Kind.NEW_MEMBER_GIFT:
+        domain.check_gift_template(c, (await coupons.template_body(db, c.coupon_template_id))["org_path"])
     if c.exclusive_group:
         kinds = (await db.execute(select(campaigns.c.kind).where(
             campaigns.c.exclusive_group == c.exclusive_group, campaigns.c.status != Status.ENDED.value))).scalars()
@@ -81,6 +85,34 @@ async def list_under(db, org_path: str, status: Status | None, after: str | None
     return found[:limit]
 
 
-async def active(db) -> list[Campaign]:
-    rows = await db.execute(select(campaigns.c.body).where(campaigns.c.status == Status.ACTIVE.value))
-    return [_campaign(body) for body in rows.scalars()]
+async def active(db, kind: Kind | None = None) -> list[Campaign]:
+    """The active campaigns (of one kind), by id."""
+    q = select(campaigns.c.body).where(campaigns.c.status == Status.ACTIVE.value)
+    if kind is not None:
+        q = q.where(campaigns.c.kind == kind.value)
+    return [_campaign(body) for body in (await db.execute(q.order_by(campaigns.c.campaign_id))).scalars()]
+
+
+def gift_batch(campaign_id: str) -> str:
+    """The batch a new-member gift's coupons are issued in: one coupon a member, ever."""
+    return f"new-member:{campaign_id}"
+
+
+async def give_new_member_gifts(db, member_id: str, tags: list[str], home_path: str, now) -> list[dict]:
+    """The coupons of every active NEW_MEMBER_GIFT campaign that targets a member just
+    registered with these tags, whose home store lies under its scope, now: one per
+    campaign, however often asked (its batch). A gift whose template's campaign has spent
+    its budget is not given (coupons.issue would refuse it)."""
+    member = Member(member_id, tags=tags, register_time=now)
+    day = local(now)
+    given = []
+    for c in await active(db, Kind.NEW_MEMBER_GIFT):
+        if not targets(c, member, home_path, now, day):
+            continue
+        template = await coupons.template_by_id(db, c.coupon_template_id)
+        if template.campaign_id and await coupons.budget_spent(db, template.campaign_id):
+            continue
+        issued, _ = await coupons.issue(db, template_id=c.coupon_template_id, member_ids=[member_id], now=now,
+                                        batch_id=gift_batch(c.campaign_id))
+        given += issued
+    return given

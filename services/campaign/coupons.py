@@ -210,7 +210,7 @@ async def issue(db, *, template_id: str, member_ids: list[str], now, batch_id: s
     if t.campaign_id and issued:  # last, as a reservation does: the stats row is the hot one
         campaign = (await db.execute(select(campaigns.c.body).where(campaigns.c.campaign_id == t.campaign_id))).scalar()
         stats = await _add_to_stats(db, t.campaign_id, coupons_issued=len(issued))
-        if campaign["budget_fen"] and stats.discount_fen + stats.reserved_fen >= campaign["budget_fen"]:
+        if spent(stats, campaign["budget_fen"]):
             raise budget_exhausted(t.campaign_id)
     given = {c["member_id"] for c in issued}
     skipped = list(dict.fromkeys(m for m in member_ids if m not in given))
@@ -523,6 +523,17 @@ async def expire(db, reservation_id: str, now) -> None:
     locked = await _lock_reservation(db, reservation_id)
     if locked.row.state == HoldState.PENDING.value and locked.row.expire_time <= now:
         await _finish(db, [(locked, HoldState.EXPIRED)])
+
+
+def spent(stats_row, budget_fen: int) -> bool:
+    """Is a campaign's budget (0: none) given or held in full? Then no coupon drawing on
+    it is issued."""
+    return bool(budget_fen) and stats_row.discount_fen + stats_row.reserved_fen >= budget_fen
+
+
+async def budget_spent(db, campaign_id: str) -> bool:
+    row, budget = await stats(db, campaign_id)
+    return row is not None and spent(row, budget)
 
 
 async def stats(db, campaign_id: str) -> tuple[object, int]:

@@ -3,7 +3,8 @@ status moves. Pricing itself is pricing.py."""
 
 from enum import StrEnum
 
-from huiyuan.runtime.errors import FailedPrecondition, Violations
+from huiyuan.runtime.errors import FailedPrecondition, Violations, invalid
+from huiyuan.runtime.requests import is_under
 from services.campaign.pricing import BP, THRESHOLD, TIMED, Campaign, CouponKind, Kind
 
 DISCOUNT_KINDS = (Kind.TIER_DISCOUNT, Kind.CATEGORY_DISCOUNT, Kind.MEMBER_DAY, Kind.BIRTHDAY)
@@ -32,6 +33,44 @@ def stage(kind: Kind) -> str:
     return "tier" if kind == Kind.TIER_DISCOUNT else "timed" if kind in TIMED else "threshold" if kind in THRESHOLD else "other"
 
 
+# The fields of a Campaign each kind reads, beside name, kind, org_path and its schedule
+# (start_time, end_time), which every kind reads. A field a kind does not read is
+# refused (FIELD_NOT_FOR_KIND), not kept unused: nothing is accepted and then ignored.
+_TARGETS = {"tier_ids", "tags", "new_member_within", "weekdays", "month_days"}  # pricing.targets
+_LIMITS = {"budget_fen", "per_member_limit", "per_store_daily_limit"}  # taken when its discount is reserved
+_DISCOUNT = _TARGETS | _LIMITS | {"exclusive_group", "on_original_price"}
+READS = {
+    Kind.TIER_DISCOUNT: _DISCOUNT | {"rate_bp", "categories"},
+    Kind.CATEGORY_DISCOUNT: _DISCOUNT | {"rate_bp", "categories"},
+    Kind.MEMBER_DAY: _DISCOUNT | {"rate_bp", "categories"},
+    Kind.BIRTHDAY: _DISCOUNT | {"rate_bp", "categories"},
+    Kind.LIMITED_PRICE: _DISCOUNT | {"sku_prices_fen"},
+    Kind.THRESHOLD_REDUCTION: _DISCOUNT | {"steps", "categories"},
+    Kind.THRESHOLD_DISCOUNT: _DISCOUNT | {"steps", "categories"},
+    # A multiplier gives no discount: nothing to budget or limit. The greatest one applies
+    # (pricing.quote), so an exclusive group of multipliers holds by itself.
+    Kind.POINTS_MULTIPLIER: _TARGETS | {"points_multiplier_bp", "exclusive_group"},
+    # Given at registration (coupons.give_new_member_gifts): the member has no tier
+    # climbed yet and is new by definition; the coupons draw on the budget of the
+    # campaign their template names; every gift that targets a new member is given.
+    Kind.NEW_MEMBER_GIFT: {"tags", "weekdays", "month_days", "coupon_template_id"},
+    # The budget and limits the coupons of its templates draw on (coupons._booked).
+    Kind.COUPONS: _LIMITS,
+}
+_WHY_NOT = {
+    Kind.POINTS_MULTIPLIER: "a points multiplier gives no discount and applies to the whole order",
+    Kind.NEW_MEMBER_GIFT: "a new-member gift is a coupon given at registration, to every new member it targets",
+    Kind.COUPONS: "it is the budget its templates' coupons draw on, and prices nothing itself",
+}
+
+
+def check_kind_fields(v: Violations, kind: Kind, given: set[str], p: str = "campaign.") -> None:
+    """given: the names of the fields the request set (other than the ones every kind reads)."""
+    for name in sorted(given - READS[kind] - {"name", "kind", "org_path", "start_time", "end_time"}):
+        v.add(f"{p}{name}", "FIELD_NOT_FOR_KIND",
+              f"a {kind.value} campaign does not use {name}" + (f": {_WHY_NOT[kind]}" if kind in _WHY_NOT else ""))
+
+
 def check_campaign(v: Violations, c: Campaign, p: str = "campaign.") -> None:
     v.check(0 < len(c.name.strip()) <= 64, f"{p}name", "NAME_REQUIRED", "name is required, at most 64 characters")
     if c.kind in DISCOUNT_KINDS:
@@ -56,11 +95,18 @@ def check_campaign(v: Violations, c: Campaign, p: str = "campaign.") -> None:
             if c.kind == Kind.THRESHOLD_REDUCTION:
                 v.check(0 < s.reduction_fen <= s.threshold_fen, f"{p}steps[{i}].reduction_fen",
                         "THRESHOLD_BELOW_REDUCTION", "a reduction must be above 0 and not above its threshold")
+                v.check(not s.rate_bp, f"{p}steps[{i}].rate_bp", "FIELD_NOT_FOR_KIND",
+                        "a threshold reduction (满减) takes reduction_fen off, not a rate")
             else:
                 v.check(0 < s.rate_bp < BP, f"{p}steps[{i}].rate_bp", "RATE_INVALID", "rate_bp must be 1 to 9999")
+                v.check(not s.reduction_fen, f"{p}steps[{i}].reduction_fen", "FIELD_NOT_FOR_KIND",
+                        "a threshold discount (满折) takes a rate, not reduction_fen")
     if c.kind == Kind.POINTS_MULTIPLIER:
         v.check(BP < c.rate_bp <= 10 * BP, f"{p}points_multiplier_bp", "MULTIPLIER_INVALID",
                 "points_multiplier_bp must be above 10000 (1x) and at most 100000")
+    if c.kind == Kind.NEW_MEMBER_GIFT:
+        v.check(bool(c.coupon_template_id), f"{p}coupon_template_id", "COUPON_TEMPLATE_REQUIRED",
+                "a new-member gift names the coupon template it gives")
     if c.start_time and c.end_time:
         v.check(c.start_time < c.end_time, f"{p}end_time", "SCHEDULE_REVERSED", "end_time must be after start_time")
 
@@ -74,6 +120,15 @@ def check_group(c: Campaign, group_kinds: list[Kind]) -> None:
             f"互斥组 '{c.exclusive_group}' 中已有不同计算阶段的活动。", exclusive_group=c.exclusive_group)
 
 
+def check_gift_template(c: Campaign, template_path: str) -> None:
+    """A new-member gift gives coupons usable wherever it is given: its template's scope
+    covers the campaign's. template_path: the template's org_path."""
+    if not is_under(c.org_path, template_path):
+        raise invalid("campaign.coupon_template_id", "TEMPLATE_OUT_OF_SCOPE",
+                      f"the template is usable under {template_path} only, not everywhere under {c.org_path} "
+                      "where the gift is given")
+
+
 def check_template(v: Violations, t, p: str = "template.") -> None:
     """t: a coupons.Template."""
     v.check(0 < len(t.name.strip()) <= 64, f"{p}name", "NAME_REQUIRED", "name is required, at most 64 characters")
@@ -81,9 +136,16 @@ def check_template(v: Violations, t, p: str = "template.") -> None:
         v.check(t.amount_fen > 0, f"{p}amount_fen", "AMOUNT_INVALID", "a fixed coupon takes amount_fen > 0 off")
         v.check(t.threshold_fen == 0 or t.threshold_fen >= t.amount_fen, f"{p}threshold_fen", "THRESHOLD_BELOW_REDUCTION",
                 "a threshold below the amount off would pay the member to buy")
+        for name in ("rate_bp", "cap_fen"):
+            v.check(not getattr(t, name), f"{p}{name}", "FIELD_NOT_FOR_KIND",
+                    f"a FIXED coupon takes amount_fen off: {name} is a PERCENTAGE coupon's")
     else:
         v.check(0 < t.rate_bp < BP, f"{p}rate_bp", "RATE_INVALID", "rate_bp is what the member pays, 1 to 9999")
         v.check(t.cap_fen >= 0, f"{p}cap_fen", "CAP_INVALID", "cap_fen must not be negative")
+        v.check(not t.amount_fen, f"{p}amount_fen", "FIELD_NOT_FOR_KIND",
+                "a PERCENTAGE coupon takes rate_bp off, at most cap_fen: amount_fen is a FIXED coupon's")
+    v.check(not (t.valid_days and t.valid_from), f"{p}valid_from_time", "FIELD_NOT_FOR_VALIDITY",
+            "a coupon valid for valid_days is valid from its issue: valid_from_time goes with valid_until_time")
     v.check(t.threshold_fen >= 0, f"{p}threshold_fen", "THRESHOLD_INVALID", "threshold_fen must not be negative")
     v.check((t.valid_days > 0) != (t.valid_until is not None), f"{p}valid_days", "VALIDITY_INVALID",
             "give valid_days (from issue) or valid_until_time (fixed), one of the two")

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     BIRTHDAY = "BIRTHDAY"
     NEW_MEMBER_GIFT = "NEW_MEMBER_GIFT"
     POINTS_MULTIPLIER = "POINTS_MULTIPLIER"
+    COUPONS = "COUPONS"  # the budget behind coupon templates: prices nothing itself
 
 
 TIMED = (Kind.CATEGORY_DISCOUNT, Kind.MEMBER_DAY, Kind.LIMITED_PRICE, Kind.BIRTHDAY)
@@ -145,7 +146,11 @@ class Quote:
     lines: list[Line]
     adjustments: list[Adjustment]
     rejected_coupons: list[tuple[str, str]]
-    points_multiplier_bp: int
+    points_multiplier: "Campaign | None"  # the POINTS_MULTIPLIER campaign the order earns under
+
+    @property
+    def points_multiplier_bp(self) -> int:
+        return self.points_multiplier.rate_bp if self.points_multiplier else BP
 
     @property
     def list_total_fen(self) -> int:
@@ -303,5 +308,7 @@ def quote(lines: list[Line], member: Member, store_path: str, at: datetime, camp
         else:
             off = coupon.amount_fen
         o.apply("", coupon.code, f"{coupon.name or '券'} {coupon.code}", o.spread(off, covered))
-    multiplier = max([c.rate_bp for c in live if c.kind == Kind.POINTS_MULTIPLIER], default=BP)
+    # the greatest multiplier (ties: the greater id, as _best): multipliers never combine
+    multiplier = max([c for c in live if c.kind == Kind.POINTS_MULTIPLIER], key=lambda c: (c.rate_bp, c.campaign_id),
+                     default=None)
     return Quote(lines, o.adjustments, rejected, multiplier)

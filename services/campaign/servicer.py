@@ -15,7 +15,7 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path
+from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_scope, check_store_path
 from huiyuan.runtime.server import ServiceContext
 from services.campaign import campaigns, coupons, domain, pricing
 from services.campaign.domain import Status
@@ -87,6 +87,9 @@ def _quote_message(q: pricing.Quote) -> pb.QuoteResponse:
     # it into its parent, on the path of every quote.
     message = pb.QuoteResponse(list_total_fen=q.list_total_fen, discount_total_fen=q.discount_total_fen,
                                payable_fen=q.payable_fen, points_multiplier_bp=q.points_multiplier_bp)
+    if q.points_multiplier:
+        message.points_multiplier_campaign_id = q.points_multiplier.campaign_id
+        message.points_multiplier_name = q.points_multiplier.name
     add_line = message.lines.add
     for x in q.lines:
         add_line(line_id=x.line_id, list_fen=x.list_fen, discount_fen=x.discount_fen, payable_fen=x.payable_fen)
@@ -150,9 +153,11 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         m = request.campaign
         v.check(enum_name(pb.CampaignKind, "CAMPAIGN_KIND", m.kind) is not None, "campaign.kind", "KIND_INVALID",
                 "kind is required")
-        check_org_path(v, m.org_path, "campaign.org_path")
+        check_scope(v, m.org_path, "campaign.org_path")
         campaign = _campaign(m)
         domain.check_campaign(v, campaign)
+        if m.kind in pb.CampaignKind.values() and m.kind:  # campaign_id and status are output only (AIP-203)
+            domain.check_kind_fields(v, campaign.kind, {f.name for f, _ in m.ListFields()} - {"campaign_id", "status"})
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
         check_in_scope(m.org_path, actor_path, "campaign", "活动")
@@ -206,7 +211,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         m = request.template
         kind = enum_name(pb.CouponKind, "COUPON_KIND", m.kind)
         v.check(kind is not None, "template.kind", "KIND_INVALID", "kind must be FIXED or PERCENTAGE")
-        check_org_path(v, m.org_path, "template.org_path")
+        check_scope(v, m.org_path, "template.org_path")
         template = coupons.Template(
             "", m.name.strip(), pricing.CouponKind(kind or "FIXED"), m.amount_fen, m.rate_bp, m.cap_fen, m.threshold_fen,
             list(m.categories), m.org_path, from_timestamp(m.valid_from_time) if m.HasField("valid_from_time") else None,
@@ -258,6 +263,21 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             return pb.IssueCouponsResponse(coupons=[_coupon(c) for c in issued], already_issued_member_ids=skipped)
 
         return await self.idempotency.run("IssueCoupons", request, pb.IssueCouponsResponse, work)
+
+    async def IssueNewMemberGifts(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
+        check_org_path(v, request.home_store_path, "home_store_path")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(db):
+            given = await campaigns.give_new_member_gifts(db, request.member_id, list(request.tags),
+                                                          request.home_store_path, utcnow())
+            return pb.IssueNewMemberGiftsResponse(coupons=[_coupon(c) for c in given])
+
+        return await self.idempotency.run("IssueNewMemberGifts", request, pb.IssueNewMemberGiftsResponse, work)
 
     async def ListMemberCoupons(self, request, context):
         v = Violations()

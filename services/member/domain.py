@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.errors import FailedPrecondition, Unauthenticated, Violations
 from huiyuan.runtime.requests import ORG_PATH, is_under, store_of  # noqa: F401 - part of the domain's vocabulary
 
@@ -43,6 +44,40 @@ def valid_time_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+# What a card type may carry. A card names its member, and the member's balances are
+# theirs, not the card's (replacing a card keeps them): whatever card is shown, the till
+# reaches the member's stored value, points, tier price and count cards alike.
+CARD_CAPABILITIES = ("DISCOUNT", "POINTS", "STORED_VALUE", "TIMES")
+
+
+def check_capabilities(v: Violations, given: list[str], field: str) -> list[str]:
+    """A card type's capabilities: all of them (none given: all). A type that carries
+    only some would be a promise no till keeps (CAPABILITIES_NOT_SUPPORTED) until cards
+    limited to some balances are built."""
+    v.check(not given or set(given) == set(CARD_CAPABILITIES), field, "CAPABILITIES_NOT_SUPPORTED",
+            "every card reaches all its member's balances (stored value, points, the tier's price, count cards): "
+            "list all of STORED_VALUE, POINTS, DISCOUNT and TIMES, or none; a card type limited to some is not "
+            "supported yet")
+    return list(CARD_CAPABILITIES)
+
+
+def check_card_form(v: Violations, form: str, field: str) -> None:
+    """INDIVIDUAL only: family cards (ASSOCIATED) and company cards (GROUP) share balances
+    across members, which nothing supports yet."""
+    v.check(form == "INDIVIDUAL", field, "CARD_FORM_NOT_SUPPORTED",
+            "only INDIVIDUAL cards are issued: family (ASSOCIATED) and company (GROUP) cards are not supported yet")
+
+
+def check_time_zone(v: Violations, name: str, field: str) -> None:
+    """An org node's zone: an IANA name, and the chain's. Business days, member days and
+    expiry are reckoned in the chain's zone (huiyuan/runtime/clock.py) by services that
+    do not read the org tree, so a store's own zone would be kept and never used."""
+    if v.check(valid_time_zone(name), field, "TIME_ZONE_INVALID", "time_zone must be an IANA name such as Asia/Shanghai"):
+        v.check(name == CHAIN_ZONE.key, field, "TIME_ZONE_NOT_SUPPORTED",
+                f"every store keeps the chain's business time, {CHAIN_ZONE.key} (HUIYUAN_CHAIN_TIME_ZONE): "
+                "a store's own zone is not supported yet")
 
 
 @dataclass

@@ -4,6 +4,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.db import under, utcnow, violated_unique
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.member import domain, storage
@@ -37,7 +38,7 @@ async def create_org_node(session: AsyncSession, parent_path: str, code: str, na
         )
     node = domain.OrgNode(
         path=f"{parent.path}/{code}" if parent else code, code=code, name=name, kind=kind,
-        time_zone=time_zone or (parent.time_zone if parent else "Asia/Shanghai"),
+        time_zone=time_zone or (parent.time_zone if parent else CHAIN_ZONE.key),
         parent_path=parent.path if parent else "", create_time=utcnow(),
     )
     try:

@@ -8,11 +8,15 @@ month, in business time) and the order's minimum spend all match. Two kinds of r
   (member day x2, a holiday x3).
 For each line the matching base rule with the highest priority applies, then the
 matching multiplier with the highest priority: one of each, never a pile-up, and never
-"the last edited rule wins" (two rules of one kind cannot share a priority). The
-member's tier's own multiplier (member.v1.Tier: 金卡 1.5倍积分) scales what the rules
-give, as a rule for that tier (tier_ids) can: a chain uses one way or the other. Points
-are rounded down per line. A rule's caps (per order, per member per day) scale its
-lines down, largest remainder first, so a capped order never earns a point too many.
+"the last edited rule wins" (two rules of one kind cannot share a priority). A campaign
+that multiplies points (campaign.v1 POINTS_MULTIPLIER, 双倍积分周) stands beside the
+multiplier rules: a line takes the greater of the two, never both. The member's tier's
+own multiplier (member.v1.Tier: 金卡 1.5倍积分) scales what the rules give, as a rule for
+that tier (tier_ids) can: a chain uses one way or the other. Points are rounded down
+per line. A rule scoped to a terminal (hq/east/sh-001/pos-1) applies to the orders paid
+at that till; a store's, a region's or HQ's to every till under it. A rule's caps (per
+order, per member per day) scale its lines down, largest remainder first, so a capped
+order never earns a point too many.
 
 Lots. Every grant is a lot with a source and an expiry; it may be pending (not yet
 spendable) for some days. Spending takes the soonest-expiring lots first and records
@@ -115,7 +119,7 @@ class Rule:
         return (not self.weekdays or day.isoweekday() in self.weekdays) and (not self.month_days or day.day in self.month_days)
 
     def matches(self, order: "Order", line: "Line") -> bool:
-        return (is_under(order.store_path, self.org_path)
+        return (is_under(order.sold_at, self.org_path)
                 and (not self.tier_ids or order.tier_id in self.tier_ids)
                 and (not self.categories or line.category in self.categories)
                 and order.paid_fen >= self.min_spend_fen
@@ -140,6 +144,11 @@ def check_rule(v: Violations, rule: Rule, prefix: str = "rule.") -> None:
     for name in ("min_spend_fen", "cap_per_order", "cap_per_day", "pending_days"):
         v.check(getattr(rule, name) >= 0, f"{prefix}{name}", "NEGATIVE", f"{name} must not be negative")
     v.check(rule.pending_days <= 90, f"{prefix}pending_days", "PENDING_DAYS_INVALID", "pending_days is at most 90")
+    if rule.multiplier_bp:  # it scales what the base rule gave, granted in the base rule's lot, under its caps
+        for name in ("cap_per_order", "cap_per_day", "pending_days"):
+            v.check(not getattr(rule, name), f"{prefix}{name}", "NOT_FOR_MULTIPLIER",
+                    f"{name} is the base rule's: a multiplier's points are granted under the base rule's caps, "
+                    "expiry and pending days")
     if rule.cap_per_order and rule.cap_per_day:
         v.check(rule.cap_per_order <= rule.cap_per_day, f"{prefix}cap_per_order", "CAPS_INCONSISTENT",
                 "cap_per_order cannot exceed cap_per_day")
@@ -153,6 +162,13 @@ class Line:
     paid_fen: int
 
 
+@dataclass(frozen=True)
+class CampaignMultiplier:
+    """A campaign's points multiplier for the order (none: 1x)."""
+    multiplier_bp: int = BP
+    name: str = ""
+
+
 @dataclass
 class Order:
     store_path: str
@@ -160,10 +176,17 @@ class Order:
     paid_time: datetime
     lines: list[Line]
     tier_multiplier_bp: int = BP  # the member's tier's own multiplier
+    campaign: CampaignMultiplier = CampaignMultiplier()
+    terminal_path: str = ""  # the till it was paid at, under store_path ("" : the store)
 
     @property
     def paid_fen(self) -> int:
         return sum(line.paid_fen for line in self.lines)
+
+    @property
+    def sold_at(self) -> str:
+        """The deepest node the order is known to be paid at: its terminal, or its store."""
+        return self.terminal_path or self.store_path
 
 
 @dataclass
@@ -191,14 +214,20 @@ def accrue(rules: list[Rule], order: Order, earned_today: dict[str, int] | None 
             result.append(LineAccrual(line.line_id, 0, "", "", "no rule applies"))
             continue
         multiplier = _highest([r for r in matching if not r.is_base])
-        factor = base.points_per_yuan_bp * (multiplier.multiplier_bp if multiplier else BP) * order.tier_multiplier_bp
+        by_rule = multiplier.multiplier_bp if multiplier else BP
+        by_campaign = order.campaign.multiplier_bp > by_rule  # the greater one applies, never both
+        times = order.campaign.multiplier_bp if by_campaign else by_rule
+        factor = base.points_per_yuan_bp * times * order.tier_multiplier_bp
         points = line.paid_fen * factor // (100 * BP * BP * BP)  # fen -> yuan, and three basis points; rounded down
         why = f"{base.name}: {line.paid_fen / 100:.2f} yuan x {base.points_per_yuan_bp / BP:g}"
-        if multiplier:
+        if by_campaign:
+            why += f" x {times / BP:g} ({order.campaign.name or '积分活动'})"
+        elif multiplier:
             why += f" x {multiplier.multiplier_bp / BP:g} ({multiplier.name})"
         if order.tier_multiplier_bp != BP:
             why += f" x {order.tier_multiplier_bp / BP:g} (会员等级)"
-        result.append(LineAccrual(line.line_id, points, base.rule_id, multiplier.rule_id if multiplier else "", why))
+        result.append(LineAccrual(line.line_id, points, base.rule_id,
+                                  multiplier.rule_id if multiplier and not by_campaign else "", why))
     by_id = {r.rule_id: r for r in rules}
     for rule_id in {a.rule_id for a in result if a.rule_id}:
         rule = by_id[rule_id]

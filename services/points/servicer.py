@@ -15,7 +15,8 @@ from huiyuan.runtime.errors import PermissionDenied, Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text, is_under
+from huiyuan.runtime.requests import (check_actor, check_in_scope, check_org_path, check_scope, check_store_path,
+                                      check_text, is_under)
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.upsert import insert_for
 from huiyuan.runtime.validity import has_ended, requested_end
@@ -69,10 +70,19 @@ def _order(v: Violations, request) -> domain.Order:
         v.check(0 <= line.paid_fen <= 10**10, f"lines[{i}].paid_fen", "AMOUNT_INVALID", "paid_fen must be 0 or more")
     v.check(0 <= request.tier_multiplier_bp <= 10 * domain.BP, "tier_multiplier_bp", "MULTIPLIER_INVALID",
             "tier_multiplier_bp must be 0 to 100000 (0 or 10000: 1x)")
+    v.check(request.campaign_multiplier_bp == 0 or domain.BP <= request.campaign_multiplier_bp <= 10 * domain.BP,
+            "campaign_multiplier_bp", "MULTIPLIER_INVALID", "campaign_multiplier_bp must be 0 or 10000 (none) to 100000")
+    name = check_text(v, request.campaign_multiplier_name, "campaign_multiplier_name", 64)
+    if request.terminal_path:
+        check_org_path(v, request.terminal_path, "terminal_path")
+        v.check(is_under(request.terminal_path, request.store_path), "terminal_path", "TERMINAL_NOT_IN_STORE",
+                "terminal_path must lie under store_path (the till the order was paid at)")
     paid_time = from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow()
     return domain.Order(request.store_path, request.tier_id, paid_time,
                         [domain.Line(x.line_id, x.category, x.paid_fen) for x in lines],
-                        request.tier_multiplier_bp or domain.BP)
+                        request.tier_multiplier_bp or domain.BP,
+                        domain.CampaignMultiplier(request.campaign_multiplier_bp or domain.BP, name),
+                        request.terminal_path)
 
 
 def _line_accruals(accruals: list[domain.LineAccrual]) -> list[pb.LineAccrual]:
@@ -136,6 +146,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             domain.Expiry(domain.ExpiryPolicy(policy), r.expiry_param if r.expiry_policy else 1), r.pending_days)
         v.check(r.expiry_policy == 0 or enum_name(pb.ExpiryPolicy, "EXPIRY_POLICY", r.expiry_policy) is not None,
                 "rule.expiry_policy", "EXPIRY_POLICY_INVALID", "unknown expiry_policy")
+        v.check(r.expiry_policy or not r.expiry_param, "rule.expiry_param", "EXPIRY_POLICY_REQUIRED",
+                "expiry_param says how many days or years of an expiry_policy: give the policy too")
+        v.check(not (r.multiplier_bp and r.expiry_policy), "rule.expiry_policy", "NOT_FOR_MULTIPLIER",
+                "a multiplier's points are granted in the base rule's lot, which expires as the base rule says")
         domain.check_rule(v, rule)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
@@ -213,7 +227,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         p = request.policy
-        check_org_path(v, p.org_path, "policy.org_path")
+        check_scope(v, p.org_path, "policy.org_path")
         policy = domain.OffsetPolicy(p.org_path, p.points_per_yuan, p.max_share_bp)
         domain.check_offset_policy(v, policy)
         _, actor_path = check_actor(v, request, required=False)
@@ -378,7 +392,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         _points(v, g.points, "gift.points")
         v.check(g.stock >= 0, "gift.stock", "STOCK_INVALID", "stock must not be negative")
         v.check(g.per_member_limit >= 0, "gift.per_member_limit", "LIMIT_INVALID", "per_member_limit must not be negative")
-        check_org_path(v, g.org_path, "gift.org_path")
+        check_scope(v, g.org_path, "gift.org_path")
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
         check_in_scope(g.org_path, actor_path, "gift", "礼品")

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from huiyuan.runtime.clock import day_start, local
 from huiyuan.runtime.errors import FailedPrecondition, Violations
-from huiyuan.runtime.requests import check_org_path, is_under
+from huiyuan.runtime.requests import check_scope, is_under
 from huiyuan.runtime.validity import has_ended
 from services.wallet.domain import MAX_TOP_UP_FEN, Tender
 
@@ -68,7 +68,7 @@ class Plan:
 def check_plan(v: Violations, plan: Plan, prefix: str = "plan.") -> None:
     v.check(0 < len(plan.name.strip()) <= MAX_NAME, f"{prefix}name", "NAME_REQUIRED",
             f"name is required, at most {MAX_NAME} characters")
-    check_org_path(v, plan.org_path, f"{prefix}org_path")
+    check_scope(v, plan.org_path, f"{prefix}org_path")
     v.check(0 < plan.uses <= MAX_USES, f"{prefix}uses", "USES_INVALID", f"uses must be 1 to {MAX_USES}")
     v.check(0 < plan.price <= MAX_TOP_UP_FEN, f"{prefix}price_fen", "PRICE_INVALID",
             f"price_fen must be 1 to {MAX_TOP_UP_FEN}")

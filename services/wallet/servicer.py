@@ -10,7 +10,7 @@ from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text
+from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_scope, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import wallet_pb2 as pb
@@ -246,7 +246,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         given = request.package
-        check_org_path(v, given.org_path, "package.org_path")
+        check_scope(v, given.org_path, "package.org_path")
         package = domain.TopUpPackage(
             "", given.name, given.org_path, [domain.PackageStep(s.threshold_fen, s.bonus_fen) for s in given.steps],
             from_timestamp(given.start_time) if given.HasField("start_time") else None,

@@ -2,7 +2,7 @@ from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
-from huiyuan.runtime.requests import check_actor, check_org_path
+from huiyuan.runtime.requests import check_actor, check_org_path, check_scope
 from huiyuan.runtime.server import ServiceContext
 from services.member import cards, convert, domain, storage
 from services.member.members import require_member
@@ -24,12 +24,14 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         check_actor(v, request, required=False)
         t = request.card_type
         name = domain.check_name(v, t.name, "card_type.name")
-        check_org_path(v, t.org_path, "card_type.org_path")
+        check_scope(v, t.org_path, "card_type.org_path")
         capabilities = [convert.enum_name(card_pb2.CardCapability, "CARD_CAPABILITY", c) for c in t.capabilities]
-        v.check(bool(capabilities) and None not in capabilities, "card_type.capabilities", "CAPABILITIES_INVALID",
-                "capabilities must list at least one of STORED_VALUE, POINTS, DISCOUNT, TIMES")
+        if v.check(None not in capabilities, "card_type.capabilities", "CAPABILITIES_INVALID",
+                   "capabilities are STORED_VALUE, POINTS, DISCOUNT and TIMES"):
+            capabilities = domain.check_capabilities(v, capabilities, "card_type.capabilities")
         form = convert.enum_name(card_pb2.CardForm, "CARD_FORM", t.form)
-        v.check(form is not None, "card_type.form", "CARD_FORM_REQUIRED", "form must be INDIVIDUAL, ASSOCIATED or GROUP")
+        if v.check(form is not None, "card_type.form", "CARD_FORM_REQUIRED", "form must be INDIVIDUAL, ASSOCIATED or GROUP"):
+            domain.check_card_form(v, form, "card_type.form")
         v.check(0 <= t.validity_days <= 36500, "card_type.validity_days", "VALIDITY_OUT_OF_RANGE",
                 "validity_days must be 0 (never expires) to 36500")
         v.raise_if_any()

@@ -23,8 +23,8 @@ class OrgServicer(org_pb2_grpc.OrgServiceServicer):
         name = domain.check_name(v, node.name, "org_node.name")
         kind = convert.enum_name(org_pb2.OrgNodeKind, "ORG_NODE_KIND", node.kind)
         v.check(kind is not None, "org_node.kind", "ORG_KIND_REQUIRED", "kind must be HQ, REGION, STORE or TERMINAL")
-        v.check(not node.time_zone or domain.valid_time_zone(node.time_zone), "org_node.time_zone",
-                "TIME_ZONE_INVALID", "time_zone must be an IANA name such as Asia/Shanghai")
+        if node.time_zone:
+            domain.check_time_zone(v, node.time_zone, "org_node.time_zone")
         v.raise_if_any()
 
         async def work(session):
@@ -63,8 +63,7 @@ class OrgServicer(org_pb2_grpc.OrgServiceServicer):
         if "name" in paths:
             changes["name"] = domain.check_name(v, request.org_node.name, "org_node.name")
         if "time_zone" in paths:
-            v.check(domain.valid_time_zone(request.org_node.time_zone), "org_node.time_zone", "TIME_ZONE_INVALID",
-                    "time_zone must be an IANA name such as Asia/Shanghai")
+            domain.check_time_zone(v, request.org_node.time_zone, "org_node.time_zone")
             changes["time_zone"] = request.org_node.time_zone
         v.raise_if_any()
 
