@@ -118,7 +118,7 @@ def check_date(violations: Violations, year: int, month: int, day: int, field_pa
         return None
     try:
         date(year or 2000, month, day)  # 2000 is a leap year, so 29 February is allowed
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a year past C's long, from a file's cell
         violations.add(field_path, "DATE_INVALID", f"{field_path} is not a calendar date")
         return None
     if year and not violations.check(

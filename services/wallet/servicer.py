@@ -237,7 +237,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.member_id, request.store_path, request.kind,
                                              str(query.start_date), str(query.end_date), "by-time")
-        before = _statement_position(pagination.decode(request.page_token, fingerprint, v), v)
+        before = _statement_position(pagination.decode(request.page_token, fingerprint, v, shape=(str, str)), v)
         v.raise_if_any()
         async with self.direct.reading() as db:
             rows = await reports.statement(db, query, before, size + 1)
@@ -362,8 +362,8 @@ def _statement_position(position: list | None, v: Violations) -> tuple[datetime,
     if position is None:
         return None
     try:
-        return datetime.fromisoformat(position[0]), str(position[1])
-    except (IndexError, TypeError, ValueError):
+        return datetime.fromisoformat(position[0]), position[1]
+    except ValueError:
         v.add("page_token", "PAGE_TOKEN_INVALID", "page_token is not one this API issued")
         return None
 
@@ -409,7 +409,7 @@ def _batch_rows(content: bytes, xlsx: bool) -> list[loading.BatchRow]:
             raise invalid("content", "TOO_MANY_ROWS", f"a batch holds at most {MAX_BATCH_ROWS} rows; split it")
         cells = {name: cell.strip() for name, cell in zip(header, row) if name}
         member_id, amount_text = cells.get("member_id", ""), cells.get("amount_fen", "")
-        amount = int(amount_text) if amount_text.isdigit() else 0
+        amount = files.whole_number(amount_text) or 0
         reason = ("MEMBER_ID_INVALID" if not is_id(member_id, "m")
                   else "AMOUNT_INVALID" if not 0 < amount <= domain.MAX_TOP_UP_FEN else "")
         report.append(loading.BatchRow(row_number, member_id, amount, reason))
