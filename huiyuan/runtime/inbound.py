@@ -15,6 +15,7 @@ zero byte at all, and the time check only for message types that can hold a Time
 or a Duration (found once per type), along the fields that can.
 """
 
+from datetime import date, timedelta
 from functools import cache
 
 import grpc
@@ -23,11 +24,20 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from huiyuan.runtime.convert import FIRST_DAY, LAST_DAY
 from huiyuan.runtime.errors import DomainError, InvalidArgument, Violations
 
+
+def _seconds(day: date) -> int:
+    """Seconds from the epoch to the start of a day, UTC."""
+    return (day - date(1970, 1, 1)).days * 86_400
+
+
 TIMESTAMP, DURATION = Timestamp.DESCRIPTOR.full_name, Duration.DESCRIPTOR.full_name
-# google/protobuf/timestamp.proto: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
+# google/protobuf/timestamp.proto allows 0001-01-01 to 9999-12-31; we take a year less
+# at either end, as for dates (huiyuan/runtime/convert.py): a time's local day and the
+# arithmetic on it stay inside what Python's datetime holds.
+TIMESTAMP_SECONDS = range(_seconds(FIRST_DAY), _seconds(LAST_DAY + timedelta(days=1)))
 # google/protobuf/duration.proto: about +-10,000 years.
 DURATION_SECONDS = range(-315_576_000_000, 315_576_000_001)
 NANOS = range(0, 1_000_000_000)
@@ -107,7 +117,7 @@ def _check_times(v: Violations, message, fields: tuple[FieldDescriptor, ...], pa
         for at, item in items:
             if kind == TIMESTAMP:
                 v.check(item.seconds in TIMESTAMP_SECONDS and item.nanos in NANOS, at, "TIMESTAMP_OUT_OF_RANGE",
-                        f"{at} must lie between 0001-01-01 and 9999-12-31, its nanos from 0 to 999,999,999")
+                        f"{at} must lie between {FIRST_DAY} and {LAST_DAY}, its nanos from 0 to 999,999,999")
             elif kind == DURATION:
                 same_sign = item.seconds == 0 or item.nanos == 0 or (item.seconds < 0) == (item.nanos < 0)
                 v.check(item.seconds in DURATION_SECONDS and -NANOS.stop < item.nanos < NANOS.stop and same_sign,
