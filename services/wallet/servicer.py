@@ -410,7 +410,8 @@ def _batch_rows(content: bytes, xlsx: bool) -> list[loading.BatchRow]:
         cells = {name: cell.strip() for name, cell in zip(header, row) if name}
         member_id, amount_text = cells.get("member_id", ""), cells.get("amount_fen", "")
         amount = files.whole_number(amount_text) or 0
-        reason = ("MEMBER_ID_INVALID" if not is_id(member_id, "m")
-                  else "AMOUNT_INVALID" if not 0 < amount <= domain.MAX_TOP_UP_FEN else "")
+        if not 0 < amount <= domain.MAX_TOP_UP_FEN:
+            amount = 0  # not an amount at all (1e21 in a cell): the row's report says 0
+        reason = "MEMBER_ID_INVALID" if not is_id(member_id, "m") else "AMOUNT_INVALID" if not amount else ""
         report.append(loading.BatchRow(row_number, member_id, amount, reason))
     return report
