@@ -17,6 +17,7 @@ or a Duration (found once per type), along the fields that can.
 
 from datetime import date, timedelta
 from functools import cache
+from typing import NamedTuple
 
 import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -25,7 +26,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from huiyuan.runtime.convert import FIRST_DAY, LAST_DAY
-from huiyuan.runtime.errors import DomainError, InvalidArgument, Violations
+from huiyuan.runtime.errors import DomainError, InvalidArgument, Violation
 
 
 def _seconds(day: date) -> int:
@@ -72,59 +73,41 @@ def request_decoder(parse, descriptor: Descriptor | None):
             return Refused(undecodable())
         if descriptor is None:
             return request
-        v = Violations()
+        bad: list[Violation] = []
         if b"\x00" in raw:  # a NUL in a string is a zero byte in its encoding
-            _check_no_nul(v, request, "")
+            _check_no_nul(bad, request, "")
         if times:
-            _check_times(v, request, times, "")
-        return Refused(InvalidArgument(v.items)) if v else request
+            _check_times(bad, request, times, "")
+        return Refused(InvalidArgument(bad)) if bad else request
 
     return decode
 
 
-def _check_no_nul(v: Violations, message, path: str) -> None:
+def _check_no_nul(bad: list[Violation], message, path: str) -> None:
     for field, value in message.ListFields():
         name = path + field.name
         if field.type == FieldDescriptor.TYPE_STRING:
             for at, text in _indexed(field, value, name):
                 if "\x00" in text:
-                    v.add(at, "NUL_CHARACTER", f"{at} must not contain NUL characters")
+                    bad.append(_nul(at))
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             if _is_map(field):
                 key, held = field.message_type.fields
                 for k, item in value.items():
                     at = f"{name}[{k!r}]"
                     if key.type == FieldDescriptor.TYPE_STRING and "\x00" in k:
-                        v.add(name, "NUL_CHARACTER", f"the keys of {name} must not contain NUL characters")
+                        bad.append(_nul(f"{name} (a key)"))
                     if held.type == FieldDescriptor.TYPE_STRING and "\x00" in item:
-                        v.add(at, "NUL_CHARACTER", f"{at} must not contain NUL characters")
+                        bad.append(_nul(at))
                     elif held.type == FieldDescriptor.TYPE_MESSAGE:
-                        _check_no_nul(v, item, at + ".")
+                        _check_no_nul(bad, item, at + ".")
             else:
                 for at, item in _indexed(field, value, name):
-                    _check_no_nul(v, item, at + ".")
+                    _check_no_nul(bad, item, at + ".")
 
 
-def _check_times(v: Violations, message, fields: tuple[FieldDescriptor, ...], path: str) -> None:
-    for field in fields:
-        name = path + field.name
-        if not field.is_repeated and not message.HasField(field.name):
-            continue
-        value = getattr(message, field.name)
-        items = ((f"{name}[{k!r}]", item) for k, item in value.items()) if _is_map(field) \
-            else _indexed(field, value, name)
-        kind = _value_type(field).full_name
-        for at, item in items:
-            if kind == TIMESTAMP:
-                v.check(item.seconds in TIMESTAMP_SECONDS and item.nanos in NANOS, at, "TIMESTAMP_OUT_OF_RANGE",
-                        f"{at} must lie between {FIRST_DAY} and {LAST_DAY}, its nanos from 0 to 999,999,999")
-            elif kind == DURATION:
-                same_sign = item.seconds == 0 or item.nanos == 0 or (item.seconds < 0) == (item.nanos < 0)
-                v.check(item.seconds in DURATION_SECONDS and -NANOS.stop < item.nanos < NANOS.stop and same_sign,
-                        at, "DURATION_OUT_OF_RANGE",
-                        f"{at} must lie within 10,000 years, its nanos below a second and of its seconds' sign")
-            else:
-                _check_times(v, item, _time_fields(_value_type(field)), at + ".")
+def _nul(at: str) -> Violation:
+    return Violation(at, "NUL_CHARACTER", f"{at} must not contain NUL characters")
 
 
 def _indexed(field: FieldDescriptor, value, name: str):
@@ -132,6 +115,43 @@ def _indexed(field: FieldDescriptor, value, name: str):
     if field.is_repeated:
         return ((f"{name}[{i}]", item) for i, item in enumerate(value))
     return ((name, value),)
+
+
+class _TimeField(NamedTuple):
+    """A field that is, or can hold, a Timestamp or a Duration: what checking it needs,
+    read from its descriptor once."""
+
+    name: str
+    repeated: bool
+    is_map: bool
+    kind: str  # TIMESTAMP, DURATION, or "" for a message holding them
+    holds: Descriptor  # the message type of its values
+
+
+def _check_times(bad: list[Violation], message, fields: tuple[_TimeField, ...], path: str) -> None:
+    for f in fields:
+        if f.is_map:
+            items = ((f"[{k!r}]", item) for k, item in getattr(message, f.name).items())
+        elif f.repeated:
+            items = ((f"[{i}]", item) for i, item in enumerate(getattr(message, f.name)))
+        elif message.HasField(f.name):
+            items = (("", getattr(message, f.name)),)
+        else:
+            continue
+        for index, item in items:
+            if f.kind == TIMESTAMP:
+                if not (item.seconds in TIMESTAMP_SECONDS and item.nanos in NANOS):
+                    at = path + f.name + index
+                    bad.append(Violation(at, "TIMESTAMP_OUT_OF_RANGE", f"{at} must lie between {FIRST_DAY} and "
+                                                                       f"{LAST_DAY}, its nanos from 0 to 999,999,999"))
+            elif f.kind == DURATION:
+                same_sign = item.seconds == 0 or item.nanos == 0 or (item.seconds < 0) == (item.nanos < 0)
+                if not (item.seconds in DURATION_SECONDS and -NANOS.stop < item.nanos < NANOS.stop and same_sign):
+                    at = path + f.name + index
+                    bad.append(Violation(at, "DURATION_OUT_OF_RANGE", f"{at} must lie within 10,000 years, its "
+                                                                      "nanos below a second and of its seconds' sign"))
+            else:
+                _check_times(bad, item, _time_fields(f.holds), f"{path}{f.name}{index}.")
 
 
 def _is_map(field: FieldDescriptor) -> bool:
@@ -144,11 +164,14 @@ def _value_type(field: FieldDescriptor) -> Descriptor:
 
 
 @cache
-def _time_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
+def _time_fields(descriptor: Descriptor) -> tuple[_TimeField, ...]:
     """The fields of a message type that are, or can hold, a Timestamp or a Duration."""
-    return tuple(f for f in descriptor.fields
-                 if f.type == FieldDescriptor.TYPE_MESSAGE and _value_type(f) is not None
-                 and _holds_times(_value_type(f), frozenset()))
+    return tuple(
+        _TimeField(f.name, f.is_repeated, _is_map(f), kind if kind in (TIMESTAMP, DURATION) else "", _value_type(f))
+        for f in descriptor.fields
+        if f.type == FieldDescriptor.TYPE_MESSAGE and _value_type(f) is not None
+        and _holds_times(_value_type(f), frozenset())
+        for kind in [_value_type(f).full_name])
 
 
 def _holds_times(descriptor: Descriptor, seen: frozenset) -> bool:
