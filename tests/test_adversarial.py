@@ -45,7 +45,12 @@ from huiyuan.member.v1 import member_pb2
 from tests.support import STORE, Stubs, card_type, new_phone, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain: a fixture
 
-pytestmark = pytest.mark.postgres
+pytestmark = [
+    pytest.mark.postgres,
+    # The services run in threads of this process, and libraries there draw from Python's
+    # random while hypothesis draws a request: its check of random's state sees them.
+    pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies"),
+]
 
 EXAMPLES = int(os.environ.get("HUIYUAN_FUZZ_EXAMPLES", "25"))
 CALL_TIMEOUT_S = 30
