@@ -1,7 +1,9 @@
 """Calls to the services, and their refusals passed on to the gateway's caller.
 
-A service's refusal keeps its code and reason (CARD_LOST stays CARD_LOST); a service
-that does not answer becomes UNAVAILABLE SERVICE_UNAVAILABLE, never INTERNAL. Ids the
+A service's answer is passed on as it gave it: a refusal keeps its code, reason and
+domain (CARD_LOST of member.huiyuan stays that), and its INTERNAL stays INTERNAL (an
+errors.Internal, with the service's trace id): retrying would fail the same way. Only a
+service that did not answer becomes UNAVAILABLE SERVICE_UNAVAILABLE. Ids the
 services see for idempotency are derived from the caller's credential and request_id,
 so a terminal's retry reaches every service as the same request.
 """
@@ -12,7 +14,7 @@ from contextlib import asynccontextmanager
 import grpc
 from google.rpc import status_pb2
 
-from huiyuan.runtime.errors import Unavailable
+from huiyuan.runtime.errors import Internal, Unavailable
 from huiyuan.runtime.status import DETAILS_KEY, NO_ANSWER, from_status
 
 
@@ -39,7 +41,11 @@ async def relayed(service: str):
         yield
     except grpc.aio.AioRpcError as error:
         details = dict(error.trailing_metadata() or ()).get(DETAILS_KEY)
-        if details and error.code() not in NO_ANSWER and error.code() != grpc.StatusCode.INTERNAL:
+        if details and error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # the service's own answer
             raise from_status(status_pb2.Status.FromString(details)) from error
-        raise Unavailable("SERVICE_UNAVAILABLE", f"The {service} service did not answer; try again.",
-                          f"{service} 服务暂时无响应，请重试。", service=service) from error
+        if error.code() in NO_ANSWER:
+            raise Unavailable("SERVICE_UNAVAILABLE", f"The {service} service did not answer; try again.",
+                              "服务暂时无响应，请重试。", service=service) from error
+        # An answer without our details (UNKNOWN: an exception inside gRPC there): a bug.
+        raise Internal("SERVICE_FAILED", f"The {service} service failed ({error.code().name}).",
+                       "服务内部出错，请联系技术支持。", service=service) from error

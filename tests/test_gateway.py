@@ -631,7 +631,7 @@ def test_refunds_by_line_return_the_apportioned_amounts_and_points(shop, campaig
         pb.RefundLine(line_id="1", quantity=3)])  # 2 bought
     with pytest.raises(grpc.RpcError) as caught:
         stub.Refund(wrong, metadata=as_(terminal))
-    assert refusal_of(caught.value) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", {
+    assert refusal_of(caught.value) == (grpc.StatusCode.INVALID_ARGUMENT, "LINE_NOT_IN_ORDER", {
         "lines[0].line_id": "LINE_NOT_IN_ORDER", "lines[1].quantity": "REFUND_EXCEEDS_ORDER",
         "lines[2].quantity": "REFUND_EXCEEDS_ORDER"})
     now = stub.GetOrder(pb.GetOrderRequest(order_id=paid.order_id), metadata=as_(terminal))

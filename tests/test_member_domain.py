@@ -149,6 +149,25 @@ def test_page_tokens_are_bound_to_their_filter():
     assert [x.reason for x in v.items] == ["PAGE_TOKEN_MISMATCH", "PAGE_TOKEN_INVALID"]
 
 
+def test_page_tokens_are_bound_to_their_rpc_and_hold_what_it_writes():
+    """The interceptor names the RPC being served; a token made by hand with the right
+    fingerprint but a position of another shape never reaches a query."""
+    rpc = pagination.serving_rpc.set("/huiyuan.points.v1.PointsService/ListHistory")
+    history = pagination.fingerprint("m_1")
+    pagination.serving_rpc.reset(rpc)
+    rpc = pagination.serving_rpc.set("/huiyuan.member.v1.CareService/ListCareContacts")
+    contacts = pagination.fingerprint("m_1")
+    pagination.serving_rpc.reset(rpc)
+    assert history != contacts
+    v = Violations()
+    for position in ([7], [{"x": 1}], ["a\x00"], ["x" * 201], ["a", "b"], []):
+        assert pagination.decode(pagination.encode(position, history), history, v) is None
+    assert pagination.decode(pagination.encode([2**70], history), history, v, shape=(int,)) is None
+    assert pagination.decode("A" * 2_000, history, v) is None
+    assert {x.reason for x in v.items} == {"PAGE_TOKEN_INVALID"} and len(v.items) == 8
+    assert pagination.decode(pagination.encode([7], history), history, v, shape=(int,)) == [7]
+
+
 # Tiers climbed by spend: 普通 (entry, by assignment), 银卡 at ¥1,000, 金卡 at ¥5,000 of
 # spend or ¥2,000 of top-ups (充值会员), staff by hand.
 ENTRY = domain.Tier("t0", "普通会员", 1, 10000, 10000, "", 0)

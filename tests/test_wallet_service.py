@@ -483,7 +483,7 @@ def test_settlement_shows_who_owes_whom(wallet):
 OPERATIONS = st.lists(st.tuples(st.sampled_from(["top_up", "hold", "capture", "release", "refund", "refund_top_up",
                                                  "adjust"]), st.integers(1, 300_00)), min_size=1, max_size=12)
 ALLOWED_REFUSALS = {"INSUFFICIENT_BALANCE", "HOLD_ALREADY_CAPTURED", "HOLD_RELEASED", "REFUND_EXCEEDS_CAPTURE",
-                    "TOP_UP_ALREADY_REFUNDED", "HOLD_NOT_CAPTURED", "INVALID_ARGUMENT"}
+                    "TOP_UP_ALREADY_REFUNDED", "HOLD_NOT_CAPTURED"}
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -5,6 +5,12 @@ from datetime import date, datetime, timezone
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
+# The days and times a request may name. Python's datetime ends at years 1 and 9999, and
+# a business day's arithmetic goes past the day it is given: its end (the next day's
+# start), its start in UTC (0001-01-01 in Shanghai is 0000-12-31 there), a month's end.
+# A year of room on either side keeps all of it inside.
+FIRST_DAY, LAST_DAY = date(2, 1, 1), date(9998, 12, 31)
+
 
 def enum_value(enum_type, prefix: str, name: str) -> int:
     return enum_type.Value(f"{prefix}_{name}")
@@ -40,8 +46,10 @@ def from_timestamp(stamp: Timestamp) -> datetime:
 
 
 def calendar_date(value: date_pb2.Date) -> date | None:
-    """A full google.type.Date as a date; None when unset or not a real day."""
+    """A full google.type.Date as a date; None when unset, not a real day, or outside
+    FIRST_DAY to LAST_DAY."""
     try:
-        return date(value.year, value.month, value.day)
+        day = date(value.year, value.month, value.day)
     except ValueError:
         return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None

@@ -14,6 +14,9 @@ class DomainError(Exception):
     """A refusal that the caller can act on. Subclasses fix the gRPC code."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+    # ErrorInfo.domain: the service whose rule refused ("wallet.huiyuan"). None: the
+    # service raising it; a refusal relayed from another service keeps that one's.
+    domain: str | None = None
 
     def __init__(self, reason: str, en: str, zh: str, **metadata: str):
         super().__init__(en)
@@ -51,16 +54,21 @@ class Violation:
 
 
 class InvalidArgument(DomainError):
-    """Bad input: one violation per bad field. Raised before anything is written."""
+    """Bad input: one violation per bad field. Raised before anything is written.
+
+    Its reason is the first violation's (PHONE_INVALID, POINTS_OVER_CAP...): a program
+    switches on ErrorInfo.reason, and a generic INVALID_ARGUMENT would only repeat the
+    status code. The first is the first rule the request broke, as the servicer checks
+    them in the order of its fields; every violation is in the BadRequest beside it."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, violations: list[Violation]):
         fields = ", ".join(v.field for v in violations)
         super().__init__(
-            "INVALID_ARGUMENT",
+            violations[0].reason if violations else "INVALID_ARGUMENT",
             f"The request has invalid fields: {fields}.",
-            f"请求中以下字段无效: {fields}。",
+            f"请求中有 {len(violations)} 处填写有误，请改正后重试。",
         )
         self.violations = list(violations)
 
@@ -100,3 +108,11 @@ class Unavailable(DomainError):
     """A service this call needs did not answer in time; the call may be retried."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class Internal(DomainError):
+    """A service this call needs answered INTERNAL (a bug there), relayed with its reason,
+    domain and trace id. Neither a refusal of the request nor "no answer": the same
+    request would fail the same way, and nothing says what the service did."""
+
+    code = grpc.StatusCode.INTERNAL

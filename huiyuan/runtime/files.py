@@ -35,12 +35,21 @@ def column_of(names: dict[str, str], header_cell: str) -> str:
     return names.get(cell.lower(), names.get(cell, ""))
 
 
+def whole_number(cell: str) -> int | None:
+    """A cell's whole number of ASCII digits (what a column of amounts or a date's parts
+    holds), None for anything else: "²" and "٣" are digits to str.isdigit but not to
+    int(), and a row holding one is that row's problem, not the file's."""
+    return int(cell) if cell.isascii() and cell.isdigit() else None
+
+
 def read_rows(content: bytes, xlsx: bool) -> Iterator[list[str]]:
     """Every row of the file as a list of cell texts (the header included)."""
     return _read_xlsx(content) if xlsx else _read_csv(content)
 
 
 def _read_csv(content: bytes) -> Iterator[list[str]]:
+    if b"\x00" in content:  # no text of ours holds one (nor can PostgreSQL store it): UTF-16, or not text
+        raise invalid("content", "FILE_UNREADABLE", "the CSV holds NUL characters: save it as CSV (UTF-8)")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -67,10 +76,27 @@ def _read_xlsx(content: bytes) -> Iterator[list[str]]:
     except Exception as error:  # openpyxl raises many kinds for a bad file
         raise invalid("content", "FILE_UNREADABLE", "the file is not an XLSX workbook") from error
     try:
-        for row in workbook.worksheets[0].iter_rows(values_only=True):
-            yield [_cell_text(v) for v in row]
+        # A sheet is read as the rows are asked for: a broken one fails there, not above.
+        rows = _unbroken(workbook.worksheets[0].iter_rows(values_only=True) if workbook.worksheets else iter(()))
+        for number, row in enumerate(rows, start=1):
+            cells = [_cell_text(v) for v in row]
+            if any("\x00" in cell for cell in cells):  # written as _x0000_ in the sheet's XML
+                raise invalid("content", "FILE_UNREADABLE", f"row {number} holds a NUL character")
+            yield cells
     finally:
         workbook.close()
+
+
+def _unbroken(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """rows, a sheet that breaks off (its XML cut short, say) refused as unreadable."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as error:  # the XML parser's, or openpyxl's, many kinds
+            raise invalid("content", "FILE_UNREADABLE", "the workbook's first sheet cannot be read") from error
+        yield row
 
 
 class FileWriter:

@@ -220,7 +220,7 @@ class Idempotency:
             raise FailedPrecondition(
                 "REQUEST_ID_REUSED",
                 "This request_id was already used for a different request.",
-                "该 request_id 已用于另一个不同的请求。",
+                "该请求编号已用于另一个不同的请求。",
                 request_id=stored.request_id,
             )
         if stored.error is not None:

@@ -2,6 +2,8 @@
 
 - each call runs in an OpenTelemetry SERVER span, continuing the caller's trace
   (W3C traceparent in the metadata), named like the contrib instrumentation names it;
+- a request that does not decode, holds a NUL in a string or a Timestamp or Duration
+  out of range never reaches the servicer: INVALID_ARGUMENT (huiyuan/runtime/inbound.py);
 - DomainError -> its code with ErrorInfo, LocalizedMessage (en, zh-CN), BadRequest;
 - NotImplementedError (the generated base servicer's default) -> UNIMPLEMENTED;
 - the database down, busy or picking this call as a deadlock's victim -> logged, and
@@ -23,8 +25,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeoutError
 
 from huiyuan.runtime import faults
-from huiyuan.runtime.errors import DomainError, Unavailable
+from huiyuan.runtime.errors import DomainError, Internal, Unavailable
+from huiyuan.runtime.inbound import Refused, request_decoder
 from huiyuan.runtime.logs import current_trace_id
+from huiyuan.runtime.pagination import serving_rpc
 from huiyuan.runtime.status import DETAILS_KEY, internal_status, to_status
 
 log = logging.getLogger("huiyuan.rpc")
@@ -35,6 +39,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, service: str, access_log: bool = False):
         self.service = service
         self.access_log = access_log
+        self._decoders = {}  # method -> its request decoder (huiyuan/runtime/inbound.py), made once
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -43,16 +48,25 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, details),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=self._decoder(details.method, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, details),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=self._decoder(details.method, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler  # no client-streaming RPCs in our contracts
+
+    def _decoder(self, method: str, parse):
+        """The method's deserializer (a message type's FromString), wrapped so that a
+        request it refuses reaches the behaviour as a Refused rather than an exception."""
+        decoder = self._decoders.get(method)
+        if decoder is None and parse is not None:
+            message_type = getattr(parse, "__self__", None)  # FromString is bound to its message type
+            decoder = self._decoders[method] = request_decoder(parse, getattr(message_type, "DESCRIPTOR", None))
+        return decoder
 
     def _span(self, details):
         """A SERVER span for this call, child of the caller's span if it sent one."""
@@ -73,8 +87,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         async def wrapped(request, context):
             started = time.perf_counter()
+            serving_rpc.set(details.method)  # each call runs in a task of its own: this is its own
             with self._span(details) as span:
                 try:
+                    if request.__class__ is Refused:
+                        raise request.error
                     response = await behavior(request, context)
                 except (AbortError, grpc.RpcError):
                     raise
@@ -102,8 +119,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, behavior, details):
         async def wrapped(request, context):
             started = time.perf_counter()
+            serving_rpc.set(details.method)  # each call runs in a task of its own: this is its own
             with self._span(details) as span:
                 try:
+                    if request.__class__ is Refused:
+                        raise request.error
                     async for response in behavior(request, context):
                         yield response
                 except (AbortError, grpc.RpcError):
@@ -125,8 +145,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         """The (code, message, trailing metadata) to abort with; notes it on the span and in the log."""
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         if isinstance(error, NotImplementedError):
-            span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.UNIMPLEMENTED.value[0])
-            return grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet"
+            error = DomainError("NOT_IMPLEMENTED", f"{method} is not implemented yet.", "该功能尚未提供。")
+            error.code = grpc.StatusCode.UNIMPLEMENTED
         if isinstance(error, (OperationalError, PoolTimeoutError)):
             # Transient: the database is down, busy, or chose this transaction as a deadlock's
             # victim. Nothing was committed; the caller may retry with the same request_id.
@@ -137,7 +157,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             status = to_status(error, self.service)
             code = error.code
             span.set_attribute("huiyuan.reason", error.reason)
-            log.info("rpc refused", extra={"rpc": method, "code": code.name, "reason": error.reason, "ms": elapsed})
+            if isinstance(error, Internal):  # a service this one called failed: it logged the traceback
+                span.set_status(Status(StatusCode.ERROR, error.reason))
+                log.error("rpc failed in a service it called", extra={
+                    "rpc": method, "code": code.name, "reason": error.reason, "domain": error.domain, "ms": elapsed})
+            else:
+                log.info("rpc refused", extra={"rpc": method, "code": code.name, "reason": error.reason, "ms": elapsed})
         else:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))

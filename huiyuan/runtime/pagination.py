@@ -1,18 +1,30 @@
 """Page sizes and page tokens (AIP-158).
 
 A token is opaque to clients: base64 of the keyset position after the last item and a
-fingerprint of the filter, so a token used with another filter is refused.
+fingerprint of the RPC and its filter, so a token used with another filter, or with
+another list whose filter looks alike, is refused. Its position must have the shape the
+RPC writes (the types of its items, in order): a token made up by hand never carries a
+text where a query compares a number, nor anything unbounded, to the database.
 """
 
 import base64
 import hashlib
 import json
+from contextvars import ContextVar
 
 from huiyuan.runtime.errors import Violations
 
+# The RPC being served (/package.Service/Method), set by the server interceptor for each
+# call (huiyuan/runtime/interceptors.py): every list's tokens are bound to it this way.
+serving_rpc: ContextVar[str] = ContextVar("serving_rpc", default="")
+MAX_TOKEN = 1024  # characters: the tokens we issue hold a few ids
+MAX_TEXT = 200  # characters of a text in a position (ids, org paths, times)
+INT64 = range(-2**63, 2**63)
+
 
 def fingerprint(*filter_parts) -> str:
-    return hashlib.sha256(json.dumps(filter_parts, default=str).encode()).hexdigest()[:16]
+    """The fingerprint of the list being served, with this filter."""
+    return hashlib.sha256(json.dumps([serving_rpc.get(), *filter_parts], default=str).encode()).hexdigest()[:16]
 
 
 def encode(position: list, filter_fingerprint: str) -> str:
@@ -20,23 +32,34 @@ def encode(position: list, filter_fingerprint: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode(token: str, filter_fingerprint: str, violations: Violations, field: str = "page_token") -> list | None:
-    """The keyset position, or None for the first page. Bad tokens become violations."""
+def decode(token: str, filter_fingerprint: str, violations: Violations, field: str = "page_token",
+           shape: tuple[type, ...] = (str,)) -> list | None:
+    """The keyset position, or None for the first page. Bad tokens become violations.
+    shape: the types of the position's items, as the RPC's next_page writes them."""
     if not token:
         return None
     try:
+        if len(token) > MAX_TOKEN:
+            raise ValueError
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         position, seen = data["p"], data["f"]
-        if not isinstance(position, list):
-            raise ValueError
     except (ValueError, KeyError, TypeError):
         violations.add(field, "PAGE_TOKEN_INVALID", "page_token is not one this API issued")
         return None
     if seen != filter_fingerprint:
-        violations.add(field, "PAGE_TOKEN_MISMATCH", "page_token was issued for a different filter")
+        violations.add(field, "PAGE_TOKEN_MISMATCH", "page_token was issued for another list or filter")
+        return None
+    if not _has_shape(position, shape):
+        violations.add(field, "PAGE_TOKEN_INVALID", "page_token is not one this API issued")
         return None
     return position
+
+
+def _has_shape(position, shape: tuple[type, ...]) -> bool:
+    return isinstance(position, list) and len(position) == len(shape) and all(
+        type(item) is kind and (item in INT64 if kind is int else len(item) <= MAX_TEXT and "\x00" not in item)
+        for item, kind in zip(position, shape))
 
 
 def page_size(requested: int, default: int, maximum: int, violations: Violations, field: str = "page_size") -> int:

@@ -11,7 +11,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 import grpc
 from grpc_status import rpc_status
 
-from huiyuan.runtime.errors import DomainError, InvalidArgument, Violation
+from huiyuan.runtime.errors import DomainError, Internal, InvalidArgument, Unavailable, Violation
 
 DETAILS_KEY = "grpc-status-details-bin"
 # The codes of a call that got no answer: it may or may not have happened, and only a
@@ -25,36 +25,50 @@ def _pack(message) -> any_pb2.Any:
     return packed
 
 
+# A refusal must reach its caller: gRPC drops trailing metadata past 8 KB by default
+# (the client then gets RESOURCE_EXHAUSTED and no details), and the status travels
+# there base64-encoded beside the message. So every text that can carry the caller's
+# input is cut to MAX_TEXT characters, and violations are sent while they fit.
+MAX_TEXT = 200
+MAX_STATUS_BYTES = 4096
+
+
+def bounded(text: str) -> str:
+    """text, cut to MAX_TEXT characters with an ellipsis."""
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+
+
 def to_status(error: DomainError, service: str) -> status_pb2.Status:
     details = [
         error_details_pb2.ErrorInfo(
-            reason=error.reason, domain=f"{service}.huiyuan", metadata=error.metadata
+            reason=bounded(error.reason), domain=error.domain or f"{service}.huiyuan",
+            metadata={bounded(k): bounded(v) for k, v in error.metadata.items()},
         ),
-        error_details_pb2.LocalizedMessage(locale="en", message=error.en),
-        error_details_pb2.LocalizedMessage(locale="zh-CN", message=error.zh),
+        error_details_pb2.LocalizedMessage(locale="en", message=bounded(error.en)),
+        error_details_pb2.LocalizedMessage(locale="zh-CN", message=bounded(error.zh)),
     ]
+    status = status_pb2.Status(code=error.code.value[0], message=bounded(error.en), details=[_pack(d) for d in details])
     if isinstance(error, InvalidArgument):
-        details.append(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description, reason=v.reason
-                    )
-                    for v in error.violations
-                ]
-            )
-        )
-    return status_pb2.Status(
-        code=error.code.value[0], message=error.en, details=[_pack(d) for d in details]
-    )
+        status.details.append(_pack(_bad_request(error.violations, MAX_STATUS_BYTES - status.ByteSize())))
+    return status
+
+
+def _bad_request(violations: list[Violation], room: int) -> error_details_pb2.BadRequest:
+    """The violations, in order, as many as fit in room bytes (the first always)."""
+    bad = error_details_pb2.BadRequest()
+    for v in violations:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=bounded(v.field), description=bounded(v.description), reason=bounded(v.reason))
+        if bad.field_violations and bad.ByteSize() + violation.ByteSize() + 8 > room:
+            break
+        bad.field_violations.append(violation)
+    return bad
 
 
 def internal_status(service: str, trace_id: str) -> status_pb2.Status:
     en = f"Internal error; quote trace {trace_id} to support." if trace_id else "Internal error."
-    error = DomainError("INTERNAL", en, "系统内部错误,请联系技术支持" + (f"(追踪号 {trace_id})" if trace_id else ""))
-    status = to_status(error, service)
-    status.code = code_pb2.INTERNAL
-    return status
+    zh = "系统内部错误，请联系技术支持" + (f"（追踪号 {trace_id}）。" if trace_id else "。")
+    return to_status(Internal("INTERNAL", en, zh, **({"trace_id": trace_id} if trace_id else {})), service)
 
 
 def grpc_code(status: status_pb2.Status) -> grpc.StatusCode:
@@ -62,7 +76,8 @@ def grpc_code(status: status_pb2.Status) -> grpc.StatusCode:
 
 
 def from_status(status: status_pb2.Status) -> DomainError:
-    """Rebuild a DomainError from a stored status (sticky failures replay with it)."""
+    """Rebuild a DomainError from a status: a stored one (sticky failures replay with
+    it) or a service's, relayed by the gateway with its reason and domain."""
     info = error_details_pb2.ErrorInfo()
     messages = {}
     violations = []
@@ -78,9 +93,13 @@ def from_status(status: status_pb2.Status) -> DomainError:
             detail.Unpack(bad)
             violations = list(bad.field_violations)
     if violations:
-        return InvalidArgument([Violation(v.field, v.reason, v.description) for v in violations])
-    error = DomainError(info.reason, messages.get("en", status.message), messages.get("zh-CN", ""), **info.metadata)
-    error.code = grpc_code(status)
+        error = InvalidArgument([Violation(v.field, v.reason, v.description) for v in violations])
+    else:
+        # A service's INTERNAL or UNAVAILABLE stays one: callers tell them from refusals by kind.
+        kind = {code_pb2.INTERNAL: Internal, code_pb2.UNAVAILABLE: Unavailable}.get(status.code, DomainError)
+        error = kind(info.reason, messages.get("en", status.message), messages.get("zh-CN", ""), **info.metadata)
+        error.code = grpc_code(status)
+    error.domain = info.domain or None
     return error
 
 

@@ -258,6 +258,11 @@ async def of_member(db, member_id: str, state: str | None, before: str | None, l
     return (await db.execute(q.order_by(coupons.c.coupon_id.desc()).limit(limit))).all()
 
 
+# What a cashier reads for each reason refusal() gives, in the sentence "优惠券 X …".
+REFUSALS_ZH = {"COUPON_NOT_OWNED": "不属于该会员", "COUPON_ALREADY_USED": "已使用过", "COUPON_RESERVED": "正被另一笔订单占用",
+               "COUPON_EXPIRED": "已过期", "COUPON_NOT_YET_VALID": "尚未生效"}
+
+
 def refusal(row, member_id: str, at: datetime) -> str:
     """Why a coupon cannot be used by this member now ("" when it can)."""
     if row is None:
@@ -388,8 +393,8 @@ def _check_coupons(ask: ReserveAsk, rows: dict, taken: set[str], now) -> None:
         if reason == "COUPON_NOT_FOUND":
             raise not_found(code)
         if reason:
-            raise FailedPrecondition(reason, f"Coupon {code} cannot be used: {reason}.", f"优惠券 {code} 不可用：{reason}。",
-                                     coupon_code=code)
+            raise FailedPrecondition(reason, f"Coupon {code} cannot be used: {reason}.",
+                                     f"优惠券 {code} {REFUSALS_ZH[reason]}，不能使用。", coupon_code=code)
 
 
 def _check_campaigns(discounts: dict[str, int], bodies: dict) -> None:

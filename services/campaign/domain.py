@@ -21,10 +21,14 @@ MOVES = {Status.DRAFT: {Status.ACTIVE, Status.ENDED}, Status.ACTIVE: {Status.PAU
          Status.PAUSED: {Status.ACTIVE, Status.ENDED}, Status.ENDED: set()}
 
 
+STATUS_ZH = {Status.DRAFT: "草稿", Status.ACTIVE: "进行中", Status.PAUSED: "已暂停", Status.ENDED: "已结束"}
+
+
 def move(current: Status, wanted: Status) -> Status:
     if wanted not in MOVES[current]:
         raise FailedPrecondition("STATUS_TRANSITION_INVALID", f"A campaign cannot go from {current} to {wanted}.",
-                                 f"活动状态不能从 {current} 变为 {wanted}。", current=current.value, wanted=wanted.value)
+                                 f"活动不能从“{STATUS_ZH[current]}”改为“{STATUS_ZH[wanted]}”。",
+                                 current=current.value, wanted=wanted.value)
     return wanted
 
 

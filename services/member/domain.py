@@ -153,7 +153,7 @@ def check_date(violations: Violations, year: int, month: int, day: int, field_pa
         return None
     try:
         date(year or 2000, month, day)  # 2000 is a leap year, so 29 February is allowed
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a year past C's long, from a file's cell
         violations.add(field_path, "DATE_INVALID", f"{field_path} is not a calendar date")
         return None
     if year and not violations.check(
@@ -319,6 +319,14 @@ class Card:
     replaced_by_card_number: str = ""
 
 
+# How a cashier says them: "该卡已挂失，不能冻结。"
+CARD_STATES_ZH = {CardState.ACTIVE: "正常使用中", CardState.LOST: "已挂失", CardState.FROZEN: "已冻结",
+                  CardState.REPLACED: "已补换新卡", CardState.CANCELLED: "已销卡"}
+CARD_ACTIONS_ZH = {CardAction.ISSUE: "开卡", CardAction.REPORT_LOST: "挂失", CardAction.CANCEL_LOSS: "解挂",
+                   CardAction.FREEZE: "冻结", CardAction.UNFREEZE: "解冻", CardAction.REPLACE: "补卡",
+                   CardAction.CANCEL: "销卡"}
+
+
 def next_card_state(card: Card, action: CardAction) -> CardState:
     """The state `action` takes the card to, or a CARD_STATE_CONFLICT refusal."""
     allowed_from, to_state = CARD_TRANSITIONS[action]
@@ -326,7 +334,7 @@ def next_card_state(card: Card, action: CardAction) -> CardState:
         raise FailedPrecondition(
             "CARD_STATE_CONFLICT",
             f"Cannot {action.lower().replace('_', ' ')} a card that is {card.state.lower()}.",
-            f"当前卡状态({card.state})不允许此操作({action})。",
+            f"该卡{CARD_STATES_ZH[card.state]}，不能{CARD_ACTIONS_ZH[action]}。",
             card_state=card.state, action=action,
         )
     return to_state

@@ -68,9 +68,8 @@ class ImportResult:
 def _parse_date(text: str) -> tuple[int, int, int] | None:
     """'1990-05-17', '1990/5/17' or '05-17' (no year); None when unreadable."""
     parts = text.strip().replace("/", "-").split("-") if text.strip() else []
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
+    numbers = [files.whole_number(p.strip()) for p in parts]
+    if None in numbers:
         return None
     if len(numbers) == 3:
         return numbers[0], numbers[1], numbers[2]

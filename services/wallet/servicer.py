@@ -235,7 +235,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.member_id, request.store_path, request.kind,
                                              str(query.start_date), str(query.end_date), "by-sequence")
-        before = _statement_position(pagination.decode(request.page_token, fingerprint, v), v)
+        before = _statement_position(pagination.decode(request.page_token, fingerprint, v, shape=(int,)), v)
         v.raise_if_any()
         async with self.direct.reading() as db:
             rows = await reports.statement(db, query, before, size + 1)
@@ -358,7 +358,7 @@ def _statement_position(position: list | None, v: Violations) -> int | None:
     """A statement token's sequence of the last entry listed, as ListEntries wrote it."""
     if position is None:
         return None
-    if len(position) != 1 or type(position[0]) is not int:
+    if position[0] < 1:
         v.add("page_token", "PAGE_TOKEN_INVALID", "page_token is not one this API issued")
         return None
     return position[0]
@@ -405,8 +405,9 @@ def _batch_rows(content: bytes, xlsx: bool) -> list[loading.BatchRow]:
             raise invalid("content", "TOO_MANY_ROWS", f"a batch holds at most {MAX_BATCH_ROWS} rows; split it")
         cells = {name: cell.strip() for name, cell in zip(header, row) if name}
         member_id, amount_text = cells.get("member_id", ""), cells.get("amount_fen", "")
-        amount = int(amount_text) if amount_text.isdigit() else 0
-        reason = ("MEMBER_ID_INVALID" if not is_id(member_id, "m")
-                  else "AMOUNT_INVALID" if not 0 < amount <= domain.MAX_TOP_UP_FEN else "")
+        amount = files.whole_number(amount_text) or 0
+        if not 0 < amount <= domain.MAX_TOP_UP_FEN:
+            amount = 0  # not an amount at all (1e21 in a cell): the row's report says 0
+        reason = "MEMBER_ID_INVALID" if not is_id(member_id, "m") else "AMOUNT_INVALID" if not amount else ""
         report.append(loading.BatchRow(row_number, member_id, amount, reason))
     return report

@@ -88,7 +88,7 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         _check_card_number(v, request.card_number, "card_number")
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.card_number)
-        after = pagination.decode(request.page_token, fingerprint, v)
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(int,))
         v.raise_if_any()
         async with self.sessions() as session:
             rows = await cards.card_events_of(session, request.card_number, after[0] if after else None, size + 1)

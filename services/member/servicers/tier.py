@@ -79,7 +79,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.member_id)
-        before = pagination.decode(request.page_token, fingerprint, v)
+        before = pagination.decode(request.page_token, fingerprint, v, shape=(int,))
         v.raise_if_any()
         async with self.sessions() as session:
             rows = await tiers.tier_history(session, request.member_id, before[0] if before else None, size + 1)
