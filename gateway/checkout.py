@@ -44,7 +44,7 @@ from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import dialect_name, utcnow
 from huiyuan.runtime.direct import BUILT_ONCE, send
-from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unavailable, invalid
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, Unavailable, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally, yuan
 from huiyuan.runtime.status import NO_ANSWER, from_status, to_status
@@ -130,7 +130,6 @@ def _refused_here(error: DomainError, order_id: str) -> Refused:
 def tenders_do_not_add_up(due_fen: int, order_id: str) -> Refused:
     error = invalid("tenders", "TENDERS_DO_NOT_ADD_UP", f"the tenders must add up to {yuan(due_fen)}, what the "
                                                         "order is due after discounts and points")
-    error.reason = "TENDERS_DO_NOT_ADD_UP"
     error.zh = f"各支付方式合计须为 {yuan(due_fen)}（本单扣除优惠和积分抵扣后应付的金额）。"
     error.metadata["amount_due_fen"] = str(due_fen)
     return _refused_here(error, order_id)
@@ -145,7 +144,6 @@ def points_refused(asked: int, offset: points_pb2.QuoteOffsetResponse, order_id:
                                    f"不足本次使用的 {asked} 积分。", available_points=offset.available_points)
     else:
         error = invalid("points_to_use", "POINTS_OVER_CAP", f"at most {offset.max_points} points may pay this order")
-        error.reason = "POINTS_OVER_CAP"
         error.zh = f"本单最多可用 {offset.max_points} 积分抵扣。"
     error.metadata["max_points"] = str(offset.max_points)
     return _refused_here(error, order_id)
@@ -194,8 +192,10 @@ async def settled_steps(db, order_id: str) -> set[str]:
 
 
 def is_refusal(outcome) -> bool:
-    """A service's answer "no", as opposed to no answer (UNAVAILABLE)."""
-    return isinstance(outcome, DomainError) and not isinstance(outcome, Unavailable)
+    """A service's answer "no", as opposed to no answer (UNAVAILABLE) or a failure of
+    its own (INTERNAL: a bug there, nothing says what it did). A saga stops at either of
+    those unfinished, for the next run; it never reads them as a refusal."""
+    return isinstance(outcome, DomainError) and not isinstance(outcome, (Unavailable, Internal))
 
 
 def not_finished(order_id: str, cause: str) -> Unavailable:
@@ -230,9 +230,9 @@ async def _ask(service: str, call, order_id: str):
     try:
         async with relayed(service):
             return await call
-    except Unavailable:
-        raise
     except DomainError as error:
+        if not is_refusal(error):
+            raise
         raise refused_by(service, error, order_id) from error
 
 
@@ -359,7 +359,7 @@ class Saga:
                 receipt, wallet_hold = await self._run()
             except Refused as refusal:
                 return await self._finish(REFUSED, refusal=refusal)
-            except Unavailable as error:
+            except (Unavailable, Internal) as error:  # no answer, or a service's failure: the next run goes on
                 if error.reason == "ORDER_NOT_FINISHED":
                     raise
                 raise not_finished(self.order_id, error.reason) from error

@@ -40,7 +40,7 @@ from huiyuan.gateway.v1 import saga_log_pb2
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import utcnow
-from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unavailable, Violations, invalid
+from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, Unavailable, Violations, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import new_id
@@ -208,15 +208,20 @@ async def refund(services, direct, caller: Caller, request: pb.RefundRequest, wa
     if row.state == PENDING:
         return await run_plan(services, direct, order, row, lease.run_id)
     if row.state == NEEDS_ATTENTION:
-        raise not_finished(order.order_id, NEEDS_ATTENTION)
+        raise not_finished(order.order_id, NEEDS_ATTENTION, operator=True)
     return pb.RefundResponse.FromString(row.response)
 
 
-def not_finished(order_id: str, reason: str) -> Unavailable:
-    return Unavailable("REFUND_NOT_FINISHED", f"The refund of order {order_id} is not finished ({reason}); money may "
-                       "already have gone back: do not refund by other means. An operator has been told.",
-                       f"订单 {order_id} 的退款尚未完成（{reason}），款项可能已退回：请勿以其他方式退款，已通知运维。",
-                       order_id=order_id)
+def not_finished(order_id: str, cause: str, operator: bool = False) -> Unavailable:
+    """What the terminal hears while money may have gone back and the refund is not done:
+    a service did not answer or failed (retry), or refused a step (an operator settles
+    it); never a refusal, so nobody refunds by other means."""
+    then = ("An operator has been told.", "已通知运维。") if operator else (
+        "Retry with the same request_id.", "请稍后用同一请求重试。")
+    return Unavailable("REFUND_NOT_FINISHED", f"The refund of order {order_id} is not finished ({cause}); money may "
+                       f"already have gone back: do not refund by other means. {then[0]}",
+                       f"订单 {order_id} 的退款尚未完成，款项可能已退回：请勿以其他方式退款，{then[1]}",
+                       order_id=order_id, cause=cause)
 
 
 async def run_plan(services, direct, order, row, run_id: str) -> pb.RefundResponse:
@@ -236,6 +241,10 @@ async def run_plan(services, direct, order, row, run_id: str) -> pb.RefundRespon
                                  .values(state=NEEDS_ATTENTION))
                 await db.execute(update(orders).where(orders.c.order_id == order.order_id)
                                  .values(state=NEEDS_ATTENTION, update_time=utcnow()))
+            raise not_finished(order.order_id, error.reason, operator=True) from error
+        except (Unavailable, Internal) as error:  # no answer, or a service's failure: the next run goes on
+            if error.reason == "REFUND_NOT_FINISHED":
+                raise
             raise not_finished(order.order_id, error.reason) from error
 
 
@@ -306,7 +315,7 @@ async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
         if done.rowcount == 0:
             finished = (await db.execute(select(refunds).where(refunds.c.refund_id == row.refund_id))).one()
             if finished.response is None:  # it found a step refused: an operator must look
-                raise not_finished(order.order_id, finished.state)
+                raise not_finished(order.order_id, finished.state, operator=True)
             return pb.RefundResponse.FromString(finished.response)
     return plan
 
@@ -314,8 +323,9 @@ async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
 async def _book_back(what: str, refund_id: str, service: str, call) -> None:
     """Give back what books rather than money: the discounts to their campaigns' budgets,
     the spend to the member's tier progress. No answer leaves the refund PENDING, for a
-    retry or the recovery loop; a refusal - books that disagree - is logged for the back
-    office and must not hold the customer's refund up (a refused id stays refused)."""
+    retry or the recovery loop; a refusal - books that disagree - or a failure of the
+    service's own is logged for the back office and must not hold the customer's refund
+    up (a refused id stays refused)."""
     try:
         async with relayed(service):
             await call()

@@ -132,3 +132,67 @@ def test_a_refund_goes_back_to_each_tender_in_its_share(shop):
     rest = stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id), metadata=as_(terminal))
     assert (rest.stored_value_fen, [(t.kind, t.amount_fen) for t in rest.tenders], rest.state) == (
         29_99, [(pb.TENDER_KIND_CASH, 33_34)], pb.ORDER_STATE_REFUNDED)
+
+
+@pytest.fixture(scope="module")
+def gateway_with_a_points_bug(chain, database_url, points_service):
+    """A gateway whose points service fails every accrual while BUG is set (its own
+    process's INTERNAL, through the real interceptor), on the points service's database."""
+    from gateway.app import SPEC as GATEWAY
+    from huiyuan.points.v1 import points_pb2_grpc
+    from huiyuan.runtime.idempotency import Idempotency
+    from huiyuan.runtime.server import ServiceSpec
+    from huiyuan.gateway.v1 import gateway_pb2_grpc
+    from services.points import storage
+    from services.points.app import SPEC as POINTS
+    from services.points.servicer import PointsServicer
+    from tests.conftest import ServiceThread, per_service
+
+    class WithABug(PointsServicer):
+        async def Accrue(self, request, context):
+            if BUG:
+                raise RuntimeError("a bug in the accrual")
+            return await super().Accrue(request, context)
+
+    def register(server, ctx):
+        points_pb2_grpc.add_PointsServiceServicer_to_server(
+            WithABug(ctx, Idempotency(ctx.direct, storage.idempotency_keys, "points")), server)
+
+    points = ServiceThread(ServiceSpec("points", POINTS.service_names, POINTS.migrations_dir, register),
+                           per_service(database_url, "points"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("HUIYUAN_POINTS_ADDR", points.app.address)
+    gateway = ServiceThread(GATEWAY, per_service(database_url, "gateway"))
+    yield gateway_pb2_grpc.GatewayServiceStub(gateway.channel)
+    gateway.stop()
+    points.stop()
+    patch.undo()
+
+
+BUG = False
+
+
+def test_a_services_failure_after_the_payment_leaves_the_order_not_finished_never_refused(
+        shop, gateway_with_a_points_bug):
+    """The wallet captured; then the points service fails (a bug, INTERNAL). The terminal
+    hears ORDER_NOT_FINISHED with the cause, never a refusal nor a retryable-looking bug,
+    and the order stays for the next run: once the bug is gone, the same request pays,
+    once."""
+    global BUG
+    stub, terminal, member_id, card, codes, hq_key = shop
+    buggy = gateway_with_a_points_bug
+    before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    request = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=100_00)])
+    BUG = True
+    try:
+        code, info, zh, _ = refused(buggy.Checkout, request, terminal)
+        assert (code, info.reason, info.metadata["cause"]) == (
+            grpc.StatusCode.UNAVAILABLE, "ORDER_NOT_FINISHED", "INTERNAL")
+        assert refused(buggy.Checkout, request, terminal)[1].reason == "ORDER_NOT_FINISHED"  # and again
+    finally:
+        BUG = False
+    paid = buggy.Checkout(request, metadata=as_(terminal))
+    assert paid.state == pb.ORDER_STATE_PAID and paid.order_id == info.metadata["order_id"]
+    after = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    assert after.stored_value_available_fen == before.stored_value_available_fen - 100_00
+    assert after.points_available == before.points_available + paid.receipt.points_earned

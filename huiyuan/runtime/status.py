@@ -92,8 +92,10 @@ def from_status(status: status_pb2.Status) -> DomainError:
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             violations = list(bad.field_violations)
-    if violations:
+    if violations:  # as it was said: its reason, messages and metadata too
         error = InvalidArgument([Violation(v.field, v.reason, v.description) for v in violations])
+        error.reason, error.metadata = info.reason or error.reason, dict(info.metadata)
+        error.en, error.zh = messages.get("en", error.en), messages.get("zh-CN", error.zh)
     else:
         # A service's INTERNAL or UNAVAILABLE stays one: callers tell them from refusals by kind.
         kind = {code_pb2.INTERNAL: Internal, code_pb2.UNAVAILABLE: Unavailable}.get(status.code, DomainError)
