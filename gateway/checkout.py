@@ -50,12 +50,12 @@ from huiyuan.runtime.money import split_proportionally, yuan
 from huiyuan.runtime.status import NO_ANSWER, from_status, to_status
 from huiyuan.runtime.upsert import insert_for
 from huiyuan.wallet.v1 import wallet_pb2
-from gateway.leases import Lease
+from gateway.leases import PENDING, Lease
 from gateway.relay import relayed
 from gateway.storage import orders, saga_log
 
 HOLD_TTL = Duration(seconds=600)
-PENDING, PAID, REFUSED, NEEDS_ATTENTION = "PENDING", "PAID", "REFUSED", "NEEDS_ATTENTION"
+PAID, REFUSED, NEEDS_ATTENTION = "PAID", "REFUSED", "NEEDS_ATTENTION"  # an order's states, with PENDING
 RETRY_DELAYS_S = (0.1, 0.3, 1.0, 3.0)
 DECISION = "decision"  # the log step of what the order's first run decided
 # Only a PENDING order is finished: of two runs of one saga, the first to finish answers.
@@ -272,6 +272,8 @@ async def decide(services, request, store_path: str, order_id: str = "",
             raise tenders_do_not_add_up(due, order_id)
     except Refused as refused:
         return saga_log_pb2.CheckoutDecision(refusal=refused.status)
+    except Internal as failure:  # a bug in a service, before anything is reserved: the order ends with it
+        return saga_log_pb2.CheckoutDecision(refusal=to_status(failure, "gateway"))
     return saga_log_pb2.CheckoutDecision(lookup=found, quote=quote, offset=offset)
 
 
@@ -316,8 +318,9 @@ async def price(services, request: pb.PriceOrderRequest, store_path: str) -> pb.
 
 
 class Saga:
-    """One order's saga. run() is safe to call again at any time; it ends PAID or REFUSED, or
-    NEEDS_ATTENTION when a service refused a step after the pivot."""
+    """One order's saga, run by whoever holds the order's lease (gateway/leases.py): a
+    run ends it PAID or REFUSED, or NEEDS_ATTENTION when a service refused a step after
+    the pivot, or leaves it PENDING for the next run (a service did not answer)."""
 
     def __init__(self, services, direct, order_id: str, request: pb.CheckoutRequest, store_path: str, actor,
                  run_id: str | None = None):
@@ -327,8 +330,8 @@ class Saga:
         self.request = request
         self.store_path = store_path
         self.actor = actor
-        # Given the run id the order row was written with, this run holds its lease and
-        # nothing is logged yet; else the lease is to be taken (gateway/orders.py).
+        # run_id: the run that wrote the order row, with its lease; nothing is logged yet.
+        # Without it, the lease is to be taken (gateway/orders.py) and the log read.
         self.lease = Lease(direct, orders, order_id, run_id)
         self.fresh = run_id is not None
 
@@ -452,8 +455,9 @@ class Saga:
     async def _needs_attention(self, refused: dict[str, DomainError]) -> None:
         await self._log({refused_step(step): pb.RefusedStep(step=step, reason=error.reason)
                          for step, error in refused.items()})
-        async with self.direct.begin() as db:
-            await db.execute(update(orders).where(orders.c.order_id == self.order_id, orders.c.state == PENDING)
+        async with self.direct.begin() as db:  # only under its lease: else an operator may have settled it since
+            await db.execute(update(orders).where(orders.c.order_id == self.order_id, orders.c.state == PENDING,
+                                                  orders.c.run_id == self.lease.run_id)
                              .values(state=NEEDS_ATTENTION, update_time=utcnow()))
 
     async def _reserve(self, quote, stored_value: int) -> dict:

@@ -58,15 +58,26 @@ class Lease:
         return (self.key_column == self.key) & (self.table.c.run_id == self.run_id)
 
     async def take(self) -> bool:
-        """Take the lease of a PENDING row unless another run holds it."""
+        """Take the lease of a PENDING row unless another run holds it. The row's
+        update_time says when a run last took it on: the recovery loop takes the rows
+        left longest first, and comes back to one no sooner than its delay."""
         now = utcnow()
         t = self.table
         async with self.direct.begin() as db:
             taken = await db.execute(update(t).where(
                 self.key_column == self.key, t.c.state == PENDING, or_(t.c.lease_until.is_(None), t.c.lease_until < now)
-            ).values(run_id=self.run_id, lease_until=lease_until(now)))
+            ).values(run_id=self.run_id, lease_until=lease_until(now), update_time=now))
         self.held = taken.rowcount == 1
         return self.held
+
+    async def take_or_wait(self, row, wait_s: float):
+        """For a second run of a saga (the terminal's retry): None once this run holds the
+        lease of the PENDING row; else the row as the run that held the lease finished
+        it. TimeoutError if that run is still working after wait_s."""
+        deadline = time.monotonic() + wait_s
+        while row.state == PENDING and not await self.take():
+            row = await self.wait(deadline - time.monotonic()) or row
+        return None if row.state == PENDING else row
 
     async def wait(self, wait_s: float):
         """Wait (up to wait_s) while another run holds the lease: the row once that run

@@ -6,7 +6,6 @@ import asyncio
 import functools
 import logging
 import os
-import time
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -29,6 +28,7 @@ from gateway.leases import LEASE_S, lease_until, new_run_id
 from gateway.storage import orders, refunds, saga_log
 
 MAX_LINES = 200
+MAX_TENDERS = 10
 # A saga untouched this long is taken over by the recovery loop (HUIYUAN_SAGA_RECOVER_AFTER_S).
 RECOVER_AFTER = timedelta(seconds=float(os.environ.get("HUIYUAN_SAGA_RECOVER_AFTER_S", "15")))
 RECOVERY_INTERVAL_S = min(5.0, RECOVER_AFTER.total_seconds())
@@ -39,9 +39,11 @@ log = logging.getLogger("huiyuan.gateway.recovery")
 def check(v: Violations, r: pb.CheckoutRequest) -> None:
     check_request_id(v, r.request_id)
     check_order(v, r)
-    for i, t in enumerate(r.tenders):
+    v.check(len(r.tenders) <= MAX_TENDERS, "tenders", "TENDERS_INVALID", f"an order is paid by {MAX_TENDERS} tenders at most")
+    for i, t in enumerate(r.tenders[:MAX_TENDERS]):
         v.check(t.kind in pb.TenderKind.values() and t.kind != 0, f"tenders[{i}].kind", "TENDER_INVALID", "unknown tender")
         v.check(t.amount_fen > 0, f"tenders[{i}].amount_fen", "AMOUNT_INVALID", "a tender pays more than 0 fen")
+        v.check(len(t.reference) <= 64, f"tenders[{i}].reference", "TOO_LONG", "a tender's reference is 64 characters at most")
     v.check(sum(t.kind == pb.TENDER_KIND_STORED_VALUE for t in r.tenders) <= 1, "tenders", "TENDERS_INVALID",
             "stored value is one tender at most")
 
@@ -99,15 +101,13 @@ async def checkout(services, direct, caller: Caller, request: pb.CheckoutRequest
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
                                  "该请求号已用于另一笔不同的结账。", request_id=request.request_id)
     saga = saga_of(services, direct, row)
-    deadline = time.monotonic() + wait_s
-    while row.state == PENDING and not await saga.lease.take():  # another run works on it: its answer is ours
-        try:
-            row = await saga.lease.wait(deadline - time.monotonic()) or row
-        except TimeoutError:
-            raise not_finished(row.order_id, "ANOTHER_RUN_WORKING") from None
-    if row.state == PENDING:
+    try:  # another run working on it answers for this one
+        finished = await saga.lease.take_or_wait(row, wait_s)
+    except TimeoutError:
+        raise not_finished(row.order_id, "ANOTHER_RUN_WORKING") from None
+    if finished is None:
         return (await saga.run()).answer()
-    return await answer_of(direct, row)
+    return await answer_of(direct, finished)
 
 
 async def answer_of(direct, row) -> pb.CheckoutResponse:
@@ -239,10 +239,11 @@ def recovery(services_of):
         while True:
             try:
                 now = utcnow()
-                async with ctx.direct.reading() as db:  # left this long, and no run holds them
+                async with ctx.direct.reading() as db:  # left this long, no run holds them: the longest left first
                     stuck = (await db.execute(select(orders).where(
                         orders.c.state == PENDING, orders.c.update_time <= now - RECOVER_AFTER,
-                        or_(orders.c.lease_until.is_(None), orders.c.lease_until < now)).limit(100))).all()
+                        or_(orders.c.lease_until.is_(None), orders.c.lease_until < now)
+                    ).order_by(orders.c.update_time).limit(100))).all()
                 for row in stuck:
                     await _attempt(row.order_id, saga_of(services, ctx.direct, row).resume())
                 for order, row in await unfinished(ctx.direct, now - RECOVER_AFTER):

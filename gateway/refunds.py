@@ -28,7 +28,6 @@ settles it (gateway/settlement.py).
 """
 
 import logging
-import time
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
@@ -48,13 +47,13 @@ from huiyuan.runtime.money import cumulative_split, share, split_proportionally
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.auth import Caller
 from gateway.checkout import DECISION, NEEDS_ATTENTION, is_refusal, log_insert, refused_step, settled_steps, step_id
-from gateway.leases import LEASE_S, Lease, lease_until, new_run_id
+from gateway.leases import LEASE_S, PENDING, Lease, lease_until, new_run_id
 from gateway.orders import order_in_scope, units_returned
 from gateway.relay import relayed
 from gateway.storage import orders, refunds, saga_log
 
 PAID, PARTLY_REFUNDED, REFUNDED = "PAID", "PARTLY_REFUNDED", "REFUNDED"
-PENDING, DONE = "PENDING", "DONE"  # a refund's own states (and NEEDS_ATTENTION)
+DONE = "DONE"  # a refund's own states: PENDING, DONE, NEEDS_ATTENTION
 # The steps of a refund an operator may settle (gateway/settlement.py), as its saga log names them.
 REFUND_WALLET, REFUND_POINTS = "refund-wallet", "refund-points"
 
@@ -107,21 +106,47 @@ def money_of(plan: pb.RefundResponse) -> int:
     return plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders)
 
 
-def tenders_back(paid: list[pb.Tender], before: int, money: int) -> tuple[int, list[pb.Tender]]:
-    """(stored value, the other tenders) that give back money after `before` fen of the
-    order went back: each tender the share of the money returned so far that it paid,
-    so cash comes back as cash, and the last refund takes exactly what each has left."""
-    weights = [t.amount_fen for t in paid]
-    back = [after - earlier for after, earlier in zip(cumulative_split(before + money, weights),
-                                                       cumulative_split(before, weights))]
-    stored = sum(fen for t, fen in zip(paid, back) if t.kind == pb.TENDER_KIND_STORED_VALUE)
-    return stored, [pb.Tender(kind=t.kind, amount_fen=fen, reference=t.reference)
-                    for t, fen in zip(paid, back) if t.kind != pb.TENDER_KIND_STORED_VALUE and fen]
+def _tender_key(tender: pb.Tender) -> tuple[int, str]:
+    return tender.kind, tender.reference if tender.kind != pb.TENDER_KIND_STORED_VALUE else ""
 
 
-async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], money_before: int):
-    """What goes back where for these lines, given the units and the money earlier
-    refunds of the order returned: (the RefundResponse, the discounts to give back)."""
+def returned_by_tender(plans: list[pb.RefundResponse]) -> dict[tuple[int, str], int]:
+    """What earlier refunds of an order gave back, by tender (kind and reference)."""
+    returned: dict[tuple[int, str], int] = {}
+    for plan in plans:
+        for key, fen in [((pb.TENDER_KIND_STORED_VALUE, ""), plan.stored_value_fen),
+                         *((_tender_key(t), t.amount_fen) for t in plan.tenders)]:
+            returned[key] = returned.get(key, 0) + fen
+    return returned
+
+
+def tenders_back(paid: list[pb.Tender], returned: dict[tuple[int, str], int], money: int) -> tuple[int, list[pb.Tender]]:
+    """(stored value, the other tenders) that give back money after earlier refunds
+    returned what `returned` says: each tender the share of all the money returned so
+    far that it paid, less what it gave back already, so cash comes back as cash, and
+    the last refund takes exactly what each tender has left. (Refunds made before this
+    rule gave stored value back first: a tender that gave back more than its share then
+    gives nothing now, and the others make up the money in proportion.)"""
+    keys: list[tuple[int, str]] = []
+    weights: dict[tuple[int, str], int] = {}
+    for tender in paid:  # tenders of one kind and reference are one to the customer
+        key = _tender_key(tender)
+        keys += [] if key in weights else [key]
+        weights[key] = weights.get(key, 0) + tender.amount_fen
+    before = [returned.get(key, 0) for key in keys]
+    share_now = cumulative_split(sum(before) + money, [weights[key] for key in keys])
+    back = [max(0, now - earlier) for now, earlier in zip(share_now, before)]
+    for i, fen in enumerate(split_proportionally(sum(back) - money, back)):  # only after the earlier rule
+        back[i] -= fen
+    stored = sum(fen for key, fen in zip(keys, back) if key[0] == pb.TENDER_KIND_STORED_VALUE)
+    return stored, [pb.Tender(kind=kind, amount_fen=fen, reference=reference)
+                    for (kind, reference), fen in zip(keys, back) if kind != pb.TENDER_KIND_STORED_VALUE and fen]
+
+
+async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], returned: dict):
+    """What goes back where for these lines, given the units and the money by tender
+    earlier refunds of the order returned: (the RefundResponse, the discounts to give
+    back)."""
     request = pb.CheckoutRequest.FromString(order.request)
     paid = pb.CheckoutResponse.FromString(order.response).receipt
     quote = (await _log(db, order.order_id, DECISION, saga_log_pb2.CheckoutDecision)).quote
@@ -146,7 +171,7 @@ async def _plan(db, order, lines: dict[str, int], refunded: dict[str, int], mone
         points = 0
     if "visit" in settled:  # the visit was never counted
         spend = 0
-    stored_back, tenders = tenders_back(list(paid.tenders), money_before, money)
+    stored_back, tenders = tenders_back(list(paid.tenders), returned, money)
     discounts = []
     for a in [] if "redeem" in settled else quote.adjustments:  # else no campaign booked it
         if a.campaign_id or a.coupon_code:  # the tier price is nobody's budget
@@ -177,17 +202,18 @@ async def refund(services, direct, caller: Caller, request: pb.RefundRequest, wa
             earlier = (await db.execute(select(refunds.c.lines, refunds.c.plan)
                                         .where(refunds.c.order_id == order.order_id))).all()
             refunded = units_returned(done_lines for done_lines, _ in earlier)  # before this refund
-            money_before = sum(money_of(pb.RefundResponse.FromString(plan)) for _, plan in earlier)
+            returned = returned_by_tender([pb.RefundResponse.FromString(plan) for _, plan in earlier])
             lines = {x.line_id: x.quantity for x in request.lines} or {
                 i: q - refunded.get(i, 0) for i, q in bought.items() if q - refunded.get(i, 0) > 0}
             _check_returnable(lines, bought, refunded)
             if not lines:
                 raise invalid("lines", "REFUND_EXCEEDS_ORDER", "everything on this order was returned already")
-            plan, discounts = await _plan(db, order, lines, refunded, money_before)
+            plan, discounts = await _plan(db, order, lines, refunded, returned)
             now = utcnow()
             fresh = {"refund_id": new_id("rf"), "order_id": order.order_id, "key_id": caller.key_id,
                      "request_id": request.request_id, "request_hash": digest, "lines": lines,
                      "plan": plan.SerializeToString(), "state": PENDING, "response": None, "create_time": now,
+                     "update_time": now,
                      "discounts": discounts.SerializeToString() if discounts.adjustments else None,
                      "run_id": run_id, "lease_until": lease_until(now)}
             await db.execute(insert(refunds), fresh)
@@ -199,17 +225,15 @@ async def refund(services, direct, caller: Caller, request: pb.RefundRequest, wa
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different refund.",
                                  "该请求号已用于另一笔不同的退款。", request_id=request.request_id)
     lease = Lease(direct, refunds, row.refund_id)
-    deadline = time.monotonic() + wait_s
-    while row.state == PENDING and not await lease.take():  # another run works on it: its answer is ours
-        try:
-            row = await lease.wait(deadline - time.monotonic()) or row
-        except TimeoutError:
-            raise not_finished(order.order_id, "ANOTHER_RUN_WORKING") from None
-    if row.state == PENDING:
+    try:  # another run working on it answers for this one
+        finished = await lease.take_or_wait(row, wait_s)
+    except TimeoutError:
+        raise not_finished(order.order_id, "ANOTHER_RUN_WORKING") from None
+    if finished is None:
         return await run_plan(services, direct, order, row, lease.run_id)
-    if row.state == NEEDS_ATTENTION:
+    if finished.state == NEEDS_ATTENTION:
         raise not_finished(order.order_id, NEEDS_ATTENTION, operator=True)
-    return pb.RefundResponse.FromString(row.response)
+    return pb.RefundResponse.FromString(finished.response)
 
 
 def not_finished(order_id: str, cause: str, operator: bool = False) -> Unavailable:
@@ -237,10 +261,12 @@ async def run_plan(services, direct, order, row, run_id: str) -> pb.RefundRespon
             async with direct.begin() as db:  # logged under the refund's id; the order waits for an operator
                 await db.execute(*log_insert(db, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
                     step=refused.step, reason=error.reason, refund_id=row.refund_id)}, utcnow()))
-                await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == PENDING)
-                                 .values(state=NEEDS_ATTENTION))
-                await db.execute(update(orders).where(orders.c.order_id == order.order_id)
-                                 .values(state=NEEDS_ATTENTION, update_time=utcnow()))
+                marked = await db.execute(update(refunds).where(  # only under its lease: else it may be settled since
+                    refunds.c.refund_id == row.refund_id, refunds.c.state == PENDING, refunds.c.run_id == run_id
+                ).values(state=NEEDS_ATTENTION))
+                if marked.rowcount:
+                    await db.execute(update(orders).where(orders.c.order_id == order.order_id)
+                                     .values(state=NEEDS_ATTENTION, update_time=utcnow()))
             raise not_finished(order.order_id, error.reason, operator=True) from error
         except (Unavailable, Internal) as error:  # no answer, or a service's failure: the next run goes on
             if error.reason == "REFUND_NOT_FINISHED":
@@ -322,27 +348,28 @@ async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
 
 async def _book_back(what: str, refund_id: str, service: str, call) -> None:
     """Give back what books rather than money: the discounts to their campaigns' budgets,
-    the spend to the member's tier progress. No answer leaves the refund PENDING, for a
-    retry or the recovery loop; a refusal - books that disagree - or a failure of the
-    service's own is logged for the back office and must not hold the customer's refund
-    up (a refused id stays refused)."""
+    the spend to the member's tier progress. No answer, or a failure of the service's
+    own, leaves the refund PENDING, for a retry or the recovery loop; a refusal - books
+    that disagree - is logged for the back office and must not hold the customer's
+    refund up (a refused id stays refused)."""
     try:
         async with relayed(service):
             await call()
-    except Unavailable:
+    except (Unavailable, Internal):  # no answer, or a failure that says nothing: the next run tries again
         raise
     except DomainError as error:
         log.error(f"{what} not given back", extra={"refund_id": refund_id, "reason": error.reason})
 
 
 async def unfinished(direct, started_before) -> list[tuple]:
-    """(order, refund) of refunds a crash or an outage left PENDING since before then,
-    that no run holds now."""
+    """(order, refund) of refunds a crash or an outage left PENDING, no run taking them
+    on since before then nor holding them now: the longest left first."""
     async with direct.reading() as db:
         now = utcnow()
         rows = (await db.execute(select(refunds).where(
-            refunds.c.state == PENDING, refunds.c.create_time <= started_before,
-            or_(refunds.c.lease_until.is_(None), refunds.c.lease_until < now)).limit(100))).all()
+            refunds.c.state == PENDING, refunds.c.update_time <= started_before,
+            or_(refunds.c.lease_until.is_(None), refunds.c.lease_until < now)
+        ).order_by(refunds.c.update_time).limit(100))).all()
         if not rows:
             return []
         of = {o.order_id: o for o in await db.execute(select(orders).where(

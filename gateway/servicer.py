@@ -21,7 +21,7 @@ from huiyuan.runtime import clients
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.convert import calendar_date, enum_name, timestamp
 from huiyuan.runtime.db import utcnow
-from huiyuan.runtime.errors import DomainError, Unavailable, Violations
+from huiyuan.runtime.errors import DomainError, Internal, Unavailable, Violations
 from huiyuan.runtime.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
@@ -198,7 +198,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 gifts = (await self.campaign.IssueNewMemberGifts(campaign_pb2.IssueNewMemberGiftsRequest(
                     request_id=derived_id(caller.key_id, request.request_id, "gifts"), member_id=member.member_id,
                     home_store_path=member.home_store_path, tags=member.tags, actor=caller.actor))).coupons
-        except Unavailable:
+        except (Unavailable, Internal):  # the same request again gives them
             raise
         except DomainError as refusal:  # a budget spent meanwhile: the member is registered, without that gift
             log.warning("new-member gifts refused", extra={"member_id": member.member_id, "reason": refusal.reason})

@@ -62,8 +62,9 @@ refunds = Table(
     Column("state", String(16), nullable=False),  # PENDING, DONE or NEEDS_ATTENTION
     Column("response", LargeBinary, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),  # when a run last took it on
     Column("run_id", String(40), nullable=True),  # as the order's (gateway/leases.py)
     Column("lease_until", UtcDateTime, nullable=True),
     UniqueConstraint("key_id", "request_id"),
-    Index("ix_refunds_state_create_time", "state", "create_time"),  # the recovery loop's unfinished refunds
+    Index("ix_refunds_state_update_time", "state", "update_time"),  # the recovery loop's unfinished refunds
 )

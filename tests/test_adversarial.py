@@ -453,8 +453,10 @@ def _not_finished(status) -> bool:
     the same holds) can make so: UNAVAILABLE ORDER_NOT_FINISHED or REFUND_NOT_FINISHED,
     by design, until an operator settles it (gateway/settlement.py)."""
     info = error_details_pb2.ErrorInfo()
-    return status is not None and any(d.Unpack(info) and info.reason in {"ORDER_NOT_FINISHED", "REFUND_NOT_FINISHED"}
-                                      for d in status.details if d.Is(info.DESCRIPTOR))
+    return status is not None and any(
+        d.Unpack(info) and info.reason in {"ORDER_NOT_FINISHED", "REFUND_NOT_FINISHED"}
+        and info.metadata.get("cause") != "INTERNAL"  # a service's bug behind it is a failure like any other
+        for d in status.details if d.Is(info.DESCRIPTOR))
 
 
 def _id(target) -> str:

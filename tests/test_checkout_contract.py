@@ -136,8 +136,8 @@ def test_a_refund_goes_back_to_each_tender_in_its_share(shop):
 
 @pytest.fixture(scope="module")
 def gateway_with_a_points_bug(chain, database_url, points_service):
-    """A gateway whose points service fails every accrual while BUG is set (its own
-    process's INTERNAL, through the real interceptor), on the points service's database."""
+    """A gateway whose points service fails the calls named in BUGS (its own process's
+    INTERNAL, through the real interceptor), on the points service's database."""
     from gateway.app import SPEC as GATEWAY
     from huiyuan.points.v1 import points_pb2_grpc
     from huiyuan.runtime.idempotency import Idempotency
@@ -150,9 +150,14 @@ def gateway_with_a_points_bug(chain, database_url, points_service):
 
     class WithABug(PointsServicer):
         async def Accrue(self, request, context):
-            if BUG:
+            if "Accrue" in BUGS:
                 raise RuntimeError("a bug in the accrual")
             return await super().Accrue(request, context)
+
+        async def QuoteOffset(self, request, context):
+            if "QuoteOffset" in BUGS:
+                raise RuntimeError("a bug in the offset")
+            return await super().QuoteOffset(request, context)
 
     def register(server, ctx):
         points_pb2_grpc.add_PointsServiceServicer_to_server(
@@ -169,7 +174,7 @@ def gateway_with_a_points_bug(chain, database_url, points_service):
     patch.undo()
 
 
-BUG = False
+BUGS: set[str] = set()
 
 
 def test_a_services_failure_after_the_payment_leaves_the_order_not_finished_never_refused(
@@ -178,21 +183,148 @@ def test_a_services_failure_after_the_payment_leaves_the_order_not_finished_neve
     hears ORDER_NOT_FINISHED with the cause, never a refusal nor a retryable-looking bug,
     and the order stays for the next run: once the bug is gone, the same request pays,
     once."""
-    global BUG
     stub, terminal, member_id, card, codes, hq_key = shop
     buggy = gateway_with_a_points_bug
     before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
     request = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=100_00)])
-    BUG = True
+    BUGS.add("Accrue")
     try:
         code, info, zh, _ = refused(buggy.Checkout, request, terminal)
         assert (code, info.reason, info.metadata["cause"]) == (
             grpc.StatusCode.UNAVAILABLE, "ORDER_NOT_FINISHED", "INTERNAL")
         assert refused(buggy.Checkout, request, terminal)[1].reason == "ORDER_NOT_FINISHED"  # and again
     finally:
-        BUG = False
+        BUGS.clear()
     paid = buggy.Checkout(request, metadata=as_(terminal))
     assert paid.state == pb.ORDER_STATE_PAID and paid.order_id == info.metadata["order_id"]
     after = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
     assert after.stored_value_available_fen == before.stored_value_available_fen - 100_00
     assert after.points_available == before.points_available + paid.receipt.points_earned
+
+
+def test_a_services_failure_before_anything_is_reserved_ends_the_order_with_it(shop, gateway_with_a_points_bug):
+    """A bug while the order is priced: nothing is reserved, so the order ends there, and
+    the terminal hears the service's INTERNAL (its domain, its trace id) on every retry,
+    not a retryable UNAVAILABLE that would never get through."""
+    stub, terminal, member_id, card, codes, hq_key = shop
+    request = order(member_id, points=100, tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=99_00)])
+    before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    BUGS.add("QuoteOffset")
+    try:
+        answers = [refused(gateway_with_a_points_bug.Checkout, request, terminal)[:2] for _ in range(2)]
+    finally:
+        BUGS.clear()
+    assert [(code, info.reason, info.domain) for code, info in answers] == [
+        (grpc.StatusCode.INTERNAL, "INTERNAL", "points.huiyuan")] * 2
+    assert answers[0][1] == answers[1][1]  # the same trace id: the one failure, replayed
+    assert stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal)) == before
+
+
+def test_a_retry_waits_for_the_run_that_holds_the_order_then_takes_over_a_lapsed_one(
+        shop, gateway_with_a_points_bug, database_url):
+    """An order whose run stalled (or whose gateway died) holding its lease: a retry within
+    a short deadline hears ORDER_NOT_FINISHED (another run is working), never a second
+    decision; once the lease lapses, the retry takes the order over and pays it, once."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from gateway.storage import orders
+    from huiyuan.runtime.db import make_sync_engine
+    from tests.conftest import per_service
+
+    stub, terminal, member_id, card, codes, hq_key = shop
+    buggy = gateway_with_a_points_bug
+    before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    request = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=100_00)])
+    BUGS.add("Accrue")
+    try:  # the payment taken, the order left unfinished
+        order_id = refused(buggy.Checkout, request, terminal)[1].metadata["order_id"]
+    finally:
+        BUGS.clear()
+    engine = make_sync_engine(per_service(database_url, "gateway"), "gateway")
+    with engine.begin() as db:  # a run of another process holds it for the next 3 s
+        db.execute(update(orders).where(orders.c.order_id == order_id).values(
+            run_id="a-stalled-run", lease_until=datetime.now(timezone.utc) + timedelta(seconds=3)))
+    engine.dispose()
+    with pytest.raises(grpc.RpcError) as caught:
+        buggy.Checkout(request, metadata=as_(terminal), timeout=1)
+    info = error_details_pb2.ErrorInfo()
+    next(d for d in rpc_status.from_call(caught.value).details if d.Unpack(info))
+    assert (caught.value.code(), info.reason, info.metadata["cause"]) == (
+        grpc.StatusCode.UNAVAILABLE, "ORDER_NOT_FINISHED", "ANOTHER_RUN_WORKING")
+    paid = buggy.Checkout(request, metadata=as_(terminal), timeout=10)  # waits out the lease, then finishes it
+    assert paid.state == pb.ORDER_STATE_PAID and paid.order_id == order_id
+    after = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    assert after.stored_value_available_fen == before.stored_value_available_fen - 100_00
+
+
+def test_orders_decided_before_the_decision_entry_read_as_the_sagas_read_them_now(database_url, tmp_path, request):
+    """Migration 0009: an order logged as three entries (lookup, quote, offset) gets its
+    decision entry with those three messages; a refused order gets the refusal its
+    terminal heard, replayed as the same reason; a refund gets its update_time."""
+    import sqlalchemy as sa
+
+    from gateway.app import SPEC
+    from google.rpc import status_pb2
+    from huiyuan.campaign.v1 import campaign_pb2
+    from huiyuan.points.v1 import points_pb2
+    from huiyuan.gateway.v1 import saga_log_pb2
+    from huiyuan.member.v1 import member_pb2 as mpb
+    from huiyuan.runtime import db, migrate
+    from huiyuan.runtime.status import from_status
+    from tests.conftest import database_of_its_own
+
+    url = database_of_its_own(database_url, tmp_path, request, "gateway")
+    migrate.upgrade(SPEC.migrations_dir, url, "gateway", "0008")
+    lookup = mpb.LookupMemberResponse(member=mpb.Member(member_id="m_1", name="旧单"))
+    quote = campaign_pb2.QuoteResponse(payable_fen=95_00, list_total_fen=120_00)
+    offset = points_pb2.QuoteOffsetResponse(max_points=1_000, points_per_yuan=100)
+    refused = pb.CheckoutResponse(order_id="o_2", state=pb.ORDER_STATE_REFUSED, refusal_reason="TENDERS_DO_NOT_ADD_UP",
+                                  amount_due_fen=90_00)
+    t0 = "2026-12-01 10:00:00"
+    engine = db.make_sync_engine(url, "gateway")
+    try:
+        with engine.begin() as connection:
+            for step, message in (("lookup", lookup), ("quote", quote), ("offset", offset)):
+                connection.execute(sa.text("INSERT INTO saga_log (order_id, step, payload, log_time) VALUES "
+                                           "('o_1', :s, :p, :t)"), {"s": step, "p": message.SerializeToString(), "t": t0})
+            for order_id, state, response in (("o_1", "PENDING", None), ("o_2", "REFUSED", refused.SerializeToString())):
+                connection.execute(sa.text(
+                    "INSERT INTO orders (order_id, key_id, request_id, request_hash, request, member_id, org_path,"
+                    " store_path, state, response, create_time, update_time) VALUES (:o, 'k', :o, 'h', :r, 'm_1', 'x',"
+                    " 'x', :s, :resp, :t, :t)"), {"o": order_id, "r": b"", "s": state, "resp": response, "t": t0})
+            connection.execute(sa.text(
+                "INSERT INTO refunds (refund_id, order_id, key_id, request_id, request_hash, lines, plan, state,"
+                " create_time) VALUES ('rf_1', 'o_1', 'k', 'r', 'h', '{}', :p, 'DONE', :t)"), {"p": b"", "t": t0})
+        migrate.upgrade(SPEC.migrations_dir, url, "gateway")
+        with engine.connect() as connection:
+            decision = connection.execute(sa.text(
+                "SELECT payload FROM saga_log WHERE order_id = 'o_1' AND step = 'decision'")).scalar_one()
+            refusal = connection.execute(sa.text("SELECT refusal FROM orders WHERE order_id = 'o_2'")).scalar_one()
+            pending = connection.execute(sa.text("SELECT refusal FROM orders WHERE order_id = 'o_1'")).scalar_one()
+            refund_time = connection.execute(sa.text("SELECT update_time FROM refunds")).scalar_one()
+    finally:
+        engine.dispose()
+    assert saga_log_pb2.CheckoutDecision.FromString(decision) == saga_log_pb2.CheckoutDecision(
+        lookup=lookup, quote=quote, offset=offset)
+    heard = from_status(status_pb2.Status.FromString(refusal))
+    assert (heard.code, heard.reason, heard.metadata) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "TENDERS_DO_NOT_ADD_UP", {"order_id": "o_2", "amount_due_fen": "9000"})
+    assert pending is None and refund_time is not None
+
+
+def test_a_refund_after_one_made_under_the_stored_value_first_rule_still_adds_up():
+    """¥50 stored value and ¥50 cash; a refund made before the proportional rule gave
+    ¥50 back to stored value. The next ¥25 cannot come from stored value (it has given
+    all it paid): cash gives it, and the last ¥25 too, so each tender ends at what it paid."""
+    from gateway.refunds import returned_by_tender, tenders_back
+
+    sv, cash = pb.TENDER_KIND_STORED_VALUE, pb.TENDER_KIND_CASH
+    paid = [pb.Tender(kind=sv, amount_fen=50_00), pb.Tender(kind=cash, amount_fen=50_00, reference="drawer")]
+    plans = [pb.RefundResponse(stored_value_fen=50_00)]
+    for _ in range(2):
+        stored, others = tenders_back(paid, returned_by_tender(plans), 25_00)
+        assert (stored, [(t.kind, t.amount_fen, t.reference) for t in others]) == (0, [(cash, 25_00, "drawer")])
+        plans.append(pb.RefundResponse(stored_value_fen=stored, tenders=others))
+    assert returned_by_tender(plans) == {(sv, ""): 50_00, (cash, "drawer"): 50_00}

@@ -271,3 +271,4 @@ def test_refund_runs_that_overlap_still_answer_once(till, database_url, overlapp
     paid = paid_orders(till, 16)
     assert_refunded_exactly(till, paid, refunds_sent_twice(till, paid))
     assert_books_balance(per_service(database_url, "wallet"))
+

@@ -4,6 +4,11 @@ Entries posted before this revision are numbered in the order the statement list
 them until now (post time, then entry id), and each member's last_sequence is the
 number of their entries.
 
+One transaction: every entry is rewritten and the unique index built under the table's
+lock, so the wallet takes no posting meanwhile, and the code before this revision
+cannot post after it (it writes no sequence). Run it with the wallet stopped; on a
+large ledger, in a maintenance window.
+
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07 10:00:00
