@@ -12,6 +12,7 @@ from grpc_status import rpc_status
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime.money import cumulative_split, share
+from huiyuan.runtime.status import from_status
 from tests.support import rid
 from tests.test_gateway import as_, chain, shop  # noqa: F401 - the fixtures these tests share
 
@@ -19,24 +20,14 @@ TEA = pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit
 
 
 def refused(call, request, key):
-    """(code, ErrorInfo, zh-CN message, field violations) of a call that must fail."""
+    """(code, the refusal as the runtime reads it, zh-CN message, field violations) of a
+    call that must fail."""
     with pytest.raises(grpc.RpcError) as caught:
         call(request, metadata=as_(key))
-    status = rpc_status.from_call(caught.value)
-    info, zh, fields = error_details_pb2.ErrorInfo(), "", {}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            detail.Unpack(info)
-        elif detail.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR):
-            message = error_details_pb2.LocalizedMessage()
-            detail.Unpack(message)
-            zh = message.message if message.locale == "zh-CN" else zh
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields = {v.field: v.reason for v in bad.field_violations}
-    assert zh and not re.search(r"[A-Z]{2,}_[A-Z_]+", zh), f"a code in the Chinese message: {zh}"
-    return caught.value.code(), info, zh, fields
+    error = from_status(rpc_status.from_call(caught.value))
+    fields = {v.field: v.reason for v in getattr(error, "violations", [])}
+    assert error.zh and not re.search(r"[A-Z]{2,}_[A-Z_]+", error.zh), f"a code in the Chinese message: {error.zh}"
+    return caught.value.code(), error, error.zh, fields
 
 
 def order(member_id, coupons=(), points=0, tenders=()):
@@ -71,7 +62,8 @@ def test_a_checkout_refusal_names_its_reason_its_domain_and_what_is_due(shop):
         grpc.StatusCode.INVALID_ARGUMENT, "TENDERS_DO_NOT_ADD_UP", "gateway.huiyuan", {"tenders": "TENDERS_DO_NOT_ADD_UP"})
     assert info.metadata["amount_due_fen"] == "9000" and info.metadata["order_id"].startswith("o_")
     assert "¥90.00" in zh
-    assert refused(stub.Checkout, wrong, terminal)[1] == info  # a retry: the same refusal
+    again = refused(stub.Checkout, wrong, terminal)[1]  # a retry: the same refusal
+    assert (again.reason, again.metadata, again.en) == (info.reason, info.metadata, info.en)
 
     # more points than the member has, and more than the order takes
     code, info, *_ = refused(stub.Checkout, order(member_id, points=1_500, tenders=[
@@ -216,7 +208,7 @@ def test_a_services_failure_before_anything_is_reserved_ends_the_order_with_it(s
         BUGS.clear()
     assert [(code, info.reason, info.domain) for code, info in answers] == [
         (grpc.StatusCode.INTERNAL, "INTERNAL", "points.huiyuan")] * 2
-    assert answers[0][1] == answers[1][1]  # the same trace id: the one failure, replayed
+    assert answers[0][1].metadata == answers[1][1].metadata  # the same trace id: the one failure, replayed
     assert stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal)) == before
 
 

@@ -205,7 +205,7 @@ def test_keys_are_bound_to_the_level_their_role_works_at(chain):
 def shop(chain, member_service, points_service, campaign_service):
     """A terminal, a member with a card, ¥200 stored value, 1,000 points, a coupon,
     a 满100减20 campaign and a 1-point-a-yuan rule."""
-    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+    from huiyuan.campaign.v1 import campaign_pb2
     from huiyuan.points.v1 import points_pb2, points_pb2_grpc
     from tests.support import card_type
 
@@ -220,6 +220,20 @@ def shop(chain, member_service, points_service, campaign_service):
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     points.Grant(points_pb2.GrantRequest(request_id=rid(), member_id=member_id, points=1_000,
                                          source=points_pb2.LOT_SOURCE_SIGN_UP))
+    campaign, offer, template = offers(points, campaign_service)
+    coupons = campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
+        request_id=rid(), template_id=template.template_id, member_ids=[member_id] * 4)).coupons
+    yield stub, terminal, member_id, registered.card.card_number, [c.coupon_code for c in coupons], hq_key
+    campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
+        request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ENDED))
+
+
+def offers(points, campaign_service):
+    """A rule of a point a yuan, an active 满100减20 in the east and a 5元 coupon template:
+    (the campaign service's stub, the campaign, the template)."""
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+    from huiyuan.points.v1 import points_pb2
+
     points.CreateRule(points_pb2.CreateRuleRequest(request_id="gw-rule", rule=points_pb2.Rule(
         name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
     campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
@@ -231,11 +245,7 @@ def shop(chain, member_service, points_service, campaign_service):
     template = campaign.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
         request_id=rid(), template=campaign_pb2.CouponTemplate(name="5元券", kind=campaign_pb2.COUPON_KIND_FIXED,
                                                                amount_fen=5_00, valid_days=30, org_path="hq"))).template
-    coupons = campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-        request_id=rid(), template_id=template.template_id, member_ids=[member_id] * 4)).coupons
-    yield stub, terminal, member_id, registered.card.card_number, [c.coupon_code for c in coupons], hq_key
-    campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
-        request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ENDED))
+    return campaign, offer, template
 
 
 def checkout_request(member_id, card, coupon, stored_value, points=500):

@@ -25,7 +25,7 @@ from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import drop_pg_database, new_pg_database, per_service
 from tests.invariants import assert_books_balance, assert_points_held
 from tests.support import STORE, new_phone, refusal_of, rid
-from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
+from tests.test_gateway import as_, chain, issue, offers  # noqa: F401 - chain is the fixture these tests share
 
 MEMBERS = 8
 STORED_VALUE = 5_000_00
@@ -66,17 +66,7 @@ def till(chain, wallet_service, points_service, campaign_service):
     stub, hq_key = chain
     terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
-    points.CreateRule(points_pb2.CreateRuleRequest(request_id=rid(), rule=points_pb2.Rule(
-        name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
-    campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
-    offer = campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(request_id=rid(), campaign=campaign_pb2.Campaign(
-        name="满100减20", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq/east",
-        steps=[campaign_pb2.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)]))).campaign
-    campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
-        request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE))
-    template = campaign.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
-        request_id=rid(), template=campaign_pb2.CouponTemplate(name="5元券", kind=campaign_pb2.COUPON_KIND_FIXED,
-                                                               amount_fen=5_00, valid_days=30, org_path="hq"))).template
+    campaign, offer, template = offers(points, campaign_service)
     members = {}
     for _ in range(MEMBERS):
         member_id = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
