@@ -1,4 +1,5 @@
-"""What a deployment relies on: migrations that several pods may start at once."""
+"""What a deployment relies on: migrations that several pods may start at once, and
+health names for probes that tell a pod to restart from a pod to leave alone."""
 
 import os
 import subprocess
@@ -57,3 +58,49 @@ def test_two_pods_migrating_one_database_at_once_both_succeed_and_migrate_it_onc
     with psycopg.connect(url) as connection:
         versions = connection.execute("SELECT version_num FROM member.alembic_version").fetchall()
     assert versions == [(migrate.head_revision(SPEC.migrations_dir),)]
+
+
+def _set_connections(admin_url: str, database_url: str, allowed: bool) -> None:
+    """Open or shut the database to new connections; shutting it also ends the open
+    ones, as a database server that goes down would."""
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+@pytest.mark.postgres
+def test_liveness_stays_serving_while_the_database_is_down_and_readiness_does_not(pg_server, fresh_pg_database):
+    """The manifests' liveness probe asks for the health name "liveness", the readiness
+    probe for the service as a whole: a database outage takes the pods out of the
+    Service's endpoints, and brings none of them to be restarted."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from huiyuan.runtime.server import LIVENESS
+    from services.member.app import SPEC
+    from tests.conftest import ServiceThread
+
+    service = ServiceThread(SPEC, fresh_pg_database)
+    health = health_pb2_grpc.HealthStub(service.channel)
+
+    def status(name: str) -> int:
+        return health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status
+
+    def settle() -> None:  # the first check after a change may still meet a connection of before
+        for _ in range(5):
+            service.run(service.app.check_health())
+
+    try:
+        assert (status(""), status(LIVENESS)) == (health_pb2.HealthCheckResponse.SERVING,) * 2
+        _set_connections(pg_server, fresh_pg_database, allowed=False)
+        settle()
+        assert status("") == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert {status(name) for name in SPEC.service_names} == {health_pb2.HealthCheckResponse.NOT_SERVING}
+        assert status(LIVENESS) == health_pb2.HealthCheckResponse.SERVING
+        _set_connections(pg_server, fresh_pg_database, allowed=True)
+        settle()
+        assert (status(""), status(LIVENESS)) == (health_pb2.HealthCheckResponse.SERVING,) * 2
+    finally:
+        _set_connections(pg_server, fresh_pg_database, allowed=True)
+        service.stop()
