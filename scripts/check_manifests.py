@@ -13,6 +13,7 @@ needs kubectl and the dev dependencies; default deploy/k8s). Exits 1 naming ever
 problem found.
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -209,6 +210,13 @@ def check_overlay(where: str, objects: list[dict]) -> None:
 def main() -> int:
     if not shutil.which("kubectl"):
         print("check_manifests: kubectl not found (Debian: apt-get install kubernetes-client)", file=sys.stderr)
+        return 1
+    kustomize = re.search(r"Kustomize Version: v(\d+)", subprocess.run(
+        ["kubectl", "version", "--client"], capture_output=True, text=True).stdout)
+    if not kustomize or int(kustomize[1]) < 4:
+        print("check_manifests: this kubectl's kustomize is older than v4 (kubectl before 1.24; Debian 12's "
+              "kubernetes-client is 1.20, with kustomize v2): the overlays use labels, replicas and patches. "
+              "Use kubectl 1.27 or newer.", file=sys.stderr)
         return 1
     versions = sorted({OLDEST, kubernetes_validate.latest_version()})
     examples = [doc for doc in yaml.safe_load_all((K8S / "secrets.example.yaml").read_text()) if doc]

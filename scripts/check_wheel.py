@@ -1,8 +1,10 @@
 """Check that the wheel runs the system on its own, as the image does (deploy/Dockerfile).
 
-1. build the wheel from the source tree's own files (tracked, or new and not ignored:
-   the generated gRPC code is ignored, so the build must make it);
-2. install it into a fresh venv in a folder of its own;
+1. build the wheel from the files deploy/Dockerfile's build stage copies, taken from
+   the source tree's own files (tracked, or new and not ignored: the generated gRPC
+   code is ignored, so the build must make it);
+2. install it into a fresh venv in a folder of its own, from the wheels that build
+   made alone, as the image's run stage does;
 3. from there, with the source tree out of reach (another working folder, python -I),
    run `huiyuan migrate` on a fresh PostgreSQL database, start every service and the
    gateway as the manifests do (`python -m services.<name>`, `python -m gateway`, each
@@ -53,20 +55,42 @@ def run(*command, quiet: bool = False, **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
+def dockerfile_copies() -> list[tuple[str, str]]:
+    """(source, destination) of every COPY in deploy/Dockerfile's build stage."""
+    copies = []
+    for line in (ROOT / "deploy" / "Dockerfile").read_text().splitlines():
+        if line.startswith("FROM ") and copies:
+            break  # the run stage copies from the build stage only
+        if line.startswith("COPY ") and "--from" not in line:
+            *sources, destination = line.split()[1:]
+            copies += [(source.rstrip("/"), destination) for source in sources]
+    return copies
+
+
 def build_wheel(work: Path) -> Path:
+    """Build the wheel as the image's build stage does: from the files its COPY lines
+    take, out of the source tree's own files (tracked, or new and not ignored: the
+    generated gRPC code is ignored, so the build must make it)."""
     source = work / "source"
+    copies = dockerfile_copies()
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                            cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        path = ROOT / os.fsdecode(name)
-        if path.is_file():  # a tracked file deleted in the work tree is left out
-            target = source / os.fsdecode(name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+    for name in map(os.fsdecode, filter(None, files)):
+        if not (ROOT / name).is_file():  # a tracked file deleted in the work tree
+            continue
+        for origin, destination in copies:
+            if name == origin:
+                target = destination + Path(name).name if destination.endswith("/") else destination
+            elif name.startswith(origin + "/"):
+                target = destination.rstrip("/") + "/" + name[len(origin) + 1:]
+            else:
+                continue
+            (source / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / target)
     assert not (source / "huiyuan" / "member").exists(), "the generated code must not come from the source tree"
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
-        "-w", work / "dist", source, quiet=True)
-    (wheel,) = (work / "dist").glob("huiyuan-*.whl")
+    # As the image's build stage: the wheel and wheels of all it depends on
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w", work / "wheels", source, quiet=True)
+    (wheel,) = (work / "wheels").glob("huiyuan-*.whl")
     return wheel
 
 
@@ -74,7 +98,9 @@ def install(work: Path, wheel: Path) -> Path:
     venv = work / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel, quiet=True)
+    # as the image's run stage: from those wheels alone
+    run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", wheel.parent,
+        wheel, quiet=True)
     return python
 
 
@@ -141,7 +167,7 @@ def rss_mib(pid: int) -> str:
 
 
 def check(work: Path) -> None:
-    say("building the wheel from the source tree's own files")
+    say("building the wheel from the files deploy/Dockerfile copies")
     wheel = build_wheel(work)
     say(f"built {wheel.name}; installing it into a fresh venv")
     python = install(work, wheel)
