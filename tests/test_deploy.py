@@ -104,3 +104,35 @@ def test_liveness_stays_serving_while_the_database_is_down_and_readiness_does_no
     finally:
         _set_connections(pg_server, fresh_pg_database, allowed=True)
         service.stop()
+
+
+def test_a_database_migrated_by_a_newer_release_is_served_and_an_older_one_is_not(tmp_path):
+    """During a rolling update (or while another region runs a newer release on the
+    shared database) the first new pod migrates the database past the old pods' head:
+    they must stay ready, or every old pod leaves the Service at once."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from sqlalchemy import text
+
+    from huiyuan.runtime import db, migrate
+    from services.member.app import SPEC
+    from tests.conftest import ServiceThread
+
+    url = f"sqlite:///{tmp_path}/member.db"
+    service = ServiceThread(SPEC, url)
+    health = health_pb2_grpc.HealthStub(service.channel)
+    engine = db.make_sync_engine(url, "member")
+
+    def at(revision: str) -> int:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+        service.run(service.app.check_health())
+        return health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+    try:
+        head = migrate.head_revision(SPEC.migrations_dir)
+        assert at("9999_of_a_newer_release") == health_pb2.HealthCheckResponse.SERVING
+        assert at("0001") == health_pb2.HealthCheckResponse.NOT_SERVING  # not yet migrated to this code's head
+        assert at(head) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        engine.dispose()
+        service.stop()

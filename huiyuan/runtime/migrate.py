@@ -11,7 +11,7 @@ waits for the first, then finds the database at head and does nothing.
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,6 +84,19 @@ def _is_alembic_own(difference) -> bool:
 def head_revision(migrations_dir: Path) -> str | None:
     config = alembic_config(migrations_dir, "", "")
     return ScriptDirectory.from_config(config).get_current_head()
+
+
+def serves_at(migrations_dir: Path) -> Callable[[str | None], bool]:
+    """Whether code with these migrations may serve a database at a given revision: at
+    its head, or at a revision it does not know, which a newer release's migrations
+    wrote. A release's migrations keep the release before it working (they add; what
+    they drop, a later release drops: docs/deployment.md), so while a rolling update or
+    another region's newer release has migrated the database, the older pods serve on.
+    Never migrated, or at an older revision of its own: not ready."""
+    scripts = ScriptDirectory.from_config(alembic_config(migrations_dir, "", ""))
+    head = scripts.get_current_head()
+    known = {script.revision for script in scripts.walk_revisions()}
+    return lambda revision: revision == head or (revision is not None and revision not in known)
 
 
 async def current_revision(engine) -> str | None:

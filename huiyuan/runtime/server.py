@@ -1,7 +1,8 @@
 """The gRPC server every service runs (grpc.aio), following grpc/grpc examples/python:
 
 - standard health (grpc.health.v1): SERVING only while the database answers and is
-  migrated to the head revision; re-checked every few seconds (the readiness probe);
+  migrated to the head revision (or past it, by a newer release: migrate.serves_at);
+  re-checked every few seconds (the readiness probe);
   the name "liveness" is SERVING from start to stop whatever the database does (the
   liveness probe: answered on the event loop, so a stuck loop fails it, while a
   database that is down does not get every pod restarted);
@@ -96,7 +97,7 @@ class App:
         self.port = 0
         self._watch: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
-        self._head = migrate.head_revision(spec.migrations_dir)
+        self._serves_at = migrate.serves_at(spec.migrations_dir)
 
     async def start(self) -> "App":
         self.spec.register(self.server, self.context)
@@ -121,7 +122,7 @@ class App:
 
     async def database_ready(self) -> bool:
         try:  # reading the revision also shows the database answers
-            return await migrate.current_revision(self.engine) == self._head
+            return self._serves_at(await migrate.current_revision(self.engine))
         except Exception as error:  # noqa: BLE001 - any failure means not ready
             log.warning("database not ready", extra={"error": str(error)[:200]})
             return False
