@@ -136,3 +136,36 @@ def test_a_database_migrated_by_a_newer_release_is_served_and_an_older_one_is_no
     finally:
         engine.dispose()
         service.stop()
+
+
+@pytest.mark.postgres
+def test_a_service_s_own_role_migrates_its_schema_and_cannot_read_another_s(pg_server, fresh_pg_database):
+    """As deploy/README.md sets PostgreSQL up: one role per service, owning its schema
+    (made beforehand) and allowed to create nothing else."""
+    import uuid
+
+    from huiyuan.runtime import migrate
+    from services.member.app import SPEC as member
+    from services.wallet.app import SPEC as wallet
+
+    name = fresh_pg_database.rsplit("/", 1)[1]
+    roles = {service: f"huiyuan_{service}_{uuid.uuid4().hex[:8]}" for service in ("member", "wallet")}
+    with psycopg.connect(fresh_pg_database, autocommit=True) as admin:
+        admin.execute(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        for service, role in roles.items():
+            admin.execute(f"CREATE ROLE {role} LOGIN")
+            admin.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {role}')
+            admin.execute(f"CREATE SCHEMA {service} AUTHORIZATION {role}")
+    host = fresh_pg_database.split("@", 1)[1]
+    try:
+        for spec in (member, wallet):
+            migrate.upgrade(spec.migrations_dir, f"postgresql://{roles[spec.name]}@{host}", spec.name)
+        with psycopg.connect(f"postgresql://{roles['wallet']}@{host}") as wallet_role:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                wallet_role.execute("SELECT count(*) FROM member.members")
+    finally:
+        drop_pg_database(pg_server, fresh_pg_database)
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            for role in roles.values():
+                admin.execute(f"DROP ROLE IF EXISTS {role}")
