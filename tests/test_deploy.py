@@ -1,5 +1,7 @@
-"""What a deployment relies on: migrations that several pods may start at once, and
-health names for probes that tell a pod to restart from a pod to leave alone."""
+"""What a deployment relies on (deploy/README.md): migrations that several pods and
+regions may start at once, each run as its service's own database role; health that
+tells a pod to restart from a pod to leave alone; older pods that go on serving a
+database a newer release has migrated."""
 
 import os
 import subprocess
