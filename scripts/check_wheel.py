@@ -130,7 +130,7 @@ def secrets(work: Path) -> dict[str, dict[str, str]]:
     }
 
 
-def psql(python: Path, sql: str) -> None:
+def admin_sql(python: Path, sql: str) -> None:
     """One statement on the admin database, through the installed psycopg."""
     code = "import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute(sys.argv[2])"
     run(python, "-I", "-c", code, ADMIN_URL, sql)
@@ -180,7 +180,7 @@ def check(work: Path) -> None:
 
     database = f"huiyuan_wheel_{uuid.uuid4().hex[:12]}"
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
-    psql(python, f'CREATE DATABASE "{database}"')
+    admin_sql(python, f'CREATE DATABASE "{database}"')
     processes: dict[str, subprocess.Popen] = {}
     try:
         ports = {name: free_port() for name in PROCESSES}
@@ -215,7 +215,7 @@ def check(work: Path) -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 codes[name] = "killed after 30 s"
-        psql(python, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin_sql(python, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     stopped_badly = {name: code for name, code in codes.items() if code != 0}
     if stopped_badly:
         raise SystemExit(f"stopped with SIGTERM, these did not exit 0: {stopped_badly}")
