@@ -171,12 +171,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker:
 
 
 def ensure_schema(url: str, schema: str) -> None:
-    """Create the service's schema on PostgreSQL (a no-op on SQLite)."""
+    """Create the service's schema on PostgreSQL where it does not exist yet (a no-op on
+    SQLite). Not CREATE SCHEMA IF NOT EXISTS: that needs the right to create schemas
+    even when the schema is there, and in production each service's role owns its
+    schema, made beforehand, and may create no other (deploy/README.md)."""
     if not is_postgres(url):
         return
     engine = create_engine(_driver_url(url, asynchronous=False))
     with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        if connection.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first() is None:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
 
 

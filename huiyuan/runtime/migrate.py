@@ -2,17 +2,28 @@
 
 Each service keeps its scripts in services/<name>/migrations/ with an env.py that calls
 run_env() below; no alembic.ini is needed.
+
+Alembic has no lock of its own, and several processes migrate at once in a deployment:
+every pod of a Deployment runs `huiyuan migrate <service>` as it starts, and the regions
+of a chain share a service's database. On PostgreSQL an upgrade therefore holds an
+advisory lock named after the service's schema: a second migration of the same schema
+waits for the first, then finds the database at head and does nothing.
 """
 
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 
 from huiyuan.runtime import db
+
+log = logging.getLogger("huiyuan.migrate")
 
 
 def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
@@ -24,8 +35,32 @@ def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
 
 
 def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head") -> None:
-    db.ensure_schema(url, schema)
-    command.upgrade(alembic_config(migrations_dir, url, schema), revision)
+    with one_migration_at_a_time(url, schema):
+        db.ensure_schema(url, schema)
+        command.upgrade(alembic_config(migrations_dir, url, schema), revision)
+
+
+@contextmanager
+def one_migration_at_a_time(url: str, schema: str) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock for migrating this schema (SQLite: a
+    no-op; its files belong to one machine's processes). The lock lives on a connection
+    of its own, in autocommit so it is never idle in a transaction, and ends with that
+    connection, closed by dispose(): a migration that fails or is killed half-way frees
+    it too, and PostgreSQL's transactional DDL has rolled the half back."""
+    if not db.is_postgres(url):
+        yield
+        return
+    name = {"name": f"huiyuan migrate {schema}"}
+    engine = db.make_sync_engine(url, schema)
+    try:
+        with engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            if not connection.execute(text("SELECT pg_try_advisory_lock(hashtextextended(:name, 0))"), name).scalar():
+                log.warning("another migration of %s is running: waiting for it to finish", schema)
+                connection.execute(text("SELECT pg_advisory_lock(hashtextextended(:name, 0))"), name)
+            yield
+    finally:
+        engine.dispose()
 
 
 def drift(url: str, schema: str, metadata: MetaData) -> list:
@@ -49,6 +84,19 @@ def _is_alembic_own(difference) -> bool:
 def head_revision(migrations_dir: Path) -> str | None:
     config = alembic_config(migrations_dir, "", "")
     return ScriptDirectory.from_config(config).get_current_head()
+
+
+def serves_at(migrations_dir: Path) -> Callable[[str | None], bool]:
+    """Whether code with these migrations may serve a database at a given revision: at
+    its head, or at a revision it does not know, which a newer release's migrations
+    wrote. A release's migrations keep the release before it working (they add; what
+    they drop, a later release drops: docs/deployment.md), so while a rolling update or
+    another region's newer release has migrated the database, the older pods serve on.
+    Never migrated, or at an older revision of its own: not ready."""
+    scripts = ScriptDirectory.from_config(alembic_config(migrations_dir, "", ""))
+    head = scripts.get_current_head()
+    known = {script.revision for script in scripts.walk_revisions()}
+    return lambda revision: revision == head or (revision is not None and revision not in known)
 
 
 async def current_revision(engine) -> str | None:

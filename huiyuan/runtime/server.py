@@ -1,7 +1,11 @@
 """The gRPC server every service runs (grpc.aio), following grpc/grpc examples/python:
 
 - standard health (grpc.health.v1): SERVING only while the database answers and is
-  migrated to the head revision; re-checked every few seconds;
+  migrated to the head revision (or past it, by a newer release: migrate.serves_at);
+  re-checked every few seconds (the readiness probe);
+  the name "liveness" is SERVING from start to stop whatever the database does (the
+  liveness probe: answered on the event loop, so a stuck loop fails it, while a
+  database that is down does not get every pod restarted);
 - server reflection, so grpcurl and friends can discover the API;
 - one interceptor: an OpenTelemetry span per call, domain errors -> rich statuses;
 - graceful shutdown on SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused,
@@ -36,6 +40,7 @@ log = logging.getLogger("huiyuan.server")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # bulk imports travel in one message
 HEALTH_INTERVAL_S = 5.0
+LIVENESS = "liveness"  # the health service name the liveness probe asks for
 SHUTDOWN_SLACK_S = 5.0  # past the grace period, for closing the database and the rest
 
 
@@ -92,7 +97,7 @@ class App:
         self.port = 0
         self._watch: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
-        self._head = migrate.head_revision(spec.migrations_dir)
+        self._serves_at = migrate.serves_at(spec.migrations_dir)
 
     async def start(self) -> "App":
         self.spec.register(self.server, self.context)
@@ -104,6 +109,7 @@ class App:
             raise SystemExit(f"{self.spec.name}: cannot listen on {self.settings.host}:{self.settings.port}")
         await self.context.direct.open()
         await self.server.start()
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         await self.check_health()
         self._watch = asyncio.create_task(self._watch_health())
         self._background = [asyncio.create_task(loop(self.context)) for loop in self.spec.background]
@@ -116,7 +122,7 @@ class App:
 
     async def database_ready(self) -> bool:
         try:  # reading the revision also shows the database answers
-            return await migrate.current_revision(self.engine) == self._head
+            return self._serves_at(await migrate.current_revision(self.engine))
         except Exception as error:  # noqa: BLE001 - any failure means not ready
             log.warning("database not ready", extra={"error": str(error)[:200]})
             return False
