@@ -21,7 +21,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from huiyuan.runtime.clients import ServiceToken  # noqa: E402
+from huiyuan.runtime.clients import service_token  # noqa: E402
 from huiyuan.runtime.config import KeyFolder  # noqa: E402
 from huiyuan.runtime.service_auth import GATEWAY, Identity, make_local_keys  # noqa: E402
 
@@ -37,7 +37,7 @@ AS_GATEWAY = Identity.from_file(GATEWAY, KEYS.private_key(GATEWAY))
 def service_channel(service: str, port: int, options=()) -> grpc.aio.Channel:
     """An aio channel to a service that serving() started, its calls signed as the gateway's."""
     return grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options,
-                                     interceptors=[ServiceToken(AS_GATEWAY, service)])
+                                     interceptors=service_token(AS_GATEWAY, service))
 
 
 def fresh_database(admin_url: str, name: str) -> str:

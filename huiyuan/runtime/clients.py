@@ -12,7 +12,7 @@ from huiyuan.runtime.server import MAX_MESSAGE_BYTES
 from huiyuan.runtime.service_auth import METADATA_KEY, Identity
 
 
-class ServiceToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+class _ServiceToken:
     """Sends the caller's token for the service of the channel with every call
     (huiyuan/runtime/service_auth.py): one token, signed anew only past half its life."""
 
@@ -25,11 +25,22 @@ class ServiceToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
         metadata.add(METADATA_KEY, self.identity.token(self.service))
         return details._replace(metadata=metadata)
 
+
+# Two classes: grpc.aio files an interceptor under the first kind it is an instance of
+# only, so one class of both kinds would never see a streamed call (an export).
+class _UnaryServiceToken(_ServiceToken, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, details, request):
         return await continuation(self._with_token(details), request)
 
+
+class _StreamServiceToken(_ServiceToken, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, details, request):
         return await continuation(self._with_token(details), request)
+
+
+def service_token(identity: Identity, service: str) -> list:
+    """The interceptors of an aio channel to service whose calls identity signs."""
+    return [_UnaryServiceToken(identity, service), _StreamServiceToken(identity, service)]
 
 
 class _Details(NamedTuple):
@@ -42,7 +53,7 @@ class _Details(NamedTuple):
 
 
 class BlockingServiceToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """ServiceToken for a blocking channel: the CLI's, the demo's, the tests'."""
+    """The token on a blocking channel (the CLI's, the demo's, the tests'), where one interceptor serves both kinds."""
 
     def __init__(self, identity: Identity, service: str):
         self.identity = identity
@@ -94,7 +105,7 @@ def channel(service: str, timeout_s: float, identity: Identity, address: str | N
     calls signed by identity."""
     return grpc.aio.insecure_channel(
         address or service_address(service),
-        interceptors=[ServiceToken(identity, service), _DefaultDeadline(timeout_s), *tracing.client_interceptors()],
+        interceptors=[*service_token(identity, service), _DefaultDeadline(timeout_s), *tracing.client_interceptors()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
