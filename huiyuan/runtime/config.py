@@ -1,5 +1,6 @@
-"""Configuration from environment variables. Every variable has a default that runs
-the whole system on one machine with SQLite files under var/.
+"""Configuration from environment variables. Every variable but the secrets has a
+default that runs the whole system on one machine with SQLite files under var/; the
+secrets `huiyuan up` makes under var/keys (local development).
 
 | variable                          | default                        |
 |-----------------------------------|--------------------------------|
