@@ -27,13 +27,13 @@ from sqlalchemy import inspect, text
 
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.runtime import migrate, service_auth
+from huiyuan.runtime import clients, migrate, service_auth
 from huiyuan.runtime.config import KeyFolder
 from huiyuan.runtime.service_auth import METADATA_KEY, Gatekeeper, Identity
 from tests.conftest import AS_GATEWAY, AS_OPERATOR, KEYS
 from tests.support import ACTOR, Stubs, ensure_org, new_phone, refusal_of, rid
 from tests.test_gateway import chain  # noqa: F401 - a fixture
-from tests.test_runtime import _free_port
+from tests.test_runtime import _free_port, _serving
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("member", "wallet", "points", "campaign")
@@ -349,12 +349,10 @@ def test_in_development_the_keys_of_var_keys_serve_and_the_operator_names_actors
     process = subprocess.Popen([sys.executable, "-m", "services.member"], cwd=ROOT,
                                env={**env, "HUIYUAN_ENV": "development"})
     try:
-        from tests.test_runtime import _serving
-
         operator = Identity.from_file("operator", keys.private_key("operator"))
         address = f"127.0.0.1:{port}"
         _serving(port).close()
-        stubs = Stubs(service_auth_channel(address, operator))
+        stubs = Stubs(clients.blocking_channel("member", operator, address))
         ensure_org(stubs)
         stubs.register(name="开发")  # with an actor
         # The test run's own keys are not these: its gateway is a stranger here.
@@ -364,12 +362,6 @@ def test_in_development_the_keys_of_var_keys_serve_and_the_operator_names_actors
     finally:
         process.terminate()
         process.wait(20)
-
-
-def service_auth_channel(address: str, identity: Identity) -> grpc.Channel:
-    from huiyuan.runtime import clients
-
-    return clients.blocking_channel("member", identity, address)
 
 
 def test_tests_run_outside_development():
