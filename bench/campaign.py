@@ -28,7 +28,7 @@ from huiyuan.campaign.v1 import campaign_pb2 as pb  # noqa: E402
 from huiyuan.campaign.v1 import campaign_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.campaign.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving, service_channel  # noqa: E402
 
 PORT = 7494
 STORE = "hq/east/sh-001"
@@ -95,7 +95,7 @@ def p50_p99(latencies: list[float]) -> tuple[float, float]:
 
 
 async def measure(seconds: float) -> dict:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}")
+    channel = service_channel("campaign", PORT)
     stub = campaign_pb2_grpc.CampaignServiceStub(channel)
     quoter_codes, campaign_id, codes = await setup(stub, 12_000 if seconds < 10 else 40_000)
     request = quote_request(quoter_codes)

@@ -44,7 +44,7 @@ from huiyuan.runtime import migrate  # noqa: E402
 from huiyuan.launcher import SERVICES, spec_of  # noqa: E402
 from bench.common import (  # noqa: E402
     ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
-    side_by_side, vacuum)
+    service_channel, side_by_side, vacuum)
 
 PORTS = {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}
 STORE = "hq/east/sh-001"
@@ -136,7 +136,8 @@ def usage(url: str, pids: dict[str, int]) -> dict[str, float]:
 
 
 async def measure(seconds: float, key: str, url: str, pids: dict[str, int]) -> dict:
-    channels = {name: grpc.aio.insecure_channel(f"127.0.0.1:{port}") for name, port in PORTS.items()}
+    channels = {name: service_channel(name, port) if name != "gateway" else grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+                for name, port in PORTS.items()}
     codes = await configure(channels)
     stub = gateway_pb2_grpc.GatewayServiceStub(channels["gateway"])
     members = itertools.cycle(sorted(codes))  # each member's coupon is used once

@@ -2,12 +2,15 @@
 processes, closed- and open-loop load, percentiles and the pgbench baseline."""
 
 import asyncio
+import atexit
 import contextlib
 import gc
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +19,25 @@ import grpc
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from huiyuan.runtime.clients import service_token  # noqa: E402
+from huiyuan.runtime.config import KeyFolder  # noqa: E402
+from huiyuan.runtime.service_auth import GATEWAY, Identity, make_local_keys  # noqa: E402
+
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The services run as in production, with keys made for this run; the bench calls them as
+# the gateway does.
+KEYS = KeyFolder(Path(tempfile.mkdtemp(prefix="huiyuan-bench-keys-")))
+atexit.register(shutil.rmtree, KEYS.root, True)
+KEYS_ENV = make_local_keys(KEYS)
+AS_GATEWAY = Identity.from_file(GATEWAY, KEYS.private_key(GATEWAY))
+
+
+def service_channel(service: str, port: int, options=()) -> grpc.aio.Channel:
+    """An aio channel to a service that serving() started, its calls signed as the gateway's."""
+    return grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options,
+                                     interceptors=service_token(AS_GATEWAY, service))
 
 
 def fresh_database(admin_url: str, name: str) -> str:
@@ -42,9 +63,9 @@ def vacuum(url: str) -> None:
 @contextlib.contextmanager
 def serving(modules: list[str], ports: list[int], env: dict[str, str]):
     """Runs `python -m <module>` for each module, as the services run in production
-    (log level WARNING, a pool for 32 clients), until every port answers; stops them
+    (log level WARNING, a pool for 32 clients, the keys of KEYS), until every port answers; stops them
     gracefully at the end. Yields the processes, in the order of modules."""
-    env = {**os.environ, "HUIYUAN_LOG_LEVEL": "WARNING", "HUIYUAN_DB_POOL_SIZE": "16", **env}
+    env = {**os.environ, "HUIYUAN_LOG_LEVEL": "WARNING", "HUIYUAN_DB_POOL_SIZE": "16", **KEYS_ENV, **env}
     processes = [subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env) for module in modules]
     try:
         for port in ports:
@@ -166,8 +187,6 @@ def side_by_side(bench: str, rev: str, options: list[str], rounds: int) -> list[
     code generated there), so what the two measure is each version's own code. Returns
     (label, the bench's JSON figures) for every run, in the order run."""
     import json
-    import shutil
-    import tempfile
 
     before = Path(tempfile.mkdtemp(prefix="huiyuan-bench-")) / "before"
     subprocess.run(["git", "worktree", "add", "--detach", "-q", str(before), rev], cwd=ROOT, check=True)

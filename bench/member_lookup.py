@@ -31,7 +31,7 @@ from huiyuan.common.v1 import actor_pb2, file_pb2  # noqa: E402
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.member.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving, vacuum  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving, service_channel, vacuum  # noqa: E402
 
 PORT = 7491
 STORE = "hq/east/sh-001"
@@ -76,7 +76,7 @@ def lookup(stub, members: int):
 
 
 async def measure(members: int, seconds: float, import_rows: int) -> dict:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}", options=[("grpc.max_send_message_length", 64 << 20)])
+    channel = service_channel("member", PORT, options=[("grpc.max_send_message_length", 64 << 20)])
     stub = member_pb2_grpc.MemberServiceStub(channel)
     await closed_loop(lambda: lookup(stub, members), 32, 2)  # warm-up: connections, caches
     rate = await closed_loop(lambda: lookup(stub, members), 32, seconds)

@@ -34,7 +34,8 @@ from huiyuan.points.v1 import points_pb2_grpc  # noqa: E402
 from huiyuan.runtime import migrate  # noqa: E402
 from services.points.app import SPEC  # noqa: E402
 from bench.common import (  # noqa: E402
-    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum,
+    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
+    service_channel, vacuum,
 )
 
 PORT = 7493
@@ -98,7 +99,7 @@ def random_cycle(stub):
 
 
 async def measure(seconds: float, expired_lots: int, service_pid: int, open_rate: float | None) -> dict:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}")
+    channel = service_channel("points", PORT)
     stub = points_pb2_grpc.PointsServiceStub(channel)
     await stub.CreateRule(pb.CreateRuleRequest(request_id="bench-rule", rule=pb.Rule(
         name="消费1元积1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)), timeout=10)

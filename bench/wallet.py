@@ -36,7 +36,8 @@ from huiyuan.wallet.v1 import wallet_pb2 as pb  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2_grpc  # noqa: E402
 from services.wallet.app import SPEC  # noqa: E402
 from bench.common import (  # noqa: E402
-    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving, vacuum,
+    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
+    service_channel, vacuum,
 )
 
 PORT = 7492
@@ -84,7 +85,7 @@ async def pair(stub, member: str) -> None:
 
 
 async def measure(seconds: float, service_pid: int) -> dict:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORT}")
+    channel = service_channel("wallet", PORT)
     stub = wallet_pb2_grpc.WalletServiceStub(channel)
     many = lambda: member_of(random.randrange(ACCOUNTS))  # noqa: E731
     hot = lambda: member_of(0)  # noqa: E731

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from huiyuan.runtime.config import IDENTITY_KEY
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from gateway import orders, storage
@@ -14,7 +15,7 @@ metadata = storage.metadata
 
 
 def services_of(ctx: ServiceContext) -> Services:
-    return Services(ctx.settings.call_timeout_s)
+    return Services(ctx.settings.call_timeout_s, ctx.identity)
 
 
 def register(server, ctx: ServiceContext) -> None:
@@ -31,4 +32,7 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     background=[orders.recovery(services_of)],  # finishes sagas a crash or an outage left PENDING
+    # Its port faces terminals and back offices, whose API keys it checks (gateway/auth.py);
+    # it signs its own calls to the services.
+    secrets=(IDENTITY_KEY,),
 )

@@ -40,20 +40,21 @@ ROLE_LEVELS = {Role.HQ_ADMIN: {0}, Role.REGIONAL_MANAGER: {1}, Role.STORE_MANAGE
 
 
 class Services:
-    """Stubs of the services, on channels with a deadline on every call."""
+    """Stubs of the services, on channels with the gateway's service token and a
+    deadline on every call."""
 
-    def __init__(self, timeout_s: float):
-        member_channel = clients.channel("member", timeout_s)
+    def __init__(self, timeout_s: float, identity):
+        member_channel = clients.channel("member", timeout_s, identity)
         self.member = member_pb2_grpc.MemberServiceStub(member_channel)
         self.cards = card_pb2_grpc.CardServiceStub(member_channel)
         self.org = org_pb2_grpc.OrgServiceStub(member_channel)
         self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
         self.care = care_pb2_grpc.CareServiceStub(member_channel)
-        wallet_channel = clients.channel("wallet", timeout_s)
+        wallet_channel = clients.channel("wallet", timeout_s, identity)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)
-        self.points = points_pb2_grpc.PointsServiceStub(clients.channel("points", timeout_s))
-        self.campaign = campaign_pb2_grpc.CampaignServiceStub(clients.channel("campaign", timeout_s))
+        self.points = points_pb2_grpc.PointsServiceStub(clients.channel("points", timeout_s, identity))
+        self.campaign = campaign_pb2_grpc.CampaignServiceStub(clients.channel("campaign", timeout_s, identity))
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):

@@ -17,16 +17,24 @@ import sys
 import grpc
 
 from huiyuan.runtime.clock import CHAIN_ZONE
-from huiyuan.runtime.config import service_address
+from huiyuan.runtime.config import MissingSecret
 from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.status import NO_ANSWER, from_status, parse_rpc_error
 
 
+def _channel(service: str):
+    """A channel to a service, its calls signed with the operator's key (var/keys/operator.key,
+    which `huiyuan up` makes, or HUIYUAN_IDENTITY_KEY_FILE)."""
+    from huiyuan.runtime import clients, service_auth
+
+    return clients.blocking_channel(service, service_auth.operator_identity())
+
+
 def _member_stub():
     from huiyuan.member.v1 import member_pb2_grpc
 
-    return member_pb2_grpc.MemberServiceStub(grpc.insecure_channel(service_address("member")))
+    return member_pb2_grpc.MemberServiceStub(_channel("member"))
 
 
 def _print_member(m, tier=None, cards=()):
@@ -62,7 +70,7 @@ def _wallet(args) -> int:
     request = member_pb2.LookupMemberRequest(phone=args.phone) if args.phone else (
         member_pb2.LookupMemberRequest(card_number=args.card) if args.card else member_pb2.LookupMemberRequest(member_id=args.id or ""))
     member = _member_stub().LookupMember(request, timeout=5).member
-    wallet = wallet_pb2_grpc.WalletServiceStub(grpc.insecure_channel(service_address("wallet")))
+    wallet = wallet_pb2_grpc.WalletServiceStub(_channel("wallet"))
     b = wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member.member_id), timeout=5).balance
     print(f"{member.name}  stored value {yuan(b.principal_fen + b.bonus_fen)} (principal {yuan(b.principal_fen)}, "
           f"bonus {yuan(b.bonus_fen)}), held {yuan(b.held_fen)}, available {yuan(b.available_fen)}")
@@ -136,6 +144,9 @@ def main(argv=None) -> int:
         if args.command == "wallet":
             return _wallet(args)
         return _member(args)
+    except MissingSecret as missing:  # the operator's key, to call the services with
+        print(f"huiyuan: {missing}", file=sys.stderr)
+        return 1
     except grpc.RpcError as error:
         code, reason, status = parse_rpc_error(error)
         if code in NO_ANSWER and status is None:  # nobody answered: nothing was refused (a change says so itself)

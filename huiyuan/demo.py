@@ -12,7 +12,9 @@ from google.type import date_pb2
 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
+from huiyuan.runtime import clients
 from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.service_auth import Identity
 from huiyuan.runtime.status import parse_rpc_error
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
@@ -50,16 +52,17 @@ def _ignore_exists(call, request):
         return None
 
 
-def seed(address: str, wallet_address: str, points_address: str, campaign_address: str) -> None:
-    member_ids = _seed_members(address)
-    _seed_wallet(wallet_address, member_ids)
-    _seed_points(points_address, member_ids)
-    _seed_campaign(campaign_address, member_ids)
+def seed(identity: Identity, address: str, wallet_address: str, points_address: str, campaign_address: str) -> None:
+    """Seeds the chain through the services' own calls, signed by identity (the operator's)."""
+    member_ids = _seed_members(clients.blocking_channel("member", identity, address))
+    _seed_wallet(clients.blocking_channel("wallet", identity, wallet_address), member_ids)
+    _seed_points(clients.blocking_channel("points", identity, points_address), member_ids)
+    _seed_campaign(clients.blocking_channel("campaign", identity, campaign_address), member_ids)
     _seed_terminal_key()
 
 
-def _seed_points(address: str, member_ids: list[str]) -> None:
-    with grpc.insecure_channel(address) as channel:
+def _seed_points(channel: grpc.Channel, member_ids: list[str]) -> None:
+    with channel:
         points = points_pb2_grpc.PointsServiceStub(channel)
         _ignore_exists(points.CreateRule, points_pb2.CreateRuleRequest(request_id="demo-rule-base", rule=points_pb2.Rule(
             name="消费1元积1分", org_path="hq", priority=10, points_per_yuan_bp=10_000)))
@@ -73,8 +76,8 @@ def _seed_points(address: str, member_ids: list[str]) -> None:
     print("  seeded points: two rules, sign-up points for each member, a gift in the points mall")
 
 
-def _seed_campaign(address: str, member_ids: list[str]) -> None:
-    with grpc.insecure_channel(address) as channel:
+def _seed_campaign(channel: grpc.Channel, member_ids: list[str]) -> None:
+    with channel:
         campaign = campaign_pb2_grpc.CampaignServiceStub(channel)
         offer = campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(
             request_id="demo-campaign-100-20", actor=HQ_ACTOR, campaign=campaign_pb2.Campaign(
@@ -116,9 +119,9 @@ def _ignore_precondition(call, request):
         return None
 
 
-def _seed_members(address: str) -> list[str]:
+def _seed_members(channel: grpc.Channel) -> list[str]:
     member_ids = []
-    with grpc.insecure_channel(address) as channel:
+    with channel:
         org = org_pb2_grpc.OrgServiceStub(channel)
         for parent, code, name, kind in ORG:
             _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
@@ -173,8 +176,8 @@ def _birthday_soon(members, member, days: int) -> None:
         update_mask=field_mask_pb2.FieldMask(paths=["birthday"])), timeout=5)
 
 
-def _seed_wallet(address: str, member_ids: list[str]) -> None:
-    with grpc.insecure_channel(address) as channel:
+def _seed_wallet(channel: grpc.Channel, member_ids: list[str]) -> None:
+    with channel:
         wallet = wallet_pb2_grpc.WalletServiceStub(channel)
         wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(
             request_id="demo-package-100-20", actor=HQ_ACTOR, package=wallet_pb2.TopUpPackage(

@@ -3,6 +3,10 @@
 Migrates each service's database, starts member, wallet, points, campaign and the
 gateway, waits until each reports SERVING, seeds the demo chain, prints where things
 are, and on Ctrl-C (or SIGTERM) stops them all gracefully.
+
+It is local development (HUIYUAN_ENV=development): the keys the processes call each
+other with and the QR secret are made once under var/keys (0600) and used whatever the
+shell sets; the CLI and the demo sign their calls with the operator's key there.
 """
 
 import importlib
@@ -15,8 +19,8 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from huiyuan.runtime import migrate
-from huiyuan.runtime.config import Settings, service_address
+from huiyuan.runtime import migrate, service_auth
+from huiyuan.runtime.config import DEVELOPMENT, Settings, local_keys, service_address
 
 # name -> python module that runs it; the order is the start order
 SERVICES = {
@@ -53,7 +57,14 @@ def wait_serving(name: str, timeout_s: float = 30.0) -> None:
     raise SystemExit(f"{name} did not report SERVING within {timeout_s:.0f} s")
 
 
+def development_env() -> dict[str, str]:
+    """The environment of the processes `huiyuan up` starts: development, with the keys
+    and the QR secret of var/keys (made the first time)."""
+    return {**os.environ, **service_auth.make_local_keys(local_keys()), "HUIYUAN_ENV": DEVELOPMENT}
+
+
 def up(seed: bool = True) -> int:
+    env = development_env()
     print("huiyuan: migrating")
     migrate_all()
     children: dict[str, subprocess.Popen] = {}
@@ -66,14 +77,15 @@ def up(seed: bool = True) -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         for name, module in SERVICES.items():
-            children[name] = subprocess.Popen([sys.executable, "-m", module], env=os.environ.copy())
+            children[name] = subprocess.Popen([sys.executable, "-m", module], env=env)
         for name in SERVICES:
             wait_serving(name)
             print(f"  {name:<9} SERVING on {service_address(name)}")
         if seed:
             from huiyuan import demo
 
-            demo.seed(*(service_address(name) for name in ("member", "wallet", "points", "campaign")))
+            operator = service_auth.Identity.from_file(service_auth.OPERATOR, local_keys().private_key(service_auth.OPERATOR))
+            demo.seed(operator, *(service_address(name) for name in ("member", "wallet", "points", "campaign")))
         print(_banner())
         while not stopping:
             for name, child in children.items():

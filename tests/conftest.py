@@ -17,13 +17,30 @@ import pytest
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from huiyuan.runtime import migrate, tracing
-from huiyuan.runtime.config import Settings
+from pathlib import Path
+
+from huiyuan.runtime import clients, migrate, service_auth, tracing
+from huiyuan.runtime.config import CALLER_KEYS, KeyFolder, Settings
 from huiyuan.runtime.server import App
 
 # Every span the in-process services make, for the tests that check trace trees.
 SPANS = InMemorySpanExporter()
 tracing.configure("tests", "none", SPANS)
+
+# The tests run as production does: not in development, with keys made for this run
+# (the processes test_faults.py starts inherit them). They call the services as the
+# gateway does; the operator is trusted too, but may not name an actor.
+KEYS = KeyFolder(Path(tempfile.mkdtemp(prefix="huiyuan-test-keys-")))
+os.environ.pop("HUIYUAN_ENV", None)
+os.environ.update(service_auth.make_local_keys(KEYS))
+AS_GATEWAY = service_auth.Identity.from_file(service_auth.GATEWAY, KEYS.private_key(service_auth.GATEWAY))
+AS_OPERATOR = service_auth.Identity.from_file(service_auth.OPERATOR, KEYS.private_key(service_auth.OPERATOR))
+
+
+def as_gateway(service: str, address: str, options=()) -> grpc.Channel:
+    """A channel to a service that calls it as the gateway does."""
+    return clients.blocking_channel(service, AS_GATEWAY, address, options)
+
 
 PG_ADMIN = os.environ.get("HUIYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -82,7 +99,9 @@ class ServiceThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.app = self.run(self._start())
-        self.channel = grpc.insecure_channel(self.app.address)
+        # The gateway's port takes API keys, not service tokens.
+        self.channel = (as_gateway(spec.name, self.app.address) if CALLER_KEYS in spec.secrets
+                        else grpc.insecure_channel(self.app.address))
 
     async def _start(self) -> App:
         return await App(self.spec, self.settings).start()  # grpc.aio binds to the loop it is made on

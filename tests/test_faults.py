@@ -26,7 +26,7 @@ from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import migrate
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from tests.conftest import per_service
+from tests.conftest import as_gateway, per_service
 from tests.invariants import assert_books_balance, points_spent
 from tests.support import ACTOR, STORE, Stubs, ensure_org, pos_args, refusal_of, rid
 from tests.test_runtime import _free_port
@@ -46,8 +46,9 @@ class Process:
         self.env = {**env, f"HUIYUAN_{name.upper()}_DATABASE_URL": self.database_url,
                     f"HUIYUAN_{name.upper()}_PORT": str(self.port)}
         self.process: subprocess.Popen | None = None
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=[  # find a restarted process at once
-            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)])
+        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)]  # find a restarted process at once
+        self.channel = (grpc.insecure_channel(f"127.0.0.1:{self.port}", options=options) if name == "gateway"
+                        else as_gateway(name, f"127.0.0.1:{self.port}", options))
 
     def start(self, faults: str = "") -> "Process":
         module = "gateway" if self.name == "gateway" else f"services.{self.name}"
@@ -82,6 +83,7 @@ class Chain:
         from services.points.app import SPEC as points
         from services.wallet.app import SPEC as wallet
 
+        # os.environ holds the keys tests/conftest.py made
         env = {**os.environ, "HUIYUAN_LOG_LEVEL": "ERROR", "HUIYUAN_SAGA_RECOVER_AFTER_S": "1"}
         self.processes = {name: Process(name, database_url, env) for name in (*SERVICES, "gateway")}
         addresses = {f"HUIYUAN_{p.name.upper()}_ADDR": f"127.0.0.1:{p.port}" for p in self.processes.values()}

@@ -95,6 +95,18 @@ def test_qr_token_roundtrip_expiry_and_tampering():
         domain.verify_qr_token(token, "another-secret", NOW)
 
 
+def test_a_qr_token_good_for_longer_than_a_qr_code_is_issued_for_is_refused():
+    """The issue's: a token signed with the secret, good for ten years, was accepted."""
+    decade = domain.sign_qr_token("m_ABC", NOW + timedelta(days=3653), "secret")
+    with pytest.raises(Unauthenticated) as refused:
+        domain.verify_qr_token(decade, "secret", NOW)
+    assert refused.value.reason == "QR_TOKEN_LIFETIME_EXCEEDED"
+    five_minutes = domain.sign_qr_token("m_ABC", NOW + timedelta(minutes=5), "secret")
+    assert domain.verify_qr_token(five_minutes, "secret", NOW) == "m_ABC"
+    with pytest.raises(Unauthenticated):
+        domain.verify_qr_token(five_minutes, "secret", NOW, longest=timedelta(minutes=2))
+
+
 @pytest.mark.parametrize("parts, expected, reason", [
     ((1990, 5, 17), "1990-05-17", None), ((0, 2, 29), "0000-02-29", None), ((0, 0, 0), None, None),
     ((1990, 2, 30), None, "DATE_INVALID"), ((2999, 1, 1), None, "DATE_OUT_OF_RANGE"), ((1850, 1, 1), None, "DATE_OUT_OF_RANGE"),

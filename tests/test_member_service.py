@@ -2,16 +2,20 @@
 
 import csv
 import io
+import os
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from openpyxl import Workbook
 
 from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2, tier_pb2
+from services.member import domain
 from tests.support import ACTOR, STORE, Stubs, card_type, ensure_org, new_phone, refusal, rid
 
 OK = grpc.StatusCode
@@ -53,6 +57,24 @@ def test_register_then_lookup_by_phone_card_id_and_qr(stubs):
     assert by_phone.member.birthday.month == 5
     code, reason, _ = refusal(stubs.member.LookupMember, member_pb2.LookupMemberRequest(qr_token=token[:-2] + "zz"))
     assert (code, reason) == (OK.UNAUTHENTICATED, "QR_TOKEN_INVALID")
+
+
+def test_a_qr_code_lives_five_minutes_at_most(stubs):
+    """HUIYUAN_QR_LIFETIME_S, 300 unless set: a longer ttl is refused, and a token that
+    claims a longer life was not made here (signed with the service's own secret)."""
+    member = stubs.register()
+    issue = member_pb2.IssueQrTokenRequest(member_id=member.member_id, ttl=duration_pb2.Duration(seconds=301))
+    assert refusal(stubs.member.IssueQrToken, issue) == (OK.INVALID_ARGUMENT, "TTL_OUT_OF_RANGE",
+                                                         {"ttl": "TTL_OUT_OF_RANGE"})
+    issue.ttl.seconds = 300
+    issued = stubs.member.IssueQrToken(issue)
+    assert issued.expire_time.seconds - time.time() == pytest.approx(300, abs=5)
+    forged = domain.sign_qr_token(member.member_id, datetime.now(UTC) + timedelta(days=3653),
+                                  os.environ["HUIYUAN_QR_SECRET"])
+    code, reason, _ = refusal(stubs.member.LookupMember, member_pb2.LookupMemberRequest(qr_token=forged))
+    assert (code, reason) == (OK.UNAUTHENTICATED, "QR_TOKEN_LIFETIME_EXCEEDED")
+    found = stubs.member.LookupMember(member_pb2.LookupMemberRequest(qr_token=issued.qr_token))
+    assert found.member.member_id == member.member_id
 
 
 def test_find_members_answers_a_file_of_keys_in_one_call(stubs):

@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import member_pb2
+from tests.conftest import as_gateway
 from tests.support import ACTOR, Stubs, ensure_org, new_phone, refusal, rid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,7 +185,7 @@ ROWS = 50_000
 
 def _serving(port: int) -> grpc.Channel:
     """A channel to the service on port, once it reports SERVING."""
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    channel = as_gateway("member", f"127.0.0.1:{port}")
     health = health_pb2_grpc.HealthStub(channel)
     deadline = time.monotonic() + 30
     while True:
@@ -247,7 +248,7 @@ def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(tmp_path):
         refused = None
         while refused is None and time.monotonic() < deadline + 30:
             try:  # a new client: its call must be refused once shutdown has begun
-                with grpc.insecure_channel(f"127.0.0.1:{port}") as fresh:
+                with as_gateway("member", f"127.0.0.1:{port}") as fresh:
                     Stubs(fresh).member.GetMember(member_pb2.GetMemberRequest(member_id="m_x"), timeout=2)
             except grpc.RpcError as error:
                 if error.code() == grpc.StatusCode.UNAVAILABLE:  # NOT_FOUND: served, not stopping yet

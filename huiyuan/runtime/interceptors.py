@@ -2,6 +2,11 @@
 
 - each call runs in an OpenTelemetry SERVER span, continuing the caller's trace
   (W3C traceparent in the metadata), named like the contrib instrumentation names it;
+- a service answers only a caller whose service token it trusts (huiyuan/runtime/
+  service_auth.py), else UNAUTHENTICATED, and takes a request's actor only from a caller
+  that may name one, else PERMISSION_DENIED ACTOR_NOT_ALLOWED; health checks and
+  reflection answer anyone (orchestrators' probes hold no token). The gateway, which
+  checks its callers' API keys itself, has no gatekeeper;
 - a request that does not decode, holds a NUL in a string or a Timestamp or Duration
   out of range never reaches the servicer: INVALID_ARGUMENT (huiyuan/runtime/inbound.py);
 - DomainError -> its code with ErrorInfo, LocalizedMessage (en, zh-CN), BadRequest;
@@ -29,17 +34,25 @@ from huiyuan.runtime.errors import DomainError, Internal, Unavailable
 from huiyuan.runtime.inbound import Refused, request_decoder
 from huiyuan.runtime.logs import current_trace_id
 from huiyuan.runtime.pagination import serving_rpc
+from huiyuan.runtime.service_auth import METADATA_KEY, Gatekeeper, actor_not_allowed
 from huiyuan.runtime.status import DETAILS_KEY, internal_status, to_status
 
 log = logging.getLogger("huiyuan.rpc")
 tracer = trace.get_tracer("huiyuan.rpc")
 
+# Answer without a service token: Kubernetes' gRPC probes and grpc_health_probe hold
+# none, and reflection tells only what protos/ tells.
+OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
+                 "/grpc.reflection.v1.ServerReflection/")
+
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str, access_log: bool = False):
+    def __init__(self, service: str, access_log: bool = False, gatekeeper: Gatekeeper | None = None):
         self.service = service
         self.access_log = access_log
+        self.gatekeeper = gatekeeper
         self._decoders = {}  # method -> its request decoder (huiyuan/runtime/inbound.py), made once
+        self._actors = {}  # method -> does its request have an actor field, found once
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -57,7 +70,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=self._decoder(details.method, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        return handler  # no client-streaming RPCs in our contracts
+        # No client-streaming RPCs in our contracts but reflection's: another would get past the gatekeeper.
+        return handler if self.gatekeeper is None or details.method.startswith(OPEN_SERVICES) else None
 
     def _decoder(self, method: str, parse):
         """The method's deserializer (a message type's FromString), wrapped so that a
@@ -65,8 +79,23 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         decoder = self._decoders.get(method)
         if decoder is None and parse is not None:
             message_type = getattr(parse, "__self__", None)  # FromString is bound to its message type
-            decoder = self._decoders[method] = request_decoder(parse, getattr(message_type, "DESCRIPTOR", None))
+            descriptor = getattr(message_type, "DESCRIPTOR", None)
+            decoder = self._decoders[method] = request_decoder(parse, descriptor)
+            self._actors[method] = descriptor is not None and "actor" in descriptor.fields_by_name
         return decoder
+
+    def _admit(self, gatekeeper: Gatekeeper, details, request) -> None:
+        """Raises the refusal of a call whose caller this service does not answer, or
+        that names an actor its caller may not name."""
+        token = None
+        for key, value in details.invocation_metadata or ():
+            if key == METADATA_KEY:
+                token = value
+                break
+        caller = gatekeeper.caller(token)
+        if (not caller.may_set_actor and self._actors.get(details.method)
+                and request.__class__ is not Refused and request.HasField("actor")):
+            raise actor_not_allowed(caller.name)
 
     def _span(self, details):
         """A SERVER span for this call, child of the caller's span if it sent one."""
@@ -85,11 +114,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if faults.ARMED:
             behavior = self._with_crash_points(behavior, details.method)
 
+        gatekeeper = None if details.method.startswith(OPEN_SERVICES) else self.gatekeeper
+
         async def wrapped(request, context):
             started = time.perf_counter()
             serving_rpc.set(details.method)  # each call runs in a task of its own: this is its own
             with self._span(details) as span:
                 try:
+                    if gatekeeper is not None:
+                        self._admit(gatekeeper, details, request)
                     if request.__class__ is Refused:
                         raise request.error
                     response = await behavior(request, context)
@@ -117,11 +150,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         return with_points
 
     def _wrap_stream(self, behavior, details):
+        gatekeeper = None if details.method.startswith(OPEN_SERVICES) else self.gatekeeper
+
         async def wrapped(request, context):
             started = time.perf_counter()
             serving_rpc.set(details.method)  # each call runs in a task of its own: this is its own
             with self._span(details) as span:
                 try:
+                    if gatekeeper is not None:
+                        self._admit(gatekeeper, details, request)
                     if request.__class__ is Refused:
                         raise request.error
                     async for response in behavior(request, context):

@@ -7,7 +7,10 @@
   liveness probe: answered on the event loop, so a stuck loop fails it, while a
   database that is down does not get every pod restarted);
 - server reflection, so grpcurl and friends can discover the API;
-- one interceptor: an OpenTelemetry span per call, domain errors -> rich statuses;
+- one interceptor: the caller's service token checked, an OpenTelemetry span per call,
+  domain errors -> rich statuses (health and reflection answer anyone: probes hold no token);
+- outside development it does not start without its secrets (ServiceSpec.secrets), and
+  says which is missing;
 - graceful shutdown on SIGTERM/SIGINT: health turns NOT_SERVING, new calls are refused,
   in-flight calls get HUIYUAN_SHUTDOWN_GRACE_S to finish;
 - uvloop's event loop where it is installed (not on Windows): psycopg's async driver
@@ -31,8 +34,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from huiyuan.runtime import db, logs, migrate, tracing
-from huiyuan.runtime.config import Settings
+from huiyuan.runtime import db, logs, migrate, service_auth, tracing
+from huiyuan.runtime.config import CALLER_KEYS, IDENTITY_KEY, QR_SECRET, MissingSecret, Settings
 from huiyuan.runtime.direct import Direct
 from huiyuan.runtime.interceptors import ServerInterceptor
 
@@ -52,6 +55,7 @@ class ServiceContext:
     engine: AsyncEngine
     sessions: async_sessionmaker
     direct: Direct  # hot statements straight on the driver (huiyuan/runtime/direct.py)
+    identity: service_auth.Identity | None = None  # what it signs its calls to the services with (the gateway)
 
 
 @dataclass
@@ -66,6 +70,11 @@ class ServiceSpec:
     # Background loops (a sweeper, say): each is called with the context once the
     # server is up and runs as a task until the server stops.
     background: list[Callable[[ServiceContext], Awaitable[None]]] = field(default_factory=list)
+    # The secrets it runs with, which outside development it does not start without:
+    # CALLER_KEYS, the callers it answers (every service but the gateway, whose port
+    # faces terminals and back offices with API keys); IDENTITY_KEY, for the services it
+    # calls (the gateway); QR_SECRET (the member service).
+    secrets: tuple[str, ...] = (CALLER_KEYS,)
 
 
 def server_options() -> list[tuple[str, int]]:
@@ -82,15 +91,20 @@ class App:
     def __init__(self, spec: ServiceSpec, settings: Settings):
         self.spec = spec
         self.settings = settings
+        # Secrets first: a process without them stops here, before it opens anything.
+        gatekeeper = service_auth.gatekeeper(settings) if CALLER_KEYS in spec.secrets else None
+        identity = service_auth.identity(settings) if IDENTITY_KEY in spec.secrets else None
+        if QR_SECRET in spec.secrets:
+            settings.required_qr_secret()
         # On PostgreSQL the service's calls run on Direct's pool (runtime/direct.py), which
         # may open db_pool_size connections; SQLAlchemy's carries the rest (exports,
         # background jobs, the member registry's sessions), a quarter as many.
         self.engine = db.make_async_engine(settings.database_url, spec.name, max(2, settings.db_pool_size // 4))
         tracing.instrument_engine(self.engine)
         self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine),
-                                      Direct(self.engine, spec.name, settings.db_pool_size))
+                                      Direct(self.engine, spec.name, settings.db_pool_size), identity)
         self.server = grpc.aio.server(
-            interceptors=[ServerInterceptor(spec.name, settings.access_log)],
+            interceptors=[ServerInterceptor(spec.name, settings.access_log, gatekeeper)],
             options=server_options(),
         )
         self.health = health.aio.HealthServicer()
@@ -151,7 +165,13 @@ class App:
 
 
 async def _serve_until_signalled(spec: ServiceSpec, settings: Settings) -> None:
-    app = await App(spec, settings).start()
+    try:
+        app = App(spec, settings)
+    except MissingSecret as missing:
+        log.error("a secret is missing: not starting", extra={"variable": missing.variable, "error": str(missing)})
+        raise SystemExit(f"{spec.name}: not starting: {missing}"
+                         + ("" if settings.development else " (HUIYUAN_ENV is not development)")) from None
+    await app.start()
     # What start-up made (modules, descriptors, compiled SQL) lives as long as the
     # process: freezing it keeps the collector's full passes from walking it again.
     # Those passes paused a member service for 50-60 ms, every call waiting behind.

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from huiyuan.member.v1 import care_pb2, care_pb2_grpc
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
+from huiyuan.runtime.config import CALLER_KEYS, QR_SECRET
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from services.member import storage
@@ -34,4 +35,5 @@ SPEC = ServiceSpec(
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    secrets=(CALLER_KEYS, QR_SECRET),  # QR_SECRET signs the members' QR codes
 )

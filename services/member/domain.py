@@ -462,7 +462,8 @@ def tier_after_return(tiers: dict[str, Tier], current_id: str, climbs: list[tupl
 
 QR_TTL_DEFAULT = timedelta(seconds=60)
 QR_TTL_MIN = timedelta(seconds=10)
-QR_TTL_MAX = timedelta(minutes=10)
+QR_LIFETIME_DEFAULT = timedelta(minutes=5)  # the longest a QR code is issued for (HUIYUAN_QR_LIFETIME_S)
+QR_CLOCK_LEEWAY = timedelta(seconds=30)  # the clocks of two replicas may differ by this much
 
 
 def _b64(data: bytes) -> str:
@@ -477,8 +478,10 @@ def sign_qr_token(member_id: str, expire_time: datetime, secret: str) -> str:
     return f"{payload}.{_b64(signature)}"
 
 
-def verify_qr_token(token: str, secret: str, now: datetime) -> str:
-    """The member id a token names; refuses altered and expired tokens."""
+def verify_qr_token(token: str, secret: str, now: datetime, longest: timedelta = QR_LIFETIME_DEFAULT) -> str:
+    """The member id a token names; refuses altered and expired tokens, and those that
+    claim to be good for longer than a QR code is issued for (longest): no token this
+    service made does, so its secret has leaked or was a development one."""
     invalid = Unauthenticated("QR_TOKEN_INVALID", "The QR code is not valid.", "二维码无效。")
     parts = token.split(".")
     if len(parts) != 3 or not parts[1].isdigit():
@@ -489,6 +492,11 @@ def verify_qr_token(token: str, secret: str, now: datetime) -> str:
         raise invalid
     if int(parts[1]) <= now.timestamp():
         raise FailedPrecondition("QR_TOKEN_EXPIRED", "The QR code has expired; refresh it.", "二维码已过期,请刷新。")
+    if int(parts[1]) > (now + longest + QR_CLOCK_LEEWAY).timestamp():
+        raise Unauthenticated("QR_TOKEN_LIFETIME_EXCEEDED",
+                              f"The QR code claims to be good for longer than a QR code is issued for "
+                              f"({int(longest.total_seconds())} s): it was not made by this chain.",
+                              "二维码有效期超出规定，不予受理。")
     return parts[0]
 
 

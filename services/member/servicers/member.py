@@ -47,6 +47,9 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         self.direct = ctx.direct
         self.idempotency = idempotency
         self.qr_secret = ctx.settings.qr_secret
+        self.qr_lifetime = timedelta(seconds=ctx.settings.qr_lifetime_s)  # the longest a QR code is good for
+        if self.qr_lifetime < domain.QR_TTL_MIN:
+            raise SystemExit(f"HUIYUAN_QR_LIFETIME_S must be at least {domain.QR_TTL_MIN.seconds} s")
 
     async def _definitions(self):
         async with self.sessions() as session:
@@ -141,7 +144,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         v.check(purpose in member_pb2.LookupPurpose.values(), "purpose", "PURPOSE_INVALID", "unknown purpose")
         v.raise_if_any()
         now = utcnow()
-        qr_member = domain.verify_qr_token(request.qr_token, self.qr_secret, now) if key == "qr_token" else ""
+        qr_member = domain.verify_qr_token(request.qr_token, self.qr_secret, now, self.qr_lifetime) if key == "qr_token" else ""
         found = await members.lookup(
             self.direct, member_id=request.member_id if key == "member_id" else "", phone=phone,
             card_number=request.card_number if key == "card_number" else "", qr_member_id=qr_member,
@@ -173,8 +176,9 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
 
     async def IssueQrToken(self, request, context):
         v = Violations()
-        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else domain.QR_TTL_DEFAULT
-        v.check(domain.QR_TTL_MIN <= ttl <= domain.QR_TTL_MAX, "ttl", "TTL_OUT_OF_RANGE", "ttl must be 10 s to 10 min")
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else min(domain.QR_TTL_DEFAULT, self.qr_lifetime)
+        v.check(domain.QR_TTL_MIN <= ttl <= self.qr_lifetime, "ttl", "TTL_OUT_OF_RANGE",
+                f"ttl must be {domain.QR_TTL_MIN.seconds} s to {int(self.qr_lifetime.total_seconds())} s")
         v.raise_if_any()
         async with self.sessions() as session:
             await members.require_member(session, request.member_id)
