@@ -38,11 +38,12 @@ def read_in_pages(call, request, field: str) -> list:
         request.page_token = page.next_page_token
 
 
-def check_pages(call, request, field: str, order, another_filter=None, another_list=None) -> list:
+def check_pages(call, request, field: str, order, another_filter, another_list) -> list:
     """The list paged: the whole list in one page, in its documented order (order(item):
     a key that strictly increases along the list, so no item comes twice), the same read
-    PAGE at a time; its tokens refused with another filter and by another list RPC, a
-    negative page_size refused. Returns the items."""
+    PAGE at a time; its tokens refused with another filter (None: the list has none) and
+    by another list RPC (another_list: the RPC, a request), a negative page_size refused.
+    Returns the items."""
     whole = list(getattr(call(type(request)(**_filter(request), page_size=500)), field))
     assert len(whole) > 2 * PAGE
     keys = [order(item) for item in whole]
@@ -110,19 +111,19 @@ def test_tiers_page_lowest_rank_first(stubs):
     for rank in (30, 10, 50, 20, 40):
         stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
             name=f"第{rank}级", rank=rank, price_rate_bp=10000, points_multiplier_bp=10000)))
-    listed = check_pages(stubs.tier.ListTiers, tier_pb2.ListTiersRequest(), "tiers", lambda t: t.rank,
-                         another_list=(stubs.member.ListAttributeDefinitions,
-                                       member_pb2.ListAttributeDefinitionsRequest()))
+    listed = check_pages(stubs.tier.ListTiers, tier_pb2.ListTiersRequest(), "tiers", lambda t: t.rank, None,
+                         (stubs.member.ListAttributeDefinitions, member_pb2.ListAttributeDefinitionsRequest()))
     assert [t.rank for t in listed] == [10, 20, 30, 40, 50]
 
 
 def test_attribute_definitions_page_by_key(stubs):
     for key in ("shoe_size", "allergy", "skin", "hobby", "car"):
         stubs.member.CreateAttributeDefinition(member_pb2.CreateAttributeDefinitionRequest(
-            request_id=rid(), attribute_definition={"key": key, "display_name": key, "type": member_pb2.ATTRIBUTE_TYPE_TEXT}))
+            request_id=rid(), attribute_definition={"key": key, "display_name": key,
+                                                    "type": member_pb2.ATTRIBUTE_TYPE_TEXT}))
     listed = check_pages(stubs.member.ListAttributeDefinitions, member_pb2.ListAttributeDefinitionsRequest(),
-                         "attribute_definitions", lambda d: d.key,
-                         another_list=(stubs.tier.ListTiers, tier_pb2.ListTiersRequest()))
+                         "attribute_definitions", lambda d: d.key, None,
+                         (stubs.tier.ListTiers, tier_pb2.ListTiersRequest()))
     assert [d.key for d in listed] == ["allergy", "car", "hobby", "shoe_size", "skin"]
 
 
@@ -140,11 +141,10 @@ def new_gift(points, name: str, cost: int, org_path: str = "hq") -> pp.Gift:
 
 
 def test_rules_page_highest_priority_first(points):
+    base, multiplier = {"points_per_yuan_bp": 10_000}, {"multiplier_bp": 20_000}
     # a base rule and a multiplier may share a priority: then they come by rule_id
-    for priority, org_path, earns in [(10, "hq", {"points_per_yuan_bp": 10_000}), (30, "hq/east", {"multiplier_bp": 20_000}),
-                                      (20, "hq", {"points_per_yuan_bp": 10_000}), (30, "hq", {"points_per_yuan_bp": 10_000}),
-                                      (5, "hq/east/sh-001", {"points_per_yuan_bp": 10_000}),
-                                      (1, "hq/south", {"points_per_yuan_bp": 10_000})]:
+    for priority, org_path, earns in [(10, "hq", base), (30, "hq/east", multiplier), (20, "hq", base), (30, "hq", base),
+                                      (5, "hq/east/sh-001", base), (1, "hq/south", base)]:
         points.CreateRule(pp.CreateRuleRequest(request_id=rid(), rule=pp.Rule(
             name=f"规则{priority}", org_path=org_path, priority=priority, **earns)))
     listed = check_pages(points.ListRules, pp.ListRulesRequest(org_path="hq/east"), "rules",
@@ -184,8 +184,8 @@ def count_cards(wallet_service):
 
 
 def new_plan(count_cards, name: str, org_path: str = "hq/east", actor=HQ) -> cc.CountCardPlan:
-    return count_cards.CreateCountCardPlan(cc.CreateCountCardPlanRequest(request_id=rid(), actor=actor, plan=cc.CountCardPlan(
-        name=name, org_path=org_path, uses=10, price_fen=100_00))).plan
+    return count_cards.CreateCountCardPlan(cc.CreateCountCardPlanRequest(
+        request_id=rid(), actor=actor, plan=cc.CountCardPlan(name=name, org_path=org_path, uses=10, price_fen=100_00))).plan
 
 
 def test_top_up_packages_page_oldest_first(wallet, count_cards):
@@ -243,7 +243,7 @@ def test_a_till_sees_every_count_card_of_a_member_usable_there(chain, count_card
         request_id=rid(), member_id=member.member_id, plan_id=plan.plan_id, store_path=STORE,
         tender=wallet_pb2.TENDER_CASH, actor=ACTOR)).card.card_id for _ in range(MORE_THAN_A_PAGE)]
     seen = stub.LookupMember(gw.LookupMemberRequest(phone=phone), metadata=as_(till)).usable_count_cards
-    assert sorted(c.card_id for c in seen) == sorted(sold) and [c.card_id for c in seen] == sorted(sold, reverse=True)
+    assert [c.card_id for c in seen] == sorted(sold, reverse=True)  # every one, newest first
 
 
 def test_pos_lists_every_plan_and_gift_on_offer(chain, count_cards, points, monkeypatch, capsys):  # noqa: F811

@@ -173,7 +173,8 @@ def test_a_position_holds_a_time_exactly_and_never_one_python_cannot_make():
     hand with a time outside the days a request may name is refused, not INTERNAL."""
     issued = datetime(2026, 11, 22, 8, 0, 0, 123457, tzinfo=timezone.utc)
     v = Violations()
-    assert pagination.decode(pagination.encode([issued, "6200"], "f"), "f", v, shape=(datetime, str)) == [issued, "6200"]
+    token = pagination.encode([issued, "6200"], "f")
+    assert pagination.decode(token, "f", v, shape=(datetime, str)) == [issued, "6200"]
     for made_up in ([2**62, "6200"], [-2**62, "6200"], ["2026-11-22", "6200"], [1.5, "6200"], [True, "6200"]):
         assert pagination.decode(pagination.encode(made_up, "f"), "f", v, shape=(datetime, str)) is None
     assert [x.reason for x in v.items] == ["PAGE_TOKEN_INVALID"] * 5
