@@ -175,8 +175,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         office reads a member's cards with CountCardService.ListCountCards)."""
         if not store_path:
             return []
-        return list((await self.services.count_cards.ListCountCards(count_card_pb2.ListCountCardsRequest(
-            member_id=member_id, usable_at_store_path=store_path))).cards)
+        request = count_card_pb2.ListCountCardsRequest(member_id=member_id, usable_at_store_path=store_path,
+                                                       page_size=500)  # the most the wallet gives
+        found = []
+        while True:  # every one, page after page (one page but for a rare member)
+            page = await self.services.count_cards.ListCountCards(request)
+            found += page.cards
+            if not page.next_page_token:
+                return found
+            request.page_token = page.next_page_token
 
     async def RegisterMember(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)

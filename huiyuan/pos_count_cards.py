@@ -27,7 +27,7 @@ def count_cards(channel, auth, args, lookup) -> None:
 
     cards = count_card_pb2_grpc.CountCardServiceStub(channel)
     if args.action == "count-card-plans":
-        plans = cards.ListCountCardPlans(cc.ListCountCardPlansRequest(), metadata=auth, timeout=10).plans
+        plans = list(every(cards.ListCountCardPlans, cc.ListCountCardPlansRequest(page_size=500), "plans", auth))
         for p in plans:
             valid = f"valid {p.valid_days} days" if p.valid_days else "never expires"
             services = f"  for {', '.join(p.skus)}" if p.skus else ""

@@ -65,7 +65,7 @@ def points_mall(channel, auth, args, lookup) -> None:
 
     points = points_pb2_grpc.PointsServiceStub(channel)
     if lookup is None:
-        gifts = points.ListGifts(points_pb2.ListGiftsRequest(), metadata=auth, timeout=10).gifts
+        gifts = list(every(points.ListGifts, points_pb2.ListGiftsRequest(page_size=500), "gifts", auth))
         for g in gifts:
             limit = f"  at most {g.per_member_limit} a member" if g.per_member_limit else ""
             print(f"gift {g.gift_id}  {g.name}  {g.points} points  {g.stock} in stock{limit}")

@@ -180,6 +180,37 @@ def test_page_tokens_are_bound_to_their_rpc_and_hold_what_it_writes():
     assert pagination.decode(pagination.encode([7], history), history, v, shape=(int,)) == [7]
 
 
+def test_a_position_holds_a_time_exactly_and_never_one_python_cannot_make():
+    """ListCards pages by issue time: the token holds it to the microsecond; one made by
+    hand with a time outside the days a request may name is refused, not INTERNAL."""
+    issued = datetime(2026, 11, 22, 8, 0, 0, 123457, tzinfo=timezone.utc)
+    v = Violations()
+    token = pagination.encode([issued, "6200"], "f")
+    assert pagination.decode(token, "f", v, shape=(datetime, str)) == [issued, "6200"]
+    for made_up in ([2**62, "6200"], [-2**62, "6200"], ["2026-11-22", "6200"], [1.5, "6200"], [True, "6200"]):
+        assert pagination.decode(pagination.encode(made_up, "f"), "f", v, shape=(datetime, str)) is None
+    assert [x.reason for x in v.items] == ["PAGE_TOKEN_INVALID"] * 5
+
+
+def test_a_list_paged_in_memory_pages_by_its_keyset():
+    """A list read whole and filtered in Python pages by the same position a query would:
+    an item added before the position does not shift the next page, one after it joins."""
+    items = [("b", 2), ("a", 1), ("d", 4), ("c", 3), ("e", 5)]
+    page, token = pagination.page_in_memory(items, 2, None, lambda i: (i[1], i[0]), "f")
+    assert page == [("a", 1), ("b", 2)]
+    after = pagination.decode(token, "f", Violations(), shape=(int, str))
+    page, token = pagination.page_in_memory([*items, ("a0", 0), ("f", 6)], 2, after, lambda i: (i[1], i[0]), "f")
+    assert page == [("c", 3), ("d", 4)]
+    page, token = pagination.page_in_memory(items, 2, pagination.decode(token, "f", Violations(), shape=(int, str)),
+                                            lambda i: (i[1], i[0]), "f")
+    assert (page, token) == ([("e", 5)], "")
+    newest, token = pagination.page_in_memory(items, 3, None, lambda i: (i[0],), "f", reverse=True)
+    assert newest == [("e", 5), ("d", 4), ("c", 3)]
+    rest, token = pagination.page_in_memory(items, 3, pagination.decode(token, "f", Violations()), lambda i: (i[0],),
+                                            "f", reverse=True)
+    assert (rest, token) == ([("b", 2), ("a", 1)], "")
+
+
 # Tiers climbed by spend: 普通 (entry, by assignment), 银卡 at ¥1,000, 金卡 at ¥5,000 of
 # spend or ¥2,000 of top-ups (充值会员), staff by hand.
 ENTRY = domain.Tier("t0", "普通会员", 1, 10000, 10000, "", 0)

@@ -11,7 +11,9 @@ import base64
 import hashlib
 import json
 from contextvars import ContextVar
+from datetime import datetime, time, timedelta, timezone
 
+from huiyuan.runtime.convert import FIRST_DAY, LAST_DAY
 from huiyuan.runtime.errors import Violations
 
 # The RPC being served (/package.Service/Method), set by the server interceptor for each
@@ -20,6 +22,11 @@ serving_rpc: ContextVar[str] = ContextVar("serving_rpc", default="")
 MAX_TOKEN = 1024  # characters: the tokens we issue hold a few ids
 MAX_TEXT = 200  # characters of a text in a position (ids, org paths, times)
 INT64 = range(-2**63, 2**63)
+# A time in a position is whole microseconds since 1970 in UTC, within the days a request
+# may name: exact, and never a datetime Python cannot make.
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
+_TIMES = range((datetime.combine(FIRST_DAY, time(), timezone.utc) - _EPOCH) // _MICROSECOND,
+               (datetime.combine(LAST_DAY, time.max, timezone.utc) - _EPOCH) // _MICROSECOND + 1)
 
 
 def fingerprint(*filter_parts) -> str:
@@ -27,15 +34,20 @@ def fingerprint(*filter_parts) -> str:
     return hashlib.sha256(json.dumps([serving_rpc.get(), *filter_parts], default=str).encode()).hexdigest()[:16]
 
 
+def _microseconds(value: datetime) -> int:
+    return (value - _EPOCH) // _MICROSECOND
+
+
 def encode(position: list, filter_fingerprint: str) -> str:
-    raw = json.dumps({"p": position, "f": filter_fingerprint}, separators=(",", ":"))
+    raw = json.dumps({"p": position, "f": filter_fingerprint}, separators=(",", ":"), default=_microseconds)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode(token: str, filter_fingerprint: str, violations: Violations, field: str = "page_token",
            shape: tuple[type, ...] = (str,)) -> list | None:
     """The keyset position, or None for the first page. Bad tokens become violations.
-    shape: the types of the position's items, as the RPC's next_page writes them."""
+    shape: the types of the position's items, as the RPC's next_page writes them (a
+    datetime: an aware one in UTC)."""
     if not token:
         return None
     try:
@@ -53,13 +65,18 @@ def decode(token: str, filter_fingerprint: str, violations: Violations, field: s
     if not _has_shape(position, shape):
         violations.add(field, "PAGE_TOKEN_INVALID", "page_token is not one this API issued")
         return None
-    return position
+    return [_EPOCH + item * _MICROSECOND if kind is datetime else item for item, kind in zip(position, shape)]
 
 
 def _has_shape(position, shape: tuple[type, ...]) -> bool:
     return isinstance(position, list) and len(position) == len(shape) and all(
-        type(item) is kind and (item in INT64 if kind is int else len(item) <= MAX_TEXT and "\x00" not in item)
-        for item, kind in zip(position, shape))
+        _is_item(item, kind) for item, kind in zip(position, shape))
+
+
+def _is_item(item, kind: type) -> bool:
+    if kind is datetime:
+        return type(item) is int and item in _TIMES
+    return type(item) is kind and (item in INT64 if kind is int else len(item) <= MAX_TEXT and "\x00" not in item)
 
 
 def page_size(requested: int, default: int, maximum: int, violations: Violations, field: str = "page_size") -> int:
@@ -75,3 +92,17 @@ def next_page(items: list, size: int, position, filter_fingerprint: str) -> tupl
     if len(items) <= size:
         return items, ""
     return items[:size], encode(position(items[size - 1]), filter_fingerprint)
+
+
+def page_in_memory(items: list, size: int, after: list | None, key, filter_fingerprint: str,
+                   reverse: bool = False) -> tuple[list, str]:
+    """The page after the position `after` of a list read whole and filtered in Python
+    (a configuration list, which is small), and the next page's token. key(item) is the
+    item's position, a tuple unique in the list whose order is the list's (descending
+    with reverse): the same keyset a query pages by, so a token stays good as items come
+    and go."""
+    ordered = sorted(items, key=key, reverse=reverse)
+    if after is not None:
+        past = tuple(after)
+        ordered = [item for item in ordered if (key(item) < past if reverse else key(item) > past)]
+    return next_page(ordered[:size + 1], size, lambda item: list(key(item)), filter_fingerprint)

@@ -3,7 +3,7 @@ writes a card event (who, where, when, why) in the same transaction."""
 
 from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,12 +38,18 @@ async def create_card_type(session: AsyncSession, values: dict) -> dict:
     return values
 
 
-async def list_card_types(db, usable_at_path: str) -> list[dict]:
-    query = select(card_types).order_by(card_types.c.org_path, card_types.c.name)
+_CARD_TYPE_ORDER = (card_types.c.org_path, card_types.c.name, card_types.c.card_type_id)
+
+
+async def list_card_types(db, usable_at_path: str, after: list | None, limit: int) -> list[dict]:
+    """By org_path, name and id; those after the position `after` ([org_path, name, id])."""
+    query = select(card_types).order_by(*_CARD_TYPE_ORDER).limit(limit)
     if usable_at_path:  # its own and its ancestors' types
         parts = usable_at_path.split("/")
         ancestors = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
         query = query.where(card_types.c.org_path.in_(ancestors))
+    if after is not None:
+        query = query.where(tuple_(*_CARD_TYPE_ORDER) > tuple_(*after))
     return [_card_type_row_to_dict(r) for r in await db.execute(query)]
 
 

@@ -6,7 +6,8 @@ The rules live in domain.py; this module only maps rows to domain objects and ba
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, bindparam, select,
+    JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, and_, bindparam,
+    or_, select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -290,16 +291,29 @@ async def get_card(db: Db, card_number: str, *, for_update: bool = False) -> dom
     return to_card(row) if row else None
 
 
-async def cards_of(db: Db, member_id: str) -> list[domain.Card]:
-    rows = await db.execute(
-        select(cards).where(cards.c.member_id == member_id).order_by(cards.c.issue_time.desc(), cards.c.card_number)
-    )
-    return [to_card(r) for r in rows]
+async def cards_of(db: Db, member_id: str, after: list | None, limit: int) -> list[domain.Card]:
+    """Newest first (issue_time, latest first, then card_number); those after the
+    position `after` ([issue_time, card_number])."""
+    query = select(cards).where(cards.c.member_id == member_id)
+    if after is not None:
+        issued, number = after
+        query = query.where(or_(cards.c.issue_time < issued,
+                                and_(cards.c.issue_time == issued, cards.c.card_number > number)))
+    return [to_card(r) for r in await db.execute(
+        query.order_by(cards.c.issue_time.desc(), cards.c.card_number).limit(limit))]
 
 
 async def get_tier(db: Db, tier_id: str) -> domain.Tier | None:
     row = (await db.execute(select(tiers).where(tiers.c.tier_id == tier_id))).one_or_none()
     return to_tier(row) if row else None
+
+
+async def attribute_definitions_after(db: Db, after_key: str | None, limit: int) -> list[domain.AttributeDefinition]:
+    """By key; those after after_key."""
+    query = select(attribute_definitions).order_by(attribute_definitions.c.key).limit(limit)
+    if after_key is not None:
+        query = query.where(attribute_definitions.c.key > after_key)
+    return [to_attribute_definition(r) for r in await db.execute(query)]
 
 
 async def attribute_definitions_by_key(db: Db, keys=None) -> dict[str, domain.AttributeDefinition]:

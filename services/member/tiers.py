@@ -60,8 +60,12 @@ async def create_tier(session: AsyncSession, tier: domain.Tier) -> domain.Tier:
     return tier
 
 
-async def list_tiers(db) -> list[domain.Tier]:
-    return [storage.to_tier(r) for r in await db.execute(select(tiers).order_by(tiers.c.rank))]
+async def list_tiers(db, after_rank: int | None = None, limit: int | None = None) -> list[domain.Tier]:
+    """The ladder, lowest rank first (ranks are unique); those above after_rank."""
+    query = select(tiers).order_by(tiers.c.rank).limit(limit)
+    if after_rank is not None:
+        query = query.where(tiers.c.rank > after_rank)
+    return [storage.to_tier(r) for r in await db.execute(query)]
 
 
 async def update_tier(session: AsyncSession, tier_id: str, changes: dict) -> domain.Tier:

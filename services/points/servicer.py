@@ -171,12 +171,17 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def ListRules(self, request, context):
         v = Violations()
         check_org_path(v, request.org_path, "org_path", required=False)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.org_path, request.show_ended)
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(int, str))
         v.raise_if_any()
         async with self.direct.reading() as db:
             found = await accrual.rules_under(db, request.org_path)
         now = utcnow()
-        return pb.ListRulesResponse(rules=[_rule_message(r) for r in found
-                                           if request.show_ended or not has_ended(r.end_time, now)])
+        page, token = pagination.page_in_memory(  # highest priority first
+            [r for r in found if request.show_ended or not has_ended(r.end_time, now)], size, after,
+            lambda r: (-r.priority, r.rule_id), fingerprint)
+        return pb.ListRulesResponse(rules=[_rule_message(r) for r in page], next_page_token=token)
 
     async def EndRule(self, request, context):
         v = Violations()
@@ -414,9 +419,14 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def ListGifts(self, request, context):
         v = Violations()
         check_org_path(v, request.org_path, "org_path", required=False)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.org_path)
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(int, str))
         v.raise_if_any()
         async with self.direct.reading() as db:
-            return pb.ListGiftsResponse(gifts=[_gift_message(g) for g in await mall.gifts_on_line(db, request.org_path)])
+            found = await mall.gifts_on_line(db, request.org_path)
+        page, token = pagination.page_in_memory(found, size, after, lambda g: (g.points, g.gift_id), fingerprint)
+        return pb.ListGiftsResponse(gifts=[_gift_message(g) for g in page], next_page_token=token)
 
     async def AdjustGiftStock(self, request, context):
         v = Violations()

@@ -58,11 +58,15 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
             v.check(not request.org_path, "org_path", "FILTERS_EXCLUSIVE",
                     "give store_path (the till's view) or org_path (the back office's), not both")
         check_org_path(v, request.org_path, "org_path", required=False)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.store_path, request.org_path, request.show_ended)
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(str, str))
         v.raise_if_any()
         async with self.direct.reading() as db:
             found = await count_cards.plans(db, store_path=request.store_path, org_path=request.org_path,
                                             show_ended=request.show_ended, at=utcnow())
-        return pb.ListCountCardPlansResponse(plans=[_plan(p) for p in found])
+        page, token = pagination.page_in_memory(found, size, after, lambda p: (p.name, p.plan_id), fingerprint)
+        return pb.ListCountCardPlansResponse(plans=[_plan(p) for p in page], next_page_token=token)
 
     async def EndCountCardPlan(self, request, context):
         v = Violations()
@@ -115,11 +119,16 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         _id(v, request.member_id, "member_id", "m")
         if request.usable_at_store_path:
             check_store_path(v, request.usable_at_store_path, "usable_at_store_path")
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.member_id, request.usable_at_store_path)
+        after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         now = utcnow()
         async with self.direct.reading() as db:
             found = await count_cards.cards_of(db, request.member_id, request.usable_at_store_path, now)
-        return pb.ListCountCardsResponse(cards=[_card(c, now) for c in found])
+        page, token = pagination.page_in_memory(  # newest first
+            found, size, after, lambda c: (c.card_id,), fingerprint, reverse=True)
+        return pb.ListCountCardsResponse(cards=[_card(c, now) for c in page], next_page_token=token)
 
     async def UseCountCard(self, request, context):
         v = Violations()

@@ -278,6 +278,10 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
             v.check(not request.org_path, "org_path", "FILTERS_EXCLUSIVE",
                     "give store_path (the till's view) or org_path (the back office's), not both")
         check_org_path(v, request.org_path, "org_path", required=False)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        at_time = [request.at_time.seconds, request.at_time.nanos] if request.HasField("at_time") else None  # None: now
+        fingerprint = pagination.fingerprint(request.store_path, at_time, request.org_path, request.show_ended)
+        after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         at = from_timestamp(request.at_time) if request.HasField("at_time") else utcnow()
         async with self.direct.reading() as db:
@@ -285,7 +289,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 packages = await loading.packages_at(db, request.store_path, at)
             else:
                 packages = await loading.packages_on_line(db, request.org_path, at, request.show_ended)
-        return pb.ListTopUpPackagesResponse(packages=[_package(p) for p in packages])
+        page, token = pagination.page_in_memory(packages, size, after, lambda p: (p.package_id,), fingerprint)
+        return pb.ListTopUpPackagesResponse(packages=[_package(p) for p in page], next_page_token=token)
 
     async def EndTopUpPackage(self, request, context):
         v = Violations()

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
@@ -50,10 +52,15 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
     async def ListCardTypes(self, request, context):
         v = Violations()
         check_org_path(v, request.usable_at_path, "usable_at_path", required=False)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.usable_at_path)
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(str, str, str))
         v.raise_if_any()
         async with self.sessions() as session:
-            types = await cards.list_card_types(session, request.usable_at_path)
-        return card_pb2.ListCardTypesResponse(card_types=[convert.card_type(t) for t in types])
+            types = await cards.list_card_types(session, request.usable_at_path, after, size + 1)
+        page, token = pagination.next_page(
+            types, size, lambda t: [t["org_path"], t["name"], t["card_type_id"]], fingerprint)
+        return card_pb2.ListCardTypesResponse(card_types=[convert.card_type(t) for t in page], next_page_token=token)
 
     async def IssueCard(self, request, context):
         v = Violations()
@@ -79,9 +86,16 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
             return card_pb2.GetCardResponse(card=convert.card(await cards.require_card(session, request.card_number)))
 
     async def ListCards(self, request, context):
+        v = Violations()
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.member_id)
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(datetime, str))
+        v.raise_if_any()
         async with self.sessions() as session:
             await require_member(session, request.member_id)
-            return card_pb2.ListCardsResponse(cards=[convert.card(c) for c in await storage.cards_of(session, request.member_id)])
+            found = await storage.cards_of(session, request.member_id, after, size + 1)
+        page, token = pagination.next_page(found, size, lambda c: [c.issue_time, c.card_number], fingerprint)
+        return card_pb2.ListCardsResponse(cards=[convert.card(c) for c in page], next_page_token=token)
 
     async def ListCardEvents(self, request, context):
         v = Violations()

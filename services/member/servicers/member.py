@@ -210,9 +210,16 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
                                           member_pb2.CreateAttributeDefinitionResponse, work)
 
     async def ListAttributeDefinitions(self, request, context):
-        definitions = await self._definitions()
+        v = Violations()
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint()
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        async with self.sessions() as session:
+            found = await storage.attribute_definitions_after(session, after[0] if after else None, size + 1)
+        page, token = pagination.next_page(found, size, lambda d: [d.key], fingerprint)
         return member_pb2.ListAttributeDefinitionsResponse(
-            attribute_definitions=[convert.attribute_definition(d) for d in definitions.values()])
+            attribute_definitions=[convert.attribute_definition(d) for d in page], next_page_token=token)
 
     async def ImportMembers(self, request, context):
         v = Violations()

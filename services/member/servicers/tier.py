@@ -38,8 +38,15 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         return await self.idempotency.run("CreateTier", request, tier_pb2.CreateTierResponse, work)
 
     async def ListTiers(self, request, context):
+        v = Violations()
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint()
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(int,))
+        v.raise_if_any()
         async with self.sessions() as session:
-            return tier_pb2.ListTiersResponse(tiers=[convert.tier(t) for t in await tiers.list_tiers(session)])
+            found = await tiers.list_tiers(session, after[0] if after else None, size + 1)
+        page, token = pagination.next_page(found, size, lambda t: [t.rank], fingerprint)
+        return tier_pb2.ListTiersResponse(tiers=[convert.tier(t) for t in page], next_page_token=token)
 
     async def UpdateTier(self, request, context):
         v = Violations()
