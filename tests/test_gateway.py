@@ -347,35 +347,76 @@ def test_the_back_office_lists_its_orders_newest_first_and_settles_only_what_nee
 
 
 def test_a_back_office_exports_the_orders_of_its_node_for_excel(shop):
+    """Read back as a back office opens it: Chinese headers, names not paths, amounts as
+    numbers formatted #,##0.00, the time an Excel date-time in the chain's zone, a
+    column for each tender; a refused order only when asked for."""
+    import csv
+    import io
     from decimal import Decimal
 
-    from gateway import reports
-    from huiyuan.runtime import files
+    from openpyxl import load_workbook
+
+    from huiyuan.runtime.clock import local
 
     stub, terminal, member_id, card, _, hq_key = shop
     order = pb.CheckoutRequest(request_id=rid(), member_id=member_id, card_number=card, lines=[pb.CheckoutLine(
         line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],  # 满100减20: 100.00 in cash
         tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=100_00)])
+    before = datetime.now(timezone.utc).replace(microsecond=0)
     paid = stub.Checkout(order, metadata=as_(terminal))
+    after = datetime.now(timezone.utc)
     stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="1", quantity=1)]),
                 metadata=as_(terminal))
+    short = pb.CheckoutRequest()
+    short.CopyFrom(order)
+    short.request_id, short.tenders[0].amount_fen = rid(), 99_00
+    with pytest.raises(grpc.RpcError):
+        stub.Checkout(short, metadata=as_(terminal))
+    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    refused_id = stub.ListOrders(pb.ListOrdersRequest(state=pb.ORDER_STATE_REFUSED, page_size=1),
+                                 metadata=as_(manager)).orders[0].order_id
 
-    def exported(request, key):
+    header = ["订单号", "下单时间", "门店", "收银台", "会员号", "状态", "商品原价", "优惠", "销售额", "积分抵扣", "储值支付",
+              "现金", "银行卡", "微信支付", "支付宝", "使用积分", "获得积分", "退货件数", "拒绝原因"]
+
+    def csv_export(request, key):
         chunks = list(stub.ExportOrders(request, metadata=as_(key)))
-        rows = list(files.read_rows(b"".join(c.chunk for c in chunks), request.format == file_pb2.FILE_FORMAT_XLSX))
-        assert rows[0] == reports.HEADER
+        rows = list(csv.reader(io.StringIO(b"".join(c.chunk for c in chunks).decode("utf-8-sig"), newline="")))
+        assert rows[0] == header
         return chunks[0].file_name, {row[0]: row for row in rows[1:]}
 
-    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    def exported(request, key):
+        if request.format == file_pb2.FILE_FORMAT_CSV:
+            return csv_export(request, key)
+        chunks = list(stub.ExportOrders(request, metadata=as_(key)))
+        sheet = load_workbook(io.BytesIO(b"".join(c.chunk for c in chunks))).worksheets[0]
+        rows = list(sheet.iter_rows())
+        assert sheet.title == "订单" and [c.value for c in rows[0]] == header and rows[0][0].font.b
+        return chunks[0].file_name, {row[0].value: row for row in rows[1:]}
+
     name, orders = exported(export_request(STORE), manager)
     row = orders[paid.order_id]
     assert name.startswith("orders-hq_east_sh-001-") and name.endswith(".csv")
-    assert row[1:4] == [STORE, f"{STORE}/pos-1", member_id] and row[5] == "PARTLY_REFUNDED"
-    assert row[6:15] == ["120.00", "20.00", "100.00", "0.00", "0.00", "cash 100.00", "0", "100", "1"]
-    assert all(r[1] == STORE for r in orders.values())
+    assert row[2:6] == ["SH-001", "POS-1", member_id, "部分退款"]  # the store's and till's names
+    assert before <= datetime.strptime(row[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=local(after).tzinfo) <= after
+    assert row[6:] == ["120.00", "20.00", "100.00", "0.00", "0.00", "100.00", "0.00", "0.00", "0.00", "0", "100", "1", ""]
+    assert all(r[2] == "SH-001" for r in orders.values()) and refused_id not in orders  # it moved nothing
+    name, refused = exported(pb.ExportOrdersRequest(state=pb.ORDER_STATE_REFUSED, format=file_pb2.FILE_FORMAT_CSV,
+                                                    start_time=export_request(STORE).start_time,
+                                                    end_time=export_request(STORE).end_time), manager)
+    assert refused[refused_id][5:7] == ["已拒绝", ""] and refused[refused_id][-1].startswith("各支付方式合计须为 ¥100.00")
+    assert paid.order_id not in refused
+
     name, in_excel = exported(export_request(STORE, file_pb2.FILE_FORMAT_XLSX), manager)
     assert name.endswith(".xlsx") and in_excel.keys() == orders.keys()
-    assert [Decimal(x) for x in in_excel[paid.order_id][6:11]] == [Decimal(x) for x in row[6:11]]  # numbers Excel adds up
+    cells = in_excel[paid.order_id]
+    time = cells[1]
+    assert time.is_date and time.value.tzinfo is None and time.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert local(before).replace(tzinfo=None) <= time.value <= local(after).replace(tzinfo=None)  # the chain's clock
+    money = cells[6:15]
+    assert all(c.data_type == "n" and c.number_format == "#,##0.00" for c in money)  # numbers Excel adds up
+    assert [Decimal(str(c.value)) for c in money] == [Decimal(x) for x in row[6:15]]
+    assert [c.value for c in cells[15:18]] == [0, 100, 1] and cells[0].data_type == "s"
     east = issue(stub, hq_key, "hq/east", pb.ROLE_REGIONAL_MANAGER).api_key
     assert paid.order_id in exported(export_request("", days=2), east)[1]  # its own node by default
     south = issue(stub, hq_key, "hq/south", pb.ROLE_REGIONAL_MANAGER).api_key
