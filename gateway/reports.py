@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import org_pb2
-from huiyuan.runtime import files
+from huiyuan.runtime import files, words
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.convert import enum_name, from_timestamp
 from huiyuan.runtime.db import READ_ONLY
@@ -26,8 +26,6 @@ from gateway.storage import orders, refunds
 
 SOLD = ["PAID", "PARTLY_REFUNDED", "REFUNDED"]
 MAX_PERIOD = timedelta(days=93)  # a quarter: longer reports are the data warehouse's
-STATE_WORDS = {"PENDING": "处理中", "PAID": "已支付", "REFUSED": "已拒绝", "PARTLY_REFUNDED": "部分退款",
-               "REFUNDED": "已退款", "NEEDS_ATTENTION": "待处理"}
 TILL_TENDERS = list(tenders.ON_RECEIPT)  # a column each: 现金, 银行卡, 微信支付, 支付宝
 COLUMNS = [
     files.Column("订单号", width=30), files.Column("下单时间", files.TIME, width=20), files.Column("门店", width=16),
@@ -182,7 +180,7 @@ def _row(order, units_returned: int, names: dict[str, str]) -> list:
                    r.stored_value_paid_fen, *paid.values(), r.points_used, r.points_earned, units_returned]
     till = names.get(order.org_path, order.org_path) if order.org_path != order.store_path else ""
     return [order.order_id, order.create_time, names.get(order.store_path, order.store_path), till, order.member_id,
-            STATE_WORDS.get(order.state, order.state), *amounts, _refusal(order, answer)]
+            words.chinese(f"ORDER_STATE_{order.state}", order.state), *amounts, _refusal(order, answer)]
 
 
 def _refusal(order, answer) -> str:

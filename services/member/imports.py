@@ -13,7 +13,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from huiyuan.runtime import files
+from huiyuan.runtime import files, words
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations, invalid
 from huiyuan.runtime.ids import new_id
@@ -173,9 +173,6 @@ async def _check_home_stores(session, valid, result: ImportResult) -> None:
             result.rejects.append(Reject(row_number, "home_store_path", "ORG_NODE_NOT_FOUND", f"no store at '{path}'"))
 
 
-GENDER_WORDS = {domain.Gender.FEMALE: "女", domain.Gender.MALE: "男", domain.Gender.UNDISCLOSED: "保密"}
-CHANNEL_WORDS = {domain.Channel.STORE: "门店", domain.Channel.CALL_CENTRE: "客服中心", domain.Channel.WEB: "网站",
-                 domain.Channel.QR_SELF_SERVICE: "扫码自助", domain.Channel.BULK_IMPORT: "批量导入"}
 # The columns the import reads come out under the names it reads (姓名, 手机, 性别, 生日,
 # 纪念日, 门店编码, 营销同意, 标签), as it reads them: a file exported can be imported.
 EXPORT_COLUMNS = [
@@ -202,7 +199,7 @@ async def export_rows(connection, query: MemberQuery):
     store_names = dict((await connection.execute(select(storage.org_nodes.c.path, storage.org_nodes.c.name))).all())
     result = await connection.stream(select(members).where(query.where()).order_by(members.c.member_id.desc()))
     async for row in result:
-        yield [row.member_id, row.name, row.phone, GENDER_WORDS.get(row.gender, ""), _day(row.birthday),
+        yield [row.member_id, row.name, row.phone, words.chinese(f"GENDER_{row.gender}"), _day(row.birthday),
                _day(row.anniversary), store_names.get(row.home_store_path, ""), row.home_store_path,
-               tier_names.get(row.tier_id, ""), CHANNEL_WORDS.get(row.channel, row.channel), row.create_time,
+               tier_names.get(row.tier_id, ""), words.chinese(f"REGISTRATION_CHANNEL_{row.channel}", row.channel), row.create_time,
                "是" if row.marketing_consent else "否", "、".join(row.tags or [])]
