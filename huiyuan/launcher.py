@@ -7,14 +7,18 @@ are, and on Ctrl-C (or SIGTERM) stops them all gracefully.
 
 import importlib
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from huiyuan.cli_text import t
 from huiyuan.runtime import migrate
 from huiyuan.runtime.config import Settings, service_address
 
@@ -36,7 +40,7 @@ def migrate_all(names=SERVICES) -> None:
     for name in names:
         settings = Settings.from_env(name)
         migrate.upgrade(spec_of(name).migrations_dir, settings.database_url, name)
-        print(f"  migrated {name:<9} {settings.database_url.split('@')[-1]}")
+        print(t("up_migrated", name=f"{name:<9}", database=settings.database_url.split('@')[-1]))
 
 
 def wait_serving(name: str, timeout_s: float = 30.0) -> None:
@@ -54,7 +58,7 @@ def wait_serving(name: str, timeout_s: float = 30.0) -> None:
 
 
 def up(seed: bool = True) -> int:
-    print("huiyuan: migrating")
+    print(t("up_migrating"))
     migrate_all()
     children: dict[str, subprocess.Popen] = {}
     stopping = False
@@ -69,7 +73,7 @@ def up(seed: bool = True) -> int:
             children[name] = subprocess.Popen([sys.executable, "-m", module], env=os.environ.copy())
         for name in SERVICES:
             wait_serving(name)
-            print(f"  {name:<9} SERVING on {service_address(name)}")
+            print(t("up_serving", name=f"{name:<9}", address=service_address(name)))
         if seed:
             from huiyuan import demo
 
@@ -78,13 +82,13 @@ def up(seed: bool = True) -> int:
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
-                    print(f"huiyuan: {name} exited with {child.returncode}; stopping the rest")
+                    print(t("up_exited", name=name, code=child.returncode))
                     stopping = True
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nhuiyuan: stopping")
+        print(t("up_stopping"))
         for child in children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -93,18 +97,43 @@ def up(seed: bool = True) -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
-            print(f"  {name:<9} stopped")
+            print(t("up_stopped", name=f"{name:<9}"))
     return 0
 
 
+# What `huiyuan up` suggests trying: each works as printed, again and again, on the demo
+# (the checkout pays cash: 张伟 is a gold member, 2 x ¥60 at 95% less 满100减20 is ¥94).
+TRY = ["member find --phone 13800000001", "member list --org hq/east", "wallet statement --phone 13800000005",
+       "pos lookup --card 8000000000000001", "pos checkout --card 8000000000000001 --line tea-1:tea:2:60 --cash 94",
+       "pos gifts", "pos count-card-plans"]
+# The settings another shell needs to reach this run (never a secret or a database's URL).
+SHARED_SETTINGS = ("HUIYUAN_HOST", "HUIYUAN_VAR_DIR", "HUIYUAN_LANG")
+
+
 def _banner() -> str:
-    return f"""
-huiyuan is up. Gateway: {service_address('gateway')}  (member service: {service_address('member')})
-Try, in another shell:
-  huiyuan member find --phone 13800000001
-  huiyuan member find --card 8000000000000001
-  huiyuan member list --org hq/east
-  huiyuan wallet statement --phone 13800000005
-  huiyuan pos lookup --card 8000000000000001
-  huiyuan pos checkout --card 8000000000000001 --line tea-1:tea:2:60 --points 500 --stored-value 89
-Ctrl-C stops everything."""
+    huiyuan = command_name()
+    shared = [f"{name}={_shared_value(name, value)}" for name, value in sorted(os.environ.items())
+              if name in SHARED_SETTINGS or (name.startswith("HUIYUAN_") and name.endswith(("_PORT", "_ADDR")))]
+    commands = ([f"  {t('up_same_settings')}", f"  export {' '.join(shared)}"] if shared else []) + \
+        [f"  {huiyuan} {command}" for command in TRY]
+    return t("up_banner", gateway=service_address("gateway"), member=service_address("member"),
+             commands="\n".join(commands), huiyuan=huiyuan)
+
+
+def _shared_value(name: str, value: str) -> str:
+    """A folder as an absolute path, so the other shell finds it wherever it stands."""
+    return shlex.quote(str(Path(value).resolve()) if name == "HUIYUAN_VAR_DIR" else value)
+
+
+def command_name() -> str:
+    """How another shell runs this `huiyuan`: its name if the PATH finds this one, else
+    its path (.venv/bin/huiyuan from the source tree)."""
+    script = Path(sys.argv[0]) if sys.argv and Path(sys.argv[0]).name == "huiyuan" else Path(sys.executable).parent / "huiyuan"
+    found = shutil.which("huiyuan")
+    if found and Path(found).resolve() == script.resolve():
+        return "huiyuan"
+    try:
+        relative = script.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return shlex.quote(str(script.absolute()))
+    return shlex.quote(str(relative))

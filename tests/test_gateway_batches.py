@@ -172,6 +172,7 @@ def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_
 
 def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, wallet_service, monkeypatch, capsys,
                                                              tmp_path):
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan import pos
 
     stub, keys, _ = office

@@ -214,6 +214,7 @@ def test_a_region_lists_the_members_to_remind_of_points_its_stores_gave(office, 
 
 
 def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan import pos
 
     stub, keys, _ = office
@@ -245,6 +246,7 @@ def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch
 
 def test_a_store_remembers_its_members_days_and_who_stopped_coming_not_another_region_s(
         office, member_service, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan import pos
     from huiyuan.runtime.clock import CHAIN_ZONE
 

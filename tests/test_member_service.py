@@ -320,6 +320,24 @@ def test_import_xlsx_and_export_both_formats(stubs):
     assert refusal(stubs.member.ImportMembers, bad)[2] == {"content": "HEADER_INVALID"}
 
 
+def test_member_list_shows_each_member_s_tier(stubs, member_service, monkeypatch, capsys):
+    from huiyuan import cli
+
+    rank = 100 + int(rid()[:3], 16) % 900
+    tier = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name=f"铂金{rank}", rank=rank, price_rate_bp=9000, points_multiplier_bp=20000))).tier
+    gold, plain = stubs.register("列表金卡"), stubs.register("列表普通")
+    stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=gold.member_id, tier_id=tier.tier_id,
+                                                      reason="列表", actor=ACTOR))
+    monkeypatch.setenv("HUIYUAN_MEMBER_ADDR", member_service.app.address)
+    assert cli.main(["member", "list", "--org", STORE, "--limit", "500"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[listed.index(f"列表金卡  {gold.phone[:3]}****{gold.phone[-4:]}  会员号 {gold.member_id}") + 1].startswith(
+        f"  所属门店 {STORE}   等级 铂金{rank}   注册于 ")
+    assert listed[listed.index(f"列表普通  {plain.phone[:3]}****{plain.phone[-4:]}  会员号 {plain.member_id}") + 1].startswith(
+        f"  所属门店 {STORE}   等级 -   注册于 ")
+
+
 def test_record_visit_is_idempotent_by_order(stubs):
     member = stubs.register("常客")
     visit = dict(member_id=member.member_id, store_path=STORE, amount_fen=12_345)
