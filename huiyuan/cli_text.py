@@ -54,7 +54,7 @@ def take_language(argv: list[str]) -> tuple[str | None, list[str]]:
     return lang, rest
 
 
-def t(key: str, **fields) -> str:
+def t(key: str, /, **fields) -> str:
     """The sentence of key in this run's language, its {fields} filled in."""
     zh, en = TEXT[key]
     return (en if language() == "en" else zh).format(**fields)

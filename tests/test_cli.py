@@ -38,6 +38,10 @@ def test_every_sentence_is_said_in_both_languages_with_the_same_blanks():
             continue
         assert fields(zh) | LEFT_OUT_IN_CHINESE.get(key, set()) == fields(en), key
         assert zh != en and re.search(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", zh), key  # Chinese, or its punctuation
+        for lang in cli_text.LANGUAGES:  # each can be said, whatever its blanks are called ({key} too)
+            cli_text.choose(lang)
+            assert cli_text.t(key, **{name: 1 for name in fields(en)})
+    cli_text.choose(None)
 
 
 def test_every_key_the_code_names_is_in_the_table_and_every_key_in_the_table_is_used():

@@ -383,7 +383,7 @@ def test_every_export_writes_money_times_and_days_as_excel_reads_them(monkeypatc
 
     columns = [files.Column("姓名"), files.Column("金额", files.MONEY), files.Column("积分", files.COUNT),
                files.Column("时间", files.TIME), files.Column("生日", files.DAY)]
-    at = datetime(2026, 12, 31, 17, 30, 5, tzinfo=timezone.utc)  # 01:30:05 on New Year's Day in Shanghai
+    at = datetime(2026, 12, 31, 17, 30, 5, 999_999, tzinfo=timezone.utc)  # 01:30:05 on New Year's Day in Shanghai
     rows = [["=1+1", 123_456_78, 12, at, date(1990, 5, 17)], ["张三", -5, None, None, "05-17"]]
 
     def written(xlsx):

@@ -204,7 +204,8 @@ class FileWriter:
             elif kind == MONEY:
                 cells.append(self._cell(yuan_number(value), number_format=MONEY_FORMAT))
             elif kind == TIME:
-                cells.append(self._cell(local(value).replace(tzinfo=None), number_format=TIME_FORMAT))
+                # to the second, as the CSV says it and the format shows it
+                cells.append(self._cell(local(value).replace(tzinfo=None, microsecond=0), number_format=TIME_FORMAT))
             elif kind == DAY and isinstance(value, date):
                 cells.append(self._cell(value, number_format=DAY_FORMAT))
             elif isinstance(value, str) and value.startswith("="):
