@@ -449,6 +449,10 @@ TEXT = {
     "up_migrated": ("  已迁移 {name} {database}", "  migrated {name} {database}"),
     "up_serving": ("  {name} 已就绪（SERVING），地址 {address}", "  {name} SERVING on {address}"),
     "up_exited": ("huiyuan：{name} 已退出（{code}），停止其余服务", "huiyuan: {name} exited with {code}; stopping the rest"),
+    "up_port_taken": ("{name} 的端口 {address} 已被占用（另一个 huiyuan up 在运行？）：先停止它，或用 {variable} 换一个端口",
+                      "{name}'s port {address} is taken (another huiyuan up running?): stop it, or choose another "
+                      "with {variable}"),
+    "up_not_serving": ("{name} 在 {seconds} 秒内没有就绪（SERVING）", "{name} did not report SERVING within {seconds} s"),
     "up_stopping": ("\nhuiyuan：正在停止", "\nhuiyuan: stopping"),
     "up_stopped": ("  {name} 已停止", "  {name} stopped"),
     "demo_chain": ("  示例连锁：{nodes} 个组织节点，{tiers} 个等级，{members} 位持卡会员",

@@ -10,6 +10,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,21 +44,39 @@ def migrate_all(names=SERVICES) -> None:
         print(t("up_migrated", name=f"{name:<9}", database=settings.database_url.split('@')[-1]))
 
 
-def wait_serving(name: str, timeout_s: float = 30.0) -> None:
+def check_ports_free() -> None:
+    """Every service's port is free before anything starts: a port another run holds
+    would answer the health check, and the demo would go into that run, with a terminal
+    key its gateway does not know."""
+    for name in SERVICES:
+        settings = Settings.from_env(name)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+            try:
+                probe.bind((settings.host, settings.port))
+            except OSError:
+                raise SystemExit(t("up_port_taken", name=name, address=f"{settings.host}:{settings.port}",
+                                   variable=f"HUIYUAN_{name.upper()}_PORT")) from None
+
+
+def wait_serving(name: str, timeout_s: float = 30.0, child: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(service_address(name)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
+            if child is not None and child.poll() is not None:  # its reason is in its log, above
+                raise SystemExit(t("up_exited", name=name, code=child.returncode))
             try:
                 if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
                 pass
             time.sleep(0.2)
-    raise SystemExit(f"{name} did not report SERVING within {timeout_s:.0f} s")
+    raise SystemExit(t("up_not_serving", name=name, seconds=f"{timeout_s:.0f}"))
 
 
 def up(seed: bool = True) -> int:
+    check_ports_free()
     print(t("up_migrating"))
     migrate_all()
     children: dict[str, subprocess.Popen] = {}
@@ -72,7 +91,7 @@ def up(seed: bool = True) -> int:
         for name, module in SERVICES.items():
             children[name] = subprocess.Popen([sys.executable, "-m", module], env=os.environ.copy())
         for name in SERVICES:
-            wait_serving(name)
+            wait_serving(name, child=children[name])
             print(t("up_serving", name=f"{name:<9}", address=service_address(name)))
         if seed:
             from huiyuan import demo

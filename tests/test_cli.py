@@ -204,3 +204,19 @@ def test_huiyuan_up_prints_commands_that_work_exactly_as_printed(tmp_path):
         os.killpg(up.pid, signal.SIGTERM)
         up.wait(timeout=30)
         shutil.rmtree(tmp_path / "var", ignore_errors=True)
+
+
+def test_huiyuan_up_refuses_a_port_another_run_holds_before_it_starts_anything(monkeypatch):
+    """Otherwise the other run's services answer its health checks and get its demo, and
+    the terminal key it prints is one their gateway does not know."""
+    from huiyuan import launcher
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        ports = _free_ports(4) + [held.getsockname()[1]]
+        for name, port in zip(("member", "wallet", "points", "campaign", "gateway"), ports):
+            monkeypatch.setenv(f"HUIYUAN_{name.upper()}_PORT", str(port))
+        with pytest.raises(SystemExit, match=f"gateway 的端口 127.0.0.1:{ports[-1]} 已被占用.*HUIYUAN_GATEWAY_PORT"):
+            launcher.check_ports_free()
+    launcher.check_ports_free()  # let go: free again
