@@ -177,7 +177,8 @@ def _row(order, units_returned: int, names: dict[str, str]) -> list:
             if t.kind in paid:
                 paid[t.kind] += t.amount_fen
         amounts = [r.list_total_fen, r.discount_total_fen, r.list_total_fen - r.discount_total_fen, r.points_offset_fen,
-                   r.stored_value_paid_fen, *paid.values(), r.points_used, r.points_earned, units_returned]
+                   r.stored_value_paid_fen, *(fen or None for fen in paid.values()),  # a tender unused: empty
+                   r.points_used, r.points_earned, units_returned]
     till = names.get(order.org_path, order.org_path) if order.org_path != order.store_path else ""
     return [order.order_id, order.create_time, names.get(order.store_path, order.store_path), till, order.member_id,
             words.chinese(f"ORDER_STATE_{order.state}", order.state), *amounts, _refusal(order, answer)]

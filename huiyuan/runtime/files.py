@@ -15,7 +15,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from openpyxl import Workbook, load_workbook
@@ -145,14 +145,12 @@ def export_name(*parts: str, xlsx: bool) -> str:
     return "-".join(p.replace("/", "_") for p in (*parts, stamp) if p) + (".xlsx" if xlsx else ".csv")
 
 
-def _csv_text(kind: str, value) -> str:
-    if value is None:
-        return ""
-    if kind == MONEY:
-        return str(yuan_number(value))
-    if kind == TIME:
-        return f"{local(value):%Y-%m-%d %H:%M:%S}"
+def _plain_text(value) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
+
+
+# How a CSV writes a cell of each kind (a value, not None)
+CSV_TEXT = {MONEY: lambda fen: str(yuan_number(fen)), TIME: lambda moment: f"{local(moment):%Y-%m-%d %H:%M:%S}"}
 
 
 class FileWriter:
@@ -172,7 +170,10 @@ class FileWriter:
     def __init__(self, file_name: str, columns: list[Column], xlsx: bool, sheet_title: str,
                  chunk_bytes: int = CHUNK_BYTES):
         self.name, self.xlsx, self.chunk_bytes, self.rows = file_name, xlsx, chunk_bytes, 0
-        self.kinds = [c.kind for c in columns]
+        # each column's way to a cell, chosen once: an export writes a million rows
+        self.csv_texts = [CSV_TEXT.get(c.kind, _plain_text) for c in columns]
+        xlsx_cells = {MONEY: self._money_cell, TIME: self._time_cell, DAY: self._day_cell, COUNT: lambda n: n}
+        self.xlsx_cells = [xlsx_cells.get(c.kind, self._text_cell) for c in columns]
         if xlsx:
             self.workbook = Workbook(write_only=True)
             self.sheet = self.workbook.create_sheet(sheet_title)
@@ -193,26 +194,25 @@ class FileWriter:
         if number_format:
             cell.number_format = number_format
         if text:
-            cell.data_type = "s"  # a name typed as "=1+1" is a name, not a formula
+            cell.data_type = "s"
         return cell
 
+    def _money_cell(self, fen: int) -> WriteOnlyCell:
+        return self._cell(yuan_number(fen), number_format=MONEY_FORMAT)
+
+    def _time_cell(self, moment: datetime) -> WriteOnlyCell:
+        # to the second, as the CSV says it and the format shows it
+        return self._cell(local(moment).replace(tzinfo=None, microsecond=0), number_format=TIME_FORMAT)
+
+    def _day_cell(self, day):
+        return self._cell(day, number_format=DAY_FORMAT) if isinstance(day, date) else day  # "05-17": text
+
+    def _text_cell(self, text):
+        # a name typed as "=1+1" is a name: openpyxl would write it as a formula
+        return self._cell(text, text=True) if isinstance(text, str) and text.startswith("=") else text
+
     def _xlsx_row(self, row: list) -> list:
-        cells = []
-        for kind, value in zip(self.kinds, row):
-            if value is None or value == "":
-                cells.append(None)
-            elif kind == MONEY:
-                cells.append(self._cell(yuan_number(value), number_format=MONEY_FORMAT))
-            elif kind == TIME:
-                # to the second, as the CSV says it and the format shows it
-                cells.append(self._cell(local(value).replace(tzinfo=None, microsecond=0), number_format=TIME_FORMAT))
-            elif kind == DAY and isinstance(value, date):
-                cells.append(self._cell(value, number_format=DAY_FORMAT))
-            elif isinstance(value, str) and value.startswith("="):
-                cells.append(self._cell(value, text=True))
-            else:
-                cells.append(value)
-        return cells
+        return [None if value is None or value == "" else cell(value) for cell, value in zip(self.xlsx_cells, row)]
 
     def add(self, row: list) -> list[tuple[str, bytes]]:
         """The chunks ready after this row (none, mostly)."""
@@ -225,7 +225,7 @@ class FileWriter:
                                          f"超过 {XLSX_MAX_ROWS:,} 行，Excel 无法打开：请改用 CSV 或缩小范围。")
             self.sheet.append(self._xlsx_row(row))
             return []
-        self.csv.writerow([_csv_text(kind, value) for kind, value in zip(self.kinds, row)])
+        self.csv.writerow(["" if value is None else text(value) for text, value in zip(self.csv_texts, row)])
         return [self._named(self._take())] if self.buffer.tell() >= self.chunk_bytes else []
 
     def finish(self) -> list[tuple[str, bytes]]:
