@@ -129,7 +129,13 @@ def parser() -> Parser:
 def main(argv=None) -> int:
     lang, argv = cli_text.take_language(sys.argv[1:] if argv is None else list(argv))
     cli_text.choose(lang)
-    args = parser().parse_args(argv)
+    try:
+        return _run(parser().parse_args(argv))
+    finally:
+        cli_text.choose(None)  # --lang is this run's (tests run main many times in one process)
+
+
+def _run(args) -> int:
     from huiyuan import launcher, pos
 
     if args.command != "up" and hasattr(signal, "SIGPIPE"):

@@ -97,7 +97,7 @@ def up(seed: bool = True) -> int:
             from huiyuan import demo
 
             demo.seed(*(service_address(name) for name in ("member", "wallet", "points", "campaign")))
-        print(_banner())
+        print(_banner(seeded=seed))
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -129,12 +129,13 @@ TRY = ["member find --phone 13800000001", "member list --org hq/east", "wallet s
 SHARED_SETTINGS = ("HUIYUAN_HOST", "HUIYUAN_VAR_DIR", "HUIYUAN_LANG")
 
 
-def _banner() -> str:
+def _banner(seeded: bool) -> str:
+    """Where things are, and what to try: commands that need the demo only when it was seeded."""
     huiyuan = command_name()
     shared = [f"{name}={_shared_value(name, value)}" for name, value in sorted(os.environ.items())
               if name in SHARED_SETTINGS or (name.startswith("HUIYUAN_") and name.endswith(("_PORT", "_ADDR")))]
     commands = ([f"  {t('up_same_settings')}", f"  export {' '.join(shared)}"] if shared else []) + \
-        [f"  {huiyuan} {command}" for command in TRY]
+        [f"  {huiyuan} {command}" for command in (TRY if seeded else ["-h"])]
     return t("up_banner", gateway=service_address("gateway"), member=service_address("member"),
              commands="\n".join(commands), huiyuan=huiyuan)
 

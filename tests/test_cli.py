@@ -92,7 +92,11 @@ def test_the_language_comes_from_lang_then_huiyuan_lang_then_is_chinese(monkeypa
         assert ("选项:" in out and "options:" not in out) if heading.startswith("用法") else "options:" in out
     with pytest.raises(SystemExit, match="--lang fr"):
         cli.main(["--lang", "fr", "pos"])
-    cli_text.choose(None)
+    monkeypatch.delenv("HUIYUAN_LANG")
+    with pytest.raises(SystemExit):
+        cli.main(["--lang", "en", "pos", "-h"])
+    capsys.readouterr()
+    assert cli_text.language() == "zh"  # --lang was that run's: the next call is in Chinese again
 
 
 def test_an_amount_is_yuan_with_at_most_two_decimals():

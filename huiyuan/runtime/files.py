@@ -16,7 +16,6 @@ import io
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
@@ -27,6 +26,7 @@ from huiyuan.common.v1 import file_pb2
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Violations, invalid
+from huiyuan.runtime.money import yuan_number
 
 CHUNK_BYTES = 256 * 1024
 XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, less the header
@@ -131,11 +131,6 @@ class Column:
     title: str
     kind: str = TEXT
     width: int = 12
-
-
-def yuan_number(fen: int) -> Decimal:
-    """Fen as yuan, exactly: 12345 is 123.45, never a float's 123.4499..."""
-    return Decimal(fen).scaleb(-2)
 
 
 def export_name(*parts: str, xlsx: bool) -> str:
