@@ -320,7 +320,8 @@ TEXT = {
     "help_month": ("export、settlement：整月：YYYY-MM、this（本月至今，默认）、last（上月）",
                    "export, settlement: a month: YYYY-MM, this (so far; the default) or last"),
     "help_format": ("导出：文件格式", "exports: the file's format"),
-    "help_out": ("导出：写到哪个文件（默认：网关建议的文件名）", "exports: where to write (default: the name the gateway suggests)"),
+    "help_out": ("导出：写到哪个文件或文件夹（默认：当前文件夹，网关建议的文件名）",
+                 "exports: the file or folder to write to (default: here, under the name the gateway suggests)"),
 
     # --- huiyuan pos: at the till ---------------------------------------------------------
     "say_whom_at_till": ("请用 --phone、--card 或 --qr 指明会员", "say whom with --phone, --card or --qr"),

@@ -25,9 +25,12 @@ def file_format(xlsx: bool):
 
 
 def save_file(chunks, out: str) -> None:
-    """An export streamed in chunks, written to out (default: the name the gateway suggests)."""
+    """An export streamed in chunks, written to out (default: the name the gateway suggests;
+    into out under that name when out is a folder)."""
     first = next(chunks)
     path = Path(out or first.file_name)
+    if path.is_dir():
+        path = path / first.file_name
     try:
         with path.open("wb") as file:
             file.write(first.chunk)

@@ -147,9 +147,13 @@ def test_a_file_that_cannot_be_read_or_written_is_named_not_a_traceback(tmp_path
                        ("members", "只能读取 .csv 或 .xlsx")]:
         with pytest.raises(SystemExit, match=said):
             pos_office.read_file(str(tmp_path / name))
-    chunks = iter([argparse.Namespace(file_name="orders.csv", chunk=b"x")])
+    def chunks():
+        return iter([argparse.Namespace(file_name="orders.csv", chunk=b"x")])
+
     with pytest.raises(SystemExit, match="无法写入 .*no/such/folder"):
-        pos_office.save_file(chunks, str(tmp_path / "no" / "such" / "folder" / "orders.csv"))
+        pos_office.save_file(chunks(), str(tmp_path / "no" / "such" / "folder" / "orders.csv"))
+    pos_office.save_file(chunks(), str(tmp_path / "folder.csv"))  # a folder: the file goes into it
+    assert (tmp_path / "folder.csv" / "orders.csv").read_bytes() == b"x"
 
 
 def test_a_table_lines_up_in_chinese():
