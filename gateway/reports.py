@@ -4,27 +4,37 @@ consumption report a region opens in Excel)."""
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 
+from google.rpc import status_pb2
 from sqlalchemy import select
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.runtime import files
+from huiyuan.member.v1 import org_pb2
+from huiyuan.runtime import files, words
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.convert import enum_name, enum_word, from_timestamp
+from huiyuan.runtime.convert import enum_name, from_timestamp
 from huiyuan.runtime.db import READ_ONLY
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_org_path
+from huiyuan.runtime.status import from_status
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway import auth, tenders
 from gateway.auth import Caller
 from gateway.orders import of_node
+from gateway.relay import relayed
 from gateway.storage import orders, refunds
 
 SOLD = ["PAID", "PARTLY_REFUNDED", "REFUNDED"]
 MAX_PERIOD = timedelta(days=93)  # a quarter: longer reports are the data warehouse's
-HEADER = ["order_id", "store", "till", "member_id", "time", "state", "list_total", "discount", "sale", "points_offset",
-          "stored_value", "other_tenders", "points_used", "points_earned", "units_returned", "refusal_reason"]
+TILL_TENDERS = list(tenders.ON_RECEIPT)  # a column each: 现金, 银行卡, 微信支付, 支付宝
+COLUMNS = [
+    files.Column("订单号", width=30), files.Column("下单时间", files.TIME, width=20), files.Column("门店", width=16),
+    files.Column("收银台"), files.Column("会员号", width=30), files.Column("状态", width=8),
+    files.Column("商品原价", files.MONEY), files.Column("优惠", files.MONEY), files.Column("销售额", files.MONEY),
+    files.Column("积分抵扣", files.MONEY), files.Column("储值支付", files.MONEY),
+    *(files.Column(tenders.ON_RECEIPT[kind], files.MONEY) for kind in TILL_TENDERS),
+    files.Column("使用积分", files.COUNT), files.Column("获得积分", files.COUNT), files.Column("退货件数", files.COUNT),
+    files.Column("拒绝原因", width=30)]
 
 
 @dataclass
@@ -110,27 +120,41 @@ def check_export(v: Violations, request: pb.ExportOrdersRequest):
     return node, start, end, state, files.check_format(v, request.format)
 
 
-async def export_orders(engine, caller: Caller, request: pb.ExportOrdersRequest):
-    """The file's chunks (ExportOrdersResponse), from one read of the orders."""
+async def export_orders(engine, org, caller: Caller, request: pb.ExportOrdersRequest):
+    """The file's chunks (ExportOrdersResponse), from one read of the orders; org is the
+    member service's OrgService, for the names of the stores and tills."""
     v = Violations()
     node, start, end, state, xlsx = check_export(v, request)
     v.raise_if_any()
     node = node or caller.org_path
     if not caller.covers(node):
         raise auth.denied()
-    chosen = [of_node(node), orders.c.create_time >= start, orders.c.create_time < end]
-    if state:
-        chosen.append(orders.c.state == state)
+    # A refused order moved nothing: it is in the file only when asked for by its state.
+    chosen = [of_node(node), orders.c.create_time >= start, orders.c.create_time < end,
+              orders.c.state == state if state else orders.c.state != "REFUSED"]
+    names = await _node_names(org, node)
     last_day = local(end - timedelta(microseconds=1))  # the period's end is not in it
     name = f"orders-{node.replace('/', '_')}-{local(start):%Y%m%d}-{last_day:%Y%m%d}.{'xlsx' if xlsx else 'csv'}"
-    writer = files.FileWriter(name, HEADER, xlsx, "orders")
+    writer = files.FileWriter(name, COLUMNS, xlsx, "订单")
     async with engine.connect() as db:  # one connection: the refunds, then the orders streamed
         await db.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
         returned = await _units_returned(db, select(orders.c.order_id).where(*chosen))
         result = await db.stream(select(orders).where(*chosen).order_by(orders.c.create_time, orders.c.order_id))
-        rows = (_row(order, returned.get(order.order_id, 0)) async for order in result)
+        rows = (_row(order, returned.get(order.order_id, 0), names) async for order in result)
         async for file_name, chunk in writer.stream(rows):
             yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
+
+
+async def _node_names(org, node: str) -> dict[str, str]:
+    """path -> name of node and every node under it (its stores and tills)."""
+    names, request = {}, org_pb2.ListOrgNodesRequest(under_path=node, page_size=1000)
+    while True:
+        async with relayed("member"):
+            page = await org.ListOrgNodes(request)
+        names.update((n.path, n.name) for n in page.org_nodes)
+        if not page.next_page_token:
+            return names
+        request.page_token = page.next_page_token
 
 
 async def _units_returned(db, chosen_ids) -> dict[str, int]:
@@ -141,22 +165,27 @@ async def _units_returned(db, chosen_ids) -> dict[str, int]:
     return returned
 
 
-def _row(order, units_returned: int) -> list:
-    """One order as a line of the report; amounts in yuan, as numbers Excel can add up."""
+def _row(order, units_returned: int, names: dict[str, str]) -> list:
+    """One order as a line of the report: amounts in fen (the writer shows yuan), a
+    column for each till tender, so that every column adds up."""
     answer = pb.CheckoutResponse.FromString(order.response) if order.response is not None else None
     r = answer.receipt if answer is not None and answer.HasField("receipt") else None
-    amounts = [""] * 9  # an order never paid has no receipt
+    amounts = [None] * (8 + len(TILL_TENDERS))  # an order never paid has no receipt
     if r is not None:
-        others = "; ".join(f"{enum_word(pb.TenderKind, t.kind)} {_number(t.amount_fen)}"
-                           for t in r.tenders if t.kind != pb.TENDER_KIND_STORED_VALUE)
-        amounts = [_number(r.list_total_fen), _number(r.discount_total_fen), _number(r.list_total_fen - r.discount_total_fen),
-                   _number(r.points_offset_fen), _number(r.stored_value_paid_fen), others, r.points_used, r.points_earned,
-                   units_returned]
-    till = order.org_path if order.org_path != order.store_path else ""
-    return [order.order_id, order.store_path, till, order.member_id, f"{local(order.create_time):%Y-%m-%d %H:%M:%S}",
-            order.state, *amounts, answer.refusal_reason if answer is not None else ""]
+        paid = {kind: 0 for kind in TILL_TENDERS}
+        for t in r.tenders:
+            if t.kind in paid:
+                paid[t.kind] += t.amount_fen
+        amounts = [r.list_total_fen, r.discount_total_fen, r.list_total_fen - r.discount_total_fen, r.points_offset_fen,
+                   r.stored_value_paid_fen, *(fen or None for fen in paid.values()),  # a tender unused: empty
+                   r.points_used, r.points_earned, units_returned]
+    till = names.get(order.org_path, order.org_path) if order.org_path != order.store_path else ""
+    return [order.order_id, order.create_time, names.get(order.store_path, order.store_path), till, order.member_id,
+            words.chinese(f"ORDER_STATE_{order.state}", order.state), *amounts, _refusal(order, answer)]
 
 
-def _number(fen: int) -> Decimal:
-    """Fen as yuan, exactly: 12345 is 123.45, never a float's 123.4499..."""
-    return Decimal(fen).scaleb(-2)
+def _refusal(order, answer) -> str:
+    """Why a refused order was refused, in the words the till heard (zh-CN)."""
+    if order.refusal is not None:
+        return from_status(status_pb2.Status.FromString(order.refusal)).zh or ""
+    return answer.refusal_reason if answer is not None else ""

@@ -119,7 +119,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def ExportOrders(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
-        async for chunk in reports.export_orders(self.engine, caller, request):
+        async for chunk in reports.export_orders(self.engine, self.services.org, caller, request):
             yield chunk
 
     async def _count_new_members(self, store_path: str, start, end) -> int:

@@ -1,24 +1,19 @@
-"""The `huiyuan` command: run the system, migrate databases, and look members up.
-
-  huiyuan up                      every service on this machine, SQLite, demo data
-  huiyuan migrate [SERVICE ...]   apply each service's Alembic migrations
-  huiyuan member find --phone P | --card N | --id M
-  huiyuan member list [--org PATH] [--limit N]
-  huiyuan wallet balance|statement --phone P | --card N | --id M
-  huiyuan pos lookup|register|top-up|checkout|receipt ...   a cashier's terminal (see huiyuan.pos)
-  huiyuan key issue --org PATH --role ROLE [--label L]   a gateway credential, written
-                                  straight to the gateway's database (the first HQ key)
+"""The `huiyuan` command: run the system, migrate databases, look members up, and the
+till's and back offices' commands (huiyuan.pos). `huiyuan -h` lists them, in Chinese by
+default, in English with --lang en or HUIYUAN_LANG=en (huiyuan/cli_text.py holds what
+it says in both).
 """
 
-import argparse
 import signal
 import sys
 
 import grpc
 
+from huiyuan import cli_text
+from huiyuan.cli_args import Parser
+from huiyuan.cli_text import enum_text, left, right, t
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import MissingSecret
-from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.status import NO_ANSWER, from_status, parse_rpc_error
 
@@ -37,49 +32,62 @@ def _member_stub():
     return member_pb2_grpc.MemberServiceStub(_channel("member"))
 
 
-def _print_member(m, tier=None, cards=()):
+def _print_member(m, tier_name="", cards=()):
     from huiyuan.member.v1 import card_pb2
 
-    print(f"{m.name}  {m.phone[:3]}****{m.phone[-4:]}  id {m.member_id}")
-    print(f"  home store {m.home_store_path or '-'}   tier {tier.name if tier else '-'}   registered {m.create_time.ToDatetime():%Y-%m-%d}")
+    print(t("member_name_line", name=m.name, phone=f"{m.phone[:3]}****{m.phone[-4:]}", member_id=m.member_id))
+    print(t("member_detail_line", store=m.home_store_path or "-", tier=tier_name or "-",
+            day=f"{m.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d}"))
     for c in cards:
-        print(f"  card {c.card_number}  {enum_word(card_pb2.CardState, c.state)}")
+        print(t("member_card_line", number=c.card_number, state=enum_text(card_pb2.CardState, c.state)))
+
+
+def _lookup_request(args):
+    """The member named by --phone, --card or --id."""
+    from huiyuan.member.v1 import member_pb2
+
+    # one key: they are a oneof, and setting another, even to "", would choose that one
+    key = next(((name, value) for name, value in (("phone", args.phone), ("card_number", args.card),
+                                                  ("member_id", args.id)) if value), None)
+    if key is None:
+        raise SystemExit(t("say_whom"))
+    return member_pb2.LookupMemberRequest(**dict([key]))
 
 
 def _member(args) -> int:
-    from huiyuan.member.v1 import member_pb2
+    from huiyuan.member.v1 import member_pb2, tier_pb2, tier_pb2_grpc
 
     stub = _member_stub()
     if args.action == "find":
-        request = member_pb2.LookupMemberRequest(phone=args.phone) if args.phone else (
-            member_pb2.LookupMemberRequest(card_number=args.card) if args.card else member_pb2.LookupMemberRequest(member_id=args.id or ""))
-        response = stub.LookupMember(request, timeout=5)
-        _print_member(response.member, response.tier if response.HasField("tier") else None, response.cards)
-    else:
-        response = stub.ListMembers(member_pb2.ListMembersRequest(
-            filter=member_pb2.MemberFilter(org_path=args.org or ""), page_size=args.limit), timeout=5)
-        for m in response.members:
-            _print_member(m)
+        response = stub.LookupMember(_lookup_request(args), timeout=5)
+        _print_member(response.member, response.tier.name if response.HasField("tier") else "", response.cards)
+        return 0
+    tiers = tier_pb2_grpc.TierServiceStub(_channel("member"))
+    tier_names = {tier.tier_id: tier.name for tier in tiers.ListTiers(tier_pb2.ListTiersRequest(), timeout=5).tiers}
+    response = stub.ListMembers(member_pb2.ListMembersRequest(
+        filter=member_pb2.MemberFilter(org_path=args.org or ""), page_size=args.limit), timeout=5)
+    for m in response.members:
+        _print_member(m, tier_names.get(m.tier_id, ""))
+    if not response.members:
+        print(t("member_none"))
     return 0
 
 
 def _wallet(args) -> int:
-    from huiyuan.member.v1 import member_pb2
     from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 
-    request = member_pb2.LookupMemberRequest(phone=args.phone) if args.phone else (
-        member_pb2.LookupMemberRequest(card_number=args.card) if args.card else member_pb2.LookupMemberRequest(member_id=args.id or ""))
-    member = _member_stub().LookupMember(request, timeout=5).member
+    member = _member_stub().LookupMember(_lookup_request(args), timeout=5).member
     wallet = wallet_pb2_grpc.WalletServiceStub(_channel("wallet"))
     b = wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member.member_id), timeout=5).balance
-    print(f"{member.name}  stored value {yuan(b.principal_fen + b.bonus_fen)} (principal {yuan(b.principal_fen)}, "
-          f"bonus {yuan(b.bonus_fen)}), held {yuan(b.held_fen)}, available {yuan(b.available_fen)}")
+    print(t("wallet_balance", name=member.name, total=yuan(b.principal_fen + b.bonus_fen), principal=yuan(b.principal_fen),
+            bonus=yuan(b.bonus_fen), held=yuan(b.held_fen), available=yuan(b.available_fen)))
     if args.action == "statement":
         entries = wallet.ListEntries(wallet_pb2.ListEntriesRequest(member_id=member.member_id, page_size=args.limit), timeout=5)
         for e in entries.entries:
-            kind = enum_word(wallet_pb2.EntryKind, e.kind)
-            print(f"  {e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {kind:<18} {yuan(e.principal_delta_fen + e.bonus_delta_fen):>10}"
-                  f"  balance {yuan(e.balance_after_fen):>10}  {e.store_path}  {e.memo}")
+            print(t("wallet_entry", time=f"{e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}",
+                    kind=left(enum_text(wallet_pb2.EntryKind, e.kind), 18),
+                    amount=right(yuan(e.principal_delta_fen + e.bonus_delta_fen), 10),
+                    balance=right(yuan(e.balance_after_fen), 10), store=e.store_path, memo=e.memo).rstrip())
     return 0
 
 
@@ -88,40 +96,55 @@ def _issue_key(args) -> int:
     from huiyuan.runtime.config import Settings
 
     key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, auth.Role(args.role), args.label)
-    print(f"key id {key_id}\napi key {key}   (shown once: keep it safe)")
+    print(t("key_issued", key_id=key_id, key=key))
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="huiyuan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="run every service on this machine with demo data")
-    up.add_argument("--no-demo", action="store_true", help="do not seed demo data")
-    mig = sub.add_parser("migrate", help="apply database migrations")
-    mig.add_argument("services", nargs="*", help="default: all")
-    member = sub.add_parser("member", help="look members up (talks to the member service)")
-    member.add_argument("action", choices=["find", "list"])
-    member.add_argument("--phone")
-    member.add_argument("--card")
-    member.add_argument("--id")
-    member.add_argument("--org")
-    member.add_argument("--limit", type=int, default=20)
-    wallet = sub.add_parser("wallet", help="a member's stored value (talks to the member and wallet services)")
-    wallet.add_argument("action", choices=["balance", "statement"])
-    wallet.add_argument("--phone")
-    wallet.add_argument("--card")
-    wallet.add_argument("--id")
-    wallet.add_argument("--limit", type=int, default=20)
+def parser() -> Parser:
+    """The whole command line, in this run's language."""
     from huiyuan import pos
 
+    top = Parser(prog="huiyuan", description=t("huiyuan_description"))
+    top.add_argument("--lang", choices=cli_text.LANGUAGES, help=t("help_lang"))  # read first: cli_text.take_language
+    sub = top.add_subparsers(dest="command", required=True, title=t("heading_commands"), metavar=t("metavar_command"))
+    up = sub.add_parser("up", help=t("help_up"))
+    up.add_argument("--no-demo", action="store_true", help=t("help_no_demo"))
+    mig = sub.add_parser("migrate", help=t("help_migrate"))
+    mig.add_argument("services", nargs="*", help=t("help_services"))
+    member = sub.add_parser("member", help=t("help_member"))
+    member.add_argument("action", choices=["find", "list"], metavar="find|list")
+    member.add_argument("--phone", help=t("help_phone"))
+    member.add_argument("--card", help=t("help_card"))
+    member.add_argument("--id", help=t("help_member_id"))
+    member.add_argument("--org", help=t("help_org"))
+    member.add_argument("--limit", type=int, default=20, help=t("help_limit"))
+    wallet = sub.add_parser("wallet", help=t("help_wallet"))
+    wallet.add_argument("action", choices=["balance", "statement"], metavar="balance|statement")
+    wallet.add_argument("--phone", help=t("help_phone"))
+    wallet.add_argument("--card", help=t("help_card"))
+    wallet.add_argument("--id", help=t("help_member_id"))
+    wallet.add_argument("--limit", type=int, default=20, help=t("help_limit"))
     pos.add_parser(sub)
-    key = sub.add_parser("key", help="issue a gateway credential directly (bootstrap)")
-    key.add_argument("action", choices=["issue"])
-    key.add_argument("--org", required=True)
-    key.add_argument("--role", required=True, choices=["TERMINAL", "STORE_MANAGER", "REGIONAL_MANAGER", "HQ_ADMIN"])
-    key.add_argument("--label", default="")
-    args = parser.parse_args(argv)
-    from huiyuan import launcher
+    key = sub.add_parser("key", help=t("help_key"))
+    key.add_argument("action", choices=["issue"], metavar="issue")
+    key.add_argument("--org", required=True, help=t("help_key_org"))
+    key.add_argument("--role", required=True, choices=["TERMINAL", "STORE_MANAGER", "REGIONAL_MANAGER", "HQ_ADMIN"],
+                     help=t("help_role"))
+    key.add_argument("--label", default="", help=t("help_label"))
+    return top
+
+
+def main(argv=None) -> int:
+    lang, argv = cli_text.take_language(sys.argv[1:] if argv is None else list(argv))
+    cli_text.choose(lang)
+    try:
+        return _run(parser().parse_args(argv))
+    finally:
+        cli_text.choose(None)  # --lang is this run's (tests run main many times in one process)
+
+
+def _run(args) -> int:
+    from huiyuan import launcher, pos
 
     if args.command != "up" and hasattr(signal, "SIGPIPE"):
         # `huiyuan pos receipt ID | head` ends quietly, as a shell tool does, when head has
@@ -134,7 +157,7 @@ def main(argv=None) -> int:
         if args.command == "migrate":
             unknown = set(args.services) - set(launcher.SERVICES)
             if unknown:
-                parser.error(f"unknown services: {', '.join(sorted(unknown))}")
+                raise SystemExit(t("unknown_services", names=", ".join(sorted(unknown)), known=", ".join(launcher.SERVICES)))
             launcher.migrate_all(args.services or list(launcher.SERVICES))
             return 0
         if args.command == "pos":
@@ -148,15 +171,25 @@ def main(argv=None) -> int:
         print(f"huiyuan: {missing}", file=sys.stderr)
         return 1
     except grpc.RpcError as error:
-        code, reason, status = parse_rpc_error(error)
-        if code in NO_ANSWER and status is None:  # nobody answered: nothing was refused (a change says so itself)
-            print(f"no answer: {code.name} {error.details()}; is `huiyuan up` running? try again", file=sys.stderr)
-            return 1
-        print(f"refused: {code.name} {reason} {status.message if status else error.details()}", file=sys.stderr)
-        if status is not None:
-            for violation in getattr(from_status(status), "violations", []):
-                print(f"  {violation.field}: {violation.reason} - {violation.description}", file=sys.stderr)
+        return explain(error)
+
+
+def explain(error: grpc.RpcError) -> int:
+    """A call's error as the user reads it: nobody answered, or a refusal in their
+    language (the services' zh-CN LocalizedMessage in Chinese) with each bad field."""
+    code, reason, status = parse_rpc_error(error)
+    if code in NO_ANSWER and status is None:  # nobody answered: nothing was refused (a change says so itself)
+        print(t("no_answer", code=code.name, details=error.details()), file=sys.stderr)
         return 1
+    refusal = from_status(status) if status is not None else None
+    message = error.details() or code.name
+    if refusal is not None:
+        message = refusal.zh if cli_text.language() == "zh" and refusal.zh else refusal.en
+    print(t("refused", code=code.name, reason=reason or code.name, message=message), file=sys.stderr)
+    for violation in getattr(refusal, "violations", []):
+        print(t("violation", field=violation.field, reason=violation.reason, description=violation.description),
+              file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

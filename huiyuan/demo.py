@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import field_mask_pb2
 from google.type import date_pb2
 
+from huiyuan.cli_text import t
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
 from huiyuan.runtime import clients
@@ -73,7 +74,7 @@ def _seed_points(channel: grpc.Channel, member_ids: list[str]) -> None:
                                                  source=points_pb2.LOT_SOURCE_SIGN_UP, memo="开卡礼"), timeout=5)
         points.CreateGift(points_pb2.CreateGiftRequest(request_id="demo-gift-bag", gift=points_pb2.Gift(
             name="品牌帆布袋", points=300, stock=100, per_member_limit=1, org_path="hq")), timeout=5)
-    print("  seeded points: two rules, sign-up points for each member, a gift in the points mall")
+    print(t("demo_points"))
 
 
 def _seed_campaign(channel: grpc.Channel, member_ids: list[str]) -> None:
@@ -91,7 +92,7 @@ def _seed_campaign(channel: grpc.Channel, member_ids: list[str]) -> None:
             timeout=5).template
         campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
             request_id="demo-coupons", template_id=template.template_id, member_ids=member_ids), timeout=5)
-    print("  seeded campaigns: 满100减20 (active), a 5-yuan coupon for each member")
+    print(t("demo_campaigns"))
 
 
 def _seed_terminal_key() -> None:
@@ -106,7 +107,7 @@ def _seed_terminal_key() -> None:
                                      auth.Role.TERMINAL, "demo till")
         path.write_text(key + "\n")
         path.chmod(0o600)
-    print(f"  terminal key for hq/east/sh-001/pos-1 in {path}")
+    print(t("demo_terminal_key", path=path))
 
 
 def _ignore_precondition(call, request):
@@ -160,7 +161,7 @@ def _seed_members(channel: grpc.Channel) -> list[str]:
                 tiers.AssignTier(tier_pb2.AssignTierRequest(
                     request_id="demo-gold-1", member_id=member.member_id, tier_id=tier_ids[2],
                     reason="demo: top customer", actor=HQ_ACTOR), timeout=5)
-    print(f"  seeded demo chain: {len(ORG)} org nodes, {len(TIERS)} tiers, {len(MEMBERS)} members with cards")
+    print(t("demo_chain", nodes=len(ORG), tiers=len(TIERS), members=len(MEMBERS)))
     return member_ids
 
 
@@ -191,4 +192,4 @@ def _seed_wallet(channel: grpc.Channel, member_ids: list[str]) -> None:
         count_card_pb2_grpc.CountCardServiceStub(channel).CreateCountCardPlan(count_card_pb2.CreateCountCardPlanRequest(
             request_id="demo-count-card-tea-10", actor=HQ_ACTOR, plan=count_card_pb2.CountCardPlan(
                 name="茶饮10次卡", org_path="hq", uses=10, price_fen=150_00, valid_days=365, skus=["tea-1"])), timeout=5)
-    print(f"  seeded stored value: package 充100送20, {len(member_ids)} top-ups, a count card 茶饮10次卡")
+    print(t("demo_stored_value", top_ups=len(member_ids)))

@@ -11,14 +11,19 @@ shell sets; the CLI and the demo sign their calls with the operator's key there.
 
 import importlib
 import os
+import shlex
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from huiyuan.cli_text import t
 from huiyuan.runtime import migrate, service_auth
 from huiyuan.runtime.config import DEVELOPMENT, Settings, local_keys, service_address
 
@@ -40,21 +45,38 @@ def migrate_all(names=SERVICES) -> None:
     for name in names:
         settings = Settings.from_env(name)
         migrate.upgrade(spec_of(name).migrations_dir, settings.database_url, name)
-        print(f"  migrated {name:<9} {settings.database_url.split('@')[-1]}")
+        print(t("up_migrated", name=f"{name:<9}", database=settings.database_url.split('@')[-1]))
 
 
-def wait_serving(name: str, timeout_s: float = 30.0) -> None:
+def check_ports_free() -> None:
+    """Every service's port is free before anything starts: a port another run holds
+    would answer the health check, and the demo would go into that run, with a terminal
+    key its gateway does not know."""
+    for name in SERVICES:
+        settings = Settings.from_env(name)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+            try:
+                probe.bind((settings.host, settings.port))
+            except OSError:
+                raise SystemExit(t("up_port_taken", name=name, address=f"{settings.host}:{settings.port}",
+                                   variable=f"HUIYUAN_{name.upper()}_PORT")) from None
+
+
+def wait_serving(name: str, timeout_s: float = 30.0, child: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(service_address(name)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
+            if child is not None and child.poll() is not None:  # its reason is in its log, above
+                raise SystemExit(t("up_exited", name=name, code=child.returncode))
             try:
                 if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
                 pass
             time.sleep(0.2)
-    raise SystemExit(f"{name} did not report SERVING within {timeout_s:.0f} s")
+    raise SystemExit(t("up_not_serving", name=name, seconds=f"{timeout_s:.0f}"))
 
 
 def development_env() -> dict[str, str]:
@@ -64,8 +86,9 @@ def development_env() -> dict[str, str]:
 
 
 def up(seed: bool = True) -> int:
+    check_ports_free()
     env = development_env()
-    print("huiyuan: migrating")
+    print(t("up_migrating"))
     migrate_all()
     children: dict[str, subprocess.Popen] = {}
     stopping = False
@@ -79,24 +102,24 @@ def up(seed: bool = True) -> int:
         for name, module in SERVICES.items():
             children[name] = subprocess.Popen([sys.executable, "-m", module], env=env)
         for name in SERVICES:
-            wait_serving(name)
-            print(f"  {name:<9} SERVING on {service_address(name)}")
+            wait_serving(name, child=children[name])
+            print(t("up_serving", name=f"{name:<9}", address=service_address(name)))
         if seed:
             from huiyuan import demo
 
             operator = service_auth.Identity.from_file(service_auth.OPERATOR, local_keys().private_key(service_auth.OPERATOR))
             demo.seed(operator, *(service_address(name) for name in ("member", "wallet", "points", "campaign")))
-        print(_banner())
+        print(_banner(seeded=seed))
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
-                    print(f"huiyuan: {name} exited with {child.returncode}; stopping the rest")
+                    print(t("up_exited", name=name, code=child.returncode))
                     stopping = True
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nhuiyuan: stopping")
+        print(t("up_stopping"))
         for child in children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -105,18 +128,44 @@ def up(seed: bool = True) -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
-            print(f"  {name:<9} stopped")
+            print(t("up_stopped", name=f"{name:<9}"))
     return 0
 
 
-def _banner() -> str:
-    return f"""
-huiyuan is up. Gateway: {service_address('gateway')}  (member service: {service_address('member')})
-Try, in another shell:
-  huiyuan member find --phone 13800000001
-  huiyuan member find --card 8000000000000001
-  huiyuan member list --org hq/east
-  huiyuan wallet statement --phone 13800000005
-  huiyuan pos lookup --card 8000000000000001
-  huiyuan pos checkout --card 8000000000000001 --line tea-1:tea:2:60 --points 500 --stored-value 89
-Ctrl-C stops everything."""
+# What `huiyuan up` suggests trying: each works as printed, again and again, on the demo
+# (the checkout pays cash: 张伟 is a gold member, 2 x ¥60 at 95% less 满100减20 is ¥94).
+TRY = ["member find --phone 13800000001", "member list --org hq/east", "wallet statement --phone 13800000005",
+       "pos lookup --card 8000000000000001", "pos checkout --card 8000000000000001 --line tea-1:tea:2:60 --cash 94",
+       "pos gifts", "pos count-card-plans"]
+# The settings another shell needs to reach this run (never a secret or a database's URL).
+SHARED_SETTINGS = ("HUIYUAN_HOST", "HUIYUAN_VAR_DIR", "HUIYUAN_LANG")
+
+
+def _banner(seeded: bool) -> str:
+    """Where things are, and what to try: commands that need the demo only when it was seeded."""
+    huiyuan = command_name()
+    shared = [f"{name}={_shared_value(name, value)}" for name, value in sorted(os.environ.items())
+              if name in SHARED_SETTINGS or (name.startswith("HUIYUAN_") and name.endswith(("_PORT", "_ADDR")))]
+    commands = ([f"  {t('up_same_settings')}", f"  export {' '.join(shared)}"] if shared else []) + \
+        [f"  {huiyuan} {command}" for command in (TRY if seeded else ["-h"])]
+    return t("up_banner", gateway=service_address("gateway"), member=service_address("member"),
+             commands="\n".join(commands), huiyuan=huiyuan)
+
+
+def _shared_value(name: str, value: str) -> str:
+    """A folder as an absolute path, so the other shell finds it wherever it stands."""
+    return shlex.quote(str(Path(value).resolve()) if name == "HUIYUAN_VAR_DIR" else value)
+
+
+def command_name() -> str:
+    """How another shell runs this `huiyuan`: its name if the PATH finds this one, else
+    its path (.venv/bin/huiyuan from the source tree)."""
+    script = Path(sys.argv[0]) if sys.argv and Path(sys.argv[0]).name == "huiyuan" else Path(sys.executable).parent / "huiyuan"
+    found = shutil.which("huiyuan")
+    if found and Path(found).resolve() == script.resolve():
+        return "huiyuan"
+    try:
+        relative = script.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return shlex.quote(str(script.absolute()))
+    return shlex.quote(str(relative))

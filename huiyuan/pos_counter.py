@@ -3,9 +3,10 @@ points mall; a top-up refunded; the stores' settlement. Each goes through the ga
 with the service's own stub: the gateway passes these calls through within the key's
 scope (gateway/passthrough.py)."""
 
+from huiyuan import cli_args
+from huiyuan.cli_text import enum_text, headings, left, right, t
 from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
-from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
 
 
@@ -14,22 +15,21 @@ def card(channel, auth, args) -> None:
     from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 
     if not args.card:
-        raise SystemExit(f"{args.action} needs --card")
+        raise SystemExit(t("needs_card", action=args.action))
     cards = card_pb2_grpc.CardServiceStub(channel)
     common = {"request_id": args.request_id, "card_number": args.card, "reason": args.reason}
     if args.action == "replace-card":
         done = change(cards.ReplaceCard, card_pb2.ReplaceCardRequest(new_card_number=args.new_card, **common),
                       metadata=auth, timeout=10)
-        print(f"card {args.card} replaced by {done.new_card.card_number}; stored value and points stay with the member")
+        print(t("card_replaced", card=args.card, new_card=done.new_card.card_number))
         return
     request_type, method, after = {
-        "report-lost": (card_pb2.ReportCardLostRequest, cards.ReportCardLost, "; it can no longer pay"),
+        "report-lost": (card_pb2.ReportCardLostRequest, cards.ReportCardLost, t("card_cannot_pay")),
         "cancel-loss": (card_pb2.CancelCardLossRequest, cards.CancelCardLoss, ""),
-        "cancel-card": (card_pb2.CancelCardRequest, cards.CancelCard,
-                        "; stored value and points stay with the member"),
+        "cancel-card": (card_pb2.CancelCardRequest, cards.CancelCard, t("balances_stay")),
     }[args.action]
     state = change(method, request_type(**common), metadata=auth, timeout=10).card.state
-    print(f"card {args.card} {enum_word(card_pb2.CardState, state)}{after}")
+    print(t("card_now", card=args.card, state=enum_text(card_pb2.CardState, state), after=after))
 
 
 def card_history(channel, auth, args) -> None:
@@ -37,15 +37,15 @@ def card_history(channel, auth, args) -> None:
     from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 
     if not args.card:
-        raise SystemExit("card-history needs --card")
+        raise SystemExit(t("needs_card", action=args.action))
     cards = card_pb2_grpc.CardServiceStub(channel)
     card = cards.GetCard(card_pb2.GetCardRequest(card_number=args.card), metadata=auth, timeout=10).card
-    print(f"card {card.card_number}  {enum_word(card_pb2.CardState, card.state)}  member {card.member_id}  "
-          f"issued at {card.issued_org_path}")
+    print(t("card_heading", card=card.card_number, state=enum_text(card_pb2.CardState, card.state),
+            member_id=card.member_id, org=card.issued_org_path))
     request = card_pb2.ListCardEventsRequest(card_number=args.card, page_size=500)
     for e in every(cards.ListCardEvents, request, "card_events", auth):
         print(f"  {e.event_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
-              f"{enum_word(card_pb2.CardAction, e.action):<12} {enum_word(card_pb2.CardState, e.to_state):<10} "
+              f"{left(enum_text(card_pb2.CardAction, e.action), 12)} {left(enum_text(card_pb2.CardState, e.to_state), 10)} "
               f"{e.org_path}  {e.operator_id}  {e.reason}".rstrip())
 
 
@@ -67,19 +67,20 @@ def points_mall(channel, auth, args, lookup) -> None:
     if lookup is None:
         gifts = list(every(points.ListGifts, points_pb2.ListGiftsRequest(page_size=500), "gifts", auth))
         for g in gifts:
-            limit = f"  at most {g.per_member_limit} a member" if g.per_member_limit else ""
-            print(f"gift {g.gift_id}  {g.name}  {g.points} points  {g.stock} in stock{limit}")
+            limit = t("gift_limit", limit=g.per_member_limit) if g.per_member_limit else ""
+            print(t("gift_line", gift_id=g.gift_id, name=g.name, points=g.points, stock=g.stock, limit=limit))
         if not gifts:
-            print("no gifts on offer here")
+            print(t("no_gifts"))
         return
     if not args.gift:
-        raise SystemExit("redeem-gift needs --gift (pos gifts lists them) and --card or --phone")
+        raise SystemExit(t("redeem_needs"))
     member = lookup().member
     done = change(points.RedeemGift, points_pb2.RedeemGiftRequest(
         request_id=args.request_id, member_id=member.member_id, gift_id=args.gift, quantity=args.quantity),
         metadata=auth, timeout=10)
-    print(f"{member.name}: {args.quantity} x gift {args.gift} for {done.points} points; {done.stock_left} left in stock")
-    print(f"points left {done.balance.available_points}")
+    print(t("redeemed", name=member.name, quantity=args.quantity, gift_id=args.gift, points=done.points,
+            left=done.stock_left))
+    print(t("points_left", points=done.balance.available_points))
 
 
 def refund_top_up(channel, auth, args) -> None:
@@ -87,15 +88,16 @@ def refund_top_up(channel, auth, args) -> None:
     from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 
     wallet = wallet_pb2_grpc.WalletServiceStub(channel)
-    t = wallet.GetTopUp(wallet_pb2.GetTopUpRequest(top_up_id=args.id or ""), metadata=auth, timeout=10).top_up
-    tender = " ".join(x for x in (enum_word(wallet_pb2.Tender, t.tender),
-                                  t.tender_reference) if x)  # "wechat-pay WX-4242"
-    print(f"top-up {t.top_up_id}  {t.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  {t.store_path}  "
-          f"{yuan(t.principal_fen)} ({tender})  bonus {yuan(t.bonus_fen)}")
+    top_up = wallet.GetTopUp(wallet_pb2.GetTopUpRequest(top_up_id=args.id or ""), metadata=auth, timeout=10).top_up
+    tender = " ".join(x for x in (enum_text(wallet_pb2.Tender, top_up.tender),
+                                  top_up.tender_reference) if x)  # "wechat-pay WX-4242"
+    print(t("top_up_heading", top_up_id=top_up.top_up_id, store=top_up.store_path, amount=yuan(top_up.principal_fen),
+            time=f"{top_up.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}", tender=tender,
+            bonus=yuan(top_up.bonus_fen)))
     done = change(wallet.RefundTopUp, wallet_pb2.RefundTopUpRequest(
-        request_id=args.request_id, top_up_id=t.top_up_id, reason=args.reason), metadata=auth, timeout=10)
-    print(f"refund {yuan(done.principal_fen)} to {tender}")
-    print(f"bonus taken back {yuan(done.bonus_fen)}; stored value left {yuan(done.balance.available_fen)}")
+        request_id=args.request_id, top_up_id=top_up.top_up_id, reason=args.reason), metadata=auth, timeout=10)
+    print(t("refund_to", amount=yuan(done.principal_fen), tender=tender))
+    print(t("bonus_taken_back", bonus=yuan(done.bonus_fen), left=yuan(done.balance.available_fen)))
 
 
 def settlement(channel, auth, args) -> None:
@@ -104,15 +106,16 @@ def settlement(channel, auth, args) -> None:
 
     from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 
-    if not (args.first_day and args.last_day):
-        raise SystemExit("settlement needs --from and --to, e.g. --from 2026-11-01 --to 2026-11-30")
+    first, last = cli_args.period(args)
     period = {name: date_pb2.Date(year=d.year, month=d.month, day=d.day)
-              for name, d in (("start_date", args.first_day), ("end_date", args.last_day))}
+              for name, d in (("start_date", first), ("end_date", last))}
     found = wallet_pb2_grpc.WalletServiceStub(channel).GetSettlement(
         wallet_pb2.GetSettlementRequest(org_path=args.org, **period), metadata=auth, timeout=30)
-    print(f"{'store':<24}{'owes others':>14}{'owed by others':>16}{'net':>14}")
+    print(t("period_of", first=first, last=last))
+    store, owes, owed, net = headings("settlement_header")
+    print(f"{left(store, 24)}{right(owes, 14)}{right(owed, 16)}{right(net, 14)}")
     for p in found.positions:
         print(f"{p.store_path:<24}{yuan(p.loaded_here_spent_elsewhere_fen):>14}"
               f"{yuan(p.loaded_elsewhere_spent_here_fen):>16}{yuan(p.net_fen):>14}")
     if not found.positions:
-        print("no stored value crossed stores in those days")
+        print(t("settlement_none"))

@@ -8,10 +8,13 @@ contacts made with them (回访记录)."""
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from huiyuan import cli_args
+from huiyuan.cli_text import enum_text, headings, left, right, t
 from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
-from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
+
+READS = {".csv": False, ".txt": False, ".xlsx": True}  # a file's suffix: is it XLSX
 
 
 def file_format(xlsx: bool):
@@ -22,14 +25,36 @@ def file_format(xlsx: bool):
 
 
 def save_file(chunks, out: str) -> None:
-    """An export streamed in chunks, written to out (default: the name the gateway suggests)."""
+    """An export streamed in chunks, written to out (default: the name the gateway suggests;
+    into out under that name when out is a folder)."""
     first = next(chunks)
     path = Path(out or first.file_name)
-    with path.open("wb") as file:
-        file.write(first.chunk)
-        for chunk in chunks:
-            file.write(chunk.chunk)
-    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    if path.is_dir():
+        path = path / first.file_name
+    try:
+        with path.open("wb") as file:
+            file.write(first.chunk)
+            for chunk in chunks:
+                file.write(chunk.chunk)
+    except OSError as error:  # no such folder, no permission, a full disk
+        raise SystemExit(t("file_unwritable", path=path, why=error.strerror or error)) from None
+    print(t("wrote", path=path, size=path.stat().st_size))
+
+
+def read_file(path_text: str) -> tuple[bytes, bool]:
+    """(the bytes, whether XLSX) of a file to send, or a clear refusal: no such file, a
+    folder, not readable, or not a .csv or .xlsx."""
+    path = Path(path_text)
+    if path.suffix.lower() not in READS:
+        raise SystemExit(t("file_kind", path=path))
+    try:
+        return path.read_bytes(), READS[path.suffix.lower()]
+    except FileNotFoundError:
+        raise SystemExit(t("file_missing", path=path)) from None
+    except IsADirectoryError:
+        raise SystemExit(t("file_is_folder", path=path)) from None
+    except OSError as error:
+        raise SystemExit(t("file_unreadable", path=path, why=error.strerror or error)) from None
 
 
 def export_members(channel, auth, args) -> None:
@@ -57,7 +82,7 @@ def coming_days(today: datetime, days: int):
     from huiyuan.member.v1 import member_pb2
 
     if not 1 <= days <= 366:
-        raise SystemExit(f"{days} days: say 1 (today) to 366 (a year)")
+        raise SystemExit(t("days_range", days=days))
     last = today + timedelta(days=min(days, 365) - 1)
     return member_pb2.DaySpan(first_day=date_pb2.Date(month=today.month, day=today.day),
                               last_day=date_pb2.Date(month=last.month, day=last.day))
@@ -65,7 +90,7 @@ def coming_days(today: datetime, days: int):
 
 def _at_least_0(days: int) -> int:
     if days < 0:
-        raise SystemExit(f"--dormant-days {days}: say how many days back, 0 or more")
+        raise SystemExit(t("dormant_negative", days=days))
     return days
 
 
@@ -81,11 +106,11 @@ def care(channel, auth, args) -> None:
     span = coming_days(today, args.days)
     dormant_days = 90 if args.dormant_days is None else _at_least_0(args.dormant_days)
     asleep = today - timedelta(days=dormant_days)
-    sections = [(f"生日 (birthdays), {args.days} days from {today:%m-%d}", "birthday",
+    sections = [(t("care_birthdays", days=args.days, today=f"{today:%m-%d}"), "birthday",
                  member_pb2.MemberFilter(org_path=args.org, birthday_in=span)),
-                (f"纪念日 (anniversaries), {args.days} days from {today:%m-%d}", "anniversary",
+                (t("care_anniversaries", days=args.days, today=f"{today:%m-%d}"), "anniversary",
                  member_pb2.MemberFilter(org_path=args.org, anniversary_in=span)),
-                (f"沉睡 (no visit for {dormant_days} days, since {asleep:%Y-%m-%d})", "",
+                (t("care_dormant", days=dormant_days, since=f"{asleep:%Y-%m-%d}"), "",
                  member_pb2.MemberFilter(org_path=args.org, no_visit_since=_timestamp(asleep)))]
     for title, day_field, chosen in sections:
         found = members.ListMembers(member_pb2.ListMembersRequest(filter=chosen, page_size=args.limit),
@@ -95,10 +120,9 @@ def care(channel, auth, args) -> None:
             day = f"{_day_of(m, day_field)}  " if day_field else ""
             print(f"  {day}{m.name}  {m.phone}  {m.home_store_path}" + ("" if m.marketing_consent else "  勿营销"))
         if not found.members:
-            print("  none")
+            print(t("care_none"))
         elif found.next_page_token:
-            print(f"  ... more than {args.limit}: export-members with --birthday-days, --anniversary-days or "
-                  "--dormant-days lists them all")
+            print(t("care_more", limit=args.limit))
 
 
 def _day_of(member, day_field: str) -> str:
@@ -122,16 +146,15 @@ def import_members(channel, auth, args) -> None:
     from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 
     if not args.file:
-        raise SystemExit("import-members needs --file, a .csv or .xlsx with a header row (姓名,手机,...)")
-    path = Path(args.file)
+        raise SystemExit(t("file_needed", action=args.action))
+    content, xlsx = read_file(args.file)
     members = member_pb2_grpc.MemberServiceStub(channel)
     done = change(members.ImportMembers, member_pb2.ImportMembersRequest(
-        request_id=args.request_id, content=path.read_bytes(), format=file_format(path.suffix.lower() == ".xlsx")),
-        metadata=auth, timeout=600)
-    print(f"{done.total_rows} rows: {done.imported_rows} imported, {done.existing_rows} already members, "
-          f"{done.rejected_rows} rejected")
+        request_id=args.request_id, content=content, format=file_format(xlsx)), metadata=auth, timeout=600)
+    print(t("imported", total=done.total_rows, imported=done.imported_rows, existing=done.existing_rows,
+            rejected=done.rejected_rows))
     for reject in done.rejects:
-        print(f"  row {reject.row_number}  {reject.field}  {reject.reason}  {reject.message}")
+        print(t("import_reject", row=reject.row_number, field=reject.field, reason=reject.reason, message=reject.message))
 
 
 def batch_top_up(gateway, auth, args) -> None:
@@ -140,17 +163,17 @@ def batch_top_up(gateway, auth, args) -> None:
     from huiyuan.gateway.v1 import gateway_pb2 as pb
 
     if not (args.file and args.batch):
-        raise SystemExit("batch-top-up needs --file and --batch (the company's id for this batch)")
-    path = Path(args.file)
+        raise SystemExit(t("batch_needed"))
+    content, xlsx = read_file(args.file)
     done = change(gateway.BatchTopUp, pb.BatchTopUpRequest(
-        request_id=args.request_id, batch_id=args.batch, content=path.read_bytes(), store_path=args.store,
-        format=file_format(path.suffix.lower() == ".xlsx")), metadata=auth, timeout=600)
-    bonus = f" + bonus {yuan(done.bonus_fen)}" if done.bonus_fen else ""
-    print(f"{done.applied_rows + done.rejected_rows} rows: {done.applied_rows} applied ({yuan(done.total_fen)}{bonus}), "
-          f"{done.rejected_rows} rejected")
+        request_id=args.request_id, batch_id=args.batch, content=content, store_path=args.store,
+        format=file_format(xlsx)), metadata=auth, timeout=600)
+    bonus = t("batch_bonus", bonus=yuan(done.bonus_fen)) if done.bonus_fen else ""
+    print(t("batch_done", rows=done.applied_rows + done.rejected_rows, applied=done.applied_rows,
+            total=yuan(done.total_fen), bonus=bonus, rejected=done.rejected_rows))
     for row in done.rows:
         if row.reject_reason:
-            print(f"  row {row.row_number}  {row.reject_reason}  {yuan(row.amount_fen)}")
+            print(t("batch_reject", row=row.row_number, reason=row.reject_reason, amount=yuan(row.amount_fen)))
 
 
 def day_summary(gateway, auth, args) -> None:
@@ -160,27 +183,33 @@ def day_summary(gateway, auth, args) -> None:
 
     from huiyuan.gateway.v1 import gateway_pb2 as pb
 
-    day = args.day or datetime.now(CHAIN_ZONE).date()
+    day = args.day or cli_args.today()
     d = gateway.GetStoreDailySummary(pb.GetStoreDailySummaryRequest(
         store_path=args.store, date=date_pb2.Date(year=day.year, month=day.month, day=day.day)),
         metadata=auth, timeout=30)
     print(f"{d.store_path}  {day:%Y-%m-%d}")
-    print(f"  orders {d.orders}  sales {yuan(d.sales_fen)}  discounts {yuan(d.discount_fen)}")
-    print(f"  stored value loaded {yuan(d.top_up_fen)} (+ bonus {yuan(d.top_up_bonus_fen)}), "
-          f"spent {yuan(d.stored_value_spent_fen)}")
-    print(f"  points earned {d.points_earned}, spent {d.points_spent}  new members {d.new_members}")
+    print(t("day_orders", orders=d.orders, sales=yuan(d.sales_fen), discounts=yuan(d.discount_fen)))
+    print(t("day_stored_value", loaded=yuan(d.top_up_fen), bonus=yuan(d.top_up_bonus_fen),
+            spent=yuan(d.stored_value_spent_fen)))
+    print(t("day_points", earned=d.points_earned, spent=d.points_spent, new_members=d.new_members))
     if d.count_card_sold_fen or d.count_card_used_fen:
-        print(f"  count cards sold {yuan(d.count_card_sold_fen)} (net of refunds), uses punched {yuan(d.count_card_used_fen)}")
+        print(t("day_count_cards", sold=yuan(d.count_card_sold_fen), used=yuan(d.count_card_used_fen)))
     # A count card column only on a day that sold one: most stores sell none.
-    cards = any(t.count_card_fen for t in d.takings)
+    cards = any(taking.count_card_fen for taking in d.takings)
+    widths = (12, 12, 12, 13, 12, 12) if cards else (12, 12, 12, 0, 12, 12)
     if d.takings:
-        print(f"  {'takings':<12}{'sales':>12}{'top-ups':>12}" + (f"{'count cards':>13}" if cards else "")
-              + f"{'refunded':>12}{'net':>12}")
-    for t in d.takings:
-        print(f"  {enum_word(pb.TenderKind, t.kind):<12}{yuan(t.sales_fen):>12}{yuan(t.top_up_fen):>12}"
-              + (f"{yuan(t.count_card_fen):>13}" if cards else "") + f"{yuan(t.refunded_fen):>12}{yuan(t.net_fen):>12}")
+        print("  " + _table_row(headings("day_header"), widths))
+    for taking in d.takings:
+        print("  " + _table_row((enum_text(pb.TenderKind, taking.kind), yuan(taking.sales_fen), yuan(taking.top_up_fen),
+                                 yuan(taking.count_card_fen), yuan(taking.refunded_fen), yuan(taking.net_fen)), widths))
     if d.enterprise_top_up_fen or d.online_top_up_fen:
-        print(f"  not at a till: companies' batches {yuan(d.enterprise_top_up_fen)}, online {yuan(d.online_top_up_fen)}")
+        print(t("day_not_at_till", enterprise=yuan(d.enterprise_top_up_fen), online=yuan(d.online_top_up_fen)))
+
+
+def _table_row(cells, widths) -> str:
+    """The first cell to the left, the rest to the right, in columns of widths (0: left out)."""
+    return "".join(left(cell, width) if i == 0 else right(cell, width)
+                   for i, (cell, width) in enumerate(zip(cells, widths)) if width)
 
 
 CARE_CHANNELS = {"phone": "PHONE", "sms": "SMS", "wechat": "WECHAT", "in-store": "IN_STORE"}
@@ -192,11 +221,11 @@ def _member_by_phone(channel, auth, phone: str):
     from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 
     if not (phone and phone.isdigit() and len(phone) == 11):
-        raise SystemExit("say whom with --phone and the member's 11 digits")
+        raise SystemExit(t("whom_by_phone"))
     found = member_pb2_grpc.MemberServiceStub(channel).ListMembers(member_pb2.ListMembersRequest(
         filter=member_pb2.MemberFilter(phone_suffix=phone), page_size=1), metadata=auth, timeout=10).members
     if not found:
-        raise SystemExit(f"no member with phone {phone} under this key's node")
+        raise SystemExit(t("no_member_by_phone", phone=phone))
     return found[0]
 
 
@@ -210,7 +239,8 @@ def contact(channel, auth, args) -> None:
             member_id=member.member_id, channel=care_pb2.CareChannel.Value(f"CARE_CHANNEL_{CARE_CHANNELS[args.via]}"),
             topic=care_pb2.CareTopic.Value(f"CARE_TOPIC_{CARE_TOPICS[args.topic]}"), note=args.note)),
         metadata=auth, timeout=10).contact
-    print(f"recorded {done.contact_id}  {member.name}  {args.via} {args.topic}")
+    print(t("contact_recorded", contact_id=done.contact_id, name=member.name,
+            via=enum_text(care_pb2.CareChannel, done.channel), topic=enum_text(care_pb2.CareTopic, done.topic)))
 
 
 def contacts(channel, auth, args) -> None:
@@ -223,7 +253,7 @@ def contacts(channel, auth, args) -> None:
     print(f"{member.name}  {member.phone}" + ("" if member.marketing_consent else "  勿营销"))
     for c in found:
         print(f"  {c.contact_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
-              f"{enum_word(care_pb2.CareChannel, c.channel):<9}{enum_word(care_pb2.CareTopic, c.topic):<12}"
+              f"{left(enum_text(care_pb2.CareChannel, c.channel), 9)}{left(enum_text(care_pb2.CareTopic, c.topic), 12)}"
               f"{c.org_path}  {c.operator_id}  {c.note}".rstrip())
     if not found:
-        print("  no contacts yet")
+        print(t("no_contacts"))

@@ -20,6 +20,7 @@ import json
 
 import grpc
 
+from huiyuan.cli_text import t
 from huiyuan.runtime.status import NO_ANSWER
 
 OUTCOME_UNKNOWN = 75  # EX_TEMPFAIL
@@ -37,15 +38,9 @@ class OutcomeUnknown(Exception):
         self.request_id, self.error, self.sent = request_id, error, sent
 
     def explain(self, action: str) -> str:
-        heard = f"no answer from the gateway ({self.error.code().name}: {self.error.details()}).\n"
-        if not self.sent:
-            return heard + (f"The {action} was not sent (the lookup before it got no answer): nothing was done.\n"
-                            f"When the gateway answers, run the same command again with\n"
-                            f"  --request-id {self.request_id}\n"
-                            "and it is done once.")
-        return heard + (f"Whether the {action} went through is not known yet. Run the same command again with\n"
-                        f"  --request-id {self.request_id}\n"
-                        "to finish it or read its answer: it cannot be done twice. Without it, it could be.")
+        heard = t("outcome_heard", code=self.error.code().name, details=self.error.details())
+        return heard + t("outcome_unknown" if self.sent else "outcome_not_sent", action=action,
+                         request_id=self.request_id)
 
 
 def change(call, request, **kwargs):

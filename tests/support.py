@@ -87,12 +87,8 @@ def card_type(stubs: Stubs, validity_days=0) -> str:
 
 
 def pos_args(*argv: str):
-    """`huiyuan pos ARGV...` parsed as the command line parses it (argparse's SystemExit
-    for a mistyped one)."""
-    import argparse
+    """`huiyuan pos ARGV...` parsed as the command line parses it (SystemExit for a
+    mistyped one)."""
+    from huiyuan import cli
 
-    from huiyuan import pos
-
-    parser = argparse.ArgumentParser()
-    pos.add_parser(parser.add_subparsers())
-    return parser.parse_args(["pos", *argv])
+    return cli.parser().parse_args(["pos", *argv])

@@ -530,6 +530,7 @@ def test_a_pos_top_up_whose_answer_was_lost_is_finished_by_its_request_id_and_ne
     own retries find no gateway, so it says the outcome is unknown and prints the request
     id; run again with it, after the restart, it prints the same top-up and the member was
     charged once. Run with that id and another amount, it is refused, not a second top-up."""
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan import pos
 
     member = chain.member.register(name="掉线充值")
@@ -561,6 +562,7 @@ def test_a_pos_change_while_the_gateway_is_frozen_ends_in_seconds_and_its_reques
     `pos top-up` and `pos checkout` (their member lookup first) end within about 3 s
     with exit 75 and the request id. Once the gateway runs again, the command run with
     that id does the change once; run again, it prints the same."""
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     import signal
 
     from huiyuan import pos

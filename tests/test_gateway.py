@@ -357,35 +357,77 @@ def test_the_back_office_lists_its_orders_newest_first_and_settles_only_what_nee
 
 
 def test_a_back_office_exports_the_orders_of_its_node_for_excel(shop):
+    """Read back as a back office opens it: Chinese headers, names not paths, amounts as
+    numbers formatted #,##0.00, the time an Excel date-time in the chain's zone, a
+    column for each tender; a refused order only when asked for."""
+    import csv
+    import io
     from decimal import Decimal
 
-    from gateway import reports
-    from huiyuan.runtime import files
+    from openpyxl import load_workbook
+
+    from huiyuan.runtime.clock import local
 
     stub, terminal, member_id, card, _, hq_key = shop
     order = pb.CheckoutRequest(request_id=rid(), member_id=member_id, card_number=card, lines=[pb.CheckoutLine(
         line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],  # 满100减20: 100.00 in cash
         tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=100_00)])
+    before = datetime.now(timezone.utc).replace(microsecond=0)
     paid = stub.Checkout(order, metadata=as_(terminal))
+    after = datetime.now(timezone.utc)
     stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id, lines=[pb.RefundLine(line_id="1", quantity=1)]),
                 metadata=as_(terminal))
+    short = pb.CheckoutRequest()
+    short.CopyFrom(order)
+    short.request_id, short.tenders[0].amount_fen = rid(), 99_00
+    with pytest.raises(grpc.RpcError):
+        stub.Checkout(short, metadata=as_(terminal))
+    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    refused_id = stub.ListOrders(pb.ListOrdersRequest(state=pb.ORDER_STATE_REFUSED, page_size=1),
+                                 metadata=as_(manager)).orders[0].order_id
 
-    def exported(request, key):
+    header = ["订单号", "下单时间", "门店", "收银台", "会员号", "状态", "商品原价", "优惠", "销售额", "积分抵扣", "储值支付",
+              "现金", "银行卡", "微信支付", "支付宝", "使用积分", "获得积分", "退货件数", "拒绝原因"]
+
+    def csv_export(request, key):
         chunks = list(stub.ExportOrders(request, metadata=as_(key)))
-        rows = list(files.read_rows(b"".join(c.chunk for c in chunks), request.format == file_pb2.FILE_FORMAT_XLSX))
-        assert rows[0] == reports.HEADER
+        rows = list(csv.reader(io.StringIO(b"".join(c.chunk for c in chunks).decode("utf-8-sig"), newline="")))
+        assert rows[0] == header
         return chunks[0].file_name, {row[0]: row for row in rows[1:]}
 
-    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    def exported(request, key):
+        if request.format == file_pb2.FILE_FORMAT_CSV:
+            return csv_export(request, key)
+        chunks = list(stub.ExportOrders(request, metadata=as_(key)))
+        sheet = load_workbook(io.BytesIO(b"".join(c.chunk for c in chunks))).worksheets[0]
+        rows = list(sheet.iter_rows())
+        assert sheet.title == "订单" and [c.value for c in rows[0]] == header and rows[0][0].font.b
+        return chunks[0].file_name, {row[0].value: row for row in rows[1:]}
+
     name, orders = exported(export_request(STORE), manager)
     row = orders[paid.order_id]
     assert name.startswith("orders-hq_east_sh-001-") and name.endswith(".csv")
-    assert row[1:4] == [STORE, f"{STORE}/pos-1", member_id] and row[5] == "PARTLY_REFUNDED"
-    assert row[6:15] == ["120.00", "20.00", "100.00", "0.00", "0.00", "cash 100.00", "0", "100", "1"]
-    assert all(r[1] == STORE for r in orders.values())
+    assert row[2:6] == ["SH-001", "POS-1", member_id, "部分退款"]  # the store's and till's names
+    assert before <= datetime.strptime(row[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=local(after).tzinfo) <= after
+    assert row[6:] == ["120.00", "20.00", "100.00", "0.00", "0.00", "100.00", "", "", "", "0", "100", "1", ""]  # cash only
+    assert all(r[2] == "SH-001" for r in orders.values()) and refused_id not in orders  # it moved nothing
+    name, refused = exported(pb.ExportOrdersRequest(state=pb.ORDER_STATE_REFUSED, format=file_pb2.FILE_FORMAT_CSV,
+                                                    start_time=export_request(STORE).start_time,
+                                                    end_time=export_request(STORE).end_time), manager)
+    assert refused[refused_id][5:7] == ["已拒绝", ""] and refused[refused_id][-1].startswith("各支付方式合计须为 ¥100.00")
+    assert paid.order_id not in refused
+
     name, in_excel = exported(export_request(STORE, file_pb2.FILE_FORMAT_XLSX), manager)
     assert name.endswith(".xlsx") and in_excel.keys() == orders.keys()
-    assert [Decimal(x) for x in in_excel[paid.order_id][6:11]] == [Decimal(x) for x in row[6:11]]  # numbers Excel adds up
+    cells = in_excel[paid.order_id]
+    time = cells[1]
+    assert time.is_date and time.value.tzinfo is None and time.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert local(before).replace(tzinfo=None) <= time.value <= local(after).replace(tzinfo=None)  # the chain's clock
+    money = cells[6:12]
+    assert all(c.data_type == "n" and c.number_format == "#,##0.00" for c in money)  # numbers Excel adds up
+    assert [Decimal(str(c.value)) for c in money] == [Decimal(x) for x in row[6:12]]
+    assert [c.value for c in cells[12:15]] == [None, None, None]  # no bank card, WeChat Pay or Alipay
+    assert [c.value for c in cells[15:18]] == [0, 100, 1] and cells[0].data_type == "s"
     east = issue(stub, hq_key, "hq/east", pb.ROLE_REGIONAL_MANAGER).api_key
     assert paid.order_id in exported(export_request("", days=2), east)[1]  # its own node by default
     south = issue(stub, hq_key, "hq/south", pb.ROLE_REGIONAL_MANAGER).api_key
@@ -415,12 +457,16 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
         pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_WECHAT_PAY, amount_fen=100_00)]), metadata=as_(terminal))
     assert pos.run(pos_args("orders", "--key", manager, "--state", "paid", "--limit", "1")) == 0
-    listed = capsys.readouterr().out
-    assert listed.startswith(f"order {paid.order_id}  ") and f"paid  {STORE}  sale ¥100.00" in listed
+    listed = capsys.readouterr().out  # in Chinese, the default
+    assert listed.startswith(f"订单 {paid.order_id}  ") and f"已支付  {STORE}  销售额 ¥100.00" in listed
     assert pos.run(pos_args("receipt", paid.order_id, "--key", terminal)) == 0
     receipt = capsys.readouterr().out
-    assert receipt.startswith(f"order {paid.order_id}  {STORE}\n  1  tea-1  2 x ¥60.00  -¥20.00  ¥100.00\n"
-                              "  total ¥120.00\n") and "paid ¥100.00 (wechat-pay)" in receipt  # as --tender names it
+    assert receipt.startswith(f"订单 {paid.order_id}  {STORE}\n  1  tea-1  2 x ¥60.00  -¥20.00  ¥100.00\n"
+                              "  合计 ¥120.00\n") and "\n  收款 微信支付 ¥100.00\n" in receipt
+    monkeypatch.setenv("HUIYUAN_LANG", "en")
+    assert pos.run(pos_args("receipt", paid.order_id, "--key", terminal)) == 0
+    assert "paid ¥100.00 (wechat-pay)" in capsys.readouterr().out  # in English, as --tender names it
+    monkeypatch.delenv("HUIYUAN_LANG")
     with pytest.raises(SystemExit, match="needs-attention"):  # an unknown state is named, not a traceback
         pos.run(pos_args("orders", "--key", manager, "--state", "open"))
     with pytest.raises(grpc.RpcError) as caught:  # settling takes a manager, and a reason
@@ -428,35 +474,56 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
     assert refusal_of(caught.value)[2] == {"reason": "REASON_REQUIRED"}
     assert pos.run(pos_args("refund", paid.order_id, "--line", "1:1", "--key", terminal)) == 0
     refunded = capsys.readouterr().out.splitlines()
-    assert (refunded[1], refunded[-1]) == ("refund ¥50.00 to wechat-pay", "order now partly-refunded")
+    assert (refunded[1], refunded[-1]) == ("退回微信支付 ¥50.00", "订单现为 部分退款")
+    from huiyuan.runtime import files
+
+    def exported(*words):
+        out = tmp_path / "orders.xlsx"
+        assert pos.run(pos_args("export", "--key", manager, *words, "--out", str(out))) == 0
+        assert capsys.readouterr().out.startswith(f"已写入 {out}（")
+        return {row[0] for row in files.read_rows(out.read_bytes(), xlsx=True)}
+
+    # today's orders, whatever today is: by its name, this month (the default), or today's date
     from huiyuan.runtime.clock import local
 
     today = f"{local(datetime.now(timezone.utc)):%Y-%m-%d}"
-    out = tmp_path / "today.xlsx"
-    assert pos.run(pos_args("export", "--key", manager, "--from", today, "--to", today,
-                                      "--out", str(out))) == 0
-    assert capsys.readouterr().out.startswith(f"wrote {out} (")
-    from huiyuan.runtime import files
+    for words in (("--from", "today"), (), ("--month", "this"), ("--from", today, "--to", today), ("--from", "今天")):
+        assert paid.order_id in exported(*words), words
+    assert paid.order_id not in exported("--month", "last") | exported("--from", "yesterday", "--to", "yesterday")
+    with pytest.raises(SystemExit, match="--to 需要与 --from 一起给出"):
+        pos.run(pos_args("export", "--key", manager, "--to", today))
 
-    assert paid.order_id in {row[0] for row in files.read_rows(out.read_bytes(), xlsx=True)}
-    with pytest.raises(SystemExit, match="--from and --to"):
-        pos.run(pos_args("export", "--key", manager, "--from", today))
+
+def test_a_refusal_is_printed_in_the_service_s_own_words_in_the_chosen_language(shop, monkeypatch, capsys):
+    """The services' zh-CN LocalizedMessage in Chinese (the default), their English with
+    --lang en; each bad field on its line; exit 1, no traceback."""
+    from huiyuan import cli
+
+    stub, terminal, _, _, _, _ = shop
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    assert cli.main(["pos", "lookup", "--card", "8000000000999999", "--key", terminal]) == 1
+    assert capsys.readouterr().err == "被拒绝：卡号不存在。（CARD_NOT_FOUND）\n"
+    assert cli.main(["pos", "lookup", "--card", "8000000000999999", "--key", terminal, "--lang", "en"]) == 1
+    assert capsys.readouterr().err == "refused: NOT_FOUND CARD_NOT_FOUND No such card.\n"
+    assert cli.main(["pos", "lookup", "--card", "123", "--key", terminal]) == 1
+    assert capsys.readouterr().err.splitlines() == ["被拒绝：请求中有 1 处填写有误，请改正后重试。（CARD_NUMBER_INVALID）",
+                                                    "  card_number：card_number must be 8 to 20 digits（CARD_NUMBER_INVALID）"]
 
 
 def test_the_pos_command_refuses_a_mistyped_amount_or_line_before_calling_anyone(capsys):
     from huiyuan import pos
 
     assert pos_args("top-up", "--amount", "99.5").amount == 99_50
-    for amount in ("12.345", "-5", "abc", "NaN"):  # a fen is never rounded away, nor a sign dropped
+    for amount in ("12.345", "-5", "abc", "NaN", "1e3"):  # a fen is never rounded away, nor a sign dropped
         with pytest.raises(SystemExit):
             pos_args("top-up", "--amount", amount)
-        assert "argument --amount" in capsys.readouterr().err
+        assert capsys.readouterr().err.startswith(f"huiyuan pos：--amount：{amount}：金额")
     args = pos_args("checkout", "--card", "8000000000000001", "--line", "tea-1:tea:2", "--key", "k")
-    with pytest.raises(SystemExit, match="SKU:CATEGORY:QTY:PRICE"):
+    with pytest.raises(SystemExit, match="商品:品类:数量:单价"):
         pos.run(args)  # refused before the lookup: no gateway is listening here
     assert pos.sale_line("1", "tea-1:tea:2:60.5") == pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2,
                                                                      unit_price_fen=60_50)
-    with pytest.raises(SystemExit, match="LINE_ID:QTY"):
+    with pytest.raises(SystemExit, match="行号:数量"):
         pos.returned_line("1:one")
 
 
@@ -497,14 +564,14 @@ def test_a_till_top_up_or_checkout_with_no_gateway_ends_in_seconds_and_its_reque
         monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", address)
         for words in commands:
             started = time.monotonic()
-            assert cli.main(["pos", *words]) == pos.OUTCOME_UNKNOWN
+            assert cli.main(["pos", *words, "--lang", "en"]) == pos.OUTCOME_UNKNOWN
             assert time.monotonic() - started < 4
             told = capsys.readouterr().err
             assert "was not sent" in told and "Traceback" not in told
             request_ids.append(told.split("--request-id ")[1].split()[0])
         started = time.monotonic()
         assert cli.main(["pos", "lookup", "--card", card, "--key", terminal]) == 1
-        assert time.monotonic() - started < 4 and capsys.readouterr().err.startswith("no answer: ")
+        assert time.monotonic() - started < 4 and capsys.readouterr().err.startswith("没有应答（")
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
     # ¥100 loaded once, then 120 - 20 (满100减20) paid once
     for words, request_id, after in zip(commands, request_ids, (before + 100_00, before)):
@@ -548,7 +615,7 @@ def test_a_lookup_with_no_gateway_says_nobody_answered_not_that_it_was_refused(m
     with socket.socket() as unused:  # a port nobody listens on
         unused.bind(("127.0.0.1", 0))
         monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{unused.getsockname()[1]}")
-    assert cli.main(["pos", "lookup", "--phone", "13800138000", "--key", "hy_x"]) == 1
+    assert cli.main(["--lang", "en", "pos", "lookup", "--phone", "13800138000", "--key", "hy_x"]) == 1
     told = capsys.readouterr().err
     assert told.startswith("no answer: ") and "refused:" not in told  # UNAVAILABLE, or the deadline amid retries
 

@@ -172,6 +172,7 @@ def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_
 
 def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, wallet_service, monkeypatch, capsys,
                                                              tmp_path):
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan import pos
 
     stub, keys, _ = office
@@ -193,3 +194,45 @@ def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, wal
     assert printed[1] == "  row 3  MEMBER_NOT_FOUND  ¥1.00"
     with pytest.raises(SystemExit, match="--file and --batch"):
         pos.run(pos_args("batch-top-up", "--file", str(path), "--key", keys[STORE_MANAGER]))
+
+
+def test_the_example_files_load_as_examples_readme_says(office, member_service, wallet_service, monkeypatch, capsys):
+    """examples/acme.csv and examples/members.csv, as the README's commands load them:
+    every row read, the one bad row of each reported, and a batch run again loads nothing
+    twice. (The demo's members hold the phones acme.csv names: here they are registered
+    first.)"""
+    from pathlib import Path
+
+    from huiyuan import pos
+    from huiyuan.member.v1 import org_pb2
+
+    examples = Path(__file__).parent.parent / "examples"
+    stub, keys, _ = office
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    stubs = Stubs(member_service.channel)
+    stubs.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(request_id="org-hz-001", parent_path=EAST, org_node=org_pb2.OrgNode(
+        code="hz-001", name="杭州一店", kind=org_pb2.ORG_NODE_KIND_STORE, time_zone="Asia/Shanghai")))
+    demo = [stubs.register(name, phone=f"1380000000{i}") for i, name in enumerate(("张伟", "王芳"), start=1)]
+
+    def run(*words, key):
+        assert pos.run(pos_args(*words, "--key", key)) == 0
+        return capsys.readouterr().out.splitlines()
+
+    batch = ("batch-top-up", "--file", str(examples / "acme.csv"), "--batch", f"ACME-{rid()[:8]}")
+    assert run(*batch, key=keys[STORE_MANAGER]) == ["共 3 行：已充值 2 行（¥800.00），拒绝 1 行",
+                                                    "  第 4 行  MEMBER_NOT_FOUND  ¥200.00"]
+    assert [_principal(wallet_service, m.member_id) for m in demo] == [500_00, 300_00]
+    run(*batch, key=keys[STORE_MANAGER])  # again: no row twice
+    assert [_principal(wallet_service, m.member_id) for m in demo] == [500_00, 300_00]
+
+    imported = run("import-members", "--file", str(examples / "members.csv"), key=keys[REGION])
+    assert imported[0] == "共 5 行：导入 4，已是会员 0，拒绝 1"
+    rejects = {tuple(line.split()[3:5]) for line in imported[1:]}
+    assert rejects == {("phone", "PHONE_INVALID"), ("birthday", "DATE_INVALID")}  # both of row 6
+    assert all(line.startswith("  第 6 行  ") for line in imported[1:])
+    zhao = stubs.member.LookupMember(member_pb2.LookupMemberRequest(phone="13700000001")).member
+    assert (zhao.name, zhao.gender, zhao.birthday.year, zhao.anniversary.month, zhao.home_store_path,
+            zhao.marketing_consent, list(zhao.tags)) == ("赵敏", member_pb2.GENDER_FEMALE, 1992, 6, STORE, True,
+                                                          ["企业客户", "高频"])
+    sun = stubs.member.LookupMember(member_pb2.LookupMemberRequest(phone="13700000003")).member
+    assert (sun.birthday.year, sun.birthday.month, sun.birthday.day, sun.home_store_path) == (0, 7, 15, f"{EAST}/hz-001")

@@ -246,6 +246,7 @@ def _date(day) -> date_pb2.Date:
 
 def test_the_pos_command_at_the_counter_and_in_the_back_office(
         office, tills, member_service, wallet_service, points_service, monkeypatch, capsys):
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan import pos
 
     stub, keys, ids_by_field = office
@@ -288,10 +289,13 @@ def test_the_pos_command_at_the_counter_and_in_the_back_office(
     load_in_the_east_spend_in_the_south(wallet_service, 1_00)
     today = f"{datetime.now(ZoneInfo('Asia/Shanghai')).date():%Y-%m-%d}"
     table = run("settlement", "--from", today, "--to", today, key=keys[REGION]).splitlines()
-    assert table[0].split() == ["store", "owes", "others", "owed", "by", "others", "net"]
-    assert [line.split()[0] for line in table[1:]] == [STORE]  # the east's own store; the south's is not the east's
-    with pytest.raises(SystemExit, match="--from and --to"):
-        run("settlement", "--from", today, key=keys[REGION])
+    assert table[0] == f"{today} to {today}"
+    assert table[1].split() == ["store", "owes", "others", "owed", "by", "others", "net"]
+    assert [line.split()[0] for line in table[2:]] == [STORE]  # the east's own store; the south's is not the east's
+    assert run("settlement", "--from", "today", key=keys[REGION]).splitlines()[1:] == table[1:]  # --to: today
+    assert run("settlement", key=keys[REGION]).splitlines()[0] == f"{today[:8]}01 to {today}"  # this month so far
+    with pytest.raises(SystemExit, match="--to needs --from"):
+        run("settlement", "--to", today, key=keys[REGION])
 
     assert run("cancel-card", "--card", "6200000000000042", "--reason", "销卡", key=keys[STORE_MANAGER]) == (
         "card 6200000000000042 cancelled; stored value and points stay with the member\n")

@@ -41,6 +41,7 @@ def _today() -> date_pb2.Date:
 
 
 def test_a_store_s_day_says_what_each_tender_took_and_gave_back(day_store, monkeypatch, capsys):
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     stub, manager, terminal, hq_key = day_store
     phone = new_phone()
     member = stub.RegisterMember(pb.RegisterMemberRequest(

@@ -83,11 +83,11 @@ def test_a_region_finds_opens_and_exports_its_members_and_nobody_else_s(office, 
     assert refused(members.GetMember, member_pb2.GetMemberRequest(member_id="m_nobody"), keys[REGION]) == UNSEEN
 
     rows = list(csv.reader(io.StringIO(_export(members, tag, keys[REGION]).decode("utf-8-sig"))))
-    assert rows[0][:3] == ["member_id", "name", "phone"]
+    assert rows[0][:3] == ["会员号", "姓名", "手机"]
     assert {row[0] for row in rows[1:]} == {ids["east"], ids["moved"]}
     book = load_workbook(io.BytesIO(_export(members, tag, keys[HQ], XLSX)), read_only=True)
     sheet = [list(row) for row in book.active.iter_rows(values_only=True)]
-    assert sheet[0][:3] == ["member_id", "name", "phone"] and len(sheet) == 4  # the header and all three
+    assert sheet[0][:3] == ["会员号", "姓名", "手机"] and len(sheet) == 4  # the header and all three
     assert refused(lambda request, **kw: list(members.ExportMembers(request, **kw)), member_pb2.ExportMembersRequest(
         filter=member_pb2.MemberFilter(tag=tag, org_path=SOUTH), format=CSV), keys[REGION]) == DENIED
 
@@ -214,6 +214,7 @@ def test_a_region_lists_the_members_to_remind_of_points_its_stores_gave(office, 
 
 
 def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan import pos
 
     stub, keys, _ = office
@@ -245,6 +246,7 @@ def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch
 
 def test_a_store_remembers_its_members_days_and_who_stopped_coming_not_another_region_s(
         office, member_service, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan import pos
     from huiyuan.runtime.clock import CHAIN_ZONE
 

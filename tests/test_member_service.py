@@ -5,16 +5,18 @@ import io
 import os
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
+from google.type import date_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2, tier_pb2
+from huiyuan.runtime.clock import local
 from services.member import domain
 from tests.support import ACTOR, STORE, Stubs, card_type, ensure_org, new_phone, refusal, rid
 
@@ -302,16 +304,59 @@ def test_import_xlsx_and_export_both_formats(stubs):
     assert found.attributes[key].text_value == "喜欢绿茶" and list(found.tags) == [key, "高频"]
     assert [m.phone for m in stubs.member.ListMembers(member_pb2.ListMembersRequest(
         filter=member_pb2.MemberFilter(tag=key))).members] == [phone]  # an imported member's tags select it too
+    rank = 100 + int(rid()[:3], 16) % 900
+    tier = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name=f"银卡{rank}", rank=rank, price_rate_bp=9800, points_multiplier_bp=10000))).tier
+    stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=found.member_id, tier_id=tier.tier_id,
+                                                      reason="导出", actor=ACTOR))
     exported = b"".join(c.chunk for c in stubs.member.ExportMembers(member_pb2.ExportMembersRequest(
         filter={"phone_suffix": phone}, format=file_pb2.FILE_FORMAT_CSV)))
-    rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))
-    assert rows[0][:3] == ["member_id", "name", "phone"] and rows[1][1:3] == ["Excel 会员", phone] and len(rows) == 2
-    assert rows[0][-1] == "tags" and rows[1][-1] == f"{key},高频"
+    rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"), newline="")))
+    assert rows[0] == ["会员号", "姓名", "手机", "性别", "生日", "纪念日", "所属门店", "门店编码", "等级", "注册渠道",
+                       "注册时间", "营销同意", "标签"] and len(rows) == 2
+    when = local(found.create_time.ToDatetime(tzinfo=timezone.utc))
+    assert rows[1] == [found.member_id, "Excel 会员", phone, "", "05-17", "", "SH-001", STORE, f"银卡{rank}", "批量导入",
+                       f"{when:%Y-%m-%d %H:%M:%S}", "否", f"{key}、高频"]  # names, not ids; a day with no year as text
     xlsx = b"".join(c.chunk for c in stubs.member.ExportMembers(member_pb2.ExportMembersRequest(
         filter={"phone_suffix": phone}, format=file_pb2.FILE_FORMAT_XLSX)))
-    assert xlsx[:2] == b"PK"
+    sheet = load_workbook(io.BytesIO(xlsx)).worksheets[0]
+    header, row = list(sheet.iter_rows())
+    assert sheet.title == "会员" and [c.value for c in header] == rows[0] and sheet.freeze_panes == "A2"
+    assert [c.value for c in row if c.column not in (11,)] == [v or None for i, v in enumerate(rows[1]) if i != 10]
+    registered = row[10]
+    assert registered.is_date and registered.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert registered.value == when.replace(tzinfo=None, microsecond=0)  # the chain's clock, to the second
+    assert row[2].data_type == "s"  # a phone stays text: 13800000000, not 1.38E+10
+    # with a year, a birthday is an Excel date; and the file imports again as it came out
+    dated = stubs.register("有生日", birthday=date_pb2.Date(year=1990, month=5, day=17), gender=member_pb2.GENDER_FEMALE)
+    dated_xlsx = b"".join(c.chunk for c in stubs.member.ExportMembers(member_pb2.ExportMembersRequest(
+        filter={"phone_suffix": dated.phone}, format=file_pb2.FILE_FORMAT_XLSX)))
+    row = list(load_workbook(io.BytesIO(dated_xlsx)).worksheets[0].iter_rows())[1]
+    assert (row[4].value, row[4].number_format, row[3].value) == (datetime(1990, 5, 17), "yyyy-mm-dd", "女")
+    for content, file_format in ((exported, file_pb2.FILE_FORMAT_CSV), (dated_xlsx, file_pb2.FILE_FORMAT_XLSX)):
+        again = stubs.member.ImportMembers(member_pb2.ImportMembersRequest(
+            request_id=rid(), content=content, format=file_format, actor=ACTOR))
+        assert (again.existing_rows, again.rejected_rows) == (1, 0)  # every column read, none refused
     bad = member_pb2.ImportMembersRequest(request_id=rid(), content=b"not,a\nheader,file\n", format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR)
     assert refusal(stubs.member.ImportMembers, bad)[2] == {"content": "HEADER_INVALID"}
+
+
+def test_member_list_shows_each_member_s_tier(stubs, member_service, monkeypatch, capsys):
+    from huiyuan import cli
+
+    rank = 100 + int(rid()[:3], 16) % 900
+    tier = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
+        name=f"铂金{rank}", rank=rank, price_rate_bp=9000, points_multiplier_bp=20000))).tier
+    gold, plain = stubs.register("列表金卡"), stubs.register("列表普通")
+    stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=gold.member_id, tier_id=tier.tier_id,
+                                                      reason="列表", actor=ACTOR))
+    monkeypatch.setenv("HUIYUAN_MEMBER_ADDR", member_service.app.address)
+    assert cli.main(["member", "list", "--org", STORE, "--limit", "500"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[listed.index(f"列表金卡  {gold.phone[:3]}****{gold.phone[-4:]}  会员号 {gold.member_id}") + 1].startswith(
+        f"  所属门店 {STORE}   等级 铂金{rank}   注册于 ")
+    assert listed[listed.index(f"列表普通  {plain.phone[:3]}****{plain.phone[-4:]}  会员号 {plain.member_id}") + 1].startswith(
+        f"  所属门店 {STORE}   等级 -   注册于 ")
 
 
 def test_record_visit_is_idempotent_by_order(stubs):

@@ -336,15 +336,15 @@ def test_an_export_streams_in_chunks_named_once_and_xlsx_stops_at_excel_s_limit(
     from huiyuan.runtime import files
     from huiyuan.runtime.errors import FailedPrecondition
 
-    writer = files.FileWriter("会员.csv", ["name", "phone"], xlsx=False, sheet_title="members", chunk_bytes=64)
+    writer = files.FileWriter("会员.csv", [files.Column("name"), files.Column("phone")], xlsx=False, sheet_title="members", chunk_bytes=64)
     chunks = [chunk for i in range(20) for chunk in writer.add([f"会员{i}", f"1380000{i:04d}"])] + writer.finish()
     assert len(chunks) > 3 and [name for name, _ in chunks] == ["会员.csv"] + [""] * (len(chunks) - 1)
     rows = list(files.read_rows(b"".join(chunk for _, chunk in chunks), xlsx=False))
     assert rows == [["name", "phone"]] + [[f"会员{i}", f"1380000{i:04d}"] for i in range(20)]
-    assert files.FileWriter("empty.csv", ["name"], xlsx=False, sheet_title="x").finish() == [("empty.csv", "\ufeffname\r\n".encode())]
+    assert files.FileWriter("empty.csv", [files.Column("name")], xlsx=False, sheet_title="x").finish() == [("empty.csv", "\ufeffname\r\n".encode())]
 
     monkeypatch.setattr(files, "XLSX_MAX_ROWS", 3)
-    book = files.FileWriter("m.xlsx", ["name"], xlsx=True, sheet_title="members")
+    book = files.FileWriter("m.xlsx", [files.Column("name")], xlsx=True, sheet_title="members")
     assert [book.add([f"m{i}"]) for i in range(3)] == [[], [], []]  # nothing out before the end
     rows_on_disk = list(openpyxl_temp_files)  # openpyxl's own list of the temporary files it holds
     assert rows_on_disk and all(os.path.exists(path) for path in rows_on_disk)
@@ -361,8 +361,51 @@ def test_an_export_streams_in_chunks_named_once_and_xlsx_stops_at_excel_s_limit(
         return [chunk async for chunk in chunks]
 
     with pytest.raises(RuntimeError):  # an export that fails (or is cancelled) midway lets go of its file too
-        asyncio.run(drain(files.FileWriter("m.xlsx", ["name"], xlsx=True, sheet_title="m").stream(rows_then_failure())))
+        asyncio.run(drain(files.FileWriter("m.xlsx", [files.Column("name")], xlsx=True, sheet_title="m").stream(rows_then_failure())))
     assert not openpyxl_temp_files
-    book = files.FileWriter("m.xlsx", ["name"], xlsx=True, sheet_title="members")
+    book = files.FileWriter("m.xlsx", [files.Column("name")], xlsx=True, sheet_title="members")
     book.add(["张三"])
     assert list(files.read_rows(b"".join(chunk for _, chunk in book.finish()), xlsx=True)) == [["name"], ["张三"]]
+
+
+def test_every_export_writes_money_times_and_days_as_excel_reads_them(monkeypatch):
+    """One set of conventions for every export: amounts in yuan as numbers formatted
+    #,##0.00, times as Excel date-times on the chain's clock (naive: Excel has no zones),
+    days as dates, a day with no year and a text that looks like a formula as text; the
+    CSV holds the same as plain text; a file's name carries the local time."""
+    import csv
+    import io
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    from openpyxl import load_workbook
+
+    from huiyuan.runtime import clock, files
+
+    columns = [files.Column("姓名"), files.Column("金额", files.MONEY), files.Column("积分", files.COUNT),
+               files.Column("时间", files.TIME), files.Column("生日", files.DAY)]
+    at = datetime(2026, 12, 31, 17, 30, 5, 999_999, tzinfo=timezone.utc)  # 01:30:05 on New Year's Day in Shanghai
+    rows = [["=1+1", 123_456_78, 12, at, date(1990, 5, 17)], ["张三", -5, None, None, "05-17"]]
+
+    def written(xlsx):
+        writer = files.FileWriter("x", columns, xlsx=xlsx, sheet_title="表")
+        return b"".join(chunk for row in rows for _, chunk in writer.add(row)) + b"".join(c for _, c in writer.finish())
+
+    sheet = load_workbook(io.BytesIO(written(xlsx=True))).worksheets[0]
+    header, first, second = list(sheet.iter_rows())
+    assert [c.value for c in header] == ["姓名", "金额", "积分", "时间", "生日"] and all(c.font.b for c in header)
+    assert (first[0].value, first[0].data_type) == ("=1+1", "s")  # a name, never run as a formula
+    assert (first[1].value, first[1].data_type, first[1].number_format) == (123456.78, "n", "#,##0.00")
+    assert (Decimal(str(second[1].value)), second[1].number_format) == (Decimal("-0.05"), "#,##0.00")
+    assert (first[2].value, second[2].value) == (12, None)
+    assert (first[3].value, first[3].number_format) == (datetime(2027, 1, 1, 1, 30, 5), "yyyy-mm-dd hh:mm:ss")
+    assert (first[4].value, first[4].number_format) == (datetime(1990, 5, 17), "yyyy-mm-dd")
+    assert (second[4].value, second[4].data_type) == ("05-17", "s")
+    text = written(xlsx=False).decode("utf-8")
+    assert text.startswith("\ufeff") and list(csv.reader(io.StringIO(text[1:], newline=""))) == [
+        ["姓名", "金额", "积分", "时间", "生日"], ["=1+1", "123456.78", "12", "2027-01-01 01:30:05", "1990-05-17"],
+        ["张三", "-0.05", "", "", "05-17"]]
+    monkeypatch.setattr(files, "utcnow", lambda: at)
+    assert clock.CHAIN_ZONE.key == "Asia/Shanghai"
+    assert files.export_name("members", "hq/east", xlsx=True) == "members-hq_east-20270101-013005.xlsx"
+    assert files.export_name("members", "", xlsx=False) == "members-20270101-013005.csv"

@@ -2,16 +2,31 @@
 
 CSV is UTF-8 (a BOM is accepted, and written so Excel opens Chinese text correctly).
 XLSX goes through openpyxl in read-only / write-only mode so large files stream.
+
+Every export is written by FileWriter, to one set of conventions, as a back office
+reads it in Excel: headers in Chinese; amounts in yuan, as numbers formatted #,##0.00
+(never text: a column adds up); times as Excel date-times in the chain's time zone
+(naive, as Excel knows no zones), days as dates; ids, phones and card numbers as text
+(a phone as a number would show as 1.38E+10). A CSV holds the same values as plain
+text: 1234.50, 2026-12-07 18:03:00, 2026-12-07. File names carry local days and times.
 """
 
 import csv
 import io
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from huiyuan.common.v1 import file_pb2
+from huiyuan.runtime.clock import local
+from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Violations, invalid
+from huiyuan.runtime.money import yuan_number
 
 CHUNK_BYTES = 256 * 1024
 XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, less the header
@@ -99,6 +114,40 @@ def _unbroken(rows: Iterator[tuple]) -> Iterator[tuple]:
         yield row
 
 
+# What a column holds; each cell of a row is given as the Python value below (or None: empty).
+TEXT = "text"  # str
+MONEY = "money"  # int fen, shown in yuan
+COUNT = "count"  # int: points, units
+TIME = "time"  # an aware datetime, shown in the chain's time zone
+DAY = "day"  # a date; or a str for a day with no year ("05-17"), kept as text
+MONEY_FORMAT = "#,##0.00"
+TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+DAY_FORMAT = "yyyy-mm-dd"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of an export: its header, what its cells hold, its width in Excel."""
+    title: str
+    kind: str = TEXT
+    width: int = 12
+
+
+def export_name(*parts: str, xlsx: bool) -> str:
+    """A file name of parts joined by '-', then the local time it was made, as on the
+    back office's clock: members-hq_east-20261207-180337.xlsx."""
+    stamp = f"{local(utcnow()):%Y%m%d-%H%M%S}"
+    return "-".join(p.replace("/", "_") for p in (*parts, stamp) if p) + (".xlsx" if xlsx else ".csv")
+
+
+def _plain_text(value) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+# How a CSV writes a cell of each kind (a value, not None)
+CSV_TEXT = {MONEY: lambda fen: str(yuan_number(fen)), TIME: lambda moment: f"{local(moment):%Y-%m-%d %H:%M:%S}"}
+
+
 class FileWriter:
     """Rows in, the file's bytes out in chunks, without holding the rows: an export of
     a million rows streams. CSV is encoded as the rows come; XLSX (openpyxl's write-only
@@ -108,22 +157,57 @@ class FileWriter:
     Each chunk comes as (file_name, bytes), the name on the first chunk only, as the
     export responses carry it.
 
-    usage:  writer = FileWriter("members.csv", header, xlsx=False, sheet_title="members")
+    usage:  writer = FileWriter("members.csv", columns, xlsx=False, sheet_title="会员")
             async for file_name, chunk in writer.stream(rows): ...
     or, row by row: writer.add(row) for each, then writer.finish().
     """
 
-    def __init__(self, file_name: str, header: list[str], xlsx: bool, sheet_title: str, chunk_bytes: int = CHUNK_BYTES):
+    def __init__(self, file_name: str, columns: list[Column], xlsx: bool, sheet_title: str,
+                 chunk_bytes: int = CHUNK_BYTES):
         self.name, self.xlsx, self.chunk_bytes, self.rows = file_name, xlsx, chunk_bytes, 0
+        # each column's way to a cell, chosen once: an export writes a million rows
+        self.csv_texts = [CSV_TEXT.get(c.kind, _plain_text) for c in columns]
+        xlsx_cells = {MONEY: self._money_cell, TIME: self._time_cell, DAY: self._day_cell, COUNT: lambda n: n}
+        self.xlsx_cells = [xlsx_cells.get(c.kind, self._text_cell) for c in columns]
         if xlsx:
             self.workbook = Workbook(write_only=True)
             self.sheet = self.workbook.create_sheet(sheet_title)
-            self.sheet.append(header)
+            self.sheet.freeze_panes = "A2"  # the header stays in sight as the rows scroll
+            for number, column in enumerate(columns, start=1):
+                self.sheet.column_dimensions[get_column_letter(number)].width = column.width
+            self.sheet.append([self._cell(c.title, Font(bold=True)) for c in columns])
         else:
             self.buffer = io.StringIO()
             self.csv = csv.writer(self.buffer)
             self.buffer.write("\ufeff")  # so Excel reads the Chinese as UTF-8
-            self.csv.writerow(header)
+            self.csv.writerow([c.title for c in columns])
+
+    def _cell(self, value, font=None, number_format: str = "", text: bool = False) -> WriteOnlyCell:
+        cell = WriteOnlyCell(self.sheet, value)
+        if font is not None:
+            cell.font = font
+        if number_format:
+            cell.number_format = number_format
+        if text:
+            cell.data_type = "s"
+        return cell
+
+    def _money_cell(self, fen: int) -> WriteOnlyCell:
+        return self._cell(yuan_number(fen), number_format=MONEY_FORMAT)
+
+    def _time_cell(self, moment: datetime) -> WriteOnlyCell:
+        # to the second, as the CSV says it and the format shows it
+        return self._cell(local(moment).replace(tzinfo=None, microsecond=0), number_format=TIME_FORMAT)
+
+    def _day_cell(self, day):
+        return self._cell(day, number_format=DAY_FORMAT) if isinstance(day, date) else day  # "05-17": text
+
+    def _text_cell(self, text):
+        # a name typed as "=1+1" is a name: openpyxl would write it as a formula
+        return self._cell(text, text=True) if isinstance(text, str) and text.startswith("=") else text
+
+    def _xlsx_row(self, row: list) -> list:
+        return [None if value is None or value == "" else cell(value) for cell, value in zip(self.xlsx_cells, row)]
 
     def add(self, row: list) -> list[tuple[str, bytes]]:
         """The chunks ready after this row (none, mostly)."""
@@ -134,9 +218,9 @@ class FileWriter:
                 raise FailedPrecondition("TOO_MANY_ROWS", f"More than {XLSX_MAX_ROWS:,} rows: Excel cannot open them. "
                                          "Ask for CSV, or a narrower filter.",
                                          f"超过 {XLSX_MAX_ROWS:,} 行，Excel 无法打开：请改用 CSV 或缩小范围。")
-            self.sheet.append(row)
+            self.sheet.append(self._xlsx_row(row))
             return []
-        self.csv.writerow(row)
+        self.csv.writerow(["" if value is None else text(value) for text, value in zip(self.csv_texts, row)])
         return [self._named(self._take())] if self.buffer.tell() >= self.chunk_bytes else []
 
     def finish(self) -> list[tuple[str, bytes]]:
@@ -178,3 +262,4 @@ class FileWriter:
     def _named(self, chunk: bytes) -> tuple[str, bytes]:
         name, self.name = self.name, ""
         return name, chunk
+

@@ -1,6 +1,8 @@
 """Apportioning integer amounts (fen, points) without losing or making a unit, and
 printing them. Wallet refunds, points caps and campaign discounts all split this one way."""
 
+from decimal import Decimal
+
 
 def split_proportionally(amount: int, weights: list[int]) -> list[int]:
     """Split amount into parts proportional to weights, the parts adding up to amount
@@ -38,6 +40,12 @@ def cumulative_split(so_far: int, weights: list[int]) -> list[int]:
         parts.append(part)
         so_far, rest = so_far - part, rest - weight
     return [*parts, so_far] if weights else []
+
+
+def yuan_number(fen: int) -> Decimal:
+    """Fen as yuan, exactly, for a spreadsheet's number: 12345 is 123.45, never a
+    float's 123.4499..."""
+    return Decimal(fen).scaleb(-2)
 
 
 def yuan(fen: int) -> str:

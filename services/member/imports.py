@@ -13,7 +13,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from huiyuan.runtime import files
+from huiyuan.runtime import files, words
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations, invalid
 from huiyuan.runtime.ids import new_id
@@ -33,7 +33,7 @@ COLUMNS = {
     "gender": "gender", "性别": "gender",
     "birthday": "birthday", "生日": "birthday",
     "anniversary": "anniversary", "纪念日": "anniversary",
-    "home_store": "home_store_path", "门店": "home_store_path",
+    "home_store": "home_store_path", "门店": "home_store_path", "门店编码": "home_store_path",
     "marketing_consent": "marketing_consent", "营销同意": "marketing_consent",
     "tags": "tags", "标签": "tags",
 }
@@ -173,16 +173,33 @@ async def _check_home_stores(session, valid, result: ImportResult) -> None:
             result.rejects.append(Reject(row_number, "home_store_path", "ORG_NODE_NOT_FOUND", f"no store at '{path}'"))
 
 
-EXPORT_HEADER = ["member_id", "name", "phone", "gender", "birthday", "anniversary", "home_store", "tier_id",
-                 "channel", "registered_at", "marketing_consent", "tags"]
+# The columns the import reads come out under the names it reads (姓名, 手机, 性别, 生日,
+# 纪念日, 门店编码, 营销同意, 标签), as it reads them: a file exported can be imported.
+EXPORT_COLUMNS = [
+    files.Column("会员号", width=30), files.Column("姓名"), files.Column("手机", width=14), files.Column("性别", width=6),
+    files.Column("生日", files.DAY), files.Column("纪念日", files.DAY), files.Column("所属门店", width=16),
+    files.Column("门店编码", width=18), files.Column("等级"), files.Column("注册渠道", width=10),
+    files.Column("注册时间", files.TIME, width=20), files.Column("营销同意", width=8), files.Column("标签", width=20)]
+
+
+def _day(kept: str | None) -> date | str | None:
+    """A stored day ('1990-05-17', or '0000-05-17' with no year) as the export shows it:
+    a date, or '05-17' as text (Excel has no day without a year)."""
+    if not kept:
+        return None
+    return kept[5:] if kept.startswith("0000-") else date.fromisoformat(kept)
 
 
 async def export_rows(connection, query: MemberQuery):
-    """Rows of the export, streamed from the database newest first. Phones are exported
-    in full: an export is a back-office act under the caller's scope, and the file is
-    what the region asked for. Logs never see it."""
+    """Rows of the export, streamed from the database newest first, with the names of
+    tiers and stores (read once: a chain has a few tiers and some thousand nodes).
+    Phones are exported in full: an export is a back-office act under the caller's
+    scope, and the file is what the region asked for. Logs never see it."""
+    tier_names = dict((await connection.execute(select(storage.tiers.c.tier_id, storage.tiers.c.name))).all())
+    store_names = dict((await connection.execute(select(storage.org_nodes.c.path, storage.org_nodes.c.name))).all())
     result = await connection.stream(select(members).where(query.where()).order_by(members.c.member_id.desc()))
     async for row in result:
-        yield [row.member_id, row.name, row.phone, row.gender, row.birthday or "", row.anniversary or "",
-               row.home_store_path, row.tier_id or "", row.channel, row.create_time.isoformat(),
-               "yes" if row.marketing_consent else "no", ",".join(row.tags or [])]
+        yield [row.member_id, row.name, row.phone, words.chinese(f"GENDER_{row.gender}"), _day(row.birthday),
+               _day(row.anniversary), store_names.get(row.home_store_path, ""), row.home_store_path,
+               tier_names.get(row.tier_id, ""), words.chinese(f"REGISTRATION_CHANNEL_{row.channel}", row.channel), row.create_time,
+               "是" if row.marketing_consent else "否", "、".join(row.tags or [])]

@@ -245,8 +245,8 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         query = _member_query(v, request.filter)
         xlsx = files.check_format(v, request.format)
         v.raise_if_any()
-        name = f"members-{utcnow():%Y%m%d-%H%M%S}.{'xlsx' if xlsx else 'csv'}"
-        writer = files.FileWriter(name, imports.EXPORT_HEADER, xlsx, "members")
+        name = files.export_name("members", request.filter.org_path, xlsx=xlsx)
+        writer = files.FileWriter(name, imports.EXPORT_COLUMNS, xlsx, "会员")
         async with self.engine.connect() as connection:  # one snapshot (a stream needs a transaction)
             await connection.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
             async for file_name, chunk in writer.stream(imports.export_rows(connection, query)):
