@@ -251,6 +251,7 @@ def test_pos_lists_every_plan_and_gift_on_offer(chain, count_cards, points, monk
 
     stub, hq_key = chain
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # the lines below as the English table says them
     till = issue(stub, hq_key, f"{STORE}/pos-1", gw.ROLE_TERMINAL).api_key
     plans = [new_plan(count_cards, f"套餐{n:02d}", "hq").plan_id for n in range(MORE_THAN_A_PAGE)]
     gifts = [new_gift(points, f"赠品{n:02d}", 10 + n).gift_id for n in range(MORE_THAN_A_PAGE)]

@@ -350,7 +350,11 @@ def test_member_list_shows_each_member_s_tier(stubs, member_service, monkeypatch
     gold, plain = stubs.register("列表金卡"), stubs.register("列表普通")
     stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=gold.member_id, tier_id=tier.tier_id,
                                                       reason="列表", actor=ACTOR))
+    from huiyuan.runtime import service_auth
+    from tests.conftest import KEYS
+
     monkeypatch.setenv("HUIYUAN_MEMBER_ADDR", member_service.app.address)
+    monkeypatch.setenv("HUIYUAN_IDENTITY_KEY_FILE", str(KEYS.private_key(service_auth.OPERATOR)))  # as an operator
     assert cli.main(["member", "list", "--org", STORE, "--limit", "500"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert listed[listed.index(f"列表金卡  {gold.phone[:3]}****{gold.phone[-4:]}  会员号 {gold.member_id}") + 1].startswith(
