@@ -247,7 +247,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                                    label=request.label.strip(), now=utcnow())
             return pb.IssueApiKeyResponse(key_id=key_id, api_key=key)
 
-        return await self.idempotency.run("IssueApiKey", request, pb.IssueApiKeyResponse, work)
+        answer = await self.idempotency.run("IssueApiKey", request, pb.IssueApiKeyResponse, work)
+        # kept without the key (huiyuan/runtime/secrets.py): a replay answers without it
+        answer.secret_shown_before = not answer.api_key
+        return answer
 
     async def RevokeApiKey(self, request, context):
         await self.auth.caller(context, {Role.HQ_ADMIN})
