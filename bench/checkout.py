@@ -192,7 +192,7 @@ def main() -> None:
     seconds = 8 if args.quick else 30
     url = fresh_database(args.pg, "huiyuan_bench_checkout")
     seed(url)
-    _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", auth.Role.TERMINAL, "bench")
+    _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", auth.Role.TERMINAL, "bench", member_database_url=url)
     env = {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_CALL_TIMEOUT_S": "10",
            **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in PORTS.items()}}
     with serving(list(SERVICES.values()), list(PORTS.values()), env) as processes:

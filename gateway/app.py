@@ -5,7 +5,7 @@ from pathlib import Path
 from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from gateway import orders, storage
+from gateway import limits, orders, storage
 from gateway.auth import Authenticator
 from gateway.passthrough import PassThrough
 from gateway.servicer import GatewayServicer, Services
@@ -20,9 +20,10 @@ def services_of(ctx: ServiceContext) -> Services:
 def register(server, ctx: ServiceContext) -> None:
     idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "gateway")
     services = services_of(ctx)
-    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services), server)
+    lookups = limits.TokenBuckets()  # member lookups and PIN tries, per key (gateway/limits.py)
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services, lookups), server)
     # The services' configuration calls, within the caller's scope (gateway/passthrough.py).
-    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.direct, storage.api_keys), services),))
+    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.direct, storage.api_keys), services, lookups),))
 
 
 SPEC = ServiceSpec(
@@ -31,4 +32,6 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     background=[orders.recovery(services_of)],  # finishes sagas a crash or an outage left PENDING
+    max_receive_bytes=limits.MAX_UPLOAD_BYTES,
+    max_request_bytes=limits.max_request_bytes,
 )

@@ -38,11 +38,13 @@ import grpc
 from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
+from huiyuan.member.v1 import member_pb2
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
 from gateway import auth, top_ups
 from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
+from gateway.limits import TokenBuckets
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 
 WRITE, READ, LIST, SERVE, AT_STORE, OWN_NODE = "WRITE", "READ", "LIST", "SERVE", "AT_STORE", "OWN_NODE"
@@ -85,6 +87,10 @@ class Route:
     # The request field naming a member it serves, who must exist; at any store, as a
     # member belongs to the chain (a count card sold to them). Missing: MEMBER_NOT_FOUND.
     member: str = ""
+    # The request field listing members it gives something to (coupons): each must exist
+    # and be the caller's, registered or homed under its node, as ListMembers' org filter
+    # selects them. One that is not: MEMBER_NOT_FOUND, as for one missing.
+    members: str = ""
 
 
 _MEMBER, _CARDS = "/huiyuan.member.v1.MemberService/", "/huiyuan.member.v1.CardService/"
@@ -216,8 +222,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": Route(
         "campaign", WRITE, CONFIGURERS, "template.org_path"),
     "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": Route("campaign", READ, BACK_OFFICE, by_id=TEMPLATE_BY_ID),
-    # A region issues its own templates' coupons (to members it names); HQ's only HQ.
-    "/huiyuan.campaign.v1.CampaignService/IssueCoupons": Route("campaign", WRITE, CONFIGURERS, by_id=TEMPLATE_BY_ID),
+    # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
+    "/huiyuan.campaign.v1.CampaignService/IssueCoupons": Route("campaign", WRITE, CONFIGURERS, by_id=TEMPLATE_BY_ID,
+                                                               members="member_ids"),
 }
 SERVICE_NAMES = sorted({method[1:].partition("/")[0] for method in ROUTES})
 
@@ -257,6 +264,7 @@ def is_streamed(method: str) -> bool:
 class PassThrough(grpc.GenericRpcHandler):
     auth: Authenticator
     services: object  # gateway.servicer.Services
+    lookups: TokenBuckets  # PINs tried, per key (gateway/limits.py)
 
     def service(self, handler_call_details):
         method = handler_call_details.method
@@ -314,6 +322,8 @@ class PassThrough(grpc.GenericRpcHandler):
             await check_named(caller, route, self.services, named(request, route.by_id))
             if route.path and get_field(request, route.path) and not caller.covers(get_field(request, route.path)):
                 raise auth.denied()  # a node the change would set, beside the object's own
+            if route.members:
+                await check_members(caller, self.services, get_field(request, route.members))
             return
         if route.kind == LIST and not get_field(request, route.path):
             set_field(request, route.path, caller.org_path)
@@ -326,6 +336,23 @@ class PassThrough(grpc.GenericRpcHandler):
 async def check_member(services, member_id: str) -> None:
     """The member a request serves exists (no scope: any store serves any member)."""
     await fetched(services, MEMBER_BY_ID, member_id, NotFound("MEMBER_NOT_FOUND", "No such member.", "会员不存在。"))
+
+
+FIND_MEMBERS_AT_ONCE = 1_000  # member.v1 FindMembers' most keys a call
+
+
+async def check_members(caller: Caller, services, member_ids) -> None:
+    """Every member named exists and is the caller's (registered or homed under its node)."""
+    wanted = list(dict.fromkeys(member_ids))
+    for start in range(0, len(wanted), FIND_MEMBERS_AT_ONCE):
+        page = wanted[start:start + FIND_MEMBERS_AT_ONCE]
+        async with relayed("member"):
+            found = (await services.member.FindMembers(member_pb2.FindMembersRequest(member_ids=page))).members
+        for member_id in page:
+            member = found.get(member_id)
+            if member is None or not (caller.covers(member.home_store_path) or caller.covers(member.registered_org_path)):
+                raise NotFound("MEMBER_NOT_FOUND", "No such member in your scope.", "您的范围内没有该会员。",
+                               member_id=member_id)
 
 
 async def fetched(services, b: ById, object_id: str, not_found: NotFound):

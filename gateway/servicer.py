@@ -15,7 +15,7 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import care_pb2_grpc
-from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2_grpc, tier_pb2_grpc
+from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import clients
 from huiyuan.runtime.clock import day_start
@@ -29,15 +29,12 @@ from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from gateway import auth, batches, checkout, orders, refunds, reports, segments, settlement, top_ups
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
+from gateway.limits import TokenBuckets
 from gateway.leases import LEASE_S
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 from gateway.storage import api_keys
 
 log = logging.getLogger("huiyuan.gateway")
-
-# The org level a credential of each role is bound to: hq, region, store, terminal.
-ROLE_LEVELS = {Role.HQ_ADMIN: {0}, Role.REGIONAL_MANAGER: {1}, Role.STORE_MANAGER: {2}, Role.TERMINAL: {2, 3}}
-
 
 class Services:
     """Stubs of the services, on channels with a deadline on every call."""
@@ -57,7 +54,8 @@ class Services:
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
-    def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services, lookups: TokenBuckets):
+        self.lookups = lookups  # member lookups and PIN tries, per key (gateway/limits.py)
         self.engine = ctx.engine
         self.direct = ctx.direct  # orders, their saga logs and their reads (exports stream through engine)
         self.idempotency = idempotency
@@ -148,6 +146,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         v.check(key is not None, "key", "LOOKUP_KEY_REQUIRED", "give card_number, phone or qr_token")
         v.raise_if_any()
+        self.lookups.take(caller.key_id)
         async with relayed("member"):
             found = await self.member.LookupMember(member_pb2.LookupMemberRequest(
                 purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **{key: getattr(request, key)}))
@@ -234,12 +233,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         check_org_path(v, request.org_path, "org_path")
         role = enum_name(pb.Role, "ROLE", request.role)
         v.check(role is not None, "role", "ROLE_INVALID", "role is required")
-        if role and request.org_path:
-            v.check(request.org_path.count("/") in ROLE_LEVELS[Role(role)], "org_path", "ORG_LEVEL_INVALID",
-                    "bind HQ_ADMIN to hq, REGIONAL_MANAGER to a region, STORE_MANAGER to a store, TERMINAL to a "
-                    "store or terminal")
         v.check(len(request.label) <= 64, "label", "TOO_LONG", "label is at most 64 characters")
         v.raise_if_any()
+        refusal = auth.binding_refusal(request.org_path, Role(role), await self._node_kind(request.org_path))
+        if refusal is not None:
+            raise refusal
 
         async def work(db):
             key_id = new_id("k")
@@ -251,6 +249,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         # kept without the key (huiyuan/runtime/secrets.py): a replay answers without it
         answer.secret_shown_before = not answer.api_key
         return answer
+
+    async def _node_kind(self, path: str) -> str | None:
+        """The kind of the org node at path (HQ, REGION, STORE, TERMINAL), None if none is."""
+        try:
+            async with relayed("member"):
+                node = (await self.services.org.GetOrgNode(org_pb2.GetOrgNodeRequest(path=path))).org_node
+        except DomainError as error:
+            if error.reason == "ORG_NODE_NOT_FOUND":
+                return None
+            raise
+        return enum_name(org_pb2.OrgNodeKind, "ORG_NODE_KIND", node.kind)
 
     async def RevokeApiKey(self, request, context):
         await self.auth.caller(context, {Role.HQ_ADMIN})

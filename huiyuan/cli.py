@@ -78,8 +78,14 @@ def _wallet(args) -> int:
 def _issue_key(args) -> int:
     from gateway import auth, bootstrap
     from huiyuan.runtime.config import Settings
+    from huiyuan.runtime.errors import DomainError
 
-    key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, auth.Role(args.role), args.label)
+    try:
+        key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, auth.Role(args.role),
+                                          args.label, member_database_url=Settings.from_env("member").database_url)
+    except DomainError as refusal:  # no such node, or a role that does not work at it: as IssueApiKey says
+        print(f"refused: {refusal.code.name} {refusal.reason} {refusal.en}", file=sys.stderr)
+        return 1
     print(f"key id {key_id}\napi key {key}   (shown once: keep it safe)")
     return 0
 

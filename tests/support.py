@@ -39,13 +39,20 @@ class Stubs:
 
 
 def ensure_org(stubs: Stubs) -> None:
-    """HQ, a region, a store and a terminal (fixed request ids: safe to call again)."""
+    """HQ, a region with a store and its terminal, and another region with a store
+    (fixed request ids: safe to call again)."""
     for parent, code, kind in [("", "hq", org_pb2.ORG_NODE_KIND_HQ), ("hq", "east", org_pb2.ORG_NODE_KIND_REGION),
                                ("hq/east", "sh-001", org_pb2.ORG_NODE_KIND_STORE),
                                (STORE, "pos-1", org_pb2.ORG_NODE_KIND_TERMINAL)]:
         stubs.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
             request_id=f"org-{code}", parent_path=parent,
             org_node=org_pb2.OrgNode(code=code, name=code.upper(), kind=kind, time_zone="Asia/Shanghai")))
+    for parent, code, name, kind in [("hq", "south", "华南", org_pb2.ORG_NODE_KIND_REGION),
+                                     ("hq/south", "gz-001", "广州一店", org_pb2.ORG_NODE_KIND_STORE),
+                                     ("hq/south/gz-001", "pos-1", "收银1", org_pb2.ORG_NODE_KIND_TERMINAL)]:
+        stubs.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
+            request_id=f"org-{parent.replace('/', '.')}-{code}" if kind == org_pb2.ORG_NODE_KIND_TERMINAL else f"org-{code}",
+            parent_path=parent, org_node=org_pb2.OrgNode(code=code, name=name, kind=kind, time_zone="Asia/Shanghai")))
 
 
 def refusal(call, *args, **kwargs):

@@ -36,7 +36,8 @@ def chain(database_url, member_service, wallet_service, points_service, campaign
     migrate.upgrade(SPEC.migrations_dir, url, "gateway")
     gateway = ServiceThread(SPEC, url)
     ensure_org(Stubs(member_service.channel))
-    _, hq_key = bootstrap.issue_key(url, "hq", auth.Role.HQ_ADMIN, "first admin")
+    _, hq_key = bootstrap.issue_key(url, "hq", auth.Role.HQ_ADMIN, "first admin",
+                                    member_database_url=per_service(database_url, "member"))
     stub = gateway_pb2_grpc.GatewayServiceStub(gateway.channel)
     stub.channel = gateway.channel  # for the services' own stubs, passed through (tests/test_gateway_config.py)
     stub.address = gateway.app.address  # for `huiyuan pos`

@@ -4,6 +4,7 @@
   (W3C traceparent in the metadata), named like the contrib instrumentation names it;
 - a request that does not decode, holds a NUL in a string or a Timestamp or Duration
   out of range never reaches the servicer: INVALID_ARGUMENT (huiyuan/runtime/inbound.py);
+  nor one larger than its method takes (max_request_bytes): RESOURCE_EXHAUSTED;
 - DomainError -> its code with ErrorInfo, LocalizedMessage (en, zh-CN), BadRequest;
 - NotImplementedError (the generated base servicer's default) -> UNIMPLEMENTED;
 - the database down, busy or picking this call as a deadlock's victim -> logged, and
@@ -36,9 +37,10 @@ tracer = trace.get_tracer("huiyuan.rpc")
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str, access_log: bool = False):
+    def __init__(self, service: str, access_log: bool = False, max_request_bytes=None):
         self.service = service
         self.access_log = access_log
+        self.max_request_bytes = max_request_bytes  # method -> the largest request it reads (None: the server's)
         self._decoders = {}  # method -> its request decoder (huiyuan/runtime/inbound.py), made once
 
     async def intercept_service(self, continuation, details):
@@ -65,7 +67,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         decoder = self._decoders.get(method)
         if decoder is None and parse is not None:
             message_type = getattr(parse, "__self__", None)  # FromString is bound to its message type
-            decoder = self._decoders[method] = request_decoder(parse, getattr(message_type, "DESCRIPTOR", None))
+            decoder = self._decoders[method] = request_decoder(
+                parse, getattr(message_type, "DESCRIPTOR", None),
+                self.max_request_bytes(method) if self.max_request_bytes else None)
         return decoder
 
     def _span(self, details):
