@@ -38,7 +38,7 @@ import grpc
 from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
-from huiyuan.member.v1 import member_pb2
+from huiyuan.member.v1 import member_pb2, payment_pin_pb2
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
 from gateway import auth, top_ups
@@ -91,12 +91,20 @@ class Route:
     # and be the caller's, registered or homed under its node, as ListMembers' org filter
     # selects them. One that is not: MEMBER_NOT_FOUND, as for one missing.
     members: str = ""
+    # A call that spends a member's balances (points on a gift, a count card's uses):
+    # whose they are - the request field naming the member, or (an object the request
+    # names by id, the field of it naming its member). What the member presents (the
+    # request's credential) is checked for them and cleared: the service never sees it.
+    payer: "str | tuple[ById, str]" = ""
+    # Each call takes a token of the caller's lookups (a PIN set or tried: gateway/limits.py).
+    limited: bool = False
 
 
 _MEMBER, _CARDS = "/huiyuan.member.v1.MemberService/", "/huiyuan.member.v1.CardService/"
 _WALLET, _POINTS = "/huiyuan.wallet.v1.WalletService/", "/huiyuan.points.v1.PointsService/"
 _CAMPAIGN = "/huiyuan.campaign.v1.CampaignService/"
 _COUNT_CARDS = "/huiyuan.wallet.v1.CountCardService/"
+_PINS = "/huiyuan.member.v1.PaymentPinService/"
 CAMPAIGN_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
 TEMPLATE_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCouponTemplate", "template_id", "template.org_path",
                       "TEMPLATE_NOT_FOUND")
@@ -176,7 +184,8 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.points.v1.PointsService/GetGift": Route("points", READ, BACK_OFFICE, by_id=GIFT_BY_ID),
     # The points mall at the till: the gifts its store offers, handed over for points.
     "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, EVERY_ROLE, "org_path"),
-    "/huiyuan.points.v1.PointsService/RedeemGift": Route("points", AT_STORE, STORE_ROLES, "store_path", GIFT_BY_ID),
+    "/huiyuan.points.v1.PointsService/RedeemGift": Route("points", AT_STORE, STORE_ROLES, "store_path", GIFT_BY_ID,
+                                                         payer="member_id"),
     "/huiyuan.points.v1.PointsService/AdjustGiftStock": Route("points", WRITE, CONFIGURERS, by_id=GIFT_BY_ID),
     "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": Route("wallet", WRITE, CONFIGURERS, "package.org_path"),
     "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": Route("wallet", READ, BACK_OFFICE, by_id=PACKAGE_BY_ID),
@@ -206,13 +215,18 @@ ROUTES: dict[str, Route] = {
     f"{_COUNT_CARDS}EndCountCardPlan": Route("count_cards", WRITE, CONFIGURERS, by_id=PLAN_BY_ID),
     f"{_COUNT_CARDS}SellCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", PLAN_BY_ID,
                                           member="member_id"),
-    f"{_COUNT_CARDS}UseCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", COUNT_CARD_BY_ID),
+    f"{_COUNT_CARDS}UseCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", COUNT_CARD_BY_ID,
+                                         payer=(COUNT_CARD_BY_ID, "card.member_id")),
     f"{_COUNT_CARDS}GetCountCard": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_BY_ID),
     f"{_COUNT_CARDS}ListCountCards": Route("count_cards", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     f"{_COUNT_CARDS}ListCountCardEntries": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_BY_ID),
     f"{_COUNT_CARDS}GetCountCardUse": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_USE_BY_ID),
     f"{_COUNT_CARDS}UndoCountCardUse": Route("count_cards", WRITE, BACK_OFFICE, by_id=COUNT_CARD_USE_BY_ID),
     f"{_COUNT_CARDS}RefundCountCard": Route("count_cards", WRITE, BACK_OFFICE, by_id=COUNT_CARD_SOLD_BY_ID),
+    # 支付密码: set by the member at a till (with their card, QR code or PIN), unlocked or
+    # cleared by a store manager at any store (the member is the chain's).
+    f"{_PINS}SetPaymentPin": Route("pins", SERVE, STORE_ROLES, limited=True),
+    f"{_PINS}ResetPaymentPin": Route("pins", SERVE, BACK_OFFICE),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
@@ -297,13 +311,34 @@ class PassThrough(grpc.GenericRpcHandler):
         the caller and the service's method to call with it."""
         caller = await self.auth.caller(context, route.roles)
         name = method.rpartition("/")[2]
+        if route.limited:
+            self.lookups.take(caller.key_id)
         await self._check_scope(caller, route, request)
+        if route.payer:
+            await self._check_payer(caller, route, request, name)
         fields = request.DESCRIPTOR.fields_by_name
         if "request_id" in fields and request.request_id:
             request.request_id = derived_id(caller.key_id, request.request_id, name)
         if "actor" in fields:  # the audit trail names the credential, not what the client claims
             request.actor.CopyFrom(caller.actor)
         return caller, getattr(getattr(self.services, route.service), name)
+
+    async def _check_payer(self, caller: Caller, route: Route, request, name: str) -> None:
+        """What the member presents to spend (request.credential) is theirs, checked by
+        the member service (a PIN tried once for this request), then cleared."""
+        if isinstance(route.payer, str):
+            member_id = get_field(request, route.payer)
+        else:
+            b, member_field = route.payer
+            found = await fetched(self.services, b, named(request, b), NotFound(b.not_found, "Not found.", "不存在。"))
+            member_id = get_field(found, member_field)
+        if request.credential.WhichOneof("proof") == "pin":
+            self.lookups.take(caller.key_id)
+        async with relayed("member"):
+            await self.services.pins.VerifyPaymentCredential(payment_pin_pb2.VerifyPaymentCredentialRequest(
+                request_id=derived_id(caller.key_id, request.request_id, f"{name}:credential"), member_id=member_id,
+                credential=request.credential))
+        request.ClearField("credential")
 
     async def _check_scope(self, caller: Caller, route: Route, request) -> None:
         if route.kind in (SERVE, OWN_NODE):

@@ -5,6 +5,8 @@
   huiyuan pos top-up --card N --amount 100.00 [--tender cash|bank-card|wechat-pay|alipay]
   huiyuan pos checkout --card N --line SKU:CATEGORY:QTY:PRICE ... [--coupon C] [--points P]
                        [--stored-value 90.00] [--cash 10.00]
+                       stored value or points are spent on the member's card, QR code (--qr T)
+                       or payment PIN (--phone P --pin 246813); a phone alone spends nothing
   huiyuan pos receipt ORDER_ID
   huiyuan pos refund ORDER_ID [--line LINE_ID:QTY ...]   (no --line: the whole order)
   huiyuan pos orders [--state needs-attention|paid|...] [--org PATH] [--limit N]   (a manager's key)
@@ -18,6 +20,10 @@
                        (a manager's key)
   huiyuan pos gifts                                the points mall: the gifts this store offers
   huiyuan pos redeem-gift --card N --gift GIFT_ID [--quantity Q]   a gift handed over for points
+  huiyuan pos set-pin --card N --new-pin 246813    支付密码: set by the member, who shows their card
+                       (or --qr T, or --pin with the PIN they have)
+  huiyuan pos reset-pin --phone P [--clear]        a PIN locked by wrong tries unlocked, or cleared
+                       (a manager's key)
   huiyuan pos refund-top-up TOP_UP_ID --reason R   the money back to its tender (a manager's key)
   huiyuan pos settlement --from 2026-11-01 --to 2026-11-30 [--org PATH]   what each store owes
                        or is owed for stored value loaded in one store and spent in another
@@ -38,7 +44,8 @@
                        (cash, bank card, WeChat Pay, Alipay) took and gave back (a manager's key)
   huiyuan pos count-card-plans                     计次卡: the count cards on sale here
   huiyuan pos sell-count-card --card N --plan PLAN_ID [--tender cash|...]   a count card sold
-  huiyuan pos punch COUNT_CARD_ID [--sku S] [--quantity Q]   核销: uses of it punched (lookup lists them)
+  huiyuan pos punch COUNT_CARD_ID --card N [--sku S] [--quantity Q]   核销: uses of it punched (lookup
+                       lists them), on the member's card (or --qr T, or --pin P)
   huiyuan pos undo-punch USE_ID --reason R         a use punched by mistake given back (a manager's key)
   huiyuan pos refund-count-card COUNT_CARD_ID --reason R   what is not used back to its tender
                        (a manager's key)
@@ -98,7 +105,8 @@ def add_parser(sub) -> None:
                                         "settle", "export", "report-lost", "cancel-loss", "replace-card",
                                         "cancel-card", "card-history", "refund-top-up", "settlement", "gifts",
                                         "redeem-gift", "export-members", "import-members", "batch-top-up", "day",
-                                        "care", "contact", "contacts", *COUNT_CARD_COMMANDS])
+                                        "care", "contact", "contacts", "set-pin", "reset-pin",
+                                        *COUNT_CARD_COMMANDS])
     pos.add_argument("id", nargs="?", metavar="ID",
                      help="an order id, refund-top-up's top-up id, a count card's id or undo-punch's use id")
     pos.add_argument("--key")
@@ -107,6 +115,9 @@ def add_parser(sub) -> None:
     pos.add_argument("--phone")
     pos.add_argument("--card")
     pos.add_argument("--qr")
+    pos.add_argument("--pin", default="", help="the member's payment PIN, when they show neither card nor QR code")
+    pos.add_argument("--new-pin", default="", help="set-pin: the PIN the member chose (6 digits)")
+    pos.add_argument("--clear", action="store_true", help="reset-pin: clear the PIN, not only unlock it")
     pos.add_argument("--name")
     pos.add_argument("--card-type", default="")
     pos.add_argument("--new-card", default="", help="replace-card: a pre-printed number (default: one assigned)")
@@ -263,6 +274,7 @@ def _act(args, stub, auth) -> int:
             tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=args.cash))
         done = change(stub.Checkout, pb.CheckoutRequest(
             request_id=args.request_id, member_id=member_id, card_number=args.card or "", lines=lines,
+            qr_token="" if args.card else args.qr or "", payment_pin=args.pin,
             coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth,
             timeout=ANSWER_WITHIN_S)
         print_receipt(done.receipt)
@@ -303,6 +315,8 @@ def _act(args, stub, auth) -> int:
         pos_office.day_summary(stub, auth, args)
     elif args.action in COUNT_CARD_COMMANDS:
         pos_count_cards.count_cards(stub.channel, auth, args, lookup_to_change)
+    elif args.action in ("set-pin", "reset-pin"):
+        pos_counter.pin(stub.channel, auth, args, lookup_to_change)
     elif args.action in ("gifts", "redeem-gift"):
         pos_counter.points_mall(stub.channel, auth, args, lookup_to_change if args.action == "redeem-gift" else None)
     else:

@@ -3,7 +3,7 @@ a member, a use punched (核销) and undone, a card refunded, and a card's histo
 goes through the gateway with the wallet's own CountCardService stub, which the gateway
 passes through within the key's scope (gateway/passthrough.py)."""
 
-from huiyuan.pos_counter import every
+from huiyuan.pos_counter import every, payment_credential
 from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.convert import enum_word
@@ -50,8 +50,8 @@ def count_cards(channel, auth, args, lookup) -> None:
         raise SystemExit(f"{args.action} needs the {'use' if args.action == 'undo-punch' else 'count card'}'s id")
     if args.action == "punch":
         done = change(cards.UseCountCard, cc.UseCountCardRequest(
-            request_id=args.request_id, card_id=args.id, uses=args.quantity, sku=args.sku),
-            metadata=auth, timeout=10)
+            request_id=args.request_id, card_id=args.id, uses=args.quantity, sku=args.sku,
+            credential=payment_credential(args)), metadata=auth, timeout=10)
         print(f"punched {-done.use.uses_delta} use(s)  use {done.use.entry_id}")  # what undo-punch names
         print(card_line(done.card))
     elif args.action == "undo-punch":

@@ -21,14 +21,14 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import member_pb2, tier_pb2
+from huiyuan.member.v1 import card_pb2, member_pb2, tier_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import migrate
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import per_service
 from tests.invariants import assert_books_balance, points_spent
-from tests.support import ACTOR, STORE, Stubs, ensure_org, pos_args, refusal_of, rid
+from tests.support import ACTOR, STORE, Stubs, card_type, ensure_org, pos_args, refusal_of, rid
 from tests.test_runtime import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,9 +138,14 @@ def chain(database_url):
         chain.stop()
 
 
+CARDS: dict[str, str] = {}  # member id -> the card a member shows to spend (_order)
+
+
 def _member_with_money(chain: Chain) -> tuple[str, str]:
-    """A member with ¥100.00 stored value, 300 points and a ¥5 coupon."""
+    """A member with a card, ¥100.00 stored value, 300 points and a ¥5 coupon."""
     member = chain.member.register(name="故障测试")
+    CARDS[member.member_id] = chain.member.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member.member_id, card_type_id=card_type(chain.member), actor=ACTOR)).card.card_number
     chain.wallet.TopUp(wallet_pb2.TopUpRequest(
         request_id=rid(), member_id=member.member_id, amount_fen=100_00, tender=wallet_pb2.TENDER_CASH,
         store_path=STORE, actor=ACTOR))
@@ -154,7 +159,7 @@ def _member_with_money(chain: Chain) -> tuple[str, str]:
 def _order(member_id: str, coupon_code: str) -> pb.CheckoutRequest:
     """30.00 - 3.00 (满30减3) - 5.00 (coupon) - 2.00 (200 points) = 20.00 from stored value."""
     return pb.CheckoutRequest(
-        request_id=rid(), member_id=member_id, points_to_use=200, coupon_codes=[coupon_code],
+        request_id=rid(), member_id=member_id, points_to_use=200, coupon_codes=[coupon_code], card_number=CARDS[member_id],
         lines=[pb.CheckoutLine(line_id="1", sku="tea", category="tea", quantity=1, unit_price_fen=30_00)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=20_00)])
 
@@ -572,7 +577,11 @@ def test_a_pos_change_while_the_gateway_is_frozen_ends_in_seconds_and_its_reques
                                                tender=wallet_pb2.TENDER_CASH, store_path=STORE, actor=ACTOR))
     words = {"top-up": ["top-up", "--amount", "50"],  # 30.00 - 3.00 (满30减3) from stored value:
              "checkout": ["checkout", "--line", "tea:tea:1:30", "--stored-value", "27"]}[command]
-    words += ["--phone", member.phone, "--key", chain.key]
+    card = chain.member.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member.member_id, card_type_id=card_type(chain.member), actor=ACTOR)).card
+    # a top-up finds the member by phone; a checkout that spends takes the member's card
+    words += ["--phone", member.phone] if command == "top-up" else ["--card", card.card_number]
+    words += ["--key", chain.key]
     gateway = chain.processes["gateway"]
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{gateway.port}")
     os.kill(gateway.process.pid, signal.SIGSTOP)

@@ -99,6 +99,8 @@ ADMITTED = {
     "/huiyuan.wallet.v1.CountCardService/GetCountCardUse": BACK_OFFICE,
     "/huiyuan.wallet.v1.CountCardService/UndoCountCardUse": BACK_OFFICE,
     "/huiyuan.wallet.v1.CountCardService/RefundCountCard": BACK_OFFICE,
+    "/huiyuan.member.v1.PaymentPinService/SetPaymentPin": {STORE_MANAGER, TERMINAL},
+    "/huiyuan.member.v1.PaymentPinService/ResetPaymentPin": BACK_OFFICE,
 }
 # What a caller gets for what it may not see.
 UNSEEN = {"OUT_OF_SCOPE", "MEMBER_NOT_FOUND", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",

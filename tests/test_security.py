@@ -11,13 +11,17 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from google.type import date_pb2
+
 from gateway import auth, bootstrap
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
-from huiyuan.common.v1 import actor_pb2, file_pb2
+from huiyuan.common.v1 import actor_pb2, credential_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import member_pb2, member_pb2_grpc
+from huiyuan.member.v1 import member_pb2, member_pb2_grpc, payment_pin_pb2, payment_pin_pb2_grpc
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2
 from tests.conftest import per_service
-from tests.support import STORE, Stubs, new_phone, refusal_of, rid
+from tests.support import STORE, Stubs, card_type, new_phone, refusal_of, rid
 from tests.test_gateway import as_, chain, code_and_reason, issue  # noqa: F401 - chain: the fixture these tests share
 
 EAST, SOUTH, GZ = "hq/east", "hq/south", "hq/south/gz-001"
@@ -185,6 +189,217 @@ def test_the_gateway_reads_no_large_message_but_a_file(chain):
     channel.close()
 
 
+# ---------------------------------------------------------------- paying needs the member
+
+
+@pytest.fixture
+def counter(chain, member_service, points_service):
+    """A till (each test its own: lookups and PINs tried are counted per key) and its
+    store's manager; a gift in the points mall; a count card plan."""
+    stub, hq_key = chain
+    till = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
+    manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
+    gift = points_pb2_grpc.PointsServiceStub(points_service.channel).CreateGift(points_pb2.CreateGiftRequest(
+        request_id=rid(), gift=points_pb2.Gift(name="帆布袋", points=100, stock=100, org_path="hq"))).gift
+    plan = count_card_pb2_grpc.CountCardServiceStub(stub.channel).CreateCountCardPlan(
+        count_card_pb2.CreateCountCardPlanRequest(request_id=rid(), plan=count_card_pb2.CountCardPlan(
+            name="茶饮5次卡", org_path="hq", uses=5, price_fen=50_00, valid_days=30)), metadata=as_(hq_key)).plan
+    return stub, till, manager, card_type(Stubs(member_service.channel)), gift.gift_id, plan.plan_id
+
+
+def a_member(counter, points_service):
+    """A member with a card, ¥500 stored value and 10,000 points; (member_id, card, phone)."""
+    stub, till, _, card_type_id, *_ = counter
+    registered = stub.RegisterMember(pb.RegisterMemberRequest(
+        request_id=rid(), card_type_id=card_type_id, member=member_pb2.Member(
+            name="付款会员", phone=new_phone(), birthday=date_pb2.Date(year=1990, month=5, day=17))),
+        metadata=as_(till))
+    member_id = registered.member.member_id
+    stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=500_00, tender=pb.TENDER_KIND_CASH),
+               metadata=as_(till))
+    points_pb2_grpc.PointsServiceStub(points_service.channel).Grant(points_pb2.GrantRequest(
+        request_id=rid(), member_id=member_id, points=10_000, source=points_pb2.LOT_SOURCE_SIGN_UP))
+    return member_id, registered.card.card_number, registered.member.phone
+
+
+def sale(member_id, stored_value=0, points=0, cash=0, **credential) -> pb.CheckoutRequest:
+    """A ¥10 tea, paid as asked (100 points pay ¥1 by the chain's default policy)."""
+    tenders = [pb.Tender(kind=kind, amount_fen=amount) for kind, amount in (
+        (pb.TENDER_KIND_STORED_VALUE, stored_value), (pb.TENDER_KIND_CASH, cash)) if amount]
+    return pb.CheckoutRequest(request_id=rid(), member_id=member_id, points_to_use=points, tenders=tenders,
+                              lines=[pb.CheckoutLine(line_id="1", sku="tea-1", quantity=1, unit_price_fen=10_00)],
+                              **credential)
+
+
+def refused_with(call, request, key):
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, metadata=as_(key))
+    return refusal_of(caught.value)[:2], rpc_status.from_call(caught.value)
+
+
+def metadata_of(status) -> dict:
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return dict(info.metadata)
+    return {}
+
+
+def balances(stub, card, key):
+    found = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(key))
+    return found.stored_value_available_fen, found.points_available
+
+
+def fresh_pin(database_url) -> str:
+    """A PIN no table holds yet (nor one of the first guesses), so that finding it later means it was kept."""
+    import random
+
+    while True:
+        pin = f"{random.randrange(10**6):06d}"
+        if len(set(pin)) > 2 and not tables_holding(database_url, pin):
+            return pin
+
+
+def test_a_till_that_found_a_member_by_phone_sees_them_but_spends_nothing(counter, points_service):
+    stub, till, manager, *_ = counter
+    member_id, card, phone = a_member(counter, points_service)
+    seen = stub.LookupMember(pb.LookupMemberRequest(phone=phone), metadata=as_(till)).member
+    assert (seen.phone, seen.HasField("birthday")) == (f"{phone[:3]}****{phone[-4:]}", False)  # a till's view
+    full = stub.LookupMember(pb.LookupMemberRequest(phone=phone), metadata=as_(manager)).member
+    assert (full.phone, full.birthday.month) == (phone, 5)  # the manager's: everything
+    for request in (sale(member_id, stored_value=10_00), sale(member_id, points=500, stored_value=5_00),
+                    sale(member_id, points=500, cash=5_00)):
+        (code, reason), _ = refused_with(stub.Checkout, request, till)
+        assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "PAYMENT_CREDENTIAL_REQUIRED"), request
+    assert balances(stub, card, till) == (500_00, 10_000)  # nothing moved
+    assert stub.Checkout(sale(member_id, cash=10_00), metadata=as_(till)).state == pb.ORDER_STATE_PAID  # cash: fine
+    priced = stub.PriceOrder(pb.PriceOrderRequest(member_id=member_id, points_to_use=500, lines=[pb.CheckoutLine(
+        line_id="1", sku="tea-1", quantity=1, unit_price_fen=10_00)]), metadata=as_(till))
+    assert priced.amount_due_fen == 5_00  # a price check spends nothing: it needs nothing
+
+
+def test_a_member_pays_with_their_card_their_qr_code_or_their_pin(counter, member_service, points_service,
+                                                                   database_url, caplog):
+    caplog.set_level("DEBUG")
+    stub, till, manager, _, gift_id, plan_id = counter
+    member_id, card, phone = a_member(counter, points_service)
+    other_id, other_card, _ = a_member(counter, points_service)
+    paid = stub.Checkout(sale(member_id, stored_value=10_00, card_number=card), metadata=as_(till))
+    assert paid.receipt.stored_value_paid_fen == 10_00
+    qr = Stubs(member_service.channel).member.IssueQrToken(member_pb2.IssueQrTokenRequest(member_id=member_id)).qr_token
+    assert stub.Checkout(sale(member_id, points=500, cash=5_00, qr_token=qr), metadata=as_(till)).receipt.points_used == 500
+    (code, reason), _ = refused_with(stub.Checkout, sale(other_id, stored_value=10_00, qr_token=qr), till)
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "CARD_NOT_OF_MEMBER")  # the QR code is another's
+    (code, reason), _ = refused_with(stub.Checkout, sale(other_id, stored_value=10_00, card_number=card), till)
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "CARD_NOT_OF_MEMBER")
+
+    # The PIN: set at the till with the card (a phone number proves nothing), then paid with.
+    pins = payment_pin_pb2_grpc.PaymentPinServiceStub(stub.channel)
+    pin = fresh_pin(database_url)
+    SECRETS["a PIN set"] = pin
+
+    def set_pin(new, **proof):
+        return pins.SetPaymentPin(payment_pin_pb2.SetPaymentPinRequest(
+            request_id=rid(), member_id=member_id, pin=new, proof=credential_pb2.PaymentCredential(**proof)),
+            metadata=as_(till))
+
+    with pytest.raises(grpc.RpcError) as caught:
+        set_pin(pin)
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "PAYMENT_CREDENTIAL_REQUIRED")
+    for trivial in ("123456", "888888", "12345"):
+        with pytest.raises(grpc.RpcError) as caught:
+            set_pin(trivial, card_number=card)
+        assert refusal_of(caught.value)[2] == {"pin": "PIN_INVALID"}
+    (code, reason), _ = refused_with(stub.Checkout, sale(member_id, stored_value=10_00, payment_pin=pin), till)
+    assert reason == "PIN_NOT_SET"
+    assert set_pin(pin, card_number=card).state.pin_set
+    assert stub.Checkout(sale(member_id, stored_value=10_00, payment_pin=pin), metadata=as_(till)).state == (
+        pb.ORDER_STATE_PAID)
+    changed = fresh_pin(database_url)
+    SECRETS["a PIN changed to"] = changed
+    assert set_pin(changed, pin=pin).state.pin_set  # the PIN it had proves the member too
+    assert stub.Checkout(sale(member_id, points=500, cash=5_00, payment_pin=changed), metadata=as_(till)).state == (
+        pb.ORDER_STATE_PAID)
+    assert balances(stub, card, till) == (500_00 - 20_00, 10_000 - 1_000)
+
+    # A gift for points and a count card's use: the same proof, checked by the gateway.
+    points = points_pb2_grpc.PointsServiceStub(stub.channel)
+
+    def redeem(**proof):
+        return points.RedeemGift(points_pb2.RedeemGiftRequest(
+            request_id=rid(), member_id=member_id, gift_id=gift_id,
+            credential=credential_pb2.PaymentCredential(**proof)), metadata=as_(till))
+
+    with pytest.raises(grpc.RpcError) as caught:
+        redeem()
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "PAYMENT_CREDENTIAL_REQUIRED")
+    with pytest.raises(grpc.RpcError) as caught:
+        redeem(card_number=other_card)
+    assert refusal_of(caught.value)[1] == "CARD_NOT_OF_MEMBER"
+    assert redeem(card_number=card).points == 100
+    assert redeem(pin=changed).points == 100
+    cards = count_card_pb2_grpc.CountCardServiceStub(stub.channel)
+    count_card = cards.SellCountCard(count_card_pb2.SellCountCardRequest(
+        request_id=rid(), member_id=member_id, plan_id=plan_id, tender=wallet_pb2.TENDER_CASH),
+        metadata=as_(till)).card
+
+    def punch(**proof):
+        return cards.UseCountCard(count_card_pb2.UseCountCardRequest(
+            request_id=rid(), card_id=count_card.card_id, credential=credential_pb2.PaymentCredential(**proof)),
+            metadata=as_(till))
+
+    with pytest.raises(grpc.RpcError) as caught:
+        punch()
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "PAYMENT_CREDENTIAL_REQUIRED")
+    with pytest.raises(grpc.RpcError) as caught:
+        punch(card_number=other_card)
+    assert refusal_of(caught.value)[1] == "CARD_NOT_OF_MEMBER"
+    assert punch(qr_token=qr).card.uses_left == 4
+    assert punch(pin=changed).card.uses_left == 3
+    for record in caplog.records:  # no log line holds a PIN, whoever wrote it
+        assert pin not in record.getMessage() and changed not in str(record.__dict__), record
+
+
+def test_a_pin_locks_after_five_wrong_tries_each_counted_once_and_a_manager_unlocks_it(counter, points_service):
+    from concurrent.futures import ThreadPoolExecutor
+
+    stub, till, manager, *_ = counter
+    member_id, card, _ = a_member(counter, points_service)
+    pins = payment_pin_pb2_grpc.PaymentPinServiceStub(stub.channel)
+    pins.SetPaymentPin(payment_pin_pb2.SetPaymentPinRequest(
+        request_id=rid(), member_id=member_id, pin="246813", proof=credential_pb2.PaymentCredential(card_number=card)),
+        metadata=as_(till))
+
+    def wrong(request=None):
+        request = request or sale(member_id, stored_value=10_00, payment_pin="135792")
+        (code, reason), status = refused_with(stub.Checkout, request, till)
+        return reason, metadata_of(status)
+
+    first = sale(member_id, stored_value=10_00, payment_pin="135792")
+    assert wrong(first)[0] == "PIN_INCORRECT" and wrong(first)[1]["tries_left"] == "4"  # the retry counts nothing
+    with ThreadPoolExecutor(2) as pool:  # the same request twice at once: one try
+        twice = sale(member_id, stored_value=10_00, payment_pin="135792")
+        assert [r[1]["tries_left"] for r in pool.map(wrong, [twice, twice])] == ["3", "3"]
+    assert wrong()[1]["tries_left"] == "2"
+    assert wrong()[1]["tries_left"] == "1"
+    reason, metadata = wrong()
+    assert reason == "PIN_LOCKED" and metadata["unlock_time"] > "2026"
+    (code, reason), _ = refused_with(stub.Checkout, sale(member_id, stored_value=10_00, payment_pin="246813"), till)
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PIN_LOCKED")  # even the right one, for now
+    assert stub.Checkout(sale(member_id, stored_value=10_00, card_number=card), metadata=as_(till)).state == (
+        pb.ORDER_STATE_PAID)  # the card still pays
+    reset = payment_pin_pb2.ResetPaymentPinRequest(request_id=rid(), member_id=member_id)
+    assert code_and_reason(pins.ResetPaymentPin, reset, till) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    state = pins.ResetPaymentPin(reset, metadata=as_(manager)).state
+    assert (state.pin_set, state.failed_tries, state.HasField("unlock_time")) == (True, 0, False)
+    assert stub.Checkout(sale(member_id, stored_value=10_00, payment_pin="246813"), metadata=as_(till)).state == (
+        pb.ORDER_STATE_PAID)
+    pins.ResetPaymentPin(payment_pin_pb2.ResetPaymentPinRequest(request_id=rid(), member_id=member_id, clear=True),
+                         metadata=as_(manager))
+    assert wrong(sale(member_id, stored_value=10_00, payment_pin="246813"))[0] == "PIN_NOT_SET"
+
+
 def tables_holding(database_url: str, needle: str) -> list[str]:
     """The tables of every service (PostgreSQL: every schema; SQLite: every file) that
     hold needle anywhere: in a text or JSON column, or inside a serialised message."""
@@ -209,6 +424,6 @@ def tables_holding(database_url: str, needle: str) -> list[str]:
 def test_no_secret_of_these_flows_is_kept_anywhere(chain, database_url):
     """Run last in this module: every key and PIN its flows made, searched for in every
     table of every service. Checked by hand too (docs/security.md lists each table)."""
-    assert SECRETS, "the flows above ran"
+    assert {"an issued key", "a PIN set", "a PIN changed to"} <= set(SECRETS), "the flows above ran"
     for what, secret in SECRETS.items():
         assert tables_holding(database_url, secret) == [], what

@@ -58,7 +58,7 @@ def clear(message: Message, secrets: Plan) -> None:
         if field.message_type.GetOptions().map_entry:
             for item in value.values():
                 clear(item, inner)
-        elif field.label == FieldDescriptor.LABEL_REPEATED:
+        elif field.is_repeated:
             for item in value:
                 clear(item, inner)
         elif message.HasField(name):
