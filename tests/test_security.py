@@ -400,6 +400,31 @@ def test_a_pin_locks_after_five_wrong_tries_each_counted_once_and_a_manager_unlo
     assert wrong(sale(member_id, stored_value=10_00, payment_pin="246813"))[0] == "PIN_NOT_SET"
 
 
+def test_the_pos_command_sets_a_pin_pays_with_it_and_a_manager_clears_it(counter, points_service, monkeypatch,
+                                                                          capsys):
+    from huiyuan import pos
+    from tests.support import pos_args
+
+    stub, till, manager, *_ = counter
+    member_id, card, phone = a_member(counter, points_service)
+    monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+
+    def run(*words, key=till):
+        assert pos.run(pos_args(*words, "--key", key)) == 0
+        return capsys.readouterr().out
+
+    assert run("set-pin", "--card", card, "--new-pin", "246813") == "付款会员: payment PIN set\n"
+    tea = ["checkout", "--phone", phone, "--line", "tea-1:tea:1:10", "--stored-value", "10"]
+    with pytest.raises(grpc.RpcError) as caught:  # found by phone: nothing to spend with
+        run(*tea)
+    assert refusal_of(caught.value)[1] == "PAYMENT_CREDENTIAL_REQUIRED"
+    assert "stored value paid ¥10.00, left ¥490.00" in run(*tea, "--pin", "246813")
+    assert run("reset-pin", "--phone", phone, "--clear", key=manager) == "付款会员: payment PIN cleared\n"
+    with pytest.raises(grpc.RpcError) as caught:
+        run(*tea, "--pin", "246813")
+    assert refusal_of(caught.value)[1] == "PIN_NOT_SET"
+
+
 def tables_holding(database_url: str, needle: str) -> list[str]:
     """The tables of every service (PostgreSQL: every schema; SQLite: every file) that
     hold needle anywhere: in a text or JSON column, or inside a serialised message."""
