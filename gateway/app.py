@@ -23,7 +23,8 @@ def register(server, ctx: ServiceContext) -> None:
     lookups = limits.TokenBuckets()  # member lookups and PIN tries, per key (gateway/limits.py)
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services, lookups), server)
     # The services' configuration calls, within the caller's scope (gateway/passthrough.py).
-    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.direct, storage.api_keys), services, lookups),))
+    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.direct, storage.api_keys), services, lookups,
+                                                 ctx.direct),))
 
 
 SPEC = ServiceSpec(

@@ -152,10 +152,11 @@ async def issue(db, table: Table, *, key_id: str, org_path: str, role: Role, lab
 
 
 async def revoke(db, table: Table, key_id: str, now):
-    row = (await db.execute(select(table.c.revoke_time).where(table.c.key_id == key_id))).one_or_none()
+    """(when the key was revoked, the node it was bound to)."""
+    row = (await db.execute(select(table.c.revoke_time, table.c.org_path).where(table.c.key_id == key_id))).one_or_none()
     if row is None:
         raise NotFound("KEY_NOT_FOUND", "No such key.", "凭证不存在。", key_id=key_id)
     if row.revoke_time is not None:
-        return row.revoke_time
+        return row.revoke_time, row.org_path
     await db.execute(update(table).where(table.c.key_id == key_id).values(revoke_time=now))
-    return now
+    return now, row.org_path

@@ -27,7 +27,10 @@ NOT_FOUND as a missing one is, so scope never tells what exists elsewhere. A mem
 is read from the offices over their home store or over the node that registered them,
 as ListMembers' org filter selects them; changed only from over their home store. A
 card is read where its member is (ById.via).
-A server-streaming method (an export) passes through chunk by chunk.
+A server-streaming method (an export) passes through chunk by chunk. A call that
+changes something (its request has a request_id) is recorded in the audit trail once
+its service answered OK (gateway/audit.py): the key, the request as its caller sent it
+(without secrets) and the node it acted on, as the scope check found it.
 """
 
 from collections.abc import Awaitable, Callable
@@ -41,7 +44,8 @@ from google.protobuf.message_factory import GetMessageClass
 from huiyuan.member.v1 import member_pb2, payment_pin_pb2
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
-from gateway import auth, top_ups
+from huiyuan.runtime.direct import Direct
+from gateway import audit, auth, top_ups
 from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
 from gateway.limits import TokenBuckets
@@ -243,6 +247,13 @@ ROUTES: dict[str, Route] = {
 SERVICE_NAMES = sorted({method[1:].partition("/")[0] for method in ROUTES})
 
 
+@cache
+def changes(method: str) -> bool:
+    """Does the method change something (its request carries a request_id, AIP-155)?
+    Those are recorded in the audit trail once they succeed."""
+    return "request_id" in message_types(method)[0].DESCRIPTOR.fields_by_name
+
+
 def get_field(message, dotted: str):
     for name in dotted.split("."):
         message = getattr(message, name)
@@ -279,6 +290,7 @@ class PassThrough(grpc.GenericRpcHandler):
     auth: Authenticator
     services: object  # gateway.servicer.Services
     lookups: TokenBuckets  # PINs tried, per key (gateway/limits.py)
+    direct: Direct  # the gateway's database: the audit trail (gateway/audit.py)
 
     def service(self, handler_call_details):
         method = handler_call_details.method
@@ -289,7 +301,7 @@ class PassThrough(grpc.GenericRpcHandler):
         codec = dict(request_deserializer=request_type.FromString, response_serializer=response_type.SerializeToString)
         if is_streamed(method):
             async def stream(request, context):
-                _, call = await self._admit(method, route, request, context)
+                _, call, _ = await self._admit(method, route, request, context)
                 async with relayed(route.service):
                     async for chunk in call(request, timeout=passed_on_deadline(context, LONG_CALL_S)):
                         yield chunk
@@ -297,23 +309,30 @@ class PassThrough(grpc.GenericRpcHandler):
             return grpc.unary_stream_rpc_method_handler(stream, **codec)
 
         async def forward(request, context):
-            caller, call = await self._admit(method, route, request, context)
+            asked = None
+            if changes(method):  # as the caller asked it, for the trail
+                asked = type(request)()
+                asked.CopyFrom(request)
+            caller, call, node = await self._admit(method, route, request, context)
             async with relayed(route.service):  # a file imported with a long deadline keeps it
                 answer = await call(request, timeout=passed_on_deadline(context))
             if route.then is not None:
                 await route.then(self.services, caller, request, answer)
+            if asked is not None:  # done: who changed what (gateway/audit.py)
+                target = named(request, route.by_id) if route.by_id is not None else audit.first_id(answer)
+                await audit.record(self.direct, caller, method, asked, target, node)
             return answer
 
         return grpc.unary_unary_rpc_method_handler(forward, **codec)
 
     async def _admit(self, method: str, route: Route, request, context):
         """Checks the caller and scope and rewrites the request for the service; returns
-        the caller and the service's method to call with it."""
+        the caller, the service's method to call with it and the node it acts on."""
         caller = await self.auth.caller(context, route.roles)
         name = method.rpartition("/")[2]
         if route.limited:
             self.lookups.take(caller.key_id)
-        await self._check_scope(caller, route, request)
+        node = await self._check_scope(caller, route, request)
         if route.payer:
             await self._check_payer(caller, route, request, name)
         fields = request.DESCRIPTOR.fields_by_name
@@ -321,7 +340,7 @@ class PassThrough(grpc.GenericRpcHandler):
             request.request_id = derived_id(caller.key_id, request.request_id, name)
         if "actor" in fields:  # the audit trail names the credential, not what the client claims
             request.actor.CopyFrom(caller.actor)
-        return caller, getattr(getattr(self.services, route.service), name)
+        return caller, getattr(getattr(self.services, route.service), name), node
 
     async def _check_payer(self, caller: Caller, route: Route, request, name: str) -> None:
         """What the member presents to spend (request.credential) is theirs, checked by
@@ -340,9 +359,11 @@ class PassThrough(grpc.GenericRpcHandler):
                 credential=request.credential))
         request.ClearField("credential")
 
-    async def _check_scope(self, caller: Caller, route: Route, request) -> None:
+    async def _check_scope(self, caller: Caller, route: Route, request) -> str:
+        """The scope check; the node the request acts on (the caller's, for what is done
+        at any store or at the caller's own node)."""
         if route.kind in (SERVE, OWN_NODE):
-            return
+            return caller.org_path
         if route.kind == AT_STORE:
             if not get_field(request, route.path):
                 set_field(request, route.path, caller.store_path)
@@ -352,20 +373,21 @@ class PassThrough(grpc.GenericRpcHandler):
                 await check_named(caller, route, self.services, named(request, route.by_id))
             if route.member:
                 await check_member(self.services, get_field(request, route.member))
-            return
+            return get_field(request, route.path)
         if route.by_id is not None:
-            await check_named(caller, route, self.services, named(request, route.by_id))
+            node = await check_named(caller, route, self.services, named(request, route.by_id))
             if route.path and get_field(request, route.path) and not caller.covers(get_field(request, route.path)):
                 raise auth.denied()  # a node the change would set, beside the object's own
             if route.members:
                 await check_members(caller, self.services, get_field(request, route.members))
-            return
+            return node
         if route.kind == LIST and not get_field(request, route.path):
             set_field(request, route.path, caller.org_path)
         path = get_field(request, route.path) if route.path else CHAIN
         allowed = on_line(path, caller.org_path) if route.kind == READ else caller.covers(path)
         if not allowed:
             raise auth.denied()
+        return path
 
 
 async def check_member(services, member_id: str) -> None:
@@ -408,12 +430,12 @@ def named(request, b: ById) -> str:
     return get_field(request, b.in_request or b.id_field)
 
 
-async def check_named(caller: Caller, route: Route, services, object_id: str) -> None:
+async def check_named(caller: Caller, route: Route, services, object_id: str) -> str:
     """The scope check of an object named by id (route.by_id), fetched from its service
-    for its node. Missing, or off the caller's line: one NOT_FOUND, word for word. On
-    the line but above the caller's node (an HQ campaign, seen from a region), or seen
-    only from its read_from node (a member registered by the caller's store, homed in
-    another): readable, and for a WRITE, denied."""
+    for its node, which it answers. Missing, or off the caller's line: one NOT_FOUND,
+    word for word. On the line but above the caller's node (an HQ campaign, seen from a
+    region), or seen only from its read_from node (a member registered by the caller's
+    store, homed in another): readable, and for a WRITE, denied."""
     b = route.by_id
     not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
     found = await fetched(services, b, object_id, not_found)
@@ -428,6 +450,7 @@ async def check_named(caller: Caller, route: Route, services, object_id: str) ->
         raise not_found
     if route.kind == WRITE and not caller.covers(path):
         raise auth.denied()  # seen from below (an HQ campaign), changed only from above
+    return path
 
 
 def node_of(b: ById, found) -> str:

@@ -27,7 +27,7 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from gateway import auth, batches, checkout, orders, refunds, reports, segments, settlement, top_ups
+from gateway import audit, auth, batches, checkout, orders, refunds, reports, segments, settlement, top_ups
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
 from gateway.limits import TokenBuckets
 from gateway.leases import LEASE_S
@@ -207,6 +207,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         except DomainError as refusal:  # a budget spent meanwhile: the member is registered, without that gift
             log.warning("new-member gifts refused", extra={"member_id": member.member_id, "reason": refusal.reason})
             gifts = []
+        await audit.record(self.direct, caller, "RegisterMember", request, member.member_id, member.home_store_path)
         return pb.RegisterMemberResponse(member=member, card=card, gift_coupons=gifts)
 
     async def TopUp(self, request, context):
@@ -221,18 +222,28 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         store, xlsx = batches.check(v, request, caller)
         v.raise_if_any()
-        return await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx,
-                                    passed_on_deadline(context, LONG_CALL_S))
+        answer = await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx,
+                                      passed_on_deadline(context, LONG_CALL_S))
+        await audit.record(self.direct, caller, "BatchTopUp", request, request.batch_id, store)
+        return answer
 
     async def IssueSegmentCoupons(self, request, context):
         caller = await self.auth.caller(context, segments.ISSUE.roles)
         v = Violations()
         segments.check(v, request)
         v.raise_if_any()
-        return await segments.issue(self.services, self.idempotency, caller, request)
+        answer = await segments.issue(self.services, self.idempotency, caller, request)
+        if not request.validate_only:
+            await audit.record(self.direct, caller, "IssueSegmentCoupons", request, request.template_id,
+                               request.segment.org_path or caller.org_path)
+        return answer
+
+    async def ListAuditEntries(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        return await audit.list_entries(self.direct, caller, request)
 
     async def IssueApiKey(self, request, context):
-        await self.auth.caller(context, {Role.HQ_ADMIN})
+        caller = await self.auth.caller(context, {Role.HQ_ADMIN})
         v = Violations()
         check_request_id(v, request.request_id)
         check_org_path(v, request.org_path, "org_path")
@@ -248,6 +259,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             key_id = new_id("k")
             key = await auth.issue(db, api_keys, key_id=key_id, org_path=request.org_path, role=Role(role),
                                    label=request.label.strip(), now=utcnow())
+            await audit.record_in(db, caller, "IssueApiKey", request, key_id, request.org_path)
             return pb.IssueApiKeyResponse(key_id=key_id, api_key=key)
 
         answer = await self.idempotency.run("IssueApiKey", request, pb.IssueApiKeyResponse, work)
@@ -267,13 +279,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         return enum_name(org_pb2.OrgNodeKind, "ORG_NODE_KIND", node.kind)
 
     async def RevokeApiKey(self, request, context):
-        await self.auth.caller(context, {Role.HQ_ADMIN})
+        caller = await self.auth.caller(context, {Role.HQ_ADMIN})
         v = Violations()
         check_request_id(v, request.request_id)
         v.check(bool(request.key_id), "key_id", "KEY_ID_REQUIRED", "key_id is required")
         v.raise_if_any()
 
         async def work(db):
-            return pb.RevokeApiKeyResponse(revoke_time=timestamp(await auth.revoke(db, api_keys, request.key_id, utcnow())))
+            revoked, org_path = await auth.revoke(db, api_keys, request.key_id, utcnow())
+            await audit.record_in(db, caller, "RevokeApiKey", request, request.key_id, org_path)
+            return pb.RevokeApiKeyResponse(revoke_time=timestamp(revoked))
 
         return await self.idempotency.run("RevokeApiKey", request, pb.RevokeApiKeyResponse, work)

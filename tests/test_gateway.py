@@ -175,6 +175,8 @@ def test_role_matrix(chain, role, org_path):
         (stub.IssueApiKey, pb.IssueApiKeyRequest(request_id=rid(), org_path=STORE, role=pb.ROLE_TERMINAL),
          role == pb.ROLE_HQ_ADMIN, None),
         (stub.RevokeApiKey, pb.RevokeApiKeyRequest(request_id=rid(), key_id="k_none"), role == pb.ROLE_HQ_ADMIN, None),
+        (stub.ListAuditEntries, pb.ListAuditEntriesRequest(org_path=STORE), back_office,
+         pb.ListAuditEntriesRequest(org_path="hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None),
     ]
     assert {c._method for c, *_ in calls} == {f"/huiyuan.gateway.v1.GatewayService/{m.name}".encode()
                                               for m in pb.DESCRIPTOR.services_by_name["GatewayService"].methods}
