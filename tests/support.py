@@ -1,9 +1,13 @@
 """Helpers for calling the member service in tests."""
 
+import glob
 import itertools
+import os
+import random
 import uuid
 
 import grpc
+import psycopg
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -103,3 +107,32 @@ def pos_args(*argv: str):
     parser = argparse.ArgumentParser()
     pos.add_parser(parser.add_subparsers())
     return parser.parse_args(["pos", *argv])
+
+
+def tables_holding(database_url: str, needle: str) -> list[str]:
+    """The tables of every service (PostgreSQL: every schema; SQLite: every file) that
+    hold needle anywhere: in a text or JSON column, or inside a serialised message."""
+    raw = needle.encode()
+    if database_url.startswith("sqlite"):
+        folder = os.path.dirname(database_url.removeprefix("sqlite:///"))
+        return [path for path in glob.glob(f"{folder}/*.db*") if raw in open(path, "rb").read()]
+    found = []
+    with psycopg.connect(database_url, autocommit=True) as db:
+        tables = db.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
+                            "'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')").fetchall()
+        assert {schema for schema, _ in tables} >= {"member", "wallet", "points", "campaign", "gateway"}
+        for schema, table in tables:
+            # a row as text shows bytea as \x and hex digits
+            (count,) = db.execute(f'SELECT count(*) FROM "{schema}"."{table}" AS r WHERE r::text LIKE %s '
+                                  f"OR r::text LIKE %s", (f"%{needle}%", f"%{raw.hex()}%")).fetchone()
+            if count:
+                found.append(f"{schema}.{table}")
+    return found
+
+
+def fresh_pin(database_url) -> str:
+    """A PIN no table holds yet (nor one of the first guesses), so that finding it later means it was kept."""
+    while True:
+        pin = f"{random.randrange(10**6):06d}"
+        if len(set(pin)) > 2 and not tables_holding(database_url, pin):
+            return pin

@@ -13,7 +13,7 @@ from huiyuan.common.v1 import credential_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc, payment_pin_pb2, payment_pin_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from tests.support import STORE, Stubs, card_type, new_phone, refusal_of, rid
+from tests.support import STORE, Stubs, card_type, fresh_pin, new_phone, refusal_of, rid, tables_holding
 from tests.test_gateway import as_, chain, code_and_reason, issue  # noqa: F401 - chain: the fixture these tests share
 
 EAST, SOUTH, GZ = "hq/east", "hq/south", "hq/south/gz-001"
@@ -21,7 +21,7 @@ CAMPAIGN, MEMBER = "/huiyuan.campaign.v1.CampaignService/", "/huiyuan.member.v1.
 
 
 @pytest.fixture(scope="module")
-def changes(chain, member_service):
+def changes(chain, member_service, database_url):
     """Changes made by HQ, the east, the south and a till of the east, each through the
     gateway; what each made, by name."""
     stub, hq_key = chain
@@ -49,11 +49,11 @@ def changes(chain, member_service):
         request_id=rid(), member=member_pb2.Member(member_id=member_id, name="审计会员改名"),
         update_mask=field_mask_pb2.FieldMask(paths=["name"])), metadata=as_(east.api_key))
     payment_pin_pb2_grpc.PaymentPinServiceStub(stub.channel).SetPaymentPin(payment_pin_pb2.SetPaymentPinRequest(
-        request_id=rid(), member_id=member_id, pin="582046",
+        request_id=rid(), member_id=member_id, pin=(pin := fresh_pin(database_url)),
         proof=credential_pb2.PaymentCredential(card_number=registered.card.card_number)), metadata=as_(till.api_key))
     revoke = pb.RevokeApiKeyRequest(request_id=rid(), key_id=till.key_id)
     return stub, hq_key, {"east": east, "south": south, "campaign": campaign_id, "rule": rule_id, "member": member_id,
-                          "till": till, "revoke": revoke}
+                          "till": till, "revoke": revoke, "pin": pin}
 
 
 def entries(stub, key, **filters) -> list[pb.AuditEntry]:
@@ -75,7 +75,7 @@ def test_each_change_is_recorded_once_with_who_when_where_and_what(changes):
     registered = entries(stub, hq_key, method="RegisterMember", target_id=made["member"])
     assert [(e.role, e.org_path, e.target_path) for e in registered] == [(pb.ROLE_TERMINAL, f"{STORE}/pos-1", STORE)]
     (pin,) = entries(stub, hq_key, method="SetPaymentPin")
-    assert "582046" not in str(pin.change) and "proof" not in pin.change and pin.change["member_id"] == made["member"]
+    assert made["pin"] not in str(pin.change) and "proof" not in pin.change and pin.change["member_id"] == made["member"]
 
     # A file: its size and digest, not its rows (phones and amounts are the services' to keep).
     content = f"姓名,手机\n导入,{new_phone()}\n".encode()
@@ -134,3 +134,12 @@ def test_a_back_office_reads_the_changes_within_its_scope(changes):
     assert refusal_of(caught.value)[2] == {"page_token": "PAGE_TOKEN_MISMATCH"}
     later = every[0].entry_time
     assert entries(stub, hq_key, start_time=later) and not entries(stub, hq_key, end_time=every[-1].entry_time)
+
+
+def test_the_trail_keeps_no_secret(changes, database_url):
+    """The PIN set, and the key issued, above: in no table (the audit trail included)."""
+    stub, hq_key, made = changes
+    assert tables_holding(database_url, made["pin"]) == []
+    issued = stub.IssueApiKey(pb.IssueApiKeyRequest(request_id=rid(), org_path=EAST, role=pb.ROLE_REGIONAL_MANAGER),
+                              metadata=as_(hq_key)).api_key
+    assert tables_holding(database_url, issued) == []

@@ -1,12 +1,9 @@
 """Secrets at rest, what a till may see and spend, scope on every path, rate limits and
 message sizes at the gateway (issue 36: items 1, 4 and 5)."""
 
-import glob
-import os
 import time
 
 import grpc
-import psycopg
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -21,7 +18,7 @@ from huiyuan.member.v1 import member_pb2, member_pb2_grpc, payment_pin_pb2, paym
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2
 from tests.conftest import per_service
-from tests.support import STORE, Stubs, card_type, new_phone, refusal_of, rid
+from tests.support import STORE, Stubs, card_type, fresh_pin, new_phone, refusal_of, rid, tables_holding
 from tests.test_gateway import as_, chain, code_and_reason, issue  # noqa: F401 - chain: the fixture these tests share
 
 EAST, SOUTH, GZ = "hq/east", "hq/south", "hq/south/gz-001"
@@ -251,16 +248,6 @@ def balances(stub, card, key):
     return found.stored_value_available_fen, found.points_available
 
 
-def fresh_pin(database_url) -> str:
-    """A PIN no table holds yet (nor one of the first guesses), so that finding it later means it was kept."""
-    import random
-
-    while True:
-        pin = f"{random.randrange(10**6):06d}"
-        if len(set(pin)) > 2 and not tables_holding(database_url, pin):
-            return pin
-
-
 def test_a_till_that_found_a_member_by_phone_sees_them_but_spends_nothing(counter, points_service):
     stub, till, manager, *_ = counter
     member_id, card, phone = a_member(counter, points_service)
@@ -423,27 +410,6 @@ def test_the_pos_command_sets_a_pin_pays_with_it_and_a_manager_clears_it(counter
     with pytest.raises(grpc.RpcError) as caught:
         run(*tea, "--pin", "246813")
     assert refusal_of(caught.value)[1] == "PIN_NOT_SET"
-
-
-def tables_holding(database_url: str, needle: str) -> list[str]:
-    """The tables of every service (PostgreSQL: every schema; SQLite: every file) that
-    hold needle anywhere: in a text or JSON column, or inside a serialised message."""
-    raw = needle.encode()
-    if database_url.startswith("sqlite"):
-        folder = os.path.dirname(database_url.removeprefix("sqlite:///"))
-        return [path for path in glob.glob(f"{folder}/*.db*") if raw in open(path, "rb").read()]
-    found = []
-    with psycopg.connect(database_url, autocommit=True) as db:
-        tables = db.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
-                            "'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')").fetchall()
-        assert {schema for schema, _ in tables} >= {"member", "wallet", "points", "campaign", "gateway"}
-        for schema, table in tables:
-            # a row as text shows bytea as \x and hex digits
-            (count,) = db.execute(f'SELECT count(*) FROM "{schema}"."{table}" AS r WHERE r::text LIKE %s '
-                                  f"OR r::text LIKE %s", (f"%{needle}%", f"%{raw.hex()}%")).fetchone()
-            if count:
-                found.append(f"{schema}.{table}")
-    return found
 
 
 def test_no_secret_of_these_flows_is_kept_anywhere(chain, database_url):

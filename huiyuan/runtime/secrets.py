@@ -65,10 +65,31 @@ def clear(message: Message, secrets: Plan) -> None:
             clear(value, inner)
 
 
+def holds(message: Message, secrets: Plan) -> bool:
+    """Is any of the secrets a plan names set in this message?"""
+    for name, inner in secrets:
+        value = getattr(message, name)
+        if inner is None:
+            if value:
+                return True
+            continue
+        field = message.DESCRIPTOR.fields_by_name[name]
+        if field.message_type.GetOptions().map_entry:
+            items = value.values()
+        elif field.is_repeated:
+            items = value
+        else:
+            items = [value] if message.HasField(name) else []
+        if any(holds(item, inner) for item in items):
+            return True
+    return False
+
+
 def without_secrets(message: Message) -> Message:
-    """The message itself if its type holds no secret; else a copy without them."""
+    """The message itself if it holds no secret (most types cannot: a dictionary lookup,
+    and a checkout without a PIN or QR token is not copied); else a copy without them."""
     secrets = plan(message.DESCRIPTOR)
-    if not secrets:
+    if not secrets or not holds(message, secrets):
         return message
     copy = type(message)()
     copy.CopyFrom(message)
