@@ -7,7 +7,8 @@
   huiyuan wallet balance|statement --phone P | --card N | --id M
   huiyuan pos lookup|register|top-up|checkout|receipt ...   a cashier's terminal (see huiyuan.pos)
   huiyuan key issue --org PATH --role ROLE [--label L]   a gateway credential, written
-                                  straight to the gateway's database (the first HQ key)
+                                  straight to the gateway's database (the first HQ key),
+                                  for a node of the org tree where the role works
 """
 
 import argparse
