@@ -42,9 +42,9 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
 from huiyuan.member.v1 import member_pb2, payment_pin_pb2
+from huiyuan.runtime.direct import Direct
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
-from huiyuan.runtime.direct import Direct
 from gateway import audit, auth, top_ups
 from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import STORE_ROLES, Authenticator, Caller, Role

@@ -4,8 +4,8 @@ Credentials, LookupMember (member, stored value, points, coupons and count cards
 answer),
 RegisterMember, TopUp (gateway/top_ups.py), Checkout (the saga, gateway/checkout.py), GetOrder and
 ListOrders, SettleOrder (gateway/settlement.py), Refund (gateway/refunds.py), the
-store's daily summary, coupons for a segment (gateway/segments.py) and enterprise
-batch top-ups (gateway/batches.py)."""
+store's daily summary, coupons for a segment (gateway/segments.py), enterprise
+batch top-ups (gateway/batches.py) and the audit trail (gateway/audit.py)."""
 
 import asyncio
 import logging
@@ -35,6 +35,7 @@ from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 from gateway.storage import api_keys
 
 log = logging.getLogger("huiyuan.gateway")
+
 
 class Services:
     """Stubs of the services, on channels with a deadline on every call."""

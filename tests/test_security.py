@@ -385,6 +385,31 @@ def test_a_pin_locks_after_five_wrong_tries_each_counted_once_and_a_manager_unlo
     assert wrong(sale(member_id, stored_value=10_00, payment_pin="246813"))[0] == "PIN_NOT_SET"
 
 
+def test_the_member_service_counts_one_try_for_one_request_sent_twice_at_once(counter, member_service,
+                                                                              points_service):
+    """Beneath the checkout's lease: the same VerifyPaymentCredential twice at once, and
+    again after, is one wrong try; another request is another."""
+    stub, till, *_ = counter
+    member_id, card, _ = a_member(counter, points_service)
+    pins = payment_pin_pb2_grpc.PaymentPinServiceStub(member_service.channel)
+    pins.SetPaymentPin(payment_pin_pb2.SetPaymentPinRequest(
+        request_id=rid(), member_id=member_id, pin="246813", proof=credential_pb2.PaymentCredential(card_number=card)))
+
+    def tried(request_id):
+        return pins.VerifyPaymentCredential.future(payment_pin_pb2.VerifyPaymentCredentialRequest(
+            request_id=request_id, member_id=member_id, credential=credential_pb2.PaymentCredential(pin="135792")))
+
+    def tries_left(future):
+        with pytest.raises(grpc.RpcError) as caught:
+            future.result()
+        assert refusal_of(caught.value)[1] == "PIN_INCORRECT"
+        return metadata_of(rpc_status.from_call(caught.value))["tries_left"]
+
+    once = rid()
+    assert [tries_left(f) for f in [tried(once), tried(once)]] == ["4", "4"]
+    assert tries_left(tried(once)) == "4" and tries_left(tried(rid())) == "3"
+
+
 def test_the_pos_command_sets_a_pin_pays_with_it_and_a_manager_clears_it(counter, points_service, monkeypatch,
                                                                           capsys):
     from huiyuan import pos

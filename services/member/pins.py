@@ -24,9 +24,10 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
 
 from huiyuan.runtime.errors import FailedPrecondition, PermissionDenied, Violations
+from huiyuan.runtime.upsert import insert_for
 from services.member.members import lookup, require_member
 from services.member.storage import payment_pins
 
@@ -107,7 +108,8 @@ def pin_locked(until: datetime) -> FailedPrecondition:
 
 
 def pin_incorrect(tries_left: int) -> PermissionDenied:
-    return PermissionDenied("PIN_INCORRECT", f"Wrong PIN; {tries_left} more wrong tries lock it.",
+    return PermissionDenied("PIN_INCORRECT", f"Wrong PIN; {tries_left} more wrong {'try' if tries_left == 1 else 'tries'} "
+                            "lock it.",
                             f"支付密码错误，再错 {tries_left} 次将被锁定。", tries_left=tries_left)
 
 
@@ -133,11 +135,12 @@ async def pin_state(db, member_id: str, *, for_update: bool = False) -> PinState
 
 
 async def _save(db, state: PinState) -> None:
+    """The member's PIN row as state says, made on the first PIN (two first PINs set at
+    once: the later one stands, as if it came second)."""
     values = {"pin_hash": state.pin_hash, "failed_tries": state.failed_tries, "locked_until": state.locked_until,
               "update_time": state.update_time}
-    done = await db.execute(update(payment_pins).where(payment_pins.c.member_id == state.member_id).values(**values))
-    if done.rowcount == 0:
-        await db.execute(insert(payment_pins).values(member_id=state.member_id, **values))
+    await db.execute(insert_for(db)(payment_pins).values(member_id=state.member_id, **values).on_conflict_do_update(
+        index_elements=["member_id"], set_=values))
 
 
 async def check_card_or_qr(direct, member_id: str, *, card_number: str = "", qr_member_id: str = "",
