@@ -59,7 +59,7 @@ def main() -> None:
     rows = 2_000 if args.quick else 10_000
     url = fresh_database(args.pg, "huiyuan_bench_batch")
     seed(url)
-    _, key = bootstrap.issue_key(url, STORE, auth.Role.STORE_MANAGER, "bench")
+    _, key = bootstrap.issue_key(url, STORE, auth.Role.STORE_MANAGER, "bench", member_database_url=url)
     env = {"HUIYUAN_DATABASE_URL": url, **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in PORTS.items()}}
     content = company_file(rows)
     with serving(list(SERVICES.values()), list(PORTS.values()), env):

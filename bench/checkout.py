@@ -1,6 +1,6 @@
 """Checkouts through the gateway, every process on this machine, on PostgreSQL.
 
-Seeds 10,000 members with stored value and points (COPY into each service's schema),
+Seeds 10,000 members with a card, stored value and points (COPY into each service's schema),
 an active 满100减20 and a coupon per member, starts member, wallet, points, campaign and
 the gateway as their own processes, then measures checkouts that use a discount, a
 coupon, points and stored value:
@@ -56,6 +56,11 @@ def member_of(i: int) -> str:
     return f"m_{i:026d}"
 
 
+def card_of(member_id: str) -> str:
+    """The card a member shows at the till: spending needs one (or a QR code, or a PIN)."""
+    return f"6{int(member_id[2:]):015d}"
+
+
 def seed(url: str) -> None:
     for name in SERVICES:
         migrate.upgrade(spec_of(name).migrations_dir, url, name)
@@ -69,6 +74,12 @@ def seed(url: str) -> None:
                               "channel,registered_org_path,create_time,update_time) FROM STDIN") as copy:
             for i in range(MEMBERS):
                 copy.write_row((member_of(i), f"会员{i}", "UNSPECIFIED", f"13{i:09d}", STORE, False, "{}", "STORE", STORE, T0, T0))
+        db.execute(f"INSERT INTO card_types VALUES ('ct_bench','bench','hq',"
+                   f"'[\"DISCOUNT\",\"POINTS\",\"STORED_VALUE\",\"TIMES\"]','INDIVIDUAL',NULL,0,'{T0}')")
+        with db.cursor().copy("COPY cards (card_number,member_id,card_type_id,state,issued_org_path,issue_time,"
+                              "replaces_card_number,replaced_by_card_number) FROM STDIN") as copy:
+            for i in range(MEMBERS):
+                copy.write_row((card_of(member_of(i)), member_of(i), "ct_bench", "ACTIVE", STORE, T0, "", ""))
         db.execute("SET search_path = wallet")
         with db.cursor().copy("COPY member_accounts FROM STDIN") as copy:
             for i in range(MEMBERS):
@@ -118,7 +129,8 @@ async def configure(channels) -> dict[str, str]:
 async def checkout(stub, key: str, member_id: str, code: str) -> None:
     # 2 x 60.00 = 120.00; 满100减20 -> 100.00; coupon 5.00 -> 95.00; 500 points (5.00) -> 90.00 stored value
     done = await stub.Checkout(pb.CheckoutRequest(
-        request_id=str(uuid.uuid4()), member_id=member_id, coupon_codes=[code], points_to_use=500,
+        request_id=str(uuid.uuid4()), member_id=member_id, card_number=card_of(member_id), coupon_codes=[code],
+        points_to_use=500,
         lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=90_00)]),
         metadata=(("authorization", f"Bearer {key}"),), timeout=30)
@@ -193,7 +205,7 @@ def main() -> None:
     seconds = 8 if args.quick else 30
     url = fresh_database(args.pg, "huiyuan_bench_checkout")
     seed(url)
-    _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", auth.Role.TERMINAL, "bench")
+    _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", auth.Role.TERMINAL, "bench", member_database_url=url)
     env = {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_CALL_TIMEOUT_S": "10",
            **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in PORTS.items()}}
     with serving(list(SERVICES.values()), list(PORTS.values()), env) as processes:

@@ -6,7 +6,7 @@ from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from huiyuan.runtime.config import IDENTITY_KEY
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from gateway import orders, storage
+from gateway import limits, orders, storage
 from gateway.auth import Authenticator
 from gateway.passthrough import PassThrough
 from gateway.servicer import GatewayServicer, Services
@@ -21,9 +21,11 @@ def services_of(ctx: ServiceContext) -> Services:
 def register(server, ctx: ServiceContext) -> None:
     idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "gateway")
     services = services_of(ctx)
-    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services), server)
+    lookups = limits.TokenBuckets()  # member lookups and PIN tries, per key (gateway/limits.py)
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services, lookups), server)
     # The services' configuration calls, within the caller's scope (gateway/passthrough.py).
-    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.direct, storage.api_keys), services),))
+    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.direct, storage.api_keys), services, lookups,
+                                                 ctx.direct),))
 
 
 SPEC = ServiceSpec(
@@ -35,4 +37,6 @@ SPEC = ServiceSpec(
     # Its port faces terminals and back offices, whose API keys it checks (gateway/auth.py);
     # it signs its own calls to the services.
     secrets=(IDENTITY_KEY,),
+    max_receive_bytes=limits.MAX_UPLOAD_BYTES,
+    max_request_bytes=limits.max_request_bytes,
 )

@@ -15,7 +15,7 @@ from sqlalchemy import Column, Index, String, Table, bindparam, insert, select, 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.runtime.db import UtcDateTime
 from huiyuan.runtime.direct import Direct
-from huiyuan.runtime.errors import NotFound, PermissionDenied, Unauthenticated, Violations
+from huiyuan.runtime.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Violations, invalid
 from huiyuan.runtime.requests import check_store_path, is_under, store_of
 
 
@@ -27,6 +27,9 @@ class Role(StrEnum):
 
 
 STORE_ROLES = {Role.TERMINAL, Role.STORE_MANAGER}
+# The kind of org node (member.v1 OrgNodeKind) a credential of each role is bound to.
+NODE_KINDS = {Role.HQ_ADMIN: {"HQ"}, Role.REGIONAL_MANAGER: {"REGION"}, Role.STORE_MANAGER: {"STORE"},
+              Role.TERMINAL: {"STORE", "TERMINAL"}}
 BACK_OFFICE_ROLES = frozenset({Role.STORE_MANAGER, Role.REGIONAL_MANAGER, Role.HQ_ADMIN})
 ALL_ROLES = set(Role)
 
@@ -125,6 +128,22 @@ class Authenticator:
         return caller
 
 
+def binding_refusal(org_path: str, role: Role, kind: str | None) -> NotFound | InvalidArgument | None:
+    """Why a credential of this role may not be bound to this node, whose kind is kind
+    (None: there is no such node); None if it may. IssueApiKey and `huiyuan key issue`
+    alike: a key for a node that is not there, or a till's key at HQ, would open a
+    scope nobody meant."""
+    if kind is None:
+        return NotFound("ORG_NODE_NOT_FOUND", f"No org node at '{org_path}'.", f"组织节点 '{org_path}' 不存在。",
+                        path=org_path)
+    if kind not in NODE_KINDS[role]:
+        error = invalid("org_path", "ORG_LEVEL_INVALID", "bind HQ_ADMIN to hq, REGIONAL_MANAGER to a region, "
+                        "STORE_MANAGER to a store, TERMINAL to a store or terminal")
+        error.zh = "凭证的角色与组织节点不符：总部管理员绑定总部，区域经理绑定区域，店长绑定门店，收银终端绑定门店或终端。"
+        return error
+    return None
+
+
 async def issue(db, table: Table, *, key_id: str, org_path: str, role: Role, label: str, now) -> str:
     key = new_key()
     await db.execute(insert(table), {"key_id": key_id, "key_hash": digest(key), "org_path": org_path, "role": role.value,
@@ -133,10 +152,11 @@ async def issue(db, table: Table, *, key_id: str, org_path: str, role: Role, lab
 
 
 async def revoke(db, table: Table, key_id: str, now):
-    row = (await db.execute(select(table.c.revoke_time).where(table.c.key_id == key_id))).one_or_none()
+    """(when the key was revoked, the node it was bound to)."""
+    row = (await db.execute(select(table.c.revoke_time, table.c.org_path).where(table.c.key_id == key_id))).one_or_none()
     if row is None:
         raise NotFound("KEY_NOT_FOUND", "No such key.", "凭证不存在。", key_id=key_id)
     if row.revoke_time is not None:
-        return row.revoke_time
+        return row.revoke_time, row.org_path
     await db.execute(update(table).where(table.c.key_id == key_id).values(revoke_time=now))
-    return now
+    return now, row.org_path

@@ -40,7 +40,8 @@ from sqlalchemy import bindparam, insert, select, update
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import saga_log_pb2
-from huiyuan.member.v1 import member_pb2
+from huiyuan.common.v1 import credential_pb2
+from huiyuan.member.v1 import member_pb2, payment_pin_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.db import dialect_name, utcnow
 from huiyuan.runtime.direct import BUILT_ONCE, send
@@ -241,20 +242,36 @@ def offset_fen_of(points: int, offset: points_pb2.QuoteOffsetResponse) -> int:
     return points * 100 // offset.points_per_yuan if points else 0
 
 
+def spends(request: pb.CheckoutRequest) -> bool:
+    """Does the checkout spend the member's balances (stored value or points)?"""
+    return request.points_to_use > 0 or any(t.kind == pb.TENDER_KIND_STORED_VALUE for t in request.tenders)
+
+
 async def decide(services, request, store_path: str, order_id: str = "",
                  tenders: list | None = None) -> saga_log_pb2.CheckoutDecision:
-    """What a checkout decides before it reserves anything: the member (by the card
-    presented, else by id), the order priced for them at this store and time, what
-    their points may pay, and whether the request stands against those - its coupons,
-    its points and, given them, its tenders. Reads only: PriceOrder answers from it
-    too (request: a CheckoutRequest or a PriceOrderRequest)."""
+    """What a checkout decides before it reserves anything: the member (by the card or
+    QR code presented, else by id), the order priced for them at this store and time,
+    what their points may pay, and whether the request stands against those - what the
+    member presented to spend their balances, its coupons, its points and, given them,
+    its tenders. Reads only, but for a PIN's try: PriceOrder answers from it too
+    (request: a CheckoutRequest or a PriceOrderRequest, which spends nothing)."""
     try:
-        key = {"card_number": request.card_number} if request.card_number else {"member_id": request.member_id}
+        qr_token = getattr(request, "qr_token", "")
+        key = ({"card_number": request.card_number} if request.card_number else
+               {"qr_token": qr_token} if qr_token else {"member_id": request.member_id})
         found = await _ask("member", services.member.LookupMember(member_pb2.LookupMemberRequest(
             purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **key)), order_id)
         if found.member.member_id != request.member_id:
-            raise _refused_here(FailedPrecondition("CARD_NOT_OF_MEMBER", "The card presented is another member's.",
-                                                   "出示的卡不是该会员的卡。"), order_id)
+            what, what_zh = ("card", "卡") if request.card_number else ("QR code", "二维码")
+            raise _refused_here(FailedPrecondition("CARD_NOT_OF_MEMBER", f"The {what} presented is another member's.",
+                                                   f"出示的{what_zh}不是该会员的。"), order_id)
+        if tenders is not None and spends(request) and not (request.card_number or qr_token):
+            # Neither card nor QR code: the PIN (none: the member service refuses
+            # PAYMENT_CREDENTIAL_REQUIRED), tried once for this order however often it runs.
+            await _ask("member", services.pins.VerifyPaymentCredential(payment_pin_pb2.VerifyPaymentCredentialRequest(
+                request_id=step_id(order_id, "credential"), member_id=request.member_id,
+                credential=credential_pb2.PaymentCredential(**(
+                    {"pin": request.payment_pin} if request.payment_pin else {})))), order_id)
         quote = await _ask("campaign", services.campaign.Quote(_quote_request(found, request, store_path)), order_id)
         if quote.rejected_coupons:
             rejected = quote.rejected_coupons[0]

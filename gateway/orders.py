@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import os
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations
 from huiyuan.runtime.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_org_path, store_of
+from huiyuan.runtime.secrets import without_secrets
 from huiyuan.runtime.upsert import insert_for
 from gateway import auth
 from gateway.auth import Caller
@@ -29,6 +31,7 @@ from gateway.storage import orders, refunds, saga_log
 
 MAX_LINES = 200
 MAX_TENDERS = 10
+PIN = re.compile(r"^\d{6}$")  # its form only: its rules are the member service's (services/member/pins.py)
 # A saga untouched this long is taken over by the recovery loop (HUIYUAN_SAGA_RECOVER_AFTER_S).
 RECOVER_AFTER = timedelta(seconds=float(os.environ.get("HUIYUAN_SAGA_RECOVER_AFTER_S", "15")))
 RECOVERY_INTERVAL_S = min(5.0, RECOVER_AFTER.total_seconds())
@@ -46,6 +49,9 @@ def check(v: Violations, r: pb.CheckoutRequest) -> None:
         v.check(len(t.reference) <= 64, f"tenders[{i}].reference", "TOO_LONG", "a tender's reference is 64 characters at most")
     v.check(sum(t.kind == pb.TENDER_KIND_STORED_VALUE for t in r.tenders) <= 1, "tenders", "TENDERS_INVALID",
             "stored value is one tender at most")
+    v.check(not (r.card_number and r.qr_token), "qr_token", "CREDENTIALS_INVALID", "a card or a QR code, not both")
+    v.check(not r.payment_pin or PIN.match(r.payment_pin) is not None, "payment_pin", "PIN_INVALID",
+            "a PIN is 6 digits")
 
 
 def check_order(v: Violations, r: pb.CheckoutRequest | pb.PriceOrderRequest) -> None:
@@ -74,8 +80,10 @@ def _new_order(dialect: str):
         index_elements=["key_id", "request_id"]).returning(orders.c.order_id).execution_options(**{BUILT_ONCE: True})
 
 
-def saga_of(services, direct, row, run_id: str | None = None) -> Saga:
-    return Saga(services, direct, row.order_id, pb.CheckoutRequest.FromString(row.request), row.store_path,
+def saga_of(services, direct, row, run_id: str | None = None, request: pb.CheckoutRequest | None = None) -> Saga:
+    """The order's saga; with the terminal's request in hand (its card, QR token or PIN:
+    the row keeps no secret), else with the row's."""
+    return Saga(services, direct, row.order_id, request or pb.CheckoutRequest.FromString(row.request), row.store_path,
                 auth.actor(row.key_id, row.org_path), run_id)
 
 
@@ -88,7 +96,10 @@ async def checkout(services, direct, caller: Caller, request: pb.CheckoutRequest
     now = utcnow()
     run_id = new_run_id()
     order = {"order_id": new_id("o"), "key_id": caller.key_id, "request_id": request.request_id, "request_hash": digest,
-             "request": request.SerializeToString(), "member_id": request.member_id, "org_path": caller.org_path,
+             # kept without the QR token and PIN: a recovery run that must decide again
+             # without them is refused PAYMENT_CREDENTIAL_REQUIRED, nothing reserved
+             "request": without_secrets(request).SerializeToString(), "member_id": request.member_id,
+             "org_path": caller.org_path,
              "store_path": caller.store_path, "state": PENDING, "response": None, "refusal": None,
              "create_time": now, "update_time": now, "run_id": run_id, "lease_until": lease_until(now)}
     async with direct.begin() as db:
@@ -96,11 +107,11 @@ async def checkout(services, direct, caller: Caller, request: pb.CheckoutRequest
         row = None if written.first() else (await db.execute(select(orders).where(
             orders.c.key_id == caller.key_id, orders.c.request_id == request.request_id))).one()
     if row is None:  # a new order, committed before any call, under this run's lease
-        return (await saga_of(services, direct, SimpleNamespace(**order), run_id).run()).answer()
+        return (await saga_of(services, direct, SimpleNamespace(**order), run_id, request).run()).answer()
     if row.request_hash != digest:
         raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
                                  "该请求号已用于另一笔不同的结账。", request_id=request.request_id)
-    saga = saga_of(services, direct, row)
+    saga = saga_of(services, direct, row, request=request)
     try:  # another run working on it answers for this one
         finished = await saga.lease.take_or_wait(row, wait_s)
     except TimeoutError:

@@ -27,7 +27,10 @@ NOT_FOUND as a missing one is, so scope never tells what exists elsewhere. A mem
 is read from the offices over their home store or over the node that registered them,
 as ListMembers' org filter selects them; changed only from over their home store. A
 card is read where its member is (ById.via).
-A server-streaming method (an export) passes through chunk by chunk.
+A server-streaming method (an export) passes through chunk by chunk. A call that
+changes something (its request has a request_id) is recorded in the audit trail once
+its service answered OK (gateway/audit.py): the key, the request as its caller sent it
+(without secrets) and the node it acted on, as the scope check found it.
 """
 
 from collections.abc import Awaitable, Callable
@@ -38,11 +41,14 @@ import grpc
 from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
+from huiyuan.member.v1 import member_pb2, payment_pin_pb2
+from huiyuan.runtime.direct import Direct
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
-from gateway import auth, top_ups
+from gateway import audit, auth, top_ups
 from gateway.auth import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.auth import STORE_ROLES, Authenticator, Caller, Role
+from gateway.limits import TokenBuckets
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 
 WRITE, READ, LIST, SERVE, AT_STORE, OWN_NODE = "WRITE", "READ", "LIST", "SERVE", "AT_STORE", "OWN_NODE"
@@ -85,12 +91,24 @@ class Route:
     # The request field naming a member it serves, who must exist; at any store, as a
     # member belongs to the chain (a count card sold to them). Missing: MEMBER_NOT_FOUND.
     member: str = ""
+    # The request field listing members it gives something to (coupons): each must exist
+    # and be the caller's, registered or homed under its node, as ListMembers' org filter
+    # selects them. One that is not: MEMBER_NOT_FOUND, as for one missing.
+    members: str = ""
+    # A call that spends a member's balances (points on a gift, a count card's uses):
+    # whose they are - the request field naming the member, or (an object the request
+    # names by id, the field of it naming its member). What the member presents (the
+    # request's credential) is checked for them and cleared: the service never sees it.
+    payer: "str | tuple[ById, str]" = ""
+    # Each call takes a token of the caller's lookups (a PIN set or tried: gateway/limits.py).
+    limited: bool = False
 
 
 _MEMBER, _CARDS = "/huiyuan.member.v1.MemberService/", "/huiyuan.member.v1.CardService/"
 _WALLET, _POINTS = "/huiyuan.wallet.v1.WalletService/", "/huiyuan.points.v1.PointsService/"
 _CAMPAIGN = "/huiyuan.campaign.v1.CampaignService/"
 _COUNT_CARDS = "/huiyuan.wallet.v1.CountCardService/"
+_PINS = "/huiyuan.member.v1.PaymentPinService/"
 CAMPAIGN_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
 TEMPLATE_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCouponTemplate", "template_id", "template.org_path",
                       "TEMPLATE_NOT_FOUND")
@@ -170,7 +188,8 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.points.v1.PointsService/GetGift": Route("points", READ, BACK_OFFICE, by_id=GIFT_BY_ID),
     # The points mall at the till: the gifts its store offers, handed over for points.
     "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, EVERY_ROLE, "org_path"),
-    "/huiyuan.points.v1.PointsService/RedeemGift": Route("points", AT_STORE, STORE_ROLES, "store_path", GIFT_BY_ID),
+    "/huiyuan.points.v1.PointsService/RedeemGift": Route("points", AT_STORE, STORE_ROLES, "store_path", GIFT_BY_ID,
+                                                         payer="member_id"),
     "/huiyuan.points.v1.PointsService/AdjustGiftStock": Route("points", WRITE, CONFIGURERS, by_id=GIFT_BY_ID),
     "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": Route("wallet", WRITE, CONFIGURERS, "package.org_path"),
     "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": Route("wallet", READ, BACK_OFFICE, by_id=PACKAGE_BY_ID),
@@ -200,13 +219,18 @@ ROUTES: dict[str, Route] = {
     f"{_COUNT_CARDS}EndCountCardPlan": Route("count_cards", WRITE, CONFIGURERS, by_id=PLAN_BY_ID),
     f"{_COUNT_CARDS}SellCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", PLAN_BY_ID,
                                           member="member_id"),
-    f"{_COUNT_CARDS}UseCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", COUNT_CARD_BY_ID),
+    f"{_COUNT_CARDS}UseCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", COUNT_CARD_BY_ID,
+                                         payer=(COUNT_CARD_BY_ID, "card.member_id")),
     f"{_COUNT_CARDS}GetCountCard": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_BY_ID),
     f"{_COUNT_CARDS}ListCountCards": Route("count_cards", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     f"{_COUNT_CARDS}ListCountCardEntries": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_BY_ID),
     f"{_COUNT_CARDS}GetCountCardUse": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_USE_BY_ID),
     f"{_COUNT_CARDS}UndoCountCardUse": Route("count_cards", WRITE, BACK_OFFICE, by_id=COUNT_CARD_USE_BY_ID),
     f"{_COUNT_CARDS}RefundCountCard": Route("count_cards", WRITE, BACK_OFFICE, by_id=COUNT_CARD_SOLD_BY_ID),
+    # 支付密码: set by the member at a till (with their card, QR code or PIN), unlocked or
+    # cleared by a store manager at any store (the member is the chain's).
+    f"{_PINS}SetPaymentPin": Route("pins", SERVE, STORE_ROLES, limited=True),
+    f"{_PINS}ResetPaymentPin": Route("pins", SERVE, BACK_OFFICE),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
@@ -216,10 +240,18 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": Route(
         "campaign", WRITE, CONFIGURERS, "template.org_path"),
     "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": Route("campaign", READ, BACK_OFFICE, by_id=TEMPLATE_BY_ID),
-    # A region issues its own templates' coupons (to members it names); HQ's only HQ.
-    "/huiyuan.campaign.v1.CampaignService/IssueCoupons": Route("campaign", WRITE, CONFIGURERS, by_id=TEMPLATE_BY_ID),
+    # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
+    "/huiyuan.campaign.v1.CampaignService/IssueCoupons": Route("campaign", WRITE, CONFIGURERS, by_id=TEMPLATE_BY_ID,
+                                                               members="member_ids"),
 }
 SERVICE_NAMES = sorted({method[1:].partition("/")[0] for method in ROUTES})
+
+
+@cache
+def changes(method: str) -> bool:
+    """Does the method change something (its request carries a request_id, AIP-155)?
+    Those are recorded in the audit trail once they succeed."""
+    return "request_id" in message_types(method)[0].DESCRIPTOR.fields_by_name
 
 
 def get_field(message, dotted: str):
@@ -257,6 +289,8 @@ def is_streamed(method: str) -> bool:
 class PassThrough(grpc.GenericRpcHandler):
     auth: Authenticator
     services: object  # gateway.servicer.Services
+    lookups: TokenBuckets  # PINs tried, per key (gateway/limits.py)
+    direct: Direct  # the gateway's database: the audit trail (gateway/audit.py)
 
     def service(self, handler_call_details):
         method = handler_call_details.method
@@ -267,7 +301,7 @@ class PassThrough(grpc.GenericRpcHandler):
         codec = dict(request_deserializer=request_type.FromString, response_serializer=response_type.SerializeToString)
         if is_streamed(method):
             async def stream(request, context):
-                _, call = await self._admit(method, route, request, context)
+                _, call, _ = await self._admit(method, route, request, context)
                 async with relayed(route.service):
                     async for chunk in call(request, timeout=passed_on_deadline(context, LONG_CALL_S)):
                         yield chunk
@@ -275,31 +309,61 @@ class PassThrough(grpc.GenericRpcHandler):
             return grpc.unary_stream_rpc_method_handler(stream, **codec)
 
         async def forward(request, context):
-            caller, call = await self._admit(method, route, request, context)
+            asked = None
+            if changes(method):  # as the caller asked it, for the trail
+                asked = type(request)()
+                asked.CopyFrom(request)
+            caller, call, node = await self._admit(method, route, request, context)
             async with relayed(route.service):  # a file imported with a long deadline keeps it
                 answer = await call(request, timeout=passed_on_deadline(context))
             if route.then is not None:
                 await route.then(self.services, caller, request, answer)
+            if asked is not None:  # done: who changed what (gateway/audit.py)
+                target = named(request, route.by_id) if route.by_id is not None else audit.first_id(answer)
+                await audit.record(self.direct, caller, method, asked, target, node)
             return answer
 
         return grpc.unary_unary_rpc_method_handler(forward, **codec)
 
     async def _admit(self, method: str, route: Route, request, context):
         """Checks the caller and scope and rewrites the request for the service; returns
-        the caller and the service's method to call with it."""
+        the caller, the service's method to call with it and the node it acts on."""
         caller = await self.auth.caller(context, route.roles)
         name = method.rpartition("/")[2]
-        await self._check_scope(caller, route, request)
+        if route.limited:
+            self.lookups.take(caller.key_id)
+        node = await self._check_scope(caller, route, request)
+        if route.payer:
+            await self._check_payer(caller, route, request, name)
         fields = request.DESCRIPTOR.fields_by_name
         if "request_id" in fields and request.request_id:
             request.request_id = derived_id(caller.key_id, request.request_id, name)
         if "actor" in fields:  # the audit trail names the credential, not what the client claims
             request.actor.CopyFrom(caller.actor)
-        return caller, getattr(getattr(self.services, route.service), name)
+        return caller, getattr(getattr(self.services, route.service), name), node
 
-    async def _check_scope(self, caller: Caller, route: Route, request) -> None:
+    async def _check_payer(self, caller: Caller, route: Route, request, name: str) -> None:
+        """What the member presents to spend (request.credential) is theirs, checked by
+        the member service (a PIN tried once for this request), then cleared."""
+        if isinstance(route.payer, str):
+            member_id = get_field(request, route.payer)
+        else:
+            b, member_field = route.payer
+            found = await fetched(self.services, b, named(request, b), NotFound(b.not_found, "Not found.", "不存在。"))
+            member_id = get_field(found, member_field)
+        if request.credential.WhichOneof("proof") == "pin":
+            self.lookups.take(caller.key_id)
+        async with relayed("member"):
+            await self.services.pins.VerifyPaymentCredential(payment_pin_pb2.VerifyPaymentCredentialRequest(
+                request_id=derived_id(caller.key_id, request.request_id, f"{name}:credential"), member_id=member_id,
+                credential=request.credential))
+        request.ClearField("credential")
+
+    async def _check_scope(self, caller: Caller, route: Route, request) -> str:
+        """The scope check; the node the request acts on (the caller's, for what is done
+        at any store or at the caller's own node)."""
         if route.kind in (SERVE, OWN_NODE):
-            return
+            return caller.org_path
         if route.kind == AT_STORE:
             if not get_field(request, route.path):
                 set_field(request, route.path, caller.store_path)
@@ -309,23 +373,43 @@ class PassThrough(grpc.GenericRpcHandler):
                 await check_named(caller, route, self.services, named(request, route.by_id))
             if route.member:
                 await check_member(self.services, get_field(request, route.member))
-            return
+            return get_field(request, route.path)
         if route.by_id is not None:
-            await check_named(caller, route, self.services, named(request, route.by_id))
+            node = await check_named(caller, route, self.services, named(request, route.by_id))
             if route.path and get_field(request, route.path) and not caller.covers(get_field(request, route.path)):
                 raise auth.denied()  # a node the change would set, beside the object's own
-            return
+            if route.members:
+                await check_members(caller, self.services, get_field(request, route.members))
+            return node
         if route.kind == LIST and not get_field(request, route.path):
             set_field(request, route.path, caller.org_path)
         path = get_field(request, route.path) if route.path else CHAIN
         allowed = on_line(path, caller.org_path) if route.kind == READ else caller.covers(path)
         if not allowed:
             raise auth.denied()
+        return path
 
 
 async def check_member(services, member_id: str) -> None:
     """The member a request serves exists (no scope: any store serves any member)."""
     await fetched(services, MEMBER_BY_ID, member_id, NotFound("MEMBER_NOT_FOUND", "No such member.", "会员不存在。"))
+
+
+FIND_MEMBERS_AT_ONCE = 1_000  # member.v1 FindMembers' most keys a call
+
+
+async def check_members(caller: Caller, services, member_ids) -> None:
+    """Every member named exists and is the caller's (registered or homed under its node)."""
+    wanted = list(dict.fromkeys(member_ids))
+    for start in range(0, len(wanted), FIND_MEMBERS_AT_ONCE):
+        page = wanted[start:start + FIND_MEMBERS_AT_ONCE]
+        async with relayed("member"):
+            found = (await services.member.FindMembers(member_pb2.FindMembersRequest(member_ids=page))).members
+        for member_id in page:
+            member = found.get(member_id)
+            if member is None or not (caller.covers(member.home_store_path) or caller.covers(member.registered_org_path)):
+                raise NotFound("MEMBER_NOT_FOUND", "No such member in your scope.", "您的范围内没有该会员。",
+                               member_id=member_id)
 
 
 async def fetched(services, b: ById, object_id: str, not_found: NotFound):
@@ -346,12 +430,12 @@ def named(request, b: ById) -> str:
     return get_field(request, b.in_request or b.id_field)
 
 
-async def check_named(caller: Caller, route: Route, services, object_id: str) -> None:
+async def check_named(caller: Caller, route: Route, services, object_id: str) -> str:
     """The scope check of an object named by id (route.by_id), fetched from its service
-    for its node. Missing, or off the caller's line: one NOT_FOUND, word for word. On
-    the line but above the caller's node (an HQ campaign, seen from a region), or seen
-    only from its read_from node (a member registered by the caller's store, homed in
-    another): readable, and for a WRITE, denied."""
+    for its node, which it answers. Missing, or off the caller's line: one NOT_FOUND,
+    word for word. On the line but above the caller's node (an HQ campaign, seen from a
+    region), or seen only from its read_from node (a member registered by the caller's
+    store, homed in another): readable, and for a WRITE, denied."""
     b = route.by_id
     not_found = NotFound(b.not_found, "Not found in your scope.", "您的范围内不存在。")
     found = await fetched(services, b, object_id, not_found)
@@ -366,6 +450,7 @@ async def check_named(caller: Caller, route: Route, services, object_id: str) ->
         raise not_found
     if route.kind == WRITE and not caller.covers(path):
         raise auth.denied()  # seen from below (an HQ campaign), changed only from above
+    return path
 
 
 def node_of(b: ById, found) -> str:

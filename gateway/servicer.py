@@ -4,8 +4,8 @@ Credentials, LookupMember (member, stored value, points, coupons and count cards
 answer),
 RegisterMember, TopUp (gateway/top_ups.py), Checkout (the saga, gateway/checkout.py), GetOrder and
 ListOrders, SettleOrder (gateway/settlement.py), Refund (gateway/refunds.py), the
-store's daily summary, coupons for a segment (gateway/segments.py) and enterprise
-batch top-ups (gateway/batches.py)."""
+store's daily summary, coupons for a segment (gateway/segments.py), enterprise
+batch top-ups (gateway/batches.py) and the audit trail (gateway/audit.py)."""
 
 import asyncio
 import logging
@@ -14,8 +14,8 @@ from datetime import timedelta
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import care_pb2_grpc
-from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2_grpc, tier_pb2_grpc
+from huiyuan.member.v1 import care_pb2_grpc, payment_pin_pb2_grpc
+from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import clients
 from huiyuan.runtime.clock import day_start
@@ -27,16 +27,14 @@ from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from gateway import auth, batches, checkout, orders, refunds, reports, segments, settlement, top_ups
+from gateway import audit, auth, batches, checkout, orders, refunds, reports, segments, settlement, top_ups
 from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
+from gateway.limits import TokenBuckets
 from gateway.leases import LEASE_S
 from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
 from gateway.storage import api_keys
 
 log = logging.getLogger("huiyuan.gateway")
-
-# The org level a credential of each role is bound to: hq, region, store, terminal.
-ROLE_LEVELS = {Role.HQ_ADMIN: {0}, Role.REGIONAL_MANAGER: {1}, Role.STORE_MANAGER: {2}, Role.TERMINAL: {2, 3}}
 
 
 class Services:
@@ -50,6 +48,7 @@ class Services:
         self.org = org_pb2_grpc.OrgServiceStub(member_channel)
         self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
         self.care = care_pb2_grpc.CareServiceStub(member_channel)
+        self.pins = payment_pin_pb2_grpc.PaymentPinServiceStub(member_channel)
         wallet_channel = clients.channel("wallet", timeout_s, identity)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)
@@ -58,7 +57,8 @@ class Services:
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
-    def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services, lookups: TokenBuckets):
+        self.lookups = lookups  # member lookups and PIN tries, per key (gateway/limits.py)
         self.engine = ctx.engine
         self.direct = ctx.direct  # orders, their saga logs and their reads (exports stream through engine)
         self.idempotency = idempotency
@@ -72,6 +72,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         orders.check(v, request)
         v.raise_if_any()
+        if request.payment_pin:  # six digits are tried as phone numbers are (gateway/limits.py)
+            self.lookups.take(caller.key_id)
         # A retry while another run works on the order waits for its answer, within its own deadline.
         return await orders.checkout(self.services, self.direct, caller, request,
                                      max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
@@ -149,9 +151,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         v.check(key is not None, "key", "LOOKUP_KEY_REQUIRED", "give card_number, phone or qr_token")
         v.raise_if_any()
+        self.lookups.take(caller.key_id)
         async with relayed("member"):
             found = await self.member.LookupMember(member_pb2.LookupMemberRequest(
-                purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **{key: getattr(request, key)}))
+                purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **{key: getattr(request, key)},
+                # a till sees what it needs to serve the member; its manager and the offices, all
+                view=member_pb2.MEMBER_VIEW_COUNTER if caller.role == Role.TERMINAL else member_pb2.MEMBER_VIEW_FULL))
         member_id = found.member.member_id
         async with relayed("wallet, points or campaign"):
             stored, points, coupons, count_cards = await asyncio.gather(
@@ -211,6 +216,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         except DomainError as refusal:  # a budget spent meanwhile: the member is registered, without that gift
             log.warning("new-member gifts refused", extra={"member_id": member.member_id, "reason": refusal.reason})
             gifts = []
+        await audit.record(self.direct, caller, "RegisterMember", request, member.member_id, member.home_store_path)
         return pb.RegisterMemberResponse(member=member, card=card, gift_coupons=gifts)
 
     async def TopUp(self, request, context):
@@ -225,46 +231,72 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         store, xlsx = batches.check(v, request, caller)
         v.raise_if_any()
-        return await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx,
-                                    passed_on_deadline(context, LONG_CALL_S))
+        answer = await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx,
+                                      passed_on_deadline(context, LONG_CALL_S))
+        await audit.record(self.direct, caller, "BatchTopUp", request, request.batch_id, store)
+        return answer
 
     async def IssueSegmentCoupons(self, request, context):
         caller = await self.auth.caller(context, segments.ISSUE.roles)
         v = Violations()
         segments.check(v, request)
         v.raise_if_any()
-        return await segments.issue(self.services, self.idempotency, caller, request)
+        answer = await segments.issue(self.services, self.idempotency, caller, request)
+        if not request.validate_only:
+            await audit.record(self.direct, caller, "IssueSegmentCoupons", request, request.template_id,
+                               request.segment.org_path or caller.org_path)
+        return answer
+
+    async def ListAuditEntries(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        return await audit.list_entries(self.direct, caller, request)
 
     async def IssueApiKey(self, request, context):
-        await self.auth.caller(context, {Role.HQ_ADMIN})
+        caller = await self.auth.caller(context, {Role.HQ_ADMIN})
         v = Violations()
         check_request_id(v, request.request_id)
         check_org_path(v, request.org_path, "org_path")
         role = enum_name(pb.Role, "ROLE", request.role)
         v.check(role is not None, "role", "ROLE_INVALID", "role is required")
-        if role and request.org_path:
-            v.check(request.org_path.count("/") in ROLE_LEVELS[Role(role)], "org_path", "ORG_LEVEL_INVALID",
-                    "bind HQ_ADMIN to hq, REGIONAL_MANAGER to a region, STORE_MANAGER to a store, TERMINAL to a "
-                    "store or terminal")
         v.check(len(request.label) <= 64, "label", "TOO_LONG", "label is at most 64 characters")
         v.raise_if_any()
+        refusal = auth.binding_refusal(request.org_path, Role(role), await self._node_kind(request.org_path))
+        if refusal is not None:
+            raise refusal
 
         async def work(db):
             key_id = new_id("k")
             key = await auth.issue(db, api_keys, key_id=key_id, org_path=request.org_path, role=Role(role),
                                    label=request.label.strip(), now=utcnow())
+            await audit.record_in(db, caller, "IssueApiKey", request, key_id, request.org_path)
             return pb.IssueApiKeyResponse(key_id=key_id, api_key=key)
 
-        return await self.idempotency.run("IssueApiKey", request, pb.IssueApiKeyResponse, work)
+        answer = await self.idempotency.run("IssueApiKey", request, pb.IssueApiKeyResponse, work)
+        # kept without the key (huiyuan/runtime/secrets.py): a replay answers without it
+        answer.secret_shown_before = not answer.api_key
+        return answer
+
+    async def _node_kind(self, path: str) -> str | None:
+        """The kind of the org node at path (HQ, REGION, STORE, TERMINAL), None if none is."""
+        try:
+            async with relayed("member"):
+                node = (await self.services.org.GetOrgNode(org_pb2.GetOrgNodeRequest(path=path))).org_node
+        except DomainError as error:
+            if error.reason == "ORG_NODE_NOT_FOUND":
+                return None
+            raise
+        return enum_name(org_pb2.OrgNodeKind, "ORG_NODE_KIND", node.kind)
 
     async def RevokeApiKey(self, request, context):
-        await self.auth.caller(context, {Role.HQ_ADMIN})
+        caller = await self.auth.caller(context, {Role.HQ_ADMIN})
         v = Violations()
         check_request_id(v, request.request_id)
         v.check(bool(request.key_id), "key_id", "KEY_ID_REQUIRED", "key_id is required")
         v.raise_if_any()
 
         async def work(db):
-            return pb.RevokeApiKeyResponse(revoke_time=timestamp(await auth.revoke(db, api_keys, request.key_id, utcnow())))
+            revoked, org_path = await auth.revoke(db, api_keys, request.key_id, utcnow())
+            await audit.record_in(db, caller, "RevokeApiKey", request, request.key_id, org_path)
+            return pb.RevokeApiKeyResponse(revoke_time=timestamp(revoked))
 
         return await self.idempotency.run("RevokeApiKey", request, pb.RevokeApiKeyResponse, work)

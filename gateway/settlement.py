@@ -23,6 +23,7 @@ from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Unavailable, Violations
 from huiyuan.runtime.idempotency import check_request_id
+from gateway import audit
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, PENDING, log_insert, settled_step
 from gateway.orders import order_in_scope, order_view, saga_of
@@ -63,6 +64,7 @@ async def settle(services, direct, caller: Caller, request: pb.SettleOrderReques
         await db.execute(update(orders).where(orders.c.order_id == row.order_id).values(state=state, update_time=now))
         await db.execute(update(refunds).where(refunds.c.refund_id.in_([r.refund_id for r in stuck]))
                          .values(state="PENDING"))
+        await audit.record_in(db, caller, "SettleOrder", request, row.order_id, row.store_path)
     try:
         if stuck:
             for refund in stuck:

@@ -1,4 +1,4 @@
-"""Gateway tables: credentials, orders and the checkout saga's log."""
+"""Gateway tables: credentials, orders and the checkout saga's log, the audit trail."""
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, Table, UniqueConstraint
 
@@ -67,4 +67,26 @@ refunds = Table(
     Column("lease_until", UtcDateTime, nullable=True),
     UniqueConstraint("key_id", "request_id"),
     Index("ix_refunds_state_update_time", "state", "update_time"),  # the recovery loop's unfinished refunds
+)
+
+# Who changed what through the gateway (gateway/audit.py): an entry per change that
+# succeeded, once per key, call and request_id.
+MAX_TARGET_ID = 140
+audit_entries = Table(
+    "audit_entries", metadata,
+    Column("entry_id", String(40), primary_key=True),  # time-sortable: newest = largest
+    Column("entry_time", UtcDateTime, nullable=False),
+    Column("key_id", String(40), nullable=False),
+    Column("role", String(24), nullable=False),
+    Column("org_path", String(140), nullable=False),  # the key's node
+    Column("operator_id", String(64), nullable=False),
+    Column("method", String(128), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("target_id", String(MAX_TARGET_ID), nullable=False),
+    Column("target_path", String(140), nullable=False),
+    Column("change", JSON, nullable=False),  # the request, without its secrets (gateway/audit.py)
+    UniqueConstraint("key_id", "method", "request_id"),
+    Index("ix_audit_entries_target_path_entry_id", "target_path", "entry_id"),
+    Index("ix_audit_entries_org_path_entry_id", "org_path", "entry_id"),
+    Index("ix_audit_entries_target_id", "target_id"),
 )

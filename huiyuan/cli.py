@@ -94,8 +94,15 @@ def _wallet(args) -> int:
 def _issue_key(args) -> int:
     from gateway import auth, bootstrap
     from huiyuan.runtime.config import Settings
+    from huiyuan.runtime.errors import DomainError
 
-    key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, auth.Role(args.role), args.label)
+    try:
+        key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, auth.Role(args.role),
+                                          args.label, member_database_url=Settings.from_env("member").database_url)
+    except DomainError as refusal:  # no such node, or a role that does not work at it: as IssueApiKey says
+        message = refusal.zh if cli_text.language() == "zh" and refusal.zh else refusal.en
+        print(t("refused", code=refusal.code.name, reason=refusal.reason, message=message), file=sys.stderr)
+        return 1
     print(t("key_issued", key_id=key_id, key=key))
     return 0
 

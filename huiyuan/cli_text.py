@@ -209,7 +209,10 @@ TEXT = {
         "  replace-card --card N [--new-card M] --reason R   补卡：储值与积分随会员\n"
         "  gifts | redeem-gift --card N --gift 礼品号 [--quantity Q]   积分商城 / 兑换礼品\n"
         "  count-card-plans | sell-count-card --card N --plan 方案号   在售计次卡 / 售卡\n"
-        "  punch 计次卡号 [--sku S] [--quantity Q]       核销\n"
+        "  punch 计次卡号 --card N [--sku S] [--quantity Q]   核销\n"
+        "  set-pin --card N --new-pin 246813             会员设置支付密码（出示卡，或 --qr T）\n"
+        "储值、积分和计次卡凭会员的卡（--card）、二维码（--qr）或支付密码（--phone P --pin 246813）使用；\n"
+        "只报手机号只能查询。\n"
         "门店经理及以上的密钥：\n"
         "  orders [--state needs-attention|paid|...] [--org 路径]   订单\n"
         "  settle 订单号 --reason R                      处理被拒步骤卡住的订单\n"
@@ -226,6 +229,7 @@ TEXT = {
         "          [--note 内容]  |  contacts --phone P   记录回访 / 回访记录\n"
         "  batch-top-up --file examples/acme.csv --batch 批次号 [--store 路径]   企业批量充值\n"
         "  undo-punch 核销号 --reason R | refund-count-card 计次卡号 --reason R | count-card-history 计次卡号\n"
+        "  reset-pin --phone P [--clear]                 解锁（或清除）输错被锁的支付密码\n"
         "区域或总部的密钥：\n"
         "  import-members --file examples/members.csv    批量导入会员（examples/README.md 说明各列）\n"
         "\n"
@@ -244,7 +248,10 @@ TEXT = {
         "  replace-card --card N [--new-card M] --reason R   balances stay with the member\n"
         "  gifts | redeem-gift --card N --gift GIFT_ID [--quantity Q]   the points mall\n"
         "  count-card-plans | sell-count-card --card N --plan PLAN_ID   count cards on sale, one sold\n"
-        "  punch COUNT_CARD_ID [--sku S] [--quantity Q]   uses of a count card\n"
+        "  punch COUNT_CARD_ID --card N [--sku S] [--quantity Q]   uses of a count card\n"
+        "  set-pin --card N --new-pin 246813             the member sets a payment PIN (card shown, or --qr T)\n"
+        "Stored value, points and count cards are spent on the member's card (--card), QR code (--qr) or\n"
+        "payment PIN (--phone P --pin 246813); a phone number alone only looks up.\n"
         "A store manager's key or above:\n"
         "  orders [--state needs-attention|paid|...] [--org PATH]\n"
         "  settle ORDER_ID --reason R                    finish an order a refused step holds up\n"
@@ -261,6 +268,7 @@ TEXT = {
         "          [--note TEXT]  |  contacts --phone P   a contact kept / a member's contacts\n"
         "  batch-top-up --file examples/acme.csv --batch ID [--store PATH]   a company's top-ups\n"
         "  undo-punch USE_ID --reason R | refund-count-card COUNT_CARD_ID --reason R | count-card-history ID\n"
+        "  reset-pin --phone P [--clear]                 a PIN locked by wrong tries unlocked (or cleared)\n"
         "A region's key or HQ's:\n"
         "  import-members --file examples/members.csv    members imported (examples/README.md: the columns)\n"
         "\n"
@@ -274,6 +282,9 @@ TEXT = {
     "help_request_id": ("改动类命令：没有收到应答时它打印的请求编号",
                         "a command that changes something: the id it printed when its answer was lost"),
     "help_qr": ("会员二维码", "the member's QR code"),
+    "help_pin": ("会员的支付密码（未出示卡或二维码时）", "the member's payment PIN, when they show neither card nor QR code"),
+    "help_new_pin": ("set-pin：会员选定的支付密码（6 位数字）", "set-pin: the PIN the member chose (6 digits)"),
+    "help_clear_pin": ("reset-pin：清除支付密码，而不只是解锁", "reset-pin: clear the PIN, not only unlock it"),
     "help_name": ("姓名", "the name"),
     "help_card_type": ("卡类型编号", "the card type's id"),
     "help_new_card": ("replace-card：预印的新卡号（默认自动分配）",
@@ -399,6 +410,11 @@ TEXT = {
     "needs_count_card_id": ("{action} 需要计次卡号", "{action} needs the count card's id"),
     "entry_undone": ("（已撤销）", "(undone)"),
     "uses_left_after": ("剩 {left} 次", "left {left}"),
+    "set_pin_needs": ("set-pin 需要 --new-pin，以及 --card、--qr 或 --pin 之一以证明是会员本人",
+                      "set-pin needs --new-pin, and --card, --qr or --pin to show it is the member"),
+    "pin_set": ("{name}：支付密码已设置", "{name}: payment PIN set"),
+    "pin_unlocked": ("{name}：支付密码已解锁", "{name}: payment PIN set, unlocked"),
+    "pin_cleared": ("{name}：支付密码已清除", "{name}: payment PIN cleared"),
     "punched": ("核销 {uses} 次  核销号 {use_id}", "punched {uses} use(s)  use {use_id}"),
     "undone": ("核销 {use_id} 已撤销：退回 {uses} 次", "use {use_id} undone: {uses} use(s) back"),
 

@@ -104,7 +104,8 @@ def _seed_terminal_key() -> None:
     path = demo_key_path()
     if not path.exists():
         _, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, "hq/east/sh-001/pos-1",
-                                     auth.Role.TERMINAL, "demo till")
+                                     auth.Role.TERMINAL, "demo till",
+                                     member_database_url=Settings.from_env("member").database_url)
         path.write_text(key + "\n")
         path.chmod(0o600)
     print(t("demo_terminal_key", path=path))

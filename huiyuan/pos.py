@@ -53,7 +53,7 @@ TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY",
 ACTIONS = ["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders", "settle", "export", "report-lost",
            "cancel-loss", "replace-card", "cancel-card", "card-history", "refund-top-up", "settlement", "gifts",
            "redeem-gift", "export-members", "import-members", "batch-top-up", "day", "care", "contact", "contacts",
-           *COUNT_CARD_COMMANDS]
+           "set-pin", "reset-pin", *COUNT_CARD_COMMANDS]
 
 
 def add_parser(sub) -> None:
@@ -65,6 +65,9 @@ def add_parser(sub) -> None:
     pos.add_argument("--phone", help=t("help_phone"))
     pos.add_argument("--card", help=t("help_card"))
     pos.add_argument("--qr", help=t("help_qr"))
+    pos.add_argument("--pin", default="", help=t("help_pin"))
+    pos.add_argument("--new-pin", default="", help=t("help_new_pin"))
+    pos.add_argument("--clear", action="store_true", help=t("help_clear_pin"))
     pos.add_argument("--name", help=t("help_name"))
     pos.add_argument("--card-type", default="", help=t("help_card_type"))
     pos.add_argument("--new-card", default="", help=t("help_new_card"))
@@ -205,6 +208,7 @@ def _act(args, stub, auth) -> int:
             tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=args.cash))
         done = change(stub.Checkout, pb.CheckoutRequest(
             request_id=args.request_id, member_id=member_id, card_number=args.card or "", lines=lines,
+            qr_token="" if args.card else args.qr or "", payment_pin=args.pin,
             coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth,
             timeout=ANSWER_WITHIN_S)
         print_receipt(done.receipt)
@@ -240,6 +244,8 @@ def _act(args, stub, auth) -> int:
         pos_office.day_summary(stub, auth, args)
     elif args.action in COUNT_CARD_COMMANDS:
         pos_count_cards.count_cards(stub.channel, auth, args, lookup_to_change)
+    elif args.action in ("set-pin", "reset-pin"):
+        pos_counter.pin(stub.channel, auth, args, lookup_to_change)
     elif args.action in ("gifts", "redeem-gift"):
         pos_counter.points_mall(stub.channel, auth, args, lookup_to_change if args.action == "redeem-gift" else None)
     else:

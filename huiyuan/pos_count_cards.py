@@ -4,7 +4,7 @@ goes through the gateway with the wallet's own CountCardService stub, which the 
 passes through within the key's scope (gateway/passthrough.py)."""
 
 from huiyuan.cli_text import enum_text, left, right, t
-from huiyuan.pos_counter import every
+from huiyuan.pos_counter import every, payment_credential
 from huiyuan.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
@@ -52,8 +52,8 @@ def count_cards(channel, auth, args, lookup) -> None:
         raise SystemExit(t("needs_use_id" if args.action == "undo-punch" else "needs_count_card_id", action=args.action))
     if args.action == "punch":
         done = change(cards.UseCountCard, cc.UseCountCardRequest(
-            request_id=args.request_id, card_id=args.id, uses=args.quantity, sku=args.sku),
-            metadata=auth, timeout=10)
+            request_id=args.request_id, card_id=args.id, uses=args.quantity, sku=args.sku,
+            credential=payment_credential(args)), metadata=auth, timeout=10)
         print(t("punched", uses=-done.use.uses_delta, use_id=done.use.entry_id))  # what undo-punch names
         print(card_line(done.card))
     elif args.action == "undo-punch":

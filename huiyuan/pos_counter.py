@@ -76,11 +76,40 @@ def points_mall(channel, auth, args, lookup) -> None:
         raise SystemExit(t("redeem_needs"))
     member = lookup().member
     done = change(points.RedeemGift, points_pb2.RedeemGiftRequest(
-        request_id=args.request_id, member_id=member.member_id, gift_id=args.gift, quantity=args.quantity),
-        metadata=auth, timeout=10)
+        request_id=args.request_id, member_id=member.member_id, gift_id=args.gift, quantity=args.quantity,
+        credential=payment_credential(args)), metadata=auth, timeout=10)
     print(t("redeemed", name=member.name, quantity=args.quantity, gift_id=args.gift, points=done.points,
             left=done.stock_left))
     print(t("points_left", points=done.balance.available_points))
+
+
+def payment_credential(args):
+    """What the member presents to spend their balances: --card, --qr or --pin."""
+    from huiyuan.common.v1 import credential_pb2
+
+    proof = ({"card_number": args.card} if args.card else {"qr_token": args.qr} if args.qr else
+             {"pin": args.pin} if args.pin else {})
+    return credential_pb2.PaymentCredential(**proof)
+
+
+def pin(channel, auth, args, lookup) -> None:
+    """支付密码: set by the member (who shows their card, QR code or PIN), or unlocked or
+    cleared by a manager."""
+    from huiyuan.member.v1 import payment_pin_pb2, payment_pin_pb2_grpc
+
+    pins = payment_pin_pb2_grpc.PaymentPinServiceStub(channel)
+    member = lookup().member
+    if args.action == "set-pin":
+        if not args.new_pin:
+            raise SystemExit(t("set_pin_needs"))
+        change(pins.SetPaymentPin, payment_pin_pb2.SetPaymentPinRequest(
+            request_id=args.request_id, member_id=member.member_id, pin=args.new_pin, proof=payment_credential(args)),
+            metadata=auth, timeout=10)
+        print(t("pin_set", name=member.name))
+        return
+    state = change(pins.ResetPaymentPin, payment_pin_pb2.ResetPaymentPinRequest(
+        request_id=args.request_id, member_id=member.member_id, clear=args.clear), metadata=auth, timeout=10).state
+    print(t("pin_unlocked" if state.pin_set else "pin_cleared", name=member.name))
 
 
 def refund_top_up(channel, auth, args) -> None:

@@ -1,9 +1,13 @@
 """Helpers for calling the member service in tests."""
 
+import glob
 import itertools
+import os
+import random
 import uuid
 
 import grpc
+import psycopg
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -39,13 +43,20 @@ class Stubs:
 
 
 def ensure_org(stubs: Stubs) -> None:
-    """HQ, a region, a store and a terminal (fixed request ids: safe to call again)."""
+    """HQ, a region with a store and its terminal, and another region with a store
+    (fixed request ids: safe to call again)."""
     for parent, code, kind in [("", "hq", org_pb2.ORG_NODE_KIND_HQ), ("hq", "east", org_pb2.ORG_NODE_KIND_REGION),
                                ("hq/east", "sh-001", org_pb2.ORG_NODE_KIND_STORE),
                                (STORE, "pos-1", org_pb2.ORG_NODE_KIND_TERMINAL)]:
         stubs.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
             request_id=f"org-{code}", parent_path=parent,
             org_node=org_pb2.OrgNode(code=code, name=code.upper(), kind=kind, time_zone="Asia/Shanghai")))
+    for parent, code, name, kind in [("hq", "south", "华南", org_pb2.ORG_NODE_KIND_REGION),
+                                     ("hq/south", "gz-001", "广州一店", org_pb2.ORG_NODE_KIND_STORE),
+                                     ("hq/south/gz-001", "pos-1", "收银1", org_pb2.ORG_NODE_KIND_TERMINAL)]:
+        stubs.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
+            request_id=f"org-{parent.replace('/', '.')}-{code}" if kind == org_pb2.ORG_NODE_KIND_TERMINAL else f"org-{code}",
+            parent_path=parent, org_node=org_pb2.OrgNode(code=code, name=name, kind=kind, time_zone="Asia/Shanghai")))
 
 
 def refusal(call, *args, **kwargs):
@@ -92,3 +103,32 @@ def pos_args(*argv: str):
     from huiyuan import cli
 
     return cli.parser().parse_args(["pos", *argv])
+
+
+def tables_holding(database_url: str, needle: str) -> list[str]:
+    """The tables of every service (PostgreSQL: every schema; SQLite: every file) that
+    hold needle anywhere: in a text or JSON column, or inside a serialised message."""
+    raw = needle.encode()
+    if database_url.startswith("sqlite"):
+        folder = os.path.dirname(database_url.removeprefix("sqlite:///"))
+        return [path for path in glob.glob(f"{folder}/*.db*") if raw in open(path, "rb").read()]
+    found = []
+    with psycopg.connect(database_url, autocommit=True) as db:
+        tables = db.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
+                            "'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')").fetchall()
+        assert {schema for schema, _ in tables} >= {"member", "wallet", "points", "campaign", "gateway"}
+        for schema, table in tables:
+            # a row as text shows bytea as \x and hex digits
+            (count,) = db.execute(f'SELECT count(*) FROM "{schema}"."{table}" AS r WHERE r::text LIKE %s '
+                                  f"OR r::text LIKE %s", (f"%{needle}%", f"%{raw.hex()}%")).fetchone()
+            if count:
+                found.append(f"{schema}.{table}")
+    return found
+
+
+def fresh_pin(database_url) -> str:
+    """A PIN no table holds yet (nor one of the first guesses), so that finding it later means it was kept."""
+    while True:
+        pin = f"{random.randrange(10**6):06d}"
+        if len(set(pin)) > 2 and not tables_holding(database_url, pin):
+            return pin

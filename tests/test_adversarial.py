@@ -150,7 +150,7 @@ def world(chain, member_service, wallet_service, points_service, campaign_servic
         count_cards.SellCountCard(cc.SellCountCardRequest(request_id=rid(), member_id=member_id, plan_id=plan.plan_id,
                                                           store_path=STORE, actor=hq, tender=wp.TENDER_CASH)),
         stub.Checkout(pb.CheckoutRequest(
-            request_id=rid(), member_id=member_id, lines=[pb.CheckoutLine(
+            request_id=rid(), member_id=member_id, card_number=registered.card.card_number, lines=[pb.CheckoutLine(
                 line_id="1", sku="tea-1", category="tea", quantity=1, unit_price_fen=10_00)],
             tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=10_00)]), metadata=till),
         template, plan,

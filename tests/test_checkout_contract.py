@@ -30,9 +30,9 @@ def refused(call, request, key):
     return caught.value.code(), error, error.zh, fields
 
 
-def order(member_id, coupons=(), points=0, tenders=()):
+def order(member_id, coupons=(), points=0, tenders=(), card=""):
     return pb.CheckoutRequest(request_id=rid(), member_id=member_id, lines=[TEA], coupon_codes=list(coupons),
-                              points_to_use=points, tenders=list(tenders))
+                              points_to_use=points, tenders=list(tenders), card_number=card)
 
 
 def test_a_price_check_says_what_is_due_and_writes_nothing(shop):
@@ -56,7 +56,7 @@ def test_a_price_check_says_what_is_due_and_writes_nothing(shop):
 
 def test_a_checkout_refusal_names_its_reason_its_domain_and_what_is_due(shop):
     stub, terminal, member_id, card, codes, hq_key = shop
-    wrong = order(member_id, [codes[2]], 500, [pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=80_00)])
+    wrong = order(member_id, [codes[2]], 500, [pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=80_00)], card)
     code, info, zh, fields = refused(stub.Checkout, wrong, terminal)
     assert (code, info.reason, info.domain, fields) == (
         grpc.StatusCode.INVALID_ARGUMENT, "TENDERS_DO_NOT_ADD_UP", "gateway.huiyuan", {"tenders": "TENDERS_DO_NOT_ADD_UP"})
@@ -67,18 +67,18 @@ def test_a_checkout_refusal_names_its_reason_its_domain_and_what_is_due(shop):
 
     # more points than the member has, and more than the order takes
     code, info, *_ = refused(stub.Checkout, order(member_id, points=1_500, tenders=[
-        pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=85_00)]), terminal)
+        pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=85_00)], card=card), terminal)
     assert (code, info.reason, info.metadata["available_points"]) == (
         grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_POINTS", "1000")
     small = pb.CheckoutLine(line_id="1", sku="candy", category="food", quantity=1, unit_price_fen=10_00)
     code, info, _, fields = refused(stub.Checkout, pb.CheckoutRequest(
-        request_id=rid(), member_id=member_id, lines=[small], points_to_use=800,
+        request_id=rid(), member_id=member_id, lines=[small], points_to_use=800, card_number=card,
         tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=2_00)]), terminal)
     assert (code, info.reason, fields, info.metadata["max_points"]) == (
         grpc.StatusCode.INVALID_ARGUMENT, "POINTS_OVER_CAP", {"points_to_use": "POINTS_OVER_CAP"}, "500")
 
     # the wallet's rule refuses: its reason and its domain, said as the checkout's
-    rich = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=1_180_00)])
+    rich = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=1_180_00)], card=card)
     rich.lines[0].quantity = 20  # 1,200.00 - 20.00: more than the ¥200 the member holds
     code, info, zh, _ = refused(stub.Checkout, rich, terminal)
     assert (code, info.reason, info.domain) == (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_BALANCE",
@@ -113,7 +113,7 @@ def test_a_refund_goes_back_to_each_tender_in_its_share(shop):
     what is left of each, ¥29.99 and ¥33.34."""
     stub, terminal, member_id, card, codes, hq_key = shop
     paid = stub.Checkout(pb.CheckoutRequest(
-        request_id=rid(), member_id=member_id, coupon_codes=[codes[0]],
+        request_id=rid(), member_id=member_id, coupon_codes=[codes[0]], card_number=card,
         lines=[pb.CheckoutLine(line_id="1", sku="cake", category="food", quantity=3, unit_price_fen=33_33)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=44_99),
                  pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=50_00)]), metadata=as_(terminal))
@@ -178,7 +178,7 @@ def test_a_services_failure_after_the_payment_leaves_the_order_not_finished_neve
     stub, terminal, member_id, card, codes, hq_key = shop
     buggy = gateway_with_a_points_bug
     before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
-    request = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=100_00)])
+    request = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=100_00)], card=card)
     BUGS.add("Accrue")
     try:
         code, info, zh, _ = refused(buggy.Checkout, request, terminal)
@@ -199,7 +199,7 @@ def test_a_services_failure_before_anything_is_reserved_ends_the_order_with_it(s
     the terminal hears the service's INTERNAL (its domain, its trace id) on every retry,
     not a retryable UNAVAILABLE that would never get through."""
     stub, terminal, member_id, card, codes, hq_key = shop
-    request = order(member_id, points=100, tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=99_00)])
+    request = order(member_id, points=100, tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=99_00)], card=card)
     before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
     BUGS.add("QuoteOffset")
     try:
@@ -228,7 +228,7 @@ def test_a_retry_waits_for_the_run_that_holds_the_order_then_takes_over_a_lapsed
     stub, terminal, member_id, card, codes, hq_key = shop
     buggy = gateway_with_a_points_bug
     before = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
-    request = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=100_00)])
+    request = order(member_id, tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=100_00)], card=card)
     BUGS.add("Accrue")
     try:  # the payment taken, the order left unfinished
         order_id = refused(buggy.Checkout, request, terminal)[1].metadata["order_id"]

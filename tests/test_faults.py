@@ -21,14 +21,14 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import member_pb2, tier_pb2
+from huiyuan.member.v1 import card_pb2, member_pb2, tier_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import migrate
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import as_gateway, per_service
 from tests.invariants import assert_books_balance, points_spent
-from tests.support import ACTOR, STORE, Stubs, ensure_org, pos_args, refusal_of, rid
+from tests.support import ACTOR, STORE, Stubs, card_type, ensure_org, pos_args, refusal_of, rid
 from tests.test_runtime import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +101,11 @@ class Chain:
         self.campaign = campaign_pb2_grpc.CampaignServiceStub(self.processes["campaign"].channel)
         self.gateway = gateway_pb2_grpc.GatewayServiceStub(self.processes["gateway"].channel)
 
+    def issue_key(self, org_path: str, role, label: str) -> str:
+        """A key made by the operator's command (gateway/bootstrap.py)."""
+        return bootstrap.issue_key(self.processes["gateway"].database_url, org_path, role, label,
+                                   member_database_url=self.processes["member"].database_url)[1]
+
     def restart(self, name: str, faults: str = "") -> None:
         self.processes[name].stop()
         self.processes[name].start(faults).wait_serving()
@@ -116,8 +121,7 @@ def chain(database_url):
     chain = Chain(database_url)
     try:
         ensure_org(chain.member)
-        _, chain.key = bootstrap.issue_key(chain.processes["gateway"].database_url, f"{STORE}/pos-1",
-                                           auth.Role.TERMINAL, "fault test")
+        chain.key = chain.issue_key(f"{STORE}/pos-1", auth.Role.TERMINAL, "fault test")
         chain.points.CreateRule(points_pb2.CreateRuleRequest(request_id="fault-rule", rule=points_pb2.Rule(
             name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
         offer = chain.campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(
@@ -136,9 +140,14 @@ def chain(database_url):
         chain.stop()
 
 
+CARDS: dict[str, str] = {}  # member id -> the card a member shows to spend (_order)
+
+
 def _member_with_money(chain: Chain) -> tuple[str, str]:
-    """A member with ¥100.00 stored value, 300 points and a ¥5 coupon."""
+    """A member with a card, ¥100.00 stored value, 300 points and a ¥5 coupon."""
     member = chain.member.register(name="故障测试")
+    CARDS[member.member_id] = chain.member.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member.member_id, card_type_id=card_type(chain.member), actor=ACTOR)).card.card_number
     chain.wallet.TopUp(wallet_pb2.TopUpRequest(
         request_id=rid(), member_id=member.member_id, amount_fen=100_00, tender=wallet_pb2.TENDER_CASH,
         store_path=STORE, actor=ACTOR))
@@ -152,7 +161,7 @@ def _member_with_money(chain: Chain) -> tuple[str, str]:
 def _order(member_id: str, coupon_code: str) -> pb.CheckoutRequest:
     """30.00 - 3.00 (满30减3) - 5.00 (coupon) - 2.00 (200 points) = 20.00 from stored value."""
     return pb.CheckoutRequest(
-        request_id=rid(), member_id=member_id, points_to_use=200, coupon_codes=[coupon_code],
+        request_id=rid(), member_id=member_id, points_to_use=200, coupon_codes=[coupon_code], card_number=CARDS[member_id],
         lines=[pb.CheckoutLine(line_id="1", sku="tea", category="tea", quantity=1, unit_price_fen=30_00)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=20_00)])
 
@@ -357,7 +366,7 @@ def test_a_step_refused_after_the_pivot_waits_for_an_operator_and_the_terminal_i
     assert_books_balance(chain.processes["wallet"].database_url)
 
     # The store manager finds the order and settles it: it finishes without the step.
-    _, manager_key = bootstrap.issue_key(chain.processes["gateway"].database_url, STORE, auth.Role.STORE_MANAGER, "店长")
+    manager_key = chain.issue_key(STORE, auth.Role.STORE_MANAGER, "店长")
     as_manager = (("authorization", f"Bearer {manager_key}"),)
     waiting = chain.gateway.ListOrders(pb.ListOrdersRequest(state=pb.ORDER_STATE_NEEDS_ATTENTION), metadata=as_manager)
     assert order_id in [o.order_id for o in waiting.orders]
@@ -417,7 +426,7 @@ def test_an_order_settled_without_its_coupon_redemption_gives_no_discount_back_t
     order_id = _error_info(error).metadata["order_id"]
     order = chain.gateway.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=_as_terminal(chain))
     assert [(s.step, s.settled_by) for s in order.refused_steps] == [("redeem", "")]
-    _, manager_key = bootstrap.issue_key(chain.processes["gateway"].database_url, STORE, auth.Role.STORE_MANAGER, "店长")
+    manager_key = chain.issue_key(STORE, auth.Role.STORE_MANAGER, "店长")
     settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="券预占超时，优惠由门店承担")
     assert chain.gateway.SettleOrder(settle, metadata=(("authorization", f"Bearer {manager_key}"),)).order.state == (
         pb.ORDER_STATE_PAID)
@@ -476,7 +485,7 @@ def test_a_refund_step_refused_after_the_money_went_back_waits_for_an_operator_n
     assert _checkout(chain, checkout) == paid  # the checkout's own retry still gets its receipt
 
     # The store manager settles: the refund finishes without its points step.
-    _, manager_key = bootstrap.issue_key(chain.processes["gateway"].database_url, STORE, auth.Role.STORE_MANAGER, "店长")
+    manager_key = chain.issue_key(STORE, auth.Role.STORE_MANAGER, "店长")
     settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="积分账不符，积分不退不扣，已告知会员")
     settled = chain.gateway.SettleOrder(settle, metadata=(("authorization", f"Bearer {manager_key}"),)).order
     assert settled.state == pb.ORDER_STATE_REFUNDED
@@ -495,7 +504,7 @@ def test_a_segment_issue_cut_short_by_a_crash_is_finished_by_the_retry_one_coupo
     before it answers. The retry, after a member joined the segment (so the page falls
     differently and is a new request to the campaign), gives that member a coupon and
     nobody a second one."""
-    _, hq_key = bootstrap.issue_key(chain.processes["gateway"].database_url, "hq", auth.Role.HQ_ADMIN, "segment")
+    hq_key = chain.issue_key("hq", auth.Role.HQ_ADMIN, "segment")
     as_hq = (("authorization", f"Bearer {hq_key}"),)
     since = Timestamp()
     since.GetCurrentTime()
@@ -572,7 +581,11 @@ def test_a_pos_change_while_the_gateway_is_frozen_ends_in_seconds_and_its_reques
                                                tender=wallet_pb2.TENDER_CASH, store_path=STORE, actor=ACTOR))
     words = {"top-up": ["top-up", "--amount", "50"],  # 30.00 - 3.00 (满30减3) from stored value:
              "checkout": ["checkout", "--line", "tea:tea:1:30", "--stored-value", "27"]}[command]
-    words += ["--phone", member.phone, "--key", chain.key]
+    card = chain.member.card.IssueCard(card_pb2.IssueCardRequest(
+        request_id=rid(), member_id=member.member_id, card_type_id=card_type(chain.member), actor=ACTOR)).card
+    # a top-up finds the member by phone; a checkout that spends takes the member's card
+    words += ["--phone", member.phone] if command == "top-up" else ["--card", card.card_number]
+    words += ["--key", chain.key]
     gateway = chain.processes["gateway"]
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{gateway.port}")
     os.kill(gateway.process.pid, signal.SIGSTOP)
@@ -615,7 +628,7 @@ def test_a_top_up_whose_count_toward_the_tiers_was_cut_short_is_finished_by_the_
 def test_a_top_up_refund_whose_uncount_was_cut_short_is_finished_by_the_retry_once(chain):
     """The money goes back, then the member service dies before it stops counting the
     top-up: the manager's retry gets the wallet's answer, and the top-up counts no more."""
-    _, manager = bootstrap.issue_key(chain.processes["gateway"].database_url, STORE, auth.Role.STORE_MANAGER, "faults")
+    manager = chain.issue_key(STORE, auth.Role.STORE_MANAGER, "faults")
     member = chain.member.register(name="充值退款计数")
     loaded = chain.gateway.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=300_00,
                                                  tender=pb.TENDER_KIND_CASH), metadata=_as_terminal(chain))

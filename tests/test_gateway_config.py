@@ -14,7 +14,7 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import care_pb2
-from huiyuan.member.v1 import card_pb2, member_pb2, member_pb2_grpc, org_pb2
+from huiyuan.member.v1 import card_pb2, member_pb2, member_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, new_phone, refusal_of, rid
@@ -99,6 +99,8 @@ ADMITTED = {
     "/huiyuan.wallet.v1.CountCardService/GetCountCardUse": BACK_OFFICE,
     "/huiyuan.wallet.v1.CountCardService/UndoCountCardUse": BACK_OFFICE,
     "/huiyuan.wallet.v1.CountCardService/RefundCountCard": BACK_OFFICE,
+    "/huiyuan.member.v1.PaymentPinService/SetPaymentPin": {STORE_MANAGER, TERMINAL},
+    "/huiyuan.member.v1.PaymentPinService/ResetPaymentPin": BACK_OFFICE,
 }
 # What a caller gets for what it may not see.
 UNSEEN = {"OUT_OF_SCOPE", "MEMBER_NOT_FOUND", "CAMPAIGN_NOT_FOUND", "CARD_TYPE_NOT_FOUND", "RULE_NOT_FOUND", "GIFT_NOT_FOUND",
@@ -127,15 +129,9 @@ NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos
 def office(chain, member_service, campaign_service, points_service, wallet_service):  # noqa: F811
     """A key per role in the east; a member with a card, a campaign, a coupon template, a
     card type, a points rule, a gift, a top-up package and a top-up in the east and in the south (a
-    store there, hq/south/gz-001), by their id field."""
+    store there, hq/south/gz-001, made by ensure_org), by their id field."""
     stub, hq_key = chain
     keys = {role: hq_key if role == HQ else issue(stub, hq_key, NODE_OF[role], role).api_key for role in NODE_OF}
-    Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
-        request_id="org-south", parent_path="hq", org_node=org_pb2.OrgNode(
-            code="south", name="华南", kind=org_pb2.ORG_NODE_KIND_REGION, time_zone="Asia/Shanghai")))
-    Stubs(member_service.channel).org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
-        request_id="org-gz-001", parent_path=SOUTH, org_node=org_pb2.OrgNode(
-            code="gz-001", name="广州一店", kind=org_pb2.ORG_NODE_KIND_STORE, time_zone="Asia/Shanghai")))
     member_ids = {region: Stubs(member_service.channel).member.RegisterMember(member_pb2.RegisterMemberRequest(
         request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=actor_pb2.Actor(operator_id="t", org_path=store),
         member=member_pb2.Member(name="矩阵会员", phone=new_phone(), home_store_path=store))).member.member_id
@@ -357,7 +353,7 @@ def test_a_region_issues_coupons_of_its_own_templates_only(office, campaign_serv
     stub, keys, ids_by_field = office
     campaigns = campaign_pb2_grpc.CampaignServiceStub(stub.channel)
     region = as_(keys[REGION])
-    member = "m_" + "7" * 26
+    member = ids_by_field["member_id"][EAST]  # one of its own (tests/test_security.py: no other)
 
     def issue(template_id):
         return campaigns.IssueCoupons(campaign_pb2.IssueCouponsRequest(

@@ -24,11 +24,10 @@ SOUTH_STORE = "hq/south/gz-002"
 @pytest.fixture(scope="module")
 def office(chain, member_service):  # noqa: F811
     """HQ's key and the services' stubs aimed at the gateway; a terminal key for two tills
-    of the store; a store in the south; 1 point a yuan everywhere."""
+    of the store; a store in the south (ensure_org made the south); 1 point a yuan everywhere."""
     stub, hq_key = chain
     org = Stubs(member_service.channel).org
-    for request_id, parent, code, kind in (("org-south", "hq", "south", org_pb2.ORG_NODE_KIND_REGION),
-                                           ("org-gz-002", "hq/south", "gz-002", org_pb2.ORG_NODE_KIND_STORE),
+    for request_id, parent, code, kind in (("org-gz-002", "hq/south", "gz-002", org_pb2.ORG_NODE_KIND_STORE),
                                            ("org-pos-2", STORE, "pos-2", org_pb2.ORG_NODE_KIND_TERMINAL)):
         org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(request_id=request_id, parent_path=parent, org_node=org_pb2.OrgNode(
             code=code, name=code, kind=kind)))

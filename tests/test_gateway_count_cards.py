@@ -9,13 +9,14 @@ import grpc
 import pytest
 from google.type import date_pb2
 
+from huiyuan.common.v1 import credential_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import count_card_pb2 as cc
 from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2
-from tests.support import Stubs, new_phone, pos_args, refusal_of, rid
+from tests.support import Stubs, card_type, new_phone, pos_args, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway import code_and_reason as refused
 
@@ -43,6 +44,7 @@ def pool(chain, member_service):  # noqa: F811
             # a store of the pos test's own, so that its day's figures are exact
             "wash till": issue(stub, hq_key, f"{WASH_STORE}/pos-1", pb.ROLE_TERMINAL).api_key,
             "wash manager": issue(stub, hq_key, WASH_STORE, pb.ROLE_STORE_MANAGER).api_key}
+    keys["card type"] = card_type(Stubs(member_service.channel))  # what members show to punch their count cards
     return stub, count_card_pb2_grpc.CountCardServiceStub(stub.channel), keys
 
 
@@ -56,8 +58,10 @@ def test_a_count_card_is_sold_punched_undone_and_refunded_within_each_key_s_scop
     assert plan.plan_id not in [p.plan_id for p in cards.ListCountCardPlans(cc.ListCountCardPlansRequest(),
                                                                             metadata=as_(keys["north till"])).plans]
     phone = new_phone()
-    member = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
-        name="游泳会员", phone=phone)), metadata=as_(keys["till"])).member
+    registered = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
+        name="游泳会员", phone=phone), card_type_id=keys["card type"]), metadata=as_(keys["till"]))
+    member = registered.member
+    shown = credential_pb2.PaymentCredential(card_number=registered.card.card_number)  # the member's own card
 
     def sale(member_id):
         return cc.SellCountCardRequest(request_id=rid(), member_id=member_id, plan_id=plan.plan_id,
@@ -73,7 +77,8 @@ def test_a_count_card_is_sold_punched_undone_and_refunded_within_each_key_s_scop
     assert not stub.LookupMember(pb.LookupMemberRequest(phone=phone), metadata=as_(keys["north till"])).usable_count_cards
 
     def punch(request_id=None):
-        return cc.UseCountCardRequest(request_id=request_id or rid(), card_id=card.card_id, sku="swim")
+        return cc.UseCountCardRequest(request_id=request_id or rid(), card_id=card.card_id, sku="swim",
+                                      credential=shown)
 
     assert refused(cards.UseCountCard, punch(), keys["north till"]) == (grpc.StatusCode.NOT_FOUND, "COUNT_CARD_NOT_FOUND")
     once = punch()
@@ -114,8 +119,9 @@ def test_the_pos_commands_sell_punch_undo_refund_and_read_a_count_card(pool, mon
         name="洗车12次卡", org_path="hq/east", uses=12, price_fen=300_00, skus=["wash"])),
         metadata=as_(keys["hq"])).plan
     phone = new_phone()
-    stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(name="洗车会员", phone=phone)),
-                        metadata=as_(keys["wash till"]))
+    number = stub.RegisterMember(pb.RegisterMemberRequest(
+        request_id=rid(), member=member_pb2.Member(name="洗车会员", phone=phone), card_type_id=keys["card type"]),
+        metadata=as_(keys["wash till"])).card.card_number
 
     def run(*words, key=keys["wash till"]):
         assert pos.run(pos_args(*words, "--key", key)) == 0
@@ -131,18 +137,18 @@ def test_the_pos_commands_sell_punch_undo_refund_and_read_a_count_card(pool, mon
     assert sold[1] == f"count card {card_id}  洗车12次卡  12/12 uses left  value left ¥300.00"
     assert f"  count card {card_id}  洗车12次卡  12/12 uses left  value left ¥300.00" in run("lookup", "--phone", phone)
 
-    punched = run("punch", card_id, "--sku", "wash", "--quantity", "2")
+    punched = run("punch", card_id, "--sku", "wash", "--quantity", "2", "--card", number)
     use_id = punched[0].split()[-1]
     assert punched == [f"punched 2 use(s)  use {use_id}", f"count card {card_id}  洗车12次卡  10/12 uses left  value left ¥250.00"]
     with pytest.raises(grpc.RpcError) as caught:  # the card names its services
-        run("punch", card_id, "--sku", "swim")
+        run("punch", card_id, "--sku", "swim", "--card", number)
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "SKU_NOT_COVERED")
     with pytest.raises(grpc.RpcError) as caught:  # a till does not undo
         run("undo-punch", use_id, "--reason", "多扣一次")
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     assert run("undo-punch", use_id, "--reason", "多扣一次", key=keys["wash manager"]) == [
         f"use {use_id} undone: 2 use(s) back", f"count card {card_id}  洗车12次卡  12/12 uses left  value left ¥300.00"]
-    run("punch", card_id, "--sku", "wash")
+    run("punch", card_id, "--sku", "wash", "--card", number)
     assert run("refund-count-card", card_id, "--reason", "顾客搬家", key=keys["wash manager"]) == [
         "refund ¥275.00 to wechat-pay", f"count card {card_id}  洗车12次卡  0/12 uses left  value left ¥0.00  refunded"]
     with pytest.raises(SystemExit, match="count card's id"):

@@ -12,7 +12,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.type import date_pb2
 
-from huiyuan.common.v1 import actor_pb2
+from huiyuan.common.v1 import actor_pb2, credential_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
@@ -96,7 +96,7 @@ def test_a_card_is_cancelled_on_a_manager_s_key_and_the_balances_stay_with_the_m
     stub, keys, ids_by_field = office
     number = new_card(member_service, ids_by_field["member_id"][SOUTH], GZ)
     cards = card_pb2_grpc.CardServiceStub(stub.channel)
-    before = stub.LookupMember(pb.LookupMemberRequest(card_number=number), metadata=as_(tills[EAST]))
+    before = stub.LookupMember(pb.LookupMemberRequest(card_number=number), metadata=as_(keys[STORE_MANAGER]))
     cancel = card_pb2.CancelCardRequest(request_id=rid(), card_number=number, reason="顾客要求销卡")
     assert refused(cards.CancelCard, cancel, tills[EAST]) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     assert refused(cards.CancelCard, card_pb2.CancelCardRequest(request_id=rid(), card_number=number),
@@ -145,20 +145,23 @@ def test_a_top_up_is_refunded_on_a_manager_s_key_at_its_store_and_nowhere_else(o
     assert refused(wallet.GetTopUp, missing, keys[HQ]) == (grpc.StatusCode.NOT_FOUND, "TOP_UP_NOT_FOUND")
 
 
-def test_a_till_lists_the_gifts_its_store_offers_and_hands_one_over_for_points(office, tills, points_service):
+def test_a_till_lists_the_gifts_its_store_offers_and_hands_one_over_for_points(office, tills, points_service,
+                                                                                member_service):
     stub, keys, ids_by_field = office
     member_id, gifts = ids_by_field["member_id"][EAST], ids_by_field["gift_id"]  # 100 points each, 5 in stock
+    card = credential_pb2.PaymentCredential(card_number=new_card(member_service, member_id, STORE))  # the member's
     points_pb2_grpc.PointsServiceStub(points_service.channel).Grant(points_pb2.GrantRequest(
         request_id=rid(), member_id=member_id, points=250, source=points_pb2.LOT_SOURCE_CAMPAIGN, store_path=STORE))
     points = points_pb2_grpc.PointsServiceStub(stub.channel)  # the points service's stub, aimed at the gateway
     offered = {g.gift_id for g in points.ListGifts(points_pb2.ListGiftsRequest(), metadata=as_(tills[EAST])).gifts}
     assert gifts[EAST] in offered and gifts[SOUTH] not in offered
 
-    redeem = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST], quantity=2)
+    redeem = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST], quantity=2,
+                                          credential=card)
     done = points.RedeemGift(redeem, metadata=as_(tills[EAST]))  # no store given: the till's own
     assert (done.points, done.stock_left, done.balance.available_points) == (200, 3, 50)
     assert points.RedeemGift(redeem, metadata=as_(tills[EAST])) == done  # a retry: handed over once
-    more = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST])
+    more = points_pb2.RedeemGiftRequest(request_id=rid(), member_id=member_id, gift_id=gifts[EAST], credential=card)
     assert refused(points.RedeemGift, more, tills[EAST]) == (grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_POINTS")
     stock = {g.gift_id: g.stock for g in points.ListGifts(points_pb2.ListGiftsRequest(), metadata=as_(tills[EAST])).gifts}
     assert stock[gifts[EAST]] == 3  # the refused redemption took no item

@@ -40,7 +40,7 @@ def _today() -> date_pb2.Date:
     return date_pb2.Date(year=today.year, month=today.month, day=today.day)
 
 
-def test_a_store_s_day_says_what_each_tender_took_and_gave_back(day_store, monkeypatch, capsys):
+def test_a_store_s_day_says_what_each_tender_took_and_gave_back(day_store, member_service, monkeypatch, capsys):
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     stub, manager, terminal, hq_key = day_store
     phone = new_phone()
@@ -57,8 +57,10 @@ def test_a_store_s_day_says_what_each_tender_took_and_gave_back(day_store, monke
     wallet = wallet_pb2_grpc.WalletServiceStub(stub.channel)
     wallet.RefundTopUp(wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=in_cash.top_up_id, reason="顾客退款"),
                        metadata=as_(manager))  # the ¥50 goes back to the drawer
+    qr = Stubs(member_service.channel).member.IssueQrToken(member_pb2.IssueQrTokenRequest(  # the member app's
+        member_id=member.member_id)).qr_token
     paid = stub.Checkout(pb.CheckoutRequest(
-        request_id=rid(), member_id=member.member_id,
+        request_id=rid(), member_id=member.member_id, qr_token=qr,
         lines=[pb.CheckoutLine(line_id="1", sku="bun", category="bakery", quantity=2, unit_price_fen=15_00)],
         tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=20_00),
                  pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=10_00)]), metadata=as_(terminal))

@@ -272,13 +272,14 @@ def test_import_csv_validates_rows_and_a_rerun_imports_nothing_twice(stubs):
                     ["乙", good[1], "男", "", ""],
                     ["", "123", "?", "1990-13-01", ""],
                     ["丙", good[0], "", "", ""],
-                    ["丁", good[2], "", "", "hq/east/none-1"]])
+                    ["丁", good[2], "", "", f"{STORE}/pos-404"],
+                    ["戊", new_phone(), "", "", "hq/east/none-1"]])  # the till imports into its store only
     request = member_pb2.ImportMembersRequest(request_id=rid(), content=content, format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR)
     result = stubs.member.ImportMembers(request)
-    assert (result.total_rows, result.imported_rows, result.existing_rows, result.rejected_rows) == (5, 2, 0, 3)
+    assert (result.total_rows, result.imported_rows, result.existing_rows, result.rejected_rows) == (6, 2, 0, 4)
     assert {(r.row_number, r.reason) for r in result.rejects} == {
         (4, "NAME_REQUIRED"), (4, "PHONE_INVALID"), (4, "GENDER_INVALID"), (4, "DATE_INVALID"),
-        (5, "PHONE_DUPLICATE_IN_FILE"), (6, "ORG_NODE_NOT_FOUND")}
+        (5, "PHONE_DUPLICATE_IN_FILE"), (6, "ORG_NODE_NOT_FOUND"), (7, "HOME_STORE_OUT_OF_SCOPE")}
     assert stubs.member.ImportMembers(request) == result  # replay of the same call
     rerun = stubs.member.ImportMembers(member_pb2.ImportMembersRequest(
         request_id=rid(), content=content, format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR))

@@ -24,7 +24,7 @@ from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import drop_pg_database, new_pg_database, per_service
 from tests.invariants import assert_books_balance, assert_points_held
-from tests.support import STORE, new_phone, refusal_of, rid
+from tests.support import STORE, Stubs, card_type, new_phone, refusal_of, rid
 from tests.test_gateway import as_, chain, issue, offers  # noqa: F401 - chain is the fixture these tests share
 
 MEMBERS = 8
@@ -43,6 +43,7 @@ def database_url(pg_server):
 @dataclass
 class Member:
     coupons: list[str]
+    card: str  # what the member shows to spend
     next_coupon: int = 0  # the first coupon no test has named yet
     stored_fen: int = STORED_VALUE  # what the member holds, as the answers so far say
     points: int = POINTS
@@ -60,7 +61,7 @@ class Till:
 
 
 @pytest.fixture(scope="module")
-def till(chain, wallet_service, points_service, campaign_service):
+def till(chain, member_service, wallet_service, points_service, campaign_service):
     """A terminal; members with stored value, points and forty 5元 coupons each; a
     满100减20 campaign and a rule of a point a yuan."""
     stub, hq_key = chain
@@ -68,15 +69,18 @@ def till(chain, wallet_service, points_service, campaign_service):
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     campaign, offer, template = offers(points, campaign_service)
     members = {}
+    cards_of_type = card_type(Stubs(member_service.channel))
     for _ in range(MEMBERS):
-        member_id = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
-            name="并发会员", phone=new_phone())), metadata=as_(terminal)).member.member_id
+        registered = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
+            name="并发会员", phone=new_phone()), card_type_id=cards_of_type), metadata=as_(terminal))
+        member_id = registered.member.member_id
         stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=STORED_VALUE,
                                    tender=pb.TENDER_KIND_CASH), metadata=as_(terminal))
         points.Grant(points_pb2.GrantRequest(request_id=rid(), member_id=member_id, points=POINTS,
                                              source=points_pb2.LOT_SOURCE_SIGN_UP))
         members[member_id] = Member([c.coupon_code for c in campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-            request_id=rid(), template_id=template.template_id, member_ids=[member_id] * 40)).coupons])
+            request_id=rid(), template_id=template.template_id, member_ids=[member_id] * 40)).coupons],
+            registered.card.card_number)
     yield Till(stub, as_(terminal), members, campaign, wallet_pb2_grpc.WalletServiceStub(wallet_service.channel), points)
     campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
         request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ENDED))
@@ -114,6 +118,7 @@ def orders(till: Till, rng: random.Random, per_member: int) -> list[pb.CheckoutR
             stored = rng.randrange(1_00, due)
             requests.append(pb.CheckoutRequest(
                 request_id=rid(), member_id=member_id, coupon_codes=[code], points_to_use=points,
+                card_number=member.card,
                 lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00),
                        pb.CheckoutLine(line_id="2", sku="cake-1", category="food", quantity=3, unit_price_fen=0)],
                 tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=stored),
@@ -200,7 +205,7 @@ def paid_orders(till: Till, count: int) -> list[tuple[str, pb.CheckoutResponse]]
     for n, member_id in zip(range(count), itertools.cycle(list(till.members))):
         stored = 40_00 + n
         answer = till.gateway.Checkout(pb.CheckoutRequest(
-            request_id=rid(), member_id=member_id,
+            request_id=rid(), member_id=member_id, card_number=till.members[member_id].card,
             lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=3, unit_price_fen=29_99),
                    pb.CheckoutLine(line_id="2", sku="cake-1", category="food", quantity=2, unit_price_fen=10_00)],
             tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=stored),

@@ -104,6 +104,18 @@ def invalid(field_path: str, reason: str, description: str) -> InvalidArgument:
     return InvalidArgument([Violation(field_path, reason, description)])
 
 
+class ResourceExhausted(DomainError):
+    """Too much asked: too many calls of a kind in a while (retry_delay_s: when the next
+    may come, sent as google.rpc.RetryInfo), or a request too large (no retry_delay_s:
+    the same request never fits)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, reason: str, en: str, zh: str, retry_delay_s: float | None = None, **metadata: str):
+        super().__init__(reason, en, zh, **metadata)
+        self.retry_delay_s = retry_delay_s
+
+
 class Unavailable(DomainError):
     """A service this call needs did not answer in time; the call may be retried."""
 

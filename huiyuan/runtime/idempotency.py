@@ -16,7 +16,10 @@ A replay whose effect is refused (the hold is already captured, say), or collide
 with a row the first call wrote, looks for the stored outcome before it reports
 anything. Two concurrent calls with one request_id meet the same way. So money never
 moves twice, without a savepoint or a claim row written up front.
-Bad input is refused before this runs, so it is never stored.
+Bad input is refused before this runs, so it is never stored. Nor is a secret
+(huiyuan/runtime/secrets.py): a request's digest leaves out its secret fields (a PIN)
+as it leaves out its request_id, and a response is stored without them (an API key): a
+replay answers without the secret, which was shown once.
 
 Calls that arrive together may run as one batch (run_batch, runtime/batching.py): one
 transaction for all, each outcome stored in it, again without looking first. If the
@@ -37,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from huiyuan.runtime.db import UtcDateTime, utcnow, violated_unique
 from huiyuan.runtime.direct import Direct, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
+from huiyuan.runtime.secrets import clear, plan, without_secrets
 from huiyuan.runtime.status import from_status, to_status
 
 RUN_ALONE = object()  # what run_batch's work answers for an ask that must run in a transaction of its own
@@ -70,11 +74,18 @@ def check_request_id(violations: Violations, request_id: str, field: str = "requ
 
 
 def request_digest(request: Message) -> str:
-    """Hash of the request without its request_id: what 'the same payload' means."""
+    """Hash of the request without its request_id and its secrets: what 'the same
+    payload' means. (A digest of a six-digit PIN's request is found by trying them all.)"""
     copy = type(request)()
     copy.CopyFrom(request)
     copy.ClearField("request_id")
+    clear(copy, plan(request.DESCRIPTOR))
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
+def stored_form(response: Message) -> bytes:
+    """A response as it is kept: without its secrets."""
+    return without_secrets(response).SerializeToString()
 
 
 class Idempotency:
@@ -100,7 +111,7 @@ class Idempotency:
         try:
             async with self.direct.begin() as db:
                 response = await work(db)
-                await self._store(db, request_id, method, digest, response=response.SerializeToString())
+                await self._store(db, request_id, method, digest, response=stored_form(response))
             return response
         except DomainError as refusal:  # the effect rolled back
             return await self._replay_or_remember(method, request_id, digest, response_type, refusal)
@@ -157,7 +168,7 @@ class Idempotency:
                                   error=to_status(result, self.service).SerializeToString())
             else:
                 await self._store(db, request.request_id, method, request_digest(request),
-                                  response=result.SerializeToString())
+                                  response=stored_form(result))
         return alone
 
     async def _run_alone(self, method, item, response_type, work) -> R | Exception:
@@ -203,7 +214,7 @@ class Idempotency:
         try:
             async with self.direct.begin() as db:
                 await self._store(db, request.request_id, method, request_digest(request),
-                                  response=response.SerializeToString())
+                                  response=stored_form(response))
         except IntegrityError as error:
             if violated_unique(error, TABLE, "request_id"):
                 return await self.stored(method, request, type(response))

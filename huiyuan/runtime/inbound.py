@@ -4,7 +4,9 @@
   REQUEST_UNDECODABLE, not an exception inside gRPC (UNKNOWN, with a traceback);
 - its strings hold no NUL character (PostgreSQL stores none: the insert would fail);
 - its Timestamps and Durations lie in their types' documented ranges (Python's
-  datetime and timedelta cannot hold the others: the conversion would raise).
+  datetime and timedelta cannot hold the others: the conversion would raise);
+- it is no larger than its method takes, where the service says (the gateway: a few
+  MB, files more): RESOURCE_EXHAUSTED REQUEST_TOO_LARGE.
 
 The server interceptor (huiyuan/runtime/interceptors.py) wraps every method's request
 deserializer with request_decoder(); a request refused here reaches the servicer as a
@@ -26,7 +28,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from huiyuan.runtime.convert import FIRST_DAY, LAST_DAY
-from huiyuan.runtime.errors import DomainError, InvalidArgument, Violation
+from huiyuan.runtime.errors import DomainError, InvalidArgument, ResourceExhausted, Violation
 
 
 def _seconds(day: date) -> int:
@@ -61,12 +63,21 @@ def undecodable() -> DomainError:
     return error
 
 
-def request_decoder(parse, descriptor: Descriptor | None):
+def too_large(max_bytes: int) -> DomainError:
+    """A request larger than its method takes: the same request never fits (no RetryInfo)."""
+    return ResourceExhausted("REQUEST_TOO_LARGE", f"The request is larger than this call takes ({max_bytes:,} bytes).",
+                             f"请求过大，此操作最多接受 {max_bytes // 2**20} MB。", max_bytes=max_bytes)
+
+
+def request_decoder(parse, descriptor: Descriptor | None, max_bytes: int | None = None):
     """parse (a message type's FromString), returning Refused for a request refused
-    above instead of raising; descriptor: the message type's, None if not known."""
+    above instead of raising; descriptor: the message type's, None if not known;
+    max_bytes: the largest request the method takes (None: what the server reads)."""
     times = _time_fields(descriptor) if descriptor is not None else ()
 
     def decode(raw: bytes):
+        if max_bytes is not None and len(raw) > max_bytes:
+            return Refused(too_large(max_bytes))
         try:
             request = parse(raw)
         except DecodeError:

@@ -9,6 +9,7 @@
   checks its callers' API keys itself, has no gatekeeper;
 - a request that does not decode, holds a NUL in a string or a Timestamp or Duration
   out of range never reaches the servicer: INVALID_ARGUMENT (huiyuan/runtime/inbound.py);
+  nor one larger than its method takes (max_request_bytes): RESOURCE_EXHAUSTED;
 - DomainError -> its code with ErrorInfo, LocalizedMessage (en, zh-CN), BadRequest;
 - NotImplementedError (the generated base servicer's default) -> UNIMPLEMENTED;
 - the database down, busy or picking this call as a deadlock's victim -> logged, and
@@ -47,10 +48,12 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerRefl
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str, access_log: bool = False, gatekeeper: Gatekeeper | None = None):
+    def __init__(self, service: str, access_log: bool = False, gatekeeper: Gatekeeper | None = None,
+                 max_request_bytes=None):
         self.service = service
         self.access_log = access_log
         self.gatekeeper = gatekeeper
+        self.max_request_bytes = max_request_bytes  # method -> the largest request it reads (None: the server's)
         self._decoders = {}  # method -> its request decoder (huiyuan/runtime/inbound.py), made once
         self._actors = {}  # method -> does its request have an actor field, found once
 
@@ -80,7 +83,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if decoder is None and parse is not None:
             message_type = getattr(parse, "__self__", None)  # FromString is bound to its message type
             descriptor = getattr(message_type, "DESCRIPTOR", None)
-            decoder = self._decoders[method] = request_decoder(parse, descriptor)
+            decoder = self._decoders[method] = request_decoder(
+                parse, descriptor, self.max_request_bytes(method) if self.max_request_bytes else None)
             self._actors[method] = descriptor is not None and "actor" in descriptor.fields_by_name
         return decoder
 

@@ -75,11 +75,16 @@ class ServiceSpec:
     # faces terminals and back offices with API keys); IDENTITY_KEY, for the services it
     # calls (the gateway); QR_SECRET (the member service).
     secrets: tuple[str, ...] = (CALLER_KEYS,)
+    # The largest request the server reads (gRPC refuses a larger one from its announced
+    # length, unread), and, where some methods take less, each method's largest: a
+    # request past it is refused REQUEST_TOO_LARGE (huiyuan/runtime/inbound.py).
+    max_receive_bytes: int = MAX_MESSAGE_BYTES
+    max_request_bytes: Callable[[str], int] | None = None
 
 
-def server_options() -> list[tuple[str, int]]:
+def server_options(max_receive_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
     return [
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", max_receive_bytes),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", 0),  # a second server on a taken port must fail, not share it
     ]
@@ -104,8 +109,8 @@ class App:
         self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine),
                                       Direct(self.engine, spec.name, settings.db_pool_size), identity)
         self.server = grpc.aio.server(
-            interceptors=[ServerInterceptor(spec.name, settings.access_log, gatekeeper)],
-            options=server_options(),
+            interceptors=[ServerInterceptor(spec.name, settings.access_log, gatekeeper, spec.max_request_bytes)],
+            options=server_options(spec.max_receive_bytes),
         )
         self.health = health.aio.HealthServicer()
         self.port = 0

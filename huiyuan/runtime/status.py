@@ -1,11 +1,11 @@
 """Turns exceptions into gRPC statuses with google.rpc details (AIP-193).
 
 Every refusal carries ErrorInfo (reason, domain "<service>.huiyuan", metadata), a
-LocalizedMessage in en and one in zh-CN, and for bad input a BadRequest with one
-field violation per bad field. Anything unexpected becomes INTERNAL with no internals.
+LocalizedMessage in en and one in zh-CN, for bad input a BadRequest with one field
+violation per bad field, and for a rate exceeded a RetryInfo saying when to try again. Anything unexpected becomes INTERNAL with no internals.
 """
 
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 import grpc
@@ -47,6 +47,10 @@ def to_status(error: DomainError, service: str) -> status_pb2.Status:
         error_details_pb2.LocalizedMessage(locale="en", message=bounded(error.en)),
         error_details_pb2.LocalizedMessage(locale="zh-CN", message=bounded(error.zh)),
     ]
+    if getattr(error, "retry_delay_s", None) is not None:  # when to try again (ResourceExhausted)
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(error.retry_delay_s * 1e9))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     status = status_pb2.Status(code=error.code.value[0], message=bounded(error.en), details=[_pack(d) for d in details])
     if isinstance(error, InvalidArgument):
         status.details.append(_pack(_bad_request(error.violations, MAX_STATUS_BYTES - status.ByteSize())))
@@ -81,9 +85,13 @@ def from_status(status: status_pb2.Status) -> DomainError:
     info = error_details_pb2.ErrorInfo()
     messages = {}
     violations = []
+    retry = None
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             detail.Unpack(info)
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
         elif detail.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR):
             message = error_details_pb2.LocalizedMessage()
             detail.Unpack(message)
@@ -102,6 +110,8 @@ def from_status(status: status_pb2.Status) -> DomainError:
         error = kind(info.reason, messages.get("en", status.message), messages.get("zh-CN", ""), **info.metadata)
         error.code = grpc_code(status)
     error.domain = info.domain or None
+    if retry is not None:  # relayed, it still says when to try again
+        error.retry_delay_s = retry.retry_delay.ToNanoseconds() / 1e9
     return error
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from huiyuan.member.v1 import care_pb2, care_pb2_grpc
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
+from huiyuan.member.v1 import payment_pin_pb2, payment_pin_pb2_grpc
 from huiyuan.runtime.config import CALLER_KEYS, QR_SECRET
 from huiyuan.runtime.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
@@ -12,6 +13,7 @@ from services.member.servicers.card import CardServicer
 from services.member.servicers.care import CareServicer
 from services.member.servicers.member import MemberServicer
 from services.member.servicers.org import OrgServicer
+from services.member.servicers.pin import PaymentPinServicer
 from services.member.servicers.tier import TierServicer
 
 
@@ -22,6 +24,7 @@ def register(server, ctx: ServiceContext) -> None:
     card_pb2_grpc.add_CardServiceServicer_to_server(CardServicer(ctx, idempotency), server)
     tier_pb2_grpc.add_TierServiceServicer_to_server(TierServicer(ctx, idempotency), server)
     care_pb2_grpc.add_CareServiceServicer_to_server(CareServicer(ctx, idempotency), server)
+    payment_pin_pb2_grpc.add_PaymentPinServiceServicer_to_server(PaymentPinServicer(ctx, idempotency), server)
 
 
 SPEC = ServiceSpec(
@@ -32,6 +35,7 @@ SPEC = ServiceSpec(
         card_pb2.DESCRIPTOR.services_by_name["CardService"].full_name,
         tier_pb2.DESCRIPTOR.services_by_name["TierService"].full_name,
         care_pb2.DESCRIPTOR.services_by_name["CareService"].full_name,
+        payment_pin_pb2.DESCRIPTOR.services_by_name["PaymentPinService"].full_name,
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,

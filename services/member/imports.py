@@ -17,6 +17,7 @@ from huiyuan.runtime import files, words
 from huiyuan.runtime.db import utcnow
 from huiyuan.runtime.errors import Violations, invalid
 from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.requests import is_under
 from huiyuan.runtime.upsert import insert_new
 from services.member import domain, storage
 from services.member.members import MemberQuery
@@ -144,7 +145,7 @@ async def import_members(session, content: bytes, xlsx: bool, actor_org_path: st
             continue
         seen_phones[phone] = row_number
         valid.append((row_number, values))
-    await _check_home_stores(session, valid, result)
+    await _check_home_stores(session, valid, result, actor_org_path)
     rejected = {r.row_number for r in result.rejects}
     valid = [(n, v) for n, v in valid if n not in rejected]
     default_home = domain.store_of(actor_org_path)
@@ -164,12 +165,19 @@ async def import_members(session, content: bytes, xlsx: bool, actor_org_path: st
     return result
 
 
-async def _check_home_stores(session, valid, result: ImportResult) -> None:
+async def _check_home_stores(session, valid, result: ImportResult, actor_org_path: str) -> None:
+    """A row's home store is a node there is, under the importing node: a region imports
+    members into its own stores only (HQ into any; a till into its store), as it
+    registers them."""
     wanted = {values["home_store_path"] for _, values in valid if values["home_store_path"]}
     known = await storage.org_paths_existing(session, wanted)
+    scope = domain.store_of(actor_org_path) or actor_org_path
     for row_number, values in valid:
         path = values["home_store_path"]
-        if path and path not in known:
+        if path and not is_under(path, scope):  # said before whether it is there: scope tells nothing
+            result.rejects.append(Reject(row_number, "home_store_path", "HOME_STORE_OUT_OF_SCOPE",
+                                         f"'{path}' lies outside '{scope}', where the file is imported"))
+        elif path and path not in known:
             result.rejects.append(Reject(row_number, "home_store_path", "ORG_NODE_NOT_FOUND", f"no store at '{path}'"))
 
 

@@ -173,6 +173,17 @@ care_contacts = Table(  # 回访记录: one row per contact, never changed
     Column("contact_time", UtcDateTime, nullable=False),
 )
 
+# A member's payment PIN (services/member/pins.py): a slow hash, never the PIN, and
+# its wrong tries in a row.
+payment_pins = Table(
+    "payment_pins", metadata,
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("pin_hash", String(160), nullable=False),  # 'scrypt$N$r$p$salt$hash'
+    Column("failed_tries", Integer, nullable=False),
+    Column("locked_until", UtcDateTime, nullable=True),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
 visit_stats = Table(
     "visit_stats", metadata,
     Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),

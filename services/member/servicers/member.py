@@ -142,6 +142,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
                     "card_number must be 8 to 20 digits")
         purpose = request.purpose
         v.check(purpose in member_pb2.LookupPurpose.values(), "purpose", "PURPOSE_INVALID", "unknown purpose")
+        v.check(request.view in member_pb2.MemberView.values(), "view", "VIEW_INVALID", "unknown view")
         v.raise_if_any()
         now = utcnow()
         qr_member = domain.verify_qr_token(request.qr_token, self.qr_secret, now, self.qr_lifetime) if key == "qr_token" else ""
@@ -153,8 +154,13 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         if found.member.attributes:
             async with self.direct.reading() as db:
                 definitions = await storage.attribute_definitions_by_key(db, found.member.attributes.keys())
+        member = convert.member(found.member, definitions)
+        if request.view == member_pb2.MEMBER_VIEW_COUNTER:  # what a till needs, no more
+            member.phone = domain.mask_phone(member.phone)
+            member.ClearField("birthday")
+            member.ClearField("anniversary")
         return member_pb2.LookupMemberResponse(
-            member=convert.member(found.member, definitions),
+            member=member,
             presented_card=convert.card(found.presented_card) if found.presented_card else None,
             cards=[convert.card(c) for c in found.cards],
             tier=convert.tier(found.tier) if found.tier else None,
