@@ -19,7 +19,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent

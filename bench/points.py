@@ -22,7 +22,6 @@ import time
 import uuid
 from pathlib import Path
 
-import grpc
 import psycopg
 from google.protobuf.duration_pb2 import Duration
 

@@ -1,8 +1,8 @@
 """audit_entries: who changed what through the gateway
 
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-10 12:00:00
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-07 12:00:00
 
 """
 from typing import Sequence, Union
@@ -10,8 +10,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0009'
-down_revision: Union[str, Sequence[str], None] = '0008'
+revision: str = '0010'
+down_revision: Union[str, Sequence[str], None] = '0009'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
