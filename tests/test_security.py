@@ -63,6 +63,7 @@ def test_a_key_is_issued_only_for_a_node_there_is_and_a_role_that_works_there(ch
         assert caught.value.reason == reason
     monkeypatch.setenv("HUIYUAN_GATEWAY_DATABASE_URL", gateway_url)
     monkeypatch.setenv("HUIYUAN_MEMBER_DATABASE_URL", member_url)
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # the lines below as the English table says them
     assert cli.main(["key", "issue", "--org", "hq", "--role", "TERMINAL"]) == 1
     assert "ORG_LEVEL_INVALID" in capsys.readouterr().err
     assert cli.main(["key", "issue", "--org", EAST, "--role", "REGIONAL_MANAGER", "--label", "华东"]) == 0
@@ -418,6 +419,7 @@ def test_the_pos_command_sets_a_pin_pays_with_it_and_a_manager_clears_it(counter
     stub, till, manager, *_ = counter
     member_id, card, phone = a_member(counter, points_service)
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
+    monkeypatch.setenv("HUIYUAN_LANG", "en")  # the lines below as the English table says them
 
     def run(*words, key=till):
         assert pos.run(pos_args(*words, "--key", key)) == 0
