@@ -4,7 +4,7 @@ from pathlib import Path
 
 from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from huiyuan.runtime.config import IDENTITY_KEY
-from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from gateway import limits, orders, storage
 from gateway.auth import Authenticator

@@ -36,13 +36,14 @@ from sqlalchemy import or_, select
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import from_timestamp, timestamp
-from huiyuan.runtime.db import dialect_name, under, utcnow
-from huiyuan.runtime.direct import BUILT_ONCE
+from huiyuan.database.engines import dialect_name, under
+from huiyuan.runtime.clock import utcnow
+from huiyuan.database.direct import BUILT_ONCE
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.secrets import clear, plan
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.database.upsert import insert_for
 from gateway import auth
 from gateway.auth import Caller
 from gateway.storage import MAX_TARGET_ID, audit_entries

@@ -13,8 +13,8 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, String, Table, bindparam, insert, select, update
 
 from huiyuan.common.v1 import actor_pb2
-from huiyuan.runtime.db import UtcDateTime
-from huiyuan.runtime.direct import Direct
+from huiyuan.database.engines import UtcDateTime
+from huiyuan.database.direct import Direct
 from huiyuan.runtime.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Violations, invalid
 from huiyuan.runtime.requests import check_store_path, is_under, store_of
 

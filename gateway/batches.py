@@ -28,7 +28,7 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.runtime import files
 from huiyuan.runtime.errors import Violations, invalid
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway import auth, passthrough
 from gateway.auth import Caller

@@ -8,8 +8,8 @@ import asyncio
 
 from sqlalchemy import select
 
-from huiyuan.runtime import db
-from huiyuan.runtime.db import utcnow
+from huiyuan.database import engines as db
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.ids import new_id
 from gateway import auth
 from gateway.storage import api_keys

@@ -43,13 +43,14 @@ from huiyuan.gateway.v1 import saga_log_pb2
 from huiyuan.common.v1 import credential_pb2
 from huiyuan.member.v1 import member_pb2, payment_pin_pb2
 from huiyuan.points.v1 import points_pb2
-from huiyuan.runtime.db import dialect_name, utcnow
-from huiyuan.runtime.direct import BUILT_ONCE, send
+from huiyuan.database.engines import dialect_name
+from huiyuan.runtime.clock import utcnow
+from huiyuan.database.direct import BUILT_ONCE, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, Unavailable, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.money import split_proportionally, yuan
 from huiyuan.runtime.status import NO_ANSWER, from_status, to_status
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.database.upsert import insert_for
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway.leases import PENDING, Lease
 from gateway.relay import relayed
@@ -168,7 +169,7 @@ def log_insert(db, saga_id: str, entries: dict[str, object], now) -> tuple[objec
 @functools.cache
 def _log_insert(dialect: str, entries: int):
     """Built once per backend and number of entries, and compiled once
-    (runtime/direct.py: BUILT_ONCE)."""
+    (database/direct.py: BUILT_ONCE)."""
     return insert_for(dialect)(saga_log).values([
         {"order_id": bindparam("order_id"), "step": bindparam(f"step_{n}"), "payload": bindparam(f"payload_{n}"),
          "log_time": bindparam("now", type_=saga_log.c.log_time.type)} for n in range(entries)

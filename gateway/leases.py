@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from sqlalchemy import Table, or_, select, update
 
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 
 # How long a run may go without renewing its lease before another may take over.
 LEASE_S = float(os.environ.get("HUIYUAN_SAGA_LEASE_S", "10"))

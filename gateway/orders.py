@@ -15,14 +15,15 @@ from sqlalchemy import and_, or_, select
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import enum_name, timestamp
-from huiyuan.runtime.db import dialect_name, under, utcnow
-from huiyuan.runtime.direct import BUILT_ONCE
+from huiyuan.database.engines import dialect_name, under
+from huiyuan.runtime.clock import utcnow
+from huiyuan.database.direct import BUILT_ONCE
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations
-from huiyuan.runtime.idempotency import check_request_id, request_digest
+from huiyuan.database.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_org_path, store_of
 from huiyuan.runtime.secrets import without_secrets
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.database.upsert import insert_for
 from gateway import auth
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, PENDING, Finished, Saga, not_finished, refused_step, settled_step
@@ -75,7 +76,7 @@ def check_order(v: Violations, r: pb.CheckoutRequest | pb.PriceOrderRequest) -> 
 @functools.cache
 def _new_order(dialect: str):
     """The order's insert, unless its terminal's request_id has one already; built
-    once per backend, and compiled once (runtime/direct.py: BUILT_ONCE)."""
+    once per backend, and compiled once (database/direct.py: BUILT_ONCE)."""
     return insert_for(dialect)(orders).on_conflict_do_nothing(
         index_elements=["key_id", "request_id"]).returning(orders.c.order_id).execution_options(**{BUILT_ONCE: True})
 

@@ -42,7 +42,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
 from huiyuan.member.v1 import member_pb2, payment_pin_pb2
-from huiyuan.runtime.direct import Direct
+from huiyuan.database.direct import Direct
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
 from gateway import audit, auth, top_ups

@@ -38,10 +38,10 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import saga_log_pb2
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, Unavailable, Violations, invalid
 from huiyuan.runtime.faults import crash_point
-from huiyuan.runtime.idempotency import check_request_id, request_digest
+from huiyuan.database.idempotency import check_request_id, request_digest
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import cumulative_split, share, split_proportionally
 from huiyuan.wallet.v1 import wallet_pb2

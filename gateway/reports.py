@@ -13,7 +13,7 @@ from huiyuan.member.v1 import org_pb2
 from huiyuan.runtime import files, words
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.convert import enum_name, from_timestamp
-from huiyuan.runtime.db import READ_ONLY
+from huiyuan.database.engines import READ_ONLY
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.status import from_status

@@ -14,7 +14,7 @@ from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_org_path
 from gateway import auth, passthrough
 from gateway.auth import Caller

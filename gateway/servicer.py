@@ -20,9 +20,9 @@ from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import clients
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.convert import calendar_date, enum_name, timestamp
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import DomainError, Internal, Unavailable, Violations
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext

@@ -20,9 +20,9 @@ from sqlalchemy import select, update
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime.convert import timestamp
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Unavailable, Violations
-from huiyuan.runtime.idempotency import check_request_id
+from huiyuan.database.idempotency import check_request_id
 from gateway import audit
 from gateway.auth import Caller
 from gateway.checkout import NEEDS_ATTENTION, PENDING, log_insert, settled_step

@@ -2,8 +2,8 @@
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, Table, UniqueConstraint
 
-from huiyuan.runtime import idempotency
-from huiyuan.runtime.db import UtcDateTime, new_metadata
+from huiyuan.database import idempotency
+from huiyuan.database.engines import UtcDateTime, new_metadata
 from gateway import auth
 
 metadata = new_metadata()

@@ -16,7 +16,7 @@ import logging
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, tier_pb2
 from huiyuan.runtime.errors import DomainError, Violations
-from huiyuan.runtime.idempotency import check_request_id
+from huiyuan.database.idempotency import check_request_id
 from huiyuan.runtime.money import yuan
 from huiyuan.wallet.v1 import wallet_pb2
 from gateway import tenders

@@ -24,7 +24,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from huiyuan.cli_text import t
-from huiyuan.runtime import migrate, service_auth
+from huiyuan.database import migrate
+from huiyuan.runtime import service_auth
 from huiyuan.runtime.config import DEVELOPMENT, Settings, local_keys, service_address
 
 # name -> python module that runs it; the order is the start order

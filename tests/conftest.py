@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from pathlib import Path
 
-from huiyuan.runtime import clients, migrate, service_auth, tracing
+from huiyuan.database import migrate
+from huiyuan.runtime import clients, service_auth, tracing
 from huiyuan.runtime.config import CALLER_KEYS, KeyFolder, Settings
 from huiyuan.runtime.server import App
 

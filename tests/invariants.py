@@ -3,7 +3,7 @@ that moves money or points may end with."""
 
 from sqlalchemy import func, select
 
-from huiyuan.runtime.db import make_sync_engine
+from huiyuan.database.engines import make_sync_engine
 from services.points import storage as points_tables
 from services.wallet.storage import entries, holds, lots, member_accounts
 

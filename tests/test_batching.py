@@ -1,4 +1,4 @@
-"""Group commit (runtime/batching.py): calls that arrive while a batch runs go together
+"""Group commit (database/batching.py): calls that arrive while a batch runs go together
 in the next one, each caller gets its own outcome; while other calls are in flight a
 batch lets the calls on their way join it, for a bounded number of turns of the loop."""
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from huiyuan.runtime.batching import GATHER_TURNS, Batcher
+from huiyuan.database.batching import GATHER_TURNS, Batcher
 
 
 class Recorder:

@@ -1,5 +1,5 @@
 """Reservations and redemptions that arrive together run as one batch
-(runtime/batching.py): each after the ones before it, each with its own outcome, and a
+(database/batching.py): each after the ones before it, each with its own outcome, and a
 campaign's stats row added to once per batch. Driven through the service's own batch
 functions, on its database, so that what goes together is certain; concurrency through
 gRPC is test_campaign_service's."""
@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from huiyuan.campaign.v1 import campaign_pb2 as pb
-from huiyuan.runtime.db import make_sync_engine
+from huiyuan.database.engines import make_sync_engine
 from huiyuan.runtime.errors import DomainError
-from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.ids import new_id
 from services.campaign import coupons, storage
 from services.campaign.servicer import CampaignServicer

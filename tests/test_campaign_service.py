@@ -325,7 +325,7 @@ def test_a_campaign_made_before_stats_rows_came_with_campaigns_gets_its_row(data
     """Migration 0007: a campaign whose stats row was still to be made on its first use."""
     import sqlalchemy as sa
 
-    from huiyuan.runtime import db, migrate
+    from huiyuan.database import engines as db, migrate
     from services.campaign.app import SPEC
     from tests.conftest import database_of_its_own
 

@@ -132,7 +132,7 @@ def gateway_with_a_points_bug(chain, database_url, points_service):
     INTERNAL, through the real interceptor), on the points service's database."""
     from gateway.app import SPEC as GATEWAY
     from huiyuan.points.v1 import points_pb2_grpc
-    from huiyuan.runtime.idempotency import Idempotency
+    from huiyuan.database.idempotency import Idempotency
     from huiyuan.runtime.server import ServiceSpec
     from huiyuan.gateway.v1 import gateway_pb2_grpc
     from services.points import storage
@@ -222,7 +222,7 @@ def test_a_retry_waits_for_the_run_that_holds_the_order_then_takes_over_a_lapsed
     from sqlalchemy import update
 
     from gateway.storage import orders
-    from huiyuan.runtime.db import make_sync_engine
+    from huiyuan.database.engines import make_sync_engine
     from tests.conftest import per_service
 
     stub, terminal, member_id, card, codes, hq_key = shop
@@ -263,7 +263,7 @@ def test_orders_decided_before_the_decision_entry_read_as_the_sagas_read_them_no
     from huiyuan.points.v1 import points_pb2
     from huiyuan.gateway.v1 import saga_log_pb2
     from huiyuan.member.v1 import member_pb2 as mpb
-    from huiyuan.runtime import db, migrate
+    from huiyuan.database import engines as db, migrate
     from huiyuan.runtime.status import from_status
     from tests.conftest import database_of_its_own
 

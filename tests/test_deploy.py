@@ -54,7 +54,7 @@ def test_two_pods_migrating_one_database_at_once_both_succeed_and_migrate_it_onc
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert sum("another migration of member is running" in output for output in outputs) == 1, outputs
 
-    from huiyuan.runtime import migrate
+    from huiyuan.database import migrate
     from services.member.app import SPEC
 
     with psycopg.connect(url) as connection:
@@ -115,7 +115,7 @@ def test_a_database_migrated_by_a_newer_release_is_served_and_an_older_one_is_no
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from sqlalchemy import text
 
-    from huiyuan.runtime import db, migrate
+    from huiyuan.database import engines as db, migrate
     from services.member.app import SPEC
     from tests.conftest import ServiceThread
 
@@ -146,7 +146,7 @@ def test_a_service_s_own_role_migrates_its_schema_and_cannot_read_another_s(pg_s
     (made beforehand) and allowed to create nothing else."""
     import uuid
 
-    from huiyuan.runtime import migrate
+    from huiyuan.database import migrate
     from services.member.app import SPEC as member
     from services.wallet.app import SPEC as wallet
 

@@ -1,4 +1,4 @@
-"""Direct (huiyuan/runtime/direct.py): on PostgreSQL statements run straight on psycopg,
+"""Direct (huiyuan/database/direct.py): on PostgreSQL statements run straight on psycopg,
 and must behave as SQLAlchemy's engine does on both databases: a transaction commits
 all of its statements or none, a statement built anew per call runs with its own
 values, a driver error comes back as SQLAlchemy's, rows answer like a Result."""
@@ -13,9 +13,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
-from huiyuan.runtime import db
-from huiyuan.runtime.db import UtcDateTime, violated_unique
-from huiyuan.runtime.direct import Direct, execute_together, send
+from huiyuan.database import engines as db
+from huiyuan.database.engines import UtcDateTime, violated_unique
+from huiyuan.database.direct import Direct, execute_together, send
 from huiyuan.runtime.errors import FailedPrecondition
 
 metadata = db.new_metadata()
@@ -235,8 +235,8 @@ def test_rows_answer_as_sqlalchemy_s_result_does(database_url):
 def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_call(database_url):
     """SQLAlchemy 2.0 cannot cache INSERT ... ON CONFLICT: Direct compiles one marked
     BUILT_ONCE once and keeps it, and one built per call every time, keeping none."""
-    from huiyuan.runtime.direct import BUILT_ONCE
-    from huiyuan.runtime.upsert import insert_for
+    from huiyuan.database.direct import BUILT_ONCE
+    from huiyuan.database.upsert import insert_for
 
     async def test(direct):
         built_once = insert_for(direct.dialect.name)(codes).on_conflict_do_nothing(
@@ -277,7 +277,7 @@ def test_a_call_that_waits_too_long_for_a_connection_gets_sqlalchemy_s_timeout(d
     asyncio.run(run())
 
 
-# A few writes of each kind the merging rules tell apart (runtime/merged_writes.py).
+# A few writes of each kind the merging rules tell apart (database/merged_writes.py).
 BUMP = update(codes).where(codes.c.code == bindparam("key")).values(uses=codes.c.uses + bindparam("by"))
 SET = update(codes).where(codes.c.code == bindparam("key")).values(uses=bindparam("to"))
 DROP = delete(codes).where(codes.c.code == bindparam("key"))

@@ -23,7 +23,7 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import card_pb2, member_pb2, tier_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.runtime import migrate
+from huiyuan.database import migrate
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import as_gateway, per_service
@@ -332,7 +332,7 @@ def _lapse_points_holds(chain: Chain, member_id: str) -> None:
     the gateway down would."""
     from sqlalchemy import update
 
-    from huiyuan.runtime.db import make_sync_engine
+    from huiyuan.database.engines import make_sync_engine
     from huiyuan.runtime.holds import HoldState
     from services.points.storage import holds
 
@@ -406,7 +406,7 @@ def test_an_order_settled_without_its_coupon_redemption_gives_no_discount_back_t
     from sqlalchemy import select, update
 
     from gateway.storage import refunds
-    from huiyuan.runtime.db import make_sync_engine
+    from huiyuan.database.engines import make_sync_engine
     from huiyuan.runtime.holds import HoldState
     from services.campaign.storage import reservations
 
@@ -458,7 +458,7 @@ def test_a_refund_step_refused_after_the_money_went_back_waits_for_an_operator_n
     the order waits for a manager, who settles the refund without the refused step."""
     from sqlalchemy import delete
 
-    from huiyuan.runtime.db import make_sync_engine
+    from huiyuan.database.engines import make_sync_engine
     from services.points.storage import order_accruals
 
     member_id, coupon_code = _member_with_money(chain)

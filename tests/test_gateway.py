@@ -15,7 +15,7 @@ from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
 from huiyuan.member.v1 import member_pb2
-from huiyuan.runtime import migrate
+from huiyuan.database import migrate
 from tests.conftest import ServiceThread, per_service
 from tests.support import STORE, Stubs, ensure_org, new_phone, pos_args, refusal_of, rid
 

@@ -20,7 +20,7 @@ from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, tier_pb2, tier_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.runtime.db import make_sync_engine
+from huiyuan.database.engines import make_sync_engine
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from services.points.storage import lots
 from tests.support import STORE, Stubs, new_phone, pos_args, refusal_of as refused_of, rid

@@ -1,4 +1,4 @@
-"""runtime/pipeline.py: Direct's round trips on libpq's pipeline mode. What
+"""database/pipeline.py: Direct's round trips on libpq's pipeline mode. What
 tests/test_direct.py does not already hold it to: placeholders numbered as psycopg
 numbers them; no connection goes back to the pool out of step (a round trip cut off,
 a failed statement, a connection the server dropped); the prepared statements of a
@@ -9,9 +9,9 @@ import asyncio
 import pytest
 from sqlalchemy import Column, Integer, String, Table, bindparam, func, insert, literal, select, update
 
-from huiyuan.runtime import db, pipeline
-from huiyuan.runtime.direct import Direct, execute_together, send
-from huiyuan.runtime.pipeline import numbered
+from huiyuan.database import engines as db, pipeline
+from huiyuan.database.direct import Direct, execute_together, send
+from huiyuan.database.pipeline import numbered
 
 metadata = db.new_metadata()
 counters = Table("pipeline_counters", metadata, Column("name", String(16), primary_key=True),

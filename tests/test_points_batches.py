@@ -1,5 +1,5 @@
 """Accruals, holds and captures that arrive together run as one batch
-(runtime/batching.py): each after the ones before it, each with its own outcome, stored
+(database/batching.py): each after the ones before it, each with its own outcome, stored
 for its replay. Driven through the service's own batch functions, on its database, so
 that what goes together is certain; concurrency through gRPC is test_points_service's."""
 
@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.runtime.errors import DomainError
-from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.ids import new_id
 from services.points import accrual, domain, spending, storage
 from services.points.servicer import PointsServicer

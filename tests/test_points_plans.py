@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import psycopg
 import pytest
 
-from huiyuan.runtime import db, migrate
-from huiyuan.runtime.direct import Direct
+from huiyuan.database import engines as db, migrate
+from huiyuan.database.direct import Direct
 from services.points import ledger, spending
 from services.points.app import SPEC
 from tests.conftest import drop_pg_database, new_pg_database

@@ -93,7 +93,8 @@ def test_with_no_exporter_spans_are_not_recorded_but_trace_ids_still_reach_the_l
 _HEALTH_READS_REVISION = """
 import asyncio, logging, sys
 from sqlalchemy.ext.asyncio import create_async_engine
-from huiyuan.runtime import logs, migrate
+from huiyuan.database import migrate
+from huiyuan.runtime import logs
 logs.configure("probe", "INFO")
 engine = create_async_engine("sqlite+aiosqlite:///" + sys.argv[1])
 print(asyncio.run(migrate.current_revision(engine)))
@@ -114,7 +115,7 @@ def test_a_service_s_sqlite_writers_take_turns_however_long_each_holds_the_lock(
     once its busy timeout ran out; a service's writers queue instead."""
     from sqlalchemy import text
 
-    from huiyuan.runtime import db
+    from huiyuan.database import engines as db
 
     monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
     engine = db.make_async_engine(f"sqlite:///{tmp_path}/turns.db", "turns")
@@ -138,7 +139,7 @@ def test_a_service_s_sqlite_writers_take_turns_however_long_each_holds_the_lock(
 
 def test_a_call_that_cannot_get_at_its_database_is_unavailable_and_its_retry_succeeds(tmp_path, monkeypatch):
     """Not INTERNAL: nothing was written, and the same request_id may be tried again."""
-    from huiyuan.runtime import db
+    from huiyuan.database import engines as db
     from services.member.app import SPEC
     from tests.conftest import ServiceThread
 
@@ -202,7 +203,7 @@ def test_a_service_whose_stop_is_stuck_exits_after_its_grace_period(tmp_path):
     port = _free_port()
     env = {**os.environ, "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db", "HUIYUAN_MEMBER_PORT": str(port),
            "HUIYUAN_SHUTDOWN_GRACE_S": "1", "HUIYUAN_LOG_LEVEL": "WARNING"}
-    from huiyuan.runtime import migrate
+    from huiyuan.database import migrate
     from services.member.app import SPEC
 
     migrate.upgrade(SPEC.migrations_dir, env["HUIYUAN_DATABASE_URL"], "member")
@@ -231,7 +232,7 @@ def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(tmp_path):
     port = _free_port()
     env = {**os.environ, "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db", "HUIYUAN_MEMBER_PORT": str(port),
            "HUIYUAN_SHUTDOWN_GRACE_S": "30", "HUIYUAN_LOG_LEVEL": "WARNING"}
-    from huiyuan.runtime import migrate
+    from huiyuan.database import migrate
     from services.member.app import SPEC
 
     migrate.upgrade(SPEC.migrations_dir, env["HUIYUAN_DATABASE_URL"], "member")
@@ -269,7 +270,7 @@ def test_every_service_s_migrations_make_the_tables_its_code_declares(database_u
     import importlib
 
     from huiyuan.launcher import SERVICES, spec_of
-    from huiyuan.runtime import migrate
+    from huiyuan.database import migrate
     from tests.conftest import per_service
 
     for name, module in SERVICES.items():
@@ -282,7 +283,7 @@ def test_orders_written_before_the_store_column_get_their_store(database_url):
     from sqlalchemy import text
 
     from gateway.app import SPEC
-    from huiyuan.runtime import db, migrate
+    from huiyuan.database import engines as db, migrate
     from tests.conftest import per_service
 
     url = per_service(database_url, "gateway").replace("gateway.db", "gateway-0005.db")
@@ -304,8 +305,8 @@ def test_orders_written_before_the_store_column_get_their_store(database_url):
 
 def test_a_writer_cancelled_as_its_turn_comes_stops_and_leaves_the_turn_free():
     """The race that kept a stopping service alive: the SQLite writers' lock granted to a
-    waiting task in the same loop turn as the task is cancelled (huiyuan/runtime/db.py)."""
-    from huiyuan.runtime.db import take_turn
+    waiting task in the same loop turn as the task is cancelled (huiyuan/database/engines.py)."""
+    from huiyuan.database.engines import take_turn
 
     async def race():
         turn = asyncio.Lock()

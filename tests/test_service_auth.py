@@ -27,7 +27,8 @@ from sqlalchemy import inspect, text
 
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.runtime import clients, migrate, service_auth
+from huiyuan.database import migrate
+from huiyuan.runtime import clients, service_auth
 from huiyuan.runtime.config import KeyFolder
 from huiyuan.runtime.service_auth import METADATA_KEY, Gatekeeper, Identity
 from tests.conftest import AS_GATEWAY, AS_OPERATOR, KEYS

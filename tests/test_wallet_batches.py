@@ -1,4 +1,4 @@
-"""Holds and captures that arrive together run as one batch (runtime/batching.py): each
+"""Holds and captures that arrive together run as one batch (database/batching.py): each
 against what the ones before it left, each with its own outcome, stored for its replay.
 The batches are driven through the service's own batch functions, on its database, so
 that what goes together is certain; concurrency through gRPC is test_wallet_service's."""
@@ -8,7 +8,7 @@ from google.protobuf.duration_pb2 import Duration
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.runtime.errors import DomainError
-from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2 as pb
 from services.wallet import domain, spending, storage

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.runtime.clock import day_start
-from huiyuan.runtime.db import make_sync_engine
+from huiyuan.database.engines import make_sync_engine
 from huiyuan.runtime.errors import FailedPrecondition
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import count_card_pb2 as pb

@@ -530,7 +530,7 @@ def test_entries_posted_before_the_sequence_are_numbered_in_the_statement_s_old_
     the order the statement listed them in before, and the member's last_sequence set."""
     import sqlalchemy as sa
 
-    from huiyuan.runtime import db, migrate
+    from huiyuan.database import engines as db, migrate
     from services.wallet.app import SPEC
     from tests.conftest import database_of_its_own
 

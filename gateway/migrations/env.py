@@ -1,6 +1,6 @@
-"""Alembic environment: the runtime does the work (huiyuan.runtime.migrate)."""
+"""Alembic environment: the runtime does the work (huiyuan.database.migrate)."""
 
-from huiyuan.runtime.migrate import run_env
+from huiyuan.database.migrate import run_env
 from gateway.app import metadata
 
 run_env(metadata)

@@ -6,7 +6,7 @@ Asia/Shanghai. HUIYUAN_CHAIN_TIME_ZONE changes it for a chain elsewhere.
 """
 
 import os
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 CHAIN_ZONE = ZoneInfo(os.environ.get("HUIYUAN_CHAIN_TIME_ZONE", "Asia/Shanghai"))
@@ -19,3 +19,8 @@ def day_start(day: date) -> datetime:
 
 def local(moment: datetime) -> datetime:
     return moment.astimezone(CHAIN_ZONE)
+
+
+def utcnow() -> datetime:
+    """Now, aware and in UTC: what is stored."""
+    return datetime.now(timezone.utc)

@@ -50,7 +50,8 @@ def sweeper(find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
     deadline, one transaction each, so an abandoned checkout gives back what it held
     within about a second. find_lapsed(db, now) lists hold ids; expire_one(db, hold_id,
     now) lapses one (and must do nothing if it is no longer pending)."""
-    from huiyuan.runtime.db import reading, utcnow
+    from huiyuan.database.engines import reading
+    from huiyuan.runtime.clock import utcnow
 
     async def loop(ctx) -> None:
         while True:

@@ -1,7 +1,7 @@
 """Secrets in messages: the fields the protos mark `[debug_redact = true]` (an API key
 as issued, a payment PIN, a QR token). Nothing keeps them at rest:
 
-- the idempotency table (huiyuan/runtime/idempotency.py) stores a request's digest and
+- the idempotency table (huiyuan/database/idempotency.py) stores a request's digest and
   its response without them, so a replay of IssueApiKey answers with the key's id and
   no key, and a PIN's digest cannot be searched for in a table of six-digit guesses;
 - the gateway stores a checkout's request without them (gateway/orders.py) and writes

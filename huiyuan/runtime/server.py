@@ -34,9 +34,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from huiyuan.runtime import db, logs, migrate, service_auth, tracing
+from huiyuan.database import engines as db, migrate
+from huiyuan.runtime import logs, service_auth, tracing
 from huiyuan.runtime.config import CALLER_KEYS, IDENTITY_KEY, QR_SECRET, MissingSecret, Settings
-from huiyuan.runtime.direct import Direct
+from huiyuan.database.direct import Direct
 from huiyuan.runtime.interceptors import ServerInterceptor
 
 log = logging.getLogger("huiyuan.server")
@@ -54,7 +55,7 @@ class ServiceContext:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker
-    direct: Direct  # hot statements straight on the driver (huiyuan/runtime/direct.py)
+    direct: Direct  # hot statements straight on the driver (huiyuan/database/direct.py)
     identity: service_auth.Identity | None = None  # what it signs its calls to the services with (the gateway)
 
 
@@ -101,7 +102,7 @@ class App:
         identity = service_auth.identity(settings) if IDENTITY_KEY in spec.secrets else None
         if QR_SECRET in spec.secrets:
             settings.required_qr_secret()
-        # On PostgreSQL the service's calls run on Direct's pool (runtime/direct.py), which
+        # On PostgreSQL the service's calls run on Direct's pool (database/direct.py), which
         # may open db_pool_size connections; SQLAlchemy's carries the rest (exports,
         # background jobs, the member registry's sessions), a quarter as many.
         self.engine = db.make_async_engine(settings.database_url, spec.name, max(2, settings.db_pool_size // 4))
@@ -194,7 +195,7 @@ async def _serve_until_signalled(spec: ServiceSpec, settings: Settings) -> None:
 
 def _exit_if_stuck(deadline_s: float) -> None:
     """End the process if stopping takes longer than its deadline, as an orchestrator
-    would. Seen once: a sweeper whose cancellation was lost (huiyuan/runtime/db.py,
+    would. Seen once: a sweeper whose cancellation was lost (huiyuan/database/engines.py,
     take_turn) swept on, and the process never finished stopping. That cause is gone;
     this makes sure any other like it cannot keep a service from being restarted."""
     def give_up():

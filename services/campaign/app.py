@@ -5,7 +5,7 @@ from pathlib import Path
 
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.runtime import holds
-from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from services.campaign import coupons, pricing, storage
 from services.campaign.servicer import CampaignServicer

@@ -16,7 +16,7 @@ return), the addition is sent without waiting (runtime/direct.send): it goes out
 COMMIT, so the row is locked only while PostgreSQL runs the two, never while the
 service gets round to committing. Every campaign has its row from its creation on.
 Stats change in the redemption's own transaction. Reservations and redemptions that
-arrive together run as one batch (runtime/batching.py), which adds to each row once; a
+arrive together run as one batch (database/batching.py), which adds to each row once; a
 reservation whose campaign checks a budget or a limit runs in a transaction of its own.
 """
 
@@ -29,14 +29,14 @@ from decimal import Decimal
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.direct import Direct, execute_together, send
+from huiyuan.database.direct import Direct, execute_together, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound
 from huiyuan.runtime.holds import HoldState
-from huiyuan.runtime.idempotency import RUN_ALONE
+from huiyuan.database.idempotency import RUN_ALONE
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.requests import is_under, on_line
-from huiyuan.runtime.upsert import insert_new
+from huiyuan.database.upsert import insert_new
 from services.campaign import pricing
 from services.campaign.storage import campaign_stats, campaign_uses, campaigns, coupon_templates, coupons, reservations
 
@@ -338,7 +338,7 @@ def _limited(body: dict) -> bool:
 
 
 async def reserve_many(db, asks: list[ReserveAsk], now) -> list:
-    """Reserve the asks in the order given (a batch, runtime/batching.py), each after
+    """Reserve the asks in the order given (a batch, database/batching.py), each after
     the ones before it: each one's expire time, or its refusal (it writes nothing). In
     a batch of more than one, an ask whose campaigns check a budget or a limit answers
     RUN_ALONE: those are checked under the stats rows' locks one reservation at a time."""
@@ -484,7 +484,7 @@ async def _finish(db, settled: list[tuple[_Locked, HoldState]]) -> None:
 
 
 async def redeem_many(db, reservation_ids: list[str], now) -> list:
-    """Redeem the reservations in the order given (a batch, runtime/batching.py): the
+    """Redeem the reservations in the order given (a batch, database/batching.py): the
     codes each redeemed, or its refusal. One already redeemed (a retry with a new
     request_id) redeems nothing: nothing moves twice."""
     found = await _lock_reservations(db, reservation_ids)

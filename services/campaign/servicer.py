@@ -8,12 +8,12 @@ from datetime import datetime
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.runtime import pagination
-from huiyuan.runtime.batching import Batcher
+from huiyuan.database.batching import Batcher
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.holds import check_ttl
-from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
+from huiyuan.database.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_scope, check_store_path
 from huiyuan.runtime.server import ServiceContext

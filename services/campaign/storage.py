@@ -3,8 +3,8 @@ body of its fields, beside the columns that queries select on."""
 
 from sqlalchemy import JSON, BigInteger, Column, Date, Index, String, Table
 
-from huiyuan.runtime import idempotency
-from huiyuan.runtime.db import UtcDateTime, new_metadata
+from huiyuan.database import idempotency
+from huiyuan.database.engines import UtcDateTime, new_metadata
 
 metadata = new_metadata()
 

@@ -6,7 +6,7 @@ from huiyuan.member.v1 import care_pb2, care_pb2_grpc
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
 from huiyuan.member.v1 import payment_pin_pb2, payment_pin_pb2_grpc
 from huiyuan.runtime.config import CALLER_KEYS, QR_SECRET
-from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from services.member import storage
 from services.member.servicers.card import CardServicer

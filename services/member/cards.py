@@ -7,7 +7,8 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import utcnow, violated_unique
+from huiyuan.database.engines import violated_unique
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from huiyuan.runtime.ids import new_id
 from services.member import domain, storage

@@ -14,11 +14,11 @@ from datetime import date
 from sqlalchemy import select
 
 from huiyuan.runtime import files, words
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import Violations, invalid
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import is_under
-from huiyuan.runtime.upsert import insert_new
+from huiyuan.database.upsert import insert_new
 from services.member import domain, storage
 from services.member.members import MemberQuery
 from services.member.storage import members

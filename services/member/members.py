@@ -7,7 +7,8 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import under, utcnow, violated_unique
+from huiyuan.database.engines import under, violated_unique
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import AlreadyExists, NotFound
 from services.member import domain, storage
 from services.member.care import DaySpan

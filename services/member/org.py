@@ -5,7 +5,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huiyuan.runtime.clock import CHAIN_ZONE
-from huiyuan.runtime.db import under, utcnow, violated_unique
+from huiyuan.database.engines import under, violated_unique
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.member import domain, storage
 from services.member.storage import org_nodes

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from huiyuan.runtime.errors import FailedPrecondition, PermissionDenied, Violations
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.database.upsert import insert_for
 from services.member.members import lookup, require_member
 from services.member.storage import payment_pins
 

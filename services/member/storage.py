@@ -11,9 +11,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from huiyuan.runtime import idempotency
-from huiyuan.runtime.db import UtcDateTime, new_metadata
-from huiyuan.runtime.direct import Direct
+from huiyuan.database import idempotency
+from huiyuan.database.engines import UtcDateTime, new_metadata
+from huiyuan.database.direct import Direct
 from services.member import care, domain
 
 metadata = new_metadata()

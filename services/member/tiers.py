@@ -8,7 +8,8 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import take_turn_on, utcnow, violated_unique
+from huiyuan.database.engines import take_turn_on, violated_unique
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import AlreadyExists, NotFound
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.money import yuan

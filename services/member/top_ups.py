@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.direct import send
+from huiyuan.database.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from services.member import domain, tiers
 from services.member.members import require_member

@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from huiyuan.runtime.db import dialect_name
-from huiyuan.runtime.direct import BUILT_ONCE, send
+from huiyuan.database.engines import dialect_name
+from huiyuan.database.direct import BUILT_ONCE, send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.database.upsert import insert_for
 from services.member import domain, tiers
 from services.member.members import require_member
 from services.member.storage import visit_returns, visit_stats, visits
@@ -77,7 +77,7 @@ _INSERT_VISIT = insert(visits)
 @functools.cache
 def _count_visit(dialect: str):
     """INSERT ... ON CONFLICT that counts a visit into its store's row, built once per
-    backend and compiled once (runtime/direct.py: BUILT_ONCE)."""
+    backend and compiled once (database/direct.py: BUILT_ONCE)."""
     upsert = insert_for(dialect)(visit_stats).values(
         member_id=bindparam("member_id"), store_path=bindparam("store_path"), visit_count=1,
         total_spend_fen=bindparam("amount_fen"),

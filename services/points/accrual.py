@@ -7,10 +7,10 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.db import violated_unique
-from huiyuan.runtime.direct import send
+from huiyuan.database.engines import violated_unique
+from huiyuan.database.direct import send
 from huiyuan.runtime.errors import AlreadyExists, NotFound
-from huiyuan.runtime.idempotency import RUN_ALONE
+from huiyuan.database.idempotency import RUN_ALONE
 from huiyuan.runtime.requests import check_in_scope, on_line
 from huiyuan.runtime.validity import shortened_end
 from services.points import domain, ledger
@@ -121,7 +121,7 @@ def already_accrued(order_id: str) -> AlreadyExists:
 
 
 async def accrue_many(db, asks: list[AccrueAsk], now) -> list:
-    """Grant what each paid order earns (a batch, runtime/batching.py; or one): one lot
+    """Grant what each paid order earns (a batch, database/batching.py; or one): one lot
     per base rule (each rule has its own expiry), the member's debt paid first. An
     order earns once: a second Accrue of it is refused. The outcome of each: Accrued,
     or the refusal. A member's or an order's second ask in a batch answers RUN_ALONE:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import holds
-from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from services.points import spending, storage
 from services.points.servicer import PointsServicer

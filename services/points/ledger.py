@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, insert, select, text, union_all, update
 
 from huiyuan.runtime.clock import day_start
-from huiyuan.runtime.db import dialect_name, under
-from huiyuan.runtime.direct import execute_together, send
+from huiyuan.database.engines import dialect_name, under
+from huiyuan.database.direct import execute_together, send
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.upsert import insert_new, lock_or_make
+from huiyuan.database.upsert import insert_new, lock_or_make
 from services.points import domain
 from services.points.storage import (
     LOCK_MEMBER, LOCK_MEMBERS, MOVE_LOT, SAVE_MEMBER, lots, member_points, movements,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import func, insert, select, update
 
-from huiyuan.runtime.direct import send
+from huiyuan.database.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_in_scope, is_under, on_line

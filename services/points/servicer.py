@@ -8,17 +8,17 @@ from sqlalchemy import select
 from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import pagination
-from huiyuan.runtime.batching import Batcher
+from huiyuan.database.batching import Batcher
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import PermissionDenied, Violations
 from huiyuan.runtime.holds import check_ttl
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import (check_actor, check_in_scope, check_org_path, check_scope, check_store_path,
                                       check_text, is_under)
 from huiyuan.runtime.server import ServiceContext
-from huiyuan.runtime.upsert import insert_for
+from huiyuan.database.upsert import insert_for
 from huiyuan.runtime.validity import has_ended, requested_end
 from services.points import accrual, corrections, domain, ledger, mall, spending
 from services.points.storage import offset_policies

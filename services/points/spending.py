@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from huiyuan.runtime.direct import execute_together, send
+from huiyuan.database.direct import execute_together, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, invalid
 from huiyuan.runtime.holds import HoldState, require_pending
 from services.points import domain, ledger
@@ -74,7 +74,7 @@ class Captured:
 
 
 async def place_holds(db, asks: list[HoldAsk], now) -> list[Hold | DomainError]:
-    """Place the holds in the order asked (a batch, runtime/batching.py; or one), each
+    """Place the holds in the order asked (a batch, database/batching.py; or one), each
     against what the ones before it left in the member's lots: the hold, or the
     refusal, of each. A refused one writes nothing."""
     members, live, _ = await ledger.lock_with_lots(db, [a.member_id for a in asks], now, make=False)

@@ -16,8 +16,8 @@ from sqlalchemy import (
     text, update,
 )
 
-from huiyuan.runtime import idempotency
-from huiyuan.runtime.db import UtcDateTime, new_metadata
+from huiyuan.database import idempotency
+from huiyuan.database.engines import UtcDateTime, new_metadata
 
 metadata = new_metadata()
 Points = BigInteger

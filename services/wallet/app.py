@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from huiyuan.runtime import holds
-from huiyuan.runtime.idempotency import Idempotency
+from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from services.wallet import domain, spending, storage

@@ -3,9 +3,9 @@ transaction, translates. The rules are in count_card_rules.py."""
 
 from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
 
-from huiyuan.runtime.direct import send
+from huiyuan.database.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.requests import check_in_scope, is_under, on_line
 from huiyuan.runtime.validity import has_ended, shortened_end

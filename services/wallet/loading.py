@@ -5,8 +5,8 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import bindparam, insert, select, update
 
-from huiyuan.runtime.db import take_turn_on
-from huiyuan.runtime.direct import send
+from huiyuan.database.engines import take_turn_on
+from huiyuan.database.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.requests import check_in_scope, on_line
 from huiyuan.runtime.validity import has_ended, shortened_end

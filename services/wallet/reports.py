@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from huiyuan.runtime.clock import day_start
-from huiyuan.runtime.db import under
+from huiyuan.database.engines import under
 from huiyuan.runtime.requests import is_under
 from services.wallet.count_card_rules import EntryKind as CardEntry
 from services.wallet.domain import EntryKind, Tender

@@ -3,12 +3,12 @@ No rule lives here: the rules are in domain.py, spending.py and loading.py."""
 
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
-from huiyuan.runtime.batching import Batcher
-from huiyuan.runtime.db import utcnow
+from huiyuan.database.batching import Batcher
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import DomainError, PermissionDenied, Violations, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.holds import check_ttl
-from huiyuan.runtime.idempotency import REQUEST_ID, Idempotency, check_request_id
+from huiyuan.database.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_scope, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext

@@ -4,7 +4,7 @@ Every use case locks the member's accounts row first and the hold second, always
 that order, so two calls on one member queue instead of deadlocking; the row lock (and
 on SQLite the single writer) is what makes "available >= amount" true at commit.
 Holds and captures are placed in batches (the calls that arrived together, one
-transaction: runtime/batching.py); a batch locks its members' rows in member_id order,
+transaction: database/batching.py); a batch locks its members' rows in member_id order,
 then its holds in hold_id order, and runs its asks one after another in memory.
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
 
-from huiyuan.runtime.direct import send
+from huiyuan.database.direct import send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, invalid
 from services.wallet import domain, storage
 from huiyuan.runtime.holds import HoldState, require_pending
@@ -120,7 +120,7 @@ class Captured:
 
 
 async def place_holds(session, asks: list[HoldAsk], policy: domain.SpendPolicy, now) -> list[Hold | DomainError]:
-    """Place the holds in the order asked (a batch, runtime/batching.py), each against
+    """Place the holds in the order asked (a batch, database/batching.py), each against
     what the ones before it left available: the hold, or the refusal, of each. A
     refused one writes nothing."""
     accounts = await storage.lock_existing_accounts(session, [a.member_id for a in asks])

@@ -8,7 +8,7 @@
   accounts is zero by construction. A member's entries are numbered 1, 2, ... in the
   order they were posted (`sequence`, the next after member_accounts.last_sequence,
   under its row lock): the entries of one batch go out in one statement, whose writes
-  PostgreSQL runs in an order of its own (runtime/merged_writes.py), so neither a
+  PostgreSQL runs in an order of its own (database/merged_writes.py), so neither a
   database sequence nor the post time says which came first. System accounts keep no row of their own: their
   totals are sums over entries, so a busy store's till never becomes a lock that
   every checkout waits on.
@@ -22,10 +22,10 @@ from sqlalchemy import (
     JSON, BigInteger, CheckConstraint, Column, Index, Integer, String, Table, bindparam, insert, select, update,
 )
 
-from huiyuan.runtime import idempotency
-from huiyuan.runtime.db import UtcDateTime, new_metadata
-from huiyuan.runtime.direct import execute_together, send
-from huiyuan.runtime.upsert import insert_new, lock_or_make
+from huiyuan.database import idempotency
+from huiyuan.database.engines import UtcDateTime, new_metadata
+from huiyuan.database.direct import execute_together, send
+from huiyuan.database.upsert import insert_new, lock_or_make
 from services.wallet import domain
 
 metadata = new_metadata()

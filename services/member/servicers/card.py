@@ -3,7 +3,7 @@ from datetime import datetime
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_actor, check_org_path, check_scope
 from huiyuan.runtime.server import ServiceContext
 from services.member import cards, convert, domain, storage

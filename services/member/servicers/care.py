@@ -2,9 +2,9 @@
 
 from huiyuan.member.v1 import care_pb2, care_pb2_grpc
 from huiyuan.runtime import pagination
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_actor
 from huiyuan.runtime.server import ServiceContext

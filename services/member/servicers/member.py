@@ -2,10 +2,11 @@ from datetime import date, timedelta
 
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 from huiyuan.runtime import files, pagination
-from huiyuan.runtime.db import READ_ONLY, utcnow
+from huiyuan.database.engines import READ_ONLY
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
 from huiyuan.runtime.server import ServiceContext
 from services.member import care, convert, domain, imports, members, storage, visits

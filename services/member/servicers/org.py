@@ -1,7 +1,7 @@
 from huiyuan.member.v1 import org_pb2, org_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
 from huiyuan.runtime.server import ServiceContext
 from services.member import convert, domain, org

@@ -8,9 +8,9 @@ from huiyuan.common.v1 import credential_pb2
 from huiyuan.member.v1 import payment_pin_pb2 as pb
 from huiyuan.member.v1 import payment_pin_pb2_grpc
 from huiyuan.runtime.convert import timestamp
-from huiyuan.runtime.db import utcnow
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
+from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_actor
 from huiyuan.runtime.server import ServiceContext
 from services.member import domain, pins

@@ -1,8 +1,8 @@
 from huiyuan.member.v1 import tier_pb2, tier_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.idempotency import Idempotency, check_request_id
-from huiyuan.runtime.db import utcnow
+from huiyuan.database.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
 from huiyuan.runtime.server import ServiceContext
 from services.member import convert, domain, tiers, top_ups

@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 
-from huiyuan.runtime import db
+from huiyuan.database import engines as db
 
 log = logging.getLogger("huiyuan.migrate")
 

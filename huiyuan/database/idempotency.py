@@ -21,7 +21,7 @@ Bad input is refused before this runs, so it is never stored. Nor is a secret
 as it leaves out its request_id, and a response is stored without them (an API key): a
 replay answers without the secret, which was shown once.
 
-Calls that arrive together may run as one batch (run_batch, runtime/batching.py): one
+Calls that arrive together may run as one batch (run_batch, database/batching.py): one
 transaction for all, each outcome stored in it, again without looking first. If the
 batch cannot commit (a replay in it meets its stored key, say), it rolls back whole and
 each call runs alone, as above: a replay costs its neighbours a second go, and is rare.
@@ -37,8 +37,9 @@ from google.rpc import status_pb2
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from huiyuan.runtime.db import UtcDateTime, utcnow, violated_unique
-from huiyuan.runtime.direct import Direct, send
+from huiyuan.database.engines import UtcDateTime, violated_unique
+from huiyuan.runtime.clock import utcnow
+from huiyuan.database.direct import Direct, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
 from huiyuan.runtime.secrets import clear, plan, without_secrets
 from huiyuan.runtime.status import from_status, to_status

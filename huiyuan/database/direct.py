@@ -8,18 +8,18 @@ service is such work, and the checkout bench is bound by the services' CPU; swit
 doubled the points and campaign benches (README, "Where the time goes").
 
 So on PostgreSQL every idempotent mutation runs in `Direct.begin()`
-(runtime/idempotency.py), as does the checkout saga's log, and the services' reads
+(database/idempotency.py), as does the checkout saga's log, and the services' reads
 run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
 once: SQLAlchemy compiles them to psycopg's SQL, cached under its own cache key, and
 builds and processes their parameters from that compiled form; they go out on
-libpq's pipeline mode, prepared on the server (runtime/pipeline.py), with psycopg's
+libpq's pipeline mode, prepared on the server (database/pipeline.py), with psycopg's
 connections, its pool, its adaptation of values and its errors. What comes back
 answers the part of SQLAlchemy's Result the services use (Rows, below), and a
 failure comes back as SQLAlchemy's exception for it
 (IntegrityError, OperationalError, ...), so the domain code and its error handling are
 the same on both databases. On SQLite `begin()` is `engine.begin()` itself and
 `reading()` is db.reading(): the embedded default keeps SQLAlchemy's writer turns
-(runtime/db.py). Exports (streamed results) and background jobs keep SQLAlchemy's
+(database/engines.py). Exports (streamed results) and background jobs keep SQLAlchemy's
 engine on both.
 
 Differences from SQLAlchemy, each on purpose:
@@ -42,7 +42,7 @@ Differences from SQLAlchemy, each on purpose:
   round trips to the database, and take 6. The reads of reading() go out the same
   way, each round trip in a transaction of its own (autocommit);
 - the writes sent between two reads go out merged into one statement where they can
-  (runtime/merged_writes.py): a capture's six writes cost one statement's overhead.
+  (database/merged_writes.py): a capture's six writes cost one statement's overhead.
 Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
 """
 
@@ -60,9 +60,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opentelemetry.trace import Status, StatusCode
 
-from huiyuan.runtime import db
-from huiyuan.runtime.merged_writes import MAX_ROWS, Footprint, Group, footprint_of, merged
-from huiyuan.runtime.pipeline import Answer, Pipeline
+from huiyuan.database import engines as db
+from huiyuan.database.merged_writes import MAX_ROWS, Footprint, Group, footprint_of, merged
+from huiyuan.database.pipeline import Answer, Pipeline
 from huiyuan.runtime.tracing import start_sql_span
 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
@@ -74,7 +74,7 @@ _CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
 # `.execution_options(**{BUILT_ONCE: True})` and is compiled once. Never on a statement
 # built per call: each would be kept for good.
 BUILT_ONCE = "huiyuan_built_once"
-POOL_WAIT_S = 10  # as SQLAlchemy's pool waits (runtime/db.py)
+POOL_WAIT_S = 10  # as SQLAlchemy's pool waits (database/engines.py)
 # How long a connection keeps its statements' plans: at most this long can a plan made
 # on a small table go on reading the table whole as it grows. Planning again costs a
 # few milliseconds a connection, at most once per period.
@@ -94,7 +94,7 @@ class _Prepared:
 class _Kept:
     """What a pooled connection keeps between its uses."""
     plans_since: float  # monotonic time its plans date from
-    prepared: dict = field(default_factory=dict)  # its prepared statements (runtime/pipeline.py)
+    prepared: dict = field(default_factory=dict)  # its prepared statements (database/pipeline.py)
 
 
 class Direct:
@@ -114,7 +114,7 @@ class Direct:
                 min_size=0, max_size=size, open=False, name=f"direct-{schema}",
                 timeout=wait_s,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
-                # prepare_threshold=None: psycopg prepares nothing; runtime/pipeline.py does.
+                # prepare_threshold=None: psycopg prepares nothing; database/pipeline.py does.
                 kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
                         "application_name": f"huiyuan-{schema}-direct",
                         "prepare_threshold": None},

@@ -17,7 +17,7 @@ only where it cannot tell that from running after the others:
 What never joins runs on its own, as before: an INSERT ... ON CONFLICT, a write with
 RETURNING, text SQL, an executemany of more rows than a group takes. One write alone
 runs as itself. Either way the transaction sees its writes once they are flushed:
-before its next read, and before COMMIT (runtime/direct.py).
+before its next read, and before COMMIT (database/direct.py).
 """
 
 import re

@@ -7,8 +7,8 @@ import json
 
 from sqlalchemy import JSON, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
-from huiyuan.runtime.db import dialect_name
-from huiyuan.runtime.direct import BUILT_ONCE
+from huiyuan.database.engines import dialect_name
+from huiyuan.database.direct import BUILT_ONCE
 
 
 def insert_for(db):
@@ -76,7 +76,7 @@ async def lock_or_make(db, lock, params: dict, table: Table, new_row: dict):
 @functools.cache
 def _make_if_missing(table: Table, dialect: str):
     """INSERT ... ON CONFLICT (primary key) DO NOTHING RETURNING the row, built once per
-    table and backend and compiled once (runtime/direct.py: BUILT_ONCE)."""
+    table and backend and compiled once (database/direct.py: BUILT_ONCE)."""
     key = [c.name for c in table.primary_key.columns]
     return (insert_for(dialect)(table).on_conflict_do_nothing(index_elements=key).returning(*table.c)
             .execution_options(**{BUILT_ONCE: True}))
