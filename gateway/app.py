@@ -19,13 +19,13 @@ def services_of(ctx: ServiceContext) -> Services:
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "gateway")
+    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "gateway")
     services = services_of(ctx)
     lookups = limits.TokenBuckets()  # member lookups and PIN tries, per key (gateway/limits.py)
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services, lookups), server)
     # The services' configuration calls, within the caller's scope (gateway/passthrough.py).
-    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.direct, storage.api_keys), services, lookups,
-                                                 ctx.direct),))
+    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.database, storage.api_keys), services, lookups,
+                                                 ctx.database),))
 
 
 SPEC = ServiceSpec(

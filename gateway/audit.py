@@ -109,13 +109,13 @@ def entry(caller: Caller, method: str, request: Message, target_id: str, target_
 
 
 async def record_in(db, caller: Caller, method: str, request: Message, target_id: str, target_path: str) -> None:
-    """Record a change in the transaction that makes it (db: Direct.begin()'s)."""
+    """Record a change in the transaction that makes it (db: Database.transaction()'s)."""
     await db.execute(_insert(dialect_name(db)), entry(caller, method, request, target_id, target_path))
 
 
 async def record(direct, caller: Caller, method: str, request: Message, target_id: str, target_path: str) -> None:
     """Record a change a service has made (it answered OK)."""
-    async with direct.begin() as db:
+    async with direct.transaction() as db:
         await record_in(db, caller, method, request, target_id, target_path)
 
 

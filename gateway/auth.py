@@ -106,7 +106,7 @@ SCHEMES = ("bearer", "apikey")
 
 class Authenticator:
     def __init__(self, direct: Direct, table: Table):
-        self.direct = direct  # every call reads its key: a revoked key stops at once
+        self.database = direct  # every call reads its key: a revoked key stops at once
         self.table = table
         self._by_hash = select(table).where(table.c.key_hash == bindparam("key_hash"))
 
@@ -118,7 +118,7 @@ class Authenticator:
         if scheme.lower() not in SCHEMES or not key.strip():
             raise Unauthenticated("CREDENTIAL_REQUIRED", "Send your key as 'authorization: Bearer <key>'.",
                                   "请在请求中提供凭证：authorization: Bearer <key>。")
-        rows = await self.direct.rows(self._by_hash, {"key_hash": digest(key.strip())})
+        rows = await self.database.rows(self._by_hash, {"key_hash": digest(key.strip())})
         row = rows[0] if rows else None
         if row is None or row.revoke_time is not None:
             raise Unauthenticated("CREDENTIAL_INVALID", "The credential is unknown or revoked.", "凭证无效或已吊销。")

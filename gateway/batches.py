@@ -61,7 +61,7 @@ async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb
     job = pb.BatchTopUpRequest()
     job.CopyFrom(request)
     job.request_id = derived_id(caller.key_id, request.request_id, METHOD)  # two keys' ids never meet
-    done = await idempotency.stored(METHOD, job, pb.BatchTopUpResponse)
+    done = await idempotency.stored(job, pb.BatchTopUpResponse, METHOD)
     if done is not None:
         return done
     header, rows = _read(request.content, xlsx)
@@ -77,9 +77,9 @@ async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb
     for row in loaded.rows:
         if not row.member_id and cells[row.row_number - 2]:  # named, not found: as if there were none
             row.reject_reason = NOT_FOUND
-    return await idempotency.remember(METHOD, job, pb.BatchTopUpResponse(
+    return await idempotency.remember(job, pb.BatchTopUpResponse(
         applied_rows=loaded.applied_rows, rejected_rows=loaded.rejected_rows, total_fen=loaded.total_fen,
-        bonus_fen=loaded.bonus_fen, rows=loaded.rows))
+        bonus_fen=loaded.bonus_fen, rows=loaded.rows), METHOD)
 
 
 def _read(content: bytes, xlsx: bool) -> tuple[list[str], list[list[str]]]:

@@ -343,7 +343,7 @@ class Saga:
     def __init__(self, services, direct, order_id: str, request: pb.CheckoutRequest, store_path: str, actor,
                  run_id: str | None = None):
         self.s = services
-        self.direct = direct  # the gateway's database: the order and its saga log
+        self.database = direct  # the gateway's database: the order and its saga log
         self.order_id = order_id
         self.request = request
         self.store_path = store_path
@@ -356,7 +356,7 @@ class Saga:
     # ------------------------------------------------------------ the log
 
     async def _read_log(self) -> dict[str, bytes]:
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return dict((await db.execute(select(saga_log.c.step, saga_log.c.payload).where(
                 saga_log.c.order_id == self.order_id))).all())
 
@@ -364,7 +364,7 @@ class Saga:
         """Log these steps' answers in one transaction, unless a concurrent run (the
         terminal's retry, the recovery loop) logged them first: then its answers stand."""
         now = utcnow()
-        async with self.direct.begin() as db:
+        async with self.database.transaction() as db:
             written = await db.execute(*log_insert(db, self.order_id, answers, now))
             if len(written.all()) == len(answers):
                 return {step: message.SerializeToString() for step, message in answers.items()}
@@ -473,7 +473,7 @@ class Saga:
     async def _needs_attention(self, refused: dict[str, DomainError]) -> None:
         await self._log({refused_step(step): pb.RefusedStep(step=step, reason=error.reason)
                          for step, error in refused.items()})
-        async with self.direct.begin() as db:  # only under its lease: else an operator may have settled it since
+        async with self.database.transaction() as db:  # only under its lease: else an operator may have settled it since
             await db.execute(update(orders).where(orders.c.order_id == self.order_id, orders.c.state == PENDING,
                                                   orders.c.run_id == self.lease.run_id)
                              .values(state=NEEDS_ATTENTION, update_time=utcnow()))
@@ -583,7 +583,7 @@ class Saga:
             receipt.paid_time.FromDatetime(utcnow())
             response.receipt.CopyFrom(receipt)
         finished = Finished(response, refusal.status if refusal is not None else None)
-        async with self.direct.begin() as db:
+        async with self.database.transaction() as db:
             done = await db.execute(_FINISH_ORDER, {
                 "key": self.order_id, "new_state": state, "answer": response.SerializeToString(), "now": utcnow(),
                 "refusal": finished.refusal.SerializeToString() if finished.refusal is not None else None})

@@ -47,7 +47,7 @@ class Lease:
     """The lease of one saga's row, held by one run (run_id)."""
 
     def __init__(self, direct, table: Table, key: str, run_id: str | None = None):
-        self.direct = direct
+        self.database = direct
         self.table = table
         self.key_column = table.primary_key.columns[0]
         self.key = key
@@ -63,7 +63,7 @@ class Lease:
         left longest first, and comes back to one no sooner than its delay."""
         now = utcnow()
         t = self.table
-        async with self.direct.begin() as db:
+        async with self.database.transaction() as db:
             taken = await db.execute(update(t).where(
                 self.key_column == self.key, t.c.state == PENDING, or_(t.c.lease_until.is_(None), t.c.lease_until < now)
             ).values(run_id=self.run_id, lease_until=lease_until(now), update_time=now))
@@ -85,7 +85,7 @@ class Lease:
         t = self.table
         deadline = time.monotonic() + wait_s
         for pause in itertools.chain(POLL_S, itertools.repeat(POLL_S[-1])):
-            async with self.direct.reading() as db:
+            async with self.database.reading() as db:
                 row = (await db.execute(select(t).where(self.key_column == self.key))).one()
             if row.state != PENDING:
                 return row
@@ -124,7 +124,7 @@ class Lease:
 
     async def _renew(self) -> None:
         try:
-            async with self.direct.begin() as db:
+            async with self.database.transaction() as db:
                 await db.execute(update(self.table).where(self._mine(), self.table.c.state == PENDING)
                                  .values(lease_until=lease_until(utcnow())))
         except Exception:  # noqa: BLE001 - the next renewal tries again; a lapse only lets another run in
@@ -132,7 +132,7 @@ class Lease:
 
     async def _give_up(self) -> None:
         try:
-            async with self.direct.begin() as db:
+            async with self.database.transaction() as db:
                 await db.execute(update(self.table).where(self._mine()).values(lease_until=None))
         except Exception:  # noqa: BLE001 - it lapses by itself
             log.warning("saga lease not given up", extra={"key": self.key})

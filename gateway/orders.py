@@ -103,7 +103,7 @@ async def checkout(services, direct, caller: Caller, request: pb.CheckoutRequest
              "org_path": caller.org_path,
              "store_path": caller.store_path, "state": PENDING, "response": None, "refusal": None,
              "create_time": now, "update_time": now, "run_id": run_id, "lease_until": lease_until(now)}
-    async with direct.begin() as db:
+    async with direct.transaction() as db:
         written = await db.execute(_new_order(dialect_name(db)), order)
         row = None if written.first() else (await db.execute(select(orders).where(
             orders.c.key_id == caller.key_id, orders.c.request_id == request.request_id))).one()
@@ -251,15 +251,15 @@ def recovery(services_of):
         while True:
             try:
                 now = utcnow()
-                async with ctx.direct.reading() as db:  # left this long, no run holds them: the longest left first
+                async with ctx.database.reading() as db:  # left this long, no run holds them: the longest left first
                     stuck = (await db.execute(select(orders).where(
                         orders.c.state == PENDING, orders.c.update_time <= now - RECOVER_AFTER,
                         or_(orders.c.lease_until.is_(None), orders.c.lease_until < now)
                     ).order_by(orders.c.update_time).limit(100))).all()
                 for row in stuck:
-                    await _attempt(row.order_id, saga_of(services, ctx.direct, row).resume())
-                for order, row in await unfinished(ctx.direct, now - RECOVER_AFTER):
-                    await _attempt(order.order_id, resume(services, ctx.direct, order, row))
+                    await _attempt(row.order_id, saga_of(services, ctx.database, row).resume())
+                for order, row in await unfinished(ctx.database, now - RECOVER_AFTER):
+                    await _attempt(order.order_id, resume(services, ctx.database, order, row))
             except Exception:  # noqa: BLE001
                 log.exception("recovery round failed")
             await asyncio.sleep(RECOVERY_INTERVAL_S)

@@ -42,7 +42,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
 from huiyuan.member.v1 import member_pb2, payment_pin_pb2
-from huiyuan.database.direct import Direct
+from huiyuan.database import Database
 from huiyuan.runtime.errors import DomainError, NotFound
 from huiyuan.runtime.requests import on_line
 from gateway import audit, auth, top_ups
@@ -290,7 +290,7 @@ class PassThrough(grpc.GenericRpcHandler):
     auth: Authenticator
     services: object  # gateway.servicer.Services
     lookups: TokenBuckets  # PINs tried, per key (gateway/limits.py)
-    direct: Direct  # the gateway's database: the audit trail (gateway/audit.py)
+    database: Database  # the gateway's database: the audit trail (gateway/audit.py)
 
     def service(self, handler_call_details):
         method = handler_call_details.method
@@ -320,7 +320,7 @@ class PassThrough(grpc.GenericRpcHandler):
                 await route.then(self.services, caller, request, answer)
             if asked is not None:  # done: who changed what (gateway/audit.py)
                 target = named(request, route.by_id) if route.by_id is not None else audit.first_id(answer)
-                await audit.record(self.direct, caller, method, asked, target, node)
+                await audit.record(self.database, caller, method, asked, target, node)
             return answer
 
         return grpc.unary_unary_rpc_method_handler(forward, **codec)

@@ -190,7 +190,7 @@ async def refund(services, direct, caller: Caller, request: pb.RefundRequest, wa
     a retry after it gets the same answer."""
     digest = request_digest(request)
     run_id = new_run_id()
-    async with direct.begin() as db:
+    async with direct.transaction() as db:
         order = await order_in_scope(db, caller, request.order_id, for_update=True)
         row = (await db.execute(select(refunds).where(refunds.c.key_id == caller.key_id,
                                                       refunds.c.request_id == request.request_id))).one_or_none()
@@ -258,7 +258,7 @@ async def run_plan(services, direct, order, row, run_id: str) -> pb.RefundRespon
             error = refused.error
             log.error("refund step refused", extra={"refund_id": row.refund_id, "step": refused.step,
                                                     "reason": error.reason})
-            async with direct.begin() as db:  # logged under the refund's id; the order waits for an operator
+            async with direct.transaction() as db:  # logged under the refund's id; the order waits for an operator
                 await db.execute(*log_insert(db, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
                     step=refused.step, reason=error.reason, refund_id=row.refund_id)}, utcnow()))
                 marked = await db.execute(update(refunds).where(  # only under its lease: else it may be settled since
@@ -335,7 +335,7 @@ async def _run_plan(services, direct, order, row) -> pb.RefundResponse:
             member_pb2.RecordReturnRequest(request_id=step_id(row.refund_id, "visit"), member_id=member_id,
                                            order_id=order.order_id, return_id=row.refund_id,
                                            amount_fen=plan.spend_returned_fen)))
-    async with direct.begin() as db:  # of two runs, the first to finish answers both
+    async with direct.transaction() as db:  # of two runs, the first to finish answers both
         done = await db.execute(update(refunds).where(refunds.c.refund_id == row.refund_id, refunds.c.state == PENDING)
                                 .values(state=DONE, response=plan.SerializeToString(), lease_until=None))
         if done.rowcount == 0:

@@ -45,7 +45,7 @@ async def issue(services, idempotency: Idempotency, caller: Caller,
     await passthrough.check_named(caller, ISSUE, services, job.template_id)
     if request.validate_only:
         return pb.IssueSegmentCouponsResponse(member_count=await count_members(services.member, job.segment))
-    done = await idempotency.stored(METHOD, job, pb.IssueSegmentCouponsResponse)
+    done = await idempotency.stored(job, pb.IssueSegmentCouponsResponse, METHOD)
     if done is not None:
         return done
     members = issued = 0
@@ -58,8 +58,8 @@ async def issue(services, idempotency: Idempotency, caller: Caller,
                 template_id=job.template_id, member_ids=page, batch_id=job.request_id, actor=caller.actor))
         members += len(page)
         issued += len(answer.coupons) + len(answer.already_issued_member_ids)
-    return await idempotency.remember(METHOD, job, pb.IssueSegmentCouponsResponse(
-        member_count=members, issued_count=issued))
+    return await idempotency.remember(job, pb.IssueSegmentCouponsResponse(
+        member_count=members, issued_count=issued), METHOD)
 
 
 async def member_pages(member, segment: member_pb2.MemberFilter):

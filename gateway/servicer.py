@@ -60,9 +60,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services, lookups: TokenBuckets):
         self.lookups = lookups  # member lookups and PIN tries, per key (gateway/limits.py)
         self.engine = ctx.engine
-        self.direct = ctx.direct  # orders, their saga logs and their reads (exports stream through engine)
+        self.database = ctx.database  # orders, their saga logs and their reads (exports stream through engine)
         self.idempotency = idempotency
-        self.auth = Authenticator(ctx.direct, api_keys)
+        self.auth = Authenticator(ctx.database, api_keys)
         self.services = services
         self.member, self.cards, self.wallet = services.member, services.cards, services.wallet
         self.points, self.campaign = services.points, services.campaign
@@ -75,7 +75,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if request.payment_pin:  # six digits are tried as phone numbers are (gateway/limits.py)
             self.lookups.take(caller.key_id)
         # A retry while another run works on the order waits for its answer, within its own deadline.
-        return await orders.checkout(self.services, self.direct, caller, request,
+        return await orders.checkout(self.services, self.database, caller, request,
                                      max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
 
     async def PriceOrder(self, request, context):
@@ -90,7 +90,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         refunds.check(v, request)
         v.raise_if_any()
-        return await refunds.refund(self.services, self.direct, caller, request,
+        return await refunds.refund(self.services, self.database, caller, request,
                                     max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
 
     async def GetStoreDailySummary(self, request, context):
@@ -111,7 +111,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 self.wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(**day_request)),
                 self.points.GetStoreActivity(points_pb2.GetStoreActivityRequest(**day_request)),
                 self._count_new_members(store, start, end),
-                reports.store_day(self.direct, store, start, end))
+                reports.store_day(self.database, store, start, end))
         return pb.GetStoreDailySummaryResponse(
             orders=paid.orders, sales_fen=paid.sales, discount_fen=paid.discount, top_up_fen=stored.top_up_fen,
             stored_value_spent_fen=stored.spent_fen, points_earned=points.earned_points, points_spent=points.spent_points,
@@ -130,20 +130,20 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def GetOrder(self, request, context):
         caller = await self.auth.caller(context)
-        found = await orders.get_order(self.direct, caller, request.order_id)
+        found = await orders.get_order(self.database, caller, request.order_id)
         return pb.GetOrderResponse(state=found.state, receipt=found.receipt if found.HasField("receipt") else None,
                                    refused_steps=found.refused_steps)
 
     async def ListOrders(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
-        return await orders.list_orders(self.direct, caller, request)
+        return await orders.list_orders(self.database, caller, request)
 
     async def SettleOrder(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
         v = Violations()
         settlement.check(v, request)
         v.raise_if_any()
-        return pb.SettleOrderResponse(order=await settlement.settle(self.services, self.direct, caller, request))
+        return pb.SettleOrderResponse(order=await settlement.settle(self.services, self.database, caller, request))
 
     async def LookupMember(self, request, context):
         caller = await self.auth.caller(context)
@@ -216,7 +216,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         except DomainError as refusal:  # a budget spent meanwhile: the member is registered, without that gift
             log.warning("new-member gifts refused", extra={"member_id": member.member_id, "reason": refusal.reason})
             gifts = []
-        await audit.record(self.direct, caller, "RegisterMember", request, member.member_id, member.home_store_path)
+        await audit.record(self.database, caller, "RegisterMember", request, member.member_id, member.home_store_path)
         return pb.RegisterMemberResponse(member=member, card=card, gift_coupons=gifts)
 
     async def TopUp(self, request, context):
@@ -233,7 +233,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v.raise_if_any()
         answer = await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx,
                                       passed_on_deadline(context, LONG_CALL_S))
-        await audit.record(self.direct, caller, "BatchTopUp", request, request.batch_id, store)
+        await audit.record(self.database, caller, "BatchTopUp", request, request.batch_id, store)
         return answer
 
     async def IssueSegmentCoupons(self, request, context):
@@ -243,13 +243,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v.raise_if_any()
         answer = await segments.issue(self.services, self.idempotency, caller, request)
         if not request.validate_only:
-            await audit.record(self.direct, caller, "IssueSegmentCoupons", request, request.template_id,
+            await audit.record(self.database, caller, "IssueSegmentCoupons", request, request.template_id,
                                request.segment.org_path or caller.org_path)
         return answer
 
     async def ListAuditEntries(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
-        return await audit.list_entries(self.direct, caller, request)
+        return await audit.list_entries(self.database, caller, request)
 
     async def IssueApiKey(self, request, context):
         caller = await self.auth.caller(context, {Role.HQ_ADMIN})
@@ -271,7 +271,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             await audit.record_in(db, caller, "IssueApiKey", request, key_id, request.org_path)
             return pb.IssueApiKeyResponse(key_id=key_id, api_key=key)
 
-        answer = await self.idempotency.run("IssueApiKey", request, pb.IssueApiKeyResponse, work)
+        answer = await self.idempotency.run(request, pb.IssueApiKeyResponse, work)
         # kept without the key (huiyuan/runtime/secrets.py): a replay answers without it
         answer.secret_shown_before = not answer.api_key
         return answer
@@ -299,4 +299,4 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             await audit.record_in(db, caller, "RevokeApiKey", request, request.key_id, org_path)
             return pb.RevokeApiKeyResponse(revoke_time=timestamp(revoked))
 
-        return await self.idempotency.run("RevokeApiKey", request, pb.RevokeApiKeyResponse, work)
+        return await self.idempotency.run(request, pb.RevokeApiKeyResponse, work)

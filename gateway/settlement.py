@@ -41,7 +41,7 @@ def check(v: Violations, request: pb.SettleOrderRequest) -> None:
 
 
 async def settle(services, direct, caller: Caller, request: pb.SettleOrderRequest) -> pb.Order:
-    async with direct.begin() as db:
+    async with direct.transaction() as db:
         row = await order_in_scope(db, caller, request.order_id, for_update=True)
         view = await order_view(db, row)
         unsettled = [step for step in view.refused_steps if not step.settled_by]

@@ -23,7 +23,7 @@ from tests.test_campaign_service import STORE, campaign, create, issue, template
 @pytest.fixture(scope="module")
 def servicer(campaign_service):
     ctx = campaign_service.app.context
-    return CampaignServicer(ctx, Idempotency(ctx.direct, storage.idempotency_keys, "campaign"))
+    return CampaignServicer(ctx, Idempotency(ctx.database, storage.idempotency_keys, "campaign"))
 
 
 def _reserve_item(member, codes=(), adjustments=()):

@@ -153,7 +153,7 @@ def gateway_with_a_points_bug(chain, database_url, points_service):
 
     def register(server, ctx):
         points_pb2_grpc.add_PointsServiceServicer_to_server(
-            WithABug(ctx, Idempotency(ctx.direct, storage.idempotency_keys, "points")), server)
+            WithABug(ctx, Idempotency(ctx.database, storage.idempotency_keys, "points")), server)
 
     points = ServiceThread(ServiceSpec("points", POINTS.service_names, POINTS.migrations_dir, register),
                            per_service(database_url, "points"))

@@ -111,11 +111,11 @@ def test_a_plan_made_on_a_small_table_is_dropped_after_plans_kept_s(database_url
 
 def test_a_transaction_commits_all_of_its_statements_or_none(database_url):
     async def test(direct):
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             await tx.execute(update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1))
             await tx.execute(insert(codes), {"code": "e", "uses": 5})
         with pytest.raises(FailedPrecondition):
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 await tx.execute(update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1))
                 await tx.execute(insert(codes), {"code": "f", "uses": 5})
                 raise FailedPrecondition("REFUSED", "refused after writing", "写入后拒绝")
@@ -129,7 +129,7 @@ def test_a_statement_built_per_call_runs_with_its_own_values(database_url):
     """The compiled form is cached under SQLAlchemy's cache key, which leaves the
     literal values out: each call must still bind its own."""
     async def test(direct):
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             for code, uses in [("a", 1), ("b", 2), ("c", 3)]:
                 await tx.execute(update(codes).where(codes.c.code == code).values(uses=uses))
             seen = [(await tx.execute(select(codes.c.uses).where(codes.c.code == code))).scalar_one()
@@ -147,7 +147,7 @@ def test_a_statement_built_per_call_runs_with_its_own_values(database_url):
 def test_a_unique_violation_is_sqlalchemy_s_integrity_error_and_rolls_the_transaction_back(database_url):
     async def test(direct):
         with pytest.raises(IntegrityError) as raised:
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 await tx.execute(update(codes).where(codes.c.code == "b").values(uses=9))
                 await tx.execute(insert(codes), {"code": "a", "uses": 1})
         assert violated_unique(raised.value, "direct_codes", "code")
@@ -160,19 +160,19 @@ def test_a_sent_write_lands_in_order_and_its_failure_fails_the_whole_transaction
     """send(): on PostgreSQL the write goes out with the next statement that waits, or
     with COMMIT; its error surfaces there, and nothing of the transaction commits."""
     async def test(direct):
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             await send(tx, update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1))
             await send(tx, insert(codes), [{"code": "e", "uses": 1}, {"code": "f", "uses": 2}])
             await send(tx, insert(codes), [])  # nothing to write
             assert (await tx.execute(ONE, {"code": "a"})).one().uses == 1  # a read sees what was sent before it
             await send(tx, update(codes).where(codes.c.code == "b").values(uses=7))  # goes out with COMMIT
         with pytest.raises(IntegrityError) as at_commit:
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 await send(tx, update(codes).where(codes.c.code == "c").values(uses=9))
                 await send(tx, insert(codes), {"code": "a", "uses": 1})
         assert violated_unique(at_commit.value, "direct_codes", "code")
         with pytest.raises(IntegrityError):
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 await send(tx, update(codes).where(codes.c.code == "d").values(uses=9))
                 await send(tx, insert(codes), {"code": "a", "uses": 1})
                 await tx.execute(ONE, {"code": "d"})  # on PostgreSQL the error surfaces here
@@ -190,13 +190,13 @@ def test_statements_run_together_answer_in_order_and_one_failing_fails_the_trans
     """execute_together(): on PostgreSQL one round trip; each statement sees those before
     it, a failing one raises SQLAlchemy's error, and nothing of the transaction commits."""
     async def test(direct):
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             bumped, read, wanted = await execute_together(
                 tx, (update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1), None),
                 (ONE, {"code": "a"}), (WANTED, {"codes": ["b", "a"]}))
             assert (bumped.rowcount, read.one().uses, [r.code for r in wanted]) == (1, 1, ["a", "b"])
         with pytest.raises(IntegrityError) as failed:
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 await execute_together(tx, (update(codes).where(codes.c.code == "b").values(uses=9), None),
                                        (insert(codes), {"code": "a", "uses": 1}), (ONE, {"code": "b"}))
                 pytest.fail("the statements after a failed one went on")
@@ -212,7 +212,7 @@ def test_rows_answer_as_sqlalchemy_s_result_does(database_url):
     expire = datetime(2026, 11, 23, 15, 30, tzinfo=timezone(timedelta(hours=8)))
 
     async def test(direct):
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             many = await tx.execute(update(codes).where(codes.c.code.in_(["a", "b", "zz"])).values(uses=2))
             assert many.rowcount == 2
             await tx.execute(update(codes).where(codes.c.code == bindparam("key")).values(expire_time=bindparam("at")),
@@ -241,7 +241,7 @@ def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_ca
     async def test(direct):
         built_once = insert_for(direct.dialect.name)(codes).on_conflict_do_nothing(
             index_elements=["code"]).returning(codes.c.code).execution_options(**{BUILT_ONCE: True})
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             written = [(await tx.execute(built_once, {"code": c, "uses": 1})).scalars().all() for c in ("a", "e", "f")]
             for n in range(50):
                 await tx.execute(insert_for(tx)(codes).values(code=f"n{n}", uses=n).on_conflict_do_nothing(
@@ -266,7 +266,7 @@ def test_a_call_that_waits_too_long_for_a_connection_gets_sqlalchemy_s_timeout(d
         try:
             if direct.pool is None:
                 return  # SQLite: SQLAlchemy's own pool and writer turns
-            async with direct.begin(), direct.begin():  # the pool's two connections, taken
+            async with direct.transaction(), direct.transaction():  # the pool's two connections, taken
                 with pytest.raises(PoolTimeoutError):
                     await direct.rows(select(1))
             assert (await direct.rows(select(1)))[0][0] == 1  # given back: served again
@@ -289,7 +289,7 @@ def test_writes_sent_between_reads_merge_only_where_they_cannot_tell(database_ur
     """Each sequence of sent writes, then a read: the group boundaries the rules draw,
     and the rows as one write after another would leave them."""
     async def test(direct):
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             await send(tx, BUMP, {"key": "a", "by": 1})
             await send(tx, insert(notes), {"note_id": 1, "code": "b"})  # another table: joins
             await send(tx, insert(notes), {"note_id": 2, "code": "b"})  # inserts into one table join
@@ -329,13 +329,13 @@ def test_merged_writes_leave_what_one_write_after_another_leaves(database_url):
         return steps
 
     async def outcome(direct, steps, merging: bool):
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             await tx.execute(delete(notes))
             await tx.execute(delete(codes))
             await tx.execute(insert(codes), [{"code": c, "uses": 0} for c in "abcd"])
         seen = []
         try:
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 for kind, statement, params in steps:
                     if kind == "read":
                         seen.append((await tx.execute(statement, params)).all())

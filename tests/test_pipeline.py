@@ -62,7 +62,7 @@ def test_a_round_trip_cut_off_closes_its_connection_and_the_next_call_gets_a_goo
     direct, loop = pg_direct
 
     async def slow_write():
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             await send(tx, update(counters).values(value=counters.c.value + 1))
             await tx.execute(select(func.pg_sleep(2)))
 
@@ -75,7 +75,7 @@ def test_a_round_trip_cut_off_closes_its_connection_and_the_next_call_gets_a_goo
         with pytest.raises(asyncio.CancelledError):
             await task
         assert first.closed
-        async with direct.begin() as tx:  # the pool's one connection: a new one
+        async with direct.transaction() as tx:  # the pool's one connection: a new one
             assert tx.connection is not first
             bumped, read = await execute_together(
                 tx, (update(counters).values(value=counters.c.value + 10), None), (ONE, {"name": "a"}))
@@ -113,12 +113,12 @@ def test_a_failed_statement_rolls_the_transaction_back_and_the_connection_serves
 
     async def test():
         with pytest.raises(IntegrityError):
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 first = tx.connection
                 await send(tx, update(counters).values(value=5))
                 await tx.execute(insert(counters), {"name": "a", "value": 1})
         assert not first.closed
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             assert tx.connection is first
             assert (await tx.execute(ONE, {"name": "a"})).scalar() == 0
 
@@ -140,11 +140,11 @@ def test_a_connection_the_server_dropped_fails_its_call_as_unavailable_and_is_re
         async with direct.engine.begin() as admin:
             await admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
         with pytest.raises(OperationalError):
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 assert tx.connection is doomed
                 await tx.execute(update(counters).values(value=counters.c.value + 1))
         assert doomed.closed
-        async with direct.begin() as tx:
+        async with direct.transaction() as tx:
             assert tx.connection is not doomed
             await tx.execute(update(counters).values(value=counters.c.value + 1))
         assert (await direct.rows(ONE, {"name": "a"}))[0].value == 1
@@ -159,7 +159,7 @@ def test_two_tasks_on_one_transaction_are_refused_not_interleaved(pg_direct):
 
     async def test():
         with pytest.raises(RuntimeError, match="one task at a time"):
-            async with direct.begin() as tx:
+            async with direct.transaction() as tx:
                 await asyncio.gather(tx.execute(select(func.pg_sleep(0.2))), tx.execute(ONE, {"name": "a"}))
         assert (await direct.rows(ONE, {"name": "a"}))[0].value == 0
 

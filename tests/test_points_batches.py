@@ -23,7 +23,7 @@ from tests.test_points_service import STORE, THURSDAY, _accrue, balance, grant, 
 @pytest.fixture(scope="module")
 def servicer(points_service):
     ctx = points_service.app.context
-    return PointsServicer(ctx, Idempotency(ctx.direct, storage.idempotency_keys, "points"))
+    return PointsServicer(ctx, Idempotency(ctx.database, storage.idempotency_keys, "points"))
 
 
 def _hold_item(member_id, n, request_id=None):

@@ -21,7 +21,7 @@ from tests.test_wallet_service import BJ, balance, hold, top_up, wallet  # noqa:
 @pytest.fixture(scope="module")
 def servicer(wallet_service):
     ctx = wallet_service.app.context
-    return WalletServicer(ctx, Idempotency(ctx.direct, storage.idempotency_keys, "wallet"),
+    return WalletServicer(ctx, Idempotency(ctx.database, storage.idempotency_keys, "wallet"),
                           domain.SpendPolicy.PROPORTIONAL)
 
 

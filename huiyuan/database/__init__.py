@@ -1,0 +1,46 @@
+"""The database, behind one door.
+
+Every service and the gateway reach their database through this package and nothing
+else: it owns the connections (engines.py: SQLite embedded, PostgreSQL in production),
+the transactions (`Database.transaction()`, `Database.reading()`), the statements'
+way to the driver (direct.py, pipeline.py, merged_writes.py), idempotency keys
+(idempotency.py), group commit (batching.py) and migrations (migrate.py).
+
+Inside a service only its `storage/` modules (and migrations) import this package's
+statement helpers or SQLAlchemy; a use case holds a `Transaction` and hands it to
+storage functions, so it reads as "in one transaction, do these" (docs/architecture.md).
+"""
+
+from typing import Any, Protocol
+
+from huiyuan.database.batching import Batcher
+from huiyuan.database.direct import BUILT_ONCE, Direct as Database, Rows, send
+from huiyuan.database.direct import execute_together as together
+from huiyuan.database.engines import (
+    UtcDateTime,
+    dialect_name,
+    is_postgres,
+    make_sync_engine,
+    new_metadata,
+    take_turn_on,
+    under,
+    violated_unique,
+)
+from huiyuan.database.idempotency import RUN_ALONE, Idempotency
+from huiyuan.database.upsert import insert_for, insert_new, lock_or_make
+
+
+class Transaction(Protocol):
+    """What `Database.transaction()` and `Database.reading()` yield: on PostgreSQL a
+    connection of direct.py's pool, on SQLite SQLAlchemy's AsyncConnection. Storage
+    functions take it as `tx` and run statements on it with `tx.execute()`, or with
+    `send(tx, ...)` and `together(tx, ...)` where no answer is awaited one by one."""
+
+    async def execute(self, statement: Any, params: dict | list[dict] | None = None) -> Any: ...
+
+
+__all__ = [
+    "BUILT_ONCE", "RUN_ALONE", "Batcher", "Database", "Idempotency", "Rows", "Transaction", "UtcDateTime",
+    "dialect_name", "insert_for", "insert_new", "is_postgres", "lock_or_make", "make_sync_engine", "new_metadata",
+    "send", "take_turn_on", "together", "under", "violated_unique",
+]

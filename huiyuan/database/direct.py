@@ -7,7 +7,7 @@ and 0.56 ms on psycopg's own pool with prepared statements. Every call of every
 service is such work, and the checkout bench is bound by the services' CPU; switching
 doubled the points and campaign benches (README, "Where the time goes").
 
-So on PostgreSQL every idempotent mutation runs in `Direct.begin()`
+So on PostgreSQL every idempotent mutation runs in `Database.transaction()`
 (database/idempotency.py), as does the checkout saga's log, and the services' reads
 run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
 once: SQLAlchemy compiles them to psycopg's SQL, cached under its own cache key, and
@@ -17,7 +17,7 @@ connections, its pool, its adaptation of values and its errors. What comes back
 answers the part of SQLAlchemy's Result the services use (Rows, below), and a
 failure comes back as SQLAlchemy's exception for it
 (IntegrityError, OperationalError, ...), so the domain code and its error handling are
-the same on both databases. On SQLite `begin()` is `engine.begin()` itself and
+the same on both databases. On SQLite `transaction()` is `engine.begin()` itself and
 `reading()` is db.reading(): the embedded default keeps SQLAlchemy's writer turns
 (database/engines.py). Exports (streamed results) and background jobs keep SQLAlchemy's
 engine on both.
@@ -145,7 +145,7 @@ class Direct:
             yield connection
 
     @asynccontextmanager
-    async def begin(self):
+    async def transaction(self):
         """One transaction: committed if the block ends normally, rolled back if it
         raises. Yields what answers execute(statement, params) like a SQLAlchemy
         connection; on SQLite it is one."""
@@ -367,7 +367,7 @@ def _rows(answers: list[Answer]) -> "Rows":
 
 
 async def execute_together(db, *statements: tuple) -> list:
-    """Run (statement, params) pairs in order, and their answers: in Direct.begin() on
+    """Run (statement, params) pairs in order, and their answers: in Database.transaction() on
     PostgreSQL all are sent at once and answered in one round trip, where one
     execute() after another waits for each. For statements that need no answer from
     the one before (reads of one reservation under the lock the first one takes, say).
@@ -381,7 +381,7 @@ async def execute_together(db, *statements: tuple) -> list:
 async def send(db, statement, params: dict | list[dict] | None = None) -> None:
     """Run a write whose result nobody reads and whose failure fails the transaction.
 
-    In Direct.begin() on PostgreSQL it is sent without waiting for the answer: it goes
+    In Database.transaction() on PostgreSQL it is sent without waiting for the answer: it goes
     out with the next statement that waits, or with COMMIT, in one round trip, and if
     it fails, that statement or COMMIT raises its error (the transaction rolls back,
     as it would have). So never send() a write whose error you catch (a unique

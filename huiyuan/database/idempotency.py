@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database.engines import UtcDateTime, violated_unique
 from huiyuan.runtime.clock import utcnow
+from huiyuan.runtime.serving import method_name
 from huiyuan.database.direct import Direct, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
 from huiyuan.runtime.secrets import clear, plan, without_secrets
@@ -100,17 +101,19 @@ class Idempotency:
 
     async def run(
         self,
-        method: str,
         request: Message,
         response_type: type[R],
         work: Callable[[object], Awaitable[R]],
+        method: str | None = None,
     ) -> R:
-        """Run work(db) once for this request_id; its effect and the stored response
-        commit in one transaction (db: what Direct.begin() yields)."""
+        """Run work(tx) once for this request_id; its effect and the stored response
+        commit in one transaction. The key records the RPC being served (method, where
+        no RPC is)."""
+        method = method or method_name()
         digest = request_digest(request)
         request_id = request.request_id
         try:
-            async with self.direct.begin() as db:
+            async with self.direct.transaction() as db:
                 response = await work(db)
                 await self._store(db, request_id, method, digest, response=stored_form(response))
             return response
@@ -124,10 +127,10 @@ class Idempotency:
 
     async def run_batch(
         self,
-        method: str,
         items: list[tuple[Message, Any]],
         response_type: type[R],
         work: Callable[[object, list[Any]], Awaitable[list[R | DomainError]]],
+        method: str | None = None,
     ) -> list[R | Exception]:
         """Run work(db, asks) for the (request, ask) items in one transaction with their
         outcomes; answer each item's outcome in order: its response, or the refusal (its
@@ -137,11 +140,12 @@ class Idempotency:
         work answers RUN_ALONE (never for an ask alone), and so does every item if the
         batch fails to commit on a key or constraint (a replay's stored key) or work
         refuses the batch whole."""
+        method = method or method_name()
         outcomes: list = [None] * len(items)
         alone: list[int] = []
         if len(items) > 1:
             try:
-                async with self.direct.begin() as db:
+                async with self.direct.transaction() as db:
                     alone = await self._run_together(db, method, items, work, outcomes)
             except (IntegrityError, DomainError):  # rolled back whole: a twin's key, a collision, a refusal
                 alone = list(range(len(items)))
@@ -180,7 +184,7 @@ class Idempotency:
             return result
 
         try:
-            return await self.run(method, item[0], response_type, one)
+            return await self.run(item[0], response_type, one, method)
         except Exception as error:  # noqa: BLE001 - this item's caller raises it, not its neighbours
             return error
 
@@ -191,7 +195,7 @@ class Idempotency:
         if replayed is not None:
             return replayed
         try:
-            async with self.direct.begin() as db:
+            async with self.direct.transaction() as db:
                 await self._store(db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString())
         except IntegrityError as error:  # a twin stored its outcome meanwhile
             if not violated_unique(error, TABLE, "request_id"):
@@ -204,21 +208,22 @@ class Idempotency:
         rows = await self.direct.rows(self._stored, {"request_id": request_id})
         return self._replay(rows[0], method, digest, response_type) if rows else None
 
-    async def stored(self, method: str, request: Message, response_type: type[R]) -> R | None:
+    async def stored(self, request: Message, response_type: type[R], method: str | None = None) -> R | None:
         """The stored outcome of this request (raising a stored refusal), or None. For
         long jobs that commit in batches of their own and cannot run inside run()."""
-        return await self._replay_stored(method, request.request_id, request_digest(request), response_type)
+        return await self._replay_stored(method or method_name(), request.request_id, request_digest(request), response_type)
 
-    async def remember(self, method: str, request: Message, response: R) -> R:
+    async def remember(self, request: Message, response: R, method: str | None = None) -> R:
         """Store a job's outcome under its request_id; if a twin stored one first, that
         one is the answer."""
+        method = method or method_name()
         try:
-            async with self.direct.begin() as db:
+            async with self.direct.transaction() as db:
                 await self._store(db, request.request_id, method, request_digest(request),
                                   response=stored_form(response))
         except IntegrityError as error:
             if violated_unique(error, TABLE, "request_id"):
-                return await self.stored(method, request, type(response))
+                return await self.stored(request, type(response), method)
             raise
         return response
 

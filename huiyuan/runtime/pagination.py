@@ -10,15 +10,12 @@ text where a query compares a number, nor anything unbounded, to the database.
 import base64
 import hashlib
 import json
-from contextvars import ContextVar
 from datetime import datetime, time, timedelta, timezone
 
 from huiyuan.runtime.convert import FIRST_DAY, LAST_DAY
+from huiyuan.runtime.serving import serving_rpc
 from huiyuan.runtime.errors import Violations
 
-# The RPC being served (/package.Service/Method), set by the server interceptor for each
-# call (huiyuan/runtime/interceptors.py): every list's tokens are bound to it this way.
-serving_rpc: ContextVar[str] = ContextVar("serving_rpc", default="")
 MAX_TOKEN = 1024  # characters: the tokens we issue hold a few ids
 MAX_TEXT = 200  # characters of a text in a position (ids, org paths, times)
 INT64 = range(-2**63, 2**63)

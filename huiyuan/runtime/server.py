@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from huiyuan.database import engines as db, migrate
 from huiyuan.runtime import logs, service_auth, tracing
 from huiyuan.runtime.config import CALLER_KEYS, IDENTITY_KEY, QR_SECRET, MissingSecret, Settings
-from huiyuan.database.direct import Direct
+from huiyuan.database import Database
 from huiyuan.runtime.interceptors import ServerInterceptor
 
 log = logging.getLogger("huiyuan.server")
@@ -55,7 +55,7 @@ class ServiceContext:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker
-    direct: Direct  # hot statements straight on the driver (huiyuan/database/direct.py)
+    database: Database  # every transaction and read of the service (huiyuan/database/)
     identity: service_auth.Identity | None = None  # what it signs its calls to the services with (the gateway)
 
 
@@ -108,7 +108,7 @@ class App:
         self.engine = db.make_async_engine(settings.database_url, spec.name, max(2, settings.db_pool_size // 4))
         tracing.instrument_engine(self.engine)
         self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine),
-                                      Direct(self.engine, spec.name, settings.db_pool_size), identity)
+                                      Database(self.engine, spec.name, settings.db_pool_size), identity)
         self.server = grpc.aio.server(
             interceptors=[ServerInterceptor(spec.name, settings.access_log, gatekeeper, spec.max_request_bytes)],
             options=server_options(spec.max_receive_bytes),
@@ -127,7 +127,7 @@ class App:
         self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
         if self.port == 0:
             raise SystemExit(f"{self.spec.name}: cannot listen on {self.settings.host}:{self.settings.port}")
-        await self.context.direct.open()
+        await self.context.database.open()
         await self.server.start()
         await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         await self.check_health()
@@ -165,7 +165,7 @@ class App:
                 task.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.shutdown_grace_s if grace is None else grace)
-        await self.context.direct.close()
+        await self.context.database.close()
         await self.engine.dispose()
         log.info("stopped")
 

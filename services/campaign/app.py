@@ -14,7 +14,7 @@ metadata = storage.metadata
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "campaign")
+    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "campaign")
     max_discounts = int(os.environ.get("HUIYUAN_CAMPAIGN_MAX_DISCOUNTS", pricing.MAX_DISCOUNTS))
     campaign_pb2_grpc.add_CampaignServiceServicer_to_server(CampaignServicer(ctx, idempotency, max_discounts), server)
 

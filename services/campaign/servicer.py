@@ -105,7 +105,7 @@ def _quote_message(q: pricing.Quote) -> pb.QuoteResponse:
 
 class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, max_discounts: int = pricing.MAX_DISCOUNTS):
-        self.direct = ctx.direct  # a quote's coupon read: straight on the driver
+        self.database = ctx.database  # a quote's coupon read: straight on the driver
         self.idempotency = idempotency
         self.max_discounts = max_discounts
         self._active: tuple[float, list[pricing.Campaign]] = (0.0, [])
@@ -120,14 +120,14 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         second-old set can never overspend). A change made here is seen at once."""
         expires, found = self._active
         if time.monotonic() >= expires:
-            async with self.direct.reading() as db:
+            async with self.database.reading() as db:
                 found = await campaigns.active(db)
             self._active = (time.monotonic() + ACTIVE_SET_TTL_S, found)
         return found
 
     async def _quote(self, request: pb.QuoteRequest, member, lines, at, extra=()) -> pb.QuoteResponse:
         live = await self._active_campaigns()
-        presented = await coupons.for_quote(self.direct, list(request.coupon_codes), member.member_id, at)
+        presented = await coupons.for_quote(self.database, list(request.coupon_codes), member.member_id, at)
         return _quote_message(pricing.quote(lines, member, request.store_path, at, live + list(extra), presented,
                                             self.max_discounts))
 
@@ -142,7 +142,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.check(bool(request.campaign_id), "campaign_id", "CAMPAIGN_ID_REQUIRED", "campaign_id is required")
         member, lines, at = _order(v, request.order, "order.")
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             campaign, status = await campaigns.get(db, request.campaign_id)
         extra = [] if status == Status.ACTIVE else [campaign]  # an active one is already in the quote
         return pb.SimulateResponse(quote=await self._quote(request.order, member, lines, at, extra))
@@ -167,10 +167,10 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             created, status = await campaigns.create(db, campaign, utcnow())
             return pb.CreateCampaignResponse(campaign=_message(created, status))
 
-        return await self.idempotency.run("CreateCampaign", request, pb.CreateCampaignResponse, work)
+        return await self.idempotency.run(request, pb.CreateCampaignResponse, work)
 
     async def GetCampaign(self, request, context):
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             campaign, status = await campaigns.get(db, request.campaign_id)
         return pb.GetCampaignResponse(campaign=_message(campaign, status))
 
@@ -183,7 +183,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         fingerprint = pagination.fingerprint(request.org_path, request.status)
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             rows = await campaigns.list_under(db, request.org_path, Status(status) if status else None,
                                               after[0] if after else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
@@ -203,7 +203,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             self._active = (0.0, [])
             return pb.SetCampaignStatusResponse(campaign=_message(campaign, status))
 
-        return await self.idempotency.run("SetCampaignStatus", request, pb.SetCampaignStatusResponse, work)
+        return await self.idempotency.run(request, pb.SetCampaignStatusResponse, work)
 
     async def CreateCouponTemplate(self, request, context):
         v = Violations()
@@ -229,14 +229,14 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             created.template_id = template.template_id
             return pb.CreateCouponTemplateResponse(template=created)
 
-        return await self.idempotency.run("CreateCouponTemplate", request, pb.CreateCouponTemplateResponse, work)
+        return await self.idempotency.run(request, pb.CreateCouponTemplateResponse, work)
 
     async def GetCouponTemplate(self, request, context):
         v = Violations()
         v.check(is_id(request.template_id, "ct"), "template_id", "TEMPLATE_ID_INVALID",
                 "template_id must be a template id such as ct_01J...")
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             t = await coupons.template_by_id(db, request.template_id)
         return pb.GetCouponTemplateResponse(template=pb.CouponTemplate(
             template_id=t.template_id, name=t.name, kind=enum_value(pb.CouponKind, "COUPON_KIND", t.kind.value),
@@ -262,7 +262,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                                                   batch_id=request.batch_id)
             return pb.IssueCouponsResponse(coupons=[_coupon(c) for c in issued], already_issued_member_ids=skipped)
 
-        return await self.idempotency.run("IssueCoupons", request, pb.IssueCouponsResponse, work)
+        return await self.idempotency.run(request, pb.IssueCouponsResponse, work)
 
     async def IssueNewMemberGifts(self, request, context):
         v = Violations()
@@ -277,7 +277,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                                                           request.home_store_path, utcnow())
             return pb.IssueNewMemberGiftsResponse(coupons=[_coupon(c) for c in given])
 
-        return await self.idempotency.run("IssueNewMemberGifts", request, pb.IssueNewMemberGiftsResponse, work)
+        return await self.idempotency.run(request, pb.IssueNewMemberGiftsResponse, work)
 
     async def ListMemberCoupons(self, request, context):
         v = Violations()
@@ -296,7 +296,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         fingerprint = pagination.fingerprint(request.member_id, request.state, store, *([node] if node else []))
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             rows = await coupons.of_member(db, request.member_id, coupons.AVAILABLE if usable else state,
                                            before[0] if before else None, size + 1, valid_at=utcnow() if usable else None)
         page, token = pagination.next_page(rows, size, lambda row: [row.coupon_id], fingerprint)
@@ -330,7 +330,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             return [pb.ReserveCouponsResponse(reservation_id=ask.reservation_id, expire_time=timestamp(outcome))
                     if isinstance(outcome, datetime) else outcome for ask, outcome in zip(asks, outcomes)]
 
-        return await self.idempotency.run_batch("ReserveCoupons", items, pb.ReserveCouponsResponse, work)
+        return await self.idempotency.run_batch(items, pb.ReserveCouponsResponse, work)
 
     async def RedeemCoupons(self, request, context):
         v = Violations()
@@ -346,7 +346,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             return [pb.RedeemCouponsResponse(coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_REDEEMED) for c in codes])
                     if isinstance(codes, list) else codes for codes in await coupons.redeem_many(db, reservation_ids, utcnow())]
 
-        return await self.idempotency.run_batch("RedeemCoupons", items, pb.RedeemCouponsResponse, work)
+        return await self.idempotency.run_batch(items, pb.RedeemCouponsResponse, work)
 
     async def ReleaseCoupons(self, request, context):
         v = Violations()
@@ -359,7 +359,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             codes = await coupons.release(db, request.reservation_id, utcnow())
             return pb.ReleaseCouponsResponse(coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_AVAILABLE) for c in codes])
 
-        return await self.idempotency.run("ReleaseCoupons", request, pb.ReleaseCouponsResponse, work)
+        return await self.idempotency.run(request, pb.ReleaseCouponsResponse, work)
 
     async def ReturnDiscounts(self, request, context):
         v = Violations()
@@ -375,10 +375,10 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             return pb.ReturnDiscountsResponse(returns=[pb.CampaignReturn(campaign_id=c, amount_fen=a)
                                                        for c, a in sorted(returned.items())])
 
-        return await self.idempotency.run("ReturnDiscounts", request, pb.ReturnDiscountsResponse, work)
+        return await self.idempotency.run(request, pb.ReturnDiscountsResponse, work)
 
     async def GetCampaignStats(self, request, context):
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             row, budget = await coupons.stats(db, request.campaign_id)
         given = row.discount_fen if row else 0
         reserved = row.reserved_fen if row else 0

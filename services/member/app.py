@@ -18,7 +18,7 @@ from services.member.servicers.tier import TierServicer
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "member")
+    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "member")
     org_pb2_grpc.add_OrgServiceServicer_to_server(OrgServicer(ctx, idempotency), server)
     member_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(ctx, idempotency), server)
     card_pb2_grpc.add_CardServiceServicer_to_server(CardServicer(ctx, idempotency), server)

@@ -187,7 +187,7 @@ async def try_pin(direct, idempotency, method: str, request, member_id: str, pin
         await _save(db, after)
         return answer(after, is_right)
 
-    return await idempotency.run(method, request, response_type, work)
+    return await idempotency.run(request, response_type, work, method)
 
 
 async def set_pin(db, member_id: str, pin_hash: str, now: datetime) -> PinState:

@@ -14,7 +14,7 @@ metadata = storage.metadata
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "points")
+    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "points")
     points_pb2_grpc.add_PointsServiceServicer_to_server(PointsServicer(ctx, idempotency), server)
 
 

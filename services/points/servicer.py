@@ -93,7 +93,7 @@ def _line_accruals(accruals: list[domain.LineAccrual]) -> list[pb.LineAccrual]:
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
         self.engine = ctx.engine
-        self.direct = ctx.direct
+        self.database = ctx.database
         self.idempotency = idempotency
         # Accruals, holds and captures that arrive together run in one transaction (group commit).
         self.accruals = Batcher(self._accrue_batch)
@@ -104,7 +104,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         _member_id(v, request.member_id)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetBalanceResponse(balance=balance(await ledger.balance(db, request.member_id, utcnow())))
 
     async def Grant(self, request, context):
@@ -129,7 +129,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             return pb.GrantResponse(lot_id=lot_id, expire_time=timestamp(expire_time),
                                     balance=balance(await ledger.balance(db, request.member_id, now)))
 
-        return await self.idempotency.run("Grant", request, pb.GrantResponse, work)
+        return await self.idempotency.run(request, pb.GrantResponse, work)
 
     async def CreateRule(self, request, context):
         v = Violations()
@@ -159,13 +159,13 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             rule.rule_id = new_id("pr")
             return pb.CreateRuleResponse(rule=_rule_message(await accrual.create_rule(db, rule, utcnow())))
 
-        return await self.idempotency.run("CreateRule", request, pb.CreateRuleResponse, work)
+        return await self.idempotency.run(request, pb.CreateRuleResponse, work)
 
     async def GetRule(self, request, context):
         v = Violations()
         _rule_id(v, request.rule_id)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetRuleResponse(rule=_rule_message(await accrual.rule_by_id(db, request.rule_id)))
 
     async def ListRules(self, request, context):
@@ -175,7 +175,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.org_path, request.show_ended)
         after = pagination.decode(request.page_token, fingerprint, v, shape=(int, str))
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             found = await accrual.rules_under(db, request.org_path)
         now = utcnow()
         page, token = pagination.page_in_memory(  # highest priority first
@@ -197,7 +197,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
                                            actor_path=actor_path, now=now)
             return pb.EndRuleResponse(rule=_rule_message(ended))
 
-        return await self.idempotency.run("EndRule", request, pb.EndRuleResponse, work)
+        return await self.idempotency.run(request, pb.EndRuleResponse, work)
 
     async def PreviewAccrual(self, request, context):
         v = Violations()
@@ -205,7 +205,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             _member_id(v, request.member_id)
         order = _order(v, request)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             accruals = await accrual.preview(db, request.member_id, order)
         return pb.PreviewAccrualResponse(points=sum(a.points for a in accruals), lines=_line_accruals(accruals))
 
@@ -226,7 +226,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
                 points=sum(a.points for a in o.lines), lines=_line_accruals(o.lines), debt_paid_points=o.debt_paid,
                 balance=balance(o.balance)) for o in await accrual.accrue_many(db, asks, utcnow())]
 
-        return await self.idempotency.run_batch("Accrue", items, pb.AccrueResponse, work)
+        return await self.idempotency.run_batch(items, pb.AccrueResponse, work)
 
     async def SetOffsetPolicy(self, request, context):
         v = Violations()
@@ -246,7 +246,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             await db.execute(upsert.on_conflict_do_update(index_elements=["org_path"], set_=values))
             return pb.SetOffsetPolicyResponse(policy=p)
 
-        return await self.idempotency.run("SetOffsetPolicy", request, pb.SetOffsetPolicyResponse, work)
+        return await self.idempotency.run(request, pb.SetOffsetPolicyResponse, work)
 
     async def QuoteOffset(self, request, context):
         v = Violations()
@@ -254,7 +254,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_store_path(v, request.store_path, "store_path")
         v.check(0 <= request.payable_fen <= 10**10, "payable_fen", "AMOUNT_INVALID", "payable_fen must be 0 or more")
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             policy = await _offset_policy(db, request.store_path)
             available = (await ledger.balance(db, request.member_id, utcnow())).available
         points, fen = policy.quote(available, request.payable_fen)
@@ -280,7 +280,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             return [o if not isinstance(o, spending.Hold) else pb.HoldResponse(hold=hold_message(o))
                     for o in await spending.place_holds(db, asks, utcnow())]
 
-        return await self.idempotency.run_batch("Hold", items, pb.HoldResponse, work)
+        return await self.idempotency.run_batch(items, pb.HoldResponse, work)
 
     async def Capture(self, request, context):
         v = Violations()
@@ -296,7 +296,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             return [o if not isinstance(o, spending.Captured) else pb.CaptureResponse(
                 hold=hold_message(o.hold), balance=balance(o.balance)) for o in await spending.capture_holds(db, asks, utcnow())]
 
-        return await self.idempotency.run_batch("Capture", items, pb.CaptureResponse, work)
+        return await self.idempotency.run_batch(items, pb.CaptureResponse, work)
 
     async def Release(self, request, context):
         v = Violations()
@@ -308,7 +308,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         async def work(db):
             return pb.ReleaseResponse(hold=hold_message(await spending.release(db, hold_id=request.hold_id, now=utcnow())))
 
-        return await self.idempotency.run("Release", request, pb.ReleaseResponse, work)
+        return await self.idempotency.run(request, pb.ReleaseResponse, work)
 
     async def ListHistory(self, request, context):
         v = Violations()
@@ -317,7 +317,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.member_id)
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             rows = await ledger.history(db, request.member_id, before[0] if before else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.movement_id], fingerprint)
         return pb.ListHistoryResponse(next_page_token=token, movements=[pb.Movement(
@@ -331,7 +331,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         v.raise_if_any()
-        stored = await self.idempotency.stored("RunExpiry", request, pb.RunExpiryResponse)
+        stored = await self.idempotency.stored(request, pb.RunExpiryResponse)
         if stored is not None:
             return stored
         now = utcnow()
@@ -343,7 +343,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
                 break
             total_lots, total_points = total_lots + count, total_points + points
         response = pb.RunExpiryResponse(expired_lots=total_lots, expired_points=total_points)
-        return await self.idempotency.remember("RunExpiry", request, response)
+        return await self.idempotency.remember(request, response)
 
 
     async def Reverse(self, request, context):
@@ -366,7 +366,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             return pb.ReverseResponse(clawed_back_points=claw, returned_points=returned, new_debt_points=debt,
                                       balance=balance(await ledger.balance(db, request.member_id, now)))
 
-        return await self.idempotency.run("Reverse", request, pb.ReverseResponse, work)
+        return await self.idempotency.run(request, pb.ReverseResponse, work)
 
     async def Adjust(self, request, context):
         v = Violations()
@@ -387,7 +387,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
                                      reason=f"{reason} ({request.actor.operator_id})", store_path=org_path, now=now)
             return pb.AdjustResponse(balance=balance(await ledger.balance(db, request.member_id, now)))
 
-        return await self.idempotency.run("Adjust", request, pb.AdjustResponse, work)
+        return await self.idempotency.run(request, pb.AdjustResponse, work)
 
     async def CreateGift(self, request, context):
         v = Violations()
@@ -407,13 +407,13 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
                                                         g.org_path), utcnow())
             return pb.CreateGiftResponse(gift=_gift_message(gift))
 
-        return await self.idempotency.run("CreateGift", request, pb.CreateGiftResponse, work)
+        return await self.idempotency.run(request, pb.CreateGiftResponse, work)
 
     async def GetGift(self, request, context):
         v = Violations()
         _gift_id(v, request.gift_id)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetGiftResponse(gift=_gift_message(await mall.gift_by_id(db, request.gift_id)))
 
     async def ListGifts(self, request, context):
@@ -423,7 +423,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.org_path)
         after = pagination.decode(request.page_token, fingerprint, v, shape=(int, str))
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             found = await mall.gifts_on_line(db, request.org_path)
         page, token = pagination.page_in_memory(found, size, after, lambda g: (g.points, g.gift_id), fingerprint)
         return pb.ListGiftsResponse(gifts=[_gift_message(g) for g in page], next_page_token=token)
@@ -443,7 +443,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
                                            operator_id=operator, actor_path=actor_path, now=utcnow())
             return pb.AdjustGiftStockResponse(gift=_gift_message(gift))
 
-        return await self.idempotency.run("AdjustGiftStock", request, pb.AdjustGiftStockResponse, work)
+        return await self.idempotency.run(request, pb.AdjustGiftStockResponse, work)
 
     async def RedeemGift(self, request, context):
         v = Violations()
@@ -463,7 +463,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             return pb.RedeemGiftResponse(points=cost, stock_left=left,
                                          balance=balance(await ledger.balance(db, request.member_id, now)))
 
-        return await self.idempotency.run("RedeemGift", request, pb.RedeemGiftResponse, work)
+        return await self.idempotency.run(request, pb.RedeemGiftResponse, work)
 
     async def ListExpiringMembers(self, request, context):
         v = Violations()
@@ -474,7 +474,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.within.ToSeconds(), request.org_path)
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             rows = await ledger.expiring_members(db, utcnow(), within, request.org_path, after[0] if after else None,
                                                  size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.member_id], fingerprint)
@@ -488,7 +488,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         day = calendar_date(request.date)
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             earned, spent = await ledger.store_day(db, request.store_path, day)
         return pb.GetStoreActivityResponse(earned_points=earned, spent_points=spent)
 

@@ -25,7 +25,7 @@ def spend_policy() -> domain.SpendPolicy:
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.direct, storage.idempotency_keys, "wallet")
+    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "wallet")
     wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletServicer(ctx, idempotency, spend_policy()), server)
     count_card_pb2_grpc.add_CountCardServiceServicer_to_server(CountCardServicer(ctx, idempotency), server)
 

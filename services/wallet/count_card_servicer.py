@@ -22,7 +22,7 @@ PLAN, CARD, ENTRY = "ccp", "cc", "cce"  # id prefixes
 
 class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
-        self.direct = ctx.direct
+        self.database = ctx.database
         self.idempotency = idempotency
 
     async def CreateCountCardPlan(self, request, context):
@@ -42,13 +42,13 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
             plan.plan_id = new_id(PLAN)
             return pb.CreateCountCardPlanResponse(plan=_plan(await count_cards.create_plan(db, plan, utcnow())))
 
-        return await self.idempotency.run("CreateCountCardPlan", request, pb.CreateCountCardPlanResponse, work)
+        return await self.idempotency.run(request, pb.CreateCountCardPlanResponse, work)
 
     async def GetCountCardPlan(self, request, context):
         v = Violations()
         _id(v, request.plan_id, "plan_id", PLAN)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetCountCardPlanResponse(plan=_plan(await count_cards.plan_by_id(db, request.plan_id)))
 
     async def ListCountCardPlans(self, request, context):
@@ -62,7 +62,7 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         fingerprint = pagination.fingerprint(request.store_path, request.org_path, request.show_ended)
         after = pagination.decode(request.page_token, fingerprint, v, shape=(str, str))
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             found = await count_cards.plans(db, store_path=request.store_path, org_path=request.org_path,
                                             show_ended=request.show_ended, at=utcnow())
         page, token = pagination.page_in_memory(found, size, after, lambda p: (p.name, p.plan_id), fingerprint)
@@ -82,7 +82,7 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
                                                actor_path=actor_path, now=now)
             return pb.EndCountCardPlanResponse(plan=_plan(ended))
 
-        return await self.idempotency.run("EndCountCardPlan", request, pb.EndCountCardPlanResponse, work)
+        return await self.idempotency.run(request, pb.EndCountCardPlanResponse, work)
 
     async def SellCountCard(self, request, context):
         v = Violations()
@@ -105,13 +105,13 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
                 operator_id=operator, now=now)
             return pb.SellCountCardResponse(card=_card(card, now))
 
-        return await self.idempotency.run("SellCountCard", request, pb.SellCountCardResponse, work)
+        return await self.idempotency.run(request, pb.SellCountCardResponse, work)
 
     async def GetCountCard(self, request, context):
         v = Violations()
         _id(v, request.card_id, "card_id", CARD)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetCountCardResponse(card=_card(await count_cards.card_by_id(db, request.card_id), utcnow()))
 
     async def ListCountCards(self, request, context):
@@ -124,7 +124,7 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         now = utcnow()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             found = await count_cards.cards_of(db, request.member_id, request.usable_at_store_path, now)
         page, token = pagination.page_in_memory(  # newest first
             found, size, after, lambda c: (c.card_id,), fingerprint, reverse=True)
@@ -147,13 +147,13 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
                                                 store_path=request.store_path, operator_id=operator, now=now)
             return pb.UseCountCardResponse(use=_entry(entry), card=_card(card, now))
 
-        return await self.idempotency.run("UseCountCard", request, pb.UseCountCardResponse, work)
+        return await self.idempotency.run(request, pb.UseCountCardResponse, work)
 
     async def GetCountCardUse(self, request, context):
         v = Violations()
         _id(v, request.use_id, "use_id", ENTRY)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetCountCardUseResponse(use=_entry(await count_cards.use_by_id(db, request.use_id)))
 
     async def UndoCountCardUse(self, request, context):
@@ -170,7 +170,7 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
                                                      operator_id=operator, now=now)
             return pb.UndoCountCardUseResponse(undo=_entry(entry), card=_card(card, now))
 
-        return await self.idempotency.run("UndoCountCardUse", request, pb.UndoCountCardUseResponse, work)
+        return await self.idempotency.run(request, pb.UndoCountCardUseResponse, work)
 
     async def RefundCountCard(self, request, context):
         v = Violations()
@@ -188,7 +188,7 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
                 refund_fen=refund_fen, tender=_tender(card.tender), tender_reference=card.tender_reference,
                 card=_card(card, now))
 
-        return await self.idempotency.run("RefundCountCard", request, pb.RefundCountCardResponse, work)
+        return await self.idempotency.run(request, pb.RefundCountCardResponse, work)
 
     async def ListCountCardEntries(self, request, context):
         v = Violations()
@@ -197,7 +197,7 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         fingerprint = pagination.fingerprint(request.card_id)
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             found = await count_cards.entries_of(db, request.card_id, before[0] if before else None, size + 1)
         page, token = pagination.next_page(found, size, lambda e: [e.entry_id], fingerprint)
         return pb.ListCountCardEntriesResponse(entries=[_entry(e) for e in page], next_page_token=token)

@@ -43,7 +43,7 @@ def _amount(v: Violations, value: int, field: str = "amount_fen", maximum: int =
 
 class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, policy: domain.SpendPolicy):
-        self.direct = ctx.direct
+        self.database = ctx.database
         self.idempotency = idempotency
         self.policy = policy
         # Holds and captures that arrive together run in one transaction (group commit).
@@ -54,7 +54,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         _member_id(v, request.member_id)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetBalanceResponse(balance=balance(await storage.read_accounts(db, request.member_id)))
 
     async def TopUp(self, request, context):
@@ -78,7 +78,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 top_up_id=top_up.top_up_id, principal_fen=top_up.principal, bonus_fen=top_up.bonus,
                 applied_packages=[pb.AppliedPackage(**p) for p in top_up.packages], balance=balance(accounts))
 
-        return await self.idempotency.run("TopUp", request, pb.TopUpResponse, work)
+        return await self.idempotency.run(request, pb.TopUpResponse, work)
 
     async def BatchTopUp(self, request, context):
         v = Violations()
@@ -88,7 +88,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         check_store_path(v, request.store_path, "store_path")
         operator, _ = check_actor(v, request)
         v.raise_if_any()
-        stored = await self.idempotency.stored("BatchTopUp", request, pb.BatchTopUpResponse)
+        stored = await self.idempotency.stored(request, pb.BatchTopUpResponse)
         if stored is not None:
             return stored
         report = _batch_rows(request.content, xlsx)
@@ -96,12 +96,12 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         # connection) leaves whole parts applied and recorded, and the retry applies the
         # rest, reporting the parts before it ALREADY_APPLIED.
         for start in range(0, len(report), loading.ROWS_AT_ONCE):
-            async with self.direct.begin() as session:
+            async with self.database.transaction() as session:
                 await loading.batch_top_up(session, batch_id=request.batch_id, rows=report[start:start + loading.ROWS_AT_ONCE],
                                            store_path=request.store_path, operator_id=operator, new_id=new_id, now=utcnow())
             crash_point("wallet.batch-part-applied")
         applied = [r for r in report if not r.reject_reason]
-        return await self.idempotency.remember("BatchTopUp", request, pb.BatchTopUpResponse(
+        return await self.idempotency.remember(request, pb.BatchTopUpResponse(
             applied_rows=len(applied), rejected_rows=len(report) - len(applied),
             total_fen=sum(r.amount for r in applied), bonus_fen=sum(r.bonus for r in applied),
             rows=[pb.BatchTopUpRow(row_number=r.row_number, member_id=r.member_id, amount_fen=r.amount,
@@ -125,7 +125,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
             placed = await spending.place_holds(session, asks, self.policy, utcnow())
             return [h if isinstance(h, DomainError) else pb.HoldResponse(hold=hold_message(h)) for h in placed]
 
-        return await self.idempotency.run_batch("Hold", items, pb.HoldResponse, work)
+        return await self.idempotency.run_batch(items, pb.HoldResponse, work)
 
     async def Capture(self, request, context):
         v = Violations()
@@ -142,7 +142,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 hold=hold_message(c.hold), principal_fen=c.principal, bonus_fen=c.bonus, balance=balance(c.accounts))
                 for c in await spending.capture_holds(session, asks, utcnow())]
 
-        return await self.idempotency.run_batch("Capture", items, pb.CaptureResponse, work)
+        return await self.idempotency.run_batch(items, pb.CaptureResponse, work)
 
     async def Release(self, request, context):
         v = Violations()
@@ -154,7 +154,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         async def work(session):
             return pb.ReleaseResponse(hold=hold_message(await spending.release(session, hold_id=request.hold_id, now=utcnow())))
 
-        return await self.idempotency.run("Release", request, pb.ReleaseResponse, work)
+        return await self.idempotency.run(request, pb.ReleaseResponse, work)
 
     async def RefundConsumption(self, request, context):
         v = Violations()
@@ -171,7 +171,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 operator_id=operator, refund_id=new_id("r"), now=utcnow())
             return pb.RefundConsumptionResponse(principal_fen=principal, bonus_fen=bonus, balance=balance(accounts))
 
-        return await self.idempotency.run("RefundConsumption", request, pb.RefundConsumptionResponse, work)
+        return await self.idempotency.run(request, pb.RefundConsumptionResponse, work)
 
     async def RefundTopUp(self, request, context):
         v = Violations()
@@ -189,13 +189,13 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 tender=enum_value(pb.Tender, "TENDER", top_up.tender.value), tender_reference=top_up.tender_reference,
                 balance=balance(accounts))
 
-        return await self.idempotency.run("RefundTopUp", request, pb.RefundTopUpResponse, work)
+        return await self.idempotency.run(request, pb.RefundTopUpResponse, work)
 
     async def GetTopUp(self, request, context):
         v = Violations()
         _top_up_id(v, request.top_up_id)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetTopUpResponse(top_up=_top_up(await loading.top_up_by_id(db, request.top_up_id)))
 
     async def Adjust(self, request, context):
@@ -218,7 +218,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 bonus_delta=request.bonus_delta_fen, reason=reason, operator_id=operator, now=utcnow())
             return pb.AdjustResponse(balance=balance(accounts))
 
-        return await self.idempotency.run("Adjust", request, pb.AdjustResponse, work)
+        return await self.idempotency.run(request, pb.AdjustResponse, work)
 
     async def ListEntries(self, request, context):
         v = Violations()
@@ -237,7 +237,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                                              str(query.start_date), str(query.end_date), "by-sequence")
         before = _statement_position(pagination.decode(request.page_token, fingerprint, v, shape=(int,)), v)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             rows = await reports.statement(db, query, before, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.sequence], fingerprint)
         return pb.ListEntriesResponse(entries=[_entry(r) for r in page], next_page_token=token)
@@ -262,13 +262,13 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
             created = await loading.create_package(session, package, utcnow())
             return pb.CreateTopUpPackageResponse(package=_package(created))
 
-        return await self.idempotency.run("CreateTopUpPackage", request, pb.CreateTopUpPackageResponse, work)
+        return await self.idempotency.run(request, pb.CreateTopUpPackageResponse, work)
 
     async def GetTopUpPackage(self, request, context):
         v = Violations()
         _package_id(v, request.package_id)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             return pb.GetTopUpPackageResponse(package=_package(await loading.package_by_id(db, request.package_id)))
 
     async def ListTopUpPackages(self, request, context):
@@ -284,7 +284,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         at = from_timestamp(request.at_time) if request.HasField("at_time") else utcnow()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             if request.store_path:
                 packages = await loading.packages_at(db, request.store_path, at)
             else:
@@ -306,7 +306,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                                               actor_path=actor_path, now=now)
             return pb.EndTopUpPackageResponse(package=_package(ended))
 
-        return await self.idempotency.run("EndTopUpPackage", request, pb.EndTopUpPackageResponse, work)
+        return await self.idempotency.run(request, pb.EndTopUpPackageResponse, work)
 
     async def GetSettlement(self, request, context):
         v = Violations()
@@ -317,7 +317,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         if start and end:
             v.check(start <= end, "end_date", "DATES_REVERSED", "end_date must not be before start_date")
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             positions = await reports.settlement(db, request.org_path, start, end)
         return pb.GetSettlementResponse(positions=[pb.StorePosition(
             store_path=p.store_path, loaded_here_spent_elsewhere_fen=p.loaded_here_spent_elsewhere,
@@ -332,7 +332,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         day = calendar_date(request.date)
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             loaded, bonus, spent = await reports.store_day(db, request.store_path, day)
             cards_sold, cards_used = await reports.count_card_day(db, request.store_path, day)
             takings = await reports.store_day_takings(db, request.store_path, day)

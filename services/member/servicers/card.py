@@ -43,7 +43,7 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         async def work(session):
             return card_pb2.CreateCardTypeResponse(card_type=convert.card_type(await cards.create_card_type(session, values)))
 
-        return await self.idempotency.run("CreateCardType", request, card_pb2.CreateCardTypeResponse, work)
+        return await self.idempotency.run(request, card_pb2.CreateCardTypeResponse, work)
 
     async def GetCardType(self, request, context):
         async with self.sessions() as session:
@@ -76,7 +76,7 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
                                           operator, org_path)
             return card_pb2.IssueCardResponse(card=convert.card(card))
 
-        return await self.idempotency.run("IssueCard", request, card_pb2.IssueCardResponse, work)
+        return await self.idempotency.run(request, card_pb2.IssueCardResponse, work)
 
     async def GetCard(self, request, context):
         v = Violations()
@@ -122,7 +122,7 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
             card = await cards.change_state(session, request.card_number, action, reason, operator, org_path)
             return response_type(card=convert.card(card))
 
-        return await self.idempotency.run(method, request, response_type, work)
+        return await self.idempotency.run(request, response_type, work, method)
 
     async def ReportCardLost(self, request, context):
         return await self._change("ReportCardLost", request, domain.CardAction.REPORT_LOST, card_pb2.ReportCardLostResponse)
@@ -152,4 +152,4 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
             old, new = await cards.replace_card(session, request.card_number, request.new_card_number, reason, operator, org_path)
             return card_pb2.ReplaceCardResponse(old_card=convert.card(old), new_card=convert.card(new))
 
-        return await self.idempotency.run("ReplaceCard", request, card_pb2.ReplaceCardResponse, work)
+        return await self.idempotency.run(request, card_pb2.ReplaceCardResponse, work)

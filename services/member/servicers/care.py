@@ -35,7 +35,7 @@ class CareServicer(care_pb2_grpc.CareServiceServicer):
         async def work(session):
             return care_pb2.RecordCareContactResponse(contact=convert.care_contact(await contacts.record_contact(session, contact)))
 
-        return await self.idempotency.run("RecordCareContact", request, care_pb2.RecordCareContactResponse, work)
+        return await self.idempotency.run(request, care_pb2.RecordCareContactResponse, work)
 
     async def ListCareContacts(self, request, context):
         v = Violations()

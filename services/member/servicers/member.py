@@ -45,7 +45,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
         self.sessions = ctx.sessions
         self.engine = ctx.engine
-        self.direct = ctx.direct
+        self.database = ctx.database
         self.idempotency = idempotency
         self.qr_secret = ctx.settings.qr_secret
         self.qr_lifetime = timedelta(seconds=ctx.settings.qr_lifetime_s)  # the longest a QR code is good for
@@ -81,10 +81,10 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
             await members.register(session, new)
             return member_pb2.RegisterMemberResponse(member=convert.member(new, definitions))
 
-        return await self.idempotency.run("RegisterMember", request, member_pb2.RegisterMemberResponse, work)
+        return await self.idempotency.run(request, member_pb2.RegisterMemberResponse, work)
 
     async def GetMember(self, request, context):
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             member = await members.require_member(db, request.member_id)
             definitions = await storage.attribute_definitions_by_key(db, member.attributes.keys())
         return member_pb2.GetMemberResponse(member=convert.member(member, definitions))
@@ -96,7 +96,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         v.check(keys <= MAX_FIND_KEYS, "member_ids", "TOO_MANY_KEYS",
                 f"at most {MAX_FIND_KEYS} member_ids and phones in all per call")
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             found = await members.find(db, request.member_ids, request.phones)
             definitions = await storage.attribute_definitions_by_key(
                 db, {key for m in found.values() for key in m.attributes})
@@ -128,7 +128,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
             updated = await members.update_member(session, member_id, changes)
             return member_pb2.UpdateMemberResponse(member=convert.member(updated, definitions))
 
-        return await self.idempotency.run("UpdateMember", request, member_pb2.UpdateMemberResponse, work)
+        return await self.idempotency.run(request, member_pb2.UpdateMemberResponse, work)
 
     async def LookupMember(self, request, context):
         v = Violations()
@@ -148,12 +148,12 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         now = utcnow()
         qr_member = domain.verify_qr_token(request.qr_token, self.qr_secret, now, self.qr_lifetime) if key == "qr_token" else ""
         found = await members.lookup(
-            self.direct, member_id=request.member_id if key == "member_id" else "", phone=phone,
+            self.database, member_id=request.member_id if key == "member_id" else "", phone=phone,
             card_number=request.card_number if key == "card_number" else "", qr_member_id=qr_member,
             for_payment=purpose == member_pb2.LOOKUP_PURPOSE_PAYMENT, now=now)
         definitions = {}
         if found.member.attributes:
-            async with self.direct.reading() as db:
+            async with self.database.reading() as db:
                 definitions = await storage.attribute_definitions_by_key(db, found.member.attributes.keys())
         member = convert.member(found.member, definitions)
         if request.view == member_pb2.MEMBER_VIEW_COUNTER:  # what a till needs, no more
@@ -174,7 +174,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         fingerprint = pagination.fingerprint(request.filter.SerializeToString(deterministic=True).hex())
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.direct.reading() as db:
+        async with self.database.reading() as db:
             found = await members.list_members(db, query, before[0] if before else None, size + 1)
             definitions = await storage.attribute_definitions_by_key(db, {k for m in found for k in m.attributes})
         page, token = pagination.next_page(found, size, lambda m: [m.member_id], fingerprint)
@@ -213,7 +213,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
             await members.create_attribute_definition(session, definition)
             return member_pb2.CreateAttributeDefinitionResponse(attribute_definition=convert.attribute_definition(definition))
 
-        return await self.idempotency.run("CreateAttributeDefinition", request,
+        return await self.idempotency.run(request,
                                           member_pb2.CreateAttributeDefinitionResponse, work)
 
     async def ListAttributeDefinitions(self, request, context):
@@ -245,7 +245,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
                 rejects=[member_pb2.ImportReject(row_number=r.row_number, field=r.field, reason=r.reason, message=r.message)
                          for r in result.rejects])
 
-        return await self.idempotency.run("ImportMembers", request, member_pb2.ImportMembersResponse, work)
+        return await self.idempotency.run(request, member_pb2.ImportMembersResponse, work)
 
     async def ExportMembers(self, request, context):
         v = Violations()
@@ -280,7 +280,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
             return member_pb2.RecordVisitResponse(stats=_visit_stats(visit.stats),
                                                   **convert.climb(visit.climbed, visit.tier_reached))
 
-        return await self.idempotency.run("RecordVisit", request, member_pb2.RecordVisitResponse, work)
+        return await self.idempotency.run(request, member_pb2.RecordVisitResponse, work)
 
     async def RecordReturn(self, request, context):
         v = Violations()
@@ -301,7 +301,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
                 stats=_visit_stats(returned.stats),
                 tier_change=convert.tier_change(returned.fell) if returned.fell else None)
 
-        return await self.idempotency.run("RecordReturn", request, member_pb2.RecordReturnResponse, work)
+        return await self.idempotency.run(request, member_pb2.RecordReturnResponse, work)
 
     async def GetVisitStats(self, request, context):
         async with self.sessions() as session:

@@ -32,7 +32,7 @@ class OrgServicer(org_pb2_grpc.OrgServiceServicer):
                                                 domain.OrgKind(kind), node.time_zone)
             return org_pb2.CreateOrgNodeResponse(org_node=convert.org_node(created))
 
-        return await self.idempotency.run("CreateOrgNode", request, org_pb2.CreateOrgNodeResponse, work)
+        return await self.idempotency.run(request, org_pb2.CreateOrgNodeResponse, work)
 
     async def GetOrgNode(self, request, context):
         v = Violations()
@@ -71,4 +71,4 @@ class OrgServicer(org_pb2_grpc.OrgServiceServicer):
             node = await org.update_org_node(session, request.org_node.path, changes)
             return org_pb2.UpdateOrgNodeResponse(org_node=convert.org_node(node))
 
-        return await self.idempotency.run("UpdateOrgNode", request, org_pb2.UpdateOrgNodeResponse, work)
+        return await self.idempotency.run(request, org_pb2.UpdateOrgNodeResponse, work)

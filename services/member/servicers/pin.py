@@ -40,7 +40,7 @@ def proof_request_id(request_id: str) -> str:
 
 class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
-        self.direct = ctx.direct
+        self.database = ctx.database
         self.idempotency = idempotency
         self.qr_secret = ctx.settings.qr_secret
 
@@ -61,15 +61,15 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
             raise pins.credential_required()
         if kind != "pin":
             qr_member = domain.verify_qr_token(credential.qr_token, self.qr_secret, now) if kind == "qr_token" else ""
-            async with self.direct.reading() as db:
+            async with self.database.reading() as db:
                 await require_member(db, member_id)
-            await pins.check_card_or_qr(self.direct, member_id, card_number=credential.card_number,
+            await pins.check_card_or_qr(self.database, member_id, card_number=credential.card_number,
                                         qr_member_id=qr_member, now=now)
             return pb.VerifyPaymentCredentialResponse(verified=True)
         tried = pb.VerifyPaymentCredentialRequest(request_id=request.request_id, member_id=member_id,
                                                   credential=credential)
         answer = await pins.try_pin(
-            self.direct, self.idempotency, "VerifyPaymentCredential", tried, member_id, credential.pin, now,
+            self.database, self.idempotency, "VerifyPaymentCredential", tried, member_id, credential.pin, now,
             pb.VerifyPaymentCredentialResponse,
             lambda after, right: pb.VerifyPaymentCredentialResponse(
                 verified=right, tries_left=after.tries_left,
@@ -96,7 +96,7 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
         async def work(db):
             return pb.SetPaymentPinResponse(state=_state(await pins.set_pin(db, request.member_id, pin_hash, now)))
 
-        return await self.idempotency.run("SetPaymentPin", request, pb.SetPaymentPinResponse, work)
+        return await self.idempotency.run(request, pb.SetPaymentPinResponse, work)
 
     async def ResetPaymentPin(self, request, context):
         v = Violations()
@@ -109,4 +109,4 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
         async def work(db):
             return pb.ResetPaymentPinResponse(state=_state(await pins.reset_pin(db, request.member_id, request.clear, now)))
 
-        return await self.idempotency.run("ResetPaymentPin", request, pb.ResetPaymentPinResponse, work)
+        return await self.idempotency.run(request, pb.ResetPaymentPinResponse, work)

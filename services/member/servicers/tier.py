@@ -35,7 +35,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         async def work(session):
             return tier_pb2.CreateTierResponse(tier=convert.tier(await tiers.create_tier(session, tier)))
 
-        return await self.idempotency.run("CreateTier", request, tier_pb2.CreateTierResponse, work)
+        return await self.idempotency.run(request, tier_pb2.CreateTierResponse, work)
 
     async def ListTiers(self, request, context):
         v = Violations()
@@ -64,7 +64,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         async def work(session):
             return tier_pb2.UpdateTierResponse(tier=convert.tier(await tiers.update_tier(session, t.tier_id, changes)))
 
-        return await self.idempotency.run("UpdateTier", request, tier_pb2.UpdateTierResponse, work)
+        return await self.idempotency.run(request, tier_pb2.UpdateTierResponse, work)
 
     async def AssignTier(self, request, context):
         v = Violations()
@@ -79,7 +79,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
             change = await tiers.assign_tier(session, request.member_id, request.tier_id, reason, operator)
             return tier_pb2.AssignTierResponse(tier_change=convert.tier_change(change))
 
-        return await self.idempotency.run("AssignTier", request, tier_pb2.AssignTierResponse, work)
+        return await self.idempotency.run(request, tier_pb2.AssignTierResponse, work)
 
     async def ListTierHistory(self, request, context):
         v = Violations()
@@ -112,7 +112,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
             return tier_pb2.RecordTopUpResponse(top_up_total_fen=counted.top_up_fen,
                                                 **convert.climb(counted.climbed, counted.tier_reached))
 
-        return await self.idempotency.run("RecordTopUp", request, tier_pb2.RecordTopUpResponse, work)
+        return await self.idempotency.run(request, tier_pb2.RecordTopUpResponse, work)
 
     async def RecordTopUpRefund(self, request, context):
         v = Violations()
@@ -127,7 +127,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
                 member_id=counted.member_id, top_up_total_fen=counted.top_up_fen,
                 tier_change=convert.tier_change(counted.fell) if counted.fell else None)
 
-        return await self.idempotency.run("RecordTopUpRefund", request, tier_pb2.RecordTopUpRefundResponse, work)
+        return await self.idempotency.run(request, tier_pb2.RecordTopUpRefundResponse, work)
 
 
 def _check_top_up_id(v: Violations, top_up_id: str) -> None:
