@@ -28,7 +28,7 @@ from gateway import auth, bootstrap  # noqa: E402
 from huiyuan.common.v1 import file_pb2  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2 as pb  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
-from huiyuan.launcher import SERVICES  # noqa: E402
+from huiyuan_cli.launcher import SERVICES  # noqa: E402
 from bench.checkout import MEMBERS, PORTS, STORE, seed  # noqa: E402
 from bench.common import ADMIN_URL, fresh_database, serving  # noqa: E402
 

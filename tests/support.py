@@ -100,8 +100,7 @@ def card_type(stubs: Stubs, validity_days=0) -> str:
 def pos_args(*argv: str):
     """`huiyuan pos ARGV...` parsed as the command line parses it (SystemExit for a
     mistyped one)."""
-    from huiyuan import cli
-
+    from huiyuan_cli import cli
     return cli.parser().parse_args(["pos", *argv])
 
 

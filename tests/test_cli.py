@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from huiyuan import cli, cli_args, cli_text, pos_office
-
+from huiyuan_cli import cli, cli_args, cli_text, pos_office
 SOURCES = Path(cli.__file__).parent
 
 
@@ -158,7 +157,7 @@ def test_a_file_that_cannot_be_read_or_written_is_named_not_a_traceback(tmp_path
 
 def test_a_table_lines_up_in_chinese():
     """A Chinese character takes two columns of a terminal: the day's table pads by them."""
-    from huiyuan.pos_office import _table_row
+    from huiyuan_cli.pos_office import _table_row
 
     header, row = (_table_row(cells, (12, 12, 12, 0, 12, 12)) for cells in (
         ("收款方式", "销售", "充值", "计次卡", "退款", "净额"), ("微信支付", "¥0.00", "¥400.00", "", "¥100.00", "¥300.00")))
@@ -217,8 +216,7 @@ def test_huiyuan_up_prints_commands_that_work_exactly_as_printed(tmp_path):
 def test_huiyuan_up_refuses_a_port_another_run_holds_before_it_starts_anything(monkeypatch):
     """Otherwise the other run's services answer its health checks and get its demo, and
     the terminal key it prints is one their gateway does not know."""
-    from huiyuan import launcher
-
+    from huiyuan_cli import launcher
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()

@@ -540,8 +540,7 @@ def test_a_pos_top_up_whose_answer_was_lost_is_finished_by_its_request_id_and_ne
     id; run again with it, after the restart, it prints the same top-up and the member was
     charged once. Run with that id and another amount, it is refused, not a second top-up."""
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     member = chain.member.register(name="掉线充值")
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{chain.processes['gateway'].port}")
     top_up = ["top-up", "--phone", member.phone, "--amount", "100", "--key", chain.key]
@@ -574,8 +573,7 @@ def test_a_pos_change_while_the_gateway_is_frozen_ends_in_seconds_and_its_reques
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     import signal
 
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     member = chain.member.register(name="冻结网关")
     chain.wallet.TopUp(wallet_pb2.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=100_00,
                                                tender=wallet_pb2.TENDER_CASH, store_path=STORE, actor=ACTOR))

@@ -452,8 +452,7 @@ def test_a_back_office_exports_the_orders_of_its_node_for_excel(shop):
 
 
 def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monkeypatch, capsys, tmp_path):
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     stub, terminal, member_id, card, _, hq_key = shop
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
     manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
@@ -501,8 +500,7 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
 def test_a_refusal_is_printed_in_the_service_s_own_words_in_the_chosen_language(shop, monkeypatch, capsys):
     """The services' zh-CN LocalizedMessage in Chinese (the default), their English with
     --lang en; each bad field on its line; exit 1, no traceback."""
-    from huiyuan import cli
-
+    from huiyuan_cli import cli
     stub, terminal, _, _, _, _ = shop
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
     assert cli.main(["pos", "lookup", "--card", "8000000000999999", "--key", terminal]) == 1
@@ -515,8 +513,7 @@ def test_a_refusal_is_printed_in_the_service_s_own_words_in_the_chosen_language(
 
 
 def test_the_pos_command_refuses_a_mistyped_amount_or_line_before_calling_anyone(capsys):
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     assert pos_args("top-up", "--amount", "99.5").amount == 99_50
     for amount in ("12.345", "-5", "abc", "NaN", "1e3"):  # a fen is never rounded away, nor a sign dropped
         with pytest.raises(SystemExit):
@@ -553,8 +550,7 @@ def test_a_till_top_up_or_checkout_with_no_gateway_ends_in_seconds_and_its_reque
     3 s with exit 75 and the request id (their lookup got no answer: nothing was sent);
     `pos lookup` alone says nobody answered. Run again with the id against the gateway,
     each is done once: a second run prints the same, the stored value moved once."""
-    from huiyuan import cli, pos
-
+    from huiyuan_cli import cli, pos
     stub, terminal, _, card, _, _ = shop
     commands = [["top-up", "--card", card, "--amount", "100", "--key", terminal],
                 ["checkout", "--card", card, "--line", "tea-1:tea:2:60", "--stored-value", "100", "--key", terminal]]
@@ -591,8 +587,7 @@ def test_the_pos_command_sends_its_key_as_bearer(monkeypatch):
     gateway (the gateway itself accepts the deprecated form too, so cannot tell)."""
     from concurrent import futures
 
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     heard = []
 
     def record(request, context):
@@ -614,8 +609,7 @@ def test_the_pos_command_sends_its_key_as_bearer(monkeypatch):
 
 
 def test_a_lookup_with_no_gateway_says_nobody_answered_not_that_it_was_refused(monkeypatch, capsys):
-    from huiyuan import cli
-
+    from huiyuan_cli import cli
     with socket.socket() as unused:  # a port nobody listens on
         unused.bind(("127.0.0.1", 0))
         monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{unused.getsockname()[1]}")

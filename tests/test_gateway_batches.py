@@ -173,8 +173,7 @@ def test_a_batch_outside_the_caller_s_stores_or_unreadable_is_refused_and_loads_
 def test_the_pos_command_loads_a_batch_and_prints_its_report(office, marked, wallet_service, monkeypatch, capsys,
                                                              tmp_path):
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     stub, keys, _ = office
     _, people = marked
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
@@ -203,7 +202,7 @@ def test_the_example_files_load_as_examples_readme_says(office, member_service, 
     first.)"""
     from pathlib import Path
 
-    from huiyuan import pos
+    from huiyuan_cli import pos
     from huiyuan.member.v1 import org_pb2
 
     examples = Path(__file__).parent.parent / "examples"

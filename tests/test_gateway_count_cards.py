@@ -111,8 +111,7 @@ def test_a_count_card_is_sold_punched_undone_and_refunded_within_each_key_s_scop
 
 def test_the_pos_commands_sell_punch_undo_refund_and_read_a_count_card(pool, monkeypatch, capsys):
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     stub, cards, keys = pool
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
     plan = cards.CreateCountCardPlan(cc.CreateCountCardPlanRequest(request_id=rid(), plan=cc.CountCardPlan(

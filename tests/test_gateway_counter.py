@@ -250,8 +250,7 @@ def _date(day) -> date_pb2.Date:
 def test_the_pos_command_at_the_counter_and_in_the_back_office(
         office, tills, member_service, wallet_service, points_service, monkeypatch, capsys):
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     stub, keys, ids_by_field = office
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
     member_id = ids_by_field["member_id"][EAST]

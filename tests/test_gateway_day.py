@@ -86,8 +86,7 @@ def test_a_store_s_day_says_what_each_tender_took_and_gave_back(day_store, membe
                                      metadata=as_(hq_key)) == day
 
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     assert pos.run(pos_args("day", "--key", manager)) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith(f"{DAY_STORE}  ")

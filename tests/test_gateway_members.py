@@ -215,8 +215,7 @@ def test_a_region_lists_the_members_to_remind_of_points_its_stores_gave(office, 
 
 def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     stub, keys, _ = office
     tag, people = marked
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
@@ -247,7 +246,7 @@ def test_the_pos_command_exports_and_imports_members(office, marked, monkeypatch
 def test_a_store_remembers_its_members_days_and_who_stopped_coming_not_another_region_s(
         office, member_service, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
-    from huiyuan import pos
+    from huiyuan_cli import pos
     from huiyuan.runtime.clock import CHAIN_ZONE
 
     stub, keys, ids_by_field = office

@@ -247,8 +247,7 @@ def test_a_till_sees_every_count_card_of_a_member_usable_there(chain, count_card
 
 
 def test_pos_lists_every_plan_and_gift_on_offer(chain, count_cards, points, monkeypatch, capsys):  # noqa: F811
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     stub, hq_key = chain
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", stub.address)
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # the lines below as the English table says them

@@ -343,8 +343,7 @@ def test_import_xlsx_and_export_both_formats(stubs):
 
 
 def test_member_list_shows_each_member_s_tier(stubs, member_service, monkeypatch, capsys):
-    from huiyuan import cli
-
+    from huiyuan_cli import cli
     rank = 100 + int(rid()[:3], 16) % 900
     tier = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
         name=f"铂金{rank}", rank=rank, price_rate_bp=9000, points_multiplier_bp=20000))).tier

@@ -269,7 +269,7 @@ def test_every_service_s_migrations_make_the_tables_its_code_declares(database_u
     (or the reverse) fails here, not in production."""
     import importlib
 
-    from huiyuan.launcher import SERVICES, spec_of
+    from huiyuan_cli.launcher import SERVICES, spec_of
     from huiyuan.database import migrate
     from tests.conftest import per_service
 

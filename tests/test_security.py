@@ -41,8 +41,7 @@ def test_a_replayed_key_issue_answers_with_the_key_s_id_and_not_the_key(chain):
 
 def test_a_key_is_issued_only_for_a_node_there_is_and_a_role_that_works_there(chain, database_url, monkeypatch,
                                                                              capsys):
-    from huiyuan import cli
-
+    from huiyuan_cli import cli
     stub, hq_key = chain
     for org_path, role, refused in [
         ("hq/east/sh-404", pb.ROLE_STORE_MANAGER, (grpc.StatusCode.NOT_FOUND, "ORG_NODE_NOT_FOUND")),
@@ -413,7 +412,7 @@ def test_the_member_service_counts_one_try_for_one_request_sent_twice_at_once(co
 
 def test_the_pos_command_sets_a_pin_pays_with_it_and_a_manager_clears_it(counter, points_service, monkeypatch,
                                                                           capsys):
-    from huiyuan import pos
+    from huiyuan_cli import pos
     from tests.support import pos_args
 
     stub, till, manager, *_ = counter

@@ -325,7 +325,7 @@ def test_a_short_qr_secret_is_refused(tmp_path):
 def test_in_development_the_keys_of_var_keys_serve_and_the_operator_names_actors(tmp_path):
     """What `huiyuan up` does: var/keys made once (0600), HUIYUAN_ENV=development, no
     secret in the environment; the CLI's and the demo's operator may name an actor."""
-    from huiyuan.launcher import development_env
+    from huiyuan_cli.launcher import development_env
     from services.member.app import SPEC
 
     port = _free_port()

@@ -10,7 +10,7 @@ import grpc
 from google.protobuf import field_mask_pb2
 from google.type import date_pb2
 
-from huiyuan.cli_text import t
+from huiyuan_cli.cli_text import t
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
 from huiyuan.runtime import clients
@@ -98,7 +98,7 @@ def _seed_campaign(channel: grpc.Channel, member_ids: list[str]) -> None:
 def _seed_terminal_key() -> None:
     """A terminal key for the first till of hq/east/sh-001, for `huiyuan pos`."""
     from gateway import auth, bootstrap
-    from huiyuan.pos import demo_key_path
+    from huiyuan_cli.pos import demo_key_path
     from huiyuan.runtime.config import Settings
 
     path = demo_key_path()

@@ -8,9 +8,9 @@ contacts made with them (回访记录)."""
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from huiyuan import cli_args
-from huiyuan.cli_text import enum_text, headings, left, right, t
-from huiyuan.pos_retry import change
+from huiyuan_cli import cli_args
+from huiyuan_cli.cli_text import enum_text, headings, left, right, t
+from huiyuan_cli.pos_retry import change
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
 

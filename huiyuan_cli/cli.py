@@ -1,6 +1,6 @@
 """The `huiyuan` command: run the system, migrate databases, look members up, and the
-till's and back offices' commands (huiyuan.pos). `huiyuan -h` lists them, in Chinese by
-default, in English with --lang en or HUIYUAN_LANG=en (huiyuan/cli_text.py holds what
+till's and back offices' commands (huiyuan_cli.pos). `huiyuan -h` lists them, in Chinese by
+default, in English with --lang en or HUIYUAN_LANG=en (huiyuan_cli/cli_text.py holds what
 it says in both).
 """
 
@@ -9,9 +9,9 @@ import sys
 
 import grpc
 
-from huiyuan import cli_text
-from huiyuan.cli_args import Parser
-from huiyuan.cli_text import enum_text, left, right, t
+from huiyuan_cli import cli_text
+from huiyuan_cli.cli_args import Parser
+from huiyuan_cli.cli_text import enum_text, left, right, t
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import MissingSecret
 from huiyuan.runtime.money import yuan
@@ -109,8 +109,7 @@ def _issue_key(args) -> int:
 
 def parser() -> Parser:
     """The whole command line, in this run's language."""
-    from huiyuan import pos
-
+    from huiyuan_cli import pos
     top = Parser(prog="huiyuan", description=t("huiyuan_description"))
     top.add_argument("--lang", choices=cli_text.LANGUAGES, help=t("help_lang"))  # read first: cli_text.take_language
     sub = top.add_subparsers(dest="command", required=True, title=t("heading_commands"), metavar=t("metavar_command"))
@@ -151,8 +150,7 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
-    from huiyuan import launcher, pos
-
+    from huiyuan_cli import launcher, pos
     if args.command != "up" and hasattr(signal, "SIGPIPE"):
         # `huiyuan pos receipt ID | head` ends quietly, as a shell tool does, when head has
         # read enough (Python would raise BrokenPipeError at the next print).

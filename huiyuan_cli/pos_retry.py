@@ -20,7 +20,7 @@ import json
 
 import grpc
 
-from huiyuan.cli_text import t
+from huiyuan_cli.cli_text import t
 from huiyuan.runtime.status import NO_ANSWER
 
 OUTCOME_UNKNOWN = 75  # EX_TEMPFAIL

@@ -14,7 +14,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from huiyuan.cli_text import t
+from huiyuan_cli.cli_text import t
 from huiyuan.runtime.clock import CHAIN_ZONE
 
 YUAN = re.compile(r"^-?[0-9]+(\.[0-9]{1,2})?$")  # 100, 100.5, 100.50: no exponent, no thousands separator

@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from huiyuan.cli_text import t
+from huiyuan_cli.cli_text import t
 from huiyuan.database import migrate
 from huiyuan.runtime import service_auth
 from huiyuan.runtime.config import DEVELOPMENT, Settings, local_keys, service_address
@@ -106,8 +106,7 @@ def up(seed: bool = True) -> int:
             wait_serving(name, child=children[name])
             print(t("up_serving", name=f"{name:<9}", address=service_address(name)))
         if seed:
-            from huiyuan import demo
-
+            from huiyuan_cli import demo
             operator = service_auth.Identity.from_file(service_auth.OPERATOR, local_keys().private_key(service_auth.OPERATOR))
             demo.seed(operator, *(service_address(name) for name in ("member", "wallet", "points", "campaign")))
         print(_banner(seeded=seed))
