@@ -40,7 +40,7 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2 as pb  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc  # noqa: E402
-from huiyuan.runtime import migrate  # noqa: E402
+from huiyuan.database import migrate  # noqa: E402
 from huiyuan_cli.launcher import SERVICES, spec_of  # noqa: E402
 from bench.common import (  # noqa: E402
     ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,

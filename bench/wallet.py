@@ -30,7 +30,7 @@ from google.protobuf.duration_pb2 import Duration
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from huiyuan.runtime import migrate  # noqa: E402
+from huiyuan.database import migrate  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2 as pb  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2_grpc  # noqa: E402
 from services.wallet.app import SPEC  # noqa: E402
