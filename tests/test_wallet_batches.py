@@ -11,8 +11,10 @@ from huiyuan.runtime.errors import DomainError
 from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2 as pb
-from services.wallet import domain, spending, storage
-from services.wallet.servicer import WalletServicer
+from services.wallet.domain import accounts as domain
+from services.wallet.storage import tables as storage
+from services.wallet.use_cases import holds as spending
+from services.wallet.servicers.wallet import WalletServicer
 from tests.invariants import assert_books_balance
 from tests.support import rid
 from tests.test_wallet_service import BJ, balance, hold, top_up, wallet  # noqa: F401 - the fixture

@@ -18,9 +18,9 @@ from huiyuan.runtime.errors import FailedPrecondition
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import count_card_pb2 as pb
 from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2
-from services.wallet import count_card_rules as rules
-from services.wallet.domain import Tender
-from services.wallet.storage import count_card_entries, count_cards
+from services.wallet.domain import count_cards as rules
+from services.wallet.domain.accounts import Tender
+from services.wallet.storage.tables import count_card_entries, count_cards
 from tests.support import refusal, rid
 
 SH, HZ, GZ = "hq/east/sh-001", "hq/east/hz-001", "hq/south/gz-001"

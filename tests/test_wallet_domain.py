@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.money import split_proportionally, yuan
-from services.wallet import domain
-from services.wallet.domain import Lot, MemberAccounts, PackageStep, SpendPolicy, Tender, TopUpPackage
+from services.wallet.domain import accounts as domain
+from services.wallet.domain.accounts import Lot, MemberAccounts, PackageStep, SpendPolicy, Tender, TopUpPackage
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 

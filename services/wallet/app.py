@@ -8,9 +8,11 @@ from huiyuan.runtime import holds
 from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from services.wallet import domain, spending, storage
-from services.wallet.count_card_servicer import CountCardServicer
-from services.wallet.servicer import WalletServicer
+from services.wallet.domain import accounts as domain
+from services.wallet.use_cases import holds as spending
+from services.wallet.storage import tables as storage
+from services.wallet.servicers.count_cards import CountCardServicer
+from services.wallet.servicers.wallet import WalletServicer
 
 metadata = storage.metadata
 

@@ -10,9 +10,10 @@ from huiyuan.database.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.requests import check_in_scope, on_line
 from huiyuan.runtime.validity import has_ended, shortened_end
-from services.wallet import domain, storage
-from services.wallet.domain import EntryKind, Posting
-from services.wallet.storage import batch_rows, top_up_packages, top_ups
+from services.wallet.domain import accounts as domain
+from services.wallet.storage import tables as storage
+from services.wallet.domain.accounts import EntryKind, Posting
+from services.wallet.storage.tables import batch_rows, top_up_packages, top_ups
 
 NO_POLICY = "-"  # entries that spend nothing record no spend policy
 

@@ -13,9 +13,9 @@ from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import count_card_pb2 as pb
 from huiyuan.wallet.v1 import count_card_pb2_grpc
 from huiyuan.wallet.v1 import wallet_pb2
-from services.wallet import count_card_rules as rules
-from services.wallet import count_cards
-from services.wallet.domain import MAX_MEMO, Tender
+from services.wallet.domain import count_cards as rules
+from services.wallet.use_cases import count_cards
+from services.wallet.domain.accounts import MAX_MEMO, Tender
 
 PLAN, CARD, ENTRY = "ccp", "cc", "cce"  # id prefixes
 

@@ -19,7 +19,7 @@ from huiyuan.runtime.clock import day_start, local
 from huiyuan.runtime.errors import FailedPrecondition, Violations
 from huiyuan.runtime.requests import check_scope, is_under
 from huiyuan.runtime.validity import has_ended
-from services.wallet.domain import MAX_TOP_UP_FEN, Tender
+from services.wallet.domain.accounts import MAX_TOP_UP_FEN, Tender
 
 MAX_USES = 1000
 MAX_VALID_DAYS = 3660

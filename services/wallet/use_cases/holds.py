@@ -15,10 +15,11 @@ from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.database.direct import send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, NotFound, invalid
-from services.wallet import domain, storage
+from services.wallet.domain import accounts as domain
+from services.wallet.storage import tables as storage
 from huiyuan.runtime.holds import HoldState, require_pending
-from services.wallet.domain import EntryKind, Posting
-from services.wallet.storage import hold_draws, holds
+from services.wallet.domain.accounts import EntryKind, Posting
+from services.wallet.storage.tables import hold_draws, holds
 
 
 @dataclass

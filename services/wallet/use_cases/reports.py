@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from huiyuan.runtime.clock import day_start
 from huiyuan.database.engines import under
 from huiyuan.runtime.requests import is_under
-from services.wallet.count_card_rules import EntryKind as CardEntry
-from services.wallet.domain import EntryKind, Tender
-from services.wallet.storage import count_card_entries, count_cards, entries, top_ups
+from services.wallet.domain.count_cards import EntryKind as CardEntry
+from services.wallet.domain.accounts import EntryKind, Tender
+from services.wallet.storage.tables import count_card_entries, count_cards, entries, top_ups
 
 SPENDS = [EntryKind.CONSUMPTION.value, EntryKind.CONSUMPTION_REFUND.value]
 CARD_USES = [CardEntry.USE.value, CardEntry.USE_UNDONE.value]

@@ -26,7 +26,7 @@ from huiyuan.database import idempotency
 from huiyuan.database.engines import UtcDateTime, new_metadata
 from huiyuan.database.direct import execute_together, send
 from huiyuan.database.upsert import insert_new, lock_or_make
-from services.wallet import domain
+from services.wallet.domain import accounts as domain
 
 metadata = new_metadata()
 Money = BigInteger

@@ -15,7 +15,9 @@ from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import wallet_pb2 as pb
 from huiyuan.wallet.v1 import wallet_pb2_grpc
-from services.wallet import domain, loading, reports, spending, storage
+from services.wallet.domain import accounts as domain
+from services.wallet.storage import tables as storage
+from services.wallet.use_cases import holds as spending, reports, top_ups as loading
 
 MAX_BATCH_ROWS = 50_000
 

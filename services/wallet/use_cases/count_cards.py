@@ -17,10 +17,10 @@ from huiyuan.database.direct import send
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from huiyuan.runtime.requests import check_in_scope, is_under, on_line
 from huiyuan.runtime.validity import has_ended, shortened_end
-from services.wallet import count_card_rules as rules
-from services.wallet.count_card_rules import EntryKind
-from services.wallet.domain import Tender
-from services.wallet.storage import count_card_entries, count_card_plans, count_cards
+from services.wallet.domain import count_cards as rules
+from services.wallet.domain.count_cards import EntryKind
+from services.wallet.domain.accounts import Tender
+from services.wallet.storage.tables import count_card_entries, count_card_plans, count_cards
 
 
 @dataclass
