@@ -7,15 +7,15 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy.exc import IntegrityError
 
-from huiyuan.runtime.errors import DomainError
 from huiyuan.database.idempotency import Idempotency
+from huiyuan.runtime.errors import DomainError
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.serving import serving_rpc
 from huiyuan.wallet.v1 import wallet_pb2 as pb
-from services.wallet.domain import accounts as domain
-from services.wallet.storage import tables as storage
-from services.wallet.use_cases import holds as spending
+from services.wallet.domain.holds import CaptureAsk, HoldAsk
+from services.wallet.domain.spend_policy import SpendPolicy
 from services.wallet.servicers.wallet import WalletServicer
+from services.wallet.storage.tables import idempotency_keys
 from tests.invariants import assert_books_balance
 from tests.support import rid
 from tests.test_wallet_service import BJ, balance, hold, top_up, wallet  # noqa: F401 - the fixture
@@ -24,8 +24,8 @@ from tests.test_wallet_service import BJ, balance, hold, top_up, wallet  # noqa:
 @pytest.fixture(scope="module")
 def servicer(wallet_service):
     ctx = wallet_service.app.context
-    return WalletServicer(ctx, Idempotency(ctx.database, storage.idempotency_keys, "wallet"),
-                          domain.SpendPolicy.PROPORTIONAL)
+    return WalletServicer(ctx, Idempotency(ctx.database, idempotency_keys, "wallet"),
+                          SpendPolicy.PROPORTIONAL)
 
 
 async def _serving(rpc, coroutine):
@@ -37,12 +37,12 @@ async def _serving(rpc, coroutine):
 def _hold_item(member_id, amount, request_id=None, hold_id=None):
     request = pb.HoldRequest(request_id=request_id or rid(), member_id=member_id, amount_fen=amount,
                              ttl=Duration(seconds=60), store_path=BJ, order_id="o-1")
-    return request, spending.HoldAsk(hold_id or new_id("h"), member_id, amount, request.ttl.ToTimedelta(), BJ, "o-1")
+    return request, HoldAsk(hold_id or new_id("h"), member_id, amount, request.ttl.ToTimedelta(), BJ, "o-1")
 
 
 def _capture_item(hold_id, amount, request_id=None):
     request = pb.CaptureRequest(request_id=request_id or rid(), hold_id=hold_id, amount_fen=amount)
-    return request, spending.CaptureAsk(hold_id, amount, "")
+    return request, CaptureAsk(hold_id, amount, "")
 
 
 def _reason(outcome) -> str:
@@ -112,7 +112,7 @@ def test_a_lapsed_hold_ended_for_a_refused_ask_stays_ended_and_released(wallet, 
     top_up(wallet, member, 10_00)
     top_up(wallet, other, 10_00)
     request, ask = _hold_item(member, 8_00)
-    lapsed = (request, spending.HoldAsk(ask.hold_id, member, 8_00, -ask.ttl, BJ, "o-1"))  # due a minute ago
+    lapsed = (request, HoldAsk(ask.hold_id, member, 8_00, -ask.ttl, BJ, "o-1"))  # due a minute ago
     wallet_service.run(_serving("Hold", servicer._place_holds([lapsed])))
     both = [_hold_item(member, 11_00), _hold_item(other, 1_00)]
     outcomes = wallet_service.run(_serving("Hold", servicer._place_holds(both)))
