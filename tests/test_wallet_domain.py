@@ -10,18 +10,8 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.money import split_proportionally, yuan
 from services.wallet.domain.accounts import MemberAccounts
 from services.wallet.domain.lots import Lot, draw_from_lots, undraw
-from services.wallet.domain.packages import (
-    PackageStep,
-    TopUpPackage,
-    best_package,
-    check_package,
-)
-from services.wallet.domain.spend_policy import (
-    SpendPolicy,
-    split_capture,
-    split_refund,
-    split_spend,
-)
+from services.wallet.domain.packages import PackageStep, TopUpPackage, best_package, check_package
+from services.wallet.domain.spend_policy import SpendPolicy, split_capture, split_refund, split_spend
 from services.wallet.domain.top_ups import Tender
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)

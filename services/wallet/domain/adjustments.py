@@ -2,11 +2,7 @@
 the adjustment account, never edits. Only HQ makes them."""
 
 from huiyuan.runtime.errors import PermissionDenied
-from services.wallet.domain.accounts import (
-    ADJUSTMENT_ACCOUNT,
-    MemberAccounts,
-    insufficient,
-)
+from services.wallet.domain.accounts import ADJUSTMENT_ACCOUNT, MemberAccounts, insufficient
 from services.wallet.domain.lots import Draw
 from services.wallet.domain.postings import EntryKind, Posting
 

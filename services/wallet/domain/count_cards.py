@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from huiyuan.runtime.clock import day_start, local
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations
-from huiyuan.runtime.requests import check_scope, is_under, on_line
+from huiyuan.runtime.requests import check_in_scope, check_scope, is_under, on_line
 from huiyuan.runtime.validity import has_ended
 from services.wallet.domain.top_ups import MAX_TOP_UP_FEN, Tender
 
@@ -75,6 +75,11 @@ def plans_on_line_of(plans: list[Plan], org_path: str, at: datetime, show_ended:
     only with show_ended."""
     return [p for p in plans
             if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not has_ended(p.end_time, at))]
+
+
+def check_may_manage(org_path: str, actor_org_path: str) -> None:
+    """A back office manages the plans of its own node and the nodes under it."""
+    check_in_scope(org_path, actor_org_path, "plan", "次卡方案")
 
 
 def plan_not_found(plan_id: str) -> NotFound:

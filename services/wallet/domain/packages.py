@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from huiyuan.runtime.errors import NotFound, Violations
-from huiyuan.runtime.requests import is_under, on_line
+from huiyuan.runtime.requests import check_in_scope, is_under, on_line
 from huiyuan.runtime.validity import has_ended
 from services.wallet.domain.top_ups import Tender
 
@@ -87,6 +87,11 @@ def on_line_of(packages: list[TopUpPackage], org_path: str, at: datetime, show_e
     scheduled ones included, ended ones only with show_ended."""
     return [p for p in packages
             if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not has_ended(p.end_time, at))]
+
+
+def check_may_manage(org_path: str, actor_org_path: str) -> None:
+    """A back office manages the packages of its own node and the nodes under it."""
+    check_in_scope(org_path, actor_org_path, "package", "套餐")
 
 
 def package_not_found(package_id: str) -> NotFound:

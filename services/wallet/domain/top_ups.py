@@ -6,11 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
-from services.wallet.domain.accounts import (
-    MemberAccounts,
-    bonus_expense_account,
-    tender_account,
-)
+from services.wallet.domain.accounts import MemberAccounts, bonus_expense_account, tender_account
 from services.wallet.domain.lots import Draw
 from services.wallet.domain.postings import EntryKind, Posting
 

@@ -9,13 +9,7 @@ from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import (
-    check_actor,
-    check_in_scope,
-    check_org_path,
-    check_store_path,
-    check_text,
-)
+from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import count_card_pb2 as pb
@@ -44,7 +38,7 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         rules.check_plan(v, plan)
         _, actor_path = check_actor(v, request)
         v.raise_if_any()
-        check_in_scope(plan.org_path, actor_path, "plan", "次卡方案")
+        rules.check_may_manage(plan.org_path, actor_path)
 
         async def work(tx):
             plan.plan_id = new_id(PLAN)

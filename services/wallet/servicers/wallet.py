@@ -5,39 +5,24 @@ from huiyuan.database import Batcher, Idempotency
 from huiyuan.database.idempotency import REQUEST_ID, check_request_id
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.clock import utcnow
-from huiyuan.runtime.convert import (
-    calendar_date,
-    enum_name,
-    enum_value,
-    from_timestamp,
-    timestamp,
-)
+from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import DomainError, Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import (
-    check_actor,
-    check_in_scope,
-    check_org_path,
-    check_scope,
-    check_store_path,
-    check_text,
-)
+from huiyuan.runtime.requests import check_actor, check_org_path, check_scope, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import wallet_pb2 as pb
 from huiyuan.wallet.v1 import wallet_pb2_grpc
-from services.wallet.domain import adjustments
 from services.wallet.domain.accounts import MemberAccounts
+from services.wallet.domain.adjustments import check_may_adjust
 from services.wallet.domain.holds import CaptureAsk, Hold, HoldAsk
-from services.wallet.domain.packages import PackageStep, TopUpPackage, check_package
+from services.wallet.domain.packages import PackageStep, TopUpPackage, check_may_manage, check_package
 from services.wallet.domain.postings import MAX_MEMO, Entry, EntryKind, StatementQuery
 from services.wallet.domain.spend_policy import SpendPolicy
 from services.wallet.domain.top_ups import MAX_TOP_UP_FEN, Tender, TopUp
 from services.wallet.use_cases import (
-    adjustments as adjusting,
-)
-from services.wallet.use_cases import (
+    adjustments,
     balances,
     batch_top_ups,
     consumption_refunds,
@@ -231,10 +216,10 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         reason = check_text(v, request.reason, "reason", MAX_MEMO, required=True)
         operator, org_path = check_actor(v, request)
         v.raise_if_any()
-        adjustments.check_may_adjust(org_path)
+        check_may_adjust(org_path)
 
         async def work(tx):
-            accounts = await adjusting.adjust(
+            accounts = await adjustments.adjust(
                 tx, adjustment_id=new_id("a"), member_id=request.member_id, principal_delta=request.principal_delta_fen,
                 bonus_delta=request.bonus_delta_fen, reason=reason, operator_id=operator, now=utcnow())
             return pb.AdjustResponse(balance=balance(accounts))
@@ -276,7 +261,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         check_package(v, package)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
-        check_in_scope(given.org_path, actor_path, "package", "套餐")
+        check_may_manage(given.org_path, actor_path)
 
         async def work(tx):
             package.package_id = new_id("pk")

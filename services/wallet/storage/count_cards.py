@@ -6,11 +6,7 @@ from sqlalchemy import bindparam, insert, select, update
 from huiyuan.database import Transaction, send
 from services.wallet.domain.count_cards import Card, Entry, EntryKind, Plan
 from services.wallet.domain.top_ups import Tender
-from services.wallet.storage.tables import (
-    count_card_entries,
-    count_card_plans,
-    count_cards,
-)
+from services.wallet.storage.tables import count_card_entries, count_card_plans, count_cards
 
 _LOCK_CARD = select(count_cards).where(count_cards.c.card_id == bindparam("card_id")).with_for_update()
 _SAVE_CARD = update(count_cards).where(count_cards.c.card_id == bindparam("key")).values(

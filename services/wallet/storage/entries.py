@@ -7,13 +7,7 @@ from sqlalchemy import insert, select
 from huiyuan.database import Transaction, send, under
 from huiyuan.runtime.clock import day_start
 from services.wallet.domain.accounts import MemberAccounts
-from services.wallet.domain.postings import (
-    MAX_MEMO,
-    Entry,
-    Posting,
-    StatementQuery,
-    apply,
-)
+from services.wallet.domain.postings import MAX_MEMO, Entry, Posting, StatementQuery, apply
 from services.wallet.storage.accounts import save_accounts
 from services.wallet.storage.tables import entries
 

@@ -9,12 +9,7 @@ from sqlalchemy import func, select
 from huiyuan.database import Transaction
 from huiyuan.runtime.clock import day_start
 from services.wallet.domain.reports import CARD_MONEY, CARD_USES, SPENDS
-from services.wallet.storage.tables import (
-    count_card_entries,
-    count_cards,
-    entries,
-    top_ups,
-)
+from services.wallet.storage.tables import count_card_entries, count_cards, entries, top_ups
 
 
 def _days(start: date, end: date):

@@ -19,16 +19,7 @@ module of each concept.
 - count_card_plans, count_cards, count_card_entries: count cards (计次卡).
 """
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    CheckConstraint,
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-)
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer, String, Table
 
 from huiyuan.database import UtcDateTime, idempotency, new_metadata
 

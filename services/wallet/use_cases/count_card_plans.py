@@ -3,7 +3,6 @@
 from dataclasses import replace
 
 from huiyuan.database import Transaction
-from huiyuan.runtime.requests import check_in_scope
 from huiyuan.runtime.validity import shortened_end
 from services.wallet.domain import count_cards as rules
 from services.wallet.domain.count_cards import Plan
@@ -36,7 +35,7 @@ async def plans(tx: Transaction, *, store_path: str = "", org_path: str = "", sh
 async def end_plan(tx: Transaction, plan_id: str, *, end_time, operator: str, actor_path: str, now) -> Plan:
     """Stop selling a plan from end_time; the cards sold keep their terms."""
     plan = await plan_by_id(tx, plan_id, lock=True)
-    check_in_scope(plan.org_path, actor_path, "plan", "次卡方案")
+    rules.check_may_manage(plan.org_path, actor_path)
     end = shortened_end(plan.start_time, plan.end_time, end_time, now, kind="plan", kind_zh="次卡方案")
     await count_cards.set_plan_end(tx, plan_id, end, operator)
     return replace(plan, end_time=end, ended_by=operator)

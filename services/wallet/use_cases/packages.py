@@ -3,14 +3,8 @@
 from dataclasses import replace
 
 from huiyuan.database import Transaction
-from huiyuan.runtime.requests import check_in_scope
 from huiyuan.runtime.validity import shortened_end
-from services.wallet.domain.packages import (
-    TopUpPackage,
-    applying,
-    on_line_of,
-    package_not_found,
-)
+from services.wallet.domain.packages import TopUpPackage, applying, check_may_manage, on_line_of, package_not_found
 from services.wallet.storage import packages
 
 
@@ -42,7 +36,7 @@ async def end_package(tx: Transaction, package_id: str, *, end_time, operator: s
     package = await packages.package_by_id(tx, package_id, lock=True)
     if package is None:
         raise package_not_found(package_id)
-    check_in_scope(package.org_path, actor_path, "package", "套餐")
+    check_may_manage(package.org_path, actor_path)
     end = shortened_end(package.start_time, package.end_time, end_time, now, kind="package", kind_zh="充值套餐")
     await packages.set_end(tx, package_id, end, operator)
     return replace(package, end_time=end, ended_by=operator)
