@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from huiyuan.database.engines import make_sync_engine
 from services.points import storage as points_tables
-from services.wallet.storage import entries, holds, lots, member_accounts
+from services.wallet.storage.tables import entries, holds, lots, member_accounts
 
 
 def assert_books_balance(wallet_url: str) -> None:

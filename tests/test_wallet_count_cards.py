@@ -6,21 +6,21 @@ from datetime import datetime, timedelta, timezone
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import func, select, update
 
 from huiyuan.common.v1 import actor_pb2
-from huiyuan.runtime.clock import day_start
 from huiyuan.database.engines import make_sync_engine
+from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.errors import FailedPrecondition
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import count_card_pb2 as pb
 from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2
-from services.wallet import count_card_rules as rules
-from services.wallet.domain import Tender
-from services.wallet.storage import count_card_entries, count_cards
+from services.wallet.domain import count_cards as rules
+from services.wallet.domain.top_ups import Tender
+from services.wallet.storage.tables import count_card_entries, count_cards
 from tests.support import refusal, rid
 
 SH, HZ, GZ = "hq/east/sh-001", "hq/east/hz-001", "hq/south/gz-001"

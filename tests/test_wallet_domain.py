@@ -8,8 +8,11 @@ from hypothesis import strategies as st
 
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.money import split_proportionally, yuan
-from services.wallet import domain
-from services.wallet.domain import Lot, MemberAccounts, PackageStep, SpendPolicy, Tender, TopUpPackage
+from services.wallet.domain.accounts import MemberAccounts
+from services.wallet.domain.lots import Lot, draw_from_lots, undraw
+from services.wallet.domain.packages import PackageStep, TopUpPackage, best_package, check_package
+from services.wallet.domain.spend_policy import SpendPolicy, split_capture, split_refund, split_spend
+from services.wallet.domain.top_ups import Tender
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 
@@ -40,7 +43,7 @@ def test_a_proportional_split_adds_up_and_each_part_is_within_a_fen(amount, weig
     (SpendPolicy.BONUS_FIRST, (40, 20)),
 ])
 def test_spend_policies(policy, expected):
-    assert domain.split_spend(60, MemberAccounts("m", principal=100, bonus=20), policy) == expected
+    assert split_spend(60, MemberAccounts("m", principal=100, bonus=20), policy) == expected
 
 
 @given(st.integers(0, 10**6), st.integers(0, 10**6), st.data())
@@ -48,7 +51,7 @@ def test_a_spend_never_takes_more_than_either_account_has(principal, bonus, data
     accounts = MemberAccounts("m", principal=principal, bonus=bonus)
     amount = data.draw(st.integers(0, principal + bonus))
     for policy in SpendPolicy:
-        p, b = domain.split_spend(amount, accounts, policy)
+        p, b = split_spend(amount, accounts, policy)
         assert p + b == amount and 0 <= p <= principal and 0 <= b <= bonus
 
 
@@ -60,7 +63,7 @@ def test_partial_refunds_return_exactly_what_was_taken(captured_principal, captu
         if refunded == captured:
             break
         amount = captured - refunded if i == 7 else data.draw(st.integers(1, captured - refunded))
-        p, b = domain.split_refund(refunded, amount, captured_principal, captured_bonus)
+        p, b = split_refund(refunded, amount, captured_principal, captured_bonus)
         assert p >= 0 and b >= 0 and p + b == amount
         refunded, back_p, back_b = refunded + amount, back_p + p, back_b + b
         assert back_p <= captured_principal and back_b <= captured_bonus
@@ -69,16 +72,16 @@ def test_partial_refunds_return_exactly_what_was_taken(captured_principal, captu
 
 def test_three_refunds_of_a_third_lose_no_fen():
     # 100.00 taken as 83.33 principal and 16.67 bonus, refunded 33.33 + 33.33 + 33.34
-    parts = [domain.split_refund(before, amount, 8333, 1667) for before, amount in [(0, 3333), (3333, 3333), (6666, 3334)]]
+    parts = [split_refund(before, amount, 8333, 1667) for before, amount in [(0, 3333), (3333, 3333), (6666, 3334)]]
     assert sum(p for p, _ in parts) == 8333 and sum(b for _, b in parts) == 1667
 
 
 def test_lots_are_drawn_oldest_first_and_refunds_go_back_to_them():
     lots = [Lot("t1", "hq/east/a", 100, 20), Lot("t2", "hq/south/b", 100, 0)]
-    draws = domain.draw_from_lots(lots, 150, 20)
+    draws = draw_from_lots(lots, 150, 20)
     assert [(d.lot_id, d.loaded_store_path, d.principal, d.bonus) for d in draws] == [
         ("t1", "hq/east/a", 100, 20), ("t2", "hq/south/b", 50, 0)]
-    back = domain.undraw(draws, 60, 5)
+    back = undraw(draws, 60, 5)
     assert [(d.lot_id, d.principal, d.bonus) for d in back] == [("t2", 50, 0), ("t1", 10, 5)]
 
 
@@ -91,9 +94,9 @@ def test_the_highest_step_reached_applies_and_packages_do_not_stack():
     region = _package("p2", "hq/east", [(100_00, 25_00)])
     assert stepped.bonus_for(99_99) == 0 and stepped.bonus_for(300_00) == 20_00 and stepped.bonus_for(500_00) == 150_00
     cash = Tender.CASH
-    assert domain.best_package([stepped, region], "hq/east/sh-001", 300_00, NOW, cash) == (region, 25_00)
-    assert domain.best_package([stepped, region], "hq/south/gz-001", 300_00, NOW, cash) == (stepped, 20_00)
-    assert domain.best_package([stepped, region], "hq/east/sh-001", 600_00, NOW, cash) == (stepped, 150_00)
+    assert best_package([stepped, region], "hq/east/sh-001", 300_00, NOW, cash) == (region, 25_00)
+    assert best_package([stepped, region], "hq/south/gz-001", 300_00, NOW, cash) == (stepped, 20_00)
+    assert best_package([stepped, region], "hq/east/sh-001", 600_00, NOW, cash) == (stepped, 150_00)
 
 
 def test_a_company_batch_gets_only_a_package_that_names_it():
@@ -102,7 +105,7 @@ def test_a_company_batch_gets_only_a_package_that_names_it():
     online_only = _package("p3", "hq", [(100_00, 30_00)], tenders=(Tender.ONLINE,))
 
     def offer(tender, *packages):
-        return domain.best_package(list(packages), "hq/east/sh-001", 100_00, NOW, tender)
+        return best_package(list(packages), "hq/east/sh-001", 100_00, NOW, tender)
 
     assert offer(Tender.ENTERPRISE, shelf) is None
     assert offer(Tender.ENTERPRISE, shelf, corporate, online_only) == (corporate, 5_00)
@@ -120,7 +123,7 @@ def test_a_package_applies_only_in_its_dates_and_stores():
 
 def test_bad_packages_list_every_problem():
     v = Violations()
-    domain.check_package(v, _package("p", "hq", [(100, 200), (50, 10)], start_time=NOW, end_time=NOW,
+    check_package(v, _package("p", "hq", [(100, 200), (50, 10)], start_time=NOW, end_time=NOW,
                                      tenders=(Tender.CASH, Tender.CASH)))
     assert {(x.field, x.reason) for x in v.items} == {
         ("package.steps[0].bonus_fen", "BONUS_INVALID"), ("package.steps", "STEPS_NOT_ASCENDING"),
@@ -139,7 +142,7 @@ def test_accounts_and_lots_agree_over_any_sequence(operations):
             accounts.bonus += amount // 5
             lots.append(Lot(f"t{i:03d}", "hq/east/a", amount, amount // 5))
         elif op == "hold" and accounts.available >= amount:
-            p, b = domain.split_spend(amount, accounts, SpendPolicy.PROPORTIONAL)
+            p, b = split_spend(amount, accounts, SpendPolicy.PROPORTIONAL)
             accounts.held_principal += p
             accounts.held_bonus += b
             holds.append((p, b))
@@ -148,8 +151,8 @@ def test_accounts_and_lots_agree_over_any_sequence(operations):
             accounts.held_principal -= p
             accounts.held_bonus -= b
             if op == "capture":
-                cp, cb = domain.split_capture(min(amount, p + b), p, b)
-                domain.draw_from_lots(lots, cp, cb)
+                cp, cb = split_capture(min(amount, p + b), p, b)
+                draw_from_lots(lots, cp, cb)
                 accounts.principal -= cp
                 accounts.bonus -= cb
         accounts.check()

@@ -1,2 +1,2 @@
-"""Wallet service: contract huiyuan.wallet.v1. Implementation comes in its own issue;
-for now it serves health and answers UNIMPLEMENTED."""
+"""Wallet service: contract huiyuan.wallet.v1, stored value and count cards (计次卡).
+Its anatomy is docs/architecture.md's."""

@@ -4,28 +4,30 @@ and the sweeper that lapses holds past their deadline."""
 import os
 from pathlib import Path
 
-from huiyuan.runtime import holds
-from huiyuan.database.idempotency import Idempotency
+from huiyuan.database import Idempotency
+from huiyuan.runtime.holds import sweeper
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from services.wallet import domain, spending, storage
-from services.wallet.count_card_servicer import CountCardServicer
-from services.wallet.servicer import WalletServicer
+from services.wallet.domain.spend_policy import SpendPolicy
+from services.wallet.servicers.count_cards import CountCardServicer
+from services.wallet.servicers.wallet import WalletServicer
+from services.wallet.storage import tables
+from services.wallet.use_cases import holds
 
-metadata = storage.metadata
+metadata = tables.metadata
 
 
-def spend_policy() -> domain.SpendPolicy:
+def spend_policy() -> SpendPolicy:
     """HUIYUAN_WALLET_SPEND_POLICY: PROPORTIONAL (default), PRINCIPAL_FIRST or BONUS_FIRST."""
-    name = os.environ.get("HUIYUAN_WALLET_SPEND_POLICY", domain.SpendPolicy.PROPORTIONAL.value).upper()
+    name = os.environ.get("HUIYUAN_WALLET_SPEND_POLICY", SpendPolicy.PROPORTIONAL.value).upper()
     try:
-        return domain.SpendPolicy(name)
+        return SpendPolicy(name)
     except ValueError:
-        raise SystemExit(f"HUIYUAN_WALLET_SPEND_POLICY must be one of {[p.value for p in domain.SpendPolicy]}")
+        raise SystemExit(f"HUIYUAN_WALLET_SPEND_POLICY must be one of {[p.value for p in SpendPolicy]}")
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "wallet")
+    idempotency = Idempotency(ctx.database, tables.idempotency_keys, "wallet")
     wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletServicer(ctx, idempotency, spend_policy()), server)
     count_card_pb2_grpc.add_CountCardServiceServicer_to_server(CountCardServicer(ctx, idempotency), server)
 
@@ -36,5 +38,5 @@ SPEC = ServiceSpec(
                    count_card_pb2.DESCRIPTOR.services_by_name["CountCardService"].full_name],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    background=[holds.sweeper(spending.lapsed_holds, spending.expire)],
+    background=[sweeper(holds.lapsed_holds, holds.expire)],
 )

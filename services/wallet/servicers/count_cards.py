@@ -1,21 +1,23 @@
-"""CountCardService: checks the request, runs the use case (count_cards.py) in one
-transaction, translates. The rules are in count_card_rules.py."""
+"""CountCardService: checks the request's shape, runs one use case
+(use_cases/count_cards.py, count_card_plans.py) in one transaction, translates. The
+rules are in domain/count_cards.py."""
 
+from huiyuan.database import Idempotency
+from huiyuan.database.idempotency import check_request_id
 from huiyuan.runtime import pagination
-from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.clock import utcnow
+from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import Violations
-from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_store_path, check_text
+from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import count_card_pb2 as pb
-from huiyuan.wallet.v1 import count_card_pb2_grpc
-from huiyuan.wallet.v1 import wallet_pb2
-from services.wallet import count_card_rules as rules
-from services.wallet import count_cards
-from services.wallet.domain import MAX_MEMO, Tender
+from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2
+from services.wallet.domain import count_cards as rules
+from services.wallet.domain.postings import MAX_MEMO
+from services.wallet.domain.top_ups import Tender
+from services.wallet.use_cases import count_card_plans, count_cards
 
 PLAN, CARD, ENTRY = "ccp", "cc", "cce"  # id prefixes
 
@@ -36,11 +38,11 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         rules.check_plan(v, plan)
         _, actor_path = check_actor(v, request)
         v.raise_if_any()
-        check_in_scope(plan.org_path, actor_path, "plan", "次卡方案")
+        rules.check_may_manage(plan.org_path, actor_path)
 
-        async def work(db):
+        async def work(tx):
             plan.plan_id = new_id(PLAN)
-            return pb.CreateCountCardPlanResponse(plan=_plan(await count_cards.create_plan(db, plan, utcnow())))
+            return pb.CreateCountCardPlanResponse(plan=_plan(await count_card_plans.create_plan(tx, plan, utcnow())))
 
         return await self.idempotency.run(request, pb.CreateCountCardPlanResponse, work)
 
@@ -48,8 +50,8 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         v = Violations()
         _id(v, request.plan_id, "plan_id", PLAN)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetCountCardPlanResponse(plan=_plan(await count_cards.plan_by_id(db, request.plan_id)))
+        async with self.database.reading() as tx:
+            return pb.GetCountCardPlanResponse(plan=_plan(await count_card_plans.plan_by_id(tx, request.plan_id)))
 
     async def ListCountCardPlans(self, request, context):
         v = Violations()
@@ -62,8 +64,8 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         fingerprint = pagination.fingerprint(request.store_path, request.org_path, request.show_ended)
         after = pagination.decode(request.page_token, fingerprint, v, shape=(str, str))
         v.raise_if_any()
-        async with self.database.reading() as db:
-            found = await count_cards.plans(db, store_path=request.store_path, org_path=request.org_path,
+        async with self.database.reading() as tx:
+            found = await count_card_plans.plans(tx, store_path=request.store_path, org_path=request.org_path,
                                             show_ended=request.show_ended, at=utcnow())
         page, token = pagination.page_in_memory(found, size, after, lambda p: (p.name, p.plan_id), fingerprint)
         return pb.ListCountCardPlansResponse(plans=[_plan(p) for p in page], next_page_token=token)
@@ -76,9 +78,9 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         requested = requested_end(v, request, utcnow())
         v.raise_if_any()
 
-        async def work(db):
+        async def work(tx):
             now = utcnow()
-            ended = await count_cards.end_plan(db, request.plan_id, end_time=requested or now, operator=operator,
+            ended = await count_card_plans.end_plan(tx, request.plan_id, end_time=requested or now, operator=operator,
                                                actor_path=actor_path, now=now)
             return pb.EndCountCardPlanResponse(plan=_plan(ended))
 
@@ -97,10 +99,10 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         operator, _ = check_actor(v, request)
         v.raise_if_any()
 
-        async def work(db):
+        async def work(tx):
             now = utcnow()
             card = await count_cards.sell(
-                db, plan_id=request.plan_id, card_id=new_id(CARD), entry_id=new_id(ENTRY), member_id=request.member_id,
+                tx, plan_id=request.plan_id, card_id=new_id(CARD), entry_id=new_id(ENTRY), member_id=request.member_id,
                 store_path=request.store_path, tender=Tender(tender), tender_reference=reference,
                 operator_id=operator, now=now)
             return pb.SellCountCardResponse(card=_card(card, now))
@@ -111,8 +113,8 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         v = Violations()
         _id(v, request.card_id, "card_id", CARD)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetCountCardResponse(card=_card(await count_cards.card_by_id(db, request.card_id), utcnow()))
+        async with self.database.reading() as tx:
+            return pb.GetCountCardResponse(card=_card(await count_cards.card_by_id(tx, request.card_id), utcnow()))
 
     async def ListCountCards(self, request, context):
         v = Violations()
@@ -124,8 +126,8 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         now = utcnow()
-        async with self.database.reading() as db:
-            found = await count_cards.cards_of(db, request.member_id, request.usable_at_store_path, now)
+        async with self.database.reading() as tx:
+            found = await count_cards.cards_of(tx, request.member_id, request.usable_at_store_path, now)
         page, token = pagination.page_in_memory(  # newest first
             found, size, after, lambda c: (c.card_id,), fingerprint, reverse=True)
         return pb.ListCountCardsResponse(cards=[_card(c, now) for c in page], next_page_token=token)
@@ -141,9 +143,9 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         operator, _ = check_actor(v, request)
         v.raise_if_any()
 
-        async def work(db):
+        async def work(tx):
             now = utcnow()
-            entry, card = await count_cards.use(db, card_id=request.card_id, entry_id=new_id(ENTRY), uses=uses, sku=sku,
+            entry, card = await count_cards.use(tx, card_id=request.card_id, entry_id=new_id(ENTRY), uses=uses, sku=sku,
                                                 store_path=request.store_path, operator_id=operator, now=now)
             return pb.UseCountCardResponse(use=_entry(entry), card=_card(card, now))
 
@@ -153,8 +155,8 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         v = Violations()
         _id(v, request.use_id, "use_id", ENTRY)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetCountCardUseResponse(use=_entry(await count_cards.use_by_id(db, request.use_id)))
+        async with self.database.reading() as tx:
+            return pb.GetCountCardUseResponse(use=_entry(await count_cards.use_by_id(tx, request.use_id)))
 
     async def UndoCountCardUse(self, request, context):
         v = Violations()
@@ -164,9 +166,9 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         operator, _ = check_actor(v, request)
         v.raise_if_any()
 
-        async def work(db):
+        async def work(tx):
             now = utcnow()
-            entry, card = await count_cards.undo_use(db, use_id=request.use_id, entry_id=new_id(ENTRY), reason=reason,
+            entry, card = await count_cards.undo_use(tx, use_id=request.use_id, entry_id=new_id(ENTRY), reason=reason,
                                                      operator_id=operator, now=now)
             return pb.UndoCountCardUseResponse(undo=_entry(entry), card=_card(card, now))
 
@@ -180,9 +182,9 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         operator, _ = check_actor(v, request)
         v.raise_if_any()
 
-        async def work(db):
+        async def work(tx):
             now = utcnow()
-            refund_fen, card = await count_cards.refund(db, card_id=request.card_id, entry_id=new_id(ENTRY),
+            refund_fen, card = await count_cards.refund(tx, card_id=request.card_id, entry_id=new_id(ENTRY),
                                                         reason=reason, operator_id=operator, now=now)
             return pb.RefundCountCardResponse(
                 refund_fen=refund_fen, tender=_tender(card.tender), tender_reference=card.tender_reference,
@@ -197,8 +199,8 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         fingerprint = pagination.fingerprint(request.card_id)
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            found = await count_cards.entries_of(db, request.card_id, before[0] if before else None, size + 1)
+        async with self.database.reading() as tx:
+            found = await count_cards.entries_of(tx, request.card_id, before[0] if before else None, size + 1)
         page, token = pagination.next_page(found, size, lambda e: [e.entry_id], fingerprint)
         return pb.ListCountCardEntriesResponse(entries=[_entry(e) for e in page], next_page_token=token)
 
@@ -226,7 +228,7 @@ def _card(c: rules.Card, now) -> pb.CountCard:
         create_time=timestamp(c.create_time), refund_time=timestamp(c.refund_time))
 
 
-def _entry(e: count_cards.Entry) -> pb.CountCardEntry:
+def _entry(e: rules.Entry) -> pb.CountCardEntry:
     return pb.CountCardEntry(
         entry_id=e.entry_id, card_id=e.card_id, member_id=e.member_id,
         kind=enum_value(pb.CountCardEntryKind, "COUNT_CARD_ENTRY_KIND", e.kind.value), uses_delta=e.uses_delta,

@@ -1,31 +1,44 @@
-"""WalletService: checks the request, runs the use case in one transaction, translates.
-No rule lives here: the rules are in domain.py, spending.py and loading.py."""
+"""WalletService: checks the request's shape, runs one use case in one transaction,
+translates. The rules are in domain/, the use cases in use_cases/."""
 
+from huiyuan.database import Batcher, Idempotency
+from huiyuan.database.idempotency import REQUEST_ID, check_request_id
 from huiyuan.runtime import files, pagination
-from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
-from huiyuan.database.batching import Batcher
 from huiyuan.runtime.clock import utcnow
-from huiyuan.runtime.errors import DomainError, PermissionDenied, Violations, invalid
-from huiyuan.runtime.faults import crash_point
+from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
+from huiyuan.runtime.errors import DomainError, Violations
 from huiyuan.runtime.holds import check_ttl
-from huiyuan.database.idempotency import REQUEST_ID, Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_scope, check_store_path, check_text
+from huiyuan.runtime.requests import check_actor, check_org_path, check_scope, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
 from huiyuan.wallet.v1 import wallet_pb2 as pb
 from huiyuan.wallet.v1 import wallet_pb2_grpc
-from services.wallet import domain, loading, reports, spending, storage
+from services.wallet.domain.accounts import MemberAccounts
+from services.wallet.domain.adjustments import check_may_adjust
+from services.wallet.domain.holds import CaptureAsk, Hold, HoldAsk
+from services.wallet.domain.packages import PackageStep, TopUpPackage, check_may_manage, check_package
+from services.wallet.domain.postings import MAX_MEMO, Entry, EntryKind, StatementQuery
+from services.wallet.domain.spend_policy import SpendPolicy
+from services.wallet.domain.top_ups import MAX_TOP_UP_FEN, Tender, TopUp
+from services.wallet.use_cases import (
+    adjustments,
+    balances,
+    batch_top_ups,
+    consumption_refunds,
+    holds,
+    packages,
+    reports,
+    top_ups,
+)
 
-MAX_BATCH_ROWS = 50_000
 
-
-def balance(a: domain.MemberAccounts) -> pb.Balance:
+def balance(a: MemberAccounts) -> pb.Balance:
     return pb.Balance(member_id=a.member_id, principal_fen=a.principal, bonus_fen=a.bonus, held_fen=a.held,
                       available_fen=a.available)
 
 
-def hold_message(h: spending.Hold) -> pb.Hold:
+def hold_message(h: Hold) -> pb.Hold:
     return pb.Hold(hold_id=h.hold_id, member_id=h.member_id, amount_fen=h.amount, captured_fen=h.captured,
                    state=enum_value(pb.HoldState, "HOLD_STATE", h.state.value), expire_time=timestamp(h.expire_time),
                    store_path=h.store_path, order_id=h.order_id)
@@ -36,13 +49,13 @@ def _member_id(v: Violations, value: str, field: str = "member_id") -> str:
     return value
 
 
-def _amount(v: Violations, value: int, field: str = "amount_fen", maximum: int = domain.MAX_TOP_UP_FEN) -> int:
+def _amount(v: Violations, value: int, field: str = "amount_fen", maximum: int = MAX_TOP_UP_FEN) -> int:
     v.check(0 < value <= maximum, field, "AMOUNT_INVALID", f"{field} must be 1 to {maximum} fen")
     return value
 
 
 class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
-    def __init__(self, ctx: ServiceContext, idempotency: Idempotency, policy: domain.SpendPolicy):
+    def __init__(self, ctx: ServiceContext, idempotency: Idempotency, policy: SpendPolicy):
         self.database = ctx.database
         self.idempotency = idempotency
         self.policy = policy
@@ -54,8 +67,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         _member_id(v, request.member_id)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetBalanceResponse(balance=balance(await storage.read_accounts(db, request.member_id)))
+        async with self.database.reading() as tx:
+            return pb.GetBalanceResponse(balance=balance(await balances.balance(tx, request.member_id)))
 
     async def TopUp(self, request, context):
         v = Violations()
@@ -69,10 +82,10 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         operator, _ = check_actor(v, request)
         v.raise_if_any()
 
-        async def work(session):
-            top_up, accounts = await loading.top_up(
-                session, top_up_id=new_id("t"), member_id=request.member_id, amount=request.amount_fen,
-                tender=domain.Tender(tender), tender_reference=reference, store_path=request.store_path,
+        async def work(tx):
+            top_up, accounts = await top_ups.top_up(
+                tx, top_up_id=new_id("t"), member_id=request.member_id, amount=request.amount_fen,
+                tender=Tender(tender), tender_reference=reference, store_path=request.store_path,
                 operator_id=operator, now=utcnow())
             return pb.TopUpResponse(
                 top_up_id=top_up.top_up_id, principal_fen=top_up.principal, bonus_fen=top_up.bonus,
@@ -91,15 +104,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         stored = await self.idempotency.stored(request, pb.BatchTopUpResponse)
         if stored is not None:
             return stored
-        report = _batch_rows(request.content, xlsx)
-        # A part at a time, each its own transaction: a run cut short (a crash, a lost
-        # connection) leaves whole parts applied and recorded, and the retry applies the
-        # rest, reporting the parts before it ALREADY_APPLIED.
-        for start in range(0, len(report), loading.ROWS_AT_ONCE):
-            async with self.database.transaction() as session:
-                await loading.batch_top_up(session, batch_id=request.batch_id, rows=report[start:start + loading.ROWS_AT_ONCE],
-                                           store_path=request.store_path, operator_id=operator, new_id=new_id, now=utcnow())
-            crash_point("wallet.batch-part-applied")
+        report = await batch_top_ups.load(self.database, batch_id=request.batch_id,
+                                          rows=batch_top_ups.read_rows(request.content, xlsx),
+                                          store_path=request.store_path, operator_id=operator)
         applied = [r for r in report if not r.reject_reason]
         return await self.idempotency.remember(request, pb.BatchTopUpResponse(
             applied_rows=len(applied), rejected_rows=len(report) - len(applied),
@@ -117,12 +124,12 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         order_id = check_text(v, request.order_id, "order_id", 64)
         check_actor(v, request, required=False)
         v.raise_if_any()
-        return await self.holds.submit((request, spending.HoldAsk(
+        return await self.holds.submit((request, HoldAsk(
             new_id("h"), request.member_id, request.amount_fen, ttl, request.store_path, order_id)))
 
     async def _place_holds(self, items):
-        async def work(session, asks):
-            placed = await spending.place_holds(session, asks, self.policy, utcnow())
+        async def work(tx, asks):
+            placed = await holds.place_holds(tx, asks, self.policy, utcnow())
             return [h if isinstance(h, DomainError) else pb.HoldResponse(hold=hold_message(h)) for h in placed]
 
         return await self.idempotency.run_batch(items, pb.HoldResponse, work)
@@ -134,13 +141,13 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         _amount(v, request.amount_fen)
         operator, _ = check_actor(v, request, required=False)
         v.raise_if_any()
-        return await self.captures.submit((request, spending.CaptureAsk(request.hold_id, request.amount_fen, operator)))
+        return await self.captures.submit((request, CaptureAsk(request.hold_id, request.amount_fen, operator)))
 
     async def _capture_holds(self, items):
-        async def work(session, asks):
+        async def work(tx, asks):
             return [c if isinstance(c, DomainError) else pb.CaptureResponse(
                 hold=hold_message(c.hold), principal_fen=c.principal, bonus_fen=c.bonus, balance=balance(c.accounts))
-                for c in await spending.capture_holds(session, asks, utcnow())]
+                for c in await holds.capture_holds(tx, asks, utcnow())]
 
         return await self.idempotency.run_batch(items, pb.CaptureResponse, work)
 
@@ -151,8 +158,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(session):
-            return pb.ReleaseResponse(hold=hold_message(await spending.release(session, hold_id=request.hold_id, now=utcnow())))
+        async def work(tx):
+            return pb.ReleaseResponse(hold=hold_message(await holds.release(tx, hold_id=request.hold_id, now=utcnow())))
 
         return await self.idempotency.run(request, pb.ReleaseResponse, work)
 
@@ -165,9 +172,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         operator, _ = check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(session):
-            accounts, principal, bonus = await spending.refund_consumption(
-                session, hold_id=request.hold_id, amount=request.amount_fen, store_path=request.store_path,
+        async def work(tx):
+            accounts, principal, bonus = await consumption_refunds.refund_consumption(
+                tx, hold_id=request.hold_id, amount=request.amount_fen, store_path=request.store_path,
                 operator_id=operator, refund_id=new_id("r"), now=utcnow())
             return pb.RefundConsumptionResponse(principal_fen=principal, bonus_fen=bonus, balance=balance(accounts))
 
@@ -177,12 +184,12 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         _top_up_id(v, request.top_up_id)
-        reason = check_text(v, request.reason, "reason", domain.MAX_MEMO, required=True)
+        reason = check_text(v, request.reason, "reason", MAX_MEMO, required=True)
         operator, _ = check_actor(v, request)
         v.raise_if_any()
 
-        async def work(session):
-            top_up, accounts = await loading.refund_top_up(session, top_up_id=request.top_up_id, refund_id=new_id("r"),
+        async def work(tx):
+            top_up, accounts = await top_ups.refund_top_up(tx, top_up_id=request.top_up_id, refund_id=new_id("r"),
                                                            reason=reason, operator_id=operator, now=utcnow())
             return pb.RefundTopUpResponse(
                 principal_fen=top_up.principal, bonus_fen=top_up.bonus,
@@ -195,8 +202,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         _top_up_id(v, request.top_up_id)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetTopUpResponse(top_up=_top_up(await loading.top_up_by_id(db, request.top_up_id)))
+        async with self.database.reading() as tx:
+            return pb.GetTopUpResponse(top_up=_top_up(await top_ups.top_up_by_id(tx, request.top_up_id)))
 
     async def Adjust(self, request, context):
         v = Violations()
@@ -205,16 +212,15 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v.check(request.principal_delta_fen != 0 or request.bonus_delta_fen != 0, "principal_delta_fen",
                 "ADJUSTMENT_ZERO", "an adjustment must change principal or bonus")
         for field in ("principal_delta_fen", "bonus_delta_fen"):
-            v.check(abs(getattr(request, field)) <= domain.MAX_TOP_UP_FEN, field, "AMOUNT_INVALID", f"{field} is too large")
-        reason = check_text(v, request.reason, "reason", domain.MAX_MEMO, required=True)
+            v.check(abs(getattr(request, field)) <= MAX_TOP_UP_FEN, field, "AMOUNT_INVALID", f"{field} is too large")
+        reason = check_text(v, request.reason, "reason", MAX_MEMO, required=True)
         operator, org_path = check_actor(v, request)
         v.raise_if_any()
-        if org_path != "hq":
-            raise PermissionDenied("ADJUSTMENT_HQ_ONLY", "Only HQ may adjust stored value.", "只有总部可以调整储值。")
+        check_may_adjust(org_path)
 
-        async def work(session):
-            accounts = await loading.adjust(
-                session, adjustment_id=new_id("a"), member_id=request.member_id, principal_delta=request.principal_delta_fen,
+        async def work(tx):
+            accounts = await adjustments.adjust(
+                tx, adjustment_id=new_id("a"), member_id=request.member_id, principal_delta=request.principal_delta_fen,
                 bonus_delta=request.bonus_delta_fen, reason=reason, operator_id=operator, now=utcnow())
             return pb.AdjustResponse(balance=balance(accounts))
 
@@ -223,7 +229,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     async def ListEntries(self, request, context):
         v = Violations()
         _member_id(v, request.member_id)
-        query = reports.StatementQuery(request.member_id, store_path=check_org_path(v, request.store_path, "store_path", False))
+        query = StatementQuery(request.member_id, store_path=check_org_path(v, request.store_path, "store_path", False))
         for field in ("start_date", "end_date"):
             if request.HasField(field):
                 day = calendar_date(getattr(request, field))
@@ -231,15 +237,15 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 setattr(query, field, day)
         kind = enum_name(pb.EntryKind, "ENTRY_KIND", request.kind)
         v.check(request.kind == 0 or kind is not None, "kind", "KIND_INVALID", "unknown entry kind")
-        query.kind = domain.EntryKind(kind) if kind else None
+        query.kind = EntryKind(kind) if kind else None
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.member_id, request.store_path, request.kind,
                                              str(query.start_date), str(query.end_date), "by-sequence")
         before = _statement_position(pagination.decode(request.page_token, fingerprint, v, shape=(int,)), v)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            rows = await reports.statement(db, query, before, size + 1)
-        page, token = pagination.next_page(rows, size, lambda row: [row.sequence], fingerprint)
+        async with self.database.reading() as tx:
+            found = await reports.statement(tx, query, before, size + 1)
+        page, token = pagination.next_page(found, size, lambda entry: [entry.sequence], fingerprint)
         return pb.ListEntriesResponse(entries=[_entry(r) for r in page], next_page_token=token)
 
     async def CreateTopUpPackage(self, request, context):
@@ -247,19 +253,19 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         check_request_id(v, request.request_id)
         given = request.package
         check_scope(v, given.org_path, "package.org_path")
-        package = domain.TopUpPackage(
-            "", given.name, given.org_path, [domain.PackageStep(s.threshold_fen, s.bonus_fen) for s in given.steps],
+        package = TopUpPackage(
+            "", given.name, given.org_path, [PackageStep(s.threshold_fen, s.bonus_fen) for s in given.steps],
             from_timestamp(given.start_time) if given.HasField("start_time") else None,
             from_timestamp(given.end_time) if given.HasField("end_time") else None,
             tenders=tuple(_tenders(v, given.tenders)))
-        domain.check_package(v, package)
+        check_package(v, package)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
-        check_in_scope(given.org_path, actor_path, "package", "套餐")
+        check_may_manage(given.org_path, actor_path)
 
-        async def work(session):
+        async def work(tx):
             package.package_id = new_id("pk")
-            created = await loading.create_package(session, package, utcnow())
+            created = await packages.create_package(tx, package, utcnow())
             return pb.CreateTopUpPackageResponse(package=_package(created))
 
         return await self.idempotency.run(request, pb.CreateTopUpPackageResponse, work)
@@ -268,8 +274,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         _package_id(v, request.package_id)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetTopUpPackageResponse(package=_package(await loading.package_by_id(db, request.package_id)))
+        async with self.database.reading() as tx:
+            return pb.GetTopUpPackageResponse(package=_package(await packages.package_by_id(tx, request.package_id)))
 
     async def ListTopUpPackages(self, request, context):
         v = Violations()
@@ -284,12 +290,12 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
         at = from_timestamp(request.at_time) if request.HasField("at_time") else utcnow()
-        async with self.database.reading() as db:
+        async with self.database.reading() as tx:
             if request.store_path:
-                packages = await loading.packages_at(db, request.store_path, at)
+                found = await packages.packages_at(tx, request.store_path, at)
             else:
-                packages = await loading.packages_on_line(db, request.org_path, at, request.show_ended)
-        page, token = pagination.page_in_memory(packages, size, after, lambda p: (p.package_id,), fingerprint)
+                found = await packages.packages_on_line(tx, request.org_path, at, request.show_ended)
+        page, token = pagination.page_in_memory(found, size, after, lambda p: (p.package_id,), fingerprint)
         return pb.ListTopUpPackagesResponse(packages=[_package(p) for p in page], next_page_token=token)
 
     async def EndTopUpPackage(self, request, context):
@@ -300,9 +306,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         requested = requested_end(v, request, utcnow())
         v.raise_if_any()
 
-        async def work(db):
+        async def work(tx):
             now = utcnow()
-            ended = await loading.end_package(db, request.package_id, end_time=requested or now, operator=operator,
+            ended = await packages.end_package(tx, request.package_id, end_time=requested or now, operator=operator,
                                               actor_path=actor_path, now=now)
             return pb.EndTopUpPackageResponse(package=_package(ended))
 
@@ -317,8 +323,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         if start and end:
             v.check(start <= end, "end_date", "DATES_REVERSED", "end_date must not be before start_date")
         v.raise_if_any()
-        async with self.database.reading() as db:
-            positions = await reports.settlement(db, request.org_path, start, end)
+        async with self.database.reading() as tx:
+            positions = await reports.settlement(tx, request.org_path, start, end)
         return pb.GetSettlementResponse(positions=[pb.StorePosition(
             store_path=p.store_path, loaded_here_spent_elsewhere_fen=p.loaded_here_spent_elsewhere,
             loaded_elsewhere_spent_here_fen=p.loaded_elsewhere_spent_here, net_fen=p.net,
@@ -332,26 +338,25 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         day = calendar_date(request.date)
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
-        async with self.database.reading() as db:
-            loaded, bonus, spent = await reports.store_day(db, request.store_path, day)
-            cards_sold, cards_used = await reports.count_card_day(db, request.store_path, day)
-            takings = await reports.store_day_takings(db, request.store_path, day)
+        async with self.database.reading() as tx:
+            day_of = await reports.store_activity(tx, request.store_path, day)
         return pb.GetStoreActivityResponse(
-            top_up_fen=loaded, bonus_fen=bonus, spent_fen=spent, count_card_sold_fen=cards_sold,
-            count_card_used_fen=cards_used, top_up_takings=[pb.TopUpTakings(
+            top_up_fen=day_of.top_up, bonus_fen=day_of.bonus, spent_fen=day_of.spent,
+            count_card_sold_fen=day_of.count_card_sold, count_card_used_fen=day_of.count_card_used,
+            top_up_takings=[pb.TopUpTakings(
                 tender=enum_value(pb.Tender, "TENDER", t.tender.value), top_up_fen=t.top_up, refunded_fen=t.refunded,
-                count_card_fen=t.count_card, count_card_refunded_fen=t.count_card_refunded) for t in takings])
+                count_card_fen=t.count_card, count_card_refunded_fen=t.count_card_refunded) for t in day_of.takings])
 
 
-def _entry(row) -> pb.Entry:
+def _entry(e: Entry) -> pb.Entry:
     return pb.Entry(
-        entry_id=row.entry_id, kind=enum_value(pb.EntryKind, "ENTRY_KIND", row.kind),
-        principal_delta_fen=row.principal_delta_fen, bonus_delta_fen=row.bonus_delta_fen,
-        balance_after_fen=row.balance_after_fen, loaded_store_path=row.loaded_store_path, store_path=row.store_path,
-        operator_id=row.operator_id, post_time=timestamp(row.post_time), memo=row.memo, sequence=row.sequence)
+        entry_id=e.entry_id, kind=enum_value(pb.EntryKind, "ENTRY_KIND", e.kind),
+        principal_delta_fen=e.principal_delta, bonus_delta_fen=e.bonus_delta,
+        balance_after_fen=e.balance_after, loaded_store_path=e.loaded_store_path, store_path=e.store_path,
+        operator_id=e.operator_id, post_time=timestamp(e.post_time), memo=e.memo, sequence=e.sequence)
 
 
-def _package(p: domain.TopUpPackage) -> pb.TopUpPackage:
+def _package(p: TopUpPackage) -> pb.TopUpPackage:
     return pb.TopUpPackage(
         package_id=p.package_id, name=p.name, org_path=p.org_path,
         steps=[pb.PackageStep(threshold_fen=s.threshold_fen, bonus_fen=s.bonus_fen) for s in p.steps],
@@ -369,7 +374,7 @@ def _statement_position(position: list | None, v: Violations) -> int | None:
     return position[0]
 
 
-def _top_up(t: loading.TopUp) -> pb.TopUpRecord:
+def _top_up(t: TopUp) -> pb.TopUpRecord:
     return pb.TopUpRecord(
         top_up_id=t.top_up_id, member_id=t.member_id, principal_fen=t.principal, bonus_fen=t.bonus,
         applied_packages=[pb.AppliedPackage(**p) for p in t.packages], tender=enum_value(pb.Tender, "TENDER", t.tender.value),
@@ -377,12 +382,12 @@ def _top_up(t: loading.TopUp) -> pb.TopUpRecord:
         create_time=timestamp(t.create_time), refund_time=timestamp(t.refund_time))
 
 
-def _tenders(v: Violations, given) -> list[domain.Tender]:
+def _tenders(v: Violations, given) -> list[Tender]:
     """A package's tenders; one that names no tender is refused."""
     names = [enum_name(pb.Tender, "TENDER", t) for t in given]
     v.check(None not in names, "package.tenders", "TENDER_INVALID",
             "each tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ONLINE or ENTERPRISE")
-    return [domain.Tender(name) for name in names if name]
+    return [Tender(name) for name in names if name]
 
 
 def _top_up_id(v: Violations, value: str) -> None:
@@ -391,28 +396,3 @@ def _top_up_id(v: Violations, value: str) -> None:
 
 def _package_id(v: Violations, value: str) -> None:
     v.check(is_id(value, "pk"), "package_id", "PACKAGE_ID_INVALID", "package_id must be a package id such as pk_01J...")
-
-
-BATCH_COLUMNS = {"member_id": "member_id", "会员号": "member_id", "amount_fen": "amount_fen", "金额(分)": "amount_fen"}
-
-
-def _batch_rows(content: bytes, xlsx: bool) -> list[loading.BatchRow]:
-    """The file's rows, each checked; a row that fails carries its reject reason."""
-    rows = files.read_rows(content, xlsx)
-    header = [files.column_of(BATCH_COLUMNS, cell) for cell in next(rows, [])]
-    if "member_id" not in header or "amount_fen" not in header:
-        raise invalid("content", "HEADER_INVALID", "the first row must name the columns member_id and amount_fen")
-    report = []
-    for row_number, row in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(report) >= MAX_BATCH_ROWS:
-            raise invalid("content", "TOO_MANY_ROWS", f"a batch holds at most {MAX_BATCH_ROWS} rows; split it")
-        cells = {name: cell.strip() for name, cell in zip(header, row) if name}
-        member_id, amount_text = cells.get("member_id", ""), cells.get("amount_fen", "")
-        amount = files.whole_number(amount_text) or 0
-        if not 0 < amount <= domain.MAX_TOP_UP_FEN:
-            amount = 0  # not an amount at all (1e21 in a cell): the row's report says 0
-        reason = "MEMBER_ID_INVALID" if not is_id(member_id, "m") else "AMOUNT_INVALID" if not amount else ""
-        report.append(loading.BatchRow(row_number, member_id, amount, reason))
-    return report

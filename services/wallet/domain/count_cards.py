@@ -16,10 +16,10 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from huiyuan.runtime.clock import day_start, local
-from huiyuan.runtime.errors import FailedPrecondition, Violations
-from huiyuan.runtime.requests import check_scope, is_under
+from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations
+from huiyuan.runtime.requests import check_in_scope, check_scope, is_under, on_line
 from huiyuan.runtime.validity import has_ended
-from services.wallet.domain import MAX_TOP_UP_FEN, Tender
+from services.wallet.domain.top_ups import MAX_TOP_UP_FEN, Tender
 
 MAX_USES = 1000
 MAX_VALID_DAYS = 3660
@@ -63,6 +63,27 @@ class Plan:
 
     def on_sale(self, at: datetime) -> bool:
         return (self.start_time is None or self.start_time <= at) and not has_ended(self.end_time, at)
+
+
+def plans_on_sale_at(plans: list[Plan], store_path: str, at: datetime) -> list[Plan]:
+    """At a store, the plans on sale there now."""
+    return [p for p in plans if p.on_sale(at) and is_under(store_path, p.org_path)]
+
+
+def plans_on_line_of(plans: list[Plan], org_path: str, at: datetime, show_ended: bool) -> list[Plan]:
+    """A back office's view: its line's plans (every plan without org_path), ended ones
+    only with show_ended."""
+    return [p for p in plans
+            if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not has_ended(p.end_time, at))]
+
+
+def check_may_manage(org_path: str, actor_org_path: str) -> None:
+    """A back office manages the plans of its own node and the nodes under it."""
+    check_in_scope(org_path, actor_org_path, "plan", "次卡方案")
+
+
+def plan_not_found(plan_id: str) -> NotFound:
+    return NotFound("COUNT_CARD_PLAN_NOT_FOUND", "No such count card plan.", "次卡方案不存在。", plan_id=plan_id)
 
 
 def check_plan(v: Violations, plan: Plan, prefix: str = "plan.") -> None:
@@ -137,6 +158,48 @@ class Card:
 
     def usable_at(self, store_path: str, at: datetime) -> bool:
         return self.state(at) == CardState.ACTIVE and is_under(store_path, self.org_path)
+
+
+def card_not_found(card_id: str) -> NotFound:
+    return NotFound("COUNT_CARD_NOT_FOUND", "No such count card.", "次卡不存在。", card_id=card_id)
+
+
+@dataclass
+class Entry:
+    """What happened to a card, once: its history is never changed (an undo is an entry
+    of its own, naming the use it gives back)."""
+
+    entry_id: str
+    card_id: str
+    member_id: str
+    kind: EntryKind
+    uses_delta: int
+    value_delta: int
+    uses_left_after: int
+    value_left_after: int
+    store_path: str
+    sold_store_path: str
+    sku: str
+    operator_id: str
+    memo: str
+    undoes_entry_id: str
+    post_time: datetime
+    undone_by_entry_id: str = ""  # of a use: the undo that gave it back
+
+
+def entry(card: Card, kind: EntryKind, *, entry_id: str, uses_delta: int, value_delta: int, store_path: str,
+          operator_id: str, now: datetime, sku: str = "", memo: str = "", undoes: str = "") -> Entry:
+    """The entry that says why the card now has what it has."""
+    return Entry(entry_id, card.card_id, card.member_id, kind, uses_delta, value_delta, card.uses_left,
+                 card.value_left, store_path, card.sold_store_path, sku, operator_id, memo[:200], undoes, now)
+
+
+def use_not_found(use_id: str) -> NotFound:
+    return NotFound("COUNT_CARD_USE_NOT_FOUND", "No such use of a count card.", "次卡使用记录不存在。", use_id=use_id)
+
+
+def already_undone(use_id: str) -> FailedPrecondition:
+    return FailedPrecondition("USE_ALREADY_UNDONE", "This use was already undone.", "该次使用已撤销。", use_id=use_id)
 
 
 def sell(plan: Plan, *, card_id: str, member_id: str, store_path: str, tender: Tender, tender_reference: str,
