@@ -124,7 +124,7 @@ def draw(lots: list[Lot], points: int) -> list[Draw]:
 
 def draw_in_order(lots: list[Lot], points: int) -> list[Draw]:
     """Take points from the lots in the order given."""
-    draws = []
+    draws: list[Draw] = []
     for lot in lots:
         take = min(points, lot.points_left)
         if take:
@@ -140,7 +140,8 @@ def draw_in_order(lots: list[Lot], points: int) -> list[Draw]:
 def keep(draws: list[Draw], points: int) -> tuple[list[Draw], list[Draw]]:
     """Split a hold's draws into the points a capture keeps (the soonest-expiring,
     as drawn) and those it gives back to their lots."""
-    kept, back = [], []
+    kept: list[Draw] = []
+    back: list[Draw] = []
     for d in draws:
         k = min(points, d.points)
         points -= k

@@ -71,7 +71,7 @@ _FAR = datetime.max.replace(tzinfo=timezone.utc)
 def give_back(spent: list[SpentDraw], points: int) -> list[SpentDraw]:
     """What returned points give back to each lot they came from, the latest-expiring
     first (the reverse of how they were taken)."""
-    given = []
+    given: list[SpentDraw] = []
     for d in sorted(spent, key=lambda d: (d.expire_time or _FAR, d.lot_id, d.hold_id), reverse=True):
         give = min(points, d.points)
         if not give:

@@ -150,7 +150,7 @@ def accrue(rules: list[Rule], order: Order, earned_today: dict[str, int] | None 
     """Points per line for a paid order, with the rules that gave them.
     earned_today: points the member already earned today under each rule (day caps)."""
     earned_today = earned_today or {}
-    result = []
+    result: list[LineAccrual] = []
     for line in order.lines:
         matching = [r for r in rules if r.matches(order, line)]
         base = _highest([r for r in matching if r.is_base])
