@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.errors import AlreadyExists, NotFound, Violations
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import is_under, on_line
 from services.points.domain.lots import Expiry, check_expiry
@@ -198,3 +198,20 @@ def by_priority(found: list[Rule], org_path: str = "") -> list[Rule]:
     if org_path:
         found = [r for r in found if on_line(r.org_path, org_path)]
     return sorted(found, key=lambda r: (-r.priority, r.rule_id))
+
+
+def already_accrued(order_id: str) -> AlreadyExists:
+    """An order earns once: a second accrual of it is refused."""
+    return AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
+                         order_id=order_id)
+
+
+def rule_not_found(rule_id: str) -> NotFound:
+    return NotFound("RULE_NOT_FOUND", "No such rule.", "积分规则不存在。", rule_id=rule_id)
+
+
+def priority_taken(priority: int) -> AlreadyExists:
+    """Two rules of one kind cannot share a priority: which one applies is never "the
+    last edited"."""
+    return AlreadyExists("RULE_PRIORITY_TAKEN", f"Another rule of this kind has priority {priority}.",
+                         f"已有同类规则使用优先级 {priority}。", priority=priority)

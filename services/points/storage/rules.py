@@ -9,10 +9,9 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, send, violated_unique
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.errors import AlreadyExists, NotFound
 from services.points.domain.lots import Expiry, ExpiryPolicy, Lot
 from services.points.domain.members import MemberPoints
-from services.points.domain.rules import LineAccrual, Order, Rule
+from services.points.domain.rules import LineAccrual, Order, Rule, priority_taken, rule_not_found
 from services.points.storage.members import lock_with_lots
 from services.points.storage.tables import order_accruals, rules
 
@@ -40,8 +39,7 @@ async def insert_rule(tx: Transaction, rule: Rule, now) -> None:
                                          "create_time": now})
     except IntegrityError as error:
         if violated_unique(error, "rules", "kind", "priority"):
-            raise AlreadyExists("RULE_PRIORITY_TAKEN", f"Another rule of this kind has priority {rule.priority}.",
-                                f"已有同类规则使用优先级 {rule.priority}。", priority=rule.priority)
+            raise priority_taken(rule.priority)
         raise
 
 
@@ -49,7 +47,7 @@ async def rule_by_id(tx: Transaction, rule_id: str, lock: bool = False) -> Rule:
     query = select(rules.c.body).where(rules.c.rule_id == rule_id)
     body = (await tx.execute(query.with_for_update() if lock else query)).scalar()
     if body is None:
-        raise NotFound("RULE_NOT_FOUND", "No such rule.", "积分规则不存在。", rule_id=rule_id)
+        raise rule_not_found(rule_id)
     return _rule(body)
 
 

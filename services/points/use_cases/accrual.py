@@ -5,10 +5,9 @@ from dataclasses import dataclass
 
 from huiyuan.database import RUN_ALONE, Transaction
 from huiyuan.runtime.clock import local
-from huiyuan.runtime.errors import AlreadyExists
 from services.points.domain.lots import LotSource
 from services.points.domain.members import Balance, balance_of
-from services.points.domain.rules import LineAccrual, Order, Rule, accrue, by_priority
+from services.points.domain.rules import LineAccrual, Order, Rule, accrue, already_accrued, by_priority
 from services.points.storage import lots, members
 from services.points.storage import rules as stored
 from services.points.use_cases.rules import rules_under
@@ -36,11 +35,6 @@ class Accrued:
     lines: list[LineAccrual]
     debt_paid: int
     balance: Balance  # as this accrual left it
-
-
-def already_accrued(order_id: str) -> AlreadyExists:
-    return AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
-                         order_id=order_id)
 
 
 async def accrue_many(tx: Transaction, asks: list[AccrueAsk], now) -> list:
