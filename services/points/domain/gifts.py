@@ -10,7 +10,7 @@ such change is recorded with who, why and what was left.
 from dataclasses import dataclass
 
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
-from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.requests import is_under, on_line
 
 
 @dataclass
@@ -21,6 +21,12 @@ class Gift:
     stock: int
     per_member_limit: int  # 0: no limit
     org_path: str
+
+
+def on_line_of(gifts: list[Gift], org_path: str) -> list[Gift]:
+    """At a store, the gifts redeemable there; above it, also those of the stores below
+    ("": every gift)."""
+    return [g for g in gifts if not org_path or on_line(g.org_path, org_path)]
 
 
 def gift_not_found(gift_id: str) -> NotFound:

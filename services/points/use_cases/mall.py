@@ -4,8 +4,8 @@ with points."""
 from dataclasses import dataclass, replace
 
 from huiyuan.database import Transaction
-from huiyuan.runtime.requests import check_in_scope, on_line
-from services.points.domain.gifts import Gift, check_limit, check_offered_at, out_of_stock, stock_short
+from huiyuan.runtime.requests import check_in_scope
+from services.points.domain.gifts import Gift, check_limit, check_offered_at, on_line_of, out_of_stock, stock_short
 from services.points.domain.lots import MovementKind, draw, insufficient, is_spendable
 from services.points.domain.members import Balance
 from services.points.storage import gifts, lots, members, movements
@@ -19,7 +19,7 @@ async def create_gift(tx: Transaction, gift: Gift, now) -> Gift:
 
 async def gifts_on_line(tx: Transaction, org_path: str = "") -> list[Gift]:
     """At a store, the gifts redeemable there; above it, also those of the stores below."""
-    return [g for g in await gifts.all_gifts(tx) if not org_path or on_line(g.org_path, org_path)]
+    return on_line_of(await gifts.all_gifts(tx), org_path)
 
 
 async def gift_by_id(tx: Transaction, gift_id: str) -> Gift:
