@@ -4,7 +4,7 @@ that moves money or points may end with."""
 from sqlalchemy import func, select
 
 from huiyuan.database.engines import make_sync_engine
-from services.points import storage as points_tables
+from services.points.storage import tables as points_tables
 from services.wallet.storage.tables import entries, holds, lots, member_accounts
 
 

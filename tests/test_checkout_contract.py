@@ -135,9 +135,9 @@ def gateway_with_a_points_bug(chain, database_url, points_service):
     from huiyuan.database.idempotency import Idempotency
     from huiyuan.runtime.server import ServiceSpec
     from huiyuan.gateway.v1 import gateway_pb2_grpc
-    from services.points import storage
+    from services.points.storage import tables as storage
     from services.points.app import SPEC as POINTS
-    from services.points.servicer import PointsServicer
+    from services.points.servicers.points import PointsServicer
     from tests.conftest import ServiceThread, per_service
 
     class WithABug(PointsServicer):

@@ -334,7 +334,7 @@ def _lapse_points_holds(chain: Chain, member_id: str) -> None:
 
     from huiyuan.database.engines import make_sync_engine
     from huiyuan.runtime.holds import HoldState
-    from services.points.storage import holds
+    from services.points.storage.tables import holds
 
     engine = make_sync_engine(chain.processes["points"].database_url, "points")
     with engine.begin() as db:
@@ -459,7 +459,7 @@ def test_a_refund_step_refused_after_the_money_went_back_waits_for_an_operator_n
     from sqlalchemy import delete
 
     from huiyuan.database.engines import make_sync_engine
-    from services.points.storage import order_accruals
+    from services.points.storage.tables import order_accruals
 
     member_id, coupon_code = _member_with_money(chain)
     checkout = _order(member_id, coupon_code)

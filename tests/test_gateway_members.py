@@ -22,7 +22,7 @@ from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_gr
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.database.engines import make_sync_engine
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
-from services.points.storage import lots
+from services.points.storage.tables import lots
 from tests.support import STORE, Stubs, new_phone, pos_args, refusal_of as refused_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain is the fixture these tests share
 from tests.test_gateway import code_and_reason as refused

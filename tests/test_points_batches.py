@@ -13,8 +13,10 @@ from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.runtime.errors import DomainError
 from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.ids import new_id
-from services.points import accrual, domain, spending, storage
-from services.points.servicer import PointsServicer
+from services.points.domain import rules as domain
+from services.points.servicers.points import PointsServicer
+from services.points.storage import tables as storage
+from services.points.use_cases import accrual, spending
 from tests.invariants import assert_points_held
 from tests.support import rid
 from tests.test_points_service import STORE, THURSDAY, _accrue, balance, grant, hold, points, ts  # noqa: F401 - the fixture

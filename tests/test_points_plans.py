@@ -1,5 +1,5 @@
 """A member's live lots are read by that member alone, however many lots the rest of
-the chain holds (services/points/ledger.py, live_lots_where). PostgreSQL plans from
+the chain holds (services/points/storage/lots.py, live_lots_where). PostgreSQL plans from
 statistics that lag behind the table; here they are taken before 20,000 lots that never
 expire arrive, and each read must still touch a handful of pages."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from huiyuan.database import engines as db, migrate
 from huiyuan.database.direct import Direct
-from services.points import ledger, spending
+from services.points.storage import holds, lots, members
 from services.points.app import SPEC
 from tests.conftest import drop_pg_database, new_pg_database
 
@@ -76,15 +76,15 @@ def _pages_read(url: str, statement, params: dict) -> int:
 
 
 def test_a_batch_reads_its_members_live_lots_alone(chain):
-    assert _pages_read(chain, ledger.LIVE_LOTS, {"member_ids": ["m7", "m8"], "now": NOW}) < PAGES
+    assert _pages_read(chain, lots.LIVE_LOTS, {"member_ids": ["m7", "m8"], "now": NOW}) < PAGES
 
 
 def test_a_capture_reads_its_holds_members_live_lots_alone(chain):
-    assert _pages_read(chain, spending._LIVE_LOTS_OF_HOLDS, {"hold_ids": ["h7", "h8"], "now": NOW}) < PAGES
+    assert _pages_read(chain, holds.LIVE_LOTS_OF_HOLDS, {"hold_ids": ["h7", "h8"], "now": NOW}) < PAGES
 
 
 def test_a_balance_reads_its_members_live_lots_alone(chain):
-    assert _pages_read(chain, ledger._BALANCE, {"member_id": "m7", "now": NOW}) < PAGES
+    assert _pages_read(chain, members.BALANCE, {"member_id": "m7", "now": NOW}) < PAGES
 
 
 def test_the_reads_find_the_live_lots_and_only_those(chain):
@@ -98,9 +98,9 @@ def test_the_reads_find_the_live_lots_and_only_those(chain):
             engine = db.make_async_engine(chain, "points")
             try:
                 async with engine.connect() as connection:
-                    live = (await connection.execute(ledger.LIVE_LOTS, {"member_ids": ["m7"], "now": NOW})).all()
-                    held = (await connection.execute(spending._LIVE_LOTS_OF_HOLDS, {"hold_ids": ["h7"], "now": NOW})).all()
-                    balance = (await connection.execute(ledger._BALANCE, {"member_id": "m7", "now": NOW})).all()
+                    live = (await connection.execute(lots.LIVE_LOTS, {"member_ids": ["m7"], "now": NOW})).all()
+                    held = (await connection.execute(holds.LIVE_LOTS_OF_HOLDS, {"hold_ids": ["h7"], "now": NOW})).all()
+                    balance = (await connection.execute(members.BALANCE, {"member_id": "m7", "now": NOW})).all()
                 return live, held, balance
             finally:
                 await engine.dispose()

@@ -14,7 +14,7 @@ from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.database.engines import make_sync_engine
 from huiyuan.runtime.ids import new_id
-from services.points.storage import gift_stock_changes, lots
+from services.points.storage.tables import gift_stock_changes, lots
 from tests.invariants import assert_points_held
 from tests.support import refusal, refusal_of, rid
 

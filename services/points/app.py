@@ -3,18 +3,19 @@ offset holds past their deadline."""
 
 from pathlib import Path
 
+from huiyuan.database import Idempotency
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import holds
-from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from services.points import spending, storage
-from services.points.servicer import PointsServicer
+from services.points.servicers.points import PointsServicer
+from services.points.storage import tables
+from services.points.use_cases import spending
 
-metadata = storage.metadata
+metadata = tables.metadata
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "points")
+    idempotency = Idempotency(ctx.database, tables.idempotency_keys, "points")
     points_pb2_grpc.add_PointsServiceServicer_to_server(PointsServicer(ctx, idempotency), server)
 
 

@@ -2,7 +2,7 @@
 
 Lots that never expire (expire_time NULL) are found by member, through
 ix_lots_member_id_expire_time. With them in this index, PostgreSQL planned a member's
-lots that never expire as a read of all the chain's (services/points/ledger.py,
+lots that never expire as a read of all the chain's (services/points/storage/lots.py,
 live_lots_where).
 
 Revision ID: 0006

@@ -1,39 +1,42 @@
-"""PointsService: checks the request, runs the use case in one transaction, translates.
-No rule lives here: the rules are in domain.py and the use-case modules."""
+"""PointsService: checks the request's shape, runs one use case (use_cases/) in one
+transaction, translates. No rule lives here: the rules are in domain/."""
 
-from datetime import timedelta, timezone
+from datetime import timedelta
 
-from sqlalchemy import select
-
+from huiyuan.database import Batcher, Idempotency
+from huiyuan.database.idempotency import check_request_id
 from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import pagination
-from huiyuan.database.batching import Batcher
-from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.clock import utcnow
-from huiyuan.runtime.errors import PermissionDenied, Violations
+from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
+from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.holds import check_ttl
-from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import (check_actor, check_in_scope, check_org_path, check_scope, check_store_path,
                                       check_text, is_under)
 from huiyuan.runtime.server import ServiceContext
-from huiyuan.database.upsert import insert_for
-from huiyuan.runtime.validity import has_ended, requested_end
-from services.points import accrual, corrections, domain, ledger, mall, spending
-from services.points.storage import offset_policies
+from huiyuan.runtime.validity import requested_end
+from services.points.domain.gifts import Gift
+from services.points.domain.holds import Hold
+from services.points.domain.lots import Expiry, ExpiryPolicy, LotSource
+from services.points.domain.members import Balance
+from services.points.domain.offsets import OffsetPolicy, check_offset_policy
+from services.points.domain.reversals import check_may_adjust
+from services.points.domain.rules import BP, CampaignMultiplier, Line, LineAccrual, Order, Rule, check_rule
+from services.points.use_cases import accrual, corrections, ledger, mall, offsets, rules, spending
 
 MAX_POINTS = 100_000_000
 MAX_LINES = 500
 MAX_STOCK = 1_000_000  # items of one gift moved by one adjustment
 
 
-def balance(b: ledger.Balance) -> pb.Balance:
+def balance(b: Balance) -> pb.Balance:
     return pb.Balance(member_id=b.member_id, available_points=b.available, pending_points=b.pending, held_points=b.held,
                       expiring_soon_points=b.expiring_soon, debt_points=b.debt)
 
 
-def hold_message(h: spending.Hold) -> pb.Hold:
+def hold_message(h: Hold) -> pb.Hold:
     return pb.Hold(hold_id=h.hold_id, member_id=h.member_id, points=h.points, captured_points=h.captured,
                    state=enum_value(pb.HoldState, "HOLD_STATE", h.state.value), expire_time=timestamp(h.expire_time),
                    order_id=h.order_id)
@@ -57,7 +60,7 @@ def _points(v: Violations, value: int, field: str = "points") -> int:
     return value
 
 
-def _order(v: Violations, request) -> domain.Order:
+def _order(v: Violations, request) -> Order:
     """The order of an AccrueRequest or a PreviewAccrualRequest."""
     check_store_path(v, request.store_path, "store_path")
     lines = request.lines
@@ -68,9 +71,9 @@ def _order(v: Violations, request) -> domain.Order:
                 "every line needs its own line_id")
         seen.add(line.line_id)
         v.check(0 <= line.paid_fen <= 10**10, f"lines[{i}].paid_fen", "AMOUNT_INVALID", "paid_fen must be 0 or more")
-    v.check(0 <= request.tier_multiplier_bp <= 10 * domain.BP, "tier_multiplier_bp", "MULTIPLIER_INVALID",
+    v.check(0 <= request.tier_multiplier_bp <= 10 * BP, "tier_multiplier_bp", "MULTIPLIER_INVALID",
             "tier_multiplier_bp must be 0 to 100000 (0 or 10000: 1x)")
-    v.check(request.campaign_multiplier_bp == 0 or domain.BP <= request.campaign_multiplier_bp <= 10 * domain.BP,
+    v.check(request.campaign_multiplier_bp == 0 or BP <= request.campaign_multiplier_bp <= 10 * BP,
             "campaign_multiplier_bp", "MULTIPLIER_INVALID", "campaign_multiplier_bp must be 0 or 10000 (none) to 100000")
     name = check_text(v, request.campaign_multiplier_name, "campaign_multiplier_name", 64)
     if request.terminal_path:
@@ -78,21 +81,19 @@ def _order(v: Violations, request) -> domain.Order:
         v.check(is_under(request.terminal_path, request.store_path), "terminal_path", "TERMINAL_NOT_IN_STORE",
                 "terminal_path must lie under store_path (the till the order was paid at)")
     paid_time = from_timestamp(request.paid_time) if request.HasField("paid_time") else utcnow()
-    return domain.Order(request.store_path, request.tier_id, paid_time,
-                        [domain.Line(x.line_id, x.category, x.paid_fen) for x in lines],
-                        request.tier_multiplier_bp or domain.BP,
-                        domain.CampaignMultiplier(request.campaign_multiplier_bp or domain.BP, name),
-                        request.terminal_path)
+    return Order(request.store_path, request.tier_id, paid_time, [Line(x.line_id, x.category, x.paid_fen) for x in lines],
+                 request.tier_multiplier_bp or BP, CampaignMultiplier(request.campaign_multiplier_bp or BP, name),
+                 request.terminal_path)
 
 
-def _line_accruals(accruals: list[domain.LineAccrual]) -> list[pb.LineAccrual]:
+def _line_accruals(accruals: list[LineAccrual]) -> list[pb.LineAccrual]:
     return [pb.LineAccrual(line_id=a.line_id, points=a.points, rule_id=a.rule_id, explanation=a.explanation)
             for a in accruals]
 
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
-        self.engine = ctx.engine
+        self.engine = ctx.engine  # the expiry job's transactions
         self.database = ctx.database
         self.idempotency = idempotency
         # Accruals, holds and captures that arrive together run in one transaction (group commit).
@@ -104,8 +105,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         _member_id(v, request.member_id)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetBalanceResponse(balance=balance(await ledger.balance(db, request.member_id, utcnow())))
+        async with self.database.reading() as tx:
+            return pb.GetBalanceResponse(balance=balance(await ledger.balance(tx, request.member_id, utcnow())))
 
     async def Grant(self, request, context):
         v = Violations()
@@ -121,13 +122,12 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(db):
-            now = utcnow()
-            lot_id, expire_time, _ = await ledger.grant(
-                db, member_id=request.member_id, points=request.points, source=domain.LotSource(source),
-                expiry=domain.Expiry(), pending_days=0, store_path=request.store_path, now=now, memo=memo)
-            return pb.GrantResponse(lot_id=lot_id, expire_time=timestamp(expire_time),
-                                    balance=balance(await ledger.balance(db, request.member_id, now)))
+        async def work(tx):
+            granted = await ledger.grant_by_hand(tx, member_id=request.member_id, points=request.points,
+                                                 source=LotSource(source), store_path=request.store_path, memo=memo,
+                                                 now=utcnow())
+            return pb.GrantResponse(lot_id=granted.lot_id, expire_time=timestamp(granted.expire_time),
+                                    balance=balance(granted.balance))
 
         return await self.idempotency.run(request, pb.GrantResponse, work)
 
@@ -137,27 +137,27 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         r = request.rule
         check_org_path(v, r.org_path, "rule.org_path")
         policy = enum_name(pb.ExpiryPolicy, "EXPIRY_POLICY", r.expiry_policy) or "END_OF_YEAR"
-        rule = domain.Rule(
+        rule = Rule(
             "", r.name.strip(), r.org_path, r.priority, r.points_per_yuan_bp, r.multiplier_bp, list(r.tier_ids),
             list(r.categories), list(r.weekdays), list(r.month_days),
             from_timestamp(r.start_time) if r.HasField("start_time") else None,
             from_timestamp(r.end_time) if r.HasField("end_time") else None,
             r.min_spend_fen, r.cap_per_order, r.cap_per_day,
-            domain.Expiry(domain.ExpiryPolicy(policy), r.expiry_param if r.expiry_policy else 1), r.pending_days)
+            Expiry(ExpiryPolicy(policy), r.expiry_param if r.expiry_policy else 1), r.pending_days)
         v.check(r.expiry_policy == 0 or enum_name(pb.ExpiryPolicy, "EXPIRY_POLICY", r.expiry_policy) is not None,
                 "rule.expiry_policy", "EXPIRY_POLICY_INVALID", "unknown expiry_policy")
         v.check(r.expiry_policy or not r.expiry_param, "rule.expiry_param", "EXPIRY_POLICY_REQUIRED",
                 "expiry_param says how many days or years of an expiry_policy: give the policy too")
         v.check(not (r.multiplier_bp and r.expiry_policy), "rule.expiry_policy", "NOT_FOR_MULTIPLIER",
                 "a multiplier's points are granted in the base rule's lot, which expires as the base rule says")
-        domain.check_rule(v, rule)
+        check_rule(v, rule)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
         check_in_scope(r.org_path, actor_path, "rule", "规则")
 
-        async def work(db):
+        async def work(tx):
             rule.rule_id = new_id("pr")
-            return pb.CreateRuleResponse(rule=_rule_message(await accrual.create_rule(db, rule, utcnow())))
+            return pb.CreateRuleResponse(rule=_rule_message(await rules.create_rule(tx, rule, utcnow())))
 
         return await self.idempotency.run(request, pb.CreateRuleResponse, work)
 
@@ -165,8 +165,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         _rule_id(v, request.rule_id)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetRuleResponse(rule=_rule_message(await accrual.rule_by_id(db, request.rule_id)))
+        async with self.database.reading() as tx:
+            return pb.GetRuleResponse(rule=_rule_message(await rules.rule_by_id(tx, request.rule_id)))
 
     async def ListRules(self, request, context):
         v = Violations()
@@ -175,12 +175,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.org_path, request.show_ended)
         after = pagination.decode(request.page_token, fingerprint, v, shape=(int, str))
         v.raise_if_any()
-        async with self.database.reading() as db:
-            found = await accrual.rules_under(db, request.org_path)
-        now = utcnow()
+        async with self.database.reading() as tx:
+            found = await rules.list_rules(tx, request.org_path, request.show_ended, utcnow())
         page, token = pagination.page_in_memory(  # highest priority first
-            [r for r in found if request.show_ended or not has_ended(r.end_time, now)], size, after,
-            lambda r: (-r.priority, r.rule_id), fingerprint)
+            found, size, after, lambda r: (-r.priority, r.rule_id), fingerprint)
         return pb.ListRulesResponse(rules=[_rule_message(r) for r in page], next_page_token=token)
 
     async def EndRule(self, request, context):
@@ -191,9 +189,9 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         requested = requested_end(v, request, utcnow())
         v.raise_if_any()
 
-        async def work(db):
+        async def work(tx):
             now = utcnow()
-            ended = await accrual.end_rule(db, request.rule_id, end_time=requested or now, operator=operator,
+            ended = await rules.end_rule(tx, request.rule_id, end_time=requested or now, operator=operator,
                                            actor_path=actor_path, now=now)
             return pb.EndRuleResponse(rule=_rule_message(ended))
 
@@ -205,8 +203,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             _member_id(v, request.member_id)
         order = _order(v, request)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            accruals = await accrual.preview(db, request.member_id, order)
+        async with self.database.reading() as tx:
+            accruals = await accrual.preview(tx, request.member_id, order)
         return pb.PreviewAccrualResponse(points=sum(a.points for a in accruals), lines=_line_accruals(accruals))
 
     async def Accrue(self, request, context):
@@ -221,10 +219,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         return await self.accruals.submit((request, accrual.AccrueAsk(request.member_id, request.order_id, order)))
 
     async def _accrue_batch(self, items):
-        async def work(db, asks):
+        async def work(tx, asks):
             return [o if not isinstance(o, accrual.Accrued) else pb.AccrueResponse(
                 points=sum(a.points for a in o.lines), lines=_line_accruals(o.lines), debt_paid_points=o.debt_paid,
-                balance=balance(o.balance)) for o in await accrual.accrue_many(db, asks, utcnow())]
+                balance=balance(o.balance)) for o in await accrual.accrue_many(tx, asks, utcnow())]
 
         return await self.idempotency.run_batch(items, pb.AccrueResponse, work)
 
@@ -233,17 +231,14 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_request_id(v, request.request_id)
         p = request.policy
         check_scope(v, p.org_path, "policy.org_path")
-        policy = domain.OffsetPolicy(p.org_path, p.points_per_yuan, p.max_share_bp)
-        domain.check_offset_policy(v, policy)
+        policy = OffsetPolicy(p.org_path, p.points_per_yuan, p.max_share_bp)
+        check_offset_policy(v, policy)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
         check_in_scope(p.org_path, actor_path, "policy", "策略")
 
-        async def work(db):
-            values = {"org_path": p.org_path, "points_per_yuan": p.points_per_yuan, "max_share_bp": p.max_share_bp,
-                      "update_time": utcnow()}
-            upsert = insert_for(db)(offset_policies).values(**values)
-            await db.execute(upsert.on_conflict_do_update(index_elements=["org_path"], set_=values))
+        async def work(tx):
+            await offsets.set_policy(tx, policy, utcnow())
             return pb.SetOffsetPolicyResponse(policy=p)
 
         return await self.idempotency.run(request, pb.SetOffsetPolicyResponse, work)
@@ -254,12 +249,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_store_path(v, request.store_path, "store_path")
         v.check(0 <= request.payable_fen <= 10**10, "payable_fen", "AMOUNT_INVALID", "payable_fen must be 0 or more")
         v.raise_if_any()
-        async with self.database.reading() as db:
-            policy = await _offset_policy(db, request.store_path)
-            available = (await ledger.balance(db, request.member_id, utcnow())).available
-        points, fen = policy.quote(available, request.payable_fen)
-        return pb.QuoteOffsetResponse(max_points=points, max_offset_fen=fen, points_per_yuan=policy.points_per_yuan,
-                                      available_points=available)
+        async with self.database.reading() as tx:
+            quote = await offsets.quote(tx, request.member_id, request.store_path, request.payable_fen, utcnow())
+        return pb.QuoteOffsetResponse(max_points=quote.points, max_offset_fen=quote.fen,
+                                      points_per_yuan=quote.points_per_yuan, available_points=quote.available)
 
     async def Hold(self, request, context):
         v = Violations()
@@ -276,9 +269,9 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             new_id("ph"), request.member_id, request.points, ttl, order_id, request.store_path)))
 
     async def _place_holds(self, items):
-        async def work(db, asks):
-            return [o if not isinstance(o, spending.Hold) else pb.HoldResponse(hold=hold_message(o))
-                    for o in await spending.place_holds(db, asks, utcnow())]
+        async def work(tx, asks):
+            return [o if not isinstance(o, Hold) else pb.HoldResponse(hold=hold_message(o))
+                    for o in await spending.place_holds(tx, asks, utcnow())]
 
         return await self.idempotency.run_batch(items, pb.HoldResponse, work)
 
@@ -292,9 +285,9 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         return await self.captures.submit((request, spending.CaptureAsk(request.hold_id, request.points)))
 
     async def _capture_holds(self, items):
-        async def work(db, asks):
+        async def work(tx, asks):
             return [o if not isinstance(o, spending.Captured) else pb.CaptureResponse(
-                hold=hold_message(o.hold), balance=balance(o.balance)) for o in await spending.capture_holds(db, asks, utcnow())]
+                hold=hold_message(o.hold), balance=balance(o.balance)) for o in await spending.capture_holds(tx, asks, utcnow())]
 
         return await self.idempotency.run_batch(items, pb.CaptureResponse, work)
 
@@ -305,8 +298,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(db):
-            return pb.ReleaseResponse(hold=hold_message(await spending.release(db, hold_id=request.hold_id, now=utcnow())))
+        async def work(tx):
+            return pb.ReleaseResponse(hold=hold_message(await spending.release(tx, hold_id=request.hold_id, now=utcnow())))
 
         return await self.idempotency.run(request, pb.ReleaseResponse, work)
 
@@ -317,8 +310,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.member_id)
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            rows = await ledger.history(db, request.member_id, before[0] if before else None, size + 1)
+        async with self.database.reading() as tx:
+            rows = await ledger.history(tx, request.member_id, before[0] if before else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.movement_id], fingerprint)
         return pb.ListHistoryResponse(next_page_token=token, movements=[pb.Movement(
             movement_id=r.movement_id, kind=enum_value(pb.MovementKind, "MOVEMENT_KIND", r.kind),
@@ -336,15 +329,9 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             return stored
         now = utcnow()
         as_of = from_timestamp(request.as_of_time) if request.HasField("as_of_time") else now
-        total_lots = total_points = 0
-        while True:
-            count, points = await ledger.expire_batch(self.engine, min(as_of, now), now)
-            if not count:
-                break
-            total_lots, total_points = total_lots + count, total_points + points
+        total_lots, total_points = await ledger.run_expiry(self.engine, min(as_of, now), now)
         response = pb.RunExpiryResponse(expired_lots=total_lots, expired_points=total_points)
         return await self.idempotency.remember(request, response)
-
 
     async def Reverse(self, request, context):
         v = Violations()
@@ -358,13 +345,12 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(db):
-            now = utcnow()
-            claw, returned, debt = await corrections.reverse(
-                db, member_id=request.member_id, order_id=request.order_id, refunded_paid_fen=request.refunded_paid_fen,
-                returned_points=request.returned_points, now=now)
-            return pb.ReverseResponse(clawed_back_points=claw, returned_points=returned, new_debt_points=debt,
-                                      balance=balance(await ledger.balance(db, request.member_id, now)))
+        async def work(tx):
+            done = await corrections.reverse(
+                tx, member_id=request.member_id, order_id=request.order_id, refunded_paid_fen=request.refunded_paid_fen,
+                returned_points=request.returned_points, now=utcnow())
+            return pb.ReverseResponse(clawed_back_points=done.clawed_back, returned_points=done.returned,
+                                      new_debt_points=done.new_debt, balance=balance(done.balance))
 
         return await self.idempotency.run(request, pb.ReverseResponse, work)
 
@@ -377,15 +363,13 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         reason = check_text(v, request.reason, "reason", 200, required=True)
         _, org_path = check_actor(v, request)
         v.raise_if_any()
-        if org_path.count("/") > 1:
-            raise PermissionDenied("ADJUSTMENT_NOT_ALLOWED", "Only HQ and regional offices adjust points.",
-                                   "只有总部和区域可以调整积分。")
+        check_may_adjust(org_path)
 
-        async def work(db):
-            now = utcnow()
-            await corrections.adjust(db, member_id=request.member_id, delta=request.delta_points,
-                                     reason=f"{reason} ({request.actor.operator_id})", store_path=org_path, now=now)
-            return pb.AdjustResponse(balance=balance(await ledger.balance(db, request.member_id, now)))
+        async def work(tx):
+            after = await corrections.adjust(tx, member_id=request.member_id, delta=request.delta_points,
+                                             reason=f"{reason} ({request.actor.operator_id})", store_path=org_path,
+                                             now=utcnow())
+            return pb.AdjustResponse(balance=balance(after))
 
         return await self.idempotency.run(request, pb.AdjustResponse, work)
 
@@ -402,9 +386,9 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v.raise_if_any()
         check_in_scope(g.org_path, actor_path, "gift", "礼品")
 
-        async def work(db):
-            gift = await mall.create_gift(db, mall.Gift(new_id("g"), name, g.points, g.stock, g.per_member_limit,
-                                                        g.org_path), utcnow())
+        async def work(tx):
+            gift = await mall.create_gift(tx, Gift(new_id("g"), name, g.points, g.stock, g.per_member_limit, g.org_path),
+                                          utcnow())
             return pb.CreateGiftResponse(gift=_gift_message(gift))
 
         return await self.idempotency.run(request, pb.CreateGiftResponse, work)
@@ -413,8 +397,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         _gift_id(v, request.gift_id)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            return pb.GetGiftResponse(gift=_gift_message(await mall.gift_by_id(db, request.gift_id)))
+        async with self.database.reading() as tx:
+            return pb.GetGiftResponse(gift=_gift_message(await mall.gift_by_id(tx, request.gift_id)))
 
     async def ListGifts(self, request, context):
         v = Violations()
@@ -423,8 +407,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.org_path)
         after = pagination.decode(request.page_token, fingerprint, v, shape=(int, str))
         v.raise_if_any()
-        async with self.database.reading() as db:
-            found = await mall.gifts_on_line(db, request.org_path)
+        async with self.database.reading() as tx:
+            found = await mall.gifts_on_line(tx, request.org_path)
         page, token = pagination.page_in_memory(found, size, after, lambda g: (g.points, g.gift_id), fingerprint)
         return pb.ListGiftsResponse(gifts=[_gift_message(g) for g in page], next_page_token=token)
 
@@ -438,8 +422,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         operator, actor_path = check_actor(v, request)
         v.raise_if_any()
 
-        async def work(db):
-            gift = await mall.adjust_stock(db, gift_id=request.gift_id, delta=request.delta, reason=reason,
+        async def work(tx):
+            gift = await mall.adjust_stock(tx, gift_id=request.gift_id, delta=request.delta, reason=reason,
                                            operator_id=operator, actor_path=actor_path, now=utcnow())
             return pb.AdjustGiftStockResponse(gift=_gift_message(gift))
 
@@ -456,12 +440,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        async def work(db):
-            now = utcnow()
-            cost, left = await mall.redeem(db, member_id=request.member_id, gift_id=request.gift_id, quantity=quantity,
-                                           store_path=request.store_path, now=now)
-            return pb.RedeemGiftResponse(points=cost, stock_left=left,
-                                         balance=balance(await ledger.balance(db, request.member_id, now)))
+        async def work(tx):
+            done = await mall.redeem(tx, member_id=request.member_id, gift_id=request.gift_id, quantity=quantity,
+                                     store_path=request.store_path, now=utcnow())
+            return pb.RedeemGiftResponse(points=done.points, stock_left=done.stock_left, balance=balance(done.balance))
 
         return await self.idempotency.run(request, pb.RedeemGiftResponse, work)
 
@@ -474,13 +456,12 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         fingerprint = pagination.fingerprint(request.within.ToSeconds(), request.org_path)
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        async with self.database.reading() as db:
-            rows = await ledger.expiring_members(db, utcnow(), within, request.org_path, after[0] if after else None,
+        async with self.database.reading() as tx:
+            rows = await ledger.expiring_members(tx, utcnow(), within, request.org_path, after[0] if after else None,
                                                  size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row.member_id], fingerprint)
         return pb.ListExpiringMembersResponse(next_page_token=token, members=[pb.ExpiringMember(
-            member_id=r.member_id, points=int(r.points), first_expire_time=timestamp(_aware(r.first))) for r in page])
-
+            member_id=r.member_id, points=r.points, first_expire_time=timestamp(r.first_expire_time)) for r in page])
 
     async def GetStoreActivity(self, request, context):
         v = Violations()
@@ -488,32 +469,17 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         day = calendar_date(request.date)
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
-        async with self.database.reading() as db:
-            earned, spent = await ledger.store_day(db, request.store_path, day)
+        async with self.database.reading() as tx:
+            earned, spent = await ledger.store_day(tx, request.store_path, day)
         return pb.GetStoreActivityResponse(earned_points=earned, spent_points=spent)
 
 
-def _aware(moment):
-    """SQLite hands an aggregate's timestamp back naive (UTC)."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-
-
-def _gift_message(g: mall.Gift) -> pb.Gift:
+def _gift_message(g: Gift) -> pb.Gift:
     return pb.Gift(gift_id=g.gift_id, name=g.name, points=g.points, stock=g.stock, per_member_limit=g.per_member_limit,
                    org_path=g.org_path)
 
 
-async def _offset_policy(db, store_path: str) -> domain.OffsetPolicy:
-    """The policy of the nearest node at or above the store; the default without one."""
-    rows = (await db.execute(select(offset_policies))).all()
-    mine = [r for r in rows if is_under(store_path, r.org_path)]
-    if not mine:
-        return domain.OffsetPolicy()
-    r = max(mine, key=lambda r: r.org_path.count("/"))
-    return domain.OffsetPolicy(r.org_path, r.points_per_yuan, r.max_share_bp)
-
-
-def _rule_message(r: domain.Rule) -> pb.Rule:
+def _rule_message(r: Rule) -> pb.Rule:
     return pb.Rule(
         rule_id=r.rule_id, name=r.name, org_path=r.org_path, priority=r.priority, points_per_yuan_bp=r.points_per_yuan_bp,
         multiplier_bp=r.multiplier_bp, tier_ids=r.tier_ids, categories=r.categories, weekdays=r.weekdays,

@@ -1,6 +1,6 @@
-"""Points domain rules: plain Python, no gRPC and no SQL.
+"""Accrual rules and what an order earns under them.
 
-Accrual. A rule applies to an order line when the store lies under the rule's scope,
+A rule applies to an order line when the store lies under the rule's scope,
 the member's tier, the line's category, the time window (dates, weekdays, days of the
 month, in business time) and the order's minimum spend all match. Two kinds of rule:
 - a base rule (points_per_yuan_bp > 0) says how many points a yuan earns;
@@ -17,74 +17,18 @@ per line. A rule scoped to a terminal (hq/east/sh-001/pos-1) applies to the orde
 at that till; a store's, a region's or HQ's to every till under it. A rule's caps (per
 order, per member per day) scale its lines down, largest remainder first, so a capped
 order never earns a point too many.
-
-Lots. Every grant is a lot with a source and an expiry; it may be pending (not yet
-spendable) for some days. Spending takes the soonest-expiring lots first and records
-which, so a reversal puts points back where they came from.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from enum import StrEnum
+from datetime import datetime
 
-from huiyuan.runtime.clock import day_start, local
-from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.clock import local
+from huiyuan.runtime.errors import AlreadyExists, NotFound, Violations
 from huiyuan.runtime.money import split_proportionally
-from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.requests import is_under, on_line
+from services.points.domain.lots import Expiry, check_expiry
 
 BP = 10_000  # basis points: 10000 = 1x
-
-
-class LotSource(StrEnum):
-    PURCHASE = "PURCHASE"
-    SIGN_UP = "SIGN_UP"
-    CAMPAIGN = "CAMPAIGN"
-    ADJUSTMENT = "ADJUSTMENT"
-    REFUND = "REFUND"
-
-
-class MovementKind(StrEnum):
-    GRANT = "GRANT"
-    SPEND = "SPEND"
-    EXPIRE = "EXPIRE"
-    REVERSAL = "REVERSAL"
-    ADJUSTMENT = "ADJUSTMENT"
-
-
-class ExpiryPolicy(StrEnum):
-    NEVER = "NEVER"
-    DAYS = "DAYS"  # param N: usable through the Nth business day after the grant
-    END_OF_MONTH = "END_OF_MONTH"  # param k: the end of the month k months on (0: this month)
-    END_OF_YEAR = "END_OF_YEAR"  # param k: the end of year N+k (1: points of 2026 expire end of 2027)
-
-
-@dataclass(frozen=True)
-class Expiry:
-    policy: ExpiryPolicy = ExpiryPolicy.END_OF_YEAR
-    param: int = 1
-
-    def expire_time(self, granted: datetime) -> datetime | None:
-        """The first moment the lot is no longer spendable (None: never)."""
-        day = local(granted).date()
-        if self.policy == ExpiryPolicy.NEVER:
-            return None
-        if self.policy == ExpiryPolicy.DAYS:
-            return day_start(day + timedelta(days=self.param + 1))
-        if self.policy == ExpiryPolicy.END_OF_MONTH:
-            months = day.year * 12 + day.month - 1 + self.param + 1
-            return day_start(date(months // 12, months % 12 + 1, 1))
-        return day_start(date(day.year + self.param + 1, 1, 1))
-
-
-def check_expiry(v: Violations, expiry: Expiry, prefix: str) -> None:
-    limits = {ExpiryPolicy.NEVER: (0, 0), ExpiryPolicy.DAYS: (1, 3650), ExpiryPolicy.END_OF_MONTH: (0, 120),
-              ExpiryPolicy.END_OF_YEAR: (0, 10)}
-    low, high = limits[expiry.policy]
-    v.check(low <= expiry.param <= high, f"{prefix}expiry_param", "EXPIRY_PARAM_INVALID",
-            f"expiry_param must be {low} to {high} for {expiry.policy.value}")
-
-
-# ---------------------------------------------------------------- rules
 
 
 @dataclass
@@ -206,7 +150,7 @@ def accrue(rules: list[Rule], order: Order, earned_today: dict[str, int] | None 
     """Points per line for a paid order, with the rules that gave them.
     earned_today: points the member already earned today under each rule (day caps)."""
     earned_today = earned_today or {}
-    result = []
+    result: list[LineAccrual] = []
     for line in order.lines:
         matching = [r for r in rules if r.matches(order, line)]
         base = _highest([r for r in matching if r.is_base])
@@ -246,119 +190,28 @@ def _cap(accruals: list[LineAccrual], cap: int, rule_name: str) -> None:
         accrual.explanation += f"; capped at {cap} by {rule_name}"
 
 
-# ---------------------------------------------------------------- lots
 
 
-EXPIRING_SOON = timedelta(days=30)
+def by_priority(found: list[Rule], org_path: str = "") -> list[Rule]:
+    """Rules by priority, highest first; with org_path, those that apply to stores under
+    it (its own, and those of the nodes above it)."""
+    if org_path:
+        found = [r for r in found if on_line(r.org_path, org_path)]
+    return sorted(found, key=lambda r: (-r.priority, r.rule_id))
 
 
-@dataclass
-class Lot:
-    lot_id: str
-    points_left: int
-    expire_time: datetime | None
-    available_time: datetime | None = None  # None: spendable from the start
+def already_accrued(order_id: str) -> AlreadyExists:
+    """An order earns once: a second accrual of it is refused."""
+    return AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
+                         order_id=order_id)
 
 
-def is_live(lot: Lot, now: datetime) -> bool:
-    """Points left and not past its date. A lot past its date counts nowhere, even
-    before the expiry job reaches it (not even as pending: it will never be spent)."""
-    return lot.points_left > 0 and (lot.expire_time is None or lot.expire_time > now)
+def rule_not_found(rule_id: str) -> NotFound:
+    return NotFound("RULE_NOT_FOUND", "No such rule.", "积分规则不存在。", rule_id=rule_id)
 
 
-def is_spendable(lot: Lot, now: datetime) -> bool:
-    return is_live(lot, now) and (lot.available_time is None or lot.available_time <= now)
-
-
-def lot_sums(lots: list[Lot], now: datetime) -> tuple[int, int, int]:
-    """What a member's lots add up to: (available: spendable now; pending: spendable
-    once the return window closes; expiring soon: spendable now, due within
-    EXPIRING_SOON). Held points are out of their lots already."""
-    available = pending = expiring = 0
-    soon = now + EXPIRING_SOON
-    for lot in lots:
-        if not is_live(lot, now):
-            continue
-        if not is_spendable(lot, now):
-            pending += lot.points_left
-            continue
-        available += lot.points_left
-        if lot.expire_time is not None and lot.expire_time <= soon:
-            expiring += lot.points_left
-    return available, pending, expiring
-
-
-@dataclass(frozen=True)
-class Draw:
-    lot_id: str
-    points: int
-
-
-_NEVER = datetime.max.replace(tzinfo=timezone.utc)
-
-
-def spend_key(expire_time: datetime | None, lot_id: str) -> tuple:
-    """Soonest-expiring first; lots that never expire last; then the oldest."""
-    return expire_time or _NEVER, lot_id
-
-
-def spend_order(lots: list[Lot]) -> list[Lot]:
-    return sorted(lots, key=lambda lot: spend_key(lot.expire_time, lot.lot_id))
-
-
-def draw(lots: list[Lot], points: int) -> list[Draw]:
-    """Take points from spendable lots, soonest-expiring first."""
-    return draw_in_order(spend_order(lots), points)
-
-
-def draw_in_order(lots: list[Lot], points: int) -> list[Draw]:
-    """Take points from the lots in the order given."""
-    draws = []
-    for lot in lots:
-        take = min(points, lot.points_left)
-        if take:
-            lot.points_left -= take
-            points -= take
-            draws.append(Draw(lot.lot_id, take))
-        if not points:
-            break
-    assert points == 0, "not enough points in the lots"
-    return draws
-
-
-def keep(draws: list[Draw], points: int) -> tuple[list[Draw], list[Draw]]:
-    """Split a hold's draws into the points a capture keeps (the soonest-expiring,
-    as drawn) and those it gives back to their lots."""
-    kept, back = [], []
-    for d in draws:
-        k = min(points, d.points)
-        points -= k
-        if k:
-            kept.append(Draw(d.lot_id, k))
-        if d.points - k:
-            back.append(Draw(d.lot_id, d.points - k))
-    return kept, back
-
-
-# ---------------------------------------------------------------- offset at checkout
-
-
-@dataclass(frozen=True)
-class OffsetPolicy:
-    org_path: str = "hq"
-    points_per_yuan: int = 100  # 100 points = 1 yuan
-    max_share_bp: int = 5_000  # points pay at most half of the payable amount
-
-    def quote(self, available: int, payable_fen: int) -> tuple[int, int]:
-        """(points, fen): the most the member may offset. Points needed for a fen amount
-        are rounded up, so an offset never pays a fraction of a fen the points lack."""
-        cap_fen = payable_fen * self.max_share_bp // BP
-        fen = min(cap_fen, available * 100 // self.points_per_yuan)
-        return -(-fen * self.points_per_yuan // 100), fen
-
-
-def check_offset_policy(v: Violations, policy: OffsetPolicy, prefix: str = "policy.") -> None:
-    v.check(1 <= policy.points_per_yuan <= 10_000, f"{prefix}points_per_yuan", "RATE_INVALID",
-            "points_per_yuan must be 1 to 10000")
-    v.check(0 <= policy.max_share_bp <= BP, f"{prefix}max_share_bp", "SHARE_INVALID",
-            "max_share_bp must be 0 to 10000 (100%)")
+def priority_taken(priority: int) -> AlreadyExists:
+    """Two rules of one kind cannot share a priority: which one applies is never "the
+    last edited"."""
+    return AlreadyExists("RULE_PRIORITY_TAKEN", f"Another rule of this kind has priority {priority}.",
+                         f"已有同类规则使用优先级 {priority}。", priority=priority)

@@ -11,13 +11,9 @@
 - rules, offset_policies, idempotency_keys.
 """
 
-from sqlalchemy import (
-    JSON, BigInteger, CheckConstraint, Column, Date, Index, Integer, String, Table, UniqueConstraint, bindparam, select,
-    text, update,
-)
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Date, Index, Integer, String, Table, UniqueConstraint, text
 
-from huiyuan.database import idempotency
-from huiyuan.database.engines import UtcDateTime, new_metadata
+from huiyuan.database import UtcDateTime, idempotency, new_metadata
 
 metadata = new_metadata()
 Points = BigInteger
@@ -40,8 +36,9 @@ lots = Table(
     CheckConstraint("points_left >= 0 AND points_left <= granted_points", name="left_within_granted"),
     Index("ix_lots_member_id_expire_time", "member_id", "expire_time"),
     # Only the lots that expire: the expiry job and the reminders look for those by
-    # date. Lots that never expire are found by member (ledger.live_lots_where): with
-    # them in this index, PostgreSQL read all of the chain's to find one member's.
+    # date. Lots that never expire are found by member (storage/lots.py,
+    # live_lots_where): with them in this index, PostgreSQL read all of the chain's to
+    # find one member's.
     Index("ix_lots_expire_time", "expire_time", postgresql_where=_EXPIRES, sqlite_where=_EXPIRES),
 )
 
@@ -121,13 +118,6 @@ offset_policies = Table(
 )
 
 idempotency_keys = idempotency.define_table(metadata)
-
-LOCK_MEMBER = select(member_points).where(member_points.c.member_id == bindparam("member_id")).with_for_update()
-LOCK_MEMBERS = select(member_points).where(member_points.c.member_id.in_(bindparam("member_ids", expanding=True))
-                                          ).order_by(member_points.c.member_id).with_for_update()
-SAVE_MEMBER = update(member_points).where(member_points.c.member_id == bindparam("key")).values(
-    held_points=bindparam("held"), debt_points=bindparam("debt"), update_time=bindparam("now"))
-MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(points_left=lots.c.points_left + bindparam("delta"))
 
 order_reversals = Table(
     "order_reversals", metadata,
