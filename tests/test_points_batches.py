@@ -19,6 +19,7 @@ from services.points.storage import tables as storage
 from services.points.use_cases import accrual, spending
 from tests.invariants import assert_points_held
 from tests.support import rid
+from huiyuan.runtime.serving import serving_rpc
 from tests.test_points_service import STORE, THURSDAY, _accrue, balance, grant, hold, points, ts  # noqa: F401 - the fixture
 
 
@@ -32,6 +33,12 @@ def _hold_item(member_id, n, request_id=None):
     request = pb.HoldRequest(request_id=request_id or rid(), member_id=member_id, points=n, ttl=Duration(seconds=60),
                              store_path=STORE, order_id="o-1")
     return request, spending.HoldAsk(new_id("ph"), member_id, n, timedelta(seconds=60), "o-1", STORE)
+
+
+async def _serving(rpc, coroutine):
+    """The batch function, as the server runs it: within the RPC its idempotency keys record."""
+    serving_rpc.set(f"/huiyuan.points.v1.PointsService/{rpc}")
+    return await coroutine
 
 
 def _capture_item(hold_id, n, request_id=None):
@@ -56,11 +63,11 @@ def test_holds_placed_together_each_take_what_the_ones_before_left(points, point
     grant(points, member, 100)
     grant(points, other, 30)
     earlier = _hold_item(member, 10)
-    first_alone = points_service.run(servicer._place_holds([earlier]))[0]
+    first_alone = points_service.run(_serving("Hold", servicer._place_holds([earlier])))[0]
     refused = _hold_item(member, 60)
     items = [_hold_item(member, 40), _hold_item(other, 30), refused, _hold_item(stranger, 1), _hold_item(member, 50),
              earlier, (pb.HoldRequest(request_id=earlier[0].request_id, member_id=member, points=20), earlier[1])]
-    outcomes = points_service.run(servicer._place_holds(items))
+    outcomes = points_service.run(_serving("Hold", servicer._place_holds(items)))
     assert [o.hold.points for o in outcomes[:2]] == [40, 30]
     assert _reason(outcomes[2]) == "INSUFFICIENT_POINTS"  # 100 - 10 - 40 leaves 50: not for 60, but for the next
     assert _reason(outcomes[3]) == "INSUFFICIENT_POINTS"  # a member the service has never seen has none
@@ -69,7 +76,7 @@ def test_holds_placed_together_each_take_what_the_ones_before_left(points, point
     assert _reason(outcomes[6]) == "REQUEST_ID_REUSED"
     assert (balance(points, member).held_points, balance(points, other).available_points) == (100, 0)
     grant(points, member, 100)
-    assert _reason(points_service.run(servicer._place_holds([refused]))[0]) == "INSUFFICIENT_POINTS"  # stays refused
+    assert _reason(points_service.run(_serving("Hold", servicer._place_holds([refused])))[0]) == "INSUFFICIENT_POINTS"  # stays refused
     assert balance(points, member).held_points == 100
     assert_points_held(points.url)
 
@@ -83,7 +90,7 @@ def test_captures_together_keep_what_they_spend_and_answer_each_balance(points, 
     twice = _capture_item(a.hold_id, 30)
     items = [twice, _capture_item(d.hold_id, 20), _capture_item(a.hold_id, 5), _capture_item(b.hold_id, 15),
              _capture_item("ph_nope", 1), _capture_item(c.hold_id, 11), twice]
-    outcomes = points_service.run(servicer._capture_holds(items))
+    outcomes = points_service.run(_serving("Capture", servicer._capture_holds(items)))
     assert (outcomes[0].balance.available_points, outcomes[0].balance.held_points) == (40, 30)
     # 30 given back to the lot the hold had emptied
     assert (outcomes[1].hold.captured_points, outcomes[1].balance.available_points) == (20, 30)
@@ -110,7 +117,7 @@ def test_accruals_together_each_earn_once_and_pay_debt_first(points, points_serv
     first = _accrue_item(member, f"o2-{member}", 100_00)
     items = [first, _accrue_item(other, f"o2-{member}", 30_00), _accrue_item(owing, f"o3-{owing}", 80_00),
              _accrue_item(other, done_before, 5_00), _accrue_item(member, f"o4-{member}", 20_00), first]
-    outcomes = points_service.run(servicer._accrue_batch(items))
+    outcomes = points_service.run(_serving("Accrue", servicer._accrue_batch(items)))
     assert (outcomes[0].points, outcomes[0].balance.available_points) == (100, 110)
     assert _reason(outcomes[1]) == "ORDER_ALREADY_ACCRUED"  # the same order, later in the batch
     assert (outcomes[2].debt_paid_points, outcomes[2].balance.available_points, outcomes[2].balance.debt_points) == (
@@ -129,7 +136,7 @@ def test_a_batch_that_cannot_commit_runs_each_call_alone(points, points_service,
     # whole; alone, the first is placed and the second fails by itself.
     first, second = _hold_item(member, 10), _hold_item(member, 20)
     items = [first, (second[0], spending.HoldAsk(first[1].hold_id, member, 20, timedelta(seconds=60), "o-1", STORE))]
-    outcomes = points_service.run(servicer._place_holds(items))
+    outcomes = points_service.run(_serving("Hold", servicer._place_holds(items)))
     assert outcomes[0].hold.points == 10
     assert isinstance(outcomes[1], IntegrityError)
     assert balance(points, member).held_points == 10
