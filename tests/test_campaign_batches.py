@@ -14,8 +14,9 @@ from huiyuan.database.engines import make_sync_engine
 from huiyuan.runtime.errors import DomainError
 from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.ids import new_id
-from services.campaign import coupons, storage
-from services.campaign.servicer import CampaignServicer
+from services.campaign.domain.reservations import ReserveAsk
+from services.campaign.servicers.campaign import CampaignServicer
+from services.campaign.storage import tables
 from tests.support import rid
 from tests.test_campaign_service import STORE, campaign, create, issue, template  # noqa: F401 - the fixture
 
@@ -23,14 +24,14 @@ from tests.test_campaign_service import STORE, campaign, create, issue, template
 @pytest.fixture(scope="module")
 def servicer(campaign_service):
     ctx = campaign_service.app.context
-    return CampaignServicer(ctx, Idempotency(ctx.database, storage.idempotency_keys, "campaign"))
+    return CampaignServicer(ctx, Idempotency(ctx.database, tables.idempotency_keys, "campaign"))
 
 
 def _reserve_item(member, codes=(), adjustments=()):
     request = pb.ReserveCouponsRequest(request_id=rid(), member_id=member, coupon_codes=list(codes), order_id=rid(),
                                        store_path=STORE, ttl={"seconds": 60}, adjustments=list(adjustments))
-    return request, coupons.ReserveAsk(new_id("rs"), member, list(codes), request.order_id, STORE,
-                                       timedelta(seconds=60), list(adjustments))
+    return request, ReserveAsk(new_id("rs"), member, list(codes), request.order_id, STORE,
+                               timedelta(seconds=60), list(adjustments))
 
 
 def _redeem_item(reservation_id):
@@ -46,8 +47,8 @@ def _reserved(campaign_service, campaign_id) -> int:
     """What the campaign's stats row holds as reserved (no call reports it: budget_left does)."""
     engine = make_sync_engine(campaign_service.settings.database_url, "campaign")
     with engine.connect() as db:
-        reserved = db.execute(select(storage.campaign_stats.c.reserved_fen).where(
-            storage.campaign_stats.c.campaign_id == campaign_id)).scalar_one()
+        reserved = db.execute(select(tables.campaign_stats.c.reserved_fen).where(
+            tables.campaign_stats.c.campaign_id == campaign_id)).scalar_one()
     engine.dispose()
     return reserved
 
