@@ -21,17 +21,15 @@ from services.campaign.domain.coupons import AVAILABLE, check_template
 from services.campaign.domain.pricing import MAX_DISCOUNTS
 from services.campaign.domain.reservations import ReserveAsk
 from services.campaign.servicers import messages
-from services.campaign.storage.campaigns import ActiveSet
 from services.campaign.use_cases import (campaigns, issuing, member_coupons, new_member_gifts, quotes, redemptions,
                                          reservations, returns, stats, templates)
 
 
 class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, max_discounts: int = MAX_DISCOUNTS):
-        self.database = ctx.database  # a quote's coupon read: straight on the driver
+        self.database = ctx.database
         self.idempotency = idempotency
-        self.max_discounts = max_discounts
-        self.active = ActiveSet(self.database)
+        self.quotes = quotes.Quotes(self.database, max_discounts)
         # Reservations and redemptions that arrive together run in one transaction (group
         # commit): a campaign's stats row, which every checkout adds to, is added to once.
         self.reservations = Batcher(self._reserve)
@@ -41,16 +39,16 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v = Violations()
         member, lines, at = messages.order(v, request)
         v.raise_if_any()
-        return messages.quote_message(await quotes.quote(self.database, self.active, lines, member, request.store_path,
-                                                         at, list(request.coupon_codes), self.max_discounts))
+        return messages.quote_message(await self.quotes.quote(lines, member, request.store_path, at,
+                                                              list(request.coupon_codes)))
 
     async def Simulate(self, request, context):
         v = Violations()
         v.check(bool(request.campaign_id), "campaign_id", "CAMPAIGN_ID_REQUIRED", "campaign_id is required")
         member, lines, at = messages.order(v, request.order, "order.")
         v.raise_if_any()
-        quoted = await quotes.simulate(self.database, self.active, request.campaign_id, lines, member,
-                                       request.order.store_path, at, list(request.order.coupon_codes), self.max_discounts)
+        quoted = await self.quotes.simulate(request.campaign_id, lines, member, request.order.store_path, at,
+                                            list(request.order.coupon_codes))
         return pb.SimulateResponse(quote=messages.quote_message(quoted))
 
     async def CreateCampaign(self, request, context):
@@ -104,7 +102,8 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.raise_if_any()
 
         async def work(tx):
-            campaign, status = await campaigns.set_status(tx, request.campaign_id, Status(wanted), utcnow(), self.active)
+            campaign, status = await campaigns.set_status(tx, request.campaign_id, Status(wanted), utcnow(),
+                                                          self.quotes.active)
             return pb.SetCampaignStatusResponse(campaign=messages.campaign_message(campaign, status))
 
         return await self.idempotency.run(request, pb.SetCampaignStatusResponse, work)

@@ -30,19 +30,25 @@ async def presented(database: Database, codes: list[str], member_id: str, at: da
     return found
 
 
-async def quote(database: Database, active: ActiveSet, lines: list[pricing.Line], member: pricing.Member,
-                store_path: str, at: datetime, codes: list[str], max_discounts: int,
-                extra: Sequence[Campaign] = ()) -> pricing.Quote:
-    """The order priced; extra: campaigns priced as if they were active."""
-    live = await active.campaigns()
-    found = await presented(database, codes, member.member_id, at)
-    return pricing.quote(lines, member, store_path, at, live + list(extra), found, max_discounts)
+class Quotes:
+    """Quoting for one process, with the active set it keeps (read at most once a
+    second, storage/campaigns.py) and the chain's cap on an order's discounts."""
 
+    def __init__(self, database: Database, max_discounts: int = pricing.MAX_DISCOUNTS):
+        self.database = database
+        self.active = ActiveSet(database)
+        self.max_discounts = max_discounts
 
-async def simulate(database: Database, active: ActiveSet, campaign_id: str, lines: list[pricing.Line],
-                   member: pricing.Member, store_path: str, at: datetime, codes: list[str],
-                   max_discounts: int) -> pricing.Quote:
-    """The order priced as if the campaign were active too."""
-    campaign, status = await campaigns.get(database, campaign_id)
-    extra = [] if status == Status.ACTIVE else [campaign]  # an active one is already in the quote
-    return await quote(database, active, lines, member, store_path, at, codes, max_discounts, extra)
+    async def quote(self, lines: list[pricing.Line], member: pricing.Member, store_path: str, at: datetime,
+                    codes: list[str], extra: Sequence[Campaign] = ()) -> pricing.Quote:
+        """The order priced; extra: campaigns priced as if they were active."""
+        live = await self.active.campaigns()
+        found = await presented(self.database, codes, member.member_id, at)
+        return pricing.quote(lines, member, store_path, at, live + list(extra), found, self.max_discounts)
+
+    async def simulate(self, campaign_id: str, lines: list[pricing.Line], member: pricing.Member, store_path: str,
+                       at: datetime, codes: list[str]) -> pricing.Quote:
+        """The order priced as if the campaign were active too."""
+        campaign, status = await campaigns.get(self.database, campaign_id)
+        extra = [] if status == Status.ACTIVE else [campaign]  # an active one is already in the quote
+        return await self.quote(lines, member, store_path, at, codes, extra)
