@@ -14,6 +14,7 @@ from huiyuan.database.engines import make_sync_engine
 from huiyuan.runtime.errors import DomainError
 from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.ids import new_id
+from huiyuan.runtime.serving import serving_rpc
 from services.campaign.domain.reservations import ReserveAsk
 from services.campaign.servicers.campaign import CampaignServicer
 from services.campaign.storage import tables
@@ -32,6 +33,12 @@ def _reserve_item(member, codes=(), adjustments=()):
                                        store_path=STORE, ttl={"seconds": 60}, adjustments=list(adjustments))
     return request, ReserveAsk(new_id("rs"), member, list(codes), request.order_id, STORE,
                                timedelta(seconds=60), list(adjustments))
+
+
+async def _serving(method: str, work):
+    """Run a batch as the server runs it: within the RPC its idempotency keys record."""
+    serving_rpc.set(f"/huiyuan.campaign.v1.CampaignService/{method}")
+    return await work
 
 
 def _redeem_item(reservation_id):
@@ -72,7 +79,7 @@ def test_reservations_together_take_coupons_in_order_and_check_budgets_alone(cam
              _reserve_item(member, adjustments=[pb.Adjustment(campaign_id=budgeted.campaign_id, amount_fen=6_00)]),
              _reserve_item(member, adjustments=[pb.Adjustment(campaign_id=budgeted.campaign_id, amount_fen=6_00)]),
              _reserve_item(member, adjustments=[pb.Adjustment(campaign_id="c_nope", amount_fen=1_00)])]
-    outcomes = campaign_service.run(servicer._reserve(items))
+    outcomes = campaign_service.run(_serving("ReserveCoupons", servicer._reserve(items)))
     assert outcomes[0].reservation_id == with_coupon[1].reservation_id
     assert _reason(outcomes[1]) == "COUPON_RESERVED"
     assert outcomes[2].reservation_id and outcomes[3].reservation_id
@@ -80,7 +87,7 @@ def test_reservations_together_take_coupons_in_order_and_check_budgets_alone(cam
     assert _reason(outcomes[5]) == "CAMPAIGN_NOT_FOUND"
     assert _reserved(campaign_service, open_offer.campaign_id) == 7_00  # the coupon's 5 and the discount's 2
     assert _stats(campaign, budgeted.campaign_id)[2] == 4_00
-    again = campaign_service.run(servicer._reserve([items[1]]))[0]
+    again = campaign_service.run(_serving("ReserveCoupons", servicer._reserve([items[1]])))[0]
     assert _reason(again) == "COUPON_RESERVED"  # refused in a batch stays refused
 
 
@@ -93,8 +100,8 @@ def test_redemptions_together_book_each_reservation_once(campaign, campaign_serv
         _reserve_item(member, [c.coupon_code], [pb.Adjustment(coupon_code=c.coupon_code, amount_fen=4_00)])
         for c in (first, second))]
     twice = _redeem_item(held[0])
-    outcomes = campaign_service.run(servicer._redeem([twice, _redeem_item(held[1]), _redeem_item(held[0]),
-                                                      _redeem_item("rs_nope"), twice]))
+    batch = [twice, _redeem_item(held[1]), _redeem_item(held[0]), _redeem_item("rs_nope"), twice]
+    outcomes = campaign_service.run(_serving("RedeemCoupons", servicer._redeem(batch)))
     assert [c.coupon_code for c in outcomes[0].coupons] == [first.coupon_code]
     assert [c.coupon_code for c in outcomes[1].coupons] == [second.coupon_code]
     assert list(outcomes[2].coupons) == []  # redeemed just before, by another request: nothing moves twice
