@@ -187,7 +187,8 @@ def _campaign_shares(o: _Order, c: Campaign) -> dict[str, int]:
 
 def _best_of_groups(o: _Order, campaigns: list[Campaign]) -> list[Campaign]:
     """Drop the campaigns an exclusive group mate beats (on the order as it stands)."""
-    keep, groups = [], {}
+    keep: list[Campaign] = []
+    groups: dict[str, list[Campaign]] = {}
     for c in campaigns:
         if c.exclusive_group:
             groups.setdefault(c.exclusive_group, []).append(c)
