@@ -5,6 +5,7 @@ compiled form)."""
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
@@ -105,7 +106,7 @@ class Locked:
     """A reservation, locked, with its campaign uses and its coupons' codes (each with
     the campaign behind its template)."""
 
-    row: object
+    row: Any  # its row of reservations
     uses: list
     codes: list
 
