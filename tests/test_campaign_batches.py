@@ -14,8 +14,10 @@ from huiyuan.database.engines import make_sync_engine
 from huiyuan.runtime.errors import DomainError
 from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.ids import new_id
-from services.campaign import coupons, storage
-from services.campaign.servicer import CampaignServicer
+from huiyuan.runtime.serving import serving_rpc
+from services.campaign.domain.reservations import ReserveAsk
+from services.campaign.servicers.campaign import CampaignServicer
+from services.campaign.storage import tables
 from tests.support import rid
 from tests.test_campaign_service import STORE, campaign, create, issue, template  # noqa: F401 - the fixture
 
@@ -23,14 +25,20 @@ from tests.test_campaign_service import STORE, campaign, create, issue, template
 @pytest.fixture(scope="module")
 def servicer(campaign_service):
     ctx = campaign_service.app.context
-    return CampaignServicer(ctx, Idempotency(ctx.database, storage.idempotency_keys, "campaign"))
+    return CampaignServicer(ctx, Idempotency(ctx.database, tables.idempotency_keys, "campaign"))
 
 
 def _reserve_item(member, codes=(), adjustments=()):
     request = pb.ReserveCouponsRequest(request_id=rid(), member_id=member, coupon_codes=list(codes), order_id=rid(),
                                        store_path=STORE, ttl={"seconds": 60}, adjustments=list(adjustments))
-    return request, coupons.ReserveAsk(new_id("rs"), member, list(codes), request.order_id, STORE,
-                                       timedelta(seconds=60), list(adjustments))
+    return request, ReserveAsk(new_id("rs"), member, list(codes), request.order_id, STORE,
+                               timedelta(seconds=60), list(adjustments))
+
+
+async def _serving(method: str, work):
+    """Run a batch as the server runs it: within the RPC its idempotency keys record."""
+    serving_rpc.set(f"/huiyuan.campaign.v1.CampaignService/{method}")
+    return await work
 
 
 def _redeem_item(reservation_id):
@@ -46,8 +54,8 @@ def _reserved(campaign_service, campaign_id) -> int:
     """What the campaign's stats row holds as reserved (no call reports it: budget_left does)."""
     engine = make_sync_engine(campaign_service.settings.database_url, "campaign")
     with engine.connect() as db:
-        reserved = db.execute(select(storage.campaign_stats.c.reserved_fen).where(
-            storage.campaign_stats.c.campaign_id == campaign_id)).scalar_one()
+        reserved = db.execute(select(tables.campaign_stats.c.reserved_fen).where(
+            tables.campaign_stats.c.campaign_id == campaign_id)).scalar_one()
     engine.dispose()
     return reserved
 
@@ -71,7 +79,7 @@ def test_reservations_together_take_coupons_in_order_and_check_budgets_alone(cam
              _reserve_item(member, adjustments=[pb.Adjustment(campaign_id=budgeted.campaign_id, amount_fen=6_00)]),
              _reserve_item(member, adjustments=[pb.Adjustment(campaign_id=budgeted.campaign_id, amount_fen=6_00)]),
              _reserve_item(member, adjustments=[pb.Adjustment(campaign_id="c_nope", amount_fen=1_00)])]
-    outcomes = campaign_service.run(servicer._reserve(items))
+    outcomes = campaign_service.run(_serving("ReserveCoupons", servicer._reserve(items)))
     assert outcomes[0].reservation_id == with_coupon[1].reservation_id
     assert _reason(outcomes[1]) == "COUPON_RESERVED"
     assert outcomes[2].reservation_id and outcomes[3].reservation_id
@@ -79,7 +87,7 @@ def test_reservations_together_take_coupons_in_order_and_check_budgets_alone(cam
     assert _reason(outcomes[5]) == "CAMPAIGN_NOT_FOUND"
     assert _reserved(campaign_service, open_offer.campaign_id) == 7_00  # the coupon's 5 and the discount's 2
     assert _stats(campaign, budgeted.campaign_id)[2] == 4_00
-    again = campaign_service.run(servicer._reserve([items[1]]))[0]
+    again = campaign_service.run(_serving("ReserveCoupons", servicer._reserve([items[1]])))[0]
     assert _reason(again) == "COUPON_RESERVED"  # refused in a batch stays refused
 
 
@@ -92,8 +100,8 @@ def test_redemptions_together_book_each_reservation_once(campaign, campaign_serv
         _reserve_item(member, [c.coupon_code], [pb.Adjustment(coupon_code=c.coupon_code, amount_fen=4_00)])
         for c in (first, second))]
     twice = _redeem_item(held[0])
-    outcomes = campaign_service.run(servicer._redeem([twice, _redeem_item(held[1]), _redeem_item(held[0]),
-                                                      _redeem_item("rs_nope"), twice]))
+    batch = [twice, _redeem_item(held[1]), _redeem_item(held[0]), _redeem_item("rs_nope"), twice]
+    outcomes = campaign_service.run(_serving("RedeemCoupons", servicer._redeem(batch)))
     assert [c.coupon_code for c in outcomes[0].coupons] == [first.coupon_code]
     assert [c.coupon_code for c in outcomes[1].coupons] == [second.coupon_code]
     assert list(outcomes[2].coupons) == []  # redeemed just before, by another request: nothing moves twice

@@ -6,7 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from huiyuan.runtime.clock import CHAIN_ZONE
-from services.campaign.pricing import Campaign, Coupon, CouponKind, Kind, Line, Member, Step, quote
+from services.campaign.domain.campaigns import Campaign, Kind, Step
+from services.campaign.domain.coupons import CouponKind
+from services.campaign.domain.pricing import Coupon, Line, Member, quote
 
 WEDNESDAY = datetime(2026, 11, 25, 15, tzinfo=CHAIN_ZONE)
 THURSDAY = WEDNESDAY + timedelta(days=1)

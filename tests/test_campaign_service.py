@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.runtime.ids import new_id
-from services.campaign import coupons
+from services.campaign.storage import templates
 from tests.support import refusal, refusal_of, rid
 
 STORE = "hq/east/sh-001"
@@ -220,7 +220,7 @@ def test_quotes_price_coupons_of_many_templates_whatever_the_templates_kept(camp
     request.member.member_id = member
     first = campaign.Quote(request)
     assert sorted(a.amount_fen for a in first.adjustments if a.coupon_code) == [3_00, 5_00] and not first.rejected_coupons
-    monkeypatch.setattr(coupons, "_QUOTED_TEMPLATES_MAX", 1)  # the service runs in this process
+    monkeypatch.setattr(templates, "_QUOTED_TEMPLATES_MAX", 1)  # the service runs in this process
     assert campaign.Quote(request) == first
     assert campaign.Quote(request) == first
 

@@ -408,7 +408,7 @@ def test_an_order_settled_without_its_coupon_redemption_gives_no_discount_back_t
     from gateway.storage import refunds
     from huiyuan.database.engines import make_sync_engine
     from huiyuan.runtime.holds import HoldState
-    from services.campaign.storage import reservations
+    from services.campaign.storage.tables import reservations
 
     member_id, coupon_code = _member_with_money(chain)
     stats_before = _campaign_given(chain)

@@ -1,2 +1,2 @@
-"""Campaign service: contract huiyuan.campaign.v1. Implementation comes in its own issue;
-for now it serves health and answers UNIMPLEMENTED."""
+"""Campaign service: contract huiyuan.campaign.v1 (campaigns, pricing, coupons, their
+reservations and budgets). Its folders are docs/architecture.md's."""

@@ -1,5 +1,5 @@
 """every campaign has its stats row from its creation on, so a redemption adds to it
-without waiting for the row (services/campaign/coupons.py)
+without waiting for the row (services/campaign/use_cases/budgets.py)
 
 Revision ID: 0007
 Revises: 0006

@@ -1,11 +1,64 @@
-"""Campaign configuration rules: what a campaign must say to make sense, and how its
-status moves. Pricing itself is pricing.py."""
+"""Campaigns: their kinds, what each kind must say to make sense, and how a campaign's
+status moves. How they price is pricing.py."""
 
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from huiyuan.runtime.errors import FailedPrecondition, Violations, invalid
+from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations, invalid
 from huiyuan.runtime.requests import is_under
-from services.campaign.pricing import BP, THRESHOLD, TIMED, Campaign, CouponKind, Kind
+from services.campaign.domain.rates import BP
+
+
+class Kind(StrEnum):
+    TIER_DISCOUNT = "TIER_DISCOUNT"
+    CATEGORY_DISCOUNT = "CATEGORY_DISCOUNT"
+    MEMBER_DAY = "MEMBER_DAY"
+    LIMITED_PRICE = "LIMITED_PRICE"
+    THRESHOLD_REDUCTION = "THRESHOLD_REDUCTION"
+    THRESHOLD_DISCOUNT = "THRESHOLD_DISCOUNT"
+    BIRTHDAY = "BIRTHDAY"
+    NEW_MEMBER_GIFT = "NEW_MEMBER_GIFT"
+    POINTS_MULTIPLIER = "POINTS_MULTIPLIER"
+    COUPONS = "COUPONS"  # the budget behind coupon templates: prices nothing itself
+
+
+TIMED = (Kind.CATEGORY_DISCOUNT, Kind.MEMBER_DAY, Kind.LIMITED_PRICE, Kind.BIRTHDAY)
+THRESHOLD = (Kind.THRESHOLD_REDUCTION, Kind.THRESHOLD_DISCOUNT)
+
+
+@dataclass(frozen=True)
+class Step:
+    threshold_fen: int
+    reduction_fen: int = 0
+    rate_bp: int = 0
+
+
+@dataclass
+class Campaign:
+    campaign_id: str
+    name: str
+    kind: Kind
+    org_path: str = "hq"
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    tier_ids: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    new_member_within: timedelta | None = None
+    rate_bp: int = 0
+    categories: list[str] = field(default_factory=list)
+    sku_prices_fen: dict[str, int] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    weekdays: list[int] = field(default_factory=list)
+    month_days: list[int] = field(default_factory=list)
+    exclusive_group: str = ""
+    on_original_price: bool = False
+    # Limits kept with the campaign and enforced when a discount is reserved (not by a quote).
+    budget_fen: int = 0
+    per_member_limit: int = 0
+    per_store_daily_limit: int = 0
+    coupon_template_id: str = ""
+
 
 DISCOUNT_KINDS = (Kind.TIER_DISCOUNT, Kind.CATEGORY_DISCOUNT, Kind.MEMBER_DAY, Kind.BIRTHDAY)
 
@@ -54,11 +107,11 @@ READS = {
     # A multiplier gives no discount: nothing to budget or limit. The greatest one applies
     # (pricing.quote), so an exclusive group of multipliers holds by itself.
     Kind.POINTS_MULTIPLIER: _TARGETS | {"points_multiplier_bp", "exclusive_group"},
-    # Given at registration (coupons.give_new_member_gifts): the member has no tier
+    # Given at registration (use_cases/new_member_gifts.py): the member has no tier
     # climbed yet and is new by definition; the coupons draw on the budget of the
     # campaign their template names; every gift that targets a new member is given.
     Kind.NEW_MEMBER_GIFT: {"tags", "weekdays", "month_days", "coupon_template_id"},
-    # The budget and limits the coupons of its templates draw on (coupons._booked).
+    # The budget and limits the coupons of its templates draw on (budgets.booked).
     Kind.COUPONS: _LIMITS,
 }
 _WHY_NOT = {
@@ -133,27 +186,5 @@ def check_gift_template(c: Campaign, template_path: str) -> None:
                       "where the gift is given")
 
 
-def check_template(v: Violations, t, p: str = "template.") -> None:
-    """t: a coupons.Template."""
-    v.check(0 < len(t.name.strip()) <= 64, f"{p}name", "NAME_REQUIRED", "name is required, at most 64 characters")
-    if t.kind == CouponKind.FIXED:
-        v.check(t.amount_fen > 0, f"{p}amount_fen", "AMOUNT_INVALID", "a fixed coupon takes amount_fen > 0 off")
-        v.check(t.threshold_fen == 0 or t.threshold_fen >= t.amount_fen, f"{p}threshold_fen", "THRESHOLD_BELOW_REDUCTION",
-                "a threshold below the amount off would pay the member to buy")
-        for name in ("rate_bp", "cap_fen"):
-            v.check(not getattr(t, name), f"{p}{name}", "FIELD_NOT_FOR_KIND",
-                    f"a FIXED coupon takes amount_fen off: {name} is a PERCENTAGE coupon's")
-    else:
-        v.check(0 < t.rate_bp < BP, f"{p}rate_bp", "RATE_INVALID", "rate_bp is what the member pays, 1 to 9999")
-        v.check(t.cap_fen >= 0, f"{p}cap_fen", "CAP_INVALID", "cap_fen must not be negative")
-        v.check(not t.amount_fen, f"{p}amount_fen", "FIELD_NOT_FOR_KIND",
-                "a PERCENTAGE coupon takes rate_bp off, at most cap_fen: amount_fen is a FIXED coupon's")
-    v.check(not (t.valid_days and t.valid_from), f"{p}valid_from_time", "FIELD_NOT_FOR_VALIDITY",
-            "a coupon valid for valid_days is valid from its issue: valid_from_time goes with valid_until_time")
-    v.check(t.threshold_fen >= 0, f"{p}threshold_fen", "THRESHOLD_INVALID", "threshold_fen must not be negative")
-    v.check((t.valid_days > 0) != (t.valid_until is not None), f"{p}valid_days", "VALIDITY_INVALID",
-            "give valid_days (from issue) or valid_until_time (fixed), one of the two")
-    v.check(0 <= t.valid_days <= 3660, f"{p}valid_days", "VALIDITY_INVALID", "valid_days is at most 3660")
-    if t.valid_from and t.valid_until:
-        v.check(t.valid_from < t.valid_until, f"{p}valid_until_time", "VALIDITY_REVERSED",
-                "valid_until_time must be after valid_from_time")
+def not_found(campaign_id: str) -> NotFound:
+    return NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)

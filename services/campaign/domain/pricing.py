@@ -20,65 +20,16 @@ single line can be refunded exactly, and no line is ever discounted below zero.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from enum import StrEnum
+from datetime import date, datetime
 
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import is_under
+from services.campaign.domain.campaigns import THRESHOLD, TIMED, Campaign, Kind
+from services.campaign.domain.coupons import CouponKind
+from services.campaign.domain.rates import BP, pay_rate
 
-BP = 10_000
 MAX_DISCOUNTS = 8  # the default; HUIYUAN_CAMPAIGN_MAX_DISCOUNTS sets a chain's own
-
-
-class Kind(StrEnum):
-    TIER_DISCOUNT = "TIER_DISCOUNT"
-    CATEGORY_DISCOUNT = "CATEGORY_DISCOUNT"
-    MEMBER_DAY = "MEMBER_DAY"
-    LIMITED_PRICE = "LIMITED_PRICE"
-    THRESHOLD_REDUCTION = "THRESHOLD_REDUCTION"
-    THRESHOLD_DISCOUNT = "THRESHOLD_DISCOUNT"
-    BIRTHDAY = "BIRTHDAY"
-    NEW_MEMBER_GIFT = "NEW_MEMBER_GIFT"
-    POINTS_MULTIPLIER = "POINTS_MULTIPLIER"
-    COUPONS = "COUPONS"  # the budget behind coupon templates: prices nothing itself
-
-
-TIMED = (Kind.CATEGORY_DISCOUNT, Kind.MEMBER_DAY, Kind.LIMITED_PRICE, Kind.BIRTHDAY)
-THRESHOLD = (Kind.THRESHOLD_REDUCTION, Kind.THRESHOLD_DISCOUNT)
-
-
-@dataclass(frozen=True)
-class Step:
-    threshold_fen: int
-    reduction_fen: int = 0
-    rate_bp: int = 0
-
-
-@dataclass
-class Campaign:
-    campaign_id: str
-    name: str
-    kind: Kind
-    org_path: str = "hq"
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    tier_ids: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    new_member_within: timedelta | None = None
-    rate_bp: int = 0
-    categories: list[str] = field(default_factory=list)
-    sku_prices_fen: dict[str, int] = field(default_factory=dict)
-    steps: list[Step] = field(default_factory=list)
-    weekdays: list[int] = field(default_factory=list)
-    month_days: list[int] = field(default_factory=list)
-    exclusive_group: str = ""
-    on_original_price: bool = False
-    # Limits kept with the campaign and enforced when a discount is redeemed (not by a quote).
-    budget_fen: int = 0
-    per_member_limit: int = 0
-    per_store_daily_limit: int = 0
-    coupon_template_id: str = ""
 
 
 @dataclass
@@ -107,11 +58,6 @@ class Line:
     @property
     def payable_fen(self) -> int:
         return self.list_fen - self.discount_fen
-
-
-class CouponKind(StrEnum):
-    FIXED = "FIXED"  # amount_fen off (of a spend of threshold_fen, if set)
-    PERCENTAGE = "PERCENTAGE"  # pay rate_bp, at most cap_fen off
 
 
 @dataclass
@@ -217,11 +163,6 @@ class _Order:
         self.adjustments.append(Adjustment(campaign_id, coupon_code, sum(shares.values()), explanation, shares))
 
 
-def pay_rate(amount: int, rate_bp: int) -> int:
-    """What a rate leaves to pay, rounded half up to the fen (四舍五入)."""
-    return (amount * rate_bp + BP // 2) // BP
-
-
 def _rate_off(rate_bp: int):
     return lambda line, base: base - pay_rate(base, rate_bp)
 
@@ -246,7 +187,8 @@ def _campaign_shares(o: _Order, c: Campaign) -> dict[str, int]:
 
 def _best_of_groups(o: _Order, campaigns: list[Campaign]) -> list[Campaign]:
     """Drop the campaigns an exclusive group mate beats (on the order as it stands)."""
-    keep, groups = [], {}
+    keep: list[Campaign] = []
+    groups: dict[str, list[Campaign]] = {}
     for c in campaigns:
         if c.exclusive_group:
             groups.setdefault(c.exclusive_group, []).append(c)

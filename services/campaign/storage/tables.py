@@ -1,10 +1,9 @@
-"""Campaign tables (SQLAlchemy Core). A campaign's configuration is kept as the JSON
-body of its fields, beside the columns that queries select on."""
+"""The campaign service's tables (SQLAlchemy Core). A campaign's configuration is kept
+as the JSON body of its fields, beside the columns that queries select on."""
 
 from sqlalchemy import JSON, BigInteger, Column, Date, Index, String, Table
 
-from huiyuan.database import idempotency
-from huiyuan.database.engines import UtcDateTime, new_metadata
+from huiyuan.database import UtcDateTime, idempotency, new_metadata
 
 metadata = new_metadata()
 

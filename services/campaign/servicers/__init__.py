@@ -1,0 +1,1 @@
+"""The campaign service's gRPC layer: campaign.py serves CampaignService."""
