@@ -7,7 +7,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from huiyuan.runtime import logs, pagination
-from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unauthenticated, Violations
+from huiyuan.runtime.errors import (
+    DomainError,
+    FailedPrecondition,
+    Unauthenticated,
+    Violations,
+)
 from services.member.domain import attributes, cards, fields, members, org, qr, tiers
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)

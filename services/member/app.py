@@ -2,19 +2,30 @@
 
 from pathlib import Path
 
-from huiyuan.member.v1 import care_pb2, care_pb2_grpc
-from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
-from huiyuan.member.v1 import payment_pin_pb2, payment_pin_pb2_grpc
-from huiyuan.runtime.config import CALLER_KEYS, QR_SECRET
 from huiyuan.database import Idempotency
+from huiyuan.member.v1 import (
+    card_pb2,
+    card_pb2_grpc,
+    care_pb2,
+    care_pb2_grpc,
+    member_pb2,
+    member_pb2_grpc,
+    org_pb2,
+    org_pb2_grpc,
+    payment_pin_pb2,
+    payment_pin_pb2_grpc,
+    tier_pb2,
+    tier_pb2_grpc,
+)
+from huiyuan.runtime.config import CALLER_KEYS, QR_SECRET
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from services.member.storage.tables import idempotency_keys
 from services.member.servicers.card import CardServicer
 from services.member.servicers.care import CareServicer
 from services.member.servicers.member import MemberServicer
 from services.member.servicers.org import OrgServicer
 from services.member.servicers.pin import PaymentPinServicer
 from services.member.servicers.tier import TierServicer
+from services.member.storage.tables import idempotency_keys
 
 
 def register(server, ctx: ServiceContext) -> None:

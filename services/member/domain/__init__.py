@@ -13,5 +13,5 @@ top_ups.py     top-ups as the tiers count them
 qr.py          the members' QR codes
 care.py        member care: day spans, contacts and consent
 pins.py        payment PINs
-imports.py     the rows of an import file, and the columns of an export
+imports.py     the rows of an import file, and a member as a row of an export
 """

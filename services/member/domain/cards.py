@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from huiyuan.runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    Violations,
+)
 from huiyuan.runtime.requests import is_under
 
 

@@ -7,7 +7,12 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from huiyuan.runtime.clock import CHAIN_ZONE
-from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from huiyuan.runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    Violations,
+)
 from huiyuan.runtime.requests import ORG_PATH, is_under, store_of  # noqa: F401 - part of the domain's vocabulary
 
 

@@ -4,8 +4,14 @@ climbs it no longer pays for."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 
-from huiyuan.runtime.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from huiyuan.runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    Violations,
+)
 from huiyuan.runtime.money import yuan
 from services.member.domain.fields import check_name, check_text
 
@@ -75,7 +81,7 @@ def check_ladder(tiers: list[Tier]) -> None:
     reach one. Checked on the whole set, as it will be after a tier is created or changed."""
     for field_name, reason, words, zh in LADDER_MEASURES:
         climbing = sorted((t for t in tiers if getattr(t, field_name)), key=lambda t: t.rank)
-        for lower, higher in zip(climbing, climbing[1:]):
+        for lower, higher in pairwise(climbing):
             if getattr(higher, field_name) <= getattr(lower, field_name):
                 raise FailedPrecondition(
                     reason,

@@ -9,7 +9,12 @@ from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_actor, check_org_path, check_scope
 from huiyuan.runtime.server import ServiceContext
-from services.member.domain.cards import CARD_NUMBER, CardAction, check_capabilities, check_card_form
+from services.member.domain.cards import (
+    CARD_NUMBER,
+    CardAction,
+    check_capabilities,
+    check_card_form,
+)
 from services.member.domain.fields import check_name, check_text
 from services.member.servicers import convert
 from services.member.use_cases import cards

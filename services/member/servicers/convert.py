@@ -2,8 +2,14 @@
 
 from google.type import date_pb2
 
-from huiyuan.member.v1 import card_pb2, care_pb2, member_pb2, org_pb2, tier_pb2
-from huiyuan.member.v1 import payment_pin_pb2
+from huiyuan.member.v1 import (
+    card_pb2,
+    care_pb2,
+    member_pb2,
+    org_pb2,
+    payment_pin_pb2,
+    tier_pb2,
+)
 from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp  # noqa: F401 - used by servicers too
 from services.member.domain import care
 from services.member.domain.attributes import AttributeDefinition, AttributeType

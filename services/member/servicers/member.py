@@ -12,16 +12,25 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
 from huiyuan.runtime.server import ServiceContext
 from services.member.domain import care
-from services.member.domain.attributes import ATTRIBUTE_KEY, AttributeDefinition, AttributeType
+from services.member.domain.attributes import (
+    ATTRIBUTE_KEY,
+    AttributeDefinition,
+    AttributeType,
+)
 from services.member.domain.cards import CARD_NUMBER
 from services.member.domain.fields import MAX_NAME, check_name
-from services.member.domain.members import UPDATABLE_MEMBER_FIELDS, Channel, MemberQuery, check_tag, normalise_phone
+from services.member.domain.members import (
+    UPDATABLE_MEMBER_FIELDS,
+    Channel,
+    MemberQuery,
+    check_tag,
+    normalise_phone,
+)
 from services.member.domain.qr import QR_TTL_DEFAULT, QR_TTL_MIN, verify_qr_token
 from services.member.domain.tiers import MAX_SPEND_FEN
 from services.member.domain.visits import check_visit_time
 from services.member.servicers import convert
 from services.member.use_cases import imports, members, visits
-
 
 MAX_FIND_KEYS = 1_000  # FindMembers: a file's rows are asked for in pages of this many
 

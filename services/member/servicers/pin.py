@@ -15,7 +15,12 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_actor
 from huiyuan.runtime.server import ServiceContext
 from services.member.domain.cards import CARD_NUMBER
-from services.member.domain.pins import PIN, check_pin, credential_required, refuse_wrong_try
+from services.member.domain.pins import (
+    PIN,
+    check_pin,
+    credential_required,
+    refuse_wrong_try,
+)
 from services.member.servicers import convert
 from services.member.use_cases import pins
 

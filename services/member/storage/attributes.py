@@ -6,7 +6,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, violated_unique
-from services.member.domain.attributes import AttributeDefinition, AttributeType, attribute_exists
+from services.member.domain.attributes import (
+    AttributeDefinition,
+    AttributeType,
+    attribute_exists,
+)
 from services.member.storage.tables import attribute_definitions
 
 

@@ -5,7 +5,12 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, violated_unique
 from services.member.domain.cards import (
-    Card, CardAction, CardEvent, CardState, CardType, card_number_taken,
+    Card,
+    CardAction,
+    CardEvent,
+    CardState,
+    CardType,
+    card_number_taken,
 )
 from services.member.storage.tables import card_events, card_types, cards
 

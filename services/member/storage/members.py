@@ -9,12 +9,24 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Database, Transaction, insert_new, under, violated_unique
 from huiyuan.database.engines import READ_ONLY
-from services.member.domain.care import DaySpan
 from services.member.domain.cards import Card
-from services.member.domain.members import Channel, Gender, Member, MemberQuery, phone_taken
+from services.member.domain.care import DaySpan
+from services.member.domain.members import (
+    Channel,
+    Gender,
+    Member,
+    MemberQuery,
+    phone_taken,
+)
 from services.member.domain.tiers import Tier
 from services.member.storage.cards import to_card
-from services.member.storage.tables import cards, member_tags, members, tiers, visit_stats
+from services.member.storage.tables import (
+    cards,
+    member_tags,
+    members,
+    tiers,
+    visit_stats,
+)
 from services.member.storage.tiers import to_tier
 
 

@@ -2,7 +2,18 @@
 the idempotency keys of its mutations. The statements on them are in the modules
 beside this one, one per concept."""
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 from huiyuan.database import UtcDateTime, new_metadata
 from huiyuan.database.idempotency import define_table

@@ -5,7 +5,13 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, take_turn_on, violated_unique
 from services.member.domain.tiers import Tier, TierChange, rank_taken
-from services.member.storage.tables import members, tier_changes, tiers, top_ups, visit_stats
+from services.member.storage.tables import (
+    members,
+    tier_changes,
+    tiers,
+    top_ups,
+    visit_stats,
+)
 
 LADDER = "tiers"  # changes of the tiers take turns on it, so that each checks the ladder as it ends up
 

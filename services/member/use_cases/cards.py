@@ -5,7 +5,14 @@ from huiyuan.database import Transaction
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.ids import new_id
 from services.member.domain.cards import (
-    Card, CardAction, CardEvent, CardType, card_not_found, card_type_not_found, new_card, next_card_state,
+    Card,
+    CardAction,
+    CardEvent,
+    CardType,
+    card_not_found,
+    card_type_not_found,
+    new_card,
+    next_card_state,
 )
 from services.member.storage import cards as stored
 from services.member.use_cases.members import require_member

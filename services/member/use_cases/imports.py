@@ -18,7 +18,14 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import store_of
 from services.member.domain.imports import (
-    MAX_ROWS, ImportResult, Reject, check_home_stores, export_row, header, profile_from_row, too_many_rows,
+    MAX_ROWS,
+    ImportResult,
+    Reject,
+    check_home_stores,
+    export_row,
+    header,
+    profile_from_row,
+    too_many_rows,
 )
 from services.member.domain.members import Channel, MemberQuery, check_profile
 from services.member.storage import attributes, members, org, tiers

@@ -14,7 +14,8 @@ from services.member.domain.cards import Card, card_not_found, ensure_payable
 from services.member.domain.members import Channel, Member, MemberQuery, ProfileInput
 from services.member.domain.qr import sign_qr_token
 from services.member.domain.tiers import Tier
-from services.member.storage import attributes, members as stored
+from services.member.storage import attributes
+from services.member.storage import members as stored
 from services.member.use_cases.org import require_org_node
 
 

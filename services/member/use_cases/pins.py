@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from huiyuan.database import Database, Transaction
-from services.member.domain.pins import PinState, hash_pin, not_theirs, pin_locked, pin_matches, pin_not_set
+from services.member.domain.pins import (
+    PinState,
+    hash_pin,
+    not_theirs,
+    pin_locked,
+    pin_matches,
+    pin_not_set,
+)
 from services.member.domain.qr import verify_qr_token
 from services.member.storage import pins as stored
 from services.member.use_cases.members import lookup, require_member

@@ -6,8 +6,18 @@ from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.ids import new_id
 from services.member.domain.members import Member
 from services.member.domain.tiers import (
-    CLIMB_OPERATOR, RETURN_OPERATOR, Standing, Tier, TierChange, check_ladder, climb_reason, climbs_of, fall_reason,
-    tier_after_return, tier_not_found, tier_reached,
+    CLIMB_OPERATOR,
+    RETURN_OPERATOR,
+    Standing,
+    Tier,
+    TierChange,
+    check_ladder,
+    climb_reason,
+    climbs_of,
+    fall_reason,
+    tier_after_return,
+    tier_not_found,
+    tier_reached,
 )
 from services.member.storage import tiers as stored
 from services.member.use_cases.members import require_member

@@ -14,7 +14,8 @@ from datetime import datetime
 from huiyuan.database import Transaction
 from services.member.domain.tiers import Tier, TierChange
 from services.member.domain.top_ups import TopUp, not_recorded, recorded_for_another
-from services.member.storage import tiers as stored_tiers, top_ups as stored
+from services.member.storage import tiers as stored_tiers
+from services.member.storage import top_ups as stored
 from services.member.use_cases import tiers
 from services.member.use_cases.members import require_member
 from services.member.use_cases.org import require_org_node

@@ -14,7 +14,11 @@ from datetime import datetime
 from huiyuan.database import Transaction
 from services.member.domain.tiers import Tier, TierChange
 from services.member.domain.visits import (
-    VisitRecord, VisitStats, check_return_fits, order_recorded_for_another, return_recorded_for_another,
+    VisitRecord,
+    VisitStats,
+    check_return_fits,
+    order_recorded_for_another,
+    return_recorded_for_another,
     visit_not_found,
 )
 from services.member.storage import visits as stored
