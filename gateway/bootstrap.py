@@ -16,7 +16,7 @@ from gateway.storage import api_keys
 
 
 async def _node_kind(member_database_url: str, path: str) -> str | None:
-    from services.member.storage import org_nodes  # the org tree's one definition
+    from services.member.storage.tables import org_nodes  # the org tree's one definition
 
     engine = db.make_async_engine(member_database_url, "member")
     try:

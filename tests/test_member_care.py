@@ -1,5 +1,5 @@
 """Member care (会员关怀): the birthdays and anniversaries of a span of the year, and
-the members who stopped coming (沉睡). The rule in Python (services/member/care.py),
+the members who stopped coming (沉睡). The rule in Python (services/member/domain/care.py),
 then the member service through its stubs on SQLite and PostgreSQL, where the same
 rule is SQL: the two must agree. Then the contacts made with them (回访记录), and the
 consent a marketing call needs."""
@@ -13,7 +13,7 @@ from google.type import date_pb2
 
 from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import care_pb2, care_pb2_grpc, member_pb2
-from services.member.care import DaySpan
+from services.member.domain.care import DaySpan
 from tests.support import ACTOR, STORE, Stubs, ensure_org, refusal, rid
 
 OK = grpc.StatusCode

@@ -7,8 +7,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from huiyuan.runtime import logs, pagination
-from huiyuan.runtime.errors import DomainError, FailedPrecondition, Unauthenticated, Violations
-from services.member import domain
+from huiyuan.runtime.errors import (
+    DomainError,
+    FailedPrecondition,
+    Unauthenticated,
+    Violations,
+)
+from services.member.domain import attributes, cards, fields, members, org, qr, tiers
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
 
@@ -26,20 +31,20 @@ NOW = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
     ("abc", None),
 ])
 def test_phone_normalisation(raw, expected):
-    assert domain.normalise_phone(raw) == expected
+    assert members.normalise_phone(raw) == expected
 
 
 def test_org_kinds_go_one_level_down():
-    assert domain.child_kind(None) == domain.OrgKind.HQ
-    assert domain.child_kind(domain.OrgKind.HQ) == domain.OrgKind.REGION
-    assert domain.child_kind(domain.OrgKind.STORE) == domain.OrgKind.TERMINAL
-    assert domain.child_kind(domain.OrgKind.TERMINAL) is None
-    assert domain.store_of("hq/east/sh-001/pos-1") == "hq/east/sh-001"
-    assert domain.store_of("hq/east") == ""
+    assert org.child_kind(None) == org.OrgKind.HQ
+    assert org.child_kind(org.OrgKind.HQ) == org.OrgKind.REGION
+    assert org.child_kind(org.OrgKind.STORE) == org.OrgKind.TERMINAL
+    assert org.child_kind(org.OrgKind.TERMINAL) is None
+    assert org.store_of("hq/east/sh-001/pos-1") == "hq/east/sh-001"
+    assert org.store_of("hq/east") == ""
 
 
-def _card(state=domain.CardState.ACTIVE, expire=None):
-    return domain.Card("8000000000000001", "m_1", "ct_1", state, "hq/east/sh-001", NOW, expire)
+def _card(state=cards.CardState.ACTIVE, expire=None):
+    return cards.Card("8000000000000001", "m_1", "ct_1", state, "hq/east/sh-001", NOW, expire)
 
 
 @pytest.mark.parametrize("state, action, expected", [
@@ -50,13 +55,13 @@ def _card(state=domain.CardState.ACTIVE, expire=None):
     ("REPLACED", "UNFREEZE", None), ("CANCELLED", "CANCEL", None),
 ])
 def test_card_state_machine(state, action, expected):
-    card = _card(domain.CardState(state))
+    card = _card(cards.CardState(state))
     if expected is None:
         with pytest.raises(FailedPrecondition) as refused:
-            domain.next_card_state(card, domain.CardAction(action))
+            cards.next_card_state(card, cards.CardAction(action))
         assert refused.value.reason == "CARD_STATE_CONFLICT"
     else:
-        assert domain.next_card_state(card, domain.CardAction(action)) == expected
+        assert cards.next_card_state(card, cards.CardAction(action)) == expected
 
 
 @pytest.mark.parametrize("state, reason", [
@@ -64,47 +69,47 @@ def test_card_state_machine(state, action, expected):
 ])
 def test_payment_refuses_unusable_cards_with_their_reason(state, reason):
     with pytest.raises(DomainError) as refused:
-        domain.ensure_payable(_card(domain.CardState(state)), NOW)
+        cards.ensure_payable(_card(cards.CardState(state)), NOW)
     assert refused.value.reason == reason
 
 
 def test_payment_refuses_an_expired_card_and_accepts_a_valid_one():
     with pytest.raises(DomainError) as refused:
-        domain.ensure_payable(_card(expire=NOW), NOW)
+        cards.ensure_payable(_card(expire=NOW), NOW)
     assert refused.value.reason == "CARD_EXPIRED"
-    domain.ensure_payable(_card(expire=NOW + timedelta(seconds=1)), NOW)
+    cards.ensure_payable(_card(expire=NOW + timedelta(seconds=1)), NOW)
 
 
 def test_generated_card_numbers_carry_a_luhn_digit():
-    number = domain.new_card_number()
+    number = cards.new_card_number()
     assert len(number) == 16 and number[0] == "8"
-    assert domain.luhn_digit(number[:-1]) == number[-1]
-    assert domain.luhn_digit("7992739871") == "3"  # the textbook example
+    assert cards.luhn_digit(number[:-1]) == number[-1]
+    assert cards.luhn_digit("7992739871") == "3"  # the textbook example
 
 
 def test_qr_token_roundtrip_expiry_and_tampering():
-    token = domain.sign_qr_token("m_ABC", NOW + timedelta(seconds=60), "secret")
-    assert domain.verify_qr_token(token, "secret", NOW) == "m_ABC"
+    token = qr.sign_qr_token("m_ABC", NOW + timedelta(seconds=60), "secret")
+    assert qr.verify_qr_token(token, "secret", NOW) == "m_ABC"
     with pytest.raises(FailedPrecondition) as expired:
-        domain.verify_qr_token(token, "secret", NOW + timedelta(seconds=60))
+        qr.verify_qr_token(token, "secret", NOW + timedelta(seconds=60))
     assert expired.value.reason == "QR_TOKEN_EXPIRED"
     for bad in [token.replace("m_ABC", "m_ABD"), token + "x", "garbage", "a.b.c"]:
         with pytest.raises(Unauthenticated):
-            domain.verify_qr_token(bad, "secret", NOW)
+            qr.verify_qr_token(bad, "secret", NOW)
     with pytest.raises(Unauthenticated):
-        domain.verify_qr_token(token, "another-secret", NOW)
+        qr.verify_qr_token(token, "another-secret", NOW)
 
 
 def test_a_qr_token_good_for_longer_than_a_qr_code_is_issued_for_is_refused():
     """The issue's: a token signed with the secret, good for ten years, was accepted."""
-    decade = domain.sign_qr_token("m_ABC", NOW + timedelta(days=3653), "secret")
+    decade = qr.sign_qr_token("m_ABC", NOW + timedelta(days=3653), "secret")
     with pytest.raises(Unauthenticated) as refused:
-        domain.verify_qr_token(decade, "secret", NOW)
+        qr.verify_qr_token(decade, "secret", NOW)
     assert refused.value.reason == "QR_TOKEN_LIFETIME_EXCEEDED"
-    five_minutes = domain.sign_qr_token("m_ABC", NOW + timedelta(minutes=5), "secret")
-    assert domain.verify_qr_token(five_minutes, "secret", NOW) == "m_ABC"
+    five_minutes = qr.sign_qr_token("m_ABC", NOW + timedelta(minutes=5), "secret")
+    assert qr.verify_qr_token(five_minutes, "secret", NOW) == "m_ABC"
     with pytest.raises(Unauthenticated):
-        domain.verify_qr_token(five_minutes, "secret", NOW, longest=timedelta(minutes=2))
+        qr.verify_qr_token(five_minutes, "secret", NOW, longest=timedelta(minutes=2))
 
 
 @pytest.mark.parametrize("parts, expected, reason", [
@@ -113,13 +118,13 @@ def test_a_qr_token_good_for_longer_than_a_qr_code_is_issued_for_is_refused():
 ])
 def test_partial_dates(parts, expected, reason):
     v = Violations()
-    assert domain.check_date(v, *parts, "member.birthday", date(2026, 11, 22)) == expected
+    assert fields.check_date(v, *parts, "member.birthday", date(2026, 11, 22)) == expected
     assert [x.reason for x in v.items] == ([reason] if reason else [])
 
 
 def test_profile_reports_every_bad_field_at_once():
     v = Violations()
-    domain.check_profile(v, domain.ProfileInput(name=" ", phone="123", birthday=(1990, 13, 1),
+    members.check_profile(v, members.ProfileInput(name=" ", phone="123", birthday=(1990, 13, 1),
                                                 attributes={"nope": ("text", "x")}), "member.", {}, date(2026, 1, 1))
     assert {x.field: x.reason for x in v.items} == {
         "member.name": "NAME_REQUIRED", "member.phone": "PHONE_INVALID", "member.birthday": "DATE_INVALID",
@@ -127,12 +132,12 @@ def test_profile_reports_every_bad_field_at_once():
 
 
 def test_a_required_attribute_must_be_given_at_registration_but_not_by_an_update_of_another_field():
-    plate = {"car_plate": domain.AttributeDefinition("car_plate", "车牌", domain.AttributeType.TEXT, required=True)}
+    plate = {"car_plate": attributes.AttributeDefinition("car_plate", "车牌", attributes.AttributeType.TEXT, required=True)}
     v = Violations()
-    domain.check_profile(v, domain.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1))
+    members.check_profile(v, members.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1))
     assert {x.field: x.reason for x in v.items} == {"member.attributes[car_plate]": "ATTRIBUTE_REQUIRED"}
     v = Violations()
-    domain.check_profile(v, domain.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1),
+    members.check_profile(v, members.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1),
                          partial={"name"})
     assert not v
 
@@ -213,11 +218,11 @@ def test_a_list_paged_in_memory_pages_by_its_keyset():
 
 # Tiers climbed by spend: 普通 (entry, by assignment), 银卡 at ¥1,000, 金卡 at ¥5,000 of
 # spend or ¥2,000 of top-ups (充值会员), staff by hand.
-ENTRY = domain.Tier("t0", "普通会员", 1, 10000, 10000, "", 0)
-SILVER = domain.Tier("t1", "银卡", 2, 9800, 12000, "", 100_000)
-GOLD = domain.Tier("t2", "金卡", 3, 9500, 15000, "", 500_000, 200_000)
-Standing = domain.Standing
-STAFF = domain.Tier("t9", "员工", 9, 8000, 10000, "", 0)
+ENTRY = tiers.Tier("t0", "普通会员", 1, 10000, 10000, "", 0)
+SILVER = tiers.Tier("t1", "银卡", 2, 9800, 12000, "", 100_000)
+GOLD = tiers.Tier("t2", "金卡", 3, 9500, 15000, "", 500_000, 200_000)
+Standing = tiers.Standing
+STAFF = tiers.Tier("t9", "员工", 9, 8000, 10000, "", 0)
 LADDER = [ENTRY, SILVER, GOLD, STAFF]
 
 
@@ -231,7 +236,7 @@ LADDER = [ENTRY, SILVER, GOLD, STAFF]
     (STAFF, 10**9, None),  # a better tier given by hand stays
 ])
 def test_spend_lifts_a_member_to_the_best_tier_it_reaches(current, spend, expected):
-    assert domain.tier_reached(LADDER, current, Standing(spend_fen=spend)) == expected
+    assert tiers.tier_reached(LADDER, current, Standing(spend_fen=spend)) == expected
 
 
 @pytest.mark.parametrize("current, standing, expected", [
@@ -242,31 +247,31 @@ def test_spend_lifts_a_member_to_the_best_tier_it_reaches(current, spend, expect
     (STAFF, Standing(top_up_fen=10**9), None),  # a better tier given by hand stays
 ])
 def test_top_ups_lift_a_member_to_a_tier_that_names_them(current, standing, expected):
-    assert domain.tier_reached(LADDER, current, standing) == expected
+    assert tiers.tier_reached(LADDER, current, standing) == expected
 
 
 def test_a_better_tier_must_need_more_spend_than_every_worse_one():
-    domain.check_ladder(LADDER)  # tiers reached only by hand (0) are not on the ladder
+    tiers.check_ladder(LADDER)  # tiers reached only by hand (0) are not on the ladder
     for bad in (500_000, 400_000):  # equal to 金卡's, or below it, for a better tier
         with pytest.raises(FailedPrecondition) as refused:
-            domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", bad)])
+            tiers.check_ladder([*LADDER, tiers.Tier("t4", "钻石", 4, 9000, 20000, "", bad)])
         assert refused.value.reason == "UPGRADE_SPEND_OUT_OF_ORDER" and refused.value.metadata["tier"] == "钻石"
-    domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", 2_000_000)])
+    tiers.check_ladder([*LADDER, tiers.Tier("t4", "钻石", 4, 9000, 20000, "", 2_000_000)])
 
 
 def test_a_better_tier_must_need_more_top_ups_than_every_worse_one_that_names_them():
     for bad in (200_000, 100_000):  # 金卡 needs ¥2,000 of top-ups; 银卡 names none and does not count
         with pytest.raises(FailedPrecondition) as refused:
-            domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", 2_000_000, bad)])
+            tiers.check_ladder([*LADDER, tiers.Tier("t4", "钻石", 4, 9000, 20000, "", 2_000_000, bad)])
         assert refused.value.reason == "UPGRADE_TOP_UP_OUT_OF_ORDER" and refused.value.metadata["below"] == "金卡"
-    domain.check_ladder([*LADDER, domain.Tier("t4", "钻石", 4, 9000, 20000, "", 0, 1_000_000)])  # by top-ups alone
+    tiers.check_ladder([*LADDER, tiers.Tier("t4", "钻石", 4, 9000, 20000, "", 0, 1_000_000)])  # by top-ups alone
 
 
 def test_tier_spend_or_top_ups_out_of_range_is_bad_input():
     v = Violations()
-    domain.check_tier(v, "钻石", 4, 9000, 20000, "", -1)
-    domain.check_tier(v, "钻石", 4, 9000, 20000, "", 10**12 + 1)
-    domain.check_tier(v, "钻石", 4, 9000, 20000, "", 0, -1)
+    tiers.check_tier(v, "钻石", 4, 9000, 20000, "", -1)
+    tiers.check_tier(v, "钻石", 4, 9000, 20000, "", 10**12 + 1)
+    tiers.check_tier(v, "钻石", 4, 9000, 20000, "", 0, -1)
     assert [x.field for x in v.items] == ["tier.upgrade_spend_fen"] * 2 + ["tier.upgrade_top_up_fen"]
 
 
@@ -284,7 +289,7 @@ BY_ID = {t.tier_id: t for t in LADDER}
     ("t2", [], 0, "t2"),  # assigned by hand: a return does not touch it
 ])
 def test_a_return_undoes_the_climbs_the_spend_no_longer_pays_for(current, climbs, spend, expected):
-    assert domain.tier_after_return(BY_ID, current, climbs, Standing(spend_fen=spend)) == expected
+    assert tiers.tier_after_return(BY_ID, current, climbs, Standing(spend_fen=spend)) == expected
 
 
 @pytest.mark.parametrize("current, climbs, standing, expected", [
@@ -294,4 +299,4 @@ def test_a_return_undoes_the_climbs_the_spend_no_longer_pays_for(current, climbs
     ("t2", [("t0", "t2")], Standing(spend_fen=600_000), "t2"),  # climbed by top-ups, kept by spend since
 ])
 def test_a_refunded_top_up_undoes_the_climbs_nothing_pays_for_any_more(current, climbs, standing, expected):
-    assert domain.tier_after_return(BY_ID, current, climbs, standing) == expected
+    assert tiers.tier_after_return(BY_ID, current, climbs, standing) == expected

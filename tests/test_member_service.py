@@ -17,7 +17,7 @@ from openpyxl import Workbook, load_workbook
 from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2, tier_pb2
 from huiyuan.runtime.clock import local
-from services.member import domain
+from services.member.domain import qr
 from tests.support import ACTOR, STORE, Stubs, card_type, ensure_org, new_phone, refusal, rid
 
 OK = grpc.StatusCode
@@ -71,7 +71,7 @@ def test_a_qr_code_lives_five_minutes_at_most(stubs):
     issue.ttl.seconds = 300
     issued = stubs.member.IssueQrToken(issue)
     assert issued.expire_time.seconds - time.time() == pytest.approx(300, abs=5)
-    forged = domain.sign_qr_token(member.member_id, datetime.now(UTC) + timedelta(days=3653),
+    forged = qr.sign_qr_token(member.member_id, datetime.now(UTC) + timedelta(days=3653),
                                   os.environ["HUIYUAN_QR_SECRET"])
     code, reason, _ = refusal(stubs.member.LookupMember, member_pb2.LookupMemberRequest(qr_token=forged))
     assert (code, reason) == (OK.UNAUTHENTICATED, "QR_TOKEN_LIFETIME_EXCEEDED")

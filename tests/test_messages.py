@@ -5,7 +5,7 @@ A cashier reads it at the till: "该卡已挂失，不能冻结。", not "当前
 kinds, with the reason, the English and the Chinese message as their first three
 arguments): its Chinese is Chinese, its own text holds no UPPER_SNAKE reason nor
 snake_case field name, and it interpolates no value that is one (a reason, a state, an
-action: those have their own words, as services/member/domain.py's CARD_STATES_ZH).
+action: those have their own words, as services/member/domain/cards.py's CARD_STATES_ZH).
 """
 
 import ast

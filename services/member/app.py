@@ -2,23 +2,34 @@
 
 from pathlib import Path
 
-from huiyuan.member.v1 import care_pb2, care_pb2_grpc
-from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
-from huiyuan.member.v1 import payment_pin_pb2, payment_pin_pb2_grpc
+from huiyuan.database import Idempotency
+from huiyuan.member.v1 import (
+    card_pb2,
+    card_pb2_grpc,
+    care_pb2,
+    care_pb2_grpc,
+    member_pb2,
+    member_pb2_grpc,
+    org_pb2,
+    org_pb2_grpc,
+    payment_pin_pb2,
+    payment_pin_pb2_grpc,
+    tier_pb2,
+    tier_pb2_grpc,
+)
 from huiyuan.runtime.config import CALLER_KEYS, QR_SECRET
-from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from services.member import storage
 from services.member.servicers.card import CardServicer
 from services.member.servicers.care import CareServicer
 from services.member.servicers.member import MemberServicer
 from services.member.servicers.org import OrgServicer
 from services.member.servicers.pin import PaymentPinServicer
 from services.member.servicers.tier import TierServicer
+from services.member.storage.tables import idempotency_keys
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "member")
+    idempotency = Idempotency(ctx.database, idempotency_keys, "member")
     org_pb2_grpc.add_OrgServiceServicer_to_server(OrgServicer(ctx, idempotency), server)
     member_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(ctx, idempotency), server)
     card_pb2_grpc.add_CardServiceServicer_to_server(CardServicer(ctx, idempotency), server)

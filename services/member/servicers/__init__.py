@@ -1,2 +1,3 @@
-"""gRPC servicers of the member service: they check and translate requests, call the
-use cases inside a transaction (mutations through Idempotency) and translate back."""
+"""gRPC servicers of the member service, one module per gRPC service of the contract:
+they check the requests' shape, call a use case (mutations through Idempotency, reads
+in `database.reading()`) and translate the answer (convert.py)."""

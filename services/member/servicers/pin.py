@@ -1,36 +1,37 @@
 """PaymentPinService: the gRPC face of payment PINs and payment credentials
-(services/member/pins.py). Nothing here logs, stores or echoes a PIN: the idempotency
+(use_cases/pins.py). Nothing here logs, stores or echoes a PIN: the idempotency
 table keeps requests' digests and answers without it (huiyuan/runtime/secrets.py)."""
 
 import hashlib
 
 from huiyuan.common.v1 import credential_pb2
+from huiyuan.database import Idempotency
+from huiyuan.database.idempotency import check_request_id
 from huiyuan.member.v1 import payment_pin_pb2 as pb
 from huiyuan.member.v1 import payment_pin_pb2_grpc
-from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.clock import utcnow
+from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.errors import Violations
-from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.requests import check_actor
 from huiyuan.runtime.server import ServiceContext
-from services.member import domain, pins
-from services.member.members import require_member
-
-
-def _state(state: pins.PinState) -> pb.PaymentPinState:
-    return pb.PaymentPinState(
-        member_id=state.member_id, pin_set=state.pin_hash is not None, failed_tries=state.failed_tries,
-        unlock_time=timestamp(state.locked_until) if state.locked_until else None,
-        update_time=timestamp(state.update_time) if state.update_time else None)
+from services.member.domain.cards import CARD_NUMBER
+from services.member.domain.pins import (
+    PIN,
+    check_pin,
+    credential_required,
+    refuse_wrong_try,
+)
+from services.member.servicers import convert
+from services.member.use_cases import pins
 
 
 def _check_credential(v: Violations, credential: credential_pb2.PaymentCredential, field: str) -> None:
     kind = credential.WhichOneof("proof")
     if kind == "card_number":
-        v.check(bool(domain.CARD_NUMBER.match(credential.card_number)), f"{field}.card_number", "CARD_NUMBER_INVALID",
+        v.check(bool(CARD_NUMBER.match(credential.card_number)), f"{field}.card_number", "CARD_NUMBER_INVALID",
                 "card_number must be 8 to 20 digits")
     elif kind == "pin":
-        v.check(bool(pins.PIN.match(credential.pin)), f"{field}.pin", "PIN_INVALID", "a PIN is 6 digits")
+        v.check(bool(PIN.match(credential.pin)), f"{field}.pin", "PIN_INVALID", "a PIN is 6 digits")
 
 
 def proof_request_id(request_id: str) -> str:
@@ -58,34 +59,35 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
         now = utcnow()
         kind = credential.WhichOneof("proof")
         if kind is None:
-            raise pins.credential_required()
+            raise credential_required()
         if kind != "pin":
-            qr_member = domain.verify_qr_token(credential.qr_token, self.qr_secret, now) if kind == "qr_token" else ""
-            async with self.database.reading() as db:
-                await require_member(db, member_id)
-            await pins.check_card_or_qr(self.database, member_id, card_number=credential.card_number,
-                                        qr_member_id=qr_member, now=now)
+            await pins.verify_card_or_qr(self.database, member_id, card_number=credential.card_number,
+                                         qr_token=credential.qr_token if kind == "qr_token" else None,
+                                         qr_secret=self.qr_secret, now=now)
             return pb.VerifyPaymentCredentialResponse(verified=True)
         tried = pb.VerifyPaymentCredentialRequest(request_id=request.request_id, member_id=member_id,
                                                   credential=credential)
-        answer = await pins.try_pin(
-            self.database, self.idempotency, "VerifyPaymentCredential", tried, member_id, credential.pin, now,
-            pb.VerifyPaymentCredentialResponse,
-            lambda after, right: pb.VerifyPaymentCredentialResponse(
+        checked = await pins.check_before_try(self.database, member_id, credential.pin, now)
+
+        async def work(tx):
+            after, right = await pins.try_pin(tx, member_id, credential.pin, now, checked)
+            return pb.VerifyPaymentCredentialResponse(
                 verified=right, tries_left=after.tries_left,
-                unlock_time=timestamp(after.locked_until) if after.locked_until else None))
-        if answer.verified:
-            return answer
-        if answer.HasField("unlock_time"):  # this try locked it
-            raise pins.pin_locked(answer.unlock_time.ToDatetime(tzinfo=now.tzinfo))
-        raise pins.pin_incorrect(answer.tries_left)
+                unlock_time=timestamp(after.locked_until) if after.locked_until else None)
+
+        # Counted once per request_id, under VerifyPaymentCredential whichever RPC asks
+        # (SetPaymentPin's proof too): the stored answer is the try's, right or wrong.
+        answer = await self.idempotency.run(tried, pb.VerifyPaymentCredentialResponse, work, "VerifyPaymentCredential")
+        refuse_wrong_try(answer.verified, answer.tries_left,
+                         answer.unlock_time.ToDatetime(tzinfo=now.tzinfo) if answer.HasField("unlock_time") else None)
+        return answer
 
     async def SetPaymentPin(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
         check_actor(v, request, required=False)
         v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
-        pins.check_pin(v, request.pin, "pin")
+        check_pin(v, request.pin, "pin")
         _check_credential(v, request.proof, "proof")
         v.raise_if_any()
         proof = pb.VerifyPaymentCredentialRequest(request_id=proof_request_id(request.request_id))
@@ -93,8 +95,8 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
         pin_hash = await pins.hashed_in_thread(request.pin)
         now = utcnow()
 
-        async def work(db):
-            return pb.SetPaymentPinResponse(state=_state(await pins.set_pin(db, request.member_id, pin_hash, now)))
+        async def work(tx):
+            return pb.SetPaymentPinResponse(state=convert.pin_state(await pins.set_pin(tx, request.member_id, pin_hash, now)))
 
         return await self.idempotency.run(request, pb.SetPaymentPinResponse, work)
 
@@ -106,7 +108,8 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
         v.raise_if_any()
         now = utcnow()
 
-        async def work(db):
-            return pb.ResetPaymentPinResponse(state=_state(await pins.reset_pin(db, request.member_id, request.clear, now)))
+        async def work(tx):
+            return pb.ResetPaymentPinResponse(
+                state=convert.pin_state(await pins.reset_pin(tx, request.member_id, request.clear, now)))
 
         return await self.idempotency.run(request, pb.ResetPaymentPinResponse, work)

@@ -1,25 +1,31 @@
+"""TierService: the gRPC face of tiers (use_cases/tiers.py) and of the top-ups they count
+(use_cases/top_ups.py)."""
+
+from huiyuan.database import Idempotency
+from huiyuan.database.idempotency import check_request_id
 from huiyuan.member.v1 import tier_pb2, tier_pb2_grpc
 from huiyuan.runtime import pagination
-from huiyuan.runtime.errors import Violations
-from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.clock import utcnow
+from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
 from huiyuan.runtime.server import ServiceContext
-from services.member import convert, domain, tiers, top_ups
-from services.member.org import require_org_node
+from services.member.domain.fields import check_text
+from services.member.domain.tiers import MAX_SPEND_FEN, Tier, check_tier
+from services.member.servicers import convert
+from services.member.use_cases import tiers, top_ups
 
 TIER_FIELDS = {"name", "rank", "price_rate_bp", "points_multiplier_bp", "benefits", "upgrade_spend_fen",
                "upgrade_top_up_fen"}
 
 
 def _check(v: Violations, t: tier_pb2.Tier) -> None:
-    domain.check_tier(v, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits, t.upgrade_spend_fen,
+    check_tier(v, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits, t.upgrade_spend_fen,
                       t.upgrade_top_up_fen)
 
 
 class TierServicer(tier_pb2_grpc.TierServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
-        self.sessions = ctx.sessions
+        self.database = ctx.database
         self.idempotency = idempotency
 
     async def CreateTier(self, request, context):
@@ -29,11 +35,11 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         t = request.tier
         _check(v, t)
         v.raise_if_any()
-        tier = domain.Tier("", t.name.strip(), t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits.strip(),
+        tier = Tier("", t.name.strip(), t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits.strip(),
                            t.upgrade_spend_fen, t.upgrade_top_up_fen)
 
-        async def work(session):
-            return tier_pb2.CreateTierResponse(tier=convert.tier(await tiers.create_tier(session, tier)))
+        async def work(tx):
+            return tier_pb2.CreateTierResponse(tier=convert.tier(await tiers.create_tier(tx, tier)))
 
         return await self.idempotency.run(request, tier_pb2.CreateTierResponse, work)
 
@@ -43,8 +49,8 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         fingerprint = pagination.fingerprint()
         after = pagination.decode(request.page_token, fingerprint, v, shape=(int,))
         v.raise_if_any()
-        async with self.sessions() as session:
-            found = await tiers.list_tiers(session, after[0] if after else None, size + 1)
+        async with self.database.reading() as tx:
+            found = await tiers.list_tiers(tx, after[0] if after else None, size + 1)
         page, token = pagination.next_page(found, size, lambda t: [t.rank], fingerprint)
         return tier_pb2.ListTiersResponse(tiers=[convert.tier(t) for t in page], next_page_token=token)
 
@@ -61,8 +67,8 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         v.raise_if_any()
         changes = {p: (getattr(t, p).strip() if isinstance(getattr(t, p), str) else getattr(t, p)) for p in paths}
 
-        async def work(session):
-            return tier_pb2.UpdateTierResponse(tier=convert.tier(await tiers.update_tier(session, t.tier_id, changes)))
+        async def work(tx):
+            return tier_pb2.UpdateTierResponse(tier=convert.tier(await tiers.update_tier(tx, t.tier_id, changes)))
 
         return await self.idempotency.run(request, tier_pb2.UpdateTierResponse, work)
 
@@ -72,11 +78,11 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         operator, _ = check_actor(v, request)
         v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
         v.check(bool(request.tier_id), "tier_id", "TIER_ID_REQUIRED", "tier_id is required")
-        reason = domain.check_text(v, request.reason, "reason", required=True)
+        reason = check_text(v, request.reason, "reason", required=True)
         v.raise_if_any()
 
-        async def work(session):
-            change = await tiers.assign_tier(session, request.member_id, request.tier_id, reason, operator)
+        async def work(tx):
+            change = await tiers.assign_tier(tx, request.member_id, request.tier_id, reason, operator)
             return tier_pb2.AssignTierResponse(tier_change=convert.tier_change(change))
 
         return await self.idempotency.run(request, tier_pb2.AssignTierResponse, work)
@@ -88,8 +94,8 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         fingerprint = pagination.fingerprint(request.member_id)
         before = pagination.decode(request.page_token, fingerprint, v, shape=(int,))
         v.raise_if_any()
-        async with self.sessions() as session:
-            rows = await tiers.tier_history(session, request.member_id, before[0] if before else None, size + 1)
+        async with self.database.reading() as tx:
+            rows = await tiers.tier_history(tx, request.member_id, before[0] if before else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
         return tier_pb2.ListTierHistoryResponse(tier_changes=[convert.tier_change(c) for _, c in page],
                                                 next_page_token=token)
@@ -101,13 +107,12 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
         _check_top_up_id(v, request.top_up_id)
         check_org_path(v, request.store_path, "store_path")
-        v.check(0 < request.amount_fen <= domain.MAX_SPEND_FEN, "amount_fen", "AMOUNT_OUT_OF_RANGE",
+        v.check(0 < request.amount_fen <= MAX_SPEND_FEN, "amount_fen", "AMOUNT_OUT_OF_RANGE",
                 "amount_fen must be 1 to 10^12")
         v.raise_if_any()
 
-        async def work(session):
-            await require_org_node(session, request.store_path, "store_path")
-            counted = await top_ups.record_top_up(session, request.member_id, request.top_up_id, request.store_path,
+        async def work(tx):
+            counted = await top_ups.record_top_up(tx, request.member_id, request.top_up_id, request.store_path,
                                                   request.amount_fen, utcnow())
             return tier_pb2.RecordTopUpResponse(top_up_total_fen=counted.top_up_fen,
                                                 **convert.climb(counted.climbed, counted.tier_reached))
@@ -121,8 +126,8 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         _check_top_up_id(v, request.top_up_id)
         v.raise_if_any()
 
-        async def work(session):
-            counted = await top_ups.record_refund(session, request.top_up_id, utcnow())
+        async def work(tx):
+            counted = await top_ups.record_refund(tx, request.top_up_id, utcnow())
             return tier_pb2.RecordTopUpRefundResponse(
                 member_id=counted.member_id, top_up_total_fen=counted.top_up_fen,
                 tier_change=convert.tier_change(counted.fell) if counted.fell else None)

@@ -1,5 +1,4 @@
-"""Payment PINs (支付密码), and what a member presents to pay: the rules as plain Python,
-then the use cases on the member database.
+"""Payment PINs (支付密码), and what a member presents to pay.
 
 A PIN is kept only as a slow hash: scrypt (hashlib, OpenSSL's), a salt of its own,
 N=2^14, r=8, p=1: 16 MiB of memory and about 50 ms of a core a try, so a stolen table
@@ -9,13 +8,8 @@ new dependency (argon2-cffi) for no gain that matters at these settings; the par
 are written into each hash, so they can be raised without making members set their
 PIN again. Six digits are a million guesses: what keeps them from being tried is the
 lock (5 wrong in a row, then 30 minutes) and the gateway's limit on tries per key.
-
-Hashing runs in a worker thread (hashlib releases the GIL), never on the event loop,
-and outside the transaction: a try's transaction holds the member's PIN row only to
-count.
 """
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -24,21 +18,13 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
-
 from huiyuan.runtime.errors import FailedPrecondition, PermissionDenied, Violations
-from huiyuan.database.upsert import insert_for
-from services.member.members import lookup, require_member
-from services.member.storage import payment_pins
 
 PIN = re.compile(r"^\d{6}$")
 MAX_TRIES = 5
 LOCK = timedelta(minutes=30)
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 SALT_BYTES, HASH_BYTES = 16, 32
-
-
-# ---------------------------------------------------------------- the rules
 
 
 def check_pin(v: Violations, pin: str, field: str) -> None:
@@ -86,6 +72,9 @@ class PinState:
         return replace(self, failed_tries=failed, locked_until=now + LOCK if failed >= MAX_TRIES else None,
                        update_time=now)
 
+    def unlocked(self, now: datetime) -> "PinState":
+        return replace(self, failed_tries=0, locked_until=None, update_time=now)
+
     @property
     def tries_left(self) -> int:
         return max(0, MAX_TRIES - self.failed_tries)
@@ -120,94 +109,11 @@ def not_theirs(card_number: str = "") -> FailedPrecondition:
                               **({"card_number": card_number} if card_number else {}))
 
 
-# ---------------------------------------------------------------- on the database
-
-
-def _state(row, member_id: str) -> PinState:
-    if row is None:
-        return PinState(member_id, None)
-    return PinState(member_id, row.pin_hash, row.failed_tries, row.locked_until, row.update_time)
-
-
-async def pin_state(db, member_id: str, *, for_update: bool = False) -> PinState:
-    query = select(payment_pins).where(payment_pins.c.member_id == member_id)
-    return _state((await db.execute(query.with_for_update() if for_update else query)).one_or_none(), member_id)
-
-
-async def _save(db, state: PinState) -> None:
-    """The member's PIN row as state says, made on the first PIN (two first PINs set at
-    once: the later one stands, as if it came second)."""
-    values = {"pin_hash": state.pin_hash, "failed_tries": state.failed_tries, "locked_until": state.locked_until,
-              "update_time": state.update_time}
-    await db.execute(insert_for(db)(payment_pins).values(member_id=state.member_id, **values).on_conflict_do_update(
-        index_elements=["member_id"], set_=values))
-
-
-async def check_card_or_qr(direct, member_id: str, *, card_number: str = "", qr_member_id: str = "",
-                           now: datetime) -> None:
-    """A card of the member's that can pay, or a QR code of theirs (its token already
-    verified: qr_member_id is whom it names)."""
-    if card_number:  # the till's lookup: the card must be payable
-        found = await lookup(direct, card_number=card_number, for_payment=True, now=now)
-        if found.member.member_id != member_id:
-            raise not_theirs(card_number)
+def refuse_wrong_try(verified: bool, tries_left: int, locked_until: datetime | None) -> None:
+    """A try that was counted (its answer kept) and wrong is refused: PIN_LOCKED if this
+    try locked the PIN, else PIN_INCORRECT."""
+    if verified:
         return
-    if qr_member_id != member_id:
-        raise not_theirs()
-
-
-async def hashed_in_thread(pin: str) -> str:
-    return await asyncio.to_thread(hash_pin, pin)
-
-
-async def matches_in_thread(pin: str, kept: str) -> bool:
-    return await asyncio.to_thread(pin_matches, pin, kept)
-
-
-async def try_pin(direct, idempotency, method: str, request, member_id: str, pin: str, now: datetime, response_type,
-                  answer):
-    """One try of a PIN, counted once for request's request_id: the stored answer is
-    answer(state_after, right) whether right or wrong (a wrong try must commit its
-    count, so it is an answer stored, not a refusal rolled back); the caller raises for
-    a wrong one. PIN_NOT_SET and PIN_LOCKED count nothing and stay the request's."""
-    async with direct.reading() as db:
-        seen = await pin_state(db, member_id)
-    # The slow hash, before the transaction; again inside only if the PIN changed meanwhile.
-    right = None if seen.pin_hash is None or seen.locked(now) else await matches_in_thread(pin, seen.pin_hash)
-
-    async def work(db):
-        await require_member(db, member_id)
-        state = await pin_state(db, member_id, for_update=True)
-        if state.pin_hash is None:
-            raise pin_not_set(member_id)
-        if state.locked(now):
-            raise pin_locked(state.locked_until)
-        is_right = right if state.pin_hash == seen.pin_hash and right is not None else pin_matches(pin, state.pin_hash)
-        after = state.tried(is_right, now)
-        await _save(db, after)
-        return answer(after, is_right)
-
-    return await idempotency.run(request, response_type, work, method)
-
-
-async def set_pin(db, member_id: str, pin_hash: str, now: datetime) -> PinState:
-    await require_member(db, member_id)
-    await pin_state(db, member_id, for_update=True)
-    state = PinState(member_id, pin_hash, 0, None, now)
-    await _save(db, state)
-    return state
-
-
-async def reset_pin(db, member_id: str, clear: bool, now: datetime) -> PinState:
-    """Unlocked (the count back to 0), or cleared: the member sets a new one."""
-    await require_member(db, member_id)
-    state = await pin_state(db, member_id, for_update=True)
-    if state.pin_hash is None:
-        raise pin_not_set(member_id)
-    if clear:
-        await db.execute(delete(payment_pins).where(payment_pins.c.member_id == member_id))
-        return PinState(member_id, None, 0, None, now)
-    state = replace(state, failed_tries=0, locked_until=None, update_time=now)
-    await _save(db, state)
-    return state
-
+    if locked_until is not None:
+        raise pin_locked(locked_until)
+    raise pin_incorrect(tries_left)

@@ -38,7 +38,7 @@ class DaySpan:
 
     def takes_in(self, kept: str | None) -> bool:
         """Whether a kept birthday or anniversary ('YYYY-MM-DD' or None) falls in the span;
-        members.MemberQuery asks the database the same question."""
+        storage/members.py asks the database the same question."""
         if not kept:
             return False
         day = kept[5:]

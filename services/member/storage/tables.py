@@ -1,0 +1,196 @@
+"""The member service's tables (SQLAlchemy Core): the schema its migrations make, and
+the idempotency keys of its mutations. The statements on them are in the modules
+beside this one, one per concept."""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from huiyuan.database import UtcDateTime, new_metadata
+from huiyuan.database.idempotency import define_table
+
+metadata = new_metadata()
+idempotency_keys = define_table(metadata)
+
+org_nodes = Table(
+    "org_nodes", metadata,
+    Column("path", String(140), primary_key=True),
+    Column("code", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("parent_path", String(140), ForeignKey("org_nodes.path"), nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+tiers = Table(
+    "tiers", metadata,
+    Column("tier_id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("price_rate_bp", Integer, nullable=False),
+    Column("points_multiplier_bp", Integer, nullable=False),
+    Column("benefits", String(2000), nullable=False),
+    Column("upgrade_spend_fen", BigInteger, nullable=False, server_default="0"),
+    Column("upgrade_top_up_fen", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("rank"),
+)
+
+members = Table(
+    "members", metadata,
+    Column("member_id", String(40), primary_key=True),  # time-sortable: newest = largest
+    Column("name", String(64), nullable=False),
+    Column("gender", String(16), nullable=False),
+    Column("phone", String(11), nullable=False),
+    Column("birthday", String(10), nullable=True),  # 'YYYY-MM-DD', '0000-MM-DD' without a year
+    Column("anniversary", String(10), nullable=True),
+    Column("home_store_path", String(140), nullable=False),
+    Column("marketing_consent", Boolean, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("channel", String(24), nullable=False),
+    Column("registered_org_path", String(140), nullable=False),
+    Column("tier_id", String(40), ForeignKey("tiers.tier_id"), nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("tags", JSON, nullable=False, server_default="[]"),  # read with the member; member_tags finds them
+    UniqueConstraint("phone"),
+    Index("ix_members_registered_org_path", "registered_org_path"),
+    Index("ix_members_home_store_path", "home_store_path"),
+    Index("ix_members_tier_id", "tier_id"),
+)
+
+# A member's tags once more, a row each, so that a segment selects by tag through an
+# index; written only by index_tags() and reindex_tags(), in the transaction that
+# writes the members.tags they mirror.
+member_tags = Table(
+    "member_tags", metadata,
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("tag", String(16), primary_key=True),
+    Index("ix_member_tags_tag_member_id", "tag", "member_id"),
+)
+
+attribute_definitions = Table(
+    "attribute_definitions", metadata,
+    Column("key", String(32), primary_key=True),
+    Column("display_name", String(64), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("choices", JSON, nullable=False),
+    Column("required", Boolean, nullable=False),
+)
+
+card_types = Table(
+    "card_types", metadata,
+    Column("card_type_id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("org_path", String(140), ForeignKey("org_nodes.path"), nullable=False),
+    Column("capabilities", JSON, nullable=False),
+    Column("form", String(16), nullable=False),
+    Column("default_tier_id", String(40), ForeignKey("tiers.tier_id"), nullable=True),
+    Column("validity_days", Integer, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+cards = Table(
+    "cards", metadata,
+    Column("card_number", String(20), primary_key=True),
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("card_type_id", String(40), ForeignKey("card_types.card_type_id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("issued_org_path", String(140), nullable=False),
+    Column("issue_time", UtcDateTime, nullable=False),
+    Column("expire_time", UtcDateTime, nullable=True),
+    Column("replaces_card_number", String(20), nullable=False),
+    Column("replaced_by_card_number", String(20), nullable=False),
+)
+
+card_events = Table(
+    "card_events", metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("card_number", String(20), ForeignKey("cards.card_number"), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=False),
+    Column("reason", String(256), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("event_time", UtcDateTime, nullable=False),
+)
+
+tier_changes = Table(
+    "tier_changes", metadata,
+    Column("change_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("from_tier_id", String(40), nullable=True),
+    Column("to_tier_id", String(40), nullable=False),
+    Column("reason", String(256), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("change_time", UtcDateTime, nullable=False),
+)
+
+visits = Table(  # one row per order: what makes RecordVisit idempotent by order_id
+    "visits", metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False),
+    Column("store_path", String(140), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("visit_time", UtcDateTime, nullable=False),
+)
+
+visit_returns = Table(  # one row per return: what makes RecordReturn idempotent by return_id
+    "visit_returns", metadata,
+    Column("return_id", String(64), primary_key=True),
+    Column("order_id", String(64), ForeignKey("visits.order_id"), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("return_time", UtcDateTime, nullable=False),
+)
+
+top_ups = Table(  # one row per top-up at a till: what its principal counts toward the tiers
+    "top_ups", metadata,
+    Column("top_up_id", String(64), primary_key=True),  # the wallet's id: a second call changes nothing
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("store_path", String(140), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("top_up_time", UtcDateTime, nullable=False),
+    Column("refund_time", UtcDateTime, nullable=True),  # set when refunded: it counts no more
+)
+
+care_contacts = Table(  # 回访记录: one row per contact, never changed
+    "care_contacts", metadata,
+    Column("contact_id", String(40), primary_key=True),  # time-sortable: newest = largest
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("topic", String(16), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("operator_id", String(64), nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("contact_time", UtcDateTime, nullable=False),
+)
+
+# A member's payment PIN (domain/pins.py): a slow hash, never the PIN, and
+# its wrong tries in a row.
+payment_pins = Table(
+    "payment_pins", metadata,
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("pin_hash", String(160), nullable=False),  # 'scrypt$N$r$p$salt$hash'
+    Column("failed_tries", Integer, nullable=False),
+    Column("locked_until", UtcDateTime, nullable=True),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
+visit_stats = Table(
+    "visit_stats", metadata,
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("store_path", String(140), primary_key=True),
+    Column("visit_count", BigInteger, nullable=False),
+    Column("total_spend_fen", BigInteger, nullable=False),
+    Column("last_visit_time", UtcDateTime, nullable=False),
+)
