@@ -1,6 +1,6 @@
 """Proto <-> Python shapes every service needs: enums by name, timestamps, dates."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
@@ -42,7 +42,7 @@ def timestamp(value: datetime | None) -> Timestamp | None:
 
 
 def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=timezone.utc)
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def calendar_date(value: date_pb2.Date) -> date | None:

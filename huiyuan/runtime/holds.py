@@ -61,7 +61,7 @@ def sweeper(find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
                 for hold_id in lapsed_ids:
                     async with ctx.engine.begin() as db:
                         await expire_one(db, hold_id, utcnow())
-            except Exception:  # noqa: BLE001 - a failed sweep is retried at the next tick
+            except Exception:  # a failed sweep is retried at the next tick (logged, so no BLE001)
                 log.exception("sweeping lapsed holds failed")
             await asyncio.sleep(SWEEP_INTERVAL_S)
 

@@ -43,7 +43,7 @@ TIMESTAMP, DURATION = Timestamp.DESCRIPTOR.full_name, Duration.DESCRIPTOR.full_n
 TIMESTAMP_SECONDS = range(_seconds(FIRST_DAY), _seconds(LAST_DAY + timedelta(days=1)))
 # google/protobuf/duration.proto: about +-10,000 years.
 DURATION_SECONDS = range(-315_576_000_000, 315_576_000_001)
-NANOS = range(0, 1_000_000_000)
+NANOS = range(1_000_000_000)
 
 
 class Refused:

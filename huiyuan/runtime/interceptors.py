@@ -34,8 +34,8 @@ from huiyuan.runtime import faults
 from huiyuan.runtime.errors import DomainError, Internal, Unavailable
 from huiyuan.runtime.inbound import Refused, request_decoder
 from huiyuan.runtime.logs import current_trace_id
-from huiyuan.runtime.serving import serving_rpc
 from huiyuan.runtime.service_auth import METADATA_KEY, Gatekeeper, actor_not_allowed
+from huiyuan.runtime.serving import serving_rpc
 from huiyuan.runtime.status import DETAILS_KEY, internal_status, to_status
 
 log = logging.getLogger("huiyuan.rpc")

@@ -10,20 +10,20 @@ text where a query compares a number, nor anything unbounded, to the database.
 import base64
 import hashlib
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from huiyuan.runtime.convert import FIRST_DAY, LAST_DAY
-from huiyuan.runtime.serving import serving_rpc
 from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.serving import serving_rpc
 
 MAX_TOKEN = 1024  # characters: the tokens we issue hold a few ids
 MAX_TEXT = 200  # characters of a text in a position (ids, org paths, times)
 INT64 = range(-2**63, 2**63)
 # A time in a position is whole microseconds since 1970 in UTC, within the days a request
 # may name: exact, and never a datetime Python cannot make.
-_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
-_TIMES = range((datetime.combine(FIRST_DAY, time(), timezone.utc) - _EPOCH) // _MICROSECOND,
-               (datetime.combine(LAST_DAY, time.max, timezone.utc) - _EPOCH) // _MICROSECOND + 1)
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+_TIMES = range((datetime.combine(FIRST_DAY, time(), UTC) - _EPOCH) // _MICROSECOND,
+               (datetime.combine(LAST_DAY, time.max, UTC) - _EPOCH) // _MICROSECOND + 1)
 
 
 def fingerprint(*filter_parts) -> str:

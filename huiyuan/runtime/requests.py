@@ -73,7 +73,7 @@ def check_mask(violations: Violations, request, allowed: set[str], prefixes: tup
     paths = list(request.update_mask.paths)
     violations.check(bool(paths), "update_mask", "UPDATE_MASK_EMPTY", "update_mask must name the fields to change")
     for path in paths:
-        ok = path in allowed or bool(prefixes) and path.startswith(prefixes)
+        ok = path in allowed or (bool(prefixes) and path.startswith(prefixes))
         violations.check(ok, "update_mask", "UPDATE_MASK_INVALID", f"'{path}' cannot be updated; allowed: {', '.join(sorted(allowed))}")
     return paths
 

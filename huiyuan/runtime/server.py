@@ -34,10 +34,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from huiyuan.database import engines as db, migrate
+from huiyuan.database import Database, engines as db, migrate
 from huiyuan.runtime import logs, service_auth, tracing
 from huiyuan.runtime.config import CALLER_KEYS, IDENTITY_KEY, QR_SECRET, MissingSecret, Settings
-from huiyuan.database import Database
 from huiyuan.runtime.interceptors import ServerInterceptor
 
 log = logging.getLogger("huiyuan.server")

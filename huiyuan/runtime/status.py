@@ -5,10 +5,9 @@ LocalizedMessage in en and one in zh-CN, for bad input a BadRequest with one fie
 violation per bad field, and for a rate exceeded a RetryInfo saying when to try again. Anything unexpected becomes INTERNAL with no internals.
 """
 
+import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-
-import grpc
 from grpc_status import rpc_status
 
 from huiyuan.runtime.errors import DomainError, Internal, InvalidArgument, Unavailable, Violation

@@ -7,12 +7,12 @@ reads cost a tenth of a member lookup's CPU (bench/member_lookup.py).
 """
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import event
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import event
 
 _configured = False
 
