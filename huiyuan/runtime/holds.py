@@ -5,9 +5,10 @@ lapses holds live here once; what a hold reserves is each service's own business
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from huiyuan.runtime.errors import FailedPrecondition, Violations
 
@@ -45,7 +46,8 @@ def require_pending(hold_id: str, state: HoldState, expire_time: datetime, now: 
 
 
 def sweeper(find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
-            expire_one: Callable[[object, str, datetime], Awaitable[object]]):
+            expire_one: Callable[[object, str, datetime], Awaitable[object]],
+            ) -> Callable[[Any], Coroutine[Any, Any, None]]:
     """A background loop (ServiceSpec.background) that lapses holds past their
     deadline, one transaction each, so an abandoned checkout gives back what it held
     within about a second. find_lapsed(db, now) lists hold ids; expire_one(db, hold_id,
@@ -53,7 +55,9 @@ def sweeper(find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
     from huiyuan.database.engines import reading
     from huiyuan.runtime.clock import utcnow
 
-    async def loop(ctx) -> None:
+    # ctx: the ServiceContext (huiyuan.runtime.server), not imported here: domain packages
+    # import this module's rules, and the server's imports are all I/O.
+    async def loop(ctx: Any) -> None:
         while True:
             try:
                 async with reading(ctx.engine) as db:

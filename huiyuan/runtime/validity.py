@@ -6,6 +6,7 @@ change is the end, and only earlier: to change the terms, end one and create ano
 """
 
 from datetime import datetime
+from typing import Any
 
 from huiyuan.runtime.convert import from_timestamp
 from huiyuan.runtime.errors import FailedPrecondition, Violations
@@ -17,7 +18,7 @@ def has_ended(end: datetime | None, at: datetime) -> bool:
     return end is not None and end <= at
 
 
-def requested_end(v: Violations, request, now: datetime) -> datetime | None:
+def requested_end(v: Violations, request: Any, now: datetime) -> datetime | None:
     """request.end_time (None: unset, meaning now); never in the past, where what was
     given under the old end stands."""
     if not request.HasField("end_time"):
