@@ -52,15 +52,14 @@ def sweeper(find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
     deadline, one transaction each, so an abandoned checkout gives back what it held
     within about a second. find_lapsed(db, now) lists hold ids; expire_one(db, hold_id,
     now) lapses one (and must do nothing if it is no longer pending)."""
-    from huiyuan.database.engines import reading
     from huiyuan.runtime.clock import utcnow
 
-    # ctx: the ServiceContext (huiyuan.runtime.server), not imported here: domain packages
-    # import this module's rules, and the server's imports are all I/O.
+    # ctx: the ServiceContext (huiyuan.runtime.server), neither it nor the database layer
+    # imported here: domain packages import this module's rules, and those are all I/O.
     async def loop(ctx: Any) -> None:
         while True:
             try:
-                async with reading(ctx.engine) as db:
+                async with ctx.reading() as db:
                     lapsed_ids = await find_lapsed(db, utcnow())
                 for hold_id in lapsed_ids:
                     async with ctx.engine.begin() as db:

@@ -26,6 +26,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from huiyuan.database import Database, engines as db, migrate
 from huiyuan.runtime import logs, service_auth, tracing
@@ -58,6 +59,12 @@ class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
     database: Database  # every transaction and read of the service (huiyuan/database/)
     identity: service_auth.Identity | None = None  # what it signs its calls to the services with (the gateway)
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection on the engine for reads that need no transaction
+        (huiyuan.database.engines.reading), for code that takes the context and must not
+        import the database layer itself (the holds' sweeper, huiyuan/runtime/holds.py)."""
+        return db.reading(self.engine)
 
 
 @dataclass
