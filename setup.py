@@ -18,7 +18,7 @@ from pathlib import Path
 from setuptools import setup
 
 sys.path.insert(0, str(Path(__file__).parent / "scripts"))
-from gen_protos import generate  # noqa: E402
+from gen_protos import generate
 
 generate()
 setup()

@@ -9,13 +9,13 @@ import sys
 
 import grpc
 
-from huiyuan_cli import cli_text
-from huiyuan_cli.cli_args import Parser
-from huiyuan_cli.cli_text import enum_text, left, right, t
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.config import MissingSecret
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.status import NO_ANSWER, from_status, parse_rpc_error
+from huiyuan_cli import cli_text
+from huiyuan_cli.cli_args import Parser
+from huiyuan_cli.cli_text import enum_text, left, right, t
 
 
 def _channel(service: str):

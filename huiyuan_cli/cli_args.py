@@ -13,9 +13,10 @@ import difflib
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
-from huiyuan_cli.cli_text import t
 from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan_cli.cli_text import t
 
 YUAN = re.compile(r"^-?[0-9]+(\.[0-9]{1,2})?$")  # 100, 100.5, 100.50: no exponent, no thousands separator
 TODAY, YESTERDAY = ("today", "今天"), ("yesterday", "昨天")
@@ -25,7 +26,7 @@ THIS_MONTH, LAST_MONTH = ("this", "本月"), ("last", "上月")
 class Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse's help, its headings and "usage:" in the chosen language."""
 
-    HEADINGS = {"positional arguments": "heading_positional", "options": "heading_options"}
+    HEADINGS: ClassVar[dict[str, str]] = {"positional arguments": "heading_positional", "options": "heading_options"}
 
     def add_usage(self, usage, actions, groups, prefix=None):
         super().add_usage(usage, actions, groups, t("usage_prefix") if prefix is None else prefix)
@@ -137,7 +138,7 @@ def month(text: str) -> tuple[date, date]:
         last = now.replace(day=1) - timedelta(days=1)
         return last.replace(day=1), last
     try:
-        first = datetime.strptime(word, "%Y-%m").date()
+        first = datetime.strptime(word, "%Y-%m").date()  # noqa: DTZ007 - only its date is kept
     except ValueError:
         raise argparse.ArgumentTypeError(t("month_invalid", text=text)) from None
     return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])

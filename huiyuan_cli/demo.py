@@ -10,16 +10,25 @@ import grpc
 from google.protobuf import field_mask_pb2
 from google.type import date_pb2
 
-from huiyuan_cli.cli_text import t
+from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2
-from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2, tier_pb2_grpc
+from huiyuan.member.v1 import (
+    card_pb2,
+    card_pb2_grpc,
+    member_pb2,
+    member_pb2_grpc,
+    org_pb2,
+    org_pb2_grpc,
+    tier_pb2,
+    tier_pb2_grpc,
+)
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import clients
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.service_auth import Identity
 from huiyuan.runtime.status import parse_rpc_error
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
-from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from huiyuan_cli.cli_text import t
 
 HQ_ACTOR = actor_pb2.Actor(operator_id="system:demo", org_path="hq")
 ORG = [  # (parent, code, name, kind)
@@ -98,8 +107,8 @@ def _seed_campaign(channel: grpc.Channel, member_ids: list[str]) -> None:
 def _seed_terminal_key() -> None:
     """A terminal key for the first till of hq/east/sh-001, for `huiyuan pos`."""
     from gateway import auth, bootstrap
-    from huiyuan_cli.pos import demo_key_path
     from huiyuan.runtime.config import Settings
+    from huiyuan_cli.pos import demo_key_path
 
     path = demo_key_path()
     if not path.exists():

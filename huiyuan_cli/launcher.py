@@ -23,10 +23,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from huiyuan_cli.cli_text import t
 from huiyuan.database import migrate
 from huiyuan.runtime import service_auth
 from huiyuan.runtime.config import DEVELOPMENT, Settings, local_keys, service_address
+from huiyuan_cli.cli_text import t
 
 # name -> python module that runs it; the order is the start order
 SERVICES = {

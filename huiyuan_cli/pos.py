@@ -27,13 +27,20 @@ from pathlib import Path
 
 import grpc
 
-from huiyuan_cli import cli_args, pos_count_cards, pos_counter, pos_office
-from huiyuan_cli.cli_text import enum_text, t
-from huiyuan_cli.pos_retry import ANSWER_WITHIN_S, CHANNEL_OPTIONS, OUTCOME_UNKNOWN, OutcomeUnknown, before_change, change
 from huiyuan.runtime.clock import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
 from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan
+from huiyuan_cli import cli_args, pos_count_cards, pos_counter, pos_office
+from huiyuan_cli.cli_text import enum_text, t
+from huiyuan_cli.pos_retry import (
+    ANSWER_WITHIN_S,
+    CHANNEL_OPTIONS,
+    OUTCOME_UNKNOWN,
+    OutcomeUnknown,
+    before_change,
+    change,
+)
 
 # The commands that call a service's own methods through the gateway (passed through
 # within the key's scope): each takes the gateway's channel, the key and the arguments.

@@ -3,11 +3,11 @@ a member, a use punched (核销) and undone, a card refunded, and a card's histo
 goes through the gateway with the wallet's own CountCardService stub, which the gateway
 passes through within the key's scope (gateway/passthrough.py)."""
 
+from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.money import yuan
 from huiyuan_cli.cli_text import enum_text, left, right, t
 from huiyuan_cli.pos_counter import every, payment_credential
 from huiyuan_cli.pos_retry import change
-from huiyuan.runtime.clock import CHAIN_ZONE
-from huiyuan.runtime.money import yuan
 
 
 def card_line(c) -> str:
@@ -22,8 +22,7 @@ def card_line(c) -> str:
 
 def count_cards(channel, auth, args, lookup) -> None:
     """Dispatches the count card commands (lookup finds the member a sale is for)."""
-    from huiyuan.wallet.v1 import count_card_pb2 as cc
-    from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2
+    from huiyuan.wallet.v1 import count_card_pb2 as cc, count_card_pb2_grpc, wallet_pb2
 
     cards = count_card_pb2_grpc.CountCardServiceStub(channel)
     if args.action == "count-card-plans":
@@ -73,8 +72,7 @@ def count_cards(channel, auth, args, lookup) -> None:
 
 def history(cards, auth, card_id: str) -> None:
     """The card, then its entries newest first: who did what, where, and what was left."""
-    from huiyuan.wallet.v1 import count_card_pb2 as cc
-    from huiyuan.wallet.v1 import wallet_pb2
+    from huiyuan.wallet.v1 import count_card_pb2 as cc, wallet_pb2
 
     card = cards.GetCountCard(cc.GetCountCardRequest(card_id=card_id), metadata=auth, timeout=10).card
     print(card_line(card))

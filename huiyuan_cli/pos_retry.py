@@ -20,8 +20,8 @@ import json
 
 import grpc
 
-from huiyuan_cli.cli_text import t
 from huiyuan.runtime.status import NO_ANSWER
+from huiyuan_cli.cli_text import t
 
 OUTCOME_UNKNOWN = 75  # EX_TEMPFAIL
 ANSWER_WITHIN_S = 3.0  # a till's call: its answer, gRPC's retries included, or no answer

@@ -193,7 +193,7 @@ def check(work: Path) -> None:
         run(work / "venv" / "bin" / "huiyuan", "migrate", cwd=here, env=env)
         own = secrets(work)
         for name, command in PROCESSES.items():
-            log = open(here / f"{name}.log", "w")
+            log = open(here / f"{name}.log", "w")  # noqa: SIM115 - the process writes to it until it ends
             processes[name] = subprocess.Popen([python, "-I", *command], cwd=here, env={**env, **own[name]},
                                                stdout=log, stderr=subprocess.STDOUT)
         for name, process in processes.items():

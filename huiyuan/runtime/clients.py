@@ -2,14 +2,21 @@
 deadline on every call and tracing. Retries are the caller's choice and only for
 idempotent calls."""
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple, TypeVar, cast
 
 import grpc
+from grpc.aio import ClientCallDetails, UnaryStreamCall, UnaryUnaryCall
 
 from huiyuan.runtime import tracing
 from huiyuan.runtime.config import service_address
 from huiyuan.runtime.server import MAX_MESSAGE_BYTES
 from huiyuan.runtime.service_auth import METADATA_KEY, Identity
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
 
 
 class _ServiceToken:
@@ -20,25 +27,31 @@ class _ServiceToken:
         self.identity = identity
         self.service = service
 
-    def _with_token(self, details):
+    def _with_token(self, details: ClientCallDetails) -> ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))  # a copy: the caller's may be sent again
         metadata.add(METADATA_KEY, self.identity.token(self.service))
-        return details._replace(metadata=metadata)
+        return ClientCallDetails(details.method, details.timeout, metadata, details.credentials, details.wait_for_ready)
 
 
 # Two classes: grpc.aio files an interceptor under the first kind it is an instance of
 # only, so one class of both kinds would never see a streamed call (an export).
 class _UnaryServiceToken(_ServiceToken, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation, details, request):
+    async def intercept_unary_unary(
+        self, continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryUnaryCall[Request, Response]]],
+        details: ClientCallDetails, request: Request,
+    ) -> UnaryUnaryCall[Request, Response]:
         return await continuation(self._with_token(details), request)
 
 
 class _StreamServiceToken(_ServiceToken, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation, details, request):
+    async def intercept_unary_stream(
+        self, continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryStreamCall[Request, Response]]],
+        details: ClientCallDetails, request: Request,
+    ) -> UnaryStreamCall[Request, Response]:
         return await continuation(self._with_token(details), request)
 
 
-def service_token(identity: Identity, service: str) -> list:
+def service_token(identity: Identity, service: str) -> list[grpc.aio.ClientInterceptor]:
     """The interceptors of an aio channel to service whose calls identity signs."""
     return [_UnaryServiceToken(identity, service), _StreamServiceToken(identity, service)]
 
@@ -59,19 +72,25 @@ class BlockingServiceToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamCli
         self.identity = identity
         self.service = service
 
-    def _with_token(self, d):
+    def _with_token(self, d: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
         metadata = [*(d.metadata or ()), (METADATA_KEY, self.identity.token(self.service))]
-        return _Details(d.method, d.timeout, metadata, d.credentials, getattr(d, "wait_for_ready", None),
-                        getattr(d, "compression", None))
+        details = _Details(d.method, d.timeout, metadata, d.credentials, getattr(d, "wait_for_ready", None),
+                           getattr(d, "compression", None))
+        return cast(grpc.ClientCallDetails, details)  # gRPC reads its attributes, all there
 
-    def intercept_unary_unary(self, continuation, details, request):
+    # Any: what the continuation answers, a call that is also a future or an iterator of
+    # responses, is a type grpc's stubs keep to themselves.
+    def intercept_unary_unary(self, continuation: Callable[[grpc.ClientCallDetails, Request], Any],
+                              details: grpc.ClientCallDetails, request: Request) -> Any:
         return continuation(self._with_token(details), request)
 
-    def intercept_unary_stream(self, continuation, details, request):
+    def intercept_unary_stream(self, continuation: Callable[[grpc.ClientCallDetails, Request], Any],
+                               details: grpc.ClientCallDetails, request: Request) -> Any:
         return continuation(self._with_token(details), request)
 
 
-def blocking_channel(service: str, identity: Identity, address: str | None = None, options=()) -> grpc.Channel:
+def blocking_channel(service: str, identity: Identity, address: str | None = None,
+                     options: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
     """A blocking channel to a huiyuan service (address from HUIYUAN_<SERVICE>_ADDR) that
     carries the identity's token."""
     return grpc.intercept_channel(grpc.insecure_channel(address or service_address(service), options=options),
@@ -86,17 +105,23 @@ class _DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStrea
     def __init__(self, timeout_s: float):
         self.timeout_s = timeout_s
 
-    def _with_deadline(self, details):
-        if details.timeout is None:
-            details = details._replace(timeout=self.timeout_s)
-        if details.wait_for_ready is None:
-            details = details._replace(wait_for_ready=True)
-        return details
+    def _with_deadline(self, details: ClientCallDetails) -> ClientCallDetails:
+        if details.timeout is not None and details.wait_for_ready is not None:
+            return details
+        return ClientCallDetails(details.method, self.timeout_s if details.timeout is None else details.timeout,
+                                 details.metadata, details.credentials,
+                                 True if details.wait_for_ready is None else details.wait_for_ready)
 
-    async def intercept_unary_unary(self, continuation, details, request):
+    async def intercept_unary_unary(
+        self, continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryUnaryCall[Request, Response]]],
+        details: ClientCallDetails, request: Request,
+    ) -> UnaryUnaryCall[Request, Response]:
         return await continuation(self._with_deadline(details), request)
 
-    async def intercept_unary_stream(self, continuation, details, request):
+    async def intercept_unary_stream(
+        self, continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryStreamCall[Request, Response]]],
+        details: ClientCallDetails, request: Request,
+    ) -> UnaryStreamCall[Request, Response]:
         return await continuation(self._with_deadline(details), request)
 
 

@@ -6,7 +6,7 @@ Asia/Shanghai. HUIYUAN_CHAIN_TIME_ZONE changes it for a chain elsewhere.
 """
 
 import os
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 CHAIN_ZONE = ZoneInfo(os.environ.get("HUIYUAN_CHAIN_TIME_ZONE", "Asia/Shanghai"))
@@ -23,4 +23,4 @@ def local(moment: datetime) -> datetime:
 
 def utcnow() -> datetime:
     """Now, aware and in UTC: what is stored."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

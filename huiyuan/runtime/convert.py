@@ -1,7 +1,8 @@
 """Proto <-> Python shapes every service needs: enums by name, timestamps, dates."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
@@ -12,11 +13,11 @@ from google.type import date_pb2
 FIRST_DAY, LAST_DAY = date(2, 1, 1), date(9998, 12, 31)
 
 
-def enum_value(enum_type, prefix: str, name: str) -> int:
+def enum_value(enum_type: EnumTypeWrapper, prefix: str, name: str) -> int:
     return enum_type.Value(f"{prefix}_{name}")
 
 
-def enum_name(enum_type, prefix: str, number: int) -> str | None:
+def enum_name(enum_type: EnumTypeWrapper, prefix: str, number: int) -> str | None:
     """The domain name of a proto enum number; None for UNSPECIFIED or an unknown number."""
     try:
         name = enum_type.Name(number)
@@ -26,7 +27,7 @@ def enum_name(enum_type, prefix: str, number: int) -> str | None:
     return None if name == "UNSPECIFIED" else name
 
 
-def enum_word(enum_type, number: int) -> str:
+def enum_word(enum_type: EnumTypeWrapper, number: int) -> str:
     """A proto enum number as a command line takes and prints it, its type's prefix
     (that of its UNSPECIFIED value) left out: CARD_ACTION_REPORT_LOST -> report-lost."""
     prefix = enum_type.Name(0).removesuffix("UNSPECIFIED")
@@ -42,7 +43,7 @@ def timestamp(value: datetime | None) -> Timestamp | None:
 
 
 def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=timezone.utc)
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def calendar_date(value: date_pb2.Date) -> date | None:

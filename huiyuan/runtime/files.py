@@ -13,18 +13,19 @@ text: 1234.50, 2026-12-07 18:03:00, 2026-12-07. File names carry local days and 
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from huiyuan.common.v1 import file_pb2
-from huiyuan.runtime.clock import local
-from huiyuan.runtime.clock import utcnow
+from huiyuan.runtime.clock import local, utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Violations, invalid
 from huiyuan.runtime.money import yuan_number
 
@@ -75,10 +76,10 @@ def _read_csv(content: bytes) -> Iterator[list[str]]:
     yield from csv.reader(io.StringIO(text, newline=""))
 
 
-def _cell_text(value) -> str:
+def _cell_text(value: object) -> str:
     if value is None:
         return ""
-    if hasattr(value, "date") and hasattr(value, "hour"):  # datetime from a date cell
+    if isinstance(value, datetime):  # from a date cell
         return value.date().isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # phone numbers typed as numbers
@@ -102,7 +103,7 @@ def _read_xlsx(content: bytes) -> Iterator[list[str]]:
         workbook.close()
 
 
-def _unbroken(rows: Iterator[tuple]) -> Iterator[tuple]:
+def _unbroken(rows: Iterator[tuple[object, ...]]) -> Iterator[tuple[object, ...]]:
     """rows, a sheet that breaks off (its XML cut short, say) refused as unreadable."""
     while True:
         try:
@@ -140,12 +141,12 @@ def export_name(*parts: str, xlsx: bool) -> str:
     return "-".join(p.replace("/", "_") for p in (*parts, stamp) if p) + (".xlsx" if xlsx else ".csv")
 
 
-def _plain_text(value) -> str:
+def _plain_text(value: object) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
 # How a CSV writes a cell of each kind (a value, not None)
-CSV_TEXT = {MONEY: lambda fen: str(yuan_number(fen)), TIME: lambda moment: f"{local(moment):%Y-%m-%d %H:%M:%S}"}
+CSV_TEXT: dict[str, Callable[[Any], str]] = {MONEY: lambda fen: str(yuan_number(fen)), TIME: lambda moment: f"{local(moment):%Y-%m-%d %H:%M:%S}"}
 
 
 class FileWriter:
@@ -167,7 +168,7 @@ class FileWriter:
         self.name, self.xlsx, self.chunk_bytes, self.rows = file_name, xlsx, chunk_bytes, 0
         # each column's way to a cell, chosen once: an export writes a million rows
         self.csv_texts = [CSV_TEXT.get(c.kind, _plain_text) for c in columns]
-        xlsx_cells = {MONEY: self._money_cell, TIME: self._time_cell, DAY: self._day_cell, COUNT: lambda n: n}
+        xlsx_cells: dict[str, Callable[[Any], object]] = {MONEY: self._money_cell, TIME: self._time_cell, DAY: self._day_cell, COUNT: lambda n: n}
         self.xlsx_cells = [xlsx_cells.get(c.kind, self._text_cell) for c in columns]
         if xlsx:
             self.workbook = Workbook(write_only=True)
@@ -182,7 +183,7 @@ class FileWriter:
             self.buffer.write("\ufeff")  # so Excel reads the Chinese as UTF-8
             self.csv.writerow([c.title for c in columns])
 
-    def _cell(self, value, font=None, number_format: str = "", text: bool = False) -> WriteOnlyCell:
+    def _cell(self, value: Any, font: Font | None = None, number_format: str = "", text: bool = False) -> Cell:
         cell = WriteOnlyCell(self.sheet, value)
         if font is not None:
             cell.font = font
@@ -192,24 +193,24 @@ class FileWriter:
             cell.data_type = "s"
         return cell
 
-    def _money_cell(self, fen: int) -> WriteOnlyCell:
+    def _money_cell(self, fen: int) -> Cell:
         return self._cell(yuan_number(fen), number_format=MONEY_FORMAT)
 
-    def _time_cell(self, moment: datetime) -> WriteOnlyCell:
+    def _time_cell(self, moment: datetime) -> Cell:
         # to the second, as the CSV says it and the format shows it
         return self._cell(local(moment).replace(tzinfo=None, microsecond=0), number_format=TIME_FORMAT)
 
-    def _day_cell(self, day):
+    def _day_cell(self, day: date | str) -> Cell | str:
         return self._cell(day, number_format=DAY_FORMAT) if isinstance(day, date) else day  # "05-17": text
 
-    def _text_cell(self, text):
+    def _text_cell(self, text: object) -> object:
         # a name typed as "=1+1" is a name: openpyxl would write it as a formula
         return self._cell(text, text=True) if isinstance(text, str) and text.startswith("=") else text
 
-    def _xlsx_row(self, row: list) -> list:
+    def _xlsx_row(self, row: list[Any]) -> list[object]:
         return [None if value is None or value == "" else cell(value) for cell, value in zip(self.xlsx_cells, row)]
 
-    def add(self, row: list) -> list[tuple[str, bytes]]:
+    def add(self, row: list[Any]) -> list[tuple[str, bytes]]:
         """The chunks ready after this row (none, mostly)."""
         self.rows += 1
         if self.xlsx:
@@ -242,7 +243,7 @@ class FileWriter:
             sheet.close()
             sheet._writer.cleanup()  # removes the temporary file, as save() does
 
-    async def stream(self, rows: AsyncIterator[list]) -> AsyncIterator[tuple[str, bytes]]:
+    async def stream(self, rows: AsyncIterator[list[Any]]) -> AsyncIterator[tuple[str, bytes]]:
         """The whole file, chunk by chunk, from rows as they come."""
         try:
             async for row in rows:

@@ -5,9 +5,10 @@ lapses holds live here once; what a hold reserves is each service's own business
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from huiyuan.runtime.errors import FailedPrecondition, Violations
 
@@ -45,23 +46,25 @@ def require_pending(hold_id: str, state: HoldState, expire_time: datetime, now: 
 
 
 def sweeper(find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
-            expire_one: Callable[[object, str, datetime], Awaitable[object]]):
+            expire_one: Callable[[object, str, datetime], Awaitable[object]],
+            ) -> Callable[[Any], Coroutine[Any, Any, None]]:
     """A background loop (ServiceSpec.background) that lapses holds past their
     deadline, one transaction each, so an abandoned checkout gives back what it held
     within about a second. find_lapsed(db, now) lists hold ids; expire_one(db, hold_id,
     now) lapses one (and must do nothing if it is no longer pending)."""
-    from huiyuan.database.engines import reading
     from huiyuan.runtime.clock import utcnow
 
-    async def loop(ctx) -> None:
+    # ctx: the ServiceContext (huiyuan.runtime.server), neither it nor the database layer
+    # imported here: domain packages import this module's rules, and those are all I/O.
+    async def loop(ctx: Any) -> None:
         while True:
             try:
-                async with reading(ctx.engine) as db:
+                async with ctx.reading() as db:
                     lapsed_ids = await find_lapsed(db, utcnow())
                 for hold_id in lapsed_ids:
                     async with ctx.engine.begin() as db:
                         await expire_one(db, hold_id, utcnow())
-            except Exception:  # noqa: BLE001 - a failed sweep is retried at the next tick
+            except Exception:  # a failed sweep is retried at the next tick (logged, so no BLE001)
                 log.exception("sweeping lapsed holds failed")
             await asyncio.sleep(SWEEP_INTERVAL_S)
 

@@ -17,18 +17,18 @@ zero byte at all, and the time check only for message types that can hold a Time
 or a Duration (found once per type), along the fields that can.
 """
 
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from huiyuan.runtime.convert import FIRST_DAY, LAST_DAY
-from huiyuan.runtime.errors import DomainError, InvalidArgument, ResourceExhausted, Violation
+from huiyuan.runtime.errors import Code, DomainError, InvalidArgument, ResourceExhausted, Violation
 
 
 def _seconds(day: date) -> int:
@@ -43,7 +43,7 @@ TIMESTAMP, DURATION = Timestamp.DESCRIPTOR.full_name, Duration.DESCRIPTOR.full_n
 TIMESTAMP_SECONDS = range(_seconds(FIRST_DAY), _seconds(LAST_DAY + timedelta(days=1)))
 # google/protobuf/duration.proto: about +-10,000 years.
 DURATION_SECONDS = range(-315_576_000_000, 315_576_000_001)
-NANOS = range(0, 1_000_000_000)
+NANOS = range(1_000_000_000)
 
 
 class Refused:
@@ -59,7 +59,7 @@ def undecodable() -> DomainError:
     """Bytes that are no message of the request's type: no field to name."""
     error = DomainError("REQUEST_UNDECODABLE", "The request cannot be read: its bytes are cut short, or a text in it "
                         "is not UTF-8.", "请求无法读取：数据不完整，或其中的文字编码无效。")
-    error.code = grpc.StatusCode.INVALID_ARGUMENT
+    error.code = Code.INVALID_ARGUMENT
     return error
 
 
@@ -69,13 +69,14 @@ def too_large(max_bytes: int) -> DomainError:
                              f"请求过大，此操作最多接受 {max_bytes // 2**20} MB。", max_bytes=max_bytes)
 
 
-def request_decoder(parse, descriptor: Descriptor | None, max_bytes: int | None = None):
+def request_decoder(parse: Callable[[bytes], Message], descriptor: Descriptor | None,
+                    max_bytes: int | None = None) -> Callable[[bytes], Message | Refused]:
     """parse (a message type's FromString), returning Refused for a request refused
     above instead of raising; descriptor: the message type's, None if not known;
     max_bytes: the largest request the method takes (None: what the server reads)."""
     times = _time_fields(descriptor) if descriptor is not None else ()
 
-    def decode(raw: bytes):
+    def decode(raw: bytes) -> Message | Refused:
         if max_bytes is not None and len(raw) > max_bytes:
             return Refused(too_large(max_bytes))
         try:
@@ -94,7 +95,7 @@ def request_decoder(parse, descriptor: Descriptor | None, max_bytes: int | None 
     return decode
 
 
-def _check_no_nul(bad: list[Violation], message, path: str) -> None:
+def _check_no_nul(bad: list[Violation], message: Message, path: str) -> None:
     for field, value in message.ListFields():
         name = path + field.name
         if field.type == FieldDescriptor.TYPE_STRING:
@@ -102,7 +103,7 @@ def _check_no_nul(bad: list[Violation], message, path: str) -> None:
                 if "\x00" in text:
                     bad.append(_nul(at))
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            if _is_map(field):
+            if field.message_type is not None and _is_map(field):
                 key, held = field.message_type.fields
                 for k, item in value.items():
                     at = f"{name}[{k!r}]"
@@ -121,7 +122,7 @@ def _nul(at: str) -> Violation:
     return Violation(at, "NUL_CHARACTER", f"{at} must not contain NUL characters")
 
 
-def _indexed(field: FieldDescriptor, value, name: str):
+def _indexed(field: FieldDescriptor, value: Any, name: str) -> Iterable[tuple[str, Any]]:
     """(path, item) of a field's value: itself, or each item of a repeated field."""
     if field.is_repeated:
         return ((f"{name}[{i}]", item) for i, item in enumerate(value))
@@ -139,8 +140,9 @@ class _TimeField(NamedTuple):
     holds: Descriptor  # the message type of its values
 
 
-def _check_times(bad: list[Violation], message, fields: tuple[_TimeField, ...], path: str) -> None:
+def _check_times(bad: list[Violation], message: Message, fields: tuple[_TimeField, ...], path: str) -> None:
     for f in fields:
+        items: Iterable[tuple[str, Any]]
         if f.is_map:
             items = ((f"[{k!r}]", item) for k, item in getattr(message, f.name).items())
         elif f.repeated:
@@ -169,28 +171,30 @@ def _is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
-def _value_type(field: FieldDescriptor) -> Descriptor:
-    """The message type a field holds (a map's: its values')."""
-    return field.message_type.fields_by_name["value"].message_type if _is_map(field) else field.message_type
+def _value_type(field: FieldDescriptor) -> Descriptor | None:
+    """The message type a field holds (a map's: its values'); None for a scalar's."""
+    if field.message_type is not None and _is_map(field):
+        return field.message_type.fields_by_name["value"].message_type
+    return field.message_type
 
 
 @cache
 def _time_fields(descriptor: Descriptor) -> tuple[_TimeField, ...]:
     """The fields of a message type that are, or can hold, a Timestamp or a Duration."""
     return tuple(
-        _TimeField(f.name, f.is_repeated, _is_map(f), kind if kind in (TIMESTAMP, DURATION) else "", _value_type(f))
+        _TimeField(f.name, f.is_repeated, _is_map(f), kind if kind in (TIMESTAMP, DURATION) else "", held)
         for f in descriptor.fields
-        if f.type == FieldDescriptor.TYPE_MESSAGE and _value_type(f) is not None
-        and _holds_times(_value_type(f), frozenset())
-        for kind in [_value_type(f).full_name])
+        if f.type == FieldDescriptor.TYPE_MESSAGE and (held := _value_type(f)) is not None
+        and _holds_times(held, frozenset())
+        for kind in [held.full_name])
 
 
-def _holds_times(descriptor: Descriptor, seen: frozenset) -> bool:
+def _holds_times(descriptor: Descriptor, seen: frozenset[str]) -> bool:
     if descriptor.full_name in (TIMESTAMP, DURATION):
         return True
     if descriptor.full_name in seen:  # a recursive type (google.protobuf.Struct): no new fields down there
         return False
     seen = seen | {descriptor.full_name}
-    return any(f.type == FieldDescriptor.TYPE_MESSAGE and _value_type(f) is not None
-               and _holds_times(_value_type(f), seen) for f in descriptor.fields)
+    return any(f.type == FieldDescriptor.TYPE_MESSAGE and (held := _value_type(f)) is not None
+               and _holds_times(held, seen) for f in descriptor.fields)
 

@@ -21,24 +21,36 @@ re-wraps the handler, and on a 2-core machine the contrib one alone cost a third
 the server's throughput (bench/member_lookup.py); this span carries what we read.
 """
 
+from __future__ import annotations
+
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import Any, cast
 
 import grpc
+from google.protobuf.message import Message
 from grpc.aio import AbortError
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeoutError
 
 from huiyuan.runtime import faults
-from huiyuan.runtime.errors import DomainError, Internal, Unavailable
+from huiyuan.runtime.errors import Code, DomainError, Internal, Unavailable
 from huiyuan.runtime.inbound import Refused, request_decoder
 from huiyuan.runtime.logs import current_trace_id
-from huiyuan.runtime.serving import serving_rpc
 from huiyuan.runtime.service_auth import METADATA_KEY, Gatekeeper, actor_not_allowed
-from huiyuan.runtime.status import DETAILS_KEY, internal_status, to_status
+from huiyuan.runtime.serving import serving_rpc
+from huiyuan.runtime.status import DETAILS_KEY, grpc_status_code, internal_status, to_status
 
 log = logging.getLogger("huiyuan.rpc")
+
+# A method's behaviour, for any of the methods: Any is its request and response messages.
+Context = grpc.aio.ServicerContext[Any, Any]
+UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
+StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
+Decoder = Callable[[bytes], "Message | Refused"]
 tracer = trace.get_tracer("huiyuan.rpc")
 
 # Answer without a service token: Kubernetes' gRPC probes and grpc_health_probe hold
@@ -49,34 +61,38 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerRefl
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, service: str, access_log: bool = False, gatekeeper: Gatekeeper | None = None,
-                 max_request_bytes=None):
+                 max_request_bytes: Callable[[str], int] | None = None):
         self.service = service
         self.access_log = access_log
         self.gatekeeper = gatekeeper
         self.max_request_bytes = max_request_bytes  # method -> the largest request it reads (None: the server's)
-        self._decoders = {}  # method -> its request decoder (huiyuan/runtime/inbound.py), made once
-        self._actors = {}  # method -> does its request have an actor field, found once
+        self._decoders: dict[str, Decoder] = {}  # method -> its request decoder (huiyuan/runtime/inbound.py), made once
+        self._actors: dict[str, bool] = {}  # method -> does its request have an actor field, found once
 
-    async def intercept_service(self, continuation, details):
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         if handler is None:
             return None
+        # grpc's stubs type a handler's behaviours as a blocking server's; an aio server's are coroutines
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, details),
+                self._wrap_unary(cast(UnaryBehavior, handler.unary_unary), details),
                 request_deserializer=self._decoder(details.method, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, details),
+                self._wrap_stream(cast(StreamBehavior, handler.unary_stream), details),
                 request_deserializer=self._decoder(details.method, handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         # No client-streaming RPCs in our contracts but reflection's: another would get past the gatekeeper.
         return handler if self.gatekeeper is None or details.method.startswith(OPEN_SERVICES) else None
 
-    def _decoder(self, method: str, parse):
+    def _decoder(self, method: str, parse: Callable[[bytes], Message] | None) -> Decoder | None:
         """The method's deserializer (a message type's FromString), wrapped so that a
         request it refuses reaches the behaviour as a Refused rather than an exception."""
         decoder = self._decoders.get(method)
@@ -88,12 +104,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             self._actors[method] = descriptor is not None and "actor" in descriptor.fields_by_name
         return decoder
 
-    def _admit(self, gatekeeper: Gatekeeper, details, request) -> None:
+    def _admit(self, gatekeeper: Gatekeeper, details: grpc.HandlerCallDetails, request: Any) -> None:
         """Raises the refusal of a call whose caller this service does not answer, or
         that names an actor its caller may not name."""
         token = None
         for key, value in details.invocation_metadata or ():
-            if key == METADATA_KEY:
+            if key == METADATA_KEY and isinstance(value, str):  # not a -bin key: a str
                 token = value
                 break
         caller = gatekeeper.caller(token)
@@ -101,7 +117,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 and request.__class__ is not Refused and request.HasField("actor")):
             raise actor_not_allowed(caller.name)
 
-    def _span(self, details):
+    def _span(self, details: grpc.HandlerCallDetails) -> AbstractContextManager[Span]:
         """A SERVER span for this call, child of the caller's span if it sent one."""
         method = details.method  # "/huiyuan.member.v1.MemberService/LookupMember"
         service, _, name = method[1:].partition("/")
@@ -114,13 +130,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
     # The status goes out after the span has ended: grpc.aio's abort() sends it at once,
     # and whoever reads the trace after the reply must find the whole span.
-    def _wrap_unary(self, behavior, details):
+    def _wrap_unary(self, behavior: UnaryBehavior, details: grpc.HandlerCallDetails) -> UnaryBehavior:
         if faults.ARMED:
             behavior = self._with_crash_points(behavior, details.method)
 
         gatekeeper = None if details.method.startswith(OPEN_SERVICES) else self.gatekeeper
 
-        async def wrapped(request, context):
+        async def wrapped(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             serving_rpc.set(details.method)  # each call runs in a task of its own: this is its own
             with self._span(details) as span:
@@ -141,11 +157,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         return wrapped
 
-    def _with_crash_points(self, behavior, method: str):
+    def _with_crash_points(self, behavior: UnaryBehavior, method: str) -> UnaryBehavior:
         """The fault points <service>.<Method>:before and :after (huiyuan/runtime/faults.py)."""
         point = f"{self.service}.{method.rpartition('/')[2]}"
 
-        async def with_points(request, context):
+        async def with_points(request: Any, context: Context) -> Any:
             faults.crash_point(f"{point}:before")
             response = await behavior(request, context)
             faults.crash_point(f"{point}:after")
@@ -153,10 +169,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         return with_points
 
-    def _wrap_stream(self, behavior, details):
+    def _wrap_stream(self, behavior: StreamBehavior, details: grpc.HandlerCallDetails) -> StreamBehavior:
         gatekeeper = None if details.method.startswith(OPEN_SERVICES) else self.gatekeeper
 
-        async def wrapped(request, context):
+        async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
             started = time.perf_counter()
             serving_rpc.set(details.method)  # each call runs in a task of its own: this is its own
             with self._span(details) as span:
@@ -178,16 +194,17 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         return wrapped
 
-    def _log_ok(self, method, started):
+    def _log_ok(self, method: str, started: float) -> None:
         if self.access_log:
             log.info("rpc ok", extra={"rpc": method, "code": "OK", "ms": round((time.perf_counter() - started) * 1000, 2)})
 
-    def _refusal(self, span, error: Exception, method: str, started: float) -> tuple:
+    def _refusal(self, span: Span, error: Exception, method: str,
+                 started: float) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
         """The (code, message, trailing metadata) to abort with; notes it on the span and in the log."""
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         if isinstance(error, NotImplementedError):
             error = DomainError("NOT_IMPLEMENTED", f"{method} is not implemented yet.", "该功能尚未提供。")
-            error.code = grpc.StatusCode.UNIMPLEMENTED
+            error.code = Code.UNIMPLEMENTED
         if isinstance(error, (OperationalError, PoolTimeoutError)):
             # Transient: the database is down, busy, or chose this transaction as a deadlock's
             # victim. Nothing was committed; the caller may retry with the same request_id.
@@ -196,7 +213,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                                 "数据库繁忙或暂不可用，请稍后重试。")
         if isinstance(error, DomainError):
             status = to_status(error, self.service)
-            code = error.code
+            code = grpc_status_code(error.code)
             span.set_attribute("huiyuan.reason", error.reason)
             if isinstance(error, Internal):  # a service this one called failed: it logged the traceback
                 span.set_status(Status(StatusCode.ERROR, error.reason))

@@ -10,23 +10,26 @@ text where a query compares a number, nor anything unbounded, to the database.
 import base64
 import hashlib
 import json
-from datetime import datetime, time, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, TypeVar
 
 from huiyuan.runtime.convert import FIRST_DAY, LAST_DAY
-from huiyuan.runtime.serving import serving_rpc
 from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.serving import serving_rpc
 
 MAX_TOKEN = 1024  # characters: the tokens we issue hold a few ids
 MAX_TEXT = 200  # characters of a text in a position (ids, org paths, times)
 INT64 = range(-2**63, 2**63)
+Item = TypeVar("Item")
 # A time in a position is whole microseconds since 1970 in UTC, within the days a request
 # may name: exact, and never a datetime Python cannot make.
-_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)
-_TIMES = range((datetime.combine(FIRST_DAY, time(), timezone.utc) - _EPOCH) // _MICROSECOND,
-               (datetime.combine(LAST_DAY, time.max, timezone.utc) - _EPOCH) // _MICROSECOND + 1)
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+_TIMES = range((datetime.combine(FIRST_DAY, time(), UTC) - _EPOCH) // _MICROSECOND,
+               (datetime.combine(LAST_DAY, time.max, UTC) - _EPOCH) // _MICROSECOND + 1)
 
 
-def fingerprint(*filter_parts) -> str:
+def fingerprint(*filter_parts: object) -> str:
     """The fingerprint of the list being served, with this filter."""
     return hashlib.sha256(json.dumps([serving_rpc.get(), *filter_parts], default=str).encode()).hexdigest()[:16]
 
@@ -35,13 +38,13 @@ def _microseconds(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
 
-def encode(position: list, filter_fingerprint: str) -> str:
+def encode(position: list[Any], filter_fingerprint: str) -> str:
     raw = json.dumps({"p": position, "f": filter_fingerprint}, separators=(",", ":"), default=_microseconds)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode(token: str, filter_fingerprint: str, violations: Violations, field: str = "page_token",
-           shape: tuple[type, ...] = (str,)) -> list | None:
+           shape: tuple[type, ...] = (str,)) -> list[Any] | None:
     """The keyset position, or None for the first page. Bad tokens become violations.
     shape: the types of the position's items, as the RPC's next_page writes them (a
     datetime: an aware one in UTC)."""
@@ -65,15 +68,16 @@ def decode(token: str, filter_fingerprint: str, violations: Violations, field: s
     return [_EPOCH + item * _MICROSECOND if kind is datetime else item for item, kind in zip(position, shape)]
 
 
-def _has_shape(position, shape: tuple[type, ...]) -> bool:
+def _has_shape(position: object, shape: tuple[type, ...]) -> bool:
     return isinstance(position, list) and len(position) == len(shape) and all(
         _is_item(item, kind) for item, kind in zip(position, shape))
 
 
-def _is_item(item, kind: type) -> bool:
+def _is_item(item: Any, kind: type) -> bool:  # Any: an item of decoded JSON
     if kind is datetime:
         return type(item) is int and item in _TIMES
-    return type(item) is kind and (item in INT64 if kind is int else len(item) <= MAX_TEXT and "\x00" not in item)
+    of_kind = type(item) is kind
+    return of_kind and (item in INT64 if kind is int else len(item) <= MAX_TEXT and "\x00" not in item)
 
 
 def page_size(requested: int, default: int, maximum: int, violations: Violations, field: str = "page_size") -> int:
@@ -83,7 +87,8 @@ def page_size(requested: int, default: int, maximum: int, violations: Violations
     return min(requested, maximum)
 
 
-def next_page(items: list, size: int, position, filter_fingerprint: str) -> tuple[list, str]:
+def next_page(items: list[Item], size: int, position: Callable[[Item], list[Any]],
+              filter_fingerprint: str) -> tuple[list[Item], str]:
     """Split the size + 1 items a list query fetched into this page and the token of the
     next one ("" on the last page). position(item) is the keyset position of an item."""
     if len(items) <= size:
@@ -91,8 +96,8 @@ def next_page(items: list, size: int, position, filter_fingerprint: str) -> tupl
     return items[:size], encode(position(items[size - 1]), filter_fingerprint)
 
 
-def page_in_memory(items: list, size: int, after: list | None, key, filter_fingerprint: str,
-                   reverse: bool = False) -> tuple[list, str]:
+def page_in_memory(items: list[Item], size: int, after: list[Any] | None, key: Callable[[Item], tuple[Any, ...]],
+                   filter_fingerprint: str, reverse: bool = False) -> tuple[list[Item], str]:
     """The page after the position `after` of a list read whole and filtered in Python
     (a configuration list, which is small), and the next page's token. key(item) is the
     item's position, a tuple unique in the list whose order is the list's (descending

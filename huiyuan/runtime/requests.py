@@ -5,6 +5,7 @@ An org path is the materialised path of a node in the org tree, HQ -> region -> 
 """
 
 import re
+from typing import Any
 
 from huiyuan.runtime.errors import PermissionDenied, Violations
 
@@ -55,7 +56,7 @@ def check_scope(violations: Violations, path: str, field: str) -> str:
     return path
 
 
-def check_actor(violations: Violations, request, required: bool = True) -> tuple[str, str]:
+def check_actor(violations: Violations, request: Any, required: bool = True) -> tuple[str, str]:
     """(operator_id, org_path) of request.actor."""
     if not request.HasField("actor"):
         violations.check(not required, "actor", "ACTOR_REQUIRED", "actor (operator_id and org_path) is required")
@@ -68,12 +69,12 @@ def check_actor(violations: Violations, request, required: bool = True) -> tuple
     return operator, actor.org_path
 
 
-def check_mask(violations: Violations, request, allowed: set[str], prefixes: tuple[str, ...] = ()) -> list[str]:
+def check_mask(violations: Violations, request: Any, allowed: set[str], prefixes: tuple[str, ...] = ()) -> list[str]:
     """The paths of request.update_mask, each one allowed."""
     paths = list(request.update_mask.paths)
     violations.check(bool(paths), "update_mask", "UPDATE_MASK_EMPTY", "update_mask must name the fields to change")
     for path in paths:
-        ok = path in allowed or bool(prefixes) and path.startswith(prefixes)
+        ok = path in allowed or (bool(prefixes) and path.startswith(prefixes))
         violations.check(ok, "update_mask", "UPDATE_MASK_INVALID", f"'{path}' cannot be updated; allowed: {', '.join(sorted(allowed))}")
     return paths
 

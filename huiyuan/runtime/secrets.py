@@ -12,36 +12,46 @@ the many types that hold none, without_secrets() costs a dictionary lookup.
 """
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+
+if TYPE_CHECKING:  # the C implementation's, which a message's DESCRIPTOR may be
+    from google._upb._message import Descriptor as UpbDescriptor, FieldDescriptor as UpbFieldDescriptor
 
 # A plan: for each field to clear, (its name, None); for each message field holding a
 # secret further down, (its name, its type's plan).
 Plan = tuple[tuple[str, "Plan | None"], ...]
 
 
-def is_secret(field: FieldDescriptor) -> bool:
+def is_secret(field: "FieldDescriptor | UpbFieldDescriptor") -> bool:
     return field.GetOptions().debug_redact
 
 
+def _message_type(field: "FieldDescriptor | UpbFieldDescriptor") -> "Descriptor | UpbDescriptor":
+    """The type of a field of message type (a map's entry too)."""
+    assert field.message_type is not None, field.full_name
+    return field.message_type
+
+
 @cache
-def plan(descriptor: Descriptor) -> Plan:
+def plan(descriptor: "Descriptor | UpbDescriptor") -> Plan:
     """The fields of this message type that hold a secret (see Plan)."""
     return _plan(descriptor, frozenset())
 
 
-def _plan(descriptor: Descriptor, seen: frozenset) -> Plan:
-    found = []
+def _plan(descriptor: "Descriptor | UpbDescriptor", seen: "frozenset[Descriptor | UpbDescriptor]") -> Plan:
+    found: list[tuple[str, Plan | None]] = []
     for field in descriptor.fields:
         if is_secret(field):
             found.append((field.name, None))
         elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type not in seen:
-            if field.message_type.GetOptions().map_entry:
-                value = field.message_type.fields_by_name["value"]
+            if _message_type(field).GetOptions().map_entry:
+                value = _message_type(field).fields_by_name["value"]
                 inner = _plan(value.message_type, seen | {descriptor}) if value.message_type else ()
             else:
-                inner = _plan(field.message_type, seen | {descriptor})
+                inner = _plan(_message_type(field), seen | {descriptor})
             if inner:
                 found.append((field.name, inner))
     return tuple(found)
@@ -55,7 +65,7 @@ def clear(message: Message, secrets: Plan) -> None:
             continue
         value = getattr(message, name)
         field = message.DESCRIPTOR.fields_by_name[name]
-        if field.message_type.GetOptions().map_entry:
+        if _message_type(field).GetOptions().map_entry:
             for item in value.values():
                 clear(item, inner)
         elif field.is_repeated:
@@ -74,7 +84,7 @@ def holds(message: Message, secrets: Plan) -> bool:
                 return True
             continue
         field = message.DESCRIPTOR.fields_by_name[name]
-        if field.message_type.GetOptions().map_entry:
+        if _message_type(field).GetOptions().map_entry:
             items = value.values()
         elif field.is_repeated:
             items = value

@@ -25,19 +25,21 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from huiyuan.database import engines as db, migrate
+from huiyuan.database import Database, engines as db, migrate
 from huiyuan.runtime import logs, service_auth, tracing
 from huiyuan.runtime.config import CALLER_KEYS, IDENTITY_KEY, QR_SECRET, MissingSecret, Settings
-from huiyuan.database import Database
 from huiyuan.runtime.interceptors import ServerInterceptor
 
 log = logging.getLogger("huiyuan.server")
@@ -54,9 +56,15 @@ class ServiceContext:
 
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker
+    sessions: async_sessionmaker[AsyncSession]
     database: Database  # every transaction and read of the service (huiyuan/database/)
     identity: service_auth.Identity | None = None  # what it signs its calls to the services with (the gateway)
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection on the engine for reads that need no transaction
+        (huiyuan.database.engines.reading), for code that takes the context and must not
+        import the database layer itself (the holds' sweeper, huiyuan/runtime/holds.py)."""
+        return db.reading(self.engine)
 
 
 @dataclass
@@ -70,7 +78,7 @@ class ServiceSpec:
     register: Callable[[grpc.aio.Server, ServiceContext], None]
     # Background loops (a sweeper, say): each is called with the context once the
     # server is up and runs as a task until the server stops.
-    background: list[Callable[[ServiceContext], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[ServiceContext], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # The secrets it runs with, which outside development it does not start without:
     # CALLER_KEYS, the callers it answers (every service but the gateway, whose port
     # faces terminals and back offices with API keys); IDENTITY_KEY, for the services it
@@ -115,8 +123,8 @@ class App:
         )
         self.health = health.aio.HealthServicer()
         self.port = 0
-        self._watch: asyncio.Task | None = None
-        self._background: list[asyncio.Task] = []
+        self._watch: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._serves_at = migrate.serves_at(spec.migrations_dir)
 
     async def start(self) -> "App":
@@ -133,7 +141,7 @@ class App:
         await self.check_health()
         self._watch = asyncio.create_task(self._watch_health())
         self._background = [asyncio.create_task(loop(self.context)) for loop in self.spec.background]
-        log.info("serving", extra={"port": self.port, "database": db.make_url(self.settings.database_url).render_as_string(hide_password=True)})
+        log.info("serving", extra={"port": self.port, "database": make_url(self.settings.database_url).render_as_string(hide_password=True)})
         return self
 
     @property
@@ -154,7 +162,7 @@ class App:
             await self.health.set(name, status)
         return ready
 
-    async def _watch_health(self):
+    async def _watch_health(self) -> None:
         while True:
             await asyncio.sleep(HEALTH_INTERVAL_S)
             await self.check_health()
@@ -198,7 +206,7 @@ def _exit_if_stuck(deadline_s: float) -> None:
     would. Seen once: a sweeper whose cancellation was lost (huiyuan/database/engines.py,
     take_turn) swept on, and the process never finished stopping. That cause is gone;
     this makes sure any other like it cannot keep a service from being restarted."""
-    def give_up():
+    def give_up() -> None:
         log.error("shutdown did not finish in time: exiting", extra={"deadline_s": deadline_s})
         logging.shutdown()
         os._exit(1)
@@ -216,7 +224,7 @@ def main(spec: ServiceSpec) -> None:
     run_event_loop(_serve_until_signalled(spec, settings))
 
 
-def run_event_loop(main: Awaitable) -> None:
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
     """Runs main to its end on uvloop where it is installed, else on asyncio's loop."""
     try:
         import uvloop

@@ -109,8 +109,7 @@ class Gatekeeper:
             name = jwt.get_unverified_header(token).get("kid")
         except jwt.InvalidTokenError:
             raise credential_invalid("it is not a service token") from None
-        key = self.keys.get(name) if isinstance(name, str) else None
-        if key is None:
+        if not isinstance(name, str) or (key := self.keys.get(name)) is None:
             raise credential_invalid("its caller is not one this service trusts")
         try:
             claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=name,

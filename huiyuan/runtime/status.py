@@ -5,13 +5,15 @@ LocalizedMessage in en and one in zh-CN, for bad input a BadRequest with one fie
 violation per bad field, and for a rate exceeded a RetryInfo saying when to try again. Anything unexpected becomes INTERNAL with no internals.
 """
 
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from typing import cast
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from huiyuan.runtime.errors import DomainError, Internal, InvalidArgument, Unavailable, Violation
+from huiyuan.runtime.errors import Code, DomainError, Internal, InvalidArgument, Unavailable, Violation
 
 DETAILS_KEY = "grpc-status-details-bin"
 # The codes of a call that got no answer: it may or may not have happened, and only a
@@ -19,7 +21,7 @@ DETAILS_KEY = "grpc-status-details-bin"
 NO_ANSWER = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
-def _pack(message) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
@@ -47,7 +49,7 @@ def to_status(error: DomainError, service: str) -> status_pb2.Status:
         error_details_pb2.LocalizedMessage(locale="en", message=bounded(error.en)),
         error_details_pb2.LocalizedMessage(locale="zh-CN", message=bounded(error.zh)),
     ]
-    if getattr(error, "retry_delay_s", None) is not None:  # when to try again (ResourceExhausted)
+    if error.retry_delay_s is not None:  # when to try again (ResourceExhausted)
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(round(error.retry_delay_s * 1e9))
         details.append(error_details_pb2.RetryInfo(retry_delay=delay))
@@ -75,17 +77,19 @@ def internal_status(service: str, trace_id: str) -> status_pb2.Status:
     return to_status(Internal("INTERNAL", en, zh, **({"trace_id": trace_id} if trace_id else {})), service)
 
 
-def grpc_code(status: status_pb2.Status) -> grpc.StatusCode:
-    return next(c for c in grpc.StatusCode if c.value[0] == status.code)
+def grpc_status_code(code: Code) -> grpc.StatusCode:
+    """gRPC's own member for an error's code (what a servicer context aborts with)."""
+    return grpc.StatusCode[code.name]
 
 
 def from_status(status: status_pb2.Status) -> DomainError:
     """Rebuild a DomainError from a status: a stored one (sticky failures replay with
     it) or a service's, relayed by the gateway with its reason and domain."""
     info = error_details_pb2.ErrorInfo()
-    messages = {}
-    violations = []
+    messages: dict[str, str] = {}
+    violations: list[error_details_pb2.BadRequest.FieldViolation] = []
     retry = None
+    error: DomainError
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             detail.Unpack(info)
@@ -108,7 +112,7 @@ def from_status(status: status_pb2.Status) -> DomainError:
         # A service's INTERNAL or UNAVAILABLE stays one: callers tell them from refusals by kind.
         kind = {code_pb2.INTERNAL: Internal, code_pb2.UNAVAILABLE: Unavailable}.get(status.code, DomainError)
         error = kind(info.reason, messages.get("en", status.message), messages.get("zh-CN", ""), **info.metadata)
-        error.code = grpc_code(status)
+        error.code = Code.of(status.code)
     error.domain = info.domain or None
     if retry is not None:  # relayed, it still says when to try again
         error.retry_delay_s = retry.retry_delay.ToNanoseconds() / 1e9
@@ -117,7 +121,8 @@ def from_status(status: status_pb2.Status) -> DomainError:
 
 def parse_rpc_error(error: grpc.RpcError) -> tuple[grpc.StatusCode, str, status_pb2.Status | None]:
     """Client side: the code, the ErrorInfo reason ("" if none) and the rich status."""
-    status = rpc_status.from_call(error)
+    # from_call reads code(), details() and trailing_metadata(), which every RpcError has
+    status: status_pb2.Status | None = rpc_status.from_call(cast(grpc.Call, error))
     reason = ""
     if status is not None:
         for detail in status.details:

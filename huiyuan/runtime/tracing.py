@@ -6,13 +6,20 @@ carry trace ids to the logs and to the services called, and recording what nobod
 reads cost a tenth of a member lookup's CPU (bench/member_lookup.py).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import event
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:
+    import grpc
 
 _configured = False
 
@@ -42,7 +49,7 @@ def configure(service: str, exporter: str, extra_exporter: SpanExporter | None =
     _configured = True
 
 
-def instrument_engine(engine) -> None:
+def instrument_engine(engine: AsyncEngine) -> None:
     """A CLIENT span for every SQL statement of an (async) SQLAlchemy engine, child of
     the span of the call that runs it.
 
@@ -55,17 +62,17 @@ def instrument_engine(engine) -> None:
     database = sync_engine.url.database or ""
 
     @event.listens_for(sync_engine, "before_cursor_execute")
-    def _start(connection, cursor, statement, parameters, context, executemany):
+    def _start(connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         context._huiyuan_span = start_sql_span(sync_engine.dialect.name, database, statement)
 
     @event.listens_for(sync_engine, "after_cursor_execute")
-    def _end(connection, cursor, statement, parameters, context, executemany):
+    def _end(connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         span = getattr(context, "_huiyuan_span", None)
         if span is not None:
             span.end()
 
     @event.listens_for(sync_engine, "handle_error")
-    def _failed(exception_context):
+    def _failed(exception_context: ExceptionContext) -> None:
         span = getattr(exception_context.execution_context, "_huiyuan_span", None)
         if span is not None and span.is_recording():
             span.set_status(Status(StatusCode.ERROR, type(exception_context.original_exception).__name__))
@@ -75,7 +82,7 @@ def instrument_engine(engine) -> None:
 _sql_tracer = trace.get_tracer("huiyuan.sql")
 
 
-def start_sql_span(system: str, database: str, statement: str):
+def start_sql_span(system: str, database: str, statement: str) -> trace.Span:
     """The span of one SQL statement (ended by the caller), named "<VERB> <database>".
     Inside a call whose trace is not recorded it is a shared span that records nothing:
     the SDK would make such a span too, after sampling, ids and attributes that cost a
@@ -88,7 +95,8 @@ def start_sql_span(system: str, database: str, statement: str):
         "db.system": system, "db.name": database, "db.statement": statement})
 
 
-def client_interceptors():
+def client_interceptors() -> "list[grpc.aio.ClientInterceptor]":
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-    return aio_client_interceptors()
+    interceptors: list[grpc.aio.ClientInterceptor] = aio_client_interceptors()
+    return interceptors

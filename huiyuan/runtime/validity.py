@@ -5,9 +5,9 @@ and must stay explained by the terms they were given under. What a back office m
 change is the end, and only earlier: to change the terms, end one and create another.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from huiyuan.runtime.convert import from_timestamp
 from huiyuan.runtime.errors import FailedPrecondition, Violations
 
 
@@ -17,12 +17,12 @@ def has_ended(end: datetime | None, at: datetime) -> bool:
     return end is not None and end <= at
 
 
-def requested_end(v: Violations, request, now: datetime) -> datetime | None:
+def requested_end(v: Violations, request: Any, now: datetime) -> datetime | None:
     """request.end_time (None: unset, meaning now); never in the past, where what was
     given under the old end stands."""
     if not request.HasField("end_time"):
         return None
-    end = from_timestamp(request.end_time)
+    end: datetime = request.end_time.ToDatetime(tzinfo=UTC)  # as convert.from_timestamp, without importing protobuf
     v.check(end >= now, "end_time", "END_TIME_PAST", "end_time must be now or later: what was given before stands")
     return end
 
