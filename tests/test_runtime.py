@@ -276,7 +276,7 @@ def test_every_service_s_migrations_make_the_tables_its_code_declares(database_u
     for name, module in SERVICES.items():
         url = per_service(database_url, name)
         migrate.upgrade(spec_of(name).migrations_dir, url, name)
-        assert migrate.drift(url, name, importlib.import_module(f"{module}.storage").metadata) == [], name
+        assert migrate.drift(url, name, importlib.import_module(f"{module}.storage.tables").metadata) == [], name
 
 
 def test_orders_written_before_the_store_column_get_their_store(database_url):

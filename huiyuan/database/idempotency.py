@@ -28,7 +28,6 @@ each call runs alone, as above: a replay costs its neighbours a second go, and i
 """
 
 import hashlib
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -41,12 +40,12 @@ from huiyuan.database.engines import UtcDateTime, violated_unique
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.serving import method_name
 from huiyuan.database.direct import Direct, send
-from huiyuan.runtime.errors import DomainError, FailedPrecondition, Violations
+from huiyuan.runtime.errors import DomainError, FailedPrecondition
+from huiyuan.runtime.requests import check_request_id  # noqa: F401 - TEMPORARY, until the gateway imports it from requests
 from huiyuan.runtime.secrets import clear, plan, without_secrets
 from huiyuan.runtime.status import from_status, to_status
 
 RUN_ALONE = object()  # what run_batch's work answers for an ask that must run in a transaction of its own
-REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
 TABLE = "idempotency_keys"
 
 R = TypeVar("R", bound=Message)
@@ -65,14 +64,6 @@ def define_table(metadata: MetaData) -> Table:
         Column("create_time", UtcDateTime, nullable=False),
     )
 
-
-def check_request_id(violations: Violations, request_id: str, field: str = "request_id") -> None:
-    violations.check(
-        bool(REQUEST_ID.match(request_id)),
-        field,
-        "REQUEST_ID_INVALID",
-        "request_id is required: 1 to 64 letters, digits or . _ : - (a UUID is ideal)",
-    )
 
 
 def request_digest(request: Message) -> str:

@@ -92,3 +92,16 @@ def check_text(violations: Violations, value: str, field: str, maximum: int, req
         violations.check(bool(value), field, f"{field.split('.')[-1].upper()}_REQUIRED", f"{field} is required")
     violations.check(len(value) <= maximum, field, "TOO_LONG", f"{field} is at most {maximum} characters")
     return value
+
+
+# An idempotency key (AIP-155): chosen by the client, the same for every retry of one change.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
+
+
+def check_request_id(violations: Violations, request_id: str, field: str = "request_id") -> None:
+    violations.check(
+        bool(REQUEST_ID.match(request_id)),
+        field,
+        "REQUEST_ID_INVALID",
+        "request_id is required: 1 to 64 letters, digits or . _ : - (a UUID is ideal)",
+    )

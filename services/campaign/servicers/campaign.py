@@ -6,7 +6,7 @@ from datetime import datetime
 from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.database import Batcher, Idempotency
-from huiyuan.database.idempotency import REQUEST_ID, check_request_id
+from huiyuan.runtime.requests import REQUEST_ID, check_request_id
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import enum_name, timestamp

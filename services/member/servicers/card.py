@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from huiyuan.database import Idempotency
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations

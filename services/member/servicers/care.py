@@ -1,7 +1,7 @@
 """CareService: the gRPC face of member care's contacts (use_cases/contacts.py)."""
 
 from huiyuan.database import Idempotency
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import care_pb2, care_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow

@@ -4,7 +4,7 @@ export (use_cases/imports.py) and their visits (use_cases/visits.py)."""
 from datetime import timedelta
 
 from huiyuan.database import Idempotency
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.clock import utcnow

@@ -1,7 +1,7 @@
 """OrgService: the gRPC face of the org tree (use_cases/org.py)."""
 
 from huiyuan.database import Idempotency
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import org_pb2, org_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations

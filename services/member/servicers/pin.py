@@ -6,7 +6,7 @@ import hashlib
 
 from huiyuan.common.v1 import credential_pb2
 from huiyuan.database import Idempotency
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import payment_pin_pb2 as pb
 from huiyuan.member.v1 import payment_pin_pb2_grpc
 from huiyuan.runtime.clock import utcnow

@@ -2,7 +2,7 @@
 (use_cases/top_ups.py)."""
 
 from huiyuan.database import Idempotency
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import tier_pb2, tier_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow

@@ -1,7 +1,3 @@
 """The member service's storage: tables.py (the schema) and one module per concept with
 its statements and the mapping of its rows to domain objects. With migrations/, the only
 code of the service that speaks SQLAlchemy."""
-
-from services.member.storage.tables import metadata  # every service's schema is <service>.storage.metadata
-
-__all__ = ["metadata"]

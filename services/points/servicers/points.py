@@ -4,7 +4,7 @@ transaction, translates. No rule lives here: the rules are in domain/."""
 from datetime import timedelta
 
 from huiyuan.database import Batcher, Idempotency
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.requests import check_request_id
 from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import pagination

@@ -3,7 +3,7 @@
 rules are in domain/count_cards.py."""
 
 from huiyuan.database import Idempotency
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.requests import check_request_id
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp

@@ -2,7 +2,7 @@
 translates. The rules are in domain/, the use cases in use_cases/."""
 
 from huiyuan.database import Batcher, Idempotency
-from huiyuan.database.idempotency import REQUEST_ID, check_request_id
+from huiyuan.runtime.requests import REQUEST_ID, check_request_id
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
