@@ -5,6 +5,7 @@ An org path is the materialised path of a node in the org tree, HQ -> region -> 
 """
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from huiyuan.runtime.errors import PermissionDenied, Violations
@@ -105,3 +106,31 @@ def check_request_id(violations: Violations, request_id: str, field: str = "requ
         "REQUEST_ID_INVALID",
         "request_id is required: 1 to 64 letters, digits or . _ : - (a UUID is ideal)",
     )
+
+
+MAX_ORDER_LINES = 500  # what the services take; the gateway takes fewer from a till (its own limit)
+MAX_QUANTITY = 100_000
+MAX_UNIT_PRICE_FEN = 10**9
+
+
+def check_order_lines(v: Violations, lines: Sequence[Any], field: str = "lines",
+                      max_lines: int = MAX_ORDER_LINES, sku_required: bool = False) -> None:
+    """An order's lines, as every service and the gateway check them: 1 to max_lines, each
+    with a line_id of its own (and a sku, where the caller requires one), and, where the
+    line has them, a quantity and a unit price within bounds (a points line has its paid
+    amount instead, which its service checks)."""
+    v.check(0 < len(lines) <= max_lines, field, "LINES_REQUIRED", f"an order has 1 to {max_lines} lines")
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        at = f"{field}[{i}]"
+        v.check(bool(line.line_id) and line.line_id not in seen, f"{at}.line_id", "LINE_ID_INVALID",
+                "every line needs its own line_id")
+        seen.add(line.line_id)
+        if sku_required:
+            v.check(bool(line.sku), f"{at}.sku", "SKU_REQUIRED", "sku is required")
+        fields = line.DESCRIPTOR.fields_by_name
+        if "quantity" in fields:
+            v.check(0 < line.quantity <= MAX_QUANTITY, f"{at}.quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
+        if "unit_price_fen" in fields:
+            v.check(0 <= line.unit_price_fen <= MAX_UNIT_PRICE_FEN, f"{at}.unit_price_fen", "PRICE_INVALID",
+                    "unit_price_fen must be 0 or more")

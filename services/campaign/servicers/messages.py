@@ -5,13 +5,11 @@ from huiyuan.campaign.v1 import campaign_pb2 as pb
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.requests import check_store_path
+from huiyuan.runtime.requests import check_order_lines, check_store_path
 from services.campaign.domain import pricing
 from services.campaign.domain.campaigns import Campaign, Kind, Status, Step
 from services.campaign.domain.coupons import CouponKind, MemberCoupon, Template, terms
 from services.campaign.domain.rates import BP
-
-MAX_LINES = 500
 
 
 def campaign(m: pb.Campaign) -> Campaign:
@@ -64,15 +62,7 @@ def template_message(t: Template) -> pb.CouponTemplate:
 def order(v: Violations, request: pb.QuoteRequest, p: str = ""):
     """The order of a quote, checked: (member, lines, at)."""
     check_store_path(v, request.store_path, f"{p}store_path")
-    v.check(0 < len(request.lines) <= MAX_LINES, f"{p}lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
-    seen = set()
-    for i, line in enumerate(request.lines):
-        v.check(bool(line.line_id) and line.line_id not in seen, f"{p}lines[{i}].line_id", "LINE_ID_INVALID",
-                "every line needs its own line_id")
-        seen.add(line.line_id)
-        v.check(0 < line.quantity <= 100_000, f"{p}lines[{i}].quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
-        v.check(0 <= line.unit_price_fen <= 10**9, f"{p}lines[{i}].unit_price_fen", "PRICE_INVALID",
-                "unit_price_fen must be 0 or more")
+    check_order_lines(v, request.lines, f"{p}lines")
     m = request.member
     v.check(0 <= m.tier_price_rate_bp <= BP, f"{p}member.tier_price_rate_bp", "RATE_INVALID", "tier_price_rate_bp is 0 to 10000")
     birthday = None

@@ -4,7 +4,6 @@ transaction, translates. No rule lives here: the rules are in domain/."""
 from datetime import timedelta
 
 from huiyuan.database import Batcher, Idempotency
-from huiyuan.runtime.requests import check_request_id
 from huiyuan.points.v1 import points_pb2 as pb
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import pagination
@@ -13,8 +12,8 @@ from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_t
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import (check_actor, check_in_scope, check_org_path, check_scope, check_store_path,
-                                      check_text, is_under)
+from huiyuan.runtime.requests import (check_actor, check_in_scope, check_order_lines, check_org_path, check_request_id,
+                                      check_scope, check_store_path, check_text, is_under)
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
 from services.points.domain.gifts import Gift
@@ -27,7 +26,6 @@ from services.points.domain.rules import BP, CampaignMultiplier, Line, LineAccru
 from services.points.use_cases import accrual, corrections, ledger, mall, offsets, rules, spending
 
 MAX_POINTS = 100_000_000
-MAX_LINES = 500
 MAX_STOCK = 1_000_000  # items of one gift moved by one adjustment
 
 
@@ -64,12 +62,8 @@ def _order(v: Violations, request) -> Order:
     """The order of an AccrueRequest or a PreviewAccrualRequest."""
     check_store_path(v, request.store_path, "store_path")
     lines = request.lines
-    v.check(0 < len(lines) <= MAX_LINES, "lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
-    seen = set()
+    check_order_lines(v, lines)
     for i, line in enumerate(lines):
-        v.check(bool(line.line_id) and line.line_id not in seen, f"lines[{i}].line_id", "LINE_ID_INVALID",
-                "every line needs its own line_id")
-        seen.add(line.line_id)
         v.check(0 <= line.paid_fen <= 10**10, f"lines[{i}].paid_fen", "AMOUNT_INVALID", "paid_fen must be 0 or more")
     v.check(0 <= request.tier_multiplier_bp <= 10 * BP, "tier_multiplier_bp", "MULTIPLIER_INVALID",
             "tier_multiplier_bp must be 0 to 100000 (0 or 10000: 1x)")
