@@ -19,6 +19,7 @@ order-level discount is spread over its lines to the fen (largest remainder), so
 single line can be refunded exactly, and no line is ever discounted below zero.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -138,7 +139,7 @@ class _Order:
     def base(self, line: Line, on_original: bool) -> int:
         return line.list_fen if on_original else line.payable_fen
 
-    def per_line(self, c: Campaign, eligible, discount) -> dict[str, int]:
+    def per_line(self, c: Campaign, eligible: Callable[[Line], bool], discount: Callable[[Line, int], int]) -> dict[str, int]:
         """Line discounts of a line-level campaign: discount(line, base) for each."""
         shares = {}
         for line in self.lines:
@@ -163,7 +164,7 @@ class _Order:
         self.adjustments.append(Adjustment(campaign_id, coupon_code, sum(shares.values()), explanation, shares))
 
 
-def _rate_off(rate_bp: int):
+def _rate_off(rate_bp: int) -> Callable[[Line, int], int]:
     return lambda line, base: base - pay_rate(base, rate_bp)
 
 

@@ -3,6 +3,7 @@ RegisterMember's: members.check_profile), and the rows of an export, which an im
 reads back."""
 
 import re
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -114,7 +115,7 @@ def too_many_rows() -> InvalidArgument:
     return invalid("content", "TOO_MANY_ROWS", f"a file holds at most {MAX_ROWS} rows; split it")
 
 
-def check_home_stores(valid: list[tuple[int, dict]], known: set[str], scope: str) -> list[Reject]:
+def check_home_stores(valid: list[tuple[int, dict[str, Any]]], known: set[str], scope: str) -> list[Reject]:
     """A row's home store is a node there is, under the importing node's scope: a region
     imports members into its own stores only (HQ into any; a till into its store), as it
     registers them."""
@@ -137,7 +138,7 @@ def _day(kept: str | None) -> date | str | None:
     return kept[5:] if kept.startswith("0000-") else date.fromisoformat(kept)
 
 
-def export_row(member: Member, tier_names: dict[str, str], store_names: dict[str, str]) -> list:
+def export_row(member: Member, tier_names: dict[str, str], store_names: dict[str, str]) -> list[Any]:
     """A member as a row of the export (use_cases/imports.py: EXPORT_COLUMNS). Phones are
     exported in full: an export is a back-office act under the caller's scope, and the
     file is what the region asked for. Logs never see it."""

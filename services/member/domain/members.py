@@ -2,6 +2,7 @@
 tags, and the filters that select them."""
 
 import re
+from typing import Any, cast
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -57,7 +58,7 @@ class Member:
     anniversary: str | None
     home_store_path: str
     marketing_consent: bool
-    attributes: dict[str, object]
+    attributes: dict[str, Any]
     channel: Channel
     registered_org_path: str
     tier_id: str
@@ -109,11 +110,11 @@ class ProfileInput:
 
 
 def check_profile(violations: Violations, profile: ProfileInput, prefix: str,
-                  definitions: dict[str, AttributeDefinition], today: date, *, partial: set[str] | None = None) -> dict:
+                  definitions: dict[str, AttributeDefinition], today: date, *, partial: set[str] | None = None) -> dict[str, Any]:
     """Validate a profile and return the values to store, keyed by column.
     With `partial`, only those fields are checked (an update with a field mask)."""
     wanted = partial if partial is not None else UPDATABLE_MEMBER_FIELDS
-    values: dict = {}
+    values: dict[str, Any] = {}
     if "name" in wanted:
         values["name"] = check_name(violations, profile.name, f"{prefix}name")
     if "phone" in wanted:
@@ -143,12 +144,13 @@ def check_profile(violations: Violations, profile: ProfileInput, prefix: str,
 
 
 def _check_attributes(violations: Violations, attributes: dict[str, tuple[str, object]], prefix: str,
-                      definitions: dict[str, AttributeDefinition], today: date, whole: bool) -> dict:
-    stored = {}
+                      definitions: dict[str, AttributeDefinition], today: date, whole: bool) -> dict[str, Any]:
+    stored: dict[str, Any] = {}
     for key, (kind, value) in attributes.items():
         path = f"{prefix}attributes[{key}]"
         if kind == "date":
-            value = check_date(violations, *value, path, today)  # type: ignore[misc]
+            year, month, day = cast(tuple[int, int, int], value)  # a date attribute's value
+            value = check_date(violations, year, month, day, path, today)
         checked = check_attribute(violations, definitions.get(key), key, kind, value, path)
         if checked is not None:
             stored[key] = checked
@@ -159,7 +161,7 @@ def _check_attributes(violations: Violations, attributes: dict[str, tuple[str, o
     return stored
 
 
-def new_member(member_id: str, values: dict, channel: Channel, registered_org_path: str, default_home_store: str,
+def new_member(member_id: str, values: dict[str, Any], channel: Channel, registered_org_path: str, default_home_store: str,
                now: datetime) -> Member:
     """A member registered with the values check_profile kept; at the store registering
     them unless they named their home store."""
@@ -170,7 +172,7 @@ def new_member(member_id: str, values: dict, channel: Channel, registered_org_pa
     )
 
 
-def merged_attributes(current: dict[str, object], changed: dict[str, object], keys: set[str]) -> dict[str, object]:
+def merged_attributes(current: dict[str, Any], changed: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     """An update of some attributes (a mask naming attributes.<key>): those keys as
     changed (a key not given is removed), the others as they are."""
     kept = {k: value for k, value in current.items() if k not in keys}
@@ -192,7 +194,7 @@ class MemberQuery:
     birthday_in: DaySpan | None = None
     anniversary_in: DaySpan | None = None
     no_visit_since: datetime | None = None
-    fields: list = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
 
 
 def member_not_found(member_id: str) -> NotFound:

@@ -223,7 +223,7 @@ def use(card: Card, *, uses: int, sku: str, store_path: str, now: datetime) -> i
     """Take uses from the card; returns the value they earn, in fen."""
     if card.refund_time is not None:
         raise _refunded(card)
-    if has_ended(card.expire_time, now):
+    if card.expire_time is not None and has_ended(card.expire_time, now):
         raise FailedPrecondition("COUNT_CARD_EXPIRED", f"{card.name} expired on {local(card.expire_time):%Y-%m-%d}.",
                                  f"{card.name}已于 {local(card.expire_time):%Y-%m-%d} 过期。", card_id=card.card_id)
     if not is_under(store_path, card.org_path):

@@ -2,6 +2,7 @@
 refunds to the tender that paid."""
 
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime
 from enum import StrEnum
 
@@ -31,7 +32,7 @@ class TopUp:
     tender: Tender
     tender_reference: str
     store_path: str
-    packages: list[dict] = field(default_factory=list)  # [{"package_id", "name", "bonus_fen"}]
+    packages: list[dict[str, Any]] = field(default_factory=list)  # [{"package_id", "name", "bonus_fen"}]
     operator_id: str = ""
     create_time: datetime | None = None
     refund_time: datetime | None = None  # None: not refunded
