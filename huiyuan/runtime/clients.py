@@ -37,16 +37,20 @@ class _ServiceToken:
 # only, so one class of both kinds would never see a streamed call (an export).
 class _UnaryServiceToken(_ServiceToken, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
-        self, continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryUnaryCall[Request, Response]]],
-        details: ClientCallDetails, request: Request,
+        self,
+        continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryUnaryCall[Request, Response]]],
+        details: ClientCallDetails,
+        request: Request,
     ) -> UnaryUnaryCall[Request, Response]:
         return await continuation(self._with_token(details), request)
 
 
 class _StreamServiceToken(_ServiceToken, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
-        self, continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryStreamCall[Request, Response]]],
-        details: ClientCallDetails, request: Request,
+        self,
+        continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryStreamCall[Request, Response]]],
+        details: ClientCallDetails,
+        request: Request,
     ) -> UnaryStreamCall[Request, Response]:
         return await continuation(self._with_token(details), request)
 
@@ -74,27 +78,44 @@ class BlockingServiceToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamCli
 
     def _with_token(self, d: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
         metadata = [*(d.metadata or ()), (METADATA_KEY, self.identity.token(self.service))]
-        details = _Details(d.method, d.timeout, metadata, d.credentials, getattr(d, "wait_for_ready", None),
-                           getattr(d, "compression", None))
+        details = _Details(
+            d.method,
+            d.timeout,
+            metadata,
+            d.credentials,
+            getattr(d, "wait_for_ready", None),
+            getattr(d, "compression", None),
+        )
         return cast(grpc.ClientCallDetails, details)  # gRPC reads its attributes, all there
 
     # Any: what the continuation answers, a call that is also a future or an iterator of
     # responses, is a type grpc's stubs keep to themselves.
-    def intercept_unary_unary(self, continuation: Callable[[grpc.ClientCallDetails, Request], Any],
-                              details: grpc.ClientCallDetails, request: Request) -> Any:
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Request], Any],
+        details: grpc.ClientCallDetails,
+        request: Request,
+    ) -> Any:
         return continuation(self._with_token(details), request)
 
-    def intercept_unary_stream(self, continuation: Callable[[grpc.ClientCallDetails, Request], Any],
-                               details: grpc.ClientCallDetails, request: Request) -> Any:
+    def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Request], Any],
+        details: grpc.ClientCallDetails,
+        request: Request,
+    ) -> Any:
         return continuation(self._with_token(details), request)
 
 
-def blocking_channel(service: str, identity: Identity, address: str | None = None,
-                     options: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
+def blocking_channel(
+    service: str, identity: Identity, address: str | None = None, options: Sequence[tuple[str, Any]] = ()
+) -> grpc.Channel:
     """A blocking channel to a huiyuan service (address from HUIYUAN_<SERVICE>_ADDR) that
     carries the identity's token."""
-    return grpc.intercept_channel(grpc.insecure_channel(address or service_address(service), options=options),
-                                  BlockingServiceToken(identity, service))
+    return grpc.intercept_channel(
+        grpc.insecure_channel(address or service_address(service), options=options),
+        BlockingServiceToken(identity, service),
+    )
 
 
 class _DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
@@ -108,19 +129,27 @@ class _DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStrea
     def _with_deadline(self, details: ClientCallDetails) -> ClientCallDetails:
         if details.timeout is not None and details.wait_for_ready is not None:
             return details
-        return ClientCallDetails(details.method, self.timeout_s if details.timeout is None else details.timeout,
-                                 details.metadata, details.credentials,
-                                 True if details.wait_for_ready is None else details.wait_for_ready)
+        return ClientCallDetails(
+            details.method,
+            self.timeout_s if details.timeout is None else details.timeout,
+            details.metadata,
+            details.credentials,
+            True if details.wait_for_ready is None else details.wait_for_ready,
+        )
 
     async def intercept_unary_unary(
-        self, continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryUnaryCall[Request, Response]]],
-        details: ClientCallDetails, request: Request,
+        self,
+        continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryUnaryCall[Request, Response]]],
+        details: ClientCallDetails,
+        request: Request,
     ) -> UnaryUnaryCall[Request, Response]:
         return await continuation(self._with_deadline(details), request)
 
     async def intercept_unary_stream(
-        self, continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryStreamCall[Request, Response]]],
-        details: ClientCallDetails, request: Request,
+        self,
+        continuation: Callable[[ClientCallDetails, Request], Awaitable[UnaryStreamCall[Request, Response]]],
+        details: ClientCallDetails,
+        request: Request,
     ) -> UnaryStreamCall[Request, Response]:
         return await continuation(self._with_deadline(details), request)
 

@@ -24,3 +24,8 @@ def local(moment: datetime) -> datetime:
 def utcnow() -> datetime:
     """Now, aware and in UTC: what is stored."""
     return datetime.now(UTC)
+
+
+def today() -> date:
+    """The chain's business day now (not the server's: containers run in UTC)."""
+    return local(utcnow()).date()

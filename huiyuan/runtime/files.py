@@ -39,8 +39,12 @@ class FileUnreadable(Exception):
 
 def check_format(v: Violations, value: int, field: str = "format") -> bool:
     """A request's file format: True for XLSX, False for CSV; anything else is a violation."""
-    v.check(value in (file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX), field, "FORMAT_INVALID",
-            f"{field} must be FILE_FORMAT_CSV or FILE_FORMAT_XLSX")
+    v.check(
+        value in (file_pb2.FILE_FORMAT_CSV, file_pb2.FILE_FORMAT_XLSX),
+        field,
+        "FORMAT_INVALID",
+        f"{field} must be FILE_FORMAT_CSV or FILE_FORMAT_XLSX",
+    )
     return value == file_pb2.FILE_FORMAT_XLSX
 
 
@@ -129,6 +133,7 @@ DAY_FORMAT = "yyyy-mm-dd"
 @dataclass(frozen=True)
 class Column:
     """A column of an export: its header, what its cells hold, its width in Excel."""
+
     title: str
     kind: str = TEXT
     width: int = 12
@@ -146,7 +151,10 @@ def _plain_text(value: object) -> str:
 
 
 # How a CSV writes a cell of each kind (a value, not None)
-CSV_TEXT: dict[str, Callable[[Any], str]] = {MONEY: lambda fen: str(yuan_number(fen)), TIME: lambda moment: f"{local(moment):%Y-%m-%d %H:%M:%S}"}
+CSV_TEXT: dict[str, Callable[[Any], str]] = {
+    MONEY: lambda fen: str(yuan_number(fen)),
+    TIME: lambda moment: f"{local(moment):%Y-%m-%d %H:%M:%S}",
+}
 
 
 class FileWriter:
@@ -163,12 +171,18 @@ class FileWriter:
     or, row by row: writer.add(row) for each, then writer.finish().
     """
 
-    def __init__(self, file_name: str, columns: list[Column], xlsx: bool, sheet_title: str,
-                 chunk_bytes: int = CHUNK_BYTES):
+    def __init__(
+        self, file_name: str, columns: list[Column], xlsx: bool, sheet_title: str, chunk_bytes: int = CHUNK_BYTES
+    ):
         self.name, self.xlsx, self.chunk_bytes, self.rows = file_name, xlsx, chunk_bytes, 0
         # each column's way to a cell, chosen once: an export writes a million rows
         self.csv_texts = [CSV_TEXT.get(c.kind, _plain_text) for c in columns]
-        xlsx_cells: dict[str, Callable[[Any], object]] = {MONEY: self._money_cell, TIME: self._time_cell, DAY: self._day_cell, COUNT: lambda n: n}
+        xlsx_cells: dict[str, Callable[[Any], object]] = {
+            MONEY: self._money_cell,
+            TIME: self._time_cell,
+            DAY: self._day_cell,
+            COUNT: lambda n: n,
+        }
         self.xlsx_cells = [xlsx_cells.get(c.kind, self._text_cell) for c in columns]
         if xlsx:
             self.workbook = Workbook(write_only=True)
@@ -216,9 +230,11 @@ class FileWriter:
         if self.xlsx:
             if self.rows > XLSX_MAX_ROWS:
                 self.close()
-                raise FailedPrecondition("TOO_MANY_ROWS", f"More than {XLSX_MAX_ROWS:,} rows: Excel cannot open them. "
-                                         "Ask for CSV, or a narrower filter.",
-                                         f"超过 {XLSX_MAX_ROWS:,} 行，Excel 无法打开：请改用 CSV 或缩小范围。")
+                raise FailedPrecondition(
+                    "TOO_MANY_ROWS",
+                    f"More than {XLSX_MAX_ROWS:,} rows: Excel cannot open them. Ask for CSV, or a narrower filter.",
+                    f"超过 {XLSX_MAX_ROWS:,} 行，Excel 无法打开：请改用 CSV 或缩小范围。",
+                )
             self.sheet.append(self._xlsx_row(row))
             return []
         self.csv.writerow(["" if value is None else text(value) for text, value in zip(self.csv_texts, row)])
@@ -232,7 +248,7 @@ class FileWriter:
         self.workbook.save(out)  # closes the sheet and removes its temporary file
         self.sheet = None
         content = out.getvalue()
-        return [self._named(content[i:i + self.chunk_bytes]) for i in range(0, len(content), self.chunk_bytes)]
+        return [self._named(content[i : i + self.chunk_bytes]) for i in range(0, len(content), self.chunk_bytes)]
 
     def close(self) -> None:
         """Let go of an XLSX that will not be finished (refused, or its export cancelled):
@@ -263,4 +279,3 @@ class FileWriter:
     def _named(self, chunk: bytes) -> tuple[str, bytes]:
         name, self.name = self.name, ""
         return name, chunk
-

@@ -38,16 +38,21 @@ def lapsed(state: HoldState, expire_time: datetime, now: datetime) -> bool:
 def require_pending(hold_id: str, state: HoldState, expire_time: datetime, now: datetime) -> None:
     """Refuse to capture a hold that is no longer pending, with the reason."""
     if state == HoldState.CAPTURED:
-        raise FailedPrecondition("HOLD_ALREADY_CAPTURED", "The hold was already captured.", "该冻结已扣款。", hold_id=hold_id)
+        raise FailedPrecondition(
+            "HOLD_ALREADY_CAPTURED", "The hold was already captured.", "该冻结已扣款。", hold_id=hold_id
+        )
     if state == HoldState.RELEASED:
         raise FailedPrecondition("HOLD_RELEASED", "The hold was released.", "该冻结已释放。", hold_id=hold_id)
     if lapsed(state, expire_time, now):
-        raise FailedPrecondition("HOLD_EXPIRED", "The hold lapsed at its deadline.", "该冻结已超时失效。", hold_id=hold_id)
+        raise FailedPrecondition(
+            "HOLD_EXPIRED", "The hold lapsed at its deadline.", "该冻结已超时失效。", hold_id=hold_id
+        )
 
 
-def sweeper(find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
-            expire_one: Callable[[object, str, datetime], Awaitable[object]],
-            ) -> Callable[[Any], Coroutine[Any, Any, None]]:
+def sweeper(
+    find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
+    expire_one: Callable[[object, str, datetime], Awaitable[object]],
+) -> Callable[[Any], Coroutine[Any, Any, None]]:
     """A background loop (ServiceSpec.background) that lapses holds past their
     deadline, one transaction each, so an abandoned checkout gives back what it held
     within about a second. find_lapsed(db, now) lists hold ids; expire_one(db, hold_id,

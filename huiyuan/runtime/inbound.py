@@ -57,20 +57,28 @@ class Refused:
 
 def undecodable() -> DomainError:
     """Bytes that are no message of the request's type: no field to name."""
-    error = DomainError("REQUEST_UNDECODABLE", "The request cannot be read: its bytes are cut short, or a text in it "
-                        "is not UTF-8.", "请求无法读取：数据不完整，或其中的文字编码无效。")
+    error = DomainError(
+        "REQUEST_UNDECODABLE",
+        "The request cannot be read: its bytes are cut short, or a text in it is not UTF-8.",
+        "请求无法读取：数据不完整，或其中的文字编码无效。",
+    )
     error.code = Code.INVALID_ARGUMENT
     return error
 
 
 def too_large(max_bytes: int) -> DomainError:
     """A request larger than its method takes: the same request never fits (no RetryInfo)."""
-    return ResourceExhausted("REQUEST_TOO_LARGE", f"The request is larger than this call takes ({max_bytes:,} bytes).",
-                             f"请求过大，此操作最多接受 {max_bytes // 2**20} MB。", max_bytes=max_bytes)
+    return ResourceExhausted(
+        "REQUEST_TOO_LARGE",
+        f"The request is larger than this call takes ({max_bytes:,} bytes).",
+        f"请求过大，此操作最多接受 {max_bytes // 2**20} MB。",
+        max_bytes=max_bytes,
+    )
 
 
-def request_decoder(parse: Callable[[bytes], Message], descriptor: Descriptor | None,
-                    max_bytes: int | None = None) -> Callable[[bytes], Message | Refused]:
+def request_decoder(
+    parse: Callable[[bytes], Message], descriptor: Descriptor | None, max_bytes: int | None = None
+) -> Callable[[bytes], Message | Refused]:
     """parse (a message type's FromString), returning Refused for a request refused
     above instead of raising; descriptor: the message type's, None if not known;
     max_bytes: the largest request the method takes (None: what the server reads)."""
@@ -155,14 +163,24 @@ def _check_times(bad: list[Violation], message: Message, fields: tuple[_TimeFiel
             if f.kind == TIMESTAMP:
                 if not (item.seconds in TIMESTAMP_SECONDS and item.nanos in NANOS):
                     at = path + f.name + index
-                    bad.append(Violation(at, "TIMESTAMP_OUT_OF_RANGE", f"{at} must lie between {FIRST_DAY} and "
-                                                                       f"{LAST_DAY}, its nanos from 0 to 999,999,999"))
+                    bad.append(
+                        Violation(
+                            at,
+                            "TIMESTAMP_OUT_OF_RANGE",
+                            f"{at} must lie between {FIRST_DAY} and {LAST_DAY}, its nanos from 0 to 999,999,999",
+                        )
+                    )
             elif f.kind == DURATION:
                 same_sign = item.seconds == 0 or item.nanos == 0 or (item.seconds < 0) == (item.nanos < 0)
                 if not (item.seconds in DURATION_SECONDS and -NANOS.stop < item.nanos < NANOS.stop and same_sign):
                     at = path + f.name + index
-                    bad.append(Violation(at, "DURATION_OUT_OF_RANGE", f"{at} must lie within 10,000 years, its "
-                                                                      "nanos below a second and of its seconds' sign"))
+                    bad.append(
+                        Violation(
+                            at,
+                            "DURATION_OUT_OF_RANGE",
+                            f"{at} must lie within 10,000 years, its nanos below a second and of its seconds' sign",
+                        )
+                    )
             else:
                 _check_times(bad, item, _time_fields(f.holds), f"{path}{f.name}{index}.")
 
@@ -184,9 +202,11 @@ def _time_fields(descriptor: Descriptor) -> tuple[_TimeField, ...]:
     return tuple(
         _TimeField(f.name, f.is_repeated, _is_map(f), kind if kind in (TIMESTAMP, DURATION) else "", held)
         for f in descriptor.fields
-        if f.type == FieldDescriptor.TYPE_MESSAGE and (held := _value_type(f)) is not None
+        if f.type == FieldDescriptor.TYPE_MESSAGE
+        and (held := _value_type(f)) is not None
         and _holds_times(held, frozenset())
-        for kind in [held.full_name])
+        for kind in [held.full_name]
+    )
 
 
 def _holds_times(descriptor: Descriptor, seen: frozenset[str]) -> bool:
@@ -195,6 +215,7 @@ def _holds_times(descriptor: Descriptor, seen: frozenset[str]) -> bool:
     if descriptor.full_name in seen:  # a recursive type (google.protobuf.Struct): no new fields down there
         return False
     seen = seen | {descriptor.full_name}
-    return any(f.type == FieldDescriptor.TYPE_MESSAGE and (held := _value_type(f)) is not None
-               and _holds_times(held, seen) for f in descriptor.fields)
-
+    return any(
+        f.type == FieldDescriptor.TYPE_MESSAGE and (held := _value_type(f)) is not None and _holds_times(held, seen)
+        for f in descriptor.fields
+    )

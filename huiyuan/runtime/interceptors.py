@@ -55,13 +55,21 @@ tracer = trace.get_tracer("huiyuan.rpc")
 
 # Answer without a service token: Kubernetes' gRPC probes and grpc_health_probe hold
 # none, and reflection tells only what protos/ tells.
-OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
-                 "/grpc.reflection.v1.ServerReflection/")
+OPEN_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str, access_log: bool = False, gatekeeper: Gatekeeper | None = None,
-                 max_request_bytes: Callable[[str], int] | None = None):
+    def __init__(
+        self,
+        service: str,
+        access_log: bool = False,
+        gatekeeper: Gatekeeper | None = None,
+        max_request_bytes: Callable[[str], int] | None = None,
+    ):
         self.service = service
         self.access_log = access_log
         self.gatekeeper = gatekeeper
@@ -70,7 +78,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         self._actors: dict[str, bool] = {}  # method -> does its request have an actor field, found once
 
     async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
@@ -100,7 +109,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             message_type = getattr(parse, "__self__", None)  # FromString is bound to its message type
             descriptor = getattr(message_type, "DESCRIPTOR", None)
             decoder = self._decoders[method] = request_decoder(
-                parse, descriptor, self.max_request_bytes(method) if self.max_request_bytes else None)
+                parse, descriptor, self.max_request_bytes(method) if self.max_request_bytes else None
+            )
             self._actors[method] = descriptor is not None and "actor" in descriptor.fields_by_name
         return decoder
 
@@ -113,8 +123,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 token = value
                 break
         caller = gatekeeper.caller(token)
-        if (not caller.may_set_actor and self._actors.get(details.method)
-                and request.__class__ is not Refused and request.HasField("actor")):
+        if (
+            not caller.may_set_actor
+            and self._actors.get(details.method)
+            and request.__class__ is not Refused
+            and request.HasField("actor")
+        ):
             raise actor_not_allowed(caller.name)
 
     def _span(self, details: grpc.HandlerCallDetails) -> AbstractContextManager[Span]:
@@ -123,9 +137,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         service, _, name = method[1:].partition("/")
         carrier = {k: v for k, v in details.invocation_metadata or () if isinstance(v, str)}
         return tracer.start_as_current_span(
-            method[1:], context=propagate.extract(carrier), kind=SpanKind.SERVER,
+            method[1:],
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
             attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
-            record_exception=False, set_status_on_exception=False,
+            record_exception=False,
+            set_status_on_exception=False,
         )
 
     # The status goes out after the span has ended: grpc.aio's abort() sends it at once,
@@ -196,10 +213,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
     def _log_ok(self, method: str, started: float) -> None:
         if self.access_log:
-            log.info("rpc ok", extra={"rpc": method, "code": "OK", "ms": round((time.perf_counter() - started) * 1000, 2)})
+            log.info(
+                "rpc ok", extra={"rpc": method, "code": "OK", "ms": round((time.perf_counter() - started) * 1000, 2)}
+            )
 
-    def _refusal(self, span: Span, error: Exception, method: str,
-                 started: float) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
+    def _refusal(
+        self, span: Span, error: Exception, method: str, started: float
+    ) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
         """The (code, message, trailing metadata) to abort with; notes it on the span and in the log."""
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         if isinstance(error, NotImplementedError):
@@ -209,16 +229,27 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             # Transient: the database is down, busy, or chose this transaction as a deadlock's
             # victim. Nothing was committed; the caller may retry with the same request_id.
             log.error("database unavailable", exc_info=error, extra={"rpc": method})
-            error = Unavailable("DATABASE_UNAVAILABLE", "The database is busy or unreachable; try again.",
-                                "数据库繁忙或暂不可用，请稍后重试。")
+            error = Unavailable(
+                "DATABASE_UNAVAILABLE",
+                "The database is busy or unreachable; try again.",
+                "数据库繁忙或暂不可用，请稍后重试。",
+            )
         if isinstance(error, DomainError):
             status = to_status(error, self.service)
             code = grpc_status_code(error.code)
             span.set_attribute("huiyuan.reason", error.reason)
             if isinstance(error, Internal):  # a service this one called failed: it logged the traceback
                 span.set_status(Status(StatusCode.ERROR, error.reason))
-                log.error("rpc failed in a service it called", extra={
-                    "rpc": method, "code": code.name, "reason": error.reason, "domain": error.domain, "ms": elapsed})
+                log.error(
+                    "rpc failed in a service it called",
+                    extra={
+                        "rpc": method,
+                        "code": code.name,
+                        "reason": error.reason,
+                        "domain": error.domain,
+                        "ms": elapsed,
+                    },
+                )
             else:
                 log.info("rpc refused", extra={"rpc": method, "code": code.name, "reason": error.reason, "ms": elapsed})
         else:

@@ -20,13 +20,15 @@ from huiyuan.runtime.serving import serving_rpc
 
 MAX_TOKEN = 1024  # characters: the tokens we issue hold a few ids
 MAX_TEXT = 200  # characters of a text in a position (ids, org paths, times)
-INT64 = range(-2**63, 2**63)
+INT64 = range(-(2**63), 2**63)
 Item = TypeVar("Item")
 # A time in a position is whole microseconds since 1970 in UTC, within the days a request
 # may name: exact, and never a datetime Python cannot make.
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
-_TIMES = range((datetime.combine(FIRST_DAY, time(), UTC) - _EPOCH) // _MICROSECOND,
-               (datetime.combine(LAST_DAY, time.max, UTC) - _EPOCH) // _MICROSECOND + 1)
+_TIMES = range(
+    (datetime.combine(FIRST_DAY, time(), UTC) - _EPOCH) // _MICROSECOND,
+    (datetime.combine(LAST_DAY, time.max, UTC) - _EPOCH) // _MICROSECOND + 1,
+)
 
 
 def fingerprint(*filter_parts: object) -> str:
@@ -43,8 +45,13 @@ def encode(position: list[Any], filter_fingerprint: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode(token: str, filter_fingerprint: str, violations: Violations, field: str = "page_token",
-           shape: tuple[type, ...] = (str,)) -> list[Any] | None:
+def decode(
+    token: str,
+    filter_fingerprint: str,
+    violations: Violations,
+    field: str = "page_token",
+    shape: tuple[type, ...] = (str,),
+) -> list[Any] | None:
     """The keyset position, or None for the first page. Bad tokens become violations.
     shape: the types of the position's items, as the RPC's next_page writes them (a
     datetime: an aware one in UTC)."""
@@ -69,8 +76,11 @@ def decode(token: str, filter_fingerprint: str, violations: Violations, field: s
 
 
 def _has_shape(position: object, shape: tuple[type, ...]) -> bool:
-    return isinstance(position, list) and len(position) == len(shape) and all(
-        _is_item(item, kind) for item, kind in zip(position, shape))
+    return (
+        isinstance(position, list)
+        and len(position) == len(shape)
+        and all(_is_item(item, kind) for item, kind in zip(position, shape))
+    )
 
 
 def _is_item(item: Any, kind: type) -> bool:  # Any: an item of decoded JSON
@@ -87,8 +97,9 @@ def page_size(requested: int, default: int, maximum: int, violations: Violations
     return min(requested, maximum)
 
 
-def next_page(items: list[Item], size: int, position: Callable[[Item], list[Any]],
-              filter_fingerprint: str) -> tuple[list[Item], str]:
+def next_page(
+    items: list[Item], size: int, position: Callable[[Item], list[Any]], filter_fingerprint: str
+) -> tuple[list[Item], str]:
     """Split the size + 1 items a list query fetched into this page and the token of the
     next one ("" on the last page). position(item) is the keyset position of an item."""
     if len(items) <= size:
@@ -96,8 +107,14 @@ def next_page(items: list[Item], size: int, position: Callable[[Item], list[Any]
     return items[:size], encode(position(items[size - 1]), filter_fingerprint)
 
 
-def page_in_memory(items: list[Item], size: int, after: list[Any] | None, key: Callable[[Item], tuple[Any, ...]],
-                   filter_fingerprint: str, reverse: bool = False) -> tuple[list[Item], str]:
+def page_in_memory(
+    items: list[Item],
+    size: int,
+    after: list[Any] | None,
+    key: Callable[[Item], tuple[Any, ...]],
+    filter_fingerprint: str,
+    reverse: bool = False,
+) -> tuple[list[Item], str]:
     """The page after the position `after` of a list read whole and filtered in Python
     (a configuration list, which is small), and the next page's token. key(item) is the
     item's position, a tuple unique in the list whose order is the list's (descending
@@ -107,4 +124,4 @@ def page_in_memory(items: list[Item], size: int, after: list[Any] | None, key: C
     if after is not None:
         past = tuple(after)
         ordered = [item for item in ordered if (key(item) < past if reverse else key(item) > past)]
-    return next_page(ordered[:size + 1], size, lambda item: list(key(item)), filter_fingerprint)
+    return next_page(ordered[: size + 1], size, lambda item: list(key(item)), filter_fingerprint)

@@ -28,7 +28,9 @@ def check_in_scope(path: str, actor_path: str, what: str, what_zh: str) -> None:
     """A back office sets up and changes only what lies under its own node; without an
     actor the caller is another service, trusted. PERMISSION_DENIED OUT_OF_SCOPE."""
     if actor_path and not is_under(path, actor_path):
-        raise PermissionDenied("OUT_OF_SCOPE", f"The {what}'s scope lies outside yours.", f"{what_zh}范围超出您的管辖范围。")
+        raise PermissionDenied(
+            "OUT_OF_SCOPE", f"The {what}'s scope lies outside yours.", f"{what_zh}范围超出您的管辖范围。"
+        )
 
 
 def store_of(org_path: str) -> str:
@@ -40,8 +42,12 @@ def store_of(org_path: str) -> str:
 def check_org_path(violations: Violations, path: str, field: str, required: bool = True) -> str:
     if not path and not required:
         return ""
-    violations.check(bool(ORG_PATH.match(path or "")), field, "ORG_PATH_INVALID",
-                     f"{field} must be an org path such as hq/east/sh-001")
+    violations.check(
+        bool(ORG_PATH.match(path or "")),
+        field,
+        "ORG_PATH_INVALID",
+        f"{field} must be an org path such as hq/east/sh-001",
+    )
     return path
 
 
@@ -52,8 +58,12 @@ def check_scope(violations: Violations, path: str, field: str) -> str:
     apply: it is refused rather than kept unused."""
     check_org_path(violations, path, field)
     if ORG_PATH.match(path or ""):
-        violations.check(path.count("/") <= 2, field, "TERMINAL_SCOPE_NOT_SUPPORTED",
-                         f"{field} must be HQ, a region or a store: this applies at every terminal of a store")
+        violations.check(
+            path.count("/") <= 2,
+            field,
+            "TERMINAL_SCOPE_NOT_SUPPORTED",
+            f"{field} must be HQ, a region or a store: this applies at every terminal of a store",
+        )
     return path
 
 
@@ -64,8 +74,12 @@ def check_actor(violations: Violations, request: Any, required: bool = True) -> 
         return "", ""
     actor = request.actor
     operator = actor.operator_id.strip()
-    violations.check(0 < len(operator) <= MAX_OPERATOR, "actor.operator_id", "OPERATOR_INVALID",
-                     f"actor.operator_id is required, at most {MAX_OPERATOR} characters")
+    violations.check(
+        0 < len(operator) <= MAX_OPERATOR,
+        "actor.operator_id",
+        "OPERATOR_INVALID",
+        f"actor.operator_id is required, at most {MAX_OPERATOR} characters",
+    )
     check_org_path(violations, actor.org_path, "actor.org_path")
     return operator, actor.org_path
 
@@ -76,7 +90,12 @@ def check_mask(violations: Violations, request: Any, allowed: set[str], prefixes
     violations.check(bool(paths), "update_mask", "UPDATE_MASK_EMPTY", "update_mask must name the fields to change")
     for path in paths:
         ok = path in allowed or (bool(prefixes) and path.startswith(prefixes))
-        violations.check(ok, "update_mask", "UPDATE_MASK_INVALID", f"'{path}' cannot be updated; allowed: {', '.join(sorted(allowed))}")
+        violations.check(
+            ok,
+            "update_mask",
+            "UPDATE_MASK_INVALID",
+            f"'{path}' cannot be updated; allowed: {', '.join(sorted(allowed))}",
+        )
     return paths
 
 
@@ -113,8 +132,13 @@ MAX_QUANTITY = 100_000
 MAX_UNIT_PRICE_FEN = 10**9
 
 
-def check_order_lines(v: Violations, lines: Sequence[Any], field: str = "lines",
-                      max_lines: int = MAX_ORDER_LINES, sku_required: bool = False) -> None:
+def check_order_lines(
+    v: Violations,
+    lines: Sequence[Any],
+    field: str = "lines",
+    max_lines: int = MAX_ORDER_LINES,
+    sku_required: bool = False,
+) -> None:
     """An order's lines, as every service and the gateway check them: 1 to max_lines, each
     with a line_id of its own (and a sku, where the caller requires one), and, where the
     line has them, a quantity and a unit price within bounds (a points line has its paid
@@ -123,14 +147,24 @@ def check_order_lines(v: Violations, lines: Sequence[Any], field: str = "lines",
     seen: set[str] = set()
     for i, line in enumerate(lines):
         at = f"{field}[{i}]"
-        v.check(bool(line.line_id) and line.line_id not in seen, f"{at}.line_id", "LINE_ID_INVALID",
-                "every line needs its own line_id")
+        v.check(
+            bool(line.line_id) and line.line_id not in seen,
+            f"{at}.line_id",
+            "LINE_ID_INVALID",
+            "every line needs its own line_id",
+        )
         seen.add(line.line_id)
         if sku_required:
             v.check(bool(line.sku), f"{at}.sku", "SKU_REQUIRED", "sku is required")
         fields = line.DESCRIPTOR.fields_by_name
         if "quantity" in fields:
-            v.check(0 < line.quantity <= MAX_QUANTITY, f"{at}.quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
+            v.check(
+                0 < line.quantity <= MAX_QUANTITY, f"{at}.quantity", "QUANTITY_INVALID", "quantity must be 1 or more"
+            )
         if "unit_price_fen" in fields:
-            v.check(0 <= line.unit_price_fen <= MAX_UNIT_PRICE_FEN, f"{at}.unit_price_fen", "PRICE_INVALID",
-                    "unit_price_fen must be 0 or more")
+            v.check(
+                0 <= line.unit_price_fen <= MAX_UNIT_PRICE_FEN,
+                f"{at}.unit_price_fen",
+                "PRICE_INVALID",
+                "unit_price_fen must be 0 or more",
+            )

@@ -115,8 +115,13 @@ class App:
         # background jobs, the member registry's sessions), a quarter as many.
         self.engine = db.make_async_engine(settings.database_url, spec.name, max(2, settings.db_pool_size // 4))
         tracing.instrument_engine(self.engine)
-        self.context = ServiceContext(settings, self.engine, db.session_factory(self.engine),
-                                      Database(self.engine, spec.name, settings.db_pool_size), identity)
+        self.context = ServiceContext(
+            settings,
+            self.engine,
+            db.session_factory(self.engine),
+            Database(self.engine, spec.name, settings.db_pool_size),
+            identity,
+        )
         self.server = grpc.aio.server(
             interceptors=[ServerInterceptor(spec.name, settings.access_log, gatekeeper, spec.max_request_bytes)],
             options=server_options(spec.max_receive_bytes),
@@ -141,7 +146,13 @@ class App:
         await self.check_health()
         self._watch = asyncio.create_task(self._watch_health())
         self._background = [asyncio.create_task(loop(self.context)) for loop in self.spec.background]
-        log.info("serving", extra={"port": self.port, "database": make_url(self.settings.database_url).render_as_string(hide_password=True)})
+        log.info(
+            "serving",
+            extra={
+                "port": self.port,
+                "database": make_url(self.settings.database_url).render_as_string(hide_password=True),
+            },
+        )
         return self
 
     @property
@@ -183,8 +194,10 @@ async def _serve_until_signalled(spec: ServiceSpec, settings: Settings) -> None:
         app = App(spec, settings)
     except MissingSecret as missing:
         log.error("a secret is missing: not starting", extra={"variable": missing.variable, "error": str(missing)})
-        raise SystemExit(f"{spec.name}: not starting: {missing}"
-                         + ("" if settings.development else " (HUIYUAN_ENV is not development)")) from None
+        raise SystemExit(
+            f"{spec.name}: not starting: {missing}"
+            + ("" if settings.development else " (HUIYUAN_ENV is not development)")
+        ) from None
     await app.start()
     # What start-up made (modules, descriptors, compiled SQL) lives as long as the
     # process: freezing it keeps the collector's full passes from walking it again.
@@ -206,6 +219,7 @@ def _exit_if_stuck(deadline_s: float) -> None:
     would. Seen once: a sweeper whose cancellation was lost (huiyuan/database/engines.py,
     take_turn) swept on, and the process never finished stopping. That cause is gone;
     this makes sure any other like it cannot keep a service from being restarted."""
+
     def give_up() -> None:
         log.error("shutdown did not finish in time: exiting", extra={"deadline_s": deadline_s})
         logging.shutdown()

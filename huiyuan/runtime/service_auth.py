@@ -38,8 +38,9 @@ REMEMBERED = 1024  # verified tokens a service keeps; a caller holds one per ser
 
 GATEWAY, OPERATOR = "gateway", "operator"
 # The reasons a service refuses a caller's credential with (or its actor).
-REFUSALS = frozenset({"SERVICE_CREDENTIAL_REQUIRED", "SERVICE_CREDENTIAL_INVALID", "SERVICE_CREDENTIAL_EXPIRED",
-                      "ACTOR_NOT_ALLOWED"})
+REFUSALS = frozenset(
+    {"SERVICE_CREDENTIAL_REQUIRED", "SERVICE_CREDENTIAL_INVALID", "SERVICE_CREDENTIAL_EXPIRED", "ACTOR_NOT_ALLOWED"}
+)
 
 
 class Identity:
@@ -65,8 +66,12 @@ class Identity:
         if held is not None and now < held[1]:
             return held[0]
         issued = int(now)
-        token = jwt.encode({"iss": self.name, "aud": audience, "iat": issued, "exp": issued + self.lifetime_s},
-                           self.key, algorithm=ALGORITHM, headers={"kid": self.name})
+        token = jwt.encode(
+            {"iss": self.name, "aud": audience, "iat": issued, "exp": issued + self.lifetime_s},
+            self.key,
+            algorithm=ALGORITHM,
+            headers={"kid": self.name},
+        )
         self.tokens[audience] = (token, issued + self.lifetime_s / 2)
         return token
 
@@ -112,8 +117,15 @@ class Gatekeeper:
         if not isinstance(name, str) or (key := self.keys.get(name)) is None:
             raise credential_invalid("its caller is not one this service trusts")
         try:
-            claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=name,
-                                leeway=LEEWAY_S, options={"require": ["iss", "aud", "iat", "exp"]})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=name,
+                leeway=LEEWAY_S,
+                options={"require": ["iss", "aud", "iat", "exp"]},
+            )
         except jwt.ExpiredSignatureError:
             raise credential_expired() from None
         except jwt.InvalidAudienceError:
@@ -128,14 +140,17 @@ class Gatekeeper:
 
 
 def credential_required() -> DomainError:
-    return Unauthenticated("SERVICE_CREDENTIAL_REQUIRED",
-                           f"Calls to this service need a service token ({METADATA_KEY}).",
-                           "调用本服务需要出示服务凭证。")
+    return Unauthenticated(
+        "SERVICE_CREDENTIAL_REQUIRED",
+        f"Calls to this service need a service token ({METADATA_KEY}).",
+        "调用本服务需要出示服务凭证。",
+    )
 
 
 def credential_invalid(why: str) -> DomainError:
-    return Unauthenticated("SERVICE_CREDENTIAL_INVALID", f"The service token is not valid: {why}.",
-                           "服务凭证无效，本服务不予受理。")
+    return Unauthenticated(
+        "SERVICE_CREDENTIAL_INVALID", f"The service token is not valid: {why}.", "服务凭证无效，本服务不予受理。"
+    )
 
 
 def credential_expired() -> DomainError:
@@ -143,9 +158,12 @@ def credential_expired() -> DomainError:
 
 
 def actor_not_allowed(caller: str) -> DomainError:
-    return PermissionDenied("ACTOR_NOT_ALLOWED",
-                            f"Caller {caller} may not name the actor of a request: only the gateway does.",
-                            "该调用方无权代表操作人员发起请求。", caller=caller)
+    return PermissionDenied(
+        "ACTOR_NOT_ALLOWED",
+        f"Caller {caller} may not name the actor of a request: only the gateway does.",
+        "该调用方无权代表操作人员发起请求。",
+        caller=caller,
+    )
 
 
 def gatekeeper(settings: Settings) -> Gatekeeper:
@@ -153,8 +171,9 @@ def gatekeeper(settings: Settings) -> Gatekeeper:
     name a request's actor, and in development the operator too (the demo's data)."""
     directory = settings.caller_keys_dir
     if not directory:
-        raise MissingSecret(CALLER_KEYS, "is not set: the folder of the public keys (<caller>.pub) of the "
-                                         "callers this service answers")
+        raise MissingSecret(
+            CALLER_KEYS, "is not set: the folder of the public keys (<caller>.pub) of the callers this service answers"
+        )
     try:
         keys = trusted_keys(directory)
     except (OSError, ValueError) as error:
@@ -169,8 +188,9 @@ def identity(settings: Settings) -> Identity:
     """The process's own identity, its name the service's (the gateway)."""
     path = settings.identity_key_file
     if not path:
-        raise MissingSecret(IDENTITY_KEY, "is not set: the private key (PEM, Ed25519) this process signs its "
-                                          "calls to the services with")
+        raise MissingSecret(
+            IDENTITY_KEY, "is not set: the private key (PEM, Ed25519) this process signs its calls to the services with"
+        )
     try:
         return Identity.from_file(settings.service, path)
     except (OSError, ValueError) as error:
@@ -201,11 +221,14 @@ def write_private(path: Path, data: bytes) -> None:
 
 def make_key_pair(private_path: Path, public_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
-    write_private(private_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
+    write_private(
+        private_path,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
     public_path.parent.mkdir(parents=True, exist_ok=True)
-    public_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    public_path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
 
 
 def make_local_keys(folder: KeyFolder) -> dict[str, str]:
@@ -219,8 +242,11 @@ def make_local_keys(folder: KeyFolder) -> dict[str, str]:
             make_key_pair(folder.private_key(caller), folder.callers / f"{caller}.pub")
     if not folder.qr_secret.exists():
         write_private(folder.qr_secret, secrets.token_urlsafe(32).encode())
-    return {CALLER_KEYS: str(folder.callers), IDENTITY_KEY: str(folder.private_key(GATEWAY)),
-            QR_SECRET: folder.qr_secret.read_text().strip()}
+    return {
+        CALLER_KEYS: str(folder.callers),
+        IDENTITY_KEY: str(folder.private_key(GATEWAY)),
+        QR_SECRET: folder.qr_secret.read_text().strip(),
+    }
 
 
 def operator_identity() -> Identity:
@@ -230,5 +256,8 @@ def operator_identity() -> Identity:
     try:
         return Identity.from_file(OPERATOR, path)
     except (OSError, ValueError) as error:
-        raise MissingSecret(IDENTITY_KEY, f"({path}) cannot be read: {error}. `huiyuan up` makes a development "
-                                          f"key there; elsewhere set {IDENTITY_KEY} to the operator's key") from None
+        raise MissingSecret(
+            IDENTITY_KEY,
+            f"({path}) cannot be read: {error}. `huiyuan up` makes a development "
+            f"key there; elsewhere set {IDENTITY_KEY} to the operator's key",
+        ) from None

@@ -37,13 +37,14 @@ MAX_STATUS_BYTES = 4096
 
 def bounded(text: str) -> str:
     """text, cut to MAX_TEXT characters with an ellipsis."""
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 def to_status(error: DomainError, service: str) -> status_pb2.Status:
     details = [
         error_details_pb2.ErrorInfo(
-            reason=bounded(error.reason), domain=error.domain or f"{service}.huiyuan",
+            reason=bounded(error.reason),
+            domain=error.domain or f"{service}.huiyuan",
             metadata={bounded(k): bounded(v) for k, v in error.metadata.items()},
         ),
         error_details_pb2.LocalizedMessage(locale="en", message=bounded(error.en)),
@@ -64,7 +65,8 @@ def _bad_request(violations: list[Violation], room: int) -> error_details_pb2.Ba
     bad = error_details_pb2.BadRequest()
     for v in violations:
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=bounded(v.field), description=bounded(v.description), reason=bounded(v.reason))
+            field=bounded(v.field), description=bounded(v.description), reason=bounded(v.reason)
+        )
         if bad.field_violations and bad.ByteSize() + violation.ByteSize() + 8 > room:
             break
         bad.field_violations.append(violation)

@@ -30,9 +30,11 @@ def configure(service: str, exporter: str, extra_exporter: SpanExporter | None =
     if _configured:
         return
     exporting = exporter != "none" or extra_exporter is not None
-    provider = TracerProvider(resource=Resource.create({"service.name": f"huiyuan-{service}"}),
-                              # a caller that records (its trace is exported) is still followed
-                              sampler=None if exporting else ParentBased(ALWAYS_OFF))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"huiyuan-{service}"}),
+        # a caller that records (its trace is exported) is still followed
+        sampler=None if exporting else ParentBased(ALWAYS_OFF),
+    )
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     elif exporter == "otlp":
@@ -91,8 +93,11 @@ def start_sql_span(system: str, database: str, statement: str) -> trace.Span:
     if not parent.is_recording() and parent.get_span_context().is_valid:
         return trace.INVALID_SPAN  # its end() does nothing
     verb = statement.lstrip()[:16].split(None, 1)[0].upper() if statement.strip() else "SQL"
-    return _sql_tracer.start_span(f"{verb} {database}", kind=SpanKind.CLIENT, attributes={
-        "db.system": system, "db.name": database, "db.statement": statement})
+    return _sql_tracer.start_span(
+        f"{verb} {database}",
+        kind=SpanKind.CLIENT,
+        attributes={"db.system": system, "db.name": database, "db.statement": statement},
+    )
 
 
 def client_interceptors() -> "list[grpc.aio.ClientInterceptor]":

@@ -27,8 +27,9 @@ def requested_end(v: Violations, request: Any, now: datetime) -> datetime | None
     return end
 
 
-def shortened_end(start: datetime | None, end: datetime | None, requested: datetime, now: datetime, *,
-                  kind: str, kind_zh: str) -> datetime:
+def shortened_end(
+    start: datetime | None, end: datetime | None, requested: datetime, now: datetime, *, kind: str, kind_zh: str
+) -> datetime:
     """The new end of a window [start, end) asked to end at requested (>= now).
 
     Refused when it has ended already or would end later than it does anyway. Asked
@@ -36,6 +37,9 @@ def shortened_end(start: datetime | None, end: datetime | None, requested: datet
     if has_ended(end, now):
         raise FailedPrecondition(f"{kind.upper()}_ENDED", f"The {kind} has already ended.", f"该{kind_zh}已结束。")
     if end is not None and requested >= end:
-        raise FailedPrecondition("END_TIME_NOT_EARLIER", f"The {kind} ends by then anyway: it can end earlier, never later.",
-                                 f"该{kind_zh}届时已结束：只能提前结束，不能延长。")
+        raise FailedPrecondition(
+            "END_TIME_NOT_EARLIER",
+            f"The {kind} ends by then anyway: it can end earlier, never later.",
+            f"该{kind_zh}届时已结束：只能提前结束，不能延长。",
+        )
     return max(requested, start) if start is not None else requested

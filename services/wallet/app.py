@@ -23,7 +23,7 @@ def spend_policy() -> SpendPolicy:
     try:
         return SpendPolicy(name)
     except ValueError:
-        raise SystemExit(f"HUIYUAN_WALLET_SPEND_POLICY must be one of {[p.value for p in SpendPolicy]}")
+        raise SystemExit(f"HUIYUAN_WALLET_SPEND_POLICY must be one of {[p.value for p in SpendPolicy]}") from None
 
 
 def register(server, ctx: ServiceContext) -> None:
@@ -34,8 +34,10 @@ def register(server, ctx: ServiceContext) -> None:
 
 SPEC = ServiceSpec(
     name="wallet",
-    service_names=[wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
-                   count_card_pb2.DESCRIPTOR.services_by_name["CountCardService"].full_name],
+    service_names=[
+        wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
+        count_card_pb2.DESCRIPTOR.services_by_name["CountCardService"].full_name,
+    ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     background=[sweeper(holds.lapsed_holds, holds.expire)],

@@ -83,8 +83,9 @@ def spent(stats: Stats, budget_fen: int) -> bool:
 
 
 def budget_exhausted(campaign_id: str) -> FailedPrecondition:
-    return FailedPrecondition("BUDGET_EXHAUSTED", "The campaign's budget is used up.", "活动预算已用完。",
-                              campaign_id=campaign_id)
+    return FailedPrecondition(
+        "BUDGET_EXHAUSTED", "The campaign's budget is used up.", "活动预算已用完。", campaign_id=campaign_id
+    )
 
 
 def check_budget(campaign_id: str, stats: Stats, limits: Limits) -> None:
@@ -96,14 +97,22 @@ def check_budget(campaign_id: str, stats: Stats, limits: Limits) -> None:
 # The counts include this reservation's own use, hence "more than the limit".
 def check_member_uses(campaign_id: str, used: int, limits: Limits) -> None:
     if used > limits.per_member_limit:
-        raise FailedPrecondition("MEMBER_LIMIT_REACHED", "The member has used this offer as often as allowed.",
-                                 "该会员已达本活动的使用次数上限。", campaign_id=campaign_id)
+        raise FailedPrecondition(
+            "MEMBER_LIMIT_REACHED",
+            "The member has used this offer as often as allowed.",
+            "该会员已达本活动的使用次数上限。",
+            campaign_id=campaign_id,
+        )
 
 
 def check_store_uses(campaign_id: str, used: int, limits: Limits) -> None:
     if used > limits.per_store_daily_limit:
-        raise FailedPrecondition("STORE_DAILY_LIMIT_REACHED", "This store has used this offer as often as allowed today.",
-                                 "本门店今日已达本活动的使用次数上限。", campaign_id=campaign_id)
+        raise FailedPrecondition(
+            "STORE_DAILY_LIMIT_REACHED",
+            "This store has used this offer as often as allowed today.",
+            "本门店今日已达本活动的使用次数上限。",
+            campaign_id=campaign_id,
+        )
 
 
 def merged(additions: list[tuple[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
@@ -130,6 +139,10 @@ def stats_of(row: "Counted | None", budget_fen: int) -> CampaignStats:
     was neither given nor is held."""
     if row is None:
         return CampaignStats(0, 0, budget_fen if budget_fen else -1, 0, 0)
-    return CampaignStats(row.orders, row.discount_fen,
-                         budget_fen - row.discount_fen - row.reserved_fen if budget_fen else -1,
-                         row.coupons_issued, row.coupons_redeemed)
+    return CampaignStats(
+        row.orders,
+        row.discount_fen,
+        budget_fen - row.discount_fen - row.reserved_fen if budget_fen else -1,
+        row.coupons_issued,
+        row.coupons_redeemed,
+    )

@@ -112,8 +112,13 @@ class Held(Protocol):
 
 
 # What a cashier reads for each reason refusal() gives, in the sentence "优惠券 X …".
-REFUSALS_ZH = {"COUPON_NOT_OWNED": "不属于该会员", "COUPON_ALREADY_USED": "已使用过", "COUPON_RESERVED": "正被另一笔订单占用",
-               "COUPON_EXPIRED": "已过期", "COUPON_NOT_YET_VALID": "尚未生效"}
+REFUSALS_ZH = {
+    "COUPON_NOT_OWNED": "不属于该会员",
+    "COUPON_ALREADY_USED": "已使用过",
+    "COUPON_RESERVED": "正被另一笔订单占用",
+    "COUPON_EXPIRED": "已过期",
+    "COUPON_NOT_YET_VALID": "尚未生效",
+}
 
 
 def refusal(row: Held | None, member_id: str, at: datetime) -> str:
@@ -137,30 +142,58 @@ def refused(code: str, reason: str) -> NotFound | FailedPrecondition:
     """The refusal of an order that presents a coupon it cannot use, for reason."""
     if reason == "COUPON_NOT_FOUND":
         return not_found(code)
-    return FailedPrecondition(reason, f"Coupon {code} cannot be used: {reason}.",
-                              f"优惠券 {code} {REFUSALS_ZH[reason]}，不能使用。", coupon_code=code)
+    return FailedPrecondition(
+        reason,
+        f"Coupon {code} cannot be used: {reason}.",
+        f"优惠券 {code} {REFUSALS_ZH[reason]}，不能使用。",
+        coupon_code=code,
+    )
 
 
 def check_template(v: Violations, t: Template, p: str = "template.") -> None:
     v.check(0 < len(t.name.strip()) <= 64, f"{p}name", "NAME_REQUIRED", "name is required, at most 64 characters")
     if t.kind == CouponKind.FIXED:
         v.check(t.amount_fen > 0, f"{p}amount_fen", "AMOUNT_INVALID", "a fixed coupon takes amount_fen > 0 off")
-        v.check(t.threshold_fen == 0 or t.threshold_fen >= t.amount_fen, f"{p}threshold_fen", "THRESHOLD_BELOW_REDUCTION",
-                "a threshold below the amount off would pay the member to buy")
+        v.check(
+            t.threshold_fen == 0 or t.threshold_fen >= t.amount_fen,
+            f"{p}threshold_fen",
+            "THRESHOLD_BELOW_REDUCTION",
+            "a threshold below the amount off would pay the member to buy",
+        )
         for name in ("rate_bp", "cap_fen"):
-            v.check(not getattr(t, name), f"{p}{name}", "FIELD_NOT_FOR_KIND",
-                    f"a FIXED coupon takes amount_fen off: {name} is a PERCENTAGE coupon's")
+            v.check(
+                not getattr(t, name),
+                f"{p}{name}",
+                "FIELD_NOT_FOR_KIND",
+                f"a FIXED coupon takes amount_fen off: {name} is a PERCENTAGE coupon's",
+            )
     else:
         v.check(0 < t.rate_bp < BP, f"{p}rate_bp", "RATE_INVALID", "rate_bp is what the member pays, 1 to 9999")
         v.check(t.cap_fen >= 0, f"{p}cap_fen", "CAP_INVALID", "cap_fen must not be negative")
-        v.check(not t.amount_fen, f"{p}amount_fen", "FIELD_NOT_FOR_KIND",
-                "a PERCENTAGE coupon takes rate_bp off, at most cap_fen: amount_fen is a FIXED coupon's")
-    v.check(not (t.valid_days and t.valid_from), f"{p}valid_from_time", "FIELD_NOT_FOR_VALIDITY",
-            "a coupon valid for valid_days is valid from its issue: valid_from_time goes with valid_until_time")
+        v.check(
+            not t.amount_fen,
+            f"{p}amount_fen",
+            "FIELD_NOT_FOR_KIND",
+            "a PERCENTAGE coupon takes rate_bp off, at most cap_fen: amount_fen is a FIXED coupon's",
+        )
+    v.check(
+        not (t.valid_days and t.valid_from),
+        f"{p}valid_from_time",
+        "FIELD_NOT_FOR_VALIDITY",
+        "a coupon valid for valid_days is valid from its issue: valid_from_time goes with valid_until_time",
+    )
     v.check(t.threshold_fen >= 0, f"{p}threshold_fen", "THRESHOLD_INVALID", "threshold_fen must not be negative")
-    v.check((t.valid_days > 0) != (t.valid_until is not None), f"{p}valid_days", "VALIDITY_INVALID",
-            "give valid_days (from issue) or valid_until_time (fixed), one of the two")
+    v.check(
+        (t.valid_days > 0) != (t.valid_until is not None),
+        f"{p}valid_days",
+        "VALIDITY_INVALID",
+        "give valid_days (from issue) or valid_until_time (fixed), one of the two",
+    )
     v.check(0 <= t.valid_days <= 3660, f"{p}valid_days", "VALIDITY_INVALID", "valid_days is at most 3660")
     if t.valid_from and t.valid_until:
-        v.check(t.valid_from < t.valid_until, f"{p}valid_until_time", "VALIDITY_REVERSED",
-                "valid_until_time must be after valid_from_time")
+        v.check(
+            t.valid_from < t.valid_until,
+            f"{p}valid_until_time",
+            "VALIDITY_REVERSED",
+            "valid_until_time must be after valid_from_time",
+        )

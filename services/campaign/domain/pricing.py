@@ -114,16 +114,23 @@ class Quote:
 
 def targets(c: Campaign, member: Member, store_path: str, at: datetime, day: datetime) -> bool:
     """Is the campaign for this member, at this store, now (day: at in business time)?"""
-    return (is_under(store_path, c.org_path)
-            and (c.start_time is None or c.start_time <= at) and (c.end_time is None or at < c.end_time)
-            and (not c.tier_ids or member.tier_id in c.tier_ids)
-            and (not c.tags or bool(set(c.tags) & set(member.tags)))
-            and (c.new_member_within is None or (member.register_time is not None
-                                                 and at - member.register_time <= c.new_member_within))
-            and (not c.weekdays or day.isoweekday() in c.weekdays)
-            and (not c.month_days or day.day in c.month_days)
-            and (c.kind != Kind.BIRTHDAY or (member.birthday is not None
-                                             and (member.birthday.month, member.birthday.day) == (day.month, day.day))))
+    return (
+        is_under(store_path, c.org_path)
+        and (c.start_time is None or c.start_time <= at)
+        and (c.end_time is None or at < c.end_time)
+        and (not c.tier_ids or member.tier_id in c.tier_ids)
+        and (not c.tags or bool(set(c.tags) & set(member.tags)))
+        and (
+            c.new_member_within is None
+            or (member.register_time is not None and at - member.register_time <= c.new_member_within)
+        )
+        and (not c.weekdays or day.isoweekday() in c.weekdays)
+        and (not c.month_days or day.day in c.month_days)
+        and (
+            c.kind != Kind.BIRTHDAY
+            or (member.birthday is not None and (member.birthday.month, member.birthday.day) == (day.month, day.day))
+        )
+    )
 
 
 class _Order:
@@ -139,7 +146,9 @@ class _Order:
     def base(self, line: Line, on_original: bool) -> int:
         return line.list_fen if on_original else line.payable_fen
 
-    def per_line(self, c: Campaign, eligible: Callable[[Line], bool], discount: Callable[[Line, int], int]) -> dict[str, int]:
+    def per_line(
+        self, c: Campaign, eligible: Callable[[Line], bool], discount: Callable[[Line, int], int]
+    ) -> dict[str, int]:
         """Line discounts of a line-level campaign: discount(line, base) for each."""
         shares = {}
         for line in self.lines:
@@ -174,8 +183,11 @@ def _campaign_shares(o: _Order, c: Campaign) -> dict[str, int]:
     if c.kind == Kind.CATEGORY_DISCOUNT:
         return o.per_line(c, lambda line: line.category in c.categories, _rate_off(c.rate_bp))
     if c.kind == Kind.LIMITED_PRICE:
-        return o.per_line(c, lambda line: line.sku in c.sku_prices_fen,
-                          lambda line, base: base - line.quantity * c.sku_prices_fen[line.sku])
+        return o.per_line(
+            c,
+            lambda line: line.sku in c.sku_prices_fen,
+            lambda line, base: base - line.quantity * c.sku_prices_fen[line.sku],
+        )
     covered = [line for line in o.lines if (not c.categories or line.category in c.categories) and line.payable_fen]
     subtotal = sum(o.base(line, c.on_original_price) for line in covered)
     reached = [s for s in c.steps if subtotal >= s.threshold_fen]
@@ -212,7 +224,9 @@ def _coupon_refusal(coupon: Coupon, o: _Order, store_path: str) -> tuple[str, li
         return coupon.reject_reason, []
     if coupon.store_paths and not any(is_under(store_path, p) for p in coupon.store_paths):
         return "COUPON_NOT_VALID_AT_STORE", []
-    covered = [line for line in o.lines if (not coupon.categories or line.category in coupon.categories) and line.payable_fen]
+    covered = [
+        line for line in o.lines if (not coupon.categories or line.category in coupon.categories) and line.payable_fen
+    ]
     if not covered:
         return "COUPON_NO_ELIGIBLE_LINES", []
     if sum(line.payable_fen for line in covered) < coupon.threshold_fen:
@@ -222,13 +236,24 @@ def _coupon_refusal(coupon: Coupon, o: _Order, store_path: str) -> tuple[str, li
     return "", covered
 
 
-def quote(lines: list[Line], member: Member, store_path: str, at: datetime, campaigns: list[Campaign],
-          coupons: list[Coupon], max_discounts: int = MAX_DISCOUNTS) -> Quote:
+def quote(
+    lines: list[Line],
+    member: Member,
+    store_path: str,
+    at: datetime,
+    campaigns: list[Campaign],
+    coupons: list[Coupon],
+    max_discounts: int = MAX_DISCOUNTS,
+) -> Quote:
     o = _Order(lines, max_discounts)
     day = local(at)  # once, not once a campaign
     live = [c for c in campaigns if targets(c, member, store_path, at, day)]
     # 1. tier price: the member's tier rate, or a tier campaign, whichever gives more
-    tier = Campaign("", "会员价", Kind.TIER_DISCOUNT, rate_bp=member.tier_price_rate_bp) if member.tier_price_rate_bp < BP else None
+    tier = (
+        Campaign("", "会员价", Kind.TIER_DISCOUNT, rate_bp=member.tier_price_rate_bp)
+        if member.tier_price_rate_bp < BP
+        else None
+    )
     options = [c for c in live if c.kind == Kind.TIER_DISCOUNT] + ([tier] if tier else [])
     if options:
         best, shares = _best(o, options)
@@ -252,6 +277,7 @@ def quote(lines: list[Line], member: Member, store_path: str, at: datetime, camp
             off = coupon.amount_fen
         o.apply("", coupon.code, f"{coupon.name or '券'} {coupon.code}", o.spread(off, covered))
     # the greatest multiplier (ties: the greater id, as _best): multipliers never combine
-    multiplier = max([c for c in live if c.kind == Kind.POINTS_MULTIPLIER], key=lambda c: (c.rate_bp, c.campaign_id),
-                     default=None)
+    multiplier = max(
+        [c for c in live if c.kind == Kind.POINTS_MULTIPLIER], key=lambda c: (c.rate_bp, c.campaign_id), default=None
+    )
     return Quote(lines, o.adjustments, rejected, multiplier)

@@ -17,6 +17,7 @@ from services.campaign.domain.campaigns import not_found as campaign_not_found
 @dataclass(frozen=True)
 class ReserveAsk:
     """One order's coupons and discounts to reserve, as the caller asked (checked)."""
+
     reservation_id: str
     member_id: str
     codes: list[str]
@@ -52,8 +53,12 @@ def redeeming(reservation_id: str, state: str, expire_time: datetime, now: datet
     if state == HoldState.CAPTURED.value:
         return False
     if state != HoldState.PENDING.value or expire_time <= now:
-        raise FailedPrecondition("RESERVATION_EXPIRED", "The reservation lapsed or was released.",
-                                 "预占已失效或已释放。", reservation_id=reservation_id)
+        raise FailedPrecondition(
+            "RESERVATION_EXPIRED",
+            "The reservation lapsed or was released.",
+            "预占已失效或已释放。",
+            reservation_id=reservation_id,
+        )
     return True
 
 
@@ -61,8 +66,12 @@ def releasing(reservation_id: str, state: str, expire_time: datetime, now: datet
     """How a release ends the reservation (None: it has ended already); one redeemed is
     refused."""
     if state == HoldState.CAPTURED.value:
-        raise FailedPrecondition("RESERVATION_REDEEMED", "The reservation was already redeemed.", "该预占已核销。",
-                                 reservation_id=reservation_id)
+        raise FailedPrecondition(
+            "RESERVATION_REDEEMED",
+            "The reservation was already redeemed.",
+            "该预占已核销。",
+            reservation_id=reservation_id,
+        )
     if state != HoldState.PENDING.value:
         return None
     return HoldState.EXPIRED if expire_time <= now else HoldState.RELEASED

@@ -30,9 +30,15 @@ def redeemed(order_id: str, reservations: Sequence[Reservation]) -> str:
     found = [r.reservation_id for r in reservations if r.state == HoldState.CAPTURED.value]
     if not found:
         if reservations:
-            raise FailedPrecondition("RESERVATION_NOT_REDEEMED", "The order's discounts were never booked.",
-                                     "该订单的优惠未曾核销。", order_id=order_id)
-        raise NotFound("RESERVATION_NOT_FOUND", "No reservation for this order.", "该订单没有预占记录。", order_id=order_id)
+            raise FailedPrecondition(
+                "RESERVATION_NOT_REDEEMED",
+                "The order's discounts were never booked.",
+                "该订单的优惠未曾核销。",
+                order_id=order_id,
+            )
+        raise NotFound(
+            "RESERVATION_NOT_FOUND", "No reservation for this order.", "该订单没有预占记录。", order_id=order_id
+        )
     return found[0]
 
 
@@ -42,14 +48,24 @@ def check_returns(order_id: str, uses: Mapping[str, Use], amounts: dict[str, int
         use = uses.get(campaign_id)
         if use is None or use.returned_fen + amount > use.amount_fen:
             given = 0 if use is None else use.amount_fen - use.returned_fen
-            raise FailedPrecondition("RETURN_EXCEEDS_DISCOUNT", f"Campaign {campaign_id} has {given} fen of this order's "
-                                     f"discount left to give back, not {amount}.",
-                                     f"活动 {campaign_id} 在本订单上可退回的优惠为 {given} 分，不足 {amount} 分。",
-                                     campaign_id=campaign_id, order_id=order_id)
+            raise FailedPrecondition(
+                "RETURN_EXCEEDS_DISCOUNT",
+                f"Campaign {campaign_id} has {given} fen of this order's discount left to give back, not {amount}.",
+                f"活动 {campaign_id} 在本订单上可退回的优惠为 {given} 分，不足 {amount} 分。",
+                campaign_id=campaign_id,
+                order_id=order_id,
+            )
 
 
 def returned(uses: Mapping[str, Use], amounts: dict[str, int]) -> list[tuple[str, dict[str, int]]]:
     """What the returns take off each campaign's stats, in id order."""
-    return [(campaign_id, {"discount_fen": -amount,
-                           "orders": -1 if uses[campaign_id].returned_fen + amount == uses[campaign_id].amount_fen else 0})
-            for campaign_id, amount in sorted(amounts.items())]
+    return [
+        (
+            campaign_id,
+            {
+                "discount_fen": -amount,
+                "orders": -1 if uses[campaign_id].returned_fen + amount == uses[campaign_id].amount_fen else 0,
+            },
+        )
+        for campaign_id, amount in sorted(amounts.items())
+    ]

@@ -3,17 +3,23 @@ lives here: domain/ prices and checks configuration, use_cases/ keep the state."
 
 from datetime import datetime
 
-from huiyuan.campaign.v1 import campaign_pb2 as pb
-from huiyuan.campaign.v1 import campaign_pb2_grpc
+from huiyuan.campaign.v1 import campaign_pb2 as pb, campaign_pb2_grpc
 from huiyuan.database import Batcher, Idempotency
-from huiyuan.runtime.requests import REQUEST_ID, check_request_id
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import enum_name, timestamp
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_in_scope, check_org_path, check_scope, check_store_path
+from huiyuan.runtime.requests import (
+    REQUEST_ID,
+    check_actor,
+    check_in_scope,
+    check_org_path,
+    check_request_id,
+    check_scope,
+    check_store_path,
+)
 from huiyuan.runtime.server import ServiceContext
 from services.campaign.domain import campaigns as rules
 from services.campaign.domain.campaigns import Status
@@ -21,8 +27,18 @@ from services.campaign.domain.coupons import AVAILABLE, check_template
 from services.campaign.domain.pricing import MAX_DISCOUNTS
 from services.campaign.domain.reservations import ReserveAsk
 from services.campaign.servicers import messages
-from services.campaign.use_cases import (campaigns, issuing, member_coupons, new_member_gifts, quotes, redemptions,
-                                         reservations, returns, stats, templates)
+from services.campaign.use_cases import (
+    campaigns,
+    issuing,
+    member_coupons,
+    new_member_gifts,
+    quotes,
+    redemptions,
+    reservations,
+    returns,
+    stats,
+    templates,
+)
 
 
 class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
@@ -39,24 +55,30 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v = Violations()
         member, lines, at = messages.order(v, request)
         v.raise_if_any()
-        return messages.quote_message(await self.quotes.quote(lines, member, request.store_path, at,
-                                                              list(request.coupon_codes)))
+        return messages.quote_message(
+            await self.quotes.quote(lines, member, request.store_path, at, list(request.coupon_codes))
+        )
 
     async def Simulate(self, request, context):
         v = Violations()
         v.check(bool(request.campaign_id), "campaign_id", "CAMPAIGN_ID_REQUIRED", "campaign_id is required")
         member, lines, at = messages.order(v, request.order, "order.")
         v.raise_if_any()
-        quoted = await self.quotes.simulate(request.campaign_id, lines, member, request.order.store_path, at,
-                                            list(request.order.coupon_codes))
+        quoted = await self.quotes.simulate(
+            request.campaign_id, lines, member, request.order.store_path, at, list(request.order.coupon_codes)
+        )
         return pb.SimulateResponse(quote=messages.quote_message(quoted))
 
     async def CreateCampaign(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
         m = request.campaign
-        v.check(enum_name(pb.CampaignKind, "CAMPAIGN_KIND", m.kind) is not None, "campaign.kind", "KIND_INVALID",
-                "kind is required")
+        v.check(
+            enum_name(pb.CampaignKind, "CAMPAIGN_KIND", m.kind) is not None,
+            "campaign.kind",
+            "KIND_INVALID",
+            "kind is required",
+        )
         check_scope(v, m.org_path, "campaign.org_path")
         campaign = messages.campaign(m)
         rules.check_campaign(v, campaign)
@@ -86,11 +108,13 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         fingerprint = pagination.fingerprint(request.org_path, request.status)
         after = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        rows = await campaigns.list_under(self.database, request.org_path, Status(status) if status else None,
-                                          after[0] if after else None, size + 1)
+        rows = await campaigns.list_under(
+            self.database, request.org_path, Status(status) if status else None, after[0] if after else None, size + 1
+        )
         page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
-        return pb.ListCampaignsResponse(campaigns=[messages.campaign_message(c, s, cid) for cid, c, s in page],
-                                        next_page_token=token)
+        return pb.ListCampaignsResponse(
+            campaigns=[messages.campaign_message(c, s, cid) for cid, c, s in page], next_page_token=token
+        )
 
     async def SetCampaignStatus(self, request, context):
         v = Violations()
@@ -102,8 +126,9 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.raise_if_any()
 
         async def work(tx):
-            campaign, status = await campaigns.set_status(tx, request.campaign_id, Status(wanted), utcnow(),
-                                                          self.quotes.active)
+            campaign, status = await campaigns.set_status(
+                tx, request.campaign_id, Status(wanted), utcnow(), self.quotes.active
+            )
             return pb.SetCampaignStatusResponse(campaign=messages.campaign_message(campaign, status))
 
         return await self.idempotency.run(request, pb.SetCampaignStatusResponse, work)
@@ -133,8 +158,12 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
     async def GetCouponTemplate(self, request, context):
         v = Violations()
-        v.check(is_id(request.template_id, "ct"), "template_id", "TEMPLATE_ID_INVALID",
-                "template_id must be a template id such as ct_01J...")
+        v.check(
+            is_id(request.template_id, "ct"),
+            "template_id",
+            "TEMPLATE_ID_INVALID",
+            "template_id must be a template id such as ct_01J...",
+        )
         v.raise_if_any()
         template = await templates.get(self.database, request.template_id)
         return pb.GetCouponTemplateResponse(template=messages.template_message(template))
@@ -144,18 +173,32 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         check_request_id(v, request.request_id)
         v.check(bool(request.template_id), "template_id", "TEMPLATE_ID_REQUIRED", "template_id is required")
         v.check(0 < len(request.member_ids) <= 10_000, "member_ids", "MEMBERS_REQUIRED", "1 to 10000 member_ids")
-        v.check(all(is_id(m, "m") for m in request.member_ids), "member_ids", "MEMBER_ID_INVALID",
-                "every member_id must be a member id such as m_01J...")
-        v.check(not request.batch_id or bool(REQUEST_ID.match(request.batch_id)), "batch_id", "BATCH_ID_INVALID",
-                "batch_id is 1 to 64 letters, digits or . _ : -, as a request_id")
+        v.check(
+            all(is_id(m, "m") for m in request.member_ids),
+            "member_ids",
+            "MEMBER_ID_INVALID",
+            "every member_id must be a member id such as m_01J...",
+        )
+        v.check(
+            not request.batch_id or bool(REQUEST_ID.match(request.batch_id)),
+            "batch_id",
+            "BATCH_ID_INVALID",
+            "batch_id is 1 to 64 letters, digits or . _ : -, as a request_id",
+        )
         check_actor(v, request, required=False)
         v.raise_if_any()
 
         async def work(tx):
-            issued, skipped = await issuing.issue(tx, template_id=request.template_id, member_ids=list(request.member_ids),
-                                                  now=utcnow(), batch_id=request.batch_id)
-            return pb.IssueCouponsResponse(coupons=[messages.coupon_message(c) for c in issued],
-                                           already_issued_member_ids=skipped)
+            issued, skipped = await issuing.issue(
+                tx,
+                template_id=request.template_id,
+                member_ids=list(request.member_ids),
+                now=utcnow(),
+                batch_id=request.batch_id,
+            )
+            return pb.IssueCouponsResponse(
+                coupons=[messages.coupon_message(c) for c in issued], already_issued_member_ids=skipped
+            )
 
         return await self.idempotency.run(request, pb.IssueCouponsResponse, work)
 
@@ -168,8 +211,9 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.raise_if_any()
 
         async def work(tx):
-            given = await new_member_gifts.give(tx, request.member_id, list(request.tags), request.home_store_path,
-                                                utcnow())
+            given = await new_member_gifts.give(
+                tx, request.member_id, list(request.tags), request.home_store_path, utcnow()
+            )
             return pb.IssueNewMemberGiftsResponse(coupons=[messages.coupon_message(c) for c in given])
 
         return await self.idempotency.run(request, pb.IssueNewMemberGiftsResponse, work)
@@ -179,20 +223,33 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
         state = enum_name(pb.CouponState, "COUPON_STATE", request.state)
         v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown state")
-        store = check_store_path(v, request.usable_at_store_path, "usable_at_store_path") if request.usable_at_store_path else ""
+        store = (
+            check_store_path(v, request.usable_at_store_path, "usable_at_store_path")
+            if request.usable_at_store_path
+            else ""
+        )
         node = check_org_path(v, request.usable_under_org_path, "usable_under_org_path", required=False)
-        v.check(not (store and node), "usable_under_org_path", "USABLE_FILTERS_EXCLUSIVE",
-                "give usable_at_store_path or usable_under_org_path, not both")
+        v.check(
+            not (store and node),
+            "usable_under_org_path",
+            "USABLE_FILTERS_EXCLUSIVE",
+            "give usable_at_store_path or usable_under_org_path, not both",
+        )
         usable = bool(store or node)
-        v.check(not usable or state in (None, AVAILABLE), "state", "STATE_INVALID",
-                "with usable_at_store_path or usable_under_org_path, state is unset or AVAILABLE")
+        v.check(
+            not usable or state in (None, AVAILABLE),
+            "state",
+            "STATE_INVALID",
+            "with usable_at_store_path or usable_under_org_path, state is unset or AVAILABLE",
+        )
         size = pagination.page_size(request.page_size, 50, 500, v)
         # Without a node, the fingerprint of before the field: page tokens in flight stay good.
         fingerprint = pagination.fingerprint(request.member_id, request.state, store, *([node] if node else []))
         before = pagination.decode(request.page_token, fingerprint, v)
         v.raise_if_any()
-        rows = await member_coupons.listed(self.database, request.member_id, state, usable,
-                                           before[0] if before else None, size + 1, utcnow())
+        rows = await member_coupons.listed(
+            self.database, request.member_id, state, usable, before[0] if before else None, size + 1, utcnow()
+        )
         page, token = pagination.next_page(rows, size, lambda c: [c.coupon_id], fingerprint)
         page = member_coupons.usable(page, store, node)  # after the token is taken (see there)
         return pb.ListMemberCouponsResponse(coupons=[messages.coupon_message(c) for c in page], next_page_token=token)
@@ -201,8 +258,12 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
-        v.check(len(set(request.coupon_codes)) == len(request.coupon_codes) <= 20, "coupon_codes", "COUPON_CODES_INVALID",
-                "at most 20 coupon codes, each once")
+        v.check(
+            len(set(request.coupon_codes)) == len(request.coupon_codes) <= 20,
+            "coupon_codes",
+            "COUPON_CODES_INVALID",
+            "at most 20 coupon codes, each once",
+        )
         v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
         check_store_path(v, request.store_path, "store_path")
         ttl = check_ttl(v, request.ttl.ToTimedelta())
@@ -210,15 +271,30 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         check_actor(v, request, required=False)
         v.raise_if_any()
 
-        return await self.reservations.submit((request, ReserveAsk(
-            new_id("rs"), request.member_id, list(request.coupon_codes), request.order_id, request.store_path, ttl,
-            list(request.adjustments))))
+        return await self.reservations.submit(
+            (
+                request,
+                ReserveAsk(
+                    new_id("rs"),
+                    request.member_id,
+                    list(request.coupon_codes),
+                    request.order_id,
+                    request.store_path,
+                    ttl,
+                    list(request.adjustments),
+                ),
+            )
+        )
 
     async def _reserve(self, items):
         async def work(tx, asks):
             outcomes = await reservations.reserve_many(tx, asks, utcnow())
-            return [pb.ReserveCouponsResponse(reservation_id=ask.reservation_id, expire_time=timestamp(outcome))
-                    if isinstance(outcome, datetime) else outcome for ask, outcome in zip(asks, outcomes)]
+            return [
+                pb.ReserveCouponsResponse(reservation_id=ask.reservation_id, expire_time=timestamp(outcome))
+                if isinstance(outcome, datetime)
+                else outcome
+                for ask, outcome in zip(asks, outcomes)
+            ]
 
         return await self.idempotency.run_batch(items, pb.ReserveCouponsResponse, work)
 
@@ -233,9 +309,14 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
     async def _redeem(self, items):
         async def work(tx, reservation_ids):
-            return [pb.RedeemCouponsResponse(coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_REDEEMED) for c in codes])
-                    if isinstance(codes, list) else codes
-                    for codes in await redemptions.redeem_many(tx, reservation_ids, utcnow())]
+            return [
+                pb.RedeemCouponsResponse(
+                    coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_REDEEMED) for c in codes]
+                )
+                if isinstance(codes, list)
+                else codes
+                for codes in await redemptions.redeem_many(tx, reservation_ids, utcnow())
+            ]
 
         return await self.idempotency.run_batch(items, pb.RedeemCouponsResponse, work)
 
@@ -248,7 +329,9 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         async def work(tx):
             codes = await reservations.release(tx, request.reservation_id, utcnow())
-            return pb.ReleaseCouponsResponse(coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_AVAILABLE) for c in codes])
+            return pb.ReleaseCouponsResponse(
+                coupons=[pb.Coupon(coupon_code=c, state=pb.COUPON_STATE_AVAILABLE) for c in codes]
+            )
 
         return await self.idempotency.run(request, pb.ReleaseCouponsResponse, work)
 
@@ -263,12 +346,18 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         async def work(tx):
             returned = await returns.give_back(tx, request.order_id, list(request.adjustments))
-            return pb.ReturnDiscountsResponse(returns=[pb.CampaignReturn(campaign_id=c, amount_fen=a)
-                                                       for c, a in sorted(returned.items())])
+            return pb.ReturnDiscountsResponse(
+                returns=[pb.CampaignReturn(campaign_id=c, amount_fen=a) for c, a in sorted(returned.items())]
+            )
 
         return await self.idempotency.run(request, pb.ReturnDiscountsResponse, work)
 
     async def GetCampaignStats(self, request, context):
         s = await stats.of_campaign(self.database, request.campaign_id)
-        return pb.GetCampaignStatsResponse(orders=s.orders, discount_fen=s.discount_fen, budget_left_fen=s.budget_left_fen,
-                                           coupons_issued=s.coupons_issued, coupons_redeemed=s.coupons_redeemed)
+        return pb.GetCampaignStatsResponse(
+            orders=s.orders,
+            discount_fen=s.discount_fen,
+            budget_left_fen=s.budget_left_fen,
+            coupons_issued=s.coupons_issued,
+            coupons_redeemed=s.coupons_redeemed,
+        )

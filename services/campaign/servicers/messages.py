@@ -15,26 +15,56 @@ from services.campaign.domain.rates import BP
 def campaign(m: pb.Campaign) -> Campaign:
     kind = Kind(enum_name(pb.CampaignKind, "CAMPAIGN_KIND", m.kind) or "TIER_DISCOUNT")
     return Campaign(
-        "", m.name.strip(), kind, m.org_path,
+        "",
+        m.name.strip(),
+        kind,
+        m.org_path,
         from_timestamp(m.start_time) if m.HasField("start_time") else None,
         from_timestamp(m.end_time) if m.HasField("end_time") else None,
-        list(m.tier_ids), list(m.tags), m.new_member_within.ToTimedelta() if m.HasField("new_member_within") else None,
-        m.points_multiplier_bp if kind == Kind.POINTS_MULTIPLIER else m.rate_bp, list(m.categories),
-        dict(m.sku_prices_fen), [Step(s.threshold_fen, s.reduction_fen, s.rate_bp) for s in m.steps],
-        list(m.weekdays), list(m.month_days), m.exclusive_group, m.on_original_price,
-        m.budget_fen, m.per_member_limit, m.per_store_daily_limit, m.coupon_template_id)
+        list(m.tier_ids),
+        list(m.tags),
+        m.new_member_within.ToTimedelta() if m.HasField("new_member_within") else None,
+        m.points_multiplier_bp if kind == Kind.POINTS_MULTIPLIER else m.rate_bp,
+        list(m.categories),
+        dict(m.sku_prices_fen),
+        [Step(s.threshold_fen, s.reduction_fen, s.rate_bp) for s in m.steps],
+        list(m.weekdays),
+        list(m.month_days),
+        m.exclusive_group,
+        m.on_original_price,
+        m.budget_fen,
+        m.per_member_limit,
+        m.per_store_daily_limit,
+        m.coupon_template_id,
+    )
 
 
 def campaign_message(c: Campaign, status: Status, campaign_id: str = "") -> pb.Campaign:
     message = pb.Campaign(
-        campaign_id=campaign_id or c.campaign_id, name=c.name, kind=enum_value(pb.CampaignKind, "CAMPAIGN_KIND", c.kind.value),
-        org_path=c.org_path, status=enum_value(pb.CampaignStatus, "CAMPAIGN_STATUS", status.value),
-        start_time=timestamp(c.start_time), end_time=timestamp(c.end_time), tier_ids=c.tier_ids, tags=c.tags,
-        categories=c.categories, sku_prices_fen=c.sku_prices_fen, weekdays=c.weekdays, month_days=c.month_days,
-        steps=[pb.ThresholdStep(threshold_fen=s.threshold_fen, reduction_fen=s.reduction_fen, rate_bp=s.rate_bp) for s in c.steps],
-        exclusive_group=c.exclusive_group, on_original_price=c.on_original_price, budget_fen=c.budget_fen,
-        per_member_limit=c.per_member_limit, per_store_daily_limit=c.per_store_daily_limit,
-        coupon_template_id=c.coupon_template_id)
+        campaign_id=campaign_id or c.campaign_id,
+        name=c.name,
+        kind=enum_value(pb.CampaignKind, "CAMPAIGN_KIND", c.kind.value),
+        org_path=c.org_path,
+        status=enum_value(pb.CampaignStatus, "CAMPAIGN_STATUS", status.value),
+        start_time=timestamp(c.start_time),
+        end_time=timestamp(c.end_time),
+        tier_ids=c.tier_ids,
+        tags=c.tags,
+        categories=c.categories,
+        sku_prices_fen=c.sku_prices_fen,
+        weekdays=c.weekdays,
+        month_days=c.month_days,
+        steps=[
+            pb.ThresholdStep(threshold_fen=s.threshold_fen, reduction_fen=s.reduction_fen, rate_bp=s.rate_bp)
+            for s in c.steps
+        ],
+        exclusive_group=c.exclusive_group,
+        on_original_price=c.on_original_price,
+        budget_fen=c.budget_fen,
+        per_member_limit=c.per_member_limit,
+        per_store_daily_limit=c.per_store_daily_limit,
+        coupon_template_id=c.coupon_template_id,
+    )
     if c.kind == Kind.POINTS_MULTIPLIER:
         message.points_multiplier_bp = c.rate_bp
     else:
@@ -46,17 +76,38 @@ def campaign_message(c: Campaign, status: Status, campaign_id: str = "") -> pb.C
 
 def template(m: pb.CouponTemplate, kind: str | None) -> Template:
     return Template(
-        "", m.name.strip(), CouponKind(kind or "FIXED"), m.amount_fen, m.rate_bp, m.cap_fen, m.threshold_fen,
-        list(m.categories), m.org_path, from_timestamp(m.valid_from_time) if m.HasField("valid_from_time") else None,
-        from_timestamp(m.valid_until_time) if m.HasField("valid_until_time") else None, m.valid_days, m.campaign_id)
+        "",
+        m.name.strip(),
+        CouponKind(kind or "FIXED"),
+        m.amount_fen,
+        m.rate_bp,
+        m.cap_fen,
+        m.threshold_fen,
+        list(m.categories),
+        m.org_path,
+        from_timestamp(m.valid_from_time) if m.HasField("valid_from_time") else None,
+        from_timestamp(m.valid_until_time) if m.HasField("valid_until_time") else None,
+        m.valid_days,
+        m.campaign_id,
+    )
 
 
 def template_message(t: Template) -> pb.CouponTemplate:
     return pb.CouponTemplate(
-        template_id=t.template_id, name=t.name, kind=enum_value(pb.CouponKind, "COUPON_KIND", t.kind.value),
-        amount_fen=t.amount_fen, rate_bp=t.rate_bp, cap_fen=t.cap_fen, threshold_fen=t.threshold_fen,
-        categories=t.categories, org_path=t.org_path, valid_from_time=timestamp(t.valid_from),
-        valid_until_time=timestamp(t.valid_until), valid_days=t.valid_days, campaign_id=t.campaign_id)
+        template_id=t.template_id,
+        name=t.name,
+        kind=enum_value(pb.CouponKind, "COUPON_KIND", t.kind.value),
+        amount_fen=t.amount_fen,
+        rate_bp=t.rate_bp,
+        cap_fen=t.cap_fen,
+        threshold_fen=t.threshold_fen,
+        categories=t.categories,
+        org_path=t.org_path,
+        valid_from_time=timestamp(t.valid_from),
+        valid_until_time=timestamp(t.valid_until),
+        valid_days=t.valid_days,
+        campaign_id=t.campaign_id,
+    )
 
 
 def order(v: Violations, request: pb.QuoteRequest, p: str = ""):
@@ -64,14 +115,26 @@ def order(v: Violations, request: pb.QuoteRequest, p: str = ""):
     check_store_path(v, request.store_path, f"{p}store_path")
     check_order_lines(v, request.lines, f"{p}lines")
     m = request.member
-    v.check(0 <= m.tier_price_rate_bp <= BP, f"{p}member.tier_price_rate_bp", "RATE_INVALID", "tier_price_rate_bp is 0 to 10000")
+    v.check(
+        0 <= m.tier_price_rate_bp <= BP,
+        f"{p}member.tier_price_rate_bp",
+        "RATE_INVALID",
+        "tier_price_rate_bp is 0 to 10000",
+    )
     birthday = None
     if m.HasField("birthday"):  # a birthday without a year (0000-MM-DD) still has its day
-        birthday = calendar_date(m.birthday) or (calendar_date(type(m.birthday)(year=2000, month=m.birthday.month,
-                                                                                 day=m.birthday.day)))
+        birthday = calendar_date(m.birthday) or (
+            calendar_date(type(m.birthday)(year=2000, month=m.birthday.month, day=m.birthday.day))
+        )
         v.check(birthday is not None, f"{p}member.birthday", "DATE_INVALID", "birthday must be a calendar day")
-    member = pricing.Member(m.member_id, m.tier_id, m.tier_price_rate_bp or BP, list(m.tags),
-                            from_timestamp(m.register_time) if m.HasField("register_time") else None, birthday)
+    member = pricing.Member(
+        m.member_id,
+        m.tier_id,
+        m.tier_price_rate_bp or BP,
+        list(m.tags),
+        from_timestamp(m.register_time) if m.HasField("register_time") else None,
+        birthday,
+    )
     lines = [pricing.Line(x.line_id, x.sku, x.category, x.quantity, x.unit_price_fen) for x in request.lines]
     at = from_timestamp(request.at_time) if request.HasField("at_time") else utcnow()
     return member, lines, at
@@ -80,8 +143,12 @@ def order(v: Violations, request: pb.QuoteRequest, p: str = ""):
 def quote_message(q: pricing.Quote) -> pb.QuoteResponse:
     # Filled in place with add(): half the CPU of building each message and copying
     # it into its parent, on the path of every quote.
-    message = pb.QuoteResponse(list_total_fen=q.list_total_fen, discount_total_fen=q.discount_total_fen,
-                               payable_fen=q.payable_fen, points_multiplier_bp=q.points_multiplier_bp)
+    message = pb.QuoteResponse(
+        list_total_fen=q.list_total_fen,
+        discount_total_fen=q.discount_total_fen,
+        payable_fen=q.payable_fen,
+        points_multiplier_bp=q.points_multiplier_bp,
+    )
     if q.points_multiplier:
         message.points_multiplier_campaign_id = q.points_multiplier.campaign_id
         message.points_multiplier_name = q.points_multiplier.name
@@ -89,8 +156,9 @@ def quote_message(q: pricing.Quote) -> pb.QuoteResponse:
     for x in q.lines:
         add_line(line_id=x.line_id, list_fen=x.list_fen, discount_fen=x.discount_fen, payable_fen=x.payable_fen)
     for a in q.adjustments:
-        add_share = message.adjustments.add(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=a.amount_fen,
-                                            explanation=a.explanation).line_shares.add
+        add_share = message.adjustments.add(
+            campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=a.amount_fen, explanation=a.explanation
+        ).line_shares.add
         for line_id, amount in a.line_shares.items():
             add_share(line_id=line_id, amount_fen=amount)
     for code, reason in q.rejected_coupons:
@@ -100,14 +168,24 @@ def quote_message(q: pricing.Quote) -> pb.QuoteResponse:
 
 def coupon_message(c: MemberCoupon) -> pb.Coupon:
     """A coupon, with its template's name and terms."""
-    return pb.Coupon(coupon_code=c.coupon_code, template_id=c.template_id, member_id=c.member_id,
-                     state=enum_value(pb.CouponState, "COUPON_STATE", c.state),
-                     valid_from_time=timestamp(c.valid_from_time), valid_until_time=timestamp(c.valid_until_time),
-                     name=c.template.name, terms=terms(c.template))
+    return pb.Coupon(
+        coupon_code=c.coupon_code,
+        template_id=c.template_id,
+        member_id=c.member_id,
+        state=enum_value(pb.CouponState, "COUPON_STATE", c.state),
+        valid_from_time=timestamp(c.valid_from_time),
+        valid_until_time=timestamp(c.valid_until_time),
+        name=c.template.name,
+        terms=terms(c.template),
+    )
 
 
 def check_adjustments(v: Violations, adjustments) -> None:
     for i, a in enumerate(adjustments):
         v.check(a.amount_fen > 0, f"adjustments[{i}].amount_fen", "AMOUNT_INVALID", "amount_fen must be > 0")
-        v.check(not (a.campaign_id and a.coupon_code), f"adjustments[{i}]", "ADJUSTMENT_INVALID",
-                "an adjustment is a campaign's or a coupon's, not both (the tier price is neither)")
+        v.check(
+            not (a.campaign_id and a.coupon_code),
+            f"adjustments[{i}]",
+            "ADJUSTMENT_INVALID",
+            "an adjustment is a campaign's or a coupon's, not both (the tier price is neither)",
+        )

@@ -29,30 +29,61 @@ def from_body(body: dict) -> Campaign:
         body[key] = datetime.fromisoformat(body[key]) if body[key] else None
     within = body.pop("new_member_within")
     steps = [Step(**s) for s in body.pop("steps")]
-    return Campaign(**{**body, "kind": Kind(body["kind"]), "steps": steps,
-                       "new_member_within": timedelta(seconds=within) if within is not None else None})
+    return Campaign(
+        **{
+            **body,
+            "kind": Kind(body["kind"]),
+            "steps": steps,
+            "new_member_within": timedelta(seconds=within) if within is not None else None,
+        }
+    )
 
 
 async def exists(tx: Transaction, campaign_id: str) -> bool:
-    return (await tx.execute(select(campaigns.c.campaign_id).where(campaigns.c.campaign_id == campaign_id))
-            ).first() is not None
+    return (
+        await tx.execute(select(campaigns.c.campaign_id).where(campaigns.c.campaign_id == campaign_id))
+    ).first() is not None
 
 
 async def kinds_in_group(tx: Transaction, exclusive_group: str) -> list[Kind]:
     """The kinds of the campaigns of an exclusive group that have not ended."""
-    kinds = (await tx.execute(select(campaigns.c.kind).where(
-        campaigns.c.exclusive_group == exclusive_group, campaigns.c.status != Status.ENDED.value))).scalars()
+    kinds = (
+        await tx.execute(
+            select(campaigns.c.kind).where(
+                campaigns.c.exclusive_group == exclusive_group, campaigns.c.status != Status.ENDED.value
+            )
+        )
+    ).scalars()
     return [Kind(k) for k in kinds]
 
 
 async def add(tx: Transaction, c: Campaign, status: Status, now: datetime) -> None:
     """A new campaign, with its stats row from the start: a redemption adds to that row
     without waiting for it (use_cases/budgets.py)."""
-    await tx.execute(insert(campaigns), {
-        "campaign_id": c.campaign_id, "kind": c.kind.value, "status": status.value, "org_path": c.org_path,
-        "exclusive_group": c.exclusive_group, "body": to_body(c), "create_time": now, "update_time": now})
-    await tx.execute(insert(campaign_stats), {"campaign_id": c.campaign_id, "orders": 0, "discount_fen": 0,
-                                              "reserved_fen": 0, "coupons_issued": 0, "coupons_redeemed": 0})
+    await tx.execute(
+        insert(campaigns),
+        {
+            "campaign_id": c.campaign_id,
+            "kind": c.kind.value,
+            "status": status.value,
+            "org_path": c.org_path,
+            "exclusive_group": c.exclusive_group,
+            "body": to_body(c),
+            "create_time": now,
+            "update_time": now,
+        },
+    )
+    await tx.execute(
+        insert(campaign_stats),
+        {
+            "campaign_id": c.campaign_id,
+            "orders": 0,
+            "discount_fen": 0,
+            "reserved_fen": 0,
+            "coupons_issued": 0,
+            "coupons_redeemed": 0,
+        },
+    )
 
 
 async def get(tx: Transaction, campaign_id: str, lock: bool = False) -> tuple[Campaign, Status] | None:
@@ -63,12 +94,14 @@ async def get(tx: Transaction, campaign_id: str, lock: bool = False) -> tuple[Ca
 
 
 async def set_status(tx: Transaction, campaign_id: str, status: Status, now: datetime) -> None:
-    await tx.execute(update(campaigns).where(campaigns.c.campaign_id == campaign_id)
-                     .values(status=status.value, update_time=now))
+    await tx.execute(
+        update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(status=status.value, update_time=now)
+    )
 
 
-async def under(tx: Transaction, org_path: str, status: Status | None, after: str | None,
-                limit: int) -> list[tuple[str, Campaign, Status]]:
+async def under(
+    tx: Transaction, org_path: str, status: Status | None, after: str | None, limit: int
+) -> list[tuple[str, Campaign, Status]]:
     """Campaigns whose scope covers or lies under org_path, by id."""
     q = select(campaigns.c.campaign_id, campaigns.c.body, campaigns.c.status)
     if status:
@@ -76,8 +109,11 @@ async def under(tx: Transaction, org_path: str, status: Status | None, after: st
     if after is not None:
         q = q.where(campaigns.c.campaign_id > after)
     rows = (await tx.execute(q.order_by(campaigns.c.campaign_id))).all()
-    found = [(r.campaign_id, from_body(r.body), Status(r.status)) for r in rows
-             if not org_path or on_line(r.body["org_path"], org_path)]
+    found = [
+        (r.campaign_id, from_body(r.body), Status(r.status))
+        for r in rows
+        if not org_path or on_line(r.body["org_path"], org_path)
+    ]
     return found[:limit]
 
 

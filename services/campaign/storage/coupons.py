@@ -6,13 +6,18 @@ from sqlalchemy import bindparam, insert, select
 
 from huiyuan.database import Database, Transaction, insert_new
 from services.campaign.domain.coupons import MemberCoupon
-from services.campaign.storage.templates import from_body
 from services.campaign.storage.tables import coupon_templates, coupons
+from services.campaign.storage.templates import from_body
 
 # Built once (SQLAlchemy reuses its compiled form): every quote with coupons runs it.
-_PRESENTED = select(coupons.c.coupon_code, coupons.c.template_id, coupons.c.member_id, coupons.c.state,
-                    coupons.c.valid_from_time, coupons.c.valid_until_time).where(
-    coupons.c.coupon_code.in_(bindparam("codes", expanding=True)))
+_PRESENTED = select(
+    coupons.c.coupon_code,
+    coupons.c.template_id,
+    coupons.c.member_id,
+    coupons.c.state,
+    coupons.c.valid_from_time,
+    coupons.c.valid_until_time,
+).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True)))
 
 
 async def presented(database: Database, codes: list[str]) -> dict:
@@ -21,9 +26,18 @@ async def presented(database: Database, codes: list[str]) -> dict:
 
 
 def _row(c: MemberCoupon, now: datetime, batch_id: str) -> dict:
-    return {"coupon_id": c.coupon_id, "coupon_code": c.coupon_code, "template_id": c.template_id,
-            "member_id": c.member_id, "state": c.state, "reservation_id": None, "valid_from_time": c.valid_from_time,
-            "valid_until_time": c.valid_until_time, "issue_time": now, "batch_id": batch_id or None}
+    return {
+        "coupon_id": c.coupon_id,
+        "coupon_code": c.coupon_code,
+        "template_id": c.template_id,
+        "member_id": c.member_id,
+        "state": c.state,
+        "reservation_id": None,
+        "valid_from_time": c.valid_from_time,
+        "valid_until_time": c.valid_until_time,
+        "issue_time": now,
+        "batch_id": batch_id or None,
+    }
 
 
 async def add(tx: Transaction, wanted: list[MemberCoupon], now: datetime, batch_id: str = "") -> list[MemberCoupon]:
@@ -38,18 +52,32 @@ async def add(tx: Transaction, wanted: list[MemberCoupon], now: datetime, batch_
     return [c for c in wanted if c.coupon_id in inserted]
 
 
-async def of_member(tx: Transaction, member_id: str, state: str | None, before: str | None, limit: int,
-                    valid_at: datetime | None = None) -> list[MemberCoupon]:
+async def of_member(
+    tx: Transaction, member_id: str, state: str | None, before: str | None, limit: int, valid_at: datetime | None = None
+) -> list[MemberCoupon]:
     """A member's coupons, newest first, each with its template; with valid_at, only
     those valid then."""
-    q = select(coupons, coupon_templates.c.body).join(
-        coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(coupons.c.member_id == member_id)
+    q = (
+        select(coupons, coupon_templates.c.body)
+        .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
+        .where(coupons.c.member_id == member_id)
+    )
     if state:
         q = q.where(coupons.c.state == state)
     if valid_at is not None:
         q = q.where(coupons.c.valid_from_time <= valid_at, coupons.c.valid_until_time > valid_at)
     if before is not None:
         q = q.where(coupons.c.coupon_id < before)
-    return [MemberCoupon(r.coupon_id, r.coupon_code, r.template_id, r.member_id, r.state, r.valid_from_time,
-                         r.valid_until_time, from_body(r.body))
-            for r in (await tx.execute(q.order_by(coupons.c.coupon_id.desc()).limit(limit))).all()]
+    return [
+        MemberCoupon(
+            r.coupon_id,
+            r.coupon_code,
+            r.template_id,
+            r.member_id,
+            r.state,
+            r.valid_from_time,
+            r.valid_until_time,
+            from_body(r.body),
+        )
+        for r in (await tx.execute(q.order_by(coupons.c.coupon_id.desc()).limit(limit))).all()
+    ]

@@ -16,46 +16,76 @@ from services.campaign.domain.coupons import AVAILABLE, REDEEMED, RESERVED
 from services.campaign.domain.reservations import ReserveAsk
 from services.campaign.storage.tables import campaign_uses, campaigns, coupon_templates, coupons, reservations
 
-_LOCK_COUPONS = select(coupons).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True))
-                                      ).order_by(coupons.c.coupon_code).with_for_update()
-_RESERVE_COUPONS = update(coupons).where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True))).values(
-    state=RESERVED, reservation_id=bindparam("reservation"))
+_LOCK_COUPONS = (
+    select(coupons)
+    .where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True)))
+    .order_by(coupons.c.coupon_code)
+    .with_for_update()
+)
+_RESERVE_COUPONS = (
+    update(coupons)
+    .where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True)))
+    .values(state=RESERVED, reservation_id=bindparam("reservation"))
+)
 # The campaign behind each adjusted coupon's template ("" when no budget backs it), and
 # the bodies of the campaigns that pay a reservation's adjustments: their own, or
 # those behind their coupons.
-_BEHIND = select(coupons.c.coupon_code, coupon_templates.c.campaign_id).join(
-    coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(
-    coupons.c.coupon_code.in_(bindparam("adjusted_codes", expanding=True)))
-_PAYING = select(campaigns.c.campaign_id, campaigns.c.body).where(or_(
-    campaigns.c.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
-    campaigns.c.campaign_id.in_(select(coupon_templates.c.campaign_id).join(
-        coupons, coupons.c.template_id == coupon_templates.c.template_id).where(
-        coupons.c.coupon_code.in_(bindparam("adjusted_codes", expanding=True))).scalar_subquery())))
+_BEHIND = (
+    select(coupons.c.coupon_code, coupon_templates.c.campaign_id)
+    .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
+    .where(coupons.c.coupon_code.in_(bindparam("adjusted_codes", expanding=True)))
+)
+_PAYING = select(campaigns.c.campaign_id, campaigns.c.body).where(
+    or_(
+        campaigns.c.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
+        campaigns.c.campaign_id.in_(
+            select(coupon_templates.c.campaign_id)
+            .join(coupons, coupons.c.template_id == coupon_templates.c.template_id)
+            .where(coupons.c.coupon_code.in_(bindparam("adjusted_codes", expanding=True)))
+            .scalar_subquery()
+        ),
+    )
+)
 # A use counts against the limits while it is held or booked, until its whole discount
 # has come back with returned goods (then, as in the stats, it is no order).
-_COUNTED = and_(campaign_uses.c.campaign_id == bindparam("campaign_id"),
-                campaign_uses.c.state.in_([HoldState.PENDING.value, HoldState.CAPTURED.value]),
-                campaign_uses.c.returned_fen < campaign_uses.c.amount_fen)
+_COUNTED = and_(
+    campaign_uses.c.campaign_id == bindparam("campaign_id"),
+    campaign_uses.c.state.in_([HoldState.PENDING.value, HoldState.CAPTURED.value]),
+    campaign_uses.c.returned_fen < campaign_uses.c.amount_fen,
+)
 _MEMBER_USES = select(func.count()).where(_COUNTED, campaign_uses.c.member_id == bindparam("member_id"))
-_STORE_USES = select(func.count()).where(_COUNTED, campaign_uses.c.store_path == bindparam("store_path"),
-                                         campaign_uses.c.business_day == bindparam("day"))
+_STORE_USES = select(func.count()).where(
+    _COUNTED, campaign_uses.c.store_path == bindparam("store_path"), campaign_uses.c.business_day == bindparam("day")
+)
 _INSERT_RESERVATION = insert(reservations)
 _INSERT_USES = insert(campaign_uses)
 # Reservations (one, or a batch's) locked in id order, and their uses and codes.
-_LOCK_RESERVATIONS = select(reservations).where(reservations.c.reservation_id.in_(bindparam("keys", expanding=True))
-                                                ).order_by(reservations.c.reservation_id).with_for_update()
-_USES_OF_MANY = select(campaign_uses).where(campaign_uses.c.reservation_id.in_(bindparam("keys", expanding=True))
-                                            ).order_by(campaign_uses.c.reservation_id, campaign_uses.c.campaign_id)
-_CODES_OF_MANY = select(coupons.c.reservation_id, coupons.c.coupon_code, coupon_templates.c.campaign_id).join(
-    coupon_templates, coupon_templates.c.template_id == coupons.c.template_id).where(
-    coupons.c.reservation_id.in_(bindparam("keys", expanding=True)))
-_SET_USES = update(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).values(
-    state=bindparam("new_state"))
-_SET_RESERVATION = update(reservations).where(reservations.c.reservation_id == bindparam("key")).values(
-    state=bindparam("new_state"))
+_LOCK_RESERVATIONS = (
+    select(reservations)
+    .where(reservations.c.reservation_id.in_(bindparam("keys", expanding=True)))
+    .order_by(reservations.c.reservation_id)
+    .with_for_update()
+)
+_USES_OF_MANY = (
+    select(campaign_uses)
+    .where(campaign_uses.c.reservation_id.in_(bindparam("keys", expanding=True)))
+    .order_by(campaign_uses.c.reservation_id, campaign_uses.c.campaign_id)
+)
+_CODES_OF_MANY = (
+    select(coupons.c.reservation_id, coupons.c.coupon_code, coupon_templates.c.campaign_id)
+    .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
+    .where(coupons.c.reservation_id.in_(bindparam("keys", expanding=True)))
+)
+_SET_USES = (
+    update(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).values(state=bindparam("new_state"))
+)
+_SET_RESERVATION = (
+    update(reservations).where(reservations.c.reservation_id == bindparam("key")).values(state=bindparam("new_state"))
+)
 _REDEEM_COUPONS = update(coupons).where(coupons.c.reservation_id == bindparam("key")).values(state=REDEEMED)
-_RETURN_COUPONS = update(coupons).where(coupons.c.reservation_id == bindparam("key")).values(
-    state=AVAILABLE, reservation_id=None)
+_RETURN_COUPONS = (
+    update(coupons).where(coupons.c.reservation_id == bindparam("key")).values(state=AVAILABLE, reservation_id=None)
+)
 
 
 def _limits(body: dict) -> Limits:
@@ -70,25 +100,57 @@ async def lock_for(tx: Transaction, asks: list[ReserveAsk]) -> tuple[dict, dict[
     adjusted = {"adjusted_codes": sorted({x.coupon_code for a in asks for x in a.adjustments if x.coupon_code})}
     campaign_ids = sorted({x.campaign_id for a in asks for x in a.adjustments if x.campaign_id})
     locked, behind, paying = await together(
-        tx, (_LOCK_COUPONS, {"codes": codes}), (_BEHIND, adjusted), (_PAYING, {**adjusted, "campaign_ids": campaign_ids}))
-    return ({r.coupon_code: r for r in locked.all()}, dict(behind.all()),
-            {campaign_id: _limits(body) for campaign_id, body in paying.all()})
+        tx,
+        (_LOCK_COUPONS, {"codes": codes}),
+        (_BEHIND, adjusted),
+        (_PAYING, {**adjusted, "campaign_ids": campaign_ids}),
+    )
+    return (
+        {r.coupon_code: r for r in locked.all()},
+        dict(behind.all()),
+        {campaign_id: _limits(body) for campaign_id, body in paying.all()},
+    )
 
 
 async def add(tx: Transaction, reserved: list[tuple[ReserveAsk, dict[str, int]]], now: datetime, day: date) -> None:
     """The reservations of these asks, their coupons and their campaign discounts
     (by campaign id), all sent."""
-    await send(tx, _INSERT_RESERVATION, [
-        {"reservation_id": a.reservation_id, "member_id": a.member_id, "order_id": a.order_id,
-         "store_path": a.store_path, "state": HoldState.PENDING.value, "expire_time": now + a.ttl, "create_time": now}
-        for a, _ in reserved])
+    await send(
+        tx,
+        _INSERT_RESERVATION,
+        [
+            {
+                "reservation_id": a.reservation_id,
+                "member_id": a.member_id,
+                "order_id": a.order_id,
+                "store_path": a.store_path,
+                "state": HoldState.PENDING.value,
+                "expire_time": now + a.ttl,
+                "create_time": now,
+            }
+            for a, _ in reserved
+        ],
+    )
     for a, _ in reserved:  # one statement each: a list of codes takes no executemany
         if a.codes:
             await send(tx, _RESERVE_COUPONS, {"codes": a.codes, "reservation": a.reservation_id})
-    await send(tx, _INSERT_USES, [
-        {"reservation_id": a.reservation_id, "campaign_id": campaign_id, "member_id": a.member_id,
-         "store_path": a.store_path, "business_day": day, "amount_fen": amount, "state": HoldState.PENDING.value}
-        for a, discounts in reserved for campaign_id, amount in sorted(discounts.items())])
+    await send(
+        tx,
+        _INSERT_USES,
+        [
+            {
+                "reservation_id": a.reservation_id,
+                "campaign_id": campaign_id,
+                "member_id": a.member_id,
+                "store_path": a.store_path,
+                "business_day": day,
+                "amount_fen": amount,
+                "state": HoldState.PENDING.value,
+            }
+            for a, discounts in reserved
+            for campaign_id, amount in sorted(discounts.items())
+        ],
+    )
 
 
 async def member_uses(tx: Transaction, campaign_id: str, member_id: str) -> int:
@@ -131,15 +193,24 @@ async def end(tx: Transaction, ended: list[tuple[Locked, HoldState]]) -> None:
         these = [locked for locked, s in ended if s == state]
         await send(tx, _SET_USES, [{"key": x.row.reservation_id, "new_state": state.value} for x in these if x.uses])
         await send(tx, _SET_RESERVATION, [{"key": x.row.reservation_id, "new_state": state.value} for x in these])
-    await send(tx, _REDEEM_COUPONS, [{"key": locked.row.reservation_id} for locked, state in ended
-                                     if state == HoldState.CAPTURED and locked.codes])
-    await send(tx, _RETURN_COUPONS, [{"key": locked.row.reservation_id} for locked, state in ended
-                                     if state != HoldState.CAPTURED and locked.codes])
+    await send(
+        tx,
+        _REDEEM_COUPONS,
+        [{"key": locked.row.reservation_id} for locked, state in ended if state == HoldState.CAPTURED and locked.codes],
+    )
+    await send(
+        tx,
+        _RETURN_COUPONS,
+        [{"key": locked.row.reservation_id} for locked, state in ended if state != HoldState.CAPTURED and locked.codes],
+    )
 
 
 async def lapsed(tx: Transaction, now: datetime, limit: int) -> list[str]:
-    rows = await tx.execute(select(reservations.c.reservation_id).where(
-        reservations.c.state == HoldState.PENDING.value, reservations.c.expire_time <= now).limit(limit))
+    rows = await tx.execute(
+        select(reservations.c.reservation_id)
+        .where(reservations.c.state == HoldState.PENDING.value, reservations.c.expire_time <= now)
+        .limit(limit)
+    )
     return list(rows.scalars())
 
 
@@ -156,12 +227,19 @@ async def of_order(tx: Transaction, order_id: str) -> list:
 async def uses_of(tx: Transaction, reservation_id: str) -> dict:
     """A reservation's campaign uses, by campaign id."""
     u = campaign_uses.c
-    return {x.campaign_id: x for x in (await tx.execute(select(campaign_uses).where(u.reservation_id == reservation_id))).all()}
+    return {
+        x.campaign_id: x
+        for x in (await tx.execute(select(campaign_uses).where(u.reservation_id == reservation_id))).all()
+    }
 
 
 async def give_back(tx: Transaction, reservation_id: str, amounts: dict[str, int]) -> None:
     """Count returned discounts on a reservation's uses, by campaign id (sent)."""
     u = campaign_uses.c
     for campaign_id, amount in sorted(amounts.items()):
-        await send(tx, update(campaign_uses).where(u.reservation_id == reservation_id, u.campaign_id == campaign_id)
-                       .values(returned_fen=u.returned_fen + amount))
+        await send(
+            tx,
+            update(campaign_uses)
+            .where(u.reservation_id == reservation_id, u.campaign_id == campaign_id)
+            .values(returned_fen=u.returned_fen + amount),
+        )

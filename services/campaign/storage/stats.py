@@ -14,8 +14,11 @@ from services.campaign.storage.tables import campaign_stats
 def _stats_update(names: tuple[str, ...], returning: bool):
     """UPDATE campaign_stats adding to these counters, built once per set of names."""
     c = campaign_stats.c
-    statement = (update(campaign_stats).where(c.campaign_id == bindparam("key"))
-                 .values(**{name: c[name] + bindparam(f"add_{name}") for name in names}))
+    statement = (
+        update(campaign_stats)
+        .where(c.campaign_id == bindparam("key"))
+        .values(**{name: c[name] + bindparam(f"add_{name}") for name in names})
+    )
     return statement.returning(campaign_stats) if returning else statement
 
 

@@ -8,7 +8,8 @@ from huiyuan.database import UtcDateTime, idempotency, new_metadata
 metadata = new_metadata()
 
 campaigns = Table(
-    "campaigns", metadata,
+    "campaigns",
+    metadata,
     Column("campaign_id", String(40), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("status", String(16), nullable=False),
@@ -24,7 +25,8 @@ campaigns = Table(
 idempotency_keys = idempotency.define_table(metadata)
 
 coupon_templates = Table(
-    "coupon_templates", metadata,
+    "coupon_templates",
+    metadata,
     Column("template_id", String(40), primary_key=True),
     Column("campaign_id", String(40), nullable=False),  # "" when no budget backs it
     Column("body", JSON, nullable=False),
@@ -32,7 +34,8 @@ coupon_templates = Table(
 )
 
 coupons = Table(
-    "coupons", metadata,
+    "coupons",
+    metadata,
     Column("coupon_id", String(40), primary_key=True),  # time-sortable, for listing
     Column("coupon_code", String(16), nullable=False, unique=True),
     Column("template_id", String(40), nullable=False),
@@ -49,7 +52,8 @@ coupons = Table(
 )
 
 reservations = Table(
-    "reservations", metadata,
+    "reservations",
+    metadata,
     Column("reservation_id", String(40), primary_key=True),
     Column("member_id", String(40), nullable=False),
     Column("order_id", String(64), nullable=False),
@@ -63,7 +67,8 @@ reservations = Table(
 
 # One row per campaign discount an order reserved: what budgets and limits count.
 campaign_uses = Table(
-    "campaign_uses", metadata,
+    "campaign_uses",
+    metadata,
     Column("reservation_id", String(40), primary_key=True),
     Column("campaign_id", String(40), primary_key=True),
     Column("member_id", String(40), nullable=False),
@@ -79,7 +84,8 @@ campaign_uses = Table(
 # Live stats, updated in the redemption's own transaction; the row is also the lock
 # that makes a campaign's budget and limits hold under concurrency.
 campaign_stats = Table(
-    "campaign_stats", metadata,
+    "campaign_stats",
+    metadata,
     Column("campaign_id", String(40), primary_key=True),
     Column("orders", BigInteger, nullable=False),
     Column("discount_fen", BigInteger, nullable=False),

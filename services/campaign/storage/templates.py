@@ -10,12 +10,17 @@ from services.campaign.domain.coupons import CouponKind, Template
 from services.campaign.storage.tables import coupon_templates
 
 _TEMPLATE_BODIES = select(coupon_templates.c.template_id, coupon_templates.c.body).where(
-    coupon_templates.c.template_id.in_(bindparam("template_ids", expanding=True)))
+    coupon_templates.c.template_id.in_(bindparam("template_ids", expanding=True))
+)
 
 
 def to_body(t: Template) -> dict:
-    return {**t.__dict__, "kind": t.kind.value, "valid_from": t.valid_from.isoformat() if t.valid_from else None,
-            "valid_until": t.valid_until.isoformat() if t.valid_until else None}
+    return {
+        **t.__dict__,
+        "kind": t.kind.value,
+        "valid_from": t.valid_from.isoformat() if t.valid_from else None,
+        "valid_until": t.valid_until.isoformat() if t.valid_until else None,
+    }
 
 
 def from_body(body: dict) -> Template:
@@ -26,13 +31,16 @@ def from_body(body: dict) -> Template:
 
 
 async def add(tx: Transaction, t: Template, now: datetime) -> None:
-    await tx.execute(insert(coupon_templates), {"template_id": t.template_id, "campaign_id": t.campaign_id,
-                                                "body": to_body(t), "create_time": now})
+    await tx.execute(
+        insert(coupon_templates),
+        {"template_id": t.template_id, "campaign_id": t.campaign_id, "body": to_body(t), "create_time": now},
+    )
 
 
 async def get(tx: Transaction, template_id: str) -> Template | None:
-    body = (await tx.execute(select(coupon_templates.c.body).where(coupon_templates.c.template_id == template_id))
-            ).scalar()
+    body = (
+        await tx.execute(select(coupon_templates.c.body).where(coupon_templates.c.template_id == template_id))
+    ).scalar()
     return None if body is None else from_body(body)
 
 

@@ -27,8 +27,9 @@ from services.campaign.domain.budgets import Limits
 from services.campaign.storage import reservations, stats
 
 
-async def take(tx: Transaction, member_id: str, store_path: str, discounts: dict[str, int],
-               limits: dict[str, Limits], day: date) -> None:
+async def take(
+    tx: Transaction, member_id: str, store_path: str, discounts: dict[str, int], limits: dict[str, Limits], day: date
+) -> None:
     """Hold one reservation's discounts against their campaigns' budgets and limits,
     checked under the stats rows' locks (last in the transaction: see above)."""
     for campaign_id, amount in sorted(discounts.items()):  # id order: no deadlock between two reservations
@@ -41,8 +42,9 @@ async def take(tx: Transaction, member_id: str, store_path: str, discounts: dict
         if campaign.per_member_limit:
             budgets.check_member_uses(campaign_id, await reservations.member_uses(tx, campaign_id, member_id), campaign)
         if campaign.per_store_daily_limit:
-            budgets.check_store_uses(campaign_id, await reservations.store_uses(tx, campaign_id, store_path, day),
-                                     campaign)
+            budgets.check_store_uses(
+                campaign_id, await reservations.store_uses(tx, campaign_id, store_path, day), campaign
+            )
 
 
 async def book_all(tx: Transaction, additions: list[tuple[str, dict[str, int]]]) -> None:

@@ -27,8 +27,9 @@ async def get(database: Database, campaign_id: str) -> tuple[Campaign, Status]:
     return found
 
 
-async def set_status(tx: Transaction, campaign_id: str, wanted: Status, now: datetime,
-                     active: ActiveSet) -> tuple[Campaign, Status]:
+async def set_status(
+    tx: Transaction, campaign_id: str, wanted: Status, now: datetime, active: ActiveSet
+) -> tuple[Campaign, Status]:
     """Move a campaign's status; the active set of this process sees it at once."""
     found = await campaigns.get(tx, campaign_id, lock=True)
     if found is None:
@@ -40,8 +41,9 @@ async def set_status(tx: Transaction, campaign_id: str, wanted: Status, now: dat
     return campaign, status
 
 
-async def list_under(database: Database, org_path: str, status: Status | None, after: str | None,
-                     limit: int) -> list[tuple[str, Campaign, Status]]:
+async def list_under(
+    database: Database, org_path: str, status: Status | None, after: str | None, limit: int
+) -> list[tuple[str, Campaign, Status]]:
     """Campaigns whose scope covers or lies under org_path, by id."""
     async with database.reading() as tx:
         return await campaigns.under(tx, org_path, status, after, limit)

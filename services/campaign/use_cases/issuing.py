@@ -10,15 +10,18 @@ from services.campaign.storage import campaigns, coupons, stats
 from services.campaign.use_cases.templates import by_id
 
 
-async def issue(tx: Transaction, *, template_id: str, member_ids: list[str], now: datetime,
-                batch_id: str = "") -> tuple[list[MemberCoupon], list[str]]:
+async def issue(
+    tx: Transaction, *, template_id: str, member_ids: list[str], now: datetime, batch_id: str = ""
+) -> tuple[list[MemberCoupon], list[str]]:
     """Coupons of the template for these members: (the coupons issued, the members
     skipped). With a batch_id, a member who already holds a coupon of that batch is
     skipped. A template backed by a campaign whose budget is spent issues none."""
     t = await by_id(tx, template_id)
     valid_from, valid_until = t.validity(now)
-    wanted = [MemberCoupon(new_id("cp"), new_code(), template_id, m, AVAILABLE, valid_from, valid_until, t)
-              for m in member_ids]
+    wanted = [
+        MemberCoupon(new_id("cp"), new_code(), template_id, m, AVAILABLE, valid_from, valid_until, t)
+        for m in member_ids
+    ]
     issued = await coupons.add(tx, wanted, now, batch_id)
     if t.campaign_id and issued:  # last, as a reservation does: the stats row is the hot one
         budget = await campaigns.budget(tx, t.campaign_id)

@@ -7,12 +7,14 @@ from services.campaign.domain.coupons import AVAILABLE, MemberCoupon, usable_at,
 from services.campaign.storage import coupons
 
 
-async def listed(database: Database, member_id: str, state: str | None, usable: bool, before: str | None,
-                 limit: int, now: datetime) -> list[MemberCoupon]:
+async def listed(
+    database: Database, member_id: str, state: str | None, usable: bool, before: str | None, limit: int, now: datetime
+) -> list[MemberCoupon]:
     """usable: only those AVAILABLE and valid now (usable() then says where)."""
     async with database.reading() as tx:
-        return await coupons.of_member(tx, member_id, AVAILABLE if usable else state, before, limit,
-                                       valid_at=now if usable else None)
+        return await coupons.of_member(
+            tx, member_id, AVAILABLE if usable else state, before, limit, valid_at=now if usable else None
+        )
 
 
 def usable(page: list[MemberCoupon], store_path: str, org_path: str) -> list[MemberCoupon]:

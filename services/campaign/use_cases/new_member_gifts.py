@@ -32,7 +32,8 @@ async def give(tx: Transaction, member_id: str, tags: list[str], home_path: str,
         template = await template_by_id(tx, c.coupon_template_id)
         if template.campaign_id and await budget_spent(tx, template.campaign_id):
             continue
-        issued, _ = await issue(tx, template_id=c.coupon_template_id, member_ids=[member_id], now=now,
-                                batch_id=gift_batch(c.campaign_id))
+        issued, _ = await issue(
+            tx, template_id=c.coupon_template_id, member_ids=[member_id], now=now, batch_id=gift_batch(c.campaign_id)
+        )
         given += issued
     return given

@@ -25,8 +25,19 @@ async def presented(database: Database, codes: list[str], member_id: str, at: da
             found.append(pricing.Coupon(code, reject_reason=reason))
             continue
         t = terms[row.template_id]
-        found.append(pricing.Coupon(code, t.kind, t.amount_fen, t.rate_bp, t.cap_fen, t.threshold_fen, t.categories,
-                                    [t.org_path], name=t.name))
+        found.append(
+            pricing.Coupon(
+                code,
+                t.kind,
+                t.amount_fen,
+                t.rate_bp,
+                t.cap_fen,
+                t.threshold_fen,
+                t.categories,
+                [t.org_path],
+                name=t.name,
+            )
+        )
     return found
 
 
@@ -39,15 +50,29 @@ class Quotes:
         self.active = ActiveSet(database)
         self.max_discounts = max_discounts
 
-    async def quote(self, lines: list[pricing.Line], member: pricing.Member, store_path: str, at: datetime,
-                    codes: list[str], extra: Sequence[Campaign] = ()) -> pricing.Quote:
+    async def quote(
+        self,
+        lines: list[pricing.Line],
+        member: pricing.Member,
+        store_path: str,
+        at: datetime,
+        codes: list[str],
+        extra: Sequence[Campaign] = (),
+    ) -> pricing.Quote:
         """The order priced; extra: campaigns priced as if they were active."""
         live = await self.active.campaigns()
         found = await presented(self.database, codes, member.member_id, at)
         return pricing.quote(lines, member, store_path, at, live + list(extra), found, self.max_discounts)
 
-    async def simulate(self, campaign_id: str, lines: list[pricing.Line], member: pricing.Member, store_path: str,
-                       at: datetime, codes: list[str]) -> pricing.Quote:
+    async def simulate(
+        self,
+        campaign_id: str,
+        lines: list[pricing.Line],
+        member: pricing.Member,
+        store_path: str,
+        at: datetime,
+        codes: list[str],
+    ) -> pricing.Quote:
         """The order priced as if the campaign were active too."""
         campaign, status = await campaigns.get(self.database, campaign_id)
         extra = [] if status == Status.ACTIVE else [campaign]  # an active one is already in the quote

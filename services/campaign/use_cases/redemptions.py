@@ -25,7 +25,8 @@ async def redeem_many(tx: Transaction, reservation_ids: list[str], now: datetime
             continue
         try:
             redeem = reservation_id not in here and domain.redeeming(
-                reservation_id, locked.row.state, locked.row.expire_time, now)
+                reservation_id, locked.row.state, locked.row.expire_time, now
+            )
         except DomainError as refusal:
             outcomes.append(refusal)
             continue

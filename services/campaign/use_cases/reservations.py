@@ -8,8 +8,7 @@ from huiyuan.database import RUN_ALONE, Transaction
 from huiyuan.runtime.clock import local
 from huiyuan.runtime.errors import DomainError
 from huiyuan.runtime.holds import HoldState
-from services.campaign.domain import budgets as rules
-from services.campaign.domain import reservations as domain
+from services.campaign.domain import budgets as rules, reservations as domain
 from services.campaign.domain.reservations import ReserveAsk
 from services.campaign.storage import reservations
 from services.campaign.storage.reservations import Locked
@@ -45,11 +44,12 @@ async def reserve_many(tx: Transaction, asks: list[ReserveAsk], now: datetime) -
     # Last: see use_cases/budgets.py. Alone, a reservation checks its campaigns' budgets
     # and limits under their rows' locks; in a batch none has any, and each row is added to once.
     if len(asks) == 1 and reserved:
-        (ask, discounts), = reserved
+        ((ask, discounts),) = reserved
         await budgets.take(tx, ask.member_id, ask.store_path, discounts, limits, day)
     else:
-        await budgets.book_all(tx, [(c, {"reserved_fen": amount}) for _, discounts in reserved
-                                    for c, amount in discounts.items()])
+        await budgets.book_all(
+            tx, [(c, {"reserved_fen": amount}) for _, discounts in reserved for c, amount in discounts.items()]
+        )
     return outcomes
 
 

@@ -28,8 +28,9 @@ class AttributeDefinition:
     required: bool = False
 
 
-def check_attribute(violations: Violations, definition: AttributeDefinition | None, key: str, kind: str, value: object,
-                    field_path: str) -> object:
+def check_attribute(
+    violations: Violations, definition: AttributeDefinition | None, key: str, kind: str, value: object, field_path: str
+) -> object:
     """Validate one attribute value of the given kind ('text', 'number', 'date',
     'choice'); returns the value to store (JSON-safe) or None."""
     if definition is None:
@@ -50,8 +51,12 @@ def check_attribute(violations: Violations, definition: AttributeDefinition | No
             return None
         return str(number)
     if definition.type == AttributeType.CHOICE:
-        violations.check(value in definition.choices, field_path, "ATTRIBUTE_CHOICE_INVALID",
-                         f"'{key}' must be one of: {', '.join(definition.choices)}")
+        violations.check(
+            value in definition.choices,
+            field_path,
+            "ATTRIBUTE_CHOICE_INVALID",
+            f"'{key}' must be one of: {', '.join(definition.choices)}",
+        )
         return value
     return value  # DATE: already checked as a date by the caller
 

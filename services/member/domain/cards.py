@@ -57,18 +57,26 @@ def check_capabilities(v: Violations, given: list[str], field: str) -> list[str]
     """A card type's capabilities: all of them (none given: all). A type that carries
     only some would be a promise no till keeps (CAPABILITIES_NOT_SUPPORTED) until cards
     limited to some balances are built."""
-    v.check(not given or set(given) == set(CARD_CAPABILITIES), field, "CAPABILITIES_NOT_SUPPORTED",
-            "every card reaches all its member's balances (stored value, points, the tier's price, count cards): "
-            "list all of STORED_VALUE, POINTS, DISCOUNT and TIMES, or none; a card type limited to some is not "
-            "supported yet")
+    v.check(
+        not given or set(given) == set(CARD_CAPABILITIES),
+        field,
+        "CAPABILITIES_NOT_SUPPORTED",
+        "every card reaches all its member's balances (stored value, points, the tier's price, count cards): "
+        "list all of STORED_VALUE, POINTS, DISCOUNT and TIMES, or none; a card type limited to some is not "
+        "supported yet",
+    )
     return list(CARD_CAPABILITIES)
 
 
 def check_card_form(v: Violations, form: str, field: str) -> None:
     """INDIVIDUAL only: family cards (ASSOCIATED) and company cards (GROUP) share balances
     across members, which nothing supports yet."""
-    v.check(form == "INDIVIDUAL", field, "CARD_FORM_NOT_SUPPORTED",
-            "only INDIVIDUAL cards are issued: family (ASSOCIATED) and company (GROUP) cards are not supported yet")
+    v.check(
+        form == "INDIVIDUAL",
+        field,
+        "CARD_FORM_NOT_SUPPORTED",
+        "only INDIVIDUAL cards are issued: family (ASSOCIATED) and company (GROUP) cards are not supported yet",
+    )
 
 
 @dataclass
@@ -84,8 +92,12 @@ class CardType:
 
 
 def card_type_out_of_scope(card_type_id: str) -> FailedPrecondition:
-    return FailedPrecondition("CARD_TYPE_OUT_OF_SCOPE", "This card type is not issued at this org node.",
-                              "该卡类型不适用于当前门店。", card_type_id=card_type_id)
+    return FailedPrecondition(
+        "CARD_TYPE_OUT_OF_SCOPE",
+        "This card type is not issued at this org node.",
+        "该卡类型不适用于当前门店。",
+        card_type_id=card_type_id,
+    )
 
 
 # action -> (states it may start from, state it leads to)
@@ -137,11 +149,22 @@ class CardEvent:
 
 
 # How a cashier says them: "该卡已挂失，不能冻结。"
-CARD_STATES_ZH = {CardState.ACTIVE: "正常使用中", CardState.LOST: "已挂失", CardState.FROZEN: "已冻结",
-                  CardState.REPLACED: "已补换新卡", CardState.CANCELLED: "已销卡"}
-CARD_ACTIONS_ZH = {CardAction.ISSUE: "开卡", CardAction.REPORT_LOST: "挂失", CardAction.CANCEL_LOSS: "解挂",
-                   CardAction.FREEZE: "冻结", CardAction.UNFREEZE: "解冻", CardAction.REPLACE: "补卡",
-                   CardAction.CANCEL: "销卡"}
+CARD_STATES_ZH = {
+    CardState.ACTIVE: "正常使用中",
+    CardState.LOST: "已挂失",
+    CardState.FROZEN: "已冻结",
+    CardState.REPLACED: "已补换新卡",
+    CardState.CANCELLED: "已销卡",
+}
+CARD_ACTIONS_ZH = {
+    CardAction.ISSUE: "开卡",
+    CardAction.REPORT_LOST: "挂失",
+    CardAction.CANCEL_LOSS: "解挂",
+    CardAction.FREEZE: "冻结",
+    CardAction.UNFREEZE: "解冻",
+    CardAction.REPLACE: "补卡",
+    CardAction.CANCEL: "销卡",
+}
 
 
 def next_card_state(card: Card, action: CardAction) -> CardState:
@@ -152,7 +175,8 @@ def next_card_state(card: Card, action: CardAction) -> CardState:
             "CARD_STATE_CONFLICT",
             f"Cannot {action.lower().replace('_', ' ')} a card that is {card.state.lower()}.",
             f"该卡{CARD_STATES_ZH[card.state]}，不能{CARD_ACTIONS_ZH[action]}。",
-            card_state=card.state, action=action,
+            card_state=card.state,
+            action=action,
         )
     return to_state
 
@@ -183,17 +207,23 @@ def new_card_number() -> str:
     return body + luhn_digit(body)
 
 
-def new_card(card_type: CardType, member_id: str, card_number: str, org_path: str, now: datetime,
-             replaces: str = "") -> Card:
+def new_card(
+    card_type: CardType, member_id: str, card_number: str, org_path: str, now: datetime, replaces: str = ""
+) -> Card:
     """A card of card_type issued at org_path (where the type is issued), ACTIVE, with the
     number given or a new one, expiring after the type's validity."""
     if not is_under(org_path, card_type.org_path):
         raise card_type_out_of_scope(card_type.card_type_id)
     validity = card_type.validity_days
     return Card(
-        card_number=card_number or new_card_number(), member_id=member_id, card_type_id=card_type.card_type_id,
-        state=CardState.ACTIVE, issued_org_path=org_path, issue_time=now,
-        expire_time=now + timedelta(days=validity) if validity else None, replaces_card_number=replaces,
+        card_number=card_number or new_card_number(),
+        member_id=member_id,
+        card_type_id=card_type.card_type_id,
+        state=CardState.ACTIVE,
+        issued_org_path=org_path,
+        issue_time=now,
+        expire_time=now + timedelta(days=validity) if validity else None,
+        replaces_card_number=replaces,
     )
 
 
@@ -206,5 +236,6 @@ def card_not_found(card_number: str) -> NotFound:
 
 
 def card_number_taken(card_number: str) -> AlreadyExists:
-    return AlreadyExists("CARD_NUMBER_TAKEN", "This card number is already issued.", "该卡号已被使用。",
-                         card_number=card_number)
+    return AlreadyExists(
+        "CARD_NUMBER_TAKEN", "This card number is already issued.", "该卡号已被使用。", card_number=card_number
+    )

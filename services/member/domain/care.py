@@ -100,5 +100,8 @@ def check_consent(contact: CareContact, marketing_consent: bool) -> None:
     a word at the counter, or a follow-up of their own purchase or complaint, does not."""
     if contact.topic in MARKETING and contact.channel in REACHING_OUT and not marketing_consent:
         raise FailedPrecondition(
-            "MARKETING_DECLINED", "The member declined marketing: greet them at the counter instead.",
-            "该会员不接受营销联系，请在到店时当面问候。", member_id=contact.member_id)
+            "MARKETING_DECLINED",
+            "The member declined marketing: greet them at the counter instead.",
+            "该会员不接受营销联系，请在到店时当面问候。",
+            member_id=contact.member_id,
+        )

@@ -18,7 +18,9 @@ def check_name(violations: Violations, name: str, field_path: str) -> str:
     return name
 
 
-def check_text(violations: Violations, value: str, field_path: str, limit: int = MAX_TEXT, required: bool = False) -> str:
+def check_text(
+    violations: Violations, value: str, field_path: str, limit: int = MAX_TEXT, required: bool = False
+) -> str:
     value = (value or "").strip()
     if required:
         violations.check(bool(value), field_path, "REQUIRED", f"{field_path} is required")
@@ -36,7 +38,9 @@ def check_date(violations: Violations, year: int, month: int, day: int, field_pa
         violations.add(field_path, "DATE_INVALID", f"{field_path} is not a calendar date")
         return None
     if year and not violations.check(
-        1900 <= year and date(year, month, day) <= today, field_path, "DATE_OUT_OF_RANGE",
+        year >= 1900 and date(year, month, day) <= today,
+        field_path,
+        "DATE_OUT_OF_RANGE",
         f"{field_path} must be between 1900 and today",
     ):
         return None

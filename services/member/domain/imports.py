@@ -3,9 +3,9 @@ RegisterMember's: members.check_profile), and the rows of an export, which an im
 reads back."""
 
 import re
-from typing import Any
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from huiyuan.runtime import words
 from huiyuan.runtime.errors import InvalidArgument, Violations, invalid
@@ -17,19 +17,39 @@ MAX_ROWS = 200_000
 
 # column name in the file (English or Chinese) -> profile field
 COLUMNS = {
-    "name": "name", "姓名": "name",
-    "phone": "phone", "mobile": "phone", "手机": "phone", "手机号": "phone",
-    "gender": "gender", "性别": "gender",
-    "birthday": "birthday", "生日": "birthday",
-    "anniversary": "anniversary", "纪念日": "anniversary",
-    "home_store": "home_store_path", "门店": "home_store_path", "门店编码": "home_store_path",
-    "marketing_consent": "marketing_consent", "营销同意": "marketing_consent",
-    "tags": "tags", "标签": "tags",
+    "name": "name",
+    "姓名": "name",
+    "phone": "phone",
+    "mobile": "phone",
+    "手机": "phone",
+    "手机号": "phone",
+    "gender": "gender",
+    "性别": "gender",
+    "birthday": "birthday",
+    "生日": "birthday",
+    "anniversary": "anniversary",
+    "纪念日": "anniversary",
+    "home_store": "home_store_path",
+    "门店": "home_store_path",
+    "门店编码": "home_store_path",
+    "marketing_consent": "marketing_consent",
+    "营销同意": "marketing_consent",
+    "tags": "tags",
+    "标签": "tags",
 }
 TAG_SEPARATORS = re.compile(r"[,，、;；]")  # how a spreadsheet cell lists several tags
-GENDERS = {"": Gender.UNSPECIFIED, "f": Gender.FEMALE, "female": Gender.FEMALE, "女": Gender.FEMALE,
-           "m": Gender.MALE, "male": Gender.MALE, "男": Gender.MALE,
-           "other": Gender.UNDISCLOSED, "undisclosed": Gender.UNDISCLOSED, "保密": Gender.UNDISCLOSED}
+GENDERS = {
+    "": Gender.UNSPECIFIED,
+    "f": Gender.FEMALE,
+    "female": Gender.FEMALE,
+    "女": Gender.FEMALE,
+    "m": Gender.MALE,
+    "male": Gender.MALE,
+    "男": Gender.MALE,
+    "other": Gender.UNDISCLOSED,
+    "undisclosed": Gender.UNDISCLOSED,
+    "保密": Gender.UNDISCLOSED,
+}
 YES = {"1", "y", "yes", "true", "是"}
 NO = {"", "0", "n", "no", "false", "否"}
 
@@ -72,8 +92,9 @@ def parse_date(text: str) -> tuple[int, int, int] | None:
     return (0, 0, 0) if not numbers else None
 
 
-def profile_from_row(cells: dict[str, str], definitions: dict[str, AttributeDefinition],
-                     violations: Violations) -> ProfileInput:
+def profile_from_row(
+    cells: dict[str, str], definitions: dict[str, AttributeDefinition], violations: Violations
+) -> ProfileInput:
     """Turn the cells of a row into a ProfileInput; unreadable cells become violations."""
     gender = GENDERS.get(cells.get("gender", "").strip().lower())
     violations.check(gender is not None, "gender", "GENDER_INVALID", "gender must be F/M/女/男 or empty")
@@ -92,10 +113,15 @@ def profile_from_row(cells: dict[str, str], definitions: dict[str, AttributeDefi
             kind = definition.type.lower() if definition else "text"
             attributes[name] = (kind, (parse_date(value) or (0, 0, 0)) if kind == "date" else value.strip())
     return ProfileInput(
-        name=cells.get("name", ""), phone=cells.get("phone", ""), gender=gender or Gender.UNSPECIFIED,
-        birthday=dates["birthday"], anniversary=dates["anniversary"],
-        home_store_path=cells.get("home_store_path", "").strip(), marketing_consent=consent in YES,
-        attributes=attributes, tags=[t for t in TAG_SEPARATORS.split(cells.get("tags", "")) if t.strip()],
+        name=cells.get("name", ""),
+        phone=cells.get("phone", ""),
+        gender=gender or Gender.UNSPECIFIED,
+        birthday=dates["birthday"],
+        anniversary=dates["anniversary"],
+        home_store_path=cells.get("home_store_path", "").strip(),
+        marketing_consent=consent in YES,
+        attributes=attributes,
+        tags=[t for t in TAG_SEPARATORS.split(cells.get("tags", "")) if t.strip()],
     )
 
 
@@ -123,8 +149,14 @@ def check_home_stores(valid: list[tuple[int, dict[str, Any]]], known: set[str], 
     for row_number, values in valid:
         path = values["home_store_path"]
         if path and not is_under(path, scope):  # said before whether it is there: scope tells nothing
-            rejects.append(Reject(row_number, "home_store_path", "HOME_STORE_OUT_OF_SCOPE",
-                                  f"'{path}' lies outside '{scope}', where the file is imported"))
+            rejects.append(
+                Reject(
+                    row_number,
+                    "home_store_path",
+                    "HOME_STORE_OUT_OF_SCOPE",
+                    f"'{path}' lies outside '{scope}', where the file is imported",
+                )
+            )
         elif path and path not in known:
             rejects.append(Reject(row_number, "home_store_path", "ORG_NODE_NOT_FOUND", f"no store at '{path}'"))
     return rejects
@@ -142,8 +174,18 @@ def export_row(member: Member, tier_names: dict[str, str], store_names: dict[str
     """A member as a row of the export (use_cases/imports.py: EXPORT_COLUMNS). Phones are
     exported in full: an export is a back-office act under the caller's scope, and the
     file is what the region asked for. Logs never see it."""
-    return [member.member_id, member.name, member.phone, words.chinese(f"GENDER_{member.gender.value}"),
-            _day(member.birthday), _day(member.anniversary), store_names.get(member.home_store_path, ""),
-            member.home_store_path, tier_names.get(member.tier_id, ""),
-            words.chinese(f"REGISTRATION_CHANNEL_{member.channel.value}", member.channel.value), member.create_time,
-            "是" if member.marketing_consent else "否", "、".join(member.tags or [])]
+    return [
+        member.member_id,
+        member.name,
+        member.phone,
+        words.chinese(f"GENDER_{member.gender.value}"),
+        _day(member.birthday),
+        _day(member.anniversary),
+        store_names.get(member.home_store_path, ""),
+        member.home_store_path,
+        tier_names.get(member.tier_id, ""),
+        words.chinese(f"REGISTRATION_CHANNEL_{member.channel.value}", member.channel.value),
+        member.create_time,
+        "是" if member.marketing_consent else "否",
+        "、".join(member.tags or []),
+    ]

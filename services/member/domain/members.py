@@ -2,10 +2,10 @@
 tags, and the filters that select them."""
 
 import re
-from typing import Any, cast
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any, cast
 
 from huiyuan.runtime.errors import AlreadyExists, NotFound, Violations
 from huiyuan.runtime.requests import ORG_PATH
@@ -39,7 +39,7 @@ def normalise_phone(raw: str) -> str | None:
     digits = _PHONE_SEPARATORS.sub("", raw or "")
     for prefix in ("+86", "0086", "86"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            digits = digits[len(prefix):]
+            digits = digits[len(prefix) :]
             break
     return digits if _MOBILE.match(digits) else None
 
@@ -73,15 +73,27 @@ def counter_view(member: Member) -> Member:
 
 
 UPDATABLE_MEMBER_FIELDS = {
-    "name", "gender", "phone", "birthday", "anniversary", "home_store_path", "marketing_consent", "attributes", "tags",
+    "name",
+    "gender",
+    "phone",
+    "birthday",
+    "anniversary",
+    "home_store_path",
+    "marketing_consent",
+    "attributes",
+    "tags",
 }
 MAX_TAG, MAX_TAGS = 16, 20
 
 
 def check_tag(violations: Violations, tag: str, field_path: str) -> str:
     tag = tag.strip()
-    violations.check(0 < len(tag) <= MAX_TAG and "," not in tag, field_path, "TAG_INVALID",
-                     f"a tag is 1 to {MAX_TAG} characters without commas")
+    violations.check(
+        0 < len(tag) <= MAX_TAG and "," not in tag,
+        field_path,
+        "TAG_INVALID",
+        f"a tag is 1 to {MAX_TAG} characters without commas",
+    )
     return tag
 
 
@@ -109,8 +121,15 @@ class ProfileInput:
     tags: list[str] = field(default_factory=list)
 
 
-def check_profile(violations: Violations, profile: ProfileInput, prefix: str,
-                  definitions: dict[str, AttributeDefinition], today: date, *, partial: set[str] | None = None) -> dict[str, Any]:
+def check_profile(
+    violations: Violations,
+    profile: ProfileInput,
+    prefix: str,
+    definitions: dict[str, AttributeDefinition],
+    today: date,
+    *,
+    partial: set[str] | None = None,
+) -> dict[str, Any]:
     """Validate a profile and return the values to store, keyed by column.
     With `partial`, only those fields are checked (an update with a field mask)."""
     wanted = partial if partial is not None else UPDATABLE_MEMBER_FIELDS
@@ -119,8 +138,12 @@ def check_profile(violations: Violations, profile: ProfileInput, prefix: str,
         values["name"] = check_name(violations, profile.name, f"{prefix}name")
     if "phone" in wanted:
         phone = normalise_phone(profile.phone)
-        if violations.check(phone is not None, f"{prefix}phone", "PHONE_INVALID",
-                            "phone must be a mainland China mobile number (11 digits starting 13-19)"):
+        if violations.check(
+            phone is not None,
+            f"{prefix}phone",
+            "PHONE_INVALID",
+            "phone must be a mainland China mobile number (11 digits starting 13-19)",
+        ):
             values["phone"] = phone
     if "gender" in wanted:
         values["gender"] = profile.gender.value
@@ -130,21 +153,32 @@ def check_profile(violations: Violations, profile: ProfileInput, prefix: str,
         values["anniversary"] = check_date(violations, *profile.anniversary, f"{prefix}anniversary", today)
     if "home_store_path" in wanted:
         path = profile.home_store_path
-        violations.check(not path or bool(ORG_PATH.match(path)), f"{prefix}home_store_path", "ORG_PATH_INVALID",
-                         "home_store_path must be an org path such as hq/east/sh-001")
+        violations.check(
+            not path or bool(ORG_PATH.match(path)),
+            f"{prefix}home_store_path",
+            "ORG_PATH_INVALID",
+            "home_store_path must be an org path such as hq/east/sh-001",
+        )
         values["home_store_path"] = path
     if "marketing_consent" in wanted:
         values["marketing_consent"] = profile.marketing_consent
     if "tags" in wanted:
         values["tags"] = check_tags(violations, profile.tags, f"{prefix}tags")
     if "attributes" in wanted or any(f.startswith("attributes.") for f in wanted):
-        values["attributes"] = _check_attributes(violations, profile.attributes, prefix, definitions, today,
-                                                 whole="attributes" in wanted and partial is None)
+        values["attributes"] = _check_attributes(
+            violations, profile.attributes, prefix, definitions, today, whole="attributes" in wanted and partial is None
+        )
     return values
 
 
-def _check_attributes(violations: Violations, attributes: dict[str, tuple[str, object]], prefix: str,
-                      definitions: dict[str, AttributeDefinition], today: date, whole: bool) -> dict[str, Any]:
+def _check_attributes(
+    violations: Violations,
+    attributes: dict[str, tuple[str, object]],
+    prefix: str,
+    definitions: dict[str, AttributeDefinition],
+    today: date,
+    whole: bool,
+) -> dict[str, Any]:
     stored: dict[str, Any] = {}
     for key, (kind, value) in attributes.items():
         path = f"{prefix}attributes[{key}]"
@@ -156,19 +190,37 @@ def _check_attributes(violations: Violations, attributes: dict[str, tuple[str, o
             stored[key] = checked
     if whole:
         for key, definition in definitions.items():
-            violations.check(not definition.required or key in attributes, f"{prefix}attributes[{key}]",
-                             "ATTRIBUTE_REQUIRED", f"'{key}' is required")
+            violations.check(
+                not definition.required or key in attributes,
+                f"{prefix}attributes[{key}]",
+                "ATTRIBUTE_REQUIRED",
+                f"'{key}' is required",
+            )
     return stored
 
 
-def new_member(member_id: str, values: dict[str, Any], channel: Channel, registered_org_path: str, default_home_store: str,
-               now: datetime) -> Member:
+def new_member(
+    member_id: str,
+    values: dict[str, Any],
+    channel: Channel,
+    registered_org_path: str,
+    default_home_store: str,
+    now: datetime,
+) -> Member:
     """A member registered with the values check_profile kept; at the store registering
     them unless they named their home store."""
     return Member(
-        member_id=member_id, channel=channel, registered_org_path=registered_org_path, tier_id="",
-        create_time=now, update_time=now,
-        **{**values, "gender": Gender(values["gender"]), "home_store_path": values["home_store_path"] or default_home_store},
+        member_id=member_id,
+        channel=channel,
+        registered_org_path=registered_org_path,
+        tier_id="",
+        create_time=now,
+        update_time=now,
+        **{
+            **values,
+            "gender": Gender(values["gender"]),
+            "home_store_path": values["home_store_path"] or default_home_store,
+        },
     )
 
 
@@ -206,5 +258,9 @@ def phone_not_registered() -> NotFound:
 
 
 def phone_taken(phone: str) -> AlreadyExists:
-    return AlreadyExists("PHONE_ALREADY_REGISTERED", "This phone number is already registered.",
-                         "该手机号已注册会员。", phone=mask_phone(phone))
+    return AlreadyExists(
+        "PHONE_ALREADY_REGISTERED",
+        "This phone number is already registered.",
+        "该手机号已注册会员。",
+        phone=mask_phone(phone),
+    )

@@ -58,18 +58,26 @@ def check_time_zone(v: Violations, name: str, field: str) -> None:
     """An org node's zone: an IANA name, and the chain's. Business days, member days and
     expiry are reckoned in the chain's zone (huiyuan/runtime/clock.py) by services that
     do not read the org tree, so a store's own zone would be kept and never used."""
-    if v.check(valid_time_zone(name), field, "TIME_ZONE_INVALID", "time_zone must be an IANA name such as Asia/Shanghai"):
-        v.check(name == CHAIN_ZONE.key, field, "TIME_ZONE_NOT_SUPPORTED",
-                f"every store keeps the chain's business time, {CHAIN_ZONE.key} (HUIYUAN_CHAIN_TIME_ZONE): "
-                "a store's own zone is not supported yet")
+    if v.check(
+        valid_time_zone(name), field, "TIME_ZONE_INVALID", "time_zone must be an IANA name such as Asia/Shanghai"
+    ):
+        v.check(
+            name == CHAIN_ZONE.key,
+            field,
+            "TIME_ZONE_NOT_SUPPORTED",
+            f"every store keeps the chain's business time, {CHAIN_ZONE.key} (HUIYUAN_CHAIN_TIME_ZONE): "
+            "a store's own zone is not supported yet",
+        )
 
 
-def new_node(parent: OrgNode | None, chain_has_hq: bool, code: str, name: str, kind: OrgKind, time_zone: str,
-             now: datetime) -> OrgNode:
+def new_node(
+    parent: OrgNode | None, chain_has_hq: bool, code: str, name: str, kind: OrgKind, time_zone: str, now: datetime
+) -> OrgNode:
     """A node to add under parent (None: the chain's HQ), if its kind belongs there."""
     if parent is None and chain_has_hq:
-        raise FailedPrecondition("ORG_KIND_MISPLACED", "The chain already has its HQ; give a parent_path.",
-                                 "总部已存在,请指定上级节点。")
+        raise FailedPrecondition(
+            "ORG_KIND_MISPLACED", "The chain already has its HQ; give a parent_path.", "总部已存在,请指定上级节点。"
+        )
     expected = child_kind(parent.kind if parent else None)
     if kind != expected:
         raise FailedPrecondition(
@@ -80,14 +88,20 @@ def new_node(parent: OrgNode | None, chain_has_hq: bool, code: str, name: str, k
             expected=expected or "",
         )
     return OrgNode(
-        path=f"{parent.path}/{code}" if parent else code, code=code, name=name, kind=kind,
+        path=f"{parent.path}/{code}" if parent else code,
+        code=code,
+        name=name,
+        kind=kind,
         time_zone=time_zone or (parent.time_zone if parent else CHAIN_ZONE.key),
-        parent_path=parent.path if parent else "", create_time=now,
+        parent_path=parent.path if parent else "",
+        create_time=now,
     )
 
 
 def org_not_found(path: str, field: str = "org_path") -> NotFound:
-    return NotFound("ORG_NODE_NOT_FOUND", f"No org node at '{path}'.", f"组织节点 '{path}' 不存在。", path=path, field=field)
+    return NotFound(
+        "ORG_NODE_NOT_FOUND", f"No org node at '{path}'.", f"组织节点 '{path}' 不存在。", path=path, field=field
+    )
 
 
 def node_exists(path: str) -> AlreadyExists:

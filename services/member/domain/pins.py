@@ -47,8 +47,9 @@ def hash_pin(pin: str) -> str:
 def pin_matches(pin: str, kept: str) -> bool:
     _, n, r, p, salt, digest = kept.split("$")
     expected = base64.b64decode(digest)
-    tried = hashlib.scrypt(pin.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                           dklen=len(expected), maxmem=256 * 2**20)
+    tried = hashlib.scrypt(
+        pin.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected), maxmem=256 * 2**20
+    )
     return hmac.compare_digest(tried, expected)
 
 
@@ -69,8 +70,9 @@ class PinState:
         if right:
             return replace(self, failed_tries=0, locked_until=None, update_time=now)
         failed = (0 if self.locked_until is not None else self.failed_tries) + 1
-        return replace(self, failed_tries=failed, locked_until=now + LOCK if failed >= MAX_TRIES else None,
-                       update_time=now)
+        return replace(
+            self, failed_tries=failed, locked_until=now + LOCK if failed >= MAX_TRIES else None, update_time=now
+        )
 
     def unlocked(self, now: datetime) -> "PinState":
         return replace(self, failed_tries=0, locked_until=None, update_time=now)
@@ -81,32 +83,48 @@ class PinState:
 
 
 def credential_required() -> PermissionDenied:
-    return PermissionDenied("PAYMENT_CREDENTIAL_REQUIRED",
-                            "Spending the member's balances needs their card, their QR code or their payment PIN.",
-                            "使用会员的储值、积分或次卡，须出示会员卡、会员二维码或输入支付密码。")
+    return PermissionDenied(
+        "PAYMENT_CREDENTIAL_REQUIRED",
+        "Spending the member's balances needs their card, their QR code or their payment PIN.",
+        "使用会员的储值、积分或次卡，须出示会员卡、会员二维码或输入支付密码。",
+    )
 
 
 def pin_not_set(member_id: str) -> FailedPrecondition:
-    return FailedPrecondition("PIN_NOT_SET", "The member has no payment PIN; they set one with their card or QR code.",
-                              "该会员尚未设置支付密码，请出示会员卡或会员二维码设置。", member_id=member_id)
+    return FailedPrecondition(
+        "PIN_NOT_SET",
+        "The member has no payment PIN; they set one with their card or QR code.",
+        "该会员尚未设置支付密码，请出示会员卡或会员二维码设置。",
+        member_id=member_id,
+    )
 
 
 def pin_locked(until: datetime) -> FailedPrecondition:
-    return FailedPrecondition("PIN_LOCKED", "Too many wrong PINs: the PIN is locked for now; a store manager can "
-                              "unlock it.", "支付密码错误次数过多，已暂时锁定，可请店长解锁。", unlock_time=until.isoformat())
+    return FailedPrecondition(
+        "PIN_LOCKED",
+        "Too many wrong PINs: the PIN is locked for now; a store manager can unlock it.",
+        "支付密码错误次数过多，已暂时锁定，可请店长解锁。",
+        unlock_time=until.isoformat(),
+    )
 
 
 def pin_incorrect(tries_left: int) -> PermissionDenied:
-    return PermissionDenied("PIN_INCORRECT", f"Wrong PIN; {tries_left} more wrong {'try' if tries_left == 1 else 'tries'} "
-                            "lock it.",
-                            f"支付密码错误，再错 {tries_left} 次将被锁定。", tries_left=tries_left)
+    return PermissionDenied(
+        "PIN_INCORRECT",
+        f"Wrong PIN; {tries_left} more wrong {'try' if tries_left == 1 else 'tries'} lock it.",
+        f"支付密码错误，再错 {tries_left} 次将被锁定。",
+        tries_left=tries_left,
+    )
 
 
 def not_theirs(card_number: str = "") -> FailedPrecondition:
     what = "card" if card_number else "QR code"
-    return FailedPrecondition("CARD_NOT_OF_MEMBER", f"The {what} presented is another member's.",
-                              "出示的卡不是该会员的卡。" if card_number else "出示的二维码不是该会员的。",
-                              **({"card_number": card_number} if card_number else {}))
+    return FailedPrecondition(
+        "CARD_NOT_OF_MEMBER",
+        f"The {what} presented is another member's.",
+        "出示的卡不是该会员的卡。" if card_number else "出示的二维码不是该会员的。",
+        **({"card_number": card_number} if card_number else {}),
+    )
 
 
 def refuse_wrong_try(verified: bool, tries_left: int, locked_until: datetime | None) -> None:

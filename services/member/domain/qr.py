@@ -40,8 +40,10 @@ def verify_qr_token(token: str, secret: str, now: datetime, longest: timedelta =
     if int(parts[1]) <= now.timestamp():
         raise FailedPrecondition("QR_TOKEN_EXPIRED", "The QR code has expired; refresh it.", "二维码已过期,请刷新。")
     if int(parts[1]) > (now + longest + QR_CLOCK_LEEWAY).timestamp():
-        raise Unauthenticated("QR_TOKEN_LIFETIME_EXCEEDED",
-                              f"The QR code claims to be good for longer than a QR code is issued for "
-                              f"({int(longest.total_seconds())} s): it was not made by this chain.",
-                              "二维码有效期超出规定，不予受理。")
+        raise Unauthenticated(
+            "QR_TOKEN_LIFETIME_EXCEEDED",
+            f"The QR code claims to be good for longer than a QR code is issued for "
+            f"({int(longest.total_seconds())} s): it was not made by this chain.",
+            "二维码有效期超出规定，不予受理。",
+        )
     return parts[0]

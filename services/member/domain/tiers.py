@@ -29,7 +29,9 @@ class Tier:
 
     def reached_by(self, standing: "Standing") -> bool:
         """Does what the member has paid reach this tier, by either measure it names?"""
-        return (0 < self.upgrade_spend_fen <= standing.spend_fen) or (0 < self.upgrade_top_up_fen <= standing.top_up_fen)
+        return (0 < self.upgrade_spend_fen <= standing.spend_fen) or (
+            0 < self.upgrade_top_up_fen <= standing.top_up_fen
+        )
 
 
 @dataclass(frozen=True)
@@ -57,22 +59,44 @@ RETURN_OPERATOR = "system:tier-return"  # who undid a climb a return or a refund
 
 MAX_SPEND_FEN = 10**12  # the most a visit, a return, a top-up or a tier's upgrade amount may name
 # The measures a tier may be climbed by: (Tier's field, refusal reason, words for it).
-LADDER_MEASURES = [("upgrade_spend_fen", "UPGRADE_SPEND_OUT_OF_ORDER", "spend", "升级消费额"),
-                   ("upgrade_top_up_fen", "UPGRADE_TOP_UP_OUT_OF_ORDER", "top-ups", "升级充值额")]
+LADDER_MEASURES = [
+    ("upgrade_spend_fen", "UPGRADE_SPEND_OUT_OF_ORDER", "spend", "升级消费额"),
+    ("upgrade_top_up_fen", "UPGRADE_TOP_UP_OUT_OF_ORDER", "top-ups", "升级充值额"),
+]
 
 
-def check_tier(violations: Violations, name: str, rank: int, price_rate_bp: int, points_multiplier_bp: int, benefits: str,
-               upgrade_spend_fen: int, upgrade_top_up_fen: int = 0) -> None:
+def check_tier(
+    violations: Violations,
+    name: str,
+    rank: int,
+    price_rate_bp: int,
+    points_multiplier_bp: int,
+    benefits: str,
+    upgrade_spend_fen: int,
+    upgrade_top_up_fen: int = 0,
+) -> None:
     check_name(violations, name, "tier.name")
     violations.check(0 <= rank <= 1000, "tier.rank", "RANK_OUT_OF_RANGE", "rank must be 0 to 1000")
-    violations.check(1 <= price_rate_bp <= 10000, "tier.price_rate_bp", "RATE_OUT_OF_RANGE",
-                     "price_rate_bp must be 1 to 10000 (10000 = full price)")
-    violations.check(0 <= points_multiplier_bp <= 100000, "tier.points_multiplier_bp", "MULTIPLIER_OUT_OF_RANGE",
-                     "points_multiplier_bp must be 0 to 100000 (10000 = 1x)")
+    violations.check(
+        1 <= price_rate_bp <= 10000,
+        "tier.price_rate_bp",
+        "RATE_OUT_OF_RANGE",
+        "price_rate_bp must be 1 to 10000 (10000 = full price)",
+    )
+    violations.check(
+        0 <= points_multiplier_bp <= 100000,
+        "tier.points_multiplier_bp",
+        "MULTIPLIER_OUT_OF_RANGE",
+        "points_multiplier_bp must be 0 to 100000 (10000 = 1x)",
+    )
     check_text(violations, benefits, "tier.benefits", limit=2000)
     for field_name, amount in [("upgrade_spend_fen", upgrade_spend_fen), ("upgrade_top_up_fen", upgrade_top_up_fen)]:
-        violations.check(0 <= amount <= MAX_SPEND_FEN, f"tier.{field_name}", "AMOUNT_OUT_OF_RANGE",
-                         f"{field_name} must be 0 to 10^12 (0: not reached this way)")
+        violations.check(
+            0 <= amount <= MAX_SPEND_FEN,
+            f"tier.{field_name}",
+            "AMOUNT_OUT_OF_RANGE",
+            f"{field_name} must be 0 to 10^12 (0: not reached this way)",
+        )
 
 
 def check_ladder(tiers: list[Tier]) -> None:
@@ -88,7 +112,9 @@ def check_ladder(tiers: list[Tier]) -> None:
                     f"Tier '{higher.name}' (rank {higher.rank}) must need more {words} than '{lower.name}' "
                     f"(rank {lower.rank}), which needs {getattr(lower, field_name)} fen.",
                     f"等级「{higher.name}」的{zh}须高于「{lower.name}」({getattr(lower, field_name)} 分)。",
-                    tier=higher.name, below=lower.name)
+                    tier=higher.name,
+                    below=lower.name,
+                )
 
 
 def tier_reached(tiers: list[Tier], current: Tier | None, standing: Standing) -> Tier | None:
@@ -107,7 +133,9 @@ def climb_reason(reached: Tier, standing: Standing) -> str:
     return f"累计充值 {yuan(standing.top_up_fen)},达到{reached.name}(充值满 {yuan(reached.upgrade_top_up_fen)})"
 
 
-def tier_after_return(tiers: dict[str, Tier], current_id: str, climbs: list[tuple[str, str]], standing: Standing) -> str:
+def tier_after_return(
+    tiers: dict[str, Tier], current_id: str, climbs: list[tuple[str, str]], standing: Standing
+) -> str:
     """The tier (its id; "" for none) a member on current_id holds after a return or a
     refunded top-up lowered what they paid to standing. climbs are the (from, to) tier
     ids of the climbs that brought them there, newest first. Each climb that is no
@@ -154,4 +182,6 @@ def tier_not_found(tier_id: str) -> NotFound:
 
 
 def rank_taken(rank: int) -> AlreadyExists:
-    return AlreadyExists("TIER_RANK_TAKEN", f"Another tier has rank {rank}.", f"等级序号 {rank} 已被占用。", rank=str(rank))
+    return AlreadyExists(
+        "TIER_RANK_TAKEN", f"Another tier has rank {rank}.", f"等级序号 {rank} 已被占用。", rank=str(rank)
+    )

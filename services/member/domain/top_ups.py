@@ -18,10 +18,18 @@ class TopUp:
 
 
 def recorded_for_another(top_up_id: str) -> FailedPrecondition:
-    return FailedPrecondition("TOP_UP_ALREADY_RECORDED", "This top-up is recorded for another member.",
-                              "该充值已记录在其他会员名下。", top_up_id=top_up_id)
+    return FailedPrecondition(
+        "TOP_UP_ALREADY_RECORDED",
+        "This top-up is recorded for another member.",
+        "该充值已记录在其他会员名下。",
+        top_up_id=top_up_id,
+    )
 
 
 def not_recorded(top_up_id: str) -> NotFound:
-    return NotFound("TOP_UP_NOT_RECORDED", "This top-up does not count toward the tiers.",
-                    "该充值不计入会员等级。", top_up_id=top_up_id)
+    return NotFound(
+        "TOP_UP_NOT_RECORDED",
+        "This top-up does not count toward the tiers.",
+        "该充值不计入会员等级。",
+        top_up_id=top_up_id,
+    )

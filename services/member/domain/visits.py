@@ -51,24 +51,39 @@ def check_visit_time(v: Violations, when: datetime, now: datetime) -> None:
 
 
 def order_recorded_for_another(order_id: str) -> FailedPrecondition:
-    return FailedPrecondition("ORDER_ALREADY_RECORDED", "This order is recorded for another member.",
-                              "该订单已记录在其他会员名下。", order_id=order_id)
+    return FailedPrecondition(
+        "ORDER_ALREADY_RECORDED",
+        "This order is recorded for another member.",
+        "该订单已记录在其他会员名下。",
+        order_id=order_id,
+    )
 
 
 def visit_not_found(order_id: str) -> NotFound:
-    return NotFound("VISIT_NOT_FOUND", "This member has no visit for this order.", "该会员没有这笔订单的消费记录。",
-                    order_id=order_id)
+    return NotFound(
+        "VISIT_NOT_FOUND",
+        "This member has no visit for this order.",
+        "该会员没有这笔订单的消费记录。",
+        order_id=order_id,
+    )
 
 
 def return_recorded_for_another(return_id: str) -> FailedPrecondition:
-    return FailedPrecondition("RETURN_ALREADY_RECORDED", "This return is recorded for another order.",
-                              "该退货已记录在其他订单名下。", return_id=return_id)
+    return FailedPrecondition(
+        "RETURN_ALREADY_RECORDED",
+        "This return is recorded for another order.",
+        "该退货已记录在其他订单名下。",
+        return_id=return_id,
+    )
 
 
 def check_return_fits(visit: VisitRecord, returned_fen: int, amount_fen: int) -> None:
     """A return takes back at most what the visit added, less what went back already."""
     if returned_fen + amount_fen > visit.amount_fen:
         raise FailedPrecondition(
-            "RETURN_EXCEEDS_VISIT", f"The visit added {visit.amount_fen} fen and {returned_fen} went back already.",
+            "RETURN_EXCEEDS_VISIT",
+            f"The visit added {visit.amount_fen} fen and {returned_fen} went back already.",
             f"该订单消费 {visit.amount_fen} 分，已退回 {returned_fen} 分，不能再退 {amount_fen} 分。",
-            order_id=visit.order_id, left_fen=visit.amount_fen - returned_fen)
+            order_id=visit.order_id,
+            left_fen=visit.amount_fen - returned_fen,
+        )

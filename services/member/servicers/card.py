@@ -3,11 +3,10 @@
 from datetime import datetime
 
 from huiyuan.database import Idempotency
-from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import card_pb2, card_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.requests import check_actor, check_org_path, check_scope
+from huiyuan.runtime.requests import check_actor, check_org_path, check_request_id, check_scope
 from huiyuan.runtime.server import ServiceContext
 from services.member.domain.cards import (
     CARD_NUMBER,
@@ -38,26 +37,39 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         name = check_name(v, t.name, "card_type.name")
         check_scope(v, t.org_path, "card_type.org_path")
         capabilities = [convert.enum_name(card_pb2.CardCapability, "CARD_CAPABILITY", c) for c in t.capabilities]
-        if v.check(None not in capabilities, "card_type.capabilities", "CAPABILITIES_INVALID",
-                   "capabilities are STORED_VALUE, POINTS, DISCOUNT and TIMES"):
+        if v.check(
+            None not in capabilities,
+            "card_type.capabilities",
+            "CAPABILITIES_INVALID",
+            "capabilities are STORED_VALUE, POINTS, DISCOUNT and TIMES",
+        ):
             capabilities = check_capabilities(v, capabilities, "card_type.capabilities")
         form = convert.enum_name(card_pb2.CardForm, "CARD_FORM", t.form)
-        if v.check(form is not None, "card_type.form", "CARD_FORM_REQUIRED", "form must be INDIVIDUAL, ASSOCIATED or GROUP"):
+        if v.check(
+            form is not None, "card_type.form", "CARD_FORM_REQUIRED", "form must be INDIVIDUAL, ASSOCIATED or GROUP"
+        ):
             check_card_form(v, form, "card_type.form")
-        v.check(0 <= t.validity_days <= 36500, "card_type.validity_days", "VALIDITY_OUT_OF_RANGE",
-                "validity_days must be 0 (never expires) to 36500")
+        v.check(
+            0 <= t.validity_days <= 36500,
+            "card_type.validity_days",
+            "VALIDITY_OUT_OF_RANGE",
+            "validity_days must be 0 (never expires) to 36500",
+        )
         v.raise_if_any()
 
         async def work(tx):
-            created = await cards.create_card_type(tx, name, t.org_path, sorted(set(capabilities)), form,
-                                                   t.default_tier_id, t.validity_days)
+            created = await cards.create_card_type(
+                tx, name, t.org_path, sorted(set(capabilities)), form, t.default_tier_id, t.validity_days
+            )
             return card_pb2.CreateCardTypeResponse(card_type=convert.card_type(created))
 
         return await self.idempotency.run(request, card_pb2.CreateCardTypeResponse, work)
 
     async def GetCardType(self, request, context):
         async with self.database.reading() as tx:
-            return card_pb2.GetCardTypeResponse(card_type=convert.card_type(await cards.require_card_type(tx, request.card_type_id)))
+            return card_pb2.GetCardTypeResponse(
+                card_type=convert.card_type(await cards.require_card_type(tx, request.card_type_id))
+            )
 
     async def ListCardTypes(self, request, context):
         v = Violations()
@@ -68,8 +80,7 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         v.raise_if_any()
         async with self.database.reading() as tx:
             types = await cards.list_card_types(tx, request.usable_at_path, after, size + 1)
-        page, token = pagination.next_page(
-            types, size, lambda t: [t.org_path, t.name, t.card_type_id], fingerprint)
+        page, token = pagination.next_page(types, size, lambda t: [t.org_path, t.name, t.card_type_id], fingerprint)
         return card_pb2.ListCardTypesResponse(card_types=[convert.card_type(t) for t in page], next_page_token=token)
 
     async def IssueCard(self, request, context):
@@ -82,8 +93,9 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         v.raise_if_any()
 
         async def work(tx):
-            card = await cards.issue_card(tx, request.member_id, request.card_type_id, request.card_number,
-                                          operator, org_path)
+            card = await cards.issue_card(
+                tx, request.member_id, request.card_type_id, request.card_number, operator, org_path
+            )
             return card_pb2.IssueCardResponse(card=convert.card(card))
 
         return await self.idempotency.run(request, card_pb2.IssueCardResponse, work)
@@ -116,8 +128,7 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         async with self.database.reading() as tx:
             rows = await cards.card_events_of(tx, request.card_number, after[0] if after else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda event: [event.event_id], fingerprint)
-        return card_pb2.ListCardEventsResponse(card_events=[convert.card_event(e) for e in page],
-                                               next_page_token=token)
+        return card_pb2.ListCardEventsResponse(card_events=[convert.card_event(e) for e in page], next_page_token=token)
 
     async def _change(self, request, action: CardAction, response_type):
         v = Violations()
@@ -158,7 +169,9 @@ class CardServicer(card_pb2_grpc.CardServiceServicer):
         v.raise_if_any()
 
         async def work(tx):
-            old, new = await cards.replace_card(tx, request.card_number, request.new_card_number, reason, operator, org_path)
+            old, new = await cards.replace_card(
+                tx, request.card_number, request.new_card_number, reason, operator, org_path
+            )
             return card_pb2.ReplaceCardResponse(old_card=convert.card(old), new_card=convert.card(new))
 
         return await self.idempotency.run(request, card_pb2.ReplaceCardResponse, work)

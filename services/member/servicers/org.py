@@ -1,11 +1,10 @@
 """OrgService: the gRPC face of the org tree (use_cases/org.py)."""
 
 from huiyuan.database import Idempotency
-from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import org_pb2, org_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
+from huiyuan.runtime.requests import check_actor, check_mask, check_org_path, check_request_id
 from huiyuan.runtime.server import ServiceContext
 from services.member.domain.fields import check_name
 from services.member.domain.org import ORG_CODE, OrgKind, check_time_zone
@@ -24,8 +23,12 @@ class OrgServicer(org_pb2_grpc.OrgServiceServicer):
         check_actor(v, request, required=False)
         check_org_path(v, request.parent_path, "parent_path", required=False)
         node = request.org_node
-        v.check(bool(ORG_CODE.match(node.code)), "org_node.code", "ORG_CODE_INVALID",
-                "code must be 1 to 32 lower-case letters, digits or '-'")
+        v.check(
+            bool(ORG_CODE.match(node.code)),
+            "org_node.code",
+            "ORG_CODE_INVALID",
+            "code must be 1 to 32 lower-case letters, digits or '-'",
+        )
         name = check_name(v, node.name, "org_node.name")
         kind = convert.enum_name(org_pb2.OrgNodeKind, "ORG_NODE_KIND", node.kind)
         v.check(kind is not None, "org_node.kind", "ORG_KIND_REQUIRED", "kind must be HQ, REGION, STORE or TERMINAL")
@@ -34,8 +37,7 @@ class OrgServicer(org_pb2_grpc.OrgServiceServicer):
         v.raise_if_any()
 
         async def work(tx):
-            created = await org.create_org_node(tx, request.parent_path, node.code, name,
-                                                OrgKind(kind), node.time_zone)
+            created = await org.create_org_node(tx, request.parent_path, node.code, name, OrgKind(kind), node.time_zone)
             return org_pb2.CreateOrgNodeResponse(org_node=convert.org_node(created))
 
         return await self.idempotency.run(request, org_pb2.CreateOrgNodeResponse, work)
@@ -45,7 +47,9 @@ class OrgServicer(org_pb2_grpc.OrgServiceServicer):
         check_org_path(v, request.path, "path")
         v.raise_if_any()
         async with self.database.reading() as tx:
-            return org_pb2.GetOrgNodeResponse(org_node=convert.org_node(await org.require_org_node(tx, request.path, "path")))
+            return org_pb2.GetOrgNodeResponse(
+                org_node=convert.org_node(await org.require_org_node(tx, request.path, "path"))
+            )
 
     async def ListOrgNodes(self, request, context):
         v = Violations()

@@ -6,13 +6,11 @@ import hashlib
 
 from huiyuan.common.v1 import credential_pb2
 from huiyuan.database import Idempotency
-from huiyuan.runtime.requests import check_request_id
-from huiyuan.member.v1 import payment_pin_pb2 as pb
-from huiyuan.member.v1 import payment_pin_pb2_grpc
+from huiyuan.member.v1 import payment_pin_pb2 as pb, payment_pin_pb2_grpc
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.requests import check_actor
+from huiyuan.runtime.requests import check_actor, check_request_id
 from huiyuan.runtime.server import ServiceContext
 from services.member.domain.cards import CARD_NUMBER
 from services.member.domain.pins import (
@@ -28,8 +26,12 @@ from services.member.use_cases import pins
 def _check_credential(v: Violations, credential: credential_pb2.PaymentCredential, field: str) -> None:
     kind = credential.WhichOneof("proof")
     if kind == "card_number":
-        v.check(bool(CARD_NUMBER.match(credential.card_number)), f"{field}.card_number", "CARD_NUMBER_INVALID",
-                "card_number must be 8 to 20 digits")
+        v.check(
+            bool(CARD_NUMBER.match(credential.card_number)),
+            f"{field}.card_number",
+            "CARD_NUMBER_INVALID",
+            "card_number must be 8 to 20 digits",
+        )
     elif kind == "pin":
         v.check(bool(PIN.match(credential.pin)), f"{field}.pin", "PIN_INVALID", "a PIN is 6 digits")
 
@@ -61,25 +63,36 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
         if kind is None:
             raise credential_required()
         if kind != "pin":
-            await pins.verify_card_or_qr(self.database, member_id, card_number=credential.card_number,
-                                         qr_token=credential.qr_token if kind == "qr_token" else None,
-                                         qr_secret=self.qr_secret, now=now)
+            await pins.verify_card_or_qr(
+                self.database,
+                member_id,
+                card_number=credential.card_number,
+                qr_token=credential.qr_token if kind == "qr_token" else None,
+                qr_secret=self.qr_secret,
+                now=now,
+            )
             return pb.VerifyPaymentCredentialResponse(verified=True)
-        tried = pb.VerifyPaymentCredentialRequest(request_id=request.request_id, member_id=member_id,
-                                                  credential=credential)
+        tried = pb.VerifyPaymentCredentialRequest(
+            request_id=request.request_id, member_id=member_id, credential=credential
+        )
         checked = await pins.check_before_try(self.database, member_id, credential.pin, now)
 
         async def work(tx):
             after, right = await pins.try_pin(tx, member_id, credential.pin, now, checked)
             return pb.VerifyPaymentCredentialResponse(
-                verified=right, tries_left=after.tries_left,
-                unlock_time=timestamp(after.locked_until) if after.locked_until else None)
+                verified=right,
+                tries_left=after.tries_left,
+                unlock_time=timestamp(after.locked_until) if after.locked_until else None,
+            )
 
         # Counted once per request_id, under VerifyPaymentCredential whichever RPC asks
         # (SetPaymentPin's proof too): the stored answer is the try's, right or wrong.
         answer = await self.idempotency.run(tried, pb.VerifyPaymentCredentialResponse, work, "VerifyPaymentCredential")
-        refuse_wrong_try(answer.verified, answer.tries_left,
-                         answer.unlock_time.ToDatetime(tzinfo=now.tzinfo) if answer.HasField("unlock_time") else None)
+        refuse_wrong_try(
+            answer.verified,
+            answer.tries_left,
+            answer.unlock_time.ToDatetime(tzinfo=now.tzinfo) if answer.HasField("unlock_time") else None,
+        )
         return answer
 
     async def SetPaymentPin(self, request, context):
@@ -96,7 +109,9 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
         now = utcnow()
 
         async def work(tx):
-            return pb.SetPaymentPinResponse(state=convert.pin_state(await pins.set_pin(tx, request.member_id, pin_hash, now)))
+            return pb.SetPaymentPinResponse(
+                state=convert.pin_state(await pins.set_pin(tx, request.member_id, pin_hash, now))
+            )
 
         return await self.idempotency.run(request, pb.SetPaymentPinResponse, work)
 
@@ -110,6 +125,7 @@ class PaymentPinServicer(payment_pin_pb2_grpc.PaymentPinServiceServicer):
 
         async def work(tx):
             return pb.ResetPaymentPinResponse(
-                state=convert.pin_state(await pins.reset_pin(tx, request.member_id, request.clear, now)))
+                state=convert.pin_state(await pins.reset_pin(tx, request.member_id, request.clear, now))
+            )
 
         return await self.idempotency.run(request, pb.ResetPaymentPinResponse, work)

@@ -2,25 +2,39 @@
 (use_cases/top_ups.py)."""
 
 from huiyuan.database import Idempotency
-from huiyuan.runtime.requests import check_request_id
 from huiyuan.member.v1 import tier_pb2, tier_pb2_grpc
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.requests import check_actor, check_mask, check_org_path
+from huiyuan.runtime.requests import check_actor, check_mask, check_org_path, check_request_id
 from huiyuan.runtime.server import ServiceContext
 from services.member.domain.fields import check_text
 from services.member.domain.tiers import MAX_SPEND_FEN, Tier, check_tier
 from services.member.servicers import convert
 from services.member.use_cases import tiers, top_ups
 
-TIER_FIELDS = {"name", "rank", "price_rate_bp", "points_multiplier_bp", "benefits", "upgrade_spend_fen",
-               "upgrade_top_up_fen"}
+TIER_FIELDS = {
+    "name",
+    "rank",
+    "price_rate_bp",
+    "points_multiplier_bp",
+    "benefits",
+    "upgrade_spend_fen",
+    "upgrade_top_up_fen",
+}
 
 
 def _check(v: Violations, t: tier_pb2.Tier) -> None:
-    check_tier(v, t.name, t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits, t.upgrade_spend_fen,
-                      t.upgrade_top_up_fen)
+    check_tier(
+        v,
+        t.name,
+        t.rank,
+        t.price_rate_bp,
+        t.points_multiplier_bp,
+        t.benefits,
+        t.upgrade_spend_fen,
+        t.upgrade_top_up_fen,
+    )
 
 
 class TierServicer(tier_pb2_grpc.TierServiceServicer):
@@ -35,8 +49,16 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         t = request.tier
         _check(v, t)
         v.raise_if_any()
-        tier = Tier("", t.name.strip(), t.rank, t.price_rate_bp, t.points_multiplier_bp, t.benefits.strip(),
-                           t.upgrade_spend_fen, t.upgrade_top_up_fen)
+        tier = Tier(
+            "",
+            t.name.strip(),
+            t.rank,
+            t.price_rate_bp,
+            t.points_multiplier_bp,
+            t.benefits.strip(),
+            t.upgrade_spend_fen,
+            t.upgrade_top_up_fen,
+        )
 
         async def work(tx):
             return tier_pb2.CreateTierResponse(tier=convert.tier(await tiers.create_tier(tx, tier)))
@@ -97,8 +119,9 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         async with self.database.reading() as tx:
             rows = await tiers.tier_history(tx, request.member_id, before[0] if before else None, size + 1)
         page, token = pagination.next_page(rows, size, lambda row: [row[0]], fingerprint)
-        return tier_pb2.ListTierHistoryResponse(tier_changes=[convert.tier_change(c) for _, c in page],
-                                                next_page_token=token)
+        return tier_pb2.ListTierHistoryResponse(
+            tier_changes=[convert.tier_change(c) for _, c in page], next_page_token=token
+        )
 
     async def RecordTopUp(self, request, context):
         v = Violations()
@@ -107,15 +130,21 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
         _check_top_up_id(v, request.top_up_id)
         check_org_path(v, request.store_path, "store_path")
-        v.check(0 < request.amount_fen <= MAX_SPEND_FEN, "amount_fen", "AMOUNT_OUT_OF_RANGE",
-                "amount_fen must be 1 to 10^12")
+        v.check(
+            0 < request.amount_fen <= MAX_SPEND_FEN,
+            "amount_fen",
+            "AMOUNT_OUT_OF_RANGE",
+            "amount_fen must be 1 to 10^12",
+        )
         v.raise_if_any()
 
         async def work(tx):
-            counted = await top_ups.record_top_up(tx, request.member_id, request.top_up_id, request.store_path,
-                                                  request.amount_fen, utcnow())
-            return tier_pb2.RecordTopUpResponse(top_up_total_fen=counted.top_up_fen,
-                                                **convert.climb(counted.climbed, counted.tier_reached))
+            counted = await top_ups.record_top_up(
+                tx, request.member_id, request.top_up_id, request.store_path, request.amount_fen, utcnow()
+            )
+            return tier_pb2.RecordTopUpResponse(
+                top_up_total_fen=counted.top_up_fen, **convert.climb(counted.climbed, counted.tier_reached)
+            )
 
         return await self.idempotency.run(request, tier_pb2.RecordTopUpResponse, work)
 
@@ -129,8 +158,10 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         async def work(tx):
             counted = await top_ups.record_refund(tx, request.top_up_id, utcnow())
             return tier_pb2.RecordTopUpRefundResponse(
-                member_id=counted.member_id, top_up_total_fen=counted.top_up_fen,
-                tier_change=convert.tier_change(counted.fell) if counted.fell else None)
+                member_id=counted.member_id,
+                top_up_total_fen=counted.top_up_fen,
+                tier_change=convert.tier_change(counted.fell) if counted.fell else None,
+            )
 
         return await self.idempotency.run(request, tier_pb2.RecordTopUpRefundResponse, work)
 

@@ -15,7 +15,9 @@ from services.member.storage.tables import attribute_definitions
 
 
 def to_attribute_definition(row) -> AttributeDefinition:
-    return AttributeDefinition(row.key, row.display_name, AttributeType(row.type), list(row.choices or []), row.required)
+    return AttributeDefinition(
+        row.key, row.display_name, AttributeType(row.type), list(row.choices or []), row.required
+    )
 
 
 async def definitions_after(tx: Transaction, after_key: str | None, limit: int) -> list[AttributeDefinition]:
@@ -38,10 +40,16 @@ async def definitions_by_key(tx: Transaction, keys: Collection[str] | None = Non
 
 async def insert_definition(tx: Transaction, definition: AttributeDefinition) -> None:
     try:
-        await tx.execute(insert(attribute_definitions).values(
-            key=definition.key, display_name=definition.display_name, type=definition.type.value,
-            choices=definition.choices, required=definition.required))
+        await tx.execute(
+            insert(attribute_definitions).values(
+                key=definition.key,
+                display_name=definition.display_name,
+                type=definition.type.value,
+                choices=definition.choices,
+                required=definition.required,
+            )
+        )
     except IntegrityError as error:
         if violated_unique(error, "attribute_definitions", "key"):
-            raise attribute_exists(definition.key)
+            raise attribute_exists(definition.key) from None
         raise

@@ -8,15 +8,31 @@ from services.member.storage.tables import care_contacts
 
 
 def to_care_contact(row) -> CareContact:
-    return CareContact(row.contact_id, row.member_id, CareChannel(row.channel), CareTopic(row.topic), row.note,
-                       row.operator_id, row.org_path, row.contact_time)
+    return CareContact(
+        row.contact_id,
+        row.member_id,
+        CareChannel(row.channel),
+        CareTopic(row.topic),
+        row.note,
+        row.operator_id,
+        row.org_path,
+        row.contact_time,
+    )
 
 
 async def insert_contact(tx: Transaction, contact: CareContact) -> None:
-    await tx.execute(insert(care_contacts).values(
-        contact_id=contact.contact_id, member_id=contact.member_id, channel=contact.channel.value,
-        topic=contact.topic.value, note=contact.note, operator_id=contact.operator_id, org_path=contact.org_path,
-        contact_time=contact.contact_time))
+    await tx.execute(
+        insert(care_contacts).values(
+            contact_id=contact.contact_id,
+            member_id=contact.member_id,
+            channel=contact.channel.value,
+            topic=contact.topic.value,
+            note=contact.note,
+            operator_id=contact.operator_id,
+            org_path=contact.org_path,
+            contact_time=contact.contact_time,
+        )
+    )
 
 
 async def contacts_of(tx: Transaction, member_id: str, before_id: str | None, limit: int) -> list[CareContact]:

@@ -32,21 +32,40 @@ from services.member.storage.tiers import to_tier
 
 def to_member(row) -> Member:
     return Member(
-        member_id=row.member_id, name=row.name, gender=Gender(row.gender), phone=row.phone,
-        birthday=row.birthday, anniversary=row.anniversary, home_store_path=row.home_store_path,
-        marketing_consent=row.marketing_consent, attributes=dict(row.attributes or {}),
-        channel=Channel(row.channel), registered_org_path=row.registered_org_path,
-        tier_id=row.tier_id or "", create_time=row.create_time, update_time=row.update_time, tags=list(row.tags or []),
+        member_id=row.member_id,
+        name=row.name,
+        gender=Gender(row.gender),
+        phone=row.phone,
+        birthday=row.birthday,
+        anniversary=row.anniversary,
+        home_store_path=row.home_store_path,
+        marketing_consent=row.marketing_consent,
+        attributes=dict(row.attributes or {}),
+        channel=Channel(row.channel),
+        registered_org_path=row.registered_org_path,
+        tier_id=row.tier_id or "",
+        create_time=row.create_time,
+        update_time=row.update_time,
+        tags=list(row.tags or []),
     )
 
 
 def member_values(member: Member) -> dict:
     return {
-        "member_id": member.member_id, "name": member.name, "gender": member.gender.value, "phone": member.phone,
-        "birthday": member.birthday, "anniversary": member.anniversary, "home_store_path": member.home_store_path,
-        "marketing_consent": member.marketing_consent, "attributes": member.attributes,
-        "channel": member.channel.value, "registered_org_path": member.registered_org_path,
-        "tier_id": member.tier_id or None, "create_time": member.create_time, "update_time": member.update_time,
+        "member_id": member.member_id,
+        "name": member.name,
+        "gender": member.gender.value,
+        "phone": member.phone,
+        "birthday": member.birthday,
+        "anniversary": member.anniversary,
+        "home_store_path": member.home_store_path,
+        "marketing_consent": member.marketing_consent,
+        "attributes": member.attributes,
+        "channel": member.channel.value,
+        "registered_org_path": member.registered_org_path,
+        "tier_id": member.tier_id or None,
+        "create_time": member.create_time,
+        "update_time": member.update_time,
         "tags": member.tags,
     }
 
@@ -72,7 +91,7 @@ async def insert_member(tx: Transaction, member: Member) -> None:
         await tx.execute(insert(members).values(**member_values(member)))
     except IntegrityError as error:
         if violated_unique(error, "members", "phone"):
-            raise phone_taken(member.phone)
+            raise phone_taken(member.phone) from None
         raise
     await index_tags(tx, {member.member_id: member.tags})
 
@@ -85,7 +104,7 @@ async def update_member(tx: Transaction, member_id: str, changes: dict) -> None:
         await tx.execute(update(members).where(members.c.member_id == member_id).values(**changes))
     except IntegrityError as error:
         if violated_unique(error, "members", "phone"):
-            raise phone_taken(changes["phone"])
+            raise phone_taken(changes["phone"]) from None
         raise
 
 
@@ -143,8 +162,14 @@ def _where(query: MemberQuery):
     if query.anniversary_in:
         conditions.append(_day_in(c.anniversary, query.anniversary_in))
     if query.no_visit_since:
-        conditions.append(and_(c.create_time < query.no_visit_since, ~exists().where(
-            visit_stats.c.member_id == c.member_id, visit_stats.c.last_visit_time >= query.no_visit_since)))
+        conditions.append(
+            and_(
+                c.create_time < query.no_visit_since,
+                ~exists().where(
+                    visit_stats.c.member_id == c.member_id, visit_stats.c.last_visit_time >= query.no_visit_since
+                ),
+            )
+        )
     return and_(True, *conditions)
 
 
@@ -196,8 +221,10 @@ _MEMBER_CARDS = (
 _LOOKUP_BY = {
     "member_id": _MEMBER_CARDS.where(members.c.member_id == bindparam("key")),
     "phone": _MEMBER_CARDS.where(members.c.phone == bindparam("key")),
-    "card_number": _MEMBER_CARDS.where(members.c.member_id == select(_PRESENTED.c.member_id).where(
-        _PRESENTED.c.card_number == bindparam("key")).scalar_subquery()),
+    "card_number": _MEMBER_CARDS.where(
+        members.c.member_id
+        == select(_PRESENTED.c.member_id).where(_PRESENTED.c.card_number == bindparam("key")).scalar_subquery()
+    ),
 }
 
 

@@ -9,8 +9,9 @@ from services.member.storage.tables import org_nodes
 
 
 def to_org_node(row) -> OrgNode:
-    return OrgNode(row.path, row.code, row.name, OrgKind(row.kind), row.time_zone, row.parent_path or "",
-                   row.create_time)
+    return OrgNode(
+        row.path, row.code, row.name, OrgKind(row.kind), row.time_zone, row.parent_path or "", row.create_time
+    )
 
 
 async def get(tx: Transaction, path: str) -> OrgNode | None:
@@ -28,19 +29,27 @@ async def paths_existing(tx: Transaction, paths: set[str]) -> set[str]:
     found: set[str] = set()
     wanted = list(paths)
     for i in range(0, len(wanted), 1000):
-        chunk = wanted[i:i + 1000]
+        chunk = wanted[i : i + 1000]
         found |= set((await tx.execute(select(org_nodes.c.path).where(org_nodes.c.path.in_(chunk)))).scalars())
     return found
 
 
 async def insert_node(tx: Transaction, node: OrgNode) -> None:
     try:
-        await tx.execute(insert(org_nodes).values(
-            path=node.path, code=node.code, name=node.name, kind=node.kind.value, time_zone=node.time_zone,
-            parent_path=node.parent_path or None, create_time=node.create_time))
+        await tx.execute(
+            insert(org_nodes).values(
+                path=node.path,
+                code=node.code,
+                name=node.name,
+                kind=node.kind.value,
+                time_zone=node.time_zone,
+                parent_path=node.parent_path or None,
+                create_time=node.create_time,
+            )
+        )
     except IntegrityError as error:
         if violated_unique(error, "org_nodes", "path"):
-            raise node_exists(node.path)
+            raise node_exists(node.path) from None
         raise
 
 

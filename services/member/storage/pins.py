@@ -18,10 +18,17 @@ async def state_of(tx: Transaction, member_id: str, *, for_update: bool = False)
 async def save(tx: Transaction, state: PinState) -> None:
     """The member's PIN row as state says, made on the first PIN (two first PINs set at
     once: the later one stands, as if it came second)."""
-    values = {"pin_hash": state.pin_hash, "failed_tries": state.failed_tries, "locked_until": state.locked_until,
-              "update_time": state.update_time}
-    await tx.execute(insert_for(tx)(payment_pins).values(member_id=state.member_id, **values).on_conflict_do_update(
-        index_elements=["member_id"], set_=values))
+    values = {
+        "pin_hash": state.pin_hash,
+        "failed_tries": state.failed_tries,
+        "locked_until": state.locked_until,
+        "update_time": state.update_time,
+    }
+    await tx.execute(
+        insert_for(tx)(payment_pins)
+        .values(member_id=state.member_id, **values)
+        .on_conflict_do_update(index_elements=["member_id"], set_=values)
+    )
 
 
 async def clear(tx: Transaction, member_id: str) -> None:

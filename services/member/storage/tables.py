@@ -22,7 +22,8 @@ metadata = new_metadata()
 idempotency_keys = define_table(metadata)
 
 org_nodes = Table(
-    "org_nodes", metadata,
+    "org_nodes",
+    metadata,
     Column("path", String(140), primary_key=True),
     Column("code", String(32), nullable=False),
     Column("name", String(64), nullable=False),
@@ -33,7 +34,8 @@ org_nodes = Table(
 )
 
 tiers = Table(
-    "tiers", metadata,
+    "tiers",
+    metadata,
     Column("tier_id", String(40), primary_key=True),
     Column("name", String(64), nullable=False),
     Column("rank", Integer, nullable=False),
@@ -46,7 +48,8 @@ tiers = Table(
 )
 
 members = Table(
-    "members", metadata,
+    "members",
+    metadata,
     Column("member_id", String(40), primary_key=True),  # time-sortable: newest = largest
     Column("name", String(64), nullable=False),
     Column("gender", String(16), nullable=False),
@@ -72,14 +75,16 @@ members = Table(
 # index; written only by index_tags() and reindex_tags(), in the transaction that
 # writes the members.tags they mirror.
 member_tags = Table(
-    "member_tags", metadata,
+    "member_tags",
+    metadata,
     Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
     Column("tag", String(16), primary_key=True),
     Index("ix_member_tags_tag_member_id", "tag", "member_id"),
 )
 
 attribute_definitions = Table(
-    "attribute_definitions", metadata,
+    "attribute_definitions",
+    metadata,
     Column("key", String(32), primary_key=True),
     Column("display_name", String(64), nullable=False),
     Column("type", String(16), nullable=False),
@@ -88,7 +93,8 @@ attribute_definitions = Table(
 )
 
 card_types = Table(
-    "card_types", metadata,
+    "card_types",
+    metadata,
     Column("card_type_id", String(40), primary_key=True),
     Column("name", String(64), nullable=False),
     Column("org_path", String(140), ForeignKey("org_nodes.path"), nullable=False),
@@ -100,7 +106,8 @@ card_types = Table(
 )
 
 cards = Table(
-    "cards", metadata,
+    "cards",
+    metadata,
     Column("card_number", String(20), primary_key=True),
     Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
     Column("card_type_id", String(40), ForeignKey("card_types.card_type_id"), nullable=False),
@@ -113,7 +120,8 @@ cards = Table(
 )
 
 card_events = Table(
-    "card_events", metadata,
+    "card_events",
+    metadata,
     Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("card_number", String(20), ForeignKey("cards.card_number"), nullable=False, index=True),
     Column("action", String(16), nullable=False),
@@ -126,7 +134,8 @@ card_events = Table(
 )
 
 tier_changes = Table(
-    "tier_changes", metadata,
+    "tier_changes",
+    metadata,
     Column("change_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
     Column("from_tier_id", String(40), nullable=True),
@@ -137,7 +146,8 @@ tier_changes = Table(
 )
 
 visits = Table(  # one row per order: what makes RecordVisit idempotent by order_id
-    "visits", metadata,
+    "visits",
+    metadata,
     Column("order_id", String(64), primary_key=True),
     Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False),
     Column("store_path", String(140), nullable=False),
@@ -146,7 +156,8 @@ visits = Table(  # one row per order: what makes RecordVisit idempotent by order
 )
 
 visit_returns = Table(  # one row per return: what makes RecordReturn idempotent by return_id
-    "visit_returns", metadata,
+    "visit_returns",
+    metadata,
     Column("return_id", String(64), primary_key=True),
     Column("order_id", String(64), ForeignKey("visits.order_id"), nullable=False, index=True),
     Column("amount_fen", BigInteger, nullable=False),
@@ -154,7 +165,8 @@ visit_returns = Table(  # one row per return: what makes RecordReturn idempotent
 )
 
 top_ups = Table(  # one row per top-up at a till: what its principal counts toward the tiers
-    "top_ups", metadata,
+    "top_ups",
+    metadata,
     Column("top_up_id", String(64), primary_key=True),  # the wallet's id: a second call changes nothing
     Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
     Column("store_path", String(140), nullable=False),
@@ -164,7 +176,8 @@ top_ups = Table(  # one row per top-up at a till: what its principal counts towa
 )
 
 care_contacts = Table(  # 回访记录: one row per contact, never changed
-    "care_contacts", metadata,
+    "care_contacts",
+    metadata,
     Column("contact_id", String(40), primary_key=True),  # time-sortable: newest = largest
     Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
     Column("channel", String(16), nullable=False),
@@ -178,7 +191,8 @@ care_contacts = Table(  # 回访记录: one row per contact, never changed
 # A member's payment PIN (domain/pins.py): a slow hash, never the PIN, and
 # its wrong tries in a row.
 payment_pins = Table(
-    "payment_pins", metadata,
+    "payment_pins",
+    metadata,
     Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
     Column("pin_hash", String(160), nullable=False),  # 'scrypt$N$r$p$salt$hash'
     Column("failed_tries", Integer, nullable=False),
@@ -187,7 +201,8 @@ payment_pins = Table(
 )
 
 visit_stats = Table(
-    "visit_stats", metadata,
+    "visit_stats",
+    metadata,
     Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
     Column("store_path", String(140), primary_key=True),
     Column("visit_count", BigInteger, nullable=False),

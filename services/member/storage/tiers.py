@@ -20,8 +20,17 @@ LADDER = "tiers"  # changes of the tiers take turns on it, so that each checks t
 def to_tier(row, prefix: str = "") -> Tier:
     def col(name):
         return getattr(row, prefix + name)
-    return Tier(col("tier_id"), col("name"), col("rank"), col("price_rate_bp"), col("points_multiplier_bp"),
-                col("benefits"), col("upgrade_spend_fen"), col("upgrade_top_up_fen"))
+
+    return Tier(
+        col("tier_id"),
+        col("name"),
+        col("rank"),
+        col("price_rate_bp"),
+        col("points_multiplier_bp"),
+        col("benefits"),
+        col("upgrade_spend_fen"),
+        col("upgrade_top_up_fen"),
+    )
 
 
 async def take_turn_on_ladder(tx: Transaction) -> None:
@@ -52,7 +61,7 @@ async def insert_tier(tx: Transaction, tier: Tier) -> None:
         await tx.execute(insert(tiers).values(**vars(tier)))
     except IntegrityError as error:
         if violated_unique(error, "tiers", "rank"):
-            raise rank_taken(tier.rank)
+            raise rank_taken(tier.rank) from None
         raise
 
 
@@ -61,14 +70,16 @@ async def update_tier(tx: Transaction, tier_id: str, changes: dict) -> None:
         await tx.execute(update(tiers).where(tiers.c.tier_id == tier_id).values(**changes))
     except IntegrityError as error:
         if violated_unique(error, "tiers", "rank"):
-            raise rank_taken(changes["rank"])
+            raise rank_taken(changes["rank"]) from None
         raise
 
 
 _SPEND = select(func.coalesce(func.sum(visit_stats.c.total_spend_fen), 0)).where(
-    visit_stats.c.member_id == bindparam("member_id"))
+    visit_stats.c.member_id == bindparam("member_id")
+)
 _TOPPED_UP = select(func.coalesce(func.sum(top_ups.c.amount_fen), 0)).where(
-    top_ups.c.member_id == bindparam("member_id"), top_ups.c.refund_time.is_(None))
+    top_ups.c.member_id == bindparam("member_id"), top_ups.c.refund_time.is_(None)
+)
 
 
 async def _total(tx: Transaction, statement, member_id: str) -> int:
@@ -90,8 +101,12 @@ def _to_change(r) -> TierChange:
     return TierChange(r.member_id, r.from_tier_id or "", r.to_tier_id, r.reason, r.operator_id, r.change_time)
 
 
-_LATEST_CHANGES = (select(tier_changes).where(tier_changes.c.member_id == bindparam("member_id"))
-                   .order_by(tier_changes.c.change_id.desc()).limit(20))
+_LATEST_CHANGES = (
+    select(tier_changes)
+    .where(tier_changes.c.member_id == bindparam("member_id"))
+    .order_by(tier_changes.c.change_id.desc())
+    .limit(20)
+)
 
 
 async def latest_changes(tx: Transaction, member_id: str) -> list[TierChange]:
@@ -101,11 +116,21 @@ async def latest_changes(tx: Transaction, member_id: str) -> list[TierChange]:
 
 async def move(tx: Transaction, change: TierChange) -> None:
     """The member to change.to_tier_id ("": none), and the change kept."""
-    await tx.execute(update(members).where(members.c.member_id == change.member_id)
-                     .values(tier_id=change.to_tier_id or None, update_time=change.change_time))
-    await tx.execute(insert(tier_changes).values(
-        member_id=change.member_id, from_tier_id=change.from_tier_id or None, to_tier_id=change.to_tier_id,
-        reason=change.reason, operator_id=change.operator_id, change_time=change.change_time))
+    await tx.execute(
+        update(members)
+        .where(members.c.member_id == change.member_id)
+        .values(tier_id=change.to_tier_id or None, update_time=change.change_time)
+    )
+    await tx.execute(
+        insert(tier_changes).values(
+            member_id=change.member_id,
+            from_tier_id=change.from_tier_id or None,
+            to_tier_id=change.to_tier_id,
+            reason=change.reason,
+            operator_id=change.operator_id,
+            change_time=change.change_time,
+        )
+    )
 
 
 async def history(tx: Transaction, member_id: str, before_id: int | None, limit: int) -> list[tuple[int, TierChange]]:
@@ -115,4 +140,3 @@ async def history(tx: Transaction, member_id: str, before_id: int | None, limit:
         query = query.where(tier_changes.c.change_id < before_id)
     rows = await tx.execute(query.order_by(tier_changes.c.change_id.desc()).limit(limit))
     return [(r.change_id, _to_change(r)) for r in rows]
-

@@ -21,9 +21,18 @@ async def get(tx: Transaction, top_up_id: str) -> TopUp | None:
 
 
 async def insert_top_up(tx: Transaction, top_up: TopUp) -> None:
-    await send(tx, _INSERT, {"top_up_id": top_up.top_up_id, "member_id": top_up.member_id,
-                             "store_path": top_up.store_path, "amount_fen": top_up.amount_fen,
-                             "top_up_time": top_up.top_up_time, "refund_time": None})
+    await send(
+        tx,
+        _INSERT,
+        {
+            "top_up_id": top_up.top_up_id,
+            "member_id": top_up.member_id,
+            "store_path": top_up.store_path,
+            "amount_fen": top_up.amount_fen,
+            "top_up_time": top_up.top_up_time,
+            "refund_time": None,
+        },
+    )
 
 
 async def refunded(tx: Transaction, top_up_id: str, when: datetime) -> None:

@@ -8,8 +8,11 @@ from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, 
 from services.member.domain.visits import StoreVisits, VisitRecord, VisitStats
 from services.member.storage.tables import visit_returns, visit_stats, visits
 
-_VISIT_STATS = select(visit_stats).where(visit_stats.c.member_id == bindparam("member_id")).order_by(
-    visit_stats.c.visit_count.desc(), visit_stats.c.store_path)
+_VISIT_STATS = (
+    select(visit_stats)
+    .where(visit_stats.c.member_id == bindparam("member_id"))
+    .order_by(visit_stats.c.visit_count.desc(), visit_stats.c.store_path)
+)
 _VISIT = select(visits).where(visits.c.order_id == bindparam("order_id"))
 _INSERT_VISIT = insert(visits)
 
@@ -19,21 +22,28 @@ def _count_visit(dialect: str):
     """INSERT ... ON CONFLICT that counts a visit into its store's row, built once per
     backend and compiled once (huiyuan/database/direct.py: BUILT_ONCE)."""
     upsert = insert_for(dialect)(visit_stats).values(
-        member_id=bindparam("member_id"), store_path=bindparam("store_path"), visit_count=1,
+        member_id=bindparam("member_id"),
+        store_path=bindparam("store_path"),
+        visit_count=1,
         total_spend_fen=bindparam("amount_fen"),
-        last_visit_time=bindparam("visit_time", type_=visit_stats.c.last_visit_time.type))
+        last_visit_time=bindparam("visit_time", type_=visit_stats.c.last_visit_time.type),
+    )
     latest = func.max if dialect == "sqlite" else func.greatest
-    return upsert.on_conflict_do_update(index_elements=["member_id", "store_path"], set_={
-        "visit_count": visit_stats.c.visit_count + 1,
-        "total_spend_fen": visit_stats.c.total_spend_fen + upsert.excluded.total_spend_fen,
-        "last_visit_time": latest(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time),
-    }).execution_options(**{BUILT_ONCE: True})
+    return upsert.on_conflict_do_update(
+        index_elements=["member_id", "store_path"],
+        set_={
+            "visit_count": visit_stats.c.visit_count + 1,
+            "total_spend_fen": visit_stats.c.total_spend_fen + upsert.excluded.total_spend_fen,
+            "last_visit_time": latest(visit_stats.c.last_visit_time, upsert.excluded.last_visit_time),
+        },
+    ).execution_options(**{BUILT_ONCE: True})
 
 
 async def stats_of(tx: Transaction, member_id: str) -> VisitStats:
     rows = await tx.execute(_VISIT_STATS, {"member_id": member_id})
-    return VisitStats(member_id, [StoreVisits(r.store_path, r.visit_count, r.total_spend_fen, r.last_visit_time)
-                                  for r in rows])
+    return VisitStats(
+        member_id, [StoreVisits(r.store_path, r.visit_count, r.total_spend_fen, r.last_visit_time) for r in rows]
+    )
 
 
 async def get_visit(tx: Transaction, order_id: str) -> VisitRecord | None:
@@ -43,19 +53,29 @@ async def get_visit(tx: Transaction, order_id: str) -> VisitRecord | None:
 
 async def count_visit(tx: Transaction, visit: VisitRecord) -> None:
     """The visit kept, and counted into its store's row; sent, not awaited."""
-    values = {"order_id": visit.order_id, "member_id": visit.member_id, "store_path": visit.store_path,
-              "amount_fen": visit.amount_fen, "visit_time": visit.visit_time}
+    values = {
+        "order_id": visit.order_id,
+        "member_id": visit.member_id,
+        "store_path": visit.store_path,
+        "amount_fen": visit.amount_fen,
+        "visit_time": visit.visit_time,
+    }
     await send(tx, _INSERT_VISIT, values)
     await send(tx, _count_visit(dialect_name(tx)), values)
 
 
 _RETURN = select(visit_returns).where(visit_returns.c.return_id == bindparam("return_id"))
 _RETURNED = select(func.coalesce(func.sum(visit_returns.c.amount_fen), 0)).where(
-    visit_returns.c.order_id == bindparam("order_id"))
+    visit_returns.c.order_id == bindparam("order_id")
+)
 _INSERT_RETURN = insert(visit_returns)
-_TAKE_BACK = update(visit_stats).where(  # bind names other than the columns': SQLAlchemy keeps those for SET
-    visit_stats.c.member_id == bindparam("of_member"), visit_stats.c.store_path == bindparam("at_store")).values(
-    total_spend_fen=visit_stats.c.total_spend_fen - bindparam("amount_fen"))
+_TAKE_BACK = (
+    update(visit_stats)
+    .where(  # bind names other than the columns': SQLAlchemy keeps those for SET
+        visit_stats.c.member_id == bindparam("of_member"), visit_stats.c.store_path == bindparam("at_store")
+    )
+    .values(total_spend_fen=visit_stats.c.total_spend_fen - bindparam("amount_fen"))
+)
 
 
 async def order_of_return(tx: Transaction, return_id: str) -> str | None:
@@ -71,6 +91,9 @@ async def returned_of(tx: Transaction, order_id: str) -> int:
 
 async def take_back(tx: Transaction, visit: VisitRecord, return_id: str, amount_fen: int, return_time) -> None:
     """The return kept, and its amount taken off the spend of the visit's store; sent."""
-    await send(tx, _INSERT_RETURN, {"return_id": return_id, "order_id": visit.order_id, "amount_fen": amount_fen,
-                                    "return_time": return_time})
+    await send(
+        tx,
+        _INSERT_RETURN,
+        {"return_id": return_id, "order_id": visit.order_id, "amount_fen": amount_fen, "return_time": return_time},
+    )
     await send(tx, _TAKE_BACK, {"of_member": visit.member_id, "at_store": visit.store_path, "amount_fen": amount_fen})

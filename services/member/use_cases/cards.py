@@ -27,8 +27,15 @@ async def require_card_type(tx: Transaction, card_type_id: str) -> CardType:
     return card_type
 
 
-async def create_card_type(tx: Transaction, name: str, org_path: str, capabilities: list[str], form: str,
-                           default_tier_id: str, validity_days: int) -> CardType:
+async def create_card_type(
+    tx: Transaction,
+    name: str,
+    org_path: str,
+    capabilities: list[str],
+    form: str,
+    default_tier_id: str,
+    validity_days: int,
+) -> CardType:
     await require_org_node(tx, org_path, "card_type.org_path")
     if default_tier_id:
         await require_tier(tx, default_tier_id)
@@ -47,15 +54,24 @@ async def list_card_types(tx: Transaction, usable_at_path: str, after: list | No
     return await stored.card_types_usable(tx, ancestors, after, limit)
 
 
-async def issue_card(tx: Transaction, member_id: str, card_type_id: str, card_number: str,
-                     operator_id: str, org_path: str, replaces: str = "") -> Card:
+async def issue_card(
+    tx: Transaction,
+    member_id: str,
+    card_type_id: str,
+    card_number: str,
+    operator_id: str,
+    org_path: str,
+    replaces: str = "",
+) -> Card:
     member = await require_member(tx, member_id)
     card_type = await require_card_type(tx, card_type_id)
     now = utcnow()
     card = new_card(card_type, member_id, card_number, org_path, now, replaces)
     await stored.insert_card(tx, card)
     reason = f"replaces {replaces}" if replaces else "issued"
-    await stored.record_event(tx, card.card_number, CardAction.ISSUE, None, card.state, reason, operator_id, org_path, now)
+    await stored.record_event(
+        tx, card.card_number, CardAction.ISSUE, None, card.state, reason, operator_id, org_path, now
+    )
     if card_type.default_tier_id and not member.tier_id:
         await assign_tier(tx, member_id, card_type.default_tier_id, f"card type {card_type.name}", operator_id)
     return card
@@ -68,8 +84,9 @@ async def require_card(tx: Transaction, card_number: str, *, for_update: bool = 
     return card
 
 
-async def change_state(tx: Transaction, card_number: str, action: CardAction, reason: str, operator_id: str,
-                       org_path: str) -> Card:
+async def change_state(
+    tx: Transaction, card_number: str, action: CardAction, reason: str, operator_id: str, org_path: str
+) -> Card:
     """Apply a state change. The row lock (PostgreSQL) or the write lock (SQLite) and the
     conditional update make two concurrent changes of one card apply one at a time."""
     card = await require_card(tx, card_number, for_update=True)
@@ -80,11 +97,13 @@ async def change_state(tx: Transaction, card_number: str, action: CardAction, re
     return card
 
 
-async def replace_card(tx: Transaction, card_number: str, new_card_number: str, reason: str,
-                       operator_id: str, org_path: str) -> tuple[Card, Card]:
+async def replace_card(
+    tx: Transaction, card_number: str, new_card_number: str, reason: str, operator_id: str, org_path: str
+) -> tuple[Card, Card]:
     old = await change_state(tx, card_number, CardAction.REPLACE, reason, operator_id, org_path)
-    new = await issue_card(tx, old.member_id, old.card_type_id, new_card_number, operator_id, org_path,
-                           replaces=old.card_number)
+    new = await issue_card(
+        tx, old.member_id, old.card_type_id, new_card_number, operator_id, org_path, replaces=old.card_number
+    )
     await stored.set_replaced_by(tx, old.card_number, new.card_number)
     old.replaced_by_card_number = new.card_number
     return old, new

@@ -10,10 +10,10 @@ trips, not 100,000.
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import datetime
 
 from huiyuan.database import Database, Transaction
-from huiyuan.runtime import files
+from huiyuan.runtime import clock, files
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import store_of
@@ -35,10 +35,12 @@ BATCH = 5_000
 YIELD_EVERY = 500
 
 
-async def import_members(tx: Transaction, content: bytes, xlsx: bool, actor_org_path: str, now: datetime) -> ImportResult:
+async def import_members(
+    tx: Transaction, content: bytes, xlsx: bool, actor_org_path: str, now: datetime
+) -> ImportResult:
     await require_org_node(tx, actor_org_path, "actor.org_path")
     definitions = await attributes.definitions_by_key(tx)
-    today = date.today()
+    today = clock.today()
     rows = files.read_rows(content, xlsx)
     columns = header(next(rows, []) or [""])
     result = ImportResult()
@@ -64,17 +66,26 @@ async def import_members(tx: Transaction, content: bytes, xlsx: bool, actor_org_
             continue
         seen_phones[phone] = row_number
         valid.append((row_number, values))
-    known = await org.paths_existing(tx, {values["home_store_path"] for _, values in valid if values["home_store_path"]})
+    known = await org.paths_existing(
+        tx, {values["home_store_path"] for _, values in valid if values["home_store_path"]}
+    )
     result.rejects += check_home_stores(valid, known, store_of(actor_org_path) or actor_org_path)
     rejected = {r.row_number for r in result.rejects}
     valid = [(n, v) for n, v in valid if n not in rejected]
     default_home = store_of(actor_org_path)
     for start in range(0, len(valid), BATCH):
         batch = [
-            {**values, "member_id": new_id("m"), "home_store_path": values["home_store_path"] or default_home,
-             "channel": Channel.BULK_IMPORT.value, "registered_org_path": actor_org_path, "tier_id": None,
-             "create_time": now, "update_time": now}
-            for _, values in valid[start:start + BATCH]
+            {
+                **values,
+                "member_id": new_id("m"),
+                "home_store_path": values["home_store_path"] or default_home,
+                "channel": Channel.BULK_IMPORT.value,
+                "registered_org_path": actor_org_path,
+                "tier_id": None,
+                "create_time": now,
+                "update_time": now,
+            }
+            for _, values in valid[start : start + BATCH]
         ]
         inserted = await members.insert_new_members(tx, batch)
         result.imported_rows += len(inserted)
@@ -86,10 +97,20 @@ async def import_members(tx: Transaction, content: bytes, xlsx: bool, actor_org_
 # The columns the import reads come out under the names it reads (姓名, 手机, 性别, 生日,
 # 纪念日, 门店编码, 营销同意, 标签), as it reads them: a file exported can be imported.
 EXPORT_COLUMNS = [
-    files.Column("会员号", width=30), files.Column("姓名"), files.Column("手机", width=14), files.Column("性别", width=6),
-    files.Column("生日", files.DAY), files.Column("纪念日", files.DAY), files.Column("所属门店", width=16),
-    files.Column("门店编码", width=18), files.Column("等级"), files.Column("注册渠道", width=10),
-    files.Column("注册时间", files.TIME, width=20), files.Column("营销同意", width=8), files.Column("标签", width=20)]
+    files.Column("会员号", width=30),
+    files.Column("姓名"),
+    files.Column("手机", width=14),
+    files.Column("性别", width=6),
+    files.Column("生日", files.DAY),
+    files.Column("纪念日", files.DAY),
+    files.Column("所属门店", width=16),
+    files.Column("门店编码", width=18),
+    files.Column("等级"),
+    files.Column("注册渠道", width=10),
+    files.Column("注册时间", files.TIME, width=20),
+    files.Column("营销同意", width=8),
+    files.Column("标签", width=20),
+]
 
 
 @asynccontextmanager

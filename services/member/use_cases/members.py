@@ -1,9 +1,10 @@
 """Members: register, update, look up, find, list; custom attributes."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from huiyuan.database import Database, Transaction
+from huiyuan.runtime import clock
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import new_id
@@ -14,8 +15,7 @@ from services.member.domain.cards import Card, card_not_found, ensure_payable
 from services.member.domain.members import Channel, Member, MemberQuery, ProfileInput
 from services.member.domain.qr import sign_qr_token
 from services.member.domain.tiers import Tier
-from services.member.storage import attributes
-from services.member.storage import members as stored
+from services.member.storage import attributes, members as stored
 from services.member.use_cases.org import require_org_node
 
 
@@ -32,13 +32,14 @@ async def get_member(tx: Transaction, member_id: str) -> tuple[Member, dict[str,
     return member, await attributes.definitions_by_key(tx, member.attributes.keys())
 
 
-async def checked_profile(database: Database, violations: Violations, profile: ProfileInput, prefix: str, *,
-                          partial: set[str] | None = None) -> tuple[dict, dict[str, AttributeDefinition]]:
+async def checked_profile(
+    database: Database, violations: Violations, profile: ProfileInput, prefix: str, *, partial: set[str] | None = None
+) -> tuple[dict, dict[str, AttributeDefinition]]:
     """A profile checked against the attributes the chain defines (rules.check_profile),
     before any transaction: the values to store, and those definitions."""
     async with database.reading() as tx:
         definitions = await attributes.definitions_by_key(tx)
-    return rules.check_profile(violations, profile, prefix, definitions, date.today(), partial=partial), definitions
+    return rules.check_profile(violations, profile, prefix, definitions, clock.today(), partial=partial), definitions
 
 
 async def register(tx: Transaction, values: dict, channel: Channel, org_path: str, now: datetime) -> Member:
@@ -81,8 +82,16 @@ class Lookup:
     tier: Tier | None
 
 
-async def lookup(database: Database, *, member_id: str = "", phone: str = "", card_number: str = "",
-                 qr_member_id: str = "", for_payment: bool = False, now: datetime) -> Lookup:
+async def lookup(
+    database: Database,
+    *,
+    member_id: str = "",
+    phone: str = "",
+    card_number: str = "",
+    qr_member_id: str = "",
+    for_payment: bool = False,
+    now: datetime,
+) -> Lookup:
     """Find a member by exactly one key; a card presented for payment must be payable."""
     if card_number:
         found = await stored.with_cards(database, "card_number", card_number)
@@ -134,14 +143,17 @@ async def find(tx: Transaction, member_ids, phones) -> tuple[dict[str, Member], 
     return found, definitions
 
 
-async def list_members(tx: Transaction, query: MemberQuery, before_member_id: str | None,
-                       limit: int) -> tuple[list[Member], dict[str, AttributeDefinition]]:
+async def list_members(
+    tx: Transaction, query: MemberQuery, before_member_id: str | None, limit: int
+) -> tuple[list[Member], dict[str, AttributeDefinition]]:
     """Newest first, and the definitions of their attributes."""
     found = await stored.selected(tx, query, before_member_id, limit)
     return found, await attributes.definitions_by_key(tx, {k for m in found for k in m.attributes})
 
 
-async def issue_qr_token(tx: Transaction, member_id: str, ttl: timedelta, secret: str, now: datetime) -> tuple[str, datetime]:
+async def issue_qr_token(
+    tx: Transaction, member_id: str, ttl: timedelta, secret: str, now: datetime
+) -> tuple[str, datetime]:
     """A QR code of the member's, good for ttl from now: its token and expiry."""
     await require_member(tx, member_id)
     expire = now + ttl

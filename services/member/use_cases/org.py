@@ -13,8 +13,9 @@ async def require_org_node(tx: Transaction, path: str, field: str = "org_path") 
     return node
 
 
-async def create_org_node(tx: Transaction, parent_path: str, code: str, name: str, kind: OrgKind,
-                          time_zone: str) -> OrgNode:
+async def create_org_node(
+    tx: Transaction, parent_path: str, code: str, name: str, kind: OrgKind, time_zone: str
+) -> OrgNode:
     parent = await require_org_node(tx, parent_path, "parent_path") if parent_path else None
     chain_has_hq = await stored.any_node(tx) if parent is None else True
     node = new_node(parent, chain_has_hq, code, name, kind, time_zone, utcnow())

@@ -24,8 +24,9 @@ from services.member.storage import pins as stored
 from services.member.use_cases.members import lookup, require_member
 
 
-async def check_card_or_qr(database: Database, member_id: str, *, card_number: str = "", qr_member_id: str = "",
-                           now: datetime) -> None:
+async def check_card_or_qr(
+    database: Database, member_id: str, *, card_number: str = "", qr_member_id: str = "", now: datetime
+) -> None:
     """A card of the member's that can pay, or a QR code of theirs (its token already
     verified: qr_member_id is whom it names)."""
     if card_number:  # the till's lookup: the card must be payable
@@ -37,8 +38,9 @@ async def check_card_or_qr(database: Database, member_id: str, *, card_number: s
         raise not_theirs()
 
 
-async def verify_card_or_qr(database: Database, member_id: str, *, card_number: str, qr_token: str | None,
-                            qr_secret: str, now: datetime) -> None:
+async def verify_card_or_qr(
+    database: Database, member_id: str, *, card_number: str, qr_token: str | None, qr_secret: str, now: datetime
+) -> None:
     """The member presents a card of theirs that can pay, or a QR code of theirs
     (qr_token; None when they present a card)."""
     qr_member = verify_qr_token(qr_token, qr_secret, now) if qr_token is not None else ""

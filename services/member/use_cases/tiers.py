@@ -57,8 +57,9 @@ async def assign_tier(tx: Transaction, member_id: str, tier_id: str, reason: str
     return await _move(tx, member, tier_id, reason, operator_id)
 
 
-async def climb(tx: Transaction, member: Member, *, spend_fen: int | None = None,
-                top_up_fen: int | None = None) -> tuple[TierChange, Tier] | None:
+async def climb(
+    tx: Transaction, member: Member, *, spend_fen: int | None = None, top_up_fen: int | None = None
+) -> tuple[TierChange, Tier] | None:
     """Move a member (locked) up to the best tier what they paid reaches, if it is
     better than theirs: the change and the tier, else None. A measure the caller knows
     is not read again."""
@@ -71,8 +72,9 @@ async def climb(tx: Transaction, member: Member, *, spend_fen: int | None = None
     return await _move(tx, member, reached.tier_id, climb_reason(reached, standing), CLIMB_OPERATOR), reached
 
 
-async def after_return(tx: Transaction, member: Member, cause: str, *, spend_fen: int | None = None,
-                       top_up_fen: int | None = None) -> TierChange | None:
+async def after_return(
+    tx: Transaction, member: Member, cause: str, *, spend_fen: int | None = None, top_up_fen: int | None = None
+) -> TierChange | None:
     """Undo the climbs of a member (locked) that a return or a refunded top-up (the
     cause, as the history says it: 退货后) took them below (domain tier_after_return):
     the change, else None."""
@@ -87,8 +89,9 @@ async def after_return(tx: Transaction, member: Member, cause: str, *, spend_fen
     return await _move(tx, member, tier_id, fall_reason(cause, ladder[member.tier_id], standing), RETURN_OPERATOR)
 
 
-async def _standing(tx: Transaction, member_id: str, ladder: list[Tier], spend_fen: int | None,
-                    top_up_fen: int | None) -> Standing:
+async def _standing(
+    tx: Transaction, member_id: str, ladder: list[Tier], spend_fen: int | None, top_up_fen: int | None
+) -> Standing:
     """What the member paid, by the measures the ladder names (the others stay 0:
     nothing is read that no tier asks for, so a chain that climbs by spend alone reads
     no top-ups at its checkouts)."""
@@ -106,7 +109,8 @@ async def _move(tx: Transaction, member: Member, tier_id: str, reason: str, oper
     return change
 
 
-async def tier_history(tx: Transaction, member_id: str, before_id: int | None,
-                       limit: int) -> list[tuple[int, TierChange]]:
+async def tier_history(
+    tx: Transaction, member_id: str, before_id: int | None, limit: int
+) -> list[tuple[int, TierChange]]:
     await require_member(tx, member_id)
     return await stored.history(tx, member_id, before_id, limit)

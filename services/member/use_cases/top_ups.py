@@ -14,8 +14,7 @@ from datetime import datetime
 from huiyuan.database import Transaction
 from services.member.domain.tiers import Tier, TierChange
 from services.member.domain.top_ups import TopUp, not_recorded, recorded_for_another
-from services.member.storage import tiers as stored_tiers
-from services.member.storage import top_ups as stored
+from services.member.storage import tiers as stored_tiers, top_ups as stored
 from services.member.use_cases import tiers
 from services.member.use_cases.members import require_member
 from services.member.use_cases.org import require_org_node
@@ -30,8 +29,9 @@ class Counted:
     fell: TierChange | None = None  # set when this refund undid a climb
 
 
-async def record_top_up(tx: Transaction, member_id: str, top_up_id: str, store_path: str, amount_fen: int,
-                        when: datetime) -> Counted:
+async def record_top_up(
+    tx: Transaction, member_id: str, top_up_id: str, store_path: str, amount_fen: int, when: datetime
+) -> Counted:
     await require_org_node(tx, store_path, "store_path")
     member = await require_member(tx, member_id, for_update=True)
     existing = await stored.get(tx, top_up_id)

@@ -45,8 +45,9 @@ async def visit_stats_of(tx: Transaction, member_id: str) -> VisitStats:
     return await stored.stats_of(tx, member_id)
 
 
-async def record_visit(tx: Transaction, member_id: str, store_path: str, order_id: str, amount_fen: int,
-                       visit_time: datetime) -> Visit:
+async def record_visit(
+    tx: Transaction, member_id: str, store_path: str, order_id: str, amount_fen: int, visit_time: datetime
+) -> Visit:
     await require_org_node(tx, store_path, "store_path")
     member = await require_member(tx, member_id, for_update=True)
     existing = await stored.get_visit(tx, order_id)
@@ -60,8 +61,9 @@ async def record_visit(tx: Transaction, member_id: str, store_path: str, order_i
     return Visit(stats, *climbed) if climbed else Visit(stats)
 
 
-async def record_return(tx: Transaction, member_id: str, order_id: str, return_id: str, amount_fen: int,
-                        return_time: datetime) -> Return:
+async def record_return(
+    tx: Transaction, member_id: str, order_id: str, return_id: str, amount_fen: int, return_time: datetime
+) -> Return:
     member = await require_member(tx, member_id, for_update=True)
     visit = await stored.get_visit(tx, order_id)
     if visit is None or visit.member_id != member_id:  # another member's order is none of this one's

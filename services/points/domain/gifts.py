@@ -41,9 +41,11 @@ def check_offered_at(gift: Gift, store_path: str) -> None:
 def check_limit(gift: Gift, taken: int, quantity: int) -> None:
     """taken: how many of the gift the member redeemed before."""
     if taken + quantity > gift.per_member_limit:
-        raise FailedPrecondition("REDEMPTION_LIMIT_REACHED",
-                                 f"A member may redeem this gift {gift.per_member_limit} times; {taken} done.",
-                                 f"每位会员限兑 {gift.per_member_limit} 次，已兑 {taken} 次。")
+        raise FailedPrecondition(
+            "REDEMPTION_LIMIT_REACHED",
+            f"A member may redeem this gift {gift.per_member_limit} times; {taken} done.",
+            f"每位会员限兑 {gift.per_member_limit} 次，已兑 {taken} 次。",
+        )
 
 
 def out_of_stock(gift_id: str) -> FailedPrecondition:
@@ -51,5 +53,9 @@ def out_of_stock(gift_id: str) -> FailedPrecondition:
 
 
 def stock_short(gift_id: str, delta: int) -> FailedPrecondition:
-    return FailedPrecondition("STOCK_SHORT", f"Fewer than {-delta} items are left to write off.",
-                              f"库存不足 {-delta} 件，无法报损。", gift_id=gift_id)
+    return FailedPrecondition(
+        "STOCK_SHORT",
+        f"Fewer than {-delta} items are left to write off.",
+        f"库存不足 {-delta} 件，无法报损。",
+        gift_id=gift_id,
+    )

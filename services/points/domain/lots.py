@@ -3,7 +3,7 @@ pending (not yet spendable) for some days. Spending takes the soonest-expiring l
 first and records which, so a reversal puts points back where they came from."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from huiyuan.runtime.clock import day_start, local
@@ -52,12 +52,19 @@ class Expiry:
 
 
 def check_expiry(v: Violations, expiry: Expiry, prefix: str) -> None:
-    limits = {ExpiryPolicy.NEVER: (0, 0), ExpiryPolicy.DAYS: (1, 3650), ExpiryPolicy.END_OF_MONTH: (0, 120),
-              ExpiryPolicy.END_OF_YEAR: (0, 10)}
+    limits = {
+        ExpiryPolicy.NEVER: (0, 0),
+        ExpiryPolicy.DAYS: (1, 3650),
+        ExpiryPolicy.END_OF_MONTH: (0, 120),
+        ExpiryPolicy.END_OF_YEAR: (0, 10),
+    }
     low, high = limits[expiry.policy]
-    v.check(low <= expiry.param <= high, f"{prefix}expiry_param", "EXPIRY_PARAM_INVALID",
-            f"expiry_param must be {low} to {high} for {expiry.policy.value}")
-
+    v.check(
+        low <= expiry.param <= high,
+        f"{prefix}expiry_param",
+        "EXPIRY_PARAM_INVALID",
+        f"expiry_param must be {low} to {high} for {expiry.policy.value}",
+    )
 
 
 EXPIRING_SOON = timedelta(days=30)
@@ -105,7 +112,7 @@ class Draw:
     points: int
 
 
-_NEVER = datetime.max.replace(tzinfo=timezone.utc)
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def spend_key(expire_time: datetime | None, lot_id: str) -> tuple[datetime, str]:
@@ -152,8 +159,11 @@ def keep(draws: list[Draw], points: int) -> tuple[list[Draw], list[Draw]]:
     return kept, back
 
 
-
-
 def insufficient(available: int, wanted: int) -> FailedPrecondition:
-    return FailedPrecondition("INSUFFICIENT_POINTS", f"Only {available} points are available; {wanted} needed.",
-                              f"可用积分仅 {available}，需要 {wanted}。", available_points=available, wanted_points=wanted)
+    return FailedPrecondition(
+        "INSUFFICIENT_POINTS",
+        f"Only {available} points are available; {wanted} needed.",
+        f"可用积分仅 {available}，需要 {wanted}。",
+        available_points=available,
+        wanted_points=wanted,
+    )

@@ -23,10 +23,18 @@ class OffsetPolicy:
 
 
 def check_offset_policy(v: Violations, policy: OffsetPolicy, prefix: str = "policy.") -> None:
-    v.check(1 <= policy.points_per_yuan <= 10_000, f"{prefix}points_per_yuan", "RATE_INVALID",
-            "points_per_yuan must be 1 to 10000")
-    v.check(0 <= policy.max_share_bp <= BP, f"{prefix}max_share_bp", "SHARE_INVALID",
-            "max_share_bp must be 0 to 10000 (100%)")
+    v.check(
+        1 <= policy.points_per_yuan <= 10_000,
+        f"{prefix}points_per_yuan",
+        "RATE_INVALID",
+        "points_per_yuan must be 1 to 10000",
+    )
+    v.check(
+        0 <= policy.max_share_bp <= BP,
+        f"{prefix}max_share_bp",
+        "SHARE_INVALID",
+        "max_share_bp must be 0 to 10000 (100%)",
+    )
 
 
 def nearest(policies: list[OffsetPolicy], store_path: str) -> OffsetPolicy:

@@ -8,7 +8,7 @@ lots they were drawn from; a lot that expired meanwhile stays expired.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, PermissionDenied
 from services.points.domain.lots import Draw, Lot, draw_in_order, spend_order
@@ -17,6 +17,7 @@ from services.points.domain.lots import Draw, Lot, draw_in_order, spend_order
 @dataclass(frozen=True)
 class OrderPoints:
     """What an order earned and spent, and what its refunds before took back."""
+
     earned: int
     paid_fen: int
     spent: int  # points its captured holds spent
@@ -26,8 +27,12 @@ class OrderPoints:
 
 def check_known(order_id: str, paid_fen: int, spent_holds: int) -> None:
     if not paid_fen and not spent_holds:
-        raise NotFound("ORDER_NOT_FOUND", "No points were earned or spent on this order.", "该订单没有积分记录。",
-                       order_id=order_id)
+        raise NotFound(
+            "ORDER_NOT_FOUND",
+            "No points were earned or spent on this order.",
+            "该订单没有积分记录。",
+            order_id=order_id,
+        )
 
 
 def clawback(order_id: str, order: OrderPoints, refunded_paid_fen: int, returned_points: int) -> int:
@@ -37,9 +42,11 @@ def clawback(order_id: str, order: OrderPoints, refunded_paid_fen: int, returned
     refunded_before, returned_before = order.refunded_fen_before, order.returned_before
     if refunded_before + refunded_paid_fen > paid or returned_before + returned_points > spent:
         raise FailedPrecondition(
-            "REFUND_EXCEEDS_ORDER", f"The order has {paid - refunded_before} fen and {spent - returned_before} spent points "
-            "left to refund.", f"该订单剩余可退金额 {paid - refunded_before} 分、积分 {spent - returned_before}。",
-            order_id=order_id)
+            "REFUND_EXCEEDS_ORDER",
+            f"The order has {paid - refunded_before} fen and {spent - returned_before} spent points left to refund.",
+            f"该订单剩余可退金额 {paid - refunded_before} 分、积分 {spent - returned_before}。",
+            order_id=order_id,
+        )
 
     def share(refunded: int) -> int:  # cumulative: the total taken back never exceeds the exact share
         return order.earned * refunded // paid if paid else 0
@@ -59,13 +66,14 @@ def take_back(spendable: list[Lot], own_lot_ids: set[str], claw: int) -> tuple[l
 @dataclass(frozen=True)
 class SpentDraw:
     """Points a captured hold still holds spent from one lot."""
+
     hold_id: str
     lot_id: str
     points: int
     expire_time: datetime | None
 
 
-_FAR = datetime.max.replace(tzinfo=timezone.utc)
+_FAR = datetime.max.replace(tzinfo=UTC)
 
 
 def give_back(spent: list[SpentDraw], points: int) -> list[SpentDraw]:
@@ -85,5 +93,6 @@ def give_back(spent: list[SpentDraw], points: int) -> list[SpentDraw]:
 def check_may_adjust(org_path: str) -> None:
     """Only HQ and the regional offices adjust a member's points by hand."""
     if org_path.count("/") > 1:
-        raise PermissionDenied("ADJUSTMENT_NOT_ALLOWED", "Only HQ and regional offices adjust points.",
-                               "只有总部和区域可以调整积分。")
+        raise PermissionDenied(
+            "ADJUSTMENT_NOT_ALLOWED", "Only HQ and regional offices adjust points.", "只有总部和区域可以调整积分。"
+        )

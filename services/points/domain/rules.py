@@ -57,45 +57,84 @@ class Rule:
         return self.points_per_yuan_bp > 0
 
     def in_window(self, at: datetime) -> bool:
-        if self.start_time and at < self.start_time or self.end_time and at >= self.end_time:
+        if (self.start_time and at < self.start_time) or (self.end_time and at >= self.end_time):
             return False
         day = local(at)
-        return (not self.weekdays or day.isoweekday() in self.weekdays) and (not self.month_days or day.day in self.month_days)
+        return (not self.weekdays or day.isoweekday() in self.weekdays) and (
+            not self.month_days or day.day in self.month_days
+        )
 
     def matches(self, order: "Order", line: "Line") -> bool:
-        return (is_under(order.sold_at, self.org_path)
-                and (not self.tier_ids or order.tier_id in self.tier_ids)
-                and (not self.categories or line.category in self.categories)
-                and order.paid_fen >= self.min_spend_fen
-                and self.in_window(order.paid_time))
+        return (
+            is_under(order.sold_at, self.org_path)
+            and (not self.tier_ids or order.tier_id in self.tier_ids)
+            and (not self.categories or line.category in self.categories)
+            and order.paid_fen >= self.min_spend_fen
+            and self.in_window(order.paid_time)
+        )
 
 
 def check_rule(v: Violations, rule: Rule, prefix: str = "rule.") -> None:
-    v.check(0 < len(rule.name.strip()) <= 64, f"{prefix}name", "NAME_REQUIRED", "name is required, at most 64 characters")
+    v.check(
+        0 < len(rule.name.strip()) <= 64, f"{prefix}name", "NAME_REQUIRED", "name is required, at most 64 characters"
+    )
     v.check(0 <= rule.priority <= 1_000_000, f"{prefix}priority", "PRIORITY_INVALID", "priority must be 0 to 1000000")
-    v.check((rule.points_per_yuan_bp > 0) != (rule.multiplier_bp > 0), f"{prefix}points_per_yuan_bp", "RULE_KIND_INVALID",
-            "a rule gives either points_per_yuan_bp (a base rule) or multiplier_bp (a multiplier), exactly one")
-    v.check(0 <= rule.points_per_yuan_bp <= 100 * BP, f"{prefix}points_per_yuan_bp", "RATE_INVALID",
-            "points_per_yuan_bp must be 0 to 1000000 (100 points a yuan)")
-    v.check(rule.multiplier_bp == 0 or BP < rule.multiplier_bp <= 10 * BP, f"{prefix}multiplier_bp", "MULTIPLIER_INVALID",
-            "multiplier_bp must be above 10000 (1x) and at most 100000 (10x)")
-    v.check(all(1 <= d <= 7 for d in rule.weekdays), f"{prefix}weekdays", "WEEKDAY_INVALID", "weekdays are 1 (Mon) to 7 (Sun)")
-    v.check(all(1 <= d <= 31 for d in rule.month_days), f"{prefix}month_days", "MONTH_DAY_INVALID", "month_days are 1 to 31")
-    v.check(not (rule.weekdays and rule.month_days), f"{prefix}month_days", "WINDOW_AMBIGUOUS",
-            "give weekdays or month_days, not both (a member day is one or the other)")
+    v.check(
+        (rule.points_per_yuan_bp > 0) != (rule.multiplier_bp > 0),
+        f"{prefix}points_per_yuan_bp",
+        "RULE_KIND_INVALID",
+        "a rule gives either points_per_yuan_bp (a base rule) or multiplier_bp (a multiplier), exactly one",
+    )
+    v.check(
+        0 <= rule.points_per_yuan_bp <= 100 * BP,
+        f"{prefix}points_per_yuan_bp",
+        "RATE_INVALID",
+        "points_per_yuan_bp must be 0 to 1000000 (100 points a yuan)",
+    )
+    v.check(
+        rule.multiplier_bp == 0 or BP < rule.multiplier_bp <= 10 * BP,
+        f"{prefix}multiplier_bp",
+        "MULTIPLIER_INVALID",
+        "multiplier_bp must be above 10000 (1x) and at most 100000 (10x)",
+    )
+    v.check(
+        all(1 <= d <= 7 for d in rule.weekdays),
+        f"{prefix}weekdays",
+        "WEEKDAY_INVALID",
+        "weekdays are 1 (Mon) to 7 (Sun)",
+    )
+    v.check(
+        all(1 <= d <= 31 for d in rule.month_days), f"{prefix}month_days", "MONTH_DAY_INVALID", "month_days are 1 to 31"
+    )
+    v.check(
+        not (rule.weekdays and rule.month_days),
+        f"{prefix}month_days",
+        "WINDOW_AMBIGUOUS",
+        "give weekdays or month_days, not both (a member day is one or the other)",
+    )
     if rule.start_time and rule.end_time:
-        v.check(rule.start_time < rule.end_time, f"{prefix}end_time", "WINDOW_REVERSED", "end_time must be after start_time")
+        v.check(
+            rule.start_time < rule.end_time, f"{prefix}end_time", "WINDOW_REVERSED", "end_time must be after start_time"
+        )
     for name in ("min_spend_fen", "cap_per_order", "cap_per_day", "pending_days"):
         v.check(getattr(rule, name) >= 0, f"{prefix}{name}", "NEGATIVE", f"{name} must not be negative")
     v.check(rule.pending_days <= 90, f"{prefix}pending_days", "PENDING_DAYS_INVALID", "pending_days is at most 90")
     if rule.multiplier_bp:  # it scales what the base rule gave, granted in the base rule's lot, under its caps
         for name in ("cap_per_order", "cap_per_day", "pending_days"):
-            v.check(not getattr(rule, name), f"{prefix}{name}", "NOT_FOR_MULTIPLIER",
-                    f"{name} is the base rule's: a multiplier's points are granted under the base rule's caps, "
-                    "expiry and pending days")
+            v.check(
+                not getattr(rule, name),
+                f"{prefix}{name}",
+                "NOT_FOR_MULTIPLIER",
+                f"{name} is the base rule's: a multiplier's points are granted under the base rule's caps, "
+                "expiry and pending days",
+            )
     if rule.cap_per_order and rule.cap_per_day:
-        v.check(rule.cap_per_order <= rule.cap_per_day, f"{prefix}cap_per_order", "CAPS_INCONSISTENT",
-                "cap_per_order cannot exceed cap_per_day")
+        v.check(
+            rule.cap_per_order <= rule.cap_per_day,
+            f"{prefix}cap_per_order",
+            "CAPS_INCONSISTENT",
+            "cap_per_order cannot exceed cap_per_day",
+        )
     check_expiry(v, rule.expiry, prefix)
 
 
@@ -109,6 +148,7 @@ class Line:
 @dataclass(frozen=True)
 class CampaignMultiplier:
     """A campaign's points multiplier for the order (none: 1x)."""
+
     multiplier_bp: int = BP
     name: str = ""
 
@@ -170,12 +210,19 @@ def accrue(rules: list[Rule], order: Order, earned_today: dict[str, int] | None 
             why += f" x {multiplier.multiplier_bp / BP:g} ({multiplier.name})"
         if order.tier_multiplier_bp != BP:
             why += f" x {order.tier_multiplier_bp / BP:g} (会员等级)"
-        result.append(LineAccrual(line.line_id, points, base.rule_id,
-                                  multiplier.rule_id if multiplier and not by_campaign else "", why))
+        result.append(
+            LineAccrual(
+                line.line_id, points, base.rule_id, multiplier.rule_id if multiplier and not by_campaign else "", why
+            )
+        )
     by_id = {r.rule_id: r for r in rules}
     for rule_id in {a.rule_id for a in result if a.rule_id}:
         rule = by_id[rule_id]
-        room = [c for c in (rule.cap_per_order, rule.cap_per_day and max(0, rule.cap_per_day - earned_today.get(rule_id, 0))) if c]
+        room = [
+            c
+            for c in (rule.cap_per_order, rule.cap_per_day and max(0, rule.cap_per_day - earned_today.get(rule_id, 0)))
+            if c
+        ]
         if room:
             _cap([a for a in result if a.rule_id == rule_id], min(room), rule.name)
     return result
@@ -190,8 +237,6 @@ def _cap(accruals: list[LineAccrual], cap: int, rule_name: str) -> None:
         accrual.explanation += f"; capped at {cap} by {rule_name}"
 
 
-
-
 def by_priority(found: list[Rule], org_path: str = "") -> list[Rule]:
     """Rules by priority, highest first; with org_path, those that apply to stores under
     it (its own, and those of the nodes above it)."""
@@ -202,8 +247,9 @@ def by_priority(found: list[Rule], org_path: str = "") -> list[Rule]:
 
 def already_accrued(order_id: str) -> AlreadyExists:
     """An order earns once: a second accrual of it is refused."""
-    return AlreadyExists("ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。",
-                         order_id=order_id)
+    return AlreadyExists(
+        "ORDER_ALREADY_ACCRUED", "This order has already earned its points.", "该订单已累计积分。", order_id=order_id
+    )
 
 
 def rule_not_found(rule_id: str) -> NotFound:
@@ -213,5 +259,9 @@ def rule_not_found(rule_id: str) -> NotFound:
 def priority_taken(priority: int) -> AlreadyExists:
     """Two rules of one kind cannot share a priority: which one applies is never "the
     last edited"."""
-    return AlreadyExists("RULE_PRIORITY_TAKEN", f"Another rule of this kind has priority {priority}.",
-                         f"已有同类规则使用优先级 {priority}。", priority=priority)
+    return AlreadyExists(
+        "RULE_PRIORITY_TAKEN",
+        f"Another rule of this kind has priority {priority}.",
+        f"已有同类规则使用优先级 {priority}。",
+        priority=priority,
+    )

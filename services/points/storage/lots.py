@@ -2,7 +2,7 @@
 new lots, and the expiry job's batches."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, select, text, union_all, update
 
@@ -15,7 +15,9 @@ from services.points.storage.tables import lots, movements
 
 EXPIRY_BATCH = 10_000
 
-MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(points_left=lots.c.points_left + bindparam("delta"))
+MOVE_LOT = (
+    update(lots).where(lots.c.lot_id == bindparam("key")).values(points_left=lots.c.points_left + bindparam("delta"))
+)
 # Built once, as every statement of a call's path: building one per call cost SQLAlchemy
 # more CPU than sending it (bench/points.py).
 _INSERT_LOT = insert(lots)
@@ -35,8 +37,10 @@ def live_lots_where(member_condition):
     live lot of the chain through the index on expire_time, or every lot of the member,
     expired ones included (bench/points.py: 150 million index entries in one run). Each
     arm here is one range of that index."""
+
     def arm(expiry):
         return select(lots.c.member_id, *LOT_COLUMNS).where(member_condition, lots.c.points_left > 0, expiry)
+
     return union_all(arm(lots.c.expire_time > _NOW), arm(lots.c.expire_time.is_(None)))
 
 
@@ -72,13 +76,17 @@ async def move_lots(tx: Transaction, draws: list[Draw], sign: int) -> None:
 
 async def lot_ids_of_order(tx: Transaction, member_id: str, order_id: str) -> set[str]:
     # By member first: the member's lots are indexed, and few; all lots with an order are not.
-    return set((await tx.execute(select(lots.c.lot_id).where(lots.c.member_id == member_id,
-                                                             lots.c.order_id == order_id))).scalars())
+    return set(
+        (
+            await tx.execute(select(lots.c.lot_id).where(lots.c.member_id == member_id, lots.c.order_id == order_id))
+        ).scalars()
+    )
 
 
 @dataclass
 class GrantRows:
     """What a grant writes: its lot (none if debt took every point) and its movement."""
+
     lot_id: str
     expire_time: datetime | None
     debt_paid: int
@@ -90,20 +98,51 @@ class GrantRows:
         return [Lot(r["lot_id"], r["points_left"], r["expire_time"], r["available_time"]) for r in self.lots]
 
 
-def grant_rows(member: MemberPoints, points: int, *, source: LotSource, expiry: Expiry,
-               pending_days: int, store_path: str, now, rule_id: str = "", order_id: str = "",
-               memo: str = "") -> GrantRows:
+def grant_rows(
+    member: MemberPoints,
+    points: int,
+    *,
+    source: LotSource,
+    expiry: Expiry,
+    pending_days: int,
+    store_path: str,
+    now,
+    rule_id: str = "",
+    order_id: str = "",
+    memo: str = "",
+) -> GrantRows:
     """The rows of a grant to a locked member, whose debt it pays first (member.debt
     goes down; the caller saves the member). For one grant and for a batch's many."""
     debt_paid = member.pay_debt(points)
     lot_id, expire_time = new_id("pl"), expiry.expire_time(now)
-    lot_rows = [{
-        "lot_id": lot_id, "member_id": member.member_id, "source": source.value, "rule_id": rule_id,
-        "order_id": order_id, "store_path": store_path, "granted_points": points - debt_paid,
-        "points_left": points - debt_paid, "available_time": now + timedelta(days=pending_days),
-        "expire_time": expire_time, "create_time": now}] if points - debt_paid else []
-    movement = movement_row(member.member_id, MovementKind.GRANT, points, now, order_id=order_id,
-                            store_path=store_path, memo=memo + (f" ({debt_paid} paid debt)" if debt_paid else ""))
+    lot_rows = (
+        [
+            {
+                "lot_id": lot_id,
+                "member_id": member.member_id,
+                "source": source.value,
+                "rule_id": rule_id,
+                "order_id": order_id,
+                "store_path": store_path,
+                "granted_points": points - debt_paid,
+                "points_left": points - debt_paid,
+                "available_time": now + timedelta(days=pending_days),
+                "expire_time": expire_time,
+                "create_time": now,
+            }
+        ]
+        if points - debt_paid
+        else []
+    )
+    movement = movement_row(
+        member.member_id,
+        MovementKind.GRANT,
+        points,
+        now,
+        order_id=order_id,
+        store_path=store_path,
+        memo=memo + (f" ({debt_paid} paid debt)" if debt_paid else ""),
+    )
     return GrantRows(lot_id, expire_time, debt_paid, lot_rows, movement)
 
 
@@ -141,19 +180,38 @@ async def expire_batch(tx: Transaction, as_of: datetime, now) -> tuple[int, int]
     lot's random tail (a lot expires once); new_id() per row cost more than the SQL."""
     prefix = new_id("mv")[:13]
     if dialect_name(tx) == "postgresql":
-        count, points = (await tx.execute(_EXPIRE_BATCH_PG, {
-            "as_of": as_of, "batch": EXPIRY_BATCH, "prefix": prefix, "now": now})).one()
+        count, points = (
+            await tx.execute(_EXPIRE_BATCH_PG, {"as_of": as_of, "batch": EXPIRY_BATCH, "prefix": prefix, "now": now})
+        ).one()
         return int(count), int(points)
     c = lots.c
-    rows = (await tx.execute(select(c.lot_id, c.member_id, c.points_left, c.store_path)
-                             .where(c.expire_time <= as_of, c.points_left > 0).limit(EXPIRY_BATCH))).all()
+    rows = (
+        await tx.execute(
+            select(c.lot_id, c.member_id, c.points_left, c.store_path)
+            .where(c.expire_time <= as_of, c.points_left > 0)
+            .limit(EXPIRY_BATCH)
+        )
+    ).all()
     if not rows:
         return 0, 0
     await tx.execute(update(lots).where(c.lot_id.in_([r.lot_id for r in rows])).values(points_left=0))
-    await insert_new(tx, movements, [
-        {"movement_id": f"{prefix}{r.lot_id[-16:]}", "member_id": r.member_id,
-         "kind": MovementKind.EXPIRE.value, "delta_points": -r.points_left, "order_id": "",
-         "store_path": r.store_path, "memo": f"lot {r.lot_id}", "create_time": now} for r in rows])
+    await insert_new(
+        tx,
+        movements,
+        [
+            {
+                "movement_id": f"{prefix}{r.lot_id[-16:]}",
+                "member_id": r.member_id,
+                "kind": MovementKind.EXPIRE.value,
+                "delta_points": -r.points_left,
+                "order_id": "",
+                "store_path": r.store_path,
+                "memo": f"lot {r.lot_id}",
+                "create_time": now,
+            }
+            for r in rows
+        ],
+    )
     return len(rows), sum(r.points_left for r in rows)
 
 
@@ -164,22 +222,27 @@ class Expiring:
     first_expire_time: datetime
 
 
-async def expiring_members(tx: Transaction, now, within: timedelta, org_path: str, after_member_id: str | None,
-                           limit: int) -> list[Expiring]:
+async def expiring_members(
+    tx: Transaction, now, within: timedelta, org_path: str, after_member_id: str | None, limit: int
+) -> list[Expiring]:
     """Members with spendable points expiring within the window, earned under org_path
     ("": anywhere): (member_id, points, first expire time), by member id, for reminders."""
     c = lots.c
-    q = (select(c.member_id, func.sum(c.points_left).label("points"), func.min(c.expire_time).label("first"))
-         .where(c.points_left > 0, c.available_time <= now, c.expire_time > now, c.expire_time <= now + within)
-         .group_by(c.member_id))
+    q = (
+        select(c.member_id, func.sum(c.points_left).label("points"), func.min(c.expire_time).label("first"))
+        .where(c.points_left > 0, c.available_time <= now, c.expire_time > now, c.expire_time <= now + within)
+        .group_by(c.member_id)
+    )
     if org_path:
         q = q.where(under(c.store_path, org_path))
     if after_member_id is not None:
         q = q.where(c.member_id > after_member_id)
-    return [Expiring(r.member_id, int(r.points), _aware(r.first))
-            for r in (await tx.execute(q.order_by(c.member_id).limit(limit))).all()]
+    return [
+        Expiring(r.member_id, int(r.points), _aware(r.first))
+        for r in (await tx.execute(q.order_by(c.member_id).limit(limit))).all()
+    ]
 
 
 def _aware(moment: datetime) -> datetime:
     """SQLite hands an aggregate's timestamp back naive (UTC)."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

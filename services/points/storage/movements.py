@@ -14,16 +14,27 @@ from services.points.storage.tables import movements
 _INSERT_MOVEMENT = insert(movements)  # built once (storage/lots.py)
 
 
-def movement_row(member_id: str, kind: MovementKind, delta: int, now, *, order_id="", store_path="",
-                 memo="") -> dict:
-    return {"movement_id": new_id("mv"), "member_id": member_id, "kind": kind.value, "delta_points": delta,
-            "order_id": order_id, "store_path": store_path, "memo": memo[:200], "create_time": now}
+def movement_row(member_id: str, kind: MovementKind, delta: int, now, *, order_id="", store_path="", memo="") -> dict:
+    return {
+        "movement_id": new_id("mv"),
+        "member_id": member_id,
+        "kind": kind.value,
+        "delta_points": delta,
+        "order_id": order_id,
+        "store_path": store_path,
+        "memo": memo[:200],
+        "create_time": now,
+    }
 
 
-async def record(tx: Transaction, member_id: str, kind: MovementKind, delta: int, now, *, order_id="", store_path="",
-                 memo="") -> None:
-    await send(tx, _INSERT_MOVEMENT, movement_row(member_id, kind, delta, now, order_id=order_id, store_path=store_path,
-                                                  memo=memo))
+async def record(
+    tx: Transaction, member_id: str, kind: MovementKind, delta: int, now, *, order_id="", store_path="", memo=""
+) -> None:
+    await send(
+        tx,
+        _INSERT_MOVEMENT,
+        movement_row(member_id, kind, delta, now, order_id=order_id, store_path=store_path, memo=memo),
+    )
 
 
 async def record_all(tx: Transaction, rows: list[dict]) -> None:
@@ -46,15 +57,24 @@ async def history(tx: Transaction, member_id: str, before: str | None, limit: in
     q = select(movements).where(movements.c.member_id == member_id)
     if before is not None:
         q = q.where(movements.c.movement_id < before)
-    return [Movement(r.movement_id, r.kind, r.delta_points, r.order_id, r.store_path, r.memo, r.create_time)
-            for r in (await tx.execute(q.order_by(movements.c.movement_id.desc()).limit(limit))).all()]
+    return [
+        Movement(r.movement_id, r.kind, r.delta_points, r.order_id, r.store_path, r.memo, r.create_time)
+        for r in (await tx.execute(q.order_by(movements.c.movement_id.desc()).limit(limit))).all()
+    ]
 
 
 async def store_day(tx: Transaction, store_path: str, day: date) -> dict[str, int]:
     """Points moved at one store on one business day, by kind of movement (grants and
     spends)."""
     c = movements.c
-    rows = await tx.execute(select(c.kind, func.sum(c.delta_points)).where(
-        c.store_path == store_path, c.create_time >= day_start(day), c.create_time < day_start(day + timedelta(days=1)),
-        c.kind.in_([MovementKind.GRANT.value, MovementKind.SPEND.value])).group_by(c.kind))
+    rows = await tx.execute(
+        select(c.kind, func.sum(c.delta_points))
+        .where(
+            c.store_path == store_path,
+            c.create_time >= day_start(day),
+            c.create_time < day_start(day + timedelta(days=1)),
+            c.kind.in_([MovementKind.GRANT.value, MovementKind.SPEND.value]),
+        )
+        .group_by(c.kind)
+    )
     return {kind: int(points) for kind, points in rows}

@@ -8,12 +8,18 @@ from services.points.storage.tables import offset_policies
 
 
 async def save_policy(tx: Transaction, policy: OffsetPolicy, now) -> None:
-    values = {"org_path": policy.org_path, "points_per_yuan": policy.points_per_yuan,
-              "max_share_bp": policy.max_share_bp, "update_time": now}
+    values = {
+        "org_path": policy.org_path,
+        "points_per_yuan": policy.points_per_yuan,
+        "max_share_bp": policy.max_share_bp,
+        "update_time": now,
+    }
     upsert = insert_for(tx)(offset_policies).values(**values)
     await tx.execute(upsert.on_conflict_do_update(index_elements=["org_path"], set_=values))
 
 
 async def all_policies(tx: Transaction) -> list[OffsetPolicy]:
-    return [OffsetPolicy(r.org_path, r.points_per_yuan, r.max_share_bp)
-            for r in (await tx.execute(select(offset_policies))).all()]
+    return [
+        OffsetPolicy(r.org_path, r.points_per_yuan, r.max_share_bp)
+        for r in (await tx.execute(select(offset_policies))).all()
+    ]

@@ -34,12 +34,20 @@ def _rule(body: dict) -> Rule:
 
 async def insert_rule(tx: Transaction, rule: Rule, now) -> None:
     try:
-        await tx.execute(insert(rules), {"rule_id": rule.rule_id, "kind": "BASE" if rule.is_base else "MULTIPLIER",
-                                         "priority": rule.priority, "org_path": rule.org_path, "body": _body(rule),
-                                         "create_time": now})
+        await tx.execute(
+            insert(rules),
+            {
+                "rule_id": rule.rule_id,
+                "kind": "BASE" if rule.is_base else "MULTIPLIER",
+                "priority": rule.priority,
+                "org_path": rule.org_path,
+                "body": _body(rule),
+                "create_time": now,
+            },
+        )
     except IntegrityError as error:
         if violated_unique(error, "rules", "kind", "priority"):
-            raise priority_taken(rule.priority)
+            raise priority_taken(rule.priority) from None
         raise
 
 
@@ -58,10 +66,17 @@ async def save_rule(tx: Transaction, rule: Rule) -> None:
 # The statements of an accrual, built once.
 _RULE_BODIES = select(rules.c.body)
 _ACCRUED_ORDERS = select(order_accruals.c.order_id.distinct().label("order_id")).where(
-    order_accruals.c.order_id.in_(bindparam("order_ids", expanding=True)))
-_EARNED_TODAY = select(order_accruals.c.rule_id, func.sum(order_accruals.c.points)).where(
-    order_accruals.c.member_id == bindparam("member_id"), order_accruals.c.business_day == bindparam("day"),
-    order_accruals.c.rule_id.in_(bindparam("rule_ids", expanding=True))).group_by(order_accruals.c.rule_id)
+    order_accruals.c.order_id.in_(bindparam("order_ids", expanding=True))
+)
+_EARNED_TODAY = (
+    select(order_accruals.c.rule_id, func.sum(order_accruals.c.points))
+    .where(
+        order_accruals.c.member_id == bindparam("member_id"),
+        order_accruals.c.business_day == bindparam("day"),
+        order_accruals.c.rule_id.in_(bindparam("rule_ids", expanding=True)),
+    )
+    .group_by(order_accruals.c.rule_id)
+)
 _INSERT_ACCRUALS = insert(order_accruals)
 
 
@@ -69,12 +84,14 @@ async def all_rules(tx: Transaction) -> list[Rule]:
     return [_rule(row.body) for row in (await tx.execute(_RULE_BODIES)).all()]
 
 
-async def lock_for_accrual(tx: Transaction, member_ids: list[str], order_ids: list[str], now) -> tuple[
-        dict[str, MemberPoints], dict[str, list[Lot]], set[str], list[Rule]]:
+async def lock_for_accrual(
+    tx: Transaction, member_ids: list[str], order_ids: list[str], now
+) -> tuple[dict[str, MemberPoints], dict[str, list[Lot]], set[str], list[Rule]]:
     """A batch's members, locked (members.lock_with_lots), their live lots, which of
     the orders earned before, and the rules: one round trip."""
     members, live, (accrued, rule_rows) = await lock_with_lots(
-        tx, member_ids, now, (_ACCRUED_ORDERS, {"order_ids": order_ids}), (_RULE_BODIES, None))
+        tx, member_ids, now, (_ACCRUED_ORDERS, {"order_ids": order_ids}), (_RULE_BODIES, None)
+    )
     return members, live, {row.order_id for row in accrued}, [_rule(row.body) for row in rule_rows]
 
 
@@ -87,8 +104,18 @@ async def earned_today(tx: Transaction, member_id: str, day: date, rule_ids: lis
 def accrual_rows(member_id: str, order_id: str, order: Order, accruals: list[LineAccrual]) -> list[dict]:
     """What each line of an order earned, as record_accruals() writes it."""
     day, paid = local(order.paid_time).date(), {line.line_id: line.paid_fen for line in order.lines}
-    return [{"order_id": order_id, "line_id": a.line_id, "member_id": member_id, "rule_id": a.rule_id,
-             "points": a.points, "paid_fen": paid[a.line_id], "business_day": day} for a in accruals]
+    return [
+        {
+            "order_id": order_id,
+            "line_id": a.line_id,
+            "member_id": member_id,
+            "rule_id": a.rule_id,
+            "points": a.points,
+            "paid_fen": paid[a.line_id],
+            "business_day": day,
+        }
+        for a in accruals
+    ]
 
 
 async def record_accruals(tx: Transaction, rows: list[dict]) -> None:
@@ -98,7 +125,12 @@ async def record_accruals(tx: Transaction, rows: list[dict]) -> None:
 
 async def earned_by_order(tx: Transaction, order_id: str, member_id: str) -> tuple[int, int]:
     """(points earned, fen paid) of an order's lines."""
-    earned = (await tx.execute(select(func.coalesce(func.sum(order_accruals.c.points), 0),
-                                      func.coalesce(func.sum(order_accruals.c.paid_fen), 0))
-                               .where(order_accruals.c.order_id == order_id, order_accruals.c.member_id == member_id))).one()
+    earned = (
+        await tx.execute(
+            select(
+                func.coalesce(func.sum(order_accruals.c.points), 0),
+                func.coalesce(func.sum(order_accruals.c.paid_fen), 0),
+            ).where(order_accruals.c.order_id == order_id, order_accruals.c.member_id == member_id)
+        )
+    ).one()
     return int(earned[0]), int(earned[1])

@@ -11,7 +11,19 @@
 - rules, offset_policies, idempotency_keys.
 """
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Date, Index, Integer, String, Table, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
 
 from huiyuan.database import UtcDateTime, idempotency, new_metadata
 
@@ -21,7 +33,8 @@ Points = BigInteger
 _EXPIRES = text("expire_time IS NOT NULL")  # the lots ix_lots_expire_time holds (below)
 
 lots = Table(
-    "lots", metadata,
+    "lots",
+    metadata,
     Column("lot_id", String(40), primary_key=True),
     Column("member_id", String(40), nullable=False),
     Column("source", String(16), nullable=False),
@@ -43,7 +56,8 @@ lots = Table(
 )
 
 member_points = Table(
-    "member_points", metadata,
+    "member_points",
+    metadata,
     Column("member_id", String(40), primary_key=True),
     Column("held_points", Points, nullable=False),
     Column("debt_points", Points, nullable=False),
@@ -52,7 +66,8 @@ member_points = Table(
 )
 
 holds = Table(
-    "holds", metadata,
+    "holds",
+    metadata,
     Column("hold_id", String(40), primary_key=True),
     Column("member_id", String(40), nullable=False),
     Column("points", Points, nullable=False),
@@ -67,14 +82,16 @@ holds = Table(
 )
 
 hold_draws = Table(
-    "hold_draws", metadata,
+    "hold_draws",
+    metadata,
     Column("hold_id", String(40), primary_key=True),
     Column("lot_id", String(40), primary_key=True),
     Column("points", Points, nullable=False),
 )
 
 movements = Table(
-    "movements", metadata,
+    "movements",
+    metadata,
     Column("movement_id", String(80), primary_key=True),  # time-sortable
     Column("member_id", String(40), nullable=False),
     Column("kind", String(16), nullable=False),
@@ -87,7 +104,8 @@ movements = Table(
 )
 
 order_accruals = Table(
-    "order_accruals", metadata,
+    "order_accruals",
+    metadata,
     Column("order_id", String(64), primary_key=True),
     Column("line_id", String(64), primary_key=True),
     Column("member_id", String(40), nullable=False),
@@ -99,7 +117,8 @@ order_accruals = Table(
 )
 
 rules = Table(
-    "rules", metadata,
+    "rules",
+    metadata,
     Column("rule_id", String(40), primary_key=True),
     Column("kind", String(16), nullable=False),  # BASE or MULTIPLIER
     Column("priority", Integer, nullable=False),
@@ -110,7 +129,8 @@ rules = Table(
 )
 
 offset_policies = Table(
-    "offset_policies", metadata,
+    "offset_policies",
+    metadata,
     Column("org_path", String(140), primary_key=True),
     Column("points_per_yuan", Integer, nullable=False),
     Column("max_share_bp", Integer, nullable=False),
@@ -120,7 +140,8 @@ offset_policies = Table(
 idempotency_keys = idempotency.define_table(metadata)
 
 order_reversals = Table(
-    "order_reversals", metadata,
+    "order_reversals",
+    metadata,
     Column("reversal_id", String(40), primary_key=True),
     Column("order_id", String(64), nullable=False, index=True),
     Column("member_id", String(40), nullable=False),
@@ -132,7 +153,8 @@ order_reversals = Table(
 )
 
 gifts = Table(
-    "gifts", metadata,
+    "gifts",
+    metadata,
     Column("gift_id", String(40), primary_key=True),
     Column("name", String(64), nullable=False),
     Column("points", Points, nullable=False),
@@ -145,7 +167,8 @@ gifts = Table(
 
 # Every change of a gift's stock by hand (补货, 报损): who, why, and what was left.
 gift_stock_changes = Table(
-    "gift_stock_changes", metadata,
+    "gift_stock_changes",
+    metadata,
     Column("change_id", String(40), primary_key=True),
     Column("gift_id", String(40), nullable=False),
     Column("delta", BigInteger, nullable=False),
@@ -158,7 +181,8 @@ gift_stock_changes = Table(
 )
 
 redemptions = Table(
-    "redemptions", metadata,
+    "redemptions",
+    metadata,
     Column("redemption_id", String(40), primary_key=True),
     Column("gift_id", String(40), nullable=False),
     Column("member_id", String(40), nullable=False),

@@ -8,12 +8,13 @@ from huiyuan.runtime.clock import local
 from services.points.domain.lots import LotSource
 from services.points.domain.members import Balance, balance_of
 from services.points.domain.rules import LineAccrual, Order, Rule, accrue, already_accrued, by_priority
-from services.points.storage import lots, members
-from services.points.storage import rules as stored
+from services.points.storage import lots, members, rules as stored
 from services.points.use_cases.rules import rules_under
 
 
-async def preview(tx: Transaction, member_id: str, order: Order, all_rules: list[Rule] | None = None) -> list[LineAccrual]:
+async def preview(
+    tx: Transaction, member_id: str, order: Order, all_rules: list[Rule] | None = None
+) -> list[LineAccrual]:
     """What the order would earn (all_rules: the rules, when the caller read them already)."""
     all_rules = await rules_under(tx) if all_rules is None else all_rules
     capped_daily = [r.rule_id for r in all_rules if r.cap_per_day]
@@ -44,7 +45,8 @@ async def accrue_many(tx: Transaction, asks: list[AccrueAsk], now) -> list:
     Accrued, or the refusal. A member's or an order's second ask in a batch answers
     RUN_ALONE: a day cap counts what the member earned before, as the database has it."""
     found, live, done, rule_list = await stored.lock_for_accrual(  # the lock serialises day caps per member
-        tx, [a.member_id for a in asks], sorted({a.order_id for a in asks}), now)
+        tx, [a.member_id for a in asks], sorted({a.order_id for a in asks}), now
+    )
     all_rules = by_priority(rule_list)
     by_rule = {r.rule_id: r for r in all_rules}
     outcomes: list = []
@@ -65,10 +67,20 @@ async def accrue_many(tx: Transaction, asks: list[AccrueAsk], now) -> list:
         debt_paid = 0
         for rule_id in sorted({a.rule_id for a in accruals if a.rule_id and a.points}):
             rule = by_rule[rule_id]
-            grants.append(lots.grant_rows(
-                member, sum(a.points for a in accruals if a.rule_id == rule_id), source=LotSource.PURCHASE,
-                expiry=rule.expiry, pending_days=rule.pending_days, store_path=order.store_path, now=now,
-                rule_id=rule_id, order_id=ask.order_id, memo=rule.name))
+            grants.append(
+                lots.grant_rows(
+                    member,
+                    sum(a.points for a in accruals if a.rule_id == rule_id),
+                    source=LotSource.PURCHASE,
+                    expiry=rule.expiry,
+                    pending_days=rule.pending_days,
+                    store_path=order.store_path,
+                    now=now,
+                    rule_id=rule_id,
+                    order_id=ask.order_id,
+                    memo=rule.name,
+                )
+            )
             debt_paid += grants[-1].debt_paid
             live[ask.member_id] += grants[-1].new_lots()
         outcomes.append(Accrued(accruals, debt_paid, balance_of(member, live[ask.member_id], now)))

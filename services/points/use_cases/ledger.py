@@ -12,14 +12,36 @@ from services.points.storage.lots import Expiring
 from services.points.storage.movements import Movement
 
 
-async def grant(tx: Transaction, *, member_id: str, points: int, source: LotSource, expiry: Expiry, pending_days: int,
-                store_path: str, now, rule_id: str = "", order_id: str = "", memo: str = "",
-                member: MemberPoints | None = None) -> tuple[str, datetime | None, int]:
+async def grant(
+    tx: Transaction,
+    *,
+    member_id: str,
+    points: int,
+    source: LotSource,
+    expiry: Expiry,
+    pending_days: int,
+    store_path: str,
+    now,
+    rule_id: str = "",
+    order_id: str = "",
+    memo: str = "",
+    member: MemberPoints | None = None,
+) -> tuple[str, datetime | None, int]:
     """A new lot, after paying the member's points debt first.
     Returns (lot id, expire time, points that paid debt)."""
     member = member or await members.lock_member(tx, member_id, now)
-    rows = lots.grant_rows(member, points, source=source, expiry=expiry, pending_days=pending_days,
-                           store_path=store_path, now=now, rule_id=rule_id, order_id=order_id, memo=memo)
+    rows = lots.grant_rows(
+        member,
+        points,
+        source=source,
+        expiry=expiry,
+        pending_days=pending_days,
+        store_path=store_path,
+        now=now,
+        rule_id=rule_id,
+        order_id=order_id,
+        memo=memo,
+    )
     await lots.write_grants(tx, [rows])
     await members.save_member(tx, member, now)
     return rows.lot_id, rows.expire_time, rows.debt_paid
@@ -32,12 +54,22 @@ class Granted:
     balance: Balance  # after the grant
 
 
-async def grant_by_hand(tx: Transaction, *, member_id: str, points: int, source: LotSource, store_path: str, memo: str,
-                        now) -> Granted:
+async def grant_by_hand(
+    tx: Transaction, *, member_id: str, points: int, source: LotSource, store_path: str, memo: str, now
+) -> Granted:
     """Points given outside an order (a sign-up, a campaign), with the default expiry
     and no pending days."""
-    lot_id, expire_time, _ = await grant(tx, member_id=member_id, points=points, source=source, expiry=Expiry(),
-                                         pending_days=0, store_path=store_path, now=now, memo=memo)
+    lot_id, expire_time, _ = await grant(
+        tx,
+        member_id=member_id,
+        points=points,
+        source=source,
+        expiry=Expiry(),
+        pending_days=0,
+        store_path=store_path,
+        now=now,
+        memo=memo,
+    )
     return Granted(lot_id, expire_time, await balance(tx, member_id, now))
 
 
@@ -64,8 +96,9 @@ async def run_expiry(engine, as_of: datetime, now) -> tuple[int, int]:
     return total_lots, total_points
 
 
-async def expiring_members(tx: Transaction, now, within: timedelta, org_path: str, after_member_id: str | None,
-                           limit: int) -> list[Expiring]:
+async def expiring_members(
+    tx: Transaction, now, within: timedelta, org_path: str, after_member_id: str | None, limit: int
+) -> list[Expiring]:
     """Members with spendable points expiring within the window, earned under org_path
     ("": anywhere), by member id, for reminders."""
     return await lots.expiring_members(tx, now, within, org_path, after_member_id, limit)

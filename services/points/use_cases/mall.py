@@ -26,7 +26,9 @@ async def gift_by_id(tx: Transaction, gift_id: str) -> Gift:
     return await gifts.gift_by_id(tx, gift_id)
 
 
-async def adjust_stock(tx: Transaction, *, gift_id: str, delta: int, reason: str, operator_id: str, actor_path: str, now) -> Gift:
+async def adjust_stock(
+    tx: Transaction, *, gift_id: str, delta: int, reason: str, operator_id: str, actor_path: str, now
+) -> Gift:
     """Add delivered items (delta > 0) or write off lost ones (delta < 0), never below
     zero, however redemptions interleave."""
     gift = await gifts.gift_by_id(tx, gift_id)
@@ -34,8 +36,16 @@ async def adjust_stock(tx: Transaction, *, gift_id: str, delta: int, reason: str
     left = await gifts.move_stock(tx, gift_id, delta)
     if left is None:
         raise stock_short(gift_id, delta)
-    await gifts.record_stock_change(tx, gift_id=gift_id, delta=delta, stock_after=left, reason=reason,
-                                    operator_id=operator_id, org_path=actor_path, now=now)
+    await gifts.record_stock_change(
+        tx,
+        gift_id=gift_id,
+        delta=delta,
+        stock_after=left,
+        reason=reason,
+        operator_id=operator_id,
+        org_path=actor_path,
+        now=now,
+    )
     return replace(gift, stock=left)
 
 
@@ -61,9 +71,11 @@ async def redeem(tx: Transaction, *, member_id: str, gift_id: str, quantity: int
     if available < cost:
         raise insufficient(available, cost)
     await lots.move_lots(tx, draw(lots_now, cost), -1)
-    await gifts.record_redemption(tx, gift_id=gift_id, member_id=member_id, quantity=quantity, points=cost,
-                                  store_path=store_path, now=now)
-    await movements.record(tx, member_id, MovementKind.SPEND, -cost, now, store_path=store_path,
-                           memo=f"{gift.name} x{quantity}")
+    await gifts.record_redemption(
+        tx, gift_id=gift_id, member_id=member_id, quantity=quantity, points=cost, store_path=store_path, now=now
+    )
+    await movements.record(
+        tx, member_id, MovementKind.SPEND, -cost, now, store_path=store_path, memo=f"{gift.name} x{quantity}"
+    )
     await members.save_member(tx, member, now)
     return Redeemed(cost, left, await ledger.balance(tx, member_id, now))

@@ -51,8 +51,18 @@ async def place_holds(tx: Transaction, asks: list[HoldAsk], now) -> list[Hold | 
         # draw() takes the points out of the lots in memory: the next ask sees what is left
         draws += [(ask.hold_id, d) for d in draw(spendable, ask.points)]
         found[ask.member_id].held += ask.points
-        placed.append(Hold(ask.hold_id, ask.member_id, ask.points, 0, HoldState.PENDING, ask.order_id, ask.store_path,
-                           now + ask.ttl))
+        placed.append(
+            Hold(
+                ask.hold_id,
+                ask.member_id,
+                ask.points,
+                0,
+                HoldState.PENDING,
+                ask.order_id,
+                ask.store_path,
+                now + ask.ttl,
+            )
+        )
     held = [h for h in placed if isinstance(h, Hold)]
     await holds.place(tx, held, draws, now)
     await members.save_members(tx, [found[m] for m in {h.member_id for h in held}], now)
@@ -97,9 +107,17 @@ async def capture_holds(tx: Transaction, asks: list[CaptureAsk], now) -> list[Ca
         hold.state, hold.captured = HoldState.CAPTURED, ask.points
         member.held -= hold.points
         ended.append(hold)
-        spent.append(movements.movement_row(hold.member_id, MovementKind.SPEND, -ask.points, now,
-                                            order_id=hold.order_id, store_path=hold.store_path,
-                                            memo="offset at checkout"))
+        spent.append(
+            movements.movement_row(
+                hold.member_id,
+                MovementKind.SPEND,
+                -ask.points,
+                now,
+                order_id=hold.order_id,
+                store_path=hold.store_path,
+                memo="offset at checkout",
+            )
+        )
         outcomes.append(Captured(hold, balance_of(member, live[hold.member_id], now)))
     await holds.end_holds(tx, ended, back)
     await movements.record_all(tx, spent)

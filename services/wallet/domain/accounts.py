@@ -45,6 +45,7 @@ def spend_account(store_path: str) -> str:
 
 ADJUSTMENT_ACCOUNT = "ADJUSTMENT:hq"
 
+
 @dataclass
 class MemberAccounts:
     """The posted and pending totals of a member's two accounts."""
@@ -83,6 +84,9 @@ class MemberAccounts:
 
 def insufficient(accounts: MemberAccounts, wanted: int, what: str = "available") -> FailedPrecondition:
     return FailedPrecondition(
-        "INSUFFICIENT_BALANCE", f"The stored value is not enough: {what} {accounts.available} fen, {wanted} fen needed.",
+        "INSUFFICIENT_BALANCE",
+        f"The stored value is not enough: {what} {accounts.available} fen, {wanted} fen needed.",
         f"储值余额不足：可用 {accounts.available} 分，需要 {wanted} 分。",
-        available_fen=accounts.available, wanted_fen=wanted)
+        available_fen=accounts.available,
+        wanted_fen=wanted,
+    )

@@ -28,8 +28,10 @@ def to_add(principal_delta: int, bonus_delta: int) -> tuple[int, int]:
 
 
 def taken(draws: list[Draw], reason: str) -> list[Posting]:
-    return [Posting(EntryKind.ADJUSTMENT, -d.principal, -d.bonus, ADJUSTMENT_ACCOUNT, d.loaded_store_path, HQ, reason)
-            for d in draws]
+    return [
+        Posting(EntryKind.ADJUSTMENT, -d.principal, -d.bonus, ADJUSTMENT_ACCOUNT, d.loaded_store_path, HQ, reason)
+        for d in draws
+    ]
 
 
 def added(principal: int, bonus: int, reason: str) -> Posting:

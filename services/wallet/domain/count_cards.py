@@ -73,8 +73,11 @@ def plans_on_sale_at(plans: list[Plan], store_path: str, at: datetime) -> list[P
 def plans_on_line_of(plans: list[Plan], org_path: str, at: datetime, show_ended: bool) -> list[Plan]:
     """A back office's view: its line's plans (every plan without org_path), ended ones
     only with show_ended."""
-    return [p for p in plans
-            if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not has_ended(p.end_time, at))]
+    return [
+        p
+        for p in plans
+        if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not has_ended(p.end_time, at))
+    ]
 
 
 def check_may_manage(org_path: str, actor_org_path: str) -> None:
@@ -87,21 +90,38 @@ def plan_not_found(plan_id: str) -> NotFound:
 
 
 def check_plan(v: Violations, plan: Plan, prefix: str = "plan.") -> None:
-    v.check(0 < len(plan.name.strip()) <= MAX_NAME, f"{prefix}name", "NAME_REQUIRED",
-            f"name is required, at most {MAX_NAME} characters")
+    v.check(
+        0 < len(plan.name.strip()) <= MAX_NAME,
+        f"{prefix}name",
+        "NAME_REQUIRED",
+        f"name is required, at most {MAX_NAME} characters",
+    )
     check_scope(v, plan.org_path, f"{prefix}org_path")
     v.check(0 < plan.uses <= MAX_USES, f"{prefix}uses", "USES_INVALID", f"uses must be 1 to {MAX_USES}")
-    v.check(0 < plan.price <= MAX_TOP_UP_FEN, f"{prefix}price_fen", "PRICE_INVALID",
-            f"price_fen must be 1 to {MAX_TOP_UP_FEN}")
-    v.check(0 <= plan.valid_days <= MAX_VALID_DAYS, f"{prefix}valid_days", "VALID_DAYS_INVALID",
-            f"valid_days must be 0 (never expires) to {MAX_VALID_DAYS}")
+    v.check(
+        0 < plan.price <= MAX_TOP_UP_FEN,
+        f"{prefix}price_fen",
+        "PRICE_INVALID",
+        f"price_fen must be 1 to {MAX_TOP_UP_FEN}",
+    )
+    v.check(
+        0 <= plan.valid_days <= MAX_VALID_DAYS,
+        f"{prefix}valid_days",
+        "VALID_DAYS_INVALID",
+        f"valid_days must be 0 (never expires) to {MAX_VALID_DAYS}",
+    )
     v.check(len(plan.skus) <= MAX_SKUS, f"{prefix}skus", "SKUS_INVALID", f"at most {MAX_SKUS} skus")
-    v.check(all(0 < len(s) <= MAX_SKU and s == s.strip() for s in plan.skus), f"{prefix}skus", "SKUS_INVALID",
-            f"each sku is 1 to {MAX_SKU} characters, without spaces around it")
+    v.check(
+        all(0 < len(s) <= MAX_SKU and s == s.strip() for s in plan.skus),
+        f"{prefix}skus",
+        "SKUS_INVALID",
+        f"each sku is 1 to {MAX_SKU} characters, without spaces around it",
+    )
     v.check(len(set(plan.skus)) == len(plan.skus), f"{prefix}skus", "SKUS_REPEATED", "name each sku at most once")
     if plan.start_time and plan.end_time:
-        v.check(plan.start_time < plan.end_time, f"{prefix}end_time", "DATES_REVERSED",
-                "end_time must be after start_time")
+        v.check(
+            plan.start_time < plan.end_time, f"{prefix}end_time", "DATES_REVERSED", "end_time must be after start_time"
+        )
 
 
 def expire_time(sold: datetime, valid_days: int) -> datetime | None:
@@ -187,11 +207,38 @@ class Entry:
     undone_by_entry_id: str = ""  # of a use: the undo that gave it back
 
 
-def entry(card: Card, kind: EntryKind, *, entry_id: str, uses_delta: int, value_delta: int, store_path: str,
-          operator_id: str, now: datetime, sku: str = "", memo: str = "", undoes: str = "") -> Entry:
+def entry(
+    card: Card,
+    kind: EntryKind,
+    *,
+    entry_id: str,
+    uses_delta: int,
+    value_delta: int,
+    store_path: str,
+    operator_id: str,
+    now: datetime,
+    sku: str = "",
+    memo: str = "",
+    undoes: str = "",
+) -> Entry:
     """The entry that says why the card now has what it has."""
-    return Entry(entry_id, card.card_id, card.member_id, kind, uses_delta, value_delta, card.uses_left,
-                 card.value_left, store_path, card.sold_store_path, sku, operator_id, memo[:200], undoes, now)
+    return Entry(
+        entry_id,
+        card.card_id,
+        card.member_id,
+        kind,
+        uses_delta,
+        value_delta,
+        card.uses_left,
+        card.value_left,
+        store_path,
+        card.sold_store_path,
+        sku,
+        operator_id,
+        memo[:200],
+        undoes,
+        now,
+    )
 
 
 def use_not_found(use_id: str) -> NotFound:
@@ -202,21 +249,42 @@ def already_undone(use_id: str) -> FailedPrecondition:
     return FailedPrecondition("USE_ALREADY_UNDONE", "This use was already undone.", "该次使用已撤销。", use_id=use_id)
 
 
-def sell(plan: Plan, *, card_id: str, member_id: str, store_path: str, tender: Tender, tender_reference: str,
-         now: datetime) -> Card:
+def sell(
+    plan: Plan, *, card_id: str, member_id: str, store_path: str, tender: Tender, tender_reference: str, now: datetime
+) -> Card:
     if not plan.on_sale(now):
-        raise FailedPrecondition("PLAN_NOT_ON_SALE", f"{plan.name} is not on sale now.", f"{plan.name}当前不在售。",
-                                 plan_id=plan.plan_id)
+        raise FailedPrecondition(
+            "PLAN_NOT_ON_SALE", f"{plan.name} is not on sale now.", f"{plan.name}当前不在售。", plan_id=plan.plan_id
+        )
     if not is_under(store_path, plan.org_path):
-        raise FailedPrecondition("PLAN_NOT_SOLD_HERE", f"{plan.name} is not sold at this store.",
-                                 f"本店不销售{plan.name}。", plan_id=plan.plan_id)
-    return Card(card_id, member_id, plan.plan_id, plan.name, plan.org_path, plan.skus, plan.uses, plan.uses,
-                plan.price, store_path, tender, tender_reference, expire_time(now, plan.valid_days), now)
+        raise FailedPrecondition(
+            "PLAN_NOT_SOLD_HERE",
+            f"{plan.name} is not sold at this store.",
+            f"本店不销售{plan.name}。",
+            plan_id=plan.plan_id,
+        )
+    return Card(
+        card_id,
+        member_id,
+        plan.plan_id,
+        plan.name,
+        plan.org_path,
+        plan.skus,
+        plan.uses,
+        plan.uses,
+        plan.price,
+        store_path,
+        tender,
+        tender_reference,
+        expire_time(now, plan.valid_days),
+        now,
+    )
 
 
 def _refunded(card: Card) -> FailedPrecondition:
-    return FailedPrecondition("COUNT_CARD_REFUNDED", "This count card was refunded.", "该次卡已退卡。",
-                              card_id=card.card_id)
+    return FailedPrecondition(
+        "COUNT_CARD_REFUNDED", "This count card was refunded.", "该次卡已退卡。", card_id=card.card_id
+    )
 
 
 def use(card: Card, *, uses: int, sku: str, store_path: str, now: datetime) -> int:
@@ -224,19 +292,35 @@ def use(card: Card, *, uses: int, sku: str, store_path: str, now: datetime) -> i
     if card.refund_time is not None:
         raise _refunded(card)
     if card.expire_time is not None and has_ended(card.expire_time, now):
-        raise FailedPrecondition("COUNT_CARD_EXPIRED", f"{card.name} expired on {local(card.expire_time):%Y-%m-%d}.",
-                                 f"{card.name}已于 {local(card.expire_time):%Y-%m-%d} 过期。", card_id=card.card_id)
+        raise FailedPrecondition(
+            "COUNT_CARD_EXPIRED",
+            f"{card.name} expired on {local(card.expire_time):%Y-%m-%d}.",
+            f"{card.name}已于 {local(card.expire_time):%Y-%m-%d} 过期。",
+            card_id=card.card_id,
+        )
     if not is_under(store_path, card.org_path):
-        raise FailedPrecondition("COUNT_CARD_NOT_USABLE_HERE", f"{card.name} is usable only under {card.org_path}.",
-                                 f"{card.name}仅限 {card.org_path} 下的门店使用。", card_id=card.card_id)
+        raise FailedPrecondition(
+            "COUNT_CARD_NOT_USABLE_HERE",
+            f"{card.name} is usable only under {card.org_path}.",
+            f"{card.name}仅限 {card.org_path} 下的门店使用。",
+            card_id=card.card_id,
+        )
     if card.skus and sku not in card.skus:
         raise FailedPrecondition(
-            "SKU_NOT_COVERED", f"{card.name} covers {', '.join(card.skus)}, not {sku or 'an unnamed service'}.",
-            f"{card.name}仅限 {'、'.join(card.skus)} 使用。", card_id=card.card_id, skus=",".join(card.skus))
+            "SKU_NOT_COVERED",
+            f"{card.name} covers {', '.join(card.skus)}, not {sku or 'an unnamed service'}.",
+            f"{card.name}仅限 {'、'.join(card.skus)} 使用。",
+            card_id=card.card_id,
+            skus=",".join(card.skus),
+        )
     if uses > card.uses_left:
-        raise FailedPrecondition("COUNT_CARD_USES_SHORT", f"{card.name} has {card.uses_left} uses left, {uses} asked.",
-                                 f"{card.name}剩余 {card.uses_left} 次，不足 {uses} 次。", card_id=card.card_id,
-                                 uses_left=card.uses_left)
+        raise FailedPrecondition(
+            "COUNT_CARD_USES_SHORT",
+            f"{card.name} has {card.uses_left} uses left, {uses} asked.",
+            f"{card.name}剩余 {card.uses_left} 次，不足 {uses} 次。",
+            card_id=card.card_id,
+            uses_left=card.uses_left,
+        )
     before = earned(card.price, card.uses_total, card.used)
     card.uses_left -= uses
     return earned(card.price, card.uses_total, card.used) - before
@@ -260,7 +344,11 @@ def refund(card: Card, now: datetime) -> int:
         raise _refunded(card)
     left = card.value_left
     if not left:
-        raise FailedPrecondition("NOTHING_TO_REFUND", f"Every use of {card.name} was taken: nothing is left to refund.",
-                                 f"{card.name}已用完，无可退金额。", card_id=card.card_id)
+        raise FailedPrecondition(
+            "NOTHING_TO_REFUND",
+            f"Every use of {card.name} was taken: nothing is left to refund.",
+            f"{card.name}已用完，无可退金额。",
+            card_id=card.card_id,
+        )
     card.uses_left, card.refund_time = 0, now
     return left

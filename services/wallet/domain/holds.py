@@ -36,6 +36,7 @@ class Hold:
 @dataclass(frozen=True)
 class HoldAsk:
     """One hold to place: what the caller asked, checked."""
+
     hold_id: str
     member_id: str
     amount: int
@@ -63,8 +64,9 @@ def hold_not_found(hold_id: str) -> NotFound:
     return NotFound("HOLD_NOT_FOUND", "No such hold.", "冻结记录不存在。", hold_id=hold_id)
 
 
-def end(hold: Hold, accounts: MemberAccounts, state: HoldState, captured_principal: int = 0,
-        captured_bonus: int = 0) -> None:
+def end(
+    hold: Hold, accounts: MemberAccounts, state: HoldState, captured_principal: int = 0, captured_bonus: int = 0
+) -> None:
     """Give the pending amounts back to available and mark the hold final (in memory)."""
     accounts.held_principal -= hold.principal
     accounts.held_bonus -= hold.bonus
@@ -77,27 +79,56 @@ def capturable(ask: CaptureAsk, hold: Hold | None, now: datetime) -> tuple[int, 
         raise hold_not_found(ask.hold_id)
     require_pending(ask.hold_id, hold.state, hold.expire_time, now)
     if ask.amount > hold.amount:
-        raise invalid("amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {ask.amount} is more than the {hold.amount} held")
+        raise invalid(
+            "amount_fen", "CAPTURE_EXCEEDS_HOLD", f"amount_fen {ask.amount} is more than the {hold.amount} held"
+        )
     return split_capture(ask.amount, hold.principal, hold.bonus)
 
 
 def consumption(hold: Hold, draws: list[Draw]) -> list[Posting]:
     """A capture's entries: one per lot it drew on, to the spending store's revenue."""
-    return [Posting(EntryKind.CONSUMPTION, -d.principal, -d.bonus, spend_account(hold.store_path),
-                    d.loaded_store_path, hold.store_path, hold.order_id) for d in draws]
+    return [
+        Posting(
+            EntryKind.CONSUMPTION,
+            -d.principal,
+            -d.bonus,
+            spend_account(hold.store_path),
+            d.loaded_store_path,
+            hold.store_path,
+            hold.order_id,
+        )
+        for d in draws
+    ]
 
 
 def check_refundable(hold: Hold, amount: int) -> None:
     if hold.state != HoldState.CAPTURED:
-        raise FailedPrecondition("HOLD_NOT_CAPTURED", "Only a captured hold can be refunded.", "只有已扣款的冻结可以退款。",
-                                 hold_id=hold.hold_id)
+        raise FailedPrecondition(
+            "HOLD_NOT_CAPTURED",
+            "Only a captured hold can be refunded.",
+            "只有已扣款的冻结可以退款。",
+            hold_id=hold.hold_id,
+        )
     if hold.refunded + amount > hold.captured:
         raise FailedPrecondition(
-            "REFUND_EXCEEDS_CAPTURE", f"Only {hold.captured - hold.refunded} fen of this spend is left to refund.",
-            f"该笔消费可退金额仅剩 {hold.captured - hold.refunded} 分。", refundable_fen=hold.captured - hold.refunded)
+            "REFUND_EXCEEDS_CAPTURE",
+            f"Only {hold.captured - hold.refunded} fen of this spend is left to refund.",
+            f"该笔消费可退金额仅剩 {hold.captured - hold.refunded} 分。",
+            refundable_fen=hold.captured - hold.refunded,
+        )
 
 
 def consumption_refund(hold: Hold, back: list[Draw], store_path: str) -> list[Posting]:
     """A refund's entries: one per lot it gives back to, from the refunding store's revenue."""
-    return [Posting(EntryKind.CONSUMPTION_REFUND, d.principal, d.bonus, spend_account(store_path),
-                    d.loaded_store_path, store_path, hold.order_id) for d in back]
+    return [
+        Posting(
+            EntryKind.CONSUMPTION_REFUND,
+            d.principal,
+            d.bonus,
+            spend_account(store_path),
+            d.loaded_store_path,
+            store_path,
+            hold.order_id,
+        )
+        for d in back
+    ]

@@ -44,32 +44,55 @@ class TopUpPackage:
 
 
 def check_package(v: Violations, package: TopUpPackage, prefix: str = "package.") -> None:
-    v.check(0 < len(package.name.strip()) <= 64, f"{prefix}name", "NAME_REQUIRED", "name is required, at most 64 characters")
+    v.check(
+        0 < len(package.name.strip()) <= 64, f"{prefix}name", "NAME_REQUIRED", "name is required, at most 64 characters"
+    )
     v.check(bool(package.steps), f"{prefix}steps", "STEPS_REQUIRED", "a package needs at least one step")
     thresholds = [s.threshold_fen for s in package.steps]
     for i, step in enumerate(package.steps):
         field = f"{prefix}steps[{i}]"
         v.check(step.threshold_fen > 0, f"{field}.threshold_fen", "THRESHOLD_INVALID", "threshold_fen must be > 0")
-        v.check(0 <= step.bonus_fen <= step.threshold_fen, f"{field}.bonus_fen", "BONUS_INVALID",
-                "bonus_fen must be between 0 and the threshold")
-    v.check(thresholds == sorted(set(thresholds)), f"{prefix}steps", "STEPS_NOT_ASCENDING",
-            "steps must have strictly ascending thresholds")
+        v.check(
+            0 <= step.bonus_fen <= step.threshold_fen,
+            f"{field}.bonus_fen",
+            "BONUS_INVALID",
+            "bonus_fen must be between 0 and the threshold",
+        )
+    v.check(
+        thresholds == sorted(set(thresholds)),
+        f"{prefix}steps",
+        "STEPS_NOT_ASCENDING",
+        "steps must have strictly ascending thresholds",
+    )
     bonuses = [s.bonus_fen for s in package.steps]
-    v.check(bonuses == sorted(bonuses), f"{prefix}steps", "BONUS_NOT_ASCENDING",
-            "a higher step must not give less bonus")
+    v.check(
+        bonuses == sorted(bonuses), f"{prefix}steps", "BONUS_NOT_ASCENDING", "a higher step must not give less bonus"
+    )
     if package.start_time and package.end_time:
-        v.check(package.start_time < package.end_time, f"{prefix}end_time", "DATES_REVERSED",
-                "end_time must be after start_time")
-    v.check(len(set(package.tenders)) == len(package.tenders), f"{prefix}tenders", "TENDERS_REPEATED",
-            "name each tender at most once")
+        v.check(
+            package.start_time < package.end_time,
+            f"{prefix}end_time",
+            "DATES_REVERSED",
+            "end_time must be after start_time",
+        )
+    v.check(
+        len(set(package.tenders)) == len(package.tenders),
+        f"{prefix}tenders",
+        "TENDERS_REPEATED",
+        "name each tender at most once",
+    )
 
 
-def best_package(packages: list[TopUpPackage], store_path: str, amount: int, at: datetime,
-                 tender: Tender) -> tuple[TopUpPackage, int] | None:
+def best_package(
+    packages: list[TopUpPackage], store_path: str, amount: int, at: datetime, tender: Tender
+) -> tuple[TopUpPackage, int] | None:
     """Packages do not stack: the one that gives the most bonus applies (the nearest
     scope, then the oldest id, on a tie, so the choice never depends on edit order)."""
-    offers = [(p.bonus_for(amount), p.org_path.count("/"), p) for p in packages
-              if p.applies(store_path, at) and p.takes(tender)]
+    offers = [
+        (p.bonus_for(amount), p.org_path.count("/"), p)
+        for p in packages
+        if p.applies(store_path, at) and p.takes(tender)
+    ]
     offers = [o for o in offers if o[0] > 0]
     if not offers:
         return None
@@ -85,8 +108,11 @@ def applying(packages: list[TopUpPackage], store_path: str, at: datetime) -> lis
 def on_line_of(packages: list[TopUpPackage], org_path: str, at: datetime, show_ended: bool) -> list[TopUpPackage]:
     """A back office's view: the packages of the node's line (every one without org_path),
     scheduled ones included, ended ones only with show_ended."""
-    return [p for p in packages
-            if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not has_ended(p.end_time, at))]
+    return [
+        p
+        for p in packages
+        if (not org_path or on_line(p.org_path, org_path)) and (show_ended or not has_ended(p.end_time, at))
+    ]
 
 
 def check_may_manage(org_path: str, actor_org_path: str) -> None:

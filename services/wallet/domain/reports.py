@@ -25,12 +25,17 @@ class StorePosition:
 
     @property
     def net(self) -> int:
-        return (self.loaded_elsewhere_spent_here + self.card_sold_elsewhere_used_here
-                - self.loaded_here_spent_elsewhere - self.card_sold_here_used_elsewhere)
+        return (
+            self.loaded_elsewhere_spent_here
+            + self.card_sold_elsewhere_used_here
+            - self.loaded_here_spent_elsewhere
+            - self.card_sold_here_used_elsewhere
+        )
 
 
-def settle(org_path: str, spent: Iterable[tuple[str, str, int]],
-           card_used: Iterable[tuple[str, str, int]]) -> list[StorePosition]:
+def settle(
+    org_path: str, spent: Iterable[tuple[str, str, int]], card_used: Iterable[tuple[str, str, int]]
+) -> list[StorePosition]:
     """Each store's cross-store position under org_path: value loaded at one store and
     spent (net of refunds) at another is owed by the loading store to the spending one
     (spent: loaded at, spent at, amount); so is a count card's use (net of undone uses)

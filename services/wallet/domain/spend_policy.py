@@ -42,7 +42,8 @@ def split_refund(refunded_before: int, amount: int, captured_principal: int, cap
     share of everything refunded so far, so partial refunds never lose or make a fen
     and a full refund returns exactly what was taken."""
     captured = captured_principal + captured_bonus
-    assert 0 < amount and refunded_before + amount <= captured
-    principal = (share(refunded_before + amount, captured_principal, captured)
-                 - share(refunded_before, captured_principal, captured))
+    assert amount > 0 and refunded_before + amount <= captured
+    principal = share(refunded_before + amount, captured_principal, captured) - share(
+        refunded_before, captured_principal, captured
+    )
     return principal, amount - principal

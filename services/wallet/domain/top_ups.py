@@ -2,9 +2,9 @@
 refunds to the tender that paid."""
 
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from huiyuan.runtime.errors import FailedPrecondition, NotFound
 from services.wallet.domain.accounts import MemberAccounts, bonus_expense_account, tender_account
@@ -41,11 +41,29 @@ class TopUp:
 def postings(top_up: TopUp) -> list[Posting]:
     """The principal from the tender's till, and the bonus its package gave, if any."""
     store = top_up.store_path
-    loaded = [Posting(EntryKind.TOP_UP, top_up.principal, 0, tender_account(store), store, store,
-                      f"{top_up.tender.value} {top_up.tender_reference}".strip())]
+    loaded = [
+        Posting(
+            EntryKind.TOP_UP,
+            top_up.principal,
+            0,
+            tender_account(store),
+            store,
+            store,
+            f"{top_up.tender.value} {top_up.tender_reference}".strip(),
+        )
+    ]
     if top_up.bonus:
-        loaded.append(Posting(EntryKind.TOP_UP_BONUS, 0, top_up.bonus, bonus_expense_account(store), store, store,
-                              top_up.packages[0]["name"]))
+        loaded.append(
+            Posting(
+                EntryKind.TOP_UP_BONUS,
+                0,
+                top_up.bonus,
+                bonus_expense_account(store),
+                store,
+                store,
+                top_up.packages[0]["name"],
+            )
+        )
     return loaded
 
 
@@ -53,8 +71,12 @@ def check_refundable(top_up: TopUp, accounts: MemberAccounts) -> None:
     """Refused when it was refunded, or when what is left cannot cover both principal
     and bonus: that value was spent."""
     if top_up.refund_time is not None:
-        raise FailedPrecondition("TOP_UP_ALREADY_REFUNDED", "This top-up was already refunded.", "该笔充值已退款。",
-                                 top_up_id=top_up.top_up_id)
+        raise FailedPrecondition(
+            "TOP_UP_ALREADY_REFUNDED",
+            "This top-up was already refunded.",
+            "该笔充值已退款。",
+            top_up_id=top_up.top_up_id,
+        )
     if accounts.available_principal < top_up.principal or accounts.available_bonus < top_up.bonus:
         raise FailedPrecondition(
             "INSUFFICIENT_BALANCE",
@@ -62,7 +84,8 @@ def check_refundable(top_up: TopUp, accounts: MemberAccounts) -> None:
             f"needed, {accounts.available_principal} and {accounts.available_bonus} available.",
             f"剩余余额不足以退款：需本金 {top_up.principal} 分、赠送 {top_up.bonus} 分，"
             f"可用本金 {accounts.available_principal} 分、赠送 {accounts.available_bonus} 分。",
-            top_up_id=top_up.top_up_id)
+            top_up_id=top_up.top_up_id,
+        )
 
 
 def refund_postings(top_up: TopUp, draws: list[Draw], reason: str) -> list[Posting]:
@@ -71,11 +94,29 @@ def refund_postings(top_up: TopUp, draws: list[Draw], reason: str) -> list[Posti
     back = []
     for d in draws:
         if d.principal:
-            back.append(Posting(EntryKind.TOP_UP_REFUND, -d.principal, 0, tender_account(top_up.store_path),
-                                d.loaded_store_path, top_up.store_path, reason))
+            back.append(
+                Posting(
+                    EntryKind.TOP_UP_REFUND,
+                    -d.principal,
+                    0,
+                    tender_account(top_up.store_path),
+                    d.loaded_store_path,
+                    top_up.store_path,
+                    reason,
+                )
+            )
         if d.bonus:
-            back.append(Posting(EntryKind.TOP_UP_REFUND, 0, -d.bonus, bonus_expense_account(top_up.store_path),
-                                d.loaded_store_path, top_up.store_path, reason))
+            back.append(
+                Posting(
+                    EntryKind.TOP_UP_REFUND,
+                    0,
+                    -d.bonus,
+                    bonus_expense_account(top_up.store_path),
+                    d.loaded_store_path,
+                    top_up.store_path,
+                    reason,
+                )
+            )
     return back
 
 

@@ -3,17 +3,15 @@
 rules are in domain/count_cards.py."""
 
 from huiyuan.database import Idempotency
-from huiyuan.runtime.requests import check_request_id
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_org_path, check_store_path, check_text
+from huiyuan.runtime.requests import check_actor, check_org_path, check_request_id, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
-from huiyuan.wallet.v1 import count_card_pb2 as pb
-from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2
+from huiyuan.wallet.v1 import count_card_pb2 as pb, count_card_pb2_grpc, wallet_pb2
 from services.wallet.domain import count_cards as rules
 from services.wallet.domain.postings import MAX_MEMO
 from services.wallet.domain.top_ups import Tender
@@ -32,9 +30,16 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         check_request_id(v, request.request_id)
         given = request.plan
         plan = rules.Plan(
-            "", given.name, given.org_path, given.uses, given.price_fen, given.valid_days, tuple(given.skus),
+            "",
+            given.name,
+            given.org_path,
+            given.uses,
+            given.price_fen,
+            given.valid_days,
+            tuple(given.skus),
             from_timestamp(given.start_time) if given.HasField("start_time") else None,
-            from_timestamp(given.end_time) if given.HasField("end_time") else None)
+            from_timestamp(given.end_time) if given.HasField("end_time") else None,
+        )
         rules.check_plan(v, plan)
         _, actor_path = check_actor(v, request)
         v.raise_if_any()
@@ -57,16 +62,21 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         v = Violations()
         if request.store_path:
             check_store_path(v, request.store_path, "store_path")
-            v.check(not request.org_path, "org_path", "FILTERS_EXCLUSIVE",
-                    "give store_path (the till's view) or org_path (the back office's), not both")
+            v.check(
+                not request.org_path,
+                "org_path",
+                "FILTERS_EXCLUSIVE",
+                "give store_path (the till's view) or org_path (the back office's), not both",
+            )
         check_org_path(v, request.org_path, "org_path", required=False)
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.store_path, request.org_path, request.show_ended)
         after = pagination.decode(request.page_token, fingerprint, v, shape=(str, str))
         v.raise_if_any()
         async with self.database.reading() as tx:
-            found = await count_card_plans.plans(tx, store_path=request.store_path, org_path=request.org_path,
-                                            show_ended=request.show_ended, at=utcnow())
+            found = await count_card_plans.plans(
+                tx, store_path=request.store_path, org_path=request.org_path, show_ended=request.show_ended, at=utcnow()
+            )
         page, token = pagination.page_in_memory(found, size, after, lambda p: (p.name, p.plan_id), fingerprint)
         return pb.ListCountCardPlansResponse(plans=[_plan(p) for p in page], next_page_token=token)
 
@@ -80,8 +90,9 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
 
         async def work(tx):
             now = utcnow()
-            ended = await count_card_plans.end_plan(tx, request.plan_id, end_time=requested or now, operator=operator,
-                                               actor_path=actor_path, now=now)
+            ended = await count_card_plans.end_plan(
+                tx, request.plan_id, end_time=requested or now, operator=operator, actor_path=actor_path, now=now
+            )
             return pb.EndCountCardPlanResponse(plan=_plan(ended))
 
         return await self.idempotency.run(request, pb.EndCountCardPlanResponse, work)
@@ -93,8 +104,12 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         _id(v, request.plan_id, "plan_id", PLAN)
         check_store_path(v, request.store_path, "store_path")
         tender = enum_name(wallet_pb2.Tender, "TENDER", request.tender)
-        v.check(tender in rules.SOLD_WITH, "tender", "TENDER_INVALID",
-                "a count card is paid at the till: tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY")
+        v.check(
+            tender in rules.SOLD_WITH,
+            "tender",
+            "TENDER_INVALID",
+            "a count card is paid at the till: tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY",
+        )
         reference = check_text(v, request.tender_reference, "tender_reference", 64)
         operator, _ = check_actor(v, request)
         v.raise_if_any()
@@ -102,9 +117,17 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         async def work(tx):
             now = utcnow()
             card = await count_cards.sell(
-                tx, plan_id=request.plan_id, card_id=new_id(CARD), entry_id=new_id(ENTRY), member_id=request.member_id,
-                store_path=request.store_path, tender=Tender(tender), tender_reference=reference,
-                operator_id=operator, now=now)
+                tx,
+                plan_id=request.plan_id,
+                card_id=new_id(CARD),
+                entry_id=new_id(ENTRY),
+                member_id=request.member_id,
+                store_path=request.store_path,
+                tender=Tender(tender),
+                tender_reference=reference,
+                operator_id=operator,
+                now=now,
+            )
             return pb.SellCountCardResponse(card=_card(card, now))
 
         return await self.idempotency.run(request, pb.SellCountCardResponse, work)
@@ -129,7 +152,8 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         async with self.database.reading() as tx:
             found = await count_cards.cards_of(tx, request.member_id, request.usable_at_store_path, now)
         page, token = pagination.page_in_memory(  # newest first
-            found, size, after, lambda c: (c.card_id,), fingerprint, reverse=True)
+            found, size, after, lambda c: (c.card_id,), fingerprint, reverse=True
+        )
         return pb.ListCountCardsResponse(cards=[_card(c, now) for c in page], next_page_token=token)
 
     async def UseCountCard(self, request, context):
@@ -145,8 +169,16 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
 
         async def work(tx):
             now = utcnow()
-            entry, card = await count_cards.use(tx, card_id=request.card_id, entry_id=new_id(ENTRY), uses=uses, sku=sku,
-                                                store_path=request.store_path, operator_id=operator, now=now)
+            entry, card = await count_cards.use(
+                tx,
+                card_id=request.card_id,
+                entry_id=new_id(ENTRY),
+                uses=uses,
+                sku=sku,
+                store_path=request.store_path,
+                operator_id=operator,
+                now=now,
+            )
             return pb.UseCountCardResponse(use=_entry(entry), card=_card(card, now))
 
         return await self.idempotency.run(request, pb.UseCountCardResponse, work)
@@ -168,8 +200,9 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
 
         async def work(tx):
             now = utcnow()
-            entry, card = await count_cards.undo_use(tx, use_id=request.use_id, entry_id=new_id(ENTRY), reason=reason,
-                                                     operator_id=operator, now=now)
+            entry, card = await count_cards.undo_use(
+                tx, use_id=request.use_id, entry_id=new_id(ENTRY), reason=reason, operator_id=operator, now=now
+            )
             return pb.UndoCountCardUseResponse(undo=_entry(entry), card=_card(card, now))
 
         return await self.idempotency.run(request, pb.UndoCountCardUseResponse, work)
@@ -184,11 +217,15 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
 
         async def work(tx):
             now = utcnow()
-            refund_fen, card = await count_cards.refund(tx, card_id=request.card_id, entry_id=new_id(ENTRY),
-                                                        reason=reason, operator_id=operator, now=now)
+            refund_fen, card = await count_cards.refund(
+                tx, card_id=request.card_id, entry_id=new_id(ENTRY), reason=reason, operator_id=operator, now=now
+            )
             return pb.RefundCountCardResponse(
-                refund_fen=refund_fen, tender=_tender(card.tender), tender_reference=card.tender_reference,
-                card=_card(card, now))
+                refund_fen=refund_fen,
+                tender=_tender(card.tender),
+                tender_reference=card.tender_reference,
+                card=_card(card, now),
+            )
 
         return await self.idempotency.run(request, pb.RefundCountCardResponse, work)
 
@@ -215,23 +252,57 @@ def _tender(tender: Tender) -> int:
 
 def _plan(p: rules.Plan) -> pb.CountCardPlan:
     return pb.CountCardPlan(
-        plan_id=p.plan_id, name=p.name, org_path=p.org_path, uses=p.uses, price_fen=p.price, valid_days=p.valid_days,
-        skus=p.skus, start_time=timestamp(p.start_time), end_time=timestamp(p.end_time), ended_by=p.ended_by)
+        plan_id=p.plan_id,
+        name=p.name,
+        org_path=p.org_path,
+        uses=p.uses,
+        price_fen=p.price,
+        valid_days=p.valid_days,
+        skus=p.skus,
+        start_time=timestamp(p.start_time),
+        end_time=timestamp(p.end_time),
+        ended_by=p.ended_by,
+    )
 
 
 def _card(c: rules.Card, now) -> pb.CountCard:
     return pb.CountCard(
-        card_id=c.card_id, member_id=c.member_id, plan_id=c.plan_id, name=c.name, org_path=c.org_path, skus=c.skus,
-        uses_total=c.uses_total, uses_left=c.uses_left, price_fen=c.price, value_left_fen=c.value_left,
-        sold_store_path=c.sold_store_path, tender=_tender(c.tender), tender_reference=c.tender_reference,
-        expire_time=timestamp(c.expire_time), state=enum_value(pb.CountCardState, "COUNT_CARD_STATE", c.state(now).value),
-        create_time=timestamp(c.create_time), refund_time=timestamp(c.refund_time))
+        card_id=c.card_id,
+        member_id=c.member_id,
+        plan_id=c.plan_id,
+        name=c.name,
+        org_path=c.org_path,
+        skus=c.skus,
+        uses_total=c.uses_total,
+        uses_left=c.uses_left,
+        price_fen=c.price,
+        value_left_fen=c.value_left,
+        sold_store_path=c.sold_store_path,
+        tender=_tender(c.tender),
+        tender_reference=c.tender_reference,
+        expire_time=timestamp(c.expire_time),
+        state=enum_value(pb.CountCardState, "COUNT_CARD_STATE", c.state(now).value),
+        create_time=timestamp(c.create_time),
+        refund_time=timestamp(c.refund_time),
+    )
 
 
 def _entry(e: rules.Entry) -> pb.CountCardEntry:
     return pb.CountCardEntry(
-        entry_id=e.entry_id, card_id=e.card_id, member_id=e.member_id,
-        kind=enum_value(pb.CountCardEntryKind, "COUNT_CARD_ENTRY_KIND", e.kind.value), uses_delta=e.uses_delta,
-        value_delta_fen=e.value_delta, uses_left_after=e.uses_left_after, value_left_after_fen=e.value_left_after,
-        store_path=e.store_path, sold_store_path=e.sold_store_path, sku=e.sku, operator_id=e.operator_id, memo=e.memo,
-        undoes_entry_id=e.undoes_entry_id, undone_by_entry_id=e.undone_by_entry_id, post_time=timestamp(e.post_time))
+        entry_id=e.entry_id,
+        card_id=e.card_id,
+        member_id=e.member_id,
+        kind=enum_value(pb.CountCardEntryKind, "COUNT_CARD_ENTRY_KIND", e.kind.value),
+        uses_delta=e.uses_delta,
+        value_delta_fen=e.value_delta,
+        uses_left_after=e.uses_left_after,
+        value_left_after_fen=e.value_left_after,
+        store_path=e.store_path,
+        sold_store_path=e.sold_store_path,
+        sku=e.sku,
+        operator_id=e.operator_id,
+        memo=e.memo,
+        undoes_entry_id=e.undoes_entry_id,
+        undone_by_entry_id=e.undone_by_entry_id,
+        post_time=timestamp(e.post_time),
+    )

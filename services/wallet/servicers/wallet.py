@@ -2,18 +2,24 @@
 translates. The rules are in domain/, the use cases in use_cases/."""
 
 from huiyuan.database import Batcher, Idempotency
-from huiyuan.runtime.requests import REQUEST_ID, check_request_id
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import DomainError, Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_org_path, check_scope, check_store_path, check_text
+from huiyuan.runtime.requests import (
+    REQUEST_ID,
+    check_actor,
+    check_org_path,
+    check_request_id,
+    check_scope,
+    check_store_path,
+    check_text,
+)
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import requested_end
-from huiyuan.wallet.v1 import wallet_pb2 as pb
-from huiyuan.wallet.v1 import wallet_pb2_grpc
+from huiyuan.wallet.v1 import wallet_pb2 as pb, wallet_pb2_grpc
 from services.wallet.domain.accounts import MemberAccounts
 from services.wallet.domain.adjustments import check_may_adjust
 from services.wallet.domain.holds import CaptureAsk, Hold, HoldAsk
@@ -34,14 +40,22 @@ from services.wallet.use_cases import (
 
 
 def balance(a: MemberAccounts) -> pb.Balance:
-    return pb.Balance(member_id=a.member_id, principal_fen=a.principal, bonus_fen=a.bonus, held_fen=a.held,
-                      available_fen=a.available)
+    return pb.Balance(
+        member_id=a.member_id, principal_fen=a.principal, bonus_fen=a.bonus, held_fen=a.held, available_fen=a.available
+    )
 
 
 def hold_message(h: Hold) -> pb.Hold:
-    return pb.Hold(hold_id=h.hold_id, member_id=h.member_id, amount_fen=h.amount, captured_fen=h.captured,
-                   state=enum_value(pb.HoldState, "HOLD_STATE", h.state.value), expire_time=timestamp(h.expire_time),
-                   store_path=h.store_path, order_id=h.order_id)
+    return pb.Hold(
+        hold_id=h.hold_id,
+        member_id=h.member_id,
+        amount_fen=h.amount,
+        captured_fen=h.captured,
+        state=enum_value(pb.HoldState, "HOLD_STATE", h.state.value),
+        expire_time=timestamp(h.expire_time),
+        store_path=h.store_path,
+        order_id=h.order_id,
+    )
 
 
 def _member_id(v: Violations, value: str, field: str = "member_id") -> str:
@@ -76,7 +90,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         _member_id(v, request.member_id)
         _amount(v, request.amount_fen)
         tender = enum_name(pb.Tender, "TENDER", request.tender)
-        v.check(tender is not None, "tender", "TENDER_INVALID", "tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ...")
+        v.check(
+            tender is not None, "tender", "TENDER_INVALID", "tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ..."
+        )
         reference = check_text(v, request.tender_reference, "tender_reference", 64)
         check_store_path(v, request.store_path, "store_path")
         operator, _ = check_actor(v, request)
@@ -84,19 +100,35 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
         async def work(tx):
             top_up, accounts = await top_ups.top_up(
-                tx, top_up_id=new_id("t"), member_id=request.member_id, amount=request.amount_fen,
-                tender=Tender(tender), tender_reference=reference, store_path=request.store_path,
-                operator_id=operator, now=utcnow())
+                tx,
+                top_up_id=new_id("t"),
+                member_id=request.member_id,
+                amount=request.amount_fen,
+                tender=Tender(tender),
+                tender_reference=reference,
+                store_path=request.store_path,
+                operator_id=operator,
+                now=utcnow(),
+            )
             return pb.TopUpResponse(
-                top_up_id=top_up.top_up_id, principal_fen=top_up.principal, bonus_fen=top_up.bonus,
-                applied_packages=[pb.AppliedPackage(**p) for p in top_up.packages], balance=balance(accounts))
+                top_up_id=top_up.top_up_id,
+                principal_fen=top_up.principal,
+                bonus_fen=top_up.bonus,
+                applied_packages=[pb.AppliedPackage(**p) for p in top_up.packages],
+                balance=balance(accounts),
+            )
 
         return await self.idempotency.run(request, pb.TopUpResponse, work)
 
     async def BatchTopUp(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        v.check(bool(REQUEST_ID.match(request.batch_id)), "batch_id", "BATCH_ID_INVALID", "batch_id: 1 to 64 letters, digits or . _ : -")
+        v.check(
+            bool(REQUEST_ID.match(request.batch_id)),
+            "batch_id",
+            "BATCH_ID_INVALID",
+            "batch_id: 1 to 64 letters, digits or . _ : -",
+        )
         xlsx = files.check_format(v, request.format)
         check_store_path(v, request.store_path, "store_path")
         operator, _ = check_actor(v, request)
@@ -104,15 +136,33 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         stored = await self.idempotency.stored(request, pb.BatchTopUpResponse)
         if stored is not None:
             return stored
-        report = await batch_top_ups.load(self.database, batch_id=request.batch_id,
-                                          rows=batch_top_ups.read_rows(request.content, xlsx),
-                                          store_path=request.store_path, operator_id=operator)
+        report = await batch_top_ups.load(
+            self.database,
+            batch_id=request.batch_id,
+            rows=batch_top_ups.read_rows(request.content, xlsx),
+            store_path=request.store_path,
+            operator_id=operator,
+        )
         applied = [r for r in report if not r.reject_reason]
-        return await self.idempotency.remember(request, pb.BatchTopUpResponse(
-            applied_rows=len(applied), rejected_rows=len(report) - len(applied),
-            total_fen=sum(r.amount for r in applied), bonus_fen=sum(r.bonus for r in applied),
-            rows=[pb.BatchTopUpRow(row_number=r.row_number, member_id=r.member_id, amount_fen=r.amount,
-                                   reject_reason=r.reject_reason, bonus_fen=r.bonus) for r in report]))
+        return await self.idempotency.remember(
+            request,
+            pb.BatchTopUpResponse(
+                applied_rows=len(applied),
+                rejected_rows=len(report) - len(applied),
+                total_fen=sum(r.amount for r in applied),
+                bonus_fen=sum(r.bonus for r in applied),
+                rows=[
+                    pb.BatchTopUpRow(
+                        row_number=r.row_number,
+                        member_id=r.member_id,
+                        amount_fen=r.amount,
+                        reject_reason=r.reject_reason,
+                        bonus_fen=r.bonus,
+                    )
+                    for r in report
+                ],
+            ),
+        )
 
     async def Hold(self, request, context):
         v = Violations()
@@ -124,8 +174,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         order_id = check_text(v, request.order_id, "order_id", 64)
         check_actor(v, request, required=False)
         v.raise_if_any()
-        return await self.holds.submit((request, HoldAsk(
-            new_id("h"), request.member_id, request.amount_fen, ttl, request.store_path, order_id)))
+        return await self.holds.submit(
+            (request, HoldAsk(new_id("h"), request.member_id, request.amount_fen, ttl, request.store_path, order_id))
+        )
 
     async def _place_holds(self, items):
         async def work(tx, asks):
@@ -145,9 +196,14 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
     async def _capture_holds(self, items):
         async def work(tx, asks):
-            return [c if isinstance(c, DomainError) else pb.CaptureResponse(
-                hold=hold_message(c.hold), principal_fen=c.principal, bonus_fen=c.bonus, balance=balance(c.accounts))
-                for c in await holds.capture_holds(tx, asks, utcnow())]
+            return [
+                c
+                if isinstance(c, DomainError)
+                else pb.CaptureResponse(
+                    hold=hold_message(c.hold), principal_fen=c.principal, bonus_fen=c.bonus, balance=balance(c.accounts)
+                )
+                for c in await holds.capture_holds(tx, asks, utcnow())
+            ]
 
         return await self.idempotency.run_batch(items, pb.CaptureResponse, work)
 
@@ -174,8 +230,14 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
         async def work(tx):
             accounts, principal, bonus = await consumption_refunds.refund_consumption(
-                tx, hold_id=request.hold_id, amount=request.amount_fen, store_path=request.store_path,
-                operator_id=operator, refund_id=new_id("r"), now=utcnow())
+                tx,
+                hold_id=request.hold_id,
+                amount=request.amount_fen,
+                store_path=request.store_path,
+                operator_id=operator,
+                refund_id=new_id("r"),
+                now=utcnow(),
+            )
             return pb.RefundConsumptionResponse(principal_fen=principal, bonus_fen=bonus, balance=balance(accounts))
 
         return await self.idempotency.run(request, pb.RefundConsumptionResponse, work)
@@ -189,12 +251,21 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v.raise_if_any()
 
         async def work(tx):
-            top_up, accounts = await top_ups.refund_top_up(tx, top_up_id=request.top_up_id, refund_id=new_id("r"),
-                                                           reason=reason, operator_id=operator, now=utcnow())
+            top_up, accounts = await top_ups.refund_top_up(
+                tx,
+                top_up_id=request.top_up_id,
+                refund_id=new_id("r"),
+                reason=reason,
+                operator_id=operator,
+                now=utcnow(),
+            )
             return pb.RefundTopUpResponse(
-                principal_fen=top_up.principal, bonus_fen=top_up.bonus,
-                tender=enum_value(pb.Tender, "TENDER", top_up.tender.value), tender_reference=top_up.tender_reference,
-                balance=balance(accounts))
+                principal_fen=top_up.principal,
+                bonus_fen=top_up.bonus,
+                tender=enum_value(pb.Tender, "TENDER", top_up.tender.value),
+                tender_reference=top_up.tender_reference,
+                balance=balance(accounts),
+            )
 
         return await self.idempotency.run(request, pb.RefundTopUpResponse, work)
 
@@ -209,8 +280,12 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         _member_id(v, request.member_id)
-        v.check(request.principal_delta_fen != 0 or request.bonus_delta_fen != 0, "principal_delta_fen",
-                "ADJUSTMENT_ZERO", "an adjustment must change principal or bonus")
+        v.check(
+            request.principal_delta_fen != 0 or request.bonus_delta_fen != 0,
+            "principal_delta_fen",
+            "ADJUSTMENT_ZERO",
+            "an adjustment must change principal or bonus",
+        )
         for field in ("principal_delta_fen", "bonus_delta_fen"):
             v.check(abs(getattr(request, field)) <= MAX_TOP_UP_FEN, field, "AMOUNT_INVALID", f"{field} is too large")
         reason = check_text(v, request.reason, "reason", MAX_MEMO, required=True)
@@ -220,8 +295,15 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
         async def work(tx):
             accounts = await adjustments.adjust(
-                tx, adjustment_id=new_id("a"), member_id=request.member_id, principal_delta=request.principal_delta_fen,
-                bonus_delta=request.bonus_delta_fen, reason=reason, operator_id=operator, now=utcnow())
+                tx,
+                adjustment_id=new_id("a"),
+                member_id=request.member_id,
+                principal_delta=request.principal_delta_fen,
+                bonus_delta=request.bonus_delta_fen,
+                reason=reason,
+                operator_id=operator,
+                now=utcnow(),
+            )
             return pb.AdjustResponse(balance=balance(accounts))
 
         return await self.idempotency.run(request, pb.AdjustResponse, work)
@@ -239,8 +321,14 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v.check(request.kind == 0 or kind is not None, "kind", "KIND_INVALID", "unknown entry kind")
         query.kind = EntryKind(kind) if kind else None
         size = pagination.page_size(request.page_size, 50, 500, v)
-        fingerprint = pagination.fingerprint(request.member_id, request.store_path, request.kind,
-                                             str(query.start_date), str(query.end_date), "by-sequence")
+        fingerprint = pagination.fingerprint(
+            request.member_id,
+            request.store_path,
+            request.kind,
+            str(query.start_date),
+            str(query.end_date),
+            "by-sequence",
+        )
         before = _statement_position(pagination.decode(request.page_token, fingerprint, v, shape=(int,)), v)
         v.raise_if_any()
         async with self.database.reading() as tx:
@@ -254,10 +342,14 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         given = request.package
         check_scope(v, given.org_path, "package.org_path")
         package = TopUpPackage(
-            "", given.name, given.org_path, [PackageStep(s.threshold_fen, s.bonus_fen) for s in given.steps],
+            "",
+            given.name,
+            given.org_path,
+            [PackageStep(s.threshold_fen, s.bonus_fen) for s in given.steps],
             from_timestamp(given.start_time) if given.HasField("start_time") else None,
             from_timestamp(given.end_time) if given.HasField("end_time") else None,
-            tenders=tuple(_tenders(v, given.tenders)))
+            tenders=tuple(_tenders(v, given.tenders)),
+        )
         check_package(v, package)
         _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
@@ -281,8 +373,12 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         if request.store_path:
             check_store_path(v, request.store_path, "store_path")
-            v.check(not request.org_path, "org_path", "FILTERS_EXCLUSIVE",
-                    "give store_path (the till's view) or org_path (the back office's), not both")
+            v.check(
+                not request.org_path,
+                "org_path",
+                "FILTERS_EXCLUSIVE",
+                "give store_path (the till's view) or org_path (the back office's), not both",
+            )
         check_org_path(v, request.org_path, "org_path", required=False)
         size = pagination.page_size(request.page_size, 50, 500, v)
         at_time = [request.at_time.seconds, request.at_time.nanos] if request.HasField("at_time") else None  # None: now
@@ -308,8 +404,9 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
         async def work(tx):
             now = utcnow()
-            ended = await packages.end_package(tx, request.package_id, end_time=requested or now, operator=operator,
-                                              actor_path=actor_path, now=now)
+            ended = await packages.end_package(
+                tx, request.package_id, end_time=requested or now, operator=operator, actor_path=actor_path, now=now
+            )
             return pb.EndTopUpPackageResponse(package=_package(ended))
 
         return await self.idempotency.run(request, pb.EndTopUpPackageResponse, work)
@@ -325,12 +422,19 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v.raise_if_any()
         async with self.database.reading() as tx:
             positions = await reports.settlement(tx, request.org_path, start, end)
-        return pb.GetSettlementResponse(positions=[pb.StorePosition(
-            store_path=p.store_path, loaded_here_spent_elsewhere_fen=p.loaded_here_spent_elsewhere,
-            loaded_elsewhere_spent_here_fen=p.loaded_elsewhere_spent_here, net_fen=p.net,
-            count_card_sold_here_used_elsewhere_fen=p.card_sold_here_used_elsewhere,
-            count_card_sold_elsewhere_used_here_fen=p.card_sold_elsewhere_used_here) for p in positions])
-
+        return pb.GetSettlementResponse(
+            positions=[
+                pb.StorePosition(
+                    store_path=p.store_path,
+                    loaded_here_spent_elsewhere_fen=p.loaded_here_spent_elsewhere,
+                    loaded_elsewhere_spent_here_fen=p.loaded_elsewhere_spent_here,
+                    net_fen=p.net,
+                    count_card_sold_here_used_elsewhere_fen=p.card_sold_here_used_elsewhere,
+                    count_card_sold_elsewhere_used_here_fen=p.card_sold_elsewhere_used_here,
+                )
+                for p in positions
+            ]
+        )
 
     async def GetStoreActivity(self, request, context):
         v = Violations()
@@ -341,27 +445,51 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         async with self.database.reading() as tx:
             day_of = await reports.store_activity(tx, request.store_path, day)
         return pb.GetStoreActivityResponse(
-            top_up_fen=day_of.top_up, bonus_fen=day_of.bonus, spent_fen=day_of.spent,
-            count_card_sold_fen=day_of.count_card_sold, count_card_used_fen=day_of.count_card_used,
-            top_up_takings=[pb.TopUpTakings(
-                tender=enum_value(pb.Tender, "TENDER", t.tender.value), top_up_fen=t.top_up, refunded_fen=t.refunded,
-                count_card_fen=t.count_card, count_card_refunded_fen=t.count_card_refunded) for t in day_of.takings])
+            top_up_fen=day_of.top_up,
+            bonus_fen=day_of.bonus,
+            spent_fen=day_of.spent,
+            count_card_sold_fen=day_of.count_card_sold,
+            count_card_used_fen=day_of.count_card_used,
+            top_up_takings=[
+                pb.TopUpTakings(
+                    tender=enum_value(pb.Tender, "TENDER", t.tender.value),
+                    top_up_fen=t.top_up,
+                    refunded_fen=t.refunded,
+                    count_card_fen=t.count_card,
+                    count_card_refunded_fen=t.count_card_refunded,
+                )
+                for t in day_of.takings
+            ],
+        )
 
 
 def _entry(e: Entry) -> pb.Entry:
     return pb.Entry(
-        entry_id=e.entry_id, kind=enum_value(pb.EntryKind, "ENTRY_KIND", e.kind),
-        principal_delta_fen=e.principal_delta, bonus_delta_fen=e.bonus_delta,
-        balance_after_fen=e.balance_after, loaded_store_path=e.loaded_store_path, store_path=e.store_path,
-        operator_id=e.operator_id, post_time=timestamp(e.post_time), memo=e.memo, sequence=e.sequence)
+        entry_id=e.entry_id,
+        kind=enum_value(pb.EntryKind, "ENTRY_KIND", e.kind),
+        principal_delta_fen=e.principal_delta,
+        bonus_delta_fen=e.bonus_delta,
+        balance_after_fen=e.balance_after,
+        loaded_store_path=e.loaded_store_path,
+        store_path=e.store_path,
+        operator_id=e.operator_id,
+        post_time=timestamp(e.post_time),
+        memo=e.memo,
+        sequence=e.sequence,
+    )
 
 
 def _package(p: TopUpPackage) -> pb.TopUpPackage:
     return pb.TopUpPackage(
-        package_id=p.package_id, name=p.name, org_path=p.org_path,
+        package_id=p.package_id,
+        name=p.name,
+        org_path=p.org_path,
         steps=[pb.PackageStep(threshold_fen=s.threshold_fen, bonus_fen=s.bonus_fen) for s in p.steps],
-        start_time=timestamp(p.start_time), end_time=timestamp(p.end_time), ended_by=p.ended_by,
-        tenders=[enum_value(pb.Tender, "TENDER", t.value) for t in p.tenders])
+        start_time=timestamp(p.start_time),
+        end_time=timestamp(p.end_time),
+        ended_by=p.ended_by,
+        tenders=[enum_value(pb.Tender, "TENDER", t.value) for t in p.tenders],
+    )
 
 
 def _statement_position(position: list | None, v: Violations) -> int | None:
@@ -376,17 +504,29 @@ def _statement_position(position: list | None, v: Violations) -> int | None:
 
 def _top_up(t: TopUp) -> pb.TopUpRecord:
     return pb.TopUpRecord(
-        top_up_id=t.top_up_id, member_id=t.member_id, principal_fen=t.principal, bonus_fen=t.bonus,
-        applied_packages=[pb.AppliedPackage(**p) for p in t.packages], tender=enum_value(pb.Tender, "TENDER", t.tender.value),
-        tender_reference=t.tender_reference, store_path=t.store_path, operator_id=t.operator_id,
-        create_time=timestamp(t.create_time), refund_time=timestamp(t.refund_time))
+        top_up_id=t.top_up_id,
+        member_id=t.member_id,
+        principal_fen=t.principal,
+        bonus_fen=t.bonus,
+        applied_packages=[pb.AppliedPackage(**p) for p in t.packages],
+        tender=enum_value(pb.Tender, "TENDER", t.tender.value),
+        tender_reference=t.tender_reference,
+        store_path=t.store_path,
+        operator_id=t.operator_id,
+        create_time=timestamp(t.create_time),
+        refund_time=timestamp(t.refund_time),
+    )
 
 
 def _tenders(v: Violations, given) -> list[Tender]:
     """A package's tenders; one that names no tender is refused."""
     names = [enum_name(pb.Tender, "TENDER", t) for t in given]
-    v.check(None not in names, "package.tenders", "TENDER_INVALID",
-            "each tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ONLINE or ENTERPRISE")
+    v.check(
+        None not in names,
+        "package.tenders",
+        "TENDER_INVALID",
+        "each tender must be CASH, BANK_CARD, WECHAT_PAY, ALIPAY, ONLINE or ENTERPRISE",
+    )
     return [Tender(name) for name in names if name]
 
 

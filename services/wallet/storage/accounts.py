@@ -9,20 +9,39 @@ from services.wallet.storage.tables import holds, member_accounts
 # The statements every spend runs, built once (SQLAlchemy reuses their compiled form).
 _ACCOUNTS = select(member_accounts).where(member_accounts.c.member_id == bindparam("member_id"))
 _LOCK_ACCOUNTS = _ACCOUNTS.with_for_update()
-_LOCK_MANY_ACCOUNTS = select(member_accounts).where(
-    member_accounts.c.member_id.in_(bindparam("member_ids", expanding=True))
-).order_by(member_accounts.c.member_id).with_for_update()
+_LOCK_MANY_ACCOUNTS = (
+    select(member_accounts)
+    .where(member_accounts.c.member_id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(member_accounts.c.member_id)
+    .with_for_update()
+)
 # The accounts of a hold's member, locked: one statement where a lookup and a lock were two.
-_LOCK_ACCOUNTS_OF_HOLD = select(member_accounts).where(member_accounts.c.member_id == select(holds.c.member_id).where(
-    holds.c.hold_id == bindparam("hold_id")).scalar_subquery()).with_for_update()
-_SAVE_ACCOUNTS = update(member_accounts).where(member_accounts.c.member_id == bindparam("key")).values(
-    principal_fen=bindparam("principal"), bonus_fen=bindparam("bonus"), held_principal_fen=bindparam("held_principal"),
-    held_bonus_fen=bindparam("held_bonus"), update_time=bindparam("now"), last_sequence=bindparam("last_sequence"))
+_LOCK_ACCOUNTS_OF_HOLD = (
+    select(member_accounts)
+    .where(
+        member_accounts.c.member_id
+        == select(holds.c.member_id).where(holds.c.hold_id == bindparam("hold_id")).scalar_subquery()
+    )
+    .with_for_update()
+)
+_SAVE_ACCOUNTS = (
+    update(member_accounts)
+    .where(member_accounts.c.member_id == bindparam("key"))
+    .values(
+        principal_fen=bindparam("principal"),
+        bonus_fen=bindparam("bonus"),
+        held_principal_fen=bindparam("held_principal"),
+        held_bonus_fen=bindparam("held_bonus"),
+        update_time=bindparam("now"),
+        last_sequence=bindparam("last_sequence"),
+    )
+)
 
 
 def to_accounts(row) -> MemberAccounts:
-    return MemberAccounts(row.member_id, row.principal_fen, row.bonus_fen, row.held_principal_fen,
-                          row.held_bonus_fen, row.last_sequence)
+    return MemberAccounts(
+        row.member_id, row.principal_fen, row.bonus_fen, row.held_principal_fen, row.held_bonus_fen, row.last_sequence
+    )
 
 
 async def read_accounts(tx: Transaction, member_id: str) -> MemberAccounts:
@@ -31,14 +50,22 @@ async def read_accounts(tx: Transaction, member_id: str) -> MemberAccounts:
 
 
 def _empty(member_id: str, now) -> dict:
-    return {"member_id": member_id, "principal_fen": 0, "bonus_fen": 0, "held_principal_fen": 0, "held_bonus_fen": 0,
-            "update_time": now, "last_sequence": 0}
+    return {
+        "member_id": member_id,
+        "principal_fen": 0,
+        "bonus_fen": 0,
+        "held_principal_fen": 0,
+        "held_bonus_fen": 0,
+        "update_time": now,
+        "last_sequence": 0,
+    }
 
 
 async def lock_accounts(tx: Transaction, member_id: str, now) -> MemberAccounts:
     """The member's accounts, locked until the transaction ends (made on first use)."""
-    return to_accounts(await lock_or_make(tx, _LOCK_ACCOUNTS, {"member_id": member_id}, member_accounts,
-                                          _empty(member_id, now)))
+    return to_accounts(
+        await lock_or_make(tx, _LOCK_ACCOUNTS, {"member_id": member_id}, member_accounts, _empty(member_id, now))
+    )
 
 
 async def lock_accounts_of(tx: Transaction, member_ids, now) -> dict[str, MemberAccounts]:
@@ -72,6 +99,19 @@ async def save_all_accounts(tx: Transaction, accounts: list[MemberAccounts], now
     """Each member's totals, checked against the ledger invariant first."""
     for a in accounts:
         a.check()
-    await send(tx, _SAVE_ACCOUNTS, [{
-        "key": a.member_id, "principal": a.principal, "bonus": a.bonus, "held_principal": a.held_principal,
-        "held_bonus": a.held_bonus, "now": now, "last_sequence": a.last_sequence} for a in accounts])
+    await send(
+        tx,
+        _SAVE_ACCOUNTS,
+        [
+            {
+                "key": a.member_id,
+                "principal": a.principal,
+                "bonus": a.bonus,
+                "held_principal": a.held_principal,
+                "held_bonus": a.held_bonus,
+                "now": now,
+                "last_sequence": a.last_sequence,
+            }
+            for a in accounts
+        ],
+    )

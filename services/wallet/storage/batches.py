@@ -6,7 +6,9 @@ from huiyuan.database import Transaction, send, take_turn_on
 from services.wallet.storage.tables import batch_rows
 
 _APPLIED_ROWS = select(batch_rows.c.row_number).where(
-    batch_rows.c.batch_id == bindparam("batch_id"), batch_rows.c.row_number.in_(bindparam("row_numbers", expanding=True)))
+    batch_rows.c.batch_id == bindparam("batch_id"),
+    batch_rows.c.row_number.in_(bindparam("row_numbers", expanding=True)),
+)
 _INSERT_ROWS = insert(batch_rows)
 
 
@@ -22,5 +24,17 @@ async def applied_rows(tx: Transaction, batch_id: str, row_numbers: list[int]) -
 
 async def add_applied(tx: Transaction, batch_id: str, applied: list[tuple[int, str, int, str]]) -> None:
     """The rows applied now: (row number, member id, amount, top-up id)."""
-    await send(tx, _INSERT_ROWS, [{"batch_id": batch_id, "row_number": n, "member_id": member_id, "amount_fen": amount,
-                                   "top_up_id": top_up_id} for n, member_id, amount, top_up_id in applied])
+    await send(
+        tx,
+        _INSERT_ROWS,
+        [
+            {
+                "batch_id": batch_id,
+                "row_number": n,
+                "member_id": member_id,
+                "amount_fen": amount,
+                "top_up_id": top_up_id,
+            }
+            for n, member_id, amount, top_up_id in applied
+        ],
+    )

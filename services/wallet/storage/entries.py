@@ -14,32 +14,64 @@ from services.wallet.storage.tables import entries
 _INSERT_ENTRIES = insert(entries)
 
 
-async def post(tx: Transaction, accounts: MemberAccounts, operation_id: str, postings: list[Posting], *,
-               operator_id: str, policy: str, now, first: int = 0) -> None:
+async def post(
+    tx: Transaction,
+    accounts: MemberAccounts,
+    operation_id: str,
+    postings: list[Posting],
+    *,
+    operator_id: str,
+    policy: str,
+    now,
+    first: int = 0,
+) -> None:
     """Append the entries and save the member's totals, each entry with the balance
     after it and its sequence (the member's accounts are locked). Entry ids are
     <operation_id>:<n>, so posting one operation twice fails on the primary key instead
     of moving money twice; n has four digits, so that ids sort in posting order (a spend
     posts an entry per lot it draws on: :0009 before :0010). Ids posted before n was
     padded sort as text within their operation."""
-    await send(tx, _INSERT_ENTRIES, entry_rows(accounts, operation_id, postings, operator_id=operator_id,
-                                               policy=policy, now=now, first=first))
+    await send(
+        tx,
+        _INSERT_ENTRIES,
+        entry_rows(accounts, operation_id, postings, operator_id=operator_id, policy=policy, now=now, first=first),
+    )
     await save_accounts(tx, accounts, now)
 
 
-def entry_rows(accounts: MemberAccounts, operation_id: str, postings: list[Posting], *,
-               operator_id: str, policy: str, now, first: int = 0) -> list[dict]:
+def entry_rows(
+    accounts: MemberAccounts,
+    operation_id: str,
+    postings: list[Posting],
+    *,
+    operator_id: str,
+    policy: str,
+    now,
+    first: int = 0,
+) -> list[dict]:
     """The entries' rows of post(), each posting applied to the accounts in turn."""
     rows = []
     for n, p in enumerate(postings, start=first):
         sequence = apply(accounts, p)
-        rows.append({
-            "entry_id": f"{operation_id}:{n:04d}", "operation_id": operation_id, "member_id": accounts.member_id,
-            "kind": p.kind.value, "principal_delta_fen": p.principal, "bonus_delta_fen": p.bonus,
-            "balance_after_fen": accounts.principal + accounts.bonus, "counter_account": p.counter_account,
-            "loaded_store_path": p.loaded_store_path, "store_path": p.store_path, "operator_id": operator_id,
-            "policy": policy, "memo": p.memo[:MAX_MEMO], "post_time": now, "sequence": sequence,
-        })
+        rows.append(
+            {
+                "entry_id": f"{operation_id}:{n:04d}",
+                "operation_id": operation_id,
+                "member_id": accounts.member_id,
+                "kind": p.kind.value,
+                "principal_delta_fen": p.principal,
+                "bonus_delta_fen": p.bonus,
+                "balance_after_fen": accounts.principal + accounts.bonus,
+                "counter_account": p.counter_account,
+                "loaded_store_path": p.loaded_store_path,
+                "store_path": p.store_path,
+                "operator_id": operator_id,
+                "policy": policy,
+                "memo": p.memo[:MAX_MEMO],
+                "post_time": now,
+                "sequence": sequence,
+            }
+        )
     return rows
 
 
@@ -63,8 +95,19 @@ def _where(query: StatementQuery) -> list:
 
 
 def _to_entry(row) -> Entry:
-    return Entry(row.entry_id, row.kind, row.principal_delta_fen, row.bonus_delta_fen, row.balance_after_fen,
-                 row.loaded_store_path, row.store_path, row.operator_id, row.post_time, row.memo, row.sequence)
+    return Entry(
+        row.entry_id,
+        row.kind,
+        row.principal_delta_fen,
+        row.bonus_delta_fen,
+        row.balance_after_fen,
+        row.loaded_store_path,
+        row.store_path,
+        row.operator_id,
+        row.post_time,
+        row.memo,
+        row.sequence,
+    )
 
 
 async def statement(tx: Transaction, query: StatementQuery, before: int | None, limit: int) -> list[Entry]:

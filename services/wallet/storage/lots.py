@@ -6,11 +6,19 @@ from huiyuan.database import Transaction, send
 from services.wallet.domain.lots import Draw, Lot
 from services.wallet.storage.tables import lots
 
-_LOTS = select(lots).where(lots.c.member_id == bindparam("member_id"),
-                           (lots.c.principal_left_fen > 0) | (lots.c.bonus_left_fen > 0)).order_by(lots.c.lot_id)
-_MOVE_LOT = update(lots).where(lots.c.lot_id == bindparam("key")).values(
-    principal_left_fen=lots.c.principal_left_fen + bindparam("principal"),
-    bonus_left_fen=lots.c.bonus_left_fen + bindparam("bonus"))
+_LOTS = (
+    select(lots)
+    .where(lots.c.member_id == bindparam("member_id"), (lots.c.principal_left_fen > 0) | (lots.c.bonus_left_fen > 0))
+    .order_by(lots.c.lot_id)
+)
+_MOVE_LOT = (
+    update(lots)
+    .where(lots.c.lot_id == bindparam("key"))
+    .values(
+        principal_left_fen=lots.c.principal_left_fen + bindparam("principal"),
+        bonus_left_fen=lots.c.bonus_left_fen + bindparam("bonus"),
+    )
+)
 
 
 def to_lot(row) -> Lot:
@@ -24,11 +32,21 @@ async def open_lots(tx: Transaction, member_id: str) -> list[Lot]:
 
 
 async def add_lot(tx: Transaction, lot_id: str, member_id: str, store_path: str, principal: int, bonus: int) -> None:
-    await send(tx, insert(lots), {"lot_id": lot_id, "member_id": member_id, "loaded_store_path": store_path,
-                                  "principal_left_fen": principal, "bonus_left_fen": bonus})
+    await send(
+        tx,
+        insert(lots),
+        {
+            "lot_id": lot_id,
+            "member_id": member_id,
+            "loaded_store_path": store_path,
+            "principal_left_fen": principal,
+            "bonus_left_fen": bonus,
+        },
+    )
 
 
 async def move_lots(tx: Transaction, draws: list[Draw], sign: int) -> None:
     """Take (sign -1) or give back (sign +1) what the draws say, lot by lot."""
-    await send(tx, _MOVE_LOT, [{"key": d.lot_id, "principal": sign * d.principal, "bonus": sign * d.bonus}
-                               for d in draws])
+    await send(
+        tx, _MOVE_LOT, [{"key": d.lot_id, "principal": sign * d.principal, "bonus": sign * d.bonus} for d in draws]
+    )

@@ -9,8 +9,16 @@ from services.wallet.storage.tables import top_up_packages
 
 
 def _to_package(row) -> TopUpPackage:
-    return TopUpPackage(row.package_id, row.name, row.org_path, [PackageStep(t, b) for t, b in row.steps],
-                        row.start_time, row.end_time, row.ended_by or "", tuple(Tender(t) for t in row.tenders or ()))
+    return TopUpPackage(
+        row.package_id,
+        row.name,
+        row.org_path,
+        [PackageStep(t, b) for t, b in row.steps],
+        row.start_time,
+        row.end_time,
+        row.ended_by or "",
+        tuple(Tender(t) for t in row.tenders or ()),
+    )
 
 
 async def all_packages(tx: Transaction) -> list[TopUpPackage]:
@@ -26,12 +34,23 @@ async def package_by_id(tx: Transaction, package_id: str, lock: bool = False) ->
 
 
 async def add_package(tx: Transaction, package: TopUpPackage, now) -> None:
-    await tx.execute(insert(top_up_packages).values(
-        package_id=package.package_id, name=package.name.strip(), org_path=package.org_path,
-        steps=[[s.threshold_fen, s.bonus_fen] for s in package.steps], start_time=package.start_time,
-        end_time=package.end_time, tenders=[t.value for t in package.tenders], create_time=now))
+    await tx.execute(
+        insert(top_up_packages).values(
+            package_id=package.package_id,
+            name=package.name.strip(),
+            org_path=package.org_path,
+            steps=[[s.threshold_fen, s.bonus_fen] for s in package.steps],
+            start_time=package.start_time,
+            end_time=package.end_time,
+            tenders=[t.value for t in package.tenders],
+            create_time=now,
+        )
+    )
 
 
 async def set_end(tx: Transaction, package_id: str, end, ended_by: str) -> None:
-    await tx.execute(update(top_up_packages).where(top_up_packages.c.package_id == package_id)
-                     .values(end_time=end, ended_by=ended_by))
+    await tx.execute(
+        update(top_up_packages)
+        .where(top_up_packages.c.package_id == package_id)
+        .values(end_time=end, ended_by=ended_by)
+    )

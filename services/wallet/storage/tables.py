@@ -27,7 +27,8 @@ metadata = new_metadata()
 Money = BigInteger
 
 member_accounts = Table(
-    "member_accounts", metadata,
+    "member_accounts",
+    metadata,
     Column("member_id", String(40), primary_key=True),
     Column("principal_fen", Money, nullable=False),
     Column("bonus_fen", Money, nullable=False),
@@ -35,12 +36,15 @@ member_accounts = Table(
     Column("held_bonus_fen", Money, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
     Column("last_sequence", BigInteger, nullable=False),  # of the member's last entry (domain/accounts.py)
-    CheckConstraint("held_principal_fen >= 0 AND principal_fen - held_principal_fen >= 0", name="principal_covers_holds"),
+    CheckConstraint(
+        "held_principal_fen >= 0 AND principal_fen - held_principal_fen >= 0", name="principal_covers_holds"
+    ),
     CheckConstraint("held_bonus_fen >= 0 AND bonus_fen - held_bonus_fen >= 0", name="bonus_covers_holds"),
 )
 
 entries = Table(
-    "entries", metadata,
+    "entries",
+    metadata,
     Column("entry_id", String(80), primary_key=True),  # <operation id>:<nnnn>, chosen before writing
     Column("operation_id", String(40), nullable=False, index=True),
     Column("member_id", String(40), nullable=False),
@@ -61,7 +65,8 @@ entries = Table(
 )
 
 lots = Table(
-    "lots", metadata,
+    "lots",
+    metadata,
     Column("lot_id", String(40), primary_key=True),  # time-sortable: oldest = smallest
     Column("member_id", String(40), nullable=False),
     Column("loaded_store_path", String(140), nullable=False),
@@ -72,7 +77,8 @@ lots = Table(
 )
 
 holds = Table(
-    "holds", metadata,
+    "holds",
+    metadata,
     Column("hold_id", String(40), primary_key=True),
     Column("member_id", String(40), nullable=False),
     Column("amount_fen", Money, nullable=False),
@@ -92,7 +98,8 @@ holds = Table(
 )
 
 hold_draws = Table(
-    "hold_draws", metadata,
+    "hold_draws",
+    metadata,
     Column("hold_id", String(40), primary_key=True),
     Column("lot_id", String(40), primary_key=True),
     Column("loaded_store_path", String(140), nullable=False),
@@ -103,7 +110,8 @@ hold_draws = Table(
 )
 
 top_ups = Table(
-    "top_ups", metadata,
+    "top_ups",
+    metadata,
     Column("top_up_id", String(40), primary_key=True),
     Column("member_id", String(40), nullable=False, index=True),
     Column("principal_fen", Money, nullable=False),
@@ -120,7 +128,8 @@ top_ups = Table(
 )
 
 top_up_packages = Table(
-    "top_up_packages", metadata,
+    "top_up_packages",
+    metadata,
     Column("package_id", String(40), primary_key=True),
     Column("name", String(64), nullable=False),
     Column("org_path", String(140), nullable=False),
@@ -133,7 +142,8 @@ top_up_packages = Table(
 )
 
 batch_rows = Table(
-    "batch_rows", metadata,
+    "batch_rows",
+    metadata,
     Column("batch_id", String(64), primary_key=True),
     Column("row_number", Integer, primary_key=True),
     Column("member_id", String(40), nullable=False),
@@ -145,7 +155,8 @@ batch_rows = Table(
 # cards sold (one row each, locked by every change to it), and each card's immutable
 # history. An undo names the use it gives back, once (a unique column).
 count_card_plans = Table(
-    "count_card_plans", metadata,
+    "count_card_plans",
+    metadata,
     Column("plan_id", String(40), primary_key=True),
     Column("name", String(64), nullable=False),
     Column("org_path", String(140), nullable=False),
@@ -160,7 +171,8 @@ count_card_plans = Table(
 )
 
 count_cards = Table(
-    "count_cards", metadata,
+    "count_cards",
+    metadata,
     Column("card_id", String(40), primary_key=True),
     Column("member_id", String(40), nullable=False),
     Column("plan_id", String(40), nullable=False),
@@ -182,7 +194,8 @@ count_cards = Table(
 )
 
 count_card_entries = Table(
-    "count_card_entries", metadata,
+    "count_card_entries",
+    metadata,
     Column("entry_id", String(40), primary_key=True),
     Column("card_id", String(40), nullable=False),
     Column("member_id", String(40), nullable=False),

@@ -10,8 +10,19 @@ _INSERT_TOP_UP = insert(top_ups)
 
 
 def _to_top_up(row) -> TopUp:
-    return TopUp(row.top_up_id, row.member_id, row.principal_fen, row.bonus_fen, Tender(row.tender),
-                 row.tender_reference, row.store_path, row.packages, row.operator_id, row.create_time, row.refund_time)
+    return TopUp(
+        row.top_up_id,
+        row.member_id,
+        row.principal_fen,
+        row.bonus_fen,
+        Tender(row.tender),
+        row.tender_reference,
+        row.store_path,
+        row.packages,
+        row.operator_id,
+        row.create_time,
+        row.refund_time,
+    )
 
 
 async def top_up_by_id(tx: Transaction, top_up_id: str, lock: bool = False) -> TopUp | None:
@@ -21,11 +32,23 @@ async def top_up_by_id(tx: Transaction, top_up_id: str, lock: bool = False) -> T
 
 
 async def add_top_up(tx: Transaction, top_up: TopUp, now) -> None:
-    await send(tx, _INSERT_TOP_UP, {
-        "top_up_id": top_up.top_up_id, "member_id": top_up.member_id, "principal_fen": top_up.principal,
-        "bonus_fen": top_up.bonus, "tender": top_up.tender.value, "tender_reference": top_up.tender_reference,
-        "store_path": top_up.store_path, "packages": top_up.packages, "operator_id": top_up.operator_id,
-        "refund_time": None, "create_time": now})
+    await send(
+        tx,
+        _INSERT_TOP_UP,
+        {
+            "top_up_id": top_up.top_up_id,
+            "member_id": top_up.member_id,
+            "principal_fen": top_up.principal,
+            "bonus_fen": top_up.bonus,
+            "tender": top_up.tender.value,
+            "tender_reference": top_up.tender_reference,
+            "store_path": top_up.store_path,
+            "packages": top_up.packages,
+            "operator_id": top_up.operator_id,
+            "refund_time": None,
+            "create_time": now,
+        },
+    )
 
 
 async def set_refunded(tx: Transaction, top_up_id: str, now) -> None:

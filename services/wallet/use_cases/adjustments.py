@@ -5,12 +5,20 @@ from services.wallet.domain import adjustments as rules
 from services.wallet.domain.accounts import MemberAccounts
 from services.wallet.domain.lots import draw_from_lots
 from services.wallet.domain.postings import NO_POLICY
-from services.wallet.storage import accounts as stored_accounts
-from services.wallet.storage import entries, lots
+from services.wallet.storage import accounts as stored_accounts, entries, lots
 
 
-async def adjust(tx: Transaction, *, adjustment_id: str, member_id: str, principal_delta: int, bonus_delta: int,
-                 reason: str, operator_id: str, now) -> MemberAccounts:
+async def adjust(
+    tx: Transaction,
+    *,
+    adjustment_id: str,
+    member_id: str,
+    principal_delta: int,
+    bonus_delta: int,
+    reason: str,
+    operator_id: str,
+    now,
+) -> MemberAccounts:
     """A new entry against the adjustment account, never an edit. Value added is a lot
     loaded at HQ; value taken comes from the oldest lots."""
     accounts = await stored_accounts.lock_accounts(tx, member_id, now)

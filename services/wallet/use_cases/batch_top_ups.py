@@ -31,21 +31,30 @@ def read_rows(content: bytes, xlsx: bool) -> list[BatchRow]:
     return report
 
 
-async def load(database: Database, *, batch_id: str, rows: list[BatchRow], store_path: str,
-               operator_id: str) -> list[BatchRow]:
+async def load(
+    database: Database, *, batch_id: str, rows: list[BatchRow], store_path: str, operator_id: str
+) -> list[BatchRow]:
     """Apply the rows a part at a time, each its own transaction: a run cut short (a
     crash, a lost connection) leaves whole parts applied and recorded, and the retry
     applies the rest, reporting the parts before it ALREADY_APPLIED."""
     for start in range(0, len(rows), ROWS_AT_ONCE):
         async with database.transaction() as tx:
-            await load_part(tx, batch_id=batch_id, rows=rows[start:start + ROWS_AT_ONCE], store_path=store_path,
-                            operator_id=operator_id, new_id=new_id, now=utcnow())
+            await load_part(
+                tx,
+                batch_id=batch_id,
+                rows=rows[start : start + ROWS_AT_ONCE],
+                store_path=store_path,
+                operator_id=operator_id,
+                new_id=new_id,
+                now=utcnow(),
+            )
         crash_point("wallet.batch-part-applied")
     return rows
 
 
-async def load_part(tx: Transaction, *, batch_id: str, rows: list[BatchRow], store_path: str, operator_id: str,
-                    new_id, now) -> list[BatchRow]:
+async def load_part(
+    tx: Transaction, *, batch_id: str, rows: list[BatchRow], store_path: str, operator_id: str, new_id, now
+) -> list[BatchRow]:
     """Apply each valid row not applied before under this batch_id; a re-run of the
     batch reports those rows ALREADY_APPLIED and moves nothing. One transaction: the
     caller gives it a part of the file (ROWS_AT_ONCE), so that a company's 10,000 staff
@@ -66,9 +75,19 @@ async def load_part(tx: Transaction, *, batch_id: str, rows: list[BatchRow], sto
     applied = []
     for row in to_apply:
         top_up_id = new_id("t")
-        loaded, _ = await top_up(tx, top_up_id=top_up_id, member_id=row.member_id, amount=row.amount,
-                                 tender=Tender.ENTERPRISE, tender_reference=batch_id, store_path=store_path,
-                                 operator_id=operator_id, now=now, packages=offered, accounts=locked[row.member_id])
+        loaded, _ = await top_up(
+            tx,
+            top_up_id=top_up_id,
+            member_id=row.member_id,
+            amount=row.amount,
+            tender=Tender.ENTERPRISE,
+            tender_reference=batch_id,
+            store_path=store_path,
+            operator_id=operator_id,
+            now=now,
+            packages=offered,
+            accounts=locked[row.member_id],
+        )
         row.bonus = loaded.bonus
         applied.append((row.row_number, row.member_id, row.amount, top_up_id))
     await batches.add_applied(tx, batch_id, applied)

@@ -9,8 +9,9 @@ from services.wallet.storage import entries, holds, lots
 from services.wallet.use_cases.holds import lock_hold
 
 
-async def refund_consumption(tx: Transaction, *, hold_id: str, amount: int, store_path: str, operator_id: str,
-                             refund_id: str, now) -> tuple[MemberAccounts, int, int]:
+async def refund_consumption(
+    tx: Transaction, *, hold_id: str, amount: int, store_path: str, operator_id: str, refund_id: str, now
+) -> tuple[MemberAccounts, int, int]:
     """Return part or all of a capture, principal and bonus in the proportions taken,
     to the lots it came from."""
     hold, accounts = await lock_hold(tx, hold_id)
@@ -19,7 +20,14 @@ async def refund_consumption(tx: Transaction, *, hold_id: str, amount: int, stor
     back = undraw(await holds.draws_left(tx, hold_id), principal, bonus)
     await lots.move_lots(tx, back, +1)
     await holds.refund_draws(tx, hold_id, back)
-    await entries.post(tx, accounts, refund_id, rules.consumption_refund(hold, back, store_path),
-                       operator_id=operator_id, policy=hold.policy, now=now)
+    await entries.post(
+        tx,
+        accounts,
+        refund_id,
+        rules.consumption_refund(hold, back, store_path),
+        operator_id=operator_id,
+        policy=hold.policy,
+        now=now,
+    )
     await holds.set_refunded(tx, hold_id, hold.refunded + amount)
     return accounts, principal, bonus

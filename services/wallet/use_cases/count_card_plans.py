@@ -22,8 +22,9 @@ async def plan_by_id(tx: Transaction, plan_id: str, lock: bool = False) -> Plan:
     return plan
 
 
-async def plans(tx: Transaction, *, store_path: str = "", org_path: str = "", show_ended: bool = False,
-                at) -> list[Plan]:
+async def plans(
+    tx: Transaction, *, store_path: str = "", org_path: str = "", show_ended: bool = False, at
+) -> list[Plan]:
     """At a store, the plans on sale there now; for a back office, its line's plans
     (every plan without org_path), ended ones only with show_ended."""
     found = await count_cards.all_plans(tx)

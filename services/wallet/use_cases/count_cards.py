@@ -29,24 +29,64 @@ async def cards_of(tx: Transaction, member_id: str, usable_at: str = "", at=None
     return [c for c in cards if c.usable_at(usable_at, at)] if usable_at else cards
 
 
-async def sell(tx: Transaction, *, plan_id: str, card_id: str, entry_id: str, member_id: str, store_path: str,
-               tender: Tender, tender_reference: str, operator_id: str, now) -> Card:
+async def sell(
+    tx: Transaction,
+    *,
+    plan_id: str,
+    card_id: str,
+    entry_id: str,
+    member_id: str,
+    store_path: str,
+    tender: Tender,
+    tender_reference: str,
+    operator_id: str,
+    now,
+) -> Card:
     plan = await plan_by_id(tx, plan_id)
-    card = rules.sell(plan, card_id=card_id, member_id=member_id, store_path=store_path, tender=tender,
-                      tender_reference=tender_reference, now=now)
+    card = rules.sell(
+        plan,
+        card_id=card_id,
+        member_id=member_id,
+        store_path=store_path,
+        tender=tender,
+        tender_reference=tender_reference,
+        now=now,
+    )
     await count_cards.add_card(tx, card, operator_id)
-    await count_cards.post(tx, card, rules.entry(
-        card, EntryKind.SALE, entry_id=entry_id, uses_delta=card.uses_total, value_delta=card.price,
-        store_path=store_path, operator_id=operator_id, now=now, memo=f"{tender.value} {tender_reference}".strip()))
+    await count_cards.post(
+        tx,
+        card,
+        rules.entry(
+            card,
+            EntryKind.SALE,
+            entry_id=entry_id,
+            uses_delta=card.uses_total,
+            value_delta=card.price,
+            store_path=store_path,
+            operator_id=operator_id,
+            now=now,
+            memo=f"{tender.value} {tender_reference}".strip(),
+        ),
+    )
     return card
 
 
-async def use(tx: Transaction, *, card_id: str, entry_id: str, uses: int, sku: str, store_path: str, operator_id: str,
-              now) -> tuple[Entry, Card]:
+async def use(
+    tx: Transaction, *, card_id: str, entry_id: str, uses: int, sku: str, store_path: str, operator_id: str, now
+) -> tuple[Entry, Card]:
     card = await card_by_id(tx, card_id, lock=True)
     value = rules.use(card, uses=uses, sku=sku, store_path=store_path, now=now)
-    entry = rules.entry(card, EntryKind.USE, entry_id=entry_id, uses_delta=-uses, value_delta=-value,
-                        store_path=store_path, operator_id=operator_id, now=now, sku=sku)
+    entry = rules.entry(
+        card,
+        EntryKind.USE,
+        entry_id=entry_id,
+        uses_delta=-uses,
+        value_delta=-value,
+        store_path=store_path,
+        operator_id=operator_id,
+        now=now,
+        sku=sku,
+    )
     await count_cards.post(tx, card, entry)
     return entry, card
 
@@ -58,30 +98,54 @@ async def use_by_id(tx: Transaction, use_id: str) -> Entry:
     return found
 
 
-async def undo_use(tx: Transaction, *, use_id: str, entry_id: str, reason: str, operator_id: str,
-                   now) -> tuple[Entry, Card]:
+async def undo_use(
+    tx: Transaction, *, use_id: str, entry_id: str, reason: str, operator_id: str, now
+) -> tuple[Entry, Card]:
     """Give a use back to its card, at the store that punched it (its revenue goes back)."""
     found = await use_by_id(tx, use_id)
     card = await card_by_id(tx, found.card_id, lock=True)
     if (await count_cards.undone_by(tx, [use_id])).get(use_id):  # read again under the card's lock
         raise rules.already_undone(use_id)
     value = rules.undo_use(card, -found.uses_delta)
-    entry = rules.entry(card, EntryKind.USE_UNDONE, entry_id=entry_id, uses_delta=-found.uses_delta,
-                        value_delta=value, store_path=found.store_path, operator_id=operator_id, now=now,
-                        sku=found.sku, memo=reason, undoes=use_id)
+    entry = rules.entry(
+        card,
+        EntryKind.USE_UNDONE,
+        entry_id=entry_id,
+        uses_delta=-found.uses_delta,
+        value_delta=value,
+        store_path=found.store_path,
+        operator_id=operator_id,
+        now=now,
+        sku=found.sku,
+        memo=reason,
+        undoes=use_id,
+    )
     await count_cards.post(tx, card, entry)
     return entry, card
 
 
-async def refund(tx: Transaction, *, card_id: str, entry_id: str, reason: str, operator_id: str,
-                 now) -> tuple[int, Card]:
+async def refund(
+    tx: Transaction, *, card_id: str, entry_id: str, reason: str, operator_id: str, now
+) -> tuple[int, Card]:
     """What is left of the card back to its tender, from the store that sold it."""
     card = await card_by_id(tx, card_id, lock=True)
     uses_left = card.uses_left
     value = rules.refund(card, now)
-    await count_cards.post(tx, card, rules.entry(
-        card, EntryKind.REFUND, entry_id=entry_id, uses_delta=-uses_left, value_delta=-value,
-        store_path=card.sold_store_path, operator_id=operator_id, now=now, memo=reason))
+    await count_cards.post(
+        tx,
+        card,
+        rules.entry(
+            card,
+            EntryKind.REFUND,
+            entry_id=entry_id,
+            uses_delta=-uses_left,
+            value_delta=-value,
+            store_path=card.sold_store_path,
+            operator_id=operator_id,
+            now=now,
+            memo=reason,
+        ),
+    )
     return value, card
 
 

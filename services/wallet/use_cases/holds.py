@@ -19,8 +19,7 @@ from services.wallet.domain.accounts import MemberAccounts, insufficient
 from services.wallet.domain.holds import CaptureAsk, Captured, Hold, HoldAsk
 from services.wallet.domain.lots import draw_from_lots
 from services.wallet.domain.spend_policy import SpendPolicy, split_spend
-from services.wallet.storage import accounts as stored_accounts
-from services.wallet.storage import entries, holds, lots
+from services.wallet.storage import accounts as stored_accounts, entries, holds, lots
 
 
 async def lock_hold(tx: Transaction, hold_id: str) -> tuple[Hold, MemberAccounts]:
@@ -61,8 +60,23 @@ async def place_holds(tx: Transaction, asks: list[HoldAsk], policy: SpendPolicy,
         member.held_principal += principal
         member.held_bonus += bonus
         changed[member.member_id] = member
-        placed.append(Hold(ask.hold_id, ask.member_id, ask.amount, principal, bonus, 0, 0, 0, HoldState.PENDING,
-                           ask.store_path, ask.order_id, policy.value, now + ask.ttl))
+        placed.append(
+            Hold(
+                ask.hold_id,
+                ask.member_id,
+                ask.amount,
+                principal,
+                bonus,
+                0,
+                0,
+                0,
+                HoldState.PENDING,
+                ask.store_path,
+                ask.order_id,
+                policy.value,
+                now + ask.ttl,
+            )
+        )
     await holds.add_holds(tx, [h for h in placed if isinstance(h, Hold)], now)
     await stored_accounts.save_all_accounts(tx, [changed[m] for m in sorted(changed)], now)
     return placed
@@ -87,8 +101,14 @@ async def capture_holds(tx: Transaction, asks: list[CaptureAsk], now) -> list[Ca
         ended.append(hold)
         draws = draw_from_lots(open_lots[hold.member_id], principal, bonus)
         draws_made += [(hold.hold_id, d) for d in draws]
-        posted += entries.entry_rows(member, hold.hold_id, rules.consumption(hold, draws), operator_id=ask.operator_id,
-                                     policy=hold.policy, now=now)
+        posted += entries.entry_rows(
+            member,
+            hold.hold_id,
+            rules.consumption(hold, draws),
+            operator_id=ask.operator_id,
+            policy=hold.policy,
+            now=now,
+        )
         outcomes.append(Captured(replace(hold), replace(member), principal, bonus))
     await holds.save_ended(tx, ended)
     await lots.move_lots(tx, [d for _, d in draws_made], -1)

@@ -29,8 +29,9 @@ async def packages_on_line(tx: Transaction, org_path: str, at, show_ended: bool)
     return on_line_of(await packages.all_packages(tx), org_path, at, show_ended)
 
 
-async def end_package(tx: Transaction, package_id: str, *, end_time, operator: str, actor_path: str,
-                      now) -> TopUpPackage:
+async def end_package(
+    tx: Transaction, package_id: str, *, end_time, operator: str, actor_path: str, now
+) -> TopUpPackage:
     """Shorten a package so that top-ups from end_time get no bonus from it
     (huiyuan/runtime/validity.py: its steps never change)."""
     package = await packages.package_by_id(tx, package_id, lock=True)

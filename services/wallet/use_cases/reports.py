@@ -8,8 +8,7 @@ from huiyuan.database import Transaction
 from services.wallet.domain import reports as rules
 from services.wallet.domain.postings import Entry, StatementQuery
 from services.wallet.domain.reports import StorePosition, TopUpTakings
-from services.wallet.storage import entries
-from services.wallet.storage import reports as sums
+from services.wallet.storage import entries, reports as sums
 
 
 async def statement(tx: Transaction, query: StatementQuery, before: int | None, limit: int) -> list[Entry]:

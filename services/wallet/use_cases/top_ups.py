@@ -3,15 +3,12 @@
 from dataclasses import replace
 
 from huiyuan.database import Transaction
-from services.wallet.domain import lots as lot_rules
-from services.wallet.domain import top_ups as rules
+from services.wallet.domain import lots as lot_rules, top_ups as rules
 from services.wallet.domain.accounts import MemberAccounts
 from services.wallet.domain.packages import TopUpPackage, applying, best_package
 from services.wallet.domain.postings import NO_POLICY
 from services.wallet.domain.top_ups import Tender, TopUp
-from services.wallet.storage import accounts as stored_accounts
-from services.wallet.storage import entries, lots, top_ups
-from services.wallet.storage import packages as stored_packages
+from services.wallet.storage import accounts as stored_accounts, entries, lots, packages as stored_packages, top_ups
 
 
 async def top_up_by_id(tx: Transaction, top_up_id: str) -> TopUp:
@@ -21,9 +18,20 @@ async def top_up_by_id(tx: Transaction, top_up_id: str) -> TopUp:
     return found
 
 
-async def top_up(tx: Transaction, *, top_up_id: str, member_id: str, amount: int, tender: Tender, tender_reference: str,
-                 store_path: str, operator_id: str, now, packages: list[TopUpPackage] | None = None,
-                 accounts: MemberAccounts | None = None) -> tuple[TopUp, MemberAccounts]:
+async def top_up(
+    tx: Transaction,
+    *,
+    top_up_id: str,
+    member_id: str,
+    amount: int,
+    tender: Tender,
+    tender_reference: str,
+    store_path: str,
+    operator_id: str,
+    now,
+    packages: list[TopUpPackage] | None = None,
+    accounts: MemberAccounts | None = None,
+) -> tuple[TopUp, MemberAccounts]:
     """Load amount as principal, plus the bonus of the best package; usable at once.
     A batch passes what it has already read: the packages at this store now, and the
     member's accounts, locked."""
@@ -36,14 +44,16 @@ async def top_up(tx: Transaction, *, top_up_id: str, member_id: str, amount: int
         accounts = await stored_accounts.lock_accounts(tx, member_id, now)
     loaded = TopUp(top_up_id, member_id, amount, bonus, tender, tender_reference, store_path, applied, operator_id, now)
     await lots.add_lot(tx, top_up_id, member_id, store_path, amount, bonus)
-    await entries.post(tx, accounts, top_up_id, rules.postings(loaded), operator_id=operator_id, policy=NO_POLICY,
-                       now=now)
+    await entries.post(
+        tx, accounts, top_up_id, rules.postings(loaded), operator_id=operator_id, policy=NO_POLICY, now=now
+    )
     await top_ups.add_top_up(tx, loaded, now)
     return loaded, accounts
 
 
-async def refund_top_up(tx: Transaction, *, top_up_id: str, refund_id: str, reason: str, operator_id: str,
-                        now) -> tuple[TopUp, MemberAccounts]:
+async def refund_top_up(
+    tx: Transaction, *, top_up_id: str, refund_id: str, reason: str, operator_id: str, now
+) -> tuple[TopUp, MemberAccounts]:
     """Return the principal to the original tender and take the bonus back, from its own
     lot first, then the oldest."""
     found = await top_up_by_id(tx, top_up_id)
@@ -57,7 +67,14 @@ async def refund_top_up(tx: Transaction, *, top_up_id: str, refund_id: str, reas
     open_lots.sort(key=lambda lot: lot.lot_id != top_up_id)  # its own lot first, then the oldest
     draws = lot_rules.draw_from_lots(open_lots, row.principal, row.bonus)
     await lots.move_lots(tx, draws, -1)
-    await entries.post(tx, accounts, refund_id, rules.refund_postings(row, draws, reason), operator_id=operator_id,
-                       policy=NO_POLICY, now=now)
+    await entries.post(
+        tx,
+        accounts,
+        refund_id,
+        rules.refund_postings(row, draws, reason),
+        operator_id=operator_id,
+        policy=NO_POLICY,
+        now=now,
+    )
     await top_ups.set_refunded(tx, top_up_id, now)
     return replace(row, refund_time=now), accounts

@@ -5,23 +5,23 @@ Revises: 0003
 Create Date: 2026-11-23 00:20:00
 
 """
+
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003'
+revision: str = "0004"
+down_revision: Union[str, Sequence[str], None] = "0003"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    op.add_column('campaign_uses', sa.Column('returned_fen', sa.BigInteger(), server_default='0', nullable=False))
-    op.create_index('ix_reservations_order_id', 'reservations', ['order_id'], unique=False)
+    op.add_column("campaign_uses", sa.Column("returned_fen", sa.BigInteger(), server_default="0", nullable=False))
+    op.create_index("ix_reservations_order_id", "reservations", ["order_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_reservations_order_id', table_name='reservations')
-    op.drop_column('campaign_uses', 'returned_fen')
+    op.drop_index("ix_reservations_order_id", table_name="reservations")
+    op.drop_column("campaign_uses", "returned_fen")

@@ -5,13 +5,13 @@ Revises: 0004
 Create Date: 2026-11-23 09:00:00
 
 """
+
 from typing import Sequence, Union
 
 from alembic import op
 
-
-revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0004'
+revision: str = "0005"
+down_revision: Union[str, Sequence[str], None] = "0004"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -20,8 +20,10 @@ def upgrade() -> None:
     # CONCURRENTLY, outside the migration's transaction: the table keeps taking writes
     # (checkouts) while a chain's large table is indexed. SQLite ignores it.
     with op.get_context().autocommit_block():
-        op.create_index('ix_coupons_reservation_id', 'coupons', ['reservation_id'], unique=False, postgresql_concurrently=True)
+        op.create_index(
+            "ix_coupons_reservation_id", "coupons", ["reservation_id"], unique=False, postgresql_concurrently=True
+        )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_coupons_reservation_id', table_name='coupons')
+    op.drop_index("ix_coupons_reservation_id", table_name="coupons")

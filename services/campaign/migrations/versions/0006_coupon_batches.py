@@ -5,28 +5,33 @@ Revises: 0005
 Create Date: 2026-11-23 15:00:00
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '0006'
-down_revision: Union[str, Sequence[str], None] = '0005'
+revision: str = "0006"
+down_revision: Union[str, Sequence[str], None] = "0005"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
     # A nullable column without a default: no table rewrite on PostgreSQL.
-    op.add_column('coupons', sa.Column('batch_id', sa.String(length=64), nullable=True))
+    op.add_column("coupons", sa.Column("batch_id", sa.String(length=64), nullable=True))
     # CONCURRENTLY, outside the migration's transaction, as 0005 does: checkouts go on.
     # Every existing coupon has no batch, and NULLs never conflict.
     with op.get_context().autocommit_block():
-        op.create_index('ux_coupons_batch_id_member_id', 'coupons', ['batch_id', 'member_id'], unique=True,
-                        postgresql_concurrently=True)
+        op.create_index(
+            "ux_coupons_batch_id_member_id",
+            "coupons",
+            ["batch_id", "member_id"],
+            unique=True,
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index('ux_coupons_batch_id_member_id', table_name='coupons')
-    op.drop_column('coupons', 'batch_id')
+    op.drop_index("ux_coupons_batch_id_member_id", table_name="coupons")
+    op.drop_column("coupons", "batch_id")

@@ -6,13 +6,13 @@ Revises: 0006
 Create Date: 2026-12-03 18:00:00
 
 """
+
 from typing import Sequence, Union
 
 from alembic import op
 
-
-revision: str = '0007'
-down_revision: Union[str, Sequence[str], None] = '0006'
+revision: str = "0007"
+down_revision: Union[str, Sequence[str], None] = "0006"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -5,22 +5,22 @@ Revises: 0002
 Create Date: 2026-11-23 20:00:00
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '0003'
-down_revision: Union[str, Sequence[str], None] = '0002'
+revision: str = "0003"
+down_revision: Union[str, Sequence[str], None] = "0002"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
     # 0: reached only by assignment, as every tier was before.
-    op.add_column('tiers', sa.Column('upgrade_spend_fen', sa.BigInteger(), server_default='0', nullable=False))
+    op.add_column("tiers", sa.Column("upgrade_spend_fen", sa.BigInteger(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
-    op.drop_column('tiers', 'upgrade_spend_fen')
+    op.drop_column("tiers", "upgrade_spend_fen")

@@ -5,35 +5,35 @@ Revises: 0005
 Create Date: 2026-11-23 23:00:00
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '0006'
-down_revision: Union[str, Sequence[str], None] = '0005'
+revision: str = "0006"
+down_revision: Union[str, Sequence[str], None] = "0005"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
     op.create_table(
-        'care_contacts',
-        sa.Column('contact_id', sa.String(length=40), nullable=False),
-        sa.Column('member_id', sa.String(length=40), nullable=False),
-        sa.Column('channel', sa.String(length=16), nullable=False),
-        sa.Column('topic', sa.String(length=16), nullable=False),
-        sa.Column('note', sa.String(length=500), nullable=False),
-        sa.Column('operator_id', sa.String(length=64), nullable=False),
-        sa.Column('org_path', sa.String(length=140), nullable=False),
-        sa.Column('contact_time', sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(['member_id'], ['members.member_id'], name=op.f('fk_care_contacts_member_id_members')),
-        sa.PrimaryKeyConstraint('contact_id', name=op.f('pk_care_contacts')),
+        "care_contacts",
+        sa.Column("contact_id", sa.String(length=40), nullable=False),
+        sa.Column("member_id", sa.String(length=40), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("topic", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.String(length=500), nullable=False),
+        sa.Column("operator_id", sa.String(length=64), nullable=False),
+        sa.Column("org_path", sa.String(length=140), nullable=False),
+        sa.Column("contact_time", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["member_id"], ["members.member_id"], name=op.f("fk_care_contacts_member_id_members")),
+        sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_care_contacts")),
     )
-    op.create_index(op.f('ix_care_contacts_member_id'), 'care_contacts', ['member_id'], unique=False)
+    op.create_index(op.f("ix_care_contacts_member_id"), "care_contacts", ["member_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index(op.f('ix_care_contacts_member_id'), table_name='care_contacts')
-    op.drop_table('care_contacts')
+    op.drop_index(op.f("ix_care_contacts_member_id"), table_name="care_contacts")
+    op.drop_table("care_contacts")

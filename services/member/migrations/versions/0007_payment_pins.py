@@ -5,30 +5,30 @@ Revises: 0006
 Create Date: 2026-12-10 10:00:00
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '0007'
-down_revision: Union[str, Sequence[str], None] = '0006'
+revision: str = "0007"
+down_revision: Union[str, Sequence[str], None] = "0006"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
     op.create_table(
-        'payment_pins',
-        sa.Column('member_id', sa.String(length=40), nullable=False),
-        sa.Column('pin_hash', sa.String(length=160), nullable=False),
-        sa.Column('failed_tries', sa.Integer(), nullable=False),
-        sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
-        sa.Column('update_time', sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(['member_id'], ['members.member_id'], name=op.f('fk_payment_pins_member_id_members')),
-        sa.PrimaryKeyConstraint('member_id', name=op.f('pk_payment_pins')),
+        "payment_pins",
+        sa.Column("member_id", sa.String(length=40), nullable=False),
+        sa.Column("pin_hash", sa.String(length=160), nullable=False),
+        sa.Column("failed_tries", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("update_time", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["member_id"], ["members.member_id"], name=op.f("fk_payment_pins_member_id_members")),
+        sa.PrimaryKeyConstraint("member_id", name=op.f("pk_payment_pins")),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('payment_pins')
+    op.drop_table("payment_pins")

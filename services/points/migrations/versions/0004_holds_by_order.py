@@ -5,13 +5,13 @@ Revises: 0003
 Create Date: 2026-11-23 09:05:00
 
 """
+
 from typing import Sequence, Union
 
 from alembic import op
 
-
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003'
+revision: str = "0004"
+down_revision: Union[str, Sequence[str], None] = "0003"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -20,8 +20,8 @@ def upgrade() -> None:
     # CONCURRENTLY, outside the migration's transaction: the table keeps taking writes
     # (checkouts) while a chain's large table is indexed. SQLite ignores it.
     with op.get_context().autocommit_block():
-        op.create_index('ix_holds_order_id', 'holds', ['order_id'], unique=False, postgresql_concurrently=True)
+        op.create_index("ix_holds_order_id", "holds", ["order_id"], unique=False, postgresql_concurrently=True)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_holds_order_id', table_name='holds')
+    op.drop_index("ix_holds_order_id", table_name="holds")

@@ -5,33 +5,34 @@ Revises: 0004
 Create Date: 2026-11-23 13:30:00
 
 """
+
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0004'
+revision: str = "0005"
+down_revision: Union[str, Sequence[str], None] = "0004"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    op.create_table('gift_stock_changes',
-    sa.Column('change_id', sa.String(length=40), nullable=False),
-    sa.Column('gift_id', sa.String(length=40), nullable=False),
-    sa.Column('delta', sa.BigInteger(), nullable=False),
-    sa.Column('stock_after', sa.BigInteger(), nullable=False),
-    sa.Column('reason', sa.String(length=200), nullable=False),
-    sa.Column('operator_id', sa.String(length=64), nullable=False),
-    sa.Column('org_path', sa.String(length=140), nullable=False),
-    sa.Column('create_time', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('change_id', name=op.f('pk_gift_stock_changes'))
+    op.create_table(
+        "gift_stock_changes",
+        sa.Column("change_id", sa.String(length=40), nullable=False),
+        sa.Column("gift_id", sa.String(length=40), nullable=False),
+        sa.Column("delta", sa.BigInteger(), nullable=False),
+        sa.Column("stock_after", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("operator_id", sa.String(length=64), nullable=False),
+        sa.Column("org_path", sa.String(length=140), nullable=False),
+        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("change_id", name=op.f("pk_gift_stock_changes")),
     )
-    op.create_index('ix_gift_stock_changes_gift_id', 'gift_stock_changes', ['gift_id'], unique=False)
+    op.create_index("ix_gift_stock_changes_gift_id", "gift_stock_changes", ["gift_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_gift_stock_changes_gift_id', table_name='gift_stock_changes')
-    op.drop_table('gift_stock_changes')
+    op.drop_index("ix_gift_stock_changes_gift_id", table_name="gift_stock_changes")
+    op.drop_table("gift_stock_changes")

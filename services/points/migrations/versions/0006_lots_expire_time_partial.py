@@ -10,14 +10,14 @@ Revises: 0005
 Create Date: 2026-12-06 09:40:00
 
 """
+
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision: str = '0006'
-down_revision: Union[str, Sequence[str], None] = '0005'
+revision: str = "0006"
+down_revision: Union[str, Sequence[str], None] = "0005"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -26,19 +26,25 @@ _EXPIRES = sa.text("expire_time IS NOT NULL")
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":  # SQLite cannot rename an index; its one writer waits anyway
-        op.drop_index('ix_lots_expire_time', table_name='lots')
-        op.create_index('ix_lots_expire_time', 'lots', ['expire_time'], unique=False, sqlite_where=_EXPIRES)
+        op.drop_index("ix_lots_expire_time", table_name="lots")
+        op.create_index("ix_lots_expire_time", "lots", ["expire_time"], unique=False, sqlite_where=_EXPIRES)
         return
     # CONCURRENTLY, outside the migration's transaction: the lots keep taking accruals
     # and spends while a chain's large table is indexed; then the new index takes the
     # old one's name.
     with op.get_context().autocommit_block():
-        op.create_index('ix_lots_expire_time_new', 'lots', ['expire_time'], unique=False,
-                        postgresql_where=_EXPIRES, postgresql_concurrently=True)
-        op.drop_index('ix_lots_expire_time', table_name='lots', postgresql_concurrently=True)
+        op.create_index(
+            "ix_lots_expire_time_new",
+            "lots",
+            ["expire_time"],
+            unique=False,
+            postgresql_where=_EXPIRES,
+            postgresql_concurrently=True,
+        )
+        op.drop_index("ix_lots_expire_time", table_name="lots", postgresql_concurrently=True)
     op.execute("ALTER INDEX ix_lots_expire_time_new RENAME TO ix_lots_expire_time")
 
 
 def downgrade() -> None:
-    op.drop_index('ix_lots_expire_time', table_name='lots')
-    op.create_index('ix_lots_expire_time', 'lots', ['expire_time'], unique=False)
+    op.drop_index("ix_lots_expire_time", table_name="lots")
+    op.create_index("ix_lots_expire_time", "lots", ["expire_time"], unique=False)

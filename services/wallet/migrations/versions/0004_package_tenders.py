@@ -5,14 +5,14 @@ Revises: 0003
 Create Date: 2026-11-23 18:10:00
 
 """
+
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003'
+revision: str = "0004"
+down_revision: Union[str, Sequence[str], None] = "0003"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -20,9 +20,9 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     # NULL reads as "none named": the tenders of a till or online. Packages made before
     # this applied to enterprise batches too; no chain's data depends on that yet.
-    op.add_column('top_up_packages', sa.Column('tenders', sa.JSON(), nullable=True))
+    op.add_column("top_up_packages", sa.Column("tenders", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('top_up_packages') as batch:  # SQLite drops a column by copying the table
-        batch.drop_column('tenders')
+    with op.batch_alter_table("top_up_packages") as batch:  # SQLite drops a column by copying the table
+        batch.drop_column("tenders")

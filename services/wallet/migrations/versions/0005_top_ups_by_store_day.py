@@ -5,22 +5,22 @@ Revises: 0004
 Create Date: 2026-11-23 19:00:00
 
 """
+
 from typing import Sequence, Union
 
 from alembic import op
 
-
-revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0004'
+revision: str = "0005"
+down_revision: Union[str, Sequence[str], None] = "0004"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_top_ups_store_path_create_time', 'top_ups', ['store_path', 'create_time'])
-    op.create_index('ix_top_ups_store_path_refund_time', 'top_ups', ['store_path', 'refund_time'])
+    op.create_index("ix_top_ups_store_path_create_time", "top_ups", ["store_path", "create_time"])
+    op.create_index("ix_top_ups_store_path_refund_time", "top_ups", ["store_path", "refund_time"])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_top_ups_store_path_refund_time', table_name='top_ups')
-    op.drop_index('ix_top_ups_store_path_create_time', table_name='top_ups')
+    op.drop_index("ix_top_ups_store_path_refund_time", table_name="top_ups")
+    op.drop_index("ix_top_ups_store_path_create_time", table_name="top_ups")

@@ -14,44 +14,52 @@ Revises: 0006
 Create Date: 2026-12-07 10:00:00
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '0007'
-down_revision: Union[str, Sequence[str], None] = '0006'
+revision: str = "0007"
+down_revision: Union[str, Sequence[str], None] = "0006"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-entries = sa.table('entries', sa.column('entry_id'), sa.column('member_id'), sa.column('post_time'),
-                   sa.column('sequence'))
-member_accounts = sa.table('member_accounts', sa.column('member_id'), sa.column('last_sequence'))
+entries = sa.table(
+    "entries", sa.column("entry_id"), sa.column("member_id"), sa.column("post_time"), sa.column("sequence")
+)
+member_accounts = sa.table("member_accounts", sa.column("member_id"), sa.column("last_sequence"))
 
 
 def upgrade() -> None:
-    op.add_column('entries', sa.Column('sequence', sa.BigInteger(), nullable=True))
-    numbered = sa.select(entries.c.entry_id, sa.func.row_number().over(
-        partition_by=entries.c.member_id, order_by=(entries.c.post_time, entries.c.entry_id)).label('n')).subquery()
+    op.add_column("entries", sa.Column("sequence", sa.BigInteger(), nullable=True))
+    numbered = sa.select(
+        entries.c.entry_id,
+        sa.func.row_number()
+        .over(partition_by=entries.c.member_id, order_by=(entries.c.post_time, entries.c.entry_id))
+        .label("n"),
+    ).subquery()
     op.execute(entries.update().where(entries.c.entry_id == numbered.c.entry_id).values(sequence=numbered.c.n))
-    with op.batch_alter_table('entries') as batch:  # SQLite makes a column NOT NULL by copying the table
-        batch.alter_column('sequence', existing_type=sa.BigInteger(), nullable=False)
-    op.create_index('ix_entries_member_id_sequence', 'entries', ['member_id', 'sequence'], unique=True)
-    op.drop_index('ix_entries_member_id_entry_id', table_name='entries')
+    with op.batch_alter_table("entries") as batch:  # SQLite makes a column NOT NULL by copying the table
+        batch.alter_column("sequence", existing_type=sa.BigInteger(), nullable=False)
+    op.create_index("ix_entries_member_id_sequence", "entries", ["member_id", "sequence"], unique=True)
+    op.drop_index("ix_entries_member_id_entry_id", table_name="entries")
 
-    op.add_column('member_accounts', sa.Column('last_sequence', sa.BigInteger(), nullable=False, server_default='0'))
-    last = sa.select(sa.func.max(entries.c.sequence)).where(
-        entries.c.member_id == member_accounts.c.member_id).scalar_subquery()
+    op.add_column("member_accounts", sa.Column("last_sequence", sa.BigInteger(), nullable=False, server_default="0"))
+    last = (
+        sa.select(sa.func.max(entries.c.sequence))
+        .where(entries.c.member_id == member_accounts.c.member_id)
+        .scalar_subquery()
+    )
     op.execute(member_accounts.update().values(last_sequence=sa.func.coalesce(last, 0)))
-    with op.batch_alter_table('member_accounts') as batch:  # every row is made with its value: no default
-        batch.alter_column('last_sequence', existing_type=sa.BigInteger(), server_default=None)
+    with op.batch_alter_table("member_accounts") as batch:  # every row is made with its value: no default
+        batch.alter_column("last_sequence", existing_type=sa.BigInteger(), server_default=None)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('member_accounts') as batch:
-        batch.drop_column('last_sequence')
-    op.create_index('ix_entries_member_id_entry_id', 'entries', ['member_id', 'entry_id'])
-    op.drop_index('ix_entries_member_id_sequence', table_name='entries')
-    with op.batch_alter_table('entries') as batch:
-        batch.drop_column('sequence')
+    with op.batch_alter_table("member_accounts") as batch:
+        batch.drop_column("last_sequence")
+    op.create_index("ix_entries_member_id_entry_id", "entries", ["member_id", "entry_id"])
+    op.drop_index("ix_entries_member_id_sequence", table_name="entries")
+    with op.batch_alter_table("entries") as batch:
+        batch.drop_column("sequence")
