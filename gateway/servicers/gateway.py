@@ -2,67 +2,49 @@
 
 Credentials, LookupMember (member, stored value, points, coupons and count cards in one
 answer),
-RegisterMember, TopUp (gateway/top_ups.py), Checkout (the saga, gateway/checkout.py), GetOrder and
-ListOrders, SettleOrder (gateway/settlement.py), Refund (gateway/refunds.py), the
-store's daily summary, coupons for a segment (gateway/segments.py), enterprise
-batch top-ups (gateway/batches.py) and the audit trail (gateway/audit.py)."""
+RegisterMember, TopUp (use_cases/top_ups.py), Checkout (the saga, use_cases/checkout.py),
+GetOrder and ListOrders (use_cases/orders.py), SettleOrder (use_cases/settlement.py),
+Refund (use_cases/refunds.py), the store's daily summary (use_cases/reports.py), coupons
+for a segment (use_cases/segments.py), enterprise batch top-ups (use_cases/batches.py),
+the audit trail (use_cases/audit.py) and keys (use_cases/api_keys.py)."""
 
 import asyncio
 import logging
 from datetime import timedelta
 
-from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from gateway.domain.callers import BACK_OFFICE_ROLES, STORE_ROLES, Role, binding_refusal, denied
+from gateway.domain.limits import TokenBuckets
+from gateway.servicers import checks
+from gateway.servicers.auth import Authenticator
+from gateway.use_cases import (api_keys, audit, batches, checkout, decisions, orders, refunds, reports, segments,
+                               settlement, top_ups)
+from gateway.use_cases.leases import LEASE_S
+from gateway.use_cases.relay import LONG_CALL_S, Services, actor_of, derived_id, passed_on_deadline, relayed
+from huiyuan.campaign.v1 import campaign_pb2
+from huiyuan.database import Idempotency
+from huiyuan.database.idempotency import check_request_id
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import care_pb2_grpc, payment_pin_pb2_grpc
-from huiyuan.member.v1 import card_pb2, card_pb2_grpc, member_pb2, member_pb2_grpc, org_pb2, org_pb2_grpc, tier_pb2_grpc
-from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.runtime import clients
-from huiyuan.runtime.clock import day_start
+from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2
+from huiyuan.points.v1 import points_pb2
+from huiyuan.runtime.clock import day_start, utcnow
 from huiyuan.runtime.convert import calendar_date, enum_name, timestamp
-from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import DomainError, Internal, Unavailable, Violations
-from huiyuan.database.idempotency import Idempotency, check_request_id
 from huiyuan.runtime.ids import new_id
 from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.server import ServiceContext
-from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
-from gateway import audit, auth, batches, checkout, orders, refunds, reports, segments, settlement, top_ups
-from gateway.auth import BACK_OFFICE_ROLES, STORE_ROLES, Authenticator, Role
-from gateway.limits import TokenBuckets
-from gateway.leases import LEASE_S
-from gateway.relay import LONG_CALL_S, derived_id, passed_on_deadline, relayed
-from gateway.storage import api_keys
+from huiyuan.wallet.v1 import count_card_pb2, wallet_pb2
 
 log = logging.getLogger("huiyuan.gateway")
 
 
-class Services:
-    """Stubs of the services, on channels with the gateway's service token and a
-    deadline on every call."""
-
-    def __init__(self, timeout_s: float, identity):
-        member_channel = clients.channel("member", timeout_s, identity)
-        self.member = member_pb2_grpc.MemberServiceStub(member_channel)
-        self.cards = card_pb2_grpc.CardServiceStub(member_channel)
-        self.org = org_pb2_grpc.OrgServiceStub(member_channel)
-        self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
-        self.care = care_pb2_grpc.CareServiceStub(member_channel)
-        self.pins = payment_pin_pb2_grpc.PaymentPinServiceStub(member_channel)
-        wallet_channel = clients.channel("wallet", timeout_s, identity)
-        self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
-        self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)
-        self.points = points_pb2_grpc.PointsServiceStub(clients.channel("points", timeout_s, identity))
-        self.campaign = campaign_pb2_grpc.CampaignServiceStub(clients.channel("campaign", timeout_s, identity))
-
-
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services, lookups: TokenBuckets):
-        self.lookups = lookups  # member lookups and PIN tries, per key (gateway/limits.py)
+        self.lookups = lookups  # member lookups and PIN tries, per key (gateway/domain/limits.py)
         self.engine = ctx.engine
         self.database = ctx.database  # orders, their saga logs and their reads (exports stream through engine)
         self.idempotency = idempotency
-        self.auth = Authenticator(ctx.database, api_keys)
+        self.auth = Authenticator(ctx.database)
         self.services = services
         self.member, self.cards, self.wallet = services.member, services.cards, services.wallet
         self.points, self.campaign = services.points, services.campaign
@@ -70,25 +52,25 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def Checkout(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)
         v = Violations()
-        orders.check(v, request)
+        checks.checkout(v, request)
         v.raise_if_any()
-        if request.payment_pin:  # six digits are tried as phone numbers are (gateway/limits.py)
+        if request.payment_pin:  # six digits are tried as phone numbers are (gateway/domain/limits.py)
             self.lookups.take(caller.key_id)
         # A retry while another run works on the order waits for its answer, within its own deadline.
-        return await orders.checkout(self.services, self.database, caller, request,
+        return await checkout.checkout(self.services, self.database, caller, request,
                                      max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
 
     async def PriceOrder(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)
         v = Violations()
-        orders.check_order(v, request)
+        checks.order(v, request)
         v.raise_if_any()
-        return await checkout.price(self.services, request, caller.store_path)
+        return await decisions.price(self.services, request, caller.store_path)
 
     async def Refund(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)
         v = Violations()
-        refunds.check(v, request)
+        checks.refund(v, request)
         v.raise_if_any()
         return await refunds.refund(self.services, self.database, caller, request,
                                     max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
@@ -103,7 +85,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v.check(day is not None, "date", "DATE_INVALID", "date must be a full calendar date")
         v.raise_if_any()
         if not caller.covers(store):
-            raise auth.denied()
+            raise denied()
         start, end = day_start(day), day_start(day + timedelta(days=1))
         day_request = {"store_path": store, "date": request.date}
         async with relayed("wallet, points or member"):
@@ -121,7 +103,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def ExportOrders(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
-        async for chunk in reports.export_orders(self.engine, self.services.org, caller, request):
+        v = Violations()
+        node, start, end, state, xlsx = checks.export(v, request)
+        v.raise_if_any()
+        async for chunk in reports.export_orders(self.engine, self.services.org, caller, node, start, end, state, xlsx):
             yield chunk
 
     async def _count_new_members(self, store_path: str, start, end) -> int:
@@ -136,12 +121,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def ListOrders(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
-        return await orders.list_orders(self.database, caller, request)
+        v = Violations()
+        node, state, size, before, fingerprint = checks.order_list(v, request, caller)
+        v.raise_if_any()
+        return await orders.list_orders(self.database, caller, node, state, size, before, fingerprint)
 
     async def SettleOrder(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
         v = Violations()
-        settlement.check(v, request)
+        checks.settlement(v, request)
         v.raise_if_any()
         return pb.SettleOrderResponse(order=await settlement.settle(self.services, self.database, caller, request))
 
@@ -198,19 +186,19 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         async with relayed("member"):
             registered = await self.member.RegisterMember(member_pb2.RegisterMemberRequest(
                 request_id=derived_id(caller.key_id, request.request_id, "register"), member=request.member,
-                channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=caller.actor))
+                channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=actor_of(caller)))
             card = None
             if request.card_type_id:
                 card = (await self.cards.IssueCard(card_pb2.IssueCardRequest(
                     request_id=derived_id(caller.key_id, request.request_id, "card"),
                     member_id=registered.member.member_id, card_type_id=request.card_type_id,
-                    card_number=request.card_number, actor=caller.actor))).card
+                    card_number=request.card_number, actor=actor_of(caller)))).card
         member = registered.member
         try:
             async with relayed("campaign"):  # after the registration: a retry registers nobody twice, then gives
                 gifts = (await self.campaign.IssueNewMemberGifts(campaign_pb2.IssueNewMemberGiftsRequest(
                     request_id=derived_id(caller.key_id, request.request_id, "gifts"), member_id=member.member_id,
-                    home_store_path=member.home_store_path, tags=member.tags, actor=caller.actor))).coupons
+                    home_store_path=member.home_store_path, tags=member.tags, actor=actor_of(caller)))).coupons
         except (Unavailable, Internal):  # the same request again gives them
             raise
         except DomainError as refusal:  # a budget spent meanwhile: the member is registered, without that gift
@@ -222,14 +210,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def TopUp(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)
         v = Violations()
-        top_ups.check(v, request)
+        checks.top_up(v, request)
         v.raise_if_any()
         return await top_ups.top_up(self.services, caller, request)
 
     async def BatchTopUp(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
         v = Violations()
-        store, xlsx = batches.check(v, request, caller)
+        store, xlsx = checks.batch_top_up(v, request, caller)
         v.raise_if_any()
         answer = await batches.top_up(self.services, self.idempotency, caller, request, store, xlsx,
                                       passed_on_deadline(context, LONG_CALL_S))
@@ -239,7 +227,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def IssueSegmentCoupons(self, request, context):
         caller = await self.auth.caller(context, segments.ISSUE.roles)
         v = Violations()
-        segments.check(v, request)
+        checks.segment_coupons(v, request)
         v.raise_if_any()
         answer = await segments.issue(self.services, self.idempotency, caller, request)
         if not request.validate_only:
@@ -249,7 +237,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     async def ListAuditEntries(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
-        return await audit.list_entries(self.database, caller, request)
+        v = Violations()
+        node, start, end, size, before, fingerprint = checks.audit_list(v, request, caller)
+        v.raise_if_any()
+        return await audit.list_entries(self.database, caller, request, node, start, end, size, before, fingerprint)
 
     async def IssueApiKey(self, request, context):
         caller = await self.auth.caller(context, {Role.HQ_ADMIN})
@@ -260,15 +251,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v.check(role is not None, "role", "ROLE_INVALID", "role is required")
         v.check(len(request.label) <= 64, "label", "TOO_LONG", "label is at most 64 characters")
         v.raise_if_any()
-        refusal = auth.binding_refusal(request.org_path, Role(role), await self._node_kind(request.org_path))
+        refusal = binding_refusal(request.org_path, Role(role), await self._node_kind(request.org_path))
         if refusal is not None:
             raise refusal
 
-        async def work(db):
+        async def work(tx):
             key_id = new_id("k")
-            key = await auth.issue(db, api_keys, key_id=key_id, org_path=request.org_path, role=Role(role),
-                                   label=request.label.strip(), now=utcnow())
-            await audit.record_in(db, caller, "IssueApiKey", request, key_id, request.org_path)
+            key = await api_keys.issue(tx, key_id=key_id, org_path=request.org_path, role=Role(role),
+                                       label=request.label.strip(), now=utcnow())
+            await audit.record_in(tx, caller, "IssueApiKey", request, key_id, request.org_path)
             return pb.IssueApiKeyResponse(key_id=key_id, api_key=key)
 
         answer = await self.idempotency.run(request, pb.IssueApiKeyResponse, work)
@@ -294,9 +285,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v.check(bool(request.key_id), "key_id", "KEY_ID_REQUIRED", "key_id is required")
         v.raise_if_any()
 
-        async def work(db):
-            revoked, org_path = await auth.revoke(db, api_keys, request.key_id, utcnow())
-            await audit.record_in(db, caller, "RevokeApiKey", request, request.key_id, org_path)
+        async def work(tx):
+            revoked, org_path = await api_keys.revoke(tx, request.key_id, utcnow())
+            await audit.record_in(tx, caller, "RevokeApiKey", request, request.key_id, org_path)
             return pb.RevokeApiKeyResponse(revoke_time=timestamp(revoked))
 
         return await self.idempotency.run(request, pb.RevokeApiKeyResponse, work)

@@ -10,27 +10,17 @@ completes is stored under the request_id; later retries get it without reading t
 segment again.
 """
 
+from gateway.domain.callers import Caller, denied
+from gateway.domain.scopes import ISSUE_COUPONS as ISSUE  # the roles and scope of issuing to named members
+from gateway.use_cases.relay import actor_of, derived_id, relayed
+from gateway.use_cases.scopes import check_named
 from huiyuan.campaign.v1 import campaign_pb2
+from huiyuan.database import Idempotency
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2
-from huiyuan.runtime.errors import Violations
-from huiyuan.database.idempotency import Idempotency, check_request_id
-from huiyuan.runtime.requests import check_org_path
-from gateway import auth, passthrough
-from gateway.auth import Caller
-from gateway.relay import derived_id, relayed
 
 METHOD = "IssueSegmentCoupons"
-CAMPAIGN = "/huiyuan.campaign.v1.CampaignService"
-# The roles and the template's scope of issuing to named members, passed through.
-ISSUE = passthrough.ROUTES[f"{CAMPAIGN}/IssueCoupons"]
 PAGE_SIZE = 500  # ListMembers' largest page
-
-
-def check(v: Violations, request: pb.IssueSegmentCouponsRequest) -> None:
-    check_request_id(v, request.request_id)
-    v.check(bool(request.template_id), "template_id", "TEMPLATE_ID_REQUIRED", "template_id is required")
-    check_org_path(v, request.segment.org_path, "segment.org_path", required=False)
 
 
 async def issue(services, idempotency: Idempotency, caller: Caller,
@@ -41,8 +31,8 @@ async def issue(services, idempotency: Idempotency, caller: Caller,
     if not job.segment.org_path:
         job.segment.org_path = caller.org_path
     if not caller.covers(job.segment.org_path):
-        raise auth.denied()
-    await passthrough.check_named(caller, ISSUE, services, job.template_id)
+        raise denied()
+    await check_named(caller, ISSUE, services, job.template_id)
     if request.validate_only:
         return pb.IssueSegmentCouponsResponse(member_count=await count_members(services.member, job.segment))
     done = await idempotency.stored(job, pb.IssueSegmentCouponsResponse, METHOD)
@@ -55,7 +45,7 @@ async def issue(services, idempotency: Idempotency, caller: Caller,
                 # the same page sent again is the same request; a page that falls
                 # differently is another one, and the batch skips whom it has served
                 request_id=derived_id(caller.key_id, job.request_id, ",".join(page)),
-                template_id=job.template_id, member_ids=page, batch_id=job.request_id, actor=caller.actor))
+                template_id=job.template_id, member_ids=page, batch_id=job.request_id, actor=actor_of(caller)))
         members += len(page)
         issued += len(answer.coupons) + len(answer.already_issued_member_ids)
     return await idempotency.remember(job, pb.IssueSegmentCouponsResponse(
