@@ -1,7 +1,7 @@
 """`huiyuan pos` beside a sale: a card lost, found or replaced, and its history; the
 points mall; a top-up refunded; the stores' settlement. Each goes through the gateway
 with the service's own stub: the gateway passes these calls through within the key's
-scope (gateway/passthrough.py)."""
+scope (gateway/servicers/passthrough.py)."""
 
 from huiyuan_cli import cli_args
 from huiyuan_cli.cli_text import enum_text, headings, left, right, t

@@ -74,7 +74,7 @@ class Route:
     # names by id, the field of it naming its member). What the member presents (the
     # request's credential) is checked for them and cleared: the service never sees it.
     payer: "str | tuple[ById, str]" = ""
-    # Each call takes a token of the caller's lookups (a PIN set or tried: gateway/limits.py).
+    # Each call takes a token of the caller's lookups (a PIN set or tried: domain/limits.py).
     limited: bool = False
 
 

@@ -34,7 +34,8 @@ from gateway.domain.scopes import (  # noqa: F401 - LIST, READ, set_field: what 
     WRITE, Route, get_field, named, set_field)
 from gateway.servicers.auth import Authenticator
 from gateway.use_cases import audit, scopes, top_ups
-from gateway.use_cases.relay import LONG_CALL_S, Services, actor_of, derived_id, passed_on_deadline, relayed
+from gateway.servicers.deadlines import LONG_CALL_S, passed_on_deadline
+from gateway.use_cases.relay import Services, actor_of, derived_id, relayed
 from huiyuan.database import Database
 
 _MEMBER, _CARDS = "/huiyuan.member.v1.MemberService/", "/huiyuan.member.v1.CardService/"

@@ -5,7 +5,7 @@ import functools
 
 from sqlalchemy import or_, select
 
-from gateway.storage.tables import audit_entries
+from gateway.storage.tables import MAX_TARGET_ID, audit_entries  # noqa: F401 - the longest target_id kept
 from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, under
 
 

@@ -33,7 +33,7 @@ from google.protobuf.message import Message
 
 from gateway.domain.callers import Caller, denied
 from gateway.storage import audit as trail
-from gateway.storage.tables import MAX_TARGET_ID
+from gateway.storage.audit import MAX_TARGET_ID
 from huiyuan.database import Database, Transaction
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import pagination

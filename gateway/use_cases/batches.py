@@ -24,9 +24,10 @@ import io
 
 from gateway.domain.callers import Caller, denied
 from gateway.domain.scopes import MEMBER_BY_ID, sees
+from gateway.use_cases import audit
 from gateway.use_cases.relay import actor_of, derived_id, relayed
 from huiyuan.common.v1 import file_pb2
-from huiyuan.database import Idempotency
+from huiyuan.database import Database, Idempotency
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.runtime import files
@@ -39,9 +40,17 @@ FIND_AT_ONCE = 1_000  # keys per FindMembers call: the member service's limit
 NOT_FOUND = "MEMBER_NOT_FOUND"
 
 
-async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb.BatchTopUpRequest,
-                 store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
-    """deadline_s: what the wallet's call may take (None: the channel's default)."""
+async def top_up(services, idempotency: Idempotency, database: Database, caller: Caller,
+                 request: pb.BatchTopUpRequest, store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
+    """The batch loaded (or its stored answer), then recorded in the audit trail;
+    deadline_s: what the wallet's call may take (None: the channel's default)."""
+    answer = await _top_up(services, idempotency, caller, request, store, xlsx, deadline_s)
+    await audit.record(database, caller, "BatchTopUp", request, request.batch_id, store)
+    return answer
+
+
+async def _top_up(services, idempotency: Idempotency, caller: Caller, request: pb.BatchTopUpRequest,
+                  store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
     if not caller.covers(store):
         raise denied()
     async with relayed("member"):  # money is never booked at a store that does not exist

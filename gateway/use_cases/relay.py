@@ -56,19 +56,6 @@ def actor_of(caller: Caller) -> actor_pb2.Actor:
     return actor(caller.key_id, caller.org_path)
 
 
-# What a call passed on may take when its caller set no deadline: the channel's default
-# for most (app.py), this for a long one - an export, a company's batch.
-LONG_CALL_S = 600
-
-
-def passed_on_deadline(context, default: float | None = None) -> float | None:
-    """The deadline a call made for this caller gets: what is left of the caller's own
-    (a remaining 0 s included: it is spent, not absent), else default (None: the
-    channel's)."""
-    remaining = context.time_remaining()
-    return default if remaining is None else remaining
-
-
 def derived_id(key_id: str, request_id: str, step: str) -> str:
     return "gw-" + hashlib.sha256(f"{key_id}\0{request_id}\0{step}".encode()).hexdigest()[:40]
 

@@ -2,6 +2,7 @@
 the daily summary) and the orders of a node and period as a CSV or XLSX file (the
 consumption report a region opens in Excel)."""
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -13,9 +14,12 @@ from gateway.storage import reports
 from gateway.use_cases.relay import relayed
 from huiyuan.database import Database
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import org_pb2
+from gateway.use_cases.segments import count_members
+from huiyuan.member.v1 import member_pb2, org_pb2
+from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime import files, words
-from huiyuan.runtime.clock import local
+from huiyuan.runtime.clock import day_start, local
+from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.status import from_status
 from huiyuan.wallet.v1 import wallet_pb2
 
@@ -38,6 +42,30 @@ class StoreDay:
     discount: int = 0
     tender_sales: dict[int, int] = field(default_factory=dict)  # TenderKind -> paid with it, stored value aside
     tender_refunds: dict[int, int] = field(default_factory=dict)  # TenderKind -> given back to it
+
+
+async def store_summary(services, database: Database, caller: Caller, store: str, day,
+                        date) -> pb.GetStoreDailySummaryResponse:
+    """The store's day, fanned out: orders from the gateway's own book, stored value
+    and points from their services, new members from the member service (date: the
+    request's, day: it as a date)."""
+    if not caller.covers(store):
+        raise denied()
+    start, end = day_start(day), day_start(day + timedelta(days=1))
+    day_request = {"store_path": store, "date": date}
+    async with relayed("wallet, points or member"):
+        stored, points, new_members, paid = await asyncio.gather(
+            services.wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(**day_request)),
+            services.points.GetStoreActivity(points_pb2.GetStoreActivityRequest(**day_request)),
+            count_members(services.member, member_pb2.MemberFilter(
+                org_path=store, registered_after=timestamp(start), registered_before=timestamp(end))),
+            store_day(database, store, start, end))
+    return pb.GetStoreDailySummaryResponse(
+        orders=paid.orders, sales_fen=paid.sales, discount_fen=paid.discount, top_up_fen=stored.top_up_fen,
+        stored_value_spent_fen=stored.spent_fen, points_earned=points.earned_points, points_spent=points.spent_points,
+        new_members=new_members, top_up_bonus_fen=stored.bonus_fen, store_path=store,
+        count_card_sold_fen=stored.count_card_sold_fen, count_card_used_fen=stored.count_card_used_fen,
+        **takings(paid, stored.top_up_takings))
 
 
 async def store_day(database: Database, store_path: str, start, end) -> StoreDay:
@@ -100,7 +128,6 @@ async def export_orders(engine, org, caller: Caller, node: str, start, end, stat
     node = node or caller.org_path
     if not caller.covers(node):
         raise denied()
-    # A refused order moved nothing: it is in the file only when asked for by its state.
     names = await _node_names(org, node)
     last_day = local(end - timedelta(microseconds=1))  # the period's end is not in it
     name = f"orders-{node.replace('/', '_')}-{local(start):%Y%m%d}-{last_day:%Y%m%d}.{'xlsx' if xlsx else 'csv'}"

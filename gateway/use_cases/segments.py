@@ -12,10 +12,11 @@ segment again.
 
 from gateway.domain.callers import Caller, denied
 from gateway.domain.scopes import ISSUE_COUPONS as ISSUE  # the roles and scope of issuing to named members
+from gateway.use_cases import audit
 from gateway.use_cases.relay import actor_of, derived_id, relayed
 from gateway.use_cases.scopes import check_named
 from huiyuan.campaign.v1 import campaign_pb2
-from huiyuan.database import Idempotency
+from huiyuan.database import Database, Idempotency
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2
 
@@ -23,8 +24,19 @@ METHOD = "IssueSegmentCoupons"
 PAGE_SIZE = 500  # ListMembers' largest page
 
 
-async def issue(services, idempotency: Idempotency, caller: Caller,
+async def issue(services, idempotency: Idempotency, database: Database, caller: Caller,
                 request: pb.IssueSegmentCouponsRequest) -> pb.IssueSegmentCouponsResponse:
+    """The segment's coupons issued (or its stored answer), then recorded in the audit
+    trail; with validate_only, how many members the segment has, nothing recorded."""
+    answer = await _issue(services, idempotency, caller, request)
+    if not request.validate_only:
+        await audit.record(database, caller, METHOD, request, request.template_id,
+                           request.segment.org_path or caller.org_path)
+    return answer
+
+
+async def _issue(services, idempotency: Idempotency, caller: Caller,
+                 request: pb.IssueSegmentCouponsRequest) -> pb.IssueSegmentCouponsResponse:
     job = pb.IssueSegmentCouponsRequest()
     job.CopyFrom(request)
     job.request_id = derived_id(caller.key_id, request.request_id, METHOD)  # two keys' ids never meet
