@@ -1,5 +1,7 @@
 """The gateway process: the clients' API in front of the services."""
 
+import os
+import time
 from pathlib import Path
 
 from gateway.domain import limits
@@ -15,6 +17,9 @@ from huiyuan.runtime.config import IDENTITY_KEY
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 
 metadata = tables.metadata
+# How many member lookups (and PIN tries) a key makes at once, and more each second (domain/limits.py).
+LOOKUP_BURST = int(os.environ.get("HUIYUAN_LOOKUP_BURST", "20"))
+LOOKUP_PER_S = float(os.environ.get("HUIYUAN_LOOKUP_PER_S", "0.5"))
 
 
 def services_of(ctx: ServiceContext) -> Services:
@@ -24,7 +29,7 @@ def services_of(ctx: ServiceContext) -> Services:
 def register(server, ctx: ServiceContext) -> None:
     idempotency = Idempotency(ctx.database, tables.idempotency_keys, "gateway")
     services = services_of(ctx)
-    lookups = limits.TokenBuckets()  # member lookups and PIN tries, per key (domain/limits.py)
+    lookups = limits.TokenBuckets(LOOKUP_BURST, LOOKUP_PER_S, time.monotonic)  # member lookups and PIN tries, per key
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services, lookups), server)
     # The services' configuration calls, within the caller's scope (servicers/passthrough.py).
     server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.database), services, lookups, ctx.database),))

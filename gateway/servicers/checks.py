@@ -3,7 +3,7 @@
 import re
 from datetime import timedelta
 
-from gateway.domain import tenders
+from gateway.use_cases import tenders
 from gateway.domain.callers import Caller
 from gateway.use_cases.audit import MAX_TARGET_ID
 from huiyuan.database.idempotency import check_request_id

@@ -35,8 +35,9 @@ from gateway.domain.callers import Caller
 from gateway.domain.orders import NEEDS_ATTENTION, PAID, PARTLY_REFUNDED, PENDING, check_returnable
 from gateway.domain.orders import refund_not_finished as not_finished
 from gateway.domain.orders import state_after, units_returned
+from gateway.domain.refunds import Returning, amounts_back
 from gateway.domain.sagas import DECISION, REFUND_POINTS, REFUND_WALLET, is_refusal, refused_step, step_id
-from gateway.domain.tenders import returned_by_tender, tenders_back
+from gateway.use_cases.tenders import returned_by_tender, tenders_back
 from gateway.storage import orders, refunds, saga_log
 from gateway.use_cases.leases import LEASE_S, Lease, lease_until, new_run_id
 from gateway.use_cases.orders import order_in_scope
@@ -52,7 +53,6 @@ from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, Unavailable, invalid
 from huiyuan.runtime.faults import crash_point
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.money import share, split_proportionally
 from huiyuan.wallet.v1 import wallet_pb2
 
 log = logging.getLogger("huiyuan.gateway.refunds")
@@ -80,22 +80,10 @@ async def _plan(tx: Transaction, order, lines: dict[str, int], refunded: dict[st
     request = pb.CheckoutRequest.FromString(order.request)
     paid = pb.CheckoutResponse.FromString(order.response).receipt
     quote = (await _log(tx, order.order_id, DECISION, saga_log_pb2.CheckoutDecision)).quote
-    payable = {line.line_id: line.payable_fen for line in quote.lines}
     bought = {line.line_id: line.quantity for line in request.lines}
-    ids = [line.line_id for line in quote.lines]
-    offset_fen = split_proportionally(min(paid.points_offset_fen, sum(payable.values())), [payable[i] for i in ids])
-    offset_points = split_proportionally(paid.points_used, offset_fen)
-
-    def units(amount: int, line_id: str) -> int:  # what this refund's units of the line carry of amount
-        before = refunded.get(line_id, 0)
-        return share(amount, before + lines[line_id], bought[line_id]) - share(amount, before, bought[line_id])
-
-    money = points = spend = 0
-    for i, fen_share, points_share in zip(ids, offset_fen, offset_points):
-        if i in lines:
-            money += units(payable[i] - fen_share, i)
-            points += units(points_share, i)
-            spend += units(payable[i], i)  # as the visit counted it: points too
+    returning = Returning(lines, bought, refunded)
+    money, points, spend = amounts_back(returning, [(line.line_id, line.payable_fen) for line in quote.lines],
+                                        paid.points_offset_fen, paid.points_used)
     settled = await saga_log.settled_steps(tx, order.order_id)
     if "points-capture" in settled:  # the points were never taken
         points = 0
@@ -105,7 +93,7 @@ async def _plan(tx: Transaction, order, lines: dict[str, int], refunded: dict[st
     discounts = []
     for a in [] if "redeem" in settled else quote.adjustments:  # else no campaign booked it
         if a.campaign_id or a.coupon_code:  # the tier price is nobody's budget
-            fen = sum(units(x.amount_fen, x.line_id) for x in a.line_shares if x.line_id in lines)
+            fen = sum(returning.carries(x.amount_fen, x.line_id) for x in a.line_shares if x.line_id in lines)
             if fen:
                 discounts.append(campaign_pb2.Adjustment(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=fen))
     state = state_after(bought, refunded, lines)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from google.rpc import status_pb2
 
-from gateway.domain import tenders
+from gateway.use_cases import tenders
 from gateway.domain.callers import Caller, denied
 from gateway.storage import reports
 from gateway.use_cases.relay import relayed

@@ -13,7 +13,7 @@ not count: the company paid, not the member.
 
 import logging
 
-from gateway.domain import tenders
+from gateway.use_cases import tenders
 from gateway.domain.callers import Caller
 from gateway.use_cases.relay import actor_of, derived_id, relayed
 from huiyuan.gateway.v1 import gateway_pb2 as pb
