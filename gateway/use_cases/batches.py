@@ -34,7 +34,7 @@ from huiyuan.runtime import files
 from huiyuan.runtime.errors import invalid
 from huiyuan.wallet.v1 import wallet_pb2
 
-METHOD = "BatchTopUp"
+METHOD = "BatchTopUp"  # the step its derived request_id names
 MEMBER_COLUMNS = {"member_id": "member_id", "会员号": "member_id", "phone": "phone", "手机": "phone", "手机号": "phone"}
 FIND_AT_ONCE = 1_000  # keys per FindMembers call: the member service's limit
 NOT_FOUND = "MEMBER_NOT_FOUND"
@@ -58,7 +58,7 @@ async def _top_up(services, idempotency: Idempotency, caller: Caller, request: p
     job = pb.BatchTopUpRequest()
     job.CopyFrom(request)
     job.request_id = derived_id(caller.key_id, request.request_id, METHOD)  # two keys' ids never meet
-    done = await idempotency.stored(job, pb.BatchTopUpResponse, METHOD)
+    done = await idempotency.stored(job, pb.BatchTopUpResponse)
     if done is not None:
         return done
     header, rows = _read(request.content, xlsx)
@@ -76,7 +76,7 @@ async def _top_up(services, idempotency: Idempotency, caller: Caller, request: p
             row.reject_reason = NOT_FOUND
     return await idempotency.remember(job, pb.BatchTopUpResponse(
         applied_rows=loaded.applied_rows, rejected_rows=loaded.rejected_rows, total_fen=loaded.total_fen,
-        bonus_fen=loaded.bonus_fen, rows=loaded.rows), METHOD)
+        bonus_fen=loaded.bonus_fen, rows=loaded.rows))
 
 
 def _read(content: bytes, xlsx: bool) -> tuple[list[str], list[list[str]]]:

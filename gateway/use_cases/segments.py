@@ -20,7 +20,7 @@ from huiyuan.database import Database, Idempotency
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2
 
-METHOD = "IssueSegmentCoupons"
+METHOD = "IssueSegmentCoupons"  # the step its derived request_id names
 PAGE_SIZE = 500  # ListMembers' largest page
 
 
@@ -30,7 +30,7 @@ async def issue(services, idempotency: Idempotency, database: Database, caller: 
     trail; with validate_only, how many members the segment has, nothing recorded."""
     answer = await _issue(services, idempotency, caller, request)
     if not request.validate_only:
-        await audit.record(database, caller, METHOD, request, request.template_id,
+        await audit.record(database, caller, "IssueSegmentCoupons", request, request.template_id,
                            request.segment.org_path or caller.org_path)
     return answer
 
@@ -47,7 +47,7 @@ async def _issue(services, idempotency: Idempotency, caller: Caller,
     await check_named(caller, ISSUE, services, job.template_id)
     if request.validate_only:
         return pb.IssueSegmentCouponsResponse(member_count=await count_members(services.member, job.segment))
-    done = await idempotency.stored(job, pb.IssueSegmentCouponsResponse, METHOD)
+    done = await idempotency.stored(job, pb.IssueSegmentCouponsResponse)
     if done is not None:
         return done
     members = issued = 0
@@ -61,7 +61,7 @@ async def _issue(services, idempotency: Idempotency, caller: Caller,
         members += len(page)
         issued += len(answer.coupons) + len(answer.already_issued_member_ids)
     return await idempotency.remember(job, pb.IssueSegmentCouponsResponse(
-        member_count=members, issued_count=issued), METHOD)
+        member_count=members, issued_count=issued))
 
 
 async def member_pages(member, segment: member_pb2.MemberFilter):
