@@ -27,15 +27,16 @@ from google.protobuf.message_factory import GetMessageClass
 from gateway.domain.callers import BACK_OFFICE_ROLES as BACK_OFFICE
 from gateway.domain.callers import STORE_ROLES
 from gateway.domain.limits import TokenBuckets
-from gateway.domain.scopes import (  # noqa: F401 - LIST, READ, set_field: what a route is, for its tests
-    AT_STORE, CARD_BY_NUMBER, CARD_TYPE_BY_ID, CONFIGURERS, COUNT_CARD_BY_ID, COUNT_CARD_SOLD_BY_ID, COUNT_CARD_USE_BY_ID,
-    CAMPAIGN_BY_ID, EVERY_ROLE, GIFT_BY_ID, HQ_ONLY, ISSUE_COUPONS, LIST, MEMBER_BY_ID, MEMBER_CONTACTED,
+from gateway.domain.scopes import (
+    AT_STORE, CAMPAIGN_BY_ID, CARD_BY_NUMBER, CARD_TYPE_BY_ID, CONFIGURERS, COUNT_CARD_BY_ID, COUNT_CARD_SOLD_BY_ID,
+    COUNT_CARD_USE_BY_ID, EVERY_ROLE, GIFT_BY_ID, HQ_ONLY, ISSUE_COUPONS, LIST, MEMBER_BY_ID, MEMBER_CONTACTED,
     MEMBER_IN_REQUEST, OWN_NODE, PACKAGE_BY_ID, PLAN_BY_ID, READ, RULE_BY_ID, SERVE, TEMPLATE_BY_ID, TOP_UP_BY_ID,
-    WRITE, Route, get_field, named, set_field)
+    WRITE, Route)
+from gateway.domain.scopes import set_field  # noqa: F401 - a route's tests fill requests with it
 from gateway.servicers.auth import Authenticator
-from gateway.use_cases import audit, scopes, top_ups
 from gateway.servicers.deadlines import LONG_CALL_S, passed_on_deadline
-from gateway.use_cases.relay import Services, actor_of, derived_id, relayed
+from gateway.use_cases import passthrough, top_ups
+from gateway.use_cases.relay import Services
 from huiyuan.database import Database
 
 _MEMBER, _CARDS = "/huiyuan.member.v1.MemberService/", "/huiyuan.member.v1.CardService/"
@@ -194,44 +195,21 @@ class PassThrough(grpc.GenericRpcHandler):
         request_type, response_type = message_types(method)
         codec = dict(request_deserializer=request_type.FromString, response_serializer=response_type.SerializeToString)
         if is_streamed(method):
-            async def stream(request, context):
-                _, call, _ = await self._admit(method, route, request, context)
-                async with relayed(route.service):
-                    async for chunk in call(request, timeout=passed_on_deadline(context, LONG_CALL_S)):
-                        yield chunk
+            async def streamed(request, context):
+                caller = await self.auth.caller(context, route.roles)
+                async for chunk in passthrough.stream(self.services, self.lookups, caller, method, route, request,
+                                                      lambda: passed_on_deadline(context, LONG_CALL_S)):
+                    yield chunk
 
-            return grpc.unary_stream_rpc_method_handler(stream, **codec)
+            return grpc.unary_stream_rpc_method_handler(streamed, **codec)
 
         async def forward(request, context):
             asked = None
             if changes(method):  # as the caller asked it, for the trail
                 asked = type(request)()
                 asked.CopyFrom(request)
-            caller, call, node = await self._admit(method, route, request, context)
-            async with relayed(route.service):  # a file imported with a long deadline keeps it
-                answer = await call(request, timeout=passed_on_deadline(context))
-            if route.then is not None:
-                await route.then(self.services, caller, request, answer)
-            if asked is not None:  # done: who changed what (use_cases/audit.py)
-                target = named(request, route.by_id) if route.by_id is not None else audit.first_id(answer)
-                await audit.record(self.database, caller, method, asked, target, node)
-            return answer
+            caller = await self.auth.caller(context, route.roles)
+            return await passthrough.forward(self.services, self.database, self.lookups, caller, method, route, request,
+                                             asked, lambda: passed_on_deadline(context))
 
         return grpc.unary_unary_rpc_method_handler(forward, **codec)
-
-    async def _admit(self, method: str, route: Route, request, context):
-        """Checks the caller and scope and rewrites the request for the service; returns
-        the caller, the service's method to call with it and the node it acts on."""
-        caller = await self.auth.caller(context, route.roles)
-        name = method.rpartition("/")[2]
-        if route.limited:
-            self.lookups.take(caller.key_id)
-        node = await scopes.node_acted_on(caller, route, request, self.services)
-        if route.payer:
-            await scopes.check_payer(caller, route, request, name, self.services, self.lookups)
-        fields = request.DESCRIPTOR.fields_by_name
-        if "request_id" in fields and request.request_id:
-            request.request_id = derived_id(caller.key_id, request.request_id, name)
-        if "actor" in fields:  # the audit trail names the credential, not what the client claims
-            request.actor.CopyFrom(actor_of(caller))
-        return caller, getattr(getattr(self.services, route.service), name), node
