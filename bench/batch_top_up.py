@@ -24,7 +24,8 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway import auth, bootstrap  # noqa: E402
+from gateway.domain.callers import Role  # noqa: E402
+from gateway.use_cases import bootstrap  # noqa: E402
 from huiyuan.common.v1 import file_pb2  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2 as pb  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
@@ -59,7 +60,7 @@ def main() -> None:
     rows = 2_000 if args.quick else 10_000
     url = fresh_database(args.pg, "huiyuan_bench_batch")
     seed(url)
-    _, key = bootstrap.issue_key(url, STORE, auth.Role.STORE_MANAGER, "bench", member_database_url=url)
+    _, key = bootstrap.issue_key(url, STORE, Role.STORE_MANAGER, "bench", member_database_url=url)
     env = {"HUIYUAN_DATABASE_URL": url, **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in PORTS.items()}}
     content = company_file(rows)
     with serving(list(SERVICES.values()), list(PORTS.values()), env):

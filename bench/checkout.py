@@ -35,7 +35,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway import auth, bootstrap  # noqa: E402
+from gateway.domain.callers import Role  # noqa: E402
+from gateway.use_cases import bootstrap  # noqa: E402
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2 as pb  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
@@ -205,7 +206,7 @@ def main() -> None:
     seconds = 8 if args.quick else 30
     url = fresh_database(args.pg, "huiyuan_bench_checkout")
     seed(url)
-    _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", auth.Role.TERMINAL, "bench", member_database_url=url)
+    _, key = bootstrap.issue_key(url, f"{STORE}/pos-1", Role.TERMINAL, "bench", member_database_url=url)
     env = {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_CALL_TIMEOUT_S": "10",
            **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in PORTS.items()}}
     with serving(list(SERVICES.values()), list(PORTS.values()), env) as processes:

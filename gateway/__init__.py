@@ -1,3 +1,4 @@
 """Gateway: the API for store terminals, regional offices and HQ (huiyuan.gateway.v1),
-with authentication, org scope and the checkout saga coordinator. Implementation comes
-in its own issue; for now it serves health and answers UNIMPLEMENTED."""
+with authentication, org scope, the services' calls passed through, and the checkout
+and refund sagas. Its anatomy is every service's (docs/architecture.md): app.py,
+servicers/, use_cases/, domain/, storage/, migrations/."""

@@ -1,17 +1,25 @@
 """The gateway process: the clients' API in front of the services."""
 
+import os
+import time
 from pathlib import Path
 
+from gateway.domain import limits
+from gateway.servicers.auth import Authenticator
+from gateway.servicers.gateway import GatewayServicer
+from gateway.servicers.passthrough import PassThrough
+from gateway.storage import tables
+from gateway.use_cases.recovery import recovery
+from gateway.use_cases.relay import Services
+from huiyuan.database import Idempotency
 from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from huiyuan.runtime.config import IDENTITY_KEY
-from huiyuan.database.idempotency import Idempotency
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
-from gateway import limits, orders, storage
-from gateway.auth import Authenticator
-from gateway.passthrough import PassThrough
-from gateway.servicer import GatewayServicer, Services
 
-metadata = storage.metadata
+metadata = tables.metadata
+# How many member lookups (and PIN tries) a key makes at once, and more each second (domain/limits.py).
+LOOKUP_BURST = int(os.environ.get("HUIYUAN_LOOKUP_BURST", "20"))
+LOOKUP_PER_S = float(os.environ.get("HUIYUAN_LOOKUP_PER_S", "0.5"))
 
 
 def services_of(ctx: ServiceContext) -> Services:
@@ -19,13 +27,12 @@ def services_of(ctx: ServiceContext) -> Services:
 
 
 def register(server, ctx: ServiceContext) -> None:
-    idempotency = Idempotency(ctx.database, storage.idempotency_keys, "gateway")
+    idempotency = Idempotency(ctx.database, tables.idempotency_keys, "gateway")
     services = services_of(ctx)
-    lookups = limits.TokenBuckets()  # member lookups and PIN tries, per key (gateway/limits.py)
+    lookups = limits.TokenBuckets(LOOKUP_BURST, LOOKUP_PER_S, time.monotonic)  # member lookups and PIN tries, per key
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services, lookups), server)
-    # The services' configuration calls, within the caller's scope (gateway/passthrough.py).
-    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.database, storage.api_keys), services, lookups,
-                                                 ctx.database),))
+    # The services' configuration calls, within the caller's scope (servicers/passthrough.py).
+    server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.database), services, lookups, ctx.database),))
 
 
 SPEC = ServiceSpec(
@@ -33,8 +40,8 @@ SPEC = ServiceSpec(
     service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    background=[orders.recovery(services_of)],  # finishes sagas a crash or an outage left PENDING
-    # Its port faces terminals and back offices, whose API keys it checks (gateway/auth.py);
+    background=[recovery(services_of)],  # finishes sagas a crash or an outage left PENDING
+    # Its port faces terminals and back offices, whose API keys it checks (servicers/auth.py);
     # it signs its own calls to the services.
     secrets=(IDENTITY_KEY,),
     max_receive_bytes=limits.MAX_UPLOAD_BYTES,

@@ -92,12 +92,13 @@ def _wallet(args) -> int:
 
 
 def _issue_key(args) -> int:
-    from gateway import auth, bootstrap
+    from gateway.domain.callers import Role
+    from gateway.use_cases import bootstrap
     from huiyuan.runtime.config import Settings
     from huiyuan.runtime.errors import DomainError
 
     try:
-        key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, auth.Role(args.role),
+        key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, Role(args.role),
                                           args.label, member_database_url=Settings.from_env("member").database_url)
     except DomainError as refusal:  # no such node, or a role that does not work at it: as IssueApiKey says
         message = refusal.zh if cli_text.language() == "zh" and refusal.zh else refusal.en

@@ -106,14 +106,15 @@ def _seed_campaign(channel: grpc.Channel, member_ids: list[str]) -> None:
 
 def _seed_terminal_key() -> None:
     """A terminal key for the first till of hq/east/sh-001, for `huiyuan pos`."""
-    from gateway import auth, bootstrap
+    from gateway.domain.callers import Role
+    from gateway.use_cases import bootstrap
     from huiyuan.runtime.config import Settings
     from huiyuan_cli.pos import demo_key_path
 
     path = demo_key_path()
     if not path.exists():
         _, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, "hq/east/sh-001/pos-1",
-                                     auth.Role.TERMINAL, "demo till",
+                                     Role.TERMINAL, "demo till",
                                      member_database_url=Settings.from_env("member").database_url)
         path.write_text(key + "\n")
         path.chmod(0o600)

@@ -1,7 +1,7 @@
 """`huiyuan pos` for count cards (计次卡): the plans on sale at the till, a card sold to
 a member, a use punched (核销) and undone, a card refunded, and a card's history. Each
 goes through the gateway with the wallet's own CountCardService stub, which the gateway
-passes through within the key's scope (gateway/passthrough.py)."""
+passes through within the key's scope (gateway/servicers/passthrough.py)."""
 
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.money import yuan

@@ -1,7 +1,7 @@
 """`huiyuan pos` beside a sale: a card lost, found or replaced, and its history; the
 points mall; a top-up refunded; the stores' settlement. Each goes through the gateway
 with the service's own stub: the gateway passes these calls through within the key's
-scope (gateway/passthrough.py)."""
+scope (gateway/servicers/passthrough.py)."""
 
 from huiyuan.runtime.clock import CHAIN_ZONE
 from huiyuan.runtime.money import yuan

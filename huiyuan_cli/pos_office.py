@@ -1,7 +1,7 @@
 """`huiyuan pos` for a back office's files: the members under a node exported for Excel
 and a file of members imported, through the gateway with the member service's own stub
-within the key's scope (gateway/passthrough.py); a company's file of top-ups loaded
-(gateway/batches.py); a store's day (日结) and what each tender took; the members to
+within the key's scope (gateway/servicers/passthrough.py); a company's file of top-ups loaded
+(gateway/use_cases/batches.py); a store's day (日结) and what each tender took; the members to
 remember (会员关怀): birthdays, anniversaries, and those who stopped coming, and the
 contacts made with them (回访记录)."""
 

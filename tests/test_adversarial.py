@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from gateway.passthrough import ROUTES
+from gateway.servicers.passthrough import ROUTES
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime.inbound import DURATION_SECONDS, TIMESTAMP_SECONDS
 from tests.conftest import drop_pg_database, new_pg_database

@@ -221,7 +221,7 @@ def test_a_retry_waits_for_the_run_that_holds_the_order_then_takes_over_a_lapsed
 
     from sqlalchemy import update
 
-    from gateway.storage import orders
+    from gateway.storage.tables import orders
     from huiyuan.database.engines import make_sync_engine
     from tests.conftest import per_service
 
@@ -310,7 +310,7 @@ def test_a_refund_after_one_made_under_the_stored_value_first_rule_still_adds_up
     """¥50 stored value and ¥50 cash; a refund made before the proportional rule gave
     ¥50 back to stored value. The next ¥25 cannot come from stored value (it has given
     all it paid): cash gives it, and the last ¥25 too, so each tender ends at what it paid."""
-    from gateway.refunds import returned_by_tender, tenders_back
+    from gateway.use_cases.tenders import returned_by_tender, tenders_back
 
     sv, cash = pb.TENDER_KIND_STORED_VALUE, pb.TENDER_KIND_CASH
     paid = [pb.Tender(kind=sv, amount_fen=50_00), pb.Tender(kind=cash, amount_fen=50_00, reference="drawer")]

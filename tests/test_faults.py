@@ -16,7 +16,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway import auth, bootstrap
+from gateway.domain.callers import Role
+from gateway.use_cases import bootstrap
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
@@ -121,7 +122,7 @@ def chain(database_url):
     chain = Chain(database_url)
     try:
         ensure_org(chain.member)
-        chain.key = chain.issue_key(f"{STORE}/pos-1", auth.Role.TERMINAL, "fault test")
+        chain.key = chain.issue_key(f"{STORE}/pos-1", Role.TERMINAL, "fault test")
         chain.points.CreateRule(points_pb2.CreateRuleRequest(request_id="fault-rule", rule=points_pb2.Rule(
             name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
         offer = chain.campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(
@@ -366,7 +367,7 @@ def test_a_step_refused_after_the_pivot_waits_for_an_operator_and_the_terminal_i
     assert_books_balance(chain.processes["wallet"].database_url)
 
     # The store manager finds the order and settles it: it finishes without the step.
-    manager_key = chain.issue_key(STORE, auth.Role.STORE_MANAGER, "店长")
+    manager_key = chain.issue_key(STORE, Role.STORE_MANAGER, "店长")
     as_manager = (("authorization", f"Bearer {manager_key}"),)
     waiting = chain.gateway.ListOrders(pb.ListOrdersRequest(state=pb.ORDER_STATE_NEEDS_ATTENTION), metadata=as_manager)
     assert order_id in [o.order_id for o in waiting.orders]
@@ -405,7 +406,7 @@ def test_an_order_settled_without_its_coupon_redemption_gives_no_discount_back_t
     campaign that never booked the discount."""
     from sqlalchemy import select, update
 
-    from gateway.storage import refunds
+    from gateway.storage.tables import refunds
     from huiyuan.database.engines import make_sync_engine
     from huiyuan.runtime.holds import HoldState
     from services.campaign.storage.tables import reservations
@@ -426,7 +427,7 @@ def test_an_order_settled_without_its_coupon_redemption_gives_no_discount_back_t
     order_id = _error_info(error).metadata["order_id"]
     order = chain.gateway.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=_as_terminal(chain))
     assert [(s.step, s.settled_by) for s in order.refused_steps] == [("redeem", "")]
-    manager_key = chain.issue_key(STORE, auth.Role.STORE_MANAGER, "店长")
+    manager_key = chain.issue_key(STORE, Role.STORE_MANAGER, "店长")
     settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="券预占超时，优惠由门店承担")
     assert chain.gateway.SettleOrder(settle, metadata=(("authorization", f"Bearer {manager_key}"),)).order.state == (
         pb.ORDER_STATE_PAID)
@@ -485,7 +486,7 @@ def test_a_refund_step_refused_after_the_money_went_back_waits_for_an_operator_n
     assert _checkout(chain, checkout) == paid  # the checkout's own retry still gets its receipt
 
     # The store manager settles: the refund finishes without its points step.
-    manager_key = chain.issue_key(STORE, auth.Role.STORE_MANAGER, "店长")
+    manager_key = chain.issue_key(STORE, Role.STORE_MANAGER, "店长")
     settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="积分账不符，积分不退不扣，已告知会员")
     settled = chain.gateway.SettleOrder(settle, metadata=(("authorization", f"Bearer {manager_key}"),)).order
     assert settled.state == pb.ORDER_STATE_REFUNDED
@@ -504,7 +505,7 @@ def test_a_segment_issue_cut_short_by_a_crash_is_finished_by_the_retry_one_coupo
     before it answers. The retry, after a member joined the segment (so the page falls
     differently and is a new request to the campaign), gives that member a coupon and
     nobody a second one."""
-    hq_key = chain.issue_key("hq", auth.Role.HQ_ADMIN, "segment")
+    hq_key = chain.issue_key("hq", Role.HQ_ADMIN, "segment")
     as_hq = (("authorization", f"Bearer {hq_key}"),)
     since = Timestamp()
     since.GetCurrentTime()
@@ -626,7 +627,7 @@ def test_a_top_up_whose_count_toward_the_tiers_was_cut_short_is_finished_by_the_
 def test_a_top_up_refund_whose_uncount_was_cut_short_is_finished_by_the_retry_once(chain):
     """The money goes back, then the member service dies before it stops counting the
     top-up: the manager's retry gets the wallet's answer, and the top-up counts no more."""
-    manager = chain.issue_key(STORE, auth.Role.STORE_MANAGER, "faults")
+    manager = chain.issue_key(STORE, Role.STORE_MANAGER, "faults")
     member = chain.member.register(name="充值退款计数")
     loaded = chain.gateway.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=300_00,
                                                  tender=pb.TENDER_KIND_CASH), metadata=_as_terminal(chain))

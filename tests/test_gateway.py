@@ -10,7 +10,8 @@ import grpc
 import pytest
 from google.type import date_pb2
 
-from gateway import auth, bootstrap
+from gateway.domain.callers import Role
+from gateway.use_cases import bootstrap
 from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.gateway.v1 import gateway_pb2_grpc
@@ -36,7 +37,7 @@ def chain(database_url, member_service, wallet_service, points_service, campaign
     migrate.upgrade(SPEC.migrations_dir, url, "gateway")
     gateway = ServiceThread(SPEC, url)
     ensure_org(Stubs(member_service.channel))
-    _, hq_key = bootstrap.issue_key(url, "hq", auth.Role.HQ_ADMIN, "first admin",
+    _, hq_key = bootstrap.issue_key(url, "hq", Role.HQ_ADMIN, "first admin",
                                     member_database_url=per_service(database_url, "member"))
     stub = gateway_pb2_grpc.GatewayServiceStub(gateway.channel)
     stub.channel = gateway.channel  # for the services' own stubs, passed through (tests/test_gateway_config.py)

@@ -9,7 +9,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
-from gateway import passthrough
+from gateway.servicers import passthrough
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
@@ -25,7 +25,7 @@ HQ, REGION, STORE_MANAGER, TERMINAL = pb.ROLE_HQ_ADMIN, pb.ROLE_REGIONAL_MANAGER
 BACK_OFFICE, CONFIGURERS, HQ_ONLY = {HQ, REGION, STORE_MANAGER}, {HQ, REGION}, {HQ}
 EVERYONE = {HQ, REGION, STORE_MANAGER, TERMINAL}
 
-# Who may call each method, written out here (not read from gateway/passthrough.py).
+# Who may call each method, written out here (not read from gateway/servicers/passthrough.py).
 ADMITTED = {
     "/huiyuan.member.v1.MemberService/ListMembers": BACK_OFFICE,
     "/huiyuan.member.v1.MemberService/ExportMembers": BACK_OFFICE,

@@ -175,11 +175,11 @@ def checkouts_sent_twice(till: Till, requests: list[pb.CheckoutRequest]) -> list
 def overlapping_runs(monkeypatch):
     """Leases that lapse as soon as they are taken, and a recovery loop that takes over
     every order at once: runs of one saga overlap as they would after a long stall."""
-    from gateway import leases, orders as gateway_orders
+    from gateway.use_cases import leases, recovery
 
     monkeypatch.setattr(leases, "LEASE_S", 0.0)
-    monkeypatch.setattr(gateway_orders, "RECOVER_AFTER", gateway_orders.RECOVER_AFTER * 0)
-    monkeypatch.setattr(gateway_orders, "RECOVERY_INTERVAL_S", 0.01)
+    monkeypatch.setattr(recovery, "RECOVER_AFTER", recovery.RECOVER_AFTER * 0)
+    monkeypatch.setattr(recovery, "RECOVERY_INTERVAL_S", 0.01)
 
 
 def test_a_checkout_sent_twice_at_once_is_decided_once(till, database_url):

@@ -10,7 +10,8 @@ from grpc_status import rpc_status
 
 from google.type import date_pb2
 
-from gateway import auth, bootstrap
+from gateway.domain.callers import Role
+from gateway.use_cases import bootstrap
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2, credential_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
@@ -55,8 +56,8 @@ def test_a_key_is_issued_only_for_a_node_there_is_and_a_role_that_works_there(ch
 
     # The operator's command holds to the same, reading the org tree from the member database.
     gateway_url, member_url = per_service(database_url, "gateway"), per_service(database_url, "member")
-    for org_path, role, reason in [("hq", auth.Role.TERMINAL, "ORG_LEVEL_INVALID"),
-                                   ("hq/west", auth.Role.REGIONAL_MANAGER, "ORG_NODE_NOT_FOUND")]:
+    for org_path, role, reason in [("hq", Role.TERMINAL, "ORG_LEVEL_INVALID"),
+                                   ("hq/west", Role.REGIONAL_MANAGER, "ORG_NODE_NOT_FOUND")]:
         with pytest.raises(Exception) as caught:
             bootstrap.issue_key(gateway_url, org_path, role, "t", member_database_url=member_url)
         assert caught.value.reason == reason

@@ -26,7 +26,7 @@ from huiyuan.database.engines import (
     under,
     violated_unique,
 )
-from huiyuan.database.idempotency import RUN_ALONE, Idempotency
+from huiyuan.database.idempotency import RUN_ALONE, Idempotency, request_digest
 from huiyuan.database.upsert import insert_for, insert_new, lock_or_make
 
 
@@ -42,5 +42,5 @@ class Transaction(Protocol):
 __all__ = [
     "BUILT_ONCE", "RUN_ALONE", "Batcher", "Database", "Idempotency", "Rows", "Transaction", "UtcDateTime",
     "dialect_name", "insert_for", "insert_new", "is_postgres", "lock_or_make", "make_sync_engine", "new_metadata",
-    "send", "take_turn_on", "together", "under", "violated_unique",
+    "request_digest", "send", "take_turn_on", "together", "under", "violated_unique",
 ]

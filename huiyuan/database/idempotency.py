@@ -41,7 +41,6 @@ from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.serving import method_name
 from huiyuan.database.direct import Direct, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition
-from huiyuan.runtime.requests import check_request_id  # noqa: F401 - TEMPORARY, until the gateway imports it from requests
 from huiyuan.runtime.secrets import clear, plan, without_secrets
 from huiyuan.runtime.status import from_status, to_status
 

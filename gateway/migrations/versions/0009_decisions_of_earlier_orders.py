@@ -9,7 +9,7 @@ So each such order gets its decision entry (the three messages, as the fields 1,
 3 of a CheckoutDecision: protobuf's wire format, which never changes), and each
 refused order the refusal its terminal heard then, in the gateway's domain.
 
-A refund gets update_time, when a run last took it on (gateway/leases.py), for the
+A refund gets update_time, when a run last took it on (gateway/use_cases/leases.py), for the
 recovery loop: the longest left first, and none again before its delay.
 
 Revision ID: 0009

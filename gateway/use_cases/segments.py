@@ -10,42 +10,44 @@ completes is stored under the request_id; later retries get it without reading t
 segment again.
 """
 
+from gateway.domain.callers import Caller, denied
+from gateway.domain.scopes import ISSUE_COUPONS as ISSUE  # the roles and scope of issuing to named members
+from gateway.use_cases import audit
+from gateway.use_cases.relay import actor_of, derived_id, relayed
+from gateway.use_cases.scopes import check_named
 from huiyuan.campaign.v1 import campaign_pb2
+from huiyuan.database import Database, Idempotency
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2
-from huiyuan.runtime.errors import Violations
-from huiyuan.database.idempotency import Idempotency, check_request_id
-from huiyuan.runtime.requests import check_org_path
-from gateway import auth, passthrough
-from gateway.auth import Caller
-from gateway.relay import derived_id, relayed
 
-METHOD = "IssueSegmentCoupons"
-CAMPAIGN = "/huiyuan.campaign.v1.CampaignService"
-# The roles and the template's scope of issuing to named members, passed through.
-ISSUE = passthrough.ROUTES[f"{CAMPAIGN}/IssueCoupons"]
+METHOD = "IssueSegmentCoupons"  # the step its derived request_id names
 PAGE_SIZE = 500  # ListMembers' largest page
 
 
-def check(v: Violations, request: pb.IssueSegmentCouponsRequest) -> None:
-    check_request_id(v, request.request_id)
-    v.check(bool(request.template_id), "template_id", "TEMPLATE_ID_REQUIRED", "template_id is required")
-    check_org_path(v, request.segment.org_path, "segment.org_path", required=False)
-
-
-async def issue(services, idempotency: Idempotency, caller: Caller,
+async def issue(services, idempotency: Idempotency, database: Database, caller: Caller,
                 request: pb.IssueSegmentCouponsRequest) -> pb.IssueSegmentCouponsResponse:
+    """The segment's coupons issued (or its stored answer), then recorded in the audit
+    trail; with validate_only, how many members the segment has, nothing recorded."""
+    answer = await _issue(services, idempotency, caller, request)
+    if not request.validate_only:
+        await audit.record(database, caller, "IssueSegmentCoupons", request, request.template_id,
+                           request.segment.org_path or caller.org_path)
+    return answer
+
+
+async def _issue(services, idempotency: Idempotency, caller: Caller,
+                 request: pb.IssueSegmentCouponsRequest) -> pb.IssueSegmentCouponsResponse:
     job = pb.IssueSegmentCouponsRequest()
     job.CopyFrom(request)
     job.request_id = derived_id(caller.key_id, request.request_id, METHOD)  # two keys' ids never meet
     if not job.segment.org_path:
         job.segment.org_path = caller.org_path
     if not caller.covers(job.segment.org_path):
-        raise auth.denied()
-    await passthrough.check_named(caller, ISSUE, services, job.template_id)
+        raise denied()
+    await check_named(caller, ISSUE, services, job.template_id)
     if request.validate_only:
         return pb.IssueSegmentCouponsResponse(member_count=await count_members(services.member, job.segment))
-    done = await idempotency.stored(job, pb.IssueSegmentCouponsResponse, METHOD)
+    done = await idempotency.stored(job, pb.IssueSegmentCouponsResponse)
     if done is not None:
         return done
     members = issued = 0
@@ -55,11 +57,11 @@ async def issue(services, idempotency: Idempotency, caller: Caller,
                 # the same page sent again is the same request; a page that falls
                 # differently is another one, and the batch skips whom it has served
                 request_id=derived_id(caller.key_id, job.request_id, ",".join(page)),
-                template_id=job.template_id, member_ids=page, batch_id=job.request_id, actor=caller.actor))
+                template_id=job.template_id, member_ids=page, batch_id=job.request_id, actor=actor_of(caller)))
         members += len(page)
         issued += len(answer.coupons) + len(answer.already_issued_member_ids)
     return await idempotency.remember(job, pb.IssueSegmentCouponsResponse(
-        member_count=members, issued_count=issued), METHOD)
+        member_count=members, issued_count=issued))
 
 
 async def member_pages(member, segment: member_pb2.MemberFilter):

@@ -1,6 +1,6 @@
 """Who changed what: the gateway's audit trail, in one table of its own.
 
-Every change the gateway passes through to a service (gateway/passthrough.py: the
+Every change the gateway passes through to a service (servicers/passthrough.py: the
 calls whose request has a request_id) and its own changes (RegisterMember,
 IssueApiKey, RevokeApiKey, SettleOrder, BatchTopUp, IssueSegmentCoupons) are recorded
 once they succeed: who (the key, its role and node, and the operator id the services'
@@ -24,29 +24,23 @@ Read (ListAuditEntries) by the back offices within their scope: an entry is seen
 over the node it acted on, or over the node of the key that made it.
 """
 
-import functools
 import hashlib
 from datetime import datetime
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from sqlalchemy import or_, select
 
+from gateway.domain.callers import Caller, denied
+from gateway.storage import audit as trail
+from gateway.storage.audit import MAX_TARGET_ID
+from huiyuan.database import Database, Transaction
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import pagination
-from huiyuan.runtime.convert import from_timestamp, timestamp
-from huiyuan.database.engines import dialect_name, under
 from huiyuan.runtime.clock import utcnow
-from huiyuan.database.direct import BUILT_ONCE
-from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.ids import new_id
-from huiyuan.runtime.requests import check_org_path
 from huiyuan.runtime.secrets import clear, plan
-from huiyuan.database.upsert import insert_for
-from gateway import auth
-from gateway.auth import Caller
-from gateway.storage import MAX_TARGET_ID, audit_entries
 
 GATEWAY = "/huiyuan.gateway.v1.GatewayService/"
 
@@ -92,66 +86,36 @@ def first_id(message: Message, depth: int = 2) -> str:
     return ""
 
 
-@functools.cache
-def _insert(dialect: str):
-    """A replay records nothing more (its key, method and request_id are there)."""
-    return insert_for(dialect)(audit_entries).on_conflict_do_nothing(
-        index_elements=["key_id", "method", "request_id"]).execution_options(**{BUILT_ONCE: True})
-
-
 def entry(caller: Caller, method: str, request: Message, target_id: str, target_path: str,
           now: datetime | None = None) -> dict:
     return {"entry_id": new_id("ae"), "entry_time": now or utcnow(), "key_id": caller.key_id,
-            "role": caller.role.value, "org_path": caller.org_path, "operator_id": caller.actor.operator_id,
+            "role": caller.role.value, "org_path": caller.org_path, "operator_id": caller.operator_id,
             "method": method if method.startswith("/") else GATEWAY + method,
             "request_id": request.request_id, "target_id": (target_id or "")[:MAX_TARGET_ID],
             "target_path": target_path or caller.org_path, "change": change_of(request)}
 
 
-async def record_in(db, caller: Caller, method: str, request: Message, target_id: str, target_path: str) -> None:
-    """Record a change in the transaction that makes it (db: Database.transaction()'s)."""
-    await db.execute(_insert(dialect_name(db)), entry(caller, method, request, target_id, target_path))
+async def record_in(tx: Transaction, caller: Caller, method: str, request: Message, target_id: str,
+                    target_path: str) -> None:
+    """Record a change in the transaction that makes it."""
+    await trail.add(tx, entry(caller, method, request, target_id, target_path))
 
 
-async def record(direct, caller: Caller, method: str, request: Message, target_id: str, target_path: str) -> None:
+async def record(database: Database, caller: Caller, method: str, request: Message, target_id: str,
+                 target_path: str) -> None:
     """Record a change a service has made (it answered OK)."""
-    async with direct.transaction() as db:
-        await record_in(db, caller, method, request, target_id, target_path)
+    async with database.transaction() as tx:
+        await record_in(tx, caller, method, request, target_id, target_path)
 
 
-async def list_entries(direct, caller: Caller, request: pb.ListAuditEntriesRequest) -> pb.ListAuditEntriesResponse:
-    t = audit_entries
-    v = Violations()
-    node = check_org_path(v, request.org_path, "org_path", required=False) or caller.org_path
-    start = from_timestamp(request.start_time) if request.HasField("start_time") else None
-    end = from_timestamp(request.end_time) if request.HasField("end_time") else None
-    v.check(start is None or end is None or start < end, "end_time", "PERIOD_INVALID", "end_time is after start_time")
-    v.check(len(request.key_id) <= 40 and len(request.method) <= 128 and len(request.target_id) <= MAX_TARGET_ID, "key_id",
-            "TOO_LONG", "key_id, method and target_id are ids and names, not texts")
-    size = pagination.page_size(request.page_size, 50, 500, v)
-    filters = [node, request.key_id, request.method, request.target_id,
-               start.isoformat() if start else "", end.isoformat() if end else ""]
-    fingerprint = pagination.fingerprint(*filters)
-    before = pagination.decode(request.page_token, fingerprint, v)
-    v.raise_if_any()
+async def list_entries(database: Database, caller: Caller, request: pb.ListAuditEntriesRequest, node: str, start, end,
+                       size: int, before, fingerprint: str) -> pb.ListAuditEntriesResponse:
+    """The entries seen from over node (checked: servicers/checks.py), a page of them."""
     if not caller.covers(node):
-        raise auth.denied()
-    query = select(t).where(or_(under(t.c.target_path, node), under(t.c.org_path, node)))
-    if request.key_id:
-        query = query.where(t.c.key_id == request.key_id)
-    if request.method:
-        query = query.where(t.c.method == request.method if request.method.startswith("/")
-                            else t.c.method.endswith("/" + request.method))
-    if request.target_id:
-        query = query.where(t.c.target_id == request.target_id)
-    if start:
-        query = query.where(t.c.entry_time >= start)
-    if end:
-        query = query.where(t.c.entry_time < end)
-    if before:
-        query = query.where(t.c.entry_id < before[0])
-    async with direct.reading() as db:
-        rows = (await db.execute(query.order_by(t.c.entry_id.desc()).limit(size + 1))).all()
+        raise denied()
+    async with database.reading() as tx:
+        rows = await trail.page(tx, node, key_id=request.key_id, method=request.method, target_id=request.target_id,
+                                start=start, end=end, before=before[0] if before else None, limit=size + 1)
     page, token = pagination.next_page(rows, size, lambda row: [row.entry_id], fingerprint)
     return pb.ListAuditEntriesResponse(entries=[_entry(row) for row in page], next_page_token=token)
 

@@ -10,7 +10,7 @@ up, so the terminal's retry goes on at once; finishing the row clears it.
 
 The lease keeps runs from overlapping, but it cannot make overlapping runs safe: a run
 that stalled past its lease may wake up while another holds it. What makes them safe
-is that every decision is the saga's log's, first writer wins (gateway/checkout.py),
+is that every decision is the saga's log's, first writer wins (use_cases/checkout.py),
 and every service call is idempotent by an id derived from the saga.
 """
 
@@ -23,13 +23,13 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy import Table, or_, select, update
-
+from gateway.domain.orders import PENDING
+from gateway.storage import leases
+from huiyuan.database import Database
 from huiyuan.runtime.clock import utcnow
 
 # How long a run may go without renewing its lease before another may take over.
 LEASE_S = float(os.environ.get("HUIYUAN_SAGA_LEASE_S", "10"))
-PENDING = "PENDING"
 POLL_S = (0.01, 0.02, 0.05, 0.1, 0.2)  # a waiting run reads the row again after each, then every 0.2 s
 
 log = logging.getLogger("huiyuan.gateway.leases")
@@ -44,30 +44,22 @@ def lease_until(now):
 
 
 class Lease:
-    """The lease of one saga's row, held by one run (run_id)."""
+    """The lease of one saga's row (of: "order" or "refund"), held by one run (run_id)."""
 
-    def __init__(self, direct, table: Table, key: str, run_id: str | None = None):
-        self.database = direct
-        self.table = table
-        self.key_column = table.primary_key.columns[0]
+    def __init__(self, database: Database, of: str, key: str, run_id: str | None = None):
+        self.database = database
+        self.of = of
         self.key = key
         self.run_id = run_id or new_run_id()
         self.held = run_id is not None  # a run given its id wrote the row with the lease
-
-    def _mine(self):
-        return (self.key_column == self.key) & (self.table.c.run_id == self.run_id)
 
     async def take(self) -> bool:
         """Take the lease of a PENDING row unless another run holds it. The row's
         update_time says when a run last took it on: the recovery loop takes the rows
         left longest first, and comes back to one no sooner than its delay."""
         now = utcnow()
-        t = self.table
-        async with self.database.transaction() as db:
-            taken = await db.execute(update(t).where(
-                self.key_column == self.key, t.c.state == PENDING, or_(t.c.lease_until.is_(None), t.c.lease_until < now)
-            ).values(run_id=self.run_id, lease_until=lease_until(now), update_time=now))
-        self.held = taken.rowcount == 1
+        async with self.database.transaction() as tx:
+            self.held = await leases.take(tx, self.of, self.key, self.run_id, now, lease_until(now))
         return self.held
 
     async def take_or_wait(self, row, wait_s: float):
@@ -82,11 +74,10 @@ class Lease:
     async def wait(self, wait_s: float):
         """Wait (up to wait_s) while another run holds the lease: the row once that run
         finished it, None once its lease lapsed (take it over), or TimeoutError."""
-        t = self.table
         deadline = time.monotonic() + wait_s
         for pause in itertools.chain(POLL_S, itertools.repeat(POLL_S[-1])):
-            async with self.database.reading() as db:
-                row = (await db.execute(select(t).where(self.key_column == self.key))).one()
+            async with self.database.reading() as tx:
+                row = await leases.row(tx, self.of, self.key)
             if row.state != PENDING:
                 return row
             if row.lease_until is None or row.lease_until < utcnow():
@@ -124,15 +115,14 @@ class Lease:
 
     async def _renew(self) -> None:
         try:
-            async with self.database.transaction() as db:
-                await db.execute(update(self.table).where(self._mine(), self.table.c.state == PENDING)
-                                 .values(lease_until=lease_until(utcnow())))
+            async with self.database.transaction() as tx:
+                await leases.renew(tx, self.of, self.key, self.run_id, lease_until(utcnow()))
         except Exception:  # noqa: BLE001 - the next renewal tries again; a lapse only lets another run in
             log.warning("saga lease not renewed", extra={"key": self.key})
 
     async def _give_up(self) -> None:
         try:
-            async with self.database.transaction() as db:
-                await db.execute(update(self.table).where(self._mine()).values(lease_until=None))
+            async with self.database.transaction() as tx:
+                await leases.give_up(tx, self.of, self.key, self.run_id)
         except Exception:  # noqa: BLE001 - it lapses by itself
             log.warning("saga lease not given up", extra={"key": self.key})

@@ -2,30 +2,27 @@
 the daily summary) and the orders of a node and period as a CSV or XLSX file (the
 consumption report a region opens in Excel)."""
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from google.rpc import status_pb2
-from sqlalchemy import select
 
+from gateway.use_cases import tenders
+from gateway.domain.callers import Caller, denied
+from gateway.storage import reports
+from gateway.use_cases.relay import relayed
+from huiyuan.database import Database
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import org_pb2
+from gateway.use_cases.segments import count_members
+from huiyuan.member.v1 import member_pb2, org_pb2
+from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime import files, words
-from huiyuan.runtime.clock import local
-from huiyuan.runtime.convert import enum_name, from_timestamp
-from huiyuan.database.engines import READ_ONLY
-from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.requests import check_org_path
+from huiyuan.runtime.clock import day_start, local
+from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.status import from_status
 from huiyuan.wallet.v1 import wallet_pb2
-from gateway import auth, tenders
-from gateway.auth import Caller
-from gateway.orders import of_node
-from gateway.relay import relayed
-from gateway.storage import orders, refunds
 
-SOLD = ["PAID", "PARTLY_REFUNDED", "REFUNDED"]
-MAX_PERIOD = timedelta(days=93)  # a quarter: longer reports are the data warehouse's
 TILL_TENDERS = list(tenders.ON_RECEIPT)  # a column each: 现金, 银行卡, 微信支付, 支付宝
 COLUMNS = [
     files.Column("订单号", width=30), files.Column("下单时间", files.TIME, width=20), files.Column("门店", width=16),
@@ -47,17 +44,36 @@ class StoreDay:
     tender_refunds: dict[int, int] = field(default_factory=dict)  # TenderKind -> given back to it
 
 
-async def store_day(direct, store_path: str, start, end) -> StoreDay:
+async def store_summary(services, database: Database, caller: Caller, store: str, day,
+                        date) -> pb.GetStoreDailySummaryResponse:
+    """The store's day, fanned out: orders from the gateway's own book, stored value
+    and points from their services, new members from the member service (date: the
+    request's, day: it as a date)."""
+    if not caller.covers(store):
+        raise denied()
+    start, end = day_start(day), day_start(day + timedelta(days=1))
+    day_request = {"store_path": store, "date": date}
+    async with relayed("wallet, points or member"):
+        stored, points, new_members, paid = await asyncio.gather(
+            services.wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(**day_request)),
+            services.points.GetStoreActivity(points_pb2.GetStoreActivityRequest(**day_request)),
+            count_members(services.member, member_pb2.MemberFilter(
+                org_path=store, registered_after=timestamp(start), registered_before=timestamp(end))),
+            store_day(database, store, start, end))
+    return pb.GetStoreDailySummaryResponse(
+        orders=paid.orders, sales_fen=paid.sales, discount_fen=paid.discount, top_up_fen=stored.top_up_fen,
+        stored_value_spent_fen=stored.spent_fen, points_earned=points.earned_points, points_spent=points.spent_points,
+        new_members=new_members, top_up_bonus_fen=stored.bonus_fen, store_path=store,
+        count_card_sold_fen=stored.count_card_sold_fen, count_card_used_fen=stored.count_card_used_fen,
+        **takings(paid, stored.top_up_takings))
+
+
+async def store_day(database: Database, store_path: str, start, end) -> StoreDay:
     """One store's orders created in [start, end), refunded ones counted as sold (their
     refunds are the day's they were made on), and the refunds finished in it."""
     day = StoreDay()
-    async with direct.reading() as db:
-        sold = (await db.execute(select(orders.c.response).where(
-            orders.c.store_path == store_path, orders.c.create_time >= start, orders.c.create_time < end,
-            orders.c.state.in_(SOLD)))).all()
-        returned = (await db.execute(select(refunds.c.response).join(orders, orders.c.order_id == refunds.c.order_id)
-                                     .where(orders.c.store_path == store_path, refunds.c.create_time >= start,
-                                            refunds.c.create_time < end, refunds.c.state == "DONE"))).all()
+    async with database.reading() as tx:
+        sold, returned = await reports.store_day(tx, store_path, start, end)
     for row in sold:
         receipt = pb.CheckoutResponse.FromString(row.response).receipt
         day.orders += 1
@@ -105,44 +121,21 @@ def takings(paid: StoreDay, top_ups) -> dict:
             "online_top_up_fen": apart[wallet_pb2.TENDER_ONLINE]}
 
 
-def check_export(v: Violations, request: pb.ExportOrdersRequest):
-    """(node or "", start, end, state or None, xlsx) of a well-formed request."""
-    node = check_org_path(v, request.org_path, "org_path", required=False)
-    start = from_timestamp(request.start_time) if request.HasField("start_time") else None
-    end = from_timestamp(request.end_time) if request.HasField("end_time") else None
-    v.check(start is not None, "start_time", "PERIOD_REQUIRED", "start_time is required")
-    v.check(end is not None, "end_time", "PERIOD_REQUIRED", "end_time is required")
-    if start and end:
-        v.check(start < end <= start + MAX_PERIOD, "end_time", "PERIOD_INVALID",
-                "end_time must be after start_time, by at most 93 days")
-    state = enum_name(pb.OrderState, "ORDER_STATE", request.state)
-    v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown order state")
-    return node, start, end, state, files.check_format(v, request.format)
-
-
-async def export_orders(engine, org, caller: Caller, request: pb.ExportOrdersRequest):
-    """The file's chunks (ExportOrdersResponse), from one read of the orders; org is the
-    member service's OrgService, for the names of the stores and tills."""
-    v = Violations()
-    node, start, end, state, xlsx = check_export(v, request)
-    v.raise_if_any()
+async def export_orders(engine, org, caller: Caller, node: str, start, end, state: str | None, xlsx: bool):
+    """The file's chunks (ExportOrdersResponse), from one read of the orders (checked:
+    servicers/checks.py); org is the member service's OrgService, for the names of the
+    stores and tills; engine the gateway's (ServiceContext.engine)."""
     node = node or caller.org_path
     if not caller.covers(node):
-        raise auth.denied()
-    # A refused order moved nothing: it is in the file only when asked for by its state.
-    chosen = [of_node(node), orders.c.create_time >= start, orders.c.create_time < end,
-              orders.c.state == state if state else orders.c.state != "REFUSED"]
+        raise denied()
     names = await _node_names(org, node)
     last_day = local(end - timedelta(microseconds=1))  # the period's end is not in it
     name = f"orders-{node.replace('/', '_')}-{local(start):%Y%m%d}-{last_day:%Y%m%d}.{'xlsx' if xlsx else 'csv'}"
     writer = files.FileWriter(name, COLUMNS, xlsx, "订单")
-    async with engine.connect() as db:  # one connection: the refunds, then the orders streamed
-        await db.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
-        returned = await _units_returned(db, select(orders.c.order_id).where(*chosen))
-        result = await db.stream(select(orders).where(*chosen).order_by(orders.c.create_time, orders.c.order_id))
-        rows = (_row(order, returned.get(order.order_id, 0), names) async for order in result)
-        async for file_name, chunk in writer.stream(rows):
-            yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
+    rows = (_row(order, returned, names) async for order, returned in reports.orders_of_period(
+        engine, node, start, end, state))
+    async for file_name, chunk in writer.stream(rows):
+        yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
 
 
 async def _node_names(org, node: str) -> dict[str, str]:
@@ -155,14 +148,6 @@ async def _node_names(org, node: str) -> dict[str, str]:
         if not page.next_page_token:
             return names
         request.page_token = page.next_page_token
-
-
-async def _units_returned(db, chosen_ids) -> dict[str, int]:
-    returned: dict[str, int] = {}
-    for order_id, lines in await db.execute(select(refunds.c.order_id, refunds.c.lines)
-                                            .where(refunds.c.order_id.in_(chosen_ids))):
-        returned[order_id] = returned.get(order_id, 0) + sum(lines.values())
-    return returned
 
 
 def _row(order, units_returned: int, names: dict[str, str]) -> list:

@@ -16,13 +16,9 @@ store they share (the database, Redis) and a round trip on every lookup.
 Sizes: see MAX_REQUEST_BYTES below.
 """
 
-import os
-import time
+from collections.abc import Callable
 
 from huiyuan.runtime.errors import ResourceExhausted
-
-LOOKUP_BURST = int(os.environ.get("HUIYUAN_LOOKUP_BURST", "20"))
-LOOKUP_PER_S = float(os.environ.get("HUIYUAN_LOOKUP_PER_S", "0.5"))
 
 # The largest request the gateway reads: a company's file or a file of members (16 MiB,
 # some 200,000 rows of CSV; an XLSX holds several times more). gRPC refuses anything
@@ -41,9 +37,10 @@ def max_request_bytes(method: str) -> int:
 
 
 class TokenBuckets:
-    """A token bucket per key: burst tokens, per_s more a second."""
+    """A token bucket per key: burst tokens, per_s more a second, by clock (seconds, as
+    time.monotonic counts them: app.py sets LOOKUP_BURST and LOOKUP_PER_S)."""
 
-    def __init__(self, burst: int = LOOKUP_BURST, per_s: float = LOOKUP_PER_S, clock=time.monotonic):
+    def __init__(self, burst: int, per_s: float, clock: Callable[[], float]):
         self.burst, self.per_s, self.clock = burst, per_s, clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
 

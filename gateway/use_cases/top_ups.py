@@ -13,23 +13,16 @@ not count: the company paid, not the member.
 
 import logging
 
+from gateway.use_cases import tenders
+from gateway.domain.callers import Caller
+from gateway.use_cases.relay import actor_of, derived_id, relayed
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, tier_pb2
-from huiyuan.runtime.errors import DomainError, Violations
-from huiyuan.database.idempotency import check_request_id
+from huiyuan.runtime.errors import DomainError
 from huiyuan.runtime.money import yuan
 from huiyuan.wallet.v1 import wallet_pb2
-from gateway import tenders
-from gateway.auth import Caller
-from gateway.relay import derived_id, relayed
 
 log = logging.getLogger(__name__)
-
-
-def check(v: Violations, request: pb.TopUpRequest) -> None:
-    check_request_id(v, request.request_id)
-    v.check(request.tender in tenders.TILL_TO_WALLET, "tender", "TENDER_INVALID",
-            "tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY")
 
 
 async def top_up(services, caller: Caller, request: pb.TopUpRequest) -> pb.TopUpResponse:
@@ -39,11 +32,11 @@ async def top_up(services, caller: Caller, request: pb.TopUpRequest) -> pb.TopUp
         done = await services.wallet.TopUp(wallet_pb2.TopUpRequest(
             request_id=derived_id(caller.key_id, request.request_id, "top-up"), member_id=request.member_id,
             amount_fen=request.amount_fen, tender=tenders.TILL_TO_WALLET[request.tender],
-            tender_reference=request.tender_reference, store_path=caller.store_path, actor=caller.actor))
+            tender_reference=request.tender_reference, store_path=caller.store_path, actor=actor_of(caller)))
     async with relayed("member"):
         counted = await services.tiers.RecordTopUp(tier_pb2.RecordTopUpRequest(
             request_id=derived_id(caller.key_id, request.request_id, "top-up-counted"), member_id=request.member_id,
-            top_up_id=done.top_up_id, store_path=caller.store_path, amount_fen=done.principal_fen, actor=caller.actor))
+            top_up_id=done.top_up_id, store_path=caller.store_path, amount_fen=done.principal_fen, actor=actor_of(caller)))
     reached = counted.tier_reached.name if counted.HasField("tier_reached") else ""
     lines = [f"充值 {yuan(done.principal_fen)} ({tenders.ON_RECEIPT[request.tender]})"]
     lines += [f"赠送 {yuan(p.bonus_fen)} · {p.name}" for p in done.applied_packages]
@@ -63,7 +56,7 @@ async def refunded(services, caller: Caller, request: wallet_pb2.RefundTopUpRequ
         async with relayed("member"):
             await services.tiers.RecordTopUpRefund(tier_pb2.RecordTopUpRefundRequest(
                 request_id=derived_id(caller.key_id, request.request_id, "top-up-uncounted"),
-                top_up_id=request.top_up_id, actor=caller.actor))
+                top_up_id=request.top_up_id, actor=actor_of(caller)))
     except DomainError as refusal:
         if refusal.reason != "TOP_UP_NOT_RECORDED":
             raise

@@ -2,12 +2,22 @@
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, Table, UniqueConstraint
 
+from huiyuan.database import UtcDateTime, new_metadata
 from huiyuan.database import idempotency
-from huiyuan.database.engines import UtcDateTime, new_metadata
-from gateway import auth
 
 metadata = new_metadata()
-api_keys = auth.define_table(metadata)
+# The credentials (gateway/domain/callers.py): a key is kept as its SHA-256 only.
+api_keys = Table(
+    "api_keys", metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("org_path", String(140), nullable=False),
+    Column("role", String(24), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("revoke_time", UtcDateTime, nullable=True),
+    Index("ix_api_keys_org_path", "org_path"),
+)
 idempotency_keys = idempotency.define_table(metadata)
 
 # An order and its checkout saga: the row is written before any service is called.
@@ -26,7 +36,7 @@ orders = Table(
     Column("refusal", LargeBinary, nullable=True),  # once REFUSED: the refusal's google.rpc.Status, as it was heard
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
-    # The run of the saga that works on it now, and until when (gateway/leases.py).
+    # The run of the saga that works on it now, and until when (use_cases/leases.py).
     Column("run_id", String(40), nullable=True),
     Column("lease_until", UtcDateTime, nullable=True),
     UniqueConstraint("key_id", "request_id"),
@@ -36,7 +46,7 @@ orders = Table(
 )
 
 # A saga's log, by the saga's id (an order's, or a refund's) and step: what its first
-# run decided, which every later run goes on from (gateway/checkout.py).
+# run decided, which every later run goes on from (use_cases/checkout.py).
 saga_log = Table(
     "saga_log", metadata,
     Column("order_id", String(40), primary_key=True),
@@ -63,13 +73,13 @@ refunds = Table(
     Column("response", LargeBinary, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),  # when a run last took it on
-    Column("run_id", String(40), nullable=True),  # as the order's (gateway/leases.py)
+    Column("run_id", String(40), nullable=True),  # as the order's (use_cases/leases.py)
     Column("lease_until", UtcDateTime, nullable=True),
     UniqueConstraint("key_id", "request_id"),
     Index("ix_refunds_state_update_time", "state", "update_time"),  # the recovery loop's unfinished refunds
 )
 
-# Who changed what through the gateway (gateway/audit.py): an entry per change that
+# Who changed what through the gateway (use_cases/audit.py): an entry per change that
 # succeeded, once per key, call and request_id.
 MAX_TARGET_ID = 140
 audit_entries = Table(
@@ -84,7 +94,7 @@ audit_entries = Table(
     Column("request_id", String(64), nullable=False),
     Column("target_id", String(MAX_TARGET_ID), nullable=False),
     Column("target_path", String(140), nullable=False),
-    Column("change", JSON, nullable=False),  # the request, without its secrets (gateway/audit.py)
+    Column("change", JSON, nullable=False),  # the request, without its secrets (use_cases/audit.py)
     UniqueConstraint("key_id", "method", "request_id"),
     Index("ix_audit_entries_target_path_entry_id", "target_path", "entry_id"),
     Index("ix_audit_entries_org_path_entry_id", "org_path", "entry_id"),

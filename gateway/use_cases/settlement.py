@@ -16,34 +16,25 @@ operator to hand over by other means, as the reason records), and the order take
 state its refunds leave it in.
 """
 
-from sqlalchemy import select, update
-
+from gateway.domain.callers import Caller
+from gateway.domain.orders import NEEDS_ATTENTION, PENDING
+from gateway.domain.sagas import settled_step
+from gateway.storage import orders, refunds, saga_log
+from gateway.use_cases import audit
+from gateway.use_cases.checkout import saga_of
+from gateway.use_cases.orders import order_in_scope, order_view
+from gateway.use_cases.refunds import order_state_after_refunds, resume
+from huiyuan.database import Database
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.clock import utcnow
-from huiyuan.runtime.errors import FailedPrecondition, Unavailable, Violations
-from huiyuan.database.idempotency import check_request_id
-from gateway import audit
-from gateway.auth import Caller
-from gateway.checkout import NEEDS_ATTENTION, PENDING, log_insert, settled_step
-from gateway.orders import order_in_scope, order_view, saga_of
-from gateway.refunds import order_state_after_refunds, resume
-from gateway.storage import orders, refunds
-
-MAX_REASON = 200
+from huiyuan.runtime.convert import timestamp
+from huiyuan.runtime.errors import FailedPrecondition, Unavailable
 
 
-def check(v: Violations, request: pb.SettleOrderRequest) -> None:
-    check_request_id(v, request.request_id)
-    v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
-    v.check(0 < len(request.reason.strip()) <= MAX_REASON, "reason", "REASON_REQUIRED",
-            f"say why the order may finish without its refused steps (1 to {MAX_REASON} characters)")
-
-
-async def settle(services, direct, caller: Caller, request: pb.SettleOrderRequest) -> pb.Order:
-    async with direct.transaction() as db:
-        row = await order_in_scope(db, caller, request.order_id, for_update=True)
-        view = await order_view(db, row)
+async def settle(services, database: Database, caller: Caller, request: pb.SettleOrderRequest) -> pb.Order:
+    async with database.transaction() as tx:
+        row = await order_in_scope(tx, caller, request.order_id, for_update=True)
+        view = await order_view(tx, row)
         unsettled = [step for step in view.refused_steps if not step.settled_by]
         if row.state != NEEDS_ATTENTION or not unsettled:
             if view.refused_steps and not unsettled:  # settled before: a retry gets the order as it is
@@ -53,25 +44,23 @@ async def settle(services, direct, caller: Caller, request: pb.SettleOrderReques
                                      "该订单没有被拒绝的步骤，无需人工结算。", order_id=row.order_id)
         now = utcnow()
         for step in unsettled:  # under the id of the saga it belongs to: the order's, or a refund's
-            await db.execute(*log_insert(db, step.refund_id or row.order_id, {settled_step(step.step): pb.RefusedStep(
+            await saga_log.write(tx, step.refund_id or row.order_id, {settled_step(step.step): pb.RefusedStep(
                 step=step.step, reason=step.reason, settle_reason=request.reason.strip(),
-                settled_by=caller.actor.operator_id, settle_time=timestamp(now), refund_id=step.refund_id)}, now))
-        stuck = (await db.execute(select(refunds).where(refunds.c.order_id == row.order_id,
-                                                        refunds.c.state == NEEDS_ATTENTION))).all()
+                settled_by=caller.operator_id, settle_time=timestamp(now), refund_id=step.refund_id)}, now)
+        stuck = await refunds.waiting_for_an_operator(tx, row.order_id)
         # Back to where the saga can finish it (or, if a service is down now, the recovery
         # loop): the checkout PENDING; after a refund, the state its refunds leave.
-        state = await order_state_after_refunds(db, row) if stuck else PENDING
-        await db.execute(update(orders).where(orders.c.order_id == row.order_id).values(state=state, update_time=now))
-        await db.execute(update(refunds).where(refunds.c.refund_id.in_([r.refund_id for r in stuck]))
-                         .values(state="PENDING"))
-        await audit.record_in(db, caller, "SettleOrder", request, row.order_id, row.store_path)
+        state = await order_state_after_refunds(tx, row) if stuck else PENDING
+        await orders.set_state(tx, row.order_id, state, now)
+        await refunds.resume(tx, [r.refund_id for r in stuck])
+        await audit.record_in(tx, caller, "SettleOrder", request, row.order_id, row.store_path)
     try:
         if stuck:
             for refund in stuck:
-                await resume(services, direct, row, refund)
+                await resume(services, database, row, refund)
         else:
-            await saga_of(services, direct, row).resume()
+            await saga_of(services, database, row).resume()
     except Unavailable:  # a service is down (the recovery loop finishes it), or another step was refused
         pass
-    async with direct.reading() as db:
-        return await order_view(db, await order_in_scope(db, caller, request.order_id))
+    async with database.reading() as tx:
+        return await order_view(tx, await order_in_scope(tx, caller, request.order_id))

@@ -16,21 +16,44 @@ from contextlib import asynccontextmanager
 import grpc
 from google.rpc import status_pb2
 
-from huiyuan.runtime import service_auth
+from gateway.domain.callers import Caller, operator_id
+from huiyuan.campaign.v1 import campaign_pb2_grpc
+from huiyuan.common.v1 import actor_pb2
+from huiyuan.member.v1 import (card_pb2_grpc, care_pb2_grpc, member_pb2_grpc, org_pb2_grpc, payment_pin_pb2_grpc,
+                               tier_pb2_grpc)
+from huiyuan.points.v1 import points_pb2_grpc
+from huiyuan.runtime import clients, service_auth
 from huiyuan.runtime.errors import Internal, Unavailable
 from huiyuan.runtime.status import DETAILS_KEY, NO_ANSWER, from_status
+from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2_grpc
 
-# What a call passed on may take when its caller set no deadline: the channel's default
-# for most (gateway/app.py), this for a long one - an export, a company's batch.
-LONG_CALL_S = 600
+class Services:
+    """Stubs of the services, on channels with the gateway's service token and a
+    deadline on every call."""
+
+    def __init__(self, timeout_s: float, identity):
+        member_channel = clients.channel("member", timeout_s, identity)
+        self.member = member_pb2_grpc.MemberServiceStub(member_channel)
+        self.cards = card_pb2_grpc.CardServiceStub(member_channel)
+        self.org = org_pb2_grpc.OrgServiceStub(member_channel)
+        self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
+        self.care = care_pb2_grpc.CareServiceStub(member_channel)
+        self.pins = payment_pin_pb2_grpc.PaymentPinServiceStub(member_channel)
+        wallet_channel = clients.channel("wallet", timeout_s, identity)
+        self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
+        self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)
+        self.points = points_pb2_grpc.PointsServiceStub(clients.channel("points", timeout_s, identity))
+        self.campaign = campaign_pb2_grpc.CampaignServiceStub(clients.channel("campaign", timeout_s, identity))
 
 
-def passed_on_deadline(context, default: float | None = None) -> float | None:
-    """The deadline a call made for this caller gets: what is left of the caller's own
-    (a remaining 0 s included: it is spent, not absent), else default (None: the
-    channel's)."""
-    remaining = context.time_remaining()
-    return default if remaining is None else remaining
+def actor(key_id: str, org_path: str) -> actor_pb2.Actor:
+    """Who the services' audit trails name for a credential's calls: the key, never
+    what a client claims."""
+    return actor_pb2.Actor(operator_id=operator_id(key_id), org_path=org_path)
+
+
+def actor_of(caller: Caller) -> actor_pb2.Actor:
+    return actor(caller.key_id, caller.org_path)
 
 
 def derived_id(key_id: str, request_id: str, step: str) -> str:

@@ -5,7 +5,7 @@ who gets how much. The wallet loads such a file (wallet.v1 BatchTopUp) but does 
 know members: a mistyped member id would get value nobody can spend. So the gateway
 first checks that the store exists, then finds each row's member, by member id or
 phone, among the members the caller may read (the rule of GetMember through the
-gateway: passthrough.sees with MEMBER_BY_ID). It hands the wallet the same rows, in
+gateway: domain/scopes.py, sees with MEMBER_BY_ID). It hands the wallet the same rows, in
 the same places, with the member column replaced by the member id found, or left
 empty; the wallet rejects an empty one, and the gateway reports it MEMBER_NOT_FOUND,
 as it would a member who does not exist.
@@ -21,47 +21,44 @@ caller's request_id.
 import csv
 import hashlib
 import io
-import re
 
+from gateway.domain.callers import Caller, denied
+from gateway.domain.scopes import MEMBER_BY_ID, sees
+from gateway.use_cases import audit
+from gateway.use_cases.relay import actor_of, derived_id, relayed
 from huiyuan.common.v1 import file_pb2
+from huiyuan.database import Database, Idempotency
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.runtime import files
-from huiyuan.runtime.errors import Violations, invalid
-from huiyuan.database.idempotency import Idempotency, check_request_id
+from huiyuan.runtime.errors import invalid
 from huiyuan.wallet.v1 import wallet_pb2
-from gateway import auth, passthrough
-from gateway.auth import Caller
-from gateway.relay import derived_id, relayed
 
-METHOD = "BatchTopUp"
-BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,47}$")  # 48: the wallet's 64 less the store's prefix
+METHOD = "BatchTopUp"  # the step its derived request_id names
 MEMBER_COLUMNS = {"member_id": "member_id", "会员号": "member_id", "phone": "phone", "手机": "phone", "手机号": "phone"}
 FIND_AT_ONCE = 1_000  # keys per FindMembers call: the member service's limit
 NOT_FOUND = "MEMBER_NOT_FOUND"
 
 
-def check(v: Violations, request: pb.BatchTopUpRequest, caller: Caller) -> tuple[str, bool]:
-    """The store that took the money, and whether the file is XLSX."""
-    check_request_id(v, request.request_id)
-    v.check(bool(BATCH_ID.match(request.batch_id)), "batch_id", "BATCH_ID_INVALID",
-            "batch_id: 1 to 48 letters, digits or . _ : -")
-    xlsx = files.check_format(v, request.format)
-    v.check(bool(request.content), "content", "CONTENT_REQUIRED", "content: the file's bytes are required")
-    return caller.store_asked(v, request.store_path, "the store that took the money"), xlsx
+async def top_up(services, idempotency: Idempotency, database: Database, caller: Caller,
+                 request: pb.BatchTopUpRequest, store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
+    """The batch loaded (or its stored answer), then recorded in the audit trail;
+    deadline_s: what the wallet's call may take (None: the channel's default)."""
+    answer = await _top_up(services, idempotency, caller, request, store, xlsx, deadline_s)
+    await audit.record(database, caller, "BatchTopUp", request, request.batch_id, store)
+    return answer
 
 
-async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb.BatchTopUpRequest,
-                 store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
-    """deadline_s: what the wallet's call may take (None: the channel's default)."""
+async def _top_up(services, idempotency: Idempotency, caller: Caller, request: pb.BatchTopUpRequest,
+                  store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
     if not caller.covers(store):
-        raise auth.denied()
+        raise denied()
     async with relayed("member"):  # money is never booked at a store that does not exist
         await services.org.GetOrgNode(org_pb2.GetOrgNodeRequest(path=store))
     job = pb.BatchTopUpRequest()
     job.CopyFrom(request)
     job.request_id = derived_id(caller.key_id, request.request_id, METHOD)  # two keys' ids never meet
-    done = await idempotency.stored(job, pb.BatchTopUpResponse, METHOD)
+    done = await idempotency.stored(job, pb.BatchTopUpResponse)
     if done is not None:
         return done
     header, rows = _read(request.content, xlsx)
@@ -73,13 +70,13 @@ async def top_up(services, idempotency: Idempotency, caller: Caller, request: pb
         loaded = await services.wallet.BatchTopUp(wallet_pb2.BatchTopUpRequest(
             request_id=derived_id(caller.key_id, job.request_id, hashlib.sha256(content).hexdigest()),
             batch_id=f"b{hashlib.sha256(store.encode()).hexdigest()[:10]}:{request.batch_id}", content=content,
-            format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=caller.actor), timeout=deadline_s)
+            format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=actor_of(caller)), timeout=deadline_s)
     for row in loaded.rows:
         if not row.member_id and cells[row.row_number - 2]:  # named, not found: as if there were none
             row.reject_reason = NOT_FOUND
     return await idempotency.remember(job, pb.BatchTopUpResponse(
         applied_rows=loaded.applied_rows, rejected_rows=loaded.rejected_rows, total_fen=loaded.total_fen,
-        bonus_fen=loaded.bonus_fen, rows=loaded.rows), METHOD)
+        bonus_fen=loaded.bonus_fen, rows=loaded.rows))
 
 
 def _read(content: bytes, xlsx: bool) -> tuple[list[str], list[list[str]]]:
@@ -109,7 +106,7 @@ async def _members(member, caller: Caller, kind: str, keys: set[str]) -> dict[st
             page = await member.FindMembers(member_pb2.FindMembersRequest(
                 **{f"{kind}s": keys[start:start + FIND_AT_ONCE]}))
         found.update((key, m.member_id) for key, m in page.members.items()
-                     if passthrough.sees(caller, passthrough.MEMBER_BY_ID, member_pb2.GetMemberResponse(member=m)))
+                     if sees(caller, MEMBER_BY_ID, member_pb2.GetMemberResponse(member=m)))
     return found
 
 
