@@ -24,14 +24,16 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.domain.callers import Role  # noqa: E402
-from gateway.use_cases import bootstrap  # noqa: E402
-from huiyuan.common.v1 import file_pb2  # noqa: E402
-from huiyuan.gateway.v1 import gateway_pb2 as pb  # noqa: E402
-from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
-from huiyuan_cli.launcher import SERVICES  # noqa: E402
-from bench.checkout import MEMBERS, PORTS, STORE, seed  # noqa: E402
-from bench.common import ADMIN_URL, fresh_database, serving  # noqa: E402
+from bench.checkout import MEMBERS, PORTS, STORE, seed
+from bench.common import ADMIN_URL, fresh_database, serving
+from gateway.domain.callers import Role
+from gateway.use_cases import bootstrap
+from huiyuan.common.v1 import file_pb2
+from huiyuan.gateway.v1 import (
+    gateway_pb2 as pb,
+    gateway_pb2_grpc,
+)
+from huiyuan_cli.launcher import SERVICES
 
 
 def company_file(rows: int) -> bytes:
@@ -46,9 +48,13 @@ def company_file(rows: int) -> bytes:
 
 def load(stub, key: str, content: bytes, batch_id: str) -> tuple[float, pb.BatchTopUpResponse]:
     started = time.perf_counter()
-    answer = stub.BatchTopUp(pb.BatchTopUpRequest(request_id=str(uuid.uuid4()), batch_id=batch_id, content=content,
-                                                  format=file_pb2.FILE_FORMAT_CSV),
-                             metadata=(("authorization", f"Bearer {key}"),), timeout=600)
+    answer = stub.BatchTopUp(
+        pb.BatchTopUpRequest(
+            request_id=str(uuid.uuid4()), batch_id=batch_id, content=content, format=file_pb2.FILE_FORMAT_CSV
+        ),
+        metadata=(("authorization", f"Bearer {key}"),),
+        timeout=600,
+    )
     return time.perf_counter() - started, answer
 
 
@@ -72,8 +78,17 @@ def main() -> None:
             again_s, again = load(stub, key, content, "ACME-2026-11")
             assert again.applied_rows == 0 and {r.reject_reason for r in again.rows} == {"ALREADY_APPLIED"}
             print(f"the same batch again, as a new call: {again_s:.1f} s, nothing applied")
-    print(json.dumps({"bench": "batch_top_up", "rows": rows, "seconds": round(seconds, 1),
-                      "rows_per_s": round(rows / seconds), "rerun_s": round(again_s, 1)}))
+    print(
+        json.dumps(
+            {
+                "bench": "batch_top_up",
+                "rows": rows,
+                "seconds": round(seconds, 1),
+                "rows_per_s": round(rows / seconds),
+                "rerun_s": round(again_s, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

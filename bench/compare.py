@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ADMIN_URL, side_by_side  # noqa: E402
+from bench.common import ADMIN_URL, side_by_side
 
 BENCHES = ["wallet", "points", "campaign", "member_lookup", "batch_top_up", "checkout"]
 
@@ -45,10 +45,15 @@ def summary(runs: list[tuple[str, dict]]) -> dict[str, dict]:
     for name in sides["before"].keys() & sides["after"].keys():
         b, a = sides["before"][name], sides["after"][name]
         mean_b, mean_a = sum(b) / len(b), sum(a) / len(a)
-        out[name] = {"before": b, "after": a, "mean_before": round(mean_b, 3), "mean_after": round(mean_a, 3),
-                     "ratio": round(mean_a / mean_b, 3) if mean_b else None,
-                     "spread_before": round(max(b) / min(b), 3) if min(b) > 0 else None,
-                     "spread_after": round(max(a) / min(a), 3) if min(a) > 0 else None}
+        out[name] = {
+            "before": b,
+            "after": a,
+            "mean_before": round(mean_b, 3),
+            "mean_after": round(mean_a, 3),
+            "ratio": round(mean_a / mean_b, 3) if mean_b else None,
+            "spread_before": round(max(b) / min(b), 3) if min(b) > 0 else None,
+            "spread_after": round(max(a) / min(a), 3) if min(a) > 0 else None,
+        }
     return out
 
 
@@ -66,10 +71,21 @@ def main() -> None:
         runs = side_by_side(bench, args.against, [*(["--quick"] if args.quick else []), "--pg", args.pg], args.rounds)
         results[bench] = summary(runs)
         for name, s in sorted(results[bench].items()):
-            print(f"  {name}: before {s['mean_before']:,} (spread {s['spread_before']}), "
-                  f"after {s['mean_after']:,} (spread {s['spread_after']}), after/before {s['ratio']}")
-    print(json.dumps({"bench": "compare", "against": args.against, "rounds": args.rounds, "quick": args.quick,
-                      "results": results}))
+            print(
+                f"  {name}: before {s['mean_before']:,} (spread {s['spread_before']}), "
+                f"after {s['mean_after']:,} (spread {s['spread_after']}), after/before {s['ratio']}"
+            )
+    print(
+        json.dumps(
+            {
+                "bench": "compare",
+                "against": args.against,
+                "rounds": args.rounds,
+                "quick": args.quick,
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,11 +26,11 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from huiyuan.common.v1 import actor_pb2, file_pb2  # noqa: E402
-from huiyuan.member.v1 import member_pb2, member_pb2_grpc  # noqa: E402
-from huiyuan.database import migrate  # noqa: E402
-from services.member.app import SPEC  # noqa: E402
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving, service_channel, vacuum  # noqa: E402
+from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, service_channel, serving, vacuum
+from huiyuan.common.v1 import actor_pb2, file_pb2
+from huiyuan.database import migrate
+from huiyuan.member.v1 import member_pb2, member_pb2_grpc
+from services.member.app import SPEC
 
 PORT = 7491
 STORE = "hq/east/sh-001"
@@ -48,18 +48,39 @@ def seed(url: str, members: int) -> None:
     migrate.upgrade(SPEC.migrations_dir, url, "member")
     started = time.perf_counter()
     with psycopg.connect(url.replace("postgresql://", "postgresql://", 1), options="-c search_path=member") as db:
-        db.execute("INSERT INTO org_nodes VALUES ('hq','hq','HQ','HQ','Asia/Shanghai',NULL,now()),"
-                   "('hq/east','east','East','REGION','Asia/Shanghai','hq',now()),"
-                   "('hq/east/sh-001','sh-001','SH','STORE','Asia/Shanghai','hq/east',now())")
-        db.execute("INSERT INTO card_types VALUES ('ct_bench','bench','hq',"
-                   "'[\"DISCOUNT\",\"POINTS\",\"STORED_VALUE\",\"TIMES\"]','INDIVIDUAL',NULL,0,now())")
-        with db.cursor().copy("COPY members (member_id,name,gender,phone,home_store_path,marketing_consent,attributes,"
-                              "channel,registered_org_path,create_time,update_time) FROM STDIN") as copy:
+        db.execute(
+            "INSERT INTO org_nodes VALUES ('hq','hq','HQ','HQ','Asia/Shanghai',NULL,now()),"
+            "('hq/east','east','East','REGION','Asia/Shanghai','hq',now()),"
+            "('hq/east/sh-001','sh-001','SH','STORE','Asia/Shanghai','hq/east',now())"
+        )
+        db.execute(
+            "INSERT INTO card_types VALUES ('ct_bench','bench','hq',"
+            '\'["DISCOUNT","POINTS","STORED_VALUE","TIMES"]\',\'INDIVIDUAL\',NULL,0,now())'
+        )
+        with db.cursor().copy(
+            "COPY members (member_id,name,gender,phone,home_store_path,marketing_consent,attributes,"
+            "channel,registered_org_path,create_time,update_time) FROM STDIN"
+        ) as copy:
             for i in range(members):
-                copy.write_row((f"m_{i:026d}", f"会员{i}", "UNSPECIFIED", phone_of(i), STORE, False, "{}",
-                                "BULK_IMPORT", STORE, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"))
-        with db.cursor().copy("COPY cards (card_number,member_id,card_type_id,state,issued_org_path,issue_time,"
-                              "replaces_card_number,replaced_by_card_number) FROM STDIN") as copy:
+                copy.write_row(
+                    (
+                        f"m_{i:026d}",
+                        f"会员{i}",
+                        "UNSPECIFIED",
+                        phone_of(i),
+                        STORE,
+                        False,
+                        "{}",
+                        "BULK_IMPORT",
+                        STORE,
+                        "2026-01-01T00:00:00Z",
+                        "2026-01-01T00:00:00Z",
+                    )
+                )
+        with db.cursor().copy(
+            "COPY cards (card_number,member_id,card_type_id,state,issued_org_path,issue_time,"
+            "replaces_card_number,replaced_by_card_number) FROM STDIN"
+        ) as copy:
             for i in range(members):
                 copy.write_row((card_of(i), f"m_{i:026d}", "ct_bench", "ACTIVE", STORE, "2026-01-01T00:00:00Z", "", ""))
     print(f"seeded {members:,} members and cards in {time.perf_counter() - started:.1f} s")
@@ -69,8 +90,11 @@ def seed(url: str, members: int) -> None:
 def lookup(stub, members: int):
     """By card or by phone, half each, of a random member."""
     k = random.randrange(members)
-    request = (member_pb2.LookupMemberRequest(phone=phone_of(k)) if random.randrange(2)
-               else member_pb2.LookupMemberRequest(card_number=card_of(k)))
+    request = (
+        member_pb2.LookupMemberRequest(phone=phone_of(k))
+        if random.randrange(2)
+        else member_pb2.LookupMemberRequest(card_number=card_of(k))
+    )
     return stub.LookupMember(request, timeout=5)
 
 
@@ -89,15 +113,26 @@ async def measure(members: int, seconds: float, import_rows: int) -> dict:
     for i in range(import_rows):
         writer.writerow([f"导入{i}", f"19{i:09d}", "女" if i % 2 else "男", "1990-05-17"])
     started = time.perf_counter()
-    result = await stub.ImportMembers(member_pb2.ImportMembersRequest(
-        request_id=f"bench-import-{time.time_ns()}", content=out.getvalue().encode(), format=file_pb2.FILE_FORMAT_CSV,
-        actor=actor_pb2.Actor(operator_id="bench", org_path=STORE)), timeout=300)
+    result = await stub.ImportMembers(
+        member_pb2.ImportMembersRequest(
+            request_id=f"bench-import-{time.time_ns()}",
+            content=out.getvalue().encode(),
+            format=file_pb2.FILE_FORMAT_CSV,
+            actor=actor_pb2.Actor(operator_id="bench", org_path=STORE),
+        ),
+        timeout=300,
+    )
     import_s = time.perf_counter() - started
     assert result.imported_rows == import_rows, result
     print(f"import of {import_rows:,} CSV rows: {import_s:.1f} s")
     await channel.close()
-    return {"lookups_per_s": round(rate), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
-            "import_rows": import_rows, "import_s": round(import_s, 2)}
+    return {
+        "lookups_per_s": round(rate),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
+        "import_rows": import_rows,
+        "import_s": round(import_s, 2),
+    }
 
 
 def main() -> None:

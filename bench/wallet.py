@@ -30,14 +30,25 @@ from google.protobuf.duration_pb2 import Duration
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from huiyuan.database import migrate  # noqa: E402
-from huiyuan.wallet.v1 import wallet_pb2 as pb  # noqa: E402
-from huiyuan.wallet.v1 import wallet_pb2_grpc  # noqa: E402
-from services.wallet.app import SPEC  # noqa: E402
-from bench.common import (  # noqa: E402
-    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
-    service_channel, vacuum,
+from bench.common import (
+    ADMIN_URL,
+    closed_loop,
+    cpu_ms_per,
+    cpu_usage,
+    fresh_database,
+    open_loop,
+    percentile,
+    pgbench_tps,
+    service_channel,
+    serving,
+    vacuum,
 )
+from huiyuan.database import migrate
+from huiyuan.wallet.v1 import (
+    wallet_pb2 as pb,
+    wallet_pb2_grpc,
+)
+from services.wallet.app import SPEC
 
 PORT = 7492
 STORE = "hq/east/sh-001"
@@ -52,23 +63,62 @@ def member_of(i: int) -> str:
 def seed(url: str) -> None:
     migrate.upgrade(SPEC.migrations_dir, url, "wallet")
     with psycopg.connect(url, options="-c search_path=wallet") as db:
-        with db.cursor().copy("COPY member_accounts (member_id,principal_fen,bonus_fen,held_principal_fen,held_bonus_fen,"
-                              "update_time,last_sequence) FROM STDIN") as copy:
+        with db.cursor().copy(
+            "COPY member_accounts (member_id,principal_fen,bonus_fen,held_principal_fen,held_bonus_fen,"
+            "update_time,last_sequence) FROM STDIN"
+        ) as copy:
             for i in range(ACCOUNTS):
                 copy.write_row((member_of(i), FUNDS, 0, 0, 0, "2026-01-01T00:00:00Z", 1))
-        with db.cursor().copy("COPY lots (lot_id,member_id,loaded_store_path,principal_left_fen,bonus_left_fen) FROM STDIN") as copy:
+        with db.cursor().copy(
+            "COPY lots (lot_id,member_id,loaded_store_path,principal_left_fen,bonus_left_fen) FROM STDIN"
+        ) as copy:
             for i in range(ACCOUNTS):
                 copy.write_row((f"t_{i:026d}", member_of(i), STORE, FUNDS, 0))
-        with db.cursor().copy("COPY entries (entry_id,operation_id,member_id,kind,principal_delta_fen,bonus_delta_fen,"
-                              "balance_after_fen,counter_account,loaded_store_path,store_path,operator_id,policy,memo,"
-                              "post_time,sequence) FROM STDIN") as copy:
+        with db.cursor().copy(
+            "COPY entries (entry_id,operation_id,member_id,kind,principal_delta_fen,bonus_delta_fen,"
+            "balance_after_fen,counter_account,loaded_store_path,store_path,operator_id,policy,memo,"
+            "post_time,sequence) FROM STDIN"
+        ) as copy:
             for i in range(ACCOUNTS):
-                copy.write_row((f"t_{i:026d}:0000", f"t_{i:026d}", member_of(i), "TOP_UP", FUNDS, 0, FUNDS,
-                                f"TENDER:{STORE}", STORE, STORE, "bench", "-", "seed", "2026-01-01T00:00:00Z", 1))
+                copy.write_row(
+                    (
+                        f"t_{i:026d}:0000",
+                        f"t_{i:026d}",
+                        member_of(i),
+                        "TOP_UP",
+                        FUNDS,
+                        0,
+                        FUNDS,
+                        f"TENDER:{STORE}",
+                        STORE,
+                        STORE,
+                        "bench",
+                        "-",
+                        "seed",
+                        "2026-01-01T00:00:00Z",
+                        1,
+                    )
+                )
         with db.cursor().copy("COPY holds FROM STDIN") as copy:
             for i in range(ACCOUNTS):
-                copy.write_row((f"h_{i:026d}", member_of(i), 100, 100, 0, 0, 0, 0, "RELEASED", STORE, "seed",
-                                "PROPORTIONAL", "2026-01-01T00:10:00Z", "2026-01-01T00:00:00Z"))
+                copy.write_row(
+                    (
+                        f"h_{i:026d}",
+                        member_of(i),
+                        100,
+                        100,
+                        0,
+                        0,
+                        0,
+                        0,
+                        "RELEASED",
+                        STORE,
+                        "seed",
+                        "PROPORTIONAL",
+                        "2026-01-01T00:10:00Z",
+                        "2026-01-01T00:00:00Z",
+                    )
+                )
         with db.cursor().copy("COPY idempotency_keys FROM STDIN") as copy:
             for i in range(ACCOUNTS):
                 copy.write_row((f"seed-{i}", "Hold", "-", b"", None, "2026-01-01T00:00:00Z"))
@@ -76,11 +126,20 @@ def seed(url: str) -> None:
 
 
 async def pair(stub, member: str) -> None:
-    hold = await stub.Hold(pb.HoldRequest(
-        request_id=str(uuid.uuid4()), member_id=member, amount_fen=random.randint(1, 500_00), ttl=Duration(seconds=600),
-        store_path=STORE), timeout=10)
-    await stub.Capture(pb.CaptureRequest(request_id=str(uuid.uuid4()), hold_id=hold.hold.hold_id,
-                                         amount_fen=hold.hold.amount_fen), timeout=10)
+    hold = await stub.Hold(
+        pb.HoldRequest(
+            request_id=str(uuid.uuid4()),
+            member_id=member,
+            amount_fen=random.randint(1, 500_00),
+            ttl=Duration(seconds=600),
+            store_path=STORE,
+        ),
+        timeout=10,
+    )
+    await stub.Capture(
+        pb.CaptureRequest(request_id=str(uuid.uuid4()), hold_id=hold.hold.hold_id, amount_fen=hold.hold.amount_fen),
+        timeout=10,
+    )
 
 
 async def measure(seconds: float, service_pid: int) -> dict:
@@ -100,8 +159,13 @@ async def measure(seconds: float, service_pid: int) -> dict:
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"open-loop at {rate / 2:,.0f} pairs/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies):,} pairs)")
     await channel.close()
-    return {"pairs_per_s": round(rate), "hot_pairs_per_s": round(hot_rate), "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
-            "cpu_ms": cpu_ms}
+    return {
+        "pairs_per_s": round(rate),
+        "hot_pairs_per_s": round(hot_rate),
+        "p50_ms": round(p50, 1),
+        "p99_ms": round(p99, 1),
+        "cpu_ms": cpu_ms,
+    }
 
 
 def main() -> None:
@@ -112,12 +176,22 @@ def main() -> None:
     seconds = 5 if args.quick else 20
     url = fresh_database(args.pg, "huiyuan_bench_wallet")
     seed(url)
-    with serving(["services.wallet"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_WALLET_PORT": str(PORT)}) as (service,):
+    with serving(["services.wallet"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_WALLET_PORT": str(PORT)}) as (
+        service,
+    ):
         figures = asyncio.run(measure(seconds, service.pid))
     tps = pgbench_tps(args.pg, seconds, "-N")
     print(f"pgbench -N, 8 clients: {tps:,.0f} tps; pairs/s over pgbench tps: {figures['pairs_per_s'] / tps:.3f}")
-    print(json.dumps({"bench": "wallet_hold_capture", **figures, "pgbench_tps": round(tps),
-                      "ratio": round(figures["pairs_per_s"] / tps, 3)}))
+    print(
+        json.dumps(
+            {
+                "bench": "wallet_hold_capture",
+                **figures,
+                "pgbench_tps": round(tps),
+                "ratio": round(figures["pairs_per_s"] / tps, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,14 @@ def _print_member(m, tier_name="", cards=()):
     from huiyuan.member.v1 import card_pb2
 
     print(t("member_name_line", name=m.name, phone=f"{m.phone[:3]}****{m.phone[-4:]}", member_id=m.member_id))
-    print(t("member_detail_line", store=m.home_store_path or "-", tier=tier_name or "-",
-            day=f"{m.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d}"))
+    print(
+        t(
+            "member_detail_line",
+            store=m.home_store_path or "-",
+            tier=tier_name or "-",
+            day=f"{m.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d}",
+        )
+    )
     for c in cards:
         print(t("member_card_line", number=c.card_number, state=enum_text(card_pb2.CardState, c.state)))
 
@@ -47,8 +53,14 @@ def _lookup_request(args):
     from huiyuan.member.v1 import member_pb2
 
     # one key: they are a oneof, and setting another, even to "", would choose that one
-    key = next(((name, value) for name, value in (("phone", args.phone), ("card_number", args.card),
-                                                  ("member_id", args.id)) if value), None)
+    key = next(
+        (
+            (name, value)
+            for name, value in (("phone", args.phone), ("card_number", args.card), ("member_id", args.id))
+            if value
+        ),
+        None,
+    )
     if key is None:
         raise SystemExit(t("say_whom"))
     return member_pb2.LookupMemberRequest(**dict([key]))
@@ -64,8 +76,10 @@ def _member(args) -> int:
         return 0
     tiers = tier_pb2_grpc.TierServiceStub(_channel("member"))
     tier_names = {tier.tier_id: tier.name for tier in tiers.ListTiers(tier_pb2.ListTiersRequest(), timeout=5).tiers}
-    response = stub.ListMembers(member_pb2.ListMembersRequest(
-        filter=member_pb2.MemberFilter(org_path=args.org or ""), page_size=args.limit), timeout=5)
+    response = stub.ListMembers(
+        member_pb2.ListMembersRequest(filter=member_pb2.MemberFilter(org_path=args.org or ""), page_size=args.limit),
+        timeout=5,
+    )
     for m in response.members:
         _print_member(m, tier_names.get(m.tier_id, ""))
     if not response.members:
@@ -79,15 +93,33 @@ def _wallet(args) -> int:
     member = _member_stub().LookupMember(_lookup_request(args), timeout=5).member
     wallet = wallet_pb2_grpc.WalletServiceStub(_channel("wallet"))
     b = wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member.member_id), timeout=5).balance
-    print(t("wallet_balance", name=member.name, total=yuan(b.principal_fen + b.bonus_fen), principal=yuan(b.principal_fen),
-            bonus=yuan(b.bonus_fen), held=yuan(b.held_fen), available=yuan(b.available_fen)))
+    print(
+        t(
+            "wallet_balance",
+            name=member.name,
+            total=yuan(b.principal_fen + b.bonus_fen),
+            principal=yuan(b.principal_fen),
+            bonus=yuan(b.bonus_fen),
+            held=yuan(b.held_fen),
+            available=yuan(b.available_fen),
+        )
+    )
     if args.action == "statement":
-        entries = wallet.ListEntries(wallet_pb2.ListEntriesRequest(member_id=member.member_id, page_size=args.limit), timeout=5)
+        entries = wallet.ListEntries(
+            wallet_pb2.ListEntriesRequest(member_id=member.member_id, page_size=args.limit), timeout=5
+        )
         for e in entries.entries:
-            print(t("wallet_entry", time=f"{e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}",
+            print(
+                t(
+                    "wallet_entry",
+                    time=f"{e.post_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}",
                     kind=left(enum_text(wallet_pb2.EntryKind, e.kind), 18),
                     amount=right(yuan(e.principal_delta_fen + e.bonus_delta_fen), 10),
-                    balance=right(yuan(e.balance_after_fen), 10), store=e.store_path, memo=e.memo).rstrip())
+                    balance=right(yuan(e.balance_after_fen), 10),
+                    store=e.store_path,
+                    memo=e.memo,
+                ).rstrip()
+            )
     return 0
 
 
@@ -98,8 +130,13 @@ def _issue_key(args) -> int:
     from huiyuan.runtime.errors import DomainError
 
     try:
-        key_id, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, args.org, Role(args.role),
-                                          args.label, member_database_url=Settings.from_env("member").database_url)
+        key_id, key = bootstrap.issue_key(
+            Settings.from_env("gateway").database_url,
+            args.org,
+            Role(args.role),
+            args.label,
+            member_database_url=Settings.from_env("member").database_url,
+        )
     except DomainError as refusal:  # no such node, or a role that does not work at it: as IssueApiKey says
         message = refusal.zh if cli_text.language() == "zh" and refusal.zh else refusal.en
         print(t("refused", code=refusal.code.name, reason=refusal.reason, message=message), file=sys.stderr)
@@ -111,6 +148,7 @@ def _issue_key(args) -> int:
 def parser() -> Parser:
     """The whole command line, in this run's language."""
     from huiyuan_cli import pos
+
     top = Parser(prog="huiyuan", description=t("huiyuan_description"))
     top.add_argument("--lang", choices=cli_text.LANGUAGES, help=t("help_lang"))  # read first: cli_text.take_language
     sub = top.add_subparsers(dest="command", required=True, title=t("heading_commands"), metavar=t("metavar_command"))
@@ -135,8 +173,12 @@ def parser() -> Parser:
     key = sub.add_parser("key", help=t("help_key"))
     key.add_argument("action", choices=["issue"], metavar="issue")
     key.add_argument("--org", required=True, help=t("help_key_org"))
-    key.add_argument("--role", required=True, choices=["TERMINAL", "STORE_MANAGER", "REGIONAL_MANAGER", "HQ_ADMIN"],
-                     help=t("help_role"))
+    key.add_argument(
+        "--role",
+        required=True,
+        choices=["TERMINAL", "STORE_MANAGER", "REGIONAL_MANAGER", "HQ_ADMIN"],
+        help=t("help_role"),
+    )
     key.add_argument("--label", default="", help=t("help_label"))
     return top
 
@@ -152,6 +194,7 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     from huiyuan_cli import launcher, pos
+
     if args.command != "up" and hasattr(signal, "SIGPIPE"):
         # `huiyuan pos receipt ID | head` ends quietly, as a shell tool does, when head has
         # read enough (Python would raise BrokenPipeError at the next print).
@@ -163,7 +206,9 @@ def _run(args) -> int:
         if args.command == "migrate":
             unknown = set(args.services) - set(launcher.SERVICES)
             if unknown:
-                raise SystemExit(t("unknown_services", names=", ".join(sorted(unknown)), known=", ".join(launcher.SERVICES)))
+                raise SystemExit(
+                    t("unknown_services", names=", ".join(sorted(unknown)), known=", ".join(launcher.SERVICES))
+                )
             launcher.migrate_all(args.services or list(launcher.SERVICES))
             return 0
         if args.command == "pos":
@@ -193,8 +238,10 @@ def explain(error: grpc.RpcError) -> int:
         message = refusal.zh if cli_text.language() == "zh" and refusal.zh else refusal.en
     print(t("refused", code=code.name, reason=reason or code.name, message=message), file=sys.stderr)
     for violation in getattr(refusal, "violations", []):
-        print(t("violation", field=violation.field, reason=violation.reason, description=violation.description),
-              file=sys.stderr)
+        print(
+            t("violation", field=violation.field, reason=violation.reason, description=violation.description),
+            file=sys.stderr,
+        )
     return 1
 
 

@@ -46,8 +46,9 @@ class Parser(argparse.ArgumentParser):
         self.add_argument("-h", "--help", action="help", help=t("help_help"))
 
     def error(self, message: str):
-        self.exit(2, t("arg_error", prog=self.prog, message=said(message)) + "\n"
-                  + t("usage_hint", prog=self.prog) + "\n")
+        self.exit(
+            2, t("arg_error", prog=self.prog, message=said(message)) + "\n" + t("usage_hint", prog=self.prog) + "\n"
+        )
 
 
 # argparse's refusals (Python 3.11 to 3.13), by shape: "argument --amount: ..." and the rest.
@@ -79,8 +80,7 @@ def said(message: str) -> str:
         if option == t("metavar_command"):  # a command mistyped: the closest, not the whole list
             names = [name.strip("'") for name in choices.split(", ")]
             close = difflib.get_close_matches(value.strip("'"), names, n=1)
-            return t("arg_invalid_command", value=value,
-                     guess=t("arg_did_you_mean", word=close[0]) if close else "")
+            return t("arg_invalid_command", value=value, guess=t("arg_did_you_mean", word=close[0]) if close else "")
         return t("arg_invalid_choice", option=option, value=value, choices=choices)
     if number := INVALID_NUMBER.match(rest):
         return t("arg_invalid_number", option=option, value=number["value"])
@@ -159,4 +159,3 @@ def period(args) -> tuple[date, date]:
     if args.first_day > last:
         raise SystemExit(t("period_reversed", first=args.first_day, last=last))
     return args.first_day, last
-

@@ -44,7 +44,9 @@ def take_language(argv: list[str]) -> tuple[str | None, list[str]]:
     rest, lang = [], None
     words_left = iter(argv)
     for word in words_left:
-        value = word[len("--lang="):] if word.startswith("--lang=") else next(words_left, "") if word == "--lang" else None
+        value = (
+            word[len("--lang=") :] if word.startswith("--lang=") else next(words_left, "") if word == "--lang" else None
+        )
         if value is None:
             rest.append(word)
             continue
@@ -93,8 +95,10 @@ TEXT = {
     "heading_options": ("选项", "options"),
     "heading_commands": ("命令", "commands"),
     "help_help": ("显示本帮助并退出", "show this help and exit"),
-    "help_lang": ("输出语言：zh（中文，默认）或 en（英文）；也可设环境变量 HUIYUAN_LANG",
-                  "the language: zh (Chinese, the default) or en; or set HUIYUAN_LANG"),
+    "help_lang": (
+        "输出语言：zh（中文，默认）或 en（英文）；也可设环境变量 HUIYUAN_LANG",
+        "the language: zh (Chinese, the default) or en; or set HUIYUAN_LANG",
+    ),
     "usage_hint": ("（用法见 {prog} -h）", "(see {prog} -h)"),
     "huiyuan_description": (
         "huiyuan（会员）：连锁门店的会员系统。\n"
@@ -114,7 +118,8 @@ TEXT = {
         "  huiyuan wallet balance|statement --phone P | --card N | --id M   stored value and its entries\n"
         "  huiyuan pos COMMAND ...             a till and the back offices, through the gateway: huiyuan pos -h\n"
         "  huiyuan key issue --org PATH --role ROLE [--label L]   a gateway credential, written straight\n"
-        "                                      to the gateway's database (the first HQ key)"),
+        "                                      to the gateway's database (the first HQ key)",
+    ),
     "help_up": ("在本机运行全部服务，并写入示例数据", "run every service on this machine with demo data"),
     "help_no_demo": ("不写入示例数据", "do not seed demo data"),
     "help_migrate": ("执行数据库迁移", "apply database migrations"),
@@ -131,52 +136,65 @@ TEXT = {
     "help_role": ("角色", "the role"),
     "help_label": ("备注，例如 店长", "a label, such as 店长"),
     "metavar_command": ("命令", "COMMAND"),
-
     # --- argparse's own refusals, as the chosen language says them ----------------------
     "arg_error": ("{prog}：{message}", "{prog}: {message}"),
     "arg_required": ("缺少参数：{names}", "the following arguments are required: {names}"),
     "arg_unrecognized": ("无法识别的参数：{words}", "unrecognized arguments: {words}"),
     "arg_expects_value": ("{option} 后面需要一个值", "{option} expects a value"),
-    "arg_invalid_choice": ("{option}：没有 {value} 这一项；可选：{choices}",
-                           "{option}: {value} is not one of {choices}"),
+    "arg_invalid_choice": (
+        "{option}：没有 {value} 这一项；可选：{choices}",
+        "{option}: {value} is not one of {choices}",
+    ),
     "arg_invalid_command": ("没有 {value} 这个命令{guess}", "there is no command {value}{guess}"),
     "arg_did_you_mean": ("（是不是 {word}？）", " (did you mean {word}?)"),
     "arg_invalid_number": ("{option}：{value} 不是整数", "{option}: {value} is not a whole number"),
     "arg_ambiguous": ("{option} 不明确，可能是：{matches}", "{option} is ambiguous: {matches}"),
     "arg_other": ("{option}：{message}", "{option}: {message}"),
-
     # --- amounts and days as typed -----------------------------------------------------
-    "amount_format": ("{text}：金额以元为单位，最多两位小数，例如 100、100.5、100.50",
-                      "{text}: an amount is yuan with at most two decimals: 100, 100.5, 100.50"),
+    "amount_format": (
+        "{text}：金额以元为单位，最多两位小数，例如 100、100.5、100.50",
+        "{text}: an amount is yuan with at most two decimals: 100, 100.5, 100.50",
+    ),
     "amount_positive": ("{text}：金额必须大于零", "{text}: an amount must be positive"),
     "price_not_negative": ("{text}：单价不能为负", "{text}: a price cannot be negative"),
-    "day_invalid": ("{text}：日期写作 YYYY-MM-DD（如 2026-11-01），或 today（今天）、yesterday（昨天）",
-                    "{text}: a day is YYYY-MM-DD (such as 2026-11-01), today or yesterday"),
-    "month_invalid": ("{text}：月份写作 YYYY-MM（如 2026-11），或 this（本月）、last（上月）",
-                      "{text}: a month is YYYY-MM (such as 2026-11), this or last"),
+    "day_invalid": (
+        "{text}：日期写作 YYYY-MM-DD（如 2026-11-01），或 today（今天）、yesterday（昨天）",
+        "{text}: a day is YYYY-MM-DD (such as 2026-11-01), today or yesterday",
+    ),
+    "month_invalid": (
+        "{text}：月份写作 YYYY-MM（如 2026-11），或 this（本月）、last（上月）",
+        "{text}: a month is YYYY-MM (such as 2026-11), this or last",
+    ),
     "period_both": ("--month 与 --from/--to 只能选一种", "say --month, or --from and --to, not both"),
     "period_to_alone": ("--to 需要与 --from 一起给出", "--to needs --from"),
     "period_reversed": ("--from {first} 晚于 --to {last}", "--from {first} is after --to {last}"),
-
     # --- huiyuan member / wallet / key / migrate -----------------------------------------
     "member_name_line": ("{name}  {phone}  会员号 {member_id}", "{name}  {phone}  id {member_id}"),
-    "member_detail_line": ("  所属门店 {store}   等级 {tier}   注册于 {day}",
-                           "  home store {store}   tier {tier}   registered {day}"),
+    "member_detail_line": (
+        "  所属门店 {store}   等级 {tier}   注册于 {day}",
+        "  home store {store}   tier {tier}   registered {day}",
+    ),
     "member_card_line": ("  卡 {number}  {state}", "  card {number}  {state}"),
     "member_none": ("没有会员", "no members"),
     "say_whom": ("请用 --phone、--card 或 --id 指明会员", "say whom with --phone, --card or --id"),
-    "wallet_balance": ("{name}  储值 {total}（本金 {principal}，赠送 {bonus}），冻结 {held}，可用 {available}",
-                       "{name}  stored value {total} (principal {principal}, bonus {bonus}), held {held}, "
-                       "available {available}"),
-    "wallet_entry": ("  {time}  {kind}{amount}  余额 {balance}  {store}  {memo}",
-                     "  {time}  {kind}{amount}  balance {balance}  {store}  {memo}"),
-    "key_issued": ("密钥编号 {key_id}\nAPI 密钥 {key}   （只显示这一次，请妥善保管）",
-                   "key id {key_id}\napi key {key}   (shown once: keep it safe)"),
+    "wallet_balance": (
+        "{name}  储值 {total}（本金 {principal}，赠送 {bonus}），冻结 {held}，可用 {available}",
+        "{name}  stored value {total} (principal {principal}, bonus {bonus}), held {held}, available {available}",
+    ),
+    "wallet_entry": (
+        "  {time}  {kind}{amount}  余额 {balance}  {store}  {memo}",
+        "  {time}  {kind}{amount}  balance {balance}  {store}  {memo}",
+    ),
+    "key_issued": (
+        "密钥编号 {key_id}\nAPI 密钥 {key}   （只显示这一次，请妥善保管）",
+        "key id {key_id}\napi key {key}   (shown once: keep it safe)",
+    ),
     "unknown_services": ("没有这些服务：{names}（可选：{known}）", "unknown services: {names} (there are {known})"),
-
     # --- answers that are not answers ---------------------------------------------------
-    "no_answer": ("没有应答（{code}：{details}）：服务在运行吗（huiyuan up）？请稍后重试",
-                  "no answer: {code} {details}; is `huiyuan up` running? try again"),
+    "no_answer": (
+        "没有应答（{code}：{details}）：服务在运行吗（huiyuan up）？请稍后重试",
+        "no answer: {code} {details}; is `huiyuan up` running? try again",
+    ),
     "refused": ("被拒绝：{message}（{reason}）", "refused: {code} {reason} {message}"),
     "violation": ("  {field}：{description}（{reason}）", "  {field}: {reason} - {description}"),
     "outcome_heard": ("网关没有应答（{code}：{details}）。\n", "no answer from the gateway ({code}: {details}).\n"),
@@ -185,14 +203,15 @@ TEXT = {
         "  --request-id {request_id}\n再运行同一命令，只会办理一次。",
         "The {action} was not sent (the lookup before it got no answer): nothing was done.\n"
         "When the gateway answers, run the same command again with\n  --request-id {request_id}\n"
-        "and it is done once."),
+        "and it is done once.",
+    ),
     "outcome_unknown": (
         "{action} 是否已办理，现在还不知道。请加上\n  --request-id {request_id}\n"
         "再运行同一命令，办完它或读出它的结果：不会办理两次。不加这个选项再运行，就可能办理两次。",
         "Whether the {action} went through is not known yet. Run the same command again with\n"
         "  --request-id {request_id}\nto finish it or read its answer: it cannot be done twice. "
-        "Without it, it could be."),
-
+        "Without it, it could be.",
+    ),
     # --- huiyuan pos: usage ---------------------------------------------------------------
     "help_pos": ("收银台与后台（经网关）", "a cashier's terminal and the back offices, through the gateway"),
     "pos_usage": ("%(prog)s 命令 [ID] [选项 ...]", "%(prog)s COMMAND [ID] [OPTION ...]"),
@@ -274,87 +293,148 @@ TEXT = {
         "\n"
         "The key comes from --key, HUIYUAN_POS_KEY, or var/demo-terminal.key (which huiyuan up writes for\n"
         "the demo store's first till). A change that hears no answer prints its request id and exits\n"
-        "with 75: run it again with --request-id and it is done once."),
-    "help_id": ("订单号、充值单号、计次卡号，或 undo-punch 的核销号",
-                "an order id, refund-top-up's top-up id, a count card's id or undo-punch's use id"),
-    "help_pos_key": ("API 密钥（默认：HUIYUAN_POS_KEY，或示例收银台的密钥）",
-                     "the API key (default: HUIYUAN_POS_KEY, or the demo till's)"),
-    "help_request_id": ("改动类命令：没有收到应答时它打印的请求编号",
-                        "a command that changes something: the id it printed when its answer was lost"),
+        "with 75: run it again with --request-id and it is done once.",
+    ),
+    "help_id": (
+        "订单号、充值单号、计次卡号，或 undo-punch 的核销号",
+        "an order id, refund-top-up's top-up id, a count card's id or undo-punch's use id",
+    ),
+    "help_pos_key": (
+        "API 密钥（默认：HUIYUAN_POS_KEY，或示例收银台的密钥）",
+        "the API key (default: HUIYUAN_POS_KEY, or the demo till's)",
+    ),
+    "help_request_id": (
+        "改动类命令：没有收到应答时它打印的请求编号",
+        "a command that changes something: the id it printed when its answer was lost",
+    ),
     "help_qr": ("会员二维码", "the member's QR code"),
-    "help_pin": ("会员的支付密码（未出示卡或二维码时）", "the member's payment PIN, when they show neither card nor QR code"),
+    "help_pin": (
+        "会员的支付密码（未出示卡或二维码时）",
+        "the member's payment PIN, when they show neither card nor QR code",
+    ),
     "help_new_pin": ("set-pin：会员选定的支付密码（6 位数字）", "set-pin: the PIN the member chose (6 digits)"),
     "help_clear_pin": ("reset-pin：清除支付密码，而不只是解锁", "reset-pin: clear the PIN, not only unlock it"),
     "help_name": ("姓名", "the name"),
     "help_card_type": ("卡类型编号", "the card type's id"),
-    "help_new_card": ("replace-card：预印的新卡号（默认自动分配）",
-                      "replace-card: a pre-printed number (default: one assigned)"),
+    "help_new_card": (
+        "replace-card：预印的新卡号（默认自动分配）",
+        "replace-card: a pre-printed number (default: one assigned)",
+    ),
     "help_amount": ("top-up：金额（元），例如 100 或 99.50", "top-up: yuan, such as 100 or 99.50"),
     "help_tender": ("收款方式", "how it is paid"),
-    "help_line": ("checkout：商品:品类:数量:单价（元）；refund：行号:数量",
-                  "checkout: SKU:CATEGORY:QTY:UNIT_PRICE_YUAN; refund: LINE_ID:QTY"),
+    "help_line": (
+        "checkout：商品:品类:数量:单价（元）；refund：行号:数量",
+        "checkout: SKU:CATEGORY:QTY:UNIT_PRICE_YUAN; refund: LINE_ID:QTY",
+    ),
     "help_coupon": ("优惠券码（可多次）", "a coupon code (may repeat)"),
     "help_gift": ("redeem-gift：礼品编号（pos gifts 列出）", "redeem-gift: the gift's id (pos gifts lists them)"),
     "help_quantity": ("redeem-gift：兑换几件；punch：核销几次", "redeem-gift: how many; punch: how many uses"),
-    "help_plan": ("sell-count-card：方案编号（pos count-card-plans 列出）",
-                  "sell-count-card: the plan's id (pos count-card-plans lists them)"),
-    "help_sku": ("punch：所用的服务（计次卡限定服务时）", "punch: the service given, where the card names its services"),
+    "help_plan": (
+        "sell-count-card：方案编号（pos count-card-plans 列出）",
+        "sell-count-card: the plan's id (pos count-card-plans lists them)",
+    ),
+    "help_sku": (
+        "punch：所用的服务（计次卡限定服务时）",
+        "punch: the service given, where the card names its services",
+    ),
     "help_points": ("checkout：抵扣的积分", "checkout: points to spend"),
     "help_stored_value": ("checkout：储值支付的金额（元）", "checkout: yuan paid with stored value"),
     "help_cash": ("checkout：现金支付的金额（元）", "checkout: yuan paid in cash"),
-    "help_state": ("orders、export：只要这种状态，例如 needs-attention、refused",
-                   "orders, export: only this state, such as needs-attention or refused"),
-    "help_pos_org": ("orders、导出、settlement：该组织节点之下（默认：密钥所在节点）",
-                     "orders, exports, settlement: under this org node (default: the key's)"),
+    "help_state": (
+        "orders、export：只要这种状态，例如 needs-attention、refused",
+        "orders, export: only this state, such as needs-attention or refused",
+    ),
+    "help_pos_org": (
+        "orders、导出、settlement：该组织节点之下（默认：密钥所在节点）",
+        "orders, exports, settlement: under this org node (default: the key's)",
+    ),
     "help_tag": ("export-members：只要有此标签的会员", "export-members: only the members with this tag"),
-    "help_file": ("import-members、batch-top-up：.csv 或 .xlsx 文件（见 examples/）",
-                  "import-members, batch-top-up: a .csv or .xlsx file (see examples/)"),
+    "help_file": (
+        "import-members、batch-top-up：.csv 或 .xlsx 文件（见 examples/）",
+        "import-members, batch-top-up: a .csv or .xlsx file (see examples/)",
+    ),
     "help_batch": ("batch-top-up：企业给这一批的编号", "batch-top-up: the company's id for the batch"),
-    "help_store": ("batch-top-up：收款的门店；day：哪个门店（区域或总部的密钥）",
-                   "batch-top-up: the store that took the money; day: whose day (a region's or HQ's key)"),
-    "help_date": ("day：哪一天：YYYY-MM-DD、today、yesterday（默认今天）",
-                  "day: which: YYYY-MM-DD, today or yesterday (default: today)"),
+    "help_store": (
+        "batch-top-up：收款的门店；day：哪个门店（区域或总部的密钥）",
+        "batch-top-up: the store that took the money; day: whose day (a region's or HQ's key)",
+    ),
+    "help_date": (
+        "day：哪一天：YYYY-MM-DD、today、yesterday（默认今天）",
+        "day: which: YYYY-MM-DD, today or yesterday (default: today)",
+    ),
     "help_days": ("care：未来几天（含今天）", "care: the coming days, today included"),
     "help_via": ("contact：方式", "contact: how"),
     "help_topic": ("contact：事由", "contact: why"),
     "help_note": ("contact：结果", "contact: what came of it"),
-    "help_birthday_days": ("export-members：只要未来 N 天（含今天）过生日的",
-                           "export-members: only birthdays of the coming N days, today included"),
-    "help_anniversary_days": ("export-members：只要未来 N 天的纪念日", "export-members: only anniversaries of the coming N days"),
-    "help_dormant_days": ("care（默认 90）、export-members：N 天没来过的会员",
-                          "care (default 90), export-members: who has not come for N days"),
-    "help_reason": ("原因（settle、卡的操作、refund-top-up、undo-punch 等）",
-                    "why (settle, the card commands, refund-top-up, undo-punch...)"),
-    "help_from": ("export、settlement：第一天：YYYY-MM-DD、today、yesterday",
-                  "export, settlement: the first day: YYYY-MM-DD, today or yesterday"),
-    "help_to": ("export、settlement：最后一天（含），默认今天", "export, settlement: the last day (included), default today"),
-    "help_month": ("export、settlement：整月：YYYY-MM、this（本月至今，默认）、last（上月）",
-                   "export, settlement: a month: YYYY-MM, this (so far; the default) or last"),
+    "help_birthday_days": (
+        "export-members：只要未来 N 天（含今天）过生日的",
+        "export-members: only birthdays of the coming N days, today included",
+    ),
+    "help_anniversary_days": (
+        "export-members：只要未来 N 天的纪念日",
+        "export-members: only anniversaries of the coming N days",
+    ),
+    "help_dormant_days": (
+        "care（默认 90）、export-members：N 天没来过的会员",
+        "care (default 90), export-members: who has not come for N days",
+    ),
+    "help_reason": (
+        "原因（settle、卡的操作、refund-top-up、undo-punch 等）",
+        "why (settle, the card commands, refund-top-up, undo-punch...)",
+    ),
+    "help_from": (
+        "export、settlement：第一天：YYYY-MM-DD、today、yesterday",
+        "export, settlement: the first day: YYYY-MM-DD, today or yesterday",
+    ),
+    "help_to": (
+        "export、settlement：最后一天（含），默认今天",
+        "export, settlement: the last day (included), default today",
+    ),
+    "help_month": (
+        "export、settlement：整月：YYYY-MM、this（本月至今，默认）、last（上月）",
+        "export, settlement: a month: YYYY-MM, this (so far; the default) or last",
+    ),
     "help_format": ("导出：文件格式", "exports: the file's format"),
-    "help_out": ("导出：写到哪个文件或文件夹（默认：当前文件夹，网关建议的文件名）",
-                 "exports: the file or folder to write to (default: here, under the name the gateway suggests)"),
-
+    "help_out": (
+        "导出：写到哪个文件或文件夹（默认：当前文件夹，网关建议的文件名）",
+        "exports: the file or folder to write to (default: here, under the name the gateway suggests)",
+    ),
     # --- huiyuan pos: at the till ---------------------------------------------------------
     "say_whom_at_till": ("请用 --phone、--card 或 --qr 指明会员", "say whom with --phone, --card or --qr"),
-    "no_key": ("没有终端密钥：请用 --key 给出，或设置 HUIYUAN_POS_KEY，或运行 huiyuan up 生成示例密钥",
-               "no terminal key: pass --key, set HUIYUAN_POS_KEY, or run `huiyuan up` for the demo key"),
+    "no_key": (
+        "没有终端密钥：请用 --key 给出，或设置 HUIYUAN_POS_KEY，或运行 huiyuan up 生成示例密钥",
+        "no terminal key: pass --key, set HUIYUAN_POS_KEY, or run `huiyuan up` for the demo key",
+    ),
     "lookup_balances": ("  储值 {stored_value}   积分 {points}", "  stored value {stored_value}   points {points}"),
-    "lookup_coupon": ("  优惠券 {code}  {name}  {terms}  有效期至 {until}", "  coupon {code}  {name}  {terms}  until {until}"),
+    "lookup_coupon": (
+        "  优惠券 {code}  {name}  {terms}  有效期至 {until}",
+        "  coupon {code}  {name}  {terms}  until {until}",
+    ),
     "lookup_no_coupons": ("  无优惠券", "  no coupons"),
-    "registered": ("已注册 {name}  会员号 {member_id}  卡号 {card}", "registered {name}  member {member_id}  card {card}"),
+    "registered": (
+        "已注册 {name}  会员号 {member_id}  卡号 {card}",
+        "registered {name}  member {member_id}  card {card}",
+    ),
     "top_up_needs_amount": ("top-up 需要 --amount（金额，单位元）", "top-up needs --amount, in yuan"),
     "top_up_id": ("充值单 {top_up_id}", "top-up {top_up_id}"),
-    "line_format": ("--line {text}：结账的商品行写作 商品:品类:数量:单价，例如 tea-1:tea:2:60",
-                    "--line {text}: a checkout's line is SKU:CATEGORY:QTY:PRICE, such as tea-1:tea:2:60"),
+    "line_format": (
+        "--line {text}：结账的商品行写作 商品:品类:数量:单价，例如 tea-1:tea:2:60",
+        "--line {text}: a checkout's line is SKU:CATEGORY:QTY:PRICE, such as tea-1:tea:2:60",
+    ),
     "line_price": ("--line {text}：{error}", "--line {text}: {error}"),
-    "return_line_format": ("--line {text}：退货行写作 行号:数量，例如 1:1（小票上的行号）",
-                           "--line {text}: a refund's line is LINE_ID:QTY, such as 1:1 (the receipt's line ids)"),
+    "return_line_format": (
+        "--line {text}：退货行写作 行号:数量，例如 1:1（小票上的行号）",
+        "--line {text}: a refund's line is LINE_ID:QTY, such as 1:1 (the receipt's line ids)",
+    ),
     "receipt_order": ("订单 {order_id}  {store}", "order {order_id}  {store}"),
     "receipt_returned": ("（已退 {quantity}）", "  (returned {quantity})"),
     "receipt_total": ("  合计 {total}", "  total {total}"),
     "receipt_stored_value": ("  储值支付 {paid}，余额 {left}", "  stored value paid {paid}, left {left}"),
     "receipt_tender": ("  收款 {tender} {amount}", "  paid {amount} ({tender})"),
-    "receipt_points": ("  积分 使用 {used}，获得 {earned}，余额 {left}", "  points used {used}, earned {earned}, left {left}"),
+    "receipt_points": (
+        "  积分 使用 {used}，获得 {earned}，余额 {left}",
+        "  points used {used}, earned {earned}, left {left}",
+    ),
     "refund_stored_value": ("退回储值 {amount}", "refunded to stored value {amount}"),
     "refund_to": ("退回{tender} {amount}", "refund {amount} to {tender}"),
     "refund_points": ("积分 退回 {returned}，扣回 {taken}", "points returned {returned}, taken back {taken}"),
@@ -368,124 +448,190 @@ TEXT = {
     "no_orders": ("没有订单", "no orders"),
     "wrote": ("已写入 {path}（{size:,} 字节）", "wrote {path} ({size:,} bytes)"),
     "period_of": ("{first} 至 {last}", "{first} to {last}"),
-
     # --- cards, the points mall, top-ups refunded, settlement ----------------------------
     "needs_card": ("{action} 需要 --card（卡号）", "{action} needs --card"),
-    "card_replaced": ("卡 {card} 已补为新卡 {new_card}；储值和积分仍归会员",
-                      "card {card} replaced by {new_card}; stored value and points stay with the member"),
+    "card_replaced": (
+        "卡 {card} 已补为新卡 {new_card}；储值和积分仍归会员",
+        "card {card} replaced by {new_card}; stored value and points stay with the member",
+    ),
     "card_now": ("卡 {card} {state}{after}", "card {card} {state}{after}"),
     "card_cannot_pay": ("；此卡不能再支付", "; it can no longer pay"),
     "balances_stay": ("；储值和积分仍归会员", "; stored value and points stay with the member"),
-    "card_heading": ("卡 {card}  {state}  会员号 {member_id}  开卡于 {org}",
-                     "card {card}  {state}  member {member_id}  issued at {org}"),
-    "gift_line": ("礼品 {gift_id}  {name}  {points} 积分  库存 {stock}{limit}",
-                  "gift {gift_id}  {name}  {points} points  {stock} in stock{limit}"),
+    "card_heading": (
+        "卡 {card}  {state}  会员号 {member_id}  开卡于 {org}",
+        "card {card}  {state}  member {member_id}  issued at {org}",
+    ),
+    "gift_line": (
+        "礼品 {gift_id}  {name}  {points} 积分  库存 {stock}{limit}",
+        "gift {gift_id}  {name}  {points} points  {stock} in stock{limit}",
+    ),
     "gift_limit": ("  每人限 {limit} 件", "  at most {limit} a member"),
     "no_gifts": ("本店没有可兑换的礼品", "no gifts on offer here"),
-    "redeem_needs": ("redeem-gift 需要 --gift（pos gifts 列出礼品）和 --card 或 --phone",
-                     "redeem-gift needs --gift (pos gifts lists them) and --card or --phone"),
-    "redeemed": ("{name}：兑换礼品 {gift_id} × {quantity}，用去 {points} 积分；库存还剩 {left}",
-                 "{name}: {quantity} x gift {gift_id} for {points} points; {left} left in stock"),
+    "redeem_needs": (
+        "redeem-gift 需要 --gift（pos gifts 列出礼品）和 --card 或 --phone",
+        "redeem-gift needs --gift (pos gifts lists them) and --card or --phone",
+    ),
+    "redeemed": (
+        "{name}：兑换礼品 {gift_id} × {quantity}，用去 {points} 积分；库存还剩 {left}",
+        "{name}: {quantity} x gift {gift_id} for {points} points; {left} left in stock",
+    ),
     "points_left": ("积分余额 {points}", "points left {points}"),
-    "top_up_heading": ("充值单 {top_up_id}  {time}  {store}  {amount}（{tender}）  赠送 {bonus}",
-                       "top-up {top_up_id}  {time}  {store}  {amount} ({tender})  bonus {bonus}"),
+    "top_up_heading": (
+        "充值单 {top_up_id}  {time}  {store}  {amount}（{tender}）  赠送 {bonus}",
+        "top-up {top_up_id}  {time}  {store}  {amount} ({tender})  bonus {bonus}",
+    ),
     "bonus_taken_back": ("扣回赠送 {bonus}；储值余额 {left}", "bonus taken back {bonus}; stored value left {left}"),
     "settlement_header": (("门店", "应付他店", "应收他店", "净额"), ("store", "owes others", "owed by others", "net")),
     "settlement_none": ("这段时间没有跨店使用的储值", "no stored value crossed stores in those days"),
-
     # --- count cards ---------------------------------------------------------------------
-    "count_card_line": ("计次卡 {card_id}  {name}  剩 {left}/{total} 次  剩余价值 {value}{until}{state}",
-                        "count card {card_id}  {name}  {left}/{total} uses left  value left {value}{until}{state}"),
+    "count_card_line": (
+        "计次卡 {card_id}  {name}  剩 {left}/{total} 次  剩余价值 {value}{until}{state}",
+        "count card {card_id}  {name}  {left}/{total} uses left  value left {value}{until}{state}",
+    ),
     "until": ("  有效期至 {day}", "  until {day}"),
-    "plan_line": ("方案 {plan_id}  {name}  {uses} 次 {price}  {valid}{services}",
-                  "plan {plan_id}  {name}  {uses} uses for {price}  {valid}{services}"),
+    "plan_line": (
+        "方案 {plan_id}  {name}  {uses} 次 {price}  {valid}{services}",
+        "plan {plan_id}  {name}  {uses} uses for {price}  {valid}{services}",
+    ),
     "plan_valid_days": ("有效 {days} 天", "valid {days} days"),
     "plan_never_expires": ("长期有效", "never expires"),
     "plan_services": ("  适用 {skus}", "  for {skus}"),
     "no_plans": ("本店没有在售的计次卡", "no count cards on sale here"),
-    "sell_needs": ("sell-count-card 需要 --plan（pos count-card-plans 列出方案）和 --card 或 --phone",
-                   "sell-count-card needs --plan (pos count-card-plans lists them) and --card or --phone"),
+    "sell_needs": (
+        "sell-count-card 需要 --plan（pos count-card-plans 列出方案）和 --card 或 --phone",
+        "sell-count-card needs --plan (pos count-card-plans lists them) and --card or --phone",
+    ),
     "sold": ("{name}：售出 {card}，{price}（{tender}）", "{name}: sold {card} for {price} ({tender})"),
     "needs_use_id": ("{action} 需要核销号", "{action} needs the use's id"),
     "needs_count_card_id": ("{action} 需要计次卡号", "{action} needs the count card's id"),
     "entry_undone": ("（已撤销）", "(undone)"),
     "uses_left_after": ("剩 {left} 次", "left {left}"),
-    "set_pin_needs": ("set-pin 需要 --new-pin，以及 --card、--qr 或 --pin 之一以证明是会员本人",
-                      "set-pin needs --new-pin, and --card, --qr or --pin to show it is the member"),
+    "set_pin_needs": (
+        "set-pin 需要 --new-pin，以及 --card、--qr 或 --pin 之一以证明是会员本人",
+        "set-pin needs --new-pin, and --card, --qr or --pin to show it is the member",
+    ),
     "pin_set": ("{name}：支付密码已设置", "{name}: payment PIN set"),
     "pin_unlocked": ("{name}：支付密码已解锁", "{name}: payment PIN set, unlocked"),
     "pin_cleared": ("{name}：支付密码已清除", "{name}: payment PIN cleared"),
     "punched": ("核销 {uses} 次  核销号 {use_id}", "punched {uses} use(s)  use {use_id}"),
     "undone": ("核销 {use_id} 已撤销：退回 {uses} 次", "use {use_id} undone: {uses} use(s) back"),
-
     # --- back office: files, care, the day --------------------------------------------
-    "file_needed": ("{action} 需要 --file：带表头的 .csv 或 .xlsx（示例见 examples/）",
-                    "{action} needs --file, a .csv or .xlsx with a header row (see examples/)"),
-    "batch_needed": ("batch-top-up 需要 --file 和 --batch（企业给这一批的编号）",
-                     "batch-top-up needs --file and --batch (the company's id for this batch)"),
+    "file_needed": (
+        "{action} 需要 --file：带表头的 .csv 或 .xlsx（示例见 examples/）",
+        "{action} needs --file, a .csv or .xlsx with a header row (see examples/)",
+    ),
+    "batch_needed": (
+        "batch-top-up 需要 --file 和 --batch（企业给这一批的编号）",
+        "batch-top-up needs --file and --batch (the company's id for this batch)",
+    ),
     "file_missing": ("找不到文件 {path}", "no file {path}"),
     "file_is_folder": ("{path} 是文件夹，不是文件", "{path} is a folder, not a file"),
     "file_unreadable": ("无法读取 {path}：{why}", "cannot read {path}: {why}"),
-    "file_kind": ("{path}：只能读取 .csv 或 .xlsx（.xls 请在 Excel 里另存为 .xlsx）",
-                  "{path}: only .csv or .xlsx files are read (save an .xls as .xlsx in Excel)"),
+    "file_kind": (
+        "{path}：只能读取 .csv 或 .xlsx（.xls 请在 Excel 里另存为 .xlsx）",
+        "{path}: only .csv or .xlsx files are read (save an .xls as .xlsx in Excel)",
+    ),
     "file_unwritable": ("无法写入 {path}：{why}", "cannot write {path}: {why}"),
-    "imported": ("共 {total} 行：导入 {imported}，已是会员 {existing}，拒绝 {rejected}",
-                 "{total} rows: {imported} imported, {existing} already members, {rejected} rejected"),
+    "imported": (
+        "共 {total} 行：导入 {imported}，已是会员 {existing}，拒绝 {rejected}",
+        "{total} rows: {imported} imported, {existing} already members, {rejected} rejected",
+    ),
     "import_reject": ("  第 {row} 行  {field}  {reason}  {message}", "  row {row}  {field}  {reason}  {message}"),
-    "batch_done": ("共 {rows} 行：已充值 {applied} 行（{total}{bonus}），拒绝 {rejected} 行",
-                   "{rows} rows: {applied} applied ({total}{bonus}), {rejected} rejected"),
+    "batch_done": (
+        "共 {rows} 行：已充值 {applied} 行（{total}{bonus}），拒绝 {rejected} 行",
+        "{rows} rows: {applied} applied ({total}{bonus}), {rejected} rejected",
+    ),
     "batch_bonus": (" + 赠送 {bonus}", " + bonus {bonus}"),
     "batch_reject": ("  第 {row} 行  {reason}  {amount}", "  row {row}  {reason}  {amount}"),
     "days_range": ("{days} 天：请给 1（今天）到 366（一年）", "{days} days: say 1 (today) to 366 (a year)"),
-    "dormant_negative": ("--dormant-days {days}：请给 0 或更多天", "--dormant-days {days}: say how many days back, 0 or more"),
+    "dormant_negative": (
+        "--dormant-days {days}：请给 0 或更多天",
+        "--dormant-days {days}: say how many days back, 0 or more",
+    ),
     "care_birthdays": ("生日：{today} 起 {days} 天", "生日 (birthdays), {days} days from {today}"),
     "care_anniversaries": ("纪念日：{today} 起 {days} 天", "纪念日 (anniversaries), {days} days from {today}"),
     "care_dormant": ("沉睡：{days} 天未到店（{since} 以来）", "沉睡 (no visit for {days} days, since {since})"),
     "care_none": ("  无", "  none"),
-    "care_more": ("  ……超过 {limit} 位：export-members 加 --birthday-days、--anniversary-days 或 --dormant-days 可全部导出",
-                  "  ... more than {limit}: export-members with --birthday-days, --anniversary-days or "
-                  "--dormant-days lists them all"),
+    "care_more": (
+        "  ……超过 {limit} 位：export-members 加 --birthday-days、--anniversary-days 或 --dormant-days 可全部导出",
+        "  ... more than {limit}: export-members with --birthday-days, --anniversary-days or "
+        "--dormant-days lists them all",
+    ),
     "whom_by_phone": ("请用 --phone 给出会员的 11 位手机号", "say whom with --phone and the member's 11 digits"),
-    "no_member_by_phone": ("此密钥的范围内没有手机号为 {phone} 的会员", "no member with phone {phone} under this key's node"),
+    "no_member_by_phone": (
+        "此密钥的范围内没有手机号为 {phone} 的会员",
+        "no member with phone {phone} under this key's node",
+    ),
     "contact_recorded": ("已记录 {contact_id}  {name}  {via} {topic}", "recorded {contact_id}  {name}  {via} {topic}"),
     "no_contacts": ("  还没有回访记录", "  no contacts yet"),
-    "day_orders": ("  订单 {orders}  销售额 {sales}  优惠 {discounts}", "  orders {orders}  sales {sales}  discounts {discounts}"),
-    "day_stored_value": ("  储值 充值 {loaded}（+ 赠送 {bonus}），消费 {spent}",
-                         "  stored value loaded {loaded} (+ bonus {bonus}), spent {spent}"),
-    "day_points": ("  积分 发放 {earned}，使用 {spent}  新会员 {new_members}",
-                   "  points earned {earned}, spent {spent}  new members {new_members}"),
-    "day_count_cards": ("  计次卡 售出 {sold}（扣除退卡），核销 {used}",
-                        "  count cards sold {sold} (net of refunds), uses punched {used}"),
-    "day_header": (("收款方式", "销售", "充值", "计次卡", "退款", "净额"),
-                   ("takings", "sales", "top-ups", "count cards", "refunded", "net")),
-    "day_not_at_till": ("  非收银台：企业批量充值 {enterprise}，线上 {online}",
-                        "  not at a till: companies' batches {enterprise}, online {online}"),
-
+    "day_orders": (
+        "  订单 {orders}  销售额 {sales}  优惠 {discounts}",
+        "  orders {orders}  sales {sales}  discounts {discounts}",
+    ),
+    "day_stored_value": (
+        "  储值 充值 {loaded}（+ 赠送 {bonus}），消费 {spent}",
+        "  stored value loaded {loaded} (+ bonus {bonus}), spent {spent}",
+    ),
+    "day_points": (
+        "  积分 发放 {earned}，使用 {spent}  新会员 {new_members}",
+        "  points earned {earned}, spent {spent}  new members {new_members}",
+    ),
+    "day_count_cards": (
+        "  计次卡 售出 {sold}（扣除退卡），核销 {used}",
+        "  count cards sold {sold} (net of refunds), uses punched {used}",
+    ),
+    "day_header": (
+        ("收款方式", "销售", "充值", "计次卡", "退款", "净额"),
+        ("takings", "sales", "top-ups", "count cards", "refunded", "net"),
+    ),
+    "day_not_at_till": (
+        "  非收银台：企业批量充值 {enterprise}，线上 {online}",
+        "  not at a till: companies' batches {enterprise}, online {online}",
+    ),
     # --- huiyuan up ----------------------------------------------------------------------
     "up_migrating": ("huiyuan：数据库迁移", "huiyuan: migrating"),
     "up_migrated": ("  已迁移 {name} {database}", "  migrated {name} {database}"),
     "up_serving": ("  {name} 已就绪（SERVING），地址 {address}", "  {name} SERVING on {address}"),
-    "up_exited": ("huiyuan：{name} 已退出（{code}），停止其余服务", "huiyuan: {name} exited with {code}; stopping the rest"),
-    "up_port_taken": ("{name} 的端口 {address} 已被占用（另一个 huiyuan up 在运行？）：先停止它，或用 {variable} 换一个端口",
-                      "{name}'s port {address} is taken (another huiyuan up running?): stop it, or choose another "
-                      "with {variable}"),
-    "up_not_serving": ("{name} 在 {seconds} 秒内没有就绪（SERVING）", "{name} did not report SERVING within {seconds} s"),
+    "up_exited": (
+        "huiyuan：{name} 已退出（{code}），停止其余服务",
+        "huiyuan: {name} exited with {code}; stopping the rest",
+    ),
+    "up_port_taken": (
+        "{name} 的端口 {address} 已被占用（另一个 huiyuan up 在运行？）：先停止它，或用 {variable} 换一个端口",
+        "{name}'s port {address} is taken (another huiyuan up running?): stop it, or choose another with {variable}",
+    ),
+    "up_not_serving": (
+        "{name} 在 {seconds} 秒内没有就绪（SERVING）",
+        "{name} did not report SERVING within {seconds} s",
+    ),
     "up_stopping": ("\nhuiyuan：正在停止", "\nhuiyuan: stopping"),
     "up_stopped": ("  {name} 已停止", "  {name} stopped"),
-    "demo_chain": ("  示例连锁：{nodes} 个组织节点，{tiers} 个等级，{members} 位持卡会员",
-                   "  seeded demo chain: {nodes} org nodes, {tiers} tiers, {members} members with cards"),
-    "demo_stored_value": ("  示例储值：充值套餐 充100送20，{top_ups} 笔充值，在售计次卡 茶饮10次卡",
-                          "  seeded stored value: package 充100送20, {top_ups} top-ups, a count card 茶饮10次卡"),
-    "demo_points": ("  示例积分：两条积分规则，每位会员的开卡积分，积分商城的一件礼品",
-                    "  seeded points: two rules, sign-up points for each member, a gift in the points mall"),
-    "demo_campaigns": ("  示例活动：满100减20（进行中），每位会员一张5元券",
-                       "  seeded campaigns: 满100减20 (active), a 5-yuan coupon for each member"),
-    "demo_terminal_key": ("  hq/east/sh-001/pos-1 的终端密钥在 {path}", "  terminal key for hq/east/sh-001/pos-1 in {path}"),
+    "demo_chain": (
+        "  示例连锁：{nodes} 个组织节点，{tiers} 个等级，{members} 位持卡会员",
+        "  seeded demo chain: {nodes} org nodes, {tiers} tiers, {members} members with cards",
+    ),
+    "demo_stored_value": (
+        "  示例储值：充值套餐 充100送20，{top_ups} 笔充值，在售计次卡 茶饮10次卡",
+        "  seeded stored value: package 充100送20, {top_ups} top-ups, a count card 茶饮10次卡",
+    ),
+    "demo_points": (
+        "  示例积分：两条积分规则，每位会员的开卡积分，积分商城的一件礼品",
+        "  seeded points: two rules, sign-up points for each member, a gift in the points mall",
+    ),
+    "demo_campaigns": (
+        "  示例活动：满100减20（进行中），每位会员一张5元券",
+        "  seeded campaigns: 满100减20 (active), a 5-yuan coupon for each member",
+    ),
+    "demo_terminal_key": (
+        "  hq/east/sh-001/pos-1 的终端密钥在 {path}",
+        "  terminal key for hq/east/sh-001/pos-1 in {path}",
+    ),
     "up_banner": (
         "\nhuiyuan 已启动。网关：{gateway}（会员服务：{member}）\n在另一个终端里试试：\n{commands}\n"
         "更多命令见 README.md；{huiyuan} pos -h 列出收银台与后台的全部命令。按 Ctrl-C 全部停止。",
         "\nhuiyuan is up. Gateway: {gateway}  (member service: {member})\nTry, in another shell:\n{commands}\n"
         "README.md has more; {huiyuan} pos -h lists every command of the till and back offices. "
-        "Ctrl-C stops everything."),
+        "Ctrl-C stops everything.",
+    ),
     "up_same_settings": ("# 先让那个终端用同样的设置：", "# first give that shell the same settings:"),
 }

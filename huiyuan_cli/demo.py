@@ -43,12 +43,16 @@ ORG = [  # (parent, code, name, kind)
 TIERS = [  # (name, rank, price rate, points multiplier, benefits, spend and top-ups that reach it in fen)
     ("普通会员", 0, 10000, 10000, "消费1元积1分", 0, 0),
     ("银卡会员", 10, 9800, 12000, "累计消费满500元升级;九八折,1.2倍积分", 500_00, 0),
-    ("金卡会员", 20, 9500, 15000, "累计消费满3000元或累计充值满2000元升级;九五折,1.5倍积分,生日礼", 3_000_00, 2_000_00)]
+    ("金卡会员", 20, 9500, 15000, "累计消费满3000元或累计充值满2000元升级;九五折,1.5倍积分,生日礼", 3_000_00, 2_000_00),
+]
 BIRTHDAY_SOON = {2: 2, 3: 5}  # 王芳's birthday two days after the first seeding, 李娜's five
 MEMBERS = [  # (name, phone, store)
-    ("张伟", "13800000001", "hq/east/sh-001"), ("王芳", "13800000002", "hq/east/sh-001"),
-    ("李娜", "13800000003", "hq/east/hz-001"), ("刘洋", "13800000004", "hq/south/gz-001"),
-    ("陈静", "13800000005", "hq/south/sz-001"), ("杨磊", "13800000006", "hq/south/sz-001"),
+    ("张伟", "13800000001", "hq/east/sh-001"),
+    ("王芳", "13800000002", "hq/east/sh-001"),
+    ("李娜", "13800000003", "hq/east/hz-001"),
+    ("刘洋", "13800000004", "hq/south/gz-001"),
+    ("陈静", "13800000005", "hq/south/sz-001"),
+    ("杨磊", "13800000006", "hq/south/sz-001"),
 ]
 
 
@@ -74,33 +78,87 @@ def seed(identity: Identity, address: str, wallet_address: str, points_address: 
 def _seed_points(channel: grpc.Channel, member_ids: list[str]) -> None:
     with channel:
         points = points_pb2_grpc.PointsServiceStub(channel)
-        _ignore_exists(points.CreateRule, points_pb2.CreateRuleRequest(request_id="demo-rule-base", rule=points_pb2.Rule(
-            name="消费1元积1分", org_path="hq", priority=10, points_per_yuan_bp=10_000)))
-        _ignore_exists(points.CreateRule, points_pb2.CreateRuleRequest(request_id="demo-rule-wed", rule=points_pb2.Rule(
-            name="周三会员日 双倍积分", org_path="hq", priority=20, multiplier_bp=20_000, weekdays=[3])))
+        _ignore_exists(
+            points.CreateRule,
+            points_pb2.CreateRuleRequest(
+                request_id="demo-rule-base",
+                rule=points_pb2.Rule(name="消费1元积1分", org_path="hq", priority=10, points_per_yuan_bp=10_000),
+            ),
+        )
+        _ignore_exists(
+            points.CreateRule,
+            points_pb2.CreateRuleRequest(
+                request_id="demo-rule-wed",
+                rule=points_pb2.Rule(
+                    name="周三会员日 双倍积分", org_path="hq", priority=20, multiplier_bp=20_000, weekdays=[3]
+                ),
+            ),
+        )
         for i, member_id in enumerate(member_ids, start=1):
-            points.Grant(points_pb2.GrantRequest(request_id=f"demo-points-{i}", member_id=member_id, points=500 * i,
-                                                 source=points_pb2.LOT_SOURCE_SIGN_UP, memo="开卡礼"), timeout=5)
-        points.CreateGift(points_pb2.CreateGiftRequest(request_id="demo-gift-bag", gift=points_pb2.Gift(
-            name="品牌帆布袋", points=300, stock=100, per_member_limit=1, org_path="hq")), timeout=5)
+            points.Grant(
+                points_pb2.GrantRequest(
+                    request_id=f"demo-points-{i}",
+                    member_id=member_id,
+                    points=500 * i,
+                    source=points_pb2.LOT_SOURCE_SIGN_UP,
+                    memo="开卡礼",
+                ),
+                timeout=5,
+            )
+        points.CreateGift(
+            points_pb2.CreateGiftRequest(
+                request_id="demo-gift-bag",
+                gift=points_pb2.Gift(name="品牌帆布袋", points=300, stock=100, per_member_limit=1, org_path="hq"),
+            ),
+            timeout=5,
+        )
     print(t("demo_points"))
 
 
 def _seed_campaign(channel: grpc.Channel, member_ids: list[str]) -> None:
     with channel:
         campaign = campaign_pb2_grpc.CampaignServiceStub(channel)
-        offer = campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(
-            request_id="demo-campaign-100-20", actor=HQ_ACTOR, campaign=campaign_pb2.Campaign(
-                name="满100减20", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq",
-                steps=[campaign_pb2.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)])), timeout=5).campaign
-        _ignore_precondition(campaign.SetCampaignStatus, campaign_pb2.SetCampaignStatusRequest(
-            request_id="demo-campaign-100-20-on", campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE))
-        template = campaign.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
-            request_id="demo-coupon-5", actor=HQ_ACTOR, template=campaign_pb2.CouponTemplate(
-                name="5元无门槛券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=5_00, valid_days=365, org_path="hq")),
-            timeout=5).template
-        campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-            request_id="demo-coupons", template_id=template.template_id, member_ids=member_ids), timeout=5)
+        offer = campaign.CreateCampaign(
+            campaign_pb2.CreateCampaignRequest(
+                request_id="demo-campaign-100-20",
+                actor=HQ_ACTOR,
+                campaign=campaign_pb2.Campaign(
+                    name="满100减20",
+                    kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
+                    org_path="hq",
+                    steps=[campaign_pb2.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)],
+                ),
+            ),
+            timeout=5,
+        ).campaign
+        _ignore_precondition(
+            campaign.SetCampaignStatus,
+            campaign_pb2.SetCampaignStatusRequest(
+                request_id="demo-campaign-100-20-on",
+                campaign_id=offer.campaign_id,
+                status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE,
+            ),
+        )
+        template = campaign.CreateCouponTemplate(
+            campaign_pb2.CreateCouponTemplateRequest(
+                request_id="demo-coupon-5",
+                actor=HQ_ACTOR,
+                template=campaign_pb2.CouponTemplate(
+                    name="5元无门槛券",
+                    kind=campaign_pb2.COUPON_KIND_FIXED,
+                    amount_fen=5_00,
+                    valid_days=365,
+                    org_path="hq",
+                ),
+            ),
+            timeout=5,
+        ).template
+        campaign.IssueCoupons(
+            campaign_pb2.IssueCouponsRequest(
+                request_id="demo-coupons", template_id=template.template_id, member_ids=member_ids
+            ),
+            timeout=5,
+        )
     print(t("demo_campaigns"))
 
 
@@ -113,9 +171,13 @@ def _seed_terminal_key() -> None:
 
     path = demo_key_path()
     if not path.exists():
-        _, key = bootstrap.issue_key(Settings.from_env("gateway").database_url, "hq/east/sh-001/pos-1",
-                                     Role.TERMINAL, "demo till",
-                                     member_database_url=Settings.from_env("member").database_url)
+        _, key = bootstrap.issue_key(
+            Settings.from_env("gateway").database_url,
+            "hq/east/sh-001/pos-1",
+            Role.TERMINAL,
+            "demo till",
+            member_database_url=Settings.from_env("member").database_url,
+        )
         path.write_text(key + "\n")
         path.chmod(0o600)
     print(t("demo_terminal_key", path=path))
@@ -136,42 +198,92 @@ def _seed_members(channel: grpc.Channel) -> list[str]:
     with channel:
         org = org_pb2_grpc.OrgServiceStub(channel)
         for parent, code, name, kind in ORG:
-            _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
-                request_id=f"demo-org-{code}", parent_path=parent, actor=HQ_ACTOR,
-                org_node=org_pb2.OrgNode(code=code, name=name, kind=kind)))  # the chain's zone, inherited
+            _ignore_exists(
+                org.CreateOrgNode,
+                org_pb2.CreateOrgNodeRequest(
+                    request_id=f"demo-org-{code}",
+                    parent_path=parent,
+                    actor=HQ_ACTOR,
+                    org_node=org_pb2.OrgNode(code=code, name=name, kind=kind),
+                ),
+            )  # the chain's zone, inherited
             if kind == org_pb2.ORG_NODE_KIND_STORE:
-                _ignore_exists(org.CreateOrgNode, org_pb2.CreateOrgNodeRequest(
-                    request_id=f"demo-org-{code}-pos1", parent_path=f"{parent}/{code}", actor=HQ_ACTOR,
-                    org_node=org_pb2.OrgNode(code="pos-1", name="收银台1", kind=org_pb2.ORG_NODE_KIND_TERMINAL)))
+                _ignore_exists(
+                    org.CreateOrgNode,
+                    org_pb2.CreateOrgNodeRequest(
+                        request_id=f"demo-org-{code}-pos1",
+                        parent_path=f"{parent}/{code}",
+                        actor=HQ_ACTOR,
+                        org_node=org_pb2.OrgNode(code="pos-1", name="收银台1", kind=org_pb2.ORG_NODE_KIND_TERMINAL),
+                    ),
+                )
         tiers = tier_pb2_grpc.TierServiceStub(channel)
         tier_ids = []
         for name, rank, rate, multiplier, benefits, spend, top_ups in TIERS:
-            response = tiers.CreateTier(tier_pb2.CreateTierRequest(
-                request_id=f"demo-tier-{rank}", actor=HQ_ACTOR, tier=tier_pb2.Tier(
-                    name=name, rank=rank, price_rate_bp=rate, points_multiplier_bp=multiplier, benefits=benefits,
-                    upgrade_spend_fen=spend, upgrade_top_up_fen=top_ups)), timeout=5)
+            response = tiers.CreateTier(
+                tier_pb2.CreateTierRequest(
+                    request_id=f"demo-tier-{rank}",
+                    actor=HQ_ACTOR,
+                    tier=tier_pb2.Tier(
+                        name=name,
+                        rank=rank,
+                        price_rate_bp=rate,
+                        points_multiplier_bp=multiplier,
+                        benefits=benefits,
+                        upgrade_spend_fen=spend,
+                        upgrade_top_up_fen=top_ups,
+                    ),
+                ),
+                timeout=5,
+            )
             tier_ids.append(response.tier.tier_id)
         cards = card_pb2_grpc.CardServiceStub(channel)
-        card_type = cards.CreateCardType(card_pb2.CreateCardTypeRequest(
-            request_id="demo-card-type", actor=HQ_ACTOR, card_type=card_pb2.CardType(
-                name="会员储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, default_tier_id=tier_ids[0])),
-            timeout=5).card_type  # it carries all: stored value, points, the tier's price, count cards
+        card_type = cards.CreateCardType(
+            card_pb2.CreateCardTypeRequest(
+                request_id="demo-card-type",
+                actor=HQ_ACTOR,
+                card_type=card_pb2.CardType(
+                    name="会员储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, default_tier_id=tier_ids[0]
+                ),
+            ),
+            timeout=5,
+        ).card_type  # it carries all: stored value, points, the tier's price, count cards
         members = member_pb2_grpc.MemberServiceStub(channel)
         for i, (name, phone, store) in enumerate(MEMBERS, start=1):
             actor = actor_pb2.Actor(operator_id="cashier-01", org_path=f"{store}/pos-1")
-            member = members.RegisterMember(member_pb2.RegisterMemberRequest(
-                request_id=f"demo-member-{i}", channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=actor,
-                member=member_pb2.Member(name=name, phone=phone, marketing_consent=True)), timeout=5).member
+            member = members.RegisterMember(
+                member_pb2.RegisterMemberRequest(
+                    request_id=f"demo-member-{i}",
+                    channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+                    actor=actor,
+                    member=member_pb2.Member(name=name, phone=phone, marketing_consent=True),
+                ),
+                timeout=5,
+            ).member
             member_ids.append(member.member_id)
-            cards.IssueCard(card_pb2.IssueCardRequest(
-                request_id=f"demo-card-{i}", member_id=member.member_id, card_type_id=card_type.card_type_id,
-                card_number=f"80000000000000{i:02d}", actor=actor), timeout=5)
+            cards.IssueCard(
+                card_pb2.IssueCardRequest(
+                    request_id=f"demo-card-{i}",
+                    member_id=member.member_id,
+                    card_type_id=card_type.card_type_id,
+                    card_number=f"80000000000000{i:02d}",
+                    actor=actor,
+                ),
+                timeout=5,
+            )
             if i in BIRTHDAY_SOON:
                 _birthday_soon(members, member, BIRTHDAY_SOON[i])
             if i == 1:
-                tiers.AssignTier(tier_pb2.AssignTierRequest(
-                    request_id="demo-gold-1", member_id=member.member_id, tier_id=tier_ids[2],
-                    reason="demo: top customer", actor=HQ_ACTOR), timeout=5)
+                tiers.AssignTier(
+                    tier_pb2.AssignTierRequest(
+                        request_id="demo-gold-1",
+                        member_id=member.member_id,
+                        tier_id=tier_ids[2],
+                        reason="demo: top customer",
+                        actor=HQ_ACTOR,
+                    ),
+                    timeout=5,
+                )
     print(t("demo_chain", nodes=len(ORG), tiers=len(TIERS), members=len(MEMBERS)))
     return member_ids
 
@@ -179,28 +291,61 @@ def _seed_members(channel: grpc.Channel) -> list[str]:
 def _birthday_soon(members, member, days: int) -> None:
     """A birthday some days after the first seeding, so that `huiyuan pos care` has one
     to show; left alone once given."""
-    if members.GetMember(member_pb2.GetMemberRequest(member_id=member.member_id), timeout=5).member.HasField("birthday"):
+    if members.GetMember(member_pb2.GetMemberRequest(member_id=member.member_id), timeout=5).member.HasField(
+        "birthday"
+    ):
         return  # (RegisterMember's replay answers the member as first registered)
     day = datetime.now(CHAIN_ZONE).date() + timedelta(days=days)
-    members.UpdateMember(member_pb2.UpdateMemberRequest(
-        request_id=f"demo-birthday-{member.member_id}", member=member_pb2.Member(
-            member_id=member.member_id, birthday=date_pb2.Date(year=1990, month=day.month, day=day.day)),
-        update_mask=field_mask_pb2.FieldMask(paths=["birthday"])), timeout=5)
+    members.UpdateMember(
+        member_pb2.UpdateMemberRequest(
+            request_id=f"demo-birthday-{member.member_id}",
+            member=member_pb2.Member(
+                member_id=member.member_id, birthday=date_pb2.Date(year=1990, month=day.month, day=day.day)
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["birthday"]),
+        ),
+        timeout=5,
+    )
 
 
 def _seed_wallet(channel: grpc.Channel, member_ids: list[str]) -> None:
     with channel:
         wallet = wallet_pb2_grpc.WalletServiceStub(channel)
-        wallet.CreateTopUpPackage(wallet_pb2.CreateTopUpPackageRequest(
-            request_id="demo-package-100-20", actor=HQ_ACTOR, package=wallet_pb2.TopUpPackage(
-                name="充100送20", org_path="hq", steps=[wallet_pb2.PackageStep(threshold_fen=100_00, bonus_fen=20_00),
-                                                        wallet_pb2.PackageStep(threshold_fen=500_00, bonus_fen=150_00)])),
-            timeout=5)
+        wallet.CreateTopUpPackage(
+            wallet_pb2.CreateTopUpPackageRequest(
+                request_id="demo-package-100-20",
+                actor=HQ_ACTOR,
+                package=wallet_pb2.TopUpPackage(
+                    name="充100送20",
+                    org_path="hq",
+                    steps=[
+                        wallet_pb2.PackageStep(threshold_fen=100_00, bonus_fen=20_00),
+                        wallet_pb2.PackageStep(threshold_fen=500_00, bonus_fen=150_00),
+                    ],
+                ),
+            ),
+            timeout=5,
+        )
         for i, (member_id, (_, _, store)) in enumerate(zip(member_ids, MEMBERS), start=1):
-            wallet.TopUp(wallet_pb2.TopUpRequest(
-                request_id=f"demo-top-up-{i}", member_id=member_id, amount_fen=i * 100_00, tender=wallet_pb2.TENDER_WECHAT_PAY,
-                store_path=store, actor=actor_pb2.Actor(operator_id="cashier-01", org_path=f"{store}/pos-1")), timeout=5)
-        count_card_pb2_grpc.CountCardServiceStub(channel).CreateCountCardPlan(count_card_pb2.CreateCountCardPlanRequest(
-            request_id="demo-count-card-tea-10", actor=HQ_ACTOR, plan=count_card_pb2.CountCardPlan(
-                name="茶饮10次卡", org_path="hq", uses=10, price_fen=150_00, valid_days=365, skus=["tea-1"])), timeout=5)
+            wallet.TopUp(
+                wallet_pb2.TopUpRequest(
+                    request_id=f"demo-top-up-{i}",
+                    member_id=member_id,
+                    amount_fen=i * 100_00,
+                    tender=wallet_pb2.TENDER_WECHAT_PAY,
+                    store_path=store,
+                    actor=actor_pb2.Actor(operator_id="cashier-01", org_path=f"{store}/pos-1"),
+                ),
+                timeout=5,
+            )
+        count_card_pb2_grpc.CountCardServiceStub(channel).CreateCountCardPlan(
+            count_card_pb2.CreateCountCardPlanRequest(
+                request_id="demo-count-card-tea-10",
+                actor=HQ_ACTOR,
+                plan=count_card_pb2.CountCardPlan(
+                    name="茶饮10次卡", org_path="hq", uses=10, price_fen=150_00, valid_days=365, skus=["tea-1"]
+                ),
+            ),
+            timeout=5,
+        )
     print(t("demo_stored_value", top_ups=len(member_ids)))

@@ -46,7 +46,7 @@ def migrate_all(names=SERVICES) -> None:
     for name in names:
         settings = Settings.from_env(name)
         migrate.upgrade(spec_of(name).migrations_dir, settings.database_url, name)
-        print(t("up_migrated", name=f"{name:<9}", database=settings.database_url.split('@')[-1]))
+        print(t("up_migrated", name=f"{name:<9}", database=settings.database_url.split("@")[-1]))
 
 
 def check_ports_free() -> None:
@@ -60,8 +60,14 @@ def check_ports_free() -> None:
             try:
                 probe.bind((settings.host, settings.port))
             except OSError:
-                raise SystemExit(t("up_port_taken", name=name, address=f"{settings.host}:{settings.port}",
-                                   variable=f"HUIYUAN_{name.upper()}_PORT")) from None
+                raise SystemExit(
+                    t(
+                        "up_port_taken",
+                        name=name,
+                        address=f"{settings.host}:{settings.port}",
+                        variable=f"HUIYUAN_{name.upper()}_PORT",
+                    )
+                ) from None
 
 
 def wait_serving(name: str, timeout_s: float = 30.0, child: subprocess.Popen | None = None) -> None:
@@ -72,7 +78,10 @@ def wait_serving(name: str, timeout_s: float = 30.0, child: subprocess.Popen | N
             if child is not None and child.poll() is not None:  # its reason is in its log, above
                 raise SystemExit(t("up_exited", name=name, code=child.returncode))
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                if (
+                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
                     return
             except grpc.RpcError:
                 pass
@@ -107,7 +116,10 @@ def up(seed: bool = True) -> int:
             print(t("up_serving", name=f"{name:<9}", address=service_address(name)))
         if seed:
             from huiyuan_cli import demo
-            operator = service_auth.Identity.from_file(service_auth.OPERATOR, local_keys().private_key(service_auth.OPERATOR))
+
+            operator = service_auth.Identity.from_file(
+                service_auth.OPERATOR, local_keys().private_key(service_auth.OPERATOR)
+            )
             demo.seed(operator, *(service_address(name) for name in ("member", "wallet", "points", "campaign")))
         print(_banner(seeded=seed))
         while not stopping:
@@ -134,9 +146,15 @@ def up(seed: bool = True) -> int:
 
 # What `huiyuan up` suggests trying: each works as printed, again and again, on the demo
 # (the checkout pays cash: 张伟 is a gold member, 2 x ¥60 at 95% less 满100减20 is ¥94).
-TRY = ["member find --phone 13800000001", "member list --org hq/east", "wallet statement --phone 13800000005",
-       "pos lookup --card 8000000000000001", "pos checkout --card 8000000000000001 --line tea-1:tea:2:60 --cash 94",
-       "pos gifts", "pos count-card-plans"]
+TRY = [
+    "member find --phone 13800000001",
+    "member list --org hq/east",
+    "wallet statement --phone 13800000005",
+    "pos lookup --card 8000000000000001",
+    "pos checkout --card 8000000000000001 --line tea-1:tea:2:60 --cash 94",
+    "pos gifts",
+    "pos count-card-plans",
+]
 # The settings another shell needs to reach this run (never a secret or a database's URL).
 SHARED_SETTINGS = ("HUIYUAN_HOST", "HUIYUAN_VAR_DIR", "HUIYUAN_LANG")
 
@@ -144,12 +162,21 @@ SHARED_SETTINGS = ("HUIYUAN_HOST", "HUIYUAN_VAR_DIR", "HUIYUAN_LANG")
 def _banner(seeded: bool) -> str:
     """Where things are, and what to try: commands that need the demo only when it was seeded."""
     huiyuan = command_name()
-    shared = [f"{name}={_shared_value(name, value)}" for name, value in sorted(os.environ.items())
-              if name in SHARED_SETTINGS or (name.startswith("HUIYUAN_") and name.endswith(("_PORT", "_ADDR")))]
-    commands = ([f"  {t('up_same_settings')}", f"  export {' '.join(shared)}"] if shared else []) + \
-        [f"  {huiyuan} {command}" for command in (TRY if seeded else ["-h"])]
-    return t("up_banner", gateway=service_address("gateway"), member=service_address("member"),
-             commands="\n".join(commands), huiyuan=huiyuan)
+    shared = [
+        f"{name}={_shared_value(name, value)}"
+        for name, value in sorted(os.environ.items())
+        if name in SHARED_SETTINGS or (name.startswith("HUIYUAN_") and name.endswith(("_PORT", "_ADDR")))
+    ]
+    commands = ([f"  {t('up_same_settings')}", f"  export {' '.join(shared)}"] if shared else []) + [
+        f"  {huiyuan} {command}" for command in (TRY if seeded else ["-h"])
+    ]
+    return t(
+        "up_banner",
+        gateway=service_address("gateway"),
+        member=service_address("member"),
+        commands="\n".join(commands),
+        huiyuan=huiyuan,
+    )
 
 
 def _shared_value(name: str, value: str) -> str:
@@ -160,7 +187,11 @@ def _shared_value(name: str, value: str) -> str:
 def command_name() -> str:
     """How another shell runs this `huiyuan`: its name if the PATH finds this one, else
     its path (.venv/bin/huiyuan from the source tree)."""
-    script = Path(sys.argv[0]) if sys.argv and Path(sys.argv[0]).name == "huiyuan" else Path(sys.executable).parent / "huiyuan"
+    script = (
+        Path(sys.argv[0])
+        if sys.argv and Path(sys.argv[0]).name == "huiyuan"
+        else Path(sys.executable).parent / "huiyuan"
+    )
     found = shutil.which("huiyuan")
     if found and Path(found).resolve() == script.resolve():
         return "huiyuan"

@@ -46,21 +46,57 @@ from huiyuan_cli.pos_retry import (
 # within the key's scope): each takes the gateway's channel, the key and the arguments.
 ON_SERVICE_STUBS = {
     **dict.fromkeys(("report-lost", "cancel-loss", "replace-card", "cancel-card"), pos_counter.card),
-    "card-history": pos_counter.card_history, "refund-top-up": pos_counter.refund_top_up,
-    "settlement": pos_counter.settlement, "export-members": pos_office.export_members,
-    "import-members": pos_office.import_members, "care": pos_office.care, "contact": pos_office.contact,
+    "card-history": pos_counter.card_history,
+    "refund-top-up": pos_counter.refund_top_up,
+    "settlement": pos_counter.settlement,
+    "export-members": pos_office.export_members,
+    "import-members": pos_office.import_members,
+    "care": pos_office.care,
+    "contact": pos_office.contact,
     "contacts": pos_office.contacts,
 }
 # 计次卡: the commands pos_count_cards.count_cards runs (a sale with the member lookup).
-COUNT_CARD_COMMANDS = ("count-card-plans", "sell-count-card", "punch", "undo-punch", "refund-count-card",
-                       "count-card-history")
+COUNT_CARD_COMMANDS = (
+    "count-card-plans",
+    "sell-count-card",
+    "punch",
+    "undo-punch",
+    "refund-count-card",
+    "count-card-history",
+)
 TENDERS = {"cash": "CASH", "bank-card": "BANK_CARD", "wechat-pay": "WECHAT_PAY", "alipay": "ALIPAY"}
 
 
-ACTIONS = ["lookup", "register", "top-up", "checkout", "receipt", "refund", "orders", "settle", "export", "report-lost",
-           "cancel-loss", "replace-card", "cancel-card", "card-history", "refund-top-up", "settlement", "gifts",
-           "redeem-gift", "export-members", "import-members", "batch-top-up", "day", "care", "contact", "contacts",
-           "set-pin", "reset-pin", *COUNT_CARD_COMMANDS]
+ACTIONS = [
+    "lookup",
+    "register",
+    "top-up",
+    "checkout",
+    "receipt",
+    "refund",
+    "orders",
+    "settle",
+    "export",
+    "report-lost",
+    "cancel-loss",
+    "replace-card",
+    "cancel-card",
+    "card-history",
+    "refund-top-up",
+    "settlement",
+    "gifts",
+    "redeem-gift",
+    "export-members",
+    "import-members",
+    "batch-top-up",
+    "day",
+    "care",
+    "contact",
+    "contacts",
+    "set-pin",
+    "reset-pin",
+    *COUNT_CARD_COMMANDS,
+]
 
 
 def add_parser(sub) -> None:
@@ -124,7 +160,9 @@ def sale_line(line_id: str, text: str):
         unit_price = cli_args.price(price)
     except argparse.ArgumentTypeError as error:
         raise SystemExit(t("line_price", text=text, error=error)) from None
-    return pb.CheckoutLine(line_id=line_id, sku=sku, category=category, quantity=int(quantity), unit_price_fen=unit_price)
+    return pb.CheckoutLine(
+        line_id=line_id, sku=sku, category=category, quantity=int(quantity), unit_price_fen=unit_price
+    )
 
 
 def returned_line(text: str):
@@ -171,7 +209,9 @@ def _act(args, stub, auth) -> int:
     from huiyuan.member.v1 import member_pb2
 
     def lookup():
-        key = {"phone": args.phone} if args.phone else {"card_number": args.card} if args.card else {"qr_token": args.qr}
+        key = (
+            {"phone": args.phone} if args.phone else {"card_number": args.card} if args.card else {"qr_token": args.qr}
+        )
         return stub.LookupMember(pb.LookupMemberRequest(**key), metadata=auth, timeout=ANSWER_WITHIN_S)
 
     def lookup_to_change():
@@ -183,8 +223,10 @@ def _act(args, stub, auth) -> int:
             raise SystemExit(t("say_whom_at_till"))
         found = lookup()
         m = found.member
-        print(f"{m.name}  {m.phone[:3]}****{m.phone[-4:]}  {found.tier.name or '-'}"
-              + (f"  {'、'.join(m.tags)}" if m.tags else ""))  # tags tell the cashier who this is (企业客户)
+        print(
+            f"{m.name}  {m.phone[:3]}****{m.phone[-4:]}  {found.tier.name or '-'}"
+            + (f"  {'、'.join(m.tags)}" if m.tags else "")
+        )  # tags tell the cashier who this is (企业客户)
         print(t("lookup_balances", stored_value=yuan(found.stored_value_available_fen), points=found.points_available))
         for c in found.usable_coupons:
             until = c.valid_until_time.ToDatetime(tzinfo=CHAIN_ZONE)
@@ -194,50 +236,91 @@ def _act(args, stub, auth) -> int:
         for c in found.usable_count_cards:
             print(f"  {pos_count_cards.card_line(c)}")
     elif args.action == "register":
-        done = change(stub.RegisterMember, pb.RegisterMemberRequest(
-            request_id=args.request_id, member=member_pb2.Member(name=args.name or "", phone=args.phone or ""),
-            card_type_id=args.card_type), metadata=auth, timeout=10)
-        print(t("registered", name=done.member.name, member_id=done.member.member_id, card=done.card.card_number or "-"))
+        done = change(
+            stub.RegisterMember,
+            pb.RegisterMemberRequest(
+                request_id=args.request_id,
+                member=member_pb2.Member(name=args.name or "", phone=args.phone or ""),
+                card_type_id=args.card_type,
+            ),
+            metadata=auth,
+            timeout=10,
+        )
+        print(
+            t("registered", name=done.member.name, member_id=done.member.member_id, card=done.card.card_number or "-")
+        )
     elif args.action == "top-up":
         if args.amount is None:
             raise SystemExit(t("top_up_needs_amount"))
         member_id = lookup_to_change().member.member_id
-        done = change(stub.TopUp, pb.TopUpRequest(
-            request_id=args.request_id, member_id=member_id, amount_fen=args.amount,
-            tender=pb.TenderKind.Value(f"TENDER_KIND_{TENDERS[args.tender]}")), metadata=auth, timeout=ANSWER_WITHIN_S)
+        done = change(
+            stub.TopUp,
+            pb.TopUpRequest(
+                request_id=args.request_id,
+                member_id=member_id,
+                amount_fen=args.amount,
+                tender=pb.TenderKind.Value(f"TENDER_KIND_{TENDERS[args.tender]}"),
+            ),
+            metadata=auth,
+            timeout=ANSWER_WITHIN_S,
+        )
         print(t("top_up_id", top_up_id=done.top_up_id))  # what refund-top-up names
         print("\n".join(done.receipt_lines))
     elif args.action == "checkout":
         lines = [sale_line(str(i), text) for i, text in enumerate(args.line, 1)]  # before any call
         member_id = lookup_to_change().member.member_id
-        tenders = [pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=args.stored_value)] if args.stored_value else []
+        tenders = (
+            [pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=args.stored_value)] if args.stored_value else []
+        )
         if args.cash:
             tenders.append(pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=args.cash))
-        done = change(stub.Checkout, pb.CheckoutRequest(
-            request_id=args.request_id, member_id=member_id, card_number=args.card or "", lines=lines,
-            qr_token="" if args.card else args.qr or "", payment_pin=args.pin,
-            coupon_codes=args.coupon, points_to_use=args.points, tenders=tenders), metadata=auth,
-            timeout=ANSWER_WITHIN_S)
+        done = change(
+            stub.Checkout,
+            pb.CheckoutRequest(
+                request_id=args.request_id,
+                member_id=member_id,
+                card_number=args.card or "",
+                lines=lines,
+                qr_token="" if args.card else args.qr or "",
+                payment_pin=args.pin,
+                coupon_codes=args.coupon,
+                points_to_use=args.points,
+                tenders=tenders,
+            ),
+            metadata=auth,
+            timeout=ANSWER_WITHIN_S,
+        )
         print_receipt(done.receipt)
     elif args.action == "refund":
         lines = [returned_line(text) for text in args.line]
-        done = change(stub.Refund, pb.RefundRequest(request_id=args.request_id, order_id=args.id or "", lines=lines),
-                      metadata=auth, timeout=ANSWER_WITHIN_S)
+        done = change(
+            stub.Refund,
+            pb.RefundRequest(request_id=args.request_id, order_id=args.id or "", lines=lines),
+            metadata=auth,
+            timeout=ANSWER_WITHIN_S,
+        )
         print(t("refund_stored_value", amount=yuan(done.stored_value_fen)))
         for tender in done.tenders:
             print(t("refund_to", amount=yuan(tender.amount_fen), tender=enum_text(pb.TenderKind, tender.kind)))
         print(t("refund_points", returned=done.points_returned, taken=done.points_clawed_back))
         print(t("order_now", state=enum_text(pb.OrderState, done.state)))
     elif args.action == "orders":
-        found = stub.ListOrders(pb.ListOrdersRequest(org_path=args.org, state=order_state(args.state),
-                                                     page_size=args.limit), metadata=auth, timeout=10)
+        found = stub.ListOrders(
+            pb.ListOrdersRequest(org_path=args.org, state=order_state(args.state), page_size=args.limit),
+            metadata=auth,
+            timeout=10,
+        )
         for order in found.orders:
             print_order(order)
         if not found.orders:
             print(t("no_orders"))
     elif args.action == "settle":
-        order = change(stub.SettleOrder, pb.SettleOrderRequest(
-            request_id=args.request_id, order_id=args.id or "", reason=args.reason), metadata=auth, timeout=30).order
+        order = change(
+            stub.SettleOrder,
+            pb.SettleOrderRequest(request_id=args.request_id, order_id=args.id or "", reason=args.reason),
+            metadata=auth,
+            timeout=30,
+        ).order
         print_order(order)
         if order.HasField("receipt"):
             print_receipt(order.receipt)
@@ -281,8 +364,9 @@ def export(stub, auth, args) -> None:
     from huiyuan.gateway.v1 import gateway_pb2 as pb
 
     first, last = cli_args.period(args)
-    request = pb.ExportOrdersRequest(org_path=args.org, state=order_state(args.state),
-                                     format=pos_office.file_format(args.format == "xlsx"))
+    request = pb.ExportOrdersRequest(
+        org_path=args.org, state=order_state(args.state), format=pos_office.file_format(args.format == "xlsx")
+    )
     request.start_time.FromDatetime(day_start(first))
     request.end_time.FromDatetime(day_start(last + timedelta(days=1)))
     pos_office.save_file(stub.ExportOrders(request, metadata=auth, timeout=300), args.out)
@@ -293,13 +377,29 @@ def print_order(o) -> None:
     from huiyuan.gateway.v1 import gateway_pb2 as pb
 
     when = f"{o.create_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}" if o.HasField("create_time") else ""
-    sale = t("order_sale", amount=yuan(o.receipt.list_total_fen - o.receipt.discount_total_fen)) \
-        if o.HasField("receipt") else ""
-    print("  ".join(x for x in (t("order_word", order_id=o.order_id), when, enum_text(pb.OrderState, o.state),
-                                o.store_path, sale, o.refusal_reason) if x))
+    sale = (
+        t("order_sale", amount=yuan(o.receipt.list_total_fen - o.receipt.discount_total_fen))
+        if o.HasField("receipt")
+        else ""
+    )
+    print(
+        "  ".join(
+            x
+            for x in (
+                t("order_word", order_id=o.order_id),
+                when,
+                enum_text(pb.OrderState, o.state),
+                o.store_path,
+                sale,
+                o.refusal_reason,
+            )
+            if x
+        )
+    )
     for step in o.refused_steps:
-        settled = t("step_settled", who=step.settled_by, why=step.settle_reason) if step.settled_by \
-            else t("step_unsettled")
+        settled = (
+            t("step_settled", who=step.settled_by, why=step.settle_reason) if step.settled_by else t("step_unsettled")
+        )
         print(t("step_refused", step=step.step, reason=step.reason, settled=settled))
 
 
@@ -309,8 +409,10 @@ def print_receipt(r) -> None:
     print(t("receipt_order", order_id=r.order_id, store=r.store_path))
     for item in r.items:  # the line id first: a refund names it (--line LINE_ID:QTY)
         returned = t("receipt_returned", quantity=item.returned_quantity) if item.returned_quantity else ""
-        print(f"  {item.line_id}  {item.sku}  {item.quantity} x {yuan(item.unit_price_fen)}  "
-              f"{yuan(-item.discount_fen)}  {yuan(item.payable_fen)}{returned}")
+        print(
+            f"  {item.line_id}  {item.sku}  {item.quantity} x {yuan(item.unit_price_fen)}  "
+            f"{yuan(-item.discount_fen)}  {yuan(item.payable_fen)}{returned}"
+        )
     print(t("receipt_total", total=yuan(r.list_total_fen)))
     for line in r.lines:
         print(f"  {line}")

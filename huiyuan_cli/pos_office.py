@@ -84,8 +84,10 @@ def coming_days(today: datetime, days: int):
     if not 1 <= days <= 366:
         raise SystemExit(t("days_range", days=days))
     last = today + timedelta(days=min(days, 365) - 1)
-    return member_pb2.DaySpan(first_day=date_pb2.Date(month=today.month, day=today.day),
-                              last_day=date_pb2.Date(month=last.month, day=last.day))
+    return member_pb2.DaySpan(
+        first_day=date_pb2.Date(month=today.month, day=today.day),
+        last_day=date_pb2.Date(month=last.month, day=last.day),
+    )
 
 
 def _at_least_0(days: int) -> int:
@@ -106,15 +108,27 @@ def care(channel, auth, args) -> None:
     span = coming_days(today, args.days)
     dormant_days = 90 if args.dormant_days is None else _at_least_0(args.dormant_days)
     asleep = today - timedelta(days=dormant_days)
-    sections = [(t("care_birthdays", days=args.days, today=f"{today:%m-%d}"), "birthday",
-                 member_pb2.MemberFilter(org_path=args.org, birthday_in=span)),
-                (t("care_anniversaries", days=args.days, today=f"{today:%m-%d}"), "anniversary",
-                 member_pb2.MemberFilter(org_path=args.org, anniversary_in=span)),
-                (t("care_dormant", days=dormant_days, since=f"{asleep:%Y-%m-%d}"), "",
-                 member_pb2.MemberFilter(org_path=args.org, no_visit_since=_timestamp(asleep)))]
+    sections = [
+        (
+            t("care_birthdays", days=args.days, today=f"{today:%m-%d}"),
+            "birthday",
+            member_pb2.MemberFilter(org_path=args.org, birthday_in=span),
+        ),
+        (
+            t("care_anniversaries", days=args.days, today=f"{today:%m-%d}"),
+            "anniversary",
+            member_pb2.MemberFilter(org_path=args.org, anniversary_in=span),
+        ),
+        (
+            t("care_dormant", days=dormant_days, since=f"{asleep:%Y-%m-%d}"),
+            "",
+            member_pb2.MemberFilter(org_path=args.org, no_visit_since=_timestamp(asleep)),
+        ),
+    ]
     for title, day_field, chosen in sections:
-        found = members.ListMembers(member_pb2.ListMembersRequest(filter=chosen, page_size=args.limit),
-                                    metadata=auth, timeout=30)
+        found = members.ListMembers(
+            member_pb2.ListMembersRequest(filter=chosen, page_size=args.limit), metadata=auth, timeout=30
+        )
         print(title)
         for m in sorted(found.members, key=lambda m: _day_of(m, day_field)):
             day = f"{_day_of(m, day_field)}  " if day_field else ""
@@ -149,12 +163,25 @@ def import_members(channel, auth, args) -> None:
         raise SystemExit(t("file_needed", action=args.action))
     content, xlsx = read_file(args.file)
     members = member_pb2_grpc.MemberServiceStub(channel)
-    done = change(members.ImportMembers, member_pb2.ImportMembersRequest(
-        request_id=args.request_id, content=content, format=file_format(xlsx)), metadata=auth, timeout=600)
-    print(t("imported", total=done.total_rows, imported=done.imported_rows, existing=done.existing_rows,
-            rejected=done.rejected_rows))
+    done = change(
+        members.ImportMembers,
+        member_pb2.ImportMembersRequest(request_id=args.request_id, content=content, format=file_format(xlsx)),
+        metadata=auth,
+        timeout=600,
+    )
+    print(
+        t(
+            "imported",
+            total=done.total_rows,
+            imported=done.imported_rows,
+            existing=done.existing_rows,
+            rejected=done.rejected_rows,
+        )
+    )
     for reject in done.rejects:
-        print(t("import_reject", row=reject.row_number, field=reject.field, reason=reject.reason, message=reject.message))
+        print(
+            t("import_reject", row=reject.row_number, field=reject.field, reason=reject.reason, message=reject.message)
+        )
 
 
 def batch_top_up(gateway, auth, args) -> None:
@@ -165,12 +192,29 @@ def batch_top_up(gateway, auth, args) -> None:
     if not (args.file and args.batch):
         raise SystemExit(t("batch_needed"))
     content, xlsx = read_file(args.file)
-    done = change(gateway.BatchTopUp, pb.BatchTopUpRequest(
-        request_id=args.request_id, batch_id=args.batch, content=content, store_path=args.store,
-        format=file_format(xlsx)), metadata=auth, timeout=600)
+    done = change(
+        gateway.BatchTopUp,
+        pb.BatchTopUpRequest(
+            request_id=args.request_id,
+            batch_id=args.batch,
+            content=content,
+            store_path=args.store,
+            format=file_format(xlsx),
+        ),
+        metadata=auth,
+        timeout=600,
+    )
     bonus = t("batch_bonus", bonus=yuan(done.bonus_fen)) if done.bonus_fen else ""
-    print(t("batch_done", rows=done.applied_rows + done.rejected_rows, applied=done.applied_rows,
-            total=yuan(done.total_fen), bonus=bonus, rejected=done.rejected_rows))
+    print(
+        t(
+            "batch_done",
+            rows=done.applied_rows + done.rejected_rows,
+            applied=done.applied_rows,
+            total=yuan(done.total_fen),
+            bonus=bonus,
+            rejected=done.rejected_rows,
+        )
+    )
     for row in done.rows:
         if row.reject_reason:
             print(t("batch_reject", row=row.row_number, reason=row.reject_reason, amount=yuan(row.amount_fen)))
@@ -184,13 +228,23 @@ def day_summary(gateway, auth, args) -> None:
     from huiyuan.gateway.v1 import gateway_pb2 as pb
 
     day = args.day or cli_args.today()
-    d = gateway.GetStoreDailySummary(pb.GetStoreDailySummaryRequest(
-        store_path=args.store, date=date_pb2.Date(year=day.year, month=day.month, day=day.day)),
-        metadata=auth, timeout=30)
+    d = gateway.GetStoreDailySummary(
+        pb.GetStoreDailySummaryRequest(
+            store_path=args.store, date=date_pb2.Date(year=day.year, month=day.month, day=day.day)
+        ),
+        metadata=auth,
+        timeout=30,
+    )
     print(f"{d.store_path}  {day:%Y-%m-%d}")
     print(t("day_orders", orders=d.orders, sales=yuan(d.sales_fen), discounts=yuan(d.discount_fen)))
-    print(t("day_stored_value", loaded=yuan(d.top_up_fen), bonus=yuan(d.top_up_bonus_fen),
-            spent=yuan(d.stored_value_spent_fen)))
+    print(
+        t(
+            "day_stored_value",
+            loaded=yuan(d.top_up_fen),
+            bonus=yuan(d.top_up_bonus_fen),
+            spent=yuan(d.stored_value_spent_fen),
+        )
+    )
     print(t("day_points", earned=d.points_earned, spent=d.points_spent, new_members=d.new_members))
     if d.count_card_sold_fen or d.count_card_used_fen:
         print(t("day_count_cards", sold=yuan(d.count_card_sold_fen), used=yuan(d.count_card_used_fen)))
@@ -200,16 +254,31 @@ def day_summary(gateway, auth, args) -> None:
     if d.takings:
         print("  " + _table_row(headings("day_header"), widths))
     for taking in d.takings:
-        print("  " + _table_row((enum_text(pb.TenderKind, taking.kind), yuan(taking.sales_fen), yuan(taking.top_up_fen),
-                                 yuan(taking.count_card_fen), yuan(taking.refunded_fen), yuan(taking.net_fen)), widths))
+        print(
+            "  "
+            + _table_row(
+                (
+                    enum_text(pb.TenderKind, taking.kind),
+                    yuan(taking.sales_fen),
+                    yuan(taking.top_up_fen),
+                    yuan(taking.count_card_fen),
+                    yuan(taking.refunded_fen),
+                    yuan(taking.net_fen),
+                ),
+                widths,
+            )
+        )
     if d.enterprise_top_up_fen or d.online_top_up_fen:
         print(t("day_not_at_till", enterprise=yuan(d.enterprise_top_up_fen), online=yuan(d.online_top_up_fen)))
 
 
 def _table_row(cells, widths) -> str:
     """The first cell to the left, the rest to the right, in columns of widths (0: left out)."""
-    return "".join(left(cell, width) if i == 0 else right(cell, width)
-                   for i, (cell, width) in enumerate(zip(cells, widths)) if width)
+    return "".join(
+        left(cell, width) if i == 0 else right(cell, width)
+        for i, (cell, width) in enumerate(zip(cells, widths))
+        if width
+    )
 
 
 CARE_CHANNELS = {"phone": "PHONE", "sms": "SMS", "wechat": "WECHAT", "in-store": "IN_STORE"}
@@ -222,8 +291,15 @@ def _member_by_phone(channel, auth, phone: str):
 
     if not (phone and phone.isdigit() and len(phone) == 11):
         raise SystemExit(t("whom_by_phone"))
-    found = member_pb2_grpc.MemberServiceStub(channel).ListMembers(member_pb2.ListMembersRequest(
-        filter=member_pb2.MemberFilter(phone_suffix=phone), page_size=1), metadata=auth, timeout=10).members
+    found = (
+        member_pb2_grpc.MemberServiceStub(channel)
+        .ListMembers(
+            member_pb2.ListMembersRequest(filter=member_pb2.MemberFilter(phone_suffix=phone), page_size=1),
+            metadata=auth,
+            timeout=10,
+        )
+        .members
+    )
     if not found:
         raise SystemExit(t("no_member_by_phone", phone=phone))
     return found[0]
@@ -234,13 +310,29 @@ def contact(channel, auth, args) -> None:
     from huiyuan.member.v1 import care_pb2, care_pb2_grpc
 
     member = _member_by_phone(channel, auth, args.phone)
-    done = change(care_pb2_grpc.CareServiceStub(channel).RecordCareContact, care_pb2.RecordCareContactRequest(
-        request_id=args.request_id, contact=care_pb2.CareContact(
-            member_id=member.member_id, channel=care_pb2.CareChannel.Value(f"CARE_CHANNEL_{CARE_CHANNELS[args.via]}"),
-            topic=care_pb2.CareTopic.Value(f"CARE_TOPIC_{CARE_TOPICS[args.topic]}"), note=args.note)),
-        metadata=auth, timeout=10).contact
-    print(t("contact_recorded", contact_id=done.contact_id, name=member.name,
-            via=enum_text(care_pb2.CareChannel, done.channel), topic=enum_text(care_pb2.CareTopic, done.topic)))
+    done = change(
+        care_pb2_grpc.CareServiceStub(channel).RecordCareContact,
+        care_pb2.RecordCareContactRequest(
+            request_id=args.request_id,
+            contact=care_pb2.CareContact(
+                member_id=member.member_id,
+                channel=care_pb2.CareChannel.Value(f"CARE_CHANNEL_{CARE_CHANNELS[args.via]}"),
+                topic=care_pb2.CareTopic.Value(f"CARE_TOPIC_{CARE_TOPICS[args.topic]}"),
+                note=args.note,
+            ),
+        ),
+        metadata=auth,
+        timeout=10,
+    ).contact
+    print(
+        t(
+            "contact_recorded",
+            contact_id=done.contact_id,
+            name=member.name,
+            via=enum_text(care_pb2.CareChannel, done.channel),
+            topic=enum_text(care_pb2.CareTopic, done.topic),
+        )
+    )
 
 
 def contacts(channel, auth, args) -> None:
@@ -248,12 +340,21 @@ def contacts(channel, auth, args) -> None:
     from huiyuan.member.v1 import care_pb2, care_pb2_grpc
 
     member = _member_by_phone(channel, auth, args.phone)
-    found = care_pb2_grpc.CareServiceStub(channel).ListCareContacts(care_pb2.ListCareContactsRequest(
-        member_id=member.member_id, page_size=args.limit), metadata=auth, timeout=10).contacts
+    found = (
+        care_pb2_grpc.CareServiceStub(channel)
+        .ListCareContacts(
+            care_pb2.ListCareContactsRequest(member_id=member.member_id, page_size=args.limit),
+            metadata=auth,
+            timeout=10,
+        )
+        .contacts
+    )
     print(f"{member.name}  {member.phone}" + ("" if member.marketing_consent else "  勿营销"))
     for c in found:
-        print(f"  {c.contact_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
-              f"{left(enum_text(care_pb2.CareChannel, c.channel), 9)}{left(enum_text(care_pb2.CareTopic, c.topic), 12)}"
-              f"{c.org_path}  {c.operator_id}  {c.note}".rstrip())
+        print(
+            f"  {c.contact_time.ToDatetime(tzinfo=CHAIN_ZONE):%Y-%m-%d %H:%M}  "
+            f"{left(enum_text(care_pb2.CareChannel, c.channel), 9)}{left(enum_text(care_pb2.CareTopic, c.topic), 12)}"
+            f"{c.org_path}  {c.operator_id}  {c.note}".rstrip()
+        )
     if not found:
         print(t("no_contacts"))

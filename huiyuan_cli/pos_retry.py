@@ -26,9 +26,22 @@ from huiyuan_cli.cli_text import t
 OUTCOME_UNKNOWN = 75  # EX_TEMPFAIL
 ANSWER_WITHIN_S = 3.0  # a till's call: its answer, gRPC's retries included, or no answer
 # For every method: a jittered pause of up to 0.2, 0.4, 0.8, 1.6 s between five tries.
-RETRY_POLICY = json.dumps({"methodConfig": [{"name": [{}], "retryPolicy": {
-    "maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "2s", "backoffMultiplier": 2,
-    "retryableStatusCodes": ["UNAVAILABLE"]}}]})
+RETRY_POLICY = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
 CHANNEL_OPTIONS = [("grpc.service_config", RETRY_POLICY)]
 
 
@@ -39,8 +52,9 @@ class OutcomeUnknown(Exception):
 
     def explain(self, action: str) -> str:
         heard = t("outcome_heard", code=self.error.code().name, details=self.error.details())
-        return heard + t("outcome_unknown" if self.sent else "outcome_not_sent", action=action,
-                         request_id=self.request_id)
+        return heard + t(
+            "outcome_unknown" if self.sent else "outcome_not_sent", action=action, request_id=self.request_id
+        )
 
 
 def change(call, request, **kwargs):

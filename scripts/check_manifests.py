@@ -50,7 +50,10 @@ def validate(where: str, objects: list[dict], versions: list[str]) -> None:
                 kubernetes_validate.validate(obj, version, strict=True)
             except kubernetes_validate.ValidationError as error:
                 path = ".".join(str(p) for p in error.path)
-                problem(where, f"{obj['kind']}/{obj['metadata']['name']} is not valid Kubernetes {version}: {path}: {error.message}")
+                problem(
+                    where,
+                    f"{obj['kind']}/{obj['metadata']['name']} is not valid Kubernetes {version}: {path}: {error.message}",
+                )
 
 
 def selects(selector: dict, labels: dict) -> bool:
@@ -75,7 +78,10 @@ def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]],
     if deployment["spec"].get("replicas", 1) < 2:
         problem(here, "fewer than 2 replicas: one pod's loss or eviction stops the service")
     if pod.get("enableServiceLinks") is not False:
-        problem(here, "enableServiceLinks must be false: Kubernetes would set HUIYUAN_<NAME>_PORT=tcp://... for the huiyuan-* Services")
+        problem(
+            here,
+            "enableServiceLinks must be false: Kubernetes would set HUIYUAN_<NAME>_PORT=tcp://... for the huiyuan-* Services",
+        )
     if pod.get("automountServiceAccountToken") is not False:
         problem(here, "mounts a service account token it never uses")
     if not pod.get("securityContext", {}).get("runAsNonRoot"):
@@ -89,11 +95,14 @@ def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]],
     for probe in ("livenessProbe", "startupProbe"):
         grpc = app.get(probe, {}).get("grpc", {})
         if grpc.get("service") != "liveness" or grpc.get("port") != port:
-            problem(here, f"{probe} must ask gRPC health for \"liveness\" on {port}: the service's own name goes "
-                          "NOT_SERVING while the database is down, and a liveness probe on it restarts every pod")
+            problem(
+                here,
+                f'{probe} must ask gRPC health for "liveness" on {port}: the service\'s own name goes '
+                "NOT_SERVING while the database is down, and a liveness probe on it restarts every pod",
+            )
     readiness = app.get("readinessProbe", {}).get("grpc", {})
     if readiness.get("service", "") != "" or readiness.get("port") != port:
-        problem(here, f"readinessProbe must ask gRPC health for the whole service (\"\") on {port}")
+        problem(here, f'readinessProbe must ask gRPC health for the whole service ("") on {port}')
     migrate = [c for c in pod.get("initContainers", []) if c.get("command") == ["huiyuan", "migrate", service]]
     if not migrate:
         problem(here, f"no init container runs `huiyuan migrate {service}` before the service starts")
@@ -115,7 +124,9 @@ def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]],
                 problem(at, f"{variable} must come from a Secret")
         url = env.get("HUIYUAN_DATABASE_URL", {}).get("valueFrom", {}).get("secretKeyRef", {})
         if url.get("key") != service:
-            problem(at, f"HUIYUAN_DATABASE_URL must be the Secret huiyuan-database's key {service} (its own database role)")
+            problem(
+                at, f"HUIYUAN_DATABASE_URL must be the Secret huiyuan-database's key {service} (its own database role)"
+            )
         for ref in (e["valueFrom"]["secretKeyRef"] for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})):
             if ref["key"] not in secrets.get(ref["name"], set()):
                 problem(at, f"reads Secret {ref['name']} key {ref['key']}, which secrets.example.yaml does not show")
@@ -127,8 +138,12 @@ def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]],
     env = env_of(app)
     if service == "gateway":
         key = env.get("HUIYUAN_IDENTITY_KEY_FILE", {}).get("value", "")
-        if mounts.get(str(Path(key).parent)) != "huiyuan-gateway-identity" or Path(key).name not in secrets.get("huiyuan-gateway-identity", ()):
-            problem(here, "HUIYUAN_IDENTITY_KEY_FILE must name gateway.key in the mounted Secret huiyuan-gateway-identity")
+        if mounts.get(str(Path(key).parent)) != "huiyuan-gateway-identity" or Path(key).name not in secrets.get(
+            "huiyuan-gateway-identity", ()
+        ):
+            problem(
+                here, "HUIYUAN_IDENTITY_KEY_FILE must name gateway.key in the mounted Secret huiyuan-gateway-identity"
+            )
     else:
         keys = env.get("HUIYUAN_CALLER_KEYS_DIR", {}).get("value", "")
         if mounts.get(keys) != "huiyuan-caller-keys":
@@ -144,9 +159,15 @@ def allowed(objects: list[dict], source: dict | None, target: dict, port: int) -
     """May a pod with labels `source` (None: from outside the namespace) open `port` on
     a pod with labels `target`, by the NetworkPolicies among objects? Both the source's
     egress (for a pod of ours) and the target's ingress must allow it."""
+
     def rules(pod_labels: dict, kind: str) -> list[dict] | None:  # None: no policy isolates it
-        policies = [p for p in objects if p["kind"] == "NetworkPolicy"
-                    and kind in p["spec"].get("policyTypes", []) and selects(p["spec"]["podSelector"], pod_labels)]
+        policies = [
+            p
+            for p in objects
+            if p["kind"] == "NetworkPolicy"
+            and kind in p["spec"].get("policyTypes", [])
+            and selects(p["spec"]["podSelector"], pod_labels)
+        ]
         if not policies:
             return None
         return [rule for p in policies for rule in p["spec"].get(kind.lower(), [])]
@@ -173,13 +194,21 @@ def allowed(objects: list[dict], source: dict | None, target: dict, port: int) -
 
 
 def check_network(where: str, objects: list[dict]) -> None:
-    pods = {o["metadata"]["name"].removeprefix("huiyuan-"): o["spec"]["template"]["metadata"]["labels"]
-            for o in objects if o["kind"] == "Deployment"}
+    pods = {
+        o["metadata"]["name"].removeprefix("huiyuan-"): o["spec"]["template"]["metadata"]["labels"]
+        for o in objects
+        if o["kind"] == "Deployment"
+    }
     for name, labels in pods.items():
         for kind in ("Ingress", "Egress"):
-            if not any(o["kind"] == "NetworkPolicy" and o["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/part-of": "huiyuan"}}
-                       and not o["spec"].get(kind.lower()) and kind in o["spec"].get("policyTypes", []) and selects(o["spec"]["podSelector"], labels)
-                       for o in objects):
+            if not any(
+                o["kind"] == "NetworkPolicy"
+                and o["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/part-of": "huiyuan"}}
+                and not o["spec"].get(kind.lower())
+                and kind in o["spec"].get("policyTypes", [])
+                and selects(o["spec"]["podSelector"], labels)
+                for o in objects
+            ):
                 problem(where, f"{name}: no policy denies all {kind.lower()} first")
     for name, labels in pods.items():
         port = SERVICE_PORTS[name]
@@ -189,8 +218,14 @@ def check_network(where: str, objects: list[dict]) -> None:
             if may != should:
                 problem(where, f"{source_name} {'may' if may else 'may not'} reach {name}:{port}")
     for name, labels in pods.items():  # out: PostgreSQL, DNS and the collector, from every pod
-        egress = [rule for o in objects if o["kind"] == "NetworkPolicy" and "Egress" in o["spec"].get("policyTypes", [])
-                  and selects(o["spec"]["podSelector"], labels) for rule in o["spec"].get("egress", [])]
+        egress = [
+            rule
+            for o in objects
+            if o["kind"] == "NetworkPolicy"
+            and "Egress" in o["spec"].get("policyTypes", [])
+            and selects(o["spec"]["podSelector"], labels)
+            for rule in o["spec"].get("egress", [])
+        ]
         for port in (5432, 53, 4317):
             if not any(any(p.get("port") == port for p in rule.get("ports", [])) for rule in egress):
                 problem(where, f"{name} may not reach port {port} outside")
@@ -204,19 +239,27 @@ def check_overlay(where: str, objects: list[dict]) -> None:
         pod = deployment["spec"]["template"]["spec"]
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             if ":" not in container["image"]:
-                problem(where, f"{deployment['metadata']['name']} runs the image {container['image']!r}: an overlay names its registry and tag")
+                problem(
+                    where,
+                    f"{deployment['metadata']['name']} runs the image {container['image']!r}: an overlay names its registry and tag",
+                )
 
 
 def main() -> int:
     if not shutil.which("kubectl"):
         print("check_manifests: kubectl not found (Debian: apt-get install kubernetes-client)", file=sys.stderr)
         return 1
-    kustomize = re.search(r"Kustomize Version: v(\d+)", subprocess.run(
-        ["kubectl", "version", "--client"], capture_output=True, text=True).stdout)
+    kustomize = re.search(
+        r"Kustomize Version: v(\d+)",
+        subprocess.run(["kubectl", "version", "--client"], capture_output=True, text=True).stdout,
+    )
     if not kustomize or int(kustomize[1]) < 4:
-        print("check_manifests: this kubectl's kustomize is older than v4 (kubectl before 1.24; Debian 12's "
-              "kubernetes-client is 1.20, with kustomize v2): the overlays use labels, replicas and patches. "
-              "Use kubectl 1.27 or newer.", file=sys.stderr)
+        print(
+            "check_manifests: this kubectl's kustomize is older than v4 (kubectl before 1.24; Debian 12's "
+            "kubernetes-client is 1.20, with kustomize v2): the overlays use labels, replicas and patches. "
+            "Use kubectl 1.27 or newer.",
+            file=sys.stderr,
+        )
         return 1
     versions = sorted({OLDEST, kubernetes_validate.latest_version()})
     examples = [doc for doc in yaml.safe_load_all((K8S / "secrets.example.yaml").read_text()) if doc]
@@ -234,7 +277,9 @@ def main() -> int:
                 problem(where, "the ConfigMap sets HUIYUAN_ENV: production runs without it")
         for deployment in (o for o in objects if o["kind"] == "Deployment"):
             check_deployment(where, deployment, secrets, objects)
-        if sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Deployment") != sorted(f"huiyuan-{s}" for s in SERVICE_PORTS):
+        if sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Deployment") != sorted(
+            f"huiyuan-{s}" for s in SERVICE_PORTS
+        ):
             problem(where, "must run each of huiyuan's five processes once")
         check_network(where, objects)
         if folder.parent.name == "overlays":
@@ -243,9 +288,11 @@ def main() -> int:
         print(f"check_manifests: {line}", file=sys.stderr)
     if problems:
         return 1
-    print(f"check_manifests: {len(folders)} kustomizations, {count} objects and {len(examples)} example Secrets "
-          f"valid (strict) for Kubernetes {' and '.join(versions)}; probes, migrations, resources, Secrets, "
-          "disruption budgets, network policies and overlays as deploy/README.md says")
+    print(
+        f"check_manifests: {len(folders)} kustomizations, {count} objects and {len(examples)} example Secrets "
+        f"valid (strict) for Kubernetes {' and '.join(versions)}; probes, migrations, resources, Secrets, "
+        "disruption budgets, network policies and overlays as deploy/README.md says"
+    )
     return 0
 
 

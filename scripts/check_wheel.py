@@ -73,8 +73,12 @@ def build_wheel(work: Path) -> Path:
     generated gRPC code is ignored, so the build must make it)."""
     source = work / "source"
     copies = dockerfile_copies()
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
     for name in map(os.fsdecode, filter(None, files)):
         if not (ROOT / name).is_file():  # a tracked file deleted in the work tree
             continue
@@ -82,14 +86,25 @@ def build_wheel(work: Path) -> Path:
             if name == origin:
                 target = destination + Path(name).name if destination.endswith("/") else destination
             elif name.startswith(origin + "/"):
-                target = destination.rstrip("/") + "/" + name[len(origin) + 1:]
+                target = destination.rstrip("/") + "/" + name[len(origin) + 1 :]
             else:
                 continue
             (source / target).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / target)
     assert not (source / "huiyuan" / "member").exists(), "the generated code must not come from the source tree"
     # As the image's build stage: the wheel and wheels of all it depends on
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w", work / "wheels", source, quiet=True)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--disable-pip-version-check",
+        "-w",
+        work / "wheels",
+        source,
+        quiet=True,
+    )
     (wheel,) = (work / "wheels").glob("huiyuan-*.whl")
     return wheel
 
@@ -99,8 +114,19 @@ def install(work: Path, wheel: Path) -> Path:
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
     # as the image's run stage: from those wheels alone
-    run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index", "--find-links", wheel.parent,
-        wheel, quiet=True)
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--find-links",
+        wheel.parent,
+        wheel,
+        quiet=True,
+    )
     return python
 
 
@@ -174,8 +200,15 @@ def check(work: Path) -> None:
     here = work / "run"  # an empty working folder: nothing of the source tree importable from it
     here.mkdir()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HUIYUAN_", "PYTHON", "OTEL_"))}
-    where = run(python, "-I", "-c", "import huiyuan.member.v1, services, gateway; print(huiyuan.member.v1.__file__)",
-                cwd=here, env=base, quiet=True).stdout.strip()
+    where = run(
+        python,
+        "-I",
+        "-c",
+        "import huiyuan.member.v1, services, gateway; print(huiyuan.member.v1.__file__)",
+        cwd=here,
+        env=base,
+        quiet=True,
+    ).stdout.strip()
     assert where.startswith(str(work / "venv")), f"huiyuan imported from {where}, not from the venv"
 
     database = f"huiyuan_wheel_{uuid.uuid4().hex[:12]}"
@@ -184,8 +217,13 @@ def check(work: Path) -> None:
     processes: dict[str, subprocess.Popen] = {}
     try:
         ports = {name: free_port() for name in PROCESSES}
-        env = {**base, "HUIYUAN_DATABASE_URL": url, "HUIYUAN_HOST": "127.0.0.1", "HUIYUAN_LOG_LEVEL": "WARNING",
-               "HUIYUAN_VAR_DIR": str(here / "var")}
+        env = {
+            **base,
+            "HUIYUAN_DATABASE_URL": url,
+            "HUIYUAN_HOST": "127.0.0.1",
+            "HUIYUAN_LOG_LEVEL": "WARNING",
+            "HUIYUAN_VAR_DIR": str(here / "var"),
+        }
         for name, port in ports.items():
             env[f"HUIYUAN_{name.upper()}_PORT"] = str(port)
             env[f"HUIYUAN_{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
@@ -194,15 +232,18 @@ def check(work: Path) -> None:
         own = secrets(work)
         for name, command in PROCESSES.items():
             log = open(here / f"{name}.log", "w")  # noqa: SIM115 - the process writes to it until it ends
-            processes[name] = subprocess.Popen([python, "-I", *command], cwd=here, env={**env, **own[name]},
-                                               stdout=log, stderr=subprocess.STDOUT)
+            processes[name] = subprocess.Popen(
+                [python, "-I", *command], cwd=here, env={**env, **own[name]}, stdout=log, stderr=subprocess.STDOUT
+            )
         for name, process in processes.items():
             address = f"127.0.0.1:{ports[name]}"
             for health_name in ("", "liveness"):
                 if not serving(python, env, address, health_name, SERVING_WITHIN_S):
-                    raise SystemExit(f"{name} did not report {health_name or 'itself'} SERVING within "
-                                     f"{SERVING_WITHIN_S} s (exit code {process.poll()}):\n"
-                                     + (here / f"{name}.log").read_text()[-3000:])
+                    raise SystemExit(
+                        f"{name} did not report {health_name or 'itself'} SERVING within "
+                        f"{SERVING_WITHIN_S} s (exit code {process.poll()}):\n"
+                        + (here / f"{name}.log").read_text()[-3000:]
+                    )
             say(f"{name:<9} SERVING on {address} (resident memory {rss_mib(process.pid)})")
     finally:
         for process in processes.values():

@@ -10,14 +10,12 @@ import os
 import tempfile
 import threading
 import uuid
+from pathlib import Path
 
 import grpc
 import psycopg
 import pytest
-
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from pathlib import Path
 
 from huiyuan.database import migrate
 from huiyuan.runtime import clients, service_auth, tracing
@@ -101,8 +99,11 @@ class ServiceThread:
         self.thread.start()
         self.app = self.run(self._start())
         # The gateway's port takes API keys, not service tokens.
-        self.channel = (as_gateway(spec.name, self.app.address) if CALLER_KEYS in spec.secrets
-                        else grpc.insecure_channel(self.app.address))
+        self.channel = (
+            as_gateway(spec.name, self.app.address)
+            if CALLER_KEYS in spec.secrets
+            else grpc.insecure_channel(self.app.address)
+        )
 
     async def _start(self) -> App:
         return await App(self.spec, self.settings).start()  # grpc.aio binds to the loop it is made on

@@ -14,18 +14,47 @@ def assert_books_balance(wallet_url: str) -> None:
     over all accounts is zero. A member's entries are numbered 1 to its last_sequence."""
     engine = make_sync_engine(wallet_url, "wallet")
     with engine.connect() as db:
-        by_entries = dict(db.execute(select(entries.c.member_id, func.sum(
-            entries.c.principal_delta_fen + entries.c.bonus_delta_fen)).group_by(entries.c.member_id)).all())
-        by_lots = dict(db.execute(select(lots.c.member_id, func.sum(
-            lots.c.principal_left_fen + lots.c.bonus_left_fen)).group_by(lots.c.member_id)).all())
-        pending = {r.member_id: (r.principal, r.bonus) for r in db.execute(select(
-            holds.c.member_id, func.sum(holds.c.principal_fen).label("principal"), func.sum(holds.c.bonus_fen).label("bonus")
-        ).where(holds.c.state == "PENDING").group_by(holds.c.member_id))}
-        numbered = {r.member_id: (r.first, r.last, r.count) for r in db.execute(select(
-            entries.c.member_id, func.min(entries.c.sequence).label("first"), func.max(entries.c.sequence).label("last"),
-            func.count().label("count")).group_by(entries.c.member_id))}
+        by_entries = dict(
+            db.execute(
+                select(
+                    entries.c.member_id, func.sum(entries.c.principal_delta_fen + entries.c.bonus_delta_fen)
+                ).group_by(entries.c.member_id)
+            ).all()
+        )
+        by_lots = dict(
+            db.execute(
+                select(lots.c.member_id, func.sum(lots.c.principal_left_fen + lots.c.bonus_left_fen)).group_by(
+                    lots.c.member_id
+                )
+            ).all()
+        )
+        pending = {
+            r.member_id: (r.principal, r.bonus)
+            for r in db.execute(
+                select(
+                    holds.c.member_id,
+                    func.sum(holds.c.principal_fen).label("principal"),
+                    func.sum(holds.c.bonus_fen).label("bonus"),
+                )
+                .where(holds.c.state == "PENDING")
+                .group_by(holds.c.member_id)
+            )
+        }
+        numbered = {
+            r.member_id: (r.first, r.last, r.count)
+            for r in db.execute(
+                select(
+                    entries.c.member_id,
+                    func.min(entries.c.sequence).label("first"),
+                    func.max(entries.c.sequence).label("last"),
+                    func.count().label("count"),
+                ).group_by(entries.c.member_id)
+            )
+        }
         rows = db.execute(select(member_accounts)).all()
-        system = db.execute(select(func.sum(-(entries.c.principal_delta_fen + entries.c.bonus_delta_fen)))).scalar() or 0
+        system = (
+            db.execute(select(func.sum(-(entries.c.principal_delta_fen + entries.c.bonus_delta_fen)))).scalar() or 0
+        )
     engine.dispose()
     for row in rows:
         total = row.principal_fen + row.bonus_fen
@@ -54,12 +83,20 @@ def assert_points_held(points_url: str) -> None:
     engine = make_sync_engine(points_url, "points")
     holds, draws, members = points_tables.holds.c, points_tables.hold_draws.c, points_tables.member_points.c
     with engine.connect() as db:
-        pending = dict(db.execute(select(holds.member_id, func.sum(holds.points)).where(
-            holds.state == "PENDING").group_by(holds.member_id)).all())
+        pending = dict(
+            db.execute(
+                select(holds.member_id, func.sum(holds.points))
+                .where(holds.state == "PENDING")
+                .group_by(holds.member_id)
+            ).all()
+        )
         held = dict(db.execute(select(members.member_id, members.held_points)).all())
-        drawn = db.execute(select(holds.hold_id, holds.points, func.sum(draws.points)).join(
-            points_tables.hold_draws, draws.hold_id == holds.hold_id).where(holds.state == "PENDING").group_by(
-            holds.hold_id, holds.points)).all()
+        drawn = db.execute(
+            select(holds.hold_id, holds.points, func.sum(draws.points))
+            .join(points_tables.hold_draws, draws.hold_id == holds.hold_id)
+            .where(holds.state == "PENDING")
+            .group_by(holds.hold_id, holds.points)
+        ).all()
         pending_holds = db.execute(select(func.count()).where(holds.state == "PENDING")).scalar()
     engine.dispose()
     assert {m: n for m, n in held.items() if n} == {m: int(n) for m, n in pending.items()}

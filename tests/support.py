@@ -37,26 +37,46 @@ class Stubs:
         self.tier = tier_pb2_grpc.TierServiceStub(channel)
 
     def register(self, name="测试会员", phone=None, request_id=None, **fields):
-        return self.member.RegisterMember(member_pb2.RegisterMemberRequest(
-            request_id=request_id or rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR,
-            member=member_pb2.Member(name=name, phone=phone or new_phone(), **fields))).member
+        return self.member.RegisterMember(
+            member_pb2.RegisterMemberRequest(
+                request_id=request_id or rid(),
+                channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+                actor=ACTOR,
+                member=member_pb2.Member(name=name, phone=phone or new_phone(), **fields),
+            )
+        ).member
 
 
 def ensure_org(stubs: Stubs) -> None:
     """HQ, a region with a store and its terminal, and another region with a store
     (fixed request ids: safe to call again)."""
-    for parent, code, kind in [("", "hq", org_pb2.ORG_NODE_KIND_HQ), ("hq", "east", org_pb2.ORG_NODE_KIND_REGION),
-                               ("hq/east", "sh-001", org_pb2.ORG_NODE_KIND_STORE),
-                               (STORE, "pos-1", org_pb2.ORG_NODE_KIND_TERMINAL)]:
-        stubs.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
-            request_id=f"org-{code}", parent_path=parent,
-            org_node=org_pb2.OrgNode(code=code, name=code.upper(), kind=kind, time_zone="Asia/Shanghai")))
-    for parent, code, name, kind in [("hq", "south", "华南", org_pb2.ORG_NODE_KIND_REGION),
-                                     ("hq/south", "gz-001", "广州一店", org_pb2.ORG_NODE_KIND_STORE),
-                                     ("hq/south/gz-001", "pos-1", "收银1", org_pb2.ORG_NODE_KIND_TERMINAL)]:
-        stubs.org.CreateOrgNode(org_pb2.CreateOrgNodeRequest(
-            request_id=f"org-{parent.replace('/', '.')}-{code}" if kind == org_pb2.ORG_NODE_KIND_TERMINAL else f"org-{code}",
-            parent_path=parent, org_node=org_pb2.OrgNode(code=code, name=name, kind=kind, time_zone="Asia/Shanghai")))
+    for parent, code, kind in [
+        ("", "hq", org_pb2.ORG_NODE_KIND_HQ),
+        ("hq", "east", org_pb2.ORG_NODE_KIND_REGION),
+        ("hq/east", "sh-001", org_pb2.ORG_NODE_KIND_STORE),
+        (STORE, "pos-1", org_pb2.ORG_NODE_KIND_TERMINAL),
+    ]:
+        stubs.org.CreateOrgNode(
+            org_pb2.CreateOrgNodeRequest(
+                request_id=f"org-{code}",
+                parent_path=parent,
+                org_node=org_pb2.OrgNode(code=code, name=code.upper(), kind=kind, time_zone="Asia/Shanghai"),
+            )
+        )
+    for parent, code, name, kind in [
+        ("hq", "south", "华南", org_pb2.ORG_NODE_KIND_REGION),
+        ("hq/south", "gz-001", "广州一店", org_pb2.ORG_NODE_KIND_STORE),
+        ("hq/south/gz-001", "pos-1", "收银1", org_pb2.ORG_NODE_KIND_TERMINAL),
+    ]:
+        stubs.org.CreateOrgNode(
+            org_pb2.CreateOrgNodeRequest(
+                request_id=f"org-{parent.replace('/', '.')}-{code}"
+                if kind == org_pb2.ORG_NODE_KIND_TERMINAL
+                else f"org-{code}",
+                parent_path=parent,
+                org_node=org_pb2.OrgNode(code=code, name=name, kind=kind, time_zone="Asia/Shanghai"),
+            )
+        )
 
 
 def refusal(call, *args, **kwargs):
@@ -91,9 +111,13 @@ def refusal_of(error: grpc.RpcError, domain: str | None = None):
 
 
 def card_type(stubs: Stubs, validity_days=0) -> str:
-    return stubs.card.CreateCardType(card_pb2.CreateCardTypeRequest(
-        request_id=rid(), card_type=card_pb2.CardType(
-            name="储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, validity_days=validity_days))
+    return stubs.card.CreateCardType(
+        card_pb2.CreateCardTypeRequest(
+            request_id=rid(),
+            card_type=card_pb2.CardType(
+                name="储值卡", org_path="hq", form=card_pb2.CARD_FORM_INDIVIDUAL, validity_days=validity_days
+            ),
+        )
     ).card_type.card_type_id
 
 
@@ -101,6 +125,7 @@ def pos_args(*argv: str):
     """`huiyuan pos ARGV...` parsed as the command line parses it (SystemExit for a
     mistyped one)."""
     from huiyuan_cli import cli
+
     return cli.parser().parse_args(["pos", *argv])
 
 
@@ -113,13 +138,17 @@ def tables_holding(database_url: str, needle: str) -> list[str]:
         return [path for path in glob.glob(f"{folder}/*.db*") if raw in open(path, "rb").read()]
     found = []
     with psycopg.connect(database_url, autocommit=True) as db:
-        tables = db.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
-                            "'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')").fetchall()
+        tables = db.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
+            "'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
         assert {schema for schema, _ in tables} >= {"member", "wallet", "points", "campaign", "gateway"}
         for schema, table in tables:
             # a row as text shows bytea as \x and hex digits
-            (count,) = db.execute(f'SELECT count(*) FROM "{schema}"."{table}" AS r WHERE r::text LIKE %s '
-                                  f"OR r::text LIKE %s", (f"%{needle}%", f"%{raw.hex()}%")).fetchone()
+            (count,) = db.execute(
+                f'SELECT count(*) FROM "{schema}"."{table}" AS r WHERE r::text LIKE %s OR r::text LIKE %s',
+                (f"%{needle}%", f"%{raw.hex()}%"),
+            ).fetchone()
             if count:
                 found.append(f"{schema}.{table}")
     return found

@@ -33,15 +33,14 @@ from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from openpyxl import Workbook
 
 from gateway.servicers.passthrough import ROUTES
 from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2
 from huiyuan.runtime.inbound import DURATION_SECONDS, TIMESTAMP_SECONDS
 from tests.conftest import drop_pg_database, new_pg_database
-from huiyuan.member.v1 import member_pb2
 from tests.support import STORE, Stubs, card_type, new_phone, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - chain: a fixture
 
@@ -54,13 +53,21 @@ pytestmark = [
 
 EXAMPLES = int(os.environ.get("HUIYUAN_FUZZ_EXAMPLES", "25"))
 CALL_TIMEOUT_S = 30
-FAILURES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE,
-            grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+FAILURES = {
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
 
 # The processes and the gRPC services each serves (their App specs' service_names).
 PROCESSES = {
-    "member": "services.member.app", "wallet": "services.wallet.app", "points": "services.points.app",
-    "campaign": "services.campaign.app", "gateway": "gateway.app",
+    "member": "services.member.app",
+    "wallet": "services.wallet.app",
+    "points": "services.points.app",
+    "campaign": "services.campaign.app",
+    "gateway": "gateway.app",
 }
 
 
@@ -98,67 +105,122 @@ def world(chain, member_service, wallet_service, points_service, campaign_servic
     a terminal's), and one of each thing a request may name (a member with a card,
     stored value and points, coupons, a campaign, a rule, a gift, a package, a count card,
     holds, an order), whose ids the requests use to reach past "not found"."""
-    from huiyuan.campaign.v1 import campaign_pb2 as cp
-    from huiyuan.campaign.v1 import campaign_pb2_grpc
+    from huiyuan.campaign.v1 import campaign_pb2 as cp, campaign_pb2_grpc
     from huiyuan.common.v1 import actor_pb2
-    from huiyuan.points.v1 import points_pb2 as pp
-    from huiyuan.points.v1 import points_pb2_grpc
-    from huiyuan.wallet.v1 import count_card_pb2 as cc
-    from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2_grpc
-    from huiyuan.wallet.v1 import wallet_pb2 as wp
+    from huiyuan.points.v1 import points_pb2 as pp, points_pb2_grpc
+    from huiyuan.wallet.v1 import count_card_pb2 as cc, count_card_pb2_grpc, wallet_pb2 as wp, wallet_pb2_grpc
 
     stub, hq_key = chain
     terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
     manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
     till = as_(terminal)
     hq = actor_pb2.Actor(operator_id="op-1", org_path="hq")
-    registered = stub.RegisterMember(pb.RegisterMemberRequest(
-        request_id=rid(), member=member_pb2.Member(name="测试会员", phone=new_phone()),
-        card_type_id=card_type(Stubs(member_service.channel))), metadata=till)
+    registered = stub.RegisterMember(
+        pb.RegisterMemberRequest(
+            request_id=rid(),
+            member=member_pb2.Member(name="测试会员", phone=new_phone()),
+            card_type_id=card_type(Stubs(member_service.channel)),
+        ),
+        metadata=till,
+    )
     member_id = registered.member.member_id
     POOL.update(phone=[registered.member.phone])
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
     points = points_pb2_grpc.PointsServiceStub(points_service.channel)
     campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
     count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_service.channel)
-    template = campaign.CreateCouponTemplate(cp.CreateCouponTemplateRequest(
-        request_id=rid(), template=cp.CouponTemplate(name="5元券", kind=cp.COUPON_KIND_FIXED, amount_fen=5_00,
-                                                     valid_days=30, org_path="hq"))).template
-    plan = count_cards.CreateCountCardPlan(cc.CreateCountCardPlanRequest(request_id=rid(), actor=hq, plan=cc.CountCardPlan(
-        name="10次卡", org_path="hq", uses=10, price_fen=100_00))).plan
+    template = campaign.CreateCouponTemplate(
+        cp.CreateCouponTemplateRequest(
+            request_id=rid(),
+            template=cp.CouponTemplate(
+                name="5元券", kind=cp.COUPON_KIND_FIXED, amount_fen=5_00, valid_days=30, org_path="hq"
+            ),
+        )
+    ).template
+    plan = count_cards.CreateCountCardPlan(
+        cc.CreateCountCardPlanRequest(
+            request_id=rid(), actor=hq, plan=cc.CountCardPlan(name="10次卡", org_path="hq", uses=10, price_fen=100_00)
+        )
+    ).plan
     for answer in [
         registered,
-        stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=500_00,
-                                   tender=pb.TENDER_KIND_CASH), metadata=till),
-        points.Grant(pp.GrantRequest(request_id=rid(), member_id=member_id, points=1_000,
-                                     source=pp.LOT_SOURCE_SIGN_UP)),
-        points.CreateRule(pp.CreateRuleRequest(request_id=rid(), rule=pp.Rule(
-            name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000))),
-        points.CreateGift(pp.CreateGiftRequest(request_id=rid(), gift=pp.Gift(name="杯", points=100, stock=5,
-                                                                             org_path="hq"))),
-        points.Hold(pp.HoldRequest(request_id=rid(), member_id=member_id, points=10, ttl={"seconds": 600},
-                                   store_path=STORE)),
-        wallet.CreateTopUpPackage(wp.CreateTopUpPackageRequest(request_id=rid(), package=wp.TopUpPackage(
-            name="充100送1", org_path="hq", steps=[wp.PackageStep(threshold_fen=100_00, bonus_fen=1)]))),
-        wallet.Hold(wp.HoldRequest(request_id=rid(), member_id=member_id, amount_fen=1_00, ttl={"seconds": 600},
-                                   store_path=STORE)),
-        campaign.CreateCampaign(cp.CreateCampaignRequest(request_id=rid(), campaign=cp.Campaign(
-            name="满100减20", kind=cp.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq",
-            steps=[cp.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)]))),
-        campaign.IssueCoupons(cp.IssueCouponsRequest(request_id=rid(), template_id=template.template_id,
-                                                     member_ids=[member_id] * 3)),
-        count_cards.SellCountCard(cc.SellCountCardRequest(request_id=rid(), member_id=member_id, plan_id=plan.plan_id,
-                                                          store_path=STORE, actor=hq, tender=wp.TENDER_CASH)),
-        stub.Checkout(pb.CheckoutRequest(
-            request_id=rid(), member_id=member_id, card_number=registered.card.card_number, lines=[pb.CheckoutLine(
-                line_id="1", sku="tea-1", category="tea", quantity=1, unit_price_fen=10_00)],
-            tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=10_00)]), metadata=till),
-        template, plan,
+        stub.TopUp(
+            pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=500_00, tender=pb.TENDER_KIND_CASH),
+            metadata=till,
+        ),
+        points.Grant(
+            pp.GrantRequest(request_id=rid(), member_id=member_id, points=1_000, source=pp.LOT_SOURCE_SIGN_UP)
+        ),
+        points.CreateRule(
+            pp.CreateRuleRequest(
+                request_id=rid(), rule=pp.Rule(name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)
+            )
+        ),
+        points.CreateGift(
+            pp.CreateGiftRequest(request_id=rid(), gift=pp.Gift(name="杯", points=100, stock=5, org_path="hq"))
+        ),
+        points.Hold(
+            pp.HoldRequest(request_id=rid(), member_id=member_id, points=10, ttl={"seconds": 600}, store_path=STORE)
+        ),
+        wallet.CreateTopUpPackage(
+            wp.CreateTopUpPackageRequest(
+                request_id=rid(),
+                package=wp.TopUpPackage(
+                    name="充100送1", org_path="hq", steps=[wp.PackageStep(threshold_fen=100_00, bonus_fen=1)]
+                ),
+            )
+        ),
+        wallet.Hold(
+            wp.HoldRequest(
+                request_id=rid(), member_id=member_id, amount_fen=1_00, ttl={"seconds": 600}, store_path=STORE
+            )
+        ),
+        campaign.CreateCampaign(
+            cp.CreateCampaignRequest(
+                request_id=rid(),
+                campaign=cp.Campaign(
+                    name="满100减20",
+                    kind=cp.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
+                    org_path="hq",
+                    steps=[cp.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)],
+                ),
+            )
+        ),
+        campaign.IssueCoupons(
+            cp.IssueCouponsRequest(request_id=rid(), template_id=template.template_id, member_ids=[member_id] * 3)
+        ),
+        count_cards.SellCountCard(
+            cc.SellCountCardRequest(
+                request_id=rid(),
+                member_id=member_id,
+                plan_id=plan.plan_id,
+                store_path=STORE,
+                actor=hq,
+                tender=wp.TENDER_CASH,
+            )
+        ),
+        stub.Checkout(
+            pb.CheckoutRequest(
+                request_id=rid(),
+                member_id=member_id,
+                card_number=registered.card.card_number,
+                lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=1, unit_price_fen=10_00)],
+                tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=10_00)],
+            ),
+            metadata=till,
+        ),
+        template,
+        plan,
     ]:
         remember(answer)
-    channels = {"member": member_service.channel, "wallet": wallet_service.channel,
-                "points": points_service.channel, "campaign": campaign_service.channel,
-                "gateway": stub.channel, "via-gateway": stub.channel}
+    channels = {
+        "member": member_service.channel,
+        "wallet": wallet_service.channel,
+        "points": points_service.channel,
+        "campaign": campaign_service.channel,
+        "gateway": stub.channel,
+        "via-gateway": stub.channel,
+    }
     return channels, [hq_key, terminal, manager]
 
 
@@ -208,9 +270,30 @@ def _token(position, fingerprint="0" * 16) -> str:
 
 
 ODD_TEXTS = [
-    "", " ", "\x00", "a\x00b", "99999999999999999999", "-1", "1e21", "²", "٣", "hq", "hq/east", STORE,
-    f"{STORE}/pos-1", "HQ/..", "13800000001", "8000000000000001", "m_x", "' OR 1=1 --", "%%%", "null",
-    _token(["m_1"]), _token([{"x": 1}]), _token([2**70]), "\ud7ff\ue000",
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "99999999999999999999",
+    "-1",
+    "1e21",
+    "²",
+    "٣",
+    "hq",
+    "hq/east",
+    STORE,
+    f"{STORE}/pos-1",
+    "HQ/..",
+    "13800000001",
+    "8000000000000001",
+    "m_x",
+    "' OR 1=1 --",
+    "%%%",
+    "null",
+    _token(["m_1"]),
+    _token([{"x": 1}]),
+    _token([2**70]),
+    "\ud7ff\ue000",
 ]
 
 
@@ -236,25 +319,43 @@ _ROWS = [
 ]
 FILES = [
     _cell_file([_HEADER, *_ROWS], xlsx=False),
-    _cell_file([_HEADER, *_ROWS[:1], ["钱七", 1e21, "m_01N", 1e21, 99999999999999999999, "F", "", 1e21],
-                [1e308, float("inf"), "m_01P", -1e21, "1990-05-17", "F", "", 99999999999999999999]], xlsx=True),
+    _cell_file(
+        [
+            _HEADER,
+            *_ROWS[:1],
+            ["钱七", 1e21, "m_01N", 1e21, 99999999999999999999, "F", "", 1e21],
+            [1e308, float("inf"), "m_01P", -1e21, "1990-05-17", "F", "", 99999999999999999999],
+        ],
+        xlsx=True,
+    ),
     _cell_file([["phone", "金额(分)"], ["13800000001", "100"], ["13800000002", "99999999999999999999"]], xlsx=False),
-    b"name,phone\n\x00,\x00\n", b"\xff\xfe\x00n\x00a", b"PK\x03\x04 not a zip",
+    b"name,phone\n\x00,\x00\n",
+    b"\xff\xfe\x00n\x00a",
+    b"PK\x03\x04 not a zip",
 ]
 
 INT_ENDS = {
-    FieldDescriptor.TYPE_INT32: (-2**31, 2**31 - 1), FieldDescriptor.TYPE_SINT32: (-2**31, 2**31 - 1),
-    FieldDescriptor.TYPE_SFIXED32: (-2**31, 2**31 - 1), FieldDescriptor.TYPE_INT64: (-2**63, 2**63 - 1),
-    FieldDescriptor.TYPE_SINT64: (-2**63, 2**63 - 1), FieldDescriptor.TYPE_SFIXED64: (-2**63, 2**63 - 1),
-    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1), FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
-    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1), FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+    FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
 }
 
 
 def wild_texts():
     """Texts no rule expects."""
-    return st.one_of(st.text(max_size=12), st.sampled_from(ODD_TEXTS),
-                     st.sampled_from("x会").map(lambda c: c * 20_000), st.integers(0, 3).map(_other_token))
+    return st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(ODD_TEXTS),
+        st.sampled_from("x会").map(lambda c: c * 20_000),
+        st.integers(0, 3).map(_other_token),
+    )
 
 
 def _other_token(n: int) -> str:
@@ -287,8 +388,10 @@ def _plausible_text(name: str):
 
 
 def _integers(low: int, high: int):
-    return st.one_of(st.sampled_from([0, 1, -1 if low < 0 else 2, low, high, 100, 100_00]).filter(
-        lambda n: low <= n <= high), st.integers(low, high))
+    return st.one_of(
+        st.sampled_from([0, 1, -1 if low < 0 else 2, low, high, 100, 100_00]).filter(lambda n: low <= n <= high),
+        st.integers(low, high),
+    )
 
 
 def mostly(plausible, wild, odds: int = 6):
@@ -306,7 +409,7 @@ def _scalar(field: FieldDescriptor):
         return st.booleans()
     if field.type == FieldDescriptor.TYPE_ENUM:  # proto3 enums are open: any int32 travels
         named = [v.number for v in field.enum_type.values if v.number] or [0]  # UNSPECIFIED is seldom meant
-        return mostly(st.sampled_from(named), _integers(-2**31, 2**31 - 1))
+        return mostly(st.sampled_from(named), _integers(-(2**31), 2**31 - 1))
     if field.type == FieldDescriptor.TYPE_DOUBLE:
         return st.floats()
     if field.type == FieldDescriptor.TYPE_FLOAT:
@@ -333,19 +436,31 @@ def messages(full_name: str, depth: int = 0):
 
 
 # The ends of what a Timestamp and a Duration may hold: in range, and one past.
-EDGE_SECONDS = [TIMESTAMP_SECONDS.start, TIMESTAMP_SECONDS.stop - 1, TIMESTAMP_SECONDS.start - 1,
-                TIMESTAMP_SECONDS.stop, -62_135_596_800, 253_402_300_799,  # the ends of timestamp.proto
-                DURATION_SECONDS.start, DURATION_SECONDS.stop - 1, DURATION_SECONDS.stop]
+EDGE_SECONDS = [
+    TIMESTAMP_SECONDS.start,
+    TIMESTAMP_SECONDS.stop - 1,
+    TIMESTAMP_SECONDS.start - 1,
+    TIMESTAMP_SECONDS.stop,
+    -62_135_596_800,
+    253_402_300_799,  # the ends of timestamp.proto
+    DURATION_SECONDS.start,
+    DURATION_SECONDS.stop - 1,
+    DURATION_SECONDS.stop,
+]
 
 
 def _seconds(around: int, spread: int):
     """Seconds near a time (or a span), at the ends of the types' ranges, or anywhere."""
-    return mostly(st.integers(around - spread, around + spread),
-                  st.one_of(st.sampled_from(EDGE_SECONDS), _integers(-2**63, 2**63 - 1)))
+    return mostly(
+        st.integers(around - spread, around + spread),
+        st.one_of(st.sampled_from(EDGE_SECONDS), _integers(-(2**63), 2**63 - 1)),
+    )
 
 
 def _nanos():
-    return mostly(st.just(0), st.one_of(st.sampled_from([999_999_999, 1_000_000_000, -1]), _integers(-2**31, 2**31 - 1)))
+    return mostly(
+        st.just(0), st.one_of(st.sampled_from([999_999_999, 1_000_000_000, -1]), _integers(-(2**31), 2**31 - 1))
+    )
 
 
 def _messages(full_name: str, depth: int):
@@ -356,15 +471,25 @@ def _messages(full_name: str, depth: int):
     if full_name == "google.protobuf.Duration":  # a hold's or a token's life, a window of days
         return st.builds(kind, seconds=_seconds(3_600, 3_600) | _seconds(30 * 86_400, 30 * 86_400), nanos=_nanos())
     if full_name == "huiyuan.common.v1.Actor":
-        return mostly(st.builds(kind, operator_id=st.just("op-1"), org_path=st.sampled_from(["hq", f"{STORE}/pos-1"])),
-                      st.builds(kind, operator_id=wild_texts(), org_path=wild_texts()))
+        return mostly(
+            st.builds(kind, operator_id=st.just("op-1"), org_path=st.sampled_from(["hq", f"{STORE}/pos-1"])),
+            st.builds(kind, operator_id=wild_texts(), org_path=wild_texts()),
+        )
     if full_name == "google.type.Date":
-        return mostly(st.dates().map(lambda d: kind(year=d.year, month=d.month, day=d.day)),
-                      st.builds(kind, year=_integers(-2**31, 2**31 - 1), month=_integers(-2**31, 2**31 - 1),
-                                day=_integers(-2**31, 2**31 - 1)))
+        return mostly(
+            st.dates().map(lambda d: kind(year=d.year, month=d.month, day=d.day)),
+            st.builds(
+                kind,
+                year=_integers(-(2**31), 2**31 - 1),
+                month=_integers(-(2**31), 2**31 - 1),
+                day=_integers(-(2**31), 2**31 - 1),
+            ),
+        )
     if full_name == "google.protobuf.FieldMask":
-        return st.builds(lambda paths: kind(paths=paths), st.lists(st.one_of(wild_texts(), st.sampled_from(
-            [f.name for f in _all_fields()])), max_size=3))
+        return st.builds(
+            lambda paths: kind(paths=paths),
+            st.lists(st.one_of(wild_texts(), st.sampled_from([f.name for f in _all_fields()])), max_size=3),
+        )
     if depth > 4:
         return st.just(kind())
     fields = {}
@@ -419,7 +544,9 @@ def call(channel, method: str, streamed: bool, payload: bytes, key: str) -> grpc
     """The method called with payload as the request's bytes; the error, None if it
     answered (its ids then join the pool)."""
     service, _, name = method[1:].partition("/")
-    answer_type = GetMessageClass(descriptor_pool.Default().FindServiceByName(service).methods_by_name[name].output_type)
+    answer_type = GetMessageClass(
+        descriptor_pool.Default().FindServiceByName(service).methods_by_name[name].output_type
+    )
     try:
         if streamed:
             answers = list(channel.unary_stream(method)(payload, metadata=as_(key), timeout=CALL_TIMEOUT_S))
@@ -454,9 +581,12 @@ def _not_finished(status) -> bool:
     by design, until an operator settles it (gateway/settlement.py)."""
     info = error_details_pb2.ErrorInfo()
     return status is not None and any(
-        d.Unpack(info) and info.reason in {"ORDER_NOT_FINISHED", "REFUND_NOT_FINISHED"}
+        d.Unpack(info)
+        and info.reason in {"ORDER_NOT_FINISHED", "REFUND_NOT_FINISHED"}
         and info.metadata.get("cause") != "INTERNAL"  # a service's bug behind it is a failure like any other
-        for d in status.details if d.Is(info.DESCRIPTOR))
+        for d in status.details
+        if d.Is(info.DESCRIPTOR)
+    )
 
 
 def _id(target) -> str:
@@ -465,8 +595,13 @@ def _id(target) -> str:
 
 
 @pytest.mark.parametrize("target", METHODS, ids=[_id(t) for t in METHODS])
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("HUIYUAN_FUZZ_RANDOM"), database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("HUIYUAN_FUZZ_RANDOM"),
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_random_requests_are_answered_or_refused_well(world, target, data):
     channels, keys = world
@@ -537,29 +672,47 @@ def test_a_nul_in_any_string_is_refused_before_the_database_naming_its_field(wor
     """PostgreSQL stores no NUL: the insert failed, and the call answered INTERNAL."""
     channels, (hq_key, terminal, _) = world
     request = member_pb2.RegisterMemberRequest(
-        request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+        request_id=rid(),
+        channel=member_pb2.REGISTRATION_CHANNEL_STORE,
         actor={"operator_id": "op-1", "org_path": STORE},
-        member=member_pb2.Member(name="张\x00三", phone=new_phone(), tags=["vip", "a\x00"], attributes={
-            "k": member_pb2.AttributeValue(text_value="\x00")}))
+        member=member_pb2.Member(
+            name="张\x00三",
+            phone=new_phone(),
+            tags=["vip", "a\x00"],
+            attributes={"k": member_pb2.AttributeValue(text_value="\x00")},
+        ),
+    )
     code, info, violations = refused(channels["member"], MEMBER + "RegisterMember", request)
     assert (code, info.reason, info.domain) == (INVALID, "NUL_CHARACTER", "member.huiyuan")
-    assert violations == {"member.name": "NUL_CHARACTER", "member.tags[1]": "NUL_CHARACTER",
-                          "member.attributes['k'].text_value": "NUL_CHARACTER"}
-    checkout = pb.CheckoutRequest(request_id=rid(), member_id=POOL["member_id"][0], lines=[
-        pb.CheckoutLine(line_id="1", sku="tea\x00", quantity=1, unit_price_fen=1_00)])
-    code, info, violations = refused(channels["gateway"], "/huiyuan.gateway.v1.GatewayService/Checkout", checkout,
-                                     terminal)
+    assert violations == {
+        "member.name": "NUL_CHARACTER",
+        "member.tags[1]": "NUL_CHARACTER",
+        "member.attributes['k'].text_value": "NUL_CHARACTER",
+    }
+    checkout = pb.CheckoutRequest(
+        request_id=rid(),
+        member_id=POOL["member_id"][0],
+        lines=[pb.CheckoutLine(line_id="1", sku="tea\x00", quantity=1, unit_price_fen=1_00)],
+    )
+    code, info, violations = refused(
+        channels["gateway"], "/huiyuan.gateway.v1.GatewayService/Checkout", checkout, terminal
+    )
     assert (code, info.domain, violations) == (INVALID, "gateway.huiyuan", {"lines[0].sku": "NUL_CHARACTER"})
 
 
 def test_times_out_of_range_are_refused_not_internal(world):
     channels, (hq_key, _, _) = world
-    listing = member_pb2.ListMembersRequest(filter=member_pb2.MemberFilter(
-        registered_after={"seconds": 2**62}, registered_before={"seconds": 0, "nanos": -1}))
+    listing = member_pb2.ListMembersRequest(
+        filter=member_pb2.MemberFilter(
+            registered_after={"seconds": 2**62}, registered_before={"seconds": 0, "nanos": -1}
+        )
+    )
     code, info, violations = refused(channels["member"], MEMBER + "ListMembers", listing)
     assert (code, info.reason) == (INVALID, "TIMESTAMP_OUT_OF_RANGE")
-    assert violations == {"filter.registered_after": "TIMESTAMP_OUT_OF_RANGE",
-                          "filter.registered_before": "TIMESTAMP_OUT_OF_RANGE"}
+    assert violations == {
+        "filter.registered_after": "TIMESTAMP_OUT_OF_RANGE",
+        "filter.registered_before": "TIMESTAMP_OUT_OF_RANGE",
+    }
     for ttl in ({"seconds": 2**63 - 1}, {"seconds": 1, "nanos": -5}, {"nanos": 2_000_000_000}):
         qr = member_pb2.IssueQrTokenRequest(member_id=POOL["member_id"][0], ttl=ttl)
         assert refused(channels["member"], MEMBER + "IssueQrToken", qr)[2] == {"ttl": "DURATION_OUT_OF_RANGE"}
@@ -567,10 +720,12 @@ def test_times_out_of_range_are_refused_not_internal(world):
         assert refused(channels["via-gateway"], MEMBER + "ListMembers", listing, hq_key)[1].domain == "gateway.huiyuan"
     from huiyuan.wallet.v1 import wallet_pb2 as wp
 
-    settlement = wp.GetSettlementRequest(org_path="hq", start_date={"year": 1, "month": 1, "day": 1},
-                                         end_date={"year": 2000, "month": 1, "day": 1})
+    settlement = wp.GetSettlementRequest(
+        org_path="hq", start_date={"year": 1, "month": 1, "day": 1}, end_date={"year": 2000, "month": 1, "day": 1}
+    )
     assert refused(channels["wallet"], "/huiyuan.wallet.v1.WalletService/GetSettlement", settlement)[2] == {
-        "start_date": "DATE_INVALID"}
+        "start_date": "DATE_INVALID"
+    }
 
 
 def test_a_page_token_of_another_list_is_refused(world):
@@ -580,9 +735,11 @@ def test_a_page_token_of_another_list_is_refused(world):
     from huiyuan.points.v1 import points_pb2 as pp
 
     member_id = POOL["member_id"][0]
-    history = pp.ListHistoryResponse.FromString(channels["points"].unary_unary(
-        "/huiyuan.points.v1.PointsService/ListHistory")(pp.ListHistoryRequest(
-            member_id=member_id, page_size=1).SerializeToString()))
+    history = pp.ListHistoryResponse.FromString(
+        channels["points"].unary_unary("/huiyuan.points.v1.PointsService/ListHistory")(
+            pp.ListHistoryRequest(member_id=member_id, page_size=1).SerializeToString()
+        )
+    )
     assert history.next_page_token
     from huiyuan.member.v1 import care_pb2
 
@@ -602,8 +759,9 @@ def test_a_refusal_echoing_unbounded_input_is_still_delivered(world):
     # thousands of violations: as many as fit are sent, the first always
     lines = [pb.CheckoutLine(line_id="", sku="", quantity=0) for _ in range(3_000)]
     checkout = pb.CheckoutRequest(request_id=rid(), member_id=POOL["member_id"][0], lines=lines)
-    code, info, violations = refused(channels["gateway"], "/huiyuan.gateway.v1.GatewayService/Checkout", checkout,
-                                     terminal)
+    code, info, violations = refused(
+        channels["gateway"], "/huiyuan.gateway.v1.GatewayService/Checkout", checkout, terminal
+    )
     assert code == INVALID and info.reason == "LINES_REQUIRED" and 10 < len(violations) < 3_000
 
 
@@ -614,29 +772,54 @@ def test_batch_rows_with_numbers_no_column_takes_are_rejected_each_on_its_own(wo
     from huiyuan.wallet.v1 import wallet_pb2 as wp
 
     members = [new_id("m") for _ in range(5)]
-    csv_rows = ["member_id,amount_fen", f"{members[0]},100", f"{members[1]},99999999999999999999",
-                f"{members[2]},²", f"{members[3]},1e21"]
+    csv_rows = [
+        "member_id,amount_fen",
+        f"{members[0]},100",
+        f"{members[1]},99999999999999999999",
+        f"{members[2]},²",
+        f"{members[3]},1e21",
+    ]
     sheet = _cell_file([["member_id", "amount_fen"], [members[4], 1e21], [members[0], 200]], xlsx=True)
-    for content, xlsx, expected in [
-        ("\n".join(csv_rows).encode(), False, [100, 0, 0, 0]), (sheet, True, [0, 200])]:
-        answer = wp.BatchTopUpResponse.FromString(channels["wallet"].unary_unary(
-            "/huiyuan.wallet.v1.WalletService/BatchTopUp")(wp.BatchTopUpRequest(
-                request_id=rid(), batch_id=f"b-{rid()[:8]}", content=content, store_path=STORE,
-                format=file_pb2.FILE_FORMAT_XLSX if xlsx else file_pb2.FILE_FORMAT_CSV,
-                actor=actor_pb2.Actor(operator_id="op-1", org_path=STORE)).SerializeToString()))
+    for content, xlsx, expected in [("\n".join(csv_rows).encode(), False, [100, 0, 0, 0]), (sheet, True, [0, 200])]:
+        answer = wp.BatchTopUpResponse.FromString(
+            channels["wallet"].unary_unary("/huiyuan.wallet.v1.WalletService/BatchTopUp")(
+                wp.BatchTopUpRequest(
+                    request_id=rid(),
+                    batch_id=f"b-{rid()[:8]}",
+                    content=content,
+                    store_path=STORE,
+                    format=file_pb2.FILE_FORMAT_XLSX if xlsx else file_pb2.FILE_FORMAT_CSV,
+                    actor=actor_pb2.Actor(operator_id="op-1", org_path=STORE),
+                ).SerializeToString()
+            )
+        )
         assert [(r.amount_fen, r.reject_reason) for r in answer.rows] == [
-            (amount, "" if amount else "AMOUNT_INVALID") for amount in expected]
+            (amount, "" if amount else "AMOUNT_INVALID") for amount in expected
+        ]
         assert answer.applied_rows == 1
     phones = [new_phone() for _ in range(3)]
-    imported = member_pb2.ImportMembersResponse.FromString(channels["member"].unary_unary(MEMBER + "ImportMembers")(
-        member_pb2.ImportMembersRequest(
-            request_id=rid(), format=file_pb2.FILE_FORMAT_CSV, actor=actor_pb2.Actor(operator_id="op-1", org_path="hq"),
-            content="\n".join(["name,phone,birthday", f"甲,{phones[0]},1990-05-17",
-                               f"乙,{phones[1]},99999999999999999999-01-01", f"丙,{phones[2]},²-1-1"]).encode()
-        ).SerializeToString()))
+    imported = member_pb2.ImportMembersResponse.FromString(
+        channels["member"].unary_unary(MEMBER + "ImportMembers")(
+            member_pb2.ImportMembersRequest(
+                request_id=rid(),
+                format=file_pb2.FILE_FORMAT_CSV,
+                actor=actor_pb2.Actor(operator_id="op-1", org_path="hq"),
+                content="\n".join(
+                    [
+                        "name,phone,birthday",
+                        f"甲,{phones[0]},1990-05-17",
+                        f"乙,{phones[1]},99999999999999999999-01-01",
+                        f"丙,{phones[2]},²-1-1",
+                    ]
+                ).encode(),
+            ).SerializeToString()
+        )
+    )
     assert imported.imported_rows == 1
     assert [(r.row_number, r.field, r.reason) for r in imported.rejects] == [
-        (3, "birthday", "DATE_INVALID"), (4, "birthday", "DATE_INVALID")]
+        (3, "birthday", "DATE_INVALID"),
+        (4, "birthday", "DATE_INVALID"),
+    ]
 
 
 def test_the_gateway_relays_a_services_refusal_in_the_services_domain(world):
@@ -644,8 +827,9 @@ def test_the_gateway_relays_a_services_refusal_in_the_services_domain(world):
     from huiyuan.wallet.v1 import wallet_pb2 as wp
 
     package = wp.CreateTopUpPackageRequest(request_id=rid(), package=wp.TopUpPackage(name="", org_path="hq"))
-    code, info, violations = refused(channels["via-gateway"], "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage",
-                                     package, hq_key)
+    code, info, violations = refused(
+        channels["via-gateway"], "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage", package, hq_key
+    )
     assert (code, info.domain) == (INVALID, "wallet.huiyuan")
     assert info.reason == next(iter(violations.values())) != "INVALID_ARGUMENT"
 
@@ -664,8 +848,12 @@ def broken_wallet_gateway(chain, database_url, tmp_path_factory):
         async def ListTopUpPackages(self, request, context):
             raise RuntimeError("a bug in the wallet")
 
-    spec = ServiceSpec("wallet", WALLET.service_names, WALLET.migrations_dir,
-                       lambda server, ctx: wallet_pb2_grpc.add_WalletServiceServicer_to_server(Broken(), server))
+    spec = ServiceSpec(
+        "wallet",
+        WALLET.service_names,
+        WALLET.migrations_dir,
+        lambda server, ctx: wallet_pb2_grpc.add_WalletServiceServicer_to_server(Broken(), server),
+    )
     wallet = ServiceThread(spec, f"sqlite:///{tmp_path_factory.mktemp('broken')}/wallet.db")
     patch = pytest.MonkeyPatch()
     patch.setenv("HUIYUAN_WALLET_ADDR", wallet.app.address)
@@ -683,14 +871,27 @@ def test_the_gateway_relays_a_services_internal_as_internal(world, broken_wallet
     from huiyuan.wallet.v1 import wallet_pb2 as wp
 
     channel, hq_key = broken_wallet_gateway
-    error = call(channel, "/huiyuan.wallet.v1.WalletService/ListTopUpPackages", False,
-                 wp.ListTopUpPackagesRequest(org_path="hq").SerializeToString(), hq_key)
+    error = call(
+        channel,
+        "/huiyuan.wallet.v1.WalletService/ListTopUpPackages",
+        False,
+        wp.ListTopUpPackagesRequest(org_path="hq").SerializeToString(),
+        hq_key,
+    )
     assert error is not None and error.code() == grpc.StatusCode.INTERNAL
     info = error_details_pb2.ErrorInfo()
     next(d for d in rpc_status.from_call(error).details if d.Is(info.DESCRIPTOR)).Unpack(info)
     assert (info.reason, info.domain) == ("INTERNAL", "wallet.huiyuan")
     assert len(info.metadata["trace_id"]) == 32 and info.metadata["trace_id"] in error.details()
-    code, info, _ = refused(channel, "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage", wp.CreateTopUpPackageRequest(
-        request_id=rid(), package=wp.TopUpPackage(name="充100送1", org_path="hq", steps=[
-            wp.PackageStep(threshold_fen=100_00, bonus_fen=1)])), hq_key)
+    code, info, _ = refused(
+        channel,
+        "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage",
+        wp.CreateTopUpPackageRequest(
+            request_id=rid(),
+            package=wp.TopUpPackage(
+                name="充100送1", org_path="hq", steps=[wp.PackageStep(threshold_fen=100_00, bonus_fen=1)]
+            ),
+        ),
+        hq_key,
+    )
     assert (code, info.reason, info.domain) == (grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED", "wallet.huiyuan")

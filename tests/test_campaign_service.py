@@ -2,20 +2,19 @@
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from huiyuan.campaign.v1 import campaign_pb2 as pb
-from huiyuan.campaign.v1 import campaign_pb2_grpc
+from huiyuan.campaign.v1 import campaign_pb2 as pb, campaign_pb2_grpc
 from huiyuan.runtime.ids import new_id
 from services.campaign.storage import templates
 from tests.support import refusal, refusal_of, rid
 
 STORE = "hq/east/sh-001"
-WEDNESDAY = datetime(2026, 11, 25, 7, tzinfo=timezone.utc)  # 15:00 in Shanghai
+WEDNESDAY = datetime(2026, 11, 25, 7, tzinfo=UTC)  # 15:00 in Shanghai
 
 
 def ts(moment: datetime) -> Timestamp:
@@ -34,21 +33,32 @@ def create(campaign, **fields):
 
 
 def activate(campaign, campaign_id):
-    return campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(
-        request_id=rid(), campaign_id=campaign_id, status=pb.CAMPAIGN_STATUS_ACTIVE)).campaign
+    return campaign.SetCampaignStatus(
+        pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=campaign_id, status=pb.CAMPAIGN_STATUS_ACTIVE)
+    ).campaign
 
 
 def order(store=STORE, at=WEDNESDAY, codes=()):
     return pb.QuoteRequest(
-        member=pb.MemberContext(member_id="m_1", tier_id="silver", tier_price_rate_bp=9_500), store_path=store,
-        at_time=ts(at), coupon_codes=list(codes),
-        lines=[pb.OrderLine(line_id="1", sku="tea", category="tea", quantity=2, unit_price_fen=50_00),
-               pb.OrderLine(line_id="2", sku="cup", category="ware", quantity=1, unit_price_fen=33_33)])
+        member=pb.MemberContext(member_id="m_1", tier_id="silver", tier_price_rate_bp=9_500),
+        store_path=store,
+        at_time=ts(at),
+        coupon_codes=list(codes),
+        lines=[
+            pb.OrderLine(line_id="1", sku="tea", category="tea", quantity=2, unit_price_fen=50_00),
+            pb.OrderLine(line_id="2", sku="cup", category="ware", quantity=1, unit_price_fen=33_33),
+        ],
+    )
 
 
 def test_a_campaign_prices_orders_only_while_active_and_simulate_tries_a_draft(campaign):
-    offer = create(campaign, name="华东 满100减20", kind=pb.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq/east",
-                   steps=[pb.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)])
+    offer = create(
+        campaign,
+        name="华东 满100减20",
+        kind=pb.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
+        org_path="hq/east",
+        steps=[pb.ThresholdStep(threshold_fen=100_00, reduction_fen=20_00)],
+    )
     assert offer.status == pb.CAMPAIGN_STATUS_DRAFT
     before = campaign.Quote(order())
     assert [a.explanation for a in before.adjustments] == ["会员价"] and before.payable_fen == 126_66
@@ -58,11 +68,16 @@ def test_a_campaign_prices_orders_only_while_active_and_simulate_tries_a_draft(c
     live = campaign.Quote(order())
     assert live.payable_fen == 106_66 and sum(s.amount_fen for s in live.adjustments[1].line_shares) == 20_00
     assert campaign.Quote(order(store="hq/south/gz-001")).payable_fen == 126_66  # outside its scope
-    listed = campaign.ListCampaigns(pb.ListCampaignsRequest(org_path="hq/east/sh-001", status=pb.CAMPAIGN_STATUS_ACTIVE))
+    listed = campaign.ListCampaigns(
+        pb.ListCampaignsRequest(org_path="hq/east/sh-001", status=pb.CAMPAIGN_STATUS_ACTIVE)
+    )
     assert offer.campaign_id in [c.campaign_id for c in listed.campaigns]
-    campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=offer.campaign_id,
-                                                           status=pb.CAMPAIGN_STATUS_ENDED))
-    again = pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=offer.campaign_id, status=pb.CAMPAIGN_STATUS_ACTIVE)
+    campaign.SetCampaignStatus(
+        pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=offer.campaign_id, status=pb.CAMPAIGN_STATUS_ENDED)
+    )
+    again = pb.SetCampaignStatusRequest(
+        request_id=rid(), campaign_id=offer.campaign_id, status=pb.CAMPAIGN_STATUS_ACTIVE
+    )
     assert refusal(campaign.SetCampaignStatus, again)[1] == "STATUS_TRANSITION_INVALID"
     assert campaign.Quote(order()).payable_fen == 126_66
 
@@ -74,21 +89,52 @@ def test_unknown_coupons_are_named_and_the_order_is_priced_without_them(campaign
 
 
 def test_campaigns_that_make_no_sense_are_refused(campaign):
-    bad = pb.CreateCampaignRequest(request_id=rid(), campaign=pb.Campaign(
-        name="", kind=pb.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq",
-        steps=[pb.ThresholdStep(threshold_fen=50_00, reduction_fen=80_00)], start_time=ts(WEDNESDAY),
-        end_time=ts(WEDNESDAY - timedelta(days=1))))
+    bad = pb.CreateCampaignRequest(
+        request_id=rid(),
+        campaign=pb.Campaign(
+            name="",
+            kind=pb.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
+            org_path="hq",
+            steps=[pb.ThresholdStep(threshold_fen=50_00, reduction_fen=80_00)],
+            start_time=ts(WEDNESDAY),
+            end_time=ts(WEDNESDAY - timedelta(days=1)),
+        ),
+    )
     assert refusal(campaign.CreateCampaign, bad)[2] == {
-        "campaign.name": "NAME_REQUIRED", "campaign.steps[0].reduction_fen": "THRESHOLD_BELOW_REDUCTION",
-        "campaign.end_time": "SCHEDULE_REVERSED"}
-    over = pb.CreateCampaignRequest(request_id=rid(), campaign=pb.Campaign(
-        name="120%", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=12_000, weekdays=[3]))
+        "campaign.name": "NAME_REQUIRED",
+        "campaign.steps[0].reduction_fen": "THRESHOLD_BELOW_REDUCTION",
+        "campaign.end_time": "SCHEDULE_REVERSED",
+    }
+    over = pb.CreateCampaignRequest(
+        request_id=rid(),
+        campaign=pb.Campaign(
+            name="120%", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=12_000, weekdays=[3]
+        ),
+    )
     assert refusal(campaign.CreateCampaign, over)[2] == {"campaign.rate_bp": "RATE_INVALID"}
-    create(campaign, name="满减A", kind=pb.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq", exclusive_group="g1",
-           steps=[pb.ThresholdStep(threshold_fen=100_00, reduction_fen=10_00)])
-    mixed = pb.CreateCampaignRequest(request_id=rid(), campaign=pb.Campaign(
-        name="会员日B", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_000, weekdays=[3], exclusive_group="g1"))
-    assert refusal(campaign.CreateCampaign, mixed)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "EXCLUSIVE_GROUP_CONFLICT")
+    create(
+        campaign,
+        name="满减A",
+        kind=pb.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
+        org_path="hq",
+        exclusive_group="g1",
+        steps=[pb.ThresholdStep(threshold_fen=100_00, reduction_fen=10_00)],
+    )
+    mixed = pb.CreateCampaignRequest(
+        request_id=rid(),
+        campaign=pb.Campaign(
+            name="会员日B",
+            kind=pb.CAMPAIGN_KIND_MEMBER_DAY,
+            org_path="hq",
+            rate_bp=9_000,
+            weekdays=[3],
+            exclusive_group="g1",
+        ),
+    )
+    assert refusal(campaign.CreateCampaign, mixed)[:2] == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "EXCLUSIVE_GROUP_CONFLICT",
+    )
     no_lines = pb.QuoteRequest(store_path=STORE)
     assert refusal(campaign.Quote, no_lines)[2] == {"lines": "LINES_REQUIRED"}
     assert refusal(campaign.GetCampaign, pb.GetCampaignRequest(campaign_id="c_nope"))[1] == "CAMPAIGN_NOT_FOUND"
@@ -96,42 +142,70 @@ def test_campaigns_that_make_no_sense_are_refused(campaign):
 
 def template(campaign, **fields):
     fields.setdefault("valid_days", 30)
-    return campaign.CreateCouponTemplate(pb.CreateCouponTemplateRequest(
-        request_id=rid(), template=pb.CouponTemplate(org_path="hq", **fields))).template
+    return campaign.CreateCouponTemplate(
+        pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(org_path="hq", **fields))
+    ).template
 
 
 def issue(campaign, template_id, *members):
-    return campaign.IssueCoupons(pb.IssueCouponsRequest(request_id=rid(), template_id=template_id,
-                                                        member_ids=list(members))).coupons
+    return campaign.IssueCoupons(
+        pb.IssueCouponsRequest(request_id=rid(), template_id=template_id, member_ids=list(members))
+    ).coupons
 
 
 def test_coupons_from_quote_to_redemption_with_stats(campaign):
     backing = create(campaign, name="券活动", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq", budget_fen=100_00)
-    ten_off = template(campaign, name="满50减10", kind=pb.COUPON_KIND_FIXED, amount_fen=10_00, threshold_fen=50_00,
-                       campaign_id=backing.campaign_id)
-    mine, = issue(campaign, ten_off.template_id, "m_" + "1" * 26)
-    other, = issue(campaign, ten_off.template_id, "m_" + "2" * 26)
+    ten_off = template(
+        campaign,
+        name="满50减10",
+        kind=pb.COUPON_KIND_FIXED,
+        amount_fen=10_00,
+        threshold_fen=50_00,
+        campaign_id=backing.campaign_id,
+    )
+    (mine,) = issue(campaign, ten_off.template_id, "m_" + "1" * 26)
+    (other,) = issue(campaign, ten_off.template_id, "m_" + "2" * 26)
     # priced now: a coupon is valid from its issue (a fixed day in the past would find it not yet valid)
-    request = order(at=datetime.now(timezone.utc), codes=[mine.coupon_code, other.coupon_code])
+    request = order(at=datetime.now(UTC), codes=[mine.coupon_code, other.coupon_code])
     request.member.member_id = "m_" + "1" * 26
     quoted = campaign.Quote(request)
     assert [(a.coupon_code, a.amount_fen, a.explanation) for a in quoted.adjustments if a.coupon_code] == [
-        (mine.coupon_code, 10_00, f"满50减10 {mine.coupon_code}")]  # the receipt names the coupon
+        (mine.coupon_code, 10_00, f"满50减10 {mine.coupon_code}")
+    ]  # the receipt names the coupon
     assert [(r.coupon_code, r.reason) for r in quoted.rejected_coupons] == [(other.coupon_code, "COUPON_NOT_OWNED")]
     reserve = pb.ReserveCouponsRequest(
-        request_id=rid(), member_id=request.member.member_id, coupon_codes=[mine.coupon_code], order_id="o-1",
-        store_path=STORE, ttl={"seconds": 60}, adjustments=[a for a in quoted.adjustments if a.coupon_code])
+        request_id=rid(),
+        member_id=request.member.member_id,
+        coupon_codes=[mine.coupon_code],
+        order_id="o-1",
+        store_path=STORE,
+        ttl={"seconds": 60},
+        adjustments=[a for a in quoted.adjustments if a.coupon_code],
+    )
     reservation = campaign.ReserveCoupons(reserve)
-    assert dict((r.coupon_code, r.reason) for r in campaign.Quote(request).rejected_coupons) == {
-        mine.coupon_code: "COUPON_RESERVED", other.coupon_code: "COUPON_NOT_OWNED"}
+    assert {r.coupon_code: r.reason for r in campaign.Quote(request).rejected_coupons} == {
+        mine.coupon_code: "COUPON_RESERVED",
+        other.coupon_code: "COUPON_NOT_OWNED",
+    }
     campaign.RedeemCoupons(pb.RedeemCouponsRequest(request_id=rid(), reservation_id=reservation.reservation_id))
     listed = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=request.member.member_id))
     assert [c.state for c in listed.coupons] == [pb.COUPON_STATE_REDEEMED]
     stats = campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id))
     assert (stats.orders, stats.discount_fen, stats.budget_left_fen, stats.coupons_issued, stats.coupons_redeemed) == (
-        1, 10_00, 90_00, 2, 1)
-    again = pb.ReserveCouponsRequest(request_id=rid(), member_id=request.member.member_id, coupon_codes=[mine.coupon_code],
-                                     order_id="o-2", store_path=STORE, ttl={"seconds": 60})
+        1,
+        10_00,
+        90_00,
+        2,
+        1,
+    )
+    again = pb.ReserveCouponsRequest(
+        request_id=rid(),
+        member_id=request.member.member_id,
+        coupon_codes=[mine.coupon_code],
+        order_id="o-2",
+        store_path=STORE,
+        ttl={"seconds": 60},
+    )
     assert refusal(campaign.ReserveCoupons, again)[1] == "COUPON_ALREADY_USED"
     release = pb.ReleaseCouponsRequest(request_id=rid(), reservation_id=reservation.reservation_id)
     assert refusal(campaign.ReleaseCoupons, release)[1] == "RESERVATION_REDEEMED"
@@ -139,15 +213,25 @@ def test_coupons_from_quote_to_redemption_with_stats(campaign):
 
 def test_returned_goods_give_their_discount_back_to_the_budget_never_more(campaign):
     backing = create(campaign, name="退货预算", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq", budget_fen=100_00)
-    eight = template(campaign, name="8元券", kind=pb.COUPON_KIND_FIXED, amount_fen=8_00, campaign_id=backing.campaign_id)
+    eight = template(
+        campaign, name="8元券", kind=pb.COUPON_KIND_FIXED, amount_fen=8_00, campaign_id=backing.campaign_id
+    )
     member = "m_" + "4" * 26
-    coupon, = issue(campaign, eight.template_id, member)
+    (coupon,) = issue(campaign, eight.template_id, member)
     used = pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=8_00)
     before_redeem = pb.ReturnDiscountsRequest(request_id=rid(), order_id="o-ret", adjustments=[used])
     assert refusal(campaign.ReturnDiscounts, before_redeem)[:2] == (grpc.StatusCode.NOT_FOUND, "RESERVATION_NOT_FOUND")
-    held = campaign.ReserveCoupons(pb.ReserveCouponsRequest(
-        request_id=rid(), member_id=member, coupon_codes=[coupon.coupon_code], order_id="o-ret", store_path=STORE,
-        ttl={"seconds": 60}, adjustments=[used]))
+    held = campaign.ReserveCoupons(
+        pb.ReserveCouponsRequest(
+            request_id=rid(),
+            member_id=member,
+            coupon_codes=[coupon.coupon_code],
+            order_id="o-ret",
+            store_path=STORE,
+            ttl={"seconds": 60},
+            adjustments=[used],
+        )
+    )
     before_redeem.request_id = rid()
     assert refusal(campaign.ReturnDiscounts, before_redeem)[1] == "RESERVATION_NOT_REDEEMED"
     campaign.RedeemCoupons(pb.RedeemCouponsRequest(request_id=rid(), reservation_id=held.reservation_id))
@@ -157,38 +241,62 @@ def test_returned_goods_give_their_discount_back_to_the_budget_never_more(campai
         return s.orders, s.discount_fen, s.budget_left_fen, s.coupons_redeemed
 
     assert stats() == (1, 8_00, 92_00, 1)
-    part = pb.ReturnDiscountsRequest(request_id=rid(), order_id="o-ret",
-                                     adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=3_00)])
+    part = pb.ReturnDiscountsRequest(
+        request_id=rid(), order_id="o-ret", adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=3_00)]
+    )
     back = campaign.ReturnDiscounts(part)
     assert [(r.campaign_id, r.amount_fen) for r in back.returns] == [(backing.campaign_id, 3_00)]
     assert campaign.ReturnDiscounts(part) == back and stats() == (1, 5_00, 95_00, 1)  # a replay moves nothing
-    too_much = pb.ReturnDiscountsRequest(request_id=rid(), order_id="o-ret",
-                                         adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_01)])
+    too_much = pb.ReturnDiscountsRequest(
+        request_id=rid(), order_id="o-ret", adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_01)]
+    )
     assert refusal(campaign.ReturnDiscounts, too_much)[1] == "RETURN_EXCEEDS_DISCOUNT"
     assert stats() == (1, 5_00, 95_00, 1)  # the refusal wrote nothing
-    rest = pb.ReturnDiscountsRequest(request_id=rid(), order_id="o-ret",
-                                     adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_00)])
+    rest = pb.ReturnDiscountsRequest(
+        request_id=rid(), order_id="o-ret", adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_00)]
+    )
     campaign.ReturnDiscounts(rest)
     assert stats() == (0, 0, 100_00, 1)  # all given back: no longer an order; the coupon stays used
     listed = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member)).coupons
     assert [c.state for c in listed] == [pb.COUPON_STATE_REDEEMED]
-    bad = pb.ReturnDiscountsRequest(request_id="", adjustments=[pb.Adjustment(campaign_id="c", coupon_code="X", amount_fen=0)])
+    bad = pb.ReturnDiscountsRequest(
+        request_id="", adjustments=[pb.Adjustment(campaign_id="c", coupon_code="X", amount_fen=0)]
+    )
     assert refusal(campaign.ReturnDiscounts, bad)[2] == {
-        "request_id": "REQUEST_ID_INVALID", "order_id": "ORDER_ID_REQUIRED", "adjustments[0].amount_fen": "AMOUNT_INVALID",
-        "adjustments[0]": "ADJUSTMENT_INVALID"}
+        "request_id": "REQUEST_ID_INVALID",
+        "order_id": "ORDER_ID_REQUIRED",
+        "adjustments[0].amount_fen": "AMOUNT_INVALID",
+        "adjustments[0]": "ADJUSTMENT_INVALID",
+    }
 
 
 def test_an_order_returned_in_full_no_longer_counts_against_the_member_s_limit(campaign):
-    once = create(campaign, name="每人限一次 会员日", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_000,
-                  weekdays=[1, 2, 3, 4, 5, 6, 7], per_member_limit=1, per_store_daily_limit=1, budget_fen=100_00)
+    once = create(
+        campaign,
+        name="每人限一次 会员日",
+        kind=pb.CAMPAIGN_KIND_MEMBER_DAY,
+        org_path="hq",
+        rate_bp=9_000,
+        weekdays=[1, 2, 3, 4, 5, 6, 7],
+        per_member_limit=1,
+        per_store_daily_limit=1,
+        budget_fen=100_00,
+    )
     activate(campaign, once.campaign_id)
     member, order_id = "m_" + "5" * 26, rid()
     discount = [pb.Adjustment(campaign_id=once.campaign_id, amount_fen=10_00)]
 
     def reserve():
-        return campaign.ReserveCoupons(pb.ReserveCouponsRequest(
-            request_id=rid(), member_id=member, order_id=order_id, store_path=STORE, ttl={"seconds": 60},
-            adjustments=discount))
+        return campaign.ReserveCoupons(
+            pb.ReserveCouponsRequest(
+                request_id=rid(),
+                member_id=member,
+                order_id=order_id,
+                store_path=STORE,
+                ttl={"seconds": 60},
+                adjustments=discount,
+            )
+        )
 
     campaign.RedeemCoupons(pb.RedeemCouponsRequest(request_id=rid(), reservation_id=reserve().reservation_id))
     with pytest.raises(grpc.RpcError) as caught:
@@ -196,8 +304,13 @@ def test_an_order_returned_in_full_no_longer_counts_against_the_member_s_limit(c
     assert refusal_of(caught.value, "campaign.huiyuan")[1] == "MEMBER_LIMIT_REACHED"
 
     def give_back(fen):
-        campaign.ReturnDiscounts(pb.ReturnDiscountsRequest(request_id=rid(), order_id=order_id, adjustments=[
-            pb.Adjustment(campaign_id=once.campaign_id, amount_fen=fen)]))
+        campaign.ReturnDiscounts(
+            pb.ReturnDiscountsRequest(
+                request_id=rid(),
+                order_id=order_id,
+                adjustments=[pb.Adjustment(campaign_id=once.campaign_id, amount_fen=fen)],
+            )
+        )
 
     give_back(4_00)  # some goods back: the offer was still enjoyed
     with pytest.raises(grpc.RpcError) as caught:
@@ -205,8 +318,9 @@ def test_an_order_returned_in_full_no_longer_counts_against_the_member_s_limit(c
     assert refusal_of(caught.value, "campaign.huiyuan")[1] == "MEMBER_LIMIT_REACHED"
     give_back(6_00)  # the rest back: as if the order had never been
     assert reserve().reservation_id
-    campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=once.campaign_id,
-                                                           status=pb.CAMPAIGN_STATUS_ENDED))
+    campaign.SetCampaignStatus(
+        pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=once.campaign_id, status=pb.CAMPAIGN_STATUS_ENDED)
+    )
 
 
 def test_quotes_price_coupons_of_many_templates_whatever_the_templates_kept(campaign, monkeypatch):
@@ -216,10 +330,12 @@ def test_quotes_price_coupons_of_many_templates_whatever_the_templates_kept(camp
     five = template(campaign, name="5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00)
     tenth = template(campaign, name="9折券", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=9_000, cap_fen=3_00)
     codes = [issue(campaign, t.template_id, member)[0].coupon_code for t in (five, tenth)]
-    request = order(at=datetime.now(timezone.utc), codes=codes)
+    request = order(at=datetime.now(UTC), codes=codes)
     request.member.member_id = member
     first = campaign.Quote(request)
-    assert sorted(a.amount_fen for a in first.adjustments if a.coupon_code) == [3_00, 5_00] and not first.rejected_coupons
+    assert (
+        sorted(a.amount_fen for a in first.adjustments if a.coupon_code) == [3_00, 5_00] and not first.rejected_coupons
+    )
     monkeypatch.setattr(templates, "_QUOTED_TEMPLATES_MAX", 1)  # the service runs in this process
     assert campaign.Quote(request) == first
     assert campaign.Quote(request) == first
@@ -229,30 +345,60 @@ def test_a_released_or_lapsed_reservation_gives_coupons_and_budget_back(campaign
     backing = create(campaign, name="预算", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq", budget_fen=50_00)
     five = template(campaign, name="5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id)
     member = "m_" + "3" * 26
-    coupon, = issue(campaign, five.template_id, member)
-    held = campaign.ReserveCoupons(pb.ReserveCouponsRequest(
-        request_id=rid(), member_id=member, coupon_codes=[coupon.coupon_code], order_id="o-3", store_path=STORE,
-        ttl={"seconds": 1}, adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_00)]))
-    assert campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id)).budget_left_fen == 45_00
+    (coupon,) = issue(campaign, five.template_id, member)
+    held = campaign.ReserveCoupons(
+        pb.ReserveCouponsRequest(
+            request_id=rid(),
+            member_id=member,
+            coupon_codes=[coupon.coupon_code],
+            order_id="o-3",
+            store_path=STORE,
+            ttl={"seconds": 1},
+            adjustments=[pb.Adjustment(coupon_code=coupon.coupon_code, amount_fen=5_00)],
+        )
+    )
+    assert (
+        campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id)).budget_left_fen == 45_00
+    )
     deadline = time.monotonic() + 6
-    while time.monotonic() < deadline and campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(
-            member_id=member)).coupons[0].state != pb.COUPON_STATE_AVAILABLE:
+    while (
+        time.monotonic() < deadline
+        and campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member)).coupons[0].state
+        != pb.COUPON_STATE_AVAILABLE
+    ):
         time.sleep(0.2)
-    assert campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id)).budget_left_fen == 50_00
+    assert (
+        campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=backing.campaign_id)).budget_left_fen == 50_00
+    )
     late = pb.RedeemCouponsRequest(request_id=rid(), reservation_id=held.reservation_id)
     assert refusal(campaign.RedeemCoupons, late)[1] == "RESERVATION_EXPIRED"
 
 
 def test_a_budget_is_never_overspent_under_concurrency(campaign):
-    day = create(campaign, name="会员日 预算100元", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_000,
-                 weekdays=[1, 2, 3, 4, 5, 6, 7], budget_fen=100_00, per_member_limit=1)
+    day = create(
+        campaign,
+        name="会员日 预算100元",
+        kind=pb.CAMPAIGN_KIND_MEMBER_DAY,
+        org_path="hq",
+        rate_bp=9_000,
+        weekdays=[1, 2, 3, 4, 5, 6, 7],
+        budget_fen=100_00,
+        per_member_limit=1,
+    )
     activate(campaign, day.campaign_id)
 
     def attempt(i):
         try:
-            campaign.ReserveCoupons(pb.ReserveCouponsRequest(
-                request_id=rid(), member_id=f"m_{i:026d}", order_id=f"o-{i}", store_path=STORE, ttl={"seconds": 60},
-                adjustments=[pb.Adjustment(campaign_id=day.campaign_id, amount_fen=10_00)]))
+            campaign.ReserveCoupons(
+                pb.ReserveCouponsRequest(
+                    request_id=rid(),
+                    member_id=f"m_{i:026d}",
+                    order_id=f"o-{i}",
+                    store_path=STORE,
+                    ttl={"seconds": 60},
+                    adjustments=[pb.Adjustment(campaign_id=day.campaign_id, amount_fen=10_00)],
+                )
+            )
             return "ok"
         except grpc.RpcError as error:
             return refusal_of(error, "campaign.huiyuan")[1]
@@ -261,26 +407,48 @@ def test_a_budget_is_never_overspent_under_concurrency(campaign):
         outcomes = list(pool.map(attempt, range(30)))
     assert outcomes.count("ok") == 10 and outcomes.count("BUDGET_EXHAUSTED") == 20
     assert campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=day.campaign_id)).budget_left_fen == 0
-    twice = pb.ReserveCouponsRequest(request_id=rid(), member_id=f"m_{0:026d}", order_id="o-again", store_path=STORE,
-                                     ttl={"seconds": 60}, adjustments=[pb.Adjustment(campaign_id=day.campaign_id, amount_fen=1)])
+    twice = pb.ReserveCouponsRequest(
+        request_id=rid(),
+        member_id=f"m_{0:026d}",
+        order_id="o-again",
+        store_path=STORE,
+        ttl={"seconds": 60},
+        adjustments=[pb.Adjustment(campaign_id=day.campaign_id, amount_fen=1)],
+    )
     assert refusal(campaign.ReserveCoupons, twice)[1] in ("MEMBER_LIMIT_REACHED", "BUDGET_EXHAUSTED")
-    campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=day.campaign_id,
-                                                           status=pb.CAMPAIGN_STATUS_ENDED))
+    campaign.SetCampaignStatus(
+        pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=day.campaign_id, status=pb.CAMPAIGN_STATUS_ENDED)
+    )
 
 
 def test_member_and_store_limits_hold_under_concurrency(campaign):
     """The limits are counted under the stats row's lock, taken last in the transaction:
     twenty concurrent reservations of one member, and of one store, never pass a limit."""
-    offer = create(campaign, name="限次 会员日", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_500,
-                   weekdays=[1, 2, 3, 4, 5, 6, 7], per_member_limit=2, per_store_daily_limit=5,
-                   budget_fen=100_00)
+    offer = create(
+        campaign,
+        name="限次 会员日",
+        kind=pb.CAMPAIGN_KIND_MEMBER_DAY,
+        org_path="hq",
+        rate_bp=9_500,
+        weekdays=[1, 2, 3, 4, 5, 6, 7],
+        per_member_limit=2,
+        per_store_daily_limit=5,
+        budget_fen=100_00,
+    )
     activate(campaign, offer.campaign_id)
 
     def attempt(member_id, store):
         try:
-            campaign.ReserveCoupons(pb.ReserveCouponsRequest(
-                request_id=rid(), member_id=member_id, order_id=rid(), store_path=store, ttl={"seconds": 60},
-                adjustments=[pb.Adjustment(campaign_id=offer.campaign_id, amount_fen=1_00)]))
+            campaign.ReserveCoupons(
+                pb.ReserveCouponsRequest(
+                    request_id=rid(),
+                    member_id=member_id,
+                    order_id=rid(),
+                    store_path=store,
+                    ttl={"seconds": 60},
+                    adjustments=[pb.Adjustment(campaign_id=offer.campaign_id, amount_fen=1_00)],
+                )
+            )
             return "ok"
         except grpc.RpcError as error:
             return refusal_of(error, "campaign.huiyuan")[1]
@@ -293,23 +461,37 @@ def test_member_and_store_limits_hold_under_concurrency(campaign):
     assert same_store.count("ok") == 5 and same_store.count("STORE_DAILY_LIMIT_REACHED") == 15
     stats = campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=offer.campaign_id))
     assert stats.budget_left_fen == 93_00  # seven reservations of 1.00 hold the budget
-    campaign.SetCampaignStatus(pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=offer.campaign_id,
-                                                           status=pb.CAMPAIGN_STATUS_ENDED))
+    campaign.SetCampaignStatus(
+        pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=offer.campaign_id, status=pb.CAMPAIGN_STATUS_ENDED)
+    )
 
 
 def test_the_stats_of_a_campaign_with_no_budget_stay_exact_under_concurrency(campaign):
     """With no budget or limit to check, a reservation, a redemption and a release add
     to the stats row without waiting for it (it goes out with COMMIT): thirty at once
     lose nothing and count nothing twice."""
-    offer = create(campaign, name="不限量 会员日", kind=pb.CAMPAIGN_KIND_MEMBER_DAY, org_path="hq", rate_bp=9_500,
-                   weekdays=[1, 2, 3, 4, 5, 6, 7])
+    offer = create(
+        campaign,
+        name="不限量 会员日",
+        kind=pb.CAMPAIGN_KIND_MEMBER_DAY,
+        org_path="hq",
+        rate_bp=9_500,
+        weekdays=[1, 2, 3, 4, 5, 6, 7],
+    )
     activate(campaign, offer.campaign_id)
     assert campaign.GetCampaignStats(pb.GetCampaignStatsRequest(campaign_id=offer.campaign_id)).orders == 0
 
     def checkout(i):
-        held = campaign.ReserveCoupons(pb.ReserveCouponsRequest(
-            request_id=rid(), member_id=f"m_{7_000 + i:026d}", order_id=rid(), store_path=STORE, ttl={"seconds": 60},
-            adjustments=[pb.Adjustment(campaign_id=offer.campaign_id, amount_fen=100 + i)]))
+        held = campaign.ReserveCoupons(
+            pb.ReserveCouponsRequest(
+                request_id=rid(),
+                member_id=f"m_{7_000 + i:026d}",
+                order_id=rid(),
+                store_path=STORE,
+                ttl={"seconds": 60},
+                adjustments=[pb.Adjustment(campaign_id=offer.campaign_id, amount_fen=100 + i)],
+            )
+        )
         end = campaign.RedeemCoupons if i % 3 else campaign.ReleaseCoupons  # a third given back
         request_type = pb.RedeemCouponsRequest if i % 3 else pb.ReleaseCouponsRequest
         end(request_type(request_id=rid(), reservation_id=held.reservation_id))
@@ -334,14 +516,18 @@ def test_a_campaign_made_before_stats_rows_came_with_campaigns_gets_its_row(data
     engine = db.make_sync_engine(url, "campaign")
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO campaigns (campaign_id, kind, status, org_path, exclusive_group, body, create_time, "
-                "update_time) VALUES ('c_old', 'MEMBER_DAY', 'ACTIVE', 'hq', '', '{}', :now, :now)"),
-                {"now": datetime.now(timezone.utc)})
+            connection.execute(
+                sa.text(
+                    "INSERT INTO campaigns (campaign_id, kind, status, org_path, exclusive_group, body, create_time, "
+                    "update_time) VALUES ('c_old', 'MEMBER_DAY', 'ACTIVE', 'hq', '', '{}', :now, :now)"
+                ),
+                {"now": datetime.now(UTC)},
+            )
         migrate.upgrade(SPEC.migrations_dir, url, "campaign")
         with engine.connect() as connection:
-            assert connection.execute(sa.text(
-                "SELECT orders, discount_fen FROM campaign_stats WHERE campaign_id = 'c_old'")).all() == [(0, 0)]
+            assert connection.execute(
+                sa.text("SELECT orders, discount_fen FROM campaign_stats WHERE campaign_id = 'c_old'")
+            ).all() == [(0, 0)]
     finally:
         engine.dispose()
 
@@ -351,12 +537,17 @@ def test_a_batch_gives_each_member_one_coupon_however_its_pages_fall(campaign):
     request_id, pages that overlap, and pages racing each other give each member one
     coupon of the batch, counted once in the campaign's stats; another batch gives more."""
     backing = create(campaign, name="群发券活动", kind=pb.CAMPAIGN_KIND_COUPONS, org_path="hq")
-    gift = template(campaign, name="群发5元", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id)
+    gift = template(
+        campaign, name="群发5元", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, campaign_id=backing.campaign_id
+    )
     members = [f"m_{5_000 + i:026d}" for i in range(40)]
 
     def page(batch, member_ids):
-        return campaign.IssueCoupons(pb.IssueCouponsRequest(request_id=rid(), template_id=gift.template_id,
-                                                            member_ids=member_ids, batch_id=batch))
+        return campaign.IssueCoupons(
+            pb.IssueCouponsRequest(
+                request_id=rid(), template_id=gift.template_id, member_ids=member_ids, batch_id=batch
+            )
+        )
 
     first = page("batch-1", members[:10])
     assert sorted(c.member_id for c in first.coupons) == members[:10] and not first.already_issued_member_ids
@@ -364,7 +555,7 @@ def test_a_batch_gives_each_member_one_coupon_however_its_pages_fall(campaign):
     assert sorted(c.member_id for c in overlapping.coupons) == members[10:15]
     assert list(overlapping.already_issued_member_ids) == members[5:10]
     with ThreadPoolExecutor(8) as pool:  # eight pages of the rest, each overlapping its neighbours
-        raced = list(pool.map(lambda i: page("batch-1", members[15 + 3 * i:15 + 3 * i + 6]), range(8)))
+        raced = list(pool.map(lambda i: page("batch-1", members[15 + 3 * i : 15 + 3 * i + 6]), range(8)))
     assert sorted(c.member_id for r in raced for c in r.coupons) == members[15:]
     again = page("batch-2", members[:3])  # another batch is another issue
     assert len(again.coupons) == 3
@@ -377,66 +568,124 @@ def test_a_batch_gives_each_member_one_coupon_however_its_pages_fall(campaign):
 
 
 def test_a_template_reads_back_as_it_was_made(campaign):
-    made = template(campaign, name="满50减5", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, threshold_fen=50_00,
-                    categories=["tea"])
-    capped = template(campaign, name="9折券", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=9_000, cap_fen=20_00, valid_days=0,
-                      valid_from_time={"seconds": 1_800_000_000}, valid_until_time={"seconds": 1_900_000_000})
+    made = template(
+        campaign, name="满50减5", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, threshold_fen=50_00, categories=["tea"]
+    )
+    capped = template(
+        campaign,
+        name="9折券",
+        kind=pb.COUPON_KIND_PERCENTAGE,
+        rate_bp=9_000,
+        cap_fen=20_00,
+        valid_days=0,
+        valid_from_time={"seconds": 1_800_000_000},
+        valid_until_time={"seconds": 1_900_000_000},
+    )
     for t in (made, capped):
         assert campaign.GetCouponTemplate(pb.GetCouponTemplateRequest(template_id=t.template_id)).template == t
     assert refusal(campaign.GetCouponTemplate, pb.GetCouponTemplateRequest(template_id="ct_" + "0" * 26))[:2] == (
-        grpc.StatusCode.NOT_FOUND, "TEMPLATE_NOT_FOUND")
+        grpc.StatusCode.NOT_FOUND,
+        "TEMPLATE_NOT_FOUND",
+    )
     assert refusal(campaign.GetCouponTemplate, pb.GetCouponTemplateRequest(template_id="x"))[2] == {
-        "template_id": "TEMPLATE_ID_INVALID"}
+        "template_id": "TEMPLATE_ID_INVALID"
+    }
 
 
 def test_bad_templates_are_refused(campaign):
-    bad = pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
-        name="坏券", kind=pb.COUPON_KIND_FIXED, amount_fen=30_00, threshold_fen=20_00, org_path="hq"))
-    assert refusal(campaign.CreateCouponTemplate, bad)[2] == {"template.threshold_fen": "THRESHOLD_BELOW_REDUCTION",
-                                                              "template.valid_days": "VALIDITY_INVALID"}
-    percent = pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
-        name="110%", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=11_000, valid_days=7, org_path="hq"))
+    bad = pb.CreateCouponTemplateRequest(
+        request_id=rid(),
+        template=pb.CouponTemplate(
+            name="坏券", kind=pb.COUPON_KIND_FIXED, amount_fen=30_00, threshold_fen=20_00, org_path="hq"
+        ),
+    )
+    assert refusal(campaign.CreateCouponTemplate, bad)[2] == {
+        "template.threshold_fen": "THRESHOLD_BELOW_REDUCTION",
+        "template.valid_days": "VALIDITY_INVALID",
+    }
+    percent = pb.CreateCouponTemplateRequest(
+        request_id=rid(),
+        template=pb.CouponTemplate(
+            name="110%", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=11_000, valid_days=7, org_path="hq"
+        ),
+    )
     assert refusal(campaign.CreateCouponTemplate, percent)[2] == {"template.rate_bp": "RATE_INVALID"}
 
 
 def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_terms(campaign):
     member = new_id("m")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def made(name, org_path="hq", valid_from=None, valid_until=None, **fields):
-        fixed = {"valid_from_time": ts(valid_from), "valid_until_time": ts(valid_until)} if valid_until else {"valid_days": 30}
-        made = campaign.CreateCouponTemplate(pb.CreateCouponTemplateRequest(request_id=rid(), template=pb.CouponTemplate(
-            name=name, org_path=org_path, **fixed, **fields))).template
+        fixed = (
+            {"valid_from_time": ts(valid_from), "valid_until_time": ts(valid_until)}
+            if valid_until
+            else {"valid_days": 30}
+        )
+        made = campaign.CreateCouponTemplate(
+            pb.CreateCouponTemplateRequest(
+                request_id=rid(), template=pb.CouponTemplate(name=name, org_path=org_path, **fixed, **fields)
+            )
+        ).template
         return issue(campaign, made.template_id, member)[0]
 
     five = made("5元券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00)
-    tea = made("茶饮券", kind=pb.COUPON_KIND_PERCENTAGE, rate_bp=8_850, cap_fen=20_00, threshold_fen=100_00,
-               categories=["tea", "juice"])
+    tea = made(
+        "茶饮券",
+        kind=pb.COUPON_KIND_PERCENTAGE,
+        rate_bp=8_850,
+        cap_fen=20_00,
+        threshold_fen=100_00,
+        categories=["tea", "juice"],
+    )
     assert (five.name, five.terms, tea.terms) == ("5元券", "减¥5.00", "满¥100.00打8.85折 最多减¥20.00 限tea、juice")
     made("南区券", org_path="hq/south", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00)
     made("杭州店券", org_path="hq/east/hz-002", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00)  # another east store
-    made("下周券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00, valid_from=now + timedelta(days=1),
-         valid_until=now + timedelta(days=8))
-    made("过期券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00, valid_from=now - timedelta(days=8),
-         valid_until=now - timedelta(days=1))  # lapsed; the sweeper has not marked it yet
+    made(
+        "下周券",
+        kind=pb.COUPON_KIND_FIXED,
+        amount_fen=3_00,
+        valid_from=now + timedelta(days=1),
+        valid_until=now + timedelta(days=8),
+    )
+    made(
+        "过期券",
+        kind=pb.COUPON_KIND_FIXED,
+        amount_fen=3_00,
+        valid_from=now - timedelta(days=8),
+        valid_until=now - timedelta(days=1),
+    )  # lapsed; the sweeper has not marked it yet
     held = made("已占券", kind=pb.COUPON_KIND_FIXED, amount_fen=3_00)
-    campaign.ReserveCoupons(pb.ReserveCouponsRequest(request_id=rid(), member_id=member, coupon_codes=[held.coupon_code],
-                                                     order_id="o-held", store_path=STORE, ttl={"seconds": 60}))
+    campaign.ReserveCoupons(
+        pb.ReserveCouponsRequest(
+            request_id=rid(),
+            member_id=member,
+            coupon_codes=[held.coupon_code],
+            order_id="o-held",
+            store_path=STORE,
+            ttl={"seconds": 60},
+        )
+    )
     assert len(campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member)).coupons) == 7
 
     here = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path=STORE)
     listed = campaign.ListMemberCoupons(here).coupons
     assert [(c.coupon_code, c.name, c.terms) for c in listed] == [
-        (tea.coupon_code, "茶饮券", tea.terms), (five.coupon_code, "5元券", "减¥5.00")]
+        (tea.coupon_code, "茶饮券", tea.terms),
+        (five.coupon_code, "5元券", "减¥5.00"),
+    ]
     paged, token = [], ""
     while True:  # one coupon a page: the filter never skips one across pages
-        page = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(
-            member_id=member, usable_at_store_path=STORE, page_size=1, page_token=token))
+        page = campaign.ListMemberCoupons(
+            pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path=STORE, page_size=1, page_token=token)
+        )
         paged += [c.coupon_code for c in page.coupons]
         if not (token := page.next_page_token):
             break
     assert paged == [c.coupon_code for c in listed]
-    south = campaign.ListMemberCoupons(pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path="hq/south/gz-001"))
+    south = campaign.ListMemberCoupons(
+        pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path="hq/south/gz-001")
+    )
     assert {c.name for c in south.coupons} == {"5元券", "茶饮券", "南区券"}
 
     def under(node):  # a back office's view: usable now at some store under its node
@@ -447,10 +696,14 @@ def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_ter
     assert under("hq/south") == {"5元券", "茶饮券", "南区券"}
     assert under("hq") == {"5元券", "茶饮券", "南区券", "杭州店券"}
     bad = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path="hq", state=pb.COUPON_STATE_REDEEMED)
-    assert refusal(campaign.ListMemberCoupons, bad)[2] == {"usable_at_store_path": "STORE_PATH_INVALID",
-                                                           "state": "STATE_INVALID"}
+    assert refusal(campaign.ListMemberCoupons, bad)[2] == {
+        "usable_at_store_path": "STORE_PATH_INVALID",
+        "state": "STATE_INVALID",
+    }
     both = pb.ListMemberCouponsRequest(member_id=member, usable_at_store_path=STORE, usable_under_org_path="hq/east")
     assert refusal(campaign.ListMemberCoupons, both)[2] == {"usable_under_org_path": "USABLE_FILTERS_EXCLUSIVE"}
     bad = pb.ListMemberCouponsRequest(member_id=member, usable_under_org_path="east/", state=pb.COUPON_STATE_REDEEMED)
-    assert refusal(campaign.ListMemberCoupons, bad)[2] == {"usable_under_org_path": "ORG_PATH_INVALID",
-                                                           "state": "STATE_INVALID"}
+    assert refusal(campaign.ListMemberCoupons, bad)[2] == {
+        "usable_under_org_path": "ORG_PATH_INVALID",
+        "state": "STATE_INVALID",
+    }

@@ -28,7 +28,8 @@ def _waiting_on_locks(url: str) -> int:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(url, autocommit=True) as connection:
         return connection.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)).fetchone()[0]
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)
+        ).fetchone()[0]
 
 
 @pytest.mark.postgres
@@ -42,8 +43,12 @@ def test_two_pods_migrating_one_database_at_once_both_succeed_and_migrate_it_onc
     with psycopg.connect(url) as gate:
         gate.execute("CREATE SCHEMA member")  # uncommitted: a migration's CREATE SCHEMA waits behind it
         env = {**os.environ, "HUIYUAN_DATABASE_URL": url}
-        runs = [subprocess.Popen([HUIYUAN, "migrate", "member"], env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+        runs = [
+            subprocess.Popen(
+                [HUIYUAN, "migrate", "member"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            for _ in range(2)
+        ]
         deadline = time.monotonic() + 60
         while _waiting_on_locks(url) < 2:
             assert time.monotonic() < deadline, "the two migrations never both reached the database"

@@ -13,18 +13,17 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from gateway.domain.callers import Role
 from gateway.use_cases import bootstrap
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import file_pb2
-from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.gateway.v1 import gateway_pb2_grpc
+from huiyuan.database import migrate
+from huiyuan.gateway.v1 import gateway_pb2 as pb, gateway_pb2_grpc
 from huiyuan.member.v1 import card_pb2, member_pb2, tier_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.database import migrate
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.conftest import as_gateway, per_service
@@ -44,24 +43,37 @@ class Process:
     def __init__(self, name: str, database_url: str, env: dict[str, str]):
         self.name, self.port = name, _free_port()
         self.database_url = per_service(database_url, name)
-        self.env = {**env, f"HUIYUAN_{name.upper()}_DATABASE_URL": self.database_url,
-                    f"HUIYUAN_{name.upper()}_PORT": str(self.port)}
+        self.env = {
+            **env,
+            f"HUIYUAN_{name.upper()}_DATABASE_URL": self.database_url,
+            f"HUIYUAN_{name.upper()}_PORT": str(self.port),
+        }
         self.process: subprocess.Popen | None = None
-        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)]  # find a restarted process at once
-        self.channel = (grpc.insecure_channel(f"127.0.0.1:{self.port}", options=options) if name == "gateway"
-                        else as_gateway(name, f"127.0.0.1:{self.port}", options))
+        options = [
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 500),
+        ]  # find a restarted process at once
+        self.channel = (
+            grpc.insecure_channel(f"127.0.0.1:{self.port}", options=options)
+            if name == "gateway"
+            else as_gateway(name, f"127.0.0.1:{self.port}", options)
+        )
 
     def start(self, faults: str = "") -> "Process":
         module = "gateway" if self.name == "gateway" else f"services.{self.name}"
-        self.process = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT,
-                                        env={**self.env, "HUIYUAN_FAULTS": faults})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module], cwd=ROOT, env={**self.env, "HUIYUAN_FAULTS": faults}
+        )
         return self
 
     def wait_serving(self) -> "Process":
         deadline = time.monotonic() + 30
         while True:
             try:
-                if health_pb2_grpc.HealthStub(self.channel).Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                if (
+                    health_pb2_grpc.HealthStub(self.channel).Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    == 1
+                ):
                     return self
             except grpc.RpcError:
                 pass
@@ -104,8 +116,13 @@ class Chain:
 
     def issue_key(self, org_path: str, role, label: str) -> str:
         """A key made by the operator's command (gateway/bootstrap.py)."""
-        return bootstrap.issue_key(self.processes["gateway"].database_url, org_path, role, label,
-                                   member_database_url=self.processes["member"].database_url)[1]
+        return bootstrap.issue_key(
+            self.processes["gateway"].database_url,
+            org_path,
+            role,
+            label,
+            member_database_url=self.processes["member"].database_url,
+        )[1]
 
     def restart(self, name: str, faults: str = "") -> None:
         self.processes[name].stop()
@@ -123,18 +140,37 @@ def chain(database_url):
     try:
         ensure_org(chain.member)
         chain.key = chain.issue_key(f"{STORE}/pos-1", Role.TERMINAL, "fault test")
-        chain.points.CreateRule(points_pb2.CreateRuleRequest(request_id="fault-rule", rule=points_pb2.Rule(
-            name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000)))
-        offer = chain.campaign.CreateCampaign(campaign_pb2.CreateCampaignRequest(
-            request_id=rid(), campaign=campaign_pb2.Campaign(
-                name="满30减3", kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION, org_path="hq", budget_fen=1_000_00,
-                steps=[campaign_pb2.ThresholdStep(threshold_fen=30_00, reduction_fen=3_00)]))).campaign
-        chain.campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
-            request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE))
+        chain.points.CreateRule(
+            points_pb2.CreateRuleRequest(
+                request_id="fault-rule",
+                rule=points_pb2.Rule(name="1元1分", org_path="hq", priority=1, points_per_yuan_bp=10_000),
+            )
+        )
+        offer = chain.campaign.CreateCampaign(
+            campaign_pb2.CreateCampaignRequest(
+                request_id=rid(),
+                campaign=campaign_pb2.Campaign(
+                    name="满30减3",
+                    kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
+                    org_path="hq",
+                    budget_fen=1_000_00,
+                    steps=[campaign_pb2.ThresholdStep(threshold_fen=30_00, reduction_fen=3_00)],
+                ),
+            )
+        ).campaign
+        chain.campaign.SetCampaignStatus(
+            campaign_pb2.SetCampaignStatusRequest(
+                request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE
+            )
+        )
         chain.campaign_id = offer.campaign_id
-        chain.template_id = chain.campaign.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
-            request_id=rid(), template=campaign_pb2.CouponTemplate(
-                name="5元券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=5_00, valid_days=30, org_path="hq"))
+        chain.template_id = chain.campaign.CreateCouponTemplate(
+            campaign_pb2.CreateCouponTemplateRequest(
+                request_id=rid(),
+                template=campaign_pb2.CouponTemplate(
+                    name="5元券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=5_00, valid_days=30, org_path="hq"
+                ),
+            )
         ).template.template_id
         yield chain
     finally:
@@ -147,24 +183,43 @@ CARDS: dict[str, str] = {}  # member id -> the card a member shows to spend (_or
 def _member_with_money(chain: Chain) -> tuple[str, str]:
     """A member with a card, ¥100.00 stored value, 300 points and a ¥5 coupon."""
     member = chain.member.register(name="故障测试")
-    CARDS[member.member_id] = chain.member.card.IssueCard(card_pb2.IssueCardRequest(
-        request_id=rid(), member_id=member.member_id, card_type_id=card_type(chain.member), actor=ACTOR)).card.card_number
-    chain.wallet.TopUp(wallet_pb2.TopUpRequest(
-        request_id=rid(), member_id=member.member_id, amount_fen=100_00, tender=wallet_pb2.TENDER_CASH,
-        store_path=STORE, actor=ACTOR))
-    chain.points.Grant(points_pb2.GrantRequest(
-        request_id=rid(), member_id=member.member_id, points=300, source=points_pb2.LOT_SOURCE_SIGN_UP))
-    coupon = chain.campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-        request_id=rid(), template_id=chain.template_id, member_ids=[member.member_id])).coupons[0]
+    CARDS[member.member_id] = chain.member.card.IssueCard(
+        card_pb2.IssueCardRequest(
+            request_id=rid(), member_id=member.member_id, card_type_id=card_type(chain.member), actor=ACTOR
+        )
+    ).card.card_number
+    chain.wallet.TopUp(
+        wallet_pb2.TopUpRequest(
+            request_id=rid(),
+            member_id=member.member_id,
+            amount_fen=100_00,
+            tender=wallet_pb2.TENDER_CASH,
+            store_path=STORE,
+            actor=ACTOR,
+        )
+    )
+    chain.points.Grant(
+        points_pb2.GrantRequest(
+            request_id=rid(), member_id=member.member_id, points=300, source=points_pb2.LOT_SOURCE_SIGN_UP
+        )
+    )
+    coupon = chain.campaign.IssueCoupons(
+        campaign_pb2.IssueCouponsRequest(request_id=rid(), template_id=chain.template_id, member_ids=[member.member_id])
+    ).coupons[0]
     return member.member_id, coupon.coupon_code
 
 
 def _order(member_id: str, coupon_code: str) -> pb.CheckoutRequest:
     """30.00 - 3.00 (满30减3) - 5.00 (coupon) - 2.00 (200 points) = 20.00 from stored value."""
     return pb.CheckoutRequest(
-        request_id=rid(), member_id=member_id, points_to_use=200, coupon_codes=[coupon_code], card_number=CARDS[member_id],
+        request_id=rid(),
+        member_id=member_id,
+        points_to_use=200,
+        coupon_codes=[coupon_code],
+        card_number=CARDS[member_id],
         lines=[pb.CheckoutLine(line_id="1", sku="tea", category="tea", quantity=1, unit_price_fen=30_00)],
-        tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=20_00)])
+        tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=20_00)],
+    )
 
 
 def _as_terminal(chain: Chain):
@@ -229,12 +284,20 @@ def _assert_paid_once(chain: Chain, member_id: str, coupon_code: str, stats_befo
 # Every call of the saga, in its order, with the process that dies there. ":after" is
 # the hard case: the work is committed and the caller never hears of it.
 SAGA_STEPS = [
-    "member.LookupMember:after", "campaign.Quote:after", "points.QuoteOffset:after",
-    "campaign.ReserveCoupons:after", "points.Hold:after", "wallet.Hold:after",
+    "member.LookupMember:after",
+    "campaign.Quote:after",
+    "points.QuoteOffset:after",
+    "campaign.ReserveCoupons:after",
+    "points.Hold:after",
+    "wallet.Hold:after",
     "checkout-reserved",  # the gateway: every hold made, nothing captured
-    "wallet.Capture:before", "wallet.Capture:after",
+    "wallet.Capture:before",
+    "wallet.Capture:after",
     "checkout-captured",  # the gateway: the pivot done, nothing settled
-    "campaign.RedeemCoupons:after", "points.Capture:after", "points.Accrue:after", "member.RecordVisit:after",
+    "campaign.RedeemCoupons:after",
+    "points.Capture:after",
+    "points.Accrue:after",
+    "member.RecordVisit:after",
 ]
 
 
@@ -250,8 +313,13 @@ def test_a_process_killed_at_a_checkout_step_leaves_one_payment_and_the_retry_ge
     _assert_paid_once(chain, member_id, coupon_code, stats_before)
 
 
-REFUND_STEPS = ["wallet.RefundConsumption:after", "refund-stored-value-returned", "points.Reverse:after",
-                "campaign.ReturnDiscounts:after", "member.RecordReturn:after"]
+REFUND_STEPS = [
+    "wallet.RefundConsumption:after",
+    "refund-stored-value-returned",
+    "points.Reverse:after",
+    "campaign.ReturnDiscounts:after",
+    "member.RecordReturn:after",
+]
 
 
 @pytest.mark.parametrize("point", REFUND_STEPS)
@@ -262,7 +330,11 @@ def test_a_process_killed_during_a_refund_returns_the_money_once(chain, point):
     request = pb.RefundRequest(request_id=rid(), order_id=paid.order_id, reason="整单退货")
     answer = _killed_during(chain, point, chain.gateway.Refund, request)
     assert (answer.state, answer.stored_value_fen, answer.points_returned, answer.points_clawed_back) == (
-        pb.ORDER_STATE_REFUNDED, 20_00, 200, 20)
+        pb.ORDER_STATE_REFUNDED,
+        20_00,
+        200,
+        20,
+    )
     assert chain.gateway.Refund(request, metadata=_as_terminal(chain), timeout=FINAL_ANSWER_WITHIN_S) == answer
     assert _balances(chain, member_id) == (100_00, 0, 300, 0)  # all back, the 20 earned taken back, once
     assert points_spent(chain.processes["points"].database_url, member_id) == 20
@@ -294,8 +366,13 @@ def test_the_recovery_loop_finishes_a_checkout_and_a_refund_nobody_retries(chain
     chain.restart("gateway")
     _eventually(chain, member_id, (80_00, 0, 120, 0))
     order_id = _checkout(chain, request).order_id  # a late retry: the receipt, nothing moves
-    _gateway_dies_at(chain, "refund-stored-value-returned", lambda: chain.gateway.Refund(
-        pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain)))
+    _gateway_dies_at(
+        chain,
+        "refund-stored-value-returned",
+        lambda: chain.gateway.Refund(
+            pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain)
+        ),
+    )
     assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # money back, points not yet
     chain.restart("gateway")
     _eventually(chain, member_id, (100_00, 0, 300, 0))
@@ -339,8 +416,11 @@ def _lapse_points_holds(chain: Chain, member_id: str) -> None:
 
     engine = make_sync_engine(chain.processes["points"].database_url, "points")
     with engine.begin() as db:
-        db.execute(update(holds).where(holds.c.member_id == member_id, holds.c.state == HoldState.PENDING.value)
-                   .values(expire_time=holds.c.create_time))
+        db.execute(
+            update(holds)
+            .where(holds.c.member_id == member_id, holds.c.state == HoldState.PENDING.value)
+            .values(expire_time=holds.c.create_time)
+        )
     engine.dispose()
 
 
@@ -373,13 +453,18 @@ def test_a_step_refused_after_the_pivot_waits_for_an_operator_and_the_terminal_i
     assert order_id in [o.order_id for o in waiting.orders]
     settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="网关故障超时，积分由门店承担")
     assert refusal_of(_raises(chain.gateway.SettleOrder, settle, _as_terminal(chain)))[:2] == (
-        grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")  # a terminal cannot waive anything
+        grpc.StatusCode.PERMISSION_DENIED,
+        "OUT_OF_SCOPE",
+    )  # a terminal cannot waive anything
     no_reason = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason=" ")
     assert refusal_of(_raises(chain.gateway.SettleOrder, no_reason, as_manager))[2] == {"reason": "REASON_REQUIRED"}
     settled = chain.gateway.SettleOrder(settle, metadata=as_manager).order
     assert settled.state == pb.ORDER_STATE_PAID
     assert (settled.receipt.stored_value_paid_fen, settled.receipt.points_used, settled.receipt.points_earned) == (
-        20_00, 200, 20)
+        20_00,
+        200,
+        20,
+    )
     [step] = settled.refused_steps
     assert (step.step, step.reason, step.settle_reason) == ("points-capture", "HOLD_EXPIRED", settle.reason)
     assert step.settled_by.startswith("key:") and step.HasField("settle_time")
@@ -391,10 +476,17 @@ def test_a_step_refused_after_the_pivot_waits_for_an_operator_and_the_terminal_i
     assert_books_balance(chain.processes["wallet"].database_url)
     # Returned later: the money and the 20 points it earned go back; the 200 points,
     # never taken, are not given back a second time.
-    back = chain.gateway.Refund(pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain),
-                                timeout=FINAL_ANSWER_WITHIN_S)
+    back = chain.gateway.Refund(
+        pb.RefundRequest(request_id=rid(), order_id=order_id),
+        metadata=_as_terminal(chain),
+        timeout=FINAL_ANSWER_WITHIN_S,
+    )
     assert (back.state, back.stored_value_fen, back.points_returned, back.points_clawed_back) == (
-        pb.ORDER_STATE_REFUNDED, 20_00, 0, 20)
+        pb.ORDER_STATE_REFUNDED,
+        20_00,
+        0,
+        20,
+    )
     assert _balances(chain, member_id) == (100_00, 0, 300, 0)
     assert_books_balance(chain.processes["wallet"].database_url)
 
@@ -417,9 +509,11 @@ def test_an_order_settled_without_its_coupon_redemption_gives_no_discount_back_t
     _gateway_dies_at(chain, "checkout-captured", lambda: _checkout(chain, request))
     engine = make_sync_engine(chain.processes["campaign"].database_url, "campaign")
     with engine.begin() as db:  # the gateway stayed down past the reservation's deadline
-        db.execute(update(reservations).where(reservations.c.member_id == member_id,
-                                              reservations.c.state == HoldState.PENDING.value)
-                   .values(expire_time=reservations.c.create_time))
+        db.execute(
+            update(reservations)
+            .where(reservations.c.member_id == member_id, reservations.c.state == HoldState.PENDING.value)
+            .values(expire_time=reservations.c.create_time)
+        )
     engine.dispose()
     chain.restart("gateway")
     error = _raises(chain.gateway.Checkout, request, _as_terminal(chain))
@@ -430,12 +524,20 @@ def test_an_order_settled_without_its_coupon_redemption_gives_no_discount_back_t
     manager_key = chain.issue_key(STORE, Role.STORE_MANAGER, "店长")
     settle = pb.SettleOrderRequest(request_id=rid(), order_id=order_id, reason="券预占超时，优惠由门店承担")
     assert chain.gateway.SettleOrder(settle, metadata=(("authorization", f"Bearer {manager_key}"),)).order.state == (
-        pb.ORDER_STATE_PAID)
+        pb.ORDER_STATE_PAID
+    )
     assert _campaign_given(chain) == stats_before  # the campaign never booked this order
-    back = chain.gateway.Refund(pb.RefundRequest(request_id=rid(), order_id=order_id), metadata=_as_terminal(chain),
-                                timeout=FINAL_ANSWER_WITHIN_S)
+    back = chain.gateway.Refund(
+        pb.RefundRequest(request_id=rid(), order_id=order_id),
+        metadata=_as_terminal(chain),
+        timeout=FINAL_ANSWER_WITHIN_S,
+    )
     assert (back.state, back.stored_value_fen, back.points_returned, back.points_clawed_back) == (
-        pb.ORDER_STATE_REFUNDED, 20_00, 200, 20)
+        pb.ORDER_STATE_REFUNDED,
+        20_00,
+        200,
+        20,
+    )
     assert _balances(chain, member_id) == (100_00, 0, 300, 0)
     assert _campaign_given(chain) == stats_before  # and gets nothing back: none was even asked of it
     engine = make_sync_engine(chain.processes["gateway"].database_url, "gateway")
@@ -491,10 +593,15 @@ def test_a_refund_step_refused_after_the_money_went_back_waits_for_an_operator_n
     settled = chain.gateway.SettleOrder(settle, metadata=(("authorization", f"Bearer {manager_key}"),)).order
     assert settled.state == pb.ORDER_STATE_REFUNDED
     assert [(s.step, s.refund_id, s.settle_reason) for s in settled.refused_steps] == [
-        ("refund-points", step.refund_id, settle.reason)]
+        ("refund-points", step.refund_id, settle.reason)
+    ]
     back = chain.gateway.Refund(request, metadata=_as_terminal(chain))  # the terminal's retry: what moved
     assert (back.state, back.stored_value_fen, back.points_returned, back.points_clawed_back) == (
-        pb.ORDER_STATE_REFUNDED, 20_00, 0, 0)
+        pb.ORDER_STATE_REFUNDED,
+        20_00,
+        0,
+        0,
+    )
     assert chain.gateway.Refund(request, metadata=_as_terminal(chain)) == back
     assert _balances(chain, member_id) == (100_00, 0, 120, 0)  # nothing moved twice, no points moved
     assert_books_balance(chain.processes["wallet"].database_url)
@@ -510,8 +617,9 @@ def test_a_segment_issue_cut_short_by_a_crash_is_finished_by_the_retry_one_coupo
     since = Timestamp()
     since.GetCurrentTime()
     first = [chain.member.register(name="群发").member_id for _ in range(3)]
-    request = pb.IssueSegmentCouponsRequest(request_id=rid(), template_id=chain.template_id,
-                                            segment=member_pb2.MemberFilter(registered_after=since))
+    request = pb.IssueSegmentCouponsRequest(
+        request_id=rid(), template_id=chain.template_id, segment=member_pb2.MemberFilter(registered_after=since)
+    )
     chain.restart("campaign", faults="campaign.IssueCoupons:after")
     with pytest.raises(grpc.RpcError) as cut:
         chain.gateway.IssueSegmentCoupons(request, metadata=as_hq, timeout=FINAL_ANSWER_WITHIN_S)
@@ -528,20 +636,27 @@ def test_a_segment_issue_cut_short_by_a_crash_is_finished_by_the_retry_one_coupo
             assert error.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, error
             time.sleep(0.3)
     assert (answer.member_count, answer.issued_count) == (4, 4)
-    held = {m: [c.template_id for c in chain.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(
-        member_id=m)).coupons] for m in [*first, late]}
+    held = {
+        m: [
+            c.template_id
+            for c in chain.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(member_id=m)).coupons
+        ]
+        for m in [*first, late]
+    }
     assert held == {m: [chain.template_id] for m in [*first, late]}
     assert chain.gateway.IssueSegmentCoupons(request, metadata=as_hq) == answer  # remembered: nothing more
 
 
 def test_a_pos_top_up_whose_answer_was_lost_is_finished_by_its_request_id_and_never_charged_twice(
-        chain, monkeypatch, capsys):
+    chain, monkeypatch, capsys
+):
     """The gateway dies after the top-up committed, before it answers. The pos command's
     own retries find no gateway, so it says the outcome is unknown and prints the request
     id; run again with it, after the restart, it prints the same top-up and the member was
     charged once. Run with that id and another amount, it is refused, not a second top-up."""
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
     from huiyuan_cli import pos
+
     member = chain.member.register(name="掉线充值")
     monkeypatch.setenv("HUIYUAN_GATEWAY_ADDR", f"127.0.0.1:{chain.processes['gateway'].port}")
     top_up = ["top-up", "--phone", member.phone, "--amount", "100", "--key", chain.key]
@@ -566,7 +681,8 @@ def test_a_pos_top_up_whose_answer_was_lost_is_finished_by_its_request_id_and_ne
 
 @pytest.mark.parametrize("command", ["top-up", "checkout"])
 def test_a_pos_change_while_the_gateway_is_frozen_ends_in_seconds_and_its_request_id_does_it_once(
-        chain, command, monkeypatch, capsys):
+    chain, command, monkeypatch, capsys
+):
     """The gateway's process stopped (SIGSTOP): it keeps its port and answers nothing.
     `pos top-up` and `pos checkout` (their member lookup first) end within about 3 s
     with exit 75 and the request id. Once the gateway runs again, the command run with
@@ -575,13 +691,27 @@ def test_a_pos_change_while_the_gateway_is_frozen_ends_in_seconds_and_its_reques
     import signal
 
     from huiyuan_cli import pos
+
     member = chain.member.register(name="冻结网关")
-    chain.wallet.TopUp(wallet_pb2.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=100_00,
-                                               tender=wallet_pb2.TENDER_CASH, store_path=STORE, actor=ACTOR))
-    words = {"top-up": ["top-up", "--amount", "50"],  # 30.00 - 3.00 (满30减3) from stored value:
-             "checkout": ["checkout", "--line", "tea:tea:1:30", "--stored-value", "27"]}[command]
-    card = chain.member.card.IssueCard(card_pb2.IssueCardRequest(
-        request_id=rid(), member_id=member.member_id, card_type_id=card_type(chain.member), actor=ACTOR)).card
+    chain.wallet.TopUp(
+        wallet_pb2.TopUpRequest(
+            request_id=rid(),
+            member_id=member.member_id,
+            amount_fen=100_00,
+            tender=wallet_pb2.TENDER_CASH,
+            store_path=STORE,
+            actor=ACTOR,
+        )
+    )
+    words = {
+        "top-up": ["top-up", "--amount", "50"],  # 30.00 - 3.00 (满30减3) from stored value:
+        "checkout": ["checkout", "--line", "tea:tea:1:30", "--stored-value", "27"],
+    }[command]
+    card = chain.member.card.IssueCard(
+        card_pb2.IssueCardRequest(
+            request_id=rid(), member_id=member.member_id, card_type_id=card_type(chain.member), actor=ACTOR
+        )
+    ).card
     # a top-up finds the member by phone; a checkout that spends takes the member's card
     words += ["--phone", member.phone] if command == "top-up" else ["--card", card.card_number]
     words += ["--key", chain.key]
@@ -606,8 +736,14 @@ def test_a_pos_change_while_the_gateway_is_frozen_ends_in_seconds_and_its_reques
 
 def _counted_top_ups(chain: Chain, member_id: str) -> int:
     """The member's top-ups that count toward the tiers, read by counting one fen more."""
-    return chain.member.tier.RecordTopUp(tier_pb2.RecordTopUpRequest(
-        request_id=rid(), member_id=member_id, top_up_id=rid(), store_path=STORE, amount_fen=1)).top_up_total_fen - 1
+    return (
+        chain.member.tier.RecordTopUp(
+            tier_pb2.RecordTopUpRequest(
+                request_id=rid(), member_id=member_id, top_up_id=rid(), store_path=STORE, amount_fen=1
+            )
+        ).top_up_total_fen
+        - 1
+    )
 
 
 @pytest.mark.parametrize("point", ["member.RecordTopUp:before", "member.RecordTopUp:after"])
@@ -615,8 +751,9 @@ def test_a_top_up_whose_count_toward_the_tiers_was_cut_short_is_finished_by_the_
     """The money is loaded, then the member service dies counting it: the till hears
     UNAVAILABLE, and its retry gets the receipt, the member charged and counted once."""
     member = chain.member.register(name="充值计数")
-    request = pb.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=300_00,
-                              tender=pb.TENDER_KIND_CASH)
+    request = pb.TopUpRequest(
+        request_id=rid(), member_id=member.member_id, amount_fen=300_00, tender=pb.TENDER_KIND_CASH
+    )
     answer = _killed_during(chain, point, chain.gateway.TopUp, request)
     assert answer.principal_fen == 300_00
     assert chain.gateway.TopUp(request, metadata=_as_terminal(chain)) == answer
@@ -629,8 +766,10 @@ def test_a_top_up_refund_whose_uncount_was_cut_short_is_finished_by_the_retry_on
     top-up: the manager's retry gets the wallet's answer, and the top-up counts no more."""
     manager = chain.issue_key(STORE, Role.STORE_MANAGER, "faults")
     member = chain.member.register(name="充值退款计数")
-    loaded = chain.gateway.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=300_00,
-                                                 tender=pb.TENDER_KIND_CASH), metadata=_as_terminal(chain))
+    loaded = chain.gateway.TopUp(
+        pb.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=300_00, tender=pb.TENDER_KIND_CASH),
+        metadata=_as_terminal(chain),
+    )
     wallet = wallet_pb2_grpc.WalletServiceStub(chain.processes["gateway"].channel)
     request = wallet_pb2.RefundTopUpRequest(request_id=rid(), top_up_id=loaded.top_up_id, reason="顾客退款")
     as_manager = (("authorization", f"Bearer {manager}"),)
@@ -648,12 +787,18 @@ def test_a_company_batch_cut_short_by_a_crash_is_finished_by_its_retry_each_row_
     remembered: asked again, it answers the same and moves nothing."""
     members = [new_id("m") for _ in range(600)]
     request = wallet_pb2.BatchTopUpRequest(
-        request_id=rid(), batch_id=f"corp-{rid()[:8]}", format=file_pb2.FILE_FORMAT_CSV, store_path=STORE, actor=ACTOR,
-        content=("member_id,amount_fen\n" + "".join(f"{m},100\n" for m in members)).encode())
+        request_id=rid(),
+        batch_id=f"corp-{rid()[:8]}",
+        format=file_pb2.FILE_FORMAT_CSV,
+        store_path=STORE,
+        actor=ACTOR,
+        content=("member_id,amount_fen\n" + "".join(f"{m},100\n" for m in members)).encode(),
+    )
     report = _killed_during(chain, "wallet.batch-part-applied", chain.wallet.BatchTopUp, request)
     assert (report.applied_rows, report.rejected_rows, report.total_fen) == (100, 500, 100_00)
     assert [r.reject_reason for r in report.rows] == ["ALREADY_APPLIED"] * 500 + [""] * 100
-    assert {chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=m)).balance.principal_fen
-            for m in members} == {100}
+    assert {
+        chain.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=m)).balance.principal_fen for m in members
+    } == {100}
     assert chain.wallet.BatchTopUp(request) == report
     assert_books_balance(chain.processes["wallet"].database_url)

@@ -2,7 +2,7 @@
 
 import json
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -15,21 +15,24 @@ from huiyuan.runtime.errors import (
 )
 from services.member.domain import attributes, cards, fields, members, org, qr, tiers
 
-NOW = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("13812345678", "13812345678"),
-    ("+86 138 1234 5678", "13812345678"),
-    ("0086-138-1234-5678", "13812345678"),
-    ("(138) 1234-5678", "13812345678"),
-    ("8613812345678", "13812345678"),
-    ("12812345678", None),  # 12x is not a mobile range
-    ("1381234567", None),
-    ("138123456789", None),
-    ("", None),
-    ("abc", None),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("13812345678", "13812345678"),
+        ("+86 138 1234 5678", "13812345678"),
+        ("0086-138-1234-5678", "13812345678"),
+        ("(138) 1234-5678", "13812345678"),
+        ("8613812345678", "13812345678"),
+        ("12812345678", None),  # 12x is not a mobile range
+        ("1381234567", None),
+        ("138123456789", None),
+        ("", None),
+        ("abc", None),
+    ],
+)
 def test_phone_normalisation(raw, expected):
     assert members.normalise_phone(raw) == expected
 
@@ -47,13 +50,23 @@ def _card(state=cards.CardState.ACTIVE, expire=None):
     return cards.Card("8000000000000001", "m_1", "ct_1", state, "hq/east/sh-001", NOW, expire)
 
 
-@pytest.mark.parametrize("state, action, expected", [
-    ("ACTIVE", "REPORT_LOST", "LOST"), ("FROZEN", "REPORT_LOST", "LOST"), ("LOST", "CANCEL_LOSS", "ACTIVE"),
-    ("ACTIVE", "FREEZE", "FROZEN"), ("FROZEN", "UNFREEZE", "ACTIVE"), ("LOST", "REPLACE", "REPLACED"),
-    ("ACTIVE", "CANCEL", "CANCELLED"),
-    ("ACTIVE", "CANCEL_LOSS", None), ("LOST", "FREEZE", None), ("CANCELLED", "REPORT_LOST", None),
-    ("REPLACED", "UNFREEZE", None), ("CANCELLED", "CANCEL", None),
-])
+@pytest.mark.parametrize(
+    "state, action, expected",
+    [
+        ("ACTIVE", "REPORT_LOST", "LOST"),
+        ("FROZEN", "REPORT_LOST", "LOST"),
+        ("LOST", "CANCEL_LOSS", "ACTIVE"),
+        ("ACTIVE", "FREEZE", "FROZEN"),
+        ("FROZEN", "UNFREEZE", "ACTIVE"),
+        ("LOST", "REPLACE", "REPLACED"),
+        ("ACTIVE", "CANCEL", "CANCELLED"),
+        ("ACTIVE", "CANCEL_LOSS", None),
+        ("LOST", "FREEZE", None),
+        ("CANCELLED", "REPORT_LOST", None),
+        ("REPLACED", "UNFREEZE", None),
+        ("CANCELLED", "CANCEL", None),
+    ],
+)
 def test_card_state_machine(state, action, expected):
     card = _card(cards.CardState(state))
     if expected is None:
@@ -64,9 +77,15 @@ def test_card_state_machine(state, action, expected):
         assert cards.next_card_state(card, cards.CardAction(action)) == expected
 
 
-@pytest.mark.parametrize("state, reason", [
-    ("LOST", "CARD_LOST"), ("FROZEN", "CARD_FROZEN"), ("CANCELLED", "CARD_CANCELLED"), ("REPLACED", "CARD_REPLACED"),
-])
+@pytest.mark.parametrize(
+    "state, reason",
+    [
+        ("LOST", "CARD_LOST"),
+        ("FROZEN", "CARD_FROZEN"),
+        ("CANCELLED", "CARD_CANCELLED"),
+        ("REPLACED", "CARD_REPLACED"),
+    ],
+)
 def test_payment_refuses_unusable_cards_with_their_reason(state, reason):
     with pytest.raises(DomainError) as refused:
         cards.ensure_payable(_card(cards.CardState(state)), NOW)
@@ -112,10 +131,17 @@ def test_a_qr_token_good_for_longer_than_a_qr_code_is_issued_for_is_refused():
         qr.verify_qr_token(five_minutes, "secret", NOW, longest=timedelta(minutes=2))
 
 
-@pytest.mark.parametrize("parts, expected, reason", [
-    ((1990, 5, 17), "1990-05-17", None), ((0, 2, 29), "0000-02-29", None), ((0, 0, 0), None, None),
-    ((1990, 2, 30), None, "DATE_INVALID"), ((2999, 1, 1), None, "DATE_OUT_OF_RANGE"), ((1850, 1, 1), None, "DATE_OUT_OF_RANGE"),
-])
+@pytest.mark.parametrize(
+    "parts, expected, reason",
+    [
+        ((1990, 5, 17), "1990-05-17", None),
+        ((0, 2, 29), "0000-02-29", None),
+        ((0, 0, 0), None, None),
+        ((1990, 2, 30), None, "DATE_INVALID"),
+        ((2999, 1, 1), None, "DATE_OUT_OF_RANGE"),
+        ((1850, 1, 1), None, "DATE_OUT_OF_RANGE"),
+    ],
+)
 def test_partial_dates(parts, expected, reason):
     v = Violations()
     assert fields.check_date(v, *parts, "member.birthday", date(2026, 11, 22)) == expected
@@ -124,21 +150,32 @@ def test_partial_dates(parts, expected, reason):
 
 def test_profile_reports_every_bad_field_at_once():
     v = Violations()
-    members.check_profile(v, members.ProfileInput(name=" ", phone="123", birthday=(1990, 13, 1),
-                                                attributes={"nope": ("text", "x")}), "member.", {}, date(2026, 1, 1))
+    members.check_profile(
+        v,
+        members.ProfileInput(name=" ", phone="123", birthday=(1990, 13, 1), attributes={"nope": ("text", "x")}),
+        "member.",
+        {},
+        date(2026, 1, 1),
+    )
     assert {x.field: x.reason for x in v.items} == {
-        "member.name": "NAME_REQUIRED", "member.phone": "PHONE_INVALID", "member.birthday": "DATE_INVALID",
-        "member.attributes[nope]": "ATTRIBUTE_UNKNOWN"}
+        "member.name": "NAME_REQUIRED",
+        "member.phone": "PHONE_INVALID",
+        "member.birthday": "DATE_INVALID",
+        "member.attributes[nope]": "ATTRIBUTE_UNKNOWN",
+    }
 
 
 def test_a_required_attribute_must_be_given_at_registration_but_not_by_an_update_of_another_field():
-    plate = {"car_plate": attributes.AttributeDefinition("car_plate", "车牌", attributes.AttributeType.TEXT, required=True)}
+    plate = {
+        "car_plate": attributes.AttributeDefinition("car_plate", "车牌", attributes.AttributeType.TEXT, required=True)
+    }
     v = Violations()
     members.check_profile(v, members.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1))
     assert {x.field: x.reason for x in v.items} == {"member.attributes[car_plate]": "ATTRIBUTE_REQUIRED"}
     v = Violations()
-    members.check_profile(v, members.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1),
-                         partial={"name"})
+    members.check_profile(
+        v, members.ProfileInput(name="车主", phone="13800000000"), "member.", plate, date(2026, 1, 1), partial={"name"}
+    )
     assert not v
 
 
@@ -147,7 +184,9 @@ def test_logs_mask_phones_and_id_numbers_and_are_json(capsys):
     saved = root.handlers[:], root.level
     logs.configure("member")
     try:
-        logging.getLogger("t").info("registered 13812345678", extra={"phone": "13912345678", "id_card": "110101199003071234"})
+        logging.getLogger("t").info(
+            "registered 13812345678", extra={"phone": "13912345678", "id_card": "110101199003071234"}
+        )
     finally:
         root.handlers[:], root.level = saved
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
@@ -188,11 +227,11 @@ def test_page_tokens_are_bound_to_their_rpc_and_hold_what_it_writes():
 def test_a_position_holds_a_time_exactly_and_never_one_python_cannot_make():
     """ListCards pages by issue time: the token holds it to the microsecond; one made by
     hand with a time outside the days a request may name is refused, not INTERNAL."""
-    issued = datetime(2026, 11, 22, 8, 0, 0, 123457, tzinfo=timezone.utc)
+    issued = datetime(2026, 11, 22, 8, 0, 0, 123457, tzinfo=UTC)
     v = Violations()
     token = pagination.encode([issued, "6200"], "f")
     assert pagination.decode(token, "f", v, shape=(datetime, str)) == [issued, "6200"]
-    for made_up in ([2**62, "6200"], [-2**62, "6200"], ["2026-11-22", "6200"], [1.5, "6200"], [True, "6200"]):
+    for made_up in ([2**62, "6200"], [-(2**62), "6200"], ["2026-11-22", "6200"], [1.5, "6200"], [True, "6200"]):
         assert pagination.decode(pagination.encode(made_up, "f"), "f", v, shape=(datetime, str)) is None
     assert [x.reason for x in v.items] == ["PAGE_TOKEN_INVALID"] * 5
 
@@ -206,13 +245,15 @@ def test_a_list_paged_in_memory_pages_by_its_keyset():
     after = pagination.decode(token, "f", Violations(), shape=(int, str))
     page, token = pagination.page_in_memory([*items, ("a0", 0), ("f", 6)], 2, after, lambda i: (i[1], i[0]), "f")
     assert page == [("c", 3), ("d", 4)]
-    page, token = pagination.page_in_memory(items, 2, pagination.decode(token, "f", Violations(), shape=(int, str)),
-                                            lambda i: (i[1], i[0]), "f")
+    page, token = pagination.page_in_memory(
+        items, 2, pagination.decode(token, "f", Violations(), shape=(int, str)), lambda i: (i[1], i[0]), "f"
+    )
     assert (page, token) == ([("e", 5)], "")
     newest, token = pagination.page_in_memory(items, 3, None, lambda i: (i[0],), "f", reverse=True)
     assert newest == [("e", 5), ("d", 4), ("c", 3)]
-    rest, token = pagination.page_in_memory(items, 3, pagination.decode(token, "f", Violations()), lambda i: (i[0],),
-                                            "f", reverse=True)
+    rest, token = pagination.page_in_memory(
+        items, 3, pagination.decode(token, "f", Violations()), lambda i: (i[0],), "f", reverse=True
+    )
     assert (rest, token) == ([("b", 2), ("a", 1)], "")
 
 
@@ -226,26 +267,32 @@ STAFF = tiers.Tier("t9", "员工", 9, 8000, 10000, "", 0)
 LADDER = [ENTRY, SILVER, GOLD, STAFF]
 
 
-@pytest.mark.parametrize("current, spend, expected", [
-    (ENTRY, 99_999, None),  # a fen short of 银卡
-    (ENTRY, 100_000, SILVER),  # exactly the spend reaches it
-    (None, 100_000, SILVER),  # a member with no tier yet climbs too
-    (ENTRY, 800_000, GOLD),  # past two thresholds at once: the best, not the next
-    (SILVER, 499_999, None),  # already there
-    (GOLD, 100_000, None),  # spend never moves a member down
-    (STAFF, 10**9, None),  # a better tier given by hand stays
-])
+@pytest.mark.parametrize(
+    "current, spend, expected",
+    [
+        (ENTRY, 99_999, None),  # a fen short of 银卡
+        (ENTRY, 100_000, SILVER),  # exactly the spend reaches it
+        (None, 100_000, SILVER),  # a member with no tier yet climbs too
+        (ENTRY, 800_000, GOLD),  # past two thresholds at once: the best, not the next
+        (SILVER, 499_999, None),  # already there
+        (GOLD, 100_000, None),  # spend never moves a member down
+        (STAFF, 10**9, None),  # a better tier given by hand stays
+    ],
+)
 def test_spend_lifts_a_member_to_the_best_tier_it_reaches(current, spend, expected):
     assert tiers.tier_reached(LADDER, current, Standing(spend_fen=spend)) == expected
 
 
-@pytest.mark.parametrize("current, standing, expected", [
-    (ENTRY, Standing(top_up_fen=199_999), None),  # a fen short of 金卡's top-ups; 银卡 names none
-    (ENTRY, Standing(top_up_fen=200_000), GOLD),  # 充值满 2000 元: straight to 金卡, past 银卡
-    (ENTRY, Standing(spend_fen=100_000, top_up_fen=150_000), SILVER),  # neither measure is added to the other
-    (SILVER, Standing(spend_fen=100_000, top_up_fen=200_000), GOLD),
-    (STAFF, Standing(top_up_fen=10**9), None),  # a better tier given by hand stays
-])
+@pytest.mark.parametrize(
+    "current, standing, expected",
+    [
+        (ENTRY, Standing(top_up_fen=199_999), None),  # a fen short of 金卡's top-ups; 银卡 names none
+        (ENTRY, Standing(top_up_fen=200_000), GOLD),  # 充值满 2000 元: straight to 金卡, past 银卡
+        (ENTRY, Standing(spend_fen=100_000, top_up_fen=150_000), SILVER),  # neither measure is added to the other
+        (SILVER, Standing(spend_fen=100_000, top_up_fen=200_000), GOLD),
+        (STAFF, Standing(top_up_fen=10**9), None),  # a better tier given by hand stays
+    ],
+)
 def test_top_ups_lift_a_member_to_a_tier_that_names_them(current, standing, expected):
     assert tiers.tier_reached(LADDER, current, standing) == expected
 
@@ -278,25 +325,31 @@ def test_tier_spend_or_top_ups_out_of_range_is_bad_input():
 BY_ID = {t.tier_id: t for t in LADDER}
 
 
-@pytest.mark.parametrize("current, climbs, spend, expected", [
-    ("t1", [("t0", "t1")], 100_000, "t1"),  # still paid for
-    ("t1", [("t0", "t1")], 99_999, "t0"),  # a fen short: back to the tier before the climb
-    ("t1", [("", "t1")], 0, ""),  # climbed from no tier: back to none
-    ("t2", [("t1", "t2"), ("t0", "t1")], 300_000, "t1"),  # undoes 金卡 only
-    ("t2", [("t1", "t2"), ("t0", "t1")], 0, "t0"),  # undoes both climbs
-    ("t2", [("t0", "t2")], 300_000, "t1"),  # jumped past 银卡: lands where the spend still reaches
-    ("t2", [("t1", "t2")], 0, "t1"),  # 银卡 given by hand, then the climb to 金卡: never below 银卡
-    ("t2", [], 0, "t2"),  # assigned by hand: a return does not touch it
-])
+@pytest.mark.parametrize(
+    "current, climbs, spend, expected",
+    [
+        ("t1", [("t0", "t1")], 100_000, "t1"),  # still paid for
+        ("t1", [("t0", "t1")], 99_999, "t0"),  # a fen short: back to the tier before the climb
+        ("t1", [("", "t1")], 0, ""),  # climbed from no tier: back to none
+        ("t2", [("t1", "t2"), ("t0", "t1")], 300_000, "t1"),  # undoes 金卡 only
+        ("t2", [("t1", "t2"), ("t0", "t1")], 0, "t0"),  # undoes both climbs
+        ("t2", [("t0", "t2")], 300_000, "t1"),  # jumped past 银卡: lands where the spend still reaches
+        ("t2", [("t1", "t2")], 0, "t1"),  # 银卡 given by hand, then the climb to 金卡: never below 银卡
+        ("t2", [], 0, "t2"),  # assigned by hand: a return does not touch it
+    ],
+)
 def test_a_return_undoes_the_climbs_the_spend_no_longer_pays_for(current, climbs, spend, expected):
     assert tiers.tier_after_return(BY_ID, current, climbs, Standing(spend_fen=spend)) == expected
 
 
-@pytest.mark.parametrize("current, climbs, standing, expected", [
-    ("t2", [("t0", "t2")], Standing(top_up_fen=200_000), "t2"),  # the top-ups still pay for 金卡
-    ("t2", [("t0", "t2")], Standing(top_up_fen=0), "t0"),  # the top-up refunded: back down
-    ("t2", [("t0", "t2")], Standing(spend_fen=100_000), "t1"),  # the spend still reaches 银卡
-    ("t2", [("t0", "t2")], Standing(spend_fen=600_000), "t2"),  # climbed by top-ups, kept by spend since
-])
+@pytest.mark.parametrize(
+    "current, climbs, standing, expected",
+    [
+        ("t2", [("t0", "t2")], Standing(top_up_fen=200_000), "t2"),  # the top-ups still pay for 金卡
+        ("t2", [("t0", "t2")], Standing(top_up_fen=0), "t0"),  # the top-up refunded: back down
+        ("t2", [("t0", "t2")], Standing(spend_fen=100_000), "t1"),  # the spend still reaches 银卡
+        ("t2", [("t0", "t2")], Standing(spend_fen=600_000), "t2"),  # climbed by top-ups, kept by spend since
+    ],
+)
 def test_a_refunded_top_up_undoes_the_climbs_nothing_pays_for_any_more(current, climbs, standing, expected):
     assert tiers.tier_after_return(BY_ID, current, climbs, standing) == expected

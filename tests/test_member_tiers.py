@@ -27,18 +27,40 @@ def ladder(stubs):
     """普通 (by assignment), 银卡 at ¥1,000 of spend, 金卡 at ¥5,000 of spend or ¥2,000 of
     top-ups, and 员工 by hand only."""
     made = {}
-    for name, rank, spend, top_ups in [("普通会员", 1, 0, 0), ("银卡", 2, 1_000 * YUAN, 0),
-                                       ("金卡", 3, 5_000 * YUAN, 2_000 * YUAN), ("员工", 9, 0, 0)]:
-        made[name] = stubs.tier.CreateTier(tier_pb2.CreateTierRequest(request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(
-            name=name, rank=rank, price_rate_bp=10000, points_multiplier_bp=10000, upgrade_spend_fen=spend,
-            upgrade_top_up_fen=top_ups))).tier
+    for name, rank, spend, top_ups in [
+        ("普通会员", 1, 0, 0),
+        ("银卡", 2, 1_000 * YUAN, 0),
+        ("金卡", 3, 5_000 * YUAN, 2_000 * YUAN),
+        ("员工", 9, 0, 0),
+    ]:
+        made[name] = stubs.tier.CreateTier(
+            tier_pb2.CreateTierRequest(
+                request_id=rid(),
+                actor=ACTOR,
+                tier=tier_pb2.Tier(
+                    name=name,
+                    rank=rank,
+                    price_rate_bp=10000,
+                    points_multiplier_bp=10000,
+                    upgrade_spend_fen=spend,
+                    upgrade_top_up_fen=top_ups,
+                ),
+            )
+        ).tier
     return made
 
 
 def visit(stubs, member, amount_fen, order_id=None, request_id=None):
-    return stubs.member.RecordVisit(member_pb2.RecordVisitRequest(
-        request_id=request_id or rid(), member_id=member.member_id, store_path=STORE,
-        order_id=order_id or rid(), amount_fen=amount_fen, actor=ACTOR))
+    return stubs.member.RecordVisit(
+        member_pb2.RecordVisitRequest(
+            request_id=request_id or rid(),
+            member_id=member.member_id,
+            store_path=STORE,
+            order_id=order_id or rid(),
+            amount_fen=amount_fen,
+            actor=ACTOR,
+        )
+    )
 
 
 def tier_of(stubs, member) -> str:
@@ -63,7 +85,9 @@ def test_the_visit_that_reaches_a_tiers_spend_moves_the_member_up(stubs, ladder)
     big = visit(stubs, member, 9_000 * YUAN)  # straight past nothing to 金卡
     assert big.tier_reached.name == "金卡"
     assert [(h.from_tier_id, h.to_tier_id) for h in history(stubs, member)] == [
-        (ladder["银卡"].tier_id, ladder["金卡"].tier_id), ("", ladder["银卡"].tier_id)]
+        (ladder["银卡"].tier_id, ladder["金卡"].tier_id),
+        ("", ladder["银卡"].tier_id),
+    ]
 
 
 def test_past_two_tiers_in_one_visit_the_member_lands_on_the_best(stubs, ladder):
@@ -82,23 +106,45 @@ def test_a_replay_answers_the_same_climb_and_moves_nothing_again(stubs, ladder):
 
 def test_a_tier_given_by_hand_stays_whatever_the_spend(stubs, ladder):
     member = stubs.register("员工")
-    stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=member.member_id,
-                                                      tier_id=ladder["员工"].tier_id, reason="入职", actor=ACTOR))
+    stubs.tier.AssignTier(
+        tier_pb2.AssignTierRequest(
+            request_id=rid(), member_id=member.member_id, tier_id=ladder["员工"].tier_id, reason="入职", actor=ACTOR
+        )
+    )
     assert not visit(stubs, member, 10_000 * YUAN).HasField("tier_change")
     assert tier_of(stubs, member) == "员工"
 
 
 def test_a_ladder_out_of_order_is_refused_and_writes_nothing(stubs, ladder):
     before = stubs.tier.ListTiers(tier_pb2.ListTiersRequest()).tiers
-    code, reason, _ = refusal(stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
-        name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_spend_fen=3_000 * YUAN)))
+    code, reason, _ = refusal(
+        stubs.tier.CreateTier,
+        tier_pb2.CreateTierRequest(
+            request_id=rid(),
+            tier=tier_pb2.Tier(
+                name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_spend_fen=3_000 * YUAN
+            ),
+        ),
+    )
     assert (code, reason) == (OK.FAILED_PRECONDITION, "UPGRADE_SPEND_OUT_OF_ORDER")
-    code, reason, _ = refusal(stubs.tier.UpdateTier, tier_pb2.UpdateTierRequest(
-        request_id=rid(), tier=tier_pb2.Tier(tier_id=ladder["银卡"].tier_id, upgrade_spend_fen=5_000 * YUAN),
-        update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"])))
+    code, reason, _ = refusal(
+        stubs.tier.UpdateTier,
+        tier_pb2.UpdateTierRequest(
+            request_id=rid(),
+            tier=tier_pb2.Tier(tier_id=ladder["银卡"].tier_id, upgrade_spend_fen=5_000 * YUAN),
+            update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"]),
+        ),
+    )
     assert (code, reason) == (OK.FAILED_PRECONDITION, "UPGRADE_SPEND_OUT_OF_ORDER")
-    code, _, violations = refusal(stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
-        name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_spend_fen=-1)))
+    code, _, violations = refusal(
+        stubs.tier.CreateTier,
+        tier_pb2.CreateTierRequest(
+            request_id=rid(),
+            tier=tier_pb2.Tier(
+                name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_spend_fen=-1
+            ),
+        ),
+    )
     assert (code, violations) == (OK.INVALID_ARGUMENT, {"tier.upgrade_spend_fen": "AMOUNT_OUT_OF_RANGE"})
     assert stubs.tier.ListTiers(tier_pb2.ListTiersRequest()).tiers == before
 
@@ -106,16 +152,24 @@ def test_a_ladder_out_of_order_is_refused_and_writes_nothing(stubs, ladder):
 def test_a_lower_spend_set_later_lifts_a_member_at_their_next_visit(stubs, ladder):
     member = stubs.register("门槛下调")
     visit(stubs, member, 3_000 * YUAN)  # 银卡
-    stubs.tier.UpdateTier(tier_pb2.UpdateTierRequest(
-        request_id=rid(), tier=tier_pb2.Tier(tier_id=ladder["金卡"].tier_id, upgrade_spend_fen=3_000 * YUAN),
-        update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"])))
+    stubs.tier.UpdateTier(
+        tier_pb2.UpdateTierRequest(
+            request_id=rid(),
+            tier=tier_pb2.Tier(tier_id=ladder["金卡"].tier_id, upgrade_spend_fen=3_000 * YUAN),
+            update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"]),
+        )
+    )
     try:
         assert tier_of(stubs, member) == "银卡"  # nothing moves until they come back
         assert visit(stubs, member, 1).tier_reached.name == "金卡"
     finally:
-        stubs.tier.UpdateTier(tier_pb2.UpdateTierRequest(
-            request_id=rid(), tier=tier_pb2.Tier(tier_id=ladder["金卡"].tier_id, upgrade_spend_fen=5_000 * YUAN),
-            update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"])))
+        stubs.tier.UpdateTier(
+            tier_pb2.UpdateTierRequest(
+                request_id=rid(),
+                tier=tier_pb2.Tier(tier_id=ladder["金卡"].tier_id, upgrade_spend_fen=5_000 * YUAN),
+                update_mask=field_mask_pb2.FieldMask(paths=["upgrade_spend_fen"]),
+            )
+        )
 
 
 def test_visits_at_many_tills_at_once_move_the_member_up_once(stubs, ladder):
@@ -131,9 +185,16 @@ def test_visits_at_many_tills_at_once_move_the_member_up_once(stubs, ladder):
 
 
 def give_back(stubs, member, order_id, amount_fen, return_id=None):
-    return stubs.member.RecordReturn(member_pb2.RecordReturnRequest(
-        request_id=rid(), member_id=member.member_id, order_id=order_id, return_id=return_id or rid(),
-        amount_fen=amount_fen, actor=ACTOR))
+    return stubs.member.RecordReturn(
+        member_pb2.RecordReturnRequest(
+            request_id=rid(),
+            member_id=member.member_id,
+            order_id=order_id,
+            return_id=return_id or rid(),
+            amount_fen=amount_fen,
+            actor=ACTOR,
+        )
+    )
 
 
 def test_a_return_takes_its_spend_back_and_undoes_a_climb_it_no_longer_pays_for(stubs, ladder):
@@ -154,8 +215,11 @@ def test_a_return_takes_its_spend_back_and_undoes_a_climb_it_no_longer_pays_for(
 
 def test_a_return_leaves_a_tier_given_by_hand(stubs, ladder):
     member = stubs.register("员工退货")
-    stubs.tier.AssignTier(tier_pb2.AssignTierRequest(request_id=rid(), member_id=member.member_id,
-                                                      tier_id=ladder["银卡"].tier_id, reason="补偿", actor=ACTOR))
+    stubs.tier.AssignTier(
+        tier_pb2.AssignTierRequest(
+            request_id=rid(), member_id=member.member_id, tier_id=ladder["银卡"].tier_id, reason="补偿", actor=ACTOR
+        )
+    )
     order = rid()
     assert visit(stubs, member, 6_000 * YUAN, order_id=order).tier_reached.name == "金卡"
     fell = give_back(stubs, member, order, 6_000 * YUAN)  # undoes the climb to 金卡, not the 银卡 HQ gave
@@ -175,23 +239,37 @@ def test_a_return_of_more_than_the_visit_or_of_no_visit_is_refused_and_writes_no
     elsewhere = rid()
     visit(stubs, member, 100 * YUAN, order_id=elsewhere)
     assert refusal(give_back, stubs, member, elsewhere, 1, return_id=return_id)[:2] == (
-        OK.FAILED_PRECONDITION, "RETURN_ALREADY_RECORDED")  # that return was of the first order
-    code, _, violations = refusal(stubs.member.RecordReturn, member_pb2.RecordReturnRequest(
-        request_id=rid(), member_id=member.member_id, order_id=order, return_id="", amount_fen=0))
+        OK.FAILED_PRECONDITION,
+        "RETURN_ALREADY_RECORDED",
+    )  # that return was of the first order
+    code, _, violations = refusal(
+        stubs.member.RecordReturn,
+        member_pb2.RecordReturnRequest(
+            request_id=rid(), member_id=member.member_id, order_id=order, return_id="", amount_fen=0
+        ),
+    )
     assert (code, set(violations)) == (OK.INVALID_ARGUMENT, {"return_id", "amount_fen"})
     stats = stubs.member.GetVisitStats(member_pb2.GetVisitStatsRequest(member_id=member.member_id)).stats
     assert (stats.visit_count, stats.total_spend_fen) == (2, 300 * YUAN)
 
 
 def top_up(stubs, member, amount_fen, top_up_id=None, request_id=None):
-    return stubs.tier.RecordTopUp(tier_pb2.RecordTopUpRequest(
-        request_id=request_id or rid(), member_id=member.member_id, top_up_id=top_up_id or rid(), store_path=STORE,
-        amount_fen=amount_fen, actor=ACTOR))
+    return stubs.tier.RecordTopUp(
+        tier_pb2.RecordTopUpRequest(
+            request_id=request_id or rid(),
+            member_id=member.member_id,
+            top_up_id=top_up_id or rid(),
+            store_path=STORE,
+            amount_fen=amount_fen,
+            actor=ACTOR,
+        )
+    )
 
 
 def refunded(stubs, top_up_id):
-    return stubs.tier.RecordTopUpRefund(tier_pb2.RecordTopUpRefundRequest(
-        request_id=rid(), top_up_id=top_up_id, actor=ACTOR))
+    return stubs.tier.RecordTopUpRefund(
+        tier_pb2.RecordTopUpRefundRequest(request_id=rid(), top_up_id=top_up_id, actor=ACTOR)
+    )
 
 
 def test_top_ups_that_reach_a_tier_move_the_member_up_and_a_refund_takes_it_back(stubs, ladder):
@@ -207,7 +285,10 @@ def test_top_ups_that_reach_a_tier_move_the_member_up_and_a_refund_takes_it_back
     fell = refunded(stubs, first)
     assert (fell.member_id, fell.top_up_total_fen) == (member.member_id, 500 * YUAN)
     assert fell.tier_change.to_tier_id == "" and fell.tier_change.operator_id == "system:tier-return"
-    assert fell.tier_change.reason == "充值退款后累计消费 ¥0.00,累计充值 ¥500.00,不足金卡(消费满 ¥5,000.00或充值满 ¥2,000.00)"
+    assert (
+        fell.tier_change.reason
+        == "充值退款后累计消费 ¥0.00,累计充值 ¥500.00,不足金卡(消费满 ¥5,000.00或充值满 ¥2,000.00)"
+    )
     assert tier_of(stubs, member) == ""
     twice = refunded(stubs, first)  # refunded already: nothing new
     assert twice.top_up_total_fen == 500 * YUAN and not twice.HasField("tier_change")
@@ -236,11 +317,22 @@ def test_bad_or_foreign_top_ups_are_refused_and_write_nothing(stubs, ladder):
     top_up(stubs, member, 100 * YUAN, loaded)
     assert refusal(top_up, stubs, other, 100 * YUAN, loaded)[:2] == (OK.FAILED_PRECONDITION, "TOP_UP_ALREADY_RECORDED")
     assert refusal(refunded, stubs, rid())[:2] == (OK.NOT_FOUND, "TOP_UP_NOT_RECORDED")  # a company's batch, say
-    code, _, violations = refusal(stubs.tier.RecordTopUp, tier_pb2.RecordTopUpRequest(
-        request_id=rid(), member_id=other.member_id, top_up_id="", store_path="", amount_fen=0))
+    code, _, violations = refusal(
+        stubs.tier.RecordTopUp,
+        tier_pb2.RecordTopUpRequest(
+            request_id=rid(), member_id=other.member_id, top_up_id="", store_path="", amount_fen=0
+        ),
+    )
     assert (code, set(violations)) == (OK.INVALID_ARGUMENT, {"top_up_id", "store_path", "amount_fen"})
     assert refusal(top_up, stubs, member_pb2.Member(member_id="m_nobody"), 1)[:2] == (OK.NOT_FOUND, "MEMBER_NOT_FOUND")
     assert top_up(stubs, other, 1).top_up_total_fen == 1  # nothing of the refusals counts
-    code, reason, _ = refusal(stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), tier=tier_pb2.Tier(
-        name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_top_up_fen=1_000 * YUAN)))
+    code, reason, _ = refusal(
+        stubs.tier.CreateTier,
+        tier_pb2.CreateTierRequest(
+            request_id=rid(),
+            tier=tier_pb2.Tier(
+                name="钻石", rank=4, price_rate_bp=9000, points_multiplier_bp=20000, upgrade_top_up_fen=1_000 * YUAN
+            ),
+        ),
+    )
     assert (code, reason) == (OK.FAILED_PRECONDITION, "UPGRADE_TOP_UP_OUT_OF_ORDER")

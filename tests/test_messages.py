@@ -13,8 +13,16 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = {"DomainError", "NotFound", "AlreadyExists", "FailedPrecondition", "Unauthenticated", "PermissionDenied",
-         "Unavailable", "Internal"}
+KINDS = {
+    "DomainError",
+    "NotFound",
+    "AlreadyExists",
+    "FailedPrecondition",
+    "Unauthenticated",
+    "PermissionDenied",
+    "Unavailable",
+    "Internal",
+}
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 CODE = re.compile(r"\b[A-Za-z]+_[A-Za-z_]+\b|\b[A-Z]{3,}\b")  # REQUEST_ID_REUSED, request_id, ACTIVE
 WORDS_NOT_CODES = {"CSV", "XLSX", "UTF"}  # file formats a person picks in Excel
@@ -35,15 +43,20 @@ def zh_messages():
     message written there (not one passed on, as a relayed refusal's)."""
     for name, source in _sources():
         for node in ast.walk(ast.parse(source)):
-            if (isinstance(node, ast.Call) and len(node.args) >= 3
-                    and getattr(node.func, "id", getattr(node.func, "attr", "")) in KINDS
-                    and isinstance(node.args[2], (ast.Constant, ast.JoinedStr, ast.BinOp))):
+            if (
+                isinstance(node, ast.Call)
+                and len(node.args) >= 3
+                and getattr(node.func, "id", getattr(node.func, "attr", "")) in KINDS
+                and isinstance(node.args[2], (ast.Constant, ast.JoinedStr, ast.BinOp))
+            ):
                 yield f"{name}:{node.lineno}", node.args[2], ast.get_source_segment(source, node.args[2])
 
 
 def problems(zh: ast.expr, text: str) -> list[str]:
     found = []
-    literal = "".join(part.value for part in ast.walk(zh) if isinstance(part, ast.Constant) and isinstance(part.value, str))
+    literal = "".join(
+        part.value for part in ast.walk(zh) if isinstance(part, ast.Constant) and isinstance(part.value, str)
+    )
     if not CHINESE.search(literal):
         found.append("not Chinese")
     found += [f"names {code}" for code in CODE.findall(literal) if code not in WORDS_NOT_CODES]
@@ -62,11 +75,13 @@ def test_every_zh_message_is_a_chinese_sentence_naming_no_code():
 
 
 def test_the_scan_finds_what_it_looks_for():
-    cases = {'f"优惠券 {code} 不可用：{reason}。"': ["interpolates reason"],
-             '"该 request_id 已用于另一个不同的请求。"': ["names request_id"],
-             'f"当前卡状态({card.state})不允许此操作。"': ["interpolates card.state"],
-             '"Coupon expired."': ["not Chinese"],
-             'f"超过 {n:,} 行，Excel 无法打开：请改用 CSV。"': [],
-             'f"该卡{CARD_STATES_ZH[card.state]}，不能冻结。"': []}
+    cases = {
+        'f"优惠券 {code} 不可用：{reason}。"': ["interpolates reason"],
+        '"该 request_id 已用于另一个不同的请求。"': ["names request_id"],
+        'f"当前卡状态({card.state})不允许此操作。"': ["interpolates card.state"],
+        '"Coupon expired."': ["not Chinese"],
+        'f"超过 {n:,} 行，Excel 无法打开：请改用 CSV。"': [],
+        'f"该卡{CARD_STATES_ZH[card.state]}，不能冻结。"': [],
+    }
     for text, expected in cases.items():
         assert problems(ast.parse(text, mode="eval").body, text) == expected, text

@@ -4,19 +4,19 @@ statistics that lag behind the table; here they are taken before 20,000 lots tha
 expire arrive, and each read must still touch a handful of pages."""
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
 from huiyuan.database import engines as db, migrate
 from huiyuan.database.direct import Direct
-from services.points.storage import holds, lots, members
 from services.points.app import SPEC
+from services.points.storage import holds, lots, members
 from tests.conftest import drop_pg_database, new_pg_database
 
 MEMBERS = 200
-NOW = datetime(2026, 12, 6, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 6, tzinfo=UTC)
 PAGES = 30  # a member's row, its lots and their index pages, with room to spare
 
 
@@ -27,8 +27,19 @@ def _copy(connection, table: str, columns: str, rows) -> None:
 
 
 def _lot(lot_id: str, member_id: str, left: int, expire_time: str | None) -> tuple:
-    return (lot_id, member_id, "PURCHASE", "", "", "hq", 1_000, left, "2026-01-01T00:00:00Z", expire_time,
-            "2026-01-01T00:00:00Z")
+    return (
+        lot_id,
+        member_id,
+        "PURCHASE",
+        "",
+        "",
+        "hq",
+        1_000,
+        left,
+        "2026-01-01T00:00:00Z",
+        expire_time,
+        "2026-01-01T00:00:00Z",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +48,39 @@ def chain(pg_server):
     ANALYZE, 20,000 lots that never expire, of other members."""
     url = new_pg_database(pg_server)
     migrate.upgrade(SPEC.migrations_dir, url, "points")
-    lot_columns = ("lot_id,member_id,source,rule_id,order_id,store_path,granted_points,points_left,"
-                   "available_time,expire_time,create_time")
+    lot_columns = (
+        "lot_id,member_id,source,rule_id,order_id,store_path,granted_points,points_left,"
+        "available_time,expire_time,create_time"
+    )
     with psycopg.connect(url, autocommit=True, options="-c search_path=points") as connection:
         connection.execute("ALTER TABLE lots SET (autovacuum_enabled = false)")  # the statistics stay behind
-        _copy(connection, "member_points", "member_id,held_points,debt_points,update_time",
-              ((f"m{i}", 0, 0, "2026-01-01T00:00:00Z") for i in range(MEMBERS)))
-        _copy(connection, "lots", lot_columns, (_lot(f"live{i}", f"m{i}", 500, "2030-01-01T00:00:00Z")
-                                                for i in range(MEMBERS)))
-        _copy(connection, "lots", lot_columns, (_lot(f"old{i}", f"m{i % MEMBERS}", 10, "2025-01-01T00:00:00Z")
-                                                for i in range(20 * MEMBERS)))
-        _copy(connection, "holds", "hold_id,member_id,points,captured_points,state,order_id,store_path,"
-              "expire_time,create_time", ((f"h{i}", f"m{i}", 10, 0, "HELD", f"o{i}", "hq", "2030-01-01T00:00:00Z",
-                                           "2026-01-01T00:00:00Z") for i in range(MEMBERS)))
+        _copy(
+            connection,
+            "member_points",
+            "member_id,held_points,debt_points,update_time",
+            ((f"m{i}", 0, 0, "2026-01-01T00:00:00Z") for i in range(MEMBERS)),
+        )
+        _copy(
+            connection,
+            "lots",
+            lot_columns,
+            (_lot(f"live{i}", f"m{i}", 500, "2030-01-01T00:00:00Z") for i in range(MEMBERS)),
+        )
+        _copy(
+            connection,
+            "lots",
+            lot_columns,
+            (_lot(f"old{i}", f"m{i % MEMBERS}", 10, "2025-01-01T00:00:00Z") for i in range(20 * MEMBERS)),
+        )
+        _copy(
+            connection,
+            "holds",
+            "hold_id,member_id,points,captured_points,state,order_id,store_path,expire_time,create_time",
+            (
+                (f"h{i}", f"m{i}", 10, 0, "HELD", f"o{i}", "hq", "2030-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+                for i in range(MEMBERS)
+            ),
+        )
         connection.execute("VACUUM ANALYZE")
         _copy(connection, "lots", lot_columns, (_lot(f"never{i}", f"other{i % 1000}", 10, None) for i in range(20_000)))
     yield url
@@ -59,6 +90,7 @@ def chain(pg_server):
 def _pages_read(url: str, statement, params: dict) -> int:
     """The shared pages one run of the statement touched (EXPLAIN ANALYZE, BUFFERS), as
     the service sends it: compiled by Direct."""
+
     async def compiled():
         engine = db.make_async_engine(url, "points")
         try:
@@ -70,7 +102,7 @@ def _pages_read(url: str, statement, params: dict) -> int:
 
     sql, values = asyncio.run(compiled())
     with psycopg.connect(url, autocommit=True, options="-c search_path=points") as connection:
-        (plan,), = connection.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, values).fetchone()
+        ((plan,),) = connection.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, values).fetchone()
     top = plan["Plan"]
     return top["Shared Hit Blocks"] + top["Shared Read Blocks"]
 
@@ -91,9 +123,12 @@ def test_the_reads_find_the_live_lots_and_only_those(chain):
     """Both arms are read: a member's lot that never expires counts, one past its date
     does not."""
     with psycopg.connect(chain, autocommit=True, options="-c search_path=points") as connection:
-        connection.execute("INSERT INTO lots SELECT 'never-m7', 'm7', source, rule_id, order_id, store_path, "
-                           "granted_points, points_left, available_time, NULL, create_time FROM lots WHERE lot_id = 'live7'")
+        connection.execute(
+            "INSERT INTO lots SELECT 'never-m7', 'm7', source, rule_id, order_id, store_path, "
+            "granted_points, points_left, available_time, NULL, create_time FROM lots WHERE lot_id = 'live7'"
+        )
     try:
+
         async def read():
             engine = db.make_async_engine(chain, "points")
             try:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 import grpc
@@ -104,8 +105,13 @@ logging.getLogger("huiyuan.probe").info("checked")
 
 def test_the_health_check_s_revision_read_leaves_nothing_in_the_logs(tmp_path):
     """It runs every few seconds in every service; alembic would log two lines each time."""
-    out = subprocess.run([sys.executable, "-c", _HEALTH_READS_REVISION, str(tmp_path / "probe.db")], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _HEALTH_READS_REVISION, str(tmp_path / "probe.db")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "None"
     assert [json.loads(line)["msg"] for line in out.stderr.splitlines()] == ["checked"]
 
@@ -157,9 +163,15 @@ def test_a_call_that_cannot_get_at_its_database_is_unavailable_and_its_retry_suc
         time.sleep(0.2)
         assert service.run(service.app.database_ready())  # the health check does not wait for the writer
         request = member_pb2.RegisterMemberRequest(
-            request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR,
-            member=member_pb2.Member(name="等待", phone=new_phone()))
-        assert refusal(stubs.member.RegisterMember, request)[:2] == (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")
+            request_id=rid(),
+            channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+            actor=ACTOR,
+            member=member_pb2.Member(name="等待", phone=new_phone()),
+        )
+        assert refusal(stubs.member.RegisterMember, request)[:2] == (
+            grpc.StatusCode.UNAVAILABLE,
+            "DATABASE_UNAVAILABLE",
+        )
         holding.result(5)
         assert stubs.member.RegisterMember(request).member.name == "等待"
     finally:
@@ -191,7 +203,10 @@ def _serving(port: int) -> grpc.Channel:
     deadline = time.monotonic() + 30
     while True:
         try:
-            if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+            if (
+                health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                == health_pb2.HealthCheckResponse.SERVING
+            ):
                 return channel
         except grpc.RpcError:
             pass
@@ -201,20 +216,27 @@ def _serving(port: int) -> grpc.Channel:
 
 def test_a_service_whose_stop_is_stuck_exits_after_its_grace_period(tmp_path):
     port = _free_port()
-    env = {**os.environ, "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db", "HUIYUAN_MEMBER_PORT": str(port),
-           "HUIYUAN_SHUTDOWN_GRACE_S": "1", "HUIYUAN_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db",
+        "HUIYUAN_MEMBER_PORT": str(port),
+        "HUIYUAN_SHUTDOWN_GRACE_S": "1",
+        "HUIYUAN_LOG_LEVEL": "WARNING",
+    }
     from huiyuan.database import migrate
     from services.member.app import SPEC
 
     migrate.upgrade(SPEC.migrations_dir, env["HUIYUAN_DATABASE_URL"], "member")
-    stuck = ("import asyncio\n"
-             "from huiyuan.runtime import server\n"
-             "from services.member.app import SPEC\n"
-             "async def never_stops(self, grace=None):\n"
-             "    await asyncio.sleep(3600)\n"
-             "server.App.stop = never_stops\n"
-             "server.SHUTDOWN_SLACK_S = 0.5\n"
-             "server.main(SPEC)\n")
+    stuck = (
+        "import asyncio\n"
+        "from huiyuan.runtime import server\n"
+        "from services.member.app import SPEC\n"
+        "async def never_stops(self, grace=None):\n"
+        "    await asyncio.sleep(3600)\n"
+        "server.App.stop = never_stops\n"
+        "server.SHUTDOWN_SLACK_S = 0.5\n"
+        "server.main(SPEC)\n"
+    )
     process = subprocess.Popen([sys.executable, "-c", stuck], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     try:
         _serving(port).close()
@@ -230,8 +252,13 @@ def test_a_service_whose_stop_is_stuck_exits_after_its_grace_period(tmp_path):
 
 def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(tmp_path):
     port = _free_port()
-    env = {**os.environ, "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db", "HUIYUAN_MEMBER_PORT": str(port),
-           "HUIYUAN_SHUTDOWN_GRACE_S": "30", "HUIYUAN_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/member.db",
+        "HUIYUAN_MEMBER_PORT": str(port),
+        "HUIYUAN_SHUTDOWN_GRACE_S": "30",
+        "HUIYUAN_LOG_LEVEL": "WARNING",
+    }
     from huiyuan.database import migrate
     from services.member.app import SPEC
 
@@ -242,8 +269,12 @@ def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(tmp_path):
         deadline = time.monotonic() + 30
         stubs = Stubs(channel)
         ensure_org(stubs)
-        in_flight = stubs.member.ImportMembers.future(member_pb2.ImportMembersRequest(
-            request_id=rid(), content=_import_file(ROWS), format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR), timeout=120)
+        in_flight = stubs.member.ImportMembers.future(
+            member_pb2.ImportMembersRequest(
+                request_id=rid(), content=_import_file(ROWS), format=file_pb2.FILE_FORMAT_CSV, actor=ACTOR
+            ),
+            timeout=120,
+        )
         time.sleep(0.5)  # the import is running now: it takes seconds
         process.send_signal(signal.SIGTERM)
         refused = None
@@ -269,8 +300,8 @@ def test_every_service_s_migrations_make_the_tables_its_code_declares(database_u
     (or the reverse) fails here, not in production."""
     import importlib
 
-    from huiyuan_cli.launcher import SERVICES, spec_of
     from huiyuan.database import migrate
+    from huiyuan_cli.launcher import SERVICES, spec_of
     from tests.conftest import per_service
 
     for name, module in SERVICES.items():
@@ -292,10 +323,13 @@ def test_orders_written_before_the_store_column_get_their_store(database_url):
     engine = db.make_sync_engine(url, schema)
     with engine.begin() as connection:  # the engine's connections are in the schema
         for order_id, org_path in (("o_1", "hq/east/sh-001/pos-1"), ("o_2", "hq/east/sh-002")):
-            connection.execute(text(
-                "INSERT INTO orders (order_id, key_id, request_id, request_hash, request, member_id, org_path, state,"
-                " create_time, update_time) VALUES (:o, 'k', :o, 'h', :r, 'm', :p, 'PAID', :t, :t)"),
-                {"o": order_id, "r": b"", "p": org_path, "t": "2026-11-23 00:00:00"})
+            connection.execute(
+                text(
+                    "INSERT INTO orders (order_id, key_id, request_id, request_hash, request, member_id, org_path, state,"
+                    " create_time, update_time) VALUES (:o, 'k', :o, 'h', :r, 'm', :p, 'PAID', :t, :t)"
+                ),
+                {"o": order_id, "r": b"", "p": org_path, "t": "2026-11-23 00:00:00"},
+            )
     migrate.upgrade(SPEC.migrations_dir, url, schema)
     with engine.begin() as connection:
         stores = dict(connection.execute(text("SELECT order_id, store_path FROM orders ORDER BY order_id")).all())
@@ -337,12 +371,16 @@ def test_an_export_streams_in_chunks_named_once_and_xlsx_stops_at_excel_s_limit(
     from huiyuan.runtime import files
     from huiyuan.runtime.errors import FailedPrecondition
 
-    writer = files.FileWriter("会员.csv", [files.Column("name"), files.Column("phone")], xlsx=False, sheet_title="members", chunk_bytes=64)
+    writer = files.FileWriter(
+        "会员.csv", [files.Column("name"), files.Column("phone")], xlsx=False, sheet_title="members", chunk_bytes=64
+    )
     chunks = [chunk for i in range(20) for chunk in writer.add([f"会员{i}", f"1380000{i:04d}"])] + writer.finish()
     assert len(chunks) > 3 and [name for name, _ in chunks] == ["会员.csv"] + [""] * (len(chunks) - 1)
     rows = list(files.read_rows(b"".join(chunk for _, chunk in chunks), xlsx=False))
     assert rows == [["name", "phone"]] + [[f"会员{i}", f"1380000{i:04d}"] for i in range(20)]
-    assert files.FileWriter("empty.csv", [files.Column("name")], xlsx=False, sheet_title="x").finish() == [("empty.csv", "\ufeffname\r\n".encode())]
+    assert files.FileWriter("empty.csv", [files.Column("name")], xlsx=False, sheet_title="x").finish() == [
+        ("empty.csv", "\ufeffname\r\n".encode())
+    ]
 
     monkeypatch.setattr(files, "XLSX_MAX_ROWS", 3)
     book = files.FileWriter("m.xlsx", [files.Column("name")], xlsx=True, sheet_title="members")
@@ -362,7 +400,13 @@ def test_an_export_streams_in_chunks_named_once_and_xlsx_stops_at_excel_s_limit(
         return [chunk async for chunk in chunks]
 
     with pytest.raises(RuntimeError):  # an export that fails (or is cancelled) midway lets go of its file too
-        asyncio.run(drain(files.FileWriter("m.xlsx", [files.Column("name")], xlsx=True, sheet_title="m").stream(rows_then_failure())))
+        asyncio.run(
+            drain(
+                files.FileWriter("m.xlsx", [files.Column("name")], xlsx=True, sheet_title="m").stream(
+                    rows_then_failure()
+                )
+            )
+        )
     assert not openpyxl_temp_files
     book = files.FileWriter("m.xlsx", [files.Column("name")], xlsx=True, sheet_title="members")
     book.add(["张三"])
@@ -376,16 +420,21 @@ def test_every_export_writes_money_times_and_days_as_excel_reads_them(monkeypatc
     CSV holds the same as plain text; a file's name carries the local time."""
     import csv
     import io
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
     from decimal import Decimal
 
     from openpyxl import load_workbook
 
     from huiyuan.runtime import clock, files
 
-    columns = [files.Column("姓名"), files.Column("金额", files.MONEY), files.Column("积分", files.COUNT),
-               files.Column("时间", files.TIME), files.Column("生日", files.DAY)]
-    at = datetime(2026, 12, 31, 17, 30, 5, 999_999, tzinfo=timezone.utc)  # 01:30:05 on New Year's Day in Shanghai
+    columns = [
+        files.Column("姓名"),
+        files.Column("金额", files.MONEY),
+        files.Column("积分", files.COUNT),
+        files.Column("时间", files.TIME),
+        files.Column("生日", files.DAY),
+    ]
+    at = datetime(2026, 12, 31, 17, 30, 5, 999_999, tzinfo=UTC)  # 01:30:05 on New Year's Day in Shanghai
     rows = [["=1+1", 123_456_78, 12, at, date(1990, 5, 17)], ["张三", -5, None, None, "05-17"]]
 
     def written(xlsx):
@@ -404,8 +453,10 @@ def test_every_export_writes_money_times_and_days_as_excel_reads_them(monkeypatc
     assert (second[4].value, second[4].data_type) == ("05-17", "s")
     text = written(xlsx=False).decode("utf-8")
     assert text.startswith("\ufeff") and list(csv.reader(io.StringIO(text[1:], newline=""))) == [
-        ["姓名", "金额", "积分", "时间", "生日"], ["=1+1", "123456.78", "12", "2027-01-01 01:30:05", "1990-05-17"],
-        ["张三", "-0.05", "", "", "05-17"]]
+        ["姓名", "金额", "积分", "时间", "生日"],
+        ["=1+1", "123456.78", "12", "2027-01-01 01:30:05", "1990-05-17"],
+        ["张三", "-0.05", "", "", "05-17"],
+    ]
     monkeypatch.setattr(files, "utcnow", lambda: at)
     assert clock.CHAIN_ZONE.key == "Asia/Shanghai"
     assert files.export_name("members", "hq/east", xlsx=True) == "members-hq_east-20270101-013005.xlsx"

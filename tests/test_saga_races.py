@@ -71,19 +71,43 @@ def till(chain, member_service, wallet_service, points_service, campaign_service
     members = {}
     cards_of_type = card_type(Stubs(member_service.channel))
     for _ in range(MEMBERS):
-        registered = stub.RegisterMember(pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(
-            name="并发会员", phone=new_phone()), card_type_id=cards_of_type), metadata=as_(terminal))
+        registered = stub.RegisterMember(
+            pb.RegisterMemberRequest(
+                request_id=rid(),
+                member=member_pb2.Member(name="并发会员", phone=new_phone()),
+                card_type_id=cards_of_type,
+            ),
+            metadata=as_(terminal),
+        )
         member_id = registered.member.member_id
-        stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=STORED_VALUE,
-                                   tender=pb.TENDER_KIND_CASH), metadata=as_(terminal))
-        points.Grant(points_pb2.GrantRequest(request_id=rid(), member_id=member_id, points=POINTS,
-                                             source=points_pb2.LOT_SOURCE_SIGN_UP))
-        members[member_id] = Member([c.coupon_code for c in campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-            request_id=rid(), template_id=template.template_id, member_ids=[member_id] * 40)).coupons],
-            registered.card.card_number)
-    yield Till(stub, as_(terminal), members, campaign, wallet_pb2_grpc.WalletServiceStub(wallet_service.channel), points)
-    campaign.SetCampaignStatus(campaign_pb2.SetCampaignStatusRequest(
-        request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ENDED))
+        stub.TopUp(
+            pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=STORED_VALUE, tender=pb.TENDER_KIND_CASH),
+            metadata=as_(terminal),
+        )
+        points.Grant(
+            points_pb2.GrantRequest(
+                request_id=rid(), member_id=member_id, points=POINTS, source=points_pb2.LOT_SOURCE_SIGN_UP
+            )
+        )
+        members[member_id] = Member(
+            [
+                c.coupon_code
+                for c in campaign.IssueCoupons(
+                    campaign_pb2.IssueCouponsRequest(
+                        request_id=rid(), template_id=template.template_id, member_ids=[member_id] * 40
+                    )
+                ).coupons
+            ],
+            registered.card.card_number,
+        )
+    yield Till(
+        stub, as_(terminal), members, campaign, wallet_pb2_grpc.WalletServiceStub(wallet_service.channel), points
+    )
+    campaign.SetCampaignStatus(
+        campaign_pb2.SetCampaignStatusRequest(
+            request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ENDED
+        )
+    )
 
 
 def outcome(future):
@@ -116,13 +140,23 @@ def orders(till: Till, rng: random.Random, per_member: int) -> list[pb.CheckoutR
             # 2 teas at 60.00 = 120.00, less 20.00 (满100减20) and 5.00 (the coupon) = 95.00, less the points
             due = 95_00 - points
             stored = rng.randrange(1_00, due)
-            requests.append(pb.CheckoutRequest(
-                request_id=rid(), member_id=member_id, coupon_codes=[code], points_to_use=points,
-                card_number=member.card,
-                lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00),
-                       pb.CheckoutLine(line_id="2", sku="cake-1", category="food", quantity=3, unit_price_fen=0)],
-                tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=stored),
-                         pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=due - stored)]))
+            requests.append(
+                pb.CheckoutRequest(
+                    request_id=rid(),
+                    member_id=member_id,
+                    coupon_codes=[code],
+                    points_to_use=points,
+                    card_number=member.card,
+                    lines=[
+                        pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=2, unit_price_fen=60_00),
+                        pb.CheckoutLine(line_id="2", sku="cake-1", category="food", quantity=3, unit_price_fen=0),
+                    ],
+                    tenders=[
+                        pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=stored),
+                        pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=due - stored),
+                    ],
+                )
+            )
     rng.shuffle(requests)
     return requests
 
@@ -131,8 +165,9 @@ def member_coupons(till: Till, member_id: str) -> dict[str, int]:
     """Every coupon of the member by code: its state."""
     states, token = {}, ""
     while True:
-        page = till.campaign.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(
-            member_id=member_id, page_size=100, page_token=token))
+        page = till.campaign.ListMemberCoupons(
+            campaign_pb2.ListMemberCouponsRequest(member_id=member_id, page_size=100, page_token=token)
+        )
         states.update({c.coupon_code: c.state for c in page.coupons})
         if not (token := page.next_page_token):
             return states
@@ -156,7 +191,8 @@ def assert_moved_as_answered(till: Till, answered: list[tuple[pb.CheckoutRequest
         states = member_coupons(till, member_id)
         assert {c for c, s in states.items() if s == campaign_pb2.COUPON_STATE_REDEEMED} == member.redeemed
         assert {c for c, s in states.items() if s != campaign_pb2.COUPON_STATE_REDEEMED} == (
-            set(member.coupons) - member.redeemed)
+            set(member.coupons) - member.redeemed
+        )
         assert all(s == campaign_pb2.COUPON_STATE_AVAILABLE for c, s in states.items() if c not in member.redeemed)
 
 
@@ -204,12 +240,22 @@ def paid_orders(till: Till, count: int) -> list[tuple[str, pb.CheckoutResponse]]
     paid = []
     for n, member_id in zip(range(count), itertools.cycle(list(till.members))):
         stored = 40_00 + n
-        answer = till.gateway.Checkout(pb.CheckoutRequest(
-            request_id=rid(), member_id=member_id, card_number=till.members[member_id].card,
-            lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=3, unit_price_fen=29_99),
-                   pb.CheckoutLine(line_id="2", sku="cake-1", category="food", quantity=2, unit_price_fen=10_00)],
-            tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=stored),
-                     pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=89_97 - stored)]), metadata=till.metadata)
+        answer = till.gateway.Checkout(
+            pb.CheckoutRequest(
+                request_id=rid(),
+                member_id=member_id,
+                card_number=till.members[member_id].card,
+                lines=[
+                    pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=3, unit_price_fen=29_99),
+                    pb.CheckoutLine(line_id="2", sku="cake-1", category="food", quantity=2, unit_price_fen=10_00),
+                ],
+                tenders=[
+                    pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=stored),
+                    pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=89_97 - stored),
+                ],
+            ),
+            metadata=till.metadata,
+        )
         till.members[member_id].stored_fen -= stored
         till.members[member_id].points += answer.receipt.points_earned
         paid.append((member_id, answer))
@@ -224,15 +270,24 @@ def refunds_sent_twice(till: Till, paid: list[tuple[str, pb.CheckoutResponse]]) 
     """Of each order, a tea and the rest of the order as two refunds, each sent twice, all
     four at once: each refund's two answers are one, state included. Each order's
     answers, the refund planned first first."""
+
     def four_at_once(order: pb.CheckoutResponse) -> list[pb.RefundResponse]:
-        tea = pb.RefundRequest(request_id=rid(), order_id=order.order_id, lines=[pb.RefundLine(line_id="1", quantity=1)])
-        rest = pb.RefundRequest(request_id=rid(), order_id=order.order_id, lines=[
-            pb.RefundLine(line_id="1", quantity=2), pb.RefundLine(line_id="2", quantity=2)])
-        answers = [outcome(f) for f in [till.gateway.Refund.future(r, metadata=till.metadata)
-                                        for r in (tea, rest, tea, rest)]]
+        tea = pb.RefundRequest(
+            request_id=rid(), order_id=order.order_id, lines=[pb.RefundLine(line_id="1", quantity=1)]
+        )
+        rest = pb.RefundRequest(
+            request_id=rid(),
+            order_id=order.order_id,
+            lines=[pb.RefundLine(line_id="1", quantity=2), pb.RefundLine(line_id="2", quantity=2)],
+        )
+        answers = [
+            outcome(f) for f in [till.gateway.Refund.future(r, metadata=till.metadata) for r in (tea, rest, tea, rest)]
+        ]
         assert answers[0] == answers[2] and answers[1] == answers[3], answers
         assert all(isinstance(a, pb.RefundResponse) for a in answers), answers
-        assert again(till.gateway.Refund, tea, till) == answers[0] and again(till.gateway.Refund, rest, till) == answers[1]
+        assert (
+            again(till.gateway.Refund, tea, till) == answers[0] and again(till.gateway.Refund, rest, till) == answers[1]
+        )
         return sorted(answers[:2], key=lambda a: a.state)  # PARTLY_REFUNDED (4), then REFUNDED (5)
 
     with ThreadPoolExecutor(4) as pool:
@@ -266,4 +321,3 @@ def test_refund_runs_that_overlap_still_answer_once(till, database_url, overlapp
     paid = paid_orders(till, 16)
     assert_refunded_exactly(till, paid, refunds_sent_twice(till, paid))
     assert_books_balance(per_service(database_url, "wallet"))
-

@@ -6,9 +6,8 @@ import time
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-
 from google.type import date_pb2
+from grpc_status import rpc_status
 
 from gateway.domain.callers import Role
 from gateway.use_cases import bootstrap
@@ -40,9 +39,9 @@ def test_a_replayed_key_issue_answers_with_the_key_s_id_and_not_the_key(chain):
     assert stub.ListOrders(pb.ListOrdersRequest(), metadata=as_(first.api_key)).orders is not None  # it works
 
 
-def test_a_key_is_issued_only_for_a_node_there_is_and_a_role_that_works_there(chain, database_url, monkeypatch,
-                                                                             capsys):
+def test_a_key_is_issued_only_for_a_node_there_is_and_a_role_that_works_there(chain, database_url, monkeypatch, capsys):
     from huiyuan_cli import cli
+
     stub, hq_key = chain
     for org_path, role, refused in [
         ("hq/east/sh-404", pb.ROLE_STORE_MANAGER, (grpc.StatusCode.NOT_FOUND, "ORG_NODE_NOT_FOUND")),
@@ -56,8 +55,10 @@ def test_a_key_is_issued_only_for_a_node_there_is_and_a_role_that_works_there(ch
 
     # The operator's command holds to the same, reading the org tree from the member database.
     gateway_url, member_url = per_service(database_url, "gateway"), per_service(database_url, "member")
-    for org_path, role, reason in [("hq", Role.TERMINAL, "ORG_LEVEL_INVALID"),
-                                   ("hq/west", Role.REGIONAL_MANAGER, "ORG_NODE_NOT_FOUND")]:
+    for org_path, role, reason in [
+        ("hq", Role.TERMINAL, "ORG_LEVEL_INVALID"),
+        ("hq/west", Role.REGIONAL_MANAGER, "ORG_NODE_NOT_FOUND"),
+    ]:
         with pytest.raises(Exception) as caught:
             bootstrap.issue_key(gateway_url, org_path, role, "t", member_database_url=member_url)
         assert caught.value.reason == reason
@@ -76,41 +77,68 @@ def test_a_region_imports_members_only_into_its_own_stores_row_by_row(chain, mem
     phones = [new_phone() for _ in range(3)]
     content = f"姓名,手机,门店\n东,{phones[0]},{STORE}\n南,{phones[1]},{GZ}\n无店,{phones[2]},\n".encode()
     members = member_pb2_grpc.MemberServiceStub(stub.channel)
-    result = members.ImportMembers(member_pb2.ImportMembersRequest(request_id=rid(), content=content, format=CSV),
-                                   metadata=as_(east))
+    result = members.ImportMembers(
+        member_pb2.ImportMembersRequest(request_id=rid(), content=content, format=CSV), metadata=as_(east)
+    )
     assert (result.imported_rows, result.rejected_rows) == (2, 1)
-    assert [(r.row_number, r.field, r.reason) for r in result.rejects] == [(3, "home_store_path", "HOME_STORE_OUT_OF_SCOPE")]
+    assert [(r.row_number, r.field, r.reason) for r in result.rejects] == [
+        (3, "home_store_path", "HOME_STORE_OUT_OF_SCOPE")
+    ]
     with pytest.raises(grpc.RpcError):  # nobody was registered in the south
         Stubs(member_service.channel).member.LookupMember(member_pb2.LookupMemberRequest(phone=phones[1]))
-    hq_import = members.ImportMembers(member_pb2.ImportMembersRequest(  # HQ's node holds every store
-        request_id=rid(), content=f"姓名,手机,门店\n南,{phones[1]},{GZ}\n".encode(), format=CSV), metadata=as_(hq_key))
+    hq_import = members.ImportMembers(
+        member_pb2.ImportMembersRequest(  # HQ's node holds every store
+            request_id=rid(), content=f"姓名,手机,门店\n南,{phones[1]},{GZ}\n".encode(), format=CSV
+        ),
+        metadata=as_(hq_key),
+    )
     assert (hq_import.imported_rows, hq_import.rejected_rows) == (1, 0)
 
 
 def registered_at(member_service, store: str) -> str:
     """A member registered at a store (and homed there), by the member service itself."""
-    return Stubs(member_service.channel).member.RegisterMember(member_pb2.RegisterMemberRequest(
-        request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE, member=member_pb2.Member(
-            name="范围会员", phone=new_phone()), actor=actor_pb2.Actor(operator_id="t", org_path=store))).member.member_id
+    return (
+        Stubs(member_service.channel)
+        .member.RegisterMember(
+            member_pb2.RegisterMemberRequest(
+                request_id=rid(),
+                channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+                member=member_pb2.Member(name="范围会员", phone=new_phone()),
+                actor=actor_pb2.Actor(operator_id="t", org_path=store),
+            )
+        )
+        .member.member_id
+    )
 
 
 def test_a_region_issues_coupons_only_to_members_there_are_in_its_scope(chain, member_service, campaign_service):
     stub, hq_key = chain
     east = as_(issue(stub, hq_key, EAST, pb.ROLE_REGIONAL_MANAGER).api_key)
     campaigns = campaign_pb2_grpc.CampaignServiceStub(stub.channel)
-    template = campaigns.CreateCouponTemplate(campaign_pb2.CreateCouponTemplateRequest(
-        request_id=rid(), template=campaign_pb2.CouponTemplate(name="华东3元券", kind=campaign_pb2.COUPON_KIND_FIXED,
-                                                               amount_fen=3_00, valid_days=7, org_path=EAST)),
-        metadata=east).template
+    template = campaigns.CreateCouponTemplate(
+        campaign_pb2.CreateCouponTemplateRequest(
+            request_id=rid(),
+            template=campaign_pb2.CouponTemplate(
+                name="华东3元券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=3_00, valid_days=7, org_path=EAST
+            ),
+        ),
+        metadata=east,
+    ).template
     ours, theirs, nobody = registered_at(member_service, STORE), registered_at(member_service, GZ), "m_" + "7" * 26
     for member_ids in ([nobody], [ours, theirs]):
         with pytest.raises(grpc.RpcError) as caught:
-            campaigns.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-                request_id=rid(), template_id=template.template_id, member_ids=member_ids), metadata=east)
+            campaigns.IssueCoupons(
+                campaign_pb2.IssueCouponsRequest(
+                    request_id=rid(), template_id=template.template_id, member_ids=member_ids
+                ),
+                metadata=east,
+            )
         code, reason, _ = refusal_of(caught.value)
         assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND"), member_ids  # as one missing
-    given = campaigns.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-        request_id=rid(), template_id=template.template_id, member_ids=[ours, ours]), metadata=east).coupons
+    given = campaigns.IssueCoupons(
+        campaign_pb2.IssueCouponsRequest(request_id=rid(), template_id=template.template_id, member_ids=[ours, ours]),
+        metadata=east,
+    ).coupons
     assert [c.member_id for c in given] == [ours, ours]
     direct = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
     assert direct.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(member_id=theirs)).coupons == []
@@ -147,7 +175,9 @@ def test_a_till_s_lookups_are_limited_and_it_is_told_when_to_try_again(chain):
     assert 0 < delay <= 5, delay
     other = as_(issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key)
     assert code_and_reason(stub.LookupMember, pb.LookupMemberRequest(phone=new_phone()), None) != (
-        grpc.StatusCode.RESOURCE_EXHAUSTED, "LOOKUP_RATE_EXCEEDED")
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "LOOKUP_RATE_EXCEEDED",
+    )
     with pytest.raises(grpc.RpcError) as caught:
         stub.LookupMember(pb.LookupMemberRequest(phone=new_phone()), metadata=other)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # its own allowance
@@ -164,8 +194,11 @@ def test_the_gateway_reads_no_large_message_but_a_file(chain):
     channel = grpc.insecure_channel(stub.address, options=[("grpc.max_send_message_length", 100 * 2**20)])
 
     def call(method, request_bytes, key=None):
-        send = channel.unary_unary(f"/huiyuan.gateway.v1.GatewayService/{method}",
-                                   request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw)
+        send = channel.unary_unary(
+            f"/huiyuan.gateway.v1.GatewayService/{method}",
+            request_serializer=lambda raw: raw,
+            response_deserializer=lambda raw: raw,
+        )
         try:
             send(request_bytes, metadata=as_(key) if key else (), timeout=30)
         except grpc.RpcError as error:
@@ -197,36 +230,72 @@ def counter(chain, member_service, points_service):
     stub, hq_key = chain
     till = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
     manager = issue(stub, hq_key, STORE, pb.ROLE_STORE_MANAGER).api_key
-    gift = points_pb2_grpc.PointsServiceStub(points_service.channel).CreateGift(points_pb2.CreateGiftRequest(
-        request_id=rid(), gift=points_pb2.Gift(name="帆布袋", points=100, stock=100, org_path="hq"))).gift
-    plan = count_card_pb2_grpc.CountCardServiceStub(stub.channel).CreateCountCardPlan(
-        count_card_pb2.CreateCountCardPlanRequest(request_id=rid(), plan=count_card_pb2.CountCardPlan(
-            name="茶饮5次卡", org_path="hq", uses=5, price_fen=50_00, valid_days=30)), metadata=as_(hq_key)).plan
+    gift = (
+        points_pb2_grpc.PointsServiceStub(points_service.channel)
+        .CreateGift(
+            points_pb2.CreateGiftRequest(
+                request_id=rid(), gift=points_pb2.Gift(name="帆布袋", points=100, stock=100, org_path="hq")
+            )
+        )
+        .gift
+    )
+    plan = (
+        count_card_pb2_grpc.CountCardServiceStub(stub.channel)
+        .CreateCountCardPlan(
+            count_card_pb2.CreateCountCardPlanRequest(
+                request_id=rid(),
+                plan=count_card_pb2.CountCardPlan(
+                    name="茶饮5次卡", org_path="hq", uses=5, price_fen=50_00, valid_days=30
+                ),
+            ),
+            metadata=as_(hq_key),
+        )
+        .plan
+    )
     return stub, till, manager, card_type(Stubs(member_service.channel)), gift.gift_id, plan.plan_id
 
 
 def a_member(counter, points_service):
     """A member with a card, ¥500 stored value and 10,000 points; (member_id, card, phone)."""
     stub, till, _, card_type_id, *_ = counter
-    registered = stub.RegisterMember(pb.RegisterMemberRequest(
-        request_id=rid(), card_type_id=card_type_id, member=member_pb2.Member(
-            name="付款会员", phone=new_phone(), birthday=date_pb2.Date(year=1990, month=5, day=17))),
-        metadata=as_(till))
+    registered = stub.RegisterMember(
+        pb.RegisterMemberRequest(
+            request_id=rid(),
+            card_type_id=card_type_id,
+            member=member_pb2.Member(
+                name="付款会员", phone=new_phone(), birthday=date_pb2.Date(year=1990, month=5, day=17)
+            ),
+        ),
+        metadata=as_(till),
+    )
     member_id = registered.member.member_id
-    stub.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=500_00, tender=pb.TENDER_KIND_CASH),
-               metadata=as_(till))
-    points_pb2_grpc.PointsServiceStub(points_service.channel).Grant(points_pb2.GrantRequest(
-        request_id=rid(), member_id=member_id, points=10_000, source=points_pb2.LOT_SOURCE_SIGN_UP))
+    stub.TopUp(
+        pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=500_00, tender=pb.TENDER_KIND_CASH),
+        metadata=as_(till),
+    )
+    points_pb2_grpc.PointsServiceStub(points_service.channel).Grant(
+        points_pb2.GrantRequest(
+            request_id=rid(), member_id=member_id, points=10_000, source=points_pb2.LOT_SOURCE_SIGN_UP
+        )
+    )
     return member_id, registered.card.card_number, registered.member.phone
 
 
 def sale(member_id, stored_value=0, points=0, cash=0, **credential) -> pb.CheckoutRequest:
     """A ¥10 tea, paid as asked (100 points pay ¥1 by the chain's default policy)."""
-    tenders = [pb.Tender(kind=kind, amount_fen=amount) for kind, amount in (
-        (pb.TENDER_KIND_STORED_VALUE, stored_value), (pb.TENDER_KIND_CASH, cash)) if amount]
-    return pb.CheckoutRequest(request_id=rid(), member_id=member_id, points_to_use=points, tenders=tenders,
-                              lines=[pb.CheckoutLine(line_id="1", sku="tea-1", quantity=1, unit_price_fen=10_00)],
-                              **credential)
+    tenders = [
+        pb.Tender(kind=kind, amount_fen=amount)
+        for kind, amount in ((pb.TENDER_KIND_STORED_VALUE, stored_value), (pb.TENDER_KIND_CASH, cash))
+        if amount
+    ]
+    return pb.CheckoutRequest(
+        request_id=rid(),
+        member_id=member_id,
+        points_to_use=points,
+        tenders=tenders,
+        lines=[pb.CheckoutLine(line_id="1", sku="tea-1", quantity=1, unit_price_fen=10_00)],
+        **credential,
+    )
 
 
 def refused_with(call, request, key):
@@ -256,19 +325,29 @@ def test_a_till_that_found_a_member_by_phone_sees_them_but_spends_nothing(counte
     assert (seen.phone, seen.HasField("birthday")) == (f"{phone[:3]}****{phone[-4:]}", False)  # a till's view
     full = stub.LookupMember(pb.LookupMemberRequest(phone=phone), metadata=as_(manager)).member
     assert (full.phone, full.birthday.month) == (phone, 5)  # the manager's: everything
-    for request in (sale(member_id, stored_value=10_00), sale(member_id, points=500, stored_value=5_00),
-                    sale(member_id, points=500, cash=5_00)):
+    for request in (
+        sale(member_id, stored_value=10_00),
+        sale(member_id, points=500, stored_value=5_00),
+        sale(member_id, points=500, cash=5_00),
+    ):
         (code, reason), _ = refused_with(stub.Checkout, request, till)
         assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "PAYMENT_CREDENTIAL_REQUIRED"), request
     assert balances(stub, card, till) == (500_00, 10_000)  # nothing moved
     assert stub.Checkout(sale(member_id, cash=10_00), metadata=as_(till)).state == pb.ORDER_STATE_PAID  # cash: fine
-    priced = stub.PriceOrder(pb.PriceOrderRequest(member_id=member_id, points_to_use=500, lines=[pb.CheckoutLine(
-        line_id="1", sku="tea-1", quantity=1, unit_price_fen=10_00)]), metadata=as_(till))
+    priced = stub.PriceOrder(
+        pb.PriceOrderRequest(
+            member_id=member_id,
+            points_to_use=500,
+            lines=[pb.CheckoutLine(line_id="1", sku="tea-1", quantity=1, unit_price_fen=10_00)],
+        ),
+        metadata=as_(till),
+    )
     assert priced.amount_due_fen == 5_00  # a price check spends nothing: it needs nothing
 
 
-def test_a_member_pays_with_their_card_their_qr_code_or_their_pin(counter, member_service, points_service,
-                                                                   database_url, caplog):
+def test_a_member_pays_with_their_card_their_qr_code_or_their_pin(
+    counter, member_service, points_service, database_url, caplog
+):
     caplog.set_level("DEBUG")
     stub, till, manager, _, gift_id, plan_id = counter
     member_id, card, phone = a_member(counter, points_service)
@@ -276,7 +355,10 @@ def test_a_member_pays_with_their_card_their_qr_code_or_their_pin(counter, membe
     paid = stub.Checkout(sale(member_id, stored_value=10_00, card_number=card), metadata=as_(till))
     assert paid.receipt.stored_value_paid_fen == 10_00
     qr = Stubs(member_service.channel).member.IssueQrToken(member_pb2.IssueQrTokenRequest(member_id=member_id)).qr_token
-    assert stub.Checkout(sale(member_id, points=500, cash=5_00, qr_token=qr), metadata=as_(till)).receipt.points_used == 500
+    assert (
+        stub.Checkout(sale(member_id, points=500, cash=5_00, qr_token=qr), metadata=as_(till)).receipt.points_used
+        == 500
+    )
     (code, reason), _ = refused_with(stub.Checkout, sale(other_id, stored_value=10_00, qr_token=qr), till)
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "CARD_NOT_OF_MEMBER")  # the QR code is another's
     (code, reason), _ = refused_with(stub.Checkout, sale(other_id, stored_value=10_00, card_number=card), till)
@@ -288,9 +370,12 @@ def test_a_member_pays_with_their_card_their_qr_code_or_their_pin(counter, membe
     SECRETS["a PIN set"] = pin
 
     def set_pin(new, **proof):
-        return pins.SetPaymentPin(payment_pin_pb2.SetPaymentPinRequest(
-            request_id=rid(), member_id=member_id, pin=new, proof=credential_pb2.PaymentCredential(**proof)),
-            metadata=as_(till))
+        return pins.SetPaymentPin(
+            payment_pin_pb2.SetPaymentPinRequest(
+                request_id=rid(), member_id=member_id, pin=new, proof=credential_pb2.PaymentCredential(**proof)
+            ),
+            metadata=as_(till),
+        )
 
     with pytest.raises(grpc.RpcError) as caught:
         set_pin(pin)
@@ -303,26 +388,36 @@ def test_a_member_pays_with_their_card_their_qr_code_or_their_pin(counter, membe
     assert reason == "PIN_NOT_SET"
     assert set_pin(pin, card_number=card).state.pin_set
     assert stub.Checkout(sale(member_id, stored_value=10_00, payment_pin=pin), metadata=as_(till)).state == (
-        pb.ORDER_STATE_PAID)
+        pb.ORDER_STATE_PAID
+    )
     changed = fresh_pin(database_url)
     SECRETS["a PIN changed to"] = changed
     assert set_pin(changed, pin=pin).state.pin_set  # the PIN it had proves the member too
     assert stub.Checkout(sale(member_id, points=500, cash=5_00, payment_pin=changed), metadata=as_(till)).state == (
-        pb.ORDER_STATE_PAID)
+        pb.ORDER_STATE_PAID
+    )
     assert balances(stub, card, till) == (500_00 - 20_00, 10_000 - 1_000)
 
     # A gift for points and a count card's use: the same proof, checked by the gateway.
     points = points_pb2_grpc.PointsServiceStub(stub.channel)
 
     def redeem(**proof):
-        return points.RedeemGift(points_pb2.RedeemGiftRequest(
-            request_id=rid(), member_id=member_id, gift_id=gift_id,
-            credential=credential_pb2.PaymentCredential(**proof)), metadata=as_(till))
+        return points.RedeemGift(
+            points_pb2.RedeemGiftRequest(
+                request_id=rid(),
+                member_id=member_id,
+                gift_id=gift_id,
+                credential=credential_pb2.PaymentCredential(**proof),
+            ),
+            metadata=as_(till),
+        )
 
     def needs_the_member(spend):
         """Refused with no credential, and with another member's card."""
-        for proof, refused in (({}, (grpc.StatusCode.PERMISSION_DENIED, "PAYMENT_CREDENTIAL_REQUIRED")),
-                               ({"card_number": other_card}, (grpc.StatusCode.FAILED_PRECONDITION, "CARD_NOT_OF_MEMBER"))):
+        for proof, refused in (
+            ({}, (grpc.StatusCode.PERMISSION_DENIED, "PAYMENT_CREDENTIAL_REQUIRED")),
+            ({"card_number": other_card}, (grpc.StatusCode.FAILED_PRECONDITION, "CARD_NOT_OF_MEMBER")),
+        ):
             with pytest.raises(grpc.RpcError) as caught:
                 spend(**proof)
             assert refusal_of(caught.value)[:2] == refused
@@ -331,14 +426,20 @@ def test_a_member_pays_with_their_card_their_qr_code_or_their_pin(counter, membe
     assert redeem(card_number=card).points == 100
     assert redeem(pin=changed).points == 100
     cards = count_card_pb2_grpc.CountCardServiceStub(stub.channel)
-    count_card = cards.SellCountCard(count_card_pb2.SellCountCardRequest(
-        request_id=rid(), member_id=member_id, plan_id=plan_id, tender=wallet_pb2.TENDER_CASH),
-        metadata=as_(till)).card
+    count_card = cards.SellCountCard(
+        count_card_pb2.SellCountCardRequest(
+            request_id=rid(), member_id=member_id, plan_id=plan_id, tender=wallet_pb2.TENDER_CASH
+        ),
+        metadata=as_(till),
+    ).card
 
     def punch(**proof):
-        return cards.UseCountCard(count_card_pb2.UseCountCardRequest(
-            request_id=rid(), card_id=count_card.card_id, credential=credential_pb2.PaymentCredential(**proof)),
-            metadata=as_(till))
+        return cards.UseCountCard(
+            count_card_pb2.UseCountCardRequest(
+                request_id=rid(), card_id=count_card.card_id, credential=credential_pb2.PaymentCredential(**proof)
+            ),
+            metadata=as_(till),
+        )
 
     needs_the_member(punch)
     assert punch(qr_token=qr).card.uses_left == 4
@@ -353,9 +454,15 @@ def test_a_pin_locks_after_five_wrong_tries_each_counted_once_and_a_manager_unlo
     stub, till, manager, *_ = counter
     member_id, card, _ = a_member(counter, points_service)
     pins = payment_pin_pb2_grpc.PaymentPinServiceStub(stub.channel)
-    pins.SetPaymentPin(payment_pin_pb2.SetPaymentPinRequest(
-        request_id=rid(), member_id=member_id, pin="246813", proof=credential_pb2.PaymentCredential(card_number=card)),
-        metadata=as_(till))
+    pins.SetPaymentPin(
+        payment_pin_pb2.SetPaymentPinRequest(
+            request_id=rid(),
+            member_id=member_id,
+            pin="246813",
+            proof=credential_pb2.PaymentCredential(card_number=card),
+        ),
+        metadata=as_(till),
+    )
 
     def wrong(request=None):
         request = request or sale(member_id, stored_value=10_00, payment_pin="135792")
@@ -374,31 +481,42 @@ def test_a_pin_locks_after_five_wrong_tries_each_counted_once_and_a_manager_unlo
     (code, reason), _ = refused_with(stub.Checkout, sale(member_id, stored_value=10_00, payment_pin="246813"), till)
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PIN_LOCKED")  # even the right one, for now
     assert stub.Checkout(sale(member_id, stored_value=10_00, card_number=card), metadata=as_(till)).state == (
-        pb.ORDER_STATE_PAID)  # the card still pays
+        pb.ORDER_STATE_PAID
+    )  # the card still pays
     reset = payment_pin_pb2.ResetPaymentPinRequest(request_id=rid(), member_id=member_id)
     assert code_and_reason(pins.ResetPaymentPin, reset, till) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     state = pins.ResetPaymentPin(reset, metadata=as_(manager)).state
     assert (state.pin_set, state.failed_tries, state.HasField("unlock_time")) == (True, 0, False)
     assert stub.Checkout(sale(member_id, stored_value=10_00, payment_pin="246813"), metadata=as_(till)).state == (
-        pb.ORDER_STATE_PAID)
-    pins.ResetPaymentPin(payment_pin_pb2.ResetPaymentPinRequest(request_id=rid(), member_id=member_id, clear=True),
-                         metadata=as_(manager))
+        pb.ORDER_STATE_PAID
+    )
+    pins.ResetPaymentPin(
+        payment_pin_pb2.ResetPaymentPinRequest(request_id=rid(), member_id=member_id, clear=True), metadata=as_(manager)
+    )
     assert wrong(sale(member_id, stored_value=10_00, payment_pin="246813"))[0] == "PIN_NOT_SET"
 
 
-def test_the_member_service_counts_one_try_for_one_request_sent_twice_at_once(counter, member_service,
-                                                                              points_service):
+def test_the_member_service_counts_one_try_for_one_request_sent_twice_at_once(counter, member_service, points_service):
     """Beneath the checkout's lease: the same VerifyPaymentCredential twice at once, and
     again after, is one wrong try; another request is another."""
     stub, till, *_ = counter
     member_id, card, _ = a_member(counter, points_service)
     pins = payment_pin_pb2_grpc.PaymentPinServiceStub(member_service.channel)
-    pins.SetPaymentPin(payment_pin_pb2.SetPaymentPinRequest(
-        request_id=rid(), member_id=member_id, pin="246813", proof=credential_pb2.PaymentCredential(card_number=card)))
+    pins.SetPaymentPin(
+        payment_pin_pb2.SetPaymentPinRequest(
+            request_id=rid(),
+            member_id=member_id,
+            pin="246813",
+            proof=credential_pb2.PaymentCredential(card_number=card),
+        )
+    )
 
     def tried(request_id):
-        return pins.VerifyPaymentCredential.future(payment_pin_pb2.VerifyPaymentCredentialRequest(
-            request_id=request_id, member_id=member_id, credential=credential_pb2.PaymentCredential(pin="135792")))
+        return pins.VerifyPaymentCredential.future(
+            payment_pin_pb2.VerifyPaymentCredentialRequest(
+                request_id=request_id, member_id=member_id, credential=credential_pb2.PaymentCredential(pin="135792")
+            )
+        )
 
     def tries_left(future):
         with pytest.raises(grpc.RpcError) as caught:
@@ -411,8 +529,7 @@ def test_the_member_service_counts_one_try_for_one_request_sent_twice_at_once(co
     assert tries_left(tried(once)) == "4" and tries_left(tried(rid())) == "3"
 
 
-def test_the_pos_command_sets_a_pin_pays_with_it_and_a_manager_clears_it(counter, points_service, monkeypatch,
-                                                                          capsys):
+def test_the_pos_command_sets_a_pin_pays_with_it_and_a_manager_clears_it(counter, points_service, monkeypatch, capsys):
     from huiyuan_cli import pos
     from tests.support import pos_args
 

@@ -25,9 +25,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from sqlalchemy import inspect, text
 
+from huiyuan.database import migrate
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.database import migrate
 from huiyuan.runtime import clients, service_auth
 from huiyuan.runtime.config import KeyFolder
 from huiyuan.runtime.service_auth import METADATA_KEY, Gatekeeper, Identity
@@ -76,8 +76,12 @@ def _call(address: str, method: str, request, streamed: bool, token: str | None)
 
 
 def _token(key, kid: str, audience: str, issued: float, lifetime: int = 300) -> str:
-    return jwt.encode({"iss": kid, "aud": audience, "iat": int(issued), "exp": int(issued) + lifetime},
-                      key, algorithm="EdDSA", headers={"kid": kid})
+    return jwt.encode(
+        {"iss": kid, "aud": audience, "iat": int(issued), "exp": int(issued) + lifetime},
+        key,
+        algorithm="EdDSA",
+        headers={"kid": kid},
+    )
 
 
 def _bad_tokens(service: str) -> dict[str, tuple[str | None, str]]:
@@ -89,34 +93,44 @@ def _bad_tokens(service: str) -> dict[str, tuple[str | None, str]]:
         "an empty token": ("", "SERVICE_CREDENTIAL_REQUIRED"),
         "not a token": ("Bearer hq-admin-key", "SERVICE_CREDENTIAL_INVALID"),
         "expired": (_token(AS_GATEWAY.key, "gateway", service, time.time() - 400), "SERVICE_CREDENTIAL_EXPIRED"),
-        "the gateway's name, another key": (_token(stranger, "gateway", service, time.time()),
-                                            "SERVICE_CREDENTIAL_INVALID"),
+        "the gateway's name, another key": (
+            _token(stranger, "gateway", service, time.time()),
+            "SERVICE_CREDENTIAL_INVALID",
+        ),
         "a caller nobody trusts": (Identity("intruder", stranger).token(service), "SERVICE_CREDENTIAL_INVALID"),
         "another service's key": (Identity(other, stranger).token(service), "SERVICE_CREDENTIAL_INVALID"),
         "made for another service": (AS_GATEWAY.token(other), "SERVICE_CREDENTIAL_INVALID"),
-        "made to live a year": (_token(AS_GATEWAY.key, "gateway", service, time.time(), 365 * 86_400),
-                                "SERVICE_CREDENTIAL_INVALID"),
-        "unsigned": (jwt.encode({"iss": "gateway", "aud": service, "iat": int(time.time()),
-                                 "exp": int(time.time()) + 300}, None, algorithm="none", headers={"kid": "gateway"}),
-                     "SERVICE_CREDENTIAL_INVALID"),
+        "made to live a year": (
+            _token(AS_GATEWAY.key, "gateway", service, time.time(), 365 * 86_400),
+            "SERVICE_CREDENTIAL_INVALID",
+        ),
+        "unsigned": (
+            jwt.encode(
+                {"iss": "gateway", "aud": service, "iat": int(time.time()), "exp": int(time.time()) + 300},
+                None,
+                algorithm="none",
+                headers={"kid": "gateway"},
+            ),
+            "SERVICE_CREDENTIAL_INVALID",
+        ),
     }
 
 
 def _row_counts(service) -> dict[str, int]:
     """The rows of every table of a service's database."""
+
     async def count():
         async with service.app.engine.connect() as connection:
             names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
-            return {name: (await connection.execute(text(f'SELECT count(*) FROM "{name}"'))).scalar()
-                    for name in names}
+            return {name: (await connection.execute(text(f'SELECT count(*) FROM "{name}"'))).scalar() for name in names}
+
     return service.run(count())
 
 
 @pytest.fixture(scope="module")
 def services(member_service, wallet_service, points_service, campaign_service):
     ensure_org(Stubs(member_service.channel))
-    return {"member": member_service, "wallet": wallet_service, "points": points_service,
-            "campaign": campaign_service}
+    return {"member": member_service, "wallet": wallet_service, "points": points_service, "campaign": campaign_service}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -156,10 +170,16 @@ def test_the_operator_is_answered_without_an_actor_and_the_gateway_with_one(serv
     lookup = member_pb2.LookupMemberRequest(phone=new_phone())
     error = _call(address, "/huiyuan.member.v1.MemberService/LookupMember", lookup, False, AS_OPERATOR.token("member"))
     assert refusal_of(error)[:2] == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")  # answered on its merits
-    register = member_pb2.RegisterMemberRequest(request_id=rid(), channel=member_pb2.REGISTRATION_CHANNEL_STORE,
-                                                actor=ACTOR, member=member_pb2.Member(name="网关", phone=lookup.phone))
-    assert _call(address, "/huiyuan.member.v1.MemberService/RegisterMember", register, False,
-                 AS_GATEWAY.token("member")) is None
+    register = member_pb2.RegisterMemberRequest(
+        request_id=rid(),
+        channel=member_pb2.REGISTRATION_CHANNEL_STORE,
+        actor=ACTOR,
+        member=member_pb2.Member(name="网关", phone=lookup.phone),
+    )
+    assert (
+        _call(address, "/huiyuan.member.v1.MemberService/RegisterMember", register, False, AS_GATEWAY.token("member"))
+        is None
+    )
 
 
 def test_a_refused_caller_writes_nothing(services):
@@ -168,20 +188,36 @@ def test_a_refused_caller_writes_nothing(services):
     member, points = services["member"], services["points"]
     phone = new_phone()
     register = member_pb2.RegisterMemberRequest(
-        channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR, member=member_pb2.Member(name="未授权", phone=phone))
+        channel=member_pb2.REGISTRATION_CHANNEL_STORE, actor=ACTOR, member=member_pb2.Member(name="未授权", phone=phone)
+    )
     for case, (token, _) in _bad_tokens("member").items():
         register.request_id = rid()
-        assert _call(member.app.address, "/huiyuan.member.v1.MemberService/RegisterMember", register, False,
-                     token) is not None, case
-    assert _call(member.app.address, "/huiyuan.member.v1.MemberService/RegisterMember", register, False,
-                 AS_OPERATOR.token("member")).code() == PERMISSION_DENIED
-    error = _call(member.app.address, "/huiyuan.member.v1.MemberService/LookupMember",
-                  member_pb2.LookupMemberRequest(phone=phone), False, AS_GATEWAY.token("member"))
+        assert (
+            _call(member.app.address, "/huiyuan.member.v1.MemberService/RegisterMember", register, False, token)
+            is not None
+        ), case
+    assert (
+        _call(
+            member.app.address,
+            "/huiyuan.member.v1.MemberService/RegisterMember",
+            register,
+            False,
+            AS_OPERATOR.token("member"),
+        ).code()
+        == PERMISSION_DENIED
+    )
+    error = _call(
+        member.app.address,
+        "/huiyuan.member.v1.MemberService/LookupMember",
+        member_pb2.LookupMemberRequest(phone=phone),
+        False,
+        AS_GATEWAY.token("member"),
+    )
     assert refusal_of(error)[:2] == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")
     registered = Stubs(member.channel).register(name="已授权")
 
     grant = points_pb2.GrantRequest(member_id=registered.member_id, points=100, source=points_pb2.LOT_SOURCE_SIGN_UP)
-    for case, (token, _) in _bad_tokens("points").items():
+    for token, _ in _bad_tokens("points").values():
         grant.request_id = rid()
         assert _call(points.app.address, "/huiyuan.points.v1.PointsService/Grant", grant, False, token) is not None
     stub = points_pb2_grpc.PointsServiceStub(points.channel)
@@ -199,7 +235,8 @@ def test_health_and_reflection_answer_without_a_token(services, service):
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         answers = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+        )
         listed = {s.name for answer in answers for s in answer.list_services_response.service}
     assert set(importlib.import_module(f"services.{service}.app").SPEC.service_names) <= listed
 
@@ -208,14 +245,14 @@ def test_a_gateway_whose_key_the_services_do_not_trust_answers_internal(chain, d
     """Its terminals' keys are fine: UNAUTHENTICATED would send them to check theirs. The
     deployment's keys are wrong, which is INTERNAL SERVICE_CREDENTIAL_REFUSED."""
     from gateway.app import SPEC
-    from huiyuan.gateway.v1 import gateway_pb2 as pb
-    from huiyuan.gateway.v1 import gateway_pb2_grpc
+    from huiyuan.gateway.v1 import gateway_pb2 as pb, gateway_pb2_grpc
     from tests.conftest import ServiceThread, per_service
     from tests.test_gateway import as_
 
     stub, hq_key = chain
-    assert refusal_of(_error(lambda: stub.LookupMember(pb.LookupMemberRequest(phone=new_phone()), metadata=as_(hq_key))
-                             ))[:2] == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")  # the gateway's own key is trusted
+    assert refusal_of(
+        _error(lambda: stub.LookupMember(pb.LookupMemberRequest(phone=new_phone()), metadata=as_(hq_key)))
+    )[:2] == (grpc.StatusCode.NOT_FOUND, "MEMBER_NOT_FOUND")  # the gateway's own key is trusted
     service_auth.make_key_pair(tmp_path / "gateway.key", tmp_path / "gateway.pub")
     patch = pytest.MonkeyPatch()
     patch.setenv("HUIYUAN_IDENTITY_KEY_FILE", str(tmp_path / "gateway.key"))
@@ -224,8 +261,11 @@ def test_a_gateway_whose_key_the_services_do_not_trust_answers_internal(chain, d
     finally:
         patch.undo()
     try:
-        error = _error(lambda: gateway_pb2_grpc.GatewayServiceStub(stranger.channel).LookupMember(
-            pb.LookupMemberRequest(phone=new_phone()), metadata=as_(hq_key)))
+        error = _error(
+            lambda: gateway_pb2_grpc.GatewayServiceStub(stranger.channel).LookupMember(
+                pb.LookupMemberRequest(phone=new_phone()), metadata=as_(hq_key)
+            )
+        )
         code, reason, _ = refusal_of(error, "gateway.huiyuan")
         assert (code, reason) == (grpc.StatusCode.INTERNAL, "SERVICE_CREDENTIAL_REFUSED")
         assert "SERVICE_CREDENTIAL_INVALID" in error.details()
@@ -253,8 +293,13 @@ def test_a_caller_signs_one_token_per_service_until_half_its_life_is_gone(monkey
     now[0] += 1
     renewed = identity.token("member")
     assert renewed != first
-    claims = jwt.decode(renewed, identity.key.public_key(), algorithms=["EdDSA"], audience="member",
-                        options={"verify_exp": False, "verify_iat": False})
+    claims = jwt.decode(
+        renewed,
+        identity.key.public_key(),
+        algorithms=["EdDSA"],
+        audience="member",
+        options={"verify_exp": False, "verify_iat": False},
+    )
     assert claims["iss"] == "gateway" and claims["exp"] - claims["iat"] == service_auth.LIFETIME_S
 
 
@@ -279,26 +324,36 @@ def test_a_service_verifies_a_token_once_and_refuses_it_once_expired(monkeypatch
 
 
 def _start(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 SECRETS = ("HUIYUAN_CALLER_KEYS_DIR", "HUIYUAN_IDENTITY_KEY_FILE", "HUIYUAN_QR_SECRET", "HUIYUAN_ENV")
 
 
-@pytest.mark.parametrize("module, given, missing", [
-    ("services.member", (), "HUIYUAN_CALLER_KEYS_DIR"),
-    ("services.member", ("HUIYUAN_CALLER_KEYS_DIR",), "HUIYUAN_QR_SECRET"),
-    ("services.wallet", (), "HUIYUAN_CALLER_KEYS_DIR"),
-    ("services.points", (), "HUIYUAN_CALLER_KEYS_DIR"),
-    ("services.campaign", (), "HUIYUAN_CALLER_KEYS_DIR"),
-    ("gateway", (), "HUIYUAN_IDENTITY_KEY_FILE"),
-])
+@pytest.mark.parametrize(
+    "module, given, missing",
+    [
+        ("services.member", (), "HUIYUAN_CALLER_KEYS_DIR"),
+        ("services.member", ("HUIYUAN_CALLER_KEYS_DIR",), "HUIYUAN_QR_SECRET"),
+        ("services.wallet", (), "HUIYUAN_CALLER_KEYS_DIR"),
+        ("services.points", (), "HUIYUAN_CALLER_KEYS_DIR"),
+        ("services.campaign", (), "HUIYUAN_CALLER_KEYS_DIR"),
+        ("gateway", (), "HUIYUAN_IDENTITY_KEY_FILE"),
+    ],
+)
 def test_a_process_outside_development_without_its_secrets_does_not_start(tmp_path, module, given, missing):
     env = {k: v for k, v in os.environ.items() if k not in SECRETS or k in given}
-    env.update({"HUIYUAN_VAR_DIR": str(tmp_path), "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
-                "HUIYUAN_MEMBER_PORT": "0", "HUIYUAN_WALLET_PORT": "0", "HUIYUAN_POINTS_PORT": "0",
-                "HUIYUAN_CAMPAIGN_PORT": "0", "HUIYUAN_GATEWAY_PORT": "0"})
+    env.update(
+        {
+            "HUIYUAN_VAR_DIR": str(tmp_path),
+            "HUIYUAN_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+            "HUIYUAN_MEMBER_PORT": "0",
+            "HUIYUAN_WALLET_PORT": "0",
+            "HUIYUAN_POINTS_PORT": "0",
+            "HUIYUAN_CAMPAIGN_PORT": "0",
+            "HUIYUAN_GATEWAY_PORT": "0",
+        }
+    )
     ran = _start(module, env)
     assert ran.returncode != 0
     assert f"not starting: {missing} " in ran.stderr, ran.stderr
@@ -331,8 +386,14 @@ def test_in_development_the_keys_of_var_keys_serve_and_the_operator_names_actors
     port = _free_port()
     url = f"sqlite:///{tmp_path}/member.db"
     env = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    env.update({"HUIYUAN_VAR_DIR": str(tmp_path), "HUIYUAN_DATABASE_URL": url, "HUIYUAN_MEMBER_PORT": str(port),
-                "HUIYUAN_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "HUIYUAN_VAR_DIR": str(tmp_path),
+            "HUIYUAN_DATABASE_URL": url,
+            "HUIYUAN_MEMBER_PORT": str(port),
+            "HUIYUAN_LOG_LEVEL": "WARNING",
+        }
+    )
     old = os.environ.copy()
     try:
         os.environ.clear()
@@ -347,8 +408,9 @@ def test_in_development_the_keys_of_var_keys_serve_and_the_operator_names_actors
     for secret in (keys.private_key("gateway"), keys.private_key("operator"), keys.qr_secret):
         assert secret.stat().st_mode & 0o777 == 0o600
     migrate.upgrade(SPEC.migrations_dir, url, "member")
-    process = subprocess.Popen([sys.executable, "-m", "services.member"], cwd=ROOT,
-                               env={**env, "HUIYUAN_ENV": "development"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.member"], cwd=ROOT, env={**env, "HUIYUAN_ENV": "development"}
+    )
     try:
         operator = Identity.from_file("operator", keys.private_key("operator"))
         address = f"127.0.0.1:{port}"
@@ -357,8 +419,13 @@ def test_in_development_the_keys_of_var_keys_serve_and_the_operator_names_actors
         ensure_org(stubs)
         stubs.register(name="开发")  # with an actor
         # The test run's own keys are not these: its gateway is a stranger here.
-        error = _call(address, "/huiyuan.member.v1.MemberService/LookupMember",
-                      member_pb2.LookupMemberRequest(phone=new_phone()), False, AS_GATEWAY.token("member"))
+        error = _call(
+            address,
+            "/huiyuan.member.v1.MemberService/LookupMember",
+            member_pb2.LookupMemberRequest(phone=new_phone()),
+            False,
+            AS_GATEWAY.token("member"),
+        )
         assert refusal_of(error)[:2] == (UNAUTHENTICATED, "SERVICE_CREDENTIAL_INVALID")
     finally:
         process.terminate()

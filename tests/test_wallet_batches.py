@@ -24,8 +24,7 @@ from tests.test_wallet_service import BJ, balance, hold, top_up, wallet  # noqa:
 @pytest.fixture(scope="module")
 def servicer(wallet_service):
     ctx = wallet_service.app.context
-    return WalletServicer(ctx, Idempotency(ctx.database, idempotency_keys, "wallet"),
-                          SpendPolicy.PROPORTIONAL)
+    return WalletServicer(ctx, Idempotency(ctx.database, idempotency_keys, "wallet"), SpendPolicy.PROPORTIONAL)
 
 
 async def _serving(rpc, coroutine):
@@ -35,8 +34,14 @@ async def _serving(rpc, coroutine):
 
 
 def _hold_item(member_id, amount, request_id=None, hold_id=None):
-    request = pb.HoldRequest(request_id=request_id or rid(), member_id=member_id, amount_fen=amount,
-                             ttl=Duration(seconds=60), store_path=BJ, order_id="o-1")
+    request = pb.HoldRequest(
+        request_id=request_id or rid(),
+        member_id=member_id,
+        amount_fen=amount,
+        ttl=Duration(seconds=60),
+        store_path=BJ,
+        order_id="o-1",
+    )
     return request, HoldAsk(hold_id or new_id("h"), member_id, amount, request.ttl.ToTimedelta(), BJ, "o-1")
 
 
@@ -57,8 +62,14 @@ def test_holds_placed_together_each_take_what_the_ones_before_left(wallet, walle
     earlier = _hold_item(member, 1_00)
     first_alone = wallet_service.run(_serving("Hold", servicer._place_holds([earlier])))[0]
     refused = _hold_item(member, 6_00)
-    items = [_hold_item(member, 4_00), _hold_item(other, 3_00), refused, _hold_item(member, 5_00), earlier,
-             (pb.HoldRequest(request_id=earlier[0].request_id, member_id=member, amount_fen=2_00), earlier[1])]
+    items = [
+        _hold_item(member, 4_00),
+        _hold_item(other, 3_00),
+        refused,
+        _hold_item(member, 5_00),
+        earlier,
+        (pb.HoldRequest(request_id=earlier[0].request_id, member_id=member, amount_fen=2_00), earlier[1]),
+    ]
     outcomes = wallet_service.run(_serving("Hold", servicer._place_holds(items)))
     assert [o.hold.amount_fen for o in outcomes[:2]] == [4_00, 3_00]
     assert _reason(outcomes[2]) == "INSUFFICIENT_BALANCE"  # 10 - 1 - 4 leaves 5: not for 6, but for the next
@@ -78,8 +89,14 @@ def test_captures_together_post_in_order_and_refuse_what_cannot_be_captured(wall
     top_up(wallet, member, 10_00)
     a, b, c = (hold(wallet, member, amount) for amount in (3_00, 2_00, 1_00))
     twice = _capture_item(a.hold_id, 3_00)
-    items = [twice, _capture_item(b.hold_id, 1_50), _capture_item(a.hold_id, 1_00), _capture_item("h_nope", 1_00),
-             _capture_item(c.hold_id, 2_00), twice]
+    items = [
+        twice,
+        _capture_item(b.hold_id, 1_50),
+        _capture_item(a.hold_id, 1_00),
+        _capture_item("h_nope", 1_00),
+        _capture_item(c.hold_id, 2_00),
+        twice,
+    ]
     outcomes = wallet_service.run(_serving("Capture", servicer._capture_holds(items)))
     assert [o.balance.available_fen for o in outcomes[:2]] == [4_00, 4_50]  # each as it left the accounts
     assert outcomes[1].hold.captured_fen == 1_50

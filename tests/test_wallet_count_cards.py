@@ -2,13 +2,12 @@
 generated stub on SQLite and PostgreSQL."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from sqlalchemy import func, select, update
 
 from huiyuan.common.v1 import actor_pb2
@@ -16,8 +15,7 @@ from huiyuan.database.engines import make_sync_engine
 from huiyuan.runtime.clock import day_start
 from huiyuan.runtime.errors import FailedPrecondition
 from huiyuan.runtime.ids import new_id
-from huiyuan.wallet.v1 import count_card_pb2 as pb
-from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2
+from huiyuan.wallet.v1 import count_card_pb2 as pb, count_card_pb2_grpc, wallet_pb2
 from services.wallet.domain import count_cards as rules
 from services.wallet.domain.top_ups import Tender
 from services.wallet.storage.tables import count_card_entries, count_cards
@@ -26,7 +24,7 @@ from tests.support import refusal, rid
 SH, HZ, GZ = "hq/east/sh-001", "hq/east/hz-001", "hq/south/gz-001"
 CASHIER = actor_pb2.Actor(operator_id="cashier-07", org_path=f"{SH}/pos-1")
 EAST = actor_pb2.Actor(operator_id="east-ops", org_path="hq/east")
-NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
+NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 
 
 # ---------------------------------------------------------------- the rules
@@ -34,8 +32,9 @@ NOW = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
 
 def a_card(price=1000, uses=3, skus=(), org="hq/east", valid_days=0, now=NOW) -> rules.Card:
     plan = rules.Plan("ccp_x", "理发3次卡", org, uses, price, valid_days, skus)
-    return rules.sell(plan, card_id="cc_x", member_id="m_x", store_path=SH, tender=Tender.CASH, tender_reference="",
-                      now=now)
+    return rules.sell(
+        plan, card_id="cc_x", member_id="m_x", store_path=SH, tender=Tender.CASH, tender_reference="", now=now
+    )
 
 
 def test_each_use_earns_its_share_and_the_shares_add_up_to_the_price():
@@ -77,7 +76,7 @@ def test_the_value_left_is_always_the_price_less_what_the_uses_taken_earned(pric
 
 
 def test_a_card_is_usable_until_the_end_of_its_last_day_in_chain_time():
-    late = datetime(2026, 11, 23, 15, 59, tzinfo=timezone.utc)  # 23:59 on the 23rd in Shanghai
+    late = datetime(2026, 11, 23, 15, 59, tzinfo=UTC)  # 23:59 on the 23rd in Shanghai
     card = a_card(valid_days=30, now=late)
     assert card.expire_time == day_start(datetime(2026, 12, 24).date())  # usable all of 23 December
     last_moment = card.expire_time - timedelta(microseconds=1)
@@ -89,12 +88,15 @@ def test_a_card_is_usable_until_the_end_of_its_last_day_in_chain_time():
     assert a_card(valid_days=0).expire_time is None
 
 
-@pytest.mark.parametrize("store, sku, uses, reason", [
-    (GZ, "", 1, "COUNT_CARD_NOT_USABLE_HERE"),  # an east card in the south
-    (SH, "massage", 1, "SKU_NOT_COVERED"),
-    (SH, "", 1, "SKU_NOT_COVERED"),  # the card names its services: a use names one
-    (SH, "swim", 4, "COUNT_CARD_USES_SHORT"),
-])
+@pytest.mark.parametrize(
+    "store, sku, uses, reason",
+    [
+        (GZ, "", 1, "COUNT_CARD_NOT_USABLE_HERE"),  # an east card in the south
+        (SH, "massage", 1, "SKU_NOT_COVERED"),
+        (SH, "", 1, "SKU_NOT_COVERED"),  # the card names its services: a use names one
+        (SH, "swim", 4, "COUNT_CARD_USES_SHORT"),
+    ],
+)
 def test_a_use_the_card_does_not_allow_is_refused_and_takes_nothing(store, sku, uses, reason):
     card = a_card(uses=3, skus=("swim", "sauna"))
     with pytest.raises(FailedPrecondition) as refused:
@@ -113,19 +115,35 @@ def cards(wallet_service):
 
 
 def create_plan(cards, name="游泳10次卡", uses=10, price=800_00, org="hq/east", actor=EAST, **fields):
-    return cards.CreateCountCardPlan(pb.CreateCountCardPlanRequest(request_id=rid(), actor=actor, plan=pb.CountCardPlan(
-        name=name, org_path=org, uses=uses, price_fen=price, **fields))).plan
+    return cards.CreateCountCardPlan(
+        pb.CreateCountCardPlanRequest(
+            request_id=rid(),
+            actor=actor,
+            plan=pb.CountCardPlan(name=name, org_path=org, uses=uses, price_fen=price, **fields),
+        )
+    ).plan
 
 
 def sell(cards, plan_id, member_id=None, store=SH, **kw):
-    return cards.SellCountCard(pb.SellCountCardRequest(
-        request_id=kw.pop("request_id", rid()), member_id=member_id or new_id("m"), plan_id=plan_id, store_path=store,
-        tender=kw.pop("tender", wallet_pb2.TENDER_WECHAT_PAY), actor=CASHIER, **kw)).card
+    return cards.SellCountCard(
+        pb.SellCountCardRequest(
+            request_id=kw.pop("request_id", rid()),
+            member_id=member_id or new_id("m"),
+            plan_id=plan_id,
+            store_path=store,
+            tender=kw.pop("tender", wallet_pb2.TENDER_WECHAT_PAY),
+            actor=CASHIER,
+            **kw,
+        )
+    ).card
 
 
 def use(cards, card_id, uses=1, sku="", store=SH, request_id=None):
-    return cards.UseCountCard(pb.UseCountCardRequest(request_id=request_id or rid(), card_id=card_id, uses=uses, sku=sku,
-                                                     store_path=store, actor=CASHIER))
+    return cards.UseCountCard(
+        pb.UseCountCardRequest(
+            request_id=request_id or rid(), card_id=card_id, uses=uses, sku=sku, store_path=store, actor=CASHIER
+        )
+    )
 
 
 def assert_cards_balance(url: str) -> None:
@@ -133,43 +151,81 @@ def assert_cards_balance(url: str) -> None:
     engine = make_sync_engine(url, "wallet")
     e = count_card_entries.c
     with engine.connect() as db:
-        sums = {r.card_id: (r.uses, r.value) for r in db.execute(select(
-            e.card_id, func.sum(e.uses_delta).label("uses"), func.sum(e.value_delta_fen).label("value"))
-            .group_by(e.card_id))}
+        sums = {
+            r.card_id: (r.uses, r.value)
+            for r in db.execute(
+                select(
+                    e.card_id, func.sum(e.uses_delta).label("uses"), func.sum(e.value_delta_fen).label("value")
+                ).group_by(e.card_id)
+            )
+        }
         rows = db.execute(select(count_cards)).all()
     engine.dispose()
     for row in rows:
         uses, value = sums[row.card_id]
-        card = rules.Card(row.card_id, row.member_id, row.plan_id, row.name, row.org_path, (), row.uses_total,
-                          row.uses_left, row.price_fen, row.sold_store_path, Tender(row.tender), "", None,
-                          row.create_time, row.refund_time)
+        card = rules.Card(
+            row.card_id,
+            row.member_id,
+            row.plan_id,
+            row.name,
+            row.org_path,
+            (),
+            row.uses_total,
+            row.uses_left,
+            row.price_fen,
+            row.sold_store_path,
+            Tender(row.tender),
+            "",
+            None,
+            row.create_time,
+            row.refund_time,
+        )
         assert (uses, value) == (card.uses_left, card.value_left) and value >= 0, row
 
 
 def test_a_card_sold_at_one_store_is_punched_at_another_and_refunded_where_it_was_sold(cards):
     plan = create_plan(cards, valid_days=365, skus=["swim"])
-    assert plan.plan_id in [p.plan_id for p in cards.ListCountCardPlans(pb.ListCountCardPlansRequest(store_path=SH)).plans]
-    assert plan.plan_id not in [p.plan_id for p in cards.ListCountCardPlans(
-        pb.ListCountCardPlansRequest(store_path=GZ)).plans]
+    assert plan.plan_id in [
+        p.plan_id for p in cards.ListCountCardPlans(pb.ListCountCardPlansRequest(store_path=SH)).plans
+    ]
+    assert plan.plan_id not in [
+        p.plan_id for p in cards.ListCountCardPlans(pb.ListCountCardPlansRequest(store_path=GZ)).plans
+    ]
     card = sell(cards, plan.plan_id, tender_reference="WX-1001")
     assert (card.uses_left, card.value_left_fen, card.state, card.sold_store_path) == (
-        10, 800_00, pb.COUNT_CARD_STATE_ACTIVE, SH)
+        10,
+        800_00,
+        pb.COUNT_CARD_STATE_ACTIVE,
+        SH,
+    )
     punched = use(cards, card.card_id, uses=2, sku="swim", store=HZ)  # cross-store, in the same region
     assert (punched.use.uses_delta, punched.use.value_delta_fen, punched.use.store_path) == (-2, -160_00, HZ)
     assert (punched.card.uses_left, punched.card.value_left_fen) == (8, 640_00)
     listed = cards.ListCountCards(pb.ListCountCardsRequest(member_id=card.member_id, usable_at_store_path=HZ)).cards
     assert [c.card_id for c in listed] == [card.card_id]
     assert not cards.ListCountCards(pb.ListCountCardsRequest(member_id=card.member_id, usable_at_store_path=GZ)).cards
-    refund = cards.RefundCountCard(pb.RefundCountCardRequest(request_id=rid(), card_id=card.card_id, reason="搬家",
-                                                             actor=CASHIER))
-    assert (refund.refund_fen, refund.tender, refund.tender_reference) == (640_00, wallet_pb2.TENDER_WECHAT_PAY, "WX-1001")
-    assert (refund.card.state, refund.card.uses_left, refund.card.value_left_fen) == (pb.COUNT_CARD_STATE_REFUNDED, 0, 0)
+    refund = cards.RefundCountCard(
+        pb.RefundCountCardRequest(request_id=rid(), card_id=card.card_id, reason="搬家", actor=CASHIER)
+    )
+    assert (refund.refund_fen, refund.tender, refund.tender_reference) == (
+        640_00,
+        wallet_pb2.TENDER_WECHAT_PAY,
+        "WX-1001",
+    )
+    assert (refund.card.state, refund.card.uses_left, refund.card.value_left_fen) == (
+        pb.COUNT_CARD_STATE_REFUNDED,
+        0,
+        0,
+    )
     history = cards.ListCountCardEntries(pb.ListCountCardEntriesRequest(card_id=card.card_id)).entries
-    assert [(e.kind, e.uses_delta, e.value_delta_fen, e.uses_left_after, e.value_left_after_fen, e.store_path)
-            for e in history] == [
+    assert [
+        (e.kind, e.uses_delta, e.value_delta_fen, e.uses_left_after, e.value_left_after_fen, e.store_path)
+        for e in history
+    ] == [
         (pb.COUNT_CARD_ENTRY_KIND_REFUND, -8, -640_00, 0, 0, SH),
         (pb.COUNT_CARD_ENTRY_KIND_USE, -2, -160_00, 8, 640_00, HZ),
-        (pb.COUNT_CARD_ENTRY_KIND_SALE, 10, 800_00, 10, 800_00, SH)]
+        (pb.COUNT_CARD_ENTRY_KIND_SALE, 10, 800_00, 10, 800_00, SH),
+    ]
     assert_cards_balance(cards.url)
 
 
@@ -178,23 +234,30 @@ def test_a_use_punched_by_mistake_is_undone_once_at_its_store(cards):
     card = sell(cards, plan.plan_id)
     first = use(cards, card.card_id).use
     use(cards, card.card_id, store=HZ)
-    undo = cards.UndoCountCardUse(pb.UndoCountCardUseRequest(request_id=rid(), use_id=first.entry_id, reason="多扣一次",
-                                                             actor=CASHIER))
+    undo = cards.UndoCountCardUse(
+        pb.UndoCountCardUseRequest(request_id=rid(), use_id=first.entry_id, reason="多扣一次", actor=CASHIER)
+    )
     # The count says what comes back: 2 uses had earned 66.66, 1 use earns 33.33.
     assert (undo.undo.uses_delta, undo.undo.value_delta_fen, undo.undo.store_path) == (1, 33_33, SH)
     assert (undo.card.uses_left, undo.card.value_left_fen) == (2, 66_67)
-    assert cards.GetCountCardUse(pb.GetCountCardUseRequest(use_id=first.entry_id)).use.undone_by_entry_id == \
-        undo.undo.entry_id
-    code, reason, _ = refusal(cards.UndoCountCardUse, pb.UndoCountCardUseRequest(
-        request_id=rid(), use_id=first.entry_id, reason="again", actor=CASHIER))
+    assert (
+        cards.GetCountCardUse(pb.GetCountCardUseRequest(use_id=first.entry_id)).use.undone_by_entry_id
+        == undo.undo.entry_id
+    )
+    code, reason, _ = refusal(
+        cards.UndoCountCardUse,
+        pb.UndoCountCardUseRequest(request_id=rid(), use_id=first.entry_id, reason="again", actor=CASHIER),
+    )
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "USE_ALREADY_UNDONE")
     code, reason, _ = refusal(cards.GetCountCardUse, pb.GetCountCardUseRequest(use_id=undo.undo.entry_id))
     assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "COUNT_CARD_USE_NOT_FOUND")  # an undo is not a use
     use(cards, card.card_id)
     use(cards, card.card_id)
     assert cards.GetCountCard(pb.GetCountCardRequest(card_id=card.card_id)).card.state == pb.COUNT_CARD_STATE_USED_UP
-    code, reason, _ = refusal(cards.RefundCountCard, pb.RefundCountCardRequest(
-        request_id=rid(), card_id=card.card_id, reason="r", actor=CASHIER))
+    code, reason, _ = refusal(
+        cards.RefundCountCard,
+        pb.RefundCountCardRequest(request_id=rid(), card_id=card.card_id, reason="r", actor=CASHIER),
+    )
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "NOTHING_TO_REFUND")
     assert_cards_balance(cards.url)
 
@@ -214,15 +277,19 @@ def test_an_expired_card_takes_no_use_but_is_refunded_what_is_left(cards):
     use(cards, card.card_id)
     engine = make_sync_engine(cards.url, "wallet")  # thirty-one days on: the card's end moved into the past
     with engine.begin() as db:
-        db.execute(update(count_cards).where(count_cards.c.card_id == card.card_id)
-                   .values(expire_time=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        db.execute(
+            update(count_cards)
+            .where(count_cards.c.card_id == card.card_id)
+            .values(expire_time=datetime.now(UTC) - timedelta(seconds=1))
+        )
     engine.dispose()
     assert cards.GetCountCard(pb.GetCountCardRequest(card_id=card.card_id)).card.state == pb.COUNT_CARD_STATE_EXPIRED
     code, reason, _ = refusal(use, cards, card.card_id)
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "COUNT_CARD_EXPIRED")
     assert not cards.ListCountCards(pb.ListCountCardsRequest(member_id=card.member_id, usable_at_store_path=SH)).cards
-    refund = cards.RefundCountCard(pb.RefundCountCardRequest(request_id=rid(), card_id=card.card_id, reason="过期退卡",
-                                                             actor=CASHIER))
+    refund = cards.RefundCountCard(
+        pb.RefundCountCardRequest(request_id=rid(), card_id=card.card_id, reason="过期退卡", actor=CASHIER)
+    )
     assert refund.refund_fen == 300_00
     assert_cards_balance(cards.url)
 
@@ -237,16 +304,20 @@ def test_a_plan_ended_is_sold_no_more_but_its_cards_stay_usable(cards):
     assert use(cards, card.card_id).card.uses_left == 11
     on_line = cards.ListCountCardPlans(pb.ListCountCardPlansRequest(org_path="hq/east")).plans
     assert plan.plan_id not in [p.plan_id for p in on_line]
-    assert plan.plan_id in [p.plan_id for p in cards.ListCountCardPlans(
-        pb.ListCountCardPlansRequest(org_path="hq/east", show_ended=True)).plans]
+    assert plan.plan_id in [
+        p.plan_id
+        for p in cards.ListCountCardPlans(pb.ListCountCardPlansRequest(org_path="hq/east", show_ended=True)).plans
+    ]
 
 
 def test_bad_input_is_refused_with_its_field_and_writes_nothing(cards):
     def plan_refused(**fields):
         values = dict(name="卡", org_path="hq/east", uses=10, price_fen=100_00)
         values.update(fields)
-        return refusal(cards.CreateCountCardPlan, pb.CreateCountCardPlanRequest(
-            request_id=rid(), actor=EAST, plan=pb.CountCardPlan(**values)))
+        return refusal(
+            cards.CreateCountCardPlan,
+            pb.CreateCountCardPlanRequest(request_id=rid(), actor=EAST, plan=pb.CountCardPlan(**values)),
+        )
 
     assert plan_refused(uses=0)[2] == {"plan.uses": "USES_INVALID"}
     assert plan_refused(price_fen=0)[2] == {"plan.price_fen": "PRICE_INVALID"}
@@ -254,7 +325,8 @@ def test_bad_input_is_refused_with_its_field_and_writes_nothing(cards):
     assert plan_refused(skus=["swim", "swim"])[2] == {"plan.skus": "SKUS_REPEATED"}
     assert plan_refused(name=" ")[2] == {"plan.name": "NAME_REQUIRED"}
     assert plan_refused(start_time=Timestamp(seconds=2_000_000_000), end_time=Timestamp(seconds=1_900_000_000))[2] == {
-        "plan.end_time": "DATES_REVERSED"}
+        "plan.end_time": "DATES_REVERSED"
+    }
     code, reason, _ = plan_refused(org_path="hq/south")  # a region configures its own scope
     assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
     plan = create_plan(cards, uses=2, price=50_00)
@@ -269,8 +341,9 @@ def test_bad_input_is_refused_with_its_field_and_writes_nothing(cards):
     assert refusal(use, cards, "cc_01JAAAAAAAAAAAAAAAAAAAAAAA")[1] == "COUNT_CARD_NOT_FOUND"
     assert refusal(use, cards, card.card_id, store=GZ)[1] == "COUNT_CARD_NOT_USABLE_HERE"
     assert refusal(use, cards, card.card_id, uses=3)[1] == "COUNT_CARD_USES_SHORT"
-    assert refusal(cards.UndoCountCardUse, pb.UndoCountCardUseRequest(
-        request_id=rid(), use_id=new_id("cce"), actor=CASHIER))[2] == {"reason": "REASON_REQUIRED"}
+    assert refusal(
+        cards.UndoCountCardUse, pb.UndoCountCardUseRequest(request_id=rid(), use_id=new_id("cce"), actor=CASHIER)
+    )[2] == {"reason": "REASON_REQUIRED"}
     assert cards.GetCountCard(pb.GetCountCardRequest(card_id=card.card_id)).card.uses_left == 2
     assert_cards_balance(cards.url)
 
@@ -314,17 +387,23 @@ def test_a_card_used_at_another_store_settles_between_them_and_its_money_is_in_t
     code, _, fields = refusal(sell, cards, plan.plan_id, store=cd, tender=wallet_pb2.TENDER_ONLINE)
     assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, {"tender": "TENDER_INVALID"})
 
-    today = local(datetime.now(timezone.utc)).date()
+    today = local(datetime.now(UTC)).date()
     day = date_pb2.Date(year=today.year, month=today.month, day=today.day)
-    positions = {p.store_path: p for p in wallet.GetSettlement(wallet_pb2.GetSettlementRequest(
-        org_path="hq/west", start_date=day, end_date=day)).positions}
+    positions = {
+        p.store_path: p
+        for p in wallet.GetSettlement(
+            wallet_pb2.GetSettlementRequest(org_path="hq/west", start_date=day, end_date=day)
+        ).positions
+    }
     assert (positions[cd].count_card_sold_here_used_elsewhere_fen, positions[cd].net_fen) == (100_00, -100_00)
     assert (positions[cq].count_card_sold_elsewhere_used_here_fen, positions[cq].net_fen) == (100_00, 100_00)
 
     selling = wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(store_path=cd, date=day))
     assert (selling.count_card_sold_fen, selling.count_card_used_fen) == (600_00 - 200_00, 100_00)
     assert [(t.tender, t.count_card_fen, t.count_card_refunded_fen) for t in selling.top_up_takings] == [
-        (wallet_pb2.TENDER_CASH, 300_00, 0), (wallet_pb2.TENDER_ALIPAY, 300_00, 200_00)]
+        (wallet_pb2.TENDER_CASH, 300_00, 0),
+        (wallet_pb2.TENDER_ALIPAY, 300_00, 200_00),
+    ]
     serving = wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(store_path=cq, date=day))
     assert (serving.count_card_sold_fen, serving.count_card_used_fen, list(serving.top_up_takings)) == (0, 100_00, [])
     assert_cards_balance(cards.url)

@@ -1,10 +1,9 @@
 """Wallet rules alone: splitting money to the fen, lots, packages."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.money import split_proportionally, yuan
@@ -14,16 +13,18 @@ from services.wallet.domain.packages import PackageStep, TopUpPackage, best_pack
 from services.wallet.domain.spend_policy import SpendPolicy, split_capture, split_refund, split_spend
 from services.wallet.domain.top_ups import Tender
 
-NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("fen, printed", [(0, "¥0.00"), (5, "¥0.05"), (120_00, "¥120.00"), (123_456_78, "¥123,456.78"),
-                                          (-5_00, "-¥5.00"), (-1, "-¥0.01")])
+@pytest.mark.parametrize(
+    "fen, printed",
+    [(0, "¥0.00"), (5, "¥0.05"), (120_00, "¥120.00"), (123_456_78, "¥123,456.78"), (-5_00, "-¥5.00"), (-1, "-¥0.01")],
+)
 def test_an_amount_prints_as_a_till_prints_it(fen, printed):
     assert yuan(fen) == printed
 
 
-@given(st.integers(-10**15, 10**15))
+@given(st.integers(-(10**15), 10**15))
 def test_a_printed_amount_is_exact_to_the_fen_however_large(fen):  # a float would round the fen of 10**15
     assert int(yuan(fen).replace("¥", "").replace(",", "").replace(".", "")) == fen
 
@@ -37,11 +38,14 @@ def test_a_proportional_split_adds_up_and_each_part_is_within_a_fen(amount, weig
             assert abs(part - amount * weight / sum(weights)) < 1
 
 
-@pytest.mark.parametrize("policy, expected", [
-    (SpendPolicy.PROPORTIONAL, (50, 10)),  # 100 principal : 20 bonus
-    (SpendPolicy.PRINCIPAL_FIRST, (60, 0)),
-    (SpendPolicy.BONUS_FIRST, (40, 20)),
-])
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        (SpendPolicy.PROPORTIONAL, (50, 10)),  # 100 principal : 20 bonus
+        (SpendPolicy.PRINCIPAL_FIRST, (60, 0)),
+        (SpendPolicy.BONUS_FIRST, (40, 20)),
+    ],
+)
 def test_spend_policies(policy, expected):
     assert split_spend(60, MemberAccounts("m", principal=100, bonus=20), policy) == expected
 
@@ -80,7 +84,9 @@ def test_lots_are_drawn_oldest_first_and_refunds_go_back_to_them():
     lots = [Lot("t1", "hq/east/a", 100, 20), Lot("t2", "hq/south/b", 100, 0)]
     draws = draw_from_lots(lots, 150, 20)
     assert [(d.lot_id, d.loaded_store_path, d.principal, d.bonus) for d in draws] == [
-        ("t1", "hq/east/a", 100, 20), ("t2", "hq/south/b", 50, 0)]
+        ("t1", "hq/east/a", 100, 20),
+        ("t2", "hq/south/b", 50, 0),
+    ]
     back = undraw(draws, 60, 5)
     assert [(d.lot_id, d.principal, d.bonus) for d in back] == [("t2", 50, 0), ("t1", 10, 5)]
 
@@ -123,15 +129,21 @@ def test_a_package_applies_only_in_its_dates_and_stores():
 
 def test_bad_packages_list_every_problem():
     v = Violations()
-    check_package(v, _package("p", "hq", [(100, 200), (50, 10)], start_time=NOW, end_time=NOW,
-                                     tenders=(Tender.CASH, Tender.CASH)))
+    check_package(
+        v, _package("p", "hq", [(100, 200), (50, 10)], start_time=NOW, end_time=NOW, tenders=(Tender.CASH, Tender.CASH))
+    )
     assert {(x.field, x.reason) for x in v.items} == {
-        ("package.steps[0].bonus_fen", "BONUS_INVALID"), ("package.steps", "STEPS_NOT_ASCENDING"),
-        ("package.steps", "BONUS_NOT_ASCENDING"), ("package.end_time", "DATES_REVERSED"),
-        ("package.tenders", "TENDERS_REPEATED")}
+        ("package.steps[0].bonus_fen", "BONUS_INVALID"),
+        ("package.steps", "STEPS_NOT_ASCENDING"),
+        ("package.steps", "BONUS_NOT_ASCENDING"),
+        ("package.end_time", "DATES_REVERSED"),
+        ("package.tenders", "TENDERS_REPEATED"),
+    }
 
 
-@given(st.lists(st.tuples(st.sampled_from(["top_up", "hold", "capture", "release"]), st.integers(1, 50_00)), max_size=40))
+@given(
+    st.lists(st.tuples(st.sampled_from(["top_up", "hold", "capture", "release"]), st.integers(1, 50_00)), max_size=40)
+)
 def test_accounts_and_lots_agree_over_any_sequence(operations):
     """A model of the wallet's bookkeeping: whatever happens, no account goes below
     zero and the lots hold exactly the posted balance."""

@@ -7,16 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.runtime.ids import new_id
-from huiyuan.wallet.v1 import wallet_pb2 as pb
-from huiyuan.wallet.v1 import wallet_pb2_grpc
+from huiyuan.wallet.v1 import wallet_pb2 as pb, wallet_pb2_grpc
 from tests.invariants import assert_books_balance
 from tests.support import refusal, refusal_of, rid
 
@@ -34,14 +32,31 @@ def wallet(wallet_service):
 
 
 def top_up(wallet, member_id, amount, store=BJ, **kw):
-    return wallet.TopUp(pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=amount,
-                                        tender=pb.TENDER_WECHAT_PAY, store_path=store, actor=CASHIER, **kw))
+    return wallet.TopUp(
+        pb.TopUpRequest(
+            request_id=rid(),
+            member_id=member_id,
+            amount_fen=amount,
+            tender=pb.TENDER_WECHAT_PAY,
+            store_path=store,
+            actor=CASHIER,
+            **kw,
+        )
+    )
 
 
 def hold(wallet, member_id, amount, ttl_s=60, store=BJ, request_id=None):
     request_id = request_id or rid()
-    return wallet.Hold(pb.HoldRequest(request_id=request_id, member_id=member_id, amount_fen=amount,
-                                      ttl=Duration(seconds=ttl_s), store_path=store, order_id=f"o-{request_id[:8]}")).hold
+    return wallet.Hold(
+        pb.HoldRequest(
+            request_id=request_id,
+            member_id=member_id,
+            amount_fen=amount,
+            ttl=Duration(seconds=ttl_s),
+            store_path=store,
+            order_id=f"o-{request_id[:8]}",
+        )
+    ).hold
 
 
 def capture(wallet, hold_id, amount):
@@ -53,9 +68,20 @@ def balance(wallet, member_id):
 
 
 def test_top_up_applies_the_best_package_and_funds_are_usable_at_once(wallet):
-    wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=HQ, package=pb.TopUpPackage(
-        name="充100送20", org_path="hq/east", steps=[pb.PackageStep(threshold_fen=100_00, bonus_fen=20_00),
-                                                     pb.PackageStep(threshold_fen=500_00, bonus_fen=150_00)])))
+    wallet.CreateTopUpPackage(
+        pb.CreateTopUpPackageRequest(
+            request_id=rid(),
+            actor=HQ,
+            package=pb.TopUpPackage(
+                name="充100送20",
+                org_path="hq/east",
+                steps=[
+                    pb.PackageStep(threshold_fen=100_00, bonus_fen=20_00),
+                    pb.PackageStep(threshold_fen=500_00, bonus_fen=150_00),
+                ],
+            ),
+        )
+    )
     member = new_id("m")
     done = top_up(wallet, member, 300_00, store=SH)
     assert (done.principal_fen, done.bonus_fen) == (300_00, 20_00)
@@ -67,7 +93,10 @@ def test_top_up_applies_the_best_package_and_funds_are_usable_at_once(wallet):
     assert elsewhere.bonus_fen == 0 and elsewhere.balance.available_fen == 620_00
     statement = wallet.ListEntries(pb.ListEntriesRequest(member_id=member)).entries
     assert [(e.kind, e.balance_after_fen) for e in statement] == [
-        (pb.ENTRY_KIND_TOP_UP, 620_00), (pb.ENTRY_KIND_TOP_UP_BONUS, 320_00), (pb.ENTRY_KIND_TOP_UP, 300_00)]
+        (pb.ENTRY_KIND_TOP_UP, 620_00),
+        (pb.ENTRY_KIND_TOP_UP_BONUS, 320_00),
+        (pb.ENTRY_KIND_TOP_UP, 300_00),
+    ]
     assert_books_balance(wallet.url)
 
 
@@ -76,8 +105,18 @@ def test_a_package_ended_early_gives_no_bonus_from_then_and_each_office_lists_it
     region = actor_pb2.Actor(operator_id="west-ops", org_path=west)
 
     def create(name, org_path, threshold, bonus, **window):
-        return wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=region, package=pb.TopUpPackage(
-            name=name, org_path=org_path, steps=[pb.PackageStep(threshold_fen=threshold, bonus_fen=bonus)], **window))).package
+        return wallet.CreateTopUpPackage(
+            pb.CreateTopUpPackageRequest(
+                request_id=rid(),
+                actor=region,
+                package=pb.TopUpPackage(
+                    name=name,
+                    org_path=org_path,
+                    steps=[pb.PackageStep(threshold_fen=threshold, bonus_fen=bonus)],
+                    **window,
+                ),
+            )
+        ).package
 
     def listed(**where):
         return [p.package_id for p in wallet.ListTopUpPackages(pb.ListTopUpPackagesRequest(**where)).packages]
@@ -98,25 +137,35 @@ def test_a_package_ended_early_gives_no_bonus_from_then_and_each_office_lists_it
     assert wallet.EndTopUpPackage(end).package == ended  # a replay
     assert wallet.GetTopUpPackage(pb.GetTopUpPackageRequest(package_id=regional.package_id)).package == ended
     assert top_up(wallet, member, 200_00, store=store).bonus_fen == 0
-    assert regional.package_id not in listed(org_path=west) and regional.package_id in listed(org_path=west, show_ended=True)
+    assert regional.package_id not in listed(org_path=west) and regional.package_id in listed(
+        org_path=west, show_ended=True
+    )
     assert balance(wallet, member).bonus_fen == 50_00  # what it gave stands
 
-    assert refusal(wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(
-        request_id=rid(), package_id=regional.package_id, actor=region))[:2] == (
-        grpc.StatusCode.FAILED_PRECONDITION, "PACKAGE_ENDED")
+    assert refusal(
+        wallet.EndTopUpPackage,
+        pb.EndTopUpPackageRequest(request_id=rid(), package_id=regional.package_id, actor=region),
+    )[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "PACKAGE_ENDED")
     elsewhere = actor_pb2.Actor(operator_id="s", org_path="hq/south")
-    assert refusal(wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(
-        request_id=rid(), package_id=scheduled.package_id, actor=elsewhere))[:2] == (
-        grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
-    assert refusal(wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(
-        request_id=rid(), package_id=scheduled.package_id, end_time=Timestamp(seconds=int(time.time()) - 60)))[2] == {
-        "end_time": "END_TIME_PAST", "actor": "ACTOR_REQUIRED"}
-    assert refusal(wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(
-        request_id=rid(), package_id=new_id("pk"), actor=region))[:2] == (grpc.StatusCode.NOT_FOUND, "PACKAGE_NOT_FOUND")
+    assert refusal(
+        wallet.EndTopUpPackage,
+        pb.EndTopUpPackageRequest(request_id=rid(), package_id=scheduled.package_id, actor=elsewhere),
+    )[:2] == (grpc.StatusCode.PERMISSION_DENIED, "OUT_OF_SCOPE")
+    assert refusal(
+        wallet.EndTopUpPackage,
+        pb.EndTopUpPackageRequest(
+            request_id=rid(), package_id=scheduled.package_id, end_time=Timestamp(seconds=int(time.time()) - 60)
+        ),
+    )[2] == {"end_time": "END_TIME_PAST", "actor": "ACTOR_REQUIRED"}
+    assert refusal(
+        wallet.EndTopUpPackage, pb.EndTopUpPackageRequest(request_id=rid(), package_id=new_id("pk"), actor=region)
+    )[:2] == (grpc.StatusCode.NOT_FOUND, "PACKAGE_NOT_FOUND")
     assert refusal(wallet.ListTopUpPackages, pb.ListTopUpPackagesRequest(store_path=store, org_path=west))[2] == {
-        "org_path": "FILTERS_EXCLUSIVE"}
-    cancelled = wallet.EndTopUpPackage(pb.EndTopUpPackageRequest(
-        request_id=rid(), package_id=scheduled.package_id, actor=region)).package
+        "org_path": "FILTERS_EXCLUSIVE"
+    }
+    cancelled = wallet.EndTopUpPackage(
+        pb.EndTopUpPackageRequest(request_id=rid(), package_id=scheduled.package_id, actor=region)
+    ).package
     assert cancelled.end_time == cancelled.start_time == tomorrow  # ended before it began: it never applied
 
 
@@ -158,8 +207,9 @@ def test_a_failed_request_id_stays_failed_and_a_replay_moves_nothing(wallet):
     assert refusal(hold, wallet, member, 5_00, request_id=request_id)[1] == "INSUFFICIENT_BALANCE"
     top_up(wallet, member, 10_00)
     assert refusal(hold, wallet, member, 5_00, request_id=request_id)[1] == "INSUFFICIENT_BALANCE"  # sticky
-    request = pb.TopUpRequest(request_id=rid(), member_id=member, amount_fen=1_00, tender=pb.TENDER_CASH,
-                              store_path=BJ, actor=CASHIER)
+    request = pb.TopUpRequest(
+        request_id=rid(), member_id=member, amount_fen=1_00, tender=pb.TENDER_CASH, store_path=BJ, actor=CASHIER
+    )
     first, again = wallet.TopUp(request), wallet.TopUp(request)
     assert first == again and balance(wallet, member).principal_fen == 11_00
     request.amount_fen = 2_00
@@ -183,14 +233,25 @@ def test_a_replayed_hold_or_capture_answers_as_the_first_did_and_moves_nothing(w
 
 
 def test_consumption_refunds_return_principal_and_bonus_in_the_proportions_taken(wallet):
-    wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=HQ, package=pb.TopUpPackage(
-        name="充50送10 华南", org_path="hq/south", steps=[pb.PackageStep(threshold_fen=50_00, bonus_fen=10_00)])))
+    wallet.CreateTopUpPackage(
+        pb.CreateTopUpPackageRequest(
+            request_id=rid(),
+            actor=HQ,
+            package=pb.TopUpPackage(
+                name="充50送10 华南", org_path="hq/south", steps=[pb.PackageStep(threshold_fen=50_00, bonus_fen=10_00)]
+            ),
+        )
+    )
     member = new_id("m")
     top_up(wallet, member, 50_00, store=GZ)  # 50.00 principal + 10.00 bonus
     spent = capture(wallet, hold(wallet, member, 10_00, store=GZ).hold_id, 10_00)
     assert (spent.principal_fen, spent.bonus_fen) == (8_33, 1_67)
-    back = [wallet.RefundConsumption(pb.RefundConsumptionRequest(
-        request_id=rid(), hold_id=spent.hold.hold_id, amount_fen=amount, store_path=GZ)) for amount in (3_33, 3_33, 3_34)]
+    back = [
+        wallet.RefundConsumption(
+            pb.RefundConsumptionRequest(request_id=rid(), hold_id=spent.hold.hold_id, amount_fen=amount, store_path=GZ)
+        )
+        for amount in (3_33, 3_33, 3_34)
+    ]
     assert sum(r.principal_fen for r in back) == 8_33 and sum(r.bonus_fen for r in back) == 1_67
     after = balance(wallet, member)
     assert (after.principal_fen, after.bonus_fen) == (50_00, 10_00)
@@ -203,8 +264,14 @@ def test_a_top_up_refund_needs_the_value_to_still_be_there(wallet):
     member = new_id("m")
     first = top_up(wallet, member, 100_00, tender_reference="WX-889")
     record = wallet.GetTopUp(pb.GetTopUpRequest(top_up_id=first.top_up_id)).top_up
-    assert (record.member_id, record.principal_fen, record.tender, record.tender_reference, record.store_path,
-            record.operator_id) == (member, 100_00, pb.TENDER_WECHAT_PAY, "WX-889", BJ, "cashier-07")
+    assert (
+        record.member_id,
+        record.principal_fen,
+        record.tender,
+        record.tender_reference,
+        record.store_path,
+        record.operator_id,
+    ) == (member, 100_00, pb.TENDER_WECHAT_PAY, "WX-889", BJ, "cashier-07")
     assert record.create_time.seconds > 0 and not record.HasField("refund_time")
     refund = pb.RefundTopUpRequest(request_id=rid(), top_up_id=first.top_up_id, reason="顾客退卡", actor=CASHIER)
     done = wallet.RefundTopUp(refund)
@@ -212,8 +279,10 @@ def test_a_top_up_refund_needs_the_value_to_still_be_there(wallet):
     assert done.balance.available_fen == 0
     refunded = wallet.GetTopUp(pb.GetTopUpRequest(top_up_id=first.top_up_id)).top_up
     assert refunded.refund_time.seconds >= record.create_time.seconds
-    assert refusal(wallet.GetTopUp, pb.GetTopUpRequest(top_up_id="t_nope"))[:2] == (grpc.StatusCode.NOT_FOUND,
-                                                                                    "TOP_UP_NOT_FOUND")
+    assert refusal(wallet.GetTopUp, pb.GetTopUpRequest(top_up_id="t_nope"))[:2] == (
+        grpc.StatusCode.NOT_FOUND,
+        "TOP_UP_NOT_FOUND",
+    )
     assert refusal(wallet.GetTopUp, pb.GetTopUpRequest())[2] == {"top_up_id": "TOP_UP_ID_REQUIRED"}
     again = pb.RefundTopUpRequest(request_id=rid(), top_up_id=first.top_up_id, reason="again", actor=CASHIER)
     assert refusal(wallet.RefundTopUp, again)[1] == "TOP_UP_ALREADY_REFUNDED"
@@ -230,7 +299,9 @@ def test_adjustments_are_hq_only_and_need_a_reason(wallet):
     assert refusal(wallet.Adjust, request)[:2] == (grpc.StatusCode.PERMISSION_DENIED, "ADJUSTMENT_HQ_ONLY")
     no_reason = pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=5_00, actor=HQ)
     assert refusal(wallet.Adjust, no_reason)[2] == {"reason": "REASON_REQUIRED"}
-    done = wallet.Adjust(pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=5_00, reason="投诉补偿", actor=HQ))
+    done = wallet.Adjust(
+        pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=5_00, reason="投诉补偿", actor=HQ)
+    )
     assert done.balance.bonus_fen == 5_00
     take = pb.AdjustRequest(request_id=rid(), member_id=member, principal_delta_fen=-1, reason="x", actor=HQ)
     assert refusal(wallet.Adjust, take)[1] == "INSUFFICIENT_BALANCE"
@@ -245,11 +316,17 @@ def test_a_statement_is_newest_first_across_kinds_and_pages_the_same_way(wallet)
     top_up(wallet, member, 100_00)
     spent = capture(wallet, hold(wallet, member, 30_00).hold_id, 30_00)
     wallet.Adjust(pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=5_00, reason="补偿", actor=HQ))
-    wallet.RefundConsumption(pb.RefundConsumptionRequest(request_id=rid(), hold_id=spent.hold.hold_id, amount_fen=10_00,
-                                                         store_path=BJ))
+    wallet.RefundConsumption(
+        pb.RefundConsumptionRequest(request_id=rid(), hold_id=spent.hold.hold_id, amount_fen=10_00, store_path=BJ)
+    )
     top_up(wallet, member, 1_00)
-    newest_first = [pb.ENTRY_KIND_TOP_UP, pb.ENTRY_KIND_CONSUMPTION_REFUND, pb.ENTRY_KIND_ADJUSTMENT,
-                    pb.ENTRY_KIND_CONSUMPTION, pb.ENTRY_KIND_TOP_UP]
+    newest_first = [
+        pb.ENTRY_KIND_TOP_UP,
+        pb.ENTRY_KIND_CONSUMPTION_REFUND,
+        pb.ENTRY_KIND_ADJUSTMENT,
+        pb.ENTRY_KIND_CONSUMPTION,
+        pb.ENTRY_KIND_TOP_UP,
+    ]
     statement = wallet.ListEntries(pb.ListEntriesRequest(member_id=member)).entries
     assert [e.kind for e in statement] == newest_first
     assert [e.balance_after_fen for e in statement] == [86_00, 85_00, 75_00, 70_00, 100_00]
@@ -271,6 +348,7 @@ def test_a_spend_across_twelve_lots_lists_its_entries_in_their_order(wallet):
     capture(wallet, hold(wallet, member, 120_00).hold_id, 120_00)
     statement = wallet.ListEntries(pb.ListEntriesRequest(member_id=member, kind=pb.ENTRY_KIND_CONSUMPTION)).entries
     assert [e.balance_after_fen for e in statement] == [n * 10_00 for n in range(12)]
+
 
 def read_statement_in_posting_order(wallet, member, page_size=7) -> list:
     """The member's statement read page by page, after checking that it is newest first
@@ -303,7 +381,8 @@ def test_concurrent_top_ups_and_spends_list_in_posting_order_page_by_page(wallet
         capture(wallet, held.hold_id, 1_00 + n)
 
     work = [lambda n=n: top_up(wallet, member, 10_00 + n) for n in range(60)] + [
-        lambda n=n: spend(n) for n in range(60)]
+        lambda n=n: spend(n) for n in range(60)
+    ]
     with ThreadPoolExecutor(24) as pool:
         for done in [pool.submit(w) for w in work]:
             done.result()
@@ -319,8 +398,16 @@ def test_a_member_s_rows_of_one_batch_top_up_list_in_the_file_s_order(wallet):
     one time: the statement still lists them in the file's order."""
     member = new_id("m")
     content = "member_id,amount_fen\n" + "".join(f"{member},{n * 100}\n" for n in range(1, 13))
-    wallet.BatchTopUp(pb.BatchTopUpRequest(request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=content.encode(),
-                                           format=file_pb2.FILE_FORMAT_CSV, store_path=BJ, actor=CASHIER))
+    wallet.BatchTopUp(
+        pb.BatchTopUpRequest(
+            request_id=rid(),
+            batch_id=f"corp-{rid()[:8]}",
+            content=content.encode(),
+            format=file_pb2.FILE_FORMAT_CSV,
+            store_path=BJ,
+            actor=CASHIER,
+        )
+    )
     statement = read_statement_in_posting_order(wallet, member, page_size=5)
     assert [e.principal_delta_fen for e in statement] == [n * 100 for n in range(12, 0, -1)]
 
@@ -328,15 +415,20 @@ def test_a_member_s_rows_of_one_batch_top_up_list_in_the_file_s_order(wallet):
 def test_bad_input_names_every_bad_field_and_writes_nothing(wallet):
     member = new_id("m")
     bad = pb.HoldRequest(request_id="", member_id="someone", amount_fen=-5, ttl=Duration(seconds=7200), store_path="hq")
-    assert refusal(wallet.Hold, bad)[2] == {"request_id": "REQUEST_ID_INVALID", "member_id": "MEMBER_ID_INVALID",
-                                            "amount_fen": "AMOUNT_INVALID", "ttl": "TTL_OUT_OF_RANGE",
-                                            "store_path": "STORE_PATH_INVALID"}
+    assert refusal(wallet.Hold, bad)[2] == {
+        "request_id": "REQUEST_ID_INVALID",
+        "member_id": "MEMBER_ID_INVALID",
+        "amount_fen": "AMOUNT_INVALID",
+        "ttl": "TTL_OUT_OF_RANGE",
+        "store_path": "STORE_PATH_INVALID",
+    }
     bad_top_up = pb.TopUpRequest(request_id=rid(), member_id=member, amount_fen=1_00, tender=99, store_path=SH)
     assert refusal(wallet.TopUp, bad_top_up)[2] == {"tender": "TENDER_INVALID", "actor": "ACTOR_REQUIRED"}
     assert balance(wallet, member).available_fen == 0
     assert not wallet.ListEntries(pb.ListEntriesRequest(member_id=member)).entries
     assert refusal(wallet.ListEntries, pb.ListEntriesRequest(member_id=member, page_token="zz"))[2] == {
-        "page_token": "PAGE_TOKEN_INVALID"}
+        "page_token": "PAGE_TOKEN_INVALID"
+    }
 
 
 def test_fifty_concurrent_holds_against_a_balance_for_ten(wallet):
@@ -361,10 +453,17 @@ def _try_hold(wallet, member, amount):
 def test_batch_top_up_reports_each_row_and_a_rerun_applies_nothing_twice(wallet):
     members = [new_id("m") for _ in range(3)]
     out = io.StringIO()
-    csv.writer(out).writerows([["member_id", "amount_fen"], [members[0], "500"], [members[1], "abc"],
-                               ["nobody", "100"], [members[2], "700"]])
-    request = pb.BatchTopUpRequest(request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=out.getvalue().encode(),
-                                   format=file_pb2.FILE_FORMAT_CSV, store_path=BJ, actor=CASHIER)
+    csv.writer(out).writerows(
+        [["member_id", "amount_fen"], [members[0], "500"], [members[1], "abc"], ["nobody", "100"], [members[2], "700"]]
+    )
+    request = pb.BatchTopUpRequest(
+        request_id=rid(),
+        batch_id=f"corp-{rid()[:8]}",
+        content=out.getvalue().encode(),
+        format=file_pb2.FILE_FORMAT_CSV,
+        store_path=BJ,
+        actor=CASHIER,
+    )
     report = wallet.BatchTopUp(request)
     assert (report.applied_rows, report.rejected_rows, report.total_fen) == (2, 2, 1200)
     assert [r.reject_reason for r in report.rows] == ["", "AMOUNT_INVALID", "MEMBER_ID_INVALID", ""]
@@ -382,9 +481,16 @@ def test_runs_of_one_batch_at_the_same_time_apply_each_row_once(wallet):
     batch_id = f"corp-{rid()[:8]}"
 
     def run(_):
-        return wallet.BatchTopUp(pb.BatchTopUpRequest(
-            request_id=rid(), batch_id=batch_id, content=content.encode(), format=file_pb2.FILE_FORMAT_CSV,
-            store_path=BJ, actor=CASHIER))
+        return wallet.BatchTopUp(
+            pb.BatchTopUpRequest(
+                request_id=rid(),
+                batch_id=batch_id,
+                content=content.encode(),
+                format=file_pb2.FILE_FORMAT_CSV,
+                store_path=BJ,
+                actor=CASHIER,
+            )
+        )
 
     with ThreadPoolExecutor(4) as pool:
         reports = list(pool.map(run, range(4)))
@@ -405,9 +511,16 @@ def test_two_companies_batches_sharing_staff_run_at_once_without_a_deadlock(wall
 
     def run(order):
         content = "member_id,amount_fen\n" + "".join(f"{m},100\n" for m in order)
-        return wallet.BatchTopUp(pb.BatchTopUpRequest(
-            request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=content.encode(), format=file_pb2.FILE_FORMAT_CSV,
-            store_path=BJ, actor=CASHIER))
+        return wallet.BatchTopUp(
+            pb.BatchTopUpRequest(
+                request_id=rid(),
+                batch_id=f"corp-{rid()[:8]}",
+                content=content.encode(),
+                format=file_pb2.FILE_FORMAT_CSV,
+                store_path=BJ,
+                actor=CASHIER,
+            )
+        )
 
     for _ in range(3):
         with ThreadPoolExecutor(2) as pool:
@@ -433,8 +546,18 @@ def test_a_company_batch_gets_only_the_package_made_for_companies(wallet):
     store, region = "hq/central/wh-001", actor_pb2.Actor(operator_id="central-ops", org_path="hq/central")
 
     def create(name, bonus, tenders=()):
-        return wallet.CreateTopUpPackage(pb.CreateTopUpPackageRequest(request_id=rid(), actor=region, package=pb.TopUpPackage(
-            name=name, org_path=store, steps=[pb.PackageStep(threshold_fen=100_00, bonus_fen=bonus)], tenders=tenders))).package
+        return wallet.CreateTopUpPackage(
+            pb.CreateTopUpPackageRequest(
+                request_id=rid(),
+                actor=region,
+                package=pb.TopUpPackage(
+                    name=name,
+                    org_path=store,
+                    steps=[pb.PackageStep(threshold_fen=100_00, bonus_fen=bonus)],
+                    tenders=tenders,
+                ),
+            )
+        ).package
 
     shelf = create("充100送20", 20_00)
     assert list(shelf.tenders) == []
@@ -442,11 +565,21 @@ def test_a_company_batch_gets_only_the_package_made_for_companies(wallet):
 
     def batch():
         content = f"member_id,amount_fen\n{member},10000\n".encode()
-        return wallet.BatchTopUp(pb.BatchTopUpRequest(request_id=rid(), batch_id=f"corp-{rid()[:8]}", content=content,
-                                                      format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=region))
+        return wallet.BatchTopUp(
+            pb.BatchTopUpRequest(
+                request_id=rid(),
+                batch_id=f"corp-{rid()[:8]}",
+                content=content,
+                format=file_pb2.FILE_FORMAT_CSV,
+                store_path=store,
+                actor=region,
+            )
+        )
 
     first = batch()
-    assert (first.applied_rows, first.bonus_fen) == (1, 0) and balance(wallet, member).bonus_fen == 0  # not the company's
+    assert (first.applied_rows, first.bonus_fen) == (1, 0) and balance(
+        wallet, member
+    ).bonus_fen == 0  # not the company's
     assert top_up(wallet, member, 100_00, store=store).bonus_fen == 20_00  # while a member at the till gets it
     corporate = create("企业充100送3", 3_00, [pb.TENDER_ENTERPRISE])
     assert list(corporate.tenders) == [pb.TENDER_ENTERPRISE]
@@ -457,33 +590,57 @@ def test_a_company_batch_gets_only_the_package_made_for_companies(wallet):
     entries = wallet.ListEntries(pb.ListEntriesRequest(member_id=member, kind=pb.ENTRY_KIND_TOP_UP_BONUS)).entries
     assert [(e.bonus_delta_fen, e.memo) for e in entries] == [(3_00, "企业充100送3"), (20_00, "充100送20")]
 
-    bad = pb.CreateTopUpPackageRequest(request_id=rid(), actor=region, package=pb.TopUpPackage(
-        name="x", org_path=store, steps=[pb.PackageStep(threshold_fen=1, bonus_fen=1)],
-        tenders=[pb.TENDER_CASH, pb.TENDER_UNSPECIFIED]))
+    bad = pb.CreateTopUpPackageRequest(
+        request_id=rid(),
+        actor=region,
+        package=pb.TopUpPackage(
+            name="x",
+            org_path=store,
+            steps=[pb.PackageStep(threshold_fen=1, bonus_fen=1)],
+            tenders=[pb.TENDER_CASH, pb.TENDER_UNSPECIFIED],
+        ),
+    )
     assert refusal(wallet.CreateTopUpPackage, bad)[2] == {"package.tenders": "TENDER_INVALID"}
     bad.package.tenders[:] = [pb.TENDER_CASH, pb.TENDER_CASH]
     assert refusal(wallet.CreateTopUpPackage, bad)[2] == {"package.tenders": "TENDERS_REPEATED"}
-    assert [p.package_id for p in wallet.ListTopUpPackages(pb.ListTopUpPackagesRequest(org_path=store)).packages] == sorted(
-        [shelf.package_id, corporate.package_id])  # the refused ones wrote nothing
+    assert [
+        p.package_id for p in wallet.ListTopUpPackages(pb.ListTopUpPackagesRequest(org_path=store)).packages
+    ] == sorted([shelf.package_id, corporate.package_id])  # the refused ones wrote nothing
 
 
 def test_settlement_shows_who_owes_whom(wallet):
     member = new_id("m")
     top_up(wallet, member, 40_00, store="hq/west/cd-001")  # loaded in the west
-    capture(wallet, hold(wallet, member, 30_00, store="hq/west/xa-001").hold_id, 30_00)  # spent at another western store
+    capture(
+        wallet, hold(wallet, member, 30_00, store="hq/west/xa-001").hold_id, 30_00
+    )  # spent at another western store
     today = date_pb2.Date(year=time.gmtime().tm_year, month=1, day=1)
     end = date_pb2.Date(year=time.gmtime().tm_year + 1, month=12, day=31)
     report = wallet.GetSettlement(pb.GetSettlementRequest(org_path="hq/west", start_date=today, end_date=end))
-    assert [(p.store_path, p.loaded_here_spent_elsewhere_fen, p.loaded_elsewhere_spent_here_fen, p.net_fen)
-            for p in report.positions] == [("hq/west/cd-001", 30_00, 0, -30_00), ("hq/west/xa-001", 0, 30_00, 30_00)]
+    assert [
+        (p.store_path, p.loaded_here_spent_elsewhere_fen, p.loaded_elsewhere_spent_here_fen, p.net_fen)
+        for p in report.positions
+    ] == [("hq/west/cd-001", 30_00, 0, -30_00), ("hq/west/xa-001", 0, 30_00, 30_00)]
     reversed_dates = pb.GetSettlementRequest(org_path="hq/west", start_date=end, end_date=today)
     assert refusal(wallet.GetSettlement, reversed_dates)[2] == {"end_date": "DATES_REVERSED"}
 
 
-OPERATIONS = st.lists(st.tuples(st.sampled_from(["top_up", "hold", "capture", "release", "refund", "refund_top_up",
-                                                 "adjust"]), st.integers(1, 300_00)), min_size=1, max_size=12)
-ALLOWED_REFUSALS = {"INSUFFICIENT_BALANCE", "HOLD_ALREADY_CAPTURED", "HOLD_RELEASED", "REFUND_EXCEEDS_CAPTURE",
-                    "TOP_UP_ALREADY_REFUNDED", "HOLD_NOT_CAPTURED"}
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["top_up", "hold", "capture", "release", "refund", "refund_top_up", "adjust"]),
+        st.integers(1, 300_00),
+    ),
+    min_size=1,
+    max_size=12,
+)
+ALLOWED_REFUSALS = {
+    "INSUFFICIENT_BALANCE",
+    "HOLD_ALREADY_CAPTURED",
+    "HOLD_RELEASED",
+    "REFUND_EXCEEDS_CAPTURE",
+    "TOP_UP_ALREADY_REFUNDED",
+    "HOLD_NOT_CAPTURED",
+}
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -507,16 +664,24 @@ def test_any_sequence_of_operations_keeps_the_books_balanced(wallet, operations)
             elif op == "release" and holds:
                 wallet.Release(pb.ReleaseRequest(request_id=rid(), hold_id=holds.pop().hold_id))
             elif op == "refund" and captured:
-                back = wallet.RefundConsumption(pb.RefundConsumptionRequest(
-                    request_id=rid(), hold_id=captured[-1], amount_fen=amount, store_path=BJ))
+                back = wallet.RefundConsumption(
+                    pb.RefundConsumptionRequest(
+                        request_id=rid(), hold_id=captured[-1], amount_fen=amount, store_path=BJ
+                    )
+                )
                 expected += back.principal_fen + back.bonus_fen
             elif op == "refund_top_up" and top_ups:
-                back = wallet.RefundTopUp(pb.RefundTopUpRequest(request_id=rid(), top_up_id=top_ups[-1], reason="r", actor=CASHIER))
+                back = wallet.RefundTopUp(
+                    pb.RefundTopUpRequest(request_id=rid(), top_up_id=top_ups[-1], reason="r", actor=CASHIER)
+                )
                 expected -= back.principal_fen + back.bonus_fen
             elif op == "adjust":
                 sign = -1 if amount % 2 else 1
-                wallet.Adjust(pb.AdjustRequest(request_id=rid(), member_id=member, bonus_delta_fen=sign * amount,
-                                               reason="盘点调整", actor=HQ))
+                wallet.Adjust(
+                    pb.AdjustRequest(
+                        request_id=rid(), member_id=member, bonus_delta_fen=sign * amount, reason="盘点调整", actor=HQ
+                    )
+                )
                 expected += sign * amount
         except grpc.RpcError as error:
             assert refusal_of(error, "wallet.huiyuan")[1] in ALLOWED_REFUSALS
@@ -542,19 +707,28 @@ def test_entries_posted_before_the_sequence_are_numbered_in_the_statement_s_old_
     try:
         with engine.begin() as connection:
             for entry_id, member, at in posted:
-                connection.execute(sa.text(
-                    "INSERT INTO entries (entry_id, operation_id, member_id, kind, principal_delta_fen, bonus_delta_fen,"
-                    " balance_after_fen, counter_account, loaded_store_path, store_path, operator_id, policy, memo,"
-                    " post_time) VALUES (:e, :o, :m, 'TOP_UP', 1, 0, 1, 'TENDER:x', 'x', 'x', 'op', '-', '', :t)"),
-                    {"e": entry_id, "o": entry_id[:3], "m": member, "t": at})
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO entries (entry_id, operation_id, member_id, kind, principal_delta_fen, bonus_delta_fen,"
+                        " balance_after_fen, counter_account, loaded_store_path, store_path, operator_id, policy, memo,"
+                        " post_time) VALUES (:e, :o, :m, 'TOP_UP', 1, 0, 1, 'TENDER:x', 'x', 'x', 'op', '-', '', :t)"
+                    ),
+                    {"e": entry_id, "o": entry_id[:3], "m": member, "t": at},
+                )
             for member in ("m_a", "m_b", "m_c"):
-                connection.execute(sa.text(
-                    "INSERT INTO member_accounts (member_id, principal_fen, bonus_fen, held_principal_fen, held_bonus_fen,"
-                    " update_time) VALUES (:m, 0, 0, 0, 0, :t)"), {"m": member, "t": t0})
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO member_accounts (member_id, principal_fen, bonus_fen, held_principal_fen, held_bonus_fen,"
+                        " update_time) VALUES (:m, 0, 0, 0, 0, :t)"
+                    ),
+                    {"m": member, "t": t0},
+                )
         migrate.upgrade(SPEC.migrations_dir, url, "wallet")
         with engine.connect() as connection:
             numbered = connection.execute(sa.text("SELECT entry_id, sequence FROM entries ORDER BY entry_id")).all()
-            last = connection.execute(sa.text("SELECT member_id, last_sequence FROM member_accounts ORDER BY member_id")).all()
+            last = connection.execute(
+                sa.text("SELECT member_id, last_sequence FROM member_accounts ORDER BY member_id")
+            ).all()
     finally:
         engine.dispose()
     assert [tuple(r) for r in numbered] == [("t_1:0000", 1), ("t_1:0001", 2), ("t_2:0000", 3), ("t_3:0000", 1)]

@@ -22,8 +22,12 @@ class Role(StrEnum):
 
 STORE_ROLES = {Role.TERMINAL, Role.STORE_MANAGER}
 # The kind of org node (member.v1 OrgNodeKind) a credential of each role is bound to.
-NODE_KINDS = {Role.HQ_ADMIN: {"HQ"}, Role.REGIONAL_MANAGER: {"REGION"}, Role.STORE_MANAGER: {"STORE"},
-              Role.TERMINAL: {"STORE", "TERMINAL"}}
+NODE_KINDS = {
+    Role.HQ_ADMIN: {"HQ"},
+    Role.REGIONAL_MANAGER: {"REGION"},
+    Role.STORE_MANAGER: {"STORE"},
+    Role.TERMINAL: {"STORE", "TERMINAL"},
+}
 BACK_OFFICE_ROLES = frozenset({Role.STORE_MANAGER, Role.REGIONAL_MANAGER, Role.HQ_ADMIN})
 ALL_ROLES = set(Role)
 
@@ -71,8 +75,9 @@ def digest(key: str) -> str:
 
 def denied() -> PermissionDenied:
     # One answer for "not yours" and "not there": scope never leaks existence.
-    return PermissionDenied("OUT_OF_SCOPE", "This call is outside your credential's scope or role.",
-                            "此操作超出您的权限范围。")
+    return PermissionDenied(
+        "OUT_OF_SCOPE", "This call is outside your credential's scope or role.", "此操作超出您的权限范围。"
+    )
 
 
 def binding_refusal(org_path: str, role: Role, kind: str | None) -> NotFound | InvalidArgument | None:
@@ -81,11 +86,18 @@ def binding_refusal(org_path: str, role: Role, kind: str | None) -> NotFound | I
     alike: a key for a node that is not there, or a till's key at HQ, would open a
     scope nobody meant."""
     if kind is None:
-        return NotFound("ORG_NODE_NOT_FOUND", f"No org node at '{org_path}'.", f"组织节点 '{org_path}' 不存在。",
-                        path=org_path)
+        return NotFound(
+            "ORG_NODE_NOT_FOUND", f"No org node at '{org_path}'.", f"组织节点 '{org_path}' 不存在。", path=org_path
+        )
     if kind not in NODE_KINDS[role]:
-        error = invalid("org_path", "ORG_LEVEL_INVALID", "bind HQ_ADMIN to hq, REGIONAL_MANAGER to a region, "
-                        "STORE_MANAGER to a store, TERMINAL to a store or terminal")
-        error.zh = "凭证的角色与组织节点不符：总部管理员绑定总部，区域经理绑定区域，店长绑定门店，收银终端绑定门店或终端。"
+        error = invalid(
+            "org_path",
+            "ORG_LEVEL_INVALID",
+            "bind HQ_ADMIN to hq, REGIONAL_MANAGER to a region, "
+            "STORE_MANAGER to a store, TERMINAL to a store or terminal",
+        )
+        error.zh = (
+            "凭证的角色与组织节点不符：总部管理员绑定总部，区域经理绑定区域，店长绑定门店，收银终端绑定门店或终端。"
+        )
         return error
     return None

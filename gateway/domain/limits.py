@@ -28,8 +28,7 @@ from huiyuan.runtime.errors import ResourceExhausted
 # read (gRPC's limit is one for the whole server, not one a method).
 MAX_UPLOAD_BYTES = 16 * 2**20
 MAX_REQUEST_BYTES = 4 * 2**20
-UPLOADS = frozenset({"/huiyuan.gateway.v1.GatewayService/BatchTopUp",
-                     "/huiyuan.member.v1.MemberService/ImportMembers"})
+UPLOADS = frozenset({"/huiyuan.gateway.v1.GatewayService/BatchTopUp", "/huiyuan.member.v1.MemberService/ImportMembers"})
 
 
 def max_request_bytes(method: str) -> int:
@@ -53,6 +52,9 @@ class TokenBuckets:
             self._buckets[key] = (tokens, now)
             wait = (1 - tokens) / self.per_s
             raise ResourceExhausted(
-                "LOOKUP_RATE_EXCEEDED", f"Too many member lookups with this key; try again in {wait:.1f} s.",
-                f"查询会员过于频繁，请 {max(1, round(wait))} 秒后再试。", retry_delay_s=wait)
+                "LOOKUP_RATE_EXCEEDED",
+                f"Too many member lookups with this key; try again in {wait:.1f} s.",
+                f"查询会员过于频繁，请 {max(1, round(wait))} 秒后再试。",
+                retry_delay_s=wait,
+            )
         self._buckets[key] = (tokens - 1, now)

@@ -14,6 +14,7 @@ from huiyuan.runtime.money import share, split_proportionally
 class Returning:
     """The units a refund returns (lines: line id -> units), of the units bought, after
     earlier refunds of the order returned `refunded`."""
+
     lines: dict[str, int]
     bought: dict[str, int]
     refunded: dict[str, int]
@@ -25,13 +26,16 @@ class Returning:
         return share(amount, before + self.lines[line_id], bought) - share(amount, before, bought)
 
 
-def amounts_back(returning: Returning, payable: list[tuple[str, int]], points_offset_fen: int,
-                 points_used: int) -> tuple[int, int, int]:
+def amounts_back(
+    returning: Returning, payable: list[tuple[str, int]], points_offset_fen: int, points_used: int
+) -> tuple[int, int, int]:
     """(money, points, spend) the returned units give back, of an order whose lines were
     payable so much (payable: (line id, fen) in the quote's order) and whose points paid
     points_offset_fen with points_used: the offset is spread over the lines, the points
     over the offset; the spend is what the visit counted, points included."""
-    offset_fen = split_proportionally(min(points_offset_fen, sum(fen for _, fen in payable)), [fen for _, fen in payable])
+    offset_fen = split_proportionally(
+        min(points_offset_fen, sum(fen for _, fen in payable)), [fen for _, fen in payable]
+    )
     offset_points = split_proportionally(points_used, offset_fen)
     money = points = spend = 0
     for (line_id, fen), fen_share, points_share in zip(payable, offset_fen, offset_points):

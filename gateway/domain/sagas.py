@@ -25,7 +25,7 @@ def settled_step(step: str) -> str:
     return f"settled:{step}"
 
 
-def is_refusal(outcome) -> bool:
+def is_refusal(outcome: object) -> bool:
     """A service's answer "no", as opposed to no answer (UNAVAILABLE) or a failure of
     its own (INTERNAL: a bug there, nothing says what it did). A saga stops at either of
     those unfinished, for the next run; it never reads them as a refusal."""

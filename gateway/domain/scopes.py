@@ -21,6 +21,7 @@ card is read where its member is (ById.via).
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from gateway.domain.callers import Caller, Role
 from huiyuan.runtime.requests import on_line
@@ -55,7 +56,7 @@ class ById:
 class Route:
     service: str  # the attribute of gateway.use_cases.relay.Services holding the stub
     kind: str
-    roles: frozenset
+    roles: frozenset[Role]
     path: str = ""  # the request field (dotted) holding the node; "" = the whole chain; with by_id, a node it sets
     by_id: ById | None = None
     # What another service must learn of the answer: then(services, caller, request,
@@ -84,8 +85,9 @@ _CAMPAIGN = "/huiyuan.campaign.v1.CampaignService/"
 _COUNT_CARDS = "/huiyuan.wallet.v1.CountCardService/"
 _PINS = "/huiyuan.member.v1.PaymentPinService/"
 CAMPAIGN_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCampaign", "campaign_id", "campaign.org_path", "CAMPAIGN_NOT_FOUND")
-TEMPLATE_BY_ID = ById("campaign", f"{_CAMPAIGN}GetCouponTemplate", "template_id", "template.org_path",
-                      "TEMPLATE_NOT_FOUND")
+TEMPLATE_BY_ID = ById(
+    "campaign", f"{_CAMPAIGN}GetCouponTemplate", "template_id", "template.org_path", "TEMPLATE_NOT_FOUND"
+)
 RULE_BY_ID = ById("points", f"{_POINTS}GetRule", "rule_id", "rule.org_path", "RULE_NOT_FOUND")
 GIFT_BY_ID = ById("points", f"{_POINTS}GetGift", "gift_id", "gift.org_path", "GIFT_NOT_FOUND")
 PACKAGE_BY_ID = ById("wallet", f"{_WALLET}GetTopUpPackage", "package_id", "package.org_path", "PACKAGE_NOT_FOUND")
@@ -95,50 +97,62 @@ TOP_UP_BY_ID = ById("wallet", f"{_WALLET}GetTopUp", "top_up_id", "top_up.store_p
 # A member is its home store's: that store and the nodes above it may correct or tag them,
 # and adjust their points. The node that registered them (开卡门店) reads them too. A
 # request may name them inside the member it carries.
-MEMBER_BY_ID = ById("member", f"{_MEMBER}GetMember", "member_id", "member.home_store_path", "MEMBER_NOT_FOUND",
-                    read_from="member.registered_org_path")
+MEMBER_BY_ID = ById(
+    "member",
+    f"{_MEMBER}GetMember",
+    "member_id",
+    "member.home_store_path",
+    "MEMBER_NOT_FOUND",
+    read_from="member.registered_org_path",
+)
 MEMBER_IN_REQUEST = replace(MEMBER_BY_ID, in_request="member.member_id")
 MEMBER_CONTACTED = replace(MEMBER_BY_ID, in_request="contact.member_id")
-CARD_BY_NUMBER = ById("cards", f"{_CARDS}GetCard", "card_number", "", "CARD_NOT_FOUND",
-                      via=("card.member_id", MEMBER_BY_ID))
+CARD_BY_NUMBER = ById(
+    "cards", f"{_CARDS}GetCard", "card_number", "", "CARD_NOT_FOUND", via=("card.member_id", MEMBER_BY_ID)
+)
 # A count card plan is its node's; a count card is usable (and read) under its plan's
 # node, and refunded by the store that sold it, or above; a use is its store's.
-PLAN_BY_ID = ById("count_cards", f"{_COUNT_CARDS}GetCountCardPlan", "plan_id", "plan.org_path",
-                  "COUNT_CARD_PLAN_NOT_FOUND")
-COUNT_CARD_BY_ID = ById("count_cards", f"{_COUNT_CARDS}GetCountCard", "card_id", "card.org_path", "COUNT_CARD_NOT_FOUND")
+PLAN_BY_ID = ById(
+    "count_cards", f"{_COUNT_CARDS}GetCountCardPlan", "plan_id", "plan.org_path", "COUNT_CARD_PLAN_NOT_FOUND"
+)
+COUNT_CARD_BY_ID = ById(
+    "count_cards", f"{_COUNT_CARDS}GetCountCard", "card_id", "card.org_path", "COUNT_CARD_NOT_FOUND"
+)
 COUNT_CARD_SOLD_BY_ID = replace(COUNT_CARD_BY_ID, path="card.sold_store_path")
-COUNT_CARD_USE_BY_ID = ById("count_cards", f"{_COUNT_CARDS}GetCountCardUse", "use_id", "use.store_path",
-                            "COUNT_CARD_USE_NOT_FOUND")
+COUNT_CARD_USE_BY_ID = ById(
+    "count_cards", f"{_COUNT_CARDS}GetCountCardUse", "use_id", "use.store_path", "COUNT_CARD_USE_NOT_FOUND"
+)
 
 # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
 ISSUE_COUPONS = Route("campaign", WRITE, CONFIGURERS, by_id=TEMPLATE_BY_ID, members="member_ids")
 
 
-def get_field(message, dotted: str):
+def get_field(message: Any, dotted: str) -> Any:
     for name in dotted.split("."):
         message = getattr(message, name)
     return message
 
 
-def set_field(message, dotted: str, value) -> None:
+def set_field(message: Any, dotted: str, value: Any) -> None:
     *parents, name = dotted.split(".")
     for parent in parents:
         message = getattr(message, parent)
     setattr(message, name, value)
 
 
-def named(request, b: ById) -> str:
+def named(request: Any, b: ById) -> str:
     """The id of the object the request names."""
-    return get_field(request, b.in_request or b.id_field)
+    return str(get_field(request, b.in_request or b.id_field))
 
 
-def node_of(b: ById, found) -> str:
+def node_of(b: ById, found: Any) -> str:
     """The node an object belongs to; found: what b.method answers for it."""
     return get_field(found, b.path) or (b.read_from and get_field(found, b.read_from)) or CHAIN
 
 
-def sees(caller: Caller, b: ById, found) -> bool:
+def sees(caller: Caller, b: ById, found: Any) -> bool:
     """May the caller read this object: it lies on the caller's line (at, above or below
     the caller's node), or its read_from node is under the caller's."""
     return on_line(node_of(b, found), caller.org_path) or bool(
-        b.read_from and caller.covers(get_field(found, b.read_from)))
+        b.read_from and caller.covers(get_field(found, b.read_from))
+    )

@@ -11,8 +11,9 @@ from huiyuan.runtime.money import cumulative_split, split_proportionally
 TenderKey = tuple[int, str]  # (kind, reference)
 
 
-def split_back(paid: list[tuple[TenderKey, int]], returned: dict[TenderKey, int],
-               money: int) -> list[tuple[TenderKey, int]]:
+def split_back(
+    paid: list[tuple[TenderKey, int]], returned: dict[TenderKey, int], money: int
+) -> list[tuple[TenderKey, int]]:
     """(tender, fen it gives back now) for each tender that paid (paid: (tender, fen) in
     the order's order, a tender named twice counted once), after earlier refunds gave
     back what `returned` says. (Refunds made before this rule gave stored value back

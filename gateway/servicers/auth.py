@@ -24,6 +24,9 @@ class Authenticator:
         header = dict(context.invocation_metadata() or ()).get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() not in SCHEMES or not key.strip():
-            raise Unauthenticated("CREDENTIAL_REQUIRED", "Send your key as 'authorization: Bearer <key>'.",
-                                  "请在请求中提供凭证：authorization: Bearer <key>。")
+            raise Unauthenticated(
+                "CREDENTIAL_REQUIRED",
+                "Send your key as 'authorization: Bearer <key>'.",
+                "请在请求中提供凭证：authorization: Bearer <key>。",
+            )
         return await caller_of(self.database, key.strip(), roles)

@@ -3,16 +3,15 @@
 import re
 from datetime import timedelta
 
-from gateway.use_cases import tenders
 from gateway.domain.callers import Caller
+from gateway.use_cases import tenders
 from gateway.use_cases.audit import MAX_TARGET_ID
-from huiyuan.runtime.requests import check_request_id
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import enum_name, from_timestamp
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import is_id
-from huiyuan.runtime.requests import check_org_path
+from huiyuan.runtime.requests import check_org_path, check_request_id
 
 MAX_LINES = 200
 MAX_TENDERS = 10
@@ -25,16 +24,33 @@ MAX_PERIOD = timedelta(days=93)  # a quarter: longer reports are the data wareho
 def checkout(v: Violations, r: pb.CheckoutRequest) -> None:
     check_request_id(v, r.request_id)
     order(v, r)
-    v.check(len(r.tenders) <= MAX_TENDERS, "tenders", "TENDERS_INVALID", f"an order is paid by {MAX_TENDERS} tenders at most")
+    v.check(
+        len(r.tenders) <= MAX_TENDERS,
+        "tenders",
+        "TENDERS_INVALID",
+        f"an order is paid by {MAX_TENDERS} tenders at most",
+    )
     for i, t in enumerate(r.tenders[:MAX_TENDERS]):
-        v.check(t.kind in pb.TenderKind.values() and t.kind != 0, f"tenders[{i}].kind", "TENDER_INVALID", "unknown tender")
+        v.check(
+            t.kind in pb.TenderKind.values() and t.kind != 0, f"tenders[{i}].kind", "TENDER_INVALID", "unknown tender"
+        )
         v.check(t.amount_fen > 0, f"tenders[{i}].amount_fen", "AMOUNT_INVALID", "a tender pays more than 0 fen")
-        v.check(len(t.reference) <= 64, f"tenders[{i}].reference", "TOO_LONG", "a tender's reference is 64 characters at most")
-    v.check(sum(t.kind == pb.TENDER_KIND_STORED_VALUE for t in r.tenders) <= 1, "tenders", "TENDERS_INVALID",
-            "stored value is one tender at most")
+        v.check(
+            len(t.reference) <= 64,
+            f"tenders[{i}].reference",
+            "TOO_LONG",
+            "a tender's reference is 64 characters at most",
+        )
+    v.check(
+        sum(t.kind == pb.TENDER_KIND_STORED_VALUE for t in r.tenders) <= 1,
+        "tenders",
+        "TENDERS_INVALID",
+        "stored value is one tender at most",
+    )
     v.check(not (r.card_number and r.qr_token), "qr_token", "CREDENTIALS_INVALID", "a card or a QR code, not both")
-    v.check(not r.payment_pin or PIN.match(r.payment_pin) is not None, "payment_pin", "PIN_INVALID",
-            "a PIN is 6 digits")
+    v.check(
+        not r.payment_pin or PIN.match(r.payment_pin) is not None, "payment_pin", "PIN_INVALID", "a PIN is 6 digits"
+    )
 
 
 def order(v: Violations, r: pb.CheckoutRequest | pb.PriceOrderRequest) -> None:
@@ -43,15 +59,27 @@ def order(v: Violations, r: pb.CheckoutRequest | pb.PriceOrderRequest) -> None:
     v.check(0 < len(r.lines) <= MAX_LINES, "lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
     seen = set()
     for i, line in enumerate(r.lines):
-        v.check(bool(line.line_id) and line.line_id not in seen, f"lines[{i}].line_id", "LINE_ID_INVALID",
-                "every line needs its own line_id")
+        v.check(
+            bool(line.line_id) and line.line_id not in seen,
+            f"lines[{i}].line_id",
+            "LINE_ID_INVALID",
+            "every line needs its own line_id",
+        )
         seen.add(line.line_id)
         v.check(bool(line.sku), f"lines[{i}].sku", "SKU_REQUIRED", "sku is required")
         v.check(0 < line.quantity <= 100_000, f"lines[{i}].quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
-        v.check(0 <= line.unit_price_fen <= 10**9, f"lines[{i}].unit_price_fen", "PRICE_INVALID",
-                "unit_price_fen must be 0 or more")
-    v.check(len(set(r.coupon_codes)) == len(r.coupon_codes) <= 20, "coupon_codes", "COUPON_CODES_INVALID",
-            "at most 20 coupon codes, each once")
+        v.check(
+            0 <= line.unit_price_fen <= 10**9,
+            f"lines[{i}].unit_price_fen",
+            "PRICE_INVALID",
+            "unit_price_fen must be 0 or more",
+        )
+    v.check(
+        len(set(r.coupon_codes)) == len(r.coupon_codes) <= 20,
+        "coupon_codes",
+        "COUPON_CODES_INVALID",
+        "at most 20 coupon codes, each once",
+    )
     v.check(0 <= r.points_to_use <= 100_000_000, "points_to_use", "POINTS_INVALID", "points_to_use must be 0 or more")
 
 
@@ -69,14 +97,22 @@ def refund(v: Violations, request: pb.RefundRequest) -> None:
 def settlement(v: Violations, request: pb.SettleOrderRequest) -> None:
     check_request_id(v, request.request_id)
     v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
-    v.check(0 < len(request.reason.strip()) <= MAX_REASON, "reason", "REASON_REQUIRED",
-            f"say why the order may finish without its refused steps (1 to {MAX_REASON} characters)")
+    v.check(
+        0 < len(request.reason.strip()) <= MAX_REASON,
+        "reason",
+        "REASON_REQUIRED",
+        f"say why the order may finish without its refused steps (1 to {MAX_REASON} characters)",
+    )
 
 
 def top_up(v: Violations, request: pb.TopUpRequest) -> None:
     check_request_id(v, request.request_id)
-    v.check(request.tender in tenders.TILL_TO_WALLET, "tender", "TENDER_INVALID",
-            "tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY")
+    v.check(
+        request.tender in tenders.TILL_TO_WALLET,
+        "tender",
+        "TENDER_INVALID",
+        "tender must be CASH, BANK_CARD, WECHAT_PAY or ALIPAY",
+    )
 
 
 def segment_coupons(v: Violations, request: pb.IssueSegmentCouponsRequest) -> None:
@@ -88,8 +124,12 @@ def segment_coupons(v: Violations, request: pb.IssueSegmentCouponsRequest) -> No
 def batch_top_up(v: Violations, request: pb.BatchTopUpRequest, caller: Caller) -> tuple[str, bool]:
     """The store that took the money, and whether the file is XLSX."""
     check_request_id(v, request.request_id)
-    v.check(bool(BATCH_ID.match(request.batch_id)), "batch_id", "BATCH_ID_INVALID",
-            "batch_id: 1 to 48 letters, digits or . _ : -")
+    v.check(
+        bool(BATCH_ID.match(request.batch_id)),
+        "batch_id",
+        "BATCH_ID_INVALID",
+        "batch_id: 1 to 48 letters, digits or . _ : -",
+    )
     xlsx = files.check_format(v, request.format)
     v.check(bool(request.content), "content", "CONTENT_REQUIRED", "content: the file's bytes are required")
     return caller.store_asked(v, request.store_path, "the store that took the money"), xlsx
@@ -103,8 +143,12 @@ def export(v: Violations, request: pb.ExportOrdersRequest):
     v.check(start is not None, "start_time", "PERIOD_REQUIRED", "start_time is required")
     v.check(end is not None, "end_time", "PERIOD_REQUIRED", "end_time is required")
     if start and end:
-        v.check(start < end <= start + MAX_PERIOD, "end_time", "PERIOD_INVALID",
-                "end_time must be after start_time, by at most 93 days")
+        v.check(
+            start < end <= start + MAX_PERIOD,
+            "end_time",
+            "PERIOD_INVALID",
+            "end_time must be after start_time, by at most 93 days",
+        )
     state = enum_name(pb.OrderState, "ORDER_STATE", request.state)
     v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown order state")
     return node, start, end, state, files.check_format(v, request.format)
@@ -127,11 +171,21 @@ def audit_list(v: Violations, request: pb.ListAuditEntriesRequest, caller: Calle
     start = from_timestamp(request.start_time) if request.HasField("start_time") else None
     end = from_timestamp(request.end_time) if request.HasField("end_time") else None
     v.check(start is None or end is None or start < end, "end_time", "PERIOD_INVALID", "end_time is after start_time")
-    v.check(len(request.key_id) <= 40 and len(request.method) <= 128 and len(request.target_id) <= MAX_TARGET_ID, "key_id",
-            "TOO_LONG", "key_id, method and target_id are ids and names, not texts")
+    v.check(
+        len(request.key_id) <= 40 and len(request.method) <= 128 and len(request.target_id) <= MAX_TARGET_ID,
+        "key_id",
+        "TOO_LONG",
+        "key_id, method and target_id are ids and names, not texts",
+    )
     size = pagination.page_size(request.page_size, 50, 500, v)
-    filters = [node, request.key_id, request.method, request.target_id,
-               start.isoformat() if start else "", end.isoformat() if end else ""]
+    filters = [
+        node,
+        request.key_id,
+        request.method,
+        request.target_id,
+        start.isoformat() if start else "",
+        end.isoformat() if end else "",
+    ]
     fingerprint = pagination.fingerprint(*filters)
     before = pagination.decode(request.page_token, fingerprint, v)
     return node, start, end, size, before, fingerprint

@@ -12,17 +12,27 @@ from gateway.domain.limits import TokenBuckets
 from gateway.servicers import checks
 from gateway.servicers.auth import Authenticator
 from gateway.servicers.deadlines import LONG_CALL_S, passed_on_deadline
-from gateway.use_cases import (api_keys, audit, batches, checkout, decisions, members, orders, refunds, reports,
-                               segments, settlement, top_ups)
+from gateway.use_cases import (
+    api_keys,
+    audit,
+    batches,
+    checkout,
+    decisions,
+    members,
+    orders,
+    refunds,
+    reports,
+    segments,
+    settlement,
+    top_ups,
+)
 from gateway.use_cases.leases import LEASE_S
 from gateway.use_cases.relay import Services
 from huiyuan.database import Idempotency
-from huiyuan.runtime.requests import check_request_id
-from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.gateway.v1 import gateway_pb2_grpc
+from huiyuan.gateway.v1 import gateway_pb2 as pb, gateway_pb2_grpc
 from huiyuan.runtime.convert import calendar_date, enum_name
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.requests import check_org_path
+from huiyuan.runtime.requests import check_org_path, check_request_id
 from huiyuan.runtime.server import ServiceContext
 
 
@@ -43,8 +53,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if request.payment_pin:  # six digits are tried as phone numbers are (gateway/domain/limits.py)
             self.lookups.take(caller.key_id)
         # A retry while another run works on the order waits for its answer, within its own deadline.
-        return await checkout.checkout(self.services, self.database, caller, request,
-                                       max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
+        return await checkout.checkout(
+            self.services, self.database, caller, request, max(0.0, passed_on_deadline(context, LEASE_S) - 0.2)
+        )
 
     async def PriceOrder(self, request, context):
         caller = await self.auth.caller(context, STORE_ROLES)
@@ -58,8 +69,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         checks.refund(v, request)
         v.raise_if_any()
-        return await refunds.refund(self.services, self.database, caller, request,
-                                    max(0.0, passed_on_deadline(context, LEASE_S) - 0.2))
+        return await refunds.refund(
+            self.services, self.database, caller, request, max(0.0, passed_on_deadline(context, LEASE_S) - 0.2)
+        )
 
     async def GetStoreDailySummary(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
@@ -81,8 +93,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetOrder(self, request, context):
         caller = await self.auth.caller(context)
         found = await orders.get_order(self.database, caller, request.order_id)
-        return pb.GetOrderResponse(state=found.state, receipt=found.receipt if found.HasField("receipt") else None,
-                                   refused_steps=found.refused_steps)
+        return pb.GetOrderResponse(
+            state=found.state,
+            receipt=found.receipt if found.HasField("receipt") else None,
+            refused_steps=found.refused_steps,
+        )
 
     async def ListOrders(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
@@ -126,8 +141,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         store, xlsx = checks.batch_top_up(v, request, caller)
         v.raise_if_any()
-        return await batches.top_up(self.services, self.idempotency, self.database, caller, request, store, xlsx,
-                                    passed_on_deadline(context, LONG_CALL_S))
+        return await batches.top_up(
+            self.services,
+            self.idempotency,
+            self.database,
+            caller,
+            request,
+            store,
+            xlsx,
+            passed_on_deadline(context, LONG_CALL_S),
+        )
 
     async def IssueSegmentCoupons(self, request, context):
         caller = await self.auth.caller(context, segments.ISSUE.roles)

@@ -24,15 +24,37 @@ import grpc
 from google.protobuf import descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
-from gateway.domain.callers import BACK_OFFICE_ROLES as BACK_OFFICE
-from gateway.domain.callers import STORE_ROLES
+from gateway.domain.callers import BACK_OFFICE_ROLES as BACK_OFFICE, STORE_ROLES
 from gateway.domain.limits import TokenBuckets
 from gateway.domain.scopes import (
-    AT_STORE, CAMPAIGN_BY_ID, CARD_BY_NUMBER, CARD_TYPE_BY_ID, CONFIGURERS, COUNT_CARD_BY_ID, COUNT_CARD_SOLD_BY_ID,
-    COUNT_CARD_USE_BY_ID, EVERY_ROLE, GIFT_BY_ID, HQ_ONLY, ISSUE_COUPONS, LIST, MEMBER_BY_ID, MEMBER_CONTACTED,
-    MEMBER_IN_REQUEST, OWN_NODE, PACKAGE_BY_ID, PLAN_BY_ID, READ, RULE_BY_ID, SERVE, TEMPLATE_BY_ID, TOP_UP_BY_ID,
-    WRITE, Route)
-from gateway.domain.scopes import set_field  # noqa: F401 - a route's tests fill requests with it
+    AT_STORE,
+    CAMPAIGN_BY_ID,
+    CARD_BY_NUMBER,
+    CARD_TYPE_BY_ID,
+    CONFIGURERS,
+    COUNT_CARD_BY_ID,
+    COUNT_CARD_SOLD_BY_ID,
+    COUNT_CARD_USE_BY_ID,
+    EVERY_ROLE,
+    GIFT_BY_ID,
+    HQ_ONLY,
+    ISSUE_COUPONS,
+    LIST,
+    MEMBER_BY_ID,
+    MEMBER_CONTACTED,
+    MEMBER_IN_REQUEST,
+    OWN_NODE,
+    PACKAGE_BY_ID,
+    PLAN_BY_ID,
+    READ,
+    RULE_BY_ID,
+    SERVE,
+    TEMPLATE_BY_ID,
+    TOP_UP_BY_ID,
+    WRITE,
+    Route,
+    set_field,  # noqa: F401 - a route's tests fill requests with it
+)
 from gateway.servicers.auth import Authenticator
 from gateway.servicers.deadlines import LONG_CALL_S, passed_on_deadline
 from gateway.use_cases import passthrough, top_ups
@@ -58,7 +80,8 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.MemberService/ImportMembers": Route("member", OWN_NODE, CONFIGURERS),
     # A member moved to another home store stays in the caller's scope.
     "/huiyuan.member.v1.MemberService/UpdateMember": Route(
-        "member", WRITE, BACK_OFFICE, "member.home_store_path", by_id=MEMBER_IN_REQUEST),
+        "member", WRITE, BACK_OFFICE, "member.home_store_path", by_id=MEMBER_IN_REQUEST
+    ),
     "/huiyuan.member.v1.CardService/ListCards": Route("cards", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     # A card and its history (挂失, 冻结, 补卡: who, when, why), for the offices that see its member.
     "/huiyuan.member.v1.CardService/GetCard": Route("cards", READ, BACK_OFFICE, by_id=CARD_BY_NUMBER),
@@ -97,8 +120,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.points.v1.PointsService/GetGift": Route("points", READ, BACK_OFFICE, by_id=GIFT_BY_ID),
     # The points mall at the till: the gifts its store offers, handed over for points.
     "/huiyuan.points.v1.PointsService/ListGifts": Route("points", LIST, EVERY_ROLE, "org_path"),
-    "/huiyuan.points.v1.PointsService/RedeemGift": Route("points", AT_STORE, STORE_ROLES, "store_path", GIFT_BY_ID,
-                                                         payer="member_id"),
+    "/huiyuan.points.v1.PointsService/RedeemGift": Route(
+        "points", AT_STORE, STORE_ROLES, "store_path", GIFT_BY_ID, payer="member_id"
+    ),
     "/huiyuan.points.v1.PointsService/AdjustGiftStock": Route("points", WRITE, CONFIGURERS, by_id=GIFT_BY_ID),
     "/huiyuan.wallet.v1.WalletService/CreateTopUpPackage": Route("wallet", WRITE, CONFIGURERS, "package.org_path"),
     "/huiyuan.wallet.v1.WalletService/GetTopUpPackage": Route("wallet", READ, BACK_OFFICE, by_id=PACKAGE_BY_ID),
@@ -107,8 +131,9 @@ ROUTES: dict[str, Route] = {
     # Prepaid money goes back only on a manager's key, at the store that took it, or above.
     "/huiyuan.wallet.v1.WalletService/GetTopUp": Route("wallet", READ, BACK_OFFICE, by_id=TOP_UP_BY_ID),
     # A refunded top-up counts toward the tiers no more (use_cases/top_ups.py).
-    "/huiyuan.wallet.v1.WalletService/RefundTopUp": Route("wallet", WRITE, BACK_OFFICE, by_id=TOP_UP_BY_ID,
-                                                          then=top_ups.refunded),
+    "/huiyuan.wallet.v1.WalletService/RefundTopUp": Route(
+        "wallet", WRITE, BACK_OFFICE, by_id=TOP_UP_BY_ID, then=top_ups.refunded
+    ),
     "/huiyuan.wallet.v1.WalletService/GetSettlement": Route("wallet", LIST, BACK_OFFICE, "org_path"),
     # Corrections, audited by the services: stored value by HQ alone, points by HQ and
     # the regions; the member must exist and, for a region, be one of its stores'.
@@ -126,10 +151,12 @@ ROUTES: dict[str, Route] = {
     f"{_COUNT_CARDS}GetCountCardPlan": Route("count_cards", READ, BACK_OFFICE, by_id=PLAN_BY_ID),
     f"{_COUNT_CARDS}ListCountCardPlans": Route("count_cards", LIST, EVERY_ROLE, "org_path"),
     f"{_COUNT_CARDS}EndCountCardPlan": Route("count_cards", WRITE, CONFIGURERS, by_id=PLAN_BY_ID),
-    f"{_COUNT_CARDS}SellCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", PLAN_BY_ID,
-                                          member="member_id"),
-    f"{_COUNT_CARDS}UseCountCard": Route("count_cards", AT_STORE, STORE_ROLES, "store_path", COUNT_CARD_BY_ID,
-                                         payer=(COUNT_CARD_BY_ID, "card.member_id")),
+    f"{_COUNT_CARDS}SellCountCard": Route(
+        "count_cards", AT_STORE, STORE_ROLES, "store_path", PLAN_BY_ID, member="member_id"
+    ),
+    f"{_COUNT_CARDS}UseCountCard": Route(
+        "count_cards", AT_STORE, STORE_ROLES, "store_path", COUNT_CARD_BY_ID, payer=(COUNT_CARD_BY_ID, "card.member_id")
+    ),
     f"{_COUNT_CARDS}GetCountCard": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_BY_ID),
     f"{_COUNT_CARDS}ListCountCards": Route("count_cards", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     f"{_COUNT_CARDS}ListCountCardEntries": Route("count_cards", READ, BACK_OFFICE, by_id=COUNT_CARD_BY_ID),
@@ -141,14 +168,19 @@ ROUTES: dict[str, Route] = {
     f"{_PINS}SetPaymentPin": Route("pins", SERVE, STORE_ROLES, limited=True),
     f"{_PINS}ResetPaymentPin": Route("pins", SERVE, BACK_OFFICE),
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": Route("campaign", WRITE, CONFIGURERS, "campaign.org_path"),
-    "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route("campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID),
+    "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route(
+        "campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID
+    ),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaignStats": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/Simulate": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/ListCampaigns": Route("campaign", LIST, BACK_OFFICE, "org_path"),
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": Route(
-        "campaign", WRITE, CONFIGURERS, "template.org_path"),
-    "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": Route("campaign", READ, BACK_OFFICE, by_id=TEMPLATE_BY_ID),
+        "campaign", WRITE, CONFIGURERS, "template.org_path"
+    ),
+    "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": Route(
+        "campaign", READ, BACK_OFFICE, by_id=TEMPLATE_BY_ID
+    ),
     # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": ISSUE_COUPONS,
 }
@@ -195,10 +227,18 @@ class PassThrough(grpc.GenericRpcHandler):
         request_type, response_type = message_types(method)
         codec = dict(request_deserializer=request_type.FromString, response_serializer=response_type.SerializeToString)
         if is_streamed(method):
+
             async def streamed(request, context):
                 caller = await self.auth.caller(context, route.roles)
-                async for chunk in passthrough.stream(self.services, self.lookups, caller, method, route, request,
-                                                      lambda: passed_on_deadline(context, LONG_CALL_S)):
+                async for chunk in passthrough.stream(
+                    self.services,
+                    self.lookups,
+                    caller,
+                    method,
+                    route,
+                    request,
+                    lambda: passed_on_deadline(context, LONG_CALL_S),
+                ):
                     yield chunk
 
             return grpc.unary_stream_rpc_method_handler(streamed, **codec)
@@ -209,7 +249,16 @@ class PassThrough(grpc.GenericRpcHandler):
                 asked = type(request)()
                 asked.CopyFrom(request)
             caller = await self.auth.caller(context, route.roles)
-            return await passthrough.forward(self.services, self.database, self.lookups, caller, method, route, request,
-                                             asked, lambda: passed_on_deadline(context))
+            return await passthrough.forward(
+                self.services,
+                self.database,
+                self.lookups,
+                caller,
+                method,
+                route,
+                request,
+                asked,
+                lambda: passed_on_deadline(context),
+            )
 
         return grpc.unary_unary_rpc_method_handler(forward, **codec)

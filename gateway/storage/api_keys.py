@@ -17,8 +17,15 @@ async def by_hash(database: Database, key_hash: str):
 
 
 def _row(key_id: str, key_hash: str, org_path: str, role: str, label: str, now) -> dict:
-    return {"key_id": key_id, "key_hash": key_hash, "org_path": org_path, "role": role, "label": label,
-            "create_time": now, "revoke_time": None}
+    return {
+        "key_id": key_id,
+        "key_hash": key_hash,
+        "org_path": org_path,
+        "role": role,
+        "label": label,
+        "create_time": now,
+        "revoke_time": None,
+    }
 
 
 async def add(tx: Transaction, *, key_id: str, key_hash: str, org_path: str, role: str, label: str, now) -> None:
@@ -38,8 +45,9 @@ async def add_to(database_url: str, *, key_id: str, key_hash: str, org_path: str
 
 async def revocation(tx: Transaction, key_id: str):
     """(revoke_time, org_path) of the key, None if there is no such key."""
-    return (await tx.execute(select(api_keys.c.revoke_time, api_keys.c.org_path)
-                             .where(api_keys.c.key_id == key_id))).one_or_none()
+    return (
+        await tx.execute(select(api_keys.c.revoke_time, api_keys.c.org_path).where(api_keys.c.key_id == key_id))
+    ).one_or_none()
 
 
 async def revoke(tx: Transaction, key_id: str, now) -> None:

@@ -12,16 +12,20 @@ from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, 
 @functools.cache
 def _insert(dialect: str):
     """A replay records nothing more (its key, method and request_id are there)."""
-    return insert_for(dialect)(audit_entries).on_conflict_do_nothing(
-        index_elements=["key_id", "method", "request_id"]).execution_options(**{BUILT_ONCE: True})
+    return (
+        insert_for(dialect)(audit_entries)
+        .on_conflict_do_nothing(index_elements=["key_id", "method", "request_id"])
+        .execution_options(**{BUILT_ONCE: True})
+    )
 
 
 async def add(tx: Transaction, entry: dict) -> None:
     await tx.execute(_insert(dialect_name(tx)), entry)
 
 
-async def page(tx: Transaction, node: str, *, key_id: str, method: str, target_id: str, start, end,
-               before: str | None, limit: int) -> list:
+async def page(
+    tx: Transaction, node: str, *, key_id: str, method: str, target_id: str, start, end, before: str | None, limit: int
+) -> list:
     """Entries acted on under node or made by a key under it, newest first, older than
     before (an entry id), filtered by whichever of the rest is given; a method without
     its leading "/" is a method of any service."""

@@ -19,9 +19,11 @@ async def take(tx: Transaction, of: str, key: str, run_id: str, now, until) -> b
     """Take the lease of a PENDING row unless another run holds it; the row's update_time
     says when a run last took it on."""
     t, key_column = _key(of)
-    taken = await tx.execute(update(t).where(
-        key_column == key, t.c.state == PENDING, or_(t.c.lease_until.is_(None), t.c.lease_until < now)
-    ).values(run_id=run_id, lease_until=until, update_time=now))
+    taken = await tx.execute(
+        update(t)
+        .where(key_column == key, t.c.state == PENDING, or_(t.c.lease_until.is_(None), t.c.lease_until < now))
+        .values(run_id=run_id, lease_until=until, update_time=now)
+    )
     return taken.rowcount == 1
 
 

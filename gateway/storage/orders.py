@@ -12,17 +12,29 @@ from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, 
 from huiyuan.runtime.requests import store_of
 
 # Only a PENDING order is finished: of two runs of one saga, the first to finish answers.
-_FINISH_ORDER = update(orders).where(orders.c.order_id == bindparam("key"), orders.c.state == PENDING).values(
-    state=bindparam("new_state"), response=bindparam("answer"), refusal=bindparam("refusal"),
-    update_time=bindparam("now"), lease_until=None)
+_FINISH_ORDER = (
+    update(orders)
+    .where(orders.c.order_id == bindparam("key"), orders.c.state == PENDING)
+    .values(
+        state=bindparam("new_state"),
+        response=bindparam("answer"),
+        refusal=bindparam("refusal"),
+        update_time=bindparam("now"),
+        lease_until=None,
+    )
+)
 
 
 @functools.cache
 def _new_order(dialect: str):
     """The order's insert, unless its terminal's request_id has one already; built
     once per backend, and compiled once (huiyuan/database/direct.py: BUILT_ONCE)."""
-    return insert_for(dialect)(orders).on_conflict_do_nothing(
-        index_elements=["key_id", "request_id"]).returning(orders.c.order_id).execution_options(**{BUILT_ONCE: True})
+    return (
+        insert_for(dialect)(orders)
+        .on_conflict_do_nothing(index_elements=["key_id", "request_id"])
+        .returning(orders.c.order_id)
+        .execution_options(**{BUILT_ONCE: True})
+    )
 
 
 async def add(tx: Transaction, order: dict):
@@ -31,14 +43,18 @@ async def add(tx: Transaction, order: dict):
     written = await tx.execute(_new_order(dialect_name(tx)), order)
     if written.first():
         return None
-    return (await tx.execute(select(orders).where(
-        orders.c.key_id == order["key_id"], orders.c.request_id == order["request_id"]))).one()
+    return (
+        await tx.execute(
+            select(orders).where(orders.c.key_id == order["key_id"], orders.c.request_id == order["request_id"])
+        )
+    ).one()
 
 
 async def finish(tx: Transaction, order_id: str, state: str, answer: bytes, refusal: bytes | None, now) -> bool:
     """End a PENDING order with its answer (and refusal); False if it was not PENDING."""
-    done = await tx.execute(_FINISH_ORDER, {"key": order_id, "new_state": state, "answer": answer, "now": now,
-                                            "refusal": refusal})
+    done = await tx.execute(
+        _FINISH_ORDER, {"key": order_id, "new_state": state, "answer": answer, "now": now, "refusal": refusal}
+    )
     return done.rowcount != 0
 
 
@@ -55,9 +71,11 @@ async def of_ids(tx: Transaction, order_ids: set[str]) -> dict:
 
 async def needs_attention(tx: Transaction, order_id: str, run_id: str, now) -> None:
     """Only under the run's lease: else an operator may have settled it since."""
-    await tx.execute(update(orders).where(orders.c.order_id == order_id, orders.c.state == PENDING,
-                                          orders.c.run_id == run_id)
-                     .values(state=NEEDS_ATTENTION, update_time=now))
+    await tx.execute(
+        update(orders)
+        .where(orders.c.order_id == order_id, orders.c.state == PENDING, orders.c.run_id == run_id)
+        .values(state=NEEDS_ATTENTION, update_time=now)
+    )
 
 
 async def set_state(tx: Transaction, order_id: str, state: str, now) -> None:
@@ -66,10 +84,18 @@ async def set_state(tx: Transaction, order_id: str, state: str, now) -> None:
 
 async def left_pending(tx: Transaction, untouched_since, now) -> list:
     """Orders PENDING, untouched since then, no run holding them: the longest left first."""
-    return (await tx.execute(select(orders).where(
-        orders.c.state == PENDING, orders.c.update_time <= untouched_since,
-        or_(orders.c.lease_until.is_(None), orders.c.lease_until < now)
-    ).order_by(orders.c.update_time).limit(100))).all()
+    return (
+        await tx.execute(
+            select(orders)
+            .where(
+                orders.c.state == PENDING,
+                orders.c.update_time <= untouched_since,
+                or_(orders.c.lease_until.is_(None), orders.c.lease_until < now),
+            )
+            .order_by(orders.c.update_time)
+            .limit(100)
+        )
+    ).all()
 
 
 def of_node(node: str):

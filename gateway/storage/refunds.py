@@ -9,8 +9,9 @@ from huiyuan.database import Transaction
 
 
 async def by_request(tx: Transaction, key_id: str, request_id: str):
-    return (await tx.execute(select(refunds).where(refunds.c.key_id == key_id,
-                                                   refunds.c.request_id == request_id))).one_or_none()
+    return (
+        await tx.execute(select(refunds).where(refunds.c.key_id == key_id, refunds.c.request_id == request_id))
+    ).one_or_none()
 
 
 async def earlier(tx: Transaction, order_id: str) -> list:
@@ -25,8 +26,11 @@ async def lines_of(tx: Transaction, order_id: str) -> list[dict[str, int]]:
 
 async def of_orders(tx: Transaction, order_ids: list[str]) -> list:
     """(refund_id, order_id, lines) of every refund of these orders."""
-    return list(await tx.execute(select(refunds.c.refund_id, refunds.c.order_id, refunds.c.lines)
-                                 .where(refunds.c.order_id.in_(order_ids))))
+    return list(
+        await tx.execute(
+            select(refunds.c.refund_id, refunds.c.order_id, refunds.c.lines).where(refunds.c.order_id.in_(order_ids))
+        )
+    )
 
 
 async def add(tx: Transaction, refund: dict) -> None:
@@ -39,22 +43,28 @@ async def get(tx: Transaction, refund_id: str):
 
 async def needs_attention(tx: Transaction, refund_id: str, run_id: str) -> bool:
     """Only under the run's lease: else it may be settled since. False if it was not."""
-    marked = await tx.execute(update(refunds).where(
-        refunds.c.refund_id == refund_id, refunds.c.state == PENDING, refunds.c.run_id == run_id
-    ).values(state=NEEDS_ATTENTION))
+    marked = await tx.execute(
+        update(refunds)
+        .where(refunds.c.refund_id == refund_id, refunds.c.state == PENDING, refunds.c.run_id == run_id)
+        .values(state=NEEDS_ATTENTION)
+    )
     return bool(marked.rowcount)
 
 
 async def finish(tx: Transaction, refund_id: str, response: bytes) -> bool:
     """Of two runs, the first to finish answers both: False if it was not PENDING."""
-    done = await tx.execute(update(refunds).where(refunds.c.refund_id == refund_id, refunds.c.state == PENDING)
-                            .values(state=DONE, response=response, lease_until=None))
+    done = await tx.execute(
+        update(refunds)
+        .where(refunds.c.refund_id == refund_id, refunds.c.state == PENDING)
+        .values(state=DONE, response=response, lease_until=None)
+    )
     return done.rowcount != 0
 
 
 async def waiting_for_an_operator(tx: Transaction, order_id: str) -> list:
-    return (await tx.execute(select(refunds).where(refunds.c.order_id == order_id,
-                                                   refunds.c.state == NEEDS_ATTENTION))).all()
+    return (
+        await tx.execute(select(refunds).where(refunds.c.order_id == order_id, refunds.c.state == NEEDS_ATTENTION))
+    ).all()
 
 
 async def resume(tx: Transaction, refund_ids: list[str]) -> None:
@@ -65,7 +75,15 @@ async def resume(tx: Transaction, refund_ids: list[str]) -> None:
 async def left_pending(tx: Transaction, untouched_since, now) -> list:
     """Refunds PENDING, no run taking them on since then nor holding them now: the
     longest left first."""
-    return (await tx.execute(select(refunds).where(
-        refunds.c.state == PENDING, refunds.c.update_time <= untouched_since,
-        or_(refunds.c.lease_until.is_(None), refunds.c.lease_until < now)
-    ).order_by(refunds.c.update_time).limit(100))).all()
+    return (
+        await tx.execute(
+            select(refunds)
+            .where(
+                refunds.c.state == PENDING,
+                refunds.c.update_time <= untouched_since,
+                or_(refunds.c.lease_until.is_(None), refunds.c.lease_until < now),
+            )
+            .order_by(refunds.c.update_time)
+            .limit(100)
+        )
+    ).all()

@@ -13,12 +13,28 @@ from huiyuan.database.engines import READ_ONLY
 async def store_day(tx: Transaction, store_path: str, start, end) -> tuple[list, list]:
     """(the responses of the store's orders created in [start, end) and sold - refunded
     ones too -, the responses of its refunds made then and done)."""
-    sold = (await tx.execute(select(orders.c.response).where(
-        orders.c.store_path == store_path, orders.c.create_time >= start, orders.c.create_time < end,
-        orders.c.state.in_(SOLD)))).all()
-    returned = (await tx.execute(select(refunds.c.response).join(orders, orders.c.order_id == refunds.c.order_id)
-                                 .where(orders.c.store_path == store_path, refunds.c.create_time >= start,
-                                        refunds.c.create_time < end, refunds.c.state == DONE))).all()
+    sold = (
+        await tx.execute(
+            select(orders.c.response).where(
+                orders.c.store_path == store_path,
+                orders.c.create_time >= start,
+                orders.c.create_time < end,
+                orders.c.state.in_(SOLD),
+            )
+        )
+    ).all()
+    returned = (
+        await tx.execute(
+            select(refunds.c.response)
+            .join(orders, orders.c.order_id == refunds.c.order_id)
+            .where(
+                orders.c.store_path == store_path,
+                refunds.c.create_time >= start,
+                refunds.c.create_time < end,
+                refunds.c.state == DONE,
+            )
+        )
+    ).all()
     return sold, returned
 
 
@@ -26,8 +42,12 @@ async def orders_of_period(engine, node: str, start, end, state: str | None):
     """(order, units returned of it) of the orders created under node in [start, end),
     oldest first, from one read on one connection; a refused order (it moved nothing)
     only when asked for by its state. engine: the service's (ServiceContext.engine)."""
-    chosen = [of_node(node), orders.c.create_time >= start, orders.c.create_time < end,
-              orders.c.state == state if state else orders.c.state != REFUSED]
+    chosen = [
+        of_node(node),
+        orders.c.create_time >= start,
+        orders.c.create_time < end,
+        orders.c.state == state if state else orders.c.state != REFUSED,
+    ]
     async with engine.connect() as tx:  # one connection: the refunds, then the orders streamed
         await tx.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
         returned = await _units_returned(tx, select(orders.c.order_id).where(*chosen))
@@ -38,7 +58,8 @@ async def orders_of_period(engine, node: str, start, end, state: str | None):
 
 async def _units_returned(tx, chosen_ids) -> dict[str, int]:
     returned: dict[str, int] = {}
-    for order_id, lines in await tx.execute(select(refunds.c.order_id, refunds.c.lines)
-                                            .where(refunds.c.order_id.in_(chosen_ids))):
+    for order_id, lines in await tx.execute(
+        select(refunds.c.order_id, refunds.c.lines).where(refunds.c.order_id.in_(chosen_ids))
+    ):
         returned[order_id] = returned.get(order_id, 0) + sum(lines.values())
     return returned

@@ -24,11 +24,23 @@ async def write(tx: Transaction, saga_id: str, entries: dict[str, object], now) 
 def _log_insert(dialect: str, entries: int):
     """Built once per backend and number of entries, and compiled once
     (huiyuan/database/direct.py: BUILT_ONCE)."""
-    return insert_for(dialect)(saga_log).values([
-        {"order_id": bindparam("order_id"), "step": bindparam(f"step_{n}"), "payload": bindparam(f"payload_{n}"),
-         "log_time": bindparam("now", type_=saga_log.c.log_time.type)} for n in range(entries)
-    ]).on_conflict_do_nothing(index_elements=["order_id", "step"]).returning(saga_log.c.step).execution_options(
-        **{BUILT_ONCE: True})
+    return (
+        insert_for(dialect)(saga_log)
+        .values(
+            [
+                {
+                    "order_id": bindparam("order_id"),
+                    "step": bindparam(f"step_{n}"),
+                    "payload": bindparam(f"payload_{n}"),
+                    "log_time": bindparam("now", type_=saga_log.c.log_time.type),
+                }
+                for n in range(entries)
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["order_id", "step"])
+        .returning(saga_log.c.step)
+        .execution_options(**{BUILT_ONCE: True})
+    )
 
 
 async def send_entry(tx: Transaction, saga_id: str, step: str, payload: bytes, now) -> None:
@@ -38,25 +50,33 @@ async def send_entry(tx: Transaction, saga_id: str, step: str, payload: bytes, n
 
 async def read(tx: Transaction, saga_id: str) -> dict[str, bytes]:
     """step -> payload of every entry of the saga."""
-    return dict((await tx.execute(select(saga_log.c.step, saga_log.c.payload).where(
-        saga_log.c.order_id == saga_id))).all())
+    return dict(
+        (await tx.execute(select(saga_log.c.step, saga_log.c.payload).where(saga_log.c.order_id == saga_id))).all()
+    )
 
 
 async def payload(tx: Transaction, saga_id: str, step: str) -> bytes | None:
-    return (await tx.execute(select(saga_log.c.payload).where(
-        saga_log.c.order_id == saga_id, saga_log.c.step == step))).scalar()
+    return (
+        await tx.execute(select(saga_log.c.payload).where(saga_log.c.order_id == saga_id, saga_log.c.step == step))
+    ).scalar()
 
 
 async def settled_steps(tx: Transaction, saga_id: str) -> set[str]:
     """The steps an operator let the saga finish without (use_cases/settlement.py)."""
-    logged = await tx.execute(select(saga_log.c.step).where(saga_log.c.order_id == saga_id,
-                                                            saga_log.c.step.startswith(settled_step(""))))
+    logged = await tx.execute(
+        select(saga_log.c.step).where(saga_log.c.order_id == saga_id, saga_log.c.step.startswith(settled_step("")))
+    )
     return {step.removeprefix(settled_step("")) for step in logged.scalars()}
 
 
 async def refused_and_settled(tx: Transaction, saga_ids: list[str]) -> list[tuple[str, str, bytes]]:
     """(saga id, step, payload) of the steps of these sagas a service refused or an
     operator settled."""
-    return list(await tx.execute(select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload).where(
-        saga_log.c.order_id.in_(saga_ids),
-        or_(saga_log.c.step.startswith(refused_step("")), saga_log.c.step.startswith(settled_step(""))))))
+    return list(
+        await tx.execute(
+            select(saga_log.c.order_id, saga_log.c.step, saga_log.c.payload).where(
+                saga_log.c.order_id.in_(saga_ids),
+                or_(saga_log.c.step.startswith(refused_step("")), saga_log.c.step.startswith(settled_step(""))),
+            )
+        )
+    )

@@ -2,13 +2,13 @@
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, Table, UniqueConstraint
 
-from huiyuan.database import UtcDateTime, new_metadata
-from huiyuan.database import idempotency
+from huiyuan.database import UtcDateTime, idempotency, new_metadata
 
 metadata = new_metadata()
 # The credentials (gateway/domain/callers.py): a key is kept as its SHA-256 only.
 api_keys = Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     Column("key_id", String(40), primary_key=True),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("org_path", String(140), nullable=False),
@@ -22,7 +22,8 @@ idempotency_keys = idempotency.define_table(metadata)
 
 # An order and its checkout saga: the row is written before any service is called.
 orders = Table(
-    "orders", metadata,
+    "orders",
+    metadata,
     Column("order_id", String(40), primary_key=True),
     Column("key_id", String(40), nullable=False),
     Column("request_id", String(64), nullable=False),
@@ -48,7 +49,8 @@ orders = Table(
 # A saga's log, by the saga's id (an order's, or a refund's) and step: what its first
 # run decided, which every later run goes on from (use_cases/checkout.py).
 saga_log = Table(
-    "saga_log", metadata,
+    "saga_log",
+    metadata,
     Column("order_id", String(40), primary_key=True),
     Column("step", String(32), primary_key=True),
     Column("payload", LargeBinary, nullable=False),
@@ -58,7 +60,8 @@ saga_log = Table(
 # A refund of some lines of an order: its plan (what goes back where) is written, under
 # the order's lock, before any service is called; its answer once done.
 refunds = Table(
-    "refunds", metadata,
+    "refunds",
+    metadata,
     Column("refund_id", String(40), primary_key=True),
     Column("order_id", String(40), nullable=False, index=True),
     Column("key_id", String(40), nullable=False),
@@ -83,7 +86,8 @@ refunds = Table(
 # succeeded, once per key, call and request_id.
 MAX_TARGET_ID = 140
 audit_entries = Table(
-    "audit_entries", metadata,
+    "audit_entries",
+    metadata,
     Column("entry_id", String(40), primary_key=True),  # time-sortable: newest = largest
     Column("entry_time", UtcDateTime, nullable=False),
     Column("key_id", String(40), nullable=False),

@@ -33,8 +33,9 @@ async def caller_of(database: Database, key: str, roles: set[Role] = ALL_ROLES) 
 
 async def issue(tx: Transaction, *, key_id: str, org_path: str, role: Role, label: str, now) -> str:
     key = new_key()
-    await api_keys.add(tx, key_id=key_id, key_hash=digest(key), org_path=org_path, role=role.value, label=label,
-                       now=now)
+    await api_keys.add(
+        tx, key_id=key_id, key_hash=digest(key), org_path=org_path, role=role.value, label=label, now=now
+    )
     return key
 
 
@@ -61,8 +62,9 @@ async def node_kind(services, path: str) -> str | None:
     return enum_name(org_pb2.OrgNodeKind, "ORG_NODE_KIND", node.kind)
 
 
-async def issue_key(services, idempotency: Idempotency, caller: Caller, request: pb.IssueApiKeyRequest,
-                    role: Role) -> pb.IssueApiKeyResponse:
+async def issue_key(
+    services, idempotency: Idempotency, caller: Caller, request: pb.IssueApiKeyRequest, role: Role
+) -> pb.IssueApiKeyResponse:
     """IssueApiKey: a key bound to a node that is there, of a kind the role works at."""
     refusal = binding_refusal(request.org_path, role, await node_kind(services, request.org_path))
     if refusal is not None:
@@ -70,8 +72,9 @@ async def issue_key(services, idempotency: Idempotency, caller: Caller, request:
 
     async def work(tx):
         key_id = new_id("k")
-        key = await issue(tx, key_id=key_id, org_path=request.org_path, role=role, label=request.label.strip(),
-                          now=utcnow())
+        key = await issue(
+            tx, key_id=key_id, org_path=request.org_path, role=role, label=request.label.strip(), now=utcnow()
+        )
         await audit.record_in(tx, caller, "IssueApiKey", request, key_id, request.org_path)
         return pb.IssueApiKeyResponse(key_id=key_id, api_key=key)
 
@@ -81,7 +84,9 @@ async def issue_key(services, idempotency: Idempotency, caller: Caller, request:
     return answer
 
 
-async def revoke_key(idempotency: Idempotency, caller: Caller, request: pb.RevokeApiKeyRequest) -> pb.RevokeApiKeyResponse:
+async def revoke_key(
+    idempotency: Idempotency, caller: Caller, request: pb.RevokeApiKeyRequest
+) -> pb.RevokeApiKeyResponse:
     async def work(tx):
         revoked, org_path = await revoke(tx, request.key_id, utcnow())
         await audit.record_in(tx, caller, "RevokeApiKey", request, request.key_id, org_path)

@@ -74,8 +74,11 @@ def first_id(message: Message, depth: int = 2) -> str:
     """The first id an answer carries (a new campaign's campaign_id, a node's path), its
     own fields first, then its messages'."""
     for field, value in message.ListFields():
-        if field.type == FieldDescriptor.TYPE_STRING and not field.is_repeated and (
-                field.name.endswith("_id") or field.name in ID_FIELDS):
+        if (
+            field.type == FieldDescriptor.TYPE_STRING
+            and not field.is_repeated
+            and (field.name.endswith("_id") or field.name in ID_FIELDS)
+        ):
             return value
     if depth > 1:
         for field, value in message.ListFields():
@@ -86,44 +89,81 @@ def first_id(message: Message, depth: int = 2) -> str:
     return ""
 
 
-def entry(caller: Caller, method: str, request: Message, target_id: str, target_path: str,
-          now: datetime | None = None) -> dict:
-    return {"entry_id": new_id("ae"), "entry_time": now or utcnow(), "key_id": caller.key_id,
-            "role": caller.role.value, "org_path": caller.org_path, "operator_id": caller.operator_id,
-            "method": method if method.startswith("/") else GATEWAY + method,
-            "request_id": request.request_id, "target_id": (target_id or "")[:MAX_TARGET_ID],
-            "target_path": target_path or caller.org_path, "change": change_of(request)}
+def entry(
+    caller: Caller, method: str, request: Message, target_id: str, target_path: str, now: datetime | None = None
+) -> dict:
+    return {
+        "entry_id": new_id("ae"),
+        "entry_time": now or utcnow(),
+        "key_id": caller.key_id,
+        "role": caller.role.value,
+        "org_path": caller.org_path,
+        "operator_id": caller.operator_id,
+        "method": method if method.startswith("/") else GATEWAY + method,
+        "request_id": request.request_id,
+        "target_id": (target_id or "")[:MAX_TARGET_ID],
+        "target_path": target_path or caller.org_path,
+        "change": change_of(request),
+    }
 
 
-async def record_in(tx: Transaction, caller: Caller, method: str, request: Message, target_id: str,
-                    target_path: str) -> None:
+async def record_in(
+    tx: Transaction, caller: Caller, method: str, request: Message, target_id: str, target_path: str
+) -> None:
     """Record a change in the transaction that makes it."""
     await trail.add(tx, entry(caller, method, request, target_id, target_path))
 
 
-async def record(database: Database, caller: Caller, method: str, request: Message, target_id: str,
-                 target_path: str) -> None:
+async def record(
+    database: Database, caller: Caller, method: str, request: Message, target_id: str, target_path: str
+) -> None:
     """Record a change a service has made (it answered OK)."""
     async with database.transaction() as tx:
         await record_in(tx, caller, method, request, target_id, target_path)
 
 
-async def list_entries(database: Database, caller: Caller, request: pb.ListAuditEntriesRequest, node: str, start, end,
-                       size: int, before, fingerprint: str) -> pb.ListAuditEntriesResponse:
+async def list_entries(
+    database: Database,
+    caller: Caller,
+    request: pb.ListAuditEntriesRequest,
+    node: str,
+    start,
+    end,
+    size: int,
+    before,
+    fingerprint: str,
+) -> pb.ListAuditEntriesResponse:
     """The entries seen from over node (checked: servicers/checks.py), a page of them."""
     if not caller.covers(node):
         raise denied()
     async with database.reading() as tx:
-        rows = await trail.page(tx, node, key_id=request.key_id, method=request.method, target_id=request.target_id,
-                                start=start, end=end, before=before[0] if before else None, limit=size + 1)
+        rows = await trail.page(
+            tx,
+            node,
+            key_id=request.key_id,
+            method=request.method,
+            target_id=request.target_id,
+            start=start,
+            end=end,
+            before=before[0] if before else None,
+            limit=size + 1,
+        )
     page, token = pagination.next_page(rows, size, lambda row: [row.entry_id], fingerprint)
     return pb.ListAuditEntriesResponse(entries=[_entry(row) for row in page], next_page_token=token)
 
 
 def _entry(row) -> pb.AuditEntry:
     found = pb.AuditEntry(
-        entry_id=row.entry_id, entry_time=timestamp(row.entry_time), key_id=row.key_id,
-        role=pb.Role.Value(f"ROLE_{row.role}"), org_path=row.org_path, operator_id=row.operator_id,
-        method=row.method, request_id=row.request_id, target_id=row.target_id, target_path=row.target_path)
+        entry_id=row.entry_id,
+        entry_time=timestamp(row.entry_time),
+        key_id=row.key_id,
+        role=pb.Role.Value(f"ROLE_{row.role}"),
+        org_path=row.org_path,
+        operator_id=row.operator_id,
+        method=row.method,
+        request_id=row.request_id,
+        target_id=row.target_id,
+        target_path=row.target_path,
+    )
     found.change.update(row.change)
     return found

@@ -40,8 +40,16 @@ FIND_AT_ONCE = 1_000  # keys per FindMembers call: the member service's limit
 NOT_FOUND = "MEMBER_NOT_FOUND"
 
 
-async def top_up(services, idempotency: Idempotency, database: Database, caller: Caller,
-                 request: pb.BatchTopUpRequest, store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
+async def top_up(
+    services,
+    idempotency: Idempotency,
+    database: Database,
+    caller: Caller,
+    request: pb.BatchTopUpRequest,
+    store: str,
+    xlsx: bool,
+    deadline_s: float | None,
+) -> pb.BatchTopUpResponse:
     """The batch loaded (or its stored answer), then recorded in the audit trail;
     deadline_s: what the wallet's call may take (None: the channel's default)."""
     answer = await _top_up(services, idempotency, caller, request, store, xlsx, deadline_s)
@@ -49,8 +57,15 @@ async def top_up(services, idempotency: Idempotency, database: Database, caller:
     return answer
 
 
-async def _top_up(services, idempotency: Idempotency, caller: Caller, request: pb.BatchTopUpRequest,
-                  store: str, xlsx: bool, deadline_s: float | None) -> pb.BatchTopUpResponse:
+async def _top_up(
+    services,
+    idempotency: Idempotency,
+    caller: Caller,
+    request: pb.BatchTopUpRequest,
+    store: str,
+    xlsx: bool,
+    deadline_s: float | None,
+) -> pb.BatchTopUpResponse:
     if not caller.covers(store):
         raise denied()
     async with relayed("member"):  # money is never booked at a store that does not exist
@@ -67,16 +82,30 @@ async def _top_up(services, idempotency: Idempotency, caller: Caller, request: p
     found = await _members(services.member, caller, kind, {c for c in cells if c})
     content = _with_member_ids(header, rows, column, [found.get(c, "") for c in cells])
     async with relayed("wallet"):
-        loaded = await services.wallet.BatchTopUp(wallet_pb2.BatchTopUpRequest(
-            request_id=derived_id(caller.key_id, job.request_id, hashlib.sha256(content).hexdigest()),
-            batch_id=f"b{hashlib.sha256(store.encode()).hexdigest()[:10]}:{request.batch_id}", content=content,
-            format=file_pb2.FILE_FORMAT_CSV, store_path=store, actor=actor_of(caller)), timeout=deadline_s)
+        loaded = await services.wallet.BatchTopUp(
+            wallet_pb2.BatchTopUpRequest(
+                request_id=derived_id(caller.key_id, job.request_id, hashlib.sha256(content).hexdigest()),
+                batch_id=f"b{hashlib.sha256(store.encode()).hexdigest()[:10]}:{request.batch_id}",
+                content=content,
+                format=file_pb2.FILE_FORMAT_CSV,
+                store_path=store,
+                actor=actor_of(caller),
+            ),
+            timeout=deadline_s,
+        )
     for row in loaded.rows:
         if not row.member_id and cells[row.row_number - 2]:  # named, not found: as if there were none
             row.reject_reason = NOT_FOUND
-    return await idempotency.remember(job, pb.BatchTopUpResponse(
-        applied_rows=loaded.applied_rows, rejected_rows=loaded.rejected_rows, total_fen=loaded.total_fen,
-        bonus_fen=loaded.bonus_fen, rows=loaded.rows))
+    return await idempotency.remember(
+        job,
+        pb.BatchTopUpResponse(
+            applied_rows=loaded.applied_rows,
+            rejected_rows=loaded.rejected_rows,
+            total_fen=loaded.total_fen,
+            bonus_fen=loaded.bonus_fen,
+            rows=loaded.rows,
+        ),
+    )
 
 
 def _read(content: bytes, xlsx: bool) -> tuple[list[str], list[list[str]]]:
@@ -89,8 +118,11 @@ def _member_column(header: list[str]) -> tuple[int, str]:
     for i, cell in enumerate(header):
         if kind := _kind(cell):
             return i, kind
-    raise invalid("content", "HEADER_INVALID", "the first row must name a member column: member_id (会员号) or "
-                                               "phone (手机), and the amount column")
+    raise invalid(
+        "content",
+        "HEADER_INVALID",
+        "the first row must name a member column: member_id (会员号) or phone (手机), and the amount column",
+    )
 
 
 def _kind(header_cell: str) -> str:
@@ -103,10 +135,14 @@ async def _members(member, caller: Caller, kind: str, keys: set[str]) -> dict[st
     found = {}
     for start in range(0, len(keys), FIND_AT_ONCE):
         async with relayed("member"):
-            page = await member.FindMembers(member_pb2.FindMembersRequest(
-                **{f"{kind}s": keys[start:start + FIND_AT_ONCE]}))
-        found.update((key, m.member_id) for key, m in page.members.items()
-                     if sees(caller, MEMBER_BY_ID, member_pb2.GetMemberResponse(member=m)))
+            page = await member.FindMembers(
+                member_pb2.FindMembersRequest(**{f"{kind}s": keys[start : start + FIND_AT_ONCE]})
+            )
+        found.update(
+            (key, m.member_id)
+            for key, m in page.members.items()
+            if sees(caller, MEMBER_BY_ID, member_pb2.GetMemberResponse(member=m))
+        )
     return found
 
 

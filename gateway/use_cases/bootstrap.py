@@ -13,8 +13,9 @@ from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.ids import new_id
 
 
-def issue_key(database_url: str, org_path: str, role: Role, label: str = "", *,
-              member_database_url: str) -> tuple[str, str]:
+def issue_key(
+    database_url: str, org_path: str, role: Role, label: str = "", *, member_database_url: str
+) -> tuple[str, str]:
     """(key_id, key); the refusal IssueApiKey would give (a DomainError) for a node that
     is not there or a role that does not work at it. Both databases must be migrated."""
 
@@ -23,8 +24,15 @@ def issue_key(database_url: str, org_path: str, role: Role, label: str = "", *,
         if refusal is not None:
             raise refusal
         key_id, key = new_id("k"), new_key()
-        await api_keys.add_to(database_url, key_id=key_id, key_hash=digest(key), org_path=org_path, role=role.value,
-                              label=label, now=utcnow())
+        await api_keys.add_to(
+            database_url,
+            key_id=key_id,
+            key_hash=digest(key),
+            org_path=org_path,
+            role=role.value,
+            label=label,
+            now=utcnow(),
+        )
         return key_id, key
 
     return asyncio.run(run())

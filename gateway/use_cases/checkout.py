@@ -40,15 +40,13 @@ from gateway.domain.callers import Caller
 from gateway.domain.orders import NEEDS_ATTENTION, PAID, PENDING, REFUSED, not_finished
 from gateway.domain.sagas import DECISION, is_refusal, refused_step, settled_step, step_id
 from gateway.storage import orders, saga_log
-from gateway.use_cases.decisions import Refused, decide, discount_lines, offset_fen_of, priced_items, ask
+from gateway.use_cases.decisions import Refused, ask, decide, discount_lines, offset_fen_of, priced_items
 from gateway.use_cases.leases import LEASE_S, Lease, lease_until, new_run_id
 from gateway.use_cases.orders import order_view
 from gateway.use_cases.relay import actor, relayed
 from huiyuan.campaign.v1 import campaign_pb2
-from huiyuan.database import Database
-from huiyuan.database import request_digest
-from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.gateway.v1 import saga_log_pb2
+from huiyuan.database import Database, request_digest
+from huiyuan.gateway.v1 import gateway_pb2 as pb, saga_log_pb2
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.clock import utcnow
@@ -69,13 +67,16 @@ log = logging.getLogger("huiyuan.gateway.saga")
 @dataclass(frozen=True)
 class Finished:
     """A finished order's answer: its response, and its refusal where it was refused."""
+
     response: pb.CheckoutResponse
     refusal: status_pb2.Status | None = None
 
     @classmethod
     def of_row(cls, row) -> "Finished":
-        return cls(pb.CheckoutResponse.FromString(row.response),
-                   status_pb2.Status.FromString(row.refusal) if row.refusal is not None else None)
+        return cls(
+            pb.CheckoutResponse.FromString(row.response),
+            status_pb2.Status.FromString(row.refusal) if row.refusal is not None else None,
+        )
 
     def answer(self) -> pb.CheckoutResponse:
         """The receipt, or the refusal raised, as the terminal hears either."""
@@ -89,8 +90,16 @@ class Saga:
     run ends it PAID or REFUSED, or NEEDS_ATTENTION when a service refused a step after
     the pivot, or leaves it PENDING for the next run (a service did not answer)."""
 
-    def __init__(self, services, database: Database, order_id: str, request: pb.CheckoutRequest, store_path: str,
-                 actor, run_id: str | None = None):
+    def __init__(
+        self,
+        services,
+        database: Database,
+        order_id: str,
+        request: pb.CheckoutRequest,
+        store_path: str,
+        actor,
+        run_id: str | None = None,
+    ):
         self.s = services
         self.database = database  # the gateway's database: the order and its saga log
         self.order_id = order_id
@@ -163,9 +172,17 @@ class Saga:
         wallet_capture = None
         if stored_value:
             try:
-                wallet_capture = await self._call("wallet", self.s.wallet.Capture(wallet_pb2.CaptureRequest(
-                    request_id=step_id(self.order_id, "wallet-capture"), hold_id=holds["wallet"].hold.hold_id,
-                    amount_fen=stored_value, actor=self.actor)))
+                wallet_capture = await self._call(
+                    "wallet",
+                    self.s.wallet.Capture(
+                        wallet_pb2.CaptureRequest(
+                            request_id=step_id(self.order_id, "wallet-capture"),
+                            hold_id=holds["wallet"].hold.hold_id,
+                            amount_fen=stored_value,
+                            actor=self.actor,
+                        )
+                    ),
+                )
             except Refused:
                 await self._compensate(holds)
                 raise
@@ -173,26 +190,55 @@ class Saga:
         # After the pivot: forward only, each step retried until it is done. The steps
         # are independent of each other, so they run together.
         settle = {
-            "redeem": ("campaign", lambda: self.s.campaign.RedeemCoupons(campaign_pb2.RedeemCouponsRequest(
-                request_id=step_id(self.order_id, "redeem"), reservation_id=holds["campaign"].reservation_id,
-                actor=self.actor))),
+            "redeem": (
+                "campaign",
+                lambda: self.s.campaign.RedeemCoupons(
+                    campaign_pb2.RedeemCouponsRequest(
+                        request_id=step_id(self.order_id, "redeem"),
+                        reservation_id=holds["campaign"].reservation_id,
+                        actor=self.actor,
+                    )
+                ),
+            ),
             "accrue": ("points", lambda: self.s.points.Accrue(self._accrual(found, quote, offset_fen))),
-            "visit": ("member", lambda: self.s.member.RecordVisit(member_pb2.RecordVisitRequest(
-                request_id=step_id(self.order_id, "visit"), member_id=r.member_id, store_path=self.store_path,
-                order_id=self.order_id, amount_fen=to_pay + offset_fen, actor=self.actor))),
+            "visit": (
+                "member",
+                lambda: self.s.member.RecordVisit(
+                    member_pb2.RecordVisitRequest(
+                        request_id=step_id(self.order_id, "visit"),
+                        member_id=r.member_id,
+                        store_path=self.store_path,
+                        order_id=self.order_id,
+                        amount_fen=to_pay + offset_fen,
+                        actor=self.actor,
+                    )
+                ),
+            ),
         }
         if "points" in holds:
-            settle["points-capture"] = ("points", lambda: self.s.points.Capture(points_pb2.CaptureRequest(
-                request_id=step_id(self.order_id, "points-capture"), hold_id=holds["points"].hold.hold_id,
-                points=r.points_to_use, actor=self.actor)))
+            settle["points-capture"] = (
+                "points",
+                lambda: self.s.points.Capture(
+                    points_pb2.CaptureRequest(
+                        request_id=step_id(self.order_id, "points-capture"),
+                        hold_id=holds["points"].hold.hold_id,
+                        points=r.points_to_use,
+                        actor=self.actor,
+                    )
+                ),
+            )
         for step in [step for step in settle if settled_step(step) in logged]:  # an operator settled without it
             del settle[step]
         if "accrue" not in settle:  # the receipt still shows the points left
-            settle["points-balance"] = ("points", lambda: self.s.points.GetBalance(points_pb2.GetBalanceRequest(
-                member_id=r.member_id)))
+            settle["points-balance"] = (
+                "points",
+                lambda: self.s.points.GetBalance(points_pb2.GetBalanceRequest(member_id=r.member_id)),
+            )
         if wallet_capture is None:  # no stored value spent: the receipt still shows what is left
-            settle["balance"] = ("wallet", lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(
-                member_id=r.member_id)))
+            settle["balance"] = (
+                "wallet",
+                lambda: self.s.wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=r.member_id)),
+            )
         done = await self._settle(settle)
         earned = done.get("accrue") or points_pb2.AccrueResponse(balance=done["points-balance"].balance)
         stored_left = (done["balance"] if wallet_capture is None else wallet_capture).balance.available_fen
@@ -204,8 +250,14 @@ class Saga:
     async def _settle(self, settle: dict) -> dict:
         """Every settle step, together; each retried until its service answers. Steps a
         service refused are logged and the order NEEDS_ATTENTION: retrying cannot help."""
-        results = dict(zip(settle, await asyncio.gather(
-            *(self._forward(service, call) for service, call in settle.values()), return_exceptions=True)))
+        results = dict(
+            zip(
+                settle,
+                await asyncio.gather(
+                    *(self._forward(service, call) for service, call in settle.values()), return_exceptions=True
+                ),
+            )
+        )
         refused = {step: error for step, error in results.items() if is_refusal(error)}
         if refused:
             for step, error in refused.items():
@@ -218,27 +270,56 @@ class Saga:
         return results
 
     async def _needs_attention(self, refused: dict[str, DomainError]) -> None:
-        await self._log({refused_step(step): pb.RefusedStep(step=step, reason=error.reason)
-                         for step, error in refused.items()})
-        async with self.database.transaction() as tx:  # only under its lease: else an operator may have settled it since
+        await self._log(
+            {refused_step(step): pb.RefusedStep(step=step, reason=error.reason) for step, error in refused.items()}
+        )
+        async with (
+            self.database.transaction() as tx
+        ):  # only under its lease: else an operator may have settled it since
             await orders.needs_attention(tx, self.order_id, self.lease.run_id, utcnow())
 
     async def _reserve(self, quote, stored_value: int) -> dict:
         """Coupons and budgets, points and stored value, in parallel. If any is refused,
         every one that was made is released and the order is refused."""
         r = self.request
-        calls = {"campaign": self.s.campaign.ReserveCoupons(campaign_pb2.ReserveCouponsRequest(
-            request_id=step_id(self.order_id, "reserve-coupons"), member_id=r.member_id,
-            coupon_codes=list(r.coupon_codes), order_id=self.order_id, store_path=self.store_path, ttl=HOLD_TTL,
-            adjustments=quote.adjustments, actor=self.actor))}
+        calls = {
+            "campaign": self.s.campaign.ReserveCoupons(
+                campaign_pb2.ReserveCouponsRequest(
+                    request_id=step_id(self.order_id, "reserve-coupons"),
+                    member_id=r.member_id,
+                    coupon_codes=list(r.coupon_codes),
+                    order_id=self.order_id,
+                    store_path=self.store_path,
+                    ttl=HOLD_TTL,
+                    adjustments=quote.adjustments,
+                    actor=self.actor,
+                )
+            )
+        }
         if r.points_to_use:
-            calls["points"] = self.s.points.Hold(points_pb2.HoldRequest(
-                request_id=step_id(self.order_id, "points-hold"), member_id=r.member_id, points=r.points_to_use,
-                ttl=HOLD_TTL, order_id=self.order_id, store_path=self.store_path, actor=self.actor))
+            calls["points"] = self.s.points.Hold(
+                points_pb2.HoldRequest(
+                    request_id=step_id(self.order_id, "points-hold"),
+                    member_id=r.member_id,
+                    points=r.points_to_use,
+                    ttl=HOLD_TTL,
+                    order_id=self.order_id,
+                    store_path=self.store_path,
+                    actor=self.actor,
+                )
+            )
         if stored_value:
-            calls["wallet"] = self.s.wallet.Hold(wallet_pb2.HoldRequest(
-                request_id=step_id(self.order_id, "wallet-hold"), member_id=r.member_id, amount_fen=stored_value,
-                ttl=HOLD_TTL, store_path=self.store_path, order_id=self.order_id, actor=self.actor))
+            calls["wallet"] = self.s.wallet.Hold(
+                wallet_pb2.HoldRequest(
+                    request_id=step_id(self.order_id, "wallet-hold"),
+                    member_id=r.member_id,
+                    amount_fen=stored_value,
+                    ttl=HOLD_TTL,
+                    store_path=self.store_path,
+                    order_id=self.order_id,
+                    actor=self.actor,
+                )
+            )
         names = list(calls)
         results = await asyncio.gather(*(self._call(n, c) for n, c in calls.items()), return_exceptions=True)
         made = {n: res for n, res in zip(names, results) if not isinstance(res, BaseException)}
@@ -255,16 +336,42 @@ class Saga:
         """Release what was reserved; each release is idempotent and retried until done."""
         steps = []
         if "campaign" in made:
-            steps.append(("campaign", lambda: self.s.campaign.ReleaseCoupons(campaign_pb2.ReleaseCouponsRequest(
-                request_id=step_id(self.order_id, "release-coupons"), reservation_id=made["campaign"].reservation_id))))
+            steps.append(
+                (
+                    "campaign",
+                    lambda: self.s.campaign.ReleaseCoupons(
+                        campaign_pb2.ReleaseCouponsRequest(
+                            request_id=step_id(self.order_id, "release-coupons"),
+                            reservation_id=made["campaign"].reservation_id,
+                        )
+                    ),
+                )
+            )
         if "points" in made:
-            steps.append(("points", lambda: self.s.points.Release(points_pb2.ReleaseRequest(
-                request_id=step_id(self.order_id, "points-release"), hold_id=made["points"].hold.hold_id))))
+            steps.append(
+                (
+                    "points",
+                    lambda: self.s.points.Release(
+                        points_pb2.ReleaseRequest(
+                            request_id=step_id(self.order_id, "points-release"), hold_id=made["points"].hold.hold_id
+                        )
+                    ),
+                )
+            )
         if "wallet" in made:
-            steps.append(("wallet", lambda: self.s.wallet.Release(wallet_pb2.ReleaseRequest(
-                request_id=step_id(self.order_id, "wallet-release"), hold_id=made["wallet"].hold.hold_id))))
-        for outcome in await asyncio.gather(*(self._forward(service, step) for service, step in steps),
-                                            return_exceptions=True):
+            steps.append(
+                (
+                    "wallet",
+                    lambda: self.s.wallet.Release(
+                        wallet_pb2.ReleaseRequest(
+                            request_id=step_id(self.order_id, "wallet-release"), hold_id=made["wallet"].hold.hold_id
+                        )
+                    ),
+                )
+            )
+        for outcome in await asyncio.gather(
+            *(self._forward(service, step) for service, step in steps), return_exceptions=True
+        ):
             if is_refusal(outcome):  # a release is never refused (it is idempotent): an operator must look
                 log.error("saga compensation refused", extra={"order_id": self.order_id, "reason": outcome.reason})
                 raise not_finished(self.order_id, outcome.reason) from outcome
@@ -277,26 +384,45 @@ class Saga:
         offset_shares = split_proportionally(min(offset_fen, sum(payable)), payable)
         categories = {x.line_id: x.category for x in self.request.lines}
         return points_pb2.AccrueRequest(
-            request_id=step_id(self.order_id, "accrue"), member_id=self.request.member_id, order_id=self.order_id,
-            store_path=self.store_path, tier_id=found.tier.tier_id, actor=self.actor,
-            tier_multiplier_bp=found.tier.points_multiplier_bp, campaign_multiplier_bp=quote.points_multiplier_bp,
-            campaign_multiplier_name=quote.points_multiplier_name, terminal_path=self.actor.org_path,
-            lines=[points_pb2.OrderLine(line_id=line.line_id, category=categories.get(line.line_id, ""),
-                                        paid_fen=line.payable_fen - share)
-                   for line, share in zip(quote.lines, offset_shares)])
+            request_id=step_id(self.order_id, "accrue"),
+            member_id=self.request.member_id,
+            order_id=self.order_id,
+            store_path=self.store_path,
+            tier_id=found.tier.tier_id,
+            actor=self.actor,
+            tier_multiplier_bp=found.tier.points_multiplier_bp,
+            campaign_multiplier_bp=quote.points_multiplier_bp,
+            campaign_multiplier_name=quote.points_multiplier_name,
+            terminal_path=self.actor.org_path,
+            lines=[
+                points_pb2.OrderLine(
+                    line_id=line.line_id, category=categories.get(line.line_id, ""), paid_fen=line.payable_fen - share
+                )
+                for line, share in zip(quote.lines, offset_shares)
+            ],
+        )
 
     def _receipt(self, quote, offset_fen, stored_value, stored_left, earned, tier_reached: str) -> pb.Receipt:
         lines = discount_lines(quote, self.request.points_to_use, offset_fen)
         lines.append(f"本单积分 +{earned.points}")
         if tier_reached:
             lines.append(f"恭喜升级为 {tier_reached}")
-        return pb.Receipt(items=priced_items(self.request, quote),
-            order_id=self.order_id, store_path=self.store_path, list_total_fen=quote.list_total_fen,
-            discount_total_fen=quote.discount_total_fen, points_used=self.request.points_to_use,
-            points_offset_fen=offset_fen, stored_value_paid_fen=stored_value, tenders=self.request.tenders,
+        return pb.Receipt(
+            items=priced_items(self.request, quote),
+            order_id=self.order_id,
+            store_path=self.store_path,
+            list_total_fen=quote.list_total_fen,
+            discount_total_fen=quote.discount_total_fen,
+            points_used=self.request.points_to_use,
+            points_offset_fen=offset_fen,
+            stored_value_paid_fen=stored_value,
+            tenders=self.request.tenders,
             points_earned=earned.points,
-            stored_value_left_fen=stored_left, points_left=earned.balance.available_points, lines=lines,
-            tier_reached=tier_reached)
+            stored_value_left_fen=stored_left,
+            points_left=earned.balance.available_points,
+            lines=lines,
+            tier_reached=tier_reached,
+        )
 
     # ------------------------------------------------------------ calls
 
@@ -318,10 +444,16 @@ class Saga:
                         raise
                     await asyncio.sleep(delay)
 
-    async def _finish(self, state: str, receipt: pb.Receipt | None = None, refusal: Refused | None = None,
-                      wallet_hold: wallet_pb2.HoldResponse | None = None) -> Finished:
-        response = pb.CheckoutResponse(order_id=self.order_id,
-                                       state=pb.ORDER_STATE_PAID if state == PAID else pb.ORDER_STATE_REFUSED)
+    async def _finish(
+        self,
+        state: str,
+        receipt: pb.Receipt | None = None,
+        refusal: Refused | None = None,
+        wallet_hold: wallet_pb2.HoldResponse | None = None,
+    ) -> Finished:
+        response = pb.CheckoutResponse(
+            order_id=self.order_id, state=pb.ORDER_STATE_PAID if state == PAID else pb.ORDER_STATE_REFUSED
+        )
         if refusal is not None:
             response.refusal_reason, response.amount_due_fen = refusal.reason, refusal.amount_due_fen
         if receipt is not None:
@@ -329,9 +461,14 @@ class Saga:
             response.receipt.CopyFrom(receipt)
         finished = Finished(response, refusal.status if refusal is not None else None)
         async with self.database.transaction() as tx:
-            if not await orders.finish(tx, self.order_id, state, response.SerializeToString(),
-                                       finished.refusal.SerializeToString() if finished.refusal is not None else None,
-                                       utcnow()):  # another run finished first: its answer stands
+            if not await orders.finish(
+                tx,
+                self.order_id,
+                state,
+                response.SerializeToString(),
+                finished.refusal.SerializeToString() if finished.refusal is not None else None,
+                utcnow(),
+            ):  # another run finished first: its answer stands
                 row = await orders.get(tx, self.order_id)
                 if row.response is None:  # it found a step refused: an operator must look
                     raise not_finished(self.order_id, row.state)
@@ -341,36 +478,61 @@ class Saga:
         return finished
 
 
-def saga_of(services, database: Database, row, run_id: str | None = None,
-            request: pb.CheckoutRequest | None = None) -> Saga:
+def saga_of(
+    services, database: Database, row, run_id: str | None = None, request: pb.CheckoutRequest | None = None
+) -> Saga:
     """The order's saga; with the terminal's request in hand (its card, QR token or PIN:
     the row keeps no secret), else with the row's."""
-    return Saga(services, database, row.order_id, request or pb.CheckoutRequest.FromString(row.request),
-                row.store_path, actor(row.key_id, row.org_path), run_id)
+    return Saga(
+        services,
+        database,
+        row.order_id,
+        request or pb.CheckoutRequest.FromString(row.request),
+        row.store_path,
+        actor(row.key_id, row.org_path),
+        run_id,
+    )
 
 
-async def checkout(services, database: Database, caller: Caller, request: pb.CheckoutRequest,
-                   wait_s: float = LEASE_S) -> pb.CheckoutResponse:
+async def checkout(
+    services, database: Database, caller: Caller, request: pb.CheckoutRequest, wait_s: float = LEASE_S
+) -> pb.CheckoutResponse:
     """The terminal's request_id (with its credential) names the order: a retry during
     the saga waits for it (up to wait_s) or resumes it, a retry after it gets the same
     answer: the receipt, or the refusal raised."""
     digest = request_digest(request)
     now = utcnow()
     run_id = new_run_id()
-    order = {"order_id": new_id("o"), "key_id": caller.key_id, "request_id": request.request_id, "request_hash": digest,
-             # kept without the QR token and PIN: a recovery run that must decide again
-             # without them is refused PAYMENT_CREDENTIAL_REQUIRED, nothing reserved
-             "request": without_secrets(request).SerializeToString(), "member_id": request.member_id,
-             "org_path": caller.org_path,
-             "store_path": caller.store_path, "state": PENDING, "response": None, "refusal": None,
-             "create_time": now, "update_time": now, "run_id": run_id, "lease_until": lease_until(now)}
+    order = {
+        "order_id": new_id("o"),
+        "key_id": caller.key_id,
+        "request_id": request.request_id,
+        "request_hash": digest,
+        # kept without the QR token and PIN: a recovery run that must decide again
+        # without them is refused PAYMENT_CREDENTIAL_REQUIRED, nothing reserved
+        "request": without_secrets(request).SerializeToString(),
+        "member_id": request.member_id,
+        "org_path": caller.org_path,
+        "store_path": caller.store_path,
+        "state": PENDING,
+        "response": None,
+        "refusal": None,
+        "create_time": now,
+        "update_time": now,
+        "run_id": run_id,
+        "lease_until": lease_until(now),
+    }
     async with database.transaction() as tx:
         row = await orders.add(tx, order)
     if row is None:  # a new order, committed before any call, under this run's lease
         return (await saga_of(services, database, SimpleNamespace(**order), run_id, request).run()).answer()
     if row.request_hash != digest:
-        raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different checkout.",
-                                 "该请求号已用于另一笔不同的结账。", request_id=request.request_id)
+        raise FailedPrecondition(
+            "REQUEST_ID_REUSED",
+            "This request_id was already used for a different checkout.",
+            "该请求号已用于另一笔不同的结账。",
+            request_id=request.request_id,
+        )
     saga = saga_of(services, database, row, request=request)
     try:  # another run working on it answers for this one
         finished = await saga.lease.take_or_wait(row, wait_s)
@@ -384,7 +546,9 @@ async def checkout(services, database: Database, caller: Caller, request: pb.Che
 async def answer_of(database: Database, row) -> pb.CheckoutResponse:
     """A finished order's answer: the receipt or the refusal raised; while an operator
     must settle it, ORDER_NOT_FINISHED with the refused step's reason."""
-    if row.state == NEEDS_ATTENTION and row.response is None:  # only an operator can finish it (use_cases/settlement.py)
+    if (
+        row.state == NEEDS_ATTENTION and row.response is None
+    ):  # only an operator can finish it (use_cases/settlement.py)
         async with database.reading() as tx:
             refused = (await order_view(tx, row)).refused_steps
         raise not_finished(row.order_id, refused[0].reason if refused else NEEDS_ATTENTION)

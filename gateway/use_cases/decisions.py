@@ -10,8 +10,7 @@ from gateway.domain.sagas import is_refusal, step_id
 from gateway.use_cases.relay import relayed
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.common.v1 import credential_pb2
-from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.gateway.v1 import saga_log_pb2
+from huiyuan.gateway.v1 import gateway_pb2 as pb, saga_log_pb2
 from huiyuan.member.v1 import member_pb2, payment_pin_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, invalid
@@ -81,8 +80,11 @@ def _refused_here(error: DomainError, order_id: str) -> Refused:
 
 
 def tenders_do_not_add_up(due_fen: int, order_id: str) -> Refused:
-    error = invalid("tenders", "TENDERS_DO_NOT_ADD_UP", f"the tenders must add up to {yuan(due_fen)}, what the "
-                                                        "order is due after discounts and points")
+    error = invalid(
+        "tenders",
+        "TENDERS_DO_NOT_ADD_UP",
+        f"the tenders must add up to {yuan(due_fen)}, what the order is due after discounts and points",
+    )
     error.zh = f"各支付方式合计须为 {yuan(due_fen)}（本单扣除优惠和积分抵扣后应付的金额）。"
     error.metadata["amount_due_fen"] = str(due_fen)
     return _refused_here(error, order_id)
@@ -92,9 +94,12 @@ def points_refused(asked: int, offset: points_pb2.QuoteOffsetResponse, order_id:
     """More points than the member has (INSUFFICIENT_POINTS), or than the order lets
     points pay (POINTS_OVER_CAP)."""
     if asked > offset.available_points:
-        error = FailedPrecondition("INSUFFICIENT_POINTS", f"The member has {offset.available_points} points; "
-                                   f"{asked} were asked for.", f"会员只有 {offset.available_points} 积分，"
-                                   f"不足本次使用的 {asked} 积分。", available_points=offset.available_points)
+        error = FailedPrecondition(
+            "INSUFFICIENT_POINTS",
+            f"The member has {offset.available_points} points; {asked} were asked for.",
+            f"会员只有 {offset.available_points} 积分，不足本次使用的 {asked} 积分。",
+            available_points=offset.available_points,
+        )
     else:
         error = invalid("points_to_use", "POINTS_OVER_CAP", f"at most {offset.max_points} points may pay this order")
         error.zh = f"本单最多可用 {offset.max_points} 积分抵扣。"
@@ -124,8 +129,9 @@ def spends(request: pb.CheckoutRequest) -> bool:
     return request.points_to_use > 0 or any(t.kind == pb.TENDER_KIND_STORED_VALUE for t in request.tenders)
 
 
-async def decide(services, request, store_path: str, order_id: str = "",
-                 tenders: list | None = None) -> saga_log_pb2.CheckoutDecision:
+async def decide(
+    services, request, store_path: str, order_id: str = "", tenders: list | None = None
+) -> saga_log_pb2.CheckoutDecision:
     """What a checkout decides before it reserves anything: the member (by the card or
     QR code presented, else by id), the order priced for them at this store and time,
     what their points may pay, and whether the request stands against those - what the
@@ -134,31 +140,69 @@ async def decide(services, request, store_path: str, order_id: str = "",
     (request: a CheckoutRequest or a PriceOrderRequest, which spends nothing)."""
     try:
         qr_token = getattr(request, "qr_token", "")
-        key = ({"card_number": request.card_number} if request.card_number else
-               {"qr_token": qr_token} if qr_token else {"member_id": request.member_id})
-        found = await ask("member", services.member.LookupMember(member_pb2.LookupMemberRequest(
-            purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **key)), order_id)
+        key = (
+            {"card_number": request.card_number}
+            if request.card_number
+            else {"qr_token": qr_token}
+            if qr_token
+            else {"member_id": request.member_id}
+        )
+        found = await ask(
+            "member",
+            services.member.LookupMember(
+                member_pb2.LookupMemberRequest(purpose=member_pb2.LOOKUP_PURPOSE_PAYMENT, **key)
+            ),
+            order_id,
+        )
         if found.member.member_id != request.member_id:
             what, what_zh = ("card", "卡") if request.card_number else ("QR code", "二维码")
-            raise _refused_here(FailedPrecondition("CARD_NOT_OF_MEMBER", f"The {what} presented is another member's.",
-                                                   f"出示的{what_zh}不是该会员的。"), order_id)
+            raise _refused_here(
+                FailedPrecondition(
+                    "CARD_NOT_OF_MEMBER", f"The {what} presented is another member's.", f"出示的{what_zh}不是该会员的。"
+                ),
+                order_id,
+            )
         if tenders is not None and spends(request) and not (request.card_number or qr_token):
             # Neither card nor QR code: the PIN (none: the member service refuses
             # PAYMENT_CREDENTIAL_REQUIRED), tried once for this order however often it runs.
-            await ask("member", services.pins.VerifyPaymentCredential(payment_pin_pb2.VerifyPaymentCredentialRequest(
-                request_id=step_id(order_id, "credential"), member_id=request.member_id,
-                credential=credential_pb2.PaymentCredential(**(
-                    {"pin": request.payment_pin} if request.payment_pin else {})))), order_id)
+            await ask(
+                "member",
+                services.pins.VerifyPaymentCredential(
+                    payment_pin_pb2.VerifyPaymentCredentialRequest(
+                        request_id=step_id(order_id, "credential"),
+                        member_id=request.member_id,
+                        credential=credential_pb2.PaymentCredential(
+                            **({"pin": request.payment_pin} if request.payment_pin else {})
+                        ),
+                    )
+                ),
+                order_id,
+            )
         quote = await ask("campaign", services.campaign.Quote(_quote_request(found, request, store_path)), order_id)
         if quote.rejected_coupons:
             rejected = quote.rejected_coupons[0]
-            en, zh = COUPON_REFUSALS.get(rejected.reason, ("the coupon cannot be used on this order",
-                                                           "这张优惠券不能用于本单"))
-            raise refused_by("campaign", FailedPrecondition(
-                rejected.reason, f"coupon {rejected.coupon_code}: {en}.", f"优惠券 {rejected.coupon_code}：{zh}。",
-                coupon_code=rejected.coupon_code), order_id)
-        offset = await ask("points", services.points.QuoteOffset(points_pb2.QuoteOffsetRequest(
-            member_id=request.member_id, store_path=store_path, payable_fen=quote.payable_fen)), order_id)
+            en, zh = COUPON_REFUSALS.get(
+                rejected.reason, ("the coupon cannot be used on this order", "这张优惠券不能用于本单")
+            )
+            raise refused_by(
+                "campaign",
+                FailedPrecondition(
+                    rejected.reason,
+                    f"coupon {rejected.coupon_code}: {en}.",
+                    f"优惠券 {rejected.coupon_code}：{zh}。",
+                    coupon_code=rejected.coupon_code,
+                ),
+                order_id,
+            )
+        offset = await ask(
+            "points",
+            services.points.QuoteOffset(
+                points_pb2.QuoteOffsetRequest(
+                    member_id=request.member_id, store_path=store_path, payable_fen=quote.payable_fen
+                )
+            ),
+            order_id,
+        )
         if request.points_to_use > offset.max_points:
             raise points_refused(request.points_to_use, offset, order_id)
         due = quote.payable_fen - offset_fen_of(request.points_to_use, offset)
@@ -174,12 +218,24 @@ async def decide(services, request, store_path: str, order_id: str = "",
 def _quote_request(found, request, store_path: str) -> campaign_pb2.QuoteRequest:
     m = found.member
     context = campaign_pb2.MemberContext(
-        member_id=m.member_id, tier_id=found.tier.tier_id, tier_price_rate_bp=found.tier.price_rate_bp or 10_000,
-        tags=m.tags, register_time=m.create_time, birthday=m.birthday if m.HasField("birthday") else None)
+        member_id=m.member_id,
+        tier_id=found.tier.tier_id,
+        tier_price_rate_bp=found.tier.price_rate_bp or 10_000,
+        tags=m.tags,
+        register_time=m.create_time,
+        birthday=m.birthday if m.HasField("birthday") else None,
+    )
     return campaign_pb2.QuoteRequest(
-        member=context, store_path=store_path, coupon_codes=list(request.coupon_codes),
-        lines=[campaign_pb2.OrderLine(line_id=x.line_id, sku=x.sku, category=x.category, quantity=x.quantity,
-                                      unit_price_fen=x.unit_price_fen) for x in request.lines])
+        member=context,
+        store_path=store_path,
+        coupon_codes=list(request.coupon_codes),
+        lines=[
+            campaign_pb2.OrderLine(
+                line_id=x.line_id, sku=x.sku, category=x.category, quantity=x.quantity, unit_price_fen=x.unit_price_fen
+            )
+            for x in request.lines
+        ],
+    )
 
 
 def discount_lines(quote: campaign_pb2.QuoteResponse, points_used: int, offset_fen: int) -> list[str]:
@@ -193,9 +249,17 @@ def discount_lines(quote: campaign_pb2.QuoteResponse, points_used: int, offset_f
 def priced_items(request, quote: campaign_pb2.QuoteResponse) -> list[pb.ReceiptItem]:
     """The order's lines, each with its share of the discounts."""
     sold = {x.line_id: x for x in request.lines}
-    return [pb.ReceiptItem(line_id=x.line_id, sku=sold[x.line_id].sku, quantity=sold[x.line_id].quantity,
-                           unit_price_fen=sold[x.line_id].unit_price_fen, discount_fen=x.discount_fen,
-                           payable_fen=x.payable_fen) for x in quote.lines]
+    return [
+        pb.ReceiptItem(
+            line_id=x.line_id,
+            sku=sold[x.line_id].sku,
+            quantity=sold[x.line_id].quantity,
+            unit_price_fen=sold[x.line_id].unit_price_fen,
+            discount_fen=x.discount_fen,
+            payable_fen=x.payable_fen,
+        )
+        for x in quote.lines
+    ]
 
 
 async def price(services, request: pb.PriceOrderRequest, store_path: str) -> pb.PriceOrderResponse:
@@ -206,8 +270,11 @@ async def price(services, request: pb.PriceOrderRequest, store_path: str) -> pb.
     quote, offset = decision.quote, decision.offset
     offset_fen = offset_fen_of(request.points_to_use, offset)
     return pb.PriceOrderResponse(
-        list_total_fen=quote.list_total_fen, discount_total_fen=quote.discount_total_fen,
-        items=priced_items(request, quote), lines=discount_lines(quote, request.points_to_use, offset_fen),
-        points_offset_fen=offset_fen, max_points=offset.max_points, amount_due_fen=quote.payable_fen - offset_fen)
-
-
+        list_total_fen=quote.list_total_fen,
+        discount_total_fen=quote.discount_total_fen,
+        items=priced_items(request, quote),
+        lines=discount_lines(quote, request.points_to_use, offset_fen),
+        points_offset_fen=offset_fen,
+        max_points=offset.max_points,
+        amount_due_fen=quote.payable_fen - offset_fen,
+    )

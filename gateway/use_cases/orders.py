@@ -39,8 +39,13 @@ async def _views(tx: Transaction, rows) -> list[pb.Order]:
         logged[owner[saga_id]][saga_id, step] = payload
     views = []
     for row in rows:
-        view = pb.Order(order_id=row.order_id, store_path=row.store_path, member_id=row.member_id,
-                        state=pb.OrderState.Value(f"ORDER_STATE_{row.state}"), create_time=timestamp(row.create_time))
+        view = pb.Order(
+            order_id=row.order_id,
+            store_path=row.store_path,
+            member_id=row.member_id,
+            state=pb.OrderState.Value(f"ORDER_STATE_{row.state}"),
+            create_time=timestamp(row.create_time),
+        )
         if row.response is not None:
             answer = pb.CheckoutResponse.FromString(row.response)
             view.refusal_reason = answer.refusal_reason
@@ -61,8 +66,9 @@ async def get_order(database: Database, caller: Caller, order_id: str) -> pb.Ord
         return await order_view(tx, await order_in_scope(tx, caller, order_id))
 
 
-async def list_orders(database: Database, caller: Caller, node: str, state: str | None, size: int, before,
-                      fingerprint: str) -> pb.ListOrdersResponse:
+async def list_orders(
+    database: Database, caller: Caller, node: str, state: str | None, size: int, before, fingerprint: str
+) -> pb.ListOrdersResponse:
     """The orders under node (checked: servicers/checks.py), newest first, a page."""
     if not caller.covers(node):
         raise denied()

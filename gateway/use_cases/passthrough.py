@@ -32,8 +32,17 @@ async def _admitted(services: Services, lookups: TokenBuckets, caller: Caller, m
     return getattr(getattr(services, route.service), name), node
 
 
-async def forward(services: Services, database: Database, lookups: TokenBuckets, caller: Caller, method: str,
-                  route: Route, request, asked, deadline: Deadline):
+async def forward(
+    services: Services,
+    database: Database,
+    lookups: TokenBuckets,
+    caller: Caller,
+    method: str,
+    route: Route,
+    request,
+    asked,
+    deadline: Deadline,
+):
     """The service's answer; asked: the request as its caller sent it, for the audit
     trail (None: the method changes nothing)."""
     call, node = await _admitted(services, lookups, caller, method, route, request)
@@ -47,8 +56,9 @@ async def forward(services: Services, database: Database, lookups: TokenBuckets,
     return answer
 
 
-async def stream(services: Services, lookups: TokenBuckets, caller: Caller, method: str, route: Route, request,
-                 deadline: Deadline):
+async def stream(
+    services: Services, lookups: TokenBuckets, caller: Caller, method: str, route: Route, request, deadline: Deadline
+):
     """The service's answer, chunk by chunk (an export)."""
     call, _ = await _admitted(services, lookups, caller, method, route, request)
     async with relayed(route.service):

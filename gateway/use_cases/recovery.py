@@ -41,7 +41,7 @@ def recovery(services_of):
                     await _attempt(row.order_id, saga_of(services, ctx.database, row).resume())
                 for order, row in await refunds.unfinished(ctx.database, now - RECOVER_AFTER):
                     await _attempt(order.order_id, refunds.resume(services, ctx.database, order, row))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("recovery round failed")
             await asyncio.sleep(RECOVERY_INTERVAL_S)
 

@@ -32,21 +32,26 @@ from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
 from gateway.domain.callers import Caller
-from gateway.domain.orders import NEEDS_ATTENTION, PAID, PARTLY_REFUNDED, PENDING, check_returnable
-from gateway.domain.orders import refund_not_finished as not_finished
-from gateway.domain.orders import state_after, units_returned
+from gateway.domain.orders import (
+    NEEDS_ATTENTION,
+    PAID,
+    PARTLY_REFUNDED,
+    PENDING,
+    check_returnable,
+    refund_not_finished as not_finished,
+    state_after,
+    units_returned,
+)
 from gateway.domain.refunds import Returning, amounts_back
 from gateway.domain.sagas import DECISION, REFUND_POINTS, REFUND_WALLET, is_refusal, refused_step, step_id
-from gateway.use_cases.tenders import returned_by_tender, tenders_back
 from gateway.storage import orders, refunds, saga_log
 from gateway.use_cases.leases import LEASE_S, Lease, lease_until, new_run_id
 from gateway.use_cases.orders import order_in_scope
 from gateway.use_cases.relay import relayed
+from gateway.use_cases.tenders import returned_by_tender, tenders_back
 from huiyuan.campaign.v1 import campaign_pb2
-from huiyuan.database import Database, Transaction
-from huiyuan.database import request_digest
-from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.gateway.v1 import saga_log_pb2
+from huiyuan.database import Database, Transaction, request_digest
+from huiyuan.gateway.v1 import gateway_pb2 as pb, saga_log_pb2
 from huiyuan.member.v1 import member_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.clock import utcnow
@@ -82,8 +87,9 @@ async def _plan(tx: Transaction, order, lines: dict[str, int], refunded: dict[st
     quote = (await _log(tx, order.order_id, DECISION, saga_log_pb2.CheckoutDecision)).quote
     bought = {line.line_id: line.quantity for line in request.lines}
     returning = Returning(lines, bought, refunded)
-    money, points, spend = amounts_back(returning, [(line.line_id, line.payable_fen) for line in quote.lines],
-                                        paid.points_offset_fen, paid.points_used)
+    money, points, spend = amounts_back(
+        returning, [(line.line_id, line.payable_fen) for line in quote.lines], paid.points_offset_fen, paid.points_used
+    )
     settled = await saga_log.settled_steps(tx, order.order_id)
     if "points-capture" in settled:  # the points were never taken
         points = 0
@@ -95,15 +101,25 @@ async def _plan(tx: Transaction, order, lines: dict[str, int], refunded: dict[st
         if a.campaign_id or a.coupon_code:  # the tier price is nobody's budget
             fen = sum(returning.carries(x.amount_fen, x.line_id) for x in a.line_shares if x.line_id in lines)
             if fen:
-                discounts.append(campaign_pb2.Adjustment(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=fen))
+                discounts.append(
+                    campaign_pb2.Adjustment(campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=fen)
+                )
     state = state_after(bought, refunded, lines)
-    return (pb.RefundResponse(stored_value_fen=stored_back, points_returned=points, tenders=tenders,
-                              spend_returned_fen=spend, state=pb.OrderState.Value(f"ORDER_STATE_{state}")),
-            campaign_pb2.ReturnDiscountsRequest(adjustments=discounts))
+    return (
+        pb.RefundResponse(
+            stored_value_fen=stored_back,
+            points_returned=points,
+            tenders=tenders,
+            spend_returned_fen=spend,
+            state=pb.OrderState.Value(f"ORDER_STATE_{state}"),
+        ),
+        campaign_pb2.ReturnDiscountsRequest(adjustments=discounts),
+    )
 
 
-async def refund(services, database: Database, caller: Caller, request: pb.RefundRequest,
-                 wait_s: float = LEASE_S) -> pb.RefundResponse:
+async def refund(
+    services, database: Database, caller: Caller, request: pb.RefundRequest, wait_s: float = LEASE_S
+) -> pb.RefundResponse:
     """A refund's plan is written, under the order's lock, before anything moves; its
     request_id names it: a retry while it runs waits for its answer (up to wait_s),
     a retry after it gets the same answer."""
@@ -114,32 +130,52 @@ async def refund(services, database: Database, caller: Caller, request: pb.Refun
         row = await refunds.by_request(tx, caller.key_id, request.request_id)
         if row is None:
             if order.state not in (PAID, PARTLY_REFUNDED):
-                raise FailedPrecondition("ORDER_NOT_REFUNDABLE", f"The order is {order.state}.",
-                                         "该订单当前状态不可退款。", order_id=order.order_id, state=order.state)
+                raise FailedPrecondition(
+                    "ORDER_NOT_REFUNDABLE",
+                    f"The order is {order.state}.",
+                    "该订单当前状态不可退款。",
+                    order_id=order.order_id,
+                    state=order.state,
+                )
             bought = {x.line_id: x.quantity for x in pb.CheckoutRequest.FromString(order.request).lines}
             earlier = await refunds.earlier(tx, order.order_id)
             refunded = units_returned(done_lines for done_lines, _ in earlier)  # before this refund
             returned = returned_by_tender([pb.RefundResponse.FromString(plan) for _, plan in earlier])
             lines = {x.line_id: x.quantity for x in request.lines} or {
-                i: q - refunded.get(i, 0) for i, q in bought.items() if q - refunded.get(i, 0) > 0}
+                i: q - refunded.get(i, 0) for i, q in bought.items() if q - refunded.get(i, 0) > 0
+            }
             check_returnable(lines, bought, refunded)
             if not lines:
                 raise invalid("lines", "REFUND_EXCEEDS_ORDER", "everything on this order was returned already")
             plan, discounts = await _plan(tx, order, lines, refunded, returned)
             now = utcnow()
-            fresh = {"refund_id": new_id("rf"), "order_id": order.order_id, "key_id": caller.key_id,
-                     "request_id": request.request_id, "request_hash": digest, "lines": lines,
-                     "plan": plan.SerializeToString(), "state": PENDING, "response": None, "create_time": now,
-                     "update_time": now,
-                     "discounts": discounts.SerializeToString() if discounts.adjustments else None,
-                     "run_id": run_id, "lease_until": lease_until(now)}
+            fresh = {
+                "refund_id": new_id("rf"),
+                "order_id": order.order_id,
+                "key_id": caller.key_id,
+                "request_id": request.request_id,
+                "request_hash": digest,
+                "lines": lines,
+                "plan": plan.SerializeToString(),
+                "state": PENDING,
+                "response": None,
+                "create_time": now,
+                "update_time": now,
+                "discounts": discounts.SerializeToString() if discounts.adjustments else None,
+                "run_id": run_id,
+                "lease_until": lease_until(now),
+            }
             await refunds.add(tx, fresh)
             await orders.set_state(tx, order.order_id, state_after(bought, refunded, lines), now)
     if row is None:  # committed, under this run's lease: now the money moves
         return await run_plan(services, database, order, SimpleNamespace(**fresh), run_id)
     if row.request_hash != digest:
-        raise FailedPrecondition("REQUEST_ID_REUSED", "This request_id was already used for a different refund.",
-                                 "该请求号已用于另一笔不同的退款。", request_id=request.request_id)
+        raise FailedPrecondition(
+            "REQUEST_ID_REUSED",
+            "This request_id was already used for a different refund.",
+            "该请求号已用于另一笔不同的退款。",
+            request_id=request.request_id,
+        )
     lease = Lease(database, "refund", row.refund_id)
     try:  # another run working on it answers for this one
         finished = await lease.take_or_wait(row, wait_s)
@@ -160,11 +196,20 @@ async def run_plan(services, database: Database, order, row, run_id: str) -> pb.
             return await _run_plan(services, database, order, row)
         except StepRefused as refused:
             error = refused.error
-            log.error("refund step refused", extra={"refund_id": row.refund_id, "step": refused.step,
-                                                    "reason": error.reason})
+            log.error(
+                "refund step refused", extra={"refund_id": row.refund_id, "step": refused.step, "reason": error.reason}
+            )
             async with database.transaction() as tx:  # logged under the refund's id; the order waits for an operator
-                await saga_log.write(tx, row.refund_id, {refused_step(refused.step): pb.RefusedStep(
-                    step=refused.step, reason=error.reason, refund_id=row.refund_id)}, utcnow())
+                await saga_log.write(
+                    tx,
+                    row.refund_id,
+                    {
+                        refused_step(refused.step): pb.RefusedStep(
+                            step=refused.step, reason=error.reason, refund_id=row.refund_id
+                        )
+                    },
+                    utcnow(),
+                )
                 if await refunds.needs_attention(tx, row.refund_id, run_id):  # else it may be settled since
                     await orders.set_state(tx, order.order_id, NEEDS_ATTENTION, utcnow())
             raise not_finished(order.order_id, error.reason, operator=True) from error
@@ -215,26 +260,56 @@ async def _run_plan(services, database: Database, order, row) -> pb.RefundRespon
         plan.points_returned = money = 0
     if plan.stored_value_fen:
         async with _step(REFUND_WALLET, "wallet"):
-            await services.wallet.RefundConsumption(wallet_pb2.RefundConsumptionRequest(
-                request_id=step_id(row.refund_id, "wallet"), hold_id=hold.hold.hold_id, amount_fen=plan.stored_value_fen,
-                store_path=order.store_path))
+            await services.wallet.RefundConsumption(
+                wallet_pb2.RefundConsumptionRequest(
+                    request_id=step_id(row.refund_id, "wallet"),
+                    hold_id=hold.hold.hold_id,
+                    amount_fen=plan.stored_value_fen,
+                    store_path=order.store_path,
+                )
+            )
     crash_point("refund-stored-value-returned")
     if money or plan.points_returned:
         async with _step(REFUND_POINTS, "points"):
-            reversed_ = await services.points.Reverse(points_pb2.ReverseRequest(
-                request_id=step_id(row.refund_id, "points"), member_id=member_id, order_id=order.order_id,
-                refunded_paid_fen=money, returned_points=plan.points_returned))
+            reversed_ = await services.points.Reverse(
+                points_pb2.ReverseRequest(
+                    request_id=step_id(row.refund_id, "points"),
+                    member_id=member_id,
+                    order_id=order.order_id,
+                    refunded_paid_fen=money,
+                    returned_points=plan.points_returned,
+                )
+            )
         plan.points_clawed_back = reversed_.clawed_back_points
     if row.discounts:
         discounts = campaign_pb2.ReturnDiscountsRequest.FromString(row.discounts)
-        await _book_back("discounts", row.refund_id, "campaign", lambda: services.campaign.ReturnDiscounts(
-            campaign_pb2.ReturnDiscountsRequest(request_id=step_id(row.refund_id, "campaign"), order_id=order.order_id,
-                                                adjustments=discounts.adjustments)))
+        await _book_back(
+            "discounts",
+            row.refund_id,
+            "campaign",
+            lambda: services.campaign.ReturnDiscounts(
+                campaign_pb2.ReturnDiscountsRequest(
+                    request_id=step_id(row.refund_id, "campaign"),
+                    order_id=order.order_id,
+                    adjustments=discounts.adjustments,
+                )
+            ),
+        )
     if plan.spend_returned_fen:
-        await _book_back("spend", row.refund_id, "member", lambda: services.member.RecordReturn(
-            member_pb2.RecordReturnRequest(request_id=step_id(row.refund_id, "visit"), member_id=member_id,
-                                           order_id=order.order_id, return_id=row.refund_id,
-                                           amount_fen=plan.spend_returned_fen)))
+        await _book_back(
+            "spend",
+            row.refund_id,
+            "member",
+            lambda: services.member.RecordReturn(
+                member_pb2.RecordReturnRequest(
+                    request_id=step_id(row.refund_id, "visit"),
+                    member_id=member_id,
+                    order_id=order.order_id,
+                    return_id=row.refund_id,
+                    amount_fen=plan.spend_returned_fen,
+                )
+            ),
+        )
     async with database.transaction() as tx:  # of two runs, the first to finish answers both
         if not await refunds.finish(tx, row.refund_id, plan.SerializeToString()):
             finished = await refunds.get(tx, row.refund_id)
@@ -256,7 +331,7 @@ async def _book_back(what: str, refund_id: str, service: str, call) -> None:
     except (Unavailable, Internal):  # no answer, or a failure that says nothing: the next run tries again
         raise
     except DomainError as error:
-        log.error(f"{what} not given back", extra={"refund_id": refund_id, "reason": error.reason})
+        log.error("%s not given back", what, extra={"refund_id": refund_id, "reason": error.reason})
 
 
 async def unfinished(database: Database, started_before) -> list[tuple]:

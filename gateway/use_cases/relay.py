@@ -19,13 +19,20 @@ from google.rpc import status_pb2
 from gateway.domain.callers import Caller, operator_id
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2
-from huiyuan.member.v1 import (card_pb2_grpc, care_pb2_grpc, member_pb2_grpc, org_pb2_grpc, payment_pin_pb2_grpc,
-                               tier_pb2_grpc)
+from huiyuan.member.v1 import (
+    card_pb2_grpc,
+    care_pb2_grpc,
+    member_pb2_grpc,
+    org_pb2_grpc,
+    payment_pin_pb2_grpc,
+    tier_pb2_grpc,
+)
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import clients, service_auth
 from huiyuan.runtime.errors import Internal, Unavailable
 from huiyuan.runtime.status import DETAILS_KEY, NO_ANSWER, from_status
 from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2_grpc
+
 
 class Services:
     """Stubs of the services, on channels with the gateway's service token and a
@@ -69,13 +76,25 @@ async def relayed(service: str):
         if details and error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # the service's own answer
             refusal = from_status(status_pb2.Status.FromString(details))
             if refusal.reason in service_auth.REFUSALS:
-                raise Internal("SERVICE_CREDENTIAL_REFUSED", f"The {service} service refused the gateway's "
-                               f"credential ({refusal.reason}): the deployment's keys are wrong.",
-                               "系统配置有误，请联系技术支持。", service=service) from error
+                raise Internal(
+                    "SERVICE_CREDENTIAL_REFUSED",
+                    f"The {service} service refused the gateway's "
+                    f"credential ({refusal.reason}): the deployment's keys are wrong.",
+                    "系统配置有误，请联系技术支持。",
+                    service=service,
+                ) from error
             raise refusal from error
         if error.code() in NO_ANSWER:
-            raise Unavailable("SERVICE_UNAVAILABLE", f"The {service} service did not answer; try again.",
-                              "服务暂时无响应，请重试。", service=service) from error
+            raise Unavailable(
+                "SERVICE_UNAVAILABLE",
+                f"The {service} service did not answer; try again.",
+                "服务暂时无响应，请重试。",
+                service=service,
+            ) from error
         # An answer without our details (UNKNOWN: an exception inside gRPC there): a bug.
-        raise Internal("SERVICE_FAILED", f"The {service} service failed ({error.code().name}).",
-                       "服务内部出错，请联系技术支持。", service=service) from error
+        raise Internal(
+            "SERVICE_FAILED",
+            f"The {service} service failed ({error.code().name}).",
+            "服务内部出错，请联系技术支持。",
+            service=service,
+        ) from error

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 from google.rpc import status_pb2
 
-from gateway.use_cases import tenders
 from gateway.domain.callers import Caller, denied
 from gateway.storage import reports
+from gateway.use_cases import tenders
 from gateway.use_cases.relay import relayed
+from gateway.use_cases.segments import count_members
 from huiyuan.database import Database
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from gateway.use_cases.segments import count_members
 from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime import files, words
@@ -25,18 +25,29 @@ from huiyuan.wallet.v1 import wallet_pb2
 
 TILL_TENDERS = list(tenders.ON_RECEIPT)  # a column each: 现金, 银行卡, 微信支付, 支付宝
 COLUMNS = [
-    files.Column("订单号", width=30), files.Column("下单时间", files.TIME, width=20), files.Column("门店", width=16),
-    files.Column("收银台"), files.Column("会员号", width=30), files.Column("状态", width=8),
-    files.Column("商品原价", files.MONEY), files.Column("优惠", files.MONEY), files.Column("销售额", files.MONEY),
-    files.Column("积分抵扣", files.MONEY), files.Column("储值支付", files.MONEY),
+    files.Column("订单号", width=30),
+    files.Column("下单时间", files.TIME, width=20),
+    files.Column("门店", width=16),
+    files.Column("收银台"),
+    files.Column("会员号", width=30),
+    files.Column("状态", width=8),
+    files.Column("商品原价", files.MONEY),
+    files.Column("优惠", files.MONEY),
+    files.Column("销售额", files.MONEY),
+    files.Column("积分抵扣", files.MONEY),
+    files.Column("储值支付", files.MONEY),
     *(files.Column(tenders.ON_RECEIPT[kind], files.MONEY) for kind in TILL_TENDERS),
-    files.Column("使用积分", files.COUNT), files.Column("获得积分", files.COUNT), files.Column("退货件数", files.COUNT),
-    files.Column("拒绝原因", width=30)]
+    files.Column("使用积分", files.COUNT),
+    files.Column("获得积分", files.COUNT),
+    files.Column("退货件数", files.COUNT),
+    files.Column("拒绝原因", width=30),
+]
 
 
 @dataclass
 class StoreDay:
     """A store's day in the gateway's book of orders."""
+
     orders: int = 0
     sales: int = 0  # after discounts
     discount: int = 0
@@ -44,8 +55,9 @@ class StoreDay:
     tender_refunds: dict[int, int] = field(default_factory=dict)  # TenderKind -> given back to it
 
 
-async def store_summary(services, database: Database, caller: Caller, store: str, day,
-                        date) -> pb.GetStoreDailySummaryResponse:
+async def store_summary(
+    services, database: Database, caller: Caller, store: str, day, date
+) -> pb.GetStoreDailySummaryResponse:
     """The store's day, fanned out: orders from the gateway's own book, stored value
     and points from their services, new members from the member service (date: the
     request's, day: it as a date)."""
@@ -57,15 +69,29 @@ async def store_summary(services, database: Database, caller: Caller, store: str
         stored, points, new_members, paid = await asyncio.gather(
             services.wallet.GetStoreActivity(wallet_pb2.GetStoreActivityRequest(**day_request)),
             services.points.GetStoreActivity(points_pb2.GetStoreActivityRequest(**day_request)),
-            count_members(services.member, member_pb2.MemberFilter(
-                org_path=store, registered_after=timestamp(start), registered_before=timestamp(end))),
-            store_day(database, store, start, end))
+            count_members(
+                services.member,
+                member_pb2.MemberFilter(
+                    org_path=store, registered_after=timestamp(start), registered_before=timestamp(end)
+                ),
+            ),
+            store_day(database, store, start, end),
+        )
     return pb.GetStoreDailySummaryResponse(
-        orders=paid.orders, sales_fen=paid.sales, discount_fen=paid.discount, top_up_fen=stored.top_up_fen,
-        stored_value_spent_fen=stored.spent_fen, points_earned=points.earned_points, points_spent=points.spent_points,
-        new_members=new_members, top_up_bonus_fen=stored.bonus_fen, store_path=store,
-        count_card_sold_fen=stored.count_card_sold_fen, count_card_used_fen=stored.count_card_used_fen,
-        **takings(paid, stored.top_up_takings))
+        orders=paid.orders,
+        sales_fen=paid.sales,
+        discount_fen=paid.discount,
+        top_up_fen=stored.top_up_fen,
+        stored_value_spent_fen=stored.spent_fen,
+        points_earned=points.earned_points,
+        points_spent=points.spent_points,
+        new_members=new_members,
+        top_up_bonus_fen=stored.bonus_fen,
+        store_path=store,
+        count_card_sold_fen=stored.count_card_sold_fen,
+        count_card_used_fen=stored.count_card_used_fen,
+        **takings(paid, stored.top_up_takings),
+    )
 
 
 async def store_day(database: Database, store_path: str, start, end) -> StoreDay:
@@ -116,9 +142,11 @@ def takings(paid: StoreDay, top_ups) -> dict:
         taking.refunded_fen += t.refunded_fen + t.count_card_refunded_fen
     for taking in by_kind.values():
         taking.net_fen = taking.sales_fen + taking.top_up_fen + taking.count_card_fen - taking.refunded_fen
-    return {"takings": [by_kind[k] for k in sorted(by_kind)],
-            "enterprise_top_up_fen": apart[wallet_pb2.TENDER_ENTERPRISE],
-            "online_top_up_fen": apart[wallet_pb2.TENDER_ONLINE]}
+    return {
+        "takings": [by_kind[k] for k in sorted(by_kind)],
+        "enterprise_top_up_fen": apart[wallet_pb2.TENDER_ENTERPRISE],
+        "online_top_up_fen": apart[wallet_pb2.TENDER_ONLINE],
+    }
 
 
 async def export_orders(engine, org, caller: Caller, node: str, start, end, state: str | None, xlsx: bool):
@@ -132,8 +160,10 @@ async def export_orders(engine, org, caller: Caller, node: str, start, end, stat
     last_day = local(end - timedelta(microseconds=1))  # the period's end is not in it
     name = f"orders-{node.replace('/', '_')}-{local(start):%Y%m%d}-{last_day:%Y%m%d}.{'xlsx' if xlsx else 'csv'}"
     writer = files.FileWriter(name, COLUMNS, xlsx, "订单")
-    rows = (_row(order, returned, names) async for order, returned in reports.orders_of_period(
-        engine, node, start, end, state))
+    rows = (
+        _row(order, returned, names)
+        async for order, returned in reports.orders_of_period(engine, node, start, end, state)
+    )
     async for file_name, chunk in writer.stream(rows):
         yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)
 
@@ -157,16 +187,32 @@ def _row(order, units_returned: int, names: dict[str, str]) -> list:
     r = answer.receipt if answer is not None and answer.HasField("receipt") else None
     amounts = [None] * (8 + len(TILL_TENDERS))  # an order never paid has no receipt
     if r is not None:
-        paid = {kind: 0 for kind in TILL_TENDERS}
+        paid = dict.fromkeys(TILL_TENDERS, 0)
         for t in r.tenders:
             if t.kind in paid:
                 paid[t.kind] += t.amount_fen
-        amounts = [r.list_total_fen, r.discount_total_fen, r.list_total_fen - r.discount_total_fen, r.points_offset_fen,
-                   r.stored_value_paid_fen, *(fen or None for fen in paid.values()),  # a tender unused: empty
-                   r.points_used, r.points_earned, units_returned]
+        amounts = [
+            r.list_total_fen,
+            r.discount_total_fen,
+            r.list_total_fen - r.discount_total_fen,
+            r.points_offset_fen,
+            r.stored_value_paid_fen,
+            *(fen or None for fen in paid.values()),  # a tender unused: empty
+            r.points_used,
+            r.points_earned,
+            units_returned,
+        ]
     till = names.get(order.org_path, order.org_path) if order.org_path != order.store_path else ""
-    return [order.order_id, order.create_time, names.get(order.store_path, order.store_path), till, order.member_id,
-            words.chinese(f"ORDER_STATE_{order.state}", order.state), *amounts, _refusal(order, answer)]
+    return [
+        order.order_id,
+        order.create_time,
+        names.get(order.store_path, order.store_path),
+        till,
+        order.member_id,
+        words.chinese(f"ORDER_STATE_{order.state}", order.state),
+        *amounts,
+        _refusal(order, answer),
+    ]
 
 
 def _refusal(order, answer) -> str:

@@ -11,8 +11,23 @@ from google.protobuf.message_factory import GetMessageClass
 
 from gateway.domain.callers import Caller, denied
 from gateway.domain.limits import TokenBuckets
-from gateway.domain.scopes import (AT_STORE, CHAIN, LIST, MEMBER_BY_ID, OWN_NODE, READ, SERVE, WRITE, ById, Route,
-                                   get_field, named, node_of, sees, set_field)
+from gateway.domain.scopes import (
+    AT_STORE,
+    CHAIN,
+    LIST,
+    MEMBER_BY_ID,
+    OWN_NODE,
+    READ,
+    SERVE,
+    WRITE,
+    ById,
+    Route,
+    get_field,
+    named,
+    node_of,
+    sees,
+    set_field,
+)
 from gateway.use_cases.relay import derived_id, relayed
 from huiyuan.member.v1 import member_pb2, payment_pin_pb2
 from huiyuan.runtime.errors import DomainError, NotFound
@@ -70,9 +85,13 @@ async def check_payer(caller: Caller, route: Route, request, name: str, services
     if request.credential.WhichOneof("proof") == "pin":
         lookups.take(caller.key_id)
     async with relayed("member"):
-        await services.pins.VerifyPaymentCredential(payment_pin_pb2.VerifyPaymentCredentialRequest(
-            request_id=derived_id(caller.key_id, request.request_id, f"{name}:credential"), member_id=member_id,
-            credential=request.credential))
+        await services.pins.VerifyPaymentCredential(
+            payment_pin_pb2.VerifyPaymentCredentialRequest(
+                request_id=derived_id(caller.key_id, request.request_id, f"{name}:credential"),
+                member_id=member_id,
+                credential=request.credential,
+            )
+        )
     request.ClearField("credential")
 
 
@@ -88,14 +107,17 @@ async def check_members(caller: Caller, services, member_ids) -> None:
     """Every member named exists and is the caller's (registered or homed under its node)."""
     wanted = list(dict.fromkeys(member_ids))
     for start in range(0, len(wanted), FIND_MEMBERS_AT_ONCE):
-        page = wanted[start:start + FIND_MEMBERS_AT_ONCE]
+        page = wanted[start : start + FIND_MEMBERS_AT_ONCE]
         async with relayed("member"):
             found = (await services.member.FindMembers(member_pb2.FindMembersRequest(member_ids=page))).members
         for member_id in page:
             member = found.get(member_id)
-            if member is None or not (caller.covers(member.home_store_path) or caller.covers(member.registered_org_path)):
-                raise NotFound("MEMBER_NOT_FOUND", "No such member in your scope.", "您的范围内没有该会员。",
-                               member_id=member_id)
+            if member is None or not (
+                caller.covers(member.home_store_path) or caller.covers(member.registered_org_path)
+            ):
+                raise NotFound(
+                    "MEMBER_NOT_FOUND", "No such member in your scope.", "您的范围内没有该会员。", member_id=member_id
+                )
 
 
 async def fetched(services, b: ById, object_id: str, not_found: NotFound):
@@ -103,7 +125,8 @@ async def fetched(services, b: ById, object_id: str, not_found: NotFound):
     try:
         async with relayed(b.stub):
             return await getattr(getattr(services, b.stub), b.method.rpartition("/")[2])(
-                request_type(b.method)(**{b.id_field: object_id}))
+                request_type(b.method)(**{b.id_field: object_id})
+            )
     except DomainError as error:
         if error.code == grpc.StatusCode.NOT_FOUND:
             raise not_found from None

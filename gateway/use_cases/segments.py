@@ -24,19 +24,27 @@ METHOD = "IssueSegmentCoupons"  # the step its derived request_id names
 PAGE_SIZE = 500  # ListMembers' largest page
 
 
-async def issue(services, idempotency: Idempotency, database: Database, caller: Caller,
-                request: pb.IssueSegmentCouponsRequest) -> pb.IssueSegmentCouponsResponse:
+async def issue(
+    services, idempotency: Idempotency, database: Database, caller: Caller, request: pb.IssueSegmentCouponsRequest
+) -> pb.IssueSegmentCouponsResponse:
     """The segment's coupons issued (or its stored answer), then recorded in the audit
     trail; with validate_only, how many members the segment has, nothing recorded."""
     answer = await _issue(services, idempotency, caller, request)
     if not request.validate_only:
-        await audit.record(database, caller, "IssueSegmentCoupons", request, request.template_id,
-                           request.segment.org_path or caller.org_path)
+        await audit.record(
+            database,
+            caller,
+            "IssueSegmentCoupons",
+            request,
+            request.template_id,
+            request.segment.org_path or caller.org_path,
+        )
     return answer
 
 
-async def _issue(services, idempotency: Idempotency, caller: Caller,
-                 request: pb.IssueSegmentCouponsRequest) -> pb.IssueSegmentCouponsResponse:
+async def _issue(
+    services, idempotency: Idempotency, caller: Caller, request: pb.IssueSegmentCouponsRequest
+) -> pb.IssueSegmentCouponsResponse:
     job = pb.IssueSegmentCouponsRequest()
     job.CopyFrom(request)
     job.request_id = derived_id(caller.key_id, request.request_id, METHOD)  # two keys' ids never meet
@@ -53,15 +61,20 @@ async def _issue(services, idempotency: Idempotency, caller: Caller,
     members = issued = 0
     async for page in member_pages(services.member, job.segment):
         async with relayed("campaign"):
-            answer = await services.campaign.IssueCoupons(campaign_pb2.IssueCouponsRequest(
-                # the same page sent again is the same request; a page that falls
-                # differently is another one, and the batch skips whom it has served
-                request_id=derived_id(caller.key_id, job.request_id, ",".join(page)),
-                template_id=job.template_id, member_ids=page, batch_id=job.request_id, actor=actor_of(caller)))
+            answer = await services.campaign.IssueCoupons(
+                campaign_pb2.IssueCouponsRequest(
+                    # the same page sent again is the same request; a page that falls
+                    # differently is another one, and the batch skips whom it has served
+                    request_id=derived_id(caller.key_id, job.request_id, ",".join(page)),
+                    template_id=job.template_id,
+                    member_ids=page,
+                    batch_id=job.request_id,
+                    actor=actor_of(caller),
+                )
+            )
         members += len(page)
         issued += len(answer.coupons) + len(answer.already_issued_member_ids)
-    return await idempotency.remember(job, pb.IssueSegmentCouponsResponse(
-        member_count=members, issued_count=issued))
+    return await idempotency.remember(job, pb.IssueSegmentCouponsResponse(member_count=members, issued_count=issued))
 
 
 async def member_pages(member, segment: member_pb2.MemberFilter):
@@ -70,8 +83,9 @@ async def member_pages(member, segment: member_pb2.MemberFilter):
     token = ""
     while True:
         async with relayed("member"):
-            found = await member.ListMembers(member_pb2.ListMembersRequest(
-                filter=segment, page_size=PAGE_SIZE, page_token=token))
+            found = await member.ListMembers(
+                member_pb2.ListMembersRequest(filter=segment, page_size=PAGE_SIZE, page_token=token)
+            )
         if found.members:
             yield [m.member_id for m in found.members]
         if not (token := found.next_page_token):

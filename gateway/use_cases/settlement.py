@@ -39,14 +39,29 @@ async def settle(services, database: Database, caller: Caller, request: pb.Settl
         if row.state != NEEDS_ATTENTION or not unsettled:
             if view.refused_steps and not unsettled:  # settled before: a retry gets the order as it is
                 return view
-            raise FailedPrecondition("ORDER_NEEDS_NO_SETTLEMENT",
-                                     f"The order is {row.state}: no step of it was refused.",
-                                     "该订单没有被拒绝的步骤，无需人工结算。", order_id=row.order_id)
+            raise FailedPrecondition(
+                "ORDER_NEEDS_NO_SETTLEMENT",
+                f"The order is {row.state}: no step of it was refused.",
+                "该订单没有被拒绝的步骤，无需人工结算。",
+                order_id=row.order_id,
+            )
         now = utcnow()
         for step in unsettled:  # under the id of the saga it belongs to: the order's, or a refund's
-            await saga_log.write(tx, step.refund_id or row.order_id, {settled_step(step.step): pb.RefusedStep(
-                step=step.step, reason=step.reason, settle_reason=request.reason.strip(),
-                settled_by=caller.operator_id, settle_time=timestamp(now), refund_id=step.refund_id)}, now)
+            await saga_log.write(
+                tx,
+                step.refund_id or row.order_id,
+                {
+                    settled_step(step.step): pb.RefusedStep(
+                        step=step.step,
+                        reason=step.reason,
+                        settle_reason=request.reason.strip(),
+                        settled_by=caller.operator_id,
+                        settle_time=timestamp(now),
+                        refund_id=step.refund_id,
+                    )
+                },
+                now,
+            )
         stuck = await refunds.waiting_for_an_operator(tx, row.order_id)
         # Back to where the saga can finish it (or, if a service is down now, the recovery
         # loop): the checkout PENDING; after a refund, the state its refunds leave.

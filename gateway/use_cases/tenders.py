@@ -9,8 +9,12 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import words
 from huiyuan.wallet.v1 import wallet_pb2
 
-TILL_TO_WALLET = {pb.TENDER_KIND_CASH: wallet_pb2.TENDER_CASH, pb.TENDER_KIND_BANK_CARD: wallet_pb2.TENDER_BANK_CARD,
-                  pb.TENDER_KIND_WECHAT_PAY: wallet_pb2.TENDER_WECHAT_PAY, pb.TENDER_KIND_ALIPAY: wallet_pb2.TENDER_ALIPAY}
+TILL_TO_WALLET = {
+    pb.TENDER_KIND_CASH: wallet_pb2.TENDER_CASH,
+    pb.TENDER_KIND_BANK_CARD: wallet_pb2.TENDER_BANK_CARD,
+    pb.TENDER_KIND_WECHAT_PAY: wallet_pb2.TENDER_WECHAT_PAY,
+    pb.TENDER_KIND_ALIPAY: wallet_pb2.TENDER_ALIPAY,
+}
 WALLET_TO_TILL = {wallet: till for till, wallet in TILL_TO_WALLET.items()}
 ON_RECEIPT = {kind: words.chinese(pb.TenderKind.Name(kind)) for kind in TILL_TO_WALLET}  # 现金, 微信支付...
 STORED_VALUE: TenderKey = (pb.TENDER_KIND_STORED_VALUE, "")
@@ -24,7 +28,10 @@ def returned_by_tender(plans: list[pb.RefundResponse]) -> dict[TenderKey, int]:
     """What earlier refunds of an order gave back, by tender (kind and reference)."""
     returned: dict[TenderKey, int] = {}
     for plan in plans:
-        for key, fen in [(STORED_VALUE, plan.stored_value_fen), *((_tender_key(t), t.amount_fen) for t in plan.tenders)]:
+        for key, fen in [
+            (STORED_VALUE, plan.stored_value_fen),
+            *((_tender_key(t), t.amount_fen) for t in plan.tenders),
+        ]:
             returned[key] = returned.get(key, 0) + fen
     return returned
 
@@ -34,5 +41,8 @@ def tenders_back(paid: list[pb.Tender], returned: dict[TenderKey, int], money: i
     returned what `returned` says (domain/tenders.py: split_back)."""
     back = split_back([(_tender_key(t), t.amount_fen) for t in paid], returned, money)
     stored = sum(fen for key, fen in back if key[0] == pb.TENDER_KIND_STORED_VALUE)
-    return stored, [pb.Tender(kind=kind, amount_fen=fen, reference=reference)
-                    for (kind, reference), fen in back if kind != pb.TENDER_KIND_STORED_VALUE and fen]
+    return stored, [
+        pb.Tender(kind=kind, amount_fen=fen, reference=reference)
+        for (kind, reference), fen in back
+        if kind != pb.TENDER_KIND_STORED_VALUE and fen
+    ]

@@ -13,8 +13,8 @@ not count: the company paid, not the member.
 
 import logging
 
-from gateway.use_cases import tenders
 from gateway.domain.callers import Caller
+from gateway.use_cases import tenders
 from gateway.use_cases.relay import actor_of, derived_id, relayed
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, tier_pb2
@@ -29,23 +29,42 @@ async def top_up(services, caller: Caller, request: pb.TopUpRequest) -> pb.TopUp
     async with relayed("member"):  # money is never loaded for a member who does not exist
         await services.member.GetMember(member_pb2.GetMemberRequest(member_id=request.member_id))
     async with relayed("wallet"):
-        done = await services.wallet.TopUp(wallet_pb2.TopUpRequest(
-            request_id=derived_id(caller.key_id, request.request_id, "top-up"), member_id=request.member_id,
-            amount_fen=request.amount_fen, tender=tenders.TILL_TO_WALLET[request.tender],
-            tender_reference=request.tender_reference, store_path=caller.store_path, actor=actor_of(caller)))
+        done = await services.wallet.TopUp(
+            wallet_pb2.TopUpRequest(
+                request_id=derived_id(caller.key_id, request.request_id, "top-up"),
+                member_id=request.member_id,
+                amount_fen=request.amount_fen,
+                tender=tenders.TILL_TO_WALLET[request.tender],
+                tender_reference=request.tender_reference,
+                store_path=caller.store_path,
+                actor=actor_of(caller),
+            )
+        )
     async with relayed("member"):
-        counted = await services.tiers.RecordTopUp(tier_pb2.RecordTopUpRequest(
-            request_id=derived_id(caller.key_id, request.request_id, "top-up-counted"), member_id=request.member_id,
-            top_up_id=done.top_up_id, store_path=caller.store_path, amount_fen=done.principal_fen, actor=actor_of(caller)))
+        counted = await services.tiers.RecordTopUp(
+            tier_pb2.RecordTopUpRequest(
+                request_id=derived_id(caller.key_id, request.request_id, "top-up-counted"),
+                member_id=request.member_id,
+                top_up_id=done.top_up_id,
+                store_path=caller.store_path,
+                amount_fen=done.principal_fen,
+                actor=actor_of(caller),
+            )
+        )
     reached = counted.tier_reached.name if counted.HasField("tier_reached") else ""
     lines = [f"充值 {yuan(done.principal_fen)} ({tenders.ON_RECEIPT[request.tender]})"]
     lines += [f"赠送 {yuan(p.bonus_fen)} · {p.name}" for p in done.applied_packages]
     lines.append(f"储值余额 {yuan(done.balance.available_fen)}")
     if reached:
         lines.append(f"恭喜升级为 {reached}")
-    return pb.TopUpResponse(top_up_id=done.top_up_id, principal_fen=done.principal_fen, bonus_fen=done.bonus_fen,
-                            receipt_lines=lines, stored_value_available_fen=done.balance.available_fen,
-                            tier_reached=reached)
+    return pb.TopUpResponse(
+        top_up_id=done.top_up_id,
+        principal_fen=done.principal_fen,
+        bonus_fen=done.bonus_fen,
+        receipt_lines=lines,
+        stored_value_available_fen=done.balance.available_fen,
+        tier_reached=reached,
+    )
 
 
 async def refunded(services, caller: Caller, request: wallet_pb2.RefundTopUpRequest, _answer) -> None:
@@ -54,9 +73,13 @@ async def refunded(services, caller: Caller, request: wallet_pb2.RefundTopUpRequ
     nothing to undo."""
     try:
         async with relayed("member"):
-            await services.tiers.RecordTopUpRefund(tier_pb2.RecordTopUpRefundRequest(
-                request_id=derived_id(caller.key_id, request.request_id, "top-up-uncounted"),
-                top_up_id=request.top_up_id, actor=actor_of(caller)))
+            await services.tiers.RecordTopUpRefund(
+                tier_pb2.RecordTopUpRefundRequest(
+                    request_id=derived_id(caller.key_id, request.request_id, "top-up-uncounted"),
+                    top_up_id=request.top_up_id,
+                    actor=actor_of(caller),
+                )
+            )
     except DomainError as refusal:
         if refusal.reason != "TOP_UP_NOT_RECORDED":
             raise

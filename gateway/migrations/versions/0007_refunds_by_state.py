@@ -5,13 +5,13 @@ Revises: 0006
 Create Date: 2026-11-23 09:10:00
 
 """
+
 from typing import Sequence, Union
 
 from alembic import op
 
-
-revision: str = '0007'
-down_revision: Union[str, Sequence[str], None] = '0006'
+revision: str = "0007"
+down_revision: Union[str, Sequence[str], None] = "0006"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -20,8 +20,14 @@ def upgrade() -> None:
     # CONCURRENTLY, outside the migration's transaction: the table keeps taking writes
     # (checkouts) while a chain's large table is indexed. SQLite ignores it.
     with op.get_context().autocommit_block():
-        op.create_index('ix_refunds_state_create_time', 'refunds', ['state', 'create_time'], unique=False, postgresql_concurrently=True)
+        op.create_index(
+            "ix_refunds_state_create_time",
+            "refunds",
+            ["state", "create_time"],
+            unique=False,
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_refunds_state_create_time', table_name='refunds')
+    op.drop_index("ix_refunds_state_create_time", table_name="refunds")

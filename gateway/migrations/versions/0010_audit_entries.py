@@ -5,38 +5,39 @@ Revises: 0009
 Create Date: 2026-12-07 12:00:00
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0010'
-down_revision: Union[str, Sequence[str], None] = '0009'
+revision: str = "0010"
+down_revision: Union[str, Sequence[str], None] = "0009"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
     op.create_table(
-        'audit_entries',
-        sa.Column('entry_id', sa.String(length=40), nullable=False),
-        sa.Column('entry_time', sa.DateTime(timezone=True), nullable=False),
-        sa.Column('key_id', sa.String(length=40), nullable=False),
-        sa.Column('role', sa.String(length=24), nullable=False),
-        sa.Column('org_path', sa.String(length=140), nullable=False),
-        sa.Column('operator_id', sa.String(length=64), nullable=False),
-        sa.Column('method', sa.String(length=128), nullable=False),
-        sa.Column('request_id', sa.String(length=64), nullable=False),
-        sa.Column('target_id', sa.String(length=140), nullable=False),
-        sa.Column('target_path', sa.String(length=140), nullable=False),
-        sa.Column('change', sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint('entry_id', name=op.f('pk_audit_entries')),
-        sa.UniqueConstraint('key_id', 'method', 'request_id', name=op.f('uq_audit_entries_key_id_method_request_id')),
+        "audit_entries",
+        sa.Column("entry_id", sa.String(length=40), nullable=False),
+        sa.Column("entry_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("key_id", sa.String(length=40), nullable=False),
+        sa.Column("role", sa.String(length=24), nullable=False),
+        sa.Column("org_path", sa.String(length=140), nullable=False),
+        sa.Column("operator_id", sa.String(length=64), nullable=False),
+        sa.Column("method", sa.String(length=128), nullable=False),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("target_id", sa.String(length=140), nullable=False),
+        sa.Column("target_path", sa.String(length=140), nullable=False),
+        sa.Column("change", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_audit_entries")),
+        sa.UniqueConstraint("key_id", "method", "request_id", name=op.f("uq_audit_entries_key_id_method_request_id")),
     )
-    op.create_index('ix_audit_entries_target_path_entry_id', 'audit_entries', ['target_path', 'entry_id'])
-    op.create_index('ix_audit_entries_org_path_entry_id', 'audit_entries', ['org_path', 'entry_id'])
-    op.create_index('ix_audit_entries_target_id', 'audit_entries', ['target_id'])
+    op.create_index("ix_audit_entries_target_path_entry_id", "audit_entries", ["target_path", "entry_id"])
+    op.create_index("ix_audit_entries_org_path_entry_id", "audit_entries", ["org_path", "entry_id"])
+    op.create_index("ix_audit_entries_target_id", "audit_entries", ["target_id"])
 
 
 def downgrade() -> None:
-    op.drop_table('audit_entries')
+    op.drop_table("audit_entries")
