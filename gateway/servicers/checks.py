@@ -10,8 +10,7 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import files, pagination
 from huiyuan.runtime.convert import enum_name, from_timestamp
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.ids import is_id
-from huiyuan.runtime.requests import check_org_path, check_request_id
+from huiyuan.runtime.requests import check_member_id, check_order_lines, check_org_path, check_request_id
 
 MAX_LINES = 200
 MAX_TENDERS = 10
@@ -55,25 +54,8 @@ def checkout(v: Violations, r: pb.CheckoutRequest) -> None:
 
 def order(v: Violations, r: pb.CheckoutRequest | pb.PriceOrderRequest) -> None:
     """The order a checkout or a price check names: member, lines, coupons, points."""
-    v.check(is_id(r.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id such as m_01J...")
-    v.check(0 < len(r.lines) <= MAX_LINES, "lines", "LINES_REQUIRED", f"an order has 1 to {MAX_LINES} lines")
-    seen = set()
-    for i, line in enumerate(r.lines):
-        v.check(
-            bool(line.line_id) and line.line_id not in seen,
-            f"lines[{i}].line_id",
-            "LINE_ID_INVALID",
-            "every line needs its own line_id",
-        )
-        seen.add(line.line_id)
-        v.check(bool(line.sku), f"lines[{i}].sku", "SKU_REQUIRED", "sku is required")
-        v.check(0 < line.quantity <= 100_000, f"lines[{i}].quantity", "QUANTITY_INVALID", "quantity must be 1 or more")
-        v.check(
-            0 <= line.unit_price_fen <= 10**9,
-            f"lines[{i}].unit_price_fen",
-            "PRICE_INVALID",
-            "unit_price_fen must be 0 or more",
-        )
+    check_member_id(v, r.member_id)
+    check_order_lines(v, r.lines, max_lines=MAX_LINES, sku_required=True)
     v.check(
         len(set(r.coupon_codes)) == len(r.coupon_codes) <= 20,
         "coupon_codes",

@@ -123,3 +123,22 @@ def run_env(target_metadata: MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def create_idempotency_keys() -> None:
+    """The idempotency_keys table (idempotency.py) as each service's first revision made
+    it. Frozen as it is: a change to the table is a new revision in every service, never
+    an edit here, which would change what an old revision did."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("method", sa.String(length=128), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("response", sa.LargeBinary(), nullable=True),
+        sa.Column("error", sa.LargeBinary(), nullable=True),
+        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("request_id", name=op.f("pk_idempotency_keys")),
+    )

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from huiyuan.runtime.errors import PermissionDenied, Violations
+from huiyuan.runtime.ids import is_id
 
 ORG_PATH = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}(/[a-z0-9][a-z0-9-]{0,31}){0,3}$")
 MAX_OPERATOR = 64
@@ -168,3 +169,9 @@ def check_order_lines(
                 "PRICE_INVALID",
                 "unit_price_fen must be 0 or more",
             )
+
+
+def check_member_id(v: Violations, value: str, field: str = "member_id") -> str:
+    """A member's id as the member service makes them (m_...)."""
+    v.check(is_id(value, "m"), field, "MEMBER_ID_INVALID", f"{field} must be a member id such as m_01J...")
+    return value

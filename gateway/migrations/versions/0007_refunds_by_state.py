@@ -6,14 +6,10 @@ Create Date: 2026-11-23 09:10:00
 
 """
 
-from typing import Sequence, Union
-
 from alembic import op
 
-revision: str = "0007"
-down_revision: Union[str, Sequence[str], None] = "0006"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision = "0007"
+down_revision = "0006"
 
 
 def upgrade() -> None:

@@ -18,8 +18,6 @@ Create Date: 2026-12-07 11:00:00
 
 """
 
-from typing import Sequence, Union
-
 import sqlalchemy as sa
 from alembic import op
 from google.protobuf import any_pb2
@@ -27,10 +25,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from huiyuan.gateway.v1 import gateway_pb2
 
-revision: str = "0009"
-down_revision: Union[str, Sequence[str], None] = "0008"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision = "0009"
+down_revision = "0008"
 
 saga_log = sa.table(
     "saga_log", sa.column("order_id"), sa.column("step"), sa.column("payload", sa.LargeBinary), sa.column("log_time")

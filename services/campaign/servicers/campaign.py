@@ -15,6 +15,7 @@ from huiyuan.runtime.requests import (
     REQUEST_ID,
     check_actor,
     check_in_scope,
+    check_member_id,
     check_org_path,
     check_request_id,
     check_scope,
@@ -205,7 +206,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     async def IssueNewMemberGifts(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
+        check_member_id(v, request.member_id)
         check_org_path(v, request.home_store_path, "home_store_path")
         check_actor(v, request, required=False)
         v.raise_if_any()
@@ -220,7 +221,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
     async def ListMemberCoupons(self, request, context):
         v = Violations()
-        v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
+        check_member_id(v, request.member_id)
         state = enum_name(pb.CouponState, "COUPON_STATE", request.state)
         v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown state")
         store = (
@@ -257,7 +258,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
     async def ReserveCoupons(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        v.check(is_id(request.member_id, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id")
+        check_member_id(v, request.member_id)
         v.check(
             len(set(request.coupon_codes)) == len(request.coupon_codes) <= 20,
             "coupon_codes",

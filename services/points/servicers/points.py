@@ -14,6 +14,7 @@ from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import (
     check_actor,
     check_in_scope,
+    check_member_id,
     check_order_lines,
     check_org_path,
     check_request_id,
@@ -66,11 +67,6 @@ def _rule_id(v: Violations, value: str) -> None:
 
 def _gift_id(v: Violations, value: str) -> None:
     v.check(is_id(value, "g"), "gift_id", "GIFT_ID_INVALID", "gift_id must be a gift id such as g_01J...")
-
-
-def _member_id(v: Violations, value: str) -> str:
-    v.check(is_id(value, "m"), "member_id", "MEMBER_ID_INVALID", "member_id must be a member id such as m_01J...")
-    return value
 
 
 def _points(v: Violations, value: int, field: str = "points") -> int:
@@ -137,7 +133,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     async def GetBalance(self, request, context):
         v = Violations()
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         v.raise_if_any()
         async with self.database.reading() as tx:
             return pb.GetBalanceResponse(balance=balance(await ledger.balance(tx, request.member_id, utcnow())))
@@ -145,7 +141,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def Grant(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         _points(v, request.points)
         source = enum_name(pb.LotSource, "LOT_SOURCE", request.source)
         v.check(
@@ -271,7 +267,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def PreviewAccrual(self, request, context):
         v = Violations()
         if request.member_id:
-            _member_id(v, request.member_id)
+            check_member_id(v, request.member_id)
         order = _order(v, request)
         v.raise_if_any()
         async with self.database.reading() as tx:
@@ -281,7 +277,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def Accrue(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         check_text(v, request.order_id, "order_id", 64, required=True)
         order = _order(v, request)
         check_actor(v, request, required=False)
@@ -324,7 +320,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     async def QuoteOffset(self, request, context):
         v = Violations()
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         check_store_path(v, request.store_path, "store_path")
         v.check(0 <= request.payable_fen <= 10**10, "payable_fen", "AMOUNT_INVALID", "payable_fen must be 0 or more")
         v.raise_if_any()
@@ -340,7 +336,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def Hold(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         _points(v, request.points)
         ttl = check_ttl(v, request.ttl.ToTimedelta())
         check_store_path(v, request.store_path, "store_path")
@@ -400,7 +396,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     async def ListHistory(self, request, context):
         v = Violations()
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.member_id)
         before = pagination.decode(request.page_token, fingerprint, v)
@@ -442,7 +438,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def Reverse(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         check_text(v, request.order_id, "order_id", 64, required=True)
         v.check(
             request.refunded_paid_fen >= 0,
@@ -483,7 +479,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def Adjust(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         v.check(
             request.delta_points != 0 and abs(request.delta_points) <= MAX_POINTS,
             "delta_points",
@@ -581,7 +577,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def RedeemGift(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         v.check(bool(request.gift_id), "gift_id", "GIFT_ID_REQUIRED", "gift_id is required")
         quantity = request.quantity or 1
         v.check(0 < quantity <= 100, "quantity", "QUANTITY_INVALID", "quantity must be 1 to 100")

@@ -11,6 +11,7 @@ from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import (
     REQUEST_ID,
     check_actor,
+    check_member_id,
     check_org_path,
     check_request_id,
     check_scope,
@@ -58,11 +59,6 @@ def hold_message(h: Hold) -> pb.Hold:
     )
 
 
-def _member_id(v: Violations, value: str, field: str = "member_id") -> str:
-    v.check(is_id(value, "m"), field, "MEMBER_ID_INVALID", f"{field} must be a member id such as m_01J...")
-    return value
-
-
 def _amount(v: Violations, value: int, field: str = "amount_fen", maximum: int = MAX_TOP_UP_FEN) -> int:
     v.check(0 < value <= maximum, field, "AMOUNT_INVALID", f"{field} must be 1 to {maximum} fen")
     return value
@@ -79,7 +75,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
     async def GetBalance(self, request, context):
         v = Violations()
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         v.raise_if_any()
         async with self.database.reading() as tx:
             return pb.GetBalanceResponse(balance=balance(await balances.balance(tx, request.member_id)))
@@ -87,7 +83,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     async def TopUp(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         _amount(v, request.amount_fen)
         tender = enum_name(pb.Tender, "TENDER", request.tender)
         v.check(
@@ -167,7 +163,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     async def Hold(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         _amount(v, request.amount_fen)
         ttl = check_ttl(v, request.ttl.ToTimedelta())
         check_store_path(v, request.store_path, "store_path")
@@ -279,7 +275,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     async def Adjust(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         v.check(
             request.principal_delta_fen != 0 or request.bonus_delta_fen != 0,
             "principal_delta_fen",
@@ -310,7 +306,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
     async def ListEntries(self, request, context):
         v = Violations()
-        _member_id(v, request.member_id)
+        check_member_id(v, request.member_id)
         query = StatementQuery(request.member_id, store_path=check_org_path(v, request.store_path, "store_path", False))
         for field in ("start_date", "end_date"):
             if request.HasField(field):

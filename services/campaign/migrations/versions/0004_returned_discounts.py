@@ -6,15 +6,11 @@ Create Date: 2026-11-23 00:20:00
 
 """
 
-from typing import Sequence, Union
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: Union[str, Sequence[str], None] = "0003"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision = "0004"
+down_revision = "0003"
 
 
 def upgrade() -> None:

@@ -6,15 +6,11 @@ Create Date: 2026-12-10 10:00:00
 
 """
 
-from typing import Sequence, Union
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: Union[str, Sequence[str], None] = "0006"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision = "0007"
+down_revision = "0006"
 
 
 def upgrade() -> None:

@@ -6,15 +6,11 @@ Create Date: 2026-11-23 13:30:00
 
 """
 
-from typing import Sequence, Union
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: Union[str, Sequence[str], None] = "0004"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:

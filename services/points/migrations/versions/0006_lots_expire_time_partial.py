@@ -11,15 +11,11 @@ Create Date: 2026-12-06 09:40:00
 
 """
 
-from typing import Sequence, Union
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: Union[str, Sequence[str], None] = "0005"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision = "0006"
+down_revision = "0005"
 
 _EXPIRES = sa.text("expire_time IS NOT NULL")
 

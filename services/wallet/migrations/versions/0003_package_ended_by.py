@@ -6,15 +6,11 @@ Create Date: 2026-11-23 13:55:00
 
 """
 
-from typing import Sequence, Union
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: Union[str, Sequence[str], None] = "0002"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:

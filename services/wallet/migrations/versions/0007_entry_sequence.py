@@ -15,15 +15,11 @@ Create Date: 2026-12-07 10:00:00
 
 """
 
-from typing import Sequence, Union
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: Union[str, Sequence[str], None] = "0006"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+revision = "0007"
+down_revision = "0006"
 
 entries = sa.table(
     "entries", sa.column("entry_id"), sa.column("member_id"), sa.column("post_time"), sa.column("sequence")
