@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from huiyuan.runtime.errors import FailedPrecondition, Violations
+from huiyuan.runtime.requests import check_actor, check_member_id, check_request_id, check_store_path, check_text
 
 TTL_MIN = timedelta(seconds=1)
 TTL_MAX = timedelta(hours=1)  # longer than any checkout saga plus its recovery
@@ -29,6 +30,28 @@ class HoldState(StrEnum):
 def check_ttl(v: Violations, ttl: timedelta, field: str = "ttl") -> timedelta:
     v.check(TTL_MIN <= ttl <= TTL_MAX, field, "TTL_OUT_OF_RANGE", "ttl must be 1 s to 1 h")
     return ttl
+
+
+def check_hold_request(v: Violations, request: Any) -> tuple[timedelta, str]:
+    """What a Hold request of either ledger (stored value, points) must hold besides its
+    amount: a request id, a member, a ttl, the store and order it is for. Returns the ttl
+    and the order id."""
+    check_request_id(v, request.request_id)
+    check_member_id(v, request.member_id)
+    ttl = check_ttl(v, request.ttl.ToTimedelta())
+    check_store_path(v, request.store_path, "store_path")
+    order_id = check_text(v, request.order_id, "order_id", 64)
+    check_actor(v, request, required=False)
+    return ttl, order_id
+
+
+def check_hold_change(v: Violations, request: Any) -> str:
+    """What a Capture, Release or refund of a hold must hold besides its amount: a request
+    id and the hold. Returns the operator who asked (may be empty)."""
+    check_request_id(v, request.request_id)
+    v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
+    operator, _ = check_actor(v, request, required=False)
+    return operator
 
 
 def lapsed(state: HoldState, expire_time: datetime, now: datetime) -> bool:

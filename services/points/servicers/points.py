@@ -9,7 +9,7 @@ from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import Violations
-from huiyuan.runtime.holds import check_ttl
+from huiyuan.runtime.holds import check_hold_change, check_hold_request
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import (
     check_actor,
@@ -335,13 +335,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     async def Hold(self, request, context):
         v = Violations()
-        check_request_id(v, request.request_id)
-        check_member_id(v, request.member_id)
+        ttl, order_id = check_hold_request(v, request)
         _points(v, request.points)
-        ttl = check_ttl(v, request.ttl.ToTimedelta())
-        check_store_path(v, request.store_path, "store_path")
-        order_id = check_text(v, request.order_id, "order_id", 64)
-        check_actor(v, request, required=False)
         v.raise_if_any()
 
         return await self.holds.submit(
@@ -362,10 +357,8 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     async def Capture(self, request, context):
         v = Violations()
-        check_request_id(v, request.request_id)
-        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
+        check_hold_change(v, request)
         _points(v, request.points)
-        check_actor(v, request, required=False)
         v.raise_if_any()
         return await self.captures.submit((request, spending.CaptureAsk(request.hold_id, request.points)))
 
@@ -382,9 +375,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     async def Release(self, request, context):
         v = Violations()
-        check_request_id(v, request.request_id)
-        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
-        check_actor(v, request, required=False)
+        check_hold_change(v, request)
         v.raise_if_any()
 
         async def work(tx):

@@ -6,7 +6,7 @@ from huiyuan.runtime import files, pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import calendar_date, enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import DomainError, Violations
-from huiyuan.runtime.holds import check_ttl
+from huiyuan.runtime.holds import check_hold_change, check_hold_request
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import (
     REQUEST_ID,
@@ -162,13 +162,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
     async def Hold(self, request, context):
         v = Violations()
-        check_request_id(v, request.request_id)
-        check_member_id(v, request.member_id)
+        ttl, order_id = check_hold_request(v, request)
         _amount(v, request.amount_fen)
-        ttl = check_ttl(v, request.ttl.ToTimedelta())
-        check_store_path(v, request.store_path, "store_path")
-        order_id = check_text(v, request.order_id, "order_id", 64)
-        check_actor(v, request, required=False)
         v.raise_if_any()
         return await self.holds.submit(
             (request, HoldAsk(new_id("h"), request.member_id, request.amount_fen, ttl, request.store_path, order_id))
@@ -183,10 +178,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
     async def Capture(self, request, context):
         v = Violations()
-        check_request_id(v, request.request_id)
-        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
+        operator = check_hold_change(v, request)
         _amount(v, request.amount_fen)
-        operator, _ = check_actor(v, request, required=False)
         v.raise_if_any()
         return await self.captures.submit((request, CaptureAsk(request.hold_id, request.amount_fen, operator)))
 
@@ -205,9 +198,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
     async def Release(self, request, context):
         v = Violations()
-        check_request_id(v, request.request_id)
-        v.check(bool(request.hold_id), "hold_id", "HOLD_ID_REQUIRED", "hold_id is required")
-        check_actor(v, request, required=False)
+        check_hold_change(v, request)
         v.raise_if_any()
 
         async def work(tx):
