@@ -5,16 +5,37 @@ and must stay explained by the terms they were given under. What a back office m
 change is the end, and only earlier: to change the terms, end one and create another.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from huiyuan.runtime.errors import FailedPrecondition, Violations
+from huiyuan.runtime.requests import check_actor
 
 
 def has_ended(end: datetime | None, at: datetime) -> bool:
     """Has a window ending at end (None: open) ended by at? Its end is the first moment
     it no longer applies."""
     return end is not None and end <= at
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A request to end a configuration early (a points rule, a top-up package, a count
+    card plan): who asks, from which node, and when it is to end (None: now)."""
+
+    operator: str
+    actor_path: str
+    requested: datetime | None
+
+    def at(self, now: datetime) -> datetime:
+        return self.requested or now
+
+
+def check_ending(v: Violations, request: Any, now: datetime) -> Ending:
+    """An End* request's actor and end_time (requested_end)."""
+    operator, actor_path = check_actor(v, request)
+    return Ending(operator, actor_path, requested_end(v, request, now))
 
 
 def requested_end(v: Violations, request: Any, now: datetime) -> datetime | None:

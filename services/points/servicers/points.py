@@ -24,7 +24,7 @@ from huiyuan.runtime.requests import (
     is_under,
 )
 from huiyuan.runtime.server import ServiceContext
-from huiyuan.runtime.validity import requested_end
+from huiyuan.runtime.validity import check_ending
 from services.points.domain.gifts import Gift
 from services.points.domain.holds import Hold
 from services.points.domain.lots import Expiry, ExpiryPolicy, LotSource
@@ -251,15 +251,11 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         _rule_id(v, request.rule_id)
-        operator, actor_path = check_actor(v, request)
-        requested = requested_end(v, request, utcnow())
+        ending = check_ending(v, request, utcnow())
         v.raise_if_any()
 
         async def work(tx):
-            now = utcnow()
-            ended = await rules.end_rule(
-                tx, request.rule_id, end_time=requested or now, operator=operator, actor_path=actor_path, now=now
-            )
+            ended = await rules.end_rule(tx, request.rule_id, ending, utcnow())
             return pb.EndRuleResponse(rule=_rule_message(ended))
 
         return await self.idempotency.run(request, pb.EndRuleResponse, work)

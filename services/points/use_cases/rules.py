@@ -6,7 +6,7 @@ from datetime import datetime
 
 from huiyuan.database import Transaction
 from huiyuan.runtime.requests import check_in_scope
-from huiyuan.runtime.validity import has_ended, shortened_end
+from huiyuan.runtime.validity import Ending, has_ended, shortened_end
 from services.points.domain.rules import Rule, by_priority
 from services.points.storage import rules as stored
 
@@ -31,11 +31,11 @@ async def list_rules(tx: Transaction, org_path: str, show_ended: bool, now) -> l
     return [r for r in await rules_under(tx, org_path) if show_ended or not has_ended(r.end_time, now)]
 
 
-async def end_rule(tx: Transaction, rule_id: str, *, end_time: datetime, operator: str, actor_path: str, now) -> Rule:
-    """Shorten a rule so that orders paid from end_time earn nothing under it."""
+async def end_rule(tx: Transaction, rule_id: str, ending: Ending, now: datetime) -> Rule:
+    """Shorten a rule so that orders paid from its new end earn nothing under it."""
     rule = await stored.rule_by_id(tx, rule_id, lock=True)  # two ends of one rule: one after the other
-    check_in_scope(rule.org_path, actor_path, "rule", "规则")
-    end = shortened_end(rule.start_time, rule.end_time, end_time, now, kind="rule", kind_zh="规则")
-    ended = replace(rule, end_time=end, ended_by=operator)
+    check_in_scope(rule.org_path, ending.actor_path, "rule", "规则")
+    end = shortened_end(rule.start_time, rule.end_time, ending.at(now), now, kind="rule", kind_zh="规则")
+    ended = replace(rule, end_time=end, ended_by=ending.operator)
     await stored.save_rule(tx, ended)
     return ended

@@ -10,7 +10,7 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import is_id, new_id
 from huiyuan.runtime.requests import check_actor, check_org_path, check_request_id, check_store_path, check_text
 from huiyuan.runtime.server import ServiceContext
-from huiyuan.runtime.validity import requested_end
+from huiyuan.runtime.validity import check_ending
 from huiyuan.wallet.v1 import count_card_pb2 as pb, count_card_pb2_grpc, wallet_pb2
 from services.wallet.domain import count_cards as rules
 from services.wallet.domain.postings import MAX_MEMO
@@ -84,15 +84,11 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         _id(v, request.plan_id, "plan_id", PLAN)
-        operator, actor_path = check_actor(v, request)
-        requested = requested_end(v, request, utcnow())
+        ending = check_ending(v, request, utcnow())
         v.raise_if_any()
 
         async def work(tx):
-            now = utcnow()
-            ended = await count_card_plans.end_plan(
-                tx, request.plan_id, end_time=requested or now, operator=operator, actor_path=actor_path, now=now
-            )
+            ended = await count_card_plans.end_plan(tx, request.plan_id, ending, utcnow())
             return pb.EndCountCardPlanResponse(plan=_plan(ended))
 
         return await self.idempotency.run(request, pb.EndCountCardPlanResponse, work)

@@ -19,7 +19,7 @@ from huiyuan.runtime.requests import (
     check_text,
 )
 from huiyuan.runtime.server import ServiceContext
-from huiyuan.runtime.validity import requested_end
+from huiyuan.runtime.validity import check_ending
 from huiyuan.wallet.v1 import wallet_pb2 as pb, wallet_pb2_grpc
 from services.wallet.domain.accounts import MemberAccounts
 from services.wallet.domain.adjustments import check_may_adjust
@@ -385,15 +385,11 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         v = Violations()
         check_request_id(v, request.request_id)
         _package_id(v, request.package_id)
-        operator, actor_path = check_actor(v, request)
-        requested = requested_end(v, request, utcnow())
+        ending = check_ending(v, request, utcnow())
         v.raise_if_any()
 
         async def work(tx):
-            now = utcnow()
-            ended = await packages.end_package(
-                tx, request.package_id, end_time=requested or now, operator=operator, actor_path=actor_path, now=now
-            )
+            ended = await packages.end_package(tx, request.package_id, ending, utcnow())
             return pb.EndTopUpPackageResponse(package=_package(ended))
 
         return await self.idempotency.run(request, pb.EndTopUpPackageResponse, work)

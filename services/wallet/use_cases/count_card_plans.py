@@ -1,9 +1,10 @@
 """Count card plans (计次卡方案): created, listed, ended."""
 
 from dataclasses import replace
+from datetime import datetime
 
 from huiyuan.database import Transaction
-from huiyuan.runtime.validity import shortened_end
+from huiyuan.runtime.validity import Ending, shortened_end
 from services.wallet.domain import count_cards as rules
 from services.wallet.domain.count_cards import Plan
 from services.wallet.storage import count_cards
@@ -33,10 +34,10 @@ async def plans(
     return rules.plans_on_line_of(found, org_path, at, show_ended)
 
 
-async def end_plan(tx: Transaction, plan_id: str, *, end_time, operator: str, actor_path: str, now) -> Plan:
-    """Stop selling a plan from end_time; the cards sold keep their terms."""
+async def end_plan(tx: Transaction, plan_id: str, ending: Ending, now: datetime) -> Plan:
+    """Stop selling a plan from its new end; the cards sold keep their terms."""
     plan = await plan_by_id(tx, plan_id, lock=True)
-    rules.check_may_manage(plan.org_path, actor_path)
-    end = shortened_end(plan.start_time, plan.end_time, end_time, now, kind="plan", kind_zh="次卡方案")
-    await count_cards.set_plan_end(tx, plan_id, end, operator)
-    return replace(plan, end_time=end, ended_by=operator)
+    rules.check_may_manage(plan.org_path, ending.actor_path)
+    end = shortened_end(plan.start_time, plan.end_time, ending.at(now), now, kind="plan", kind_zh="次卡方案")
+    await count_cards.set_plan_end(tx, plan_id, end, ending.operator)
+    return replace(plan, end_time=end, ended_by=ending.operator)

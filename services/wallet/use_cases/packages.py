@@ -1,9 +1,10 @@
 """Top-up packages: created, listed, ended early."""
 
 from dataclasses import replace
+from datetime import datetime
 
 from huiyuan.database import Transaction
-from huiyuan.runtime.validity import shortened_end
+from huiyuan.runtime.validity import Ending, shortened_end
 from services.wallet.domain.packages import TopUpPackage, applying, check_may_manage, on_line_of, package_not_found
 from services.wallet.storage import packages
 
@@ -29,15 +30,13 @@ async def packages_on_line(tx: Transaction, org_path: str, at, show_ended: bool)
     return on_line_of(await packages.all_packages(tx), org_path, at, show_ended)
 
 
-async def end_package(
-    tx: Transaction, package_id: str, *, end_time, operator: str, actor_path: str, now
-) -> TopUpPackage:
-    """Shorten a package so that top-ups from end_time get no bonus from it
+async def end_package(tx: Transaction, package_id: str, ending: Ending, now: datetime) -> TopUpPackage:
+    """Shorten a package so that top-ups from its new end get no bonus from it
     (huiyuan/runtime/validity.py: its steps never change)."""
     package = await packages.package_by_id(tx, package_id, lock=True)
     if package is None:
         raise package_not_found(package_id)
-    check_may_manage(package.org_path, actor_path)
-    end = shortened_end(package.start_time, package.end_time, end_time, now, kind="package", kind_zh="充值套餐")
-    await packages.set_end(tx, package_id, end, operator)
-    return replace(package, end_time=end, ended_by=operator)
+    check_may_manage(package.org_path, ending.actor_path)
+    end = shortened_end(package.start_time, package.end_time, ending.at(now), now, kind="package", kind_zh="充值套餐")
+    await packages.set_end(tx, package_id, end, ending.operator)
+    return replace(package, end_time=end, ended_by=ending.operator)
