@@ -233,8 +233,8 @@ def test_rows_answer_as_sqlalchemy_s_result_does(database_url):
 
 
 def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_call(database_url):
-    """SQLAlchemy 2.0 cannot cache INSERT ... ON CONFLICT: Direct compiles one marked
-    BUILT_ONCE once and keeps it, and one built per call every time, keeping none."""
+    """Direct keeps the compiled form of a statement used again (at once if marked
+    BUILT_ONCE), and compiles one built per call for that call, keeping none."""
     from huiyuan.database.direct import BUILT_ONCE
     from huiyuan.database.upsert import insert_for
 
@@ -250,7 +250,7 @@ def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_ca
         uses = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
         assert uses["a"] == 0 and uses["e"] == 1 and all(uses[f"n{n}"] == n for n in range(50))
         if direct.pool is not None:
-            assert [kept for kept, _ in direct._built_once.values()] == [built_once]
+            assert [kept for kept, _ in direct._prepared.values()] == [built_once]
 
     with_direct(database_url, test)
 

@@ -10,8 +10,9 @@ doubled the points and campaign benches (README, "Where the time goes").
 So on PostgreSQL every idempotent mutation runs in `Database.transaction()`
 (database/idempotency.py), as does the checkout saga's log, and the services' reads
 run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
-once: SQLAlchemy compiles them to psycopg's SQL, cached under its own cache key, and
-builds and processes their parameters from that compiled form; they go out on
+once: SQLAlchemy compiles them to psycopg's SQL (once per statement object: a
+module constant is compiled once, a statement built per call at each call), and
+builds and processes their parameters from that compiled form, with its public API only; they go out on
 libpq's pipeline mode, prepared on the server (database/pipeline.py), with psycopg's
 connections, its pool, its adaptation of values and its errors. What comes back
 answers the part of SQLAlchemy's Result the services use (Rows, below), and a
@@ -46,6 +47,7 @@ Differences from SQLAlchemy, each on purpose:
 Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
 """
 
+import os
 import re
 import time
 import weakref
@@ -62,23 +64,38 @@ from opentelemetry.trace import Status, StatusCode
 
 from huiyuan.database import engines as db
 from huiyuan.database.merged_writes import MAX_ROWS, Footprint, Group, footprint_of, merged
-from huiyuan.database.pipeline import Answer, Pipeline
+from huiyuan.database.pipeline import MAX_PREPARED, Answer, Pipeline, PsycopgPipeline
 from huiyuan.runtime.tracing import start_sql_span
 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
 _CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
 
-# SQLAlchemy 2.0 cannot cache an INSERT ... ON CONFLICT, and compiles it on every call
-# (a twentieth of the gateway's CPU in bench/checkout.py). One built once, as a module
-# constant or by a functools.cache builder, says so with
-# `.execution_options(**{BUILT_ONCE: True})` and is compiled once. Never on a statement
-# built per call: each would be kept for good.
+# A statement's compiled form is kept from its second use on (Direct.prepare). One built
+# once, as a module constant or by a functools.cache builder, may say so with
+# `.execution_options(**{BUILT_ONCE: True})`: it is kept from its first use. Never on a
+# statement built per call: each would be kept until the cache starts again.
 BUILT_ONCE = "huiyuan_built_once"
 POOL_WAIT_S = 10  # as SQLAlchemy's pool waits (database/engines.py)
 # How long a connection keeps its statements' plans: at most this long can a plan made
 # on a small table go on reading the table whole as it grows. Planning again costs a
 # few milliseconds a connection, at most once per period.
 PLANS_KEPT_S = 5.0
+
+
+# Switches of the hand-made mechanisms, read where the Database is built (docs/decisions/).
+MERGED_WRITES = "HUIYUAN_DB_MERGED_WRITES"  # on (default) | off: one statement per write
+PIPELINE = "HUIYUAN_DB_PIPELINE"  # libpq (default: database/pipeline.py) | psycopg: AsyncConnection.pipeline()
+
+
+def _switch(name: str, given: str | None, values: tuple[str, ...]) -> str:
+    value = (given or os.environ.get(name) or values[0]).lower()
+    if value not in values:
+        raise ValueError(f"{name}={value}: one of {', '.join(values)}")
+    return value
+
+
+async def _keep_prepared(connection) -> None:
+    connection.prepared_max = MAX_PREPARED  # as many as database/pipeline.py keeps
 
 
 @dataclass(frozen=True)
@@ -98,12 +115,16 @@ class _Kept:
 
 
 class Direct:
-    def __init__(self, engine: AsyncEngine, schema: str, size: int, wait_s: float = POOL_WAIT_S):
+    def __init__(self, engine: AsyncEngine, schema: str, size: int, wait_s: float = POOL_WAIT_S,
+                 merged_writes: str | None = None, pipeline: str | None = None):
         self.engine = engine
         self.dialect = engine.dialect
         self.pool = None
-        self._prepared: dict[tuple, _Prepared] = {}  # by SQLAlchemy's cache key and the keys given
-        self._built_once: dict[tuple, tuple] = {}  # (id, keys) -> (statement, _Prepared), see BUILT_ONCE
+        # (id(statement), keys) -> (statement, _Prepared): statements used more than once
+        self._prepared: dict[tuple, tuple] = {}
+        self._seen: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> statement, used once so far
+        self.merged_writes = _switch(MERGED_WRITES, merged_writes, ("on", "off")) == "on"
+        self.pipeline_kind = _switch(PIPELINE, pipeline, ("libpq", "psycopg"))
         self.plans_kept_s = PLANS_KEPT_S
         self._kept = weakref.WeakKeyDictionary()  # connection -> _Kept
         if engine.dialect.name == "postgresql":
@@ -115,9 +136,11 @@ class Direct:
                 timeout=wait_s,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
                 # prepare_threshold=None: psycopg prepares nothing; database/pipeline.py does.
+                # With psycopg's own pipeline it prepares every statement at its first use.
                 kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
                         "application_name": f"huiyuan-{schema}-direct",
-                        "prepare_threshold": None},
+                        "prepare_threshold": 0 if self.pipeline_kind == "psycopg" else None},
+                configure=_keep_prepared if self.pipeline_kind == "psycopg" else None,
             )
 
     async def open(self) -> None:
@@ -207,52 +230,55 @@ class Direct:
         return kept
 
     def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
-        """The statement compiled for psycopg, for these parameter keys. This uses two
-        internals of SQLAlchemy 2.0 that its own engine uses, `_generate_cache_key()`
-        and `_bind_processors`: pyproject pins it below 2.1, and tests/test_direct.py
-        fails if they change meaning."""
-        cache_key = statement._generate_cache_key()
-        if cache_key is None:  # a kind SQLAlchemy 2.0 cannot cache (INSERT ... ON CONFLICT)
-            return self._prepare_uncacheable(statement, keys)
-        key = (cache_key.key, keys)
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            prepared = self._compile(statement, keys, cache_key)
+        """The statement compiled for psycopg, for these parameter keys.
+
+        Compiled once per statement object: one built once (a module constant, a
+        functools.cache builder) is compiled at its second use, or at its first if it
+        says BUILT_ONCE, and kept with it; one built per call is compiled for that call.
+        Only SQLAlchemy's public API: `statement.compile()`, the compiled form's
+        `string`, `binds`, `construct_params()` and each type's `bind_processor()`."""
+        key = (id(statement), keys)
+        found = self._prepared.get(key)
+        if found is not None and found[0] is statement:
+            return found[1]
+        prepared = self._compile(statement, keys)
+        if self._seen.get(id(statement)) is statement or statement.get_execution_options().get(BUILT_ONCE):
             if len(self._prepared) >= _CACHE_SIZE:
                 self._prepared.clear()
-            self._prepared[key] = prepared
+            # kept with its statement, so that no other statement can take its id meanwhile
+            self._prepared[key] = (statement, prepared)
+        else:
+            self._seen[id(statement)] = statement  # gone with the statement, if it was built per call
         return prepared
 
-    def _prepare_uncacheable(self, statement, keys: tuple[str, ...]) -> _Prepared:
-        """Compiled on every call, as SQLAlchemy does, unless the statement says it is
-        built once (BUILT_ONCE): then once, kept with the statement for good."""
-        if not statement.get_execution_options().get(BUILT_ONCE):
-            return self._compile(statement, keys, None)
-        found = self._built_once.get((id(statement), keys))
-        if found is None:  # kept with its statement, so no other statement can take its id
-            found = self._built_once[(id(statement), keys)] = (statement, self._compile(statement, keys, None))
-        return found[1]
-
-    def _compile(self, statement, keys: tuple[str, ...], cache_key) -> _Prepared:
-        # Compiled with its cache key, as SQLAlchemy's engine does, so that the same
-        # form built anew per call finds its own values (parameters(), below).
-        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys), cache_key=cache_key)
+    def _compile(self, statement, keys: tuple[str, ...]) -> _Prepared:
+        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys))
         sql, lists = _EXPANDING_IN.subn(r" = ANY(%(\1)s)", compiled.string)
         if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
             raise ValueError(f"no direct form for: {sql}")
-        return _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning),
-                         None if lists else footprint_of(statement))
+        processors = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            if process is not None:
+                processors[name] = _each(process) if bind.expanding else process
+        footprint = None
+        if self.merged_writes and not lists:
+            footprint = footprint_of(statement, compiled)
+        return _Prepared(sql, compiled, processors, bool(compiled.returning), footprint)
 
-    def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
-        """The driver's parameters: SQLAlchemy's values for the compiled binds (those of
-        a statement built per call included), through each type's bind processor."""
-        cache_key = statement._generate_cache_key()
-        values = prepared.compiled.construct_params(
-            params, extracted_parameters=None if cache_key is None else cache_key.bindparams, escape_names=False)
+    def parameters(self, prepared: _Prepared, params: dict | None) -> dict:
+        """The driver's parameters: SQLAlchemy's values for the compiled binds (the
+        statement's own, and those given), through each type's bind processor."""
+        values = prepared.compiled.construct_params(params, escape_names=False)
         for name, process in prepared.processors.items():
             if name in values:
                 values[name] = process(values[name])
         return values
+
+
+def _each(process):
+    """A bind processor for a list of values (an expanding IN), from one for a value."""
+    return lambda values: None if values is None else [process(value) for value in values]
 
 
 def _translated(error: psycopg.Error, sql, params) -> exc.DBAPIError:
@@ -268,7 +294,8 @@ class Connection:
         self.direct = direct
         self.dialect = direct.dialect  # for db.dialect_name()
         self.connection = connection  # psycopg's
-        self.pipeline = Pipeline(connection, prepared)
+        self.pipeline = (Pipeline(connection, prepared) if direct.pipeline_kind == "libpq"
+                         else PsycopgPipeline(connection))
         self.transaction = transaction
         self.sent = Group()  # writes sent and not yet queued: they go out merged
 
@@ -307,7 +334,7 @@ class Connection:
         for row in rows:
             if not self.sent.admits(prepared.footprint):
                 self.flush()
-            self.sent.add(prepared.footprint, prepared.sql, self.direct.parameters(prepared, statement, row))
+            self.sent.add(prepared.footprint, prepared.sql, self.direct.parameters(prepared, row))
 
     def flush(self) -> None:
         """Queue the writes waiting in self.sent, as one statement if there are several."""
@@ -356,7 +383,7 @@ class Connection:
         if len(rows) > 1 and prepared.returning:
             raise ValueError(f"a list of rows with RETURNING has no direct form: {prepared.sql}")
         with _statement_span(self.direct, prepared.sql, params):
-            yield [self.pipeline.queue(prepared.sql, self.direct.parameters(prepared, statement, row)) for row in rows]
+            yield [self.pipeline.queue(prepared.sql, self.direct.parameters(prepared, row)) for row in rows]
 
 
 def _rows(answers: list[Answer]) -> "Rows":

@@ -23,8 +23,8 @@ before its next read, and before COMMIT (database/direct.py).
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy.sql.dml import Delete, Insert, Update
-from sqlalchemy.sql.util import find_tables
+from sqlalchemy import Delete, Insert, Table, Update
+from sqlalchemy.sql.visitors import iterate
 
 MAX_ROWS = 16  # writes in one statement: a capture's few, not a batch's (each shape is prepared)
 _PARAMETER = re.compile(r"%\((\w+)\)s")
@@ -39,14 +39,15 @@ class Footprint:
     reads: frozenset[str]
 
 
-def footprint_of(statement) -> Footprint | None:
-    """The write's footprint, or None if it must run on its own."""
-    if not isinstance(statement, (Insert, Update, Delete)) or statement._returning:
+def footprint_of(statement, compiled) -> Footprint | None:
+    """The write's footprint, or None if it must run on its own. `compiled` is its
+    compiled form (SQLAlchemy's public SQLCompiler)."""
+    if not isinstance(statement, (Insert, Update, Delete)) or compiled.returning:
         return None
-    if isinstance(statement, Insert) and (statement._post_values_clause is not None or statement.select is not None):
+    if isinstance(statement, Insert) and (" ON CONFLICT " in compiled.string or statement.select is not None):
         return None  # ON CONFLICT reads its table; INSERT ... SELECT reads what it selects
     table = statement.table.name
-    tables = frozenset(t.name for t in find_tables(statement, include_crud=True))
+    tables = frozenset(element.name for element in iterate(statement) if isinstance(element, Table))
     inserts = isinstance(statement, Insert)
     return Footprint(table, inserts, tables - {table} if inserts else tables)
 

@@ -29,11 +29,12 @@ import itertools
 import re
 from collections import deque
 
+from collections import namedtuple
+
+import psycopg
 from psycopg import errors, pq
 from psycopg.adapt import PyFormat, Transformer
-# psycopg's namedtuple rows, as its namedtuple_row makes them: an internal, so
-# pyproject pins psycopg below 3.4 and tests/test_direct.py reads rows by their names.
-from psycopg.rows import _make_nt
+from psycopg.rows import namedtuple_row
 
 _PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%")
 _names = itertools.count()  # of prepared statements: unique in the process
@@ -74,7 +75,7 @@ class Answer:
         result = self._result
         if result is None or result.status != pq.ExecStatus.TUPLES_OK:
             return []
-        make = _make_nt(self.encoding, *(result.fname(i) for i in range(result.nfields)))._make
+        make = _row_type(tuple(result.fname(i).decode(self.encoding) for i in range(result.nfields)))._make
         self._transformer.set_pgresult(result)
         return self._transformer.load_rows(0, result.ntuples, make)
 
@@ -82,6 +83,13 @@ class Answer:
     def rowcount(self) -> int:
         count = None if self._result is None else self._result.command_tuples
         return -1 if count is None else count
+
+
+@functools.lru_cache(512)
+def _row_type(names: tuple[str, ...]) -> type:
+    """Rows as psycopg's namedtuple_row makes them: a field per column, by its name
+    (one that is no Python name is renamed _<position>)."""
+    return namedtuple("Row", names, rename=True)
 
 
 class _Prepare:
@@ -219,3 +227,63 @@ class Pipeline:
                 loop.remove_reader(fd)
             if wanted & _WRITE:
                 loop.remove_writer(fd)
+
+
+class CursorAnswer:
+    """What one statement queued on PsycopgPipeline answered, once its round trip is done."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self):
+        self._rows: list = []
+        self.rowcount = -1
+
+    def rows(self) -> list:
+        return self._rows
+
+
+class PsycopgPipeline:
+    """The same round trips as Pipeline, on psycopg's own AsyncConnection.pipeline():
+    a cursor per statement, prepared by psycopg (the pool's connections have
+    prepare_threshold=0). Statements wait in a list until sync()."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self._queued: list[tuple[str | bytes, dict | None, CursorAnswer | None]] = []
+        self.failed_sql: str | None = None
+        self.cut_off = False
+
+    def queue(self, sql: str, params: dict | None) -> CursorAnswer:
+        answer = CursorAnswer()
+        self._queued.append((sql, params, answer))
+        return answer
+
+    def queue_command(self, command: bytes) -> None:
+        self._queued.append((command, None, None))
+
+    async def sync(self) -> None:
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        cursors = []
+        try:
+            try:
+                async with self.connection.pipeline():
+                    for sql, params, answer in queued:
+                        cursor = self.connection.cursor(row_factory=namedtuple_row)
+                        cursors.append((cursor, sql))
+                        await cursor.execute(sql, params, prepare=answer is not None)
+            except psycopg.Error:
+                # the first statement without a result is the one that failed
+                failed = next((sql for cursor, sql in cursors if cursor.pgresult is None), None)
+                self.failed_sql = failed.decode() if isinstance(failed, bytes) else failed
+                raise
+            for (cursor, _), (_, _, answer) in zip(cursors, queued):
+                if answer is not None:
+                    answer._rows = await cursor.fetchall() if cursor.description is not None else []
+                    answer.rowcount = cursor.rowcount
+        except psycopg.Error:
+            raise
+        except BaseException:
+            self.cut_off = True
+            raise
