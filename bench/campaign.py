@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from huiyuan.campaign.v1 import campaign_pb2 as pb  # noqa: E402
 from huiyuan.campaign.v1 import campaign_pb2_grpc  # noqa: E402
-from huiyuan.runtime import migrate  # noqa: E402
+from huiyuan.database import migrate  # noqa: E402
 from services.campaign.app import SPEC  # noqa: E402
 from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, pgbench_tps, serving, service_channel  # noqa: E402
 

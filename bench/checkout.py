@@ -40,13 +40,14 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2 as pb  # noqa: E402
 from huiyuan.gateway.v1 import gateway_pb2_grpc  # noqa: E402
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc  # noqa: E402
-from huiyuan.runtime import migrate  # noqa: E402
+from huiyuan.database import migrate  # noqa: E402
 from huiyuan_cli.launcher import SERVICES, spec_of  # noqa: E402
 from bench.common import (  # noqa: E402
-    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
+    ADMIN_URL, PORT_OFFSET, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
     service_channel, side_by_side, vacuum)
 
-PORTS = {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}
+PORTS = {name: port + PORT_OFFSET for name, port in
+         {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}.items()}
 STORE = "hq/east/sh-001"
 MEMBERS = 10_000
 T0 = "2026-01-01T00:00:00Z"

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from huiyuan.common.v1 import actor_pb2, file_pb2  # noqa: E402
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc  # noqa: E402
-from huiyuan.runtime import migrate  # noqa: E402
+from huiyuan.database import migrate  # noqa: E402
 from services.member.app import SPEC  # noqa: E402
 from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, serving, service_channel, vacuum  # noqa: E402
 

@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 from huiyuan.points.v1 import points_pb2 as pb  # noqa: E402
 from huiyuan.points.v1 import points_pb2_grpc  # noqa: E402
-from huiyuan.runtime import migrate  # noqa: E402
+from huiyuan.database import migrate  # noqa: E402
 from services.points.app import SPEC  # noqa: E402
 from bench.common import (  # noqa: E402
-    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
+    ADMIN_URL, PORT_OFFSET, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
     service_channel, vacuum,
 )
 
-PORT = 7493
+PORT = 7493 + PORT_OFFSET
 STORE = "hq/east/sh-001"
 MEMBERS = 10_000
 

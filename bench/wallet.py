@@ -30,16 +30,16 @@ from google.protobuf.duration_pb2 import Duration
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from huiyuan.runtime import migrate  # noqa: E402
+from huiyuan.database import migrate  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2 as pb  # noqa: E402
 from huiyuan.wallet.v1 import wallet_pb2_grpc  # noqa: E402
 from services.wallet.app import SPEC  # noqa: E402
 from bench.common import (  # noqa: E402
-    ADMIN_URL, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
+    ADMIN_URL, PORT_OFFSET, closed_loop, cpu_ms_per, cpu_usage, fresh_database, open_loop, percentile, pgbench_tps, serving,
     service_channel, vacuum,
 )
 
-PORT = 7492
+PORT = 7492 + PORT_OFFSET
 STORE = "hq/east/sh-001"
 ACCOUNTS = 10_000
 FUNDS = 10**9  # fen per member: no pair ever runs out
