@@ -273,8 +273,8 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--against", help="a commit to measure beside this tree")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("options", nargs="*", help="the bench's own options, after --")
-    args = parser.parse_args()
+    args, options = parser.parse_known_args()  # the rest: the bench's own options
+    options = [option for option in options if option != "--"]
     sides = [("this tree", ROOT, {})]
     for variant in args.variant:
         name, _, value = variant.partition("=")
@@ -285,7 +285,7 @@ def main() -> None:
             # this tree's harness (bench/) on that commit's code: the two differ only in what is measured
             shutil.copytree(ROOT / "bench", before / "bench", dirs_exist_ok=True)
             sides.insert(0, (f"commit {args.against}", before, {}))
-        runs = in_turns(args.bench, sides, args.options, args.rounds)
+        runs = in_turns(args.bench, sides, options, args.rounds)
     print(spread_table(runs))
     print(json.dumps({"bench": args.bench, "runs": runs}))
 
