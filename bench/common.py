@@ -229,12 +229,16 @@ def side_by_side(bench: str, rev: str, options: list[str], rounds: int) -> list[
 
 def cpu_per_call(figures: dict) -> dict[str, float]:
     """A run's CPU milliseconds per call (pair, cycle, checkout): the services' (every
-    process the bench names but PostgreSQL and the load generator), PostgreSQL's, and
-    the two together. CPU, not throughput: the machine is shared, and a call's CPU
-    depends far less on what else runs than its rate does."""
+    process the bench names but PostgreSQL and the load generator), PostgreSQL's (every
+    postgres process of the machine: other work on the same server counts in it), the
+    two together, and the services' over the load generator's (which does the same
+    work per call on every side: the ratio takes out how fast the machine was). CPU,
+    not throughput: on a shared machine a call's CPU depends far less on what else runs
+    than its rate does."""
     cpu = figures["cpu_ms"]
     services = sum(ms for name, ms in cpu.items() if name not in ("postgresql", "client"))
-    return {"services": services, "postgresql": cpu["postgresql"], "total": services + cpu["postgresql"]}
+    return {"services": services, "postgresql": cpu["postgresql"], "total": services + cpu["postgresql"],
+            "services/client": services / cpu["client"]}
 
 
 def spread_table(runs: list[tuple[str, dict]]) -> str:
@@ -245,12 +249,13 @@ def spread_table(runs: list[tuple[str, dict]]) -> str:
     sides: dict[str, list[dict]] = {}
     for label, figures in runs:
         sides.setdefault(label, []).append(figures)
-    lines = ["| side | runs | services CPU ms/call | PostgreSQL CPU ms/call | total CPU ms/call | calls/s |",
-             "|---|---|---|---|---|---|"]
+    parts = ("services", "postgresql", "total", "services/client")
+    lines = ["| side | runs | services CPU ms/call | PostgreSQL CPU ms/call | total CPU ms/call "
+             "| services/client CPU | calls/s |", "|---|---|---|---|---|---|---|"]
     for label, all_figures in sides.items():
         cpu = [cpu_per_call(f) for f in all_figures]
         cells = []
-        for part in ("services", "postgresql", "total"):
+        for part in parts:
             values = [c[part] for c in cpu]
             cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
         rates = [next(v for k, v in f.items() if k.endswith("_per_s")) for f in all_figures]

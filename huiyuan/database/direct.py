@@ -53,11 +53,13 @@ import time
 import weakref
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import psycopg
 from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import exc
+from sqlalchemy.engine import Compiled
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opentelemetry.trace import Status, StatusCode
@@ -101,7 +103,7 @@ async def _keep_prepared(connection) -> None:
 @dataclass(frozen=True)
 class _Prepared:
     sql: str
-    compiled: object  # SQLAlchemy's SQLCompiler: builds and processes the parameters
+    compiled: Compiled  # SQLAlchemy's: builds the parameters
     processors: dict
     returning: bool
     footprint: Footprint | None  # None: a write that is never merged with others
@@ -126,7 +128,7 @@ class Direct:
         self.merged_writes = _switch(MERGED_WRITES, merged_writes, ("on", "off")) == "on"
         self.pipeline_kind = _switch(PIPELINE, pipeline, ("libpq", "psycopg"))
         self.plans_kept_s = PLANS_KEPT_S
-        self._kept = weakref.WeakKeyDictionary()  # connection -> _Kept
+        self._kept: weakref.WeakKeyDictionary[object, _Kept] = weakref.WeakKeyDictionary()  # connection -> _Kept
         if engine.dialect.name == "postgresql":
             self.database = engine.url.database or ""
             self.pool = AsyncConnectionPool(
@@ -269,7 +271,7 @@ class Direct:
     def parameters(self, prepared: _Prepared, params: dict | None) -> dict:
         """The driver's parameters: SQLAlchemy's values for the compiled binds (the
         statement's own, and those given), through each type's bind processor."""
-        values = prepared.compiled.construct_params(params, escape_names=False)
+        values = cast(dict, prepared.compiled.construct_params(params, escape_names=False))
         for name, process in prepared.processors.items():
             if name in values:
                 values[name] = process(values[name])
@@ -281,7 +283,7 @@ def _each(process):
     return lambda values: None if values is None else [process(value) for value in values]
 
 
-def _translated(error: psycopg.Error, sql, params) -> exc.DBAPIError:
+def _translated(error: psycopg.Error, sql, params) -> exc.StatementError:
     """SQLAlchemy's exception for a driver error, as its engine would raise it."""
     return exc.DBAPIError.instance(sql, params, error, psycopg.Error)
 

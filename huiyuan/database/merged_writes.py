@@ -46,6 +46,8 @@ def footprint_of(statement, compiled) -> Footprint | None:
         return None
     if isinstance(statement, Insert) and (" ON CONFLICT " in compiled.string or statement.select is not None):
         return None  # ON CONFLICT reads its table; INSERT ... SELECT reads what it selects
+    if not isinstance(statement.table, Table):
+        return None  # a join, an alias: no write of ours
     table = statement.table.name
     tables = frozenset(element.name for element in iterate(statement) if isinstance(element, Table))
     inserts = isinstance(statement, Insert)
@@ -81,6 +83,11 @@ def merged(members: list[tuple[str, dict]]) -> tuple[str, dict]:
     if sql is None:
         if len(_merged_sql) >= 1000:  # a bounded cache, as Direct's own
             _merged_sql.clear()
-        parts = (f"w{i} AS ({_PARAMETER.sub(lambda m, i=i: f'%(w{i}_{m.group(1)})s', s)})" for i, s in enumerate(sqls))
+        parts = (f"w{i} AS ({_renamed(s, f'w{i}_')})" for i, s in enumerate(sqls))
         sql = _merged_sql[sqls] = "WITH " + ", ".join(parts) + " SELECT 1"
     return sql, {f"w{i}_{name}": value for i, (_, values) in enumerate(members) for name, value in values.items()}
+
+
+def _renamed(sql: str, prefix: str) -> str:
+    """The SQL with each %(name)s placeholder as %(<prefix><name>)s."""
+    return _PARAMETER.sub(lambda match: f"%({prefix}{match.group(1)})s", sql)
