@@ -41,13 +41,12 @@ Differences from SQLAlchemy, each on purpose:
 - statements go out in pipeline mode, so that a write whose answer nobody reads can
   be sent without waiting for it: send(), below. A hold and its capture took 17
   round trips to the database, and take 6. The reads of reading() go out the same
-  way, each round trip in a transaction of its own (autocommit);
-- the writes sent between two reads go out merged into one statement where they can
-  (database/merged_writes.py): a capture's six writes cost one statement's overhead.
+  way, each round trip in a transaction of its own (autocommit). Each write is a
+  statement of its own (docs/decisions/0002-merged-writes.md); the pipeline is
+  libpq's, driven by database/pipeline.py (docs/decisions/0003-pipeline.md).
 Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
 """
 
-import os
 import re
 import time
 import weakref
@@ -65,8 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opentelemetry.trace import Status, StatusCode
 
 from huiyuan.database import engines as db
-from huiyuan.database.merged_writes import MAX_ROWS, Footprint, Group, footprint_of, merged
-from huiyuan.database.pipeline import MAX_PREPARED, Answer, Pipeline, PsycopgPipeline
+from huiyuan.database.pipeline import Answer, Pipeline
 from huiyuan.runtime.tracing import start_sql_span
 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
@@ -84,29 +82,12 @@ POOL_WAIT_S = 10  # as SQLAlchemy's pool waits (database/engines.py)
 PLANS_KEPT_S = 5.0
 
 
-# Switches of the hand-made mechanisms, read where the Database is built (docs/decisions/).
-MERGED_WRITES = "HUIYUAN_DB_MERGED_WRITES"  # on (default) | off: one statement per write
-PIPELINE = "HUIYUAN_DB_PIPELINE"  # libpq (default: database/pipeline.py) | psycopg: AsyncConnection.pipeline()
-
-
-def _switch(name: str, given: str | None, values: tuple[str, ...]) -> str:
-    value = (given or os.environ.get(name) or values[0]).lower()
-    if value not in values:
-        raise ValueError(f"{name}={value}: one of {', '.join(values)}")
-    return value
-
-
-async def _keep_prepared(connection) -> None:
-    connection.prepared_max = MAX_PREPARED  # as many as database/pipeline.py keeps
-
-
 @dataclass(frozen=True)
 class _Prepared:
     sql: str
     compiled: Compiled  # SQLAlchemy's: builds the parameters
     processors: dict
     returning: bool
-    footprint: Footprint | None  # None: a write that is never merged with others
 
 
 @dataclass
@@ -117,16 +98,13 @@ class _Kept:
 
 
 class Direct:
-    def __init__(self, engine: AsyncEngine, schema: str, size: int, wait_s: float = POOL_WAIT_S,
-                 merged_writes: str | None = None, pipeline: str | None = None):
+    def __init__(self, engine: AsyncEngine, schema: str, size: int, wait_s: float = POOL_WAIT_S):
         self.engine = engine
         self.dialect = engine.dialect
         self.pool = None
         # (id(statement), keys) -> (statement, _Prepared): statements used more than once
         self._prepared: dict[tuple, tuple] = {}
         self._seen: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> statement, used once so far
-        self.merged_writes = _switch(MERGED_WRITES, merged_writes, ("on", "off")) == "on"
-        self.pipeline_kind = _switch(PIPELINE, pipeline, ("libpq", "psycopg"))
         self.plans_kept_s = PLANS_KEPT_S
         self._kept: weakref.WeakKeyDictionary[object, _Kept] = weakref.WeakKeyDictionary()  # connection -> _Kept
         if engine.dialect.name == "postgresql":
@@ -138,11 +116,9 @@ class Direct:
                 timeout=wait_s,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
                 # prepare_threshold=None: psycopg prepares nothing; database/pipeline.py does.
-                # With psycopg's own pipeline it prepares every statement at its first use.
                 kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
                         "application_name": f"huiyuan-{schema}-direct",
-                        "prepare_threshold": 0 if self.pipeline_kind == "psycopg" else None},
-                configure=_keep_prepared if self.pipeline_kind == "psycopg" else None,
+                        "prepare_threshold": None},
             )
 
     async def open(self) -> None:
@@ -195,7 +171,6 @@ class Direct:
                     session.pipeline.queue_command(b"BEGIN")
                 yield session
                 if transaction:
-                    session.flush()
                     session.pipeline.queue_command(b"COMMIT")
                     await session.sync()
             except BaseException:
@@ -255,7 +230,7 @@ class Direct:
 
     def _compile(self, statement, keys: tuple[str, ...]) -> _Prepared:
         compiled = statement.compile(dialect=self.dialect, column_keys=list(keys))
-        sql, lists = _EXPANDING_IN.subn(r" = ANY(%(\1)s)", compiled.string)
+        sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", compiled.string)
         if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
             raise ValueError(f"no direct form for: {sql}")
         processors = {}
@@ -263,14 +238,12 @@ class Direct:
             process = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
             if process is not None:
                 processors[name] = _each(process) if bind.expanding else process
-        footprint = None
-        if self.merged_writes and not lists:
-            footprint = footprint_of(statement, compiled)
-        return _Prepared(sql, compiled, processors, bool(compiled.returning), footprint)
+        return _Prepared(sql, compiled, processors, bool(compiled.returning))
 
-    def parameters(self, prepared: _Prepared, params: dict | None) -> dict:
+    def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
         """The driver's parameters: SQLAlchemy's values for the compiled binds (the
-        statement's own, and those given), through each type's bind processor."""
+        statement's own, and those given), through each type's bind processor. The
+        statement is the one prepared: its compiled form holds its values."""
         values = cast(dict, prepared.compiled.construct_params(params, escape_names=False))
         for name, process in prepared.processors.items():
             if name in values:
@@ -296,23 +269,19 @@ class Connection:
         self.direct = direct
         self.dialect = direct.dialect  # for db.dialect_name()
         self.connection = connection  # psycopg's
-        self.pipeline = (Pipeline(connection, prepared) if direct.pipeline_kind == "libpq"
-                         else PsycopgPipeline(connection))
+        self.pipeline = Pipeline(connection, prepared)
         self.transaction = transaction
-        self.sent = Group()  # writes sent and not yet queued: they go out merged
 
     async def execute(self, statement, params: dict | list[dict] | None = None) -> "Rows":
         """Run the statement and wait for its answer (and for every write sent before)."""
         if params == []:
             return Rows([], 0)
-        self.flush()
         with self._queued(statement, params) as answers:
             await self.sync()
         return _rows(answers)
 
     async def execute_together(self, statements: list[tuple]) -> list["Rows"]:
         """Run (statement, params) pairs and wait once for all their answers."""
-        self.flush()
         queued = []
         for statement, params in statements:
             with self._queued(statement, params) as answers:
@@ -321,31 +290,13 @@ class Connection:
         return [_rows(answers) for answers in queued]
 
     async def send(self, statement, params: dict | list[dict] | None = None) -> None:
-        """Send a write without waiting for its answer (see send(), below). In a
-        transaction it waits in self.sent for the writes after it, to go out with them."""
+        """Send a write without waiting for its answer (see send(), below): in a
+        transaction it goes out with the next statement that waits, or with COMMIT."""
         if not self.transaction:
             await self.execute(statement, params)
             return
-        rows = params if isinstance(params, list) else [params]
-        prepared = self.direct.prepare(statement, tuple(sorted(rows[0] or ())))
-        if prepared.footprint is None or len(rows) > MAX_ROWS or (len(rows) > 1 and not prepared.footprint.inserts):
-            self.flush()
-            with self._queued(statement, params, prepared):
-                pass  # it goes out with the next statement that waits
-            return
-        for row in rows:
-            if not self.sent.admits(prepared.footprint):
-                self.flush()
-            self.sent.add(prepared.footprint, prepared.sql, self.direct.parameters(prepared, row))
-
-    def flush(self) -> None:
-        """Queue the writes waiting in self.sent, as one statement if there are several."""
-        members, self.sent = self.sent.members, Group()
-        if not members:
-            return
-        sql, values = members[0] if len(members) == 1 else merged(members)
-        with _statement_span(self.direct, sql, values):
-            self.pipeline.queue(sql, values)
+        with self._queued(statement, params):
+            pass
 
     async def sync(self) -> None:
         """One round trip: what is queued goes out, and every answer comes back. A
@@ -385,7 +336,7 @@ class Connection:
         if len(rows) > 1 and prepared.returning:
             raise ValueError(f"a list of rows with RETURNING has no direct form: {prepared.sql}")
         with _statement_span(self.direct, prepared.sql, params):
-            yield [self.pipeline.queue(prepared.sql, self.direct.parameters(prepared, row)) for row in rows]
+            yield [self.pipeline.queue(prepared.sql, self.direct.parameters(prepared, statement, row)) for row in rows]
 
 
 def _rows(answers: list[Answer]) -> "Rows":

@@ -27,14 +27,12 @@ import asyncio
 import functools
 import itertools
 import re
-from collections import deque
+from collections import deque, namedtuple
+from collections.abc import Sequence
+from typing import Any
 
-from collections import namedtuple
-
-import psycopg
-from psycopg import errors, pq
+from psycopg import abc, errors, pq
 from psycopg.adapt import PyFormat, Transformer
-from psycopg.rows import namedtuple_row
 
 _PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%")
 _names = itertools.count()  # of prepared statements: unique in the process
@@ -65,7 +63,7 @@ class Answer:
 
     __slots__ = ("_transformer", "_result", "encoding")
 
-    def __init__(self, transformer: Transformer, encoding: str):
+    def __init__(self, transformer: abc.Transformer, encoding: str):
         self._transformer = transformer
         self._result: pq.abc.PGresult | None = None
         self.encoding = encoding
@@ -75,7 +73,7 @@ class Answer:
         result = self._result
         if result is None or result.status != pq.ExecStatus.TUPLES_OK:
             return []
-        make = _row_type(tuple(result.fname(i).decode(self.encoding) for i in range(result.nfields)))._make
+        make = _row_type(tuple((result.fname(i) or b"").decode(self.encoding) for i in range(result.nfields)))._make
         self._transformer.set_pgresult(result)
         return self._transformer.load_rows(0, result.ntuples, make)
 
@@ -86,7 +84,7 @@ class Answer:
 
 
 @functools.lru_cache(512)
-def _row_type(names: tuple[str, ...]) -> type:
+def _row_type(names: tuple[str, ...]) -> Any:
     """Rows as psycopg's namedtuple_row makes them: a field per column, by its name
     (one that is no Python name is renamed _<position>)."""
     return namedtuple("Row", names, rename=True)
@@ -118,10 +116,13 @@ class Pipeline:
     def queue(self, sql: str, params: dict | None) -> Answer:
         """Queue a statement (SQL with %(name)s placeholders) to run at the next sync."""
         text, names = numbered(sql, self.encoding)
-        transformer = Transformer(self.connection)
-        values, types, formats = [], (), None
+        transformer: abc.Transformer = Transformer(self.connection)
+        values: Sequence[abc.Buffer | None] = []
+        types: tuple[int, ...] | None = ()
+        formats = None
         if names:
-            values = transformer.dump_sequence([params[n] for n in names], [PyFormat.AUTO] * len(names))
+            given = params or {}
+            values = transformer.dump_sequence([given[n] for n in names], [PyFormat.AUTO] * len(names))
             types, formats = transformer.types, transformer.formats
         key = (text, types)
         name = self._prepared.get(key)
@@ -228,62 +229,3 @@ class Pipeline:
             if wanted & _WRITE:
                 loop.remove_writer(fd)
 
-
-class CursorAnswer:
-    """What one statement queued on PsycopgPipeline answered, once its round trip is done."""
-
-    __slots__ = ("_rows", "rowcount")
-
-    def __init__(self):
-        self._rows: list = []
-        self.rowcount = -1
-
-    def rows(self) -> list:
-        return self._rows
-
-
-class PsycopgPipeline:
-    """The same round trips as Pipeline, on psycopg's own AsyncConnection.pipeline():
-    a cursor per statement, prepared by psycopg (the pool's connections have
-    prepare_threshold=0). Statements wait in a list until sync()."""
-
-    def __init__(self, connection):
-        self.connection = connection
-        self._queued: list[tuple[str | bytes, dict | None, CursorAnswer | None]] = []
-        self.failed_sql: str | None = None
-        self.cut_off = False
-
-    def queue(self, sql: str, params: dict | None) -> CursorAnswer:
-        answer = CursorAnswer()
-        self._queued.append((sql, params, answer))
-        return answer
-
-    def queue_command(self, command: bytes) -> None:
-        self._queued.append((command, None, None))
-
-    async def sync(self) -> None:
-        queued, self._queued = self._queued, []
-        if not queued:
-            return
-        cursors = []
-        try:
-            try:
-                async with self.connection.pipeline():
-                    for sql, params, answer in queued:
-                        cursor = self.connection.cursor(row_factory=namedtuple_row)
-                        cursors.append((cursor, sql))
-                        await cursor.execute(sql, params, prepare=answer is not None)
-            except psycopg.Error:
-                # the first statement without a result is the one that failed
-                failed = next((sql for cursor, sql in cursors if cursor.pgresult is None), None)
-                self.failed_sql = failed.decode() if isinstance(failed, bytes) else failed
-                raise
-            for (cursor, _), (_, _, answer) in zip(cursors, queued):
-                if answer is not None:
-                    answer._rows = await cursor.fetchall() if cursor.description is not None else []
-                    answer.rowcount = cursor.rowcount
-        except psycopg.Error:
-            raise
-        except BaseException:
-            self.cut_off = True
-            raise
