@@ -12,13 +12,13 @@ So on PostgreSQL every idempotent mutation runs in `Database.transaction()`
 run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
 once: SQLAlchemy compiles them to psycopg's SQL (once per statement object: a
 module constant is compiled once, a statement built per call at each call), and
-builds and processes their parameters from that compiled form, with its public API only; they go out on
-libpq's pipeline mode, prepared on the server (database/pipeline.py), with psycopg's
-connections, its pool, its adaptation of values and its errors. What comes back
-answers the part of SQLAlchemy's Result the services use (Rows, below), and a
-failure comes back as SQLAlchemy's exception for it
-(IntegrityError, OperationalError, ...), so the domain code and its error handling are
-the same on both databases. On SQLite `transaction()` is `engine.begin()` itself and
+builds and processes their parameters from that compiled form, through its public
+API only (docs/decisions/0004-no-private-apis.md); they go out on libpq's pipeline
+mode, prepared on the server (database/pipeline.py), with psycopg's connections, its
+pool, its adaptation of values and its errors. What comes back answers the part of
+SQLAlchemy's Result the services use (Rows, below), and a failure comes back as
+SQLAlchemy's exception for it (IntegrityError, OperationalError, ...), so the domain
+code and its error handling are the same on both databases. On SQLite `transaction()` is `engine.begin()` itself and
 `reading()` is db.reading(): the embedded default keeps SQLAlchemy's writer turns
 (database/engines.py). Exports (streamed results) and background jobs keep SQLAlchemy's
 engine on both.
