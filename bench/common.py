@@ -268,7 +268,7 @@ def main() -> None:
 
     Runs bench/BENCH.py in turns: commit REV if given (its code, this tree's bench/),
     this tree as it is, and this tree with each variant's environment variable set (a
-    setting or a switch under test, say HUIYUAN_DB_POOL_SIZE=8); then prints the CPU
+    setting or a switch under test, one that serving() does not set itself); then prints the CPU
     per call of each side as a table, with the spread of its runs (as
     docs/decisions/0002-0004 were measured)."""
     import argparse
