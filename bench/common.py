@@ -243,7 +243,8 @@ def cpu_per_call(figures: dict) -> dict[str, float]:
 
 def spread_table(runs: list[tuple[str, dict]]) -> str:
     """Per side: the median of each CPU figure per call and its spread (lowest-highest
-    of the side's runs), and the median rate of calls."""
+    of the side's runs), the median rate of calls, and pgbench's rate on the same
+    server after each run (how fast the machine was)."""
     import statistics
 
     sides: dict[str, list[dict]] = {}
@@ -251,7 +252,7 @@ def spread_table(runs: list[tuple[str, dict]]) -> str:
         sides.setdefault(label, []).append(figures)
     parts = ("services", "postgresql", "total", "services/client")
     lines = ["| side | runs | services CPU ms/call | PostgreSQL CPU ms/call | total CPU ms/call "
-             "| services/client CPU | calls/s |", "|---|---|---|---|---|---|---|"]
+             "| services/client CPU | calls/s | pgbench tps |", "|---|---|---|---|---|---|---|---|"]
     for label, all_figures in sides.items():
         cpu = [cpu_per_call(f) for f in all_figures]
         cells = []
@@ -259,7 +260,9 @@ def spread_table(runs: list[tuple[str, dict]]) -> str:
             values = [c[part] for c in cpu]
             cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
         rates = [next(v for k, v in f.items() if k.endswith("_per_s")) for f in all_figures]
-        lines.append(f"| {label} | {len(all_figures)} | " + " | ".join(cells) + f" | {statistics.median(rates):,.0f} |")
+        pgbench = [f["pgbench_tps"] for f in all_figures]
+        lines.append(f"| {label} | {len(all_figures)} | " + " | ".join(cells) + f" | {statistics.median(rates):,.0f} "
+                     f"| {statistics.median(pgbench):,.0f} ({min(pgbench):,}-{max(pgbench):,}) |")
     return "\n".join(lines)
 
 
