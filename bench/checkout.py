@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (
     ADMIN_URL,
+    PORT_OFFSET,
     closed_loop,
     cpu_ms_per,
     cpu_usage,
@@ -60,7 +61,10 @@ from huiyuan.gateway.v1 import (
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan_cli.launcher import SERVICES, spec_of
 
-PORTS = {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}
+PORTS = {
+    name: port + PORT_OFFSET
+    for name, port in {"gateway": 7480, "member": 7481, "wallet": 7482, "points": 7483, "campaign": 7484}.items()
+}
 STORE = "hq/east/sh-001"
 MEMBERS = 10_000
 T0 = "2026-01-01T00:00:00Z"

@@ -21,11 +21,16 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from huiyuan.runtime.clients import service_token  # noqa: E402
-from huiyuan.runtime.config import KeyFolder  # noqa: E402
-from huiyuan.runtime.service_auth import GATEWAY, Identity, make_local_keys  # noqa: E402
+from huiyuan.runtime.clients import service_token
+from huiyuan.runtime.config import KeyFolder
+from huiyuan.runtime.service_auth import GATEWAY, Identity, make_local_keys
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Benches of several trees may run at once on one machine and one PostgreSQL: a run
+# given HUIYUAN_BENCH_TAG names its databases with it, and one given
+# HUIYUAN_BENCH_PORT_OFFSET moves its services' ports by it.
+BENCH_TAG = os.environ.get("HUIYUAN_BENCH_TAG", "")
+PORT_OFFSET = int(os.environ.get("HUIYUAN_BENCH_PORT_OFFSET", "0"))
 # The services run as in production, with keys made for this run; the bench calls them as
 # the gateway does.
 KEYS = KeyFolder(Path(tempfile.mkdtemp(prefix="huiyuan-bench-keys-")))
@@ -36,12 +41,14 @@ AS_GATEWAY = Identity.from_file(GATEWAY, KEYS.private_key(GATEWAY))
 
 def service_channel(service: str, port: int, options=()) -> grpc.aio.Channel:
     """An aio channel to a service that serving() started, its calls signed as the gateway's."""
-    return grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options,
-                                     interceptors=service_token(AS_GATEWAY, service))
+    return grpc.aio.insecure_channel(
+        f"127.0.0.1:{port}", options=options, interceptors=service_token(AS_GATEWAY, service)
+    )
 
 
 def fresh_database(admin_url: str, name: str) -> str:
-    """Drop and create database `name` on the admin URL's server; its URL."""
+    """Drop and create database `name` (with BENCH_TAG) on the admin URL's server; its URL."""
+    name = f"{name}_{BENCH_TAG}" if BENCH_TAG else name
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")
@@ -137,11 +144,15 @@ def percentile(values: list[float], p: float) -> float:
 def pgbench_tps(admin_url: str, seconds: int, *options: str) -> float:
     """pgbench with 8 clients on a scratch database of the same server (option -N: TPC-B
     without the branch and teller rows every transaction updates)."""
-    target = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "huiyuan_pgbench"]
-    fresh_database(admin_url, "huiyuan_pgbench")
+    database = fresh_database(admin_url, "huiyuan_pgbench").rsplit("/", 1)[1]
+    target = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", database]
     subprocess.run(["pgbench", "-i", "-q", "-s", "10", *target], check=True, capture_output=True)
-    out = subprocess.run(["pgbench", *options, "-c", "8", "-j", "2", "-T", str(seconds), *target],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["pgbench", *options, "-c", "8", "-j", "2", "-T", str(seconds), *target],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
 
 
@@ -157,8 +168,11 @@ def cpu_usage(pids: dict[str, int]) -> dict[str, float]:
     taken before and after a closed loop, what each spent per call (cpu_ms_per). The
     load generator's share, which does the same work in every run, also says how fast
     the machine was meanwhile: it varies by half within an hour here."""
-    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "postgresql": postgres_cpu_seconds(),
-            "client": time.process_time()}
+    return {
+        **{name: cpu_seconds(pid) for name, pid in pids.items()},
+        "postgresql": postgres_cpu_seconds(),
+        "client": time.process_time(),
+    }
 
 
 def cpu_ms_per(before: dict[str, float], after: dict[str, float], calls: float) -> dict[str, float]:
@@ -179,28 +193,135 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def in_turns(
+    bench: str, sides: list[tuple[str, Path, dict[str, str]]], options: list[str], rounds: int
+) -> list[tuple[str, dict]]:
+    """Runs bench/<bench>.py once per side in turns, `rounds` times: each side is (label,
+    the tree to run it from, the environment added to this one). Interleaved so that
+    the machine's speed, which varies by half within an hour here, falls on every side
+    alike. Returns (label, the bench's JSON figures) for every run, in the order run."""
+    import json
+
+    runs = []
+    for round_ in range(rounds):
+        for label, root, env in sides:
+            print(f"--- {label} (round {round_ + 1} of {rounds})", flush=True)
+            out = subprocess.run(
+                [sys.executable, f"bench/{bench}.py", *options],
+                cwd=root,
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **env},
+            ).stdout
+            print("\n".join("  " + line for line in out.splitlines()[:-1]), flush=True)
+            runs.append((label, json.loads(out.splitlines()[-1])))
+    return runs
+
+
+@contextlib.contextmanager
+def tree_of(rev: str):
+    """A git worktree of commit rev, its gRPC code generated there; removed at the end."""
+    tree = Path(tempfile.mkdtemp(prefix="huiyuan-bench-")) / "before"
+    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), rev], cwd=ROOT, check=True)
+    try:
+        subprocess.run([sys.executable, "scripts/gen_protos.py"], cwd=tree, check=True, capture_output=True)
+        yield tree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+        shutil.rmtree(tree.parent, ignore_errors=True)
+
+
 def side_by_side(bench: str, rev: str, options: list[str], rounds: int) -> list[tuple[str, dict]]:
     """Runs bench/<bench>.py of commit `rev` and of this tree in turns, `rounds` times
     each, on this machine now: the figures of a change and of the code before it, as
-    alike as one machine's speed allows (it varies by half within an hour here). Each
-    side runs its own bench, seed and services (from a git worktree of rev, its gRPC
-    code generated there), so what the two measure is each version's own code. Returns
+    alike as one machine's speed allows. Each side runs its own bench, seed and
+    services (tree_of), so what the two measure is each version's own code. Returns
     (label, the bench's JSON figures) for every run, in the order run."""
+    with tree_of(rev) as before:
+        return in_turns(bench, [(f"before ({rev})", before, {}), ("after (this tree)", ROOT, {})], options, rounds)
+
+
+def cpu_per_call(figures: dict) -> dict[str, float]:
+    """A run's CPU milliseconds per call (pair, cycle, checkout): the services' (every
+    process the bench names but PostgreSQL and the load generator), PostgreSQL's (every
+    postgres process of the machine: other work on the same server counts in it), the
+    two together, and the services' over the load generator's (which does the same
+    work per call on every side: the ratio takes out how fast the machine was). CPU,
+    not throughput: on a shared machine a call's CPU depends far less on what else runs
+    than its rate does."""
+    cpu = figures["cpu_ms"]
+    services = sum(ms for name, ms in cpu.items() if name not in ("postgresql", "client"))
+    return {
+        "services": services,
+        "postgresql": cpu["postgresql"],
+        "total": services + cpu["postgresql"],
+        "services/client": services / cpu["client"],
+    }
+
+
+def spread_table(runs: list[tuple[str, dict]]) -> str:
+    """Per side: the median of each CPU figure per call and its spread (lowest-highest
+    of the side's runs), the median rate of calls, and pgbench's rate on the same
+    server after each run (how fast the machine was)."""
+    import statistics
+
+    sides: dict[str, list[dict]] = {}
+    for label, figures in runs:
+        sides.setdefault(label, []).append(figures)
+    parts = ("services", "postgresql", "total", "services/client")
+    lines = [
+        "| side | runs | services CPU ms/call | PostgreSQL CPU ms/call | total CPU ms/call "
+        "| services/client CPU | calls/s | pgbench tps |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, all_figures in sides.items():
+        cpu = [cpu_per_call(f) for f in all_figures]
+        cells = []
+        for part in parts:
+            values = [c[part] for c in cpu]
+            cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
+        rates = [next(v for k, v in f.items() if k.endswith("_per_s")) for f in all_figures]
+        pgbench = [f["pgbench_tps"] for f in all_figures]
+        lines.append(
+            f"| {label} | {len(all_figures)} | " + " | ".join(cells) + f" | {statistics.median(rates):,.0f} "
+            f"| {statistics.median(pgbench):,.0f} ({min(pgbench):,}-{max(pgbench):,}) |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """python bench/common.py BENCH [--variant NAME=VALUE ...] [--against REV] [--rounds N] [-- bench options]
+
+    Runs bench/BENCH.py in turns: commit REV if given (its code, this tree's bench/),
+    this tree as it is, and this tree with each variant's environment variable set (a
+    setting or a switch under test, one that serving() does not set itself); then prints the CPU
+    per call of each side as a table, with the spread of its runs (as
+    docs/decisions/0002-0004 were measured)."""
+    import argparse
     import json
 
-    before = Path(tempfile.mkdtemp(prefix="huiyuan-bench-")) / "before"
-    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(before), rev], cwd=ROOT, check=True)
-    try:
-        subprocess.run([sys.executable, "scripts/gen_protos.py"], cwd=before, check=True, capture_output=True)
-        runs = []
-        for _ in range(rounds):
-            for label, root in ((f"before ({rev})", before), ("after (this tree)", ROOT)):
-                print(f"--- {label}", flush=True)
-                out = subprocess.run([sys.executable, f"bench/{bench}.py", *options], cwd=root, check=True,
-                                     capture_output=True, text=True).stdout
-                print("\n".join("  " + line for line in out.splitlines()[:-1]), flush=True)
-                runs.append((label, json.loads(out.splitlines()[-1])))
-        return runs
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, check=False)
-        shutil.rmtree(before.parent, ignore_errors=True)
+    parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench", help="wallet, points, checkout, ...")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--against", help="a commit to measure beside this tree")
+    parser.add_argument("--rounds", type=int, default=3)
+    args, options = parser.parse_known_args()  # the rest: the bench's own options
+    options = [option for option in options if option != "--"]
+    sides = [("this tree", ROOT, {})]
+    for variant in args.variant:
+        name, _, value = variant.partition("=")
+        sides.append((variant, ROOT, {name: value}))
+    with contextlib.ExitStack() as stack:
+        if args.against:
+            before = stack.enter_context(tree_of(args.against))
+            # this tree's harness (bench/) on that commit's code: the two differ only in what is measured
+            shutil.copytree(ROOT / "bench", before / "bench", dirs_exist_ok=True)
+            sides.insert(0, (f"commit {args.against}", before, {}))
+        runs = in_turns(args.bench, sides, options, args.rounds)
+    print(spread_table(runs))
+    print(json.dumps({"bench": args.bench, "runs": runs}))
+
+
+if __name__ == "__main__":
+    main()

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (
     ADMIN_URL,
+    PORT_OFFSET,
     closed_loop,
     cpu_ms_per,
     cpu_usage,
@@ -48,7 +49,7 @@ from huiyuan.points.v1 import (
 )
 from services.points.app import SPEC
 
-PORT = 7493
+PORT = 7493 + PORT_OFFSET
 STORE = "hq/east/sh-001"
 MEMBERS = 10_000
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (
     ADMIN_URL,
+    PORT_OFFSET,
     closed_loop,
     cpu_ms_per,
     cpu_usage,
@@ -50,7 +51,7 @@ from huiyuan.wallet.v1 import (
 )
 from services.wallet.app import SPEC
 
-PORT = 7492
+PORT = 7492 + PORT_OFFSET
 STORE = "hq/east/sh-001"
 ACCOUNTS = 10_000
 FUNDS = 10**9  # fen per member: no pair ever runs out

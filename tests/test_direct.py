@@ -233,8 +233,8 @@ def test_rows_answer_as_sqlalchemy_s_result_does(database_url):
 
 
 def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_call(database_url):
-    """SQLAlchemy 2.0 cannot cache INSERT ... ON CONFLICT: Direct compiles one marked
-    BUILT_ONCE once and keeps it, and one built per call every time, keeping none."""
+    """Direct keeps the compiled form of a statement used again (at once if marked
+    BUILT_ONCE), and compiles one built per call for that call, keeping none."""
     from huiyuan.database.direct import BUILT_ONCE
     from huiyuan.database.upsert import insert_for
 
@@ -250,7 +250,7 @@ def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_ca
         uses = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
         assert uses["a"] == 0 and uses["e"] == 1 and all(uses[f"n{n}"] == n for n in range(50))
         if direct.pool is not None:
-            assert [kept for kept, _ in direct._built_once.values()] == [built_once]
+            assert [kept for kept, _ in direct._prepared.values()] == [built_once]
 
     with_direct(database_url, test)
 
@@ -277,7 +277,7 @@ def test_a_call_that_waits_too_long_for_a_connection_gets_sqlalchemy_s_timeout(d
     asyncio.run(run())
 
 
-# A few writes of each kind the merging rules tell apart (database/merged_writes.py).
+# Writes of several kinds: on one table, on another, one reading another table.
 BUMP = update(codes).where(codes.c.code == bindparam("key")).values(uses=codes.c.uses + bindparam("by"))
 SET = update(codes).where(codes.c.code == bindparam("key")).values(uses=bindparam("to"))
 DROP = delete(codes).where(codes.c.code == bindparam("key"))
@@ -285,19 +285,14 @@ COUNT_NOTES = update(codes).where(codes.c.code == bindparam("key")).values(  # r
     uses=select(func.count()).where(notes.c.code == codes.c.code).scalar_subquery())
 
 
-def test_writes_sent_between_reads_merge_only_where_they_cannot_tell(database_url):
-    """Each sequence of sent writes, then a read: the group boundaries the rules draw,
-    and the rows as one write after another would leave them."""
+def test_writes_sent_between_reads_land_as_one_write_after_another(database_url):
+    """Sent writes, then a read: the rows as one write after another leaves them."""
     async def test(direct):
         async with direct.transaction() as tx:
             await send(tx, BUMP, {"key": "a", "by": 1})
-            await send(tx, insert(notes), {"note_id": 1, "code": "b"})  # another table: joins
-            await send(tx, insert(notes), {"note_id": 2, "code": "b"})  # inserts into one table join
-            if direct.pool is not None:
-                assert len(tx.sent.members) == 3
-            await send(tx, BUMP, {"key": "a", "by": 1})  # reads what the first changed: a group of its own
-            if direct.pool is not None:
-                assert len(tx.sent.members) == 1
+            await send(tx, insert(notes), {"note_id": 1, "code": "b"})  # another table
+            await send(tx, insert(notes), {"note_id": 2, "code": "b"})
+            await send(tx, BUMP, {"key": "a", "by": 1})  # reads what the first changed
             await send(tx, COUNT_NOTES, {"key": "b"})  # reads the notes inserted: after them
             await send(tx, DROP, {"key": "c"})
             await send(tx, insert(codes), {"code": "c", "uses": 5})  # into a table changed: after it
@@ -307,10 +302,10 @@ def test_writes_sent_between_reads_merge_only_where_they_cannot_tell(database_ur
     with_direct(database_url, test)
 
 
-def test_merged_writes_leave_what_one_write_after_another_leaves(database_url):
-    """300 random sequences of writes and reads on two tables, sent (merged where the
-    rules allow) and executed one by one: the same rows, the same reads, the same
-    failures (a key inserted twice)."""
+def test_sent_writes_leave_what_executed_ones_leave(database_url):
+    """300 random sequences of writes and reads on two tables, sent (answered with the
+    next statement that waits) and executed one by one: the same rows, the same reads,
+    the same failures (a key inserted twice)."""
     pick = random.Random(20261203)
 
     def sequence():
@@ -328,7 +323,7 @@ def test_merged_writes_leave_what_one_write_after_another_leaves(database_url):
             ]))
         return steps
 
-    async def outcome(direct, steps, merging: bool):
+    async def outcome(direct, steps, sending: bool):
         async with direct.transaction() as tx:
             await tx.execute(delete(notes))
             await tx.execute(delete(codes))
@@ -339,7 +334,7 @@ def test_merged_writes_leave_what_one_write_after_another_leaves(database_url):
                 for kind, statement, params in steps:
                     if kind == "read":
                         seen.append((await tx.execute(statement, params)).all())
-                    elif merging:
+                    elif sending:
                         await send(tx, statement, params)
                     else:
                         await tx.execute(statement, params)
@@ -351,7 +346,7 @@ def test_merged_writes_leave_what_one_write_after_another_leaves(database_url):
     async def test(direct):
         for _ in range(300):
             steps = sequence()
-            merged, alone = await outcome(direct, steps, True), await outcome(direct, steps, False)
-            assert merged == alone, [(str(s).split()[0], p) for _, s, p in steps]
+            sent, alone = await outcome(direct, steps, True), await outcome(direct, steps, False)
+            assert sent == alone, [(str(s).split()[0], p) for _, s, p in steps]
 
     with_direct(database_url, test)

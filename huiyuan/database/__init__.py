@@ -3,7 +3,7 @@
 Every service and the gateway reach their database through this package and nothing
 else: it owns the connections (engines.py: SQLite embedded, PostgreSQL in production),
 the transactions (`Database.transaction()`, `Database.reading()`), the statements'
-way to the driver (direct.py, pipeline.py, merged_writes.py), idempotency keys
+way to the driver (direct.py, pipeline.py), idempotency keys
 (idempotency.py), group commit (batching.py) and migrations (migrate.py).
 
 Inside a service only its `storage/` modules (and migrations) import this package's

@@ -10,14 +10,15 @@ doubled the points and campaign benches (README, "Where the time goes").
 So on PostgreSQL every idempotent mutation runs in `Database.transaction()`
 (database/idempotency.py), as does the checkout saga's log, and the services' reads
 run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
-once: SQLAlchemy compiles them to psycopg's SQL, cached under its own cache key, and
-builds and processes their parameters from that compiled form; they go out on
-libpq's pipeline mode, prepared on the server (database/pipeline.py), with psycopg's
-connections, its pool, its adaptation of values and its errors. What comes back
-answers the part of SQLAlchemy's Result the services use (Rows, below), and a
-failure comes back as SQLAlchemy's exception for it
-(IntegrityError, OperationalError, ...), so the domain code and its error handling are
-the same on both databases. On SQLite `transaction()` is `engine.begin()` itself and
+once: SQLAlchemy compiles them to psycopg's SQL (once per statement object: a
+module constant is compiled once, a statement built per call at each call), and
+builds and processes their parameters from that compiled form, through its public
+API only (docs/decisions/0004-no-private-apis.md); they go out on libpq's pipeline
+mode, prepared on the server (database/pipeline.py), with psycopg's connections, its
+pool, its adaptation of values and its errors. What comes back answers the part of
+SQLAlchemy's Result the services use (Rows, below), and a failure comes back as
+SQLAlchemy's exception for it (IntegrityError, OperationalError, ...), so the domain
+code and its error handling are the same on both databases. On SQLite `transaction()` is `engine.begin()` itself and
 `reading()` is db.reading(): the embedded default keeps SQLAlchemy's writer turns
 (database/engines.py). Exports (streamed results) and background jobs keep SQLAlchemy's
 engine on both.
@@ -40,9 +41,9 @@ Differences from SQLAlchemy, each on purpose:
 - statements go out in pipeline mode, so that a write whose answer nobody reads can
   be sent without waiting for it: send(), below. A hold and its capture took 17
   round trips to the database, and take 6. The reads of reading() go out the same
-  way, each round trip in a transaction of its own (autocommit);
-- the writes sent between two reads go out merged into one statement where they can
-  (database/merged_writes.py): a capture's six writes cost one statement's overhead.
+  way, each round trip in a transaction of its own (autocommit). Each write is a
+  statement of its own (docs/decisions/0002-merged-writes.md); the pipeline is
+  libpq's, driven by database/pipeline.py (docs/decisions/0003-pipeline.md).
 Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
 """
 
@@ -51,28 +52,28 @@ import time
 import weakref
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import psycopg
 from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import exc
+from sqlalchemy.engine import Compiled
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opentelemetry.trace import Status, StatusCode
 
 from huiyuan.database import engines as db
-from huiyuan.database.merged_writes import MAX_ROWS, Footprint, Group, footprint_of, merged
 from huiyuan.database.pipeline import Answer, Pipeline
 from huiyuan.runtime.tracing import start_sql_span
 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
 _CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
 
-# SQLAlchemy 2.0 cannot cache an INSERT ... ON CONFLICT, and compiles it on every call
-# (a twentieth of the gateway's CPU in bench/checkout.py). One built once, as a module
-# constant or by a functools.cache builder, says so with
-# `.execution_options(**{BUILT_ONCE: True})` and is compiled once. Never on a statement
-# built per call: each would be kept for good.
+# A statement's compiled form is kept from its second use on (Direct.prepare). One built
+# once, as a module constant or by a functools.cache builder, may say so with
+# `.execution_options(**{BUILT_ONCE: True})`: it is kept from its first use. Never on a
+# statement built per call: each would be kept until the cache starts again.
 BUILT_ONCE = "huiyuan_built_once"
 POOL_WAIT_S = 10  # as SQLAlchemy's pool waits (database/engines.py)
 # How long a connection keeps its statements' plans: at most this long can a plan made
@@ -84,10 +85,9 @@ PLANS_KEPT_S = 5.0
 @dataclass(frozen=True)
 class _Prepared:
     sql: str
-    compiled: object  # SQLAlchemy's SQLCompiler: builds and processes the parameters
+    compiled: Compiled  # SQLAlchemy's: builds the parameters
     processors: dict
     returning: bool
-    footprint: Footprint | None  # None: a write that is never merged with others
 
 
 @dataclass
@@ -102,10 +102,11 @@ class Direct:
         self.engine = engine
         self.dialect = engine.dialect
         self.pool = None
-        self._prepared: dict[tuple, _Prepared] = {}  # by SQLAlchemy's cache key and the keys given
-        self._built_once: dict[tuple, tuple] = {}  # (id, keys) -> (statement, _Prepared), see BUILT_ONCE
+        # (id(statement), keys) -> (statement, _Prepared): statements used more than once
+        self._prepared: dict[tuple, tuple] = {}
+        self._seen: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> statement, used once so far
         self.plans_kept_s = PLANS_KEPT_S
-        self._kept = weakref.WeakKeyDictionary()  # connection -> _Kept
+        self._kept: weakref.WeakKeyDictionary[object, _Kept] = weakref.WeakKeyDictionary()  # connection -> _Kept
         if engine.dialect.name == "postgresql":
             self.database = engine.url.database or ""
             self.pool = AsyncConnectionPool(
@@ -170,7 +171,6 @@ class Direct:
                     session.pipeline.queue_command(b"BEGIN")
                 yield session
                 if transaction:
-                    session.flush()
                     session.pipeline.queue_command(b"COMMIT")
                     await session.sync()
             except BaseException:
@@ -207,55 +207,56 @@ class Direct:
         return kept
 
     def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
-        """The statement compiled for psycopg, for these parameter keys. This uses two
-        internals of SQLAlchemy 2.0 that its own engine uses, `_generate_cache_key()`
-        and `_bind_processors`: pyproject pins it below 2.1, and tests/test_direct.py
-        fails if they change meaning."""
-        cache_key = statement._generate_cache_key()
-        if cache_key is None:  # a kind SQLAlchemy 2.0 cannot cache (INSERT ... ON CONFLICT)
-            return self._prepare_uncacheable(statement, keys)
-        key = (cache_key.key, keys)
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            prepared = self._compile(statement, keys, cache_key)
+        """The statement compiled for psycopg, for these parameter keys.
+
+        Compiled once per statement object: one built once (a module constant, a
+        functools.cache builder) is compiled at its second use, or at its first if it
+        says BUILT_ONCE, and kept with it; one built per call is compiled for that call.
+        Only SQLAlchemy's public API: `statement.compile()`, the compiled form's
+        `string`, `binds`, `construct_params()` and each type's `bind_processor()`."""
+        key = (id(statement), keys)
+        found = self._prepared.get(key)
+        if found is not None and found[0] is statement:
+            return found[1]
+        prepared = self._compile(statement, keys)
+        if self._seen.get(id(statement)) is statement or statement.get_execution_options().get(BUILT_ONCE):
             if len(self._prepared) >= _CACHE_SIZE:
                 self._prepared.clear()
-            self._prepared[key] = prepared
+            # kept with its statement, so that no other statement can take its id meanwhile
+            self._prepared[key] = (statement, prepared)
+        else:
+            self._seen[id(statement)] = statement  # gone with the statement, if it was built per call
         return prepared
 
-    def _prepare_uncacheable(self, statement, keys: tuple[str, ...]) -> _Prepared:
-        """Compiled on every call, as SQLAlchemy does, unless the statement says it is
-        built once (BUILT_ONCE): then once, kept with the statement for good."""
-        if not statement.get_execution_options().get(BUILT_ONCE):
-            return self._compile(statement, keys, None)
-        found = self._built_once.get((id(statement), keys))
-        if found is None:  # kept with its statement, so no other statement can take its id
-            found = self._built_once[(id(statement), keys)] = (statement, self._compile(statement, keys, None))
-        return found[1]
-
-    def _compile(self, statement, keys: tuple[str, ...], cache_key) -> _Prepared:
-        # Compiled with its cache key, as SQLAlchemy's engine does, so that the same
-        # form built anew per call finds its own values (parameters(), below).
-        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys), cache_key=cache_key)
-        sql, lists = _EXPANDING_IN.subn(r" = ANY(%(\1)s)", compiled.string)
+    def _compile(self, statement, keys: tuple[str, ...]) -> _Prepared:
+        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys))
+        sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", compiled.string)
         if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
             raise ValueError(f"no direct form for: {sql}")
-        return _Prepared(sql, compiled, dict(compiled._bind_processors), bool(compiled.returning),
-                         None if lists else footprint_of(statement))
+        processors = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            if process is not None:
+                processors[name] = _each(process) if bind.expanding else process
+        return _Prepared(sql, compiled, processors, bool(compiled.returning))
 
     def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
-        """The driver's parameters: SQLAlchemy's values for the compiled binds (those of
-        a statement built per call included), through each type's bind processor."""
-        cache_key = statement._generate_cache_key()
-        values = prepared.compiled.construct_params(
-            params, extracted_parameters=None if cache_key is None else cache_key.bindparams, escape_names=False)
+        """The driver's parameters: SQLAlchemy's values for the compiled binds (the
+        statement's own, and those given), through each type's bind processor. The
+        statement is the one prepared: its compiled form holds its values."""
+        values = cast(dict, prepared.compiled.construct_params(params, escape_names=False))
         for name, process in prepared.processors.items():
             if name in values:
                 values[name] = process(values[name])
         return values
 
 
-def _translated(error: psycopg.Error, sql, params) -> exc.DBAPIError:
+def _each(process):
+    """A bind processor for a list of values (an expanding IN), from one for a value."""
+    return lambda values: None if values is None else [process(value) for value in values]
+
+
+def _translated(error: psycopg.Error, sql, params) -> exc.StatementError:
     """SQLAlchemy's exception for a driver error, as its engine would raise it."""
     return exc.DBAPIError.instance(sql, params, error, psycopg.Error)
 
@@ -270,20 +271,17 @@ class Connection:
         self.connection = connection  # psycopg's
         self.pipeline = Pipeline(connection, prepared)
         self.transaction = transaction
-        self.sent = Group()  # writes sent and not yet queued: they go out merged
 
     async def execute(self, statement, params: dict | list[dict] | None = None) -> "Rows":
         """Run the statement and wait for its answer (and for every write sent before)."""
         if params == []:
             return Rows([], 0)
-        self.flush()
         with self._queued(statement, params) as answers:
             await self.sync()
         return _rows(answers)
 
     async def execute_together(self, statements: list[tuple]) -> list["Rows"]:
         """Run (statement, params) pairs and wait once for all their answers."""
-        self.flush()
         queued = []
         for statement, params in statements:
             with self._queued(statement, params) as answers:
@@ -292,31 +290,13 @@ class Connection:
         return [_rows(answers) for answers in queued]
 
     async def send(self, statement, params: dict | list[dict] | None = None) -> None:
-        """Send a write without waiting for its answer (see send(), below). In a
-        transaction it waits in self.sent for the writes after it, to go out with them."""
+        """Send a write without waiting for its answer (see send(), below): in a
+        transaction it goes out with the next statement that waits, or with COMMIT."""
         if not self.transaction:
             await self.execute(statement, params)
             return
-        rows = params if isinstance(params, list) else [params]
-        prepared = self.direct.prepare(statement, tuple(sorted(rows[0] or ())))
-        if prepared.footprint is None or len(rows) > MAX_ROWS or (len(rows) > 1 and not prepared.footprint.inserts):
-            self.flush()
-            with self._queued(statement, params, prepared):
-                pass  # it goes out with the next statement that waits
-            return
-        for row in rows:
-            if not self.sent.admits(prepared.footprint):
-                self.flush()
-            self.sent.add(prepared.footprint, prepared.sql, self.direct.parameters(prepared, statement, row))
-
-    def flush(self) -> None:
-        """Queue the writes waiting in self.sent, as one statement if there are several."""
-        members, self.sent = self.sent.members, Group()
-        if not members:
-            return
-        sql, values = members[0] if len(members) == 1 else merged(members)
-        with _statement_span(self.direct, sql, values):
-            self.pipeline.queue(sql, values)
+        with self._queued(statement, params):
+            pass
 
     async def sync(self) -> None:
         """One round trip: what is queued goes out, and every answer comes back. A

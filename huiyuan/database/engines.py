@@ -14,7 +14,6 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, 
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import IntegrityError, TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.util import await_only
 
 # Named constraints so migrations and error mapping agree on every backend.
 NAMING = {
@@ -62,7 +61,8 @@ def _sqlite_setup(engine_for_events, writers_take_turns: bool = False) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         if writers_take_turns and not read_only:
             try:
-                await_only(take_turn(turn, WRITER_TURN_WAIT_S))
+                # SQLAlchemy's public way to await from a sync event of an asyncio engine
+                connection.connection.dbapi_connection.run_async(lambda _: take_turn(turn, WRITER_TURN_WAIT_S))
             except asyncio.TimeoutError:
                 raise PoolTimeoutError(f"waited {WRITER_TURN_WAIT_S} s for SQLite's write lock") from None
             connection.info[_HAS_TURN] = True

@@ -27,13 +27,12 @@ import asyncio
 import functools
 import itertools
 import re
-from collections import deque
+from collections import deque, namedtuple
+from collections.abc import Sequence
+from typing import Any
 
-from psycopg import errors, pq
+from psycopg import abc, errors, pq
 from psycopg.adapt import PyFormat, Transformer
-# psycopg's namedtuple rows, as its namedtuple_row makes them: an internal, so
-# pyproject pins psycopg below 3.4 and tests/test_direct.py reads rows by their names.
-from psycopg.rows import _make_nt
 
 _PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%")
 _names = itertools.count()  # of prepared statements: unique in the process
@@ -64,7 +63,7 @@ class Answer:
 
     __slots__ = ("_transformer", "_result", "encoding")
 
-    def __init__(self, transformer: Transformer, encoding: str):
+    def __init__(self, transformer: abc.Transformer, encoding: str):
         self._transformer = transformer
         self._result: pq.abc.PGresult | None = None
         self.encoding = encoding
@@ -74,7 +73,7 @@ class Answer:
         result = self._result
         if result is None or result.status != pq.ExecStatus.TUPLES_OK:
             return []
-        make = _make_nt(self.encoding, *(result.fname(i) for i in range(result.nfields)))._make
+        make = _row_type(tuple((result.fname(i) or b"").decode(self.encoding) for i in range(result.nfields)))._make
         self._transformer.set_pgresult(result)
         return self._transformer.load_rows(0, result.ntuples, make)
 
@@ -82,6 +81,13 @@ class Answer:
     def rowcount(self) -> int:
         count = None if self._result is None else self._result.command_tuples
         return -1 if count is None else count
+
+
+@functools.lru_cache(512)
+def _row_type(names: tuple[str, ...]) -> Any:
+    """Rows as psycopg's namedtuple_row makes them: a field per column, by its name
+    (one that is no Python name is renamed _<position>)."""
+    return namedtuple("Row", names, rename=True)
 
 
 class _Prepare:
@@ -110,10 +116,13 @@ class Pipeline:
     def queue(self, sql: str, params: dict | None) -> Answer:
         """Queue a statement (SQL with %(name)s placeholders) to run at the next sync."""
         text, names = numbered(sql, self.encoding)
-        transformer = Transformer(self.connection)
-        values, types, formats = [], (), None
+        transformer: abc.Transformer = Transformer(self.connection)
+        values: Sequence[abc.Buffer | None] = []
+        types: tuple[int, ...] | None = ()
+        formats = None
         if names:
-            values = transformer.dump_sequence([params[n] for n in names], [PyFormat.AUTO] * len(names))
+            given = params or {}
+            values = transformer.dump_sequence([given[n] for n in names], [PyFormat.AUTO] * len(names))
             types, formats = transformer.types, transformer.formats
         key = (text, types)
         name = self._prepared.get(key)
@@ -219,3 +228,4 @@ class Pipeline:
                 loop.remove_reader(fd)
             if wanted & _WRITE:
                 loop.remove_writer(fd)
+

@@ -38,7 +38,8 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str | tuple[s
         return list((await db.execute(statement.returning(table.c[key]), rows)).scalars())
     columns = [c for c in table.columns if c.name in rows[0]]
     dialect = postgresql.dialect()
-    arrays, selected = {}, []
+    arrays: dict[str, list] = {}
+    selected: list[str] = []
     for c in columns:
         values = [row[c.name] for row in rows]
         if isinstance(c.type, JSON):  # arrays of json do not adapt; send text, cast back
@@ -51,11 +52,11 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str | tuple[s
     names = ", ".join(f'"{c.name}"' for c in columns)
     unnest = ", ".join(f'CAST(:{c.name} AS {sql_types[c.name]}[])' for c in columns)
     skip = " ON CONFLICT (" + ", ".join(f'"{c}"' for c in conflict) + ") DO NOTHING" if conflict else ""
-    statement = text(
+    bulk = text(
         f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} FROM unnest({unnest}) AS t({names})'
         + skip + f' RETURNING "{key}"'
     )
-    return list((await db.execute(statement, arrays)).scalars())
+    return list((await db.execute(bulk, arrays)).scalars())
 
 
 async def lock_or_make(db, lock, params: dict, table: Table, new_row: dict):
