@@ -14,8 +14,7 @@ storage functions, so it reads as "in one transaction, do these" (docs/architect
 from typing import Any, Protocol
 
 from huiyuan.database.batching import Batcher
-from huiyuan.database.direct import BUILT_ONCE, Direct as Database, Rows, send
-from huiyuan.database.direct import execute_together as together
+from huiyuan.database.direct import BUILT_ONCE, Direct as Database, Rows, execute_together as together, send
 from huiyuan.database.engines import (
     UtcDateTime,
     dialect_name,
@@ -40,7 +39,25 @@ class Transaction(Protocol):
 
 
 __all__ = [
-    "BUILT_ONCE", "RUN_ALONE", "Batcher", "Database", "Idempotency", "Rows", "Transaction", "UtcDateTime",
-    "dialect_name", "insert_for", "insert_new", "is_postgres", "lock_or_make", "make_sync_engine", "new_metadata",
-    "request_digest", "send", "take_turn_on", "together", "under", "violated_unique",
+    "BUILT_ONCE",
+    "RUN_ALONE",
+    "Batcher",
+    "Database",
+    "Idempotency",
+    "Rows",
+    "Transaction",
+    "UtcDateTime",
+    "dialect_name",
+    "insert_for",
+    "insert_new",
+    "is_postgres",
+    "lock_or_make",
+    "make_sync_engine",
+    "new_metadata",
+    "request_digest",
+    "send",
+    "take_turn_on",
+    "together",
+    "under",
+    "violated_unique",
 ]

@@ -75,7 +75,7 @@ class Batcher(Generic[T, R]):
         try:
             while self._waiting:
                 await self._gather()
-                batch, self._waiting = self._waiting[:self._max_size], self._waiting[self._max_size:]
+                batch, self._waiting = self._waiting[: self._max_size], self._waiting[self._max_size :]
                 try:
                     outcomes = await self._run([item for item, _ in batch])
                     assert len(outcomes) == len(batch), "a batch answers every item"

@@ -55,13 +55,12 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import psycopg
+from opentelemetry.trace import Status, StatusCode
 from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import exc
 from sqlalchemy.engine import Compiled
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from opentelemetry.trace import Status, StatusCode
 
 from huiyuan.database import engines as db
 from huiyuan.database.pipeline import Answer, Pipeline
@@ -93,6 +92,7 @@ class _Prepared:
 @dataclass
 class _Kept:
     """What a pooled connection keeps between its uses."""
+
     plans_since: float  # monotonic time its plans date from
     prepared: dict = field(default_factory=dict)  # its prepared statements (database/pipeline.py)
 
@@ -112,13 +112,19 @@ class Direct:
             self.pool = AsyncConnectionPool(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                 # min_size=0: a service holds only the connections its load asked for.
-                min_size=0, max_size=size, open=False, name=f"direct-{schema}",
+                min_size=0,
+                max_size=size,
+                open=False,
+                name=f"direct-{schema}",
                 timeout=wait_s,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
                 # prepare_threshold=None: psycopg prepares nothing; database/pipeline.py does.
-                kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
-                        "application_name": f"huiyuan-{schema}-direct",
-                        "prepare_threshold": None},
+                kwargs={
+                    "autocommit": True,
+                    "options": f"-c search_path={schema} -c TimeZone=UTC",
+                    "application_name": f"huiyuan-{schema}-direct",
+                    "prepare_threshold": None,
+                },
             )
 
     async def open(self) -> None:

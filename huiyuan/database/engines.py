@@ -7,7 +7,7 @@ tables. On SQLite each service has its own file under var/.
 
 import asyncio
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event, or_, text
@@ -24,11 +24,14 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING)
 
+
 def is_postgres(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
+
 
 def _driver_url(url: str, asynchronous: bool) -> URL:
     parsed = make_url(url)
@@ -37,6 +40,7 @@ def _driver_url(url: str, asynchronous: bool) -> URL:
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
     raise SystemExit(f"unsupported database URL {parsed.render_as_string(hide_password=True)}")
+
 
 def _sqlite_setup(engine_for_events, writers_take_turns: bool = False) -> None:
     # Writers queue on SQLite's lock (BEGIN IMMEDIATE, busy timeout) instead of failing
@@ -63,7 +67,7 @@ def _sqlite_setup(engine_for_events, writers_take_turns: bool = False) -> None:
             try:
                 # SQLAlchemy's public way to await from a sync event of an asyncio engine
                 connection.connection.dbapi_connection.run_async(lambda _: take_turn(turn, WRITER_TURN_WAIT_S))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise PoolTimeoutError(f"waited {WRITER_TURN_WAIT_S} s for SQLite's write lock") from None
             connection.info[_HAS_TURN] = True
         try:
@@ -82,6 +86,7 @@ def _sqlite_setup(engine_for_events, writers_take_turns: bool = False) -> None:
         # A connection that goes back to the pool never keeps the turn, however it ended.
         event.listen(engine_for_events.pool, "checkin", lambda _dbapi, record: _end_turn(record.info))
 
+
 async def take_turn(lock: asyncio.Lock, wait_s: float) -> None:
     """Acquire lock within wait_s (TimeoutError past it). Not asyncio.wait_for: on
     Python 3.11 a task cancelled just as the lock was granted to it went on running,
@@ -90,10 +95,12 @@ async def take_turn(lock: asyncio.Lock, wait_s: float) -> None:
     async with asyncio.timeout(wait_s):
         await lock.acquire()
 
+
 def _connect_args(url: URL, schema: str) -> dict:
     if url.get_backend_name() == "postgresql":  # named, so pg_stat_activity tells whose connections they are
         return {"options": f"-c search_path={schema}", "application_name": f"huiyuan-{schema}"}
     return {}
+
 
 def make_async_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
     driver_url = _driver_url(url, asynchronous=True)
@@ -113,6 +120,7 @@ def make_async_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine
         pool_timeout=10,
     )
 
+
 def make_sync_engine(url: str, schema: str) -> Engine:
     """For migrations and bulk tools."""
     driver_url = _driver_url(url, asynchronous=False)
@@ -123,19 +131,23 @@ def make_sync_engine(url: str, schema: str) -> Engine:
         return engine
     return create_engine(driver_url, connect_args=_connect_args(driver_url, schema))
 
+
 def _ensure_sqlite_dir(url: URL) -> None:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
 
 READ_ONLY = "huiyuan_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _HAS_TURN = "huiyuan_has_writer_turn"
 WRITER_TURN_WAIT_S = 60  # past this, a writer gives up (only a stuck transaction takes so long)
 
+
 def dialect_name(db) -> str:
-    """"postgresql" or "sqlite", for a connection or a session."""
+    """The dialect's name, "postgresql" or "sqlite", for a connection or a session."""
     dialect = getattr(db, "dialect", None) or db.bind.dialect
     return dialect.name
+
 
 @asynccontextmanager
 async def reading(engine: AsyncEngine):
@@ -153,8 +165,10 @@ async def reading(engine: AsyncEngine):
             await connection.execution_options(**{READ_ONLY: True})
         yield connection
 
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
 
 def ensure_schema(url: str, schema: str) -> None:
     """Create the service's schema on PostgreSQL where it does not exist yet (a no-op on
@@ -169,7 +183,9 @@ def ensure_schema(url: str, schema: str) -> None:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
 
+
 _TAKE_TURN = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+
 
 async def take_turn_on(db, name: str) -> None:
     """Transactions that name the same thing run one after another from here: on
@@ -180,6 +196,7 @@ async def take_turn_on(db, name: str) -> None:
     if dialect_name(db) == "postgresql":
         await db.execute(_TAKE_TURN, {"name": name})
 
+
 def violated_unique(error: IntegrityError, table: str, *columns: str) -> bool:
     """Did this IntegrityError come from the unique constraint on table(columns)?"""
     constraint = NAMING["uq"] % {"table_name": table, "column_0_N_name": "_".join(columns)}
@@ -189,6 +206,7 @@ def violated_unique(error: IntegrityError, table: str, *columns: str) -> bool:
     message = str(error.orig)  # SQLite: "UNIQUE constraint failed: table.col, table.col2"
     wanted = ", ".join(f"{table}.{c}" for c in columns)
     return f"UNIQUE constraint failed: {wanted}" in message
+
 
 class UtcDateTime(TypeDecorator):
     """A timestamp stored in UTC and always read back timezone-aware, on every backend
@@ -202,13 +220,14 @@ class UtcDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime: huiyuan stores UTC, pass an aware datetime")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 def under(column, node: str):
     """SQL: the org path in column is node or lies under it (requests.is_under, in the

@@ -36,12 +36,12 @@ from google.rpc import status_pb2
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from huiyuan.database.direct import Direct, send
 from huiyuan.database.engines import UtcDateTime, violated_unique
 from huiyuan.runtime.clock import utcnow
-from huiyuan.runtime.serving import method_name
-from huiyuan.database.direct import Direct, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition
 from huiyuan.runtime.secrets import clear, plan, without_secrets
+from huiyuan.runtime.serving import method_name
 from huiyuan.runtime.status import from_status, to_status
 
 RUN_ALONE = object()  # what run_batch's work answers for an ask that must run in a transaction of its own
@@ -62,7 +62,6 @@ def define_table(metadata: MetaData) -> Table:
         Column("error", LargeBinary, nullable=True),  # a serialised google.rpc.Status
         Column("create_time", UtcDateTime, nullable=False),
     )
-
 
 
 def request_digest(request: Message) -> str:
@@ -159,11 +158,15 @@ class Idempotency:
                 continue
             outcomes[i] = result
             if isinstance(result, DomainError):
-                await self._store(db, request.request_id, method, request_digest(request),
-                                  error=to_status(result, self.service).SerializeToString())
+                await self._store(
+                    db,
+                    request.request_id,
+                    method,
+                    request_digest(request),
+                    error=to_status(result, self.service).SerializeToString(),
+                )
             else:
-                await self._store(db, request.request_id, method, request_digest(request),
-                                  response=stored_form(result))
+                await self._store(db, request.request_id, method, request_digest(request), response=stored_form(result))
         return alone
 
     async def _run_alone(self, method, item, response_type, work) -> R | Exception:
@@ -186,7 +189,9 @@ class Idempotency:
             return replayed
         try:
             async with self.direct.transaction() as db:
-                await self._store(db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString())
+                await self._store(
+                    db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString()
+                )
         except IntegrityError as error:  # a twin stored its outcome meanwhile
             if not violated_unique(error, TABLE, "request_id"):
                 raise
@@ -201,7 +206,9 @@ class Idempotency:
     async def stored(self, request: Message, response_type: type[R], method: str | None = None) -> R | None:
         """The stored outcome of this request (raising a stored refusal), or None. For
         long jobs that commit in batches of their own and cannot run inside run()."""
-        return await self._replay_stored(method or method_name(), request.request_id, request_digest(request), response_type)
+        return await self._replay_stored(
+            method or method_name(), request.request_id, request_digest(request), response_type
+        )
 
     async def remember(self, request: Message, response: R, method: str | None = None) -> R:
         """Store a job's outcome under its request_id; if a twin stored one first, that
@@ -209,8 +216,9 @@ class Idempotency:
         method = method or method_name()
         try:
             async with self.direct.transaction() as db:
-                await self._store(db, request.request_id, method, request_digest(request),
-                                  response=stored_form(response))
+                await self._store(
+                    db, request.request_id, method, request_digest(request), response=stored_form(response)
+                )
         except IntegrityError as error:
             if violated_unique(error, TABLE, "request_id"):
                 return await self.stored(request, type(response), method)
@@ -219,8 +227,19 @@ class Idempotency:
 
     async def _store(self, db, request_id, method, digest, **outcome) -> None:
         # Sent, not awaited: a twin's key fails COMMIT, and run() answers with its outcome.
-        await send(db, self._insert, {"request_id": request_id, "method": method, "request_hash": digest,
-                                      "response": None, "error": None, "create_time": utcnow(), **outcome})
+        await send(
+            db,
+            self._insert,
+            {
+                "request_id": request_id,
+                "method": method,
+                "request_hash": digest,
+                "response": None,
+                "error": None,
+                "create_time": utcnow(),
+                **outcome,
+            },
+        )
 
     def _replay(self, stored, method: str, digest: str, response_type: type[R]) -> R:
         if stored.method != method or stored.request_hash != digest:

@@ -61,7 +61,7 @@ def numbered(sql: str, encoding: str) -> tuple[bytes, tuple[str, ...]]:
 class Answer:
     """What one queued statement answered, once its round trip is done."""
 
-    __slots__ = ("_transformer", "_result", "encoding")
+    __slots__ = ("_result", "_transformer", "encoding")
 
     def __init__(self, transformer: abc.Transformer, encoding: str):
         self._transformer = transformer
@@ -228,4 +228,3 @@ class Pipeline:
                 loop.remove_reader(fd)
             if wanted & _WRITE:
                 loop.remove_writer(fd)
-

@@ -7,8 +7,9 @@ import json
 
 from sqlalchemy import JSON, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
-from huiyuan.database.engines import dialect_name
+
 from huiyuan.database.direct import BUILT_ONCE
+from huiyuan.database.engines import dialect_name
 
 
 def insert_for(db):
@@ -50,11 +51,12 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str | tuple[s
             selected.append(f't."{c.name}"')
     sql_types = {c.name: "TEXT" if isinstance(c.type, JSON) else c.type.compile(dialect=dialect) for c in columns}
     names = ", ".join(f'"{c.name}"' for c in columns)
-    unnest = ", ".join(f'CAST(:{c.name} AS {sql_types[c.name]}[])' for c in columns)
+    unnest = ", ".join(f"CAST(:{c.name} AS {sql_types[c.name]}[])" for c in columns)
     skip = " ON CONFLICT (" + ", ".join(f'"{c}"' for c in conflict) + ") DO NOTHING" if conflict else ""
     bulk = text(
         f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} FROM unnest({unnest}) AS t({names})'
-        + skip + f' RETURNING "{key}"'
+        + skip
+        + f' RETURNING "{key}"'
     )
     return list((await db.execute(bulk, arrays)).scalars())
 
@@ -79,5 +81,9 @@ def _make_if_missing(table: Table, dialect: str):
     """INSERT ... ON CONFLICT (primary key) DO NOTHING RETURNING the row, built once per
     table and backend and compiled once (database/direct.py: BUILT_ONCE)."""
     key = [c.name for c in table.primary_key.columns]
-    return (insert_for(dialect)(table).on_conflict_do_nothing(index_elements=key).returning(*table.c)
-            .execution_options(**{BUILT_ONCE: True}))
+    return (
+        insert_for(dialect)(table)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(*table.c)
+        .execution_options(**{BUILT_ONCE: True})
+    )
