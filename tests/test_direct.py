@@ -9,21 +9,39 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import (
-    JSON, Column, Integer, String, Table, bindparam, column, delete, func, insert, select, table, update,
+    JSON,
+    Column,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    update,
 )
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from huiyuan.database import engines as db
-from huiyuan.database.engines import UtcDateTime, violated_unique
 from huiyuan.database.direct import Direct, execute_together, send
+from huiyuan.database.engines import UtcDateTime, violated_unique
 from huiyuan.runtime.errors import FailedPrecondition
 
 metadata = db.new_metadata()
-codes = Table("direct_codes", metadata, Column("code", String(8), primary_key=True),
-              Column("uses", Integer, nullable=False), Column("terms", JSON, nullable=True),
-              Column("expire_time", UtcDateTime, nullable=True))
-notes = Table("direct_notes", metadata, Column("note_id", Integer, primary_key=True),
-              Column("code", String(8), nullable=False))
+codes = Table(
+    "direct_codes",
+    metadata,
+    Column("code", String(8), primary_key=True),
+    Column("uses", Integer, nullable=False),
+    Column("terms", JSON, nullable=True),
+    Column("expire_time", UtcDateTime, nullable=True),
+)
+notes = Table(
+    "direct_notes", metadata, Column("note_id", Integer, primary_key=True), Column("code", String(8), nullable=False)
+)
 WANTED = select(codes.c.code).where(codes.c.code.in_(bindparam("codes", expanding=True))).order_by(codes.c.code)
 UNWANTED = select(codes.c.code).where(codes.c.code.not_in(bindparam("codes", expanding=True)))
 ONE = select(codes).where(codes.c.code == bindparam("code"))
@@ -31,6 +49,7 @@ ONE = select(codes).where(codes.c.code == bindparam("code"))
 
 def with_direct(database_url, test):
     """Run test(direct) against a fresh direct_codes table holding a, b, c, d."""
+
     async def run():
         engine = db.make_async_engine(database_url, "public")
         async with engine.begin() as connection:
@@ -52,6 +71,7 @@ def with_direct(database_url, test):
 def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url):
     """An expanding IN becomes = ANY(...) on PostgreSQL: one prepared statement for
     every length."""
+
     async def test(direct):
         assert [r.code for r in await direct.rows(WANTED, {"codes": ["c", "a", "zz"]})] == ["a", "c"]
         assert [r.code for r in await direct.rows(WANTED, {"codes": ["d"]})] == ["d"]
@@ -62,8 +82,12 @@ def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url
             async with direct.reading() as connection:
                 await connection.execute(ONE, {"code": "a"})
                 await connection.execute(WANTED, {"codes": ["a"]})
-                prepared = [row.statement for row in await connection.execute(
-                    select(column("statement")).select_from(table("pg_prepared_statements")))]
+                prepared = [
+                    row.statement
+                    for row in await connection.execute(
+                        select(column("statement")).select_from(table("pg_prepared_statements"))
+                    )
+                ]
             assert any("direct_codes.code = $1" in s for s in prepared)
             assert any("direct_codes.code = ANY($1)" in s for s in prepared)
 
@@ -72,11 +96,16 @@ def test_a_read_takes_an_in_list_of_any_length_and_refuses_a_not_in(database_url
 
 async def _plan_for(raw, codes_wanted: list[str]) -> str:
     """The plan the connection's prepared WANTED would run, as EXPLAIN prints it."""
-    name = (await (await raw.execute(
-        "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%= ANY($1)%'", prepare=False)).fetchone())[0]
+    name = (
+        await (
+            await raw.execute(
+                "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%= ANY($1)%'", prepare=False
+            )
+        ).fetchone()
+    )[0]
     literal = "{" + ",".join(codes_wanted) + "}"  # plain letters: nothing to quote
     plan = await (await raw.execute(f"EXPLAIN EXECUTE {name}('{literal}')", prepare=False)).fetchall()
-    return "\n".join(line for line, in plan)
+    return "\n".join(line for (line,) in plan)
 
 
 def test_a_plan_made_on_a_small_table_is_dropped_after_plans_kept_s(database_url):
@@ -96,8 +125,10 @@ def test_a_plan_made_on_a_small_table_is_dropped_after_plans_kept_s(database_url
             for _ in range(8):  # past the five custom plans PostgreSQL makes before a generic one
                 await connection.execute(WANTED, {"codes": ["a", "b"]})
             assert "Seq Scan on direct_codes" in await _plan_for(raw, ["a"])
-            await raw.execute("INSERT INTO direct_codes (code, uses) "
-                              "SELECT 'x' || g, 0 FROM generate_series(1, 50000) g", prepare=False)
+            await raw.execute(
+                "INSERT INTO direct_codes (code, uses) SELECT 'x' || g, 0 FROM generate_series(1, 50000) g",
+                prepare=False,
+            )
             assert "Seq Scan on direct_codes" in await _plan_for(raw, ["a"])  # still the plan for four rows
         direct.plans_kept_s = 0
         async with direct.reading() as connection:
@@ -128,18 +159,23 @@ def test_a_transaction_commits_all_of_its_statements_or_none(database_url):
 def test_a_statement_built_per_call_runs_with_its_own_values(database_url):
     """The compiled form is cached under SQLAlchemy's cache key, which leaves the
     literal values out: each call must still bind its own."""
+
     async def test(direct):
         async with direct.transaction() as tx:
             for code, uses in [("a", 1), ("b", 2), ("c", 3)]:
                 await tx.execute(update(codes).where(codes.c.code == code).values(uses=uses))
-            seen = [(await tx.execute(select(codes.c.uses).where(codes.c.code == code))).scalar_one()
-                    for code in ("c", "a", "b")]
+            seen = [
+                (await tx.execute(select(codes.c.uses).where(codes.c.code == code))).scalar_one()
+                for code in ("c", "a", "b")
+            ]
             # The same insert with other columns given is another statement.
             await tx.execute(insert(codes), {"code": "e", "uses": 1})
             await tx.execute(insert(codes), {"code": "f", "uses": 2, "terms": {"min_fen": 100}})
         assert seen == [3, 1, 2]
-        assert [(r.code, r.terms) for r in await direct.rows(select(codes).where(codes.c.code.in_(["e", "f"]))
-                                                             .order_by(codes.c.code))] == [("e", None), ("f", {"min_fen": 100})]
+        assert [
+            (r.code, r.terms)
+            for r in await direct.rows(select(codes).where(codes.c.code.in_(["e", "f"])).order_by(codes.c.code))
+        ] == [("e", None), ("f", {"min_fen": 100})]
 
     with_direct(database_url, test)
 
@@ -159,6 +195,7 @@ def test_a_unique_violation_is_sqlalchemy_s_integrity_error_and_rolls_the_transa
 def test_a_sent_write_lands_in_order_and_its_failure_fails_the_whole_transaction(database_url, caplog):
     """send(): on PostgreSQL the write goes out with the next statement that waits, or
     with COMMIT; its error surfaces there, and nothing of the transaction commits."""
+
     async def test(direct):
         async with direct.transaction() as tx:
             await send(tx, update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1))
@@ -189,16 +226,24 @@ def test_a_sent_write_lands_in_order_and_its_failure_fails_the_whole_transaction
 def test_statements_run_together_answer_in_order_and_one_failing_fails_the_transaction(database_url, caplog):
     """execute_together(): on PostgreSQL one round trip; each statement sees those before
     it, a failing one raises SQLAlchemy's error, and nothing of the transaction commits."""
+
     async def test(direct):
         async with direct.transaction() as tx:
             bumped, read, wanted = await execute_together(
-                tx, (update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1), None),
-                (ONE, {"code": "a"}), (WANTED, {"codes": ["b", "a"]}))
+                tx,
+                (update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1), None),
+                (ONE, {"code": "a"}),
+                (WANTED, {"codes": ["b", "a"]}),
+            )
             assert (bumped.rowcount, read.one().uses, [r.code for r in wanted]) == (1, 1, ["a", "b"])
         with pytest.raises(IntegrityError) as failed:
             async with direct.transaction() as tx:
-                await execute_together(tx, (update(codes).where(codes.c.code == "b").values(uses=9), None),
-                                       (insert(codes), {"code": "a", "uses": 1}), (ONE, {"code": "b"}))
+                await execute_together(
+                    tx,
+                    (update(codes).where(codes.c.code == "b").values(uses=9), None),
+                    (insert(codes), {"code": "a", "uses": 1}),
+                    (ONE, {"code": "b"}),
+                )
                 pytest.fail("the statements after a failed one went on")
         assert violated_unique(failed.value, "direct_codes", "code")
         rows = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
@@ -215,8 +260,10 @@ def test_rows_answer_as_sqlalchemy_s_result_does(database_url):
         async with direct.transaction() as tx:
             many = await tx.execute(update(codes).where(codes.c.code.in_(["a", "b", "zz"])).values(uses=2))
             assert many.rowcount == 2
-            await tx.execute(update(codes).where(codes.c.code == bindparam("key")).values(expire_time=bindparam("at")),
-                             [{"key": "c", "at": expire}, {"key": "d", "at": expire}])  # executemany
+            await tx.execute(
+                update(codes).where(codes.c.code == bindparam("key")).values(expire_time=bindparam("at")),
+                [{"key": "c", "at": expire}, {"key": "d", "at": expire}],
+            )  # executemany
             await tx.execute(insert(codes), [{"code": "e", "uses": 7, "terms": ["tea"]}])  # a list of one
             row = (await tx.execute(ONE, {"code": "e"})).one()
             assert (row.code, row.uses, row.terms) == ("e", 7, ["tea"]) and row._asdict()["uses"] == 7
@@ -239,13 +286,18 @@ def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_ca
     from huiyuan.database.upsert import insert_for
 
     async def test(direct):
-        built_once = insert_for(direct.dialect.name)(codes).on_conflict_do_nothing(
-            index_elements=["code"]).returning(codes.c.code).execution_options(**{BUILT_ONCE: True})
+        built_once = (
+            insert_for(direct.dialect.name)(codes)
+            .on_conflict_do_nothing(index_elements=["code"])
+            .returning(codes.c.code)
+            .execution_options(**{BUILT_ONCE: True})
+        )
         async with direct.transaction() as tx:
             written = [(await tx.execute(built_once, {"code": c, "uses": 1})).scalars().all() for c in ("a", "e", "f")]
             for n in range(50):
-                await tx.execute(insert_for(tx)(codes).values(code=f"n{n}", uses=n).on_conflict_do_nothing(
-                    index_elements=["code"]))
+                await tx.execute(
+                    insert_for(tx)(codes).values(code=f"n{n}", uses=n).on_conflict_do_nothing(index_elements=["code"])
+                )
         assert written == [[], ["e"], ["f"]]
         uses = {r.code: r.uses for r in await direct.rows(select(codes.c.code, codes.c.uses))}
         assert uses["a"] == 0 and uses["e"] == 1 and all(uses[f"n{n}"] == n for n in range(50))
@@ -281,12 +333,18 @@ def test_a_call_that_waits_too_long_for_a_connection_gets_sqlalchemy_s_timeout(d
 BUMP = update(codes).where(codes.c.code == bindparam("key")).values(uses=codes.c.uses + bindparam("by"))
 SET = update(codes).where(codes.c.code == bindparam("key")).values(uses=bindparam("to"))
 DROP = delete(codes).where(codes.c.code == bindparam("key"))
-COUNT_NOTES = update(codes).where(codes.c.code == bindparam("key")).values(  # reads direct_notes
-    uses=select(func.count()).where(notes.c.code == codes.c.code).scalar_subquery())
+COUNT_NOTES = (
+    update(codes)
+    .where(codes.c.code == bindparam("key"))
+    .values(  # reads direct_notes
+        uses=select(func.count()).where(notes.c.code == codes.c.code).scalar_subquery()
+    )
+)
 
 
 def test_writes_sent_between_reads_land_as_one_write_after_another(database_url):
     """Sent writes, then a read: the rows as one write after another leaves them."""
+
     async def test(direct):
         async with direct.transaction() as tx:
             await send(tx, BUMP, {"key": "a", "by": 1})
@@ -312,15 +370,19 @@ def test_sent_writes_leave_what_executed_ones_leave(database_url):
         steps = []
         for _ in range(pick.randint(1, 9)):
             code = pick.choice("abcxy")
-            steps.append(pick.choice([
-                ("write", BUMP, {"key": code, "by": pick.randint(1, 3)}),
-                ("write", SET, {"key": code, "to": pick.randint(0, 9)}),
-                ("write", insert(codes), {"code": code, "uses": pick.randint(0, 9)}),
-                ("write", DROP, {"key": code}),
-                ("write", insert(notes), {"note_id": pick.randint(1, 6), "code": code}),
-                ("write", COUNT_NOTES, {"key": code}),
-                ("read", ONE, {"code": code}),
-            ]))
+            steps.append(
+                pick.choice(
+                    [
+                        ("write", BUMP, {"key": code, "by": pick.randint(1, 3)}),
+                        ("write", SET, {"key": code, "to": pick.randint(0, 9)}),
+                        ("write", insert(codes), {"code": code, "uses": pick.randint(0, 9)}),
+                        ("write", DROP, {"key": code}),
+                        ("write", insert(notes), {"note_id": pick.randint(1, 6), "code": code}),
+                        ("write", COUNT_NOTES, {"key": code}),
+                        ("read", ONE, {"code": code}),
+                    ]
+                )
+            )
         return steps
 
     async def outcome(direct, steps, sending: bool):

@@ -14,8 +14,12 @@ from huiyuan.database.direct import Direct, execute_together, send
 from huiyuan.database.pipeline import numbered
 
 metadata = db.new_metadata()
-counters = Table("pipeline_counters", metadata, Column("name", String(16), primary_key=True),
-                 Column("value", Integer, nullable=False))
+counters = Table(
+    "pipeline_counters",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
 ONE = select(counters.c.value).where(counters.c.name == bindparam("name"))
 
 
@@ -78,7 +82,8 @@ def test_a_round_trip_cut_off_closes_its_connection_and_the_next_call_gets_a_goo
         async with direct.transaction() as tx:  # the pool's one connection: a new one
             assert tx.connection is not first
             bumped, read = await execute_together(
-                tx, (update(counters).values(value=counters.c.value + 10), None), (ONE, {"name": "a"}))
+                tx, (update(counters).values(value=counters.c.value + 10), None), (ONE, {"name": "a"})
+            )
             assert (bumped.rowcount, read.scalar()) == (1, 10)
         assert (await direct.rows(ONE, {"name": "a"}))[0].value == 10
 
@@ -97,8 +102,9 @@ def test_a_connection_keeps_at_most_max_prepared_statements(pg_direct, monkeypat
         async with direct.reading() as connection:
             for n in range(12):  # twelve statements, each its own text
                 assert (await connection.execute(select(literal(n).label(f"n{n}")))).scalar() == n
-            kept = await (await connection.connection.execute(
-                "SELECT count(*) FROM pg_prepared_statements", prepare=False)).fetchone()
+            kept = await (
+                await connection.connection.execute("SELECT count(*) FROM pg_prepared_statements", prepare=False)
+            ).fetchone()
         assert 1 <= kept[0] <= 5
 
     loop.run_until_complete(test())

@@ -13,9 +13,11 @@ storage functions, so it reads as "in one transaction, do these" (docs/architect
 
 from typing import Any, Protocol
 
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
+
 from huiyuan.database.batching import Batcher
-from huiyuan.database.direct import BUILT_ONCE, Direct as Database, Rows, send
-from huiyuan.database.direct import execute_together as together
+from huiyuan.database.direct import BUILT_ONCE, Direct as Database, Rows, execute_together as together, send
 from huiyuan.database.engines import (
     UtcDateTime,
     dialect_name,
@@ -36,11 +38,36 @@ class Transaction(Protocol):
     functions take it as `tx` and run statements on it with `tx.execute()`, or with
     `send(tx, ...)` and `together(tx, ...)` where no answer is awaited one by one."""
 
-    async def execute(self, statement: Any, params: dict | list[dict] | None = None) -> Any: ...
+    @property
+    def dialect(self) -> Dialect:
+        """Its database's dialect (`dialect_name(tx)`)."""
+        ...
+
+    async def execute(
+        self, statement: Executable, params: dict[str, Any] | list[dict[str, Any]] | None = None
+    ) -> Any: ...
 
 
 __all__ = [
-    "BUILT_ONCE", "RUN_ALONE", "Batcher", "Database", "Idempotency", "Rows", "Transaction", "UtcDateTime",
-    "dialect_name", "insert_for", "insert_new", "is_postgres", "lock_or_make", "make_sync_engine", "new_metadata",
-    "request_digest", "send", "take_turn_on", "together", "under", "violated_unique",
+    "BUILT_ONCE",
+    "RUN_ALONE",
+    "Batcher",
+    "Database",
+    "Idempotency",
+    "Rows",
+    "Transaction",
+    "UtcDateTime",
+    "dialect_name",
+    "insert_for",
+    "insert_new",
+    "is_postgres",
+    "lock_or_make",
+    "make_sync_engine",
+    "new_metadata",
+    "request_digest",
+    "send",
+    "take_turn_on",
+    "together",
+    "under",
+    "violated_unique",
 ]

@@ -39,15 +39,15 @@ class Batcher(Generic[T, R]):
     def __init__(self, run: Callable[[list[T]], Awaitable[list[R | BaseException]]], max_size: int = 32):
         self._run = run
         self._max_size = max_size
-        self._waiting: list[tuple[T, asyncio.Future]] = []
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         # One batch at a time: two at once made smaller batches and fewer calls a second
         # (the wallet bench's closed loop over many accounts, one run each: 531 -> 287 pairs/s).
-        self._drain: asyncio.Task | None = None  # kept: the loop holds only a weak reference
+        self._drain: asyncio.Task[None] | None = None  # kept: the loop holds only a weak reference
 
     async def submit(self, item: T) -> R:
         """The item's outcome, once the batch it went in has run."""
         global _in_flight
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._drain is None:
             # The drain runs as its own task, started in this call's context (its trace):
@@ -71,11 +71,11 @@ class Batcher(Generic[T, R]):
             quiet = quiet + 1 if len(self._waiting) == waiting else 0
 
     async def _run_batches(self) -> None:
-        batch = []
+        batch: list[tuple[T, asyncio.Future[R]]] = []
         try:
             while self._waiting:
                 await self._gather()
-                batch, self._waiting = self._waiting[:self._max_size], self._waiting[self._max_size:]
+                batch, self._waiting = self._waiting[: self._max_size], self._waiting[self._max_size :]
                 try:
                     outcomes = await self._run([item for item, _ in batch])
                     assert len(outcomes) == len(batch), "a batch answers every item"

@@ -50,22 +50,30 @@ Every statement gets the same client span as SQLAlchemy's (runtime/tracing.py).
 import re
 import time
 import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
+from opentelemetry.trace import Status, StatusCode
 from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import exc
-from sqlalchemy.engine import Compiled
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from opentelemetry.trace import Status, StatusCode
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from huiyuan.database import engines as db
-from huiyuan.database.pipeline import Answer, Pipeline
+from huiyuan.database.pipeline import Answer, Pipeline, Prepared
 from huiyuan.runtime.tracing import start_sql_span
+
+if TYPE_CHECKING:  # the package imports this module first
+    from huiyuan.database import Transaction
+
+Params = dict[str, Any]  # a statement's parameters by name
+ManyParams = Params | list[Params] | None  # its parameters, a list of rows of them, or none
+Process = Callable[[Any], Any]  # a bind processor: a value as the driver takes it
 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
 _CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
@@ -85,26 +93,27 @@ PLANS_KEPT_S = 5.0
 @dataclass(frozen=True)
 class _Prepared:
     sql: str
-    compiled: Compiled  # SQLAlchemy's: builds the parameters
-    processors: dict
+    compiled: SQLCompiler  # SQLAlchemy's: builds the parameters
+    processors: dict[str, Process]
     returning: bool
 
 
 @dataclass
 class _Kept:
     """What a pooled connection keeps between its uses."""
+
     plans_since: float  # monotonic time its plans date from
-    prepared: dict = field(default_factory=dict)  # its prepared statements (database/pipeline.py)
+    prepared: Prepared = field(default_factory=dict)  # its prepared statements (database/pipeline.py)
 
 
 class Direct:
     def __init__(self, engine: AsyncEngine, schema: str, size: int, wait_s: float = POOL_WAIT_S):
         self.engine = engine
         self.dialect = engine.dialect
-        self.pool = None
+        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         # (id(statement), keys) -> (statement, _Prepared): statements used more than once
-        self._prepared: dict[tuple, tuple] = {}
-        self._seen: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> statement, used once so far
+        self._prepared: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Prepared]] = {}
+        self._seen: weakref.WeakValueDictionary[int, Executable] = weakref.WeakValueDictionary()  # used once so far
         self.plans_kept_s = PLANS_KEPT_S
         self._kept: weakref.WeakKeyDictionary[object, _Kept] = weakref.WeakKeyDictionary()  # connection -> _Kept
         if engine.dialect.name == "postgresql":
@@ -112,13 +121,19 @@ class Direct:
             self.pool = AsyncConnectionPool(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                 # min_size=0: a service holds only the connections its load asked for.
-                min_size=0, max_size=size, open=False, name=f"direct-{schema}",
+                min_size=0,
+                max_size=size,
+                open=False,
+                name=f"direct-{schema}",
                 timeout=wait_s,  # past it a call is UNAVAILABLE (runtime/interceptors.py), not queued for ever
                 # autocommit: a read is one round trip; a transaction says BEGIN itself.
                 # prepare_threshold=None: psycopg prepares nothing; database/pipeline.py does.
-                kwargs={"autocommit": True, "options": f"-c search_path={schema} -c TimeZone=UTC",
-                        "application_name": f"huiyuan-{schema}-direct",
-                        "prepare_threshold": None},
+                kwargs={
+                    "autocommit": True,
+                    "options": f"-c search_path={schema} -c TimeZone=UTC",
+                    "application_name": f"huiyuan-{schema}-direct",
+                    "prepare_threshold": None,
+                },
             )
 
     async def open(self) -> None:
@@ -129,13 +144,14 @@ class Direct:
         if self.pool is not None:
             await self.pool.close()
 
-    async def rows(self, statement, params: dict | None = None) -> list:
+    async def rows(self, statement: Executable, params: Params | None = None) -> list[Any]:
         """The rows of one read statement, in autocommit (its own snapshot)."""
         async with self.reading() as connection:
-            return (await connection.execute(statement, params)).all()
+            rows: list[Any] = (await connection.execute(statement, params)).all()
+            return rows
 
     @asynccontextmanager
-    async def reading(self):
+    async def reading(self) -> "AsyncIterator[Transaction]":
         """A connection for reads that need no transaction, as db.reading() gives: on
         PostgreSQL each statement runs in autocommit, its own snapshot."""
         if self.pool is None:
@@ -146,7 +162,7 @@ class Direct:
             yield connection
 
     @asynccontextmanager
-    async def transaction(self):
+    async def transaction(self) -> "AsyncIterator[Transaction]":
         """One transaction: committed if the block ends normally, rolled back if it
         raises. Yields what answers execute(statement, params) like a SQLAlchemy
         connection; on SQLite it is one."""
@@ -160,7 +176,7 @@ class Direct:
             yield transaction
 
     @asynccontextmanager
-    async def _session(self, transaction: bool):
+    async def _session(self, transaction: bool) -> "AsyncIterator[Connection]":
         """A Connection on a pooled connection; in a transaction, committed at the end of
         the block. If the block raises, the transaction is rolled back (or the
         connection closed, if a round trip was cut off) before the pool takes it back."""
@@ -178,9 +194,10 @@ class Direct:
                 raise
 
     @asynccontextmanager
-    async def _pooled(self):
+    async def _pooled(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A connection of the pool; a failure to get one, or at BEGIN or COMMIT, leaves
         as SQLAlchemy's exception (a statement's own is translated where it ran)."""
+        assert self.pool is not None, "on PostgreSQL only"
         try:
             async with self.pool.connection() as connection:
                 await self._drop_old_plans(connection)
@@ -190,7 +207,7 @@ class Direct:
         except psycopg.Error as error:
             raise _translated(error, None, None) from error
 
-    async def _drop_old_plans(self, connection) -> None:
+    async def _drop_old_plans(self, connection: psycopg.AsyncConnection[Any]) -> None:
         """DISCARD PLANS once the connection's plans are older than plans_kept_s. The
         statements stay prepared; each is planned again at its next execution, for
         the tables as they are then."""
@@ -199,14 +216,14 @@ class Direct:
             await connection.execute(b"DISCARD PLANS", prepare=False)
             kept.plans_since = now
 
-    def _kept_by(self, connection) -> _Kept:
+    def _kept_by(self, connection: psycopg.AsyncConnection[Any]) -> _Kept:
         """What the connection keeps between its uses, begun at its first use."""
         kept = self._kept.get(connection)
         if kept is None:
             kept = self._kept[connection] = _Kept(time.monotonic())
         return kept
 
-    def prepare(self, statement, keys: tuple[str, ...]) -> _Prepared:
+    def prepare(self, statement: Executable, keys: tuple[str, ...]) -> _Prepared:
         """The statement compiled for psycopg, for these parameter keys.
 
         Compiled once per statement object: one built once (a module constant, a
@@ -228,35 +245,39 @@ class Direct:
             self._seen[id(statement)] = statement  # gone with the statement, if it was built per call
         return prepared
 
-    def _compile(self, statement, keys: tuple[str, ...]) -> _Prepared:
-        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys))
+    def _compile(self, statement: Executable, keys: tuple[str, ...]) -> _Prepared:
+        # SQLAlchemy's types say less than its statements are: Executable "marks a
+        # ClauseElement as supporting execution" (its docstring), and compile() answers
+        # Compiled, which for a statement (not DDL) is the dialect's SQLCompiler.
+        clause = cast(ClauseElement, statement)
+        compiled = cast(SQLCompiler, clause.compile(dialect=self.dialect, column_keys=list(keys)))
         sql = _EXPANDING_IN.sub(r" = ANY(%(\1)s)", compiled.string)
         if "POSTCOMPILE" in sql or compiled.escaped_bind_names:  # NOT IN, or another form this does not know
             raise ValueError(f"no direct form for: {sql}")
-        processors = {}
+        processors: dict[str, Process] = {}
         for name, bind in compiled.binds.items():
             process = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
             if process is not None:
                 processors[name] = _each(process) if bind.expanding else process
         return _Prepared(sql, compiled, processors, bool(compiled.returning))
 
-    def parameters(self, prepared: _Prepared, statement, params: dict | None) -> dict:
+    def parameters(self, prepared: _Prepared, statement: Executable, params: Params | None) -> MutableMapping[str, Any]:
         """The driver's parameters: SQLAlchemy's values for the compiled binds (the
         statement's own, and those given), through each type's bind processor. The
         statement is the one prepared: its compiled form holds its values."""
-        values = cast(dict, prepared.compiled.construct_params(params, escape_names=False))
+        values = prepared.compiled.construct_params(params, escape_names=False)
         for name, process in prepared.processors.items():
             if name in values:
                 values[name] = process(values[name])
         return values
 
 
-def _each(process):
+def _each(process: Process) -> Process:
     """A bind processor for a list of values (an expanding IN), from one for a value."""
     return lambda values: None if values is None else [process(value) for value in values]
 
 
-def _translated(error: psycopg.Error, sql, params) -> exc.StatementError:
+def _translated(error: psycopg.Error, sql: str | None, params: ManyParams) -> exc.StatementError:
     """SQLAlchemy's exception for a driver error, as its engine would raise it."""
     return exc.DBAPIError.instance(sql, params, error, psycopg.Error)
 
@@ -265,14 +286,14 @@ class Connection:
     """A psycopg connection (in a transaction, or in autocommit for reading()), seen as
     SQLAlchemy's connection. Statements queue in its pipeline until one waits."""
 
-    def __init__(self, direct: Direct, connection, prepared: dict, transaction: bool):
+    def __init__(self, direct: Direct, connection: psycopg.AsyncConnection[Any], prepared: Prepared, transaction: bool):
         self.direct = direct
         self.dialect = direct.dialect  # for db.dialect_name()
         self.connection = connection  # psycopg's
         self.pipeline = Pipeline(connection, prepared)
         self.transaction = transaction
 
-    async def execute(self, statement, params: dict | list[dict] | None = None) -> "Rows":
+    async def execute(self, statement: Executable, params: ManyParams = None) -> "Rows":
         """Run the statement and wait for its answer (and for every write sent before)."""
         if params == []:
             return Rows([], 0)
@@ -280,7 +301,7 @@ class Connection:
             await self.sync()
         return _rows(answers)
 
-    async def execute_together(self, statements: list[tuple]) -> list["Rows"]:
+    async def execute_together(self, statements: list[tuple[Executable, ManyParams]]) -> list["Rows"]:
         """Run (statement, params) pairs and wait once for all their answers."""
         queued = []
         for statement, params in statements:
@@ -289,7 +310,7 @@ class Connection:
         await self.sync()
         return [_rows(answers) for answers in queued]
 
-    async def send(self, statement, params: dict | list[dict] | None = None) -> None:
+    async def send(self, statement: Executable, params: ManyParams = None) -> None:
         """Send a write without waiting for its answer (see send(), below): in a
         transaction it goes out with the next statement that waits, or with COMMIT."""
         if not self.transaction:
@@ -327,7 +348,9 @@ class Connection:
                 await connection.close()
 
     @contextmanager
-    def _queued(self, statement, params, prepared: _Prepared | None = None):
+    def _queued(
+        self, statement: Executable, params: ManyParams, prepared: _Prepared | None = None
+    ) -> Iterator[list[Answer]]:
         """Queue the statement, once per row of params (a list), in its span; yields the
         answers to come."""
         rows = params if isinstance(params, list) else [params]
@@ -346,7 +369,7 @@ def _rows(answers: list[Answer]) -> "Rows":
     return Rows([], sum(answer.rowcount for answer in answers))
 
 
-async def execute_together(db, *statements: tuple) -> list:
+async def execute_together(db: "Transaction", *statements: tuple[Executable, ManyParams]) -> list[Any]:
     """Run (statement, params) pairs in order, and their answers: in Database.transaction() on
     PostgreSQL all are sent at once and answered in one round trip, where one
     execute() after another waits for each. For statements that need no answer from
@@ -358,7 +381,7 @@ async def execute_together(db, *statements: tuple) -> list:
     return [await db.execute(statement, params) for statement, params in statements]
 
 
-async def send(db, statement, params: dict | list[dict] | None = None) -> None:
+async def send(db: "Transaction", statement: Executable, params: ManyParams = None) -> None:
     """Run a write whose result nobody reads and whose failure fails the transaction.
 
     In Database.transaction() on PostgreSQL it is sent without waiting for the answer: it goes
@@ -377,7 +400,7 @@ async def send(db, statement, params: dict | list[dict] | None = None) -> None:
 
 
 @contextmanager
-def _statement_span(direct: Direct, sql: str, params):
+def _statement_span(direct: Direct, sql: str, params: ManyParams) -> Iterator[None]:
     """The statement's client span; a driver error leaves as SQLAlchemy's."""
     span = start_sql_span("postgresql", direct.database, sql)
     try:
@@ -399,33 +422,33 @@ class Rows:
     services call: iteration, all, first, one, one_or_none, scalar, scalar_one,
     scalars, rowcount."""
 
-    def __init__(self, rows: list, rowcount: int):
+    def __init__(self, rows: list[Any], rowcount: int):
         self._rows = rows
         self.rowcount = rowcount
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
 
-    def all(self) -> list:
+    def all(self) -> list[Any]:
         return list(self._rows)
 
-    def first(self):
+    def first(self) -> Any:
         return self._rows[0] if self._rows else None
 
-    def one_or_none(self):
+    def one_or_none(self) -> Any:
         if len(self._rows) > 1:
             raise exc.MultipleResultsFound("Multiple rows were found when one or none was required")
         return self.first()
 
-    def one(self):
+    def one(self) -> Any:
         if not self._rows:
             raise exc.NoResultFound("No row was found when one was required")
         return self.one_or_none()
 
-    def scalar(self):
+    def scalar(self) -> Any:
         return self._rows[0][0] if self._rows else None
 
-    def scalar_one(self):
+    def scalar_one(self) -> Any:
         return self.one()[0]
 
     def scalars(self) -> "Rows":

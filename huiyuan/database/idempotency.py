@@ -29,25 +29,29 @@ each call runs alone, as above: a replay costs its neighbours a second go, and i
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from huiyuan.database.direct import Direct, send
 from huiyuan.database.engines import UtcDateTime, violated_unique
 from huiyuan.runtime.clock import utcnow
-from huiyuan.runtime.serving import method_name
-from huiyuan.database.direct import Direct, send
 from huiyuan.runtime.errors import DomainError, FailedPrecondition
 from huiyuan.runtime.secrets import clear, plan, without_secrets
+from huiyuan.runtime.serving import method_name
 from huiyuan.runtime.status import from_status, to_status
+
+if TYPE_CHECKING:  # the package imports this module first
+    from huiyuan.database import Transaction
 
 RUN_ALONE = object()  # what run_batch's work answers for an ask that must run in a transaction of its own
 TABLE = "idempotency_keys"
 
 R = TypeVar("R", bound=Message)
+_REQUEST_ID = "request_id"  # the field of every request of an idempotent mutation (AIP-155)
 
 
 def define_table(metadata: MetaData) -> Table:
@@ -64,15 +68,21 @@ def define_table(metadata: MetaData) -> Table:
     )
 
 
-
 def request_digest(request: Message) -> str:
     """Hash of the request without its request_id and its secrets: what 'the same
     payload' means. (A digest of a six-digit PIN's request is found by trying them all.)"""
     copy = type(request)()
     copy.CopyFrom(request)
-    copy.ClearField("request_id")
+    copy.ClearField(_REQUEST_ID)
     clear(copy, plan(request.DESCRIPTOR))
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
+def _request_id_of(request: Message) -> str:
+    """The request's request_id: a field of the request's own type, which Message's
+    type does not know."""
+    request_id: str = getattr(request, _REQUEST_ID)
+    return request_id
 
 
 def stored_form(response: Message) -> bytes:
@@ -93,7 +103,7 @@ class Idempotency:
         self,
         request: Message,
         response_type: type[R],
-        work: Callable[[object], Awaitable[R]],
+        work: "Callable[[Transaction], Awaitable[R]]",
         method: str | None = None,
     ) -> R:
         """Run work(tx) once for this request_id; its effect and the stored response
@@ -101,7 +111,7 @@ class Idempotency:
         no RPC is)."""
         method = method or method_name()
         digest = request_digest(request)
-        request_id = request.request_id
+        request_id = _request_id_of(request)
         try:
             async with self.direct.transaction() as db:
                 response = await work(db)
@@ -119,7 +129,7 @@ class Idempotency:
         self,
         items: list[tuple[Message, Any]],
         response_type: type[R],
-        work: Callable[[object, list[Any]], Awaitable[list[R | DomainError]]],
+        work: "Callable[[Transaction, list[Any]], Awaitable[list[R | DomainError]]]",
         method: str | None = None,
     ) -> list[R | Exception]:
         """Run work(db, asks) for the (request, ask) items in one transaction with their
@@ -131,7 +141,7 @@ class Idempotency:
         batch fails to commit on a key or constraint (a replay's stored key) or work
         refuses the batch whole."""
         method = method or method_name()
-        outcomes: list = [None] * len(items)
+        outcomes: dict[int, R | Exception] = {}  # by the item's index
         alone: list[int] = []
         if len(items) > 1:
             try:
@@ -143,14 +153,24 @@ class Idempotency:
             alone = [0]
         for i in sorted(alone):
             outcomes[i] = await self._run_alone(method, items[i], response_type, work)
-        return outcomes
+        return [outcomes[i] for i in range(len(items))]
 
-    async def _run_together(self, db, method, items, work, outcomes: list) -> list[int]:
+    async def _run_together(
+        self,
+        db: "Transaction",
+        method: str,
+        items: list[tuple[Message, Any]],
+        work: "Callable[[Transaction, list[Any]], Awaitable[list[R | DomainError]]]",
+        outcomes: dict[int, R | Exception],
+    ) -> list[int]:
         """Fill in the outcomes of the batch's items; the indexes left to run alone."""
-        together, alone, seen = [], [], set()
+        together: list[int] = []
+        alone: list[int] = []
+        seen: set[str] = set()
         for i, (request, _) in enumerate(items):
-            (alone if request.request_id in seen else together).append(i)
-            seen.add(request.request_id)
+            request_id = _request_id_of(request)
+            (alone if request_id in seen else together).append(i)
+            seen.add(request_id)
         results = await work(db, [items[i][1] for i in together])
         for i, result in zip(together, results, strict=True):
             request = items[i][0]
@@ -159,15 +179,27 @@ class Idempotency:
                 continue
             outcomes[i] = result
             if isinstance(result, DomainError):
-                await self._store(db, request.request_id, method, request_digest(request),
-                                  error=to_status(result, self.service).SerializeToString())
+                await self._store(
+                    db,
+                    _request_id_of(request),
+                    method,
+                    request_digest(request),
+                    error=to_status(result, self.service).SerializeToString(),
+                )
             else:
-                await self._store(db, request.request_id, method, request_digest(request),
-                                  response=stored_form(result))
+                await self._store(
+                    db, _request_id_of(request), method, request_digest(request), response=stored_form(result)
+                )
         return alone
 
-    async def _run_alone(self, method, item, response_type, work) -> R | Exception:
-        async def one(db):
+    async def _run_alone(
+        self,
+        method: str,
+        item: tuple[Message, Any],
+        response_type: type[R],
+        work: "Callable[[Transaction, list[Any]], Awaitable[list[R | DomainError]]]",
+    ) -> R | Exception:
+        async def one(db: "Transaction") -> R:
             (result,) = await work(db, [item[1]])
             if isinstance(result, DomainError):
                 raise result
@@ -178,7 +210,9 @@ class Idempotency:
         except Exception as error:  # noqa: BLE001 - this item's caller raises it, not its neighbours
             return error
 
-    async def _replay_or_remember(self, method, request_id, digest, response_type, refusal: DomainError):
+    async def _replay_or_remember(
+        self, method: str, request_id: str, digest: str, response_type: type[R], refusal: DomainError
+    ) -> R:
         """A refused effect: the stored outcome if this request ran before, else the
         refusal, stored so that this request_id stays refused."""
         replayed = await self._replay_stored(method, request_id, digest, response_type)
@@ -186,14 +220,16 @@ class Idempotency:
             return replayed
         try:
             async with self.direct.transaction() as db:
-                await self._store(db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString())
+                await self._store(
+                    db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString()
+                )
         except IntegrityError as error:  # a twin stored its outcome meanwhile
             if not violated_unique(error, TABLE, "request_id"):
                 raise
-            return await self._replay_stored(method, request_id, digest, response_type)
+            return await self._twins_outcome(method, request_id, digest, response_type)
         raise refusal
 
-    async def _replay_stored(self, method, request_id, digest, response_type):
+    async def _replay_stored(self, method: str, request_id: str, digest: str, response_type: type[R]) -> R | None:
         """The stored outcome (raising a stored refusal), or None if there is none."""
         rows = await self.direct.rows(self._stored, {"request_id": request_id})
         return self._replay(rows[0], method, digest, response_type) if rows else None
@@ -201,7 +237,9 @@ class Idempotency:
     async def stored(self, request: Message, response_type: type[R], method: str | None = None) -> R | None:
         """The stored outcome of this request (raising a stored refusal), or None. For
         long jobs that commit in batches of their own and cannot run inside run()."""
-        return await self._replay_stored(method or method_name(), request.request_id, request_digest(request), response_type)
+        return await self._replay_stored(
+            method or method_name(), _request_id_of(request), request_digest(request), response_type
+        )
 
     async def remember(self, request: Message, response: R, method: str | None = None) -> R:
         """Store a job's outcome under its request_id; if a twin stored one first, that
@@ -209,20 +247,42 @@ class Idempotency:
         method = method or method_name()
         try:
             async with self.direct.transaction() as db:
-                await self._store(db, request.request_id, method, request_digest(request),
-                                  response=stored_form(response))
+                await self._store(
+                    db, _request_id_of(request), method, request_digest(request), response=stored_form(response)
+                )
         except IntegrityError as error:
             if violated_unique(error, TABLE, "request_id"):
-                return await self.stored(request, type(response), method)
+                return await self._twins_outcome(
+                    method, _request_id_of(request), request_digest(request), type(response)
+                )
             raise
         return response
 
-    async def _store(self, db, request_id, method, digest, **outcome) -> None:
-        # Sent, not awaited: a twin's key fails COMMIT, and run() answers with its outcome.
-        await send(db, self._insert, {"request_id": request_id, "method": method, "request_hash": digest,
-                                      "response": None, "error": None, "create_time": utcnow(), **outcome})
+    async def _twins_outcome(self, method: str, request_id: str, digest: str, response_type: type[R]) -> R:
+        """The outcome a twin stored under this request_id: there is one, as its key
+        was met (raising a stored refusal)."""
+        replayed = await self._replay_stored(method, request_id, digest, response_type)
+        assert replayed is not None, "the key met is stored"
+        return replayed
 
-    def _replay(self, stored, method: str, digest: str, response_type: type[R]) -> R:
+    async def _store(self, db: "Transaction", request_id: str, method: str, digest: str, **outcome: bytes) -> None:
+        # Sent, not awaited: a twin's key fails COMMIT, and run() answers with its outcome.
+        await send(
+            db,
+            self._insert,
+            {
+                "request_id": request_id,
+                "method": method,
+                "request_hash": digest,
+                "response": None,
+                "error": None,
+                "create_time": utcnow(),
+                **outcome,
+            },
+        )
+
+    def _replay(self, stored: Any, method: str, digest: str, response_type: type[R]) -> R:
+        """The outcome stored in a row of the table (raising a stored refusal)."""
         if stored.method != method or stored.request_hash != digest:
             raise FailedPrecondition(
                 "REQUEST_ID_REUSED",

@@ -14,12 +14,14 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from huiyuan.database import engines as db
 
@@ -63,7 +65,7 @@ def one_migration_at_a_time(url: str, schema: str) -> Iterator[None]:
         engine.dispose()
 
 
-def drift(url: str, schema: str, metadata: MetaData) -> list:
+def drift(url: str, schema: str, metadata: MetaData) -> list[Any]:
     """What the migrated database lacks or has beyond the tables the code declares
     (alembic's autogenerate comparison); [] when the migrations made what the code uses."""
     from alembic.autogenerate import compare_metadata
@@ -77,8 +79,12 @@ def drift(url: str, schema: str, metadata: MetaData) -> list:
         engine.dispose()
 
 
-def _is_alembic_own(difference) -> bool:
-    return difference[0] == "remove_table" and difference[1].name == "alembic_version"
+def _is_alembic_own(difference: tuple[Any, ...] | list[Any]) -> bool:
+    """Is this difference (alembic's: a tuple, or a list of a column's) alembic's own table?"""
+    if difference[0] != "remove_table":
+        return False
+    table: Table = difference[1]
+    return table.name == "alembic_version"
 
 
 def head_revision(migrations_dir: Path) -> str | None:
@@ -99,7 +105,7 @@ def serves_at(migrations_dir: Path) -> Callable[[str | None], bool]:
     return lambda revision: revision == head or (revision is not None and revision not in known)
 
 
-async def current_revision(engine) -> str | None:
+async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None when never migrated)."""
     async with db.reading(engine) as connection:  # on SQLite no write lock: health checks run during bulk jobs
         return await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())

@@ -28,10 +28,10 @@ import functools
 import itertools
 import re
 from collections import deque, namedtuple
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from psycopg import abc, errors, pq
+from psycopg import AsyncConnection, abc, errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
 _PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%")
@@ -43,6 +43,10 @@ _SKIPPED = pq.ExecStatus.PIPELINE_ABORTED
 _SYNCED = pq.ExecStatus.PIPELINE_SYNC
 _READ, _WRITE = 1, 2
 
+# A connection's prepared statements: (SQL, its parameters' types) -> the statement's name
+PreparedKey = tuple[bytes, tuple[int, ...] | None]
+Prepared = dict[PreparedKey, bytes]
+
 
 @functools.lru_cache(4096)
 def numbered(sql: str, encoding: str) -> tuple[bytes, tuple[str, ...]]:
@@ -50,7 +54,7 @@ def numbered(sql: str, encoding: str) -> tuple[bytes, tuple[str, ...]]:
     used twice is one parameter; %% is %), and the names in that order."""
     names: dict[str, int] = {}
 
-    def number(match: re.Match) -> str:
+    def number(match: re.Match[str]) -> str:
         if match.group(1) is None:
             return "%"
         return f"${names.setdefault(match.group(1), len(names) + 1)}"
@@ -61,14 +65,14 @@ def numbered(sql: str, encoding: str) -> tuple[bytes, tuple[str, ...]]:
 class Answer:
     """What one queued statement answered, once its round trip is done."""
 
-    __slots__ = ("_transformer", "_result", "encoding")
+    __slots__ = ("_result", "_transformer", "encoding")
 
     def __init__(self, transformer: abc.Transformer, encoding: str):
         self._transformer = transformer
         self._result: pq.abc.PGresult | None = None
         self.encoding = encoding
 
-    def rows(self) -> list:
+    def rows(self) -> list[Any]:
         """Its rows as psycopg's namedtuple_row makes them; none for a write."""
         result = self._result
         if result is None or result.status != pq.ExecStatus.TUPLES_OK:
@@ -95,7 +99,7 @@ class _Prepare:
 
     __slots__ = ("key", "name")
 
-    def __init__(self, key: tuple, name: bytes):
+    def __init__(self, key: PreparedKey, name: bytes):
         self.key, self.name = key, name
 
 
@@ -103,17 +107,19 @@ class Pipeline:
     """One connection's round trips. `prepared` is the connection's own statements by
     (SQL, parameter types), kept by the caller for the connection's life."""
 
-    def __init__(self, connection, prepared: dict):
+    def __init__(self, connection: AsyncConnection[Any], prepared: Prepared):
         self.connection = connection
         self._pgconn = connection.pgconn
         self._prepared = prepared
         self.encoding = connection.info.encoding
-        self._queued: deque = deque()  # (entry, SQL) per result to come: Answer, _Prepare or None
+        self._queued: deque[tuple[Answer | _Prepare | None, bytes]] = (
+            deque()
+        )  # (entry, SQL) per result to come: Answer, _Prepare or None
         self.failed_sql: str | None = None  # the statement whose error sync() raised
         self.cut_off = False  # a round trip was cut off (cancelled, the connection lost): out of step for good
         self._in_round_trip = False  # psycopg's connection lock is not taken: one task at a time is asserted
 
-    def queue(self, sql: str, params: dict | None) -> Answer:
+    def queue(self, sql: str, params: Mapping[str, Any] | None) -> Answer:
         """Queue a statement (SQL with %(name)s placeholders) to run at the next sync."""
         text, names = numbered(sql, self.encoding)
         transformer: abc.Transformer = Transformer(self.connection)
@@ -189,7 +195,7 @@ class Pipeline:
         if self._in_round_trip:  # its answers would be read as this one's
             raise RuntimeError("a statement on a connection whose round trip is under way: one task at a time")
 
-    def _send(self, send, *args, **kwargs) -> None:
+    def _send(self, send: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """Queue on libpq (in pipeline mode from the first statement on)."""
         self._one_at_a_time()
         try:
@@ -200,7 +206,7 @@ class Pipeline:
             self.cut_off = True
             raise
 
-    async def _next_result(self):
+    async def _next_result(self) -> pq.abc.PGresult | None:
         pgconn = self._pgconn
         while pgconn.is_busy():
             await self._ready(_READ)
@@ -210,7 +216,7 @@ class Pipeline:
     async def _ready(self, wanted: int) -> int:
         """Wait until the socket is readable or writable (as wanted); which it is."""
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
+        ready: asyncio.Future[int] = loop.create_future()
         fd = self._pgconn.socket
 
         def wake(state: int) -> None:
@@ -228,4 +234,3 @@ class Pipeline:
                 loop.remove_reader(fd)
             if wanted & _WRITE:
                 loop.remove_writer(fd)
-

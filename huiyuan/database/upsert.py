@@ -4,21 +4,33 @@ a bulk insert of new rows for imports, and a row locked or made on first use.
 
 import functools
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Table, text
+from sqlalchemy import JSON, Executable, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from huiyuan.database.direct import BUILT_ONCE, Params
 from huiyuan.database.engines import dialect_name
-from huiyuan.database.direct import BUILT_ONCE
+
+if TYPE_CHECKING:  # the package imports this module first
+    from huiyuan.database import Transaction
 
 
-def insert_for(db):
+def insert_for(
+    db: "Transaction | AsyncSession | Session | str",
+) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     """The dialect's insert(), which has on_conflict_do_nothing/do_update; db is a
     connection or session, or the dialect's name."""
     name = db if isinstance(db, str) else dialect_name(db)
     return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
-async def insert_new(db, table: Table, rows: list[dict], conflict: str | tuple[str, ...] | None = None) -> list:
+async def insert_new(
+    db: "Transaction", table: Table, rows: list[Params], conflict: str | tuple[str, ...] | None = None
+) -> list[Any]:
     """Insert many rows; with `conflict` (a unique column, or the columns of a unique
     index), only those whose value there is not taken yet (a row that conflicts is
     skipped, not updated). Returns the primary keys of the rows inserted.
@@ -37,8 +49,8 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str | tuple[s
             statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
         return list((await db.execute(statement.returning(table.c[key]), rows)).scalars())
     columns = [c for c in table.columns if c.name in rows[0]]
-    dialect = postgresql.dialect()
-    arrays: dict[str, list] = {}
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect classes are untyped
+    arrays: dict[str, list[Any]] = {}
     selected: list[str] = []
     for c in columns:
         values = [row[c.name] for row in rows]
@@ -50,16 +62,17 @@ async def insert_new(db, table: Table, rows: list[dict], conflict: str | tuple[s
             selected.append(f't."{c.name}"')
     sql_types = {c.name: "TEXT" if isinstance(c.type, JSON) else c.type.compile(dialect=dialect) for c in columns}
     names = ", ".join(f'"{c.name}"' for c in columns)
-    unnest = ", ".join(f'CAST(:{c.name} AS {sql_types[c.name]}[])' for c in columns)
+    unnest = ", ".join(f"CAST(:{c.name} AS {sql_types[c.name]}[])" for c in columns)
     skip = " ON CONFLICT (" + ", ".join(f'"{c}"' for c in conflict) + ") DO NOTHING" if conflict else ""
     bulk = text(
         f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selected)} FROM unnest({unnest}) AS t({names})'
-        + skip + f' RETURNING "{key}"'
+        + skip
+        + f' RETURNING "{key}"'
     )
     return list((await db.execute(bulk, arrays)).scalars())
 
 
-async def lock_or_make(db, lock, params: dict, table: Table, new_row: dict):
+async def lock_or_make(db: "Transaction", lock: Executable, params: Params, table: Table, new_row: Params) -> Any:
     """The row that `lock` (a SELECT ... FOR UPDATE) finds, made from new_row first if
     there is none yet; locked until the transaction ends either way.
 
@@ -75,9 +88,13 @@ async def lock_or_make(db, lock, params: dict, table: Table, new_row: dict):
 
 
 @functools.cache
-def _make_if_missing(table: Table, dialect: str):
+def _make_if_missing(table: Table, dialect: str) -> Executable:
     """INSERT ... ON CONFLICT (primary key) DO NOTHING RETURNING the row, built once per
     table and backend and compiled once (database/direct.py: BUILT_ONCE)."""
     key = [c.name for c in table.primary_key.columns]
-    return (insert_for(dialect)(table).on_conflict_do_nothing(index_elements=key).returning(*table.c)
-            .execution_options(**{BUILT_ONCE: True}))
+    return (
+        insert_for(dialect)(table)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(*table.c)
+        .execution_options(**{BUILT_ONCE: True})
+    )
