@@ -578,7 +578,7 @@ def _not_finished(status) -> bool:
     """A checkout or refund the gateway cannot finish while the services' books disagree
     with its plan, which calling the services behind its back (as this test does, with
     the same holds) can make so: UNAVAILABLE ORDER_NOT_FINISHED or REFUND_NOT_FINISHED,
-    by design, until an operator settles it (gateway/settlement.py)."""
+    by design, until an operator settles it (gateway/use_cases/settlement.py)."""
     info = error_details_pb2.ErrorInfo()
     return status is not None and any(
         d.Unpack(info)

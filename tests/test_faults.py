@@ -115,7 +115,7 @@ class Chain:
         self.gateway = gateway_pb2_grpc.GatewayServiceStub(self.processes["gateway"].channel)
 
     def issue_key(self, org_path: str, role, label: str) -> str:
-        """A key made by the operator's command (gateway/bootstrap.py)."""
+        """A key made by the operator's command (gateway/use_cases/bootstrap.py)."""
         return bootstrap.issue_key(
             self.processes["gateway"].database_url,
             org_path,

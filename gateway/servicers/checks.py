@@ -14,7 +14,7 @@ from huiyuan.runtime.requests import check_member_id, check_order_lines, check_o
 
 MAX_LINES = 200
 MAX_TENDERS = 10
-PIN = re.compile(r"^\d{6}$")  # its form only: its rules are the member service's (services/member/pins.py)
+PIN = re.compile(r"^\d{6}$")  # its form only: its rules are the member service's (services/member/domain/pins.py)
 MAX_REASON = 200
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,47}$")  # 48: the wallet's 64 less the store's prefix
 MAX_PERIOD = timedelta(days=93)  # a quarter: longer reports are the data warehouse's

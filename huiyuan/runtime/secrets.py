@@ -4,8 +4,8 @@ as issued, a payment PIN, a QR token). Nothing keeps them at rest:
 - the idempotency table (huiyuan/database/idempotency.py) stores a request's digest and
   its response without them, so a replay of IssueApiKey answers with the key's id and
   no key, and a PIN's digest cannot be searched for in a table of six-digit guesses;
-- the gateway stores a checkout's request without them (gateway/orders.py) and writes
-  none into its audit trail (gateway/audit.py).
+- the gateway stores a checkout's request without them (gateway/storage/orders.py) and writes
+  none into its audit trail (gateway/use_cases/audit.py).
 
 Which fields of a message type hold secrets, at any depth, is found once per type: for
 the many types that hold none, without_secrets() costs a dictionary lookup.

@@ -8,9 +8,8 @@ module of each concept.
   the member's accounts and one system account (counter_account), so the sum over all
   accounts is zero by construction. A member's entries are numbered 1, 2, ... in the
   order they were posted (`sequence`, the next after member_accounts.last_sequence,
-  under its row lock): the entries of one batch go out in one statement, whose writes
-  PostgreSQL runs in an order of its own (huiyuan/database/merged_writes.py), so
-  neither a database sequence nor the post time says which came first. System
+  under its row lock): the entries of one batch are written together, so neither a
+  database sequence nor the post time says which came first. System
   accounts keep no row of their own: their totals are sums over entries, so a busy
   store's till never becomes a lock that every checkout waits on.
 - lots: what each top-up loaded and where, and how much of it is left.
