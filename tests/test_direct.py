@@ -1,4 +1,4 @@
-"""Direct (huiyuan/database/direct.py): on PostgreSQL statements run straight on psycopg,
+"""huiyuan/database/direct.py's Database: on PostgreSQL statements run straight on psycopg,
 and must behave as SQLAlchemy's engine does on both databases: a transaction commits
 all of its statements or none, a statement built anew per call runs with its own
 values, a driver error comes back as SQLAlchemy's, rows answer like a Result."""
@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from huiyuan.database import engines as db
-from huiyuan.database.direct import Direct, execute_together, send
+from huiyuan.database.direct import Database, send, together
 from huiyuan.database.engines import UtcDateTime, violated_unique
 from huiyuan.runtime.errors import FailedPrecondition
 
@@ -55,7 +55,7 @@ def with_direct(database_url, test):
         async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
             await connection.execute(insert(codes), [{"code": c, "uses": 0} for c in ("a", "b", "c", "d")])
-        direct = Direct(engine, "public", 4)
+        direct = Database(engine, "public", 4)
         await direct.open()
         try:
             await test(direct)
@@ -224,12 +224,12 @@ def test_a_sent_write_lands_in_order_and_its_failure_fails_the_whole_transaction
 
 
 def test_statements_run_together_answer_in_order_and_one_failing_fails_the_transaction(database_url, caplog):
-    """execute_together(): on PostgreSQL one round trip; each statement sees those before
+    """together(): on PostgreSQL one round trip; each statement sees those before
     it, a failing one raises SQLAlchemy's error, and nothing of the transaction commits."""
 
     async def test(direct):
         async with direct.transaction() as tx:
-            bumped, read, wanted = await execute_together(
+            bumped, read, wanted = await together(
                 tx,
                 (update(codes).where(codes.c.code == "a").values(uses=codes.c.uses + 1), None),
                 (ONE, {"code": "a"}),
@@ -238,7 +238,7 @@ def test_statements_run_together_answer_in_order_and_one_failing_fails_the_trans
             assert (bumped.rowcount, read.one().uses, [r.code for r in wanted]) == (1, 1, ["a", "b"])
         with pytest.raises(IntegrityError) as failed:
             async with direct.transaction() as tx:
-                await execute_together(
+                await together(
                     tx,
                     (update(codes).where(codes.c.code == "b").values(uses=9), None),
                     (insert(codes), {"code": "a", "uses": 1}),
@@ -280,7 +280,7 @@ def test_rows_answer_as_sqlalchemy_s_result_does(database_url):
 
 
 def test_an_insert_on_conflict_binds_its_own_values_whether_built_once_or_per_call(database_url):
-    """Direct keeps the compiled form of a statement used again (at once if marked
+    """Database keeps the compiled form of a statement used again (at once if marked
     BUILT_ONCE), and compiles one built per call for that call, keeping none."""
     from huiyuan.database.direct import BUILT_ONCE
     from huiyuan.database.upsert import insert_for
@@ -313,7 +313,7 @@ def test_a_call_that_waits_too_long_for_a_connection_gets_sqlalchemy_s_timeout(d
 
     async def run():
         engine = db.make_async_engine(database_url, "public")
-        direct = Direct(engine, "public", 2, wait_s=0.2)
+        direct = Database(engine, "public", 2, wait_s=0.2)
         await direct.open()
         try:
             if direct.pool is None:

@@ -1,4 +1,4 @@
-"""database/pipeline.py: Direct's round trips on libpq's pipeline mode. What
+"""database/pipeline.py: Database's round trips on libpq's pipeline mode. What
 tests/test_direct.py does not already hold it to: placeholders numbered as psycopg
 numbers them; no connection goes back to the pool out of step (a round trip cut off,
 a failed statement, a connection the server dropped); the prepared statements of a
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Column, Integer, String, Table, bindparam, func, insert, literal, select, update
 
 from huiyuan.database import engines as db, pipeline
-from huiyuan.database.direct import Direct, execute_together, send
+from huiyuan.database.direct import Database, send, together
 from huiyuan.database.pipeline import numbered
 
 metadata = db.new_metadata()
@@ -31,7 +31,7 @@ def test_placeholders_are_numbered_once_per_name_and_a_doubled_percent_is_one():
 
 @pytest.fixture
 def pg_direct(database_url):
-    """A Direct of one connection on PostgreSQL, over pipeline_counters holding a = 0."""
+    """A Database of one connection on PostgreSQL, over pipeline_counters holding a = 0."""
     if not database_url.startswith("postgresql"):
         pytest.skip("the pipeline is PostgreSQL's")
     engine = db.make_async_engine(database_url, "public")
@@ -41,7 +41,7 @@ def pg_direct(database_url):
         async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
             await connection.execute(insert(counters), [{"name": "a", "value": 0}])
-        direct = Direct(engine, "public", 1)
+        direct = Database(engine, "public", 1)
         await direct.open()
         return direct
 
@@ -81,7 +81,7 @@ def test_a_round_trip_cut_off_closes_its_connection_and_the_next_call_gets_a_goo
         assert first.closed
         async with direct.transaction() as tx:  # the pool's one connection: a new one
             assert tx.connection is not first
-            bumped, read = await execute_together(
+            bumped, read = await together(
                 tx, (update(counters).values(value=counters.c.value + 10), None), (ONE, {"name": "a"})
             )
             assert (bumped.rowcount, read.scalar()) == (1, 10)

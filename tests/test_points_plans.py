@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from huiyuan.database import engines as db, migrate
-from huiyuan.database.direct import Direct
+from huiyuan.database.direct import Database
 from services.points.app import SPEC
 from services.points.storage import holds, lots, members
 from tests.conftest import drop_pg_database, new_pg_database
@@ -89,12 +89,12 @@ def chain(pg_server):
 
 def _pages_read(url: str, statement, params: dict) -> int:
     """The shared pages one run of the statement touched (EXPLAIN ANALYZE, BUFFERS), as
-    the service sends it: compiled by Direct."""
+    the service sends it: compiled by Database."""
 
     async def compiled():
         engine = db.make_async_engine(url, "points")
         try:
-            direct = Direct(engine, "points", 1)
+            direct = Database(engine, "points", 1)
             prepared = direct.prepare(statement, tuple(sorted(params)))
             return prepared.sql, direct.parameters(prepared, statement, params)
         finally:

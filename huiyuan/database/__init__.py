@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 
 from huiyuan.database.batching import Batcher
-from huiyuan.database.direct import BUILT_ONCE, Direct as Database, Rows, execute_together as together, send
+from huiyuan.database.direct import BUILT_ONCE, Database, Rows, send, together
 from huiyuan.database.engines import (
     UtcDateTime,
     dialect_name,

@@ -9,7 +9,7 @@ doubled the points and campaign benches (README, "Where the time goes").
 
 So on PostgreSQL every idempotent mutation runs in `Database.transaction()`
 (database/idempotency.py), as does the checkout saga's log, and the services' reads
-run in `Direct.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
+run in `Database.reading()` or `rows()`. Statements are still SQLAlchemy Core, written
 once: SQLAlchemy compiles them to psycopg's SQL (once per statement object: a
 module constant is compiled once, a statement built per call at each call), and
 builds and processes their parameters from that compiled form, through its public
@@ -19,7 +19,7 @@ pool, its adaptation of values and its errors. What comes back answers the part 
 SQLAlchemy's Result the services use (Rows, below), and a failure comes back as
 SQLAlchemy's exception for it (IntegrityError, OperationalError, ...), so the domain
 code and its error handling are the same on both databases. On SQLite `transaction()` is `engine.begin()` itself and
-`reading()` is db.reading(): the embedded default keeps SQLAlchemy's writer turns
+`reading()` is engines.reading(): the embedded default keeps SQLAlchemy's writer turns
 (database/engines.py). Exports (streamed results) and background jobs keep SQLAlchemy's
 engine on both.
 
@@ -64,7 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from huiyuan.database import engines as db
+from huiyuan.database import engines
 from huiyuan.database.pipeline import Answer, Pipeline, Prepared
 from huiyuan.runtime.tracing import start_sql_span
 
@@ -78,7 +78,7 @@ Process = Callable[[Any], Any]  # a bind processor: a value as the driver takes 
 _EXPANDING_IN = re.compile(r"(?<!NOT) IN \(__\[POSTCOMPILE_(\w+)\]\)")
 _CACHE_SIZE = 1000  # compiled statements kept; past it the cache starts again
 
-# A statement's compiled form is kept from its second use on (Direct.prepare). One built
+# A statement's compiled form is kept from its second use on (Database.prepare). One built
 # once, as a module constant or by a functools.cache builder, may say so with
 # `.execution_options(**{BUILT_ONCE: True})`: it is kept from its first use. Never on a
 # statement built per call: each would be kept until the cache starts again.
@@ -106,7 +106,7 @@ class _Kept:
     prepared: Prepared = field(default_factory=dict)  # its prepared statements (database/pipeline.py)
 
 
-class Direct:
+class Database:
     def __init__(self, engine: AsyncEngine, schema: str, size: int, wait_s: float = POOL_WAIT_S):
         self.engine = engine
         self.dialect = engine.dialect
@@ -152,10 +152,10 @@ class Direct:
 
     @asynccontextmanager
     async def reading(self) -> "AsyncIterator[Transaction]":
-        """A connection for reads that need no transaction, as db.reading() gives: on
+        """A connection for reads that need no transaction, as engines.reading() gives: on
         PostgreSQL each statement runs in autocommit, its own snapshot."""
         if self.pool is None:
-            async with db.reading(self.engine) as connection:
+            async with engines.reading(self.engine) as connection:
                 yield connection
             return
         async with self._session(transaction=False) as connection:
@@ -181,16 +181,16 @@ class Direct:
         the block. If the block raises, the transaction is rolled back (or the
         connection closed, if a round trip was cut off) before the pool takes it back."""
         async with self._pooled() as connection:
-            session = Connection(self, connection, self._kept_by(connection).prepared, transaction)
+            tx = Connection(self, connection, self._kept_by(connection).prepared, transaction)
             try:
                 if transaction:
-                    session.pipeline.queue_command(b"BEGIN")
-                yield session
+                    tx.pipeline.queue_command(b"BEGIN")
+                yield tx
                 if transaction:
-                    session.pipeline.queue_command(b"COMMIT")
-                    await session.sync()
+                    tx.pipeline.queue_command(b"COMMIT")
+                    await tx.sync()
             except BaseException:
-                await session.abandon()
+                await tx.abandon()
                 raise
 
     @asynccontextmanager
@@ -286,9 +286,11 @@ class Connection:
     """A psycopg connection (in a transaction, or in autocommit for reading()), seen as
     SQLAlchemy's connection. Statements queue in its pipeline until one waits."""
 
-    def __init__(self, direct: Direct, connection: psycopg.AsyncConnection[Any], prepared: Prepared, transaction: bool):
+    def __init__(
+        self, direct: Database, connection: psycopg.AsyncConnection[Any], prepared: Prepared, transaction: bool
+    ):
         self.direct = direct
-        self.dialect = direct.dialect  # for db.dialect_name()
+        self.dialect = direct.dialect  # for engines.dialect_name()
         self.connection = connection  # psycopg's
         self.pipeline = Pipeline(connection, prepared)
         self.transaction = transaction
@@ -369,19 +371,19 @@ def _rows(answers: list[Answer]) -> "Rows":
     return Rows([], sum(answer.rowcount for answer in answers))
 
 
-async def execute_together(db: "Transaction", *statements: tuple[Executable, ManyParams]) -> list[Any]:
+async def together(tx: "Transaction", *statements: tuple[Executable, ManyParams]) -> list[Any]:
     """Run (statement, params) pairs in order, and their answers: in Database.transaction() on
     PostgreSQL all are sent at once and answered in one round trip, where one
     execute() after another waits for each. For statements that need no answer from
     the one before (reads of one reservation under the lock the first one takes, say).
     If one fails, the transaction fails with its error, as execute() would raise it.
-    Elsewhere, and on SQLite, one db.execute() after another."""
-    if isinstance(db, Connection):
-        return await db.execute_together(list(statements))
-    return [await db.execute(statement, params) for statement, params in statements]
+    Elsewhere, and on SQLite, one tx.execute() after another."""
+    if isinstance(tx, Connection):
+        return await tx.execute_together(list(statements))
+    return [await tx.execute(statement, params) for statement, params in statements]
 
 
-async def send(db: "Transaction", statement: Executable, params: ManyParams = None) -> None:
+async def send(tx: "Transaction", statement: Executable, params: ManyParams = None) -> None:
     """Run a write whose result nobody reads and whose failure fails the transaction.
 
     In Database.transaction() on PostgreSQL it is sent without waiting for the answer: it goes
@@ -389,18 +391,18 @@ async def send(db: "Transaction", statement: Executable, params: ManyParams = No
     it fails, that statement or COMMIT raises its error (the transaction rolls back,
     as it would have). So never send() a write whose error you catch (a unique
     violation that means "already exists", say) or whose rowcount you need: execute()
-    it. Elsewhere, and on SQLite, it is db.execute(). Its span ends when it is sent.
+    it. Elsewhere, and on SQLite, it is tx.execute(). Its span ends when it is sent.
     A list of no rows writes nothing."""
     if params == []:
         return
-    if isinstance(db, Connection):
-        await db.send(statement, params)
+    if isinstance(tx, Connection):
+        await tx.send(statement, params)
     else:
-        await db.execute(statement, params)
+        await tx.execute(statement, params)
 
 
 @contextmanager
-def _statement_span(direct: Direct, sql: str, params: ManyParams) -> Iterator[None]:
+def _statement_span(direct: Database, sql: str, params: ManyParams) -> Iterator[None]:
     """The statement's client span; a driver error leaves as SQLAlchemy's."""
     span = start_sql_span("postgresql", direct.database, sql)
     try:

@@ -152,12 +152,12 @@ _HAS_TURN = "huiyuan_has_writer_turn"
 WRITER_TURN_WAIT_S = 60  # past this, a writer gives up (only a stuck transaction takes so long)
 
 
-def dialect_name(db: "Transaction | AsyncSession | Session") -> str:
+def dialect_name(tx: "Transaction | AsyncSession | Session") -> str:
     """The dialect's name, "postgresql" or "sqlite", for a connection or a session."""
-    if isinstance(db, (AsyncSession, Session)):
-        assert db.bind is not None, "a session bound to an engine or a connection"
-        return db.bind.dialect.name
-    return db.dialect.name
+    if isinstance(tx, (AsyncSession, Session)):
+        assert tx.bind is not None, "a session bound to an engine or a connection"
+        return tx.bind.dialect.name
+    return tx.dialect.name
 
 
 @asynccontextmanager
@@ -198,14 +198,14 @@ def ensure_schema(url: str, schema: str) -> None:
 _TAKE_TURN = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 
 
-async def take_turn_on(db: "Transaction", name: str) -> None:
+async def take_turn_on(tx: "Transaction", name: str) -> None:
     """Transactions that name the same thing run one after another from here: on
     PostgreSQL a transaction-scoped advisory lock on the name's hash (another name of
     the same hash only waits too); SQLite's writers take turns already (BEGIN IMMEDIATE).
     For work that reads what it has done before and then does the rest, such as a
     batch run twice at once: the second reads after the first has committed."""
-    if dialect_name(db) == "postgresql":
-        await db.execute(_TAKE_TURN, {"name": name})
+    if dialect_name(tx) == "postgresql":
+        await tx.execute(_TAKE_TURN, {"name": name})
 
 
 def violated_unique(error: IntegrityError, table: str, *columns: str) -> bool:

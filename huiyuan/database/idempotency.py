@@ -36,7 +36,7 @@ from google.rpc import status_pb2
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from huiyuan.database.direct import Direct, send
+from huiyuan.database.direct import Database, send
 from huiyuan.database.engines import UtcDateTime, violated_unique
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import DomainError, FailedPrecondition
@@ -91,7 +91,7 @@ def stored_form(response: Message) -> bytes:
 
 
 class Idempotency:
-    def __init__(self, direct: Direct, table: Table, service: str):
+    def __init__(self, direct: Database, table: Table, service: str):
         self.direct = direct
         self.table = table
         self.service = service
@@ -113,9 +113,9 @@ class Idempotency:
         digest = request_digest(request)
         request_id = _request_id_of(request)
         try:
-            async with self.direct.transaction() as db:
-                response = await work(db)
-                await self._store(db, request_id, method, digest, response=stored_form(response))
+            async with self.direct.transaction() as tx:
+                response = await work(tx)
+                await self._store(tx, request_id, method, digest, response=stored_form(response))
             return response
         except DomainError as refusal:  # the effect rolled back
             return await self._replay_or_remember(method, request_id, digest, response_type, refusal)
@@ -132,7 +132,7 @@ class Idempotency:
         work: "Callable[[Transaction, list[Any]], Awaitable[list[R | DomainError]]]",
         method: str | None = None,
     ) -> list[R | Exception]:
-        """Run work(db, asks) for the (request, ask) items in one transaction with their
+        """Run work(tx, asks) for the (request, ask) items in one transaction with their
         outcomes; answer each item's outcome in order: its response, or the refusal (its
         own, stored, or REQUEST_ID_REUSED) its caller raises. work answers a response, a
         DomainError or RUN_ALONE per ask, and writes nothing for a refused one. An item
@@ -145,8 +145,8 @@ class Idempotency:
         alone: list[int] = []
         if len(items) > 1:
             try:
-                async with self.direct.transaction() as db:
-                    alone = await self._run_together(db, method, items, work, outcomes)
+                async with self.direct.transaction() as tx:
+                    alone = await self._run_together(tx, method, items, work, outcomes)
             except (IntegrityError, DomainError):  # rolled back whole: a twin's key, a collision, a refusal
                 alone = list(range(len(items)))
         else:
@@ -157,7 +157,7 @@ class Idempotency:
 
     async def _run_together(
         self,
-        db: "Transaction",
+        tx: "Transaction",
         method: str,
         items: list[tuple[Message, Any]],
         work: "Callable[[Transaction, list[Any]], Awaitable[list[R | DomainError]]]",
@@ -171,7 +171,7 @@ class Idempotency:
             request_id = _request_id_of(request)
             (alone if request_id in seen else together).append(i)
             seen.add(request_id)
-        results = await work(db, [items[i][1] for i in together])
+        results = await work(tx, [items[i][1] for i in together])
         for i, result in zip(together, results, strict=True):
             request = items[i][0]
             if result is RUN_ALONE:
@@ -180,7 +180,7 @@ class Idempotency:
             outcomes[i] = result
             if isinstance(result, DomainError):
                 await self._store(
-                    db,
+                    tx,
                     _request_id_of(request),
                     method,
                     request_digest(request),
@@ -188,7 +188,7 @@ class Idempotency:
                 )
             else:
                 await self._store(
-                    db, _request_id_of(request), method, request_digest(request), response=stored_form(result)
+                    tx, _request_id_of(request), method, request_digest(request), response=stored_form(result)
                 )
         return alone
 
@@ -199,8 +199,8 @@ class Idempotency:
         response_type: type[R],
         work: "Callable[[Transaction, list[Any]], Awaitable[list[R | DomainError]]]",
     ) -> R | Exception:
-        async def one(db: "Transaction") -> R:
-            (result,) = await work(db, [item[1]])
+        async def one(tx: "Transaction") -> R:
+            (result,) = await work(tx, [item[1]])
             if isinstance(result, DomainError):
                 raise result
             return result
@@ -219,9 +219,9 @@ class Idempotency:
         if replayed is not None:
             return replayed
         try:
-            async with self.direct.transaction() as db:
+            async with self.direct.transaction() as tx:
                 await self._store(
-                    db, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString()
+                    tx, request_id, method, digest, error=to_status(refusal, self.service).SerializeToString()
                 )
         except IntegrityError as error:  # a twin stored its outcome meanwhile
             if not violated_unique(error, TABLE, "request_id"):
@@ -246,9 +246,9 @@ class Idempotency:
         one is the answer."""
         method = method or method_name()
         try:
-            async with self.direct.transaction() as db:
+            async with self.direct.transaction() as tx:
                 await self._store(
-                    db, _request_id_of(request), method, request_digest(request), response=stored_form(response)
+                    tx, _request_id_of(request), method, request_digest(request), response=stored_form(response)
                 )
         except IntegrityError as error:
             if violated_unique(error, TABLE, "request_id"):
@@ -265,10 +265,10 @@ class Idempotency:
         assert replayed is not None, "the key met is stored"
         return replayed
 
-    async def _store(self, db: "Transaction", request_id: str, method: str, digest: str, **outcome: bytes) -> None:
+    async def _store(self, tx: "Transaction", request_id: str, method: str, digest: str, **outcome: bytes) -> None:
         # Sent, not awaited: a twin's key fails COMMIT, and run() answers with its outcome.
         await send(
-            db,
+            tx,
             self._insert,
             {
                 "request_id": request_id,

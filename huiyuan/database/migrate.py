@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from huiyuan.database import engines as db
+from huiyuan.database import engines
 
 log = logging.getLogger("huiyuan.migrate")
 
@@ -38,7 +38,7 @@ def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
 
 def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head") -> None:
     with one_migration_at_a_time(url, schema):
-        db.ensure_schema(url, schema)
+        engines.ensure_schema(url, schema)
         command.upgrade(alembic_config(migrations_dir, url, schema), revision)
 
 
@@ -49,11 +49,11 @@ def one_migration_at_a_time(url: str, schema: str) -> Iterator[None]:
     of its own, in autocommit so it is never idle in a transaction, and ends with that
     connection, closed by dispose(): a migration that fails or is killed half-way frees
     it too, and PostgreSQL's transactional DDL has rolled the half back."""
-    if not db.is_postgres(url):
+    if not engines.is_postgres(url):
         yield
         return
     name = {"name": f"huiyuan migrate {schema}"}
-    engine = db.make_sync_engine(url, schema)
+    engine = engines.make_sync_engine(url, schema)
     try:
         with engine.connect() as connection:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -70,7 +70,7 @@ def drift(url: str, schema: str, metadata: MetaData) -> list[Any]:
     (alembic's autogenerate comparison); [] when the migrations made what the code uses."""
     from alembic.autogenerate import compare_metadata
 
-    engine = db.make_sync_engine(url, schema)
+    engine = engines.make_sync_engine(url, schema)
     try:
         with engine.connect() as connection:  # on PostgreSQL the engine's connections are in the schema
             context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -107,7 +107,7 @@ def serves_at(migrations_dir: Path) -> Callable[[str | None], bool]:
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None when never migrated)."""
-    async with db.reading(engine) as connection:  # on SQLite no write lock: health checks run during bulk jobs
+    async with engines.reading(engine) as connection:  # on SQLite no write lock: health checks run during bulk jobs
         return await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
 
@@ -118,12 +118,12 @@ def run_env(target_metadata: MetaData) -> None:
     config = context.config
     url = config.attributes["huiyuan_url"]
     schema = config.attributes["huiyuan_schema"]
-    engine = db.make_sync_engine(url, schema)  # its connections open in the service's schema
+    engine = engines.make_sync_engine(url, schema)  # its connections open in the service's schema
     with engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=not db.is_postgres(url),  # SQLite alters tables by copy
+            render_as_batch=not engines.is_postgres(url),  # SQLite alters tables by copy
             compare_type=True,
         )
         with context.begin_transaction():

@@ -1,7 +1,7 @@
 """Statements queued on one psycopg connection and answered together at sync(), on
 libpq's pipeline mode itself.
 
-Why not psycopg's cursors, as Direct used them until 2026-12-06: in pipeline mode every
+Why not psycopg's cursors, as direct.py used them until 2026-12-06: in pipeline mode every
 cursor.execute() took a turn of the event loop of its own to send (a reader and a
 writer added and removed, an Event), and built a cursor, an adapters map and a query
 converter. A transaction of five statements cost 0.38 ms of CPU through them and 0.18

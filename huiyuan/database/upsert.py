@@ -20,16 +20,16 @@ if TYPE_CHECKING:  # the package imports this module first
 
 
 def insert_for(
-    db: "Transaction | AsyncSession | Session | str",
+    tx: "Transaction | AsyncSession | Session | str",
 ) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
-    """The dialect's insert(), which has on_conflict_do_nothing/do_update; db is a
+    """The dialect's insert(), which has on_conflict_do_nothing/do_update; tx is a
     connection or session, or the dialect's name."""
-    name = db if isinstance(db, str) else dialect_name(db)
+    name = tx if isinstance(tx, str) else dialect_name(tx)
     return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
 async def insert_new(
-    db: "Transaction", table: Table, rows: list[Params], conflict: str | tuple[str, ...] | None = None
+    tx: "Transaction", table: Table, rows: list[Params], conflict: str | tuple[str, ...] | None = None
 ) -> list[Any]:
     """Insert many rows; with `conflict` (a unique column, or the columns of a unique
     index), only those whose value there is not taken yet (a row that conflicts is
@@ -43,11 +43,11 @@ async def insert_new(
         return []
     key = table.primary_key.columns.values()[0].name
     conflict = (conflict,) if isinstance(conflict, str) else conflict
-    if dialect_name(db) != "postgresql":
+    if dialect_name(tx) != "postgresql":
         statement = sqlite.insert(table)
         if conflict:
             statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
-        return list((await db.execute(statement.returning(table.c[key]), rows)).scalars())
+        return list((await tx.execute(statement.returning(table.c[key]), rows)).scalars())
     columns = [c for c in table.columns if c.name in rows[0]]
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect classes are untyped
     arrays: dict[str, list[Any]] = {}
@@ -69,10 +69,10 @@ async def insert_new(
         + skip
         + f' RETURNING "{key}"'
     )
-    return list((await db.execute(bulk, arrays)).scalars())
+    return list((await tx.execute(bulk, arrays)).scalars())
 
 
-async def lock_or_make(db: "Transaction", lock: Executable, params: Params, table: Table, new_row: Params) -> Any:
+async def lock_or_make(tx: "Transaction", lock: Executable, params: Params, table: Table, new_row: Params) -> Any:
     """The row that `lock` (a SELECT ... FOR UPDATE) finds, made from new_row first if
     there is none yet; locked until the transaction ends either way.
 
@@ -80,11 +80,11 @@ async def lock_or_make(db: "Transaction", lock: Executable, params: Params, tabl
     row (a new member's first two top-ups at once) would both insert it, and the second
     would fail on the key: INTERNAL, though nothing was wrong. Here the second waits for
     the first to commit, inserts nothing, and locks the row the first made."""
-    row = (await db.execute(lock, params)).one_or_none()
+    row = (await tx.execute(lock, params)).one_or_none()
     if row is not None:
         return row
-    row = (await db.execute(_make_if_missing(table, dialect_name(db)), new_row)).one_or_none()
-    return row if row is not None else (await db.execute(lock, params)).one()
+    row = (await tx.execute(_make_if_missing(table, dialect_name(tx)), new_row)).one_or_none()
+    return row if row is not None else (await tx.execute(lock, params)).one()
 
 
 @functools.cache

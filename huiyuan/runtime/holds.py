@@ -78,7 +78,7 @@ def sweeper(
 ) -> Callable[[Any], Coroutine[Any, Any, None]]:
     """A background loop (ServiceSpec.background) that lapses holds past their
     deadline, one transaction each, so an abandoned checkout gives back what it held
-    within about a second. find_lapsed(db, now) lists hold ids; expire_one(db, hold_id,
+    within about a second. find_lapsed(tx, now) lists hold ids; expire_one(tx, hold_id,
     now) lapses one (and must do nothing if it is no longer pending)."""
     from huiyuan.runtime.clock import utcnow
 
@@ -87,11 +87,11 @@ def sweeper(
     async def loop(ctx: Any) -> None:
         while True:
             try:
-                async with ctx.reading() as db:
-                    lapsed_ids = await find_lapsed(db, utcnow())
+                async with ctx.reading() as tx:
+                    lapsed_ids = await find_lapsed(tx, utcnow())
                 for hold_id in lapsed_ids:
-                    async with ctx.engine.begin() as db:
-                        await expire_one(db, hold_id, utcnow())
+                    async with ctx.engine.begin() as tx:
+                        await expire_one(tx, hold_id, utcnow())
             except Exception:  # a failed sweep is retried at the next tick (logged, so no BLE001)
                 log.exception("sweeping lapsed holds failed")
             await asyncio.sleep(SWEEP_INTERVAL_S)

@@ -37,7 +37,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from huiyuan.database import Database, engines as db, migrate
+from huiyuan.database import Database, engines, migrate
 from huiyuan.runtime import logs, service_auth, tracing
 from huiyuan.runtime.config import CALLER_KEYS, IDENTITY_KEY, QR_SECRET, MissingSecret, Settings
 from huiyuan.runtime.interceptors import ServerInterceptor
@@ -64,7 +64,7 @@ class ServiceContext:
         """A connection on the engine for reads that need no transaction
         (huiyuan.database.engines.reading), for code that takes the context and must not
         import the database layer itself (the holds' sweeper, huiyuan/runtime/holds.py)."""
-        return db.reading(self.engine)
+        return engines.reading(self.engine)
 
 
 @dataclass
@@ -110,15 +110,15 @@ class App:
         identity = service_auth.identity(settings) if IDENTITY_KEY in spec.secrets else None
         if QR_SECRET in spec.secrets:
             settings.required_qr_secret()
-        # On PostgreSQL the service's calls run on Direct's pool (database/direct.py), which
+        # On PostgreSQL the service's calls run on Database's pool (database/direct.py), which
         # may open db_pool_size connections; SQLAlchemy's carries the rest (exports,
         # background jobs, the member registry's sessions), a quarter as many.
-        self.engine = db.make_async_engine(settings.database_url, spec.name, max(2, settings.db_pool_size // 4))
+        self.engine = engines.make_async_engine(settings.database_url, spec.name, max(2, settings.db_pool_size // 4))
         tracing.instrument_engine(self.engine)
         self.context = ServiceContext(
             settings,
             self.engine,
-            db.session_factory(self.engine),
+            engines.session_factory(self.engine),
             Database(self.engine, spec.name, settings.db_pool_size),
             identity,
         )
