@@ -10,6 +10,8 @@ from gateway.domain.sagas import refused_step, settled_step
 from gateway.storage.tables import saga_log
 from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, send
 
+_INSERT_ENTRY = insert(saga_log)  # built once: compiled once (docs/decisions/0004)
+
 
 async def write(tx: Transaction, saga_id: str, entries: dict[str, object], now) -> int:
     """Log entries (step: message) under the saga's id, each unless logged before; how
@@ -45,7 +47,7 @@ def _log_insert(dialect: str, entries: int):
 
 async def send_entry(tx: Transaction, saga_id: str, step: str, payload: bytes, now) -> None:
     """Log one entry with the transaction's next statement (no answer awaited)."""
-    await send(tx, insert(saga_log), {"order_id": saga_id, "step": step, "payload": payload, "log_time": now})
+    await send(tx, _INSERT_ENTRY, {"order_id": saga_id, "step": step, "payload": payload, "log_time": now})
 
 
 async def read(tx: Transaction, saga_id: str) -> dict[str, bytes]:

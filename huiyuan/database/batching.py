@@ -36,6 +36,10 @@ _in_flight = 0  # calls submitted to any Batcher of this process and not yet ans
 
 
 class Batcher(Generic[T, R]):
+    """Calls of one RPC that arrive together, run as one batch (run(items)). One Batcher
+    per RPC: a batch runs in the context of the call that started it, so what it reads
+    from that context (the RPC's name its idempotency keys record) is every item's."""
+
     def __init__(self, run: Callable[[list[T]], Awaitable[list[R | BaseException]]], max_size: int = 32):
         self._run = run
         self._max_size = max_size

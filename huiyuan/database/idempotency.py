@@ -1,4 +1,4 @@
-"""Idempotent mutations (AIP-155), as ARCHITECTURE.md requires of every service.
+"""Idempotent mutations (AIP-155), as docs/architecture.md says of every service.
 
 A mutating call runs in one transaction: run the effect, store the response under the
 request_id, commit.

@@ -131,6 +131,7 @@ def check_request_id(violations: Violations, request_id: str, field: str = "requ
 MAX_ORDER_LINES = 500  # what the services take; the gateway takes fewer from a till (its own limit)
 MAX_QUANTITY = 100_000
 MAX_UNIT_PRICE_FEN = 10**9
+MAX_PAID_FEN = 10**10  # a points line's whole amount
 
 
 def check_order_lines(
@@ -142,8 +143,8 @@ def check_order_lines(
 ) -> None:
     """An order's lines, as every service and the gateway check them: 1 to max_lines, each
     with a line_id of its own (and a sku, where the caller requires one), and, where the
-    line has them, a quantity and a unit price within bounds (a points line has its paid
-    amount instead, which its service checks)."""
+    line has them, a quantity and a unit price within bounds, or the amount paid for it
+    (a points line)."""
     v.check(0 < len(lines) <= max_lines, field, "LINES_REQUIRED", f"an order has 1 to {max_lines} lines")
     seen: set[str] = set()
     for i, line in enumerate(lines):
@@ -168,6 +169,10 @@ def check_order_lines(
                 f"{at}.unit_price_fen",
                 "PRICE_INVALID",
                 "unit_price_fen must be 0 or more",
+            )
+        if "paid_fen" in fields:
+            v.check(
+                0 <= line.paid_fen <= MAX_PAID_FEN, f"{at}.paid_fen", "AMOUNT_INVALID", "paid_fen must be 0 or more"
             )
 
 

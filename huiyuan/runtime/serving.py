@@ -12,5 +12,6 @@ serving_rpc: ContextVar[str] = ContextVar("serving_rpc", default="")
 def method_name() -> str:
     """The short name of the RPC being served (TopUp), as idempotency keys record it."""
     full = serving_rpc.get()
-    assert full, "no RPC is being served: pass the method's name"
+    if not full:
+        raise RuntimeError("no RPC is being served: pass the method's name")
     return full.rsplit("/", 1)[-1]

@@ -88,6 +88,14 @@ _RETURN_COUPONS = (
 )
 
 
+_u = campaign_uses.c
+_GIVE_BACK = (  # built once: compiled once (docs/decisions/0004)
+    update(campaign_uses)
+    .where(_u.reservation_id == bindparam("key"), _u.campaign_id == bindparam("campaign"))
+    .values(returned_fen=_u.returned_fen + bindparam("amount"))
+)
+
+
 def _limits(body: dict) -> Limits:
     return Limits(body["budget_fen"], body["per_member_limit"], body["per_store_daily_limit"])
 
@@ -235,11 +243,5 @@ async def uses_of(tx: Transaction, reservation_id: str) -> dict:
 
 async def give_back(tx: Transaction, reservation_id: str, amounts: dict[str, int]) -> None:
     """Count returned discounts on a reservation's uses, by campaign id (sent)."""
-    u = campaign_uses.c
     for campaign_id, amount in sorted(amounts.items()):
-        await send(
-            tx,
-            update(campaign_uses)
-            .where(u.reservation_id == reservation_id, u.campaign_id == campaign_id)
-            .values(returned_fen=u.returned_fen + amount),
-        )
+        await send(tx, _GIVE_BACK, {"key": reservation_id, "campaign": campaign_id, "amount": amount})

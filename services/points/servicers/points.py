@@ -79,8 +79,6 @@ def _order(v: Violations, request) -> Order:
     check_store_path(v, request.store_path, "store_path")
     lines = request.lines
     check_order_lines(v, lines)
-    for i, line in enumerate(lines):
-        v.check(0 <= line.paid_fen <= 10**10, f"lines[{i}].paid_fen", "AMOUNT_INVALID", "paid_fen must be 0 or more")
     v.check(
         0 <= request.tier_multiplier_bp <= 10 * BP,
         "tier_multiplier_bp",

@@ -7,6 +7,8 @@ from huiyuan.runtime.ids import new_id
 from services.points.domain.gifts import Gift, gift_not_found
 from services.points.storage.tables import gift_stock_changes, gifts, redemptions
 
+_INSERT_STOCK_CHANGE = insert(gift_stock_changes)  # built once: compiled once
+
 
 def _gift(row) -> Gift:
     return Gift(row.gift_id, row.name, row.points, row.stock, row.per_member_limit, row.org_path)
@@ -57,7 +59,7 @@ async def record_stock_change(
 ) -> None:
     await send(
         tx,
-        insert(gift_stock_changes),
+        _INSERT_STOCK_CHANGE,
         {
             "change_id": new_id("gs"),
             "gift_id": gift_id,

@@ -18,6 +18,9 @@ _SAVE_CARD = (
 # ---------------------------------------------------------------- plans
 
 
+_INSERT_ENTRY = insert(count_card_entries)  # built once: compiled once
+
+
 def _to_plan(row) -> Plan:
     return Plan(
         row.plan_id,
@@ -140,7 +143,7 @@ async def post(tx: Transaction, card: Card, entry: Entry) -> None:
     await send(tx, _SAVE_CARD, {"key": card.card_id, "uses_left": card.uses_left, "refund_time": card.refund_time})
     await send(
         tx,
-        insert(count_card_entries),
+        _INSERT_ENTRY,
         {
             "entry_id": entry.entry_id,
             "card_id": card.card_id,

@@ -44,6 +44,18 @@ _LOTS_OF_HOLDS = (
 )
 
 
+# built once: compiled once (docs/decisions/0004)
+_REFUND_DRAW = (
+    update(hold_draws)
+    .where(hold_draws.c.hold_id == bindparam("key"), hold_draws.c.lot_id == bindparam("lot"))
+    .values(
+        refunded_principal_fen=hold_draws.c.refunded_principal_fen + bindparam("principal"),
+        refunded_bonus_fen=hold_draws.c.refunded_bonus_fen + bindparam("bonus"),
+    )
+)
+_SET_REFUNDED = update(holds).where(holds.c.hold_id == bindparam("key")).values(refunded_fen=bindparam("refunded"))
+
+
 def to_hold(row) -> Hold:
     return Hold(
         row.hold_id,
@@ -193,16 +205,8 @@ async def draws_left(tx: Transaction, hold_id: str) -> list[Draw]:
 async def refund_draws(tx: Transaction, hold_id: str, back: list[Draw]) -> None:
     """What a refund gave back to each lot the capture drew from."""
     for d in back:
-        await send(
-            tx,
-            update(hold_draws)
-            .where(hold_draws.c.hold_id == hold_id, hold_draws.c.lot_id == d.lot_id)
-            .values(
-                refunded_principal_fen=hold_draws.c.refunded_principal_fen + d.principal,
-                refunded_bonus_fen=hold_draws.c.refunded_bonus_fen + d.bonus,
-            ),
-        )
+        await send(tx, _REFUND_DRAW, {"key": hold_id, "lot": d.lot_id, "principal": d.principal, "bonus": d.bonus})
 
 
 async def set_refunded(tx: Transaction, hold_id: str, refunded: int) -> None:
-    await send(tx, update(holds).where(holds.c.hold_id == hold_id).values(refunded_fen=refunded))
+    await send(tx, _SET_REFUNDED, {"key": hold_id, "refunded": refunded})

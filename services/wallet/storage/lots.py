@@ -21,6 +21,9 @@ _MOVE_LOT = (
 )
 
 
+_INSERT_LOT = insert(lots)  # built once: compiled once (docs/decisions/0004)
+
+
 def to_lot(row) -> Lot:
     return Lot(row.lot_id, row.loaded_store_path, row.principal_left_fen, row.bonus_left_fen)
 
@@ -34,7 +37,7 @@ async def open_lots(tx: Transaction, member_id: str) -> list[Lot]:
 async def add_lot(tx: Transaction, lot_id: str, member_id: str, store_path: str, principal: int, bonus: int) -> None:
     await send(
         tx,
-        insert(lots),
+        _INSERT_LOT,
         {
             "lot_id": lot_id,
             "member_id": member_id,

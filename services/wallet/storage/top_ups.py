@@ -1,12 +1,17 @@
 """Top-ups: the record of each, refunded at most once."""
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.database import Transaction, send
 from services.wallet.domain.top_ups import Tender, TopUp
 from services.wallet.storage.tables import top_ups
 
 _INSERT_TOP_UP = insert(top_ups)
+
+
+_SET_REFUNDED = (  # built once: compiled once (docs/decisions/0004)
+    update(top_ups).where(top_ups.c.top_up_id == bindparam("key")).values(refund_time=bindparam("at"))
+)
 
 
 def _to_top_up(row) -> TopUp:
@@ -52,4 +57,4 @@ async def add_top_up(tx: Transaction, top_up: TopUp, now) -> None:
 
 
 async def set_refunded(tx: Transaction, top_up_id: str, now) -> None:
-    await send(tx, update(top_ups).where(top_ups.c.top_up_id == top_up_id).values(refund_time=now))
+    await send(tx, _SET_REFUNDED, {"key": top_up_id, "at": now})
