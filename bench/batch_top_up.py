@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.checkout import MEMBERS, PORTS, STORE, seed
-from bench.common import ADMIN_URL, fresh_database, serving
+from bench.common import ADMIN_URL, fresh_database, pgbench_tps, serving
 from gateway.domain.callers import Role
 from gateway.use_cases import bootstrap
 from huiyuan.common.v1 import file_pb2
@@ -78,9 +78,12 @@ def main() -> None:
             again_s, again = load(stub, key, content, "ACME-2026-11")
             assert again.applied_rows == 0 and {r.reject_reason for r in again.rows} == {"ALREADY_APPLIED"}
             print(f"the same batch again, as a new call: {again_s:.1f} s, nothing applied")
+    tps = pgbench_tps(args.pg, 5 if args.quick else 20, "-N")  # how fast the machine is now: the baseline
+    print(f"pgbench -N, 8 clients: {tps:,.0f} tps")
     print(
         json.dumps(
             {
+                "pgbench_tps": round(tps),
                 "bench": "batch_top_up",
                 "rows": rows,
                 "seconds": round(seconds, 1),

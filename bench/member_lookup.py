@@ -26,7 +26,17 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import ADMIN_URL, closed_loop, fresh_database, open_loop, percentile, service_channel, serving, vacuum
+from bench.common import (
+    ADMIN_URL,
+    closed_loop,
+    fresh_database,
+    open_loop,
+    percentile,
+    pgbench_tps,
+    service_channel,
+    serving,
+    vacuum,
+)
 from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.database import migrate
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
@@ -145,7 +155,9 @@ def main() -> None:
     seed(url, members)
     with serving(["services.member"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_MEMBER_PORT": str(PORT)}):
         figures = asyncio.run(measure(members, seconds, import_rows))
-    print(json.dumps({"bench": "member_lookup", "members": members, **figures}))
+    tps = pgbench_tps(args.pg, seconds, "-N")  # how fast the machine is now: the baseline
+    print(f"pgbench -N, 8 clients: {tps:,.0f} tps; lookups/s over pgbench tps: {figures['lookups_per_s'] / tps:.3f}")
+    print(json.dumps({"bench": "member_lookup", "members": members, **figures, "pgbench_tps": round(tps)}))
 
 
 if __name__ == "__main__":
