@@ -180,3 +180,17 @@ def check_member_id(v: Violations, value: str, field: str = "member_id") -> str:
     """A member's id as the member service makes them (m_...)."""
     v.check(is_id(value, "m"), field, "MEMBER_ID_INVALID", f"{field} must be a member id such as m_01J...")
     return value
+
+
+def check_till_or_office_view(v: Violations, request: Any) -> None:
+    """A list of what is on offer, asked by a till (store_path: what applies there) or by
+    a back office (org_path: what is set at and under a node), never both."""
+    if request.store_path:
+        check_store_path(v, request.store_path, "store_path")
+        v.check(
+            not request.org_path,
+            "org_path",
+            "FILTERS_EXCLUSIVE",
+            "give store_path (the till's view) or org_path (the back office's), not both",
+        )
+    check_org_path(v, request.org_path, "org_path", required=False)

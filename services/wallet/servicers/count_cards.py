@@ -8,7 +8,13 @@ from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import enum_name, enum_value, from_timestamp, timestamp
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.ids import is_id, new_id
-from huiyuan.runtime.requests import check_actor, check_org_path, check_request_id, check_store_path, check_text
+from huiyuan.runtime.requests import (
+    check_actor,
+    check_request_id,
+    check_store_path,
+    check_text,
+    check_till_or_office_view,
+)
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import check_ending
 from huiyuan.wallet.v1 import count_card_pb2 as pb, count_card_pb2_grpc, wallet_pb2
@@ -60,15 +66,7 @@ class CountCardServicer(count_card_pb2_grpc.CountCardServiceServicer):
 
     async def ListCountCardPlans(self, request, context):
         v = Violations()
-        if request.store_path:
-            check_store_path(v, request.store_path, "store_path")
-            v.check(
-                not request.org_path,
-                "org_path",
-                "FILTERS_EXCLUSIVE",
-                "give store_path (the till's view) or org_path (the back office's), not both",
-            )
-        check_org_path(v, request.org_path, "org_path", required=False)
+        check_till_or_office_view(v, request)
         size = pagination.page_size(request.page_size, 50, 500, v)
         fingerprint = pagination.fingerprint(request.store_path, request.org_path, request.show_ended)
         after = pagination.decode(request.page_token, fingerprint, v, shape=(str, str))

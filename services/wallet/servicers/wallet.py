@@ -17,6 +17,7 @@ from huiyuan.runtime.requests import (
     check_scope,
     check_store_path,
     check_text,
+    check_till_or_office_view,
 )
 from huiyuan.runtime.server import ServiceContext
 from huiyuan.runtime.validity import check_ending
@@ -358,15 +359,7 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
 
     async def ListTopUpPackages(self, request, context):
         v = Violations()
-        if request.store_path:
-            check_store_path(v, request.store_path, "store_path")
-            v.check(
-                not request.org_path,
-                "org_path",
-                "FILTERS_EXCLUSIVE",
-                "give store_path (the till's view) or org_path (the back office's), not both",
-            )
-        check_org_path(v, request.org_path, "org_path", required=False)
+        check_till_or_office_view(v, request)
         size = pagination.page_size(request.page_size, 50, 500, v)
         at_time = [request.at_time.seconds, request.at_time.nanos] if request.HasField("at_time") else None  # None: now
         fingerprint = pagination.fingerprint(request.store_path, at_time, request.org_path, request.show_ended)
