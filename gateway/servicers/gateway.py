@@ -39,8 +39,7 @@ from huiyuan.runtime.server import ServiceContext
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency, services: Services, lookups: TokenBuckets):
         self.lookups = lookups  # member lookups and PIN tries, per key (gateway/domain/limits.py)
-        self.engine = ctx.engine
-        self.database = ctx.database  # orders, their saga logs and their reads (exports stream through engine)
+        self.database = ctx.database  # orders, their saga logs, their reads and exports
         self.idempotency = idempotency
         self.auth = Authenticator(ctx.database)
         self.services = services
@@ -87,7 +86,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v = Violations()
         node, start, end, state, xlsx = checks.export(v, request)
         v.raise_if_any()
-        async for chunk in reports.export_orders(self.engine, self.services.org, caller, node, start, end, state, xlsx):
+        async for chunk in reports.export_orders(
+            self.database, self.services.org, caller, node, start, end, state, xlsx
+        ):
             yield chunk
 
     async def GetOrder(self, request, context):

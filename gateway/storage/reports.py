@@ -6,7 +6,7 @@ from sqlalchemy import select
 from gateway.domain.orders import DONE, REFUSED, SOLD
 from gateway.storage.orders import of_node
 from gateway.storage.tables import orders, refunds
-from huiyuan.database import Transaction
+from huiyuan.database import Database, Transaction
 from huiyuan.database.engines import READ_ONLY
 
 
@@ -38,17 +38,17 @@ async def store_day(tx: Transaction, store_path: str, start, end) -> tuple[list,
     return sold, returned
 
 
-async def orders_of_period(engine, node: str, start, end, state: str | None):
+async def orders_of_period(database: Database, node: str, start, end, state: str | None):
     """(order, units returned of it) of the orders created under node in [start, end),
     oldest first, from one read on one connection; a refused order (it moved nothing)
-    only when asked for by its state. engine: the service's (ServiceContext.engine)."""
+    only when asked for by its state."""
     chosen = [
         of_node(node),
         orders.c.create_time >= start,
         orders.c.create_time < end,
         orders.c.state == state if state else orders.c.state != REFUSED,
     ]
-    async with engine.connect() as tx:  # one connection: the refunds, then the orders streamed
+    async with database.streaming() as tx:  # one connection: the refunds, then the orders streamed
         await tx.execution_options(**{READ_ONLY: True})  # on SQLite: no write lock meanwhile
         returned = await _units_returned(tx, select(orders.c.order_id).where(*chosen))
         result = await tx.stream(select(orders).where(*chosen).order_by(orders.c.create_time, orders.c.order_id))

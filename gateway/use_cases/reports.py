@@ -149,10 +149,10 @@ def takings(paid: StoreDay, top_ups) -> dict:
     }
 
 
-async def export_orders(engine, org, caller: Caller, node: str, start, end, state: str | None, xlsx: bool):
+async def export_orders(database: Database, org, caller: Caller, node: str, start, end, state: str | None, xlsx: bool):
     """The file's chunks (ExportOrdersResponse), from one read of the orders (checked:
     servicers/checks.py); org is the member service's OrgService, for the names of the
-    stores and tills; engine the gateway's (ServiceContext.engine)."""
+    stores and tills."""
     node = node or caller.org_path
     if not caller.covers(node):
         raise denied()
@@ -162,7 +162,7 @@ async def export_orders(engine, org, caller: Caller, node: str, start, end, stat
     writer = files.FileWriter(name, COLUMNS, xlsx, "订单")
     rows = (
         _row(order, returned, names)
-        async for order, returned in reports.orders_of_period(engine, node, start, end, state)
+        async for order, returned in reports.orders_of_period(database, node, start, end, state)
     )
     async for file_name, chunk in writer.stream(rows):
         yield pb.ExportOrdersResponse(file_name=file_name, chunk=chunk)

@@ -60,7 +60,7 @@ from opentelemetry.trace import Status, StatusCode
 from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import exc
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -174,6 +174,21 @@ class Database:
         # send() with the next statement that waits, or with COMMIT.
         async with self._session(transaction=True) as transaction:
             yield transaction
+
+    @asynccontextmanager
+    async def job_transaction(self) -> "AsyncIterator[Transaction]":
+        """One transaction of background work (a sweeper's lapse, a batch of an expiry
+        job) on SQLAlchemy's engine: the direct pool stays for the calls, which a job's
+        long run of transactions would otherwise queue behind."""
+        async with self.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def streaming(self) -> "AsyncIterator[AsyncConnection]":
+        """A connection whose reads can be streamed (`connection.stream()`), for exports
+        of any length: SQLAlchemy's, on both databases."""
+        async with self.engine.connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def _session(self, transaction: bool) -> "AsyncIterator[Connection]":

@@ -82,15 +82,15 @@ def sweeper(
     now) lapses one (and must do nothing if it is no longer pending)."""
     from huiyuan.runtime.clock import utcnow
 
-    # ctx: the ServiceContext (huiyuan.runtime.server), neither it nor the database layer
-    # imported here: domain packages import this module's rules, and those are all I/O.
+    # ctx: the ServiceContext (huiyuan.runtime.server). Neither it nor the database layer
+    # is imported here: domain packages import this module's rules, and those two are I/O.
     async def loop(ctx: Any) -> None:
         while True:
             try:
                 async with ctx.reading() as tx:
                     lapsed_ids = await find_lapsed(tx, utcnow())
                 for hold_id in lapsed_ids:
-                    async with ctx.engine.begin() as tx:
+                    async with ctx.database.job_transaction() as tx:
                         await expire_one(tx, hold_id, utcnow())
             except Exception:  # a failed sweep is retried at the next tick (logged, so no BLE001)
                 log.exception("sweeping lapsed holds failed")

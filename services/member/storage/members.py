@@ -194,7 +194,7 @@ async def selected(tx: Transaction, query: MemberQuery, before_member_id: str | 
 async def snapshot(database: Database) -> AsyncIterator[Transaction]:
     """One connection whose reads see one snapshot, for a long read streamed
     (a stream needs a transaction); on SQLite it takes no write lock meanwhile."""
-    async with database.engine.connect() as connection:
+    async with database.streaming() as connection:
         await connection.execution_options(**{READ_ONLY: True})
         yield connection
 

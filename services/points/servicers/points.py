@@ -121,7 +121,6 @@ def _line_accruals(accruals: list[LineAccrual]) -> list[pb.LineAccrual]:
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def __init__(self, ctx: ServiceContext, idempotency: Idempotency):
-        self.engine = ctx.engine  # the expiry job's transactions
         self.database = ctx.database
         self.idempotency = idempotency
         # Accruals, holds and captures that arrive together run in one transaction (group commit).
@@ -416,7 +415,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             return stored
         now = utcnow()
         as_of = from_timestamp(request.as_of_time) if request.HasField("as_of_time") else now
-        total_lots, total_points = await ledger.run_expiry(self.engine, min(as_of, now), now)
+        total_lots, total_points = await ledger.run_expiry(self.database, min(as_of, now), now)
         response = pb.RunExpiryResponse(expired_lots=total_lots, expired_points=total_points)
         return await self.idempotency.remember(request, response)
 

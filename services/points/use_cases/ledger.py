@@ -4,7 +4,7 @@ points takes the member's row lock first, so concurrent spends queue on it."""
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from huiyuan.database import Transaction
+from huiyuan.database import Database, Transaction
 from services.points.domain.lots import Expiry, LotSource, MovementKind
 from services.points.domain.members import Balance, MemberPoints, balance_of
 from services.points.storage import lots, members, movements
@@ -83,12 +83,12 @@ async def history(tx: Transaction, member_id: str, before: str | None, limit: in
     return await movements.history(tx, member_id, before, limit)
 
 
-async def run_expiry(engine, as_of: datetime, now) -> tuple[int, int]:
+async def run_expiry(database: Database, as_of: datetime, now: datetime) -> tuple[int, int]:
     """Expire every lot past its date, in batches of their own transactions (a million
     lots is no one transaction). Returns (lots, points) expired."""
     total_lots = total_points = 0
     while True:
-        async with engine.begin() as tx:
+        async with database.job_transaction() as tx:
             count, points = await lots.expire_batch(tx, as_of, now)
         if not count:
             break
