@@ -9,7 +9,7 @@ import sys
 
 import grpc
 
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.config import MissingSecret
 from huiyuan.runtime.money import yuan
 from huiyuan.runtime.status import NO_ANSWER, from_status, parse_rpc_error

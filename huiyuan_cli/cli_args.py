@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan_cli.cli_text import t
 
 YUAN = re.compile(r"^-?[0-9]+(\.[0-9]{1,2})?$")  # 100, 100.5, 100.50: no exponent, no thousands separator

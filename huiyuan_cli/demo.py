@@ -24,7 +24,7 @@ from huiyuan.member.v1 import (
 )
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.runtime import clients
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.service_auth import Identity
 from huiyuan.runtime.status import parse_rpc_error
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import grpc
 
-from huiyuan.runtime.clock import CHAIN_ZONE, day_start
+from huiyuan.runtime.business_time import CHAIN_ZONE, day_start
 from huiyuan.runtime.config import Settings, service_address
 from huiyuan.runtime.convert import enum_word
 from huiyuan.runtime.money import yuan

@@ -3,7 +3,7 @@ a member, a use punched (核销) and undone, a card refunded, and a card's histo
 goes through the gateway with the wallet's own CountCardService stub, which the gateway
 passes through within the key's scope (gateway/servicers/passthrough.py)."""
 
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
 from huiyuan_cli.cli_text import enum_text, left, right, t
 from huiyuan_cli.pos_counter import every, payment_credential

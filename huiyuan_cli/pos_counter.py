@@ -3,7 +3,7 @@ points mall; a top-up refunded; the stores' settlement. Each goes through the ga
 with the service's own stub: the gateway passes these calls through within the key's
 scope (gateway/servicers/passthrough.py)."""
 
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
 from huiyuan_cli import cli_args
 from huiyuan_cli.cli_text import enum_text, headings, left, right, t

@@ -8,7 +8,7 @@ contacts made with them (回访记录)."""
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
 from huiyuan_cli import cli_args
 from huiyuan_cli.cli_text import enum_text, headings, left, right, t

@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 from hypothesis import given, strategies as st
 
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from services.campaign.domain.campaigns import Campaign, Kind, Step
 from services.campaign.domain.coupons import CouponKind
 from services.campaign.domain.pricing import Coupon, Line, Member, quote

@@ -556,7 +556,7 @@ def test_a_back_office_exports_the_orders_of_its_node_for_excel(shop):
 
     from openpyxl import load_workbook
 
-    from huiyuan.runtime.clock import local
+    from huiyuan.runtime.business_time import local
 
     stub, terminal, member_id, card, _, hq_key = shop
     order = pb.CheckoutRequest(
@@ -739,7 +739,7 @@ def test_the_pos_command_lists_a_store_s_orders_and_prints_a_receipt(shop, monke
         return {row[0] for row in files.read_rows(out.read_bytes(), xlsx=True)}
 
     # today's orders, whatever today is: by its name, this month (the default), or today's date
-    from huiyuan.runtime.clock import local
+    from huiyuan.runtime.business_time import local
 
     today = f"{local(datetime.now(UTC)):%Y-%m-%d}"
     for words in (("--from", "today"), (), ("--month", "this"), ("--from", today, "--to", today), ("--from", "今天")):
@@ -1052,7 +1052,7 @@ def test_a_store_s_day_fans_out_across_the_services_within_scope(shop):
 
     from google.type import date_pb2
 
-    from huiyuan.runtime.clock import CHAIN_ZONE
+    from huiyuan.runtime.business_time import CHAIN_ZONE
 
     stub, terminal, _, _, _, hq_key = shop
     today = datetime.now(CHAIN_ZONE)

@@ -12,7 +12,7 @@ from google.type import date_pb2
 from huiyuan.common.v1 import credential_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import count_card_pb2 as cc, count_card_pb2_grpc, wallet_pb2
 from tests.support import Stubs, card_type, new_phone, pos_args, refusal_of, rid

@@ -11,7 +11,7 @@ from google.type import date_pb2
 from huiyuan.common.v1 import file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
 from huiyuan.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from tests.support import Stubs, new_phone, pos_args, refusal_of, rid

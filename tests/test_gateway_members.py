@@ -338,7 +338,7 @@ def test_a_store_remembers_its_members_days_and_who_stopped_coming_not_another_r
     office, member_service, monkeypatch, capsys, tmp_path
 ):
     monkeypatch.setenv("HUIYUAN_LANG", "en")  # what it prints in English (Chinese by default)
-    from huiyuan.runtime.clock import CHAIN_ZONE
+    from huiyuan.runtime.business_time import CHAIN_ZONE
     from huiyuan_cli import pos
 
     stub, keys, ids_by_field = office

@@ -16,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 
 from huiyuan.common.v1 import file_pb2
 from huiyuan.member.v1 import card_pb2, member_pb2, org_pb2, tier_pb2
-from huiyuan.runtime.clock import local
+from huiyuan.runtime.business_time import local
 from services.member.domain import qr
 from tests.support import ACTOR, STORE, Stubs, card_type, ensure_org, new_phone, refusal, rid
 

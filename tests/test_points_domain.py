@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, strategies as st
 
-from huiyuan.runtime.clock import CHAIN_ZONE
+from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.errors import Violations
 from services.points.domain import lots as lot_rules, rules as accrual_rules
 from services.points.domain.lots import Expiry, ExpiryPolicy, Lot

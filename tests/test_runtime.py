@@ -425,7 +425,7 @@ def test_every_export_writes_money_times_and_days_as_excel_reads_them(monkeypatc
 
     from openpyxl import load_workbook
 
-    from huiyuan.runtime import clock, files
+    from huiyuan.runtime import business_time, files
 
     columns = [
         files.Column("姓名"),
@@ -458,6 +458,6 @@ def test_every_export_writes_money_times_and_days_as_excel_reads_them(monkeypatc
         ["张三", "-0.05", "", "", "05-17"],
     ]
     monkeypatch.setattr(files, "utcnow", lambda: at)
-    assert clock.CHAIN_ZONE.key == "Asia/Shanghai"
+    assert business_time.CHAIN_ZONE.key == "Asia/Shanghai"
     assert files.export_name("members", "hq/east", xlsx=True) == "members-hq_east-20270101-013005.xlsx"
     assert files.export_name("members", "", xlsx=False) == "members-20270101-013005.csv"

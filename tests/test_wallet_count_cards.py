@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.database.engines import make_sync_engine
-from huiyuan.runtime.clock import day_start
+from huiyuan.runtime.business_time import day_start
 from huiyuan.runtime.errors import FailedPrecondition
 from huiyuan.runtime.ids import new_id
 from huiyuan.wallet.v1 import count_card_pb2 as pb, count_card_pb2_grpc, wallet_pb2
@@ -370,7 +370,7 @@ def test_concurrent_uses_of_one_card_take_exactly_the_uses_it_has(cards, databas
 def test_a_card_used_at_another_store_settles_between_them_and_its_money_is_in_the_tills_day(cards, wallet_service):
     from google.type import date_pb2
 
-    from huiyuan.runtime.clock import local
+    from huiyuan.runtime.business_time import local
     from huiyuan.wallet.v1 import wallet_pb2_grpc
 
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)

@@ -18,7 +18,7 @@ from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime import files, words
-from huiyuan.runtime.clock import day_start, local
+from huiyuan.runtime.business_time import day_start, local
 from huiyuan.runtime.convert import timestamp
 from huiyuan.runtime.status import from_status
 from huiyuan.wallet.v1 import wallet_pb2

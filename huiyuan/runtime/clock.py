@@ -1,24 +1,9 @@
-"""Business time. Storage is UTC; days, weeks and month ends are the chain's local ones.
+"""The clock: now, as stored (UTC) and as the chain's business day. Only use cases,
+servicers and the runtime read it; domain rules are given the time (.importlinter)."""
 
-The services do not hold each store's own zone (the member service's org tree does),
-so business days are days in the chain's zone: every store of a mainland chain shares
-Asia/Shanghai. HUIYUAN_CHAIN_TIME_ZONE changes it for a chain elsewhere.
-"""
+from datetime import UTC, date, datetime
 
-import os
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
-
-CHAIN_ZONE = ZoneInfo(os.environ.get("HUIYUAN_CHAIN_TIME_ZONE", "Asia/Shanghai"))
-
-
-def day_start(day: date) -> datetime:
-    """The first moment of a business day, as an aware datetime."""
-    return datetime.combine(day, time(0), CHAIN_ZONE)
-
-
-def local(moment: datetime) -> datetime:
-    return moment.astimezone(CHAIN_ZONE)
+from huiyuan.runtime.business_time import local
 
 
 def utcnow() -> datetime:

@@ -25,7 +25,8 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from huiyuan.common.v1 import file_pb2
-from huiyuan.runtime.clock import local, utcnow
+from huiyuan.runtime.business_time import local
+from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import FailedPrecondition, Violations, invalid
 from huiyuan.runtime.money import yuan_number
 

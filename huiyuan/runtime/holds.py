@@ -1,11 +1,8 @@
 """Two-phase spending, as the wallet and points services both do it: a hold is
 pending until it is captured, released, or lapses at its deadline (TigerBeetle's
-pending -> post | void, with a timeout). The states, the refusals and the sweeper that
-lapses holds live here once; what a hold reserves is each service's own business."""
+pending -> post | void, with a timeout). The states, the refusals and the request checks live
+here once (the sweeper that lapses holds: huiyuan/runtime/sweeper.py); what a hold reserves is each service's own business."""
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -15,9 +12,6 @@ from huiyuan.runtime.requests import check_actor, check_member_id, check_request
 
 TTL_MIN = timedelta(seconds=1)
 TTL_MAX = timedelta(hours=1)  # longer than any checkout saga plus its recovery
-SWEEP_INTERVAL_S = 1.0
-
-log = logging.getLogger("huiyuan.holds")
 
 
 class HoldState(StrEnum):
@@ -70,30 +64,3 @@ def require_pending(hold_id: str, state: HoldState, expire_time: datetime, now: 
         raise FailedPrecondition(
             "HOLD_EXPIRED", "The hold lapsed at its deadline.", "该冻结已超时失效。", hold_id=hold_id
         )
-
-
-def sweeper(
-    find_lapsed: Callable[[object, datetime], Awaitable[list[str]]],
-    expire_one: Callable[[object, str, datetime], Awaitable[object]],
-) -> Callable[[Any], Coroutine[Any, Any, None]]:
-    """A background loop (ServiceSpec.background) that lapses holds past their
-    deadline, one transaction each, so an abandoned checkout gives back what it held
-    within about a second. find_lapsed(tx, now) lists hold ids; expire_one(tx, hold_id,
-    now) lapses one (and must do nothing if it is no longer pending)."""
-    from huiyuan.runtime.clock import utcnow
-
-    # ctx: the ServiceContext (huiyuan.runtime.server). Neither it nor the database layer
-    # is imported here: domain packages import this module's rules, and those two are I/O.
-    async def loop(ctx: Any) -> None:
-        while True:
-            try:
-                async with ctx.reading() as tx:
-                    lapsed_ids = await find_lapsed(tx, utcnow())
-                for hold_id in lapsed_ids:
-                    async with ctx.database.job_transaction() as tx:
-                        await expire_one(tx, hold_id, utcnow())
-            except Exception:  # a failed sweep is retried at the next tick (logged, so no BLE001)
-                log.exception("sweeping lapsed holds failed")
-            await asyncio.sleep(SWEEP_INTERVAL_S)
-
-    return loop

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.database import Idempotency
-from huiyuan.runtime import holds
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
+from huiyuan.runtime.sweeper import sweeper
 from services.campaign.domain.pricing import MAX_DISCOUNTS
 from services.campaign.servicers.campaign import CampaignServicer
 from services.campaign.storage import tables
@@ -27,5 +27,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     # lapsed reservations give coupons and budget back
-    background=[holds.sweeper(reservations.lapsed, reservations.expire)],
+    background=[sweeper(reservations.lapsed, reservations.expire)],
 )

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from huiyuan.database import Idempotency
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from huiyuan.runtime import holds
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
+from huiyuan.runtime.sweeper import sweeper
 from services.points.servicers.points import PointsServicer
 from services.points.storage import tables
 from services.points.use_cases import spending
@@ -24,5 +24,5 @@ SPEC = ServiceSpec(
     service_names=[points_pb2.DESCRIPTOR.services_by_name["PointsService"].full_name],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    background=[holds.sweeper(spending.lapsed_holds, spending.expire)],
+    background=[sweeper(spending.lapsed_holds, spending.expire)],
 )

@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 from huiyuan.database import Idempotency
-from huiyuan.runtime.holds import sweeper
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
+from huiyuan.runtime.sweeper import sweeper
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from services.wallet.domain.spend_policy import SpendPolicy
 from services.wallet.servicers.count_cards import CountCardServicer

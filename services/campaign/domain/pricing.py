@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from huiyuan.runtime.clock import local
+from huiyuan.runtime.business_time import local
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import is_under
 from services.campaign.domain.campaigns import THRESHOLD, TIMED, Campaign, Kind

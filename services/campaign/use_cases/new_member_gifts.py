@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from huiyuan.database import Transaction
-from huiyuan.runtime.clock import local
+from huiyuan.runtime.business_time import local
 from services.campaign.domain.campaigns import Kind
 from services.campaign.domain.coupons import MemberCoupon
 from services.campaign.domain.pricing import Member, targets

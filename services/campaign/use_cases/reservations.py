@@ -5,7 +5,7 @@ against their campaigns' budgets and limits (use_cases/budgets.py says how)."""
 from datetime import datetime
 
 from huiyuan.database import RUN_ALONE, Transaction
-from huiyuan.runtime.clock import local
+from huiyuan.runtime.business_time import local
 from huiyuan.runtime.errors import DomainError
 from huiyuan.runtime.holds import HoldState
 from services.campaign.domain import budgets as rules, reservations as domain

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
-from huiyuan.runtime.clock import day_start, local
+from huiyuan.runtime.business_time import day_start, local
 from huiyuan.runtime.errors import FailedPrecondition, Violations
 
 

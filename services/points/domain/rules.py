@@ -22,7 +22,7 @@ order never earns a point too many.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from huiyuan.runtime.clock import local
+from huiyuan.runtime.business_time import local
 from huiyuan.runtime.errors import AlreadyExists, NotFound, Violations
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.requests import is_under, on_line

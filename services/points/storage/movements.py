@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, insert, select
 
 from huiyuan.database import Transaction, send
-from huiyuan.runtime.clock import day_start
+from huiyuan.runtime.business_time import day_start
 from huiyuan.runtime.ids import new_id
 from services.points.domain.lots import MovementKind
 from services.points.storage.tables import movements

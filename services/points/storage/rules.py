@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, send, violated_unique
-from huiyuan.runtime.clock import local
+from huiyuan.runtime.business_time import local
 from services.points.domain.lots import Expiry, ExpiryPolicy, Lot
 from services.points.domain.members import MemberPoints
 from services.points.domain.rules import LineAccrual, Order, Rule, priority_taken, rule_not_found

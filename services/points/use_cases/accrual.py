@@ -4,7 +4,7 @@ paid orders, a batch at a time."""
 from dataclasses import dataclass
 
 from huiyuan.database import RUN_ALONE, Transaction
-from huiyuan.runtime.clock import local
+from huiyuan.runtime.business_time import local
 from services.points.domain.lots import LotSource
 from services.points.domain.members import Balance, balance_of
 from services.points.domain.rules import LineAccrual, Order, Rule, accrue, already_accrued, by_priority

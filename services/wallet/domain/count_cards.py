@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from huiyuan.runtime.clock import day_start, local
+from huiyuan.runtime.business_time import day_start, local
 from huiyuan.runtime.errors import FailedPrecondition, NotFound, Violations
 from huiyuan.runtime.requests import check_in_scope, check_scope, is_under, on_line
 from huiyuan.runtime.validity import has_ended

@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select
 
 from huiyuan.database import Transaction, send, under
-from huiyuan.runtime.clock import day_start
+from huiyuan.runtime.business_time import day_start
 from services.wallet.domain.accounts import MemberAccounts
 from services.wallet.domain.postings import MAX_MEMO, Entry, Posting, StatementQuery, apply
 from services.wallet.storage.accounts import save_accounts

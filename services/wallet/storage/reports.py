@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from huiyuan.database import Transaction
-from huiyuan.runtime.clock import day_start
+from huiyuan.runtime.business_time import day_start
 from services.wallet.domain.reports import CARD_MONEY, CARD_USES, SPENDS
 from services.wallet.storage.tables import count_card_entries, count_cards, entries, top_ups
 
