@@ -1,7 +1,8 @@
 """Two-phase spending, as the wallet and points services both do it: a hold is
 pending until it is captured, released, or lapses at its deadline (TigerBeetle's
-pending -> post | void, with a timeout). The states, the refusals and the request checks live
-here once (the sweeper that lapses holds: huiyuan/runtime/sweeper.py); what a hold reserves is each service's own business."""
+pending -> post | void, with a timeout). The states, the refusals and the request
+checks live here once (the loop that lapses holds: huiyuan/runtime/sweeper.py); what a
+hold reserves is each service's own business."""
 
 from datetime import datetime, timedelta
 from enum import StrEnum
