@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
+import sqlalchemy as sa
+from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -135,9 +136,6 @@ def create_idempotency_keys() -> None:
     """The idempotency_keys table (idempotency.py) as each service's first revision made
     it. Frozen as it is: a change to the table is a new revision in every service, never
     an edit here, which would change what an old revision did."""
-    import sqlalchemy as sa
-    from alembic import op
-
     op.create_table(
         "idempotency_keys",
         sa.Column("request_id", sa.String(length=64), nullable=False),

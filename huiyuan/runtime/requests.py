@@ -147,6 +147,7 @@ def check_order_lines(
     (a points line)."""
     v.check(0 < len(lines) <= max_lines, field, "LINES_REQUIRED", f"an order has 1 to {max_lines} lines")
     seen: set[str] = set()
+    fields = lines[0].DESCRIPTOR.fields_by_name if lines else {}  # one message type for every line
     for i, line in enumerate(lines):
         at = f"{field}[{i}]"
         v.check(
@@ -158,7 +159,6 @@ def check_order_lines(
         seen.add(line.line_id)
         if sku_required:
             v.check(bool(line.sku), f"{at}.sku", "SKU_REQUIRED", "sku is required")
-        fields = line.DESCRIPTOR.fields_by_name
         if "quantity" in fields:
             v.check(
                 0 < line.quantity <= MAX_QUANTITY, f"{at}.quantity", "QUANTITY_INVALID", "quantity must be 1 or more"
