@@ -322,16 +322,16 @@ async def _add_to(tx: Any, rollup: Rollup, counters: list[tuple[Key, list[int]]]
     through unnest() (as huiyuan/database/upsert.py's insert_new)."""
     t = rollup.table
     if dialect_name(tx) != "postgresql":
-        statement = sqlite.insert(t)
-        statement = statement.on_conflict_do_update(
+        new = sqlite.insert(t)
+        upsert = new.on_conflict_do_update(
             index_elements=["path", "grain", "day", "key"],
-            set_={m: t.c[m] + statement.excluded[m] for m in rollup.measures},
+            set_={m: t.c[m] + new.excluded[m] for m in rollup.measures},
         )
         params = [
             {"path": p, "parent_path": parent_of(p), "grain": g, "day": d, "key": k, **dict(zip(rollup.measures, vs))}
             for (p, g, d, k), vs in counters
         ]
-        await tx.execute(statement, params)
+        await tx.execute(upsert, params)
         return
     names = ["path", "parent_path", "grain", "day", "key", *rollup.measures]
     types = ["VARCHAR", "VARCHAR", "VARCHAR", "DATE", "VARCHAR", *(["BIGINT"] * len(rollup.measures))]
