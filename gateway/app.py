@@ -14,6 +14,7 @@ from gateway.use_cases.relay import Services
 from huiyuan.database import Idempotency
 from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from huiyuan.runtime.config import IDENTITY_KEY
+from huiyuan.runtime.rollup_service import folder
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 
 metadata = tables.metadata
@@ -40,7 +41,8 @@ SPEC = ServiceSpec(
     service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    background=[recovery(services_of)],  # finishes sagas a crash or an outage left PENDING
+    # finishes sagas a crash or an outage left PENDING; folds the sales into the reports' rollups
+    background=[recovery(services_of), folder(tables.ROLLUPS)],
     # Its port faces terminals and back offices, whose API keys it checks (servicers/auth.py);
     # it signs its own calls to the services.
     secrets=(IDENTITY_KEY,),

@@ -8,8 +8,9 @@ from gateway.use_cases import tenders
 from gateway.use_cases.audit import MAX_TARGET_ID
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.runtime import files, pagination
-from huiyuan.runtime.convert import enum_name, from_timestamp
+from huiyuan.runtime.convert import calendar_date, enum_name, from_timestamp
 from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.periods import MAX_DAYS, Kind, period_of
 from huiyuan.runtime.requests import check_member_id, check_order_lines, check_org_path, check_request_id
 
 MAX_LINES = 200
@@ -17,11 +18,20 @@ MAX_TENDERS = 10
 PIN = re.compile(r"^\d{6}$")  # its form only: its rules are the member service's (services/member/domain/pins.py)
 MAX_REASON = 200
 BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,47}$")  # 48: the wallet's 64 less the store's prefix
+MAX_CASHIER_ID = 64
 MAX_PERIOD = timedelta(days=93)  # a quarter: longer reports are the data warehouse's
+
+
+def cashier(v: Violations, cashier_id: str) -> None:
+    """The person at the till, as the chain names its staff: the staff report's key."""
+    v.check(
+        len(cashier_id) <= MAX_CASHIER_ID, "cashier_id", "CASHIER_ID_TOO_LONG", f"at most {MAX_CASHIER_ID} characters"
+    )
 
 
 def checkout(v: Violations, r: pb.CheckoutRequest) -> None:
     check_request_id(v, r.request_id)
+    cashier(v, r.cashier_id)
     order(v, r)
     v.check(
         len(r.tenders) <= MAX_TENDERS,
@@ -67,6 +77,7 @@ def order(v: Violations, r: pb.CheckoutRequest | pb.PriceOrderRequest) -> None:
 
 def refund(v: Violations, request: pb.RefundRequest) -> None:
     check_request_id(v, request.request_id)
+    cashier(v, request.cashier_id)
     v.check(bool(request.order_id), "order_id", "ORDER_ID_REQUIRED", "order_id is required")
     seen = set()
     for i, line in enumerate(request.lines):
@@ -89,6 +100,7 @@ def settlement(v: Violations, request: pb.SettleOrderRequest) -> None:
 
 def top_up(v: Violations, request: pb.TopUpRequest) -> None:
     check_request_id(v, request.request_id)
+    cashier(v, request.cashier_id)
     v.check(
         request.tender in tenders.TILL_TO_WALLET,
         "tender",
@@ -171,3 +183,64 @@ def audit_list(v: Violations, request: pb.ListAuditEntriesRequest, caller: Calle
     fingerprint = pagination.fingerprint(*filters)
     before = pagination.decode(request.page_token, fingerprint, v)
     return node, start, end, size, before, fingerprint
+
+
+REPORT_KINDS = {
+    pb.REPORT_KIND_SALES: "SALES",
+    pb.REPORT_KIND_MEMBERS: "MEMBERS",
+    pb.REPORT_KIND_BEHAVIOUR: "BEHAVIOUR",
+    pb.REPORT_KIND_LIABILITY: "LIABILITY",
+    pb.REPORT_KIND_CAMPAIGNS: "CAMPAIGNS",
+    pb.REPORT_KIND_STAFF: "STAFF",
+}
+PERIOD_KINDS = {
+    pb.PERIOD_KIND_DAY: Kind.DAY,
+    pb.PERIOD_KIND_WEEK: Kind.WEEK,
+    pb.PERIOD_KIND_MONTH: Kind.MONTH,
+    pb.PERIOD_KIND_QUARTER: Kind.QUARTER,
+    pb.PERIOD_KIND_YEAR: Kind.YEAR,
+    pb.PERIOD_KIND_RANGE: Kind.RANGE,
+}
+TRENDS = {
+    pb.TREND_BUCKET_UNSPECIFIED: "",
+    pb.TREND_BUCKET_DAY: "day",
+    pb.TREND_BUCKET_WEEK: "week",
+    pb.TREND_BUCKET_MONTH: "month",
+}
+
+
+def report(v: Violations, request: pb.RunReportRequest, at: str = ""):
+    """(report kind, node or "", Period or None, trend) of a well-formed RunReportRequest."""
+    kind = REPORT_KINDS.get(request.report)
+    v.check(kind is not None, f"{at}report", "REPORT_INVALID", "name a report: SALES, MEMBERS, ...")
+    node = check_org_path(v, request.org_path, f"{at}org_path", required=False)
+    period_kind = PERIOD_KINDS.get(request.period.kind)
+    v.check(period_kind is not None, f"{at}period.kind", "PERIOD_KIND_INVALID", "name the period's kind")
+    day = calendar_date(request.period.day)
+    v.check(day is not None, f"{at}period.day", "DAY_INVALID", "a real day is required")
+    period = None
+    if period_kind == Kind.RANGE and day is not None:
+        last = calendar_date(request.period.last_day)
+        v.check(last is not None, f"{at}period.last_day", "DAY_INVALID", "a range needs its last day")
+        if last is not None and v.check(
+            day <= last and (last - day).days < MAX_DAYS,
+            f"{at}period.last_day",
+            "PERIOD_INVALID",
+            f"last_day must be on or after day, by at most {MAX_DAYS} days",
+        ):
+            period = period_of(Kind.RANGE, day, last)
+    elif period_kind is not None and day is not None:
+        v.check(
+            not request.period.HasField("last_day"),
+            f"{at}period.last_day",
+            "LAST_DAY_NOT_SUPPORTED",
+            "only a RANGE takes last_day",
+        )
+        period = period_of(period_kind, day)
+    trend = TRENDS.get(request.trend)
+    v.check(trend is not None, f"{at}trend", "TREND_INVALID", "unknown trend bucket")
+    return kind, node, period, trend or ""
+
+
+def report_export(v: Violations, request: pb.ExportReportRequest):
+    return (*report(v, request.report, "report."), files.check_format(v, request.format))

@@ -21,6 +21,7 @@ from gateway.use_cases import (
     members,
     orders,
     refunds,
+    report_runs,
     reports,
     segments,
     settlement,
@@ -30,7 +31,7 @@ from gateway.use_cases.leases import LEASE_S
 from gateway.use_cases.relay import Services
 from huiyuan.database import Idempotency
 from huiyuan.gateway.v1 import gateway_pb2 as pb, gateway_pb2_grpc
-from huiyuan.runtime.convert import calendar_date, enum_name
+from huiyuan.runtime.convert import calendar_date, calendar_day, enum_name
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_org_path, check_request_id
 from huiyuan.runtime.server import ServiceContext
@@ -91,6 +92,31 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         ):
             yield chunk
 
+    async def RunReport(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        v = Violations()
+        kind, node, period, trend = checks.report(v, request)
+        v.raise_if_any()
+        report, name, tables = await report_runs.run(self.services, self.database, caller, kind, node, period, trend)
+        return pb.RunReportResponse(
+            report=request.report,
+            org_path=report.node,
+            org_name=name,
+            first_day=calendar_day(report.period.first),
+            last_day=calendar_day(report.period.last),
+            tables=[_table(x) for x in tables],
+        )
+
+    async def ExportReport(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        v = Violations()
+        kind, node, period, trend, xlsx = checks.report_export(v, request)
+        v.raise_if_any()
+        for file_name, chunk in await report_runs.export(
+            self.services, self.database, caller, kind, node, period, trend, xlsx
+        ):
+            yield pb.ExportReportResponse(file_name=file_name, chunk=chunk)
+
     async def GetOrder(self, request, context):
         caller = await self.auth.caller(context)
         found = await orders.get_order(self.database, caller, request.order_id)
@@ -127,6 +153,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         caller = await self.auth.caller(context, STORE_ROLES)
         v = Violations()
         check_request_id(v, request.request_id)
+        checks.cashier(v, request.cashier_id)
         v.raise_if_any()
         return await members.register(self.services, self.database, caller, request)
 
@@ -185,3 +212,22 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v.check(bool(request.key_id), "key_id", "KEY_ID_REQUIRED", "key_id is required")
         v.raise_if_any()
         return await api_keys.revoke_key(self.idempotency, caller, request)
+
+
+def _table(table) -> pb.ReportTable:
+    """A report's table (gateway/domain/report_tables.py) as the contract's message."""
+    return pb.ReportTable(
+        name=table.name,
+        title=table.title,
+        columns=[pb.ReportColumn(name=n, title=title) for n, title in table.columns],
+        rows=[pb.ReportRow(cells=[_cell(c) for c in cells], org_path=path) for cells, path in table.rows],
+        note=table.note,
+    )
+
+
+def _cell(cell) -> pb.ReportCell:
+    if cell.value is None:
+        return pb.ReportCell()
+    if cell.kind == "day":
+        return pb.ReportCell(day=calendar_day(cell.value))
+    return pb.ReportCell(**{cell.kind: cell.value})

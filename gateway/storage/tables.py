@@ -2,7 +2,9 @@
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, Table, UniqueConstraint
 
+from gateway.domain.reports import ROLLUPS as REPORT_ROLLUPS
 from huiyuan.database import UtcDateTime, idempotency, new_metadata
+from huiyuan.database.rollups import Rollups, define, define_outbox
 
 metadata = new_metadata()
 # The credentials (gateway/domain/callers.py): a key is kept as its SHA-256 only.
@@ -68,6 +70,7 @@ refunds = Table(
     Column("request_id", String(64), nullable=False),
     Column("request_hash", String(64), nullable=False),
     Column("lines", JSON, nullable=False),  # {line_id: quantity returned}
+    Column("cashier_id", String(64), nullable=False, server_default=""),  # the person at the till
     Column("plan", LargeBinary, nullable=False),  # a RefundResponse with the amounts to move
     # A campaign ReturnDiscountsRequest: each adjustment's share of the returned units
     # (empty when the order had no campaign or coupon discount).
@@ -103,4 +106,12 @@ audit_entries = Table(
     Index("ix_audit_entries_target_path_entry_id", "target_path", "entry_id"),
     Index("ix_audit_entries_org_path_entry_id", "org_path", "entry_id"),
     Index("ix_audit_entries_target_id", "target_id"),
+)
+
+# The reports' rollups of the sales (gateway/domain/reports.py says what each counts) and
+# the outbox that feeds them (huiyuan/database/rollups.py).
+rollup_outbox = define_outbox(metadata)
+ROLLUPS = Rollups(
+    rollup_outbox,
+    *(define(metadata, name, measures, deepest=deepest) for name, (measures, deepest) in REPORT_ROLLUPS.items()),
 )

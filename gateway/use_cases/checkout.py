@@ -40,6 +40,7 @@ from gateway.domain.callers import Caller
 from gateway.domain.orders import NEEDS_ATTENTION, PAID, PENDING, REFUSED, not_finished
 from gateway.domain.sagas import DECISION, is_refusal, refused_step, settled_step, step_id
 from gateway.storage import orders, saga_log
+from gateway.use_cases import sales_facts
 from gateway.use_cases.decisions import Refused, ask, decide, discount_lines, offset_fen_of, priced_items
 from gateway.use_cases.leases import LEASE_S, Lease, lease_until, new_run_id
 from gateway.use_cases.orders import order_view
@@ -99,6 +100,7 @@ class Saga:
         store_path: str,
         actor,
         run_id: str | None = None,
+        create_time=None,
     ):
         self.s = services
         self.database = database  # the gateway's database: the order and its saga log
@@ -106,6 +108,8 @@ class Saga:
         self.request = request
         self.store_path = store_path
         self.actor = actor
+        self.create_time = create_time  # the business day the reports count it on
+        self.decision: saga_log_pb2.CheckoutDecision | None = None  # once read or made
         # run_id: the run that wrote the order row, with its lease; nothing is logged yet.
         # Without it, the lease is to be taken (checkout() below) and the log read.
         self.lease = Lease(database, "order", order_id, run_id)
@@ -161,6 +165,7 @@ class Saga:
     async def _run(self) -> tuple[pb.Receipt, wallet_pb2.HoldResponse | None]:
         r = self.request
         logged, decision = await self._decision()
+        self.decision = decision
         if decision.HasField("refusal"):
             raise Refused(decision.refusal)
         found, quote = decision.lookup, decision.quote
@@ -475,6 +480,11 @@ class Saga:
                 return Finished.of_row(row)
             if wallet_hold is not None:  # a refund later needs the hold its spend was captured from
                 await saga_log.send_entry(tx, self.order_id, "wallet-hold", wallet_hold.SerializeToString(), utcnow())
+            if receipt is not None:
+                assert self.decision is not None
+                await sales_facts.record_sale(
+                    tx, sales_facts.sale(self.actor.org_path, self.create_time, self.request, self.decision, receipt)
+                )
         return finished
 
 
@@ -491,6 +501,7 @@ def saga_of(
         row.store_path,
         actor(row.key_id, row.org_path),
         run_id,
+        row.create_time,
     )
 
 

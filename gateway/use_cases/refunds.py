@@ -45,6 +45,7 @@ from gateway.domain.orders import (
 from gateway.domain.refunds import Returning, amounts_back
 from gateway.domain.sagas import DECISION, REFUND_POINTS, REFUND_WALLET, is_refusal, refused_step, step_id
 from gateway.storage import orders, refunds, saga_log
+from gateway.use_cases import sales_facts
 from gateway.use_cases.leases import LEASE_S, Lease, lease_until, new_run_id
 from gateway.use_cases.orders import order_in_scope
 from gateway.use_cases.relay import relayed
@@ -156,6 +157,7 @@ async def refund(
                 "request_id": request.request_id,
                 "request_hash": digest,
                 "lines": lines,
+                "cashier_id": request.cashier_id,
                 "plan": plan.SerializeToString(),
                 "state": PENDING,
                 "response": None,
@@ -316,6 +318,20 @@ async def _run_plan(services, database: Database, order, row) -> pb.RefundRespon
             if finished.response is None:  # it found a step refused: an operator must look
                 raise not_finished(order.order_id, finished.state, operator=True)
             return pb.RefundResponse.FromString(finished.response)
+        decision = await _log(tx, order.order_id, DECISION, saga_log_pb2.CheckoutDecision)
+        await sales_facts.record_return(
+            tx,
+            sales_facts.returned(
+                order.org_path,
+                row.create_time,
+                row.cashier_id,
+                row.lines,
+                pb.CheckoutRequest.FromString(order.request),
+                decision,
+                pb.CheckoutResponse.FromString(order.response).receipt,
+                plan,
+            ),
+        )
     return plan
 
 

@@ -18,7 +18,7 @@ from google.rpc import status_pb2
 
 from gateway.domain.callers import Caller, operator_id
 from huiyuan.campaign.v1 import campaign_pb2_grpc
-from huiyuan.common.v1 import actor_pb2
+from huiyuan.common.v1 import actor_pb2, rollup_pb2_grpc
 from huiyuan.member.v1 import (
     card_pb2_grpc,
     care_pb2_grpc,
@@ -49,8 +49,20 @@ class Services:
         wallet_channel = clients.channel("wallet", timeout_s, identity)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)
-        self.points = points_pb2_grpc.PointsServiceStub(clients.channel("points", timeout_s, identity))
-        self.campaign = campaign_pb2_grpc.CampaignServiceStub(clients.channel("campaign", timeout_s, identity))
+        points_channel = clients.channel("points", timeout_s, identity)
+        self.points = points_pb2_grpc.PointsServiceStub(points_channel)
+        campaign_channel = clients.channel("campaign", timeout_s, identity)
+        self.campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_channel)
+        # each service's rollups, for the reports (use_cases/report_queries.py)
+        self.rollups = {
+            name: rollup_pb2_grpc.RollupServiceStub(channel)
+            for name, channel in [
+                ("member", member_channel),
+                ("wallet", wallet_channel),
+                ("points", points_channel),
+                ("campaign", campaign_channel),
+            ]
+        }
 
 
 def actor(key_id: str, org_path: str) -> actor_pb2.Actor:

@@ -29,6 +29,7 @@ from huiyuan.database.engines import (
     violated_unique,
 )
 from huiyuan.database.idempotency import RUN_ALONE, Idempotency, request_digest
+from huiyuan.database.rollups import Query as RollupQuery, Row as RollupRow
 from huiyuan.database.upsert import insert_for, insert_new, lock_or_make
 
 
@@ -54,6 +55,8 @@ __all__ = [
     "Batcher",
     "Database",
     "Idempotency",
+    "RollupQuery",
+    "RollupRow",
     "Rows",
     "Transaction",
     "UtcDateTime",

@@ -146,3 +146,31 @@ def create_idempotency_keys() -> None:
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("request_id", name=op.f("pk_idempotency_keys")),
     )
+
+
+def create_rollup_outbox() -> None:
+    """A service's rollup_outbox (rollups.py: define_outbox), as first made. Frozen, as
+    create_idempotency_keys."""
+    op.create_table(
+        "rollup_outbox",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("contributions", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_rollup_outbox")),
+    )
+
+
+def create_rollup(name: str, measures: list[str]) -> None:
+    """A rollup's table (rollups.py: define) with these measures, as first made. Frozen:
+    a measure added later is a new revision's add_column."""
+    table = f"rollup_{name}"
+    op.create_table(
+        table,
+        sa.Column("path", sa.String(length=140), nullable=False),
+        sa.Column("parent_path", sa.String(length=140), nullable=False),
+        sa.Column("grain", sa.String(length=1), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        *(sa.Column(m, sa.BigInteger(), server_default="0", nullable=False) for m in measures),
+        sa.PrimaryKeyConstraint("path", "grain", "day", "key", name=op.f(f"pk_{table}")),
+    )
+    op.create_index(f"ix_{table}_parent_path_grain_day", table, ["parent_path", "grain", "day"])

@@ -54,3 +54,8 @@ def calendar_date(value: date_pb2.Date) -> date | None:
     except ValueError:
         return None
     return day if FIRST_DAY <= day <= LAST_DAY else None
+
+
+def calendar_day(day: date) -> date_pb2.Date:
+    """A date as a google.type.Date."""
+    return date_pb2.Date(year=day.year, month=day.month, day=day.day)

@@ -16,6 +16,7 @@ import io
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -280,3 +281,99 @@ class FileWriter:
     def _named(self, chunk: bytes) -> tuple[str, bytes]:
         name, self.name = self.name, ""
         return name, chunk
+
+
+# A report's cells (gateway ReportCell), each typed on its own: a summary's column holds
+# money on one row and a count on the next.
+RATE = "rate"  # int basis points, shown as a percentage
+HUNDREDTHS = "hundredths"  # int hundredths: 135 is 1.35
+RATE_FORMAT = "0.0%"
+HUNDREDTHS_FORMAT = "0.00"
+COUNT_FORMAT = "#,##0"
+_SHEET_NAME_BAD = str.maketrans(dict.fromkeys("[]:*?/\\", "_"))
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A report's table: its title, headers, rows of (kind, value) cells, a note."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[tuple[str, Any]]]
+    note: str = ""
+
+
+def _report_value(kind: str, value: Any) -> tuple[Any, str]:
+    """(the spreadsheet's value, its number format)."""
+    if value is None:
+        return None, ""
+    if kind == MONEY:
+        return yuan_number(value), MONEY_FORMAT
+    if kind == RATE:
+        return Decimal(value).scaleb(-4), RATE_FORMAT
+    if kind == HUNDREDTHS:
+        return Decimal(value).scaleb(-2), HUNDREDTHS_FORMAT
+    if kind == COUNT:
+        return value, COUNT_FORMAT
+    if kind == DAY:
+        return value, DAY_FORMAT
+    return value, ""
+
+
+def _report_text(kind: str, value: Any) -> str:
+    if value is None:
+        return ""
+    number, _ = _report_value(kind, value)
+    if kind == RATE:
+        return f"{number * 100:.1f}%"
+    return number.isoformat() if isinstance(number, date) else str(number)
+
+
+def write_tables(file_name: str, sheets: list[Sheet], xlsx: bool) -> list[tuple[str, bytes]]:
+    """A report's tables as one file's chunks: an XLSX with a sheet per table (the
+    header bold and frozen, every cell a number or a date where it is one), or a CSV
+    with the tables one after another, each under its title."""
+    if not xlsx:
+        buffer = io.StringIO()
+        buffer.write("\ufeff")
+        out = csv.writer(buffer)
+        for sheet in sheets:
+            out.writerow([sheet.title])
+            out.writerow(sheet.headers)
+            for row in sheet.rows:
+                out.writerow([_report_text(kind, value) for kind, value in row])
+            if sheet.note:
+                out.writerow([sheet.note])
+            out.writerow([])
+        content = buffer.getvalue().encode("utf-8")
+    else:
+        workbook = Workbook()
+        for first in workbook.worksheets:  # the one it starts with: a sheet per table instead
+            workbook.remove(first)
+        used: set[str] = set()
+        for sheet in sheets:
+            title = sheet.title.translate(_SHEET_NAME_BAD)[:28] or "Sheet"
+            while title in used:
+                title += "_"
+            used.add(title)
+            ws = workbook.create_sheet(title)
+            ws.append(sheet.headers)
+            for cell in ws[1]:
+                cell.font = Font(bold=True)
+            ws.freeze_panes = "A2"
+            for number in range(1, len(sheet.headers) + 1):
+                ws.column_dimensions[get_column_letter(number)].width = 16
+            for row in sheet.rows:
+                ws.append([_report_value(kind, value)[0] for kind, value in row])
+                for cell, (kind, value) in zip(ws[ws.max_row], row):
+                    cell.number_format = _report_value(kind, value)[1] or cell.number_format
+                    if kind == TEXT and isinstance(value, str) and value.startswith("="):
+                        cell.data_type = "s"  # a name typed as "=1+1" is a name
+            if sheet.note:
+                ws.append([])
+                ws.append([sheet.note])
+        out_bytes = io.BytesIO()
+        workbook.save(out_bytes)
+        content = out_bytes.getvalue()
+    chunks = [content[i : i + CHUNK_BYTES] for i in range(0, len(content), CHUNK_BYTES)] or [b""]
+    return [(file_name if i == 0 else "", chunk) for i, chunk in enumerate(chunks)]

@@ -4,14 +4,11 @@ loop that folds the service's outbox into them (huiyuan/database/rollups.py)."""
 
 import asyncio
 import logging
-from datetime import date
 from typing import Any
-
-from google.type import date_pb2
 
 from huiyuan.common.v1 import rollup_pb2 as pb, rollup_pb2_grpc
 from huiyuan.database.rollups import Query, Rollups
-from huiyuan.runtime.convert import calendar_date
+from huiyuan.runtime.convert import calendar_date, calendar_day
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.periods import DAY, MAX_DAYS, MONTH
 from huiyuan.runtime.requests import check_org_path
@@ -38,7 +35,12 @@ class RollupServicer(rollup_pb2_grpc.RollupServiceServicer):
         return pb.QueryRollupsResponse(
             results=[
                 pb.RollupResult(
-                    rows=[pb.RollupRow(org_path=r.path, day=_date(r.day), key=r.key, measures=r.measures) for r in rows]
+                    rows=[
+                        pb.RollupRow(
+                            org_path=r.path, day=calendar_day(r.day) if r.day else None, key=r.key, measures=r.measures
+                        )
+                        for r in rows
+                    ]
                 )
                 for rows in results
             ]
@@ -92,10 +94,6 @@ class RollupServicer(rollup_pb2_grpc.RollupServiceServicer):
             keys=tuple(q.keys),
             distinct_keys=q.count_distinct_keys,
         )
-
-
-def _date(day: date | None) -> date_pb2.Date | None:
-    return date_pb2.Date(year=day.year, month=day.month, day=day.day) if day else None
 
 
 def folder(rollups: Rollups) -> Any:
