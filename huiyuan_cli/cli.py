@@ -156,6 +156,8 @@ def parser() -> Parser:
     up.add_argument("--no-demo", action="store_true", help=t("help_no_demo"))
     mig = sub.add_parser("migrate", help=t("help_migrate"))
     mig.add_argument("services", nargs="*", help=t("help_services"))
+    rebuild = sub.add_parser("rebuild-reports", help=t("help_rebuild_reports"))
+    rebuild.add_argument("services", nargs="*", help=t("help_services"))
     member = sub.add_parser("member", help=t("help_member"))
     member.add_argument("action", choices=["find", "list"], metavar="find|list")
     member.add_argument("--phone", help=t("help_phone"))
@@ -210,6 +212,15 @@ def _run(args) -> int:
                     t("unknown_services", names=", ".join(sorted(unknown)), known=", ".join(launcher.SERVICES))
                 )
             launcher.migrate_all(args.services or list(launcher.SERVICES))
+            return 0
+        if args.command == "rebuild-reports":
+            unknown = set(args.services) - set(launcher.SERVICES)
+            if unknown:
+                raise SystemExit(
+                    t("unknown_services", names=", ".join(sorted(unknown)), known=", ".join(launcher.SERVICES))
+                )
+            for service, count, seconds in launcher.rebuild_reports(args.services or list(launcher.SERVICES)):
+                print(t("rebuilt_reports", service=service, count=f"{count:,}", seconds=f"{seconds:.1f}"))
             return 0
         if args.command == "pos":
             return pos.run(args)

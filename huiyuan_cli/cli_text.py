@@ -123,6 +123,22 @@ TEXT = {
     "help_up": ("在本机运行全部服务，并写入示例数据", "run every service on this machine with demo data"),
     "help_no_demo": ("不写入示例数据", "do not seed demo data"),
     "help_migrate": ("执行数据库迁移", "apply database migrations"),
+    "help_rebuild_reports": (
+        "从原始记录重算报表汇总（各服务的 rollup）",
+        "recompute the reports' rollups from the raw records",
+    ),
+    "rebuilt_reports": (
+        "{service}：重算 {count} 条贡献，用时 {seconds} 秒",
+        "{service}: {count} contributions recounted in {seconds} s",
+    ),
+    "help_report": (
+        "report：sales 经营概况 | members 会员分析 | behaviour 消费行为 | liability 负债 | campaigns 营销效果 | staff 绩效",
+        "report: sales | members | behaviour | liability | campaigns | staff",
+    ),
+    "help_period": (
+        "report：期间 day|week|month|quarter|year，含 --date（默认今天）；或用 --month、--from/--to",
+        "report: the period day|week|month|quarter|year holding --date (today by default); or --month, --from/--to",
+    ),
     "help_services": ("要迁移的服务（默认全部）", "the services to migrate (default: all)"),
     "help_member": ("查会员（直连会员服务）", "look members up (the member service itself)"),
     "help_wallet": ("会员的储值（直连会员与储值服务）", "a member's stored value (the member and wallet services)"),
@@ -239,6 +255,9 @@ TEXT = {
         "         [--format xlsx|csv] [--out 文件]       订单导出为 Excel（默认本月至今）\n"
         "  settlement [--month ... | --from ... --to ...]   门店间储值结算\n"
         "  day [--date today|yesterday|2026-11-23] [--store 路径]   日结：各收款方式的收与退\n"
+        "  report --report sales|members|behaviour|liability|campaigns|staff [--org 路径]\n"
+        "         [--period day|week|month|quarter|year --date 日期 | --month ... | --from ... --to ...]\n"
+        "         [--out 文件 --format xlsx|csv]        报表：本期、上期、去年同期，按下级与日期\n"
         "  refund-top-up 充值单号 --reason R            充值退款（原路退回）\n"
         "  cancel-card --card N --reason R  |  card-history --card N   销卡 / 卡的记录\n"
         "  export-members [--org 路径] [--tag T] [--birthday-days N] [--anniversary-days N]\n"
@@ -278,6 +297,9 @@ TEXT = {
         "         [--format xlsx|csv] [--out FILE]       the orders for Excel (default: this month)\n"
         "  settlement [--month ... | --from ... --to ...]   stored value loaded in one store, spent in another\n"
         "  day [--date today|yesterday|2026-11-23] [--store PATH]   the store's day, by tender\n"
+        "  report --report sales|members|behaviour|liability|campaigns|staff [--org PATH]\n"
+        "         [--period day|week|month|quarter|year --date DAY | --month ... | --from ... --to ...]\n"
+        "         [--out FILE --format xlsx|csv]        a report: this period, the one before, a year ago\n"
         "  refund-top-up TOP_UP_ID --reason R            the money back to its tender\n"
         "  cancel-card --card N --reason R  |  card-history --card N\n"
         "  export-members [--org PATH] [--tag T] [--birthday-days N] [--anniversary-days N]\n"

@@ -49,6 +49,35 @@ def migrate_all(names=SERVICES) -> None:
         print(t("up_migrated", name=f"{name:<9}", database=settings.database_url.split("@")[-1]))
 
 
+def rebuild_reports(names) -> list[tuple[str, int, float]]:
+    """Every rollup of each named service recomputed from its raw records (docs/reports.md),
+    on its database as the service's settings name it; the services may keep running.
+    (service, contributions counted, seconds) each."""
+    import asyncio
+
+    from huiyuan.database import Database, engines
+
+    def rebuild_of(name: str):
+        module = "gateway.use_cases.reports" if name == "gateway" else f"services.{name}.use_cases.reports"
+        return importlib.import_module(module).rebuild
+
+    async def run(name: str) -> tuple[str, int, float]:
+        settings = Settings.from_env(name)
+        migrate.upgrade(spec_of(name).migrations_dir, settings.database_url, name)
+        engine = engines.make_async_engine(settings.database_url, name)
+        database = Database(engine, name, 2)
+        await database.open()
+        started = time.monotonic()
+        try:
+            count = await rebuild_of(name)(database)
+        finally:
+            await database.close()
+            await engine.dispose()
+        return name, count, time.monotonic() - started
+
+    return [asyncio.run(run(name)) for name in names]
+
+
 def check_ports_free() -> None:
     """Every service's port is free before anything starts: a port another run holds
     would answer the health check, and the demo would go into that run, with a terminal

@@ -90,6 +90,7 @@ ACTIONS = [
     "import-members",
     "batch-top-up",
     "day",
+    "report",
     "care",
     "contact",
     "contacts",
@@ -146,6 +147,8 @@ def add_parser(sub) -> None:
     pos.add_argument("--month", type=cli_args.month, help=t("help_month"))
     pos.add_argument("--format", default="xlsx", choices=["xlsx", "csv"], help=t("help_format"))
     pos.add_argument("--out", default="", help=t("help_out"))
+    pos.add_argument("--report", default="sales", choices=pos_office.REPORTS, help=t("help_report"))
+    pos.add_argument("--period", default="day", choices=pos_office.PERIODS, help=t("help_period"))
 
 
 def sale_line(line_id: str, text: str):
@@ -332,6 +335,8 @@ def _act(args, stub, auth) -> int:
         pos_office.batch_top_up(stub, auth, args)
     elif args.action == "day":
         pos_office.day_summary(stub, auth, args)
+    elif args.action == "report":
+        pos_office.report(stub, auth, args)
     elif args.action in COUNT_CARD_COMMANDS:
         pos_count_cards.count_cards(stub.channel, auth, args, lookup_to_change)
     elif args.action in ("set-pin", "reset-pin"):

@@ -11,7 +11,7 @@ from pathlib import Path
 from huiyuan.runtime.business_time import CHAIN_ZONE
 from huiyuan.runtime.money import yuan
 from huiyuan_cli import cli_args
-from huiyuan_cli.cli_text import enum_text, headings, left, right, t
+from huiyuan_cli.cli_text import enum_text, headings, left, right, t, width
 from huiyuan_cli.pos_retry import change
 
 READS = {".csv": False, ".txt": False, ".xlsx": True}  # a file's suffix: is it XLSX
@@ -358,3 +358,63 @@ def contacts(channel, auth, args) -> None:
         )
     if not found:
         print(t("no_contacts"))
+
+
+REPORTS = ("sales", "members", "behaviour", "liability", "campaigns", "staff")
+PERIODS = ("day", "week", "month", "quarter", "year")
+
+
+def report(gateway, auth, args) -> None:
+    """A back office's report (docs/reports.md): --report sales|members|..., the node of
+    --org (the key's by default) and a period: --period day|week|month|quarter|year
+    holding --date (today by default), or --month, or --from/--to. Printed as text
+    tables, or with --out written to a file (--format xlsx|csv)."""
+    from huiyuan.gateway.v1 import gateway_pb2 as pb
+    from huiyuan.runtime.convert import calendar_day
+
+    kind = pb.ReportKind.Value(f"REPORT_KIND_{(args.report or 'sales').upper()}")
+    if args.month or args.first_day:
+        first, last = cli_args.period(args)
+        period = pb.ReportPeriod(kind=pb.PERIOD_KIND_RANGE, day=calendar_day(first), last_day=calendar_day(last))
+    else:
+        day = args.day or cli_args.today()
+        period = pb.ReportPeriod(kind=pb.PeriodKind.Value(f"PERIOD_KIND_{args.period.upper()}"), day=calendar_day(day))
+    request = pb.RunReportRequest(report=kind, org_path=args.org, period=period)
+    if args.out:
+        export = pb.ExportReportRequest(report=request, format=file_format(args.format == "xlsx"))
+        save_file(gateway.ExportReport(export, metadata=auth, timeout=120), args.out)
+        return
+    answer = gateway.RunReport(request, metadata=auth, timeout=60)
+    first, last = answer.first_day, answer.last_day
+    print(
+        f"{answer.org_name} ({answer.org_path})  {first.year}-{first.month:02d}-{first.day:02d} ~ {last.year}-{last.month:02d}-{last.day:02d}"
+    )
+    for table in answer.tables:
+        print()
+        print(f"【{table.title}】")
+        rows = [[c.title for c in table.columns]] + [[_cell_text(c) for c in r.cells] for r in table.rows]
+        widths = [max(width(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for n, row in enumerate(rows):
+            print(
+                "  ".join(left(v, w) if i == 0 or n == 0 else right(v, w) for i, (v, w) in enumerate(zip(row, widths)))
+            )
+        if table.note:
+            print(table.note)
+
+
+def _cell_text(cell) -> str:
+    kind = cell.WhichOneof("value")
+    if kind is None:
+        return "-"
+    value = getattr(cell, kind)
+    if kind == "money_fen":
+        return yuan(value)
+    if kind == "rate_bp":
+        return f"{value / 100:.1f}%"
+    if kind == "hundredths":
+        return f"{value // 100}.{value % 100:02d}"
+    if kind == "day":
+        return f"{value.year}-{value.month:02d}-{value.day:02d}"
+    if kind in ("count", "points"):
+        return f"{value:,}"
+    return str(value)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from openpyxl import load_workbook
 
 from gateway.storage.tables import ROLLUPS, orders, refunds
-from gateway.use_cases import sales_facts
+from gateway.use_cases import reports
 from huiyuan.common.v1 import file_pb2
 from huiyuan.database import RollupQuery, engines
 from huiyuan.database.direct import Database
@@ -383,5 +383,5 @@ def test_the_fold_equals_the_rebuild_and_the_raw_sums_across_midnight(north, dat
         assert paid == measures.get("net_fen", 0), day
         refunded = sum(dict(m).get("refunded_fen", 0) for d, _, m in folded[2] if d == day)
         assert refunded == measures.get("refunded_fen", 0), day
-    run_on(database_url, lambda database: sales_facts.rebuild(database))
+    run_on(database_url, lambda database: reports.rebuild(database))
     assert _totals(database_url) == folded

@@ -92,18 +92,19 @@ NAMES = OrgNames()
 
 async def fetch(services, database: Database, asks: list[Ask]) -> list[list[RollupRow]]:
     """The answers to every ask, in order: one call per service, all at once."""
+    unique = list(dict.fromkeys(asks))  # a year's period before is the year earlier: asked once
     by_source: dict[str, list[int]] = {}
-    for i, ask in enumerate(asks):
+    for i, ask in enumerate(unique):
         by_source.setdefault(ask.source, []).append(i)
-    answers: list[list[RollupRow]] = [[] for _ in asks]
+    answers: list[list[RollupRow]] = [[] for _ in unique]
 
     async def local(indexes: list[int]) -> None:
         async with database.reading() as tx:
             for i in indexes:
-                answers[i] = await sales_facts.query(tx, asks[i].query)
+                answers[i] = await sales_facts.query(tx, unique[i].query)
 
     async def remote(source: str, indexes: list[int]) -> None:
-        request = rollup_pb2.QueryRollupsRequest(queries=[_message(asks[i].query) for i in indexes])
+        request = rollup_pb2.QueryRollupsRequest(queries=[_message(unique[i].query) for i in indexes])
         async with relayed(source):
             response = await services.rollups[source].QueryRollups(request)
         for i, result in zip(indexes, response.results):
@@ -118,7 +119,8 @@ async def fetch(services, database: Database, asks: list[Ask]) -> list[list[Roll
             ]
 
     await asyncio.gather(*(local(ix) if source == GATEWAY else remote(source, ix) for source, ix in by_source.items()))
-    return answers
+    position = {ask: i for i, ask in enumerate(unique)}
+    return [answers[position[ask]] for ask in asks]
 
 
 def _message(q: RollupQuery) -> rollup_pb2.RollupQuery:

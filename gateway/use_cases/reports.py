@@ -1,6 +1,7 @@
 """What the back office reads of the gateway's own book of orders: a store's day (for
 the daily summary) and the orders of a node and period as a CSV or XLSX file (the
-consumption report a region opens in Excel)."""
+consumption report a region opens in Excel); and the rebuild of the gateway's rollups
+(the reports of report_runs.py), as every service's use_cases/reports.py has it."""
 
 import asyncio
 from dataclasses import dataclass, field
@@ -10,7 +11,8 @@ from google.rpc import status_pb2
 
 from gateway.domain.callers import Caller, denied
 from gateway.storage import reports
-from gateway.use_cases import tenders
+from gateway.storage.tables import ROLLUPS
+from gateway.use_cases import sales_facts, tenders
 from gateway.use_cases.relay import relayed
 from gateway.use_cases.segments import count_members
 from huiyuan.database import Database
@@ -220,3 +222,9 @@ def _refusal(order, answer) -> str:
     if order.refusal is not None:
         return from_status(status_pb2.Status.FromString(order.refusal)).zh or ""
     return answer.refusal_reason if answer is not None else ""
+
+
+async def rebuild(database: Database) -> int:
+    """Recompute the gateway's rollups from its orders and refunds (docs/reports.md); how
+    many contributions were counted."""
+    return await ROLLUPS.rebuild(database, sales_facts.all_facts)

@@ -9,7 +9,7 @@ from gateway.domain import reports
 from gateway.storage import sales_facts
 from gateway.storage.tables import ROLLUPS
 from huiyuan.campaign.v1 import campaign_pb2
-from huiyuan.database import Database, Transaction
+from huiyuan.database import Transaction
 from huiyuan.gateway.v1 import gateway_pb2 as pb, saga_log_pb2
 from huiyuan.runtime.money import split_proportionally
 from huiyuan.runtime.rollups import Contribution
@@ -137,9 +137,3 @@ async def all_facts(tx) -> AsyncIterator[list[Contribution]]:
                 )
             )
         ]
-
-
-async def rebuild(database: Database) -> int:
-    """Recompute the gateway's rollups from its orders and refunds; how many
-    contributions."""
-    return await ROLLUPS.rebuild(database, all_facts)

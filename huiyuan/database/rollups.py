@@ -283,7 +283,10 @@ class Rollups:
         if q.by_key and not q.distinct_keys:
             group.append(t.c.key)
         if q.distinct_keys:
-            statement = select(*group, func.count(t.c.key.distinct()).label(DISTINCT)).where(*where).group_by(*group)
+            # a node's row of one grain and day has each key once: a count, not a distinct count
+            one_row_each = len(pieces) == 1 and pieces[0].first == pieces[0].last and not q.bucket
+            counted = func.count() if one_row_each else func.count(t.c.key.distinct())
+            statement = select(*group, counted.label(DISTINCT)).where(*where).group_by(*group)
             names: tuple[str, ...] = (DISTINCT,)
             sign = 1
         else:
