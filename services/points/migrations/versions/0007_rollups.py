@@ -1,8 +1,9 @@
 """the reports' rollups: their outbox and tables (points, points_expiring)
 
-The tables are created empty: run the points service's rollup rebuild
-(services/points/use_cases/reports.py rebuild) once after this revision, to count the
-facts written before it. Old code keeps working: it writes no outbox rows.
+The tables are created empty. The previous release keeps working on the migrated
+schema but records nothing in the outbox: once every replica runs this release, run the
+points service's rollup rebuild (services/points/use_cases/reports.py rebuild) once, to
+count the facts written before.
 
 Revision ID: 0007
 Revises: 0006

@@ -1,10 +1,10 @@
 """the reports' rollups: their outbox and tables (stored_value, count_cards, top_ups),
 and the top-up's cashier and till (the staff report's key and node)
 
-The tables are created empty: run the wallet's rollup rebuild
-(services/wallet/use_cases/reports.py rebuild) once after this revision, to count
-the facts written before it. Old code keeps working: it writes no outbox rows, and the
-top-ups it writes get '' for cashier and till.
+The tables are created empty. The previous release keeps working on the migrated
+schema (its top-ups get '' for cashier and till) but records nothing in the outbox: once
+every replica runs this release, run the wallet's rollup rebuild
+(services/wallet/use_cases/reports.py rebuild) once, to count the facts written before.
 
 Revision ID: 0008
 Revises: 0007
