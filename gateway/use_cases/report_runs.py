@@ -25,7 +25,7 @@ from huiyuan.runtime import files, words
 from huiyuan.runtime.clock import today
 from huiyuan.runtime.convert import calendar_day
 from huiyuan.runtime.errors import NotFound
-from huiyuan.runtime.periods import DAY, MONTH, Period
+from huiyuan.runtime.periods import DAY, MONTH, NEVER_EXPIRES, Period
 
 GATEWAY = "gateway"
 TREND_DAY, TREND_WEEK, TREND_MONTH = "day", "week", "month"
@@ -33,21 +33,15 @@ NAMES_KEPT_S = 60.0  # a renamed store shows under its new name within a minute
 WEEKDAYS = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
 MOVEMENT_WORDS = {  # the ledgers' entry and movement kinds, as a finance department reads them
     "TOP_UP": "充值",
+    "TOP_UP_BONUS": "充值赠送",
     "TOP_UP_REFUND": "充值退款",
-    "SPEND": "消费",
-    "CAPTURE": "消费",
+    "CONSUMPTION": "消费",
     "CONSUMPTION_REFUND": "消费退回",
-    "REFUND": "退回",
-    "ADJUST": "调整",
     "ADJUSTMENT": "调整",
+    "GRANT": "获得",
+    "SPEND": "使用",
     "EXPIRE": "过期",
-    "EXPIRY": "过期",
-    "EARN": "获得",
-    "ACCRUE": "获得",
-    "GRANT": "赠送",
-    "REVERSE": "退货扣回",
-    "REDEEM": "兑换礼品",
-    "BATCH_TOP_UP": "企业充值",
+    "REVERSAL": "退货扣回",
 }
 
 
@@ -132,6 +126,7 @@ def _message(q: RollupQuery) -> rollup_pb2.RollupQuery:
         grouping=rollup_pb2.RollupGrouping(by_child=q.by_child, bucket=bucket, by_key=q.by_key),
         keys=list(q.keys),
         count_distinct_keys=q.distinct_keys,
+        counted_measure=q.counted,
     )
     if q.first is not None:
         message.first_day.CopyFrom(calendar_day(q.first))
@@ -247,11 +242,11 @@ TENDER_WORDS = {
 
 async def sales(services, database: Database, r: Report, names: Mapping[str, str]) -> list[Table]:
     asks = [Ask(GATEWAY, q("sales", r, p)) for p in r.periods]
-    asks += [Ask("member", q("visitors", r, p, distinct_keys=True)) for p in r.periods]
+    asks += [Ask("member", q("visitors", r, p, distinct_keys=True, counted="orders")) for p in r.periods]
     asks += [
         Ask(GATEWAY, q("tenders", r, by_key=True)),
         Ask(GATEWAY, q("sales", r, by_child=True)),
-        Ask("member", q("visitors", r, by_child=True, distinct_keys=True)),
+        Ask("member", q("visitors", r, by_child=True, distinct_keys=True, counted="orders")),
         Ask(GATEWAY, trend_query("sales", r)),
     ]
     answers = await fetch(services, database, asks)
@@ -352,7 +347,7 @@ async def members(services, database: Database, r: Report, names: Mapping[str, s
     for p in r.periods:
         asks += [
             Ask("member", q("registrations", r, p)),
-            Ask("member", q("visitors", r, p, distinct_keys=True)),
+            Ask("member", q("visitors", r, p, distinct_keys=True, counted="orders")),
             Ask("member", q("first_visits", r, p)),
             Ask("member", q("visitors", r, p)),
         ]
@@ -361,7 +356,7 @@ async def members(services, database: Database, r: Report, names: Mapping[str, s
         Ask("member", as_of("tiers", r.node, r.period.last, by_key=True)),
         Ask("member", q("tier_moves", r, by_key=True)),
         Ask("member", q("registrations", r, by_child=True)),
-        Ask("member", q("visitors", r, by_child=True, distinct_keys=True)),
+        Ask("member", q("visitors", r, by_child=True, distinct_keys=True, counted="orders")),
         Ask("member", trend_query("registrations", r)),
     ]
     answers, snapshot, tiers = await asyncio.gather(
@@ -380,11 +375,10 @@ async def members(services, database: Database, r: Report, names: Mapping[str, s
         )
     tables = [t.compared("summary", "会员概况", MEMBER_METRICS, periods)]
     now = Table("now", "当前会员", [("metric", "指标"), ("value", "数值")], note="按今天计算，不随所选期间变化。")
-    if snapshot is not None:
-        now.add([t.text("会员总数"), t.count(snapshot.members)])
-        now.add([t.text("沉睡会员（90天未消费）"), t.count(snapshot.quiet_members)])
-        now.add([t.text("从未消费会员"), t.count(snapshot.never_visited)])
-        now.add([t.text("未来30天生日会员"), t.count(snapshot.birthday_members_next_30_days)])
+    now.add([t.text("会员总数"), t.count(snapshot.members)])
+    now.add([t.text("沉睡会员（90天未消费）"), t.count(snapshot.quiet_members)])
+    now.add([t.text("从未消费会员"), t.count(snapshot.never_visited)])
+    now.add([t.text("未来30天生日会员"), t.count(snapshot.birthday_members_next_30_days)])
     tables.append(now)
     channels = Table("by_channel", "注册渠道", [("channel", "渠道"), ("members", "新会员")])
     for key, s in sorted(by(answers[12], "key").items()):
@@ -438,14 +432,11 @@ async def members(services, database: Database, r: Report, names: Mapping[str, s
     return tables
 
 
-async def _summary_of_members(services, node: str):
+async def _summary_of_members(services, node: str) -> member_pb2.SummarizeMembersResponse:
     """The member service's snapshot of the node's members now (quiet, birthdays, RFM)."""
-    summarize = getattr(services.member, "SummarizeMembers", None)
-    if summarize is None or not hasattr(member_pb2, "SummarizeMembersRequest"):
-        return None
-    request = member_pb2.SummarizeMembersRequest(org_path=node, as_of_day=calendar_day(today()))
+    request = member_pb2.SummarizeMembersRequest(org_path=node, as_of=calendar_day(today()))
     async with relayed("member"):
-        return await summarize(request)
+        return await services.member.SummarizeMembers(request)
 
 
 async def _tier_names(services) -> dict[str, tuple[str, int]]:
@@ -537,7 +528,7 @@ async def behaviour(services, database: Database, r: Report, names: Mapping[str,
         [("recency", "最近消费(R)"), ("frequency", "消费频次(F)"), ("monetary", "消费金额(M)"), ("members", "人数")],
         note="各维度按本节点会员五等分，5 为最好；按今天计算。",
     )
-    for cell in getattr(snapshot, "rfm_cells", []) if snapshot is not None else []:
+    for cell in snapshot.rfm_cells:
         rfm.add(
             [
                 t.count(cell.recency_score),
@@ -568,7 +559,7 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
         Ask("wallet", as_of("count_cards", r.node, opening)),
         Ask("wallet", as_of("count_cards", r.node, closing)),
         Ask("wallet", q("count_cards", r)),
-        Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, date(9999, 12, 31))),
+        Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, NEVER_EXPIRES)),
         Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, now + timedelta(days=29))),
     ]
     a = await fetch(services, database, asks)

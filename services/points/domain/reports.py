@@ -10,7 +10,7 @@ these same functions.
   spendable yet (a grant's return window): + on the grant's day, - on the day its lot
   becomes spendable or expires, whichever comes first, at the store that earned it.
 - points_expiring (by day, not running, to stores): what is left in each lot, on the
-  last business day it can be spent (a lot that never expires: 9999-12-31), at the
+  last business day it can be spent (a lot that never expires: NEVER, the last day a request can name), at the
   store that earned it: + when the lot is made, - when points leave it (held for an
   offset, redeemed, adjusted, taken back by a reversal, expired), + when they come back
   (a hold released or captured for less, a spend returned).
@@ -21,6 +21,7 @@ Pure: no database, no clock.
 from datetime import date, datetime, timedelta
 
 from huiyuan.runtime.business_time import local
+from huiyuan.runtime.periods import NEVER_EXPIRES
 from huiyuan.runtime.rollups import Contribution
 from services.points.domain.lots import MovementKind
 
@@ -29,7 +30,7 @@ POINTS_EXPIRING = "points_expiring"
 POINTS_MEASURES = ("points", "pending_points")
 EXPIRING_MEASURES = ("points",)
 CHAIN = "hq"  # where a movement with no store is counted
-NEVER = date(9999, 12, 31)  # the expiry day of a lot that never expires
+NEVER = NEVER_EXPIRES  # the expiry day of a lot that never expires
 
 
 def business_day(moment: datetime) -> date:
