@@ -4,6 +4,7 @@ returned, folded from the outbox and read through the real RollupService; checke
 against hand-computed figures, against sums over the raw tables, and against a
 rebuild from the raw records. On SQLite and on PostgreSQL."""
 
+import asyncio
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -564,3 +565,95 @@ def test_concurrent_redemptions_of_one_member_count_them_once(campaign, campaign
     assert rows == [
         ("hq/west", "", {"orders": 8, "discount_fen": 16_00, "sales_fen": 144_00, "members": 1, "returned_fen": 0})
     ]
+
+
+def test_facts_from_before_the_rollups_are_backfilled_and_rebuilt(database_url):
+    """A database at 0007 with a redeemed order and coupons: 0008 fills what the new
+    columns say of them (issuing node, fixed value, own discounts, first members), and
+    the rebuild counts them."""
+    import json
+
+    from sqlalchemy import text
+
+    from huiyuan.database import engines as db, migrate
+    from huiyuan.database.direct import Database
+    from services.campaign.app import SPEC
+    from tests.conftest import per_service
+
+    url = per_service(database_url, "campaign").replace("campaign.db", "campaign-0007.db")
+    schema = "campaign_0007"  # on PostgreSQL a schema of its own, at the old revision
+    migrate.upgrade(SPEC.migrations_dir, url, schema, "0007")
+    engine = db.make_sync_engine(url, schema)
+    at = "2026-11-23 15:59:59+00:00"  # 23:59:59 in Shanghai
+    body = {"kind": "FIXED", "amount_fen": 5_00, "org_path": "hq/east", "name": "5元"}
+    with engine.begin() as connection:
+        for campaign_id, kind in (("c_1", "THRESHOLD_REDUCTION"), ("c_2", "COUPONS")):
+            connection.execute(
+                text(
+                    "INSERT INTO campaigns (campaign_id, kind, status, org_path, exclusive_group, body, create_time,"
+                    " update_time) VALUES (:c, :k, 'ACTIVE', 'hq', '', '{}', :t, :t)"
+                ),
+                {"c": campaign_id, "k": kind, "t": at},
+            )
+        connection.execute(
+            text("INSERT INTO coupon_templates VALUES ('ct_1', 'c_2', :b, :t)"), {"b": json.dumps(body), "t": at}
+        )
+        for coupon_id, state, reservation in (("cp_1", "REDEEMED", "rs_1"), ("cp_2", "AVAILABLE", None)):
+            connection.execute(
+                text(
+                    "INSERT INTO coupons (coupon_id, coupon_code, template_id, member_id, state, reservation_id,"
+                    " valid_from_time, valid_until_time, issue_time) VALUES (:c, :c, 'ct_1', 'm_1', :s, :r, :t,"
+                    " '2026-12-01 16:00:00+00:00', :t)"
+                ),
+                {"c": coupon_id, "s": state, "r": reservation, "t": at},
+            )
+        for reservation in ("rs_1", "rs_2"):
+            connection.execute(
+                text("INSERT INTO reservations VALUES (:r, 'm_1', :r, 'hq/east/sh-001', 'CAPTURED', :t, :t)"),
+                {"r": reservation, "t": at},
+            )
+            for campaign_id, fen in (("c_1", 20_00), ("c_2", 5_00)):
+                connection.execute(
+                    text(
+                        "INSERT INTO campaign_uses (reservation_id, campaign_id, member_id, store_path, business_day,"
+                        " amount_fen, state) VALUES (:r, :c, 'm_1', 'hq/east/sh-001', '2026-11-23', :a, 'CAPTURED')"
+                    ),
+                    {"r": reservation, "c": campaign_id, "a": fen},
+                )
+    migrate.upgrade(SPEC.migrations_dir, url, schema)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT coupon_id, issue_path, face_fen FROM coupons ORDER BY 1")).all() == [
+            ("cp_1", "hq/east", 5_00),
+            ("cp_2", "hq/east", 5_00),
+        ]
+        assert connection.execute(
+            text("SELECT reservation_id, campaign_id, own_fen FROM campaign_uses ORDER BY 1, 2")
+        ).all() == [("rs_1", "c_1", 20_00), ("rs_1", "c_2", 0), ("rs_2", "c_1", 20_00), ("rs_2", "c_2", 0)]
+        assert connection.execute(text("SELECT * FROM campaign_members")).all() == [("c_1", "m_1", "rs_1")]
+    engine.dispose()
+
+    async def rebuilt():
+        database = Database(db.make_async_engine(url, schema), schema, 2)
+        await database.open()
+        try:
+            assert await reports.rebuild(database) > 0
+            async with database.reading() as tx:
+                from huiyuan.database.rollups import Query
+
+                day = date(2026, 11, 23)
+                campaigns = await ROLLUPS.query(tx, Query("campaigns", "hq", day, day, by_key=True))
+                coupons = await ROLLUPS.query(tx, Query("coupons", "hq/east", day, day, by_key=True))
+                out = await ROLLUPS.query(tx, Query("coupons_outstanding", "hq", day, date(2026, 12, 31)))
+        finally:
+            await database.close()
+            await database.engine.dispose()
+        return campaigns, coupons, out
+
+    campaigns, coupons, outstanding = asyncio.run(rebuilt())
+    assert [(r.key, r.measures) for r in campaigns] == [
+        ("c_1", {"orders": 2, "discount_fen": 40_00, "sales_fen": 0, "members": 1, "returned_fen": 0})
+    ]
+    assert [(r.key, r.measures) for r in coupons] == [
+        ("ct_1", {"issued": 2, "redeemed": 1, "discount_fen": 0, "voided": 0})
+    ]
+    assert [r.measures for r in outstanding] == [{"coupons": 1, "face_fen": 5_00}]  # expiring 2 December (Shanghai)
