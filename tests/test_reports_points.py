@@ -301,7 +301,7 @@ def test_a_lots_expiry_day_is_its_last_business_day_and_pending_ends_when_it_is_
     from services.points.domain.reports import lot_change_contributions, movement_contributions, new_lot_contributions
 
     midnight = datetime(2027, 4, 2, 16, 0, 0, tzinfo=UTC)  # 00:00 on the 3rd in Shanghai
-    assert expiry_day(midnight) == date(2027, 4, 2) and expiry_day(None) == NEVER == date(9999, 12, 31)
+    assert expiry_day(midnight) == date(2027, 4, 2) and expiry_day(None) == NEVER == date(9998, 12, 31)
     assert expiry_day(midnight + timedelta(seconds=1)) == date(2027, 4, 3)
     before = midnight - timedelta(seconds=1)
     (moved,) = movement_contributions("SPEND", -5, "", before)

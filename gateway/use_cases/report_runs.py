@@ -21,6 +21,7 @@ from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.common.v1 import rollup_pb2
 from huiyuan.database import Database, RollupQuery, RollupRow
 from huiyuan.member.v1 import member_pb2, org_pb2
+from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime import files, words
 from huiyuan.runtime.clock import today
 from huiyuan.runtime.convert import calendar_day
@@ -562,7 +563,7 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
         Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, NEVER_EXPIRES)),
         Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, now + timedelta(days=29))),
     ]
-    a = await fetch(services, database, asks)
+    a, policy = await asyncio.gather(fetch(services, database, asks), _offset_policy(services, r.node))
     tables = []
     stored = Table(
         "stored_value",
@@ -593,20 +594,25 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
         p, b = s.get("principal_fen", 0), s.get("bonus_fen", 0)
         by_store.add([t.text(child_name(names, path)), t.money(p), t.money(b), t.money(p + b)], path)
     tables.append(by_store)
+    per_yuan = policy.points_per_yuan or 100
     points = Table(
-        "points", "积分负债", [("item", "项目"), ("points", "积分")], note="即将过期：按今天起计，假设期间不再使用。"
+        "points",
+        "积分负债",
+        [("item", "项目"), ("points", "积分"), ("value_fen", "折合金额")],
+        note=f"折合金额按抵扣比例 {per_yuan} 积分 = 1 元；即将过期：按今天起计，假设期间不再使用。",
     )
-    points.add([t.text("期初积分"), t.points(sums(a[4]).get("points", 0))])
-    for key, s in sorted(by(a[6], "key").items()):
-        points.add([t.text(MOVEMENT_WORDS.get(key, key)), t.points(s.get("points", 0))])
-    points.add([t.text("期末积分"), t.points(sums(a[5]).get("points", 0))])
-    if "pending_points" in sums(a[5]):
-        points.add([t.text("其中待生效"), t.points(sums(a[5])["pending_points"])])
-    expiring = a[8]
+
+    def points_row(label: str, n: int) -> None:
+        points.add([t.text(label), t.points(n), t.money(n * 100 // per_yuan)])
+
+    points_row("期初积分", sums(a[4]).get("points", 0))
+    for key, moved in sorted(by(a[6], "key").items()):
+        points_row(MOVEMENT_WORDS.get(key, key), moved.get("points", 0))
+    points_row("期末积分", sums(a[5]).get("points", 0))
+    points_row("其中待生效", sums(a[5]).get("pending_points", 0))
     for days in (30, 60, 90):
         last = now + timedelta(days=days - 1)
-        n = sum(row.measures.get("points", 0) for row in expiring if row.day is not None and row.day <= last)
-        points.add([t.text(f"{days}天内过期"), t.points(n)])
+        points_row(f"{days}天内过期", sum(row.measures.get("points", 0) for row in a[8] if row.day and row.day <= last))
     tables.append(points)
     cards = Table("count_cards", "计次卡", [("item", "项目"), ("amount_fen", "金额")])
     cards.add([t.text("期初未消耗"), t.money(sums(a[9]).get("unearned_fen", 0))])
@@ -627,6 +633,11 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
     coupons.add([t.text("30天内过期"), t.count(soon.get("coupons", 0)), t.money(soon.get("face_fen", 0))])
     tables.append(coupons)
     return tables
+
+
+async def _offset_policy(services, node: str) -> points_pb2.OffsetPolicy:
+    async with relayed("points"):
+        return (await services.points.GetOffsetPolicy(points_pb2.GetOffsetPolicyRequest(org_path=node))).policy
 
 
 # ---------------------------------------------------------------------- 营销效果

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from huiyuan.runtime.business_time import local
+from huiyuan.runtime.periods import NEVER_EXPIRES
 from huiyuan.runtime.rollups import Contribution
 
 CAMPAIGNS, COUPONS, COUPONS_OUTSTANDING = "campaigns", "coupons", "coupons_outstanding"
 CAMPAIGN_MEASURES = ("orders", "discount_fen", "sales_fen", "members", "returned_fen")
 COUPON_MEASURES = ("issued", "redeemed", "discount_fen", "voided")
 OUTSTANDING_MEASURES = ("coupons", "face_fen")
-NO_EXPIRY = date(9999, 12, 31)
+NO_EXPIRY = NEVER_EXPIRES  # the last day a request can name, so "from today on" holds it
 
 
 def business_day(moment: datetime) -> date:
