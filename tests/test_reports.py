@@ -482,3 +482,42 @@ def test_members_and_behaviour_of_a_store(north, member_service):
     ]
     assert categories == [("饮料", 3, 30_00), ("零食", 1, 5_00)]
     assert sum(value(r.cells[3]) for r in table(behaviour, "rfm").rows) == 2  # the two who bought
+
+
+def test_a_campaign_s_orders_members_discount_and_sales(north, member_service, campaign_service):
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+
+    n = north
+    store, till = _store(n, member_service, "bj-camp")
+    campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    offer = campaign.CreateCampaign(
+        campaign_pb2.CreateCampaignRequest(
+            request_id=rid(),
+            campaign=campaign_pb2.Campaign(
+                name="北区满50减10",
+                kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
+                org_path=store,
+                steps=[campaign_pb2.ThresholdStep(threshold_fen=50_00, reduction_fen=10_00)],
+                budget_fen=100_00,
+            ),
+        )
+    ).campaign
+    campaign.SetCampaignStatus(
+        campaign_pb2.SetCampaignStatusRequest(
+            request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE
+        )
+    )
+    a, b = register(n, till), register(n, till)
+    for member in (a, a, b):  # ¥60 each: ¥10 off, ¥50 paid
+        checkout(n, till, member.member_id, [("饮料", 2, 30_00)], [(pb.TENDER_KIND_CASH, 50_00)])
+
+    def priced(answer):
+        rows = rows_of(answer, "campaigns")
+        return rows.get("北区满50减10", [0])[0] == 3
+
+    answer = fresh(n, n["region"], pb.REPORT_KIND_CAMPAIGNS, REGION, priced)
+    orders, members, discount, budget, used, sales, returned = rows_of(answer, "campaigns")["北区满50减10"]
+    assert (orders, members, discount, budget, used, sales, returned) == (3, 2, 30_00, 100_00, 3000, 150_00, 0)
+    sales_report = fresh(n, n["hq"], pb.REPORT_KIND_SALES, store, lambda x: summary(x)["订单数"] == 3)
+    s = summary(sales_report)
+    assert (s["商品原价"], s["活动优惠"], s["会员价优惠"], s["优惠券优惠"], s["销售额"]) == (180_00, 30_00, 0, 0, 150_00)
