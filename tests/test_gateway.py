@@ -145,6 +145,15 @@ def export_request(org_path: str, file_format=file_pb2.FILE_FORMAT_CSV, days: in
     return request
 
 
+def report_request(org_path: str) -> pb.RunReportRequest:
+    """The node's sales of 23 November 2026."""
+    return pb.RunReportRequest(
+        report=pb.REPORT_KIND_SALES,
+        org_path=org_path,
+        period=pb.ReportPeriod(kind=pb.PERIOD_KIND_DAY, day=date_pb2.Date(year=2026, month=11, day=23)),
+    )
+
+
 def segment_request(org_path: str) -> pb.IssueSegmentCouponsRequest:
     return pb.IssueSegmentCouponsRequest(
         request_id=rid(),
@@ -259,6 +268,20 @@ def test_role_matrix(chain, role, org_path):
             None,
         ),
         (stub.RevokeApiKey, pb.RevokeApiKeyRequest(request_id=rid(), key_id="k_none"), role == pb.ROLE_HQ_ADMIN, None),
+        (
+            stub.RunReport,
+            report_request(STORE),
+            back_office,
+            report_request("hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None,
+        ),
+        (
+            stub.ExportReport,
+            pb.ExportReportRequest(report=report_request(STORE), format=file_pb2.FILE_FORMAT_CSV),
+            back_office,
+            pb.ExportReportRequest(report=report_request("hq/south/gz-001"), format=file_pb2.FILE_FORMAT_CSV)
+            if role != pb.ROLE_HQ_ADMIN
+            else None,
+        ),
         (
             stub.ListAuditEntries,
             pb.ListAuditEntriesRequest(org_path=STORE),

@@ -63,6 +63,7 @@ ADMITTED = {
     "/huiyuan.points.v1.PointsService/ListRules": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/EndRule": CONFIGURERS,
     "/huiyuan.points.v1.PointsService/SetOffsetPolicy": CONFIGURERS,
+    "/huiyuan.points.v1.PointsService/GetOffsetPolicy": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/CreateGift": CONFIGURERS,
     "/huiyuan.points.v1.PointsService/GetGift": BACK_OFFICE,
     "/huiyuan.points.v1.PointsService/ListGifts": EVERYONE,

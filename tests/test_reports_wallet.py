@@ -388,7 +388,7 @@ def test_random_histories_around_midnight_agree_with_the_tables_and_the_rebuild(
             elif name == "refund_top_up" and done_top_ups:
                 refund_top_up(wallet, done_top_ups.pop(0))
             elif name == "adjust":
-                adjust(wallet, member, principal=amount // 5 * (1 if which else -1))
+                adjust(wallet, member, principal=max(amount // 5, 1) * (1 if which else -1))
             elif name == "sell":
                 card_ids.append(sell(cards, plan_id, store, member))
             elif name == "use" and card_ids:
