@@ -471,10 +471,12 @@ async def measure(url: str, key: str, rng: random.Random, rounds: int, full: boo
 
 def run_on(url: str, orders: int, days: int, rng: random.Random, rounds: int, full: bool) -> dict:
     figures: dict = {"orders": orders, "days": days}
-    figures["seed_s"] = seed(url, orders, days, rng)
+    figures["seed_s"] = {k: round(v, 1) for k, v in seed(url, orders, days, rng).items()}
+    print(f"seeded {orders:,} orders: {figures['seed_s']}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     figures["rebuild_s"] = {k: round(v, 1) for k, v in asyncio.run(rebuild(url)).items()}
     figures["rebuild_total_s"] = round(time.perf_counter() - started, 1)
+    print(f"rebuilt: {figures['rebuild_s']}", file=sys.stderr, flush=True)
     vacuum(url)
     _, key = bootstrap.issue_key(url, "hq", Role.HQ_ADMIN, "bench", member_database_url=url)
     env = {
