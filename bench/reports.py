@@ -265,8 +265,130 @@ def seed(url: str, orders: int, days: int, rng: random.Random) -> dict:
         db.commit()
         member_db.commit()
     took["orders_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    _seed_ledgers(url, orders, members, home, kinds, first_day, days, rng)
+    took["ledgers_s"] = time.perf_counter() - started
     vacuum(url)
     return took
+
+
+def _seed_ledgers(url, orders, members, home, kinds, first_day, days, rng) -> None:
+    """The ledgers' raw records of the same history: a top-up (with its bonus) for one
+    order in ten, a stored-value spend for the orders paid with it, and the points each
+    order earned (a lot and its movement; a year to expire)."""
+    rng = random.Random(rng.random())  # the orders' own draws stay as they were
+
+    def moment(n: int) -> datetime:
+        day = first_day + timedelta(days=(n * 7919) % days)
+        return datetime.combine(day, datetime.min.time(), CHAIN_ZONE) + timedelta(hours=9 + n % 12)
+
+    with psycopg.connect(url) as db:
+        db.execute("SET search_path = wallet")
+        with (
+            db.cursor().copy(
+                "COPY entries (entry_id,operation_id,member_id,kind,principal_delta_fen,bonus_delta_fen,balance_after_fen,"
+                "counter_account,loaded_store_path,store_path,operator_id,policy,memo,post_time,sequence) FROM STDIN"
+            ) as entries,
+            db.cursor().copy(
+                "COPY top_ups (top_up_id,member_id,principal_fen,bonus_fen,tender,tender_reference,store_path,packages,"
+                "operator_id,create_time,cashier_id,till_path) FROM STDIN"
+            ) as top_ups,
+        ):
+            for n in range(0, orders, 10):
+                i, at = n // 10 % members, moment(n)
+                store = store_of(home[i])
+                top_up_id = f"t_{n:026d}"
+                top_ups.write_row(
+                    (
+                        top_up_id,
+                        member_of(i),
+                        200_00,
+                        20_00,
+                        "CASH",
+                        "",
+                        store,
+                        "[]",
+                        "k_bench",
+                        at,
+                        f"c{n % 20:02d}",
+                        f"{store}/pos-1",
+                    )
+                )
+                for k, (kind, principal, bonus) in enumerate((("TOP_UP", 200_00, 0), ("TOP_UP_BONUS", 0, 20_00))):
+                    entries.write_row(
+                        (
+                            f"{top_up_id}:{k:04d}",
+                            top_up_id,
+                            member_of(i),
+                            kind,
+                            principal,
+                            bonus,
+                            0,
+                            "cash",
+                            store,
+                            store,
+                            "k_bench",
+                            "",
+                            "",
+                            at,
+                            n + k,
+                        )
+                    )
+            for n in range(orders):
+                v = kinds[n % VARIANTS]
+                if v["stored_value"]:
+                    i, at = n % members, moment(n)
+                    store = store_of(home[i])
+                    entries.write_row(
+                        (
+                            f"o_{n:026d}:sv",
+                            f"o_{n:026d}",
+                            member_of(i),
+                            "CONSUMPTION",
+                            -v["stored_value"],
+                            0,
+                            0,
+                            "sales",
+                            store,
+                            store,
+                            "k_bench",
+                            "PROPORTIONAL",
+                            "",
+                            at,
+                            n,
+                        )
+                    )
+        db.execute("SET search_path = points")
+        with (
+            db.cursor().copy(
+                "COPY lots (lot_id,member_id,source,rule_id,order_id,store_path,granted_points,points_left,available_time,"
+                "expire_time,create_time) FROM STDIN"
+            ) as lots,
+            db.cursor().copy(
+                "COPY movements (movement_id,member_id,kind,delta_points,order_id,store_path,memo,create_time) FROM STDIN"
+            ) as movements,
+        ):
+            for n in range(orders):
+                v, i, at = kinds[n % VARIANTS], n % members, moment(n)
+                earned = v["net"] // 100
+                store = store_of(home[i])
+                lots.write_row(
+                    (
+                        f"pl_{n:026d}",
+                        member_of(i),
+                        "ACCRUAL",
+                        "",
+                        f"o_{n:026d}",
+                        store,
+                        earned,
+                        earned,
+                        at,
+                        at + timedelta(days=365),
+                        at,
+                    )
+                )
+                movements.write_row((f"pm_{n:026d}", member_of(i), "GRANT", earned, f"o_{n:026d}", store, "", at))
+        db.commit()
 
 
 async def rebuild(url: str) -> dict:

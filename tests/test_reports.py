@@ -168,7 +168,7 @@ def test_a_region_s_sales_of_the_day_by_hand_fresh_within_seconds(north):
         n["region"],
         pb.REPORT_KIND_SALES,
         REGION,
-        lambda a: summary(a).get("退货单数") == 1 and summary(a)["订单数"] == 3,
+        lambda a: (summary(a)["退货单数"], summary(a)["订单数"], summary(a)["消费会员数"]) == (1, 3, 2),
     )
     assert time.monotonic() - started < 10 + 5  # every fact in the report within seconds
     s = summary(answer)
@@ -385,3 +385,146 @@ def test_the_fold_equals_the_rebuild_and_the_raw_sums_across_midnight(north, dat
         assert refunded == measures.get("refunded_fen", 0), day
     run_on(database_url, lambda database: reports.rebuild(database))
     assert _totals(database_url) == folded
+
+
+# ---------------------------------------------------------------- the other reports, end to end
+
+
+def _store(n, member_service, code):
+    """A store of the region no other test uses, with a till and its key."""
+    org = Stubs(member_service.channel).org
+    path = f"{REGION}/{code}"
+    for parent, c, kind in (
+        (REGION, code, org_pb2.ORG_NODE_KIND_STORE),
+        (path, "pos-1", org_pb2.ORG_NODE_KIND_TERMINAL),
+    ):
+        org.CreateOrgNode(
+            org_pb2.CreateOrgNodeRequest(
+                request_id=f"org-north-{parent}-{c}".replace("/", "_"),
+                parent_path=parent,
+                org_node=org_pb2.OrgNode(code=c, name=f"北区{c}", kind=kind, time_zone="Asia/Shanghai"),
+            )
+        )
+    return path, issue(n["stub"], n["hq"], f"{path}/pos-1", pb.ROLE_TERMINAL).api_key
+
+
+def rows_of(response, name):
+    return {value(r.cells[0]): [value(c) for c in r.cells[1:]] for r in table(response, name).rows}
+
+
+def test_the_liability_of_a_store_reconciles_opening_movements_and_closing(north, member_service):
+    n = north
+    store, till = _store(n, member_service, "bj-liab")
+    m = register(n, till)
+    card = n["stub"].TopUp(
+        pb.TopUpRequest(request_id=rid(), member_id=m.member_id, amount_fen=100_00, tender=pb.TENDER_KIND_CASH),
+        metadata=as_(till),
+    )
+    assert card.stored_value_available_fen >= 100_00
+    qr = Stubs(member_service.channel).member.IssueQrToken(member_pb2.IssueQrTokenRequest(member_id=m.member_id))
+    n["stub"].Checkout(
+        pb.CheckoutRequest(
+            request_id=rid(),
+            member_id=m.member_id,
+            qr_token=qr.qr_token,
+            lines=[pb.CheckoutLine(line_id="1", sku="rice", category="粮油", quantity=1, unit_price_fen=30_00)],
+            tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=30_00)],
+        ),
+        metadata=as_(till),
+    )
+
+    def settled(answer):
+        stored = rows_of(answer, "stored_value")
+        return stored.get("期末余额", [0, 0, 0])[2] == card.stored_value_available_fen - 30_00
+
+    answer = fresh(n, n["hq"], pb.REPORT_KIND_LIABILITY, store, settled)
+    stored = rows_of(answer, "stored_value")
+    loaded = card.stored_value_available_fen  # the ¥100 and any bonus a package gave
+    assert stored["期初余额"] == [0, 0, 0]
+    assert stored["充值"][0] == 100_00 and stored["消费"][2] == -30_00
+    assert stored["期末余额"][2] == loaded - 30_00
+    movements = sum(v[2] for k, v in stored.items() if k not in ("期初余额", "期末余额"))
+    assert stored["期初余额"][2] + movements == stored["期末余额"][2]  # opening + in - out = closing
+    # the region holds the store's balance among its children's
+    region = report(n, n["hq"], pb.REPORT_KIND_LIABILITY, REGION)
+    by_child = {r.org_path: [value(c) for c in r.cells[1:]] for r in table(region, "stored_value_by_child").rows}
+    assert by_child[store][2] == loaded - 30_00
+
+
+def test_members_and_behaviour_of_a_store(north, member_service):
+    n = north
+    store, till = _store(n, member_service, "bj-mem")
+    a, b, c = (register(n, till) for _ in range(3))
+    for member, lines in ((a, [("饮料", 1, 10_00)]), (a, [("饮料", 2, 10_00)]), (b, [("零食", 1, 5_00)])):
+        checkout(n, till, member.member_id, lines, [(pb.TENDER_KIND_CASH, sum(q * p for _, q, p in lines))])
+
+    def counted(answer):
+        s = summary(answer)
+        return (s["新注册会员"], s["消费会员"]) == (3, 2)
+
+    members = fresh(n, n["hq"], pb.REPORT_KIND_MEMBERS, store, counted)
+    s = summary(members)
+    assert (s["新注册会员"], s["消费会员"], s["首次消费会员"], s["会员消费额"]) == (3, 2, 2, 35_00)
+    assert s["回头客占比"] == 0  # both bought for the first time
+    assert (
+        rows_of(members, "by_channel") == {"门店": [3]}
+        or sum(v[0] for v in rows_of(members, "by_channel").values()) == 3
+    )
+    now = rows_of(members, "now")
+    assert now["会员总数"] == [3] and now["从未消费会员"] == [1]
+
+    def visits(answer):
+        return sum(value(c) for r in table(answer, "hour_weekday").rows for c in r.cells[1:])
+
+    behaviour = fresh(n, n["hq"], pb.REPORT_KIND_BEHAVIOUR, store, lambda a: visits(a) == 3)
+    assert visits(behaviour) == 3
+    categories = [
+        (value(r.cells[1]), value(r.cells[2]), value(r.cells[3])) for r in table(behaviour, "categories").rows
+    ]
+    assert categories == [("饮料", 3, 30_00), ("零食", 1, 5_00)]
+    assert sum(value(r.cells[3]) for r in table(behaviour, "rfm").rows) == 2  # the two who bought
+
+
+def test_a_campaign_s_orders_members_discount_and_sales(north, member_service, campaign_service):
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+
+    n = north
+    store, till = _store(n, member_service, "bj-camp")
+    campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    offer = campaign.CreateCampaign(
+        campaign_pb2.CreateCampaignRequest(
+            request_id=rid(),
+            campaign=campaign_pb2.Campaign(
+                name="北区满50减10",
+                kind=campaign_pb2.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
+                org_path=store,
+                steps=[campaign_pb2.ThresholdStep(threshold_fen=50_00, reduction_fen=10_00)],
+                budget_fen=100_00,
+            ),
+        )
+    ).campaign
+    campaign.SetCampaignStatus(
+        campaign_pb2.SetCampaignStatusRequest(
+            request_id=rid(), campaign_id=offer.campaign_id, status=campaign_pb2.CAMPAIGN_STATUS_ACTIVE
+        )
+    )
+    a, b = register(n, till), register(n, till)
+    for member in (a, a, b):  # ¥60 each: ¥10 off, ¥50 paid
+        checkout(n, till, member.member_id, [("饮料", 2, 30_00)], [(pb.TENDER_KIND_CASH, 50_00)])
+
+    def priced(answer):
+        rows = rows_of(answer, "campaigns")
+        return rows.get("北区满50减10", [0])[0] == 3
+
+    answer = fresh(n, n["region"], pb.REPORT_KIND_CAMPAIGNS, REGION, priced)
+    orders, members, discount, budget, used, sales, returned = rows_of(answer, "campaigns")["北区满50减10"]
+    assert (orders, members, discount, budget, used, sales, returned) == (3, 2, 30_00, 100_00, 3000, 150_00, 0)
+    sales_report = fresh(n, n["hq"], pb.REPORT_KIND_SALES, store, lambda x: summary(x)["订单数"] == 3)
+    s = summary(sales_report)
+    assert (s["商品原价"], s["活动优惠"], s["会员价优惠"], s["优惠券优惠"], s["销售额"]) == (
+        180_00,
+        30_00,
+        0,
+        0,
+        150_00,
+    )

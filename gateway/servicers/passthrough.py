@@ -116,6 +116,7 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.points.v1.PointsService/ListRules": Route("points", LIST, BACK_OFFICE, "org_path"),
     "/huiyuan.points.v1.PointsService/EndRule": Route("points", WRITE, CONFIGURERS, by_id=RULE_BY_ID),
     "/huiyuan.points.v1.PointsService/SetOffsetPolicy": Route("points", WRITE, CONFIGURERS, "policy.org_path"),
+    "/huiyuan.points.v1.PointsService/GetOffsetPolicy": Route("points", READ, BACK_OFFICE, "org_path"),
     "/huiyuan.points.v1.PointsService/CreateGift": Route("points", WRITE, CONFIGURERS, "gift.org_path"),
     "/huiyuan.points.v1.PointsService/GetGift": Route("points", READ, BACK_OFFICE, by_id=GIFT_BY_ID),
     # The points mall at the till: the gifts its store offers, handed over for points.

@@ -298,6 +298,7 @@ class Saga:
                     ttl=HOLD_TTL,
                     adjustments=quote.adjustments,
                     actor=self.actor,
+                    payable_fen=quote.payable_fen,  # the sales of the orders a campaign priced
                 )
             )
         }

@@ -88,6 +88,7 @@ async def register(
                 member=request.member,
                 channel=member_pb2.REGISTRATION_CHANNEL_STORE,
                 actor=actor_of(caller),
+                cashier_id=request.cashier_id,
             )
         )
         card = None

@@ -21,11 +21,12 @@ from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.common.v1 import rollup_pb2
 from huiyuan.database import Database, RollupQuery, RollupRow
 from huiyuan.member.v1 import member_pb2, org_pb2
+from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime import files, words
 from huiyuan.runtime.clock import today
 from huiyuan.runtime.convert import calendar_day
 from huiyuan.runtime.errors import NotFound
-from huiyuan.runtime.periods import DAY, MONTH, Period
+from huiyuan.runtime.periods import DAY, MONTH, NEVER_EXPIRES, Period
 
 GATEWAY = "gateway"
 TREND_DAY, TREND_WEEK, TREND_MONTH = "day", "week", "month"
@@ -33,21 +34,15 @@ NAMES_KEPT_S = 60.0  # a renamed store shows under its new name within a minute
 WEEKDAYS = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
 MOVEMENT_WORDS = {  # the ledgers' entry and movement kinds, as a finance department reads them
     "TOP_UP": "充值",
+    "TOP_UP_BONUS": "充值赠送",
     "TOP_UP_REFUND": "充值退款",
-    "SPEND": "消费",
-    "CAPTURE": "消费",
+    "CONSUMPTION": "消费",
     "CONSUMPTION_REFUND": "消费退回",
-    "REFUND": "退回",
-    "ADJUST": "调整",
     "ADJUSTMENT": "调整",
+    "GRANT": "获得",
+    "SPEND": "使用",
     "EXPIRE": "过期",
-    "EXPIRY": "过期",
-    "EARN": "获得",
-    "ACCRUE": "获得",
-    "GRANT": "赠送",
-    "REVERSE": "退货扣回",
-    "REDEEM": "兑换礼品",
-    "BATCH_TOP_UP": "企业充值",
+    "REVERSAL": "退货扣回",
 }
 
 
@@ -132,6 +127,7 @@ def _message(q: RollupQuery) -> rollup_pb2.RollupQuery:
         grouping=rollup_pb2.RollupGrouping(by_child=q.by_child, bucket=bucket, by_key=q.by_key),
         keys=list(q.keys),
         count_distinct_keys=q.distinct_keys,
+        counted_measure=q.counted,
     )
     if q.first is not None:
         message.first_day.CopyFrom(calendar_day(q.first))
@@ -247,11 +243,11 @@ TENDER_WORDS = {
 
 async def sales(services, database: Database, r: Report, names: Mapping[str, str]) -> list[Table]:
     asks = [Ask(GATEWAY, q("sales", r, p)) for p in r.periods]
-    asks += [Ask("member", q("visitors", r, p, distinct_keys=True)) for p in r.periods]
+    asks += [Ask("member", q("visitors", r, p, distinct_keys=True, counted="orders")) for p in r.periods]
     asks += [
         Ask(GATEWAY, q("tenders", r, by_key=True)),
         Ask(GATEWAY, q("sales", r, by_child=True)),
-        Ask("member", q("visitors", r, by_child=True, distinct_keys=True)),
+        Ask("member", q("visitors", r, by_child=True, distinct_keys=True, counted="orders")),
         Ask(GATEWAY, trend_query("sales", r)),
     ]
     answers = await fetch(services, database, asks)
@@ -352,7 +348,7 @@ async def members(services, database: Database, r: Report, names: Mapping[str, s
     for p in r.periods:
         asks += [
             Ask("member", q("registrations", r, p)),
-            Ask("member", q("visitors", r, p, distinct_keys=True)),
+            Ask("member", q("visitors", r, p, distinct_keys=True, counted="orders")),
             Ask("member", q("first_visits", r, p)),
             Ask("member", q("visitors", r, p)),
         ]
@@ -361,7 +357,7 @@ async def members(services, database: Database, r: Report, names: Mapping[str, s
         Ask("member", as_of("tiers", r.node, r.period.last, by_key=True)),
         Ask("member", q("tier_moves", r, by_key=True)),
         Ask("member", q("registrations", r, by_child=True)),
-        Ask("member", q("visitors", r, by_child=True, distinct_keys=True)),
+        Ask("member", q("visitors", r, by_child=True, distinct_keys=True, counted="orders")),
         Ask("member", trend_query("registrations", r)),
     ]
     answers, snapshot, tiers = await asyncio.gather(
@@ -380,11 +376,10 @@ async def members(services, database: Database, r: Report, names: Mapping[str, s
         )
     tables = [t.compared("summary", "会员概况", MEMBER_METRICS, periods)]
     now = Table("now", "当前会员", [("metric", "指标"), ("value", "数值")], note="按今天计算，不随所选期间变化。")
-    if snapshot is not None:
-        now.add([t.text("会员总数"), t.count(snapshot.members)])
-        now.add([t.text("沉睡会员（90天未消费）"), t.count(snapshot.quiet_members)])
-        now.add([t.text("从未消费会员"), t.count(snapshot.never_visited)])
-        now.add([t.text("未来30天生日会员"), t.count(snapshot.birthday_members_next_30_days)])
+    now.add([t.text("会员总数"), t.count(snapshot.members)])
+    now.add([t.text("沉睡会员（90天未消费）"), t.count(snapshot.quiet_members)])
+    now.add([t.text("从未消费会员"), t.count(snapshot.never_visited)])
+    now.add([t.text("未来30天生日会员"), t.count(snapshot.birthday_members_next_30_days)])
     tables.append(now)
     channels = Table("by_channel", "注册渠道", [("channel", "渠道"), ("members", "新会员")])
     for key, s in sorted(by(answers[12], "key").items()):
@@ -438,14 +433,11 @@ async def members(services, database: Database, r: Report, names: Mapping[str, s
     return tables
 
 
-async def _summary_of_members(services, node: str):
+async def _summary_of_members(services, node: str) -> member_pb2.SummarizeMembersResponse:
     """The member service's snapshot of the node's members now (quiet, birthdays, RFM)."""
-    summarize = getattr(services.member, "SummarizeMembers", None)
-    if summarize is None or not hasattr(member_pb2, "SummarizeMembersRequest"):
-        return None
-    request = member_pb2.SummarizeMembersRequest(org_path=node, as_of_day=calendar_day(today()))
+    request = member_pb2.SummarizeMembersRequest(org_path=node, as_of=calendar_day(today()))
     async with relayed("member"):
-        return await summarize(request)
+        return await services.member.SummarizeMembers(request)
 
 
 async def _tier_names(services) -> dict[str, tuple[str, int]]:
@@ -537,7 +529,7 @@ async def behaviour(services, database: Database, r: Report, names: Mapping[str,
         [("recency", "最近消费(R)"), ("frequency", "消费频次(F)"), ("monetary", "消费金额(M)"), ("members", "人数")],
         note="各维度按本节点会员五等分，5 为最好；按今天计算。",
     )
-    for cell in getattr(snapshot, "rfm_cells", []) if snapshot is not None else []:
+    for cell in snapshot.rfm_cells:
         rfm.add(
             [
                 t.count(cell.recency_score),
@@ -568,10 +560,10 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
         Ask("wallet", as_of("count_cards", r.node, opening)),
         Ask("wallet", as_of("count_cards", r.node, closing)),
         Ask("wallet", q("count_cards", r)),
-        Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, date(9999, 12, 31))),
+        Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, NEVER_EXPIRES)),
         Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, now + timedelta(days=29))),
     ]
-    a = await fetch(services, database, asks)
+    a, policy = await asyncio.gather(fetch(services, database, asks), _offset_policy(services, r.node))
     tables = []
     stored = Table(
         "stored_value",
@@ -602,20 +594,25 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
         p, b = s.get("principal_fen", 0), s.get("bonus_fen", 0)
         by_store.add([t.text(child_name(names, path)), t.money(p), t.money(b), t.money(p + b)], path)
     tables.append(by_store)
+    per_yuan = policy.points_per_yuan or 100
     points = Table(
-        "points", "积分负债", [("item", "项目"), ("points", "积分")], note="即将过期：按今天起计，假设期间不再使用。"
+        "points",
+        "积分负债",
+        [("item", "项目"), ("points", "积分"), ("value_fen", "折合金额")],
+        note=f"折合金额按抵扣比例 {per_yuan} 积分 = 1 元；即将过期：按今天起计，假设期间不再使用。",
     )
-    points.add([t.text("期初积分"), t.points(sums(a[4]).get("points", 0))])
-    for key, s in sorted(by(a[6], "key").items()):
-        points.add([t.text(MOVEMENT_WORDS.get(key, key)), t.points(s.get("points", 0))])
-    points.add([t.text("期末积分"), t.points(sums(a[5]).get("points", 0))])
-    if "pending_points" in sums(a[5]):
-        points.add([t.text("其中待生效"), t.points(sums(a[5])["pending_points"])])
-    expiring = a[8]
+
+    def points_row(label: str, n: int) -> None:
+        points.add([t.text(label), t.points(n), t.money(n * 100 // per_yuan)])
+
+    points_row("期初积分", sums(a[4]).get("points", 0))
+    for key, moved in sorted(by(a[6], "key").items()):
+        points_row(MOVEMENT_WORDS.get(key, key), moved.get("points", 0))
+    points_row("期末积分", sums(a[5]).get("points", 0))
+    points_row("其中待生效", sums(a[5]).get("pending_points", 0))
     for days in (30, 60, 90):
         last = now + timedelta(days=days - 1)
-        n = sum(row.measures.get("points", 0) for row in expiring if row.day is not None and row.day <= last)
-        points.add([t.text(f"{days}天内过期"), t.points(n)])
+        points_row(f"{days}天内过期", sum(row.measures.get("points", 0) for row in a[8] if row.day and row.day <= last))
     tables.append(points)
     cards = Table("count_cards", "计次卡", [("item", "项目"), ("amount_fen", "金额")])
     cards.add([t.text("期初未消耗"), t.money(sums(a[9]).get("unearned_fen", 0))])
@@ -636,6 +633,11 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
     coupons.add([t.text("30天内过期"), t.count(soon.get("coupons", 0)), t.money(soon.get("face_fen", 0))])
     tables.append(coupons)
     return tables
+
+
+async def _offset_policy(services, node: str) -> points_pb2.OffsetPolicy:
+    async with relayed("points"):
+        return (await services.points.GetOffsetPolicy(points_pb2.GetOffsetPolicyRequest(org_path=node))).policy
 
 
 # ---------------------------------------------------------------------- 营销效果

@@ -29,7 +29,7 @@ def sale(
     for a in decision.quote.adjustments:
         if a.coupon_code:
             coupon += a.amount_fen
-        elif getattr(a, "kind", 0) == campaign_pb2.CAMPAIGN_KIND_TIER_DISCOUNT:
+        elif a.kind == campaign_pb2.CAMPAIGN_KIND_TIER_DISCOUNT:
             member_price += a.amount_fen
         else:
             campaign += a.amount_fen

@@ -38,6 +38,7 @@ async def top_up(services, caller: Caller, request: pb.TopUpRequest) -> pb.TopUp
                 tender_reference=request.tender_reference,
                 store_path=caller.store_path,
                 actor=actor_of(caller),
+                cashier_id=request.cashier_id,
             )
         )
     async with relayed("member"):

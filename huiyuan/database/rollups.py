@@ -115,6 +115,7 @@ class Query:
     by_key: bool = False
     keys: tuple[str, ...] = ()
     distinct_keys: bool = False
+    counted: str = ""  # with distinct_keys: only keys whose rows have this measure above 0
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,8 @@ class Rollups:
         node = t.c.parent_path == q.node if q.by_child else t.c.path == q.node
         spans = or_(*(and_(t.c.grain == p.grain, t.c.day.between(p.first, p.last)) for p in pieces))
         where = [node, spans] + ([t.c.key.in_(q.keys)] if q.keys else [])
+        if q.distinct_keys and q.counted:
+            where.append(t.c[q.counted] > 0)
         group = [t.c.path]
         if q.bucket:
             group.append(t.c.day)

@@ -18,6 +18,9 @@ from enum import Enum
 DAY, MONTH, YEAR, RUNNING = "D", "M", "Y", "A"  # a rollup row's grain
 RUNNING_DAY = date(1, 1, 1)  # the day a running total's row carries
 MAX_DAYS = 400  # a from-to period: up to 13 months
+# The day a rollup counts what never expires on (a lot, a coupon): the last day a
+# request may name (huiyuan/runtime/convert.py), so "from today on" can be asked for.
+NEVER_EXPIRES = date(9998, 12, 31)
 
 
 class Kind(Enum):

@@ -81,6 +81,13 @@ class RollupServicer(rollup_pb2_grpc.RollupServiceServicer):
             )
         v.check(q.grouping.bucket in BUCKETS, f"{at}.grouping.bucket", "BUCKET_UNKNOWN", "Not a bucket.")
         v.check(len(q.keys) <= MAX_KEYS, f"{at}.keys", "TOO_MANY_KEYS", f"At most {MAX_KEYS} keys.")
+        if q.counted_measure and known:
+            v.check(
+                q.count_distinct_keys and q.counted_measure in self.rollups.by_name[q.rollup].measures,
+                f"{at}.counted_measure",
+                "MEASURE_UNKNOWN",
+                "A measure of the rollup, with count_distinct_keys.",
+            )
         v.raise_if_any()
         assert last is not None
         return Query(
@@ -93,6 +100,7 @@ class RollupServicer(rollup_pb2_grpc.RollupServiceServicer):
             by_key=q.grouping.by_key,
             keys=tuple(q.keys),
             distinct_keys=q.count_distinct_keys,
+            counted=q.counted_measure,
         )
 
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from huiyuan.common.v1 import rollup_pb2, rollup_pb2_grpc
 from huiyuan.database import Idempotency
 from huiyuan.member.v1 import (
     card_pb2,
@@ -18,6 +19,7 @@ from huiyuan.member.v1 import (
     tier_pb2_grpc,
 )
 from huiyuan.runtime.config import CALLER_KEYS, QR_SECRET
+from huiyuan.runtime.rollup_service import RollupServicer, folder
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from services.member.servicers.card import CardServicer
 from services.member.servicers.care import CareServicer
@@ -25,6 +27,7 @@ from services.member.servicers.member import MemberServicer
 from services.member.servicers.org import OrgServicer
 from services.member.servicers.pin import PaymentPinServicer
 from services.member.servicers.tier import TierServicer
+from services.member.storage.rollups import ROLLUPS
 from services.member.storage.tables import idempotency_keys
 
 
@@ -36,6 +39,7 @@ def register(server, ctx: ServiceContext) -> None:
     tier_pb2_grpc.add_TierServiceServicer_to_server(TierServicer(ctx, idempotency), server)
     care_pb2_grpc.add_CareServiceServicer_to_server(CareServicer(ctx, idempotency), server)
     payment_pin_pb2_grpc.add_PaymentPinServiceServicer_to_server(PaymentPinServicer(ctx, idempotency), server)
+    rollup_pb2_grpc.add_RollupServiceServicer_to_server(RollupServicer(ctx, ROLLUPS), server)
 
 
 SPEC = ServiceSpec(
@@ -47,8 +51,10 @@ SPEC = ServiceSpec(
         tier_pb2.DESCRIPTOR.services_by_name["TierService"].full_name,
         care_pb2.DESCRIPTOR.services_by_name["CareService"].full_name,
         payment_pin_pb2.DESCRIPTOR.services_by_name["PaymentPinService"].full_name,
+        rollup_pb2.DESCRIPTOR.services_by_name["RollupService"].full_name,
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
+    background=[folder(ROLLUPS)],  # the rollups' outbox into the counters (docs/reports.md)
     secrets=(CALLER_KEYS, QR_SECRET),  # QR_SECRET signs the members' QR codes
 )

@@ -47,6 +47,12 @@ class Template:
             return issued, issued + timedelta(days=self.valid_days)
         return self.valid_from or issued, self.valid_until
 
+    @property
+    def face_fen(self) -> int:
+        """What a coupon of the template is worth when its value is fixed (FIXED: its
+        amount); 0 where it is not (a PERCENTAGE depends on the order)."""
+        return self.amount_fen if self.kind == CouponKind.FIXED else 0
+
 
 @dataclass
 class MemberCoupon:

@@ -86,6 +86,7 @@ class Adjustment:
     amount_fen: int
     explanation: str
     line_shares: dict[str, int]
+    kind: str = ""  # the campaign's kind (Kind's value); "" for a coupon
 
 
 @dataclass
@@ -164,13 +165,15 @@ class _Order:
         parts = split_proportionally(amount, [line.payable_fen for line in lines])
         return {line.line_id: part for line, part in zip(lines, parts) if part}
 
-    def apply(self, campaign_id: str, coupon_code: str, explanation: str, shares: dict[str, int]) -> None:
+    def apply(
+        self, campaign_id: str, coupon_code: str, explanation: str, shares: dict[str, int], kind: str = ""
+    ) -> None:
         if not shares or self.full:
             return
         for line in self.lines:
             line.discount_fen += shares.get(line.line_id, 0)
             assert line.payable_fen >= 0
-        self.adjustments.append(Adjustment(campaign_id, coupon_code, sum(shares.values()), explanation, shares))
+        self.adjustments.append(Adjustment(campaign_id, coupon_code, sum(shares.values()), explanation, shares, kind))
 
 
 def _rate_off(rate_bp: int) -> Callable[[Line, int], int]:
@@ -257,11 +260,11 @@ def quote(
     options = [c for c in live if c.kind == Kind.TIER_DISCOUNT] + ([tier] if tier else [])
     if options:
         best, shares = _best(o, options)
-        o.apply(best.campaign_id, "", best.name, shares)
+        o.apply(best.campaign_id, "", best.name, shares, best.kind.value)
     # 2. and 3. timed campaigns, then threshold offers
     for stage in (TIMED, THRESHOLD):
         for c in _best_of_groups(o, [c for c in live if c.kind in stage]):
-            o.apply(c.campaign_id, "", c.name, _campaign_shares(o, c))
+            o.apply(c.campaign_id, "", c.name, _campaign_shares(o, c), c.kind.value)
     # 4. coupons, in a canonical order (see the module's docstring)
     rejected = []
     for coupon in sorted(coupons, key=lambda c: (c.kind != CouponKind.FIXED, c.code)):

@@ -25,6 +25,16 @@ class ReserveAsk:
     store_path: str
     ttl: timedelta
     adjustments: list[Adjusted]  # the quote's, each paid by a campaign's budget (budgets.booked)
+    payable_fen: int = 0  # the order's amount to pay after its discounts (the reports' sales)
+
+
+def coupon_discounts(ask: ReserveAsk) -> dict[str, int]:
+    """What each of the ask's coupons takes off the order (its adjustments'), by code."""
+    found: dict[str, int] = {}
+    for a in ask.adjustments:
+        if a.coupon_code:
+            found[a.coupon_code] = found.get(a.coupon_code, 0) + a.amount_fen
+    return found
 
 
 def not_found(reservation_id: str) -> NotFound:

@@ -186,7 +186,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
             "BATCH_ID_INVALID",
             "batch_id is 1 to 64 letters, digits or . _ : -, as a request_id",
         )
-        check_actor(v, request, required=False)
+        _, actor_path = check_actor(v, request, required=False)
         v.raise_if_any()
 
         async def work(tx):
@@ -196,6 +196,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                 member_ids=list(request.member_ids),
                 now=utcnow(),
                 batch_id=request.batch_id,
+                issue_path=actor_path or "",
             )
             return pb.IssueCouponsResponse(
                 coupons=[messages.coupon_message(c) for c in issued], already_issued_member_ids=skipped
@@ -269,6 +270,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         check_store_path(v, request.store_path, "store_path")
         ttl = check_ttl(v, request.ttl.ToTimedelta())
         messages.check_adjustments(v, request.adjustments)
+        v.check(request.payable_fen >= 0, "payable_fen", "PAYABLE_INVALID", "payable_fen is not negative")
         check_actor(v, request, required=False)
         v.raise_if_any()
 
@@ -283,6 +285,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
                     request.store_path,
                     ttl,
                     list(request.adjustments),
+                    request.payable_fen,
                 ),
             )
         )
@@ -346,7 +349,7 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.raise_if_any()
 
         async def work(tx):
-            returned = await returns.give_back(tx, request.order_id, list(request.adjustments))
+            returned = await returns.give_back(tx, request.order_id, list(request.adjustments), utcnow())
             return pb.ReturnDiscountsResponse(
                 returns=[pb.CampaignReturn(campaign_id=c, amount_fen=a) for c, a in sorted(returned.items())]
             )

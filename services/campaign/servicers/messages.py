@@ -157,7 +157,11 @@ def quote_message(q: pricing.Quote) -> pb.QuoteResponse:
         add_line(line_id=x.line_id, list_fen=x.list_fen, discount_fen=x.discount_fen, payable_fen=x.payable_fen)
     for a in q.adjustments:
         add_share = message.adjustments.add(
-            campaign_id=a.campaign_id, coupon_code=a.coupon_code, amount_fen=a.amount_fen, explanation=a.explanation
+            campaign_id=a.campaign_id,
+            coupon_code=a.coupon_code,
+            amount_fen=a.amount_fen,
+            explanation=a.explanation,
+            kind=enum_value(pb.CampaignKind, "CAMPAIGN_KIND", a.kind) if a.kind else 0,
         ).line_shares.add
         for line_id, amount in a.line_shares.items():
             add_share(line_id=line_id, amount_fen=amount)

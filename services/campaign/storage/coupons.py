@@ -25,7 +25,7 @@ async def presented(database: Database, codes: list[str]) -> dict:
     return {r.coupon_code: r for r in await database.rows(_PRESENTED, {"codes": codes})} if codes else {}
 
 
-def _row(c: MemberCoupon, now: datetime, batch_id: str) -> dict:
+def _row(c: MemberCoupon, now: datetime, issue_path: str, batch_id: str) -> dict:
     return {
         "coupon_id": c.coupon_id,
         "coupon_code": c.coupon_code,
@@ -37,14 +37,18 @@ def _row(c: MemberCoupon, now: datetime, batch_id: str) -> dict:
         "valid_until_time": c.valid_until_time,
         "issue_time": now,
         "batch_id": batch_id or None,
+        "issue_path": issue_path,
+        "face_fen": c.template.face_fen,
     }
 
 
-async def add(tx: Transaction, wanted: list[MemberCoupon], now: datetime, batch_id: str = "") -> list[MemberCoupon]:
-    """The coupons issued, of those wanted. With a batch_id, a member who already holds
+async def add(
+    tx: Transaction, wanted: list[MemberCoupon], now: datetime, issue_path: str, batch_id: str = ""
+) -> list[MemberCoupon]:
+    """The coupons issued (at the node issue_path), of those wanted. With a batch_id, a member who already holds
     a coupon of that batch gets none: the unique (batch_id, member_id) index settles it,
     even between two calls of one batch that run at once."""
-    rows = [_row(c, now, batch_id) for c in wanted]
+    rows = [_row(c, now, issue_path, batch_id) for c in wanted]
     if not batch_id:
         await tx.execute(insert(coupons), rows)
         return wanted

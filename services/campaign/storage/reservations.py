@@ -8,13 +8,24 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from huiyuan.database import Transaction, send, together
+from huiyuan.database.engines import dialect_name
 from huiyuan.runtime.holds import HoldState
 from services.campaign.domain.budgets import Limits
 from services.campaign.domain.coupons import AVAILABLE, REDEEMED, RESERVED
-from services.campaign.domain.reservations import ReserveAsk
-from services.campaign.storage.tables import campaign_uses, campaigns, coupon_templates, coupons, reservations
+from services.campaign.domain.reports import own_fen
+from services.campaign.domain.reservations import ReserveAsk, coupon_discounts
+from services.campaign.storage.tables import (
+    campaign_members,
+    campaign_uses,
+    campaigns,
+    coupon_templates,
+    coupons,
+    discount_returns,
+    reservations,
+)
 
 _LOCK_COUPONS = (
     select(coupons)
@@ -24,8 +35,8 @@ _LOCK_COUPONS = (
 )
 _RESERVE_COUPONS = (
     update(coupons)
-    .where(coupons.c.coupon_code.in_(bindparam("codes", expanding=True)))
-    .values(state=RESERVED, reservation_id=bindparam("reservation"))
+    .where(coupons.c.coupon_code == bindparam("code"))
+    .values(state=RESERVED, reservation_id=bindparam("reservation"), discount_fen=bindparam("discount"))
 )
 # The campaign behind each adjusted coupon's template ("" when no budget backs it), and
 # the bodies of the campaigns that pay a reservation's adjustments: their own, or
@@ -59,6 +70,7 @@ _STORE_USES = select(func.count()).where(
 )
 _INSERT_RESERVATION = insert(reservations)
 _INSERT_USES = insert(campaign_uses)
+_INSERT_RETURN = insert(discount_returns)
 # Reservations (one, or a batch's) locked in id order, and their uses and codes.
 _LOCK_RESERVATIONS = (
     select(reservations)
@@ -72,9 +84,20 @@ _USES_OF_MANY = (
     .order_by(campaign_uses.c.reservation_id, campaign_uses.c.campaign_id)
 )
 _CODES_OF_MANY = (
-    select(coupons.c.reservation_id, coupons.c.coupon_code, coupon_templates.c.campaign_id)
+    select(
+        coupons.c.reservation_id,
+        coupons.c.coupon_code,
+        coupon_templates.c.campaign_id,
+        coupons.c.template_id,
+        coupons.c.issue_path,
+        coupons.c.issue_time,
+        coupons.c.face_fen,
+        coupons.c.valid_until_time,
+        coupons.c.discount_fen,
+    )
     .join(coupon_templates, coupon_templates.c.template_id == coupons.c.template_id)
     .where(coupons.c.reservation_id.in_(bindparam("keys", expanding=True)))
+    .order_by(coupons.c.reservation_id, coupons.c.coupon_code)
 )
 _SET_USES = (
     update(campaign_uses).where(campaign_uses.c.reservation_id == bindparam("key")).values(state=bindparam("new_state"))
@@ -82,9 +105,16 @@ _SET_USES = (
 _SET_RESERVATION = (
     update(reservations).where(reservations.c.reservation_id == bindparam("key")).values(state=bindparam("new_state"))
 )
+_SET_REDEEMED = (
+    update(reservations)
+    .where(reservations.c.reservation_id == bindparam("key"))
+    .values(state=HoldState.CAPTURED.value, redeem_time=bindparam("now"))
+)
 _REDEEM_COUPONS = update(coupons).where(coupons.c.reservation_id == bindparam("key")).values(state=REDEEMED)
 _RETURN_COUPONS = (
-    update(coupons).where(coupons.c.reservation_id == bindparam("key")).values(state=AVAILABLE, reservation_id=None)
+    update(coupons)
+    .where(coupons.c.reservation_id == bindparam("key"))
+    .values(state=AVAILABLE, reservation_id=None, discount_fen=0)
 )
 
 
@@ -135,13 +165,20 @@ async def add(tx: Transaction, reserved: list[tuple[ReserveAsk, dict[str, int]]]
                 "state": HoldState.PENDING.value,
                 "expire_time": now + a.ttl,
                 "create_time": now,
+                "payable_fen": a.payable_fen,
             }
             for a, _ in reserved
         ],
     )
-    for a, _ in reserved:  # one statement each: a list of codes takes no executemany
-        if a.codes:
-            await send(tx, _RESERVE_COUPONS, {"codes": a.codes, "reservation": a.reservation_id})
+    await send(
+        tx,
+        _RESERVE_COUPONS,
+        [
+            {"code": code, "reservation": a.reservation_id, "discount": coupon_discounts(a).get(code, 0)}
+            for a, _ in reserved
+            for code in a.codes
+        ],
+    )
     await send(
         tx,
         _INSERT_USES,
@@ -153,6 +190,7 @@ async def add(tx: Transaction, reserved: list[tuple[ReserveAsk, dict[str, int]]]
                 "store_path": a.store_path,
                 "business_day": day,
                 "amount_fen": amount,
+                "own_fen": own_fen(campaign_id, [(x.campaign_id, x.amount_fen) for x in a.adjustments]),
                 "state": HoldState.PENDING.value,
             }
             for a, discounts in reserved
@@ -179,6 +217,7 @@ class Locked:
     row: Any  # its row of reservations
     uses: list
     codes: list
+    coupons: list  # the rows of its coupons (with what the reports read of them)
 
 
 async def lock(tx: Transaction, reservation_ids: list[str]) -> dict[str, Locked]:
@@ -186,21 +225,25 @@ async def lock(tx: Transaction, reservation_ids: list[str]) -> dict[str, Locked]
     round trip: the reads after the lock run behind it, under it."""
     keys = {"keys": sorted(set(reservation_ids))}
     locked, uses, codes = await together(tx, (_LOCK_RESERVATIONS, keys), (_USES_OF_MANY, keys), (_CODES_OF_MANY, keys))
-    found = {row.reservation_id: Locked(row, [], []) for row in locked.all()}
+    found = {row.reservation_id: Locked(row, [], [], []) for row in locked.all()}
     for use in uses.all():
         found[use.reservation_id].uses.append(use)
-    for reservation_id, code, campaign_id in codes.all():
-        found[reservation_id].codes.append((code, campaign_id))
+    for coupon in codes.all():
+        found[coupon.reservation_id].codes.append((coupon.coupon_code, coupon.campaign_id))
+        found[coupon.reservation_id].coupons.append(coupon)
     return found
 
 
-async def end(tx: Transaction, ended: list[tuple[Locked, HoldState]]) -> None:
-    """End reservations: their uses and rows take the state, their coupons are used
-    (CAPTURED) or AVAILABLE again. All sent."""
+async def end(tx: Transaction, ended: list[tuple[Locked, HoldState]], now: datetime) -> None:
+    """End reservations: their uses and rows take the state (a redeemed one its
+    redemption's time), their coupons are used (CAPTURED) or AVAILABLE again. All sent."""
     for state in sorted({state for _, state in ended}):
         these = [locked for locked, s in ended if s == state]
         await send(tx, _SET_USES, [{"key": x.row.reservation_id, "new_state": state.value} for x in these if x.uses])
-        await send(tx, _SET_RESERVATION, [{"key": x.row.reservation_id, "new_state": state.value} for x in these])
+        if state == HoldState.CAPTURED:
+            await send(tx, _SET_REDEEMED, [{"key": x.row.reservation_id, "now": now} for x in these])
+        else:
+            await send(tx, _SET_RESERVATION, [{"key": x.row.reservation_id, "new_state": state.value} for x in these])
     await send(
         tx,
         _REDEEM_COUPONS,
@@ -241,7 +284,39 @@ async def uses_of(tx: Transaction, reservation_id: str) -> dict:
     }
 
 
-async def give_back(tx: Transaction, reservation_id: str, amounts: dict[str, int]) -> None:
-    """Count returned discounts on a reservation's uses, by campaign id (sent)."""
+async def give_back(
+    tx: Transaction, reservation_id: str, amounts: dict[str, int], own: dict[str, int], now: datetime
+) -> None:
+    """Count returned discounts on a reservation's uses, by campaign id, and keep the
+    return (own: each campaign's own part, for the reports). Sent."""
     for campaign_id, amount in sorted(amounts.items()):
         await send(tx, _GIVE_BACK, {"key": reservation_id, "campaign": campaign_id, "amount": amount})
+    await send(
+        tx,
+        _INSERT_RETURN,
+        [
+            {"reservation_id": reservation_id, "campaign_id": c, "amount_fen": amount, "return_time": now}
+            for c, amount in sorted(own.items())
+            if amount > 0
+        ],
+    )
+
+
+async def first_uses(tx: Transaction, uses: list[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    """Of these uses (campaign id, member id, reservation id), each a redeemed order a
+    campaign priced: the (reservation id, campaign id) of those that are their member's
+    first of the campaign. The unique key settles it, however many redemptions run at
+    once; the first of a member's uses in the list wins among them."""
+    wanted: dict[tuple[str, str], str] = {}
+    for campaign_id, member_id, reservation_id in uses:
+        wanted.setdefault((campaign_id, member_id), reservation_id)
+    if not wanted:
+        return set()
+    rows = [{"campaign_id": c, "member_id": m, "reservation_id": r} for (c, m), r in sorted(wanted.items())]
+    new = (postgresql.insert if dialect_name(tx) == "postgresql" else sqlite.insert)(campaign_members)
+    statement = (
+        new.values(rows)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "member_id"])
+        .returning(campaign_members.c.campaign_id, campaign_members.c.reservation_id)
+    )
+    return {(r, c) for c, r in (await tx.execute(statement)).all()}

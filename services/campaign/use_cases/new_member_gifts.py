@@ -33,7 +33,12 @@ async def give(tx: Transaction, member_id: str, tags: list[str], home_path: str,
         if template.campaign_id and await budget_spent(tx, template.campaign_id):
             continue
         issued, _ = await issue(
-            tx, template_id=c.coupon_template_id, member_ids=[member_id], now=now, batch_id=gift_batch(c.campaign_id)
+            tx,
+            template_id=c.coupon_template_id,
+            member_ids=[member_id],
+            now=now,
+            batch_id=gift_batch(c.campaign_id),
+            issue_path=home_path,
         )
         given += issued
     return given

@@ -6,8 +6,8 @@ from datetime import datetime
 from huiyuan.database import Transaction
 from huiyuan.runtime.errors import DomainError
 from huiyuan.runtime.holds import HoldState
-from services.campaign.domain import reservations as domain
-from services.campaign.storage import reservations
+from services.campaign.domain import reports, reservations as domain
+from services.campaign.storage import reservations, rollups
 from services.campaign.use_cases.reservations import settle
 
 
@@ -36,5 +36,30 @@ async def redeem_many(tx: Transaction, reservation_ids: list[str], now: datetime
         settled.append((locked, HoldState.CAPTURED))
         here.add(reservation_id)
         outcomes.append([code for code, _ in locked.codes])
-    await settle(tx, settled)
+    # reported first: the stats rows settle() adds to are the hot ones, locked last
+    await _report(tx, [locked for locked, _ in settled], now)
+    await settle(tx, settled, now)
     return outcomes
+
+
+async def _report(tx: Transaction, redeemed: list, now: datetime) -> None:
+    """The redemptions' contributions to the reports, with them (one outbox row): each
+    campaign that priced an order (its member's first order of it decided by
+    storage's unique key) and each coupon used."""
+    firsts = await reservations.first_uses(
+        tx,
+        [
+            (u.campaign_id, locked.row.member_id, locked.row.reservation_id)
+            for locked in redeemed
+            for u in locked.uses
+            if u.own_fen > 0
+        ],
+    )
+    await rollups.record(
+        tx,
+        [
+            c
+            for locked in redeemed
+            for c in reports.redeemed(rollups.redemption(locked.row, now, locked.uses, locked.coupons, firsts))
+        ],
+    )

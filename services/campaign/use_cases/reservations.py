@@ -53,9 +53,9 @@ async def reserve_many(tx: Transaction, asks: list[ReserveAsk], now: datetime) -
     return outcomes
 
 
-async def settle(tx: Transaction, settled: list[tuple[Locked, HoldState]]) -> None:
+async def settle(tx: Transaction, settled: list[tuple[Locked, HoldState]], now: datetime) -> None:
     """End reservations: their discounts booked (CAPTURED) or given back."""
-    await reservations.end(tx, settled)
+    await reservations.end(tx, settled, now)
     additions = []
     for locked, state in settled:  # last, each row once, in id order: the stats rows are the hot ones
         for x in locked.uses:
@@ -77,7 +77,7 @@ async def release(tx: Transaction, reservation_id: str, now: datetime) -> list[s
     ending = domain.releasing(reservation_id, locked.row.state, locked.row.expire_time, now)
     if ending is None:
         return []
-    await settle(tx, [(locked, ending)])
+    await settle(tx, [(locked, ending)], now)
     return [code for code, _ in locked.codes]
 
 
@@ -90,4 +90,4 @@ async def expire(tx: Transaction, reservation_id: str, now: datetime) -> None:
     """Lapse a reservation past its deadline (nothing if it has ended meanwhile)."""
     locked = await _lock_one(tx, reservation_id)
     if domain.lapsing(locked.row.state, locked.row.expire_time, now):
-        await settle(tx, [(locked, HoldState.EXPIRED)])
+        await settle(tx, [(locked, HoldState.EXPIRED)], now)

@@ -14,4 +14,5 @@ qr.py          the members' QR codes
 care.py        member care: day spans, contacts and consent
 pins.py        payment PINs
 imports.py     the rows of an import file, and a member as a row of an export
+reports.py     what each fact adds to the reports' rollups; the members' snapshot
 """

@@ -65,6 +65,7 @@ class Member:
     create_time: datetime
     update_time: datetime
     tags: list[str] = field(default_factory=list)
+    cashier_id: str = ""  # the person at the till who registered them ("" none): the staff report
 
 
 def counter_view(member: Member) -> Member:
@@ -206,12 +207,14 @@ def new_member(
     registered_org_path: str,
     default_home_store: str,
     now: datetime,
+    cashier_id: str = "",
 ) -> Member:
     """A member registered with the values check_profile kept; at the store registering
     them unless they named their home store."""
     return Member(
         member_id=member_id,
         channel=channel,
+        cashier_id=cashier_id,
         registered_org_path=registered_org_path,
         tier_id="",
         create_time=now,

@@ -5,8 +5,9 @@ from datetime import timedelta
 
 from huiyuan.database import Idempotency
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
-from huiyuan.runtime import files, pagination
+from huiyuan.runtime import clock, files, pagination
 from huiyuan.runtime.clock import utcnow
+from huiyuan.runtime.convert import calendar_date
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path, check_request_id
 from huiyuan.runtime.server import ServiceContext
@@ -26,10 +27,11 @@ from services.member.domain.members import (
     normalise_phone,
 )
 from services.member.domain.qr import QR_TTL_DEFAULT, QR_TTL_MIN, verify_qr_token
+from services.member.domain.reports import MAX_CASHIER_ID
 from services.member.domain.tiers import MAX_SPEND_FEN
 from services.member.domain.visits import check_visit_time
 from services.member.servicers import convert
-from services.member.use_cases import imports, members, visits
+from services.member.use_cases import imports, members, reports, visits
 
 MAX_FIND_KEYS = 1_000  # FindMembers: a file's rows are asked for in pages of this many
 
@@ -89,6 +91,12 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
             "CHANNEL_REQUIRED",
             "channel must be STORE, CALL_CENTRE, WEB, QR_SELF_SERVICE or BULK_IMPORT",
         )
+        v.check(
+            len(request.cashier_id) <= MAX_CASHIER_ID,
+            "cashier_id",
+            "CASHIER_ID_TOO_LONG",
+            f"cashier_id is at most {MAX_CASHIER_ID} characters",
+        )
         values, definitions = await members.checked_profile(
             self.database, v, convert.profile_input(request.member), "member."
         )
@@ -96,7 +104,7 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         now = utcnow()
 
         async def work(tx):
-            new = await members.register(tx, values, Channel(channel), org_path, now)
+            new = await members.register(tx, values, Channel(channel), org_path, now, request.cashier_id)
             return member_pb2.RegisterMemberResponse(member=convert.member(new, definitions))
 
         return await self.idempotency.run(request, member_pb2.RegisterMemberResponse, work)
@@ -352,6 +360,43 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         async with self.database.reading() as tx:
             stats = await visits.visit_stats_of(tx, request.member_id)
         return member_pb2.GetVisitStatsResponse(stats=convert.visit_stats(stats))
+
+    async def SummarizeMembers(self, request, context):
+        v = Violations()
+        check_org_path(v, request.org_path, "org_path")
+        as_of = calendar_date(request.as_of) if request.HasField("as_of") else clock.today()
+        v.check(as_of is not None, "as_of", "DAY_INVALID", "as_of must be a real day")
+        v.raise_if_any()
+        async with self.database.reading() as tx:
+            summary = await reports.summarize(tx, request.org_path, as_of)
+        return _summary(summary)
+
+
+def _summary(s) -> member_pb2.SummarizeMembersResponse:
+    def ranges(found):
+        return [
+            member_pb2.QuintileRange(score=q.score, min_value=q.min_value, max_value=q.max_value, members=q.members)
+            for q in found
+        ]
+
+    return member_pb2.SummarizeMembersResponse(
+        members=s.members,
+        never_visited=s.never_visited,
+        quiet_members=s.quiet_members,
+        birthday_members_next_30_days=s.birthday_members,
+        rfm_cells=[
+            member_pb2.RfmCell(
+                recency_score=c.recency_score,
+                frequency_score=c.frequency_score,
+                monetary_score=c.monetary_score,
+                members=c.members,
+            )
+            for c in s.cells
+        ],
+        recency_quintiles=ranges(s.recency),
+        frequency_quintiles=ranges(s.frequency),
+        monetary_quintiles=ranges(s.monetary),
+    )
 
 
 def _check_order_id(v: Violations, order_id: str) -> None:

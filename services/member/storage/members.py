@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Database, Transaction, insert_new, under, violated_unique
 from huiyuan.database.engines import READ_ONLY
+from services.member.domain import reports
 from services.member.domain.cards import Card
 from services.member.domain.care import DaySpan
 from services.member.domain.members import (
@@ -20,8 +21,10 @@ from services.member.domain.members import (
 )
 from services.member.domain.tiers import Tier
 from services.member.storage.cards import to_card
+from services.member.storage.rollups import record
 from services.member.storage.tables import (
     cards,
+    home_store_moves,
     member_tags,
     members,
     tiers,
@@ -47,6 +50,7 @@ def to_member(row) -> Member:
         create_time=row.create_time,
         update_time=row.update_time,
         tags=list(row.tags or []),
+        cashier_id=row.cashier_id,
     )
 
 
@@ -67,6 +71,7 @@ def member_values(member: Member) -> dict:
         "create_time": member.create_time,
         "update_time": member.update_time,
         "tags": member.tags,
+        "cashier_id": member.cashier_id,
     }
 
 
@@ -84,22 +89,40 @@ async def get_by_phone(tx: Transaction, phone: str) -> Member | None:
     return to_member(row) if row else None
 
 
+def registration(values: dict) -> reports.Registration:
+    """A member's registration as the reports count it (values: member_values())."""
+    return reports.Registration(
+        values["member_id"],
+        values["registered_org_path"],
+        values["channel"],
+        values.get("cashier_id", ""),
+        values["home_store_path"],
+        values["tier_id"] or "",
+        values["create_time"],
+    )
+
+
 async def insert_member(tx: Transaction, member: Member) -> None:
     """The phone's unique constraint settles races: of two concurrent registrations
-    with one phone, exactly one succeeds."""
+    with one phone, exactly one succeeds. Counted in the reports' rollups."""
+    values = member_values(member)
     try:
-        await tx.execute(insert(members).values(**member_values(member)))
+        await tx.execute(insert(members).values(**values))
     except IntegrityError as error:
         if violated_unique(error, "members", "phone"):
             raise phone_taken(member.phone) from None
         raise
     await index_tags(tx, {member.member_id: member.tags})
+    await record(tx, reports.registered(registration(values)))
 
 
 async def update_member(tx: Transaction, member_id: str, changes: dict) -> None:
-    """changes: column -> value; the tags' rows are written with the tags."""
+    """changes: column -> value; the tags' rows are written with the tags, and a move
+    of the home store is kept (home_store_moves) and counted in the rollups."""
     if "tags" in changes:
         await reindex_tags(tx, member_id, changes["tags"])
+    if "home_store_path" in changes:
+        await _move_home(tx, member_id, changes["home_store_path"], changes.get("update_time"))
     try:
         await tx.execute(update(members).where(members.c.member_id == member_id).values(**changes))
     except IntegrityError as error:
@@ -108,11 +131,31 @@ async def update_member(tx: Transaction, member_id: str, changes: dict) -> None:
         raise
 
 
+async def _move_home(tx: Transaction, member_id: str, to_path: str, when) -> None:
+    """The member's home store moves to to_path (the member locked): kept, and their
+    tier counted at the new store from now on."""
+    current = await get(tx, member_id, for_update=True)
+    if current is None or current.home_store_path == to_path:
+        return
+    move = reports.HomeMove(member_id, current.home_store_path, to_path, current.tier_id, when or current.update_time)
+    await tx.execute(
+        insert(home_store_moves).values(
+            member_id=member_id,
+            from_path=move.from_path,
+            to_path=move.to_path,
+            tier_id=move.tier_id,
+            move_time=move.move_time,
+        )
+    )
+    await record(tx, reports.home_moved(move))
+
+
 async def insert_new_members(tx: Transaction, rows: list[dict]) -> set[str]:
     """Insert rows (column -> value) whose phone is not registered yet, with their tags;
-    the ids of those inserted (the others are left alone)."""
+    the ids of those inserted (the others are left alone). Counted in the rollups."""
     inserted = set(await insert_new(tx, members, rows, conflict="phone"))
     await index_tags(tx, {row["member_id"]: row["tags"] for row in rows if row["member_id"] in inserted})
+    await record(tx, [c for row in rows if row["member_id"] in inserted for c in reports.registered(registration(row))])
     return inserted
 
 

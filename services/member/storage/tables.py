@@ -17,6 +17,7 @@ from sqlalchemy import (
 
 from huiyuan.database import UtcDateTime, new_metadata
 from huiyuan.database.idempotency import define_table
+from huiyuan.database.rollups import define, define_outbox
 
 metadata = new_metadata()
 idempotency_keys = define_table(metadata)
@@ -65,6 +66,7 @@ members = Table(
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
     Column("tags", JSON, nullable=False, server_default="[]"),  # read with the member; member_tags finds them
+    Column("cashier_id", String(64), nullable=False, server_default=""),  # who registered them at the till
     UniqueConstraint("phone"),
     Index("ix_members_registered_org_path", "registered_org_path"),
     Index("ix_members_home_store_path", "home_store_path"),
@@ -143,6 +145,20 @@ tier_changes = Table(
     Column("reason", String(256), nullable=False),
     Column("operator_id", String(64), nullable=False),
     Column("change_time", UtcDateTime, nullable=False),
+    Column("home_store_path", String(140), nullable=False, server_default=""),  # the member's, at the change
+)
+
+# A member's home store changed (UpdateMember), with the tier they had then: what the
+# rebuild of the tiers rollup replays (domain/reports.py: home_moved).
+home_store_moves = Table(
+    "home_store_moves",
+    metadata,
+    Column("move_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("from_path", String(140), nullable=False),
+    Column("to_path", String(140), nullable=False),
+    Column("tier_id", String(40), nullable=False),  # "": none
+    Column("move_time", UtcDateTime, nullable=False),
 )
 
 visits = Table(  # one row per order: what makes RecordVisit idempotent by order_id
@@ -153,6 +169,7 @@ visits = Table(  # one row per order: what makes RecordVisit idempotent by order
     Column("store_path", String(140), nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
     Column("visit_time", UtcDateTime, nullable=False),
+    Index("ix_visits_member_id_visit_time", "member_id", "visit_time"),  # a member's first visit
 )
 
 visit_returns = Table(  # one row per return: what makes RecordReturn idempotent by return_id
@@ -209,3 +226,13 @@ visit_stats = Table(
     Column("total_spend_fen", BigInteger, nullable=False),
     Column("last_visit_time", UtcDateTime, nullable=False),
 )
+
+# The reports' rollups (docs/reports.md; what each fact adds: domain/reports.py), and
+# the outbox their contributions wait in until the fold (storage/rollups.py).
+outbox = define_outbox(metadata)
+registrations = define(metadata, "registrations", ["members"], deepest=4)
+registrars = define(metadata, "registrars", ["members"], deepest=4)
+visitors = define(metadata, "visitors", ["orders", "spend_fen"], deepest=3)
+first_visits = define(metadata, "first_visits", ["members"], deepest=3)
+tier_counts = define(metadata, "tiers", ["members"], running=True, deepest=3)
+tier_moves = define(metadata, "tier_moves", ["members"], deepest=3)

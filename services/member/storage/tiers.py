@@ -4,7 +4,9 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, take_turn_on, violated_unique
+from services.member.domain import reports
 from services.member.domain.tiers import Tier, TierChange, rank_taken
+from services.member.storage.rollups import record
 from services.member.storage.tables import (
     members,
     tier_changes,
@@ -115,12 +117,16 @@ async def latest_changes(tx: Transaction, member_id: str) -> list[TierChange]:
 
 
 async def move(tx: Transaction, change: TierChange) -> None:
-    """The member to change.to_tier_id ("": none), and the change kept."""
-    await tx.execute(
-        update(members)
-        .where(members.c.member_id == change.member_id)
-        .values(tier_id=change.to_tier_id or None, update_time=change.change_time)
-    )
+    """The member to change.to_tier_id ("": none), and the change kept, at the home
+    store the member has (read from the row it changes), and counted in the rollups."""
+    home = (
+        await tx.execute(
+            update(members)
+            .where(members.c.member_id == change.member_id)
+            .values(tier_id=change.to_tier_id or None, update_time=change.change_time)
+            .returning(members.c.home_store_path)
+        )
+    ).scalar_one()
     await tx.execute(
         insert(tier_changes).values(
             member_id=change.member_id,
@@ -129,7 +135,14 @@ async def move(tx: Transaction, change: TierChange) -> None:
             reason=change.reason,
             operator_id=change.operator_id,
             change_time=change.change_time,
+            home_store_path=home,
         )
+    )
+    await record(
+        tx,
+        reports.tier_moved(
+            reports.TierMove(change.member_id, home, change.from_tier_id, change.to_tier_id, change.change_time)
+        ),
     )
 
 

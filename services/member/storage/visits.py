@@ -5,7 +5,9 @@ import functools
 from sqlalchemy import bindparam, func, insert, select, update
 
 from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, send
+from services.member.domain import reports
 from services.member.domain.visits import StoreVisits, VisitRecord, VisitStats
+from services.member.storage.rollups import first_visit_of, record
 from services.member.storage.tables import visit_returns, visit_stats, visits
 
 _VISIT_STATS = (
@@ -52,7 +54,12 @@ async def get_visit(tx: Transaction, order_id: str) -> VisitRecord | None:
 
 
 async def count_visit(tx: Transaction, visit: VisitRecord) -> None:
-    """The visit kept, and counted into its store's row; sent, not awaited."""
+    """The visit kept, and counted into its store's row and the reports' rollups; sent,
+    not awaited. The member's row is locked (use_cases/visits.py), so the first visit it
+    reads is still the first when this one is written: of two visits of one member at
+    once, the second waits for the first's commit and sees it."""
+    seen = reports.Visit(visit.order_id, visit.member_id, visit.store_path, visit.amount_fen, visit.visit_time)
+    first = await first_visit_of(tx, visit.member_id)
     values = {
         "order_id": visit.order_id,
         "member_id": visit.member_id,
@@ -62,6 +69,7 @@ async def count_visit(tx: Transaction, visit: VisitRecord) -> None:
     }
     await send(tx, _INSERT_VISIT, values)
     await send(tx, _count_visit(dialect_name(tx)), values)
+    await record(tx, reports.visited(seen) + reports.first_visit_moved(seen, first))
 
 
 _RETURN = select(visit_returns).where(visit_returns.c.return_id == bindparam("return_id"))
@@ -90,10 +98,13 @@ async def returned_of(tx: Transaction, order_id: str) -> int:
 
 
 async def take_back(tx: Transaction, visit: VisitRecord, return_id: str, amount_fen: int, return_time) -> None:
-    """The return kept, and its amount taken off the spend of the visit's store; sent."""
+    """The return kept, and its amount taken off the spend of the visit's store and the
+    reports' rollups; sent."""
     await send(
         tx,
         _INSERT_RETURN,
         {"return_id": return_id, "order_id": visit.order_id, "amount_fen": amount_fen, "return_time": return_time},
     )
     await send(tx, _TAKE_BACK, {"of_member": visit.member_id, "at_store": visit.store_path, "amount_fen": amount_fen})
+    seen = reports.Visit(visit.order_id, visit.member_id, visit.store_path, visit.amount_fen, visit.visit_time)
+    await record(tx, reports.returned(seen, amount_fen, return_time))

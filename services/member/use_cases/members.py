@@ -42,10 +42,13 @@ async def checked_profile(
     return rules.check_profile(violations, profile, prefix, definitions, clock.today(), partial=partial), definitions
 
 
-async def register(tx: Transaction, values: dict, channel: Channel, org_path: str, now: datetime) -> Member:
-    """A member with the checked values, registered at org_path (a node there is) and
-    homed at the store they named (one there is), else at the registering store."""
-    member = rules.new_member(new_id("m"), values, channel, org_path, store_of(org_path), now)
+async def register(
+    tx: Transaction, values: dict, channel: Channel, org_path: str, now: datetime, cashier_id: str = ""
+) -> Member:
+    """A member with the checked values, registered at org_path (a node there is) by
+    cashier_id ("": nobody named) and homed at the store they named (one there is), else
+    at the registering store."""
+    member = rules.new_member(new_id("m"), values, channel, org_path, store_of(org_path), now, cashier_id)
     await require_org_node(tx, org_path, "actor.org_path")
     if member.home_store_path:
         await require_org_node(tx, member.home_store_path, "member.home_store_path")

@@ -311,6 +311,18 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
         return await self.idempotency.run(request, pb.SetOffsetPolicyResponse, work)
 
+    async def GetOffsetPolicy(self, request, context):
+        v = Violations()
+        check_org_path(v, request.org_path, "org_path")
+        v.raise_if_any()
+        async with self.database.reading() as tx:
+            policy = await offsets.policy_at(tx, request.org_path)
+        return pb.GetOffsetPolicyResponse(
+            policy=pb.OffsetPolicy(
+                org_path=policy.org_path, points_per_yuan=policy.points_per_yuan, max_share_bp=policy.max_share_bp
+            )
+        )
+
     async def QuoteOffset(self, request, context):
         v = Violations()
         check_member_id(v, request.member_id)

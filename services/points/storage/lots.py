@@ -10,7 +10,9 @@ from huiyuan.database import Transaction, dialect_name, insert_new, send, under
 from huiyuan.runtime.ids import new_id
 from services.points.domain.lots import Draw, Expiry, Lot, LotSource, MovementKind
 from services.points.domain.members import MemberPoints
+from services.points.domain.reports import lot_change_contributions, movement_contributions, new_lot_contributions
 from services.points.storage.movements import movement_row, record_all
+from services.points.storage.rollups import ROLLUPS
 from services.points.storage.tables import lots, movements
 
 EXPIRY_BATCH = 10_000
@@ -45,6 +47,10 @@ def live_lots_where(member_condition):
 
 
 LIVE_LOTS = live_lots_where(lots.c.member_id.in_(bindparam("member_ids", expanding=True)))
+# where the lots moved were earned and when they expire: the rollup points_expiring
+_WHERE_LOTS = select(lots.c.lot_id, lots.c.store_path, lots.c.expire_time).where(
+    lots.c.lot_id.in_(bindparam("lot_ids", expanding=True))
+)
 
 
 def lot_of(row) -> Lot:
@@ -71,7 +77,15 @@ async def move_lots(tx: Transaction, draws: list[Draw], sign: int) -> None:
     delta: dict[str, int] = {}
     for d in draws:
         delta[d.lot_id] = delta.get(d.lot_id, 0) + sign * d.points
-    await send(tx, MOVE_LOT, [{"key": lot_id, "delta": delta[lot_id]} for lot_id in sorted(delta) if delta[lot_id]])
+    moved = [lot_id for lot_id in sorted(delta) if delta[lot_id]]
+    if not moved:
+        return
+    await send(tx, MOVE_LOT, [{"key": lot_id, "delta": delta[lot_id]} for lot_id in moved])
+    # every change of a lot's points is made here: what it changes in points_expiring
+    where = (await tx.execute(_WHERE_LOTS, {"lot_ids": moved})).all()
+    await ROLLUPS.record(
+        tx, [c for r in where for c in lot_change_contributions(r.store_path, r.expire_time, delta[r.lot_id])]
+    )
 
 
 async def lot_ids_of_order(tx: Transaction, member_id: str, order_id: str) -> set[str]:
@@ -148,8 +162,19 @@ def grant_rows(
 
 async def write_grants(tx: Transaction, grants: list[GrantRows]) -> None:
     """The lots and movements of grant_rows(), a statement each for however many."""
-    await send(tx, _INSERT_LOT, [lot for g in grants for lot in g.lots])
+    new = [lot for g in grants for lot in g.lots]
+    await send(tx, _INSERT_LOT, new)
     await record_all(tx, [g.movement for g in grants])
+    await ROLLUPS.record(
+        tx,
+        [
+            c
+            for r in new
+            for c in new_lot_contributions(
+                r["store_path"], r["granted_points"], r["create_time"], r["available_time"], r["expire_time"]
+            )
+        ],
+    )
 
 
 # On PostgreSQL a batch is one statement: the lots never travel to Python and back,
@@ -157,7 +182,7 @@ async def write_grants(tx: Transaction, grants: list[GrantRows]) -> None:
 # portable path below.
 _EXPIRE_BATCH_PG = text("""
 WITH expired AS (
-    SELECT lot_id, member_id, store_path, points_left FROM lots
+    SELECT lot_id, member_id, store_path, expire_time, points_left FROM lots
     WHERE expire_time <= :as_of AND points_left > 0
     LIMIT :batch FOR UPDATE SKIP LOCKED
 ), zeroed AS (
@@ -167,8 +192,9 @@ WITH expired AS (
     SELECT :prefix || right(lot_id, 16), member_id, 'EXPIRE', -points_left, '', store_path, 'lot ' || lot_id, :now
     FROM expired
 )
-SELECT count(*), coalesce(sum(points_left), 0) FROM expired
-""")
+SELECT store_path, expire_time, count(*) AS lots, sum(points_left) AS points FROM expired
+GROUP BY store_path, expire_time
+""").columns(expire_time=lots.c.expire_time.type)
 
 
 async def expire_batch(tx: Transaction, as_of: datetime, now) -> tuple[int, int]:
@@ -180,14 +206,15 @@ async def expire_batch(tx: Transaction, as_of: datetime, now) -> tuple[int, int]
     lot's random tail (a lot expires once); new_id() per row cost more than the SQL."""
     prefix = new_id("mv")[:13]
     if dialect_name(tx) == "postgresql":
-        count, points = (
+        groups = (
             await tx.execute(_EXPIRE_BATCH_PG, {"as_of": as_of, "batch": EXPIRY_BATCH, "prefix": prefix, "now": now})
-        ).one()
-        return int(count), int(points)
+        ).all()
+        await _record_expired(tx, [(g.store_path, g.expire_time, int(g.points)) for g in groups], now)
+        return sum(int(g.lots) for g in groups), sum(int(g.points) for g in groups)
     c = lots.c
     rows = (
         await tx.execute(
-            select(c.lot_id, c.member_id, c.points_left, c.store_path)
+            select(c.lot_id, c.member_id, c.points_left, c.store_path, c.expire_time)
             .where(c.expire_time <= as_of, c.points_left > 0)
             .limit(EXPIRY_BATCH)
         )
@@ -212,7 +239,23 @@ async def expire_batch(tx: Transaction, as_of: datetime, now) -> tuple[int, int]
             for r in rows
         ],
     )
+    await _record_expired(tx, [(r.store_path, r.expire_time, r.points_left) for r in rows], now)
     return len(rows), sum(r.points_left for r in rows)
+
+
+async def _record_expired(tx: Transaction, expired: list[tuple[str, datetime | None, int]], now) -> None:
+    """What expired lots (store, expire time, points) change in the rollups: their
+    EXPIRE movements, and their points gone from points_expiring."""
+    kind = MovementKind.EXPIRE.value
+    await ROLLUPS.record(
+        tx,
+        [
+            c
+            for store_path, expire_time, points in expired
+            for c in movement_contributions(kind, -points, store_path, now)
+            + lot_change_contributions(store_path, expire_time, -points)
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from huiyuan.database import Transaction, send
 from huiyuan.runtime.business_time import day_start
 from huiyuan.runtime.ids import new_id
 from services.points.domain.lots import MovementKind
+from services.points.domain.reports import movement_contributions
+from services.points.storage.rollups import ROLLUPS
 from services.points.storage.tables import movements
 
 _INSERT_MOVEMENT = insert(movements)  # built once (storage/lots.py)
@@ -30,16 +32,25 @@ def movement_row(member_id: str, kind: MovementKind, delta: int, now, *, order_i
 async def record(
     tx: Transaction, member_id: str, kind: MovementKind, delta: int, now, *, order_id="", store_path="", memo=""
 ) -> None:
-    await send(
-        tx,
-        _INSERT_MOVEMENT,
-        movement_row(member_id, kind, delta, now, order_id=order_id, store_path=store_path, memo=memo),
+    await record_all(
+        tx, [movement_row(member_id, kind, delta, now, order_id=order_id, store_path=store_path, memo=memo)]
     )
 
 
 async def record_all(tx: Transaction, rows: list[dict]) -> None:
-    """Movements made by movement_row(), in one statement."""
+    """Movements made by movement_row(), in one statement, with what they add to the
+    reports' rollups (every movement but the expiry job's is written here)."""
+    if not rows:
+        return
     await send(tx, _INSERT_MOVEMENT, rows)
+    await ROLLUPS.record(
+        tx,
+        [
+            c
+            for r in rows
+            for c in movement_contributions(r["kind"], r["delta_points"], r["store_path"], r["create_time"])
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@
   reversals).
 - gifts, redemptions, gift_stock_changes: the points mall.
 - rules, offset_policies, idempotency_keys.
+- rollup_outbox and rollup_<name>: the reports' rollups (storage/rollups.py).
 """
 
 from sqlalchemy import (
@@ -26,6 +27,8 @@ from sqlalchemy import (
 )
 
 from huiyuan.database import UtcDateTime, idempotency, new_metadata
+from huiyuan.database.rollups import define, define_outbox
+from services.points.domain import reports
 
 metadata = new_metadata()
 Points = BigInteger
@@ -192,3 +195,8 @@ redemptions = Table(
     Column("create_time", UtcDateTime, nullable=False),
     Index("ix_redemptions_member_id_gift_id", "member_id", "gift_id"),
 )
+
+# The reports' rollups (docs/reports.md; what each fact adds: domain/reports.py).
+rollup_outbox = define_outbox(metadata)
+points_rollup = define(metadata, reports.POINTS, reports.POINTS_MEASURES, running=True, deepest=3)
+points_expiring = define(metadata, reports.POINTS_EXPIRING, reports.EXPIRING_MEASURES, deepest=3)

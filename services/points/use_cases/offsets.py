@@ -14,6 +14,11 @@ async def set_policy(tx: Transaction, policy: OffsetPolicy, now) -> OffsetPolicy
     return policy
 
 
+async def policy_at(tx: Transaction, org_path: str) -> OffsetPolicy:
+    """The policy in force at a node: its own or the nearest above it, else the default."""
+    return nearest(await offsets.all_policies(tx), org_path)
+
+
 @dataclass(frozen=True)
 class Quote:
     points: int  # the most the member may offset

@@ -4,11 +4,14 @@ stored value does, and their sales are in the till's takings."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 
+from huiyuan.runtime.business_time import local
 from huiyuan.runtime.requests import is_under
+from huiyuan.runtime.rollups import Contribution
 from services.wallet.domain.count_cards import EntryKind as CardEntry
 from services.wallet.domain.postings import EntryKind
-from services.wallet.domain.top_ups import Tender
+from services.wallet.domain.top_ups import Tender, TopUp
 
 SPENDS = [EntryKind.CONSUMPTION.value, EntryKind.CONSUMPTION_REFUND.value]
 CARD_USES = [CardEntry.USE.value, CardEntry.USE_UNDONE.value]
@@ -102,3 +105,93 @@ def takings(top_ups: Iterable[tuple[str, str, int]], count_cards: Iterable[tuple
             found.count_card_refunded -= fen
     order = list(Tender)
     return sorted(by_tender.values(), key=lambda t: order.index(t.tender))
+
+
+# ---------------------------------------------------------------- rollups
+# What each of the wallet's facts adds to the reports' rollups (docs/reports.md,
+# huiyuan/runtime/rollups.py). The live path records them with the fact; the rebuild
+# (storage/rollups.py) recomputes them from the raw rows with these same functions.
+
+STORED_VALUE = "stored_value"  # running, to stores: posted balances by the store that loaded them
+COUNT_CARDS = "count_cards"  # running, to stores: count card value by the store that sold it
+TOP_UPS = "top_ups"  # to tills: top-ups and their refunds by the cashier who took them
+
+STORED_VALUE_MEASURES = ("principal_fen", "bonus_fen")
+COUNT_CARD_MEASURES = ("sold_fen", "used_fen", "refunded_fen", "unearned_fen")
+TOP_UP_MEASURES = ("top_ups", "principal_fen", "bonus_fen", "refunds", "refunded_fen")
+
+
+def business_day(moment: datetime) -> date:
+    return local(moment).date()
+
+
+def entry_contributions(
+    kind: str, principal: int, bonus: int, loaded_store_path: str, post_time: datetime
+) -> list[Contribution]:
+    """A ledger entry: the member's posted principal and bonus move by its deltas, at
+    the store that loaded the lot it touched (a spend across lots posts an entry per lot),
+    keyed by the entry's kind."""
+    if not principal and not bonus:
+        return []
+    return [
+        Contribution(
+            STORED_VALUE,
+            loaded_store_path,
+            business_day(post_time),
+            kind,
+            {"principal_fen": principal, "bonus_fen": bonus},
+        )
+    ]
+
+
+def top_up_contributions(top_up: TopUp) -> list[Contribution]:
+    """A top-up, on its day, at the till (or store) that took it, by its cashier."""
+    assert top_up.create_time is not None
+    return [
+        Contribution(
+            TOP_UPS,
+            top_up.taken_at,
+            business_day(top_up.create_time),
+            top_up.cashier_id,
+            {"top_ups": 1, "principal_fen": top_up.principal, "bonus_fen": top_up.bonus},
+        )
+    ]
+
+
+def top_up_refund_contributions(top_up: TopUp, refund_time: datetime) -> list[Contribution]:
+    """A top-up's refund, on its own day, where the top-up was taken and by its cashier:
+    refunded_fen is the principal given back to the tender."""
+    return [
+        Contribution(
+            TOP_UPS,
+            top_up.taken_at,
+            business_day(refund_time),
+            top_up.cashier_id,
+            {"refunds": 1, "refunded_fen": top_up.principal},
+        )
+    ]
+
+
+def card_entry_contributions(
+    kind: str, value_delta: int, sold_store_path: str, plan_id: str, post_time: datetime
+) -> list[Contribution]:
+    """A count card's entry, at the store that sold the card, by its plan: a sale adds
+    its price to sold and unearned; a use earns its value (an undone use gives it back);
+    a refund returns what was left. unearned_fen is the value still owed on the cards."""
+    if kind == CardEntry.SALE.value:
+        measures = {"sold_fen": value_delta}
+    elif kind in CARD_USES:
+        measures = {"used_fen": -value_delta}
+    else:
+        measures = {"refunded_fen": -value_delta}
+    if not value_delta:
+        return []
+    return [
+        Contribution(
+            COUNT_CARDS,
+            sold_store_path,
+            business_day(post_time),
+            plan_id,
+            {**measures, "unearned_fen": value_delta},
+        )
+    ]

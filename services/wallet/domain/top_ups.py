@@ -12,6 +12,7 @@ from services.wallet.domain.lots import Draw
 from services.wallet.domain.postings import EntryKind, Posting
 
 MAX_TOP_UP_FEN = 5_000_000_00  # 5 million yuan: above this a top-up is a typing mistake
+MAX_CASHIER_ID = 64
 
 
 class Tender(StrEnum):
@@ -36,6 +37,13 @@ class TopUp:
     operator_id: str = ""
     create_time: datetime | None = None
     refund_time: datetime | None = None  # None: not refunded
+    cashier_id: str = ""  # the person at the till, for the staff report ("": not said)
+    till_path: str = ""  # the till it was taken at, when the caller's node is one under the store
+
+    @property
+    def taken_at(self) -> str:
+        """The node where it was taken: its till if known, else its store."""
+        return self.till_path or self.store_path
 
 
 def postings(top_up: TopUp) -> list[Posting]:

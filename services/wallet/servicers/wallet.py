@@ -28,7 +28,7 @@ from services.wallet.domain.holds import CaptureAsk, Hold, HoldAsk
 from services.wallet.domain.packages import PackageStep, TopUpPackage, check_may_manage, check_package
 from services.wallet.domain.postings import MAX_MEMO, Entry, EntryKind, StatementQuery
 from services.wallet.domain.spend_policy import SpendPolicy
-from services.wallet.domain.top_ups import MAX_TOP_UP_FEN, Tender, TopUp
+from services.wallet.domain.top_ups import MAX_CASHIER_ID, MAX_TOP_UP_FEN, Tender, TopUp
 from services.wallet.use_cases import (
     adjustments,
     balances,
@@ -92,8 +92,17 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
         )
         reference = check_text(v, request.tender_reference, "tender_reference", 64)
         check_store_path(v, request.store_path, "store_path")
-        operator, _ = check_actor(v, request)
+        operator, actor_path = check_actor(v, request)
+        cashier = request.cashier_id.strip()
+        v.check(
+            len(cashier) <= MAX_CASHIER_ID,
+            "cashier_id",
+            "CASHIER_ID_TOO_LONG",
+            f"cashier_id is at most {MAX_CASHIER_ID} characters",
+        )
         v.raise_if_any()
+        # the till, when the call came from a node under the store (the store's own till)
+        till = actor_path if actor_path.startswith(request.store_path + "/") else ""
 
         async def work(tx):
             top_up, accounts = await top_ups.top_up(
@@ -106,6 +115,8 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 store_path=request.store_path,
                 operator_id=operator,
                 now=utcnow(),
+                cashier_id=cashier,
+                till_path=till,
             )
             return pb.TopUpResponse(
                 top_up_id=top_up.top_up_id,

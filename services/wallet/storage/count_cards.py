@@ -5,7 +5,9 @@ from sqlalchemy import bindparam, insert, select, update
 
 from huiyuan.database import Transaction, send
 from services.wallet.domain.count_cards import Card, Entry, EntryKind, Plan
+from services.wallet.domain.reports import card_entry_contributions
 from services.wallet.domain.top_ups import Tender
+from services.wallet.storage.rollups import ROLLUPS
 from services.wallet.storage.tables import count_card_entries, count_card_plans, count_cards
 
 _LOCK_CARD = select(count_cards).where(count_cards.c.card_id == bindparam("card_id")).with_for_update()
@@ -139,7 +141,8 @@ async def add_card(tx: Transaction, card: Card, operator_id: str) -> None:
 
 
 async def post(tx: Transaction, card: Card, entry: Entry) -> None:
-    """Save the card's new count and append the entry that says why."""
+    """Save the card's new count and append the entry that says why, with what it adds
+    to the reports' rollups: every count card entry is written here."""
     await send(tx, _SAVE_CARD, {"key": card.card_id, "uses_left": card.uses_left, "refund_time": card.refund_time})
     await send(
         tx,
@@ -161,6 +164,12 @@ async def post(tx: Transaction, card: Card, entry: Entry) -> None:
             "undoes_entry_id": entry.undoes_entry_id or None,
             "post_time": entry.post_time,
         },
+    )
+    await ROLLUPS.record(
+        tx,
+        card_entry_contributions(
+            entry.kind.value, entry.value_delta, card.sold_store_path, card.plan_id, entry.post_time
+        ),
     )
 
 

@@ -8,7 +8,9 @@ from huiyuan.database import Transaction, send, under
 from huiyuan.runtime.business_time import day_start
 from services.wallet.domain.accounts import MemberAccounts
 from services.wallet.domain.postings import MAX_MEMO, Entry, Posting, StatementQuery, apply
+from services.wallet.domain.reports import entry_contributions
 from services.wallet.storage.accounts import save_accounts
+from services.wallet.storage.rollups import ROLLUPS
 from services.wallet.storage.tables import entries
 
 _INSERT_ENTRIES = insert(entries)
@@ -31,10 +33,8 @@ async def post(
     of moving money twice; n has four digits, so that ids sort in posting order (a spend
     posts an entry per lot it draws on: :0009 before :0010). Ids posted before n was
     padded sort as text within their operation."""
-    await send(
-        tx,
-        _INSERT_ENTRIES,
-        entry_rows(accounts, operation_id, postings, operator_id=operator_id, policy=policy, now=now, first=first),
+    await add_entries(
+        tx, entry_rows(accounts, operation_id, postings, operator_id=operator_id, policy=policy, now=now, first=first)
     )
     await save_accounts(tx, accounts, now)
 
@@ -76,8 +76,19 @@ def entry_rows(
 
 
 async def add_entries(tx: Transaction, rows: list[dict]) -> None:
-    """Entries made by entry_rows(), for several members at once (their totals saved apart)."""
+    """Entries made by entry_rows(), for several members at once (their totals saved
+    apart), and what they add to the reports' rollups: every entry is written here."""
     await send(tx, _INSERT_ENTRIES, rows)
+    await ROLLUPS.record(
+        tx,
+        [
+            c
+            for r in rows
+            for c in entry_contributions(
+                r["kind"], r["principal_delta_fen"], r["bonus_delta_fen"], r["loaded_store_path"], r["post_time"]
+            )
+        ],
+    )
 
 
 def _where(query: StatementQuery) -> list:

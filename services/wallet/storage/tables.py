@@ -16,11 +16,14 @@ module of each concept.
 - holds and hold_draws: pending spends, and the lots each capture drew from.
 - top_ups, top_up_packages, batch_rows, idempotency_keys.
 - count_card_plans, count_cards, count_card_entries: count cards (计次卡).
+- rollup_outbox and rollup_<name>: the reports' rollups (storage/rollups.py).
 """
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer, String, Table
 
 from huiyuan.database import UtcDateTime, idempotency, new_metadata
+from huiyuan.database.rollups import define, define_outbox
+from services.wallet.domain import reports
 
 metadata = new_metadata()
 Money = BigInteger
@@ -122,6 +125,8 @@ top_ups = Table(
     Column("operator_id", String(64), nullable=False),
     Column("refund_time", UtcDateTime, nullable=True),
     Column("create_time", UtcDateTime, nullable=False),
+    Column("cashier_id", String(64), nullable=False, server_default=""),  # the staff report's key
+    Column("till_path", String(140), nullable=False, server_default=""),  # "": the till is not known
     Index("ix_top_ups_store_path_create_time", "store_path", "create_time"),  # a store's day
     Index("ix_top_ups_store_path_refund_time", "store_path", "refund_time"),
 )
@@ -215,3 +220,9 @@ count_card_entries = Table(
 )
 
 idempotency_keys = idempotency.define_table(metadata)
+
+# The reports' rollups (docs/reports.md; what each fact adds: domain/reports.py).
+rollup_outbox = define_outbox(metadata)
+stored_value = define(metadata, reports.STORED_VALUE, reports.STORED_VALUE_MEASURES, running=True, deepest=3)
+count_card_value = define(metadata, reports.COUNT_CARDS, reports.COUNT_CARD_MEASURES, running=True, deepest=3)
+top_up_takings = define(metadata, reports.TOP_UPS, reports.TOP_UP_MEASURES, deepest=4)

@@ -4,11 +4,12 @@
 from dataclasses import dataclass
 from datetime import date
 
-from huiyuan.database import Transaction
+from huiyuan.database import Database, Transaction
 from services.wallet.domain import reports as rules
 from services.wallet.domain.postings import Entry, StatementQuery
 from services.wallet.domain.reports import StorePosition, TopUpTakings
 from services.wallet.storage import entries, reports as sums
+from services.wallet.storage.rollups import ROLLUPS, raw_facts
 
 
 async def statement(tx: Transaction, query: StatementQuery, before: int | None, limit: int) -> list[Entry]:
@@ -41,3 +42,9 @@ async def store_activity(tx: Transaction, store_path: str, day: date) -> StoreAc
     cards_sold, cards_used = rules.count_card_day(await sums.store_day_card_entries(tx, store_path, day))
     takings = rules.takings(*await sums.store_day_tenders(tx, store_path, day))
     return StoreActivity(loaded, bonus, spent, cards_sold, cards_used, takings)
+
+
+async def rebuild(database: Database) -> int:
+    """Recompute the reports' rollups from the ledger, the top-ups and the count cards'
+    entries (storage/rollups.py); how many contributions were counted."""
+    return await ROLLUPS.rebuild(database, raw_facts)

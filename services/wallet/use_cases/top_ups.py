@@ -31,6 +31,8 @@ async def top_up(
     now,
     packages: list[TopUpPackage] | None = None,
     accounts: MemberAccounts | None = None,
+    cashier_id: str = "",
+    till_path: str = "",
 ) -> tuple[TopUp, MemberAccounts]:
     """Load amount as principal, plus the bonus of the best package; usable at once.
     A batch passes what it has already read: the packages at this store now, and the
@@ -42,7 +44,20 @@ async def top_up(
     applied = [{"package_id": offer[0].package_id, "name": offer[0].name, "bonus_fen": bonus}] if offer else []
     if accounts is None:
         accounts = await stored_accounts.lock_accounts(tx, member_id, now)
-    loaded = TopUp(top_up_id, member_id, amount, bonus, tender, tender_reference, store_path, applied, operator_id, now)
+    loaded = TopUp(
+        top_up_id,
+        member_id,
+        amount,
+        bonus,
+        tender,
+        tender_reference,
+        store_path,
+        applied,
+        operator_id,
+        now,
+        cashier_id=cashier_id,
+        till_path=till_path,
+    )
     await lots.add_lot(tx, top_up_id, member_id, store_path, amount, bonus)
     await entries.post(
         tx, accounts, top_up_id, rules.postings(loaded), operator_id=operator_id, policy=NO_POLICY, now=now
@@ -76,5 +91,5 @@ async def refund_top_up(
         policy=NO_POLICY,
         now=now,
     )
-    await top_ups.set_refunded(tx, top_up_id, now)
+    await top_ups.set_refunded(tx, row, now)
     return replace(row, refund_time=now), accounts
