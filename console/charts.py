@@ -78,6 +78,8 @@ def heat(table: pb.ReportTable) -> dict | None:
             n = chart_number(cell)
             top = max(top, n)
             data.append([x, y, n])
+    if not top:
+        return None  # no order in the period: "暂无数据" says it better than a blank grid
     return {
         "tooltip": {"position": "top"},
         "grid": {"left": 60, "right": 20, "top": 10, "bottom": 70},

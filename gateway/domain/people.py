@@ -16,7 +16,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from gateway.domain.callers import Role
-from huiyuan.runtime.errors import FailedPrecondition, PermissionDenied, Unauthenticated, Violations
+from huiyuan.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Violations,
+    invalid,
+)
 
 MAX_WRONG_PASSWORDS = 5  # in a row, then the login is locked
 LOCK = timedelta(minutes=15)
@@ -146,3 +154,24 @@ def login_locked(until: datetime) -> FailedPrecondition:
 
 def is_locked(locked_until: datetime | None, now: datetime) -> bool:
     return locked_until is not None and locked_until > now
+
+
+def binding_refusal(org_path: str, role: PersonRole, kind: str | None) -> NotFound | InvalidArgument | None:
+    """Why a person of this role may not be bound to this node, whose kind is kind (None:
+    there is no such node); None if they may. CreatePerson and `huiyuan person create`."""
+    if kind is None:
+        return NotFound(
+            "ORG_NODE_NOT_FOUND", f"No org node at '{org_path}'.", f"组织节点 '{org_path}' 不存在。", path=org_path
+        )
+    if kind not in NODE_KINDS[role]:
+        error = invalid(
+            "person.org_path",
+            "ORG_LEVEL_INVALID",
+            "bind a store manager to a store, a regional manager to a region, an HQ admin to hq, "
+            "finance and marketing to hq or a region",
+        )
+        error.zh = (
+            "人员的角色与组织节点不符：店长绑定门店，区域经理绑定区域，总部管理员绑定总部，财务和市场绑定总部或区域。"
+        )
+        return error
+    return None

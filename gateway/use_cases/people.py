@@ -27,7 +27,7 @@ from huiyuan.member.v1 import org_pb2
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import timestamp
-from huiyuan.runtime.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Violations, invalid
+from huiyuan.runtime.errors import AlreadyExists, NotFound, Unauthenticated, Violations, invalid
 from huiyuan.runtime.ids import new_id
 
 _HASHER = PasswordHasher()  # argon2id with the library's defaults (RFC 9106's second choice)
@@ -167,25 +167,9 @@ async def create_person(
 ) -> pb.CreatePersonResponse:
     """CreatePerson: a person bound to a node that is there, of a kind their role works at."""
     person = request.person
-    kind = await node_kind(services, person.org_path)
-    if kind is None:
-        raise NotFound(
-            "ORG_NODE_NOT_FOUND",
-            f"No org node at '{person.org_path}'.",
-            f"组织节点 '{person.org_path}' 不存在。",
-            path=person.org_path,
-        )
-    if kind not in rules.NODE_KINDS[role]:
-        error: InvalidArgument = invalid(
-            "person.org_path",
-            "ORG_LEVEL_INVALID",
-            "bind a store manager to a store, a regional manager to a region, an HQ admin to hq, "
-            "finance and marketing to hq or a region",
-        )
-        error.zh = (
-            "人员的角色与组织节点不符：店长绑定门店，区域经理绑定区域，总部管理员绑定总部，财务和市场绑定总部或区域。"
-        )
-        raise error
+    refusal = rules.binding_refusal(person.org_path, role, await node_kind(services, person.org_path))
+    if refusal is not None:
+        raise refusal
     if not caller.covers(person.org_path):
         raise denied()
     password_hash = await asyncio.to_thread(hash_password, request.initial_password)
@@ -260,19 +244,3 @@ async def get_self(services, database: Database, caller: Caller) -> pb.GetSelfRe
     except NotFound:
         pass
     return answer
-
-
-async def create_at(database_url: str, *, login, name, phone, org_path, role: PersonRole, password: str) -> bool:
-    """`huiyuan person create`: a person written straight into the gateway's database;
-    False if the login is taken."""
-    return await storage.add_to(
-        database_url,
-        person_id=new_id("p"),
-        login=login,
-        name=name,
-        phone=phone,
-        org_path=org_path,
-        role=role.value,
-        password_hash=await asyncio.to_thread(hash_password, password),
-        now=utcnow(),
-    )
