@@ -35,6 +35,7 @@ def trend(table: pb.ReportTable) -> dict | None:
                 "yAxisIndex": 0 if is_money else 1,
                 "data": [chart_number(row.cells[i]) for row in table.rows],
                 "smooth": True,
+                "barMaxWidth": 24,
             }
         )
     return {
@@ -62,7 +63,12 @@ def ranked(table: pb.ReportTable, measure: str = "net_after_refunds_fen") -> dic
         "xAxis": {"type": "value"},
         "yAxis": {"type": "category", "data": [row.cells[name].text for row in rows]},
         "series": [
-            {"type": "bar", "name": table.columns[value].title, "data": [chart_number(r.cells[value]) for r in rows]}
+            {
+                "type": "bar",
+                "name": table.columns[value].title,
+                "barMaxWidth": 28,
+                "data": [chart_number(r.cells[value]) for r in rows],
+            }
         ],
     }
 

@@ -39,6 +39,10 @@ FIELD_WORDS = {
     "ORG_PATH_INVALID": "组织路径格式不正确。",
     "BUDGET_NEGATIVE": "预算不能为负数。",
     "STEPS_REQUIRED": "请填写满减门槛与减免金额。",
+    "THRESHOLD_BELOW_REDUCTION": "减免金额须大于 0 且不超过门槛。",
+    "RATE_INVALID": "折扣须在 0.01% 到 99.99% 之间。",
+    "STEPS_NOT_ASCENDING": "门槛须逐级递增。",
+    "SCHEDULE_INVALID": "结束日期须晚于开始日期。",
 }
 
 

@@ -1,11 +1,12 @@
 """The console in Chromium, against the real gateway and services (each on an ephemeral
-port): a regional manager signs in and reads its region's dashboard, exports a report
+port, on SQLite): a regional manager signs in and reads its region's dashboard, exports a report
 and opens it, creates, simulates and publishes a campaign that prices the next checkout
 at one of its stores; a store manager sees nothing of another region, by URL either; a
 login locked after 5 wrong passwords; forms posted without their CSRF token refused.
 Screenshots of the dashboard and a report page go to var/screenshots (git-ignored)."""
 
 import re
+import tempfile
 import time
 
 import openpyxl
@@ -20,15 +21,11 @@ from tests.test_gateway import as_, chain, issue  # noqa: F401 - the fixture
 PASSWORD = "Console123"
 
 
-@pytest.fixture(params=["postgres"], scope="module")
+@pytest.fixture(params=["sqlite"], scope="module")
 def database_url(request):
-    """The browser tests run once, on PostgreSQL (production's database)."""
-    from tests.conftest import drop_pg_database, new_pg_database
-
-    admin = request.getfixturevalue("pg_server")
-    url = new_pg_database(admin)
-    yield url
-    drop_pg_database(admin, url)
+    """The browser tests run once, on SQLite: what they hold to is the console and the
+    gateway's answers; the services' PostgreSQL paths are the other tests'."""
+    yield f"sqlite:///{tempfile.mkdtemp()}/member.db"
 
 
 def person(stub, hq_key, login, org_path, role):
@@ -156,8 +153,15 @@ def test_a_campaign_made_simulated_and_published_in_the_console_prices_the_next_
     page.select_option("select[name=org_path]", "hq/east")
     page.fill("input[name=threshold]", "abc")
     page.click("#campaign-form button[type=submit]")
-    assert "门槛" in page.inner_text("[data-field=threshold]")  # refused, beside its field
+    assert "门槛" in page.inner_text("[data-field=threshold]")  # refused by the console, beside its field
+    page.fill("input[name=name]", "")
     page.fill("input[name=threshold]", "50")
+    page.fill("input[name=amount]", "80")
+    page.click("#campaign-form button[type=submit]")  # refused by the campaign service, through the gateway
+    assert "填写有误" in page.inner_text("#form-error")
+    assert page.inner_text("[data-field=name]") == "请填写名称。"
+    assert page.inner_text("[data-field=amount]") == "减免金额须大于 0 且不超过门槛。"
+    page.fill("input[name=name]", "华东满50减8")
     page.fill("input[name=amount]", "8")
     page.click("#campaign-form button[type=submit]")
     page.wait_for_selector("#campaign-name")
@@ -217,8 +221,12 @@ def test_a_form_posted_without_its_csrf_token_is_refused(world, context):
         sent = dict(form, **({"csrf_token": token} if token else {}))
         answer = context.request.post(f"{console.url}/campaigns/new", form=sent, max_redirects=0)
         assert answer.status == 403
-    answer = context.request.post(f"{console.url}/logout", form={}, max_redirects=0)
-    assert answer.status == 403
+    # every form of the console, each of its POST routes: refused without the token
+    posts = [r.path for r in console.app.routes if "POST" in (getattr(r, "methods", None) or ())]
+    assert len(posts) >= 8
+    for path in posts:
+        answer = context.request.post(console.url + re.sub(r"{\w+}", "c_none", path), form={}, max_redirects=0)
+        assert answer.status == 403, path
     page.goto(f"{console.url}/campaigns")
     assert "跨站活动" not in page.content()
     # the login form too: its token is a cookie's, submitted again
