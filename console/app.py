@@ -68,7 +68,7 @@ def templates() -> Environment:
 
 
 def build(settings: Settings) -> Starlette:
-    from console.pages import auth, campaigns, dashboard, members, org, reports
+    from console.pages import auth, campaigns, dashboard, members, orders, org, reports
 
     gateway = Gateway(settings.gateway_address)
 
@@ -110,6 +110,7 @@ def build(settings: Settings) -> Starlette:
         *dashboard.ROUTES,
         *reports.ROUTES,
         *members.ROUTES,
+        *orders.ROUTES,
         *campaigns.ROUTES,
         *org.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

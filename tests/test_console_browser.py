@@ -175,6 +175,11 @@ def test_a_campaign_made_simulated_and_published_in_the_console_prices_the_next_
     assert page.inner_text("#campaign-status") == "进行中"
     paid = stub.Checkout(cash_order(member.member_id, card, 60_00, 52_00), metadata=as_(terminal))
     assert paid.state == pb.ORDER_STATE_PAID and paid.receipt.discount_total_fen == 8_00
+    # the order, in the region's orders and its receipt
+    page.click("header nav >> text=订单")
+    assert paid.order_id in page.inner_text("#orders")
+    page.click(f"text={paid.order_id}")
+    assert page.inner_text("#order-state") == "已支付" and "¥8.00" in page.content()
     # the audit trail names the person
     page.goto(f"{console.url}/org/audit")
     assert re.search(r"person:p_\S+", page.inner_text("#audit"))
