@@ -9,6 +9,7 @@ import re
 import tempfile
 import time
 
+import grpc
 import openpyxl
 import pytest
 
@@ -184,6 +185,26 @@ def test_a_campaign_made_simulated_and_published_in_the_console_prices_the_next_
     page.goto(f"{console.url}/org/audit")
     assert re.search(r"person:p_\S+", page.inner_text("#audit"))
     assert "SetCampaignStatus" in page.inner_text("#audit")
+
+
+def test_a_regional_manager_reports_a_member_s_card_lost_and_found(world, context):
+    stub, terminal, member, card, console = world
+    page = context.new_page()
+    sign_in(page, console.url, "east.manager")
+    page.goto(f"{console.url}/members?q={member.phone}")
+    page.click("#members a")
+    assert page.inner_text("#member-name") == "华东会员"
+    assert "freeze" not in page.inner_html("#card-form")  # freezing is HQ's
+    page.select_option("#card-form select[name=action]", "lost")
+    page.fill("#card-form input[name=reason]", "会员来电挂失")
+    page.click("#card-form button[type=submit]")
+    assert page.inner_text("#cards .card-state") == "已挂失"
+    with pytest.raises(grpc.RpcError):  # a lost card pays for nothing at a till
+        stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+    page.select_option("#card-form select[name=action]", "found")
+    page.fill("#card-form input[name=reason]", "卡已找到")
+    page.click("#card-form button[type=submit]")
+    assert page.inner_text("#cards .card-state") == "正常"
 
 
 def test_a_store_manager_sees_nothing_of_another_region_even_by_url(world, context):

@@ -3,12 +3,12 @@ stored value statement and points history (read). Every read goes through the ga
 scope: a member outside the person's node is refused there, whatever the URL."""
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, signed_in, token
+from console.pages.common import gateway, is_hq_admin, posted, request_id, signed_in, token
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import card_pb2, member_pb2
 from huiyuan.points.v1 import points_pb2
@@ -51,9 +51,41 @@ async def search(request: Request) -> Response:
     return page(request, "members.html", {"q": q, "members": found, "next_token": next_token, "error": error})
 
 
-async def profile(request: Request) -> Response:
-    await signed_in(request)
+# 挂失, 解挂 at any office (a member is the chain's); 冻结, 解冻 by HQ (the gateway says so)
+CARD_ACTIONS = {
+    "lost": ("ReportCardLost", card_pb2.ReportCardLostRequest),
+    "found": ("CancelCardLoss", card_pb2.CancelCardLossRequest),
+    "freeze": ("FreezeCard", card_pb2.FreezeCardRequest),
+    "unfreeze": ("UnfreezeCard", card_pb2.UnfreezeCardRequest),
+}
+
+
+async def card_action(request: Request) -> Response:
+    _, form = await posted(request)
     member_id = request.path_params["member_id"][:40]
+    action = CARD_ACTIONS.get(str(form.get("action", "")))
+    reason = str(form.get("reason", "")).strip()[:200]
+    if action is None or not reason:
+        return await _profile(request, member_id, "请选择操作并填写原因。", 400)
+    method, message = action
+    gw = gateway(request)
+    try:
+        await gw.call(
+            getattr(gw.cards, method),
+            message(request_id=request_id(), card_number=str(form.get("card_number", ""))[:32], reason=reason),
+            token(request),
+        )
+    except Refusal as refusal:
+        return await _profile(request, member_id, refusal.message, 400)
+    return RedirectResponse(f"/members/{member_id}", status_code=303)
+
+
+async def profile(request: Request) -> Response:
+    return await _profile(request, request.path_params["member_id"][:40])
+
+
+async def _profile(request: Request, member_id: str, error: str = "", status: int = 200) -> Response:
+    me = await signed_in(request)
     gw, session = gateway(request), token(request)
     member = (await gw.call(gw.member.GetMember, member_pb2.GetMemberRequest(member_id=member_id), session)).member
     cards = (
@@ -74,12 +106,19 @@ async def profile(request: Request) -> Response:
             "entries": [
                 (e, chinese(wallet_pb2.EntryKind.Name(e.kind), wallet_pb2.EntryKind.Name(e.kind))) for e in entries
             ],
+            "error": error,
+            "may_freeze": is_hq_admin(me),
             "movements": [
                 (m, chinese(points_pb2.MovementKind.Name(m.kind), points_pb2.MovementKind.Name(m.kind)))
                 for m in movements
             ],
         },
+        status,
     )
 
 
-ROUTES = [Route("/members", search), Route("/members/{member_id}", profile)]
+ROUTES = [
+    Route("/members", search),
+    Route("/members/{member_id}", profile, methods=["GET"]),
+    Route("/members/{member_id}/cards", card_action, methods=["POST"]),
+]
