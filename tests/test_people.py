@@ -2,6 +2,8 @@
 creates, sessions, the lock after wrong passwords, read-only roles, the audit trail
 naming the person."""
 
+import time
+
 import grpc
 import pytest
 
@@ -151,3 +153,20 @@ def test_hq_disables_a_person_and_their_session_ends(chain, login):
     stub.DisablePerson(pb.DisablePersonRequest(request_id=rid(), person_id=person.person_id), metadata=as_(hq_key))
     assert code_and_reason(stub.GetSelf, pb.GetSelfRequest(), token)[1] == "SESSION_INVALID"
     assert code_and_reason(stub.SignIn, pb.SignInRequest(login=login, password=PASSWORD))[1] == "LOGIN_FAILED"
+
+
+def test_a_session_expires(chain, monkeypatch):
+    from datetime import timedelta
+
+    from gateway.use_cases import people
+
+    stub, hq_key = chain
+    create(stub, hq_key, "short.lived", "hq/east", pb.PERSON_ROLE_FINANCE)
+    monkeypatch.setattr(people, "SESSION", timedelta(seconds=1))  # HUIYUAN_SESSION_S=1
+    token = sign_in(stub, "short.lived").session_token
+    stub.GetSelf(pb.GetSelfRequest(), metadata=as_(token))
+    time.sleep(1.2)
+    assert code_and_reason(stub.GetSelf, pb.GetSelfRequest(), token) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "SESSION_INVALID",
+    )

@@ -28,7 +28,7 @@ from huiyuan.runtime.errors import (
 
 MAX_WRONG_PASSWORDS = 5  # in a row, then the login is locked
 LOCK = timedelta(minutes=15)
-SESSION = timedelta(hours=12)  # HUIYUAN_SESSION_S overrides it (use_cases/people.py)
+SESSION = timedelta(hours=12)  # unless HUIYUAN_SESSION_S says otherwise (use_cases/people.py)
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
 LOGIN = re.compile(r"[A-Za-z0-9._-]{3,32}")
