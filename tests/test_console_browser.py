@@ -47,6 +47,7 @@ def world(chain, member_service):
     person(stub, hq_key, "east.manager", "hq/east", pb.PERSON_ROLE_REGIONAL_MANAGER)
     person(stub, hq_key, "gz.manager", "hq/south/gz-001", pb.PERSON_ROLE_STORE_MANAGER)
     person(stub, hq_key, "locked.one", "hq/east/sh-001", pb.PERSON_ROLE_STORE_MANAGER)
+    person(stub, hq_key, "hq.boss", "hq", pb.PERSON_ROLE_HQ_ADMIN)
     terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
     registered = stub.RegisterMember(
         pb.RegisterMemberRequest(
@@ -205,6 +206,35 @@ def test_a_regional_manager_reports_a_member_s_card_lost_and_found(world, contex
     page.fill("#card-form input[name=reason]", "卡已找到")
     page.click("#card-form button[type=submit]")
     assert page.inner_text("#cards .card-state") == "正常"
+
+
+def test_hq_issues_a_till_s_key_shown_once_and_revokes_it(world, context):
+    stub, _, _, _, console = world
+    page = context.new_page()
+    sign_in(page, console.url, "hq.boss")
+    page.goto(f"{console.url}/org/keys")
+    page.select_option("#key-form select[name=org_path]", "hq/east/sh-001")
+    page.select_option("#key-form select[name=role]", "TERMINAL")
+    page.fill("#key-form input[name=label]", "3号收银台")
+    page.click("#key-form button[type=submit]")
+    key = page.inner_text("#issued-key")
+    me = stub.GetSelf(pb.GetSelfRequest(), metadata=as_(key))
+    assert (me.role, me.org_path) == (pb.ROLE_TERMINAL, "hq/east/sh-001")
+    page.goto(f"{console.url}/org/keys")
+    assert key not in page.content()  # shown that once: the gateway keeps its hash only
+    row = page.locator("#keys tr", has_text=me.key_id)
+    row.locator("button").click()
+    page.wait_for_load_state()
+    assert "已吊销" in page.locator("#keys tr", has_text=me.key_id).inner_text()
+    with pytest.raises(grpc.RpcError):
+        stub.GetSelf(pb.GetSelfRequest(), metadata=as_(key))
+    # a regional manager reads its region's keys, and issues none
+    other = context.browser.new_context()
+    regional = other.new_page()
+    sign_in(regional, console.url, "east.manager")
+    regional.goto(f"{console.url}/org/keys")
+    assert me.key_id in regional.inner_text("#keys") and regional.query_selector("#key-form") is None
+    other.close()
 
 
 def test_a_store_manager_sees_nothing_of_another_region_even_by_url(world, context):

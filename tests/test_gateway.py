@@ -266,6 +266,12 @@ def test_role_matrix(chain, role, org_path):
         ),
         (stub.RevokeApiKey, pb.RevokeApiKeyRequest(request_id=rid(), key_id="k_none"), role == pb.ROLE_HQ_ADMIN, None),
         (
+            stub.ListApiKeys,
+            pb.ListApiKeysRequest(org_path=STORE),
+            back_office,
+            pb.ListApiKeysRequest(org_path="hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None,
+        ),
+        (
             stub.ListAuditEntries,
             pb.ListAuditEntriesRequest(org_path=STORE),
             back_office,

@@ -112,6 +112,71 @@ async def audit(request: Request) -> Response:
     return page(request, "audit.html", {"entries": entries, "next_token": answer.next_page_token})
 
 
+KEY_ROLES = {
+    "TERMINAL": pb.ROLE_TERMINAL,
+    "STORE_MANAGER": pb.ROLE_STORE_MANAGER,
+    "REGIONAL_MANAGER": pb.ROLE_REGIONAL_MANAGER,
+    "HQ_ADMIN": pb.ROLE_HQ_ADMIN,
+}
+
+
+async def _keys_page(request: Request, issued: str = "", error: str = "", fields=None, status: int = 200) -> Response:
+    me = await signed_in(request)
+    gw = gateway(request)
+    answer = await gw.call(
+        gw.gateway.ListApiKeys,
+        pb.ListApiKeysRequest(page_size=50, page_token=request.query_params.get("page_token", "")[:1024]),
+        token(request),
+    )
+    keys = [(k, pb.Role.Name(k.role).removeprefix("ROLE_")) for k in answer.api_keys]
+    return page(
+        request,
+        "keys.html",
+        {
+            "keys": keys,
+            "next_token": answer.next_page_token,
+            "may_issue": is_hq_admin(me),
+            "nodes": await nodes_under(request, me),
+            "roles": list(KEY_ROLES),
+            "issued": issued,  # the new key, shown this once (the gateway keeps its hash only)
+            "error": error,
+            "fields": fields or {},
+        },
+        status,
+    )
+
+
+async def keys(request: Request) -> Response:
+    return await _keys_page(request)
+
+
+async def issue_key(request: Request) -> Response:
+    _, form = await posted(request)
+    gw = gateway(request)
+    ask = pb.IssueApiKeyRequest(
+        request_id=request_id(),
+        org_path=str(form.get("org_path", "")),
+        role=KEY_ROLES.get(str(form.get("role", "")), pb.ROLE_UNSPECIFIED),
+        label=str(form.get("label", "")).strip(),
+    )
+    try:
+        answer = await gw.call(gw.gateway.IssueApiKey, ask, token(request))
+    except Refusal as refusal:
+        return await _keys_page(request, error=refusal.message, fields=refusal.fields, status=400)
+    return await _keys_page(request, issued=answer.api_key)
+
+
+async def revoke_key(request: Request) -> Response:
+    _, form = await posted(request)
+    gw = gateway(request)
+    ask = pb.RevokeApiKeyRequest(request_id=request_id(), key_id=str(form.get("key_id", ""))[:40])
+    try:
+        await gw.call(gw.gateway.RevokeApiKey, ask, token(request))
+    except Refusal as refusal:
+        return await _keys_page(request, error=refusal.message, status=400)
+    return RedirectResponse("/org/keys", status_code=303)
+
+
 async def tree(request: Request) -> Response:
     me = await signed_in(request)
     return page(request, "tree.html", {"nodes": await nodes_under(request, me)})
@@ -123,4 +188,7 @@ ROUTES = [
     Route("/org/people", create_person, methods=["POST"]),
     Route("/org/people/disable", disable_person, methods=["POST"]),
     Route("/org/audit", audit, methods=["GET"]),
+    Route("/org/keys", keys, methods=["GET"]),
+    Route("/org/keys", issue_key, methods=["POST"]),
+    Route("/org/keys/revoke", revoke_key, methods=["POST"]),
 ]

@@ -216,6 +216,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         v.raise_if_any()
         return await api_keys.revoke_key(self.idempotency, caller, request)
 
+    async def ListApiKeys(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
+        v = Violations()
+        node = check_org_path(v, request.org_path, "org_path", required=False) or caller.org_path
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(node)
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        return await api_keys.list_keys(self.database, caller, node, size, after, fingerprint)
+
     # People (use_cases/people.py): sign-in needs no credential; the rest a session or a key.
     async def SignIn(self, request, context):
         v = Violations()
