@@ -282,14 +282,17 @@ def _seed_ledgers(url, orders, members, home, kinds, first_day, days, rng) -> No
         day = first_day + timedelta(days=(n * 7919) % days)
         return datetime.combine(day, datetime.min.time(), CHAIN_ZONE) + timedelta(hours=9 + n % 12)
 
-    with psycopg.connect(url) as db:
+    # Two COPYs at once need a connection each: psycopg runs one COPY at a time on a
+    # connection, and a second one on the same connection waits for the first for ever.
+    with psycopg.connect(url) as db, psycopg.connect(url) as db2:
         db.execute("SET search_path = wallet")
+        db2.execute("SET search_path = wallet")
         with (
             db.cursor().copy(
                 "COPY entries (entry_id,operation_id,member_id,kind,principal_delta_fen,bonus_delta_fen,balance_after_fen,"
                 "counter_account,loaded_store_path,store_path,operator_id,policy,memo,post_time,sequence) FROM STDIN"
             ) as entries,
-            db.cursor().copy(
+            db2.cursor().copy(
                 "COPY top_ups (top_up_id,member_id,principal_fen,bonus_fen,tender,tender_reference,store_path,packages,"
                 "operator_id,create_time,cashier_id,till_path) FROM STDIN"
             ) as top_ups,
@@ -359,12 +362,13 @@ def _seed_ledgers(url, orders, members, home, kinds, first_day, days, rng) -> No
                         )
                     )
         db.execute("SET search_path = points")
+        db2.execute("SET search_path = points")
         with (
             db.cursor().copy(
                 "COPY lots (lot_id,member_id,source,rule_id,order_id,store_path,granted_points,points_left,available_time,"
                 "expire_time,create_time) FROM STDIN"
             ) as lots,
-            db.cursor().copy(
+            db2.cursor().copy(
                 "COPY movements (movement_id,member_id,kind,delta_points,order_id,store_path,memo,create_time) FROM STDIN"
             ) as movements,
         ):
@@ -389,6 +393,7 @@ def _seed_ledgers(url, orders, members, home, kinds, first_day, days, rng) -> No
                 )
                 movements.write_row((f"pm_{n:026d}", member_of(i), "GRANT", earned, f"o_{n:026d}", store, "", at))
         db.commit()
+        db2.commit()
 
 
 async def rebuild(url: str) -> dict:
@@ -431,7 +436,12 @@ async def timed(stub, key: str, requests: list[pb.RunReportRequest]) -> list[flo
 
 
 def stats(times: list[float]) -> dict:
-    return {"p50_ms": round(percentile(times, 50), 1), "p99_ms": round(percentile(times, 99), 1), "calls": len(times)}
+    ordered = sorted(times)
+    return {
+        "p50_ms": round(percentile(ordered, 0.50), 1),
+        "p99_ms": round(percentile(ordered, 0.99), 1),
+        "calls": len(times),
+    }
 
 
 async def measure(url: str, key: str, rng: random.Random, rounds: int, full: bool) -> dict:

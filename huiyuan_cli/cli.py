@@ -145,6 +145,40 @@ def _issue_key(args) -> int:
     return 0
 
 
+def _create_person(args) -> int:
+    import getpass
+    import os
+
+    from gateway.domain.people import PersonRole
+    from gateway.use_cases import bootstrap
+    from huiyuan.runtime.config import Settings
+    from huiyuan.runtime.errors import DomainError, InvalidArgument
+
+    # never on the command line (shell history, ps): the environment, the terminal, or stdin
+    password = os.environ.get("HUIYUAN_PERSON_PASSWORD", "")
+    if not password:
+        password = getpass.getpass(t("person_password_prompt")) if sys.stdin.isatty() else sys.stdin.readline().strip()
+    try:
+        person_id = bootstrap.create_person(
+            Settings.from_env("gateway").database_url,
+            login=args.login,
+            name=args.name,
+            phone=args.phone,
+            org_path=args.org,
+            role=PersonRole(args.role),
+            password=password,
+            member_database_url=Settings.from_env("member").database_url,
+        )
+    except DomainError as refusal:  # as CreatePerson would refuse it
+        message = refusal.zh if cli_text.language() == "zh" and refusal.zh else refusal.en
+        if isinstance(refusal, InvalidArgument):
+            message += " " + "; ".join(f"{v.field}: {v.reason}" for v in refusal.violations)
+        print(t("refused", code=refusal.code.name, reason=refusal.reason, message=message), file=sys.stderr)
+        return 1
+    print(t("person_created", person_id=person_id, login=args.login))
+    return 0
+
+
 def parser() -> Parser:
     """The whole command line, in this run's language."""
     from huiyuan_cli import pos
@@ -182,6 +216,18 @@ def parser() -> Parser:
         help=t("help_role"),
     )
     key.add_argument("--label", default="", help=t("help_label"))
+    person = sub.add_parser("person", help=t("help_person"))
+    person.add_argument("action", choices=["create"], metavar="create")
+    person.add_argument("--login", required=True, help=t("help_person_login"))
+    person.add_argument("--name", required=True, help=t("help_person_name"))
+    person.add_argument("--phone", default="", help=t("help_phone"))
+    person.add_argument("--org", required=True, help=t("help_key_org"))
+    person.add_argument(
+        "--role",
+        required=True,
+        choices=["STORE_MANAGER", "REGIONAL_MANAGER", "HQ_ADMIN", "FINANCE", "MARKETING"],
+        help=t("help_role"),
+    )
     return top
 
 
@@ -226,6 +272,8 @@ def _run(args) -> int:
             return pos.run(args)
         if args.command == "key":
             return _issue_key(args)
+        if args.command == "person":
+            return _create_person(args)
         if args.command == "wallet":
             return _wallet(args)
         return _member(args)

@@ -142,6 +142,14 @@ TEXT = {
     "help_services": ("要迁移的服务（默认全部）", "the services to migrate (default: all)"),
     "help_member": ("查会员（直连会员服务）", "look members up (the member service itself)"),
     "help_wallet": ("会员的储值（直连会员与储值服务）", "a member's stored value (the member and wallet services)"),
+    "help_person": (
+        "直接创建后台人员账号（初始化用；密码从 HUIYUAN_PERSON_PASSWORD、终端或标准输入读取）",
+        "create a back-office person directly (bootstrap; the password from HUIYUAN_PERSON_PASSWORD, the terminal or stdin)",
+    ),
+    "help_person_login": ("登录账号", "the login"),
+    "help_person_name": ("姓名", "the person's name"),
+    "person_password_prompt": ("初始密码：", "first password: "),
+    "person_created": ("已创建人员 {person_id}，账号 {login}", "person {person_id} created, login {login}"),
     "help_key": ("直接签发网关密钥（初始化用）", "issue a gateway credential directly (bootstrap)"),
     "help_phone": ("手机号", "the phone number"),
     "help_card": ("卡号", "the card number"),
@@ -643,6 +651,11 @@ TEXT = {
     "demo_campaigns": (
         "  示例活动：满100减20（进行中），每位会员一张5元券",
         "  seeded campaigns: 满100减20 (active), a 5-yuan coupon for each member",
+    ),
+    "up_console": ("网页后台：{address}", "Web console: {address}"),
+    "up_console_logins": (
+        "演示账号（密码均为 {password}，登录后可在右上角修改密码）：",
+        "Demo logins (each with the password {password}; change it once signed in):",
     ),
     "demo_terminal_key": (
         "  hq/east/sh-001/pos-1 的终端密钥在 {path}",

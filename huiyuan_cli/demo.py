@@ -73,6 +73,40 @@ def seed(identity: Identity, address: str, wallet_address: str, points_address: 
     _seed_points(clients.blocking_channel("points", identity, points_address), member_ids)
     _seed_campaign(clients.blocking_channel("campaign", identity, campaign_address), member_ids)
     _seed_terminal_key()
+    _seed_people()
+
+
+# The console's demo logins, a person per role (docs/console.md). The password is the
+# demo's, printed by `huiyuan up`: for a machine of one's own, never a shared one.
+DEMO_PASSWORD = "huiyuan2026"
+DEMO_PEOPLE = [  # (login, name, org node, role)
+    ("hq.admin", "赵总（总部管理员）", "hq", "HQ_ADMIN"),
+    ("east.manager", "钱经理（华东区域经理）", "hq/east", "REGIONAL_MANAGER"),
+    ("sh001.manager", "孙店长（上海南京西路店）", "hq/east/sh-001", "STORE_MANAGER"),
+    ("hq.finance", "李会计（总部财务）", "hq", "FINANCE"),
+    ("hq.marketing", "周策划（总部市场）", "hq", "MARKETING"),
+]
+
+
+def _seed_people() -> None:
+    """The console's demo logins, written straight into the gateway's database as
+    `huiyuan person create` writes them (left as they are when seeded before)."""
+    from gateway.domain.people import PersonRole
+    from gateway.use_cases import bootstrap
+    from huiyuan.runtime.config import Settings
+
+    for login, name, org_path, role in DEMO_PEOPLE:
+        bootstrap.create_person(
+            Settings.from_env("gateway").database_url,
+            login=login,
+            name=name,
+            phone="",
+            org_path=org_path,
+            role=PersonRole(role),
+            password=DEMO_PASSWORD,
+            member_database_url=Settings.from_env("member").database_url,
+            exist_ok=True,
+        )
 
 
 def _seed_points(channel: grpc.Channel, member_ids: list[str]) -> None:

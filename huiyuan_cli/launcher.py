@@ -97,6 +97,15 @@ def check_ports_free() -> None:
                         variable=f"HUIYUAN_{name.upper()}_PORT",
                     )
                 ) from None
+    host, _, port = console_address().rpartition(":")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError:
+            raise SystemExit(
+                t("up_port_taken", name="console", address=console_address(), variable="HUIYUAN_CONSOLE_PORT")
+            ) from None
 
 
 def wait_serving(name: str, timeout_s: float = 30.0, child: subprocess.Popen | None = None) -> None:
@@ -124,6 +133,29 @@ def development_env() -> dict[str, str]:
     return {**os.environ, **service_auth.make_local_keys(local_keys()), "HUIYUAN_ENV": DEVELOPMENT}
 
 
+def console_address() -> str:
+    """Where `huiyuan up` serves the console (HUIYUAN_CONSOLE_PORT, 8080)."""
+    host = os.environ.get("HUIYUAN_CONSOLE_HOST", os.environ.get("HUIYUAN_HOST", "127.0.0.1"))
+    return f"{host}:{os.environ.get('HUIYUAN_CONSOLE_PORT', '8080')}"
+
+
+def wait_console(child: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(t("up_exited", name="console", code=child.returncode))
+        try:
+            with urllib.request.urlopen(f"http://{console_address()}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(t("up_not_serving", name="console", seconds=f"{timeout_s:.0f}"))
+
+
 def up(seed: bool = True) -> int:
     check_ports_free()
     env = development_env()
@@ -143,6 +175,10 @@ def up(seed: bool = True) -> int:
         for name in SERVICES:
             wait_serving(name, child=children[name])
             print(t("up_serving", name=f"{name:<9}", address=service_address(name)))
+        # the web console (console/): a client of the gateway, as a browser's server
+        children["console"] = subprocess.Popen([sys.executable, "-m", "console"], env=env)
+        wait_console(children["console"])
+        print(t("up_serving", name=f"{'console':<9}", address=f"http://{console_address()}"))
         if seed:
             from huiyuan_cli import demo
 
@@ -205,7 +241,19 @@ def _banner(seeded: bool) -> str:
         member=service_address("member"),
         commands="\n".join(commands),
         huiyuan=huiyuan,
-    )
+    ) + _console_banner(seeded)
+
+
+def _console_banner(seeded: bool) -> str:
+    """The console's address and, with the demo, a login per role."""
+    from huiyuan_cli import demo
+    from huiyuan_cli.cli_text import t as text
+
+    lines = ["", text("up_console", address=f"http://{console_address()}")]
+    if seeded:
+        lines.append(text("up_console_logins", password=demo.DEMO_PASSWORD))
+        lines += [f"  {login:<14} {name}" for login, name, _, _ in demo.DEMO_PEOPLE]
+    return "\n".join(lines)
 
 
 def _shared_value(name: str, value: str) -> str:

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 K8S = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT / "deploy" / "k8s"
 OLDEST = "1.30.0"  # the oldest Kubernetes these manifests are checked against (gRPC probes are GA since 1.27)
 SERVICE_PORTS = {"gateway": 7400, "member": 7401, "wallet": 7402, "points": 7403, "campaign": 7404}
-SECRET_ENV = ("HUIYUAN_DATABASE_URL", "HUIYUAN_QR_SECRET")  # never a literal value in a manifest
+CONSOLE_PORT = 8080  # the web console (deploy/k8s/base/console.yaml): HTTP, a client of the gateway only
+SECRET_ENV = ("HUIYUAN_DATABASE_URL", "HUIYUAN_QR_SECRET", "HUIYUAN_CONSOLE_SECRET")  # never a literal value
 
 problems: list[str] = []
 
@@ -65,16 +66,9 @@ def env_of(container: dict) -> dict[str, dict]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
-def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]], objects: list[dict]) -> None:
-    name = deployment["metadata"]["name"]
-    service = name.removeprefix("huiyuan-")
-    here = f"{where} {name}"
+def check_pod_basics(here: str, deployment: dict) -> None:
+    """What every huiyuan Deployment keeps: replicas, no service links or token, not root."""
     pod = deployment["spec"]["template"]["spec"]
-    labels = deployment["spec"]["template"]["metadata"]["labels"]
-    port = SERVICE_PORTS.get(service)
-    if port is None:
-        problem(here, "not one of huiyuan's processes")
-        return
     if deployment["spec"].get("replicas", 1) < 2:
         problem(here, "fewer than 2 replicas: one pod's loss or eviction stops the service")
     if pod.get("enableServiceLinks") is not False:
@@ -86,6 +80,82 @@ def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]],
         problem(here, "mounts a service account token it never uses")
     if not pod.get("securityContext", {}).get("runAsNonRoot"):
         problem(here, "may run as root")
+
+
+def check_containers(here: str, containers: list[dict], secrets: dict[str, set[str]]) -> None:
+    """Every container: resources, no privilege, a read-only root, secrets from Secrets."""
+    for container in containers:
+        at = f"{here} container {container['name']}"
+        resources = container.get("resources", {})
+        for kind in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if resource not in resources.get(kind, {}):
+                    problem(at, f"no {resource} {kind[:-1]}")
+        context = container.get("securityContext", {})
+        if context.get("allowPrivilegeEscalation") is not False or not context.get("readOnlyRootFilesystem"):
+            problem(at, "must not escalate privileges and must have a read-only root file system")
+        env = env_of(container)
+        if "HUIYUAN_ENV" in env:
+            problem(at, "sets HUIYUAN_ENV: production runs without it (development only)")
+        for variable in SECRET_ENV:
+            if variable in env and "secretKeyRef" not in env[variable].get("valueFrom", {}):
+                problem(at, f"{variable} must come from a Secret")
+        for ref in (e["valueFrom"]["secretKeyRef"] for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})):
+            if ref["key"] not in secrets.get(ref["name"], set()):
+                problem(at, f"reads Secret {ref['name']} key {ref['key']}, which secrets.example.yaml does not show")
+
+
+def check_budget(here: str, labels: dict, objects: list[dict]) -> None:
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget" and selects(o["spec"]["selector"], labels)]
+    if len(budgets) != 1 or budgets[0]["spec"].get("maxUnavailable") != 1:
+        problem(here, "needs one PodDisruptionBudget with maxUnavailable 1")
+
+
+def check_console(where: str, deployment: dict, secrets: dict[str, set[str]], objects: list[dict]) -> None:
+    """The web console: HTTP probes on /healthz, the gateway's address, no database, its
+    CSRF secret from a Secret, Secure cookies (the ingress ends TLS)."""
+    here = f"{where} {deployment['metadata']['name']}"
+    check_pod_basics(here, deployment)
+    pod = deployment["spec"]["template"]["spec"]
+    (app,) = [c for c in pod["containers"] if c["name"] == "console"] or [None]
+    if app is None:
+        problem(here, "no container named console")
+        return
+    if [p["containerPort"] for p in app.get("ports", [])] != [CONSOLE_PORT]:
+        problem(here, f"its container must listen on {CONSOLE_PORT}")
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        http = app.get(probe, {}).get("httpGet", {})
+        if http.get("path") != "/healthz" or http.get("port") != CONSOLE_PORT:
+            problem(here, f"{probe} must GET /healthz on {CONSOLE_PORT}")
+    if pod.get("initContainers"):
+        problem(here, "the console has no database to migrate")
+    env = env_of(app)
+    if "HUIYUAN_DATABASE_URL" in env:
+        problem(here, "the console reads no database: it is a client of the gateway")
+    if env.get("HUIYUAN_GATEWAY_ADDR", {}).get("value") != f"huiyuan-gateway:{SERVICE_PORTS['gateway']}":
+        problem(here, "HUIYUAN_GATEWAY_ADDR must be the gateway's Service")
+    if "HUIYUAN_CONSOLE_SECRET" not in env:
+        problem(here, "HUIYUAN_CONSOLE_SECRET (the CSRF tokens' key, the same in every replica) is not set")
+    if env.get("HUIYUAN_CONSOLE_SECURE_COOKIES", {}).get("value") != "true":
+        problem(here, "HUIYUAN_CONSOLE_SECURE_COOKIES must be true: the ingress serves the console over TLS")
+    check_containers(here, pod["containers"], secrets)
+    check_budget(here, deployment["spec"]["template"]["metadata"]["labels"], objects)
+
+
+def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]], objects: list[dict]) -> None:
+    name = deployment["metadata"]["name"]
+    service = name.removeprefix("huiyuan-")
+    here = f"{where} {name}"
+    pod = deployment["spec"]["template"]["spec"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    if service == "console":
+        check_console(where, deployment, secrets, objects)
+        return
+    port = SERVICE_PORTS.get(service)
+    if port is None:
+        problem(here, "not one of huiyuan's processes")
+        return
+    check_pod_basics(here, deployment)
     (app,) = [c for c in pod["containers"] if c["name"] == service] or [None]
     if app is None:
         problem(here, f"no container named {service}")
@@ -106,30 +176,15 @@ def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]],
     migrate = [c for c in pod.get("initContainers", []) if c.get("command") == ["huiyuan", "migrate", service]]
     if not migrate:
         problem(here, f"no init container runs `huiyuan migrate {service}` before the service starts")
-    for container in [*pod.get("initContainers", []), *pod["containers"]]:
-        at = f"{here} container {container['name']}"
-        resources = container.get("resources", {})
-        for kind in ("requests", "limits"):
-            for resource in ("cpu", "memory"):
-                if resource not in resources.get(kind, {}):
-                    problem(at, f"no {resource} {kind[:-1]}")
-        context = container.get("securityContext", {})
-        if context.get("allowPrivilegeEscalation") is not False or not context.get("readOnlyRootFilesystem"):
-            problem(at, "must not escalate privileges and must have a read-only root file system")
-        env = env_of(container)
-        if "HUIYUAN_ENV" in env:
-            problem(at, "sets HUIYUAN_ENV: production runs without it (development only)")
-        for variable in SECRET_ENV:
-            if variable in env and "secretKeyRef" not in env[variable].get("valueFrom", {}):
-                problem(at, f"{variable} must come from a Secret")
-        url = env.get("HUIYUAN_DATABASE_URL", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    containers = [*pod.get("initContainers", []), *pod["containers"]]
+    check_containers(here, containers, secrets)
+    for container in containers:
+        url = env_of(container).get("HUIYUAN_DATABASE_URL", {}).get("valueFrom", {}).get("secretKeyRef", {})
         if url.get("key") != service:
             problem(
-                at, f"HUIYUAN_DATABASE_URL must be the Secret huiyuan-database's key {service} (its own database role)"
+                f"{here} container {container['name']}",
+                f"HUIYUAN_DATABASE_URL must be the Secret huiyuan-database's key {service} (its own database role)",
             )
-        for ref in (e["valueFrom"]["secretKeyRef"] for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})):
-            if ref["key"] not in secrets.get(ref["name"], set()):
-                problem(at, f"reads Secret {ref['name']} key {ref['key']}, which secrets.example.yaml does not show")
     for volume in pod.get("volumes", []):
         if "secret" in volume and volume["secret"]["secretName"] not in secrets:
             problem(here, f"mounts Secret {volume['secret']['secretName']}, which secrets.example.yaml does not show")
@@ -150,9 +205,7 @@ def check_deployment(where: str, deployment: dict, secrets: dict[str, set[str]],
             problem(here, "HUIYUAN_CALLER_KEYS_DIR must be the mounted Secret huiyuan-caller-keys")
     if ("HUIYUAN_QR_SECRET" in env) != (service in ("member", "gateway")):
         problem(here, "HUIYUAN_QR_SECRET goes to the member service and the gateway, and to no other")
-    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget" and selects(o["spec"]["selector"], labels)]
-    if len(budgets) != 1 or budgets[0]["spec"].get("maxUnavailable") != 1:
-        problem(here, "needs one PodDisruptionBudget with maxUnavailable 1")
+    check_budget(here, labels, objects)
 
 
 def allowed(objects: list[dict], source: dict | None, target: dict, port: int) -> bool:
@@ -210,11 +263,14 @@ def check_network(where: str, objects: list[dict]) -> None:
                 for o in objects
             ):
                 problem(where, f"{name}: no policy denies all {kind.lower()} first")
+    # the services from the gateway alone; the gateway from outside and the console; the
+    # console from outside alone
+    reached_from = {"gateway": {"outside", "console"}, "console": {"outside"}}
     for name, labels in pods.items():
-        port = SERVICE_PORTS[name]
+        port = CONSOLE_PORT if name == "console" else SERVICE_PORTS[name]
         for source_name, source in [*pods.items(), ("outside", None)]:
             may = allowed(objects, source, labels, port)
-            should = source_name == "gateway" if name != "gateway" else source_name == "outside"
+            should = source_name in reached_from.get(name, {"gateway"})
             if may != should:
                 problem(where, f"{source_name} {'may' if may else 'may not'} reach {name}:{port}")
     for name, labels in pods.items():  # out: PostgreSQL, DNS and the collector, from every pod
@@ -278,9 +334,9 @@ def main() -> int:
         for deployment in (o for o in objects if o["kind"] == "Deployment"):
             check_deployment(where, deployment, secrets, objects)
         if sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Deployment") != sorted(
-            f"huiyuan-{s}" for s in SERVICE_PORTS
+            f"huiyuan-{s}" for s in [*SERVICE_PORTS, "console"]
         ):
-            problem(where, "must run each of huiyuan's five processes once")
+            problem(where, "must run each of huiyuan's five processes and the console once")
         check_network(where, objects)
         if folder.parent.name == "overlays":
             check_overlay(where, objects)

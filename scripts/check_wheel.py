@@ -9,7 +9,9 @@
    run `huiyuan migrate` on a fresh PostgreSQL database, start every service and the
    gateway as the manifests do (`python -m services.<name>`, `python -m gateway`, each
    with only its own secrets and no HUIYUAN_ENV), wait until each reports SERVING and
-   its "liveness" name too, then stop them with SIGTERM and expect each to exit 0.
+   its "liveness" name too; then the web console (`python -m console`), its health, its
+   login page and its static files (ECharts among them) served from the wheel; then stop
+   them all with SIGTERM and expect each to exit 0.
 
 Usage: python scripts/check_wheel.py   (run by .ci/run; stdlib only)
 PostgreSQL: HUIYUAN_TEST_PG, default postgresql://postgres@127.0.0.1:5432/postgres.
@@ -185,6 +187,34 @@ def serving(python: Path, env: dict, address: str, name: str, within_s: float) -
     return subprocess.run([python, "-I", "-c", HEALTH, address, name, str(within_s)], env=env).returncode == 0
 
 
+def console_pages(url: str, process: subprocess.Popen, here: Path) -> None:
+    """The console answers its health, its login page and its static files."""
+    import urllib.request
+
+    deadline = time.monotonic() + SERVING_WITHIN_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit(
+                f"the console did not answer within {SERVING_WITHIN_S} s (exit code {process.poll()}):\n"
+                + (here / "console.log").read_text()[-3000:]
+            )
+        time.sleep(0.2)
+    for path, must in (
+        ("/login", "会员管理后台".encode()),
+        ("/static/console.js", b"data-chart"),
+        ("/static/vendor/echarts/echarts.min.js", b"echarts"),
+    ):
+        with urllib.request.urlopen(f"{url}{path}", timeout=5) as answer:
+            if answer.status != 200 or must not in answer.read():
+                raise SystemExit(f"the console's {path} is not what the wheel should serve")
+
+
 def rss_mib(pid: int) -> str:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -245,6 +275,22 @@ def check(work: Path) -> None:
                         + (here / f"{name}.log").read_text()[-3000:]
                     )
             say(f"{name:<9} SERVING on {address} (resident memory {rss_mib(process.pid)})")
+        console_port = free_port()
+        log = open(here / "console.log", "w")  # noqa: SIM115 - the process writes to it until it ends
+        processes["console"] = subprocess.Popen(
+            [python, "-I", "-m", "console"],
+            cwd=here,
+            env={
+                **env,
+                "HUIYUAN_CONSOLE_PORT": str(console_port),
+                "HUIYUAN_CONSOLE_SECRET": os.urandom(16).hex(),
+                "HUIYUAN_CONSOLE_SECURE_COOKIES": "true",
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        console_pages(f"http://127.0.0.1:{console_port}", processes["console"], here)
+        say(f"console   serving http://127.0.0.1:{console_port}: its login page and static files from the wheel")
     finally:
         for process in processes.values():
             if process.poll() is None:

@@ -283,10 +283,59 @@ def test_role_matrix(chain, role, org_path):
             else None,
         ),
         (
+            stub.ListApiKeys,
+            pb.ListApiKeysRequest(org_path=STORE),
+            back_office,
+            pb.ListApiKeysRequest(org_path="hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None,
+        ),
+        (
             stub.ListAuditEntries,
             pb.ListAuditEntriesRequest(org_path=STORE),
             back_office,
             pb.ListAuditEntriesRequest(org_path="hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None,
+        ),
+        (
+            stub.RunReport,
+            report_request(STORE, today),
+            back_office,
+            report_request("hq/south/gz-001", today) if role != pb.ROLE_HQ_ADMIN else None,
+        ),
+        (
+            stub.ExportReport,
+            pb.ExportReportRequest(report=report_request(STORE, today), format=file_pb2.FILE_FORMAT_CSV),
+            back_office,
+            pb.ExportReportRequest(report=report_request("hq/south/gz-001", today), format=file_pb2.FILE_FORMAT_CSV)
+            if role != pb.ROLE_HQ_ADMIN
+            else None,
+        ),
+        # people (tests/test_people.py): a key signs in to nothing, has no session to end or
+        # password to change; HQ creates and disables people; the offices list theirs
+        (stub.SignIn, pb.SignInRequest(login="nobody", password="x"), True, None),
+        (stub.SignOut, pb.SignOutRequest(), True, None),
+        (
+            stub.ChangePassword,
+            pb.ChangePasswordRequest(request_id=rid(), current_password="x", new_password="y"),
+            True,
+            None,
+        ),
+        (stub.GetSelf, pb.GetSelfRequest(), True, None),
+        (
+            stub.CreatePerson,
+            pb.CreatePersonRequest(request_id=rid(), person=pb.Person(login="matrix"), initial_password="x"),
+            role == pb.ROLE_HQ_ADMIN,
+            None,
+        ),
+        (
+            stub.ListPersons,
+            pb.ListPersonsRequest(org_path=STORE),
+            back_office,
+            pb.ListPersonsRequest(org_path="hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None,
+        ),
+        (
+            stub.DisablePerson,
+            pb.DisablePersonRequest(request_id=rid(), person_id="p_none"),
+            role == pb.ROLE_HQ_ADMIN,
+            None,
         ),
     ]
     assert {c._method for c, *_ in calls} == {

@@ -40,13 +40,23 @@ def operator_id(key_id: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
+    """A key, or a person's session (domain/people.py): then key_id is the person's id,
+    so what the gateway derives from the credential (request ids, the lookup rate, the
+    audit trail's key) is the person's across their sessions, and person_role says
+    what they may change."""
+
     key_id: str
     org_path: str
     role: Role
+    person_role: str = ""  # a person's PersonRole; empty for a key
+
+    @property
+    def is_person(self) -> bool:
+        return bool(self.person_role)
 
     @property
     def operator_id(self) -> str:
-        return operator_id(self.key_id)
+        return f"person:{self.key_id}" if self.is_person else operator_id(self.key_id)
 
     @property
     def store_path(self) -> str:

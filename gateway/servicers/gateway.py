@@ -9,6 +9,7 @@ the audit trail (use_cases/audit.py) and keys (use_cases/api_keys.py)."""
 
 from gateway.domain.callers import BACK_OFFICE_ROLES, STORE_ROLES, Role
 from gateway.domain.limits import TokenBuckets
+from gateway.domain.people import PersonRole, check_password, check_person
 from gateway.servicers import checks
 from gateway.servicers.auth import Authenticator
 from gateway.servicers.deadlines import LONG_CALL_S, passed_on_deadline
@@ -20,6 +21,7 @@ from gateway.use_cases import (
     decisions,
     members,
     orders,
+    people,
     refunds,
     report_runs,
     reports,
@@ -31,6 +33,7 @@ from gateway.use_cases.leases import LEASE_S
 from gateway.use_cases.relay import Services
 from huiyuan.database import Idempotency
 from huiyuan.gateway.v1 import gateway_pb2 as pb, gateway_pb2_grpc
+from huiyuan.runtime import pagination
 from huiyuan.runtime.convert import calendar_date, calendar_day, enum_name
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_org_path, check_request_id
@@ -46,7 +49,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.services = services
 
     async def Checkout(self, request, context):
-        caller = await self.auth.caller(context, STORE_ROLES)
+        caller = await self.auth.caller(context, STORE_ROLES, request)
         v = Violations()
         checks.checkout(v, request)
         v.raise_if_any()
@@ -58,14 +61,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
 
     async def PriceOrder(self, request, context):
-        caller = await self.auth.caller(context, STORE_ROLES)
+        caller = await self.auth.caller(context, STORE_ROLES, request)
         v = Violations()
         checks.order(v, request)
         v.raise_if_any()
         return await decisions.price(self.services, request, caller.store_path)
 
     async def Refund(self, request, context):
-        caller = await self.auth.caller(context, STORE_ROLES)
+        caller = await self.auth.caller(context, STORE_ROLES, request)
         v = Violations()
         checks.refund(v, request)
         v.raise_if_any()
@@ -74,7 +77,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
 
     async def GetStoreDailySummary(self, request, context):
-        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
         store = caller.store_asked(v, request.store_path, "which store's day")
         day = calendar_date(request.date)
@@ -83,7 +86,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         return await reports.store_summary(self.services, self.database, caller, store, day, request.date)
 
     async def ExportOrders(self, request, context):
-        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
         node, start, end, state, xlsx = checks.export(v, request)
         v.raise_if_any()
@@ -93,7 +96,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             yield chunk
 
     async def RunReport(self, request, context):
-        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
         kind, node, period, trend = checks.report(v, request)
         v.raise_if_any()
@@ -108,7 +111,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
 
     async def ExportReport(self, request, context):
-        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
         kind, node, period, trend, xlsx = checks.report_export(v, request)
         v.raise_if_any()
@@ -118,7 +121,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             yield pb.ExportReportResponse(file_name=file_name, chunk=chunk)
 
     async def GetOrder(self, request, context):
-        caller = await self.auth.caller(context)
+        caller = await self.auth.caller(context, request=request)
         found = await orders.get_order(self.database, caller, request.order_id)
         return pb.GetOrderResponse(
             state=found.state,
@@ -127,21 +130,21 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
 
     async def ListOrders(self, request, context):
-        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
         node, state, size, before, fingerprint = checks.order_list(v, request, caller)
         v.raise_if_any()
         return await orders.list_orders(self.database, caller, node, state, size, before, fingerprint)
 
     async def SettleOrder(self, request, context):
-        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
         checks.settlement(v, request)
         v.raise_if_any()
         return pb.SettleOrderResponse(order=await settlement.settle(self.services, self.database, caller, request))
 
     async def LookupMember(self, request, context):
-        caller = await self.auth.caller(context)
+        caller = await self.auth.caller(context, request=request)
         key = request.WhichOneof("key")
         v = Violations()
         v.check(key is not None, "key", "LOOKUP_KEY_REQUIRED", "give card_number, phone or qr_token")
@@ -150,7 +153,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         return await members.look_up(self.services, caller, key, getattr(request, key))
 
     async def RegisterMember(self, request, context):
-        caller = await self.auth.caller(context, STORE_ROLES)
+        caller = await self.auth.caller(context, STORE_ROLES, request)
         v = Violations()
         check_request_id(v, request.request_id)
         checks.cashier(v, request.cashier_id)
@@ -158,14 +161,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         return await members.register(self.services, self.database, caller, request)
 
     async def TopUp(self, request, context):
-        caller = await self.auth.caller(context, STORE_ROLES)
+        caller = await self.auth.caller(context, STORE_ROLES, request)
         v = Violations()
         checks.top_up(v, request)
         v.raise_if_any()
         return await top_ups.top_up(self.services, caller, request)
 
     async def BatchTopUp(self, request, context):
-        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
         store, xlsx = checks.batch_top_up(v, request, caller)
         v.raise_if_any()
@@ -181,21 +184,21 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
 
     async def IssueSegmentCoupons(self, request, context):
-        caller = await self.auth.caller(context, segments.ISSUE.roles)
+        caller = await self.auth.caller(context, segments.ISSUE.roles, request)
         v = Violations()
         checks.segment_coupons(v, request)
         v.raise_if_any()
         return await segments.issue(self.services, self.idempotency, self.database, caller, request)
 
     async def ListAuditEntries(self, request, context):
-        caller = await self.auth.caller(context, BACK_OFFICE_ROLES)
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
         node, start, end, size, before, fingerprint = checks.audit_list(v, request, caller)
         v.raise_if_any()
         return await audit.list_entries(self.database, caller, request, node, start, end, size, before, fingerprint)
 
     async def IssueApiKey(self, request, context):
-        caller = await self.auth.caller(context, {Role.HQ_ADMIN})
+        caller = await self.auth.caller(context, {Role.HQ_ADMIN}, request)
         v = Violations()
         check_request_id(v, request.request_id)
         check_org_path(v, request.org_path, "org_path")
@@ -206,12 +209,79 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         return await api_keys.issue_key(self.services, self.idempotency, caller, request, Role(role))
 
     async def RevokeApiKey(self, request, context):
-        caller = await self.auth.caller(context, {Role.HQ_ADMIN})
+        caller = await self.auth.caller(context, {Role.HQ_ADMIN}, request)
         v = Violations()
         check_request_id(v, request.request_id)
         v.check(bool(request.key_id), "key_id", "KEY_ID_REQUIRED", "key_id is required")
         v.raise_if_any()
         return await api_keys.revoke_key(self.idempotency, caller, request)
+
+    async def ListApiKeys(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
+        v = Violations()
+        node = check_org_path(v, request.org_path, "org_path", required=False) or caller.org_path
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(node)
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        return await api_keys.list_keys(self.database, caller, node, size, after, fingerprint)
+
+    # People (use_cases/people.py): sign-in needs no credential; the rest a session or a key.
+    async def SignIn(self, request, context):
+        v = Violations()
+        v.check(0 < len(request.login) <= 64, "login", "LOGIN_REQUIRED", "login is required")
+        v.check(0 < len(request.password) <= 128, "password", "PASSWORD_REQUIRED", "password is required")
+        v.raise_if_any()
+        return await people.sign_in(self.database, request.login, request.password)
+
+    async def SignOut(self, request, context):
+        caller = await self.auth.caller(context, request=request)
+        return await people.sign_out(self.database, caller, self.auth.credential(context))
+
+    async def ChangePassword(self, request, context):
+        caller = await self.auth.caller(context, request=request)
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(0 < len(request.current_password) <= 128, "current_password", "PASSWORD_REQUIRED", "required")
+        v.raise_if_any()
+        return await people.change_password(
+            self.database, self.idempotency, caller, self.auth.credential(context), request
+        )
+
+    async def GetSelf(self, request, context):
+        caller = await self.auth.caller(context, request=request)
+        return await people.get_self(self.services, self.database, caller)
+
+    async def CreatePerson(self, request, context):
+        caller = await self.auth.caller(context, {Role.HQ_ADMIN}, request)
+        v = Violations()
+        check_request_id(v, request.request_id)
+        person = request.person
+        check_person(v, person.login, person.name, person.phone)
+        check_org_path(v, person.org_path, "person.org_path")
+        role = enum_name(pb.PersonRole, "PERSON_ROLE", person.role)
+        v.check(role is not None, "person.role", "ROLE_INVALID", "role is required")
+        check_password(v, request.initial_password, person.login, "initial_password")
+        v.raise_if_any()
+        return await people.create_person(self.services, self.idempotency, caller, request, PersonRole(role))
+
+    async def ListPersons(self, request, context):
+        caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
+        v = Violations()
+        node = check_org_path(v, request.org_path, "org_path", required=False) or caller.org_path
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(node)
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        return await people.list_persons(self.database, caller, node, size, after, fingerprint)
+
+    async def DisablePerson(self, request, context):
+        caller = await self.auth.caller(context, {Role.HQ_ADMIN}, request)
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(0 < len(request.person_id) <= 40, "person_id", "PERSON_ID_REQUIRED", "person_id is required")
+        v.raise_if_any()
+        return await people.disable_person(self.idempotency, caller, request)
 
 
 def _table(table) -> pb.ReportTable:

@@ -249,7 +249,7 @@ class PassThrough(grpc.GenericRpcHandler):
             if changes(method):  # as the caller asked it, for the trail
                 asked = type(request)()
                 asked.CopyFrom(request)
-            caller = await self.auth.caller(context, route.roles)
+            caller = await self.auth.caller(context, route.roles, method=method if changes(method) else "")
             return await passthrough.forward(
                 self.services,
                 self.database,

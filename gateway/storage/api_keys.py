@@ -3,7 +3,7 @@
 from sqlalchemy import bindparam, insert, select, update
 
 from gateway.storage.tables import api_keys
-from huiyuan.database import Database, Transaction
+from huiyuan.database import Database, Transaction, under
 from huiyuan.database.engines import make_async_engine
 
 _BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
@@ -52,3 +52,11 @@ async def revocation(tx: Transaction, key_id: str):
 
 async def revoke(tx: Transaction, key_id: str, now) -> None:
     await tx.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(revoke_time=now))
+
+
+async def page(tx: Transaction, node: str, after: str | None, limit: int) -> list:
+    """Keys bound at or under node, by id, after the id given."""
+    query = select(api_keys).where(under(api_keys.c.org_path, node))
+    if after:
+        query = query.where(api_keys.c.key_id > after)
+    return (await tx.execute(query.order_by(api_keys.c.key_id).limit(limit))).all()

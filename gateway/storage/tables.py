@@ -1,6 +1,6 @@
 """Gateway tables: credentials, orders and the checkout saga's log, the audit trail."""
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, String, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Table, UniqueConstraint
 
 from gateway.domain.reports import ROLLUPS as REPORT_ROLLUPS
 from huiyuan.database import UtcDateTime, idempotency, new_metadata
@@ -21,6 +21,37 @@ api_keys = Table(
     Index("ix_api_keys_org_path", "org_path"),
 )
 idempotency_keys = idempotency.define_table(metadata)
+
+# The back office's people (gateway/domain/people.py): a password as its argon2 hash,
+# the wrong passwords in a row and the lock they led to.
+persons = Table(
+    "persons",
+    metadata,
+    Column("person_id", String(40), primary_key=True),
+    Column("login", String(32), nullable=False, unique=True),
+    Column("name", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("org_path", String(140), nullable=False),
+    Column("role", String(24), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("wrong_passwords", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UtcDateTime, nullable=True),
+    Column("password_time", UtcDateTime, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("disable_time", UtcDateTime, nullable=True),
+    Index("ix_persons_org_path_login", "org_path", "login"),
+)
+# A person's sessions: the token as its SHA-256 only (256 random bits: nothing to guess).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(40), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("person_id", String(40), nullable=False, index=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("expire_time", UtcDateTime, nullable=False),
+    Column("revoke_time", UtcDateTime, nullable=True),
+)
 
 # An order and its checkout saga: the row is written before any service is called.
 orders = Table(

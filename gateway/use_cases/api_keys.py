@@ -9,6 +9,7 @@ from gateway.use_cases.relay import relayed
 from huiyuan.database import Database, Idempotency, Transaction
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import org_pb2
+from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.convert import enum_name, timestamp
 from huiyuan.runtime.errors import DomainError, NotFound, Unauthenticated
@@ -93,3 +94,28 @@ async def revoke_key(
         return pb.RevokeApiKeyResponse(revoke_time=timestamp(revoked))
 
     return await idempotency.run(request, pb.RevokeApiKeyResponse, work)
+
+
+async def list_keys(
+    database: Database, caller: Caller, node: str, size: int, after, fingerprint: str
+) -> pb.ListApiKeysResponse:
+    """ListApiKeys: the keys under node (checked to be the caller's), a page of them."""
+    if not caller.covers(node):
+        raise denied()
+    async with database.reading() as tx:
+        rows = await api_keys.page(tx, node, after[0] if after else None, size + 1)
+    page, token = pagination.next_page(rows, size, lambda row: [row.key_id], fingerprint)
+    return pb.ListApiKeysResponse(
+        api_keys=[
+            pb.ApiKey(
+                key_id=row.key_id,
+                org_path=row.org_path,
+                role=pb.Role.Value(f"ROLE_{row.role}"),
+                label=row.label,
+                create_time=timestamp(row.create_time),
+                revoke_time=timestamp(row.revoke_time) if row.revoke_time else None,
+            )
+            for row in page
+        ],
+        next_page_token=token,
+    )

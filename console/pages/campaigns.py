@@ -1,0 +1,244 @@
+"""营销 - 活动: the campaigns that apply under the person's node (paged by the gateway's
+tokens), a new one (满减 or 满折) as a draft, a sample order priced with it as if it were
+live (Simulate), then published, paused or ended. Creating and changing go through the
+gateway's pass-through routes: the gateway checks the role and the node, and records
+the person in its audit trail."""
+
+import re
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from console.app import page
+from console.client import Refusal
+from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
+from console.pages.reports import nodes_under
+from huiyuan.campaign.v1 import campaign_pb2 as cpb
+from huiyuan.member.v1 import org_pb2
+
+STATUS_WORDS = {
+    cpb.CAMPAIGN_STATUS_DRAFT: "草稿",
+    cpb.CAMPAIGN_STATUS_ACTIVE: "进行中",
+    cpb.CAMPAIGN_STATUS_PAUSED: "已暂停",
+    cpb.CAMPAIGN_STATUS_ENDED: "已结束",
+}
+KIND_WORDS = {
+    cpb.CAMPAIGN_KIND_TIER_DISCOUNT: "等级折扣",
+    cpb.CAMPAIGN_KIND_CATEGORY_DISCOUNT: "品类折扣",
+    cpb.CAMPAIGN_KIND_MEMBER_DAY: "会员日",
+    cpb.CAMPAIGN_KIND_LIMITED_PRICE: "限时价",
+    cpb.CAMPAIGN_KIND_THRESHOLD_REDUCTION: "满减",
+    cpb.CAMPAIGN_KIND_THRESHOLD_DISCOUNT: "满折",
+    cpb.CAMPAIGN_KIND_BIRTHDAY: "生日优惠",
+    cpb.CAMPAIGN_KIND_NEW_MEMBER_GIFT: "新会员礼",
+    cpb.CAMPAIGN_KIND_POINTS_MULTIPLIER: "积分倍数",
+}
+STATUS_ACTIONS = {
+    "publish": cpb.CAMPAIGN_STATUS_ACTIVE,
+    "pause": cpb.CAMPAIGN_STATUS_PAUSED,
+    "end": cpb.CAMPAIGN_STATUS_ENDED,
+}
+YUAN = re.compile(r"\d{1,9}(\.\d{1,2})?")
+
+
+def fen(text: str) -> int | None:
+    text = text.strip()
+    if not YUAN.fullmatch(text):
+        return None
+    whole, _, cents = text.partition(".")
+    return int(whole) * 100 + int((cents + "00")[:2])
+
+
+def _words() -> dict:
+    return {"status_words": STATUS_WORDS, "kind_words": KIND_WORDS}
+
+
+async def list_campaigns(request: Request) -> Response:
+    me = await signed_in(request)
+    gw = gateway(request)
+    answer = await gw.call(
+        gw.campaign.ListCampaigns,
+        cpb.ListCampaignsRequest(
+            org_path=me.org_path, page_size=20, page_token=request.query_params.get("page_token", "")[:1024]
+        ),
+        token(request),
+    )
+    return page(
+        request,
+        "campaigns.html",
+        {
+            "campaigns": answer.campaigns,
+            "next_token": answer.next_page_token,
+            "may_create": may_configure_marketing(me),
+            **_words(),
+        },
+    )
+
+
+async def _new_page(request: Request, me, values: dict, fields: dict, error: str, status: int = 200) -> Response:
+    nodes = [n for n in await nodes_under(request, me) if n.kind != org_pb2.ORG_NODE_KIND_TERMINAL]
+    return page(
+        request, "campaign_new.html", {"values": values, "fields": fields, "error": error, "nodes": nodes}, status
+    )
+
+
+async def new_form(request: Request) -> Response:
+    me = await signed_in(request)
+    values = {"org_path": me.org_path, "kind": "reduction", "threshold": "", "amount": "", "budget": ""}
+    return await _new_page(request, me, values, {}, "")
+
+
+def _local_time(request: Request, text: str, end: bool) -> Timestamp | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    zone = ZoneInfo(request.app.state.settings.chain_time_zone)
+    moment = datetime.combine(day, time.max if end else time.min, zone)
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+async def create(request: Request) -> Response:
+    me, form = await posted(request)
+    values = {
+        k: str(form.get(k, "")).strip()
+        for k in ("name", "org_path", "kind", "threshold", "amount", "budget", "start", "end")
+    }
+    fields: dict[str, str] = {}
+    threshold, amount, budget = fen(values["threshold"]), fen(values["amount"]), fen(values["budget"] or "0")
+    if threshold is None:
+        fields["threshold"] = "请填写门槛金额（元）。"
+    if amount is None:
+        fields["amount"] = "请填写减免金额（元）或折扣（%）。"
+    if budget is None:
+        fields["budget"] = "预算为金额（元），不填为不限。"
+    if fields:
+        return await _new_page(request, me, values, fields, "请改正标出的内容。", 400)
+    assert threshold is not None and amount is not None and budget is not None
+    campaign = cpb.Campaign(name=values["name"], org_path=values["org_path"], budget_fen=budget)
+    if values["kind"] == "discount":
+        campaign.kind = cpb.CAMPAIGN_KIND_THRESHOLD_DISCOUNT
+        campaign.steps.append(cpb.ThresholdStep(threshold_fen=threshold, rate_bp=amount))  # amount: % x 100
+    else:
+        campaign.kind = cpb.CAMPAIGN_KIND_THRESHOLD_REDUCTION
+        campaign.steps.append(cpb.ThresholdStep(threshold_fen=threshold, reduction_fen=amount))
+    start, end = _local_time(request, values["start"], False), _local_time(request, values["end"], True)
+    if start is not None:
+        campaign.start_time.CopyFrom(start)
+    if end is not None:
+        campaign.end_time.CopyFrom(end)
+    gw = gateway(request)
+    try:
+        created = await gw.call(
+            gw.campaign.CreateCampaign,
+            cpb.CreateCampaignRequest(request_id=request_id(), campaign=campaign),
+            token(request),
+        )
+    except Refusal as refusal:
+        shown = {_form_field(name): text for name, text in refusal.fields.items()}
+        return await _new_page(request, me, values, shown, refusal.message, 400)
+    return RedirectResponse(f"/campaigns/{created.campaign.campaign_id}", status_code=303)
+
+
+def _form_field(path: str) -> str:
+    """The form's field for a field the gateway names (campaign.steps[0].reduction_fen)."""
+    path = path.removeprefix("campaign.")
+    if path.startswith("steps"):
+        return "threshold" if "threshold" in path else "amount"
+    return {"budget_fen": "budget", "start_time": "start", "end_time": "end"}.get(path, path)
+
+
+async def _detail(request: Request, campaign_id: str, extra: dict, status: int = 200) -> Response:
+    me = await signed_in(request)
+    gw, session = gateway(request), token(request)
+    campaign = (
+        await gw.call(gw.campaign.GetCampaign, cpb.GetCampaignRequest(campaign_id=campaign_id), session)
+    ).campaign
+    stats = await gw.call(gw.campaign.GetCampaignStats, cpb.GetCampaignStatsRequest(campaign_id=campaign_id), session)
+    stores = [n for n in await nodes_under(request, me) if n.kind == org_pb2.ORG_NODE_KIND_STORE]
+    context = {
+        "campaign": campaign,
+        "stats": stats,
+        "stores": stores,
+        "may_change": may_configure_marketing(me),
+        "quote": None,
+        "sample": {
+            "store": stores[0].path if stores else "",
+            "price": "120",
+            "quantity": "1",
+            "category": "",
+            "sku": "sample",
+        },
+        "error": "",
+        **_words(),
+        **extra,
+    }
+    return page(request, "campaign.html", context, status)
+
+
+async def detail(request: Request) -> Response:
+    return await _detail(request, request.path_params["campaign_id"][:40], {})
+
+
+async def simulate(request: Request) -> Response:
+    _, form = await posted(request)
+    campaign_id = request.path_params["campaign_id"][:40]
+    sample = {k: str(form.get(k, "")).strip() for k in ("store", "sku", "category", "price", "quantity")}
+    price = fen(sample["price"])
+    quantity = int(sample["quantity"]) if sample["quantity"].isdigit() else 0
+    if price is None or quantity <= 0:
+        return await _detail(request, campaign_id, {"sample": sample, "error": "请填写单价（元）和数量。"}, 400)
+    order = cpb.QuoteRequest(
+        store_path=sample["store"],
+        lines=[
+            cpb.OrderLine(
+                line_id="1",
+                sku=sample["sku"] or "sample",
+                category=sample["category"],
+                quantity=quantity,
+                unit_price_fen=price,
+            )
+        ],
+    )
+    gw = gateway(request)
+    try:
+        answer = await gw.call(
+            gw.campaign.Simulate, cpb.SimulateRequest(campaign_id=campaign_id, order=order), token(request)
+        )
+    except Refusal as refusal:
+        return await _detail(request, campaign_id, {"sample": sample, "error": refusal.message}, 400)
+    return await _detail(request, campaign_id, {"sample": sample, "quote": answer.quote})
+
+
+async def set_status(request: Request) -> Response:
+    _, form = await posted(request)
+    campaign_id = request.path_params["campaign_id"][:40]
+    status = STATUS_ACTIONS.get(str(form.get("action", "")))
+    if status is None:
+        return await _detail(request, campaign_id, {"error": "未知的操作。"}, 400)
+    gw = gateway(request)
+    try:
+        await gw.call(
+            gw.campaign.SetCampaignStatus,
+            cpb.SetCampaignStatusRequest(request_id=request_id(), campaign_id=campaign_id, status=status),
+            token(request),
+        )
+    except Refusal as refusal:
+        return await _detail(request, campaign_id, {"error": refusal.message}, 400)
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
+ROUTES = [
+    Route("/campaigns", list_campaigns, methods=["GET"]),
+    Route("/campaigns/new", new_form, methods=["GET"]),
+    Route("/campaigns/new", create, methods=["POST"]),
+    Route("/campaigns/{campaign_id}", detail, methods=["GET"]),
+    Route("/campaigns/{campaign_id}/simulate", simulate, methods=["POST"]),
+    Route("/campaigns/{campaign_id}/status", set_status, methods=["POST"]),
+]

@@ -1,0 +1,64 @@
+"""What every page does first: the person's session from its cookie, who they are (the
+gateway's GetSelf), the CSRF token of their forms."""
+
+import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+
+from console.app import NeedLogin
+from console.client import Gateway
+from console.security import SESSION_COOKIE, check_form
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+def token(request: Request) -> str:
+    found = request.cookies.get(SESSION_COOKIE, "")
+    if not found:
+        raise NeedLogin
+    return found
+
+
+async def signed_in(request: Request) -> pb.GetSelfResponse:
+    """The person of the request (NeedLogin without a session; a session the gateway no
+    longer knows is UNAUTHENTICATED, and the page goes to the login too)."""
+    session = token(request)
+    me = await gateway(request).call(gateway(request).gateway.GetSelf, pb.GetSelfRequest(), session)
+    request.state.me = me
+    request.state.csrf = request.app.state.keys.csrf_token(session)
+    return me
+
+
+async def posted(request: Request):
+    """The form of a POST by a signed-in person, its CSRF token checked."""
+    me = await signed_in(request)
+    form = await request.form()
+    check_form(form, request.state.csrf)
+    return me, form
+
+
+def today(request: Request) -> date:
+    return datetime.now(ZoneInfo(request.app.state.settings.chain_time_zone)).date()
+
+
+def request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def role_name(me: pb.GetSelfResponse) -> str:
+    if me.HasField("person"):
+        return pb.PersonRole.Name(me.person.role).removeprefix("PERSON_ROLE_")
+    return pb.Role.Name(me.role).removeprefix("ROLE_")
+
+
+def may_configure_marketing(me: pb.GetSelfResponse) -> bool:
+    return role_name(me) in ("REGIONAL_MANAGER", "HQ_ADMIN", "MARKETING")
+
+
+def is_hq_admin(me: pb.GetSelfResponse) -> bool:
+    return role_name(me) == "HQ_ADMIN"
