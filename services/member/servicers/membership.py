@@ -217,10 +217,11 @@ class MembershipPlanServicer(membership_pb2_grpc.MembershipPlanServiceServicer):
         operator, _ = check_actor(v, request)
         _check_id(v, request.member_id, "member_id", "MEMBER_ID_REQUIRED")
         reason = check_text(v, request.reason, "reason", 200, required=True)
+        _check_id(v, request.term_id, "term_id", "TERM_ID_INVALID", required=False)
         v.raise_if_any()
 
         async def work(tx):
-            terms = await memberships.refund(tx, request.member_id, reason, operator, utcnow())
+            terms = await memberships.refund(tx, request.member_id, reason, operator, utcnow(), request.term_id)
             return pb.RefundMembershipResponse(
                 terms=[term_message(t) for t in terms], refunded_fen=sum(t.refunded_fen for t in terms)
             )

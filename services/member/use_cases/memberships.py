@@ -112,14 +112,20 @@ async def terms_of(tx: Transaction, member_id: str, after_id: str | None, limit:
     return await stored.terms_of(tx, member_id, after_id, limit)
 
 
-async def refund(tx: Transaction, member_id: str, reason: str, operator: str, now: datetime) -> list[Term]:
-    """End the member's (locked) membership at the end of today: each term with unused
-    days gives back their share of its price (domain refund_of)."""
+async def refund(
+    tx: Transaction, member_id: str, reason: str, operator: str, now: datetime, term_id: str = ""
+) -> list[Term]:
+    """End the member's (locked) membership at the end of today: each term (or the one
+    named) with unused days gives back their share of its price (domain refund_of).
+    Later terms keep their days. Unnamed, terms sold at a till are left: the gateway
+    names each when its order's line is refunded, and the money goes back with it."""
     await require_member(tx, member_id, for_update=True)
     tomorrow = rules.business_day(now) + timedelta(days=1)
     refunded = []
     for term in await stored.terms_of(tx, member_id):
-        if term.refund_time is not None or term.end_day <= tomorrow:
+        if term.refund_time is not None or term.end_day <= tomorrow or term_id not in ("", term.term_id):
+            continue
+        if not term_id and term.source == rules.TILL:  # its money goes back by a refund of its order's line
             continue
         fen, new_end = rules.refund_of(term, now)
         term.refunded_fen, term.refund_end_day, term.refund_time = fen, new_end, now
