@@ -88,7 +88,14 @@ def test_a_plan_bought_at_the_till_renewed_used_and_refunded_pro_rata(setup):
 
     # The till's price is not the plan's: refused, saying the price; nothing charged.
     with pytest.raises(grpc.RpcError) as caught:
-        checkout(stub, terminal, member_id, card, [plan_line("p", 25_00)], [pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=25_00)])
+        checkout(
+            stub,
+            terminal,
+            member_id,
+            card,
+            [plan_line("p", 25_00)],
+            [pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=25_00)],
+        )
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "PLAN_PRICE_MISMATCH")
 
     # Bought: the plan (¥30) and a wash sponge (¥10), ¥20 from stored value and ¥20 in cash.
@@ -111,7 +118,9 @@ def test_a_plan_bought_at_the_till_renewed_used_and_refunded_pro_rata(setup):
         20_00,
         0,
     )
-    hq_terms = plans.ListMembershipTerms(mp.ListMembershipTermsRequest(member_id=member_id), metadata=as_(manager)).terms
+    hq_terms = plans.ListMembershipTerms(
+        mp.ListMembershipTermsRequest(member_id=member_id), metadata=as_(manager)
+    ).terms
     assert len(hq_terms) == 1
     term1 = hq_terms[0]
     start = day(term1.start_date)
@@ -129,7 +138,9 @@ def test_a_plan_bought_at_the_till_renewed_used_and_refunded_pro_rata(setup):
     second = checkout(
         stub, terminal, member_id, card, [plan_line("plan")], [pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=PRICE)]
     )
-    term2 = plans.ListMembershipTerms(mp.ListMembershipTermsRequest(member_id=member_id), metadata=as_(manager)).terms[1]
+    term2 = plans.ListMembershipTerms(mp.ListMembershipTermsRequest(member_id=member_id), metadata=as_(manager)).terms[
+        1
+    ]
     assert term2.start_date == term1.end_date and day(term2.end_date) == add_months(start, 2)
     assert term2.order_id == second.order_id
 
@@ -173,11 +184,30 @@ def test_a_plan_bought_at_the_till_renewed_used_and_refunded_pro_rata(setup):
         2,
     )
 
+    # The finance report's liability shows it (付费会员未摊销收入).
+    liability = stub.RunReport(
+        pb.RunReportRequest(
+            report=pb.REPORT_KIND_LIABILITY,
+            org_path=STORE,
+            period=pb.ReportPeriod(kind=pb.PERIOD_KIND_DAY, day=calendar_day(as_of)),
+        ),
+        metadata=as_(manager),
+    )
+    paid = next(t for t in liability.tables if t.name == "paid_membership")
+    rows = {r.cells[0].text: r.cells[1].money_fen for r in paid.rows}
+    assert paid.title == "付费会员未摊销收入"
+    assert rows == {"期初未摊销": 0, "期末未摊销": unearned.unearned_fen}  # sold today: nothing the night before
+
     # A manager refunds the first order's plan line: its unused whole days, rounded down,
     # back to the tenders in the shares they paid (half stored value, half cash).
     back = PRICE * (term1.days - used1) // term1.days
     refund = stub.Refund(
-        pb.RefundRequest(request_id=rid(), order_id=first.order_id, lines=[pb.RefundLine(line_id="plan", quantity=1)], reason="会员申请退费"),
+        pb.RefundRequest(
+            request_id=rid(),
+            order_id=first.order_id,
+            lines=[pb.RefundLine(line_id="plan", quantity=1)],
+            reason="会员申请退费",
+        ),
         metadata=as_(manager),
     )
     cash_back = sum(t.amount_fen for t in refund.tenders)
@@ -195,7 +225,9 @@ def test_a_plan_bought_at_the_till_renewed_used_and_refunded_pro_rata(setup):
     assert found.stored_value_available_fen == refund.stored_value_fen
 
     # The renewal's line: a term not begun gives back all of it, in cash.
-    whole = stub.Refund(pb.RefundRequest(request_id=rid(), order_id=second.order_id, reason="不续了"), metadata=as_(manager))
+    whole = stub.Refund(
+        pb.RefundRequest(request_id=rid(), order_id=second.order_id, reason="不续了"), metadata=as_(manager)
+    )
     assert ([t.amount_fen for t in whole.tenders], whole.state) == ([PRICE], pb.ORDER_STATE_REFUNDED)
     final = plans.GetUnearnedRevenue(
         mp.GetUnearnedRevenueRequest(as_of_date=calendar_day(as_of), org_path=STORE), metadata=as_(manager)
@@ -204,7 +236,9 @@ def test_a_plan_bought_at_the_till_renewed_used_and_refunded_pro_rata(setup):
     # Refunding the line again is refused by the order: nothing left to return.
     with pytest.raises(grpc.RpcError) as caught:
         stub.Refund(
-            pb.RefundRequest(request_id=rid(), order_id=first.order_id, lines=[pb.RefundLine(line_id="plan", quantity=1)]),
+            pb.RefundRequest(
+                request_id=rid(), order_id=first.order_id, lines=[pb.RefundLine(line_id="plan", quantity=1)]
+            ),
             metadata=as_(manager),
         )
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "REFUND_EXCEEDS_ORDER")
