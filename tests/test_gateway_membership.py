@@ -28,6 +28,7 @@ def day(d) -> date:
 @pytest.fixture(scope="module")
 def setup(chain, member_service):
     stub, hq_key = chain
+    stub.hq_key = hq_key
     hq = as_(hq_key)
     tiers = tier_pb2_grpc.TierServiceStub(stub.channel)
     plus_tier = tiers.CreateTier(
@@ -242,3 +243,95 @@ def test_a_plan_bought_at_the_till_renewed_used_and_refunded_pro_rata(setup):
             metadata=as_(manager),
         )
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "REFUND_EXCEEDS_ORDER")
+
+
+def test_monthly_coupons_and_the_birthday_gift_are_issued_once_however_often_the_job_runs(setup, member_service):
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+    from huiyuan.gateway.v1 import benefit_jobs_pb2 as jobs, benefit_jobs_pb2_grpc
+
+    stub, plans, benefits, _, terminal, manager, _, _ = setup
+    hq_key = stub.hq_key
+    hq = as_(hq_key)
+    campaigns = campaign_pb2_grpc.CampaignServiceStub(stub.channel)
+    template = campaigns.CreateCouponTemplate(
+        campaign_pb2.CreateCouponTemplateRequest(
+            request_id=rid(),
+            template=campaign_pb2.CouponTemplate(
+                name="PLUS 月券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=10_00, valid_days=30, org_path="hq"
+            ),
+        ),
+        metadata=hq,
+    ).template
+    plan = plans.CreatePlan(
+        mp.CreatePlanRequest(
+            request_id=rid(),
+            plan=mp.MembershipPlan(
+                name="PLUS 年卡",
+                price_fen=99_00,
+                term=mp.PLAN_TERM_YEAR,
+                benefits=[
+                    mp.Benefit(
+                        code="monthly",
+                        kind=mp.BENEFIT_KIND_MONTHLY_COUPONS,
+                        name="每月券",
+                        quantity=2,
+                        coupon_template_id=template.template_id,
+                    ),
+                    mp.Benefit(code="bday", kind=mp.BENEFIT_KIND_BIRTHDAY_POINTS, name="生日积分", points=500),
+                ],
+            ),
+        ),
+        metadata=hq,
+    ).plan
+    now = today()
+    born = stub.RegisterMember(
+        pb.RegisterMemberRequest(
+            request_id=rid(),
+            member=member_pb2.Member(
+                name="寿星",
+                phone=new_phone(),
+                birthday=calendar_day(date(1992, now.month, now.day)),  # a leap year
+            ),
+            card_type_id=card_type(Stubs(member_service.channel)),
+        ),
+        metadata=as_(terminal),
+    )
+    member_id = born.member.member_id
+    plans.PurchaseMembership(  # online, through HQ's integration
+        mp.PurchaseMembershipRequest(
+            request_id=rid(),
+            member_id=member_id,
+            plan_id=plan.plan_id,
+            payment_reference=f"wx-{rid()}",
+            paid_fen=99_00,
+            store_path="hq",
+        ),
+        metadata=hq,
+    )
+    # A run killed after planning: the grants are recorded, nothing issued yet.
+    planned = benefits_direct(member_service).PlanBenefitGrants(
+        mp.PlanBenefitGrantsRequest(request_id=rid(), as_of_date=calendar_day(now))
+    )
+    assert planned.planned == 2  # this benefit month's coupons; the birthday (today) week's points
+    job = benefit_jobs_pb2_grpc.BenefitJobServiceStub(stub.channel)
+    first = job.RunBenefitGrants(
+        jobs.RunBenefitGrantsRequest(request_id=rid(), as_of_date=calendar_day(now)), metadata=hq
+    )
+    assert first.refused == 0 and first.issued == planned.planned  # the next run issues what was left
+    found = stub.LookupMember(pb.LookupMemberRequest(card_number=born.card.card_number), metadata=as_(terminal))
+    assert sum(c.name == "PLUS 月券" for c in found.usable_coupons) == 2
+    birthday_points = 500
+    assert found.points_available == birthday_points
+    again = job.RunBenefitGrants(
+        jobs.RunBenefitGrantsRequest(request_id=rid(), as_of_date=calendar_day(now)), metadata=hq
+    )
+    assert (again.planned, again.issued, again.refused) == (0, 0, 0)
+    after = stub.LookupMember(pb.LookupMemberRequest(card_number=born.card.card_number), metadata=as_(terminal))
+    assert sum(c.name == "PLUS 月券" for c in after.usable_coupons) == 2 and after.points_available == birthday_points
+    with pytest.raises(grpc.RpcError) as caught:  # HQ's alone
+        job.RunBenefitGrants(jobs.RunBenefitGrantsRequest(request_id=rid()), metadata=as_(manager))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def benefits_direct(member_service):
+    return membership_pb2_grpc.BenefitServiceStub(member_service.channel)

@@ -8,18 +8,24 @@ import pytest
 
 from huiyuan.runtime.errors import Violations
 from services.member.domain.memberships import (
+    BIRTHDAY_COUPONS,
+    BIRTHDAY_POINTS,
     MONTH,
+    MONTHLY_COUPONS,
     QUARTER,
     SERVICE_QUOTA,
     TILL,
     YEAR,
+    Benefit,
     Plan,
     Term,
     add_months,
     benefit_month,
+    birthday_week_year,
     business_day,
     check_plan,
     earned_fen,
+    grants_due,
     next_term,
     refund_of,
 )
@@ -170,10 +176,17 @@ def test_business_day_is_shanghais():
         (dict(term=""), ["PLAN_TERM_REQUIRED"]),
         (dict(trial_days=-1), ["TRIAL_DAYS_OUT_OF_RANGE"]),
         (dict(auto_renewal=True), ["AUTO_RENEWAL_NOT_SUPPORTED"]),
-        (dict(benefits=[("car-wash", SERVICE_QUOTA, "免费洗车", -1)]), ["BENEFIT_QUANTITY_OUT_OF_RANGE"]),
-        (dict(benefits=[("car-wash", SERVICE_QUOTA, "免费洗车", 0)]), ["BENEFIT_QUANTITY_OUT_OF_RANGE"]),
-        (dict(benefits=[("a", SERVICE_QUOTA, "x", 1), ("a", SERVICE_QUOTA, "y", 1)]), ["BENEFIT_CODE_REPEATED"]),
-        (dict(benefits=[("a", "", "x", 1)]), ["BENEFIT_KIND_REQUIRED"]),
+        (dict(benefits=[Benefit("car-wash", SERVICE_QUOTA, "免费洗车", -1)]), ["BENEFIT_QUANTITY_OUT_OF_RANGE"]),
+        (dict(benefits=[Benefit("car-wash", SERVICE_QUOTA, "免费洗车", 0)]), ["BENEFIT_QUANTITY_OUT_OF_RANGE"]),
+        (
+            dict(benefits=[Benefit("a", SERVICE_QUOTA, "x", 1), Benefit("a", SERVICE_QUOTA, "y", 1)]),
+            ["BENEFIT_CODE_REPEATED"],
+        ),
+        (dict(benefits=[Benefit("a", "", "x", 1)]), ["BENEFIT_KIND_REQUIRED"]),
+        (dict(benefits=[Benefit("c", MONTHLY_COUPONS, "月券", 2)]), ["BENEFIT_TEMPLATE_REQUIRED"]),
+        (dict(benefits=[Benefit("c", MONTHLY_COUPONS, "月券", -2, "tpl_x")]), ["BENEFIT_QUANTITY_OUT_OF_RANGE"]),
+        (dict(benefits=[Benefit("b", BIRTHDAY_POINTS, "生日积分", 0, "", 0)]), ["BENEFIT_POINTS_OUT_OF_RANGE"]),
+        (dict(benefits=[Benefit("b", SERVICE_QUOTA, "洗车", 1, "", 5)]), ["BENEFIT_FIELD_NOT_READ"]),
         (dict(price_fen=0, term=""), ["PLAN_PRICE_OUT_OF_RANGE", "PLAN_TERM_REQUIRED"]),
     ],
 )
@@ -183,3 +196,51 @@ def test_bad_plans_are_refused_field_by_field(fields, reasons):
     v = Violations()
     check_plan(v, **args)
     assert [x.reason for x in v.items] == reasons
+
+
+@pytest.mark.parametrize(
+    "today, birthday, year",
+    [
+        (date(2027, 3, 15), "1990-03-17", 2027),  # Monday of the birthday's week
+        (date(2027, 3, 21), "1990-03-17", 2027),  # its Sunday
+        (date(2027, 3, 14), "1990-03-17", None),  # the Sunday before
+        (date(2027, 3, 22), "1990-03-17", None),  # the Monday after
+        (date(2026, 12, 28), "0000-01-01", 2027),  # 2027-01-01 is a Friday: its week began in 2026
+        (date(2027, 2, 28), "1992-02-29", 2027),  # no 2/29 in 2027: 2/28 (a Sunday)
+        (date(2028, 2, 29), "1992-02-29", 2028),
+        (date(2027, 3, 15), None, None),
+    ],
+)
+def test_the_birthday_week_runs_monday_to_sunday_around_the_birthday(today, birthday, year):
+    assert birthday_week_year(today, birthday) == year
+
+
+def test_grants_due_are_keyed_once_a_benefit_month_and_once_a_birthday_year():
+    p = Plan(
+        "plan_x",
+        "PLUS",
+        3_000,
+        MONTH,
+        0,
+        "",
+        [
+            Benefit("wash", SERVICE_QUOTA, "洗车", 2),
+            Benefit("monthly", MONTHLY_COUPONS, "月券", 2, "tpl_m"),
+            Benefit("bday", BIRTHDAY_COUPONS, "生日券", 1, "tpl_b"),
+            Benefit("bday-points", BIRTHDAY_POINTS, "生日积分", 0, "", 500),
+        ],
+    )
+    t = term_of(date(2027, 1, 31), date(2027, 1, 31), date(2027, 4, 30))
+    first = grants_due("m", "1990-02-26", t, p, date(2027, 2, 27))  # in the birthday week; month from 1/31
+    assert [g.grant_key for g in first] == [
+        "monthly:m:monthly:2027-01-31",
+        "birthday:m:bday:2027",
+        "birthday:m:bday-points:2027",
+    ]
+    assert [(g.quantity, g.points) for g in first] == [(2, 0), (1, 0), (0, 500)]
+    later = grants_due("m", "1990-02-26", t, p, date(2027, 2, 28))  # a new benefit month, same birthday week
+    assert [g.grant_key for g in later] == [
+        "monthly:m:monthly:2027-02-28",
+        "birthday:m:bday:2027",
+        "birthday:m:bday-points:2027",
+    ]

@@ -35,6 +35,10 @@ MONTH, QUARTER, YEAR = "MONTH", "QUARTER", "YEAR"
 TERM_MONTHS = {MONTH: 1, QUARTER: 3, YEAR: 12}
 TILL, ONLINE, TRIAL = "TILL", "ONLINE", "TRIAL"
 SERVICE_QUOTA = "SERVICE_QUOTA"
+MONTHLY_COUPONS, BIRTHDAY_COUPONS, BIRTHDAY_POINTS = "MONTHLY_COUPONS", "BIRTHDAY_COUPONS", "BIRTHDAY_POINTS"
+KINDS = (SERVICE_QUOTA, MONTHLY_COUPONS, BIRTHDAY_COUPONS, BIRTHDAY_POINTS)
+MAX_COUPONS = 100
+MAX_POINTS = 1_000_000
 
 MAX_PRICE_FEN = 10**10  # ¥100,000,000
 MAX_TRIAL_DAYS = 366
@@ -49,6 +53,8 @@ class Benefit:
     kind: str
     name: str
     quantity: int
+    coupon_template_id: str = ""
+    points: int = 0
 
 
 @dataclass
@@ -108,10 +114,10 @@ def check_plan(
     term: str,
     trial_days: int,
     auto_renewal: bool,
-    benefits: list[tuple[str, str, str, int]],
+    benefits: list[Benefit],
     prefix: str = "plan.",
 ) -> None:
-    """The plan's fields (benefits as (code, kind, name, quantity); kind "" not set)."""
+    """The plan's fields (a benefit's kind "": not set)."""
     v.check(bool(name.strip()) and len(name) <= 40, f"{prefix}name", "PLAN_NAME_INVALID", "name: 1 to 40 characters")
     v.check(
         0 < price_fen <= MAX_PRICE_FEN,
@@ -134,21 +140,50 @@ def check_plan(
     )
     v.check(len(benefits) <= MAX_BENEFITS, f"{prefix}benefits", "TOO_MANY_BENEFITS", f"at most {MAX_BENEFITS} benefits")
     seen: set[str] = set()
-    for i, (code, kind, bname, quantity) in enumerate(benefits):
+    for i, b in enumerate(benefits):
         at = f"{prefix}benefits[{i}]"
-        if v.check(bool(CODE.match(code)), f"{at}.code", "BENEFIT_CODE_INVALID", "code: a-z, 0-9 and '-', 1 to 40"):
-            v.check(code not in seen, f"{at}.code", "BENEFIT_CODE_REPEATED", "codes are unique in a plan")
-            seen.add(code)
-        v.check(kind == SERVICE_QUOTA, f"{at}.kind", "BENEFIT_KIND_REQUIRED", "kind must be SERVICE_QUOTA")
+        if v.check(bool(CODE.match(b.code)), f"{at}.code", "BENEFIT_CODE_INVALID", "code: a-z, 0-9 and '-', 1 to 40"):
+            v.check(b.code not in seen, f"{at}.code", "BENEFIT_CODE_REPEATED", "codes are unique in a plan")
+            seen.add(b.code)
+        v.check(b.kind in KINDS, f"{at}.kind", "BENEFIT_KIND_REQUIRED", "kind is required")
         v.check(
-            bool(bname.strip()) and len(bname) <= 40, f"{at}.name", "BENEFIT_NAME_INVALID", "name: 1 to 40 characters"
+            bool(b.name.strip()) and len(b.name) <= 40,
+            f"{at}.name",
+            "BENEFIT_NAME_INVALID",
+            "name: 1 to 40 characters",
         )
+        coupons = b.kind in (MONTHLY_COUPONS, BIRTHDAY_COUPONS)
+        if b.kind == SERVICE_QUOTA:
+            v.check(
+                1 <= b.quantity <= MAX_QUANTITY,
+                f"{at}.quantity",
+                "BENEFIT_QUANTITY_OUT_OF_RANGE",
+                f"quantity must be 1 to {MAX_QUANTITY}",
+            )
+        elif coupons:
+            v.check(
+                1 <= b.quantity <= MAX_COUPONS,
+                f"{at}.quantity",
+                "BENEFIT_QUANTITY_OUT_OF_RANGE",
+                f"quantity must be 1 to {MAX_COUPONS} coupons",
+            )
+        elif b.kind == BIRTHDAY_POINTS:
+            v.check(b.quantity == 0, f"{at}.quantity", "BENEFIT_FIELD_NOT_READ", "points are given by points")
         v.check(
-            1 <= quantity <= MAX_QUANTITY,
-            f"{at}.quantity",
-            "BENEFIT_QUANTITY_OUT_OF_RANGE",
-            f"quantity must be 1 to {MAX_QUANTITY}",
+            bool(b.coupon_template_id) == coupons and len(b.coupon_template_id) <= 64,
+            f"{at}.coupon_template_id",
+            "BENEFIT_TEMPLATE_REQUIRED" if coupons else "BENEFIT_FIELD_NOT_READ",
+            "a coupon template for coupons, none otherwise",
         )
+        if b.kind == BIRTHDAY_POINTS:
+            v.check(
+                1 <= b.points <= MAX_POINTS,
+                f"{at}.points",
+                "BENEFIT_POINTS_OUT_OF_RANGE",
+                f"points must be 1 to {MAX_POINTS}",
+            )
+        else:
+            v.check(b.points == 0, f"{at}.points", "BENEFIT_FIELD_NOT_READ", "points are for BIRTHDAY_POINTS only")
 
 
 # ------------------------------------------------------------------ term arithmetic
@@ -232,6 +267,62 @@ def benefit_month(anchor: date, today: date) -> tuple[date, date]:
         n -= 1
         start = add_months(anchor, n)
     return start, add_months(anchor, n + 1)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Coupons or points a benefit makes due to a member, once (its key)."""
+
+    grant_key: str
+    member_id: str
+    kind: str
+    coupon_template_id: str
+    quantity: int
+    points: int
+    due_day: date
+
+
+def birthday_on(year: int, birthday: str | None) -> date | None:
+    """The member's birthday ('YYYY-MM-DD', '0000-MM-DD' without a year) in a year;
+    2/29 is 2/28 in other years."""
+    if not birthday or len(birthday) != 10:
+        return None
+    month, day = int(birthday[5:7]), int(birthday[8:10])
+    if (month, day) == (2, 29) and calendar.monthrange(year, 2)[1] == 28:
+        day = 28
+    return date(year, month, day)
+
+
+def birthday_week_year(today: date, birthday: str | None) -> int | None:
+    """The year whose birthday's week (Monday to Sunday) holds today, if one does."""
+    for year in (today.year - 1, today.year, today.year + 1):
+        day = birthday_on(year, birthday)
+        if day is not None:
+            monday = day - timedelta(days=day.weekday())
+            if monday <= today <= monday + timedelta(days=6):
+                return year
+    return None
+
+
+def grants_due(member_id: str, birthday: str | None, term: Term, plan: Plan, today: date) -> list[Grant]:
+    """What the plan of the member's term in force makes due today: this benefit
+    month's coupons, the birthday week's gift (due on the first day a run finds it)."""
+    due = []
+    month_start, _ = benefit_month(term.anchor_day, today)
+    year = birthday_week_year(today, birthday)
+    for b in plan.benefits:
+        if b.kind == MONTHLY_COUPONS:
+            key = f"monthly:{member_id}:{b.code}:{month_start.isoformat()}"
+        elif b.kind in (BIRTHDAY_COUPONS, BIRTHDAY_POINTS) and year is not None:
+            key = f"birthday:{member_id}:{b.code}:{year}"
+        else:
+            continue
+        due.append(Grant(key, member_id, b.kind, b.coupon_template_id, b.quantity, b.points, today))
+    return due
+
+
+def grant_not_found(key: str) -> NotFound:
+    return NotFound("BENEFIT_GRANT_NOT_FOUND", f"No benefit grant {key}.", "没有这笔权益发放记录。", grant_key=key)
 
 
 def quota_exhausted(benefit: Benefit, used: int, period_end: date) -> FailedPrecondition:

@@ -18,7 +18,12 @@ from services.member.use_cases import memberships
 
 TERMS = {pb.PLAN_TERM_MONTH: rules.MONTH, pb.PLAN_TERM_QUARTER: rules.QUARTER, pb.PLAN_TERM_YEAR: rules.YEAR}
 TERM_ENUMS = {v: k for k, v in TERMS.items()}
-KINDS = {pb.BENEFIT_KIND_SERVICE_QUOTA: rules.SERVICE_QUOTA}
+KINDS = {
+    pb.BENEFIT_KIND_SERVICE_QUOTA: rules.SERVICE_QUOTA,
+    pb.BENEFIT_KIND_MONTHLY_COUPONS: rules.MONTHLY_COUPONS,
+    pb.BENEFIT_KIND_BIRTHDAY_COUPONS: rules.BIRTHDAY_COUPONS,
+    pb.BENEFIT_KIND_BIRTHDAY_POINTS: rules.BIRTHDAY_POINTS,
+}
 KIND_ENUMS = {v: k for k, v in KINDS.items()}
 SOURCES = {rules.TILL: pb.TERM_SOURCE_TILL, rules.ONLINE: pb.TERM_SOURCE_ONLINE, rules.TRIAL: pb.TERM_SOURCE_TRIAL}
 MAX_REFERENCE = 100
@@ -33,11 +38,33 @@ def plan_message(p: Plan) -> pb.MembershipPlan:
         term=TERM_ENUMS[p.term],
         trial_days=p.trial_days,
         tier_id=p.tier_id,
-        benefits=[
-            pb.Benefit(code=b.code, kind=KIND_ENUMS[b.kind], name=b.name, quantity=b.quantity) for b in p.benefits
-        ],
+        benefits=[benefit_message(b) for b in p.benefits],
         renewal=pb.RENEWAL_MODE_MANUAL,
         create_time=timestamp(p.create_time) if p.create_time else None,
+    )
+
+
+def benefit_message(b: Benefit) -> pb.Benefit:
+    return pb.Benefit(
+        code=b.code,
+        kind=KIND_ENUMS[b.kind],
+        name=b.name,
+        quantity=b.quantity,
+        coupon_template_id=b.coupon_template_id,
+        points=b.points,
+    )
+
+
+def grant_message(row) -> pb.BenefitGrant:
+    return pb.BenefitGrant(
+        grant_key=row.grant_key,
+        member_id=row.member_id,
+        kind=KIND_ENUMS[row.kind],
+        coupon_template_id=row.coupon_template_id,
+        quantity=row.quantity,
+        points=row.points,
+        due_date=calendar_day(row.due_day),
+        issue_time=timestamp(row.issue_time) if row.issue_time else None,
     )
 
 
@@ -101,6 +128,10 @@ class MembershipPlanServicer(membership_pb2_grpc.MembershipPlanServiceServicer):
         check_request_id(v, request.request_id)
         check_actor(v, request, required=False)
         p = request.plan
+        benefits = [
+            Benefit(b.code, KINDS.get(b.kind, ""), b.name.strip(), b.quantity, b.coupon_template_id, b.points)
+            for b in p.benefits
+        ]
         rules.check_plan(
             v,
             p.name,
@@ -108,7 +139,7 @@ class MembershipPlanServicer(membership_pb2_grpc.MembershipPlanServiceServicer):
             TERMS.get(p.term, ""),
             p.trial_days,
             p.renewal == pb.RENEWAL_MODE_AUTO,
-            [(b.code, KINDS.get(b.kind, ""), b.name, b.quantity) for b in p.benefits],
+            benefits,
         )
         v.check(
             p.renewal in (pb.RENEWAL_MODE_UNSPECIFIED, pb.RENEWAL_MODE_MANUAL, pb.RENEWAL_MODE_AUTO),
@@ -125,7 +156,7 @@ class MembershipPlanServicer(membership_pb2_grpc.MembershipPlanServiceServicer):
             TERMS[p.term],
             p.trial_days,
             p.tier_id,
-            [Benefit(b.code, KINDS[b.kind], b.name.strip(), b.quantity) for b in p.benefits],
+            benefits,
         )
 
         async def work(tx):
@@ -255,12 +286,7 @@ class BenefitServicer(membership_pb2_grpc.BenefitServiceServicer):
         return pb.ListMemberBenefitsResponse(
             benefits=[
                 pb.MemberBenefit(
-                    benefit=pb.Benefit(
-                        code=h.benefit.code,
-                        kind=KIND_ENUMS[h.benefit.kind],
-                        name=h.benefit.name,
-                        quantity=h.benefit.quantity,
-                    ),
+                    benefit=benefit_message(h.benefit),
                     plan_id=h.plan_id,
                     used=h.used,
                     left=h.left,
@@ -332,3 +358,41 @@ class BenefitServicer(membership_pb2_grpc.BenefitServiceServicer):
         return pb.SummarizeBenefitUsesResponse(
             counts=[pb.BenefitUseCount(benefit_code=c, uses=u, members=m) for c, u, m in counts]
         )
+
+    async def PlanBenefitGrants(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        day = _check_date(v, request.as_of_date, "as_of_date", request.HasField("as_of_date"))
+        _check_id(v, request.after_member_id, "after_member_id", "MEMBER_ID_INVALID", required=False)
+        size = pagination.page_size(request.page_size, 1000, 5000, v)
+        v.raise_if_any()
+        assert day is not None
+
+        async def work(tx):
+            planned, last = await memberships.plan_grants(tx, day, request.after_member_id, size, utcnow())
+            return pb.PlanBenefitGrantsResponse(planned=planned, next_member_id=last)
+
+        return await self.idempotency.run(request, pb.PlanBenefitGrantsResponse, work)
+
+    async def ListPendingBenefitGrants(self, request, context):
+        v = Violations()
+        size = pagination.page_size(request.page_size, 500, 5000, v)
+        fingerprint = pagination.fingerprint()
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(str,))
+        v.raise_if_any()
+        async with self.database.reading() as tx:
+            rows = await memberships.pending_grants(tx, after[0] if after else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda r: [r.grant_key], fingerprint)
+        return pb.ListPendingBenefitGrantsResponse(grants=[grant_message(r) for r in page], next_page_token=token)
+
+    async def CompleteBenefitGrant(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(0 < len(request.grant_key) <= 200, "grant_key", "GRANT_KEY_REQUIRED", "grant_key: 1 to 200 characters")
+        v.raise_if_any()
+
+        async def work(tx):
+            row = await memberships.complete_grant(tx, request.grant_key, utcnow())
+            return pb.CompleteBenefitGrantResponse(grant=grant_message(row))
+
+        return await self.idempotency.run(request, pb.CompleteBenefitGrantResponse, work)

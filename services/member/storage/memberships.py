@@ -6,8 +6,8 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, insert, select, update
 
 from huiyuan.database import Transaction, under
-from services.member.domain.memberships import Benefit, Plan, Term
-from services.member.storage.tables import benefit_uses, membership_plans, membership_terms
+from services.member.domain.memberships import Benefit, Grant, Plan, Term
+from services.member.storage.tables import benefit_grants, benefit_uses, members, membership_plans, membership_terms
 
 
 def _plan(row) -> Plan:
@@ -18,7 +18,10 @@ def _plan(row) -> Plan:
         row.term,
         row.trial_days,
         row.tier_id or "",
-        [Benefit(b["code"], b["kind"], b["name"], b["quantity"]) for b in row.benefits],
+        [
+            Benefit(b["code"], b["kind"], b["name"], b["quantity"], b.get("coupon_template_id", ""), b.get("points", 0))
+            for b in row.benefits
+        ],
         row.create_time,
     )
 
@@ -184,3 +187,67 @@ async def use_counts(tx: Transaction, org_path: str, first: date, last: date) ->
         query = query.where(under(benefit_uses.c.store_path, org_path))
     rows = await tx.execute(query.group_by(benefit_uses.c.benefit_code).order_by(benefit_uses.c.benefit_code))
     return [(code, int(uses), int(members)) for code, uses, members in rows]
+
+
+# ------------------------------------------------------------------ benefit grants
+
+
+async def members_with_terms(
+    tx: Transaction, day: date, after_member_id: str, limit: int
+) -> list[tuple[str, str | None]]:
+    """(member id, birthday) of the members after after_member_id, by id, with a term
+    running on day (at most limit)."""
+    end = func.coalesce(membership_terms.c.refund_end_day, membership_terms.c.end_day)
+    running = (
+        select(membership_terms.c.member_id)
+        .where(membership_terms.c.start_day <= day, end > day, membership_terms.c.member_id > after_member_id)
+        .distinct()
+        .order_by(membership_terms.c.member_id)
+        .limit(limit)
+        .subquery()
+    )
+    rows = await tx.execute(
+        select(members.c.member_id, members.c.birthday)
+        .join(running, running.c.member_id == members.c.member_id)
+        .order_by(members.c.member_id)
+    )
+    return [(r.member_id, r.birthday) for r in rows]
+
+
+async def add_grants(tx: Transaction, grants: list[Grant], now: datetime) -> int:
+    """Record the grants not recorded yet; how many were new."""
+    if not grants:
+        return 0
+    known = set(
+        (
+            await tx.execute(
+                select(benefit_grants.c.grant_key).where(benefit_grants.c.grant_key.in_([g.grant_key for g in grants]))
+            )
+        ).scalars()
+    )
+    new = [g for g in grants if g.grant_key not in known]
+    if new:
+        await tx.execute(
+            insert(benefit_grants),
+            [{**vars(g), "create_time": now, "issue_time": None} for g in new],
+        )
+    return len(new)
+
+
+async def pending_grants(tx: Transaction, after_key: str | None, limit: int) -> list:
+    query = select(benefit_grants).where(benefit_grants.c.issue_time.is_(None))
+    if after_key is not None:
+        query = query.where(benefit_grants.c.grant_key > after_key)
+    return list(await tx.execute(query.order_by(benefit_grants.c.grant_key).limit(limit)))
+
+
+async def get_grant(tx: Transaction, key: str):
+    return (await tx.execute(select(benefit_grants).where(benefit_grants.c.grant_key == key))).one_or_none()
+
+
+async def complete_grant(tx: Transaction, key: str, now: datetime) -> None:
+    await tx.execute(
+        update(benefit_grants)
+        .where(benefit_grants.c.grant_key == key, benefit_grants.c.issue_time.is_(None))
+        .values(issue_time=now)
+    )

@@ -297,3 +297,20 @@ benefit_uses = Table(
     Index("ix_benefit_uses_member_benefit_period", "member_id", "benefit_code", "period_start"),
     Index("ix_benefit_uses_use_day", "use_day"),
 )
+
+benefit_grants = Table(  # coupons and points a plan's benefit makes due, once each (domain Grant)
+    "benefit_grants",
+    metadata,
+    Column(
+        "grant_key", String(200), primary_key=True
+    ),  # monthly:<member>:<code>:<month> | birthday:<member>:<code>:<year>
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("coupon_template_id", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("due_day", Date, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("issue_time", UtcDateTime, nullable=True),  # null: pending, for the gateway's job
+    Index("ix_benefit_grants_pending", "issue_time", "grant_key"),
+)

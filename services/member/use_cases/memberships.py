@@ -179,7 +179,8 @@ class Held:
 
     @property
     def left(self) -> int:
-        return max(0, self.benefit.quantity - self.used)
+        """Uses left this benefit month (quotas; 0 for what the job issues)."""
+        return max(0, self.benefit.quantity - self.used) if self.benefit.kind == rules.SERVICE_QUOTA else 0
 
 
 async def _in_force(tx: Transaction, member_id: str, now: datetime) -> tuple[Term, Plan] | None:
@@ -197,7 +198,13 @@ async def member_benefits(tx: Transaction, member_id: str, now: datetime) -> lis
     term, plan = found
     start, end = rules.benefit_month(term.anchor_day, rules.business_day(now))
     return [
-        Held(b, plan.plan_id, await stored.uses_in_period(tx, member_id, b.code, start), start, end)
+        Held(
+            b,
+            plan.plan_id,
+            await stored.uses_in_period(tx, member_id, b.code, start) if b.kind == rules.SERVICE_QUOTA else 0,
+            start,
+            end,
+        )
         for b in plan.benefits
     ]
 
@@ -211,7 +218,7 @@ async def consume(
     if found is None:
         raise rules.no_membership()
     term, plan = found
-    benefit = next((b for b in plan.benefits if b.code == code), None)
+    benefit = next((b for b in plan.benefits if b.code == code and b.kind == rules.SERVICE_QUOTA), None)
     if benefit is None:
         raise rules.not_entitled(code)
     today = rules.business_day(now)
@@ -256,3 +263,35 @@ async def uses_of(tx: Transaction, member_id: str, before_id: str | None, limit:
 
 async def use_counts(tx: Transaction, org_path: str, first: date, last: date) -> list[tuple[str, int, int]]:
     return await stored.use_counts(tx, org_path, first, last)
+
+
+# ------------------------------------------------------------------ benefit grants
+
+
+async def plan_grants(tx: Transaction, day: date, after_member_id: str, limit: int, now: datetime) -> tuple[int, str]:
+    """Record what is due on day to the next members (by id) with a term running then:
+    (grants recorded, the last member looked at, "" when none was left)."""
+    found = await stored.members_with_terms(tx, day, after_member_id, limit)
+    plans: dict[str, Plan] = {}
+    grants = []
+    at = day_start(day) + timedelta(hours=12)  # a moment of that business day
+    for member_id, birthday in found:
+        term = rules.term_in_force(await stored.terms_of(tx, member_id), at)
+        if term is None:
+            continue
+        if term.plan_id not in plans:
+            plans[term.plan_id] = await require_plan(tx, term.plan_id)
+        grants += rules.grants_due(member_id, birthday, term, plans[term.plan_id], day)
+    planned = await stored.add_grants(tx, grants, now)
+    return planned, found[-1][0] if len(found) == limit else ""
+
+
+async def pending_grants(tx: Transaction, after_key: str | None, limit: int) -> list:
+    return await stored.pending_grants(tx, after_key, limit)
+
+
+async def complete_grant(tx: Transaction, key: str, now: datetime):
+    if await stored.get_grant(tx, key) is None:
+        raise rules.grant_not_found(key)
+    await stored.complete_grant(tx, key, now)
+    return await stored.get_grant(tx, key)

@@ -1,4 +1,4 @@
-"""membership_plans, membership_terms, benefit_uses: paid membership and its benefits
+"""membership_plans, membership_terms, benefit_uses, benefit_grants: paid membership and its benefits
 
 Revision ID: 0009p
 Revises: 0008
@@ -83,9 +83,25 @@ def upgrade() -> None:
         "ix_benefit_uses_member_benefit_period", "benefit_uses", ["member_id", "benefit_code", "period_start"]
     )
     op.create_index("ix_benefit_uses_use_day", "benefit_uses", ["use_day"])
+    op.create_table(
+        "benefit_grants",
+        sa.Column("grant_key", sa.String(length=200), nullable=False),
+        sa.Column("member_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("coupon_template_id", sa.String(length=64), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("points", sa.BigInteger(), nullable=False),
+        sa.Column("due_day", sa.Date(), nullable=False),
+        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("issue_time", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["member_id"], ["members.member_id"], name=op.f("fk_benefit_grants_member_id_members")),
+        sa.PrimaryKeyConstraint("grant_key", name=op.f("pk_benefit_grants")),
+    )
+    op.create_index("ix_benefit_grants_pending", "benefit_grants", ["issue_time", "grant_key"])
 
 
 def downgrade() -> None:
+    op.drop_table("benefit_grants")
     op.drop_table("benefit_uses")
     op.drop_table("membership_terms")
     op.drop_table("membership_plans")
