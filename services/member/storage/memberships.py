@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from sqlalchemy import and_, func, insert, select, update
 
-from huiyuan.database import Transaction, under
+from huiyuan.database import Transaction, insert_new, under
 from services.member.domain.memberships import Benefit, Grant, Plan, Term
 from services.member.storage.tables import benefit_grants, benefit_uses, members, membership_plans, membership_terms
 
@@ -215,23 +215,10 @@ async def members_with_terms(
 
 
 async def add_grants(tx: Transaction, grants: list[Grant], now: datetime) -> int:
-    """Record the grants not recorded yet; how many were new."""
-    if not grants:
-        return 0
-    known = set(
-        (
-            await tx.execute(
-                select(benefit_grants.c.grant_key).where(benefit_grants.c.grant_key.in_([g.grant_key for g in grants]))
-            )
-        ).scalars()
-    )
-    new = [g for g in grants if g.grant_key not in known]
-    if new:
-        await tx.execute(
-            insert(benefit_grants),
-            [{**vars(g), "create_time": now, "issue_time": None} for g in new],
-        )
-    return len(new)
+    """Record the grants not recorded yet (a concurrent run's rows are skipped, not
+    doubled); how many were new."""
+    rows = [{**vars(g), "create_time": now, "issue_time": None} for g in grants]
+    return len(await insert_new(tx, benefit_grants, rows, conflict="grant_key"))
 
 
 async def pending_grants(tx: Transaction, after_key: str | None, limit: int) -> list:
