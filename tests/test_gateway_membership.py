@@ -8,6 +8,8 @@ from datetime import date, timedelta
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, membership_pb2 as mp, membership_pb2_grpc, tier_pb2, tier_pb2_grpc
@@ -167,8 +169,9 @@ def test_a_plan_bought_at_the_till_renewed_used_and_refunded_pro_rata(setup):
     with pytest.raises(grpc.RpcError) as caught:
         wash()
     assert refusal_of(caught.value)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "BENEFIT_QUOTA_EXHAUSTED")
-    meta = dict(caught.value.trailing_metadata() or ())
-    assert meta is not None
+    info = error_details_pb2.ErrorInfo()
+    next(d for d in rpc_status.from_call(caught.value).details if d.Is(info.DESCRIPTOR)).Unpack(info)
+    assert (info.metadata["quantity"], info.metadata["used"], info.metadata["left"]) == ("2", "2", "0")
     held = benefits.ListMemberBenefits(mp.ListMemberBenefitsRequest(member_id=member_id), metadata=as_(terminal))
     assert [(b.benefit.code, b.used, b.left) for b in held.benefits] == [("car-wash", 2, 0)]
 
