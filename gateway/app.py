@@ -6,13 +6,15 @@ from pathlib import Path
 
 from gateway.domain import limits
 from gateway.servicers.auth import Authenticator
+from gateway.servicers.benefit_jobs import BenefitJobServicer
 from gateway.servicers.gateway import GatewayServicer
 from gateway.servicers.passthrough import PassThrough
 from gateway.storage import tables
+from gateway.use_cases import benefit_grants
 from gateway.use_cases.recovery import recovery
 from gateway.use_cases.relay import Services
 from huiyuan.database import Idempotency
-from huiyuan.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from huiyuan.gateway.v1 import benefit_jobs_pb2, benefit_jobs_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 from huiyuan.runtime.config import IDENTITY_KEY
 from huiyuan.runtime.rollup_service import folder
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
@@ -34,15 +36,21 @@ def register(server, ctx: ServiceContext) -> None:
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(ctx, idempotency, services, lookups), server)
     # The services' configuration calls, within the caller's scope (servicers/passthrough.py).
     server.add_generic_rpc_handlers((PassThrough(Authenticator(ctx.database), services, lookups, ctx.database),))
+    benefit_jobs_pb2_grpc.add_BenefitJobServiceServicer_to_server(
+        BenefitJobServicer(Authenticator(ctx.database), services), server
+    )
 
 
 SPEC = ServiceSpec(
     name="gateway",
-    service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
+    service_names=[
+        gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name,
+        benefit_jobs_pb2.DESCRIPTOR.services_by_name["BenefitJobService"].full_name,
+    ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
     # finishes sagas a crash or an outage left PENDING; folds the sales into the reports' rollups
-    background=[recovery(services_of), folder(tables.ROLLUPS)],
+    background=[recovery(services_of), folder(tables.ROLLUPS), benefit_grants.daily(services_of)],
     # Its port faces terminals and back offices, whose API keys it checks (servicers/auth.py);
     # it signs its own calls to the services.
     secrets=(IDENTITY_KEY,),

@@ -106,6 +106,18 @@ ADMITTED = {
     "/huiyuan.wallet.v1.CountCardService/RefundCountCard": BACK_OFFICE,
     "/huiyuan.member.v1.PaymentPinService/SetPaymentPin": {STORE_MANAGER, TERMINAL},
     "/huiyuan.member.v1.PaymentPinService/ResetPaymentPin": BACK_OFFICE,
+    "/huiyuan.member.v1.MembershipPlanService/CreatePlan": HQ_ONLY,
+    "/huiyuan.member.v1.MembershipPlanService/GetPlan": EVERYONE,
+    "/huiyuan.member.v1.MembershipPlanService/ListPlans": EVERYONE,
+    "/huiyuan.member.v1.MembershipPlanService/PurchaseMembership": HQ_ONLY,
+    "/huiyuan.member.v1.MembershipPlanService/ListMembershipTerms": BACK_OFFICE,
+    "/huiyuan.member.v1.MembershipPlanService/RefundMembership": BACK_OFFICE,
+    "/huiyuan.member.v1.MembershipPlanService/GetUnearnedRevenue": BACK_OFFICE,
+    "/huiyuan.member.v1.BenefitService/ListMemberBenefits": EVERYONE,
+    "/huiyuan.member.v1.BenefitService/ConsumeBenefit": {STORE_MANAGER, TERMINAL},
+    "/huiyuan.member.v1.BenefitService/UndoBenefitUse": BACK_OFFICE,
+    "/huiyuan.member.v1.BenefitService/ListBenefitUses": BACK_OFFICE,
+    "/huiyuan.member.v1.BenefitService/SummarizeBenefitUses": BACK_OFFICE,
 }
 # What a caller gets for what it may not see.
 UNSEEN = {
@@ -144,6 +156,13 @@ FILLED = {
     "/huiyuan.wallet.v1.CountCardService/UndoCountCardUse": {"reason": "矩阵"},
     "/huiyuan.wallet.v1.CountCardService/RefundCountCard": {"reason": "矩阵"},
     "/huiyuan.wallet.v1.CountCardService/SellCountCard": {"tender": wallet_pb2.TENDER_CASH},
+    "/huiyuan.member.v1.MembershipPlanService/GetUnearnedRevenue": {
+        "as_of_date": date_pb2.Date(year=2026, month=1, day=31)
+    },
+    "/huiyuan.member.v1.BenefitService/SummarizeBenefitUses": {
+        "start_date": date_pb2.Date(year=2026, month=1, day=1),
+        "end_date": date_pb2.Date(year=2026, month=1, day=31),
+    },
 }
 NODE_OF = {HQ: "hq", REGION: EAST, STORE_MANAGER: STORE, TERMINAL: f"{STORE}/pos-1"}
 

@@ -27,12 +27,19 @@ class Returning:
 
 
 def amounts_back(
-    returning: Returning, payable: list[tuple[str, int]], points_offset_fen: int, points_used: int
+    returning: Returning,
+    payable: list[tuple[str, int]],
+    points_offset_fen: int,
+    points_used: int,
+    prorated: dict[str, tuple[int, int]] | None = None,
 ) -> tuple[int, int, int]:
     """(money, points, spend) the returned units give back, of an order whose lines were
     payable so much (payable: (line id, fen) in the quote's order) and whose points paid
     points_offset_fen with points_used: the offset is spread over the lines, the points
-    over the offset; the spend is what the visit counted, points included."""
+    over the offset; the spend is what the visit counted, points included. A line in
+    prorated (a paid membership's term: line id -> (what its unused days are worth,
+    its price)) gives back that part of each, rounded down."""
+    prorated = prorated or {}
     offset_fen = split_proportionally(
         min(points_offset_fen, sum(fen for _, fen in payable)), [fen for _, fen in payable]
     )
@@ -40,7 +47,8 @@ def amounts_back(
     money = points = spend = 0
     for (line_id, fen), fen_share, points_share in zip(payable, offset_fen, offset_points):
         if line_id in returning.lines:
-            money += returning.carries(fen - fen_share, line_id)
-            points += returning.carries(points_share, line_id)
-            spend += returning.carries(fen, line_id)
+            worth, price = prorated.get(line_id, (1, 1))
+            money += returning.carries(fen - fen_share, line_id) * worth // price
+            points += returning.carries(points_share, line_id) * worth // price
+            spend += returning.carries(fen, line_id) * worth // price
     return money, points, spend

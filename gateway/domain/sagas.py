@@ -16,6 +16,12 @@ def step_id(saga_id: str, step: str) -> str:
     return f"{saga_id}:{step}"[:64]
 
 
+def membership_step(line_index: int) -> str:
+    """The settle step giving the member the paid membership term the order's line
+    (by its index) sold."""
+    return f"membership-{line_index}"
+
+
 # Saga log steps of a settle step that a service refused, and of an operator's settling.
 def refused_step(step: str) -> str:
     return f"refused:{step}"

@@ -66,6 +66,20 @@ def order(v: Violations, r: pb.CheckoutRequest | pb.PriceOrderRequest) -> None:
     """The order a checkout or a price check names: member, lines, coupons, points."""
     check_member_id(v, r.member_id)
     check_order_lines(v, r.lines, max_lines=MAX_LINES, sku_required=True)
+    for i, line in enumerate(r.lines):  # a paid membership's term: one a line (docs/loyalty.md)
+        if line.membership_plan_id:
+            v.check(
+                len(line.membership_plan_id) <= 64,
+                f"lines[{i}].membership_plan_id",
+                "PLAN_ID_INVALID",
+                "membership_plan_id is at most 64 characters",
+            )
+            v.check(
+                line.quantity == 1,
+                f"lines[{i}].quantity",
+                "PLAN_LINE_QUANTITY_NOT_ONE",
+                "a membership plan's line sells one term",
+            )
     v.check(
         len(set(r.coupon_codes)) == len(r.coupon_codes) <= 20,
         "coupon_codes",

@@ -66,6 +66,7 @@ _WALLET, _POINTS = "/huiyuan.wallet.v1.WalletService/", "/huiyuan.points.v1.Poin
 _CAMPAIGN = "/huiyuan.campaign.v1.CampaignService/"
 _COUNT_CARDS = "/huiyuan.wallet.v1.CountCardService/"
 _PINS = "/huiyuan.member.v1.PaymentPinService/"
+_PLANS, _BENEFITS = "/huiyuan.member.v1.MembershipPlanService/", "/huiyuan.member.v1.BenefitService/"
 
 # Full method name -> route: the configuration calls of every service; a back office's
 # member file; at the counter, cards, count cards and the points mall; top-ups and their
@@ -184,6 +185,23 @@ ROUTES: dict[str, Route] = {
     ),
     # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": ISSUE_COUPONS,
+    # 付费会员 (issue 40, paid membership): plans are HQ's and offered at every till; a
+    # term paid online is bought by HQ's integration (at a till it is a checkout line);
+    # a manager refunds what is left of a member's terms; the unearned revenue and the
+    # uses of the benefits are read by the offices over the stores; a quota is used at a
+    # till and a use undone on a manager's key.
+    f"{_PLANS}CreatePlan": Route("memberships", WRITE, HQ_ONLY),
+    f"{_PLANS}GetPlan": Route("memberships", READ, EVERY_ROLE),
+    f"{_PLANS}ListPlans": Route("memberships", READ, EVERY_ROLE),
+    f"{_PLANS}PurchaseMembership": Route("memberships", WRITE, HQ_ONLY, "store_path", member="member_id"),
+    f"{_PLANS}ListMembershipTerms": Route("memberships", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    f"{_PLANS}RefundMembership": Route("memberships", WRITE, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    f"{_PLANS}GetUnearnedRevenue": Route("memberships", LIST, BACK_OFFICE, "org_path"),
+    f"{_BENEFITS}ListMemberBenefits": Route("benefits", SERVE, EVERY_ROLE),
+    f"{_BENEFITS}ConsumeBenefit": Route("benefits", AT_STORE, STORE_ROLES, "store_path", member="member_id"),
+    f"{_BENEFITS}UndoBenefitUse": Route("benefits", SERVE, BACK_OFFICE),
+    f"{_BENEFITS}ListBenefitUses": Route("benefits", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    f"{_BENEFITS}SummarizeBenefitUses": Route("benefits", LIST, BACK_OFFICE, "org_path"),
 }
 SERVICE_NAMES = sorted({method[1:].partition("/")[0] for method in ROUTES})
 

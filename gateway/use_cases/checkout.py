@@ -30,6 +30,7 @@ settles it (use_cases/settlement.py); the saga then finishes without that step.
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import date, timedelta
 from types import SimpleNamespace
 
 import grpc
@@ -38,7 +39,7 @@ from google.rpc import status_pb2
 
 from gateway.domain.callers import Caller
 from gateway.domain.orders import NEEDS_ATTENTION, PAID, PENDING, REFUSED, not_finished
-from gateway.domain.sagas import DECISION, is_refusal, refused_step, settled_step, step_id
+from gateway.domain.sagas import DECISION, is_refusal, membership_step, refused_step, settled_step, step_id
 from gateway.storage import orders, saga_log
 from gateway.use_cases import sales_facts
 from gateway.use_cases.decisions import Refused, ask, decide, discount_lines, offset_fen_of, priced_items
@@ -48,7 +49,7 @@ from gateway.use_cases.relay import actor, relayed
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.database import Database, request_digest
 from huiyuan.gateway.v1 import gateway_pb2 as pb, saga_log_pb2
-from huiyuan.member.v1 import member_pb2
+from huiyuan.member.v1 import member_pb2, membership_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, Unavailable
@@ -232,6 +233,9 @@ class Saga:
                     )
                 ),
             )
+        for i, line in enumerate(r.lines):  # a paid membership's term, the member's once paid
+            if line.membership_plan_id:
+                settle[membership_step(i)] = ("member", self._membership(line, i))
         for step in [step for step in settle if settled_step(step) in logged]:  # an operator settled without it
             del settle[step]
         if "accrue" not in settle:  # the receipt still shows the points left
@@ -250,7 +254,27 @@ class Saga:
         visit = done.get("visit")  # none if an operator settled the order without it
         tier_reached = visit.tier_reached.name if visit is not None and visit.HasField("tier_reached") else ""
         receipt = self._receipt(quote, offset_fen, stored_value, stored_left, earned, tier_reached)
+        for step, answer in done.items():
+            if step.startswith("membership-"):
+                last_day = date(answer.term.end_date.year, answer.term.end_date.month, answer.term.end_date.day)
+                receipt.lines.append(f"付费会员有效期至 {(last_day - timedelta(days=1)).isoformat()}")
         return receipt, holds.get("wallet")
+
+    def _membership(self, line, index: int):
+        """The settle step that gives the member the term a line sold: at the plan's
+        price (the decision refused any other), idempotent by the order's line."""
+        return lambda: self.s.memberships.PurchaseMembership(
+            membership_pb2.PurchaseMembershipRequest(
+                request_id=step_id(self.order_id, membership_step(index)),
+                member_id=self.request.member_id,
+                plan_id=line.membership_plan_id,
+                order_id=self.order_id,
+                line_id=line.line_id,
+                paid_fen=line.unit_price_fen,
+                store_path=self.store_path,
+                actor=self.actor,
+            )
+        )
 
     async def _settle(self, settle: dict) -> dict:
         """Every settle step, together; each retried until its service answers. Steps a

@@ -11,7 +11,7 @@ from gateway.use_cases.relay import relayed
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.common.v1 import credential_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb, saga_log_pb2
-from huiyuan.member.v1 import member_pb2, payment_pin_pb2
+from huiyuan.member.v1 import member_pb2, membership_pb2, payment_pin_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, invalid
 from huiyuan.runtime.money import yuan
@@ -178,7 +178,21 @@ async def decide(
                 ),
                 order_id,
             )
-        quote = await ask("campaign", services.campaign.Quote(_quote_request(found, request, store_path)), order_id)
+        plans = await plan_prices(services, request, order_id)
+        goods = [x for x in request.lines if not x.membership_plan_id]
+        if goods:
+            quote = await ask(
+                "campaign", services.campaign.Quote(_quote_request(found, request, store_path, goods)), order_id
+            )
+        else:  # only membership terms: nothing for the campaigns to price
+            quote = campaign_pb2.QuoteResponse(
+                points_multiplier_bp=10_000,
+                rejected_coupons=[
+                    campaign_pb2.RejectedCoupon(coupon_code=code, reason="COUPON_NO_ELIGIBLE_LINES")
+                    for code in request.coupon_codes
+                ],
+            )
+        with_plans(quote, plans)
         if quote.rejected_coupons:
             rejected = quote.rejected_coupons[0]
             en, zh = COUPON_REFUSALS.get(
@@ -215,7 +229,43 @@ async def decide(
     return saga_log_pb2.CheckoutDecision(lookup=found, quote=quote, offset=offset)
 
 
-def _quote_request(found, request, store_path: str) -> campaign_pb2.QuoteRequest:
+async def plan_prices(services, request, order_id: str) -> dict[str, int]:
+    """The price of each line that sells a paid membership's term, by line id: the
+    plan's (a line priced otherwise refuses the order, saying the price)."""
+    prices = {}
+    for i, line in enumerate(request.lines):
+        if not line.membership_plan_id:
+            continue
+        plan = (
+            await ask(
+                "member",
+                services.memberships.GetPlan(membership_pb2.GetPlanRequest(plan_id=line.membership_plan_id)),
+                order_id,
+            )
+        ).plan
+        if line.unit_price_fen != plan.price_fen:
+            error = invalid(
+                f"lines[{i}].unit_price_fen",
+                "PLAN_PRICE_MISMATCH",
+                f"the plan {plan.name} costs {yuan(plan.price_fen)}",
+            )
+            error.zh = f"付费会员方案「{plan.name}」的价格为 {yuan(plan.price_fen)}。"
+            error.metadata["price_fen"] = str(plan.price_fen)
+            raise _refused_here(error, order_id)
+        prices[line.line_id] = plan.price_fen
+    return prices
+
+
+def with_plans(quote: campaign_pb2.QuoteResponse, prices: dict[str, int]) -> None:
+    """The quote of the goods, with the membership lines at their plans' prices: no
+    campaign or coupon discounts a paid membership."""
+    for line_id, fen in prices.items():
+        quote.lines.append(campaign_pb2.PricedLine(line_id=line_id, list_fen=fen, discount_fen=0, payable_fen=fen))
+        quote.list_total_fen += fen
+        quote.payable_fen += fen
+
+
+def _quote_request(found, request, store_path: str, lines) -> campaign_pb2.QuoteRequest:
     m = found.member
     context = campaign_pb2.MemberContext(
         member_id=m.member_id,
@@ -233,7 +283,7 @@ def _quote_request(found, request, store_path: str) -> campaign_pb2.QuoteRequest
             campaign_pb2.OrderLine(
                 line_id=x.line_id, sku=x.sku, category=x.category, quantity=x.quantity, unit_price_fen=x.unit_price_fen
             )
-            for x in request.lines
+            for x in lines
         ],
     )
 

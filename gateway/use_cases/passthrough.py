@@ -11,6 +11,8 @@ from gateway.domain.scopes import Route, named
 from gateway.use_cases import audit, scopes
 from gateway.use_cases.relay import Services, actor_of, derived_id, relayed
 from huiyuan.database import Database
+from huiyuan.runtime.errors import Violations
+from huiyuan.runtime.requests import check_request_id
 
 Deadline = Callable[[], float | None]  # what the call may take, asked when it is made
 
@@ -25,7 +27,10 @@ async def _admitted(services: Services, lookups: TokenBuckets, caller: Caller, m
     if route.payer:
         await scopes.check_payer(caller, route, request, name, services, lookups)
     fields = request.DESCRIPTOR.fields_by_name
-    if "request_id" in fields and request.request_id:
+    if "request_id" in fields:  # as the service would check it: the trail keeps the caller's
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.raise_if_any()
         request.request_id = derived_id(caller.key_id, request.request_id, name)
     if "actor" in fields:  # the audit trail names the credential, not what the client claims
         request.actor.CopyFrom(actor_of(caller))

@@ -48,12 +48,12 @@ from gateway.storage import orders, refunds, saga_log
 from gateway.use_cases import sales_facts
 from gateway.use_cases.leases import LEASE_S, Lease, lease_until, new_run_id
 from gateway.use_cases.orders import order_in_scope
-from gateway.use_cases.relay import relayed
+from gateway.use_cases.relay import actor_of, derived_id, relayed
 from gateway.use_cases.tenders import returned_by_tender, tenders_back
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.database import Database, Transaction, request_digest
 from huiyuan.gateway.v1 import gateway_pb2 as pb, saga_log_pb2
-from huiyuan.member.v1 import member_pb2
+from huiyuan.member.v1 import member_pb2, membership_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.errors import DomainError, FailedPrecondition, Internal, Unavailable, invalid
@@ -79,17 +79,28 @@ def money_of(plan: pb.RefundResponse) -> int:
     return plan.stored_value_fen + sum(t.amount_fen for t in plan.tenders)
 
 
-async def _plan(tx: Transaction, order, lines: dict[str, int], refunded: dict[str, int], returned: dict):
+async def _plan(
+    tx: Transaction,
+    order,
+    lines: dict[str, int],
+    refunded: dict[str, int],
+    returned: dict,
+    prorated: dict[str, tuple[int, int]],
+):
     """What goes back where for these lines, given the units and the money by tender
-    earlier refunds of the order returned: (the RefundResponse, the discounts to give
-    back)."""
+    earlier refunds of the order returned, and what the membership terms returned are
+    worth of their price: (the RefundResponse, the discounts to give back)."""
     request = pb.CheckoutRequest.FromString(order.request)
     paid = pb.CheckoutResponse.FromString(order.response).receipt
     quote = (await _log(tx, order.order_id, DECISION, saga_log_pb2.CheckoutDecision)).quote
     bought = {line.line_id: line.quantity for line in request.lines}
     returning = Returning(lines, bought, refunded)
     money, points, spend = amounts_back(
-        returning, [(line.line_id, line.payable_fen) for line in quote.lines], paid.points_offset_fen, paid.points_used
+        returning,
+        [(line.line_id, line.payable_fen) for line in quote.lines],
+        paid.points_offset_fen,
+        paid.points_used,
+        prorated,
     )
     settled = await saga_log.settled_steps(tx, order.order_id)
     if "points-capture" in settled:  # the points were never taken
@@ -126,6 +137,7 @@ async def refund(
     a retry after it gets the same answer."""
     digest = request_digest(request)
     run_id = new_run_id()
+    prorated = await _membership_terms_ended(services, database, caller, request)
     async with database.transaction() as tx:
         order = await order_in_scope(tx, caller, request.order_id, for_update=True)
         row = await refunds.by_request(tx, caller.key_id, request.request_id)
@@ -148,7 +160,7 @@ async def refund(
             check_returnable(lines, bought, refunded)
             if not lines:
                 raise invalid("lines", "REFUND_EXCEEDS_ORDER", "everything on this order was returned already")
-            plan, discounts = await _plan(tx, order, lines, refunded, returned)
+            plan, discounts = await _plan(tx, order, lines, refunded, returned, prorated)
             now = utcnow()
             fresh = {
                 "refund_id": new_id("rf"),
@@ -188,6 +200,51 @@ async def refund(
     if finished.state == NEEDS_ATTENTION:
         raise not_finished(order.order_id, NEEDS_ATTENTION, operator=True)
     return pb.RefundResponse.FromString(finished.response)
+
+
+async def _membership_terms_ended(services, database: Database, caller: Caller, request: pb.RefundRequest):
+    """A returned line that sold a paid membership's term (付费会员) gives back the
+    term's unused whole days (the member service's RefundMembership, which ends the
+    term tonight): asked before the plan is written, by an id derived from the refund's
+    request, so a retry hears the same. Line id -> (what it gives back, the price).
+    Nothing is asked of a refund that will be refused, or was planned already."""
+    async with database.reading() as tx:
+        order = await order_in_scope(tx, caller, request.order_id)
+        if await refunds.by_request(tx, caller.key_id, request.request_id) is not None:
+            return {}
+        if order.state not in (PAID, PARTLY_REFUNDED):
+            return {}
+        bought = pb.CheckoutRequest.FromString(order.request).lines
+        refunded = units_returned(done_lines for done_lines, _ in await refunds.earlier(tx, order.order_id))
+    quantities = {x.line_id: x.quantity for x in bought}
+    asked = {x.line_id: x.quantity for x in request.lines} or {
+        i: q - refunded.get(i, 0) for i, q in quantities.items() if q - refunded.get(i, 0) > 0
+    }
+    check_returnable(asked, quantities, refunded)  # refused here, before a term is ended
+    terms = [x for x in bought if x.membership_plan_id and x.line_id in asked]
+    if not terms:
+        return {}
+    async with relayed("member"):
+        held = await services.memberships.ListMembershipTerms(
+            membership_pb2.ListMembershipTermsRequest(member_id=order.member_id, page_size=500)
+        )
+    prorated = {}
+    for line in terms:
+        term = next((t for t in held.terms if t.order_id == order.order_id and t.line_id == line.line_id), None)
+        if term is None:  # an operator settled the order without the term: the line is goods
+            continue
+        async with relayed("member"):
+            ended = await services.memberships.RefundMembership(
+                membership_pb2.RefundMembershipRequest(
+                    request_id=derived_id(caller.key_id, request.request_id, f"membership-{line.line_id}"),
+                    member_id=order.member_id,
+                    term_id=term.term_id,
+                    reason=request.reason or "退货",
+                    actor=actor_of(caller),
+                )
+            )
+        prorated[line.line_id] = (ended.refunded_fen, term.price_fen)
+    return prorated
 
 
 async def run_plan(services, database: Database, order, row, run_id: str) -> pb.RefundResponse:

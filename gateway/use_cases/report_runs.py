@@ -20,7 +20,7 @@ from gateway.use_cases.relay import relayed
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.common.v1 import rollup_pb2
 from huiyuan.database import Database, RollupQuery, RollupRow
-from huiyuan.member.v1 import member_pb2, org_pb2
+from huiyuan.member.v1 import member_pb2, membership_pb2, org_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime import files, words
 from huiyuan.runtime.clock import today
@@ -563,7 +563,12 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
         Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, NEVER_EXPIRES)),
         Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, now + timedelta(days=29))),
     ]
-    a, policy = await asyncio.gather(fetch(services, database, asks), _offset_policy(services, r.node))
+    a, policy, unearned_opening, unearned_closing = await asyncio.gather(
+        fetch(services, database, asks),
+        _offset_policy(services, r.node),
+        _unearned(services, r.node, opening),
+        _unearned(services, r.node, closing),
+    )
     tables = []
     stored = Table(
         "stored_value",
@@ -622,6 +627,15 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
     cards.add([t.text("退卡"), t.money(period_cards.get("refunded_fen", 0))])
     cards.add([t.text("期末未消耗"), t.money(sums(a[10]).get("unearned_fen", 0))])
     tables.append(cards)
+    paid = Table(  # 付费会员 (issue 40): a term's price is earned day by day over the term
+        "paid_membership",
+        "付费会员未摊销收入",
+        [("item", "项目"), ("amount_fen", "金额")],
+        note="按会员期逐日摊销（按日舍去到分）；截至期初前一日和期末日日终，退款按退款日计。",
+    )
+    paid.add([t.text("期初未摊销"), t.money(unearned_opening.unearned_fen)])
+    paid.add([t.text("期末未摊销"), t.money(unearned_closing.unearned_fen)])
+    tables.append(paid)
     coupons = Table(
         "coupons",
         "优惠券",
@@ -633,6 +647,14 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
     coupons.add([t.text("30天内过期"), t.count(soon.get("coupons", 0)), t.money(soon.get("face_fen", 0))])
     tables.append(coupons)
     return tables
+
+
+async def _unearned(services, node: str, day) -> membership_pb2.GetUnearnedRevenueResponse:
+    """What of the paid membership terms sold under node is not yet earned at day's end."""
+    async with relayed("member"):
+        return await services.memberships.GetUnearnedRevenue(
+            membership_pb2.GetUnearnedRevenueRequest(as_of_date=calendar_day(day), org_path=node)
+        )
 
 
 async def _offset_policy(services, node: str) -> points_pb2.OffsetPolicy:

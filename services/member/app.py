@@ -11,6 +11,8 @@ from huiyuan.member.v1 import (
     care_pb2_grpc,
     member_pb2,
     member_pb2_grpc,
+    membership_pb2,
+    membership_pb2_grpc,
     org_pb2,
     org_pb2_grpc,
     payment_pin_pb2,
@@ -24,6 +26,7 @@ from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from services.member.servicers.card import CardServicer
 from services.member.servicers.care import CareServicer
 from services.member.servicers.member import MemberServicer
+from services.member.servicers.membership import BenefitServicer, MembershipPlanServicer
 from services.member.servicers.org import OrgServicer
 from services.member.servicers.pin import PaymentPinServicer
 from services.member.servicers.tier import TierServicer
@@ -40,6 +43,8 @@ def register(server, ctx: ServiceContext) -> None:
     care_pb2_grpc.add_CareServiceServicer_to_server(CareServicer(ctx, idempotency), server)
     payment_pin_pb2_grpc.add_PaymentPinServiceServicer_to_server(PaymentPinServicer(ctx, idempotency), server)
     rollup_pb2_grpc.add_RollupServiceServicer_to_server(RollupServicer(ctx, ROLLUPS), server)
+    membership_pb2_grpc.add_MembershipPlanServiceServicer_to_server(MembershipPlanServicer(ctx, idempotency), server)
+    membership_pb2_grpc.add_BenefitServiceServicer_to_server(BenefitServicer(ctx, idempotency), server)
 
 
 SPEC = ServiceSpec(
@@ -52,6 +57,8 @@ SPEC = ServiceSpec(
         care_pb2.DESCRIPTOR.services_by_name["CareService"].full_name,
         payment_pin_pb2.DESCRIPTOR.services_by_name["PaymentPinService"].full_name,
         rollup_pb2.DESCRIPTOR.services_by_name["RollupService"].full_name,
+        membership_pb2.DESCRIPTOR.services_by_name["MembershipPlanService"].full_name,
+        membership_pb2.DESCRIPTOR.services_by_name["BenefitService"].full_name,
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -236,3 +237,80 @@ visitors = define(metadata, "visitors", ["orders", "spend_fen"], deepest=3)
 first_visits = define(metadata, "first_visits", ["members"], deepest=3)
 tier_counts = define(metadata, "tiers", ["members"], running=True, deepest=3)
 tier_moves = define(metadata, "tier_moves", ["members"], deepest=3)
+
+# Paid membership (issue 40, item 2: 付费会员) and its benefits (item 4): the plans HQ
+# defines, the terms members buy (domain/memberships.py) and the uses of their quotas.
+membership_plans = Table(
+    "membership_plans",
+    metadata,
+    Column("plan_id", String(40), primary_key=True),  # time-sortable: oldest = smallest
+    Column("name", String(40), nullable=False),
+    Column("price_fen", BigInteger, nullable=False),
+    Column("term", String(16), nullable=False),  # MONTH, QUARTER, YEAR
+    Column("trial_days", Integer, nullable=False),
+    Column("tier_id", String(40), ForeignKey("tiers.tier_id"), nullable=True),
+    Column("benefits", JSON, nullable=False),  # [{code, kind, name, quantity}]
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+membership_terms = Table(
+    "membership_terms",
+    metadata,
+    Column("term_id", String(40), primary_key=True),  # time-sortable: earliest = smallest
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False, index=True),
+    Column("plan_id", String(40), ForeignKey("membership_plans.plan_id"), nullable=False),
+    Column("source", String(16), nullable=False),  # TILL, ONLINE, TRIAL
+    Column("price_fen", BigInteger, nullable=False),
+    Column("anchor_day", Date, nullable=False),  # the first day of its run of terms
+    Column("start_day", Date, nullable=False),  # business days, the chain's zone
+    Column("end_day", Date, nullable=False),  # exclusive: ends at 00:00 of it
+    Column("days", Integer, nullable=False),
+    # what paid it: 'online:<reference>', 'order:<order_id>:<line_id>', 'trial:<member_id>'
+    # (one trial a member): the same payment never buys two terms
+    Column("payment_key", String(220), nullable=False, unique=True),
+    Column("payment_reference", String(100), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("line_id", String(64), nullable=False),
+    Column("store_path", String(140), nullable=False, index=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("refunded_fen", BigInteger, nullable=False),
+    Column("refund_time", UtcDateTime, nullable=True),
+    Column("refund_end_day", Date, nullable=True),  # its end after a refund
+    Column("refund_reason", String(200), nullable=False),
+    Column("refund_operator", String(64), nullable=False),
+)
+
+benefit_uses = Table(
+    "benefit_uses",
+    metadata,
+    Column("use_id", String(40), primary_key=True),  # time-sortable: newest = largest
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False),
+    Column("term_id", String(40), ForeignKey("membership_terms.term_id"), nullable=False),
+    Column("plan_id", String(40), nullable=False),
+    Column("benefit_code", String(40), nullable=False),
+    Column("period_start", Date, nullable=False),  # the member's benefit month
+    Column("store_path", String(140), nullable=False),
+    Column("use_day", Date, nullable=False),  # business day
+    Column("use_time", UtcDateTime, nullable=False),
+    Column("undo_time", UtcDateTime, nullable=True),
+    Column("operator_id", String(64), nullable=False),
+    Index("ix_benefit_uses_member_benefit_period", "member_id", "benefit_code", "period_start"),
+    Index("ix_benefit_uses_use_day", "use_day"),
+)
+
+benefit_grants = Table(  # coupons and points a plan's benefit makes due, once each (domain Grant)
+    "benefit_grants",
+    metadata,
+    Column(
+        "grant_key", String(200), primary_key=True
+    ),  # monthly:<member>:<code>:<month> | birthday:<member>:<code>:<year>
+    Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("coupon_template_id", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("due_day", Date, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("issue_time", UtcDateTime, nullable=True),  # null: pending, for the gateway's job
+    Index("ix_benefit_grants_pending", "issue_time", "grant_key"),
+)

@@ -16,6 +16,7 @@ from services.member.domain.members import Channel, Member, MemberQuery, Profile
 from services.member.domain.qr import sign_qr_token
 from services.member.domain.tiers import Tier
 from services.member.storage import attributes, members as stored
+from services.member.use_cases.membership_tiers import tier_in_force
 from services.member.use_cases.org import require_org_node
 
 
@@ -103,7 +104,7 @@ async def lookup(
             raise card_not_found(card_number)
         if for_payment:
             ensure_payable(presented, now)
-        return Lookup(found.member, presented, found.cards, found.tier)
+        return Lookup(found.member, presented, found.cards, await _tier(database, found, now))
     if phone:
         found = await stored.with_cards(database, "phone", phone)
         if found is None:
@@ -112,7 +113,12 @@ async def lookup(
         found = await stored.with_cards(database, "member_id", member_id or qr_member_id)
         if found is None:
             raise rules.member_not_found(member_id or qr_member_id)
-    return Lookup(found.member, None, found.cards, found.tier)
+    return Lookup(found.member, None, found.cards, await _tier(database, found, now))
+
+
+async def _tier(database: Database, found, now: datetime):
+    """The member's tier, or the better one a paid term in force gives (memberships)."""
+    return await tier_in_force(database, found.member.member_id, found.tier, now)
 
 
 async def lookup_for_till(database: Database, *, counter_view: bool, **keys) -> tuple[Lookup, dict]:

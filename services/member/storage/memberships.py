@@ -1,0 +1,240 @@
+"""Paid membership plans, the terms members bought and the uses of their benefits
+(domain/memberships.py)."""
+
+from datetime import date, datetime
+
+from sqlalchemy import and_, func, insert, select, update
+
+from huiyuan.database import Transaction, insert_new, under
+from services.member.domain.memberships import Benefit, Grant, Plan, Term
+from services.member.storage.tables import benefit_grants, benefit_uses, members, membership_plans, membership_terms
+
+
+def _plan(row) -> Plan:
+    return Plan(
+        row.plan_id,
+        row.name,
+        row.price_fen,
+        row.term,
+        row.trial_days,
+        row.tier_id or "",
+        [
+            Benefit(b["code"], b["kind"], b["name"], b["quantity"], b.get("coupon_template_id", ""), b.get("points", 0))
+            for b in row.benefits
+        ],
+        row.create_time,
+    )
+
+
+async def insert_plan(tx: Transaction, plan: Plan) -> None:
+    await tx.execute(
+        insert(membership_plans).values(
+            plan_id=plan.plan_id,
+            name=plan.name,
+            price_fen=plan.price_fen,
+            term=plan.term,
+            trial_days=plan.trial_days,
+            tier_id=plan.tier_id or None,
+            benefits=[vars(b) for b in plan.benefits],
+            create_time=plan.create_time,
+        )
+    )
+
+
+async def get_plan(tx: Transaction, plan_id: str) -> Plan | None:
+    row = (await tx.execute(select(membership_plans).where(membership_plans.c.plan_id == plan_id))).one_or_none()
+    return _plan(row) if row else None
+
+
+async def plans(tx: Transaction, plan_ids: set[str]) -> dict[str, Plan]:
+    if not plan_ids:
+        return {}
+    rows = await tx.execute(select(membership_plans).where(membership_plans.c.plan_id.in_(plan_ids)))
+    return {r.plan_id: _plan(r) for r in rows}
+
+
+async def list_plans(tx: Transaction, after_id: str | None, limit: int) -> list[Plan]:
+    query = select(membership_plans).order_by(membership_plans.c.plan_id).limit(limit)
+    if after_id is not None:
+        query = query.where(membership_plans.c.plan_id > after_id)
+    return [_plan(r) for r in await tx.execute(query)]
+
+
+def _term(row) -> Term:
+    return Term(
+        row.term_id,
+        row.member_id,
+        row.plan_id,
+        row.source,
+        row.price_fen,
+        row.anchor_day,
+        row.start_day,
+        row.end_day,
+        row.days,
+        row.payment_reference,
+        row.order_id,
+        row.line_id,
+        row.store_path,
+        row.create_time,
+        row.refunded_fen,
+        row.refund_time,
+        row.refund_end_day,
+        row.refund_reason,
+        row.refund_operator,
+    )
+
+
+async def insert_term(tx: Transaction, term: Term, payment_key: str) -> None:
+    await tx.execute(insert(membership_terms).values(payment_key=payment_key, **vars(term)))
+
+
+async def term_paid_by(tx: Transaction, payment_key: str) -> Term | None:
+    row = (
+        await tx.execute(select(membership_terms).where(membership_terms.c.payment_key == payment_key))
+    ).one_or_none()
+    return _term(row) if row else None
+
+
+async def terms_of(
+    tx: Transaction, member_id: str, after_id: str | None = None, limit: int | None = None
+) -> list[Term]:
+    """The member's terms, earliest first."""
+    query = (
+        select(membership_terms)
+        .where(membership_terms.c.member_id == member_id)
+        .order_by(membership_terms.c.term_id)
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(membership_terms.c.term_id > after_id)
+    return [_term(r) for r in await tx.execute(query)]
+
+
+async def refund_term(tx: Transaction, term: Term) -> None:
+    await tx.execute(
+        update(membership_terms)
+        .where(membership_terms.c.term_id == term.term_id, membership_terms.c.refund_time.is_(None))
+        .values(
+            refunded_fen=term.refunded_fen,
+            refund_time=term.refund_time,
+            refund_end_day=term.refund_end_day,
+            refund_reason=term.refund_reason,
+            refund_operator=term.refund_operator,
+        )
+    )
+
+
+async def terms_running_after(tx: Transaction, day: date, sold_before: datetime, org_path: str) -> list[Term]:
+    """The terms sold before sold_before, under org_path, whose end (before any
+    refund) lies after day: those whose revenue may not all be earned by day's end."""
+    query = select(membership_terms).where(
+        membership_terms.c.create_time < sold_before, membership_terms.c.end_day > day
+    )
+    if org_path:
+        query = query.where(under(membership_terms.c.store_path, org_path))
+    return [_term(r) for r in await tx.execute(query)]
+
+
+# ------------------------------------------------------------------ benefit uses
+
+
+async def uses_in_period(tx: Transaction, member_id: str, code: str, period_start: date) -> int:
+    return int(
+        (
+            await tx.execute(
+                select(func.count()).where(
+                    benefit_uses.c.member_id == member_id,
+                    benefit_uses.c.benefit_code == code,
+                    benefit_uses.c.period_start == period_start,
+                    benefit_uses.c.undo_time.is_(None),
+                )
+            )
+        ).scalar_one()
+    )
+
+
+async def insert_use(tx: Transaction, use: dict) -> None:
+    await tx.execute(insert(benefit_uses).values(**use))
+
+
+async def get_use(tx: Transaction, use_id: str):
+    return (await tx.execute(select(benefit_uses).where(benefit_uses.c.use_id == use_id))).one_or_none()
+
+
+async def undo_use(tx: Transaction, use_id: str, now: datetime) -> None:
+    await tx.execute(
+        update(benefit_uses)
+        .where(benefit_uses.c.use_id == use_id, benefit_uses.c.undo_time.is_(None))
+        .values(undo_time=now)
+    )
+
+
+async def uses_of(tx: Transaction, member_id: str, before_id: str | None, limit: int) -> list:
+    query = select(benefit_uses).where(benefit_uses.c.member_id == member_id)
+    if before_id is not None:
+        query = query.where(benefit_uses.c.use_id < before_id)
+    return list(await tx.execute(query.order_by(benefit_uses.c.use_id.desc()).limit(limit)))
+
+
+async def use_counts(tx: Transaction, org_path: str, first: date, last: date) -> list[tuple[str, int, int]]:
+    """(benefit code, uses, members) of the uses not undone at stores under org_path."""
+    query = select(
+        benefit_uses.c.benefit_code,
+        func.count(),
+        func.count(func.distinct(benefit_uses.c.member_id)),
+    ).where(and_(benefit_uses.c.use_day >= first, benefit_uses.c.use_day <= last, benefit_uses.c.undo_time.is_(None)))
+    if org_path:
+        query = query.where(under(benefit_uses.c.store_path, org_path))
+    rows = await tx.execute(query.group_by(benefit_uses.c.benefit_code).order_by(benefit_uses.c.benefit_code))
+    return [(code, int(uses), int(members)) for code, uses, members in rows]
+
+
+# ------------------------------------------------------------------ benefit grants
+
+
+async def members_with_terms(
+    tx: Transaction, day: date, after_member_id: str, limit: int
+) -> list[tuple[str, str | None]]:
+    """(member id, birthday) of the members after after_member_id, by id, with a term
+    running on day (at most limit)."""
+    end = func.coalesce(membership_terms.c.refund_end_day, membership_terms.c.end_day)
+    running = (
+        select(membership_terms.c.member_id)
+        .where(membership_terms.c.start_day <= day, end > day, membership_terms.c.member_id > after_member_id)
+        .distinct()
+        .order_by(membership_terms.c.member_id)
+        .limit(limit)
+        .subquery()
+    )
+    rows = await tx.execute(
+        select(members.c.member_id, members.c.birthday)
+        .join(running, running.c.member_id == members.c.member_id)
+        .order_by(members.c.member_id)
+    )
+    return [(r.member_id, r.birthday) for r in rows]
+
+
+async def add_grants(tx: Transaction, grants: list[Grant], now: datetime) -> int:
+    """Record the grants not recorded yet (a concurrent run's rows are skipped, not
+    doubled); how many were new."""
+    rows = [{**vars(g), "create_time": now, "issue_time": None} for g in grants]
+    return len(await insert_new(tx, benefit_grants, rows, conflict="grant_key"))
+
+
+async def pending_grants(tx: Transaction, after_key: str | None, limit: int) -> list:
+    query = select(benefit_grants).where(benefit_grants.c.issue_time.is_(None))
+    if after_key is not None:
+        query = query.where(benefit_grants.c.grant_key > after_key)
+    return list(await tx.execute(query.order_by(benefit_grants.c.grant_key).limit(limit)))
+
+
+async def get_grant(tx: Transaction, key: str):
+    return (await tx.execute(select(benefit_grants).where(benefit_grants.c.grant_key == key))).one_or_none()
+
+
+async def complete_grant(tx: Transaction, key: str, now: datetime) -> None:
+    await tx.execute(
+        update(benefit_grants)
+        .where(benefit_grants.c.grant_key == key, benefit_grants.c.issue_time.is_(None))
+        .values(issue_time=now)
+    )

@@ -1,0 +1,239 @@
+"""Paid membership through the member service's stubs, on SQLite and PostgreSQL:
+plans, online purchases (idempotent by request and by payment), stacked terms, the
+trial, quotas used to the limit and refused past it, a manager's pro-rata refund, the
+revenue not yet earned, and the tier a term gives."""
+
+from datetime import date, timedelta
+
+import grpc
+import pytest
+
+from huiyuan.member.v1 import member_pb2, membership_pb2 as pb, membership_pb2_grpc, tier_pb2
+from huiyuan.runtime.clock import today
+from huiyuan.runtime.convert import calendar_day
+from services.member.domain.memberships import add_months
+from tests.support import ACTOR, STORE, Stubs, ensure_org, refusal, rid
+
+OK = grpc.StatusCode
+
+
+class Plans:
+    def __init__(self, channel):
+        self.plans = membership_pb2_grpc.MembershipPlanServiceStub(channel)
+        self.benefits = membership_pb2_grpc.BenefitServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def stubs(member_service):
+    s = Stubs(member_service.channel)
+    ensure_org(s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def m(member_service):
+    return Plans(member_service.channel)
+
+
+@pytest.fixture(scope="module")
+def plus(stubs, m):
+    tier = stubs.tier.CreateTier(
+        tier_pb2.CreateTierRequest(
+            request_id=rid(),
+            actor=ACTOR,
+            tier=tier_pb2.Tier(name="PLUS会员", rank=40, price_rate_bp=9_500, points_multiplier_bp=20_000),
+        )
+    ).tier
+    return m.plans.CreatePlan(
+        pb.CreatePlanRequest(
+            request_id=rid(),
+            actor=ACTOR,
+            plan=pb.MembershipPlan(
+                name="PLUS 月卡",
+                price_fen=1_500,
+                term=pb.PLAN_TERM_MONTH,
+                trial_days=7,
+                tier_id=tier.tier_id,
+                benefits=[pb.Benefit(code="car-wash", kind=pb.BENEFIT_KIND_SERVICE_QUOTA, name="免费洗车", quantity=2)],
+            ),
+        )
+    ).plan
+
+
+def day(d) -> date:
+    return date(d.year, d.month, d.day)
+
+
+def buy(m, member, plan, reference=None, paid=None, request_id=None):
+    return m.plans.PurchaseMembership(
+        pb.PurchaseMembershipRequest(
+            request_id=request_id or rid(),
+            member_id=member.member_id,
+            plan_id=plan.plan_id,
+            payment_reference=reference or rid(),
+            paid_fen=plan.price_fen if paid is None else paid,
+            store_path=STORE,
+            actor=ACTOR,
+        )
+    ).term
+
+
+def test_bad_plans_are_refused_with_field_violations_and_nothing_written(m):
+    before = m.plans.ListPlans(pb.ListPlansRequest()).plans
+    for plan, field, reason in [
+        (
+            pb.MembershipPlan(name="零价", price_fen=0, term=pb.PLAN_TERM_MONTH),
+            "plan.price_fen",
+            "PLAN_PRICE_OUT_OF_RANGE",
+        ),
+        (
+            pb.MembershipPlan(name="负价", price_fen=-1, term=pb.PLAN_TERM_MONTH),
+            "plan.price_fen",
+            "PLAN_PRICE_OUT_OF_RANGE",
+        ),
+        (pb.MembershipPlan(name="无期", price_fen=100), "plan.term", "PLAN_TERM_REQUIRED"),
+        (
+            pb.MembershipPlan(name="自动", price_fen=100, term=pb.PLAN_TERM_YEAR, renewal=pb.RENEWAL_MODE_AUTO),
+            "plan.renewal",
+            "AUTO_RENEWAL_NOT_SUPPORTED",
+        ),
+        (
+            pb.MembershipPlan(
+                name="负配额",
+                price_fen=100,
+                term=pb.PLAN_TERM_MONTH,
+                benefits=[pb.Benefit(code="wash", kind=pb.BENEFIT_KIND_SERVICE_QUOTA, name="洗车", quantity=-1)],
+            ),
+            "plan.benefits[0].quantity",
+            "BENEFIT_QUANTITY_OUT_OF_RANGE",
+        ),
+    ]:
+        code, why, violations = refusal(m.plans.CreatePlan, pb.CreatePlanRequest(request_id=rid(), plan=plan))
+        assert code == OK.INVALID_ARGUMENT and violations[field] == reason and why == reason
+    assert m.plans.ListPlans(pb.ListPlansRequest()).plans == before
+
+
+def test_an_online_purchase_is_idempotent_by_request_and_by_payment_and_terms_stack(stubs, m, plus):
+    member = stubs.register("在线买")
+    reference, request_id = rid(), rid()
+    first = buy(m, member, plus, reference, request_id=request_id)
+    start = day(first.start_date)
+    assert start == today() or start == today() - timedelta(days=1)  # a Shanghai midnight between
+    assert day(first.end_date) == add_months(start, 1) and first.days == (add_months(start, 1) - start).days
+    assert first.price_fen == 1_500 and first.source == pb.TERM_SOURCE_ONLINE
+    assert buy(m, member, plus, reference, request_id=request_id) == first  # the same request
+    assert buy(m, member, plus, reference) == first  # the same payment, another request: the same term
+    code, reason, _ = refusal(buy, m, member, plus, paid=1_400)
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "PAID_AMOUNT_NOT_PLAN_PRICE")
+    other = stubs.register("别人的单")
+    code, reason, _ = refusal(buy, m, other, plus, reference)
+    assert reason == "PAYMENT_REFERENCE_OF_ANOTHER_MEMBER"
+    second = buy(m, member, plus)
+    assert second.start_date == first.end_date and day(second.end_date) == add_months(start, 2)
+    terms = m.plans.ListMembershipTerms(pb.ListMembershipTermsRequest(member_id=member.member_id)).terms
+    assert [t.term_id for t in terms] == [first.term_id, second.term_id]
+
+
+def test_a_trial_once_per_member(stubs, m, plus):
+    member = stubs.register("试用")
+    trial = m.plans.PurchaseMembership(
+        pb.PurchaseMembershipRequest(
+            request_id=rid(), member_id=member.member_id, plan_id=plus.plan_id, trial=True, store_path=STORE
+        )
+    ).term
+    assert trial.days == 7 and trial.price_fen == 0 and trial.source == pb.TERM_SOURCE_TRIAL
+    code, reason, _ = refusal(
+        m.plans.PurchaseMembership,
+        pb.PurchaseMembershipRequest(
+            request_id=rid(), member_id=member.member_id, plan_id=plus.plan_id, trial=True, store_path=STORE
+        ),
+    )
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "TRIAL_ALREADY_USED")
+    paid = buy(m, member, plus)  # stacks on the trial's 7 days
+    assert paid.start_date == trial.end_date
+
+
+def test_the_quota_is_used_to_its_limit_refused_past_it_and_a_use_undone_the_same_day(stubs, m, plus):
+    member = stubs.register("洗车")
+    code, reason, _ = refusal(
+        m.benefits.ConsumeBenefit,
+        pb.ConsumeBenefitRequest(
+            request_id=rid(), member_id=member.member_id, benefit_code="car-wash", store_path=STORE
+        ),
+    )
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "NO_MEMBERSHIP_IN_FORCE")
+    buy(m, member, plus)
+
+    def wash(request_id=None):
+        return m.benefits.ConsumeBenefit(
+            pb.ConsumeBenefitRequest(
+                request_id=request_id or rid(),
+                member_id=member.member_id,
+                benefit_code="car-wash",
+                store_path=STORE,
+                actor=ACTOR,
+            )
+        )
+
+    first_id = rid()
+    first = wash(first_id)
+    assert first.left == 1 and wash(first_id) == first  # a replay uses nothing more
+    assert wash().left == 0
+    code, reason, _ = refusal(wash)
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "BENEFIT_QUOTA_EXHAUSTED")
+    held = m.benefits.ListMemberBenefits(pb.ListMemberBenefitsRequest(member_id=member.member_id)).benefits
+    assert [(h.benefit.code, h.used, h.left) for h in held] == [("car-wash", 2, 0)]
+    undone = m.benefits.UndoBenefitUse(pb.UndoBenefitUseRequest(request_id=rid(), use_id=first.use.use_id))
+    assert undone.use.HasField("undo_time")
+    assert wash().left == 0  # the one given back, used again
+    code, reason, _ = refusal(
+        m.benefits.ConsumeBenefit,
+        pb.ConsumeBenefitRequest(
+            request_id=rid(), member_id=member.member_id, benefit_code="massage", store_path=STORE
+        ),
+    )
+    assert reason == "BENEFIT_NOT_ENTITLED"
+    uses = m.benefits.ListBenefitUses(pb.ListBenefitUsesRequest(member_id=member.member_id)).uses
+    assert len(uses) == 3 and sum(not u.HasField("undo_time") for u in uses) == 2
+    counts = m.benefits.SummarizeBenefitUses(
+        pb.SummarizeBenefitUsesRequest(
+            org_path="hq", start_date=calendar_day(today() - timedelta(days=1)), end_date=calendar_day(today())
+        )
+    ).counts
+    mine = {c.benefit_code: c for c in counts}
+    assert mine["car-wash"].uses >= 2 and mine["car-wash"].members >= 1
+
+
+def test_a_manager_refunds_the_unused_whole_days_and_the_unearned_revenue_follows(stubs, m, plus):
+    member = stubs.register("退费")
+    first = buy(m, member, plus)
+    second = buy(m, member, plus)
+    start = day(first.start_date)
+    as_of = today()
+    before = m.plans.GetUnearnedRevenue(pb.GetUnearnedRevenueRequest(as_of_date=calendar_day(as_of), org_path=STORE))
+    refunded = m.plans.RefundMembership(
+        pb.RefundMembershipRequest(request_id=rid(), member_id=member.member_id, reason="会员申请退费", actor=ACTOR)
+    )
+    used = (as_of - start).days + 1  # today counts as used
+    back_first = 1_500 * (first.days - used) // first.days
+    assert [t.refunded_fen for t in refunded.terms] == [back_first, 1_500]
+    assert refunded.refunded_fen == back_first + 1_500
+    assert day(refunded.terms[0].end_date) == as_of + timedelta(days=1)
+    assert refunded.terms[1].end_date == second.start_date  # never started: all of it
+    after = m.plans.GetUnearnedRevenue(pb.GetUnearnedRevenueRequest(as_of_date=calendar_day(as_of), org_path=STORE))
+    # the first kept its used days and is all earned by tonight; the second is gone
+    earned_before = 1_500 * used // first.days
+    assert before.unearned_fen - after.unearned_fen == (3_000 - earned_before)
+    code, reason, _ = refusal(
+        m.plans.RefundMembership,
+        pb.RefundMembershipRequest(request_id=rid(), member_id=member.member_id, reason="再退", actor=ACTOR),
+    )
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "NO_MEMBERSHIP_TO_REFUND")
+
+
+def test_a_term_in_force_gives_its_plans_tier_at_the_till(stubs, m, plus):
+    member = stubs.register("升级")
+    assert stubs.member.LookupMember(member_pb2.LookupMemberRequest(member_id=member.member_id)).tier.name == ""
+    buy(m, member, plus)
+    found = stubs.member.LookupMember(member_pb2.LookupMemberRequest(member_id=member.member_id))
+    assert found.tier.name == "PLUS会员" and found.tier.price_rate_bp == 9_500
