@@ -10,7 +10,9 @@ services see for idempotency are derived from the caller's credential and reques
 so a terminal's retry reaches every service as the same request.
 """
 
+import asyncio
 import hashlib
+import time
 from contextlib import asynccontextmanager
 
 import grpc
@@ -24,13 +26,14 @@ from huiyuan.member.v1 import (
     care_pb2_grpc,
     member_pb2_grpc,
     membership_pb2_grpc,
+    org_pb2,
     org_pb2_grpc,
     payment_pin_pb2_grpc,
     tier_pb2_grpc,
 )
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.runtime import clients, service_auth
-from huiyuan.runtime.errors import Internal, Unavailable
+from huiyuan.runtime.errors import Internal, NotFound, Unavailable
 from huiyuan.runtime.status import DETAILS_KEY, NO_ANSWER, from_status
 from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2_grpc
 
@@ -56,7 +59,8 @@ class Services:
         self.points = points_pb2_grpc.PointsServiceStub(points_channel)
         campaign_channel = clients.channel("campaign", timeout_s, identity)
         self.campaign = campaign_pb2_grpc.CampaignServiceStub(campaign_channel)
-        # each service's rollups, for the reports (use_cases/report_queries.py)
+        self.org_names = OrgNames()  # the reports' names of org nodes (use_cases/report_runs.py)
+        # each service's rollups, for the reports (use_cases/report_runs.py)
         self.rollups = {
             name: rollup_pb2_grpc.RollupServiceStub(channel)
             for name, channel in [
@@ -66,6 +70,48 @@ class Services:
                 ("campaign", campaign_channel),
             ]
         }
+
+
+NAMES_KEPT_S = 60.0  # a renamed store shows under its new name within a minute
+
+
+class OrgNames:
+    """path -> name of every org node, read from the member service and kept a minute, so
+    a report names its node and children without asking each time; one per gateway
+    (relay.Services). A node it does not know yet (a store opened a moment ago) is looked
+    up on its own: a made-up path costs one lookup, never a read of the whole tree."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.read_at = -NAMES_KEPT_S
+        self.lock = asyncio.Lock()
+
+    async def of(self, org, node: str) -> dict[str, str]:
+        """The names; NOT_FOUND ORG_NODE_NOT_FOUND if node is not in the tree."""
+        if time.monotonic() - self.read_at > NAMES_KEPT_S:
+            async with self.lock:
+                if time.monotonic() - self.read_at > NAMES_KEPT_S:  # one read for the calls that waited on it
+                    self.names, self.read_at = await _all_names(org), time.monotonic()
+        if node not in self.names:
+            try:
+                async with relayed("member"):
+                    found = (await org.GetOrgNode(org_pb2.GetOrgNodeRequest(path=node))).org_node
+            except NotFound:
+                raise NotFound("ORG_NODE_NOT_FOUND", "No such org node.", "没有此组织节点。", org_path=node) from None
+            self.names = {**self.names, found.path: found.name}
+            self.read_at = -NAMES_KEPT_S  # its new siblings too, at the next report
+        return self.names
+
+
+async def _all_names(org) -> dict[str, str]:
+    names, request = {}, org_pb2.ListOrgNodesRequest(page_size=1000)
+    while True:
+        async with relayed("member"):
+            page = await org.ListOrgNodes(request)
+        names.update((n.path, n.name) for n in page.org_nodes)
+        if not page.next_page_token:
+            return names
+        request.page_token = page.next_page_token
 
 
 def actor(key_id: str, org_path: str) -> actor_pb2.Actor:

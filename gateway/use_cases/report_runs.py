@@ -7,7 +7,6 @@ earlier. What each figure means, and where it comes from: docs/reports.md.
 """
 
 import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,7 +19,7 @@ from gateway.use_cases.relay import relayed
 from huiyuan.campaign.v1 import campaign_pb2
 from huiyuan.common.v1 import rollup_pb2
 from huiyuan.database import Database, RollupQuery, RollupRow
-from huiyuan.member.v1 import member_pb2, membership_pb2, org_pb2
+from huiyuan.member.v1 import member_pb2, membership_pb2
 from huiyuan.points.v1 import points_pb2
 from huiyuan.runtime import files, words
 from huiyuan.runtime.clock import today
@@ -30,7 +29,6 @@ from huiyuan.runtime.periods import DAY, MONTH, NEVER_EXPIRES, Period
 
 GATEWAY = "gateway"
 TREND_DAY, TREND_WEEK, TREND_MONTH = "day", "week", "month"
-NAMES_KEPT_S = 60.0  # a renamed store shows under its new name within a minute
 WEEKDAYS = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
 MOVEMENT_WORDS = {  # the ledgers' entry and movement kinds, as a finance department reads them
     "TOP_UP": "充值",
@@ -52,37 +50,6 @@ class Ask:
 
     source: str
     query: RollupQuery
-
-
-class OrgNames:
-    """path -> name of every org node, read from the member service and kept a minute:
-    a report names its node and children without asking each time."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.read_at = -NAMES_KEPT_S
-        self.lock = asyncio.Lock()
-
-    async def of(self, org, paths: list[str]) -> dict[str, str]:
-        if time.monotonic() - self.read_at > NAMES_KEPT_S or any(p not in self.names for p in paths):
-            async with self.lock:
-                if time.monotonic() - self.read_at > 1.0:  # one read for the calls that waited on it
-                    self.names, self.read_at = await _all_names(org), time.monotonic()
-        return self.names
-
-
-async def _all_names(org) -> dict[str, str]:
-    names, request = {}, org_pb2.ListOrgNodesRequest(page_size=1000)
-    while True:
-        async with relayed("member"):
-            page = await org.ListOrgNodes(request)
-        names.update((n.path, n.name) for n in page.org_nodes)
-        if not page.next_page_token:
-            return names
-        request.page_token = page.next_page_token
-
-
-NAMES = OrgNames()
 
 
 async def fetch(services, database: Database, asks: list[Ask]) -> list[list[RollupRow]]:
@@ -176,9 +143,7 @@ async def start(services, caller: Caller, node: str, period: Period, trend: str)
     node = node or caller.org_path
     if not caller.covers(node):
         raise denied()
-    names = await NAMES.of(services.org, [node])
-    if node not in names:
-        raise NotFound("ORG_NODE_NOT_FOUND", "No such org node.", "没有此组织节点。", org_path=node)
+    names = await services.org_names.of(services.org, node)
     return Report(node, period, trend or default_trend(period)), names
 
 
