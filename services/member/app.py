@@ -9,6 +9,8 @@ from huiyuan.member.v1 import (
     card_pb2_grpc,
     care_pb2,
     care_pb2_grpc,
+    loyalty_pb2,
+    loyalty_pb2_grpc,
     member_pb2,
     member_pb2_grpc,
     org_pb2,
@@ -23,12 +25,14 @@ from huiyuan.runtime.rollup_service import RollupServicer, folder
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from services.member.servicers.card import CardServicer
 from services.member.servicers.care import CareServicer
+from services.member.servicers.loyalty import TierProgrammeServicer, ValueScoreServicer
 from services.member.servicers.member import MemberServicer
 from services.member.servicers.org import OrgServicer
 from services.member.servicers.pin import PaymentPinServicer
 from services.member.servicers.tier import TierServicer
 from services.member.storage.rollups import ROLLUPS
 from services.member.storage.tables import idempotency_keys
+from services.member.use_cases.loyalty import nightly
 
 
 def register(server, ctx: ServiceContext) -> None:
@@ -40,6 +44,8 @@ def register(server, ctx: ServiceContext) -> None:
     care_pb2_grpc.add_CareServiceServicer_to_server(CareServicer(ctx, idempotency), server)
     payment_pin_pb2_grpc.add_PaymentPinServiceServicer_to_server(PaymentPinServicer(ctx, idempotency), server)
     rollup_pb2_grpc.add_RollupServiceServicer_to_server(RollupServicer(ctx, ROLLUPS), server)
+    loyalty_pb2_grpc.add_TierProgrammeServiceServicer_to_server(TierProgrammeServicer(ctx, idempotency), server)
+    loyalty_pb2_grpc.add_ValueScoreServiceServicer_to_server(ValueScoreServicer(ctx, idempotency), server)
 
 
 SPEC = ServiceSpec(
@@ -52,9 +58,12 @@ SPEC = ServiceSpec(
         care_pb2.DESCRIPTOR.services_by_name["CareService"].full_name,
         payment_pin_pb2.DESCRIPTOR.services_by_name["PaymentPinService"].full_name,
         rollup_pb2.DESCRIPTOR.services_by_name["RollupService"].full_name,
+        loyalty_pb2.DESCRIPTOR.services_by_name["TierProgrammeService"].full_name,
+        loyalty_pb2.DESCRIPTOR.services_by_name["ValueScoreService"].full_name,
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    background=[folder(ROLLUPS)],  # the rollups' outbox into the counters (docs/reports.md)
+    # the rollups' outbox into the counters (docs/reports.md); the tier re-evaluation and value scores
+    background=[folder(ROLLUPS), nightly()],
     secrets=(CALLER_KEYS, QR_SECRET),  # QR_SECRET signs the members' QR codes
 )
