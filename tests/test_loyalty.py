@@ -78,7 +78,12 @@ def ago(days: int) -> Timestamp:
 
 def visit(stubs, member, amount_fen, days_ago=0):
     request = member_pb2.RecordVisitRequest(
-        request_id=rid(), member_id=member.member_id, store_path=STORE, order_id=rid(), amount_fen=amount_fen, actor=ACTOR
+        request_id=rid(),
+        member_id=member.member_id,
+        store_path=STORE,
+        order_id=rid(),
+        amount_fen=amount_fen,
+        actor=ACTOR,
     )
     if days_ago:
         request.visit_time.CopyFrom(ago(days_ago))
@@ -171,7 +176,8 @@ def test_bad_programmes_are_refused_with_field_violations_and_nothing_is_written
     assert violations == {"version.tier_rules[1].upgrade_threshold": "THRESHOLDS_OUT_OF_ORDER"}
     points = version(ladder, measure=pb.TIER_MEASURE_POINTS_EARNED, effective_from=calendar_day(today() + timedelta(1)))
     _, _, violations = refusal(
-        stubs.programme.CreateTierProgrammeVersion, pb.CreateTierProgrammeVersionRequest(request_id=rid(), version=points)
+        stubs.programme.CreateTierProgrammeVersion,
+        pb.CreateTierProgrammeVersionRequest(request_id=rid(), version=points),
     )
     assert violations == {"version.measure": "MEASURE_NOT_AVAILABLE"}
     past = version(ladder, effective_from=calendar_day(today() - timedelta(days=1)))

@@ -210,9 +210,12 @@ def test_the_value_score_adds_up_and_explains_what_moved_it():
     lines = {x.component: x for x in explain(this, before)}
     assert lines["recency"].change > 0 and lines["spend"].change > 0 and lines["tenure"].change == 0
     assert lines["spend"].detail == "近 12 个月消费 ¥3,200.00"
-    assert score_of("m", date(2026, 12, 1), inputs(days_since_visit=None, visits=0, spend_fen=-5), DEFAULT_WEIGHTS).raw[
-        "recency"
-    ] == 0
+    assert (
+        score_of("m", date(2026, 12, 1), inputs(days_since_visit=None, visits=0, spend_fen=-5), DEFAULT_WEIGHTS).raw[
+            "recency"
+        ]
+        == 0
+    )
     everything = inputs(visits=99, spend_fen=10**9, tenure_months=99, gender=True, care_contact=True)
     assert score_of("m", date(2026, 12, 1), everything, DEFAULT_WEIGHTS).score == 1000
 

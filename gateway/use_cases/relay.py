@@ -22,6 +22,7 @@ from huiyuan.common.v1 import actor_pb2, rollup_pb2_grpc
 from huiyuan.member.v1 import (
     card_pb2_grpc,
     care_pb2_grpc,
+    loyalty_pb2_grpc,
     member_pb2_grpc,
     org_pb2_grpc,
     payment_pin_pb2_grpc,
@@ -46,6 +47,8 @@ class Services:
         self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
         self.care = care_pb2_grpc.CareServiceStub(member_channel)
         self.pins = payment_pin_pb2_grpc.PaymentPinServiceStub(member_channel)
+        self.tier_programmes = loyalty_pb2_grpc.TierProgrammeServiceStub(member_channel)  # issue 40
+        self.value_scores = loyalty_pb2_grpc.ValueScoreServiceStub(member_channel)
         wallet_channel = clients.channel("wallet", timeout_s, identity)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)

@@ -286,7 +286,7 @@ async def members_at_risk(tx: Transaction, org_path: str, day: date, after: str,
     keep threshold, by member id after `after`: at most limit of them."""
     p = await programme_on(tx, day)
     if p is None:
-        raise rules.no_programme()
+        return []  # no programme: nobody moves down
     ranks, names = await stored.ranks_and_names(tx)
     latest_end = day + timedelta(days=p.notice_days - p.grace_days)
     start, end = _bounds(p, day)
