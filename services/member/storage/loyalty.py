@@ -28,6 +28,19 @@ from services.member.storage.tables import (
     visits,
 )
 
+# A batch's members: their ids, and the span of ids the batch read them from, (after,
+# last, how many members lie in it), when it read a span. A statement on many of a
+# span's members selects the span (an index range scan) and keeps the batch's in
+# Python; on a few of them, or without a span, it names them (IN).
+Span = tuple[str, str, int]
+
+
+def _of(column, member_ids: list[str], span: Span | None):
+    if span is not None and len(member_ids) * 4 >= span[2]:
+        return and_(column > span[0], column <= span[1]), {}
+    return column.in_(bindparam("ids", expanding=True)), {"ids": member_ids}
+
+
 # --- Programme versions --------------------------------------------------------------
 
 
@@ -102,22 +115,28 @@ async def ranks_and_names(tx: Transaction) -> tuple[dict[str, int], dict[str, st
 
 
 async def measures(
-    tx: Transaction, p: Programme, member_ids: list[str], start: datetime | None, end: datetime
+    tx: Transaction,
+    p: Programme,
+    member_ids: list[str],
+    start: datetime | None,
+    end: datetime,
+    span: Span | None = None,
 ) -> dict[str, int]:
     """The programme's measure of each member, counted from start to end (UTC moments
     of the window's business days); 0 for those with none."""
     out = dict.fromkeys(member_ids, 0)
     if not member_ids:
         return out
-    ids = bindparam("ids", expanding=True)
     if p.measure in (Measure.SPEND, Measure.VISITS):
-        in_window = and_(visits.c.member_id.in_(ids), visits.c.visit_time < end)
+        of, params = _of(visits.c.member_id, member_ids, span)
+        in_window = and_(of, visits.c.visit_time < end)
         if start is not None:
             in_window = and_(in_window, visits.c.visit_time >= start)
         counted = func.count() if p.measure == Measure.VISITS else func.sum(visits.c.amount_fen)
         query = select(visits.c.member_id, counted).where(in_window).group_by(visits.c.member_id)
-        for member_id, total in await tx.execute(query, {"ids": member_ids}):
-            out[member_id] = int(total or 0)
+        for member_id, total in await tx.execute(query, params):
+            if member_id in out:
+                out[member_id] = int(total or 0)
         if p.measure == Measure.SPEND:  # returns of the window's visits taken off
             returned = (
                 select(visits.c.member_id, func.sum(visit_returns.c.amount_fen))
@@ -125,15 +144,18 @@ async def measures(
                 .where(in_window)
                 .group_by(visits.c.member_id)
             )
-            for member_id, total in await tx.execute(returned, {"ids": member_ids}):
-                out[member_id] -= int(total or 0)
+            for member_id, total in await tx.execute(returned, params):
+                if member_id in out:
+                    out[member_id] -= int(total or 0)
     elif p.measure == Measure.TOP_UPS:
-        where = and_(top_ups.c.member_id.in_(ids), top_ups.c.refund_time.is_(None), top_ups.c.top_up_time < end)
+        of, params = _of(top_ups.c.member_id, member_ids, span)
+        where = and_(of, top_ups.c.refund_time.is_(None), top_ups.c.top_up_time < end)
         if start is not None:
             where = and_(where, top_ups.c.top_up_time >= start)
         query = select(top_ups.c.member_id, func.sum(top_ups.c.amount_fen)).where(where).group_by(top_ups.c.member_id)
-        for member_id, total in await tx.execute(query, {"ids": member_ids}):
-            out[member_id] = int(total or 0)
+        for member_id, total in await tx.execute(query, params):
+            if member_id in out:
+                out[member_id] = int(total or 0)
     elif p.measure == Measure.VALUE_SCORE:
         out.update(await latest_scores(tx, member_ids))
     return out
@@ -192,20 +214,30 @@ async def save_terms(tx: Transaction, rows: list[dict]) -> None:
     await tx.execute(statement, rows)
 
 
-async def due_batch(
-    tx: Transaction, p: Programme, day: date, after: str, limit: int
-) -> list[tuple[str, str, str, Term | None]]:
-    """The next members after the member id `after` whose term the re-evaluation of day
-    decides: (member_id, tier_id, home_store_path, term). Due: a term ended by day and
-    not decided on day yet; a programme tier without a term of it (the programme's
-    start); with the value score, every member (a score may lift them)."""
+async def span_after(tx: Transaction, after: str, limit: int) -> Span | None:
+    """The span of the next `limit` members by id after `after` (None: none is left)."""
+    ids = (
+        select(members.c.member_id)
+        .where(members.c.member_id > after)
+        .order_by(members.c.member_id)
+        .limit(limit)
+        .subquery()
+    )
+    count, last = (await tx.execute(select(func.count(), func.max(ids.c.member_id)))).one()
+    return (after, last, count) if count else None
+
+
+async def due_in(tx: Transaction, p: Programme, day: date, span: Span) -> list[tuple[str, str, str, Term | None]]:
+    """The members of a span whose term the re-evaluation of day decides: (member_id,
+    tier_id, home_store_path, term), by id. Due: a term ended by day and not decided
+    on day yet; a programme tier without a term of it (the programme's start); with the
+    value score, every member (a score may lift them)."""
     joined = members.outerjoin(member_tier_terms, member_tier_terms.c.member_id == members.c.member_id)
     query = (
         select(members.c.member_id, members.c.tier_id, members.c.home_store_path, *_TERM_COLUMNS)
         .select_from(joined)
-        .where(members.c.member_id > after)
+        .where(members.c.member_id > span[0], members.c.member_id <= span[1])
         .order_by(members.c.member_id)
-        .limit(limit)
     )
     if p.measure != Measure.VALUE_SCORE:
         ended = and_(
@@ -347,16 +379,18 @@ async def scored_in(tx: Transaction, month: date, member_ids: list[str]) -> set[
 
 
 async def score_inputs(
-    tx: Transaction, member_ids: list[str], start: datetime, end: datetime
+    tx: Transaction, member_ids: list[str], start: datetime, end: datetime, span: Span | None = None
 ) -> dict[str, tuple[Inputs, datetime, datetime | None]]:
     """What the value score counts of each member from start to end, with their
     registration and last visit (for the day counts the use case makes in business
     time): one read per kind of fact for the whole batch."""
     if not member_ids:
         return {}
-    params = {"ids": member_ids}
-    ids = bindparam("ids", expanding=True)
-    in_window = and_(visits.c.member_id.in_(ids), visits.c.visit_time >= start, visits.c.visit_time < end)
+    of_visits, params = _of(visits.c.member_id, member_ids, span)
+    of_contacts, _ = _of(care_contacts.c.member_id, member_ids, span)
+    of_members, _ = _of(members.c.member_id, member_ids, span)
+    wanted = set(member_ids)
+    in_window = and_(of_visits, visits.c.visit_time >= start, visits.c.visit_time < end)
     seen = {
         r.member_id: r
         for r in await tx.execute(
@@ -387,7 +421,7 @@ async def score_inputs(
             await tx.execute(
                 select(care_contacts.c.member_id)
                 .where(
-                    care_contacts.c.member_id.in_(ids),
+                    of_contacts,
                     care_contacts.c.contact_time >= start,
                     care_contacts.c.contact_time < end,
                 )
@@ -399,8 +433,10 @@ async def score_inputs(
     out = {}
     profile = select(
         members.c.member_id, members.c.create_time, members.c.marketing_consent, members.c.birthday, members.c.gender
-    ).where(members.c.member_id.in_(ids))
+    ).where(of_members)
     for m in await tx.execute(profile, params):
+        if m.member_id not in wanted:
+            continue
         s = seen.get(m.member_id)
         inputs = Inputs(
             days_since_visit=None,  # the use case counts it in business days

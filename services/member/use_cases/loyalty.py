@@ -201,26 +201,34 @@ async def run_reevaluation(
             if done:
                 return run
             p = await stored.in_force(tx, day)
-            due = await stored.due_batch(tx, p, day, cursor, batch) if p else []
-            if not due:
+            span = await stored.span_after(tx, cursor, batch) if p else None
+            if span is None:
                 run.done = True
                 await stored.save_job_run(tx, TIER_JOB, key, cursor, True, run.as_dict(), now)
                 return run
             assert p is not None
-            await _decide_batch(tx, p, day, due, run, now)
+            due = await stored.due_in(tx, p, day, span)
+            if due:
+                await _decide_batch(tx, p, day, due, span, run, now)
             run.batches += 1
-            await stored.save_job_run(tx, TIER_JOB, key, due[-1][0], False, run.as_dict(), now)
+            await stored.save_job_run(tx, TIER_JOB, key, span[1], False, run.as_dict(), now)
         done_batches += 1
         if stop_after is not None and done_batches >= stop_after:
             return run
 
 
 async def _decide_batch(
-    tx: Transaction, p: Programme, day: date, due: list[tuple[str, str, str, Term | None]], run: RunCounts, now
+    tx: Transaction,
+    p: Programme,
+    day: date,
+    due: list[tuple[str, str, str, Term | None]],
+    span: stored.Span,
+    run: RunCounts,
+    now: datetime,
 ) -> None:
     ranks, names = await stored.ranks_and_names(tx)
     start, end = _bounds(p, day)
-    values = await stored.measures(tx, p, [member_id for member_id, *_ in due], start, end)
+    values = await stored.measures(tx, p, [member_id for member_id, *_ in due], start, end, span)
     at_end = await _counts_at_term_end(tx, p, day, due)
     terms, moves = [], []
     for member_id, tier_id, home, term in due:
@@ -324,12 +332,19 @@ async def set_weights(tx: Transaction, new: dict[str, int], now: datetime) -> tu
     return new, now
 
 
-async def _scores(tx: Transaction, member_ids: list[str], month: date, as_of: date, w: dict[str, int]) -> list[Score]:
+async def _scores(
+    tx: Transaction,
+    member_ids: list[str],
+    month: date,
+    as_of: date,
+    w: dict[str, int],
+    span: stored.Span | None = None,
+) -> list[Score]:
     """The scores of members for a month, counted over the 12 months before the day
     after as_of (business days)."""
     end_day = as_of + timedelta(days=1)
     start_day = rules.add_months(end_day, -12)
-    found = await stored.score_inputs(tx, member_ids, day_start(start_day), day_start(end_day))
+    found = await stored.score_inputs(tx, member_ids, day_start(start_day), day_start(end_day), span)
     out = []
     for member_id, (inputs, registered, last) in found.items():
         counted = Inputs(
@@ -370,7 +385,7 @@ async def run_value_scores(
             scored_already = await stored.scored_in(tx, month, ids) if ids else set()
             fresh = [m for m in ids if m not in scored_already]
             w, _ = await weights(tx)
-            scores = await _scores(tx, fresh, month, as_of, w)
+            scores = await _scores(tx, fresh, month, as_of, w, (cursor, read[-1][0], len(read)))
             await stored.save_scores(tx, scores, now, replace=False)
             scored += len(scores)
             await stored.save_job_run(tx, SCORE_JOB, key, read[-1][0], False, {"scored": scored}, now)
