@@ -2,9 +2,10 @@
 their statements, set-based (a batch of members is one read per kind of fact and one
 write per table, never a round trip per member)."""
 
+import json
 from datetime import date, datetime
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, dialect_name, insert_for, violated_unique
@@ -198,10 +199,23 @@ async def term_of(tx: Transaction, member_id: str) -> Term | None:
     return _to_term(row) if row else None
 
 
+_TERM_FIELDS = ["member_id", "tier_id", "term_end", "evaluated_on", "floor_tier_id", "floor_end"]
+_SAVE_TERMS = text(
+    "INSERT INTO member_tier_terms (member_id, tier_id, term_end, evaluated_on, floor_tier_id, floor_end) "
+    "SELECT * FROM unnest(CAST(:member_id AS varchar[]), CAST(:tier_id AS varchar[]), CAST(:term_end AS date[]), "
+    "CAST(:evaluated_on AS date[]), CAST(:floor_tier_id AS varchar[]), CAST(:floor_end AS date[])) "
+    "ON CONFLICT (member_id) DO UPDATE SET tier_id = excluded.tier_id, term_end = excluded.term_end, "
+    "evaluated_on = excluded.evaluated_on, floor_tier_id = excluded.floor_tier_id, floor_end = excluded.floor_end"
+)
+
+
 async def save_terms(tx: Transaction, rows: list[dict]) -> None:
     """Upsert terms: dicts of member_id, tier_id, term_end, evaluated_on, floor_tier_id,
     floor_end (all of them)."""
     if not rows:
+        return
+    if dialect_name(tx) == "postgresql":  # one statement for the batch: arrays, unnested
+        await tx.execute(_SAVE_TERMS, {c: [r[c] for r in rows] for c in _TERM_FIELDS})
         return
     upsert = insert_for(tx)(member_tier_terms)
     statement = upsert.on_conflict_do_update(
@@ -287,6 +301,52 @@ async def move_many(tx: Transaction, moves: list[tuple[TierChange, str]]) -> Non
     the rollups: one statement per table for the whole batch."""
     if not moves:
         return
+    if dialect_name(tx) == "postgresql":  # one statement per table for the batch
+        await tx.execute(
+            _MOVE_MEMBERS,
+            {
+                "ids": [c.member_id for c, _ in moves],
+                "tiers": [c.to_tier_id for c, _ in moves],
+                "times": [c.change_time for c, _ in moves],
+            },
+        )
+        await tx.execute(
+            _KEEP_CHANGES,
+            {
+                "ids": [c.member_id for c, _ in moves],
+                "froms": [c.from_tier_id for c, _ in moves],
+                "tos": [c.to_tier_id for c, _ in moves],
+                "reasons": [c.reason for c, _ in moves],
+                "operators": [c.operator_id for c, _ in moves],
+                "times": [c.change_time for c, _ in moves],
+                "homes": [home for _, home in moves],
+            },
+        )
+    else:
+        await _move_one_by_one(tx, moves)
+    contributions = []
+    for c, home in moves:
+        contributions += reports.tier_moved(
+            reports.TierMove(c.member_id, home, c.from_tier_id, c.to_tier_id, c.change_time)
+        )
+    await record(tx, contributions)
+
+
+_MOVE_MEMBERS = text(
+    "UPDATE members SET tier_id = NULLIF(u.tier_id, ''), update_time = u.at "
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:tiers AS varchar[]), CAST(:times AS timestamptz[])) "
+    "AS u(member_id, tier_id, at) WHERE members.member_id = u.member_id"
+)
+_KEEP_CHANGES = text(
+    "INSERT INTO tier_changes (member_id, from_tier_id, to_tier_id, reason, operator_id, change_time, home_store_path) "
+    "SELECT u.m, NULLIF(u.f, ''), u.t, u.r, u.o, u.at, u.h FROM unnest(CAST(:ids AS varchar[]), "
+    "CAST(:froms AS varchar[]), CAST(:tos AS varchar[]), CAST(:reasons AS varchar[]), CAST(:operators AS varchar[]), "
+    "CAST(:times AS timestamptz[]), CAST(:homes AS varchar[])) AS u(m, f, t, r, o, at, h)"
+)
+
+
+async def _move_one_by_one(tx: Transaction, moves: list[tuple[TierChange, str]]) -> None:
+    """As move_many, on SQLite (no arrays): a statement per row, in one executemany."""
     await tx.execute(
         update(members)
         .where(members.c.member_id == bindparam("of_member"))
@@ -308,12 +368,6 @@ async def move_many(tx: Transaction, moves: list[tuple[TierChange, str]]) -> Non
             for c, home in moves
         ],
     )
-    contributions = []
-    for c, home in moves:
-        contributions += reports.tier_moved(
-            reports.TierMove(c.member_id, home, c.from_tier_id, c.to_tier_id, c.change_time)
-        )
-    await record(tx, contributions)
 
 
 # --- Job runs ------------------------------------------------------------------------
@@ -371,11 +425,10 @@ async def member_ids_after(
     return [(r.member_id, r.create_time < registered_before) for r in await tx.execute(query)]
 
 
-async def scored_in(tx: Transaction, month: date, member_ids: list[str]) -> set[str]:
-    query = select(value_scores.c.member_id).where(
-        value_scores.c.month == month, value_scores.c.member_id.in_(bindparam("ids", expanding=True))
-    )
-    return set((await tx.execute(query, {"ids": member_ids})).scalars())
+async def scored_in(tx: Transaction, month: date, member_ids: list[str], span: Span | None = None) -> set[str]:
+    of, params = _of(value_scores.c.member_id, member_ids, span)
+    query = select(value_scores.c.member_id).where(value_scores.c.month == month, of)
+    return set((await tx.execute(query, params)).scalars())
 
 
 async def score_inputs(
@@ -464,9 +517,36 @@ def _score_row(s: Score, now: datetime) -> dict:
     }
 
 
+_INSERT_SCORES = (
+    "INSERT INTO value_scores (member_id, month, score, inputs, raw, weights, compute_time) "
+    "SELECT u.m, u.mo, u.s, CAST(u.i AS json), CAST(u.r AS json), CAST(u.w AS json), :now FROM unnest("
+    "CAST(:ids AS varchar[]), CAST(:months AS date[]), CAST(:scores AS int[]), CAST(:inputs AS text[]), "
+    "CAST(:raws AS text[]), CAST(:weights AS text[])) AS u(m, mo, s, i, r, w) "
+)
+_SAVE_SCORES = text(_INSERT_SCORES + "ON CONFLICT (member_id, month) DO NOTHING")
+_SAVE_SCORES_REPLACING = text(
+    _INSERT_SCORES + "ON CONFLICT (member_id, month) DO UPDATE SET score = excluded.score, inputs = excluded.inputs, "
+    "raw = excluded.raw, weights = excluded.weights, compute_time = excluded.compute_time"
+)
+
+
 async def save_scores(tx: Transaction, scores: list[Score], now: datetime, replace: bool) -> None:
     """Scores kept; a month scored already is kept as it is, unless replace."""
     if not scores:
+        return
+    if dialect_name(tx) == "postgresql":  # one statement for the batch: arrays, unnested
+        await tx.execute(
+            _SAVE_SCORES_REPLACING if replace else _SAVE_SCORES,
+            {
+                "ids": [x.member_id for x in scores],
+                "months": [x.month for x in scores],
+                "scores": [x.score for x in scores],
+                "inputs": [json.dumps(x.inputs.as_dict()) for x in scores],
+                "raws": [json.dumps(x.raw) for x in scores],
+                "weights": [json.dumps(x.weights) for x in scores],
+                "now": now,
+            },
+        )
         return
     upsert = insert_for(tx)(value_scores)
     if replace:

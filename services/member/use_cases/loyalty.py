@@ -382,10 +382,11 @@ async def run_value_scores(
                 await stored.save_job_run(tx, SCORE_JOB, key, cursor, True, {"scored": scored}, now)
                 return scored
             ids = [member_id for member_id, registered in read if registered]  # members by the month's start
-            scored_already = await stored.scored_in(tx, month, ids) if ids else set()
+            span = (cursor, read[-1][0], len(read))
+            scored_already = await stored.scored_in(tx, month, ids, span) if ids else set()
             fresh = [m for m in ids if m not in scored_already]
             w, _ = await weights(tx)
-            scores = await _scores(tx, fresh, month, as_of, w, (cursor, read[-1][0], len(read)))
+            scores = await _scores(tx, fresh, month, as_of, w, span)
             await stored.save_scores(tx, scores, now, replace=False)
             scored += len(scores)
             await stored.save_job_run(tx, SCORE_JOB, key, read[-1][0], False, {"scored": scored}, now)
