@@ -199,11 +199,11 @@ async def term_of(tx: Transaction, member_id: str) -> Term | None:
     return _to_term(row) if row else None
 
 
-_TERM_FIELDS = ["member_id", "tier_id", "term_end", "evaluated_on", "floor_tier_id", "floor_end"]
 _SAVE_TERMS = text(
     "INSERT INTO member_tier_terms (member_id, tier_id, term_end, evaluated_on, floor_tier_id, floor_end) "
-    "SELECT * FROM unnest(CAST(:member_id AS varchar[]), CAST(:tier_id AS varchar[]), CAST(:term_end AS date[]), "
-    "CAST(:evaluated_on AS date[]), CAST(:floor_tier_id AS varchar[]), CAST(:floor_end AS date[])) "
+    "SELECT u.member_id, u.tier_id, u.term_end, u.evaluated_on, u.floor_tier_id, u.floor_end "
+    "FROM json_to_recordset(CAST(:batch AS json)) AS u(member_id varchar, tier_id varchar, term_end date, "
+    "evaluated_on date, floor_tier_id varchar, floor_end date) "
     "ON CONFLICT (member_id) DO UPDATE SET tier_id = excluded.tier_id, term_end = excluded.term_end, "
     "evaluated_on = excluded.evaluated_on, floor_tier_id = excluded.floor_tier_id, floor_end = excluded.floor_end"
 )
@@ -215,7 +215,7 @@ async def save_terms(tx: Transaction, rows: list[dict]) -> None:
     if not rows:
         return
     if dialect_name(tx) == "postgresql":  # one statement for the batch: arrays, unnested
-        await tx.execute(_SAVE_TERMS, {c: [r[c] for r in rows] for c in _TERM_FIELDS})
+        await tx.execute(_SAVE_TERMS, {"batch": json.dumps(rows, default=date.isoformat)})
         return
     upsert = insert_for(tx)(member_tier_terms)
     statement = upsert.on_conflict_do_update(
@@ -517,11 +517,12 @@ def _score_row(s: Score, now: datetime) -> dict:
     }
 
 
+# The batch goes as one JSON document (json_to_recordset): one parameter, where arrays
+# of JSON texts cost the driver an escaping pass per element.
 _INSERT_SCORES = (
     "INSERT INTO value_scores (member_id, month, score, inputs, raw, weights, compute_time) "
-    "SELECT u.m, u.mo, u.s, CAST(u.i AS json), CAST(u.r AS json), CAST(u.w AS json), :now FROM unnest("
-    "CAST(:ids AS varchar[]), CAST(:months AS date[]), CAST(:scores AS int[]), CAST(:inputs AS text[]), "
-    "CAST(:raws AS text[]), CAST(:weights AS text[])) AS u(m, mo, s, i, r, w) "
+    "SELECT u.member_id, u.month, u.score, u.inputs, u.raw, u.weights, :now FROM json_to_recordset(CAST(:batch AS json)) "
+    "AS u(member_id varchar, month date, score int, inputs json, raw json, weights json) "
 )
 _SAVE_SCORES = text(_INSERT_SCORES + "ON CONFLICT (member_id, month) DO NOTHING")
 _SAVE_SCORES_REPLACING = text(
@@ -538,12 +539,19 @@ async def save_scores(tx: Transaction, scores: list[Score], now: datetime, repla
         await tx.execute(
             _SAVE_SCORES_REPLACING if replace else _SAVE_SCORES,
             {
-                "ids": [x.member_id for x in scores],
-                "months": [x.month for x in scores],
-                "scores": [x.score for x in scores],
-                "inputs": [json.dumps(x.inputs.as_dict()) for x in scores],
-                "raws": [json.dumps(x.raw) for x in scores],
-                "weights": [json.dumps(x.weights) for x in scores],
+                "batch": json.dumps(
+                    [
+                        {
+                            "member_id": x.member_id,
+                            "month": x.month.isoformat(),
+                            "score": x.score,
+                            "inputs": x.inputs.as_dict(),
+                            "raw": x.raw,
+                            "weights": x.weights,
+                        }
+                        for x in scores
+                    ]
+                ),
                 "now": now,
             },
         )
