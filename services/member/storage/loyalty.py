@@ -302,26 +302,22 @@ async def move_many(tx: Transaction, moves: list[tuple[TierChange, str]]) -> Non
     if not moves:
         return
     if dialect_name(tx) == "postgresql":  # one statement per table for the batch
-        await tx.execute(
-            _MOVE_MEMBERS,
-            {
-                "ids": [c.member_id for c, _ in moves],
-                "tiers": [c.to_tier_id for c, _ in moves],
-                "times": [c.change_time for c, _ in moves],
-            },
+        batch = json.dumps(
+            [
+                {
+                    "member_id": c.member_id,
+                    "from_tier_id": c.from_tier_id,
+                    "to_tier_id": c.to_tier_id,
+                    "reason": c.reason,
+                    "operator_id": c.operator_id,
+                    "change_time": c.change_time.isoformat(),
+                    "home_store_path": home,
+                }
+                for c, home in moves
+            ]
         )
-        await tx.execute(
-            _KEEP_CHANGES,
-            {
-                "ids": [c.member_id for c, _ in moves],
-                "froms": [c.from_tier_id for c, _ in moves],
-                "tos": [c.to_tier_id for c, _ in moves],
-                "reasons": [c.reason for c, _ in moves],
-                "operators": [c.operator_id for c, _ in moves],
-                "times": [c.change_time for c, _ in moves],
-                "homes": [home for _, home in moves],
-            },
-        )
+        await tx.execute(_MOVE_MEMBERS, {"batch": batch})
+        await tx.execute(_KEEP_CHANGES, {"batch": batch})
     else:
         await _move_one_by_one(tx, moves)
     contributions = []
@@ -332,16 +328,18 @@ async def move_many(tx: Transaction, moves: list[tuple[TierChange, str]]) -> Non
     await record(tx, contributions)
 
 
+_MOVES = (
+    "json_to_recordset(CAST(:batch AS json)) AS u(member_id varchar, from_tier_id varchar, to_tier_id varchar, "
+    "reason varchar, operator_id varchar, change_time timestamptz, home_store_path varchar)"
+)
 _MOVE_MEMBERS = text(
-    "UPDATE members SET tier_id = NULLIF(u.tier_id, ''), update_time = u.at "
-    "FROM unnest(CAST(:ids AS varchar[]), CAST(:tiers AS varchar[]), CAST(:times AS timestamptz[])) "
-    "AS u(member_id, tier_id, at) WHERE members.member_id = u.member_id"
+    "UPDATE members SET tier_id = NULLIF(u.to_tier_id, ''), update_time = u.change_time "
+    f"FROM {_MOVES} WHERE members.member_id = u.member_id"
 )
 _KEEP_CHANGES = text(
     "INSERT INTO tier_changes (member_id, from_tier_id, to_tier_id, reason, operator_id, change_time, home_store_path) "
-    "SELECT u.m, NULLIF(u.f, ''), u.t, u.r, u.o, u.at, u.h FROM unnest(CAST(:ids AS varchar[]), "
-    "CAST(:froms AS varchar[]), CAST(:tos AS varchar[]), CAST(:reasons AS varchar[]), CAST(:operators AS varchar[]), "
-    "CAST(:times AS timestamptz[]), CAST(:homes AS varchar[])) AS u(m, f, t, r, o, at, h)"
+    "SELECT u.member_id, NULLIF(u.from_tier_id, ''), u.to_tier_id, u.reason, u.operator_id, u.change_time, "
+    f"u.home_store_path FROM {_MOVES}"
 )
 
 
