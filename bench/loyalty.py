@@ -14,6 +14,12 @@ then times:
 Target: tiers + scores + automatic tags <= 120 s for the full run. The automatic tags
 are another part of issue 40: their job's time goes in AUTOMATIC_TAGS_S (below).
 
+Measured on the 2-core machine shared with other benches (7 December 2026): --quick
+(100,000 members, 50,106 due) tiers 9.1 s, scores 10.8 s, 57 s in all with the seed;
+the full run (1,000,000 members, 500,014 due, 239,390 moved) tiers 137.1 s (7,294
+members/s), scores 150.4 s (6,649 members/s): 287.5 s, the target NOT met. Where the
+time goes and what is next: docs/loyalty.md (the report of branch tiers40).
+
 usage: python bench/loyalty.py [--quick] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
