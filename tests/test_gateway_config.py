@@ -118,6 +118,17 @@ ADMITTED = {
     "/huiyuan.member.v1.BenefitService/UndoBenefitUse": BACK_OFFICE,
     "/huiyuan.member.v1.BenefitService/ListBenefitUses": BACK_OFFICE,
     "/huiyuan.member.v1.BenefitService/SummarizeBenefitUses": BACK_OFFICE,
+    "/huiyuan.member.v1.TierProgrammeService/CreateTierProgrammeVersion": HQ_ONLY,
+    "/huiyuan.member.v1.TierProgrammeService/ListTierProgrammeVersions": BACK_OFFICE,
+    "/huiyuan.member.v1.TierProgrammeService/GetMemberTierProgress": BACK_OFFICE,
+    "/huiyuan.member.v1.TierProgrammeService/ListMembersAtRisk": BACK_OFFICE,
+    "/huiyuan.member.v1.TierProgrammeService/RunTierReevaluation": HQ_ONLY,
+    "/huiyuan.member.v1.ValueScoreService/SetValueScoreWeights": HQ_ONLY,
+    "/huiyuan.member.v1.ValueScoreService/GetValueScoreWeights": BACK_OFFICE,
+    "/huiyuan.member.v1.ValueScoreService/GetValueScore": BACK_OFFICE,
+    "/huiyuan.member.v1.ValueScoreService/ListValueScoreHistory": BACK_OFFICE,
+    "/huiyuan.member.v1.ValueScoreService/RecomputeValueScore": BACK_OFFICE,
+    "/huiyuan.member.v1.ValueScoreService/RunValueScoreRecompute": HQ_ONLY,
 }
 # What a caller gets for what it may not see.
 UNSEEN = {

@@ -67,6 +67,7 @@ _CAMPAIGN = "/huiyuan.campaign.v1.CampaignService/"
 _COUNT_CARDS = "/huiyuan.wallet.v1.CountCardService/"
 _PINS = "/huiyuan.member.v1.PaymentPinService/"
 _PLANS, _BENEFITS = "/huiyuan.member.v1.MembershipPlanService/", "/huiyuan.member.v1.BenefitService/"
+_PROGRAMME, _SCORES = "/huiyuan.member.v1.TierProgrammeService/", "/huiyuan.member.v1.ValueScoreService/"
 
 # Full method name -> route: the configuration calls of every service; a back office's
 # member file; at the counter, cards, count cards and the points mall; top-ups and their
@@ -202,6 +203,20 @@ ROUTES: dict[str, Route] = {
     f"{_BENEFITS}UndoBenefitUse": Route("benefits", SERVE, BACK_OFFICE),
     f"{_BENEFITS}ListBenefitUses": Route("benefits", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     f"{_BENEFITS}SummarizeBenefitUses": Route("benefits", LIST, BACK_OFFICE, "org_path"),
+    # Issue 40, tier programmes and the value score (docs/loyalty.md): HQ sets the
+    # programme and the weights and runs the jobs; the offices over a member read their
+    # tier page and score; each office lists the members of its line at risk of moving down.
+    f"{_PROGRAMME}CreateTierProgrammeVersion": Route("tier_programmes", WRITE, HQ_ONLY),
+    f"{_PROGRAMME}ListTierProgrammeVersions": Route("tier_programmes", READ, BACK_OFFICE),
+    f"{_PROGRAMME}GetMemberTierProgress": Route("tier_programmes", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    f"{_PROGRAMME}ListMembersAtRisk": Route("tier_programmes", LIST, BACK_OFFICE, "org_path"),
+    f"{_PROGRAMME}RunTierReevaluation": Route("tier_programmes", WRITE, HQ_ONLY),
+    f"{_SCORES}SetValueScoreWeights": Route("value_scores", WRITE, HQ_ONLY),
+    f"{_SCORES}GetValueScoreWeights": Route("value_scores", READ, BACK_OFFICE),
+    f"{_SCORES}GetValueScore": Route("value_scores", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    f"{_SCORES}ListValueScoreHistory": Route("value_scores", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    f"{_SCORES}RecomputeValueScore": Route("value_scores", WRITE, BACK_OFFICE, by_id=MEMBER_BY_ID),
+    f"{_SCORES}RunValueScoreRecompute": Route("value_scores", WRITE, HQ_ONLY),
 }
 SERVICE_NAMES = sorted({method[1:].partition("/")[0] for method in ROUTES})
 

@@ -24,6 +24,7 @@ from huiyuan.common.v1 import actor_pb2, rollup_pb2_grpc
 from huiyuan.member.v1 import (
     card_pb2_grpc,
     care_pb2_grpc,
+    loyalty_pb2_grpc,
     member_pb2_grpc,
     membership_pb2_grpc,
     org_pb2,
@@ -52,6 +53,8 @@ class Services:
         self.pins = payment_pin_pb2_grpc.PaymentPinServiceStub(member_channel)
         self.memberships = membership_pb2_grpc.MembershipPlanServiceStub(member_channel)
         self.benefits = membership_pb2_grpc.BenefitServiceStub(member_channel)
+        self.tier_programmes = loyalty_pb2_grpc.TierProgrammeServiceStub(member_channel)  # issue 40
+        self.value_scores = loyalty_pb2_grpc.ValueScoreServiceStub(member_channel)
         wallet_channel = clients.channel("wallet", timeout_s, identity)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)

@@ -9,6 +9,8 @@ from huiyuan.member.v1 import (
     card_pb2_grpc,
     care_pb2,
     care_pb2_grpc,
+    loyalty_pb2,
+    loyalty_pb2_grpc,
     member_pb2,
     member_pb2_grpc,
     membership_pb2,
@@ -25,6 +27,7 @@ from huiyuan.runtime.rollup_service import RollupServicer, folder
 from huiyuan.runtime.server import ServiceContext, ServiceSpec
 from services.member.servicers.card import CardServicer
 from services.member.servicers.care import CareServicer
+from services.member.servicers.loyalty import TierProgrammeServicer, ValueScoreServicer
 from services.member.servicers.member import MemberServicer
 from services.member.servicers.membership import BenefitServicer, MembershipPlanServicer
 from services.member.servicers.org import OrgServicer
@@ -32,6 +35,7 @@ from services.member.servicers.pin import PaymentPinServicer
 from services.member.servicers.tier import TierServicer
 from services.member.storage.rollups import ROLLUPS
 from services.member.storage.tables import idempotency_keys
+from services.member.use_cases.loyalty import nightly
 
 
 def register(server, ctx: ServiceContext) -> None:
@@ -45,6 +49,8 @@ def register(server, ctx: ServiceContext) -> None:
     rollup_pb2_grpc.add_RollupServiceServicer_to_server(RollupServicer(ctx, ROLLUPS), server)
     membership_pb2_grpc.add_MembershipPlanServiceServicer_to_server(MembershipPlanServicer(ctx, idempotency), server)
     membership_pb2_grpc.add_BenefitServiceServicer_to_server(BenefitServicer(ctx, idempotency), server)
+    loyalty_pb2_grpc.add_TierProgrammeServiceServicer_to_server(TierProgrammeServicer(ctx, idempotency), server)
+    loyalty_pb2_grpc.add_ValueScoreServiceServicer_to_server(ValueScoreServicer(ctx, idempotency), server)
 
 
 SPEC = ServiceSpec(
@@ -59,9 +65,12 @@ SPEC = ServiceSpec(
         rollup_pb2.DESCRIPTOR.services_by_name["RollupService"].full_name,
         membership_pb2.DESCRIPTOR.services_by_name["MembershipPlanService"].full_name,
         membership_pb2.DESCRIPTOR.services_by_name["BenefitService"].full_name,
+        loyalty_pb2.DESCRIPTOR.services_by_name["TierProgrammeService"].full_name,
+        loyalty_pb2.DESCRIPTOR.services_by_name["ValueScoreService"].full_name,
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    background=[folder(ROLLUPS)],  # the rollups' outbox into the counters (docs/reports.md)
+    # the rollups' outbox into the counters (docs/reports.md); the tier re-evaluation and value scores
+    background=[folder(ROLLUPS), nightly()],
     secrets=(CALLER_KEYS, QR_SECRET),  # QR_SECRET signs the members' QR codes
 )

@@ -4,7 +4,8 @@
 from huiyuan.database import Idempotency
 from huiyuan.member.v1 import tier_pb2, tier_pb2_grpc
 from huiyuan.runtime import pagination
-from huiyuan.runtime.clock import utcnow
+from huiyuan.runtime.clock import today, utcnow
+from huiyuan.runtime.convert import calendar_date
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path, check_request_id
 from huiyuan.runtime.server import ServiceContext
@@ -101,10 +102,19 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         v.check(bool(request.member_id), "member_id", "MEMBER_ID_REQUIRED", "member_id is required")
         v.check(bool(request.tier_id), "tier_id", "TIER_ID_REQUIRED", "tier_id is required")
         reason = check_text(v, request.reason, "reason", required=True)
+        end_date = None
+        if request.HasField("end_date"):
+            end_date = calendar_date(request.end_date)
+            v.check(
+                end_date is not None and end_date >= today(),
+                "end_date",
+                "END_DATE_INVALID",
+                "end_date must be a real day, today or later (business time)",
+            )
         v.raise_if_any()
 
         async def work(tx):
-            change = await tiers.assign_tier(tx, request.member_id, request.tier_id, reason, operator)
+            change = await tiers.assign_tier(tx, request.member_id, request.tier_id, reason, operator, end_date)
             return tier_pb2.AssignTierResponse(tier_change=convert.tier_change(change))
 
         return await self.idempotency.run(request, tier_pb2.AssignTierResponse, work)

@@ -314,3 +314,80 @@ benefit_grants = Table(  # coupons and points a plan's benefit makes due, once e
     Column("issue_time", UtcDateTime, nullable=True),  # null: pending, for the gateway's job
     Index("ix_benefit_grants_pending", "issue_time", "grant_key"),
 )
+
+# --- Issue 40, tier programmes and the value score (storage/loyalty.py) ---
+
+# The versions of the tier programme (domain/loyalty.py: Programme), each in force from
+# its effective_from business day until the next one's; never changed once written.
+tier_programme_versions = Table(
+    "tier_programme_versions",
+    metadata,
+    Column("version_id", String(40), primary_key=True),
+    Column("effective_from", Date, nullable=False),
+    Column("measure", String(16), nullable=False),
+    Column("window", String(16), nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("term_months", Integer, nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("downgrade_rule", String(16), nullable=False),
+    Column("notice_days", Integer, nullable=False),
+    Column("rules", JSON, nullable=False),  # [{"tier_id", "upgrade", "keep"}], lowest rank first
+    Column("note", String(256), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    UniqueConstraint("effective_from"),
+)
+
+# A member's term on their tier (one row per member, written with every move under a
+# programme): the last business day it is held before it is re-evaluated, the last
+# business day the re-evaluation decided for them, and a tier given by hand they are
+# never moved below until floor_end.
+member_tier_terms = Table(
+    "member_tier_terms",
+    metadata,
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("tier_id", String(40), nullable=False),  # "": none
+    Column("term_end", Date, nullable=True),  # None: no term (a tier outside the programme)
+    Column("evaluated_on", Date, nullable=True),
+    Column("floor_tier_id", String(40), nullable=False, server_default=""),
+    Column("floor_end", Date, nullable=True),
+    Index("ix_member_tier_terms_term_end", "term_end"),
+)
+
+# Where a batched job (the re-evaluation of a business day, the value scores of a month)
+# got to: the last member id done, so that a run killed half-way is finished by the next.
+loyalty_job_runs = Table(
+    "loyalty_job_runs",
+    metadata,
+    Column("job", String(32), primary_key=True),
+    Column("run_key", String(16), primary_key=True),  # the business day or the month, ISO
+    Column("cursor", String(40), nullable=False),
+    Column("done", Boolean, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
+value_score_weights = Table(  # every setting kept; the latest is in force
+    "value_score_weights",
+    metadata,
+    Column("weights_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("recency_bp", Integer, nullable=False),
+    Column("frequency_bp", Integer, nullable=False),
+    Column("spend_bp", Integer, nullable=False),
+    Column("tenure_bp", Integer, nullable=False),
+    Column("engagement_bp", Integer, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
+# A member's value score per month (domain/value_score.py): what was counted, each
+# component's own score and the weights used, so that it explains itself for ever.
+value_scores = Table(
+    "value_scores",
+    metadata,
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("month", Date, primary_key=True),  # its first day
+    Column("score", Integer, nullable=False),
+    Column("inputs", JSON, nullable=False),  # Inputs: what was counted
+    Column("raw", JSON, nullable=False),  # component -> 0..1000
+    Column("weights", JSON, nullable=False),  # component -> bp
+    Column("compute_time", UtcDateTime, nullable=False),
+)

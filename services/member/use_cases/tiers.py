@@ -1,7 +1,10 @@
 """Tiers: HQ defines tiers and assigns them, members climb them by spend (visits.py)
 and by top-ups (top_ups.py); every change is kept."""
 
+from datetime import date
+
 from huiyuan.database import Transaction
+from huiyuan.runtime.business_time import local
 from huiyuan.runtime.clock import utcnow
 from huiyuan.runtime.ids import new_id
 from services.member.domain.members import Member
@@ -20,6 +23,7 @@ from services.member.domain.tiers import (
     tier_reached,
 )
 from services.member.storage import tiers as stored
+from services.member.use_cases import loyalty
 from services.member.use_cases.members import require_member
 
 
@@ -51,10 +55,16 @@ async def update_tier(tx: Transaction, tier_id: str, changes: dict) -> Tier:
     return await require_tier(tx, tier_id)
 
 
-async def assign_tier(tx: Transaction, member_id: str, tier_id: str, reason: str, operator_id: str) -> TierChange:
+async def assign_tier(
+    tx: Transaction, member_id: str, tier_id: str, reason: str, operator_id: str, end_date: date | None = None
+) -> TierChange:
+    """A tier given by hand; with an end date, the tier programme never moves the member
+    below it until then (use_cases/loyalty.py: assigned)."""
     member = await require_member(tx, member_id, for_update=True)
     await require_tier(tx, tier_id)
-    return await _move(tx, member, tier_id, reason, operator_id)
+    change = await _move(tx, member, tier_id, reason, operator_id)
+    await loyalty.assigned(tx, member_id, tier_id, end_date, change.change_time)
+    return change
 
 
 async def climb(
@@ -62,7 +72,12 @@ async def climb(
 ) -> tuple[TierChange, Tier] | None:
     """Move a member (locked) up to the best tier what they paid reaches, if it is
     better than theirs: the change and the tier, else None. A measure the caller knows
-    is not read again."""
+    is not read again. While a tier programme is in force, its measure and thresholds
+    decide instead (use_cases/loyalty.py: climb)."""
+    now = utcnow()
+    programme = await loyalty.programme_on(tx, local(now).date())
+    if programme is not None:
+        return await loyalty.climb(tx, member, programme, now)
     ladder = await stored.ladder(tx)
     standing = await _standing(tx, member.member_id, ladder, spend_fen, top_up_fen)
     current = next((t for t in ladder if t.tier_id == member.tier_id), None)
@@ -81,6 +96,10 @@ async def after_return(
     climbs = climbs_of(await stored.latest_changes(tx, member.member_id))
     if not climbs:
         return None
+    now = utcnow()
+    programme = await loyalty.programme_on(tx, local(now).date())
+    if programme is not None:
+        return await loyalty.after_return(tx, member, programme, climbs, cause, now)
     ladder = {t.tier_id: t for t in await stored.ladder(tx)}
     standing = await _standing(tx, member.member_id, list(ladder.values()), spend_fen, top_up_fen)
     tier_id = tier_after_return(ladder, member.tier_id, climbs, standing)
