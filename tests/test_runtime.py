@@ -49,6 +49,7 @@ def _traced_call(call, request):
 
 def test_one_trace_covers_the_caller_the_server_call_and_its_sql(stubs, spans):
     phone = stubs.register(phone=new_phone()).phone
+    stubs.member.LookupMember(member_pb2.LookupMemberRequest(phone=phone))  # what a process reads once a while
     spans.clear()
     parent = _traced_call(stubs.member.LookupMember, member_pb2.LookupMemberRequest(phone=phone))
     finished = spans.get_finished_spans()

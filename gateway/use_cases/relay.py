@@ -12,6 +12,7 @@ so a terminal's retry reaches every service as the same request.
 
 import asyncio
 import hashlib
+import logging
 import time
 from contextlib import asynccontextmanager
 
@@ -88,13 +89,27 @@ class OrgNames:
         self.names: dict[str, str] = {}
         self.read_at = -NAMES_KEPT_S
         self.lock = asyncio.Lock()
+        self.reading: asyncio.Task | None = None
+
+    async def _read(self, org) -> None:
+        async with self.lock:  # one read for the calls that came meanwhile
+            if time.monotonic() - self.read_at > NAMES_KEPT_S:
+                self.names, self.read_at = await _all_names(org), time.monotonic()
+
+    async def _read_quietly(self, org) -> None:
+        try:
+            await self._read(org)
+        except Exception:  # the names stay a while older; the next report tries again (logged)
+            logging.getLogger("huiyuan.gateway.reports").exception("reading the org tree's names failed")
 
     async def of(self, org, node: str) -> dict[str, str]:
-        """The names; NOT_FOUND ORG_NODE_NOT_FOUND if node is not in the tree."""
-        if time.monotonic() - self.read_at > NAMES_KEPT_S:
-            async with self.lock:
-                if time.monotonic() - self.read_at > NAMES_KEPT_S:  # one read for the calls that waited on it
-                    self.names, self.read_at = await _all_names(org), time.monotonic()
+        """The names; NOT_FOUND ORG_NODE_NOT_FOUND if node is not in the tree. Names a
+        minute old are answered at once while they are read again in the background: a
+        chain's tree is thousands of nodes, never read in a report's time but the first."""
+        if not self.names:
+            await self._read(org)
+        elif time.monotonic() - self.read_at > NAMES_KEPT_S and (self.reading is None or self.reading.done()):
+            self.reading = asyncio.create_task(self._read_quietly(org))
         if node not in self.names:
             try:
                 async with relayed("member"):

@@ -14,7 +14,7 @@ from huiyuan.runtime.server import ServiceContext
 from services.member.domain import memberships as rules
 from services.member.domain.fields import check_text
 from services.member.domain.memberships import Benefit, Plan, Term
-from services.member.use_cases import memberships
+from services.member.use_cases import membership_tiers, memberships
 
 TERMS = {pb.PLAN_TERM_MONTH: rules.MONTH, pb.PLAN_TERM_QUARTER: rules.QUARTER, pb.PLAN_TERM_YEAR: rules.YEAR}
 TERM_ENUMS = {v: k for k, v in TERMS.items()}
@@ -162,7 +162,9 @@ class MembershipPlanServicer(membership_pb2_grpc.MembershipPlanServiceServicer):
         async def work(tx):
             return pb.CreatePlanResponse(plan=plan_message(await memberships.create_plan(tx, plan, utcnow())))
 
-        return await self.idempotency.run(request, pb.CreatePlanResponse, work)
+        created = await self.idempotency.run(request, pb.CreatePlanResponse, work)
+        membership_tiers.plan_created(self.database)  # its tier applies at the next lookup here
+        return created
 
     async def GetPlan(self, request, context):
         v = Violations()

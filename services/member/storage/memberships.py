@@ -41,6 +41,11 @@ async def insert_plan(tx: Transaction, plan: Plan) -> None:
     )
 
 
+async def any_plan_gives_a_tier(tx: Transaction) -> bool:
+    query = select(membership_plans.c.plan_id).where(membership_plans.c.tier_id.is_not(None)).limit(1)
+    return (await tx.execute(query)).first() is not None
+
+
 async def get_plan(tx: Transaction, plan_id: str) -> Plan | None:
     row = (await tx.execute(select(membership_plans).where(membership_plans.c.plan_id == plan_id))).one_or_none()
     return _plan(row) if row else None
