@@ -472,6 +472,7 @@ def test_members_and_behaviour_of_a_store(north, member_service):
     )
     now = rows_of(members, "now")
     assert now["会员总数"] == [3] and now["从未消费会员"] == [1]
+
     def visits(answer):
         return sum(value(c) for r in table(answer, "hour_weekday").rows for c in r.cells[1:])
 
@@ -520,4 +521,10 @@ def test_a_campaign_s_orders_members_discount_and_sales(north, member_service, c
     assert (orders, members, discount, budget, used, sales, returned) == (3, 2, 30_00, 100_00, 3000, 150_00, 0)
     sales_report = fresh(n, n["hq"], pb.REPORT_KIND_SALES, store, lambda x: summary(x)["订单数"] == 3)
     s = summary(sales_report)
-    assert (s["商品原价"], s["活动优惠"], s["会员价优惠"], s["优惠券优惠"], s["销售额"]) == (180_00, 30_00, 0, 0, 150_00)
+    assert (s["商品原价"], s["活动优惠"], s["会员价优惠"], s["优惠券优惠"], s["销售额"]) == (
+        180_00,
+        30_00,
+        0,
+        0,
+        150_00,
+    )

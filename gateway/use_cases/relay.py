@@ -25,6 +25,7 @@ from huiyuan.member.v1 import (
     member_pb2_grpc,
     org_pb2_grpc,
     payment_pin_pb2_grpc,
+    segment_pb2_grpc,
     tier_pb2_grpc,
 )
 from huiyuan.points.v1 import points_pb2_grpc
@@ -46,6 +47,7 @@ class Services:
         self.tiers = tier_pb2_grpc.TierServiceStub(member_channel)
         self.care = care_pb2_grpc.CareServiceStub(member_channel)
         self.pins = payment_pin_pb2_grpc.PaymentPinServiceStub(member_channel)
+        self.segments = segment_pb2_grpc.SegmentServiceStub(member_channel)
         wallet_channel = clients.channel("wallet", timeout_s, identity)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)

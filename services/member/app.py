@@ -15,6 +15,8 @@ from huiyuan.member.v1 import (
     org_pb2_grpc,
     payment_pin_pb2,
     payment_pin_pb2_grpc,
+    segment_pb2,
+    segment_pb2_grpc,
     tier_pb2,
     tier_pb2_grpc,
 )
@@ -26,9 +28,11 @@ from services.member.servicers.care import CareServicer
 from services.member.servicers.member import MemberServicer
 from services.member.servicers.org import OrgServicer
 from services.member.servicers.pin import PaymentPinServicer
+from services.member.servicers.segments import SegmentServicer
 from services.member.servicers.tier import TierServicer
 from services.member.storage.rollups import ROLLUPS
 from services.member.storage.tables import idempotency_keys
+from services.member.use_cases.segments import job as tag_job
 
 
 def register(server, ctx: ServiceContext) -> None:
@@ -40,6 +44,7 @@ def register(server, ctx: ServiceContext) -> None:
     care_pb2_grpc.add_CareServiceServicer_to_server(CareServicer(ctx, idempotency), server)
     payment_pin_pb2_grpc.add_PaymentPinServiceServicer_to_server(PaymentPinServicer(ctx, idempotency), server)
     rollup_pb2_grpc.add_RollupServiceServicer_to_server(RollupServicer(ctx, ROLLUPS), server)
+    segment_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(ctx, idempotency), server)
 
 
 SPEC = ServiceSpec(
@@ -52,9 +57,13 @@ SPEC = ServiceSpec(
         care_pb2.DESCRIPTOR.services_by_name["CareService"].full_name,
         payment_pin_pb2.DESCRIPTOR.services_by_name["PaymentPinService"].full_name,
         rollup_pb2.DESCRIPTOR.services_by_name["RollupService"].full_name,
+        segment_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    background=[folder(ROLLUPS)],  # the rollups' outbox into the counters (docs/reports.md)
+    background=[
+        folder(ROLLUPS),
+        tag_job(),
+    ],  # the rollups' outbox into the counters (docs/reports.md); the daily tag job
     secrets=(CALLER_KEYS, QR_SECRET),  # QR_SECRET signs the members' QR codes
 )
