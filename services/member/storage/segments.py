@@ -258,8 +258,9 @@ def _rfm_per_member(node: str):
 async def rfm_cuts(tx: Transaction, node: str, rfm: rules.Rfm, as_of: date) -> dict[str, Any]:
     """The values at the cuts of the scores an RFM range needs, over the visiting
     members of node (by home store) as SummarizeMembers scores them: per measure
-    ('r' as 'YYYY-MM-DD' days, 'f', 'm'), score -> value (None: nobody there)."""
-    per = _rfm_per_member(node).subquery("per")
+    ('r' as 'YYYY-MM-DD' days, 'f', 'm'), score -> value. One statement: the members'
+    figures once, each measure ranked, the values at the cut positions picked."""
+    per = _rfm_per_member(node).cte("per")
     visiting = (await tx.execute(select(func.count()).select_from(per))).scalar_one()
     cuts: dict[str, Any] = {"r": {}, "f": {}, "m": {}}
     if not visiting:  # nobody has scores: the cell selects nobody whatever its bounds
@@ -270,18 +271,27 @@ async def rfm_cuts(tx: Transaction, node: str, rfm: rules.Rfm, as_of: date) -> d
         "f": (per.c.f, rfm.frequency),
         "m": (per.c.mon, rfm.monetary),
     }
-    for key, (column, scores) in measures.items():
-        wanted = {s for s in (scores.low, scores.high + 1) if 2 <= s <= rules.QUINTILES}
-        found: dict[str, Any] = {}
-        for s in sorted(wanted):
-            value = (
-                await tx.execute(select(column).select_from(per).order_by(column).offset(positions[s] - 1).limit(1))
-            ).scalar_one_or_none()
-            if value is None:
-                found[str(s)] = None
-            else:
-                found[str(s)] = str(value)[:10] if key == "r" else int(value)
-        cuts[key] = found
+    wanted = {
+        key: sorted({s for s in (scores.low, scores.high + 1) if 2 <= s <= rules.QUINTILES})
+        for key, (_, scores) in measures.items()
+    }
+    columns = []
+    for key, (column, _) in measures.items():
+        if wanted[key]:
+            columns += [column.label(key), func.row_number().over(order_by=column).label(f"{key}_at")]
+    if not columns:
+        return cuts
+    ranked = select(*columns).cte("ranked")
+    picks = []
+    for key in measures:
+        for s in wanted[key]:
+            at = ranked.c[f"{key}_at"]
+            picks.append(select(ranked.c[key]).where(at == positions[s]).scalar_subquery().label(f"{key}{s}"))
+    row = (await tx.execute(select(*picks))).one()
+    for key in measures:
+        for s in wanted[key]:
+            value = getattr(row, f"{key}{s}")
+            cuts[key][str(s)] = None if value is None else (str(value)[:10] if key == "r" else int(value))
     return cuts
 
 
@@ -329,11 +339,9 @@ async def spend_threshold(tx: Transaction, node: str, params: dict, day: date) -
     )
     if take == 0:
         return None
-    value = (
-        await tx.execute(select(spent.c.spend).order_by(spent.c.spend.desc()).offset(take - 1).limit(1))
-    ).scalar_one_or_none()
+    value = (await tx.execute(select(spent.c.spend).order_by(spent.c.spend.desc()).offset(take - 1).limit(1))).scalar()
     if value is None:  # fewer spenders than the share: every one of them
-        value = (await tx.execute(select(func.min(spent.c.spend)))).scalar_one_or_none()
+        value = (await tx.execute(select(func.min(spent.c.spend)))).scalar()
     return int(value) if value is not None else None
 
 

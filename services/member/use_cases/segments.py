@@ -24,7 +24,7 @@ from services.member.storage import members as stored_members, org, segments as 
 from services.member.use_cases.imports import EXPORT_COLUMNS, export_row
 from services.member.use_cases.org import require_org_node
 
-BATCH = 5_000  # members a transaction of the job covers
+BATCH = 10_000  # members a transaction of the job covers
 JOB_INTERVAL_S = 300.0  # the background loop looks for today's runs this often
 
 log = logging.getLogger("huiyuan.segments")
