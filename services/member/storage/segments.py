@@ -11,7 +11,8 @@ the range holding its id."""
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, exists, func, insert, literal, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import ColumnElement, Select
 
 from huiyuan.database import Transaction, dialect_name, insert_for, under
@@ -465,16 +466,21 @@ async def tag_members(tx: Transaction, rule: TagRule, add: set[str], remove: set
             insert(member_auto_tags), [{"rule_id": rule.rule_id, "member_id": i, "tag": rule.tag} for i in add]
         )
     changed = sorted(add | remove)
-    if not changed:
-        return
-    carried: dict[str, set[str]] = {i: set() for i in changed}
     for chunk in _chunks(changed):
-        for member_id, tag in await tx.execute(select(t.member_id, t.tag).where(t.member_id.in_(chunk))):
-            carried[member_id].add(tag)
-    await tx.execute(
-        update(members).where(m.member_id == bindparam("of_member")).values(automatic_tags=bindparam("new_tags")),
-        [{"of_member": i, "new_tags": sorted(tags)} for i, tags in carried.items()],
-    )
+        await tx.execute(
+            update(members).where(m.member_id.in_(chunk)).values(automatic_tags=_carried_tags(dialect_name(tx)))
+        )
+
+
+def _carried_tags(dialect: str):
+    """SQL: the JSON list of the tags a member carries by rule, in order (one statement
+    writes a batch's members)."""
+    t = member_auto_tags.c
+    if dialect == "postgresql":
+        agg = func.coalesce(func.json_agg(aggregate_order_by(t.tag, t.tag)), literal_column("'[]'::json"))
+        return select(agg).where(t.member_id == m.member_id).correlate(members).scalar_subquery()
+    ordered = select(t.tag).where(t.member_id == m.member_id).order_by(t.tag).correlate(members).subquery()
+    return select(func.json_group_array(ordered.c.tag)).correlate(members).scalar_subquery()
 
 
 def _chunks(ids: list[str], size: int = 1000):
