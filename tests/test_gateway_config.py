@@ -13,7 +13,7 @@ from gateway.servicers import passthrough
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2, file_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import card_pb2, care_pb2, member_pb2, member_pb2_grpc
+from huiyuan.member.v1 import card_pb2, care_pb2, member_pb2, member_pb2_grpc, segment_pb2, segment_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
 from tests.support import STORE, Stubs, new_phone, refusal_of, rid
@@ -28,6 +28,7 @@ HQ, REGION, STORE_MANAGER, TERMINAL = (
 )
 BACK_OFFICE, CONFIGURERS, HQ_ONLY = {HQ, REGION, STORE_MANAGER}, {HQ, REGION}, {HQ}
 EVERYONE = {HQ, REGION, STORE_MANAGER, TERMINAL}
+SEGMENTS = "/huiyuan.member.v1.SegmentService/"
 
 # Who may call each method, written out here (not read from gateway/servicers/passthrough.py).
 ADMITTED = {
@@ -129,6 +130,20 @@ ADMITTED = {
     "/huiyuan.member.v1.ValueScoreService/ListValueScoreHistory": BACK_OFFICE,
     "/huiyuan.member.v1.ValueScoreService/RecomputeValueScore": BACK_OFFICE,
     "/huiyuan.member.v1.ValueScoreService/RunValueScoreRecompute": HQ_ONLY,
+    # issue 40, item 5: automatic tags and saved segments
+    f"{SEGMENTS}CreateTagRule": CONFIGURERS,
+    f"{SEGMENTS}GetTagRule": BACK_OFFICE,
+    f"{SEGMENTS}ListTagRules": BACK_OFFICE,
+    f"{SEGMENTS}DeleteTagRule": CONFIGURERS,
+    f"{SEGMENTS}RunTagRules": HQ_ONLY,
+    f"{SEGMENTS}CreateSegment": BACK_OFFICE,
+    f"{SEGMENTS}GetSegment": BACK_OFFICE,
+    f"{SEGMENTS}ListSegments": BACK_OFFICE,
+    f"{SEGMENTS}UpdateSegment": BACK_OFFICE,
+    f"{SEGMENTS}DeleteSegment": BACK_OFFICE,
+    f"{SEGMENTS}CountSegment": BACK_OFFICE,
+    f"{SEGMENTS}ListSegmentMembers": BACK_OFFICE,
+    f"{SEGMENTS}ExportSegment": BACK_OFFICE,
 }
 # What a caller gets for what it may not see.
 UNSEEN = {
@@ -140,6 +155,8 @@ UNSEEN = {
     "GIFT_NOT_FOUND",
     "PACKAGE_NOT_FOUND",
     "TEMPLATE_NOT_FOUND",
+    "TAG_RULE_NOT_FOUND",
+    "SEGMENT_NOT_FOUND",
     "TOP_UP_NOT_FOUND",
     "CARD_NOT_FOUND",
     "COUNT_CARD_PLAN_NOT_FOUND",
@@ -154,6 +171,12 @@ FILLED = {
         "end_date": date_pb2.Date(year=2026, month=1, day=31),
     },
     "/huiyuan.member.v1.MemberService/ExportMembers": {"format": CSV},
+    f"{SEGMENTS}ExportSegment": {"format": CSV},
+    f"{SEGMENTS}CreateTagRule": {
+        "tag_rule": segment_pb2.TagRule(tag="矩阵沉睡", dormant=segment_pb2.DormantRule(days=90))
+    },
+    f"{SEGMENTS}CreateSegment": {"segment": segment_pb2.Segment(name="矩阵分群")},
+    f"{SEGMENTS}UpdateSegment": {"segment": segment_pb2.Segment(name="矩阵分群改")},
     "/huiyuan.points.v1.PointsService/ListExpiringMembers": {"within": Duration(seconds=30 * 86400)},
     "/huiyuan.member.v1.MemberService/ImportMembers": {"format": CSV, "content": b"name,phone\n"},
     "/huiyuan.member.v1.CareService/RecordCareContact": {
@@ -203,6 +226,8 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
     wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
     campaign_ids, template_ids, card_type_ids, rule_ids, gift_ids, package_ids, top_up_ids = {}, {}, {}, {}, {}, {}, {}
     card_numbers, plan_ids, count_card_ids, use_ids = {}, {}, {}, {}
+    tag_rule_ids, segment_ids = {}, {}
+    segments = segment_pb2_grpc.SegmentServiceStub(member_service.channel)
     count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_service.channel)
     for priority, region in enumerate((EAST, SOUTH), start=9_100):
         campaign_ids[region] = campaigns.CreateCampaign(
@@ -240,6 +265,19 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
             )
             .card.card_number
         )
+        tag_rule_ids[region] = segments.CreateTagRule(
+            segment_pb2.CreateTagRuleRequest(
+                request_id=rid(),
+                tag_rule=segment_pb2.TagRule(
+                    org_path=region, tag=f"{region[3:]}{rid()[:6]}", dormant=segment_pb2.DormantRule(days=30)
+                ),
+            )
+        ).tag_rule.rule_id
+        segment_ids[region] = segments.CreateSegment(  # a store's: every office over it reads its members
+            segment_pb2.CreateSegmentRequest(
+                request_id=rid(), segment=segment_pb2.Segment(org_path=STORE if region == EAST else GZ, name="群")
+            )
+        ).segment.segment_id
         rule_ids[region] = points.CreateRule(
             points_pb2.CreateRuleRequest(
                 request_id=rid(),
@@ -326,6 +364,8 @@ def office(chain, member_service, campaign_service, points_service, wallet_servi
             "plan_id": plan_ids,
             "card_id": count_card_ids,
             "use_id": use_ids,
+            "tag_rule_id": tag_rule_ids,
+            "segment_id": segment_ids,
         },
     )
 

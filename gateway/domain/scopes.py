@@ -123,6 +123,14 @@ COUNT_CARD_USE_BY_ID = ById(
     "count_cards", f"{_COUNT_CARDS}GetCountCardUse", "use_id", "use.store_path", "COUNT_CARD_USE_NOT_FOUND"
 )
 
+# Issue 40, item 5: a tag rule and a saved segment are their owner node's. A segment's
+# members (count, list, export) are read only from over its owner, as a WRITE is
+# checked: an office above the owner reads them, one below does not.
+_SEGMENTS = "/huiyuan.member.v1.SegmentService/"
+TAG_RULE_BY_ID = ById("segments", f"{_SEGMENTS}GetTagRule", "tag_rule_id", "tag_rule.org_path", "TAG_RULE_NOT_FOUND")
+SEGMENT_BY_ID = ById("segments", f"{_SEGMENTS}GetSegment", "segment_id", "segment.org_path", "SEGMENT_NOT_FOUND")
+SEGMENT_IN_REQUEST = replace(SEGMENT_BY_ID, in_request="segment.segment_id")
+
 # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
 ISSUE_COUPONS = Route("campaign", WRITE, CONFIGURERS, by_id=TEMPLATE_BY_ID, members="member_ids")
 

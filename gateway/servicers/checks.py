@@ -127,6 +127,12 @@ def segment_coupons(v: Violations, request: pb.IssueSegmentCouponsRequest) -> No
     check_request_id(v, request.request_id)
     v.check(bool(request.template_id), "template_id", "TEMPLATE_ID_REQUIRED", "template_id is required")
     check_org_path(v, request.segment.org_path, "segment.org_path", required=False)
+    v.check(
+        not (request.segment_id and request.HasField("segment")),
+        "segment_id",
+        "SEGMENT_GIVEN_TWICE",
+        "give segment (a filter) or segment_id (a saved segment), not both",
+    )
 
 
 def batch_top_up(v: Violations, request: pb.BatchTopUpRequest, caller: Caller) -> tuple[str, bool]:

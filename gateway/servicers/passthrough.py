@@ -48,7 +48,10 @@ from gateway.domain.scopes import (
     PLAN_BY_ID,
     READ,
     RULE_BY_ID,
+    SEGMENT_BY_ID,
+    SEGMENT_IN_REQUEST,
     SERVE,
+    TAG_RULE_BY_ID,
     TEMPLATE_BY_ID,
     TOP_UP_BY_ID,
     WRITE,
@@ -68,6 +71,7 @@ _COUNT_CARDS = "/huiyuan.wallet.v1.CountCardService/"
 _PINS = "/huiyuan.member.v1.PaymentPinService/"
 _PLANS, _BENEFITS = "/huiyuan.member.v1.MembershipPlanService/", "/huiyuan.member.v1.BenefitService/"
 _PROGRAMME, _SCORES = "/huiyuan.member.v1.TierProgrammeService/", "/huiyuan.member.v1.ValueScoreService/"
+_SEGMENTS = "/huiyuan.member.v1.SegmentService/"
 
 # Full method name -> route: the configuration calls of every service; a back office's
 # member file; at the counter, cards, count cards and the points mall; top-ups and their
@@ -80,6 +84,21 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.member.v1.MemberService/GetMember": Route("member", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.MemberService/GetVisitStats": Route("member", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     "/huiyuan.member.v1.MemberService/ImportMembers": Route("member", OWN_NODE, CONFIGURERS),
+    # Issue 40, item 5: automatic tags (HQ's and regions') and saved segments (any office's);
+    # a segment's members are read from over its owner only (gateway/domain/scopes.py).
+    f"{_SEGMENTS}CreateTagRule": Route("segments", WRITE, CONFIGURERS, "tag_rule.org_path"),
+    f"{_SEGMENTS}GetTagRule": Route("segments", READ, BACK_OFFICE, by_id=TAG_RULE_BY_ID),
+    f"{_SEGMENTS}ListTagRules": Route("segments", LIST, BACK_OFFICE, "org_path"),
+    f"{_SEGMENTS}DeleteTagRule": Route("segments", WRITE, CONFIGURERS, by_id=TAG_RULE_BY_ID),
+    f"{_SEGMENTS}RunTagRules": Route("segments", WRITE, HQ_ONLY),
+    f"{_SEGMENTS}CreateSegment": Route("segments", WRITE, BACK_OFFICE, "segment.org_path"),
+    f"{_SEGMENTS}GetSegment": Route("segments", READ, BACK_OFFICE, by_id=SEGMENT_BY_ID),
+    f"{_SEGMENTS}ListSegments": Route("segments", LIST, BACK_OFFICE, "org_path"),
+    f"{_SEGMENTS}UpdateSegment": Route("segments", WRITE, BACK_OFFICE, by_id=SEGMENT_IN_REQUEST),
+    f"{_SEGMENTS}DeleteSegment": Route("segments", WRITE, BACK_OFFICE, by_id=SEGMENT_BY_ID),
+    f"{_SEGMENTS}CountSegment": Route("segments", WRITE, BACK_OFFICE, by_id=SEGMENT_BY_ID),
+    f"{_SEGMENTS}ListSegmentMembers": Route("segments", WRITE, BACK_OFFICE, by_id=SEGMENT_BY_ID),
+    f"{_SEGMENTS}ExportSegment": Route("segments", WRITE, BACK_OFFICE, by_id=SEGMENT_BY_ID),
     # A member moved to another home store stays in the caller's scope.
     "/huiyuan.member.v1.MemberService/UpdateMember": Route(
         "member", WRITE, BACK_OFFICE, "member.home_store_path", by_id=MEMBER_IN_REQUEST

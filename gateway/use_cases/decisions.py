@@ -271,7 +271,7 @@ def _quote_request(found, request, store_path: str, lines) -> campaign_pb2.Quote
         member_id=m.member_id,
         tier_id=found.tier.tier_id,
         tier_price_rate_bp=found.tier.price_rate_bp or 10_000,
-        tags=m.tags,
+        tags=list(dict.fromkeys([*m.tags, *m.automatic_tags])),  # set by hand or automatically: campaigns target both
         register_time=m.create_time,
         birthday=m.birthday if m.HasField("birthday") else None,
     )

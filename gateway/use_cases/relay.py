@@ -31,6 +31,7 @@ from huiyuan.member.v1 import (
     org_pb2,
     org_pb2_grpc,
     payment_pin_pb2_grpc,
+    segment_pb2_grpc,
     tier_pb2_grpc,
 )
 from huiyuan.points.v1 import points_pb2_grpc
@@ -56,6 +57,7 @@ class Services:
         self.benefits = membership_pb2_grpc.BenefitServiceStub(member_channel)
         self.tier_programmes = loyalty_pb2_grpc.TierProgrammeServiceStub(member_channel)  # issue 40
         self.value_scores = loyalty_pb2_grpc.ValueScoreServiceStub(member_channel)
+        self.segments = segment_pb2_grpc.SegmentServiceStub(member_channel)
         wallet_channel = clients.channel("wallet", timeout_s, identity)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(wallet_channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(wallet_channel)

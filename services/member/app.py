@@ -19,6 +19,8 @@ from huiyuan.member.v1 import (
     org_pb2_grpc,
     payment_pin_pb2,
     payment_pin_pb2_grpc,
+    segment_pb2,
+    segment_pb2_grpc,
     tier_pb2,
     tier_pb2_grpc,
 )
@@ -32,10 +34,12 @@ from services.member.servicers.member import MemberServicer
 from services.member.servicers.membership import BenefitServicer, MembershipPlanServicer
 from services.member.servicers.org import OrgServicer
 from services.member.servicers.pin import PaymentPinServicer
+from services.member.servicers.segments import SegmentServicer
 from services.member.servicers.tier import TierServicer
 from services.member.storage.rollups import ROLLUPS
 from services.member.storage.tables import idempotency_keys
 from services.member.use_cases.loyalty import nightly
+from services.member.use_cases.segments import job as tag_job
 
 
 def register(server, ctx: ServiceContext) -> None:
@@ -51,6 +55,7 @@ def register(server, ctx: ServiceContext) -> None:
     membership_pb2_grpc.add_BenefitServiceServicer_to_server(BenefitServicer(ctx, idempotency), server)
     loyalty_pb2_grpc.add_TierProgrammeServiceServicer_to_server(TierProgrammeServicer(ctx, idempotency), server)
     loyalty_pb2_grpc.add_ValueScoreServiceServicer_to_server(ValueScoreServicer(ctx, idempotency), server)
+    segment_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(ctx, idempotency), server)
 
 
 SPEC = ServiceSpec(
@@ -67,10 +72,12 @@ SPEC = ServiceSpec(
         membership_pb2.DESCRIPTOR.services_by_name["BenefitService"].full_name,
         loyalty_pb2.DESCRIPTOR.services_by_name["TierProgrammeService"].full_name,
         loyalty_pb2.DESCRIPTOR.services_by_name["ValueScoreService"].full_name,
+        segment_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    # the rollups' outbox into the counters (docs/reports.md); the tier re-evaluation and value scores
-    background=[folder(ROLLUPS), nightly()],
+    # the rollups' outbox into the counters (docs/reports.md); the tier re-evaluation and
+    # value scores; the daily automatic tags
+    background=[folder(ROLLUPS), nightly(), tag_job()],
     secrets=(CALLER_KEYS, QR_SECRET),  # QR_SECRET signs the members' QR codes
 )

@@ -66,6 +66,7 @@ class Member:
     update_time: datetime
     tags: list[str] = field(default_factory=list)
     cashier_id: str = ""  # the person at the till who registered them ("" none): the staff report
+    automatic_tags: list[str] = field(default_factory=list)  # set by rules (domain/segments.py), never by hand
 
 
 def counter_view(member: Member) -> Member:

@@ -72,6 +72,7 @@ def member(m: Member, definitions: dict[str, AttributeDefinition]) -> member_pb2
         create_time=timestamp(m.create_time),
         update_time=timestamp(m.update_time),
         tags=m.tags,
+        automatic_tags=m.automatic_tags,
     )
 
 

@@ -25,6 +25,7 @@ from services.member.storage.rollups import record
 from services.member.storage.tables import (
     cards,
     home_store_moves,
+    member_auto_tags,
     member_tags,
     members,
     tiers,
@@ -51,6 +52,7 @@ def to_member(row) -> Member:
         update_time=row.update_time,
         tags=list(row.tags or []),
         cashier_id=row.cashier_id,
+        automatic_tags=list(getattr(row, "automatic_tags", None) or []),
     )
 
 
@@ -189,7 +191,12 @@ def _where(query: MemberQuery):
     if query.tier_id:
         conditions.append(c.tier_id == query.tier_id)
     if query.tag:
-        conditions.append(c.member_id.in_(select(member_tags.c.member_id).where(member_tags.c.tag == query.tag)))
+        conditions.append(  # set by hand, or automatically (SegmentService: storage/segments.py)
+            or_(
+                c.member_id.in_(select(member_tags.c.member_id).where(member_tags.c.tag == query.tag)),
+                c.member_id.in_(select(member_auto_tags.c.member_id).where(member_auto_tags.c.tag == query.tag)),
+            )
+        )
     if query.channel:
         conditions.append(c.channel == query.channel.value)
     if query.name_contains:

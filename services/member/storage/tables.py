@@ -391,3 +391,71 @@ value_scores = Table(
     Column("weights", JSON, nullable=False),  # component -> bp
     Column("compute_time", UtcDateTime, nullable=False),
 )
+
+# --- Issue 40, item 5: tags and segments that maintain themselves (domain/segments.py,
+# storage/segments.py). A member's automatic tags, apart from the hand-set ones
+# (members.tags / member_tags): member_auto_tags has a row per rule and member it
+# selects; members.automatic_tags mirrors their tag names for reading with the member
+# (written in the transaction that writes the rows).
+tag_rules = Table(
+    "tag_rules",
+    metadata,
+    Column("rule_id", String(40), primary_key=True),  # time-sortable: oldest = smallest
+    Column("org_path", String(140), nullable=False),
+    Column("tag", String(16), nullable=False),
+    Column("kind", String(24), nullable=False),  # domain/segments.py RuleKind
+    Column("params", JSON, nullable=False),
+    Column("segment_id", String(40), nullable=False, server_default=""),  # a segment's own rule
+    Column("live", Boolean, nullable=False),  # False: deleted; its rows are being taken off
+    Column("revision", Integer, nullable=False, server_default="1"),  # +1 when its segment changes
+    Column("member_count", BigInteger, nullable=False, server_default="0"),
+    Column("last_run_time", UtcDateTime, nullable=True),
+    Column("create_time", UtcDateTime, nullable=False),
+    Index("ix_tag_rules_tag", "tag"),
+)
+
+member_auto_tags = Table(
+    "member_auto_tags",
+    metadata,
+    Column("rule_id", String(40), ForeignKey("tag_rules.rule_id"), primary_key=True),
+    Column("member_id", String(40), ForeignKey("members.member_id"), primary_key=True),
+    Column("tag", String(16), nullable=False),
+    Index("ix_member_auto_tags_tag_member_id", "tag", "member_id"),
+    Index("ix_member_auto_tags_member_id", "member_id"),
+)
+
+# One run of a rule on one business day: its cursor (the last member id whose batch
+# committed) and what it fixed at its start (the thresholds of ranks and scores), so
+# a run killed half-way resumes where it stopped with the same thresholds.
+tag_runs = Table(
+    "tag_runs",
+    metadata,
+    Column("rule_id", String(40), ForeignKey("tag_rules.rule_id"), primary_key=True),
+    Column("run_day", String(10), primary_key=True),  # 'YYYY-MM-DD', business day
+    Column("revision", Integer, primary_key=True),  # the rule's revision (a segment changed)
+    Column("cursor", String(40), nullable=False),  # "": none done yet
+    Column("fixed", JSON, nullable=False),
+    Column("done", Boolean, nullable=False),
+    Column("added", BigInteger, nullable=False),
+    Column("removed", BigInteger, nullable=False),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("segment_id", String(40), primary_key=True),  # time-sortable
+    Column("org_path", String(140), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("criteria", JSON, nullable=False),  # domain/segments.py Criteria, as a dict
+    Column("tag", String(16), nullable=False),  # "": not kept as a tag
+    Column("rule_id", String(40), nullable=False),  # "": none
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("delete_time", UtcDateTime, nullable=True),  # set: deleted, kept to be read
+)
+
+members.append_column(Column("automatic_tags", JSON, nullable=False, server_default="[]"))
+
+# A window of visits (a segment's visits or spend over the last N days) read by time
+# across all members, with what it sums, without touching the visits' rows.
+Index("ix_visits_visit_time_member_id", visits.c.visit_time, visits.c.member_id, visits.c.amount_fen)
