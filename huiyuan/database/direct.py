@@ -59,7 +59,7 @@ import psycopg
 from opentelemetry.trace import Status, StatusCode
 from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy import exc
+from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -88,6 +88,9 @@ POOL_WAIT_S = 10  # as SQLAlchemy's pool waits (database/engines.py)
 # on a small table go on reading the table whole as it grows. Planning again costs a
 # few milliseconds a connection, at most once per period.
 PLANS_KEPT_S = 5.0
+
+
+_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,20 @@ class Database:
         # send() with the next statement that waits, or with COMMIT.
         async with self._session(transaction=True) as transaction:
             yield transaction
+
+    @asynccontextmanager
+    async def snapshot(self) -> "AsyncIterator[Transaction]":
+        """Reads that see the database at one moment, for figures that must add up across
+        several statements (a balance as of two days and the movements between them, while
+        the rollups' fold commits): on PostgreSQL a read-only repeatable-read transaction;
+        on SQLite a connection's reads as reading() gives them."""
+        if self.pool is None:
+            async with self.reading() as connection:
+                yield connection
+            return
+        async with self._session(transaction=True) as tx:
+            await tx.execute(_SNAPSHOT)
+            yield tx
 
     @asynccontextmanager
     async def job_transaction(self) -> "AsyncIterator[Transaction]":

@@ -30,7 +30,7 @@ class RollupServicer(rollup_pb2_grpc.RollupServiceServicer):
 
     async def QueryRollups(self, request: pb.QueryRollupsRequest, context: Any) -> pb.QueryRollupsResponse:
         queries = [self._query(request, i, q) for i, q in enumerate(request.queries)]
-        async with self.database.reading() as tx:
+        async with self.database.snapshot() as tx:  # a balance as of two days adds up with what moved between
             results = [await self.rollups.query(tx, q) for q in queries]
         return pb.QueryRollupsResponse(
             results=[
