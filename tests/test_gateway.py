@@ -294,20 +294,6 @@ def test_role_matrix(chain, role, org_path):
             back_office,
             pb.ListAuditEntriesRequest(org_path="hq/south/gz-001") if role != pb.ROLE_HQ_ADMIN else None,
         ),
-        (
-            stub.RunReport,
-            report_request(STORE, today),
-            back_office,
-            report_request("hq/south/gz-001", today) if role != pb.ROLE_HQ_ADMIN else None,
-        ),
-        (
-            stub.ExportReport,
-            pb.ExportReportRequest(report=report_request(STORE, today), format=file_pb2.FILE_FORMAT_CSV),
-            back_office,
-            pb.ExportReportRequest(report=report_request("hq/south/gz-001", today), format=file_pb2.FILE_FORMAT_CSV)
-            if role != pb.ROLE_HQ_ADMIN
-            else None,
-        ),
         # people (tests/test_people.py): a key signs in to nothing, has no session to end or
         # password to change; HQ creates and disables people; the offices list theirs
         (stub.SignIn, pb.SignInRequest(login="nobody", password="x"), True, None),
