@@ -292,8 +292,8 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         xlsx = files.check_format(v, request.format)
         v.raise_if_any()
         name = files.export_name("members", request.filter.org_path, xlsx=xlsx)
-        writer = files.FileWriter(name, imports.EXPORT_COLUMNS, xlsx, "会员")
         async with imports.exporting(self.database, query) as rows:
+            writer = files.FileWriter(name, imports.EXPORT_COLUMNS, xlsx, "会员")  # its temporary file once reading
             async for file_name, chunk in writer.stream(rows):
                 yield member_pb2.ExportMembersResponse(file_name=file_name, chunk=chunk)
 

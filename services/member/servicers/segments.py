@@ -359,7 +359,8 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
         xlsx = files.check_format(v, request.format)
         v.raise_if_any()
         name = files.export_name("segment", xlsx=xlsx)
-        writer = files.FileWriter(name, segments.EXPORT_COLUMNS, xlsx, "分群")
         async with segments.exporting(self.database, request.segment_id, utcnow()) as rows:
+            # made once the segment is found: an XLSX writer holds a temporary file until it is closed
+            writer = files.FileWriter(name, segments.EXPORT_COLUMNS, xlsx, "分群")
             async for file_name, chunk in writer.stream(rows):
                 yield pb.ExportSegmentResponse(file_name=file_name, chunk=chunk)
