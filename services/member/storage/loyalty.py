@@ -94,6 +94,10 @@ async def versions(tx: Transaction, before: date | None = None, limit: int | Non
     return [_to_programme(r) for r in await tx.execute(query)]
 
 
+async def any_version(tx: Transaction) -> bool:
+    return (await tx.execute(select(tier_programme_versions.c.version_id).limit(1))).first() is not None
+
+
 async def in_force(tx: Transaction, day: date) -> Programme | None:
     """The version in force on a business day."""
     row = (

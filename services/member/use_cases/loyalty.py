@@ -10,6 +10,7 @@ table, and moves the cursor: a run killed half-way is finished by the next run, 
 run of a day or month done already reads one row and stops.
 """
 
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -53,6 +54,7 @@ async def create_version(tx: Transaction, p: Programme, now: datetime) -> Progra
     v.raise_if_any()
     p.version_id, p.create_time = new_id("tierprog"), now
     await stored.insert_version(tx, p)
+    _versions_seen.clear()  # the next visit here asks again
     return p
 
 
@@ -60,7 +62,19 @@ async def list_versions(tx: Transaction, before: date | None, limit: int) -> lis
     return await stored.versions(tx, before, limit)
 
 
+# Every visit and top-up asks which programme is in force: while there is none (a chain
+# that climbs by lifetime spend), that costs no read but one every VERSIONS_SEEN_S.
+# Versions are never edited; one made on this process is seen at once, on another
+# replica within that.
+VERSIONS_SEEN_S = 10.0
+_versions_seen: list[tuple[float, bool]] = []  # (when read, whether any version exists)
+
+
 async def programme_on(tx: Transaction, day: date) -> Programme | None:
+    if not _versions_seen or time.monotonic() - _versions_seen[0][0] > VERSIONS_SEEN_S:
+        _versions_seen[:] = [(time.monotonic(), await stored.any_version(tx))]
+    if not _versions_seen[0][1]:
+        return None
     return await stored.in_force(tx, day)
 
 
