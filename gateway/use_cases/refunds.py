@@ -208,13 +208,15 @@ async def _membership_terms_ended(services, database: Database, caller: Caller, 
     term tonight): asked before the plan is written, by an id derived from the refund's
     request, so a retry hears the same. Line id -> (what it gives back, the price).
     Nothing is asked of a refund that will be refused, or was planned already."""
-    async with database.reading() as tx:
+    async with database.snapshot() as tx:  # the refunds read at one moment with the request's own
         order = await order_in_scope(tx, caller, request.order_id)
+        bought = pb.CheckoutRequest.FromString(order.request).lines
+        if not any(x.membership_plan_id for x in bought):  # goods only: the plan below checks it all
+            return {}
         if await refunds.by_request(tx, caller.key_id, request.request_id) is not None:
             return {}
         if order.state not in (PAID, PARTLY_REFUNDED):
             return {}
-        bought = pb.CheckoutRequest.FromString(order.request).lines
         refunded = units_returned(done_lines for done_lines, _ in await refunds.earlier(tx, order.order_id))
     quantities = {x.line_id: x.quantity for x in bought}
     asked = {x.line_id: x.quantity for x in request.lines} or {
