@@ -20,7 +20,11 @@ checkout) gains one insert and no contended row:
 
 `rebuild()` recomputes every counter from the raw records, in one repeatable-read
 transaction that also empties the outbox of what that snapshot holds: what commits
-meanwhile stays in the outbox for the next fold, and nothing is counted twice.
+meanwhile stays in the outbox for the next fold, and nothing is counted twice. It sums
+each fact at its own node and day only, loads those sums into temporary tables (COPY
+on PostgreSQL), and lets the database add them up to every node above and every grain
+in one INSERT ... SELECT ... GROUP BY per rollup: the nodes and grains come from two
+small tables that ancestors() and grain_days() fill, the functions the fold uses.
 """
 
 import zlib
@@ -60,6 +64,7 @@ FOLD_BATCH = 2000  # outbox rows per fold transaction
 REBUILD_FLUSH = 200_000  # counters summed in memory before the rebuild writes them
 LAST_DAY = date(9999, 12, 31)
 Key = tuple[str, str, date, str]  # (path, grain, day, key)
+LeafKey = tuple[str, date, str]  # (path, day, key): where the fact happened
 
 
 @dataclass(frozen=True)
@@ -224,16 +229,20 @@ class Rollups:
         await tx.execute(delete(self.outbox))
         for rollup in self.by_name.values():
             await tx.execute(delete(rollup.table))
+        staging = _Staging(self.by_name.values())
+        await staging.create(tx)
         counted, pending = 0, 0
-        sums: dict[str, dict[Key, list[int]]] = defaultdict(dict)
+        sums: dict[str, dict[LeafKey, list[int]]] = defaultdict(dict)
         async for batch in facts(tx):
-            self._add_up(sums, batch)
+            _add_up_at_leaf(self.by_name, sums, batch)
             counted += len(batch)
             pending += len(batch)
             if pending >= REBUILD_FLUSH:
-                await self._write(tx, sums)
+                await staging.load(tx, sums)
                 sums, pending = defaultdict(dict), 0
-        await self._write(tx, sums)
+        await staging.load(tx, sums)
+        await staging.add_up_into(tx, self.by_name.values())
+        await staging.drop(tx)
         return counted
 
     # ---------------------------------------------------------------- query
@@ -360,3 +369,121 @@ async def _add_to(tx: Any, rollup: Rollup, counters: list[tuple[Key, list[int]]]
         for i, m in enumerate(rollup.measures):
             arrays[m] = [vs[i] for _, vs in chunk]
         await tx.execute(statement, arrays)
+
+
+def _add_up_at_leaf(
+    by_name: dict[str, Rollup], sums: dict[str, dict[LeafKey, list[int]]], contributions: Iterable[Contribution]
+) -> None:
+    """Each contribution at its own node and day (the rebuild adds them up the tree)."""
+    for c in contributions:
+        rollup = by_name[c.rollup]
+        assert set(c.measures) <= set(rollup.measures), (c.rollup, c.measures)
+        counters = sums[c.rollup]
+        key = (c.path, c.day, c.key)
+        kept = counters.get(key)
+        if kept is None:
+            counters[key] = [c.measures.get(m, 0) for m in rollup.measures]
+        else:
+            for i, m in enumerate(rollup.measures):
+                kept[i] += c.measures.get(m, 0)
+
+
+class _Staging:
+    """The rebuild's temporary tables: a rollup's sums at the nodes and days where its
+    facts happened, and the two small tables that spread a node to itself and every node
+    above it (with its depth) and a day to its day, month, year and running total."""
+
+    def __init__(self, rollups: Iterable[Rollup]):
+        self.metadata = MetaData()
+        self.sums = {
+            r.name: Table(
+                f"rebuild_{r.name}",
+                self.metadata,
+                Column("path", String(140), nullable=False),
+                Column("day", Date, nullable=False),
+                Column("key", String(64), nullable=False),
+                *(Column(m, BigInteger, nullable=False) for m in r.measures),
+                prefixes=["TEMPORARY"],
+            )
+            for r in rollups
+        }
+        self.nodes = Table(
+            "rebuild_nodes",
+            self.metadata,
+            Column("path", String(140), nullable=False),  # where a fact happened
+            Column("node", String(140), nullable=False),  # it, or a node above it
+            Column("parent", String(140), nullable=False),
+            Column("depth", Integer, nullable=False),
+            prefixes=["TEMPORARY"],
+        )
+        self.grains = Table(
+            "rebuild_grains",
+            self.metadata,
+            Column("day", Date, nullable=False),  # a fact's day
+            Column("grain", String(1), nullable=False),
+            Column("grain_day", Date, nullable=False),  # the row it adds to at that grain
+            prefixes=["TEMPORARY"],
+        )
+        self.paths: set[str] = set()
+        self.days: set[date] = set()
+
+    async def create(self, tx: Any) -> None:
+        await tx.run_sync(self.metadata.drop_all, checkfirst=True)  # a crashed rebuild's, on SQLite
+        await tx.run_sync(self.metadata.create_all)
+
+    async def drop(self, tx: Any) -> None:
+        await tx.run_sync(self.metadata.drop_all)
+
+    async def load(self, tx: Any, sums: dict[str, dict[LeafKey, list[int]]]) -> None:
+        for name, counters in sums.items():
+            await _load(tx, self.sums[name], [(*k, *vs) for k, vs in counters.items()])
+            self.paths.update(p for p, _, _ in counters)
+            self.days.update(d for _, d, _ in counters)
+
+    async def add_up_into(self, tx: Any, rollups: Iterable[Rollup]) -> None:
+        nodes = [
+            (path, node, parent_of(node), depth)
+            for path in sorted(self.paths)
+            for depth, node in enumerate(ancestors(path), start=1)
+        ]
+        grains = [(day, g, d) for day in sorted(self.days) for g, d in [*grain_days(day), (RUNNING, RUNNING_DAY)]]
+        await _load(tx, self.nodes, nodes)
+        await _load(tx, self.grains, grains)
+        if dialect_name(tx) == "postgresql":
+            await tx.execute(text("SET LOCAL work_mem = '512MB'"))  # the GROUP BY in memory
+            await tx.execute(text("SET LOCAL jit = off"))
+            await tx.execute(text(f"ANALYZE {', '.join(t.name for t in self.metadata.sorted_tables)}"))
+        s, n, g = None, self.nodes, self.grains
+        for rollup in rollups:
+            s = self.sums[rollup.name]
+            spread = (
+                select(
+                    n.c.node,
+                    n.c.parent,
+                    g.c.grain,
+                    g.c.grain_day,
+                    s.c.key,
+                    *(func.sum(s.c[m]) for m in rollup.measures),
+                )
+                .select_from(s.join(n, n.c.path == s.c.path).join(g, g.c.day == s.c.day))
+                .where(n.c.depth <= rollup.deepest, *([] if rollup.running else [g.c.grain != RUNNING]))
+                .group_by(n.c.node, n.c.parent, g.c.grain, g.c.grain_day, s.c.key)
+            )
+            columns = ["path", "parent_path", "grain", "day", "key", *rollup.measures]
+            await tx.execute(insert(rollup.table).from_select(columns, spread))
+
+
+async def _load(tx: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """rows into a temporary table: COPY on PostgreSQL, an executemany elsewhere."""
+    if not rows:
+        return
+    names = [c.name for c in table.columns]
+    if dialect_name(tx) != "postgresql":
+        await tx.execute(insert(table), [dict(zip(names, r)) for r in rows])
+        return
+    raw = (await tx.get_raw_connection()).driver_connection
+    async with raw.cursor() as cursor:
+        quoted = ", ".join(f'"{n}"' for n in names)
+        async with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+            for row in rows:
+                await copy.write_row(row)
