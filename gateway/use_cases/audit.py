@@ -172,6 +172,7 @@ def _entry(row) -> pb.AuditEntry:
         request_id=row.request_id,
         target_id=row.target_id,
         target_path=row.target_path,
+        operator_name=row.operator_name or "",
     )
     found.change.update(row.change)
     return found
