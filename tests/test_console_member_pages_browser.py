@@ -15,7 +15,7 @@ import pytest
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import member_pb2, tier_pb2, tier_pb2_grpc
+from huiyuan.member.v1 import care_pb2, care_pb2_grpc, member_pb2, tier_pb2, tier_pb2_grpc
 from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2
 from tests.console_support import SCREENSHOTS, ConsoleThread, chromium_or_skip
 from tests.support import STORE, Stubs, card_type, new_phone, refusal_of, rid
@@ -310,6 +310,41 @@ def test_the_member_s_tier_history_coupons_count_cards_and_orders(world, context
     page.goto(f"{url}/orders?start=2020-02-01&end=2020-01-01")  # a period backwards: the gateway's refusal
     assert page.inner_text("[data-field=end]") == "结束日期须不早于开始日期。"
     assert context.errors == []
+
+
+def test_a_member_s_list_pages_by_the_gateway_s_tokens(world, context, member_service):
+    member, url = world["member"], world["console"].url
+    care = care_pb2_grpc.CareServiceStub(member_service.channel)
+    notes = [f"第{i:02d}次回访" for i in range(21)]
+    for note in notes:
+        care.RecordCareContact(
+            care_pb2.RecordCareContactRequest(
+                request_id=rid(),
+                contact=care_pb2.CareContact(
+                    member_id=member.member_id,
+                    channel=care_pb2.CARE_CHANNEL_IN_STORE,
+                    topic=care_pb2.CARE_TOPIC_FOLLOW_UP,
+                    note=note,
+                ),
+                actor=actor_pb2.Actor(operator_id="t", org_path=STORE),
+            )
+        )
+    page = sign_in(context, url, "east.manager")
+    page.goto(f"{url}/members/{member.member_id}")
+    assert page.locator("#list-care tbody tr").count() == 10  # the first rows; the rest on the list's page
+    page.click("#more-care")
+    seen: list[str] = []
+    pages = 0
+    while True:
+        pages += 1
+        rows = page.locator("#list-care tbody tr td:nth-child(4)").all_inner_texts()
+        assert len(rows) <= 20
+        seen += rows
+        if page.query_selector("#next-page") is None:
+            break
+        page.click("#next-page")
+    assert pages >= 2 and len(seen) == len(set(seen)) and set(notes) <= set(seen)
+    assert seen[: len(notes)] == list(reversed(notes))  # newest first
 
 
 def test_a_store_manager_refunds_one_line_by_the_checkout_s_figures(world, context):

@@ -2,9 +2,10 @@
 gateway's GetSelf), the CSRF token of their forms."""
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.requests import Request
 
 from console.app import NeedLogin
@@ -65,10 +66,6 @@ def form_request_id(form) -> str:
 def in_chain_zone(request: Request, day: date, end: bool = False):
     """The start of a business day (or of the next one, for a period's end) in the
     chain's time zone, as a protobuf Timestamp."""
-    from datetime import time, timedelta
-
-    from google.protobuf.timestamp_pb2 import Timestamp
-
     zone = ZoneInfo(request.app.state.settings.chain_time_zone)
     moment = datetime.combine(day + timedelta(days=1) if end else day, time.min, zone)
     stamp = Timestamp()

@@ -8,6 +8,7 @@ which form to show)."""
 from datetime import date
 from urllib.parse import urlencode
 
+import grpc
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -121,8 +122,8 @@ async def list_orders(request: Request) -> Response:
             orders = [(o, state_word(o.state), local_time(request, o.create_time)) for o in answer.orders]
             next_token = answer.next_page_token
         except Refusal as refusal:
-            if refusal.code.name not in ("INVALID_ARGUMENT",):
-                raise
+            if refusal.code != grpc.StatusCode.INVALID_ARGUMENT:
+                raise  # out of scope: the refusal's page
             fields = {
                 {"org_path": "node", "start_time": "start", "end_time": "end", "member_id": "member"}.get(k, k): v
                 for k, v in refusal.fields.items()
@@ -251,7 +252,7 @@ def _refund_field(path: str, ask: pb.RefundRequest) -> str:
         index = path[len("lines[") : path.index("]")]
         if index.isdigit() and int(index) < len(ask.lines):
             return f"qty_{ask.lines[int(index)].line_id}"
-    return path.split(".")[0] if path != "lines" else "lines"
+    return path.split(".")[0]
 
 
 ROUTES = [
