@@ -290,6 +290,8 @@ def test_the_member_s_tier_history_coupons_count_cards_and_orders(world, context
     page.fill("#care-form input[name=note]", "回访购物体验，满意")
     page.click("#care-form button[type=submit]")
     assert "回访购物体验，满意" in page.inner_text("#list-care")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "member.png"), full_page=True)
     # each list on its own page, paged by the gateway's tokens
     page.goto(f"{url}/members/{member.member_id}/orders")
     assert paid.order_id in page.inner_text("#list-orders")
@@ -357,13 +359,13 @@ def test_a_store_manager_refunds_one_line_by_the_checkout_s_figures(world, conte
     assert stored_back * payable == receipt.stored_value_paid_fen * line.payable_fen  # exact, by the figures chosen
     page = sign_in(context, url, "sh.manager")
     page.goto(f"{url}/orders/{paid.order_id}")
-    page.fill("#refund-form input[name=qty_1]", "2")  # more than was bought: the gateway says so, beside it
+    page.fill("input[name=qty_1]", "2")  # more than was bought: the gateway says so, beside it
     page.fill("#refund-form input[name=reason]", "顾客退货")
     page.click("#refund")
     assert page.inner_text("[data-field=qty_1]") == "超出该商品可退数量。"
-    assert page.input_value("#refund-form input[name=qty_1]") == "2"  # the form as it was filled
+    assert page.input_value("input[name=qty_1]") == "2"  # the form as it was filled
     assert page.input_value("#refund-form input[name=reason]") == "顾客退货"
-    page.fill("#refund-form input[name=qty_1]", "1")
+    page.fill("input[name=qty_1]", "1")
     sent_id = page.input_value("#refund-form input[name=request_id]")
     csrf = page.input_value("#refund-form input[name=csrf_token]")
     page.click("#refund")
