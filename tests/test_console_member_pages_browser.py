@@ -83,6 +83,12 @@ def world(chain, member_service, wallet_service, campaign_service):
     )
     # a tier assigned by HQ through the gateway: the tier history's entry
     tiers = Stubs(member_service.channel).tier
+    tiers.CreateTier(
+        tier_pb2.CreateTierRequest(
+            request_id=rid(),
+            tier=tier_pb2.Tier(name="银卡", rank=20, price_rate_bp=10_000, points_multiplier_bp=10_000),
+        )
+    )
     gold = tiers.CreateTier(
         tier_pb2.CreateTierRequest(
             request_id=rid(),
@@ -276,6 +282,15 @@ def test_the_member_s_tier_history_coupons_count_cards_and_orders(world, context
     assert page.inner_text("#member-tier") == "金卡"
     tiers = page.inner_text("#list-tiers")
     assert "金卡" in tiers and "老客户回馈" in tiers
+    # a tier given by hand, with why: the history's newest entry, by the person
+    page.select_option("#tier-form select[name=tier_id]", label="银卡")
+    page.fill("#tier-form input[name=end_date]", "2099-12-31")
+    page.fill("#tier-form input[name=reason]", "门店活动保级")
+    page.click("#tier-form button[type=submit]")
+    page.wait_for_selector("#member-tier")
+    assert page.inner_text("#member-tier") == "银卡"
+    newest = page.locator("#list-tiers tbody tr").first.inner_text()
+    assert "金卡" in newest and "银卡" in newest and "门店活动保级" in newest
     coupons = page.inner_text("#list-coupons")
     assert "华东5元券" in coupons and "可用" in coupons
     count_cards = page.inner_text("#list-count-cards")

@@ -2,8 +2,8 @@
 their cards, tier and its history, stored value statement, points history, coupons,
 count cards, orders and care contacts (each list paged by the gateway's tokens on a page
 of its own); cards reported lost or found, frozen or unfrozen, replaced (补卡); the
-profile edited (UpdateMember: the gateway's audit trail names the person); a care
-contact recorded.
+profile edited (UpdateMember: the gateway's audit trail names the person); a tier
+given by hand; a care contact recorded.
 
 Every read and change goes through the gateway's scope: a member outside the person's
 node is refused there, whatever the URL; the console decides only which forms to show."""
@@ -341,6 +341,8 @@ async def _profile(request: Request, member_id: str, error: str = "", status: in
             "replaced": shown.pop("replaced", None),
             "may_freeze": is_hq_admin(me),
             "may_change": role_name(me) not in ("FINANCE", "MARKETING"),  # read-only roles: no forms
+            "may_assign_tier": role_name(me) in ("REGIONAL_MANAGER", "HQ_ADMIN"),
+            "tier_choices": names,
             "care_channels": {k: word(care_pb2.CareChannel, v) for k, v in CARE_CHANNELS.items()},
             "care_topics": {k: word(care_pb2.CareTopic, v) for k, v in CARE_TOPICS.items()},
             "new_request_id": request_id,  # each form its own, chosen as it is rendered
@@ -431,6 +433,35 @@ async def record_care(request: Request) -> Response:
         fields = {name.removeprefix("contact."): text for name, text in refusal.fields.items()}
         return await _profile(request, member_id, refusal.message, 400, fields=fields)
     return RedirectResponse(f"/members/{member_id}#care", status_code=303)
+
+
+async def assign_tier(request: Request) -> Response:
+    """A tier given by hand (AssignTier: HQ, or the member's region), with why and, if
+    given, the last day it is held; the tier history keeps it."""
+    _, form = await posted(request)
+    member_id = request.path_params["member_id"][:40]
+    ask = tier_pb2.AssignTierRequest(
+        request_id=form_request_id(form),
+        member_id=member_id,
+        tier_id=str(form.get("tier_id", ""))[:40],
+        reason=str(form.get("reason", "")).strip()[:256],
+    )
+    fields: dict[str, str] = {}
+    end_text = str(form.get("end_date", "")).strip()
+    if end_text:
+        try:
+            end = date.fromisoformat(end_text)
+            ask.end_date.CopyFrom(date_pb2.Date(year=end.year, month=end.month, day=end.day))
+        except ValueError:
+            fields["end_date"] = "日期格式为 YYYY-MM-DD。"
+    if fields:
+        return await _profile(request, member_id, "请改正标出的内容。", 400, fields=fields)
+    gw = gateway(request)
+    try:
+        await gw.call(gw.tiers.AssignTier, ask, token(request))
+    except Refusal as refusal:
+        return await _profile(request, member_id, refusal.message, 400, fields=dict(refusal.fields))
+    return RedirectResponse(f"/members/{member_id}#tiers", status_code=303)
 
 
 # Editing the profile: UpdateMember with the fields that changed in its mask; the
@@ -573,6 +604,7 @@ ROUTES = [
     Route("/members/{member_id}/cards", card_action, methods=["POST"]),
     Route("/members/{member_id}/cards/replace", replace_card, methods=["POST"]),
     Route("/members/{member_id}/care", record_care, methods=["POST"]),
+    Route("/members/{member_id}/tier", assign_tier, methods=["POST"]),
     Route("/members/{member_id}/edit", edit_form, methods=["GET"]),
     Route("/members/{member_id}/edit", edit, methods=["POST"]),
     Route("/members/{member_id}/audit", audit, methods=["GET"]),
