@@ -291,6 +291,7 @@ def test_the_member_s_tier_history_coupons_count_cards_and_orders(world, context
     assert page.inner_text("#member-tier") == "银卡"
     newest = page.locator("#list-tiers tbody tr").first.inner_text()
     assert "金卡" in newest and "银卡" in newest and "门店活动保级" in newest
+    assert NAMES["east.manager"] in newest  # the tier service's trail names the person, and the page their name
     coupons = page.inner_text("#list-coupons")
     assert "华东5元券" in coupons and "可用" in coupons
     count_cards = page.inner_text("#list-count-cards")
@@ -304,7 +305,8 @@ def test_the_member_s_tier_history_coupons_count_cards_and_orders(world, context
     page.select_option("#care-form select[name=topic]", "follow_up")
     page.fill("#care-form input[name=note]", "回访购物体验，满意")
     page.click("#care-form button[type=submit]")
-    assert "回访购物体验，满意" in page.inner_text("#list-care")
+    recorded = page.locator("#list-care tbody tr").first.inner_text()
+    assert "回访购物体验，满意" in recorded and NAMES["east.manager"] in recorded
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "member.png"), full_page=True)
     # each list on its own page, paged by the gateway's tokens

@@ -126,6 +126,29 @@ async def _tier_names(request: Request) -> dict[str, str]:
     return {t.tier_id: t.name for t in answer.tiers}
 
 
+async def _fetch_people(request: Request) -> dict[str, str]:
+    gw = gateway(request)
+    try:
+        answer = await gw.call(
+            gw.gateway.ListPersons,
+            pb.ListPersonsRequest(org_path=request.state.me.org_path, page_size=500),
+            token(request),
+        )
+    except Refusal:
+        return {}
+    return {f"person:{p.person_id}": p.name for p in answer.persons}
+
+
+async def _people(request: Request) -> dict[str, str]:
+    """The names of the persons under the person's node, by the operator id the
+    services' trails name them with ("person:<id>"), read once per page; another
+    node's person, or a key, is shown by its id."""
+    found = getattr(request.state, "people", None)
+    if found is None:
+        found = request.state.people = asyncio.ensure_future(_fetch_people(request))
+    return await found
+
+
 async def list_entries(request: Request, member_id: str, size: int, page_token: str) -> Listed:
     gw = gateway(request)
     answer = await gw.call(
@@ -170,13 +193,14 @@ async def list_points(request: Request, member_id: str, size: int, page_token: s
 
 async def list_tiers(request: Request, member_id: str, size: int, page_token: str) -> Listed:
     gw = gateway(request)
-    answer, names = await asyncio.gather(
+    answer, names, people = await asyncio.gather(
         gw.call(
             gw.tiers.ListTierHistory,
             tier_pb2.ListTierHistoryRequest(member_id=member_id, page_size=size, page_token=page_token),
             token(request),
         ),
         _tier_names(request),
+        _people(request),
     )
     rows = [
         [
@@ -184,7 +208,7 @@ async def list_tiers(request: Request, member_id: str, size: int, page_token: st
             names.get(c.from_tier_id, c.from_tier_id) or "—",
             names.get(c.to_tier_id, c.to_tier_id) or "—",
             c.reason,
-            c.operator_id,
+            people.get(c.operator_id, c.operator_id),
         ]
         for c in answer.tier_changes
     ]
@@ -258,10 +282,13 @@ async def list_orders(request: Request, member_id: str, size: int, page_token: s
 
 async def list_care(request: Request, member_id: str, size: int, page_token: str) -> Listed:
     gw = gateway(request)
-    answer = await gw.call(
-        gw.care.ListCareContacts,
-        care_pb2.ListCareContactsRequest(member_id=member_id, page_size=size, page_token=page_token),
-        token(request),
+    answer, people = await asyncio.gather(
+        gw.call(
+            gw.care.ListCareContacts,
+            care_pb2.ListCareContactsRequest(member_id=member_id, page_size=size, page_token=page_token),
+            token(request),
+        ),
+        _people(request),
     )
     rows = [
         [
@@ -269,7 +296,7 @@ async def list_care(request: Request, member_id: str, size: int, page_token: str
             word(care_pb2.CareChannel, c.channel),
             word(care_pb2.CareTopic, c.topic),
             c.note,
-            c.operator_id,
+            people.get(c.operator_id, c.operator_id),
         ]
         for c in answer.contacts
     ]
