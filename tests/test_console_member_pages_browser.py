@@ -229,6 +229,14 @@ def test_a_regional_manager_replaces_a_card_and_the_old_one_finds_the_member_no_
         )
     )
     assert states == {old_card: "已换卡", new_card: "正常"}
+    assert old_card not in page.locator("#replace-form select[name=card_number]").inner_text()
+    # a replaced card is lost no more: the card service's refusal, in its words
+    page.select_option("#card-form select[name=card_number]", old_card)
+    page.select_option("#card-form select[name=action]", "lost")
+    page.fill("#card-form input[name=reason]", "再次挂失")
+    page.click("#card-form button[type=submit]")
+    assert page.inner_text("#member-error")
+    assert page.locator("#cards tr", has_text=old_card).locator(".card-state").inner_text() == "已换卡"
     # the old card finds the member no more, at a till or in the console; the new one does
     with pytest.raises(grpc.RpcError) as caught:
         stub.LookupMember(pb.LookupMemberRequest(card_number=old_card), metadata=as_(world["terminal"]))

@@ -408,8 +408,9 @@ async def card_action(request: Request) -> Response:
             message(request_id=form_request_id(form), card_number=str(form.get("card_number", ""))[:32], reason=reason),
             token(request),
         )
-    except Refusal as refusal:
-        return await _profile(request, member_id, refusal.message, 400)
+    except Refusal as refusal:  # beside the card action form's fields (the replace form has its own)
+        fields = {f"action_{name}": text for name, text in refusal.fields.items()}
+        return await _profile(request, member_id, refusal.message, 400, fields=fields)
     return RedirectResponse(f"/members/{member_id}", status_code=303)
 
 
