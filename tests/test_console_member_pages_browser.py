@@ -5,7 +5,8 @@ tier history, coupons, count cards and orders, records a care contact and search
 orders; a store manager refunds one line of an order, the money going back as the
 checkout's figures say, to the fen, and a second send of the same form moves nothing
 twice; a read-only person and a regional manager are refused a refund by the gateway;
-another region's member is refused by URL."""
+another region's member is refused by URL; a search's filters go on with the
+gateway's page tokens."""
 
 import tempfile
 
@@ -162,6 +163,7 @@ def world(chain, member_service, wallet_service, campaign_service):
     assert paid.state == pb.ORDER_STATE_PAID, paid.refusal_reason
     console = ConsoleThread(stub.address)
     yield {
+        "south_terminal": south_terminal,
         "stub": stub,
         "hq_key": hq_key,
         "terminal": terminal,
@@ -480,3 +482,34 @@ def test_another_region_s_member_and_order_are_refused_by_url(world, context):
     south_page.goto(f"{url}/orders?member={member.member_id}")
     assert south_page.inner_text("#orders tbody") == "暂无订单"
     other.close()
+
+
+def test_the_orders_searched_page_on_with_their_filters(world, context):
+    stub, south, url = world["stub"], world["south"], world["console"].url
+    taken = [
+        stub.Checkout(
+            pb.CheckoutRequest(
+                request_id=rid(),
+                member_id=south.member_id,
+                lines=[pb.CheckoutLine(line_id="1", sku="rice", quantity=1, unit_price_fen=(i + 1) * 1_00)],
+                tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=(i + 1) * 1_00)],
+            ),
+            metadata=as_(world["south_terminal"]),
+        ).order_id
+        for i in range(21)
+    ]
+    page = sign_in(context, url, "gz.manager")
+    page.goto(f"{url}/orders?state=paid")
+    page.fill("#order-search input[name=member]", south.phone)
+    page.fill("#order-search input[name=start]", "2026-01-01")
+    page.fill("#order-search input[name=end]", "2099-12-31")
+    page.click("#order-search button[type=submit]")
+    first = page.locator("#orders td:first-child a").all_inner_texts()
+    assert first == list(reversed(taken))[:20]
+    page.click("#next-page")  # the filters go on with the gateway's token
+    assert page.input_value("#order-search input[name=member]") == south.phone
+    assert page.locator("#orders td:first-child a").all_inner_texts() == [taken[0]]
+    assert page.query_selector("#next-page") is None
+    page.click("nav.tabs >> text=待处理")  # another state: the filters kept, none needs attention
+    assert page.input_value("#order-search input[name=member]") == south.phone
+    assert page.inner_text("#orders tbody") == "暂无订单"
