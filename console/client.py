@@ -14,9 +14,9 @@ from grpc_status import rpc_status
 
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import card_pb2_grpc, member_pb2_grpc, org_pb2_grpc, tier_pb2_grpc
+from huiyuan.member.v1 import card_pb2_grpc, care_pb2_grpc, member_pb2_grpc, org_pb2_grpc, tier_pb2_grpc
 from huiyuan.points.v1 import points_pb2_grpc
-from huiyuan.wallet.v1 import wallet_pb2_grpc
+from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2_grpc
 
 TIMEOUT_S = 10.0
 EXPORT_TIMEOUT_S = 120.0
@@ -43,6 +43,21 @@ FIELD_WORDS = {
     "RATE_INVALID": "折扣须在 0.01% 到 99.99% 之间。",
     "STEPS_NOT_ASCENDING": "门槛须逐级递增。",
     "SCHEDULE_INVALID": "结束日期须晚于开始日期。",
+    "NAME_TOO_LONG": "姓名最多 64 个字。",
+    "NAME_INVALID": "姓名含有不可用的字符。",
+    "DATE_INVALID": "日期不存在。",
+    "DATE_OUT_OF_RANGE": "日期超出范围。",
+    "TOO_MANY_TAGS": "标签最多 20 个。",
+    "TAG_INVALID": "标签为 1–16 个字，不含逗号。",
+    "PHONE_ALREADY_REGISTERED": "该手机号已注册为其他会员。",
+    "QUANTITY_INVALID": "数量须为 1 或以上。",
+    "REFUND_EXCEEDS_ORDER": "超出该商品可退数量。",
+    "LINE_NOT_IN_ORDER": "订单中没有该商品。",
+    "PERIOD_INVALID": "结束日期须不早于开始日期。",
+    "CARD_NUMBER_TAKEN": "该卡号已被使用。",
+    "CARD_NUMBER_INVALID": "卡号为 8–20 位数字。",
+    "REASON_REQUIRED": "请填写原因。",
+    "NOTE_TOO_LONG": "记录最多 500 字。",
 }
 
 
@@ -107,6 +122,8 @@ class Gateway:
         self.org = org_pb2_grpc.OrgServiceStub(self.channel)
         self.wallet = wallet_pb2_grpc.WalletServiceStub(self.channel)
         self.points = points_pb2_grpc.PointsServiceStub(self.channel)
+        self.care = care_pb2_grpc.CareServiceStub(self.channel)
+        self.count_cards = count_card_pb2_grpc.CountCardServiceStub(self.channel)
 
     async def close(self) -> None:
         if self.channel is not None:

@@ -566,6 +566,23 @@ def test_the_back_office_lists_its_orders_newest_first_and_settles_only_what_nee
     )  # one till's orders
     assert [o.order_id for o in till.orders] == [p.order_id for p in reversed(paid)]
     assert stub.ListOrders(pb.ListOrdersRequest(org_path=f"{STORE}/pos-9"), metadata=as_(manager)).orders == []
+    # a member's orders, of a period: from the second order's time to the third's (excluded)
+    mine = stub.ListOrders(
+        pb.ListOrdersRequest(member_id=member_id, state=pb.ORDER_STATE_PAID, page_size=500), metadata=as_(manager)
+    )
+    assert {p.order_id for p in paid} <= {o.order_id for o in mine.orders}
+    assert {o.member_id for o in mine.orders} == {member_id}
+    nobody = "m_" + "5" * 26  # no order of theirs (the role matrix checks out "m_777...")
+    assert stub.ListOrders(pb.ListOrdersRequest(member_id=nobody), metadata=as_(manager)).orders == []
+    between = pb.ListOrdersRequest(
+        member_id=member_id, start_time=first.orders[1].create_time, end_time=first.orders[0].create_time, page_size=1
+    )
+    in_period = stub.ListOrders(between, metadata=as_(manager))
+    assert [o.order_id for o in in_period.orders] == [paid[1].order_id] and not in_period.next_page_token
+    backwards = pb.ListOrdersRequest(start_time=first.orders[0].create_time, end_time=first.orders[1].create_time)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ListOrders(backwards, metadata=as_(manager))
+    assert refusal_of(caught.value)[2] == {"end_time": "PERIOD_INVALID"}
     refused = stub.ListOrders(
         pb.ListOrdersRequest(org_path="hq/east", state=pb.ORDER_STATE_REFUSED, page_size=1),
         metadata=as_(issue(stub, hq_key, "hq/east", pb.ROLE_REGIONAL_MANAGER).api_key),

@@ -91,6 +91,7 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": CONFIGURERS,
+    "/huiyuan.campaign.v1.CampaignService/ListMemberCoupons": BACK_OFFICE,
     "/huiyuan.member.v1.CareService/RecordCareContact": BACK_OFFICE,
     "/huiyuan.member.v1.CareService/ListCareContacts": BACK_OFFICE,
     "/huiyuan.wallet.v1.CountCardService/CreateCountCardPlan": CONFIGURERS,

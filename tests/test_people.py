@@ -88,7 +88,14 @@ def test_hq_creates_a_person_who_signs_in_and_is_named_in_the_audit_trail(chain)
     entries = stub.ListAuditEntries(
         pb.ListAuditEntriesRequest(target_id=created.campaign_id), metadata=as_(hq_key)
     ).entries
-    assert [(e.key_id, e.operator_id) for e in entries] == [(person.person_id, f"person:{person.person_id}")]
+    assert [(e.key_id, e.operator_id, e.operator_name) for e in entries] == [
+        (person.person_id, f"person:{person.person_id}", person.name)
+    ]
+    stub.IssueApiKey(
+        pb.IssueApiKeyRequest(request_id=rid(), org_path="hq/east", role=pb.ROLE_REGIONAL_MANAGER), metadata=as_(hq_key)
+    )
+    keyed = stub.ListAuditEntries(pb.ListAuditEntriesRequest(method="IssueApiKey"), metadata=as_(hq_key)).entries
+    assert keyed and {e.operator_name for e in keyed} == {""}  # a key names no person
 
     # out of the region: as a regional manager's key
     assert code_and_reason(stub.ListPersons, pb.ListPersonsRequest(org_path="hq/south"), token)[0] == (

@@ -2,9 +2,10 @@
 gateway's GetSelf), the CSRF token of their forms."""
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.requests import Request
 
 from console.app import NeedLogin
@@ -48,6 +49,36 @@ def today(request: Request) -> date:
 
 def request_id() -> str:
     return str(uuid.uuid4())
+
+
+def form_request_id(form) -> str:
+    """The request_id a form was rendered with (a hidden field, chosen once per render),
+    so that the form sent twice - a double click, a reload of the answer - is the same
+    request to the gateway, which answers it again and moves nothing twice; a new one if
+    the form carries none or a forged one."""
+    given = str(form.get("request_id", ""))
+    try:
+        return str(uuid.UUID(given))
+    except ValueError:
+        return request_id()
+
+
+def in_chain_zone(request: Request, day: date, end: bool = False):
+    """The start of a business day (or of the next one, for a period's end) in the
+    chain's time zone, as a protobuf Timestamp."""
+    zone = ZoneInfo(request.app.state.settings.chain_time_zone)
+    moment = datetime.combine(day + timedelta(days=1) if end else day, time.min, zone)
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def local_time(request: Request, stamp) -> str:
+    """A protobuf Timestamp as the chain's local time, to the minute."""
+    if not stamp.seconds and not stamp.nanos:
+        return ""
+    zone = ZoneInfo(request.app.state.settings.chain_time_zone)
+    return stamp.ToDatetime(tzinfo=ZoneInfo("UTC")).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def role_name(me: pb.GetSelfResponse) -> str:

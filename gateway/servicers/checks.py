@@ -1,7 +1,8 @@
 """The shape of the gateway's requests: field violations, before any use case runs."""
 
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from gateway.domain.callers import Caller
 from gateway.use_cases import tenders
@@ -168,15 +169,33 @@ def export(v: Violations, request: pb.ExportOrdersRequest):
     return node, start, end, state, files.check_format(v, request.format)
 
 
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders ListOrders lists under its node: of a state, a member, a period."""
+
+    state: str | None = None
+    member_id: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+
+
 def order_list(v: Violations, request: pb.ListOrdersRequest, caller: Caller):
-    """(node, state or None, page size, page position, fingerprint) of ListOrders."""
+    """(node, OrderFilter, page size, page position, fingerprint) of ListOrders; the
+    token holds to its filters (AIP-158: a page token of other filters is refused)."""
     node = check_org_path(v, request.org_path, "org_path", required=False) or caller.org_path
     state = enum_name(pb.OrderState, "ORDER_STATE", request.state)
     v.check(request.state == 0 or state is not None, "state", "STATE_INVALID", "unknown order state")
+    v.check(len(request.member_id) <= 40, "member_id", "MEMBER_ID_INVALID", "member_id is an id, not a text")
+    start = from_timestamp(request.start_time) if request.HasField("start_time") else None
+    end = from_timestamp(request.end_time) if request.HasField("end_time") else None
+    v.check(start is None or end is None or start < end, "end_time", "PERIOD_INVALID", "end_time is after start_time")
     size = pagination.page_size(request.page_size, 50, 500, v)
-    fingerprint = pagination.fingerprint(node, state)
+    wanted = OrderFilter(state, request.member_id, start, end)
+    fingerprint = pagination.fingerprint(
+        node, state, request.member_id, start.isoformat() if start else "", end.isoformat() if end else ""
+    )
     before = pagination.decode(request.page_token, fingerprint, v)
-    return node, state, size, before, fingerprint
+    return node, wanted, size, before, fingerprint
 
 
 def audit_list(v: Violations, request: pb.ListAuditEntriesRequest, caller: Caller):

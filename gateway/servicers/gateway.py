@@ -132,9 +132,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def ListOrders(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)
         v = Violations()
-        node, state, size, before, fingerprint = checks.order_list(v, request, caller)
+        node, wanted, size, before, fingerprint = checks.order_list(v, request, caller)
         v.raise_if_any()
-        return await orders.list_orders(self.database, caller, node, state, size, before, fingerprint)
+        return await orders.list_orders(self.database, caller, node, wanted, size, before, fingerprint)
 
     async def SettleOrder(self, request, context):
         caller = await self.auth.caller(context, BACK_OFFICE_ROLES, request)

@@ -205,6 +205,9 @@ ROUTES: dict[str, Route] = {
     ),
     # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": ISSUE_COUPONS,
+    # A member's coupons (used and expired too), for the offices that see the member:
+    # the member's file, as their statement is.
+    f"{_CAMPAIGN}ListMemberCoupons": Route("campaign", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     # 付费会员 (issue 40, paid membership): plans are HQ's and offered at every till; a
     # term paid online is bought by HQ's integration (at a till it is a checkout line);
     # a manager refunds what is left of a member's terms; the unearned revenue and the

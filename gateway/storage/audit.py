@@ -5,7 +5,7 @@ import functools
 
 from sqlalchemy import or_, select
 
-from gateway.storage.tables import MAX_TARGET_ID, audit_entries  # noqa: F401 - the longest target_id kept
+from gateway.storage.tables import MAX_TARGET_ID, audit_entries, persons  # noqa: F401 - the longest target_id kept
 from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, under
 
 
@@ -28,9 +28,14 @@ async def page(
 ) -> list:
     """Entries acted on under node or made by a key under it, newest first, older than
     before (an entry id), filtered by whichever of the rest is given; a method without
-    its leading "/" is a method of any service."""
+    its leading "/" is a method of any service. Each row carries the name of the person
+    who made it (operator_name; None for a key): a session's key_id is its person's id."""
     t = audit_entries
-    query = select(t).where(or_(under(t.c.target_path, node), under(t.c.org_path, node)))
+    query = (
+        select(t, persons.c.name.label("operator_name"))
+        .select_from(t.outerjoin(persons, persons.c.person_id == t.c.key_id))
+        .where(or_(under(t.c.target_path, node), under(t.c.org_path, node)))
+    )
     if key_id:
         query = query.where(t.c.key_id == key_id)
     if method:

@@ -107,11 +107,28 @@ def of_node(node: str):
     return under(orders.c.org_path, node)
 
 
-async def page(tx: Transaction, node: str, state: str | None, before: str | None, limit: int) -> list:
-    """Newest first: order ids sort by creation time, so the id is the page position."""
+async def page(
+    tx: Transaction,
+    node: str,
+    state: str | None,
+    before: str | None,
+    limit: int,
+    *,
+    member_id: str = "",
+    start=None,
+    end=None,
+) -> list:
+    """Newest first: order ids sort by creation time, so the id is the page position.
+    A member's orders are read on their own index (ix_orders_member_id_order_id)."""
     query = select(orders).where(of_node(node))
     if state:
         query = query.where(orders.c.state == state)
+    if member_id:
+        query = query.where(orders.c.member_id == member_id)
+    if start:
+        query = query.where(orders.c.create_time >= start)
+    if end:
+        query = query.where(orders.c.create_time < end)
     if before:
         query = query.where(orders.c.order_id < before)
     return (await tx.execute(query.order_by(orders.c.order_id.desc()).limit(limit))).all()

@@ -77,6 +77,7 @@ orders = Table(
     Index("ix_orders_state_update_time", "state", "update_time"),
     Index("ix_orders_store_path_order_id", "store_path", "order_id"),
     Index("ix_orders_store_path_create_time", "store_path", "create_time"),
+    Index("ix_orders_member_id_order_id", "member_id", "order_id"),  # a member's orders, newest first
 )
 
 # A saga's log, by the saga's id (an order's, or a refund's) and step: what its first

@@ -4,7 +4,7 @@ Every change the gateway passes through to a service (servicers/passthrough.py: 
 calls whose request has a request_id) and its own changes (RegisterMember,
 IssueApiKey, RevokeApiKey, SettleOrder, BatchTopUp, IssueSegmentCoupons) are recorded
 once they succeed: who (the key, its role and node, and the operator id the services'
-trails name: "key:<id>" now, a person's id once people sign in), when, what the change
+trails name: "key:<id>", or "person:<id>" for a person's session), when, what the change
 acted on (target_id, and target_path: its org node, for scope) and what was asked (the
 request as JSON, without its secrets, request_id and actor; a file as its size and
 SHA-256). What changed is what was asked, with its update mask where it has one: the
@@ -172,6 +172,7 @@ def _entry(row) -> pb.AuditEntry:
         request_id=row.request_id,
         target_id=row.target_id,
         target_path=row.target_path,
+        operator_name=row.operator_name or "",
     )
     found.change.update(row.change)
     return found

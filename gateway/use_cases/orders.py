@@ -67,12 +67,22 @@ async def get_order(database: Database, caller: Caller, order_id: str) -> pb.Ord
 
 
 async def list_orders(
-    database: Database, caller: Caller, node: str, state: str | None, size: int, before, fingerprint: str
+    database: Database, caller: Caller, node: str, wanted, size: int, before, fingerprint: str
 ) -> pb.ListOrdersResponse:
-    """The orders under node (checked: servicers/checks.py), newest first, a page."""
+    """The orders under node that wanted selects (checks.OrderFilter; both checked:
+    servicers/checks.py), newest first, a page."""
     if not caller.covers(node):
         raise denied()
     async with database.reading() as tx:
-        rows = await orders.page(tx, node, state, before[0] if before else None, size + 1)
+        rows = await orders.page(
+            tx,
+            node,
+            wanted.state,
+            before[0] if before else None,
+            size + 1,
+            member_id=wanted.member_id,
+            start=wanted.start,
+            end=wanted.end,
+        )
         page, token = pagination.next_page(rows, size, lambda row: [row.order_id], fingerprint)
         return pb.ListOrdersResponse(orders=await _views(tx, page), next_page_token=token)

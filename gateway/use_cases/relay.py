@@ -141,7 +141,9 @@ def actor(key_id: str, org_path: str) -> actor_pb2.Actor:
 
 
 def actor_of(caller: Caller) -> actor_pb2.Actor:
-    return actor(caller.key_id, caller.org_path)
+    """The caller as the services' trails name it: a person as "person:<id>" (the
+    gateway's trail names them so too), a key as "key:<id>"."""
+    return actor_pb2.Actor(operator_id=caller.operator_id, org_path=caller.org_path)
 
 
 def derived_id(key_id: str, request_id: str, step: str) -> str:
