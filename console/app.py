@@ -68,7 +68,18 @@ def templates() -> Environment:
 
 
 def build(settings: Settings) -> Starlette:
-    from console.pages import auth, campaigns, dashboard, members, orders, org, reports
+    from console.pages import (
+        auth,
+        campaigns,
+        coupons,
+        dashboard,
+        loyalty_rules,
+        members,
+        orders,
+        org,
+        packages,
+        reports,
+    )
 
     gateway = Gateway(settings.gateway_address)
 
@@ -112,6 +123,9 @@ def build(settings: Settings) -> Starlette:
         *members.ROUTES,
         *orders.ROUTES,
         *campaigns.ROUTES,
+        *coupons.ROUTES,
+        *packages.ROUTES,
+        *loyalty_rules.ROUTES,
         *org.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -1,0 +1,286 @@
+"""The console's 营销 configuration in Chromium, against the real gateway and services (on
+SQLite): HQ's marketing person makes a coupon template, counts a saved segment and gives
+its members the coupon (once, however often the form is sent); makes a top-up package
+that a till's top-up then earns to the fen; sets a points rule and an offset policy
+that the next checkout earns and pays by; a refusal of the wallet shown beside its
+field in its zh-CN words; a store manager sees the chain's rules and changes none of
+them, by URL either."""
+
+import re
+import tempfile
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+from huiyuan.gateway.v1 import gateway_pb2 as pb
+from huiyuan.member.v1 import member_pb2, segment_pb2, segment_pb2_grpc
+from huiyuan.points.v1 import points_pb2, points_pb2_grpc
+from tests.console_support import SCREENSHOTS, ConsoleThread, chromium_or_skip
+from tests.support import STORE, Stubs, card_type, new_phone, rid
+from tests.test_gateway import as_, chain, issue  # noqa: F401 - the fixture
+
+PASSWORD = "Console123"
+
+
+@pytest.fixture(params=["sqlite"], scope="module")
+def database_url(request):
+    """Once, on SQLite, as tests/test_console_browser.py: what is held to is the console
+    and the gateway's answers."""
+    yield f"sqlite:///{tempfile.mkdtemp()}/member.db"
+
+
+def person(stub, hq_key, login, org_path, role):
+    stub.CreatePerson(
+        pb.CreatePersonRequest(
+            request_id=rid(),
+            person=pb.Person(login=login, name=login, phone="13900139000", org_path=org_path, role=role),
+            initial_password=PASSWORD,
+        ),
+        metadata=as_(hq_key),
+    )
+
+
+@pytest.fixture(scope="module")
+def world(chain, member_service, points_service, campaign_service):
+    """People (HQ's marketing, a store manager), a till, a member with points, three
+    members registered after `since` and a saved segment of them; the console."""
+    stub, hq_key = chain
+    person(stub, hq_key, "hq.marketing", "hq", pb.PERSON_ROLE_MARKETING)
+    person(stub, hq_key, "sh001.manager", STORE, pb.PERSON_ROLE_STORE_MANAGER)
+    terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
+    kind = card_type(Stubs(member_service.channel))
+
+    def register(name):
+        return stub.RegisterMember(
+            pb.RegisterMemberRequest(
+                request_id=rid(), member=member_pb2.Member(name=name, phone=new_phone()), card_type_id=kind
+            ),
+            metadata=as_(terminal),
+        )
+
+    buyer = register("积分会员")
+    points_pb2_grpc.PointsServiceStub(points_service.channel).Grant(
+        points_pb2.GrantRequest(
+            request_id=rid(), member_id=buyer.member.member_id, points=1_000, source=points_pb2.LOT_SOURCE_SIGN_UP
+        )
+    )
+    since = Timestamp()
+    since.GetCurrentTime()
+    newcomers = [register(f"新会员{i}").member.member_id for i in range(3)]
+    segment = (
+        segment_pb2_grpc.SegmentServiceStub(stub.channel)
+        .CreateSegment(
+            segment_pb2.CreateSegmentRequest(
+                request_id=rid(),
+                segment=segment_pb2.Segment(
+                    org_path="hq/east",
+                    name="本周新会员",
+                    criteria=segment_pb2.SegmentCriteria(filter=member_pb2.MemberFilter(registered_after=since)),
+                ),
+            ),
+            metadata=as_(hq_key),
+        )
+        .segment
+    )
+    console = ConsoleThread(stub.address)
+    yield stub, terminal, buyer, newcomers, segment, console
+    console.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser):
+    opened = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    opened.on("weberror", lambda error: errors.append(str(error.error)))
+    opened.errors = errors  # type: ignore[attr-defined]
+    yield opened
+    opened.close()
+
+
+def sign_in(context, url, login):
+    page = context.new_page()
+    page.goto(f"{url}/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#who")
+    return page
+
+
+def held(campaign_service, member_id):
+    stub = campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+    return [
+        c.template_id
+        for c in stub.ListMemberCoupons(campaign_pb2.ListMemberCouponsRequest(member_id=member_id)).coupons
+    ]
+
+
+def test_marketing_makes_a_coupon_counts_a_segment_and_gives_each_member_one(world, context, campaign_service):
+    _, _, buyer, newcomers, segment, console = world
+    page = sign_in(context, console.url, "hq.marketing")
+    page.click("header nav >> text=营销")
+    page.click("#marketing-tabs >> text=优惠券")
+    page.fill("#template-form input[name=name]", "满50减5元券")
+    page.fill("#template-form input[name=amount]", "5")
+    page.fill("#template-form input[name=threshold]", "3")  # below its amount: the campaign service refuses
+    page.click("#template-form button[type=submit]")
+    assert page.inner_text("[data-field=threshold]") == "使用门槛须不低于面额。"
+    assert page.input_value("#template-form input[name=name]") == "满50减5元券"  # shown again as it was filled
+    page.fill("#template-form input[name=threshold]", "50")
+    page.click("#template-form button[type=submit]")
+    page.wait_for_selector("#template-name")
+    template_id = page.inner_text("#template-id")
+    assert page.inner_text("#template-terms") == "满 ¥50.00 减 ¥5.00"
+
+    page.select_option("#count-form select[name=segment_id]", segment.segment_id)
+    page.click("#count")
+    assert page.inner_text("#member-count") == "3"
+    assert [held(campaign_service, m) for m in newcomers] == [[], [], []]  # counted: nothing issued
+    form = {
+        "csrf_token": page.input_value("#issue-form input[name=csrf_token]"),
+        "request_id": page.input_value("#issue-form input[name=request_id]"),
+        "segment_id": segment.segment_id,
+    }
+    assert page.inner_text("#issue") == "向 3 位会员发放"
+    page.click("#issue")
+    assert page.inner_text("#issued-count") == "3"
+    # the same form sent again (a double click, a reload): the same issue, done once
+    again = context.request.post(f"{console.url}/coupons/{template_id}/issue", form=form)
+    assert again.status == 200 and re.search(r'id="issued-count">3<', again.text())
+    assert [held(campaign_service, m) for m in newcomers] == [[template_id]] * 3
+    assert held(campaign_service, buyer.member.member_id) == []  # not in the segment
+    # the template is found again by its id
+    page.goto(f"{console.url}/coupons?template_id={template_id}")
+    assert page.inner_text("#template-name").startswith("满50减5元券")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "coupon.png"), full_page=True)
+    assert context.errors == []
+
+
+def test_a_top_up_package_made_in_the_console_gives_its_bonus_at_the_till(world, context):
+    stub, terminal, buyer, *_, console = world
+    page = sign_in(context, console.url, "hq.marketing")
+    page.goto(f"{console.url}/packages")
+    page.fill("#package-form input[name=name]", "充100送20")
+    page.select_option("#package-form select[name=org_path]", "hq/east")
+    page.fill("#package-form input[name=threshold0]", "100")
+    page.fill("#package-form input[name=bonus0]", "120")  # more than it loads: the wallet refuses
+    page.fill("#package-form input[name=threshold1]", "-300")  # and a negative amount
+    page.fill("#package-form input[name=bonus1]", "80")
+    page.click("#package-form button[type=submit]")
+    assert "填写有误" in page.inner_text("#form-error")
+    assert page.inner_text("[data-field=bonus0]") == "赠送金额须在 0 到充值金额之间。"
+    assert page.inner_text("[data-field=threshold1]") == "充值金额须大于 0。"
+    page.fill("#package-form input[name=bonus0]", "20")
+    page.fill("#package-form input[name=threshold1]", "300")
+    page.click("#package-form button[type=submit]")
+    row = page.locator("#packages tr", has_text="充100送20")
+    assert row.locator(".steps").inner_text() == "充 ¥100.00 送 ¥20.00；充 ¥300.00 送 ¥80.00"
+
+    topped = stub.TopUp(
+        pb.TopUpRequest(
+            request_id=rid(), member_id=buyer.member.member_id, amount_fen=150_00, tender=pb.TENDER_KIND_CASH
+        ),
+        metadata=as_(terminal),
+    )
+    assert (topped.principal_fen, topped.bonus_fen, topped.stored_value_available_fen) == (150_00, 20_00, 170_00)
+    # ended in the console: the next top-up gets nothing more
+    row.locator("button", has_text="结束").click()
+    page.wait_for_load_state()
+    assert page.locator("#packages tr", has_text="充100送20").count() == 0
+    again = stub.TopUp(
+        pb.TopUpRequest(
+            request_id=rid(), member_id=buyer.member.member_id, amount_fen=100_00, tender=pb.TENDER_KIND_CASH
+        ),
+        metadata=as_(terminal),
+    )
+    assert (again.bonus_fen, again.stored_value_available_fen) == (0, 270_00)
+
+
+def test_a_points_rule_and_offset_policy_set_in_the_console_price_the_next_checkout(world, context):
+    stub, terminal, buyer, *_, console = world
+    page = sign_in(context, console.url, "hq.marketing")
+    page.goto(f"{console.url}/points/offset?node=hq/east")
+    page.select_option("#offset-form select[name=org_path]", "hq/east")
+    page.fill("#offset-form input[name=points_per_yuan]", "10")
+    page.fill("#offset-form input[name=max_share]", "120")  # over 100%: the points service refuses
+    page.click("#offset-form button[type=submit]")
+    assert page.inner_text("[data-field=max_share]") == "抵扣比例须在 0% 到 100% 之间。"
+    page.fill("#offset-form input[name=max_share]", "30")
+    page.click("#offset-form button[type=submit]")
+    assert page.inner_text("#policy-rate") == "10 积分抵 ¥1.00"
+    assert page.inner_text("#policy-share") == "订单应付的 30%"
+
+    page.goto(f"{console.url}/points/rules")
+    page.fill("#rule-form input[name=name]", "华东每元3分")
+    page.select_option("#rule-form select[name=org_path]", "hq/east")
+    page.fill("#rule-form input[name=priority]", "900")
+    page.fill("#rule-form input[name=rate]", "3")
+    page.click("#rule-form button[type=submit]")
+    assert page.locator("#rules tr", has_text="华东每元3分").locator(".earn").inner_text() == "每元 3 分"
+
+    paid = stub.Checkout(
+        pb.CheckoutRequest(
+            request_id=rid(),
+            member_id=buyer.member.member_id,
+            card_number=buyer.card.card_number,
+            points_to_use=300,  # at 10 a yuan, ¥30: the 30% of ¥100 the policy allows
+            lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=1, unit_price_fen=100_00)],
+            tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=70_00)],
+        ),
+        metadata=as_(terminal),
+    )
+    receipt = paid.receipt
+    assert paid.state == pb.ORDER_STATE_PAID
+    assert (receipt.points_used, receipt.points_offset_fen) == (300, 30_00)
+    assert receipt.points_earned == 210  # ¥70 paid in cash, 3 points a yuan
+
+
+def test_a_store_manager_reads_the_chain_s_rules_and_changes_none_even_by_url(world, context, points_service):
+    _, _, _, _, segment, console = world
+    page = sign_in(context, console.url, "sh001.manager")
+    for path, form_id in (
+        ("/packages", "#package-form"),
+        ("/points/rules", "#rule-form"),
+        ("/points/offset", "#offset-form"),
+        ("/coupons", "#template-form"),
+    ):
+        response = page.goto(f"{console.url}{path}")
+        assert response is not None and response.status == 200, path
+        assert page.query_selector(form_id) is None, path  # no form to change them
+    page.goto(f"{console.url}/points/offset")
+    assert "订单应付的" in page.inner_text("#policy-share")  # the policy in force at the store, read
+    csrf = page.input_value("header input[name=csrf_token]")
+    before = points_pb2_grpc.PointsServiceStub(points_service.channel).GetOffsetPolicy(
+        points_pb2.GetOffsetPolicyRequest(org_path="hq")
+    )
+    posts = {
+        "/points/offset": {"org_path": "hq", "points_per_yuan": "1", "max_share": "100"},
+        "/points/rules": {"name": "店长自设", "org_path": "hq", "kind": "base", "priority": "7", "rate": "50"},
+        "/packages": {"name": "店长自设", "org_path": STORE, "threshold0": "1", "bonus0": "1"},
+        "/coupons": {"name": "店长自设", "org_path": STORE, "kind": "fixed", "amount": "1", "valid_days": "1"},
+    }
+    for path, form in posts.items():
+        answer = context.request.post(f"{console.url}{path}", form={"csrf_token": csrf, **form}, max_redirects=0)
+        assert answer.status in (400, 403), path  # the gateway's refusal, shown
+        assert 'id="form-error"' in answer.text(), path
+    after = points_pb2_grpc.PointsServiceStub(points_service.channel).GetOffsetPolicy(
+        points_pb2.GetOffsetPolicyRequest(org_path="hq")
+    )
+    assert after == before
+    page.goto(f"{console.url}/points/rules")
+    assert "店长自设" not in page.inner_text("#rules")
+    page.goto(f"{console.url}/packages")
+    assert "店长自设" not in page.inner_text("#packages")
