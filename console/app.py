@@ -71,14 +71,17 @@ def build(settings: Settings) -> Starlette:
     from console.pages import (
         auth,
         campaigns,
+        count_card_plans,
         coupons,
         dashboard,
+        gifts,
         loyalty_rules,
         members,
         orders,
         org,
         packages,
         reports,
+        tiers,
     )
 
     gateway = Gateway(settings.gateway_address)
@@ -126,6 +129,9 @@ def build(settings: Settings) -> Starlette:
         *coupons.ROUTES,
         *packages.ROUTES,
         *loyalty_rules.ROUTES,
+        *gifts.ROUTES,
+        *count_card_plans.ROUTES,
+        *tiers.ROUTES,
         *org.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -48,6 +48,7 @@ def world(chain, member_service, points_service, campaign_service):
     stub, hq_key = chain
     person(stub, hq_key, "hq.marketing", "hq", pb.PERSON_ROLE_MARKETING)
     person(stub, hq_key, "sh001.manager", STORE, pb.PERSON_ROLE_STORE_MANAGER)
+    person(stub, hq_key, "hq.boss", "hq", pb.PERSON_ROLE_HQ_ADMIN)
     terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
     kind = card_type(Stubs(member_service.channel))
 
@@ -284,3 +285,100 @@ def test_a_store_manager_reads_the_chain_s_rules_and_changes_none_even_by_url(wo
     assert "店长自设" not in page.inner_text("#rules")
     page.goto(f"{console.url}/packages")
     assert "店长自设" not in page.inner_text("#packages")
+
+
+def test_hq_makes_and_edits_a_tier_that_a_top_up_then_reaches_and_marketing_may_not(world, context):
+    stub, terminal, *_, console = world
+    page = sign_in(context, console.url, "hq.boss")
+    page.goto(f"{console.url}/tiers")
+    page.fill("#tier-form input[name=name]", "银卡")
+    page.fill("#tier-form input[name=rank]", "10")
+    page.fill("#tier-form input[name=price_rate]", "0")  # pays nothing: the member service refuses
+    page.fill("#tier-form input[name=upgrade_top_up]", "500")
+    page.click("#tier-form button[type=submit]")
+    assert page.inner_text("[data-field=price_rate]") == "会员价须在 0.01% 到 100% 之间（100 为不打折）。"
+    page.fill("#tier-form input[name=price_rate]", "95")
+    page.fill("#tier-form input[name=multiplier]", "1.5")
+    page.click("#tier-form button[type=submit]")
+    row = page.locator("#tiers tr", has_text="银卡")
+    assert row.locator(".price-rate").inner_text() == "原价的 95%"
+    assert row.locator(".upgrade").inner_text() == "累计充值满 ¥500.00"
+    row.locator("text=修改").click()
+    assert page.input_value("#tier-form input[name=rank]") == "10"
+    page.fill("#tier-form input[name=price_rate]", "90")
+    page.click("#tier-form button[type=submit]")
+    assert page.locator("#tiers tr", has_text="银卡").locator(".price-rate").inner_text() == "原价的 90%"
+
+    member = stub.RegisterMember(
+        pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(name="充值升级", phone=new_phone())),
+        metadata=as_(terminal),
+    ).member
+    topped = stub.TopUp(
+        pb.TopUpRequest(request_id=rid(), member_id=member.member_id, amount_fen=500_00, tender=pb.TENDER_KIND_CASH),
+        metadata=as_(terminal),
+    )
+    assert topped.tier_reached == "银卡"
+    # marketing reads the tiers and changes none: no form, and the gateway refuses the post
+    other = context.browser.new_context()
+    marketing = sign_in(other, console.url, "hq.marketing")
+    marketing.goto(f"{console.url}/tiers")
+    assert "银卡" in marketing.inner_text("#tiers") and marketing.query_selector("#tier-form") is None
+    csrf = marketing.input_value("header input[name=csrf_token]")
+    answer = other.request.post(
+        f"{console.url}/tiers", form={"csrf_token": csrf, "name": "市场自设", "rank": "20"}, max_redirects=0
+    )
+    assert (
+        answer.status == 400
+        and 'id="form-error"' in answer.text()
+        and "市场自设" not in answer.text().split('id="tiers"')[1].split("</table>")[0]
+    )
+    other.close()
+
+
+def test_marketing_stocks_a_gift_and_sells_then_stops_a_count_card_plan(world, context):
+    stub, terminal, *_, console = world
+    page = sign_in(context, console.url, "hq.marketing")
+    page.goto(f"{console.url}/gifts")
+    page.fill("#gift-form input[name=name]", "保温杯")
+    page.fill("#gift-form input[name=points]", "800")
+    page.fill("#gift-form input[name=stock]", "-1")  # refused by the points service
+    page.click("#gift-form button[type=submit]")
+    assert page.inner_text("[data-field=stock]") == "库存不能为负数。"
+    page.fill("#gift-form input[name=stock]", "5")
+    page.click("#gift-form button[type=submit]")
+    row = page.locator("#gifts tr", has_text="保温杯")
+    row.locator("input[name=delta]").fill("10")
+    row.locator("input[name=reason]").fill("到货 10 件")
+    row.locator("button").click()
+    assert page.locator("#gifts tr", has_text="保温杯").locator(".stock").inner_text() == "15"
+    row = page.locator("#gifts tr", has_text="保温杯")
+    row.locator("input[name=delta]").fill("-100")
+    row.locator("input[name=reason]").fill("破损")
+    row.locator("button").click()
+    assert "库存" in page.inner_text("#form-error")
+    assert page.locator("#gifts tr", has_text="保温杯").locator(".stock").inner_text() == "15"
+
+    page.click("#marketing-tabs >> text=次卡")
+    page.fill("#plan-form input[name=name]", "洗车10次卡")
+    page.fill("#plan-form input[name=uses]", "10")
+    page.fill("#plan-form input[name=price]", "-50")  # a negative price: the wallet refuses
+    page.click("#plan-form button[type=submit]")
+    assert "填写有误" in page.inner_text("#form-error")
+    assert page.inner_text("[data-field=price]") == "售价须大于 0。"
+    page.fill("#plan-form input[name=price]", "299")
+    page.click("#plan-form button[type=submit]")
+    assert page.locator("#plans tr", has_text="洗车10次卡").locator(".price").inner_text() == "¥299.00"
+    from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc
+
+    plans = count_card_pb2_grpc.CountCardServiceStub(stub.channel)
+
+    def on_sale():
+        return [
+            p.name
+            for p in plans.ListCountCardPlans(count_card_pb2.ListCountCardPlansRequest(), metadata=as_(terminal)).plans
+        ]
+
+    assert "洗车10次卡" in on_sale()  # at the till
+    page.locator("#plans tr", has_text="洗车10次卡").locator("button", has_text="停售").click()
+    page.wait_for_load_state()
+    assert "洗车10次卡" not in on_sale()
