@@ -382,3 +382,58 @@ def test_marketing_stocks_a_gift_and_sells_then_stops_a_count_card_plan(world, c
     page.locator("#plans tr", has_text="洗车10次卡").locator("button", has_text="停售").click()
     page.wait_for_load_state()
     assert "洗车10次卡" not in on_sale()
+
+
+def test_marketing_makes_a_category_discount_publishes_pauses_it_and_simulates_double_points(world, context):
+    stub, terminal, buyer, *_, console = world
+    page = sign_in(context, console.url, "hq.marketing")
+    page.goto(f"{console.url}/campaigns/new")
+    page.fill("input[name=name]", "咖啡八折")
+    page.select_option("select[name=org_path]", "hq/east")
+    page.select_option("select[name=kind]", "category")
+    page.fill("input[name=rate]", "120")  # over 100%: the campaign service refuses
+    page.fill("input[name=categories]", "coffee")
+    page.click("#campaign-form button[type=submit]")
+    assert page.inner_text("[data-field=rate]") == "折扣须在 0.01% 到 99.99% 之间。"
+    assert page.input_value("select[name=kind]") == "category"
+    page.fill("input[name=rate]", "80")
+    page.click("#campaign-form button[type=submit]")
+    page.wait_for_selector("#campaign-name")
+    assert page.inner_text("#campaign-rate") == "原价的 80%"
+    page.fill("#simulate-form input[name=category]", "coffee")
+    page.fill("#simulate-form input[name=price]", "50")
+    page.click("#simulate")
+    assert page.inner_text("#quote-discount") == "¥10.00" and page.inner_text("#quote-payable") == "¥40.00"
+    page.click("#publish")
+    page.wait_for_selector("#pause")
+
+    def coffee(cash_fen):
+        return stub.Checkout(
+            pb.CheckoutRequest(
+                request_id=rid(),
+                member_id=buyer.member.member_id,
+                lines=[pb.CheckoutLine(line_id="1", sku="latte", category="coffee", quantity=1, unit_price_fen=50_00)],
+                tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=cash_fen)],
+            ),
+            metadata=as_(terminal),
+        ).receipt
+
+    assert coffee(40_00).discount_total_fen == 10_00
+    page.click("#pause")
+    page.wait_for_selector("#publish")
+    assert page.inner_text("#campaign-status") == "已暂停"
+    assert coffee(50_00).discount_total_fen == 0  # paused: the till prices it no more
+    page.click("text=结束")
+    page.wait_for_load_state()
+    assert page.inner_text("#campaign-status") == "已结束"
+
+    page.goto(f"{console.url}/campaigns/new")
+    page.fill("input[name=name]", "双倍积分")
+    page.select_option("select[name=org_path]", "hq/east")
+    page.select_option("select[name=kind]", "points_multiplier")
+    page.fill("input[name=multiplier]", "2")
+    page.click("#campaign-form button[type=submit]")
+    page.wait_for_selector("#campaign-name")
+    page.click("#simulate")
+    assert page.inner_text("#quote-multiplier") == "2 倍（双倍积分）"
+    assert context.errors == []
