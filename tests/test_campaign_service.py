@@ -592,6 +592,47 @@ def test_a_template_reads_back_as_it_was_made(campaign):
     }
 
 
+def test_templates_are_listed_on_a_node_s_line_oldest_first_a_page_at_a_time(campaign):
+    def make(name, org_path):
+        return campaign.CreateCouponTemplate(
+            pb.CreateCouponTemplateRequest(
+                request_id=rid(),
+                template=pb.CouponTemplate(
+                    name=name, kind=pb.COUPON_KIND_FIXED, amount_fen=1_00, valid_days=7, org_path=org_path
+                ),
+            )
+        ).template
+
+    chain, east, store, south = (
+        make("全国券", "hq"),
+        make("华东券", "hq/east"),
+        make("店券", "hq/east/sh-001"),
+        make("华南券", "hq/south"),
+    )
+
+    def listed(org_path, size=50):
+        found, token = [], ""
+        while True:
+            answer = campaign.ListCouponTemplates(
+                pb.ListCouponTemplatesRequest(org_path=org_path, page_size=size, page_token=token)
+            )
+            found += [t.template_id for t in answer.templates]
+            token = answer.next_page_token
+            if not token:
+                return found
+
+    mine = {t.template_id for t in (chain, east, store, south)}
+    on_line = [t for t in listed("hq/east", size=1) if t in mine]
+    assert on_line == [chain.template_id, east.template_id, store.template_id]  # above, own, below; not the south
+    assert [t for t in listed("") if t in mine] == [t.template_id for t in (chain, east, store, south)]
+    assert [t for t in listed("hq/south") if t in mine] == [chain.template_id, south.template_id]
+    first = campaign.ListCouponTemplates(pb.ListCouponTemplatesRequest(org_path="hq/east/sh-001", page_size=500))
+    assert next(t for t in first.templates if t.template_id == store.template_id) == store  # as it was made
+    assert refusal(campaign.ListCouponTemplates, pb.ListCouponTemplatesRequest(org_path="Bad Path"))[2] == {
+        "org_path": "ORG_PATH_INVALID"
+    }
+
+
 def test_bad_templates_are_refused(campaign):
     bad = pb.CreateCouponTemplateRequest(
         request_id=rid(),

@@ -162,9 +162,12 @@ def test_marketing_makes_a_coupon_counts_a_segment_and_gives_each_member_one(wor
     assert again.status == 200 and re.search(r'id="issued-count">3<', again.text())
     assert [held(campaign_service, m) for m in newcomers] == [[template_id]] * 3
     assert held(campaign_service, buyer.member.member_id) == []  # not in the segment
-    # the template is found again by its id
-    page.goto(f"{console.url}/coupons?template_id={template_id}")
+    # the template is listed, and found again by its id
+    page.goto(f"{console.url}/coupons")
+    page.click(f"#templates tr[data-template='{template_id}'] a")
     assert page.inner_text("#template-name").startswith("满50减5元券")
+    page.goto(f"{console.url}/coupons?template_id={template_id}")
+    assert page.inner_text("#template-id") == template_id
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "coupon.png"), full_page=True)
     assert context.errors == []

@@ -90,6 +90,7 @@ ADMITTED = {
     "/huiyuan.campaign.v1.CampaignService/ListCampaigns": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": BACK_OFFICE,
+    "/huiyuan.campaign.v1.CampaignService/ListCouponTemplates": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": CONFIGURERS,
     "/huiyuan.member.v1.CareService/RecordCareContact": BACK_OFFICE,
     "/huiyuan.member.v1.CareService/ListCareContacts": BACK_OFFICE,

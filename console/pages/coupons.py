@@ -1,11 +1,9 @@
-"""营销 - 优惠券: a new coupon template (满减券 or 折扣券), a template read by its id, and
-its coupons given to a saved segment: counted first (the gateway's IssueSegmentCoupons
-with validate_only), then issued with the count shown on the button. The issue's
-request id is chosen when the count is shown, so the button pressed twice (or the page
-sent again after a lost answer) gives no member a second coupon.
-
-Not here yet: a list of the templates (the campaign service has no ListCouponTemplates);
-a template is found by the id its page and the audit trail show."""
+"""营销 - 优惠券: the coupon templates on the person's node's line (paged by the
+gateway's tokens), a new one (满减券 or 折扣券), and a template's coupons given to a saved
+segment: counted first (the gateway's IssueSegmentCoupons with validate_only), then
+issued with the count shown on the button. The issue's request id is chosen when the
+count is shown, so the button pressed twice (or the page sent again after a lost
+answer) gives no member a second coupon."""
 
 import re
 
@@ -62,10 +60,18 @@ TEMPLATE_ID = re.compile(r"[A-Za-z0-9_\-]{1,40}")
 async def _new_page(request: Request, values: dict, fields: dict, error: str, status: int = 200) -> Response:
     me = await signed_in(request)
     may_change = may_configure_marketing(me)
+    gw = gateway(request)
+    listed = await gw.call(
+        gw.campaign.ListCouponTemplates,
+        cpb.ListCouponTemplatesRequest(org_path=me.org_path, page_size=20, page_token=page_token(request)),
+        token(request),
+    )
     return page(
         request,
         "coupons.html",
         {
+            "templates": listed.templates,
+            "next_token": listed.next_page_token,
             "may_change": may_change,
             "nodes": await nodes_under(request, me) if may_change else [],
             "values": values or {"org_path": me.org_path, "kind": "fixed", "valid_days": "30"},

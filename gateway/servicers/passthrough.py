@@ -203,6 +203,8 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": Route(
         "campaign", READ, BACK_OFFICE, by_id=TEMPLATE_BY_ID
     ),
+    # The templates on a back office's line: what its console issues coupons of.
+    "/huiyuan.campaign.v1.CampaignService/ListCouponTemplates": Route("campaign", LIST, BACK_OFFICE, "org_path"),
     # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": ISSUE_COUPONS,
     # 付费会员 (issue 40, paid membership): plans are HQ's and offered at every till; a

@@ -169,6 +169,19 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         template = await templates.get(self.database, request.template_id)
         return pb.GetCouponTemplateResponse(template=messages.template_message(template))
 
+    async def ListCouponTemplates(self, request, context):
+        v = Violations()
+        check_org_path(v, request.org_path, "org_path", required=False)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.org_path)
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        rows = await templates.list_under(self.database, request.org_path, after[0] if after else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda t: [t.template_id], fingerprint)
+        return pb.ListCouponTemplatesResponse(
+            templates=[messages.template_message(t) for t in page], next_page_token=token
+        )
+
     async def IssueCoupons(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
