@@ -14,7 +14,14 @@ from grpc_status import rpc_status
 
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import card_pb2_grpc, member_pb2_grpc, org_pb2_grpc, segment_pb2_grpc, tier_pb2_grpc
+from huiyuan.member.v1 import (
+    card_pb2_grpc,
+    loyalty_pb2_grpc,
+    member_pb2_grpc,
+    org_pb2_grpc,
+    segment_pb2_grpc,
+    tier_pb2_grpc,
+)
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2_grpc
 
@@ -112,6 +119,7 @@ class Gateway:
         self.wallet = wallet_pb2_grpc.WalletServiceStub(self.channel)
         self.points = points_pb2_grpc.PointsServiceStub(self.channel)
         self.segments = segment_pb2_grpc.SegmentServiceStub(self.channel)
+        self.tier_programmes = loyalty_pb2_grpc.TierProgrammeServiceStub(self.channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(self.channel)
 
     async def close(self) -> None:

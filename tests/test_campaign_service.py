@@ -82,6 +82,61 @@ def test_a_campaign_prices_orders_only_while_active_and_simulate_tries_a_draft(c
     assert campaign.Quote(order()).payable_fen == 126_66
 
 
+def test_a_campaign_rescheduled_prices_within_its_new_schedule_and_an_ended_one_stays(campaign):
+    offer = create(
+        campaign,
+        name="饼干半价",
+        kind=pb.CAMPAIGN_KIND_CATEGORY_DISCOUNT,
+        org_path=STORE,
+        rate_bp=5_000,
+        categories=["biscuit"],
+        start_time=ts(WEDNESDAY + timedelta(days=30)),
+    )
+    activate(campaign, offer.campaign_id)
+    biscuits = pb.QuoteRequest(
+        store_path=STORE,
+        at_time=ts(WEDNESDAY),
+        lines=[pb.OrderLine(line_id="1", sku="biscuit-1", category="biscuit", quantity=1, unit_price_fen=10_00)],
+    )
+
+    def discount():
+        quoted = campaign.Quote(biscuits)
+        return sum(a.amount_fen for a in quoted.adjustments if a.campaign_id == offer.campaign_id)
+
+    assert discount() == 0  # not started yet
+    moved = campaign.RescheduleCampaign(
+        pb.RescheduleCampaignRequest(
+            request_id=rid(),
+            campaign_id=offer.campaign_id,
+            start_time=ts(WEDNESDAY - timedelta(days=1)),
+            end_time=ts(WEDNESDAY + timedelta(days=1)),
+        )
+    ).campaign
+    assert (moved.start_time, moved.end_time, moved.status) == (
+        ts(WEDNESDAY - timedelta(days=1)),
+        ts(WEDNESDAY + timedelta(days=1)),
+        pb.CAMPAIGN_STATUS_ACTIVE,
+    )
+    assert moved.rate_bp == 5_000 and list(moved.categories) == ["biscuit"]  # its terms stay
+    assert discount() == 5_00
+    reversed_ = pb.RescheduleCampaignRequest(
+        request_id=rid(), campaign_id=offer.campaign_id, start_time=ts(WEDNESDAY), end_time=ts(WEDNESDAY)
+    )
+    assert refusal(campaign.RescheduleCampaign, reversed_)[2] == {"end_time": "SCHEDULE_REVERSED"}
+    unbounded = campaign.RescheduleCampaign(
+        pb.RescheduleCampaignRequest(request_id=rid(), campaign_id=offer.campaign_id)
+    )
+    assert not unbounded.campaign.HasField("start_time") and not unbounded.campaign.HasField("end_time")
+    assert discount() == 5_00
+    campaign.SetCampaignStatus(
+        pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=offer.campaign_id, status=pb.CAMPAIGN_STATUS_ENDED)
+    )
+    late = pb.RescheduleCampaignRequest(request_id=rid(), campaign_id=offer.campaign_id, end_time=ts(WEDNESDAY))
+    assert refusal(campaign.RescheduleCampaign, late)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "CAMPAIGN_ENDED")
+    missing = pb.RescheduleCampaignRequest(request_id=rid(), campaign_id="c_" + "0" * 26)
+    assert refusal(campaign.RescheduleCampaign, missing)[:2] == (grpc.StatusCode.NOT_FOUND, "CAMPAIGN_NOT_FOUND")
+
+
 def test_unknown_coupons_are_named_and_the_order_is_priced_without_them(campaign):
     quoted = campaign.Quote(order(codes=["NOPE-1"]))
     assert [(r.coupon_code, r.reason) for r in quoted.rejected_coupons] == [("NOPE-1", "COUPON_NOT_FOUND")]

@@ -8,13 +8,16 @@ them, by URL either."""
 
 import re
 import tempfile
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import date_pb2
 
 from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
-from huiyuan.member.v1 import member_pb2, segment_pb2, segment_pb2_grpc
+from huiyuan.member.v1 import loyalty_pb2, loyalty_pb2_grpc, member_pb2, segment_pb2, segment_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
 from tests.console_support import SCREENSHOTS, ConsoleThread, chromium_or_skip
 from tests.support import STORE, Stubs, card_type, new_phone, rid
@@ -290,8 +293,9 @@ def test_a_store_manager_reads_the_chain_s_rules_and_changes_none_even_by_url(wo
     assert "店长自设" not in page.inner_text("#packages")
 
 
-def test_hq_makes_and_edits_a_tier_that_a_top_up_then_reaches_and_marketing_may_not(world, context):
+def test_hq_makes_and_edits_a_tier_that_a_top_up_then_reaches_and_marketing_may_not(world, context, chain):
     stub, terminal, *_, console = world
+    hq_key = chain[1]
     page = sign_in(context, console.url, "hq.boss")
     page.goto(f"{console.url}/tiers")
     page.fill("#tier-form input[name=name]", "银卡")
@@ -321,6 +325,27 @@ def test_hq_makes_and_edits_a_tier_that_a_top_up_then_reaches_and_marketing_may_
         metadata=as_(terminal),
     )
     assert topped.tier_reached == "银卡"
+    assert "未设等级规则" in page.inner_text("#programme")
+    # the tier programme, made through the gateway, read on the page
+    silver = page.locator("#tiers tr", has_text="银卡").get_attribute("data-tier")
+    tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
+    loyalty_pb2_grpc.TierProgrammeServiceStub(stub.channel).CreateTierProgrammeVersion(
+        loyalty_pb2.CreateTierProgrammeVersionRequest(
+            request_id=rid(),
+            version=loyalty_pb2.TierProgrammeVersion(
+                effective_from=date_pb2.Date(year=tomorrow.year, month=tomorrow.month, day=tomorrow.day),
+                measure=loyalty_pb2.TIER_MEASURE_SPEND,
+                window=loyalty_pb2.TIER_WINDOW_ROLLING_DAYS,
+                window_days=365,
+                term_months=12,
+                downgrade_rule=loyalty_pb2.DOWNGRADE_RULE_ONE_LEVEL,
+                tier_rules=[loyalty_pb2.TierRule(tier_id=silver, upgrade_threshold=1_000_00, keep_threshold=500_00)],
+            ),
+        ),
+        metadata=as_(hq_key),
+    )
+    page.reload()
+    assert "银卡 ¥1,000.00 / ¥500.00" in page.inner_text("#programme")
     # marketing reads the tiers and changes none: no form, and the gateway refuses the post
     other = context.browser.new_context()
     marketing = sign_in(other, console.url, "hq.marketing")
@@ -422,11 +447,25 @@ def test_marketing_makes_a_category_discount_publishes_pauses_it_and_simulates_d
         ).receipt
 
     assert coffee(40_00).discount_total_fen == 10_00
+    # moved to start tomorrow (chain time): today's till prices it no more; back to today, it does
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    page.fill("#schedule-form input[name=start]", (today + timedelta(days=1)).isoformat())
+    page.click("#reschedule")
+    assert page.inner_text("#campaign-schedule").startswith((today + timedelta(days=1)).isoformat())
+    assert coffee(50_00).discount_total_fen == 0
+    page.fill("#schedule-form input[name=start]", today.isoformat())
+    page.fill("#schedule-form input[name=end]", (today - timedelta(days=1)).isoformat())  # reversed: refused
+    page.click("#reschedule")
+    assert "结束日期须晚于开始日期。" in page.inner_text("#campaign-error")
+    page.fill("#schedule-form input[name=end]", "")
+    page.click("#reschedule")
+    assert page.inner_text("#campaign-schedule") == f"{today.isoformat()} 至 结束为止"
+    assert coffee(40_00).discount_total_fen == 10_00
     page.click("#pause")
     page.wait_for_selector("#publish")
     assert page.inner_text("#campaign-status") == "已暂停"
     assert coffee(50_00).discount_total_fen == 0  # paused: the till prices it no more
-    page.click("text=结束")
+    page.click("button[value=end]")
     page.wait_for_load_state()
     assert page.inner_text("#campaign-status") == "已结束"
 

@@ -84,6 +84,7 @@ ADMITTED = {
     "/huiyuan.wallet.v1.WalletService/GetSettlement": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/CreateCampaign": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": CONFIGURERS,
+    "/huiyuan.campaign.v1.CampaignService/RescheduleCampaign": CONFIGURERS,
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/GetCampaignStats": BACK_OFFICE,
     "/huiyuan.campaign.v1.CampaignService/Simulate": BACK_OFFICE,

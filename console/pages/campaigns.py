@@ -16,7 +16,7 @@ from starlette.routing import Route
 from console.app import page
 from console.client import Refusal
 from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
-from console.pages.forms import day_list, form_request_id, whole, words
+from console.pages.forms import day_list, form_request_id, shown_day, shown_fields, whole, words
 from console.pages.reports import nodes_under
 from huiyuan.campaign.v1 import campaign_pb2 as cpb
 from huiyuan.member.v1 import org_pb2, tier_pb2
@@ -94,6 +94,19 @@ KINDS = {
     "new_member_gift": cpb.CAMPAIGN_KIND_NEW_MEMBER_GIFT,
     "coupons": cpb.CAMPAIGN_KIND_COUPONS,
 }
+# The campaign service's reasons, as these forms word them (others: console.client.FIELD_WORDS).
+TEXTS = {
+    "SCHEDULE_REVERSED": "结束日期须晚于开始日期。",
+    "CATEGORIES_REQUIRED": "品类折扣须填写品类。",
+    "MEMBER_DAY_INVALID": "会员日填写星期或每月日期，二者取一。",
+    "WEEKDAY_INVALID": "星期为 1（周一）到 7（周日）。",
+    "MONTH_DAY_INVALID": "日期为 1 到 31。",
+    "SKU_PRICES_INVALID": "请填写商品与限时价（不能为负）。",
+    "MULTIPLIER_INVALID": "积分倍数须大于 1 且不超过 10。",
+    "COUPON_TEMPLATE_REQUIRED": "新会员礼须填写赠送的券模板。",
+    "TEMPLATE_OUT_OF_SCOPE": "该券模板的可用范围须覆盖活动范围。",
+    "FIELD_NOT_FOR_KIND": "此类型的活动不使用这一项。",
+}
 RATE_KINDS = {"category", "tier", "member_day", "birthday"}
 # What each kind reads of the form beside name, org_path and its dates (the campaign
 # service refuses a field its kind does not read, FIELD_NOT_FOR_KIND: none is sent).
@@ -143,6 +156,14 @@ def _local_time(request: Request, text: str, end: bool) -> Timestamp | None:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
     return stamp
+
+
+def _last_day(request: Request, stamp: Timestamp) -> str:
+    """The last day of a campaign's end (made here as that day's last moment)."""
+    if not stamp.seconds and not stamp.nanos:
+        return ""
+    zone = ZoneInfo(request.app.state.settings.chain_time_zone)
+    return stamp.ToDatetime(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().isoformat()
 
 
 def _sku_prices(text: str) -> dict[str, int] | None:
@@ -246,7 +267,7 @@ async def create(request: Request) -> Response:
             token(request),
         )
     except Refusal as refusal:
-        shown = {_form_field(name): text for name, text in refusal.fields.items()}
+        shown = shown_fields(refusal, "", _form_field, TEXTS)
         return await _new_page(request, me, shown_values, shown, refusal.message, 400)
     return RedirectResponse(f"/campaigns/{created.campaign.campaign_id}", status_code=303)
 
@@ -289,6 +310,8 @@ async def _detail(request: Request, campaign_id: str, extra: dict, status: int =
         },
         "error": "",
         "new_id": request_id,
+        "schedule": (shown_day(request, campaign.start_time), _last_day(request, campaign.end_time)),
+        "schedule_form": None,  # the dates typed, shown again when refused
         **_words(),
         **extra,
     }
@@ -347,6 +370,31 @@ async def set_status(request: Request) -> Response:
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
+async def reschedule(request: Request) -> Response:
+    """A campaign's dates moved (not once it has ended: the campaign service refuses)."""
+    _, form = await posted(request)
+    campaign_id = request.path_params["campaign_id"][:40]
+    start_text, end_text = str(form.get("start", "")).strip(), str(form.get("end", "")).strip()
+    start, end = _local_time(request, start_text, False), _local_time(request, end_text, True)
+    if (start_text and start is None) or (end_text and end is None):
+        return await _detail(
+            request, campaign_id, {"error": "请选择日期。", "schedule_form": (start_text, end_text)}, 400
+        )
+    ask = cpb.RescheduleCampaignRequest(request_id=form_request_id(form), campaign_id=campaign_id)
+    if start is not None:
+        ask.start_time.CopyFrom(start)
+    if end is not None:
+        ask.end_time.CopyFrom(end)
+    gw = gateway(request)
+    try:
+        await gw.call(gw.campaign.RescheduleCampaign, ask, token(request))
+    except Refusal as refusal:
+        worded = shown_fields(refusal, "", lambda path: path, TEXTS)
+        shown = {"error": " ".join([refusal.message, *worded.values()]), "schedule_form": (start_text, end_text)}
+        return await _detail(request, campaign_id, shown, 400)  # the dates as they were typed
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+
 ROUTES = [
     Route("/campaigns", list_campaigns, methods=["GET"]),
     Route("/campaigns/new", new_form, methods=["GET"]),
@@ -354,4 +402,5 @@ ROUTES = [
     Route("/campaigns/{campaign_id}", detail, methods=["GET"]),
     Route("/campaigns/{campaign_id}/simulate", simulate, methods=["POST"]),
     Route("/campaigns/{campaign_id}/status", set_status, methods=["POST"]),
+    Route("/campaigns/{campaign_id}/schedule", reschedule, methods=["POST"]),
 ]

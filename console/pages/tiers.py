@@ -1,6 +1,7 @@
 """营销 - 会员等级: the chain's tiers, lowest first (paged by the gateway's tokens); a new
 tier and a tier's terms changed (its price rate, points multiplier, benefits and what
-takes a member to it). Tiers are the chain's: every office reads them, HQ alone changes
+takes a member to it); the tier programme's versions, read (made with the CLI or the
+API: their tier rules are a table of their own). Tiers are the chain's: every office reads them, HQ alone changes
 them (the gateway's TierService routes are HQ's); the console shows the forms to HQ
 only and the gateway refuses anyone else, by URL too."""
 
@@ -12,7 +13,7 @@ from console.app import page
 from console.client import Refusal
 from console.pages.common import gateway, is_hq_admin, posted, request_id, signed_in, token
 from console.pages.forms import by_table, fen, form_request_id, page_token, percent_bp, shown_fields, values_of, whole
-from huiyuan.member.v1 import tier_pb2 as tpb
+from huiyuan.member.v1 import loyalty_pb2, tier_pb2 as tpb
 
 FIELDS = ("name", "rank", "price_rate", "multiplier", "benefits", "upgrade_spend", "upgrade_top_up")
 # What an edit changes (the rank stays: it orders the tiers members hold).
@@ -48,17 +49,45 @@ def _values(tier: tpb.Tier) -> dict[str, str]:
     }
 
 
+MEASURE_WORDS = {
+    loyalty_pb2.TIER_MEASURE_SPEND: "消费额",
+    loyalty_pb2.TIER_MEASURE_POINTS_EARNED: "获得积分",
+    loyalty_pb2.TIER_MEASURE_VISITS: "到店次数",
+    loyalty_pb2.TIER_MEASURE_TOP_UPS: "充值额",
+    loyalty_pb2.TIER_MEASURE_VALUE_SCORE: "价值分",
+}
+DOWNGRADE_WORDS = {
+    loyalty_pb2.DOWNGRADE_RULE_ONE_LEVEL: "每次降一级",
+    loyalty_pb2.DOWNGRADE_RULE_TO_QUALIFIED: "降至达标等级",
+}
+
+
 async def _page(request: Request, values: dict, fields: dict, error: str, status: int = 200, editing=None):
     me = await signed_in(request)
     gw = gateway(request)
     answer = await gw.call(
         gw.tiers.ListTiers, tpb.ListTiersRequest(page_size=50, page_token=page_token(request)), token(request)
     )
+    try:  # the latest versions of the programme, read only
+        versions = (
+            await gw.call(
+                gw.tier_programmes.ListTierProgrammeVersions,
+                loyalty_pb2.ListTierProgrammeVersionsRequest(page_size=10),
+                token(request),
+            )
+        ).versions
+    except Refusal:
+        versions = []
+    names = {t.tier_id: t.name for t in answer.tiers}
     return page(
         request,
         "tiers.html",
         {
             "tiers": answer.tiers,
+            "versions": versions,
+            "tier_names": names,
+            "measure_words": MEASURE_WORDS,
+            "downgrade_words": DOWNGRADE_WORDS,
             "next_token": answer.next_page_token,
             "may_change": is_hq_admin(me),
             "editing": editing,  # the tier whose form is shown, else a new one's

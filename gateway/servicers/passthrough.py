@@ -193,6 +193,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route(
         "campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID
     ),
+    "/huiyuan.campaign.v1.CampaignService/RescheduleCampaign": Route(
+        "campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID
+    ),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaignStats": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/Simulate": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
