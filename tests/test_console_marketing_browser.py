@@ -52,6 +52,7 @@ def world(chain, member_service, points_service, campaign_service):
     person(stub, hq_key, "hq.marketing", "hq", pb.PERSON_ROLE_MARKETING)
     person(stub, hq_key, "sh001.manager", STORE, pb.PERSON_ROLE_STORE_MANAGER)
     person(stub, hq_key, "hq.boss", "hq", pb.PERSON_ROLE_HQ_ADMIN)
+    person(stub, hq_key, "hq.finance", "hq", pb.PERSON_ROLE_FINANCE)
     terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
     kind = card_type(Stubs(member_service.channel))
 
@@ -479,3 +480,49 @@ def test_marketing_makes_a_category_discount_publishes_pauses_it_and_simulates_d
     page.click("#simulate")
     assert page.inner_text("#quote-multiplier") == "2 倍（双倍积分）"
     assert context.errors == []
+
+
+def test_a_key_s_form_sent_twice_issues_one_key_shown_once(world, context):
+    stub, *_, console = world
+    page = sign_in(context, console.url, "hq.boss")
+    page.goto(f"{console.url}/org/keys")
+    page.select_option("#key-form select[name=org_path]", STORE)
+    page.select_option("#key-form select[name=role]", "TERMINAL")
+    page.fill("#key-form input[name=label]", "9号收银台")
+    form = {name: page.input_value(f"#key-form input[name={name}]") for name in ("csrf_token", "request_id", "label")}
+    page.click("#key-form button[type=submit]")
+    key = page.inner_text("#issued-key")
+    again = context.request.post(
+        f"{console.url}/org/keys", form={**form, "org_path": STORE, "role": "TERMINAL"}, max_redirects=0
+    )
+    assert again.status == 200 and 'id="shown-before"' in again.text() and key not in again.text()
+    page.goto(f"{console.url}/org/keys")
+    assert page.locator("#keys tr", has_text="9号收银台").count() == 1
+    assert stub.GetSelf(pb.GetSelfRequest(), metadata=as_(key)).org_path == f"{STORE}"
+
+
+def test_finance_reads_every_marketing_page_and_changes_nothing(world, context):
+    *_, console = world
+    page = sign_in(context, console.url, "hq.finance")
+    for path, form_id in (
+        ("/campaigns", "#new-campaign"),
+        ("/coupons", "#template-form"),
+        ("/packages", "#package-form"),
+        ("/points/rules", "#rule-form"),
+        ("/points/offset", "#offset-form"),
+        ("/gifts", "#gift-form"),
+        ("/count-card-plans", "#plan-form"),
+        ("/tiers", "#tier-form"),
+    ):
+        response = page.goto(f"{console.url}{path}")
+        assert response is not None and response.status == 200, path
+        assert page.query_selector(form_id) is None, path
+    csrf = page.input_value("header input[name=csrf_token]")
+    answer = context.request.post(
+        f"{console.url}/packages",
+        form={"csrf_token": csrf, "name": "财务自设", "org_path": "hq", "threshold0": "1", "bonus0": "1"},
+        max_redirects=0,
+    )
+    assert answer.status == 400 and "您的角色只能查看，不能进行此项修改。" in answer.text()
+    page.goto(f"{console.url}/packages")
+    assert "财务自设" not in page.inner_text("#packages")
