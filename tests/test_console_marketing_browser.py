@@ -526,3 +526,29 @@ def test_finance_reads_every_marketing_page_and_changes_nothing(world, context):
     assert answer.status == 400 and "您的角色只能查看，不能进行此项修改。" in answer.text()
     page.goto(f"{console.url}/packages")
     assert "财务自设" not in page.inner_text("#packages")
+
+
+def test_a_list_pages_with_the_gateway_s_tokens(world, context, points_service):
+    *_, console = world
+    points = points_pb2_grpc.PointsServiceStub(points_service.channel)
+    made = {f"翻页礼品{i:02d}" for i in range(23)}
+    for name in sorted(made):
+        points.CreateGift(
+            points_pb2.CreateGiftRequest(
+                request_id=rid(), gift=points_pb2.Gift(name=name, points=10, stock=1, org_path="hq/south")
+            )
+        )
+    page = sign_in(context, console.url, "hq.marketing")
+    page.goto(f"{console.url}/gifts")
+    seen: list[str] = []
+    pages = 0
+    while pages < 5:
+        pages += 1
+        rows = page.locator("#gifts tbody tr td:first-child").all_inner_texts()
+        assert len(rows) <= 20
+        seen += rows
+        following = page.locator("text=下一页")
+        if following.count() == 0:
+            break
+        following.click()
+    assert pages >= 2 and made <= set(seen) and len(seen) == len(set(seen))  # every gift once, over the pages
