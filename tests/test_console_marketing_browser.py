@@ -89,6 +89,7 @@ def world(chain, member_service, points_service, campaign_service):
         .segment
     )
     console = ConsoleThread(stub.address)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     yield stub, terminal, buyer, newcomers, segment, console
     console.stop()
 
@@ -172,7 +173,6 @@ def test_marketing_makes_a_coupon_counts_a_segment_and_gives_each_member_one(wor
     assert page.inner_text("#template-name").startswith("满50减5元券")
     page.goto(f"{console.url}/coupons?template_id={template_id}")
     assert page.inner_text("#template-id") == template_id
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "coupon.png"), full_page=True)
     assert context.errors == []
 
@@ -196,6 +196,7 @@ def test_a_top_up_package_made_in_the_console_gives_its_bonus_at_the_till(world,
     page.click("#package-form button[type=submit]")
     row = page.locator("#packages tr", has_text="充100送20")
     assert row.locator(".steps").inner_text() == "充 ¥100.00 送 ¥20.00；充 ¥300.00 送 ¥80.00"
+    page.screenshot(path=str(SCREENSHOTS / "packages.png"), full_page=True)
 
     topped = stub.TopUp(
         pb.TopUpRequest(
@@ -347,6 +348,7 @@ def test_hq_makes_and_edits_a_tier_that_a_top_up_then_reaches_and_marketing_may_
     )
     page.reload()
     assert "银卡 ¥1,000.00 / ¥500.00" in page.inner_text("#programme")
+    page.screenshot(path=str(SCREENSHOTS / "tiers.png"), full_page=True)
     # marketing reads the tiers and changes none: no form, and the gateway refuses the post
     other = context.browser.new_context()
     marketing = sign_in(other, console.url, "hq.marketing")
@@ -424,6 +426,7 @@ def test_marketing_makes_a_category_discount_publishes_pauses_it_and_simulates_d
     page.fill("input[name=categories]", "coffee")
     page.click("#campaign-form button[type=submit]")
     assert page.inner_text("[data-field=rate]") == "折扣须在 0.01% 到 99.99% 之间。"
+    page.screenshot(path=str(SCREENSHOTS / "campaign-new-refused.png"), full_page=True)
     assert page.input_value("select[name=kind]") == "category"
     page.fill("input[name=rate]", "80")
     page.click("#campaign-form button[type=submit]")
