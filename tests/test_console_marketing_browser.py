@@ -53,6 +53,7 @@ def world(chain, member_service, points_service, campaign_service):
     person(stub, hq_key, "sh001.manager", STORE, pb.PERSON_ROLE_STORE_MANAGER)
     person(stub, hq_key, "hq.boss", "hq", pb.PERSON_ROLE_HQ_ADMIN)
     person(stub, hq_key, "hq.finance", "hq", pb.PERSON_ROLE_FINANCE)
+    person(stub, hq_key, "east.manager", "hq/east", pb.PERSON_ROLE_REGIONAL_MANAGER)
     terminal = issue(stub, hq_key, f"{STORE}/pos-1", pb.ROLE_TERMINAL).api_key
     kind = card_type(Stubs(member_service.channel))
 
@@ -255,6 +256,22 @@ def test_a_points_rule_and_offset_policy_set_in_the_console_price_the_next_check
     assert paid.state == pb.ORDER_STATE_PAID
     assert (receipt.points_used, receipt.points_offset_fen) == (300, 30_00)
     assert receipt.points_earned == 210  # ¥70 paid in cash, 3 points a yuan
+    # ended in the console: the next checkout earns by it no more
+    page.locator("#rules tr", has_text="华东每元3分").locator("button", has_text="结束").click()
+    page.wait_for_load_state()
+    assert page.locator("#rules tr", has_text="华东每元3分").count() == 0  # listed with the ended ones only
+    page.goto(f"{console.url}/points/rules?ended=1")
+    assert "已结束" in page.locator("#rules tr", has_text="华东每元3分").inner_text()
+    later = stub.Checkout(
+        pb.CheckoutRequest(
+            request_id=rid(),
+            member_id=buyer.member.member_id,
+            lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=1, unit_price_fen=20_00)],
+            tenders=[pb.Tender(kind=pb.TENDER_KIND_CASH, amount_fen=20_00)],
+        ),
+        metadata=as_(terminal),
+    )
+    assert later.receipt.points_earned == 0
 
 
 def test_a_store_manager_reads_the_chain_s_rules_and_changes_none_even_by_url(world, context, points_service):
@@ -280,6 +297,9 @@ def test_a_store_manager_reads_the_chain_s_rules_and_changes_none_even_by_url(wo
         "/points/rules": {"name": "店长自设", "org_path": "hq", "kind": "base", "priority": "7", "rate": "50"},
         "/packages": {"name": "店长自设", "org_path": STORE, "threshold0": "1", "bonus0": "1"},
         "/coupons": {"name": "店长自设", "org_path": STORE, "kind": "fixed", "amount": "1", "valid_days": "1"},
+        "/tiers": {"name": "店长自设", "rank": "99"},
+        "/gifts": {"name": "店长自设", "org_path": STORE, "points": "1"},
+        "/count-card-plans": {"name": "店长自设", "org_path": STORE, "uses": "1", "price": "1"},
     }
     for path, form in posts.items():
         answer = context.request.post(f"{console.url}{path}", form={"csrf_token": csrf, **form}, max_redirects=0)
@@ -555,3 +575,25 @@ def test_a_list_pages_with_the_gateway_s_tokens(world, context, points_service):
             break
         following.click()
     assert pages >= 2 and made <= set(seen) and len(seen) == len(set(seen))  # every gift once, over the pages
+
+
+def test_a_regional_manager_configures_its_region_and_not_the_chain(world, context):
+    *_, console = world
+    page = sign_in(context, console.url, "east.manager")
+    page.goto(f"{console.url}/gifts")
+    offered = page.locator("#gift-form select[name=org_path] option").all_inner_texts()
+    assert offered and all("hq/east" in o for o in offered)  # its own node and those under it
+    page.fill("#gift-form input[name=name]", "华东帆布袋")
+    page.fill("#gift-form input[name=points]", "300")
+    page.fill("#gift-form input[name=stock]", "20")
+    page.click("#gift-form button[type=submit]")
+    assert "华东帆布袋" in page.inner_text("#gifts")
+    csrf = page.input_value("#gift-form input[name=csrf_token]")
+    answer = context.request.post(  # the chain's node, typed in by hand: the gateway's refusal
+        f"{console.url}/gifts",
+        form={"csrf_token": csrf, "name": "全国帆布袋", "org_path": "hq", "points": "300", "stock": "1"},
+        max_redirects=0,
+    )
+    assert answer.status == 400 and 'id="form-error"' in answer.text()
+    page.goto(f"{console.url}/gifts")
+    assert "全国帆布袋" not in page.inner_text("#gifts")
