@@ -321,6 +321,9 @@ def test_hq_makes_and_edits_a_tier_that_a_top_up_then_reaches_and_marketing_may_
     page = sign_in(context, console.url, "hq.boss")
     page.goto(f"{console.url}/tiers")
     page.fill("#tier-form input[name=name]", "银卡")
+    page.fill("#tier-form input[name=rank]", "99999999999")  # no int32 holds it: the console says so
+    page.click("#tier-form button[type=submit]")
+    assert page.inner_text("[data-field=rank]") == "序号为整数，越大等级越高。"
     page.fill("#tier-form input[name=rank]", "10")
     page.fill("#tier-form input[name=price_rate]", "0")  # pays nothing: the member service refuses
     page.fill("#tier-form input[name=upgrade_top_up]", "500")

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from console.app import page
 from console.client import Refusal
 from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
-from console.pages.forms import day_list, form_request_id, shown_day, shown_fields, whole, words
+from console.pages.forms import day_list, form_request_id, percent_bp, shown_day, shown_fields, times_bp, whole, words
 from console.pages.reports import nodes_under
 from huiyuan.campaign.v1 import campaign_pb2 as cpb
 from huiyuan.member.v1 import org_pb2, tier_pb2
@@ -81,7 +81,7 @@ async def list_campaigns(request: Request) -> Response:
     )
 
 
-# The kinds a campaign may be made as, by the form's value; the discount kinds take a rate.
+# The kinds a campaign may be made as, by the form's value.
 KINDS = {
     "reduction": cpb.CAMPAIGN_KIND_THRESHOLD_REDUCTION,
     "discount": cpb.CAMPAIGN_KIND_THRESHOLD_DISCOUNT,
@@ -107,7 +107,6 @@ TEXTS = {
     "TEMPLATE_OUT_OF_SCOPE": "该券模板的可用范围须覆盖活动范围。",
     "FIELD_NOT_FOR_KIND": "此类型的活动不使用这一项。",
 }
-RATE_KINDS = {"category", "tier", "member_day", "birthday"}
 # What each kind reads of the form beside name, org_path and its dates (the campaign
 # service refuses a field its kind does not read, FIELD_NOT_FOR_KIND: none is sent).
 LIMITED = {"budget", "per_member_limit"}
@@ -167,7 +166,8 @@ def _last_day(request: Request, stamp: Timestamp) -> str:
 
 
 def _sku_prices(text: str) -> dict[str, int] | None:
-    """ "tea-1 9.9" a line (or "tea-1=9.9"), in fen; None when a line is not one."""
+    """Limited-time prices, a line each: a SKU and its price in yuan ("tea-1 9.9" or
+    "tea-1=9.9"), in fen; None when a line is not one."""
     prices: dict[str, int] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -187,7 +187,8 @@ def _campaign_of(values: dict, tier_ids: list[str], fields: dict[str, str]) -> c
     reads = READS[kind]
     campaign = cpb.Campaign(name=values["name"], org_path=values["org_path"], kind=KINDS[kind])
     if "threshold" in reads:
-        threshold, amount = fen(values["threshold"]), fen(values["amount"])
+        threshold = fen(values["threshold"])
+        amount = percent_bp(values["amount"]) if kind == "discount" else fen(values["amount"])
         if threshold is None:
             fields["threshold"] = "请填写门槛金额（元）。"
         if amount is None:
@@ -200,7 +201,7 @@ def _campaign_of(values: dict, tier_ids: list[str], fields: dict[str, str]) -> c
                 step.reduction_fen = amount
             campaign.steps.append(step)
     if "rate" in reads:
-        rate = fen(values["rate"])  # %, in hundredths: basis points
+        rate = percent_bp(values["rate"])
         if rate is None:
             fields["rate"] = "请填写折扣（%），如 88 为八八折。"
         else:
@@ -223,11 +224,11 @@ def _campaign_of(values: dict, tier_ids: list[str], fields: dict[str, str]) -> c
         else:
             campaign.sku_prices_fen.update(prices)
     if "multiplier" in reads:
-        multiplier = fen(values["multiplier"])  # times, in hundredths
+        multiplier = times_bp(values["multiplier"])
         if multiplier is None:
             fields["multiplier"] = "请填写倍数，如 2。"
         else:
-            campaign.points_multiplier_bp = multiplier * 100
+            campaign.points_multiplier_bp = multiplier
     if "coupon_template_id" in reads:
         campaign.coupon_template_id = values["coupon_template_id"]
     if "budget" in reads:
@@ -327,7 +328,7 @@ async def simulate(request: Request) -> Response:
     campaign_id = request.path_params["campaign_id"][:40]
     sample = {k: str(form.get(k, "")).strip() for k in ("store", "sku", "category", "price", "quantity")}
     price = fen(sample["price"])
-    quantity = int(sample["quantity"]) if sample["quantity"].isdigit() else 0
+    quantity = whole(sample["quantity"]) or 0
     if price is None or quantity <= 0:
         return await _detail(request, campaign_id, {"sample": sample, "error": "请填写单价（元）和数量。"}, 400)
     order = cpb.QuoteRequest(

@@ -35,14 +35,27 @@ def fen(text: str) -> int | None:
     return -value if negative else value
 
 
+def _int32(value: int | None) -> int | None:
+    """The value if a protobuf int32 holds it (a larger one would not even make a
+    request), else None: the form says it is not a number it can send."""
+    return value if value is not None and -(2**31) <= value < 2**31 else None
+
+
 def whole(text: str) -> int | None:
+    """A whole number as typed, for an int32 field."""
     text = text.strip()
-    return int(text) if WHOLE.fullmatch(text) else None
+    return _int32(int(text)) if WHOLE.fullmatch(text) else None
 
 
 def percent_bp(text: str) -> int | None:
     """A percentage as typed (50, 12.5) in basis points: the shape of yuan in fen."""
-    return fen(text)
+    return _int32(fen(text))
+
+
+def times_bp(text: str) -> int | None:
+    """A multiplier as typed (2, 1.5) in basis points (20000, 15000)."""
+    hundredths = fen(text)
+    return _int32(hundredths * 100) if hundredths is not None else None
 
 
 def day_list(text: str) -> list[int] | None:

@@ -24,6 +24,7 @@ from console.pages.forms import (
     percent_bp,
     shown_day,
     shown_fields,
+    times_bp,
     values_of,
     whole,
     words,
@@ -105,11 +106,11 @@ async def create_rule(request: Request) -> Response:
     else:
         rule.priority = priority
     if values["kind"] == "multiplier":
-        multiplier = fen(values["multiplier"])  # 2 or 1.5 times, in hundredths
+        multiplier = times_bp(values["multiplier"])
         if multiplier is None:
             fields["multiplier"] = "请填写倍数，如 2 或 1.5。"
         else:
-            rule.multiplier_bp = multiplier * 100
+            rule.multiplier_bp = multiplier
     else:
         rate = fen(values["rate"])  # points a yuan, in hundredths
         if rate is None:

@@ -12,7 +12,17 @@ from starlette.routing import Route
 from console.app import page
 from console.client import Refusal
 from console.pages.common import gateway, is_hq_admin, posted, request_id, signed_in, token
-from console.pages.forms import by_table, fen, form_request_id, page_token, percent_bp, shown_fields, values_of, whole
+from console.pages.forms import (
+    by_table,
+    fen,
+    form_request_id,
+    page_token,
+    percent_bp,
+    shown_fields,
+    times_bp,
+    values_of,
+    whole,
+)
 from huiyuan.member.v1 import loyalty_pb2, tier_pb2 as tpb
 
 FIELDS = ("name", "rank", "price_rate", "multiplier", "benefits", "upgrade_spend", "upgrade_top_up")
@@ -122,7 +132,7 @@ def _tier_of(values: dict[str, str], fields: dict[str, str]) -> tpb.Tier:
     tier = tpb.Tier(name=values["name"], benefits=values["benefits"])
     rank = whole(values["rank"] or "0")
     rate = percent_bp(values["price_rate"] or "100")
-    multiplier = fen(values["multiplier"] or "1")  # times, in hundredths
+    multiplier = times_bp(values["multiplier"] or "1")
     spend, top_up = fen(values["upgrade_spend"] or "0"), fen(values["upgrade_top_up"] or "0")
     for name, value, text in (
         ("rank", rank, "序号为整数，越大等级越高。"),
@@ -136,7 +146,7 @@ def _tier_of(values: dict[str, str], fields: dict[str, str]) -> tpb.Tier:
     if not fields:
         assert rank is not None and rate is not None and multiplier is not None
         assert spend is not None and top_up is not None
-        tier.rank, tier.price_rate_bp, tier.points_multiplier_bp = rank, rate, multiplier * 100
+        tier.rank, tier.price_rate_bp, tier.points_multiplier_bp = rank, rate, multiplier
         tier.upgrade_spend_fen, tier.upgrade_top_up_fen = spend, top_up
     return tier
 
