@@ -600,3 +600,42 @@ def test_a_regional_manager_configures_its_region_and_not_the_chain(world, conte
     assert answer.status == 400 and 'id="form-error"' in answer.text()
     page.goto(f"{console.url}/gifts")
     assert "全国帆布袋" not in page.inner_text("#gifts")
+
+
+def test_a_new_member_gift_made_in_the_console_gives_its_coupon_at_registration(world, context, campaign_service):
+    stub, terminal, *_, console = world
+    page = sign_in(context, console.url, "hq.marketing")
+
+    def campaign(name, kind, org_path, **fields):
+        page.goto(f"{console.url}/campaigns/new")
+        page.fill("input[name=name]", name)
+        page.select_option("select[name=org_path]", org_path)
+        page.select_option("select[name=kind]", kind)
+        for field, value in fields.items():
+            if field == "coupon_template_id":
+                page.select_option(f"select[name={field}]", value)
+            else:
+                page.fill(f"input[name={field}]", value)
+        page.click("#campaign-form button[type=submit]")
+        page.wait_for_selector("#campaign-name")
+        page.click("#publish")
+        page.wait_for_selector("#pause")
+        return page.url.rsplit("/", 1)[-1]
+
+    budget = campaign("新人券预算", "coupons", "hq", budget="100")
+    page.goto(f"{console.url}/coupons")
+    page.fill("#template-form input[name=name]", "新人礼 10元")
+    page.fill("#template-form input[name=amount]", "10")
+    page.select_option("#template-form select[name=campaign_id]", budget)
+    page.click("#template-form button[type=submit]")
+    template_id = page.inner_text("#template-id")
+    assert budget in page.inner_text("#template")  # it draws on the campaign's budget
+    campaign("新会员送10元", "new_member_gift", "hq/east", coupon_template_id=template_id)
+
+    newcomer = stub.RegisterMember(
+        pb.RegisterMemberRequest(request_id=rid(), member=member_pb2.Member(name="新人", phone=new_phone())),
+        metadata=as_(terminal),
+    ).member
+    assert held(campaign_service, newcomer.member_id) == [template_id]
+    page.goto(f"{console.url}/campaigns/{budget}")
+    assert "1 / 0" in page.inner_text(".facts")  # issued, none used yet

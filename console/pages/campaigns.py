@@ -133,7 +133,18 @@ async def _new_page(request: Request, me, values: dict, fields: dict, error: str
         tiers = (await gw.call(gw.tiers.ListTiers, tier_pb2.ListTiersRequest(page_size=100), token(request))).tiers
     except Refusal:
         tiers = []
+    try:  # the templates a 新会员礼 may give
+        templates = (
+            await gw.call(
+                gw.campaign.ListCouponTemplates,
+                cpb.ListCouponTemplatesRequest(org_path=me.org_path, page_size=200),
+                token(request),
+            )
+        ).templates
+    except Refusal:
+        templates = []
     context = {"values": values, "fields": fields, "error": error, "nodes": nodes, "tiers": tiers}
+    context["templates"] = templates
     context["chosen_tiers"] = set(values.get("tier_ids", []))
     context["new_id"] = request_id  # a request id per form rendered: the form sent twice is done once
     return page(request, "campaign_new.html", context, status)

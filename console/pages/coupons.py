@@ -66,11 +66,19 @@ async def _new_page(request: Request, values: dict, fields: dict, error: str, st
         cpb.ListCouponTemplatesRequest(org_path=me.org_path, page_size=20, page_token=page_token(request)),
         token(request),
     )
+    budgets = await gw.call(  # the 发券活动 whose budget a new template may draw on
+        gw.campaign.ListCampaigns, cpb.ListCampaignsRequest(org_path=me.org_path, page_size=200), token(request)
+    )
     return page(
         request,
         "coupons.html",
         {
             "templates": listed.templates,
+            "budgets": [
+                c
+                for c in budgets.campaigns
+                if c.kind == cpb.CAMPAIGN_KIND_COUPONS and c.status != cpb.CAMPAIGN_STATUS_ENDED
+            ],
             "next_token": listed.next_page_token,
             "may_change": may_change,
             "nodes": await nodes_under(request, me) if may_change else [],
