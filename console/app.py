@@ -68,7 +68,21 @@ def templates() -> Environment:
 
 
 def build(settings: Settings) -> Starlette:
-    from console.pages import auth, campaigns, dashboard, members, orders, org, reports
+    from console.pages import (
+        auth,
+        campaigns,
+        count_card_plans,
+        coupons,
+        dashboard,
+        gifts,
+        loyalty_rules,
+        members,
+        orders,
+        org,
+        packages,
+        reports,
+        tiers,
+    )
 
     gateway = Gateway(settings.gateway_address)
 
@@ -112,6 +126,12 @@ def build(settings: Settings) -> Starlette:
         *members.ROUTES,
         *orders.ROUTES,
         *campaigns.ROUTES,
+        *coupons.ROUTES,
+        *packages.ROUTES,
+        *loyalty_rules.ROUTES,
+        *gifts.ROUTES,
+        *count_card_plans.ROUTES,
+        *tiers.ROUTES,
         *org.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -14,7 +14,15 @@ from grpc_status import rpc_status
 
 from huiyuan.campaign.v1 import campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2_grpc
-from huiyuan.member.v1 import card_pb2_grpc, care_pb2_grpc, member_pb2_grpc, org_pb2_grpc, tier_pb2_grpc
+from huiyuan.member.v1 import (
+    card_pb2_grpc,
+    care_pb2_grpc,
+    loyalty_pb2_grpc,
+    member_pb2_grpc,
+    org_pb2_grpc,
+    segment_pb2_grpc,
+    tier_pb2_grpc,
+)
 from huiyuan.points.v1 import points_pb2_grpc
 from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2_grpc
 
@@ -67,6 +75,9 @@ class Refusal(Exception):
     reason: str
     message: str  # the gateway's zh-CN message
     fields: dict[str, str] = field(default_factory=dict)  # field path -> zh-CN text
+    # field path -> the violation's reason: one reason means different things on different
+    # forms (RATE_INVALID of a campaign, of an offset policy), so a form may word it itself
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.code.name} {self.reason}: {self.message}"
@@ -79,7 +90,7 @@ def refusal_of(error: grpc.aio.AioRpcError) -> Refusal:
         status = rpc_status.from_call(error)  # type: ignore[arg-type]
     except ValueError:
         status = None
-    reason, message, fields = "", "", {}
+    reason, message, fields, reasons = "", "", {}, {}
     if status is not None:
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -96,12 +107,13 @@ def refusal_of(error: grpc.aio.AioRpcError) -> Refusal:
                 detail.Unpack(bad)
                 for violation in bad.field_violations:
                     fields.setdefault(violation.field, FIELD_WORDS.get(violation.reason, violation.description))
+                    reasons.setdefault(violation.field, violation.reason)
     if not message:
         message = {
             grpc.StatusCode.UNAVAILABLE: "服务暂时不可用，请稍后重试。",
             grpc.StatusCode.DEADLINE_EXCEEDED: "服务响应超时，请稍后重试。",
         }.get(code, "操作未能完成。")
-    return Refusal(code, reason, message, fields)
+    return Refusal(code, reason, message, fields, reasons)
 
 
 class Gateway:
@@ -123,6 +135,8 @@ class Gateway:
         self.wallet = wallet_pb2_grpc.WalletServiceStub(self.channel)
         self.points = points_pb2_grpc.PointsServiceStub(self.channel)
         self.care = care_pb2_grpc.CareServiceStub(self.channel)
+        self.segments = segment_pb2_grpc.SegmentServiceStub(self.channel)
+        self.tier_programmes = loyalty_pb2_grpc.TierProgrammeServiceStub(self.channel)
         self.count_cards = count_card_pb2_grpc.CountCardServiceStub(self.channel)
 
     async def close(self) -> None:

@@ -82,6 +82,61 @@ def test_a_campaign_prices_orders_only_while_active_and_simulate_tries_a_draft(c
     assert campaign.Quote(order()).payable_fen == 126_66
 
 
+def test_a_campaign_rescheduled_prices_within_its_new_schedule_and_an_ended_one_stays(campaign):
+    offer = create(
+        campaign,
+        name="饼干半价",
+        kind=pb.CAMPAIGN_KIND_CATEGORY_DISCOUNT,
+        org_path=STORE,
+        rate_bp=5_000,
+        categories=["biscuit"],
+        start_time=ts(WEDNESDAY + timedelta(days=30)),
+    )
+    activate(campaign, offer.campaign_id)
+    biscuits = pb.QuoteRequest(
+        store_path=STORE,
+        at_time=ts(WEDNESDAY),
+        lines=[pb.OrderLine(line_id="1", sku="biscuit-1", category="biscuit", quantity=1, unit_price_fen=10_00)],
+    )
+
+    def discount():
+        quoted = campaign.Quote(biscuits)
+        return sum(a.amount_fen for a in quoted.adjustments if a.campaign_id == offer.campaign_id)
+
+    assert discount() == 0  # not started yet
+    moved = campaign.RescheduleCampaign(
+        pb.RescheduleCampaignRequest(
+            request_id=rid(),
+            campaign_id=offer.campaign_id,
+            start_time=ts(WEDNESDAY - timedelta(days=1)),
+            end_time=ts(WEDNESDAY + timedelta(days=1)),
+        )
+    ).campaign
+    assert (moved.start_time, moved.end_time, moved.status) == (
+        ts(WEDNESDAY - timedelta(days=1)),
+        ts(WEDNESDAY + timedelta(days=1)),
+        pb.CAMPAIGN_STATUS_ACTIVE,
+    )
+    assert moved.rate_bp == 5_000 and list(moved.categories) == ["biscuit"]  # its terms stay
+    assert discount() == 5_00
+    reversed_ = pb.RescheduleCampaignRequest(
+        request_id=rid(), campaign_id=offer.campaign_id, start_time=ts(WEDNESDAY), end_time=ts(WEDNESDAY)
+    )
+    assert refusal(campaign.RescheduleCampaign, reversed_)[2] == {"end_time": "SCHEDULE_REVERSED"}
+    unbounded = campaign.RescheduleCampaign(
+        pb.RescheduleCampaignRequest(request_id=rid(), campaign_id=offer.campaign_id)
+    )
+    assert not unbounded.campaign.HasField("start_time") and not unbounded.campaign.HasField("end_time")
+    assert discount() == 5_00
+    campaign.SetCampaignStatus(
+        pb.SetCampaignStatusRequest(request_id=rid(), campaign_id=offer.campaign_id, status=pb.CAMPAIGN_STATUS_ENDED)
+    )
+    late = pb.RescheduleCampaignRequest(request_id=rid(), campaign_id=offer.campaign_id, end_time=ts(WEDNESDAY))
+    assert refusal(campaign.RescheduleCampaign, late)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "CAMPAIGN_ENDED")
+    missing = pb.RescheduleCampaignRequest(request_id=rid(), campaign_id="c_" + "0" * 26)
+    assert refusal(campaign.RescheduleCampaign, missing)[:2] == (grpc.StatusCode.NOT_FOUND, "CAMPAIGN_NOT_FOUND")
+
+
 def test_unknown_coupons_are_named_and_the_order_is_priced_without_them(campaign):
     quoted = campaign.Quote(order(codes=["NOPE-1"]))
     assert [(r.coupon_code, r.reason) for r in quoted.rejected_coupons] == [("NOPE-1", "COUPON_NOT_FOUND")]
@@ -589,6 +644,47 @@ def test_a_template_reads_back_as_it_was_made(campaign):
     )
     assert refusal(campaign.GetCouponTemplate, pb.GetCouponTemplateRequest(template_id="x"))[2] == {
         "template_id": "TEMPLATE_ID_INVALID"
+    }
+
+
+def test_templates_are_listed_on_a_node_s_line_oldest_first_a_page_at_a_time(campaign):
+    def make(name, org_path):
+        return campaign.CreateCouponTemplate(
+            pb.CreateCouponTemplateRequest(
+                request_id=rid(),
+                template=pb.CouponTemplate(
+                    name=name, kind=pb.COUPON_KIND_FIXED, amount_fen=1_00, valid_days=7, org_path=org_path
+                ),
+            )
+        ).template
+
+    chain, east, store, south = (
+        make("全国券", "hq"),
+        make("华东券", "hq/east"),
+        make("店券", "hq/east/sh-001"),
+        make("华南券", "hq/south"),
+    )
+
+    def listed(org_path, size=50):
+        found, token = [], ""
+        while True:
+            answer = campaign.ListCouponTemplates(
+                pb.ListCouponTemplatesRequest(org_path=org_path, page_size=size, page_token=token)
+            )
+            found += [t.template_id for t in answer.templates]
+            token = answer.next_page_token
+            if not token:
+                return found
+
+    mine = {t.template_id for t in (chain, east, store, south)}
+    on_line = [t for t in listed("hq/east", size=1) if t in mine]
+    assert on_line == [chain.template_id, east.template_id, store.template_id]  # above, own, below; not the south
+    assert [t for t in listed("") if t in mine] == [t.template_id for t in (chain, east, store, south)]
+    assert [t for t in listed("hq/south") if t in mine] == [chain.template_id, south.template_id]
+    first = campaign.ListCouponTemplates(pb.ListCouponTemplatesRequest(org_path="hq/east/sh-001", page_size=500))
+    assert next(t for t in first.templates if t.template_id == store.template_id) == store  # as it was made
+    assert refusal(campaign.ListCouponTemplates, pb.ListCouponTemplatesRequest(org_path="Bad Path"))[2] == {
+        "org_path": "ORG_PATH_INVALID"
     }
 
 

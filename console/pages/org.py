@@ -11,6 +11,7 @@ from starlette.routing import Route
 from console.app import page
 from console.client import Refusal
 from console.pages.common import gateway, is_hq_admin, posted, request_id, signed_in, token
+from console.pages.forms import form_request_id
 from console.pages.reports import nodes_under
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 
@@ -47,6 +48,7 @@ async def _people_page(request: Request, values: dict, fields: dict, error: str,
             "values": values,
             "fields": fields,
             "error": error,
+            "new_id": request_id,  # a request id per form rendered: the form sent twice is done once
         },
         status,
     )
@@ -61,7 +63,7 @@ async def create_person(request: Request) -> Response:
     values = {k: str(form.get(k, "")).strip() for k in ("login", "name", "phone", "org_path", "role")}
     gw = gateway(request)
     ask = pb.CreatePersonRequest(
-        request_id=request_id(),
+        request_id=form_request_id(form),
         person=pb.Person(
             login=values["login"],
             name=values["name"],
@@ -84,7 +86,7 @@ async def create_person(request: Request) -> Response:
 async def disable_person(request: Request) -> Response:
     _, form = await posted(request)
     gw = gateway(request)
-    ask = pb.DisablePersonRequest(request_id=request_id(), person_id=str(form.get("person_id", ""))[:40])
+    ask = pb.DisablePersonRequest(request_id=form_request_id(form), person_id=str(form.get("person_id", ""))[:40])
     try:
         await gw.call(gw.gateway.DisablePerson, ask, token(request))
     except Refusal as refusal:
@@ -120,7 +122,9 @@ KEY_ROLES = {
 }
 
 
-async def _keys_page(request: Request, issued: str = "", error: str = "", fields=None, status: int = 200) -> Response:
+async def _keys_page(
+    request: Request, issued: str = "", error: str = "", fields=None, status: int = 200, shown_before: bool = False
+) -> Response:
     me = await signed_in(request)
     gw = gateway(request)
     answer = await gw.call(
@@ -139,6 +143,8 @@ async def _keys_page(request: Request, issued: str = "", error: str = "", fields
             "nodes": await nodes_under(request, me),
             "roles": list(KEY_ROLES),
             "issued": issued,  # the new key, shown this once (the gateway keeps its hash only)
+            "shown_before": shown_before,  # the same form sent again: the key was shown the first time
+            "new_id": request_id,
             "error": error,
             "fields": fields or {},
         },
@@ -154,7 +160,7 @@ async def issue_key(request: Request) -> Response:
     _, form = await posted(request)
     gw = gateway(request)
     ask = pb.IssueApiKeyRequest(
-        request_id=request_id(),
+        request_id=form_request_id(form),
         org_path=str(form.get("org_path", "")),
         role=KEY_ROLES.get(str(form.get("role", "")), pb.ROLE_UNSPECIFIED),
         label=str(form.get("label", "")).strip(),
@@ -163,13 +169,13 @@ async def issue_key(request: Request) -> Response:
         answer = await gw.call(gw.gateway.IssueApiKey, ask, token(request))
     except Refusal as refusal:
         return await _keys_page(request, error=refusal.message, fields=refusal.fields, status=400)
-    return await _keys_page(request, issued=answer.api_key)
+    return await _keys_page(request, issued=answer.api_key, shown_before=answer.secret_shown_before)
 
 
 async def revoke_key(request: Request) -> Response:
     _, form = await posted(request)
     gw = gateway(request)
-    ask = pb.RevokeApiKeyRequest(request_id=request_id(), key_id=str(form.get("key_id", ""))[:40])
+    ask = pb.RevokeApiKeyRequest(request_id=form_request_id(form), key_id=str(form.get("key_id", ""))[:40])
     try:
         await gw.call(gw.gateway.RevokeApiKey, ask, token(request))
     except Refusal as refusal:

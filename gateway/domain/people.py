@@ -61,6 +61,7 @@ MARKETING_CHANGES = frozenset(
     {
         "/huiyuan.campaign.v1.CampaignService/CreateCampaign",
         "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus",
+        "/huiyuan.campaign.v1.CampaignService/RescheduleCampaign",
         "/huiyuan.campaign.v1.CampaignService/CreateCouponTemplate",
         "/huiyuan.campaign.v1.CampaignService/IssueCoupons",
         "/huiyuan.points.v1.PointsService/CreateRule",

@@ -193,6 +193,9 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.campaign.v1.CampaignService/SetCampaignStatus": Route(
         "campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID
     ),
+    "/huiyuan.campaign.v1.CampaignService/RescheduleCampaign": Route(
+        "campaign", WRITE, CONFIGURERS, by_id=CAMPAIGN_BY_ID
+    ),
     "/huiyuan.campaign.v1.CampaignService/GetCampaign": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/GetCampaignStats": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
     "/huiyuan.campaign.v1.CampaignService/Simulate": Route("campaign", READ, BACK_OFFICE, by_id=CAMPAIGN_BY_ID),
@@ -203,6 +206,8 @@ ROUTES: dict[str, Route] = {
     "/huiyuan.campaign.v1.CampaignService/GetCouponTemplate": Route(
         "campaign", READ, BACK_OFFICE, by_id=TEMPLATE_BY_ID
     ),
+    # The templates on a back office's line: what its console issues coupons of.
+    "/huiyuan.campaign.v1.CampaignService/ListCouponTemplates": Route("campaign", LIST, BACK_OFFICE, "org_path"),
     # A region issues its own templates' coupons, to members of its own; HQ's only HQ.
     "/huiyuan.campaign.v1.CampaignService/IssueCoupons": ISSUE_COUPONS,
     # A member's coupons (used and expired too), for the offices that see the member:

@@ -249,3 +249,12 @@ def check_gift_template(c: Campaign, template_path: str) -> None:
 
 def not_found(campaign_id: str) -> NotFound:
     return NotFound("CAMPAIGN_NOT_FOUND", "No such campaign.", "活动不存在。", campaign_id=campaign_id)
+
+
+def ended(campaign_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        "CAMPAIGN_ENDED",
+        "The campaign has ended: its schedule is final.",
+        "活动已结束，不能再调整时间。",
+        campaign_id=campaign_id,
+    )

@@ -7,7 +7,7 @@ from huiyuan.campaign.v1 import campaign_pb2 as pb, campaign_pb2_grpc
 from huiyuan.database import Batcher, Idempotency
 from huiyuan.runtime import pagination
 from huiyuan.runtime.clock import utcnow
-from huiyuan.runtime.convert import enum_name, timestamp
+from huiyuan.runtime.convert import enum_name, from_timestamp, timestamp
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.holds import check_ttl
 from huiyuan.runtime.ids import is_id, new_id
@@ -134,6 +134,25 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
 
         return await self.idempotency.run(request, pb.SetCampaignStatusResponse, work)
 
+    async def RescheduleCampaign(self, request, context):
+        v = Violations()
+        check_request_id(v, request.request_id)
+        v.check(bool(request.campaign_id), "campaign_id", "CAMPAIGN_ID_REQUIRED", "campaign_id is required")
+        start = from_timestamp(request.start_time) if request.HasField("start_time") else None
+        end = from_timestamp(request.end_time) if request.HasField("end_time") else None
+        if start and end:
+            v.check(start < end, "end_time", "SCHEDULE_REVERSED", "end_time must be after start_time")
+        check_actor(v, request, required=False)
+        v.raise_if_any()
+
+        async def work(tx):
+            campaign, status = await campaigns.reschedule(
+                tx, request.campaign_id, start, end, utcnow(), self.quotes.active
+            )
+            return pb.RescheduleCampaignResponse(campaign=messages.campaign_message(campaign, status))
+
+        return await self.idempotency.run(request, pb.RescheduleCampaignResponse, work)
+
     async def CreateCouponTemplate(self, request, context):
         v = Violations()
         check_request_id(v, request.request_id)
@@ -168,6 +187,19 @@ class CampaignServicer(campaign_pb2_grpc.CampaignServiceServicer):
         v.raise_if_any()
         template = await templates.get(self.database, request.template_id)
         return pb.GetCouponTemplateResponse(template=messages.template_message(template))
+
+    async def ListCouponTemplates(self, request, context):
+        v = Violations()
+        check_org_path(v, request.org_path, "org_path", required=False)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.org_path)
+        after = pagination.decode(request.page_token, fingerprint, v)
+        v.raise_if_any()
+        rows = await templates.list_under(self.database, request.org_path, after[0] if after else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda t: [t.template_id], fingerprint)
+        return pb.ListCouponTemplatesResponse(
+            templates=[messages.template_message(t) for t in page], next_page_token=token
+        )
 
     async def IssueCoupons(self, request, context):
         v = Violations()

@@ -93,6 +93,15 @@ async def get(tx: Transaction, campaign_id: str, lock: bool = False) -> tuple[Ca
     return None if row is None else (from_body(row.body), Status(row.status))
 
 
+async def set_body(tx: Transaction, campaign: Campaign, now: datetime) -> None:
+    """A campaign's terms written again (its schedule changed): the body its quotes read."""
+    await tx.execute(
+        update(campaigns)
+        .where(campaigns.c.campaign_id == campaign.campaign_id)
+        .values(body=to_body(campaign), update_time=now)
+    )
+
+
 async def set_status(tx: Transaction, campaign_id: str, status: Status, now: datetime) -> None:
     await tx.execute(
         update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(status=status.value, update_time=now)

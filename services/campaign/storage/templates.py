@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select
 
 from huiyuan.database import Database, Transaction
+from huiyuan.runtime.requests import on_line
 from services.campaign.domain.coupons import CouponKind, Template
 from services.campaign.storage.tables import coupon_templates
 
@@ -35,6 +36,17 @@ async def add(tx: Transaction, t: Template, now: datetime) -> None:
         insert(coupon_templates),
         {"template_id": t.template_id, "campaign_id": t.campaign_id, "body": to_body(t), "create_time": now},
     )
+
+
+async def under(tx: Transaction, org_path: str, after: str | None, limit: int) -> list[Template]:
+    """Templates whose scope covers or lies under org_path, by id (oldest first): as
+    campaigns are listed, their scope read from the body."""
+    q = select(coupon_templates.c.template_id, coupon_templates.c.body)
+    if after is not None:
+        q = q.where(coupon_templates.c.template_id > after)
+    rows = (await tx.execute(q.order_by(coupon_templates.c.template_id))).all()
+    found = [from_body(r.body) for r in rows if not org_path or on_line(r.body["org_path"], org_path)]
+    return found[:limit]
 
 
 async def get(tx: Transaction, template_id: str) -> Template | None:

@@ -1,5 +1,6 @@
-"""Campaigns: create, read, list and move their status."""
+"""Campaigns: create, read, list, move their status and reschedule them."""
 
+from dataclasses import replace
 from datetime import datetime
 
 from huiyuan.database import Database, Transaction
@@ -37,6 +38,28 @@ async def set_status(
     campaign, current = found
     status = domain.move(current, wanted)
     await campaigns.set_status(tx, campaign_id, status, now)
+    active.forget()
+    return campaign, status
+
+
+async def reschedule(
+    tx: Transaction,
+    campaign_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+    active: ActiveSet,
+) -> tuple[Campaign, Status]:
+    """Set when a campaign applies (not once it has ended: that is final); the active
+    set of this process sees it at once, the others' within their second."""
+    found = await campaigns.get(tx, campaign_id, lock=True)
+    if found is None:
+        raise domain.not_found(campaign_id)
+    campaign, status = found
+    if status == Status.ENDED:
+        raise domain.ended(campaign_id)
+    campaign = replace(campaign, start_time=start, end_time=end)
+    await campaigns.set_body(tx, campaign, now)
     active.forget()
     return campaign, status
 

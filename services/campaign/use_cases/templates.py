@@ -22,6 +22,11 @@ async def by_id(tx: Transaction, template_id: str) -> Template:
     return found
 
 
+async def list_under(database: Database, org_path: str, after: str | None, limit: int) -> list[Template]:
+    async with database.reading() as tx:
+        return await templates.under(tx, org_path, after, limit)
+
+
 async def get(database: Database, template_id: str) -> Template:
     async with database.reading() as tx:
         return await by_id(tx, template_id)
