@@ -44,6 +44,17 @@ def _of(column, member_ids: list[str], span: Span | None):
     return column.in_(bindparam("ids", expanding=True)), {"ids": member_ids}
 
 
+async def room_to_sort(tx: Transaction) -> None:
+    """A batch of a nightly job sorts and hashes a batch's visits: on PostgreSQL it may
+    use more memory than a call's statement (work_mem, for this transaction only), so
+    its sorts are not spilled to disk."""
+    if dialect_name(tx) == "postgresql":
+        await tx.execute(text(f"SET LOCAL work_mem = '{JOB_WORK_MEM}'"))
+
+
+JOB_WORK_MEM = "64MB"
+
+
 # --- Programme versions --------------------------------------------------------------
 
 
@@ -624,21 +635,23 @@ def _score_sql() -> str:
     return (
         "WITH b AS (SELECT member_id, create_time, marketing_consent, birthday, gender FROM members m "
         f"WHERE {in_span.format('m')} AND m.create_time < :registered_before), "
-        "v AS (SELECT v.member_id, count(*) AS n, sum(v.amount_fen) AS spend, max(v.visit_time) AS last, "
-        "sum(x.amount_fen) AS returned FROM visits v LEFT JOIN visit_returns x ON x.order_id = v.order_id "
+        "v AS (SELECT v.member_id, count(*) AS n, sum(v.amount_fen) AS spend, max(v.visit_time) AS last FROM visits v "
+        f"WHERE {in_span.format('v')} AND v.visit_time >= :start AND v.visit_time < :end GROUP BY v.member_id), "
+        "rt AS (SELECT v.member_id, sum(x.amount_fen) AS returned FROM visit_returns x "
+        "JOIN visits v ON v.order_id = x.order_id "
         f"WHERE {in_span.format('v')} AND v.visit_time >= :start AND v.visit_time < :end GROUP BY v.member_id), "
         "c AS (SELECT DISTINCT c.member_id FROM care_contacts c "
         f"WHERE {in_span.format('c')} AND c.contact_time >= :start AND c.contact_time < :end), "
         "i AS (SELECT b.member_id, "
         "CAST(:as_of AS date) - (v.last AT TIME ZONE :zone)::date AS days_since_visit, "
-        "COALESCE(v.n, 0)::int AS visits, (COALESCE(v.spend, 0) - COALESCE(v.returned, 0))::bigint AS spend_fen, "
+        "COALESCE(v.n, 0)::int AS visits, (COALESCE(v.spend, 0) - COALESCE(rt.returned, 0))::bigint AS spend_fen, "
         "GREATEST(0, (CAST(:end_year AS int) - extract(year FROM b.local_reg)::int) * 12 "
         "+ CAST(:end_month AS int) - extract(month FROM b.local_reg)::int "
         "- CASE WHEN CAST(:end_day AS int) < extract(day FROM b.local_reg)::int THEN 1 ELSE 0 END) AS tenure_months, "
         "b.marketing_consent AS consent, COALESCE(b.birthday, '') <> '' AS birthday, "
         "b.gender IN ('FEMALE', 'MALE') AS gender, c.member_id IS NOT NULL AS care_contact "
         "FROM (SELECT b.*, (b.create_time AT TIME ZONE :zone)::date AS local_reg FROM b) b "
-        "LEFT JOIN v ON v.member_id = b.member_id "
+        "LEFT JOIN v ON v.member_id = b.member_id LEFT JOIN rt ON rt.member_id = b.member_id "
         "LEFT JOIN c ON c.member_id = b.member_id), "
         f"r AS (SELECT i.*, {raw_columns} FROM i), "
         "kept AS (INSERT INTO value_scores (member_id, month, score, inputs, raw, weights, compute_time) "

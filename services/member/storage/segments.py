@@ -174,30 +174,33 @@ async def segments_after(tx: Transaction, org_path: str, after_id: str | None, l
 # --- what members spent and visited in a window --------------------------------------
 
 
-def _returned_by_order():
-    r = visit_returns.c
-    return select(r.order_id, func.sum(r.amount_fen).label("returned")).group_by(r.order_id).subquery("returned")
-
-
 Bounds = tuple[str, str | None] | None  # a batch's ids: after, up to (None: no end)
 
 
 def _window_counts(since: datetime, bounds: Bounds = None) -> Select:
     """Per member with a visit since `since`: visits and spend (less the returns of
-    those visits)."""
-    returned = _returned_by_order()
-    v = visits.c
-    statement = (
-        select(
-            v.member_id,
-            func.count().label("n"),
-            func.sum(v.amount_fen - func.coalesce(returned.c.returned, 0)).label("spend"),
-        )
-        .select_from(visits.outerjoin(returned, returned.c.order_id == v.order_id))
-        .where(v.visit_time >= since)
+    those visits). The returns are summed per member over the same visits, so that only
+    the returns of the window's (and the batch's) visits are read."""
+    v, x = visits.c, visit_returns.c
+    window = [v.visit_time >= since] + ([id_range(v.member_id, *bounds)] if bounds is not None else [])
+    counted = (
+        select(v.member_id, func.count().label("n"), func.sum(v.amount_fen).label("gross"))
+        .where(*window)
         .group_by(v.member_id)
+        .subquery("counted")
     )
-    return statement.where(id_range(v.member_id, *bounds)) if bounds is not None else statement
+    returned = (
+        select(v.member_id, func.sum(x.amount_fen).label("returned"))
+        .select_from(visit_returns.join(visits, v.order_id == x.order_id))
+        .where(*window)
+        .group_by(v.member_id)
+        .subquery("returned")
+    )
+    return select(
+        counted.c.member_id,
+        counted.c.n,
+        (counted.c.gross - func.coalesce(returned.c.returned, 0)).label("spend"),
+    ).select_from(counted.outerjoin(returned, returned.c.member_id == counted.c.member_id))
 
 
 def _visit_count_since(since: datetime):
@@ -432,15 +435,23 @@ def id_range(column, after: str, upto: str | None) -> ColumnElement[bool]:
     return and_(True, *conditions)
 
 
-async def scan_ids(tx: Transaction, rule: TagRule, after: str, limit: int) -> list[str]:
-    """The next ids a batch covers: the node's members (by home store, or for a
-    segment registered there too), or for a deleted rule the members carrying it."""
+async def scan_upto(tx: Transaction, rule: TagRule, after: str, limit: int) -> str | None:
+    """The last id the next batch covers (None: the batch runs to the end): `limit` of
+    the node's members (by home store), or for a deleted rule of the members carrying
+    it. A rule of the whole chain (its root node) covers every member: the ids are read
+    from the primary key alone, no member's row."""
     if not rule.live:
         t = member_auto_tags.c
         statement = select(t.member_id).where(t.rule_id == rule.rule_id, id_range(t.member_id, after, None))
-        return list((await tx.execute(statement.order_by(t.member_id).limit(limit))).scalars())
-    statement = select(m.member_id).where(under(m.home_store_path, rule.org_path), id_range(m.member_id, after, None))
-    return list((await tx.execute(statement.order_by(m.member_id).limit(limit))).scalars())
+        order = t.member_id
+    elif "/" not in rule.org_path:
+        statement, order = select(m.member_id).where(id_range(m.member_id, after, None)), m.member_id
+    else:
+        statement = select(m.member_id).where(
+            under(m.home_store_path, rule.org_path), id_range(m.member_id, after, None)
+        )
+        order = m.member_id
+    return (await tx.execute(statement.order_by(order).offset(limit - 1).limit(1))).scalar()
 
 
 async def batch_ids(tx: Transaction, condition, after: str, upto: str | None) -> set[str]:

@@ -213,6 +213,7 @@ async def run_reevaluation(
     while True:
         async with database.job_transaction() as tx:
             await take_turn_on(tx, f"loyalty:{TIER_JOB}")
+            await stored.room_to_sort(tx)
             cursor, done, counts = await stored.job_run(tx, TIER_JOB, key)
             run = RunCounts(**counts, done=done)
             if done:
@@ -390,6 +391,7 @@ async def run_value_scores(
     while True:
         async with database.job_transaction() as tx:
             await take_turn_on(tx, f"loyalty:{SCORE_JOB}")
+            await stored.room_to_sort(tx)
             cursor, done, counts = await stored.job_run(tx, SCORE_JOB, key)
             scored = counts.get("scored", 0)
             if done:
