@@ -263,7 +263,12 @@ async def due_in(tx: Transaction, p: Programme, day: date, span: Span) -> list[t
     tier_id, home_store_path, term), by id. Due: a term ended by day and not decided
     on day yet; a programme tier without a term of it (the programme's start); with the
     value score, every member (a score may lift them)."""
-    joined = members.outerjoin(member_tier_terms, member_tier_terms.c.member_id == members.c.member_id)
+    # the terms of the span only, by their key: a join on the member alone read every
+    # term at each batch (a scan of them all, as many times as there are batches)
+    t = member_tier_terms.c
+    joined = members.outerjoin(
+        member_tier_terms, and_(t.member_id == members.c.member_id, t.member_id > span[0], t.member_id <= span[1])
+    )
     query = (
         select(members.c.member_id, members.c.tier_id, members.c.home_store_path, *_TERM_COLUMNS)
         .select_from(joined)
