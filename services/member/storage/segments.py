@@ -24,9 +24,11 @@ from services.member.storage.summaries import _local_day
 from services.member.storage.tables import (
     member_auto_tags,
     members,
+    membership_terms,
     segments,
     tag_rules,
     tag_runs,
+    value_scores,
     visit_returns,
     visit_stats,
     visits,
@@ -241,6 +243,33 @@ def _birthday_month(month: str) -> ColumnElement[bool]:
     return func.substr(m.birthday, 6, 2) == month
 
 
+def _paid_member(day: date, plan_id: str) -> ColumnElement[bool]:
+    """A paid term (a trial too) of the plan (any: "") runs on day: it started by day and
+    ends after it (its end after a refund, if refunded)."""
+    t = membership_terms.c
+    running = [
+        t.member_id == m.member_id,
+        t.start_day <= day,
+        func.coalesce(t.refund_end_day, t.end_day) > day,
+    ]
+    if plan_id:
+        running.append(t.plan_id == plan_id)
+    return exists().where(*running)
+
+
+def _value_score_band(low: int, high: int, bounds: Bounds) -> ColumnElement[bool]:
+    """The member's latest value score (the latest month scored, as a programme on the
+    score counts it) is within low to high (high 0: no upper bound)."""
+    s = value_scores.c
+    later = value_scores.alias("later")
+    latest = ~exists().where(later.c.member_id == s.member_id, later.c.month > s.month)
+    band = [s.score >= low] + ([s.score <= high] if high else [])
+    scored = select(s.member_id).where(latest, *band)
+    if bounds is not None:
+        scored = scored.where(id_range(s.member_id, *bounds))
+    return m.member_id.in_(scored)
+
+
 # --- RFM: the cuts of the scores over a node, and the members within a cell ----------
 
 
@@ -389,6 +418,10 @@ def rule_condition(
         return and_(in_node, _rfm_condition(rule.org_path, rules.rfm_from_list(p["rfm"]), fixed["cuts"], bounds))
     if rule.kind == RuleKind.BIRTHDAY_MONTH:
         return and_(in_node, _birthday_month(rules.birthday_month(p, day)))
+    if rule.kind == RuleKind.PAID_MEMBER:
+        return and_(in_node, _paid_member(day, p["plan_id"]))
+    if rule.kind == RuleKind.VALUE_SCORE_BAND:
+        return and_(in_node, _value_score_band(p["min_score"], p["max_score"], bounds))
     raise AssertionError(rule.kind)
 
 
