@@ -231,12 +231,12 @@ def _window_condition(window: Window, day: date, spend: bool, bounds: Bounds = N
     return ~m.member_id.in_(above)
 
 
-def _dormant(day: date, days: int) -> ColumnElement[bool]:
+def _dormant(day: date, days: int, bounds: Bounds = None) -> ColumnElement[bool]:
     since = rules.window_start(day, days)
-    return and_(
-        m.create_time < since,
-        ~exists().where(visit_stats.c.member_id == m.member_id, visit_stats.c.last_visit_time >= since),
-    )
+    seen = [visit_stats.c.member_id == m.member_id, visit_stats.c.last_visit_time >= since]
+    if bounds is not None:  # the batch's statistics only, not every member's at each batch
+        seen.append(id_range(visit_stats.c.member_id, *bounds))
+    return and_(m.create_time < since, ~exists().where(*seen))
 
 
 def _birthday_month(month: str) -> ColumnElement[bool]:
@@ -330,8 +330,8 @@ async def rfm_cuts(tx: Transaction, node: str, rfm: rules.Rfm, as_of: date) -> d
 
 def _rfm_condition(node: str, rfm: rules.Rfm, cuts: dict[str, Any], bounds: Bounds = None) -> ColumnElement[bool]:
     per = _rfm_per_member(node)
-    if bounds is not None:
-        per = per.where(id_range(visit_stats.c.member_id, *bounds))
+    if bounds is not None:  # the batch's members on both sides, not every member at each batch
+        per = per.where(id_range(visit_stats.c.member_id, *bounds), id_range(m.member_id, *bounds))
     per_q = per.subquery("per")
     having = []
     for key, column, scores in (
@@ -408,7 +408,7 @@ def rule_condition(
         window = Window(p["window_days"], p["min_visits"], p["max_visits"])
         return and_(in_node, _window_condition(window, day, spend=False, bounds=bounds))
     if rule.kind == RuleKind.DORMANT:
-        return and_(in_node, _dormant(day, p["days"]))
+        return and_(in_node, _dormant(day, p["days"], bounds))
     if rule.kind == RuleKind.SPEND_RANK:
         threshold = fixed.get("spend_at_least")
         if threshold is None:
