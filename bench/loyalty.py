@@ -37,7 +37,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import ADMIN_URL, PORT_OFFSET, fresh_database, service_channel, serving, vacuum
+from bench.common import ADMIN_URL, PORT_OFFSET, fresh_database, pgbench_tps, service_channel, serving, vacuum
 from bench.segments import RULES as TAG_RULES
 from huiyuan.database import Database, engines, migrate
 from huiyuan.member.v1 import loyalty_pb2 as pb, loyalty_pb2_grpc
@@ -267,6 +267,8 @@ def main() -> None:
     tags = asyncio.run(automatic_tags(url, members))
     with serving(["services.member"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_MEMBER_PORT": str(PORT)}):
         figures = asyncio.run(measure(members, evaluated))
+    tps = pgbench_tps(args.pg, 5 if args.quick else 20, "-N")  # how fast the machine is now: the baseline
+    print(f"pgbench -N, 8 clients: {tps:,.0f} tps")
     total = figures["tiers_s"] + figures["scores_s"] + tags["tags_s"]
     print(
         f"nightly: tiers + scores + automatic tags {total:.1f} s, {members / total:,.0f} members/s "
@@ -282,6 +284,7 @@ def main() -> None:
                 **tags,
                 "nightly_total_s": round(total, 2),
                 "nightly_members_per_s": round(members / total),
+                "pgbench_tps": round(tps),
             }
         )
     )
