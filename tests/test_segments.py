@@ -411,6 +411,7 @@ def test_paid_members_and_a_value_score_band_are_tagged_and_kept_so(stubs):
         made[name] = member(stubs, store, name)
         for months_ago, score in scores:
             _score(stubs, made[name], months_ago, score)
+    _term(stubs, made["边界"], plan, -1, 30)  # a paid member with a score of 700
     band_tags = [f"高{node[-4:]}", f"上{node[-4:]}", f"低{node[-4:]}"]
     rule(stubs, node, band_tags[0], value_score=pb.ValueScoreBand(min_score=700, max_score=1000))
     above = rule(stubs, node, band_tags[1], value_score=pb.ValueScoreBand(min_score=700))
@@ -427,6 +428,8 @@ def test_paid_members_and_a_value_score_band_are_tagged_and_kept_so(stubs):
             for tag, taken in zip(band_tags, takes, strict=True):
                 if taken:
                     out[tag].add(made[name].member_id)
+        out[any_tag].add(made["边界"].member_id)
+        out[plan_tag].add(made["边界"].member_id)
         return out
 
     listed = stubs.segments.ListTagRules(pb.ListTagRulesRequest(page_size=500)).tag_rules
@@ -441,6 +444,26 @@ def test_paid_members_and_a_value_score_band_are_tagged_and_kept_so(stubs):
 
     run_mine(NOW)
     assert {t: tagged(stubs, t, node) for t in expected()} == expected()
+    # a saved segment selects when it is used, today (D0), without a tag: paid members (of
+    # any plan) whose latest score is 700 or more, and each criterion alone
+    paid_today = {made[n].member_id for n in ["在期", "他方案", "已到期", "已退款", "续期", "边界"]}
+    for criteria, wanted in [
+        (pb.SegmentCriteria(paid_member=True), paid_today),
+        (pb.SegmentCriteria(value_score=pb.ValueScoreBand(min_score=700)), expected()[band_tags[1]]),
+        (
+            pb.SegmentCriteria(paid_member=True, value_score=pb.ValueScoreBand(min_score=700)),
+            {made["边界"].member_id},
+        ),
+    ]:
+        segment = stubs.segments.CreateSegment(
+            pb.CreateSegmentRequest(
+                request_id=rid(), segment=pb.Segment(org_path=node, name="付费价值", criteria=criteria), actor=ACTOR
+            )
+        ).segment
+        assert segment.criteria.paid_member == criteria.paid_member
+        assert segment.criteria.value_score == criteria.value_score
+        count = stubs.segments.CountSegment(pb.CountSegmentRequest(segment_id=segment.segment_id)).member_count
+        assert count == len(wanted), criteria
     assert run_mine(NOW) == [0, 0]  # the day's runs are done
     # the next day (D0 + 4): the term not begun has begun, and nothing else changed
     assert run_mine(NOW + timedelta(days=1)) == [2, 0]
@@ -475,14 +498,22 @@ def test_rules_on_paid_membership_and_the_value_score_refuse_bad_input(stubs):
         ),
     )
     assert (code, reason) == (OK.NOT_FOUND, "PLAN_NOT_FOUND")
-    code, reason, violations = refusal(  # a segment selects the tag of such a rule instead
+    segments_before = len(stubs.segments.ListSegments(pb.ListSegmentsRequest(page_size=500)).segments)
+    code, reason, violations = refusal(  # a segment's band is checked as a rule's
         stubs.segments.CreateSegment,
         pb.CreateSegmentRequest(
             request_id=rid(),
-            segment=pb.Segment(org_path="hq", name="付费", criteria=pb.SegmentCriteria(paid_member=True)),
+            segment=pb.Segment(
+                org_path="hq",
+                name="价值",
+                criteria=pb.SegmentCriteria(
+                    paid_member=True, value_score=pb.ValueScoreBand(min_score=900, max_score=5)
+                ),
+            ),
         ),
     )
-    assert violations == {"segment.criteria.paid_member": "CRITERION_NOT_SUPPORTED"}
+    assert violations == {"segment.criteria.value_score.max_score": "BOUNDS_REVERSED"}
+    assert len(stubs.segments.ListSegments(pb.ListSegmentsRequest(page_size=500)).segments) == segments_before
     assert len(stubs.segments.ListTagRules(pb.ListTagRulesRequest(page_size=500)).tag_rules) == before
 
 

@@ -39,13 +39,6 @@ class RuleKind(StrEnum):
 
 MAX_SCORE = 1000  # the value score's range is 0 to 1000 (domain/value_score.py)
 
-# Criteria of a segment not evaluated yet: refused, never accepted and ignored. Their
-# rules are (an automatic tag), and a segment selects the tag.
-NOT_SUPPORTED = {
-    "paid_member": "a segment does not select paid members itself: select the tag of a paid_member tag rule",
-    "value_score": "a segment does not select a value-score band itself: select the tag of a value_score tag rule",
-}
-
 
 @dataclass(frozen=True)
 class ScoreRange:
@@ -112,6 +105,8 @@ class Criteria:
     spend: Window | None = None  # low and high in fen
     rfm: Rfm | None = None
     automatic_tags: list[str] = field(default_factory=list)
+    paid_member: bool = False  # a paid term (any plan, a trial too) runs on the day
+    value_score: tuple[int, int] | None = None  # the latest score, low to high (high 0: no bound)
 
 
 # --- checks --------------------------------------------------------------------------
@@ -329,6 +324,8 @@ def criteria_to_dict(c: Criteria) -> dict[str, Any]:
         "spend": [c.spend.window_days, c.spend.low, c.spend.high] if c.spend else None,
         "rfm": rfm_to_list(c.rfm) if c.rfm else None,
         "automatic_tags": list(c.automatic_tags),
+        "paid_member": c.paid_member,
+        "value_score": list(c.value_score) if c.value_score else None,
     }
 
 
@@ -360,4 +357,6 @@ def criteria_from_dict(kept: dict[str, Any]) -> Criteria:
         spend=Window(*kept["spend"]) if kept.get("spend") else None,
         rfm=rfm_from_list(kept["rfm"]) if kept.get("rfm") else None,
         automatic_tags=list(kept.get("automatic_tags") or []),
+        paid_member=bool(kept.get("paid_member")),
+        value_score=(kept["value_score"][0], kept["value_score"][1]) if kept.get("value_score") else None,
     )

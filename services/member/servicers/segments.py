@@ -144,14 +144,19 @@ def _criteria(v: Violations, c: pb.SegmentCriteria, owner: str) -> Criteria:
         "TOO_MANY_TAGS",
         f"at most {rules.MAX_AUTOMATIC_TAGS} automatic tags",
     )
-    v.check(not c.paid_member, f"{at}.paid_member", "CRITERION_NOT_SUPPORTED", rules.NOT_SUPPORTED["paid_member"])
-    v.check(
-        not c.HasField("value_score"),
-        f"{at}.value_score",
-        "CRITERION_NOT_SUPPORTED",
-        rules.NOT_SUPPORTED["value_score"],
+    band = None
+    if c.HasField("value_score"):
+        kept = rules.value_score_params(v, c.value_score.min_score, c.value_score.max_score, f"{at}.value_score")
+        band = (kept["min_score"], kept["max_score"])
+    return Criteria(
+        query=query,
+        visits=visits,
+        spend=spend,
+        rfm=rfm,
+        automatic_tags=list(dict.fromkeys(tags)),
+        paid_member=c.paid_member,
+        value_score=band,
     )
-    return Criteria(query=query, visits=visits, spend=spend, rfm=rfm, automatic_tags=list(dict.fromkeys(tags)))
 
 
 def _segment_input(v: Violations, s: pb.Segment, owner: str) -> tuple[str, Criteria, str]:
@@ -177,6 +182,9 @@ def _segment(s: Segment) -> pb.Segment:
         )
     if c.rfm:
         criteria.rfm.CopyFrom(_rfm_message(c.rfm))
+    criteria.paid_member = c.paid_member
+    if c.value_score:
+        criteria.value_score.CopyFrom(pb.ValueScoreBand(min_score=c.value_score[0], max_score=c.value_score[1]))
     message = pb.Segment(
         segment_id=s.segment_id,
         org_path=s.org_path,

@@ -439,6 +439,10 @@ def segment_condition(
         conditions.append(_rfm_condition(owner, criteria.rfm, cuts, bounds))
     for tag in criteria.automatic_tags:
         conditions.append(m.member_id.in_(select(member_auto_tags.c.member_id).where(member_auto_tags.c.tag == tag)))
+    if criteria.paid_member:
+        conditions.append(_paid_member(day, ""))
+    if criteria.value_score:
+        conditions.append(_value_score_band(*criteria.value_score, bounds))
     return and_(*conditions)
 
 
