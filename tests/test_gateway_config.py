@@ -122,6 +122,7 @@ ADMITTED = {
     "/huiyuan.member.v1.BenefitService/UndoBenefitUse": BACK_OFFICE,
     "/huiyuan.member.v1.BenefitService/ListBenefitUses": BACK_OFFICE,
     "/huiyuan.member.v1.BenefitService/SummarizeBenefitUses": BACK_OFFICE,
+    "/huiyuan.member.v1.BenefitService/ListMemberBenefitUseCounts": BACK_OFFICE,
     "/huiyuan.member.v1.TierProgrammeService/CreateTierProgrammeVersion": HQ_ONLY,
     "/huiyuan.member.v1.TierProgrammeService/ListTierProgrammeVersions": BACK_OFFICE,
     "/huiyuan.member.v1.TierProgrammeService/GetMemberTierProgress": BACK_OFFICE,
@@ -197,6 +198,10 @@ FILLED = {
         "as_of_date": date_pb2.Date(year=2026, month=1, day=31)
     },
     "/huiyuan.member.v1.BenefitService/SummarizeBenefitUses": {
+        "start_date": date_pb2.Date(year=2026, month=1, day=1),
+        "end_date": date_pb2.Date(year=2026, month=1, day=31),
+    },
+    "/huiyuan.member.v1.BenefitService/ListMemberBenefitUseCounts": {
         "start_date": date_pb2.Date(year=2026, month=1, day=1),
         "end_date": date_pb2.Date(year=2026, month=1, day=31),
     },

@@ -351,3 +351,51 @@ def test_the_value_score_explains_itself_and_its_monthly_run_is_idempotent(stubs
     assert scores[0].has_previous and scores[0].previous_score == scores[1].score == score.score
     spend = {c.component: c for c in scores[0].components}["spend"]
     assert spend.change == 0 and spend.points == parts["spend"].points  # the same 12 months' spend
+
+
+def test_the_monthly_run_scores_as_the_rule_does_member_by_member(stubs, member_service):
+    """On PostgreSQL the monthly run scores a span in one statement; its scores, inputs
+    and components are the domain rule's (value_score.score_of) for every member."""
+    from google.type.date_pb2 import Date
+
+    made = [
+        stubs.register("价值分一", marketing_consent=True, gender=member_pb2.GENDER_FEMALE),
+        stubs.register("价值分二", birthday=Date(year=1990, month=2, day=28)),
+        stubs.register("价值分三", marketing_consent=True, birthday=Date(year=1988, month=12, day=31)),
+        stubs.register("价值分四"),
+    ]
+    for days_ago, amount in [(1, 40_000 * YUAN), (20, 120 * YUAN), (200, 35 * YUAN), (364, 1 * YUAN)]:
+        visit(stubs, made[0], amount, days_ago=days_ago)
+    visit(stubs, made[1], 900 * YUAN, days_ago=40)
+    for days_ago in range(2, 120, 2):
+        visit(stubs, made[2], 10 * YUAN, days_ago=days_ago)
+    order = rid()
+    stubs.member.RecordVisit(
+        member_pb2.RecordVisitRequest(
+            request_id=rid(), member_id=made[1].member_id, store_path=STORE, order_id=order, amount_fen=500 * YUAN
+        )
+    )
+    for amount in (150 * YUAN, 50 * YUAN):  # two returns of one order: the visit counted once
+        stubs.member.RecordReturn(
+            member_pb2.RecordReturnRequest(
+                request_id=rid(), member_id=made[1].member_id, order_id=order, return_id=rid(), amount_fen=amount
+            )
+        )
+    database = member_service.app.context.database
+    month = date(today().year, today().month, 1)
+    later = date(month.year + (month.month >= 11), (month.month + 1) % 12 + 1, 1)  # two months on: none scored
+    ids = [m.member_id for m in made]
+    member_service.run(loyalty.run_value_scores(database, later, utcnow(), batch=3))
+
+    async def both():
+        async with database.reading() as tx:
+            w, _ = await loyalty.weights(tx)
+            expected = await loyalty._scores(tx, ids, later, later - timedelta(days=1), w)
+            kept = {m: (await stored.scores_of(tx, m, None, 1))[0][0] for m in ids}
+            return {s.member_id: s for s in expected}, kept
+
+    expected, kept = member_service.run(both())
+    assert kept == expected
+    assert kept[made[0].member_id].raw["spend"] == 1000 and kept[made[3].member_id].inputs.days_since_visit is None
+    assert kept[made[1].member_id].inputs.spend_fen == 1_200 * YUAN
+    assert kept[made[1].member_id].inputs.visits == 2

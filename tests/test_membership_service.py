@@ -203,6 +203,39 @@ def test_the_quota_is_used_to_its_limit_refused_past_it_and_a_use_undone_the_sam
     mine = {c.benefit_code: c for c in counts}
     assert mine["car-wash"].uses >= 2 and mine["car-wash"].members >= 1
 
+    # per member: this member's two uses not undone, and the pages add up to the summary
+    period = dict(org_path="hq", start_date=calendar_day(today() - timedelta(days=1)), end_date=calendar_day(today()))
+    counted, token, pages = [], "", 0
+    while True:
+        page = m.benefits.ListMemberBenefitUseCounts(
+            pb.ListMemberBenefitUseCountsRequest(benefit_code="car-wash", page_size=1, page_token=token, **period)
+        )
+        counted += page.counts
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert pages == len(counted) >= 1
+    ours = [c for c in counted if c.member_id == member.member_id]
+    assert [(c.benefit_code, c.uses) for c in ours] == [("car-wash", 2)] and ours[0].HasField("last_use_time")
+    assert sum(c.uses for c in counted) == mine["car-wash"].uses
+    assert [c.member_id for c in counted] == sorted(c.member_id for c in counted)
+    for request, found in [
+        (
+            pb.ListMemberBenefitUseCountsRequest(
+                start_date=calendar_day(today()), end_date=calendar_day(today() - timedelta(days=1))
+            ),
+            {"end_date": "PERIOD_INVALID"},
+        ),
+        (pb.ListMemberBenefitUseCountsRequest(end_date=calendar_day(today())), {"start_date": "DATE_INVALID"}),
+        (
+            pb.ListMemberBenefitUseCountsRequest(page_token="nonsense", **period),
+            {"page_token": "PAGE_TOKEN_INVALID"},
+        ),
+    ]:
+        code, _, violations = refusal(m.benefits.ListMemberBenefitUseCounts, request)
+        assert (code, violations) == (OK.INVALID_ARGUMENT, found), request
+
 
 def test_a_manager_refunds_the_unused_whole_days_and_the_unearned_revenue_follows(stubs, m, plus):
     member = stubs.register("退费")

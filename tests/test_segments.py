@@ -330,31 +330,190 @@ def test_a_segment_counts_lists_and_exports_its_current_members(stubs):
     assert tag not in auto_tags(stubs, once)
 
 
-def test_paid_membership_and_value_score_are_refused_not_ignored(stubs):
-    before = len(stubs.segments.ListTagRules(pb.ListTagRulesRequest(page_size=500)).tag_rules)
-    code, reason, violations = refusal(
-        stubs.segments.CreateTagRule,
-        pb.CreateTagRuleRequest(
-            request_id=rid(), tag_rule=pb.TagRule(org_path="hq", tag="付费", paid_member=pb.PaidMemberRule())
-        ),
+def _plan(stubs) -> str:
+    plan_id = f"plan_{rid()[:12]}"
+    sql(
+        stubs,
+        "INSERT INTO membership_plans (plan_id, name, price_fen, term, trial_days, tier_id, benefits, create_time) "
+        "VALUES (:p, :p, 3000, 'MONTH', 0, NULL, '[]', :t)",
+        p=plan_id,
+        t=MIDNIGHT,
     )
-    assert code == OK.INVALID_ARGUMENT and violations == {"tag_rule.paid_member": "RULE_KIND_NOT_SUPPORTED"}
-    code, reason, violations = refusal(
+    return plan_id
+
+
+def _term(stubs, m, plan_id, start, end, refund_end=None) -> None:
+    """A term of days from today: [D0 + start, D0 + end), ended at D0 + refund_end if refunded."""
+    sql(
+        stubs,
+        "INSERT INTO membership_terms (term_id, member_id, plan_id, source, price_fen, anchor_day, start_day, end_day, "
+        "days, payment_key, payment_reference, order_id, line_id, store_path, create_time, refunded_fen, refund_time, "
+        "refund_end_day, refund_reason, refund_operator) VALUES (:id, :m, :p, 'ONLINE', 3000, :s, :s, :e, :d, :id, "
+        "'', '', '', :store, :t, 0, NULL, :r, '', '')",
+        id=f"mt_{rid()}",
+        m=m.member_id,
+        p=plan_id,
+        s=D0 + timedelta(days=start),
+        e=D0 + timedelta(days=end),
+        d=end - start,
+        store=STORE,
+        t=MIDNIGHT,
+        r=D0 + timedelta(days=refund_end) if refund_end is not None else None,
+    )
+
+
+def _score(stubs, m, months_ago: int, score: int) -> None:
+    month = (D0.replace(day=1) - timedelta(days=31 * months_ago)).replace(day=1)
+    sql(
+        stubs,
+        "INSERT INTO value_scores (member_id, month, score, inputs, raw, weights, compute_time) "
+        "VALUES (:m, :month, :score, '{}', '{}', '{}', :t)",
+        m=m.member_id,
+        month=month,
+        score=score,
+        t=MIDNIGHT,
+    )
+
+
+def test_paid_members_and_a_value_score_band_are_tagged_and_kept_so(stubs):
+    """NOW's business day is D0 + 3: a term runs on it when it started by then and ends
+    after it (after a refund, at its refund's end)."""
+    node, store = region(stubs)
+    plan, other_plan = _plan(stubs), _plan(stubs)
+    cases = [  # name, terms (plan, start, end, refund end), expected by (any plan, the plan)
+        ("在期", [(plan, -10, 20, None)], (True, True)),
+        ("他方案", [(other_plan, 0, 30, None)], (True, False)),
+        ("今日起", [(plan, 3, 33, None)], (True, True)),
+        ("已到期", [(plan, -30, 3, None)], (False, False)),
+        ("已退款", [(plan, -10, 20, 2)], (False, False)),
+        ("未开始", [(plan, 4, 34, None)], (False, False)),
+        ("续期", [(plan, -40, -10, None), (plan, -10, 20, None)], (True, True)),
+        ("非会员", [], (False, False)),
+    ]
+    made = {}
+    for name, terms, _ in cases:
+        made[name] = member(stubs, store, name)
+        for plan_id, start, end, refund_end in terms:
+            _term(stubs, made[name], plan_id, start, end, refund_end)
+    any_tag, plan_tag = f"付{node[-4:]}", f"方{node[-4:]}"
+    rule(stubs, node, any_tag, paid_member=pb.PaidMemberRule())
+    by_plan = rule(stubs, node, plan_tag, paid_member=pb.PaidMemberRule(plan_id=plan))
+    assert by_plan.paid_member.plan_id == plan
+    bands = [  # name, scores (months ago, score), expected by (700 to 1000, 700 and above, up to 299)
+        ("高分", [(1, 300), (0, 800)], (True, True, False)),
+        ("下滑", [(1, 900), (0, 300)], (False, False, False)),
+        ("边界", [(0, 700)], (True, True, False)),
+        ("差一分", [(0, 699)], (False, False, False)),
+        ("零分", [(0, 0)], (False, False, True)),
+        ("未评分", [], (False, False, False)),
+    ]
+    for name, scores, _ in bands:
+        made[name] = member(stubs, store, name)
+        for months_ago, score in scores:
+            _score(stubs, made[name], months_ago, score)
+    _term(stubs, made["边界"], plan, -1, 30)  # a paid member with a score of 700
+    band_tags = [f"高{node[-4:]}", f"上{node[-4:]}", f"低{node[-4:]}"]
+    rule(stubs, node, band_tags[0], value_score=pb.ValueScoreBand(min_score=700, max_score=1000))
+    above = rule(stubs, node, band_tags[1], value_score=pb.ValueScoreBand(min_score=700))
+    assert (above.value_score.min_score, above.value_score.max_score) == (700, 0)
+    rule(stubs, node, band_tags[2], value_score=pb.ValueScoreBand(min_score=0, max_score=299))
+
+    def expected():
+        out = {t: set() for t in [any_tag, plan_tag, *band_tags]}
+        for name, _, (by_any, by_the_plan) in cases:
+            for tag, taken in ((any_tag, by_any), (plan_tag, by_the_plan)):
+                if taken:
+                    out[tag].add(made[name].member_id)
+        for name, _, takes in bands:
+            for tag, taken in zip(band_tags, takes, strict=True):
+                if taken:
+                    out[tag].add(made[name].member_id)
+        out[any_tag].add(made["边界"].member_id)
+        out[plan_tag].add(made["边界"].member_id)
+        return out
+
+    listed = stubs.segments.ListTagRules(pb.ListTagRulesRequest(page_size=500)).tag_rules
+    mine = [r.rule_id for r in listed if r.tag in (any_tag, plan_tag, *band_tags)]
+
+    def run_mine(moment):
+        total = [0, 0]
+        for rule_id in mine:
+            found = stubs.service.run(job.run_rules(stubs.service.app.context.database, moment, rule_id=rule_id))
+            total = [total[0] + found.added, total[1] + found.removed]
+        return total
+
+    run_mine(NOW)
+    assert {t: tagged(stubs, t, node) for t in expected()} == expected()
+    # a saved segment selects when it is used, today (D0), without a tag: paid members (of
+    # any plan) whose latest score is 700 or more, and each criterion alone
+    paid_today = {made[n].member_id for n in ["在期", "他方案", "已到期", "已退款", "续期", "边界"]}
+    for criteria, wanted in [
+        (pb.SegmentCriteria(paid_member=True), paid_today),
+        (pb.SegmentCriteria(value_score=pb.ValueScoreBand(min_score=700)), expected()[band_tags[1]]),
+        (
+            pb.SegmentCriteria(paid_member=True, value_score=pb.ValueScoreBand(min_score=700)),
+            {made["边界"].member_id},
+        ),
+    ]:
+        segment = stubs.segments.CreateSegment(
+            pb.CreateSegmentRequest(
+                request_id=rid(), segment=pb.Segment(org_path=node, name="付费价值", criteria=criteria), actor=ACTOR
+            )
+        ).segment
+        assert segment.criteria.paid_member == criteria.paid_member
+        assert segment.criteria.value_score == criteria.value_score
+        count = stubs.segments.CountSegment(pb.CountSegmentRequest(segment_id=segment.segment_id)).member_count
+        assert count == len(wanted), criteria
+    assert run_mine(NOW) == [0, 0]  # the day's runs are done
+    # the next day (D0 + 4): the term not begun has begun, and nothing else changed
+    assert run_mine(NOW + timedelta(days=1)) == [2, 0]
+    assert {any_tag, plan_tag} <= set(auto_tags(stubs, made["未开始"]))
+    # a new score: off both bands from 700, on the low one
+    sql(stubs, "UPDATE value_scores SET score = 100 WHERE member_id = :m", m=made["高分"].member_id)
+    assert run_mine(NOW + timedelta(days=2)) == [1, 2]
+    assert band_tags[2] in auto_tags(stubs, made["高分"]) and band_tags[0] not in auto_tags(stubs, made["高分"])
+
+
+def test_rules_on_paid_membership_and_the_value_score_refuse_bad_input(stubs):
+    before = len(stubs.segments.ListTagRules(pb.ListTagRulesRequest(page_size=500)).tag_rules)
+    for band, found in [
+        (pb.ValueScoreBand(min_score=-1, max_score=10), {"tag_rule.value_score.min_score": "BOUND_OUT_OF_RANGE"}),
+        (pb.ValueScoreBand(min_score=1, max_score=1001), {"tag_rule.value_score.max_score": "BOUND_OUT_OF_RANGE"}),
+        (pb.ValueScoreBand(min_score=900, max_score=100), {"tag_rule.value_score.max_score": "BOUNDS_REVERSED"}),
+        (pb.ValueScoreBand(), {"tag_rule.value_score": "RULE_SELECTS_EVERYONE"}),
+    ]:
+        code, _, violations = refusal(
+            stubs.segments.CreateTagRule,
+            pb.CreateTagRuleRequest(
+                request_id=rid(), tag_rule=pb.TagRule(org_path="hq", tag="价值", value_score=band), actor=ACTOR
+            ),
+        )
+        assert (code, violations) == (OK.INVALID_ARGUMENT, found), band
+    code, reason, _ = refusal(
         stubs.segments.CreateTagRule,
         pb.CreateTagRuleRequest(
             request_id=rid(),
-            tag_rule=pb.TagRule(org_path="hq", tag="价值", value_score=pb.ValueScoreBand(min_score=1, max_score=2)),
+            tag_rule=pb.TagRule(org_path="hq", tag="付费", paid_member=pb.PaidMemberRule(plan_id="plan_none")),
+            actor=ACTOR,
         ),
     )
-    assert violations == {"tag_rule.value_score": "RULE_KIND_NOT_SUPPORTED"}
-    code, reason, violations = refusal(
+    assert (code, reason) == (OK.NOT_FOUND, "PLAN_NOT_FOUND")
+    segments_before = len(stubs.segments.ListSegments(pb.ListSegmentsRequest(page_size=500)).segments)
+    code, reason, violations = refusal(  # a segment's band is checked as a rule's
         stubs.segments.CreateSegment,
         pb.CreateSegmentRequest(
             request_id=rid(),
-            segment=pb.Segment(org_path="hq", name="付费", criteria=pb.SegmentCriteria(paid_member=True)),
+            segment=pb.Segment(
+                org_path="hq",
+                name="价值",
+                criteria=pb.SegmentCriteria(
+                    paid_member=True, value_score=pb.ValueScoreBand(min_score=900, max_score=5)
+                ),
+            ),
         ),
     )
-    assert violations == {"segment.criteria.paid_member": "CRITERION_NOT_SUPPORTED"}
+    assert violations == {"segment.criteria.value_score.max_score": "BOUNDS_REVERSED"}
+    assert len(stubs.segments.ListSegments(pb.ListSegmentsRequest(page_size=500)).segments) == segments_before
     assert len(stubs.segments.ListTagRules(pb.ListTagRulesRequest(page_size=500)).tag_rules) == before
 
 

@@ -230,6 +230,7 @@ ROUTES: dict[str, Route] = {
     f"{_BENEFITS}UndoBenefitUse": Route("benefits", SERVE, BACK_OFFICE),
     f"{_BENEFITS}ListBenefitUses": Route("benefits", READ, BACK_OFFICE, by_id=MEMBER_BY_ID),
     f"{_BENEFITS}SummarizeBenefitUses": Route("benefits", LIST, BACK_OFFICE, "org_path"),
+    f"{_BENEFITS}ListMemberBenefitUseCounts": Route("benefits", LIST, BACK_OFFICE, "org_path"),
     # Issue 40, tier programmes and the value score (docs/loyalty.md): HQ sets the
     # programme and the weights and runs the jobs; the offices over a member read their
     # tier page and score; each office lists the members of its line at risk of moving down.

@@ -32,14 +32,12 @@ class RuleKind(StrEnum):
     SPEND_RANK = "SPEND_RANK"
     RFM = "RFM"
     BIRTHDAY_MONTH = "BIRTHDAY_MONTH"
+    PAID_MEMBER = "PAID_MEMBER"  # a paid term (付费会员, a trial too) in force on the run's day
+    VALUE_SCORE_BAND = "VALUE_SCORE_BAND"  # the member's latest value score within a band
     SEGMENT = "SEGMENT"
 
 
-# Kinds issue 40 names that other parts build now: refused, never accepted and ignored.
-NOT_SUPPORTED = {
-    "paid_member": "paid membership is not built yet: a rule on it cannot be kept",
-    "value_score": "the value score is not built yet: a rule on it cannot be kept",
-}
+MAX_SCORE = 1000  # the value score's range is 0 to 1000 (domain/value_score.py)
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,9 @@ class TagRule:
     org_path: str
     tag: str
     kind: RuleKind
-    params: dict[str, Any]  # by kind: window_days, min_visits, max_visits, days, top_percent, rfm, month
+    # by kind: window_days, min_visits, max_visits, days, top_percent, rfm, month, plan_id,
+    # min_score, max_score
+    params: dict[str, Any]
     create_time: datetime
     segment_id: str = ""
     live: bool = True
@@ -105,6 +105,8 @@ class Criteria:
     spend: Window | None = None  # low and high in fen
     rfm: Rfm | None = None
     automatic_tags: list[str] = field(default_factory=list)
+    paid_member: bool = False  # a paid term (any plan, a trial too) runs on the day
+    value_score: tuple[int, int] | None = None  # the latest score, low to high (high 0: no bound)
 
 
 # --- checks --------------------------------------------------------------------------
@@ -179,6 +181,20 @@ def rfm_params(rfm: Rfm, v: Violations, field_path: str) -> dict[str, Any]:
 def birthday_month_params(v: Violations, month: int, field_path: str) -> dict[str, Any]:
     v.check(0 <= month <= 12, f"{field_path}.month", "MONTH_INVALID", "month is 1 to 12, or 0 for the current one")
     return {"month": month}
+
+
+def paid_member_params(plan_id: str) -> dict[str, Any]:
+    """plan_id: "" for any plan (the use case finds it)."""
+    return {"plan_id": plan_id}
+
+
+def value_score_params(v: Violations, low: int, high: int, field_path: str) -> dict[str, Any]:
+    """A band of the latest value score, low to high (high 0: no upper bound)."""
+    check_bounds(v, low, high, MAX_SCORE, field_path, "min_score", "max_score")
+    v.check(
+        low > 0 or high > 0, field_path, "RULE_SELECTS_EVERYONE", "give min_score or max_score: both 0 take everyone"
+    )
+    return {"min_score": low, "max_score": high}
 
 
 def rfm_to_list(rfm: Rfm) -> list[list[int]]:
@@ -308,6 +324,8 @@ def criteria_to_dict(c: Criteria) -> dict[str, Any]:
         "spend": [c.spend.window_days, c.spend.low, c.spend.high] if c.spend else None,
         "rfm": rfm_to_list(c.rfm) if c.rfm else None,
         "automatic_tags": list(c.automatic_tags),
+        "paid_member": c.paid_member,
+        "value_score": list(c.value_score) if c.value_score else None,
     }
 
 
@@ -339,4 +357,6 @@ def criteria_from_dict(kept: dict[str, Any]) -> Criteria:
         spend=Window(*kept["spend"]) if kept.get("spend") else None,
         rfm=rfm_from_list(kept["rfm"]) if kept.get("rfm") else None,
         automatic_tags=list(kept.get("automatic_tags") or []),
+        paid_member=bool(kept.get("paid_member")),
+        value_score=(kept["value_score"][0], kept["value_score"][1]) if kept.get("value_score") else None,
     )

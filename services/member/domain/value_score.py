@@ -50,6 +50,9 @@ class Inputs:
         return dict(vars(self))
 
 
+INPUT_NAMES = list(Inputs.__dataclass_fields__)
+
+
 @dataclass(frozen=True)
 class Score:
     member_id: str

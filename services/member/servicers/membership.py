@@ -1,6 +1,8 @@
 """MembershipPlanService and BenefitService: the gRPC face of paid membership and its
 benefits (use_cases/memberships.py)."""
 
+from datetime import date
+
 from google.type import date_pb2
 
 from huiyuan.database import Idempotency
@@ -116,6 +118,18 @@ def _check_date(v: Violations, value: date_pb2.Date, field: str, has: bool):
     day = calendar_date(value) if has else None
     v.check(day is not None, field, "DATE_INVALID", f"{field} must be a full calendar day")
     return day
+
+
+def _check_period(v: Violations, request) -> tuple[date | None, date | None]:
+    """A request's org_path (optional) and its period of business days, start_date to
+    end_date, at most 367 days."""
+    check_org_path(v, request.org_path, "org_path", required=False)
+    first = _check_date(v, request.start_date, "start_date", request.HasField("start_date"))
+    last = _check_date(v, request.end_date, "end_date", request.HasField("end_date"))
+    if first and last:
+        v.check(first <= last, "end_date", "PERIOD_INVALID", "end_date must not be before start_date")
+        v.check((last - first).days <= 366, "end_date", "PERIOD_TOO_LONG", "at most 367 days")
+    return first, last
 
 
 class MembershipPlanServicer(membership_pb2_grpc.MembershipPlanServiceServicer):
@@ -347,18 +361,39 @@ class BenefitServicer(membership_pb2_grpc.BenefitServiceServicer):
 
     async def SummarizeBenefitUses(self, request, context):
         v = Violations()
-        check_org_path(v, request.org_path, "org_path", required=False)
-        first = _check_date(v, request.start_date, "start_date", request.HasField("start_date"))
-        last = _check_date(v, request.end_date, "end_date", request.HasField("end_date"))
-        if first and last:
-            v.check(first <= last, "end_date", "PERIOD_INVALID", "end_date must not be before start_date")
-            v.check((last - first).days <= 366, "end_date", "PERIOD_TOO_LONG", "at most 367 days")
+        first, last = _check_period(v, request)
         v.raise_if_any()
         assert first is not None and last is not None
         async with self.database.reading() as tx:
             counts = await memberships.use_counts(tx, request.org_path, first, last)
         return pb.SummarizeBenefitUsesResponse(
             counts=[pb.BenefitUseCount(benefit_code=c, uses=u, members=m) for c, u, m in counts]
+        )
+
+    async def ListMemberBenefitUseCounts(self, request, context):
+        v = Violations()
+        first, last = _check_period(v, request)
+        size = pagination.page_size(request.page_size, 50, 500, v)
+        fingerprint = pagination.fingerprint(request.org_path, str(first), str(last), request.benefit_code)
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(str, str))
+        v.raise_if_any()
+        assert first is not None and last is not None
+        async with self.database.reading() as tx:
+            rows = await memberships.member_use_counts(
+                tx, request.org_path, first, last, request.benefit_code, tuple(after) if after else None, size + 1
+            )
+        page, token = pagination.next_page(rows, size, lambda r: [r.member_id, r.benefit_code], fingerprint)
+        return pb.ListMemberBenefitUseCountsResponse(
+            counts=[
+                pb.MemberBenefitUseCount(
+                    member_id=r.member_id,
+                    benefit_code=r.benefit_code,
+                    uses=int(r.uses),
+                    last_use_time=timestamp(r.last_use_time),
+                )
+                for r in page
+            ],
+            next_page_token=token,
         )
 
     async def PlanBenefitGrants(self, request, context):

@@ -22,6 +22,8 @@ _KINDS = {
     "spend_rank": RuleKind.SPEND_RANK,
     "rfm": RuleKind.RFM,
     "birthday_month": RuleKind.BIRTHDAY_MONTH,
+    "paid_member": RuleKind.PAID_MEMBER,
+    "value_score": RuleKind.VALUE_SCORE_BAND,
 }
 
 
@@ -41,12 +43,13 @@ def _rule_input(v: Violations, r: pb.TagRule) -> tuple[str, str, RuleKind | None
     which = r.WhichOneof("kind")
     params: dict = {}
     if which is None:
-        v.add("tag_rule.kind", "RULE_KIND_REQUIRED", "give one kind: visits, dormant, spend_rank, rfm, birthday_month")
+        v.add(
+            "tag_rule.kind",
+            "RULE_KIND_REQUIRED",
+            "give one kind: visits, dormant, spend_rank, rfm, birthday_month, paid_member, value_score",
+        )
         return org_path, tag, None, params
     at = f"tag_rule.{which}"
-    if which in rules.NOT_SUPPORTED:
-        v.add(at, "RULE_KIND_NOT_SUPPORTED", rules.NOT_SUPPORTED[which])
-        return org_path, tag, None, params
     if which == "segment_id":
         v.add(at, "RULE_KIND_NOT_SUPPORTED", "a segment's tag is set with the segment (CreateSegment's tag)")
         return org_path, tag, None, params
@@ -60,6 +63,10 @@ def _rule_input(v: Violations, r: pb.TagRule) -> tuple[str, str, RuleKind | None
         params = rules.rfm_params(_rfm(v, r.rfm, at), v, at)
     elif which == "birthday_month":
         params = rules.birthday_month_params(v, r.birthday_month.month, at)
+    elif which == "paid_member":
+        params = rules.paid_member_params(r.paid_member.plan_id)
+    elif which == "value_score":
+        params = rules.value_score_params(v, r.value_score.min_score, r.value_score.max_score, at)
     return org_path, tag, _KINDS[which], params
 
 
@@ -87,6 +94,10 @@ def _tag_rule(rule: TagRule) -> pb.TagRule:
         message.rfm.CopyFrom(_rfm_message(rules.rfm_from_list(p["rfm"])))
     elif rule.kind == RuleKind.BIRTHDAY_MONTH:
         message.birthday_month.CopyFrom(pb.BirthdayMonthRule(month=p["month"]))
+    elif rule.kind == RuleKind.PAID_MEMBER:
+        message.paid_member.CopyFrom(pb.PaidMemberRule(plan_id=p["plan_id"]))
+    elif rule.kind == RuleKind.VALUE_SCORE_BAND:
+        message.value_score.CopyFrom(pb.ValueScoreBand(min_score=p["min_score"], max_score=p["max_score"]))
     else:
         message.segment_id = rule.segment_id
     return message
@@ -133,14 +144,19 @@ def _criteria(v: Violations, c: pb.SegmentCriteria, owner: str) -> Criteria:
         "TOO_MANY_TAGS",
         f"at most {rules.MAX_AUTOMATIC_TAGS} automatic tags",
     )
-    v.check(not c.paid_member, f"{at}.paid_member", "CRITERION_NOT_SUPPORTED", rules.NOT_SUPPORTED["paid_member"])
-    v.check(
-        not c.HasField("value_score"),
-        f"{at}.value_score",
-        "CRITERION_NOT_SUPPORTED",
-        rules.NOT_SUPPORTED["value_score"],
+    band = None
+    if c.HasField("value_score"):
+        kept = rules.value_score_params(v, c.value_score.min_score, c.value_score.max_score, f"{at}.value_score")
+        band = (kept["min_score"], kept["max_score"])
+    return Criteria(
+        query=query,
+        visits=visits,
+        spend=spend,
+        rfm=rfm,
+        automatic_tags=list(dict.fromkeys(tags)),
+        paid_member=c.paid_member,
+        value_score=band,
     )
-    return Criteria(query=query, visits=visits, spend=spend, rfm=rfm, automatic_tags=list(dict.fromkeys(tags)))
 
 
 def _segment_input(v: Violations, s: pb.Segment, owner: str) -> tuple[str, Criteria, str]:
@@ -166,6 +182,9 @@ def _segment(s: Segment) -> pb.Segment:
         )
     if c.rfm:
         criteria.rfm.CopyFrom(_rfm_message(c.rfm))
+    criteria.paid_member = c.paid_member
+    if c.value_score:
+        criteria.value_score.CopyFrom(pb.ValueScoreBand(min_score=c.value_score[0], max_score=c.value_score[1]))
     message = pb.Segment(
         segment_id=s.segment_id,
         org_path=s.org_path,

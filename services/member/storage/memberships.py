@@ -3,7 +3,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from huiyuan.database import Transaction, insert_new, under
 from services.member.domain.memberships import Benefit, Grant, Plan, Term
@@ -243,3 +243,27 @@ async def complete_grant(tx: Transaction, key: str, now: datetime) -> None:
         .where(benefit_grants.c.grant_key == key, benefit_grants.c.issue_time.is_(None))
         .values(issue_time=now)
     )
+
+
+async def member_use_counts(
+    tx: Transaction, org_path: str, first: date, last: date, code: str, after: tuple[str, str] | None, limit: int
+) -> list:
+    """(member_id, benefit_code, uses, last_use_time) of the uses not undone at stores
+    under org_path from first to last (of one benefit: code), by member and code, after
+    `after` (a member and a code)."""
+    u = benefit_uses.c
+    where = [u.use_day >= first, u.use_day <= last, u.undo_time.is_(None)]
+    if org_path:
+        where.append(under(u.store_path, org_path))
+    if code:
+        where.append(u.benefit_code == code)
+    if after is not None:
+        where.append(or_(u.member_id > after[0], and_(u.member_id == after[0], u.benefit_code > after[1])))
+    query = (
+        select(u.member_id, u.benefit_code, func.count().label("uses"), func.max(u.use_time).label("last_use_time"))
+        .where(*where)
+        .group_by(u.member_id, u.benefit_code)
+        .order_by(u.member_id, u.benefit_code)
+        .limit(limit)
+    )
+    return list(await tx.execute(query))

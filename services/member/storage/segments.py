@@ -24,9 +24,11 @@ from services.member.storage.summaries import _local_day
 from services.member.storage.tables import (
     member_auto_tags,
     members,
+    membership_terms,
     segments,
     tag_rules,
     tag_runs,
+    value_scores,
     visit_returns,
     visit_stats,
     visits,
@@ -174,30 +176,33 @@ async def segments_after(tx: Transaction, org_path: str, after_id: str | None, l
 # --- what members spent and visited in a window --------------------------------------
 
 
-def _returned_by_order():
-    r = visit_returns.c
-    return select(r.order_id, func.sum(r.amount_fen).label("returned")).group_by(r.order_id).subquery("returned")
-
-
 Bounds = tuple[str, str | None] | None  # a batch's ids: after, up to (None: no end)
 
 
 def _window_counts(since: datetime, bounds: Bounds = None) -> Select:
     """Per member with a visit since `since`: visits and spend (less the returns of
-    those visits)."""
-    returned = _returned_by_order()
-    v = visits.c
-    statement = (
-        select(
-            v.member_id,
-            func.count().label("n"),
-            func.sum(v.amount_fen - func.coalesce(returned.c.returned, 0)).label("spend"),
-        )
-        .select_from(visits.outerjoin(returned, returned.c.order_id == v.order_id))
-        .where(v.visit_time >= since)
+    those visits). The returns are summed per member over the same visits, so that only
+    the returns of the window's (and the batch's) visits are read."""
+    v, x = visits.c, visit_returns.c
+    window = [v.visit_time >= since] + ([id_range(v.member_id, *bounds)] if bounds is not None else [])
+    counted = (
+        select(v.member_id, func.count().label("n"), func.sum(v.amount_fen).label("gross"))
+        .where(*window)
         .group_by(v.member_id)
+        .subquery("counted")
     )
-    return statement.where(id_range(v.member_id, *bounds)) if bounds is not None else statement
+    returned = (
+        select(v.member_id, func.sum(x.amount_fen).label("returned"))
+        .select_from(visit_returns.join(visits, v.order_id == x.order_id))
+        .where(*window)
+        .group_by(v.member_id)
+        .subquery("returned")
+    )
+    return select(
+        counted.c.member_id,
+        counted.c.n,
+        (counted.c.gross - func.coalesce(returned.c.returned, 0)).label("spend"),
+    ).select_from(counted.outerjoin(returned, returned.c.member_id == counted.c.member_id))
 
 
 def _visit_count_since(since: datetime):
@@ -226,16 +231,43 @@ def _window_condition(window: Window, day: date, spend: bool, bounds: Bounds = N
     return ~m.member_id.in_(above)
 
 
-def _dormant(day: date, days: int) -> ColumnElement[bool]:
+def _dormant(day: date, days: int, bounds: Bounds = None) -> ColumnElement[bool]:
     since = rules.window_start(day, days)
-    return and_(
-        m.create_time < since,
-        ~exists().where(visit_stats.c.member_id == m.member_id, visit_stats.c.last_visit_time >= since),
-    )
+    seen = [visit_stats.c.member_id == m.member_id, visit_stats.c.last_visit_time >= since]
+    if bounds is not None:  # the batch's statistics only, not every member's at each batch
+        seen.append(id_range(visit_stats.c.member_id, *bounds))
+    return and_(m.create_time < since, ~exists().where(*seen))
 
 
 def _birthday_month(month: str) -> ColumnElement[bool]:
     return func.substr(m.birthday, 6, 2) == month
+
+
+def _paid_member(day: date, plan_id: str) -> ColumnElement[bool]:
+    """A paid term (a trial too) of the plan (any: "") runs on day: it started by day and
+    ends after it (its end after a refund, if refunded)."""
+    t = membership_terms.c
+    running = [
+        t.member_id == m.member_id,
+        t.start_day <= day,
+        func.coalesce(t.refund_end_day, t.end_day) > day,
+    ]
+    if plan_id:
+        running.append(t.plan_id == plan_id)
+    return exists().where(*running)
+
+
+def _value_score_band(low: int, high: int, bounds: Bounds) -> ColumnElement[bool]:
+    """The member's latest value score (the latest month scored, as a programme on the
+    score counts it) is within low to high (high 0: no upper bound)."""
+    s = value_scores.c
+    later = value_scores.alias("later")
+    latest = ~exists().where(later.c.member_id == s.member_id, later.c.month > s.month)
+    band = [s.score >= low] + ([s.score <= high] if high else [])
+    scored = select(s.member_id).where(latest, *band)
+    if bounds is not None:
+        scored = scored.where(id_range(s.member_id, *bounds))
+    return m.member_id.in_(scored)
 
 
 # --- RFM: the cuts of the scores over a node, and the members within a cell ----------
@@ -298,8 +330,8 @@ async def rfm_cuts(tx: Transaction, node: str, rfm: rules.Rfm, as_of: date) -> d
 
 def _rfm_condition(node: str, rfm: rules.Rfm, cuts: dict[str, Any], bounds: Bounds = None) -> ColumnElement[bool]:
     per = _rfm_per_member(node)
-    if bounds is not None:
-        per = per.where(id_range(visit_stats.c.member_id, *bounds))
+    if bounds is not None:  # the batch's members on both sides, not every member at each batch
+        per = per.where(id_range(visit_stats.c.member_id, *bounds), id_range(m.member_id, *bounds))
     per_q = per.subquery("per")
     having = []
     for key, column, scores in (
@@ -376,7 +408,7 @@ def rule_condition(
         window = Window(p["window_days"], p["min_visits"], p["max_visits"])
         return and_(in_node, _window_condition(window, day, spend=False, bounds=bounds))
     if rule.kind == RuleKind.DORMANT:
-        return and_(in_node, _dormant(day, p["days"]))
+        return and_(in_node, _dormant(day, p["days"], bounds))
     if rule.kind == RuleKind.SPEND_RANK:
         threshold = fixed.get("spend_at_least")
         if threshold is None:
@@ -386,6 +418,10 @@ def rule_condition(
         return and_(in_node, _rfm_condition(rule.org_path, rules.rfm_from_list(p["rfm"]), fixed["cuts"], bounds))
     if rule.kind == RuleKind.BIRTHDAY_MONTH:
         return and_(in_node, _birthday_month(rules.birthday_month(p, day)))
+    if rule.kind == RuleKind.PAID_MEMBER:
+        return and_(in_node, _paid_member(day, p["plan_id"]))
+    if rule.kind == RuleKind.VALUE_SCORE_BAND:
+        return and_(in_node, _value_score_band(p["min_score"], p["max_score"], bounds))
     raise AssertionError(rule.kind)
 
 
@@ -403,6 +439,10 @@ def segment_condition(
         conditions.append(_rfm_condition(owner, criteria.rfm, cuts, bounds))
     for tag in criteria.automatic_tags:
         conditions.append(m.member_id.in_(select(member_auto_tags.c.member_id).where(member_auto_tags.c.tag == tag)))
+    if criteria.paid_member:
+        conditions.append(_paid_member(day, ""))
+    if criteria.value_score:
+        conditions.append(_value_score_band(*criteria.value_score, bounds))
     return and_(*conditions)
 
 
@@ -432,15 +472,23 @@ def id_range(column, after: str, upto: str | None) -> ColumnElement[bool]:
     return and_(True, *conditions)
 
 
-async def scan_ids(tx: Transaction, rule: TagRule, after: str, limit: int) -> list[str]:
-    """The next ids a batch covers: the node's members (by home store, or for a
-    segment registered there too), or for a deleted rule the members carrying it."""
+async def scan_upto(tx: Transaction, rule: TagRule, after: str, limit: int) -> str | None:
+    """The last id the next batch covers (None: the batch runs to the end): `limit` of
+    the node's members (by home store), or for a deleted rule of the members carrying
+    it. A rule of the whole chain (its root node) covers every member: the ids are read
+    from the primary key alone, no member's row."""
     if not rule.live:
         t = member_auto_tags.c
         statement = select(t.member_id).where(t.rule_id == rule.rule_id, id_range(t.member_id, after, None))
-        return list((await tx.execute(statement.order_by(t.member_id).limit(limit))).scalars())
-    statement = select(m.member_id).where(under(m.home_store_path, rule.org_path), id_range(m.member_id, after, None))
-    return list((await tx.execute(statement.order_by(m.member_id).limit(limit))).scalars())
+        order = t.member_id
+    elif "/" not in rule.org_path:
+        statement, order = select(m.member_id).where(id_range(m.member_id, after, None)), m.member_id
+    else:
+        statement = select(m.member_id).where(
+            under(m.home_store_path, rule.org_path), id_range(m.member_id, after, None)
+        )
+        order = m.member_id
+    return (await tx.execute(statement.order_by(order).offset(limit - 1).limit(1))).scalar()
 
 
 async def batch_ids(tx: Transaction, condition, after: str, upto: str | None) -> set[str]:

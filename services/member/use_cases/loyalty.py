@@ -37,6 +37,9 @@ from services.member.use_cases.members import require_member
 
 TIER_JOB, SCORE_JOB = "tier-reevaluation", "value-score"
 BATCH = 5000
+# On PostgreSQL a batch of the scores is one statement that keeps no member's row in
+# Python, so it may be larger.
+SCORE_BATCH = 20_000
 
 
 # --- Programme versions --------------------------------------------------------------
@@ -210,6 +213,7 @@ async def run_reevaluation(
     while True:
         async with database.job_transaction() as tx:
             await take_turn_on(tx, f"loyalty:{TIER_JOB}")
+            await stored.room_to_sort(tx)
             cursor, done, counts = await stored.job_run(tx, TIER_JOB, key)
             run = RunCounts(**counts, done=done)
             if done:
@@ -376,7 +380,7 @@ async def _scores(
 
 
 async def run_value_scores(
-    database: Database, month: date, now: datetime, batch: int = BATCH, stop_after: int | None = None
+    database: Database, month: date, now: datetime, batch: int = SCORE_BATCH, stop_after: int | None = None
 ) -> int:
     """Score every member for a month over the 12 months before its first day, in
     batches; a member scored for the month already is kept. The members scored by the
@@ -387,23 +391,34 @@ async def run_value_scores(
     while True:
         async with database.job_transaction() as tx:
             await take_turn_on(tx, f"loyalty:{SCORE_JOB}")
+            await stored.room_to_sort(tx)
             cursor, done, counts = await stored.job_run(tx, SCORE_JOB, key)
             scored = counts.get("scored", 0)
             if done:
                 return scored
-            read = await stored.member_ids_after(tx, cursor, batch, day_start(month))
-            if not read:
-                await stored.save_job_run(tx, SCORE_JOB, key, cursor, True, {"scored": scored}, now)
-                return scored
-            ids = [member_id for member_id, registered in read if registered]  # members by the month's start
-            span = (cursor, read[-1][0], len(read))
-            scored_already = await stored.scored_in(tx, month, ids, span) if ids else set()
-            fresh = [m for m in ids if m not in scored_already]
             w, _ = await weights(tx)
-            scores = await _scores(tx, fresh, month, as_of, w, span)
-            await stored.save_scores(tx, scores, now, replace=False)
-            scored += len(scores)
-            await stored.save_job_run(tx, SCORE_JOB, key, read[-1][0], False, {"scored": scored}, now)
+            if stored.dialect_of(tx) == "postgresql":  # a span scored by one statement, in the database
+                span = await stored.span_after(tx, cursor, batch)
+                if span is None:
+                    await stored.save_job_run(tx, SCORE_JOB, key, cursor, True, {"scored": scored}, now)
+                    return scored
+                start = day_start(rules.add_months(month, -12))
+                scored += await stored.score_span(tx, span, month, start, day_start(month), as_of, month, w, now)
+                upto = span[1]
+            else:
+                read = await stored.member_ids_after(tx, cursor, batch, day_start(month))
+                if not read:
+                    await stored.save_job_run(tx, SCORE_JOB, key, cursor, True, {"scored": scored}, now)
+                    return scored
+                ids = [member_id for member_id, registered in read if registered]  # members by the month's start
+                upto = read[-1][0]
+                span = (cursor, upto, len(read))
+                scored_already = await stored.scored_in(tx, month, ids, span) if ids else set()
+                fresh = [m for m in ids if m not in scored_already]
+                scores = await _scores(tx, fresh, month, as_of, w, span)
+                await stored.save_scores(tx, scores, now, replace=False)
+                scored += len(scores)
+            await stored.save_job_run(tx, SCORE_JOB, key, upto, False, {"scored": scored}, now)
         done_batches += 1
         if stop_after is not None and done_batches >= stop_after:
             return scored

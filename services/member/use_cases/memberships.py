@@ -265,6 +265,12 @@ async def use_counts(tx: Transaction, org_path: str, first: date, last: date) ->
     return await stored.use_counts(tx, org_path, first, last)
 
 
+async def member_use_counts(
+    tx: Transaction, org_path: str, first: date, last: date, code: str, after: tuple[str, str] | None, limit: int
+) -> list:
+    return await stored.member_use_counts(tx, org_path, first, last, code, after, limit)
+
+
 # ------------------------------------------------------------------ benefit grants
 
 

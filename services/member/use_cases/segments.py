@@ -21,7 +21,9 @@ from huiyuan.runtime.ids import new_id
 from services.member.domain import segments as rules
 from services.member.domain.segments import Criteria, RuleKind, Segment, TagRule
 from services.member.storage import members as stored_members, org, segments as stored, tiers
+from services.member.storage.loyalty import room_to_sort
 from services.member.use_cases.imports import EXPORT_COLUMNS, export_row
+from services.member.use_cases.memberships import require_plan
 from services.member.use_cases.org import require_org_node
 
 BATCH = 10_000  # members a transaction of the job covers
@@ -53,6 +55,8 @@ async def _tag_free(tx: Transaction, tag: str, but: str = "") -> None:
 
 async def create_rule(tx: Transaction, org_path: str, tag: str, kind: RuleKind, params: dict, now: datetime) -> TagRule:
     await require_org_node(tx, org_path, "tag_rule.org_path")
+    if kind == RuleKind.PAID_MEMBER and params["plan_id"]:
+        await require_plan(tx, params["plan_id"])
     await _tag_free(tx, tag)
     rule = TagRule(new_id("tr"), org_path, tag, kind, params, now)
     await stored.insert_rule(tx, rule)
@@ -241,8 +245,8 @@ async def _run_rule(
                 return  # done, or the rule changed meanwhile: its new run is another's
             rule = current
             criteria = await _segment_criteria(tx, rule)
-            ids = await stored.scan_ids(tx, rule, run.cursor, batch)
-            upto = ids[-1] if len(ids) == batch else None
+            await room_to_sort(tx)
+            upto = await stored.scan_upto(tx, rule, run.cursor, batch)
             condition = stored.rule_condition(rule, dict(run.fixed), day, criteria, (run.cursor, upto))
             selected = await stored.batch_ids(tx, condition, run.cursor, upto)
             carrying = await stored.carrying_ids(tx, rule.rule_id, run.cursor, upto)
