@@ -268,6 +268,18 @@ def test_huiyuan_up_prints_commands_that_work_exactly_as_printed(tmp_path):
                 timeout=30,
             )
             assert ran.returncode == 0 and ran.stdout.strip() and not ran.stderr, (command, ran.stdout, ran.stderr)
+        # the reports recounted from the raw records, every service at once, while they run
+        ran = subprocess.run(
+            ["bash", "-c", f"{setting}\n{huiyuan} rebuild-reports"],
+            cwd=elsewhere,
+            env=shell,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.returncode == 0 and not ran.stderr, (ran.stdout, ran.stderr)
+        recounted = dict(re.findall(r"^(\w+)：重算 ([\d,]+) 条贡献", ran.stdout, flags=re.M))
+        assert set(recounted) == set(services) and int(recounted["gateway"].replace(",", "")) > 0, ran.stdout
     finally:
         os.killpg(up.pid, signal.SIGTERM)
         up.wait(timeout=30)
