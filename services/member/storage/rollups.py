@@ -11,9 +11,9 @@ a card type's default tier).
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 
-from huiyuan.database import Transaction
+from huiyuan.database import BUILT_ONCE, Transaction
 from huiyuan.database.rollups import Rollups
 from huiyuan.runtime.rollups import Contribution
 from services.member.domain import reports
@@ -44,11 +44,21 @@ def as_visit(row: Any) -> reports.Visit:
     return reports.Visit(row.order_id, row.member_id, row.store_path, row.amount_fen, row.visit_time)
 
 
+# the first of the member's visits (Visit.order: the earliest, ties by order_id): one
+# probe of ix_visits_member_id_visit_time, on every visit recorded
+_FIRST_VISIT = (
+    select(visits)
+    .where(visits.c.member_id == bindparam("member_id"))
+    .order_by(visits.c.visit_time, visits.c.order_id)
+    .limit(1)
+    .execution_options(**{BUILT_ONCE: True})
+)
+
+
 async def first_visit_of(tx: Transaction, member_id: str) -> reports.Visit | None:
     """The member's first visit recorded (the earliest, ties by order_id)."""
-    first = select(func.min(visits.c.visit_time)).where(visits.c.member_id == member_id).scalar_subquery()
-    rows = await tx.execute(select(visits).where(visits.c.member_id == member_id, visits.c.visit_time == first))
-    return reports.earliest(as_visit(r) for r in rows)
+    row = (await tx.execute(_FIRST_VISIT, {"member_id": member_id})).one_or_none()
+    return as_visit(row) if row else None
 
 
 # ---------------------------------------------------------------- the rebuild
