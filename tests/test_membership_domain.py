@@ -269,6 +269,11 @@ def test_a_tier_s_benefits_count_by_calendar_month_beside_the_plan_s():
     assert [e.source for e in entitlements(None, None, "tier_gold", tier, date(2027, 12, 31))] == [TIER, TIER]
     assert entitlements(None, None, "", [], date(2027, 12, 31)) == []
     assert [g.grant_key for g in grants_due("m", None, held, date(2027, 3, 5))] == ["tier-monthly:m:monthly:2027-03-01"]
+    gift = [Benefit("bday", BIRTHDAY_POINTS, "生日积分", 0, "", 300)]
+    in_week = entitlements(t, p, "tier_gold", gift, date(2027, 3, 5))
+    keys = [g.grant_key for g in grants_due("m", "1990-03-07", in_week, date(2027, 3, 5))]
+    assert keys == ["tier-birthday:m:bday:2027"]  # the plan's wash is used at the till, not issued
+    assert grants_due("m", "1990-03-20", in_week, date(2027, 3, 5)) == []  # not the birthday week
     assert entitlements(None, None, "tier_gold", tier, date(2028, 1, 1))[0].period_start == date(2028, 1, 1)
 
 

@@ -475,3 +475,28 @@ def test_a_tier_s_monthly_coupons_are_planned_once_however_often_the_job_runs(st
     m.benefits.CompleteBenefitGrant(pb.CompleteBenefitGrantRequest(request_id=rid(), grant_key=key))
     assign(stubs, member, plain)  # moved down: the coupons issued stay, nothing more is due
     assert run() == 0 and pending() == []
+
+
+def test_a_tier_given_benefits_by_an_update_grants_them_from_then(stubs, m):
+    silver = stubs.tier.CreateTier(
+        tier_pb2.CreateTierRequest(
+            request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(name="洗车银卡", rank=66, price_rate_bp=10_000)
+        )
+    ).tier
+    member = stubs.register("银卡洗车")
+    assign(stubs, member, silver)
+    code, reason, _ = refusal(m.benefits.ConsumeBenefit, wash_request(member, code="silver-wash"))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "NO_MEMBERSHIP_IN_FORCE")
+    silver.entitlements.append(wash_benefit("silver-wash", 1))
+    updated = stubs.tier.UpdateTier(
+        tier_pb2.UpdateTierRequest(
+            request_id=rid(),
+            actor=ACTOR,
+            tier=silver,
+            update_mask=field_mask_pb2.FieldMask(paths=["entitlements"]),
+        )
+    ).tier
+    assert [(b.code, b.quantity) for b in updated.entitlements] == [("silver-wash", 1)]
+    assert m.benefits.ConsumeBenefit(wash_request(member, code="silver-wash")).left == 0
+    code, reason, _ = refusal(m.benefits.ConsumeBenefit, wash_request(member, code="car-wash"))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "BENEFIT_NOT_ENTITLED")

@@ -185,14 +185,26 @@ class Held:
 
 
 async def entitlements(
-    tx: Transaction, member_id: str, tier_id: str, now: datetime, tiers: dict[str, list[Benefit]] | None = None
+    tx: Transaction,
+    member_id: str,
+    tier_id: str,
+    now: datetime,
+    tiers: dict[str, list[Benefit]] | None = None,
+    plans: dict[str, Plan] | None = None,
 ) -> list[Entitlement]:
     """What the member holds now: their plan's benefits while a term is in force, their
     own tier's while they hold it (a tier a plan gives at the till grants nothing more:
     the plan's benefits are the plan's). tiers: the benefits of the tiers that grant
-    any, by id, if the caller read them already."""
+    any, by id, if the caller read them already; plans: the plans read so far, kept
+    for a batch's next members."""
     term = rules.term_in_force(await stored.terms_of(tx, member_id), now)
-    plan = await require_plan(tx, term.plan_id) if term is not None else None
+    plan = None
+    if term is not None:
+        plan = plans.get(term.plan_id) if plans is not None else None
+        if plan is None:
+            plan = await require_plan(tx, term.plan_id)
+            if plans is not None:
+                plans[plan.plan_id] = plan
     tier_benefits: list[Benefit] = []
     if tier_id:
         if tiers is None:
@@ -296,9 +308,11 @@ async def plan_grants(tx: Transaction, day: date, after_member_id: str, limit: i
     tier_ids = frozenset(t for t, benefits in granting.items() if any(b.kind in job_kinds for b in benefits))
     found = await stored.members_with_terms(tx, day, after_member_id, limit, tier_ids)
     grants = []
+    plans: dict[str, Plan] = {}
     at = day_start(day) + timedelta(hours=12)  # a moment of that business day
     for member_id, birthday, tier_id in found:
-        grants += rules.grants_due(member_id, birthday, await entitlements(tx, member_id, tier_id, at, granting), day)
+        held = await entitlements(tx, member_id, tier_id, at, granting, plans)
+        grants += rules.grants_due(member_id, birthday, held, day)
     planned = await stored.add_grants(tx, grants, now)
     return planned, found[-1][0] if len(found) == limit else ""
 
