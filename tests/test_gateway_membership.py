@@ -338,3 +338,99 @@ def test_monthly_coupons_and_the_birthday_gift_are_issued_once_however_often_the
 
 def benefits_direct(member_service):
     return membership_pb2_grpc.BenefitServiceStub(member_service.channel)
+
+
+def test_a_tier_s_quota_and_monthly_coupons_through_the_gateway(setup, member_service):
+    """HQ gives a tier 2 free car washes and 2 coupons a month: a member of it washes
+    twice at the till and is refused the third; the job issues the coupons once however
+    often it runs; moved down, the member washes no more and keeps the coupons."""
+    from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
+    from huiyuan.gateway.v1 import benefit_jobs_pb2 as jobs, benefit_jobs_pb2_grpc
+
+    stub, _, benefits, _, terminal, _, _, _ = setup
+    hq = as_(stub.hq_key)
+    template = (
+        campaign_pb2_grpc.CampaignServiceStub(stub.channel)
+        .CreateCouponTemplate(
+            campaign_pb2.CreateCouponTemplateRequest(
+                request_id=rid(),
+                template=campaign_pb2.CouponTemplate(
+                    name="金卡月券", kind=campaign_pb2.COUPON_KIND_FIXED, amount_fen=5_00, valid_days=30, org_path="hq"
+                ),
+            ),
+            metadata=hq,
+        )
+        .template
+    )
+    tiers = tier_pb2_grpc.TierServiceStub(stub.channel)
+
+    def tier(name, rank, entitlements=()):
+        return tiers.CreateTier(
+            tier_pb2.CreateTierRequest(
+                request_id=rid(),
+                tier=tier_pb2.Tier(name=name, rank=rank, price_rate_bp=10_000, entitlements=list(entitlements)),
+            ),
+            metadata=hq,
+        ).tier
+
+    gold = tier(
+        "洗车金卡",
+        71,
+        [
+            mp.Benefit(code="tier-wash", kind=mp.BENEFIT_KIND_SERVICE_QUOTA, name="金卡洗车", quantity=2),
+            mp.Benefit(
+                code="tier-coupons",
+                kind=mp.BENEFIT_KIND_MONTHLY_COUPONS,
+                name="金卡月券",
+                quantity=2,
+                coupon_template_id=template.template_id,
+            ),
+        ],
+    )
+    plain = tier("普通卡", 5)
+    registered = stub.RegisterMember(
+        pb.RegisterMemberRequest(
+            request_id=rid(),
+            member=member_pb2.Member(name="金卡会员", phone=new_phone()),
+            card_type_id=card_type(Stubs(member_service.channel)),
+        ),
+        metadata=as_(terminal),
+    )
+    member_id, card = registered.member.member_id, registered.card.card_number
+
+    def assign(to):
+        tiers.AssignTier(
+            tier_pb2.AssignTierRequest(request_id=rid(), member_id=member_id, tier_id=to.tier_id, reason="测试"),
+            metadata=hq,
+        )
+
+    def wash():
+        return benefits.ConsumeBenefit(
+            mp.ConsumeBenefitRequest(request_id=rid(), member_id=member_id, benefit_code="tier-wash", store_path=STORE),
+            metadata=as_(terminal),
+        )
+
+    assign(gold)
+    assert [(u.left, u.use.tier_id) for u in (wash(), wash())] == [(1, gold.tier_id), (0, gold.tier_id)]
+    with pytest.raises(grpc.RpcError) as caught:
+        wash()
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "BENEFIT_QUOTA_EXHAUSTED")
+
+    job = benefit_jobs_pb2_grpc.BenefitJobServiceStub(stub.channel)
+    now = calendar_day(today())
+    first = job.RunBenefitGrants(jobs.RunBenefitGrantsRequest(request_id=rid(), as_of_date=now), metadata=hq)
+    assert first.refused == 0 and first.issued >= 1
+
+    def coupons():
+        found = stub.LookupMember(pb.LookupMemberRequest(card_number=card), metadata=as_(terminal))
+        return sum(c.name == "金卡月券" for c in found.usable_coupons)
+
+    assert coupons() == 2
+    again = job.RunBenefitGrants(jobs.RunBenefitGrantsRequest(request_id=rid(), as_of_date=now), metadata=hq)
+    assert (again.planned, again.issued, again.refused) == (0, 0, 0) and coupons() == 2
+
+    assign(plain)  # moved down: no more washes, the coupons stay
+    with pytest.raises(grpc.RpcError) as caught:
+        wash()
+    assert refusal_of(caught.value)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "NO_MEMBERSHIP_IN_FORCE")
+    assert coupons() == 2

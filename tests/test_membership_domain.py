@@ -12,8 +12,10 @@ from services.member.domain.memberships import (
     BIRTHDAY_POINTS,
     MONTH,
     MONTHLY_COUPONS,
+    PLAN,
     QUARTER,
     SERVICE_QUOTA,
+    TIER,
     TILL,
     YEAR,
     Benefit,
@@ -23,8 +25,10 @@ from services.member.domain.memberships import (
     benefit_month,
     birthday_week_year,
     business_day,
+    check_benefits,
     check_plan,
     earned_fen,
+    entitlements,
     grants_due,
     next_term,
     refund_of,
@@ -231,16 +235,61 @@ def test_grants_due_are_keyed_once_a_benefit_month_and_once_a_birthday_year():
         ],
     )
     t = term_of(date(2027, 1, 31), date(2027, 1, 31), date(2027, 4, 30))
-    first = grants_due("m", "1990-02-26", t, p, date(2027, 2, 27))  # in the birthday week; month from 1/31
+    first = grants_due(
+        "m", "1990-02-26", entitlements(t, p, "", [], date(2027, 2, 27)), date(2027, 2, 27)
+    )  # in the birthday week; month from 1/31
     assert [g.grant_key for g in first] == [
         "monthly:m:monthly:2027-01-31",
         "birthday:m:bday:2027",
         "birthday:m:bday-points:2027",
     ]
     assert [(g.quantity, g.points) for g in first] == [(2, 0), (1, 0), (0, 500)]
-    later = grants_due("m", "1990-02-26", t, p, date(2027, 2, 28))  # a new benefit month, same birthday week
+    later = grants_due(
+        "m", "1990-02-26", entitlements(t, p, "", [], date(2027, 2, 28)), date(2027, 2, 28)
+    )  # a new benefit month, same birthday week
     assert [g.grant_key for g in later] == [
         "monthly:m:monthly:2027-02-28",
         "birthday:m:bday:2027",
         "birthday:m:bday-points:2027",
     ]
+
+
+def test_a_tier_s_benefits_count_by_calendar_month_beside_the_plan_s():
+    """A plan's month runs from its run's day (1/31: 2/28 to 3/31); a tier's is the
+    calendar month in business time. Both held: both listed, each keyed apart."""
+    p = Plan("plan_x", "PLUS", 3_000, MONTH, 0, "", [Benefit("wash", SERVICE_QUOTA, "洗车", 2)])
+    t = term_of(date(2027, 1, 31), date(2027, 1, 31), date(2027, 4, 30))
+    tier = [Benefit("wash", SERVICE_QUOTA, "洗车", 3), Benefit("monthly", MONTHLY_COUPONS, "月券", 2, "tpl_m")]
+    held = entitlements(t, p, "tier_gold", tier, date(2027, 3, 5))
+    assert [(e.source, e.source_id, e.benefit.quantity, e.period_start, e.period_end) for e in held] == [
+        (PLAN, "plan_x", 2, date(2027, 2, 28), date(2027, 3, 31)),
+        (TIER, "tier_gold", 3, date(2027, 3, 1), date(2027, 4, 1)),
+        (TIER, "tier_gold", 2, date(2027, 3, 1), date(2027, 4, 1)),
+    ]
+    assert [e.source for e in entitlements(None, None, "tier_gold", tier, date(2027, 12, 31))] == [TIER, TIER]
+    assert entitlements(None, None, "", [], date(2027, 12, 31)) == []
+    assert [g.grant_key for g in grants_due("m", None, held, date(2027, 3, 5))] == ["tier-monthly:m:monthly:2027-03-01"]
+    gift = [Benefit("bday", BIRTHDAY_POINTS, "生日积分", 0, "", 300)]
+    in_week = entitlements(t, p, "tier_gold", gift, date(2027, 3, 5))
+    keys = [g.grant_key for g in grants_due("m", "1990-03-07", in_week, date(2027, 3, 5))]
+    assert keys == ["tier-birthday:m:bday:2027"]  # the plan's wash is used at the till, not issued
+    assert grants_due("m", "1990-03-20", in_week, date(2027, 3, 5)) == []  # not the birthday week
+    assert entitlements(None, None, "tier_gold", tier, date(2028, 1, 1))[0].period_start == date(2028, 1, 1)
+
+
+def test_bad_tier_benefits_are_refused_as_a_plan_s():
+    v = Violations()
+    check_benefits(
+        v,
+        [
+            Benefit("wash", SERVICE_QUOTA, "洗车", -1),
+            Benefit("c", MONTHLY_COUPONS, "月券", 1),
+            Benefit("wash", SERVICE_QUOTA, "洗车", 1),
+        ],
+        "tier.entitlements",
+    )
+    assert {x.field: x.reason for x in v.items} == {
+        "tier.entitlements[0].quantity": "BENEFIT_QUANTITY_OUT_OF_RANGE",
+        "tier.entitlements[1].coupon_template_id": "BENEFIT_TEMPLATE_REQUIRED",
+        "tier.entitlements[2].code": "BENEFIT_CODE_REPEATED",
+    }

@@ -7,11 +7,17 @@ from datetime import date, timedelta
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from huiyuan.member.v1 import member_pb2, membership_pb2 as pb, membership_pb2_grpc, tier_pb2
+from huiyuan.runtime.business_time import day_start
 from huiyuan.runtime.clock import today
 from huiyuan.runtime.convert import calendar_day
+from huiyuan.runtime.errors import FailedPrecondition
 from services.member.domain.memberships import add_months
+from services.member.use_cases import memberships
 from tests.support import ACTOR, STORE, Stubs, ensure_org, refusal, rid
 
 OK = grpc.StatusCode
@@ -270,3 +276,227 @@ def test_a_term_in_force_gives_its_plans_tier_at_the_till(stubs, m, plus):
     buy(m, member, plus)
     found = stubs.member.LookupMember(member_pb2.LookupMemberRequest(member_id=member.member_id))
     assert found.tier.name == "PLUS会员" and found.tier.price_rate_bp == 9_500
+
+
+# ------------------------------------------------------------------ a tier's benefits
+
+
+def wash_benefit(code="car-wash", quantity=2) -> pb.Benefit:
+    return pb.Benefit(code=code, kind=pb.BENEFIT_KIND_SERVICE_QUOTA, name="免费洗车", quantity=quantity)
+
+
+@pytest.fixture(scope="module")
+def gold(stubs):
+    """A tier granting 2 free car washes a calendar month and 3 coupons a month."""
+    return stubs.tier.CreateTier(
+        tier_pb2.CreateTierRequest(
+            request_id=rid(),
+            actor=ACTOR,
+            tier=tier_pb2.Tier(
+                name="洗车金卡",
+                rank=70,
+                price_rate_bp=9_800,
+                points_multiplier_bp=10_000,
+                entitlements=[
+                    wash_benefit(),
+                    pb.Benefit(
+                        code="gold-coupons",
+                        kind=pb.BENEFIT_KIND_MONTHLY_COUPONS,
+                        name="金卡月券",
+                        quantity=3,
+                        coupon_template_id="tpl-gold",
+                    ),
+                ],
+            ),
+        )
+    ).tier
+
+
+@pytest.fixture(scope="module")
+def plain(stubs):
+    return stubs.tier.CreateTier(
+        tier_pb2.CreateTierRequest(
+            request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(name="普卡", rank=65, price_rate_bp=10_000)
+        )
+    ).tier
+
+
+def assign(stubs, member, tier):
+    stubs.tier.AssignTier(
+        tier_pb2.AssignTierRequest(
+            request_id=rid(), member_id=member.member_id, tier_id=tier.tier_id, reason="测试", actor=ACTOR
+        )
+    )
+
+
+def metadata_of(call, *args):
+    with pytest.raises(grpc.RpcError) as caught:
+        call(*args)
+    status = rpc_status.from_call(caught.value)
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return caught.value.code(), info.reason, dict(info.metadata)
+    raise AssertionError("no ErrorInfo")
+
+
+def wash_request(member, request_id=None, code="car-wash") -> pb.ConsumeBenefitRequest:
+    return pb.ConsumeBenefitRequest(
+        request_id=request_id or rid(), member_id=member.member_id, benefit_code=code, store_path=STORE, actor=ACTOR
+    )
+
+
+def test_bad_tier_benefits_are_refused_with_field_violations_and_nothing_written(stubs, gold):
+    before = stubs.tier.ListTiers(tier_pb2.ListTiersRequest(page_size=500)).tiers
+    coupons = dict(code="c", kind=pb.BENEFIT_KIND_MONTHLY_COUPONS, name="月券", quantity=1)
+    for benefit, field, reason in [
+        (wash_benefit(quantity=-1), "tier.entitlements[0].quantity", "BENEFIT_QUANTITY_OUT_OF_RANGE"),
+        (wash_benefit(quantity=0), "tier.entitlements[0].quantity", "BENEFIT_QUANTITY_OUT_OF_RANGE"),
+        (pb.Benefit(**coupons), "tier.entitlements[0].coupon_template_id", "BENEFIT_TEMPLATE_REQUIRED"),
+        (pb.Benefit(code="w", name="洗车", quantity=1), "tier.entitlements[0].kind", "BENEFIT_KIND_REQUIRED"),
+    ]:
+        tier = tier_pb2.Tier(name="坏权益", rank=80, price_rate_bp=10_000, entitlements=[benefit])
+        code, _, violations = refusal(
+            stubs.tier.CreateTier, tier_pb2.CreateTierRequest(request_id=rid(), actor=ACTOR, tier=tier)
+        )
+        assert code == OK.INVALID_ARGUMENT and violations.get(field) == reason, (benefit, violations)
+        tier.tier_id = gold.tier_id
+        code, _, violations = refusal(
+            stubs.tier.UpdateTier,
+            tier_pb2.UpdateTierRequest(
+                request_id=rid(), actor=ACTOR, tier=tier, update_mask=field_mask_pb2.FieldMask(paths=["entitlements"])
+            ),
+        )
+        assert code == OK.INVALID_ARGUMENT and violations == {field: reason}
+    assert stubs.tier.ListTiers(tier_pb2.ListTiersRequest(page_size=500)).tiers == before
+    assert [b.code for b in gold.entitlements] == ["car-wash", "gold-coupons"]
+
+
+def test_a_tier_s_quota_by_calendar_month_ended_by_a_downgrade(stubs, m, gold, plain, member_service):
+    member = stubs.register("金卡洗车")
+    code, reason, _ = refusal(m.benefits.ConsumeBenefit, wash_request(member))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "NO_MEMBERSHIP_IN_FORCE")
+    assign(stubs, member, gold)
+    first_id = rid()
+    first = m.benefits.ConsumeBenefit(wash_request(member, first_id))
+    assert first.left == 1 and first.use.tier_id == gold.tier_id and first.use.plan_id == ""
+    assert m.benefits.ConsumeBenefit(wash_request(member, first_id)) == first  # a replay uses nothing more
+    assert m.benefits.ConsumeBenefit(wash_request(member)).left == 0
+    code, reason, meta = metadata_of(m.benefits.ConsumeBenefit, wash_request(member))
+    month_start = today().replace(day=1)
+    next_month = add_months(month_start, 1)
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "BENEFIT_QUOTA_EXHAUSTED")
+    assert meta == {"quantity": "2", "used": "2", "left": "0", "period_end": next_month.isoformat()}
+    held = m.benefits.ListMemberBenefits(pb.ListMemberBenefitsRequest(member_id=member.member_id)).benefits
+    assert [(h.benefit.code, h.tier_id, h.plan_id, h.used, h.left) for h in held] == [
+        ("car-wash", gold.tier_id, "", 2, 0),
+        ("gold-coupons", gold.tier_id, "", 0, 0),
+    ]
+    assert day(held[0].period_start_date) == month_start and day(held[0].period_end_date) == next_month
+
+    # the next calendar month (business time): 2 again, the third refused
+    async def consume_at(moment):
+        async with member_service.app.context.database.transaction() as tx:
+            return await memberships.consume(tx, member.member_id, "car-wash", STORE, "test", moment)
+
+    later = day_start(next_month) + timedelta(hours=10)
+    assert [member_service.run(consume_at(later))[1] for _ in range(2)] == [1, 0]
+    with pytest.raises(FailedPrecondition) as exhausted:
+        member_service.run(consume_at(later))
+    assert exhausted.value.reason == "BENEFIT_QUOTA_EXHAUSTED"
+
+    # counted per member, as a plan's uses are
+    period = dict(org_path="hq", start_date=calendar_day(today() - timedelta(days=1)), end_date=calendar_day(today()))
+    counts = m.benefits.ListMemberBenefitUseCounts(
+        pb.ListMemberBenefitUseCountsRequest(benefit_code="car-wash", page_size=500, **period)
+    ).counts
+    assert [(c.benefit_code, c.uses) for c in counts if c.member_id == member.member_id] == [("car-wash", 2)]
+
+    # moved down: the tier's benefits end at once
+    assign(stubs, member, plain)
+    code, reason, _ = refusal(m.benefits.ConsumeBenefit, wash_request(member))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "NO_MEMBERSHIP_IN_FORCE")
+    assert m.benefits.ListMemberBenefits(pb.ListMemberBenefitsRequest(member_id=member.member_id)).benefits == []
+
+
+def test_a_plan_and_a_tier_granting_the_same_service_give_both_quotas(stubs, m, plus, gold):
+    member = stubs.register("双份洗车")
+    buy(m, member, plus)
+    assign(stubs, member, gold)
+    uses = [m.benefits.ConsumeBenefit(wash_request(member)) for _ in range(4)]
+    assert [u.left for u in uses] == [3, 2, 1, 0]
+    assert [(u.use.plan_id, u.use.tier_id) for u in uses] == [(plus.plan_id, "")] * 2 + [("", gold.tier_id)] * 2
+    code, reason, meta = metadata_of(m.benefits.ConsumeBenefit, wash_request(member))
+    assert (code, reason, meta["quantity"], meta["used"]) == (
+        OK.FAILED_PRECONDITION,
+        "BENEFIT_QUOTA_EXHAUSTED",
+        "4",
+        "4",
+    )
+    held = m.benefits.ListMemberBenefits(pb.ListMemberBenefitsRequest(member_id=member.member_id)).benefits
+    washes = [(h.plan_id, h.tier_id, h.used, h.left) for h in held if h.benefit.code == "car-wash"]
+    assert washes == [(plus.plan_id, "", 2, 0), ("", gold.tier_id, 2, 0)]
+    # an undone tier use gives the tier's quota back
+    m.benefits.UndoBenefitUse(pb.UndoBenefitUseRequest(request_id=rid(), use_id=uses[3].use.use_id))
+    again = m.benefits.ConsumeBenefit(wash_request(member))
+    assert (again.left, again.use.tier_id) == (0, gold.tier_id)
+
+
+def test_a_tier_s_monthly_coupons_are_planned_once_however_often_the_job_runs(stubs, m, gold, plain):
+    member = stubs.register("金卡月券")
+    assign(stubs, member, gold)
+    as_of = calendar_day(today())
+
+    def run():
+        planned, after = 0, ""
+        while True:
+            page = m.benefits.PlanBenefitGrants(
+                pb.PlanBenefitGrantsRequest(request_id=rid(), as_of_date=as_of, after_member_id=after, page_size=2)
+            )
+            planned += page.planned
+            after = page.next_member_id
+            if not after:
+                return planned
+
+    assert run() >= 1
+    key = f"tier-monthly:{member.member_id}:gold-coupons:{today().replace(day=1).isoformat()}"
+
+    def pending():
+        return [
+            g
+            for g in m.benefits.ListPendingBenefitGrants(pb.ListPendingBenefitGrantsRequest(page_size=5000)).grants
+            if g.member_id == member.member_id
+        ]
+
+    mine = pending()
+    assert [(g.grant_key, g.coupon_template_id, g.quantity) for g in mine] == [(key, "tpl-gold", 3)]
+    assert run() == 0 and pending() == mine  # run again: nothing more
+    m.benefits.CompleteBenefitGrant(pb.CompleteBenefitGrantRequest(request_id=rid(), grant_key=key))
+    assign(stubs, member, plain)  # moved down: the coupons issued stay, nothing more is due
+    assert run() == 0 and pending() == []
+
+
+def test_a_tier_given_benefits_by_an_update_grants_them_from_then(stubs, m):
+    silver = stubs.tier.CreateTier(
+        tier_pb2.CreateTierRequest(
+            request_id=rid(), actor=ACTOR, tier=tier_pb2.Tier(name="洗车银卡", rank=66, price_rate_bp=10_000)
+        )
+    ).tier
+    member = stubs.register("银卡洗车")
+    assign(stubs, member, silver)
+    code, reason, _ = refusal(m.benefits.ConsumeBenefit, wash_request(member, code="silver-wash"))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "NO_MEMBERSHIP_IN_FORCE")
+    silver.entitlements.append(wash_benefit("silver-wash", 1))
+    updated = stubs.tier.UpdateTier(
+        tier_pb2.UpdateTierRequest(
+            request_id=rid(),
+            actor=ACTOR,
+            tier=silver,
+            update_mask=field_mask_pb2.FieldMask(paths=["entitlements"]),
+        )
+    ).tier
+    assert [(b.code, b.quantity) for b in updated.entitlements] == [("silver-wash", 1)]
+    assert m.benefits.ConsumeBenefit(wash_request(member, code="silver-wash")).left == 0
+    code, reason, _ = refusal(m.benefits.ConsumeBenefit, wash_request(member, code="car-wash"))
+    assert (code, reason) == (OK.FAILED_PRECONDITION, "BENEFIT_NOT_ENTITLED")

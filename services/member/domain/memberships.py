@@ -138,12 +138,17 @@ def check_plan(
         "AUTO_RENEWAL_NOT_SUPPORTED",
         "automatic renewal is not supported (no payment agreement is kept): renewal is manual",
     )
-    v.check(len(benefits) <= MAX_BENEFITS, f"{prefix}benefits", "TOO_MANY_BENEFITS", f"at most {MAX_BENEFITS} benefits")
+    check_benefits(v, benefits, f"{prefix}benefits")
+
+
+def check_benefits(v: Violations, benefits: list[Benefit], at_field: str) -> None:
+    """A plan's or a tier's benefits (a kind "": not set), at at_field ("plan.benefits")."""
+    v.check(len(benefits) <= MAX_BENEFITS, at_field, "TOO_MANY_BENEFITS", f"at most {MAX_BENEFITS} benefits")
     seen: set[str] = set()
     for i, b in enumerate(benefits):
-        at = f"{prefix}benefits[{i}]"
+        at = f"{at_field}[{i}]"
         if v.check(bool(CODE.match(b.code)), f"{at}.code", "BENEFIT_CODE_INVALID", "code: a-z, 0-9 and '-', 1 to 40"):
-            v.check(b.code not in seen, f"{at}.code", "BENEFIT_CODE_REPEATED", "codes are unique in a plan")
+            v.check(b.code not in seen, f"{at}.code", "BENEFIT_CODE_REPEATED", "codes are unique in a plan or a tier")
             seen.add(b.code)
         v.check(b.kind in KINDS, f"{at}.kind", "BENEFIT_KIND_REQUIRED", "kind is required")
         v.check(
@@ -304,17 +309,61 @@ def birthday_week_year(today: date, birthday: str | None) -> int | None:
     return None
 
 
-def grants_due(member_id: str, birthday: str | None, term: Term, plan: Plan, today: date) -> list[Grant]:
-    """What the plan of the member's term in force makes due today: this benefit
-    month's coupons, the birthday week's gift (due on the first day a run finds it)."""
+# ------------------------------------------------------------------ entitlements
+
+PLAN, TIER = "PLAN", "TIER"  # where a benefit a member holds comes from
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """A benefit a member holds now, and where from: the plan of their term in force
+    (counted in the run's benefit months) or their own tier (counted in calendar months
+    in business time: docs/decisions/0007-tier-benefit-months.md). One list of these is
+    what the benefits are listed, consumed and granted from."""
+
+    benefit: Benefit
+    source: str  # PLAN or TIER
+    source_id: str  # the plan's id, or the tier's
+    term_id: str  # the plan's term in force ("" for a tier's)
+    period_start: date  # the benefit month holding today
+    period_end: date  # exclusive
+
+
+def calendar_month(today: date) -> tuple[date, date]:
+    """A tier's benefit month holding today: the calendar month, [1st, next 1st)."""
+    start = today.replace(day=1)
+    return start, add_months(start, 1)
+
+
+def entitlements(
+    term: Term | None, plan: Plan | None, tier_id: str, tier_benefits: list[Benefit], today: date
+) -> list[Entitlement]:
+    """What a member holds today: the plan's benefits while its term is in force, then
+    their tier's while they hold it. A code both grant is held twice: two quotas."""
+    held = []
+    if term is not None and plan is not None:
+        start, end = benefit_month(term.anchor_day, today)
+        held += [Entitlement(b, PLAN, plan.plan_id, term.term_id, start, end) for b in plan.benefits]
+    if tier_id:
+        start, end = calendar_month(today)
+        held += [Entitlement(b, TIER, tier_id, "", start, end) for b in tier_benefits]
+    return held
+
+
+def grants_due(member_id: str, birthday: str | None, held: list[Entitlement], today: date) -> list[Grant]:
+    """What the member's entitlements make due today: each benefit month's coupons, the
+    birthday week's gift (due on the first day a run finds it). A plan's grants are
+    keyed monthly:... and birthday:...; a tier's tier-monthly:... and tier-birthday:...
+    (by code, not by tier: a member moved to another tier in the month gets a code's
+    coupons once)."""
     due = []
-    month_start, _ = benefit_month(term.anchor_day, today)
     year = birthday_week_year(today, birthday)
-    for b in plan.benefits:
+    for e in held:
+        b, prefix = e.benefit, "" if e.source == PLAN else "tier-"
         if b.kind == MONTHLY_COUPONS:
-            key = f"monthly:{member_id}:{b.code}:{month_start.isoformat()}"
+            key = f"{prefix}monthly:{member_id}:{b.code}:{e.period_start.isoformat()}"
         elif b.kind in (BIRTHDAY_COUPONS, BIRTHDAY_POINTS) and year is not None:
-            key = f"birthday:{member_id}:{b.code}:{year}"
+            key = f"{prefix}birthday:{member_id}:{b.code}:{year}"
         else:
             continue
         due.append(Grant(key, member_id, b.kind, b.coupon_template_id, b.quantity, b.points, today))
@@ -325,13 +374,15 @@ def grant_not_found(key: str) -> NotFound:
     return NotFound("BENEFIT_GRANT_NOT_FOUND", f"No benefit grant {key}.", "没有这笔权益发放记录。", grant_key=key)
 
 
-def quota_exhausted(benefit: Benefit, used: int, period_end: date) -> FailedPrecondition:
+def quota_exhausted(name: str, quantity: int, used: int, period_end: date) -> FailedPrecondition:
+    """Every quota the member holds of a benefit is used (quantity: theirs all added up;
+    period_end: when the first of them starts again)."""
     return FailedPrecondition(
         "BENEFIT_QUOTA_EXHAUSTED",
-        f"{benefit.name}: all {benefit.quantity} of this benefit month are used; more from {period_end.isoformat()}.",
-        f"本月{benefit.name}共 {benefit.quantity} 次已用完（已用 {used} 次，剩余 0 次），"
+        f"{name}: all {quantity} of this benefit month are used; more from {period_end.isoformat()}.",
+        f"本月{name}共 {quantity} 次已用完（已用 {used} 次，剩余 0 次），"
         f"{period_end.month} 月 {period_end.day} 日起可再用。",
-        quantity=benefit.quantity,
+        quantity=quantity,
         used=used,
         left=0,
         period_end=period_end.isoformat(),
@@ -390,15 +441,17 @@ def nothing_to_refund() -> FailedPrecondition:
 
 def no_membership() -> FailedPrecondition:
     return FailedPrecondition(
-        "NO_MEMBERSHIP_IN_FORCE", "The member has no paid term in force.", "该会员当前不是付费会员。"
+        "NO_MEMBERSHIP_IN_FORCE",
+        "The member has no paid term in force and their tier grants no benefits.",
+        "该会员当前不是付费会员，所在等级也没有权益。",
     )
 
 
 def not_entitled(code: str) -> FailedPrecondition:
     return FailedPrecondition(
         "BENEFIT_NOT_ENTITLED",
-        f"The member's plan grants no benefit {code}.",
-        "该会员的付费会员方案不含这项权益。",
+        f"Neither the member's plan nor their tier grants a benefit {code}.",
+        "该会员的付费会员方案和等级都不含这项权益。",
         benefit_code=code,
     )
 

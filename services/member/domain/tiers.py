@@ -2,7 +2,7 @@
 paid (spend in all stores, or top-ups), and a return or a refunded top-up undoes the
 climbs it no longer pays for."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 
@@ -14,6 +14,7 @@ from huiyuan.runtime.errors import (
 )
 from huiyuan.runtime.money import yuan
 from services.member.domain.fields import check_name, check_text
+from services.member.domain.memberships import Benefit, check_benefits
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Tier:
     benefits: str
     upgrade_spend_fen: int = 0  # spend in all stores that reaches it; 0: not by spend
     upgrade_top_up_fen: int = 0  # top-ups (principal) that reach it; 0: not by top-ups
+    # the benefits every member holding it is granted, as a plan's (domain/memberships.py)
+    entitlements: list[Benefit] = field(default_factory=list)
 
     def reached_by(self, standing: "Standing") -> bool:
         """Does what the member has paid reach this tier, by either measure it names?"""
@@ -74,8 +77,10 @@ def check_tier(
     benefits: str,
     upgrade_spend_fen: int,
     upgrade_top_up_fen: int = 0,
+    entitlements: list[Benefit] | None = None,
 ) -> None:
     check_name(violations, name, "tier.name")
+    check_benefits(violations, entitlements or [], "tier.entitlements")
     violations.check(0 <= rank <= 1000, "tier.rank", "RANK_OUT_OF_RANGE", "rank must be 0 to 1000")
     violations.check(
         1 <= price_rate_bp <= 10000,

@@ -19,6 +19,7 @@ from services.member.domain.org import OrgNode
 from services.member.domain.pins import PinState
 from services.member.domain.tiers import Tier, TierChange
 from services.member.domain.visits import VisitStats
+from services.member.servicers.membership import benefit_message
 
 
 def date_parts(value: date_pb2.Date) -> tuple[int, int, int]:
@@ -146,6 +147,7 @@ def tier(t: Tier) -> tier_pb2.Tier:
         benefits=t.benefits,
         upgrade_spend_fen=t.upgrade_spend_fen,
         upgrade_top_up_fen=t.upgrade_top_up_fen,
+        entitlements=[benefit_message(b) for b in t.entitlements],
     )
 
 

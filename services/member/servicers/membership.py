@@ -46,6 +46,11 @@ def plan_message(p: Plan) -> pb.MembershipPlan:
     )
 
 
+def benefit_of(b: pb.Benefit) -> Benefit:
+    """A plan's or a tier's benefit as asked for (an unknown kind "": refused by the check)."""
+    return Benefit(b.code, KINDS.get(b.kind, ""), b.name.strip(), b.quantity, b.coupon_template_id, b.points)
+
+
 def benefit_message(b: Benefit) -> pb.Benefit:
     return pb.Benefit(
         code=b.code,
@@ -101,6 +106,7 @@ def use_message(row) -> pb.BenefitUse:
         use_time=timestamp(_get(row, "use_time")),
         undo_time=timestamp(_get(row, "undo_time")) if _get(row, "undo_time") else None,
         period_start_date=calendar_day(_get(row, "period_start")),
+        tier_id=_get(row, "tier_id") or "",
     )
 
 
@@ -142,10 +148,7 @@ class MembershipPlanServicer(membership_pb2_grpc.MembershipPlanServiceServicer):
         check_request_id(v, request.request_id)
         check_actor(v, request, required=False)
         p = request.plan
-        benefits = [
-            Benefit(b.code, KINDS.get(b.kind, ""), b.name.strip(), b.quantity, b.coupon_template_id, b.points)
-            for b in p.benefits
-        ]
+        benefits = [benefit_of(b) for b in p.benefits]
         rules.check_plan(
             v,
             p.name,
@@ -303,11 +306,12 @@ class BenefitServicer(membership_pb2_grpc.BenefitServiceServicer):
             benefits=[
                 pb.MemberBenefit(
                     benefit=benefit_message(h.benefit),
-                    plan_id=h.plan_id,
+                    plan_id=h.entitlement.source_id if h.entitlement.source == rules.PLAN else "",
+                    tier_id=h.entitlement.source_id if h.entitlement.source == rules.TIER else "",
                     used=h.used,
                     left=h.left,
-                    period_start_date=calendar_day(h.period_start),
-                    period_end_date=calendar_day(h.period_end),
+                    period_start_date=calendar_day(h.entitlement.period_start),
+                    period_end_date=calendar_day(h.entitlement.period_end),
                 )
                 for h in held
             ]

@@ -10,8 +10,10 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path, check_request_id
 from huiyuan.runtime.server import ServiceContext
 from services.member.domain.fields import check_text
+from services.member.domain.memberships import Benefit
 from services.member.domain.tiers import MAX_SPEND_FEN, Tier, check_tier
 from services.member.servicers import convert
+from services.member.servicers.membership import benefit_of
 from services.member.use_cases import tiers, top_ups
 
 TIER_FIELDS = {
@@ -22,7 +24,12 @@ TIER_FIELDS = {
     "benefits",
     "upgrade_spend_fen",
     "upgrade_top_up_fen",
+    "entitlements",
 }
+
+
+def _entitlements(t: tier_pb2.Tier) -> list[Benefit]:
+    return [benefit_of(b) for b in t.entitlements]
 
 
 def _check(v: Violations, t: tier_pb2.Tier) -> None:
@@ -35,6 +42,7 @@ def _check(v: Violations, t: tier_pb2.Tier) -> None:
         t.benefits,
         t.upgrade_spend_fen,
         t.upgrade_top_up_fen,
+        _entitlements(t),
     )
 
 
@@ -59,6 +67,7 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
             t.benefits.strip(),
             t.upgrade_spend_fen,
             t.upgrade_top_up_fen,
+            _entitlements(t),
         )
 
         async def work(tx):
@@ -86,9 +95,15 @@ class TierServicer(tier_pb2_grpc.TierServiceServicer):
         t = request.tier
         probe = Violations()  # check the whole tier, keep only the violations of masked fields
         _check(probe, t)
-        v.items += [x for x in probe.items if x.field.removeprefix("tier.") in paths]
+        v.items += [x for x in probe.items if x.field.removeprefix("tier.").split("[")[0] in paths]
         v.raise_if_any()
-        changes = {p: (getattr(t, p).strip() if isinstance(getattr(t, p), str) else getattr(t, p)) for p in paths}
+        changes = {
+            p: (getattr(t, p).strip() if isinstance(getattr(t, p), str) else getattr(t, p))
+            for p in paths
+            if p != "entitlements"
+        }
+        if "entitlements" in paths:
+            changes["entitlements"] = _entitlements(t)
 
         async def work(tx):
             return tier_pb2.UpdateTierResponse(tier=convert.tier(await tiers.update_tier(tx, t.tier_id, changes)))

@@ -6,8 +6,16 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, insert, or_, select, update
 
 from huiyuan.database import Transaction, insert_new, under
-from services.member.domain.memberships import Benefit, Grant, Plan, Term
-from services.member.storage.tables import benefit_grants, benefit_uses, members, membership_plans, membership_terms
+from services.member.domain.memberships import PLAN, Grant, Plan, Term
+from services.member.storage.tables import (
+    benefit_grants,
+    benefit_uses,
+    members,
+    membership_plans,
+    membership_terms,
+    tiers,
+)
+from services.member.storage.tiers import benefits_of
 
 
 def _plan(row) -> Plan:
@@ -18,10 +26,7 @@ def _plan(row) -> Plan:
         row.term,
         row.trial_days,
         row.tier_id or "",
-        [
-            Benefit(b["code"], b["kind"], b["name"], b["quantity"], b.get("coupon_template_id", ""), b.get("points", 0))
-            for b in row.benefits
-        ],
+        benefits_of(row.benefits),
         row.create_time,
     )
 
@@ -143,7 +148,8 @@ async def terms_running_after(tx: Transaction, day: date, sold_before: datetime,
 # ------------------------------------------------------------------ benefit uses
 
 
-async def uses_in_period(tx: Transaction, member_id: str, code: str, period_start: date) -> int:
+async def uses_in_period(tx: Transaction, member_id: str, code: str, period_start: date, source: str = PLAN) -> int:
+    """The member's uses (not undone) of a benefit from a source (PLAN, TIER) in a month."""
     return int(
         (
             await tx.execute(
@@ -151,6 +157,7 @@ async def uses_in_period(tx: Transaction, member_id: str, code: str, period_star
                     benefit_uses.c.member_id == member_id,
                     benefit_uses.c.benefit_code == code,
                     benefit_uses.c.period_start == period_start,
+                    benefit_uses.c.source == source,
                     benefit_uses.c.undo_time.is_(None),
                 )
             )
@@ -198,10 +205,11 @@ async def use_counts(tx: Transaction, org_path: str, first: date, last: date) ->
 
 
 async def members_with_terms(
-    tx: Transaction, day: date, after_member_id: str, limit: int
-) -> list[tuple[str, str | None]]:
-    """(member id, birthday) of the members after after_member_id, by id, with a term
-    running on day (at most limit)."""
+    tx: Transaction, day: date, after_member_id: str, limit: int, tier_ids: frozenset[str] = frozenset()
+) -> list[tuple[str, str | None, str]]:
+    """(member id, birthday, tier id or "") of the members after after_member_id, by id, with a term
+    running on day or on one of tier_ids (the tiers whose benefits the job grants), at
+    most limit."""
     end = func.coalesce(membership_terms.c.refund_end_day, membership_terms.c.end_day)
     running = (
         select(membership_terms.c.member_id)
@@ -211,12 +219,28 @@ async def members_with_terms(
         .limit(limit)
         .subquery()
     )
-    rows = await tx.execute(
-        select(members.c.member_id, members.c.birthday)
-        .join(running, running.c.member_id == members.c.member_id)
-        .order_by(members.c.member_id)
+    rows = list(
+        await tx.execute(
+            select(members.c.member_id, members.c.birthday, members.c.tier_id)
+            .join(running, running.c.member_id == members.c.member_id)
+            .order_by(members.c.member_id)
+        )
     )
-    return [(r.member_id, r.birthday) for r in rows]
+    if tier_ids:  # each list is the first `limit` after the cursor: their union's first `limit` are
+        rows += await tx.execute(
+            select(members.c.member_id, members.c.birthday, members.c.tier_id)
+            .where(members.c.tier_id.in_(tier_ids), members.c.member_id > after_member_id)
+            .order_by(members.c.member_id)
+            .limit(limit)
+        )
+    found = {r.member_id: (r.member_id, r.birthday, r.tier_id or "") for r in rows}
+    return [found[m] for m in sorted(found)][:limit]
+
+
+async def tiers_granting(tx: Transaction) -> dict[str, list]:
+    """The benefits of each tier that grants any, by tier id (a chain has a few tiers)."""
+    rows = await tx.execute(select(tiers.c.tier_id, tiers.c.entitlements))
+    return {r.tier_id: benefits_of(r.entitlements) for r in rows if r.entitlements}
 
 
 async def add_grants(tx: Transaction, grants: list[Grant], now: datetime) -> int:

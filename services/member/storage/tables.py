@@ -46,6 +46,8 @@ tiers = Table(
     Column("benefits", String(2000), nullable=False),
     Column("upgrade_spend_fen", BigInteger, nullable=False, server_default="0"),
     Column("upgrade_top_up_fen", BigInteger, nullable=False, server_default="0"),
+    # the benefits the tier grants, as a plan's (domain/memberships.py Benefit): [{code, kind, ...}]
+    Column("entitlements", JSON, nullable=False, server_default="[]"),
     UniqueConstraint("rank"),
 )
 
@@ -285,8 +287,10 @@ benefit_uses = Table(
     metadata,
     Column("use_id", String(40), primary_key=True),  # time-sortable: newest = largest
     Column("member_id", String(40), ForeignKey("members.member_id"), nullable=False),
-    Column("term_id", String(40), ForeignKey("membership_terms.term_id"), nullable=False),
-    Column("plan_id", String(40), nullable=False),
+    Column("term_id", String(40), ForeignKey("membership_terms.term_id"), nullable=True),  # a plan's use
+    Column("plan_id", String(40), nullable=False),  # "" for a tier's use
+    Column("source", String(8), nullable=False, server_default="PLAN"),  # PLAN or TIER: whose quota it counts in
+    Column("tier_id", String(40), nullable=True),  # the tier of a tier's use
     Column("benefit_code", String(40), nullable=False),
     Column("period_start", Date, nullable=False),  # the member's benefit month
     Column("store_path", String(140), nullable=False),

@@ -5,6 +5,7 @@ from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, take_turn_on, violated_unique
 from services.member.domain import reports
+from services.member.domain.memberships import Benefit
 from services.member.domain.tiers import Tier, TierChange, rank_taken
 from services.member.storage.rollups import record
 from services.member.storage.tables import (
@@ -32,7 +33,22 @@ def to_tier(row, prefix: str = "") -> Tier:
         col("benefits"),
         col("upgrade_spend_fen"),
         col("upgrade_top_up_fen"),
+        benefits_of(getattr(row, prefix + "entitlements", None) or []),
     )
+
+
+def benefits_of(stored: list[dict]) -> list[Benefit]:
+    """A plan's or a tier's benefits as kept (JSON)."""
+    return [
+        Benefit(b["code"], b["kind"], b["name"], b["quantity"], b.get("coupon_template_id", ""), b.get("points", 0))
+        for b in stored
+    ]
+
+
+def _kept(values: dict) -> dict:
+    if "entitlements" in values:
+        values = {**values, "entitlements": [vars(b) for b in values["entitlements"]]}
+    return values
 
 
 async def take_turn_on_ladder(tx: Transaction) -> None:
@@ -60,7 +76,7 @@ async def names(tx: Transaction) -> dict[str, str]:
 
 async def insert_tier(tx: Transaction, tier: Tier) -> None:
     try:
-        await tx.execute(insert(tiers).values(**vars(tier)))
+        await tx.execute(insert(tiers).values(**_kept(vars(tier))))
     except IntegrityError as error:
         if violated_unique(error, "tiers", "rank"):
             raise rank_taken(tier.rank) from None
@@ -69,7 +85,7 @@ async def insert_tier(tx: Transaction, tier: Tier) -> None:
 
 async def update_tier(tx: Transaction, tier_id: str, changes: dict) -> None:
     try:
-        await tx.execute(update(tiers).where(tiers.c.tier_id == tier_id).values(**changes))
+        await tx.execute(update(tiers).where(tiers.c.tier_id == tier_id).values(**_kept(changes)))
     except IntegrityError as error:
         if violated_unique(error, "tiers", "rank"):
             raise rank_taken(changes["rank"]) from None

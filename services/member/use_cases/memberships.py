@@ -9,8 +9,8 @@ from huiyuan.database import Transaction
 from huiyuan.runtime.business_time import day_start
 from huiyuan.runtime.ids import new_id
 from services.member.domain import memberships as rules
-from services.member.domain.memberships import TRIAL, Benefit, Plan, Term
-from services.member.storage import memberships as stored
+from services.member.domain.memberships import TRIAL, Benefit, Entitlement, Plan, Term
+from services.member.storage import memberships as stored, tiers as stored_tiers
 from services.member.use_cases.members import require_member
 from services.member.use_cases.tiers import require_tier
 
@@ -169,13 +169,14 @@ async def unearned(tx: Transaction, day: date, org_path: str) -> Unearned:
 
 @dataclass(frozen=True)
 class Held:
-    """A benefit as the member holds it this benefit month."""
+    """A benefit as the member holds it this benefit month, from a plan or their tier."""
 
-    benefit: Benefit
-    plan_id: str
+    entitlement: Entitlement
     used: int
-    period_start: date
-    period_end: date
+
+    @property
+    def benefit(self) -> Benefit:
+        return self.entitlement.benefit
 
     @property
     def left(self) -> int:
@@ -183,64 +184,88 @@ class Held:
         return max(0, self.benefit.quantity - self.used) if self.benefit.kind == rules.SERVICE_QUOTA else 0
 
 
-async def _in_force(tx: Transaction, member_id: str, now: datetime) -> tuple[Term, Plan] | None:
+async def entitlements(
+    tx: Transaction,
+    member_id: str,
+    tier_id: str,
+    now: datetime,
+    tiers: dict[str, list[Benefit]] | None = None,
+    plans: dict[str, Plan] | None = None,
+) -> list[Entitlement]:
+    """What the member holds now: their plan's benefits while a term is in force, their
+    own tier's while they hold it (a tier a plan gives at the till grants nothing more:
+    the plan's benefits are the plan's). tiers: the benefits of the tiers that grant
+    any, by id, if the caller read them already; plans: the plans read so far, kept
+    for a batch's next members."""
     term = rules.term_in_force(await stored.terms_of(tx, member_id), now)
-    if term is None:
-        return None
-    return term, await require_plan(tx, term.plan_id)
+    plan = None
+    if term is not None:
+        plan = plans.get(term.plan_id) if plans is not None else None
+        if plan is None:
+            plan = await require_plan(tx, term.plan_id)
+            if plans is not None:
+                plans[plan.plan_id] = plan
+    tier_benefits: list[Benefit] = []
+    if tier_id:
+        if tiers is None:
+            tier = await stored_tiers.get(tx, tier_id)
+            tier_benefits = tier.entitlements if tier is not None else []
+        else:
+            tier_benefits = tiers.get(tier_id, [])
+    return rules.entitlements(term, plan, tier_id, tier_benefits, rules.business_day(now))
+
+
+async def _used(tx: Transaction, member_id: str, e: Entitlement) -> int:
+    if e.benefit.kind != rules.SERVICE_QUOTA:
+        return 0
+    return await stored.uses_in_period(tx, member_id, e.benefit.code, e.period_start, e.source)
 
 
 async def member_benefits(tx: Transaction, member_id: str, now: datetime) -> list[Held]:
-    await require_member(tx, member_id)
-    found = await _in_force(tx, member_id, now)
-    if found is None:
-        return []
-    term, plan = found
-    start, end = rules.benefit_month(term.anchor_day, rules.business_day(now))
-    return [
-        Held(
-            b,
-            plan.plan_id,
-            await stored.uses_in_period(tx, member_id, b.code, start) if b.kind == rules.SERVICE_QUOTA else 0,
-            start,
-            end,
-        )
-        for b in plan.benefits
-    ]
+    member = await require_member(tx, member_id)
+    return [Held(e, await _used(tx, member_id, e)) for e in await entitlements(tx, member_id, member.tier_id, now)]
 
 
 async def consume(
     tx: Transaction, member_id: str, code: str, store_path: str, operator: str, now: datetime
 ) -> tuple[dict, int]:
-    """One use of the member's (locked) quota: the use and what is left after it."""
-    await require_member(tx, member_id, for_update=True)
-    found = await _in_force(tx, member_id, now)
-    if found is None:
+    """One use of the member's (locked) quota: the use and what is left after it. A
+    member whose plan and tier both grant the code has both quotas: the plan's is used
+    first, then the tier's."""
+    member = await require_member(tx, member_id, for_update=True)
+    held = await entitlements(tx, member_id, member.tier_id, now)
+    if not held:
         raise rules.no_membership()
-    term, plan = found
-    benefit = next((b for b in plan.benefits if b.code == code and b.kind == rules.SERVICE_QUOTA), None)
-    if benefit is None:
+    quotas = [Held(e, await _used(tx, member_id, e)) for e in held if e.benefit.code == code]
+    quotas = [h for h in quotas if h.benefit.kind == rules.SERVICE_QUOTA]
+    if not quotas:
         raise rules.not_entitled(code)
-    today = rules.business_day(now)
-    start, end = rules.benefit_month(term.anchor_day, today)
-    used = await stored.uses_in_period(tx, member_id, code, start)
-    if used >= benefit.quantity:
-        raise rules.quota_exhausted(benefit, used, end)
+    using = next((h for h in quotas if h.left > 0), None)
+    if using is None:
+        raise rules.quota_exhausted(
+            quotas[0].benefit.name,
+            sum(h.benefit.quantity for h in quotas),
+            sum(h.used for h in quotas),
+            min(h.entitlement.period_end for h in quotas),
+        )
+    e = using.entitlement
     use = {
         "use_id": new_id("use"),
         "member_id": member_id,
-        "term_id": term.term_id,
-        "plan_id": plan.plan_id,
+        "term_id": e.term_id or None,
+        "plan_id": e.source_id if e.source == rules.PLAN else "",
+        "source": e.source,
+        "tier_id": e.source_id if e.source == rules.TIER else None,
         "benefit_code": code,
-        "period_start": start,
+        "period_start": e.period_start,
         "store_path": store_path,
-        "use_day": today,
+        "use_day": rules.business_day(now),
         "use_time": now,
         "undo_time": None,
         "operator_id": operator,
     }
     await stored.insert_use(tx, use)
-    return use, benefit.quantity - used - 1
+    return use, sum(h.left for h in quotas) - 1
 
 
 async def undo(tx: Transaction, use_id: str, now: datetime):
@@ -275,19 +300,19 @@ async def member_use_counts(
 
 
 async def plan_grants(tx: Transaction, day: date, after_member_id: str, limit: int, now: datetime) -> tuple[int, str]:
-    """Record what is due on day to the next members (by id) with a term running then:
-    (grants recorded, the last member looked at, "" when none was left)."""
-    found = await stored.members_with_terms(tx, day, after_member_id, limit)
-    plans: dict[str, Plan] = {}
+    """Record what is due on day to the next members (by id) with a term running then
+    or a tier that grants benefits: (grants recorded, the last member looked at, ""
+    when none was left). A tier's are the member's tier when the job runs."""
+    granting = await stored.tiers_granting(tx)
+    job_kinds = (rules.MONTHLY_COUPONS, rules.BIRTHDAY_COUPONS, rules.BIRTHDAY_POINTS)
+    tier_ids = frozenset(t for t, benefits in granting.items() if any(b.kind in job_kinds for b in benefits))
+    found = await stored.members_with_terms(tx, day, after_member_id, limit, tier_ids)
     grants = []
+    plans: dict[str, Plan] = {}
     at = day_start(day) + timedelta(hours=12)  # a moment of that business day
-    for member_id, birthday in found:
-        term = rules.term_in_force(await stored.terms_of(tx, member_id), at)
-        if term is None:
-            continue
-        if term.plan_id not in plans:
-            plans[term.plan_id] = await require_plan(tx, term.plan_id)
-        grants += rules.grants_due(member_id, birthday, term, plans[term.plan_id], day)
+    for member_id, birthday, tier_id in found:
+        held = await entitlements(tx, member_id, tier_id, at, granting, plans)
+        grants += rules.grants_due(member_id, birthday, held, day)
     planned = await stored.add_grants(tx, grants, now)
     return planned, found[-1][0] if len(found) == limit else ""
 
