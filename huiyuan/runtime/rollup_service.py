@@ -13,7 +13,10 @@ from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.periods import DAY, MAX_DAYS, MONTH
 from huiyuan.runtime.requests import check_org_path
 
-FOLD_INTERVAL_S = 1.0  # a fact shows in the reports within about this, plus a fold's time
+# A fact shows in the reports within about this, plus a fold's time (the issue asks 10 s).
+# Longer folds add up more facts into the same counters (the chain's, a region's, a
+# store's day): fewer rows written per fact on the checkout's machines.
+FOLD_INTERVAL_S = 3.0
 MAX_QUERIES = 64
 MAX_KEYS = 1000
 BUCKETS = {pb.ROLLUP_BUCKET_UNSPECIFIED: "", pb.ROLLUP_BUCKET_DAY: DAY, pb.ROLLUP_BUCKET_MONTH: MONTH}
