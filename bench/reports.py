@@ -11,8 +11,10 @@ with every process running, it measures RunReport one call at a time:
 - the chain's year of sales (the same by region and month): p50 and p99;
 - the liability report as of now: p50 and p99;
 - the same region-month report over a tenth of the history (its last 73 days, as dense),
-  loaded and rebuilt in a database of its own: the ratio of the two p50s shows what
-  the history's length costs a report.
+  loaded and rebuilt in a database of its own and served by services of its own beside
+  the whole history's, each call sent to one then to the other (so both sides see the
+  machine at the same moments): the ratio of the two p50s shows what the history's
+  length costs a report.
 Targets on this machine: region month p99 <= 200 ms, chain year p99 <= 1 s, liability
 <= 500 ms, ratio <= 1.5.
 
@@ -50,6 +52,7 @@ PORTS = {
     name: port + PORT_OFFSET
     for name, port in {"gateway": 7590, "member": 7591, "wallet": 7592, "points": 7593, "campaign": 7594}.items()
 }
+TENTH_PORTS = {name: port + 10 for name, port in PORTS.items()}  # the tenth's services, beside
 REGIONS, STORES_PER_REGION = 30, 100
 DAYS = 730
 CATEGORIES = ["生鲜", "饮料", "零食", "日化", "烘焙", "乳品", "冻品", "粮油", "酒水", "家居"]
@@ -446,11 +449,9 @@ def stats(times: list[float]) -> dict:
     }
 
 
-async def measure(url: str, key: str, rng: random.Random, rounds: int, full: bool) -> dict:
+def region_months(rng: random.Random, rounds: int) -> list[pb.RunReportRequest]:
     last_month = today().replace(day=1) - timedelta(days=1)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORTS['gateway']}")
-    stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-    region_month = [
+    return [
         pb.RunReportRequest(
             report=pb.REPORT_KIND_SALES,
             org_path=region_of(rng.randrange(REGIONS)),
@@ -458,30 +459,45 @@ async def measure(url: str, key: str, rng: random.Random, rounds: int, full: boo
         )
         for _ in range(rounds)
     ]
-    await timed(stub, key, region_month[:5])  # the org tree's names read once, connections made
-    figures = {"region_month": stats(await timed(stub, key, region_month))}
-    if full:
-        chain_year = [
-            pb.RunReportRequest(
-                report=pb.REPORT_KIND_SALES,
-                org_path="hq",
-                period=period(pb.PERIOD_KIND_YEAR, today().replace(month=1, day=1) - timedelta(days=1)),
-            )
-            for _ in range(max(rounds // 3, 10))
-        ]
-        figures["chain_year"] = stats(await timed(stub, key, chain_year))
-        liability = [
-            pb.RunReportRequest(
-                report=pb.REPORT_KIND_LIABILITY, org_path="hq", period=period(pb.PERIOD_KIND_DAY, today())
-            )
-            for _ in range(max(rounds // 3, 10))
-        ]
-        figures["liability"] = stats(await timed(stub, key, liability))
-    await channel.close()
+
+
+async def measure(whole_key: str, tenth_key: str, rng: random.Random, rounds: int) -> dict:
+    """The region's month on both histories, a call on one then the same call on the
+    other (the machine's speed moves within a minute: both sides see the same moments),
+    then the chain's year and the liability on the whole history."""
+    whole_channel = grpc.aio.insecure_channel(f"127.0.0.1:{PORTS['gateway']}")
+    tenth_channel = grpc.aio.insecure_channel(f"127.0.0.1:{TENTH_PORTS['gateway']}")
+    whole = gateway_pb2_grpc.GatewayServiceStub(whole_channel)
+    tenth = gateway_pb2_grpc.GatewayServiceStub(tenth_channel)
+    asks = region_months(rng, rounds)
+    await timed(whole, whole_key, asks[:5])  # the org tree's names read once, connections made
+    await timed(tenth, tenth_key, asks[:5])
+    on_whole, on_tenth = [], []
+    for ask in asks:
+        on_whole += await timed(whole, whole_key, [ask])
+        on_tenth += await timed(tenth, tenth_key, [ask])
+    figures = {"region_month": stats(on_whole), "tenth_region_month": stats(on_tenth)}
+    chain_year = [
+        pb.RunReportRequest(
+            report=pb.REPORT_KIND_SALES,
+            org_path="hq",
+            period=period(pb.PERIOD_KIND_YEAR, today().replace(month=1, day=1) - timedelta(days=1)),
+        )
+        for _ in range(max(rounds // 3, 10))
+    ]
+    figures["chain_year"] = stats(await timed(whole, whole_key, chain_year))
+    liability = [
+        pb.RunReportRequest(report=pb.REPORT_KIND_LIABILITY, org_path="hq", period=period(pb.PERIOD_KIND_DAY, today()))
+        for _ in range(max(rounds // 3, 10))
+    ]
+    figures["liability"] = stats(await timed(whole, whole_key, liability))
+    await whole_channel.close()
+    await tenth_channel.close()
     return figures
 
 
-def run_on(url: str, orders: int, days: int, rng: random.Random, rounds: int, full: bool) -> dict:
+def prepare(url: str, orders: int, days: int, rng: random.Random) -> dict:
+    """The history seeded and rebuilt; its figures."""
     figures: dict = {"orders": orders, "days": days}
     figures["seed_s"] = {k: round(v, 1) for k, v in seed(url, orders, days, rng).items()}
     print(f"seeded {orders:,} orders: {figures['seed_s']}", file=sys.stderr, flush=True)
@@ -490,15 +506,16 @@ def run_on(url: str, orders: int, days: int, rng: random.Random, rounds: int, fu
     figures["rebuild_total_s"] = round(time.perf_counter() - started, 1)
     print(f"rebuilt: {figures['rebuild_s']}", file=sys.stderr, flush=True)
     vacuum(url)
-    _, key = bootstrap.issue_key(url, "hq", Role.HQ_ADMIN, "bench", member_database_url=url)
+    return figures
+
+
+def serving_history(url: str, ports: dict[str, int]):
     env = {
         "HUIYUAN_DATABASE_URL": url,
         "HUIYUAN_CALL_TIMEOUT_S": "30",
-        **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in PORTS.items()},
+        **{f"HUIYUAN_{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
-    with serving(list(SERVICES.values()), list(PORTS.values()), env):
-        figures.update(asyncio.run(measure(url, key, rng, rounds, full)))
-    return figures
+    return serving(list(SERVICES.values()), list(ports.values()), env)
 
 
 def main() -> None:
@@ -509,10 +526,17 @@ def main() -> None:
     orders = 200_000 if args.quick else 5_000_000
     rounds = 60 if args.quick else 200
     rng = random.Random(38)
-    whole = run_on(fresh_database(args.pg, "huiyuan_bench_reports"), orders, DAYS, rng, rounds, full=True)
-    tenth = run_on(
-        fresh_database(args.pg, "huiyuan_bench_reports_tenth"), orders // 10, DAYS // 10, rng, rounds, full=False
-    )
+    whole_url = fresh_database(args.pg, "huiyuan_bench_reports")
+    tenth_url = fresh_database(args.pg, "huiyuan_bench_reports_tenth")
+    whole = prepare(whole_url, orders, DAYS, rng)
+    tenth = prepare(tenth_url, orders // 10, DAYS // 10, rng)
+    keys = [
+        bootstrap.issue_key(u, "hq", Role.HQ_ADMIN, "bench", member_database_url=u)[1] for u in (whole_url, tenth_url)
+    ]
+    with serving_history(whole_url, PORTS), serving_history(tenth_url, TENTH_PORTS):
+        measured = asyncio.run(measure(*keys, rng, rounds))
+    tenth["region_month"] = measured.pop("tenth_region_month")
+    whole.update(measured)
     ratio = tenth["region_month"]["p50_ms"] and whole["region_month"]["p50_ms"] / tenth["region_month"]["p50_ms"]
     tps = pgbench_tps(args.pg, 10 if args.quick else 20)
     print(
