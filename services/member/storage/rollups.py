@@ -44,21 +44,15 @@ def as_visit(row: Any) -> reports.Visit:
     return reports.Visit(row.order_id, row.member_id, row.store_path, row.amount_fen, row.visit_time)
 
 
-# the first of the member's visits (Visit.order: the earliest, ties by order_id): one
-# probe of ix_visits_member_id_visit_time, on every visit recorded
-_FIRST_VISIT = (
+# the first of a member's visits (Visit.order: the earliest, ties by order_id): one probe
+# of ix_visits_member_id_visit_time, read with each visit recorded (storage/visits.py)
+FIRST_VISIT = (
     select(visits)
     .where(visits.c.member_id == bindparam("member_id"))
     .order_by(visits.c.visit_time, visits.c.order_id)
     .limit(1)
     .execution_options(**{BUILT_ONCE: True})
 )
-
-
-async def first_visit_of(tx: Transaction, member_id: str) -> reports.Visit | None:
-    """The member's first visit recorded (the earliest, ties by order_id)."""
-    row = (await tx.execute(_FIRST_VISIT, {"member_id": member_id})).one_or_none()
-    return as_visit(row) if row else None
 
 
 # ---------------------------------------------------------------- the rebuild

@@ -4,10 +4,10 @@ import functools
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, send
+from huiyuan.database import BUILT_ONCE, Transaction, dialect_name, insert_for, send, together
 from services.member.domain import reports
 from services.member.domain.visits import StoreVisits, VisitRecord, VisitStats
-from services.member.storage.rollups import first_visit_of, record
+from services.member.storage.rollups import FIRST_VISIT, record
 from services.member.storage.tables import visit_returns, visit_stats, visits
 
 _VISIT_STATS = (
@@ -48,18 +48,31 @@ async def stats_of(tx: Transaction, member_id: str) -> VisitStats:
     )
 
 
+def _visit_record(row) -> VisitRecord:
+    return VisitRecord(row.order_id, row.member_id, row.store_path, row.amount_fen, row.visit_time)
+
+
 async def get_visit(tx: Transaction, order_id: str) -> VisitRecord | None:
     row = (await tx.execute(_VISIT, {"order_id": order_id})).one_or_none()
-    return VisitRecord(row.order_id, row.member_id, row.store_path, row.amount_fen, row.visit_time) if row else None
+    return _visit_record(row) if row else None
 
 
-async def count_visit(tx: Transaction, visit: VisitRecord) -> None:
-    """The visit kept, and counted into its store's row and the reports' rollups; sent,
-    not awaited. The member's row is locked (use_cases/visits.py), so the first visit it
-    reads is still the first when this one is written: of two visits of one member at
-    once, the second waits for the first's commit and sees it."""
-    seen = reports.Visit(visit.order_id, visit.member_id, visit.store_path, visit.amount_fen, visit.visit_time)
-    first = await first_visit_of(tx, visit.member_id)
+async def visit_and_first(
+    tx: Transaction, order_id: str, member_id: str
+) -> tuple[VisitRecord | None, VisitRecord | None]:
+    """The visit of order_id if it is recorded, and the member's first visit (None: they
+    have none yet), in one round trip. Read under the member's lock (use_cases/visits.py),
+    so the first visit is still the first when count_visit writes the next one: of two
+    visits of one member at once, the second waits for the first's commit and sees it."""
+    visit, first = await together(tx, (_VISIT, {"order_id": order_id}), (FIRST_VISIT, {"member_id": member_id}))
+    visit_row, first_row = visit.one_or_none(), first.one_or_none()
+    return (_visit_record(visit_row) if visit_row else None), (_visit_record(first_row) if first_row else None)
+
+
+async def count_visit(tx: Transaction, visit: VisitRecord, first: VisitRecord | None) -> None:
+    """The visit kept, and counted into its store's row and the reports' rollups (given
+    the member's first visit before it: visit_and_first); sent, not awaited."""
+    seen = _seen(visit)
     values = {
         "order_id": visit.order_id,
         "member_id": visit.member_id,
@@ -69,7 +82,11 @@ async def count_visit(tx: Transaction, visit: VisitRecord) -> None:
     }
     await send(tx, _INSERT_VISIT, values)
     await send(tx, _count_visit(dialect_name(tx)), values)
-    await record(tx, reports.visited(seen) + reports.first_visit_moved(seen, first))
+    await record(tx, reports.visited(seen) + reports.first_visit_moved(seen, _seen(first) if first else None))
+
+
+def _seen(visit: VisitRecord) -> reports.Visit:
+    return reports.Visit(visit.order_id, visit.member_id, visit.store_path, visit.amount_fen, visit.visit_time)
 
 
 _RETURN = select(visit_returns).where(visit_returns.c.return_id == bindparam("return_id"))
@@ -106,5 +123,4 @@ async def take_back(tx: Transaction, visit: VisitRecord, return_id: str, amount_
         {"return_id": return_id, "order_id": visit.order_id, "amount_fen": amount_fen, "return_time": return_time},
     )
     await send(tx, _TAKE_BACK, {"of_member": visit.member_id, "at_store": visit.store_path, "amount_fen": amount_fen})
-    seen = reports.Visit(visit.order_id, visit.member_id, visit.store_path, visit.amount_fen, visit.visit_time)
-    await record(tx, reports.returned(seen, amount_fen, return_time))
+    await record(tx, reports.returned(_seen(visit), amount_fen, return_time))

@@ -50,12 +50,12 @@ async def record_visit(
 ) -> Visit:
     await require_org_node(tx, store_path, "store_path")
     member = await require_member(tx, member_id, for_update=True)
-    existing = await stored.get_visit(tx, order_id)
+    existing, first = await stored.visit_and_first(tx, order_id, member_id)
     if existing is not None:
         if existing.member_id != member_id:
             raise order_recorded_for_another(order_id)
         return Visit(await stored.stats_of(tx, member_id))  # the same order again changes nothing
-    await stored.count_visit(tx, VisitRecord(order_id, member_id, store_path, amount_fen, visit_time))
+    await stored.count_visit(tx, VisitRecord(order_id, member_id, store_path, amount_fen, visit_time), first)
     stats = await stored.stats_of(tx, member_id)
     climbed = await tiers.climb(tx, member, spend_fen=stats.total_spend_fen)
     return Visit(stats, *climbed) if climbed else Visit(stats)
