@@ -597,3 +597,84 @@ def test_summarize_members_refuses_a_bad_node_or_day(stubs):
     request = member_pb2.SummarizeMembersRequest(org_path="hq", as_of=date_pb2.Date(year=2026, month=2, day=30))
     code, reason, violations = refusal(stubs.member.SummarizeMembers, request)
     assert (code.name, reason, violations) == (INVALID, "DAY_INVALID", {"as_of": "DAY_INVALID"})
+
+
+def test_unearned_membership_revenue_summed_by_postgresql_equals_the_terms_one_by_one(pg_server, tmp_path, request):
+    """The liability report's unearned paid-membership revenue: PostgreSQL's sums
+    (storage.memberships._UNEARNED) against the Python loop over the same terms, for
+    random terms (refunded before, on or after the day, ended, not started, free), days
+    and nodes."""
+    import asyncio
+    import random
+
+    import psycopg
+
+    from huiyuan.database import Database, migrate
+    from huiyuan_cli.launcher import spec_of
+    from services.member.use_cases import memberships
+    from tests.conftest import database_of_its_own
+
+    url = database_of_its_own("postgresql", tmp_path, request, "member")
+    migrate.upgrade(spec_of("member").migrations_dir, url, "member")
+    rng = random.Random(40)
+    stores = ["hq/e/s1", "hq/e/s2", "hq/w/s_1", "hq/w/s%2", "hq/e/s1/t1"]
+    start0 = date(2026, 1, 1)
+    with psycopg.connect(url) as db:
+        db.execute("SET search_path = member")
+        db.execute("SET session_replication_role = replica")  # no members nor plans: the terms alone
+        for i in range(600):
+            start = start0 + timedelta(days=rng.randrange(200))
+            days = rng.choice([0, 1, 7, 30, 31, 365])
+            end = start + timedelta(days=days)
+            price = rng.choice([0, 1, 999, 19900, 36500])
+            sold = local_midnight(start - timedelta(days=rng.randrange(3))) + timedelta(hours=rng.randrange(24))
+            refund = rng.random() < 0.4
+            refund_day = start + timedelta(days=rng.randrange(-2, days + 3))
+            refund_end = max(start, min(end, refund_day + timedelta(days=1)))
+            refund_time = local_midnight(refund_day) + timedelta(hours=rng.randrange(24)) if refund else None
+            refunded = price * (end - refund_end).days // days if refund and days else 0
+            db.execute(
+                "INSERT INTO membership_terms VALUES (%s,%s,'p','TILL',%s,%s,%s,%s,%s,%s,'','','',%s,%s,%s,%s,%s,'','')",
+                (
+                    f"t{i:05d}",
+                    f"m{i % 50}",
+                    price,
+                    start,
+                    start,
+                    end,
+                    days,
+                    f"k{i}",
+                    rng.choice(stores),
+                    sold,
+                    refunded,
+                    refund_time,
+                    refund_end if refund else None,
+                ),
+            )
+        db.commit()
+
+    async def compare() -> None:
+        engine = engines.make_async_engine(url, "member")
+        database = Database(engine, "member", 2)
+        await database.open()
+        try:
+            async with database.reading() as tx:
+                assert memberships.dialect_name(tx) == "postgresql"
+                for day in [start0 + timedelta(days=d) for d in range(-3, 420, 7)]:
+                    for node in ["", "hq", "hq/e", "hq/e/s1", "hq/w/s_1", "hq/w/s%2", "hq/x"]:
+                        summed = await memberships.unearned(tx, day, node)
+                        assert summed == await memberships.unearned_in_python(tx, day, node), (day, node)
+                        seen.update({"terms": summed.terms > 0, "partly earned": summed.earned_fen > 0})
+        finally:
+            await database.close()
+            await engine.dispose()
+
+    seen: Counter = Counter()
+    asyncio.run(compare())
+    assert seen["terms"] > 100 and seen["partly earned"] > 100, seen
+
+
+def local_midnight(day: date) -> datetime:
+    from huiyuan.runtime.business_time import day_start
+
+    return day_start(day)

@@ -1,9 +1,9 @@
 """Paid membership plans, the terms members bought and the uses of their benefits
 (domain/memberships.py)."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 
 from huiyuan.database import Transaction, insert_new, under
 from services.member.domain.memberships import PLAN, Grant, Plan, Term
@@ -143,6 +143,56 @@ async def terms_running_after(tx: Transaction, day: date, sold_before: datetime,
     if org_path:
         query = query.where(under(membership_terms.c.store_path, org_path))
     return [_term(r) for r in await tx.execute(query)]
+
+
+# The sums of use_cases.memberships.unearned, in the database (PostgreSQL): the chain's
+# liability report read every running term of the chain into Python twice (opening and
+# closing), a second a call at 67,000 terms. The same arithmetic as the Python loop and
+# rules.earned_fen, term by term: a refund made after the day is not made yet; a term that
+# ended by the day's end (a refund then) is all earned and left out; what it kept is
+# earned evenly by day over the days it ran, rounded down (integer division of
+# non-negative numbers).
+_UNEARNED = text(
+    """
+    WITH t AS (
+        SELECT price_fen - CASE WHEN refund_time >= :sold_before THEN 0 ELSE refunded_fen END AS kept,
+               CASE WHEN refund_time >= :sold_before THEN end_day
+                    ELSE COALESCE(refund_end_day, end_day) END AS effective_end,
+               start_day
+        FROM membership_terms
+        WHERE create_time < :sold_before AND end_day > :day
+          AND (store_path = :node OR store_path LIKE :under ESCAPE '!')
+    ), r AS (
+        SELECT kept, start_day, effective_end - start_day AS ran FROM t WHERE effective_end > :next_day
+    ), e AS (
+        SELECT kept, CASE
+            WHEN ran <= 0 OR kept <= 0 THEN CASE WHEN :day >= start_day THEN kept ELSE 0 END
+            WHEN :day - start_day + 1 >= ran THEN kept
+            ELSE kept * GREATEST(0, :day - start_day + 1) / ran END AS earned
+        FROM r
+    )
+    SELECT COALESCE(SUM(kept), 0) AS sold, COALESCE(SUM(earned), 0) AS earned, COUNT(*) AS terms FROM e
+    """
+)
+
+
+async def unearned_sums(tx: Transaction, day: date, sold_before: datetime, org_path: str) -> tuple[int, int, int]:
+    """(kept, earned, terms) of the terms terms_running_after finds, as of day's end,
+    summed by PostgreSQL (see _UNEARNED); org_path "" is the whole chain."""
+    escaped = org_path.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    row = (
+        await tx.execute(
+            _UNEARNED,
+            {
+                "sold_before": sold_before,
+                "day": day,
+                "next_day": day + timedelta(days=1),
+                "node": org_path if org_path else "",
+                "under": escaped + "/%" if org_path else "%",
+            },
+        )
+    ).one()
+    return int(row.sold), int(row.earned), int(row.terms)
 
 
 # ------------------------------------------------------------------ benefit uses

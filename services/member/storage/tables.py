@@ -280,6 +280,15 @@ membership_terms = Table(
     Column("refund_end_day", Date, nullable=True),  # its end after a refund
     Column("refund_reason", String(200), nullable=False),
     Column("refund_operator", String(64), nullable=False),
+    # the terms under a node still running after a day (the liability report's unearned
+    # revenue, memberships.terms_running_after): the path's prefix and the end, so a
+    # store's or a region's report reads its own terms, not the chain's
+    Index(
+        "ix_membership_terms_store_path_end_day",
+        "store_path",
+        "end_day",
+        postgresql_ops={"store_path": "varchar_pattern_ops"},
+    ),
 )
 
 benefit_uses = Table(
