@@ -2,16 +2,16 @@
 the path's prefix and the end: the liability report's unearned revenue read a store's
 terms by a scan of the chain's
 
-Revision ID: 0010l
-Revises: 0009s
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07 19:40:00
 
 """
 
 from alembic import op
 
-revision = "0010l"  # made beside main's 0010 (tier benefits): chained after it at the merge
-down_revision = "0009s"
+revision = "0011"
+down_revision = "0010"
 
 
 def upgrade() -> None:
