@@ -208,7 +208,7 @@ def console_pages(url: str, process: subprocess.Popen, here: Path) -> None:
     for path, must in (
         ("/login", "会员管理后台".encode()),
         ("/static/console.js", b"data-chart"),
-        ("/static/vendor/echarts/echarts.min.js", b"echarts"),
+        ("/static/vendor/echarts/echarts.console.min.js", b"echarts"),
     ):
         with urllib.request.urlopen(f"{url}{path}", timeout=5) as answer:
             if answer.status != 200 or must not in answer.read():
