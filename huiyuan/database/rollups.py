@@ -441,6 +441,9 @@ class _Staging:
             self.days.update(d for _, d, _ in counters)
 
     async def add_up_into(self, tx: Any, rollups: Iterable[Rollup]) -> None:
+        """Every rollup's rows from its sums: each sum at its node and every node above it
+        to the rollup's depth, on its day, month and year (and the running total where
+        the rollup keeps one), added up by the database."""
         nodes = [
             (path, node, parent_of(node), depth)
             for path in sorted(self.paths)
@@ -451,9 +454,9 @@ class _Staging:
         await _load(tx, self.grains, grains)
         if dialect_name(tx) == "postgresql":
             await tx.execute(text("SET LOCAL work_mem = '512MB'"))  # the GROUP BY in memory
-            await tx.execute(text("SET LOCAL jit = off"))
+            await tx.execute(text("SET LOCAL jit = off"))  # compiling took most of a second a rollup
             await tx.execute(text(f"ANALYZE {', '.join(t.name for t in self.metadata.sorted_tables)}"))
-        s, n, g = None, self.nodes, self.grains
+        n, g = self.nodes, self.grains
         for rollup in rollups:
             s = self.sums[rollup.name]
             spread = (
