@@ -129,8 +129,10 @@ def seed(url: str, members: int, evaluated: date) -> dict:
                     )
                     counts["visits"] += 1
                     if rng.random() < 0.02:
-                        returned.append((f"r_{i}_{v}", order, amount // 2, end - timedelta(hours=1)))
-        with db.cursor().copy("COPY visit_returns (return_id,order_id,amount_fen,return_time) FROM STDIN") as copy:
+                        returned.append((f"r_{i}_{v}", order, amount // 2, end - timedelta(hours=1), member_id(i)))
+        with db.cursor().copy(
+            "COPY visit_returns (return_id,order_id,amount_fen,return_time,member_id) FROM STDIN"
+        ) as copy:
             for row in returned:
                 copy.write_row(row)
         counts["returns"] = len(returned)

@@ -191,10 +191,13 @@ def _window_counts(since: datetime, bounds: Bounds = None) -> Select:
         .group_by(v.member_id)
         .subquery("counted")
     )
+    # the batch's returns by their own member_id (0010n): joined on the order alone, every
+    # return of the chain was hashed at each batch
+    of_returns = [id_range(x.member_id, *bounds)] if bounds is not None else []
     returned = (
         select(v.member_id, func.sum(x.amount_fen).label("returned"))
         .select_from(visit_returns.join(visits, v.order_id == x.order_id))
-        .where(*window)
+        .where(*window, *of_returns)
         .group_by(v.member_id)
         .subquery("returned")
     )
