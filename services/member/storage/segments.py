@@ -367,12 +367,10 @@ async def spend_threshold(tx: Transaction, node: str, params: dict, day: date) -
     take = rules.top_count(total, params["top_percent"])
     since = rules.window_start(day, params["window_days"])
     counts = _window_counts(since).subquery()
-    spent = (
-        select(counts.c.spend)
-        .join(members, m.member_id == counts.c.member_id)
-        .where(under(m.home_store_path, node), counts.c.spend > 0)
-        .subquery()
-    )
+    spent = select(counts.c.spend).where(counts.c.spend > 0)
+    if "/" in node:  # a node's members by their home store; the root's are every member, not joined
+        spent = spent.join(members, m.member_id == counts.c.member_id).where(under(m.home_store_path, node))
+    spent = spent.subquery()
     if take == 0:
         return None
     value = (await tx.execute(select(spent.c.spend).order_by(spent.c.spend.desc()).offset(take - 1).limit(1))).scalar()
