@@ -276,19 +276,22 @@ def _value_score_band(low: int, high: int, bounds: Bounds) -> ColumnElement[bool
 # --- RFM: the cuts of the scores over a node, and the members within a cell ----------
 
 
+def _whole_chain(node: str) -> bool:
+    """The root node: every member is under it, none is joined to find its home store."""
+    return "/" not in node
+
+
 def _rfm_per_member(node: str):
     s = visit_stats.c
-    return (
-        select(
-            s.member_id,
-            func.max(s.last_visit_time).label("last_time"),
-            func.sum(s.visit_count).label("f"),
-            func.sum(s.total_spend_fen).label("mon"),
-        )
-        .join(members, m.member_id == s.member_id)
-        .where(under(m.home_store_path, node))
-        .group_by(s.member_id)
+    per = select(
+        s.member_id,
+        func.max(s.last_visit_time).label("last_time"),
+        func.sum(s.visit_count).label("f"),
+        func.sum(s.total_spend_fen).label("mon"),
     )
+    if not _whole_chain(node):  # a node's members by their home store
+        per = per.join(members, m.member_id == s.member_id).where(under(m.home_store_path, node))
+    return per.group_by(s.member_id)
 
 
 async def rfm_cuts(tx: Transaction, node: str, rfm: rules.Rfm, as_of: date) -> dict[str, Any]:
@@ -334,7 +337,9 @@ async def rfm_cuts(tx: Transaction, node: str, rfm: rules.Rfm, as_of: date) -> d
 def _rfm_condition(node: str, rfm: rules.Rfm, cuts: dict[str, Any], bounds: Bounds = None) -> ColumnElement[bool]:
     per = _rfm_per_member(node)
     if bounds is not None:  # the batch's members on both sides, not every member at each batch
-        per = per.where(id_range(visit_stats.c.member_id, *bounds), id_range(m.member_id, *bounds))
+        per = per.where(id_range(visit_stats.c.member_id, *bounds))
+        if not _whole_chain(node):
+            per = per.where(id_range(m.member_id, *bounds))
     per_q = per.subquery("per")
     having = []
     for key, column, scores in (
@@ -368,7 +373,7 @@ async def spend_threshold(tx: Transaction, node: str, params: dict, day: date) -
     since = rules.window_start(day, params["window_days"])
     counts = _window_counts(since).subquery()
     spent = select(counts.c.spend).where(counts.c.spend > 0)
-    if "/" in node:  # a node's members by their home store; the root's are every member, not joined
+    if not _whole_chain(node):  # a node's members by their home store
         spent = spent.join(members, m.member_id == counts.c.member_id).where(under(m.home_store_path, node))
     spent = spent.subquery()
     if take == 0:
