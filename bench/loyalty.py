@@ -16,10 +16,13 @@ calendar-year programme's 31 December is, when every tier holder is due at once.
   the 1st; a second run of each (a new request id): the work is done, nothing is done
   again.
 Prints each job's seconds and members per second, and the nightly total (tiers + scores
-+ automatic tags; target: 120 s for 1,000,000 members; counting a segment: 1 s). Figures:
-bench/README.md.
++ automatic tags; target: 120 s for 1,000,000 members; counting a segment: 1 s). With
+--together, then the three at once on a copy of the same seed (made after the night
+before's tags), as the service runs them (its tag loop, its nightly loop's tiers and
+scores side by side): the time until all three are done, and the CPU of the service,
+this process and the database's backends meanwhile. Figures: bench/README.md.
 
-usage: python bench/loyalty.py [--quick] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+usage: python bench/loyalty.py [--quick] [--together] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 import argparse
