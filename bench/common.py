@@ -46,12 +46,14 @@ def service_channel(service: str, port: int, options=()) -> grpc.aio.Channel:
     )
 
 
-def fresh_database(admin_url: str, name: str) -> str:
-    """Drop and create database `name` (with BENCH_TAG) on the admin URL's server; its URL."""
+def fresh_database(admin_url: str, name: str, template: str = "") -> str:
+    """Drop and create database `name` (with BENCH_TAG) on the admin URL's server, a copy
+    of the database at URL template if given (nobody may be connected to it); its URL."""
     name = f"{name}_{BENCH_TAG}" if BENCH_TAG else name
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
+        copy = f" TEMPLATE {template.rsplit('/', 1)[1]}" if template else ""
+        admin.execute(f"CREATE DATABASE {name}{copy}")
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 

@@ -16,10 +16,13 @@ calendar-year programme's 31 December is, when every tier holder is due at once.
   the 1st; a second run of each (a new request id): the work is done, nothing is done
   again.
 Prints each job's seconds and members per second, and the nightly total (tiers + scores
-+ automatic tags; target: 120 s for 1,000,000 members; counting a segment: 1 s). Figures:
-bench/README.md.
++ automatic tags; target: 120 s for 1,000,000 members; counting a segment: 1 s). With
+--together, then the three at once on a copy of the same seed (made after the night
+before's tags), as the service runs them (its tag loop, its nightly loop's tiers and
+scores side by side): the time until all three are done, and the CPU of the service,
+this process and the database's backends meanwhile. Figures: bench/README.md.
 
-usage: python bench/loyalty.py [--quick] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+usage: python bench/loyalty.py [--quick] [--together] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 import argparse
@@ -37,7 +40,16 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import ADMIN_URL, PORT_OFFSET, fresh_database, pgbench_tps, service_channel, serving, vacuum
+from bench.common import (
+    ADMIN_URL,
+    PORT_OFFSET,
+    cpu_seconds,
+    fresh_database,
+    pgbench_tps,
+    service_channel,
+    serving,
+    vacuum,
+)
 from bench.segments import RULES as TAG_RULES
 from huiyuan.database import Database, engines, migrate
 from huiyuan.member.v1 import loyalty_pb2 as pb, loyalty_pb2_grpc
@@ -129,8 +141,10 @@ def seed(url: str, members: int, evaluated: date) -> dict:
                     )
                     counts["visits"] += 1
                     if rng.random() < 0.02:
-                        returned.append((f"r_{i}_{v}", order, amount // 2, end - timedelta(hours=1)))
-        with db.cursor().copy("COPY visit_returns (return_id,order_id,amount_fen,return_time) FROM STDIN") as copy:
+                        returned.append((f"r_{i}_{v}", order, amount // 2, end - timedelta(hours=1), member_id(i)))
+        with db.cursor().copy(
+            "COPY visit_returns (return_id,order_id,amount_fen,return_time,member_id) FROM STDIN"
+        ) as copy:
             for row in returned:
                 copy.write_row(row)
         counts["returns"] = len(returned)
@@ -147,9 +161,40 @@ def seed(url: str, members: int, evaluated: date) -> dict:
     return counts
 
 
-async def automatic_tags(url: str, members: int) -> dict:
+async def night_before(database: Database, url: str) -> None:
     """HQ's six tag rules (bench/segments.py's) run for yesterday (the night before, not
-    timed: every tag set from nothing), then tonight's run timed, in this process (the
+    timed: every tag set from nothing)."""
+    now = utcnow()
+    async with database.transaction() as tx:
+        for tag, kind, params in TAG_RULES:
+            await segments.create_rule(tx, "hq", tag, kind, params, now)
+    started = time.perf_counter()
+    before = await segments.run_rules(database, now - timedelta(days=1))
+    print(
+        f"automatic tags, the night before (not timed in the total): {time.perf_counter() - started:.1f} s, "
+        f"+{before.added:,}"
+    )
+    with psycopg.connect(url, autocommit=True) as db:  # as autovacuum does after the rows written
+        db.execute("VACUUM (ANALYZE) member.member_auto_tags")
+        # the night before rewrote most members' automatic_tags: autovacuum would clear
+        # those dead rows (more than its 20%) before the next night; without it the full
+        # run's jobs read 1.1 million dead rows of members
+        db.execute("VACUUM (ANALYZE) member.members")
+
+
+async def prepare(url: str) -> None:
+    engine = engines.make_async_engine(url, "member")
+    database = Database(engine, "member", 4)
+    await database.open()
+    try:
+        await night_before(database, url)
+    finally:
+        await database.close()
+        await engine.dispose()
+
+
+async def automatic_tags(url: str, members: int) -> dict:
+    """After the night before's tags (prepare), tonight's run timed, in this process (the
     SQL RunTagRules runs, without the network; the service's own loop, started after,
     finds tonight's runs done); then a saved segment counted five times."""
     engine = engines.make_async_engine(url, "member")
@@ -157,18 +202,6 @@ async def automatic_tags(url: str, members: int) -> dict:
     await database.open()
     try:
         now = utcnow()
-        async with database.transaction() as tx:
-            for tag, kind, params in TAG_RULES:
-                await segments.create_rule(tx, "hq", tag, kind, params, now)
-        started = time.perf_counter()
-        before = await segments.run_rules(database, now - timedelta(days=1))
-        print(
-            f"automatic tags, the night before (not timed in the total): {time.perf_counter() - started:.1f} s, "
-            f"+{before.added:,}"
-        )
-        with psycopg.connect(url, autocommit=True) as db:  # as autovacuum does after the rows written
-            db.execute("VACUUM (ANALYZE) member.member_auto_tags")
-            db.execute("ANALYZE member.members")
         started = time.perf_counter()
         tonight = await segments.run_rules(database, now)
         tags_s = time.perf_counter() - started
@@ -255,18 +288,97 @@ async def measure(members: int, evaluated: date) -> dict:
     }
 
 
+def _backends_cpu(url: str) -> float:
+    """The CPU seconds of the PostgreSQL backends connected to the bench's database (not
+    the other databases' of the machine)."""
+    with psycopg.connect(url, autocommit=True) as db:
+        pids = [r[0] for r in db.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except OSError:  # gone meanwhile
+            pass
+    return total
+
+
+async def side_by_side(url: str, members: int, evaluated: date, service_pid: int) -> dict:
+    """The three jobs started at once, as the service runs them (its tag loop, and its
+    nightly loop's tiers and scores side by side): tonight's tags in this process (the
+    service's own tag loop, started at its start, shares the runs' batches with it: a
+    batch is done once), tiers and scores through the RPCs. Timed until the last is
+    done; the CPU of the service, this process and the database's backends meanwhile."""
+    engine = engines.make_async_engine(url, "member")
+    database = Database(engine, "member", 4)
+    await database.open()
+    try:
+        cpu_before = cpu_seconds(service_pid) + time.process_time() + _backends_cpu(url)
+        started = time.perf_counter()
+        done: dict[str, float] = {}
+
+        async def timed(name: str, job) -> None:
+            await job
+            done[name] = time.perf_counter() - started
+
+        channel = service_channel("member", PORT)
+        tiers = loyalty_pb2_grpc.TierProgrammeServiceStub(channel)
+        scores = loyalty_pb2_grpc.ValueScoreServiceStub(channel)
+        day = calendar_day(evaluated)
+        await asyncio.gather(
+            timed("tags", segments.run_rules(database, utcnow())),
+            timed(
+                "tiers",
+                tiers.RunTierReevaluation(
+                    pb.RunTierReevaluationRequest(request_id=f"bench-t-{time.time_ns()}", business_date=day),
+                    timeout=1800,
+                ),
+            ),
+            timed(
+                "scores",
+                scores.RunValueScoreRecompute(
+                    pb.RunValueScoreRecomputeRequest(request_id=f"bench-s-{time.time_ns()}"), timeout=1800
+                ),
+            ),
+        )
+        await channel.close()
+        wall = time.perf_counter() - started
+        cpu = cpu_seconds(service_pid) + time.process_time() + _backends_cpu(url) - cpu_before
+    finally:
+        await database.close()
+        await engine.dispose()
+    print(
+        f"side by side: all three done in {wall:.1f} s, {members / wall:,.0f} members/s (tags done at "
+        f"{done['tags']:.1f} s, tiers at {done['tiers']:.1f} s, scores at {done['scores']:.1f} s); CPU of the service, this "
+        f"process and the database's backends {cpu:.1f} s"
+    )
+    return {"together_s": round(wall, 2), "together_cpu_s": round(cpu, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pg", default=ADMIN_URL)
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="also the three jobs at once on a second copy of the seed, as the service runs them",
+    )
     args = parser.parse_args()
     members = 100_000 if args.quick else 1_000_000
     evaluated = today() - timedelta(days=1)
     url = fresh_database(args.pg, "huiyuan_bench_loyalty")
     counts = seed(url, members, evaluated)
+    asyncio.run(prepare(url))
+    copy_url = None
+    if args.together:  # the same seed and night before, for the jobs at once
+        copy_url = fresh_database(args.pg, "huiyuan_bench_loyalty_together", template=url)
     tags = asyncio.run(automatic_tags(url, members))
     with serving(["services.member"], [PORT], {"HUIYUAN_DATABASE_URL": url, "HUIYUAN_MEMBER_PORT": str(PORT)}):
         figures = asyncio.run(measure(members, evaluated))
+    if copy_url is not None:
+        env = {"HUIYUAN_DATABASE_URL": copy_url, "HUIYUAN_MEMBER_PORT": str(PORT)}
+        with serving(["services.member"], [PORT], env) as (service,):
+            figures |= asyncio.run(side_by_side(copy_url, members, evaluated, service.pid))
     tps = pgbench_tps(args.pg, 5 if args.quick else 20, "-N")  # how fast the machine is now: the baseline
     print(f"pgbench -N, 8 clients: {tps:,.0f} tps")
     total = figures["tiers_s"] + figures["scores_s"] + tags["tags_s"]

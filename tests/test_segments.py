@@ -209,6 +209,25 @@ def test_an_rfm_cell_selects_as_summarize_members_scores(stubs):
     assert tagged(stubs, cell, node) == {made[2].member_id}
 
 
+def test_rules_of_the_whole_chain_rank_every_member(stubs):
+    """The root's rules read no member's home store (every member is under it): an RFM
+    cell selects as SummarizeMembers scores the chain, and the spend rank takes the top
+    share of every member, the region's big spender among them."""
+    node, store = region(stubs)
+    big = member(stubs, store, "全网第一")
+    visit(stubs, big, store, MIDNIGHT + timedelta(seconds=5), 10**8)
+    tag = f"全R{node[-4:]}"
+    rule(stubs, "hq", tag, rfm=pb.RfmRange(monetary=pb.ScoreRange(min=5, max=5)))
+    top = f"全值{node[-4:]}"
+    rule(stubs, "hq", top, spend_rank=pb.SpendRankRule(window_days=4, top_percent=1))
+    run(stubs)
+    summary = stubs.member.SummarizeMembers(member_pb2.SummarizeMembersRequest(org_path="hq"))
+    chosen = tagged(stubs, tag, "hq")
+    assert len(chosen) == sum(c.members for c in summary.rfm_cells if c.monetary_score == 5)
+    assert big.member_id in chosen
+    assert big.member_id in tagged(stubs, top, "hq")
+
+
 def test_birthday_month_this_month_or_a_given_one(stubs):
     node, store = region(stubs)
     month = (D0 + timedelta(days=3)).month  # NOW's business month

@@ -156,10 +156,13 @@ async def measures(
             if member_id in out:
                 out[member_id] = int(total or 0)
         if p.measure == Measure.SPEND:  # returns of the window's visits taken off
+            # the returns of the batch's members only, by their own member_id: joined on
+            # the order alone, every return was hashed at each batch
+            of_returns, _ = _of(visit_returns.c.member_id, member_ids, span)
             returned = (
                 select(visits.c.member_id, func.sum(visit_returns.c.amount_fen))
                 .join(visits, visits.c.order_id == visit_returns.c.order_id)
-                .where(in_window)
+                .where(in_window, of_returns)
                 .group_by(visits.c.member_id)
             )
             for member_id, total in await tx.execute(returned, params):
@@ -462,6 +465,7 @@ async def score_inputs(
     of_visits, params = _of(visits.c.member_id, member_ids, span)
     of_contacts, _ = _of(care_contacts.c.member_id, member_ids, span)
     of_members, _ = _of(members.c.member_id, member_ids, span)
+    of_returns, _ = _of(visit_returns.c.member_id, member_ids, span)
     wanted = set(member_ids)
     in_window = and_(of_visits, visits.c.visit_time >= start, visits.c.visit_time < end)
     seen = {
@@ -483,7 +487,7 @@ async def score_inputs(
             await tx.execute(
                 select(visits.c.member_id, func.sum(visit_returns.c.amount_fen))
                 .join(visits, visits.c.order_id == visit_returns.c.order_id)
-                .where(in_window)
+                .where(in_window, of_returns)
                 .group_by(visits.c.member_id),
                 params,
             )
@@ -644,7 +648,8 @@ def _score_sql() -> str:
         f"WHERE {in_span.format('v')} AND v.visit_time >= :start AND v.visit_time < :end GROUP BY v.member_id), "
         "rt AS (SELECT v.member_id, sum(x.amount_fen) AS returned FROM visit_returns x "
         "JOIN visits v ON v.order_id = x.order_id "
-        f"WHERE {in_span.format('v')} AND v.visit_time >= :start AND v.visit_time < :end GROUP BY v.member_id), "
+        f"WHERE {in_span.format('x')} AND {in_span.format('v')} AND v.visit_time >= :start AND v.visit_time < :end "
+        "GROUP BY v.member_id), "
         "c AS (SELECT DISTINCT c.member_id FROM care_contacts c "
         f"WHERE {in_span.format('c')} AND c.contact_time >= :start AND c.contact_time < :end), "
         "i AS (SELECT b.member_id, "

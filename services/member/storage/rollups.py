@@ -66,9 +66,16 @@ async def raw_facts(tx: Any) -> AsyncIterator[list[Contribution]]:
         yield batch
     async for batch in _pages(tx, select(visits), visits.c.order_id, lambda r: reports.visited(as_visit(r))):
         yield batch
-    returns = select(visit_returns, visits.c.member_id, visits.c.store_path, visits.c.visit_time).join(
-        visits, visits.c.order_id == visit_returns.c.order_id
-    )
+    x = visit_returns.c  # the visit's member (the return's own member_id is the same since 0010n)
+    returns = select(
+        x.return_id,
+        x.order_id,
+        x.amount_fen,
+        x.return_time,
+        visits.c.member_id,
+        visits.c.store_path,
+        visits.c.visit_time,
+    ).join(visits, visits.c.order_id == visit_returns.c.order_id)
     async for batch in _pages(
         tx,
         returns,

@@ -191,10 +191,13 @@ def _window_counts(since: datetime, bounds: Bounds = None) -> Select:
         .group_by(v.member_id)
         .subquery("counted")
     )
+    # the batch's returns by their own member_id (0010n): joined on the order alone, every
+    # return of the chain was hashed at each batch
+    of_returns = [id_range(x.member_id, *bounds)] if bounds is not None else []
     returned = (
         select(v.member_id, func.sum(x.amount_fen).label("returned"))
         .select_from(visit_returns.join(visits, v.order_id == x.order_id))
-        .where(*window)
+        .where(*window, *of_returns)
         .group_by(v.member_id)
         .subquery("returned")
     )
@@ -273,19 +276,22 @@ def _value_score_band(low: int, high: int, bounds: Bounds) -> ColumnElement[bool
 # --- RFM: the cuts of the scores over a node, and the members within a cell ----------
 
 
+def _whole_chain(node: str) -> bool:
+    """The root node: every member is under it, none is joined to find its home store."""
+    return "/" not in node
+
+
 def _rfm_per_member(node: str):
     s = visit_stats.c
-    return (
-        select(
-            s.member_id,
-            func.max(s.last_visit_time).label("last_time"),
-            func.sum(s.visit_count).label("f"),
-            func.sum(s.total_spend_fen).label("mon"),
-        )
-        .join(members, m.member_id == s.member_id)
-        .where(under(m.home_store_path, node))
-        .group_by(s.member_id)
+    per = select(
+        s.member_id,
+        func.max(s.last_visit_time).label("last_time"),
+        func.sum(s.visit_count).label("f"),
+        func.sum(s.total_spend_fen).label("mon"),
     )
+    if not _whole_chain(node):  # a node's members by their home store
+        per = per.join(members, m.member_id == s.member_id).where(under(m.home_store_path, node))
+    return per.group_by(s.member_id)
 
 
 async def rfm_cuts(tx: Transaction, node: str, rfm: rules.Rfm, as_of: date) -> dict[str, Any]:
@@ -331,7 +337,9 @@ async def rfm_cuts(tx: Transaction, node: str, rfm: rules.Rfm, as_of: date) -> d
 def _rfm_condition(node: str, rfm: rules.Rfm, cuts: dict[str, Any], bounds: Bounds = None) -> ColumnElement[bool]:
     per = _rfm_per_member(node)
     if bounds is not None:  # the batch's members on both sides, not every member at each batch
-        per = per.where(id_range(visit_stats.c.member_id, *bounds), id_range(m.member_id, *bounds))
+        per = per.where(id_range(visit_stats.c.member_id, *bounds))
+        if not _whole_chain(node):
+            per = per.where(id_range(m.member_id, *bounds))
     per_q = per.subquery("per")
     having = []
     for key, column, scores in (
@@ -364,12 +372,10 @@ async def spend_threshold(tx: Transaction, node: str, params: dict, day: date) -
     take = rules.top_count(total, params["top_percent"])
     since = rules.window_start(day, params["window_days"])
     counts = _window_counts(since).subquery()
-    spent = (
-        select(counts.c.spend)
-        .join(members, m.member_id == counts.c.member_id)
-        .where(under(m.home_store_path, node), counts.c.spend > 0)
-        .subquery()
-    )
+    spent = select(counts.c.spend).where(counts.c.spend > 0)
+    if not _whole_chain(node):  # a node's members by their home store
+        spent = spent.join(members, m.member_id == counts.c.member_id).where(under(m.home_store_path, node))
+    spent = spent.subquery()
     if take == 0:
         return None
     value = (await tx.execute(select(spent.c.spend).order_by(spent.c.spend.desc()).offset(take - 1).limit(1))).scalar()

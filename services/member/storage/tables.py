@@ -182,6 +182,9 @@ visit_returns = Table(  # one row per return: what makes RecordReturn idempotent
     Column("order_id", String(64), ForeignKey("visits.order_id"), nullable=False, index=True),
     Column("amount_fen", BigInteger, nullable=False),
     Column("return_time", UtcDateTime, nullable=False),
+    # the visit's member (0010n): the nightly jobs read a batch's returns by its id range
+    Column("member_id", String(40), nullable=False, server_default=""),
+    Index("ix_visit_returns_member_id", "member_id"),
 )
 
 top_ups = Table(  # one row per top-up at a till: what its principal counts toward the tiers

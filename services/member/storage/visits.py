@@ -120,7 +120,13 @@ async def take_back(tx: Transaction, visit: VisitRecord, return_id: str, amount_
     await send(
         tx,
         _INSERT_RETURN,
-        {"return_id": return_id, "order_id": visit.order_id, "amount_fen": amount_fen, "return_time": return_time},
+        {
+            "return_id": return_id,
+            "order_id": visit.order_id,
+            "amount_fen": amount_fen,
+            "return_time": return_time,
+            "member_id": visit.member_id,
+        },
     )
     await send(tx, _TAKE_BACK, {"of_member": visit.member_id, "at_store": visit.store_path, "amount_fen": amount_fen})
     await record(tx, reports.returned(_seen(visit), amount_fen, return_time))

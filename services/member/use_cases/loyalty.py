@@ -486,8 +486,16 @@ def nightly(interval_s: float = JOBS_INTERVAL_S):
             try:
                 now = utcnow()
                 today = local(now).date()
-                await run_reevaluation(ctx.database, today - timedelta(days=1), now)
-                await run_value_scores(ctx.database, month_of(today), now)
+                # side by side (as the tag job's loop runs beside them): each its own
+                # batches, transactions and turn (take_turn_on), so the night lasts as
+                # long as the longest of them on the database's cores, not their sum
+                results = await asyncio.gather(
+                    run_reevaluation(ctx.database, today - timedelta(days=1), now),
+                    run_value_scores(ctx.database, month_of(today), now),
+                    return_exceptions=True,
+                )
+                for failed in (r for r in results if isinstance(r, BaseException)):
+                    raise failed
             except Exception:  # retried at the next tick (logged, so no BLE001)
                 log.exception("the loyalty jobs failed")
 
