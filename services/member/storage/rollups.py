@@ -66,7 +66,7 @@ async def raw_facts(tx: Any) -> AsyncIterator[list[Contribution]]:
         yield batch
     async for batch in _pages(tx, select(visits), visits.c.order_id, lambda r: reports.visited(as_visit(r))):
         yield batch
-    x = visit_returns.c  # the visit's member (the return's own member_id is the same since 0010n)
+    x = visit_returns.c  # the visit's member (the return's own member_id is the same since migration 0012)
     returns = select(
         x.return_id,
         x.order_id,

@@ -191,7 +191,7 @@ def _window_counts(since: datetime, bounds: Bounds = None) -> Select:
         .group_by(v.member_id)
         .subquery("counted")
     )
-    # the batch's returns by their own member_id (0010n): joined on the order alone, every
+    # the batch's returns by their own member_id (migration 0012): joined on the order alone, every
     # return of the chain was hashed at each batch
     of_returns = [id_range(x.member_id, *bounds)] if bounds is not None else []
     returned = (

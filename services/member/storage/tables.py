@@ -182,7 +182,7 @@ visit_returns = Table(  # one row per return: what makes RecordReturn idempotent
     Column("order_id", String(64), ForeignKey("visits.order_id"), nullable=False, index=True),
     Column("amount_fen", BigInteger, nullable=False),
     Column("return_time", UtcDateTime, nullable=False),
-    # the visit's member (0010n): the nightly jobs read a batch's returns by its id range
+    # the visit's member (migration 0012): the nightly jobs read a batch's returns by its id range
     Column("member_id", String(40), nullable=False, server_default=""),
     Index("ix_visit_returns_member_id", "member_id"),
 )

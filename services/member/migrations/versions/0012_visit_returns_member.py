@@ -2,8 +2,8 @@
 the returns of a batch's members by their range rather than hash every return at each
 batch
 
-Revision ID: 0010n
-Revises: 0009s
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 19:40:00
 
 """
@@ -11,8 +11,8 @@ Create Date: 2026-12-07 19:40:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010n"
-down_revision = "0009s"
+revision = "0012"
+down_revision = "0011"
 
 
 def upgrade() -> None:
