@@ -15,8 +15,25 @@ from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
-from console.pages.forms import day_list, form_request_id, percent_bp, shown_day, shown_fields, times_bp, whole, words
+from console.pages.common import (
+    form_id,
+    gateway,
+    may_configure_marketing,
+    posted,
+    refused_form,
+    signed_in,
+    token,
+)
+from console.pages.forms import (
+    day_list,
+    form_request_id,
+    percent_bp,
+    shown_day,
+    shown_fields,
+    times_bp,
+    whole,
+    words,
+)
 from console.pages.reports import nodes_under
 from huiyuan.campaign.v1 import campaign_pb2 as cpb
 from huiyuan.member.v1 import org_pb2, tier_pb2
@@ -146,7 +163,7 @@ async def _new_page(request: Request, me, values: dict, fields: dict, error: str
     context = {"values": values, "fields": fields, "error": error, "nodes": nodes, "tiers": tiers}
     context["templates"] = templates
     context["chosen_tiers"] = set(values.get("tier_ids", []))
-    context["new_id"] = request_id  # a request id per form rendered: the form sent twice is done once
+    context["new_id"] = form_id  # a request id per form rendered: the form sent twice is done once
     return page(request, "campaign_new.html", context, status)
 
 
@@ -280,7 +297,7 @@ async def create(request: Request) -> Response:
         )
     except Refusal as refusal:
         shown = shown_fields(refusal, "", _form_field, TEXTS)
-        return await _new_page(request, me, shown_values, shown, refusal.message, 400)
+        return await _new_page(request, me, shown_values, shown, refused_form(request, refusal, form), 400)
     return RedirectResponse(f"/campaigns/{created.campaign.campaign_id}", status_code=303)
 
 
@@ -321,7 +338,7 @@ async def _detail(request: Request, campaign_id: str, extra: dict, status: int =
             "sku": "sample",
         },
         "error": "",
-        "new_id": request_id,
+        "new_id": form_id,
         "schedule": (shown_day(request, campaign.start_time), _last_day(request, campaign.end_time)),
         "schedule_form": None,  # the dates typed, shown again when refused
         **_words(),
@@ -378,7 +395,7 @@ async def set_status(request: Request) -> Response:
             token(request),
         )
     except Refusal as refusal:
-        return await _detail(request, campaign_id, {"error": refusal.message}, 400)
+        return await _detail(request, campaign_id, {"error": refused_form(request, refusal, form)}, 400)
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
@@ -402,7 +419,10 @@ async def reschedule(request: Request) -> Response:
         await gw.call(gw.campaign.RescheduleCampaign, ask, token(request))
     except Refusal as refusal:
         worded = shown_fields(refusal, "", lambda path: path, TEXTS)
-        shown = {"error": " ".join([refusal.message, *worded.values()]), "schedule_form": (start_text, end_text)}
+        shown = {
+            "error": " ".join([refused_form(request, refusal, form), *worded.values()]),
+            "schedule_form": (start_text, end_text),
+        }
         return await _detail(request, campaign_id, shown, 400)  # the dates as they were typed
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 

@@ -6,10 +6,11 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from jinja2 import pass_context
 from starlette.requests import Request
 
 from console.app import NeedLogin
-from console.client import Gateway
+from console.client import UNKNOWN_OUTCOME, Gateway, Refusal
 from console.security import SESSION_COOKIE, check_form
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 
@@ -61,6 +62,30 @@ def form_request_id(form) -> str:
         return str(uuid.UUID(given))
     except ValueError:
         return request_id()
+
+
+def refused_form(request: Request, refusal: Refusal, form, *key: object) -> str:
+    """The message for a form redrawn after refusal. When the answer says nothing was done,
+    the gateway's message, and the form is drawn with a new request_id. Otherwise the
+    outcome is unknown (a deadline passed, a service was unavailable): the form named by
+    the request's path and key is drawn again with the request_id it was sent with
+    (`form_id`), so that sending it again completes the change at most once."""
+    if refusal.nothing_done:
+        return refusal.message
+    request.state.kept_request_id = ((request.url.path, *(str(k) for k in key)), form_request_id(form))
+    return UNKNOWN_OUTCOME
+
+
+@pass_context
+def form_id(context, action: str = "", *key: object) -> str:
+    """A form's request_id as it is rendered (a template's `new_id(action, key...)`): the
+    one it was sent with when it is the form redrawn after an unknown outcome
+    (`refused_form`), else a new one."""
+    request = context.get("request")
+    kept = getattr(request.state, "kept_request_id", None) if request is not None else None
+    if kept is not None and kept[0] == (action, *(str(k) for k in key)):
+        return kept[1]
+    return request_id()
 
 
 def in_chain_zone(request: Request, day: date, end: bool = False):
