@@ -803,3 +803,31 @@ def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_ter
         "usable_under_org_path": "ORG_PATH_INVALID",
         "state": "STATE_INVALID",
     }
+
+
+@pytest.mark.parametrize(
+    "stamp", [Timestamp(seconds=10**12), Timestamp(nanos=-5)], ids=["year-33658", "nanos-negative"]
+)
+def test_a_time_outside_a_timestamp_s_range_is_invalid_argument_naming_its_field(campaign, stamp):
+    """CreateCampaign, RescheduleCampaign and CreateCouponTemplate with a time outside
+    years 1 to 9999 (or nanos below 0): INVALID_ARGUMENT, TIMESTAMP_OUT_OF_RANGE on that field (huiyuan/runtime/inbound.py, before the servicer)."""
+    out = (grpc.StatusCode.INVALID_ARGUMENT, "TIMESTAMP_OUT_OF_RANGE")
+    for field in ("start_time", "end_time"):
+        made = pb.Campaign(name="超范围", kind=pb.CAMPAIGN_KIND_CATEGORY_DISCOUNT, org_path=STORE, rate_bp=9_000)
+        made.categories.append("tea")
+        getattr(made, field).CopyFrom(stamp)
+        code, reason, fields = refusal(
+            campaign.CreateCampaign, pb.CreateCampaignRequest(request_id=rid(), campaign=made)
+        )
+        assert (code, reason) == out and fields == {f"campaign.{field}": "TIMESTAMP_OUT_OF_RANGE"}
+        moved = pb.RescheduleCampaignRequest(request_id=rid(), campaign_id="cp_none")
+        getattr(moved, field).CopyFrom(stamp)
+        code, reason, fields = refusal(campaign.RescheduleCampaign, moved)
+        assert (code, reason) == out and fields == {field: "TIMESTAMP_OUT_OF_RANGE"}
+    for field in ("valid_from_time", "valid_until_time"):
+        template = pb.CouponTemplate(name="超范围券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, org_path=STORE)
+        getattr(template, field).CopyFrom(stamp)
+        code, reason, fields = refusal(
+            campaign.CreateCouponTemplate, pb.CreateCouponTemplateRequest(request_id=rid(), template=template)
+        )
+        assert (code, reason) == out and fields[f"template.{field}"] == "TIMESTAMP_OUT_OF_RANGE"
