@@ -484,6 +484,9 @@ def test_marketing_makes_a_category_discount_publishes_pauses_it_and_simulates_d
     page.fill("#schedule-form input[name=end]", (today - timedelta(days=1)).isoformat())  # reversed: refused
     page.click("#reschedule")
     assert "结束日期须晚于开始日期。" in page.inner_text("#campaign-error")
+    page.fill("#schedule-form input[name=end]", "9999-12-31")  # past what the gateway takes: a note, not a 500
+    page.click("#reschedule")
+    assert "日期超出范围。" in page.inner_text("#campaign-error")
     page.fill("#schedule-form input[name=end]", "")
     page.click("#reschedule")
     assert page.inner_text("#campaign-schedule") == f"{today.isoformat()} 至 结束为止"

@@ -586,3 +586,19 @@ def test_the_orders_searched_page_on_with_their_filters(world, context):
     page.click("nav.tabs >> text=待处理")  # another state: the filters kept, none needs attention
     assert page.input_value("#order-search input[name=member]") == south.phone
     assert page.inner_text("#orders tbody") == "暂无订单"
+
+
+def test_a_day_past_what_a_timestamp_holds_is_a_note_beside_the_field_not_an_error_page(world, context):
+    """/orders?end=9999-12-31 (its end, the next day's start, is past year 9999) and
+    start=0001-01-01 (in Shanghai, before year 1 in UTC): the search page again, 日期超出范围
+    beside the date, not a 500."""
+    url = world["console"].url
+    sign_in(context, url, "east.manager")
+    for query, field in (
+        ("end=9999-12-31", "end"),
+        ("start=0001-01-01", "start"),
+        ("start=0001-01-01&end=9999-12-31", "end"),
+    ):
+        answer = context.request.get(f"{url}/orders?{query}")
+        assert answer.status == 400, (query, answer.status)
+        assert f'data-field="{field}"' in answer.text() and "日期超出范围。" in answer.text(), query

@@ -16,6 +16,8 @@ from starlette.routing import Route
 from console.app import page
 from console.client import Refusal
 from console.pages.common import (
+    FIRST_DAY,
+    LAST_DAY,
     form_id,
     gateway,
     may_configure_marketing,
@@ -26,6 +28,7 @@ from console.pages.common import (
 )
 from console.pages.forms import (
     day_list,
+    day_note,
     form_request_id,
     percent_bp,
     shown_day,
@@ -178,6 +181,8 @@ def _local_time(request: Request, text: str, end: bool) -> Timestamp | None:
         day = date.fromisoformat(text)
     except ValueError:
         return None
+    if not FIRST_DAY <= day <= LAST_DAY:  # its moment in UTC may lie past year 1 or 9999
+        return None
     zone = ZoneInfo(request.app.state.settings.chain_time_zone)
     moment = datetime.combine(day, time.max if end else time.min, zone)
     stamp = Timestamp()
@@ -284,6 +289,11 @@ async def create(request: Request) -> Response:
     if fields:
         return await _new_page(request, me, shown_values, fields, "请改正标出的内容。", 400)
     start, end = _local_time(request, values["start"], False), _local_time(request, values["end"], True)
+    for name, stamp in (("start", start), ("end", end)):
+        if values[name] and stamp is None:
+            fields[name] = day_note(values[name])
+    if fields:
+        return await _new_page(request, me, shown_values, fields, "请改正标出的内容。", 400)
     if start is not None:
         campaign.start_time.CopyFrom(start)
     if end is not None:
@@ -406,9 +416,8 @@ async def reschedule(request: Request) -> Response:
     start_text, end_text = str(form.get("start", "")).strip(), str(form.get("end", "")).strip()
     start, end = _local_time(request, start_text, False), _local_time(request, end_text, True)
     if (start_text and start is None) or (end_text and end is None):
-        return await _detail(
-            request, campaign_id, {"error": "请选择日期。", "schedule_form": (start_text, end_text)}, 400
-        )
+        note = day_note(start_text if start_text and start is None else end_text)
+        return await _detail(request, campaign_id, {"error": note, "schedule_form": (start_text, end_text)}, 400)
     ask = cpb.RescheduleCampaignRequest(request_id=form_request_id(form), campaign_id=campaign_id)
     if start is not None:
         ask.start_time.CopyFrom(start)

@@ -88,9 +88,19 @@ def form_id(context, action: str = "", *key: object) -> str:
     return request_id()
 
 
-def in_chain_zone(request: Request, day: date, end: bool = False):
+# The days a form may name (as huiyuan.runtime.convert's): the gateway refuses a time
+# outside them, and a day's end (the next day's start) or its start in UTC (0001-01-01 in
+# Shanghai is 0000-12-31 there) would go past what a datetime or a Timestamp holds.
+FIRST_DAY, LAST_DAY = date(2, 1, 1), date(9998, 12, 31)
+DAY_OUT_OF_RANGE = "日期超出范围。"
+
+
+def in_chain_zone(request: Request, day: date, end: bool = False) -> Timestamp | None:
     """The start of a business day (or of the next one, for a period's end) in the
-    chain's time zone, as a protobuf Timestamp."""
+    chain's time zone, as a protobuf Timestamp; None for a day outside FIRST_DAY to
+    LAST_DAY (the form says DAY_OUT_OF_RANGE beside it)."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        return None
     zone = ZoneInfo(request.app.state.settings.chain_time_zone)
     moment = datetime.combine(day + timedelta(days=1) if end else day, time.min, zone)
     stamp = Timestamp()

@@ -25,6 +25,7 @@ from console.pages.common import (
 )
 from console.pages.forms import (
     by_table,
+    day_note,
     fen,
     form_request_id,
     local_time,
@@ -152,7 +153,7 @@ async def create(request: Request) -> Response:
         if values[name]:
             stamp = local_time(request, values[name], end)
             if stamp is None:
-                fields[name] = "请选择日期。"
+                fields[name] = day_note(values[name])
             else:
                 (template.valid_until_time if end else template.valid_from_time).CopyFrom(stamp)
     if fields:

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from console.app import page
 from console.client import Refusal
 from console.pages.common import (
+    DAY_OUT_OF_RANGE,
     form_id,
     form_request_id,
     gateway,
@@ -108,10 +109,12 @@ async def list_orders(request: Request) -> Response:
         fields["start"] = "日期格式为 YYYY-MM-DD。"
     if asked["end"] and end is None:
         fields["end"] = "日期格式为 YYYY-MM-DD。"
-    if start:
-        ask.start_time.CopyFrom(in_chain_zone(request, start))
-    if end:
-        ask.end_time.CopyFrom(in_chain_zone(request, end, end=True))  # the end day included
+    for name, day in (("start", start), ("end", end)):
+        stamp = in_chain_zone(request, day, end=name == "end") if day else None  # the end day included
+        if day and stamp is None:
+            fields[name] = DAY_OUT_OF_RANGE
+        elif stamp is not None:
+            (ask.end_time if name == "end" else ask.start_time).CopyFrom(stamp)
     orders: list = []
     next_token, error, status = "", "", 200
     if fields:

@@ -19,6 +19,7 @@ from console.pages.common import (
     token,
 )
 from console.pages.forms import (
+    day_note,
     fen,
     form_request_id,
     local_time,
@@ -99,7 +100,7 @@ async def create(request: Request) -> Response:
         if values[name]:
             stamp = local_time(request, values[name], end)
             if stamp is None:
-                fields[name] = "请选择日期。"
+                fields[name] = day_note(values[name])
             else:
                 (package.end_time if end else package.start_time).CopyFrom(stamp)
     if fields:
