@@ -28,6 +28,26 @@ from huiyuan.wallet.v1 import count_card_pb2_grpc, wallet_pb2_grpc
 
 TIMEOUT_S = 10.0
 EXPORT_TIMEOUT_S = 120.0
+# a segment's coupons are issued in pages of members by the gateway: a large segment takes
+# a while, and a call cut short by its deadline leaves the issue half done
+ISSUE_TIMEOUT_S = 120.0
+
+# The codes by which the gateway says it did nothing: the request was refused before any
+# change. Any other (DEADLINE_EXCEEDED, UNAVAILABLE, INTERNAL, CANCELLED, ABORTED, ...)
+# leaves the outcome unknown - the change may have been made - so a form keeps its
+# request_id for the person to send again, which the gateway then does at most once.
+NOTHING_DONE = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
+UNKNOWN_OUTCOME = "结果未知：请再次提交以完成（不会重复执行）。"
 
 # What a form says beside a field, by the violation's reason (the gateway's BadRequest
 # names the field and its reason; its descriptions are English).
@@ -81,6 +101,13 @@ class Refusal(Exception):
 
     def __str__(self) -> str:
         return f"{self.code.name} {self.reason}: {self.message}"
+
+    @property
+    def nothing_done(self) -> bool:
+        """Whether the answer says the request changed nothing (a form sent again is then
+        a new request); otherwise it may have been done, and only the same request_id may
+        be sent again."""
+        return self.code in NOTHING_DONE
 
 
 def refusal_of(error: grpc.aio.AioRpcError) -> Refusal:

@@ -104,17 +104,18 @@ def test_a_campaign_rescheduled_prices_within_its_new_schedule_and_an_ended_one_
         return sum(a.amount_fen for a in quoted.adjustments if a.campaign_id == offer.campaign_id)
 
     assert discount() == 0  # not started yet
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)  # not over: it may move again
     moved = campaign.RescheduleCampaign(
         pb.RescheduleCampaignRequest(
             request_id=rid(),
             campaign_id=offer.campaign_id,
             start_time=ts(WEDNESDAY - timedelta(days=1)),
-            end_time=ts(WEDNESDAY + timedelta(days=1)),
+            end_time=ts(until),
         )
     ).campaign
     assert (moved.start_time, moved.end_time, moved.status) == (
         ts(WEDNESDAY - timedelta(days=1)),
-        ts(WEDNESDAY + timedelta(days=1)),
+        ts(until),
         pb.CAMPAIGN_STATUS_ACTIVE,
     )
     assert moved.rate_bp == 5_000 and list(moved.categories) == ["biscuit"]  # its terms stay
@@ -135,6 +136,30 @@ def test_a_campaign_rescheduled_prices_within_its_new_schedule_and_an_ended_one_
     assert refusal(campaign.RescheduleCampaign, late)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "CAMPAIGN_ENDED")
     missing = pb.RescheduleCampaignRequest(request_id=rid(), campaign_id="c_" + "0" * 26)
     assert refusal(campaign.RescheduleCampaign, missing)[:2] == (grpc.StatusCode.NOT_FOUND, "CAMPAIGN_NOT_FOUND")
+
+
+def test_a_campaign_whose_end_time_has_passed_is_over_and_not_reopened_by_a_reschedule(campaign):
+    """Active, not set ENDED, but its end_time passed: RescheduleCampaign is refused
+    CAMPAIGN_ENDED (a new end would bring a finished campaign back), and it stays as it was."""
+    over = create(
+        campaign,
+        name="上周特价",
+        kind=pb.CAMPAIGN_KIND_CATEGORY_DISCOUNT,
+        org_path=STORE,
+        rate_bp=8_000,
+        categories=["biscuit"],
+        start_time=ts(datetime.now(UTC) - timedelta(days=10)),
+        end_time=ts(datetime.now(UTC) - timedelta(days=3)),
+    )
+    activate(campaign, over.campaign_id)
+    for end in (None, datetime.now(UTC) + timedelta(days=7)):
+        again = pb.RescheduleCampaignRequest(request_id=rid(), campaign_id=over.campaign_id)
+        if end is not None:
+            again.end_time.CopyFrom(ts(end))
+        code, reason, _ = refusal(campaign.RescheduleCampaign, again)
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "CAMPAIGN_ENDED")
+    kept = campaign.GetCampaign(pb.GetCampaignRequest(campaign_id=over.campaign_id)).campaign
+    assert kept.end_time == over.end_time and kept.status == pb.CAMPAIGN_STATUS_ACTIVE
 
 
 def test_unknown_coupons_are_named_and_the_order_is_priced_without_them(campaign):
@@ -803,3 +828,31 @@ def test_a_till_lists_only_the_coupons_usable_there_now_with_their_names_and_ter
         "usable_under_org_path": "ORG_PATH_INVALID",
         "state": "STATE_INVALID",
     }
+
+
+@pytest.mark.parametrize(
+    "stamp", [Timestamp(seconds=10**12), Timestamp(nanos=-5)], ids=["year-33658", "nanos-negative"]
+)
+def test_a_time_outside_a_timestamp_s_range_is_invalid_argument_naming_its_field(campaign, stamp):
+    """CreateCampaign, RescheduleCampaign and CreateCouponTemplate with a time outside
+    years 1 to 9999 (or nanos below 0): INVALID_ARGUMENT, TIMESTAMP_OUT_OF_RANGE on that field (huiyuan/runtime/inbound.py, before the servicer)."""
+    out = (grpc.StatusCode.INVALID_ARGUMENT, "TIMESTAMP_OUT_OF_RANGE")
+    for field in ("start_time", "end_time"):
+        made = pb.Campaign(name="超范围", kind=pb.CAMPAIGN_KIND_CATEGORY_DISCOUNT, org_path=STORE, rate_bp=9_000)
+        made.categories.append("tea")
+        getattr(made, field).CopyFrom(stamp)
+        code, reason, fields = refusal(
+            campaign.CreateCampaign, pb.CreateCampaignRequest(request_id=rid(), campaign=made)
+        )
+        assert (code, reason) == out and fields == {f"campaign.{field}": "TIMESTAMP_OUT_OF_RANGE"}
+        moved = pb.RescheduleCampaignRequest(request_id=rid(), campaign_id="cp_none")
+        getattr(moved, field).CopyFrom(stamp)
+        code, reason, fields = refusal(campaign.RescheduleCampaign, moved)
+        assert (code, reason) == out and fields == {field: "TIMESTAMP_OUT_OF_RANGE"}
+    for field in ("valid_from_time", "valid_until_time"):
+        template = pb.CouponTemplate(name="超范围券", kind=pb.COUPON_KIND_FIXED, amount_fen=5_00, org_path=STORE)
+        getattr(template, field).CopyFrom(stamp)
+        code, reason, fields = refusal(
+            campaign.CreateCouponTemplate, pb.CreateCouponTemplateRequest(request_id=rid(), template=template)
+        )
+        assert (code, reason) == out and fields[f"template.{field}"] == "TIMESTAMP_OUT_OF_RANGE"

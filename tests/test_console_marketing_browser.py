@@ -11,6 +11,7 @@ import tempfile
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
@@ -19,7 +20,7 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import loyalty_pb2, loyalty_pb2_grpc, member_pb2, segment_pb2, segment_pb2_grpc
 from huiyuan.points.v1 import points_pb2, points_pb2_grpc
-from tests.console_support import SCREENSHOTS, ConsoleThread, chromium_or_skip
+from tests.console_support import SCREENSHOTS, ConsoleThread, LosingProxy, chromium_or_skip
 from tests.support import STORE, Stubs, card_type, new_phone, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - the fixture
 
@@ -176,6 +177,57 @@ def test_marketing_makes_a_coupon_counts_a_segment_and_gives_each_member_one(wor
     assert page.inner_text("#template-id") == template_id
     page.screenshot(path=str(SCREENSHOTS / "coupon.png"), full_page=True)
     assert context.errors == []
+
+
+def test_a_segment_issue_whose_answer_is_lost_keeps_its_form_and_sent_again_gives_each_member_one(
+    world, context, campaign_service
+):
+    """The console behind a proxy that passes the issue to the gateway and loses its answer
+    (DEADLINE_EXCEEDED): the page says the outcome is unknown and keeps the issue form with
+    the request_id it was sent with; sent again, each member of the segment holds one
+    coupon of the template, not two (a new request_id would have been a new batch)."""
+    stub, _, buyer, newcomers, segment, _ = world
+    template_id = (
+        campaign_pb2_grpc.CampaignServiceStub(campaign_service.channel)
+        .CreateCouponTemplate(
+            campaign_pb2.CreateCouponTemplateRequest(
+                request_id=rid(),
+                template=campaign_pb2.CouponTemplate(
+                    name="答复丢失券",
+                    kind=campaign_pb2.COUPON_KIND_FIXED,
+                    amount_fen=3_00,
+                    valid_days=30,
+                    org_path="hq",
+                ),
+            )
+        )
+        .template.template_id
+    )
+    proxy = LosingProxy(stub.address)
+    console = ConsoleThread(proxy.address)
+    try:
+        page = sign_in(context, console.url, "hq.marketing")
+        page.goto(f"{console.url}/coupons/{template_id}")
+        page.select_option("#count-form select[name=segment_id]", segment.segment_id)
+        page.click("#count")
+        assert page.inner_text("#member-count") == "3"
+        sent_id = page.input_value("#issue-form input[name=request_id]")
+        proxy.lose_next(
+            "/huiyuan.gateway.v1.GatewayService/IssueSegmentCoupons", grpc.StatusCode.DEADLINE_EXCEEDED, True
+        )
+        page.click("#issue")
+        page.wait_for_selector("#issue-form")
+        assert "结果未知：请再次提交以完成（不会重复执行）" in page.inner_text("main")
+        assert page.input_value("#issue-form input[name=request_id]") == sent_id
+        assert [held(campaign_service, m).count(template_id) for m in newcomers] == [1, 1, 1]  # it was done
+        page.click("#issue")
+        assert page.inner_text("#issued-count") == "3"  # the issue's answer, again
+        assert [held(campaign_service, m).count(template_id) for m in newcomers] == [1, 1, 1]  # once
+        assert held(campaign_service, buyer.member.member_id).count(template_id) == 0
+        assert context.errors == []
+    finally:
+        console.stop()
+        proxy.stop()
 
 
 def test_a_top_up_package_made_in_the_console_gives_its_bonus_at_the_till(world, context):
@@ -484,6 +536,9 @@ def test_marketing_makes_a_category_discount_publishes_pauses_it_and_simulates_d
     page.fill("#schedule-form input[name=end]", (today - timedelta(days=1)).isoformat())  # reversed: refused
     page.click("#reschedule")
     assert "结束日期须晚于开始日期。" in page.inner_text("#campaign-error")
+    page.fill("#schedule-form input[name=end]", "9999-12-31")  # past what the gateway takes: a note, not a 500
+    page.click("#reschedule")
+    assert "日期超出范围。" in page.inner_text("#campaign-error")
     page.fill("#schedule-form input[name=end]", "")
     page.click("#reschedule")
     assert page.inner_text("#campaign-schedule") == f"{today.isoformat()} 至 结束为止"

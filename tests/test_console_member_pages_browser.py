@@ -17,8 +17,8 @@ from huiyuan.campaign.v1 import campaign_pb2, campaign_pb2_grpc
 from huiyuan.common.v1 import actor_pb2
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import care_pb2, care_pb2_grpc, member_pb2, tier_pb2, tier_pb2_grpc
-from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2
-from tests.console_support import SCREENSHOTS, ConsoleThread, chromium_or_skip
+from huiyuan.wallet.v1 import count_card_pb2, count_card_pb2_grpc, wallet_pb2, wallet_pb2_grpc
+from tests.console_support import SCREENSHOTS, ConsoleThread, LosingProxy, chromium_or_skip
 from tests.support import STORE, Stubs, card_type, new_phone, refusal_of, rid
 from tests.test_gateway import as_, chain, issue  # noqa: F401 - the fixture
 
@@ -420,6 +420,79 @@ def test_a_store_manager_refunds_one_line_by_the_checkout_s_figures(world, conte
     assert context.errors == []
 
 
+@pytest.mark.parametrize(
+    "code, passed_through",
+    [(grpc.StatusCode.DEADLINE_EXCEEDED, True), (grpc.StatusCode.UNAVAILABLE, False)],
+)
+def test_a_refund_whose_answer_is_lost_is_redrawn_with_its_request_id_and_sent_again_moves_money_once(
+    world, context, member_service, wallet_service, code, passed_through
+):
+    """The console behind a proxy that loses the gateway's answer to a refund (done, then
+    DEADLINE_EXCEEDED) or never passes the call (UNAVAILABLE): the form comes back with
+    the same request_id and says the outcome is unknown; sent again, the refund is done
+    once - the line returned once, the stored value paid back once."""
+    stub, terminal, hq_key = world["stub"], world["terminal"], world["hq_key"]
+    registered = stub.RegisterMember(
+        pb.RegisterMemberRequest(
+            request_id=rid(),
+            member=member_pb2.Member(name="会员乙", phone=new_phone()),
+            card_type_id=card_type(Stubs(member_service.channel)),
+        ),
+        metadata=as_(terminal),
+    )
+    member_id = registered.member.member_id
+    stub.TopUp(
+        pb.TopUpRequest(request_id=rid(), member_id=member_id, amount_fen=50_00, tender=pb.TENDER_KIND_CASH),
+        metadata=as_(terminal),
+    )
+    paid = stub.Checkout(
+        pb.CheckoutRequest(
+            request_id=rid(),
+            member_id=member_id,
+            card_number=registered.card.card_number,
+            lines=[pb.CheckoutLine(line_id="1", sku="tea-1", category="tea", quantity=1, unit_price_fen=20_00)],
+            tenders=[pb.Tender(kind=pb.TENDER_KIND_STORED_VALUE, amount_fen=20_00)],
+        ),
+        metadata=as_(terminal),
+    )
+    assert paid.state == pb.ORDER_STATE_PAID, paid.refusal_reason
+    wallet = wallet_pb2_grpc.WalletServiceStub(wallet_service.channel)
+
+    def available():
+        return wallet.GetBalance(wallet_pb2.GetBalanceRequest(member_id=member_id)).balance.available_fen
+
+    def returned():
+        order = stub.GetOrder(pb.GetOrderRequest(order_id=paid.order_id), metadata=as_(hq_key))
+        return order.receipt.items[0].returned_quantity
+
+    proxy = LosingProxy(stub.address)
+    console = ConsoleThread(proxy.address)
+    try:
+        assert available() == 30_00
+        page = sign_in(context, console.url, "sh.manager")
+        page.goto(f"{console.url}/orders/{paid.order_id}")
+        page.fill("input[name=qty_1]", "1")
+        page.fill("#refund-form input[name=reason]", "答复丢失")
+        sent_id = page.input_value("#refund-form input[name=request_id]")
+        proxy.lose_next("/huiyuan.gateway.v1.GatewayService/Refund", code, passed_through)
+        page.click("#refund")
+        page.wait_for_selector("#refund-form")
+        assert "结果未知：请再次提交以完成（不会重复执行）" in page.inner_text("main")
+        assert page.input_value("#refund-form input[name=request_id]") == sent_id  # the same request
+        assert page.input_value("input[name=qty_1]") == "1"
+        assert returned() == (1 if passed_through else 0)
+        assert available() == (50_00 if passed_through else 30_00)
+        page.click("#refund")  # sent again: done now, or answered as it was done
+        page.wait_for_selector("#refund-result")
+        assert page.inner_text("#refund-stored-value") == yuan(20_00)
+        assert returned() == 1
+        assert available() == 50_00  # the 20.00 back once
+        assert context.errors == []
+    finally:
+        console.stop()
+        proxy.stop()
+
+
 def _refund_as(context, url, login, order_id):
     page = sign_in(context, url, login)
     page.goto(f"{url}/orders/{order_id}")
@@ -513,3 +586,19 @@ def test_the_orders_searched_page_on_with_their_filters(world, context):
     page.click("nav.tabs >> text=待处理")  # another state: the filters kept, none needs attention
     assert page.input_value("#order-search input[name=member]") == south.phone
     assert page.inner_text("#orders tbody") == "暂无订单"
+
+
+def test_a_day_past_what_a_timestamp_holds_is_a_note_beside_the_field_not_an_error_page(world, context):
+    """/orders?end=9999-12-31 (its end, the next day's start, is past year 9999) and
+    start=0001-01-01 (in Shanghai, before year 1 in UTC): the search page again, 日期超出范围
+    beside the date, not a 500."""
+    url = world["console"].url
+    sign_in(context, url, "east.manager")
+    for query, field in (
+        ("end=9999-12-31", "end"),
+        ("start=0001-01-01", "start"),
+        ("start=0001-01-01&end=9999-12-31", "end"),
+    ):
+        answer = context.request.get(f"{url}/orders?{query}")
+        assert answer.status == 400, (query, answer.status)
+        assert f'data-field="{field}"' in answer.text() and "日期超出范围。" in answer.text(), query

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
 from gateway.domain.callers import Role
@@ -17,7 +18,7 @@ from huiyuan.database import migrate
 from huiyuan.gateway.v1 import gateway_pb2 as pb, gateway_pb2_grpc
 from huiyuan.member.v1 import member_pb2
 from tests.conftest import ServiceThread, per_service
-from tests.support import STORE, Stubs, ensure_org, new_phone, pos_args, refusal_of, rid
+from tests.support import STORE, Stubs, ensure_org, new_phone, pos_args, refusal, refusal_of, rid
 
 ADDRESS_VARS = {name: f"HUIYUAN_{name.upper()}_ADDR" for name in ("member", "wallet", "points", "campaign")}
 
@@ -1174,3 +1175,30 @@ def test_a_campaign_whose_books_disagree_does_not_hold_up_a_refund(shop, campaig
     back = stub.Refund(pb.RefundRequest(request_id=rid(), order_id=paid.order_id), metadata=as_(terminal))
     assert (back.state, back.stored_value_fen) == (pb.ORDER_STATE_REFUNDED, 90_00)  # the money went back all the same
     assert campaigns.GetCampaignStats(campaign_pb2.GetCampaignStatsRequest(campaign_id=offer.campaign_id)) == given
+
+
+@pytest.mark.parametrize(
+    "stamp", [Timestamp(seconds=10**12), Timestamp(nanos=-5)], ids=["year-33658", "nanos-negative"]
+)
+def test_an_order_time_outside_a_timestamp_s_range_is_invalid_argument_naming_its_field(chain, stamp):
+    """ListOrders and ExportOrders with a start or end outside years 1 to 9999 (or nanos
+    below 0): INVALID_ARGUMENT, TIMESTAMP_OUT_OF_RANGE on that field (huiyuan/runtime/inbound.py, before the servicer) - not INTERNAL."""
+    stub, hq_key = chain
+    for field in ("start_time", "end_time"):
+        listed = pb.ListOrdersRequest()
+        getattr(listed, field).CopyFrom(stamp)
+        code, reason, fields = refusal(stub.ListOrders, listed, metadata=as_(hq_key))
+        assert (code, reason, fields) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "TIMESTAMP_OUT_OF_RANGE",
+            {field: "TIMESTAMP_OUT_OF_RANGE"},
+        )
+        exported = export_request("hq")
+        getattr(exported, field).CopyFrom(stamp)
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.ExportOrders(exported, metadata=as_(hq_key)))
+        assert refusal_of(caught.value) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "TIMESTAMP_OUT_OF_RANGE",
+            {field: "TIMESTAMP_OUT_OF_RANGE"},
+        )

@@ -500,3 +500,24 @@ def test_a_tier_given_benefits_by_an_update_grants_them_from_then(stubs, m):
     assert m.benefits.ConsumeBenefit(wash_request(member, code="silver-wash")).left == 0
     code, reason, _ = refusal(m.benefits.ConsumeBenefit, wash_request(member, code="car-wash"))
     assert (code, reason) == (OK.FAILED_PRECONDITION, "BENEFIT_NOT_ENTITLED")
+
+
+def test_a_term_in_force_whose_plan_grants_nothing_is_not_entitled_not_without_membership(stubs, m):
+    """A member with a term in force of a plan of no benefits, and no tier: a benefit is
+    BENEFIT_NOT_ENTITLED (they hold a membership; it does not grant that), not
+    NO_MEMBERSHIP_IN_FORCE."""
+    bare = m.plans.CreatePlan(
+        pb.CreatePlanRequest(
+            request_id=rid(),
+            actor=ACTOR,
+            plan=pb.MembershipPlan(name="基础月卡", price_fen=500, term=pb.PLAN_TERM_MONTH),
+        )
+    ).plan
+    member = stubs.register("基础")
+    wash = pb.ConsumeBenefitRequest(
+        request_id=rid(), member_id=member.member_id, benefit_code="car-wash", store_path=STORE
+    )
+    assert refusal(m.benefits.ConsumeBenefit, wash)[:2] == (OK.FAILED_PRECONDITION, "NO_MEMBERSHIP_IN_FORCE")
+    buy(m, member, bare)
+    wash.request_id = rid()
+    assert refusal(m.benefits.ConsumeBenefit, wash)[:2] == (OK.FAILED_PRECONDITION, "BENEFIT_NOT_ENTITLED")

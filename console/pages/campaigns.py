@@ -15,8 +15,28 @@ from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
-from console.pages.forms import day_list, form_request_id, percent_bp, shown_day, shown_fields, times_bp, whole, words
+from console.pages.common import (
+    FIRST_DAY,
+    LAST_DAY,
+    form_id,
+    gateway,
+    may_configure_marketing,
+    posted,
+    refused_form,
+    signed_in,
+    token,
+)
+from console.pages.forms import (
+    day_list,
+    day_note,
+    form_request_id,
+    percent_bp,
+    shown_day,
+    shown_fields,
+    times_bp,
+    whole,
+    words,
+)
 from console.pages.reports import nodes_under
 from huiyuan.campaign.v1 import campaign_pb2 as cpb
 from huiyuan.member.v1 import org_pb2, tier_pb2
@@ -146,7 +166,7 @@ async def _new_page(request: Request, me, values: dict, fields: dict, error: str
     context = {"values": values, "fields": fields, "error": error, "nodes": nodes, "tiers": tiers}
     context["templates"] = templates
     context["chosen_tiers"] = set(values.get("tier_ids", []))
-    context["new_id"] = request_id  # a request id per form rendered: the form sent twice is done once
+    context["new_id"] = form_id  # a request id per form rendered: the form sent twice is done once
     return page(request, "campaign_new.html", context, status)
 
 
@@ -160,6 +180,8 @@ def _local_time(request: Request, text: str, end: bool) -> Timestamp | None:
     try:
         day = date.fromisoformat(text)
     except ValueError:
+        return None
+    if not FIRST_DAY <= day <= LAST_DAY:  # its moment in UTC may lie past year 1 or 9999
         return None
     zone = ZoneInfo(request.app.state.settings.chain_time_zone)
     moment = datetime.combine(day, time.max if end else time.min, zone)
@@ -267,6 +289,11 @@ async def create(request: Request) -> Response:
     if fields:
         return await _new_page(request, me, shown_values, fields, "请改正标出的内容。", 400)
     start, end = _local_time(request, values["start"], False), _local_time(request, values["end"], True)
+    for name, stamp in (("start", start), ("end", end)):
+        if values[name] and stamp is None:
+            fields[name] = day_note(values[name])
+    if fields:
+        return await _new_page(request, me, shown_values, fields, "请改正标出的内容。", 400)
     if start is not None:
         campaign.start_time.CopyFrom(start)
     if end is not None:
@@ -280,7 +307,7 @@ async def create(request: Request) -> Response:
         )
     except Refusal as refusal:
         shown = shown_fields(refusal, "", _form_field, TEXTS)
-        return await _new_page(request, me, shown_values, shown, refusal.message, 400)
+        return await _new_page(request, me, shown_values, shown, refused_form(request, refusal, form), 400)
     return RedirectResponse(f"/campaigns/{created.campaign.campaign_id}", status_code=303)
 
 
@@ -321,7 +348,7 @@ async def _detail(request: Request, campaign_id: str, extra: dict, status: int =
             "sku": "sample",
         },
         "error": "",
-        "new_id": request_id,
+        "new_id": form_id,
         "schedule": (shown_day(request, campaign.start_time), _last_day(request, campaign.end_time)),
         "schedule_form": None,  # the dates typed, shown again when refused
         **_words(),
@@ -378,7 +405,7 @@ async def set_status(request: Request) -> Response:
             token(request),
         )
     except Refusal as refusal:
-        return await _detail(request, campaign_id, {"error": refusal.message}, 400)
+        return await _detail(request, campaign_id, {"error": refused_form(request, refusal, form)}, 400)
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
@@ -389,9 +416,8 @@ async def reschedule(request: Request) -> Response:
     start_text, end_text = str(form.get("start", "")).strip(), str(form.get("end", "")).strip()
     start, end = _local_time(request, start_text, False), _local_time(request, end_text, True)
     if (start_text and start is None) or (end_text and end is None):
-        return await _detail(
-            request, campaign_id, {"error": "请选择日期。", "schedule_form": (start_text, end_text)}, 400
-        )
+        note = day_note(start_text if start_text and start is None else end_text)
+        return await _detail(request, campaign_id, {"error": note, "schedule_form": (start_text, end_text)}, 400)
     ask = cpb.RescheduleCampaignRequest(request_id=form_request_id(form), campaign_id=campaign_id)
     if start is not None:
         ask.start_time.CopyFrom(start)
@@ -402,7 +428,10 @@ async def reschedule(request: Request) -> Response:
         await gw.call(gw.campaign.RescheduleCampaign, ask, token(request))
     except Refusal as refusal:
         worded = shown_fields(refusal, "", lambda path: path, TEXTS)
-        shown = {"error": " ".join([refusal.message, *worded.values()]), "schedule_form": (start_text, end_text)}
+        shown = {
+            "error": " ".join([refused_form(request, refusal, form), *worded.values()]),
+            "schedule_form": (start_text, end_text),
+        }
         return await _detail(request, campaign_id, shown, 400)  # the dates as they were typed
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 

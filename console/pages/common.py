@@ -6,10 +6,11 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from jinja2 import pass_context
 from starlette.requests import Request
 
 from console.app import NeedLogin
-from console.client import Gateway
+from console.client import UNKNOWN_OUTCOME, Gateway, Refusal
 from console.security import SESSION_COOKIE, check_form
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 
@@ -63,9 +64,43 @@ def form_request_id(form) -> str:
         return request_id()
 
 
-def in_chain_zone(request: Request, day: date, end: bool = False):
+def refused_form(request: Request, refusal: Refusal, form, *key: object) -> str:
+    """The message for a form redrawn after refusal. When the answer says nothing was done,
+    the gateway's message, and the form is drawn with a new request_id. Otherwise the
+    outcome is unknown (a deadline passed, a service was unavailable): the form named by
+    the request's path and key is drawn again with the request_id it was sent with
+    (`form_id`), so that sending it again completes the change at most once."""
+    if refusal.nothing_done:
+        return refusal.message
+    request.state.kept_request_id = ((request.url.path, *(str(k) for k in key)), form_request_id(form))
+    return UNKNOWN_OUTCOME
+
+
+@pass_context
+def form_id(context, action: str = "", *key: object) -> str:
+    """A form's request_id as it is rendered (a template's `new_id(action, key...)`): the
+    one it was sent with when it is the form redrawn after an unknown outcome
+    (`refused_form`), else a new one."""
+    request = context.get("request")
+    kept = getattr(request.state, "kept_request_id", None) if request is not None else None
+    if kept is not None and kept[0] == (action, *(str(k) for k in key)):
+        return kept[1]
+    return request_id()
+
+
+# The days a form may name (as huiyuan.runtime.convert's): the gateway refuses a time
+# outside them, and a day's end (the next day's start) or its start in UTC (0001-01-01 in
+# Shanghai is 0000-12-31 there) would go past what a datetime or a Timestamp holds.
+FIRST_DAY, LAST_DAY = date(2, 1, 1), date(9998, 12, 31)
+DAY_OUT_OF_RANGE = "日期超出范围。"
+
+
+def in_chain_zone(request: Request, day: date, end: bool = False) -> Timestamp | None:
     """The start of a business day (or of the next one, for a period's end) in the
-    chain's time zone, as a protobuf Timestamp."""
+    chain's time zone, as a protobuf Timestamp; None for a day outside FIRST_DAY to
+    LAST_DAY (the form says DAY_OUT_OF_RANGE beside it)."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        return None
     zone = ZoneInfo(request.app.state.settings.chain_time_zone)
     moment = datetime.combine(day + timedelta(days=1) if end else day, time.min, zone)
     stamp = Timestamp()

@@ -9,9 +9,18 @@ from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
+from console.pages.common import (
+    form_id,
+    gateway,
+    may_configure_marketing,
+    posted,
+    refused_form,
+    signed_in,
+    token,
+)
 from console.pages.forms import (
     by_table,
+    day_note,
     fen,
     form_request_id,
     local_time,
@@ -62,7 +71,7 @@ async def _page(request: Request, values: dict, fields: dict, error: str, status
             "values": values or {"org_path": me.org_path, "valid_days": "365"},
             "fields": fields,
             "error": error,
-            "new_id": request_id,  # a request id per form rendered: the form sent twice is done once
+            "new_id": form_id,  # a request id per form rendered: the form sent twice is done once
         },
         status,
     )
@@ -88,7 +97,7 @@ async def create(request: Request) -> Response:
         if values[name]:
             stamp = local_time(request, values[name], end)
             if stamp is None:
-                fields[name] = "请选择日期。"
+                fields[name] = day_note(values[name])
             else:
                 (plan.end_time if end else plan.start_time).CopyFrom(stamp)
     if fields:
@@ -103,7 +112,9 @@ async def create(request: Request) -> Response:
             token(request),
         )
     except Refusal as refusal:
-        return await _page(request, values, shown_fields(refusal, "plan.", NAMES, TEXTS), refusal.message, 400)
+        return await _page(
+            request, values, shown_fields(refusal, "plan.", NAMES, TEXTS), refused_form(request, refusal, form), 400
+        )
     return RedirectResponse("/count-card-plans", status_code=303)
 
 
@@ -114,7 +125,7 @@ async def end(request: Request) -> Response:
     try:
         await gw.call(gw.count_cards.EndCountCardPlan, ask, token(request))
     except Refusal as refusal:
-        return await _page(request, {}, {}, refusal.message, 400)
+        return await _page(request, {}, {}, refused_form(request, refusal, form, ask.plan_id), 400)
     return RedirectResponse("/count-card-plans", status_code=303)
 
 

@@ -12,10 +12,20 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from console.app import page
-from console.client import Refusal
-from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
+from console.client import ISSUE_TIMEOUT_S, TIMEOUT_S, Refusal
+from console.pages.common import (
+    form_id,
+    gateway,
+    may_configure_marketing,
+    posted,
+    refused_form,
+    request_id,
+    signed_in,
+    token,
+)
 from console.pages.forms import (
     by_table,
+    day_note,
     fen,
     form_request_id,
     local_time,
@@ -85,7 +95,7 @@ async def _new_page(request: Request, values: dict, fields: dict, error: str, st
             "values": values or {"org_path": me.org_path, "kind": "fixed", "valid_days": "30"},
             "fields": fields,
             "error": error,
-            "new_id": request_id,  # a request id per form rendered: the form sent twice is done once
+            "new_id": form_id,  # a request id per form rendered: the form sent twice is done once
         },
         status,
     )
@@ -143,7 +153,7 @@ async def create(request: Request) -> Response:
         if values[name]:
             stamp = local_time(request, values[name], end)
             if stamp is None:
-                fields[name] = "请选择日期。"
+                fields[name] = day_note(values[name])
             else:
                 (template.valid_until_time if end else template.valid_from_time).CopyFrom(stamp)
     if fields:
@@ -157,7 +167,7 @@ async def create(request: Request) -> Response:
         )
     except Refusal as refusal:
         shown = shown_fields(refusal, "template.", NAMES, TEXTS)
-        return await _new_page(request, values, shown, refusal.message, 400)
+        return await _new_page(request, values, shown, refused_form(request, refusal, form), 400)
     return RedirectResponse(f"/coupons/{created.template.template_id}", status_code=303)
 
 
@@ -183,7 +193,7 @@ async def _detail(request: Request, template_id: str, extra: dict, status: int =
         "counted": None,  # the segment's count, before the issue
         "issued": None,  # the issue's answer
         "error": "",
-        "new_id": request_id,
+        "new_id": form_id,
         **extra,
     }
     return page(request, "coupon.html", context, status)
@@ -201,6 +211,7 @@ async def _segment_issue(request: Request, template_id: str, segment_id: str, ri
             request_id=rid, template_id=template_id, segment_id=segment_id, validate_only=count_only
         ),
         token(request),
+        deadline_s=TIMEOUT_S if count_only else ISSUE_TIMEOUT_S,  # a large segment is issued in pages
     )
 
 
@@ -225,7 +236,11 @@ async def issue(request: Request) -> Response:
     try:
         issued = await _segment_issue(request, template_id, segment_id, form_request_id(form), False)
     except Refusal as refusal:
-        return await _detail(request, template_id, {"chosen": segment_id, "error": refusal.message}, 400)
+        shown: dict = {"chosen": segment_id, "error": refused_form(request, refusal, form)}
+        if not refusal.nothing_done:  # the issue form again, with its request_id, to finish the issue
+            counted = whole(str(form.get("counted", "")))
+            shown["counted"] = counted if counted and counted > 0 else 1
+        return await _detail(request, template_id, shown, 400)
     return await _detail(request, template_id, {"chosen": segment_id, "issued": issued})
 
 

@@ -8,7 +8,7 @@ refusal comes back through the gateway to be shown on the form."""
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, time
 from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from console.client import FIELD_WORDS, Refusal
-from console.pages.common import request_id
+from console.pages.common import DAY_OUT_OF_RANGE, in_chain_zone, request_id
 
 # A sign is kept: "-5" is sent as -500 fen for the service to refuse in its own words.
 YUAN = re.compile(r"-?\d{1,10}(\.\d{1,2})?")
@@ -78,13 +78,16 @@ def local_time(request: Request, text: str, end: bool = False) -> Timestamp | No
         day = date.fromisoformat(text.strip())
     except ValueError:
         return None
-    zone = ZoneInfo(request.app.state.settings.chain_time_zone)
-    moment = datetime.combine(day, time.min, zone)
-    if end:
-        moment = datetime.combine(date.fromordinal(day.toordinal() + 1), time.min, zone)
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    return in_chain_zone(request, day, end)  # None outside FIRST_DAY to LAST_DAY
+
+
+def day_note(text: str) -> str:
+    """What a form says beside a date local_time took nothing of: out of range, or not a day."""
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return "请选择日期。"
+    return DAY_OUT_OF_RANGE
 
 
 def shown_day(request: Request, stamp: Timestamp, end: bool = False) -> str:

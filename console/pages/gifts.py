@@ -9,7 +9,15 @@ from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
+from console.pages.common import (
+    form_id,
+    gateway,
+    may_configure_marketing,
+    posted,
+    refused_form,
+    signed_in,
+    token,
+)
 from console.pages.forms import by_table, form_request_id, page_token, shown_fields, values_of, whole
 from console.pages.reports import nodes_under
 from huiyuan.points.v1 import points_pb2 as ppb
@@ -45,7 +53,7 @@ async def _page(request: Request, values: dict, fields: dict, error: str, status
             "values": values or {"org_path": me.org_path, "stock": "0", "per_member_limit": "0"},
             "fields": fields,
             "error": error,
-            "new_id": request_id,  # a request id per form rendered: the form sent twice is done once
+            "new_id": form_id,  # a request id per form rendered: the form sent twice is done once
         },
         status,
     )
@@ -78,7 +86,9 @@ async def create(request: Request) -> Response:
             gw.points.CreateGift, ppb.CreateGiftRequest(request_id=form_request_id(form), gift=gift), token(request)
         )
     except Refusal as refusal:
-        return await _page(request, values, shown_fields(refusal, "gift.", NAMES, TEXTS), refusal.message, 400)
+        return await _page(
+            request, values, shown_fields(refusal, "gift.", NAMES, TEXTS), refused_form(request, refusal, form), 400
+        )
     return RedirectResponse("/gifts", status_code=303)
 
 
@@ -98,7 +108,9 @@ async def adjust_stock(request: Request) -> Response:
         await gw.call(gw.points.AdjustGiftStock, ask, token(request))
     except Refusal as refusal:
         worded = shown_fields(refusal, "", NAMES, TEXTS | {"TEXT_REQUIRED": "请填写原因。"})
-        return await _page(request, {}, {}, " ".join([refusal.message, *worded.values()]), 400)
+        return await _page(
+            request, {}, {}, " ".join([refused_form(request, refusal, form, ask.gift_id), *worded.values()]), 400
+        )
     return RedirectResponse("/gifts", status_code=303)
 
 

@@ -13,10 +13,19 @@ from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
+from console.pages.common import (
+    form_id,
+    gateway,
+    may_configure_marketing,
+    posted,
+    refused_form,
+    signed_in,
+    token,
+)
 from console.pages.forms import (
     by_table,
     day_list,
+    day_note,
     fen,
     form_request_id,
     local_time,
@@ -85,7 +94,7 @@ async def _rules_page(request: Request, values: dict, fields: dict, error: str, 
             "values": values or {"org_path": me.org_path, "kind": "base", "priority": "", "rate": "1"},
             "fields": fields,
             "error": error,
-            "new_id": request_id,  # a request id per form rendered: the form sent twice is done once
+            "new_id": form_id,  # a request id per form rendered: the form sent twice is done once
         },
         status,
     )
@@ -136,7 +145,7 @@ async def create_rule(request: Request) -> Response:
         if values[name]:
             stamp = local_time(request, values[name], end)
             if stamp is None:
-                fields[name] = "请选择日期。"
+                fields[name] = day_note(values[name])
             else:
                 (rule.end_time if end else rule.start_time).CopyFrom(stamp)
     if fields:
@@ -148,7 +157,7 @@ async def create_rule(request: Request) -> Response:
         )
     except Refusal as refusal:
         shown = shown_fields(refusal, "rule.", RULE_NAMES, RULE_TEXTS)
-        return await _rules_page(request, values, shown, refusal.message, 400)
+        return await _rules_page(request, values, shown, refused_form(request, refusal, form), 400)
     return RedirectResponse("/points/rules", status_code=303)
 
 
@@ -159,7 +168,7 @@ async def end_rule(request: Request) -> Response:
     try:
         await gw.call(gw.points.EndRule, ask, token(request))
     except Refusal as refusal:
-        return await _rules_page(request, {}, {}, refusal.message, 400)
+        return await _rules_page(request, {}, {}, refused_form(request, refusal, form, ask.rule_id), 400)
     return RedirectResponse("/points/rules", status_code=303)
 
 
@@ -190,7 +199,7 @@ async def _offset_page(request: Request, values: dict, fields: dict, error: str,
             },
             "fields": fields,
             "error": error,
-            "new_id": request_id,
+            "new_id": form_id,
         },
         status,
     )
@@ -222,7 +231,7 @@ async def set_offset(request: Request) -> Response:
         )
     except Refusal as refusal:
         shown = shown_fields(refusal, "policy.", POLICY_NAMES, POLICY_TEXTS)
-        return await _offset_page(request, values, shown, refusal.message, 400)
+        return await _offset_page(request, values, shown, refused_form(request, refusal, form), 400)
     return RedirectResponse(f"/points/offset?node={quote(values['org_path'])}", status_code=303)
 
 

@@ -23,12 +23,13 @@ from console.app import page
 from console.client import Refusal
 from console.formats import yuan
 from console.pages.common import (
+    form_id,
     form_request_id,
     gateway,
     is_hq_admin,
     local_time,
     posted,
-    request_id,
+    refused_form,
     role_name,
     signed_in,
     token,
@@ -372,7 +373,7 @@ async def _profile(request: Request, member_id: str, error: str = "", status: in
             "tier_choices": names,
             "care_channels": {k: word(care_pb2.CareChannel, v) for k, v in CARE_CHANNELS.items()},
             "care_topics": {k: word(care_pb2.CareTopic, v) for k, v in CARE_TOPICS.items()},
-            "new_request_id": request_id,  # each form its own, chosen as it is rendered
+            "new_request_id": form_id,  # each form its own, chosen as it is rendered
         },
         status,
     )
@@ -410,7 +411,7 @@ async def card_action(request: Request) -> Response:
         )
     except Refusal as refusal:  # beside the card action form's fields (the replace form has its own)
         fields = {f"action_{name}": text for name, text in refusal.fields.items()}
-        return await _profile(request, member_id, refusal.message, 400, fields=fields)
+        return await _profile(request, member_id, refused_form(request, refusal, form), 400, fields=fields)
     return RedirectResponse(f"/members/{member_id}", status_code=303)
 
 
@@ -432,7 +433,7 @@ async def replace_card(request: Request) -> Response:
         fields = {_replace_field(name): text for name, text in refusal.fields.items()}
         if refusal.reason == "CARD_NUMBER_TAKEN":
             fields["new_card_number"] = refusal.message
-        return await _profile(request, member_id, refusal.message, 400, fields=fields)
+        return await _profile(request, member_id, refused_form(request, refusal, form), 400, fields=fields)
     return await _profile(request, member_id, replaced=answer.new_card)
 
 
@@ -459,7 +460,7 @@ async def record_care(request: Request) -> Response:
         )
     except Refusal as refusal:
         fields = {name.removeprefix("contact."): text for name, text in refusal.fields.items()}
-        return await _profile(request, member_id, refusal.message, 400, fields=fields)
+        return await _profile(request, member_id, refused_form(request, refusal, form), 400, fields=fields)
     return RedirectResponse(f"/members/{member_id}#care", status_code=303)
 
 
@@ -488,7 +489,9 @@ async def assign_tier(request: Request) -> Response:
     try:
         await gw.call(gw.tiers.AssignTier, ask, token(request))
     except Refusal as refusal:
-        return await _profile(request, member_id, refusal.message, 400, fields=dict(refusal.fields))
+        return await _profile(
+            request, member_id, refused_form(request, refusal, form), 400, fields=dict(refusal.fields)
+        )
     return RedirectResponse(f"/members/{member_id}#tiers", status_code=303)
 
 
@@ -521,7 +524,7 @@ async def _edit_page(request: Request, member, values: dict, fields: dict, error
             "fields": fields,
             "error": error,
             "genders": {"": "未填", "female": "女", "male": "男", "undisclosed": "保密"},
-            "new_request_id": request_id,
+            "new_request_id": form_id,
         },
         status,
     )
@@ -589,7 +592,7 @@ async def edit(request: Request) -> Response:
         shown = {name.removeprefix("member."): text for name, text in refusal.fields.items()}
         if refusal.reason == "PHONE_ALREADY_REGISTERED":
             shown["phone"] = refusal.message
-        return await _edit_page(request, member, values, shown, refusal.message, 400)
+        return await _edit_page(request, member, values, shown, refused_form(request, refusal, form), 400)
     return RedirectResponse(f"/members/{member_id}", status_code=303)
 
 

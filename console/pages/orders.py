@@ -16,12 +16,14 @@ from starlette.routing import Route
 from console.app import page
 from console.client import Refusal
 from console.pages.common import (
+    DAY_OUT_OF_RANGE,
+    form_id,
     form_request_id,
     gateway,
     in_chain_zone,
     local_time,
     posted,
-    request_id,
+    refused_form,
     role_name,
     signed_in,
     token,
@@ -107,10 +109,12 @@ async def list_orders(request: Request) -> Response:
         fields["start"] = "日期格式为 YYYY-MM-DD。"
     if asked["end"] and end is None:
         fields["end"] = "日期格式为 YYYY-MM-DD。"
-    if start:
-        ask.start_time.CopyFrom(in_chain_zone(request, start))
-    if end:
-        ask.end_time.CopyFrom(in_chain_zone(request, end, end=True))  # the end day included
+    for name, day in (("start", start), ("end", end)):
+        stamp = in_chain_zone(request, day, end=name == "end") if day else None  # the end day included
+        if day and stamp is None:
+            fields[name] = DAY_OUT_OF_RANGE
+        elif stamp is not None:
+            (ask.end_time if name == "end" else ask.start_time).CopyFrom(stamp)
     orders: list = []
     next_token, error, status = "", "", 200
     if fields:
@@ -164,6 +168,7 @@ async def _order_page(
     back = []
     if refunded is not None:
         back = [(chinese(pb.TenderKind.Name(t.kind), pb.TenderKind.Name(t.kind)), t) for t in refunded.tenders]
+    unknown = hasattr(request.state, "kept_request_id")  # a form sent whose outcome is unknown
     return page(
         request,
         "order.html",
@@ -176,12 +181,14 @@ async def _order_page(
             "error": error,
             "fields": fields or {},
             # 退货 is a store manager's, at the store (the gateway refuses anyone else)
-            "may_refund": found.state in REFUNDABLE and role_name(me) == "STORE_MANAGER",
+            # (and after an unknown outcome, the form again to send, though the order may be refunded now)
+            "may_refund": (found.state in REFUNDABLE or unknown) and role_name(me) == "STORE_MANAGER",
+            "outcome_unknown": unknown,  # the form as it was sent, its lines not disabled
             "refunded": refunded,
             "refunded_tenders": back,
             "quantities": quantities or {},  # a refused refund's form, as it was filled
             "refund_reason": reason,
-            "new_request_id": request_id,
+            "new_request_id": form_id,
         },
         status,
     )
@@ -201,7 +208,7 @@ async def settle(request: Request) -> Response:
     try:
         await gw.call(gw.gateway.SettleOrder, ask, token(request))
     except Refusal as refusal:
-        return await _order_page(request, order_id, refusal.message, 400, fields=refusal.fields)
+        return await _order_page(request, order_id, refused_form(request, refusal, form), 400, fields=refusal.fields)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
 
@@ -240,7 +247,13 @@ async def refund(request: Request) -> Response:
     except Refusal as refusal:
         shown = {_refund_field(name, ask): text for name, text in refusal.fields.items()}
         return await _order_page(
-            request, order_id, refusal.message, 400, fields=shown, quantities=quantities, reason=reason
+            request,
+            order_id,
+            refused_form(request, refusal, form),
+            400,
+            fields=shown,
+            quantities=quantities,
+            reason=reason,
         )
     return await _order_page(request, order_id, refunded=answer)
 

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, is_hq_admin, posted, request_id, signed_in, token
+from console.pages.common import form_id, gateway, is_hq_admin, posted, refused_form, signed_in, token
 from console.pages.forms import form_request_id
 from console.pages.reports import nodes_under
 from huiyuan.gateway.v1 import gateway_pb2 as pb
@@ -48,7 +48,7 @@ async def _people_page(request: Request, values: dict, fields: dict, error: str,
             "values": values,
             "fields": fields,
             "error": error,
-            "new_id": request_id,  # a request id per form rendered: the form sent twice is done once
+            "new_id": form_id,  # a request id per form rendered: the form sent twice is done once
         },
         status,
     )
@@ -79,7 +79,7 @@ async def create_person(request: Request) -> Response:
         shown = {name.removeprefix("person."): text for name, text in refusal.fields.items()}
         if "initial_password" in shown:
             shown["password"] = shown.pop("initial_password")
-        return await _people_page(request, values, shown, refusal.message, 400)
+        return await _people_page(request, values, shown, refused_form(request, refusal, form), 400)
     return RedirectResponse("/org/people", status_code=303)
 
 
@@ -90,7 +90,7 @@ async def disable_person(request: Request) -> Response:
     try:
         await gw.call(gw.gateway.DisablePerson, ask, token(request))
     except Refusal as refusal:
-        return await _people_page(request, {}, {}, refusal.message, 400)
+        return await _people_page(request, {}, {}, refused_form(request, refusal, form, ask.person_id), 400)
     return RedirectResponse("/org/people", status_code=303)
 
 
@@ -144,7 +144,7 @@ async def _keys_page(
             "roles": list(KEY_ROLES),
             "issued": issued,  # the new key, shown this once (the gateway keeps its hash only)
             "shown_before": shown_before,  # the same form sent again: the key was shown the first time
-            "new_id": request_id,
+            "new_id": form_id,
             "error": error,
             "fields": fields or {},
         },
@@ -168,7 +168,7 @@ async def issue_key(request: Request) -> Response:
     try:
         answer = await gw.call(gw.gateway.IssueApiKey, ask, token(request))
     except Refusal as refusal:
-        return await _keys_page(request, error=refusal.message, fields=refusal.fields, status=400)
+        return await _keys_page(request, error=refused_form(request, refusal, form), fields=refusal.fields, status=400)
     return await _keys_page(request, issued=answer.api_key, shown_before=answer.secret_shown_before)
 
 
@@ -179,7 +179,7 @@ async def revoke_key(request: Request) -> Response:
     try:
         await gw.call(gw.gateway.RevokeApiKey, ask, token(request))
     except Refusal as refusal:
-        return await _keys_page(request, error=refusal.message, status=400)
+        return await _keys_page(request, error=refused_form(request, refusal, form, ask.key_id), status=400)
     return RedirectResponse("/org/keys", status_code=303)
 
 

@@ -9,8 +9,25 @@ from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, may_configure_marketing, posted, request_id, signed_in, token
-from console.pages.forms import fen, form_request_id, local_time, page_token, shown_day, shown_fields, values_of
+from console.pages.common import (
+    form_id,
+    gateway,
+    may_configure_marketing,
+    posted,
+    refused_form,
+    signed_in,
+    token,
+)
+from console.pages.forms import (
+    day_note,
+    fen,
+    form_request_id,
+    local_time,
+    page_token,
+    shown_day,
+    shown_fields,
+    values_of,
+)
 from console.pages.reports import nodes_under
 from huiyuan.wallet.v1 import wallet_pb2 as wpb
 
@@ -53,7 +70,7 @@ async def _page(request: Request, values: dict, fields: dict, error: str, status
             "fields": fields,
             "error": error,
             "steps": range(STEPS),
-            "new_id": request_id,  # a request id per form rendered: the form sent twice is done once
+            "new_id": form_id,  # a request id per form rendered: the form sent twice is done once
         },
         status,
     )
@@ -83,7 +100,7 @@ async def create(request: Request) -> Response:
         if values[name]:
             stamp = local_time(request, values[name], end)
             if stamp is None:
-                fields[name] = "请选择日期。"
+                fields[name] = day_note(values[name])
             else:
                 (package.end_time if end else package.start_time).CopyFrom(stamp)
     if fields:
@@ -97,7 +114,7 @@ async def create(request: Request) -> Response:
         )
     except Refusal as refusal:
         shown = shown_fields(refusal, "package.", _form_field, TEXTS)
-        return await _page(request, values, shown, refusal.message, 400)
+        return await _page(request, values, shown, refused_form(request, refusal, form), 400)
     return RedirectResponse("/packages", status_code=303)
 
 
@@ -116,7 +133,7 @@ async def end(request: Request) -> Response:
     try:
         await gw.call(gw.wallet.EndTopUpPackage, ask, token(request))
     except Refusal as refusal:
-        return await _page(request, {}, {}, refusal.message, 400)
+        return await _page(request, {}, {}, refused_form(request, refusal, form, ask.package_id), 400)
     return RedirectResponse("/packages", status_code=303)
 
 

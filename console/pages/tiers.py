@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from console.app import page
 from console.client import Refusal
-from console.pages.common import gateway, is_hq_admin, posted, request_id, signed_in, token
+from console.pages.common import form_id, gateway, is_hq_admin, posted, refused_form, signed_in, token
 from console.pages.forms import (
     by_table,
     fen,
@@ -104,7 +104,7 @@ async def _page(request: Request, values: dict, fields: dict, error: str, status
             "values": values or {"price_rate": "100", "multiplier": "1"},
             "fields": fields,
             "error": error,
-            "new_id": request_id,  # a request id per form rendered: the form sent twice is done once
+            "new_id": form_id,  # a request id per form rendered: the form sent twice is done once
         },
         status,
     )
@@ -164,7 +164,9 @@ async def create(request: Request) -> Response:
             gw.tiers.CreateTier, tpb.CreateTierRequest(request_id=form_request_id(form), tier=tier), token(request)
         )
     except Refusal as refusal:
-        return await _page(request, values, shown_fields(refusal, "tier.", NAMES, TEXTS), refusal.message, 400)
+        return await _page(
+            request, values, shown_fields(refusal, "tier.", NAMES, TEXTS), refused_form(request, refusal, form), 400
+        )
     return RedirectResponse("/tiers", status_code=303)
 
 
@@ -185,7 +187,7 @@ async def update(request: Request) -> Response:
         await gw.call(gw.tiers.UpdateTier, ask, token(request))
     except Refusal as refusal:
         shown = shown_fields(refusal, "tier.", NAMES, TEXTS)
-        return await _page(request, values, shown, refusal.message, 400, editing)
+        return await _page(request, values, shown, refused_form(request, refusal, form), 400, editing)
     return RedirectResponse("/tiers", status_code=303)
 
 

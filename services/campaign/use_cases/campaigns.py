@@ -50,13 +50,14 @@ async def reschedule(
     now: datetime,
     active: ActiveSet,
 ) -> tuple[Campaign, Status]:
-    """Set when a campaign applies (not once it has ended: that is final); the active
+    """Set when a campaign applies (not once it has ended - set ENDED, or its end_time
+    passed - that is final: a campaign over is not reopened by a new end); the active
     set of this process sees it at once, the others' within their second."""
     found = await campaigns.get(tx, campaign_id, lock=True)
     if found is None:
         raise domain.not_found(campaign_id)
     campaign, status = found
-    if status == Status.ENDED:
+    if status == Status.ENDED or (campaign.end_time is not None and campaign.end_time <= now):
         raise domain.ended(campaign_id)
     campaign = replace(campaign, start_time=start, end_time=end)
     await campaigns.set_body(tx, campaign, now)

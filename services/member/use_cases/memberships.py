@@ -242,7 +242,9 @@ async def consume(
     first, then the tier's."""
     member = await require_member(tx, member_id, for_update=True)
     held = await entitlements(tx, member_id, member.tier_id, now)
-    if not held:
+    # no membership: neither a term in force nor a benefit of the tier (a term whose plan
+    # grants nothing is a membership all the same: the code is not among its benefits)
+    if not held and rules.term_in_force(await stored.terms_of(tx, member_id), now) is None:
         raise rules.no_membership()
     quotas = [Held(e, await _used(tx, member_id, e)) for e in held if e.benefit.code == code]
     quotas = [h for h in quotas if h.benefit.kind == rules.SERVICE_QUOTA]
