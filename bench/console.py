@@ -202,7 +202,8 @@ def main() -> None:
             }
             session = next(c.value for c in opener.cookie_jar if c.name == "hy_session")  # type: ignore[attr-defined]
             alone = reports_alone(session, region, max(rounds // 3, 10))
-            browser = in_chromium([("dashboard", "/"), ("region_month_report", report)], max(rounds // 3, 10))
+            # as many pages as the HTML: a p95 of 10 pages is their slowest
+            browser = in_chromium([("dashboard", "/"), ("region_month_report", report)], rounds)
         finally:
             console.terminate()
             console.wait(10)
@@ -221,7 +222,8 @@ def main() -> None:
     if browser:
         print("in Chromium, until the page's charts are drawn (static files cached):")
         for name, f in browser.items():
-            print(f"  {name:>20}: p50 {f['p50_ms']} ms, p95 {f['p95_ms']} ms ({f['pages']} pages)")
+            ok = "ok" if f["p95_ms"] <= 500 else "OVER the 500 ms target"
+            print(f"  {name:>20}: p50 {f['p50_ms']} ms, p95 {f['p95_ms']} ms ({f['pages']} pages) {ok}")
     print(
         json.dumps(
             {

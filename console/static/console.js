@@ -10,7 +10,11 @@
       var source = document.getElementById(box.getAttribute("data-chart"));
       if (!source || typeof echarts === "undefined") { return; }
       var chart = echarts.init(box);
-      chart.setOption(JSON.parse(source.textContent));
+      var option = JSON.parse(source.textContent);
+      // no animation: the figures are read, not watched, and the page is ready in one frame
+      // (an animated chart repaints its canvas every frame for a second)
+      option.animation = false;
+      chart.setOption(option);
       box.setAttribute("data-drawn", "1");
       drawn.push(chart);
     });
