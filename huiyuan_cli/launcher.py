@@ -49,9 +49,10 @@ def migrate_all(names=SERVICES) -> None:
         print(t("up_migrated", name=f"{name:<9}", database=settings.database_url.split("@")[-1]))
 
 
-def rebuild_reports(names) -> list[tuple[str, int, float]]:
+def rebuild_reports(names, database_url: str = "") -> list[tuple[str, int, float]]:
     """Every rollup of each named service recomputed from its raw records (docs/reports.md),
-    on its database as the service's settings name it; the services may keep running.
+    on its database as the service's settings name it (or database_url, every service's
+    schema in it: bench/reports.py); the services may keep running.
     The services rebuild side by side: each one's work is mostly its database's, and
     each has a database of its own. (service, contributions counted, seconds) each."""
     import asyncio
@@ -63,9 +64,9 @@ def rebuild_reports(names) -> list[tuple[str, int, float]]:
         return importlib.import_module(module).rebuild
 
     async def run(name: str) -> tuple[str, int, float]:
-        settings = Settings.from_env(name)
-        migrate.upgrade(spec_of(name).migrations_dir, settings.database_url, name)
-        engine = engines.make_async_engine(settings.database_url, name)
+        url = database_url or Settings.from_env(name).database_url
+        migrate.upgrade(spec_of(name).migrations_dir, url, name)
+        engine = engines.make_async_engine(url, name)
         database = Database(engine, name, 2)
         await database.open()
         started = time.monotonic()
