@@ -111,7 +111,8 @@ def seed(url: str) -> None:
         db.execute("SET search_path = wallet")
         with db.cursor().copy("COPY member_accounts FROM STDIN") as copy:
             for i in range(MEMBERS):
-                copy.write_row((member_of(i), 10**9, 0, 0, 0, T0, 1))  # last_sequence: the one entry below
+                # last_sequence: the one entry below; homed at STORE (change 1 of the member service)
+                copy.write_row((member_of(i), 10**9, 0, 0, 0, T0, 1, STORE, 1))
         with db.cursor().copy(
             "COPY lots (lot_id,member_id,loaded_store_path,principal_left_fen,bonus_left_fen) FROM STDIN"
         ) as copy:
@@ -136,6 +137,7 @@ def seed(url: str) -> None:
                         "seed",
                         T0,
                         1,
+                        STORE,
                     )
                 )
         db.execute("SET search_path = points")

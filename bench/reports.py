@@ -294,7 +294,8 @@ def _seed_ledgers(url, orders, members, home, kinds, first_day, days, rng) -> No
         with (
             db.cursor().copy(
                 "COPY entries (entry_id,operation_id,member_id,kind,principal_delta_fen,bonus_delta_fen,balance_after_fen,"
-                "counter_account,loaded_store_path,store_path,operator_id,policy,memo,post_time,sequence) FROM STDIN"
+                "counter_account,loaded_store_path,store_path,operator_id,policy,memo,post_time,sequence,home_store_path) "
+                "FROM STDIN"
             ) as entries,
             db2.cursor().copy(
                 "COPY top_ups (top_up_id,member_id,principal_fen,bonus_fen,tender,tender_reference,store_path,packages,"
@@ -339,6 +340,7 @@ def _seed_ledgers(url, orders, members, home, kinds, first_day, days, rng) -> No
                             "",
                             at,
                             n + k,
+                            store,  # the member's home, where they load and spend
                         )
                     )
             for n in range(orders):
@@ -363,6 +365,7 @@ def _seed_ledgers(url, orders, members, home, kinds, first_day, days, rng) -> No
                             "",
                             at,
                             n,
+                            store,
                         )
                     )
         db.execute("SET search_path = points")

@@ -10,7 +10,7 @@ from gateway.servicers.benefit_jobs import BenefitJobServicer
 from gateway.servicers.gateway import GatewayServicer
 from gateway.servicers.passthrough import PassThrough
 from gateway.storage import tables
-from gateway.use_cases import benefit_grants
+from gateway.use_cases import benefit_grants, home_changes
 from gateway.use_cases.recovery import recovery
 from gateway.use_cases.relay import Services
 from huiyuan.database import Idempotency
@@ -49,8 +49,14 @@ SPEC = ServiceSpec(
     ],
     migrations_dir=Path(__file__).parent / "migrations",
     register=register,
-    # finishes sagas a crash or an outage left PENDING; folds the sales into the reports' rollups
-    background=[recovery(services_of), folder(tables.ROLLUPS), benefit_grants.daily(services_of)],
+    # finishes sagas a crash or an outage left PENDING; folds the sales into the reports' rollups;
+    # issues the benefits due; tells the wallet where members are homed
+    background=[
+        recovery(services_of),
+        folder(tables.ROLLUPS),
+        benefit_grants.daily(services_of),
+        home_changes.every_few_seconds(services_of),  # members' homes to the wallet (stored value by home)
+    ],
     # Its port faces terminals and back offices, whose API keys it checks (servicers/auth.py);
     # it signs its own calls to the services.
     secrets=(IDENTITY_KEY,),

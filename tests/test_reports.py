@@ -451,6 +451,39 @@ def test_the_liability_of_a_store_reconciles_opening_movements_and_closing(north
     assert by_child[store][2] == loaded - 30_00
 
 
+def test_stored_value_by_home_follows_a_member_who_moves_home_to_another_store(north, member_service):
+    n = north
+    home, home_till = _store(n, member_service, "bj-home")
+    loaded, loaded_till = _store(n, member_service, "bj-load")
+    new_home, _ = _store(n, member_service, "bj-new")
+    m = register(n, home_till)  # homed where they registered
+    card = n["stub"].TopUp(
+        pb.TopUpRequest(request_id=rid(), member_id=m.member_id, amount_fen=80_00, tender=pb.TENDER_KIND_CASH),
+        metadata=as_(loaded_till),
+    )
+    balance = card.stored_value_available_fen
+
+    def by_home(answer):
+        return {r.org_path: value(r.cells[3]) for r in table(answer, "stored_value_by_home").rows if r.org_path}
+
+    answer = fresh(n, n["hq"], pb.REPORT_KIND_LIABILITY, REGION, lambda a: by_home(a).get(home) == balance)
+    assert by_home(answer).get(home) == balance
+    Stubs(member_service.channel).member.UpdateMember(
+        member_pb2.UpdateMemberRequest(
+            request_id=rid(),
+            member=member_pb2.Member(member_id=m.member_id, home_store_path=new_home),
+            update_mask={"paths": ["home_store_path"]},
+        )
+    )
+    answer = fresh(n, n["hq"], pb.REPORT_KIND_LIABILITY, REGION, lambda a: by_home(a).get(new_home) == balance)
+    assert by_home(answer).get(new_home) == balance and by_home(answer).get(home, 0) == 0
+    by_loading = {r.org_path: value(r.cells[3]) for r in table(answer, "stored_value_by_child").rows}
+    assert by_loading[loaded] == balance  # by the store that loaded it: where it was
+    # at the chain, by home or by loading store, the same stored value
+    chain = report(n, n["hq"], pb.REPORT_KIND_LIABILITY, "hq")
+    assert rows_of(chain, "stored_value_by_home")["合计"][2] == rows_of(chain, "stored_value")["期末余额"][2]
+
+
 def test_members_and_behaviour_of_a_store(north, member_service):
     n = north
     store, till = _store(n, member_service, "bj-mem")

@@ -351,6 +351,54 @@ def test_an_import_is_counted_as_registrations_of_its_channel(stubs, clock, memb
     assert by_key(query(stubs, "tiers", EAST, day, day, by_key=True)) == {"": 3}
 
 
+def pending_home_changes(stubs, page_size=2) -> list:
+    """Every change the wallet has not been told yet, page by page."""
+    found, token = [], ""
+    while True:
+        page = stubs.member.ListPendingHomeChanges(
+            member_pb2.ListPendingHomeChangesRequest(page_size=page_size, page_token=token)
+        )
+        found += page.changes
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+def test_homes_set_at_registration_import_and_move_wait_for_the_wallet_until_completed(stubs, clock, member_service):
+    from huiyuan.common.v1 import file_pb2
+
+    when = utc(2026, 5, 2, 4)
+    member = register(stubs, clock, when, f"{EAST}/pos-1", home_store_path=EAST)
+    move_home(stubs, clock, when + timedelta(hours=1), member.member_id, SOUTH)
+    move_home(stubs, clock, when + timedelta(hours=2), member.member_id, SOUTH)  # not a move: nothing queued
+    phones = [new_phone(), new_phone()]
+    stubs.member.ImportMembers(
+        member_pb2.ImportMembersRequest(
+            request_id=rid(),
+            content=("姓名,手机,门店\n" + "".join(f"导入,{p},{SOUTH}\n" for p in phones)).encode(),
+            format=file_pb2.FILE_FORMAT_CSV,
+            actor=actor_pb2.Actor(operator_id="hq-op", org_path="hq"),
+        )
+    )
+    imported = {
+        m.member_id for m in stubs.member.FindMembers(member_pb2.FindMembersRequest(phones=phones)).members.values()
+    }
+    ours = [c for c in pending_home_changes(stubs) if c.member_id in {member.member_id, *imported}]
+    mine = [(c.home_store_path, c.change_time.ToDatetime(UTC)) for c in ours if c.member_id == member.member_id]
+    assert mine == [(EAST, when), (SOUTH, when + timedelta(hours=1))]  # oldest first
+    assert sorted((c.member_id, c.home_store_path) for c in ours if c.member_id in imported) == sorted(
+        (m, SOUTH) for m in imported
+    )
+    ids = [c.change_id for c in ours]
+    assert ids == sorted(ids)
+    done = stubs.member.CompleteHomeChanges(member_pb2.CompleteHomeChangesRequest(change_ids=ids))
+    assert done.completed == len(ids) == 4
+    assert stubs.member.CompleteHomeChanges(member_pb2.CompleteHomeChangesRequest(change_ids=ids)).completed == 0
+    assert not {c.change_id for c in pending_home_changes(stubs, 500)} & set(ids)
+    code, reason, _ = refusal(stubs.member.CompleteHomeChanges, member_pb2.CompleteHomeChangesRequest())
+    assert reason == "CHANGE_IDS_COUNT"
+
+
 def test_two_first_visits_at_once_count_one_first_visit(stubs, clock, member_service, raw):
     """The visit path locks the member's row before it reads their first visit, so of
     two tills sending a new member's first visits at once, the second waits and sees

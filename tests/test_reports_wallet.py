@@ -4,6 +4,8 @@ RollupService.QueryRollups, checked against hand-computed figures and against su
 the raw tables, and rebuilt from the raw records to the same counters; on SQLite and
 PostgreSQL."""
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
@@ -153,6 +155,18 @@ def undo(cards, use_id):
     cards.UndoCountCardUse(cpb.UndoCountCardUseRequest(request_id=rid(), use_id=use_id, reason="x", actor=HQ))
 
 
+CHANGE_IDS = itertools.count(1)  # as the member service's: increasing, never reused
+
+
+def move_home(wallet, member, home, change_id=None):
+    """The member service's change of the member's home, as the gateway relays it."""
+    return wallet.ApplyMemberHomes(
+        pb.ApplyMemberHomesRequest(
+            homes=[pb.MemberHome(change_id=change_id or next(CHANGE_IDS), member_id=member, home_store_path=home)]
+        )
+    )
+
+
 def refund_card(cards, card_id):
     return cards.RefundCountCard(
         cpb.RefundCountCardRequest(request_id=rid(), card_id=card_id, reason="x", actor=HQ)
@@ -185,8 +199,19 @@ def raw(url):
         cards_rows = db.execute(select(count_cards)).all()
         card_entries = db.execute(select(count_card_entries.c.kind, count_card_entries.c.value_delta_fen)).all()
         top_up_rows = db.execute(select(top_ups)).all()
+        a = member_accounts.c
+        by_home = {
+            r.home_store_path: (int(r.principal), int(r.bonus))
+            for r in db.execute(
+                select(
+                    a.home_store_path,
+                    func.sum(a.principal_fen).label("principal"),
+                    func.sum(a.bonus_fen).label("bonus"),
+                ).group_by(a.home_store_path)
+            )
+        }
     engine.dispose()
-    return balances, by_store, entry_rows, cards_rows, card_entries, top_up_rows
+    return balances, by_store, entry_rows, cards_rows, card_entries, top_up_rows, by_home
 
 
 def in_days(moment, first, last) -> bool:
@@ -198,9 +223,20 @@ def assert_rollups_agree_with_the_tables(service, first, last):
     first..last, the ledger's entries of those days and the top-ups; at every store, the
     value left in the lots it loaded."""
     fold(service, ROLLUPS)
-    balances, by_store, entry_rows, cards_rows, card_entries, top_up_rows = raw(service.settings.database_url)
+    balances, by_store, entry_rows, cards_rows, card_entries, top_up_rows, by_home = raw(service.settings.database_url)
     held = query(service, "stored_value", "hq", FAR)
     assert (total(held, "principal_fen"), total(held, "bonus_fen")) == (int(balances[0] or 0), int(balances[1] or 0))
+    # by home: every node above a home holds the balances of the members homed under it
+    # (a member whose home the wallet does not know: at hq only)
+    at_home = query(service, "stored_value_by_home", "hq", FAR)
+    assert (total(at_home, "principal_fen"), total(at_home, "bonus_fen")) == (
+        int(balances[0] or 0),
+        int(balances[1] or 0),
+    )
+    for node in {n for home in by_home if home for n in (home, home.rpartition("/")[0])}:
+        expected = [sum(v[i] for h, v in by_home.items() if h == node or h.startswith(node + "/")) for i in (0, 1)]
+        rows = query(service, "stored_value_by_home", node, FAR)
+        assert [total(rows, "principal_fen"), total(rows, "bonus_fen")] == expected, node
     for store, left in by_store.items():
         if store.count("/") == 2:  # a store (value added by hand is loaded at hq)
             rows = query(service, "stored_value", store, FAR)
@@ -302,6 +338,88 @@ def test_stored_value_by_loading_store_and_kind_as_of_each_day(wallet, wallet_se
     assert_rebuild_equals_incremental(wallet_service, "wallet", ROLLUPS, rebuild)
 
 
+def test_stored_value_follows_the_member_s_home_as_the_wallet_learns_it(wallet, wallet_service, clock):
+    r, r2 = region(), region()
+    a, b, h1, h2 = f"{r}/a-001", f"{r}/b-001", f"{r}/h-001", f"{r2}/h-002"
+    member, later = new_id("m"), new_id("m")
+    nxt = D + timedelta(days=1)
+
+    def at_home(node, day=D):
+        rows = query(wallet_service, "stored_value_by_home", node, day)
+        return total(rows, "principal_fen") + total(rows, "bonus_fen")
+
+    clock.at(NOON)
+    top_up(wallet, member, 100_00, a)  # its home not known yet: at the chain only
+    fold(wallet_service, ROLLUPS)
+    assert at_home(r) == 0 and at_home(h1) == 0
+    first, second, third = next(CHANGE_IDS), next(CHANGE_IDS), next(CHANGE_IDS)
+    moved = move_home(wallet, member, h1, first)
+    assert (moved.applied, moved.balances_moved) == (1, 1)
+    spend(wallet, member, 30_00, b)  # counts at the home known when posted
+    fold(wallet_service, ROLLUPS)
+    assert at_home(h1) == at_home(r) == 70_00
+    clock.at(AFTER_MIDNIGHT)
+    assert move_home(wallet, member, h2, third).balances_moved == 1  # to another region, on the 11th
+    # the same change again, and an older one relayed late: nothing moves
+    assert (move_home(wallet, member, h2, third).applied, move_home(wallet, member, h1, second).applied) == (0, 0)
+    # a member homed before their first top-up counts at home from the first fen
+    assert move_home(wallet, later, h2).balances_moved == 0
+    top_up(wallet, later, 10_00, a)
+    fold(wallet_service, ROLLUPS)
+    assert (at_home(h1, D), at_home(h1, nxt), at_home(r, nxt)) == (70_00, 0, 0)
+    assert (at_home(h2, D), at_home(h2, nxt), at_home(r2, nxt)) == (0, 80_00, 80_00)
+    assert by_key(query(wallet_service, "stored_value_by_home", h2, nxt, nxt, by_key=True)) == {
+        "HOME_MOVE": {"principal_fen": 70_00},
+        "TOP_UP": {"principal_fen": 10_00},
+    }
+    # by the store that loaded it, nothing changed
+    assert total(query(wallet_service, "stored_value", a, nxt), "principal_fen") == 80_00
+    assert_books_balance(wallet_service.settings.database_url)
+    assert_rollups_agree_with_the_tables(wallet_service, D, nxt)
+    assert_rebuild_equals_incremental(wallet_service, "wallet", ROLLUPS, rebuild)
+
+
+def test_one_home_change_applied_twice_at_once_moves_the_balance_once(wallet, wallet_service, clock):
+    member, home = new_id("m"), f"{region()}/h-001"
+    top_up(wallet, member, 40_00, "hq/east/sh-001")
+    change = next(CHANGE_IDS)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: move_home(wallet, member, home, change), range(2)))
+    assert sorted((x.applied, x.balances_moved) for x in answers) == [(0, 0), (1, 1)]
+    fold(wallet_service, ROLLUPS)
+    assert total(query(wallet_service, "stored_value_by_home", home, FAR), "principal_fen") == 40_00
+
+
+@pytest.mark.parametrize(
+    "home, field, reason",
+    [
+        (
+            pb.MemberHome(change_id=0, member_id=new_id("m"), home_store_path="hq/e/s"),
+            "homes[0].change_id",
+            "CHANGE_ID_INVALID",
+        ),
+        (
+            pb.MemberHome(change_id=1, member_id="x", home_store_path="hq/e/s"),
+            "homes[0].member_id",
+            "MEMBER_ID_INVALID",
+        ),
+        (
+            pb.MemberHome(change_id=1, member_id=new_id("m"), home_store_path="hq//s"),
+            "homes[0].home_store_path",
+            "ORG_PATH_INVALID",
+        ),
+        (None, "homes", "HOMES_COUNT"),
+    ],
+)
+def test_a_bad_home_is_refused_on_its_field_and_nothing_is_applied(wallet, home, field, reason):
+    member = new_id("m")
+    good = pb.MemberHome(change_id=next(CHANGE_IDS), member_id=member, home_store_path="hq/east/h-009")
+    homes = [] if home is None else [home, good]
+    code, got, violations = refusal(wallet.ApplyMemberHomes, pb.ApplyMemberHomesRequest(homes=homes))
+    assert (code, got) == (grpc.StatusCode.INVALID_ARGUMENT, reason) and violations.get(field) == reason
+    assert move_home(wallet, member, "hq/east/h-009", good.change_id).applied == 1  # the good one was not applied
+
+
 def test_count_cards_sold_used_refunded_and_unearned_by_selling_store_and_plan(cards, wallet_service, clock):
     r = region()
     a, b = f"{r}/a-001", f"{r}/b-001"
@@ -354,9 +472,10 @@ MOMENTS = [
     datetime(2027, 4, 2, 16, 0, 0, tzinfo=UTC),
 ]
 STORES = ["hq/east/p-001", "hq/west/p-002"]
+HOMES = ["hq/east/h-001", "hq/east/h-002", "hq/west/h-003"]
 OPERATION = st.tuples(
     st.sampled_from(
-        ["top_up", "spend", "refund_spend", "refund_top_up", "adjust", "sell", "use", "undo", "refund_card"]
+        ["top_up", "spend", "refund_spend", "refund_top_up", "adjust", "sell", "use", "undo", "refund_card", "home"]
     ),
     st.integers(0, len(MOMENTS) - 1),
     st.integers(1, 300_00),
@@ -397,6 +516,8 @@ def test_random_histories_around_midnight_agree_with_the_tables_and_the_rebuild(
                 undo(cards, uses.pop())
             elif name == "refund_card" and card_ids:
                 refund_card(cards, card_ids.pop(0))
+            elif name == "home":  # to a store of either region, or back where it was
+                move_home(wallet, member, HOMES[(amount + which) % len(HOMES)])
         except grpc.RpcError as refused:  # not enough left, a card used up or refunded: nothing moved
             assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION, refused
     assert_books_balance(wallet_service.settings.database_url)
@@ -412,11 +533,17 @@ def test_each_fact_counts_on_its_business_day_in_chain_time():
     from services.wallet.domain import reports
     from services.wallet.domain.top_ups import Tender, TopUp
 
-    (entry,) = reports.entry_contributions("CONSUMPTION", -3, -1, "hq/e/s", BEFORE_MIDNIGHT)
+    entry, at_home = reports.entry_contributions("CONSUMPTION", -3, -1, "hq/e/s", BEFORE_MIDNIGHT, "hq/w/h")
     assert (entry.rollup, entry.path, entry.day, entry.key) == ("stored_value", "hq/e/s", D, "CONSUMPTION")
     assert dict(entry.measures) == {"principal_fen": -3, "bonus_fen": -1}
-    (entry,) = reports.entry_contributions("CONSUMPTION", -3, -1, "hq/e/s", AFTER_MIDNIGHT)
-    assert entry.day == D + timedelta(days=1)
+    assert (at_home.rollup, at_home.path, at_home.day, at_home.key) == (
+        "stored_value_by_home",
+        "hq/w/h",
+        D,
+        "CONSUMPTION",
+    )
+    entry, at_home = reports.entry_contributions("CONSUMPTION", -3, -1, "hq/e/s", AFTER_MIDNIGHT, "")
+    assert entry.day == D + timedelta(days=1) and at_home.path == "hq"  # home not known: the chain only
     loaded = TopUp("t", "m", 100, 20, Tender.CASH, "", "hq/e/s", create_time=BEFORE_MIDNIGHT, cashier_id="c9")
     (made,) = reports.top_up_contributions(loaded)
     assert (made.path, made.day, made.key) == ("hq/e/s", D, "c9")

@@ -528,6 +528,8 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
         Ask("wallet", q("count_cards", r)),
         Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, NEVER_EXPIRES)),
         Ask("campaign", RollupQuery("coupons_outstanding", r.node, now, now + timedelta(days=29))),
+        Ask("wallet", as_of("stored_value_by_home", r.node, closing)),
+        Ask("wallet", as_of("stored_value_by_home", r.node, closing, by_child=True)),
     ]
     a, policy, unearned_opening, unearned_closing = await asyncio.gather(
         fetch(services, database, asks),
@@ -570,6 +572,7 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
         p, b = s.get("principal_fen", 0), s.get("bonus_fen", 0)
         by_store.add([t.text(child_name(names, path)), t.money(p), t.money(b), t.money(p + b)], path)
     tables.append(by_store)
+    tables.append(_stored_value_by_home(r.node, names, sums(a[13]), by(a[14], "path")))
     per_yuan = policy.points_per_yuan or 100
     points = Table(
         "points",
@@ -618,6 +621,35 @@ async def liability(services, database: Database, r: Report, names: Mapping[str,
     coupons.add([t.text("30天内过期"), t.count(soon.get("coupons", 0)), t.money(soon.get("face_fen", 0))])
     tables.append(coupons)
     return tables
+
+
+def _stored_value_by_home(
+    node: str, names: Mapping[str, str], total: Mapping[str, int], children: Mapping[str, Mapping[str, int]]
+) -> Table:
+    """The node's members' stored value at the period's end by their home (its children
+    where they are homed), as the wallet knows the homes: a home changed a few seconds
+    ago may not be applied yet, and a member whose home it has not learnt yet counts at
+    the chain only (the row 归属待定)."""
+    table = Table(
+        "stored_value_by_home",
+        "储值余额（按会员归属门店/区域）",
+        [("name", "名称"), ("principal_fen", "本金"), ("bonus_fen", "赠送"), ("total_fen", "合计")],
+        note="期末日日终；按会员归属门店计，会员更换归属门店时余额随之转移。",
+    )
+
+    def row(label: str, s: Mapping[str, int], path: str = "") -> None:
+        p, b = s.get("principal_fen", 0), s.get("bonus_fen", 0)
+        table.add([t.text(label), t.money(p), t.money(b), t.money(p + b)], path)
+
+    for path, s in sorted(children.items()):
+        row(child_name(names, path), s, path)
+    unplaced = {
+        m: total.get(m, 0) - sum(s.get(m, 0) for s in children.values()) for m in ("principal_fen", "bonus_fen")
+    }
+    if any(unplaced.values()):  # at the chain: members whose home the wallet has not learnt yet
+        row("归属待定", unplaced)
+    row("合计", total)
+    return table
 
 
 async def _unearned(services, node: str, day) -> membership_pb2.GetUnearnedRevenueResponse:

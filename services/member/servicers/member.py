@@ -7,7 +7,7 @@ from huiyuan.database import Idempotency
 from huiyuan.member.v1 import member_pb2, member_pb2_grpc
 from huiyuan.runtime import clock, files, pagination
 from huiyuan.runtime.clock import utcnow
-from huiyuan.runtime.convert import calendar_date
+from huiyuan.runtime.convert import calendar_date, timestamp
 from huiyuan.runtime.errors import Violations
 from huiyuan.runtime.requests import check_actor, check_mask, check_org_path, check_request_id
 from huiyuan.runtime.server import ServiceContext
@@ -31,7 +31,7 @@ from services.member.domain.reports import MAX_CASHIER_ID
 from services.member.domain.tiers import MAX_SPEND_FEN
 from services.member.domain.visits import check_visit_time
 from services.member.servicers import convert
-from services.member.use_cases import imports, members, reports, visits
+from services.member.use_cases import homes, imports, members, reports, visits
 
 MAX_FIND_KEYS = 1_000  # FindMembers: a file's rows are asked for in pages of this many
 
@@ -370,6 +370,41 @@ class MemberServicer(member_pb2_grpc.MemberServiceServicer):
         async with self.database.reading() as tx:
             summary = await reports.summarize(tx, request.org_path, as_of)
         return _summary(summary)
+
+    async def ListPendingHomeChanges(self, request, context):
+        v = Violations()
+        size = pagination.page_size(request.page_size, 500, 5000, v)
+        fingerprint = pagination.fingerprint()
+        after = pagination.decode(request.page_token, fingerprint, v, shape=(int,))
+        v.raise_if_any()
+        async with self.database.reading() as tx:
+            rows = await homes.pending(tx, after[0] if after else None, size + 1)
+        page, token = pagination.next_page(rows, size, lambda r: [r.change_id], fingerprint)
+        return member_pb2.ListPendingHomeChangesResponse(
+            changes=[
+                member_pb2.HomeChange(
+                    change_id=r.change_id,
+                    member_id=r.member_id,
+                    home_store_path=r.home_store_path,
+                    change_time=timestamp(r.change_time),
+                )
+                for r in page
+            ],
+            next_page_token=token,
+        )
+
+    async def CompleteHomeChanges(self, request, context):
+        v = Violations()
+        v.check(
+            0 < len(request.change_ids) <= homes.MAX_COMPLETED,
+            "change_ids",
+            "CHANGE_IDS_COUNT",
+            f"1 to {homes.MAX_COMPLETED} change ids.",
+        )
+        v.raise_if_any()
+        async with self.database.transaction() as tx:
+            completed = await homes.complete(tx, list(request.change_ids))
+        return member_pb2.CompleteHomeChangesResponse(completed=completed)
 
 
 def _summary(s) -> member_pb2.SummarizeMembersResponse:

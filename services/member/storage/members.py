@@ -21,6 +21,7 @@ from services.member.domain.members import (
 )
 from services.member.domain.tiers import Tier
 from services.member.storage.cards import to_card
+from services.member.storage.homes import home_set
 from services.member.storage.rollups import record
 from services.member.storage.tables import (
     cards,
@@ -116,6 +117,7 @@ async def insert_member(tx: Transaction, member: Member) -> None:
         raise
     await index_tags(tx, {member.member_id: member.tags})
     await record(tx, reports.registered(registration(values)))
+    await home_set(tx, [(member.member_id, member.home_store_path, member.create_time)])
 
 
 async def update_member(tx: Transaction, member_id: str, changes: dict) -> None:
@@ -150,6 +152,7 @@ async def _move_home(tx: Transaction, member_id: str, to_path: str, when) -> Non
         )
     )
     await record(tx, reports.home_moved(move))
+    await home_set(tx, [(member_id, to_path, move.move_time)])
 
 
 async def insert_new_members(tx: Transaction, rows: list[dict]) -> set[str]:
@@ -158,6 +161,9 @@ async def insert_new_members(tx: Transaction, rows: list[dict]) -> set[str]:
     inserted = set(await insert_new(tx, members, rows, conflict="phone"))
     await index_tags(tx, {row["member_id"]: row["tags"] for row in rows if row["member_id"] in inserted})
     await record(tx, [c for row in rows if row["member_id"] in inserted for c in reports.registered(registration(row))])
+    await home_set(
+        tx, [(r["member_id"], r["home_store_path"], r["create_time"]) for r in rows if r["member_id"] in inserted]
+    )
     return inserted
 
 

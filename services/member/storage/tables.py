@@ -164,6 +164,17 @@ home_store_moves = Table(
     Column("move_time", UtcDateTime, nullable=False),
 )
 
+home_changes = Table(  # the wallet's pending news of homes: relayed by the gateway, then deleted
+    "home_changes",
+    metadata,
+    # never reused (SQLite's AUTOINCREMENT): the wallet keeps the last id it applied per member
+    Column("change_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("member_id", String(40), nullable=False),
+    Column("home_store_path", String(140), nullable=False),
+    Column("change_time", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
 visits = Table(  # one row per order: what makes RecordVisit idempotent by order_id
     "visits",
     metadata,

@@ -59,6 +59,11 @@ class MemberAccounts:
     # under the lock on these totals, so the sequence is the order entries were posted
     # in: a statement follows it, not their time stamps (several are taken in one batch).
     last_sequence: int = 0
+    # Where the member is homed, as the member service last told the wallet ("": not yet)
+    # and the id of that change (domain/homes.py): each entry counts at this home in the
+    # report of stored value by home.
+    home_store_path: str = ""
+    home_change_id: int = 0
 
     @property
     def held(self) -> int:

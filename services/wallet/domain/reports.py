@@ -10,6 +10,7 @@ from huiyuan.runtime.business_time import local
 from huiyuan.runtime.requests import is_under
 from huiyuan.runtime.rollups import Contribution
 from services.wallet.domain.count_cards import EntryKind as CardEntry
+from services.wallet.domain.homes import HomeMove, counted_at
 from services.wallet.domain.postings import EntryKind
 from services.wallet.domain.top_ups import Tender, TopUp
 
@@ -113,6 +114,8 @@ def takings(top_ups: Iterable[tuple[str, str, int]], count_cards: Iterable[tuple
 # (storage/rollups.py) recomputes them from the raw rows with these same functions.
 
 STORED_VALUE = "stored_value"  # running, to stores: posted balances by the store that loaded them
+STORED_VALUE_BY_HOME = "stored_value_by_home"  # running, to stores: posted balances by the members' home
+HOME_MOVE = "HOME_MOVE"  # stored_value_by_home's key of a balance moved with its member's home
 COUNT_CARDS = "count_cards"  # running, to stores: count card value by the store that sold it
 TOP_UPS = "top_ups"  # to tills: top-ups and their refunds by the cashier who took them
 
@@ -126,21 +129,36 @@ def business_day(moment: datetime) -> date:
 
 
 def entry_contributions(
-    kind: str, principal: int, bonus: int, loaded_store_path: str, post_time: datetime
+    kind: str, principal: int, bonus: int, loaded_store_path: str, post_time: datetime, home: str
 ) -> list[Contribution]:
     """A ledger entry: the member's posted principal and bonus move by its deltas, at
     the store that loaded the lot it touched (a spend across lots posts an entry per lot),
-    keyed by the entry's kind."""
+    and at the member's home as the wallet knew it (domain/homes.py), keyed by the
+    entry's kind."""
     if not principal and not bonus:
         return []
+    day, moved = business_day(post_time), {"principal_fen": principal, "bonus_fen": bonus}
+    return [
+        Contribution(STORED_VALUE, loaded_store_path, day, kind, moved),
+        Contribution(STORED_VALUE_BY_HOME, counted_at(home, loaded_store_path), day, kind, moved),
+    ]
+
+
+def home_move_contributions(move: HomeMove) -> list[Contribution]:
+    """A member's posted balance out of the old home and into the new one, on the day
+    the wallet applied the change."""
+    if not move.moves_money:
+        return []
+    day = business_day(move.move_time)
     return [
         Contribution(
-            STORED_VALUE,
-            loaded_store_path,
-            business_day(post_time),
-            kind,
-            {"principal_fen": principal, "bonus_fen": bonus},
+            STORED_VALUE_BY_HOME,
+            counted_at(path, move.to_path),
+            day,
+            HOME_MOVE,
+            {"principal_fen": sign * move.principal, "bonus_fen": sign * move.bonus},
         )
+        for path, sign in ((move.from_path, -1), (move.to_path, +1))
     ]
 
 

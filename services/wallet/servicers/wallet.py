@@ -35,6 +35,7 @@ from services.wallet.use_cases import (
     batch_top_ups,
     consumption_refunds,
     holds,
+    homes,
     packages,
     reports,
     top_ups,
@@ -422,6 +423,19 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
                 for p in positions
             ]
         )
+
+    async def ApplyMemberHomes(self, request, context):
+        v = Violations()
+        v.check(0 < len(request.homes) <= homes.MAX_HOMES, "homes", "HOMES_COUNT", f"1 to {homes.MAX_HOMES} homes.")
+        for i, h in enumerate(request.homes[: homes.MAX_HOMES]):
+            v.check(h.change_id > 0, f"homes[{i}].change_id", "CHANGE_ID_INVALID", "A change id is above 0.")
+            check_member_id(v, h.member_id, f"homes[{i}].member_id")
+            check_org_path(v, h.home_store_path, f"homes[{i}].home_store_path")
+        v.raise_if_any()
+        changes = [homes.HomeChange(h.change_id, h.member_id, h.home_store_path) for h in request.homes]
+        async with self.database.transaction() as tx:
+            applied, moved = await homes.apply_homes(tx, changes, utcnow())
+        return pb.ApplyMemberHomesResponse(applied=applied, balances_moved=moved)
 
     async def GetStoreActivity(self, request, context):
         v = Violations()

@@ -40,7 +40,14 @@ _SAVE_ACCOUNTS = (
 
 def to_accounts(row) -> MemberAccounts:
     return MemberAccounts(
-        row.member_id, row.principal_fen, row.bonus_fen, row.held_principal_fen, row.held_bonus_fen, row.last_sequence
+        row.member_id,
+        row.principal_fen,
+        row.bonus_fen,
+        row.held_principal_fen,
+        row.held_bonus_fen,
+        row.last_sequence,
+        row.home_store_path,
+        row.home_change_id,
     )
 
 
@@ -58,6 +65,8 @@ def _empty(member_id: str, now) -> dict:
         "held_bonus_fen": 0,
         "update_time": now,
         "last_sequence": 0,
+        "home_store_path": "",
+        "home_change_id": 0,
     }
 
 

@@ -70,6 +70,7 @@ def entry_rows(
                 "memo": p.memo[:MAX_MEMO],
                 "post_time": now,
                 "sequence": sequence,
+                "home_store_path": accounts.home_store_path,
             }
         )
     return rows
@@ -85,7 +86,12 @@ async def add_entries(tx: Transaction, rows: list[dict]) -> None:
             c
             for r in rows
             for c in entry_contributions(
-                r["kind"], r["principal_delta_fen"], r["bonus_delta_fen"], r["loaded_store_path"], r["post_time"]
+                r["kind"],
+                r["principal_delta_fen"],
+                r["bonus_delta_fen"],
+                r["loaded_store_path"],
+                r["post_time"],
+                r["home_store_path"],
             )
         ],
     )

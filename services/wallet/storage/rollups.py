@@ -11,18 +11,21 @@ from huiyuan.database import Transaction
 from huiyuan.database.rollups import Rollups
 from huiyuan.runtime.rollups import Contribution
 from services.wallet.domain import reports
+from services.wallet.domain.homes import HomeMove
 from services.wallet.storage.tables import (
     count_card_entries,
     count_card_value,
     count_cards,
     entries,
+    home_moves,
     rollup_outbox,
     stored_value,
+    stored_value_by_home,
     top_up_takings,
     top_ups,
 )
 
-ROLLUPS = Rollups(rollup_outbox, stored_value, count_card_value, top_up_takings)
+ROLLUPS = Rollups(rollup_outbox, stored_value, stored_value_by_home, count_card_value, top_up_takings)
 RAW_BATCH = 5000  # raw rows read per statement by a rebuild
 
 
@@ -52,8 +55,9 @@ async def _each(
 
 
 async def raw_facts(tx: Any) -> AsyncIterator[list[Contribution]]:
-    """Every fact's contributions, from the ledger's entries, the top-ups and the count
-    cards' entries, batch by batch (keyset by primary key)."""
+    """Every fact's contributions, from the ledger's entries, the balances moved with
+    members' homes, the top-ups and the count cards' entries, batch by batch (keyset by
+    primary key)."""
     async for batch in _each(
         tx,
         select(
@@ -63,12 +67,15 @@ async def raw_facts(tx: Any) -> AsyncIterator[list[Contribution]]:
             entries.c.bonus_delta_fen,
             entries.c.loaded_store_path,
             entries.c.post_time,
+            entries.c.home_store_path,
         ),
         entries.c.entry_id,
         lambda r: reports.entry_contributions(
-            r.kind, r.principal_delta_fen, r.bonus_delta_fen, r.loaded_store_path, r.post_time
+            r.kind, r.principal_delta_fen, r.bonus_delta_fen, r.loaded_store_path, r.post_time, r.home_store_path
         ),
     ):
+        yield batch
+    async for batch in _each(tx, select(home_moves), home_moves.c.change_id, _home_move_facts):
         yield batch
     async for batch in _each(tx, select(top_ups), top_ups.c.top_up_id, _top_up_facts):
         yield batch
@@ -92,3 +99,11 @@ def _top_up_facts(row: Any) -> list[Contribution]:
     if top_up.refund_time is not None:
         made += reports.top_up_refund_contributions(top_up, top_up.refund_time)
     return made
+
+
+def _home_move_facts(row: Any) -> list[Contribution]:
+    return reports.home_move_contributions(
+        HomeMove(
+            row.change_id, row.member_id, row.from_path, row.to_path, row.principal_fen, row.bonus_fen, row.move_time
+        )
+    )

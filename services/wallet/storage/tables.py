@@ -12,6 +12,7 @@ module of each concept.
   database sequence nor the post time says which came first. System
   accounts keep no row of their own: their totals are sums over entries, so a busy
   store's till never becomes a lock that every checkout waits on.
+- home_moves: balances moved when a member's home changed (stored value by home).
 - lots: what each top-up loaded and where, and how much of it is left.
 - holds and hold_draws: pending spends, and the lots each capture drew from.
 - top_ups, top_up_packages, batch_rows, idempotency_keys.
@@ -38,6 +39,8 @@ member_accounts = Table(
     Column("held_bonus_fen", Money, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
     Column("last_sequence", BigInteger, nullable=False),  # of the member's last entry (domain/accounts.py)
+    Column("home_store_path", String(140), nullable=False, server_default=""),  # "": not known yet
+    Column("home_change_id", BigInteger, nullable=False, server_default="0"),  # the member service's, applied
     CheckConstraint(
         "held_principal_fen >= 0 AND principal_fen - held_principal_fen >= 0", name="principal_covers_holds"
     ),
@@ -62,6 +65,7 @@ entries = Table(
     Column("memo", String(200), nullable=False),
     Column("post_time", UtcDateTime, nullable=False),
     Column("sequence", BigInteger, nullable=False),  # 1, 2, ... in the order the member's entries were posted
+    Column("home_store_path", String(140), nullable=False, server_default=""),  # the member's, as known when posted
     Index("ix_entries_member_id_sequence", "member_id", "sequence", unique=True),
     Index("ix_entries_post_time", "post_time"),
 )
@@ -219,10 +223,27 @@ count_card_entries = Table(
     Index("ix_count_card_entries_store_path_post_time", "store_path", "post_time"),
 )
 
+# A member's posted balance moved from one home to another when the wallet learnt of the
+# change (domain/homes.py): with the entries' homes, what stored_value_by_home is rebuilt from.
+home_moves = Table(
+    "home_moves",
+    metadata,
+    Column("change_id", BigInteger, primary_key=True),  # the member service's
+    Column("member_id", String(40), nullable=False),
+    Column("from_path", String(140), nullable=False),  # "": not known before
+    Column("to_path", String(140), nullable=False),
+    Column("principal_fen", Money, nullable=False),
+    Column("bonus_fen", Money, nullable=False),
+    Column("move_time", UtcDateTime, nullable=False),
+)
+
 idempotency_keys = idempotency.define_table(metadata)
 
 # The reports' rollups (docs/reports.md; what each fact adds: domain/reports.py).
 rollup_outbox = define_outbox(metadata)
 stored_value = define(metadata, reports.STORED_VALUE, reports.STORED_VALUE_MEASURES, running=True, deepest=3)
+stored_value_by_home = define(
+    metadata, reports.STORED_VALUE_BY_HOME, reports.STORED_VALUE_MEASURES, running=True, deepest=3
+)
 count_card_value = define(metadata, reports.COUNT_CARDS, reports.COUNT_CARD_MEASURES, running=True, deepest=3)
 top_up_takings = define(metadata, reports.TOP_UPS, reports.TOP_UP_MEASURES, deepest=4)
