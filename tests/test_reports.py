@@ -22,7 +22,7 @@ from huiyuan.database.direct import Database
 from huiyuan.gateway.v1 import gateway_pb2 as pb
 from huiyuan.member.v1 import member_pb2, org_pb2
 from huiyuan.runtime.business_time import CHAIN_ZONE
-from huiyuan.runtime.clock import today
+from huiyuan.runtime.clock import today, utcnow
 from huiyuan.runtime.convert import calendar_day
 from tests.conftest import per_service
 from tests.support import Stubs, new_phone, refusal_of, rid
@@ -482,6 +482,55 @@ def test_stored_value_by_home_follows_a_member_who_moves_home_to_another_store(n
     # at the chain, by home or by loading store, the same stored value
     chain = report(n, n["hq"], pb.REPORT_KIND_LIABILITY, "hq")
     assert rows_of(chain, "stored_value_by_home")["合计"][2] == rows_of(chain, "stored_value")["期末余额"][2]
+
+
+def test_a_home_the_wallet_refuses_is_dropped_without_holding_up_the_others(north, member_service, database_url):
+    from services.member.storage.tables import home_changes
+
+    engine = engines.make_sync_engine(database_url, "member")
+    with engine.begin() as db:  # a row no release writes (the member service checks homes): a bad one all the same
+        db.execute(home_changes.insert().values(member_id="not-a-member", home_store_path="x", change_time=utcnow()))
+    engine.dispose()
+    n = north
+    home, till = _store(n, member_service, "bj-after")
+    m = register(n, till)
+    n["stub"].TopUp(
+        pb.TopUpRequest(request_id=rid(), member_id=m.member_id, amount_fen=12_00, tender=pb.TENDER_KIND_CASH),
+        metadata=as_(till),
+    )
+
+    def homed(answer):
+        return any(
+            r.org_path == home and value(r.cells[3]) >= 12_00 for r in table(answer, "stored_value_by_home").rows
+        )
+
+    assert homed(fresh(n, n["hq"], pb.REPORT_KIND_LIABILITY, REGION, homed))
+    pending = Stubs(member_service.channel).member.ListPendingHomeChanges(
+        member_pb2.ListPendingHomeChangesRequest(page_size=5000)
+    )
+    assert "not-a-member" not in {c.member_id for c in pending.changes}
+
+
+def test_stored_value_by_home_at_a_store_and_a_region_names_what_is_homed_at_the_node_itself():
+    from gateway.use_cases.report_runs import _stored_value_by_home
+
+    money = {"principal_fen": 70_00, "bonus_fen": 5_00}
+    at_store = _stored_value_by_home("hq/north/s1", {}, money, {})
+    assert [[c.value for c in cells] for cells, _ in at_store.rows] == [["合计", 70_00, 5_00, 75_00]]
+    region = _stored_value_by_home(
+        "hq/north", {"hq/north/s1": "一店"}, money, {"hq/north/s1": {"principal_fen": 50_00}}
+    )
+    assert [[c.value for c in cells] for cells, _ in region.rows] == [
+        ["一店", 50_00, 0, 50_00],
+        ["本级直属", 20_00, 5_00, 25_00],
+        ["合计", 70_00, 5_00, 75_00],
+    ]
+    chain = _stored_value_by_home("hq", {}, money, {"hq/north": {"principal_fen": 60_00}})
+    assert [[c.value for c in cells] for cells, _ in chain.rows] == [
+        ["north", 60_00, 0, 60_00],
+        ["归属待定", 10_00, 5_00, 15_00],
+        ["合计", 70_00, 5_00, 75_00],
+    ]
 
 
 def test_members_and_behaviour_of_a_store(north, member_service):

@@ -379,6 +379,33 @@ def test_stored_value_follows_the_member_s_home_as_the_wallet_learns_it(wallet, 
     assert_rebuild_equals_incremental(wallet_service, "wallet", ROLLUPS, rebuild)
 
 
+def test_a_member_with_no_home_store_counts_at_the_chain_and_one_id_may_serve_two_members(wallet, wallet_service):
+    member, other, home = new_id("m"), new_id("m"), f"{region()}/h-001"
+    top_up(wallet, member, 25_00, "hq/east/sh-001")
+    move_home(wallet, member, home)
+    shared = next(CHANGE_IDS)  # ids are the member service's: two members' may meet (a replay across a restore)
+    both = wallet.ApplyMemberHomes(
+        pb.ApplyMemberHomesRequest(
+            homes=[
+                pb.MemberHome(change_id=shared, member_id=member, home_store_path=""),  # home taken away
+                pb.MemberHome(change_id=shared, member_id=other, home_store_path=home),
+            ]
+        )
+    )
+    assert (both.applied, both.balances_moved) == (2, 1)
+    fold(wallet_service, ROLLUPS)
+    assert total(query(wallet_service, "stored_value_by_home", home, FAR), "principal_fen") == 0
+    assert_rollups_agree_with_the_tables(wallet_service, date(2020, 1, 1), FAR)
+    assert_rebuild_equals_incremental(wallet_service, "wallet", ROLLUPS, rebuild)
+    twice = [pb.MemberHome(change_id=next(CHANGE_IDS), member_id=other, home_store_path=home)] * 2
+    code, reason, violations = refusal(wallet.ApplyMemberHomes, pb.ApplyMemberHomesRequest(homes=twice))
+    assert (code, reason, violations) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "CHANGE_ID_REPEATED",
+        {"homes[1].change_id": "CHANGE_ID_REPEATED"},
+    )
+
+
 def test_one_home_change_applied_twice_at_once_moves_the_balance_once(wallet, wallet_service, clock):
     member, home = new_id("m"), f"{region()}/h-001"
     top_up(wallet, member, 40_00, "hq/east/sh-001")

@@ -13,7 +13,7 @@ import os
 
 from gateway.use_cases.relay import relayed
 from huiyuan.member.v1 import member_pb2
-from huiyuan.runtime.errors import DomainError
+from huiyuan.runtime.errors import DomainError, InvalidArgument
 from huiyuan.wallet.v1 import wallet_pb2
 
 PAGE = 1000  # changes a turn hands over: one transaction of the wallet
@@ -32,22 +32,36 @@ async def relay(services) -> int:
             )
         if not page.changes:
             return relayed_in_all
-        async with relayed("wallet"):
-            await services.wallet.ApplyMemberHomes(
-                wallet_pb2.ApplyMemberHomesRequest(
-                    homes=[
-                        wallet_pb2.MemberHome(
-                            change_id=c.change_id, member_id=c.member_id, home_store_path=c.home_store_path
-                        )
-                        for c in page.changes
-                    ]
-                )
-            )
+        try:
+            await _apply(services, page.changes)
+        except InvalidArgument:  # one the wallet refuses must not hold up the others for ever
+            for change in page.changes:
+                try:
+                    await _apply(services, [change])
+                except InvalidArgument as refusal:
+                    log.error(
+                        "a member's home refused by the wallet, dropped",
+                        extra={"change_id": change.change_id, "member_id": change.member_id, "reason": refusal.reason},
+                    )
         async with relayed("member"):
             await services.member.CompleteHomeChanges(
                 member_pb2.CompleteHomeChangesRequest(change_ids=[c.change_id for c in page.changes])
             )
         relayed_in_all += len(page.changes)
+
+
+async def _apply(services, changes) -> None:
+    async with relayed("wallet"):
+        await services.wallet.ApplyMemberHomes(
+            wallet_pb2.ApplyMemberHomesRequest(
+                homes=[
+                    wallet_pb2.MemberHome(
+                        change_id=c.change_id, member_id=c.member_id, home_store_path=c.home_store_path
+                    )
+                    for c in changes
+                ]
+            )
+        )
 
 
 def every_few_seconds(services_of):

@@ -628,8 +628,10 @@ def _stored_value_by_home(
 ) -> Table:
     """The node's members' stored value at the period's end by their home (its children
     where they are homed), as the wallet knows the homes: a home changed a few seconds
-    ago may not be applied yet, and a member whose home it has not learnt yet counts at
-    the chain only (the row 归属待定)."""
+    ago may not be applied yet. What is homed at the node itself and at none of its
+    children is a row of its own: at the chain, members with no home store or whose
+    home the wallet has not learnt yet (归属待定); under a region, members homed at the
+    region rather than at one of its stores (本级直属)."""
     table = Table(
         "stored_value_by_home",
         "储值余额（按会员归属门店/区域）",
@@ -646,8 +648,8 @@ def _stored_value_by_home(
     unplaced = {
         m: total.get(m, 0) - sum(s.get(m, 0) for s in children.values()) for m in ("principal_fen", "bonus_fen")
     }
-    if any(unplaced.values()):  # at the chain: members whose home the wallet has not learnt yet
-        row("归属待定", unplaced)
+    if any(unplaced.values()) and children:  # a store's are all its own: no such row
+        row("归属待定" if "/" not in node else "本级直属", unplaced)
     row("合计", total)
     return table
 

@@ -6,10 +6,10 @@ stays until the relay completes it."""
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, literal, select
 
 from huiyuan.database import Transaction, send
-from services.member.storage.tables import home_changes
+from services.member.storage.tables import home_changes, members
 
 _INSERT = insert(home_changes).inline()  # many rows, no ids wanted back
 
@@ -29,4 +29,16 @@ async def pending(tx: Transaction, after: int | None, limit: int) -> list:
 
 async def complete(tx: Transaction, change_ids: list[int]) -> int:
     result = await tx.execute(delete(home_changes).where(home_changes.c.change_id.in_(change_ids)))
+    return int(result.rowcount)
+
+
+async def queue_every_home(tx: Transaction, now: datetime) -> int:
+    """Every member's home queued again (the wallet applies what it knew already as no
+    move): so that it learns the homes a replica of an earlier release set unqueued."""
+    every = select(members.c.member_id, members.c.home_store_path, literal(now, home_changes.c.change_time.type))
+    result = await tx.execute(
+        insert(home_changes).from_select(
+            ["member_id", "home_store_path", "change_time"], every.order_by(members.c.member_id)
+        )
+    )
     return int(result.rowcount)

@@ -6,14 +6,19 @@ RollupService (huiyuan/runtime/rollup_service.py)."""
 from datetime import date
 
 from huiyuan.database import Database, Transaction
+from huiyuan.runtime.clock import utcnow
 from services.member.domain.reports import Summary
-from services.member.storage import rollups, summaries
+from services.member.storage import homes, rollups, summaries
 
 
 async def rebuild(database: Database) -> int:
     """Recompute every member rollup from the raw records (members, visits, returns, tier
     changes, home store moves) with the functions the live path uses; how many
-    contributions were counted. Facts committed meanwhile are folded after it."""
+    contributions were counted. Facts committed meanwhile are folded after it. Every
+    member's home is queued for the wallet again (its stored value by home: a replica
+    of a release before home changes set homes the wallet never heard of)."""
+    async with database.job_transaction() as tx:
+        await homes.queue_every_home(tx, utcnow())
     return await rollups.ROLLUPS.rebuild(database, rollups.raw_facts)
 
 

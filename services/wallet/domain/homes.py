@@ -32,18 +32,19 @@ class HomeMove:
         return self.from_path != self.to_path and bool(self.principal or self.bonus)
 
 
-def counted_at(home: str, store_path: str) -> str:
-    """The node where a member's stored value counts: their home, or while the wallet
-    does not know it, the chain (the root of any store's path) and no region."""
-    return home or store_path.partition("/")[0]
+def counted_at(home: str, path: str) -> str:
+    """The node where a member's stored value counts: their home, or where they have
+    none (or the wallet does not know it yet) the chain (the root of any path: `path` is
+    a store's, or the other home of a move) and no region."""
+    return home or path.partition("/")[0]
 
 
 def apply_home(accounts: MemberAccounts, change_id: int, home: str, now: datetime) -> HomeMove | None:
-    """The member service's change change_id (their home is now `home`) applied to the
-    accounts: None if it is not newer than the change applied last (a replay, or one
-    relayed out of order); else the move of the posted balance it makes (which moves no
-    money when the balance is zero or the home is the same)."""
-    assert change_id > 0 and home, (change_id, home)
+    """The member service's change change_id (their home is now `home`; "": none)
+    applied to the accounts: None if it is not newer than the change applied last (a
+    replay, or one relayed out of order); else the move of the posted balance it makes
+    (which moves no money when the balance is zero or the home is the same)."""
+    assert change_id > 0, change_id
     if change_id <= accounts.home_change_id:
         return None
     move = HomeMove(

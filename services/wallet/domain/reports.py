@@ -149,11 +149,11 @@ def home_move_contributions(move: HomeMove) -> list[Contribution]:
     the wallet applied the change."""
     if not move.moves_money:
         return []
-    day = business_day(move.move_time)
+    day, either = business_day(move.move_time), move.to_path or move.from_path
     return [
         Contribution(
             STORED_VALUE_BY_HOME,
-            counted_at(path, move.to_path),
+            counted_at(path, either),
             day,
             HOME_MOVE,
             {"principal_fen": sign * move.principal, "bonus_fen": sign * move.bonus},

@@ -427,10 +427,18 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     async def ApplyMemberHomes(self, request, context):
         v = Violations()
         v.check(0 < len(request.homes) <= homes.MAX_HOMES, "homes", "HOMES_COUNT", f"1 to {homes.MAX_HOMES} homes.")
+        seen: set[tuple[str, int]] = set()
         for i, h in enumerate(request.homes[: homes.MAX_HOMES]):
             v.check(h.change_id > 0, f"homes[{i}].change_id", "CHANGE_ID_INVALID", "A change id is above 0.")
+            v.check(
+                (h.member_id, h.change_id) not in seen,
+                f"homes[{i}].change_id",
+                "CHANGE_ID_REPEATED",
+                "Each change of a member once.",
+            )
+            seen.add((h.member_id, h.change_id))
             check_member_id(v, h.member_id, f"homes[{i}].member_id")
-            check_org_path(v, h.home_store_path, f"homes[{i}].home_store_path")
+            check_org_path(v, h.home_store_path, f"homes[{i}].home_store_path", required=False)  # "": none
         v.raise_if_any()
         changes = [homes.HomeChange(h.change_id, h.member_id, h.home_store_path) for h in request.homes]
         async with self.database.transaction() as tx:

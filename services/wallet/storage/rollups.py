@@ -5,7 +5,7 @@ rebuild recomputes them from, with the same domain functions (domain/reports.py)
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Tuple, select, tuple_
 
 from huiyuan.database import Transaction
 from huiyuan.database.rollups import Rollups
@@ -36,15 +36,17 @@ def top_up_of_row(row: Any) -> Any:
 
 
 async def _keyset(tx: Transaction, query: Any, key: Any) -> AsyncIterator[list[Any]]:
-    """query's rows in batches of RAW_BATCH, by key (a unique column), on tx."""
+    """query's rows in batches of RAW_BATCH, by key (a unique column, or a tuple_() of
+    the columns of a unique key), on tx."""
+    columns = list(key.clauses) if isinstance(key, Tuple) else [key]
     after = None
     while True:
-        q = query if after is None else query.where(key > after)
-        rows = (await tx.execute(q.order_by(key).limit(RAW_BATCH))).all()
+        q = query if after is None else query.where(key > (tuple_(*after) if len(after) > 1 else after[0]))
+        rows = (await tx.execute(q.order_by(*columns).limit(RAW_BATCH))).all()
         if not rows:
             return
         yield rows
-        after = getattr(rows[-1], key.name)
+        after = [getattr(rows[-1], c.name) for c in columns]
 
 
 async def _each(
@@ -75,7 +77,8 @@ async def raw_facts(tx: Any) -> AsyncIterator[list[Contribution]]:
         ),
     ):
         yield batch
-    async for batch in _each(tx, select(home_moves), home_moves.c.change_id, _home_move_facts):
+    moves = tuple_(home_moves.c.member_id, home_moves.c.change_id)
+    async for batch in _each(tx, select(home_moves), moves, _home_move_facts):
         yield batch
     async for batch in _each(tx, select(top_ups), top_ups.c.top_up_id, _top_up_facts):
         yield batch

@@ -228,8 +228,8 @@ count_card_entries = Table(
 home_moves = Table(
     "home_moves",
     metadata,
-    Column("change_id", BigInteger, primary_key=True),  # the member service's
-    Column("member_id", String(40), nullable=False),
+    Column("member_id", String(40), primary_key=True),
+    Column("change_id", BigInteger, primary_key=True, autoincrement=False),  # the member service's
     Column("from_path", String(140), nullable=False),  # "": not known before
     Column("to_path", String(140), nullable=False),
     Column("principal_fen", Money, nullable=False),

@@ -5,7 +5,11 @@ when a home changed, and the rollup stored_value_by_home
 Entries posted before have home '': they count at the chain until the member's home is
 applied (the member service's migration 0013 queues every member's home for the
 gateway's relay), which moves the member's balance to their home then. Run
-`huiyuan rebuild-reports` once every replica runs this release.
+`huiyuan rebuild-reports` once every replica runs this release: it queues every
+member's home again (the homes a replica of the member service's release before set
+unqueued). Upgrade the wallet before the gateway (docs/deployment.md): a wallet replica
+of the release before, still posting after the relay applied a member's home, would post
+without it.
 
 Revision ID: 0009
 Revises: 0008
@@ -28,14 +32,14 @@ def upgrade() -> None:
     op.add_column("entries", sa.Column("home_store_path", sa.String(140), nullable=False, server_default=""))
     op.create_table(
         "home_moves",
-        sa.Column("change_id", sa.BigInteger(), nullable=False),
         sa.Column("member_id", sa.String(40), nullable=False),
+        sa.Column("change_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("from_path", sa.String(140), nullable=False),
         sa.Column("to_path", sa.String(140), nullable=False),
         sa.Column("principal_fen", sa.BigInteger(), nullable=False),
         sa.Column("bonus_fen", sa.BigInteger(), nullable=False),
         sa.Column("move_time", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("change_id", name=op.f("pk_home_moves")),
+        sa.PrimaryKeyConstraint("member_id", "change_id", name=op.f("pk_home_moves")),
     )
     op.create_table(
         "rollup_stored_value_by_home",
