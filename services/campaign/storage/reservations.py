@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.dialects import sqlite
 
-from huiyuan.database import Transaction, send, together
+from huiyuan.database import BUILT_ONCE, Transaction, send, together
 from huiyuan.database.engines import dialect_name
 from huiyuan.runtime.holds import HoldState
 from services.campaign.domain.budgets import Limits
@@ -68,6 +68,14 @@ _MEMBER_USES = select(func.count()).where(_COUNTED, campaign_uses.c.member_id ==
 _STORE_USES = select(func.count()).where(
     _COUNTED, campaign_uses.c.store_path == bindparam("store_path"), campaign_uses.c.business_day == bindparam("day")
 )
+# first_uses() on PostgreSQL: the uses as an array per column (a VALUES list would be a
+# statement per length, compiled on every call)
+_FIRST_USES = text(
+    "INSERT INTO campaign_members (campaign_id, member_id, reservation_id) "
+    "SELECT * FROM unnest(CAST(:campaign_ids AS VARCHAR[]), CAST(:member_ids AS VARCHAR[]), "
+    "CAST(:reservation_ids AS VARCHAR[])) "
+    "ON CONFLICT (campaign_id, member_id) DO NOTHING RETURNING campaign_id, reservation_id"
+).execution_options(**{BUILT_ONCE: True})
 _INSERT_RESERVATION = insert(reservations)
 _INSERT_USES = insert(campaign_uses)
 _INSERT_RETURN = insert(discount_returns)
@@ -312,10 +320,17 @@ async def first_uses(tx: Transaction, uses: list[tuple[str, str, str]]) -> set[t
         wanted.setdefault((campaign_id, member_id), reservation_id)
     if not wanted:
         return set()
-    rows = [{"campaign_id": c, "member_id": m, "reservation_id": r} for (c, m), r in sorted(wanted.items())]
-    new = (postgresql.insert if dialect_name(tx) == "postgresql" else sqlite.insert)(campaign_members)
+    kept = sorted(wanted.items())
+    if dialect_name(tx) == "postgresql":  # one statement, built once, for any number of uses
+        arrays = {
+            "campaign_ids": [c for (c, _), _ in kept],
+            "member_ids": [m for (_, m), _ in kept],
+            "reservation_ids": [r for _, r in kept],
+        }
+        return {(r, c) for c, r in (await tx.execute(_FIRST_USES, arrays)).all()}
     statement = (
-        new.values(rows)
+        sqlite.insert(campaign_members)
+        .values([{"campaign_id": c, "member_id": m, "reservation_id": r} for (c, m), r in kept])
         .on_conflict_do_nothing(index_elements=["campaign_id", "member_id"])
         .returning(campaign_members.c.campaign_id, campaign_members.c.reservation_id)
     )

@@ -1,6 +1,6 @@
 """The org tree's statements."""
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from huiyuan.database import Transaction, under, violated_unique
@@ -14,8 +14,11 @@ def to_org_node(row) -> OrgNode:
     )
 
 
+_NODE = select(org_nodes).where(org_nodes.c.path == bindparam("path"))  # built once: every visit looks up its store
+
+
 async def get(tx: Transaction, path: str) -> OrgNode | None:
-    row = (await tx.execute(select(org_nodes).where(org_nodes.c.path == path))).one_or_none()
+    row = (await tx.execute(_NODE, {"path": path})).one_or_none()
     return to_org_node(row) if row else None
 
 

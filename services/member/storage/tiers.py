@@ -61,9 +61,14 @@ async def get(tx: Transaction, tier_id: str) -> Tier | None:
     return to_tier(row) if row else None
 
 
+_LADDER = select(tiers).order_by(tiers.c.rank)  # built once: every visit reads the ladder
+
+
 async def ladder(tx: Transaction, after_rank: int | None = None, limit: int | None = None) -> list[Tier]:
     """The ladder, lowest rank first (ranks are unique); those above after_rank."""
-    query = select(tiers).order_by(tiers.c.rank).limit(limit)
+    query = _LADDER
+    if limit is not None:
+        query = query.limit(limit)
     if after_rank is not None:
         query = query.where(tiers.c.rank > after_rank)
     return [to_tier(r) for r in await tx.execute(query)]

@@ -18,8 +18,8 @@ async def save_policy(tx: Transaction, policy: OffsetPolicy, now) -> None:
     await tx.execute(upsert.on_conflict_do_update(index_elements=["org_path"], set_=values))
 
 
+_POLICIES = select(offset_policies)  # built once: every checkout's quote reads them
+
+
 async def all_policies(tx: Transaction) -> list[OffsetPolicy]:
-    return [
-        OffsetPolicy(r.org_path, r.points_per_yuan, r.max_share_bp)
-        for r in (await tx.execute(select(offset_policies))).all()
-    ]
+    return [OffsetPolicy(r.org_path, r.points_per_yuan, r.max_share_bp) for r in (await tx.execute(_POLICIES)).all()]
