@@ -146,7 +146,8 @@ class Rollups:
         self.by_name = {r.name: r for r in rollups}
         self._record = insert(outbox)
 
-    def lock_key(self, tx: Any) -> int:
+    @property
+    def lock_key(self) -> int:
         """The advisory lock folds and rebuilds take turns on: one per schema."""
         return zlib.crc32(f"rollups:{self.outbox.schema or ''}:{sorted(self.by_name)}".encode())
 
@@ -162,7 +163,7 @@ class Rollups:
         """Fold up to limit of the outbox's oldest rows into the counters; how many."""
         async with database.job_transaction() as tx:
             if dialect_name(tx) == "postgresql":
-                taken = (await tx.execute(select(func.pg_try_advisory_xact_lock(self.lock_key(tx))))).scalar()
+                taken = (await tx.execute(select(func.pg_try_advisory_xact_lock(self.lock_key)))).scalar()
                 if not taken:
                     return 0  # another replica folds now
             oldest = select(self.outbox.c.seq).order_by(self.outbox.c.seq).limit(limit)
@@ -212,7 +213,7 @@ class Rollups:
         postgres = database.engine.dialect.name == "postgresql"
         async with database.engine.connect() as guard:
             if postgres:  # the folds wait (skip their turns) until the rebuild is in
-                await guard.execute(select(func.pg_advisory_lock(self.lock_key(guard))))
+                await guard.execute(select(func.pg_advisory_lock(self.lock_key)))
             try:
                 options = {"isolation_level": "REPEATABLE READ"} if postgres else {}
                 async with database.engine.connect() as connection:
@@ -221,7 +222,7 @@ class Rollups:
                         return await self._rebuild_in(connection, facts)
             finally:
                 if postgres:
-                    await guard.execute(select(func.pg_advisory_unlock(self.lock_key(guard))))
+                    await guard.execute(select(func.pg_advisory_unlock(self.lock_key)))
                     await guard.commit()
 
     async def _rebuild_in(self, tx: Any, facts: Callable[[Any], AsyncIterator[list[Contribution]]]) -> int:
