@@ -143,11 +143,16 @@ def tables_holding(database_url: str, needle: str) -> list[str]:
             "'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')"
         ).fetchall()
         assert {schema for schema, _ in tables} >= {"member", "wallet", "points", "campaign", "gateway"}
+        # A PIN (six digits) counts where it stands alone, not inside a longer run of digits:
+        # a time's microseconds or an amount written after it was drawn are not a PIN kept.
+        alone = f"(^|[^0-9]){needle}([^0-9]|$)" if needle.isdigit() else None
         for schema, table in tables:
             # a row as text shows bytea as \x and hex digits
             (count,) = db.execute(
-                f'SELECT count(*) FROM "{schema}"."{table}" AS r WHERE r::text LIKE %s OR r::text LIKE %s',
-                (f"%{needle}%", f"%{raw.hex()}%"),
+                f'SELECT count(*) FROM "{schema}"."{table}" AS r WHERE '
+                + ("r::text ~ %s" if alone else "r::text LIKE %s")
+                + " OR r::text LIKE %s",
+                (alone or f"%{needle}%", f"%{raw.hex()}%"),
             ).fetchone()
             if count:
                 found.append(f"{schema}.{table}")
